@@ -1,0 +1,849 @@
+/*
+ * bus.c: the message bus over nng 1.5 (see bus.h).
+ *
+ * Hub: one REQ socket per domain and one SUB socket, all listening. Every xs_bus_request
+ * opens its own nng context on the domain's REQ socket, so any number of threads can have a
+ * request in flight; nng spreads the requests over the connected REP replicas.
+ *
+ * Resending. nng 1.5.2 resends a request in two cases: when NNG_OPT_REQ_RESENDTIME passes
+ * without a reply, and, immediately, when the pipe holding the request closes -- but only
+ * while the resend time is positive. With NNG_DURATION_INFINITE it does not resend on pipe
+ * loss at all: the receive fails with NNG_ECONNRESET (verified against 1.5.2 by
+ * bus_test's test_resend_infinite_fails_on_peer_loss). So for resend_ms == 0 ("only on peer
+ * loss") each request's context gets a resend time longer than the request's own timeout
+ * (capped at nng's largest duration, about 24.8 days): the timer can never fire within the
+ * call, and nng still moves the request to another replica the moment the one holding it
+ * goes away (test_replica_dies_request_answered_by_other).
+ *
+ * Sizes. NNG_OPT_RECVMAXSZ limits a whole frame, which on REQ/REP carries the protocol
+ * header (request id and backtrace) before the body, so sockets accept max_msg plus
+ * FRAME_HEADROOM; the body limit itself is enforced here, on send and on receive, so the
+ * inproc transport (which does not check frame sizes) behaves like tcp and ipc.
+ *
+ * Peers. nng reports REM_POST for every pipe that saw ADD_PRE, including pipes the protocol
+ * rejected before ADD_POST (a peer of the wrong protocol). Counting ADD_POST up and REM_POST
+ * down would then drift negative, so each domain keeps the ids of the pipes it counted.
+ *
+ * Lifetimes. Callers may be blocked in xs_bus_request or xs_bus_next_event when the hub is
+ * destroyed: destroy closes the sockets (nng fails their operations with NNG_ECLOSED), then
+ * waits until every call has left before freeing the hub. Workers own their context and
+ * aio and never touch the node after creation, so a worker woken by xs_bus_node_destroy
+ * can still be destroyed afterwards.
+ */
+#include "xs/bus.h"
+
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xs/clock.h"
+
+/* Bytes a frame may carry beyond the body: REQ/REP headers are a 4-byte request id plus a
+ * 4-byte hop for each device on the way (nng's default TTL is 8). */
+#define FRAME_HEADROOM 64
+
+/* How long a worker's reply may wait for room in the pipe's send queue. */
+#define REPLY_TIMEOUT_MS 10000
+
+/* Reconnect back-off for nodes: quick after a hub restart, never hammering. */
+#define RECONNECT_MIN_MS 50
+#define RECONNECT_MAX_MS 1000
+
+/* Events queued per publisher (PUB send buffer) and at the hub (SUB receive buffer), in
+ * messages. nng's defaults (16 and 128) drop events of an ordinary burst; beyond these the
+ * oldest are dropped rather than memory growing without bound. */
+#define EVENT_QUEUE 1024
+
+/* The largest duration nng accepts (an int32_t of milliseconds). */
+#define NNG_DURATION_MAX_MS 2147483647LL
+
+static const char *const domain_names[XS_DOMAIN_COUNT] = {"auth", "contacts", "invoices",
+                                                          "payments"};
+static const char *const socket_suffix[XS_BUS_EVENTS_INDEX + 1] = {"auth", "contacts", "invoices",
+                                                                   "payments", "events"};
+
+const char *xs_domain_name(xs_domain d)
+{
+    if (d < 0 || d >= XS_DOMAIN_COUNT) {
+        return "none";
+    }
+    return domain_names[d];
+}
+
+xs_err xs_domain_parse(const char *name, xs_domain *out)
+{
+    if (name == NULL || out == NULL) {
+        return XS_EINVAL;
+    }
+    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        if (strcmp(name, domain_names[i]) == 0) {
+            *out = (xs_domain)i;
+            return XS_OK;
+        }
+    }
+    return XS_EINVAL;
+}
+
+/* err_from_nng translates an nng error into the closest xs_err. */
+static xs_err err_from_nng(int rv)
+{
+    switch (rv) {
+    case 0:
+        return XS_OK;
+    case NNG_ENOMEM:
+        return XS_ENOMEM;
+    case NNG_EINVAL:
+    case NNG_EADDRINVAL:
+    case NNG_EBADTYPE:
+        return XS_EINVAL;
+    case NNG_ETIMEDOUT:
+        return XS_ETIMEDOUT;
+    case NNG_ECLOSED:
+    case NNG_ECONNRESET:
+    case NNG_ECONNSHUT:
+    case NNG_ECONNABORTED:
+        return XS_ECLOSED;
+    case NNG_ECANCELED:
+    case NNG_EINTR:
+        return XS_ECANCELED;
+    case NNG_EMSGSIZE:
+        return XS_ETOOBIG;
+    case NNG_ESTATE:
+        return XS_ESTATE;
+    case NNG_EPROTO:
+        return XS_EPROTO;
+    case NNG_ENOTSUP:
+        return XS_EUNSUPPORTED;
+    case NNG_EAGAIN:
+    case NNG_EBUSY:
+        return XS_EBUSY;
+    case NNG_ECONNREFUSED:
+    case NNG_EUNREACHABLE:
+        return XS_EUNAVAILABLE;
+    default:
+        return XS_EBUS;
+    }
+}
+
+/* has_prefix tells whether s starts with p. */
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* url_tcp derives a tcp address: host kept, port + index. rest is what follows "scheme://". */
+static xs_err url_tcp(const char *scheme, const char *rest, int index, char *buf)
+{
+    /* An empty host ("tcp://:7400") is nng's "every interface": valid for listening. */
+    const char *colon = strrchr(rest, ':');
+    if (colon == NULL) {
+        return XS_EINVAL;
+    }
+    /* An IPv6 host must be bracketed, so the last colon is the port separator. */
+    if (rest[0] == '[' && colon[-1] != ']') {
+        return XS_EINVAL;
+    }
+    const char *digits = colon + 1;
+    size_t nd = strlen(digits);
+    if (nd == 0 || nd > 5) {
+        return XS_EINVAL;
+    }
+    long port = 0;
+    for (size_t i = 0; i < nd; i++) {
+        if (digits[i] < '0' || digits[i] > '9') {
+            return XS_EINVAL;
+        }
+        port = port * 10 + (digits[i] - '0');
+    }
+    /* The base must leave room for all five sockets, whichever one is asked for. */
+    if (port < 1 || port + XS_BUS_EVENTS_INDEX > 65535) {
+        return XS_EINVAL;
+    }
+    for (const char *h = rest; h < colon; h++) {
+        if (*h == '/' || *h == '?' || *h == '#' || *h == '@' || *h <= ' ') {
+            return XS_EINVAL;
+        }
+    }
+    int n = snprintf(buf, XS_BUS_URL_MAX, "%s%.*s:%ld", scheme, (int)(colon - rest), rest,
+                     port + index);
+    if (n < 0 || n >= XS_BUS_URL_MAX) {
+        return XS_EINVAL;
+    }
+    return XS_OK;
+}
+
+xs_err xs_bus_url(const char *base, int index, char *buf)
+{
+    static const char *const tcp_schemes[] = {"tcp://", "tcp4://", "tcp6://"};
+    static const char *const path_schemes[] = {"ipc://", "inproc://"};
+    if (base == NULL || buf == NULL || index < 0 || index > XS_BUS_EVENTS_INDEX) {
+        return XS_EINVAL;
+    }
+    for (const char *c = base; *c != '\0'; c++) {
+        if (*c <= ' ' || *c == 0x7f) {
+            return XS_EINVAL;
+        }
+    }
+    char out[XS_BUS_URL_MAX];
+    for (size_t i = 0; i < sizeof(tcp_schemes) / sizeof(tcp_schemes[0]); i++) {
+        if (has_prefix(base, tcp_schemes[i])) {
+            xs_err e = url_tcp(tcp_schemes[i], base + strlen(tcp_schemes[i]), index, out);
+            if (e == XS_OK) {
+                memcpy(buf, out, strlen(out) + 1);
+            }
+            return e;
+        }
+    }
+    for (size_t i = 0; i < sizeof(path_schemes) / sizeof(path_schemes[0]); i++) {
+        if (has_prefix(base, path_schemes[i])) {
+            if (base[strlen(path_schemes[i])] == '\0') {
+                return XS_EINVAL;
+            }
+            int n = snprintf(out, sizeof(out), "%s.%s", base, socket_suffix[index]);
+            if (n < 0 || n >= XS_BUS_URL_MAX) {
+                return XS_EINVAL;
+            }
+            memcpy(buf, out, (size_t)n + 1);
+            return XS_OK;
+        }
+    }
+    return XS_EINVAL;
+}
+
+/* check_opts validates the options shared by hub and node. */
+static xs_err check_opts(const xs_bus_opts *opts)
+{
+    if (opts == NULL || opts->url == NULL || opts->max_msg == 0 ||
+        opts->max_msg > SIZE_MAX - FRAME_HEADROOM || opts->resend_ms < 0) {
+        return XS_EINVAL;
+    }
+    char url[XS_BUS_URL_MAX];
+    return xs_bus_url(opts->url, 0, url);
+}
+
+/* msg_from_buf makes a new nng message holding a copy of len bytes at buf. */
+static int msg_from_buf(nng_msg **out, const void *buf, size_t len)
+{
+    nng_msg *msg;
+    int rv = nng_msg_alloc(&msg, 0);
+    if (rv != 0) {
+        return rv;
+    }
+    if (len > 0 && (rv = nng_msg_append(msg, buf, len)) != 0) {
+        nng_msg_free(msg);
+        return rv;
+    }
+    *out = msg;
+    return 0;
+}
+
+/* msg_take_body copies the body of msg into a new malloc'ed buffer (NUL-terminated after len
+ * bytes, for convenience), frees msg (taken) and writes the buffer to *buf and *len. */
+static xs_err msg_take_body(nng_msg *msg, void **buf, size_t *len)
+{
+    size_t n = nng_msg_len(msg);
+    char *copy = malloc(n + 1);
+    if (copy == NULL) {
+        nng_msg_free(msg);
+        return XS_ENOMEM;
+    }
+    if (n > 0) {
+        memcpy(copy, nng_msg_body(msg), n);
+    }
+    copy[n] = '\0';
+    nng_msg_free(msg);
+    *buf = copy;
+    *len = n;
+    return XS_OK;
+}
+
+/* duration_from_ms turns a caller's timeout into an nng duration: negative means no limit,
+ * and values beyond nng's range are capped. */
+static nng_duration duration_from_ms(int64_t ms)
+{
+    if (ms < 0) {
+        return NNG_DURATION_INFINITE;
+    }
+    if (ms > NNG_DURATION_MAX_MS) {
+        return (nng_duration)NNG_DURATION_MAX_MS;
+    }
+    return (nng_duration)ms;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* hub */
+
+typedef struct hub_domain {
+    struct xs_bus_hub *hub;
+    xs_domain domain;
+    nng_socket sock;
+    bool open;
+    atomic_int peers;
+    pthread_mutex_t mu; /* guards pipes */
+    uint32_t *pipes;    /* ids of the pipes counted in peers */
+    size_t npipes;
+    size_t cap;
+} hub_domain;
+
+struct xs_bus_hub {
+    hub_domain dom[XS_DOMAIN_COUNT];
+    nng_socket sub;
+    bool sub_open;
+    size_t max_msg;
+    int64_t resend_ms;
+    xs_log *log;
+    pthread_mutex_t mu; /* guards closed and calls */
+    pthread_cond_t idle;
+    bool closed;
+    int calls; /* calls in progress, waited for by destroy */
+};
+
+/* hub_pipe_event counts replicas as their pipes come and go (called on nng's threads). */
+static void hub_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    hub_domain *d = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(pipe);
+    bool changed = false;
+    pthread_mutex_lock(&d->mu);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        if (d->npipes == d->cap) {
+            size_t cap = d->cap == 0 ? 8 : d->cap * 2;
+            uint32_t *p = realloc(d->pipes, cap * sizeof(*p));
+            if (p != NULL) {
+                d->pipes = p;
+                d->cap = cap;
+            }
+        }
+        if (d->npipes < d->cap) {
+            d->pipes[d->npipes++] = id;
+            changed = true;
+        }
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
+        for (size_t i = 0; i < d->npipes; i++) {
+            if (d->pipes[i] == id) {
+                d->pipes[i] = d->pipes[--d->npipes];
+                changed = true;
+                break;
+            }
+        }
+    }
+    int count = (int)d->npipes;
+    if (changed) {
+        atomic_store(&d->peers, count);
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (changed) {
+        xs_log_info(d->hub->log, ev == NNG_PIPE_EV_ADD_POST ? "bus.peer_up" : "bus.peer_down",
+                    "{s:s, s:i}", "domain", xs_domain_name(d->domain), "peers", count);
+    } else if (ev == NNG_PIPE_EV_ADD_POST) {
+        xs_log_error(d->hub->log, "bus.peer_untracked", "{s:s}", "domain",
+                     xs_domain_name(d->domain));
+    }
+}
+
+/* hub_listen applies the size limit to sock and listens at the address of socket index. */
+static xs_err hub_listen(xs_bus_hub *hub, nng_socket sock, int index, const char *base)
+{
+    char url[XS_BUS_URL_MAX];
+    xs_err e = xs_bus_url(base, index, url);
+    if (e != XS_OK) {
+        return e;
+    }
+    int rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, hub->max_msg + FRAME_HEADROOM);
+    if (rv == 0) {
+        rv = nng_listen(sock, url, NULL, 0);
+    }
+    if (rv != 0) {
+        xs_log_error(hub->log, "bus.listen_failed", "{s:s, s:s, s:s}", "socket",
+                     socket_suffix[index], "url", url, "error", nng_strerror(rv));
+        return XS_EBUS;
+    }
+    xs_log_info(hub->log, "bus.listen", "{s:s, s:s}", "socket", socket_suffix[index], "url", url);
+    return XS_OK;
+}
+
+/* hub_open_domain opens, watches and binds the REQ socket of one domain. */
+static xs_err hub_open_domain(xs_bus_hub *hub, hub_domain *d, const char *base)
+{
+    int rv = nng_req0_open(&d->sock);
+    if (rv != 0) {
+        return err_from_nng(rv);
+    }
+    d->open = true;
+    if ((rv = nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_POST, hub_pipe_event, d)) != 0 ||
+        (rv = nng_pipe_notify(d->sock, NNG_PIPE_EV_REM_POST, hub_pipe_event, d)) != 0) {
+        return err_from_nng(rv);
+    }
+    return hub_listen(hub, d->sock, (int)d->domain, base);
+}
+
+xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts)
+{
+    if (out == NULL) {
+        return XS_EINVAL;
+    }
+    xs_err e = check_opts(opts);
+    if (e != XS_OK) {
+        return e;
+    }
+    xs_bus_hub *hub = calloc(1, sizeof(*hub));
+    if (hub == NULL) {
+        return XS_ENOMEM;
+    }
+    hub->max_msg = opts->max_msg;
+    hub->resend_ms = opts->resend_ms;
+    hub->log = opts->log;
+    pthread_mutex_init(&hub->mu, NULL);
+    pthread_cond_init(&hub->idle, NULL);
+    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        hub->dom[i].hub = hub;
+        hub->dom[i].domain = (xs_domain)i;
+        atomic_init(&hub->dom[i].peers, 0);
+        pthread_mutex_init(&hub->dom[i].mu, NULL);
+    }
+    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        if ((e = hub_open_domain(hub, &hub->dom[i], opts->url)) != XS_OK) {
+            goto fail;
+        }
+    }
+    int rv = nng_sub0_open(&hub->sub);
+    if (rv != 0) {
+        e = err_from_nng(rv);
+        goto fail;
+    }
+    hub->sub_open = true;
+    if ((rv = nng_socket_set(hub->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
+        (rv = nng_socket_set_int(hub->sub, NNG_OPT_RECVBUF, EVENT_QUEUE)) != 0) {
+        e = err_from_nng(rv);
+        goto fail;
+    }
+    if ((e = hub_listen(hub, hub->sub, XS_BUS_EVENTS_INDEX, opts->url)) != XS_OK) {
+        goto fail;
+    }
+    *out = hub;
+    return XS_OK;
+
+fail:
+    xs_bus_hub_destroy(hub);
+    return e;
+}
+
+void xs_bus_hub_destroy(xs_bus_hub *hub)
+{
+    if (hub == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&hub->mu);
+    hub->closed = true;
+    pthread_mutex_unlock(&hub->mu);
+    /* Closing a socket fails the operations of its contexts with NNG_ECLOSED and returns
+     * only after its pipes, and so their notifications, are gone. */
+    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        if (hub->dom[i].open) {
+            nng_close(hub->dom[i].sock);
+        }
+    }
+    if (hub->sub_open) {
+        nng_close(hub->sub);
+    }
+    pthread_mutex_lock(&hub->mu);
+    while (hub->calls > 0) {
+        pthread_cond_wait(&hub->idle, &hub->mu);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        pthread_mutex_destroy(&hub->dom[i].mu);
+        free(hub->dom[i].pipes);
+    }
+    pthread_cond_destroy(&hub->idle);
+    pthread_mutex_destroy(&hub->mu);
+    free(hub);
+}
+
+/* hub_enter registers a call in progress; XS_ECLOSED once destroy has begun. */
+static xs_err hub_enter(xs_bus_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    if (hub->closed) {
+        pthread_mutex_unlock(&hub->mu);
+        return XS_ECLOSED;
+    }
+    hub->calls++;
+    pthread_mutex_unlock(&hub->mu);
+    return XS_OK;
+}
+
+/* hub_leave ends a call registered by hub_enter. */
+static void hub_leave(xs_bus_hub *hub)
+{
+    pthread_mutex_lock(&hub->mu);
+    if (--hub->calls == 0) {
+        pthread_cond_broadcast(&hub->idle);
+    }
+    pthread_mutex_unlock(&hub->mu);
+}
+
+/* remaining_ms returns the time left until deadline (negative deadline: no limit). */
+static int64_t remaining_ms(int64_t deadline)
+{
+    if (deadline < 0) {
+        return -1;
+    }
+    int64_t left = deadline - xs_clock_mono_ms();
+    return left > 0 ? left : 0;
+}
+
+/* hub_exchange does one request on a fresh context of sock; see xs_bus_request. */
+static xs_err hub_exchange(xs_bus_hub *hub, nng_socket sock, const void *req, size_t len,
+                           int64_t timeout_ms, void **rep, size_t *replen)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : xs_clock_mono_ms() + timeout_ms;
+    nng_ctx ctx;
+    nng_aio *aio = NULL;
+    nng_msg *msg = NULL;
+    int rv = nng_ctx_open(&ctx, sock);
+    if (rv != 0) {
+        return err_from_nng(rv);
+    }
+    xs_err e;
+    int64_t resend = hub->resend_ms;
+    if (resend == 0) {
+        /* Never by timer within this call; nng still resends at once on peer loss. */
+        resend = timeout_ms < 0 || timeout_ms > NNG_DURATION_MAX_MS - 1000 ? NNG_DURATION_MAX_MS
+                                                                           : timeout_ms + 1000;
+    }
+    if ((rv = nng_ctx_set_ms(ctx, NNG_OPT_REQ_RESENDTIME, duration_from_ms(resend))) != 0 ||
+        (rv = nng_aio_alloc(&aio, NULL, NULL)) != 0 || (rv = msg_from_buf(&msg, req, len)) != 0) {
+        e = err_from_nng(rv);
+        goto done;
+    }
+    /* The send completes when a replica takes the request; with none connected it waits. */
+    nng_aio_set_msg(aio, msg);
+    nng_aio_set_timeout(aio, duration_from_ms(timeout_ms));
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        nng_msg_free(nng_aio_get_msg(aio));
+        e = err_from_nng(rv);
+        goto done;
+    }
+    int64_t left = remaining_ms(deadline);
+    if (left == 0) {
+        e = XS_ETIMEDOUT;
+        goto done;
+    }
+    nng_aio_set_timeout(aio, duration_from_ms(left));
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    if ((rv = nng_aio_result(aio)) != 0) {
+        e = err_from_nng(rv);
+        goto done;
+    }
+    msg = nng_aio_get_msg(aio);
+    if (nng_msg_len(msg) > hub->max_msg) {
+        xs_log_warn(hub->log, "bus.reply_too_big", "{s:I, s:I}", "bytes",
+                    (json_int_t)nng_msg_len(msg), "max", (json_int_t)hub->max_msg);
+        nng_msg_free(msg);
+        e = XS_ETOOBIG;
+        goto done;
+    }
+    e = msg_take_body(msg, rep, replen);
+
+done:
+    nng_aio_free(aio);
+    nng_ctx_close(ctx);
+    return e;
+}
+
+xs_err xs_bus_request(xs_bus_hub *hub, xs_domain domain, const void *req, size_t len,
+                      int64_t timeout_ms, void **rep, size_t *replen)
+{
+    if (hub == NULL || domain < 0 || domain >= XS_DOMAIN_COUNT || (req == NULL && len > 0) ||
+        rep == NULL || replen == NULL) {
+        return XS_EINVAL;
+    }
+    if (len > hub->max_msg) {
+        return XS_ETOOBIG;
+    }
+    xs_err e = hub_enter(hub);
+    if (e != XS_OK) {
+        return e;
+    }
+    e = hub_exchange(hub, hub->dom[domain].sock, req, len, timeout_ms, rep, replen);
+    hub_leave(hub);
+    return e;
+}
+
+int xs_bus_peers(const xs_bus_hub *hub, xs_domain domain)
+{
+    if (hub == NULL || domain < 0 || domain >= XS_DOMAIN_COUNT) {
+        return 0;
+    }
+    return atomic_load(&hub->dom[domain].peers);
+}
+
+xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len)
+{
+    if (hub == NULL || buf == NULL || len == NULL) {
+        return XS_EINVAL;
+    }
+    xs_err e = hub_enter(hub);
+    if (e != XS_OK) {
+        return e;
+    }
+    nng_aio *aio;
+    int rv = nng_aio_alloc(&aio, NULL, NULL);
+    if (rv != 0) {
+        hub_leave(hub);
+        return err_from_nng(rv);
+    }
+    int64_t deadline = timeout_ms < 0 ? -1 : xs_clock_mono_ms() + timeout_ms;
+    for (;;) {
+        nng_aio_set_timeout(aio, duration_from_ms(remaining_ms(deadline)));
+        nng_recv_aio(hub->sub, aio);
+        nng_aio_wait(aio);
+        if ((rv = nng_aio_result(aio)) != 0) {
+            e = err_from_nng(rv);
+            break;
+        }
+        nng_msg *msg = nng_aio_get_msg(aio);
+        if (nng_msg_len(msg) <= hub->max_msg) {
+            e = msg_take_body(msg, buf, len);
+            break;
+        }
+        xs_log_warn(hub->log, "bus.event_too_big", "{s:I, s:I}", "bytes",
+                    (json_int_t)nng_msg_len(msg), "max", (json_int_t)hub->max_msg);
+        nng_msg_free(msg);
+    }
+    nng_aio_free(aio);
+    hub_leave(hub);
+    return e;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* node */
+
+struct xs_bus_node {
+    xs_domain domain;
+    nng_socket rep;
+    bool rep_open;
+    nng_socket pub;
+    bool pub_open;
+    size_t max_msg;
+    xs_log *log;
+};
+
+struct xs_bus_worker {
+    nng_ctx ctx;
+    nng_aio *aio;
+    size_t max_msg;
+    xs_log *log;
+};
+
+/* node_dial applies limits and reconnect back-off to sock and dials socket index in the
+ * background. */
+static xs_err node_dial(xs_bus_node *node, nng_socket sock, int index, const char *base)
+{
+    char url[XS_BUS_URL_MAX];
+    xs_err e = xs_bus_url(base, index, url);
+    if (e != XS_OK) {
+        return e;
+    }
+    int rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, node->max_msg + FRAME_HEADROOM);
+    if (rv == 0) {
+        rv = nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
+    }
+    if (rv == 0) {
+        rv = nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
+    }
+    if (rv == 0) {
+        rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK);
+    }
+    if (rv != 0) {
+        xs_log_error(node->log, "bus.dial_failed", "{s:s, s:s, s:s}", "socket",
+                     socket_suffix[index], "url", url, "error", nng_strerror(rv));
+        return XS_EBUS;
+    }
+    xs_log_info(node->log, "bus.dial", "{s:s, s:s}", "socket", socket_suffix[index], "url", url);
+    return XS_OK;
+}
+
+xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts *opts)
+{
+    if (out == NULL || domain < XS_DOMAIN_NONE || domain >= XS_DOMAIN_COUNT) {
+        return XS_EINVAL;
+    }
+    xs_err e = check_opts(opts);
+    if (e != XS_OK) {
+        return e;
+    }
+    xs_bus_node *node = calloc(1, sizeof(*node));
+    if (node == NULL) {
+        return XS_ENOMEM;
+    }
+    node->domain = domain;
+    node->max_msg = opts->max_msg;
+    node->log = opts->log;
+    int rv;
+    if (domain != XS_DOMAIN_NONE) {
+        if ((rv = nng_rep0_open(&node->rep)) != 0) {
+            e = err_from_nng(rv);
+            goto fail;
+        }
+        node->rep_open = true;
+        if ((e = node_dial(node, node->rep, (int)domain, opts->url)) != XS_OK) {
+            goto fail;
+        }
+    }
+    if ((rv = nng_pub0_open(&node->pub)) != 0) {
+        e = err_from_nng(rv);
+        goto fail;
+    }
+    node->pub_open = true;
+    if ((rv = nng_socket_set_int(node->pub, NNG_OPT_SENDBUF, EVENT_QUEUE)) != 0) {
+        e = err_from_nng(rv);
+        goto fail;
+    }
+    if ((e = node_dial(node, node->pub, XS_BUS_EVENTS_INDEX, opts->url)) != XS_OK) {
+        goto fail;
+    }
+    *out = node;
+    return XS_OK;
+
+fail:
+    xs_bus_node_destroy(node);
+    return e;
+}
+
+void xs_bus_node_destroy(xs_bus_node *node)
+{
+    if (node == NULL) {
+        return;
+    }
+    /* Closing the REP socket closes its contexts: workers blocked in recv get ECLOSED. */
+    if (node->rep_open) {
+        nng_close(node->rep);
+    }
+    if (node->pub_open) {
+        nng_close(node->pub);
+    }
+    free(node);
+}
+
+xs_err xs_bus_publish(xs_bus_node *node, const void *buf, size_t len)
+{
+    if (node == NULL || (buf == NULL && len > 0)) {
+        return XS_EINVAL;
+    }
+    if (len > node->max_msg) {
+        return XS_ETOOBIG;
+    }
+    nng_msg *msg;
+    int rv = msg_from_buf(&msg, buf, len);
+    if (rv != 0) {
+        return err_from_nng(rv);
+    }
+    /* PUB never waits: with no subscriber connected, or a full pipe, the event is dropped. */
+    if ((rv = nng_sendmsg(node->pub, msg, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_msg_free(msg);
+        return err_from_nng(rv);
+    }
+    return XS_OK;
+}
+
+xs_err xs_bus_worker_create(xs_bus_node *node, xs_bus_worker **out)
+{
+    if (node == NULL || out == NULL) {
+        return XS_EINVAL;
+    }
+    if (!node->rep_open) {
+        return XS_ESTATE; /* a node without a domain takes no requests */
+    }
+    xs_bus_worker *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return XS_ENOMEM;
+    }
+    w->max_msg = node->max_msg;
+    w->log = node->log;
+    int rv = nng_aio_alloc(&w->aio, NULL, NULL);
+    if (rv != 0) {
+        free(w);
+        return err_from_nng(rv);
+    }
+    if ((rv = nng_ctx_open(&w->ctx, node->rep)) != 0) {
+        nng_aio_free(w->aio);
+        free(w);
+        return err_from_nng(rv);
+    }
+    *out = w;
+    return XS_OK;
+}
+
+void xs_bus_worker_destroy(xs_bus_worker *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    /* After xs_bus_node_destroy the context is already gone; nng then just says ECLOSED. */
+    nng_ctx_close(w->ctx);
+    nng_aio_free(w->aio);
+    free(w);
+}
+
+xs_err xs_bus_worker_recv(xs_bus_worker *w, int64_t timeout_ms, void **buf, size_t *len)
+{
+    if (w == NULL || buf == NULL || len == NULL) {
+        return XS_EINVAL;
+    }
+    int64_t deadline = timeout_ms < 0 ? -1 : xs_clock_mono_ms() + timeout_ms;
+    for (;;) {
+        nng_aio_set_timeout(w->aio, duration_from_ms(remaining_ms(deadline)));
+        nng_ctx_recv(w->ctx, w->aio);
+        nng_aio_wait(w->aio);
+        int rv = nng_aio_result(w->aio);
+        if (rv != 0) {
+            return err_from_nng(rv);
+        }
+        nng_msg *msg = nng_aio_get_msg(w->aio);
+        if (nng_msg_len(msg) <= w->max_msg) {
+            return msg_take_body(msg, buf, len);
+        }
+        /* Left unanswered: the hub's caller times out, as for any lost request. */
+        xs_log_warn(w->log, "bus.request_too_big", "{s:I, s:I}", "bytes",
+                    (json_int_t)nng_msg_len(msg), "max", (json_int_t)w->max_msg);
+        nng_msg_free(msg);
+    }
+}
+
+xs_err xs_bus_worker_reply(xs_bus_worker *w, const void *buf, size_t len)
+{
+    if (w == NULL || (buf == NULL && len > 0)) {
+        return XS_EINVAL;
+    }
+    if (len > w->max_msg) {
+        return XS_ETOOBIG;
+    }
+    nng_msg *msg;
+    int rv = msg_from_buf(&msg, buf, len);
+    if (rv != 0) {
+        return err_from_nng(rv);
+    }
+    nng_aio_set_msg(w->aio, msg);
+    nng_aio_set_timeout(w->aio, REPLY_TIMEOUT_MS);
+    nng_ctx_send(w->ctx, w->aio);
+    nng_aio_wait(w->aio);
+    if ((rv = nng_aio_result(w->aio)) != 0) {
+        nng_msg_free(nng_aio_get_msg(w->aio));
+        return err_from_nng(rv);
+    }
+    return XS_OK;
+}

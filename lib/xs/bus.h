@@ -1,0 +1,127 @@
+/*
+ * bus.h: the message bus between processes, over nng. The only module that touches nng.
+ *
+ * The orchestrator is the hub: it listens on one REQ socket per domain (auth, contacts,
+ * invoices, payments) and one SUB socket for events. Every other process is a node: it
+ * dials the hub with a REP socket for its domain (so replicas of a domain share the work:
+ * nng hands each request to a ready replica, and resends it elsewhere when the replica it
+ * went to disconnects) and with a PUB socket to publish events.
+ *
+ * Addresses derive from one base URL: for "tcp://host:7400" the sockets are at ports 7400
+ * (auth), 7401 (contacts), 7402 (invoices), 7403 (payments) and 7404 (events); for
+ * "ipc:///run/xs/bus" and "inproc://name" a suffix ".auth", ".contacts", ".invoices",
+ * ".payments", ".events" is appended.
+ *
+ * Messages are opaque bytes here; proto/ gives them their shape. Every socket refuses
+ * messages larger than the configured limit, in both directions.
+ */
+#ifndef XS_BUS_H
+#define XS_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xs/err.h"
+#include "xs/log.h"
+
+typedef enum xs_domain {
+    XS_DOMAIN_AUTH = 0,
+    XS_DOMAIN_CONTACTS = 1,
+    XS_DOMAIN_INVOICES = 2,
+    XS_DOMAIN_PAYMENTS = 3,
+    XS_DOMAIN_COUNT = 4,
+    XS_DOMAIN_NONE = -1,
+} xs_domain;
+
+/* xs_domain_name returns "auth", "contacts", "invoices", "payments" (static), or "none". */
+const char *xs_domain_name(xs_domain d);
+
+/* xs_domain_parse reads a domain name. */
+xs_err xs_domain_parse(const char *name, xs_domain *out);
+
+/* Index of the events socket in address derivation. */
+#define XS_BUS_EVENTS_INDEX 4
+#define XS_BUS_URL_MAX      512
+
+/* xs_bus_url writes the address of socket `index` (a domain, or XS_BUS_EVENTS_INDEX) derived
+ * from base into buf (XS_BUS_URL_MAX bytes). XS_EINVAL for an unusable base. */
+xs_err xs_bus_url(const char *base, int index, char *buf);
+
+typedef struct xs_bus_opts {
+    const char *url;   /* base URL (see above) */
+    size_t max_msg;    /* largest message in bytes, both directions; must be > 0 */
+    int64_t resend_ms; /* hub: resend a request unanswered this long (0: only on peer loss) */
+    xs_log *log;       /* borrowed, may be NULL */
+} xs_bus_opts;
+
+/* --- hub (orchestrator side) --- */
+typedef struct xs_bus_hub xs_bus_hub;
+
+/* xs_bus_hub_create listens on all five sockets; *out is new (xs_bus_hub_destroy). XS_EBUS
+ * (with a log line naming the address) when an address cannot be bound, XS_EINVAL for bad
+ * opts. */
+xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts);
+
+/* xs_bus_hub_destroy closes every socket, failing calls in progress with XS_ECLOSED.
+ * NULL accepted. */
+void xs_bus_hub_destroy(xs_bus_hub *hub);
+
+/* xs_bus_request sends req (len bytes, borrowed) to one replica of domain and waits up to
+ * timeout_ms (negative: no limit) for its reply, which it writes into *rep (new, free with
+ * free()) and *replen. Safe to call from many threads at once. XS_ETIMEDOUT when no reply
+ * came in time (including when no replica is connected), XS_ETOOBIG for a message over the
+ * limit (a request, refused before sending, or a reply), XS_ECLOSED after destroy. */
+xs_err xs_bus_request(xs_bus_hub *hub, xs_domain domain, const void *req, size_t len,
+                      int64_t timeout_ms, void **rep, size_t *replen);
+
+/* xs_bus_peers returns how many replicas of domain are connected right now. */
+int xs_bus_peers(const xs_bus_hub *hub, xs_domain domain);
+
+/* xs_bus_next_event waits up to timeout_ms (negative: no limit) for the next published event
+ * and writes it into *buf (new, free with free()) and *len. XS_ETIMEDOUT when none came,
+ * XS_ECLOSED after destroy. Events over the limit are dropped. One thread consumes events. */
+xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len);
+
+/* --- node (domain service side) --- */
+typedef struct xs_bus_node xs_bus_node;
+typedef struct xs_bus_worker xs_bus_worker;
+
+/* xs_bus_node_create dials the hub: a REP socket for domain (none for XS_DOMAIN_NONE) and
+ * a PUB socket for events; *out is new (xs_bus_node_destroy). Dialling goes on in the
+ * background, so a node may start before the hub; nng reconnects whenever the hub restarts
+ * (retrying every 50 ms, backing off to 1 s). XS_EBUS (logged) only when nng refuses an
+ * address outright; an unreachable hub is not an error. */
+xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts *opts);
+
+/* xs_bus_node_destroy closes the sockets, waking workers blocked in recv with XS_ECLOSED.
+ * Workers may be destroyed before or after: a worker outliving its node answers every call
+ * with XS_ECLOSED and must still be freed with xs_bus_worker_destroy. No xs_bus_publish or
+ * xs_bus_worker_create may run concurrently with destroy. NULL accepted. */
+void xs_bus_node_destroy(xs_bus_node *node);
+
+/* xs_bus_publish publishes one event (len bytes, borrowed). Safe from any thread. Events
+ * are dropped, not queued without bound, when the hub is away (and the oldest beyond a
+ * queue of 1024 when it is slow). XS_ETOOBIG for an event over the limit. */
+xs_err xs_bus_publish(xs_bus_node *node, const void *buf, size_t len);
+
+/* xs_bus_worker_create makes a worker (new): an independent receive/reply context on the
+ * node's REP socket, for one thread. Several workers let a replica take several requests at
+ * once. XS_ESTATE for a node made with XS_DOMAIN_NONE. */
+xs_err xs_bus_worker_create(xs_bus_node *node, xs_bus_worker **out);
+
+/* xs_bus_worker_destroy frees w; NULL accepted. */
+void xs_bus_worker_destroy(xs_bus_worker *w);
+
+/* xs_bus_worker_recv waits up to timeout_ms (negative: no limit) for the next request,
+ * written into *buf (new, free with free()) and *len. XS_ETIMEDOUT when none came (so the
+ * caller can check for shutdown), XS_ECLOSED once the node is destroyed. After a successful
+ * recv the worker must reply before receiving again (receiving again abandons the request:
+ * the hub's caller times out). Requests over the limit are dropped unanswered. */
+xs_err xs_bus_worker_recv(xs_bus_worker *w, int64_t timeout_ms, void **buf, size_t *len);
+
+/* xs_bus_worker_reply sends the reply to the request last received (len bytes, borrowed).
+ * XS_ETOOBIG when over the limit (the caller should send a small error reply instead),
+ * XS_ESTATE when there is no request to answer. */
+xs_err xs_bus_worker_reply(xs_bus_worker *w, const void *buf, size_t len);
+
+#endif

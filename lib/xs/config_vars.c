@@ -1,0 +1,166 @@
+/*
+ * config_vars.c: every environment variable any xero-sync process reads, in one table.
+ * docs/CONFIG.md is checked against this table (tests/config_doc_test), so add a variable
+ * here and document it there in the same change.
+ */
+#include "xs/config.h"
+
+#define MS(x)  ((int64_t)(x))
+#define SEC(x) ((int64_t)(x)*1000)
+
+const xs_config_var xs_config_vars[] = {
+    /* --- every process --- */
+    {"XS_LOG_LEVEL", XS_CFG_ENUM, "info", false, 0, 0, "debug|info|warn|error", XS_PROC_ALL,
+     "Lowest level of log line written to standard error (one JSON object per line)."},
+
+    /* --- PostgreSQL --- */
+    {"XS_DATABASE_URL", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_ENGINE | XS_PROC_MIGRATE,
+     "PostgreSQL connection URL (libpq form, e.g. postgresql://xs@127.0.0.1:5432/xs). "
+     "Treated as a secret: it may hold a password."},
+    {"XS_DB_CONNECT_WAIT", XS_CFG_DURATION, "30s", false, 0, SEC(3600), NULL,
+     XS_PROC_ENGINE | XS_PROC_MIGRATE,
+     "How long a process keeps retrying to reach PostgreSQL at start before giving up."},
+    {"XS_DB_POOL_SIZE", XS_CFG_INT, "8", false, 1, 256, NULL, XS_PROC_ORCHESTRATOR,
+     "Connections the orchestrator keeps open to PostgreSQL."},
+
+    /* --- the message bus --- */
+    {"XS_BUS_LISTEN", XS_CFG_URL, "tcp://127.0.0.1:7400", false, 0, 0, "tcp|ipc|inproc",
+     XS_PROC_ORCHESTRATOR,
+     "Base address the orchestrator listens on for the bus. For tcp://host:P it uses ports P "
+     "(auth), P+1 (contacts), P+2 (invoices), P+3 (payments) and P+4 (events)."},
+    {"XS_BUS_URL", XS_CFG_URL, "tcp://127.0.0.1:7400", false, 0, 0, "tcp|ipc|inproc",
+     XS_PROC_DOMAINS,
+     "Base address of the orchestrator's bus that domain services dial (same port layout "
+     "as XS_BUS_LISTEN)."},
+    {"XS_BUS_MAX_MSG", XS_CFG_INT, "16777216", false, 65536, 268435456, NULL, XS_PROC_ENGINE,
+     "Largest bus message in bytes, in both directions; larger ones are refused."},
+    {"XS_BUS_TIMEOUT", XS_CFG_DURATION, "120s", false, 100, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
+     "How long the orchestrator waits for a domain service to answer one request."},
+    {"XS_BUS_RESEND", XS_CFG_DURATION, "0", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
+     "Resend a request unanswered for this long to another replica; 0 resends only when the "
+     "replica holding it disconnects (requests are idempotent either way)."},
+    {"XS_HEARTBEAT", XS_CFG_DURATION, "1s", false, 50, SEC(60), NULL, XS_PROC_ENGINE,
+     "Interval of domain services' heartbeats; the orchestrator counts a replica as live while "
+     "its last heartbeat is younger than three intervals."},
+
+    /* --- domain services --- */
+    {"XS_WORKERS", XS_CFG_INT, "4", false, 1, 256, NULL, XS_PROC_DOMAINS,
+     "Requests one replica of a domain service handles at the same time."},
+    {"XS_REPLICA_ID", XS_CFG_STRING, NULL, true, 0, 0, NULL, XS_PROC_DOMAINS,
+     "Name of this replica in heartbeats, /health and logs; default: <hostname>-<pid>."},
+
+    /* --- the orchestrator's HTTP API --- */
+    {"XS_HTTP_ADDR", XS_CFG_STRING, "127.0.0.1", false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "IPv4 address the REST API, OAuth callback, webhooks and metrics listen on."},
+    {"XS_HTTP_PORT", XS_CFG_INT, "8080", false, 1, 65535, NULL, XS_PROC_ORCHESTRATOR,
+     "TCP port of the REST API."},
+    {"XS_HTTP_MAX_BODY", XS_CFG_INT, "4194304", false, 1024, 67108864, NULL, XS_PROC_ORCHESTRATOR,
+     "Largest request body in bytes the API accepts (413 beyond)."},
+    {"XS_API_KEYS", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "Comma-separated API keys; every REST route except /health, the OAuth callback and the "
+     "Xero webhook requires `Authorization: Bearer <key>` with one of them. Each key must be "
+     "at least 16 characters."},
+
+    /* --- xero-sim --- */
+    {"XS_SIM_ADDR", XS_CFG_STRING, "127.0.0.1", false, 0, 0, NULL, XS_PROC_SIM,
+     "IPv4 address xero-sim listens on."},
+    {"XS_SIM_PORT", XS_CFG_INT, "7480", false, 0, 65535, NULL, XS_PROC_SIM,
+     "TCP port xero-sim listens on; 0 picks a free port (logged at start as sim.listen)."},
+    {"XS_SIM_PUBLIC_URL", XS_CFG_URL, NULL, true, 0, 0, "http|https", XS_PROC_SIM,
+     "Base URL xero-sim names itself by (webhook resourceUrl, token issuer); default "
+     "http://XS_SIM_ADDR:port."},
+    {"XS_SIM_CLIENT_ID", XS_CFG_STRING, "xero-sim-client", false, 0, 0, NULL, XS_PROC_SIM,
+     "The OAuth client id of the one app xero-sim knows."},
+    {"XS_SIM_CLIENT_SECRET", XS_CFG_SECRET, "xero-sim-secret", false, 0, 0, NULL, XS_PROC_SIM,
+     "That app's client secret (HTTP Basic at /connect/token and /connect/revocation)."},
+    {"XS_SIM_REDIRECT_URIS", XS_CFG_STRING, "http://127.0.0.1:8080/v1/oauth/callback", false, 0, 0,
+     NULL, XS_PROC_SIM,
+     "Comma-separated redirect URIs registered for the app; authorize refuses any other."},
+    {"XS_SIM_SCOPES", XS_CFG_STRING,
+     "openid profile email offline_access accounting.contacts accounting.contacts.read "
+     "accounting.transactions accounting.transactions.read accounting.invoices "
+     "accounting.invoices.read accounting.payments accounting.payments.read "
+     "accounting.banktransactions accounting.banktransactions.read accounting.settings "
+     "accounting.settings.read",
+     false, 0, 0, NULL, XS_PROC_SIM,
+     "Space-separated scopes the app may request; authorize answers invalid_scope for others."},
+    {"XS_SIM_APP_NAME", XS_CFG_STRING, "xero-sync", false, 0, 0, NULL, XS_PROC_SIM,
+     "The app's name, written as ProviderName in every accounting reply."},
+    {"XS_SIM_USER_EMAIL", XS_CFG_STRING, "test.user@example.com", false, 0, 0, NULL, XS_PROC_SIM,
+     "The test user who consents automatically at /identity/connect/authorize."},
+    {"XS_SIM_REQUIRE_PKCE", XS_CFG_BOOL, "false", false, 0, 0, NULL, XS_PROC_SIM,
+     "Refuse an authorization request without a PKCE code_challenge (S256 is always checked "
+     "when one is given)."},
+    {"XS_SIM_TENANTS", XS_CFG_INT, "1", false, 0, 64, NULL, XS_PROC_SIM,
+     "Organisations created at start (and at /_sim/reset), with ids derived from XS_SIM_SEED."},
+    {"XS_SIM_SEED_RECORDS", XS_CFG_INT, "0", false, 0, 2000000, NULL, XS_PROC_SIM,
+     "Realistic records seeded into each start organisation (a fifth contacts, half invoices, "
+     "a fifth payments, the rest bank transactions)."},
+    {"XS_SIM_SEED", XS_CFG_INT, "1", false, 0, INT64_MAX, NULL, XS_PROC_SIM,
+     "Seed of everything xero-sim draws: ids, seeded data, rate-window phases, fault and "
+     "jitter draws."},
+    {"XS_SIM_ACCESS_TOKEN_TTL", XS_CFG_DURATION, "30m", false, 1000, SEC(86400), NULL, XS_PROC_SIM,
+     "Lifetime of an access token (Xero: 30 minutes)."},
+    {"XS_SIM_REFRESH_GRACE", XS_CFG_DURATION, "30m", false, 0, SEC(86400), NULL, XS_PROC_SIM,
+     "How long a rotated refresh token still works while its replacement is unused (Xero: 30 "
+     "minutes)."},
+    {"XS_SIM_REFRESH_TTL", XS_CFG_DURATION, "1440h", false, 1000, SEC(31536000), NULL, XS_PROC_SIM,
+     "How long an unused refresh token lives (Xero: 60 days)."},
+    {"XS_SIM_CODE_TTL", XS_CFG_DURATION, "5m", false, 1000, SEC(3600), NULL, XS_PROC_SIM,
+     "How long an authorization code can be exchanged (Xero: 5 minutes)."},
+    {"XS_SIM_LIMIT_CONCURRENT", XS_CFG_INT, "5", false, 1, 1000000, NULL, XS_PROC_SIM,
+     "Calls in flight allowed per tenant (Xero: 5)."},
+    {"XS_SIM_LIMIT_MINUTE", XS_CFG_INT, "60", false, 1, 1000000000, NULL, XS_PROC_SIM,
+     "Calls per tenant per minute window (Xero: 60)."},
+    {"XS_SIM_LIMIT_DAY", XS_CFG_INT, "5000", false, 1, 1000000000, NULL, XS_PROC_SIM,
+     "Calls per tenant per day window (Xero: 5,000)."},
+    {"XS_SIM_LIMIT_APP_MINUTE", XS_CFG_INT, "10000", false, 1, 1000000000, NULL, XS_PROC_SIM,
+     "Calls per minute window across all tenants of the app (Xero: 10,000)."},
+    {"XS_SIM_MINUTE_WINDOW", XS_CFG_DURATION, "60s", false, 10, SEC(86400), NULL, XS_PROC_SIM,
+     "Length of the per-minute windows; shorten it to run Xero's ratios in less time."},
+    {"XS_SIM_DAY_WINDOW", XS_CFG_DURATION, "24h", false, 10, SEC(2592000), NULL, XS_PROC_SIM,
+     "Length of the per-day window."},
+    {"XS_SIM_LATENCY", XS_CFG_DURATION, "0", false, 0, SEC(600), NULL, XS_PROC_SIM,
+     "Fixed latency added to every accounting call (the call stays in flight meanwhile)."},
+    {"XS_SIM_LATENCY_JITTER", XS_CFG_DURATION, "0", false, 0, SEC(600), NULL, XS_PROC_SIM,
+     "Extra latency drawn from 0 to this, deterministically under XS_SIM_SEED."},
+    {"XS_SIM_FAULTS", XS_CFG_STRING, NULL, true, 0, 0, NULL, XS_PROC_SIM,
+     "Fault probabilities per accounting call, e.g. \"500=0.01,503=0.01,hang=0.001\" (kinds: "
+     "500, 503, hang, reset, truncated, garbled, lost, revoked)."},
+    {"XS_SIM_HANG", XS_CFG_DURATION, "120s", false, 0, SEC(3600), NULL, XS_PROC_SIM,
+     "How long a `hang` fault holds a call before closing the connection without a reply."},
+    {"XS_SIM_SERVE_AT_ROOT", XS_CFG_BOOL, "false", false, 0, 0, NULL, XS_PROC_SIM,
+     "Also serve the Accounting API at / (e.g. /Contacts), as other mocks of the spec do."},
+    {"XS_SIM_MAX_BODY", XS_CFG_INT, "3670016", false, 1024, 33554432, NULL, XS_PROC_SIM,
+     "Largest write body in bytes; larger ones get 413 (Xero: 3.5 MB)."},
+    {"XS_SIM_HIGH_VOLUME", XS_CFG_INT, "100000", false, 1, 1000000000, NULL, XS_PROC_SIM,
+     "Above this many records of a kind, unpaged or unindexed list reads are refused as Xero "
+     "refuses them (\"not filtering ... efficiently\")."},
+    {"XS_SIM_IDEMPOTENCY_TTL", XS_CFG_DURATION, "10m", false, 0, SEC(86400), NULL, XS_PROC_SIM,
+     "How long an Idempotency-Key's recorded reply is kept."},
+    {"XS_SIM_WEBHOOK_URL", XS_CFG_URL, NULL, true, 0, 0, "http|https", XS_PROC_SIM,
+     "Where CONTACT and INVOICE events are delivered; unset: no webhooks."},
+    {"XS_SIM_WEBHOOK_KEY", XS_CFG_SECRET, NULL, true, 0, 0, NULL, XS_PROC_SIM,
+     "Webhook signing key (x-xero-signature is base64 HMAC-SHA256 of the body with it)."},
+    {"XS_SIM_WEBHOOK_REQUIRE_ITR", XS_CFG_BOOL, "true", false, 0, 0, NULL, XS_PROC_SIM,
+     "Deliver events only after intent to receive has passed (POST /_sim/webhooks/itr), as "
+     "Xero does."},
+    {"XS_SIM_WEBHOOK_DELAY", XS_CFG_DURATION, "1s", false, 0, SEC(3600), NULL, XS_PROC_SIM,
+     "How long events are gathered into one delivery."},
+    {"XS_SIM_WEBHOOK_TIMEOUT", XS_CFG_DURATION, "5s", false, 10, SEC(600), NULL, XS_PROC_SIM,
+     "How long the receiver has to answer a delivery (Xero: 5 seconds)."},
+    {"XS_SIM_WEBHOOK_RETRY_BASE", XS_CFG_DURATION, "60s", false, 1, SEC(3600), NULL, XS_PROC_SIM,
+     "First retry delay of a failed delivery; it doubles up to an hour."},
+    {"XS_SIM_WEBHOOK_RETRY_FOR", XS_CFG_DURATION, "24h", false, 0, SEC(604800), NULL, XS_PROC_SIM,
+     "How long failed deliveries are retried before the webhook is disabled (Xero: "
+     "24 hours)."},
+    {"XS_SIM_WEBHOOK_BATCH", XS_CFG_INT, "100", false, 1, 10000, NULL, XS_PROC_SIM,
+     "Most events in one delivery."},
+    {"XS_SIM_CALL_LOG", XS_CFG_INT, "100000", false, 0, 10000000, NULL, XS_PROC_SIM,
+     "Calls kept in the call log (GET /_sim/calls)."},
+    {"XS_SIM_MAX_CONNECTIONS", XS_CFG_INT, "512", false, 16, 10000, NULL, XS_PROC_SIM,
+     "Most simultaneous HTTP connections xero-sim accepts."},
+    /* --- end xero-sim --- */
+};
+
+const size_t xs_config_nvars = sizeof(xs_config_vars) / sizeof(xs_config_vars[0]);

@@ -1,0 +1,113 @@
+/*
+ * http.h: the HTTP server, over libmicrohttpd. Used by the orchestrator (REST API, OAuth
+ * callback, webhooks, metrics) and by xero-sim.
+ *
+ * Requests are matched against a table of routes; the whole body (up to a limit) is read
+ * before the handler runs, so a handler sees the raw bytes exactly as received (webhook
+ * signatures are computed over them). Each connection has its own thread, so a handler may
+ * block. A handler answers by calling exactly one xs_http_reply* function; if it calls none,
+ * the client gets a 500. Errors the server itself produces (404, 405, 413, 400 on a bad
+ * request line) are JSON: {"error":{"code":"...","message":"..."}}.
+ */
+#ifndef XS_HTTP_H
+#define XS_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xs/err.h"
+#include "xs/log.h"
+
+typedef struct xs_http_server xs_http_server;
+typedef struct xs_http_req xs_http_req;
+
+/* A handler; arg is xs_http_opts.arg. */
+typedef void (*xs_http_handler)(xs_http_req *req, void *arg);
+
+typedef struct xs_http_route {
+    const char *method;      /* "GET", "POST", "PUT", "PATCH", "DELETE", or "*" for any */
+    const char *pattern;     /* "/v1/runs/{id}": "{name}" matches one non-empty path segment;
+                                a final "*" segment ("/files/" followed by "*") matches any
+                                remainder, even empty, read as the parameter "*" */
+    xs_http_handler handler; /* called with the request */
+    unsigned flags;          /* the application's own marks (e.g. "public"); see `before` */
+} xs_http_route;
+
+typedef struct xs_http_opts {
+    const char *bind_addr;       /* IPv4 address to bind; NULL: "127.0.0.1" */
+    uint16_t port;               /* 0: a free port (read it with xs_http_server_port) */
+    size_t max_body;             /* larger request bodies get 413; 0: 1 MiB */
+    unsigned max_connections;    /* 0: 256 */
+    unsigned timeout_s;          /* idle connection timeout; 0: 30 */
+    const xs_http_route *routes; /* borrowed; must outlive the server */
+    size_t nroutes;
+    /* Called for a request no route matches (by path or method), instead of the JSON
+     * 404/405; NULL for the defaults. */
+    xs_http_handler fallback;
+    /* Called before a matched route's handler; return false after replying to stop there
+     * (e.g. 401). NULL: none. */
+    bool (*before)(xs_http_req *req, const xs_http_route *route, void *arg);
+    void *arg;   /* handed to every handler */
+    xs_log *log; /* borrowed, may be NULL: one access line per request */
+} xs_http_opts;
+
+/* xs_http_server_create starts serving. XS_EIO when the address cannot be bound. */
+xs_err xs_http_server_create(xs_http_server **out, const xs_http_opts *opts);
+
+/* xs_http_server_port returns the port the server listens on. */
+uint16_t xs_http_server_port(const xs_http_server *srv);
+
+/* xs_http_server_destroy stops accepting, waits for handlers in progress, and frees srv.
+ * NULL accepted. */
+void xs_http_server_destroy(xs_http_server *srv);
+
+/* --- the request (all strings borrowed from req, valid until the handler returns) --- */
+const char *xs_http_req_method(const xs_http_req *req);
+/* xs_http_req_path returns the path without the query string, percent-decoded. */
+const char *xs_http_req_path(const xs_http_req *req);
+/* xs_http_req_param returns a "{name}" path parameter, or NULL. */
+const char *xs_http_req_param(const xs_http_req *req, const char *name);
+/* xs_http_req_query returns a decoded query-string argument ("" for "?flag"), or NULL. */
+const char *xs_http_req_query(const xs_http_req *req, const char *name);
+/* xs_http_req_header returns a request header (case-insensitive name), or NULL. */
+const char *xs_http_req_header(const xs_http_req *req, const char *name);
+/* xs_http_req_body returns the raw body (NUL-terminated for convenience; "" when none). */
+const char *xs_http_req_body(const xs_http_req *req, size_t *len);
+/* xs_http_req_route returns the matched route, or NULL in the fallback handler. */
+const xs_http_route *xs_http_req_route(const xs_http_req *req);
+
+/* xs_http_req_json parses the body with xs_json_parse into *out (new). On a missing or
+ * malformed body it replies 400 {"error":{"code":"bad_json",...}} itself and returns
+ * XS_EPARSE: the handler then just returns. */
+xs_err xs_http_req_json(xs_http_req *req, json_t **out);
+
+/* --- the reply: call exactly one xs_http_reply* per request --- */
+
+/* xs_http_add_header adds a header to the coming reply (name and value are copied). */
+void xs_http_add_header(xs_http_req *req, const char *name, const char *value);
+
+/* xs_http_reply sends status with body (len bytes, copied; may be NULL with len 0) and,
+ * when ctype is not NULL, a Content-Type. */
+void xs_http_reply(xs_http_req *req, int status, const char *ctype, const void *body, size_t len);
+
+/* xs_http_reply_json sends status with body serialised by xs_json_dump (decimals exact);
+ * body is taken over (stolen); NULL sends no body. */
+void xs_http_reply_json(xs_http_req *req, int status, json_t *body);
+
+/* xs_http_reply_error sends {"error":{"code":code,"message":<formatted>,"field":field}};
+ * field may be NULL (then omitted). */
+void xs_http_reply_error(xs_http_req *req, int status, const char *code, const char *field,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* xs_http_reply_drop closes the connection without a reply; with reset, the peer sees a TCP
+ * reset instead of an orderly close. (The simulator's faults.) */
+void xs_http_reply_drop(xs_http_req *req, bool reset);
+
+/* xs_http_reply_truncated announces len bytes of body but sends only the first `sent`, then
+ * closes the connection. (The simulator's faults.) */
+void xs_http_reply_truncated(xs_http_req *req, int status, const char *ctype, const void *body,
+                             size_t len, size_t sent);
+
+#endif

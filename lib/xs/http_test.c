@@ -1,0 +1,1115 @@
+/* http_test.c: tests of the HTTP server, with libcurl as the client. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xs/clock.h"
+#include "xs/http.h"
+#include "xs/json.h"
+
+#define ROUTE_PRIVATE 0x1u
+#define MAX_BODY      4096
+
+/* ---------------------------------------------------------------------------------------- */
+/* handlers */
+
+/* What the handlers share with the test. */
+typedef struct world {
+    atomic_int slow_running;
+    atomic_bool release; /* lets /v1/block return */
+    atomic_int handled;
+} world;
+
+static void h_run(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_reply_json(req, 200,
+                       json_pack("{s:s, s:s, s:s}", "id", xs_http_req_param(req, "id"), "path",
+                                 xs_http_req_path(req), "method", xs_http_req_method(req)));
+}
+
+static void h_echo(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    size_t len;
+    const char *body = xs_http_req_body(req, &len);
+    char n[32];
+    snprintf(n, sizeof(n), "%zu", len);
+    xs_http_add_header(req, "X-Body-Len", n);
+    /* The body is NUL-terminated beyond its length. */
+    xs_http_add_header(req, "X-Terminated", body[len] == '\0' ? "yes" : "no");
+    xs_http_reply(req, 200, "application/octet-stream", body, len);
+}
+
+static void h_files(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    const char *rest = xs_http_req_param(req, "*");
+    xs_http_reply(req, 200, "text/plain", rest, strlen(rest));
+}
+
+static void h_query(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    static const char *const keys[] = {"a", "b", "flag", "c", "d", "k x", "plus", "missing"};
+    json_t *o = json_object();
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = xs_http_req_query(req, keys[i]);
+        json_object_set_new(o, keys[i], v != NULL ? json_string(v) : json_null());
+    }
+    xs_http_reply_json(req, 200, o);
+}
+
+static void h_headers(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    const char *a = xs_http_req_header(req, "x-custom");
+    const char *b = xs_http_req_header(req, "X-CUSTOM");
+    const char *c = xs_http_req_header(req, "X-Absent");
+    xs_http_reply_json(req, 200,
+                       json_pack("{s:s?, s:s?, s:s?}", "lower", a, "upper", b, "absent", c));
+}
+
+static void h_json_echo(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    json_t *v;
+    if (xs_http_req_json(req, &v) != XS_OK) {
+        return;
+    }
+    xs_http_reply_json(req, 201, v);
+}
+
+static void h_private(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_reply(req, 200, "text/plain", "secret stuff", 12);
+}
+
+static void h_noreply(xs_http_req *req, void *arg)
+{
+    (void)req;
+    (void)arg;
+}
+
+static void h_drop(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_reply_drop(req, false);
+}
+
+static void h_reset(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_reply_drop(req, true);
+}
+
+static void h_truncated(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    char body[10000];
+    memset(body, 'T', sizeof(body));
+    xs_http_reply_truncated(req, 200, "text/plain", body, sizeof(body), 100);
+}
+
+static void h_slow(xs_http_req *req, void *arg)
+{
+    world *w = arg;
+    atomic_fetch_add(&w->slow_running, 1);
+    const char *ms = xs_http_req_query(req, "ms");
+    xs_clock_sleep_ms(ms != NULL ? atoi(ms) : 200);
+    atomic_fetch_add(&w->handled, 1);
+    xs_http_reply(req, 200, "text/plain", "slept", 5);
+    atomic_fetch_sub(&w->slow_running, 1);
+}
+
+static void h_block(xs_http_req *req, void *arg)
+{
+    world *w = arg;
+    atomic_fetch_add(&w->slow_running, 1);
+    int64_t end = xs_clock_mono_ms() + 10000;
+    while (!atomic_load(&w->release) && xs_clock_mono_ms() < end) {
+        xs_clock_sleep_ms(5);
+    }
+    xs_http_reply(req, 200, "text/plain", "released", 8);
+    atomic_fetch_sub(&w->slow_running, 1);
+}
+
+static void h_double(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_reply(req, 202, "text/plain", "first", 5);
+    xs_http_reply(req, 200, "text/plain", "second", 6);
+    xs_http_reply_drop(req, true);
+}
+
+static void h_headers_out(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_add_header(req, "X-Good", "yes");
+    xs_http_add_header(req, "X-Evil", "a\r\nInjected: 1");
+    xs_http_add_header(req, "Bad Name", "x");
+    xs_http_reply(req, 200, NULL, NULL, 0);
+}
+
+static void h_any(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    const char *m = xs_http_req_method(req);
+    xs_http_reply(req, 200, "text/plain", m, strlen(m));
+}
+
+static void h_root(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_reply_error(req, 418, "teapot", "pot", "short and %s", "stout");
+}
+
+static void h_bad_utf8(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    xs_http_reply_error(req, 422, "invalid", "name", "bad name \"%s\"", "caf\xe9");
+}
+
+static bool before(xs_http_req *req, const xs_http_route *route, void *arg)
+{
+    (void)arg;
+    if ((route->flags & ROUTE_PRIVATE) == 0) {
+        return true;
+    }
+    const char *auth = xs_http_req_header(req, "Authorization");
+    if (auth != NULL && strcmp(auth, "Bearer good") == 0) {
+        return true;
+    }
+    if (auth != NULL && strcmp(auth, "Bearer silent") == 0) {
+        return false; /* refuses without replying: the client gets 500 */
+    }
+    xs_http_reply_error(req, 401, "unauthorised", NULL, "who are you?");
+    return false;
+}
+
+static const xs_http_route routes[] = {
+    {"GET", "/", h_root, 0},
+    {"GET", "/v1/runs/{id}", h_run, 0},
+    {"PUT", "/v1/runs/{id}", h_run, 0},
+    {"GET", "/v1/runs/{id}/steps/{step}", h_run, 0},
+    {"POST", "/v1/echo", h_echo, 0},
+    {"GET", "/v1/files/*", h_files, 0},
+    {"GET", "/v1/query", h_query, 0},
+    {"GET", "/v1/headers", h_headers, 0},
+    {"POST", "/v1/json", h_json_echo, 0},
+    {"GET", "/v1/private", h_private, ROUTE_PRIVATE},
+    {"GET", "/v1/noreply", h_noreply, 0},
+    {"GET", "/v1/drop", h_drop, 0},
+    {"GET", "/v1/reset", h_reset, 0},
+    {"GET", "/v1/truncated", h_truncated, 0},
+    {"GET", "/v1/slow", h_slow, 0},
+    {"GET", "/v1/block", h_block, 0},
+    {"GET", "/v1/double", h_double, 0},
+    {"GET", "/v1/headers-out", h_headers_out, 0},
+    {"*", "/v1/any", h_any, 0},
+    {"GET", "/v1/bad-utf8", h_bad_utf8, 0},
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* fixture */
+
+typedef struct fixture {
+    world w;
+    xs_http_server *srv;
+    uint16_t port;
+    FILE *logf;
+    xs_log *log;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return -1;
+    }
+    f->logf = tmpfile();
+    if (f->logf == NULL ||
+        xs_log_create(&f->log, "http_test", XS_LOG_DEBUG, fileno(f->logf)) != XS_OK) {
+        return -1;
+    }
+    xs_http_opts o = {
+        .max_body = MAX_BODY,
+        .routes = routes,
+        .nroutes = sizeof(routes) / sizeof(routes[0]),
+        .before = before,
+        .arg = &f->w,
+        .log = f->log,
+        .timeout_s = 10,
+    };
+    if (xs_http_server_create(&f->srv, &o) != XS_OK) {
+        return -1;
+    }
+    f->port = xs_http_server_port(f->srv);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    xs_http_server_destroy(f->srv);
+    xs_log_destroy(f->log);
+    fclose(f->logf);
+    free(f);
+    return 0;
+}
+
+/* log_has tells whether anything logged so far contains needle. */
+static bool log_has(fixture *f, const char *needle)
+{
+    fflush(f->logf);
+    rewind(f->logf);
+    char line[8192];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f->logf) != NULL) {
+        found = strstr(line, needle) != NULL;
+    }
+    fseek(f->logf, 0, SEEK_END);
+    return found;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the client */
+
+typedef struct resp {
+    CURLcode rc;
+    long status;
+    char *body;
+    size_t len;
+    char headers[8192];
+    size_t hlen;
+} resp;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t add = size * n;
+    char *b = realloc(r->body, r->len + add + 1);
+    if (b == NULL) {
+        return 0;
+    }
+    memcpy(b + r->len, p, add);
+    r->body = b;
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t add = size * n;
+    if (r->hlen + add < sizeof(r->headers)) {
+        memcpy(r->headers + r->hlen, p, add);
+        r->hlen += add;
+        r->headers[r->hlen] = '\0';
+    }
+    return add;
+}
+
+/* resp_header finds a response header (case-insensitive name) and copies its value. */
+static bool resp_header(const resp *r, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    for (const char *line = r->headers; *line != '\0';) {
+        const char *eol = strstr(line, "\r\n");
+        size_t n = eol != NULL ? (size_t)(eol - line) : strlen(line);
+        if (n > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ') {
+                v++;
+            }
+            snprintf(out, size, "%.*s", (int)(n - (size_t)(v - line)), v);
+            return true;
+        }
+        line += n;
+        if (*line != '\0') {
+            line += 2;
+        }
+    }
+    return false;
+}
+
+typedef struct chunked_src {
+    size_t left;
+} chunked_src;
+
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+    chunked_src *s = ud;
+    size_t k = size * n < s->left ? size * n : s->left;
+    if (k > 1000) {
+        k = 1000;
+    }
+    memset(buf, 'c', k);
+    s->left -= k;
+    return k;
+}
+
+typedef struct call {
+    const char *method;
+    const char *target;
+    const void *body;
+    size_t len;
+    const char *headers[4];
+    bool chunked; /* send `len` bytes chunked instead of body */
+    long timeout_ms;
+} call;
+
+/* do_call runs one request against the server on port and fills r (free r->body). */
+static void do_call(uint16_t port, const call *c, resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    CURL *h = curl_easy_init();
+    if (h == NULL) {
+        r->rc = CURLE_FAILED_INIT; /* no cmocka assert here: client threads call this too */
+        return;
+    }
+    char url[65536];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)port, c->target);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    struct curl_slist *hl = NULL;
+    for (size_t i = 0; i < 4 && c->headers[i] != NULL; i++) {
+        hl = curl_slist_append(hl, c->headers[i]);
+    }
+    chunked_src src = {c->len};
+    if (c->chunked) {
+        hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, &src);
+    } else if (c->body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->len);
+    }
+    if (strcmp(c->method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(c->method, "GET") != 0 || c->body != NULL) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    r->rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hl);
+}
+
+/* get is do_call for a plain GET. */
+static void get(fixture *f, const char *target, resp *r)
+{
+    call c = {.method = "GET", .target = target};
+    do_call(f->port, &c, r);
+}
+
+/* json_of parses a reply body (exits the test on failure). */
+static json_t *json_of(const resp *r)
+{
+    json_t *v = xs_json_parse(r->body != NULL ? r->body : "", r->len, NULL);
+    assert_non_null(v);
+    return v;
+}
+
+/* error_code checks r is a JSON error and returns its code (static copy). */
+static const char *error_code(const resp *r)
+{
+    static char code[64];
+    json_t *v = json_of(r);
+    json_t *err = json_object_get(v, "error");
+    assert_true(json_is_object(err));
+    assert_true(json_is_string(json_object_get(err, "message")));
+    snprintf(code, sizeof(code), "%s", json_string_value(json_object_get(err, "code")));
+    json_decref(v);
+    return code;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tests */
+
+static void test_routing(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    get(f, "/v1/runs/42", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    json_t *v = json_of(&r);
+    assert_string_equal(json_string_value(json_object_get(v, "id")), "42");
+    assert_string_equal(json_string_value(json_object_get(v, "path")), "/v1/runs/42");
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "GET");
+    json_decref(v);
+    free(r.body);
+
+    /* Segments are decoded one by one: an escaped slash stays inside its parameter. */
+    get(f, "/v1/runs/a%2Fb%20c+d", &r);
+    assert_int_equal(r.status, 200);
+    v = json_of(&r);
+    assert_string_equal(json_string_value(json_object_get(v, "id")), "a/b c+d");
+    assert_string_equal(json_string_value(json_object_get(v, "path")), "/v1/runs/a/b c+d");
+    json_decref(v);
+    free(r.body);
+
+    get(f, "/v1/runs/7/steps/9", &r);
+    assert_int_equal(r.status, 200);
+    v = json_of(&r);
+    assert_string_equal(json_string_value(json_object_get(v, "id")), "7");
+    json_decref(v);
+    free(r.body);
+
+    /* An empty segment is not a parameter; a trailing slash is another path. */
+    static const char *const not_found[] = {"/v1/runs/",   "/v1/runs", "/v1/runs//steps/9",
+                                            "/v1/runs/1/", "/v2",      "/v1/runs/1/steps"};
+    for (size_t i = 0; i < sizeof(not_found) / sizeof(not_found[0]); i++) {
+        get(f, not_found[i], &r);
+        if (r.status != 404) {
+            fail_msg("%s gave %ld", not_found[i], r.status);
+        }
+        assert_string_equal(error_code(&r), "not_found");
+        free(r.body);
+    }
+
+    /* A final "/ *" takes any remainder, even none. */
+    static const char *const files[][2] = {{"/v1/files/a/b/c.txt", "a/b/c.txt"},
+                                           {"/v1/files/", ""},
+                                           {"/v1/files", ""},
+                                           {"/v1/files/x%2Fy", "x/y"}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        get(f, files[i][0], &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body != NULL ? r.body : "", files[i][1]);
+        free(r.body);
+    }
+
+    /* The root, and an error reply with a field. */
+    get(f, "/", &r);
+    assert_int_equal(r.status, 418);
+    v = json_of(&r);
+    json_t *err = json_object_get(v, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "teapot");
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "short and stout");
+    assert_string_equal(json_string_value(json_object_get(err, "field")), "pot");
+    json_decref(v);
+    char ct[128];
+    assert_true(resp_header(&r, "content-type", ct, sizeof(ct)));
+    assert_string_equal(ct, "application/json");
+    free(r.body);
+
+    /* An error message that is not UTF-8 is still sent, made ASCII. */
+    get(f, "/v1/bad-utf8", &r);
+    assert_int_equal(r.status, 422);
+    v = json_of(&r);
+    err = json_object_get(v, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "message")), "bad name \"caf?\"");
+    assert_string_equal(json_string_value(json_object_get(err, "field")), "name");
+    json_decref(v);
+    free(r.body);
+
+    /* "*" takes any method; HEAD rides on GET routes. */
+    call c = {.method = "PATCH", .target = "/v1/any"};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "PATCH");
+    free(r.body);
+    c = (call){.method = "HEAD", .target = "/v1/runs/5"};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_null(r.body);
+    free(r.body);
+}
+
+static void test_method_not_allowed(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    call c = {.method = "DELETE", .target = "/v1/runs/1"};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(error_code(&r), "method_not_allowed");
+    char allow[128];
+    assert_true(resp_header(&r, "Allow", allow, sizeof(allow)));
+    assert_string_equal(allow, "GET, PUT, HEAD");
+    free(r.body);
+
+    c = (call){.method = "GET", .target = "/v1/echo"};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 405);
+    assert_true(resp_header(&r, "allow", allow, sizeof(allow)));
+    assert_string_equal(allow, "POST");
+    free(r.body);
+}
+
+static void test_body_limits(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    char *big = malloc(MAX_BODY * 4);
+    memset(big, 'b', MAX_BODY * 4);
+
+    /* Exactly the limit is fine. */
+    call c = {.method = "POST", .target = "/v1/echo", .body = big, .len = MAX_BODY};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, MAX_BODY);
+    free(r.body);
+
+    /* One byte over, announced by Content-Length: refused before the body is read. */
+    c.len = MAX_BODY + 1;
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(error_code(&r), "body_too_large");
+    free(r.body);
+
+    /* Chunked, so no length up front: refused once it grows past the limit. */
+    c = (call){.method = "POST", .target = "/v1/echo", .len = MAX_BODY * 3, .chunked = true};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(error_code(&r), "body_too_large");
+    free(r.body);
+
+    /* Chunked within the limit arrives whole. */
+    c.len = MAX_BODY - 10;
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, MAX_BODY - 10);
+    free(r.body);
+
+    /* A 100-continue client never has to send the body at all. */
+    c = (call){.method = "POST",
+               .target = "/v1/echo",
+               .body = big,
+               .len = MAX_BODY * 4,
+               .headers = {"Expect: 100-continue"}};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 413);
+    free(r.body);
+    free(big);
+
+    /* The server is still well after all that. */
+    get(f, "/v1/runs/ok", &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+}
+
+static void test_body_exact(void **state)
+{
+    fixture *f = *state;
+    unsigned char bin[MAX_BODY];
+    for (size_t i = 0; i < sizeof(bin); i++) {
+        bin[i] = (unsigned char)((i * 31 + 7) & 0xff); /* includes NULs, CR, LF, 0xff */
+    }
+    resp r;
+    call c = {.method = "POST",
+              .target = "/v1/echo",
+              .body = bin,
+              .len = sizeof(bin),
+              .headers = {"Content-Type: application/octet-stream"}};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, sizeof(bin));
+    assert_memory_equal(r.body, bin, sizeof(bin));
+    char h[32];
+    assert_true(resp_header(&r, "X-Body-Len", h, sizeof(h)));
+    assert_string_equal(h, "4096");
+    assert_true(resp_header(&r, "X-Terminated", h, sizeof(h)));
+    assert_string_equal(h, "yes");
+    free(r.body);
+
+    /* No body: "" with length 0. */
+    c = (call){.method = "POST", .target = "/v1/echo", .body = "", .len = 0};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 0);
+    assert_true(resp_header(&r, "X-Body-Len", h, sizeof(h)));
+    assert_string_equal(h, "0");
+    assert_true(resp_header(&r, "X-Terminated", h, sizeof(h)));
+    assert_string_equal(h, "yes");
+    free(r.body);
+}
+
+static void test_query_decoding(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    get(f,
+        "/v1/query?a=1+2&b=%41%42%2b&flag&a=second&c=%zz%4&d=&k%20x=spaced&plus=%2B"
+        "&b=again",
+        &r);
+    assert_int_equal(r.status, 200);
+    json_t *v = json_of(&r);
+    assert_string_equal(json_string_value(json_object_get(v, "a")), "1 2"); /* first wins */
+    assert_string_equal(json_string_value(json_object_get(v, "b")), "AB+");
+    assert_string_equal(json_string_value(json_object_get(v, "flag")), "");
+    assert_string_equal(json_string_value(json_object_get(v, "c")), "%zz%4"); /* kept */
+    assert_string_equal(json_string_value(json_object_get(v, "d")), "");
+    assert_string_equal(json_string_value(json_object_get(v, "k x")), "spaced");
+    assert_string_equal(json_string_value(json_object_get(v, "plus")), "+");
+    assert_true(json_is_null(json_object_get(v, "missing")));
+    json_decref(v);
+    free(r.body);
+
+    /* Keys are case-sensitive. */
+    get(f, "/v1/query?A=upper", &r);
+    v = json_of(&r);
+    assert_true(json_is_null(json_object_get(v, "a")));
+    json_decref(v);
+    free(r.body);
+}
+
+static void test_headers(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    call c = {.method = "GET", .target = "/v1/headers", .headers = {"x-CuStOm: value 1"}};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    json_t *v = json_of(&r);
+    assert_string_equal(json_string_value(json_object_get(v, "lower")), "value 1");
+    assert_string_equal(json_string_value(json_object_get(v, "upper")), "value 1");
+    assert_true(json_is_null(json_object_get(v, "absent")));
+    json_decref(v);
+    free(r.body);
+
+    /* Reply headers: good ones pass, ones that could split the response are refused. */
+    get(f, "/v1/headers-out", &r);
+    assert_int_equal(r.status, 200);
+    char h[64];
+    assert_true(resp_header(&r, "X-Good", h, sizeof(h)));
+    assert_false(resp_header(&r, "X-Evil", h, sizeof(h)));
+    assert_false(resp_header(&r, "Injected", h, sizeof(h)));
+    assert_false(resp_header(&r, "Content-Type", h, sizeof(h)));
+    assert_true(log_has(f, "\"event\":\"http.bad_header\""));
+    free(r.body);
+}
+
+static void test_json_exact(void **state)
+{
+    fixture *f = *state;
+    const char *doc = "{\"amount\":12.50,\"tiny\":1e-7,\"n\":42,\"s\":\"x\"}";
+    resp r;
+    call c = {.method = "POST", .target = "/v1/json", .body = doc, .len = strlen(doc)};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 201);
+    assert_non_null(strstr(r.body, "\"amount\":12.50"));
+    assert_non_null(strstr(r.body, "\"tiny\":1e-7"));
+    assert_non_null(strstr(r.body, "\"n\":42"));
+    char ct[64];
+    assert_true(resp_header(&r, "Content-Type", ct, sizeof(ct)));
+    assert_string_equal(ct, "application/json");
+    free(r.body);
+
+    c = (call){.method = "POST", .target = "/v1/json", .body = "{\"a\":", .len = 5};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_code(&r), "bad_json");
+    free(r.body);
+
+    c = (call){.method = "POST", .target = "/v1/json", .body = "", .len = 0};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_code(&r), "bad_json");
+    free(r.body);
+}
+
+static void test_before_hook(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    get(f, "/v1/private", &r);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(error_code(&r), "unauthorised");
+    free(r.body);
+
+    call c = {.method = "GET", .target = "/v1/private", .headers = {"Authorization: Bearer good"}};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "secret stuff");
+    free(r.body);
+
+    c.headers[0] = "Authorization: Bearer silent";
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 500);
+    free(r.body);
+
+    /* Public routes pass the hook untouched. */
+    get(f, "/v1/runs/1", &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+}
+
+static void test_missing_reply(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    get(f, "/v1/noreply", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 500);
+    assert_string_equal(error_code(&r), "internal");
+    free(r.body);
+    assert_true(log_has(f, "\"event\":\"http.no_reply\""));
+
+    /* Only the first reply counts. */
+    get(f, "/v1/double", &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 202);
+    assert_string_equal(r.body, "first");
+    free(r.body);
+    assert_true(log_has(f, "\"event\":\"http.double_reply\""));
+}
+
+static void test_drop(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    get(f, "/v1/drop", &r);
+    assert_int_equal(r.rc, CURLE_GOT_NOTHING);
+    free(r.body);
+    get(f, "/v1/reset", &r);
+    assert_int_equal(r.rc, CURLE_RECV_ERROR);
+    free(r.body);
+    get(f, "/v1/runs/still-up", &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+}
+
+static void test_truncated(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    get(f, "/v1/truncated", &r);
+    assert_int_equal(r.rc, CURLE_PARTIAL_FILE);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 100);
+    char h[32];
+    assert_true(resp_header(&r, "Content-Length", h, sizeof(h)));
+    assert_string_equal(h, "10000");
+    free(r.body);
+}
+
+static void test_bad_targets(void **state)
+{
+    fixture *f = *state;
+    static const char *const bad[] = {
+        "/v1/files/../etc/passwd",
+        "/v1/files/%2e%2e/x",
+        "/v1/files/./x",
+        "/v1/files/%2E",
+        "/v1/runs/%00",
+        "/v1/runs/a%zz",
+        "/v1/runs/a%4",
+        "/v1/runs/%0a",
+        "/v1/query?a=%00",
+        "/v1/runs/%7f",
+    };
+    resp r;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        get(f, bad[i], &r);
+        if (r.status != 400) {
+            fail_msg("%s gave %ld", bad[i], r.status);
+        }
+        assert_string_equal(error_code(&r), "bad_request");
+        free(r.body);
+    }
+
+    /* Long targets: ours (JSON) while the request fits the connection's memory, MHD's own
+     * reply beyond. */
+    enum { HUGE = 120000 };
+    char *t = malloc(HUGE);
+    memset(t, 'a', HUGE);
+    memcpy(t, "/v1/runs/", 9);
+    t[9000] = '\0';
+    get(f, t, &r);
+    assert_int_equal(r.status, 414);
+    assert_string_equal(error_code(&r), "uri_too_long");
+    free(r.body);
+    t[HUGE - 1] = '\0';
+    get(f, t, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 414);
+    free(r.body);
+    free(t);
+
+    /* Headers beyond the connection's memory: MHD answers 431 itself. */
+    char *hdr = malloc(HUGE);
+    memset(hdr, 'h', HUGE);
+    memcpy(hdr, "X-Big: ", 7);
+    hdr[HUGE - 1] = '\0';
+    call c = {.method = "GET", .target = "/v1/runs/big-header", .headers = {hdr}};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 431);
+    free(r.body);
+    free(hdr);
+    /* MHD's own replies still get an access line, with MHD's status. */
+    int64_t end = xs_clock_mono_ms() + 2000;
+    while (!log_has(f, "\"status\":431") && xs_clock_mono_ms() < end) {
+        xs_clock_sleep_ms(5);
+    }
+    assert_true(log_has(f, "\"status\":431"));
+
+    get(f, "/v1/runs/fine", &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+}
+
+static void test_access_log(void **state)
+{
+    fixture *f = *state;
+    resp r;
+    call c = {.method = "GET",
+              .target = "/v1/runs/logme?token=hunter2&x=1",
+              .headers = {"Authorization: Bearer sesame", "X-Api-Key: opensesame"}};
+    do_call(f->port, &c, &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    /* The line is written when MHD completes the request, just after the reply. */
+    int64_t end = xs_clock_mono_ms() + 2000;
+    while (!log_has(f, "\"path\":\"/v1/runs/logme\"") && xs_clock_mono_ms() < end) {
+        xs_clock_sleep_ms(5);
+    }
+    assert_true(log_has(f, "\"event\":\"http.access\",\"method\":\"GET\",\"path\":\"/v1/runs/"
+                           "logme\",\"status\":200,\"duration_ms\":"));
+    assert_true(log_has(f, "\"event\":\"http.listen\""));
+    assert_false(log_has(f, "hunter2"));
+    assert_false(log_has(f, "sesame"));
+    assert_false(log_has(f, "token"));
+}
+
+typedef struct client {
+    uint16_t port;
+    const char *target;
+    resp r;
+} client;
+
+static void *client_main(void *arg)
+{
+    client *c = arg;
+    call k = {.method = "GET", .target = c->target, .timeout_ms = 20000};
+    do_call(c->port, &k, &c->r);
+    return NULL;
+}
+
+static void test_concurrent_clients(void **state)
+{
+    fixture *f = *state;
+    enum { N = 50 };
+    client cl[N];
+    pthread_t th[N];
+    int64_t t0 = xs_clock_mono_ms();
+    for (int i = 0; i < N; i++) {
+        cl[i] = (client){.port = f->port, .target = "/v1/slow?ms=300"};
+        assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+    }
+    int64_t took = xs_clock_mono_ms() - t0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(cl[i].r.rc, CURLE_OK);
+        assert_int_equal(cl[i].r.status, 200);
+        assert_string_equal(cl[i].r.body, "slept");
+        free(cl[i].r.body);
+    }
+    /* Serially this would take 15 s. */
+    assert_true(took < 6000);
+}
+
+static void test_blocked_handler_does_not_block_others(void **state)
+{
+    fixture *f = *state;
+    atomic_store(&f->w.release, false);
+    client blocked = {.port = f->port, .target = "/v1/block"};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, client_main, &blocked), 0);
+    int64_t end = xs_clock_mono_ms() + 5000;
+    while (atomic_load(&f->w.slow_running) == 0 && xs_clock_mono_ms() < end) {
+        xs_clock_sleep_ms(5);
+    }
+    assert_int_equal(atomic_load(&f->w.slow_running), 1);
+    for (int i = 0; i < 5; i++) {
+        resp r;
+        get(f, "/v1/runs/meanwhile", &r);
+        assert_int_equal(r.status, 200);
+        free(r.body);
+    }
+    assert_int_equal(atomic_load(&f->w.slow_running), 1);
+    atomic_store(&f->w.release, true);
+    pthread_join(th, NULL);
+    assert_int_equal(blocked.r.rc, CURLE_OK);
+    assert_string_equal(blocked.r.body, "released");
+    free(blocked.r.body);
+}
+
+static void test_destroy_in_flight(void **state)
+{
+    (void)state;
+    world w = {0};
+    xs_http_opts o = {.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]), .arg = &w};
+    xs_http_server *srv;
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_OK);
+    enum { N = 4 };
+    client cl[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        cl[i] = (client){.port = xs_http_server_port(srv), .target = "/v1/slow?ms=400"};
+        assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]), 0);
+    }
+    int64_t end = xs_clock_mono_ms() + 5000;
+    while (atomic_load(&w.slow_running) < N && xs_clock_mono_ms() < end) {
+        xs_clock_sleep_ms(5);
+    }
+    assert_int_equal(atomic_load(&w.slow_running), N);
+    xs_http_server_destroy(srv);
+    /* Destroy waited for the handlers. */
+    assert_int_equal(atomic_load(&w.slow_running), 0);
+    assert_int_equal(atomic_load(&w.handled), N);
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        free(cl[i].r.body);
+    }
+}
+
+static void test_create_errors(void **state)
+{
+    (void)state;
+    xs_http_server *srv = NULL;
+    xs_http_opts o = {.bind_addr = "not-an-address"};
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_EINVAL);
+    o.bind_addr = "::1";
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_EINVAL);
+    assert_int_equal(xs_http_server_create(&srv, NULL), XS_EINVAL);
+    assert_int_equal(xs_http_server_create(NULL, &o), XS_EINVAL);
+
+    static const char *const bad_patterns[] = {"",          "v1/x",   "/v1//x",  "/v1/*/x",
+                                               "/v1/x*",    "/v1/{}", "/v1/{id", "/v1/{a}b}",
+                                               "/v1/{a{b}", "/v1/x/"};
+    for (size_t i = 0; i < sizeof(bad_patterns) / sizeof(bad_patterns[0]); i++) {
+        xs_http_route r = {"GET", bad_patterns[i], h_root, 0};
+        xs_http_opts ro = {.routes = &r, .nroutes = 1};
+        if (xs_http_server_create(&srv, &ro) != XS_EINVAL) {
+            fail_msg("pattern \"%s\" accepted", bad_patterns[i]);
+        }
+    }
+    xs_http_route nohandler = {"GET", "/x", NULL, 0};
+    xs_http_opts ro = {.routes = &nohandler, .nroutes = 1};
+    assert_int_equal(xs_http_server_create(&srv, &ro), XS_EINVAL);
+    ro = (xs_http_opts){.routes = NULL, .nroutes = 3};
+    assert_int_equal(xs_http_server_create(&srv, &ro), XS_EINVAL);
+    assert_null(srv);
+
+    /* A port in use: XS_EIO, and MHD's own message goes to our log. */
+    FILE *lf = tmpfile();
+    assert_non_null(lf);
+    xs_log *log;
+    assert_int_equal(xs_log_create(&log, "http_test", XS_LOG_DEBUG, fileno(lf)), XS_OK);
+    xs_http_server *a;
+    xs_http_opts ok = {.log = log};
+    assert_int_equal(xs_http_server_create(&a, &ok), XS_OK);
+    assert_true(xs_http_server_port(a) != 0);
+    ok.port = xs_http_server_port(a);
+    assert_int_equal(xs_http_server_create(&srv, &ok), XS_EIO);
+    assert_null(srv);
+    char logged[8192];
+    rewind(lf);
+    size_t n = fread(logged, 1, sizeof(logged) - 1, lf);
+    logged[n] = '\0';
+    assert_non_null(strstr(logged, "\"event\":\"http.listen_failed\""));
+    assert_non_null(strstr(logged, "\"event\":\"http.mhd\""));
+
+    /* No routes at all: everything is 404; with a fallback, the fallback answers. */
+    resp r;
+    call c = {.method = "GET", .target = "/anything"};
+    do_call(xs_http_server_port(a), &c, &r);
+    assert_int_equal(r.status, 404);
+    free(r.body);
+    xs_http_server_destroy(a);
+    xs_log_destroy(log);
+    fclose(lf);
+    xs_http_server_destroy(NULL);
+    assert_int_equal(xs_http_server_port(NULL), 0);
+}
+
+static void h_fallback(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    char text[128];
+    snprintf(text, sizeof(text), "fallback %s %s %s", xs_http_req_method(req),
+             xs_http_req_path(req), xs_http_req_route(req) == NULL ? "noroute" : "route");
+    xs_http_reply(req, 299, "text/plain", text, strlen(text));
+}
+
+static void test_fallback(void **state)
+{
+    (void)state;
+    xs_http_route only = {"GET", "/known", h_any, 0};
+    xs_http_opts o = {.routes = &only, .nroutes = 1, .fallback = h_fallback};
+    xs_http_server *srv;
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_OK);
+    resp r;
+    call c = {.method = "GET", .target = "/unknown/p%41th"};
+    do_call(xs_http_server_port(srv), &c, &r);
+    assert_int_equal(r.status, 299);
+    assert_string_equal(r.body, "fallback GET /unknown/pAth noroute");
+    free(r.body);
+    c = (call){.method = "POST", .target = "/known", .body = "x", .len = 1};
+    do_call(xs_http_server_port(srv), &c, &r);
+    assert_int_equal(r.status, 299);
+    assert_string_equal(r.body, "fallback POST /known noroute");
+    free(r.body);
+    xs_http_server_destroy(srv);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_routing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_decoding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_before_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_targets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocked_handler_does_not_block_others, setup,
+                                        teardown),
+        cmocka_unit_test(test_destroy_in_flight),
+        cmocka_unit_test(test_create_errors),
+        cmocka_unit_test(test_fallback),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,1047 @@
+/*
+ * json.c: JSON through jansson, with exact decimal numbers (see json.h).
+ *
+ * Parsing is two passes. scan_text walks the raw input with a small JSON lexer: it tracks
+ * strings and their escapes (so digits inside strings are never touched), refuses "\u0000"
+ * escapes and raw NUL bytes, refuses nesting deeper than MAX_DEPTH, checks every number
+ * literal against the JSON grammar, and rewrites each number that jansson would turn into a
+ * double (a fraction or an exponent) or could not hold (an integer outside int64) into a
+ * JSON string "\u0000dec:<literal>". jansson then parses the rewritten text; JSON_ALLOW_NUL
+ * is safe there because the only NULs left are our own tags. Error positions from jansson
+ * are mapped back to the original input through the list of rewrites.
+ *
+ * Dumping serialises with jansson into a buffer and then lexes that output: every string
+ * value (not key) whose decoded content is a tag followed by a valid number is replaced by
+ * the bare number text, byte for byte.
+ */
+#include "xs/json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A decimal is a jansson string: DEC_TAG, then the number's JSON text. */
+#define DEC_TAG     "\0dec:"
+#define DEC_TAG_LEN 5
+/* DEC_TAG as written inside a JSON string literal (jansson's escape for NUL). */
+#define DEC_TAG_JSON     "\\u0000dec:"
+#define DEC_TAG_JSON_LEN 10
+
+#define MAX_DEPTH 64
+
+/* Exponents beyond this magnitude are not normalised (see canon_parse). */
+#define EXP_LIMIT INT64_C(100000000000000000)
+
+/* Room for canon_plain's text: sign, 20 integer digits, point, 6 fractional digits, NUL. */
+#define PLAIN_MAX 32
+
+/* A growable byte buffer; `p` is malloc'ed. */
+typedef struct strbuf {
+    char *p;
+    size_t len;
+    size_t cap;
+} strbuf;
+
+/* sb_reserve makes room for `more` bytes after len; false when out of memory. */
+static bool sb_reserve(strbuf *b, size_t more)
+{
+    if (more <= b->cap - b->len) {
+        return true;
+    }
+    if (more > SIZE_MAX / 2 - b->len) {
+        return false;
+    }
+    size_t cap = b->cap == 0 ? 64 : b->cap;
+    while (cap - b->len < more) {
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+/* sb_put appends n bytes of s; false when out of memory. */
+static bool sb_put(strbuf *b, const char *s, size_t n)
+{
+    if (!sb_reserve(b, n)) {
+        return false;
+    }
+    if (n > 0) {
+        memcpy(b->p + b->len, s, n);
+    }
+    b->len += n;
+    return true;
+}
+
+/* is_digit tells whether c is an ASCII decimal digit. */
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* is_ws tells whether c is JSON whitespace. */
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* is_number_char tells whether c can continue a number literal; a number followed directly
+ * by one of these is malformed ("01", "1.2.3", "1e5e"). */
+static bool is_number_char(char c)
+{
+    return is_digit(c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+}
+
+/* number_scan returns the length of the JSON number at the start of s[0..n) (RFC 8259:
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), or 0 when s does not start with one.
+ * *is_int tells whether it has neither fraction nor exponent. */
+static size_t number_scan(const char *s, size_t n, bool *is_int)
+{
+    size_t i = 0;
+    bool integer = true;
+    if (i < n && s[i] == '-') {
+        i++;
+    }
+    if (i >= n) {
+        return 0;
+    }
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < n && is_digit(s[i])) {
+            i++;
+        }
+    } else {
+        return 0;
+    }
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i >= n || !is_digit(s[i])) {
+            return 0;
+        }
+        while (i < n && is_digit(s[i])) {
+            i++;
+        }
+        integer = false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) {
+            i++;
+        }
+        if (i >= n || !is_digit(s[i])) {
+            return 0;
+        }
+        while (i < n && is_digit(s[i])) {
+            i++;
+        }
+        integer = false;
+    }
+    *is_int = integer;
+    return i;
+}
+
+/* number_valid tells whether s[0..n) is exactly one JSON number. */
+static bool number_valid(const char *s, size_t n)
+{
+    bool is_int;
+    return n > 0 && number_scan(s, n, &is_int) == n;
+}
+
+/* int_fits tells whether the integer literal s[0..n) (valid JSON grammar) fits int64. */
+static bool int_fits(const char *s, size_t n)
+{
+    bool neg = s[0] == '-';
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    uint64_t v = 0;
+    for (size_t i = neg ? 1 : 0; i < n; i++) {
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (limit - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    return true;
+}
+
+/* One number literal rewritten into a tagged string: where it was and where it went. */
+typedef struct rewrite {
+    size_t orig;     /* offset in the input */
+    size_t orig_len; /* length of the literal */
+    size_t at;       /* offset of the string token in the rewritten text */
+    size_t at_len;   /* length of the string token */
+} rewrite;
+
+/* State of the lexer pass over one input. */
+typedef struct scan {
+    const char *in;
+    size_t len;
+    strbuf out;    /* rewritten text; used only once something is rewritten */
+    size_t copied; /* input bytes [0, copied) are already in out */
+    rewrite *rw;   /* rewrites in input order */
+    size_t nrw;
+    size_t caprw;
+    size_t errpos;   /* on XS_EPARSE: byte offset in the input */
+    char reason[96]; /* on XS_EPARSE: what is wrong */
+} scan;
+
+/* scan_fail records a lexer error at input offset pos and returns XS_EPARSE. */
+static xs_err scan_fail(scan *sc, size_t pos, const char *reason)
+{
+    sc->errpos = pos;
+    snprintf(sc->reason, sizeof(sc->reason), "%s", reason);
+    return XS_EPARSE;
+}
+
+/* scan_bad_number records an invalid number literal starting at pos, quoting up to 16 of
+ * its characters. */
+static xs_err scan_bad_number(scan *sc, size_t pos)
+{
+    size_t n = 0;
+    while (pos + n < sc->len && n < 16 && (n == 0 || is_number_char(sc->in[pos + n]))) {
+        n++;
+    }
+    sc->errpos = pos;
+    snprintf(sc->reason, sizeof(sc->reason), "invalid number near '%.*s'", (int)n, sc->in + pos);
+    return XS_EPARSE;
+}
+
+/* scan_rewrite replaces the number literal at in[pos, pos+n) by a tagged string in the
+ * rewritten text and records the shift; XS_ENOMEM when out of memory. */
+static xs_err scan_rewrite(scan *sc, size_t pos, size_t n)
+{
+    if (sc->nrw == sc->caprw) {
+        size_t cap = sc->caprw == 0 ? 16 : sc->caprw * 2;
+        if (cap > SIZE_MAX / sizeof(rewrite)) {
+            return XS_ENOMEM;
+        }
+        rewrite *rw = realloc(sc->rw, cap * sizeof(rewrite));
+        if (rw == NULL) {
+            return XS_ENOMEM;
+        }
+        sc->rw = rw;
+        sc->caprw = cap;
+    }
+    if (!sb_put(&sc->out, sc->in + sc->copied, pos - sc->copied)) {
+        return XS_ENOMEM;
+    }
+    size_t at = sc->out.len;
+    if (!sb_put(&sc->out, "\"" DEC_TAG_JSON, 1 + DEC_TAG_JSON_LEN) ||
+        !sb_put(&sc->out, sc->in + pos, n) || !sb_put(&sc->out, "\"", 1)) {
+        return XS_ENOMEM;
+    }
+    sc->rw[sc->nrw++] = (rewrite){pos, n, at, sc->out.len - at};
+    sc->copied = pos + n;
+    return XS_OK;
+}
+
+/* scan_text is the lexer pass described at the top of this file. It returns XS_OK (with
+ * sc->out holding the rewritten text when sc->nrw > 0), XS_EPARSE (sc->errpos and
+ * sc->reason set) or XS_ENOMEM. Structural errors it does not look for are left to
+ * jansson. */
+static xs_err scan_text(scan *sc)
+{
+    const char *s = sc->in;
+    size_t n = sc->len;
+    char stack[MAX_DEPTH];
+    size_t depth = 0;
+    char prev = 0; /* last significant character outside strings; '"' after a string */
+    size_t i = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < n && s[j] != '"') {
+                if (s[j] == '\\') {
+                    if (j + 6 <= n && s[j + 1] == 'u' && memcmp(s + j + 2, "0000", 4) == 0) {
+                        return scan_fail(sc, j, "\\u0000 in a string is not allowed");
+                    }
+                    j += 2; /* the escaped character, so \" does not end the string */
+                } else if (s[j] == '\0') {
+                    return scan_fail(sc, j, "NUL byte in input");
+                } else {
+                    j++;
+                }
+            }
+            /* An unterminated string is left for jansson to report. */
+            i = j < n ? j + 1 : n;
+            prev = '"';
+            continue;
+        }
+        if (c == '-' || is_digit(c) || c == '+' || c == '.') {
+            bool is_int = false;
+            size_t k = number_scan(s + i, n - i, &is_int);
+            if (k == 0 || (i + k < n && is_number_char(s[i + k]))) {
+                return scan_bad_number(sc, i);
+            }
+            /* After the rewrite a number in key position would be a valid string key. */
+            if (depth > 0 && stack[depth - 1] == '{' && (prev == '{' || prev == ',')) {
+                return scan_fail(sc, i, "object key must be a string");
+            }
+            if (!is_int || !int_fits(s + i, k)) {
+                xs_err e = scan_rewrite(sc, i, k);
+                if (e != XS_OK) {
+                    return e;
+                }
+            }
+            prev = '0';
+            i += k;
+            continue;
+        }
+        if (c == '[' || c == '{') {
+            if (depth == MAX_DEPTH) {
+                return scan_fail(sc, i, "nesting deeper than 64");
+            }
+            stack[depth++] = c;
+        } else if (c == ']' || c == '}') {
+            if (depth > 0) {
+                depth--;
+            }
+        } else if (c == '\0') {
+            return scan_fail(sc, i, "NUL byte in input");
+        }
+        if (!is_ws(c)) {
+            prev = c;
+        }
+        i++;
+    }
+    if (sc->nrw > 0 && !sb_put(&sc->out, s + sc->copied, n - sc->copied)) {
+        return XS_ENOMEM;
+    }
+    return XS_OK;
+}
+
+/* map_pos maps an offset p in the rewritten text back to the original input. An offset
+ * inside a rewritten token maps into (or to the end of) the original literal. */
+static size_t map_pos(const scan *sc, size_t p)
+{
+    size_t lo = 0, hi = sc->nrw;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sc->rw[mid].at <= p) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0) {
+        return p;
+    }
+    const rewrite *r = &sc->rw[lo - 1];
+    if (p >= r->at + r->at_len) {
+        return r->orig + r->orig_len + (p - (r->at + r->at_len));
+    }
+    size_t inner = p - r->at;
+    size_t prefix = 1 + DEC_TAG_JSON_LEN;
+    inner = inner > prefix ? inner - prefix : 0;
+    return r->orig + (inner > r->orig_len ? r->orig_len : inner);
+}
+
+/* clean_jansson_text copies jansson's message into out (outlen bytes) without our tag (a
+ * rewritten decimal quoted as '"\u0000dec:1.5"' reads '1.5') and with control characters
+ * replaced, so the message stays one line. */
+static void clean_jansson_text(const char *text, char *out, size_t outlen)
+{
+    static const char tagged[] = "\"" DEC_TAG_JSON;
+    size_t w = 0;
+    size_t i = 0;
+    size_t n = strnlen(text, JSON_ERROR_TEXT_LENGTH);
+    bool drop_quote = false;
+    while (i < n && w + 1 < outlen) {
+        if (strncmp(text + i, tagged, sizeof(tagged) - 1) == 0) {
+            i += sizeof(tagged) - 1;
+            drop_quote = true;
+            continue;
+        }
+        char c = text[i++];
+        if (drop_quote && c == '"') {
+            drop_quote = false;
+            continue;
+        }
+        out[w++] = (unsigned char)c < 0x20 || c == 0x7f ? '?' : c;
+    }
+    out[w] = '\0';
+}
+
+/* parse_error writes "byte <pos>: <reason>" into err (XS_JSON_ERR_MAX bytes, when not NULL),
+ * cutting the reason if it does not fit. */
+static void parse_error(char *err, size_t pos, const char *reason)
+{
+    if (err == NULL) {
+        return;
+    }
+    int n = snprintf(err, XS_JSON_ERR_MAX, "byte %zu: ", pos);
+    if (n < 0 || n >= XS_JSON_ERR_MAX) {
+        return;
+    }
+    size_t room = XS_JSON_ERR_MAX - (size_t)n - 1;
+    size_t len = strnlen(reason, room);
+    memcpy(err + n, reason, len);
+    err[(size_t)n + len] = '\0';
+}
+
+json_t *xs_json_parse(const char *text, size_t len, char *err)
+{
+    if (err != NULL) {
+        err[0] = '\0';
+    }
+    if (text == NULL) {
+        parse_error(err, 0, "no input");
+        return NULL;
+    }
+    scan sc = {.in = text, .len = len};
+    json_t *v = NULL;
+    xs_err e = scan_text(&sc);
+    if (e == XS_EPARSE) {
+        parse_error(err, sc.errpos, sc.reason);
+        goto done;
+    }
+    if (e != XS_OK) {
+        parse_error(err, 0, "out of memory");
+        goto done;
+    }
+    json_error_t jerr;
+    const char *buf = sc.nrw > 0 ? sc.out.p : text;
+    size_t blen = sc.nrw > 0 ? sc.out.len : len;
+    v = json_loadb(buf, blen, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (v == NULL && err != NULL) {
+        char reason[JSON_ERROR_TEXT_LENGTH];
+        clean_jansson_text(jerr.text, reason, sizeof(reason));
+        size_t pos = map_pos(&sc, jerr.position < 0 ? 0 : (size_t)jerr.position);
+        parse_error(err, pos, reason);
+    }
+done:
+    free(sc.out.p);
+    free(sc.rw);
+    return v;
+}
+
+/* dump_collect is jansson's dump callback: it appends to a strbuf. */
+static int dump_collect(const char *buffer, size_t size, void *data)
+{
+    return sb_put(data, buffer, size) ? 0 : -1;
+}
+
+/* hex4 reads four hex digits at s into *out. */
+static bool hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') {
+            v |= (unsigned)(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            v |= (unsigned)(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            v |= (unsigned)(c - 'A' + 10);
+        } else {
+            return false;
+        }
+    }
+    *out = v;
+    return true;
+}
+
+/* string_decode decodes the content of the JSON string token tok[0..n) (quotes included)
+ * into out, which must have room for n bytes; sets *outlen. False when the token is
+ * malformed. */
+static bool string_decode(const char *tok, size_t n, char *out, size_t *outlen)
+{
+    if (n < 2 || tok[0] != '"' || tok[n - 1] != '"') {
+        return false;
+    }
+    size_t w = 0;
+    size_t i = 1;
+    while (i < n - 1) {
+        char c = tok[i];
+        if (c != '\\') {
+            out[w++] = c;
+            i++;
+            continue;
+        }
+        if (i + 1 >= n - 1) {
+            return false;
+        }
+        char e = tok[i + 1];
+        i += 2;
+        switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+            out[w++] = e;
+            continue;
+        case 'b':
+            out[w++] = '\b';
+            continue;
+        case 'f':
+            out[w++] = '\f';
+            continue;
+        case 'n':
+            out[w++] = '\n';
+            continue;
+        case 'r':
+            out[w++] = '\r';
+            continue;
+        case 't':
+            out[w++] = '\t';
+            continue;
+        case 'u':
+            break;
+        default:
+            return false;
+        }
+        unsigned cp;
+        if (i + 4 > n - 1 || !hex4(tok + i, &cp)) {
+            return false;
+        }
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            unsigned lo;
+            if (i + 6 > n - 1 || tok[i] != '\\' || tok[i + 1] != 'u' || !hex4(tok + i + 2, &lo) ||
+                lo < 0xDC00 || lo > 0xDFFF) {
+                return false;
+            }
+            i += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return false;
+        }
+        if (cp < 0x80) {
+            out[w++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[w++] = (char)(0xC0 | (cp >> 6));
+            out[w++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[w++] = (char)(0xE0 | (cp >> 12));
+            out[w++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[w++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[w++] = (char)(0xF0 | (cp >> 18));
+            out[w++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            out[w++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[w++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    *outlen = w;
+    return true;
+}
+
+/* string_end returns the offset just past the string token starting at s[i] == '"', or n
+ * when it is not terminated. */
+static size_t string_end(const char *s, size_t n, size_t i)
+{
+    size_t j = i + 1;
+    while (j < n && s[j] != '"') {
+        j += s[j] == '\\' ? 2 : 1;
+    }
+    return j < n ? j + 1 : n;
+}
+
+/* unwrap_decimals lexes jansson's output src[0..n) and writes it to out (room for n + 1
+ * bytes), replacing every string value that decodes to a decimal by its bare number text.
+ * Keys are left alone: a key is a string followed by ':'. Returns the output length. */
+static size_t unwrap_decimals(const char *src, size_t n, char *out)
+{
+    size_t w = 0;
+    size_t i = 0;
+    while (i < n) {
+        if (src[i] != '"') {
+            const char *q = memchr(src + i, '"', n - i);
+            size_t span = q == NULL ? n - i : (size_t)(q - (src + i));
+            memcpy(out + w, src + i, span);
+            w += span;
+            i += span;
+            continue;
+        }
+        size_t end = string_end(src, n, i);
+        size_t k = end;
+        while (k < n && is_ws(src[k])) {
+            k++;
+        }
+        bool is_key = k < n && src[k] == ':';
+        size_t dlen = 0;
+        /* Decoded content can only start with NUL if the token starts with an escape. */
+        if (!is_key && end - i >= 2 + DEC_TAG_JSON_LEN && src[i + 1] == '\\' &&
+            string_decode(src + i, end - i, out + w, &dlen) && dlen > DEC_TAG_LEN &&
+            memcmp(out + w, DEC_TAG, DEC_TAG_LEN) == 0 &&
+            number_valid(out + w + DEC_TAG_LEN, dlen - DEC_TAG_LEN)) {
+            memmove(out + w, out + w + DEC_TAG_LEN, dlen - DEC_TAG_LEN);
+            w += dlen - DEC_TAG_LEN;
+        } else {
+            memcpy(out + w, src + i, end - i);
+            w += end - i;
+        }
+        i = end;
+    }
+    return w;
+}
+
+char *xs_json_dump(const json_t *v, int flags)
+{
+    if (v == NULL) {
+        return NULL;
+    }
+    size_t jflags = JSON_ENCODE_ANY;
+    if (flags & XS_JSON_PRETTY) {
+        jflags |= JSON_INDENT(2);
+    } else {
+        jflags |= JSON_COMPACT;
+    }
+    if (flags & XS_JSON_SORT_KEYS) {
+        jflags |= JSON_SORT_KEYS;
+    }
+    strbuf raw = {0};
+    if (json_dump_callback(v, dump_collect, &raw, jflags) != 0) {
+        free(raw.p);
+        return NULL;
+    }
+    char *out = malloc(raw.len + 1);
+    if (out == NULL) {
+        free(raw.p);
+        return NULL;
+    }
+    size_t n = unwrap_decimals(raw.p != NULL ? raw.p : "", raw.len, out);
+    out[n] = '\0';
+    free(raw.p);
+    return out;
+}
+
+/* decimal_new makes a decimal from n bytes of number text, assumed valid. */
+static json_t *decimal_new(const char *text, size_t n)
+{
+    if (n > SIZE_MAX - DEC_TAG_LEN) {
+        return NULL;
+    }
+    char *buf = malloc(DEC_TAG_LEN + n);
+    if (buf == NULL) {
+        return NULL;
+    }
+    memcpy(buf, DEC_TAG, DEC_TAG_LEN);
+    memcpy(buf + DEC_TAG_LEN, text, n);
+    json_t *v = json_stringn(buf, DEC_TAG_LEN + n);
+    free(buf);
+    return v;
+}
+
+json_t *xs_json_decimal(const char *text)
+{
+    if (text == NULL) {
+        return NULL;
+    }
+    size_t n = strlen(text);
+    if (!number_valid(text, n)) {
+        return NULL;
+    }
+    return decimal_new(text, n);
+}
+
+json_t *xs_json_money(xs_money m, int places)
+{
+    char buf[XS_MONEY_TEXT_MAX];
+    if (places < 0 || places > XS_MONEY_SCALE || xs_money_format(m, places, buf) != XS_OK) {
+        return NULL;
+    }
+    return xs_json_decimal(buf);
+}
+
+bool xs_json_is_decimal(const json_t *v)
+{
+    if (!json_is_string(v)) {
+        return false;
+    }
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    return n > DEC_TAG_LEN && memcmp(s, DEC_TAG, DEC_TAG_LEN) == 0 &&
+           number_valid(s + DEC_TAG_LEN, n - DEC_TAG_LEN);
+}
+
+const char *xs_json_decimal_text(const json_t *v)
+{
+    return xs_json_is_decimal(v) ? json_string_value(v) + DEC_TAG_LEN : NULL;
+}
+
+/*
+ * A number in canonical form: value = (-1)^neg x M x 10^exp, where M is the digit sequence
+ * int||frac from position first to last (no leading or trailing zeros). Zero has
+ * first > last and neg false.
+ */
+typedef struct canon {
+    const char *intp; /* integer digits */
+    size_t nint;
+    const char *fracp; /* fractional digits */
+    size_t nfrac;
+    size_t first, last; /* significant digits, as indices into int||frac */
+    bool neg;
+    bool zero;
+    int64_t exp;
+} canon;
+
+/* canon_digit returns digit k of int||frac. */
+static char canon_digit(const canon *c, size_t k)
+{
+    return k < c->nint ? c->intp[k] : c->fracp[k - c->nint];
+}
+
+/* canon_parse reads valid JSON number text s[0..n) into *c. False when the number is not
+ * zero and its exponent is so large (beyond EXP_LIMIT) that it is not normalised. */
+static bool canon_parse(const char *s, size_t n, canon *c)
+{
+    size_t i = 0;
+    memset(c, 0, sizeof(*c));
+    c->neg = s[0] == '-';
+    if (c->neg) {
+        i++;
+    }
+    c->intp = s + i;
+    while (i < n && is_digit(s[i])) {
+        i++;
+    }
+    c->nint = (size_t)(s + i - c->intp);
+    c->fracp = s + i;
+    if (i < n && s[i] == '.') {
+        i++;
+        c->fracp = s + i;
+        while (i < n && is_digit(s[i])) {
+            i++;
+        }
+        c->nfrac = (size_t)(s + i - c->fracp);
+    }
+    int64_t e = 0;
+    bool huge = false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        bool eneg = false;
+        if (s[i] == '+' || s[i] == '-') {
+            eneg = s[i] == '-';
+            i++;
+        }
+        for (; i < n && !huge; i++) {
+            e = e * 10 + (s[i] - '0');
+            huge = e > EXP_LIMIT;
+        }
+        if (eneg) {
+            e = -e;
+        }
+    }
+    size_t total = c->nint + c->nfrac;
+    size_t first = 0;
+    while (first < total && canon_digit(c, first) == '0') {
+        first++;
+    }
+    if (first == total) {
+        c->zero = true;
+        c->neg = false;
+        return true;
+    }
+    if (huge) {
+        return false;
+    }
+    size_t last = total - 1;
+    while (canon_digit(c, last) == '0') {
+        last--;
+    }
+    c->first = first;
+    c->last = last;
+    c->exp = e - (int64_t)c->nfrac + (int64_t)(total - 1 - last);
+    return true;
+}
+
+/* canon_equal compares two canonical numbers. */
+static bool canon_equal(const canon *a, const canon *b)
+{
+    if (a->zero || b->zero) {
+        return a->zero == b->zero;
+    }
+    if (a->neg != b->neg || a->exp != b->exp || a->last - a->first != b->last - b->first) {
+        return false;
+    }
+    for (size_t k = 0; k <= a->last - a->first; k++) {
+        if (canon_digit(a, a->first + k) != canon_digit(b, b->first + k)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* canon_plain writes the canonical number c as plain decimal text ("-12.5", "0.001", "300")
+ * into buf (PLAIN_MAX bytes). XS_ERANGE when it would need more than XS_MONEY_SCALE
+ * fractional digits or more than 20 integer digits (far beyond what xs_money holds). */
+static xs_err canon_plain(const canon *c, char *buf)
+{
+    if (c->zero) {
+        memcpy(buf, "0", 2);
+        return XS_OK;
+    }
+    size_t nsig = c->last - c->first + 1;
+    if (c->exp < -XS_MONEY_SCALE || c->exp > 20 || nsig > 20 ||
+        (c->exp > 0 && nsig + (size_t)c->exp > 20)) {
+        return XS_ERANGE;
+    }
+    size_t w = 0;
+    if (c->neg) {
+        buf[w++] = '-';
+    }
+    size_t nfrac = c->exp < 0 ? (size_t)(-c->exp) : 0;
+    if (nsig <= nfrac) {
+        buf[w++] = '0';
+    } else {
+        for (size_t k = 0; k < nsig - nfrac; k++) {
+            buf[w++] = canon_digit(c, c->first + k);
+        }
+        for (int64_t z = 0; z < c->exp; z++) {
+            buf[w++] = '0';
+        }
+    }
+    if (nfrac > 0) {
+        buf[w++] = '.';
+        for (size_t z = nsig; z < nfrac; z++) {
+            buf[w++] = '0';
+        }
+        for (size_t k = nsig > nfrac ? nsig - nfrac : 0; k < nsig; k++) {
+            buf[w++] = canon_digit(c, c->first + k);
+        }
+    }
+    buf[w] = '\0';
+    return XS_OK;
+}
+
+xs_err xs_json_to_money(const json_t *v, xs_money *out)
+{
+    if (v == NULL || out == NULL) {
+        return XS_EINVAL;
+    }
+    if (json_is_integer(v)) {
+        return xs_money_from_int((int64_t)json_integer_value(v), out);
+    }
+    if (!json_is_string(v)) {
+        return XS_EINVAL;
+    }
+    const char *text = xs_json_decimal_text(v);
+    if (text == NULL) {
+        return xs_money_parse_n(json_string_value(v), json_string_length(v), out);
+    }
+    if (strpbrk(text, "eE") == NULL) {
+        return xs_money_parse(text, out);
+    }
+    canon c;
+    char plain[PLAIN_MAX];
+    if (!canon_parse(text, strlen(text), &c)) {
+        return XS_ERANGE;
+    }
+    xs_err e = canon_plain(&c, plain);
+    if (e != XS_OK) {
+        return e;
+    }
+    return xs_money_parse(plain, out);
+}
+
+/* field looks up key in obj: XS_EINVAL when obj is not an object or key is NULL,
+ * XS_ENOTFOUND when absent or null; otherwise *out is the (borrowed) value. */
+static xs_err field(const json_t *obj, const char *key, json_t **out)
+{
+    if (!json_is_object(obj) || key == NULL) {
+        return XS_EINVAL;
+    }
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v)) {
+        return XS_ENOTFOUND;
+    }
+    *out = v;
+    return XS_OK;
+}
+
+xs_err xs_json_get_str(const json_t *obj, const char *key, const char **out)
+{
+    json_t *v;
+    xs_err e = field(obj, key, &v);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (!json_is_string(v) || xs_json_is_decimal(v)) {
+        return XS_EINVAL;
+    }
+    *out = json_string_value(v);
+    return XS_OK;
+}
+
+xs_err xs_json_get_int(const json_t *obj, const char *key, int64_t *out)
+{
+    json_t *v;
+    xs_err e = field(obj, key, &v);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (!json_is_integer(v)) {
+        return XS_EINVAL;
+    }
+    *out = (int64_t)json_integer_value(v);
+    return XS_OK;
+}
+
+xs_err xs_json_get_bool(const json_t *obj, const char *key, bool *out)
+{
+    json_t *v;
+    xs_err e = field(obj, key, &v);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (!json_is_boolean(v)) {
+        return XS_EINVAL;
+    }
+    *out = json_is_true(v);
+    return XS_OK;
+}
+
+xs_err xs_json_get_money(const json_t *obj, const char *key, xs_money *out)
+{
+    json_t *v;
+    xs_err e = field(obj, key, &v);
+    if (e != XS_OK) {
+        return e;
+    }
+    xs_money m;
+    e = xs_json_to_money(v, &m);
+    if (e != XS_OK) {
+        return e;
+    }
+    *out = m;
+    return XS_OK;
+}
+
+xs_err xs_json_get_time(const json_t *obj, const char *key, xs_time *out)
+{
+    json_t *v;
+    xs_err e = field(obj, key, &v);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (!json_is_string(v) || xs_json_is_decimal(v)) {
+        return XS_EINVAL;
+    }
+    xs_time t;
+    e = xs_time_parse_any(json_string_value(v), &t);
+    if (e != XS_OK) {
+        return e;
+    }
+    *out = t;
+    return XS_OK;
+}
+
+xs_err xs_json_get_object(const json_t *obj, const char *key, json_t **out)
+{
+    json_t *v;
+    xs_err e = field(obj, key, &v);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (!json_is_object(v)) {
+        return XS_EINVAL;
+    }
+    *out = v;
+    return XS_OK;
+}
+
+xs_err xs_json_get_array(const json_t *obj, const char *key, json_t **out)
+{
+    json_t *v;
+    xs_err e = field(obj, key, &v);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (!json_is_array(v)) {
+        return XS_EINVAL;
+    }
+    *out = v;
+    return XS_OK;
+}
+
+const char *xs_json_str_or(const json_t *obj, const char *key, const char *dflt)
+{
+    const char *s;
+    return xs_json_get_str(obj, key, &s) == XS_OK ? s : dflt;
+}
+
+/* number_text gives the JSON text of a number value (integer or decimal): a pointer to the
+ * decimal's text, or the integer formatted into buf (32 bytes). NULL for other values. */
+static const char *number_text(const json_t *v, char *buf)
+{
+    if (json_is_integer(v)) {
+        snprintf(buf, 32, "%" PRId64, (int64_t)json_integer_value(v));
+        return buf;
+    }
+    return xs_json_decimal_text(v);
+}
+
+/* numbers_equal compares two number texts by value, or byte for byte when an exponent is
+ * too large to normalise. */
+static bool numbers_equal(const char *a, const char *b)
+{
+    canon ca, cb;
+    size_t na = strlen(a), nb = strlen(b);
+    if (!canon_parse(a, na, &ca) || !canon_parse(b, nb, &cb)) {
+        return na == nb && memcmp(a, b, na) == 0;
+    }
+    return canon_equal(&ca, &cb);
+}
+
+bool xs_json_equal(const json_t *a, const json_t *b)
+{
+    if (a == b) {
+        return true;
+    }
+    if (a == NULL || b == NULL) {
+        return false;
+    }
+    char bufa[32], bufb[32];
+    const char *na = number_text(a, bufa);
+    const char *nb = number_text(b, bufb);
+    if (na != NULL || nb != NULL) {
+        return na != NULL && nb != NULL && numbers_equal(na, nb);
+    }
+    if (json_typeof(a) != json_typeof(b)) {
+        return false;
+    }
+    switch (json_typeof(a)) {
+    case JSON_OBJECT: {
+        if (json_object_size(a) != json_object_size(b)) {
+            return false;
+        }
+        const char *key;
+        size_t klen;
+        json_t *va;
+        json_object_keylen_foreach((json_t *)a, key, klen, va)
+        {
+            json_t *vb = json_object_getn(b, key, klen);
+            if (vb == NULL || !xs_json_equal(va, vb)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b)) {
+            return false;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!xs_json_equal(json_array_get(a, i), json_array_get(b, i))) {
+                return false;
+            }
+        }
+        return true;
+    }
+    case JSON_STRING:
+        return json_string_length(a) == json_string_length(b) &&
+               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    case JSON_REAL:
+        return json_equal(a, b);
+    default:
+        return true; /* true, false, null: equal types are equal values */
+    }
+}

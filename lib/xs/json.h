@@ -1,0 +1,106 @@
+/*
+ * json.h: JSON through jansson, with exact numbers.
+ *
+ * jansson turns a number with a fraction or exponent into a C double, which would lose money.
+ * xs_json_parse therefore keeps every such number as a *decimal*: a jansson string value
+ * holding a private tag (a NUL byte and a marker, which parsed input can never produce
+ * because xs_json_parse refuses "\u0000" in strings) followed by the number's literal
+ * text. xs_json_dump writes decimals back as bare JSON numbers, byte for byte. Integers
+ * that fit int64 stay jansson integers; larger integer literals become decimals, so
+ * nothing is lost ("-0" is an integer and reads back as 0). A decimal is a number, not a
+ * string: the string accessors refuse it. Use the accessors below to read values; never
+ * json_real().
+ *
+ * Ownership follows jansson: "new" references must be json_decref'ed by the caller,
+ * "borrowed" ones must not.
+ */
+#ifndef XS_JSON_H
+#define XS_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xs/clock.h"
+#include "xs/err.h"
+#include "xs/money.h"
+
+/* Room for a parse error message, for callers' buffers. */
+#define XS_JSON_ERR_MAX 160
+
+/* Flags for xs_json_dump. */
+#define XS_JSON_COMPACT   0x1 /* no whitespace (default is also compact; kept for clarity) */
+#define XS_JSON_SORT_KEYS 0x2 /* keys in byte order: the canonical form for checksums */
+#define XS_JSON_PRETTY    0x4 /* two-space indent, for people */
+
+/* xs_json_parse parses len bytes of JSON text (any top-level value) into a new reference,
+ * keeping fractional numbers exact (see above). Duplicate object keys, "\u0000" in strings,
+ * NUL bytes, nesting deeper than 64 (a top-level array is depth 1), numbers outside the
+ * JSON grammar ("01", "1.", ".5", "+1") and trailing garbage are refused. On failure it
+ * returns NULL and, when err is not NULL, writes one line into err (XS_JSON_ERR_MAX bytes):
+ * "byte N: reason", where N is a 0-based offset into text: the start of a bad number or
+ * the offending byte for the checks above, or for errors found by jansson (whose reason
+ * text is kept, e.g. "duplicate object key near '"a"'") the offset just past the bytes
+ * read when it stopped. */
+json_t *xs_json_parse(const char *text, size_t len, char *err);
+
+/* xs_json_dump serialises v (any value, also a scalar) into a new NUL-terminated string
+ * (free with free()), writing decimals as JSON numbers. Compact unless XS_JSON_PRETTY is
+ * given (then ": " and a two-space indent; PRETTY wins over COMPACT). Object keys are
+ * always written as strings, even one that holds a tag. Returns NULL only when out of
+ * memory or v is NULL (or jansson refuses v, e.g. a cycle). */
+char *xs_json_dump(const json_t *v, int flags);
+
+/* xs_json_decimal makes a new decimal from JSON number text ("12.50", "-1e3", "7"); NULL
+ * when text is not a valid JSON number. */
+json_t *xs_json_decimal(const char *text);
+
+/* xs_json_money makes a new decimal holding m written with exactly `places` fractional
+ * digits (m must not need more; see xs_money_format). NULL on error. */
+json_t *xs_json_money(xs_money m, int places);
+
+/* xs_json_is_decimal tells whether v is a decimal made by the functions above. */
+bool xs_json_is_decimal(const json_t *v);
+
+/* xs_json_decimal_text returns the number text of a decimal (borrowed), or NULL. */
+const char *xs_json_decimal_text(const json_t *v);
+
+/* xs_json_to_money reads v as money: a decimal, an integer, or a string holding a decimal
+ * ("12.50"). A decimal with an exponent ("1.5e2") is converted exactly first. XS_EINVAL for
+ * other types (v NULL too), XS_EPARSE/XS_ERANGE from xs_money_parse (XS_ERANGE also for
+ * a non-zero digit beyond 6 places or an out-of-range exponent). *out is written only on
+ * success. */
+xs_err xs_json_to_money(const json_t *v, xs_money *out);
+
+/*
+ * Field accessors on an object. Each returns XS_ENOTFOUND when the key is absent or null,
+ * XS_EINVAL when the value has the wrong type (or obj is not an object, or key is NULL),
+ * and writes *out only on success. Strings are borrowed from obj. A decimal is neither a
+ * string nor an integer (even "7" made by xs_json_decimal). xs_json_get_money and
+ * xs_json_get_time return the parser's XS_EPARSE / XS_ERANGE for a value of the right type
+ * that does not parse.
+ */
+xs_err xs_json_get_str(const json_t *obj, const char *key, const char **out);
+xs_err xs_json_get_int(const json_t *obj, const char *key, int64_t *out);
+xs_err xs_json_get_bool(const json_t *obj, const char *key, bool *out);
+xs_err xs_json_get_money(const json_t *obj, const char *key, xs_money *out);
+/* xs_json_get_time reads a string in Xero's "/Date(...)/" form or ISO 8601. */
+xs_err xs_json_get_time(const json_t *obj, const char *key, xs_time *out);
+/* xs_json_get_object and xs_json_get_array return borrowed references. */
+xs_err xs_json_get_object(const json_t *obj, const char *key, json_t **out);
+xs_err xs_json_get_array(const json_t *obj, const char *key, json_t **out);
+
+/* xs_json_str_or returns the string at key, or dflt when absent, null or not a string. */
+const char *xs_json_str_or(const json_t *obj, const char *key, const char *dflt);
+
+/* xs_json_equal compares two values deeply, treating a decimal and an integer or another
+ * decimal as equal when their numeric values are equal ("1.50" == "1.5"). Numbers are
+ * compared exactly, at any size, by normalising their text: sign (dropped for zero),
+ * significant digits without leading or trailing zeros, and a power-of-ten exponent
+ * ("12.50" and "1.25e1" are 125 x 10^-1). Only when a non-zero number's exponent exceeds
+ * 10^17 in magnitude is the literal text compared byte for byte instead. Objects compare
+ * regardless of key order; a decimal never equals a string. Two NULLs are equal. */
+bool xs_json_equal(const json_t *a, const json_t *b);
+
+#endif

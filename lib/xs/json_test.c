@@ -1,0 +1,814 @@
+/* json_test.c: tests of json.c: exact numbers, refusals, positions, accessors, equality. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xs/json.h"
+
+/* parse_str parses a NUL-terminated text, failing the test when it is refused. */
+static json_t *parse_str(const char *text)
+{
+    char err[XS_JSON_ERR_MAX];
+    json_t *v = xs_json_parse(text, strlen(text), err);
+    if (v == NULL) {
+        fail_msg("parse of %s failed: %s", text, err);
+    }
+    return v;
+}
+
+/* assert_roundtrip_flags checks that text parses and dumps (with flags) to expect exactly. */
+static void assert_roundtrip_flags(const char *text, int flags, const char *expect)
+{
+    json_t *v = parse_str(text);
+    char *out = xs_json_dump(v, flags);
+    assert_non_null(out);
+    assert_string_equal(out, expect);
+    free(out);
+    json_decref(v);
+}
+
+/* assert_roundtrip checks that compact text survives parse and compact dump byte for byte. */
+static void assert_roundtrip(const char *text)
+{
+    assert_roundtrip_flags(text, XS_JSON_COMPACT, text);
+}
+
+/* assert_refused_n checks that len bytes of text are refused with exactly the message
+ * expect. */
+static void assert_refused_n(const char *text, size_t len, const char *expect)
+{
+    char err[XS_JSON_ERR_MAX];
+    memset(err, 'x', sizeof(err));
+    json_t *v = xs_json_parse(text, len, err);
+    if (v != NULL) {
+        json_decref(v);
+        fail_msg("%s was accepted", text);
+    }
+    assert_string_equal(err, expect);
+}
+
+/* assert_refused is assert_refused_n on a NUL-terminated text. */
+static void assert_refused(const char *text, const char *expect)
+{
+    assert_refused_n(text, strlen(text), expect);
+}
+
+static void test_roundtrip_exact(void **state)
+{
+    (void)state;
+    assert_roundtrip("{\"a\":12.50,\"b\":1e-7,\"c\":[0.1,2]}");
+    assert_roundtrip("[1.0,1.00,1.000000000000000000001,-0.0,0.0,-0.5]");
+    assert_roundtrip("[1E+10,1e-0,1E5,2.5e+300,-3.25E-300,1e999999999999999999999]");
+    assert_roundtrip("[123456789012345678901234567890,-98765432109876543210987654321]");
+    assert_roundtrip("[9223372036854775807,-9223372036854775808,0,-1,7]");
+    assert_roundtrip("[9223372036854775808,-9223372036854775809]");
+    assert_roundtrip("12.50");
+    assert_roundtrip("1e3");
+    assert_roundtrip("\"12.5\"");
+    assert_roundtrip("{\"k\\\"1.5\":\"a\\\\\\\\\",\"n\":2.50,\"m\":\"x\\\\\\\"2.5\"}");
+    assert_roundtrip(
+        "{\"nested\":{\"deeper\":[{\"q\":0.0001}]},\"t\":true,\"f\":false,\"n\":null}");
+    assert_roundtrip("[]");
+    assert_roundtrip("{}");
+    assert_roundtrip("\"\"");
+    assert_roundtrip("null");
+}
+
+static void test_whitespace_and_escapes(void **state)
+{
+    (void)state;
+    assert_roundtrip_flags(" { \"a\" : 1.50 ,\n\t\"b\" : [ 1 , 2e2 ] } ", 0,
+                           "{\"a\":1.50,\"b\":[1,2e2]}");
+    /* jansson writes non-ASCII as UTF-8 and drops needless escapes; numbers stay exact. */
+    assert_roundtrip_flags("[\"\\u00e9\\ud83d\\ude00\",\"\\/\",1.10]", 0,
+                           "[\"\xc3\xa9\xf0\x9f\x98\x80\",\"/\",1.10]");
+    /* An escaped backslash before u0000 is not a NUL escape. */
+    json_t *v = parse_str("[\"\\\\u0000\",\"\\u0001\"]");
+    assert_string_equal(json_string_value(json_array_get(v, 0)), "\\u0000");
+    assert_int_equal(json_string_length(json_array_get(v, 1)), 1);
+    assert_false(xs_json_is_decimal(json_array_get(v, 0)));
+    char *out = xs_json_dump(v, 0);
+    assert_string_equal(out, "[\"\\\\u0000\",\"\\u0001\"]");
+    free(out);
+    json_decref(v);
+}
+
+static void test_numbers_in_strings(void **state)
+{
+    (void)state;
+    json_t *v = parse_str("\"12.5\"");
+    assert_true(json_is_string(v));
+    assert_false(xs_json_is_decimal(v));
+    assert_null(xs_json_decimal_text(v));
+    assert_string_equal(json_string_value(v), "12.5");
+    json_decref(v);
+
+    v = parse_str("{\"a\":\"1.5 and \\\"2.5\\\" and \\\\\",\"b\":3.5,\"c\":\"-1e5\"}");
+    const char *s;
+    assert_int_equal(xs_json_get_str(v, "a", &s), XS_OK);
+    assert_string_equal(s, "1.5 and \"2.5\" and \\");
+    assert_int_equal(xs_json_get_str(v, "c", &s), XS_OK);
+    assert_string_equal(s, "-1e5");
+    assert_true(xs_json_is_decimal(json_object_get(v, "b")));
+    assert_string_equal(xs_json_decimal_text(json_object_get(v, "b")), "3.5");
+    json_decref(v);
+}
+
+static void test_decimal_kinds(void **state)
+{
+    (void)state;
+    json_t *v = parse_str("[1.5,2,9223372036854775808,-9223372036854775808,-0,1e2]");
+    assert_true(xs_json_is_decimal(json_array_get(v, 0)));
+    assert_true(json_is_integer(json_array_get(v, 1)));
+    assert_int_equal(json_integer_value(json_array_get(v, 1)), 2);
+    /* Too big for int64: kept as a decimal, not lost. */
+    assert_true(xs_json_is_decimal(json_array_get(v, 2)));
+    assert_string_equal(xs_json_decimal_text(json_array_get(v, 2)), "9223372036854775808");
+    assert_true(json_is_integer(json_array_get(v, 3)));
+    assert_true(json_integer_value(json_array_get(v, 3)) == INT64_MIN);
+    /* "-0" is an integer: it reads back as 0. */
+    assert_true(json_is_integer(json_array_get(v, 4)));
+    assert_int_equal(json_integer_value(json_array_get(v, 4)), 0);
+    assert_true(xs_json_is_decimal(json_array_get(v, 5)));
+    json_decref(v);
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    assert_refused("", "byte 0: unexpected token near end of file");
+    assert_refused("{\"a\":1", "byte 6: '}' expected near end of file");
+    assert_refused("{\"a\":1.5", "byte 8: '}' expected near end of file");
+    assert_refused("[1.5,", "byte 5: ']' expected near end of file");
+    assert_refused("{\"a\":1.5 \"b\":2}", "byte 12: '}' expected near '\"b\"'");
+    assert_refused("{\"a\":[1.5,2.5e3]]", "byte 17: '}' expected near ']'");
+    assert_refused("[\"abc", "byte 5: premature end of input near '\"abc'");
+    assert_refused("[1,]", "byte 4: unexpected token near ']'");
+    assert_refused("[1] x", "byte 5: end of file expected near 'x'");
+    assert_refused("1.5 x", "byte 5: end of file expected near 'x'");
+    assert_refused("[1.5 2.5]", "byte 8: ']' expected near '2.5'");
+    assert_refused("{\"a\":1,\"a\":2}", "byte 10: duplicate object key near '\"a\"'");
+    assert_refused("{\"x\":1.5,\"a\":1,\"a\":2}", "byte 18: duplicate object key near '\"a\"'");
+    assert_refused("{1.5:2}", "byte 1: object key must be a string");
+    assert_refused("{\"a\":1,2:3}", "byte 7: object key must be a string");
+    assert_refused("\"a\\u0000\"", "byte 2: \\u0000 in a string is not allowed");
+    assert_refused("{\"k\\u0000\":1}", "byte 3: \\u0000 in a string is not allowed");
+    assert_refused_n("[1,\0]", 5, "byte 3: NUL byte in input");
+    assert_refused_n("[\"a\0\"]", 6, "byte 3: NUL byte in input");
+    assert_refused("[1,\"a\nb\"]", "byte 5: unexpected newline near '\"a'");
+    assert_refused("\"\\x\"", "byte 3: invalid escape near '\"\\x'");
+    assert_refused("nul", "byte 3: invalid token near 'nul'");
+    assert_refused("[\"\xff\"]", "byte 2: unable to decode byte 0xff near '\"'");
+    assert_refused("[NaN]", "byte 4: invalid token near 'NaN'");
+}
+
+static void test_invalid_numbers(void **state)
+{
+    (void)state;
+    assert_refused("01", "byte 0: invalid number near '01'");
+    assert_refused("[1.]", "byte 1: invalid number near '1.'");
+    assert_refused("[.5]", "byte 1: invalid number near '.5'");
+    assert_refused("-", "byte 0: invalid number near '-'");
+    assert_refused("[-]", "byte 1: invalid number near '-'");
+    assert_refused("+1", "byte 0: invalid number near '+1'");
+    assert_refused("[1,-01]", "byte 3: invalid number near '-01'");
+    assert_refused("1e", "byte 0: invalid number near '1e'");
+    assert_refused("1e+", "byte 0: invalid number near '1e+'");
+    assert_refused("1.2.3", "byte 0: invalid number near '1.2.3'");
+    assert_refused("-Infinity", "byte 0: invalid number near '-'");
+    assert_refused("{\"a\":00.5}", "byte 5: invalid number near '00.5'");
+}
+
+static void test_depth(void **state)
+{
+    (void)state;
+    char buf[200];
+    memset(buf, '[', 64);
+    memset(buf + 64, ']', 64);
+    json_t *v = xs_json_parse(buf, 128, NULL);
+    assert_non_null(v);
+    json_decref(v);
+
+    memset(buf, '[', 65);
+    memset(buf + 65, ']', 65);
+    assert_refused_n(buf, 130, "byte 64: nesting deeper than 64");
+
+    /* Objects count too; closing brackets free depth again. */
+    char deep[600] = "";
+    for (int i = 0; i < 64; i++) {
+        strcat(deep, "{\"a\":");
+    }
+    strcat(deep, "1.5");
+    for (int i = 0; i < 64; i++) {
+        strcat(deep, "}");
+    }
+    json_t *o = parse_str(deep);
+    json_decref(o);
+    char wide[400] = "[";
+    for (int i = 0; i < 70; i++) {
+        strcat(wide, i == 0 ? "[]" : ",[]");
+    }
+    strcat(wide, "]");
+    o = parse_str(wide);
+    assert_int_equal(json_array_size(o), 70);
+    json_decref(o);
+    /* Brackets inside strings do not count. */
+    char str[200] = "\"";
+    memset(str + 1, '[', 100);
+    strcpy(str + 101, "\"");
+    o = parse_str(str);
+    json_decref(o);
+}
+
+static void test_parse_args(void **state)
+{
+    (void)state;
+    char err[XS_JSON_ERR_MAX];
+    assert_null(xs_json_parse(NULL, 0, err));
+    assert_string_equal(err, "byte 0: no input");
+    assert_null(xs_json_parse("[1,", 3, NULL));
+    /* len is respected: the text after it is not read. */
+    json_t *v = xs_json_parse("[1.5]garbage", 5, err);
+    assert_non_null(v);
+    json_decref(v);
+    v = xs_json_parse("1.25", 3, err);
+    assert_non_null(v);
+    assert_string_equal(xs_json_decimal_text(v), "1.2");
+    json_decref(v);
+}
+
+static void test_dump_flags(void **state)
+{
+    (void)state;
+    const char *text = "{\"b\":[1,2.50],\"a\":{},\"c\":\"x\"}";
+    assert_roundtrip_flags(text, 0, text);
+    assert_roundtrip_flags(text, XS_JSON_SORT_KEYS, "{\"a\":{},\"b\":[1,2.50],\"c\":\"x\"}");
+    assert_roundtrip_flags(
+        text, XS_JSON_SORT_KEYS | XS_JSON_PRETTY,
+        "{\n  \"a\": {},\n  \"b\": [\n    1,\n    2.50\n  ],\n  \"c\": \"x\"\n}");
+    assert_roundtrip_flags(
+        text, XS_JSON_PRETTY,
+        "{\n  \"b\": [\n    1,\n    2.50\n  ],\n  \"a\": {},\n  \"c\": \"x\"\n}");
+    assert_null(xs_json_dump(NULL, 0));
+}
+
+static void test_dump_keys_and_fake_tags(void **state)
+{
+    (void)state;
+    /* A key can never become a bare number, even when it holds a tag. */
+    json_t *o = json_object();
+    json_t *d = xs_json_decimal("1.5");
+    char key[16];
+    memcpy(key, "\0dec:2.5", 9);
+    assert_int_equal(json_object_setn_new(o, key, 8, d), 0);
+    char *out = xs_json_dump(o, 0);
+    assert_string_equal(out, "{\"\\u0000dec:2.5\":1.5}");
+    free(out);
+    json_decref(o);
+
+    /* A tagged string whose rest is not a number is not a decimal and stays a string. */
+    json_t *fake = json_stringn("\0dec:abc", 8);
+    assert_false(xs_json_is_decimal(fake));
+    out = xs_json_dump(fake, 0);
+    assert_string_equal(out, "\"\\u0000dec:abc\"");
+    free(out);
+    json_decref(fake);
+    fake = json_stringn("\0dec:", 5);
+    assert_false(xs_json_is_decimal(fake));
+    json_decref(fake);
+}
+
+static void test_decimal_make(void **state)
+{
+    (void)state;
+    static const char *good[] = {"0",        "-0",   "7",
+                                 "12.50",    "-1e3", "1E+2",
+                                 "0.000001", "1e-0", "123456789012345678901234567890"};
+    static const char *bad[] = {"",   "01", "1.",  ".5",    "-",   "+1",  "1e",    "1e+",
+                                " 1", "1 ", "0x1", "1.2.3", "NaN", "--1", "1e1.5", "١"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        json_t *v = xs_json_decimal(good[i]);
+        assert_non_null(v);
+        assert_true(xs_json_is_decimal(v));
+        assert_string_equal(xs_json_decimal_text(v), good[i]);
+        char *out = xs_json_dump(v, 0);
+        assert_string_equal(out, good[i]);
+        free(out);
+        json_decref(v);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_null(xs_json_decimal(bad[i]));
+    }
+    assert_null(xs_json_decimal(NULL));
+    assert_false(xs_json_is_decimal(NULL));
+    assert_null(xs_json_decimal_text(NULL));
+    json_t *i = json_integer(5);
+    assert_false(xs_json_is_decimal(i));
+    assert_null(xs_json_decimal_text(i));
+    json_decref(i);
+}
+
+static void test_money_value(void **state)
+{
+    (void)state;
+    xs_money m = {INT64_C(12500000)};
+    json_t *v = xs_json_money(m, 2);
+    assert_non_null(v);
+    assert_string_equal(xs_json_decimal_text(v), "12.50");
+    json_decref(v);
+    m.units = INT64_C(-1234567);
+    v = xs_json_money(m, 6);
+    assert_string_equal(xs_json_decimal_text(v), "-1.234567");
+    json_decref(v);
+    m.units = INT64_C(3000000);
+    v = xs_json_money(m, 0);
+    assert_string_equal(xs_json_decimal_text(v), "3");
+    json_decref(v);
+    m.units = INT64_C(1234567);
+    assert_null(xs_json_money(m, 2)); /* needs more places */
+    assert_null(xs_json_money(m, 7));
+    assert_null(xs_json_money(m, -1));
+}
+
+/* money_of parses text and reads it as money. */
+static xs_err money_of(const char *text, int64_t *units)
+{
+    json_t *v = parse_str(text);
+    xs_money m = {INT64_C(-42)};
+    xs_err e = xs_json_to_money(v, &m);
+    json_decref(v);
+    if (e != XS_OK) {
+        assert_true(m.units == INT64_C(-42)); /* not written on failure */
+    }
+    *units = m.units;
+    return e;
+}
+
+static void test_to_money(void **state)
+{
+    (void)state;
+    int64_t u;
+    assert_int_equal(money_of("12.50", &u), XS_OK);
+    assert_true(u == INT64_C(12500000));
+    assert_int_equal(money_of("-0.000001", &u), XS_OK);
+    assert_true(u == -1);
+    assert_int_equal(money_of("7", &u), XS_OK);
+    assert_true(u == INT64_C(7000000));
+    assert_int_equal(money_of("\"12.5\"", &u), XS_OK);
+    assert_true(u == INT64_C(12500000));
+    assert_int_equal(money_of("1e2", &u), XS_OK);
+    assert_true(u == INT64_C(100000000));
+    assert_int_equal(money_of("1.5E-3", &u), XS_OK);
+    assert_true(u == INT64_C(1500));
+    assert_int_equal(money_of("-125e-2", &u), XS_OK);
+    assert_true(u == INT64_C(-1250000));
+    assert_int_equal(money_of("0.0e99999999999999999999", &u), XS_OK);
+    assert_true(u == 0);
+    assert_int_equal(money_of("1.25000000000", &u), XS_OK);
+    assert_true(u == INT64_C(1250000));
+    assert_int_equal(money_of("1e-7", &u), XS_ERANGE);
+    assert_int_equal(money_of("1.0000001", &u), XS_ERANGE);
+    assert_int_equal(money_of("1e30", &u), XS_ERANGE);
+    assert_int_equal(money_of("1e99999999999999999999", &u), XS_ERANGE);
+    assert_int_equal(money_of("123456789012345678901234567890", &u), XS_ERANGE);
+    assert_int_equal(money_of("9223372036854775807", &u), XS_ERANGE);
+    assert_int_equal(money_of("\"abc\"", &u), XS_EPARSE);
+    assert_int_equal(money_of("\"1e3\"", &u), XS_EPARSE);
+    assert_int_equal(money_of("true", &u), XS_EINVAL);
+    assert_int_equal(money_of("null", &u), XS_EINVAL);
+    assert_int_equal(money_of("[1]", &u), XS_EINVAL);
+    xs_money m;
+    assert_int_equal(xs_json_to_money(NULL, &m), XS_EINVAL);
+}
+
+static void test_accessors(void **state)
+{
+    (void)state;
+    json_t *o =
+        parse_str("{\"s\":\"text\",\"i\":42,\"b\":true,\"m\":\"19.95\",\"d\":2.5,"
+                  "\"n\":null,\"o\":{\"x\":1},\"a\":[1],\"t\":\"/Date(1573755038314+0000)/\","
+                  "\"iso\":\"2019-11-14T18:10:38.314Z\",\"bad\":\"yesterday\"}");
+    const char *s = "unchanged";
+    int64_t i = -1;
+    bool b = false;
+    xs_money m = {-1};
+    xs_time t = -1;
+    json_t *j = NULL;
+
+    assert_int_equal(xs_json_get_str(o, "s", &s), XS_OK);
+    assert_string_equal(s, "text");
+    assert_int_equal(xs_json_get_int(o, "i", &i), XS_OK);
+    assert_true(i == 42);
+    assert_int_equal(xs_json_get_bool(o, "b", &b), XS_OK);
+    assert_true(b);
+    assert_int_equal(xs_json_get_money(o, "m", &m), XS_OK);
+    assert_true(m.units == INT64_C(19950000));
+    assert_int_equal(xs_json_get_money(o, "d", &m), XS_OK);
+    assert_true(m.units == INT64_C(2500000));
+    assert_int_equal(xs_json_get_money(o, "i", &m), XS_OK);
+    assert_true(m.units == INT64_C(42000000));
+    assert_int_equal(xs_json_get_time(o, "t", &t), XS_OK);
+    assert_true(t == INT64_C(1573755038314));
+    t = -1;
+    assert_int_equal(xs_json_get_time(o, "iso", &t), XS_OK);
+    assert_true(t == INT64_C(1573755038314));
+    assert_int_equal(xs_json_get_object(o, "o", &j), XS_OK);
+    assert_true(j == json_object_get(o, "o"));
+    assert_int_equal(xs_json_get_array(o, "a", &j), XS_OK);
+    assert_true(j == json_object_get(o, "a"));
+
+    /* Absent and null: XS_ENOTFOUND, nothing written. */
+    static const char *missing[] = {"nope", "n"};
+    for (size_t k = 0; k < 2; k++) {
+        const char *key = missing[k];
+        s = "unchanged";
+        i = -1;
+        b = false;
+        m.units = -1;
+        t = -1;
+        j = NULL;
+        assert_int_equal(xs_json_get_str(o, key, &s), XS_ENOTFOUND);
+        assert_int_equal(xs_json_get_int(o, key, &i), XS_ENOTFOUND);
+        assert_int_equal(xs_json_get_bool(o, key, &b), XS_ENOTFOUND);
+        assert_int_equal(xs_json_get_money(o, key, &m), XS_ENOTFOUND);
+        assert_int_equal(xs_json_get_time(o, key, &t), XS_ENOTFOUND);
+        assert_int_equal(xs_json_get_object(o, key, &j), XS_ENOTFOUND);
+        assert_int_equal(xs_json_get_array(o, key, &j), XS_ENOTFOUND);
+        assert_string_equal(s, "unchanged");
+        assert_true(i == -1 && !b && m.units == -1 && t == -1 && j == NULL);
+    }
+
+    /* Wrong types: XS_EINVAL, nothing written. A decimal is a number, not a string. */
+    s = "unchanged";
+    assert_int_equal(xs_json_get_str(o, "i", &s), XS_EINVAL);
+    assert_int_equal(xs_json_get_str(o, "d", &s), XS_EINVAL);
+    assert_int_equal(xs_json_get_int(o, "s", &i), XS_EINVAL);
+    assert_int_equal(xs_json_get_int(o, "d", &i), XS_EINVAL);
+    assert_int_equal(xs_json_get_bool(o, "i", &b), XS_EINVAL);
+    assert_int_equal(xs_json_get_money(o, "b", &m), XS_EINVAL);
+    assert_int_equal(xs_json_get_money(o, "o", &m), XS_EINVAL);
+    assert_int_equal(xs_json_get_time(o, "i", &t), XS_EINVAL);
+    assert_int_equal(xs_json_get_time(o, "d", &t), XS_EINVAL);
+    assert_int_equal(xs_json_get_object(o, "a", &j), XS_EINVAL);
+    assert_int_equal(xs_json_get_array(o, "o", &j), XS_EINVAL);
+    assert_string_equal(s, "unchanged");
+    assert_true(i == -1 && !b && m.units == -1 && t == -1 && j == NULL);
+
+    /* Bad content: the parser's code. */
+    assert_int_equal(xs_json_get_money(o, "s", &m), XS_EPARSE);
+    assert_int_equal(xs_json_get_time(o, "bad", &t), XS_EPARSE);
+    assert_int_equal(xs_json_get_time(o, "s", &t), XS_EPARSE);
+    assert_true(m.units == -1 && t == -1);
+
+    /* Not an object, or no key: XS_EINVAL. */
+    json_t *arr = json_object_get(o, "a");
+    assert_int_equal(xs_json_get_str(arr, "s", &s), XS_EINVAL);
+    assert_int_equal(xs_json_get_int(NULL, "i", &i), XS_EINVAL);
+    assert_int_equal(xs_json_get_bool(o, NULL, &b), XS_EINVAL);
+
+    assert_string_equal(xs_json_str_or(o, "s", "dflt"), "text");
+    assert_string_equal(xs_json_str_or(o, "nope", "dflt"), "dflt");
+    assert_string_equal(xs_json_str_or(o, "n", "dflt"), "dflt");
+    assert_string_equal(xs_json_str_or(o, "i", "dflt"), "dflt");
+    assert_string_equal(xs_json_str_or(o, "d", "dflt"), "dflt");
+    assert_null(xs_json_str_or(NULL, "s", NULL));
+    json_decref(o);
+}
+
+/* equal_text parses two texts and compares them with xs_json_equal. */
+static bool equal_text(const char *a, const char *b)
+{
+    json_t *va = parse_str(a);
+    json_t *vb = parse_str(b);
+    bool eq = xs_json_equal(va, vb);
+    assert_true(eq == xs_json_equal(vb, va));
+    json_decref(va);
+    json_decref(vb);
+    return eq;
+}
+
+static void test_equal(void **state)
+{
+    (void)state;
+    assert_true(equal_text("1.50", "1.5"));
+    assert_true(equal_text("2.0", "2"));
+    assert_true(equal_text("1e2", "100"));
+    assert_true(equal_text("100.00e-2", "1"));
+    assert_true(equal_text("-0.0", "0"));
+    assert_true(equal_text("0e-5", "-0"));
+    assert_true(equal_text("0.1", "1e-1"));
+    assert_true(equal_text("1e-1", "10E-2"));
+    assert_true(
+        equal_text("123456789012345678901234567890.0", "1.2345678901234567890123456789e29"));
+    assert_true(equal_text("9223372036854775808", "9223372036854775808.000"));
+    assert_true(equal_text("-9223372036854775808", "-9223372036854775808.0"));
+    assert_true(equal_text("1e99999999999999999999", "1e99999999999999999999"));
+    assert_true(equal_text("0e99999999999999999999", "0"));
+    assert_false(equal_text("1e99999999999999999999", "1.0e99999999999999999999"));
+    assert_false(equal_text("1.5", "1.51"));
+    assert_false(equal_text("1.5", "-1.5"));
+    assert_false(equal_text("1e2", "1e3"));
+    assert_false(equal_text("10", "1"));
+    assert_false(equal_text("0.001", "0.01"));
+    assert_false(equal_text("1.5", "\"1.5\""));
+    assert_false(equal_text("1", "true"));
+    assert_false(equal_text("null", "0"));
+    assert_false(equal_text("9223372036854775807", "9223372036854775808"));
+
+    assert_true(equal_text("{\"a\":[1,2.50,{\"b\":null}],\"c\":\"x\"}",
+                           "{\"c\":\"x\",\"a\":[1.0,2.5,{\"b\":null}]}"));
+    assert_false(equal_text("{\"a\":1}", "{\"a\":1,\"b\":1}"));
+    assert_false(equal_text("{\"a\":1}", "{\"b\":1}"));
+    assert_false(equal_text("[1,2]", "[2,1]"));
+    assert_false(equal_text("[1,2]", "[1,2,3]"));
+    assert_false(equal_text("\"a\"", "\"b\""));
+    assert_false(equal_text("true", "false"));
+    assert_true(equal_text("true", "true"));
+    assert_true(equal_text("\"\\u00e9\"", "\"\xc3\xa9\""));
+
+    json_t *v = json_integer(1);
+    assert_true(xs_json_equal(v, v));
+    assert_false(xs_json_equal(v, NULL));
+    assert_false(xs_json_equal(NULL, v));
+    assert_true(xs_json_equal(NULL, NULL));
+    json_decref(v);
+}
+
+/* A small deterministic PRNG (xorshift64*). */
+static uint64_t rng_state = UINT64_C(0x9E3779B97F4A7C15);
+
+/* rnd returns the next pseudo-random number. */
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * UINT64_C(2685821657736338717);
+}
+
+/* rnd_below returns a pseudo-random number in [0, n). */
+static size_t rnd_below(size_t n)
+{
+    return (size_t)(rnd() % n);
+}
+
+/* Text built by the generator below; fixed size, long enough for every generated value. */
+typedef struct text {
+    char p[16384];
+    size_t len;
+} text;
+
+/* put appends s to t. */
+static void put(text *t, const char *s)
+{
+    size_t n = strlen(s);
+    assert_true(t->len + n < sizeof(t->p));
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+/* gen_number writes a random valid JSON number; never "-0" alone (an integer that reads back
+ * as 0). */
+static void gen_number(text *t)
+{
+    char buf[64];
+    size_t w = 0;
+    if (rnd_below(3) == 0) {
+        buf[w++] = '-';
+    }
+    size_t nint = 1 + rnd_below(rnd_below(4) == 0 ? 30 : 5);
+    buf[w++] = (char)('1' + rnd_below(9));
+    for (size_t i = 1; i < nint; i++) {
+        buf[w++] = (char)('0' + rnd_below(10));
+    }
+    if (rnd_below(2) == 0) {
+        buf[w++] = '.';
+        size_t nfrac = 1 + rnd_below(8);
+        for (size_t i = 0; i < nfrac; i++) {
+            buf[w++] = (char)('0' + rnd_below(10));
+        }
+    }
+    if (rnd_below(4) == 0) {
+        buf[w++] = rnd_below(2) ? 'e' : 'E';
+        size_t s = rnd_below(3);
+        if (s > 0) {
+            buf[w++] = s == 1 ? '+' : '-';
+        }
+        size_t nexp = 1 + rnd_below(3);
+        for (size_t i = 0; i < nexp; i++) {
+            buf[w++] = (char)('0' + rnd_below(10));
+        }
+    }
+    buf[w] = '\0';
+    put(t, buf);
+}
+
+/* gen_string writes a random string that jansson writes back identically. */
+static void gen_string(text *t)
+{
+    static const char *pieces[] = {"a", "1.5", "-2e3", "\\\"", "\\\\", "\\n",
+                                   " ", "{",   "]",    ":",    ",",    "\xc3\xa9"};
+    put(t, "\"");
+    size_t n = rnd_below(6);
+    for (size_t i = 0; i < n; i++) {
+        put(t, pieces[rnd_below(sizeof(pieces) / sizeof(pieces[0]))]);
+    }
+    put(t, "\"");
+}
+
+/* gen_value writes a random compact JSON value with unique keys. */
+static void gen_value(text *t, int depth)
+{
+    size_t kind = rnd_below(depth >= 6 ? 5 : 7);
+    switch (kind) {
+    case 0:
+    case 1:
+        gen_number(t);
+        return;
+    case 2:
+        gen_string(t);
+        return;
+    case 3:
+        put(t, rnd_below(2) ? "true" : "false");
+        return;
+    case 4:
+        put(t, "null");
+        return;
+    case 5: {
+        put(t, "[");
+        size_t n = rnd_below(5);
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0) {
+                put(t, ",");
+            }
+            gen_value(t, depth + 1);
+        }
+        put(t, "]");
+        return;
+    }
+    default: {
+        put(t, "{");
+        size_t n = rnd_below(5);
+        for (size_t i = 0; i < n; i++) {
+            char key[32];
+            snprintf(key, sizeof(key), "%s\"k%zu\":", i > 0 ? "," : "", i);
+            put(t, key);
+            gen_value(t, depth + 1);
+        }
+        put(t, "}");
+        return;
+    }
+    }
+}
+
+static void test_generated_roundtrip(void **state)
+{
+    (void)state;
+    static text t;
+    for (int round = 0; round < 20000; round++) {
+        t.len = 0;
+        t.p[0] = '\0';
+        gen_value(&t, 0);
+        char err[XS_JSON_ERR_MAX];
+        json_t *v = xs_json_parse(t.p, t.len, err);
+        if (v == NULL) {
+            fail_msg("generated %s refused: %s", t.p, err);
+        }
+        char *out = xs_json_dump(v, 0);
+        assert_non_null(out);
+        assert_string_equal(out, t.p);
+        free(out);
+        json_decref(v);
+    }
+}
+
+/* check_mutant parses n bytes of s; if accepted, every dump form must parse back equal and
+ * dump again identically; if refused, the message must name a position within the input.
+ * Returns whether s was accepted. */
+static bool check_mutant(const char *s, size_t n)
+{
+    char err[XS_JSON_ERR_MAX];
+    json_t *v = xs_json_parse(s, n, err);
+    if (v == NULL) {
+        size_t pos;
+        assert_int_equal(sscanf(err, "byte %zu: ", &pos), 1);
+        assert_true(pos <= n);
+        assert_null(strchr(err, '\n'));
+        assert_null(strstr(err, "dec:"));
+        return false;
+    }
+    static const int flags[] = {0, XS_JSON_SORT_KEYS, XS_JSON_PRETTY | XS_JSON_SORT_KEYS};
+    for (size_t f = 0; f < 3; f++) {
+        char *out = xs_json_dump(v, flags[f]);
+        assert_non_null(out);
+        json_t *back = xs_json_parse(out, strlen(out), err);
+        if (back == NULL) {
+            fail_msg("dump %s of an accepted input does not parse: %s", out, err);
+        }
+        assert_true(xs_json_equal(v, back));
+        char *again = xs_json_dump(back, flags[f]);
+        assert_string_equal(out, again);
+        free(again);
+        free(out);
+        json_decref(back);
+    }
+    json_decref(v);
+    return true;
+}
+
+static void test_fuzz_mutations(void **state)
+{
+    (void)state;
+    static const char *seeds[] = {
+        "{\"a\":12.50,\"b\":1e-7,\"c\":[0.1,2]}",
+        "[1,-2.5E+3,\"x\\\"1.5\",{\"k\":[true,false,null]},\"\\u00e9\"]",
+        "{\"Invoices\":[{\"Total\":115.00,\"Date\":\"/Date(1573755038314+0000)/\","
+        "\"Lines\":[{\"Qty\":1.0000,\"Unit\":99.9999}]}]}",
+        "\"\\\\u0000\"",
+        "[[[[[[1.5]]]]]]",
+        "92233720368547758080",
+    };
+    static const char alphabet[] = "\"\\{}[],:.-+eE0123456789u ntfa\x01\xff";
+    static char buf[512];
+    int accepted = 0, refused = 0;
+    for (int round = 0; round < 200000; round++) {
+        const char *seed = seeds[rnd_below(sizeof(seeds) / sizeof(seeds[0]))];
+        size_t n = strlen(seed);
+        memcpy(buf, seed, n);
+        size_t muts = 1 + rnd_below(4);
+        for (size_t m = 0; m < muts; m++) {
+            size_t at = n == 0 ? 0 : rnd_below(n + 1);
+            char c = rnd_below(8) == 0 ? '\0' : alphabet[rnd_below(sizeof(alphabet) - 1)];
+            switch (rnd_below(5)) {
+            case 0: /* replace */
+                if (at < n) {
+                    buf[at] = c;
+                }
+                break;
+            case 1: /* insert */
+                if (n + 1 < sizeof(buf)) {
+                    memmove(buf + at + 1, buf + at, n - at);
+                    buf[at] = c;
+                    n++;
+                }
+                break;
+            case 2: /* delete */
+                if (at < n) {
+                    memmove(buf + at, buf + at + 1, n - at - 1);
+                    n--;
+                }
+                break;
+            case 3: /* truncate */
+                n = at;
+                break;
+            default: { /* duplicate a span */
+                size_t len = rnd_below(16);
+                if (at + len <= n && n + len < sizeof(buf)) {
+                    memmove(buf + at + len, buf + at, n - at);
+                    n += len;
+                }
+                break;
+            }
+            }
+        }
+        if (check_mutant(buf, n)) {
+            accepted++;
+        } else {
+            refused++;
+        }
+    }
+    /* Both paths must have been exercised for the loop to mean anything. */
+    assert_true(accepted > 2000);
+    assert_true(refused > 2000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_exact),
+        cmocka_unit_test(test_whitespace_and_escapes),
+        cmocka_unit_test(test_numbers_in_strings),
+        cmocka_unit_test(test_decimal_kinds),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_invalid_numbers),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_parse_args),
+        cmocka_unit_test(test_dump_flags),
+        cmocka_unit_test(test_dump_keys_and_fake_tags),
+        cmocka_unit_test(test_decimal_make),
+        cmocka_unit_test(test_money_value),
+        cmocka_unit_test(test_to_money),
+        cmocka_unit_test(test_accessors),
+        cmocka_unit_test(test_equal),
+        cmocka_unit_test(test_generated_roundtrip),
+        cmocka_unit_test(test_fuzz_mutations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,402 @@
+/* svc.c: the domain-service runtime (see svc.h). */
+#include "xs/svc.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xs/clock.h"
+#include "xs/json.h"
+#include "xs/migrate.h"
+
+/* How often a worker blocked on the bus looks up to see whether it should stop. */
+#define RECV_POLL_MS 200
+
+typedef struct svc svc;
+
+typedef struct worker {
+    svc *s;
+    int index;
+    xs_bus_worker *bw;
+    xs_svc_ctx ctx;
+    pthread_t thread;
+    bool started;
+} worker;
+
+struct svc {
+    const xs_svc_def *def;
+    xs_proc proc;
+    xs_bus_node *node;
+    void *state;
+    char replica[128];
+    const char *db_url;
+    int64_t db_wait_ms;
+    int nworkers;
+    worker *workers;
+    atomic_bool stop;
+    atomic_int busy;
+    atomic_llong handled;
+    atomic_llong failed;
+};
+
+xs_err xs_svc_fail(xs_svc_ctx *ctx, xs_err code, bool retryable, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+    va_end(ap);
+    ctx->retryable = retryable;
+    return code;
+}
+
+/* default_retryable: whether an error the handler did not describe is worth retrying. */
+static bool default_retryable(xs_err e)
+{
+    switch (e) {
+    case XS_ETIMEDOUT:
+    case XS_ECLOSED:
+    case XS_EDB:
+    case XS_EBUSY:
+    case XS_ECONFLICT:
+    case XS_ERATELIMIT:
+    case XS_EUNAVAILABLE:
+    case XS_EIO:
+    case XS_EHTTP:
+    case XS_ENOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* handle_ping answers sys.ping (every service). */
+static xs_err handle_ping(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
+{
+    int64_t delay = 0;
+    if (xs_json_get_int(req->body, "delay_ms", &delay) == XS_OK && delay > 0) {
+        xs_clock_sleep_ms(delay);
+    }
+    json_t *body = json_pack("{s:s, s:s, s:I}", "service", ctx->service, "replica", ctx->replica,
+                             "pid", (json_int_t)getpid());
+    if (body == NULL) {
+        return XS_ENOMEM;
+    }
+    json_t *echo = json_object_get(req->body, "echo");
+    if (json_is_string(echo)) {
+        json_object_set(body, "echo", echo);
+    }
+    *reply = body;
+    return XS_OK;
+}
+
+/* send_error replies with an error for request id. */
+static void send_error(worker *w, const char *id, xs_err code, const char *message, bool retryable)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (xs_proto_encode_error(id, code, message, retryable, &buf, &len) != XS_OK) {
+        xs_log_error(w->s->proc.log, "svc.reply_failed", "{s:s}", "request", id);
+        return;
+    }
+    if (xs_bus_worker_reply(w->bw, buf, len) != XS_OK) {
+        xs_log_warn(w->s->proc.log, "svc.reply_failed", "{s:s}", "request", id);
+    }
+    free(buf);
+    atomic_fetch_add(&w->s->failed, 1);
+}
+
+/* ensure_db re-establishes the worker's database connection when it was lost. */
+static xs_err ensure_db(worker *w)
+{
+    svc *s = w->s;
+    if (w->ctx.pg != NULL && xs_pg_is_ok(w->ctx.pg)) {
+        return XS_OK;
+    }
+    if (w->ctx.pg != NULL && xs_pg_reconnect(w->ctx.pg) == XS_OK) {
+        return XS_OK;
+    }
+    xs_pg_close(w->ctx.pg);
+    w->ctx.pg = NULL;
+    xs_err e = xs_pg_connect(&w->ctx.pg, s->db_url, s->def->name, 0, s->proc.log);
+    if (e != XS_OK) {
+        w->ctx.pg = NULL;
+    }
+    return e;
+}
+
+/* serve handles one received request and replies. */
+static void serve(worker *w, const void *buf, size_t len)
+{
+    svc *s = w->s;
+    xs_msg *req = NULL;
+    char id[XS_PROTO_ID_MAX];
+    char err[XS_PROTO_ERR_MAX];
+    xs_err e = xs_proto_decode(buf, len, &req, id, err);
+    if (e != XS_OK) {
+        xs_log_warn(s->proc.log, "svc.bad_request", "{s:s, s:s, s:s}", "request", id, "err",
+                    xs_err_name(e), "reason", err);
+        send_error(w, id, e, err, false);
+        return;
+    }
+    xs_svc_handler fn = NULL;
+    if (req->spec->kind == XS_PROTO_REQUEST) {
+        if (strcmp(req->type, "sys.ping") == 0) {
+            fn = handle_ping;
+        }
+        for (size_t i = 0; fn == NULL && i < s->def->nroutes; i++) {
+            if (strcmp(s->def->routes[i].type, req->type) == 0) {
+                fn = s->def->routes[i].fn;
+            }
+        }
+    }
+    if (fn == NULL) {
+        snprintf(err, sizeof(err), "%s does not handle %s", s->def->service, req->type);
+        xs_log_warn(s->proc.log, "svc.unhandled", "{s:s, s:s}", "request", req->id, "type",
+                    req->type);
+        send_error(w, req->id, XS_EUNSUPPORTED, err, false);
+        xs_msg_free(req);
+        return;
+    }
+    if (fn != handle_ping && (e = ensure_db(w)) != XS_OK) {
+        send_error(w, req->id, XS_EUNAVAILABLE, "database unavailable", true);
+        xs_msg_free(req);
+        return;
+    }
+
+    int64_t t0 = xs_clock_mono_ms();
+    json_t *reply = NULL;
+    w->ctx.err[0] = '\0';
+    w->ctx.retryable = false;
+    e = fn(&w->ctx, req, &reply);
+    bool described = w->ctx.err[0] != '\0';
+    if (fn != handle_ping && w->ctx.pg != NULL) {
+        /* A handler never leaves a transaction open for the next request. */
+        xs_pg_rollback(w->ctx.pg);
+    }
+    if (e != XS_OK) {
+        json_decref(reply);
+        bool retry = described ? w->ctx.retryable : default_retryable(e);
+        const char *msg = described ? w->ctx.err : xs_strerror(e);
+        xs_log_warn(s->proc.log, "svc.request_failed", "{s:s, s:s, s:s, s:s, s:b}", "request",
+                    req->id, "type", req->type, "err", xs_err_name(e), "reason", msg, "retryable",
+                    retry);
+        send_error(w, req->id, e, msg, retry);
+        xs_msg_free(req);
+        return;
+    }
+    char *out = NULL;
+    size_t outlen = 0;
+    e = xs_proto_encode(req->spec->reply, req->id, req->conn, reply, &out, &outlen);
+    if (e != XS_OK) {
+        xs_log_error(s->proc.log, "svc.bad_reply", "{s:s, s:s}", "request", req->id, "type",
+                     req->type);
+        send_error(w, req->id, XS_EPROTO, "the service built a malformed reply", false);
+        xs_msg_free(req);
+        return;
+    }
+    e = xs_bus_worker_reply(w->bw, out, outlen);
+    free(out);
+    if (e == XS_ETOOBIG) {
+        send_error(w, req->id, XS_ETOOBIG, "reply larger than XS_BUS_MAX_MSG", false);
+    } else if (e != XS_OK) {
+        xs_log_warn(s->proc.log, "svc.reply_failed", "{s:s, s:s}", "request", req->id, "err",
+                    xs_err_name(e));
+    }
+    xs_log_debug(s->proc.log, "svc.request", "{s:s, s:s, s:I}", "request", req->id, "type",
+                 req->type, "duration_ms", (json_int_t)(xs_clock_mono_ms() - t0));
+    xs_msg_free(req);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    svc *s = w->s;
+    if (ensure_db(w) != XS_OK) {
+        xs_log_warn(s->proc.log, "svc.db_unavailable", "{s:i}", "worker", w->index);
+    }
+    while (!atomic_load(&s->stop)) {
+        void *buf = NULL;
+        size_t len = 0;
+        xs_err e = xs_bus_worker_recv(w->bw, RECV_POLL_MS, &buf, &len);
+        if (e == XS_ETIMEDOUT) {
+            continue;
+        }
+        if (e == XS_ECLOSED) {
+            break;
+        }
+        if (e != XS_OK) {
+            xs_log_warn(s->proc.log, "svc.recv_failed", "{s:s}", "err", xs_err_name(e));
+            xs_clock_sleep_ms(RECV_POLL_MS);
+            continue;
+        }
+        atomic_fetch_add(&s->busy, 1);
+        serve(w, buf, len);
+        free(buf);
+        atomic_fetch_sub(&s->busy, 1);
+        atomic_fetch_add(&s->handled, 1);
+    }
+    return NULL;
+}
+
+/* publish_heartbeat publishes event.heartbeat; stopping marks the last one. */
+static void publish_heartbeat(svc *s, bool stopping)
+{
+    char id[XS_PROTO_ID_MAX];
+    char started[XS_TIME_ISO_MAX];
+    if (xs_proto_new_id(id) != XS_OK) {
+        return;
+    }
+    xs_time_format_iso(s->proc.started, started);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:I, s:I, s:b}", "service",
+                             s->def->service, "domain", xs_domain_name(s->def->domain), "replica",
+                             s->replica, "pid", (json_int_t)getpid(), "version", XS_VERSION,
+                             "started_at", started, "workers", s->nworkers, "busy",
+                             atomic_load(&s->busy), "handled", (json_int_t)atomic_load(&s->handled),
+                             "failed", (json_int_t)atomic_load(&s->failed), "stopping", stopping);
+    char *buf = NULL;
+    size_t len = 0;
+    if (xs_proto_encode("event.heartbeat", id, NULL, body, &buf, &len) != XS_OK) {
+        return;
+    }
+    xs_bus_publish(s->node, buf, len);
+    free(buf);
+}
+
+/* check_database waits for PostgreSQL, refuses a schema of another version, and runs the
+ * service's init with that connection. */
+static xs_err check_database(svc *s)
+{
+    xs_pg *pg = NULL;
+    xs_err e = xs_pg_connect(&pg, s->db_url, s->def->name, s->db_wait_ms, s->proc.log);
+    if (e != XS_OK) {
+        xs_log_error(s->proc.log, "db.unreachable", "{s:s}", "err", xs_err_name(e));
+        return e;
+    }
+    char why[160];
+    e = xs_migrate_check(pg, why);
+    if (e != XS_OK) {
+        xs_log_error(s->proc.log, "db.schema_mismatch", "{s:s}", "reason", why);
+        xs_pg_close(pg);
+        return e;
+    }
+    if (s->def->init != NULL) {
+        e = s->def->init(&s->proc, pg, &s->state);
+        if (e != XS_OK) {
+            xs_log_error(s->proc.log, "svc.init_failed", "{s:s}", "err", xs_err_name(e));
+        }
+    }
+    xs_pg_close(pg);
+    return e;
+}
+
+/* shutdown_workers stops and joins every started worker and frees them. */
+static void shutdown_workers(svc *s)
+{
+    atomic_store(&s->stop, true);
+    for (int i = 0; i < s->nworkers; i++) {
+        if (s->workers[i].started) {
+            pthread_join(s->workers[i].thread, NULL);
+        }
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        xs_bus_worker_destroy(s->workers[i].bw);
+        xs_pg_close(s->workers[i].ctx.pg);
+    }
+    free(s->workers);
+    s->workers = NULL;
+}
+
+int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
+{
+    svc s;
+    memset(&s, 0, sizeof(s));
+    s.def = def;
+    int code;
+    if (xs_proc_start(&s.proc, def->name, def->procmask, argc, argv, def->usage, &code) != XS_OK) {
+        return code;
+    }
+    code = XS_EXIT_FAIL;
+    const xs_config *cfg = s.proc.cfg;
+    s.db_url = xs_config_str(cfg, "XS_DATABASE_URL");
+    s.db_wait_ms = xs_config_int(cfg, "XS_DB_CONNECT_WAIT");
+    s.nworkers = (int)xs_config_int(cfg, "XS_WORKERS");
+    const char *rid = xs_config_str(cfg, "XS_REPLICA_ID");
+    if (rid != NULL) {
+        snprintf(s.replica, sizeof(s.replica), "%s", rid);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof(host));
+        host[sizeof(host) - 1] = '\0';
+        snprintf(s.replica, sizeof(s.replica), "%s-%d", host, (int)getpid());
+    }
+
+    if (check_database(&s) != XS_OK) {
+        goto done;
+    }
+
+    xs_bus_opts bo = {.url = xs_config_str(cfg, "XS_BUS_URL"),
+                      .max_msg = (size_t)xs_config_int(cfg, "XS_BUS_MAX_MSG"),
+                      .log = s.proc.log};
+    if (xs_bus_node_create(&s.node, def->domain, &bo) != XS_OK) {
+        xs_log_error(s.proc.log, "bus.dial_failed", "{s:s}", "url", bo.url);
+        goto done;
+    }
+
+    s.workers = calloc((size_t)s.nworkers, sizeof(worker));
+    if (s.workers == NULL) {
+        goto done;
+    }
+    for (int i = 0; i < s.nworkers; i++) {
+        worker *w = &s.workers[i];
+        w->s = &s;
+        w->index = i;
+        w->ctx.proc = &s.proc;
+        w->ctx.state = s.state;
+        w->ctx.replica = s.replica;
+        w->ctx.service = def->service;
+        w->ctx.node = s.node;
+        if (xs_bus_worker_create(s.node, &w->bw) != XS_OK) {
+            xs_log_error(s.proc.log, "bus.worker_failed", "{s:i}", "worker", i);
+            goto done;
+        }
+    }
+    for (int i = 0; i < s.nworkers; i++) {
+        if (pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]) != 0) {
+            xs_log_error(s.proc.log, "svc.thread_failed", "{s:i}", "worker", i);
+            goto done;
+        }
+        s.workers[i].started = true;
+    }
+    xs_log_info(s.proc.log, "svc.ready", "{s:s, s:s, s:s, s:i}", "service", def->service, "replica",
+                s.replica, "bus", bo.url, "workers", s.nworkers);
+
+    int64_t beat = xs_config_int(cfg, "XS_HEARTBEAT");
+    publish_heartbeat(&s, false);
+    int sig;
+    while ((sig = xs_proc_wait_signal(&s.proc, beat)) == 0) {
+        publish_heartbeat(&s, false);
+    }
+    xs_log_info(s.proc.log, "svc.stopping", "{s:i, s:i}", "signal", sig, "busy",
+                atomic_load(&s.busy));
+    code = XS_EXIT_OK;
+
+done:
+    if (s.workers != NULL) {
+        shutdown_workers(&s);
+    }
+    if (s.node != NULL) {
+        publish_heartbeat(&s, true);
+        /* Give the last heartbeat a moment to leave before the socket closes. */
+        xs_clock_sleep_ms(100);
+        xs_bus_node_destroy(s.node);
+    }
+    if (def->fini != NULL && s.state != NULL) {
+        def->fini(s.state);
+    }
+    xs_proc_finish(&s.proc, code);
+    return code;
+}

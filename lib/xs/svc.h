@@ -1,0 +1,74 @@
+/*
+ * svc.h: the runtime of a domain service (xs-auth, xs-contacts, xs-invoices, xs-payments).
+ *
+ * xs_svc_main is a whole main(): it starts the process (xs_proc), connects to PostgreSQL and
+ * checks the schema version, dials the orchestrator's bus, runs XS_WORKERS worker threads,
+ * publishes heartbeats, and stops cleanly on SIGTERM: workers finish the request in hand,
+ * a last heartbeat says "stopping", everything is closed, and the exit code is 0.
+ *
+ * A worker receives a request, decodes it with the proto codec (a malformed or unknown one
+ * is answered with an error reply, never a crash), dispatches it to the service's handler for
+ * its type, and sends the handler's reply body under the type the protocol declares (a body
+ * the declaration refuses becomes an XS_EPROTO error reply: it is a bug in the handler, and
+ * it is logged). Each worker has its own PostgreSQL connection, re-established when lost.
+ * Every service answers sys.ping.
+ */
+#ifndef XS_SVC_H
+#define XS_SVC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "proto.h"
+#include "xs/bus.h"
+#include "xs/err.h"
+#include "xs/pg.h"
+#include "xs/proc.h"
+
+#define XS_SVC_ERR_MAX 1024
+
+/* What a handler gets: one per worker thread, reused across requests. */
+typedef struct xs_svc_ctx {
+    const xs_proc *proc;      /* configuration and log (borrowed) */
+    xs_pg *pg;                /* this worker's database connection (borrowed) */
+    void *state;              /* the service's own state, from its init (borrowed) */
+    const char *replica;      /* this replica's id */
+    const char *service;      /* "contacts" */
+    xs_bus_node *node;        /* for publishing events (borrowed) */
+    char err[XS_SVC_ERR_MAX]; /* the failure message set by xs_svc_fail */
+    bool retryable;           /* set by xs_svc_fail */
+} xs_svc_ctx;
+
+/* A handler answers one request. On success it returns XS_OK and sets *reply to the reply's
+ * body (new reference; an object). On failure it returns an error, best through xs_svc_fail
+ * so the error reply carries a message. */
+typedef xs_err (*xs_svc_handler)(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
+
+typedef struct xs_svc_route {
+    const char *type; /* a request type declared in proto.c */
+    xs_svc_handler fn;
+} xs_svc_route;
+
+typedef struct xs_svc_def {
+    const char *name;    /* "xs-contacts": the binary */
+    const char *service; /* "contacts": in heartbeats and replies */
+    unsigned procmask;   /* XS_PROC_CONTACTS */
+    xs_domain domain;    /* the bus domain it serves */
+    const xs_svc_route *routes;
+    size_t nroutes;
+    const char *usage; /* --help paragraph */
+    /* init makes the service's state once at start, after configuration and database are
+     * ready (pg is borrowed for the call only); fini frees it; both may be NULL. */
+    xs_err (*init)(const xs_proc *proc, xs_pg *pg, void **state);
+    void (*fini)(void *state);
+} xs_svc_def;
+
+/* xs_svc_main runs the service described by def and returns the process exit code. */
+int xs_svc_main(const xs_svc_def *def, int argc, char **argv);
+
+/* xs_svc_fail records why a request failed in ctx and returns code, so a handler can write
+ * `return xs_svc_fail(ctx, XS_EINVAL, false, "contact %s has no name", id);`. */
+xs_err xs_svc_fail(xs_svc_ctx *ctx, xs_err code, bool retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

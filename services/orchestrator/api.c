@@ -1,0 +1,263 @@
+/* api.c: the orchestrator's REST routes: health, and the system routes. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch.h"
+#include "proto.h"
+#include "xs/clock.h"
+#include "xs/crypto.h"
+#include "xs/json.h"
+
+/* How long /health waits for a database connection before calling the database down. */
+#define HEALTH_DB_WAIT_MS 1000
+#define PING_MAX          100
+
+xs_err orch_api_keys_parse(orch *o, const char *text, char *err)
+{
+    size_t cap = 1;
+    for (const char *c = text; *c; c++) {
+        cap += *c == ',';
+    }
+    o->api_keys = calloc(cap, sizeof(char *));
+    if (o->api_keys == NULL) {
+        return XS_ENOMEM;
+    }
+    const char *p = text;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
+            n--;
+        }
+        if (n > 0) {
+            if (n < 16) {
+                snprintf(err, 160, "XS_API_KEYS: key %zu is shorter than 16 characters",
+                         o->napi_keys + 1);
+                return XS_ECONFIG;
+            }
+            o->api_keys[o->napi_keys] = strndup(p, n);
+            if (o->api_keys[o->napi_keys] == NULL) {
+                return XS_ENOMEM;
+            }
+            o->napi_keys++;
+        }
+        if (end == NULL) {
+            break;
+        }
+        p = end + 1;
+    }
+    if (o->napi_keys == 0) {
+        snprintf(err, 160, "XS_API_KEYS: no key given");
+        return XS_ECONFIG;
+    }
+    return XS_OK;
+}
+
+bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg)
+{
+    orch *o = arg;
+    if (route->flags & ORCH_ROUTE_PUBLIC) {
+        return true;
+    }
+    const char *h = xs_http_req_header(req, "Authorization");
+    bool ok = false;
+    if (h != NULL && strncmp(h, "Bearer ", 7) == 0) {
+        const char *key = h + 7;
+        /* Compare against every key, so timing does not tell which one nearly matched. */
+        for (size_t i = 0; i < o->napi_keys; i++) {
+            ok |= xs_crypto_equal_str(key, o->api_keys[i]);
+        }
+    }
+    if (!ok) {
+        xs_http_add_header(req, "WWW-Authenticate", "Bearer");
+        xs_http_reply_error(req, 401, "unauthorized", NULL,
+                            "an API key is required: Authorization: Bearer <key>");
+    }
+    return ok;
+}
+
+/* health: GET /health. 200 when PostgreSQL answers and every domain has a live replica,
+ * 503 otherwise; the body says what is up. */
+static void health(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    bool ok = true;
+    json_t *db = json_object();
+    int64_t t0 = xs_clock_mono_ms();
+    xs_pg *pg = NULL;
+    xs_err e = xs_pg_pool_acquire(o->pool, HEALTH_DB_WAIT_MS, &pg);
+    if (e == XS_OK) {
+        e = xs_pg_ping(pg);
+        xs_pg_pool_release(o->pool, pg);
+    }
+    json_object_set_new(db, "ok", json_boolean(e == XS_OK));
+    if (e == XS_OK) {
+        json_object_set_new(db, "latency_ms", json_integer(xs_clock_mono_ms() - t0));
+    } else {
+        json_object_set_new(db, "error", json_string(xs_strerror(e)));
+        ok = false;
+    }
+
+    json_t *domains = json_object();
+    int64_t now = xs_clock_mono_ms();
+    for (int d = 0; d < XS_DOMAIN_COUNT; d++) {
+        int live = orch_replicas_live(o->replicas, (xs_domain)d, now);
+        json_t *entry = json_pack(
+            "{s:i, s:i, s:o, s:b}", "live", live, "connected", xs_bus_peers(o->hub, (xs_domain)d),
+            "replicas", orch_replicas_json(o->replicas, (xs_domain)d, now), "ok", live > 0);
+        json_object_set_new(domains, xs_domain_name((xs_domain)d), entry);
+        ok = ok && live > 0;
+    }
+    json_t *body =
+        json_pack("{s:s, s:s, s:I, s:o, s:o}", "status", ok ? "ok" : "unavailable", "version",
+                  XS_VERSION, "uptime_s", (json_int_t)((xs_clock_now() - o->proc.started) / 1000),
+                  "database", db, "domains", domains);
+    xs_http_add_header(req, "Cache-Control", "no-store");
+    xs_http_reply_json(req, ok ? 200 : 503, body);
+}
+
+typedef struct ping_job {
+    orch *o;
+    xs_domain domain;
+    int64_t delay_ms;
+    pthread_t thread;
+    bool started;
+    xs_err err;
+    char replica[129];
+    char message[256];
+} ping_job;
+
+/* ping_one sends one sys.ping and records which replica answered. */
+static void *ping_one(void *arg)
+{
+    ping_job *j = arg;
+    char id[XS_PROTO_ID_MAX];
+    char *buf = NULL;
+    size_t len = 0;
+    void *rep = NULL;
+    size_t replen = 0;
+    xs_msg *m = NULL;
+    j->err = xs_proto_new_id(id);
+    if (j->err != XS_OK) {
+        return NULL;
+    }
+    json_t *body = json_pack("{s:I}", "delay_ms", (json_int_t)j->delay_ms);
+    j->err = xs_proto_encode("sys.ping", id, NULL, body, &buf, &len);
+    if (j->err != XS_OK) {
+        return NULL;
+    }
+    j->err = xs_bus_request(j->o->hub, j->domain, buf, len, j->o->bus_timeout_ms, &rep, &replen);
+    free(buf);
+    if (j->err != XS_OK) {
+        snprintf(j->message, sizeof(j->message), "%s", xs_strerror(j->err));
+        return NULL;
+    }
+    j->err = xs_proto_decode(rep, replen, &m, NULL, j->message);
+    free(rep);
+    if (j->err != XS_OK) {
+        return NULL;
+    }
+    if (xs_msg_is_error(m)) {
+        const char *msg = "";
+        xs_msg_error(m, &j->err, &msg, NULL);
+        snprintf(j->message, sizeof(j->message), "%s", msg);
+    } else if (strcmp(m->type, "sys.pong") != 0 || strcmp(m->id, id) != 0) {
+        j->err = XS_EPROTO;
+        snprintf(j->message, sizeof(j->message), "unexpected reply %s", m->type);
+    } else {
+        snprintf(j->replica, sizeof(j->replica), "%s", xs_json_str_or(m->body, "replica", "?"));
+    }
+    xs_msg_free(m);
+    return NULL;
+}
+
+/* system_ping: POST /v1/system/ping {"domain":..., "count":1-100, "delay_ms":0-10000}. Sends
+ * count pings at once and reports which replicas answered: a check that work reaches every
+ * replica of a domain. */
+static void system_ping(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    json_t *in = NULL;
+    if (xs_http_req_json(req, &in) != XS_OK) {
+        return;
+    }
+    const char *dname = NULL;
+    xs_domain domain;
+    int64_t count = 1, delay = 0;
+    if (!json_is_object(in)) {
+        xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
+        goto out;
+    }
+    if (xs_json_get_str(in, "domain", &dname) != XS_OK ||
+        xs_domain_parse(dname, &domain) != XS_OK) {
+        xs_http_reply_error(req, 400, "invalid", "domain",
+                            "domain must be one of auth, contacts, invoices, payments");
+        goto out;
+    }
+    xs_err e = xs_json_get_int(in, "count", &count);
+    if ((e != XS_OK && e != XS_ENOTFOUND) || count < 1 || count > PING_MAX) {
+        xs_http_reply_error(req, 400, "invalid", "count", "count must be an integer from 1 to %d",
+                            PING_MAX);
+        goto out;
+    }
+    e = xs_json_get_int(in, "delay_ms", &delay);
+    if ((e != XS_OK && e != XS_ENOTFOUND) || delay < 0 || delay > 10000) {
+        xs_http_reply_error(req, 400, "invalid", "delay_ms",
+                            "delay_ms must be an integer from 0 to 10000");
+        goto out;
+    }
+    ping_job *jobs = calloc((size_t)count, sizeof(ping_job));
+    if (jobs == NULL) {
+        xs_http_reply_error(req, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < count; i++) {
+        jobs[i] = (ping_job){.o = o, .domain = domain, .delay_ms = delay};
+        jobs[i].started = pthread_create(&jobs[i].thread, NULL, ping_one, &jobs[i]) == 0;
+        if (!jobs[i].started) {
+            jobs[i].err = XS_ENOMEM;
+            snprintf(jobs[i].message, sizeof(jobs[i].message), "cannot start a thread");
+        }
+    }
+    json_t *by = json_object();
+    json_t *errors = json_array();
+    int answered = 0;
+    for (int64_t i = 0; i < count; i++) {
+        if (jobs[i].started) {
+            pthread_join(jobs[i].thread, NULL);
+        }
+        if (jobs[i].err == XS_OK) {
+            answered++;
+            json_t *n = json_object_get(by, jobs[i].replica);
+            json_object_set_new(by, jobs[i].replica,
+                                json_integer(n != NULL ? json_integer_value(n) + 1 : 1));
+        } else {
+            json_array_append_new(errors, json_pack("{s:s, s:s}", "code", xs_err_name(jobs[i].err),
+                                                    "message", jobs[i].message));
+        }
+    }
+    free(jobs);
+    json_t *out = json_pack("{s:s, s:I, s:i, s:I, s:o, s:o}", "domain", xs_domain_name(domain),
+                            "sent", (json_int_t)count, "answered", answered, "failed",
+                            (json_int_t)(count - answered), "by_replica", by, "errors", errors);
+    xs_http_reply_json(req, answered == count ? 200 : 502, out);
+out:
+    json_decref(in);
+}
+
+static const xs_http_route routes[] = {
+    {"GET", "/health", health, ORCH_ROUTE_PUBLIC},
+    {"POST", "/v1/system/ping", system_ping, 0},
+};
+
+const xs_http_route *orch_api_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}

@@ -1,0 +1,165 @@
+/*
+ * xs-orchestrator: the hub. It owns the HTTP front door (REST API, OAuth callback, webhooks,
+ * health), listens on the bus for the domain services, and tracks their replicas.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch.h"
+#include "proto.h"
+#include "xs/clock.h"
+#include "xs/migrate.h"
+
+static const char usage[] =
+    "xs-orchestrator: serves the REST API on XS_HTTP_ADDR:XS_HTTP_PORT (GET /health needs no "
+    "key; every other route needs Authorization: Bearer <one of XS_API_KEYS>), listens for the "
+    "domain services on XS_BUS_LISTEN, and keeps the sync state in XS_DATABASE_URL. Stop with "
+    "SIGTERM.";
+
+/* events_main consumes published events until the orchestrator stops. */
+static void *events_main(void *arg)
+{
+    orch *o = arg;
+    while (!atomic_load(&o->stop)) {
+        void *buf = NULL;
+        size_t len = 0;
+        xs_err e = xs_bus_next_event(o->hub, 250, &buf, &len);
+        if (e == XS_ETIMEDOUT) {
+            continue;
+        }
+        if (e == XS_ECLOSED) {
+            break;
+        }
+        if (e != XS_OK) {
+            xs_log_warn(o->proc.log, "bus.event_failed", "{s:s}", "err", xs_err_name(e));
+            xs_clock_sleep_ms(100);
+            continue;
+        }
+        xs_msg *m = NULL;
+        char why[XS_PROTO_ERR_MAX];
+        e = xs_proto_decode(buf, len, &m, NULL, why);
+        free(buf);
+        if (e != XS_OK) {
+            xs_log_warn(o->proc.log, "bus.bad_event", "{s:s}", "reason", why);
+            continue;
+        }
+        if (strcmp(m->type, "event.heartbeat") == 0) {
+            if (orch_replicas_observe(o->replicas, m, xs_clock_mono_ms()) != XS_OK) {
+                xs_log_warn(o->proc.log, "bus.bad_heartbeat", "{s:s}", "event", m->id);
+            }
+        } else {
+            xs_log_debug(o->proc.log, "bus.event", "{s:s}", "type", m->type);
+        }
+        xs_msg_free(m);
+    }
+    return NULL;
+}
+
+/* check_schema refuses a database at another schema version than this build's. */
+static xs_err check_schema(orch *o)
+{
+    xs_pg *pg = NULL;
+    xs_err e = xs_pg_pool_acquire(o->pool, 5000, &pg);
+    if (e != XS_OK) {
+        xs_log_error(o->proc.log, "db.unreachable", "{s:s}", "err", xs_err_name(e));
+        return e;
+    }
+    char why[160];
+    e = xs_migrate_check(pg, why);
+    xs_pg_pool_release(o->pool, pg);
+    if (e != XS_OK) {
+        xs_log_error(o->proc.log, "db.schema_mismatch", "{s:s}", "reason", why);
+    }
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    orch o;
+    memset(&o, 0, sizeof(o));
+    int code;
+    if (xs_proc_start(&o.proc, "xs-orchestrator", XS_PROC_ORCHESTRATOR, argc, argv, usage, &code) !=
+        XS_OK) {
+        return code;
+    }
+    const xs_config *cfg = o.proc.cfg;
+    pthread_t events;
+    bool events_started = false;
+    char err[160];
+
+    if (orch_api_keys_parse(&o, xs_config_str(cfg, "XS_API_KEYS"), err) != XS_OK) {
+        xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
+        code = XS_EXIT_CONFIG;
+        goto done;
+    }
+    code = XS_EXIT_FAIL;
+    o.bus_timeout_ms = xs_config_int(cfg, "XS_BUS_TIMEOUT");
+
+    xs_err e = xs_pg_pool_create(&o.pool, xs_config_str(cfg, "XS_DATABASE_URL"), "xs-orchestrator",
+                                 (int)xs_config_int(cfg, "XS_DB_POOL_SIZE"),
+                                 xs_config_int(cfg, "XS_DB_CONNECT_WAIT"), o.proc.log);
+    if (e != XS_OK) {
+        xs_log_error(o.proc.log, "db.unreachable", "{s:s}", "err", xs_err_name(e));
+        goto done;
+    }
+    if (check_schema(&o) != XS_OK) {
+        goto done;
+    }
+    if (orch_replicas_create(&o.replicas, xs_config_int(cfg, "XS_HEARTBEAT")) != XS_OK) {
+        goto done;
+    }
+    xs_bus_opts bo = {.url = xs_config_str(cfg, "XS_BUS_LISTEN"),
+                      .max_msg = (size_t)xs_config_int(cfg, "XS_BUS_MAX_MSG"),
+                      .resend_ms = xs_config_int(cfg, "XS_BUS_RESEND"),
+                      .log = o.proc.log};
+    if (xs_bus_hub_create(&o.hub, &bo) != XS_OK) {
+        xs_log_error(o.proc.log, "bus.listen_failed", "{s:s}", "url", bo.url);
+        goto done;
+    }
+    if (pthread_create(&events, NULL, events_main, &o) != 0) {
+        goto done;
+    }
+    events_started = true;
+
+    size_t nroutes = 0;
+    const xs_http_route *routes = orch_api_routes(&nroutes);
+    xs_http_opts ho = {.bind_addr = xs_config_str(cfg, "XS_HTTP_ADDR"),
+                       .port = (uint16_t)xs_config_int(cfg, "XS_HTTP_PORT"),
+                       .max_body = (size_t)xs_config_int(cfg, "XS_HTTP_MAX_BODY"),
+                       .routes = routes,
+                       .nroutes = nroutes,
+                       .before = orch_api_authorised,
+                       .arg = &o,
+                       .log = o.proc.log};
+    if (xs_http_server_create(&o.http, &ho) != XS_OK) {
+        xs_log_error(o.proc.log, "http.listen_failed", "{s:s, s:i}", "addr", ho.bind_addr, "port",
+                     ho.port);
+        goto done;
+    }
+    xs_log_info(o.proc.log, "orchestrator.ready", "{s:s, s:i, s:s}", "http_addr", ho.bind_addr,
+                "http_port", xs_http_server_port(o.http), "bus", bo.url);
+
+    int sig;
+    while ((sig = xs_proc_wait_signal(&o.proc, 1000)) == 0) {
+    }
+    xs_log_info(o.proc.log, "orchestrator.stopping", "{s:i}", "signal", sig);
+    code = XS_EXIT_OK;
+
+done:
+    /* Stop taking requests first, then stop the bus, then the database. */
+    xs_http_server_destroy(o.http);
+    atomic_store(&o.stop, true);
+    if (events_started) {
+        pthread_join(events, NULL);
+    }
+    xs_bus_hub_destroy(o.hub);
+    orch_replicas_destroy(o.replicas);
+    xs_pg_pool_destroy(o.pool);
+    for (size_t i = 0; i < o.napi_keys; i++) {
+        free(o.api_keys[i]);
+    }
+    free(o.api_keys);
+    xs_proc_finish(&o.proc, code);
+    return code;
+}

@@ -1,0 +1,1101 @@
+/*
+ * api.c: the Accounting API surface shared by every kind: routing under /api.xro/2.0,
+ * authorisation order (bearer, tenant, scope, rate limits, faults, latency), request bodies,
+ * idempotency, batch writes with Xero's two error forms, lists and single reads.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_int.h"
+#include "xs/crypto.h"
+
+/* ------------------------------------------------------------------ JSON input */
+
+static bool is_str(const json_t *v)
+{
+    return json_is_string(v) && !xs_json_is_decimal(v);
+}
+
+static void type_error(char *why, const char *path, const char *key, const json_t *v,
+                       const char *type)
+{
+    char *txt = v != NULL ? xs_json_dump(v, XS_JSON_COMPACT) : NULL;
+    snprintf(why, 256, "Error converting value %.60s to type '%s'. Path '%s.%s'.",
+             txt != NULL ? txt : "?", type, path, key);
+    free(txt);
+}
+
+xs_err sim__get_str(const json_t *o, const char *key, const char *path, const char **out,
+                    bool *present, char *why)
+{
+    json_t *v = json_object_get(o, key);
+    *present = false;
+    if (v == NULL || json_is_null(v)) {
+        return XS_OK;
+    }
+    if (!is_str(v)) {
+        type_error(why, path, key, v, "System.String");
+        return XS_EPARSE;
+    }
+    *out = json_string_value(v);
+    *present = true;
+    return XS_OK;
+}
+
+xs_err sim__get_bool(const json_t *o, const char *key, const char *path, bool *out, bool *present,
+                     char *why)
+{
+    json_t *v = json_object_get(o, key);
+    *present = false;
+    if (v == NULL || json_is_null(v)) {
+        return XS_OK;
+    }
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v);
+    } else if (is_str(v) && strcasecmp(json_string_value(v), "true") == 0) {
+        *out = true;
+    } else if (is_str(v) && strcasecmp(json_string_value(v), "false") == 0) {
+        *out = false;
+    } else {
+        type_error(why, path, key, v, "System.Boolean");
+        return XS_EPARSE;
+    }
+    *present = true;
+    return XS_OK;
+}
+
+xs_err sim__get_money(const json_t *o, const char *key, const char *path, xs_money *out,
+                      bool *present, char *why)
+{
+    json_t *v = json_object_get(o, key);
+    *present = false;
+    if (v == NULL || json_is_null(v)) {
+        return XS_OK;
+    }
+    xs_money m;
+    if (xs_json_to_money(v, &m) != XS_OK) {
+        type_error(why, path, key, v, "System.Decimal");
+        return XS_EPARSE;
+    }
+    *out = m;
+    *present = true;
+    return XS_OK;
+}
+
+xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time *out,
+                     bool *present, char *why)
+{
+    json_t *v = json_object_get(o, key);
+    *present = false;
+    if (v == NULL || json_is_null(v)) {
+        return XS_OK;
+    }
+    xs_time t;
+    if (!is_str(v) || xs_time_parse_any(json_string_value(v), &t) != XS_OK) {
+        type_error(why, path, key, v, "System.DateTime");
+        return XS_EPARSE;
+    }
+    *out = t;
+    *present = true;
+    return XS_OK;
+}
+
+xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, sim_uuid *out,
+                     bool *present, char *why)
+{
+    json_t *v = json_object_get(o, key);
+    *present = false;
+    if (v == NULL || json_is_null(v) || (is_str(v) && json_string_value(v)[0] == '\0')) {
+        return XS_OK;
+    }
+    sim_uuid u;
+    if (!is_str(v) || !sim__uuid_parse(json_string_value(v), &u)) {
+        type_error(why, path, key, v, "System.Guid");
+        return XS_EPARSE;
+    }
+    if (sim__uuid_is_nil(&u)) {
+        return XS_OK;
+    }
+    *out = u;
+    *present = true;
+    return XS_OK;
+}
+
+/* ------------------------------------------------------------------ replies */
+
+json_t *sim__envelope(sim_call *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "Id", json_string(c->cid));
+    json_object_set_new(o, "Status", json_string("OK"));
+    json_object_set_new(o, "ProviderName", json_string(c->s->app_name));
+    char buf[XS_TIME_XERO_MAX];
+    /* the envelope's DateTimeUTC carries no offset, as Xero writes it */
+    snprintf(buf, sizeof(buf), "/Date(%lld)/", (long long)sim__now(c->s));
+    json_object_set_new(o, "DateTimeUTC", json_string(buf));
+    return o;
+}
+
+static const char not_found_text[] = "The resource you're looking for cannot be found";
+
+/* ------------------------------------------------------------------ changes */
+
+static uint8_t cls_of(sim_kind k, const sim_rec *r)
+{
+    switch (k) {
+    case SIM_CONTACT:
+        return sim__contact_cls((const sim_contact *)r);
+    case SIM_INVOICE:
+        return sim__invoice_cls((const sim_invoice *)r);
+    case SIM_PAYMENT:
+        return sim__payment_cls((const sim_payment *)r);
+    case SIM_ACCOUNT:
+        return ((const sim_account *)r)->status;
+    case SIM_BANKTX:
+        return sim__banktx_cls((const sim_banktx *)r);
+    case SIM_NKINDS:
+        break;
+    }
+    return 0;
+}
+
+xs_err sim__touch(sim_batch *b, sim_kind k, sim_rec *r, bool create)
+{
+    sim_table *tb = &b->t->t[k];
+    xs_err e;
+    if (create) {
+        r->updated = b->now > tb->last_t ? b->now : tb->last_t;
+        r->created = r->updated;
+        r->cls = cls_of(k, r);
+        e = sim__table_add(tb, r);
+    } else {
+        e = sim__table_touch(tb, r, b->now, cls_of(k, r));
+    }
+    if (e == XS_OK && (k == SIM_CONTACT || k == SIM_INVOICE)) {
+        sim__webhook_event(b->c->s, b->t, k, &r->id, create, r->updated);
+    }
+    return e;
+}
+
+xs_err sim__batch_init(sim_batch *b, sim_call *c, sim_tenant *t, bool user)
+{
+    memset(b, 0, sizeof(*b));
+    b->c = c;
+    b->t = t;
+    b->user = user;
+    b->now = sim__now(c->s);
+    const char *dp = xs_http_req_query(c->req, "unitdp");
+    b->unitdp4 = dp != NULL && strcmp(dp, "4") == 0;
+    b->names = json_object();
+    b->numbers = json_object();
+    b->paid = json_object();
+    b->codes = json_object();
+    if (b->names == NULL || b->numbers == NULL || b->paid == NULL || b->codes == NULL) {
+        sim__batch_fini(b);
+        return XS_ENOMEM;
+    }
+    return XS_OK;
+}
+
+void sim__batch_fini(sim_batch *b)
+{
+    json_decref(b->names);
+    json_decref(b->numbers);
+    json_decref(b->paid);
+    json_decref(b->codes);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ------------------------------------------------------------------ duplicates */
+
+/* fingerprint records a record created from item by this request; a second creation with
+ * the same content from another request is a duplicate creation. */
+static void fingerprint(sim_batch *b, const sim_kind_ops *ops, const json_t *item, const sim_rec *r)
+{
+    char *canon = xs_json_dump(item, XS_JSON_SORT_KEYS);
+    if (canon == NULL) {
+        return;
+    }
+    size_t n = strlen(canon);
+    char *buf = malloc(n + 32);
+    if (buf == NULL) {
+        free(canon);
+        return;
+    }
+    int k = snprintf(buf, n + 32, "%s:", ops->plural);
+    memcpy(buf + k, canon, n + 1);
+    free(canon);
+    char fp[2 * XS_SHA256_LEN + 1];
+    xs_sha256_hex(buf, strlen(buf), fp);
+    free(buf);
+
+    char ids[SIM_UUID_STR];
+    sim__uuid_format(&r->id, ids);
+    char *prev = sim__smap_get(&b->t->fingerprints, fp);
+    if (prev != NULL) {
+        /* "<first id> <request number>" */
+        unsigned long long req = strtoull(prev + SIM_UUID_STR, NULL, 10);
+        if (req != b->c->id) {
+            sim_dup d;
+            memset(&d, 0, sizeof(d));
+            snprintf(d.tenant, sizeof(d.tenant), "%s", b->t->ids);
+            d.kind = ops->kind;
+            memcpy(d.first, prev, SIM_UUID_STR - 1);
+            d.first[SIM_UUID_STR - 1] = '\0';
+            snprintf(d.dup, sizeof(d.dup), "%s", ids);
+            d.first_req = req;
+            d.dup_req = b->c->id;
+            d.at = b->now;
+            sim__stats_dup(b->c->s, &d);
+        }
+        return;
+    }
+    char *val = malloc(SIM_UUID_STR + 24);
+    if (val == NULL) {
+        return;
+    }
+    snprintf(val, SIM_UUID_STR + 24, "%s %llu", ids, (unsigned long long)b->c->id);
+    if (sim__smap_put(&b->t->fingerprints, fp, val, NULL) != XS_OK) {
+        free(val);
+    }
+}
+
+/* ------------------------------------------------------------------ batch writes */
+
+typedef struct item_state {
+    json_t *item; /* borrowed */
+    sim_rec *existing;
+    void *plan;
+    json_t *errors; /* owned */
+    sim_rec *done;
+} item_state;
+
+static void post_data_invalid(sim_call *c, const char *why)
+{
+    char msg[400];
+    snprintf(msg, sizeof(msg), "JSON for post data was invalid,%s", why);
+    sim__reply_xero_error(c, 400, 14, "PostDataInvalidException", msg);
+}
+
+/* error_element echoes a failed item with its validation errors. */
+static json_t *error_element(const sim_kind_ops *ops, const item_state *st, bool summarize)
+{
+    json_t *el = json_is_object(st->item) ? json_deep_copy(st->item) : json_object();
+    if (el == NULL) {
+        return NULL;
+    }
+    if (json_object_get(el, ops->id_field) == NULL) {
+        json_object_set_new(el, ops->id_field, json_string("00000000-0000-0000-0000-000000000000"));
+    }
+    if (!summarize && ops->status_attr) {
+        json_object_set_new(el, "StatusAttributeString", json_string("ERROR"));
+    }
+    json_object_set(el, "ValidationErrors", st->errors);
+    if (ops->error_flag != NULL) {
+        json_object_set_new(el, ops->error_flag, json_true());
+    }
+    return el;
+}
+
+void sim__write_items(sim_call *c, sim_batch *b, const sim_kind_ops *ops, json_t *body, bool is_put,
+                      const char *existing_id, bool summarize)
+{
+    char why[256] = "";
+    json_t *arr = NULL;
+    if (!json_is_object(body)) {
+        post_data_invalid(c, "the request body must be a JSON object.");
+        return;
+    }
+    json_t *wrapped = json_object_get(body, ops->plural);
+    if (wrapped != NULL) {
+        if (!json_is_array(wrapped)) {
+            snprintf(why, sizeof(why), "'%s' must be an array.", ops->plural);
+            post_data_invalid(c, why);
+            return;
+        }
+        arr = json_incref(wrapped);
+    } else {
+        arr = json_array();
+        json_array_append(arr, body);
+    }
+    size_t n = json_array_size(arr);
+    if (existing_id != NULL && n != 1) {
+        json_decref(arr);
+        sim__reply_xero_error(c, 400, 10, "ValidationException",
+                              "A single record is expected when updating by id");
+        return;
+    }
+    item_state *st = calloc(n ? n : 1, sizeof(*st));
+    if (st == NULL) {
+        json_decref(arr);
+        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    sim_table *tb = &b->t->t[ops->kind];
+    bool any_failed = false;
+    xs_err fatal = XS_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        item_state *s = &st[i];
+        s->item = json_array_get(arr, i);
+        s->errors = json_array();
+        char path[96];
+        snprintf(path, sizeof(path), "%s[%zu]", ops->plural, i);
+        if (!json_is_object(s->item)) {
+            snprintf(why, sizeof(why), "Unexpected value in '%s': an object is expected.", path);
+            fatal = XS_EPARSE;
+            break;
+        }
+        sim_uuid id;
+        bool has_id = false;
+        if (sim__get_uuid(s->item, ops->id_field, path, &id, &has_id, why) != XS_OK) {
+            fatal = XS_EPARSE;
+            break;
+        }
+        if (existing_id != NULL) {
+            sim_uuid pid;
+            if (!sim__uuid_parse(existing_id, &pid)) {
+                sim__err(s->errors, "'%s' is not a valid %s", existing_id, ops->id_field);
+            } else if (has_id && !sim__uuid_eq(&pid, &id)) {
+                sim__err(s->errors, "The %s in the body does not match the one in the URL",
+                         ops->id_field);
+            } else {
+                id = pid;
+                has_id = true;
+            }
+        }
+        if (has_id && json_array_size(s->errors) == 0) {
+            s->existing = sim__table_find(tb, &id);
+            char ids[SIM_UUID_STR];
+            sim__uuid_format(&id, ids);
+            if (s->existing == NULL) {
+                sim__err(s->errors, "The %s with %s %s could not be found.", ops->singular,
+                         ops->id_field, ids);
+            } else if (is_put) {
+                sim__err(s->errors,
+                         "The %s with %s %s already exists; PUT creates records, use POST to "
+                         "update it.",
+                         ops->singular, ops->id_field, ids);
+            } else {
+                for (size_t k = 0; k < i; k++) {
+                    if (st[k].existing == s->existing) {
+                        sim__err(s->errors,
+                                 "The %s with %s %s appears more than once in this request.",
+                                 ops->singular, ops->id_field, ids);
+                        break;
+                    }
+                }
+            }
+        }
+        if (json_array_size(s->errors) == 0) {
+            snprintf(b->path, sizeof(b->path), "%s", path);
+            xs_err e = ops->plan(b, s->item, s->existing, &s->plan, s->errors, why);
+            if (e == XS_EPARSE) {
+                fatal = XS_EPARSE;
+                break;
+            }
+            if (e != XS_OK) {
+                fatal = e;
+                break;
+            }
+        }
+        if (json_array_size(s->errors) > 0) {
+            any_failed = true;
+        }
+    }
+
+    if (fatal == XS_OK && summarize && any_failed) {
+        json_t *err =
+            json_pack("{s:i,s:s,s:s,s:[]}", "ErrorNumber", 10, "Type", "ValidationException",
+                      "Message", "A validation exception occurred", "Elements");
+        json_t *els = json_object_get(err, "Elements");
+        for (size_t i = 0; i < n; i++) {
+            if (json_array_size(st[i].errors) > 0) {
+                json_array_append_new(els, error_element(ops, &st[i], true));
+            }
+        }
+        sim__reply_json(c, 400, err);
+        goto done;
+    }
+    if (fatal == XS_OK) {
+        for (size_t i = 0; i < n && fatal == XS_OK; i++) {
+            item_state *s = &st[i];
+            if (json_array_size(s->errors) > 0 || s->plan == NULL) {
+                continue;
+            }
+            bool create = s->existing == NULL;
+            fatal = ops->apply(b, s->plan, &s->done);
+            if (fatal == XS_OK && create && !b->user) {
+                fingerprint(b, ops, s->item, s->done);
+            }
+        }
+    }
+    if (fatal == XS_EPARSE) {
+        post_data_invalid(c, why);
+        goto done;
+    }
+    if (fatal != XS_OK) {
+        sim__reply_problem(c, 500, "Internal Server Error", xs_strerror(fatal));
+        goto done;
+    }
+    {
+        json_t *env = sim__envelope(c);
+        json_t *out = json_array();
+        sim_render_opts ro = {SIM_VIEW_FULL, b->unitdp4, b->now};
+        for (size_t i = 0; i < n; i++) {
+            item_state *s = &st[i];
+            json_t *el;
+            if (s->done != NULL) {
+                el = ops->render(b->t, s->done, &ro);
+                if (!summarize && ops->status_attr) {
+                    json_object_set_new(el, "StatusAttributeString", json_string("OK"));
+                }
+            } else {
+                el = error_element(ops, s, false);
+            }
+            json_array_append_new(out, el);
+        }
+        json_object_set_new(env, ops->plural, out);
+        sim__reply_json(c, 200, env);
+    }
+done:
+    for (size_t i = 0; i < n; i++) {
+        if (st[i].plan != NULL) {
+            ops->plan_free(st[i].plan);
+        }
+        json_decref(st[i].errors);
+    }
+    free(st);
+    json_decref(arr);
+}
+
+/* ------------------------------------------------------------------ lists */
+
+static bool query_true(sim_call *c, const char *name)
+{
+    const char *v = xs_http_req_query(c->req, name);
+    return v != NULL && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
+static int64_t query_int(sim_call *c, const char *name, int64_t dflt, bool *given)
+{
+    const char *v = xs_http_req_query(c->req, name);
+    *given = false;
+    if (v == NULL || v[0] == '\0') {
+        return dflt;
+    }
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (*end != '\0') {
+        return dflt;
+    }
+    *given = true;
+    return x;
+}
+
+/* split_list splits a comma-separated query value into trimmed, unquoted items (new). */
+static char **split_list(const char *v, size_t *n)
+{
+    *n = 0;
+    if (v == NULL || v[0] == '\0') {
+        return NULL;
+    }
+    size_t cap = 1;
+    for (const char *p = v; *p; p++) {
+        cap += *p == ',';
+    }
+    char **out = calloc(cap, sizeof(*out));
+    if (out == NULL) {
+        return NULL;
+    }
+    const char *p = v;
+    while (*p != '\0' || p == v) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len > 0 && (isspace((unsigned char)*p) || *p == '"')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (isspace((unsigned char)p[len - 1]) || p[len - 1] == '"')) {
+            len--;
+        }
+        if (len > 0) {
+            out[*n] = strndup(p, len);
+            if (out[*n] != NULL) {
+                (*n)++;
+            }
+        }
+        if (e == NULL) {
+            break;
+        }
+        p = e + 1;
+    }
+    return out;
+}
+
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(l[i]);
+    }
+    free(l);
+}
+
+static uint32_t find_by_key(sim_tenant *t, const sim_kind_ops *ops, const char *key)
+{
+    sim_uuid id;
+    if (sim__uuid_parse(key, &id)) {
+        sim_rec *r = sim__table_find(&t->t[ops->kind], &id);
+        return r != NULL ? r->idx : SIM_NONE;
+    }
+    if (ops->kind == SIM_CONTACT) {
+        return sim__contact_by_number(t, key);
+    }
+    if (ops->kind == SIM_INVOICE) {
+        return sim__invoice_by_number(t, key);
+    }
+    if (ops->kind == SIM_ACCOUNT) {
+        return sim__account_by_code(t, key);
+    }
+    return SIM_NONE;
+}
+
+void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *id)
+{
+    sim_render_opts ro = {SIM_VIEW_FULL, false, sim__now(c->s)};
+    const char *dp = xs_http_req_query(c->req, "unitdp");
+    ro.unitdp4 = dp != NULL && strcmp(dp, "4") == 0;
+
+    if (id != NULL) {
+        uint32_t idx = find_by_key(t, ops, id);
+        if (idx == SIM_NONE) {
+            sim__reply_text(c, 404, not_found_text);
+            return;
+        }
+        json_t *env = sim__envelope(c);
+        json_t *arr = json_array();
+        json_array_append_new(arr, ops->render(t, t->t[ops->kind].recs[idx], &ro));
+        json_object_set_new(env, ops->plural, arr);
+        sim__reply_json(c, 200, env);
+        return;
+    }
+
+    sim_query q;
+    memset(&q, 0, sizeof(q));
+    q.ops = ops;
+    q.t = t;
+    q.now = ro.now;
+    bool given_page = false, given_size = false;
+    int64_t page = query_int(c, "page", 0, &given_page);
+    int64_t size = query_int(c, "pageSize", SIM_PAGE_DEFAULT, &given_size);
+    if (ops->paged && (given_page || given_size)) {
+        q.page = page < 1 ? 1 : page;
+        q.page_size = size < 1 ? SIM_PAGE_DEFAULT : (size > SIM_PAGE_MAX ? SIM_PAGE_MAX : size);
+    }
+    const char *ims = xs_http_req_header(c->req, "If-Modified-Since");
+    if (ims != NULL) {
+        xs_time at;
+        if (xs_time_parse_iso(ims, &at) == XS_OK || sim__time_parse_http(ims, &at) == XS_OK) {
+            q.has_ims = true;
+            q.ims = at;
+            sim__stats_count(c->s, "ims_used");
+        } else {
+            /* Xero silently ignores a date it cannot read: the whole set comes back */
+            sim__stats_count(c->s, "ims_ignored");
+        }
+    }
+    char why[256] = "";
+    q.mask = ops->default_mask;
+    if (ops->has_archive && query_true(c, "includeArchived")) {
+        q.mask = ops->all_mask;
+    }
+    const char *where = xs_http_req_query(c->req, "where");
+    if (where != NULL && where[0] != '\0') {
+        q.where = sim__where_parse(ops, where, why);
+        if (q.where == NULL) {
+            sim__reply_xero_error(c, 400, 16, "QueryParseException", why);
+            return;
+        }
+        if (sim__where_class_constrained(q.where)) {
+            q.mask = ops->all_mask;
+        }
+    }
+    q.order = xs_http_req_query(c->req, "order");
+    size_t nids = 0, ncids = 0;
+    char **ids = split_list(xs_http_req_query(c->req, "IDs"), &nids);
+    char **cids = ops->kind == SIM_INVOICE
+                      ? split_list(xs_http_req_query(c->req, "ContactIDs"), &ncids)
+                      : NULL;
+    char **stats = NULL;
+    size_t nstats = 0;
+    bool bad = false;
+    if (nids > 0) {
+        q.ids = calloc(nids, sizeof(*q.ids));
+        for (size_t i = 0; q.ids != NULL && i < nids; i++) {
+            if (!sim__uuid_parse(ids[i], &q.ids[i])) {
+                snprintf(why, sizeof(why), "'%s' is not a valid value for IDs (a GUID)", ids[i]);
+                bad = true;
+                break;
+            }
+        }
+        q.nids = nids;
+    }
+    if (!bad && ncids > 0) {
+        q.contact_ids = calloc(ncids, sizeof(*q.contact_ids));
+        for (size_t i = 0; q.contact_ids != NULL && i < ncids; i++) {
+            if (!sim__uuid_parse(cids[i], &q.contact_ids[i])) {
+                snprintf(why, sizeof(why), "'%s' is not a valid value for ContactIDs (a GUID)",
+                         cids[i]);
+                bad = true;
+                break;
+            }
+        }
+        q.ncontact_ids = ncids;
+    }
+    if (ops->kind == SIM_INVOICE) {
+        q.numbers = split_list(xs_http_req_query(c->req, "InvoiceNumbers"), &q.nnumbers);
+        stats = split_list(xs_http_req_query(c->req, "Statuses"), &nstats);
+        if (nstats > 0) {
+            uint32_t m = 0;
+            for (size_t i = 0; i < nstats; i++) {
+                m |= ops->class_mask("Status", stats[i]);
+            }
+            q.mask &= m;
+        }
+    }
+    if (ops->kind == SIM_CONTACT) {
+        const char *st = xs_http_req_query(c->req, "searchTerm");
+        if (st != NULL && st[0] != '\0') {
+            q.search = st;
+        }
+    }
+    bool summary = query_true(c, "summaryOnly");
+    if (bad) {
+        sim__reply_xero_error(c, 400, 16, "QueryParseException", why);
+        goto out;
+    }
+    sim_result res = {0};
+    xs_err e = sim__query_run(&q, &res, c->set.high_volume, why);
+    if (e == XS_EUNSUPPORTED) {
+        char lower[32], msg[400];
+        size_t k = 0;
+        for (; ops->plural[k] != '\0' && k + 1 < sizeof(lower); k++) {
+            lower[k] = (char)tolower((unsigned char)ops->plural[k]);
+        }
+        lower[k] = '\0';
+        snprintf(msg, sizeof(msg),
+                 "Your request is not filtering %s efficiently, given the extremely high volume "
+                 "for this organisation. Please check "
+                 "https://developer.xero.com/documentation/api/efficient-data-retrieval for "
+                 "more details.",
+                 lower);
+        sim__reply_text(c, 400, msg);
+        goto out;
+    }
+    if (e != XS_OK) {
+        sim__reply_xero_error(c, 400, 16, "QueryParseException", why);
+        goto out;
+    }
+    ro.view = summary ? SIM_VIEW_SUMMARY
+                      : (q.page == 0 && ops->kind == SIM_INVOICE && q.nids == 0 && q.nnumbers == 0
+                             ? SIM_VIEW_UNPAGED
+                             : SIM_VIEW_FULL);
+    json_t *env = sim__envelope(c);
+    if (q.page > 0) {
+        int64_t pages = (res.total + q.page_size - 1) / q.page_size;
+        json_object_set_new(env, "pagination",
+                            json_pack("{s:I,s:I,s:I,s:I}", "page", (json_int_t)q.page, "pageSize",
+                                      (json_int_t)q.page_size, "pageCount", (json_int_t)pages,
+                                      "itemCount", (json_int_t)res.total));
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < res.n; i++) {
+        json_array_append_new(arr, ops->render(t, t->t[ops->kind].recs[res.idx[i]], &ro));
+    }
+    json_object_set_new(env, ops->plural, arr);
+    free(res.idx);
+    sim__reply_json(c, 200, env);
+out:
+    sim__where_free(q.where);
+    free(q.ids);
+    free(q.contact_ids);
+    free_list(ids, nids);
+    free_list(cids, ncids);
+    free_list(q.numbers, q.nnumbers);
+    free_list(stats, nstats);
+}
+
+/* ------------------------------------------------------------------ idempotency */
+
+typedef struct idem_ent {
+    char method[8];
+    char *url;
+    uint8_t body_sha[XS_SHA256_LEN];
+    bool done;
+    int status;
+    char *body;
+    char ctype[48];
+    xs_time expires;
+} idem_ent;
+
+void sim__idem_free(void *p)
+{
+    idem_ent *e = p;
+    if (e != NULL) {
+        free(e->url);
+        free(e->body);
+        free(e);
+    }
+}
+
+static bool idem_expired(const char *key, void *val, void *arg)
+{
+    (void)key;
+    idem_ent *e = val;
+    xs_time now = *(const xs_time *)arg;
+    if (e->done && e->expires <= now) {
+        sim__idem_free(e);
+        return true;
+    }
+    return false;
+}
+
+typedef enum { IDEM_PROCEED, IDEM_REPLAYED, IDEM_REFUSED } idem_result;
+
+/* idem_begin looks the key up: a new key is registered as in progress; a finished request
+ * with the same method, URL and body is replayed; anything else is refused. */
+static idem_result idem_begin(sim_call *c, sim_tenant *t, const char *key, const char *body,
+                              size_t len)
+{
+    /* the URL as far as it changes what a write does: path and the write parameters */
+    char url[700];
+    const char *se = xs_http_req_query(c->req, "summarizeErrors");
+    const char *dp = xs_http_req_query(c->req, "unitdp");
+    snprintf(url, sizeof(url), "%s?summarizeErrors=%s&unitdp=%s", c->path, se ? se : "",
+             dp ? dp : "");
+    uint8_t sha[XS_SHA256_LEN];
+    xs_sha256(body, len, sha);
+    xs_time now = sim__now(c->s);
+    pthread_mutex_lock(&c->s->idem_mu);
+    sim__smap_each(&t->idem, idem_expired, &now);
+    idem_ent *e = sim__smap_get(&t->idem, key);
+    idem_result r = IDEM_PROCEED;
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e != NULL) {
+            snprintf(e->method, sizeof(e->method), "%s", c->method);
+            e->url = strdup(url);
+            memcpy(e->body_sha, sha, sizeof(sha));
+            if (e->url == NULL || sim__smap_put(&t->idem, key, e, NULL) != XS_OK) {
+                sim__idem_free(e);
+            }
+        }
+    } else if (strcmp(e->method, c->method) != 0 || strcmp(e->url, url) != 0 ||
+               memcmp(e->body_sha, sha, sizeof(sha)) != 0) {
+        sim__reply_problem(c, 400, "Bad Request",
+                           "The Idempotency-Key has already been used for a different request "
+                           "(method, URL or body differ).");
+        sim__stats_count(c->s, "idem_conflict");
+        r = IDEM_REFUSED;
+    } else if (!e->done) {
+        sim__reply_problem(c, 409, "Conflict",
+                           "A request with this Idempotency-Key is still being processed.");
+        sim__stats_count(c->s, "idem_conflict");
+        r = IDEM_REFUSED;
+    } else {
+        c->status = e->status;
+        c->text = strdup(e->body != NULL ? e->body : "");
+        c->ctype = strstr(e->ctype, "json") ? "application/json; charset=utf-8"
+                                            : "text/plain; charset=utf-8";
+        sim__stats_count(c->s, "idem_replay");
+        r = IDEM_REPLAYED;
+    }
+    pthread_mutex_unlock(&c->s->idem_mu);
+    return r;
+}
+
+/* idem_finish stores the reply of a request that registered key. */
+static void idem_finish(sim_call *c, sim_tenant *t, const char *key)
+{
+    char *body = NULL;
+    if (c->json != NULL) {
+        body = xs_json_dump(c->json, XS_JSON_COMPACT);
+        /* from now on the reply is the recorded text, so a replay is byte-identical */
+        json_decref(c->json);
+        c->json = NULL;
+        free(c->text);
+        c->text = body != NULL ? strdup(body) : NULL;
+        c->ctype = "application/json; charset=utf-8";
+    } else if (c->text != NULL) {
+        body = strdup(c->text);
+    }
+    pthread_mutex_lock(&c->s->idem_mu);
+    idem_ent *e = sim__smap_get(&t->idem, key);
+    if (e != NULL && !e->done) {
+        if (c->status >= 500) {
+            /* a failure is not recorded: the retry runs again */
+            sim__idem_free(sim__smap_del(&t->idem, key));
+            free(body);
+        } else {
+            e->done = true;
+            e->status = c->status;
+            e->body = body;
+            snprintf(e->ctype, sizeof(e->ctype), "%s", c->ctype ? c->ctype : "");
+            e->expires = sim__now(c->s) + c->set.idem_ttl_ms;
+        }
+    } else {
+        free(body);
+    }
+    pthread_mutex_unlock(&c->s->idem_mu);
+}
+
+/* ------------------------------------------------------------------ routing */
+
+static const char *const scopes_contacts_r[] = {"accounting.contacts", "accounting.contacts.read",
+                                                NULL};
+static const char *const scopes_contacts_w[] = {"accounting.contacts", NULL};
+static const char *const scopes_inv_r[] = {"accounting.transactions",
+                                           "accounting.transactions.read", "accounting.invoices",
+                                           "accounting.invoices.read", NULL};
+static const char *const scopes_inv_w[] = {"accounting.transactions", "accounting.invoices", NULL};
+static const char *const scopes_pay_r[] = {"accounting.transactions",
+                                           "accounting.transactions.read", "accounting.payments",
+                                           "accounting.payments.read", NULL};
+static const char *const scopes_pay_w[] = {"accounting.transactions", "accounting.payments", NULL};
+static const char *const scopes_bt_r[] = {"accounting.transactions", "accounting.transactions.read",
+                                          "accounting.banktransactions",
+                                          "accounting.banktransactions.read", NULL};
+static const char *const scopes_bt_w[] = {"accounting.transactions", "accounting.banktransactions",
+                                          NULL};
+static const char *const scopes_set_r[] = {"accounting.settings", "accounting.settings.read", NULL};
+static const char *const scopes_set_w[] = {"accounting.settings", NULL};
+
+typedef struct resource {
+    const char *name;
+    const sim_kind_ops *ops; /* NULL: Organisation */
+    const char *const *read, *const *write;
+} resource;
+
+static const resource *find_resource(const char *seg, size_t len)
+{
+    static resource res[6];
+    static bool init;
+    if (!init) {
+        res[0] = (resource){"Contacts", &sim__contact_ops, scopes_contacts_r, scopes_contacts_w};
+        res[1] = (resource){"Invoices", &sim__invoice_ops, scopes_inv_r, scopes_inv_w};
+        res[2] = (resource){"Payments", &sim__payment_ops, scopes_pay_r, scopes_pay_w};
+        res[3] = (resource){"Accounts", &sim__account_ops, scopes_set_r, scopes_set_w};
+        res[4] = (resource){"BankTransactions", &sim__banktx_ops, scopes_bt_r, scopes_bt_w};
+        res[5] = (resource){"Organisation", NULL, scopes_set_r, scopes_set_w};
+        init = true;
+    }
+    for (size_t i = 0; i < 6; i++) {
+        if (strlen(res[i].name) == len && strncasecmp(res[i].name, seg, len) == 0) {
+            return &res[i];
+        }
+    }
+    return NULL;
+}
+
+static void method_not_allowed(sim_call *c)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "The requested resource does not support http method '%s'.",
+             c->method);
+    sim__reply_json(c, 405, json_pack("{s:s}", "Message", msg));
+}
+
+static void organisation(sim_call *c, sim_tenant *t)
+{
+    json_t *env = sim__envelope(c);
+    char created[XS_TIME_XERO_MAX];
+    xs_time_format_xero(t->created, created);
+    json_t *org = json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:[],s:[],s:[]}",
+        "OrganisationID", t->ids, "APIKey", "", "Name", t->name, "LegalName", t->name, "PaysTax", 1,
+        "Version", "NZ", "OrganisationType", "COMPANY", "BaseCurrency", t->currency, "CountryCode",
+        "NZ", "IsDemoCompany", "false", "OrganisationStatus", "ACTIVE", "FinancialYearEndDay", "31",
+        "FinancialYearEndMonth", "3", "SalesTaxBasis", "PAYMENTS", "ShortCode", t->short_code,
+        "CreatedDateUTC", created, "Addresses", "Phones", "ExternalLinks");
+    json_object_set_new(org, "IsDemoCompany", json_false());
+    json_object_set_new(org, "FinancialYearEndDay", json_integer(31));
+    json_object_set_new(org, "FinancialYearEndMonth", json_integer(3));
+    json_t *arr = json_array();
+    json_array_append_new(arr, org);
+    json_object_set_new(env, "Organisations", arr);
+    sim__reply_json(c, 200, env);
+}
+
+void sim__h_accounting(sim_call *c, const char *rest)
+{
+    /* rest: "/Kind" or "/Kind/{key}" */
+    if (rest[0] != '/') {
+        sim__reply_text(c, 404, not_found_text);
+        return;
+    }
+    const char *seg = rest + 1;
+    const char *slash = strchr(seg, '/');
+    size_t seglen = slash ? (size_t)(slash - seg) : strlen(seg);
+    const char *key = NULL;
+    char keybuf[256];
+    if (slash != NULL) {
+        const char *k = slash + 1;
+        if (*k == '\0' || strchr(k, '/') != NULL || strlen(k) >= sizeof(keybuf)) {
+            sim__reply_text(c, 404, not_found_text);
+            return;
+        }
+        snprintf(keybuf, sizeof(keybuf), "%s", k);
+        key = keybuf;
+    }
+    const resource *res = find_resource(seg, seglen);
+    if (res == NULL) {
+        sim__reply_text(c, 404, not_found_text);
+        return;
+    }
+    bool is_get = strcmp(c->method, "GET") == 0;
+    bool is_put = strcmp(c->method, "PUT") == 0;
+    bool is_post = strcmp(c->method, "POST") == 0;
+    bool is_delete = strcmp(c->method, "DELETE") == 0;
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s /%s%s", c->method, res->name,
+             key ? "/{id}" : "");
+
+    bool allowed = is_get || (res->ops != NULL && ((is_put && key == NULL) || is_post)) ||
+                   (is_delete && res->ops == &sim__account_ops && key != NULL) ||
+                   (is_put && res->ops == &sim__account_ops && key == NULL);
+    if (res->ops == NULL && !is_get) {
+        allowed = false;
+    }
+
+    /* the caller (server.c) holds world_lock for reading */
+    if (!sim__auth_bearer(c)) {
+        sim__limits_headers(c);
+        return;
+    }
+    if (!sim__auth_tenant(c)) {
+        sim__limits_headers(c);
+        return;
+    }
+    sim_tenant *t = c->tenant;
+    bool write = !is_get;
+    if (!sim__scope_has(c->scope, write ? res->write : res->read)) {
+        sim__reply_problem(c, 401, "Unauthorized", "AuthorizationUnsuccessful");
+        sim__limits_headers(c);
+        return;
+    }
+    if (!sim__limits_acquire(c)) {
+        sim__limits_headers(c);
+        return;
+    }
+    size_t blen = 0;
+    const char *body = xs_http_req_body(c->req, &blen);
+    c->fault = sim__fault_pick(c, is_get ? "" : body, is_get ? 0 : blen, true);
+    switch (c->fault) {
+    case SIM_FAULT_500:
+        sim__reply_xero_error(c, 500, 500, "UnknownErrorException",
+                              "An error occurred in Xero. Check the API Status page "
+                              "http://status.developer.xero.com for current service status.");
+        goto release;
+    case SIM_FAULT_503:
+        sim__reply_header(c, "Retry-After", "5");
+        sim__reply_text(c, 503, "The Xero API is temporarily unavailable. Please try again.");
+        goto release;
+    case SIM_FAULT_REVOKED:
+        sim__revoke_all(c->s);
+        sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
+        goto release;
+    case SIM_FAULT_HANG:
+        /* the call stays in flight at "Xero" while the client waits; then server.c closes
+         * the connection without a reply */
+        sim__hang(c->s, c->set.hang_ms);
+        goto release;
+    case SIM_FAULT_RESET:
+        goto release; /* server.c resets the connection; nothing was applied */
+    default:
+        break;
+    }
+    sim__latency(c, is_get ? "" : body, is_get ? 0 : blen);
+    if (!allowed) {
+        method_not_allowed(c);
+        goto release;
+    }
+    if (res->ops == NULL) {
+        pthread_rwlock_rdlock(&t->lock);
+        organisation(c, t);
+        pthread_rwlock_unlock(&t->lock);
+        goto release;
+    }
+    if (is_get) {
+        /* a body on a GET (the Node SDK sends "{}") is ignored, as Xero does */
+        pthread_rwlock_rdlock(&t->lock);
+        sim__list(c, t, res->ops, key);
+        pthread_rwlock_unlock(&t->lock);
+        goto release;
+    }
+
+    /* writes */
+    if ((int64_t)blen > c->set.max_body) {
+        sim__reply_text(c, 413,
+                        "The request is too large. A single request is limited to 3.5 MB; send "
+                        "smaller batches.");
+        goto release;
+    }
+    const char *idem = xs_http_req_header(c->req, "Idempotency-Key");
+    bool idem_on = false;
+    if (idem != NULL) {
+        if (strlen(idem) > SIM_IDEM_KEY_MAX || idem[0] == '\0') {
+            sim__reply_problem(c, 400, "Bad Request",
+                               "The Idempotency-Key header must be 1 to 128 characters.");
+            goto release;
+        }
+        snprintf(c->idem, sizeof(c->idem), "%s", idem);
+        idem_result ir = idem_begin(c, t, idem, body, blen);
+        if (ir != IDEM_PROCEED) {
+            goto release;
+        }
+        idem_on = true;
+    }
+    if (is_delete) {
+        pthread_rwlock_wrlock(&t->lock);
+        sim_batch b;
+        if (sim__batch_init(&b, c, t, false) == XS_OK) {
+            json_t *del = json_pack("{s:s}", "Status", "DELETED");
+            sim__write_items(c, &b, res->ops, del, false, key, true);
+            json_decref(del);
+            sim__batch_fini(&b);
+        } else {
+            sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+        }
+        pthread_rwlock_unlock(&t->lock);
+    } else {
+        char err[XS_JSON_ERR_MAX];
+        json_t *doc = blen > 0 ? xs_json_parse(body, blen, err) : NULL;
+        if (doc == NULL) {
+            char why[300];
+            snprintf(why, sizeof(why), "%s", blen > 0 ? err : "the request body is empty.");
+            char msg[400];
+            snprintf(msg, sizeof(msg), "JSON for post data was invalid,%s", why);
+            sim__reply_xero_error(c, 400, 14, "PostDataInvalidException", msg);
+        } else {
+            const char *se = xs_http_req_query(c->req, "summarizeErrors");
+            bool summarize = !(se != NULL && strcasecmp(se, "false") == 0);
+            pthread_rwlock_wrlock(&t->lock);
+            sim_batch b;
+            if (sim__batch_init(&b, c, t, false) == XS_OK) {
+                sim__write_items(c, &b, res->ops, doc, is_put, key, summarize);
+                sim__batch_fini(&b);
+            } else {
+                sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+            }
+            pthread_rwlock_unlock(&t->lock);
+            json_decref(doc);
+        }
+    }
+    if (idem_on) {
+        idem_finish(c, t, c->idem);
+    }
+release:
+    sim__limits_headers(c);
+    sim__limits_release(c);
+}

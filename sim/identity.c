@@ -1,0 +1,861 @@
+/*
+ * identity.c: Xero's identity service as the engine meets it.
+ *
+ * - GET /identity/connect/authorize auto-consents for the configured test user: it checks
+ *   client_id and redirect_uri (refusing without redirecting when either is wrong), then
+ *   response_type, scope and the PKCE challenge (S256 only), connects the consented tenants
+ *   and redirects with code, scope and state.
+ * - POST /connect/token: client authentication by HTTP Basic (or client_id/client_secret in
+ *   the form); authorization_code (single use, 5 minutes, redirect_uri and code_verifier
+ *   checked) and refresh_token. Refresh tokens rotate on every use; the token just replaced
+ *   works again only inside the grace period and only while its replacement is unused (a
+ *   reuse replaces the unused replacement); anything older is invalid_grant. Unused refresh
+ *   tokens expire after XS_SIM_REFRESH_TTL.
+ * - POST /connect/revocation revokes every grant of the user and removes its connections.
+ * - GET /connections, DELETE /connections/{id}.
+ * Access tokens are JWT-shaped (HS256 over a key private to this run) and expire after
+ * XS_SIM_ACCESS_TOKEN_TTL; clients must treat them as opaque, as with Xero.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_int.h"
+#include "xs/crypto.h"
+
+/* ------------------------------------------------------------------ helpers */
+
+static bool list_has(const char *list, char sep, const char *word)
+{
+    size_t n = strlen(word);
+    const char *p = list;
+    while (*p != '\0') {
+        while (*p == sep || *p == ' ') {
+            p++;
+        }
+        const char *e = strchr(p, sep);
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len > 0 && p[len - 1] == ' ') {
+            len--;
+        }
+        if (len == n && len > 0 && strncmp(p, word, n) == 0) {
+            return true;
+        }
+        if (e == NULL) {
+            break;
+        }
+        p = e + 1;
+    }
+    return false;
+}
+
+bool sim__scope_has(const char *scope, const char *const *any)
+{
+    for (size_t i = 0; any[i] != NULL; i++) {
+        if (list_has(scope, ' ', any[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static char *b64url_json(const json_t *j)
+{
+    char *txt = xs_json_dump(j, XS_JSON_COMPACT);
+    char *out = NULL;
+    if (txt != NULL) {
+        xs_base64url_encode(txt, strlen(txt), &out);
+    }
+    free(txt);
+    return out;
+}
+
+/* make_jwt signs header.payload with the run's key (new string). */
+static char *make_jwt(sim *s, json_t *payload)
+{
+    json_t *hdr = json_pack("{s:s,s:s,s:s}", "alg", "HS256", "kid", "xero-sim", "typ", "JWT");
+    char *h = b64url_json(hdr), *p = b64url_json(payload), *sig = NULL, *out = NULL;
+    json_decref(hdr);
+    if (h != NULL && p != NULL) {
+        size_t n = strlen(h) + 1 + strlen(p);
+        char *msg = malloc(n + 1);
+        if (msg != NULL) {
+            snprintf(msg, n + 1, "%s.%s", h, p);
+            uint8_t mac[XS_SHA256_LEN];
+            if (xs_hmac_sha256(s->jwt_key, sizeof(s->jwt_key), msg, n, mac) == XS_OK &&
+                xs_base64url_encode(mac, sizeof(mac), &sig) == XS_OK) {
+                size_t m = n + 1 + strlen(sig) + 1;
+                out = malloc(m);
+                if (out != NULL) {
+                    snprintf(out, m, "%s.%s", msg, sig);
+                }
+            }
+            free(msg);
+        }
+    }
+    free(h);
+    free(p);
+    free(sig);
+    return out;
+}
+
+static char *random_token(size_t n)
+{
+    char *t = NULL;
+    if (xs_crypto_random_token(n, &t) != XS_OK) {
+        return NULL;
+    }
+    return t;
+}
+
+/* client_auth checks HTTP Basic or form credentials against the configured client. */
+static bool client_auth(sim_call *c, const char *body, size_t len)
+{
+    sim *s = c->s;
+    const char *auth = xs_http_req_header(c->req, "Authorization");
+    char *id = NULL, *secret = NULL;
+    bool ok = false;
+    if (auth != NULL && strncasecmp(auth, "Basic ", 6) == 0) {
+        uint8_t *raw = NULL;
+        size_t rawlen = 0;
+        const char *b = auth + 6;
+        while (*b == ' ') {
+            b++;
+        }
+        if (xs_base64_decode(b, strlen(b), &raw, &rawlen) == XS_OK) {
+            char *colon = memchr(raw, ':', rawlen);
+            if (colon != NULL && strlen((char *)raw) == rawlen) {
+                *colon = '\0';
+                ok = xs_crypto_equal_str((char *)raw, s->client_id) &&
+                     xs_crypto_equal_str(colon + 1, s->client_secret);
+            }
+            xs_crypto_wipe(raw, rawlen);
+            free(raw);
+        }
+        return ok;
+    }
+    if (sim__form_get(body, len, "client_id", &id) == XS_OK &&
+        sim__form_get(body, len, "client_secret", &secret) == XS_OK) {
+        ok = xs_crypto_equal_str(id, s->client_id) && xs_crypto_equal_str(secret, s->client_secret);
+    }
+    free(id);
+    if (secret != NULL) {
+        xs_crypto_wipe(secret, strlen(secret));
+        free(secret);
+    }
+    return ok;
+}
+
+static sim_conn *conn_find_tenant(sim *s, const sim_uuid *tenant)
+{
+    for (sim_conn *c = s->conns; c != NULL; c = c->next) {
+        if (sim__uuid_eq(&c->tenant, tenant)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void grant_drop_tokens(sim *s, sim_grant *g)
+{
+    if (g->refresh_cur != NULL) {
+        sim__smap_del(&s->refresh, g->refresh_cur);
+        free(g->refresh_cur);
+        g->refresh_cur = NULL;
+    }
+    if (g->refresh_prev != NULL) {
+        sim__smap_del(&s->refresh, g->refresh_prev);
+        free(g->refresh_prev);
+        g->refresh_prev = NULL;
+    }
+}
+
+/* revoke_locked revokes every grant and removes every connection (id_mu held). */
+static void revoke_locked(sim *s)
+{
+    for (sim_grant *g = s->grants; g != NULL; g = g->next) {
+        g->revoked = true;
+        grant_drop_tokens(s, g);
+    }
+    while (s->conns != NULL) {
+        sim_conn *n = s->conns->next;
+        free(s->conns);
+        s->conns = n;
+    }
+}
+
+void sim__revoke_all(sim *s)
+{
+    pthread_mutex_lock(&s->id_mu);
+    revoke_locked(s);
+    pthread_mutex_unlock(&s->id_mu);
+}
+
+static void free_code(void *p)
+{
+    sim_code *c = p;
+    if (c != NULL) {
+        free(c->redirect_uri);
+        free(c->scope);
+        free(c->challenge);
+        free(c->nonce);
+        free(c);
+    }
+}
+
+void sim__identity_reset(sim *s)
+{
+    pthread_mutex_lock(&s->id_mu);
+    revoke_locked(s);
+    while (s->grants != NULL) {
+        sim_grant *n = s->grants->next;
+        free(s->grants->scope);
+        free(s->grants);
+        s->grants = n;
+    }
+    sim__smap_free(&s->codes, free_code);
+    sim__smap_free(&s->access, free);
+    sim__smap_free(&s->refresh, NULL);
+    pthread_mutex_unlock(&s->id_mu);
+}
+
+static bool expire_access(const char *key, void *val, void *arg)
+{
+    (void)key;
+    sim_access *a = val;
+    a->expires = *(const xs_time *)arg;
+    return false;
+}
+
+void sim__expire_access(sim *s)
+{
+    xs_time now = sim__now(s);
+    pthread_mutex_lock(&s->id_mu);
+    sim__smap_each(&s->access, expire_access, &now);
+    pthread_mutex_unlock(&s->id_mu);
+}
+
+static bool purge_access(const char *key, void *val, void *arg)
+{
+    (void)key;
+    sim_access *a = val;
+    /* expired for a day: nobody can use it any more, and 401 tells the same story */
+    if (a->expires + SIM_DAY_MS < *(const xs_time *)arg) {
+        free(a);
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ authorize */
+
+static void redirect_error(sim_call *c, const char *redirect, const char *state, const char *err,
+                           const char *desc)
+{
+    char loc[4096];
+    snprintf(loc, sizeof(loc), "%s%serror=", redirect, strchr(redirect, '?') ? "&" : "?");
+    sim__url_append(loc, sizeof(loc), err, true);
+    sim__url_append(loc, sizeof(loc), "&error_description=", false);
+    sim__url_append(loc, sizeof(loc), desc, true);
+    if (state != NULL) {
+        sim__url_append(loc, sizeof(loc), "&state=", false);
+        sim__url_append(loc, sizeof(loc), state, true);
+    }
+    sim__reply_header(c, "Location", loc);
+    sim__reply_text(c, 302, "");
+}
+
+void sim__h_authorize(sim_call *c)
+{
+    sim *s = c->s;
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s /identity/connect/authorize", c->method);
+    if (strcmp(c->method, "GET") != 0) {
+        sim__reply_text(c, 405, "Method Not Allowed");
+        return;
+    }
+    const char *client = xs_http_req_query(c->req, "client_id");
+    const char *redirect = xs_http_req_query(c->req, "redirect_uri");
+    const char *rtype = xs_http_req_query(c->req, "response_type");
+    const char *scope = xs_http_req_query(c->req, "scope");
+    const char *state = xs_http_req_query(c->req, "state");
+    const char *challenge = xs_http_req_query(c->req, "code_challenge");
+    const char *method = xs_http_req_query(c->req, "code_challenge_method");
+    const char *nonce = xs_http_req_query(c->req, "nonce");
+    if (client == NULL || !xs_crypto_equal_str(client, s->client_id)) {
+        sim__reply_text(c, 400, "Error: unauthorized_client. The client_id is not known.");
+        return;
+    }
+    if (redirect == NULL || !list_has(s->redirect_uris, ',', redirect)) {
+        sim__reply_text(c, 400,
+                        "Error: invalid_request. The redirect_uri is not registered for this "
+                        "app.");
+        return;
+    }
+    if (rtype == NULL || strcmp(rtype, "code") != 0) {
+        redirect_error(c, redirect, state, "unsupported_response_type",
+                       "response_type must be code");
+        return;
+    }
+    if (scope == NULL || scope[0] == '\0' || strlen(scope) >= 1024) {
+        redirect_error(c, redirect, state, "invalid_scope", "scope is required");
+        return;
+    }
+    /* every requested scope must be allowed for the app */
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", scope);
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w != NULL;
+         w = strtok_r(NULL, " ", &save)) {
+        if (!list_has(s->scopes, ' ', w)) {
+            redirect_error(c, redirect, state, "invalid_scope", "a requested scope is not valid");
+            return;
+        }
+    }
+    if (challenge != NULL && challenge[0] != '\0') {
+        if (method == NULL || strcmp(method, "S256") != 0) {
+            redirect_error(c, redirect, state, "invalid_request",
+                           "code_challenge_method must be S256");
+            return;
+        }
+        size_t n = strlen(challenge);
+        bool ok = n >= 43 && n <= 128;
+        for (size_t i = 0; ok && i < n; i++) {
+            char ch = challenge[i];
+            ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '_';
+        }
+        if (!ok) {
+            redirect_error(c, redirect, state, "invalid_request", "code_challenge is malformed");
+            return;
+        }
+    } else if (c->set.require_pkce) {
+        redirect_error(c, redirect, state, "invalid_request", "code_challenge is required");
+        return;
+    }
+
+    /* consent: the configured tenants, or every tenant (world_lock is held by the caller) */
+    sim_uuid tenants[64];
+    size_t nt = 0;
+    if (s->nconsent > 0) {
+        for (size_t i = 0; i < s->nconsent && nt < 64; i++) {
+            if (sim__tenant_find(s, &s->consent[i]) != NULL) {
+                tenants[nt++] = s->consent[i];
+            }
+        }
+    } else {
+        for (size_t i = 0; i < s->ntenants && nt < 64; i++) {
+            tenants[nt++] = s->tenants[i]->id;
+        }
+    }
+    xs_time now = sim__now(s);
+    sim_code *code = calloc(1, sizeof(*code));
+    char *token = random_token(32);
+    if (code == NULL || token == NULL) {
+        free(code);
+        free(token);
+        sim__reply_text(c, 500, "out of memory");
+        return;
+    }
+    code->redirect_uri = strdup(redirect);
+    code->scope = strdup(scope);
+    code->challenge = challenge != NULL && challenge[0] ? strdup(challenge) : NULL;
+    code->nonce = nonce != NULL ? strdup(nonce) : NULL;
+    code->expires = now + c->set.code_ttl_ms;
+    pthread_mutex_lock(&s->id_mu);
+    sim_rng rng = {c->set.seed ^ (uint64_t)now ^ s->next_grant * 977};
+    uint8_t rnd[16];
+    xs_crypto_random(rnd, sizeof(rnd));
+    rng.s ^= sim__hash64(rnd, sizeof(rnd), 5);
+    sim__rng_uuid(&rng, &code->auth_event);
+    for (size_t i = 0; i < nt; i++) {
+        sim_conn *cn = conn_find_tenant(s, &tenants[i]);
+        if (cn == NULL) {
+            cn = calloc(1, sizeof(*cn));
+            if (cn == NULL) {
+                continue;
+            }
+            sim__rng_uuid(&rng, &cn->id);
+            cn->tenant = tenants[i];
+            cn->created = now;
+            cn->next = s->conns;
+            s->conns = cn;
+        }
+        cn->updated = now;
+        cn->auth_event = code->auth_event;
+    }
+    xs_err e = sim__smap_put(&s->codes, token, code, NULL);
+    pthread_mutex_unlock(&s->id_mu);
+    if (e != XS_OK) {
+        free_code(code);
+        free(token);
+        sim__reply_text(c, 500, "out of memory");
+        return;
+    }
+    char loc[4096];
+    snprintf(loc, sizeof(loc), "%s%scode=", redirect, strchr(redirect, '?') ? "&" : "?");
+    sim__url_append(loc, sizeof(loc), token, true);
+    sim__url_append(loc, sizeof(loc), "&scope=", false);
+    sim__url_append(loc, sizeof(loc), scope, true);
+    if (state != NULL) {
+        sim__url_append(loc, sizeof(loc), "&state=", false);
+        sim__url_append(loc, sizeof(loc), state, true);
+    }
+    sim__url_append(loc, sizeof(loc), "&session_state=", false);
+    char ss[SIM_UUID_STR];
+    sim__uuid_format(&code->auth_event, ss);
+    sim__url_append(loc, sizeof(loc), ss, true);
+    free(token);
+    sim__reply_header(c, "Location", loc);
+    sim__reply_text(c, 302, "");
+}
+
+/* ------------------------------------------------------------------ tokens */
+
+/* issue makes an access token (and id token) for g and writes the token reply (id_mu
+ * held). refresh is the refresh token to return, or NULL. */
+static void issue(sim_call *c, sim_grant *g, const char *refresh, const char *nonce, xs_time now)
+{
+    sim *s = c->s;
+    int64_t ttl = c->set.access_ttl_ms;
+    char jti[33], sid[33], auth_event[SIM_UUID_STR];
+    uint8_t rnd[16];
+    xs_crypto_random(rnd, sizeof(rnd));
+    for (int i = 0; i < 16; i++) {
+        snprintf(jti + 2 * i, 3, "%02x", rnd[i]);
+    }
+    xs_crypto_random(rnd, sizeof(rnd));
+    for (int i = 0; i < 16; i++) {
+        snprintf(sid + 2 * i, 3, "%02x", rnd[i]);
+    }
+    sim__uuid_format(&g->auth_event, auth_event);
+    char iss[SIM_URL_MAX + 16];
+    snprintf(iss, sizeof(iss), "%s/identity", s->public_url);
+    json_t *scopes = json_array();
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", g->scope);
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w != NULL;
+         w = strtok_r(NULL, " ", &save)) {
+        json_array_append_new(scopes, json_string(w));
+    }
+    json_t *payload =
+        json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:[s]}", "nbf",
+                  (json_int_t)(now / 1000), "exp", (json_int_t)((now + ttl) / 1000), "iss", iss,
+                  "aud", "https://identity.xero.com/resources", "client_id", s->client_id, "sub",
+                  s->user.ids, "auth_time", (json_int_t)(now / 1000), "xero_userid", s->user.ids,
+                  "global_session_id", sid, "sid", sid, "jti", jti, "authentication_event_id",
+                  auth_event, "scope", scopes, "amr", "pwd");
+    char *access = make_jwt(s, payload);
+    json_decref(payload);
+    sim_access *a = calloc(1, sizeof(*a));
+    if (access == NULL || a == NULL) {
+        free(access);
+        free(a);
+        sim__reply_oauth_error(c, 500, "server_error", NULL);
+        return;
+    }
+    a->grant = g;
+    a->issued = now;
+    a->expires = now + ttl;
+    sim__smap_each(&s->access, purge_access, &now);
+    if (sim__smap_put(&s->access, access, a, NULL) != XS_OK) {
+        free(access);
+        free(a);
+        sim__reply_oauth_error(c, 500, "server_error", NULL);
+        return;
+    }
+    json_t *out = json_object();
+    if (list_has(g->scope, ' ', "openid")) {
+        json_t *idp = json_pack(
+            "{s:I,s:I,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "nbf", (json_int_t)(now / 1000),
+            "exp", (json_int_t)((now + 300000) / 1000), "iss", iss, "aud", s->client_id, "iat",
+            (json_int_t)(now / 1000), "sub", s->user.ids, "xero_userid", s->user.ids, "email",
+            s->user.email, "given_name", s->user.first, "family_name", s->user.last,
+            "preferred_username", s->user.email, "sid", sid);
+        if (nonce != NULL) {
+            json_object_set_new(idp, "nonce", json_string(nonce));
+        }
+        char *idt = make_jwt(s, idp);
+        json_decref(idp);
+        if (idt != NULL) {
+            json_object_set_new(out, "id_token", json_string(idt));
+        }
+        free(idt);
+    }
+    json_object_set_new(out, "access_token", json_string(access));
+    json_object_set_new(out, "expires_in", json_integer(ttl / 1000));
+    json_object_set_new(out, "token_type", json_string("Bearer"));
+    if (refresh != NULL) {
+        json_object_set_new(out, "refresh_token", json_string(refresh));
+    }
+    json_object_set_new(out, "scope", json_string(g->scope));
+    free(access);
+    sim__reply_header(c, "Cache-Control", "no-store");
+    sim__reply_header(c, "Pragma", "no-cache");
+    sim__reply_json(c, 200, out);
+}
+
+static void token_code(sim_call *c, const char *body, size_t len, xs_time now)
+{
+    sim *s = c->s;
+    char *code = NULL, *redirect = NULL, *verifier = NULL;
+    sim__form_get(body, len, "code", &code);
+    sim__form_get(body, len, "redirect_uri", &redirect);
+    sim__form_get(body, len, "code_verifier", &verifier);
+    pthread_mutex_lock(&s->id_mu);
+    sim_code *cd = code != NULL ? sim__smap_get(&s->codes, code) : NULL;
+    const char *why = NULL;
+    if (cd == NULL) {
+        why = "The authorization code is not valid.";
+    } else if (cd->used) {
+        why = "The authorization code has already been used.";
+    } else if (cd->expires <= now) {
+        why = "The authorization code has expired.";
+    } else if (redirect == NULL || strcmp(redirect, cd->redirect_uri) != 0) {
+        why = "The redirect_uri does not match the one used to authorize.";
+    } else if (cd->challenge != NULL) {
+        if (verifier == NULL || strlen(verifier) < 43 || strlen(verifier) > 128) {
+            why = "The code_verifier is missing or malformed.";
+        } else {
+            uint8_t h[XS_SHA256_LEN];
+            char *enc = NULL;
+            xs_sha256(verifier, strlen(verifier), h);
+            if (xs_base64url_encode(h, sizeof(h), &enc) != XS_OK ||
+                !xs_crypto_equal_str(enc, cd->challenge)) {
+                why = "The code_verifier does not match the code_challenge.";
+            }
+            free(enc);
+        }
+    }
+    if (why == NULL) {
+        cd->used = true;
+    }
+    if (why != NULL) {
+        pthread_mutex_unlock(&s->id_mu);
+        sim__reply_oauth_error(c, 400, "invalid_grant", why);
+        goto out;
+    }
+    sim_grant *g = calloc(1, sizeof(*g));
+    if (g == NULL || (g->scope = strdup(cd->scope)) == NULL) {
+        free(g);
+        pthread_mutex_unlock(&s->id_mu);
+        sim__reply_oauth_error(c, 500, "server_error", NULL);
+        goto out;
+    }
+    g->id = ++s->next_grant;
+    g->auth_event = cd->auth_event;
+    g->next = s->grants;
+    s->grants = g;
+    if (list_has(g->scope, ' ', "offline_access")) {
+        g->refresh_cur = random_token(32);
+        g->cur_issued = now;
+        if (g->refresh_cur != NULL) {
+            sim__smap_put(&s->refresh, g->refresh_cur, g, NULL);
+        }
+    }
+    issue(c, g, g->refresh_cur, cd->nonce, now);
+    pthread_mutex_unlock(&s->id_mu);
+out:
+    free(code);
+    free(redirect);
+    free(verifier);
+}
+
+static void token_refresh(sim_call *c, const char *body, size_t len, xs_time now)
+{
+    sim *s = c->s;
+    char *rt = NULL;
+    if (sim__form_get(body, len, "refresh_token", &rt) != XS_OK) {
+        sim__reply_oauth_error(c, 400, "invalid_request", "refresh_token is required");
+        return;
+    }
+    pthread_mutex_lock(&s->id_mu);
+    sim_grant *g = sim__smap_get(&s->refresh, rt);
+    const char *why = NULL;
+    if (g == NULL || g->revoked) {
+        why = "The refresh token is not valid (rotated, revoked or unknown).";
+    } else if (c->fault == SIM_FAULT_REVOKED) {
+        revoke_locked(s);
+        why = "The grant has been revoked.";
+    } else if (g->refresh_cur != NULL && strcmp(rt, g->refresh_cur) == 0) {
+        if (now - g->cur_issued > c->set.refresh_ttl_ms) {
+            why = "The refresh token has expired.";
+        } else {
+            char *next = random_token(32);
+            if (next == NULL) {
+                why = "out of memory";
+            } else {
+                if (g->refresh_prev != NULL) {
+                    sim__smap_del(&s->refresh, g->refresh_prev);
+                    free(g->refresh_prev);
+                }
+                g->refresh_prev = g->refresh_cur;
+                g->prev_rotated = now;
+                g->refresh_cur = next;
+                g->cur_issued = now;
+                sim__smap_put(&s->refresh, next, g, NULL);
+            }
+        }
+    } else if (g->refresh_prev != NULL && strcmp(rt, g->refresh_prev) == 0) {
+        if (now - g->prev_rotated > c->set.refresh_grace_ms) {
+            why = "The refresh token was rotated and its grace period has passed.";
+        } else {
+            /* the reply carrying the replacement was lost: the unused replacement gives way
+             * to a new one */
+            char *next = random_token(32);
+            if (next == NULL) {
+                why = "out of memory";
+            } else {
+                sim__smap_del(&s->refresh, g->refresh_cur);
+                free(g->refresh_cur);
+                g->refresh_cur = next;
+                g->cur_issued = now;
+                sim__smap_put(&s->refresh, next, g, NULL);
+            }
+        }
+    } else {
+        why = "The refresh token is not valid.";
+    }
+    if (why != NULL) {
+        pthread_mutex_unlock(&s->id_mu);
+        sim__reply_oauth_error(c, 400, "invalid_grant", why);
+        free(rt);
+        return;
+    }
+    issue(c, g, g->refresh_cur, NULL, now);
+    pthread_mutex_unlock(&s->id_mu);
+    free(rt);
+}
+
+void sim__h_token(sim_call *c)
+{
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s /connect/token", c->method);
+    if (strcmp(c->method, "POST") != 0) {
+        sim__reply_oauth_error(c, 405, "invalid_request", "use POST");
+        return;
+    }
+    size_t len = 0;
+    const char *body = xs_http_req_body(c->req, &len);
+    if (!client_auth(c, body, len)) {
+        sim__reply_oauth_error(c, 400, "invalid_client", NULL);
+        return;
+    }
+    char *gt = NULL;
+    sim__form_get(body, len, "grant_type", &gt);
+    xs_time now = sim__now(c->s);
+    if (gt != NULL && strcmp(gt, "authorization_code") == 0) {
+        token_code(c, body, len, now);
+    } else if (gt != NULL && strcmp(gt, "refresh_token") == 0) {
+        token_refresh(c, body, len, now);
+    } else {
+        sim__reply_oauth_error(c, 400, "unsupported_grant_type", NULL);
+    }
+    free(gt);
+}
+
+void sim__h_revoke(sim_call *c)
+{
+    sim *s = c->s;
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s /connect/revocation", c->method);
+    if (strcmp(c->method, "POST") != 0) {
+        sim__reply_oauth_error(c, 405, "invalid_request", "use POST");
+        return;
+    }
+    size_t len = 0;
+    const char *body = xs_http_req_body(c->req, &len);
+    if (!client_auth(c, body, len)) {
+        sim__reply_oauth_error(c, 400, "invalid_client", NULL);
+        return;
+    }
+    char *tok = NULL;
+    if (sim__form_get(body, len, "token", &tok) != XS_OK) {
+        sim__reply_oauth_error(c, 400, "invalid_request", "token is required");
+        return;
+    }
+    pthread_mutex_lock(&s->id_mu);
+    sim_grant *g = sim__smap_get(&s->refresh, tok);
+    sim_access *a = g == NULL ? sim__smap_get(&s->access, tok) : NULL;
+    if (g != NULL || a != NULL) {
+        /* revoking removes every connection of the user to the app */
+        revoke_locked(s);
+    }
+    pthread_mutex_unlock(&s->id_mu);
+    free(tok);
+    sim__reply_text(c, 200, "");
+}
+
+/* ------------------------------------------------------------------ bearer checks */
+
+bool sim__auth_bearer(sim_call *c)
+{
+    sim *s = c->s;
+    const char *auth = xs_http_req_header(c->req, "Authorization");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+        sim__reply_header(c, "WWW-Authenticate", "Bearer");
+        sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
+        return false;
+    }
+    const char *tok = auth + 7;
+    while (*tok == ' ') {
+        tok++;
+    }
+    xs_time now = sim__now(s);
+    pthread_mutex_lock(&s->id_mu);
+    sim_access *a = sim__smap_get(&s->access, tok);
+    if (a == NULL || a->grant->revoked) {
+        pthread_mutex_unlock(&s->id_mu);
+        sim__reply_header(c, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
+        return false;
+    }
+    if (a->expires <= now) {
+        char detail[96], when[XS_TIME_ISO_MAX];
+        sim__time_format_plain(a->expires, when);
+        /* Xero writes MM/dd/yyyy HH:mm:ss */
+        snprintf(detail, sizeof(detail), "TokenExpired: token expired at %.2s/%.2s/%.4s %.8s",
+                 when + 5, when + 8, when, when + 11);
+        pthread_mutex_unlock(&s->id_mu);
+        sim__reply_header(c, "WWW-Authenticate",
+                          "Bearer error=\"invalid_token\", error_description=\"The token "
+                          "expired\"");
+        sim__reply_problem(c, 401, "Unauthorized", detail);
+        return false;
+    }
+    c->grant = a->grant;
+    snprintf(c->scope, sizeof(c->scope), "%s", a->grant->scope);
+    pthread_mutex_unlock(&s->id_mu);
+    return true;
+}
+
+bool sim__auth_tenant(sim_call *c)
+{
+    sim *s = c->s;
+    const char *tid = xs_http_req_header(c->req, "xero-tenant-id");
+    sim_uuid id;
+    bool ok = tid != NULL && sim__uuid_parse(tid, &id);
+    if (ok) {
+        pthread_mutex_lock(&s->id_mu);
+        ok = !c->grant->revoked && conn_find_tenant(s, &id) != NULL;
+        pthread_mutex_unlock(&s->id_mu);
+    }
+    sim_tenant *t = ok ? sim__tenant_find(s, &id) : NULL;
+    if (t == NULL) {
+        sim__reply_problem(c, 403, "Forbidden", "AuthenticationUnsuccessful");
+        return false;
+    }
+    c->tenant = t;
+    return true;
+}
+
+/* ------------------------------------------------------------------ connections */
+
+static json_t *conn_json(sim *s, const sim_conn *cn)
+{
+    char id[SIM_UUID_STR], tid[SIM_UUID_STR], ev[SIM_UUID_STR], cr[XS_TIME_ISO_MAX],
+        up[XS_TIME_ISO_MAX];
+    sim__uuid_format(&cn->id, id);
+    sim__uuid_format(&cn->tenant, tid);
+    sim__uuid_format(&cn->auth_event, ev);
+    sim__time_format_7(cn->created, cr);
+    sim__time_format_7(cn->updated, up);
+    sim_tenant *t = sim__tenant_find(s, &cn->tenant);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "authEventId", ev, "tenantId", tid,
+                     "tenantType", "ORGANISATION", "tenantName", t ? t->name : "", "createdDateUtc",
+                     cr, "updatedDateUtc", up);
+}
+
+void sim__h_connections(sim_call *c)
+{
+    sim *s = c->s;
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s /connections", c->method);
+    if (strcmp(c->method, "GET") != 0) {
+        sim__reply_json(c, 405, json_pack("{s:s}", "Message", "Method Not Allowed"));
+        return;
+    }
+    if (!sim__auth_bearer(c)) {
+        return;
+    }
+    if (c->fault == SIM_FAULT_REVOKED) {
+        sim__revoke_all(s);
+        sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
+        return;
+    }
+    const char *ev = xs_http_req_query(c->req, "authEventId");
+    sim_uuid evid;
+    bool filter = ev != NULL && sim__uuid_parse(ev, &evid);
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->id_mu);
+    /* oldest first */
+    size_t n = 0;
+    for (sim_conn *cn = s->conns; cn != NULL; cn = cn->next) {
+        n++;
+    }
+    for (size_t k = n; k > 0; k--) {
+        sim_conn *cn = s->conns;
+        for (size_t i = 1; i < k; i++) {
+            cn = cn->next;
+        }
+        if (!filter || sim__uuid_eq(&cn->auth_event, &evid)) {
+            json_array_append_new(arr, conn_json(s, cn));
+        }
+    }
+    pthread_mutex_unlock(&s->id_mu);
+    sim__reply_json(c, 200, arr);
+}
+
+void sim__h_connection_delete(sim_call *c, const char *id)
+{
+    sim *s = c->s;
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s /connections/{id}", c->method);
+    if (strcmp(c->method, "DELETE") != 0) {
+        sim__reply_json(c, 405, json_pack("{s:s}", "Message", "Method Not Allowed"));
+        return;
+    }
+    if (!sim__auth_bearer(c)) {
+        return;
+    }
+    sim_uuid u;
+    bool found = false;
+    if (sim__uuid_parse(id, &u)) {
+        pthread_mutex_lock(&s->id_mu);
+        for (sim_conn **pp = &s->conns; *pp != NULL; pp = &(*pp)->next) {
+            if (sim__uuid_eq(&(*pp)->id, &u)) {
+                sim_conn *d = *pp;
+                *pp = d->next;
+                free(d);
+                found = true;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->id_mu);
+    }
+    if (!found) {
+        sim__reply_problem(c, 404, "Not Found", "The connection could not be found.");
+        return;
+    }
+    c->status = 204;
+}
+
+json_t *sim__identity_json(sim *s)
+{
+    json_t *o = json_object();
+    json_t *grants = json_array(), *conns = json_array();
+    pthread_mutex_lock(&s->id_mu);
+    for (sim_grant *g = s->grants; g != NULL; g = g->next) {
+        char ev[SIM_UUID_STR];
+        sim__uuid_format(&g->auth_event, ev);
+        json_array_append_new(
+            grants, json_pack("{s:I,s:s,s:s,s:b,s:b,s:b}", "id", (json_int_t)g->id, "authEventId",
+                              ev, "scope", g->scope, "revoked", g->revoked, "refreshable",
+                              g->refresh_cur != NULL, "in_grace", g->refresh_prev != NULL));
+    }
+    for (sim_conn *cn = s->conns; cn != NULL; cn = cn->next) {
+        json_array_append_new(conns, conn_json(s, cn));
+    }
+    size_t naccess = s->access.n;
+    pthread_mutex_unlock(&s->id_mu);
+    json_object_set_new(o, "user",
+                        json_pack("{s:s,s:s}", "id", s->user.ids, "email", s->user.email));
+    json_object_set_new(o, "grants", grants);
+    json_object_set_new(o, "connections", conns);
+    json_object_set_new(o, "access_tokens", json_integer((json_int_t)naccess));
+    return o;
+}

@@ -1,0 +1,440 @@
+/*
+ * sim_identity_test.c: xero-sim's OAuth 2.0 identity service: the code flow with PKCE (good,
+ * wrong verifier, wrong redirect, wrong client secret, replayed code), refresh rotation and
+ * its grace window, revocation, /connections, and the bearer and tenant checks of the
+ * Accounting API.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simtest.h"
+#include "xs/crypto.h"
+
+#define SCOPE        "openid offline_access accounting.contacts accounting.transactions"
+#define REDIRECT_ENC "http%3A%2F%2F127.0.0.1%3A9%2Fcallback"
+
+static st_reply exchange(st_sim *t, const char *code, const char *verifier, const char *redirect,
+                         const char *secret)
+{
+    char form[1024];
+    snprintf(form, sizeof(form), "grant_type=authorization_code&code=%s&redirect_uri=%s%s%s", code,
+             redirect ? redirect : REDIRECT_ENC, verifier ? "&code_verifier=" : "",
+             verifier ? verifier : "");
+    return st_token(t, form, secret);
+}
+
+static st_reply refresh(st_sim *t, const char *rt)
+{
+    char form[512];
+    snprintf(form, sizeof(form), "grant_type=refresh_token&refresh_token=%s", rt);
+    return st_token(t, form, NULL);
+}
+
+static void test_code_flow_pkce(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    char v[64], c[64];
+    st_pkce(v, c);
+    long status;
+    char *code = st_authorize(t, SCOPE, c, NULL, &status);
+    assert_int_equal(status, 302);
+    assert_non_null(code);
+    st_reply r = exchange(t, code, v, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(r.json);
+    assert_string_equal(st_str(r.json, "token_type"), "Bearer");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "expires_in")), 1800);
+    assert_true(strlen(st_str(r.json, "access_token")) > 100);
+    assert_true(strlen(st_str(r.json, "refresh_token")) > 20);
+    assert_true(strlen(st_str(r.json, "id_token")) > 20);
+    assert_string_equal(st_str(r.json, "scope"), SCOPE);
+    char cc[128];
+    assert_non_null(st_header(&r, "Cache-Control", cc, sizeof(cc)));
+    assert_string_equal(cc, "no-store");
+    /* the access token works */
+    snprintf(t->token, sizeof(t->token), "%s", st_str(r.json, "access_token"));
+    st_reply_free(&r);
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+
+    /* a replayed code is refused */
+    r = exchange(t, code, v, NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    free(code);
+    st_stop(t);
+}
+
+static void test_code_flow_refusals(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    char v[64], c[64], v2[64], c2[64];
+    st_pkce(v, c);
+    st_pkce(v2, c2);
+    long status;
+
+    /* wrong verifier */
+    char *code = st_authorize(t, SCOPE, c, NULL, &status);
+    st_reply r = exchange(t, code, v2, NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    /* no verifier when a challenge was given */
+    r = exchange(t, code, NULL, NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    /* wrong redirect_uri at the exchange */
+    r = exchange(t, code, v, "http%3A%2F%2F127.0.0.1%3A9%2Fother", NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    /* wrong client secret */
+    r = exchange(t, code, v, NULL, "not-the-secret");
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_client");
+    st_reply_free(&r);
+    /* the code is still good after refused attempts */
+    r = exchange(t, code, v, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    free(code);
+
+    /* an unregistered redirect_uri is refused without redirecting */
+    code = st_authorize(t, SCOPE, c, "http://evil.example/cb", &status);
+    assert_null(code);
+    assert_int_equal(status, 400);
+    /* an unknown scope redirects with invalid_scope */
+    code = st_authorize(t, "accounting.everything", c, NULL, &status);
+    assert_null(code);
+    assert_int_equal(status, 302);
+    /* a plain PKCE method is refused */
+    st_reply a = st_req(t, "GET",
+                        "/identity/connect/authorize?response_type=code&client_id=xero-sim-client&"
+                        "redirect_uri=" REDIRECT_ENC "&scope=openid&code_challenge=abc&"
+                        "code_challenge_method=plain",
+                        NULL, NULL, 0);
+    char loc[1024];
+    assert_int_equal(a.status, 302);
+    assert_non_null(st_header(&a, "Location", loc, sizeof(loc)));
+    assert_non_null(strstr(loc, "error=invalid_request"));
+    st_reply_free(&a);
+    /* an unknown client_id */
+    a = st_req(
+        t, "GET",
+        "/identity/connect/authorize?response_type=code&client_id=nobody&redirect_uri=" REDIRECT_ENC
+        "&scope=openid",
+        NULL, NULL, 0);
+    assert_int_equal(a.status, 400);
+    st_reply_free(&a);
+    /* unsupported grant type, missing client authentication */
+    r = st_token(t, "grant_type=password&username=a&password=b", NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "unsupported_grant_type");
+    st_reply_free(&r);
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    r = st_req(t, "POST", "/connect/token", "grant_type=refresh_token&refresh_token=x", h, 0);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_client");
+    st_reply_free(&r);
+    st_stop(t);
+}
+
+static void test_code_expires(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_CODE_TTL=1s", NULL};
+    st_sim *t = st_start(env);
+    char v[64], c[64];
+    st_pkce(v, c);
+    long status;
+    char *code = st_authorize(t, SCOPE, c, NULL, &status);
+    json_decref(st_ctl(t, "POST", "/_sim/clock", "{\"advance_ms\":2000}", 200));
+    st_reply r = exchange(t, code, v, NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    free(code);
+    st_stop(t);
+}
+
+/* Rotation: T0 -> T1. Inside the grace period T0 works again while T1 is unused (and T1 gives
+ * way to its replacement); once the current token has been used, T0 is dead. Outside the
+ * grace period a rotated token is invalid_grant. */
+static void test_refresh_rotation_and_grace(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    st_connect(t);
+    char t0[256], t1[256], t2[256], t3[256];
+    snprintf(t0, sizeof(t0), "%s", t->refresh);
+
+    st_reply r = refresh(t, t0);
+    assert_int_equal(r.status, 200);
+    snprintf(t1, sizeof(t1), "%s", st_str(r.json, "refresh_token"));
+    assert_string_not_equal(t0, t1);
+    st_reply_free(&r);
+
+    /* the reply carrying T1 was "lost": T0 works again and yields T2; T1 gives way */
+    r = refresh(t, t0);
+    assert_int_equal(r.status, 200);
+    snprintf(t2, sizeof(t2), "%s", st_str(r.json, "refresh_token"));
+    assert_string_not_equal(t2, t1);
+    snprintf(t->token, sizeof(t->token), "%s", st_str(r.json, "access_token"));
+    st_reply_free(&r);
+    r = refresh(t, t1);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+
+    /* T2 is used: from now on T0 is rotated out for good */
+    r = refresh(t, t2);
+    assert_int_equal(r.status, 200);
+    snprintf(t3, sizeof(t3), "%s", st_str(r.json, "refresh_token"));
+    st_reply_free(&r);
+    r = refresh(t, t0);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+
+    /* T2 (replaced by T3, which is unused) is inside its grace period ... */
+    json_decref(st_ctl(t, "POST", "/_sim/clock", "{\"advance_ms\":1740000}", 200));
+    r = refresh(t, t2);
+    assert_int_equal(r.status, 200);
+    snprintf(t3, sizeof(t3), "%s", st_str(r.json, "refresh_token"));
+    st_reply_free(&r);
+    /* ... and after 30 minutes it is not */
+    json_decref(st_ctl(t, "POST", "/_sim/clock", "{\"advance_ms\":120000}", 200));
+    r = refresh(t, t2);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    /* the current one still works */
+    r = refresh(t, t3);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    st_stop(t);
+}
+
+static void test_refresh_expiry_and_access_expiry(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_ACCESS_TOKEN_TTL=2s", "XS_SIM_REFRESH_TTL=10s", NULL};
+    st_sim *t = st_start(env);
+    st_connect(t);
+    st_reply r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    json_decref(st_ctl(t, "POST", "/_sim/clock", "{\"advance_ms\":3000}", 200));
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(st_str(r.json, "Detail"), "TokenExpired"));
+    assert_string_equal(st_str(r.json, "Title"), "Unauthorized");
+    st_reply_free(&r);
+    /* an unused refresh token dies after its lifetime */
+    json_decref(st_ctl(t, "POST", "/_sim/clock", "{\"advance_ms\":11000}", 200));
+    r = refresh(t, t->refresh);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    st_stop(t);
+}
+
+static void test_no_offline_access_no_refresh_token(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    char v[64], c[64];
+    st_pkce(v, c);
+    long status;
+    char *code = st_authorize(t, "accounting.contacts", c, NULL, &status);
+    st_reply r = exchange(t, code, v, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_null(json_object_get(r.json, "refresh_token"));
+    assert_null(json_object_get(r.json, "id_token"));
+    st_reply_free(&r);
+    free(code);
+    st_stop(t);
+}
+
+static void test_connections_and_revocation(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_TENANTS=2", NULL};
+    st_sim *t = st_start(env);
+    st_connect(t);
+    char auth[4200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+    const char *h[] = {auth, NULL};
+    st_reply r = st_req(t, "GET", "/connections", NULL, h, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 2);
+    json_t *c0 = json_array_get(r.json, 0);
+    assert_string_equal(st_str(c0, "tenantType"), "ORGANISATION");
+    assert_string_equal(st_str(c0, "tenantName"), "Demo Company (NZ)");
+    assert_true(strlen(st_str(c0, "createdDateUtc")) > 19);
+    char conn_id[64], second_tenant[64];
+    snprintf(conn_id, sizeof(conn_id), "%s", st_str(json_array_get(r.json, 1), "id"));
+    snprintf(second_tenant, sizeof(second_tenant), "%s",
+             st_str(json_array_get(r.json, 1), "tenantId"));
+    st_reply_free(&r);
+
+    /* disconnect the second tenant: 204, then 403 for it, 404 for a second delete */
+    char path[128];
+    snprintf(path, sizeof(path), "/connections/%s", conn_id);
+    r = st_req(t, "DELETE", path, NULL, h, 0);
+    assert_int_equal(r.status, 204);
+    st_reply_free(&r);
+    r = st_req(t, "DELETE", path, NULL, h, 0);
+    assert_int_equal(r.status, 404);
+    st_reply_free(&r);
+    char first[64];
+    snprintf(first, sizeof(first), "%s", t->tenant);
+    snprintf(t->tenant, sizeof(t->tenant), "%s", second_tenant);
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(st_str(r.json, "Detail"), "AuthenticationUnsuccessful");
+    st_reply_free(&r);
+    snprintf(t->tenant, sizeof(t->tenant), "%s", first);
+
+    /* revoking the refresh token removes every connection and kills the tokens */
+    char cred_form[512];
+    snprintf(cred_form, sizeof(cred_form), "token=%s", t->refresh);
+    char *b64 = NULL;
+    const char *cred = "xero-sim-client:xero-sim-secret";
+    xs_base64_encode(cred, strlen(cred), &b64);
+    char basic[256];
+    snprintf(basic, sizeof(basic), "Authorization: Basic %s", b64);
+    free(b64);
+    const char *rh[] = {basic, "Content-Type: application/x-www-form-urlencoded", NULL};
+    r = st_req(t, "POST", "/connect/revocation", cred_form, rh, 0);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 401);
+    st_reply_free(&r);
+    r = refresh(t, t->refresh);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "error"), "invalid_grant");
+    st_reply_free(&r);
+    json_t *id = st_ctl(t, "GET", "/_sim/identity", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(id, "connections")), 0);
+    json_decref(id);
+    st_stop(t);
+}
+
+static void test_bearer_and_tenant_checks(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    st_connect(t);
+    /* no token */
+    st_reply r = st_req(t, "GET", "/api.xro/2.0/Contacts", NULL, NULL, 0);
+    assert_int_equal(r.status, 401);
+    char v[128];
+    assert_non_null(st_header(&r, "WWW-Authenticate", v, sizeof(v)));
+    assert_non_null(st_header(&r, "X-MinLimit-Remaining", v, sizeof(v)));
+    st_reply_free(&r);
+    /* a bad token */
+    char real[4096];
+    snprintf(real, sizeof(real), "%s", t->token);
+    snprintf(t->token, sizeof(t->token), "not.a.token");
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(st_str(r.json, "Detail"), "AuthenticationUnsuccessful");
+    st_reply_free(&r);
+    snprintf(t->token, sizeof(t->token), "%s", real);
+    /* missing and unknown tenant */
+    char auth[4200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+    const char *h[] = {auth, NULL};
+    r = st_req(t, "GET", "/api.xro/2.0/Contacts", NULL, h, 0);
+    assert_int_equal(r.status, 403);
+    st_reply_free(&r);
+    const char *h2[] = {auth, "xero-tenant-id: 00000000-0000-0000-0000-000000000001", NULL};
+    r = st_req(t, "GET", "/api.xro/2.0/Contacts", NULL, h2, 0);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(st_str(r.json, "Title"), "Forbidden");
+    st_reply_free(&r);
+    /* a tenant created after consent is not connected until the user consents again */
+    json_t *nt = st_ctl(t, "POST", "/_sim/tenants", "{\"name\":\"Later Ltd\"}", 201);
+    char later[64];
+    snprintf(later, sizeof(later), "%s", st_str(nt, "tenantId"));
+    json_decref(nt);
+    char th[128];
+    snprintf(th, sizeof(th), "xero-tenant-id: %s", later);
+    const char *h3[] = {auth, th, NULL};
+    r = st_req(t, "GET", "/api.xro/2.0/Contacts", NULL, h3, 0);
+    assert_int_equal(r.status, 403);
+    st_reply_free(&r);
+    /* scopes: a token without accounting.settings cannot read Accounts */
+    char v2[64], c2[64];
+    st_pkce(v2, c2);
+    long status;
+    char *code = st_authorize(t, "accounting.contacts.read", c2, NULL, &status);
+    r = exchange(t, code, v2, NULL, NULL);
+    snprintf(t->token, sizeof(t->token), "%s", st_str(r.json, "access_token"));
+    st_reply_free(&r);
+    free(code);
+    r = st_api(t, "GET", "/Accounts", NULL, NULL);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(st_str(r.json, "Detail"), "AuthorizationUnsuccessful");
+    st_reply_free(&r);
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    r = st_api(t, "PUT", "/Contacts", "{\"Contacts\":[{\"Name\":\"x\"}]}", NULL);
+    assert_int_equal(r.status, 401);
+    st_reply_free(&r);
+    st_stop(t);
+}
+
+static void test_consent_selects_tenants(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_TENANTS=3", NULL};
+    st_sim *t = st_start(env);
+    json_t *ten = st_ctl(t, "GET", "/_sim/tenants", NULL, 200);
+    char body[200];
+    snprintf(body, sizeof(body), "{\"tenants\":[\"%s\"]}",
+             st_str(json_array_get(ten, 2), "tenantId"));
+    json_decref(st_ctl(t, "POST", "/_sim/consent", body, 200));
+    st_connect(t);
+    char auth[4200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+    const char *h[] = {auth, NULL};
+    st_reply r = st_req(t, "GET", "/connections", NULL, h, 0);
+    assert_int_equal(json_array_size(r.json), 1);
+    assert_string_equal(st_str(json_array_get(r.json, 0), "tenantId"),
+                        st_str(json_array_get(ten, 2), "tenantId"));
+    st_reply_free(&r);
+    json_decref(ten);
+    st_stop(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_code_flow_pkce),
+        cmocka_unit_test(test_code_flow_refusals),
+        cmocka_unit_test(test_code_expires),
+        cmocka_unit_test(test_refresh_rotation_and_grace),
+        cmocka_unit_test(test_refresh_expiry_and_access_expiry),
+        cmocka_unit_test(test_no_offline_access_no_refresh_token),
+        cmocka_unit_test(test_connections_and_revocation),
+        cmocka_unit_test(test_bearer_and_tenant_checks),
+        cmocka_unit_test(test_consent_selects_tenants),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

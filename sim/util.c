@@ -1,0 +1,860 @@
+/* util.c: ids, deterministic randomness, packed strings, small maps, text and time helpers
+ * for the simulator. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_int.h"
+
+/* ------------------------------------------------------------------ ids */
+
+void sim__uuid_format(const sim_uuid *u, char out[SIM_UUID_STR])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[u->b[i] >> 4];
+        out[o++] = hex[u->b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool sim__uuid_parse(const char *s, sim_uuid *out)
+{
+    if (s == NULL || strlen(s) != 36) {
+        return false;
+    }
+    sim_uuid u;
+    size_t j = 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') {
+                return false;
+            }
+            continue;
+        }
+        int hi = hexval((unsigned char)s[i]);
+        int lo = hexval((unsigned char)s[i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        u.b[j++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    *out = u;
+    return true;
+}
+
+bool sim__uuid_is_nil(const sim_uuid *u)
+{
+    for (int i = 0; i < 16; i++) {
+        if (u->b[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool sim__uuid_eq(const sim_uuid *a, const sim_uuid *b)
+{
+    return memcmp(a->b, b->b, 16) == 0;
+}
+
+/* ------------------------------------------------------------------ randomness */
+
+uint64_t sim__mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return x;
+}
+
+uint64_t sim__rng_next(sim_rng *r)
+{
+    r->s += UINT64_C(0x9e3779b97f4a7c15);
+    return sim__mix64(r->s);
+}
+
+uint64_t sim__rng_below(sim_rng *r, uint64_t n)
+{
+    /* Lemire's multiply-shift; the tiny bias is irrelevant for test data. */
+    return (uint64_t)(((unsigned __int128)sim__rng_next(r) * n) >> 64);
+}
+
+void sim__rng_uuid(sim_rng *r, sim_uuid *out)
+{
+    uint64_t a = sim__rng_next(r), b = sim__rng_next(r);
+    memcpy(out->b, &a, 8);
+    memcpy(out->b + 8, &b, 8);
+    out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x40);
+    out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
+}
+
+uint64_t sim__hash64(const void *data, size_t n, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = UINT64_C(0xcbf29ce484222325) ^ sim__mix64(seed);
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return sim__mix64(h);
+}
+
+/* ------------------------------------------------------------------ packed strings */
+
+#define STRS_END 0xFF
+
+const char *sim__strs_get(const sim_strs *s, unsigned f)
+{
+    const unsigned char *p = s->p;
+    if (p == NULL) {
+        return "";
+    }
+    while (*p != STRS_END) {
+        unsigned len = (unsigned)p[1] | (unsigned)p[2] << 8;
+        if (*p == f) {
+            return (const char *)p + 3;
+        }
+        p += 3 + len + 1;
+    }
+    return "";
+}
+
+void sim__strs_load(const sim_strs *s, const char **vals, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        vals[i] = "";
+    }
+    const unsigned char *p = s->p;
+    if (p == NULL) {
+        return;
+    }
+    while (*p != STRS_END) {
+        unsigned len = (unsigned)p[1] | (unsigned)p[2] << 8;
+        if (*p < n) {
+            vals[*p] = (const char *)p + 3;
+        }
+        p += 3 + len + 1;
+    }
+}
+
+xs_err sim__strs_build(sim_strs *s, const char *const *vals, unsigned n)
+{
+    size_t total = 1;
+    for (unsigned i = 0; i < n; i++) {
+        if (vals[i] != NULL && vals[i][0] != '\0') {
+            size_t len = strlen(vals[i]);
+            if (len > SIM_STR_MAX) {
+                return XS_ETOOBIG;
+            }
+            total += 3 + len + 1;
+        }
+    }
+    unsigned char *p = NULL;
+    if (total > 1) {
+        p = malloc(total);
+        if (p == NULL) {
+            return XS_ENOMEM;
+        }
+        size_t o = 0;
+        for (unsigned i = 0; i < n; i++) {
+            if (vals[i] != NULL && vals[i][0] != '\0') {
+                size_t len = strlen(vals[i]);
+                p[o] = (unsigned char)i;
+                p[o + 1] = (unsigned char)(len & 0xff);
+                p[o + 2] = (unsigned char)(len >> 8);
+                memcpy(p + o + 3, vals[i], len + 1);
+                o += 3 + len + 1;
+            }
+        }
+        p[o] = STRS_END;
+    }
+    free(s->p);
+    s->p = p;
+    return XS_OK;
+}
+
+void sim__strs_free(sim_strs *s)
+{
+    free(s->p);
+    s->p = NULL;
+}
+
+/* ------------------------------------------------------------------ index lists */
+
+xs_err sim__idxlist_add(sim_idxlist *l, uint32_t v)
+{
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 4;
+        uint32_t *nv = realloc(l->v, cap * sizeof(*nv));
+        if (nv == NULL) {
+            return XS_ENOMEM;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = v;
+    return XS_OK;
+}
+
+void sim__idxlist_del(sim_idxlist *l, uint32_t v)
+{
+    for (uint32_t i = 0; i < l->n; i++) {
+        if (l->v[i] == v) {
+            memmove(l->v + i, l->v + i + 1, (l->n - i - 1) * sizeof(*l->v));
+            l->n--;
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ hash multimap */
+
+static xs_err imap_grow(sim_imap *m)
+{
+    uint32_t nb = m->nb ? m->nb * 2 : 64;
+    sim_imap_node **b = calloc(nb, sizeof(*b));
+    if (b == NULL) {
+        return XS_ENOMEM;
+    }
+    for (uint32_t i = 0; i < m->nb; i++) {
+        sim_imap_node *n = m->b[i];
+        while (n != NULL) {
+            sim_imap_node *next = n->next;
+            uint32_t k = (uint32_t)(n->h & (nb - 1));
+            n->next = b[k];
+            b[k] = n;
+            n = next;
+        }
+    }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+    return XS_OK;
+}
+
+xs_err sim__imap_add(sim_imap *m, uint64_t h, uint32_t idx)
+{
+    if (m->nb == 0 || m->n >= m->nb) {
+        xs_err e = imap_grow(m);
+        if (e != XS_OK) {
+            return e;
+        }
+    }
+    sim_imap_node *n = malloc(sizeof(*n));
+    if (n == NULL) {
+        return XS_ENOMEM;
+    }
+    uint32_t k = (uint32_t)(h & (m->nb - 1));
+    n->h = h;
+    n->idx = idx;
+    n->next = m->b[k];
+    m->b[k] = n;
+    m->n++;
+    return XS_OK;
+}
+
+void sim__imap_del(sim_imap *m, uint64_t h, uint32_t idx)
+{
+    if (m->nb == 0) {
+        return;
+    }
+    sim_imap_node **pp = &m->b[h & (m->nb - 1)];
+    while (*pp != NULL) {
+        if ((*pp)->h == h && (*pp)->idx == idx) {
+            sim_imap_node *d = *pp;
+            *pp = d->next;
+            free(d);
+            m->n--;
+            return;
+        }
+        pp = &(*pp)->next;
+    }
+}
+
+sim_imap_node *sim__imap_first(const sim_imap *m, uint64_t h)
+{
+    if (m->nb == 0) {
+        return NULL;
+    }
+    sim_imap_node *n = m->b[h & (m->nb - 1)];
+    while (n != NULL && n->h != h) {
+        n = n->next;
+    }
+    return n;
+}
+
+sim_imap_node *sim__imap_next(sim_imap_node *n, uint64_t h)
+{
+    n = n->next;
+    while (n != NULL && n->h != h) {
+        n = n->next;
+    }
+    return n;
+}
+
+void sim__imap_free(sim_imap *m)
+{
+    for (uint32_t i = 0; i < m->nb; i++) {
+        sim_imap_node *n = m->b[i];
+        while (n != NULL) {
+            sim_imap_node *next = n->next;
+            free(n);
+            n = next;
+        }
+    }
+    free(m->b);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ------------------------------------------------------------------ string map */
+
+static uint64_t str_hash(const char *s)
+{
+    return sim__hash64(s, strlen(s), 7);
+}
+
+static xs_err smap_grow(sim_smap *m)
+{
+    uint32_t nb = m->nb ? m->nb * 2 : 64;
+    sim_smap_node **b = calloc(nb, sizeof(*b));
+    if (b == NULL) {
+        return XS_ENOMEM;
+    }
+    for (uint32_t i = 0; i < m->nb; i++) {
+        sim_smap_node *n = m->b[i];
+        while (n != NULL) {
+            sim_smap_node *next = n->next;
+            uint32_t k = (uint32_t)(str_hash(n->key) & (nb - 1));
+            n->next = b[k];
+            b[k] = n;
+            n = next;
+        }
+    }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+    return XS_OK;
+}
+
+xs_err sim__smap_put(sim_smap *m, const char *key, void *val, void **old)
+{
+    if (old != NULL) {
+        *old = NULL;
+    }
+    if (m->nb != 0) {
+        for (sim_smap_node *n = m->b[str_hash(key) & (m->nb - 1)]; n != NULL; n = n->next) {
+            if (strcmp(n->key, key) == 0) {
+                if (old != NULL) {
+                    *old = n->val;
+                }
+                n->val = val;
+                return XS_OK;
+            }
+        }
+    }
+    if (m->nb == 0 || m->n >= m->nb) {
+        xs_err e = smap_grow(m);
+        if (e != XS_OK) {
+            return e;
+        }
+    }
+    sim_smap_node *n = malloc(sizeof(*n));
+    char *k = strdup(key);
+    if (n == NULL || k == NULL) {
+        free(n);
+        free(k);
+        return XS_ENOMEM;
+    }
+    uint32_t b = (uint32_t)(str_hash(key) & (m->nb - 1));
+    n->key = k;
+    n->val = val;
+    n->next = m->b[b];
+    m->b[b] = n;
+    m->n++;
+    return XS_OK;
+}
+
+void *sim__smap_get(const sim_smap *m, const char *key)
+{
+    if (m->nb == 0 || key == NULL) {
+        return NULL;
+    }
+    for (sim_smap_node *n = m->b[str_hash(key) & (m->nb - 1)]; n != NULL; n = n->next) {
+        if (strcmp(n->key, key) == 0) {
+            return n->val;
+        }
+    }
+    return NULL;
+}
+
+void *sim__smap_del(sim_smap *m, const char *key)
+{
+    if (m->nb == 0 || key == NULL) {
+        return NULL;
+    }
+    sim_smap_node **pp = &m->b[str_hash(key) & (m->nb - 1)];
+    while (*pp != NULL) {
+        if (strcmp((*pp)->key, key) == 0) {
+            sim_smap_node *d = *pp;
+            void *v = d->val;
+            *pp = d->next;
+            free(d->key);
+            free(d);
+            m->n--;
+            return v;
+        }
+        pp = &(*pp)->next;
+    }
+    return NULL;
+}
+
+void sim__smap_each(sim_smap *m, bool (*fn)(const char *key, void *val, void *arg), void *arg)
+{
+    for (uint32_t i = 0; i < m->nb; i++) {
+        sim_smap_node **pp = &m->b[i];
+        while (*pp != NULL) {
+            sim_smap_node *n = *pp;
+            if (fn(n->key, n->val, arg)) {
+                *pp = n->next;
+                free(n->key);
+                free(n);
+                m->n--;
+            } else {
+                pp = &n->next;
+            }
+        }
+    }
+}
+
+void sim__smap_free(sim_smap *m, void (*free_val)(void *))
+{
+    for (uint32_t i = 0; i < m->nb; i++) {
+        sim_smap_node *n = m->b[i];
+        while (n != NULL) {
+            sim_smap_node *next = n->next;
+            if (free_val != NULL) {
+                free_val(n->val);
+            }
+            free(n->key);
+            free(n);
+            n = next;
+        }
+    }
+    free(m->b);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ------------------------------------------------------------------ text */
+
+size_t sim__norm_key(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    bool space = false;
+    if (cap == 0) {
+        return 0;
+    }
+    while (*s != '\0' && isspace((unsigned char)*s)) {
+        s++;
+    }
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (isspace(ch)) {
+            space = true;
+            continue;
+        }
+        if (space && o + 1 < cap) {
+            out[o++] = ' ';
+        }
+        space = false;
+        if (o + 1 < cap) {
+            out[o++] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+uint64_t sim__norm_hash(const char *s)
+{
+    char buf[1024];
+    size_t n = sim__norm_key(s, buf, sizeof(buf));
+    return sim__hash64(buf, n, 11);
+}
+
+bool sim__norm_eq(const char *a, const char *b)
+{
+    char x[1024], y[1024];
+    sim__norm_key(a, x, sizeof(x));
+    sim__norm_key(b, y, sizeof(y));
+    return strcmp(x, y) == 0;
+}
+
+size_t sim__utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++) {
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    }
+    return n;
+}
+
+bool sim__ci_contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0) {
+        return true;
+    }
+    for (; *hay != '\0'; hay++) {
+        if (strncasecmp(hay, needle, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+xs_err sim__form_get(const char *body, size_t len, const char *name, char **out)
+{
+    size_t nlen = strlen(name);
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && body[end] != '&') {
+            end++;
+        }
+        size_t eq = i;
+        while (eq < end && body[eq] != '=') {
+            eq++;
+        }
+        if (eq - i == nlen && memcmp(body + i, name, nlen) == 0) {
+            size_t vstart = eq < end ? eq + 1 : end;
+            char *v = malloc(end - vstart + 1);
+            if (v == NULL) {
+                return XS_ENOMEM;
+            }
+            size_t o = 0;
+            for (size_t k = vstart; k < end; k++) {
+                char ch = body[k];
+                if (ch == '+') {
+                    v[o++] = ' ';
+                } else if (ch == '%') {
+                    if (k + 2 >= end) {
+                        free(v);
+                        return XS_EPARSE;
+                    }
+                    int hi = hexval((unsigned char)body[k + 1]);
+                    int lo = hexval((unsigned char)body[k + 2]);
+                    if (hi < 0 || lo < 0) {
+                        free(v);
+                        return XS_EPARSE;
+                    }
+                    v[o++] = (char)(hi << 4 | lo);
+                    k += 2;
+                } else {
+                    v[o++] = ch;
+                }
+            }
+            v[o] = '\0';
+            if (strlen(v) != o) { /* an encoded NUL */
+                free(v);
+                return XS_EPARSE;
+            }
+            *out = v;
+            return XS_OK;
+        }
+        i = end + 1;
+    }
+    return XS_ENOTFOUND;
+}
+
+bool sim__url_append(char *buf, size_t cap, const char *s, bool encode)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = strlen(buf);
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        bool plain = !encode || isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
+        size_t need = plain ? 1 : 3;
+        if (o + need >= cap) {
+            return false;
+        }
+        if (plain) {
+            buf[o++] = (char)ch;
+        } else {
+            buf[o++] = '%';
+            buf[o++] = hex[ch >> 4];
+            buf[o++] = hex[ch & 15];
+        }
+    }
+    buf[o] = '\0';
+    return true;
+}
+
+/* ------------------------------------------------------------------ time */
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+xs_err sim__time_parse_http(const char *text, xs_time *out)
+{
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char wd[4], mon[4], zone[4];
+    int d, y, h, mi, s;
+    int used = 0;
+    /* %3s takes "Sun" and stops before the comma, which the format then matches */
+    if (sscanf(text, "%3s, %d %3s %d %d:%d:%d %3s%n", wd, &d, mon, &y, &h, &mi, &s, zone, &used) !=
+            8 ||
+        text[used] != '\0' || strcmp(zone, "GMT") != 0) {
+        return XS_EPARSE;
+    }
+    int m = 0;
+    for (int i = 0; i < 12; i++) {
+        if (strcmp(mon, months[i]) == 0) {
+            m = i + 1;
+        }
+    }
+    if (m == 0 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60 ||
+        y < 1900 || y > 9999) {
+        return XS_EPARSE;
+    }
+    *out = (days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
+    return XS_OK;
+}
+
+static void split_time(xs_time t, int64_t *y, int *mo, int *d, int *h, int *mi, int *s, int *ms)
+{
+    int64_t days = t >= 0 ? t / SIM_DAY_MS : -((-t + SIM_DAY_MS - 1) / SIM_DAY_MS);
+    int64_t rem = t - days * SIM_DAY_MS;
+    civil_from_days(days, y, mo, d);
+    *h = (int)(rem / 3600000);
+    *mi = (int)(rem / 60000 % 60);
+    *s = (int)(rem / 1000 % 60);
+    *ms = (int)(rem % 1000);
+}
+
+void sim__time_format_plain(xs_time t, char *buf)
+{
+    int64_t y;
+    int mo, d, h, mi, s, ms;
+    split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, mo, d, h, mi,
+             s);
+}
+
+void sim__time_format_ms(xs_time t, char *buf)
+{
+    int64_t y;
+    int mo, d, h, mi, s, ms;
+    split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03d", (long long)y, mo, d, h,
+             mi, s, ms);
+}
+
+void sim__time_format_7(xs_time t, char *buf)
+{
+    int64_t y;
+    int mo, d, h, mi, s, ms;
+    split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03d0000", (long long)y, mo, d,
+             h, mi, s, ms);
+}
+
+xs_time sim__day_start(xs_time t)
+{
+    int64_t days = t >= 0 ? t / SIM_DAY_MS : -((-t + SIM_DAY_MS - 1) / SIM_DAY_MS);
+    return days * SIM_DAY_MS;
+}
+
+/* ------------------------------------------------------------------ JSON values */
+
+json_t *sim__json_xero_date(xs_time t)
+{
+    char buf[XS_TIME_XERO_MAX];
+    xs_time_format_xero(t, buf);
+    return json_string_nocheck(buf);
+}
+
+json_t *sim__json_money(xs_money m, int places)
+{
+    xs_money r;
+    if (xs_money_round(m, places, XS_ROUND_HALF_UP, &r) != XS_OK) {
+        r = m;
+    }
+    return xs_json_money(r, places);
+}
+
+json_t *sim__json_money_min(xs_money m, int min)
+{
+    char buf[XS_MONEY_TEXT_MAX];
+    xs_money_format_min(m, min, buf);
+    return xs_json_decimal(buf);
+}
+
+json_t *sim__json_uuid(const sim_uuid *u)
+{
+    char buf[SIM_UUID_STR];
+    sim__uuid_format(u, buf);
+    return json_string_nocheck(buf);
+}
+
+/* ------------------------------------------------------------------ money */
+
+xs_err sim__money_line(xs_money q, xs_money u, xs_money rate, xs_money *out)
+{
+    /* With q and u scaled by 10^6 and f = (100 - rate) scaled by 10^6, q * u * f is the
+     * line amount in cents scaled by 10^18: one exact product, one rounding. */
+    const __int128 e6 = 1000000;
+    const __int128 e15 = (__int128)1000000000000000LL;
+    const __int128 d = e15 * 1000; /* 10^18 */
+    __int128 f = 100 * e6 - rate.units;
+    if (f < 0 || f > 100 * e6) {
+        return XS_ERANGE;
+    }
+    __int128 a = (__int128)q.units * u.units;
+    if (a > e15 * e15 || a < -(e15 * e15)) {
+        return XS_ERANGE;
+    }
+    __int128 n = a * f; /* |n| <= 10^38 */
+    __int128 cents = n / d, rem = n % d;
+    if (rem * 2 >= d) {
+        cents++;
+    } else if (rem * 2 <= -d) {
+        cents--;
+    }
+    __int128 units = cents * 10000;
+    if (units > INT64_MAX || units < INT64_MIN) {
+        return XS_ERANGE;
+    }
+    out->units = (int64_t)units;
+    return XS_OK;
+}
+
+/* ------------------------------------------------------------------ faults names */
+
+static const char *const fault_names[SIM_FAULT_NKINDS] = {
+    "none", "500", "503", "hang", "reset", "truncated", "garbled", "lost", "revoked"};
+
+const char *sim__fault_name(sim_fault_kind k)
+{
+    return (unsigned)k < SIM_FAULT_NKINDS ? fault_names[k] : "none";
+}
+
+sim_fault_kind sim__fault_parse(const char *name)
+{
+    for (int i = 1; i < SIM_FAULT_NKINDS; i++) {
+        if (strcmp(name, fault_names[i]) == 0) {
+            return (sim_fault_kind)i;
+        }
+    }
+    return SIM_FAULT_NONE;
+}
+
+xs_err sim__fault_rates_parse(const char *text, uint32_t ppm[SIM_FAULT_NKINDS], char *why)
+{
+    uint32_t tmp[SIM_FAULT_NKINDS];
+    memcpy(tmp, ppm, sizeof(tmp));
+    const char *p = text;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char item[64];
+        if (n == 0 || n >= sizeof(item)) {
+            snprintf(why, 160, "fault rates: bad item near \"%.20s\"", p);
+            return XS_EINVAL;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *eq = strchr(item, '=');
+        if (eq == NULL) {
+            eq = strchr(item, ':');
+        }
+        if (eq == NULL) {
+            snprintf(why, 160, "fault rates: \"%s\" is not kind=probability", item);
+            return XS_EINVAL;
+        }
+        *eq = '\0';
+        sim_fault_kind k = sim__fault_parse(item);
+        xs_money m;
+        if (k == SIM_FAULT_NONE) {
+            snprintf(why, 160,
+                     "fault rates: unknown kind \"%s\" (500, 503, hang, reset, truncated, "
+                     "garbled, lost, revoked)",
+                     item);
+            return XS_EINVAL;
+        }
+        if (xs_money_parse(eq + 1, &m) != XS_OK || xs_money_is_negative(m) ||
+            m.units > XS_MONEY_ONE) {
+            snprintf(why, 160, "fault rates: %s must be a probability from 0 to 1, got \"%s\"",
+                     item, eq + 1);
+            return XS_EINVAL;
+        }
+        tmp[k] = (uint32_t)m.units; /* 10^6 scale = parts per million */
+        p = end ? end + 1 : p + n;
+    }
+    uint64_t sum = 0;
+    for (int i = 1; i < SIM_FAULT_NKINDS; i++) {
+        sum += tmp[i];
+    }
+    if (sum > 1000000) {
+        snprintf(why, 160, "fault rates: the probabilities add up to more than 1");
+        return XS_EINVAL;
+    }
+    memcpy(ppm, tmp, sizeof(tmp));
+    return XS_OK;
+}
+
+/* ------------------------------------------------------------------ item errors */
+
+void sim__err(json_t *errors, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    json_array_append_new(errors, json_pack("{s:s}", "Message", buf));
+}

@@ -1,0 +1,418 @@
+/* harness.c: processes, databases and HTTP for tests. */
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xs/json.h"
+#include "xs/migrate.h"
+#include "xs/pg.h"
+
+extern char **environ;
+
+void xst_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "test harness: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+int64_t xst_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (buf == NULL) {
+        buf = calloc(1, 1);
+    } else {
+        buf[len] = '\0';
+    }
+    return buf;
+}
+
+const char *xst_pg_admin_url(void)
+{
+    static char url[512];
+    if (url[0] != '\0') {
+        return url;
+    }
+    const char *dir = getenv("XS_TEST_PG_DIR");
+    if (dir == NULL) {
+        xst_die("XS_TEST_PG_DIR is not set: run this test through ctest (the pg fixture)");
+    }
+    char path[600];
+    snprintf(path, sizeof(path), "%s/url", dir);
+    char *text = read_file(path);
+    if (text == NULL) {
+        xst_die("no %s: the pg fixture (scripts/pg-cluster start) did not run", path);
+    }
+    text[strcspn(text, "\r\n")] = '\0';
+    snprintf(url, sizeof(url), "%s", text);
+    free(text);
+    return url;
+}
+
+/* db_url replaces the database name at the end of the admin URL. */
+static char *db_url(const char *name)
+{
+    const char *admin = xst_pg_admin_url();
+    const char *slash = strrchr(admin, '/');
+    if (slash == NULL || slash - admin < 12) {
+        xst_die("cannot derive a database URL from %s", admin);
+    }
+    size_t n = (size_t)(slash - admin) + 1 + strlen(name) + 1;
+    char *u = malloc(n);
+    if (u == NULL) {
+        xst_die("out of memory");
+    }
+    snprintf(u, n, "%.*s/%s", (int)(slash - admin), admin, name);
+    return u;
+}
+
+char *xst_db_create(const char *prefix)
+{
+    static int counter;
+    char name[64];
+    snprintf(name, sizeof(name), "t_%.30s_%d_%d", prefix, (int)getpid(), ++counter);
+    /* The name is made only of [a-z0-9_], so it is a safe identifier: CREATE DATABASE takes
+     * no parameters. */
+    for (char *c = name; *c; c++) {
+        if (*c >= 'A' && *c <= 'Z') {
+            *c = (char)(*c - 'A' + 'a');
+        } else if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) {
+            *c = '_';
+        }
+    }
+    xs_pg *pg = NULL;
+    if (xs_pg_connect(&pg, xst_pg_admin_url(), "xs-test", 10000, NULL) != XS_OK) {
+        xst_die("cannot connect to the test cluster at %s", xst_pg_admin_url());
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    if (xs_pg_q0(pg, NULL, sql) != XS_OK) {
+        xst_die("CREATE DATABASE %s: %s", name, xs_pg_error(pg));
+    }
+    xs_pg_close(pg);
+    return db_url(name);
+}
+
+char *xst_db_migrated(const char *prefix)
+{
+    char *url = xst_db_create(prefix);
+    xs_pg *pg = NULL;
+    if (xs_pg_connect(&pg, url, "xs-test", 10000, NULL) != XS_OK) {
+        xst_die("cannot connect to %s", url);
+    }
+    xs_err e = xs_migrate_apply(pg, NULL, NULL);
+    if (e != XS_OK) {
+        xst_die("migrations failed on %s: %s (%s)", url, xs_strerror(e), xs_pg_error(pg));
+    }
+    xs_pg_close(pg);
+    return url;
+}
+
+uint16_t xst_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        xst_die("socket: %s", strerror(errno));
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        xst_die("bind: %s", strerror(errno));
+    }
+    uint16_t port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+const char *xst_bin(const char *name)
+{
+    static char paths[16][512];
+    static int next;
+    const char *bdir = getenv("XS_TEST_BINARY_DIR");
+    if (bdir == NULL) {
+        xst_die("XS_TEST_BINARY_DIR is not set: run this test through ctest");
+    }
+    /* Binaries live in <build>/bin (see services/CMakeLists.txt). */
+    char *p = paths[next++ % 16];
+    snprintf(p, 512, "%s/bin/%s", bdir, name);
+    if (access(p, X_OK) != 0) {
+        xst_die("%s is not built", p);
+    }
+    return p;
+}
+
+xst_proc *xst_spawn(const char *name, const char *path, char *const argv[], char *const env[])
+{
+    xst_proc *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        xst_die("out of memory");
+    }
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    const char *bdir = getenv("XS_TEST_BINARY_DIR");
+    snprintf(p->log_path, sizeof(p->log_path), "%s/test-logs", bdir ? bdir : "/tmp");
+    mkdir(p->log_path, 0755);
+    snprintf(p->log_path + strlen(p->log_path), sizeof(p->log_path) - strlen(p->log_path),
+             "/%s-%d-%lld.log", name, (int)getpid(), (long long)xst_now_ms());
+
+    /* The child's environment: ours, then `env` overriding. */
+    size_t n_ours = 0, n_env = 0;
+    while (environ[n_ours] != NULL) {
+        n_ours++;
+    }
+    while (env != NULL && env[n_env] != NULL) {
+        n_env++;
+    }
+    char **cenv = calloc(n_ours + n_env + 1, sizeof(char *));
+    if (cenv == NULL) {
+        xst_die("out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n_ours; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        bool overridden = false;
+        for (size_t j = 0; j < n_env; j++) {
+            if (strncmp(env[j], environ[i], klen) == 0 && env[j][klen] == '=') {
+                overridden = true;
+            }
+        }
+        if (!overridden) {
+            cenv[k++] = environ[i];
+        }
+    }
+    for (size_t j = 0; j < n_env; j++) {
+        cenv[k++] = env[j];
+    }
+    cenv[k] = NULL;
+
+    char *default_argv[] = {(char *)path, NULL};
+    pid_t pid = fork();
+    if (pid < 0) {
+        xst_die("fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execve(path, argv != NULL ? argv : default_argv, cenv);
+        fprintf(stderr, "execve %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    free(cenv);
+    p->pid = pid;
+    return p;
+}
+
+static bool reap(xst_proc *p, bool block)
+{
+    if (p->reaped) {
+        return true;
+    }
+    int st;
+    pid_t r = waitpid(p->pid, &st, block ? 0 : WNOHANG);
+    if (r == p->pid) {
+        p->status = st;
+        p->reaped = true;
+        return true;
+    }
+    return false;
+}
+
+bool xst_alive(xst_proc *p)
+{
+    return !reap(p, false);
+}
+
+int xst_stop(xst_proc *p, int timeout_ms)
+{
+    if (!p->reaped) {
+        kill(p->pid, SIGTERM);
+        int64_t end = xst_now_ms() + timeout_ms;
+        while (!reap(p, false) && xst_now_ms() < end) {
+            usleep(10000);
+        }
+        if (!p->reaped) {
+            fprintf(stderr, "%s did not stop within %d ms of SIGTERM; killing it\n", p->name,
+                    timeout_ms);
+            kill(p->pid, SIGKILL);
+            reap(p, true);
+            return -1;
+        }
+    }
+    if (WIFEXITED(p->status)) {
+        return WEXITSTATUS(p->status);
+    }
+    return -1;
+}
+
+void xst_kill9(xst_proc *p)
+{
+    if (!p->reaped) {
+        kill(p->pid, SIGKILL);
+        reap(p, true);
+    }
+}
+
+void xst_proc_free(xst_proc *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    xst_kill9(p);
+    free(p);
+}
+
+bool xst_log_contains(const xst_proc *p, const char *needle)
+{
+    char *text = read_file(p->log_path);
+    bool found = text != NULL && strstr(text, needle) != NULL;
+    free(text);
+    return found;
+}
+
+void xst_log_dump(const xst_proc *p)
+{
+    char *text = read_file(p->log_path);
+    fprintf(stderr, "----- %s (%s) -----\n%s\n----- end of %s -----\n", p->name, p->log_path,
+            text ? text : "(no log)", p->name);
+    free(text);
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+} sink;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    sink *s = ud;
+    size_t n = size * nmemb;
+    char *nb = realloc(s->buf, s->len + n + 1);
+    if (nb == NULL) {
+        return 0;
+    }
+    s->buf = nb;
+    memcpy(s->buf + s->len, ptr, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+    return n;
+}
+
+xst_http xst_http_do(const char *method, const char *url, const char *body,
+                     const char *const *headers, long timeout_ms)
+{
+    static int curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = 1;
+    }
+    xst_http r = {0};
+    sink s = {0};
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        xst_die("curl_easy_init failed");
+    }
+    struct curl_slist *hl = NULL;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        hl = curl_slist_append(hl, headers[i]);
+    }
+    if (body != NULL) {
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    if (curl_easy_perform(c) == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    }
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    r.body = s.buf != NULL ? s.buf : calloc(1, 1);
+    r.len = s.len;
+    if (r.len > 0) {
+        r.json = xs_json_parse(r.body, r.len, NULL);
+    }
+    return r;
+}
+
+void xst_http_free(xst_http *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+bool xst_wait_http(const char *url, long status, long timeout_ms)
+{
+    int64_t end = xst_now_ms() + timeout_ms;
+    for (;;) {
+        xst_http r = xst_http_do("GET", url, NULL, NULL, 2000);
+        long got = r.status;
+        xst_http_free(&r);
+        if (got == status) {
+            return true;
+        }
+        if (xst_now_ms() > end) {
+            return false;
+        }
+        usleep(50000);
+    }
+}
