@@ -24,6 +24,7 @@ static const xs_proto_field f_error[] = {
     F("code", XS_PF_STRING, true, 1, 64),
     F("message", XS_PF_STRING, true, 0, 4096),
     F("retryable", XS_PF_BOOL, true, 0, 0),
+    F("field", XS_PF_STRING, false, 1, 128),
 };
 
 /* sys.ping: a liveness and routing probe any domain service answers. */
@@ -50,6 +51,75 @@ static const xs_proto_field f_heartbeat[] = {
     F("stopping", XS_PF_BOOL, true, 0, 0),
 };
 
+/* auth.authorize: start connecting an organisation to Xero. */
+static const xs_proto_field f_auth_authorize[] = {
+    F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("redirect_uri", XS_PF_STRING, false, 1, 2048),
+    F("scopes", XS_PF_STRING, false, 1, 2048),
+};
+
+static const xs_proto_field f_auth_authorize_url[] = {
+    F("url", XS_PF_STRING, true, 1, 16384),
+    F("state_expires_at", XS_PF_TIME, true, 0, 0),
+    F("redirect_uri", XS_PF_STRING, true, 1, 2048),
+    F("scopes", XS_PF_STRING, true, 1, 2048),
+};
+
+/* auth.callback: what Xero sent to the OAuth callback. */
+static const xs_proto_field f_auth_callback[] = {
+    F("state", XS_PF_STRING, true, 1, 512),
+    F("code", XS_PF_STRING, false, 1, 4096),
+    F("error", XS_PF_STRING, false, 1, 256),
+    F("error_description", XS_PF_STRING, false, 0, 1024),
+};
+
+static const xs_proto_field f_auth_connected[] = {
+    F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("connections", XS_PF_ARRAY, true, 1, 1000),
+};
+
+/* token.get: a live access token for the envelope's connection. */
+static const xs_proto_field f_token_get[] = {
+    F("min_valid_s", XS_PF_INT, false, 0, 1500),
+    F("force_refresh", XS_PF_BOOL, false, 0, 0),
+};
+
+static const xs_proto_field f_token[] = {
+    F("access_token", XS_PF_STRING, true, 1, 65536),
+    F("tenant_id", XS_PF_UUID, true, 0, 0),
+    F("expires_at", XS_PF_TIME, true, 0, 0),
+    F("refreshed", XS_PF_BOOL, true, 0, 0),
+};
+
+/* auth.check: is the envelope's connection usable right now? */
+static const xs_proto_field f_auth_check[] = {
+    F("force_refresh", XS_PF_BOOL, false, 0, 0),
+};
+
+static const xs_proto_field f_auth_checked[] = {
+    F("status", XS_PF_STRING, true, 1, 32),    F("tenant_connected", XS_PF_BOOL, true, 0, 0),
+    F("expires_at", XS_PF_TIME, false, 0, 0),  F("refreshed", XS_PF_BOOL, true, 0, 0),
+    F("reason", XS_PF_STRING, false, 0, 1024),
+};
+
+/* auth.disconnect: disconnect the envelope's connection. */
+static const xs_proto_field f_auth_disconnect[] = {
+    F("purge", XS_PF_BOOL, false, 0, 0),
+};
+
+static const xs_proto_field f_auth_disconnected[] = {
+    F("status", XS_PF_STRING, true, 1, 32),     F("removed_at_xero", XS_PF_BOOL, true, 0, 0),
+    F("revoked", XS_PF_BOOL, true, 0, 0),       F("purged", XS_PF_BOOL, true, 0, 0),
+    F("warning", XS_PF_STRING, false, 0, 1024),
+};
+
+/* event.connection: a connection changed status. */
+static const xs_proto_field f_event_connection[] = {
+    F("connection", XS_PF_UUID, true, 0, 0),   F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("tenant_id", XS_PF_UUID, true, 0, 0),    F("status", XS_PF_STRING, true, 1, 32),
+    F("reason", XS_PF_STRING, false, 0, 1024),
+};
+
 #define SPEC(type, kind, reply, conn, fields)                                                      \
     {                                                                                              \
         type, kind, reply, conn, fields, COUNT(fields)                                             \
@@ -60,6 +130,17 @@ static const xs_proto_spec specs[] = {
     SPEC("sys.ping", XS_PROTO_REQUEST, "sys.pong", false, f_sys_ping),
     SPEC("sys.pong", XS_PROTO_REPLY, NULL, false, f_sys_pong),
     SPEC("event.heartbeat", XS_PROTO_EVENT, NULL, false, f_heartbeat),
+    SPEC("auth.authorize", XS_PROTO_REQUEST, "auth.authorize_url", false, f_auth_authorize),
+    SPEC("auth.authorize_url", XS_PROTO_REPLY, NULL, false, f_auth_authorize_url),
+    SPEC("auth.callback", XS_PROTO_REQUEST, "auth.connected", false, f_auth_callback),
+    SPEC("auth.connected", XS_PROTO_REPLY, NULL, false, f_auth_connected),
+    SPEC("token.get", XS_PROTO_REQUEST, "token", true, f_token_get),
+    SPEC("token", XS_PROTO_REPLY, NULL, true, f_token),
+    SPEC("auth.check", XS_PROTO_REQUEST, "auth.checked", true, f_auth_check),
+    SPEC("auth.checked", XS_PROTO_REPLY, NULL, true, f_auth_checked),
+    SPEC("auth.disconnect", XS_PROTO_REQUEST, "auth.disconnected", true, f_auth_disconnect),
+    SPEC("auth.disconnected", XS_PROTO_REPLY, NULL, true, f_auth_disconnected),
+    SPEC("event.connection", XS_PROTO_EVENT, NULL, false, f_event_connection),
 };
 
 const xs_proto_spec *xs_proto_specs(size_t *n)
@@ -375,6 +456,12 @@ xs_err xs_proto_encode(const char *type, const char *id, const char *conn, json_
 xs_err xs_proto_encode_error(const char *id, xs_err code, const char *message, bool retryable,
                              char **buf, size_t *len)
 {
+    return xs_proto_encode_error_at(id, code, NULL, message, retryable, buf, len);
+}
+
+xs_err xs_proto_encode_error_at(const char *id, xs_err code, const char *field, const char *message,
+                                bool retryable, char **buf, size_t *len)
+{
     char fallback[XS_PROTO_ID_MAX];
     if (id == NULL || !id_valid(id)) {
         /* The request's id could not be read; the error still needs an id of its own. */
@@ -385,6 +472,9 @@ xs_err xs_proto_encode_error(const char *id, xs_err code, const char *message, b
     snprintf(msg, sizeof(msg), "%s", message != NULL ? message : xs_strerror(code));
     json_t *body = json_pack("{s:s, s:s, s:b}", "code", xs_err_name(code), "message", msg,
                              "retryable", retryable);
+    if (body != NULL && field != NULL && field[0] != '\0') {
+        json_object_set_new(body, "field", json_string(field));
+    }
     return xs_proto_encode("error", id, NULL, body, buf, len);
 }
 
@@ -414,6 +504,11 @@ void xs_msg_error(const xs_msg *m, xs_err *code, const char **message, bool *ret
         xs_json_get_bool(m->body, "retryable", &r);
         *retryable = r;
     }
+}
+
+const char *xs_msg_error_field(const xs_msg *m)
+{
+    return m != NULL ? xs_json_str_or(m->body, "field", NULL) : NULL;
 }
 
 xs_err xs_proto_new_id(char *id)

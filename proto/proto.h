@@ -102,12 +102,20 @@ xs_err xs_proto_encode(const char *type, const char *id, const char *conn, json_
 xs_err xs_proto_encode_error(const char *id, xs_err code, const char *message, bool retryable,
                              char **buf, size_t *len);
 
+/* xs_proto_encode_error_at is xs_proto_encode_error naming the request field at fault
+ * (field may be NULL: none), so the orchestrator can answer "400, field X". */
+xs_err xs_proto_encode_error_at(const char *id, xs_err code, const char *field, const char *message,
+                                bool retryable, char **buf, size_t *len);
+
 /* xs_msg_is_error tells whether m is an "error" reply. */
 bool xs_msg_is_error(const xs_msg *m);
 
 /* xs_msg_error reads an error reply: its code (XS_EUNKNOWN names map to XS_EPROTO), message
  * (borrowed) and retryable flag. Any out-pointer may be NULL. */
 void xs_msg_error(const xs_msg *m, xs_err *code, const char **message, bool *retryable);
+
+/* xs_msg_error_field returns the field an error reply names (borrowed), or NULL. */
+const char *xs_msg_error_field(const xs_msg *m);
 
 /* xs_proto_new_id writes a fresh random request id into id (XS_PROTO_ID_MAX bytes). */
 xs_err xs_proto_new_id(char *id);

@@ -79,8 +79,52 @@ static void test_error_reply(void **state)
     assert_int_equal(xs_proto_encode_error("", XS_EPROTO, NULL, false, &buf, &len), XS_OK);
     assert_int_equal(xs_proto_decode(buf, len, &m, NULL, NULL), XS_OK);
     assert_string_equal(m->id, "unknown");
+    assert_null(xs_msg_error_field(m));
     xs_msg_free(m);
     free(buf);
+
+    /* An error may name the request field at fault. */
+    assert_int_equal(xs_proto_encode_error_at("r-8", XS_EINVAL, "organisation_id",
+                                              "no such organisation", false, &buf, &len),
+                     XS_OK);
+    assert_int_equal(xs_proto_decode(buf, len, &m, NULL, NULL), XS_OK);
+    assert_string_equal(xs_msg_error_field(m), "organisation_id");
+    xs_msg_free(m);
+    free(buf);
+}
+
+/* Requests about a connection need one in the envelope; their replies carry it back. */
+static void test_connection_messages(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(xs_proto_encode("token.get", "r-1", NULL, json_object(), &buf, &len),
+                     XS_EINVAL);
+    assert_int_equal(xs_proto_encode("token.get", "r-1", CONN, json_object(), &buf, &len), XS_OK);
+    xs_msg *m = NULL;
+    assert_int_equal(xs_proto_decode(buf, len, &m, NULL, NULL), XS_OK);
+    assert_string_equal(m->spec->reply, "token");
+    xs_msg_free(m);
+    free(buf);
+
+    json_t *tok = json_pack("{s:s, s:s, s:s, s:b}", "access_token", "eyJ.x.y", "tenant_id", CONN,
+                            "expires_at", "2026-12-01T10:30:00.000Z", "refreshed", 1);
+    assert_int_equal(xs_proto_encode("token", "r-1", CONN, tok, &buf, &len), XS_OK);
+    assert_int_equal(xs_proto_decode(buf, len, &m, NULL, NULL), XS_OK);
+    assert_string_equal(xs_json_str_or(m->body, "access_token", ""), "eyJ.x.y");
+    xs_msg_free(m);
+    free(buf);
+
+    /* A tenant id that is not a UUID is refused. */
+    tok = json_pack("{s:s, s:s, s:s, s:b}", "access_token", "a", "tenant_id", "tenant-1",
+                    "expires_at", "2026-12-01T10:30:00.000Z", "refreshed", 0);
+    assert_int_equal(xs_proto_encode("token", "r-1", CONN, tok, &buf, &len), XS_EINVAL);
+
+    /* The callback needs its state. */
+    assert_int_equal(xs_proto_encode("auth.callback", "r-2", NULL,
+                                     json_pack("{s:s}", "code", "abc"), &buf, &len),
+                     XS_EINVAL);
 }
 
 static void test_encode_refuses_bad_bodies(void **state)
@@ -287,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_request),
         cmocka_unit_test(test_round_trip_event),
         cmocka_unit_test(test_error_reply),
+        cmocka_unit_test(test_connection_messages),
         cmocka_unit_test(test_encode_refuses_bad_bodies),
         cmocka_unit_test(test_decode_refuses_malformed),
         cmocka_unit_test(test_decode_ignores_unknown_fields),

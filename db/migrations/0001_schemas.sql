@@ -51,3 +51,11 @@ CREATE FUNCTION sync.normalise_name(name text) RETURNS text
     RETURN lower(regexp_replace(btrim(name), '\s+', ' ', 'g'));
 COMMENT ON FUNCTION sync.normalise_name(text) IS
     'Name matching key: lower case, trimmed, runs of white space collapsed to one space.';
+
+-- sync.iso writes a timestamptz the way every xero-sync message and API reply writes time:
+-- ISO 8601 UTC with milliseconds and "Z" (lib/xs/clock.h, xs_time_format_iso).
+CREATE FUNCTION sync.iso(t timestamptz) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURNS NULL ON NULL INPUT
+    RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+COMMENT ON FUNCTION sync.iso(timestamptz) IS
+    'ISO 8601 UTC text with milliseconds, e.g. 2026-12-01T10:00:00.000Z.';

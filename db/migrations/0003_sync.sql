@@ -5,6 +5,52 @@
 -- lower case. Rows that belong to a connection go with it (ON DELETE CASCADE); history that
 -- outlives what it points at (audit, per-item errors) loses the link (SET NULL) instead.
 
+CREATE TABLE sync.grants (
+    id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    organisation_id       uuid NOT NULL REFERENCES app.organisations (id) ON DELETE CASCADE,
+    xero_user_id          text,
+    auth_event_id         text,
+    status                text NOT NULL DEFAULT 'active'
+                          CHECK (status IN ('active', 'needs_reauth', 'revoked')),
+    access_token_sealed   bytea,
+    refresh_token_sealed  bytea,
+    key_id                text,
+    access_expires_at     timestamptz,
+    last_refresh_at       timestamptz,
+    refresh_count         bigint NOT NULL DEFAULT 0,
+    scopes                text[] NOT NULL DEFAULT '{}',
+    last_error            text,
+    last_error_at         timestamptz,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    CHECK ((access_token_sealed IS NULL) = (key_id IS NULL)),
+    CHECK (refresh_token_sealed IS NULL OR key_id IS NOT NULL)
+);
+COMMENT ON TABLE sync.grants IS
+    'One OAuth consent: the token set Xero issued when a person connected one or more '
+    'tenants. Every tenant chosen in that consent shares it, and a refresh rotates it for all '
+    'of them, so tokens live here and not on each connection.';
+COMMENT ON COLUMN sync.grants.auth_event_id IS
+    'authentication_event_id of the consent; GET /connections?authEventId= lists its tenants.';
+COMMENT ON COLUMN sync.grants.status IS
+    'active: tokens usable; needs_reauth: Xero refused the refresh token (invalid_grant), a '
+    'person must connect again; revoked: revoked at Xero by a disconnect.';
+COMMENT ON COLUMN sync.grants.access_token_sealed IS
+    'AES-256-GCM (nonce || ciphertext || tag) of the access token, sealed with key key_id and '
+    'bound to this row (additional data "xs:grant:<id>:access").';
+COMMENT ON COLUMN sync.grants.refresh_token_sealed IS
+    'AES-256-GCM of the refresh token (additional data "xs:grant:<id>:refresh"). Refresh '
+    'tokens rotate: whoever refreshes holds this row locked (SELECT ... FOR UPDATE) from '
+    'reading the token to committing its successor, so two refreshes never use one token.';
+COMMENT ON COLUMN sync.grants.key_id IS
+    'Id of the sealing key (first 16 hex of its SHA-256), so keys can be rotated '
+    '(xs-auth rotate-key).';
+COMMENT ON COLUMN sync.grants.refresh_count IS 'Refreshes done with this grant, for operators.';
+CREATE INDEX grants_organisation ON sync.grants (organisation_id);
+CREATE INDEX grants_key ON sync.grants (key_id);
+CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON sync.grants
+    FOR EACH ROW EXECUTE FUNCTION sync.touch_updated_at();
+
 CREATE TABLE sync.connections (
     id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organisation_id       uuid NOT NULL REFERENCES app.organisations (id) ON DELETE CASCADE,
@@ -12,45 +58,38 @@ CREATE TABLE sync.connections (
     tenant_name           text,
     tenant_type           text,
     xero_connection_id    uuid,
+    grant_id              uuid REFERENCES sync.grants (id) ON DELETE SET NULL,
     status                text NOT NULL DEFAULT 'active'
                           CHECK (status IN ('active', 'needs_reauth', 'disconnected', 'paused')),
-    access_token_sealed   bytea,
-    refresh_token_sealed  bytea,
-    key_id                text,
-    access_expires_at     timestamptz,
-    last_refresh_at       timestamptz,
-    scopes                text[] NOT NULL DEFAULT '{}',
     last_error            text,
     last_error_at         timestamptz,
     settings              jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now(),
+    connected_at          timestamptz NOT NULL DEFAULT now(),
     disconnected_at       timestamptz,
-    UNIQUE (organisation_id, tenant_id)
+    UNIQUE (organisation_id, tenant_id),
+    CHECK (status = 'disconnected' OR grant_id IS NOT NULL)
 );
 COMMENT ON TABLE sync.connections IS
-    'One Xero tenant connected by one organisation, with its OAuth tokens sealed at rest.';
+    'One Xero tenant connected by one organisation. Its tokens are those of its grant.';
 COMMENT ON COLUMN sync.connections.tenant_id IS
     'Xero tenant id (the Xero-Tenant-Id header; the tenantId of webhook events).';
 COMMENT ON COLUMN sync.connections.tenant_type IS
     'Xero tenantType as given (ORGANISATION, PRACTICEMANAGER, ...); not constrained.';
 COMMENT ON COLUMN sync.connections.xero_connection_id IS
     'Id of the connection in Xero''s /connections list; DELETE /connections/{id} removes it.';
+COMMENT ON COLUMN sync.connections.grant_id IS
+    'The consent whose tokens act for this tenant; a later consent that includes the tenant '
+    'takes it over.';
 COMMENT ON COLUMN sync.connections.status IS
     'active: syncing; needs_reauth: the refresh token was refused, a person must connect '
-    'again; disconnected: revoked or removed; paused: kept but not scheduled.';
-COMMENT ON COLUMN sync.connections.access_token_sealed IS
-    'AES-256-GCM (nonce || ciphertext || tag) of the access token, sealed with key key_id.';
-COMMENT ON COLUMN sync.connections.refresh_token_sealed IS
-    'AES-256-GCM of the refresh token. Refresh tokens rotate: whoever refreshes must hold a '
-    'row lock (SELECT ... FOR UPDATE) so two refreshes never use the same one.';
-COMMENT ON COLUMN sync.connections.key_id IS
-    'Id of the sealing key (first 16 hex of its SHA-256), so keys can be rotated.';
+    'again (syncing paused, the reason in last_error); disconnected: revoked or removed; '
+    'paused: kept but not scheduled.';
 COMMENT ON COLUMN sync.connections.settings IS
     'Per-connection options: conflict policy per entity, entities enabled, schedules, ...';
 CREATE INDEX connections_tenant ON sync.connections (tenant_id);
-CREATE INDEX connections_refresh_due ON sync.connections (access_expires_at)
-    WHERE status = 'active';
+CREATE INDEX connections_grant ON sync.connections (grant_id);
 CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON sync.connections
     FOR EACH ROW EXECUTE FUNCTION sync.touch_updated_at();
 
@@ -60,6 +99,7 @@ CREATE TABLE sync.oauth_states (
     code_verifier_sealed  bytea NOT NULL,
     key_id                text NOT NULL,
     redirect_uri          text NOT NULL,
+    scopes                text[] NOT NULL DEFAULT '{}',
     created_at            timestamptz NOT NULL DEFAULT now(),
     expires_at            timestamptz NOT NULL,
     used_at               timestamptz

@@ -61,6 +61,44 @@ const xs_config_var xs_config_vars[] = {
      "Xero webhook requires `Authorization: Bearer <key>` with one of them. Each key must be "
      "at least 16 characters."},
 
+    /* --- Xero and OAuth (xs-auth) --- */
+    {"XS_XERO_LOGIN_URL", XS_CFG_URL, "https://login.xero.com", false, 0, 0, "http|https",
+     XS_PROC_AUTH,
+     "Base URL of Xero's login host; people are sent to <it>/identity/connect/authorize to "
+     "consent."},
+    {"XS_XERO_IDENTITY_URL", XS_CFG_URL, "https://identity.xero.com", false, 0, 0, "http|https",
+     XS_PROC_AUTH, "Base URL of Xero's identity host (/connect/token, /connect/revocation)."},
+    {"XS_XERO_API_URL", XS_CFG_URL, "https://api.xero.com", false, 0, 0, "http|https", XS_PROC_AUTH,
+     "Base URL of Xero's API host (/connections, and the Accounting API under /api.xro/2.0)."},
+    {"XS_XERO_CLIENT_ID", XS_CFG_STRING, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
+     "The OAuth 2.0 client id of the Xero app (developer.xero.com, My Apps)."},
+    {"XS_XERO_CLIENT_SECRET", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
+     "The Xero app's client secret, sent by HTTP Basic to the token and revocation endpoints."},
+    {"XS_XERO_TIMEOUT", XS_CFG_DURATION, "30s", false, 100, SEC(600), NULL, XS_PROC_AUTH,
+     "How long one call to Xero may take, connection included, before it counts as failed."},
+    {"XS_OAUTH_REDIRECT_URIS", XS_CFG_STRING, "http://127.0.0.1:8080/v1/oauth/callback", false, 0,
+     0, NULL, XS_PROC_AUTH,
+     "Comma-separated redirect URIs registered for the app, each pointing at the "
+     "orchestrator's GET /v1/oauth/callback; the first is the default."},
+    {"XS_OAUTH_SCOPES", XS_CFG_STRING,
+     "offline_access accounting.contacts accounting.invoices accounting.payments "
+     "accounting.banktransactions.read accounting.settings.read",
+     false, 0, 0, NULL, XS_PROC_AUTH,
+     "Space-separated scopes asked for when connecting (offline_access is required; older "
+     "apps may use accounting.transactions instead of the granular transaction scopes)."},
+    {"XS_OAUTH_STATE_TTL", XS_CFG_DURATION, "10m", false, SEC(10), SEC(86400), NULL, XS_PROC_AUTH,
+     "How long a person has, from POST /v1/connections/authorize, to finish consenting."},
+    {"XS_TOKEN_KEY", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
+     "Key that seals OAuth tokens at rest with AES-256-GCM: the base64 of exactly 32 random "
+     "bytes (`openssl rand -base64 32`). xs-auth refuses to start without a valid one."},
+    {"XS_TOKEN_OLD_KEYS", XS_CFG_SECRET, NULL, true, 0, 0, NULL, XS_PROC_AUTH,
+     "Comma-separated earlier values of XS_TOKEN_KEY, still accepted for opening tokens while "
+     "`xs-auth rotate-key` re-seals them under the current key."},
+    {"XS_TOKEN_REFRESH_MARGIN", XS_CFG_DURATION, "5m", false, 0, SEC(1500), NULL, XS_PROC_AUTH,
+     "An access token expiring within this is refreshed before it is handed out."},
+    {"XS_TOKEN_LOCK_WAIT", XS_CFG_DURATION, "30s", false, 100, SEC(600), NULL, XS_PROC_AUTH,
+     "How long a token request waits for a refresh another replica is doing."},
+
     /* --- xero-sim --- */
     {"XS_SIM_ADDR", XS_CFG_STRING, "127.0.0.1", false, 0, 0, NULL, XS_PROC_SIM,
      "IPv4 address xero-sim listens on."},

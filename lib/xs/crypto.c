@@ -230,16 +230,59 @@ void xs_sha256(const void *data, size_t n, uint8_t out[XS_SHA256_LEN])
     }
 }
 
-void xs_sha256_hex(const void *data, size_t n, char out[2 * XS_SHA256_LEN + 1])
+void xs_hex_encode(const void *data, size_t n, char *out)
 {
     static const char hex[] = "0123456789abcdef";
+    const uint8_t *b = data;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+xs_err xs_hex_decode(const char *text, size_t len, uint8_t **out, size_t *outlen)
+{
+    if (text == NULL || out == NULL || outlen == NULL || len % 2 != 0) {
+        return text == NULL || out == NULL || outlen == NULL ? XS_EINVAL : XS_EPARSE;
+    }
+    uint8_t *b = malloc(len / 2 + 1);
+    if (b == NULL) {
+        return XS_ENOMEM;
+    }
+    for (size_t i = 0; i < len / 2; i++) {
+        int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(b);
+            return XS_EPARSE;
+        }
+        b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    b[len / 2] = 0;
+    *out = b;
+    *outlen = len / 2;
+    return XS_OK;
+}
+
+void xs_sha256_hex(const void *data, size_t n, char out[2 * XS_SHA256_LEN + 1])
+{
     uint8_t md[XS_SHA256_LEN];
     xs_sha256(data, n, md);
-    for (size_t i = 0; i < XS_SHA256_LEN; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[2 * XS_SHA256_LEN] = '\0';
+    xs_hex_encode(md, sizeof(md), out);
 }
 
 xs_err xs_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,

@@ -45,6 +45,13 @@ void xs_sha256(const void *data, size_t n, uint8_t out[XS_SHA256_LEN]);
 /* xs_sha256_hex writes the lowercase hex SHA-256 of data (64 characters + NUL) into out. */
 void xs_sha256_hex(const void *data, size_t n, char out[2 * XS_SHA256_LEN + 1]);
 
+/* xs_hex_encode writes the lowercase hex of n bytes into out (room for 2n + 1). */
+void xs_hex_encode(const void *data, size_t n, char *out);
+
+/* xs_hex_decode reads len hex digits (either case; len even) into *out (new) and *outlen.
+ * XS_EPARSE for an odd length or a character that is not a hex digit. */
+xs_err xs_hex_decode(const char *text, size_t len, uint8_t **out, size_t *outlen);
+
 /* xs_hmac_sha256 computes HMAC-SHA256(key, data) into out. */
 xs_err xs_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
                       uint8_t out[XS_SHA256_LEN]);

@@ -741,9 +741,31 @@ static void test_aead_argument_errors(void **state)
     assert_null(out);
 }
 
+static void test_hex(void **state)
+{
+    (void)state;
+    char out[9];
+    xs_hex_encode("\x00\xab\x10\xff", 4, out);
+    assert_string_equal(out, "00ab10ff");
+    uint8_t *b = NULL;
+    size_t n = 0;
+    assert_int_equal(xs_hex_decode("00AB10ff", 8, &b, &n), XS_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(b, "\x00\xab\x10\xff", 4);
+    free(b);
+    assert_int_equal(xs_hex_decode("", 0, &b, &n), XS_OK);
+    assert_int_equal(n, 0);
+    free(b);
+    assert_int_equal(xs_hex_decode("abc", 3, &b, &n), XS_EPARSE);
+    assert_int_equal(xs_hex_decode("zz", 2, &b, &n), XS_EPARSE);
+    assert_int_equal(xs_hex_decode("0g", 2, &b, &n), XS_EPARSE);
+    assert_int_equal(xs_hex_decode(NULL, 2, &b, &n), XS_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_hmac_vectors),
         cmocka_unit_test(test_hmac_errors),

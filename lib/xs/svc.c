@@ -50,7 +50,38 @@ xs_err xs_svc_fail(xs_svc_ctx *ctx, xs_err code, bool retryable, const char *fmt
     vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
     va_end(ap);
     ctx->retryable = retryable;
+    ctx->field[0] = '\0';
     return code;
+}
+
+xs_err xs_svc_fail_field(xs_svc_ctx *ctx, xs_err code, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+    va_end(ap);
+    ctx->retryable = false;
+    snprintf(ctx->field, sizeof(ctx->field), "%s", field != NULL ? field : "");
+    return code;
+}
+
+void xs_svc_publish(xs_svc_ctx *ctx, const char *type, const char *conn, json_t *body)
+{
+    char id[XS_PROTO_ID_MAX];
+    char *buf = NULL;
+    size_t len = 0;
+    if (xs_proto_new_id(id) != XS_OK) {
+        json_decref(body);
+        return;
+    }
+    if (xs_proto_encode(type, id, conn, body, &buf, &len) != XS_OK) {
+        xs_log_error(ctx->proc->log, "svc.bad_event", "{s:s}", "type", type);
+        return;
+    }
+    if (xs_bus_publish(ctx->node, buf, len) != XS_OK) {
+        xs_log_warn(ctx->proc->log, "svc.publish_failed", "{s:s}", "type", type);
+    }
+    free(buf);
 }
 
 /* default_retryable: whether an error the handler did not describe is worth retrying. */
@@ -93,12 +124,13 @@ static xs_err handle_ping(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     return XS_OK;
 }
 
-/* send_error replies with an error for request id. */
-static void send_error(worker *w, const char *id, xs_err code, const char *message, bool retryable)
+/* send_error replies with an error for request id, naming field (may be NULL). */
+static void send_error_at(worker *w, const char *id, xs_err code, const char *field,
+                          const char *message, bool retryable)
 {
     char *buf = NULL;
     size_t len = 0;
-    if (xs_proto_encode_error(id, code, message, retryable, &buf, &len) != XS_OK) {
+    if (xs_proto_encode_error_at(id, code, field, message, retryable, &buf, &len) != XS_OK) {
         xs_log_error(w->s->proc.log, "svc.reply_failed", "{s:s}", "request", id);
         return;
     }
@@ -107,6 +139,11 @@ static void send_error(worker *w, const char *id, xs_err code, const char *messa
     }
     free(buf);
     atomic_fetch_add(&w->s->failed, 1);
+}
+
+static void send_error(worker *w, const char *id, xs_err code, const char *message, bool retryable)
+{
+    send_error_at(w, id, code, NULL, message, retryable);
 }
 
 /* ensure_db re-establishes the worker's database connection when it was lost. */
@@ -170,6 +207,7 @@ static void serve(worker *w, const void *buf, size_t len)
     int64_t t0 = xs_clock_mono_ms();
     json_t *reply = NULL;
     w->ctx.err[0] = '\0';
+    w->ctx.field[0] = '\0';
     w->ctx.retryable = false;
     e = fn(&w->ctx, req, &reply);
     bool described = w->ctx.err[0] != '\0';
@@ -184,7 +222,7 @@ static void serve(worker *w, const void *buf, size_t len)
         xs_log_warn(s->proc.log, "svc.request_failed", "{s:s, s:s, s:s, s:s, s:b}", "request",
                     req->id, "type", req->type, "err", xs_err_name(e), "reason", msg, "retryable",
                     retry);
-        send_error(w, req->id, e, msg, retry);
+        send_error_at(w, req->id, e, w->ctx.field, msg, retry);
         xs_msg_free(req);
         return;
     }
@@ -305,6 +343,9 @@ static void shutdown_workers(svc *s)
     for (int i = 0; i < s->nworkers; i++) {
         xs_bus_worker_destroy(s->workers[i].bw);
         xs_pg_close(s->workers[i].ctx.pg);
+        if (s->def->worker_fini != NULL && s->workers[i].ctx.wstate != NULL) {
+            s->def->worker_fini(s->workers[i].ctx.wstate);
+        }
     }
     free(s->workers);
     s->workers = NULL;
@@ -321,6 +362,14 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
     }
     code = XS_EXIT_FAIL;
     const xs_config *cfg = s.proc.cfg;
+    if (def->check_config != NULL) {
+        char err[XS_CONFIG_ERR_MAX] = "";
+        if (def->check_config(&s.proc, err) != XS_OK) {
+            xs_log_error(s.proc.log, "config.invalid", "{s:s}", "error", err);
+            code = XS_EXIT_CONFIG;
+            goto done;
+        }
+    }
     s.db_url = xs_config_str(cfg, "XS_DATABASE_URL");
     s.db_wait_ms = xs_config_int(cfg, "XS_DB_CONNECT_WAIT");
     s.nworkers = (int)xs_config_int(cfg, "XS_WORKERS");
@@ -334,7 +383,11 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
         snprintf(s.replica, sizeof(s.replica), "%s-%d", host, (int)getpid());
     }
 
-    if (check_database(&s) != XS_OK) {
+    xs_err e = check_database(&s);
+    if (e != XS_OK) {
+        if (e == XS_ECONFIG) {
+            code = XS_EXIT_CONFIG;
+        }
         goto done;
     }
 
@@ -361,6 +414,10 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
         w->ctx.node = s.node;
         if (xs_bus_worker_create(s.node, &w->bw) != XS_OK) {
             xs_log_error(s.proc.log, "bus.worker_failed", "{s:i}", "worker", i);
+            goto done;
+        }
+        if (def->worker_init != NULL && def->worker_init(s.state, &w->ctx.wstate) != XS_OK) {
+            xs_log_error(s.proc.log, "svc.worker_init_failed", "{s:i}", "worker", i);
             goto done;
         }
     }

@@ -11,6 +11,7 @@
  * its type, and sends the handler's reply body under the type the protocol declares (a body
  * the declaration refuses becomes an XS_EPROTO error reply: it is a bug in the handler, and
  * it is logged). Each worker has its own PostgreSQL connection, re-established when lost.
+ * An init returning XS_ECONFIG, like check_config, stops the process with exit code 2.
  * Every service answers sys.ping.
  */
 #ifndef XS_SVC_H
@@ -32,10 +33,12 @@ typedef struct xs_svc_ctx {
     const xs_proc *proc;      /* configuration and log (borrowed) */
     xs_pg *pg;                /* this worker's database connection (borrowed) */
     void *state;              /* the service's own state, from its init (borrowed) */
+    void *wstate;             /* this worker's own state, from worker_init (borrowed) */
     const char *replica;      /* this replica's id */
     const char *service;      /* "contacts" */
     xs_bus_node *node;        /* for publishing events (borrowed) */
     char err[XS_SVC_ERR_MAX]; /* the failure message set by xs_svc_fail */
+    char field[128];          /* the request field at fault, set by xs_svc_fail_field */
     bool retryable;           /* set by xs_svc_fail */
 } xs_svc_ctx;
 
@@ -57,10 +60,18 @@ typedef struct xs_svc_def {
     const xs_svc_route *routes;
     size_t nroutes;
     const char *usage; /* --help paragraph */
+    /* check_config validates what the configuration table cannot (a key's encoding, say)
+     * right after the configuration is loaded: XS_ECONFIG with one line naming the variable
+     * in err (XS_CONFIG_ERR_MAX bytes) stops the process with exit code 2. May be NULL. */
+    xs_err (*check_config)(const xs_proc *proc, char *err);
     /* init makes the service's state once at start, after configuration and database are
      * ready (pg is borrowed for the call only); fini frees it; both may be NULL. */
     xs_err (*init)(const xs_proc *proc, xs_pg *pg, void **state);
     void (*fini)(void *state);
+    /* worker_init makes one worker's own state (ctx->wstate) before it takes requests, e.g.
+     * an HTTP client with its keep-alive connections; worker_fini frees it. May be NULL. */
+    xs_err (*worker_init)(void *state, void **wstate);
+    void (*worker_fini)(void *wstate);
 } xs_svc_def;
 
 /* xs_svc_main runs the service described by def and returns the process exit code. */
@@ -70,5 +81,14 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv);
  * `return xs_svc_fail(ctx, XS_EINVAL, false, "contact %s has no name", id);`. */
 xs_err xs_svc_fail(xs_svc_ctx *ctx, xs_err code, bool retryable, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* xs_svc_fail_field is xs_svc_fail naming the request field at fault (copied). */
+xs_err xs_svc_fail_field(xs_svc_ctx *ctx, xs_err code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* xs_svc_publish publishes an event of `type` about connection conn (may be NULL) with body
+ * (taken over). A body its declaration refuses is logged and dropped: events are never
+ * durable. */
+void xs_svc_publish(xs_svc_ctx *ctx, const char *type, const char *conn, json_t *body);
 
 #endif

@@ -1,4 +1,4 @@
-/* api.c: the orchestrator's REST routes: health, and the system routes. */
+/* api.c: the orchestrator's REST routes (the table), health, API keys and the system routes. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,42 +137,15 @@ typedef struct ping_job {
 static void *ping_one(void *arg)
 {
     ping_job *j = arg;
-    char id[XS_PROTO_ID_MAX];
-    char *buf = NULL;
-    size_t len = 0;
-    void *rep = NULL;
-    size_t replen = 0;
     xs_msg *m = NULL;
-    j->err = xs_proto_new_id(id);
-    if (j->err != XS_OK) {
-        return NULL;
-    }
+    orch_call_error err;
     json_t *body = json_pack("{s:I}", "delay_ms", (json_int_t)j->delay_ms);
-    j->err = xs_proto_encode("sys.ping", id, NULL, body, &buf, &len);
+    j->err = orch_call(j->o, j->domain, "sys.ping", NULL, body, &m, &err);
     if (j->err != XS_OK) {
+        snprintf(j->message, sizeof(j->message), "%.255s", err.message);
         return NULL;
     }
-    j->err = xs_bus_request(j->o->hub, j->domain, buf, len, j->o->bus_timeout_ms, &rep, &replen);
-    free(buf);
-    if (j->err != XS_OK) {
-        snprintf(j->message, sizeof(j->message), "%s", xs_strerror(j->err));
-        return NULL;
-    }
-    j->err = xs_proto_decode(rep, replen, &m, NULL, j->message);
-    free(rep);
-    if (j->err != XS_OK) {
-        return NULL;
-    }
-    if (xs_msg_is_error(m)) {
-        const char *msg = "";
-        xs_msg_error(m, &j->err, &msg, NULL);
-        snprintf(j->message, sizeof(j->message), "%s", msg);
-    } else if (strcmp(m->type, "sys.pong") != 0 || strcmp(m->id, id) != 0) {
-        j->err = XS_EPROTO;
-        snprintf(j->message, sizeof(j->message), "unexpected reply %s", m->type);
-    } else {
-        snprintf(j->replica, sizeof(j->replica), "%s", xs_json_str_or(m->body, "replica", "?"));
-    }
+    snprintf(j->replica, sizeof(j->replica), "%s", xs_json_str_or(m->body, "replica", "?"));
     xs_msg_free(m);
     return NULL;
 }
@@ -254,6 +227,12 @@ out:
 static const xs_http_route routes[] = {
     {"GET", "/health", health, ORCH_ROUTE_PUBLIC},
     {"POST", "/v1/system/ping", system_ping, 0},
+    {"POST", "/v1/connections/authorize", orch_connections_authorize, 0},
+    {"GET", "/v1/oauth/callback", orch_oauth_callback, ORCH_ROUTE_PUBLIC},
+    {"GET", "/v1/connections", orch_connections_list, 0},
+    {"GET", "/v1/connections/{id}", orch_connections_get, 0},
+    {"DELETE", "/v1/connections/{id}", orch_connections_delete, 0},
+    {"POST", "/v1/connections/{id}/check", orch_connections_check, 0},
 };
 
 const xs_http_route *orch_api_routes(size_t *n)

@@ -48,6 +48,8 @@ static void *events_main(void *arg)
             if (orch_replicas_observe(o->replicas, m, xs_clock_mono_ms()) != XS_OK) {
                 xs_log_warn(o->proc.log, "bus.bad_heartbeat", "{s:s}", "event", m->id);
             }
+        } else if (strcmp(m->type, "event.connection") == 0) {
+            orch_event_connection(o, m);
         } else {
             xs_log_debug(o->proc.log, "bus.event", "{s:s}", "type", m->type);
         }

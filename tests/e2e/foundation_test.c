@@ -56,9 +56,17 @@ static xst_proc *start_service(const char *bin, const char *replica)
 {
     char rid[128];
     snprintf(rid, sizeof(rid), "XS_REPLICA_ID=%s", replica);
-    char *env[] = {
-        W.env_db, W.env_bus_url, "XS_HEARTBEAT=100ms", "XS_WORKERS=4", rid, "XS_LOG_LEVEL=debug",
-        NULL};
+    /* xs-auth also needs its Xero app and sealing key; the others ignore these. */
+    char *env[] = {W.env_db,
+                   W.env_bus_url,
+                   "XS_HEARTBEAT=100ms",
+                   "XS_WORKERS=4",
+                   rid,
+                   "XS_LOG_LEVEL=debug",
+                   "XS_XERO_CLIENT_ID=xero-sim-client",
+                   "XS_XERO_CLIENT_SECRET=xero-sim-secret",
+                   "XS_TOKEN_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                   NULL};
     return xst_spawn(replica, xst_bin(bin), NULL, env);
 }
 

@@ -382,6 +382,10 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
     }
     if (curl_easy_perform(c) == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+        char *loc = NULL;
+        if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
+            r.location = strdup(loc);
+        }
     }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
@@ -396,6 +400,7 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
 void xst_http_free(xst_http *r)
 {
     free(r->body);
+    free(r->location);
     json_decref(r->json);
     memset(r, 0, sizeof(*r));
 }

@@ -1,0 +1,725 @@
+/* xero.c: the HTTP client for Xero, over libcurl. See xero.h. */
+#include "xs/xero.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xs/crypto.h"
+#include "xs/json.h"
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_CONNECT_MS 10000
+#define DEFAULT_MAX_REPLY  ((size_t)64 << 20)
+#define USER_AGENT         "xero-sync/" XS_VERSION
+#define OAUTH_ERROR_MAX    64
+
+struct xs_xero {
+    const xs_xero_opts *opts;
+    CURL *h;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_OK;
+
+static void global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+xs_err xs_xero_create(xs_xero **out, const xs_xero_opts *opts)
+{
+    if (out == NULL || opts == NULL || opts->api_url == NULL || opts->identity_url == NULL ||
+        opts->login_url == NULL) {
+        return XS_EINVAL;
+    }
+    pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK) {
+        return XS_ENOMEM;
+    }
+    xs_xero *x = calloc(1, sizeof(*x));
+    if (x == NULL) {
+        return XS_ENOMEM;
+    }
+    x->opts = opts;
+    x->h = curl_easy_init();
+    if (x->h == NULL) {
+        free(x);
+        return XS_ENOMEM;
+    }
+    *out = x;
+    return XS_OK;
+}
+
+void xs_xero_destroy(xs_xero *x)
+{
+    if (x == NULL) {
+        return;
+    }
+    curl_easy_cleanup(x->h);
+    free(x);
+}
+
+void xs_xero_resp_fini(xs_xero_resp *resp)
+{
+    if (resp == NULL) {
+        return;
+    }
+    free(resp->body);
+    json_decref(resp->json);
+    memset(resp, 0, sizeof(*resp));
+}
+
+bool xs_xero_retryable(xs_err err, long status)
+{
+    if (err != XS_OK) {
+        return err == XS_ETIMEDOUT || err == XS_EHTTP || err == XS_EUNAVAILABLE ||
+               err == XS_ERATELIMIT;
+    }
+    return status == 429 || status >= 500;
+}
+
+/* --- one call --- */
+
+typedef struct sink {
+    char *p;
+    size_t len, cap, max;
+    bool too_big;
+    bool json;
+    xs_xero_call *call;
+} sink;
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    sink *s = arg;
+    size_t add = size * n;
+    if (s->len + add > s->max) {
+        s->too_big = true;
+        return 0;
+    }
+    if (s->len + add + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 16384;
+        while (cap < s->len + add + 1) {
+            cap *= 2;
+        }
+        char *p = realloc(s->p, cap);
+        if (p == NULL) {
+            return 0;
+        }
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, data, add);
+    s->len += add;
+    s->p[s->len] = '\0';
+    return add;
+}
+
+/* header_value returns the value of header line `line` (n bytes) when its name is `name`,
+ * trimmed into buf (cap bytes); NULL otherwise. */
+static const char *header_value(const char *line, size_t n, const char *name, char *buf, size_t cap)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0) {
+        return NULL;
+    }
+    const char *v = line + nl + 1;
+    const char *end = line + n;
+    while (v < end && (*v == ' ' || *v == '\t')) {
+        v++;
+    }
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) {
+        end--;
+    }
+    size_t len = (size_t)(end - v);
+    if (len >= cap) {
+        len = cap - 1;
+    }
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* parse_count reads a non-negative decimal count, or -1. */
+static int64_t parse_count(const char *v)
+{
+    if (v == NULL || *v == '\0') {
+        return -1;
+    }
+    int64_t n = 0;
+    for (const char *c = v; *c; c++) {
+        if (*c < '0' || *c > '9' || n > (INT64_MAX - 9) / 10) {
+            return -1;
+        }
+        n = n * 10 + (*c - '0');
+    }
+    return n;
+}
+
+static size_t on_header(char *line, size_t size, size_t n, void *arg)
+{
+    sink *s = arg;
+    size_t len = size * n;
+    char buf[128];
+    const char *v;
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        /* A new reply (after a redirect or 100-continue): forget the previous headers. */
+        xs_xero_rate *r = &s->call->rate;
+        r->min_remaining = r->day_remaining = r->app_min_remaining = r->retry_after_s = -1;
+        r->problem[0] = '\0';
+        s->json = false;
+    } else if ((v = header_value(line, len, "X-MinLimit-Remaining", buf, sizeof(buf)))) {
+        s->call->rate.min_remaining = parse_count(v);
+    } else if ((v = header_value(line, len, "X-DayLimit-Remaining", buf, sizeof(buf)))) {
+        s->call->rate.day_remaining = parse_count(v);
+    } else if ((v = header_value(line, len, "X-AppMinLimit-Remaining", buf, sizeof(buf)))) {
+        s->call->rate.app_min_remaining = parse_count(v);
+    } else if ((v = header_value(line, len, "Retry-After", buf, sizeof(buf)))) {
+        s->call->rate.retry_after_s = parse_count(v);
+    } else if ((v = header_value(line, len, "X-Rate-Limit-Problem", buf, sizeof(buf)))) {
+        snprintf(s->call->rate.problem, sizeof(s->call->rate.problem), "%s", v);
+    } else if ((v = header_value(line, len, "Xero-Correlation-Id", buf, sizeof(buf)))) {
+        snprintf(s->call->correlation_id, sizeof(s->call->correlation_id), "%s", v);
+    } else if ((v = header_value(line, len, "Content-Type", buf, sizeof(buf)))) {
+        s->json = strncasecmp(v, "application/json", 16) == 0 ||
+                  strncasecmp(v, "application/problem+json", 24) == 0;
+    }
+    return len;
+}
+
+static xs_err from_curl(CURLcode rc, const sink *s)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return XS_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return XS_ETIMEDOUT;
+    case CURLE_OUT_OF_MEMORY:
+        return XS_ENOMEM;
+    case CURLE_WRITE_ERROR:
+        return s->too_big ? XS_ETOOBIG : XS_ENOMEM;
+    default:
+        return XS_EHTTP;
+    }
+}
+
+xs_err xs_xero_request(xs_xero *x, const xs_xero_req *req, xs_xero_resp *resp, xs_xero_call *call)
+{
+    memset(call, 0, sizeof(*call));
+    call->rate.min_remaining = call->rate.day_remaining = call->rate.app_min_remaining = -1;
+    call->rate.retry_after_s = -1;
+    memset(resp, 0, sizeof(*resp));
+    if (x == NULL || req == NULL || req->method == NULL || req->path == NULL ||
+        req->path[0] != '/') {
+        call->err = XS_EINVAL;
+        return XS_EINVAL;
+    }
+    snprintf(call->method, sizeof(call->method), "%s", req->method);
+    snprintf(call->path, sizeof(call->path), "%s", req->path);
+    const xs_xero_opts *o = x->opts;
+    const char *base = req->base == XS_XERO_IDENTITY ? o->identity_url : o->api_url;
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+    size_t ulen = blen + strlen(req->path) + 1;
+    char *url = malloc(ulen);
+    if (url == NULL) {
+        call->err = XS_ENOMEM;
+        return XS_ENOMEM;
+    }
+    snprintf(url, ulen, "%.*s%s", (int)blen, base, req->path);
+
+    struct curl_slist *hdrs = NULL;
+    char line[XS_XERO_PATH_MAX];
+    xs_err e = XS_OK;
+#define ADD_HEADER(...)                                                                            \
+    do {                                                                                           \
+        snprintf(line, sizeof(line), __VA_ARGS__);                                                 \
+        struct curl_slist *n_ = curl_slist_append(hdrs, line);                                     \
+        if (n_ == NULL) {                                                                          \
+            e = XS_ENOMEM;                                                                         \
+            goto fail;                                                                             \
+        }                                                                                          \
+        hdrs = n_;                                                                                 \
+    } while (0)
+    ADD_HEADER("Accept: application/json");
+    ADD_HEADER("Expect:");
+    if (req->tenant_id != NULL) {
+        ADD_HEADER("xero-tenant-id: %s", req->tenant_id);
+    }
+    if (req->idempotency_key != NULL) {
+        ADD_HEADER("Idempotency-Key: %s", req->idempotency_key);
+    }
+    if (req->if_modified_since > 0) {
+        char ims[XS_TIME_ISO_MAX];
+        xs_time_format_iso_seconds(req->if_modified_since, ims);
+        ADD_HEADER("If-Modified-Since: %s", ims);
+    }
+    if (req->body != NULL) {
+        ADD_HEADER("Content-Type: %s",
+                   req->content_type != NULL ? req->content_type : "application/json");
+    }
+#undef ADD_HEADER
+    /* The bearer header is built apart: a token may be longer than `line`, and it is wiped. */
+    char *auth = NULL;
+    if (req->bearer != NULL) {
+        size_t alen = strlen(req->bearer) + 32;
+        auth = malloc(alen);
+        if (auth == NULL) {
+            e = XS_ENOMEM;
+            goto fail;
+        }
+        snprintf(auth, alen, "Authorization: Bearer %s", req->bearer);
+        struct curl_slist *n = curl_slist_append(hdrs, auth);
+        xs_crypto_wipe(auth, strlen(auth));
+        free(auth);
+        if (n == NULL) {
+            e = XS_ENOMEM;
+            goto fail;
+        }
+        hdrs = n;
+    }
+
+    sink s = {.max = o->max_reply ? o->max_reply : DEFAULT_MAX_REPLY, .call = call};
+    CURL *h = x->h;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     (long)(o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_MS));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (req->client_auth) {
+        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(h, CURLOPT_USERNAME, o->client_id != NULL ? o->client_id : "");
+        curl_easy_setopt(h, CURLOPT_PASSWORD, o->client_secret != NULL ? o->client_secret : "");
+    }
+    if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else {
+        if (strcmp(req->method, "POST") != 0) {
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+        }
+        if (req->body != NULL || strcmp(req->method, "DELETE") != 0) {
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body != NULL ? req->body : "");
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)(req->body != NULL ? req->body_len : 0));
+        }
+    }
+
+    int64_t t0 = xs_clock_mono_ms();
+    CURLcode rc = curl_easy_perform(h);
+    call->duration_ms = xs_clock_mono_ms() - t0;
+    /* Forget the credentials this handle was given; the connection stays for reuse. */
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_PASSWORD, "");
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    e = from_curl(rc, &s);
+    if (e != XS_OK) {
+        call->status = rc == CURLE_PARTIAL_FILE ? status : 0;
+        snprintf(call->error, sizeof(call->error), "%s", curl_easy_strerror(rc));
+        if (s.too_big) {
+            snprintf(call->error, sizeof(call->error), "reply larger than %zu bytes", s.max);
+        }
+        free(s.p);
+        goto fail;
+    }
+    call->status = status;
+    resp->status = status;
+    resp->body = s.p != NULL ? s.p : strdup("");
+    resp->len = s.len;
+    if (resp->body == NULL) {
+        e = XS_ENOMEM;
+        goto fail;
+    }
+    if (s.json && s.len > 0) {
+        char why[XS_JSON_ERR_MAX];
+        resp->json = xs_json_parse(resp->body, resp->len, why);
+        if (resp->json == NULL) {
+            snprintf(call->error, sizeof(call->error), "reply is not valid JSON: %s", why);
+            xs_xero_resp_fini(resp);
+            e = XS_EPROTO;
+            goto fail;
+        }
+    }
+    if (status >= 400) {
+        snprintf(call->error, sizeof(call->error), "HTTP %ld", status);
+    }
+    curl_slist_free_all(hdrs);
+    free(url);
+    return XS_OK;
+
+fail:
+    call->err = e;
+    if (call->error[0] == '\0') {
+        snprintf(call->error, sizeof(call->error), "%s", xs_strerror(e));
+    }
+    curl_slist_free_all(hdrs);
+    free(url);
+    return e;
+}
+
+/* --- OAuth 2.0 --- */
+
+void xs_xero_tokens_fini(xs_xero_tokens *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    char *s[] = {t->access_token, t->refresh_token, t->scope, t->auth_event_id, t->xero_user_id};
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        if (s[i] != NULL) {
+            xs_crypto_wipe(s[i], strlen(s[i]));
+            free(s[i]);
+        }
+    }
+    memset(t, 0, sizeof(*t));
+}
+
+/* escape appends k=v (v form-encoded) to buf; buf is a growing string. */
+static xs_err form_add(CURL *h, char **buf, const char *k, const char *v)
+{
+    char *ev = curl_easy_escape(h, v, 0);
+    if (ev == NULL) {
+        return XS_ENOMEM;
+    }
+    size_t old = *buf != NULL ? strlen(*buf) : 0;
+    size_t add = strlen(k) + strlen(ev) + 2;
+    char *p = realloc(*buf, old + add + 1);
+    if (p == NULL) {
+        xs_crypto_wipe(ev, strlen(ev));
+        curl_free(ev);
+        return XS_ENOMEM;
+    }
+    snprintf(p + old, add + 1, "%s%s=%s", old > 0 ? "&" : "", k, ev);
+    xs_crypto_wipe(ev, strlen(ev));
+    curl_free(ev);
+    *buf = p;
+    return XS_OK;
+}
+
+static void form_free(char *buf)
+{
+    if (buf != NULL) {
+        xs_crypto_wipe(buf, strlen(buf));
+        free(buf);
+    }
+}
+
+xs_err xs_xero_pkce_challenge(const char *verifier, char **out)
+{
+    if (verifier == NULL || out == NULL) {
+        return XS_EINVAL;
+    }
+    uint8_t d[XS_SHA256_LEN];
+    xs_sha256(verifier, strlen(verifier), d);
+    return xs_base64url_encode(d, sizeof(d), out);
+}
+
+xs_err xs_xero_authorize_url(const xs_xero *x, const char *redirect_uri, const char *scopes,
+                             const char *state, const char *code_challenge, char **out)
+{
+    if (x == NULL || redirect_uri == NULL || scopes == NULL || state == NULL ||
+        code_challenge == NULL || out == NULL) {
+        return XS_EINVAL;
+    }
+    char *q = NULL;
+    xs_err e;
+    if ((e = form_add(x->h, &q, "response_type", "code")) != XS_OK ||
+        (e = form_add(x->h, &q, "client_id", x->opts->client_id ? x->opts->client_id : "")) !=
+            XS_OK ||
+        (e = form_add(x->h, &q, "redirect_uri", redirect_uri)) != XS_OK ||
+        (e = form_add(x->h, &q, "scope", scopes)) != XS_OK ||
+        (e = form_add(x->h, &q, "state", state)) != XS_OK ||
+        (e = form_add(x->h, &q, "code_challenge", code_challenge)) != XS_OK ||
+        (e = form_add(x->h, &q, "code_challenge_method", "S256")) != XS_OK) {
+        free(q);
+        return e;
+    }
+    const char *base = x->opts->login_url;
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+    size_t n = blen + strlen(q) + 40;
+    char *url = malloc(n);
+    if (url == NULL) {
+        free(q);
+        return XS_ENOMEM;
+    }
+    snprintf(url, n, "%.*s/identity/connect/authorize?%s", (int)blen, base, q);
+    free(q);
+    *out = url;
+    return XS_OK;
+}
+
+/* jwt_claims reads the payload of a JWT-shaped token (new object), or NULL. Xero's access
+ * tokens are JWTs; the engine reads only the two ids it needs to tell consents apart. */
+static json_t *jwt_claims(const char *token)
+{
+    const char *a = strchr(token, '.');
+    const char *b = a != NULL ? strchr(a + 1, '.') : NULL;
+    if (b == NULL) {
+        return NULL;
+    }
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    if (xs_base64url_decode(a + 1, (size_t)(b - a - 1), &raw, &rawlen) != XS_OK) {
+        return NULL;
+    }
+    json_t *claims = xs_json_parse((const char *)raw, rawlen, NULL);
+    free(raw);
+    if (!json_is_object(claims)) {
+        json_decref(claims);
+        return NULL;
+    }
+    return claims;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+/* token_call posts a grant to /connect/token and reads the tokens. */
+static xs_err token_call(xs_xero *x, char *form, xs_xero_tokens *out, char *oauth_error,
+                         xs_xero_call *call)
+{
+    if (oauth_error != NULL) {
+        oauth_error[0] = '\0';
+    }
+    xs_xero_req req = {.method = "POST",
+                       .base = XS_XERO_IDENTITY,
+                       .path = "/connect/token",
+                       .client_auth = true,
+                       .content_type = "application/x-www-form-urlencoded",
+                       .body = form,
+                       .body_len = strlen(form)};
+    xs_xero_resp resp;
+    xs_err e = xs_xero_request(x, &req, &resp, call);
+    form_free(form);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (resp.status != 200) {
+        const char *err = xs_json_str_or(resp.json, "error", NULL);
+        if (resp.status >= 500 || resp.status == 429) {
+            e = XS_EUNAVAILABLE;
+            snprintf(call->error, sizeof(call->error), "the token endpoint answered %ld",
+                     resp.status);
+        } else if (err != NULL) {
+            e = XS_EAUTH;
+            snprintf(call->error, sizeof(call->error), "%.63s", err);
+            if (oauth_error != NULL) {
+                snprintf(oauth_error, OAUTH_ERROR_MAX, "%.63s", err);
+            }
+        } else {
+            e = XS_EPROTO;
+            snprintf(call->error, sizeof(call->error),
+                     "the token endpoint answered %ld without an OAuth error", resp.status);
+        }
+        call->err = e;
+        xs_xero_resp_fini(&resp);
+        return e;
+    }
+    const char *at = NULL, *rt = NULL, *scope = NULL;
+    int64_t exp = 0;
+    if (xs_json_get_str(resp.json, "access_token", &at) != XS_OK || at[0] == '\0' ||
+        xs_json_get_int(resp.json, "expires_in", &exp) != XS_OK || exp <= 0) {
+        snprintf(call->error, sizeof(call->error),
+                 "the token reply has no access_token or "
+                 "expires_in");
+        call->err = XS_EPROTO;
+        xs_xero_resp_fini(&resp);
+        return XS_EPROTO;
+    }
+    xs_json_get_str(resp.json, "refresh_token", &rt);
+    xs_json_get_str(resp.json, "scope", &scope);
+    xs_xero_tokens t = {.expires_in_s = exp};
+    t.access_token = strdup(at);
+    t.refresh_token = dup_or_null(rt);
+    t.scope = strdup(scope != NULL ? scope : "");
+    json_t *claims = jwt_claims(at);
+    t.auth_event_id = dup_or_null(xs_json_str_or(claims, "authentication_event_id", NULL));
+    t.xero_user_id = dup_or_null(xs_json_str_or(claims, "xero_userid", NULL));
+    json_decref(claims);
+    /* Wipe the reply: it held the tokens. */
+    xs_crypto_wipe(resp.body, resp.len);
+    xs_xero_resp_fini(&resp);
+    if (t.access_token == NULL || t.scope == NULL || (rt != NULL && t.refresh_token == NULL)) {
+        xs_xero_tokens_fini(&t);
+        return XS_ENOMEM;
+    }
+    *out = t;
+    return XS_OK;
+}
+
+xs_err xs_xero_token_code(xs_xero *x, const char *code, const char *verifier,
+                          const char *redirect_uri, xs_xero_tokens *out, char *oauth_error,
+                          xs_xero_call *call)
+{
+    char *form = NULL;
+    xs_err e;
+    if ((e = form_add(x->h, &form, "grant_type", "authorization_code")) != XS_OK ||
+        (e = form_add(x->h, &form, "code", code)) != XS_OK ||
+        (e = form_add(x->h, &form, "redirect_uri", redirect_uri)) != XS_OK ||
+        (e = form_add(x->h, &form, "code_verifier", verifier)) != XS_OK) {
+        form_free(form);
+        memset(call, 0, sizeof(*call));
+        call->err = e;
+        return e;
+    }
+    return token_call(x, form, out, oauth_error, call);
+}
+
+xs_err xs_xero_token_refresh(xs_xero *x, const char *refresh_token, xs_xero_tokens *out,
+                             char *oauth_error, xs_xero_call *call)
+{
+    char *form = NULL;
+    xs_err e;
+    if ((e = form_add(x->h, &form, "grant_type", "refresh_token")) != XS_OK ||
+        (e = form_add(x->h, &form, "refresh_token", refresh_token)) != XS_OK) {
+        form_free(form);
+        memset(call, 0, sizeof(*call));
+        call->err = e;
+        return e;
+    }
+    return token_call(x, form, out, oauth_error, call);
+}
+
+xs_err xs_xero_revoke(xs_xero *x, const char *refresh_token, xs_xero_call *call)
+{
+    char *form = NULL;
+    xs_err e;
+    if ((e = form_add(x->h, &form, "token", refresh_token)) != XS_OK ||
+        (e = form_add(x->h, &form, "token_type_hint", "refresh_token")) != XS_OK) {
+        form_free(form);
+        memset(call, 0, sizeof(*call));
+        call->err = e;
+        return e;
+    }
+    xs_xero_req req = {.method = "POST",
+                       .base = XS_XERO_IDENTITY,
+                       .path = "/connect/revocation",
+                       .client_auth = true,
+                       .content_type = "application/x-www-form-urlencoded",
+                       .body = form,
+                       .body_len = strlen(form)};
+    xs_xero_resp resp;
+    e = xs_xero_request(x, &req, &resp, call);
+    form_free(form);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (resp.status == 200 || resp.status == 204) {
+        e = XS_OK;
+    } else if (resp.status >= 500 || resp.status == 429) {
+        e = XS_EUNAVAILABLE;
+    } else {
+        e = XS_EAUTH;
+    }
+    call->err = e;
+    xs_xero_resp_fini(&resp);
+    return e;
+}
+
+/* api_status maps a refused /connections call to an error. */
+static xs_err api_status(long status)
+{
+    if (status == 401 || status == 403) {
+        return XS_EAUTH;
+    }
+    if (status == 404) {
+        return XS_ENOTFOUND;
+    }
+    if (status == 429) {
+        return XS_ERATELIMIT;
+    }
+    if (status >= 500) {
+        return XS_EUNAVAILABLE;
+    }
+    return XS_EPROTO;
+}
+
+xs_err xs_xero_connections(xs_xero *x, const char *access_token, const char *auth_event_id,
+                           json_t **out, xs_xero_call *call)
+{
+    char path[XS_XERO_PATH_MAX] = "/connections";
+    if (auth_event_id != NULL) {
+        char *ev = curl_easy_escape(x->h, auth_event_id, 0);
+        if (ev == NULL) {
+            return XS_ENOMEM;
+        }
+        snprintf(path, sizeof(path), "/connections?authEventId=%s", ev);
+        curl_free(ev);
+    }
+    xs_xero_req req = {.method = "GET", .base = XS_XERO_API, .path = path, .bearer = access_token};
+    xs_xero_resp resp;
+    xs_err e = xs_xero_request(x, &req, &resp, call);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (resp.status != 200) {
+        e = api_status(resp.status);
+    } else if (!json_is_array(resp.json)) {
+        e = XS_EPROTO;
+        snprintf(call->error, sizeof(call->error), "GET /connections did not answer an array");
+    } else {
+        size_t i;
+        json_t *c;
+        json_array_foreach(resp.json, i, c)
+        {
+            const char *tid = NULL, *cid = NULL;
+            if (xs_json_get_str(c, "tenantId", &tid) != XS_OK ||
+                xs_json_get_str(c, "id", &cid) != XS_OK) {
+                e = XS_EPROTO;
+                snprintf(call->error, sizeof(call->error), "connection %zu has no id or tenantId",
+                         i);
+                break;
+            }
+        }
+    }
+    call->err = e;
+    if (e == XS_OK) {
+        *out = json_incref(resp.json);
+    }
+    xs_xero_resp_fini(&resp);
+    return e;
+}
+
+xs_err xs_xero_connection_delete(xs_xero *x, const char *access_token, const char *connection_id,
+                                 xs_xero_call *call)
+{
+    char path[XS_XERO_PATH_MAX];
+    char *id = curl_easy_escape(x->h, connection_id, 0);
+    if (id == NULL) {
+        return XS_ENOMEM;
+    }
+    snprintf(path, sizeof(path), "/connections/%s", id);
+    curl_free(id);
+    xs_xero_req req = {
+        .method = "DELETE", .base = XS_XERO_API, .path = path, .bearer = access_token};
+    xs_xero_resp resp;
+    xs_err e = xs_xero_request(x, &req, &resp, call);
+    if (e != XS_OK) {
+        return e;
+    }
+    e = resp.status == 204 || resp.status == 200 ? XS_OK : api_status(resp.status);
+    call->err = e;
+    xs_xero_resp_fini(&resp);
+    return e;
+}

@@ -1,0 +1,315 @@
+/*
+ * connections.c: the REST routes for Xero connections, fronting xs-auth. Connecting, the
+ * OAuth callback, checking and disconnecting go to xs-auth over the bus; reading connections
+ * is a query here (never a token: the token columns are not even selected).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch.h"
+#include "xs/json.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX     1000
+
+/* The columns of one connection, as the API shows it. */
+static const char CONN_SELECT[] =
+    "SELECT c.id, c.organisation_id, c.tenant_id, c.tenant_name, c.tenant_type, c.status, "
+    "coalesce(c.last_error, g.last_error), sync.iso(CASE WHEN c.last_error IS NOT NULL THEN "
+    "c.last_error_at ELSE g.last_error_at END), array_to_string(g.scopes, ' '), "
+    "sync.iso(g.access_expires_at), sync.iso(g.last_refresh_at), g.status, g.refresh_count, "
+    "sync.iso(c.connected_at), sync.iso(c.disconnected_at), sync.iso(c.created_at), "
+    "sync.iso(c.updated_at) FROM sync.connections c LEFT JOIN sync.grants g ON g.id = c.grant_id ";
+
+/* scopes_array splits space-separated scopes into a new array. */
+static json_t *scopes_array(const char *s)
+{
+    json_t *a = json_array();
+    while (s != NULL && *s != '\0') {
+        while (*s == ' ') {
+            s++;
+        }
+        size_t n = strcspn(s, " ");
+        if (n > 0) {
+            json_array_append_new(a, json_stringn(s, n));
+        }
+        s += n;
+    }
+    return a;
+}
+
+/* conn_json builds the API form of row i of a CONN_SELECT result (new). */
+static json_t *conn_json(const xs_pg_res *r, int i)
+{
+    json_t *grant = json_pack(
+        "{s:s?, s:s?, s:s?, s:o}", "status", xs_pg_res_get(r, i, 11), "access_expires_at",
+        xs_pg_res_get(r, i, 9), "last_refresh_at", xs_pg_res_get(r, i, 10), "refresh_count",
+        xs_pg_res_get(r, i, 12) != NULL ? json_integer(atoll(xs_pg_res_get(r, i, 12)))
+                                        : json_integer(0));
+    return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, "
+                     "s:s, s:s, s:o}",
+                     "id", xs_pg_res_get(r, i, 0), "organisation_id", xs_pg_res_get(r, i, 1),
+                     "tenant_id", xs_pg_res_get(r, i, 2), "tenant_name", xs_pg_res_get(r, i, 3),
+                     "tenant_type", xs_pg_res_get(r, i, 4), "status", xs_pg_res_get(r, i, 5),
+                     "scopes", scopes_array(xs_pg_res_get(r, i, 8)), "access_expires_at",
+                     xs_pg_res_get(r, i, 9), "last_refresh_at", xs_pg_res_get(r, i, 10),
+                     "last_error", xs_pg_res_get(r, i, 6), "last_error_at", xs_pg_res_get(r, i, 7),
+                     "connected_at", xs_pg_res_get(r, i, 13), "disconnected_at",
+                     xs_pg_res_get(r, i, 14), "created_at", xs_pg_res_get(r, i, 15), "updated_at",
+                     xs_pg_res_get(r, i, 16), "grant", grant);
+}
+
+/* with_pg runs a read on a pooled connection, answering 503 itself when none is free. */
+static xs_pg *pg_or_503(orch *o, xs_http_req *req)
+{
+    xs_pg *pg = NULL;
+    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
+        xs_http_add_header(req, "Retry-After", "5");
+        xs_http_reply_error(req, 503, "unavailable", NULL, "the database is not available");
+        return NULL;
+    }
+    return pg;
+}
+
+/* id_param reads the {id} path parameter, answering 400 itself when it is not a UUID. */
+static const char *id_param(xs_http_req *req)
+{
+    const char *id = xs_http_req_param(req, "id");
+    if (!xs_proto_uuid_valid(id)) {
+        xs_http_reply_error(req, 400, "invalid", "id", "the connection id must be a UUID");
+        return NULL;
+    }
+    return id;
+}
+
+void orch_connections_authorize(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    json_t *in = NULL;
+    if (xs_http_req_json(req, &in) != XS_OK) {
+        return;
+    }
+    const char *org = NULL, *s = NULL;
+    if (!json_is_object(in)) {
+        xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
+        goto out;
+    }
+    if (xs_json_get_str(in, "organisation_id", &org) != XS_OK || !xs_proto_uuid_valid(org)) {
+        xs_http_reply_error(req, 400, "invalid", "organisation_id",
+                            "organisation_id must be the UUID of an organisation");
+        goto out;
+    }
+    json_t *body = json_pack("{s:s}", "organisation_id", org);
+    const char *names[] = {"redirect_uri", "scopes"};
+    for (size_t i = 0; i < 2; i++) {
+        xs_err e = xs_json_get_str(in, names[i], &s);
+        if (e == XS_OK && s[0] != '\0' && strlen(s) <= 2048) {
+            json_object_set_new(body, names[i], json_string(s));
+        } else if (e != XS_ENOTFOUND) {
+            json_decref(body);
+            xs_http_reply_error(req, 400, "invalid", names[i],
+                                "%s must be a non-empty string of at most 2048 bytes", names[i]);
+            goto out;
+        }
+    }
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    if (orch_call(o, XS_DOMAIN_AUTH, "auth.authorize", NULL, body, &rep, &err) != XS_OK) {
+        orch_reply_call_error(req, &err, 409);
+        goto out;
+    }
+    json_t *outb = json_pack(
+        "{s:O, s:O, s:O, s:O}", "authorize_url", json_object_get(rep->body, "url"),
+        "state_expires_at", json_object_get(rep->body, "state_expires_at"), "redirect_uri",
+        json_object_get(rep->body, "redirect_uri"), "scopes", json_object_get(rep->body, "scopes"));
+    xs_msg_free(rep);
+    xs_http_add_header(req, "Cache-Control", "no-store");
+    xs_http_reply_json(req, 201, outb);
+out:
+    json_decref(in);
+}
+
+void orch_oauth_callback(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *state = xs_http_req_query(req, "state");
+    if (state == NULL || state[0] == '\0' || strlen(state) > 512) {
+        xs_http_reply_error(req, 400, "invalid", "state",
+                            "the callback needs the state Xero sends back");
+        return;
+    }
+    json_t *body = json_pack("{s:s}", "state", state);
+    const char *names[] = {"code", "error", "error_description"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = xs_http_req_query(req, names[i]);
+        if (v != NULL && (v[0] != '\0' || i == 2)) {
+            if (strlen(v) > (i == 0 ? 4096 : i == 1 ? 256 : 1024)) {
+                json_decref(body);
+                xs_http_reply_error(req, 400, "invalid", names[i], "%s is too long", names[i]);
+                return;
+            }
+            json_object_set_new(body, names[i], json_string(v));
+        }
+    }
+    if (json_object_get(body, "code") == NULL && json_object_get(body, "error") == NULL) {
+        json_decref(body);
+        xs_http_reply_error(req, 400, "invalid", "code", "the callback has neither code nor error");
+        return;
+    }
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    xs_http_add_header(req, "Cache-Control", "no-store");
+    if (orch_call(o, XS_DOMAIN_AUTH, "auth.callback", NULL, body, &rep, &err) != XS_OK) {
+        orch_reply_call_error(req, &err, 401);
+        return;
+    }
+    json_t *out = json_incref(rep->body);
+    xs_msg_free(rep);
+    xs_http_reply_json(req, 200, out);
+}
+
+void orch_connections_list(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *org = xs_http_req_query(req, "organisation_id");
+    const char *status = xs_http_req_query(req, "status");
+    const char *lim = xs_http_req_query(req, "limit");
+    const char *off = xs_http_req_query(req, "offset");
+    if (org != NULL && !xs_proto_uuid_valid(org)) {
+        xs_http_reply_error(req, 400, "invalid", "organisation_id",
+                            "organisation_id must be a UUID");
+        return;
+    }
+    if (status != NULL && strcmp(status, "active") != 0 && strcmp(status, "needs_reauth") != 0 &&
+        strcmp(status, "disconnected") != 0 && strcmp(status, "paused") != 0) {
+        xs_http_reply_error(req, 400, "invalid", "status",
+                            "status must be active, needs_reauth, disconnected or paused");
+        return;
+    }
+    char *end = NULL;
+    long limit = lim != NULL ? strtol(lim, &end, 10) : LIST_DEFAULT;
+    if (lim != NULL && (end == lim || *end != '\0' || limit < 1 || limit > LIST_MAX)) {
+        xs_http_reply_error(req, 400, "invalid", "limit", "limit must be from 1 to %d", LIST_MAX);
+        return;
+    }
+    long offset = off != NULL ? strtol(off, &end, 10) : 0;
+    if (off != NULL && (end == off || *end != '\0' || offset < 0 || offset > 100000000)) {
+        xs_http_reply_error(req, 400, "invalid", "offset", "offset must be a whole number >= 0");
+        return;
+    }
+    xs_pg *pg = pg_or_503(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    char sql[2048], ls[24], os[24];
+    snprintf(sql, sizeof(sql),
+             "%sWHERE ($1::uuid IS NULL OR c.organisation_id = $1::uuid) AND ($2::text IS NULL "
+             "OR c.status = $2) ORDER BY c.created_at, c.id LIMIT $3 OFFSET $4",
+             CONN_SELECT);
+    snprintf(ls, sizeof(ls), "%ld", limit);
+    snprintf(os, sizeof(os), "%ld", offset);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, org, status, ls, os);
+    if (e != XS_OK) {
+        xs_log_error(o->proc.log, "db.query_failed", "{s:s}", "error", xs_pg_error(pg));
+        xs_pg_pool_release(o->pool, pg);
+        xs_http_reply_error(req, 500, "internal", NULL, "cannot read connections");
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_array_append_new(items, conn_json(r, i));
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+    xs_http_reply_json(req, 200,
+                       json_pack("{s:o, s:i, s:i}", "connections", items, "limit", (int)limit,
+                                 "offset", (int)offset));
+}
+
+void orch_connections_get(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = id_param(req);
+    if (id == NULL) {
+        return;
+    }
+    xs_pg *pg = pg_or_503(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    char sql[2048];
+    snprintf(sql, sizeof(sql), "%sWHERE c.id = $1", CONN_SELECT);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, id);
+    xs_pg_pool_release(o->pool, pg);
+    if (e != XS_OK) {
+        xs_http_reply_error(req, 500, "internal", NULL, "cannot read the connection");
+        return;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        xs_http_reply_error(req, 404, "not_found", "id", "no connection %s", id);
+        return;
+    }
+    json_t *c = conn_json(r, 0);
+    xs_pg_res_free(r);
+    xs_http_reply_json(req, 200, c);
+}
+
+void orch_connections_check(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = id_param(req);
+    if (id == NULL) {
+        return;
+    }
+    const char *force = xs_http_req_query(req, "force_refresh");
+    json_t *body = json_pack("{s:b}", "force_refresh",
+                             force != NULL && (strcmp(force, "true") == 0 || force[0] == '\0'));
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    if (orch_call(o, XS_DOMAIN_AUTH, "auth.check", id, body, &rep, &err) != XS_OK) {
+        orch_reply_call_error(req, &err, 409);
+        return;
+    }
+    json_t *out = json_incref(rep->body);
+    xs_msg_free(rep);
+    json_object_set_new(out, "id", json_string(id));
+    xs_http_reply_json(req, 200, out);
+}
+
+void orch_connections_delete(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = id_param(req);
+    if (id == NULL) {
+        return;
+    }
+    const char *purge = xs_http_req_query(req, "purge");
+    if (purge != NULL && strcmp(purge, "true") != 0 && strcmp(purge, "false") != 0) {
+        xs_http_reply_error(req, 400, "invalid", "purge", "purge must be true or false");
+        return;
+    }
+    json_t *body = json_pack("{s:b}", "purge", purge != NULL && strcmp(purge, "true") == 0);
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    if (orch_call(o, XS_DOMAIN_AUTH, "auth.disconnect", id, body, &rep, &err) != XS_OK) {
+        orch_reply_call_error(req, &err, 409);
+        return;
+    }
+    json_t *out = json_incref(rep->body);
+    xs_msg_free(rep);
+    json_object_set_new(out, "id", json_string(id));
+    xs_http_reply_json(req, 200, out);
+}
+
+void orch_event_connection(orch *o, const xs_msg *m)
+{
+    xs_log_info(o->proc.log, "connection.status", "{s:s, s:s, s:s, s:s}", "connection",
+                xs_json_str_or(m->body, "connection", ""), "tenant_id",
+                xs_json_str_or(m->body, "tenant_id", ""), "status",
+                xs_json_str_or(m->body, "status", ""), "reason",
+                xs_json_str_or(m->body, "reason", ""));
+}

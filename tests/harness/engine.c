@@ -1,0 +1,288 @@
+/* engine.c: the whole engine for end-to-end tests (see engine.h). */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xs/pg.h"
+
+#define ENV_MAX 64
+
+xst_engine *xst_engine_new(const char *prefix)
+{
+    xst_engine *e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        xst_die("out of memory");
+    }
+    e->db_url = xst_db_migrated(prefix);
+    static int n;
+    snprintf(e->dir, sizeof(e->dir), "/tmp/xs-%s-%d-%d", prefix, (int)getpid(), ++n);
+    mkdir(e->dir, 0700);
+    snprintf(e->bus, sizeof(e->bus), "ipc://%s/bus", e->dir);
+    e->api_port = xst_free_port();
+    do {
+        e->sim_port = xst_free_port();
+    } while (e->sim_port == e->api_port);
+    snprintf(e->api, sizeof(e->api), "http://127.0.0.1:%u", e->api_port);
+    snprintf(e->sim, sizeof(e->sim), "http://127.0.0.1:%u", e->sim_port);
+    snprintf(e->token_key, sizeof(e->token_key), "%s", XST_TOKEN_KEY_A);
+    return e;
+}
+
+char **xst_engine_env(xst_engine *e, char *const extra[])
+{
+    static char store[ENV_MAX][600];
+    static char *env[ENV_MAX + 1];
+    int n = 0;
+#define ADD(...) snprintf(store[n], sizeof(store[n]), __VA_ARGS__), env[n] = store[n], n++
+    ADD("XS_DATABASE_URL=%s", e->db_url);
+    ADD("XS_BUS_LISTEN=%s", e->bus);
+    ADD("XS_BUS_URL=%s", e->bus);
+    ADD("XS_HTTP_PORT=%u", e->api_port);
+    ADD("XS_API_KEYS=%s", XST_API_KEY);
+    ADD("XS_HEARTBEAT=100ms");
+    ADD("XS_LOG_LEVEL=debug");
+    ADD("XS_XERO_LOGIN_URL=%s", e->sim);
+    ADD("XS_XERO_IDENTITY_URL=%s", e->sim);
+    ADD("XS_XERO_API_URL=%s", e->sim);
+    ADD("XS_XERO_CLIENT_ID=xero-sim-client");
+    ADD("XS_XERO_CLIENT_SECRET=xero-sim-secret");
+    ADD("XS_XERO_TIMEOUT=10s");
+    ADD("XS_OAUTH_REDIRECT_URIS=%s/v1/oauth/callback", e->api);
+    ADD("XS_TOKEN_KEY=%s", e->token_key);
+    if (e->token_old_keys[0] != '\0') {
+        ADD("XS_TOKEN_OLD_KEYS=%s", e->token_old_keys);
+    }
+    ADD("XS_SIM_PORT=%u", e->sim_port);
+    ADD("XS_SIM_REDIRECT_URIS=%s/v1/oauth/callback", e->api);
+#undef ADD
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        if (n == ENV_MAX) {
+            xst_die("too many environment variables");
+        }
+        /* A later entry for the same name replaces the earlier one. */
+        size_t len = strcspn(extra[i], "=");
+        int at = n;
+        for (int j = 0; j < n; j++) {
+            if (strncmp(env[j], extra[i], len + 1) == 0) {
+                at = j;
+            }
+        }
+        snprintf(store[at], sizeof(store[at]), "%s", extra[i]);
+        env[at] = store[at];
+        if (at == n) {
+            n++;
+        }
+    }
+    env[n] = NULL;
+    return env;
+}
+
+xst_proc *xst_engine_start_sim(xst_engine *e, char *const extra[])
+{
+    e->sim_proc = xst_spawn("xero-sim", xst_bin("xero-sim"), NULL, xst_engine_env(e, extra));
+    char url[256];
+    snprintf(url, sizeof(url), "%s/_sim/health", e->sim);
+    if (!xst_wait_http(url, 200, 20000)) {
+        xst_log_dump(e->sim_proc);
+        xst_die("xero-sim did not answer");
+    }
+    return e->sim_proc;
+}
+
+xst_proc *xst_engine_start_orchestrator(xst_engine *e, char *const extra[])
+{
+    e->orch = xst_spawn("orchestrator", xst_bin("xs-orchestrator"), NULL, xst_engine_env(e, extra));
+    char url[256];
+    snprintf(url, sizeof(url), "%s/health", e->api);
+    int64_t end = xst_now_ms() + 20000;
+    for (;;) {
+        xst_http r = xst_http_do("GET", url, NULL, NULL, 2000);
+        long st = r.status;
+        xst_http_free(&r);
+        if (st == 200 || st == 503) {
+            return e->orch;
+        }
+        if (xst_now_ms() > end || !xst_alive(e->orch)) {
+            xst_log_dump(e->orch);
+            xst_die("the orchestrator did not answer /health");
+        }
+        usleep(50000);
+    }
+}
+
+xst_proc *xst_engine_start_service(xst_engine *e, const char *service, const char *replica,
+                                   char *const extra[])
+{
+    if (e->nprocs == XST_MAX_PROCS) {
+        xst_die("too many processes");
+    }
+    char bin[64], rid[160];
+    snprintf(bin, sizeof(bin), "xs-%s", service);
+    snprintf(rid, sizeof(rid), "XS_REPLICA_ID=%s", replica);
+    char *more[ENV_MAX];
+    int n = 0;
+    more[n++] = rid;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < ENV_MAX - 1; i++) {
+        more[n++] = extra[i];
+    }
+    more[n] = NULL;
+    xst_proc *p = xst_spawn(replica, xst_bin(bin), NULL, xst_engine_env(e, more));
+    e->procs[e->nprocs++] = p;
+    return p;
+}
+
+void xst_engine_forget(xst_engine *e, xst_proc *p)
+{
+    for (int i = 0; i < e->nprocs; i++) {
+        if (e->procs[i] == p) {
+            e->procs[i] = e->procs[--e->nprocs];
+            return;
+        }
+    }
+    if (e->orch == p) {
+        e->orch = NULL;
+    }
+    if (e->sim_proc == p) {
+        e->sim_proc = NULL;
+    }
+}
+
+bool xst_engine_wait_live(xst_engine *e, const char *domain, int live, long timeout_ms)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s/health", e->api);
+    int64_t end = xst_now_ms() + timeout_ms;
+    for (;;) {
+        xst_http h = xst_http_do("GET", url, NULL, NULL, 5000);
+        json_t *v =
+            json_object_get(json_object_get(json_object_get(h.json, "domains"), domain), "live");
+        int got = json_is_integer(v) ? (int)json_integer_value(v) : -1;
+        xst_http_free(&h);
+        if (got == live) {
+            return true;
+        }
+        if (xst_now_ms() > end) {
+            return false;
+        }
+        usleep(50000);
+    }
+}
+
+xst_http xst_engine_api(xst_engine *e, const char *method, const char *path, const char *body)
+{
+    char url[2048];
+    snprintf(url, sizeof(url), "%s%s", e->api, path);
+    const char *hdr[] = {"Authorization: Bearer " XST_API_KEY, NULL};
+    return xst_http_do(method, url, body, hdr, 60000);
+}
+
+xst_http xst_engine_simctl(xst_engine *e, const char *method, const char *path, const char *body)
+{
+    char url[2048];
+    snprintf(url, sizeof(url), "%s%s", e->sim, path);
+    return xst_http_do(method, url, body, NULL, 60000);
+}
+
+long xst_engine_sim_calls(xst_engine *e, const char *endpoint, int status)
+{
+    xst_http r = xst_engine_simctl(e, "GET", "/_sim/stats", NULL);
+    json_t *m = json_object_get(json_object_get(r.json, "by_endpoint"), endpoint);
+    long n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v)
+    {
+        if (status == 0 || atoi(k) == status) {
+            n += (long)json_integer_value(v);
+        }
+    }
+    xst_http_free(&r);
+    return n;
+}
+
+char *xst_engine_sql(xst_engine *e, const char *sql, int nparams, const char *const *params)
+{
+    xs_pg *pg = NULL;
+    if (xs_pg_connect(&pg, e->db_url, "xs-test", 5000, NULL) != XS_OK) {
+        xst_die("cannot connect to %s", e->db_url);
+    }
+    xs_pg_res *r = NULL;
+    if (xs_pg_exec(pg, &r, sql, nparams, params) != XS_OK) {
+        xst_die("SQL failed: %s: %s", sql, xs_pg_error(pg));
+    }
+    char *out = NULL;
+    if (r != NULL && xs_pg_res_nrows(r) > 0 && xs_pg_res_ncols(r) > 0 &&
+        xs_pg_res_get(r, 0, 0) != NULL) {
+        out = strdup(xs_pg_res_get(r, 0, 0));
+    }
+    xs_pg_res_free(r);
+    xs_pg_close(pg);
+    return out;
+}
+
+char *xst_engine_org(xst_engine *e, const char *name)
+{
+    const char *p[] = {name};
+    char *id =
+        xst_engine_sql(e, "INSERT INTO app.organisations (name) VALUES ($1) RETURNING id", 1, p);
+    if (id == NULL) {
+        xst_die("no organisation made");
+    }
+    return id;
+}
+
+xst_http xst_engine_connect(xst_engine *e, const char *org)
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\"}", org);
+    xst_http a = xst_engine_api(e, "POST", "/v1/connections/authorize", body);
+    const char *url = json_string_value(json_object_get(a.json, "authorize_url"));
+    if (a.status != 201 || url == NULL) {
+        fprintf(stderr, "authorize: %ld %s\n", a.status, a.body);
+        return a;
+    }
+    /* The simulator consents at once and redirects to the callback. */
+    xst_http consent = xst_http_do("GET", url, NULL, NULL, 10000);
+    xst_http_free(&a);
+    if (consent.status != 302 || consent.location == NULL) {
+        fprintf(stderr, "consent: %ld %s\n", consent.status, consent.body);
+        return consent;
+    }
+    xst_http cb = xst_http_do("GET", consent.location, NULL, NULL, 60000);
+    xst_http_free(&consent);
+    return cb;
+}
+
+int xst_engine_free(xst_engine *e)
+{
+    int bad = 0;
+    for (int i = 0; i < e->nprocs; i++) {
+        int code = xst_stop(e->procs[i], 10000);
+        if (code != 0) {
+            fprintf(stderr, "%s exited with %d\n", e->procs[i]->name, code);
+            xst_log_dump(e->procs[i]);
+            bad++;
+        }
+        xst_proc_free(e->procs[i]);
+    }
+    xst_proc *last[] = {e->orch, e->sim_proc};
+    for (size_t i = 0; i < 2; i++) {
+        if (last[i] == NULL) {
+            continue;
+        }
+        int code = xst_stop(last[i], 10000);
+        if (code != 0) {
+            fprintf(stderr, "%s exited with %d\n", last[i]->name, code);
+            xst_log_dump(last[i]);
+            bad++;
+        }
+        xst_proc_free(last[i]);
+    }
+    free(e->db_url);
+    free(e);
+    return bad;
+}

@@ -1,0 +1,90 @@
+/*
+ * engine.h: the whole engine for an end-to-end test. A fresh migrated database, a real
+ * xero-sim process, the orchestrator and any domain-service replicas as real processes
+ * talking over real nng sockets, and helpers to call the REST API and the simulator's
+ * control API. Tests only.
+ */
+#ifndef XS_TEST_ENGINE_H
+#define XS_TEST_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "harness.h"
+
+#define XST_MAX_PROCS 16
+#define XST_API_KEY   "test-api-key-0123456789abcdef"
+/* Two 32-byte sealing keys, base64. */
+#define XST_TOKEN_KEY_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define XST_TOKEN_KEY_B "H+Dd3NvZ2NfW1dTT0tHQz87NzMvKycjHxsXEw8LBwMA="
+
+typedef struct xst_engine {
+    char *db_url;
+    char dir[128];
+    char bus[256];
+    char api[128]; /* http://127.0.0.1:port of the orchestrator */
+    char sim[128]; /* http://127.0.0.1:port of xero-sim */
+    uint16_t api_port, sim_port;
+    char token_key[128];      /* XS_TOKEN_KEY given to xs-auth */
+    char token_old_keys[256]; /* XS_TOKEN_OLD_KEYS, "" for none */
+    xst_proc *sim_proc;
+    xst_proc *orch;
+    xst_proc *procs[XST_MAX_PROCS]; /* domain-service replicas */
+    int nprocs;
+} xst_engine;
+
+/* xst_engine_new makes a migrated database and picks ports; nothing runs yet. */
+xst_engine *xst_engine_new(const char *prefix);
+
+/* xst_engine_env builds the environment of a process: the engine's variables (database,
+ * bus, ports, Xero URLs pointing at the simulator, client id and secret, token keys, API
+ * key) followed by extra (NULL-terminated, may be NULL), which wins. Returns a static array
+ * valid until the next call. */
+char **xst_engine_env(xst_engine *e, char *const extra[]);
+
+/* xst_engine_start_sim starts xero-sim with extra variables and waits until it answers. */
+xst_proc *xst_engine_start_sim(xst_engine *e, char *const extra[]);
+
+/* xst_engine_start_orchestrator starts the orchestrator and waits until /health answers. */
+xst_proc *xst_engine_start_orchestrator(xst_engine *e, char *const extra[]);
+
+/* xst_engine_start_service starts one replica of service ("auth", "contacts", ...) named
+ * replica; it is stopped by xst_engine_free. */
+xst_proc *xst_engine_start_service(xst_engine *e, const char *service, const char *replica,
+                                   char *const extra[]);
+
+/* xst_engine_forget removes p from the engine's list (after the test stopped it itself). */
+void xst_engine_forget(xst_engine *e, xst_proc *p);
+
+/* xst_engine_wait_live waits until /health counts `live` replicas of domain. */
+bool xst_engine_wait_live(xst_engine *e, const char *domain, int live, long timeout_ms);
+
+/* xst_engine_api calls the orchestrator's REST API with the API key; path may hold a query.
+ * body may be NULL. */
+xst_http xst_engine_api(xst_engine *e, const char *method, const char *path, const char *body);
+
+/* xst_engine_simctl calls the simulator (control API or any other path). */
+xst_http xst_engine_simctl(xst_engine *e, const char *method, const char *path, const char *body);
+
+/* xst_engine_sim_calls counts the calls the simulator answered on endpoint (as named in
+ * /_sim/stats by_endpoint, e.g. "POST /connect/token") with status (0: any). */
+long xst_engine_sim_calls(xst_engine *e, const char *endpoint, int status);
+
+/* xst_engine_org makes an organisation in app.organisations and returns its id (new). */
+char *xst_engine_org(xst_engine *e, const char *name);
+
+/* xst_engine_connect runs the whole OAuth flow for org: POST /v1/connections/authorize,
+ * the consent page at the simulator (which redirects), and the callback at the
+ * orchestrator. Returns the callback's reply (status and body). */
+xst_http xst_engine_connect(xst_engine *e, const char *org);
+
+/* xst_engine_sql runs one statement with parameters on the engine's database, returning the
+ * first column of the first row (new), or NULL; dies on error. */
+char *xst_engine_sql(xst_engine *e, const char *sql, int nparams, const char *const *params);
+
+/* xst_engine_free stops every process with SIGTERM and frees e; returns how many did not
+ * exit with 0 (their logs are printed). */
+int xst_engine_free(xst_engine *e);
+
+#endif
