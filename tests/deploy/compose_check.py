@@ -57,6 +57,9 @@ def main():
         for k in ("XS_BUS_URL", "XS_DATABASE_URL"):
             if k not in (s.get("environment") or {}):
                 fail("%s does not set %s" % (d, k))
+    for k in ("XS_TOKEN_KEY", "XS_XERO_CLIENT_ID", "XS_XERO_CLIENT_SECRET", "XS_OAUTH_REDIRECT_URIS"):
+        if k not in (services["auth"].get("environment") or {}):
+            fail("auth does not set %s" % k)
     for k in ("XS_API_KEYS", "XS_BUS_LISTEN", "XS_DATABASE_URL", "XS_HTTP_ADDR"):
         if k not in (services["orchestrator"].get("environment") or {}):
             fail("orchestrator does not set %s" % k)
