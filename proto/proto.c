@@ -120,6 +120,87 @@ static const xs_proto_field f_event_connection[] = {
     F("reason", XS_PF_STRING, false, 0, 1024),
 };
 
+/* sync.pull: one bounded read of one entity from Xero (a page, or a set of ids), applied to
+ * the local side in one transaction. */
+static const xs_proto_field f_sync_pull[] = {
+    F("entity", XS_PF_STRING, true, 1, 32),
+    F("run_id", XS_PF_UUID, false, 0, 0),
+    F("step_id", XS_PF_INT, false, 0, INT64_MAX),
+    F("access_token", XS_PF_STRING, true, 1, 65536),
+    F("tenant_id", XS_PF_UUID, true, 0, 0),
+    F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("cursor", XS_PF_OBJECT, false, 0, 0),
+    F("ids", XS_PF_ARRAY, false, 1, 50),
+    F("page_size", XS_PF_INT, false, 1, 1000),
+    F("settings", XS_PF_OBJECT, false, 0, 0),
+};
+
+static const xs_proto_field f_sync_pulled[] = {
+    F("outcome", XS_PF_STRING, true, 1, 32),
+    F("counts", XS_PF_OBJECT, true, 0, 0),
+    F("next", XS_PF_OBJECT, false, 0, 0),
+    F("high_water", XS_PF_TIME, false, 0, 0),
+    F("call", XS_PF_OBJECT, false, 0, 0),
+    F("missing", XS_PF_ARRAY, false, 0, 50),
+    F("message", XS_PF_STRING, false, 0, 1024),
+};
+
+/* sync.push: one bounded write of one entity to Xero (a batch of at most 50). */
+static const xs_proto_field f_sync_push[] = {
+    F("entity", XS_PF_STRING, true, 1, 32),
+    F("run_id", XS_PF_UUID, true, 0, 0),
+    F("step_id", XS_PF_INT, true, 1, INT64_MAX),
+    F("access_token", XS_PF_STRING, true, 1, 65536),
+    F("tenant_id", XS_PF_UUID, true, 0, 0),
+    F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("local_ids", XS_PF_ARRAY, false, 1, 50),
+    F("scan_after", XS_PF_STRING, false, 0, 64),
+    F("lookup_names", XS_PF_ARRAY, false, 1, 50),
+    F("settings", XS_PF_OBJECT, false, 0, 0),
+};
+
+static const xs_proto_field f_sync_pushed[] = {
+    F("outcome", XS_PF_STRING, true, 1, 32),
+    F("counts", XS_PF_OBJECT, true, 0, 0),
+    F("call", XS_PF_OBJECT, false, 0, 0),
+    F("next_scan", XS_PF_STRING, false, 0, 64),
+    F("lookups", XS_PF_ARRAY, false, 0, 50),
+    F("requeue", XS_PF_ARRAY, false, 0, 50),
+    F("blocked_on", XS_PF_ARRAY, false, 0, 1000),
+    F("message", XS_PF_STRING, false, 0, 1024),
+};
+
+/* sync.resolve: settle a conflict held for a person. */
+static const xs_proto_field f_sync_resolve[] = {
+    F("entity", XS_PF_STRING, true, 1, 32),
+    F("conflict_id", XS_PF_UUID, true, 0, 0),
+    F("resolution", XS_PF_STRING, true, 1, 16),
+    F("data", XS_PF_OBJECT, false, 0, 0),
+    F("by", XS_PF_STRING, false, 1, 256),
+};
+
+static const xs_proto_field f_sync_resolved[] = {
+    F("status", XS_PF_STRING, true, 1, 16),
+    F("resolution", XS_PF_STRING, true, 1, 16),
+    F("local_id", XS_PF_UUID, true, 0, 0),
+    F("push", XS_PF_BOOL, true, 0, 0),
+};
+
+/* local.upsert: the host application's write of one local record through the REST API. */
+static const xs_proto_field f_local_upsert[] = {
+    F("entity", XS_PF_STRING, true, 1, 32),
+    F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("id", XS_PF_UUID, false, 0, 0),
+    F("record", XS_PF_OBJECT, true, 0, 0),
+    F("partial", XS_PF_BOOL, false, 0, 0),
+};
+
+static const xs_proto_field f_local_record[] = {
+    F("id", XS_PF_UUID, true, 0, 0),
+    F("created", XS_PF_BOOL, true, 0, 0),
+    F("record", XS_PF_OBJECT, true, 0, 0),
+};
+
 #define SPEC(type, kind, reply, conn, fields)                                                      \
     {                                                                                              \
         type, kind, reply, conn, fields, COUNT(fields)                                             \
@@ -141,6 +222,14 @@ static const xs_proto_spec specs[] = {
     SPEC("auth.disconnect", XS_PROTO_REQUEST, "auth.disconnected", true, f_auth_disconnect),
     SPEC("auth.disconnected", XS_PROTO_REPLY, NULL, true, f_auth_disconnected),
     SPEC("event.connection", XS_PROTO_EVENT, NULL, false, f_event_connection),
+    SPEC("sync.pull", XS_PROTO_REQUEST, "sync.pulled", true, f_sync_pull),
+    SPEC("sync.pulled", XS_PROTO_REPLY, NULL, true, f_sync_pulled),
+    SPEC("sync.push", XS_PROTO_REQUEST, "sync.pushed", true, f_sync_push),
+    SPEC("sync.pushed", XS_PROTO_REPLY, NULL, true, f_sync_pushed),
+    SPEC("sync.resolve", XS_PROTO_REQUEST, "sync.resolved", true, f_sync_resolve),
+    SPEC("sync.resolved", XS_PROTO_REPLY, NULL, true, f_sync_resolved),
+    SPEC("local.upsert", XS_PROTO_REQUEST, "local.record", false, f_local_upsert),
+    SPEC("local.record", XS_PROTO_REPLY, NULL, false, f_local_record),
 };
 
 const xs_proto_spec *xs_proto_specs(size_t *n)

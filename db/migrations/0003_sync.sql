@@ -204,6 +204,8 @@ CREATE TABLE sync.run_steps (
     result           jsonb,
     attempts         integer NOT NULL DEFAULT 0,
     idempotency_key  text,
+    request_body     text,
+    request_items    jsonb,
     not_before       timestamptz,
     created_at       timestamptz NOT NULL DEFAULT now(),
     started_at       timestamptz,
@@ -221,6 +223,11 @@ COMMENT ON COLUMN sync.run_steps.input IS
 COMMENT ON COLUMN sync.run_steps.result IS 'Counts, what comes next, rate headers seen.';
 COMMENT ON COLUMN sync.run_steps.idempotency_key IS
     'Sent as Xero''s Idempotency-Key on writes, so a retried push cannot create twice.';
+COMMENT ON COLUMN sync.run_steps.request_body IS
+    'The exact body of a write, stored before it is sent: a retried step sends these same '
+    'bytes with the same Idempotency-Key, so Xero applies it once. Cleared once applied.';
+COMMENT ON COLUMN sync.run_steps.request_items IS
+    'What each item of request_body stands for (local id, Xero id, the canonical record sent).';
 COMMENT ON COLUMN sync.run_steps.not_before IS 'Back-off: do not start before this time.';
 CREATE UNIQUE INDEX run_steps_idempotency_key ON sync.run_steps (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
@@ -291,6 +298,7 @@ CREATE TABLE sync.conflicts (
     resolved_by    text,
     resolved_at    timestamptz,
     merged_data    jsonb,
+    reason         text,
     detected_at    timestamptz NOT NULL DEFAULT now(),
     run_id         uuid REFERENCES sync.runs (id) ON DELETE SET NULL,
     CHECK ((status = 'RESOLVED') = (resolution IS NOT NULL)),

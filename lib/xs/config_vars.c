@@ -63,18 +63,18 @@ const xs_config_var xs_config_vars[] = {
 
     /* --- Xero and OAuth (xs-auth) --- */
     {"XS_XERO_LOGIN_URL", XS_CFG_URL, "https://login.xero.com", false, 0, 0, "http|https",
-     XS_PROC_AUTH,
+     XS_PROC_DOMAINS,
      "Base URL of Xero's login host; people are sent to <it>/identity/connect/authorize to "
      "consent."},
     {"XS_XERO_IDENTITY_URL", XS_CFG_URL, "https://identity.xero.com", false, 0, 0, "http|https",
-     XS_PROC_AUTH, "Base URL of Xero's identity host (/connect/token, /connect/revocation)."},
-    {"XS_XERO_API_URL", XS_CFG_URL, "https://api.xero.com", false, 0, 0, "http|https", XS_PROC_AUTH,
+     XS_PROC_DOMAINS, "Base URL of Xero's identity host (/connect/token, /connect/revocation)."},
+    {"XS_XERO_API_URL", XS_CFG_URL, "https://api.xero.com", false, 0, 0, "http|https", XS_PROC_DOMAINS,
      "Base URL of Xero's API host (/connections, and the Accounting API under /api.xro/2.0)."},
     {"XS_XERO_CLIENT_ID", XS_CFG_STRING, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
      "The OAuth 2.0 client id of the Xero app (developer.xero.com, My Apps)."},
     {"XS_XERO_CLIENT_SECRET", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
      "The Xero app's client secret, sent by HTTP Basic to the token and revocation endpoints."},
-    {"XS_XERO_TIMEOUT", XS_CFG_DURATION, "30s", false, 100, SEC(600), NULL, XS_PROC_AUTH,
+    {"XS_XERO_TIMEOUT", XS_CFG_DURATION, "30s", false, 100, SEC(600), NULL, XS_PROC_DOMAINS,
      "How long one call to Xero may take, connection included, before it counts as failed."},
     {"XS_OAUTH_REDIRECT_URIS", XS_CFG_STRING, "http://127.0.0.1:8080/v1/oauth/callback", false, 0,
      0, NULL, XS_PROC_AUTH,

@@ -99,8 +99,8 @@ xs_err auth_keys_check(const auth_keys *k, xs_pg *pg, char *err)
     xs_pg_res_free(r);
     if (missing[0] != '\0') {
         snprintf(err, XS_CONFIG_ERR_MAX,
-                 "XS_TOKEN_KEY: %lld stored token sets are sealed with key id %s, which is "
-                 "neither XS_TOKEN_KEY (id %s) nor in XS_TOKEN_OLD_KEYS",
+                 "XS_TOKEN_KEY: %lld stored token sets are sealed with key id %.120s, which is "
+                 "neither XS_TOKEN_KEY (id %.16s) nor in XS_TOKEN_OLD_KEYS",
                  rows, missing, k->current.id);
         return XS_ECONFIG;
     }

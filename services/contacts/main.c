@@ -1,17 +1,54 @@
-/* xs-contacts: the contacts domain service. Syncs contacts (customers and suppliers) between
- * app.contacts and Xero. */
-#include "xs/svc.h"
+/*
+ * xs-contacts: the contacts domain service. Syncs contacts (customers and suppliers) between
+ * app.contacts and Xero: pull steps (a page, or up to 50 ids), push steps (up to 50 records),
+ * conflict resolution and the host application's writes through the REST API.
+ */
+#include <stdlib.h>
+
+#include "contact.h"
+
+static const xs_entity_ops *const entities[] = {&contact_ops, NULL};
+
+static xs_err init(const xs_proc *proc, xs_pg *pg, void **state)
+{
+    (void)pg;
+    xs_domain_svc *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return XS_ENOMEM;
+    }
+    d->entities = entities;
+    xs_domain_xero_opts(proc->cfg, proc->log, &d->xero);
+    *state = d;
+    return XS_OK;
+}
+
+static void fini(void *state)
+{
+    free(state);
+}
+
+static const xs_svc_route routes[] = {
+    {"sync.pull", xs_domain_pull},
+    {"sync.push", xs_domain_push},
+    {"sync.resolve", xs_domain_resolve},
+    {"local.upsert", xs_domain_local_upsert},
+};
 
 static const xs_svc_def def = {
     .name = "xs-contacts",
     .service = "contacts",
     .procmask = XS_PROC_CONTACTS,
     .domain = XS_DOMAIN_CONTACTS,
-    .routes = NULL,
-    .nroutes = 0,
-    .usage = "xs-contacts: Syncs contacts (customers and suppliers) between app.contacts and Xero. "
-             "It dials the orchestrator's bus (XS_BUS_URL), takes requests from it, "
-             "and publishes heartbeats. Start as many replicas as you like; stop with SIGTERM.",
+    .routes = routes,
+    .nroutes = sizeof(routes) / sizeof(routes[0]),
+    .usage = "xs-contacts: syncs contacts (customers and suppliers) between app.contacts and "
+             "Xero, one bounded step at a time as the orchestrator hands them out. It dials the "
+             "orchestrator's bus (XS_BUS_URL) and calls Xero at XS_XERO_API_URL. Start as many "
+             "replicas as you like; stop with SIGTERM.",
+    .init = init,
+    .fini = fini,
+    .worker_init = xs_domain_worker_init,
+    .worker_fini = xs_domain_worker_fini,
 };
 
 int main(int argc, char **argv)

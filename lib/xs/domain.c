@@ -1,0 +1,1561 @@
+/* domain.c: the domain half of the sync engine (see domain.h). */
+#include "xs/domain.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xs/audit.h"
+#include "xs/json.h"
+
+#define DEFAULT_PAGE 1000
+#define WHY_MAX      256
+
+/* ------------------------------------------------------------------ helpers */
+
+json_t *xs_domain_text(const json_t *x, const char *key)
+{
+    const char *s = xs_json_str_or(x, key, NULL);
+    if (s == NULL || xs_json_is_decimal(json_object_get(x, key))) {
+        return json_null();
+    }
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        n--;
+    }
+    return n > 0 ? json_stringn(s, n) : json_null();
+}
+
+const char *xs_domain_text_or_empty(const json_t *rec, const char *key)
+{
+    const char *s = xs_json_str_or(rec, key, NULL);
+    return s != NULL ? s : "";
+}
+
+xs_err xs_domain_new_id(char id[XS_ID_MAX])
+{
+    uint8_t b[16];
+    xs_err e = xs_crypto_random(b, sizeof(b));
+    if (e != XS_OK) {
+        return e;
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    char hex[33];
+    xs_hex_encode(b, sizeof(b), hex);
+    snprintf(id, XS_ID_MAX, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
+    return XS_OK;
+}
+
+void xs_domain_xero_opts(const xs_config *cfg, xs_log *log, xs_xero_opts *out)
+{
+    *out = (xs_xero_opts){.login_url = xs_config_str(cfg, "XS_XERO_LOGIN_URL"),
+                          .identity_url = xs_config_str(cfg, "XS_XERO_IDENTITY_URL"),
+                          .api_url = xs_config_str(cfg, "XS_XERO_API_URL"),
+                          .timeout_ms = xs_config_int(cfg, "XS_XERO_TIMEOUT"),
+                          .log = log};
+}
+
+xs_err xs_domain_worker_init(void *state, void **wstate)
+{
+    xs_domain_svc *d = state;
+    xs_xero *x = NULL;
+    xs_err e = xs_xero_create(&x, &d->xero);
+    if (e == XS_OK) {
+        *wstate = x;
+    }
+    return e;
+}
+
+void xs_domain_worker_fini(void *wstate)
+{
+    xs_xero_destroy(wstate);
+}
+
+/* find_entity returns the ops of the request's entity, or fails the request. */
+static const xs_entity_ops *find_entity(xs_svc_ctx *ctx, const xs_msg *req)
+{
+    const xs_domain_svc *d = ctx->state;
+    const char *name = xs_json_str_or(req->body, "entity", "");
+    for (size_t i = 0; d->entities[i] != NULL; i++) {
+        if (strcmp(d->entities[i]->name, name) == 0) {
+            return d->entities[i];
+        }
+    }
+    xs_svc_fail_field(ctx, XS_EINVAL, "entity", "the %s service does not sync entity %.32s",
+                      ctx->service, name);
+    return NULL;
+}
+
+/* The settings a step runs under. */
+typedef struct settings {
+    xs_policy policy, fallback;
+    json_t *keys; /* borrowed or owned (keys_owned) */
+    bool keys_owned;
+    bool fill_empty_only;
+} settings;
+
+static xs_err settings_read(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                            settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    json_t *in = json_object_get(req->body, "settings");
+    const char *p = xs_json_str_or(in, "policy", "last_write_wins");
+    const char *f = xs_json_str_or(in, "fallback", "last_write_wins");
+    if (xs_policy_parse(p, &s->policy) != XS_OK) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "settings.policy", "unknown policy %.32s", p);
+    }
+    if (xs_policy_parse(f, &s->fallback) != XS_OK || s->fallback == XS_POLICY_MERGE) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "settings.fallback",
+                                 "the merge fallback must be a policy other than merge");
+    }
+    xs_json_get_bool(in, "fill_empty_only", &s->fill_empty_only);
+    json_t *keys = json_object_get(in, "matching");
+    if (json_is_array(keys)) {
+        s->keys = keys;
+    } else {
+        s->keys = json_array();
+        s->keys_owned = true;
+        const xs_entity_info *info = xs_entity_find(ops->name);
+        for (size_t i = 0; info != NULL && info->match_keys != NULL && info->match_keys[i]; i++) {
+            json_array_append_new(s->keys, json_string(info->match_keys[i]));
+        }
+    }
+    return XS_OK;
+}
+
+static void settings_fini(settings *s)
+{
+    if (s->keys_owned) {
+        json_decref(s->keys);
+    }
+}
+
+/* counts_add adds n to counts[key]. */
+static void counts_add(json_t *counts, const char *key, json_int_t n)
+{
+    json_t *v = json_object_get(counts, key);
+    json_object_set_new(counts, key, json_integer((v != NULL ? json_integer_value(v) : 0) + n));
+}
+
+static json_t *counts_new(const char *const *keys)
+{
+    json_t *c = json_object();
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        json_object_set_new(c, keys[i], json_integer(0));
+    }
+    return c;
+}
+
+/* call_json describes a call for the orchestrator's budget. */
+static json_t *call_json(const xs_xero_call *c)
+{
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "status", (json_int_t)c->status, "duration_ms",
+        (json_int_t)c->duration_ms, "min_remaining", (json_int_t)c->rate.min_remaining,
+        "day_remaining", (json_int_t)c->rate.day_remaining, "app_min_remaining",
+        (json_int_t)c->rate.app_min_remaining, "retry_after_s", (json_int_t)c->rate.retry_after_s,
+        "problem", c->rate.problem, "error", c->error);
+}
+
+/* call_outcome classifies a finished call: NULL when its reply is to be used, else the
+ * outcome to report ("retry", "token_rejected", "failed"). */
+static const char *call_outcome(xs_err e, long status)
+{
+    if (e != XS_OK) {
+        /* No complete, readable reply: a write may have been applied, so it is sent again,
+         * byte for byte with its key; a read is simply repeated. The orchestrator bounds the
+         * attempts. */
+        return "retry";
+    }
+    if (status == 401) {
+        return "token_rejected";
+    }
+    if (status == 429 || status >= 500) {
+        return "retry";
+    }
+    return NULL;
+}
+
+/* audit records a call (after any transaction). */
+static void audit(xs_svc_ctx *ctx, const xs_msg *req, const xs_xero_call *call)
+{
+    xs_audit_ctx who = {.connection_id = req->conn,
+                        .tenant_id = xs_json_str_or(req->body, "tenant_id", NULL),
+                        .run_id = xs_json_str_or(req->body, "run_id", NULL)};
+    json_int_t step = 0;
+    int64_t sv = 0;
+    if (xs_json_get_int(req->body, "step_id", &sv) == XS_OK) {
+        step = sv;
+    }
+    who.step_id = step;
+    if (xs_audit_call(ctx->pg, &who, call) != XS_OK) {
+        xs_log_warn(ctx->proc->log, "audit.failed", "{s:s, s:s}", "path", call->path, "error",
+                    xs_pg_error(ctx->pg));
+    }
+}
+
+/* db_fail describes a database failure (retryable: the step runs again). */
+static xs_err db_fail(xs_svc_ctx *ctx, xs_err e, const char *what)
+{
+    xs_pg_rollback(ctx->pg);
+    return xs_svc_fail(ctx, e == XS_OK ? XS_EDB : e, true, "%s: %s", what, xs_pg_error(ctx->pg));
+}
+
+/* exec_json runs sql with parameters $1.. = params, the last being a JSON document. */
+static xs_err exec_json(xs_pg *pg, xs_pg_res **out, const char *sql, int n, const char **params,
+                        const json_t *doc)
+{
+    char *text = xs_json_dump(doc, 0);
+    if (text == NULL) {
+        return XS_ENOMEM;
+    }
+    const char *p[8];
+    for (int i = 0; i < n && i < 7; i++) {
+        p[i] = params[i];
+    }
+    p[n] = text;
+    xs_err e = xs_pg_exec(pg, out, sql, n + 1, p);
+    free(text);
+    return e;
+}
+
+/* item_errors records per-item failures of a step: [{"local_id", "xero_id", "message"}]. */
+static xs_err item_errors(xs_svc_ctx *ctx, const xs_msg *req, const char *entity,
+                          const json_t *errors)
+{
+    if (json_array_size(errors) == 0 || xs_json_str_or(req->body, "run_id", NULL) == NULL) {
+        return XS_OK;
+    }
+    char step[24] = "";
+    int64_t sv = 0;
+    xs_json_get_int(req->body, "step_id", &sv);
+    snprintf(step, sizeof(step), "%lld", (long long)sv);
+    const char *p[] = {xs_json_str_or(req->body, "run_id", NULL), sv > 0 ? step : NULL, entity};
+    return exec_json(
+        ctx->pg, NULL,
+        "INSERT INTO sync.run_item_errors (run_id, step_id, entity, local_id, xero_id, "
+        "message) SELECT $1, $2, $3, r.local_id, r.xero_id, r.message FROM "
+        "jsonb_to_recordset($4::jsonb) AS r(local_id uuid, xero_id uuid, message text)",
+        3, p, errors);
+}
+
+/* item_error appends one failure. */
+static void item_error(json_t *errors, const char *local_id, const char *xero_id, const char *msg)
+{
+    json_array_append_new(errors, json_pack("{s:s?, s:s?, s:s}", "local_id", local_id, "xero_id",
+                                            xero_id, "message", msg));
+}
+
+/* load_mappings reads the mappings of connection conn for ids (Xero ids when by_xero, else
+ * local ids) into *out (new), keyed by that id: {"local_id", "xero_id", "base", "checksum"}. */
+static xs_err load_mappings(xs_svc_ctx *ctx, const char *conn, const char *entity,
+                            const json_t *ids, bool by_xero, json_t **out)
+{
+    json_t *m = json_object();
+    if (m == NULL) {
+        return XS_ENOMEM;
+    }
+    if (json_array_size(ids) == 0) {
+        *out = m;
+        return XS_OK;
+    }
+    const char *p[] = {conn, entity};
+    xs_pg_res *r = NULL;
+    xs_err e =
+        exec_json(ctx->pg, &r,
+                  by_xero ? "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                            "WHERE connection_id = $1 AND entity = $2 AND xero_id IN "
+                            "(SELECT value::uuid FROM jsonb_array_elements_text($3::jsonb))"
+                          : "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                            "WHERE connection_id = $1 AND entity = $2 AND local_id IN "
+                            "(SELECT value::uuid FROM jsonb_array_elements_text($3::jsonb))",
+                  2, p, ids);
+    if (e != XS_OK) {
+        json_decref(m);
+        return e;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        const char *basetext = xs_pg_res_get(r, i, 2);
+        json_t *base = basetext != NULL ? xs_json_parse(basetext, strlen(basetext), NULL) : NULL;
+        json_t *row =
+            json_pack("{s:s, s:s, s:o, s:s?}", "xero_id", xs_pg_res_get(r, i, 0), "local_id",
+                      xs_pg_res_get(r, i, 1), "base", base != NULL ? base : json_null(), "checksum",
+                      xs_pg_res_get(r, i, 3));
+        json_object_set_new(m, xs_pg_res_get(r, i, by_xero ? 0 : 1), row);
+    }
+    xs_pg_res_free(r);
+    *out = m;
+    return XS_OK;
+}
+
+/* pending_conflicts reads which of local ids have a conflict waiting for a person. */
+static xs_err pending_conflicts(xs_svc_ctx *ctx, const char *conn, const char *entity,
+                                const json_t *local_ids, json_t **out)
+{
+    json_t *set = json_object();
+    if (set == NULL) {
+        return XS_ENOMEM;
+    }
+    *out = set;
+    if (json_array_size(local_ids) == 0) {
+        return XS_OK;
+    }
+    const char *p[] = {conn, entity};
+    xs_pg_res *r = NULL;
+    xs_err e = exec_json(ctx->pg, &r,
+                         "SELECT local_id, id FROM sync.conflicts WHERE connection_id = $1 AND "
+                         "entity = $2 AND status = 'PENDING' AND local_id IN (SELECT "
+                         "value::uuid FROM jsonb_array_elements_text($3::jsonb))",
+                         2, p, local_ids);
+    if (e != XS_OK) {
+        return e;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_object_set_new(set, xs_pg_res_get(r, i, 0), json_string(xs_pg_res_get(r, i, 1)));
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+/* A mapping to write: {"local_id", "xero_id", "base", "checksum", "xero_at", "local_at"}. */
+static void mapping_add(json_t *list, const char *local_id, const char *xero_id, const json_t *base,
+                        xs_time xero_at, xs_time local_at)
+{
+    char sum[2 * XS_SHA256_LEN + 1];
+    xs_sync_checksum(base, sum);
+    json_t *m = json_pack("{s:s, s:s, s:O, s:s}", "local_id", local_id, "xero_id", xero_id, "base",
+                          base, "checksum", sum);
+    if (xero_at > 0) {
+        json_object_set_new(m, "xero_at", json_integer(xero_at));
+    }
+    if (local_at > 0) {
+        json_object_set_new(m, "local_at", json_integer(local_at));
+    }
+    json_array_append_new(list, m);
+}
+
+/* write_mappings upserts mappings in the open transaction, stamped with txid. */
+static xs_err write_mappings(xs_svc_ctx *ctx, const char *conn, const char *entity,
+                             const char *txid, const json_t *list)
+{
+    if (json_array_size(list) == 0) {
+        return XS_OK;
+    }
+    const char *p[] = {conn, entity, txid};
+    return exec_json(
+        ctx->pg, NULL,
+        "INSERT INTO sync.mappings AS m (connection_id, entity, local_id, xero_id, base, "
+        "base_checksum, xero_updated_at, local_updated_at, last_synced_at, sync_version, "
+        "last_txid) SELECT $1, $2, r.local_id, r.xero_id, r.base, r.checksum, 'epoch'::timestamptz "
+        "+ r.xero_at * interval '1 millisecond', 'epoch'::timestamptz + r.local_at * interval "
+        "'1 millisecond', now(), 1, $3 FROM jsonb_to_recordset($4::jsonb) AS r(local_id uuid, "
+        "xero_id uuid, base jsonb, checksum text, xero_at bigint, local_at bigint) "
+        "ON CONFLICT (connection_id, entity, xero_id) DO UPDATE SET local_id = EXCLUDED.local_id, "
+        "base = EXCLUDED.base, base_checksum = EXCLUDED.base_checksum, xero_updated_at = "
+        "coalesce(EXCLUDED.xero_updated_at, m.xero_updated_at), local_updated_at = "
+        "coalesce(EXCLUDED.local_updated_at, m.local_updated_at), last_synced_at = now(), "
+        "sync_version = m.sync_version + 1, last_txid = EXCLUDED.last_txid",
+        3, p, list);
+}
+
+/* A conflict to record: {"local_id", "xero_id", "base", "local", "xero", "policy", "status",
+ * "resolution", "merged"}. */
+static void conflict_add(json_t *list, const char *local_id, const char *xero_id,
+                         const json_t *base, const json_t *local, const json_t *xero,
+                         const xs_sync_decision *d)
+{
+    bool held = d->action == XS_SYNC_HOLD;
+    json_t *c = json_pack(
+        "{s:s, s:s, s:O, s:O, s:O, s:s, s:s, s:s?, s:O?, s:s}", "local_id", local_id, "xero_id",
+        xero_id, "base", base != NULL ? base : json_null(), "local", local, "xero", xero, "policy",
+        xs_policy_name(d->policy), "status", held ? "PENDING" : "RESOLVED", "resolution",
+        held ? NULL : "AUTO", "merged", held ? NULL : d->result, "reason", d->reason);
+    json_array_append_new(list, c);
+}
+
+static xs_err write_conflicts(xs_svc_ctx *ctx, const xs_msg *req, const char *entity,
+                              const json_t *list)
+{
+    if (json_array_size(list) == 0) {
+        return XS_OK;
+    }
+    const char *p[] = {req->conn, entity, xs_json_str_or(req->body, "run_id", NULL)};
+    return exec_json(
+        ctx->pg, NULL,
+        "INSERT INTO sync.conflicts AS c (connection_id, entity, local_id, xero_id, base, "
+        "local_version, xero_version, policy, status, resolution, resolved_by, resolved_at, "
+        "merged_data, reason, run_id) SELECT $1, $2, r.local_id, r.xero_id, r.base, r.local, "
+        "r.xero, r.policy, r.status, r.resolution, CASE WHEN r.status = 'RESOLVED' THEN 'engine' "
+        "END, CASE WHEN r.status = 'RESOLVED' THEN now() END, r.merged, r.reason, $3 FROM "
+        "jsonb_to_recordset($4::jsonb) AS r(local_id uuid, xero_id uuid, base jsonb, local jsonb, "
+        "xero jsonb, policy text, status text, resolution text, merged jsonb, reason text) "
+        "ON CONFLICT (connection_id, entity, local_id) WHERE status = 'PENDING' DO UPDATE SET "
+        "local_version = EXCLUDED.local_version, xero_version = EXCLUDED.xero_version, "
+        "detected_at = now(), run_id = EXCLUDED.run_id",
+        3, p, list);
+}
+
+/* queue_push puts local ids in the outbox, so the next push sends them to Xero. */
+static xs_err queue_push(xs_svc_ctx *ctx, const char *org, const char *entity, const json_t *ids)
+{
+    if (json_array_size(ids) == 0) {
+        return XS_OK;
+    }
+    const char *p[] = {org, entity};
+    return exec_json(ctx->pg, NULL,
+                     "SELECT sync.record_change($1, $2, value::uuid, 'update') FROM "
+                     "jsonb_array_elements_text($3::jsonb)",
+                     2, p, ids);
+}
+
+/* new_txid makes the id a sync write carries (the mapping keeps it). */
+static void new_txid(const xs_msg *req, char *buf, size_t cap)
+{
+    int64_t step = 0;
+    xs_json_get_int(req->body, "step_id", &step);
+    char *tok = NULL;
+    if (xs_crypto_random_token(6, &tok) != XS_OK) {
+        tok = NULL;
+    }
+    snprintf(buf, cap, "s%lld.%s", (long long)step, tok != NULL ? tok : "x");
+    free(tok);
+}
+
+/* retry_reply answers a step whose call did not give a usable reply. */
+static xs_err outcome_reply(const char *outcome, json_t *counts, const xs_xero_call *call,
+                            const char *message, json_t **reply)
+{
+    *reply = json_pack("{s:s, s:o, s:o, s:s}", "outcome", outcome, "counts", counts, "call",
+                       call_json(call), "message", message != NULL ? message : "");
+    return *reply != NULL ? XS_OK : XS_ENOMEM;
+}
+
+static const char *const PULL_COUNTS[] = {"fetched", "created", "updated", "unchanged", "conflicts",
+                                          "failed",  "skipped", "linked",  "queued",    NULL};
+
+/* pull_path builds the list path of a pull step. */
+static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t page,
+                        int64_t page_size, char *path, size_t cap)
+{
+    size_t n;
+    if (ids != NULL) {
+        n = (size_t)snprintf(path, cap, "%s?IDs=", ops->xero_path);
+        size_t i;
+        json_t *v;
+        json_array_foreach(ids, i, v)
+        {
+            const char *id = json_string_value(v);
+            if (id == NULL || !xs_proto_uuid_valid(id) || n + 40 >= cap) {
+                return XS_EINVAL;
+            }
+            n += (size_t)snprintf(path + n, cap - n, "%s%s", i > 0 ? "," : "", id);
+        }
+    } else {
+        n = (size_t)snprintf(path, cap, "%s?page=%lld&pageSize=%lld&order=UpdatedDateUTC%%20ASC",
+                             ops->xero_path, (long long)page, (long long)page_size);
+    }
+    if (ops->pull_query != NULL && n < cap) {
+        snprintf(path + n, cap - n, "&%s", ops->pull_query);
+    }
+    return XS_OK;
+}
+
+/* A record of a page, after from_xero. */
+typedef struct pulled {
+    char xero_id[XS_ID_MAX];
+    json_t *rec;
+    xs_time at;
+} pulled;
+
+xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
+{
+    const xs_entity_ops *ops = find_entity(ctx, req);
+    if (ops == NULL) {
+        return XS_EINVAL;
+    }
+    settings set;
+    xs_err e = settings_read(ctx, ops, req, &set);
+    if (e != XS_OK) {
+        return e;
+    }
+    const char *org = xs_json_str_or(req->body, "organisation_id", "");
+    json_t *ids = json_object_get(req->body, "ids");
+    json_t *cursor = json_object_get(req->body, "cursor");
+    int64_t page = 1, page_size = DEFAULT_PAGE;
+    xs_json_get_int(cursor, "page", &page);
+    xs_json_get_int(req->body, "page_size", &page_size);
+    xs_time since = 0;
+    const char *since_text = xs_json_str_or(cursor, "since", NULL);
+    if (since_text != NULL && xs_time_parse_iso(since_text, &since) != XS_OK) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.since", "not an ISO 8601 time");
+    }
+    if (page < 1 || page > 10000000) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.page", "page must be from 1");
+    }
+    char path[XS_XERO_PATH_MAX * 2];
+    if (pull_path(ops, ids, page, page_size, path, sizeof(path)) != XS_OK) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "ids", "ids must be Xero ids (UUIDs)");
+    }
+
+    json_t *counts = counts_new(PULL_COUNTS);
+    xs_xero_req xr = {.method = "GET",
+                      .path = path,
+                      .bearer = xs_json_str_or(req->body, "access_token", ""),
+                      .tenant_id = xs_json_str_or(req->body, "tenant_id", ""),
+                      .if_modified_since = ids == NULL ? since : 0};
+    xs_xero_resp resp;
+    xs_xero_call call;
+    e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
+    audit(ctx, req, &call);
+    const char *outcome = call_outcome(e, resp.status);
+    if (outcome == NULL &&
+        (resp.status != 200 || !json_is_array(json_object_get(resp.json, ops->xero_list)))) {
+        outcome = "failed";
+        if (resp.status == 200) {
+            snprintf(call.error, sizeof(call.error), "the reply has no %s list", ops->xero_list);
+        }
+    }
+    if (outcome != NULL) {
+        xs_xero_resp_fini(&resp);
+        settings_fini(&set);
+        return outcome_reply(outcome, counts, &call, call.error, reply);
+    }
+
+    /* Read the page. */
+    json_t *list = json_object_get(resp.json, ops->xero_list);
+    size_t n = json_array_size(list);
+    pulled *recs = calloc(n + 1, sizeof(pulled));
+    json_t *errors = json_array(), *xids = json_array(), *maps = json_array(),
+           *creates = json_array(), *updates = json_array(), *conflicts = json_array(),
+           *queue = json_array(), *local_ids = json_array(), *unmatched = json_array();
+    json_t *mappings = NULL, *local = NULL, *pending = NULL, *matched = NULL, *at = NULL;
+    size_t nrec = 0;
+    xs_time high = 0, last = 0;
+    if (recs == NULL || errors == NULL || xids == NULL || maps == NULL || creates == NULL ||
+        updates == NULL || conflicts == NULL || queue == NULL || local_ids == NULL ||
+        unmatched == NULL) {
+        e = XS_ENOMEM;
+        goto out;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        pulled *p = &recs[nrec];
+        char why[WHY_MAX] = "";
+        p->xero_id[0] = '\0';
+        if (ops->from_xero(item, &p->rec, p->xero_id, &p->at, why) != XS_OK ||
+            !xs_proto_uuid_valid(p->xero_id)) {
+            item_error(errors, NULL, xs_proto_uuid_valid(p->xero_id) ? p->xero_id : NULL,
+                       why[0] != '\0' ? why : "a record Xero sent cannot be read");
+            json_decref(p->rec);
+            p->rec = NULL;
+            counts_add(counts, "failed", 1);
+            continue;
+        }
+        if (p->at > high) {
+            high = p->at;
+        }
+        last = p->at;
+        json_array_append_new(xids, json_string(p->xero_id));
+        nrec++;
+    }
+    counts_add(counts, "fetched", (json_int_t)n);
+
+    /* What is known of them here. */
+    if ((e = load_mappings(ctx, req->conn, ops->name, xids, true, &mappings)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read mappings");
+        goto out;
+    }
+    for (i = 0; i < nrec; i++) {
+        json_t *m = json_object_get(mappings, recs[i].xero_id);
+        if (m != NULL) {
+            json_array_append_new(local_ids, json_string(xs_json_str_or(m, "local_id", "")));
+        } else {
+            json_array_append_new(
+                unmatched, json_pack("{s:s, s:O}", "xero_id", recs[i].xero_id, "rec", recs[i].rec));
+        }
+    }
+    if (ops->match != NULL && json_array_size(unmatched) > 0 && json_array_size(set.keys) > 0) {
+        if ((e = ops->match(ctx->pg, org, req->conn, unmatched, set.keys, &matched)) != XS_OK) {
+            e = db_fail(ctx, e, "cannot match records");
+            goto out;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(matched, k, v)
+        {
+            json_array_append_new(local_ids, json_string(xs_json_str_or(v, "local_id", "")));
+        }
+    }
+    if ((e = ops->load_local(ctx->pg, org, local_ids, &local)) != XS_OK ||
+        (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &pending)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read local records");
+        goto out;
+    }
+
+    /* Decide each record. */
+    for (i = 0; i < nrec; i++) {
+        pulled *p = &recs[i];
+        json_t *m = json_object_get(mappings, p->xero_id);
+        json_t *mt = json_object_get(matched, p->xero_id);
+        const char *lid = NULL;
+        const json_t *base = NULL;
+        char sum[2 * XS_SHA256_LEN + 1];
+        xs_sync_checksum(p->rec, sum);
+        if (m != NULL) {
+            if (strcmp(xs_json_str_or(m, "checksum", ""), sum) == 0) {
+                counts_add(counts, "unchanged", 1);
+                continue;
+            }
+            lid = xs_json_str_or(m, "local_id", "");
+            base = json_object_get(m, "base");
+            if (json_is_null(base)) {
+                base = NULL;
+            }
+        } else if (mt != NULL) {
+            lid = xs_json_str_or(mt, "local_id", "");
+            counts_add(counts, "linked", 1);
+        } else {
+            char nid[XS_ID_MAX];
+            if ((e = xs_domain_new_id(nid)) != XS_OK) {
+                goto out;
+            }
+            json_array_append_new(creates, json_pack("{s:s, s:O}", "id", nid, "rec", p->rec));
+            mapping_add(maps, nid, p->xero_id, p->rec, p->at, 0);
+            counts_add(counts, "created", 1);
+            continue;
+        }
+        json_t *l = json_object_get(local, lid);
+        if (l == NULL) {
+            /* The local row was deleted by the host application: its removal goes to Xero
+             * through the outbox; nothing comes back. */
+            counts_add(counts, "skipped", 1);
+            continue;
+        }
+        json_t *lrec = json_object_get(l, "rec");
+        int64_t lat = 0;
+        xs_json_get_int(l, "at", &lat);
+        if (m == NULL && set.fill_empty_only) {
+            json_t *filled = xs_sync_fill_empty(lrec, p->rec);
+            if (!xs_json_equal(filled, lrec)) {
+                json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", filled));
+                counts_add(counts, "updated", 1);
+            } else {
+                counts_add(counts, "unchanged", 1);
+            }
+            mapping_add(maps, lid, p->xero_id, p->rec, p->at, 0);
+            if (!xs_json_equal(filled, p->rec)) {
+                json_array_append_new(queue, json_string(lid));
+                counts_add(counts, "queued", 1);
+            }
+            json_decref(filled);
+            continue;
+        }
+        if (json_object_get(pending, lid) != NULL) {
+            /* Held for a person: keep both versions current, write nothing. */
+            xs_sync_decision held = {.action = XS_SYNC_HOLD, .policy = XS_POLICY_MANUAL};
+            snprintf(held.reason, sizeof(held.reason), "held for a person");
+            conflict_add(conflicts, lid, p->xero_id, base, lrec, p->rec, &held);
+            counts_add(counts, "skipped", 1);
+            continue;
+        }
+        xs_sync_decision d;
+        if ((e = xs_sync_decide(base, lrec, p->rec, lat, p->at, set.policy, set.fallback, &d)) !=
+            XS_OK) {
+            e = xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
+            goto out;
+        }
+        if (d.conflict) {
+            conflict_add(conflicts, lid, p->xero_id, base, lrec, p->rec, &d);
+            counts_add(counts, "conflicts", 1);
+        }
+        switch (d.action) {
+        case XS_SYNC_NONE:
+            mapping_add(maps, lid, p->xero_id, d.result, p->at, lat);
+            counts_add(counts, "unchanged", 1);
+            break;
+        case XS_SYNC_TO_LOCAL:
+            json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
+            mapping_add(maps, lid, p->xero_id, d.result, p->at, 0);
+            counts_add(counts, "updated", 1);
+            break;
+        case XS_SYNC_TO_XERO:
+        case XS_SYNC_BOTH:
+            if (d.action == XS_SYNC_BOTH) {
+                json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
+                counts_add(counts, "updated", 1);
+            }
+            /* The base becomes Xero's version, so the local one reads as changed and the
+             * outbox sends it. */
+            mapping_add(maps, lid, p->xero_id, p->rec, p->at, lat);
+            json_array_append_new(queue, json_string(lid));
+            counts_add(counts, "queued", 1);
+            break;
+        case XS_SYNC_HOLD:
+            if (m == NULL) {
+                json_array_append_new(maps, json_pack("{s:s, s:s, s:n, s:n, s:I}", "local_id", lid,
+                                                      "xero_id", p->xero_id, "base", "checksum",
+                                                      "xero_at", (json_int_t)p->at));
+            }
+            break;
+        }
+        xs_sync_decision_fini(&d);
+    }
+
+    /* Apply, in one transaction marked as the engine's own. */
+    char txid[64];
+    new_txid(req, txid, sizeof(txid));
+    if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot begin");
+        goto out;
+    }
+    if (json_array_size(creates) + json_array_size(updates) > 0 &&
+        (e = ops->write_local(ctx->pg, org, creates, updates, &at)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot write local records");
+        goto out;
+    }
+    json_array_foreach(maps, i, item)
+    {
+        json_t *t = json_object_get(at, xs_json_str_or(item, "local_id", ""));
+        if (t != NULL) {
+            json_object_set(item, "local_at", t);
+        }
+    }
+    if ((e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
+        (e = write_conflicts(ctx, req, ops->name, conflicts)) != XS_OK ||
+        (e = queue_push(ctx, org, ops->name, queue)) != XS_OK ||
+        (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+        (e = xs_pg_commit(ctx->pg)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot apply the page");
+        goto out;
+    }
+
+    json_t *out =
+        json_pack("{s:s, s:O, s:o}", "outcome", "done", "counts", counts, "call", call_json(&call));
+    if (high > 0) {
+        char hw[XS_TIME_ISO_MAX];
+        xs_time_format_iso(high, hw);
+        json_object_set_new(out, "high_water", json_string(hw));
+    }
+    if (ids == NULL && (int64_t)n >= page_size) {
+        /* A full page: more may follow. Keyset on UpdatedDateUTC (ascending), whole seconds
+         * as If-Modified-Since takes them; pages only within one second. */
+        xs_time next_since = (last / 1000) * 1000;
+        char ns[XS_TIME_ISO_MAX];
+        if (next_since > since) {
+            xs_time_format_iso(next_since, ns);
+            json_object_set_new(out, "next", json_pack("{s:s, s:i}", "since", ns, "page", 1));
+        } else {
+            xs_time_format_iso(since, ns);
+            json_object_set_new(out, "next",
+                                json_pack("{s:s?, s:I}", "since", since > 0 ? ns : NULL, "page",
+                                          (json_int_t)(page + 1)));
+        }
+    }
+    if (ids != NULL) {
+        json_t *missing = json_array();
+        json_t *v;
+        json_array_foreach(ids, i, v)
+        {
+            bool seen = false;
+            for (size_t j = 0; j < nrec && !seen; j++) {
+                seen = strcasecmp(recs[j].xero_id, json_string_value(v)) == 0;
+            }
+            if (!seen) {
+                json_array_append(missing, v);
+            }
+        }
+        json_object_set_new(out, "missing", missing);
+    }
+    *reply = out;
+    e = XS_OK;
+out:
+    for (i = 0; recs != NULL && i < n; i++) {
+        json_decref(recs[i].rec);
+    }
+    free(recs);
+    json_decref(counts);
+    json_decref(errors);
+    json_decref(xids);
+    json_decref(maps);
+    json_decref(creates);
+    json_decref(updates);
+    json_decref(conflicts);
+    json_decref(queue);
+    json_decref(local_ids);
+    json_decref(unmatched);
+    json_decref(mappings);
+    json_decref(local);
+    json_decref(pending);
+    json_decref(matched);
+    json_decref(at);
+    xs_xero_resp_fini(&resp);
+    settings_fini(&set);
+    return e;
+}
+
+static const char *const PUSH_COUNTS[] = {"sent",    "created", "updated",  "unchanged", "failed",
+                                          "skipped", "retired", "deferred", "linked",    NULL};
+
+/* candidates lists the local ids a push step looks at: the given ones, or the next ids of a
+ * full scan (*next_scan: where the scan goes on; "" when it is over). */
+static xs_err candidates(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                         const char *org, json_t **ids, char *next_scan, bool *scan)
+{
+    json_t *given = json_object_get(req->body, "local_ids");
+    const char *after = xs_json_str_or(req->body, "scan_after", NULL);
+    next_scan[0] = '\0';
+    *scan = given == NULL && after != NULL;
+    if (given != NULL) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(given, i, v)
+        {
+            if (!xs_proto_uuid_valid(json_string_value(v))) {
+                return xs_svc_fail_field(ctx, XS_EINVAL, "local_ids", "local ids must be UUIDs");
+            }
+        }
+        *ids = json_incref(given);
+        return XS_OK;
+    }
+    if (after == NULL) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "local_ids",
+                                 "a push names local_ids, scan_after or lookup_names");
+    }
+    xs_err e = ops->list_ids(ctx->pg, org, after, 500, ids);
+    if (e != XS_OK) {
+        return db_fail(ctx, e, "cannot list local records");
+    }
+    size_t n = json_array_size(*ids);
+    if (n == 500) {
+        snprintf(next_scan, XS_ID_MAX, "%s", json_string_value(json_array_get(*ids, n - 1)));
+    }
+    return XS_OK;
+}
+
+/* build_batch chooses what of ids needs sending and builds the request: items [{local_id,
+ * xero_id, rec, at, retire}] and the Xero items. At most 50 are taken; *stop is where a scan
+ * must continue when it stopped early. */
+static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                          const char *org, const json_t *ids, json_t *counts, json_t *items,
+                          json_t *xitems, char *stop)
+{
+    json_t *local = NULL, *maps = NULL, *pending = NULL;
+    xs_err e;
+    stop[0] = '\0';
+    if ((e = ops->load_local(ctx->pg, org, ids, &local)) != XS_OK ||
+        (e = load_mappings(ctx, req->conn, ops->name, ids, false, &maps)) != XS_OK ||
+        (e = pending_conflicts(ctx, req->conn, ops->name, ids, &pending)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read local records");
+        goto out;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *id = json_string_value(v);
+        if (json_array_size(items) == 50) {
+            snprintf(stop, XS_ID_MAX, "%s", json_string_value(json_array_get(ids, i - 1)));
+            break;
+        }
+        json_t *m = json_object_get(maps, id);
+        json_t *l = json_object_get(local, id);
+        const char *xid = m != NULL ? xs_json_str_or(m, "xero_id", NULL) : NULL;
+        if (json_object_get(pending, id) != NULL) {
+            counts_add(counts, "skipped", 1);
+            continue;
+        }
+        if (l == NULL) {
+            json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
+            json_t *x = m != NULL && ops->retire_item != NULL ? ops->retire_item(xid, base) : NULL;
+            if (x == NULL) {
+                counts_add(counts, "skipped", 1);
+                continue;
+            }
+            json_array_append_new(xitems, x);
+            json_array_append_new(
+                items, json_pack("{s:s, s:s, s:b}", "local_id", id, "xero_id", xid, "retire", 1));
+            continue;
+        }
+        json_t *rec = json_object_get(l, "rec");
+        char sum[2 * XS_SHA256_LEN + 1];
+        xs_sync_checksum(rec, sum);
+        if (m != NULL && strcmp(xs_json_str_or(m, "checksum", ""), sum) == 0) {
+            counts_add(counts, "unchanged", 1);
+            continue;
+        }
+        json_t *x = ops->to_xero(rec, xid);
+        if (x == NULL) {
+            e = XS_ENOMEM;
+            goto out;
+        }
+        json_array_append_new(xitems, x);
+        json_array_append_new(items, json_pack("{s:s, s:s?, s:O, s:O}", "local_id", id, "xero_id",
+                                               xid, "rec", rec, "at", json_object_get(l, "at")));
+    }
+    e = XS_OK;
+out:
+    json_decref(local);
+    json_decref(maps);
+    json_decref(pending);
+    return e;
+}
+
+/* item_message joins the ValidationErrors of a refused item. */
+static void item_message(const json_t *r, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    json_t *errs = json_object_get(r, "ValidationErrors");
+    size_t i, n = 0;
+    json_t *v;
+    json_array_foreach(errs, i, v)
+    {
+        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n > 0 ? "; " : "",
+                              xs_json_str_or(v, "Message", "?"));
+        if (n >= cap) {
+            break;
+        }
+    }
+    if (buf[0] == '\0') {
+        snprintf(buf, cap, "Xero refused the record without saying why");
+    }
+}
+
+static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                          json_t **reply);
+
+xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
+{
+    const xs_entity_ops *ops = find_entity(ctx, req);
+    if (ops == NULL) {
+        return XS_EINVAL;
+    }
+    if (!ops->pushable) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "entity", "%s records are read-only", ops->name);
+    }
+    if (json_object_get(req->body, "lookup_names") != NULL) {
+        return push_lookup(ctx, ops, req, reply);
+    }
+    const char *org = xs_json_str_or(req->body, "organisation_id", "");
+    int64_t step = 0;
+    xs_json_get_int(req->body, "step_id", &step);
+    char steps[24];
+    snprintf(steps, sizeof(steps), "%lld", (long long)step);
+    json_t *counts = counts_new(PUSH_COUNTS);
+    json_t *ids = NULL, *items = NULL, *maps = json_array(), *errors = json_array(),
+           *lookups = json_array();
+    char *body = NULL, next_scan[XS_ID_MAX] = "", stop[XS_ID_MAX] = "";
+    char key[64] = "";
+    xs_pg_res *r = NULL;
+    xs_xero_resp resp = {0};
+    xs_err e;
+    bool scan = false;
+
+    /* A step that already sent its request sends exactly the same again. */
+    if ((e = xs_pg_q(ctx->pg, &r,
+                     "SELECT request_body, idempotency_key, request_items FROM sync.run_steps "
+                     "WHERE id = $1",
+                     steps)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read the step");
+        goto out;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "step_id", "no step %s", steps);
+        goto out;
+    }
+    if (xs_pg_res_get(r, 0, 0) != NULL) {
+        body = strdup(xs_pg_res_get(r, 0, 0));
+        snprintf(key, sizeof(key), "%s", xs_pg_res_get(r, 0, 1));
+        const char *it = xs_pg_res_get(r, 0, 2);
+        items = it != NULL ? xs_json_parse(it, strlen(it), NULL) : NULL;
+        if (body == NULL || !json_is_array(items)) {
+            e = xs_svc_fail(ctx, XS_EPROTO, false, "step %s holds a damaged request", steps);
+            goto out;
+        }
+    } else {
+        if ((e = candidates(ctx, ops, req, org, &ids, next_scan, &scan)) != XS_OK) {
+            goto out;
+        }
+        items = json_array();
+        json_t *xitems = json_array();
+        e = build_batch(ctx, ops, req, org, ids, counts, items, xitems, stop);
+        if (e != XS_OK) {
+            json_decref(xitems);
+            goto out;
+        }
+        if (scan && stop[0] != '\0') {
+            snprintf(next_scan, sizeof(next_scan), "%s", stop);
+        } else if (!scan && stop[0] != '\0') {
+            json_decref(xitems);
+            e = xs_svc_fail_field(ctx, XS_EINVAL, "local_ids", "at most 50 records per push");
+            goto out;
+        }
+        if (json_array_size(items) == 0) {
+            json_decref(xitems);
+            json_t *out = json_pack("{s:s, s:O}", "outcome", "done", "counts", counts);
+            if (next_scan[0] != '\0') {
+                json_object_set_new(out, "next_scan", json_string(next_scan));
+            }
+            *reply = out;
+            e = XS_OK;
+            goto out;
+        }
+        json_t *doc = json_pack("{s:o}", ops->xero_list, xitems);
+        body = xs_json_dump(doc, 0);
+        json_decref(doc);
+        if (body == NULL) {
+            e = XS_ENOMEM;
+            goto out;
+        }
+        /* The key names this exact batch on this connection. */
+        char seed[2 * XS_SHA256_LEN + 1];
+        size_t blen = strlen(body) + strlen(req->conn) + 2;
+        char *keyed = malloc(blen);
+        if (keyed == NULL) {
+            e = XS_ENOMEM;
+            goto out;
+        }
+        snprintf(keyed, blen, "%s\n%s", req->conn, body);
+        xs_sha256_hex(keyed, strlen(keyed), seed);
+        free(keyed);
+        snprintf(key, sizeof(key), "xs-%.40s", seed);
+        char *itext = xs_json_dump(items, 0);
+        const char *p[] = {steps, body, key, itext};
+        e = itext != NULL ? xs_pg_exec(ctx->pg, NULL,
+                                       "UPDATE sync.run_steps SET request_body = $2, "
+                                       "idempotency_key = $3, request_items = $4::jsonb WHERE "
+                                       "id = $1",
+                                       4, p)
+                          : XS_ENOMEM;
+        free(itext);
+        if (e != XS_OK) {
+            e = db_fail(ctx, e, "cannot store the request before sending it");
+            goto out;
+        }
+    }
+
+    char path[XS_XERO_PATH_MAX];
+    snprintf(path, sizeof(path), "%s?summarizeErrors=false", ops->xero_path);
+    xs_xero_req xr = {.method = "POST",
+                      .path = path,
+                      .bearer = xs_json_str_or(req->body, "access_token", ""),
+                      .tenant_id = xs_json_str_or(req->body, "tenant_id", ""),
+                      .idempotency_key = key,
+                      .body = body,
+                      .body_len = strlen(body)};
+    xs_xero_call call;
+    e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
+    audit(ctx, req, &call);
+    counts_add(counts, "sent", (json_int_t)json_array_size(items));
+    const char *outcome = call_outcome(e, resp.status);
+    json_t *results = json_object_get(resp.json, ops->xero_list);
+    if (outcome == NULL && resp.status == 200 &&
+        json_array_size(results) != json_array_size(items)) {
+        outcome = "failed";
+        snprintf(call.error, sizeof(call.error), "Xero answered %zu items for %zu sent",
+                 json_array_size(results), json_array_size(items));
+    }
+    if (outcome == NULL && resp.status != 200) {
+        /* The whole batch was refused (e.g. 400 PostDataInvalidException). */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "Xero refused the batch (HTTP %ld): %s", resp.status,
+                 xs_json_str_or(resp.json, "Message", resp.body != NULL ? resp.body : ""));
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it)
+        {
+            item_error(errors, xs_json_str_or(it, "local_id", NULL),
+                       xs_json_str_or(it, "xero_id", NULL), msg);
+        }
+        counts_add(counts, "failed", (json_int_t)json_array_size(items));
+        outcome = "failed";
+        snprintf(call.error, sizeof(call.error), "%.250s", msg);
+    }
+    if (outcome != NULL && strcmp(outcome, "failed") != 0) {
+        /* Not applied (or not known to be): the stored request stays for the retry. */
+        e = outcome_reply(outcome, json_incref(counts), &call, call.error, reply);
+        goto out;
+    }
+
+    char txid[64];
+    new_txid(req, txid, sizeof(txid));
+    if (outcome == NULL) {
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it)
+        {
+            json_t *res = json_array_get(results, i);
+            const char *lid = xs_json_str_or(it, "local_id", "");
+            const char *had = xs_json_str_or(it, "xero_id", NULL);
+            bool retire = json_is_true(json_object_get(it, "retire"));
+            const char *st = xs_json_str_or(res, "StatusAttributeString", "OK");
+            json_t *xrec = NULL;
+            char xid[XS_ID_MAX] = "", why[WHY_MAX] = "";
+            xs_time xat = 0;
+            if (strcmp(st, "ERROR") != 0 && ops->from_xero(res, &xrec, xid, &xat, why) == XS_OK &&
+                xs_proto_uuid_valid(xid)) {
+                /* The base is what was sent: if Xero wrote it differently, the next pull
+                 * sees a change in Xero and takes Xero's form once. */
+                json_t *base = retire ? xrec : json_object_get(it, "rec");
+                int64_t lat = 0;
+                xs_json_get_int(it, "at", &lat);
+                mapping_add(maps, lid, xid, base, xat, lat);
+                counts_add(counts, retire ? "retired" : had != NULL ? "updated" : "created", 1);
+            } else {
+                char msg[1024];
+                if (strcmp(st, "ERROR") == 0) {
+                    item_message(res, msg, sizeof(msg));
+                } else {
+                    snprintf(msg, sizeof(msg), "Xero's reply for this record cannot be read: %s",
+                             why);
+                }
+                char lk[256];
+                if (!retire && had == NULL && ops->lookup_key != NULL &&
+                    ops->lookup_key(json_object_get(it, "rec"), msg, lk)) {
+                    json_array_append_new(lookups,
+                                          json_pack("{s:s, s:s}", "name", lk, "local_id", lid));
+                    counts_add(counts, "deferred", 1);
+                } else {
+                    item_error(errors, lid, had, msg);
+                    counts_add(counts, "failed", 1);
+                }
+            }
+            json_decref(xrec);
+        }
+    }
+    if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
+        (e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
+        (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+        (e = xs_pg_q(ctx->pg, NULL,
+                     "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
+                     "id = $1",
+                     steps)) != XS_OK ||
+        (e = xs_pg_commit(ctx->pg)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot record what Xero accepted");
+        goto out;
+    }
+    json_t *out = json_pack("{s:s, s:O, s:o}", "outcome", outcome != NULL ? outcome : "done",
+                            "counts", counts, "call", call_json(&call));
+    if (next_scan[0] != '\0') {
+        json_object_set_new(out, "next_scan", json_string(next_scan));
+    }
+    if (json_array_size(lookups) > 0) {
+        json_object_set(out, "lookups", lookups);
+    }
+    if (outcome != NULL) {
+        json_object_set_new(out, "message", json_string(call.error));
+    }
+    *reply = out;
+    e = XS_OK;
+out:
+    xs_pg_res_free(r);
+    xs_xero_resp_fini(&resp);
+    json_decref(counts);
+    json_decref(ids);
+    json_decref(items);
+    json_decref(maps);
+    json_decref(errors);
+    json_decref(lookups);
+    free(body);
+    return e;
+}
+
+/* push_lookup finds, by name, the Xero records that refused a push as duplicates, and links
+ * each to its local record when it is free; a name that another local record holds fails. */
+static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                          json_t **reply)
+{
+    json_t *names = json_object_get(req->body, "lookup_names");
+    json_t *counts = counts_new(PUSH_COUNTS);
+    json_t *keys = json_array(), *errors = json_array(), *maps = json_array(),
+           *requeue = json_array(), *xids = json_array(), *found = json_array();
+    json_t *mappings = NULL;
+    xs_xero_resp resp = {0};
+    xs_pg_res *r = NULL;
+    char *where = NULL, *ew = NULL;
+    xs_err e = XS_OK;
+    size_t i;
+    json_t *v;
+    if (ops->lookup_query == NULL) {
+        e = xs_svc_fail_field(ctx, XS_EINVAL, "lookup_names", "%s has no lookup", ops->name);
+        goto out;
+    }
+    json_array_foreach(names, i, v)
+    {
+        if (xs_json_str_or(v, "name", NULL) == NULL ||
+            !xs_proto_uuid_valid(xs_json_str_or(v, "local_id", ""))) {
+            e = xs_svc_fail_field(ctx, XS_EINVAL, "lookup_names", "items are {name, local_id}");
+            goto out;
+        }
+        json_array_append_new(keys, json_string(xs_json_str_or(v, "name", "")));
+    }
+    where = ops->lookup_query(keys);
+    if (where == NULL) {
+        e = XS_ENOMEM;
+        goto out;
+    }
+    /* Percent-encode the filter for the query string. */
+    size_t wl = strlen(where);
+    ew = malloc(3 * wl + 1);
+    if (ew == NULL) {
+        e = XS_ENOMEM;
+        goto out;
+    }
+    size_t o = 0;
+    for (size_t k = 0; k < wl; k++) {
+        unsigned char c = (unsigned char)where[k];
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            ew[o++] = (char)c;
+        } else {
+            o += (size_t)sprintf(ew + o, "%%%02X", c);
+        }
+    }
+    ew[o] = '\0';
+    size_t plen = strlen(ops->xero_path) + o + 64;
+    char *path = malloc(plen);
+    if (path == NULL) {
+        e = XS_ENOMEM;
+        goto out;
+    }
+    snprintf(path, plen, "%s?where=%s%s%s", ops->xero_path, ew, ops->pull_query ? "&" : "",
+             ops->pull_query ? ops->pull_query : "");
+    xs_xero_req xr = {.method = "GET",
+                      .path = path,
+                      .bearer = xs_json_str_or(req->body, "access_token", ""),
+                      .tenant_id = xs_json_str_or(req->body, "tenant_id", "")};
+    xs_xero_call call;
+    e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
+    free(path);
+    audit(ctx, req, &call);
+    const char *outcome = call_outcome(e, resp.status);
+    if (outcome == NULL && !json_is_array(json_object_get(resp.json, ops->xero_list))) {
+        outcome = "failed";
+    }
+    if (outcome != NULL) {
+        e = outcome_reply(outcome, json_incref(counts), &call, call.error, reply);
+        goto out;
+    }
+    json_t *list = json_object_get(resp.json, ops->xero_list);
+    json_array_foreach(list, i, v)
+    {
+        json_t *rec = NULL;
+        char xid[XS_ID_MAX] = "", why[WHY_MAX];
+        xs_time at = 0;
+        if (ops->from_xero(v, &rec, xid, &at, why) == XS_OK && xs_proto_uuid_valid(xid)) {
+            json_array_append_new(found, json_pack("{s:s, s:o, s:I, s:s}", "xero_id", xid, "rec",
+                                                   rec, "at", (json_int_t)at, "name",
+                                                   xs_domain_text_or_empty(rec, "name")));
+            json_array_append_new(xids, json_string(xid));
+        } else {
+            json_decref(rec);
+        }
+    }
+    if ((e = load_mappings(ctx, req->conn, ops->name, xids, true, &mappings)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read mappings");
+        goto out;
+    }
+    /* Compare names as Xero does (case and spacing aside), in the database's own rule. */
+    json_t *pairs = json_array();
+    json_array_foreach(names, i, v)
+    {
+        size_t j;
+        json_t *f;
+        json_array_foreach(found, j, f)
+        {
+            json_array_append_new(pairs,
+                                  json_pack("{s:I, s:I, s:s, s:s}", "i", (json_int_t)i, "j",
+                                            (json_int_t)j, "a", xs_json_str_or(v, "name", ""), "b",
+                                            xs_json_str_or(f, "name", "")));
+        }
+    }
+    e = exec_json(ctx->pg, &r,
+                  "SELECT r.i, r.j FROM jsonb_to_recordset($1::jsonb) AS r(i int, j int, a text, b "
+                  "text) WHERE sync.normalise_name(r.a) = sync.normalise_name(r.b)",
+                  0, NULL, pairs);
+    json_decref(pairs);
+    if (e != XS_OK) {
+        e = db_fail(ctx, e, "cannot compare names");
+        goto out;
+    }
+    json_t *match_of = json_object();
+    for (int k = 0; k < xs_pg_res_nrows(r); k++) {
+        json_object_set_new(match_of, xs_pg_res_get(r, k, 0),
+                            json_integer(atoll(xs_pg_res_get(r, k, 1))));
+    }
+    json_array_foreach(names, i, v)
+    {
+        char ik[24];
+        snprintf(ik, sizeof(ik), "%zu", i);
+        json_t *jm = json_object_get(match_of, ik);
+        const char *lid = xs_json_str_or(v, "local_id", "");
+        char msg[600];
+        if (jm == NULL) {
+            snprintf(msg, sizeof(msg),
+                     "Xero refused the name \"%.200s\" as taken, but no record by that name "
+                     "can be found there",
+                     xs_json_str_or(v, "name", ""));
+            item_error(errors, lid, NULL, msg);
+            counts_add(counts, "failed", 1);
+            continue;
+        }
+        json_t *f = json_array_get(found, (size_t)json_integer_value(jm));
+        const char *xid = xs_json_str_or(f, "xero_id", "");
+        json_t *m = json_object_get(mappings, xid);
+        if (m != NULL && strcmp(xs_json_str_or(m, "local_id", ""), lid) != 0) {
+            snprintf(msg, sizeof(msg),
+                     "Xero requires unique names: \"%.200s\" is already the name of the Xero "
+                     "record linked to local record %s; rename one of them",
+                     xs_json_str_or(v, "name", ""), xs_json_str_or(m, "local_id", ""));
+            item_error(errors, lid, xid, msg);
+            counts_add(counts, "failed", 1);
+            continue;
+        }
+        int64_t at = 0;
+        xs_json_get_int(f, "at", &at);
+        mapping_add(maps, lid, xid, json_object_get(f, "rec"), at, 0);
+        json_array_append_new(requeue, json_string(lid));
+        counts_add(counts, "linked", 1);
+    }
+    json_decref(match_of);
+    char txid[64];
+    new_txid(req, txid, sizeof(txid));
+    if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
+        (e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
+        (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+        (e = xs_pg_commit(ctx->pg)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot link records");
+        goto out;
+    }
+    *reply = json_pack("{s:s, s:O, s:o, s:O}", "outcome", "done", "counts", counts, "call",
+                       call_json(&call), "requeue", requeue);
+    e = *reply != NULL ? XS_OK : XS_ENOMEM;
+out:
+    xs_pg_res_free(r);
+    xs_xero_resp_fini(&resp);
+    free(where);
+    free(ew);
+    json_decref(counts);
+    json_decref(keys);
+    json_decref(errors);
+    json_decref(maps);
+    json_decref(requeue);
+    json_decref(xids);
+    json_decref(found);
+    json_decref(mappings);
+    return e;
+}
+
+xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
+{
+    const xs_entity_ops *ops = find_entity(ctx, req);
+    if (ops == NULL) {
+        return XS_EINVAL;
+    }
+    const char *cid = xs_json_str_or(req->body, "conflict_id", "");
+    const char *res = xs_json_str_or(req->body, "resolution", "");
+    const char *by = xs_json_str_or(req->body, "by", "api");
+    json_t *data = json_object_get(req->body, "data");
+    bool keep_local = strcmp(res, "KEEP_LOCAL") == 0, keep_xero = strcmp(res, "KEEP_XERO") == 0,
+         merged = strcmp(res, "MERGED") == 0;
+    if (!keep_local && !keep_xero && !merged) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "resolution",
+                                 "resolution must be KEEP_LOCAL, KEEP_XERO or MERGED");
+    }
+    if (merged != (data != NULL)) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "data",
+                                 merged ? "MERGED needs the merged record in data"
+                                        : "data goes only with MERGED");
+    }
+    xs_pg_res *r = NULL;
+    json_t *xver = NULL, *rec = NULL, *maps = json_array(), *at = NULL, *queue = json_array(),
+           *local = NULL, *ids = NULL;
+    xs_err e = xs_pg_begin(ctx->pg);
+    if (e != XS_OK) {
+        e = db_fail(ctx, e, "cannot begin");
+        goto out;
+    }
+    e = xs_pg_q(ctx->pg, &r,
+                "SELECT k.local_id, k.xero_id, k.xero_version, k.status, c.organisation_id FROM "
+                "sync.conflicts k JOIN sync.connections c ON c.id = k.connection_id WHERE k.id = "
+                "$1 AND k.connection_id = $2 AND k.entity = $3 FOR UPDATE OF k",
+                cid, req->conn, ops->name);
+    if (e != XS_OK) {
+        e = db_fail(ctx, e, "cannot read the conflict");
+        goto out;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_rollback(ctx->pg);
+        e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "conflict_id", "no conflict %s", cid);
+        goto out;
+    }
+    if (strcmp(xs_pg_res_get(r, 0, 3), "PENDING") != 0) {
+        xs_pg_rollback(ctx->pg);
+        e = xs_svc_fail(ctx, XS_ESTATE, false, "conflict %s is already %s", cid,
+                        xs_pg_res_get(r, 0, 3));
+        goto out;
+    }
+    char lid[XS_ID_MAX], xid[XS_ID_MAX], org[XS_ID_MAX];
+    snprintf(lid, sizeof(lid), "%s", xs_pg_res_get(r, 0, 0));
+    snprintf(xid, sizeof(xid), "%s", xs_pg_res_get(r, 0, 1) ? xs_pg_res_get(r, 0, 1) : "");
+    snprintf(org, sizeof(org), "%s", xs_pg_res_get(r, 0, 4));
+    const char *xt = xs_pg_res_get(r, 0, 2);
+    xver = xt != NULL ? xs_json_parse(xt, strlen(xt), NULL) : NULL;
+    if (!json_is_object(xver) || !xs_proto_uuid_valid(xid)) {
+        xs_pg_rollback(ctx->pg);
+        e = xs_svc_fail(ctx, XS_ESTATE, false, "conflict %s has no Xero version to settle", cid);
+        goto out;
+    }
+    if (merged) {
+        ids = json_pack("[s]", lid);
+        if ((e = ops->load_local(ctx->pg, org, ids, &local)) != XS_OK) {
+            e = db_fail(ctx, e, "cannot read the local record");
+            goto out;
+        }
+        char field[WHY_MAX] = "", why[WHY_MAX] = "";
+        json_t *cur = json_object_get(json_object_get(local, lid), "rec");
+        if (ops->validate(data, cur, false, &rec, field, why) != XS_OK) {
+            xs_pg_rollback(ctx->pg);
+            char f[300];
+            snprintf(f, sizeof(f), "data.%s", field);
+            e = xs_svc_fail_field(ctx, XS_EINVAL, f, "%s", why);
+            goto out;
+        }
+    }
+    char txid[64];
+    new_txid(req, txid, sizeof(txid));
+    if ((e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot mark the write");
+        goto out;
+    }
+    /* The base becomes Xero's version: what stays different locally is then pushed. */
+    if (keep_xero || merged) {
+        json_t *upd = json_pack("[{s:s, s:O}]", "id", lid, "rec", keep_xero ? xver : rec);
+        json_t *none = json_array();
+        e = ops->write_local(ctx->pg, org, none, upd, &at);
+        json_decref(upd);
+        json_decref(none);
+        if (e != XS_OK) {
+            e = db_fail(ctx, e, "cannot write the local record");
+            goto out;
+        }
+    }
+    json_t *lat = json_object_get(at, lid);
+    mapping_add(maps, lid, xid, xver, 0, lat != NULL ? json_integer_value(lat) : 0);
+    bool push = keep_local || (merged && !xs_json_equal(rec, xver));
+    if (push) {
+        json_array_append_new(queue, json_string(lid));
+    }
+    char *mtext = merged ? xs_json_dump(rec, 0) : NULL;
+    const char *p[] = {cid, res, by, mtext};
+    if ((e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
+        (e = queue_push(ctx, org, ops->name, queue)) != XS_OK ||
+        (e = xs_pg_exec(ctx->pg, NULL,
+                        "UPDATE sync.conflicts SET status = 'RESOLVED', resolution = $2, "
+                        "resolved_by = $3, resolved_at = now(), merged_data = $4::jsonb WHERE id "
+                        "= $1",
+                        4, p)) != XS_OK ||
+        (e = xs_pg_commit(ctx->pg)) != XS_OK) {
+        free(mtext);
+        e = db_fail(ctx, e, "cannot settle the conflict");
+        goto out;
+    }
+    free(mtext);
+    xs_log_info(ctx->proc->log, "sync.conflict_resolved", "{s:s, s:s, s:s}", "conflict", cid,
+                "resolution", res, "by", by);
+    *reply = json_pack("{s:s, s:s, s:s, s:b}", "status", "RESOLVED", "resolution", res, "local_id",
+                       lid, "push", push);
+    e = *reply != NULL ? XS_OK : XS_ENOMEM;
+out:
+    xs_pg_res_free(r);
+    json_decref(xver);
+    json_decref(rec);
+    json_decref(maps);
+    json_decref(at);
+    json_decref(queue);
+    json_decref(local);
+    json_decref(ids);
+    return e;
+}
+
+xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
+{
+    const xs_entity_ops *ops = find_entity(ctx, req);
+    if (ops == NULL) {
+        return XS_EINVAL;
+    }
+    if (ops->validate == NULL) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "entity", "%s records are read-only", ops->name);
+    }
+    const char *org = xs_json_str_or(req->body, "organisation_id", NULL);
+    const char *id = xs_json_str_or(req->body, "id", NULL);
+    bool partial = false;
+    xs_json_get_bool(req->body, "partial", &partial);
+    json_t *ids = NULL, *local = NULL, *rec = NULL, *at = NULL, *rows = NULL;
+    json_t *cur = NULL;
+    char nid[XS_ID_MAX], field[WHY_MAX] = "", why[WHY_MAX] = "";
+    xs_err e = XS_OK;
+    if (id != NULL) {
+        ids = json_pack("[s]", id);
+        if ((e = ops->load_local(ctx->pg, org, ids, &local)) != XS_OK) {
+            e = db_fail(ctx, e, "cannot read the record");
+            goto out;
+        }
+        json_t *row = json_object_get(local, id);
+        if (row == NULL) {
+            e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "id", "no %s %s", ops->name, id);
+            goto out;
+        }
+        cur = json_object_get(row, "rec");
+        org = xs_json_str_or(row, "org", org);
+    } else if (org == NULL) {
+        e = xs_svc_fail_field(ctx, XS_EINVAL, "organisation_id", "organisation_id is required");
+        goto out;
+    }
+    if (ops->validate(json_object_get(req->body, "record"), cur, partial, &rec, field, why) !=
+        XS_OK) {
+        e = xs_svc_fail_field(ctx, XS_EINVAL, field, "%s", why);
+        goto out;
+    }
+    if (id == NULL && (e = xs_domain_new_id(nid)) != XS_OK) {
+        goto out;
+    }
+    const char *rid = id != NULL ? id : nid;
+    /* Not marked as the engine's: the change trigger puts it in the outbox for every
+     * connection of the organisation. */
+    rows = json_pack("[{s:s, s:O}]", "id", rid, "rec", rec);
+    json_t *none = json_array();
+    if ((e = xs_pg_begin(ctx->pg)) != XS_OK ||
+        (e = ops->write_local(ctx->pg, org, id != NULL ? none : rows, id != NULL ? rows : none,
+                              &at)) != XS_OK ||
+        (e = xs_pg_commit(ctx->pg)) != XS_OK) {
+        json_decref(none);
+        if (strcmp(xs_pg_sqlstate(ctx->pg), "23503") == 0) {
+            xs_pg_rollback(ctx->pg);
+            e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "organisation_id", "no such organisation");
+        } else {
+            e = db_fail(ctx, e, "cannot write the record");
+        }
+        goto out;
+    }
+    json_decref(none);
+    *reply = json_pack("{s:s, s:b, s:O}", "id", rid, "created", id == NULL, "record", rec);
+    e = *reply != NULL ? XS_OK : XS_ENOMEM;
+out:
+    json_decref(ids);
+    json_decref(local);
+    json_decref(rec);
+    json_decref(at);
+    json_decref(rows);
+    return e;
+}

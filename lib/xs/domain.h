@@ -1,0 +1,113 @@
+/*
+ * domain.h: the domain half of the sync engine, shared by every domain service. A domain
+ * service describes each of its entities with an xs_entity_ops (how a Xero record and a
+ * local row become canonical records, how local rows are read, matched and written) and
+ * gets from here the handlers of the bus requests the orchestrator sends:
+ *
+ *   sync.pull     one GET of one page (or of up to 50 ids), every record decided against its
+ *                 base (lib/xs/sync.h) and applied locally in one transaction
+ *   sync.push     one POST of up to 50 records with summarizeErrors=false and an
+ *                 Idempotency-Key; the exact request is stored in its step before it is sent,
+ *                 so a retried step sends the same key and the same body
+ *   sync.resolve  a conflict held for a person, settled
+ *   local.upsert  the host application's write of one record through the REST API
+ *
+ * Each request makes at most one call to Xero, for which the orchestrator granted a permit;
+ * the reply reports what the call saw (status, rate-limit headers), and transient failures
+ * (429, 5xx, time-outs, transport) come back as outcome "retry" rather than as errors, with
+ * nothing written.
+ */
+#ifndef XS_DOMAIN_H
+#define XS_DOMAIN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "xs/pg.h"
+#include "xs/svc.h"
+#include "xs/sync.h"
+#include "xs/xero.h"
+
+#define XS_ID_MAX 40
+
+typedef struct xs_entity_ops {
+    const char *name;       /* "contact": sync.mappings.entity, sync.changes.entity */
+    const char *xero_path;  /* "/api.xro/2.0/Contacts" */
+    const char *xero_list;  /* "Contacts": the array of replies and write bodies */
+    const char *pull_query; /* extra list parameters ("includeArchived=true"), or NULL */
+    bool pushable;          /* local changes go to Xero */
+
+    /* from_xero turns Xero's record into a canonical record (*rec, new), its id and its
+     * UpdatedDateUTC. XS_EPARSE with a reason in why (256 bytes) for a record it cannot
+     * read: that record fails, the others go on. */
+    xs_err (*from_xero)(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
+                        char *why);
+    /* to_xero builds the write item for rec (new); xero_id NULL creates. */
+    json_t *(*to_xero)(const json_t *rec, const char *xero_id);
+    /* retire_item builds the item that retires in Xero a record deleted locally (new; e.g.
+     * ContactStatus ARCHIVED), or NULL when the entity has none. */
+    json_t *(*retire_item)(const char *xero_id, const json_t *base);
+    /* load_local reads local rows by id (ids: array of strings) of organisation org (NULL:
+     * any) into *out (new): {id: {"rec": canonical, "at": updated_at in ms, "org":
+     * organisation id}}; ids with no row are absent. */
+    xs_err (*load_local)(xs_pg *pg, const char *org, const json_t *ids, json_t **out);
+    /* list_ids lists up to limit local ids of org after `after` ("" for the start) in id
+     * order into *out (new array). */
+    xs_err (*list_ids)(xs_pg *pg, const char *org, const char *after, int limit, json_t **out);
+    /* match finds local rows not yet linked on connection conn for Xero records never seen
+     * (items: [{"xero_id", "rec"}]) by the match keys in order (keys: array of names) into
+     * *out (new): {xero_id: {"local_id", "key"}}. A local row is matched at most once. NULL
+     * when the entity never matches. */
+    xs_err (*match)(xs_pg *pg, const char *org, const char *conn, const json_t *items,
+                    const json_t *keys, json_t **out);
+    /* write_local creates ([{"id", "rec"}], ids chosen by the caller) and updates ([{"id",
+     * "rec"}]) local rows inside the caller's transaction, and writes their new updated_at
+     * into *at (new): {id: ms}. */
+    xs_err (*write_local)(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
+                          json_t **at);
+    /* lookup_key tells, for an item Xero refused with message, the value to look the
+     * existing Xero record up by (a contact's name taken by another contact), written into
+     * key (256 bytes); false when the refusal is not such a collision. May be NULL. */
+    bool (*lookup_key)(const json_t *rec, const char *message, char *key);
+    /* lookup_query writes the `where` filter finding records by those keys (new string). */
+    char *(*lookup_query)(const json_t *keys);
+    /* validate turns the host application's JSON (a REST body) into a canonical record
+     * (*rec, new), merged over current (the stored record, or NULL for a new one) when
+     * partial. XS_EINVAL with the field at fault and a reason (each 256 bytes). */
+    xs_err (*validate)(const json_t *in, const json_t *current, bool partial, json_t **rec,
+                       char *field, char *why);
+} xs_entity_ops;
+
+/* The handlers. The service's state (ctx->state) must begin with an xs_domain_svc, and each
+ * worker's state (ctx->wstate) is its xs_xero client. */
+typedef struct xs_domain_svc {
+    const xs_entity_ops *const *entities; /* NULL-terminated */
+    xs_xero_opts xero;                    /* for each worker's client */
+} xs_domain_svc;
+
+xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
+xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
+xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
+xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
+
+/* xs_domain_worker_init and xs_domain_worker_fini make and free a worker's Xero client from
+ * the XS_XERO_* configuration (for xs_svc_def.worker_init/worker_fini). */
+xs_err xs_domain_worker_init(void *state, void **wstate);
+void xs_domain_worker_fini(void *wstate);
+
+/* xs_domain_xero_opts fills the Xero client options from a loaded configuration. */
+void xs_domain_xero_opts(const xs_config *cfg, xs_log *log, xs_xero_opts *out);
+
+/* Helpers for entities. */
+
+/* xs_domain_text reads a text field of a Xero record as a canonical value: a new string, or
+ * null for absent, null or empty (after trimming white space at both ends). */
+json_t *xs_domain_text(const json_t *x, const char *key);
+
+/* xs_domain_text_or_empty returns the string of a canonical text value, or "" for null. */
+const char *xs_domain_text_or_empty(const json_t *rec, const char *key);
+
+/* xs_domain_new_id writes a fresh random UUID (version 4) into id. */
+xs_err xs_domain_new_id(char id[XS_ID_MAX]);
+
+#endif

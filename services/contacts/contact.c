@@ -1,0 +1,572 @@
+/*
+ * contact.c: the contact entity. How a Xero Contact and a row of app.contacts become the same
+ * canonical record (docs/MAPPING.md), and how rows are read, matched and written.
+ *
+ * Canonical contact: name, first_name, last_name, email, contact_number, account_number,
+ * tax_number, status, default_currency (text or null), phones [{type, number, area_code,
+ * country_code}] and addresses [{type, line1..line4, city, region, postal_code, country,
+ * attention_to}], empty entries dropped, in a fixed order of type.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "contact.h"
+#include "xs/json.h"
+
+static const char *const TEXT[][2] = {
+    /* canonical, Xero */
+    {"name", "Name"},
+    {"first_name", "FirstName"},
+    {"last_name", "LastName"},
+    {"email", "EmailAddress"},
+    {"contact_number", "ContactNumber"},
+    {"account_number", "AccountNumber"},
+    {"tax_number", "TaxNumber"},
+};
+#define NTEXT (sizeof(TEXT) / sizeof(TEXT[0]))
+
+static const char *const PHONE[][2] = {
+    {"number", "PhoneNumber"},
+    {"area_code", "PhoneAreaCode"},
+    {"country_code", "PhoneCountryCode"},
+};
+static const char *const PHONE_TYPES[] = {"DEFAULT", "DDI", "MOBILE", "FAX", NULL};
+
+static const char *const ADDRESS[][2] = {
+    {"line1", "AddressLine1"},     {"line2", "AddressLine2"}, {"line3", "AddressLine3"},
+    {"line4", "AddressLine4"},     {"city", "City"},          {"region", "Region"},
+    {"postal_code", "PostalCode"}, {"country", "Country"},    {"attention_to", "AttentionTo"},
+};
+static const char *const ADDRESS_TYPES[] = {"POBOX", "STREET", NULL};
+
+#define NPHONE   (sizeof(PHONE) / sizeof(PHONE[0]))
+#define NADDRESS (sizeof(ADDRESS) / sizeof(ADDRESS[0]))
+
+static const char *const STATUSES[] = {"ACTIVE", "ARCHIVED", "GDPRREQUEST", NULL};
+
+static bool one_of(const char *s, const char *const *set)
+{
+    for (size_t i = 0; s != NULL && set[i] != NULL; i++) {
+        if (strcmp(s, set[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int type_rank(const char *t, const char *const *order)
+{
+    for (int i = 0; order[i] != NULL; i++) {
+        if (t != NULL && strcmp(t, order[i]) == 0) {
+            return i;
+        }
+    }
+    return 100;
+}
+
+/* sub_list reads a list of phones or addresses (keyed by from: Xero's names when xero, else
+ * the canonical ones) into the canonical list: entries with no value dropped, one per type,
+ * in type order. */
+static json_t *sub_list(const json_t *in, const char *type_key, const char *const (*fields)[2],
+                        size_t nfields, const char *const *types, bool xero)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(in, i, e)
+    {
+        if (!json_is_object(e)) {
+            continue;
+        }
+        json_t *c = json_object();
+        bool any = false;
+        for (size_t f = 0; f < nfields; f++) {
+            json_t *v = xs_domain_text(e, fields[f][xero ? 1 : 0]);
+            any |= !json_is_null(v);
+            json_object_set_new(c, fields[f][0], v);
+        }
+        json_t *type = xs_domain_text(e, xero ? type_key : "type");
+        if (!any || json_is_null(type)) {
+            json_decref(c);
+            json_decref(type);
+            continue;
+        }
+        json_object_set_new(c, "type", type);
+        /* One entry per type: the later one wins, as in Xero. */
+        size_t j;
+        json_t *o;
+        bool replaced = false;
+        json_array_foreach(out, j, o)
+        {
+            if (strcmp(xs_json_str_or(o, "type", ""), json_string_value(type)) == 0) {
+                json_array_set(out, j, c);
+                replaced = true;
+                break;
+            }
+        }
+        if (!replaced) {
+            json_array_append(out, c);
+        }
+        json_decref(c);
+    }
+    /* Sort by type order (few entries: insertion sort). */
+    size_t n = json_array_size(out);
+    for (size_t a = 1; a < n; a++) {
+        for (size_t b = a; b > 0; b--) {
+            json_t *x = json_array_get(out, b - 1), *y = json_array_get(out, b);
+            int rx = type_rank(xs_json_str_or(x, "type", ""), types);
+            int ry = type_rank(xs_json_str_or(y, "type", ""), types);
+            if (rx < ry || (rx == ry && strcmp(xs_json_str_or(x, "type", ""),
+                                               xs_json_str_or(y, "type", "")) <= 0)) {
+                break;
+            }
+            json_incref(x);
+            json_array_set(out, b - 1, y);
+            json_array_set_new(out, b, x);
+        }
+    }
+    return out;
+}
+
+/* canonical builds the canonical contact from an object keyed by Xero's names (xero) or the
+ * canonical ones; why (256 bytes) says what is wrong when it returns NULL. */
+static json_t *canonical(const json_t *in, bool xero, char *why)
+{
+    json_t *rec = json_object();
+    for (size_t i = 0; i < NTEXT; i++) {
+        json_object_set_new(rec, TEXT[i][0], xs_domain_text(in, TEXT[i][xero ? 1 : 0]));
+    }
+    if (json_is_null(json_object_get(rec, "name"))) {
+        snprintf(why, 256, "a contact needs a name");
+        json_decref(rec);
+        return NULL;
+    }
+    json_t *st = xs_domain_text(in, xero ? "ContactStatus" : "status");
+    if (json_is_null(st)) {
+        json_decref(st);
+        st = json_string("ACTIVE");
+    }
+    if (!one_of(json_string_value(st), STATUSES)) {
+        snprintf(why, 256, "status must be ACTIVE, ARCHIVED or GDPRREQUEST, not %.40s",
+                 json_string_value(st));
+        json_decref(st);
+        json_decref(rec);
+        return NULL;
+    }
+    json_object_set_new(rec, "status", st);
+    json_t *cur = xs_domain_text(in, xero ? "DefaultCurrency" : "default_currency");
+    const char *c = json_string_value(cur);
+    if (c != NULL && (strlen(c) != 3 || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)) {
+        snprintf(why, 256, "default_currency must be an ISO 4217 code such as NZD, not %.20s", c);
+        json_decref(cur);
+        json_decref(rec);
+        return NULL;
+    }
+    json_object_set_new(rec, "default_currency", cur);
+    json_object_set_new(rec, "phones",
+                        sub_list(json_object_get(in, xero ? "Phones" : "phones"), "PhoneType",
+                                 PHONE, NPHONE, PHONE_TYPES, xero));
+    json_object_set_new(rec, "addresses",
+                        sub_list(json_object_get(in, xero ? "Addresses" : "addresses"),
+                                 "AddressType", ADDRESS, NADDRESS, ADDRESS_TYPES, xero));
+    return rec;
+}
+
+static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
+                        char *why)
+{
+    snprintf(id, XS_ID_MAX, "%s", xs_json_str_or(x, "ContactID", ""));
+    const char *u = xs_json_str_or(x, "UpdatedDateUTC", NULL);
+    if (u == NULL || xs_time_parse_any(u, updated) != XS_OK) {
+        snprintf(why, 256, "contact %.40s has no readable UpdatedDateUTC", id);
+        return XS_EPARSE;
+    }
+    *rec = canonical(x, true, why);
+    return *rec != NULL ? XS_OK : XS_EPARSE;
+}
+
+/* sub_to_xero writes a canonical list back in Xero's names, with an empty entry for every
+ * type the record does not have (so a removed phone is cleared in Xero). */
+static json_t *sub_to_xero(const json_t *list, const char *type_key, const char *const (*fields)[2],
+                           size_t nfields, const char *const *types)
+{
+    json_t *out = json_array();
+    for (size_t t = 0; types[t] != NULL; t++) {
+        const json_t *have = NULL;
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e)
+        {
+            if (strcmp(xs_json_str_or(e, "type", ""), types[t]) == 0) {
+                have = e;
+            }
+        }
+        json_t *o = json_pack("{s:s}", type_key, types[t]);
+        for (size_t f = 0; f < nfields; f++) {
+            json_object_set_new(o, fields[f][1],
+                                json_string(xs_domain_text_or_empty(have, fields[f][0])));
+        }
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+static json_t *to_xero(const json_t *rec, const char *xero_id)
+{
+    json_t *x = json_object();
+    if (xero_id != NULL) {
+        json_object_set_new(x, "ContactID", json_string(xero_id));
+    }
+    for (size_t i = 0; i < NTEXT; i++) {
+        json_object_set_new(x, TEXT[i][1], json_string(xs_domain_text_or_empty(rec, TEXT[i][0])));
+    }
+    json_object_set_new(x, "ContactStatus", json_string(xs_json_str_or(rec, "status", "ACTIVE")));
+    const char *cur = xs_json_str_or(rec, "default_currency", NULL);
+    if (cur != NULL) {
+        json_object_set_new(x, "DefaultCurrency", json_string(cur));
+    }
+    json_object_set_new(
+        x, "Phones",
+        sub_to_xero(json_object_get(rec, "phones"), "PhoneType", PHONE, NPHONE, PHONE_TYPES));
+    json_object_set_new(x, "Addresses",
+                        sub_to_xero(json_object_get(rec, "addresses"), "AddressType", ADDRESS,
+                                    NADDRESS, ADDRESS_TYPES));
+    return x;
+}
+
+static json_t *retire_item(const char *xero_id, const json_t *base)
+{
+    if (strcmp(xs_json_str_or(base, "status", ""), "ARCHIVED") == 0) {
+        return NULL; /* already archived in Xero */
+    }
+    return json_pack("{s:s, s:s}", "ContactID", xero_id, "ContactStatus", "ARCHIVED");
+}
+
+#define COLS                                                                                       \
+    "id, organisation_id, name, first_name, last_name, email, contact_number, account_number, "    \
+    "tax_number, phones::text, addresses::text, status, default_currency, "                        \
+    "(extract(epoch FROM updated_at) * 1000)::bigint"
+
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+{
+    json_t *res = json_object();
+    *out = res;
+    if (json_array_size(ids) == 0) {
+        return res != NULL ? XS_OK : XS_ENOMEM;
+    }
+    char *text = xs_json_dump(ids, 0);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "SELECT " COLS " FROM app.contacts WHERE id IN (SELECT value::uuid FROM "
+                       "jsonb_array_elements_text($2::jsonb)) AND ($1::uuid IS NULL OR "
+                       "organisation_id = $1::uuid)",
+                       org, text);
+    free(text);
+    if (e != XS_OK) {
+        return e;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *row = json_object();
+        for (size_t f = 0; f < NTEXT; f++) {
+            const char *v = xs_pg_res_get(r, i, 2 + (int)f);
+            json_object_set_new(row, TEXT[f][0], v != NULL ? json_string(v) : json_null());
+        }
+        const char *ph = xs_pg_res_get(r, i, 9), *ad = xs_pg_res_get(r, i, 10);
+        json_object_set_new(row, "phones", xs_json_parse(ph, strlen(ph), NULL));
+        json_object_set_new(row, "addresses", xs_json_parse(ad, strlen(ad), NULL));
+        json_object_set_new(row, "status", json_string(xs_pg_res_get(r, i, 11)));
+        const char *cur = xs_pg_res_get(r, i, 12);
+        json_object_set_new(row, "default_currency", cur != NULL ? json_string(cur) : json_null());
+        char why[256];
+        json_t *rec = canonical(row, false, why);
+        json_decref(row);
+        if (rec == NULL) {
+            continue; /* cannot happen for a row the table's checks admitted */
+        }
+        int64_t at = 0;
+        xs_pg_res_int(r, i, 13, &at);
+        json_object_set_new(res, xs_pg_res_get(r, i, 0),
+                            json_pack("{s:o, s:I, s:s}", "rec", rec, "at", (json_int_t)at, "org",
+                                      xs_pg_res_get(r, i, 1)));
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+static xs_err list_ids(xs_pg *pg, const char *org, const char *after, int limit, json_t **out)
+{
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "SELECT id FROM app.contacts WHERE organisation_id = $1 AND ($2 = '' OR id "
+                       "> $2::uuid) ORDER BY id LIMIT $3",
+                       org, after, lim);
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *a = json_array();
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_array_append_new(a, json_string(xs_pg_res_get(r, i, 0)));
+    }
+    xs_pg_res_free(r);
+    *out = a;
+    return XS_OK;
+}
+
+static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *items,
+                    const json_t *keys, json_t **out)
+{
+    static const char *const part[] = {
+        /* contact_number */
+        "SELECT x.xero_id, c.id::text, 'contact_number' FROM x JOIN app.contacts c ON "
+        "c.organisation_id = $1 AND c.contact_number = x.contact_number",
+        /* email */
+        "SELECT x.xero_id, c.id::text, 'email' FROM x JOIN app.contacts c ON c.organisation_id = "
+        "$1 AND lower(c.email) = lower(x.email)",
+        /* name */
+        "SELECT x.xero_id, c.id::text, 'name' FROM x JOIN app.contacts c ON c.organisation_id = $1 "
+        "AND sync.normalise_name(c.name) = sync.normalise_name(x.name)",
+    };
+    static const char *const names[] = {"contact_number", "email", "name"};
+    char sql[4096];
+    size_t n = (size_t)snprintf(
+        sql, sizeof(sql),
+        "WITH x AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS r(xero_id text, "
+        "contact_number text, email text, name text)), m AS (");
+    int parts = 0;
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        for (int p = 0; p < 3; p++) {
+            if (json_is_string(k) && strcmp(json_string_value(k), names[p]) == 0) {
+                n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s",
+                                      parts > 0 ? " UNION ALL " : "", part[p]);
+                parts++;
+            }
+        }
+    }
+    json_t *res = json_object();
+    *out = res;
+    if (parts == 0) {
+        return XS_OK;
+    }
+    snprintf(sql + n, sizeof(sql) - n,
+             ") SELECT m.* FROM m WHERE NOT EXISTS (SELECT 1 FROM sync.mappings s WHERE "
+             "s.connection_id = $2 AND s.entity = 'contact' AND s.local_id = m.id::uuid)");
+    json_t *flat = json_array();
+    json_array_foreach(items, i, k)
+    {
+        json_t *rec = json_object_get(k, "rec");
+        json_array_append_new(
+            flat, json_pack("{s:s, s:O, s:O, s:O}", "xero_id", xs_json_str_or(k, "xero_id", ""),
+                            "contact_number", json_object_get(rec, "contact_number"), "email",
+                            json_object_get(rec, "email"), "name", json_object_get(rec, "name")));
+    }
+    char *text = xs_json_dump(flat, 0);
+    json_decref(flat);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, org, conn, text);
+    free(text);
+    if (e != XS_OK) {
+        return e;
+    }
+    /* Assign by key priority: a Xero record and a local row are each matched at most once. */
+    json_t *taken = json_object();
+    json_array_foreach(keys, i, k)
+    {
+        for (int row = 0; row < xs_pg_res_nrows(r); row++) {
+            const char *xid = xs_pg_res_get(r, row, 0), *lid = xs_pg_res_get(r, row, 1);
+            if (strcmp(xs_pg_res_get(r, row, 2), json_string_value(k)) != 0 ||
+                json_object_get(res, xid) != NULL || json_object_get(taken, lid) != NULL) {
+                continue;
+            }
+            json_object_set_new(
+                res, xid, json_pack("{s:s, s:s}", "local_id", lid, "key", json_string_value(k)));
+            json_object_set_new(taken, lid, json_true());
+        }
+    }
+    json_decref(taken);
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+/* flatten turns [{"id", "rec"}] into rows for jsonb_to_recordset. */
+static char *flatten(const json_t *items)
+{
+    json_t *rows = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *row = json_deep_copy(json_object_get(it, "rec"));
+        json_object_set_new(row, "id", json_string(xs_json_str_or(it, "id", "")));
+        json_array_append_new(rows, row);
+    }
+    char *text = xs_json_dump(rows, 0);
+    json_decref(rows);
+    return text;
+}
+
+#define RECORDSET                                                                                  \
+    "jsonb_to_recordset($2::jsonb) AS r(id uuid, name text, first_name text, last_name text, "     \
+    "email text, contact_number text, account_number text, tax_number text, phones jsonb, "        \
+    "addresses jsonb, status text, default_currency text)"
+
+static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
+                          json_t **at)
+{
+    json_t *res = json_object();
+    *at = res;
+    const json_t *sets[] = {creates, updates};
+    static const char *const sql[] = {
+        "INSERT INTO app.contacts (id, organisation_id, name, first_name, last_name, email, "
+        "contact_number, account_number, tax_number, phones, addresses, status, default_currency) "
+        "SELECT r.id, $1, r.name, r.first_name, r.last_name, r.email, r.contact_number, "
+        "r.account_number, r.tax_number, r.phones, r.addresses, r.status, r.default_currency "
+        "FROM " RECORDSET " RETURNING id, (extract(epoch FROM updated_at) * 1000)::bigint",
+        "UPDATE app.contacts c SET name = r.name, first_name = r.first_name, last_name = "
+        "r.last_name, email = r.email, contact_number = r.contact_number, account_number = "
+        "r.account_number, tax_number = r.tax_number, phones = r.phones, addresses = r.addresses, "
+        "status = r.status, default_currency = r.default_currency FROM " RECORDSET
+        " WHERE c.id = r.id AND c.organisation_id = $1 RETURNING c.id, (extract(epoch FROM "
+        "c.updated_at) * 1000)::bigint",
+    };
+    for (int s = 0; s < 2; s++) {
+        if (json_array_size(sets[s]) == 0) {
+            continue;
+        }
+        char *text = flatten(sets[s]);
+        xs_pg_res *r = NULL;
+        xs_err e = text != NULL ? xs_pg_q(pg, &r, sql[s], org, text) : XS_ENOMEM;
+        free(text);
+        if (e != XS_OK) {
+            return e;
+        }
+        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+            int64_t t = 0;
+            xs_pg_res_int(r, i, 1, &t);
+            json_object_set_new(res, xs_pg_res_get(r, i, 0), json_integer(t));
+        }
+        xs_pg_res_free(r);
+    }
+    return XS_OK;
+}
+
+static bool lookup_key(const json_t *rec, const char *message, char *key)
+{
+    if (strstr(message, "is already assigned to another contact") == NULL) {
+        return false;
+    }
+    snprintf(key, 256, "%s", xs_domain_text_or_empty(rec, "name"));
+    return key[0] != '\0';
+}
+
+static char *lookup_query(const json_t *keys)
+{
+    size_t cap = 64;
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        cap += 2 * json_string_length(k) + 16;
+    }
+    char *q = malloc(cap);
+    if (q == NULL) {
+        return NULL;
+    }
+    size_t n = 0;
+    json_array_foreach(keys, i, k)
+    {
+        n += (size_t)snprintf(q + n, cap - n, "%sName==\"", i > 0 ? " OR " : "");
+        for (const char *c = json_string_value(k); *c; c++) {
+            if (*c == '"' || *c == '\\') {
+                q[n++] = '\\';
+            }
+            q[n++] = *c;
+        }
+        q[n++] = '"';
+        q[n] = '\0';
+    }
+    return q;
+}
+
+static xs_err validate(const json_t *in, const json_t *current, bool partial, json_t **rec,
+                       char *field, char *why)
+{
+    if (!json_is_object(in)) {
+        snprintf(field, 256, "record");
+        snprintf(why, 256, "the record must be a JSON object");
+        return XS_EINVAL;
+    }
+    static const char *const known[] = {"name",       "first_name",     "last_name",
+                                        "email",      "contact_number", "account_number",
+                                        "tax_number", "status",         "default_currency",
+                                        "phones",     "addresses",      NULL};
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        if (!one_of(k, known)) {
+            snprintf(field, 256, "%.200s", k);
+            snprintf(why, 256, "unknown field %.200s", k);
+            return XS_EINVAL;
+        }
+        bool list = strcmp(k, "phones") == 0 || strcmp(k, "addresses") == 0;
+        if (list ? !(json_is_array(v) || json_is_null(v))
+                 : !(json_is_null(v) || (json_is_string(v) && !xs_json_is_decimal(v)))) {
+            snprintf(field, 256, "%.200s", k);
+            snprintf(why, 256, "%.200s must be %s", k, list ? "an array" : "a string or null");
+            return XS_EINVAL;
+        }
+        if (json_is_string(v) && json_string_length(v) > (strcmp(k, "name") == 0 ? 255 : 500)) {
+            snprintf(field, 256, "%.200s", k);
+            snprintf(why, 256, "%.200s is too long", k);
+            return XS_EINVAL;
+        }
+    }
+    const char *email = xs_json_str_or(in, "email", NULL);
+    if (email != NULL && email[0] != '\0' &&
+        (strchr(email, '@') == NULL || strchr(email, ' ') != NULL)) {
+        snprintf(field, 256, "email");
+        snprintf(why, 256, "email must be an e-mail address");
+        return XS_EINVAL;
+    }
+    json_t *merged = partial && current != NULL ? json_deep_copy(current) : json_object();
+    json_object_foreach((json_t *)in, k, v)
+    {
+        json_object_set(merged, k, v);
+    }
+    json_t *out = canonical(merged, false, why);
+    json_decref(merged);
+    if (out == NULL) {
+        snprintf(field, 256, "%s",
+                 strstr(why, "name") != NULL     ? "name"
+                 : strstr(why, "status") != NULL ? "status"
+                                                 : "default_currency");
+        return XS_EINVAL;
+    }
+    *rec = out;
+    return XS_OK;
+}
+
+const xs_entity_ops contact_ops = {
+    .name = "contact",
+    .xero_path = "/api.xro/2.0/Contacts",
+    .xero_list = "Contacts",
+    .pull_query = "includeArchived=true",
+    .pushable = true,
+    .from_xero = from_xero,
+    .to_xero = to_xero,
+    .retire_item = retire_item,
+    .load_local = load_local,
+    .list_ids = list_ids,
+    .match = match,
+    .write_local = write_local,
+    .lookup_key = lookup_key,
+    .lookup_query = lookup_query,
+    .validate = validate,
+};
