@@ -189,7 +189,7 @@ static const xs_proto_field f_sync_resolved[] = {
 /* local.upsert: the host application's write of one local record through the REST API. */
 static const xs_proto_field f_local_upsert[] = {
     F("entity", XS_PF_STRING, true, 1, 32),
-    F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("organisation_id", XS_PF_UUID, false, 0, 0),
     F("id", XS_PF_UUID, false, 0, 0),
     F("record", XS_PF_OBJECT, true, 0, 0),
     F("partial", XS_PF_BOOL, false, 0, 0),

@@ -43,14 +43,16 @@ COMMENT ON FUNCTION sync.touch_updated_at() IS
     'BEFORE INSERT OR UPDATE row trigger: updated_at is owned by the database. A value the '
     'writer supplies is ignored; an update that changes nothing else keeps the old value.';
 
--- sync.normalise_name is the normalised form of a name used to match records on first link
--- (lower case, trimmed, inner white space collapsed). It is IMMUTABLE so it can be indexed;
--- matching code compares sync.normalise_name(a) = sync.normalise_name(b) to use the index.
+-- sync.normalise_name is the normalised form of a name used to match records on first link:
+-- lower case, punctuation removed, runs of white space collapsed to one space, trimmed
+-- ("ACME  Ltd." and "Acme Ltd" are one name). It is IMMUTABLE so it can be indexed; matching
+-- code compares sync.normalise_name(a) = sync.normalise_name(b) to use the index.
 CREATE FUNCTION sync.normalise_name(name text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURNS NULL ON NULL INPUT
-    RETURN lower(regexp_replace(btrim(name), '\s+', ' ', 'g'));
+    RETURN btrim(regexp_replace(regexp_replace(lower(name), '[[:punct:]]+', '', 'g'), '\s+',
+                                ' ', 'g'));
 COMMENT ON FUNCTION sync.normalise_name(text) IS
-    'Name matching key: lower case, trimmed, runs of white space collapsed to one space.';
+    'Name matching key: lower case, no punctuation, runs of white space one space, trimmed.';
 
 -- sync.iso writes a timestamptz the way every xero-sync message and API reply writes time:
 -- ISO 8601 UTC with milliseconds and "Z" (lib/xs/clock.h, xs_time_format_iso).

@@ -168,6 +168,8 @@ CREATE TABLE sync.runs (
                                      'canceled')),
     priority       integer NOT NULL DEFAULT 0,
     params         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(params) = 'object'),
+    phases         jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(phases) = 'array'),
+    phase          integer NOT NULL DEFAULT 0 CHECK (phase >= 0),
     counts         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(counts) = 'object'),
     error          text,
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -183,6 +185,11 @@ COMMENT ON COLUMN sync.runs.entities IS 'Entities the run covers; empty means al
 COMMENT ON COLUMN sync.runs.priority IS 'Higher runs first (realtime work before scheduled).';
 COMMENT ON COLUMN sync.runs.params IS
     'Mode options, e.g. {"months": 12} for the two-phase invoice import, or ids to fetch.';
+COMMENT ON COLUMN sync.runs.phases IS
+    'What the run does, in order: [{"entity": "contact", "op": "pull"|"push"|"scan"|"fetch"}, '
+    '...]; pulls in dependency order, then pushes in dependency order.';
+COMMENT ON COLUMN sync.runs.phase IS
+    'Index of the phase in progress; a phase starts when every step of the one before is done.';
 COMMENT ON COLUMN sync.runs.counts IS
     'Per entity: {"contact": {"processed", "created", "updated", "unchanged", "failed", '
     '"conflicts", "skipped"}, ...}.';
@@ -194,6 +201,7 @@ CREATE TABLE sync.run_steps (
     id               bigserial PRIMARY KEY,
     run_id           uuid NOT NULL REFERENCES sync.runs (id) ON DELETE CASCADE,
     seq              integer NOT NULL,
+    phase            integer NOT NULL DEFAULT 0,
     entity           text NOT NULL
                      CHECK (entity IN ('contact', 'invoice', 'payment', 'account',
                                        'bank_transaction')),
@@ -229,10 +237,12 @@ COMMENT ON COLUMN sync.run_steps.request_body IS
 COMMENT ON COLUMN sync.run_steps.request_items IS
     'What each item of request_body stands for (local id, Xero id, the canonical record sent).';
 COMMENT ON COLUMN sync.run_steps.not_before IS 'Back-off: do not start before this time.';
-CREATE UNIQUE INDEX run_steps_idempotency_key ON sync.run_steps (idempotency_key)
+CREATE INDEX run_steps_idempotency_key ON sync.run_steps (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX run_steps_ready ON sync.run_steps (not_before)
     WHERE status IN ('pending', 'running');
+CREATE INDEX run_steps_run_phase ON sync.run_steps (run_id, phase, status);
+CREATE INDEX run_steps_in_flight ON sync.run_steps (run_id) WHERE request_body IS NOT NULL;
 
 CREATE TABLE sync.run_item_errors (
     id          bigserial PRIMARY KEY,

@@ -437,29 +437,40 @@ fail:
     return e;
 }
 
-void xs_bus_hub_destroy(xs_bus_hub *hub)
+void xs_bus_hub_close(xs_bus_hub *hub)
 {
     if (hub == NULL) {
         return;
     }
     pthread_mutex_lock(&hub->mu);
+    bool was = hub->closed;
     hub->closed = true;
     pthread_mutex_unlock(&hub->mu);
-    /* Closing a socket fails the operations of its contexts with NNG_ECLOSED and returns
-     * only after its pipes, and so their notifications, are gone. */
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
-        if (hub->dom[i].open) {
-            nng_close(hub->dom[i].sock);
+    if (!was) {
+        /* Closing a socket fails the operations of its contexts with NNG_ECLOSED and returns
+         * only after its pipes, and so their notifications, are gone. */
+        for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+            if (hub->dom[i].open) {
+                nng_close(hub->dom[i].sock);
+            }
         }
-    }
-    if (hub->sub_open) {
-        nng_close(hub->sub);
+        if (hub->sub_open) {
+            nng_close(hub->sub);
+        }
     }
     pthread_mutex_lock(&hub->mu);
     while (hub->calls > 0) {
         pthread_cond_wait(&hub->idle, &hub->mu);
     }
     pthread_mutex_unlock(&hub->mu);
+}
+
+void xs_bus_hub_destroy(xs_bus_hub *hub)
+{
+    if (hub == NULL) {
+        return;
+    }
+    xs_bus_hub_close(hub);
     for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
         pthread_mutex_destroy(&hub->dom[i].mu);
         free(hub->dom[i].pipes);

@@ -62,8 +62,13 @@ typedef struct xs_bus_hub xs_bus_hub;
  * opts. */
 xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts);
 
-/* xs_bus_hub_destroy closes every socket, failing calls in progress with XS_ECLOSED.
- * NULL accepted. */
+/* xs_bus_hub_close closes every socket, failing calls in progress with XS_ECLOSED and every
+ * later call at once, and returns when none is in progress; the hub stays valid until
+ * xs_bus_hub_destroy. Idempotent. */
+void xs_bus_hub_close(xs_bus_hub *hub);
+
+/* xs_bus_hub_destroy closes (if not yet) and frees hub. No call may start during or after
+ * it. NULL accepted. */
 void xs_bus_hub_destroy(xs_bus_hub *hub);
 
 /* xs_bus_request sends req (len bytes, borrowed) to one replica of domain and waits up to

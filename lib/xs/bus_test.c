@@ -1150,12 +1150,32 @@ static void test_listen_and_dial_failures(void **state)
     logfile_close(&lf);
 }
 
+/* After close every call fails at once, also one blocked in progress; destroy frees. */
+static void test_close_then_destroy(void **state)
+{
+    (void)state;
+    xs_bus_opts o = make_opts("inproc://close_then_destroy", MAX_MSG, 0, NULL);
+    xs_bus_hub *hub = NULL;
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
+    xs_bus_hub_close(hub);
+    xs_bus_hub_close(hub); /* idempotent */
+    void *rep = NULL;
+    size_t len = 0;
+    int64_t t0 = xs_clock_mono_ms();
+    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_CONTACTS, "x", 1, 10000, &rep, &len),
+                     XS_ECLOSED);
+    assert_int_equal(xs_bus_next_event(hub, 10000, &rep, &len), XS_ECLOSED);
+    assert_true(xs_clock_mono_ms() - t0 < 1000);
+    xs_bus_hub_destroy(hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_domain_names),
         cmocka_unit_test(test_url_derivation),
         cmocka_unit_test(test_bad_opts),
+        cmocka_unit_test(test_close_then_destroy),
         cmocka_unit_test(test_round_trip_inproc),
         cmocka_unit_test(test_round_trip_tcp),
         cmocka_unit_test(test_round_trip_ipc),

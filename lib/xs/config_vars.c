@@ -61,6 +61,54 @@ const xs_config_var xs_config_vars[] = {
      "Xero webhook requires `Authorization: Bearer <key>` with one of them. Each key must be "
      "at least 16 characters."},
 
+    /* --- the run engine (orchestrator) --- */
+    {"XS_EXECUTORS", XS_CFG_INT, "8", false, 1, 256, NULL, XS_PROC_ORCHESTRATOR,
+     "Steps (each one call to Xero) the orchestrator runs at the same time, across tenants."},
+    {"XS_STEP_MAX_ATTEMPTS", XS_CFG_INT, "10", false, 1, 1000, NULL, XS_PROC_ORCHESTRATOR,
+     "Attempts of one step (a 429, 5xx, time-out or lost reply is retried) before it fails."},
+    {"XS_STEP_BACKOFF", XS_CFG_DURATION, "1s", false, 1, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
+     "First retry delay of a failed step; it doubles with each attempt (plus jitter), up to "
+     "XS_STEP_BACKOFF_MAX. A 429's Retry-After wins over it."},
+    {"XS_STEP_BACKOFF_MAX", XS_CFG_DURATION, "5m", false, 1, SEC(86400), NULL, XS_PROC_ORCHESTRATOR,
+     "Longest retry delay of a step."},
+    {"XS_PULL_PAGE_SIZE", XS_CFG_INT, "1000", false, 1, 1000, NULL, XS_PROC_ORCHESTRATOR,
+     "Records per page of a pull (Xero allows at most 1,000)."},
+    {"XS_INCREMENTAL_LOOKBACK", XS_CFG_DURATION, "24h", false, 0, SEC(31536000), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "How far back an incremental run of an entity never pulled before looks."},
+    {"XS_BUDGET_TENANT_CONCURRENT", XS_CFG_INT, "5", false, 1, 1000, NULL, XS_PROC_ORCHESTRATOR,
+     "Calls in flight per tenant (Xero: 5)."},
+    {"XS_BUDGET_TENANT_MINUTE", XS_CFG_INT, "60", false, 1, 1000000, NULL, XS_PROC_ORCHESTRATOR,
+     "Calls per tenant per minute window (Xero: 60)."},
+    {"XS_BUDGET_TENANT_DAY", XS_CFG_INT, "5000", false, 1, 100000000, NULL, XS_PROC_ORCHESTRATOR,
+     "Calls per tenant per day window (Xero: 5,000; 1,000 on the Starter tier)."},
+    {"XS_BUDGET_APP_MINUTE", XS_CFG_INT, "10000", false, 1, 100000000, NULL, XS_PROC_ORCHESTRATOR,
+     "Calls per minute window across every tenant of the app (Xero: 10,000)."},
+    {"XS_BUDGET_MINUTE_WINDOW", XS_CFG_DURATION, "60s", false, 10, SEC(86400), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "Length of the minute windows the budget counts in (Xero: 60 s; shorter only to run "
+     "Xero's ratios faster against the simulator)."},
+    {"XS_BUDGET_DAY_WINDOW", XS_CFG_DURATION, "24h", false, 10, SEC(2592000), NULL,
+     XS_PROC_ORCHESTRATOR, "Length of the day window the budget counts in (Xero: 24 h)."},
+    {"XS_BUDGET_MARGIN", XS_CFG_DURATION, "1s", false, 0, SEC(60), NULL, XS_PROC_ORCHESTRATOR,
+     "Added to each window: the most a call may take to reach Xero, so calls counted in one "
+     "of our windows never land in one of Xero's beyond its limit."},
+    {"XS_SCHEDULER", XS_CFG_BOOL, "true", false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "Start scheduled runs (a connection's initial full import, then daily full and periodic "
+     "incremental runs); false leaves only API-started runs and realtime pushes."},
+    {"XS_SCHEDULE_FULL_AT", XS_CFG_STRING, "02:00", false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "Default time of day (HH:MM, UTC) of the daily full run; per connection in its settings."},
+    {"XS_SCHEDULE_INCREMENTAL_EVERY", XS_CFG_DURATION, "15m", false, SEC(1), SEC(604800), NULL,
+     XS_PROC_ORCHESTRATOR, "Default interval of incremental runs; per connection in its settings."},
+    {"XS_SCHEDULE_JITTER", XS_CFG_DURATION, "60s", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
+     "Up to this much random delay is added to each scheduled run, so tenants do not all start "
+     "at once."},
+    {"XS_PUSH_DELAY", XS_CFG_DURATION, "1s", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
+     "Local changes of an organisation are pushed once no new one came for this long (at most "
+     "ten times this after the first), so a burst of edits costs few calls."},
+    {"XS_PUSH_POLL", XS_CFG_DURATION, "5s", false, 100, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
+     "How often the outbox is checked even without a notification."},
+
     /* --- Xero and OAuth (xs-auth) --- */
     {"XS_XERO_LOGIN_URL", XS_CFG_URL, "https://login.xero.com", false, 0, 0, "http|https",
      XS_PROC_DOMAINS,
@@ -68,7 +116,8 @@ const xs_config_var xs_config_vars[] = {
      "consent."},
     {"XS_XERO_IDENTITY_URL", XS_CFG_URL, "https://identity.xero.com", false, 0, 0, "http|https",
      XS_PROC_DOMAINS, "Base URL of Xero's identity host (/connect/token, /connect/revocation)."},
-    {"XS_XERO_API_URL", XS_CFG_URL, "https://api.xero.com", false, 0, 0, "http|https", XS_PROC_DOMAINS,
+    {"XS_XERO_API_URL", XS_CFG_URL, "https://api.xero.com", false, 0, 0, "http|https",
+     XS_PROC_DOMAINS,
      "Base URL of Xero's API host (/connections, and the Accounting API under /api.xro/2.0)."},
     {"XS_XERO_CLIENT_ID", XS_CFG_STRING, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
      "The OAuth 2.0 client id of the Xero app (developer.xero.com, My Apps)."},

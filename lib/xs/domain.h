@@ -54,10 +54,10 @@ typedef struct xs_entity_ops {
     /* list_ids lists up to limit local ids of org after `after` ("" for the start) in id
      * order into *out (new array). */
     xs_err (*list_ids)(xs_pg *pg, const char *org, const char *after, int limit, json_t **out);
-    /* match finds local rows not yet linked on connection conn for Xero records never seen
-     * (items: [{"xero_id", "rec"}]) by the match keys in order (keys: array of names) into
-     * *out (new): {xero_id: {"local_id", "key"}}. A local row is matched at most once. NULL
-     * when the entity never matches. */
+    /* match finds the local rows not yet linked on connection conn that Xero records never
+     * seen (items: [{"xero_id", "rec"}]) could be, by any of the match keys (keys: array of
+     * names): every candidate pair into *out (new): [{"xero_id", "local_id", "key"}]. The
+     * domain layer chooses among them. NULL when the entity never matches. */
     xs_err (*match)(xs_pg *pg, const char *org, const char *conn, const json_t *items,
                     const json_t *keys, json_t **out);
     /* write_local creates ([{"id", "rec"}], ids chosen by the caller) and updates ([{"id",

@@ -349,7 +349,7 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
             }
         }
     }
-    json_t *res = json_object();
+    json_t *res = json_array();
     *out = res;
     if (parts == 0) {
         return XS_OK;
@@ -374,22 +374,11 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     if (e != XS_OK) {
         return e;
     }
-    /* Assign by key priority: a Xero record and a local row are each matched at most once. */
-    json_t *taken = json_object();
-    json_array_foreach(keys, i, k)
-    {
-        for (int row = 0; row < xs_pg_res_nrows(r); row++) {
-            const char *xid = xs_pg_res_get(r, row, 0), *lid = xs_pg_res_get(r, row, 1);
-            if (strcmp(xs_pg_res_get(r, row, 2), json_string_value(k)) != 0 ||
-                json_object_get(res, xid) != NULL || json_object_get(taken, lid) != NULL) {
-                continue;
-            }
-            json_object_set_new(
-                res, xid, json_pack("{s:s, s:s}", "local_id", lid, "key", json_string_value(k)));
-            json_object_set_new(taken, lid, json_true());
-        }
+    for (int row = 0; row < xs_pg_res_nrows(r); row++) {
+        json_array_append_new(res, json_pack("{s:s, s:s, s:s}", "xero_id", xs_pg_res_get(r, row, 0),
+                                             "local_id", xs_pg_res_get(r, row, 1), "key",
+                                             xs_pg_res_get(r, row, 2)));
     }
-    json_decref(taken);
     xs_pg_res_free(r);
     return XS_OK;
 }

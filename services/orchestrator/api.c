@@ -233,6 +233,17 @@ static const xs_http_route routes[] = {
     {"GET", "/v1/connections/{id}", orch_connections_get, 0},
     {"DELETE", "/v1/connections/{id}", orch_connections_delete, 0},
     {"POST", "/v1/connections/{id}/check", orch_connections_check, 0},
+    {"POST", "/v1/connections/{id}/sync", orch_api_sync, 0},
+    {"POST", "/v1/connections/{id}/sync/entity", orch_api_sync_entity, 0},
+    {"GET", "/v1/connections/{id}/stats", orch_api_stats, 0},
+    {"GET", "/v1/connections/{id}/settings", orch_api_settings_get, 0},
+    {"PUT", "/v1/connections/{id}/settings", orch_api_settings_put, 0},
+    {"GET", "/v1/runs", orch_api_runs, 0},
+    {"GET", "/v1/runs/{id}", orch_api_run, 0},
+    {"GET", "/v1/conflicts", orch_api_conflicts, 0},
+    {"POST", "/v1/conflicts/{id}/resolve", orch_api_conflict_resolve, 0},
+    {"POST", "/v1/contacts", orch_api_local_create, 0},
+    {"PATCH", "/v1/contacts/{id}", orch_api_local_update, 0},
 };
 
 const xs_http_route *orch_api_routes(size_t *n)

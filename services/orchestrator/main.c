@@ -139,6 +139,26 @@ int main(int argc, char **argv)
                      ho.port);
         goto done;
     }
+    o.step_max_attempts = xs_config_int(cfg, "XS_STEP_MAX_ATTEMPTS");
+    o.backoff_ms = xs_config_int(cfg, "XS_STEP_BACKOFF");
+    o.backoff_max_ms = xs_config_int(cfg, "XS_STEP_BACKOFF_MAX");
+    o.page_size = xs_config_int(cfg, "XS_PULL_PAGE_SIZE");
+    o.lookback_ms = xs_config_int(cfg, "XS_INCREMENTAL_LOOKBACK");
+    o.push_delay_ms = xs_config_int(cfg, "XS_PUSH_DELAY");
+    o.push_poll_ms = xs_config_int(cfg, "XS_PUSH_POLL");
+    o.jitter_ms = xs_config_int(cfg, "XS_SCHEDULE_JITTER");
+    o.incremental_every_ms = xs_config_int(cfg, "XS_SCHEDULE_INCREMENTAL_EVERY");
+    o.scheduler_on = xs_config_bool(cfg, "XS_SCHEDULER");
+    if (!orch_settings_parse_hhmm(xs_config_str(cfg, "XS_SCHEDULE_FULL_AT"), &o.full_at_minutes)) {
+        xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error",
+                     "XS_SCHEDULE_FULL_AT: must be HH:MM (UTC), e.g. 02:00");
+        code = XS_EXIT_CONFIG;
+        goto done;
+    }
+    if (orch_engine_start(&o) != XS_OK || orch_sched_start(&o) != XS_OK) {
+        xs_log_error(o.proc.log, "engine.start_failed", NULL);
+        goto done;
+    }
     xs_log_info(o.proc.log, "orchestrator.ready", "{s:s, s:i, s:s}", "http_addr", ho.bind_addr,
                 "http_port", xs_http_server_port(o.http), "bus", bo.url);
 
@@ -149,9 +169,14 @@ int main(int argc, char **argv)
     code = XS_EXIT_OK;
 
 done:
-    /* Stop taking requests first, then stop the bus, then the database. */
+    /* Stop taking requests first; then the scheduler; then fail the bus calls in progress,
+     * so the executors come back at once (a step cut short is run again after a restart);
+     * then the bus, then the database. */
     xs_http_server_destroy(o.http);
     atomic_store(&o.stop, true);
+    orch_sched_stop(&o);
+    xs_bus_hub_close(o.hub);
+    orch_engine_stop(&o);
     if (events_started) {
         pthread_join(events, NULL);
     }

@@ -8,6 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <pthread.h>
+
+#include "budget.h"
 #include "proto.h"
 #include "replicas.h"
 #include "xs/bus.h"
@@ -25,6 +28,22 @@ typedef struct orch {
     size_t napi_keys;
     int64_t bus_timeout_ms;
     atomic_bool stop;
+
+    /* The run engine (engine.c). */
+    orch_budget *budget;
+    pthread_mutex_t disp_mu; /* the dispatcher: one thread chooses the next step at a time */
+    pthread_cond_t disp_cv;  /* signalled when steps become ready */
+    json_t *busy;            /* "connection/entity" with a step running (disp_mu) */
+    json_t *served;          /* tenant -> when it last got a step (disp_mu), for fairness */
+    pthread_t *executors;
+    int nexec, nexec_started;
+    pthread_t scheduler, realtime;
+    bool scheduler_started, realtime_started;
+    /* Configuration, read once. */
+    int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, lookback_ms;
+    int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms;
+    int full_at_minutes;
+    bool scheduler_on;
 } orch;
 
 /* Why a bus request failed. */
@@ -56,6 +75,78 @@ void orch_connections_delete(xs_http_req *req, void *arg);
 
 /* orch_event_connection takes an event.connection (borrowed) from the bus. */
 void orch_event_connection(orch *o, const xs_msg *m);
+
+/* settings.c: a connection's sync settings. */
+xs_err orch_settings_validate(const json_t *in, char *field, char *why);
+json_t *orch_settings_merge(const json_t *stored, const json_t *in);
+bool orch_settings_entity_enabled(const json_t *settings, const char *entity);
+json_t *orch_settings_for_step(const json_t *settings, const char *entity);
+bool orch_settings_schedule(const json_t *settings, const char *kind, int64_t dflt_every_ms,
+                            int dflt_at_minutes, int64_t *every_ms, int *at_minutes);
+bool orch_settings_parse_hhmm(const char *s, int *minutes);
+
+/* runs.c: runs and their phases and steps, in PostgreSQL. */
+
+/* orch_run_create makes a run of connection conn in the caller's open transaction: mode
+ * "full", "incremental", "push" or "entity"; trigger "api", "schedule", "realtime", ...;
+ * entities (array of names, NULL: the connection's enabled ones); ids (for push: {entity:
+ * [local ids]}; for entity: {"entity", "local_id" or "xero_id"}; else NULL). The first phase
+ * starts at once. The run's id goes to run_id. */
+xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
+                       const json_t *entities, const json_t *ids, char run_id[40]);
+
+/* A step handed to an executor. */
+typedef struct orch_step {
+    int64_t id;
+    char sid[24];
+    char run[40], conn[40], tenant[40], org[40];
+    char entity[32], kind[16];
+    int64_t attempts;
+    int priority;
+    json_t *input;    /* new */
+    json_t *settings; /* the connection's settings, new */
+} orch_step;
+
+/* orch_step_finish records what a step's execution came to, in one transaction with its
+ * run locked: outcome "done" (reply is the domain service's reply body), "retry" (after
+ * retry_ms, or the back-off when 0), "failed", or "fatal" (the run cannot go on: the
+ * connection needs a person). New steps, the next phase, the run's end follow. */
+xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome,
+                        const json_t *reply, const char *error, int64_t retry_ms);
+
+/* orch_recover makes steps left running by a stopped orchestrator runnable again. */
+xs_err orch_recover(orch *o);
+
+/* engine.c: the executors. */
+xs_err orch_engine_start(orch *o);
+void orch_engine_stop(orch *o);
+/* orch_engine_wake tells the executors that steps became ready. */
+void orch_engine_wake(orch *o);
+
+/* sched.c: the scheduler and the realtime push of local changes. */
+xs_err orch_sched_start(orch *o);
+void orch_sched_stop(orch *o);
+
+/* orch_schedule_reset moves a connection's schedules to the next times its settings give. */
+xs_err orch_schedule_reset(orch *o, xs_pg *pg, const char *conn, const json_t *settings);
+
+/* orch_drain turns the pending local changes of organisation org into push runs, one per
+ * active connection, in one transaction; run_of (may be NULL) receives the run made for
+ * connection conn (NULL: none), "" when there was nothing to push. */
+xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char run_of[40]);
+
+/* sync_api.c: the REST routes of runs, syncs, stats, conflicts, settings, local records. */
+void orch_api_sync(xs_http_req *req, void *arg);
+void orch_api_sync_entity(xs_http_req *req, void *arg);
+void orch_api_runs(xs_http_req *req, void *arg);
+void orch_api_run(xs_http_req *req, void *arg);
+void orch_api_stats(xs_http_req *req, void *arg);
+void orch_api_conflicts(xs_http_req *req, void *arg);
+void orch_api_conflict_resolve(xs_http_req *req, void *arg);
+void orch_api_settings_get(xs_http_req *req, void *arg);
+void orch_api_settings_put(xs_http_req *req, void *arg);
+void orch_api_local_create(xs_http_req *req, void *arg);
+void orch_api_local_update(xs_http_req *req, void *arg);
 
 /* Route flags (xs_http_route.flags). */
 #define ORCH_ROUTE_PUBLIC 0x1u /* no API key needed */

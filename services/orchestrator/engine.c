@@ -1,0 +1,428 @@
+/*
+ * engine.c: the executors. Each executor thread takes the next step the budget allows,
+ * gets a live access token from xs-auth, hands the step to its domain service, and records
+ * the outcome (runs.c). Choosing the next step:
+ *   - the highest priority first (realtime pushes, then manual pushes, single records,
+ *     incremental runs, full runs);
+ *   - within a priority, the tenant served least recently first, so no tenant starves;
+ *   - only a step whose tenant (and the app) has budget now (budget.c);
+ *   - never two steps of one connection and entity at once, so the order of pages and the
+ *     mappings a push writes are never raced.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch.h"
+#include "xs/clock.h"
+#include "xs/json.h"
+#include "xs/sync.h"
+
+#define CANDIDATES 200
+#define IDLE_MS    250
+
+static void busy_key(const char *conn, const char *entity, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s", conn, entity);
+}
+
+void orch_engine_wake(orch *o)
+{
+    pthread_mutex_lock(&o->disp_mu);
+    pthread_cond_broadcast(&o->disp_cv);
+    pthread_mutex_unlock(&o->disp_mu);
+}
+
+/* claim picks and claims the next step (disp_mu held); false when none can run now, with
+ * *wait_ms a hint of when to look again. */
+static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
+{
+    *wait_ms = IDLE_MS;
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", CANDIDATES);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(
+        pg, &r,
+        "SELECT s.id, s.run_id, r.connection_id, c.tenant_id, c.organisation_id, s.entity, "
+        "s.kind, s.attempts, r.priority, s.input, c.settings, c.status, "
+        "coalesce(extract(epoch FROM (min(s.not_before) OVER ()) - now()) * 1000, 0)::bigint "
+        "FROM sync.run_steps s JOIN sync.runs r ON r.id = s.run_id JOIN sync.connections c ON "
+        "c.id = r.connection_id WHERE s.status = 'pending' AND r.status IN ('queued', "
+        "'running') AND (s.not_before IS NULL OR s.not_before <= now()) ORDER BY r.priority "
+        "DESC, s.id LIMIT $1",
+        lim);
+    if (e != XS_OK) {
+        xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
+        return false;
+    }
+    int n = xs_pg_res_nrows(r);
+    int64_t now = xs_clock_mono_ms();
+    /* Order: priority (as queried), then the least recently served tenant. */
+    int order[CANDIDATES];
+    for (int i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    for (int i = 1; i < n; i++) {
+        for (int j = i; j > 0; j--) {
+            int a = order[j - 1], b = order[j];
+            int64_t pa = 0, pb = 0;
+            xs_pg_res_int(r, a, 8, &pa);
+            xs_pg_res_int(r, b, 8, &pb);
+            if (pa != pb) {
+                break;
+            }
+            json_t *sa = json_object_get(o->served, xs_pg_res_get(r, a, 3));
+            json_t *sb = json_object_get(o->served, xs_pg_res_get(r, b, 3));
+            int64_t ta = sa != NULL ? json_integer_value(sa) : 0;
+            int64_t tb = sb != NULL ? json_integer_value(sb) : 0;
+            if (ta <= tb) {
+                break;
+            }
+            order[j - 1] = b;
+            order[j] = a;
+        }
+    }
+    bool got = false;
+    int64_t soonest = IDLE_MS;
+    for (int k = 0; k < n && !got; k++) {
+        int i = order[k];
+        const char *conn = xs_pg_res_get(r, i, 2), *tenant = xs_pg_res_get(r, i, 3);
+        const char *entity = xs_pg_res_get(r, i, 5);
+        char key[96];
+        busy_key(conn, entity, key, sizeof(key));
+        if (json_object_get(o->busy, key) != NULL) {
+            continue;
+        }
+        int64_t wait = 0;
+        if (!orch_budget_acquire(o->budget, tenant, now, &wait)) {
+            soonest = wait < soonest ? wait : soonest;
+            continue;
+        }
+        xs_pg_res *c = NULL;
+        if (xs_pg_q(pg, &c,
+                    "UPDATE sync.run_steps SET status = 'running', started_at = now(), attempts = "
+                    "attempts + 1 WHERE id = $1 AND status = 'pending' RETURNING attempts",
+                    xs_pg_res_get(r, i, 0)) != XS_OK ||
+            xs_pg_res_nrows(c) == 0) {
+            xs_pg_res_free(c);
+            orch_budget_release(o->budget, tenant, now, false, NULL);
+            continue;
+        }
+        memset(out, 0, sizeof(*out));
+        xs_pg_res_int(r, i, 0, &out->id);
+        snprintf(out->sid, sizeof(out->sid), "%s", xs_pg_res_get(r, i, 0));
+        snprintf(out->run, sizeof(out->run), "%s", xs_pg_res_get(r, i, 1));
+        snprintf(out->conn, sizeof(out->conn), "%s", conn);
+        snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
+        snprintf(out->org, sizeof(out->org), "%s", xs_pg_res_get(r, i, 4));
+        snprintf(out->entity, sizeof(out->entity), "%s", entity);
+        snprintf(out->kind, sizeof(out->kind), "%s", xs_pg_res_get(r, i, 6));
+        xs_pg_res_int(c, 0, 0, &out->attempts);
+        int64_t pri = 0;
+        xs_pg_res_int(r, i, 8, &pri);
+        out->priority = (int)pri;
+        const char *in = xs_pg_res_get(r, i, 9), *st = xs_pg_res_get(r, i, 10);
+        out->input = xs_json_parse(in, strlen(in), NULL);
+        out->settings = xs_json_parse(st, strlen(st), NULL);
+        xs_pg_res_free(c);
+        xs_pg_q(pg, NULL,
+                "UPDATE sync.runs SET status = 'running', started_at = coalesce(started_at, now()) "
+                "WHERE id = $1 AND status = 'queued'",
+                out->run);
+        json_object_set_new(o->busy, key, json_true());
+        json_object_set_new(o->served, tenant, json_integer(now));
+        got = true;
+    }
+    if (!got && n > 0) {
+        *wait_ms = soonest > 0 ? soonest : 1;
+    } else if (!got) {
+        int64_t next = 0;
+        /* Nothing ready: sleep until the earliest back-off ends (or a wake-up). */
+        xs_pg_res *w = NULL;
+        if (xs_pg_q0(
+                pg, &w,
+                "SELECT coalesce(extract(epoch FROM min(not_before) - now()) * 1000, -1)::"
+                "bigint FROM sync.run_steps WHERE status = 'pending' AND not_before > now()") ==
+                XS_OK &&
+            xs_pg_res_int(w, 0, 0, &next) == XS_OK && next >= 0 && next < IDLE_MS) {
+            *wait_ms = next + 1;
+        }
+        xs_pg_res_free(w);
+    }
+    xs_pg_res_free(r);
+    return got;
+}
+
+/* seen_of reads a domain reply's call into the budget's terms. */
+static bool seen_of(const json_t *call, orch_budget_seen *s)
+{
+    if (!json_is_object(call)) {
+        return false;
+    }
+    int64_t v;
+    *s = (orch_budget_seen){
+        .min_remaining = -1, .day_remaining = -1, .app_min_remaining = -1, .retry_after_s = -1};
+    if (xs_json_get_int(call, "status", &v) == XS_OK) {
+        s->status = (long)v;
+    }
+    if (xs_json_get_int(call, "min_remaining", &v) == XS_OK) {
+        s->min_remaining = v;
+    }
+    if (xs_json_get_int(call, "day_remaining", &v) == XS_OK) {
+        s->day_remaining = v;
+    }
+    if (xs_json_get_int(call, "app_min_remaining", &v) == XS_OK) {
+        s->app_min_remaining = v;
+    }
+    if (xs_json_get_int(call, "retry_after_s", &v) == XS_OK) {
+        s->retry_after_s = v;
+    }
+    const char *p = xs_json_str_or(call, "problem", "");
+    s->problem = p[0] != '\0' ? p : NULL;
+    return s->status > 0;
+}
+
+/* finish records the outcome, retrying the bookkeeping itself when the database blinks. */
+static void finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome, const json_t *reply,
+                   const char *error, int64_t retry_ms)
+{
+    for (int attempt = 0; attempt < 50 && !atomic_load(&o->stop); attempt++) {
+        xs_err e = orch_step_finish(o, pg, s, outcome, reply, error, retry_ms);
+        if (e == XS_OK) {
+            return;
+        }
+        xs_log_warn(o->proc.log, "engine.finish_failed", "{s:s, s:s, s:s}", "step", s->sid, "err",
+                    xs_err_name(e), "error", xs_pg_error(pg));
+        xs_clock_sleep_ms(200);
+        if (!xs_pg_is_ok(pg)) {
+            xs_pg_reconnect(pg);
+        }
+    }
+    /* Left running: orch_recover makes it runnable again at the next start. */
+}
+
+/* domain_of is the bus domain serving entity. */
+static xs_domain domain_of(const char *entity)
+{
+    const xs_entity_info *e = xs_entity_find(entity);
+    xs_domain d = XS_DOMAIN_NONE;
+    if (e != NULL) {
+        xs_domain_parse(e->domain, &d);
+    }
+    return d;
+}
+
+/* execute runs one claimed step to its outcome. */
+static void execute(orch *o, xs_pg *pg, orch_step *s)
+{
+    int64_t t0 = xs_clock_mono_ms();
+    bool force = json_is_true(json_object_get(s->input, "force_refresh"));
+    xs_msg *tok = NULL, *rep = NULL;
+    orch_call_error err;
+    json_t *tb = json_pack("{s:b, s:i}", "force_refresh", force, "min_valid_s", 120);
+    if (orch_call(o, XS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
+        orch_budget_release(o->budget, s->tenant, xs_clock_mono_ms(), false, NULL);
+        if (err.code == XS_EAUTH || err.code == XS_ENOTFOUND) {
+            finish(o, pg, s, "fatal", NULL, err.message, 0);
+        } else {
+            finish(o, pg, s, "retry", NULL, err.message, 0);
+        }
+        return;
+    }
+    const char *type =
+        strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0 ? "sync.pull" : "sync.push";
+    json_t *body = json_pack("{s:s, s:s, s:I, s:O, s:s, s:s, s:o}", "entity", s->entity, "run_id",
+                             s->run, "step_id", (json_int_t)s->id, "access_token",
+                             json_object_get(tok->body, "access_token"), "tenant_id", s->tenant,
+                             "organisation_id", s->org, "settings",
+                             orch_settings_for_step(s->settings, s->entity));
+    xs_msg_free(tok);
+    const char *pass[] = {"cursor", "ids", "local_ids", "scan_after", "lookup_names"};
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+        json_t *v = json_object_get(s->input, pass[i]);
+        if (v != NULL) {
+            json_object_set(body, pass[i], v);
+        }
+    }
+    if (strcmp(type, "sync.pull") == 0) {
+        json_object_set_new(body, "page_size", json_integer(o->page_size));
+    }
+    xs_err e = orch_call(o, domain_of(s->entity), type, s->conn, body, &rep, &err);
+    int64_t now = xs_clock_mono_ms();
+    if (e != XS_OK) {
+        /* No answer (a replica died, a time-out) or a refused request. */
+        orch_budget_release(o->budget, s->tenant, now, true, NULL);
+        bool retry = err.transport || err.retryable;
+        xs_log_warn(o->proc.log, "engine.step_error", "{s:s, s:s, s:s, s:s}", "step", s->sid,
+                    "kind", s->kind, "err", xs_err_name(err.code), "error", err.message);
+        finish(o, pg, s, retry ? "retry" : "failed", NULL, err.message, 0);
+        return;
+    }
+    orch_budget_seen seen;
+    bool saw = seen_of(json_object_get(rep->body, "call"), &seen);
+    orch_budget_release(o->budget, s->tenant, now, saw, saw ? &seen : NULL);
+    const char *outcome = xs_json_str_or(rep->body, "outcome", "failed");
+    const char *msg = xs_json_str_or(rep->body, "message", "");
+    xs_log_debug(o->proc.log, "engine.step", "{s:s, s:s, s:s, s:s, s:I, s:I}", "step", s->sid,
+                 "kind", s->kind, "entity", s->entity, "outcome", outcome, "status",
+                 (json_int_t)(saw ? seen.status : 0), "duration_ms", (json_int_t)(now - t0));
+    if (strcmp(outcome, "done") == 0) {
+        finish(o, pg, s, "done", rep->body, NULL, 0);
+    } else if (strcmp(outcome, "token_rejected") == 0) {
+        json_t *hint = json_pack("{s:b}", "force_refresh", 1);
+        finish(o, pg, s, "retry", hint, "Xero refused the access token; refreshing it", 100);
+        json_decref(hint);
+    } else if (strcmp(outcome, "retry") == 0) {
+        int64_t wait = 0;
+        if (saw && seen.retry_after_s > 0) {
+            wait = seen.retry_after_s * 1000;
+        }
+        char why[400];
+        snprintf(why, sizeof(why), "%s%s%.300s", saw && seen.status > 0 ? "HTTP " : "",
+                 saw && seen.status == 429 ? "429 (rate limited): " : "", msg);
+        finish(o, pg, s, "retry", NULL, why, wait);
+    } else {
+        finish(o, pg, s, "failed", rep->body, msg[0] != '\0' ? msg : "the step failed", 0);
+    }
+    xs_msg_free(rep);
+}
+
+static void *executor_main(void *arg)
+{
+    orch *o = arg;
+    xs_pg *pg = NULL;
+    while (!atomic_load(&o->stop)) {
+        if (pg == NULL || !xs_pg_is_ok(pg)) {
+            xs_pg_close(pg);
+            pg = NULL;
+            if (xs_pg_connect(&pg, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"),
+                              "xs-orchestrator engine", 0, o->proc.log) != XS_OK) {
+                pg = NULL;
+                xs_clock_sleep_ms(500);
+                continue;
+            }
+        }
+        orch_step s;
+        int64_t wait = IDLE_MS;
+        pthread_mutex_lock(&o->disp_mu);
+        bool got = claim(o, pg, &s, &wait);
+        if (!got && !atomic_load(&o->stop)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = (int64_t)ts.tv_nsec + (wait % 1000) * 1000000;
+            ts.tv_sec += wait / 1000 + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&o->disp_cv, &o->disp_mu, &ts);
+        }
+        pthread_mutex_unlock(&o->disp_mu);
+        if (!got) {
+            continue;
+        }
+        execute(o, pg, &s);
+        char key[96];
+        busy_key(s.conn, s.entity, key, sizeof(key));
+        pthread_mutex_lock(&o->disp_mu);
+        json_object_del(o->busy, key);
+        pthread_cond_broadcast(&o->disp_cv);
+        pthread_mutex_unlock(&o->disp_mu);
+        json_decref(s.input);
+        json_decref(s.settings);
+    }
+    xs_pg_close(pg);
+    return NULL;
+}
+
+/* seed_budget counts the calls of the last day from the audit, so a restart does not forget
+ * what was spent. */
+static void seed_budget(orch *o)
+{
+    xs_pg *pg = NULL;
+    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
+        return;
+    }
+    char day[24];
+    snprintf(day, sizeof(day), "%lld",
+             (long long)xs_config_int(o->proc.cfg, "XS_BUDGET_DAY_WINDOW"));
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT tenant_id, (extract(epoch FROM now() - at) * 1000)::bigint FROM "
+                "sync.api_calls WHERE tenant_id IS NOT NULL AND path LIKE '/api.xro/%' AND at > "
+                "now() - $1::bigint * interval '1 millisecond' ORDER BY at",
+                day) == XS_OK) {
+        int64_t now = xs_clock_mono_ms();
+        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+            int64_t ago = 0;
+            xs_pg_res_int(r, i, 1, &ago);
+            orch_budget_seed(o->budget, xs_pg_res_get(r, i, 0), now - ago);
+        }
+        xs_log_info(o->proc.log, "budget.seeded", "{s:i}", "calls", xs_pg_res_nrows(r));
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+}
+
+xs_err orch_engine_start(orch *o)
+{
+    const xs_config *cfg = o->proc.cfg;
+    orch_budget_limits lim = {
+        .tenant_concurrent = xs_config_int(cfg, "XS_BUDGET_TENANT_CONCURRENT"),
+        .tenant_minute = xs_config_int(cfg, "XS_BUDGET_TENANT_MINUTE"),
+        .tenant_day = xs_config_int(cfg, "XS_BUDGET_TENANT_DAY"),
+        .app_minute = xs_config_int(cfg, "XS_BUDGET_APP_MINUTE"),
+        .minute_ms = xs_config_int(cfg, "XS_BUDGET_MINUTE_WINDOW"),
+        .day_ms = xs_config_int(cfg, "XS_BUDGET_DAY_WINDOW"),
+        .margin_ms = xs_config_int(cfg, "XS_BUDGET_MARGIN"),
+    };
+    xs_err e = orch_budget_create(&o->budget, &lim);
+    if (e != XS_OK) {
+        return e;
+    }
+    pthread_mutex_init(&o->disp_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_cond_init(&o->disp_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    o->busy = json_object();
+    o->served = json_object();
+    if ((e = orch_recover(o)) != XS_OK) {
+        return e;
+    }
+    seed_budget(o);
+    o->nexec = (int)xs_config_int(cfg, "XS_EXECUTORS");
+    o->executors = calloc((size_t)o->nexec, sizeof(pthread_t));
+    if (o->executors == NULL) {
+        return XS_ENOMEM;
+    }
+    for (int i = 0; i < o->nexec; i++) {
+        if (pthread_create(&o->executors[i], NULL, executor_main, o) != 0) {
+            return XS_ENOMEM;
+        }
+        o->nexec_started++;
+    }
+    xs_log_info(o->proc.log, "engine.ready", "{s:i, s:I, s:I}", "executors", o->nexec,
+                "tenant_minute", (json_int_t)lim.tenant_minute, "minute_window_ms",
+                (json_int_t)lim.minute_ms);
+    return XS_OK;
+}
+
+void orch_engine_stop(orch *o)
+{
+    if (o->executors == NULL && o->budget == NULL) {
+        return;
+    }
+    atomic_store(&o->stop, true);
+    if (o->executors != NULL) {
+        orch_engine_wake(o);
+        for (int i = 0; i < o->nexec_started; i++) {
+            pthread_join(o->executors[i], NULL);
+        }
+        free(o->executors);
+        o->executors = NULL;
+        pthread_cond_destroy(&o->disp_cv);
+        pthread_mutex_destroy(&o->disp_mu);
+    }
+    json_decref(o->busy);
+    json_decref(o->served);
+    orch_budget_destroy(o->budget);
+    o->budget = NULL;
+}

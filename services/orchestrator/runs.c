@@ -1,0 +1,558 @@
+/*
+ * runs.c: runs, their phases and their steps, kept in PostgreSQL so that a run survives any
+ * process being killed: every state change of a step, and what follows from it (the next
+ * page, the next phase, the run's end), is one transaction with the run's row locked.
+ *
+ * A run is a list of phases: the pulls of its entities in dependency order, then their
+ * pushes in dependency order. A phase is one or more steps, each one call to Xero:
+ *   pull    a page of records changed since the cursor (the next page follows as a new step)
+ *   fetch   up to 50 records by Xero id
+ *   push    up to 50 local records
+ *   scan    a full run's push: walks every local record and sends those that differ
+ *   lookup  finds by name the Xero records a push collided with, and links them
+ * A phase starts when every step of the one before has ended.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch.h"
+#include "xs/crypto.h"
+#include "xs/json.h"
+#include "xs/sync.h"
+
+#define CHUNK 50
+
+static int mode_priority(const char *mode, const char *trigger)
+{
+    if (strcmp(mode, "push") == 0) {
+        return strcmp(trigger, "realtime") == 0 ? 40 : 30;
+    }
+    if (strcmp(mode, "entity") == 0) {
+        return 20;
+    }
+    if (strcmp(mode, "incremental") == 0) {
+        return 10;
+    }
+    return 0;
+}
+
+/* add_step inserts one step of phase into run (whose row the transaction holds or made). */
+static xs_err add_step(xs_pg *pg, const char *run, int phase, const char *entity, const char *kind,
+                       json_t *input)
+{
+    char *text = xs_json_dump(input, 0);
+    json_decref(input);
+    if (text == NULL) {
+        return XS_ENOMEM;
+    }
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%d", phase);
+    xs_err e = xs_pg_q(pg, NULL,
+                       "INSERT INTO sync.run_steps (run_id, seq, phase, entity, kind, input) "
+                       "VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM sync.run_steps WHERE "
+                       "run_id = $1), $2, $3, $4, $5::jsonb)",
+                       run, ph, entity, kind, text);
+    free(text);
+    return e;
+}
+
+/* add_chunks adds one step of kind per 50 ids, under key. */
+static xs_err add_chunks(xs_pg *pg, const char *run, int phase, const char *entity,
+                         const char *kind, const char *key, const json_t *ids, int *created)
+{
+    size_t n = json_array_size(ids);
+    for (size_t i = 0; i < n; i += CHUNK) {
+        json_t *chunk = json_array();
+        for (size_t j = i; j < n && j < i + CHUNK; j++) {
+            json_array_append(chunk, json_array_get(ids, j));
+        }
+        xs_err e = add_step(pg, run, phase, entity, kind, json_pack("{s:o}", key, chunk));
+        if (e != XS_OK) {
+            return e;
+        }
+        (*created)++;
+    }
+    return XS_OK;
+}
+
+/* phase_start creates the first steps of phase idx; *created counts them (0: nothing to do). */
+static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn, int idx,
+                          const json_t *phase, int *created)
+{
+    *created = 0;
+    const char *entity = xs_json_str_or(phase, "entity", "");
+    const char *op = xs_json_str_or(phase, "op", "");
+    if (strcmp(op, "pull") == 0) {
+        json_t *cursor = json_pack("{s:i}", "page", 1);
+        if (!json_is_true(json_object_get(phase, "full"))) {
+            char lb[24];
+            snprintf(lb, sizeof(lb), "%lld", (long long)o->lookback_ms);
+            xs_pg_res *r = NULL;
+            xs_err e = xs_pg_q(pg, &r,
+                               "SELECT sync.iso(coalesce((SELECT date_trunc('second', high_water) "
+                               "FROM sync.cursors WHERE connection_id = $1 AND entity = $2), "
+                               "date_trunc('second', now() - $3::bigint * interval '1 "
+                               "millisecond')))",
+                               conn, entity, lb);
+            if (e != XS_OK) {
+                json_decref(cursor);
+                return e;
+            }
+            json_object_set_new(cursor, "since", json_string(xs_pg_res_get(r, 0, 0)));
+            xs_pg_res_free(r);
+        }
+        *created = 1;
+        return add_step(pg, run, idx, entity, "pull", json_pack("{s:o}", "cursor", cursor));
+    }
+    if (strcmp(op, "fetch") == 0) {
+        return add_chunks(pg, run, idx, entity, "fetch", "ids", json_object_get(phase, "ids"),
+                          created);
+    }
+    if (strcmp(op, "push") == 0) {
+        return add_chunks(pg, run, idx, entity, "push", "local_ids", json_object_get(phase, "ids"),
+                          created);
+    }
+    if (strcmp(op, "scan") == 0) {
+        *created = 1;
+        return add_step(pg, run, idx, entity, "scan", json_pack("{s:s}", "scan_after", ""));
+    }
+    return XS_EINVAL;
+}
+
+/* finish_run ends a run: succeeded, partial (some records or steps failed) or failed. */
+static xs_err finish_run(xs_pg *pg, const char *run, const char *status, const char *error)
+{
+    return xs_pg_q(pg, NULL,
+                   "UPDATE sync.runs SET status = CASE WHEN $2 = 'failed' THEN 'failed' WHEN "
+                   "EXISTS (SELECT 1 FROM sync.run_steps WHERE run_id = $1 AND status = 'failed') "
+                   "OR EXISTS (SELECT 1 FROM sync.run_item_errors WHERE run_id = $1) THEN "
+                   "'partial' ELSE 'succeeded' END, error = coalesce($3, error), finished_at = "
+                   "now(), started_at = coalesce(started_at, now()) WHERE id = $1",
+                   run, status, error);
+}
+
+/* advance starts the first phase from idx on that has work, or ends the run. */
+static xs_err advance(orch *o, xs_pg *pg, const char *run, const char *conn, const json_t *phases,
+                      int idx)
+{
+    int n = (int)json_array_size(phases);
+    int created = 0;
+    for (; idx < n; idx++) {
+        xs_err e = phase_start(o, pg, run, conn, idx, json_array_get(phases, idx), &created);
+        if (e != XS_OK) {
+            return e;
+        }
+        if (created > 0) {
+            break;
+        }
+    }
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%d", idx);
+    xs_err e = xs_pg_q(pg, NULL, "UPDATE sync.runs SET phase = $2 WHERE id = $1", run, ph);
+    if (e == XS_OK && idx >= n) {
+        e = finish_run(pg, run, "done", NULL);
+    }
+    return e;
+}
+
+/* add_phase appends {entity, op, ...} when the entity does op and is enabled. */
+static void add_phase(json_t *phases, const xs_entity_info *e, const char *op, bool full,
+                      const json_t *ids)
+{
+    json_t *p = json_pack("{s:s, s:s}", "entity", e->name, "op", op);
+    if (full) {
+        json_object_set_new(p, "full", json_true());
+    }
+    if (ids != NULL) {
+        json_object_set(p, "ids", (json_t *)ids);
+    }
+    json_array_append_new(phases, p);
+}
+
+/* wanted tells whether a run covers entity e. */
+static bool wanted(const json_t *entities, const json_t *settings, const xs_entity_info *e)
+{
+    if (entities == NULL) {
+        return orch_settings_entity_enabled(settings, e->name);
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(entities, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), e->name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
+                       const json_t *entities, const json_t *ids, char run_id[40])
+{
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, "SELECT settings FROM sync.connections WHERE id = $1", conn);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        return XS_ENOTFOUND;
+    }
+    const char *st = xs_pg_res_get(r, 0, 0);
+    json_t *settings = xs_json_parse(st, strlen(st), NULL);
+    xs_pg_res_free(r);
+    size_t n;
+    const xs_entity_info *all = xs_entities(&n);
+    json_t *phases = json_array(), *covered = json_array();
+    bool full = strcmp(mode, "full") == 0, push = strcmp(mode, "push") == 0;
+    if (strcmp(mode, "entity") == 0) {
+        const xs_entity_info *ent = xs_entity_find(xs_json_str_or(ids, "entity", ""));
+        const char *lid = xs_json_str_or(ids, "local_id", NULL);
+        const char *xid = xs_json_str_or(ids, "xero_id", NULL);
+        if (ent == NULL) {
+            e = XS_EINVAL;
+            goto out;
+        }
+        json_t *one = json_pack("[s]", lid != NULL ? lid : xid);
+        add_phase(phases, ent, lid != NULL ? "push" : "fetch", false, one);
+        json_decref(one);
+        json_array_append_new(covered, json_string(ent->name));
+    } else {
+        /* Pulls in dependency order, then pushes in dependency order. */
+        for (size_t i = 0; i < n; i++) {
+            const xs_entity_info *ent = &all[i];
+            const json_t *pids = push ? json_object_get(ids, ent->name) : NULL;
+            if (!ent->pull || !wanted(entities, settings, ent) ||
+                (push && json_array_size(pids) == 0)) {
+                continue;
+            }
+            add_phase(phases, ent, "pull", full, NULL);
+            json_array_append_new(covered, json_string(ent->name));
+        }
+        for (size_t i = 0; i < n && (full || push); i++) {
+            const xs_entity_info *ent = &all[i];
+            const json_t *pids = push ? json_object_get(ids, ent->name) : NULL;
+            if (!ent->push || !wanted(entities, settings, ent) ||
+                (push && json_array_size(pids) == 0)) {
+                continue;
+            }
+            add_phase(phases, ent, full ? "scan" : "push", false, pids);
+        }
+    }
+    char *ptext = xs_json_dump(phases, 0), *etext = xs_json_dump(covered, 0);
+    char pri[16];
+    snprintf(pri, sizeof(pri), "%d", mode_priority(mode, trigger));
+    const char *dir = full ? "both" : push ? "push" : strcmp(mode, "entity") == 0 ? "both" : "pull";
+    const char *p[] = {conn, mode, dir, trigger, etext, pri, ptext};
+    e = ptext != NULL && etext != NULL
+            ? xs_pg_exec(
+                  pg, &r,
+                  "INSERT INTO sync.runs (connection_id, mode, direction, trigger, entities, "
+                  "priority, phases) VALUES ($1, $2, $3, $4, ARRAY(SELECT "
+                  "jsonb_array_elements_text($5::jsonb)), $6, $7::jsonb) RETURNING id",
+                  7, p)
+            : XS_ENOMEM;
+    free(ptext);
+    free(etext);
+    if (e != XS_OK) {
+        goto out;
+    }
+    snprintf(run_id, 40, "%s", xs_pg_res_get(r, 0, 0));
+    xs_pg_res_free(r);
+    r = NULL;
+    e = advance(o, pg, run_id, conn, phases, 0);
+out:
+    xs_pg_res_free(r);
+    json_decref(settings);
+    json_decref(phases);
+    json_decref(covered);
+    return e;
+}
+
+/* counts_merge adds a step's counts into the run's counts[entity][direction]. */
+static void counts_merge(json_t *counts, const char *entity, const char *dir, const json_t *add)
+{
+    json_t *ent = json_object_get(counts, entity);
+    if (ent == NULL) {
+        ent = json_object();
+        json_object_set_new(counts, entity, ent);
+    }
+    json_t *d = json_object_get(ent, dir);
+    if (d == NULL) {
+        d = json_object();
+        json_object_set_new(ent, dir, d);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)add, k, v)
+    {
+        if (json_is_integer(v)) {
+            json_t *cur = json_object_get(d, k);
+            json_object_set_new(
+                d, k,
+                json_integer((cur != NULL ? json_integer_value(cur) : 0) + json_integer_value(v)));
+        }
+    }
+}
+
+/* backoff is the wait before attempt n+1: doubling from the base, capped, with jitter. */
+static int64_t backoff(const orch *o, int64_t attempts)
+{
+    int64_t d = o->backoff_ms;
+    for (int64_t i = 1; i < attempts && d < o->backoff_max_ms; i++) {
+        d *= 2;
+    }
+    if (d > o->backoff_max_ms) {
+        d = o->backoff_max_ms;
+    }
+    uint32_t r = 0;
+    xs_crypto_random(&r, sizeof(r));
+    return d + (d / 4 > 0 ? (int64_t)(r % (uint32_t)(d / 4 + 1)) : 0);
+}
+
+/* follow_ups adds the steps a finished step calls for. */
+static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t *reply,
+                         json_t *params)
+{
+    xs_err e = XS_OK;
+    if (strcmp(s->kind, "pull") == 0) {
+        json_t *next = json_object_get(reply, "next");
+        if (json_is_object(next)) {
+            e = add_step(pg, s->run, phase, s->entity, "pull", json_pack("{s:O}", "cursor", next));
+        }
+    }
+    const char *hw = xs_json_str_or(reply, "high_water", NULL);
+    if (hw != NULL && (strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0)) {
+        json_t *hws = json_object_get(params, "high_water");
+        if (hws == NULL) {
+            hws = json_object();
+            json_object_set_new(params, "high_water", hws);
+        }
+        const char *cur = xs_json_str_or(hws, s->entity, NULL);
+        if (cur == NULL || strcmp(hw, cur) > 0) {
+            json_object_set_new(hws, s->entity, json_string(hw));
+        }
+    }
+    const char *next_scan = xs_json_str_or(reply, "next_scan", NULL);
+    if (e == XS_OK && strcmp(s->kind, "scan") == 0 && next_scan != NULL && next_scan[0] != '\0') {
+        e = add_step(pg, s->run, phase, s->entity, "scan",
+                     json_pack("{s:s}", "scan_after", next_scan));
+    }
+    json_t *lookups = json_object_get(reply, "lookups");
+    if (e == XS_OK && json_array_size(lookups) > 0) {
+        e = add_step(pg, s->run, phase, s->entity, "lookup",
+                     json_pack("{s:O}", "lookup_names", lookups));
+    }
+    json_t *requeue = json_object_get(reply, "requeue");
+    if (e == XS_OK && json_array_size(requeue) > 0) {
+        e = add_step(pg, s->run, phase, s->entity, "push",
+                     json_pack("{s:O}", "local_ids", requeue));
+    }
+    return e;
+}
+
+xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome,
+                        const json_t *reply, const char *error, int64_t retry_ms)
+{
+    xs_pg_res *r = NULL;
+    json_t *phases = NULL, *counts = NULL, *params = NULL;
+    xs_err e = xs_pg_begin(pg);
+    if (e != XS_OK) {
+        return e;
+    }
+    e = xs_pg_q(pg, &r,
+                "SELECT r.status, r.phase, r.phases, r.counts, r.params, s.phase FROM sync.runs r "
+                "JOIN sync.run_steps s ON s.run_id = r.id WHERE r.id = $1 AND s.id = $2 FOR UPDATE "
+                "OF r",
+                s->run, s->sid);
+    if (e != XS_OK || xs_pg_res_nrows(r) == 0) {
+        e = e != XS_OK ? e : XS_ENOTFOUND;
+        goto fail;
+    }
+    const char *rstatus = xs_pg_res_get(r, 0, 0);
+    int64_t run_phase = 0, step_phase = 0;
+    xs_pg_res_int(r, 0, 1, &run_phase);
+    xs_pg_res_int(r, 0, 5, &step_phase);
+    phases = xs_json_parse(xs_pg_res_get(r, 0, 2), strlen(xs_pg_res_get(r, 0, 2)), NULL);
+    counts = xs_json_parse(xs_pg_res_get(r, 0, 3), strlen(xs_pg_res_get(r, 0, 3)), NULL);
+    params = xs_json_parse(xs_pg_res_get(r, 0, 4), strlen(xs_pg_res_get(r, 0, 4)), NULL);
+    bool over = strcmp(rstatus, "queued") != 0 && strcmp(rstatus, "running") != 0;
+    xs_pg_res_free(r);
+    r = NULL;
+    if (phases == NULL || counts == NULL || params == NULL) {
+        e = XS_EPROTO;
+        goto fail;
+    }
+    char *rtext = reply != NULL ? xs_json_dump(reply, 0) : NULL;
+    bool retry = strcmp(outcome, "retry") == 0;
+    if (retry && s->attempts >= o->step_max_attempts) {
+        retry = false;
+        outcome = "failed";
+    }
+    if (over) {
+        /* The run ended (e.g. stopped) while the step ran: record and stop here. */
+        e = xs_pg_q(pg, NULL,
+                    "UPDATE sync.run_steps SET status = CASE WHEN $2 = 'done' THEN 'done' ELSE "
+                    "'failed' END, result = $3::jsonb, error = $4, finished_at = now() WHERE id "
+                    "= $1",
+                    s->sid, outcome, rtext, error);
+        free(rtext);
+        if (e == XS_OK) {
+            e = xs_pg_commit(pg);
+        }
+        goto done;
+    }
+    if (strcmp(outcome, "done") == 0) {
+        e = xs_pg_q(pg, NULL,
+                    "UPDATE sync.run_steps SET status = 'done', result = $2::jsonb, error = NULL, "
+                    "finished_at = now() WHERE id = $1",
+                    s->sid, rtext);
+        bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
+        counts_merge(counts, s->entity, pulling ? "pull" : "push",
+                     json_object_get(reply, "counts"));
+        if (e == XS_OK) {
+            e = follow_ups(pg, s, (int)step_phase, reply, params);
+        }
+    } else if (retry) {
+        char ms[24];
+        snprintf(ms, sizeof(ms), "%lld",
+                 (long long)(retry_ms > 0 ? retry_ms : backoff(o, s->attempts)));
+        e = xs_pg_q(pg, NULL,
+                    "UPDATE sync.run_steps SET status = 'pending', not_before = now() + "
+                    "$2::bigint * interval '1 millisecond', error = $3, input = input || "
+                    "$4::jsonb WHERE id = $1",
+                    s->sid, ms, error,
+                    reply != NULL && json_is_true(json_object_get(reply, "force_refresh"))
+                        ? "{\"force_refresh\": true}"
+                        : "{\"force_refresh\": false}");
+    } else {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "%s%.1100s",
+                 strcmp(outcome, "failed") == 0 && s->attempts >= o->step_max_attempts &&
+                         strcmp(outcome, "fatal") != 0
+                     ? "gave up after the last attempt: "
+                     : "",
+                 error != NULL ? error : "failed");
+        e = xs_pg_q(pg, NULL,
+                    "UPDATE sync.run_steps SET status = 'failed', result = $2::jsonb, error = $3, "
+                    "finished_at = now() WHERE id = $1",
+                    s->sid, rtext, msg);
+        if (e == XS_OK && reply != NULL) {
+            bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
+            counts_merge(counts, s->entity, pulling ? "pull" : "push",
+                         json_object_get(reply, "counts"));
+        }
+        if (e == XS_OK && strcmp(outcome, "fatal") == 0) {
+            e = xs_pg_q(pg, NULL,
+                        "UPDATE sync.run_steps SET status = 'failed', error = $2, finished_at = "
+                        "now() WHERE run_id = $1 AND status IN ('pending', 'running')",
+                        s->run, msg);
+            char *ct = xs_json_dump(counts, 0);
+            if (e == XS_OK) {
+                e = xs_pg_q(pg, NULL, "UPDATE sync.runs SET counts = $2::jsonb WHERE id = $1",
+                            s->run, ct);
+            }
+            free(ct);
+            if (e == XS_OK) {
+                e = finish_run(pg, s->run, "failed", msg);
+            }
+            free(rtext);
+            if (e == XS_OK) {
+                e = xs_pg_commit(pg);
+            }
+            goto done;
+        }
+    }
+    free(rtext);
+    if (e != XS_OK) {
+        goto fail;
+    }
+    char *ct = xs_json_dump(counts, 0), *pt = xs_json_dump(params, 0);
+    e = xs_pg_q(pg, NULL,
+                "UPDATE sync.runs SET counts = $2::jsonb, params = $3::jsonb WHERE id = $1", s->run,
+                ct, pt);
+    free(ct);
+    free(pt);
+    if (e != XS_OK) {
+        goto fail;
+    }
+
+    /* Has the phase ended? */
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%lld", (long long)step_phase);
+    e = xs_pg_q(pg, &r,
+                "SELECT count(*) FILTER (WHERE status IN ('pending', 'running')), count(*) FILTER "
+                "(WHERE status = 'failed'), string_agg(error, '; ') FILTER (WHERE status = "
+                "'failed') FROM sync.run_steps WHERE run_id = $1 AND phase = $2",
+                s->run, ph);
+    if (e != XS_OK) {
+        goto fail;
+    }
+    int64_t active = 0, failed = 0;
+    xs_pg_res_int(r, 0, 0, &active);
+    xs_pg_res_int(r, 0, 1, &failed);
+    char why[600];
+    snprintf(why, sizeof(why), "%.590s", xs_pg_res_get(r, 0, 2) ? xs_pg_res_get(r, 0, 2) : "");
+    xs_pg_res_free(r);
+    r = NULL;
+    if (active == 0 && step_phase == run_phase) {
+        json_t *phase = json_array_get(phases, (size_t)run_phase);
+        bool pull = strcmp(xs_json_str_or(phase, "op", ""), "pull") == 0;
+        const char *hw = xs_json_str_or(json_object_get(params, "high_water"), s->entity, NULL);
+        if (pull && failed == 0 && hw != NULL) {
+            /* Every page of the pull committed: the cursor moves. */
+            e = xs_pg_q(pg, NULL,
+                        "INSERT INTO sync.cursors AS c (connection_id, entity, high_water) VALUES "
+                        "($1, $2, $3::timestamptz) ON CONFLICT (connection_id, entity) DO UPDATE "
+                        "SET high_water = greatest(c.high_water, EXCLUDED.high_water)",
+                        s->conn, s->entity, hw);
+        }
+        if (e == XS_OK && pull && failed > 0) {
+            char msg[700];
+            snprintf(msg, sizeof(msg), "the pull of %s did not complete: %s", s->entity, why);
+            e = finish_run(pg, s->run, "failed", msg);
+        } else if (e == XS_OK) {
+            e = advance(o, pg, s->run, s->conn, phases, (int)run_phase + 1);
+        }
+    }
+    if (e == XS_OK) {
+        e = xs_pg_commit(pg);
+    }
+done:
+    json_decref(phases);
+    json_decref(counts);
+    json_decref(params);
+    if (e == XS_OK) {
+        orch_engine_wake(o);
+    } else {
+        xs_pg_rollback(pg);
+    }
+    return e;
+fail:
+    xs_pg_res_free(r);
+    xs_pg_rollback(pg);
+    json_decref(phases);
+    json_decref(counts);
+    json_decref(params);
+    return e;
+}
+
+xs_err orch_recover(orch *o)
+{
+    xs_pg *pg = NULL;
+    xs_err e = xs_pg_pool_acquire(o->pool, 5000, &pg);
+    if (e != XS_OK) {
+        return e;
+    }
+    xs_pg_res *r = NULL;
+    e = xs_pg_q0(pg, &r,
+                 "UPDATE sync.run_steps SET status = 'pending', not_before = NULL WHERE status = "
+                 "'running' RETURNING id");
+    if (e == XS_OK) {
+        xs_log_info(o->proc.log, "engine.recovered", "{s:i}", "steps", xs_pg_res_nrows(r));
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+    return e;
+}

@@ -1,0 +1,382 @@
+/*
+ * sched.c: what starts runs without anyone asking.
+ *
+ * The scheduler: every active connection has two durable schedules (sync.schedules), a full
+ * run daily at XS_SCHEDULE_FULL_AT (UTC) and an incremental run every
+ * XS_SCHEDULE_INCREMENTAL_EVERY, each configurable per connection and offset by a random
+ * jitter, so thousands of tenants do not all start at 02:00:00. A new connection's first full
+ * run (its initial import) is due at once. A due schedule whose previous run is still going
+ * is moved on without starting another.
+ *
+ * Realtime push: the change triggers NOTIFY xs_changes with the organisation's id; this
+ * thread LISTENs, waits XS_PUSH_DELAY for a burst of edits to settle, then drains the
+ * organisation's outbox into one push run per active connection (orch_drain). It also polls
+ * every XS_PUSH_POLL, so a notification lost while it was away costs only a delay.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch.h"
+#include "xs/clock.h"
+#include "xs/crypto.h"
+#include "xs/json.h"
+#include "xs/sync.h"
+
+#define TICK_MS 1000
+#define MAX_IDS 20000
+
+static int64_t jitter(const orch *o)
+{
+    if (o->jitter_ms <= 0) {
+        return 0;
+    }
+    uint32_t r = 0;
+    xs_crypto_random(&r, sizeof(r));
+    return (int64_t)(r % (uint32_t)(o->jitter_ms + 1));
+}
+
+/* schedule_next moves schedule kind of conn to its next time: full at the next HH:MM
+ * UTC (at minutes), incremental one interval (every ms) from now; both plus a jitter. */
+static void schedule_next(orch *o, xs_pg *pg, const char *conn, const char *kind, int64_t every_ms,
+                          int at)
+{
+    char ev[24], atm[16], jit[24];
+    snprintf(ev, sizeof(ev), "%lld", (long long)every_ms);
+    snprintf(atm, sizeof(atm), "%d", at);
+    snprintf(jit, sizeof(jit), "%lld", (long long)jitter(o));
+    xs_pg_q(pg, NULL,
+            "UPDATE sync.schedules SET next_run_at = CASE WHEN kind = 'full' THEN "
+            "(date_trunc('day', now() AT TIME ZONE 'UTC') + $3::int * interval '1 minute' + "
+            "CASE WHEN date_trunc('day', now() AT TIME ZONE 'UTC') + $3::int * interval "
+            "'1 minute' <= now() AT TIME ZONE 'UTC' THEN interval '1 day' ELSE interval '0' "
+            "END) AT TIME ZONE 'UTC' + $4::bigint * interval '1 millisecond' ELSE now() + "
+            "($2::bigint + $4::bigint) * interval '1 millisecond' END WHERE connection_id = $1 "
+            "AND ($5::text IS NULL OR kind = $5)",
+            conn, ev, atm, jit, kind);
+}
+
+/* schedule_tick makes the schedules of new connections and starts the runs that are due. */
+static void schedule_tick(orch *o, xs_pg *pg)
+{
+    char every[24], jit[24];
+    snprintf(every, sizeof(every), "%lld", (long long)o->incremental_every_ms);
+    snprintf(jit, sizeof(jit), "%lld", (long long)jitter(o));
+    /* A new connection: the initial full import now, the first incremental one interval on. */
+    xs_pg_q(pg, NULL,
+            "INSERT INTO sync.schedules (connection_id, kind, next_run_at) SELECT c.id, k.kind, "
+            "CASE k.kind WHEN 'full' THEN now() ELSE now() + ($1::bigint + $2::bigint) * "
+            "interval '1 millisecond' END FROM sync.connections c CROSS JOIN (VALUES ('full'), "
+            "('incremental')) AS k(kind) WHERE c.status = 'active' ON CONFLICT DO NOTHING",
+            every, jit);
+    if (xs_pg_begin(pg) != XS_OK) {
+        return;
+    }
+    xs_pg_res *r = NULL;
+    if (xs_pg_q0(pg, &r,
+                 "SELECT s.connection_id, s.kind, c.settings FROM sync.schedules s JOIN "
+                 "sync.connections c ON c.id = s.connection_id WHERE c.status = 'active' AND "
+                 "s.next_run_at <= now() ORDER BY s.next_run_at LIMIT 100 FOR UPDATE OF s SKIP "
+                 "LOCKED") != XS_OK) {
+        xs_pg_rollback(pg);
+        return;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        const char *conn = xs_pg_res_get(r, i, 0), *kind = xs_pg_res_get(r, i, 1);
+        const char *st = xs_pg_res_get(r, i, 2);
+        json_t *settings = xs_json_parse(st, strlen(st), NULL);
+        int64_t every_ms = 0;
+        int at = 0;
+        bool enabled = orch_settings_schedule(settings, kind, o->incremental_every_ms,
+                                              o->full_at_minutes, &every_ms, &at);
+        json_decref(settings);
+        xs_pg_res *busy = NULL;
+        bool running = xs_pg_q(pg, &busy,
+                               "SELECT 1 FROM sync.runs WHERE connection_id = $1 AND mode = $2 AND "
+                               "status IN ('queued', 'running') LIMIT 1",
+                               conn, kind) == XS_OK &&
+                       xs_pg_res_nrows(busy) > 0;
+        xs_pg_res_free(busy);
+        char run[40] = "";
+        if (enabled && !running) {
+            if (orch_run_create(o, pg, conn, kind, "schedule", NULL, NULL, run) != XS_OK) {
+                xs_log_warn(o->proc.log, "schedule.run_failed", "{s:s, s:s, s:s}", "connection",
+                            conn, "kind", kind, "error", xs_pg_error(pg));
+                break;
+            }
+            xs_log_info(o->proc.log, "schedule.run", "{s:s, s:s, s:s}", "connection", conn, "kind",
+                        kind, "run", run);
+        }
+        schedule_next(o, pg, conn, kind, every_ms, at);
+    }
+    xs_pg_res_free(r);
+    if (xs_pg_commit(pg) != XS_OK) {
+        xs_pg_rollback(pg);
+    }
+    orch_engine_wake(o);
+}
+
+static void *scheduler_main(void *arg)
+{
+    orch *o = arg;
+    xs_pg *pg = NULL;
+    while (!atomic_load(&o->stop)) {
+        if (pg == NULL || !xs_pg_is_ok(pg)) {
+            xs_pg_close(pg);
+            pg = NULL;
+            if (xs_pg_connect(&pg, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"),
+                              "xs-orchestrator scheduler", 0, o->proc.log) != XS_OK) {
+                pg = NULL;
+                xs_clock_sleep_ms(TICK_MS);
+                continue;
+            }
+        }
+        schedule_tick(o, pg);
+        for (int i = 0; i < 10 && !atomic_load(&o->stop); i++) {
+            xs_clock_sleep_ms(TICK_MS / 10);
+        }
+    }
+    xs_pg_close(pg);
+    return NULL;
+}
+
+xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char run_of[40])
+{
+    if (run_of != NULL) {
+        run_of[0] = '\0';
+    }
+    xs_err e = xs_pg_begin(pg);
+    if (e != XS_OK) {
+        return e;
+    }
+    char lim[16];
+    snprintf(lim, sizeof(lim), "%d", MAX_IDS);
+    xs_pg_res *ch = NULL, *cs = NULL;
+    json_t *ids = NULL;
+    /* Only changes of entities the engine pushes; others wait for a release that does. */
+    size_t ne;
+    const xs_entity_info *all = xs_entities(&ne);
+    json_t *pushable = json_array();
+    for (size_t i = 0; i < ne; i++) {
+        if (all[i].push) {
+            json_array_append_new(pushable, json_string(all[i].name));
+        }
+    }
+    char *pt = xs_json_dump(pushable, 0);
+    json_decref(pushable);
+    e = xs_pg_q(pg, &ch,
+                "SELECT id, entity, local_id FROM sync.changes WHERE organisation_id = $1 AND "
+                "processed_at IS NULL AND entity IN (SELECT jsonb_array_elements_text($3::jsonb)) "
+                "ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED",
+                org, lim, pt);
+    free(pt);
+    if (e != XS_OK) {
+        goto fail;
+    }
+    if (xs_pg_res_nrows(ch) == 0) {
+        xs_pg_res_free(ch);
+        return xs_pg_commit(pg);
+    }
+    ids = json_object();
+    json_t *rows = json_array();
+    for (int i = 0; i < xs_pg_res_nrows(ch); i++) {
+        const char *entity = xs_pg_res_get(ch, i, 1);
+        json_t *list = json_object_get(ids, entity);
+        if (list == NULL) {
+            list = json_array();
+            json_object_set_new(ids, entity, list);
+        }
+        json_array_append_new(list, json_string(xs_pg_res_get(ch, i, 2)));
+        json_array_append_new(rows, json_string(xs_pg_res_get(ch, i, 0)));
+    }
+    e = xs_pg_q(pg, &cs,
+                "SELECT id, settings FROM sync.connections WHERE organisation_id = $1 AND status "
+                "= 'active' ORDER BY id",
+                org);
+    if (e != XS_OK) {
+        json_decref(rows);
+        goto fail;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(cs); i++) {
+        const char *cid = xs_pg_res_get(cs, i, 0);
+        const char *st = xs_pg_res_get(cs, i, 1);
+        json_t *settings = xs_json_parse(st, strlen(st), NULL);
+        /* Only what this connection syncs and can push, and only once its initial import
+         * of the entity is done (it has a cursor): before that, a local record may match one
+         * in Xero that is not yet linked, and the import's scan sends every local record
+         * anyway. */
+        json_t *mine = json_object();
+        const char *ent;
+        json_t *list;
+        json_object_foreach(ids, ent, list)
+        {
+            const xs_entity_info *info = xs_entity_find(ent);
+            xs_pg_res *cur = NULL;
+            bool imported = xs_pg_q(pg, &cur,
+                                    "SELECT 1 FROM sync.cursors WHERE connection_id = $1 AND "
+                                    "entity = $2 AND high_water IS NOT NULL",
+                                    cid, ent) == XS_OK &&
+                            xs_pg_res_nrows(cur) > 0;
+            xs_pg_res_free(cur);
+            if (info != NULL && info->push && imported &&
+                orch_settings_entity_enabled(settings, ent)) {
+                json_object_set(mine, ent, list);
+            }
+        }
+        json_decref(settings);
+        char run[40] = "";
+        if (json_object_size(mine) > 0 || (conn != NULL && strcmp(cid, conn) == 0)) {
+            e = orch_run_create(o, pg, cid, "push", conn != NULL ? "api" : "realtime", NULL, mine,
+                                run);
+        }
+        json_decref(mine);
+        if (e != XS_OK) {
+            json_decref(rows);
+            goto fail;
+        }
+        if (run_of != NULL && conn != NULL && strcmp(cid, conn) == 0) {
+            snprintf(run_of, 40, "%s", run);
+        }
+    }
+    /* Every connection now has durable steps for these changes: they are processed. A
+     * record changed again meanwhile has a new pending row (the trigger waits for this
+     * transaction's row locks, then inserts afresh). */
+    char *rt = xs_json_dump(rows, 0);
+    json_decref(rows);
+    e = xs_pg_q(pg, NULL,
+                "UPDATE sync.changes SET processed_at = now() WHERE id IN (SELECT value::bigint "
+                "FROM jsonb_array_elements_text($1::jsonb))",
+                rt);
+    free(rt);
+    if (e != XS_OK) {
+        goto fail;
+    }
+    e = xs_pg_commit(pg);
+    xs_log_info(o->proc.log, "push.drained", "{s:s, s:i, s:i}", "organisation", org, "changes",
+                xs_pg_res_nrows(ch), "connections", xs_pg_res_nrows(cs));
+    xs_pg_res_free(ch);
+    xs_pg_res_free(cs);
+    json_decref(ids);
+    orch_engine_wake(o);
+    return e;
+fail:
+    xs_pg_res_free(ch);
+    xs_pg_res_free(cs);
+    json_decref(ids);
+    xs_pg_rollback(pg);
+    return e;
+}
+
+/* drain_due drains every organisation whose oldest pending change is older than the delay. */
+static void drain_due(orch *o, xs_pg *pg, json_t *seen)
+{
+    char delay[24];
+    snprintf(delay, sizeof(delay), "%lld", (long long)o->push_delay_ms);
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT organisation_id FROM sync.changes c WHERE processed_at IS NULL AND EXISTS "
+                "(SELECT 1 FROM sync.connections k WHERE k.organisation_id = c.organisation_id "
+                "AND k.status = 'active') GROUP BY "
+                "organisation_id HAVING max(changed_at) <= now() - $1::bigint * interval '1 "
+                "millisecond' OR min(changed_at) <= now() - 10 * $1::bigint * interval '1 "
+                "millisecond' LIMIT 100",
+                delay) != XS_OK) {
+        return;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r) && !atomic_load(&o->stop); i++) {
+        const char *org = xs_pg_res_get(r, i, 0);
+        if (orch_drain(o, pg, org, NULL, NULL) != XS_OK) {
+            xs_log_warn(o->proc.log, "push.drain_failed", "{s:s, s:s}", "organisation", org,
+                        "error", xs_pg_error(pg));
+        }
+        json_object_del(seen, org);
+    }
+    xs_pg_res_free(r);
+}
+
+static void *realtime_main(void *arg)
+{
+    orch *o = arg;
+    xs_pg *pg = NULL;
+    json_t *seen = json_object();
+    int64_t last_poll = 0;
+    while (!atomic_load(&o->stop)) {
+        if (pg == NULL || !xs_pg_is_ok(pg)) {
+            xs_pg_close(pg);
+            pg = NULL;
+            if (xs_pg_connect(&pg, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"),
+                              "xs-orchestrator realtime", 0, o->proc.log) != XS_OK ||
+                xs_pg_listen(pg, "xs_changes") != XS_OK) {
+                xs_pg_close(pg);
+                pg = NULL;
+                xs_clock_sleep_ms(500);
+                continue;
+            }
+            last_poll = 0;
+        }
+        char *channel = NULL, *payload = NULL;
+        int64_t wait = json_object_size(seen) > 0 ? o->push_delay_ms / 2 + 1 : 200;
+        xs_err e = xs_pg_wait(pg, (int)(wait < 200 ? wait : 200), &channel, &payload);
+        if (e == XS_OK && payload != NULL) {
+            json_object_set_new(seen, payload, json_true());
+        }
+        free(channel);
+        free(payload);
+        if (e == XS_ECLOSED) {
+            continue;
+        }
+        int64_t now = xs_clock_mono_ms();
+        if (json_object_size(seen) > 0 || now - last_poll >= o->push_poll_ms) {
+            drain_due(o, pg, seen);
+            if (now - last_poll >= o->push_poll_ms) {
+                last_poll = now;
+                /* Notifications of organisations whose changes all drained. */
+                json_object_clear(seen);
+            }
+        }
+    }
+    json_decref(seen);
+    xs_pg_close(pg);
+    return NULL;
+}
+
+xs_err orch_schedule_reset(orch *o, xs_pg *pg, const char *conn, const json_t *settings)
+{
+    int64_t every = 0, unused = 0;
+    int at = 0, unused_at = 0;
+    orch_settings_schedule(settings, "incremental", o->incremental_every_ms, o->full_at_minutes,
+                           &every, &unused_at);
+    orch_settings_schedule(settings, "full", o->incremental_every_ms, o->full_at_minutes, &unused,
+                           &at);
+    schedule_next(o, pg, conn, "incremental", every, at);
+    schedule_next(o, pg, conn, "full", every, at);
+    return XS_OK;
+}
+
+xs_err orch_sched_start(orch *o)
+{
+    if (o->scheduler_on) {
+        if (pthread_create(&o->scheduler, NULL, scheduler_main, o) != 0) {
+            return XS_ENOMEM;
+        }
+        o->scheduler_started = true;
+    }
+    if (pthread_create(&o->realtime, NULL, realtime_main, o) != 0) {
+        return XS_ENOMEM;
+    }
+    o->realtime_started = true;
+    return XS_OK;
+}
+
+void orch_sched_stop(orch *o)
+{
+    atomic_store(&o->stop, true);
+    if (o->scheduler_started) {
+        pthread_join(o->scheduler, NULL);
+        o->scheduler_started = false;
+    }
+    if (o->realtime_started) {
+        pthread_join(o->realtime, NULL);
+        o->realtime_started = false;
+    }
+}

@@ -1,0 +1,844 @@
+/*
+ * sync_api.c: the REST routes of syncing (docs/API.md): starting runs, reading runs and
+ * statistics, conflicts and their resolution, a connection's settings, and the host
+ * application's writes of local records.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orch.h"
+#include "xs/clock.h"
+#include "xs/json.h"
+#include "xs/sync.h"
+
+#define LIST_MAX 1000
+
+/* with_pg lends a pooled connection, answering 503 itself when none is free. */
+static xs_pg *pg_or_503(orch *o, xs_http_req *req)
+{
+    xs_pg *pg = NULL;
+    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
+        xs_http_add_header(req, "Retry-After", "5");
+        xs_http_reply_error(req, 503, "unavailable", NULL, "the database is not available");
+        return NULL;
+    }
+    return pg;
+}
+
+static void db_error(orch *o, xs_http_req *req, xs_pg *pg, const char *what)
+{
+    xs_log_error(o->proc.log, "db.query_failed", "{s:s, s:s}", "what", what, "error",
+                 xs_pg_error(pg));
+    xs_http_reply_error(req, 500, "internal", NULL, "%s", what);
+}
+
+/* uuid_param reads path parameter name as a UUID, answering 400 itself otherwise. */
+static const char *uuid_param(xs_http_req *req, const char *name)
+{
+    const char *id = xs_http_req_param(req, name);
+    if (!xs_proto_uuid_valid(id)) {
+        xs_http_reply_error(req, 400, "invalid", name, "%s must be a UUID", name);
+        return NULL;
+    }
+    return id;
+}
+
+/* conn_row reads the connection (status, organisation, tenant, settings) or answers 404. */
+static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, char status[32],
+                     char org[40], char tenant[40], json_t **settings)
+{
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT status, organisation_id, tenant_id, settings, coalesce(last_error, '') "
+                "FROM sync.connections WHERE id = $1",
+                id) != XS_OK) {
+        db_error(o, req, pg, "cannot read the connection");
+        return false;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        xs_http_reply_error(req, 404, "not_found", "id", "no connection %s", id);
+        return false;
+    }
+    snprintf(status, 32, "%s", xs_pg_res_get(r, 0, 0));
+    snprintf(org, 40, "%s", xs_pg_res_get(r, 0, 1));
+    snprintf(tenant, 40, "%s", xs_pg_res_get(r, 0, 2));
+    if (settings != NULL) {
+        const char *st = xs_pg_res_get(r, 0, 3);
+        *settings = xs_json_parse(st, strlen(st), NULL);
+    }
+    xs_pg_res_free(r);
+    return true;
+}
+
+/* run_json reads one run in the API's form (new), or NULL when there is none. */
+static json_t *run_json(xs_pg *pg, const char *id, bool detail)
+{
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT id, connection_id, mode, direction, trigger, status, array_to_json("
+                "entities)::text, counts::text, error, sync.iso(created_at), sync.iso(started_at), "
+                "sync.iso(finished_at), (extract(epoch FROM coalesce(finished_at, now()) - "
+                "coalesce(started_at, created_at)) * 1000)::bigint, phases::text, phase FROM "
+                "sync.runs WHERE id = $1",
+                id) != XS_OK ||
+        xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        return NULL;
+    }
+    const char *ct = xs_pg_res_get(r, 0, 7), *et = xs_pg_res_get(r, 0, 6);
+    json_t *raw = xs_json_parse(ct, strlen(ct), NULL);
+    json_t *totals = json_object();
+    const char *ent;
+    json_t *dirs;
+    json_object_foreach(raw, ent, dirs)
+    {
+        json_t *pl = json_object_get(dirs, "pull"), *ps = json_object_get(dirs, "push");
+#define N(o, k) (json_integer_value(json_object_get((o), (k))))
+        json_t *t = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "processed",
+            N(pl, "fetched") + N(ps, "sent") + N(ps, "unchanged") + N(ps, "skipped"), "created",
+            N(pl, "created") + N(ps, "created"), "updated",
+            N(pl, "updated") + N(ps, "updated") + N(ps, "retired"), "unchanged",
+            N(pl, "unchanged") + N(ps, "unchanged"), "failed", N(pl, "failed") + N(ps, "failed"),
+            "conflicts", N(pl, "conflicts"), "skipped", N(pl, "skipped") + N(ps, "skipped"));
+#undef N
+        json_object_set(t, "pull", pl != NULL ? pl : json_object());
+        json_object_set(t, "push", ps != NULL ? ps : json_object());
+        json_object_set_new(totals, ent, t);
+    }
+    json_decref(raw);
+    int64_t dur = 0;
+    xs_pg_res_int(r, 0, 12, &dur);
+    json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s?, s:s, s:s?, s:s?, s:I}",
+                            "id", xs_pg_res_get(r, 0, 0), "connection_id", xs_pg_res_get(r, 0, 1),
+                            "mode", xs_pg_res_get(r, 0, 2), "direction", xs_pg_res_get(r, 0, 3),
+                            "trigger", xs_pg_res_get(r, 0, 4), "status", xs_pg_res_get(r, 0, 5),
+                            "entities", xs_json_parse(et, strlen(et), NULL), "counts", totals,
+                            "error", xs_pg_res_get(r, 0, 8), "created_at", xs_pg_res_get(r, 0, 9),
+                            "started_at", xs_pg_res_get(r, 0, 10), "finished_at",
+                            xs_pg_res_get(r, 0, 11), "duration_ms", (json_int_t)dur);
+    if (detail) {
+        const char *pt = xs_pg_res_get(r, 0, 13);
+        json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
+        size_t i;
+        json_t *ph;
+        json_array_foreach(phases, i, ph)
+        {
+            json_object_del(ph, "ids"); /* can be thousands */
+        }
+        json_object_set_new(out, "phases", phases);
+        int64_t phase = 0;
+        xs_pg_res_int(r, 0, 14, &phase);
+        json_object_set_new(out, "phase", json_integer(phase));
+        xs_pg_res *s = NULL;
+        if (xs_pg_q(pg, &s,
+                    "SELECT count(*), count(*) FILTER (WHERE status = 'done'), count(*) FILTER "
+                    "(WHERE status = 'pending'), count(*) FILTER (WHERE status = 'running'), "
+                    "count(*) FILTER (WHERE status = 'failed'), coalesce(sum(attempts), 0) FROM "
+                    "sync.run_steps WHERE run_id = $1",
+                    id) == XS_OK) {
+            int64_t v[6] = {0};
+            for (int k = 0; k < 6; k++) {
+                xs_pg_res_int(s, 0, k, &v[k]);
+            }
+            json_object_set_new(out, "steps",
+                                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "total",
+                                          (json_int_t)v[0], "done", (json_int_t)v[1], "pending",
+                                          (json_int_t)v[2], "running", (json_int_t)v[3], "failed",
+                                          (json_int_t)v[4], "attempts", (json_int_t)v[5]));
+        }
+        xs_pg_res_free(s);
+        json_t *errs = json_array();
+        if (xs_pg_q(pg, &s,
+                    "SELECT entity, local_id, xero_id, message, sync.iso(created_at) FROM "
+                    "sync.run_item_errors WHERE run_id = $1 ORDER BY id LIMIT 100",
+                    id) == XS_OK) {
+            for (int k = 0; k < xs_pg_res_nrows(s); k++) {
+                json_array_append_new(
+                    errs,
+                    json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "entity", xs_pg_res_get(s, k, 0),
+                              "local_id", xs_pg_res_get(s, k, 1), "xero_id", xs_pg_res_get(s, k, 2),
+                              "message", xs_pg_res_get(s, k, 3), "at", xs_pg_res_get(s, k, 4)));
+            }
+        }
+        xs_pg_res_free(s);
+        json_object_set_new(out, "item_errors", errs);
+        if (xs_pg_q(pg, &s,
+                    "SELECT kind, entity, error FROM sync.run_steps WHERE run_id = $1 AND status = "
+                    "'failed' ORDER BY id LIMIT 20",
+                    id) == XS_OK) {
+            json_t *fs = json_array();
+            for (int k = 0; k < xs_pg_res_nrows(s); k++) {
+                json_array_append_new(
+                    fs, json_pack("{s:s, s:s, s:s?}", "kind", xs_pg_res_get(s, k, 0), "entity",
+                                  xs_pg_res_get(s, k, 1), "error", xs_pg_res_get(s, k, 2)));
+            }
+            json_object_set_new(out, "failed_steps", fs);
+        }
+        xs_pg_res_free(s);
+    }
+    xs_pg_res_free(r);
+    return out;
+}
+
+/* start_run creates a run in its own transaction and answers 202 with it. */
+static void start_run(orch *o, xs_http_req *req, xs_pg *pg, const char *conn, const char *mode,
+                      const json_t *entities, const json_t *ids)
+{
+    char run[40] = "";
+    xs_err e = xs_pg_begin(pg);
+    if (e == XS_OK) {
+        e = orch_run_create(o, pg, conn, mode, "api", entities, ids, run);
+    }
+    if (e == XS_OK) {
+        e = xs_pg_commit(pg);
+    }
+    if (e != XS_OK) {
+        xs_pg_rollback(pg);
+        db_error(o, req, pg, "cannot start the run");
+        return;
+    }
+    orch_engine_wake(o);
+    json_t *r = run_json(pg, run, false);
+    xs_http_add_header(req, "Location", "/v1/runs");
+    xs_http_reply_json(req, 202, r);
+}
+
+/* usable answers 409 itself when the connection cannot sync now. */
+static bool usable(xs_http_req *req, const char *status)
+{
+    if (strcmp(status, "active") == 0) {
+        return true;
+    }
+    xs_http_reply_error(req, 409, strcmp(status, "needs_reauth") == 0 ? "needs_reauth" : "conflict",
+                        "id", "the connection is %s%s", status,
+                        strcmp(status, "needs_reauth") == 0
+                            ? ": connect it again with POST /v1/connections/authorize"
+                            : "");
+    return false;
+}
+
+void orch_api_sync(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = uuid_param(req, "id");
+    json_t *in = NULL;
+    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
+        return;
+    }
+    xs_pg *pg = NULL;
+    json_t *settings = NULL;
+    const char *mode = xs_json_str_or(in, "mode", NULL);
+    json_t *entities = json_object_get(in, "entities");
+    if (!json_is_object(in) || mode == NULL ||
+        (strcmp(mode, "full") != 0 && strcmp(mode, "incremental") != 0 &&
+         strcmp(mode, "push") != 0)) {
+        xs_http_reply_error(req, 400, "invalid", "mode", "mode must be full, incremental or push");
+        goto out;
+    }
+    if (entities != NULL) {
+        size_t i;
+        json_t *v;
+        bool ok = json_is_array(entities) && json_array_size(entities) > 0;
+        json_array_foreach(entities, i, v)
+        {
+            ok = ok && xs_entity_find(json_string_value(v)) != NULL;
+        }
+        if (!ok) {
+            xs_http_reply_error(req, 400, "invalid", "entities",
+                                "entities must be a non-empty array of entity names");
+            goto out;
+        }
+    }
+    if ((pg = pg_or_503(o, req)) == NULL) {
+        goto out;
+    }
+    char status[32], org[40], tenant[40];
+    if (!conn_row(o, req, pg, id, status, org, tenant, &settings) || !usable(req, status)) {
+        goto out;
+    }
+    if (strcmp(mode, "push") == 0) {
+        char run[40] = "";
+        if (orch_drain(o, pg, org, id, run) != XS_OK) {
+            db_error(o, req, pg, "cannot drain the outbox");
+            goto out;
+        }
+        if (run[0] == '\0') {
+            json_t *none = json_object();
+            start_run(o, req, pg, id, "push", NULL, none);
+            json_decref(none);
+        } else {
+            xs_http_reply_json(req, 202, run_json(pg, run, false));
+        }
+        goto out;
+    }
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT id FROM sync.runs WHERE connection_id = $1 AND mode = $2 AND status IN "
+                "('queued', 'running') LIMIT 1",
+                id, mode) == XS_OK &&
+        xs_pg_res_nrows(r) > 0) {
+        xs_http_reply_error(req, 409, "conflict", "mode",
+                            "a %s run of this connection is already "
+                            "under way: %s",
+                            mode, xs_pg_res_get(r, 0, 0));
+        xs_pg_res_free(r);
+        goto out;
+    }
+    xs_pg_res_free(r);
+    start_run(o, req, pg, id, mode, entities, NULL);
+out:
+    if (pg != NULL) {
+        xs_pg_pool_release(o->pool, pg);
+    }
+    json_decref(settings);
+    json_decref(in);
+}
+
+void orch_api_sync_entity(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = uuid_param(req, "id");
+    json_t *in = NULL;
+    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
+        return;
+    }
+    xs_pg *pg = NULL;
+    const char *entity = xs_json_str_or(in, "entity", NULL);
+    const char *lid = xs_json_str_or(in, "local_id", NULL);
+    const char *xid = xs_json_str_or(in, "xero_id", NULL);
+    const xs_entity_info *info = xs_entity_find(entity);
+    if (info == NULL) {
+        xs_http_reply_error(req, 400, "invalid", "entity", "entity must be an entity name");
+        goto out;
+    }
+    if ((lid == NULL) == (xid == NULL)) {
+        xs_http_reply_error(req, 400, "invalid", lid != NULL ? "xero_id" : "local_id",
+                            "give exactly one of local_id and xero_id");
+        goto out;
+    }
+    if (!xs_proto_uuid_valid(lid != NULL ? lid : xid)) {
+        xs_http_reply_error(req, 400, "invalid", lid != NULL ? "local_id" : "xero_id",
+                            "%s must be a UUID", lid != NULL ? "local_id" : "xero_id");
+        goto out;
+    }
+    if ((lid != NULL && !info->push) || (xid != NULL && !info->pull)) {
+        xs_http_reply_error(req, 400, "invalid", lid != NULL ? "local_id" : "xero_id",
+                            "%s records are not synced in that direction", entity);
+        goto out;
+    }
+    if ((pg = pg_or_503(o, req)) == NULL) {
+        goto out;
+    }
+    char status[32], org[40], tenant[40];
+    if (!conn_row(o, req, pg, id, status, org, tenant, NULL) || !usable(req, status)) {
+        goto out;
+    }
+    json_t *ids = json_pack("{s:s, s:s?, s:s?}", "entity", entity, "local_id", lid, "xero_id", xid);
+    start_run(o, req, pg, id, "entity", NULL, ids);
+    json_decref(ids);
+out:
+    if (pg != NULL) {
+        xs_pg_pool_release(o->pool, pg);
+    }
+    json_decref(in);
+}
+
+/* limit_arg reads ?limit= (default 50, at most LIST_MAX), answering 400 itself when bad. */
+static bool limit_arg(xs_http_req *req, long *limit)
+{
+    const char *l = xs_http_req_query(req, "limit");
+    *limit = 50;
+    if (l == NULL) {
+        return true;
+    }
+    char *end = NULL;
+    *limit = strtol(l, &end, 10);
+    if (end == l || *end != '\0' || *limit < 1 || *limit > LIST_MAX) {
+        xs_http_reply_error(req, 400, "invalid", "limit", "limit must be from 1 to %d", LIST_MAX);
+        return false;
+    }
+    return true;
+}
+
+void orch_api_runs(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *conn = xs_http_req_query(req, "connection_id");
+    if (conn == NULL) {
+        conn = xs_http_req_query(req, "connection");
+    }
+    const char *status = xs_http_req_query(req, "status");
+    long limit;
+    if (conn != NULL && !xs_proto_uuid_valid(conn)) {
+        xs_http_reply_error(req, 400, "invalid", "connection_id", "connection_id must be a UUID");
+        return;
+    }
+    static const char *const statuses[] = {"queued", "running", "succeeded",
+                                           "failed", "partial", "canceled"};
+    bool ok = status == NULL;
+    for (size_t i = 0; !ok && i < 6; i++) {
+        ok = strcmp(status, statuses[i]) == 0;
+    }
+    if (!ok) {
+        xs_http_reply_error(req, 400, "invalid", "status",
+                            "status must be queued, running, succeeded, failed, partial or "
+                            "canceled");
+        return;
+    }
+    if (!limit_arg(req, &limit)) {
+        return;
+    }
+    xs_pg *pg = pg_or_503(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    char ls[16];
+    snprintf(ls, sizeof(ls), "%ld", limit);
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT id FROM sync.runs WHERE ($1::uuid IS NULL OR connection_id = $1::uuid) "
+                "AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id LIMIT $3",
+                conn, status, ls) != XS_OK) {
+        db_error(o, req, pg, "cannot list runs");
+        xs_pg_pool_release(o->pool, pg);
+        return;
+    }
+    json_t *runs = json_array();
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *one = run_json(pg, xs_pg_res_get(r, i, 0), false);
+        if (one != NULL) {
+            json_array_append_new(runs, one);
+        }
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+    xs_http_reply_json(req, 200, json_pack("{s:o}", "runs", runs));
+}
+
+void orch_api_run(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = uuid_param(req, "id");
+    if (id == NULL) {
+        return;
+    }
+    xs_pg *pg = pg_or_503(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    json_t *r = run_json(pg, id, true);
+    xs_pg_pool_release(o->pool, pg);
+    if (r == NULL) {
+        xs_http_reply_error(req, 404, "not_found", "id", "no run %s", id);
+        return;
+    }
+    xs_http_reply_json(req, 200, r);
+}
+
+void orch_api_stats(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = uuid_param(req, "id");
+    if (id == NULL) {
+        return;
+    }
+    xs_pg *pg = pg_or_503(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    char status[32], org[40], tenant[40];
+    if (!conn_row(o, req, pg, id, status, org, tenant, NULL)) {
+        xs_pg_pool_release(o->pool, pg);
+        return;
+    }
+    json_t *entities = json_object();
+    size_t n;
+    const xs_entity_info *all = xs_entities(&n);
+    for (size_t i = 0; i < n; i++) {
+        xs_pg_res *r = NULL;
+        if (xs_pg_q(pg, &r,
+                    "SELECT (SELECT count(*) FROM sync.mappings WHERE connection_id = $1 AND "
+                    "entity = $2), (SELECT count(*) FROM sync.conflicts WHERE connection_id = $1 "
+                    "AND entity = $2 AND status = 'PENDING'), (SELECT sync.iso(max(finished_at)) "
+                    "FROM sync.runs WHERE connection_id = $1 AND status = 'succeeded' AND $2 = "
+                    "ANY(entities)), (SELECT sync.iso(high_water) FROM sync.cursors WHERE "
+                    "connection_id = $1 AND entity = $2), (SELECT count(*) FROM sync.changes WHERE "
+                    "organisation_id = $3 AND entity = $2 AND processed_at IS NULL)",
+                    id, all[i].name, org) != XS_OK) {
+            continue;
+        }
+        int64_t linked = 0, conflicts = 0, pending = 0;
+        xs_pg_res_int(r, 0, 0, &linked);
+        xs_pg_res_int(r, 0, 1, &conflicts);
+        xs_pg_res_int(r, 0, 4, &pending);
+        json_object_set_new(entities, all[i].name,
+                            json_pack("{s:I, s:I, s:s?, s:s?, s:I}", "linked", (json_int_t)linked,
+                                      "conflicts_pending", (json_int_t)conflicts, "last_success",
+                                      xs_pg_res_get(r, 0, 2), "high_water", xs_pg_res_get(r, 0, 3),
+                                      "outbox_pending", (json_int_t)pending));
+        xs_pg_res_free(r);
+    }
+    /* The last day's runs: how many records failed against how many were processed. */
+    int64_t processed = 0, failed = 0, runs = 0, runs_failed = 0;
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT counts::text, status FROM sync.runs WHERE connection_id = $1 AND "
+                "created_at > now() - interval '1 day' ORDER BY created_at DESC LIMIT 5000",
+                id) == XS_OK) {
+        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+            const char *ct = xs_pg_res_get(r, i, 0);
+            json_t *c = xs_json_parse(ct, strlen(ct), NULL);
+            const char *ent;
+            json_t *dirs;
+            json_object_foreach(c, ent, dirs)
+            {
+                json_t *pl = json_object_get(dirs, "pull"), *ps = json_object_get(dirs, "push");
+                processed += json_integer_value(json_object_get(pl, "fetched")) +
+                             json_integer_value(json_object_get(ps, "sent"));
+                failed += json_integer_value(json_object_get(pl, "failed")) +
+                          json_integer_value(json_object_get(ps, "failed"));
+            }
+            json_decref(c);
+            runs++;
+            runs_failed += strcmp(xs_pg_res_get(r, i, 1), "failed") == 0;
+        }
+    }
+    xs_pg_res_free(r);
+    int64_t calls = 0, calls_err = 0, calls_429 = 0;
+    if (xs_pg_q(pg, &r,
+                "SELECT count(*), count(*) FILTER (WHERE status IS NULL OR status >= 400), "
+                "count(*) FILTER (WHERE status = 429) FROM sync.api_calls WHERE connection_id = "
+                "$1 AND at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+                id) == XS_OK) {
+        xs_pg_res_int(r, 0, 0, &calls);
+        xs_pg_res_int(r, 0, 1, &calls_err);
+        xs_pg_res_int(r, 0, 2, &calls_429);
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+    json_t *budget = orch_budget_json(o->budget, tenant, xs_clock_mono_ms());
+    char rate[32];
+    /* The rate as an exact decimal with 4 places, from integers. */
+    int64_t bp = processed > 0 ? (failed * 1000000 + processed / 2) / processed : 0;
+    snprintf(rate, sizeof(rate), "%lld.%04lld", (long long)(bp / 1000000),
+             (long long)((bp % 1000000) / 100));
+    json_t *out = json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I}, s:o}",
+                            "id", id, "status", status, "entities", entities, "last_day", "runs",
+                            (json_int_t)runs, "runs_failed", (json_int_t)runs_failed, "processed",
+                            (json_int_t)processed, "failed", (json_int_t)failed, "error_rate",
+                            xs_json_decimal(rate), "api_calls_today", "total", (json_int_t)calls,
+                            "errors", (json_int_t)calls_err, "rate_limited", (json_int_t)calls_429,
+                            "budget", budget != NULL ? budget : json_object());
+    xs_http_reply_json(req, 200, out);
+}
+
+void orch_api_conflicts(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *conn = xs_http_req_query(req, "connection_id");
+    const char *status = xs_http_req_query(req, "status");
+    const char *entity = xs_http_req_query(req, "entity");
+    long limit;
+    if (conn != NULL && !xs_proto_uuid_valid(conn)) {
+        xs_http_reply_error(req, 400, "invalid", "connection_id", "connection_id must be a UUID");
+        return;
+    }
+    if (status != NULL && strcmp(status, "PENDING") != 0 && strcmp(status, "RESOLVED") != 0 &&
+        strcmp(status, "IGNORED") != 0) {
+        xs_http_reply_error(req, 400, "invalid", "status",
+                            "status must be PENDING, RESOLVED or IGNORED");
+        return;
+    }
+    if (entity != NULL && xs_entity_find(entity) == NULL) {
+        xs_http_reply_error(req, 400, "invalid", "entity", "unknown entity");
+        return;
+    }
+    if (!limit_arg(req, &limit)) {
+        return;
+    }
+    xs_pg *pg = pg_or_503(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    char ls[16];
+    snprintf(ls, sizeof(ls), "%ld", limit);
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT id, connection_id, entity, local_id, xero_id, base::text, "
+                "local_version::text, xero_version::text, policy, status, resolution, resolved_by, "
+                "sync.iso(resolved_at), merged_data::text, reason, sync.iso(detected_at), run_id "
+                "FROM sync.conflicts WHERE ($1::uuid IS NULL OR connection_id = $1::uuid) AND "
+                "($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR entity = $3) ORDER BY "
+                "detected_at DESC LIMIT $4",
+                conn, status, entity, ls) != XS_OK) {
+        db_error(o, req, pg, "cannot list conflicts");
+        xs_pg_pool_release(o->pool, pg);
+        return;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *v[4];
+        int cols[4] = {5, 6, 7, 13};
+        for (int k = 0; k < 4; k++) {
+            const char *t = xs_pg_res_get(r, i, cols[k]);
+            v[k] = t != NULL ? xs_json_parse(t, strlen(t), NULL) : json_null();
+        }
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:o, s:s, s:s, s:s?, s:s?, "
+                      "s:s?, s:o, s:s?, s:s, s:s?}",
+                      "id", xs_pg_res_get(r, i, 0), "connection_id", xs_pg_res_get(r, i, 1),
+                      "entity", xs_pg_res_get(r, i, 2), "local_id", xs_pg_res_get(r, i, 3),
+                      "xero_id", xs_pg_res_get(r, i, 4), "base", v[0], "local", v[1], "xero", v[2],
+                      "policy", xs_pg_res_get(r, i, 8), "status", xs_pg_res_get(r, i, 9),
+                      "resolution", xs_pg_res_get(r, i, 10), "resolved_by", xs_pg_res_get(r, i, 11),
+                      "resolved_at", xs_pg_res_get(r, i, 12), "merged", v[3], "reason",
+                      xs_pg_res_get(r, i, 14), "detected_at", xs_pg_res_get(r, i, 15), "run_id",
+                      xs_pg_res_get(r, i, 16)));
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+    xs_http_reply_json(req, 200, json_pack("{s:o}", "conflicts", list));
+}
+
+void orch_api_conflict_resolve(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = uuid_param(req, "id");
+    json_t *in = NULL;
+    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
+        return;
+    }
+    xs_pg *pg = NULL;
+    const char *res = xs_json_str_or(in, "resolution", NULL);
+    if (!json_is_object(in) || res == NULL ||
+        (strcmp(res, "KEEP_LOCAL") != 0 && strcmp(res, "KEEP_XERO") != 0 &&
+         strcmp(res, "MERGED") != 0)) {
+        xs_http_reply_error(req, 400, "invalid", "resolution",
+                            "resolution must be KEEP_LOCAL, KEEP_XERO or MERGED");
+        goto out;
+    }
+    json_t *data = json_object_get(in, "data");
+    if ((strcmp(res, "MERGED") == 0) != json_is_object(data)) {
+        xs_http_reply_error(req, 400, "invalid", "data",
+                            strcmp(res, "MERGED") == 0
+                                ? "MERGED needs data: the record to keep on both sides"
+                                : "data goes only with MERGED");
+        goto out;
+    }
+    const char *by = xs_json_str_or(in, "by", "api");
+    if ((pg = pg_or_503(o, req)) == NULL) {
+        goto out;
+    }
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r, "SELECT connection_id, entity FROM sync.conflicts WHERE id = $1", id) !=
+        XS_OK) {
+        db_error(o, req, pg, "cannot read the conflict");
+        goto out;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        xs_http_reply_error(req, 404, "not_found", "id", "no conflict %s", id);
+        goto out;
+    }
+    char conn[40], entity[32];
+    snprintf(conn, sizeof(conn), "%s", xs_pg_res_get(r, 0, 0));
+    snprintf(entity, sizeof(entity), "%s", xs_pg_res_get(r, 0, 1));
+    xs_pg_res_free(r);
+    const xs_entity_info *info = xs_entity_find(entity);
+    xs_domain d = XS_DOMAIN_NONE;
+    if (info == NULL || xs_domain_parse(info->domain, &d) != XS_OK) {
+        xs_http_reply_error(req, 409, "conflict", "id", "entity %s is not synced", entity);
+        goto out;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "entity", entity, "conflict_id", id,
+                             "resolution", res, "by", by);
+    if (data != NULL) {
+        json_object_set(body, "data", data);
+    }
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    if (orch_call(o, d, "sync.resolve", conn, body, &rep, &err) != XS_OK) {
+        orch_reply_call_error(req, &err, 409);
+        goto out;
+    }
+    json_t *out =
+        json_pack("{s:s, s:O, s:O}", "id", id, "status", json_object_get(rep->body, "status"),
+                  "resolution", json_object_get(rep->body, "resolution"));
+    /* What now differs from Xero's side goes there at once. */
+    if (json_is_true(json_object_get(rep->body, "push"))) {
+        char status[32], org[40], tenant[40];
+        if (conn_row(o, req, pg, conn, status, org, tenant, NULL) &&
+            strcmp(status, "active") == 0) {
+            char run[40] = "";
+            if (orch_drain(o, pg, org, conn, run) == XS_OK && run[0] != '\0') {
+                json_object_set_new(out, "run_id", json_string(run));
+            }
+        }
+    }
+    xs_msg_free(rep);
+    xs_http_reply_json(req, 200, out);
+out:
+    if (pg != NULL) {
+        xs_pg_pool_release(o->pool, pg);
+    }
+    json_decref(in);
+}
+
+void orch_api_settings_get(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = uuid_param(req, "id");
+    if (id == NULL) {
+        return;
+    }
+    xs_pg *pg = pg_or_503(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    char status[32], org[40], tenant[40];
+    json_t *settings = NULL;
+    bool ok = conn_row(o, req, pg, id, status, org, tenant, &settings);
+    xs_pg_pool_release(o->pool, pg);
+    if (!ok) {
+        return;
+    }
+    json_t *eff = json_object();
+    size_t n;
+    const xs_entity_info *all = xs_entities(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = orch_settings_for_step(settings, all[i].name);
+        json_object_set_new(e, "enabled",
+                            json_boolean(orch_settings_entity_enabled(settings, all[i].name)));
+        if (json_object_get(e, "matching") == NULL) {
+            json_t *keys = json_array();
+            for (size_t k = 0; all[i].match_keys != NULL && all[i].match_keys[k] != NULL; k++) {
+                json_array_append_new(keys, json_string(all[i].match_keys[k]));
+            }
+            json_object_set_new(e, "matching", keys);
+        }
+        json_object_set_new(eff, all[i].name, e);
+    }
+    int64_t every = 0, unused = 0;
+    int at = 0, unused_at = 0;
+    bool inc = orch_settings_schedule(settings, "incremental", o->incremental_every_ms,
+                                      o->full_at_minutes, &every, &unused_at);
+    bool full = orch_settings_schedule(settings, "full", o->incremental_every_ms,
+                                       o->full_at_minutes, &unused, &at);
+    char hhmm[24];
+    snprintf(hhmm, sizeof(hhmm), "%02d:%02d", at / 60, at % 60);
+    json_t *sched =
+        json_pack("{s:{s:b, s:s}, s:{s:b, s:I}}", "full", "enabled", full, "at", hhmm,
+                  "incremental", "enabled", inc, "every_minutes", (json_int_t)(every / 60000));
+    xs_http_reply_json(req, 200,
+                       json_pack("{s:s, s:o, s:{s:o, s:o}}", "id", id, "settings", settings,
+                                 "effective", "entities", eff, "schedule", sched));
+}
+
+void orch_api_settings_put(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = uuid_param(req, "id");
+    json_t *in = NULL;
+    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
+        return;
+    }
+    char field[128] = "", why[256] = "";
+    xs_pg *pg = NULL;
+    json_t *settings = NULL, *merged = NULL;
+    if (orch_settings_validate(in, field, why) != XS_OK) {
+        xs_http_reply_error(req, 400, "invalid", field, "%s", why);
+        goto out;
+    }
+    if ((pg = pg_or_503(o, req)) == NULL) {
+        goto out;
+    }
+    char status[32], org[40], tenant[40];
+    if (!conn_row(o, req, pg, id, status, org, tenant, &settings)) {
+        goto out;
+    }
+    merged = orch_settings_merge(settings, in);
+    char *text = xs_json_dump(merged, 0);
+    xs_err e = xs_pg_q(pg, NULL, "UPDATE sync.connections SET settings = $2::jsonb WHERE id = $1",
+                       id, text);
+    free(text);
+    if (e == XS_OK && json_object_get(in, "schedule") != NULL) {
+        e = orch_schedule_reset(o, pg, id, merged);
+    }
+    if (e != XS_OK) {
+        db_error(o, req, pg, "cannot store the settings");
+        goto out;
+    }
+    xs_log_info(o->proc.log, "settings.changed", "{s:s}", "connection", id);
+    xs_http_reply_json(req, 200, json_pack("{s:s, s:O}", "id", id, "settings", merged));
+out:
+    if (pg != NULL) {
+        xs_pg_pool_release(o->pool, pg);
+    }
+    json_decref(settings);
+    json_decref(merged);
+    json_decref(in);
+}
+
+/* local_write sends the host application's record to the domain service of entity. */
+static void local_write(orch *o, xs_http_req *req, const char *entity, const char *id)
+{
+    json_t *in = NULL;
+    if (xs_http_req_json(req, &in) != XS_OK) {
+        return;
+    }
+    if (!json_is_object(in)) {
+        xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
+        json_decref(in);
+        return;
+    }
+    const char *org = xs_json_str_or(in, "organisation_id", NULL);
+    if ((id == NULL || org != NULL) && !xs_proto_uuid_valid(org)) {
+        xs_http_reply_error(req, 400, "invalid", "organisation_id",
+                            "organisation_id must be the UUID of an organisation");
+        json_decref(in);
+        return;
+    }
+    json_t *record = json_deep_copy(in);
+    json_object_del(record, "organisation_id");
+    json_object_del(record, "id");
+    json_t *body =
+        json_pack("{s:s, s:o, s:b}", "entity", entity, "record", record, "partial", id != NULL);
+    if (org != NULL) {
+        json_object_set_new(body, "organisation_id", json_string(org));
+    }
+    if (id != NULL) {
+        json_object_set_new(body, "id", json_string(id));
+    }
+    json_decref(in);
+    const xs_entity_info *info = xs_entity_find(entity);
+    xs_domain d = XS_DOMAIN_NONE;
+    xs_domain_parse(info->domain, &d);
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    if (orch_call(o, d, "local.upsert", NULL, body, &rep, &err) != XS_OK) {
+        orch_reply_call_error(req, &err, 409);
+        return;
+    }
+    bool created = json_is_true(json_object_get(rep->body, "created"));
+    json_t *out = json_pack("{s:O, s:O}", "id", json_object_get(rep->body, "id"), "record",
+                            json_object_get(rep->body, "record"));
+    xs_msg_free(rep);
+    xs_http_reply_json(req, created ? 201 : 200, out);
+}
+
+void orch_api_local_create(xs_http_req *req, void *arg)
+{
+    local_write(arg, req, "contact", NULL);
+}
+
+void orch_api_local_update(xs_http_req *req, void *arg)
+{
+    const char *id = uuid_param(req, "id");
+    if (id != NULL) {
+        local_write(arg, req, "contact", id);
+    }
+}
