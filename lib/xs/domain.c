@@ -1128,8 +1128,13 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     if (xs_pg_res_get(r, 0, 0) != NULL) {
         body = strdup(xs_pg_res_get(r, 0, 0));
         snprintf(key, sizeof(key), "%s", xs_pg_res_get(r, 0, 1));
+        /* {"items": [...], "next_scan": "..."}: what the request stands for, and where a
+         * scan goes on after it. */
         const char *it = xs_pg_res_get(r, 0, 2);
-        items = it != NULL ? xs_json_parse(it, strlen(it), NULL) : NULL;
+        json_t *stored = it != NULL ? xs_json_parse(it, strlen(it), NULL) : NULL;
+        items = json_incref(json_object_get(stored, "items"));
+        snprintf(next_scan, sizeof(next_scan), "%s", xs_json_str_or(stored, "next_scan", ""));
+        json_decref(stored);
         if (body == NULL || !json_is_array(items)) {
             e = xs_svc_fail(ctx, XS_EPROTO, false, "step %s holds a damaged request", steps);
             goto out;
@@ -1201,7 +1206,9 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         xs_sha256_hex(keyed, strlen(keyed), seed);
         free(keyed);
         snprintf(key, sizeof(key), "xs-%.40s", seed);
-        char *itext = xs_json_dump(items, 0);
+        json_t *stored = json_pack("{s:O, s:s}", "items", items, "next_scan", next_scan);
+        char *itext = xs_json_dump(stored, 0);
+        json_decref(stored);
         const char *p[] = {steps, body, key, itext};
         e = itext != NULL ? xs_pg_exec(ctx->pg, NULL,
                                        "UPDATE sync.run_steps SET request_body = $2, "

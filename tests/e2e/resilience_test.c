@@ -1,0 +1,470 @@
+/*
+ * resilience_test.c: what happens when things go wrong, end to end against xero-sim:
+ *   - kill -9 of the contacts service and of the orchestrator in the middle of a full run,
+ *     then restart: the run completes, nothing is created twice at Xero, no edit is lost;
+ *   - Xero's rate limits at Xero's ratios (time scaled down: a "minute" of one second):
+ *     pushing and pulling 20,000 records draws no 429;
+ *   - 5xx, hung calls, resets and lost replies are retried with back-off to a complete run;
+ *   - with the scheduler on, a new connection gets its initial import by itself.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "xs/json.h"
+
+/* A world: one engine, one organisation, one connection. */
+typedef struct world {
+    xst_engine *e;
+    char *org;
+    char conn[40], tenant[40];
+    xst_proc *orch, *contacts;
+} world;
+
+static long wsql_long(world *w, const char *q, const char *p1)
+{
+    const char *p[] = {p1};
+    char *v = xst_engine_sql(w->e, q, p1 != NULL ? 1 : 0, p);
+    long n = v != NULL ? atol(v) : -1;
+    free(v);
+    return n;
+}
+
+static json_t *sim_json(world *w, const char *method, const char *path, const char *body)
+{
+    xst_http r = xst_engine_simctl(w->e, method, path, body);
+    if (r.status != 200 && r.status != 201) {
+        fprintf(stderr, "sim %s %s: %ld %s\n", method, path, r.status, r.body);
+    }
+    assert_true(r.status == 200 || r.status == 201);
+    json_t *j = json_incref(r.json);
+    xst_http_free(&r);
+    return j;
+}
+
+static long sim_contacts(world *w)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s", w->tenant);
+    json_t *t = sim_json(w, "GET", path, NULL);
+    long n = (long)json_integer_value(json_object_get(json_object_get(t, "counts"), "Contacts"));
+    json_decref(t);
+    return n;
+}
+
+static json_t *sim_stats(world *w)
+{
+    return sim_json(w, "GET", "/_sim/stats", NULL);
+}
+
+/* start builds a world with sim and orchestrator variables and one contacts replica. */
+static void start(world *w, const char *prefix, char *const sim_env[], char *const orch_env[],
+                  bool connect)
+{
+    memset(w, 0, sizeof(*w));
+    w->e = xst_engine_new(prefix);
+    xst_engine_start_sim(w->e, sim_env);
+    w->orch = xst_engine_start_orchestrator(w->e, orch_env);
+    xst_engine_start_service(w->e, "auth", "auth-1", NULL);
+    w->contacts = xst_engine_start_service(w->e, "contacts", "contacts-1", NULL);
+    if (!xst_engine_wait_live(w->e, "contacts", 1, 20000) ||
+        !xst_engine_wait_live(w->e, "auth", 1, 20000)) {
+        xst_die("the services did not come up");
+    }
+    w->org = xst_engine_org(w->e, "Resilient Ltd");
+    xst_http t = xst_engine_simctl(w->e, "GET", "/_sim/tenants", NULL);
+    snprintf(w->tenant, sizeof(w->tenant), "%s",
+             json_string_value(json_object_get(json_array_get(t.json, 0), "tenantId")));
+    xst_http_free(&t);
+    if (connect) {
+        xst_http cb = xst_engine_connect(w->e, w->org);
+        if (cb.status != 200) {
+            xst_die("connect: %ld %s", cb.status, cb.body);
+        }
+        snprintf(w->conn, sizeof(w->conn), "%s",
+                 json_string_value(json_object_get(
+                     json_array_get(json_object_get(cb.json, "connections"), 0), "id")));
+        xst_http_free(&cb);
+    }
+}
+
+static void stop(world *w)
+{
+    assert_int_equal(xst_engine_free(w->e), 0);
+    free(w->org);
+}
+
+static void seed(world *w, int contacts)
+{
+    char path[128], body[96];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/seed", w->tenant);
+    snprintf(body, sizeof(body), "{\"contacts\":%d,\"seed\":5}", contacts);
+    json_decref(sim_json(w, "POST", path, body));
+}
+
+static void add_locals(world *w, int n, const char *tag)
+{
+    char q[512];
+    char count[16];
+    snprintf(count, sizeof(count), "%d", n);
+    snprintf(q, sizeof(q),
+             "INSERT INTO app.contacts (organisation_id, name, email) SELECT $1::uuid, '%s client "
+             "' || g, 'client' || g || '@%s.example' FROM generate_series(1, $2::int) g",
+             tag, tag);
+    const char *p[] = {w->org, count};
+    free(xst_engine_sql(w->e, q, 2, p));
+}
+
+static char *start_run(world *w, const char *mode)
+{
+    char path[128], body[64];
+    snprintf(path, sizeof(path), "/v1/connections/%s/sync", w->conn);
+    snprintf(body, sizeof(body), "{\"mode\":\"%s\"}", mode);
+    xst_http r = xst_engine_api(w->e, "POST", path, body);
+    if (r.status != 202) {
+        fprintf(stderr, "sync: %ld %s\n", r.status, r.body);
+    }
+    assert_int_equal(r.status, 202);
+    char *id = strdup(json_string_value(json_object_get(r.json, "id")));
+    xst_http_free(&r);
+    return id;
+}
+
+static const char *run_status(world *w, const char *run, json_t **out)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/runs/%s", run);
+    xst_http r = xst_engine_api(w->e, "GET", path, NULL);
+    static char st[32];
+    snprintf(st, sizeof(st), "%s",
+             r.status == 200 ? json_string_value(json_object_get(r.json, "status"))
+                             : "unreachable");
+    if (out != NULL) {
+        *out = json_incref(r.json);
+    }
+    xst_http_free(&r);
+    return st;
+}
+
+static json_t *wait_run(world *w, const char *run, long timeout_ms)
+{
+    int64_t end = xst_now_ms() + timeout_ms;
+    for (;;) {
+        json_t *j = NULL;
+        const char *st = run_status(w, run, &j);
+        if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0 &&
+            strcmp(st, "unreachable") != 0) {
+            return j;
+        }
+        json_decref(j);
+        if (xst_now_ms() > end) {
+            fail_msg("run %s did not end (%s)", run, st);
+        }
+        usleep(100000);
+    }
+}
+
+static void expect_status(json_t *run, const char *want)
+{
+    const char *st = json_string_value(json_object_get(run, "status"));
+    if (st == NULL || strcmp(st, want) != 0) {
+        char *t = xs_json_dump(run, XS_JSON_PRETTY);
+        fprintf(stderr, "%s\n", t);
+        free(t);
+    }
+    assert_string_equal(st, want);
+}
+
+static long steps_done(world *w, const char *run)
+{
+    return wsql_long(w, "SELECT count(*) FROM sync.run_steps WHERE run_id = $1 AND status = 'done'",
+                     run);
+}
+
+static void wait_steps(world *w, const char *run, long n, long timeout_ms)
+{
+    int64_t end = xst_now_ms() + timeout_ms;
+    while (steps_done(w, run) < n) {
+        if (xst_now_ms() > end) {
+            fail_msg("run %s made no progress", run);
+        }
+        usleep(20000);
+    }
+}
+
+/* kill -9 the contacts service and then the orchestrator mid-run; restart each; the run
+ * completes with nothing doubled and every edit kept. */
+static void test_kill9_mid_run(void **state)
+{
+    (void)state;
+    world w;
+    char *sim_env[] = {"XS_SIM_LATENCY=40ms", "XS_SIM_LIMIT_MINUTE=100000",
+                       "XS_SIM_LIMIT_DAY=10000000", "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
+    char *orch_env[] = {"XS_SCHEDULER=false",
+                        "XS_BUDGET_TENANT_MINUTE=100000",
+                        "XS_BUDGET_TENANT_DAY=10000000",
+                        "XS_STEP_BACKOFF=100ms",
+                        "XS_BUS_TIMEOUT=10s",
+                        "XS_PULL_PAGE_SIZE=200",
+                        "XS_PUSH_DELAY=200ms",
+                        NULL};
+    start(&w, "kill9", sim_env, orch_env, true);
+    seed(&w, 3000);
+    add_locals(&w, 1500, "k9");
+    char *run = start_run(&w, "full");
+
+    /* Mid-pull: kill the only contacts replica, then bring it back. */
+    wait_steps(&w, run, 4, 60000);
+    xst_kill9(w.contacts);
+    xst_engine_forget(w.e, w.contacts);
+    xst_proc_free(w.contacts);
+    usleep(300000);
+    w.contacts = xst_engine_start_service(w.e, "contacts", "contacts-1b", NULL);
+
+    /* An edit on each side while the run goes on. */
+    char *lid = NULL;
+    {
+        const char *p[] = {w.org};
+        lid = xst_engine_sql(w.e,
+                             "SELECT id FROM app.contacts WHERE organisation_id = $1 AND name = "
+                             "'k9 client 7'",
+                             1, p);
+    }
+    free(xst_engine_sql(w.e,
+                        "UPDATE app.contacts SET last_name = 'EditedDuringRun' WHERE name = "
+                        "'k9 client 7'",
+                        0, NULL));
+
+    /* Mid-push: kill the orchestrator, then start it again. */
+    int64_t end = xst_now_ms() + 120000;
+    while (wsql_long(&w,
+                     "SELECT count(*) FROM sync.run_steps WHERE run_id = $1 AND kind = 'scan' "
+                     "AND status = 'done'",
+                     run) < 3) {
+        assert_true(xst_now_ms() < end);
+        usleep(20000);
+    }
+    xst_kill9(w.orch);
+    xst_engine_forget(w.e, w.orch);
+    xst_proc_free(w.orch);
+    w.orch = xst_engine_start_orchestrator(w.e, orch_env);
+    assert_true(xst_engine_wait_live(w.e, "contacts", 1, 20000));
+
+    json_t *j = wait_run(&w, run, 180000);
+    expect_status(j, "succeeded");
+    json_decref(j);
+    /* Let the realtime push of the edit settle. */
+    end = xst_now_ms() + 30000;
+    while (wsql_long(&w,
+                     "SELECT count(*) FROM sync.runs WHERE status IN ('queued', 'running') OR "
+                     "EXISTS (SELECT 1 FROM sync.changes WHERE processed_at IS NULL)",
+                     NULL) > 0 &&
+           xst_now_ms() < end) {
+        usleep(100000);
+    }
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 4500);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM sync.mappings", NULL), 4500);
+    assert_int_equal(sim_contacts(&w), 4500);
+    json_t *st = sim_stats(&w);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "duplicates"), "total")), 0);
+    json_decref(st);
+    /* The local edit reached Xero. */
+    const char *p[] = {lid};
+    char *xid = xst_engine_sql(w.e, "SELECT xero_id FROM sync.mappings WHERE local_id = $1", 1, p);
+    assert_non_null(xid);
+    char path[256];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts/%s", w.tenant, xid);
+    end = xst_now_ms() + 20000;
+    for (;;) {
+        json_t *c = sim_json(&w, "GET", path, NULL);
+        json_t *one = json_array_get(json_object_get(c, "Contacts"), 0);
+        const char *ln = json_string_value(json_object_get(one != NULL ? one : c, "LastName"));
+        bool ok = ln != NULL && strcmp(ln, "EditedDuringRun") == 0;
+        json_decref(c);
+        if (ok) {
+            break;
+        }
+        assert_true(xst_now_ms() < end);
+        usleep(200000);
+    }
+    free(xid);
+    free(lid);
+    free(run);
+    stop(&w);
+}
+
+/* Xero's limits, a minute scaled to a second: 20,000 records each way, no 429. */
+static void test_rate_limits_at_xero_ratios(void **state)
+{
+    (void)state;
+    world w;
+    char *sim_env[] = {"XS_SIM_LIMIT_CONCURRENT=5", "XS_SIM_LIMIT_MINUTE=60",
+                       "XS_SIM_MINUTE_WINDOW=1s",   "XS_SIM_LIMIT_DAY=5000",
+                       "XS_SIM_DAY_WINDOW=24m",     "XS_SIM_LIMIT_APP_MINUTE=10000",
+                       "XS_SIM_LATENCY=5ms",        NULL};
+    char *orch_env[] = {"XS_SCHEDULER=false",         "XS_BUDGET_TENANT_CONCURRENT=5",
+                        "XS_BUDGET_TENANT_MINUTE=60", "XS_BUDGET_MINUTE_WINDOW=1s",
+                        "XS_BUDGET_TENANT_DAY=5000",  "XS_BUDGET_DAY_WINDOW=24m",
+                        "XS_BUDGET_MARGIN=50ms",      "XS_EXECUTORS=8",
+                        "XS_PUSH_DELAY=200ms",        NULL};
+    start(&w, "ratelimit", sim_env, orch_env, true);
+    seed(&w, 10000);
+    add_locals(&w, 10000, "rl");
+    int64_t t0 = xst_now_ms();
+    char *run = start_run(&w, "full");
+    json_t *j = wait_run(&w, run, 240000);
+    int64_t took = xst_now_ms() - t0;
+    expect_status(j, "succeeded");
+    json_decref(j);
+    assert_int_equal(sim_contacts(&w), 20000);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 20000);
+    json_t *st = sim_stats(&w);
+    json_t *limited = json_object_get(st, "rate_limited");
+    fprintf(stderr, "20,000 records in %lld ms; calls %lld; 429s %lld\n", (long long)took,
+            (long long)json_integer_value(json_object_get(st, "calls_total")),
+            (long long)json_integer_value(json_object_get(limited, "total")));
+    assert_int_equal(json_integer_value(json_object_get(limited, "total")), 0);
+    json_t *mif = json_object_get(json_object_get(st, "max_in_flight"), "tenants");
+    assert_true(json_integer_value(json_object_get(mif, w.tenant)) <= 5);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "duplicates"), "total")), 0);
+    json_decref(st);
+    /* The audit saw every call, none of them a 429. */
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM sync.api_calls WHERE status = 429", NULL),
+                     0);
+    free(run);
+    stop(&w);
+}
+
+/* 5xx, hangs past the time-out, resets and lost replies: retried with back-off to the end. */
+static void test_faults_are_retried(void **state)
+{
+    (void)state;
+    world w;
+    char *sim_env[] = {"XS_SIM_FAULTS=500=0.08,503=0.08,hang=0.03,reset=0.04,lost=0.04",
+                       "XS_SIM_HANG=3s",
+                       "XS_SIM_SEED=7",
+                       "XS_SIM_LIMIT_MINUTE=100000",
+                       "XS_SIM_LIMIT_DAY=10000000",
+                       "XS_SIM_LIMIT_CONCURRENT=1000",
+                       NULL};
+    char *orch_env[] = {"XS_SCHEDULER=false",
+                        "XS_BUDGET_TENANT_MINUTE=100000",
+                        "XS_BUDGET_TENANT_DAY=10000000",
+                        "XS_STEP_BACKOFF=50ms",
+                        "XS_STEP_BACKOFF_MAX=400ms",
+                        "XS_STEP_MAX_ATTEMPTS=30",
+                        "XS_PULL_PAGE_SIZE=100",
+                        NULL};
+    start(&w, "faults", sim_env, orch_env, false);
+    /* Short time-outs for the hangs: set on the services through their environment. */
+    xst_proc *c = w.contacts;
+    assert_int_equal(xst_stop(c, 10000), 0);
+    xst_engine_forget(w.e, c);
+    xst_proc_free(c);
+    char *fast[] = {"XS_XERO_TIMEOUT=1s", NULL};
+    w.contacts = xst_engine_start_service(w.e, "contacts", "contacts-f", fast);
+    assert_true(xst_engine_wait_live(w.e, "contacts", 1, 20000));
+    xst_http cb = xst_engine_connect(w.e, w.org);
+    assert_int_equal(cb.status, 200);
+    snprintf(w.conn, sizeof(w.conn), "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(cb.json, "connections"), 0), "id")));
+    xst_http_free(&cb);
+    seed(&w, 1500);
+    add_locals(&w, 600, "fl");
+    char *run = start_run(&w, "full");
+    json_t *j = wait_run(&w, run, 240000);
+    expect_status(j, "succeeded");
+    json_t *steps = json_object_get(j, "steps");
+    /* Retries happened, and were spaced out. */
+    assert_true(json_integer_value(json_object_get(steps, "attempts")) >
+                json_integer_value(json_object_get(steps, "total")));
+    if (wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL) != 2100) {
+        char *t = xs_json_dump(j, XS_JSON_PRETTY);
+        fprintf(stderr, "%s\n", t);
+        free(t);
+    }
+    json_decref(j);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 2100);
+    assert_int_equal(sim_contacts(&w), 2100);
+    json_t *st = sim_stats(&w);
+    json_t *f = json_object_get(st, "faults");
+    long injected = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(f, k, v)
+    {
+        injected += (long)json_integer_value(v);
+    }
+    fprintf(stderr, "faults injected: %ld\n", injected);
+    assert_true(injected > 10);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "duplicates"), "total")), 0);
+    json_decref(st);
+    assert_true(wsql_long(&w,
+                          "SELECT count(*) FROM sync.api_calls WHERE status >= 500 OR status IS "
+                          "NULL",
+                          NULL) > 0);
+    free(run);
+    stop(&w);
+}
+
+/* With the scheduler on, connecting is all it takes: the initial import starts by itself. */
+static void test_scheduler_starts_the_initial_import(void **state)
+{
+    (void)state;
+    world w;
+    char *orch_env[] = {"XS_SCHEDULER=true", "XS_SCHEDULE_JITTER=0", NULL};
+    start(&w, "scheduler", NULL, orch_env, false);
+    seed(&w, 250);
+    xst_http cb = xst_engine_connect(w.e, w.org);
+    assert_int_equal(cb.status, 200);
+    xst_http_free(&cb);
+    int64_t end = xst_now_ms() + 60000;
+    while (wsql_long(&w,
+                     "SELECT count(*) FROM sync.runs WHERE mode = 'full' AND trigger = "
+                     "'schedule' AND status = 'succeeded'",
+                     NULL) < 1) {
+        assert_true(xst_now_ms() < end);
+        usleep(200000);
+    }
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 250);
+    /* Both schedules are durable, the next full one at 02:00 UTC. */
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM sync.schedules", NULL), 2);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.schedules WHERE kind = 'full' AND "
+                               "to_char(next_run_at AT TIME ZONE 'UTC', 'HH24:MI') = '02:00' AND "
+                               "next_run_at > now()",
+                               NULL),
+                     1);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.schedules WHERE kind = 'incremental' AND "
+                               "next_run_at > now() + interval '14 minutes'",
+                               NULL),
+                     1);
+    stop(&w);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_faults_are_retried),
+        cmocka_unit_test(test_scheduler_starts_the_initial_import),
+        cmocka_unit_test(test_kill9_mid_run),
+        cmocka_unit_test(test_rate_limits_at_xero_ratios),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
