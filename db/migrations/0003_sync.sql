@@ -145,7 +145,8 @@ COMMENT ON COLUMN sync.mappings.base_checksum IS
 COMMENT ON COLUMN sync.mappings.xero_updated_at IS
     'Xero UpdatedDateUTC of the record when base was taken.';
 COMMENT ON COLUMN sync.mappings.local_updated_at IS
-    'app.*.updated_at of the local row when base was taken.';
+    'app.*.updated_at of the local row when base was taken; a full scan skips rows still at '
+    'it. -infinity: the local row is known to differ from the base (it is queued for Xero).';
 COMMENT ON COLUMN sync.mappings.sync_version IS
     'Bumped on every sync write of this record; for optimistic concurrency between workers.';
 COMMENT ON COLUMN sync.mappings.last_txid IS

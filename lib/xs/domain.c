@@ -2,6 +2,7 @@
 #include "xs/domain.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,12 @@
 #include "xs/audit.h"
 #include "xs/json.h"
 
-#define DEFAULT_PAGE 1000
-#define SCAN_MAX     20000
-#define WHY_MAX      256
+#define DEFAULT_PAGE     1000
+#define SCAN_MAX         20000
+#define SCAN_READ        1000
+#define ANALYZE_MIN_ROWS 200
+#define ANALYZE_EVERY_MS 5000
+#define WHY_MAX          256
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -36,6 +40,35 @@ const char *xs_domain_text_or_empty(const json_t *rec, const char *key)
 {
     const char *s = xs_json_str_or(rec, key, NULL);
     return s != NULL ? s : "";
+}
+
+char *xs_domain_uuid_array(const json_t *ids)
+{
+    size_t n = json_array_size(ids);
+    char *out = malloc(n * 37 + 3);
+    if (out == NULL) {
+        return NULL;
+    }
+    size_t o = 0;
+    out[o++] = '{';
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *id = json_string_value(v);
+        if (!xs_proto_uuid_valid(id)) {
+            free(out);
+            return NULL;
+        }
+        if (i > 0) {
+            out[o++] = ',';
+        }
+        memcpy(out + o, id, 36);
+        o += 36;
+    }
+    out[o++] = '}';
+    out[o] = '\0';
+    return out;
 }
 
 xs_err xs_domain_new_id(char id[XS_ID_MAX])
@@ -267,17 +300,23 @@ static xs_err load_mappings(xs_svc_ctx *ctx, const char *conn, const char *entit
         *out = m;
         return XS_OK;
     }
-    const char *p[] = {conn, entity};
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        json_decref(m);
+        return XS_EINVAL;
+    }
     xs_pg_res *r = NULL;
-    xs_err e =
-        exec_json(ctx->pg, &r,
-                  by_xero ? "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                            "WHERE connection_id = $1 AND entity = $2 AND xero_id IN "
-                            "(SELECT value::uuid FROM jsonb_array_elements_text($3::jsonb))"
-                          : "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                            "WHERE connection_id = $1 AND entity = $2 AND local_id IN "
-                            "(SELECT value::uuid FROM jsonb_array_elements_text($3::jsonb))",
-                  2, p, ids);
+    xs_err e = by_xero ? xs_pg_q(ctx->pg, &r,
+                                 "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                                 "WHERE connection_id = $1 AND entity = $2 AND xero_id = "
+                                 "ANY($3::uuid[])",
+                                 conn, entity, arr)
+                       : xs_pg_q(ctx->pg, &r,
+                                 "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                                 "WHERE connection_id = $1 AND entity = $2 AND local_id = "
+                                 "ANY($3::uuid[])",
+                                 conn, entity, arr);
+    free(arr);
     if (e != XS_OK) {
         json_decref(m);
         return e;
@@ -308,13 +347,16 @@ static xs_err pending_conflicts(xs_svc_ctx *ctx, const char *conn, const char *e
     if (json_array_size(local_ids) == 0) {
         return XS_OK;
     }
-    const char *p[] = {conn, entity};
+    char *arr = xs_domain_uuid_array(local_ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
     xs_pg_res *r = NULL;
-    xs_err e = exec_json(ctx->pg, &r,
-                         "SELECT local_id, id FROM sync.conflicts WHERE connection_id = $1 AND "
-                         "entity = $2 AND status = 'PENDING' AND local_id IN (SELECT "
-                         "value::uuid FROM jsonb_array_elements_text($3::jsonb))",
-                         2, p, local_ids);
+    xs_err e = xs_pg_q(ctx->pg, &r,
+                       "SELECT local_id, id FROM sync.conflicts WHERE connection_id = $1 AND "
+                       "entity = $2 AND status = 'PENDING' AND local_id = ANY($3::uuid[])",
+                       conn, entity, arr);
+    free(arr);
     if (e != XS_OK) {
         return e;
     }
@@ -336,7 +378,9 @@ static void mapping_add(json_t *list, const char *local_id, const char *xero_id,
     if (xero_at > 0) {
         json_object_set_new(m, "xero_at", json_integer(xero_at));
     }
-    if (local_at > 0) {
+    if (local_at != 0) {
+        /* -1: "not agreed": the local record differs from the base on purpose (it is to be
+         * pushed), so a full scan must not take it as unchanged. */
         json_object_set_new(m, "local_at", json_integer(local_at));
     }
     json_array_append_new(list, m);
@@ -355,8 +399,9 @@ static xs_err write_mappings(xs_svc_ctx *ctx, const char *conn, const char *enti
         "INSERT INTO sync.mappings AS m (connection_id, entity, local_id, xero_id, base, "
         "base_checksum, xero_updated_at, local_updated_at, last_synced_at, sync_version, "
         "last_txid) SELECT $1, $2, r.local_id, r.xero_id, r.base, r.checksum, 'epoch'::timestamptz "
-        "+ r.xero_at * interval '1 millisecond', 'epoch'::timestamptz + r.local_at * interval "
-        "'1 millisecond', now(), 1, $3 FROM jsonb_to_recordset($4::jsonb) AS r(local_id uuid, "
+        "+ r.xero_at * interval '1 millisecond', CASE WHEN r.local_at = -1 THEN "
+        "'-infinity'::timestamptz ELSE 'epoch'::timestamptz + r.local_at * interval "
+        "'1 millisecond' END, now(), 1, $3 FROM jsonb_to_recordset($4::jsonb) AS r(local_id uuid, "
         "xero_id uuid, base jsonb, checksum text, xero_at bigint, local_at bigint) "
         "ON CONFLICT (connection_id, entity, xero_id) DO UPDATE SET local_id = EXCLUDED.local_id, "
         "base = EXCLUDED.base, base_checksum = EXCLUDED.base_checksum, xero_updated_at = "
@@ -559,6 +604,28 @@ done:
     return out;
 }
 
+/* refresh_stats re-analyses the tables a big write changed, at most every ANALYZE_EVERY_MS
+ * per process: during an initial import PostgreSQL's statistics lag far behind the tables,
+ * and plans made on them (an anti-join over "one" mapping that is really ten thousand) turn
+ * a 10 ms lookup into seconds. Best effort: a failure (say, no right to analyse the host
+ * application's table) is logged and ignored. */
+static void refresh_stats(xs_svc_ctx *ctx, const xs_entity_ops *ops, size_t written)
+{
+    static _Atomic int64_t last;
+    if (written < ANALYZE_MIN_ROWS || ops->local_table == NULL) {
+        return;
+    }
+    int64_t now = xs_clock_mono_ms(), was = atomic_load(&last);
+    if (now - was < ANALYZE_EVERY_MS || !atomic_compare_exchange_strong(&last, &was, now)) {
+        return;
+    }
+    char sql[128];
+    snprintf(sql, sizeof(sql), "ANALYZE %s, sync.mappings", ops->local_table);
+    if (xs_pg_q0(ctx->pg, NULL, sql) != XS_OK) {
+        xs_log_warn(ctx->proc->log, "sync.analyze_failed", "{s:s}", "error", xs_pg_error(ctx->pg));
+    }
+}
+
 /* new_txid makes the id a sync write carries (the mapping keeps it). */
 static void new_txid(const xs_msg *req, char *buf, size_t cap)
 {
@@ -676,6 +743,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     }
 
     /* Read the page. */
+    int64_t tm[6] = {xs_clock_mono_ms(), 0, 0, 0, 0, 0};
     json_t *list = json_object_get(resp.json, ops->xero_list);
     size_t n = json_array_size(list);
     pulled *recs = calloc(n + 1, sizeof(pulled));
@@ -716,6 +784,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     }
     counts_add(counts, "fetched", (json_int_t)n);
 
+    tm[1] = xs_clock_mono_ms();
     /* What is known of them here. */
     if ((e = load_mappings(ctx, req->conn, ops->name, xids, true, &mappings)) != XS_OK) {
         e = db_fail(ctx, e, "cannot read mappings");
@@ -730,6 +799,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                 unmatched, json_pack("{s:s, s:O}", "xero_id", recs[i].xero_id, "rec", recs[i].rec));
         }
     }
+    int64_t tmm = xs_clock_mono_ms();
     if (ops->match != NULL && json_array_size(unmatched) > 0 && json_array_size(set.keys) > 0) {
         json_t *cands = NULL;
         if ((e = ops->match(ctx->pg, org, req->conn, unmatched, set.keys, &cands)) != XS_OK) {
@@ -749,12 +819,17 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             json_array_append_new(local_ids, json_string(xs_json_str_or(v, "local_id", "")));
         }
     }
+    int64_t tml = xs_clock_mono_ms();
     if ((e = ops->load_local(ctx->pg, org, local_ids, &local)) != XS_OK ||
         (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &pending)) != XS_OK) {
         e = db_fail(ctx, e, "cannot read local records");
         goto out;
     }
+    xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",
+                 (json_int_t)(tmm - tm[1]), "match_ms", (json_int_t)(tml - tmm), "local_ms",
+                 (json_int_t)(xs_clock_mono_ms() - tml));
 
+    tm[2] = xs_clock_mono_ms();
     /* Decide each record. */
     for (i = 0; i < nrec; i++) {
         pulled *p = &recs[i];
@@ -805,7 +880,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             } else {
                 counts_add(counts, "unchanged", 1);
             }
-            mapping_add(maps, lid, p->xero_id, p->rec, p->at, 0);
+            mapping_add(maps, lid, p->xero_id, p->rec, p->at,
+                        xs_json_equal(filled, p->rec) ? 0 : -1);
             if (!xs_json_equal(filled, p->rec)) {
                 json_array_append_new(queue, json_string(lid));
                 counts_add(counts, "queued", 1);
@@ -848,8 +924,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                 counts_add(counts, "updated", 1);
             }
             /* The base becomes Xero's version, so the local one reads as changed and the
-             * outbox sends it. */
-            mapping_add(maps, lid, p->xero_id, p->rec, p->at, lat);
+             * outbox (or a full run's scan) sends it. */
+            mapping_add(maps, lid, p->xero_id, p->rec, p->at, -1);
             json_array_append_new(queue, json_string(lid));
             counts_add(counts, "queued", 1);
             break;
@@ -864,6 +940,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         xs_sync_decision_fini(&d);
     }
 
+    tm[3] = xs_clock_mono_ms();
     /* Apply, in one transaction marked as the engine's own. */
     char txid[64];
     new_txid(req, txid, sizeof(txid));
@@ -876,10 +953,11 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         e = db_fail(ctx, e, "cannot write local records");
         goto out;
     }
+    tm[4] = xs_clock_mono_ms();
     json_array_foreach(maps, i, item)
     {
         json_t *t = json_object_get(at, xs_json_str_or(item, "local_id", ""));
-        if (t != NULL) {
+        if (t != NULL && json_integer_value(json_object_get(item, "local_at")) != -1) {
             json_object_set(item, "local_at", t);
         }
     }
@@ -891,6 +969,13 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         e = db_fail(ctx, e, "cannot apply the page");
         goto out;
     }
+    refresh_stats(ctx, ops, json_array_size(maps));
+    tm[5] = xs_clock_mono_ms();
+    xs_log_debug(ctx->proc->log, "sync.pull_timing", "{s:I, s:I, s:I, s:I, s:I, s:I}", "records",
+                 (json_int_t)nrec, "read_ms", (json_int_t)(tm[1] - tm[0]), "lookup_ms",
+                 (json_int_t)(tm[2] - tm[1]), "decide_ms", (json_int_t)(tm[3] - tm[2]),
+                 "write_local_ms", (json_int_t)(tm[4] - tm[3]), "write_rest_ms",
+                 (json_int_t)(tm[5] - tm[4]));
 
     json_t *out =
         json_pack("{s:s, s:O, s:o}", "outcome", "done", "counts", counts, "call", call_json(&call));
@@ -984,13 +1069,9 @@ static xs_err candidates(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg
         return xs_svc_fail_field(ctx, XS_EINVAL, "local_ids",
                                  "a push names local_ids, scan_after or lookup_names");
     }
-    xs_err e = ops->list_ids(ctx->pg, org, after, 500, ids);
+    xs_err e = ops->list_ids(ctx->pg, org, req->conn, after, SCAN_READ, ids, next_scan);
     if (e != XS_OK) {
         return db_fail(ctx, e, "cannot list local records");
-    }
-    size_t n = json_array_size(*ids);
-    if (n == 500) {
-        snprintf(next_scan, XS_ID_MAX, "%s", json_string_value(json_array_get(*ids, n - 1)));
     }
     return XS_OK;
 }
@@ -1113,6 +1194,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     xs_err e;
     bool scan = false;
 
+    int64_t pt[5] = {xs_clock_mono_ms(), 0, 0, 0, 0};
     /* A step that already sent its request sends exactly the same again. */
     if ((e = xs_pg_q(ctx->pg, &r,
                      "SELECT request_body, idempotency_key, request_items FROM sync.run_steps "
@@ -1152,17 +1234,14 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
              e == XS_OK && scan && stop[0] == '\0' && next_scan[0] != '\0' &&
              json_array_size(items) < 50 && scanned < SCAN_MAX;) {
             json_t *more = NULL;
-            if ((e = ops->list_ids(ctx->pg, org, next_scan, 500, &more)) != XS_OK) {
+            char after[XS_ID_MAX];
+            snprintf(after, sizeof(after), "%s", next_scan);
+            if ((e = ops->list_ids(ctx->pg, org, req->conn, after, SCAN_READ, &more, next_scan)) !=
+                XS_OK) {
                 e = db_fail(ctx, e, "cannot list local records");
                 break;
             }
-            size_t m = json_array_size(more);
-            scanned += (int)m;
-            next_scan[0] = '\0';
-            if (m == 500) {
-                snprintf(next_scan, XS_ID_MAX, "%s",
-                         json_string_value(json_array_get(more, m - 1)));
-            }
+            scanned += SCAN_READ;
             e = build_batch(ctx, ops, req, org, more, counts, items, xitems, stop);
             json_decref(more);
         }
@@ -1224,6 +1303,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     }
 
     char path[XS_XERO_PATH_MAX];
+    pt[1] = xs_clock_mono_ms();
     snprintf(path, sizeof(path), "%s?summarizeErrors=false", ops->xero_path);
     xs_xero_req xr = {.method = "POST",
                       .path = path,
@@ -1266,6 +1346,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         goto out;
     }
 
+    pt[2] = xs_clock_mono_ms();
     char txid[64];
     new_txid(req, txid, sizeof(txid));
     if (outcome == NULL) {
@@ -1323,6 +1404,11 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         e = db_fail(ctx, e, "cannot record what Xero accepted");
         goto out;
     }
+    refresh_stats(ctx, ops, json_array_size(maps) * 10);
+    pt[3] = xs_clock_mono_ms();
+    xs_log_debug(ctx->proc->log, "sync.push_timing", "{s:I, s:I, s:I, s:I}", "items",
+                 (json_int_t)json_array_size(items), "build_ms", (json_int_t)(pt[1] - pt[0]),
+                 "call_ms", (json_int_t)(pt[2] - pt[1]), "apply_ms", (json_int_t)(pt[3] - pt[2]));
     json_t *out = json_pack("{s:s, s:O, s:o}", "outcome", outcome != NULL ? outcome : "done",
                             "counts", counts, "call", call_json(&call));
     if (next_scan[0] != '\0') {

@@ -31,11 +31,12 @@
 #define XS_ID_MAX 40
 
 typedef struct xs_entity_ops {
-    const char *name;       /* "contact": sync.mappings.entity, sync.changes.entity */
-    const char *xero_path;  /* "/api.xro/2.0/Contacts" */
-    const char *xero_list;  /* "Contacts": the array of replies and write bodies */
-    const char *pull_query; /* extra list parameters ("includeArchived=true"), or NULL */
-    bool pushable;          /* local changes go to Xero */
+    const char *name;        /* "contact": sync.mappings.entity, sync.changes.entity */
+    const char *xero_path;   /* "/api.xro/2.0/Contacts" */
+    const char *xero_list;   /* "Contacts": the array of replies and write bodies */
+    const char *local_table; /* "app.contacts": re-analysed after big writes (a constant) */
+    const char *pull_query;  /* extra list parameters ("includeArchived=true"), or NULL */
+    bool pushable;           /* local changes go to Xero */
 
     /* from_xero turns Xero's record into a canonical record (*rec, new), its id and its
      * UpdatedDateUTC. XS_EPARSE with a reason in why (256 bytes) for a record it cannot
@@ -51,9 +52,13 @@ typedef struct xs_entity_ops {
      * any) into *out (new): {id: {"rec": canonical, "at": updated_at in ms, "org":
      * organisation id}}; ids with no row are absent. */
     xs_err (*load_local)(xs_pg *pg, const char *org, const json_t *ids, json_t **out);
-    /* list_ids lists up to limit local ids of org after `after` ("" for the start) in id
-     * order into *out (new array). */
-    xs_err (*list_ids)(xs_pg *pg, const char *org, const char *after, int limit, json_t **out);
+    /* list_ids lists, in id order after `after` ("" for the start), up to limit ids of the
+     * local rows of org that may differ from what connection conn last agreed with Xero: no
+     * mapping, or an updated_at other than the mapping's local_updated_at. *out (new array);
+     * *scanned (may be NULL) how many rows were looked at, and *last the id of the last one
+     * (XS_ID_MAX bytes, "" when the rows ended), so a scan goes on after it. */
+    xs_err (*list_ids)(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
+                       json_t **out, char *last);
     /* match finds the local rows not yet linked on connection conn that Xero records never
      * seen (items: [{"xero_id", "rec"}]) could be, by any of the match keys (keys: array of
      * names): every candidate pair into *out (new): [{"xero_id", "local_id", "key"}]. The
@@ -106,6 +111,11 @@ json_t *xs_domain_text(const json_t *x, const char *key);
 
 /* xs_domain_text_or_empty returns the string of a canonical text value, or "" for null. */
 const char *xs_domain_text_or_empty(const json_t *rec, const char *key);
+
+/* xs_domain_uuid_array writes ids (an array of UUID strings) as a PostgreSQL array literal
+ * "{...}" for a `= ANY($n::uuid[])` parameter (new, free()); NULL when one is not a UUID
+ * (so no text but UUIDs ever reaches the literal) or when out of memory. */
+char *xs_domain_uuid_array(const json_t *ids);
 
 /* xs_domain_new_id writes a fresh random UUID (version 4) into id. */
 xs_err xs_domain_new_id(char id[XS_ID_MAX]);

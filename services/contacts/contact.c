@@ -256,14 +256,16 @@ static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t *
     if (json_array_size(ids) == 0) {
         return res != NULL ? XS_OK : XS_ENOMEM;
     }
-    char *text = xs_json_dump(ids, 0);
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
     xs_pg_res *r = NULL;
     xs_err e = xs_pg_q(pg, &r,
-                       "SELECT " COLS " FROM app.contacts WHERE id IN (SELECT value::uuid FROM "
-                       "jsonb_array_elements_text($2::jsonb)) AND ($1::uuid IS NULL OR "
-                       "organisation_id = $1::uuid)",
-                       org, text);
-    free(text);
+                       "SELECT " COLS " FROM app.contacts WHERE id = ANY($2::uuid[]) AND ($1::uuid "
+                       "IS NULL OR organisation_id = $1::uuid)",
+                       org, arr);
+    free(arr);
     if (e != XS_OK) {
         return e;
     }
@@ -295,22 +297,35 @@ static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t *
     return XS_OK;
 }
 
-static xs_err list_ids(xs_pg *pg, const char *org, const char *after, int limit, json_t **out)
+static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
+                       json_t **out, char *last)
 {
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
     xs_pg_res *r = NULL;
+    /* Read `limit` rows in id order; keep those that may have changed. The last row read
+     * tells the scan where to go on. */
     xs_err e = xs_pg_q(pg, &r,
-                       "SELECT id FROM app.contacts WHERE organisation_id = $1 AND ($2 = '' OR id "
-                       "> $2::uuid) ORDER BY id LIMIT $3",
-                       org, after, lim);
+                       "SELECT c.id, m.local_id IS NULL OR m.local_updated_at IS NULL OR "
+                       "m.local_updated_at IS DISTINCT FROM c.updated_at FROM (SELECT id, "
+                       "updated_at FROM app.contacts WHERE organisation_id = $1 AND ($2 = '' OR "
+                       "id > $2::uuid) ORDER BY id LIMIT $3) c LEFT JOIN sync.mappings m ON "
+                       "m.connection_id = $4 AND m.entity = 'contact' AND m.local_id = c.id ORDER "
+                       "BY c.id",
+                       org, after, lim, conn);
     if (e != XS_OK) {
         return e;
     }
     json_t *a = json_array();
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_array_append_new(a, json_string(xs_pg_res_get(r, i, 0)));
+    int n = xs_pg_res_nrows(r);
+    for (int i = 0; i < n; i++) {
+        bool maybe = true;
+        xs_pg_res_bool(r, i, 1, &maybe);
+        if (maybe) {
+            json_array_append_new(a, json_string(xs_pg_res_get(r, i, 0)));
+        }
     }
+    snprintf(last, XS_ID_MAX, "%s", n == limit ? xs_pg_res_get(r, n - 1, 0) : "");
     xs_pg_res_free(r);
     *out = a;
     return XS_OK;
@@ -321,21 +336,22 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
 {
     static const char *const part[] = {
         /* contact_number */
-        "SELECT x.xero_id, c.id::text, 'contact_number' FROM x JOIN app.contacts c ON "
+        "SELECT x.xero_id, c.id, 'contact_number' FROM x JOIN app.contacts c ON "
         "c.organisation_id = $1 AND c.contact_number = x.contact_number",
-        /* email */
-        "SELECT x.xero_id, c.id::text, 'email' FROM x JOIN app.contacts c ON c.organisation_id = "
-        "$1 AND lower(c.email) = lower(x.email)",
+        /* email: the stored key, so no row computes one */
+        "SELECT x.xero_id, c.id, 'email' FROM x JOIN app.contacts c ON c.organisation_id = "
+        "$1 AND c.email_key = x.email_key",
         /* name */
-        "SELECT x.xero_id, c.id::text, 'name' FROM x JOIN app.contacts c ON c.organisation_id = $1 "
-        "AND sync.normalise_name(c.name) = sync.normalise_name(x.name)",
+        "SELECT x.xero_id, c.id, 'name' FROM x JOIN app.contacts c ON c.organisation_id = $1 "
+        "AND c.name_key = x.name_key",
     };
     static const char *const names[] = {"contact_number", "email", "name"};
     char sql[4096];
     size_t n = (size_t)snprintf(
         sql, sizeof(sql),
-        "WITH x AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS r(xero_id text, "
-        "contact_number text, email text, name text)), m AS (");
+        "WITH x AS MATERIALIZED (SELECT r.xero_id, r.contact_number, lower(r.email) AS email_key, "
+        "sync.normalise_name(r.name) AS name_key FROM jsonb_to_recordset($3::jsonb) AS r(xero_id "
+        "text, contact_number text, email text, name text)), m AS (");
     int parts = 0;
     size_t i;
     json_t *k;
@@ -356,7 +372,7 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     }
     snprintf(sql + n, sizeof(sql) - n,
              ") SELECT m.* FROM m WHERE NOT EXISTS (SELECT 1 FROM sync.mappings s WHERE "
-             "s.connection_id = $2 AND s.entity = 'contact' AND s.local_id = m.id::uuid)");
+             "s.connection_id = $2 AND s.entity = 'contact' AND s.local_id = m.id)");
     json_t *flat = json_array();
     json_array_foreach(items, i, k)
     {
@@ -546,6 +562,7 @@ const xs_entity_ops contact_ops = {
     .name = "contact",
     .xero_path = "/api.xro/2.0/Contacts",
     .xero_list = "Contacts",
+    .local_table = "app.contacts",
     .pull_query = "includeArchived=true",
     .pushable = true,
     .from_xero = from_xero,

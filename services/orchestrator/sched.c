@@ -187,14 +187,19 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
             json_object_set_new(ids, entity, list);
         }
         json_array_append_new(list, json_string(xs_pg_res_get(ch, i, 2)));
-        json_array_append_new(rows, json_string(xs_pg_res_get(ch, i, 0)));
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s}", "id", xs_pg_res_get(ch, i, 0), "entity", entity));
     }
+    /* Entities some active connection has not imported yet: their changes wait (that
+     * connection's initial import, and its scan, come first). */
+    json_t *waiting = json_object();
     e = xs_pg_q(pg, &cs,
                 "SELECT id, settings FROM sync.connections WHERE organisation_id = $1 AND status "
                 "= 'active' ORDER BY id",
                 org);
     if (e != XS_OK) {
         json_decref(rows);
+        json_decref(waiting);
         goto fail;
     }
     for (int i = 0; i < xs_pg_res_nrows(cs); i++) {
@@ -218,9 +223,12 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
                                     cid, ent) == XS_OK &&
                             xs_pg_res_nrows(cur) > 0;
             xs_pg_res_free(cur);
-            if (info != NULL && info->push && imported &&
-                orch_settings_entity_enabled(settings, ent)) {
+            bool enabled =
+                info != NULL && info->push && orch_settings_entity_enabled(settings, ent);
+            if (enabled && imported) {
                 json_object_set(mine, ent, list);
+            } else if (enabled) {
+                json_object_set_new(waiting, ent, json_true());
             }
         }
         json_decref(settings);
@@ -232,6 +240,7 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         json_decref(mine);
         if (e != XS_OK) {
             json_decref(rows);
+            json_decref(waiting);
             goto fail;
         }
         if (run_of != NULL && conn != NULL && strcmp(cid, conn) == 0) {
@@ -241,8 +250,19 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
     /* Every connection now has durable steps for these changes: they are processed. A
      * record changed again meanwhile has a new pending row (the trigger waits for this
      * transaction's row locks, then inserts afresh). */
-    char *rt = xs_json_dump(rows, 0);
+    json_t *done = json_array();
+    size_t ri;
+    json_t *row;
+    json_array_foreach(rows, ri, row)
+    {
+        if (json_object_get(waiting, xs_json_str_or(row, "entity", "")) == NULL) {
+            json_array_append_new(done, json_string(xs_json_str_or(row, "id", "")));
+        }
+    }
+    json_decref(waiting);
+    char *rt = xs_json_dump(done, 0);
     json_decref(rows);
+    json_decref(done);
     e = xs_pg_q(pg, NULL,
                 "UPDATE sync.changes SET processed_at = now() WHERE id IN (SELECT value::bigint "
                 "FROM jsonb_array_elements_text($1::jsonb))",
