@@ -123,59 +123,41 @@ static const xs_proto_field f_event_connection[] = {
 /* sync.pull: one bounded read of one entity from Xero (a page, or a set of ids), applied to
  * the local side in one transaction. */
 static const xs_proto_field f_sync_pull[] = {
-    F("entity", XS_PF_STRING, true, 1, 32),
-    F("run_id", XS_PF_UUID, false, 0, 0),
-    F("step_id", XS_PF_INT, false, 0, INT64_MAX),
-    F("access_token", XS_PF_STRING, true, 1, 65536),
-    F("tenant_id", XS_PF_UUID, true, 0, 0),
-    F("organisation_id", XS_PF_UUID, true, 0, 0),
-    F("cursor", XS_PF_OBJECT, false, 0, 0),
-    F("ids", XS_PF_ARRAY, false, 1, 50),
-    F("page_size", XS_PF_INT, false, 1, 1000),
-    F("settings", XS_PF_OBJECT, false, 0, 0),
+    F("entity", XS_PF_STRING, true, 1, 32),       F("run_id", XS_PF_UUID, false, 0, 0),
+    F("step_id", XS_PF_INT, false, 0, INT64_MAX), F("access_token", XS_PF_STRING, true, 1, 65536),
+    F("tenant_id", XS_PF_UUID, true, 0, 0),       F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("cursor", XS_PF_OBJECT, false, 0, 0),       F("ids", XS_PF_ARRAY, false, 1, 50),
+    F("page_size", XS_PF_INT, false, 1, 1000),    F("settings", XS_PF_OBJECT, false, 0, 0),
 };
 
 static const xs_proto_field f_sync_pulled[] = {
-    F("outcome", XS_PF_STRING, true, 1, 32),
-    F("counts", XS_PF_OBJECT, true, 0, 0),
-    F("next", XS_PF_OBJECT, false, 0, 0),
-    F("high_water", XS_PF_TIME, false, 0, 0),
-    F("call", XS_PF_OBJECT, false, 0, 0),
-    F("missing", XS_PF_ARRAY, false, 0, 50),
+    F("outcome", XS_PF_STRING, true, 1, 32),    F("counts", XS_PF_OBJECT, true, 0, 0),
+    F("next", XS_PF_OBJECT, false, 0, 0),       F("high_water", XS_PF_TIME, false, 0, 0),
+    F("call", XS_PF_OBJECT, false, 0, 0),       F("missing", XS_PF_ARRAY, false, 0, 50),
     F("message", XS_PF_STRING, false, 0, 1024),
 };
 
 /* sync.push: one bounded write of one entity to Xero (a batch of at most 50). */
 static const xs_proto_field f_sync_push[] = {
-    F("entity", XS_PF_STRING, true, 1, 32),
-    F("run_id", XS_PF_UUID, true, 0, 0),
-    F("step_id", XS_PF_INT, true, 1, INT64_MAX),
-    F("access_token", XS_PF_STRING, true, 1, 65536),
-    F("tenant_id", XS_PF_UUID, true, 0, 0),
-    F("organisation_id", XS_PF_UUID, true, 0, 0),
-    F("local_ids", XS_PF_ARRAY, false, 1, 50),
-    F("scan_after", XS_PF_STRING, false, 0, 64),
-    F("lookup_names", XS_PF_ARRAY, false, 1, 50),
-    F("settings", XS_PF_OBJECT, false, 0, 0),
+    F("entity", XS_PF_STRING, true, 1, 32),       F("run_id", XS_PF_UUID, true, 0, 0),
+    F("step_id", XS_PF_INT, true, 1, INT64_MAX),  F("access_token", XS_PF_STRING, true, 1, 65536),
+    F("tenant_id", XS_PF_UUID, true, 0, 0),       F("organisation_id", XS_PF_UUID, true, 0, 0),
+    F("local_ids", XS_PF_ARRAY, false, 1, 500),   F("scan_after", XS_PF_STRING, false, 0, 64),
+    F("lookup_names", XS_PF_ARRAY, false, 1, 50), F("settings", XS_PF_OBJECT, false, 0, 0),
 };
 
 static const xs_proto_field f_sync_pushed[] = {
-    F("outcome", XS_PF_STRING, true, 1, 32),
-    F("counts", XS_PF_OBJECT, true, 0, 0),
-    F("call", XS_PF_OBJECT, false, 0, 0),
-    F("next_scan", XS_PF_STRING, false, 0, 64),
-    F("lookups", XS_PF_ARRAY, false, 0, 50),
-    F("requeue", XS_PF_ARRAY, false, 0, 50),
-    F("blocked_on", XS_PF_ARRAY, false, 0, 1000),
+    F("outcome", XS_PF_STRING, true, 1, 32),    F("counts", XS_PF_OBJECT, true, 0, 0),
+    F("call", XS_PF_OBJECT, false, 0, 0),       F("next_scan", XS_PF_STRING, false, 0, 64),
+    F("consumed", XS_PF_INT, false, 0, 500),    F("lookups", XS_PF_ARRAY, false, 0, 50),
+    F("requeue", XS_PF_ARRAY, false, 0, 50),    F("blocked_on", XS_PF_ARRAY, false, 0, 1000),
     F("message", XS_PF_STRING, false, 0, 1024),
 };
 
 /* sync.resolve: settle a conflict held for a person. */
 static const xs_proto_field f_sync_resolve[] = {
-    F("entity", XS_PF_STRING, true, 1, 32),
-    F("conflict_id", XS_PF_UUID, true, 0, 0),
-    F("resolution", XS_PF_STRING, true, 1, 16),
-    F("data", XS_PF_OBJECT, false, 0, 0),
+    F("entity", XS_PF_STRING, true, 1, 32),     F("conflict_id", XS_PF_UUID, true, 0, 0),
+    F("resolution", XS_PF_STRING, true, 1, 16), F("data", XS_PF_OBJECT, false, 0, 0),
     F("by", XS_PF_STRING, false, 1, 256),
 };
 
@@ -188,10 +170,8 @@ static const xs_proto_field f_sync_resolved[] = {
 
 /* local.upsert: the host application's write of one local record through the REST API. */
 static const xs_proto_field f_local_upsert[] = {
-    F("entity", XS_PF_STRING, true, 1, 32),
-    F("organisation_id", XS_PF_UUID, false, 0, 0),
-    F("id", XS_PF_UUID, false, 0, 0),
-    F("record", XS_PF_OBJECT, true, 0, 0),
+    F("entity", XS_PF_STRING, true, 1, 32), F("organisation_id", XS_PF_UUID, false, 0, 0),
+    F("id", XS_PF_UUID, false, 0, 0),       F("record", XS_PF_OBJECT, true, 0, 0),
     F("partial", XS_PF_BOOL, false, 0, 0),
 };
 

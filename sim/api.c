@@ -140,6 +140,13 @@ json_t *sim__envelope(sim_call *c)
 
 static const char not_found_text[] = "The resource you're looking for cannot be found";
 
+void sim__reply_too_large(sim_call *c)
+{
+    sim__reply_text(c, 413,
+                    "The request is too large. A single request is limited to 3.5 MB; send "
+                    "smaller batches.");
+}
+
 /* ------------------------------------------------------------------ changes */
 
 static uint8_t cls_of(sim_kind k, const sim_rec *r)
@@ -420,16 +427,39 @@ void sim__write_items(sim_call *c, sim_batch *b, const sim_kind_ops *ops, json_t
         goto done;
     }
     if (fatal == XS_OK) {
-        for (size_t i = 0; i < n && fatal == XS_OK; i++) {
+        size_t applied = 0;
+        xs_err e = XS_OK;
+        for (size_t i = 0; i < n && e == XS_OK; i++) {
             item_state *s = &st[i];
             if (json_array_size(s->errors) > 0 || s->plan == NULL) {
                 continue;
             }
             bool create = s->existing == NULL;
-            fatal = ops->apply(b, s->plan, &s->done);
-            if (fatal == XS_OK && create && !b->user) {
+            e = ops->apply(b, s->plan, &s->done);
+            if (e != XS_OK) {
+                s->done = NULL;
+                break;
+            }
+            applied++;
+            if (create && !b->user) {
                 fingerprint(b, ops, s->item, s->done);
             }
+        }
+        if (e != XS_OK && applied == 0) {
+            fatal = e; /* nothing was saved: a 500 says so truthfully */
+        } else if (e != XS_OK) {
+            /* Some items are saved and cannot be taken back: a failure reply would make the
+             * client retry and duplicate them. Report each item as summarizeErrors=false does:
+             * the saved ones, and the others with the reason they were not saved. */
+            for (size_t i = 0; i < n; i++) {
+                if (st[i].done == NULL && json_array_size(st[i].errors) == 0) {
+                    sim__err(st[i].errors,
+                             "This item was not saved: the simulator failed (%s) after saving "
+                             "the items before it.",
+                             xs_strerror(e));
+                }
+            }
+            summarize = false;
         }
     }
     if (fatal == XS_EPARSE) {
@@ -479,6 +509,9 @@ static bool query_true(sim_call *c, const char *name)
     return v != NULL && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
 
+/* query_int reads an integer parameter: dflt, with *given false, when it is absent or not
+ * a number (Xero ignores such values); a number too large for int64 reads as INT64_MAX (or
+ * INT64_MIN), for the caller to refuse or clamp. */
 static int64_t query_int(sim_call *c, const char *name, int64_t dflt, bool *given)
 {
     const char *v = xs_http_req_query(c->req, name);
@@ -488,19 +521,24 @@ static int64_t query_int(sim_call *c, const char *name, int64_t dflt, bool *give
     }
     char *end;
     long long x = strtoll(v, &end, 10);
-    if (*end != '\0') {
+    if (*end != '\0' || end == v) {
         return dflt;
     }
     *given = true;
-    return x;
+    return x; /* strtoll saturates at LLONG_MAX / LLONG_MIN on overflow */
 }
 
-/* split_list splits a comma-separated query value into trimmed, unquoted items (new). */
-static char **split_list(const char *v, size_t *n)
+static void free_list(char **l, size_t n);
+
+/* split_list splits a comma-separated query value into trimmed, unquoted items: *out (new,
+ * NULL when there are none) and *n. XS_ENOMEM with *out NULL and *n 0: no item is ever
+ * dropped silently, which would widen a filter. */
+static xs_err split_list(const char *v, char ***list, size_t *n)
 {
+    *list = NULL;
     *n = 0;
     if (v == NULL || v[0] == '\0') {
-        return NULL;
+        return XS_OK;
     }
     size_t cap = 1;
     for (const char *p = v; *p; p++) {
@@ -508,7 +546,7 @@ static char **split_list(const char *v, size_t *n)
     }
     char **out = calloc(cap, sizeof(*out));
     if (out == NULL) {
-        return NULL;
+        return XS_ENOMEM;
     }
     const char *p = v;
     while (*p != '\0' || p == v) {
@@ -523,16 +561,20 @@ static char **split_list(const char *v, size_t *n)
         }
         if (len > 0) {
             out[*n] = strndup(p, len);
-            if (out[*n] != NULL) {
-                (*n)++;
+            if (out[*n] == NULL) {
+                free_list(out, *n);
+                *n = 0;
+                return XS_ENOMEM;
             }
+            (*n)++;
         }
         if (e == NULL) {
             break;
         }
         p = e + 1;
     }
-    return out;
+    *list = out;
+    return XS_OK;
 }
 
 static void free_list(char **l, size_t n)
@@ -560,6 +602,21 @@ static uint32_t find_by_key(sim_tenant *t, const sim_kind_ops *ops, const char *
         return sim__account_by_code(t, key);
     }
     return SIM_NONE;
+}
+
+/* One page of a list being written (see xs_json_dump_items). */
+typedef struct page_items {
+    sim_tenant *t;
+    const sim_kind_ops *ops;
+    const uint32_t *idx;
+    const sim_render_opts *ro;
+} page_items;
+
+/* page_item renders record i of the page (new). */
+static json_t *page_item(size_t i, void *arg)
+{
+    const page_items *p = arg;
+    return p->ops->render(p->t, p->t->t[p->ops->kind].recs[p->idx[i]], p->ro);
 }
 
 void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *id)
@@ -590,6 +647,15 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
     bool given_page = false, given_size = false;
     int64_t page = query_int(c, "page", 0, &given_page);
     int64_t size = query_int(c, "pageSize", SIM_PAGE_DEFAULT, &given_size);
+    if (ops->paged && given_page && page > SIM_PAGE_LAST) {
+        /* Xero's page is a 32-bit integer: a larger one cannot be a page, past the end or not */
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "The value '%.40s' is not valid for page. Page must be a number from 1 to %lld.",
+                 xs_http_req_query(c->req, "page"), (long long)SIM_PAGE_LAST);
+        sim__reply_xero_error(c, 400, 16, "QueryParseException", msg);
+        return;
+    }
     if (ops->paged && (given_page || given_size)) {
         q.page = page < 1 ? 1 : page;
         q.page_size = size < 1 ? SIM_PAGE_DEFAULT : (size > SIM_PAGE_MAX ? SIM_PAGE_MAX : size);
@@ -623,28 +689,34 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
         }
     }
     q.order = xs_http_req_query(c->req, "order");
-    size_t nids = 0, ncids = 0;
-    char **ids = split_list(xs_http_req_query(c->req, "IDs"), &nids);
-    char **cids = ops->kind == SIM_INVOICE
-                      ? split_list(xs_http_req_query(c->req, "ContactIDs"), &ncids)
-                      : NULL;
-    char **stats = NULL;
-    size_t nstats = 0;
+    size_t nids = 0, ncids = 0, nstats = 0;
+    char **ids = NULL, **cids = NULL, **stats = NULL;
     bool bad = false;
-    if (nids > 0) {
+    /* every list is read whole or the request fails: a filter that lost its list would
+     * return records the client did not ask for */
+    bool oom = split_list(xs_http_req_query(c->req, "IDs"), &ids, &nids) != XS_OK;
+    if (!oom && ops->kind == SIM_INVOICE) {
+        oom = split_list(xs_http_req_query(c->req, "ContactIDs"), &cids, &ncids) != XS_OK ||
+              split_list(xs_http_req_query(c->req, "InvoiceNumbers"), &q.numbers, &q.nnumbers) !=
+                  XS_OK ||
+              split_list(xs_http_req_query(c->req, "Statuses"), &stats, &nstats) != XS_OK;
+    }
+    if (!oom && nids > 0) {
         q.ids = calloc(nids, sizeof(*q.ids));
-        for (size_t i = 0; q.ids != NULL && i < nids; i++) {
+        oom = q.ids == NULL;
+        for (size_t i = 0; !oom && i < nids; i++) {
             if (!sim__uuid_parse(ids[i], &q.ids[i])) {
                 snprintf(why, sizeof(why), "'%s' is not a valid value for IDs (a GUID)", ids[i]);
                 bad = true;
                 break;
             }
         }
-        q.nids = nids;
+        q.nids = oom ? 0 : nids;
     }
-    if (!bad && ncids > 0) {
+    if (!oom && !bad && ncids > 0) {
         q.contact_ids = calloc(ncids, sizeof(*q.contact_ids));
-        for (size_t i = 0; q.contact_ids != NULL && i < ncids; i++) {
+        oom = q.contact_ids == NULL;
+        for (size_t i = 0; !oom && i < ncids; i++) {
             if (!sim__uuid_parse(cids[i], &q.contact_ids[i])) {
                 snprintf(why, sizeof(why), "'%s' is not a valid value for ContactIDs (a GUID)",
                          cids[i]);
@@ -652,11 +724,13 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
                 break;
             }
         }
-        q.ncontact_ids = ncids;
+        q.ncontact_ids = oom ? 0 : ncids;
+    }
+    if (oom) {
+        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+        goto out;
     }
     if (ops->kind == SIM_INVOICE) {
-        q.numbers = split_list(xs_http_req_query(c->req, "InvoiceNumbers"), &q.nnumbers);
-        stats = split_list(xs_http_req_query(c->req, "Statuses"), &nstats);
         if (nstats > 0) {
             uint32_t m = 0;
             for (size_t i = 0; i < nstats; i++) {
@@ -710,13 +784,17 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
                                       (json_int_t)q.page_size, "pageCount", (json_int_t)pages,
                                       "itemCount", (json_int_t)res.total));
     }
+    /* Written record by record, each tree released before the next is made, so the
+     * allocator reuses one record's memory for the next. As one tree of a thousand records
+     * a page spent four times as long in malloc and free: the freed chunks of a thousand
+     * trees were coalesced, the heap trimmed, and its pages faulted in again next time. */
     json_t *arr = json_array();
-    for (size_t i = 0; i < res.n; i++) {
-        json_array_append_new(arr, ops->render(t, t->t[ops->kind].recs[res.idx[i]], &ro));
-    }
     json_object_set_new(env, ops->plural, arr);
+    page_items items = {t, ops, res.idx, &ro};
+    char *body = xs_json_dump_items(env, XS_JSON_COMPACT, arr, res.n, page_item, &items);
+    json_decref(env);
     free(res.idx);
-    sim__reply_json(c, 200, env);
+    sim__reply_json_text(c, 200, body);
 out:
     sim__where_free(q.where);
     free(q.ids);
@@ -729,8 +807,17 @@ out:
 
 /* ------------------------------------------------------------------ idempotency */
 
-typedef struct idem_ent {
+/*
+ * The cache: a hash from key to entry (lookups are O(1)), which owns every entry, and the
+ * finished entries also in a queue in the order they finished, so expiry looks only at the
+ * oldest ones. With a fixed TTL that is expiry order; after the TTL is shortened at run time,
+ * an entry behind a longer-lived one waits for it in memory, but a lookup never uses an
+ * expired entry (it drops it).
+ */
+typedef struct sim_idem idem_ent;
+struct sim_idem {
     char method[8];
+    char *key; /* owned copy, to remove it from the map on expiry */
     char *url;
     uint8_t body_sha[XS_SHA256_LEN];
     bool done;
@@ -738,28 +825,56 @@ typedef struct idem_ent {
     char *body;
     char ctype[48];
     xs_time expires;
-} idem_ent;
+    idem_ent *prev, *next; /* the expiry queue (finished entries only) */
+};
 
 void sim__idem_free(void *p)
 {
     idem_ent *e = p;
     if (e != NULL) {
+        free(e->key);
         free(e->url);
         free(e->body);
         free(e);
     }
 }
 
-static bool idem_expired(const char *key, void *val, void *arg)
+/* idem_drop removes a finished entry from the queue and the map, and frees it (idem_mu
+ * held). */
+static void idem_drop(sim_tenant *t, idem_ent *e)
 {
-    (void)key;
-    idem_ent *e = val;
-    xs_time now = *(const xs_time *)arg;
-    if (e->done && e->expires <= now) {
-        sim__idem_free(e);
-        return true;
+    if (e->prev != NULL) {
+        e->prev->next = e->next;
+    } else {
+        t->idem_first = e->next;
     }
-    return false;
+    if (e->next != NULL) {
+        e->next->prev = e->prev;
+    } else {
+        t->idem_last = e->prev;
+    }
+    sim__smap_del(&t->idem, e->key);
+    sim__idem_free(e);
+}
+
+/* idem_expire drops the finished entries at the head of the queue whose time is up
+ * (idem_mu held). */
+static void idem_expire(sim_tenant *t, xs_time now)
+{
+    while (t->idem_first != NULL && t->idem_first->expires <= now) {
+        idem_drop(t, t->idem_first);
+    }
+}
+
+/* idem_find returns the live entry for key (borrowed), or NULL (idem_mu held). */
+static idem_ent *idem_find(sim_tenant *t, const char *key, xs_time now)
+{
+    idem_ent *e = sim__smap_get(&t->idem, key);
+    if (e != NULL && e->done && e->expires <= now) {
+        idem_drop(t, e); /* expired, still queued behind a longer-lived entry */
+        return NULL;
+    }
+    return e;
 }
 
 typedef enum { IDEM_PROCEED, IDEM_REPLAYED, IDEM_REFUSED } idem_result;
@@ -779,18 +894,26 @@ static idem_result idem_begin(sim_call *c, sim_tenant *t, const char *key, const
     xs_sha256(body, len, sha);
     xs_time now = sim__now(c->s);
     pthread_mutex_lock(&c->s->idem_mu);
-    sim__smap_each(&t->idem, idem_expired, &now);
-    idem_ent *e = sim__smap_get(&t->idem, key);
+    idem_expire(t, now);
+    idem_ent *e = idem_find(t, key, now);
     idem_result r = IDEM_PROCEED;
     if (e == NULL) {
         e = calloc(1, sizeof(*e));
         if (e != NULL) {
             snprintf(e->method, sizeof(e->method), "%s", c->method);
+            e->key = strdup(key);
             e->url = strdup(url);
             memcpy(e->body_sha, sha, sizeof(sha));
-            if (e->url == NULL || sim__smap_put(&t->idem, key, e, NULL) != XS_OK) {
+            if (e->key == NULL || e->url == NULL ||
+                sim__smap_put(&t->idem, key, e, NULL) != XS_OK) {
                 sim__idem_free(e);
+                e = NULL;
             }
+        }
+        if (e == NULL) {
+            /* without a record the key could not protect a retry: say so, apply nothing */
+            sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+            r = IDEM_REFUSED;
         }
     } else if (strcmp(e->method, c->method) != 0 || strcmp(e->url, url) != 0 ||
                memcmp(e->body_sha, sha, sizeof(sha)) != 0) {
@@ -844,6 +967,13 @@ static void idem_finish(sim_call *c, sim_tenant *t, const char *key)
             e->body = body;
             snprintf(e->ctype, sizeof(e->ctype), "%s", c->ctype ? c->ctype : "");
             e->expires = sim__now(c->s) + c->set.idem_ttl_ms;
+            e->prev = t->idem_last;
+            if (t->idem_last != NULL) {
+                t->idem_last->next = e;
+            } else {
+                t->idem_first = e;
+            }
+            t->idem_last = e;
         }
     } else {
         free(body);
@@ -928,7 +1058,9 @@ static void organisation(sim_call *c, sim_tenant *t)
     sim__reply_json(c, 200, env);
 }
 
-void sim__h_accounting(sim_call *c, const char *rest)
+/* accounting serves one Accounting API call (see sim__h_accounting), without the rate-limit
+ * headers. */
+static void accounting(sim_call *c, const char *rest)
 {
     /* rest: "/Kind" or "/Kind/{key}" */
     if (rest[0] != '/') {
@@ -969,23 +1101,16 @@ void sim__h_accounting(sim_call *c, const char *rest)
     }
 
     /* the caller (server.c) holds world_lock for reading */
-    if (!sim__auth_bearer(c)) {
-        sim__limits_headers(c);
-        return;
-    }
-    if (!sim__auth_tenant(c)) {
-        sim__limits_headers(c);
+    if (!sim__auth_bearer(c) || !sim__auth_tenant(c)) {
         return;
     }
     sim_tenant *t = c->tenant;
     bool write = !is_get;
     if (!sim__scope_has(c->scope, write ? res->write : res->read)) {
         sim__reply_problem(c, 401, "Unauthorized", "AuthorizationUnsuccessful");
-        sim__limits_headers(c);
         return;
     }
     if (!sim__limits_acquire(c)) {
-        sim__limits_headers(c);
         return;
     }
     size_t blen = 0;
@@ -996,50 +1121,48 @@ void sim__h_accounting(sim_call *c, const char *rest)
         sim__reply_xero_error(c, 500, 500, "UnknownErrorException",
                               "An error occurred in Xero. Check the API Status page "
                               "http://status.developer.xero.com for current service status.");
-        goto release;
+        return;
     case SIM_FAULT_503:
         sim__reply_header(c, "Retry-After", "5");
         sim__reply_text(c, 503, "The Xero API is temporarily unavailable. Please try again.");
-        goto release;
+        return;
     case SIM_FAULT_REVOKED:
         sim__revoke_all(c->s);
         sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
-        goto release;
+        return;
     case SIM_FAULT_HANG:
         /* the call stays in flight at "Xero" while the client waits; then server.c closes
          * the connection without a reply */
         sim__hang(c->s, c->set.hang_ms);
-        goto release;
+        return;
     case SIM_FAULT_RESET:
-        goto release; /* server.c resets the connection; nothing was applied */
+        return; /* server.c resets the connection; nothing was applied */
     default:
         break;
     }
     sim__latency(c, is_get ? "" : body, is_get ? 0 : blen);
     if (!allowed) {
         method_not_allowed(c);
-        goto release;
+        return;
     }
     if (res->ops == NULL) {
         pthread_rwlock_rdlock(&t->lock);
         organisation(c, t);
         pthread_rwlock_unlock(&t->lock);
-        goto release;
+        return;
     }
     if (is_get) {
         /* a body on a GET (the Node SDK sends "{}") is ignored, as Xero does */
         pthread_rwlock_rdlock(&t->lock);
         sim__list(c, t, res->ops, key);
         pthread_rwlock_unlock(&t->lock);
-        goto release;
+        return;
     }
 
     /* writes */
     if ((int64_t)blen > c->set.max_body) {
-        sim__reply_text(c, 413,
-                        "The request is too large. A single request is limited to 3.5 MB; send "
-                        "smaller batches.");
-        goto release;
+        sim__reply_too_large(c);
+        return;
     }
     const char *idem = xs_http_req_header(c->req, "Idempotency-Key");
     bool idem_on = false;
@@ -1047,12 +1170,12 @@ void sim__h_accounting(sim_call *c, const char *rest)
         if (strlen(idem) > SIM_IDEM_KEY_MAX || idem[0] == '\0') {
             sim__reply_problem(c, 400, "Bad Request",
                                "The Idempotency-Key header must be 1 to 128 characters.");
-            goto release;
+            return;
         }
         snprintf(c->idem, sizeof(c->idem), "%s", idem);
         idem_result ir = idem_begin(c, t, idem, body, blen);
         if (ir != IDEM_PROCEED) {
-            goto release;
+            return;
         }
         idem_on = true;
     }
@@ -1095,7 +1218,12 @@ void sim__h_accounting(sim_call *c, const char *rest)
     if (idem_on) {
         idem_finish(c, t, c->idem);
     }
-release:
+}
+
+void sim__h_accounting(sim_call *c, const char *rest)
+{
+    accounting(c, rest);
+    /* on every reply, the 404 of an unknown resource or path included */
     sim__limits_headers(c);
     sim__limits_release(c);
 }

@@ -36,6 +36,12 @@ static const strfield contact_strs[] = {
     {"PurchasesDefaultAccountCode", C_PURCHACCT, 10},
 };
 
+/* Website is read-only in the Accounting API (the spec marks it readOnly; Xero says it is
+ * entered in Xero itself), so only a change made as a Xero user, through /_sim, sets it. */
+static const strfield contact_user_strs[] = {
+    {"Website", C_WEBSITE, 255},
+};
+
 static const strfield addr_fields[SIM_ADDR_FIELDS] = {
     {"AddressLine1", 0, 500}, {"AddressLine2", 1, 500}, {"AddressLine3", 2, 500},
     {"AddressLine4", 3, 500}, {"City", 4, 255},         {"Region", 5, 255},
@@ -64,11 +70,13 @@ static int find_word(const char *const *words, size_t n, const char *w)
 
 /* ------------------------------------------------------------------ rendering */
 
-static void set_str(json_t *o, const char *key, const char *v)
+/* set_str sets key to the string v; an empty v shares the record's empty string. */
+static void set_str(sim_shared *sh, json_t *o, const char *key, const char *v)
 {
-    json_object_set_new_nocheck(o, key, json_string_nocheck(v));
+    json_object_set_new_nocheck(o, key, sim__shared_str(sh, v));
 }
 
+/* set_str_if sets key to v unless v is empty. */
 static void set_str_if(json_t *o, const char *key, const char *v)
 {
     if (v[0] != '\0') {
@@ -83,14 +91,16 @@ json_t *sim__contact_ref(sim_tenant *t, uint32_t idx)
         return o;
     }
     const sim_contact *c = sim__contact_at(t, idx);
+    sim_shared sh = {0};
     json_object_set_new_nocheck(o, "ContactID", sim__json_uuid(&c->h.id));
     set_str_if(o, "ContactNumber", sim__strs_get(&c->s, C_NUMBER));
-    set_str(o, "Name", sim__strs_get(&c->s, C_NAME));
-    json_object_set_new_nocheck(o, "Addresses", json_array());
-    json_object_set_new_nocheck(o, "Phones", json_array());
-    json_object_set_new_nocheck(o, "ContactGroups", json_array());
-    json_object_set_new_nocheck(o, "ContactPersons", json_array());
+    set_str(&sh, o, "Name", sim__strs_get(&c->s, C_NAME));
+    json_object_set_new_nocheck(o, "Addresses", sim__shared_array(&sh));
+    json_object_set_new_nocheck(o, "Phones", sim__shared_array(&sh));
+    json_object_set_new_nocheck(o, "ContactGroups", sim__shared_array(&sh));
+    json_object_set_new_nocheck(o, "ContactPersons", sim__shared_array(&sh));
     json_object_set_new_nocheck(o, "HasValidationErrors", json_false());
+    sim__shared_fini(&sh);
     return o;
 }
 
@@ -109,10 +119,17 @@ static json_t *balances(sim_tenant *t, const sim_contact *c, xs_time now)
             xs_money_add(over[side], inv->amount_due, &over[side]);
         }
     }
-    return json_pack("{s:{s:o,s:o},s:{s:o,s:o}}", "AccountsReceivable", "Outstanding",
-                     sim__json_money(out[0], 2), "Overdue", sim__json_money(over[0], 2),
-                     "AccountsPayable", "Outstanding", sim__json_money(out[1], 2), "Overdue",
-                     sim__json_money(over[1], 2));
+    /* Built directly rather than with json_pack, which parses its format and checks every
+     * key again for each of the thousand contacts in a page. */
+    static const char *const sides[2] = {"AccountsReceivable", "AccountsPayable"};
+    json_t *b = json_object();
+    for (int side = 0; side < 2; side++) {
+        json_t *o = json_object();
+        json_object_set_new_nocheck(o, "Outstanding", sim__json_money(out[side], 2));
+        json_object_set_new_nocheck(o, "Overdue", sim__json_money(over[side], 2));
+        json_object_set_new_nocheck(b, sides[side], o);
+    }
+    return b;
 }
 
 static json_t *contact_render(sim_tenant *t, const sim_rec *r, const sim_render_opts *o)
@@ -123,31 +140,32 @@ static json_t *contact_render(sim_tenant *t, const sim_rec *r, const sim_render_
     }
     const char *v[C_NSTR];
     sim__strs_load(&c->s, v, C_NSTR);
+    sim_shared sh = {0};
     json_t *j = json_object();
     json_object_set_new_nocheck(j, "ContactID", sim__json_uuid(&r->id));
     set_str_if(j, "ContactNumber", v[C_NUMBER]);
     set_str_if(j, "AccountNumber", v[C_ACCOUNTNUMBER]);
-    set_str(j, "ContactStatus", contact_status_names[c->status]);
-    set_str(j, "Name", v[C_NAME]);
+    set_str(&sh, j, "ContactStatus", contact_status_names[c->status]);
+    set_str(&sh, j, "Name", v[C_NAME]);
     set_str_if(j, "FirstName", v[C_FIRST]);
     set_str_if(j, "LastName", v[C_LAST]);
     set_str_if(j, "CompanyNumber", v[C_COMPANYNUMBER]);
     set_str_if(j, "EmailAddress", v[C_EMAIL]);
-    set_str(j, "BankAccountDetails", v[C_BANKDETAILS]);
+    set_str(&sh, j, "BankAccountDetails", v[C_BANKDETAILS]);
     set_str_if(j, "TaxNumber", v[C_TAXNUMBER]);
     if (c->tax_number_type >= 0) {
-        set_str(j, "TaxNumberType", tax_number_types[c->tax_number_type]);
+        set_str(&sh, j, "TaxNumberType", tax_number_types[c->tax_number_type]);
     }
     if (o->view != SIM_VIEW_SUMMARY) {
         json_t *addrs = json_array();
         for (int k = 1; k >= 0; k--) { /* STREET, then POBOX */
             json_t *a = json_object();
-            set_str(a, "AddressType", addr_types[k]);
+            set_str(&sh, a, "AddressType", addr_types[k]);
             unsigned base = k == 0 ? C_ADDR0 : C_ADDR1;
             for (int f = 0; f < SIM_ADDR_FIELDS; f++) {
                 const char *val = v[base + addr_fields[f].slot];
                 if (f >= 4 && f <= 7) {
-                    set_str(a, addr_fields[f].name, val);
+                    set_str(&sh, a, addr_fields[f].name, val);
                 } else {
                     set_str_if(a, addr_fields[f].name, val);
                 }
@@ -159,9 +177,9 @@ static json_t *contact_render(sim_tenant *t, const sim_rec *r, const sim_render_
         for (int k = 0; k < 4; k++) {
             int p = phone_order[k];
             json_t *ph = json_object();
-            set_str(ph, "PhoneType", phone_types[p]);
+            set_str(&sh, ph, "PhoneType", phone_types[p]);
             for (int f = 0; f < SIM_PHONE_FIELDS; f++) {
-                set_str(ph, phone_fields[f].name,
+                set_str(&sh, ph, phone_fields[f].name,
                         v[C_PHONE0 + p * SIM_PHONE_FIELDS + phone_fields[f].slot]);
             }
             json_array_append_new(phones, ph);
@@ -169,23 +187,23 @@ static json_t *contact_render(sim_tenant *t, const sim_rec *r, const sim_render_
         json_object_set_new_nocheck(j, "Phones", phones);
     }
     json_object_set_new_nocheck(j, "UpdatedDateUTC", sim__json_xero_date(r->updated));
-    json_object_set_new_nocheck(j, "ContactGroups", json_array());
+    json_object_set_new_nocheck(j, "ContactGroups", sim__shared_array(&sh));
     json_object_set_new_nocheck(j, "IsSupplier", json_boolean(c->n_accpay > 0));
     json_object_set_new_nocheck(j, "IsCustomer", json_boolean(c->n_accrec > 0));
     set_str_if(j, "DefaultCurrency", v[C_CURRENCY]);
     if (c->sales_lat >= 0) {
-        set_str(j, "SalesDefaultLineAmountType", lat_names[c->sales_lat]);
+        set_str(&sh, j, "SalesDefaultLineAmountType", lat_names[c->sales_lat]);
     }
     if (c->purch_lat >= 0) {
-        set_str(j, "PurchasesDefaultLineAmountType", lat_names[c->purch_lat]);
+        set_str(&sh, j, "PurchasesDefaultLineAmountType", lat_names[c->purch_lat]);
     }
     set_str_if(j, "SalesDefaultAccountCode", v[C_SALESACCT]);
     set_str_if(j, "PurchasesDefaultAccountCode", v[C_PURCHACCT]);
     set_str_if(j, "Website", v[C_WEBSITE]);
     if (o->view != SIM_VIEW_SUMMARY) {
-        json_object_set_new_nocheck(j, "SalesTrackingCategories", json_array());
-        json_object_set_new_nocheck(j, "PurchasesTrackingCategories", json_array());
-        json_t *persons = json_array();
+        json_object_set_new_nocheck(j, "SalesTrackingCategories", sim__shared_array(&sh));
+        json_object_set_new_nocheck(j, "PurchasesTrackingCategories", sim__shared_array(&sh));
+        json_t *persons = c->npersons > 0 ? json_array() : sim__shared_array(&sh);
         for (uint8_t k = 0; k < c->npersons; k++) {
             const sim_person *p = &c->persons[k];
             json_t *pj = json_object();
@@ -200,6 +218,7 @@ static json_t *contact_render(sim_tenant *t, const sim_rec *r, const sim_render_
     }
     json_object_set_new_nocheck(j, "HasAttachments", json_false());
     json_object_set_new_nocheck(j, "HasValidationErrors", json_false());
+    sim__shared_fini(&sh);
     return j;
 }
 
@@ -294,6 +313,11 @@ static xs_err contact_plan_make(sim_batch *b, const json_t *item, sim_rec *exist
     const char *path = b->path;
     xs_err e = read_strs(item, contact_strs, sizeof(contact_strs) / sizeof(contact_strs[0]), 0,
                          path, vals, errors, why);
+    if (e == XS_OK && b->user) {
+        e = read_strs(item, contact_user_strs,
+                      sizeof(contact_user_strs) / sizeof(contact_user_strs[0]), 0, path, vals,
+                      errors, why);
+    }
     if (e != XS_OK) {
         goto fail;
     }

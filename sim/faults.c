@@ -7,7 +7,9 @@
  * the seed, the request (method, path, tenant, body) and how many times that same request
  * has been seen: the k-th sending of a given request meets the same fate in every run, how
  * ever the calls interleave, and a retry (k+1) draws again. Latency jitter is drawn the
- * same way.
+ * same way. The counts live in a sim_counts, so memory stays bounded however many distinct
+ * requests arrive: a request keeps its count while fewer than SIM_COUNTS_CAP other distinct
+ * requests have been seen since its last sending (a retry comes long before that).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,11 +54,7 @@ static bool rates_on(const sim_settings *set)
 /* occurrence counts how often this request was seen (fault_mu held). */
 static uint64_t occurrence(sim *s, uint64_t h)
 {
-    char key[24];
-    snprintf(key, sizeof(key), "%016llx", (unsigned long long)h);
-    uintptr_t n = (uintptr_t)sim__smap_get(&s->occurrences, key);
-    sim__smap_put(&s->occurrences, key, (void *)(n + 1), NULL);
-    return n;
+    return sim__counts_bump(&s->occurrences, h);
 }
 
 sim_fault_kind sim__fault_pick(sim_call *c, const char *body, size_t len, bool rates)
@@ -130,7 +128,8 @@ void sim__hang(sim *s, int64_t ms)
     ts.tv_nsec = (long)(ns % 1000000000);
     pthread_mutex_lock(&s->hang_mu);
     uint64_t gen = s->hang_gen;
-    while (!s->stopping && gen == s->hang_gen) {
+    /* a reset in progress needs every caller out of the world lock: do not start waiting */
+    while (!s->stopping && s->resets == 0 && gen == s->hang_gen) {
         if (pthread_cond_timedwait(&s->hang_cv, &s->hang_mu, &ts) != 0) {
             break;
         }
@@ -217,6 +216,6 @@ void sim__faults_reset(sim *s)
         free(s->script);
         s->script = n;
     }
-    sim__smap_free(&s->occurrences, NULL);
+    sim__counts_free(&s->occurrences);
     pthread_mutex_unlock(&s->fault_mu);
 }

@@ -249,20 +249,59 @@ static bool purge_access(const char *key, void *val, void *arg)
 
 /* ------------------------------------------------------------------ authorize */
 
-static void redirect_error(sim_call *c, const char *redirect, const char *state, const char *err,
+/* connect_tenant connects the user to tenant under auth_event, or renews the connection
+ * (id_mu held). XS_ENOMEM. */
+static xs_err connect_tenant(sim *s, const sim_uuid *tenant, const sim_uuid *auth_event,
+                             sim_rng *rng, xs_time now)
+{
+    sim_conn *cn = conn_find_tenant(s, tenant);
+    if (cn == NULL) {
+        cn = calloc(1, sizeof(*cn));
+        if (cn == NULL) {
+            return XS_ENOMEM;
+        }
+        sim__rng_uuid(rng, &cn->id);
+        cn->tenant = *tenant;
+        cn->created = now;
+        cn->next = s->conns;
+        s->conns = cn;
+    }
+    cn->updated = now;
+    cn->auth_event = *auth_event;
+    return XS_OK;
+}
+
+/* redirect_to replies 302 to uri with the query parameters in kv (name, value pairs,
+ * NULL-terminated; a NULL value leaves its parameter out), every value percent-encoded
+ * whole: the Location has no length limit of its own. */
+static void redirect_to(sim_call *c, const char *uri, const char *const *kv)
+{
+    sim_buf loc = {0};
+    bool ok = sim__url_append(&loc, uri, false);
+    const char *sep = strchr(uri, '?') ? "&" : "?";
+    for (size_t i = 0; ok && kv[i] != NULL; i += 2) {
+        if (kv[i + 1] == NULL) {
+            continue;
+        }
+        ok = sim__url_append(&loc, sep, false) && sim__url_append(&loc, kv[i], false) &&
+             sim__url_append(&loc, "=", false) && sim__url_append(&loc, kv[i + 1], true);
+        sep = "&";
+    }
+    if (!ok) {
+        sim__buf_free(&loc);
+        sim__reply_text(c, 500, "out of memory");
+        return;
+    }
+    sim__reply_header(c, "Location", loc.p);
+    sim__buf_free(&loc);
+    sim__reply_text(c, 302, "");
+}
+
+static void redirect_error(sim_call *c, const char *uri, const char *state, const char *err,
                            const char *desc)
 {
-    char loc[4096];
-    snprintf(loc, sizeof(loc), "%s%serror=", redirect, strchr(redirect, '?') ? "&" : "?");
-    sim__url_append(loc, sizeof(loc), err, true);
-    sim__url_append(loc, sizeof(loc), "&error_description=", false);
-    sim__url_append(loc, sizeof(loc), desc, true);
-    if (state != NULL) {
-        sim__url_append(loc, sizeof(loc), "&state=", false);
-        sim__url_append(loc, sizeof(loc), state, true);
-    }
-    sim__reply_header(c, "Location", loc);
-    sim__reply_text(c, 302, "");
+    const char *kv[] = {"error", err, "error_description", desc, "state", state, NULL};
+    redirect_to(c, uri, kv);
 }
 
 void sim__h_authorize(sim_call *c)
@@ -332,20 +371,6 @@ void sim__h_authorize(sim_call *c)
         return;
     }
 
-    /* consent: the configured tenants, or every tenant (world_lock is held by the caller) */
-    sim_uuid tenants[64];
-    size_t nt = 0;
-    if (s->nconsent > 0) {
-        for (size_t i = 0; i < s->nconsent && nt < 64; i++) {
-            if (sim__tenant_find(s, &s->consent[i]) != NULL) {
-                tenants[nt++] = s->consent[i];
-            }
-        }
-    } else {
-        for (size_t i = 0; i < s->ntenants && nt < 64; i++) {
-            tenants[nt++] = s->tenants[i]->id;
-        }
-    }
     xs_time now = sim__now(s);
     sim_code *code = calloc(1, sizeof(*code));
     char *token = random_token(32);
@@ -360,29 +385,36 @@ void sim__h_authorize(sim_call *c)
     code->challenge = challenge != NULL && challenge[0] ? strdup(challenge) : NULL;
     code->nonce = nonce != NULL ? strdup(nonce) : NULL;
     code->expires = now + c->set.code_ttl_ms;
+    if (code->redirect_uri == NULL || code->scope == NULL ||
+        (code->challenge == NULL && challenge != NULL && challenge[0]) ||
+        (code->nonce == NULL && nonce != NULL)) {
+        free_code(code);
+        free(token);
+        sim__reply_text(c, 500, "out of memory");
+        return;
+    }
+    char ss[SIM_UUID_STR];
     pthread_mutex_lock(&s->id_mu);
     sim_rng rng = {c->set.seed ^ (uint64_t)now ^ s->next_grant * 977};
     uint8_t rnd[16];
     xs_crypto_random(rnd, sizeof(rnd));
     rng.s ^= sim__hash64(rnd, sizeof(rnd), 5);
     sim__rng_uuid(&rng, &code->auth_event);
-    for (size_t i = 0; i < nt; i++) {
-        sim_conn *cn = conn_find_tenant(s, &tenants[i]);
-        if (cn == NULL) {
-            cn = calloc(1, sizeof(*cn));
-            if (cn == NULL) {
-                continue;
-            }
-            sim__rng_uuid(&rng, &cn->id);
-            cn->tenant = tenants[i];
-            cn->created = now;
-            cn->next = s->conns;
-            s->conns = cn;
+    sim__uuid_format(&code->auth_event, ss); /* once stored, the code is another thread's */
+    /* consent: the tenants chosen through /_sim/consent that exist, or every tenant, however
+     * many (world_lock is held by the caller, so the list stands still) */
+    xs_err e = XS_OK;
+    size_t nt = s->nconsent > 0 ? s->nconsent : s->ntenants;
+    for (size_t i = 0; i < nt && e == XS_OK; i++) {
+        const sim_uuid *tid = s->nconsent > 0 ? &s->consent[i] : &s->tenants[i]->id;
+        if (s->nconsent > 0 && sim__tenant_find(s, tid) == NULL) {
+            continue;
         }
-        cn->updated = now;
-        cn->auth_event = code->auth_event;
+        e = connect_tenant(s, tid, &code->auth_event, &rng, now);
     }
-    xs_err e = sim__smap_put(&s->codes, token, code, NULL);
+    if (e == XS_OK) {
+        e = sim__smap_put(&s->codes, token, code, NULL);
+    }
     pthread_mutex_unlock(&s->id_mu);
     if (e != XS_OK) {
         free_code(code);
@@ -390,22 +422,9 @@ void sim__h_authorize(sim_call *c)
         sim__reply_text(c, 500, "out of memory");
         return;
     }
-    char loc[4096];
-    snprintf(loc, sizeof(loc), "%s%scode=", redirect, strchr(redirect, '?') ? "&" : "?");
-    sim__url_append(loc, sizeof(loc), token, true);
-    sim__url_append(loc, sizeof(loc), "&scope=", false);
-    sim__url_append(loc, sizeof(loc), scope, true);
-    if (state != NULL) {
-        sim__url_append(loc, sizeof(loc), "&state=", false);
-        sim__url_append(loc, sizeof(loc), state, true);
-    }
-    sim__url_append(loc, sizeof(loc), "&session_state=", false);
-    char ss[SIM_UUID_STR];
-    sim__uuid_format(&code->auth_event, ss);
-    sim__url_append(loc, sizeof(loc), ss, true);
+    const char *kv[] = {"code", token, "scope", scope, "state", state, "session_state", ss, NULL};
+    redirect_to(c, redirect, kv);
     free(token);
-    sim__reply_header(c, "Location", loc);
-    sim__reply_text(c, 302, "");
 }
 
 /* ------------------------------------------------------------------ tokens */

@@ -373,13 +373,14 @@ void sim__lines_uses(sim_tenant *t, const sim_line *lines, uint32_t n, int delta
 json_t *sim__lines_render(const sim_line *lines, uint32_t n, bool unitdp4)
 {
     json_t *arr = json_array();
+    sim_shared sh = {0};
     for (uint32_t i = 0; i < n; i++) {
         const sim_line *l = &lines[i];
         const char *v[L_NSTR];
         sim__strs_load(&l->s, v, L_NSTR);
         json_t *o = json_object();
         json_object_set_new_nocheck(o, "LineItemID", sim__json_uuid(&l->id));
-        json_object_set_new_nocheck(o, "Description", json_string_nocheck(v[L_DESCRIPTION]));
+        json_object_set_new_nocheck(o, "Description", sim__shared_str(&sh, v[L_DESCRIPTION]));
         json_object_set_new_nocheck(o, "Quantity", sim__json_money(l->quantity, 4));
         json_object_set_new_nocheck(o, "UnitAmount", sim__json_money(l->unit, unitdp4 ? 4 : 2));
         if (v[L_ITEMCODE][0] != '\0') {
@@ -388,10 +389,10 @@ json_t *sim__lines_render(const sim_line *lines, uint32_t n, bool unitdp4)
         if (v[L_ACCOUNTCODE][0] != '\0') {
             json_object_set_new_nocheck(o, "AccountCode", json_string_nocheck(v[L_ACCOUNTCODE]));
         }
-        json_object_set_new_nocheck(o, "TaxType", json_string_nocheck(v[L_TAXTYPE]));
+        json_object_set_new_nocheck(o, "TaxType", sim__shared_str(&sh, v[L_TAXTYPE]));
         json_object_set_new_nocheck(o, "TaxAmount", sim__json_money(l->tax, 2));
         json_object_set_new_nocheck(o, "LineAmount", sim__json_money(l->amount, 2));
-        json_object_set_new_nocheck(o, "Tracking", json_array());
+        json_object_set_new_nocheck(o, "Tracking", sim__shared_array(&sh));
         if (l->has_discount_rate) {
             json_object_set_new_nocheck(o, "DiscountRate", sim__json_money(l->discount_rate, 2));
         }
@@ -401,6 +402,7 @@ json_t *sim__lines_render(const sim_line *lines, uint32_t n, bool unitdp4)
         }
         json_array_append_new(arr, o);
     }
+    sim__shared_fini(&sh);
     return arr;
 }
 
@@ -500,17 +502,18 @@ json_t *sim__invoice_nested(sim_tenant *t, const sim_invoice *inv, const sim_ren
     (void)o;
     const char *v[I_NSTR];
     sim__strs_load(&inv->s, v, I_NSTR);
+    sim_shared sh = {0};
     json_t *j = json_object();
     json_object_set_new_nocheck(j, "Type", json_string_nocheck(inv_types[inv->type]));
     json_object_set_new_nocheck(j, "InvoiceID", sim__json_uuid(&inv->h.id));
-    json_object_set_new_nocheck(j, "InvoiceNumber", json_string_nocheck(v[I_NUMBER]));
+    json_object_set_new_nocheck(j, "InvoiceNumber", sim__shared_str(&sh, v[I_NUMBER]));
     if (v[I_REFERENCE][0] != '\0') {
         json_object_set_new_nocheck(j, "Reference", json_string_nocheck(v[I_REFERENCE]));
     }
-    json_object_set_new_nocheck(j, "Payments", json_array());
-    json_object_set_new_nocheck(j, "CreditNotes", json_array());
-    json_object_set_new_nocheck(j, "Prepayments", json_array());
-    json_object_set_new_nocheck(j, "Overpayments", json_array());
+    json_object_set_new_nocheck(j, "Payments", sim__shared_array(&sh));
+    json_object_set_new_nocheck(j, "CreditNotes", sim__shared_array(&sh));
+    json_object_set_new_nocheck(j, "Prepayments", sim__shared_array(&sh));
+    json_object_set_new_nocheck(j, "Overpayments", sim__shared_array(&sh));
     json_object_set_new_nocheck(j, "AmountDue", sim__json_money(inv->amount_due, 2));
     json_object_set_new_nocheck(j, "AmountPaid", sim__json_money(inv->amount_paid, 2));
     json_object_set_new_nocheck(j, "HasErrors", json_false());
@@ -520,11 +523,12 @@ json_t *sim__invoice_nested(sim_tenant *t, const sim_invoice *inv, const sim_ren
     json_object_set_new_nocheck(j, "Status", json_string_nocheck(inv_status_names[inv->status]));
     json_object_set_new_nocheck(j, "LineAmountTypes",
                                 json_string_nocheck(sim__lat_names[inv->lat]));
-    json_object_set_new_nocheck(j, "LineItems", json_array());
+    json_object_set_new_nocheck(j, "LineItems", sim__shared_array(&sh));
     json_object_set_new_nocheck(j, "SubTotal", sim__json_money(inv->subtotal, 2));
     json_object_set_new_nocheck(j, "TotalTax", sim__json_money(inv->total_tax, 2));
     json_object_set_new_nocheck(j, "Total", sim__json_money(inv->total, 2));
-    json_object_set_new_nocheck(j, "CurrencyCode", json_string_nocheck(v[I_CURRENCY]));
+    json_object_set_new_nocheck(j, "CurrencyCode", sim__shared_str(&sh, v[I_CURRENCY]));
+    sim__shared_fini(&sh);
     return j;
 }
 
@@ -537,23 +541,25 @@ static json_t *invoice_render(sim_tenant *t, const sim_rec *r, const sim_render_
     const char *v[I_NSTR];
     sim__strs_load(&inv->s, v, I_NSTR);
     bool summary = o->view == SIM_VIEW_SUMMARY;
+    sim_shared sh = {0};
     json_t *j = json_object();
     json_object_set_new_nocheck(j, "Type", json_string_nocheck(inv_types[inv->type]));
     json_object_set_new_nocheck(j, "InvoiceID", sim__json_uuid(&r->id));
-    json_object_set_new_nocheck(j, "InvoiceNumber", json_string_nocheck(v[I_NUMBER]));
-    json_object_set_new_nocheck(j, "Reference", json_string_nocheck(v[I_REFERENCE]));
+    json_object_set_new_nocheck(j, "InvoiceNumber", sim__shared_str(&sh, v[I_NUMBER]));
+    json_object_set_new_nocheck(j, "Reference", sim__shared_str(&sh, v[I_REFERENCE]));
     if (!summary) {
-        json_t *pays = json_array();
+        json_t *pays = NULL;
         for (uint32_t k = 0; k < inv->payments.n; k++) {
             const sim_payment *p = sim__payment_at(t, inv->payments.v[k]);
             if (p->status == SIM_PS_AUTHORISED) {
+                pays = pays != NULL ? pays : json_array();
                 json_array_append_new(pays, sim__payment_brief(t, p));
             }
         }
-        json_object_set_new_nocheck(j, "Payments", pays);
-        json_object_set_new_nocheck(j, "CreditNotes", json_array());
-        json_object_set_new_nocheck(j, "Prepayments", json_array());
-        json_object_set_new_nocheck(j, "Overpayments", json_array());
+        json_object_set_new_nocheck(j, "Payments", pays != NULL ? pays : sim__shared_array(&sh));
+        json_object_set_new_nocheck(j, "CreditNotes", sim__shared_array(&sh));
+        json_object_set_new_nocheck(j, "Prepayments", sim__shared_array(&sh));
+        json_object_set_new_nocheck(j, "Overpayments", sim__shared_array(&sh));
     }
     json_object_set_new_nocheck(j, "AmountDue", sim__json_money(inv->amount_due, 2));
     json_object_set_new_nocheck(j, "AmountPaid", sim__json_money(inv->amount_paid, 2));
@@ -585,12 +591,13 @@ static json_t *invoice_render(sim_tenant *t, const sim_rec *r, const sim_render_
         json_object_set_new_nocheck(j, "TotalDiscount", sim__json_money(inv->total_discount, 2));
     }
     json_object_set_new_nocheck(j, "UpdatedDateUTC", sim__json_xero_date(r->updated));
-    json_object_set_new_nocheck(j, "CurrencyCode", json_string_nocheck(v[I_CURRENCY]));
+    json_object_set_new_nocheck(j, "CurrencyCode", sim__shared_str(&sh, v[I_CURRENCY]));
     set_date(j, "FullyPaidOnDate", NULL, inv->fully_paid);
     json_object_set_new_nocheck(j, "SentToContact", json_boolean(inv->sent_to_contact));
     if (v[I_URL][0] != '\0') {
         json_object_set_new_nocheck(j, "Url", json_string_nocheck(v[I_URL]));
     }
+    sim__shared_fini(&sh);
     return j;
 }
 

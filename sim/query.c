@@ -1056,8 +1056,14 @@ xs_err sim__query_run(sim_query *q, sim_result *out, int64_t high_volume, char *
     if ((int64_t)tb->n > high_volume && (!efficient || (q->page == 0 && !has_targets))) {
         return XS_EUNSUPPORTED;
     }
-    size_t off = q->page > 0 ? (size_t)((q->page - 1) * q->page_size) : 0;
-    size_t lim = q->page > 0 ? (size_t)q->page_size : SIZE_MAX;
+    /* the first record of the page, saturating: a page far past the end is just empty */
+    size_t off = 0, lim = SIZE_MAX;
+    if (q->page > 0) {
+        uint64_t before = (uint64_t)(q->page - 1);
+        uint64_t size = q->page_size > 0 ? (uint64_t)q->page_size : SIM_PAGE_DEFAULT;
+        off = before > (uint64_t)SIZE_MAX / size ? SIZE_MAX : (size_t)(before * size);
+        lim = (size_t)size;
+    }
     memset(out, 0, sizeof(*out));
 
     if (!has_targets && efficient && !(q->has_ims && o.mode == ORD_CREATED)) {

@@ -96,6 +96,20 @@ void sim__reply_json(sim_call *c, int status, json_t *body)
     c->ctype = "application/json; charset=utf-8";
 }
 
+void sim__reply_json_text(sim_call *c, int status, char *text)
+{
+    if (text == NULL) {
+        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    json_decref(c->json);
+    c->json = NULL;
+    free(c->text);
+    c->text = text;
+    c->status = status;
+    c->ctype = "application/json; charset=utf-8";
+}
+
 void sim__reply_text(sim_call *c, int status, const char *text)
 {
     json_decref(c->json);
@@ -109,11 +123,29 @@ void sim__reply_text(sim_call *c, int status, const char *text)
 void sim__reply_header(sim_call *c, const char *name, const char *value)
 {
     if (c->nh >= SIM_MAX_HEADERS) {
+        c->header_lost = true;
         return;
     }
-    snprintf(c->hname[c->nh], sizeof(c->hname[0]), "%s", name);
-    snprintf(c->hval[c->nh], sizeof(c->hval[0]), "%s", value);
+    char *n = strdup(name), *v = strdup(value);
+    if (n == NULL || v == NULL) {
+        free(n);
+        free(v);
+        c->header_lost = true;
+        return;
+    }
+    c->hname[c->nh] = n;
+    c->hval[c->nh] = v;
     c->nh++;
+}
+
+/* headers_free frees the reply headers stored so far. */
+static void headers_free(sim_call *c)
+{
+    for (int i = 0; i < c->nh; i++) {
+        free(c->hname[i]);
+        free(c->hval[i]);
+    }
+    c->nh = 0;
 }
 
 void sim__reply_problem(sim_call *c, int status, const char *title, const char *detail)
@@ -186,6 +218,11 @@ static void send_reply(sim_call *c)
     if (c->status == 0) {
         sim__reply_problem(c, 500, "Internal Server Error", "no reply was produced");
     }
+    if (c->header_lost) {
+        /* a reply without one of its headers (a Location, a Retry-After) would mislead */
+        headers_free(c);
+        sim__reply_problem(c, 500, "Internal Server Error", "a reply header could not be stored");
+    }
     xs_http_add_header(req, "Xero-Correlation-Id", c->cid);
     for (int i = 0; i < c->nh; i++) {
         xs_http_add_header(req, c->hname[i], c->hval[i]);
@@ -249,76 +286,178 @@ static bool identity_pre(sim_call *c, bool rates)
     }
 }
 
-static void dispatch(xs_http_req *req, void *arg)
+static bool is_control(const char *path)
 {
-    sim *s = arg;
+    return strncmp(path, "/_sim", 5) == 0 && (path[5] == '\0' || path[5] == '/');
+}
+
+/* identity_route names the identity endpoint path is (its canonical path, static), or
+ * returns NULL. */
+static const char *identity_route(const char *path)
+{
+    static const char *const exact[] = {"/identity/connect/authorize", "/connect/token",
+                                        "/connect/revocation", "/connections", NULL};
+    for (size_t i = 0; exact[i] != NULL; i++) {
+        if (path_is(path, exact[i])) {
+            return exact[i];
+        }
+    }
+    if (strncasecmp(path, "/connections/", 13) == 0 && strchr(path + 13, '/') == NULL) {
+        return "/connections/{id}";
+    }
+    return NULL;
+}
+
+/* accounting_rest returns where the Accounting API's own path begins in path ("/Contacts",
+ * after the prefix, or all of it when serving at the root), or NULL when path is not the
+ * Accounting API's. */
+static const char *accounting_rest(const sim_settings *set, const char *path)
+{
+    size_t plen = strlen(SIM_API_PREFIX);
+    if (strncasecmp(path, SIM_API_PREFIX, plen) == 0 && (path[plen] == '/' || path[plen] == '\0')) {
+        return path + plen;
+    }
+    if (set->serve_at_root && path[0] == '/' && path[1] != '\0' && !is_control(path) &&
+        identity_route(path) == NULL) {
+        return path;
+    }
+    return NULL;
+}
+
+/* call_create starts a call for req at path (new; NULL when out of memory). */
+static sim_call *call_create(sim *s, xs_http_req *req, const char *path)
+{
     sim_call *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        xs_http_reply(req, 500, "text/plain", "out of memory", 13);
-        return;
+        return NULL;
     }
     c->s = s;
     c->req = req;
     c->t0 = xs_clock_mono_ms();
     sim__settings(s, &c->set);
     c->method = xs_http_req_method(req);
-    const char *path = xs_http_req_path(req);
     snprintf(c->path, sizeof(c->path), "%s", path);
     c->id = sim__stats_begin(s);
     sim_rng r = {c->id ^ sim__mix64(c->set.seed) ^ (uint64_t)c->t0};
     sim_uuid cid;
     sim__rng_uuid(&r, &cid);
     sim__uuid_format(&cid, c->cid);
+    return c;
+}
 
-    if (strncmp(c->path, "/_sim", 5) == 0 && (c->path[5] == '\0' || c->path[5] == '/')) {
-        sim__h_control(c, c->path + 5);
-        send_reply(c);
-        goto done;
+/* call_destroy frees a call (NULL accepted). */
+static void call_destroy(sim_call *c)
+{
+    if (c == NULL) {
+        return;
     }
+    headers_free(c);
+    json_decref(c->json);
+    free(c->text);
+    free(c);
+}
 
-    pthread_rwlock_rdlock(&s->world_lock);
-    size_t plen = strlen(SIM_API_PREFIX);
-    if (strncasecmp(c->path, SIM_API_PREFIX, plen) == 0 &&
-        (c->path[plen] == '/' || c->path[plen] == '\0')) {
-        sim__h_accounting(c, c->path + plen);
-    } else if (path_is(c->path, "/identity/connect/authorize")) {
-        if (identity_pre(c, false)) {
-            sim__h_authorize(c);
-        }
-    } else if (path_is(c->path, "/connect/token")) {
-        if (identity_pre(c, false)) {
-            sim__h_token(c);
-        }
-    } else if (path_is(c->path, "/connect/revocation")) {
-        if (identity_pre(c, false)) {
-            sim__h_revoke(c);
-        }
-    } else if (path_is(c->path, "/connections")) {
-        if (identity_pre(c, true)) {
-            sim__h_connections(c);
-        }
-    } else if (strncasecmp(c->path, "/connections/", 13) == 0 &&
-               strchr(c->path + 13, '/') == NULL) {
-        if (identity_pre(c, true)) {
-            sim__h_connection_delete(c, c->path + 13);
-        }
-    } else if (c->set.serve_at_root && c->path[0] == '/' && c->path[1] != '\0') {
-        sim__h_accounting(c, c->path);
-    } else {
-        snprintf(c->endpoint, sizeof(c->endpoint), "%s (unknown path)", c->method);
-        sim__reply_text(c, 404, "The resource you're looking for cannot be found");
-    }
+/* call_finish sends the reply and counts the call (world_lock held for reading). */
+static void call_finish(sim_call *c)
+{
     if (c->endpoint[0] == '\0') {
-        snprintf(c->endpoint, sizeof(c->endpoint), "%s %.60s", c->method, c->path);
+        /* anything the client can vary without bound (paths, methods) counts as one */
+        snprintf(c->endpoint, sizeof(c->endpoint), "other");
     }
     send_reply(c);
     /* before the unlock: the call names its tenant, which a reset may free afterwards */
     sim__stats_end(c);
+}
+
+static void dispatch(xs_http_req *req, void *arg)
+{
+    sim *s = arg;
+    sim_call *c = call_create(s, req, xs_http_req_path(req));
+    if (c == NULL) {
+        xs_http_reply(req, 500, "text/plain", "out of memory", 13);
+        return;
+    }
+    if (is_control(c->path)) {
+        sim__h_control(c, c->path + 5);
+        send_reply(c);
+        call_destroy(c);
+        return;
+    }
+
+    pthread_rwlock_rdlock(&s->world_lock);
+    const char *rest = accounting_rest(&c->set, c->path);
+    const char *ident = rest == NULL ? identity_route(c->path) : NULL;
+    if (ident != NULL) {
+        /* the handlers name themselves too; this names a call a fault ends first */
+        snprintf(c->endpoint, sizeof(c->endpoint), "%.12s %s", c->method, ident);
+    }
+    if (rest != NULL) {
+        sim__h_accounting(c, rest);
+    } else if (ident == NULL) {
+        sim__reply_text(c, 404, "The resource you're looking for cannot be found");
+    } else if (strcmp(ident, "/identity/connect/authorize") == 0) {
+        if (identity_pre(c, false)) {
+            sim__h_authorize(c);
+        }
+    } else if (strcmp(ident, "/connect/token") == 0) {
+        if (identity_pre(c, false)) {
+            sim__h_token(c);
+        }
+    } else if (strcmp(ident, "/connect/revocation") == 0) {
+        if (identity_pre(c, false)) {
+            sim__h_revoke(c);
+        }
+    } else if (strcmp(ident, "/connections") == 0) {
+        if (identity_pre(c, true)) {
+            sim__h_connections(c);
+        }
+    } else if (identity_pre(c, true)) {
+        sim__h_connection_delete(c, c->path + 13);
+    }
+    call_finish(c);
     pthread_rwlock_unlock(&s->world_lock);
-done:
-    json_decref(c->json);
-    free(c->text);
-    free(c);
+    call_destroy(c);
+}
+
+/* server_error answers the errors the HTTP layer produces before routing (a body over its
+ * ceiling, a target or headers too long, a refused target) in Xero's shapes, with the rate
+ * limit headers, when the request is for the Accounting API; anything else keeps the layer's
+ * JSON errors. */
+static bool server_error(xs_http_req *req, int status, void *arg)
+{
+    sim *s = arg;
+    sim_settings set;
+    sim__settings(s, &set);
+    const char *raw = xs_http_req_raw_path(req);
+    if (accounting_rest(&set, raw) == NULL) {
+        return false;
+    }
+    sim_call *c = call_create(s, req, raw);
+    if (c == NULL) {
+        return false;
+    }
+    switch (status) {
+    case 413:
+        sim__reply_too_large(c);
+        break;
+    case 414:
+        sim__reply_problem(c, 414, "URI Too Long",
+                           "The request URI is longer than the server is willing to interpret.");
+        break;
+    case 431:
+        sim__reply_problem(c, 431, "Request Header Fields Too Large",
+                           "The request headers are larger than the server accepts.");
+        break;
+    default:
+        sim__reply_problem(c, status, "Bad Request", "The request URI is not valid.");
+        break;
+    }
+    pthread_rwlock_rdlock(&s->world_lock);
+    sim__limits_headers(c);
+    call_finish(c);
+    pthread_rwlock_unlock(&s->world_lock);
+    call_destroy(c);
+    return true;
 }
 
 /* ------------------------------------------------------------------ configuration */
@@ -412,19 +551,33 @@ static xs_err start_tenants(sim *s)
     return XS_OK;
 }
 
+/* resets_end ends a reset begun in sim__reset: hangs wait again. */
+static void resets_end(sim *s)
+{
+    pthread_mutex_lock(&s->hang_mu);
+    s->resets--;
+    pthread_mutex_unlock(&s->hang_mu);
+}
+
 xs_err sim__reset(sim *s)
 {
-    /* wake injected hangs and latency sleeps so their calls end and release the world */
+    /* wake injected hangs and latency sleeps so their calls end and release the world, and
+     * (marked before the wake-up, under the same mutex) keep any that start before the write
+     * lock is ours from waiting: otherwise one call could hold the reset for XS_SIM_HANG */
     pthread_mutex_lock(&s->hang_mu);
+    s->resets++;
     s->hang_gen++;
     pthread_cond_broadcast(&s->hang_cv);
     pthread_mutex_unlock(&s->hang_mu);
     sim_settings set;
     xs_err e = settings_from_config(s->cfg, &set, s->log);
     if (e != XS_OK) {
+        resets_end(s);
         return e;
     }
     pthread_rwlock_wrlock(&s->world_lock);
+    /* no call is inside the world now, so none is hanging or can start to */
+    resets_end(s);
     for (size_t i = 0; i < s->ntenants; i++) {
         sim__tenant_destroy(s->tenants[i]);
     }
@@ -467,7 +620,13 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
     s->log = log;
     s->cfg = cfg;
     pthread_mutex_init(&s->set_mu, NULL);
-    pthread_rwlock_init(&s->world_lock, NULL);
+    /* writers first: a reset or a new tenant is not starved by a stream of calls (the lock
+     * is never taken recursively, so a waiting writer cannot deadlock a reader) */
+    pthread_rwlockattr_t wa;
+    pthread_rwlockattr_init(&wa);
+    pthread_rwlockattr_setkind_np(&wa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->world_lock, &wa);
+    pthread_rwlockattr_destroy(&wa);
     pthread_mutex_init(&s->id_mu, NULL);
     pthread_mutex_init(&s->lim_mu, NULL);
     pthread_mutex_init(&s->fault_mu, NULL);
@@ -521,6 +680,7 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
     o.timeout_s = 300;
     o.routes = routes;
     o.nroutes = sizeof(routes) / sizeof(routes[0]);
+    o.server_error = server_error;
     o.arg = s;
     o.log = xs_log_enabled(log, XS_LOG_DEBUG) ? log : NULL;
     if ((e = xs_http_server_create(&s->http, &o)) != XS_OK) {

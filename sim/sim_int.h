@@ -5,7 +5,8 @@
  *
  * Concurrency: the HTTP server runs one thread per connection. Locks, always taken in this
  * order when more than one is held:
- *   sim.world_lock (rwlock: the tenant list; write only to add tenants or reset)
+ *   sim.world_lock (rwlock: the tenant list; write only to add tenants or reset; writers are
+ *                   preferred, so it is never taken recursively)
  *   sim_tenant.lock (rwlock: the tenant's records and indexes)
  *   sim.id_mu (identity: codes, grants, tokens, connections)
  *   sim.set_mu, sim.lim_mu, sim.fault_mu, sim.stats_mu, sim.idem_mu, webhook mutex (leaves)
@@ -31,6 +32,7 @@
 #define SIM_API_PREFIX    "/api.xro/2.0"
 #define SIM_PAGE_DEFAULT  100
 #define SIM_PAGE_MAX      1000
+#define SIM_PAGE_LAST     INT32_MAX /* Xero's page parameter is a 32-bit integer */
 #define SIM_IDEM_KEY_MAX  128
 #define SIM_MAX_CLASSES   32
 #define SIM_URL_MAX       1024
@@ -160,9 +162,40 @@ bool sim__ci_contains(const char *hay, const char *needle);
 /* sim__form_get finds name in an application/x-www-form-urlencoded body and writes its
  * decoded value into *out (new). XS_ENOTFOUND when absent, XS_EPARSE on bad escapes. */
 xs_err sim__form_get(const char *body, size_t len, const char *name, char **out);
-/* sim__url_append appends s to buf (cap bytes), percent-encoded for a query string when
- * encode is true; false when it does not fit. */
-bool sim__url_append(char *buf, size_t cap, const char *s, bool encode);
+/* A growable text buffer (for URLs built from request input, which have no fixed bound). */
+typedef struct sim_buf {
+    char *p; /* owned, NUL-terminated; NULL before the first append */
+    size_t n, cap;
+    bool failed; /* an append ran out of memory: the text is incomplete */
+} sim_buf;
+
+/* sim__url_append appends s to b, percent-encoded for a query string when encode is true.
+ * False, with b->failed set, when out of memory (b keeps what it had). */
+bool sim__url_append(sim_buf *b, const char *s, bool encode);
+/* sim__buf_free frees b's text and empties it. */
+void sim__buf_free(sim_buf *b);
+
+/*
+ * Counts per 64-bit key that forget the least recently seen keys: two generations of at
+ * most cap keys each. A key seen in the older generation moves to the newer one with its
+ * count; when the newer one is full, the older one is dropped. So a key keeps its count
+ * while fewer than cap other keys have been seen since its last use, and the whole holds at
+ * most 2 * cap keys.
+ */
+typedef struct sim_counts {
+    sim_smap cur, old; /* hex key -> count + 1 (as a pointer-sized integer) */
+    uint32_t cap;      /* 0: SIM_COUNTS_CAP */
+} sim_counts;
+
+#define SIM_COUNTS_CAP 65536u
+
+/* sim__counts_bump returns how often key was seen before and counts this sighting. When the
+ * sighting cannot be stored (out of memory) it is not counted. */
+uint64_t sim__counts_bump(sim_counts *m, uint64_t key);
+/* sim__counts_size returns how many keys are held (both generations). */
+size_t sim__counts_size(const sim_counts *m);
+/* sim__counts_free forgets every key. */
+void sim__counts_free(sim_counts *m);
 
 /* sim__time_parse_http reads an HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT"). */
 xs_err sim__time_parse_http(const char *text, xs_time *out);
@@ -185,6 +218,24 @@ json_t *sim__json_money(xs_money m, int places);
 json_t *sim__json_money_min(xs_money m, int min);
 /* sim__json_uuid makes a new string from an id. */
 json_t *sim__json_uuid(const sim_uuid *u);
+
+/* The leaves one record's rendering shares: every empty string field and every empty array
+ * of the record is one value (another reference to it), not two allocations and two frees
+ * each, which is most of what a large reply costs. Reply trees are only read, never changed
+ * below their top level, so the sharing cannot be seen. Start zeroed; end with
+ * sim__shared_fini. */
+typedef struct sim_shared {
+    json_t *str; /* "", made on first use */
+    json_t *arr; /* [], made on first use */
+} sim_shared;
+
+/* sim__shared_str makes a new string from v (valid UTF-8): another reference to sh's empty
+ * string when v is "". */
+json_t *sim__shared_str(sim_shared *sh, const char *v);
+/* sim__shared_array returns another reference to sh's empty array (new reference). */
+json_t *sim__shared_array(sim_shared *sh);
+/* sim__shared_fini drops sh's own references; the trees keep theirs. */
+void sim__shared_fini(sim_shared *sh);
 
 /* sim__money_line computes round2(q * u * (100 - rate) / 100) exactly (one rounding, half
  * away from zero). XS_ERANGE when the result does not fit. */
@@ -459,8 +510,10 @@ typedef struct sim_tenant {
     int64_t in_flight, max_in_flight;
     int64_t min_window, min_count, day_window, day_count;
     int64_t phase_min, phase_day;
-    /* idempotency cache (api.c), under sim.idem_mu */
+    /* idempotency cache (api.c), under sim.idem_mu: key -> entry, and the finished entries
+     * in the order they were finished (oldest first), for expiry without a scan */
     sim_smap idem;
+    struct sim_idem *idem_first, *idem_last;
 } sim_tenant;
 
 /* sim__table_add appends r (taken over on success) to t in creation order, with r->cls and
@@ -629,12 +682,15 @@ typedef struct sim_script {
     struct sim_script *next;
 } sim_script;
 
+/* One counter of calls by endpoint and status (stats.c). */
 typedef struct sim_stat_ep {
     char key[80];
     int status;
     uint64_t n;
-    struct sim_stat_ep *next;
 } sim_stat_ep;
+
+/* Distinct (endpoint, status) counters kept; past this, new ones count under "other". */
+#define SIM_STATS_EPS_MAX 512
 
 typedef struct sim_logline {
     uint64_t seq;
@@ -701,10 +757,10 @@ struct sim {
 
     pthread_mutex_t fault_mu;
     sim_script *script;
-    sim_smap occurrences; /* request fingerprint -> count (as a pointer-sized integer) */
+    sim_counts occurrences; /* request fingerprint -> how often seen (faults, jitter) */
 
     pthread_mutex_t stats_mu;
-    sim_stat_ep *eps;
+    sim_smap eps; /* "<status> <endpoint>" -> sim_stat_ep */
     uint64_t calls_total, limited[4], faults[SIM_FAULT_NKINDS];
     uint64_t idem_replays, idem_conflicts, ims_ignored, ims_used;
     uint64_t dup_count[SIM_NKINDS];
@@ -718,6 +774,7 @@ struct sim {
     pthread_mutex_t hang_mu;
     pthread_cond_t hang_cv;
     uint64_t hang_gen;
+    int resets; /* resets in progress: hangs starting meanwhile do not wait */
     bool stopping;
 
     sim_webhooks *wh;
@@ -733,10 +790,12 @@ sim_tenant *sim__tenant_find(sim *s, const sim_uuid *id);
 /* sim__tenant_add creates a tenant (world_lock held for writing by the caller). */
 xs_err sim__tenant_add(sim *s, const sim_uuid *id, const char *name, const char *currency,
                        sim_tenant **out);
-/* sim__reset returns the simulator to its state at start (configuration, tenants, seeding);
- * it wakes injected hangs first. */
+/* sim__reset returns the simulator to its state at start (configuration, tenants, seeding).
+ * It wakes injected hangs and latency sleeps first, and hangs that start while it runs do
+ * not wait, so none can hold the world lock it needs. */
 xs_err sim__reset(sim *s);
-/* sim__hang waits up to ms or until the simulator stops or resets. */
+/* sim__hang waits up to ms or until the simulator stops or resets (at once while a reset is
+ * in progress). */
 void sim__hang(sim *s, int64_t ms);
 
 /* ------------------------------------------------------------------ one HTTP call */
@@ -767,21 +826,29 @@ typedef struct sim_call {
     json_t *json;
     char *text;
     const char *ctype;
-    char hname[SIM_MAX_HEADERS][40];
-    char hval[SIM_MAX_HEADERS][160];
+    char *hname[SIM_MAX_HEADERS]; /* owned */
+    char *hval[SIM_MAX_HEADERS];  /* owned, any length */
     int nh;
+    bool header_lost; /* a header could not be stored: the reply becomes a 500 */
     char idem[SIM_IDEM_KEY_MAX + 1];
 } sim_call;
 
 /* sim__reply_json sets the reply (body taken over). */
 void sim__reply_json(sim_call *c, int status, json_t *body);
+/* sim__reply_json_text sets a JSON reply already written (text taken over; made with
+ * xs_json_dump or xs_json_dump_items). NULL, their out of memory, sets a 500. */
+void sim__reply_json_text(sim_call *c, int status, char *text);
 /* sim__reply_text sets a text/plain reply (copied). */
 void sim__reply_text(sim_call *c, int status, const char *text);
-/* sim__reply_header adds a reply header (copied, truncated to fit). */
+/* sim__reply_header adds a reply header (name and value copied, any length). A header that
+ * cannot be stored (out of memory, more than SIM_MAX_HEADERS) is never dropped silently:
+ * the call's reply becomes a 500 instead. */
 void sim__reply_header(sim_call *c, const char *name, const char *value);
 /* sim__reply_problem sets Xero's gateway error form {"Type":null,"Title":..,"Status":..,
  * "Detail":..,"Instance":..,"Extensions":{}}. */
 void sim__reply_problem(sim_call *c, int status, const char *title, const char *detail);
+/* sim__reply_too_large sets the 413 for a request body over the limit (plain text). */
+void sim__reply_too_large(sim_call *c);
 /* sim__reply_xero_error sets {"ErrorNumber":n,"Type":type,"Message":msg} (400 family). */
 void sim__reply_xero_error(sim_call *c, int status, int number, const char *type, const char *msg);
 /* sim__reply_oauth_error sets {"error":code} (+ error_description when not NULL). */
@@ -939,7 +1006,8 @@ typedef struct sim_kind_ops {
      * ("HasValidationErrors", "HasErrors" or NULL) and whether StatusAttributeString exists */
     const char *error_flag;
     bool status_attr;
-    /* render r (new). */
+    /* render r (new). The tree's leaves may be shared (sim_shared): callers may add or
+     * replace members at its top level but must not change anything below it. */
     json_t *(*render)(sim_tenant *t, const sim_rec *r, const sim_render_opts *o);
     /* plan validates item (create when existing is NULL) against the tenant and the batch;
      * it appends {"Message":..} objects to errors, and on success returns a plan. XS_EPARSE

@@ -2,7 +2,10 @@
  * stats.c: what the simulator saw, for tests and benchmarks: calls by endpoint and status,
  * rate-limit refusals by problem, the most calls in flight (per tenant and for the app),
  * injected faults, idempotent replays and conflicts, If-Modified-Since headers used and
- * ignored, duplicate creations, and a ring buffer of the latest calls.
+ * ignored, duplicate creations, and a ring buffer of the latest calls. Endpoints are the
+ * routes' names ("GET /Contacts/{id}"), never raw paths: everything unknown counts as
+ * "other", and past SIM_STATS_EPS_MAX (endpoint, status) pairs new pairs count as "other"
+ * too, so no stream of requests can grow the counters without bound.
  *
  * A duplicate creation is a record created from an item whose content (the item's JSON,
  * keys sorted) equals that of an item which created an earlier record of the same kind in
@@ -33,6 +36,32 @@ void sim__stats_fini(sim *s)
     s->calls = NULL;
 }
 
+/* ep_find returns the counter of (endpoint, status), made when new (stats_mu held); past
+ * SIM_STATS_EPS_MAX counters, new pairs share "other". NULL only when out of memory. */
+static sim_stat_ep *ep_find(sim *s, const char *endpoint, int status)
+{
+    char key[96];
+    snprintf(key, sizeof(key), "%d %s", status, endpoint);
+    sim_stat_ep *e = sim__smap_get(&s->eps, key);
+    if (e != NULL) {
+        return e;
+    }
+    if (s->eps.n >= SIM_STATS_EPS_MAX && strcmp(endpoint, "other") != 0) {
+        return ep_find(s, "other", status);
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return NULL;
+    }
+    snprintf(e->key, sizeof(e->key), "%s", endpoint);
+    e->status = status;
+    if (sim__smap_put(&s->eps, key, e, NULL) != XS_OK) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
 uint64_t sim__stats_begin(sim *s)
 {
     pthread_mutex_lock(&s->stats_mu);
@@ -47,19 +76,7 @@ void sim__stats_end(sim_call *c)
     int64_t ms = xs_clock_mono_ms() - c->t0;
     pthread_mutex_lock(&s->stats_mu);
     s->calls_total++;
-    sim_stat_ep *e = s->eps;
-    while (e != NULL && !(e->status == c->status && strcmp(e->key, c->endpoint) == 0)) {
-        e = e->next;
-    }
-    if (e == NULL) {
-        e = calloc(1, sizeof(*e));
-        if (e != NULL) {
-            snprintf(e->key, sizeof(e->key), "%s", c->endpoint);
-            e->status = c->status;
-            e->next = s->eps;
-            s->eps = e;
-        }
-    }
+    sim_stat_ep *e = ep_find(s, c->endpoint, c->status);
     if (e != NULL) {
         e->n++;
     }
@@ -136,21 +153,29 @@ void sim__stats_dup(sim *s, const sim_dup *d)
     pthread_mutex_unlock(&s->stats_mu);
 }
 
+/* ep_json adds one counter to the by_endpoint object at arg (keeps it). */
+static bool ep_json(const char *key, void *val, void *arg)
+{
+    (void)key;
+    const sim_stat_ep *e = val;
+    json_t *by = arg;
+    json_t *m = json_object_get(by, e->key);
+    if (m == NULL) {
+        m = json_object();
+        json_object_set_new(by, e->key, m);
+    }
+    char st[16];
+    snprintf(st, sizeof(st), "%d", e->status);
+    json_object_set_new(m, st, json_integer((json_int_t)e->n));
+    return false;
+}
+
 json_t *sim__stats_json(sim *s, const sim_tenant *only)
 {
     json_t *o = json_object();
     pthread_mutex_lock(&s->stats_mu);
     json_t *by = json_object();
-    for (sim_stat_ep *e = s->eps; e != NULL; e = e->next) {
-        json_t *m = json_object_get(by, e->key);
-        if (m == NULL) {
-            m = json_object();
-            json_object_set_new(by, e->key, m);
-        }
-        char st[8];
-        snprintf(st, sizeof(st), "%d", e->status);
-        json_object_set_new(m, st, json_integer((json_int_t)e->n));
-    }
+    sim__smap_each(&s->eps, ep_json, by);
     json_object_set_new(o, "calls_total", json_integer((json_int_t)s->calls_total));
     json_object_set_new(o, "by_endpoint", by);
     json_t *lim = json_object();
@@ -264,11 +289,7 @@ json_t *sim__calls_json(sim *s, uint64_t since, size_t limit, const char *tenant
 void sim__stats_reset(sim *s)
 {
     pthread_mutex_lock(&s->stats_mu);
-    while (s->eps != NULL) {
-        sim_stat_ep *n = s->eps->next;
-        free(s->eps);
-        s->eps = n;
-    }
+    sim__smap_free(&s->eps, free);
     s->calls_total = 0;
     memset(s->limited, 0, sizeof(s->limited));
     memset(s->faults, 0, sizeof(s->faults));

@@ -590,27 +590,100 @@ xs_err sim__form_get(const char *body, size_t len, const char *name, char **out)
     return XS_ENOTFOUND;
 }
 
-bool sim__url_append(char *buf, size_t cap, const char *s, bool encode)
+/* buf_reserve makes room for extra more bytes and a NUL in b. */
+static bool buf_reserve(sim_buf *b, size_t extra)
+{
+    if (b->failed) {
+        return false;
+    }
+    if (b->n + extra + 1 <= b->cap) {
+        return true;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + extra + 1) {
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->failed = true;
+        return false;
+    }
+    if (b->p == NULL) {
+        p[0] = '\0';
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+bool sim__url_append(sim_buf *b, const char *s, bool encode)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t o = strlen(buf);
+    size_t need = 0;
+    for (const char *q = s; *q != '\0'; q++) {
+        unsigned char ch = (unsigned char)*q;
+        bool plain = !encode || isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
+        need += plain ? 1 : 3;
+    }
+    if (!buf_reserve(b, need)) {
+        return false;
+    }
+    size_t o = b->n;
     for (; *s != '\0'; s++) {
         unsigned char ch = (unsigned char)*s;
         bool plain = !encode || isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
-        size_t need = plain ? 1 : 3;
-        if (o + need >= cap) {
-            return false;
-        }
         if (plain) {
-            buf[o++] = (char)ch;
+            b->p[o++] = (char)ch;
         } else {
-            buf[o++] = '%';
-            buf[o++] = hex[ch >> 4];
-            buf[o++] = hex[ch & 15];
+            b->p[o++] = '%';
+            b->p[o++] = hex[ch >> 4];
+            b->p[o++] = hex[ch & 15];
         }
     }
-    buf[o] = '\0';
+    b->p[o] = '\0';
+    b->n = o;
     return true;
+}
+
+void sim__buf_free(sim_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ------------------------------------------------------------------ counts */
+
+uint64_t sim__counts_bump(sim_counts *m, uint64_t key)
+{
+    char k[24];
+    snprintf(k, sizeof(k), "%016llx", (unsigned long long)key);
+    uintptr_t v = (uintptr_t)sim__smap_get(&m->cur, k);
+    if (v == 0) {
+        v = (uintptr_t)sim__smap_get(&m->old, k);
+        uint32_t cap = m->cap != 0 ? m->cap : SIM_COUNTS_CAP;
+        if (m->cur.n >= cap) {
+            /* the newer generation is full: the older one (and whatever it alone held) goes */
+            sim__smap_free(&m->old, NULL);
+            m->old = m->cur;
+            memset(&m->cur, 0, sizeof(m->cur));
+        }
+    }
+    uint64_t seen = v > 0 ? (uint64_t)(v - 1) : 0;
+    sim__smap_put(&m->cur, k, (void *)(uintptr_t)(seen + 2), NULL);
+    return seen;
+}
+
+size_t sim__counts_size(const sim_counts *m)
+{
+    return (size_t)m->cur.n + m->old.n;
+}
+
+void sim__counts_free(sim_counts *m)
+{
+    uint32_t cap = m->cap;
+    sim__smap_free(&m->cur, NULL);
+    sim__smap_free(&m->old, NULL);
+    m->cap = cap;
 }
 
 /* ------------------------------------------------------------------ time */
@@ -681,8 +754,23 @@ void sim__time_format_plain(xs_time t, char *buf)
     int64_t y;
     int mo, d, h, mi, s, ms;
     split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, mo, d, h, mi,
-             s);
+    if (y < 0 || y > 9999) {
+        snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, mo, d, h,
+                 mi, s);
+        return;
+    }
+    /* By hand, not snprintf: replies carry two of these per invoice. */
+    const int v[6] = {(int)y, mo, d, h, mi, s};
+    static const char after[6] = {'-', '-', 'T', ':', ':', '\0'};
+    char *p = buf;
+    for (int f = 0; f < 6; f++) {
+        int width = f == 0 ? 4 : 2;
+        for (int k = width - 1, x = v[f]; k >= 0; k--, x /= 10) {
+            p[k] = (char)('0' + x % 10);
+        }
+        p += width;
+        *p++ = after[f];
+    }
 }
 
 void sim__time_format_ms(xs_time t, char *buf)
@@ -739,6 +827,33 @@ json_t *sim__json_uuid(const sim_uuid *u)
     char buf[SIM_UUID_STR];
     sim__uuid_format(u, buf);
     return json_string_nocheck(buf);
+}
+
+json_t *sim__shared_str(sim_shared *sh, const char *v)
+{
+    if (v[0] != '\0') {
+        return json_string_nocheck(v);
+    }
+    if (sh->str == NULL) {
+        sh->str = json_string_nocheck("");
+    }
+    return json_incref(sh->str);
+}
+
+json_t *sim__shared_array(sim_shared *sh)
+{
+    if (sh->arr == NULL) {
+        sh->arr = json_array();
+    }
+    return json_incref(sh->arr);
+}
+
+void sim__shared_fini(sim_shared *sh)
+{
+    json_decref(sh->str);
+    json_decref(sh->arr);
+    sh->str = NULL;
+    sh->arr = NULL;
 }
 
 /* ------------------------------------------------------------------ money */

@@ -32,7 +32,10 @@ BEGIN
         RETURN NEW;
     END IF;
     NEW.updated_at := OLD.updated_at;
-    IF NEW IS NOT DISTINCT FROM OLD THEN
+    -- The trigger's arguments name generated columns: in a BEFORE trigger they are not yet
+    -- computed in NEW, so they are left out of the comparison.
+    IF (TG_NARGS = 0 AND NEW IS NOT DISTINCT FROM OLD)
+       OR (TG_NARGS > 0 AND to_jsonb(NEW) - TG_ARGV = to_jsonb(OLD) - TG_ARGV) THEN
         RETURN NEW;
     END IF;
     NEW.updated_at := greatest(now(), OLD.updated_at + interval '1 microsecond');
@@ -41,7 +44,8 @@ END
 $$;
 COMMENT ON FUNCTION sync.touch_updated_at() IS
     'BEFORE INSERT OR UPDATE row trigger: updated_at is owned by the database. A value the '
-    'writer supplies is ignored; an update that changes nothing else keeps the old value.';
+    'writer supplies is ignored; an update that changes nothing else keeps the old value. '
+    'Arguments: the table''s generated columns, left out of that comparison.';
 
 -- sync.normalise_name is the normalised form of a name used to match records on first link:
 -- lower case, punctuation removed, runs of white space collapsed to one space, trimmed

@@ -267,7 +267,7 @@ CREATE TRIGGER fill_organisation BEFORE INSERT ON app.payments
 CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON app.organisations
     FOR EACH ROW EXECUTE FUNCTION sync.touch_updated_at();
 CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON app.contacts
-    FOR EACH ROW EXECUTE FUNCTION sync.touch_updated_at();
+    FOR EACH ROW EXECUTE FUNCTION sync.touch_updated_at('email_key', 'name_key');
 CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON app.accounts
     FOR EACH ROW EXECUTE FUNCTION sync.touch_updated_at();
 CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON app.invoices

@@ -137,7 +137,23 @@ xs_err xs_time_parse_xero(const char *text, xs_time *out)
 
 void xs_time_format_xero(xs_time t, char *buf)
 {
-    snprintf(buf, XS_TIME_XERO_MAX, "/Date(%lld+0000)/", (long long)t);
+    /* By hand, not snprintf: replies carry several of these per record. */
+    char rev[20];
+    int nrev = 0;
+    uint64_t u = t < 0 ? UINT64_C(0) - (uint64_t)t : (uint64_t)t;
+    do {
+        rev[nrev++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    memcpy(buf, "/Date(", 6);
+    int n = 6;
+    if (t < 0) {
+        buf[n++] = '-';
+    }
+    while (nrev > 0) {
+        buf[n++] = rev[--nrev];
+    }
+    memcpy(buf + n, "+0000)/", 8);
 }
 
 xs_err xs_time_parse_iso(const char *text, xs_time *out)

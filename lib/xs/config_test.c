@@ -95,7 +95,14 @@ static void test_every_process_defaults(void **state)
 {
     (void)state;
     /* Every built-in default passes its own check, for every process. */
-    char *envp[] = {"XS_DATABASE_URL=" DB_SECRET, "XS_API_KEYS=" KEY_SECRET, NULL};
+    /* (The required variables without a default: the database, the API keys, and xs-auth's
+     * Xero app and sealing key.) */
+    char *envp[] = {"XS_DATABASE_URL=" DB_SECRET,
+                    "XS_API_KEYS=" KEY_SECRET,
+                    "XS_XERO_CLIENT_ID=app-id",
+                    "XS_XERO_CLIENT_SECRET=app-secret",
+                    "XS_TOKEN_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                    NULL};
     for (unsigned bit = 1; bit <= XS_PROC_SIM; bit <<= 1) {
         xs_config *cfg;
         char err[XS_CONFIG_ERR_MAX];
@@ -148,6 +155,10 @@ static void test_empty_and_optional(void **state)
                     "XS_DATABASE_URL=" DB_SECRET,
                     "XS_BUS_URLX=tcp://wrong:1",
                     "XS_BUS=ipc://wrong",
+                    "XS_XERO_CLIENT_ID=app-id",
+                    "XS_XERO_CLIENT_SECRET=app-secret",
+                    "XS_TOKEN_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                    "XS_TOKEN_OLD_KEYS=",
                     NULL};
     xs_config *cfg;
     char err[XS_CONFIG_ERR_MAX];

@@ -1193,6 +1193,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     xs_xero_resp resp = {0};
     xs_err e;
     bool scan = false;
+    int64_t consumed = -1;
 
     int64_t pt[5] = {xs_clock_mono_ms(), 0, 0, 0, 0};
     /* A step that already sent its request sends exactly the same again. */
@@ -1216,6 +1217,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         json_t *stored = it != NULL ? xs_json_parse(it, strlen(it), NULL) : NULL;
         items = json_incref(json_object_get(stored, "items"));
         snprintf(next_scan, sizeof(next_scan), "%s", xs_json_str_or(stored, "next_scan", ""));
+        xs_json_get_int(stored, "consumed", &consumed);
         json_decref(stored);
         if (body == NULL || !json_is_array(items)) {
             e = xs_svc_fail(ctx, XS_EPROTO, false, "step %s holds a damaged request", steps);
@@ -1251,14 +1253,27 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         }
         if (scan && stop[0] != '\0') {
             snprintf(next_scan, sizeof(next_scan), "%s", stop);
-        } else if (!scan && stop[0] != '\0') {
-            json_decref(xitems);
-            e = xs_svc_fail_field(ctx, XS_EINVAL, "local_ids", "at most 50 records per push");
-            goto out;
+        }
+        /* Given ids: those up to the last one taken are consumed; the orchestrator sends the
+         * rest in the next step, so every call carries a full batch. */
+        consumed = scan ? -1 : (int64_t)json_array_size(ids);
+        if (!scan && stop[0] != '\0') {
+            size_t k;
+            json_t *v;
+            json_array_foreach(ids, k, v)
+            {
+                if (strcmp(json_string_value(v), stop) == 0) {
+                    consumed = (int64_t)k + 1;
+                    break;
+                }
+            }
         }
         if (json_array_size(items) == 0) {
             json_decref(xitems);
             json_t *out = json_pack("{s:s, s:O}", "outcome", "done", "counts", counts);
+            if (consumed >= 0) {
+                json_object_set_new(out, "consumed", json_integer(consumed));
+            }
             if (next_scan[0] != '\0') {
                 json_object_set_new(out, "next_scan", json_string(next_scan));
             }
@@ -1285,7 +1300,8 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         xs_sha256_hex(keyed, strlen(keyed), seed);
         free(keyed);
         snprintf(key, sizeof(key), "xs-%.40s", seed);
-        json_t *stored = json_pack("{s:O, s:s}", "items", items, "next_scan", next_scan);
+        json_t *stored = json_pack("{s:O, s:s, s:I}", "items", items, "next_scan", next_scan,
+                                   "consumed", (json_int_t)consumed);
         char *itext = xs_json_dump(stored, 0);
         json_decref(stored);
         const char *p[] = {steps, body, key, itext};
@@ -1413,6 +1429,9 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                             "counts", counts, "call", call_json(&call));
     if (next_scan[0] != '\0') {
         json_object_set_new(out, "next_scan", json_string(next_scan));
+    }
+    if (consumed >= 0) {
+        json_object_set_new(out, "consumed", json_integer(consumed));
     }
     if (json_array_size(lookups) > 0) {
         json_object_set(out, "lookups", lookups);

@@ -25,9 +25,11 @@
  * "+"). Refused with 400 bad_request: a target not starting with "/", a malformed or NUL
  * escape ("%zz", "%00", also anywhere in the query), a control character after decoding,
  * and "." or ".." segments (raw or escaped), so no handler ever sees a traversal. Targets
- * longer than MAX_URI get 414. Requests MHD rejects before any of this (a malformed request
- * line, headers beyond the connection's memory limit) get MHD's own short HTML replies
- * (400, 414, 431), not JSON.
+ * longer than MAX_URI get 414, header blocks larger than MAX_HEADER_BYTES 431. These
+ * refusals, and 413, go through the application's server_error hook when it has one.
+ * Requests MHD rejects before any of this (a malformed request line, a request line and
+ * headers beyond the connection's memory, CONN_MEMORY_LIMIT, which is kept well above both
+ * limits so that this is rare) get MHD's own short HTML replies (400, 414, 431), not JSON.
  *
  * Query strings. They are left to MHD (MHD_GET_ARGUMENT_KIND): keys and values are decoded,
  * "+" becoming a space and "%XX" the byte it names; an escape that is not two hex digits is
@@ -60,7 +62,10 @@
 #define DEFAULT_MAX_CONN  256
 #define DEFAULT_TIMEOUT_S 30
 #define MAX_URI           8192        /* longest request target we route */
-#define CONN_MEMORY_LIMIT (64 * 1024) /* request line + headers must fit, per connection */
+#define MAX_HEADER_BYTES  (64 * 1024) /* largest header block we accept ("Name: value\r\n") */
+/* request line + headers must fit, per connection; above MAX_URI and MAX_HEADER_BYTES so that
+ * our own 414 and 431 (JSON, or the application's) answer all but absurd requests */
+#define CONN_MEMORY_LIMIT (256 * 1024)
 #define MAX_LOG_PATH      256
 #define TRUNCATED_BLOCK   4096
 /* Past max_body an oversized body is read and thrown away so the client still gets its
@@ -80,6 +85,7 @@ struct xs_http_server {
     size_t nroutes;
     xs_http_handler fallback;
     bool (*before)(xs_http_req *req, const xs_http_route *route, void *arg);
+    bool (*server_error)(xs_http_req *req, int status, void *arg);
     void *arg;
     xs_log *log;
 };
@@ -618,6 +624,38 @@ static bool content_length_over(struct MHD_Connection *conn, size_t max)
     return v > (unsigned long long)max;
 }
 
+/* add_header_bytes adds one header line's size to the total at cls. */
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    (void)key;
+    (void)value;
+    *(size_t *)cls += key_size + value_size + 4; /* "Name: value\r\n" */
+    return MHD_YES;
+}
+
+/* headers_over tells whether the request's header block is larger than MAX_HEADER_BYTES. */
+static bool headers_over(struct MHD_Connection *conn)
+{
+    size_t total = 0;
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, add_header_bytes, &total);
+    return total > MAX_HEADER_BYTES;
+}
+
+/* refuse answers an error the server produces itself: through the application's
+ * server_error hook, or as JSON {"error":{"code":code,"message":msg}}. */
+static void refuse(xs_http_req *req, int status, const char *code, const char *msg)
+{
+    xs_http_server *srv = req->srv;
+    if (srv->server_error != NULL && srv->server_error(req, status, srv->arg)) {
+        return;
+    }
+    if (!req->replied) {
+        xs_http_reply_error(req, status, code, NULL, "%s", msg);
+    }
+}
+
 /* body_append adds n bytes to req's body, or switches to discarding past max_body. */
 static void body_append(xs_http_req *req, const char *data, size_t n)
 {
@@ -674,14 +712,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->mhd_method = method;
         snprintf(req->method, sizeof(req->method), "%s", method);
         if (req->uri_status != 0) {
-            xs_http_reply_error(req, req->uri_status,
-                                req->uri_status == 414 ? "uri_too_long" : "bad_request", NULL, "%s",
-                                req->uri_error);
+            refuse(req, req->uri_status, req->uri_status == 414 ? "uri_too_long" : "bad_request",
+                   req->uri_error);
+            return finish(req);
+        }
+        if (headers_over(conn)) {
+            char msg[64];
+            snprintf(msg, sizeof(msg), "request headers larger than %d bytes", MAX_HEADER_BYTES);
+            refuse(req, 431, "headers_too_large", msg);
             return finish(req);
         }
         if (content_length_over(conn, req->srv->max_body)) {
-            xs_http_reply_error(req, 413, "body_too_large", NULL,
-                                "request body larger than %zu bytes", req->srv->max_body);
+            char msg[64];
+            snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->srv->max_body);
+            refuse(req, 413, "body_too_large", msg);
             return finish(req);
         }
         return MHD_YES;
@@ -708,8 +752,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     req->mhd_method = method;
     if (req->body_too_big) {
-        xs_http_reply_error(req, 413, "body_too_large", NULL, "request body larger than %zu bytes",
-                            req->srv->max_body);
+        char msg[64];
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->srv->max_body);
+        refuse(req, 413, "body_too_large", msg);
     } else {
         dispatch(req);
     }
@@ -745,6 +790,7 @@ xs_err xs_http_server_create(xs_http_server **out, const xs_http_opts *opts)
     srv->nroutes = opts->nroutes;
     srv->fallback = opts->fallback;
     srv->before = opts->before;
+    srv->server_error = opts->server_error;
     srv->arg = opts->arg;
     srv->log = opts->log;
     unsigned max_conn = opts->max_connections != 0 ? opts->max_connections : DEFAULT_MAX_CONN;
@@ -795,6 +841,11 @@ const char *xs_http_req_method(const xs_http_req *req)
 const char *xs_http_req_path(const xs_http_req *req)
 {
     return req->path != NULL ? req->path : "";
+}
+
+const char *xs_http_req_raw_path(const xs_http_req *req)
+{
+    return req->raw_path != NULL ? req->raw_path : "";
 }
 
 const char *xs_http_req_param(const xs_http_req *req, const char *name)

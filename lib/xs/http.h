@@ -6,8 +6,11 @@
  * before the handler runs, so a handler sees the raw bytes exactly as received (webhook
  * signatures are computed over them). Each connection has its own thread, so a handler may
  * block. A handler answers by calling exactly one xs_http_reply* function; if it calls none,
- * the client gets a 500. Errors the server itself produces (404, 405, 413, 400 on a bad
- * request line) are JSON: {"error":{"code":"...","message":"..."}}.
+ * the client gets a 500. Errors the server itself produces (400 on a refused request
+ * target, 404, 405, 413, 414, 431) are JSON: {"error":{"code":"...","message":"..."}}, unless
+ * the application renders them itself (xs_http_opts.server_error). Only requests whose
+ * request line and headers exceed the connection's memory (256 KiB) get libmicrohttpd's own
+ * short HTML replies.
  */
 #ifndef XS_HTTP_H
 #define XS_HTTP_H
@@ -49,6 +52,14 @@ typedef struct xs_http_opts {
     /* Called before a matched route's handler; return false after replying to stop there
      * (e.g. 401). NULL: none. */
     bool (*before)(xs_http_req *req, const xs_http_route *route, void *arg);
+    /* Called for an error the server produces before any route runs, so an application can
+     * answer it in its own shape (xero-sim answers like Xero under /api.xro/2.0): 400 (a
+     * request target it refuses), 413 (a body over max_body), 414 (a target over 8 KiB) and
+     * 431 (request headers over 64 KiB). Reply with one xs_http_reply* and return true, or
+     * return false without replying for the default JSON error. The request has its method,
+     * headers, query and xs_http_req_raw_path, but no body, and no decoded path when the
+     * target was refused. NULL: the default JSON errors. */
+    bool (*server_error)(xs_http_req *req, int status, void *arg);
     void *arg;   /* handed to every handler */
     xs_log *log; /* borrowed, may be NULL: one access line per request */
 } xs_http_opts;
@@ -67,6 +78,9 @@ void xs_http_server_destroy(xs_http_server *srv);
 const char *xs_http_req_method(const xs_http_req *req);
 /* xs_http_req_path returns the path without the query string, percent-decoded. */
 const char *xs_http_req_path(const xs_http_req *req);
+/* xs_http_req_raw_path returns the request target up to '?' exactly as received (not
+ * decoded), also for a target the server refused; "" when there is none. */
+const char *xs_http_req_raw_path(const xs_http_req *req);
 /* xs_http_req_param returns a "{name}" path parameter, or NULL. */
 const char *xs_http_req_param(const xs_http_req *req, const char *name);
 /* xs_http_req_query returns a decoded query-string argument ("" for "?flag"), or NULL. */

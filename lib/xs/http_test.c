@@ -418,6 +418,13 @@ static void do_call(uint16_t port, const call *c, resp *r)
     curl_slist_free_all(hl);
 }
 
+/* get_port is do_call for a plain GET to the server on port. */
+static void get_port(uint16_t port, const char *target, resp *r)
+{
+    call c = {.method = "GET", .target = target};
+    do_call(port, &c, r);
+}
+
 /* get is do_call for a plain GET. */
 static void get(fixture *f, const char *target, resp *r)
 {
@@ -837,8 +844,8 @@ static void test_bad_targets(void **state)
         free(r.body);
     }
 
-    /* Long targets: ours (JSON) while the request fits the connection's memory, MHD's own
-     * reply beyond. */
+    /* Long targets: ours (JSON) while the request fits the connection's memory (here the
+     * client sends at most 64 KiB, which fits), MHD's own reply beyond. */
     enum { HUGE = 120000 };
     char *t = malloc(HUGE);
     memset(t, 'a', HUGE);
@@ -855,7 +862,8 @@ static void test_bad_targets(void **state)
     free(r.body);
     free(t);
 
-    /* Headers beyond the connection's memory: MHD answers 431 itself. */
+    /* Large headers: ours (JSON) while they fit the connection's memory; see
+     * test_server_error_hook for MHD's own 431 beyond. */
     char *hdr = malloc(HUGE);
     memset(hdr, 'h', HUGE);
     memcpy(hdr, "X-Big: ", 7);
@@ -1085,6 +1093,120 @@ static void test_fallback(void **state)
     xs_http_server_destroy(srv);
 }
 
+/* h_refusal answers the server's own refusals for targets under /mine, and leaves the rest to
+ * the server's JSON. */
+static bool h_refusal(xs_http_req *req, int status, void *arg)
+{
+    atomic_int *calls = arg;
+    atomic_fetch_add(calls, 1);
+    const char *raw = xs_http_req_raw_path(req);
+    if (strncmp(raw, "/mine", 5) != 0) {
+        return false;
+    }
+    char text[96];
+    snprintf(text, sizeof(text), "mine %d %s %.20s", status, xs_http_req_method(req), raw);
+    xs_http_add_header(req, "X-Mine", "yes");
+    xs_http_reply(req, status, "text/plain", text, strlen(text));
+    return true;
+}
+
+static void test_server_error_hook(void **state)
+{
+    (void)state;
+    atomic_int calls = 0;
+    xs_http_route only = {"*", "/mine/*", h_any, 0};
+    xs_http_opts o = {.max_body = MAX_BODY,
+                      .routes = &only,
+                      .nroutes = 1,
+                      .server_error = h_refusal,
+                      .arg = &calls};
+    xs_http_server *srv;
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_OK);
+    uint16_t port = xs_http_server_port(srv);
+    resp r;
+    char h[16];
+    char *big = malloc(MAX_BODY * 4);
+    memset(big, 'b', MAX_BODY * 4);
+
+    /* a body over max_body, announced */
+    call c = {.method = "POST", .target = "/mine/up", .body = big, .len = MAX_BODY + 1};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "mine 413 POST /mine/up");
+    assert_true(resp_header(&r, "X-Mine", h, sizeof(h)));
+    free(r.body);
+    /* a body over max_body, chunked: refused at the end, through the hook too */
+    c = (call){.method = "POST", .target = "/mine/up", .len = MAX_BODY * 3, .chunked = true};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "mine 413 POST /mine/up");
+    free(r.body);
+    /* a target too long: the hook still sees the raw path */
+    char *t = malloc(10000);
+    memset(t, 'a', 9999);
+    memcpy(t, "/mine/", 6);
+    t[9999] = '\0';
+    c = (call){.method = "GET", .target = t};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 414);
+    assert_string_equal(r.body, "mine 414 GET /mine/aaaaaaaaaaaaaa");
+    free(r.body);
+    free(t);
+    /* a refused target, raw as sent */
+    c = (call){.method = "GET", .target = "/mine/%2e%2e/x"};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(r.body, "mine 400 GET /mine/%2e%2e/x");
+    free(r.body);
+    /* headers over 64 KiB */
+    enum { BIG_HEADER = 100000, HUGE_HEADER = 300000 };
+    char *hdr = malloc(HUGE_HEADER);
+    memset(hdr, 'h', HUGE_HEADER);
+    memcpy(hdr, "X-Big: ", 7);
+    hdr[BIG_HEADER] = '\0';
+    c = (call){.method = "GET", .target = "/mine/h", .headers = {hdr}};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 431);
+    assert_string_equal(r.body, "mine 431 GET /mine/h");
+    free(r.body);
+    /* the hook declines elsewhere: the JSON errors */
+    c = (call){.method = "GET", .target = "/other", .headers = {hdr}};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 431);
+    assert_string_equal(error_code(&r), "headers_too_large");
+    free(r.body);
+    c = (call){.method = "PUT", .target = "/other", .body = big, .len = MAX_BODY + 1};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(error_code(&r), "body_too_large");
+    free(r.body);
+    c = (call){.method = "GET", .target = "/other/%00"};
+    do_call(port, &c, &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_code(&r), "bad_request");
+    free(r.body);
+    int seen = atomic_load(&calls);
+    assert_int_equal(seen, 8);
+    /* beyond the connection's memory MHD answers itself, without the hook */
+    hdr[BIG_HEADER] = 'h';
+    hdr[HUGE_HEADER - 1] = '\0';
+    c = (call){.method = "GET", .target = "/mine/h", .headers = {hdr}};
+    do_call(port, &c, &r);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 431);
+    assert_null(strstr(r.body != NULL ? r.body : "", "mine"));
+    free(r.body);
+    assert_int_equal(atomic_load(&calls), seen);
+    /* ordinary requests are untouched */
+    get_port(port, "/mine/ok", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "GET");
+    free(r.body);
+    free(hdr);
+    free(big);
+    xs_http_server_destroy(srv);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1108,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_destroy_in_flight),
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_fallback),
+        cmocka_unit_test(test_server_error_hook),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

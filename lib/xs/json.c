@@ -10,9 +10,14 @@
  * is safe there because the only NULs left are our own tags. Error positions from jansson
  * are mapped back to the original input through the list of rewrites.
  *
- * Dumping serialises with jansson into a buffer and then lexes that output: every string
- * value (not key) whose decoded content is a tag followed by a valid number is replaced by
- * the bare number text, byte for byte.
+ * Dumping walks the tree with jansson's public accessors and writes one growing buffer in
+ * a single pass: exactly what json_dump_callback writes (separators, indentation, escapes,
+ * key order; refusing cycles and strings that are not UTF-8), except that a string value
+ * (never a key) holding a tag followed by a valid number is written as the bare number
+ * text, byte for byte. Going through jansson's dump and then re-lexing its output to unwrap
+ * the decimals took five to eight times as long (per-token callbacks, an snprintf for every
+ * decimal's tag, the second pass). Reals, which our code never makes, are still formatted by
+ * jansson.
  */
 #include "xs/json.h"
 
@@ -43,12 +48,9 @@ typedef struct strbuf {
     size_t cap;
 } strbuf;
 
-/* sb_reserve makes room for `more` bytes after len; false when out of memory. */
-static bool sb_reserve(strbuf *b, size_t more)
+/* sb_grow is sb_reserve's slow path: it reallocates. */
+static bool sb_grow(strbuf *b, size_t more)
 {
-    if (more <= b->cap - b->len) {
-        return true;
-    }
     if (more > SIZE_MAX / 2 - b->len) {
         return false;
     }
@@ -65,8 +67,16 @@ static bool sb_reserve(strbuf *b, size_t more)
     return true;
 }
 
-/* sb_put appends n bytes of s; false when out of memory. */
-static bool sb_put(strbuf *b, const char *s, size_t n)
+/* sb_reserve makes room for `more` bytes after len; false when out of memory. Inline: the
+ * dumper calls it for every token. */
+static inline bool sb_reserve(strbuf *b, size_t more)
+{
+    return more <= b->cap - b->len || sb_grow(b, more);
+}
+
+/* sb_put appends n bytes of s; false when out of memory. Inline, so that the dumper's
+ * constant tokens become plain stores. */
+static inline bool sb_put(strbuf *b, const char *s, size_t n)
 {
     if (!sb_reserve(b, n)) {
         return false;
@@ -421,165 +431,362 @@ done:
     return v;
 }
 
-/* dump_collect is jansson's dump callback: it appends to a strbuf. */
-static int dump_collect(const char *buffer, size_t size, void *data)
-{
-    return sb_put(data, buffer, size) ? 0 : -1;
-}
+/* How dump_string treats each byte: 0 copied as is, 1 escaped, 2-4 the first byte of a UTF-8
+ * sequence of that length (checked), 5 never valid in UTF-8 (a continuation byte out of
+ * place, C0/C1, F5-FF). Rows are 16 bytes: 0x00-0x1F controls, '"' (0x22), '\' (0x5C). */
+static const unsigned char str_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x70 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* 0x80 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* 0x90 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* 0xA0 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* 0xB0 */
+    5, 5, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xC0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 0xD0 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0xE0 */
+    4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* 0xF0 */
+};
 
-/* hex4 reads four hex digits at s into *out. */
-static bool hex4(const char *s, unsigned *out)
+/* utf8_seq_ok tells whether the k bytes at s (k = str_class of s[0], 2 to 4, and all k
+ * bytes present) are one well-formed UTF-8 sequence: continuation bytes, no overlong form,
+ * no surrogate, at most U+10FFFF. The same rules as jansson's, which refuses to dump
+ * anything else. */
+static bool utf8_seq_ok(const unsigned char *s, size_t k)
 {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') {
-            v |= (unsigned)(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            v |= (unsigned)(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            v |= (unsigned)(c - 'A' + 10);
-        } else {
+    static const uint32_t lead_mask[5] = {0, 0, 0x1F, 0x0F, 0x07};
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    uint32_t cp = s[0] & lead_mask[k];
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
             return false;
         }
+        cp = (cp << 6) | (s[i] & 0x3F);
     }
-    *out = v;
-    return true;
+    return cp >= least[k] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
 }
 
-/* string_decode decodes the content of the JSON string token tok[0..n) (quotes included)
- * into out, which must have room for n bytes; sets *outlen. False when the token is
- * malformed. */
-static bool string_decode(const char *tok, size_t n, char *out, size_t *outlen)
+/* word_plain tells whether the 8 bytes at p are all copied as is (str_class 0): a byte
+ * below 0x20, '"', '\\' or above 0x7F sets its high bit in the test, which never fires
+ * when no byte does (a borrow starts only at such a byte). */
+static inline bool word_plain(const char *p)
 {
-    if (n < 2 || tok[0] != '"' || tok[n - 1] != '"') {
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t t = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w;
+    return (t & (ones * 0x80)) == 0;
+}
+
+/* plain_run returns the end of the run of bytes copied as is that starts at s[i], s being n
+ * bytes long: eight at a time, and the last few as the (overlapping) final eight. */
+static size_t plain_run(const char *s, size_t i, size_t n)
+{
+    while (n - i >= 8 && word_plain(s + i)) {
+        i += 8;
+    }
+    if (n - i < 8 && n >= 8 && word_plain(s + n - 8)) {
+        return n;
+    }
+    while (i < n && str_class[(unsigned char)s[i]] == 0) {
+        i++;
+    }
+    return i;
+}
+
+/* short_escape returns the letter jansson escapes c with after a backslash ('"', '\\', b,
+ * f, n, r, t), or 0 when c is written as \u00XX. */
+static char short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+        return (char)c;
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    default:
+        return 0;
+    }
+}
+
+/* dump_string appends s[0..n) as a JSON string literal, escaped as jansson escapes: '"', '\'
+ * and the short forms \b \f \n \r \t, other control characters (NUL included) as \u00XX
+ * with upper-case hex, everything else (non-ASCII too) as is. False when s is not valid
+ * UTF-8 or out of memory. */
+static bool dump_string(strbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    /* Invariant at the top of the loop: room for the rest of s copied plainly and the
+     * closing quote. Only escapes grow the text, by at most 5 bytes each. */
+    if (n > SIZE_MAX - 8 || !sb_reserve(b, n + 2)) {
         return false;
     }
-    size_t w = 0;
-    size_t i = 1;
-    while (i < n - 1) {
-        char c = tok[i];
-        if (c != '\\') {
-            out[w++] = c;
-            i++;
-            continue;
-        }
-        if (i + 1 >= n - 1) {
-            return false;
-        }
-        char e = tok[i + 1];
-        i += 2;
-        switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-            out[w++] = e;
-            continue;
-        case 'b':
-            out[w++] = '\b';
-            continue;
-        case 'f':
-            out[w++] = '\f';
-            continue;
-        case 'n':
-            out[w++] = '\n';
-            continue;
-        case 'r':
-            out[w++] = '\r';
-            continue;
-        case 't':
-            out[w++] = '\t';
-            continue;
-        case 'u':
+    b->p[b->len++] = '"';
+    size_t i = 0;
+    while (i < n) {
+        size_t run = plain_run(s, i, n);
+        memcpy(b->p + b->len, s + i, run - i);
+        b->len += run - i;
+        if (run == n) {
             break;
-        default:
-            return false;
         }
-        unsigned cp;
-        if (i + 4 > n - 1 || !hex4(tok + i, &cp)) {
-            return false;
-        }
-        i += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            unsigned lo;
-            if (i + 6 > n - 1 || tok[i] != '\\' || tok[i + 1] != 'u' || !hex4(tok + i + 2, &lo) ||
-                lo < 0xDC00 || lo > 0xDFFF) {
+        unsigned char c = (unsigned char)s[run];
+        size_t k = str_class[c];
+        if (k == 1) {
+            if (!sb_reserve(b, (n - run) + 1 + 5)) {
                 return false;
             }
-            i += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            char *w = b->p + b->len;
+            w[0] = '\\';
+            char e = short_escape(c);
+            if (e != 0) {
+                w[1] = e;
+                b->len += 2;
+            } else {
+                memcpy(w + 1, "u00", 3);
+                w[4] = hex[c >> 4];
+                w[5] = hex[c & 0xF];
+                b->len += 6;
+            }
+            i = run + 1;
+        } else if (k <= 4 && k <= n - run && utf8_seq_ok((const unsigned char *)s + run, k)) {
+            memcpy(b->p + b->len, s + run, k);
+            b->len += k;
+            i = run + k;
+        } else {
             return false;
         }
-        if (cp < 0x80) {
-            out[w++] = (char)cp;
-        } else if (cp < 0x800) {
-            out[w++] = (char)(0xC0 | (cp >> 6));
-            out[w++] = (char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out[w++] = (char)(0xE0 | (cp >> 12));
-            out[w++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[w++] = (char)(0x80 | (cp & 0x3F));
-        } else {
-            out[w++] = (char)(0xF0 | (cp >> 18));
-            out[w++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-            out[w++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[w++] = (char)(0x80 | (cp & 0x3F));
-        }
     }
-    *outlen = w;
+    b->p[b->len++] = '"';
     return true;
 }
 
-/* string_end returns the offset just past the string token starting at s[i] == '"', or n
- * when it is not terminated. */
-static size_t string_end(const char *s, size_t n, size_t i)
+/* dump_integer appends v in decimal, as jansson's "%lld" would. */
+static bool dump_integer(strbuf *b, json_int_t v)
 {
-    size_t j = i + 1;
-    while (j < n && s[j] != '"') {
-        j += s[j] == '\\' ? 2 : 1;
+    char buf[24];
+    size_t w = sizeof(buf);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        buf[--w] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        buf[--w] = '-';
     }
-    return j < n ? j + 1 : n;
+    return sb_put(b, buf + w, sizeof(buf) - w);
 }
 
-/* unwrap_decimals lexes jansson's output src[0..n) and writes it to out (room for n + 1
- * bytes), replacing every string value that decodes to a decimal by its bare number text.
- * Keys are left alone: a key is a string followed by ':'. Returns the output length. */
-static size_t unwrap_decimals(const char *src, size_t n, char *out)
+/* dump_real appends a real as jansson writes it (our code never makes reals; jansson keeps
+ * its own formatting rules for them). */
+static bool dump_real(strbuf *b, const json_t *v)
 {
-    size_t w = 0;
-    size_t i = 0;
-    while (i < n) {
-        if (src[i] != '"') {
-            const char *q = memchr(src + i, '"', n - i);
-            size_t span = q == NULL ? n - i : (size_t)(q - (src + i));
-            memcpy(out + w, src + i, span);
-            w += span;
-            i += span;
-            continue;
-        }
-        size_t end = string_end(src, n, i);
-        size_t k = end;
-        while (k < n && is_ws(src[k])) {
-            k++;
-        }
-        bool is_key = k < n && src[k] == ':';
-        size_t dlen = 0;
-        /* Decoded content can only start with NUL if the token starts with an escape. */
-        if (!is_key && end - i >= 2 + DEC_TAG_JSON_LEN && src[i + 1] == '\\' &&
-            string_decode(src + i, end - i, out + w, &dlen) && dlen > DEC_TAG_LEN &&
-            memcmp(out + w, DEC_TAG, DEC_TAG_LEN) == 0 &&
-            number_valid(out + w + DEC_TAG_LEN, dlen - DEC_TAG_LEN)) {
-            memmove(out + w, out + w + DEC_TAG_LEN, dlen - DEC_TAG_LEN);
-            w += dlen - DEC_TAG_LEN;
-        } else {
-            memcpy(out + w, src + i, end - i);
-            w += end - i;
-        }
-        i = end;
+    char buf[128];
+    size_t n = json_dumpb(v, buf, sizeof(buf), JSON_ENCODE_ANY);
+    return n > 0 && n <= sizeof(buf) && sb_put(b, buf, n);
+}
+
+/* What one dump writes: the output, the flags, and optionally an array whose items are made
+ * while writing (xs_json_dump_items). */
+typedef struct dumper {
+    strbuf out;
+    bool pretty;
+    bool sort;
+    const json_t *slot; /* written as n items made by item(); NULL: none */
+    size_t n;
+    xs_json_item_fn item;
+    void *arg;
+    bool slot_done; /* the slot is written once (a second occurrence is refused) */
+} dumper;
+
+/* An enclosing container, for the cycle check: a chain through the dumper's frames. */
+typedef struct dump_parent {
+    const json_t *v;
+    const struct dump_parent *up;
+} dump_parent;
+
+/* One object member, for XS_JSON_SORT_KEYS. */
+typedef struct dump_member {
+    const char *key;
+    size_t len;
+    const json_t *value;
+} dump_member;
+
+/* member_cmp orders members by key bytes, a prefix first (jansson's order). */
+static int member_cmp(const void *pa, const void *pb)
+{
+    const dump_member *a = pa, *b = pb;
+    int r = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+    if (r != 0) {
+        return r;
     }
-    return w;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/* dump_newline starts a new line indented to depth when pretty printing. */
+static bool dump_newline(dumper *d, size_t depth)
+{
+    if (!d->pretty) {
+        return true;
+    }
+    strbuf *b = &d->out;
+    if (depth > (SIZE_MAX - 1) / 2 || !sb_reserve(b, 1 + 2 * depth)) {
+        return false;
+    }
+    b->p[b->len++] = '\n';
+    memset(b->p + b->len, ' ', 2 * depth);
+    b->len += 2 * depth;
+    return true;
+}
+
+static bool dump_value(dumper *d, const json_t *v, size_t depth, const dump_parent *up);
+
+/* dump_member_at appends one member of an object at depth, after a comma unless it is the
+ * first. */
+static bool dump_member_at(dumper *d, const char *key, size_t len, const json_t *value, bool first,
+                           size_t depth, const dump_parent *self)
+{
+    return (first || sb_put(&d->out, ",", 1)) && dump_newline(d, depth + 1) &&
+           dump_string(&d->out, key, len) && sb_put(&d->out, ": ", d->pretty ? 2 : 1) &&
+           dump_value(d, value, depth + 1, self);
+}
+
+/* dump_object appends an object: members in insertion order, or sorted by key. */
+static bool dump_object(dumper *d, const json_t *v, size_t depth, const dump_parent *self)
+{
+    void *it = json_object_iter((json_t *)v);
+    if (!sb_put(&d->out, "{", 1)) {
+        return false;
+    }
+    if (it == NULL) {
+        return sb_put(&d->out, "}", 1);
+    }
+    if (d->sort) {
+        size_t n = json_object_size(v);
+        dump_member *m = n <= SIZE_MAX / sizeof(*m) ? malloc(n * sizeof(*m)) : NULL;
+        if (m == NULL) {
+            return false;
+        }
+        size_t k = 0;
+        for (; it != NULL && k < n; it = json_object_iter_next((json_t *)v, it), k++) {
+            m[k] = (dump_member){json_object_iter_key(it), json_object_iter_key_len(it),
+                                 json_object_iter_value(it)};
+        }
+        qsort(m, k, sizeof(*m), member_cmp);
+        bool ok = true;
+        for (size_t i = 0; ok && i < k; i++) {
+            ok = dump_member_at(d, m[i].key, m[i].len, m[i].value, i == 0, depth, self);
+        }
+        free(m);
+        return ok && dump_newline(d, depth) && sb_put(&d->out, "}", 1);
+    }
+    for (bool first = true; it != NULL; it = json_object_iter_next((json_t *)v, it)) {
+        if (!dump_member_at(d, json_object_iter_key(it), json_object_iter_key_len(it),
+                            json_object_iter_value(it), first, depth, self)) {
+            return false;
+        }
+        first = false;
+    }
+    return dump_newline(d, depth) && sb_put(&d->out, "}", 1);
+}
+
+/* dump_item makes item i of the slot, writes it and releases it. */
+static bool dump_item(dumper *d, size_t i, size_t depth, const dump_parent *self)
+{
+    json_t *e = d->item(i, d->arg);
+    if (e == NULL) {
+        return false;
+    }
+    bool ok = dump_value(d, e, depth, self);
+    json_decref(e);
+    return ok;
+}
+
+/* dump_array appends an array; the slot gets its made items instead of its own. */
+static bool dump_array(dumper *d, const json_t *v, size_t depth, const dump_parent *self)
+{
+    bool slot = v == d->slot;
+    if (slot) {
+        if (d->slot_done || json_array_size(v) != 0) {
+            return false;
+        }
+        d->slot_done = true;
+    }
+    size_t n = slot ? d->n : json_array_size(v);
+    if (!sb_put(&d->out, "[", 1)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((i > 0 && !sb_put(&d->out, ",", 1)) || !dump_newline(d, depth + 1) ||
+            !(slot ? dump_item(d, i, depth + 1, self)
+                   : dump_value(d, json_array_get(v, i), depth + 1, self))) {
+            return false;
+        }
+    }
+    return (n == 0 || dump_newline(d, depth)) && sb_put(&d->out, "]", 1);
+}
+
+/* dump_value appends v at nesting depth; up is the chain of containers it is inside.
+ * False on a cycle, a string that is not UTF-8, a failed item, or out of memory. */
+static bool dump_value(dumper *d, const json_t *v, size_t depth, const dump_parent *up)
+{
+    strbuf *b = &d->out;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+    case JSON_ARRAY: {
+        for (const dump_parent *p = up; p != NULL; p = p->up) {
+            if (p->v == v) {
+                return false; /* a cycle, which jansson refuses too */
+            }
+        }
+        dump_parent self = {v, up};
+        return json_is_object(v) ? dump_object(d, v, depth, &self) : dump_array(d, v, depth, &self);
+    }
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        if (n > DEC_TAG_LEN && s[0] == '\0' && memcmp(s, DEC_TAG, DEC_TAG_LEN) == 0 &&
+            number_valid(s + DEC_TAG_LEN, n - DEC_TAG_LEN)) {
+            return sb_put(b, s + DEC_TAG_LEN, n - DEC_TAG_LEN);
+        }
+        return dump_string(b, s, n);
+    }
+    case JSON_INTEGER:
+        return dump_integer(b, json_integer_value(v));
+    case JSON_REAL:
+        return dump_real(b, v);
+    case JSON_TRUE:
+        return sb_put(b, "true", 4);
+    case JSON_FALSE:
+        return sb_put(b, "false", 5);
+    case JSON_NULL:
+        return sb_put(b, "null", 4);
+    }
+    return false;
+}
+
+/* dump_run writes v with d's flags and slot into a new NUL-terminated string. */
+static char *dump_run(dumper *d, const json_t *v)
+{
+    if (!dump_value(d, v, 0, NULL) || !sb_put(&d->out, "", 1)) {
+        free(d->out.p);
+        return NULL;
+    }
+    return d->out.p;
 }
 
 char *xs_json_dump(const json_t *v, int flags)
@@ -587,28 +794,27 @@ char *xs_json_dump(const json_t *v, int flags)
     if (v == NULL) {
         return NULL;
     }
-    size_t jflags = JSON_ENCODE_ANY;
-    if (flags & XS_JSON_PRETTY) {
-        jflags |= JSON_INDENT(2);
-    } else {
-        jflags |= JSON_COMPACT;
-    }
-    if (flags & XS_JSON_SORT_KEYS) {
-        jflags |= JSON_SORT_KEYS;
-    }
-    strbuf raw = {0};
-    if (json_dump_callback(v, dump_collect, &raw, jflags) != 0) {
-        free(raw.p);
+    dumper d = {.pretty = (flags & XS_JSON_PRETTY) != 0, .sort = (flags & XS_JSON_SORT_KEYS) != 0};
+    return dump_run(&d, v);
+}
+
+char *xs_json_dump_items(const json_t *v, int flags, const json_t *slot, size_t n,
+                         xs_json_item_fn item, void *arg)
+{
+    if (v == NULL || !json_is_array(slot) || (n > 0 && item == NULL)) {
         return NULL;
     }
-    char *out = malloc(raw.len + 1);
-    if (out == NULL) {
-        free(raw.p);
+    dumper d = {.pretty = (flags & XS_JSON_PRETTY) != 0,
+                .sort = (flags & XS_JSON_SORT_KEYS) != 0,
+                .slot = slot,
+                .n = n,
+                .item = item,
+                .arg = arg};
+    char *out = dump_run(&d, v);
+    if (out != NULL && !d.slot_done) {
+        free(out); /* slot is not inside v */
         return NULL;
     }
-    size_t n = unwrap_decimals(raw.p != NULL ? raw.p : "", raw.len, out);
-    out[n] = '\0';
-    free(raw.p);
     return out;
 }
 
@@ -618,14 +824,19 @@ static json_t *decimal_new(const char *text, size_t n)
     if (n > SIZE_MAX - DEC_TAG_LEN) {
         return NULL;
     }
-    char *buf = malloc(DEC_TAG_LEN + n);
+    /* Replies hold thousands of amounts: short ones are assembled on the stack. */
+    char small[64];
+    char *buf = DEC_TAG_LEN + n <= sizeof(small) ? small : malloc(DEC_TAG_LEN + n);
     if (buf == NULL) {
         return NULL;
     }
     memcpy(buf, DEC_TAG, DEC_TAG_LEN);
     memcpy(buf + DEC_TAG_LEN, text, n);
-    json_t *v = json_stringn(buf, DEC_TAG_LEN + n);
-    free(buf);
+    /* ASCII by construction (the tag and a valid number), so no UTF-8 check is needed. */
+    json_t *v = json_stringn_nocheck(buf, DEC_TAG_LEN + n);
+    if (buf != small) {
+        free(buf);
+    }
     return v;
 }
 
@@ -647,7 +858,8 @@ json_t *xs_json_money(xs_money m, int places)
     if (places < 0 || places > XS_MONEY_SCALE || xs_money_format(m, places, buf) != XS_OK) {
         return NULL;
     }
-    return xs_json_decimal(buf);
+    /* xs_money_format writes a valid JSON number ("-12.50", "0", never "01" or "1."). */
+    return decimal_new(buf, strlen(buf));
 }
 
 bool xs_json_is_decimal(const json_t *v)

@@ -45,12 +45,30 @@
  * read when it stopped. */
 json_t *xs_json_parse(const char *text, size_t len, char *err);
 
-/* xs_json_dump serialises v (any value, also a scalar) into a new NUL-terminated string
- * (free with free()), writing decimals as JSON numbers. Compact unless XS_JSON_PRETTY is
- * given (then ": " and a two-space indent; PRETTY wins over COMPACT). Object keys are
- * always written as strings, even one that holds a tag. Returns NULL only when out of
- * memory or v is NULL (or jansson refuses v, e.g. a cycle). */
+/* xs_json_dump serialises v (any value, also a scalar; borrowed) into a new NUL-terminated
+ * string (free with free()), writing decimals as JSON numbers, byte for byte. Compact unless
+ * XS_JSON_PRETTY is given (then ": " and a two-space indent; PRETTY wins over COMPACT).
+ * Object keys are always written as strings, even one that holds a tag. For a tree without
+ * decimals the text is exactly what jansson's json_dumps writes with the same flags
+ * (JSON_COMPACT, or JSON_INDENT(2); JSON_SORT_KEYS; JSON_ENCODE_ANY). Returns NULL only
+ * when out of memory, v is NULL, or v cannot be written, as jansson refuses it too: a cycle,
+ * or a string or key that is not valid UTF-8 (possible only through jansson's _nocheck
+ * functions). */
 char *xs_json_dump(const json_t *v, int flags);
+
+/* xs_json_item_fn makes item i (0-based) of an array being written by xs_json_dump_items:
+ * a new reference (released once written), or NULL to fail the dump. */
+typedef json_t *(*xs_json_item_fn)(size_t i, void *arg);
+
+/* xs_json_dump_items is xs_json_dump of v (borrowed) in which the array slot (borrowed; it
+ * must occur exactly once in v and be empty) is written as if it held the n values
+ * item(0, arg) .. item(n - 1, arg), made, written and released one at a time. The text is
+ * exactly what xs_json_dump writes once those values are appended to slot, but only one of
+ * them exists at a time: a reply of a thousand records never holds a thousand trees, and the
+ * allocator reuses one record's memory for the next. NULL as xs_json_dump, and when slot is
+ * not an array, is not empty or not in v, or an item is NULL. */
+char *xs_json_dump_items(const json_t *v, int flags, const json_t *slot, size_t n,
+                         xs_json_item_fn item, void *arg);
 
 /* xs_json_decimal makes a new decimal from JSON number text ("12.50", "-1e3", "7"); NULL
  * when text is not a valid JSON number. */

@@ -1,10 +1,12 @@
-/* json_test.c: tests of json.c: exact numbers, refusals, positions, accessors, equality. */
+/* json_test.c: tests of json.c: exact numbers, refusals, positions, accessors, equality, and
+ * that dumping writes exactly what jansson writes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -789,6 +791,387 @@ static void test_fuzz_mutations(void **state)
     assert_true(refused > 2000);
 }
 
+/* jansson_flags maps xs_json_dump flags to the json_dumps flags they must match. */
+static size_t jansson_flags(int flags)
+{
+    size_t f = JSON_ENCODE_ANY;
+    f |= (flags & XS_JSON_PRETTY) ? JSON_INDENT(2) : JSON_COMPACT;
+    if (flags & XS_JSON_SORT_KEYS) {
+        f |= JSON_SORT_KEYS;
+    }
+    return f;
+}
+
+static const int dump_flag_sets[] = {0, XS_JSON_SORT_KEYS, XS_JSON_PRETTY,
+                                     XS_JSON_PRETTY | XS_JSON_SORT_KEYS};
+
+/* assert_dump_like_jansson checks that xs_json_dump writes v exactly as json_dumps does,
+ * with every flag combination (both refusing counts as the same). */
+static void assert_dump_like_jansson(const json_t *v)
+{
+    for (size_t f = 0; f < sizeof(dump_flag_sets) / sizeof(dump_flag_sets[0]); f++) {
+        char *ours = xs_json_dump(v, dump_flag_sets[f]);
+        char *theirs = json_dumps(v, jansson_flags(dump_flag_sets[f]));
+        if (theirs == NULL) {
+            assert_null(ours);
+        } else {
+            assert_non_null(ours);
+            assert_string_equal(ours, theirs);
+        }
+        free(ours);
+        free(theirs);
+    }
+}
+
+/* put_utf8 appends code point cp to buf at *n as UTF-8. */
+static void put_utf8(char *buf, size_t *n, uint32_t cp)
+{
+    if (cp < 0x80) {
+        buf[(*n)++] = (char)cp;
+    } else if (cp < 0x800) {
+        buf[(*n)++] = (char)(0xC0 | (cp >> 6));
+        buf[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        buf[(*n)++] = (char)(0xE0 | (cp >> 12));
+        buf[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        buf[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+        buf[(*n)++] = (char)(0xF0 | (cp >> 18));
+        buf[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        buf[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        buf[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    }
+}
+
+static void test_dump_escapes(void **state)
+{
+    (void)state;
+    /* Every control character, NUL included, and the characters jansson escapes or not. */
+    char raw[40];
+    for (int c = 0; c < 0x20; c++) {
+        raw[c] = (char)c;
+    }
+    memcpy(raw + 0x20, "\"\\/\x7f a", 6);
+    json_t *v = json_stringn(raw, 0x26);
+    assert_non_null(v);
+    char *out = xs_json_dump(v, 0);
+    assert_string_equal(out, "\"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n"
+                             "\\u000B\\f\\r\\u000E\\u000F\\u0010\\u0011\\u0012\\u0013\\u0014"
+                             "\\u0015\\u0016\\u0017\\u0018\\u0019\\u001A\\u001B\\u001C\\u001D"
+                             "\\u001E\\u001F\\\"\\\\/\x7f a\"");
+    free(out);
+    assert_dump_like_jansson(v);
+    json_decref(v);
+
+    /* Non-ASCII is written as UTF-8, not escaped: 2, 3 and 4 byte sequences, the extremes. */
+    v = json_string("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc2\x80\xdf\xbf\xe0\xa0\x80"
+                    "\xef\xbf\xbf\xf4\x8f\xbf\xbf");
+    assert_non_null(v);
+    out = xs_json_dump(v, 0);
+    assert_string_equal(out, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xc2\x80\xdf\xbf\xe0\xa0\x80"
+                             "\xef\xbf\xbf\xf4\x8f\xbf\xbf\"");
+    free(out);
+    json_decref(v);
+
+    /* A special byte at every position around the eight-byte steps, in keys and values. */
+    static const char *const specials[] = {"\x01", "\x1f",     "\"",           "\\",
+                                           "\n",   "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+        for (size_t len = 0; len <= 40; len++) {
+            for (size_t at = 0; at <= len; at++) {
+                char s[64];
+                memset(s, 'a', len);
+                size_t sl = strlen(specials[k]);
+                memmove(s + at + sl, s + at, len - at);
+                memcpy(s + at, specials[k], sl);
+                json_t *o = json_object();
+                assert_int_equal(json_object_setn_new(o, s, len + sl, json_stringn(s, len + sl)),
+                                 0);
+                assert_dump_like_jansson(o);
+                json_decref(o);
+            }
+        }
+    }
+}
+
+static void test_dump_refusals(void **state)
+{
+    (void)state;
+    /* Strings that are not UTF-8 cannot be written, as jansson refuses them too. */
+    static const char *const bad[] = {
+        "\x80",             /* a continuation byte alone */
+        "a\xbf",            /* the same after ASCII */
+        "\xc0\x80",         /* overlong NUL */
+        "\xc1\xbf",         /* overlong */
+        "\xe0\x80\x80",     /* overlong 3 bytes */
+        "\xf0\x80\x80\x80", /* overlong 4 bytes */
+        "\xed\xa0\x80",     /* a surrogate */
+        "\xed\xbf\xbf",     /* the last surrogate */
+        "\xf4\x90\x80\x80", /* beyond U+10FFFF */
+        "\xf5\x80\x80\x80", /* never valid */
+        "\xff",             /* never valid */
+        "\xe2\x82",         /* cut short at the end */
+        "\xe2\x82x",        /* cut short before ASCII */
+        "\xc3\xa9\xc3",     /* valid, then cut short */
+        "aaaaaaaaaaaaaa\x80",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *v = json_stringn_nocheck(bad[i], strlen(bad[i]));
+        assert_null(xs_json_dump(v, 0));
+        char *theirs = json_dumps(v, JSON_ENCODE_ANY);
+        assert_null(theirs);
+        json_t *a = json_pack("[s,O]", "ok", v);
+        assert_null(xs_json_dump(a, XS_JSON_PRETTY));
+        json_decref(a);
+        /* jansson writes a broken key (and carries on); we refuse the whole text. */
+        json_t *o = json_object();
+        assert_int_equal(json_object_setn_new_nocheck(o, bad[i], strlen(bad[i]), json_true()), 0);
+        assert_null(xs_json_dump(o, 0));
+        assert_null(xs_json_dump(o, XS_JSON_SORT_KEYS));
+        json_decref(o);
+        json_decref(v);
+    }
+
+    /* A cycle is refused; one value reached twice without a cycle is written twice. */
+    json_t *a = json_array(), *b = json_array();
+    json_array_append(b, a);
+    json_array_append(a, b);
+    assert_null(xs_json_dump(a, 0));
+    assert_null(json_dumps(a, JSON_ENCODE_ANY));
+    json_t *o = json_pack("{s:O}", "b", b);
+    assert_null(xs_json_dump(o, XS_JSON_SORT_KEYS));
+    json_decref(o);
+    json_array_clear(a);
+    json_decref(a);
+    json_decref(b);
+    json_t *leaf = json_pack("{s:[i]}", "k", 1);
+    json_t *dag = json_pack("[O,{s:O},O]", leaf, "x", leaf, leaf);
+    char *out = xs_json_dump(dag, 0);
+    assert_string_equal(out, "[{\"k\":[1]},{\"x\":{\"k\":[1]}},{\"k\":[1]}]");
+    free(out);
+    assert_dump_like_jansson(dag);
+    json_decref(dag);
+    json_decref(leaf);
+}
+
+/* gen_text writes up to max code points of random valid UTF-8 into buf (room for 4 * max),
+ * mostly ASCII, with control characters, the escaped ones, NUL and every UTF-8 length;
+ * never NUL first (which could make a decimal's tag). Returns the length. */
+static size_t gen_text(char *buf, size_t max)
+{
+    size_t n = 0;
+    size_t count = rnd_below(max + 1);
+    for (size_t i = 0; i < count; i++) {
+        uint32_t cp;
+        switch (rnd_below(10)) {
+        case 0:
+            cp = (uint32_t)rnd_below(0x20);
+            break;
+        case 1:
+            cp = "\"\\/\x7f"[rnd_below(4)];
+            break;
+        case 2:
+            cp = 0x80 + (uint32_t)rnd_below(0x800 - 0x80);
+            break;
+        case 3:
+            cp = 0x800 + (uint32_t)rnd_below(0x10000 - 0x800);
+            if (cp >= 0xD800 && cp <= 0xDFFF) {
+                cp -= 0x800;
+            }
+            break;
+        case 4:
+            cp = 0x10000 + (uint32_t)rnd_below(0x110000 - 0x10000);
+            break;
+        default:
+            cp = 0x20 + (uint32_t)rnd_below(0x5F);
+            break;
+        }
+        if (n == 0 && cp == 0) {
+            cp = 'x';
+        }
+        put_utf8(buf, &n, cp);
+    }
+    return n;
+}
+
+/* gen_tree builds a random tree without decimals: every jansson type, integers at their
+ * extremes, reals, strings and keys of random UTF-8 (keys with NUL bytes too). */
+static json_t *gen_tree(int depth)
+{
+    char buf[4 * 48];
+    size_t kind = rnd_below(depth >= 5 ? 7 : 9);
+    switch (kind) {
+    case 0:
+        return json_null();
+    case 1:
+        return json_boolean(rnd_below(2));
+    case 2: {
+        static const json_int_t edges[] = {0, -1, 1, INT64_MAX, INT64_MIN, 9, 10, -10};
+        return json_integer(rnd_below(3) == 0
+                                ? edges[rnd_below(8)]
+                                : (json_int_t)(rnd() >> rnd_below(64)) * (rnd_below(2) ? 1 : -1));
+    }
+    case 3:
+        return json_real(ldexp((double)(int64_t)(rnd() >> 11) * (rnd_below(2) ? 1 : -1),
+                               (int)rnd_below(200) - 100));
+    case 4:
+    case 5:
+    case 6: {
+        size_t n = gen_text(buf, rnd_below(4) == 0 ? 48 : 12);
+        return json_stringn(buf, n);
+    }
+    case 7: {
+        json_t *a = json_array();
+        size_t n = rnd_below(6);
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(a, gen_tree(depth + 1));
+        }
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        size_t n = rnd_below(6);
+        for (size_t i = 0; i < n; i++) {
+            size_t kn = gen_text(buf, 8);
+            json_object_setn_new(o, buf, kn, gen_tree(depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+static void test_dump_matches_jansson(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 20000; round++) {
+        json_t *v = gen_tree(0);
+        assert_non_null(v);
+        assert_dump_like_jansson(v);
+        json_decref(v);
+    }
+}
+
+/* Items for xs_json_dump_items: each is handed out as a new reference, and the previous one
+ * must have been released by the dumper before the next is asked for. (Not deep copies:
+ * jansson 2.14's json_deep_copy cuts object keys at a NUL byte.) */
+typedef struct item_src {
+    json_t *items;    /* the values to hand out, in order */
+    json_t *previous; /* the last item handed out (our own reference) */
+    size_t fail_at;   /* return NULL for this index (SIZE_MAX: never) */
+    size_t made;
+} item_src;
+
+static json_t *item_make(size_t i, void *arg)
+{
+    item_src *src = arg;
+    if (src->previous != NULL) {
+        /* the dumper let go of it: only src->items and we hold it now (true, false and null
+         * are never counted) */
+        assert_true(src->previous->refcount == 2 || src->previous->refcount == (size_t)-1);
+        json_decref(src->previous);
+        src->previous = NULL;
+    }
+    if (i == src->fail_at) {
+        return NULL;
+    }
+    assert_true(i == src->made);
+    src->made++;
+    json_t *e = json_incref(json_array_get(src->items, i));
+    src->previous = json_incref(e);
+    return e;
+}
+
+/* slot_place puts the empty array slot somewhere in a random tree of depth up to 3; returns
+ * the tree. */
+static json_t *slot_place(json_t *slot)
+{
+    json_t *root = json_object();
+    json_t *at = root;
+    size_t levels = rnd_below(3);
+    for (size_t l = 0; l < levels; l++) {
+        json_t *next = rnd_below(2) ? json_object() : json_array();
+        if (json_is_object(at)) {
+            json_object_set_new(at, "pre", gen_tree(4));
+            json_object_set_new(at, "down", next);
+            json_object_set_new(at, "post", gen_tree(4));
+        } else {
+            json_array_append_new(at, gen_tree(4));
+            json_array_append_new(at, next);
+        }
+        at = next;
+    }
+    if (json_is_object(at)) {
+        json_object_set_new(at, "Items", json_incref(slot));
+        json_object_set_new(at, "after", gen_tree(3));
+    } else {
+        json_array_append_new(at, json_incref(slot));
+    }
+    return root;
+}
+
+static void test_dump_items(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3000; round++) {
+        json_t *slot = json_array();
+        json_t *root = slot_place(slot);
+        item_src src = {.items = json_array(), .fail_at = SIZE_MAX};
+        size_t n = rnd_below(8);
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(src.items,
+                                  rnd_below(3) == 0 ? xs_json_decimal("12.50") : gen_tree(2));
+        }
+        int flags = dump_flag_sets[rnd_below(4)];
+        char *lazy = xs_json_dump_items(root, flags, slot, n, item_make, &src);
+        assert_non_null(lazy);
+        assert_true(src.made == n);
+        json_decref(src.previous);
+        json_array_extend(slot, src.items);
+        char *whole = xs_json_dump(root, flags);
+        assert_non_null(whole);
+        assert_string_equal(lazy, whole);
+        free(lazy);
+        free(whole);
+        json_array_clear(slot);
+        json_decref(src.items);
+        json_decref(root);
+        json_decref(slot);
+    }
+
+    /* Refusals: no slot in v, slot not empty or not an array, slot twice, a failing item. */
+    json_t *slot = json_array();
+    json_t *root = json_pack("{s:s,s:O}", "a", "b", "Items", slot);
+    item_src src = {.items = json_pack("[i,i,i]", 1, 2, 3), .fail_at = SIZE_MAX};
+    char *out = xs_json_dump_items(root, 0, slot, 0, NULL, NULL);
+    assert_string_equal(out, "{\"a\":\"b\",\"Items\":[]}");
+    free(out);
+    out = xs_json_dump_items(root, 0, slot, 3, item_make, &src);
+    assert_string_equal(out, "{\"a\":\"b\",\"Items\":[1,2,3]}");
+    free(out);
+    json_decref(src.previous);
+    src.previous = NULL;
+    src.made = 0;
+    src.fail_at = 1;
+    assert_null(xs_json_dump_items(root, 0, slot, 3, item_make, &src));
+    assert_true(src.made == 1);
+    json_decref(src.previous); /* item 0 was released by the dumper: only ours is left */
+    src.previous = NULL;
+    json_t *other = json_array();
+    assert_null(xs_json_dump_items(root, 0, other, 0, NULL, NULL));
+    assert_null(xs_json_dump_items(root, 0, json_object_get(root, "a"), 0, NULL, NULL));
+    assert_null(xs_json_dump_items(root, 0, slot, 1, NULL, NULL));
+    assert_null(xs_json_dump_items(NULL, 0, slot, 0, NULL, NULL));
+    json_object_set(root, "again", slot);
+    assert_null(xs_json_dump_items(root, 0, slot, 0, NULL, NULL));
+    json_object_del(root, "again");
+    json_array_append_new(slot, json_true());
+    assert_null(xs_json_dump_items(root, 0, slot, 0, NULL, NULL));
+    json_decref(other);
+    json_decref(src.items);
+    json_decref(root);
+    json_decref(slot);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -809,6 +1192,10 @@ int main(void)
         cmocka_unit_test(test_equal),
         cmocka_unit_test(test_generated_roundtrip),
         cmocka_unit_test(test_fuzz_mutations),
+        cmocka_unit_test(test_dump_escapes),
+        cmocka_unit_test(test_dump_refusals),
+        cmocka_unit_test(test_dump_matches_jansson),
+        cmocka_unit_test(test_dump_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -716,8 +716,9 @@ static void test_organisation_scoping_and_constraints(void **state)
     exec_ok(pg, "INSERT INTO app.payments (invoice_id, date, amount) VALUES ($1, '2024-01-01', 1)",
             inv, NULL);
     exec_ok(pg,
-            "INSERT INTO sync.connections (organisation_id, tenant_id) VALUES ($1, "
-            "gen_random_uuid())",
+            "WITH g AS (INSERT INTO sync.grants (organisation_id) VALUES ($1) RETURNING id) "
+            "INSERT INTO sync.connections (organisation_id, tenant_id, grant_id) SELECT $1, "
+            "gen_random_uuid(), id FROM g",
             org, NULL);
     exec_ok(pg, "DELETE FROM app.organisations WHERE id = $1", org, NULL);
     assert_value(pg,
@@ -745,20 +746,27 @@ static void test_sync_uniqueness(void **state)
     xs_pg *pg = connect_to(schema_url);
     char *org = new_org(pg);
     char *tenant = value(pg, "SELECT gen_random_uuid()", NULL, NULL);
-    char *conn = value(pg,
-                       "INSERT INTO sync.connections (organisation_id, tenant_id) VALUES ($1, $2) "
-                       "RETURNING id",
-                       org, tenant);
-    /* One connection per organisation and tenant. */
+    /* Connections act through a grant (one OAuth consent); a tenant connection with none
+     * is refused unless it is disconnected. */
+    static const char *const with_grant =
+        "WITH g AS (INSERT INTO sync.grants (organisation_id) VALUES ($1) RETURNING id) INSERT "
+        "INTO sync.connections (organisation_id, tenant_id, grant_id) SELECT $1, $2::uuid, id "
+        "FROM g RETURNING id";
+    char *conn = value(pg, with_grant, org, tenant);
     assert_int_equal(xs_pg_q(pg, NULL,
                              "INSERT INTO sync.connections (organisation_id, tenant_id) VALUES "
-                             "($1, $2)",
-                             org, tenant),
-                     XS_EEXIST);
-    char *conn2 = value(pg,
-                        "INSERT INTO sync.connections (organisation_id, tenant_id) VALUES ($1, "
-                        "gen_random_uuid()) RETURNING id",
-                        org, NULL);
+                             "($1, gen_random_uuid())",
+                             org),
+                     XS_EDB);
+    exec_ok(pg,
+            "INSERT INTO sync.connections (organisation_id, tenant_id, status) VALUES ($1, "
+            "gen_random_uuid(), 'disconnected')",
+            org, NULL);
+    /* One connection per organisation and tenant. */
+    assert_int_equal(xs_pg_q(pg, NULL, with_grant, org, tenant), XS_EEXIST);
+    char *fresh = value(pg, "SELECT gen_random_uuid()", NULL, NULL);
+    char *conn2 = value(pg, with_grant, org, fresh);
+    free(fresh);
 
     static const char *const ins =
         "INSERT INTO sync.mappings (connection_id, entity, local_id, xero_id) VALUES ($1, $2, "

@@ -1,7 +1,6 @@
 /* money.c: exact scaled decimals (units of 10^-6) with checked arithmetic and named rounding. */
 #include "xs/money.h"
 
-#include <stdio.h>
 #include <string.h>
 
 /* Products of two int64 values and dividends scaled by up to 10^6 fit in 128 bits with room
@@ -83,8 +82,20 @@ static void write_text(xs_money m, int places, char *buf)
     uint64_t mag = magnitude(m.units);
     uint64_t whole = mag / (uint64_t)XS_MONEY_ONE;
     uint64_t frac = mag % (uint64_t)XS_MONEY_ONE;
-    int n = snprintf(buf, XS_MONEY_TEXT_MAX, "%s%llu", m.units < 0 ? "-" : "",
-                     (unsigned long long)whole);
+    /* Digits by hand, not snprintf: every amount of every reply is written here. */
+    char rev[20];
+    int nrev = 0;
+    do {
+        rev[nrev++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole != 0);
+    int n = 0;
+    if (m.units < 0) {
+        buf[n++] = '-';
+    }
+    while (nrev > 0) {
+        buf[n++] = rev[--nrev];
+    }
     if (places > 0) {
         char digits[XS_MONEY_SCALE];
         for (int i = XS_MONEY_SCALE - 1; i >= 0; i--) {

@@ -143,13 +143,14 @@ static xs_err merge(const json_t *base, const json_t *local, const json_t *xero,
             both++;
             xs_sync_action a = settle(fallback, local_at, xero_at);
             if (a == XS_SYNC_HOLD) {
+                /* The reason names the field before the keys (which own its name) go. */
+                snprintf(d->reason, sizeof(d->reason),
+                         "merge: field %.40s changed on both sides; held for a person", k);
+                d->action = XS_SYNC_HOLD;
+                d->policy = XS_POLICY_MANUAL;
                 json_decref(out);
                 json_decref(fields);
                 json_decref(keys);
-                d->action = XS_SYNC_HOLD;
-                d->policy = XS_POLICY_MANUAL;
-                snprintf(d->reason, sizeof(d->reason),
-                         "merge: field %.40s changed on both sides; held for a person", k);
                 return XS_OK;
             }
             pick = a == XS_SYNC_TO_XERO ? l : x;

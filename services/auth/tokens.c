@@ -232,7 +232,7 @@ xs_err auth_token_get(xs_svc_ctx *ctx, const char *conn, int64_t min_valid_ms, b
         return xs_svc_fail(ctx, e, true, "database: %s", xs_pg_error(ctx->pg));
     }
     e = xs_pg_q(ctx->pg, &r, "SELECT " GRANT_COLS " FROM sync.grants g WHERE g.id = $1 FOR UPDATE",
-                gid, valid);
+                out->grant_id, valid);
     if (e != XS_OK) {
         bool busy = strcmp(xs_pg_sqlstate(ctx->pg), "55P03") == 0;
         xs_pg_rollback(ctx->pg);

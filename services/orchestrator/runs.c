@@ -21,7 +21,8 @@
 #include "xs/json.h"
 #include "xs/sync.h"
 
-#define CHUNK 50
+#define CHUNK       50
+#define PUSH_WINDOW 500
 
 static int mode_priority(const char *mode, const char *trigger)
 {
@@ -76,6 +77,16 @@ static xs_err add_chunks(xs_pg *pg, const char *run, int phase, const char *enti
     return XS_OK;
 }
 
+/* window is the input of a push step: ids [from, from + PUSH_WINDOW) of a phase, and from. */
+static json_t *window(const json_t *ids, size_t from)
+{
+    json_t *w = json_array();
+    for (size_t j = from; j < json_array_size(ids) && j < from + PUSH_WINDOW; j++) {
+        json_array_append(w, json_array_get(ids, j));
+    }
+    return json_pack("{s:o, s:I}", "local_ids", w, "from", (json_int_t)from);
+}
+
 /* phase_start creates the first steps of phase idx; *created counts them (0: nothing to do). */
 static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn, int idx,
                           const json_t *phase, int *created)
@@ -110,8 +121,14 @@ static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn,
                           created);
     }
     if (strcmp(op, "push") == 0) {
-        return add_chunks(pg, run, idx, entity, "push", "local_ids", json_object_get(phase, "ids"),
-                          created);
+        /* One window of ids at a time: the domain service sends the first 50 that changed
+         * and says how many it consumed; the next window starts there. */
+        json_t *ids = json_object_get(phase, "ids");
+        if (json_array_size(ids) == 0) {
+            return XS_OK;
+        }
+        *created = 1;
+        return add_step(pg, run, idx, entity, "push", window(ids, 0));
     }
     if (strcmp(op, "scan") == 0) {
         *created = 1;
@@ -312,10 +329,19 @@ static int64_t backoff(const orch *o, int64_t attempts)
 }
 
 /* follow_ups adds the steps a finished step calls for. */
-static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t *reply,
-                         json_t *params)
+static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t *phases,
+                         const json_t *reply, json_t *params)
 {
     xs_err e = XS_OK;
+    int64_t consumed = 0, from = 0;
+    if (strcmp(s->kind, "push") == 0 && xs_json_get_int(s->input, "from", &from) == XS_OK &&
+        xs_json_get_int(reply, "consumed", &consumed) == XS_OK && consumed > 0) {
+        json_t *ids = json_object_get(json_array_get(phases, (size_t)phase), "ids");
+        size_t next = (size_t)(from + consumed);
+        if (next < json_array_size(ids)) {
+            e = add_step(pg, s->run, phase, s->entity, "push", window(ids, next));
+        }
+    }
     if (strcmp(s->kind, "pull") == 0) {
         json_t *next = json_object_get(reply, "next");
         if (json_is_object(next)) {
@@ -412,7 +438,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
         counts_merge(counts, s->entity, pulling ? "pull" : "push",
                      json_object_get(reply, "counts"));
         if (e == XS_OK) {
-            e = follow_ups(pg, s, (int)step_phase, reply, params);
+            e = follow_ups(pg, s, (int)step_phase, phases, reply, params);
         }
     } else if (retry) {
         char ms[24];

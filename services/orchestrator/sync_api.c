@@ -104,8 +104,8 @@ static json_t *run_json(xs_pg *pg, const char *id, bool detail)
             N(pl, "unchanged") + N(ps, "unchanged"), "failed", N(pl, "failed") + N(ps, "failed"),
             "conflicts", N(pl, "conflicts"), "skipped", N(pl, "skipped") + N(ps, "skipped"));
 #undef N
-        json_object_set(t, "pull", pl != NULL ? pl : json_object());
-        json_object_set(t, "push", ps != NULL ? ps : json_object());
+        json_object_set_new(t, "pull", pl != NULL ? json_incref(pl) : json_object());
+        json_object_set_new(t, "push", ps != NULL ? json_incref(ps) : json_object());
         json_object_set_new(totals, ent, t);
     }
     json_decref(raw);

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """contract_test.py: xero-sim's replies against Xero's own OpenAPI specs.
 
-Starts the xero-sim binary, drives every endpoint the engine uses (identity: token,
-connections; accounting: Contacts, Invoices, Payments, Accounts and BankTransactions
-list/get/put/post, and the error replies), captures the real replies, and validates each one
-against the schema the spec declares for that path, method and status in
-third_party/xero-openapi/*.yaml. Webhook bodies, received by a receiver run here, are
-validated against xero-webhooks.yaml and their signatures checked.
+Starts the xero-sim binary, drives every endpoint the engine uses (identity: authorize,
+token, connections and their deletion, revocation; accounting: Contacts, Invoices, Payments,
+Accounts and BankTransactions list/get/put/post, Organisation, and the error replies, 429
+included), captures the real replies, and validates each one against the schema the spec
+declares for that path, method and status in third_party/xero-openapi/*.yaml. What the specs
+do not describe is checked against the standards Xero follows: the authorize redirect's query
+against RFC 6749 section 4.1.2 (plus Xero's scope and session_state), revocation against
+RFC 7009, 429's Retry-After against RFC 9110 and X-Rate-Limit-Problem against Xero's limits
+page. Webhook bodies, received by a receiver run here, are validated against
+xero-webhooks.yaml and their signatures checked.
 
 The adapter for OpenAPI: $ref into components resolves against the spec document; OpenAPI
 3.0's `nullable` becomes a null type; `format` is checked for uuid, date, date-time (ISO 8601
@@ -186,6 +190,72 @@ class Spec:
 
 # ---------------------------------------------------------------- HTTP
 
+ALL_SCOPES = ("openid profile email offline_access accounting.contacts accounting.contacts.read "
+              "accounting.transactions accounting.transactions.read accounting.invoices "
+              "accounting.invoices.read accounting.payments accounting.payments.read "
+              "accounting.banktransactions accounting.banktransactions.read accounting.settings "
+              "accounting.settings.read")
+# RFC 6749 section 4.1.2.1
+AUTHORIZE_ERRORS = {"invalid_request", "unauthorized_client", "access_denied",
+                    "unsupported_response_type", "invalid_scope", "server_error",
+                    "temporarily_unavailable"}
+RATE_PROBLEMS = {"minute", "day", "appminute", "concurrent"}
+LIMIT_HEADERS = ("x-minlimit-remaining", "x-daylimit-remaining", "x-appminlimit-remaining")
+
+
+def check_redirect(location, want, label):
+    """check_redirect validates an authorize redirect: the registered URI, then exactly the
+    query parameters of RFC 6749 section 4.1.2 (code, state) and Xero's (scope,
+    session_state), or those of an error (section 4.1.2.1), each once. want maps a parameter to
+    its expected value (None: any non-empty value). Returns the parameters."""
+    u = urllib.parse.urlsplit(location)
+    if urllib.parse.urlunsplit((u.scheme, u.netloc, u.path, "", "")) != REDIRECT:
+        fail("%s: redirect to %s, not the registered %s" % (label, location[:80], REDIRECT))
+    pairs = urllib.parse.parse_qsl(u.query, keep_blank_values=True, strict_parsing=True)
+    got = {}
+    for k, v in pairs:
+        if k in got:
+            fail("%s: query parameter %s given twice" % (label, k))
+        got[k] = v
+    if set(got) != set(want):
+        fail("%s: query parameters %s, expected %s" % (label, sorted(got), sorted(want)))
+    for k, v in want.items():
+        if k not in got:
+            continue
+        if v is None and not got[k]:
+            fail("%s: %s is empty" % (label, k))
+        elif v is not None and got[k] != v:
+            fail("%s: %s is %r, expected %r" % (label, k, got[k][:80], v[:80]))
+    if "code" in got and not re.match(r"^[A-Za-z0-9._~-]+$", got["code"]):
+        fail("%s: code %r is not URL-safe" % (label, got["code"][:40]))
+    if "error" in got and got["error"] not in AUTHORIZE_ERRORS:
+        fail("%s: error %r is not one of RFC 6749's" % (label, got["error"]))
+    return got
+
+
+def check_429(reply, problem, label):
+    """check_429 validates a rate-limit refusal: Retry-After in delay-seconds (RFC 9110
+    section 10.2.3) of at least 1, X-Rate-Limit-Problem as on Xero's limits page, the
+    X-*-Remaining headers, and the gateway problem body."""
+    st, h, body, raw = reply
+    if st != 429:
+        fail("%s: status %s, expected 429: %s" % (label, st, raw[:200]))
+        return
+    ra = h.get("retry-after", "")
+    if not re.match(r"^[0-9]+$", ra) or int(ra) < 1:
+        fail("%s: Retry-After %r is not a number of seconds >= 1" % (label, ra))
+    p = h.get("x-rate-limit-problem")
+    if p not in RATE_PROBLEMS or (problem is not None and p != problem):
+        fail("%s: X-Rate-Limit-Problem %r, expected %s" % (label, p, problem or RATE_PROBLEMS))
+    for k in LIMIT_HEADERS:
+        if not re.match(r"^[0-9]+$", h.get(k, "")):
+            fail("%s: %s is %r" % (label, k, h.get(k)))
+    if not isinstance(body, dict) or list(body.keys()) != [
+            "Type", "Title", "Status", "Detail", "Instance", "Extensions"] \
+            or body.get("Status") != 429:
+        fail("%s: body %s is not the gateway problem form" % (label, raw[:200]))
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -304,6 +374,24 @@ def run(cl, acc, ident, hooks):
         fail("intent to receive did not pass: %s" % itr)
 
     # ---- identity: authorize, token (code and refresh), connections
+    # the redirect for the full scope list and a state that needs encoding arrives whole
+    state = "Xk3-9_q.Z~p7/aB+c=d&e f%g:h" + "s" * 500
+    q = urllib.parse.urlencode({
+        "response_type": "code", "client_id": "xero-sim-client", "redirect_uri": REDIRECT,
+        "scope": ALL_SCOPES, "state": state})
+    st, h, _, _ = cl.req("GET", "/identity/connect/authorize?" + q)
+    if st != 302:
+        fail("authorize (all scopes): status %s" % st)
+    check_redirect(h.get("location", ""), {"code": None, "scope": ALL_SCOPES, "state": state,
+                                           "session_state": None}, "authorize redirect")
+    q = urllib.parse.urlencode({
+        "response_type": "code", "client_id": "xero-sim-client", "redirect_uri": REDIRECT,
+        "scope": ALL_SCOPES + " accounting.unknown", "state": state})
+    st, h, _, _ = cl.req("GET", "/identity/connect/authorize?" + q)
+    if st != 302:
+        fail("authorize (bad scope): status %s" % st)
+    check_redirect(h.get("location", ""), {"error": "invalid_scope", "error_description": None,
+                                           "state": state}, "authorize error redirect")
     q = urllib.parse.urlencode({
         "response_type": "code", "client_id": "xero-sim-client", "redirect_uri": REDIRECT,
         "scope": "openid profile email offline_access accounting.contacts "
@@ -329,7 +417,8 @@ def run(cl, acc, ident, hooks):
     ident.validate(conns, ident.response_schema("/Connections", "get", 200), "GET /connections")
 
     entity = {"/Contacts": "Contact", "/Invoices": "Invoice", "/Payments": "Payment",
-              "/Accounts": "Account", "/BankTransactions": "BankTransaction"}
+              "/Accounts": "Account", "/BankTransactions": "BankTransaction",
+              "/Organisation": "Organisation"}
 
     def check(method, spec_path, status, reply, label):
         st, _, body, raw = reply
@@ -357,6 +446,10 @@ def run(cl, acc, ident, hooks):
         "ContactPersons": [{"FirstName": "A", "LastName": "B", "IncludeInEmails": True}]}]}),
         "PUT /Contacts")
     new_cid = b["Contacts"][0]["ContactID"]
+    b = check("get", "/Contacts/{ContactNumber}", 200, cl.api("GET", "/Contacts/C-1"),
+              "GET /Contacts/{ContactNumber}")
+    if b and b["Contacts"][0]["ContactID"] != new_cid:
+        fail("GET /Contacts/{ContactNumber}: another contact")
     check("post", "/Contacts", 200, cl.api("POST", "/Contacts?summarizeErrors=false", {
         "Contacts": [{"ContactID": new_cid, "FirstName": "Ann"}, {"Name": "Contract Co"}]}),
         "POST /Contacts (summarizeErrors=false, one item failing)")
@@ -366,6 +459,11 @@ def run(cl, acc, ident, hooks):
           "PUT /Contacts (400 ValidationException)")
     check("put", "/Contacts", 400, cl.api("PUT", "/Contacts", "{\"Contacts\":[{"),
           "PUT /Contacts (400 PostDataInvalidException)")
+
+    # ---- Organisation
+    b = check("get", "/Organisation", 200, cl.api("GET", "/Organisation"), "GET /Organisation")
+    if b and b["Organisations"][0].get("OrganisationID") != cl.tenant:
+        fail("GET /Organisation: not the tenant asked for")
 
     # ---- Accounts
     check("get", "/Accounts", 200, cl.api("GET", "/Accounts"), "GET /Accounts")
@@ -464,6 +562,44 @@ def run(cl, acc, ident, hooks):
     if st != 400 or body != {"error": "invalid_grant",
                              "error_description": body.get("error_description")}:
         fail("token error shape: %s %s" % (st, body))
+
+    # ---- 429: a tenant's minute limit, then the app's
+    cl.req("POST", "/_sim/config", {"limits": {"minute": 1}})
+    cl.api("GET", "/Accounts")
+    check_429(cl.api("GET", "/Accounts"), "minute", "429 (minute)")
+    cl.req("POST", "/_sim/config", {"limits": {"minute": 100000, "app_minute": 1}})
+    cl.api("GET", "/Accounts")
+    check_429(cl.api("GET", "/Accounts"), "appminute", "429 (app minute)")
+    cl.req("POST", "/_sim/config", {"limits": {"app_minute": 100000}})
+
+    # ---- identity, last (they take the connections away): DELETE /connections/{id}, then
+    # revocation (RFC 7009: 200 with no body; the refresh token then fails)
+    h_auth = {"Authorization": "Bearer " + cl.token}
+    st, _, conns, _ = cl.req("GET", "/connections", None, h_auth)
+    st, _, _, raw = cl.req("DELETE", "/connections/" + conns[0]["id"], None, h_auth)
+    if st != 204 or raw != b"":
+        fail("DELETE /connections/{id}: %s %r" % (st, raw[:80]))
+    if "204" not in ident.doc["paths"]["/Connections/{id}"]["delete"]["responses"]:
+        fail("DELETE /connections/{id}: the spec no longer declares 204")
+    st, _, _, _ = cl.req("DELETE", "/connections/" + conns[0]["id"], None, h_auth)
+    if st != 404:
+        fail("DELETE /connections/{id} (gone): %s, the spec declares 404" % st)
+    st, _, body, _ = cl.api("GET", "/Contacts")
+    if st != 403:
+        fail("a deleted connection's tenant: %s, expected 403" % st)
+    form = urllib.parse.urlencode({"token": tok2["refresh_token"],
+                                   "token_type_hint": "refresh_token"})
+    st, _, _, raw = cl.req("POST", "/connect/revocation", form, th)
+    if st != 200 or raw != b"":
+        fail("POST /connect/revocation: %s %r" % (st, raw[:80]))
+    form = urllib.parse.urlencode({"grant_type": "refresh_token",
+                                   "refresh_token": tok2["refresh_token"]})
+    st, _, body, _ = cl.req("POST", "/connect/token", form, th)
+    if st != 400 or not body or body.get("error") != "invalid_grant":
+        fail("refresh after revocation: %s %s" % (st, body))
+    st, _, conns, _ = cl.req("GET", "/connections", None, h_auth)
+    if st != 401:
+        fail("GET /connections after revocation: %s, expected 401" % st)
 
     # ---- webhooks
     cl.req("POST", "/_sim/webhooks/flush", {"timeout_ms": 5000})

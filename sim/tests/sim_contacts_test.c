@@ -476,6 +476,151 @@ static void test_webhook_free_user_changes_and_counts(void **state)
     st_stop(t);
 }
 
+/* expect_page checks a page past the end: 200, no records, the pagination of that page
+ * (count and items -1: only consistent with each other) */
+static void expect_page(st_sim *t, const char *path, long long page, long long size,
+                        long long count, long long items)
+{
+    st_reply r = st_api(t, "GET", path, NULL, NULL);
+    if (r.status != 200) {
+        fprintf(stderr, "%s -> %ld %s\n", path, r.status, r.body);
+    }
+    assert_int_equal(r.status, 200);
+    assert_non_null(r.json);
+    json_t *p = json_object_get(r.json, "pagination");
+    assert_int_equal(json_integer_value(json_object_get(p, "page")), page);
+    assert_int_equal(json_integer_value(json_object_get(p, "pageSize")), size);
+    if (count >= 0) { /* -1: whatever the filter matched, consistently */
+        assert_int_equal(json_integer_value(json_object_get(p, "pageCount")), count);
+        assert_int_equal(json_integer_value(json_object_get(p, "itemCount")), items);
+    } else {
+        json_int_t n = json_integer_value(json_object_get(p, "itemCount"));
+        assert_true(n > 0);
+        assert_int_equal(json_integer_value(json_object_get(p, "pageCount")),
+                         (n + size - 1) / size);
+    }
+    json_t *recs = NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(r.json, key, v)
+    {
+        if (json_is_array(v)) {
+            recs = v;
+        }
+    }
+    assert_non_null(recs);
+    assert_int_equal(json_array_size(recs), 0);
+    st_reply_free(&r);
+}
+
+static void test_page_bounds(void **state)
+{
+    (void)state;
+    st_sim *t = seeded(250);
+    /* far past the end, through the index and through a filter that gathers */
+    expect_page(t, "/Contacts?page=1000000&includeArchived=true", 1000000, 100, 3, 250);
+    expect_page(t, "/Contacts?page=2147483647&pageSize=1000&includeArchived=true", 2147483647, 1000,
+                1, 250);
+    expect_page(t, "/Contacts?page=2147483647&searchTerm=a&order=Name", 2147483647, 100, -1, -1);
+    expect_page(t, "/Invoices?page=2147483647&where=Reference%3D%3D%22x%22", 2147483647, 100, 0, 0);
+    /* not a page Xero can have (its page is a 32-bit integer): Xero's 400, no crash */
+    const char *absurd[] = {"/Contacts?page=9223372036854775807",
+                            "/Contacts?page=99999999999999999999", "/Contacts?page=2147483648",
+                            "/Invoices?page=9223372036854775807&pageSize=1000",
+                            "/Payments?page=9223372036854775807"};
+    for (size_t i = 0; i < sizeof(absurd) / sizeof(absurd[0]); i++) {
+        st_reply r = st_api(t, "GET", absurd[i], NULL, NULL);
+        if (r.status != 400) {
+            fprintf(stderr, "%s -> %ld %s\n", absurd[i], r.status, r.body);
+        }
+        assert_int_equal(r.status, 400);
+        assert_non_null(r.json);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "ErrorNumber")), 16);
+        assert_string_equal(st_str(r.json, "Type"), "QueryParseException");
+        assert_non_null(strstr(st_str(r.json, "Message"), "page"));
+        st_reply_free(&r);
+    }
+    st_stop(t);
+}
+
+static void test_website_read_only_through_api(void **state)
+{
+    (void)state;
+    st_sim *t = seeded(0);
+    /* the API ignores it, as a read-only field (the spec: "Website address for contact (read
+     * only)") */
+    st_reply r = st_api(t, "PUT", "/Contacts",
+                        "{\"Name\":\"Web Co\",\"Website\":\"https://api.example\"}", NULL);
+    json_t *c0 = json_array_get(contacts_of(&r), 0);
+    assert_null(json_object_get(c0, "Website"));
+    char cid[64], path[200];
+    snprintf(cid, sizeof(cid), "%s", st_str(c0, "ContactID"));
+    st_reply_free(&r);
+    snprintf(path, sizeof(path), "/Contacts/%s", cid);
+    r = st_api(t, "POST", path, "{\"Website\":\"https://api.example\"}", NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    r = st_api(t, "GET", path, NULL, NULL);
+    assert_null(json_object_get(json_array_get(contacts_of(&r), 0), "Website"));
+    st_reply_free(&r);
+    /* a Xero user sets it in Xero (here: /_sim); then every read carries it */
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts/%s", t->tenant, cid);
+    json_decref(st_ctl(t, "POST", path, "{\"Website\":\"https://www.web.example\"}", 200));
+    snprintf(path, sizeof(path), "/Contacts/%s", cid);
+    r = st_api(t, "GET", path, NULL, NULL);
+    assert_string_equal(st_str(json_array_get(contacts_of(&r), 0), "Website"),
+                        "https://www.web.example");
+    st_reply_free(&r);
+    r = st_api(t, "GET", "/Contacts?page=1", NULL, NULL);
+    assert_string_equal(st_str(json_array_get(contacts_of(&r), 0), "Website"),
+                        "https://www.web.example");
+    st_reply_free(&r);
+    /* a later API update keeps it */
+    r = st_api(t, "POST", path, "{\"EmailAddress\":\"web@web.example\",\"Website\":\"\"}", NULL);
+    assert_string_equal(st_str(json_array_get(contacts_of(&r), 0), "Website"),
+                        "https://www.web.example");
+    st_reply_free(&r);
+    /* and the user's limit is checked */
+    char big[400];
+    snprintf(big, sizeof(big), "{\"Website\":\"https://%0300d.example\"}", 0);
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts/%s", t->tenant, cid);
+    json_decref(st_ctl(t, "POST", path, big, 400));
+    st_stop(t);
+}
+
+static void test_idempotency_expiry_after_ttl_change(void **state)
+{
+    (void)state;
+    st_sim *t = seeded(0);
+    const char *ka[] = {"Idempotency-Key: long-lived", NULL};
+    const char *kb[] = {"Idempotency-Key: short-lived", NULL};
+    st_reply r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"A1\"}", ka);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    /* a shorter window from now on: B expires before A, although recorded after it */
+    json_decref(st_ctl(t, "POST", "/_sim/config", "{\"idempotency_ttl_ms\":1000}", 200));
+    r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"B1\"}", kb);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"B2\"}", kb);
+    assert_int_equal(r.status, 400); /* still remembered */
+    st_reply_free(&r);
+    json_decref(st_ctl(t, "POST", "/_sim/clock", "{\"advance_ms\":5000}", 200));
+    r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"B2\"}", kb);
+    assert_int_equal(r.status, 200); /* forgotten */
+    st_reply_free(&r);
+    r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"A2\"}", ka);
+    assert_int_equal(r.status, 400); /* A's ten minutes are not over */
+    st_reply_free(&r);
+    r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"A1\"}", ka);
+    assert_int_equal(r.status, 200); /* a replay */
+    st_reply_free(&r);
+    json_t *st = st_ctl(t, "GET", "/_sim/stats", NULL, 200);
+    assert_int_equal(json_integer_value(st_path(st, "idempotency.replays")), 1);
+    json_decref(st);
+    st_stop(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +631,9 @@ int main(void)
         cmocka_unit_test(test_put_post_and_errors),
         cmocka_unit_test(test_idempotency_and_duplicates),
         cmocka_unit_test(test_webhook_free_user_changes_and_counts),
+        cmocka_unit_test(test_page_bounds),
+        cmocka_unit_test(test_website_read_only_through_api),
+        cmocka_unit_test(test_idempotency_expiry_after_ttl_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

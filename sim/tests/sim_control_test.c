@@ -293,6 +293,52 @@ static void test_call_log(void **state)
     st_stop(t);
 }
 
+static void test_stats_do_not_grow_with_paths(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    st_connect(t);
+    json_decref(st_ctl(t, "POST", "/_sim/stats/reset", NULL, 200));
+    enum { N = 300 };
+    for (int i = 0; i < N; i++) {
+        char path[96];
+        snprintf(path, sizeof(path), i % 2 ? "/Nothing%d" : "/Contacts/%d/x", i);
+        st_reply r = st_api(t, "GET", path, NULL, NULL);
+        assert_int_equal(r.status, 404);
+        st_reply_free(&r);
+        snprintf(path, sizeof(path), "/elsewhere/%d", i);
+        r = st_req(t, i % 3 ? "GET" : "BREW", path, NULL, NULL, 0);
+        assert_int_equal(r.status, 404);
+        st_reply_free(&r);
+    }
+    st_reply r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    json_t *st = st_ctl(t, "GET", "/_sim/stats", NULL, 200);
+    json_t *by = json_object_get(st, "by_endpoint");
+    /* one bucket for everything unknown, next to the real endpoints */
+    assert_int_equal(json_integer_value(st_path(by, "other.404")), 2 * N);
+    assert_int_equal(json_integer_value(st_path(by, "GET /Contacts.200")), 1);
+    assert_true(json_object_size(by) <= 3);
+    assert_int_equal(json_integer_value(json_object_get(st, "calls_total")), 2 * N + 1);
+    json_decref(st);
+    /* a flood of distinct endpoint names (any method names a route) stays bounded too */
+    for (int i = 0; i < 700; i++) {
+        char m[32];
+        snprintf(m, sizeof(m), "M%d", i);
+        r = st_api(t, m, "/Contacts", NULL, NULL);
+        assert_int_equal(r.status, 405);
+        st_reply_free(&r);
+    }
+    st = st_ctl(t, "GET", "/_sim/stats", NULL, 200);
+    by = json_object_get(st, "by_endpoint");
+    assert_true(json_object_size(by) <= 520);
+    assert_true(json_integer_value(st_path(by, "other.405")) > 0);
+    assert_int_equal(json_integer_value(json_object_get(st, "calls_total")), 2 * N + 1 + 700);
+    json_decref(st);
+    st_stop(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_user_changes_move_updated),
         cmocka_unit_test(test_config_clock_reset),
         cmocka_unit_test(test_call_log),
+        cmocka_unit_test(test_stats_do_not_grow_with_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * sim_faults_test.c: xero-sim's injected faults. Each kind by script (500, 503, hang, reset,
  * truncated, garbled, lost, revoked), including a lost token reply recovered inside the
  * refresh grace period and a lost write recovered by an Idempotency-Key; faults by rate are
- * deterministic under a seed.
+ * deterministic under a seed; a reset is never held up by hangs, even ones that start while
+ * it wakes the others.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,8 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +219,64 @@ static void test_rates_deterministic_under_seed(void **state)
     st_stop(t);
 }
 
+typedef struct hanger {
+    st_sim sim; /* a copy with its own connection */
+    atomic_bool *stop;
+    int calls;
+} hanger;
+
+/* hang_loop keeps one hanging call in flight until told to stop. */
+static void *hang_loop(void *arg)
+{
+    hanger *h = arg;
+    while (!atomic_load(h->stop)) {
+        st_reply r = st_req(&h->sim, "GET", "/connections", NULL, NULL, 40000);
+        st_reply_free(&r);
+        h->calls++;
+    }
+    return NULL;
+}
+
+static void test_reset_not_held_by_new_hangs(void **state)
+{
+    (void)state;
+    /* every call hangs for 20 s; clients keep calling, so new hangs start all the time,
+     * also while a reset is waking the old ones */
+    const char *env[] = {"XS_SIM_FAULTS=hang=1", "XS_SIM_HANG=20s", NULL};
+    st_sim *t = st_start(env);
+    enum { CLIENTS = 24, RESETS = 6 };
+    pthread_t th[CLIENTS];
+    hanger hs[CLIENTS];
+    atomic_bool stop = false;
+    for (int i = 0; i < CLIENTS; i++) {
+        hs[i].sim = *t;
+        hs[i].sim.curl = curl_easy_init();
+        hs[i].sim.fresh = true;
+        hs[i].stop = &stop;
+        hs[i].calls = 0;
+        pthread_create(&th[i], NULL, hang_loop, &hs[i]);
+    }
+    for (int k = 0; k < RESETS; k++) {
+        xs_clock_sleep_ms(300);
+        int64_t t0 = xs_clock_mono_ms();
+        json_decref(st_ctl(t, "POST", "/_sim/reset", NULL, 200));
+        int64_t took = xs_clock_mono_ms() - t0;
+        if (took > 5000) {
+            fprintf(stderr, "reset %d took %lld ms\n", k, (long long)took);
+        }
+        assert_true(took < 5000);
+    }
+    atomic_store(&stop, true);
+    st_stop(t); /* hangs end at once when the simulator stops */
+    int calls = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        curl_easy_cleanup(hs[i].sim.curl);
+        calls += hs[i].calls;
+    }
+    assert_true(calls >= CLIENTS * RESETS);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -223,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_each_kind_by_script),
         cmocka_unit_test(test_lost_token_reply_recovers_in_grace),
         cmocka_unit_test(test_rates_deterministic_under_seed),
+        cmocka_unit_test(test_reset_not_held_by_new_hangs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -411,15 +411,149 @@ static void test_consent_selects_tenants(void **state)
              st_str(json_array_get(ten, 2), "tenantId"));
     json_decref(st_ctl(t, "POST", "/_sim/consent", body, 200));
     st_connect(t);
-    char auth[4200];
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
-    const char *h[] = {auth, NULL};
-    st_reply r = st_req(t, "GET", "/connections", NULL, h, 0);
+    st_reply r = st_connections(t);
     assert_int_equal(json_array_size(r.json), 1);
     assert_string_equal(st_str(json_array_get(r.json, 0), "tenantId"),
                         st_str(json_array_get(ten, 2), "tenantId"));
     st_reply_free(&r);
     json_decref(ten);
+    st_stop(t);
+}
+
+/* Every scope the simulator allows by default (XS_SIM_SCOPES), the list an app asks for. */
+#define ALL_SCOPES                                                                                 \
+    "openid profile email offline_access accounting.contacts accounting.contacts.read "            \
+    "accounting.transactions accounting.transactions.read accounting.invoices "                    \
+    "accounting.invoices.read accounting.payments accounting.payments.read "                       \
+    "accounting.banktransactions accounting.banktransactions.read accounting.settings "            \
+    "accounting.settings.read"
+
+/* query_value finds name in the query of url and writes its decoded value into out (new),
+ * or returns NULL. */
+static char *query_value(const char *url, const char *name)
+{
+    const char *q = strchr(url, '?');
+    size_t n = strlen(name);
+    for (const char *p = q; p != NULL; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, name, n) != 0 || p[1 + n] != '=') {
+            continue;
+        }
+        const char *v = p + 2 + n;
+        size_t len = strcspn(v, "&");
+        char *out = malloc(len + 1);
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (v[i] == '%' && i + 2 < len) {
+                char hx[3] = {v[i + 1], v[i + 2], '\0'};
+                out[o++] = (char)strtol(hx, NULL, 16);
+                i += 2;
+            } else {
+                out[o++] = v[i] == '+' ? ' ' : v[i];
+            }
+        }
+        out[o] = '\0';
+        return out;
+    }
+    return NULL;
+}
+
+/* authorize_with runs the authorize step with the given scope and state; it returns the
+ * Location (new) of the 302. */
+static char *authorize_with(st_sim *t, const char *scope, const char *state, const char *challenge)
+{
+    char *path = malloc(32768);
+    snprintf(path, 32768,
+             "/identity/connect/authorize?response_type=code&client_id=xero-sim-client"
+             "&redirect_uri=%s&scope=",
+             REDIRECT_ENC);
+    st_urlenc(path, 32768, scope);
+    strcat(path, "&state=");
+    st_urlenc(path, 32768, state);
+    strcat(path, "&code_challenge_method=S256&code_challenge=");
+    st_urlenc(path, 32768, challenge);
+    st_reply r = st_req(t, "GET", path, NULL, NULL, 0);
+    free(path);
+    assert_int_equal(r.status, 302);
+    char *loc = malloc(65536);
+    assert_non_null(st_header(&r, "Location", loc, 65536));
+    st_reply_free(&r);
+    return loc;
+}
+
+static void test_authorize_redirect_intact(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    /* a state as apps make them (random, with characters that need encoding), then a long one */
+    char long_state[3001];
+    memset(long_state, 's', 3000);
+    long_state[3000] = '\0';
+    const char *states[] = {"Xk3-9_q.Z~p7/aB+c=d&e f%g:h", long_state};
+    for (size_t i = 0; i < 2; i++) {
+        char v[64], c[64];
+        st_pkce(v, c);
+        char *loc = authorize_with(t, ALL_SCOPES, states[i], c);
+        assert_int_equal(strncmp(loc, "http://127.0.0.1:9/callback?", 28), 0);
+        char *code = query_value(loc, "code");
+        char *scope = query_value(loc, "scope");
+        char *st = query_value(loc, "state");
+        char *ss = query_value(loc, "session_state");
+        assert_non_null(code);
+        assert_non_null(scope);
+        assert_non_null(st);
+        assert_non_null(ss);
+        assert_string_equal(scope, ALL_SCOPES);
+        assert_string_equal(st, states[i]);
+        assert_int_equal(strlen(ss), 36);
+        /* the code came through whole: it exchanges */
+        st_reply r = exchange(t, code, v, NULL, NULL);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(st_str(r.json, "scope"), ALL_SCOPES);
+        st_reply_free(&r);
+        free(code);
+        free(scope);
+        free(st);
+        free(ss);
+        free(loc);
+    }
+    /* an error redirect keeps its state as well */
+    char *loc = authorize_with(t, ALL_SCOPES " accounting.nope", long_state,
+                               "0123456789012345678901234567890123456789abc");
+    char *err = query_value(loc, "error"), *st = query_value(loc, "state");
+    assert_non_null(err);
+    assert_string_equal(err, "invalid_scope");
+    assert_non_null(st);
+    assert_string_equal(st, long_state);
+    free(err);
+    free(st);
+    free(loc);
+    st_stop(t);
+}
+
+static void test_authorize_connects_every_tenant(void **state)
+{
+    (void)state;
+    st_sim *t = st_start(NULL);
+    enum { EXTRA = 70 };
+    for (int i = 0; i < EXTRA; i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"name\":\"Org %d\"}", i);
+        json_decref(st_ctl(t, "POST", "/_sim/tenants", body, 201));
+    }
+    st_connect(t);
+    st_reply r = st_connections(t);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), EXTRA + 1);
+    /* and the last tenant created is usable */
+    json_t *ten = st_ctl(t, "GET", "/_sim/tenants", NULL, 200);
+    snprintf(t->tenant, sizeof(t->tenant), "%s",
+             st_str(json_array_get(ten, json_array_size(ten) - 1), "tenantId"));
+    json_decref(ten);
+    st_reply_free(&r);
+    r = st_api(t, "GET", "/Organisation", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(st_str(st_path(r.json, "Organisations.0"), "Name"), "Org 69");
+    st_reply_free(&r);
     st_stop(t);
 }
 
@@ -435,6 +569,8 @@ int main(void)
         cmocka_unit_test(test_connections_and_revocation),
         cmocka_unit_test(test_bearer_and_tenant_checks),
         cmocka_unit_test(test_consent_selects_tenants),
+        cmocka_unit_test(test_authorize_redirect_intact),
+        cmocka_unit_test(test_authorize_connects_every_tenant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -279,6 +279,47 @@ static void test_latency_deterministic(void **state)
     st_stop(t);
 }
 
+static void test_headers_on_unknown_resources_and_paths(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_SERVE_AT_ROOT=false", NULL};
+    st_sim *t = st_start(env);
+    st_connect(t);
+    char auth[4200], ten[100];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+    snprintf(ten, sizeof(ten), "xero-tenant-id: %s", t->tenant);
+    const char *with[] = {auth, ten, NULL};
+    const char *paths[] = {"/api.xro/2.0/Nothing", "/api.xro/2.0/Contacts/a/b",
+                           "/api.xro/2.0/",        "/api.xro/2.0",
+                           "/API.XRO/2.0/nothing", "/api.xro/2.0/Contacts/"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        for (int auth_given = 0; auth_given < 2; auth_given++) {
+            st_reply r = st_req(t, "GET", paths[i], NULL, auth_given ? with : NULL, 0);
+            if (r.status != 404 || strstr(r.headers, "X-AppMinLimit-Remaining") == NULL) {
+                fprintf(stderr, "%s -> %ld\n%s\n", paths[i], r.status, r.headers);
+            }
+            assert_int_equal(r.status, 404);
+            header_num(&r, "X-MinLimit-Remaining");
+            header_num(&r, "X-DayLimit-Remaining");
+            header_num(&r, "X-AppMinLimit-Remaining");
+            char v[64];
+            assert_non_null(st_header(&r, "Xero-Correlation-Id", v, sizeof(v)));
+            st_reply_free(&r);
+        }
+    }
+    /* the tenant's real numbers: a 404 does not count, and shows what is left */
+    json_decref(st_ctl(t, "POST", "/_sim/config", "{\"limits\":{\"minute\":50,\"day\":70}}", 200));
+    align(t, "minute_window_ms_left");
+    st_reply r = st_api(t, "GET", "/Accounts", NULL, NULL);
+    assert_int_equal(header_num(&r, "X-MinLimit-Remaining"), 49);
+    st_reply_free(&r);
+    r = st_req(t, "GET", "/api.xro/2.0/Nothing", NULL, with, 0);
+    assert_int_equal(header_num(&r, "X-MinLimit-Remaining"), 49);
+    assert_true(header_num(&r, "X-DayLimit-Remaining") < 70);
+    st_reply_free(&r);
+    st_stop(t);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -287,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_app_limit_across_tenants_and_headers_everywhere),
         cmocka_unit_test(test_concurrent_limit),
         cmocka_unit_test(test_latency_deterministic),
+        cmocka_unit_test(test_headers_on_unknown_resources_and_paths),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -1,7 +1,9 @@
 /*
  * sim_robust_test.c: xero-sim never crashes and answers in Xero's shapes: malformed and
  * hostile JSON, oversized bodies, bad headers, odd paths and parameters, random bodies, and
- * concurrent writers and readers on one tenant. Run under ASan+UBSan in CI.
+ * concurrent writers and readers on one tenant; the HTTP layer's own refusals (a body over
+ * its ceiling, a long URL, large headers) answered like Xero under /api.xro/2.0; a batch that
+ * fails part-way reported truthfully. Run under ASan+UBSan in CI.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim_int.h"
 #include "simtest.h"
+#include "xs/http.h"
+#include "xs/json.h"
 
 static st_sim *t;
 
@@ -302,13 +307,216 @@ static void test_concurrent_writers(void **state)
     st_reply_free(&r);
 }
 
+/* ------------------------------------------------------------------ the HTTP layer's refusals */
+
+/* expect_xero_refusal checks an Accounting API refusal: the status, Xero's shapes (never the
+ * project's {"error":...} nor HTML), the correlation id and the rate-limit headers. */
+static void expect_xero_refusal(const st_reply *r, long status)
+{
+    if (r->status != status) {
+        fprintf(stderr, "status %ld (curl %d), want %ld: %.300s\n", r->status, r->curl_code, status,
+                r->body);
+    }
+    assert_int_equal(r->status, status);
+    assert_null(strstr(r->body, "\"error\""));
+    assert_null(strcasestr(r->body, "<html"));
+    static const char *const want[] = {"Xero-Correlation-Id", "X-MinLimit-Remaining",
+                                       "X-DayLimit-Remaining", "X-AppMinLimit-Remaining"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        char v[64];
+        assert_non_null(st_header(r, want[i], v, sizeof(v)));
+    }
+    if (status == 413) {
+        /* as for the 3.5 MB limit */
+        assert_non_null(strstr(r->body, "The request is too large"));
+    } else {
+        assert_non_null(r->json);
+        assert_int_equal(json_integer_value(json_object_get(r->json, "Status")), status);
+        assert_true(json_is_null(json_object_get(r->json, "Type")));
+        assert_non_null(json_object_get(r->json, "Title"));
+        assert_non_null(json_object_get(r->json, "Instance"));
+    }
+}
+
+static void test_http_layer_refusals_xero_style(void **state)
+{
+    (void)state;
+    char auth[4200], ten[100];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+    snprintf(ten, sizeof(ten), "xero-tenant-id: %s", t->tenant);
+    const char *h[] = {auth, ten, "Content-Type: application/json", NULL};
+    /* a body over the HTTP layer's 64 MiB ceiling (refused before it is read) */
+    st_reply r = st_req_upload(t, "PUT", "/api.xro/2.0/Contacts", h, SIM_HARD_BODY_MAX + 1);
+    expect_xero_refusal(&r, 413);
+    st_reply_free(&r);
+    /* a URL longer than the layer routes */
+    char *url = malloc(12000);
+    strcpy(url, "/api.xro/2.0/Contacts?where=Name%3D%3D%22");
+    size_t at = strlen(url);
+    memset(url + at, 'n', 9000);
+    strcpy(url + at + 9000, "%22");
+    r = st_req(t, "GET", url, NULL, h, 0);
+    expect_xero_refusal(&r, 414);
+    st_reply_free(&r);
+    free(url);
+    /* headers larger than the layer accepts */
+    char *big = malloc(100100);
+    strcpy(big, "X-Big: ");
+    memset(big + 7, 'h', 100000);
+    big[100007] = '\0';
+    const char *hb[] = {auth, ten, big, NULL};
+    r = st_req(t, "GET", "/api.xro/2.0/Contacts", NULL, hb, 0);
+    expect_xero_refusal(&r, 431);
+    st_reply_free(&r);
+    /* a target the layer refuses (a dot segment) */
+    t->raw_path = true;
+    r = st_req(t, "GET", "/api.xro/2.0/Contacts/%2e%2e/Invoices", NULL, h, 0);
+    t->raw_path = false;
+    expect_xero_refusal(&r, 400);
+    st_reply_free(&r);
+    /* the same refusals elsewhere keep the project's JSON errors */
+    r = st_req_upload(t, "POST", "/_sim/tenants", NULL, SIM_HARD_BODY_MAX + 1);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "\"body_too_large\""));
+    st_reply_free(&r);
+    const char *hx[] = {big, NULL};
+    r = st_req(t, "GET", "/connections", NULL, hx, 0);
+    assert_int_equal(r.status, 431);
+    assert_non_null(strstr(r.body, "\"headers_too_large\""));
+    st_reply_free(&r);
+    free(big);
+    /* the refusals are counted like other calls, under "other" */
+    json_t *st = st_ctl(t, "GET", "/_sim/stats", NULL, 200);
+    assert_true(json_integer_value(st_path(st, "by_endpoint.other.413")) >= 1);
+    assert_true(json_integer_value(st_path(st, "by_endpoint.other.431")) >= 1);
+    json_decref(st);
+}
+
+/* ------------------------------------------------------------------ a batch failing part-way */
+
+static int apply_calls, apply_fail_at;
+
+/* failing_apply applies contacts, but runs out of memory on the apply_fail_at-th item. */
+static xs_err failing_apply(sim_batch *b, void *plan, sim_rec **out)
+{
+    if (++apply_calls == apply_fail_at) {
+        return XS_ENOMEM;
+    }
+    return sim__contact_ops.apply(b, plan, out);
+}
+
+/* h_direct runs a PUT /Contacts body straight through sim__write_items with failing_apply,
+ * in the simulator's first tenant, and answers with the reply it produced. */
+static void h_direct(xs_http_req *req, void *arg)
+{
+    (void)arg;
+    sim *s = t->s;
+    sim_call c;
+    memset(&c, 0, sizeof(c));
+    c.s = s;
+    c.req = req;
+    c.method = "PUT";
+    sim__settings(s, &c.set);
+    snprintf(c.cid, sizeof(c.cid), "00000000-0000-0000-0000-00000000c0de");
+    sim_kind_ops ops = sim__contact_ops;
+    ops.apply = failing_apply;
+    size_t len = 0;
+    const char *raw = xs_http_req_body(req, &len);
+    json_t *body = xs_json_parse(raw, len, NULL);
+    const char *se = xs_http_req_query(req, "summarizeErrors");
+    pthread_rwlock_rdlock(&s->world_lock);
+    sim_tenant *tn = s->tenants[0];
+    pthread_rwlock_wrlock(&tn->lock);
+    sim_batch b;
+    if (sim__batch_init(&b, &c, tn, false) == XS_OK) { /* no cmocka asserts off the main thread */
+        sim__write_items(&c, &b, &ops, body, true, NULL, se == NULL);
+        sim__batch_fini(&b);
+    }
+    pthread_rwlock_unlock(&tn->lock);
+    pthread_rwlock_unlock(&s->world_lock);
+    json_decref(body);
+    xs_http_reply_json(req, c.status, c.json);
+    free(c.text);
+}
+
+static size_t contacts_named(const char *prefix)
+{
+    st_reply r = st_api(t, "GET", "/Contacts?includeArchived=true", NULL, NULL);
+    size_t n = 0;
+    json_t *a = json_object_get(r.json, "Contacts");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        n += strncmp(st_str(json_array_get(a, i), "Name"), prefix, strlen(prefix)) == 0;
+    }
+    st_reply_free(&r);
+    return n;
+}
+
+static void test_partial_apply_reported_truthfully(void **state)
+{
+    (void)state;
+    static const xs_http_route direct[] = {{"PUT", "/direct", h_direct, 0}};
+    xs_http_opts o = {.routes = direct, .nroutes = 1};
+    xs_http_server *srv = NULL;
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_OK);
+    st_sim other = *t;
+    snprintf(other.base, sizeof(other.base), "http://127.0.0.1:%u",
+             (unsigned)xs_http_server_port(srv));
+    other.curl = curl_easy_init();
+    const char *three = "{\"Contacts\":[{\"Name\":\"Partial A\"},{\"Name\":\"Partial B\"},"
+                        "{\"Name\":\"Partial C\"}]}";
+    for (int summarize = 1; summarize >= 0; summarize--) {
+        /* the second item fails: the first is saved, so the reply is 200 and says which */
+        apply_calls = 0;
+        apply_fail_at = 2;
+        json_decref(st_ctl(t, "POST", "/_sim/reset", NULL, 200));
+        st_connect(t);
+        st_reply r = st_req(&other, "PUT", summarize ? "/direct" : "/direct?summarizeErrors=false",
+                            three, (const char *[]){"Content-Type: application/json", NULL}, 0);
+        assert_int_equal(r.status, 200);
+        json_t *a = json_object_get(r.json, "Contacts");
+        assert_int_equal(json_array_size(a), 3);
+        json_t *ok = json_array_get(a, 0);
+        assert_string_equal(st_str(ok, "Name"), "Partial A");
+        assert_null(json_object_get(ok, "ValidationErrors"));
+        assert_string_equal(st_str(ok, "StatusAttributeString"), "OK");
+        for (size_t i = 1; i < 3; i++) {
+            json_t *e = json_array_get(a, i);
+            assert_string_equal(st_str(e, "StatusAttributeString"), "ERROR");
+            assert_string_equal(st_str(e, "ContactID"), "00000000-0000-0000-0000-000000000000");
+            assert_non_null(
+                strstr(st_str(st_path(e, "ValidationErrors.0"), "Message"), "not saved"));
+        }
+        st_reply_free(&r);
+        assert_int_equal(contacts_named("Partial A"), 1);
+        assert_int_equal(contacts_named("Partial B"), 0);
+        assert_int_equal(contacts_named("Partial C"), 0);
+    }
+    /* the first item fails: nothing is saved, and a 500 says so */
+    apply_calls = 0;
+    apply_fail_at = 1;
+    json_decref(st_ctl(t, "POST", "/_sim/reset", NULL, 200));
+    st_connect(t);
+    st_reply r = st_req(&other, "PUT", "/direct", three,
+                        (const char *[]){"Content-Type: application/json", NULL}, 0);
+    assert_int_equal(r.status, 500);
+    st_reply_free(&r);
+    assert_int_equal(contacts_named("Partial"), 0);
+    curl_easy_cleanup(other.curl);
+    xs_http_server_destroy(srv);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_malformed_bodies),       cmocka_unit_test(test_oversized_body),
-        cmocka_unit_test(test_bad_headers_and_params), cmocka_unit_test(test_odd_paths),
-        cmocka_unit_test(test_random_bodies),          cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_malformed_bodies),
+        cmocka_unit_test(test_oversized_body),
+        cmocka_unit_test(test_bad_headers_and_params),
+        cmocka_unit_test(test_odd_paths),
+        cmocka_unit_test(test_random_bodies),
+        cmocka_unit_test(test_concurrent_writers),
+        cmocka_unit_test(test_http_layer_refusals_xero_style),
+        cmocka_unit_test(test_partial_apply_reported_truthfully),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -1,8 +1,9 @@
 /*
  * sim_store_test.c: xero-sim's internals without HTTP: the tables' class-aware Fenwick trees
  * and update log against a naive model (adds, changes, reclassing, compaction, re-sorting),
- * packed strings, name keys, forms and HTTP dates, exact line arithmetic, and the `where`
- * parser's class extraction and errors.
+ * packed strings, name keys, forms and HTTP dates, exact line arithmetic, the `where`
+ * parser's class extraction and errors, the bounded counts behind fault occurrences, and
+ * growing URL buffers.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -269,13 +270,68 @@ static void test_where(void **state)
     }
 }
 
+static void test_counts_bounded(void **state)
+{
+    (void)state;
+    sim_counts m;
+    memset(&m, 0, sizeof(m));
+    m.cap = 100;
+    /* counts per key, as the faults' occurrence counts need */
+    assert_int_equal(sim__counts_bump(&m, 7), 0);
+    assert_int_equal(sim__counts_bump(&m, 7), 1);
+    assert_int_equal(sim__counts_bump(&m, 8), 0);
+    assert_int_equal(sim__counts_bump(&m, 7), 2);
+    /* a flood of distinct keys: memory stays within two generations... */
+    for (uint64_t k = 1000; k < 100000; k++) {
+        sim__counts_bump(&m, k);
+        assert_true(sim__counts_size(&m) <= 2 * (size_t)m.cap);
+        /* ...while a key in use (a request being retried) keeps its count throughout */
+        if (k % 50 == 0) {
+            assert_int_equal(sim__counts_bump(&m, 7), 3 + (k - 1000) / 50);
+        }
+    }
+    uint64_t seven = sim__counts_bump(&m, 7);
+    /* a key not seen for more than cap other keys is forgotten: counted from 0 again */
+    assert_int_equal(sim__counts_bump(&m, 8), 0);
+    sim__counts_free(&m);
+    assert_int_equal(sim__counts_size(&m), 0);
+    assert_int_equal(m.cap, 100);
+    assert_int_equal(sim__counts_bump(&m, 7), 0);
+    assert_true(seven > 1000);
+    sim__counts_free(&m);
+    /* the default capacity */
+    memset(&m, 0, sizeof(m));
+    for (uint64_t k = 0; k < 3 * (uint64_t)SIM_COUNTS_CAP; k++) {
+        sim__counts_bump(&m, k);
+    }
+    assert_true(sim__counts_size(&m) <= 2 * (size_t)SIM_COUNTS_CAP);
+    assert_true(sim__counts_size(&m) >= SIM_COUNTS_CAP);
+    sim__counts_free(&m);
+}
+
+static void test_url_append_grows(void **state)
+{
+    (void)state;
+    sim_buf b = {0};
+    assert_true(sim__url_append(&b, "http://x/cb?state=", false));
+    char big[20001];
+    memset(big, ' ', 20000);
+    big[20000] = '\0';
+    assert_true(sim__url_append(&b, big, true));
+    assert_int_equal(b.n, strlen("http://x/cb?state=") + 3 * 20000);
+    assert_int_equal(strlen(b.p), b.n);
+    assert_int_equal(strncmp(b.p + 18, "%20%20", 6), 0);
+    assert_false(b.failed);
+    sim__buf_free(&b);
+    assert_null(b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tables_against_model),
-        cmocka_unit_test(test_strings_and_text),
-        cmocka_unit_test(test_line_arithmetic),
-        cmocka_unit_test(test_where),
+        cmocka_unit_test(test_tables_against_model), cmocka_unit_test(test_strings_and_text),
+        cmocka_unit_test(test_line_arithmetic),      cmocka_unit_test(test_where),
+        cmocka_unit_test(test_counts_bounded),       cmocka_unit_test(test_url_append_grows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,23 +101,42 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *arg)
     return add;
 }
 
-st_reply st_req(st_sim *t, const char *method, const char *path, const char *body,
-                const char *const *headers, long timeout_ms)
+/* upload_fill is the body of st_req_upload: as many 'x' as curl asks for. */
+static size_t upload_fill(char *data, size_t size, size_t nmemb, void *arg)
+{
+    (void)arg;
+    memset(data, 'x', size * nmemb);
+    return size * nmemb;
+}
+
+/* perform is st_req, and st_req_upload when upload is above 0. */
+static st_reply perform(st_sim *t, const char *method, const char *path, const char *body,
+                        curl_off_t upload, const char *const *headers, long timeout_ms)
 {
     st_reply r = {0};
     CURL *h = t->curl;
     curl_easy_reset(h);
-    char url[8192];
-    snprintf(url, sizeof(url), "%s%s", t->base, path);
+    size_t ulen = strlen(t->base) + strlen(path) + 1;
+    char *url = malloc(ulen);
+    if (url == NULL) {
+        die("out of memory");
+    }
+    snprintf(url, ulen, "%s%s", t->base, path);
     buf b = {0}, hb = {0};
     struct curl_slist *hl = NULL;
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
         hl = curl_slist_append(hl, headers[i]);
     }
-    hl = curl_slist_append(hl, "Expect:");
+    /* an upload waits for the server's go-ahead, so a refusal is read before the body */
+    hl = curl_slist_append(hl, upload > 0 ? "Expect: 100-continue" : "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (body != NULL) {
+    if (upload > 0) {
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, upload);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, upload_fill);
+        curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+    } else if (body != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
@@ -144,6 +163,7 @@ st_reply st_req(st_sim *t, const char *method, const char *path, const char *bod
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
     }
     curl_slist_free_all(hl);
+    free(url);
     r.body = b.p != NULL ? b.p : strdup("");
     r.len = b.n;
     r.headers = hb.p != NULL ? hb.p : strdup("");
@@ -151,6 +171,18 @@ st_reply st_req(st_sim *t, const char *method, const char *path, const char *bod
         r.json = xs_json_parse(r.body, r.len, NULL);
     }
     return r;
+}
+
+st_reply st_req(st_sim *t, const char *method, const char *path, const char *body,
+                const char *const *headers, long timeout_ms)
+{
+    return perform(t, method, path, body, 0, headers, timeout_ms);
+}
+
+st_reply st_req_upload(st_sim *t, const char *method, const char *path, const char *const *headers,
+                       int64_t size)
+{
+    return perform(t, method, path, NULL, (curl_off_t)size, headers, 0);
 }
 
 const char *st_header(const st_reply *r, const char *name, char *out, size_t cap)
@@ -229,7 +261,7 @@ void st_pkce(char verifier[64], char challenge[64])
     free(c);
 }
 
-static void urlenc(char *out, size_t cap, const char *s)
+void st_urlenc(char *out, size_t cap, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = strlen(out);
@@ -252,13 +284,13 @@ char *st_authorize(st_sim *t, const char *scope, const char *challenge, const ch
 {
     char path[4096] = "/identity/connect/authorize?response_type=code&client_id=xero-sim-client"
                       "&redirect_uri=";
-    urlenc(path, sizeof(path), redirect != NULL ? redirect : REDIRECT);
+    st_urlenc(path, sizeof(path), redirect != NULL ? redirect : REDIRECT);
     strcat(path, "&scope=");
-    urlenc(path, sizeof(path), scope);
+    st_urlenc(path, sizeof(path), scope);
     strcat(path, "&state=st4te");
     if (challenge != NULL) {
         strcat(path, "&code_challenge_method=S256&code_challenge=");
-        urlenc(path, sizeof(path), challenge);
+        st_urlenc(path, sizeof(path), challenge);
     }
     st_reply r = st_req(t, "GET", path, NULL, NULL, 0);
     *status = r.status;
@@ -313,6 +345,14 @@ void st_connect(st_sim *t)
     snprintf(t->token, sizeof(t->token), "%s", st_str(r.json, "access_token"));
     snprintf(t->refresh, sizeof(t->refresh), "%s", st_str(r.json, "refresh_token"));
     st_reply_free(&r);
+}
+
+st_reply st_connections(st_sim *t)
+{
+    char auth[4200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", t->token);
+    const char *h[] = {auth, NULL};
+    return st_req(t, "GET", "/connections", NULL, h, 0);
 }
 
 const char *st_str(const json_t *obj, const char *key)

@@ -45,10 +45,15 @@ typedef struct st_reply {
     char *headers; /* raw header block, new */
 } st_reply;
 
-/* st_req performs one request to base+path with optional body and extra headers
- * ("Name: value", NULL-terminated). timeout_ms 0: 20 s. */
+/* st_req performs one request to base+path (any length) with optional body and extra
+ * headers ("Name: value", NULL-terminated). timeout_ms 0: 20 s. */
 st_reply st_req(st_sim *t, const char *method, const char *path, const char *body,
                 const char *const *headers, long timeout_ms);
+
+/* st_req_upload is st_req with a body of size bytes announced with Expect: 100-continue and
+ * sent only when the server asks for it (for bodies too large to hold, or refused unread). */
+st_reply st_req_upload(st_sim *t, const char *method, const char *path, const char *const *headers,
+                       int64_t size);
 
 /* st_header returns a reply header's value in buf (case-insensitive name), or NULL. */
 const char *st_header(const st_reply *r, const char *name, char *buf, size_t cap);
@@ -63,6 +68,12 @@ st_reply st_api(st_sim *t, const char *method, const char *path, const char *bod
 /* st_ctl calls the control API and returns its JSON (new); it fails the test unless the
  * status is want. */
 json_t *st_ctl(st_sim *t, const char *method, const char *path, const char *body, long want);
+
+/* st_urlenc appends s to out (cap bytes in all), percent-encoded for a query string. */
+void st_urlenc(char *out, size_t cap, const char *s);
+
+/* st_connections calls GET /connections with t's access token. */
+st_reply st_connections(st_sim *t);
 
 /* st_pkce makes a verifier and its S256 challenge. */
 void st_pkce(char verifier[64], char challenge[64]);
