@@ -131,10 +131,10 @@ static const xs_proto_field f_sync_pull[] = {
 };
 
 static const xs_proto_field f_sync_pulled[] = {
-    F("outcome", XS_PF_STRING, true, 1, 32),    F("counts", XS_PF_OBJECT, true, 0, 0),
-    F("next", XS_PF_OBJECT, false, 0, 0),       F("high_water", XS_PF_TIME, false, 0, 0),
-    F("call", XS_PF_OBJECT, false, 0, 0),       F("missing", XS_PF_ARRAY, false, 0, 50),
-    F("message", XS_PF_STRING, false, 0, 1024),
+    F("outcome", XS_PF_STRING, true, 1, 32), F("counts", XS_PF_OBJECT, true, 0, 0),
+    F("next", XS_PF_OBJECT, false, 0, 0),    F("high_water", XS_PF_TIME, false, 0, 0),
+    F("resume", XS_PF_TIME, false, 0, 0),    F("call", XS_PF_OBJECT, false, 0, 0),
+    F("missing", XS_PF_ARRAY, false, 0, 50), F("message", XS_PF_STRING, false, 0, 1024),
 };
 
 /* sync.push: one bounded write of one entity to Xero (a batch of at most 50). */

@@ -15,7 +15,9 @@
 #define SCAN_MAX         20000
 #define SCAN_READ        1000
 #define ANALYZE_MIN_ROWS 200
-#define ANALYZE_EVERY_MS 5000
+#define ANALYZE_MAX_ROWS 25000
+/* How far Xero's clock may be behind ours without a pull missing a record. */
+#define RESUME_MARGIN_MS 5000
 #define WHY_MAX          256
 
 /* ------------------------------------------------------------------ helpers */
@@ -289,8 +291,20 @@ static void item_error(json_t *errors, const char *local_id, const char *xero_id
 
 /* load_mappings reads the mappings of connection conn for ids (Xero ids when by_xero, else
  * local ids) into *out (new), keyed by that id: {"local_id", "xero_id", "base", "checksum"}. */
+static xs_err load_mappings_sums(xs_svc_ctx *ctx, const char *conn, const char *entity,
+                                 const json_t *ids, const json_t *sums, bool by_xero, json_t **out);
+
 static xs_err load_mappings(xs_svc_ctx *ctx, const char *conn, const char *entity,
                             const json_t *ids, bool by_xero, json_t **out)
+{
+    return load_mappings_sums(ctx, conn, entity, ids, NULL, by_xero, out);
+}
+
+/* load_mappings_sums is load_mappings given, for Xero ids, the checksums of the records just
+ * read (sums, aligned with ids): a base is then sent only where its checksum differs — an
+ * unchanged record, the common case, needs none. */
+static xs_err load_mappings_sums(xs_svc_ctx *ctx, const char *conn, const char *entity,
+                                 const json_t *ids, const json_t *sums, bool by_xero, json_t **out)
 {
     json_t *m = json_object();
     if (m == NULL) {
@@ -306,17 +320,45 @@ static xs_err load_mappings(xs_svc_ctx *ctx, const char *conn, const char *entit
         return XS_EINVAL;
     }
     xs_pg_res *r = NULL;
-    xs_err e = by_xero ? xs_pg_q(ctx->pg, &r,
-                                 "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                                 "WHERE connection_id = $1 AND entity = $2 AND xero_id = "
-                                 "ANY($3::uuid[])",
-                                 conn, entity, arr)
-                       : xs_pg_q(ctx->pg, &r,
-                                 "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                                 "WHERE connection_id = $1 AND entity = $2 AND local_id = "
-                                 "ANY($3::uuid[])",
-                                 conn, entity, arr);
+    char *sarr = NULL;
+    if (sums != NULL) {
+        /* Checksums are hex: safe in an array literal. */
+        size_t n = json_array_size(sums);
+        sarr = malloc(n * 66 + 3);
+        if (sarr == NULL) {
+            free(arr);
+            json_decref(m);
+            return XS_ENOMEM;
+        }
+        size_t o = 0;
+        sarr[o++] = '{';
+        for (size_t i = 0; i < n; i++) {
+            const char *h = json_string_value(json_array_get(sums, i));
+            o += (size_t)snprintf(sarr + o, 67, "%s%.64s", i > 0 ? "," : "", h != NULL ? h : "");
+        }
+        sarr[o++] = '}';
+        sarr[o] = '\0';
+    }
+    xs_err e = sums != NULL
+                   ? xs_pg_q(ctx->pg, &r,
+                             "SELECT m.xero_id, m.local_id, CASE WHEN m.base_checksum = r.sum THEN "
+                             "NULL ELSE m.base END, m.base_checksum FROM unnest($3::uuid[], "
+                             "$4::text[]) AS r(xid, sum) JOIN sync.mappings m ON m.connection_id "
+                             "= $1 AND m.entity = $2 AND m.xero_id = r.xid",
+                             conn, entity, arr, sarr)
+               : by_xero
+                   ? xs_pg_q(ctx->pg, &r,
+                             "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                             "WHERE connection_id = $1 AND entity = $2 AND xero_id = "
+                             "ANY($3::uuid[])",
+                             conn, entity, arr)
+                   : xs_pg_q(ctx->pg, &r,
+                             "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                             "WHERE connection_id = $1 AND entity = $2 AND local_id = "
+                             "ANY($3::uuid[])",
+                             conn, entity, arr);
     free(arr);
+    free(sarr);
     if (e != XS_OK) {
         json_decref(m);
         return e;
@@ -604,23 +646,36 @@ done:
     return out;
 }
 
-/* refresh_stats re-analyses the tables a big write changed, at most every ANALYZE_EVERY_MS
- * per process: during an initial import PostgreSQL's statistics lag far behind the tables,
- * and plans made on them (an anti-join over "one" mapping that is really ten thousand) turn
- * a 10 ms lookup into seconds. Best effort: a failure (say, no right to analyse the host
- * application's table) is logged and ignored. */
+/* refresh_stats re-analyses the tables big writes changed: during an initial import
+ * PostgreSQL's statistics lag far behind the tables, and plans made on them (an anti-join
+ * over "one" mapping that is really ten thousand) turn a 10 ms lookup into seconds. It runs
+ * when the rows this process wrote since the last time reach those it had written before
+ * then (at least ANALYZE_MIN_ROWS, at most ANALYZE_MAX_ROWS): the tables have about doubled,
+ * so an import of n rows analyses about log2(n / ANALYZE_MIN_ROWS) times, and only the columns
+ * lookups filter on (the canonical jsonb columns would cost more to analyse than the page). Best
+ * effort: a failure (say, no right to analyse the host application's table) is logged and ignored.
+ */
 static void refresh_stats(xs_svc_ctx *ctx, const xs_entity_ops *ops, size_t written)
 {
-    static _Atomic int64_t last;
-    if (written < ANALYZE_MIN_ROWS || ops->local_table == NULL) {
+    static _Atomic int64_t since_last, before;
+    if (written == 0 || ops->analyze == NULL) {
         return;
     }
-    int64_t now = xs_clock_mono_ms(), was = atomic_load(&last);
-    if (now - was < ANALYZE_EVERY_MS || !atomic_compare_exchange_strong(&last, &was, now)) {
+    int64_t now = atomic_fetch_add(&since_last, (int64_t)written) + (int64_t)written;
+    int64_t was = atomic_load(&before);
+    if (now < ANALYZE_MIN_ROWS || (now < was && now < ANALYZE_MAX_ROWS)) {
         return;
     }
-    char sql[128];
-    snprintf(sql, sizeof(sql), "ANALYZE %s, sync.mappings", ops->local_table);
+    int64_t expected = now;
+    if (!atomic_compare_exchange_strong(&since_last, &expected, 0)) {
+        return; /* another worker wrote meanwhile; it sees the sum */
+    }
+    atomic_store(&before, was + now);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "ANALYZE %s, sync.mappings (connection_id, entity, local_id, xero_id, "
+             "local_updated_at)",
+             ops->analyze);
     if (xs_pg_q0(ctx->pg, NULL, sql) != XS_OK) {
         xs_log_warn(ctx->proc->log, "sync.analyze_failed", "{s:s}", "error", xs_pg_error(ctx->pg));
     }
@@ -726,6 +781,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                       .if_modified_since = ids == NULL ? since : 0};
     xs_xero_resp resp;
     xs_xero_call call;
+    xs_time asked_at = xs_clock_now();
     e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
     audit(ctx, req, &call);
     const char *outcome = call_outcome(e, resp.status);
@@ -786,14 +842,26 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
 
     tm[1] = xs_clock_mono_ms();
     /* What is known of them here. */
-    if ((e = load_mappings(ctx, req->conn, ops->name, xids, true, &mappings)) != XS_OK) {
+    json_t *sums = json_array();
+    for (i = 0; i < nrec; i++) {
+        char sum[2 * XS_SHA256_LEN + 1];
+        xs_sync_checksum(recs[i].rec, sum);
+        json_array_append_new(sums, json_string(sum));
+    }
+    e = load_mappings_sums(ctx, req->conn, ops->name, xids, sums, true, &mappings);
+    json_decref(sums);
+    if (e != XS_OK) {
         e = db_fail(ctx, e, "cannot read mappings");
         goto out;
     }
     for (i = 0; i < nrec; i++) {
         json_t *m = json_object_get(mappings, recs[i].xero_id);
         if (m != NULL) {
-            json_array_append_new(local_ids, json_string(xs_json_str_or(m, "local_id", "")));
+            /* An unchanged record (its checksum is the base's) needs nothing local. */
+            if (!json_is_null(json_object_get(m, "base")) ||
+                json_object_get(m, "checksum") == NULL) {
+                json_array_append_new(local_ids, json_string(xs_json_str_or(m, "local_id", "")));
+            }
         } else {
             json_array_append_new(
                 unmatched, json_pack("{s:s, s:O}", "xero_id", recs[i].xero_id, "rec", recs[i].rec));
@@ -984,7 +1052,25 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         xs_time_format_iso(high, hw);
         json_object_set_new(out, "high_water", json_string(hw));
     }
-    if (ids == NULL && (int64_t)n >= page_size) {
+    /* The last page: short, or (Xero's pagination object, when the reply has one) the last
+     * of pageCount, which saves asking for an empty page after a full one. */
+    int64_t page_count = 0;
+    bool last_page =
+        (int64_t)n < page_size || (xs_json_get_int(json_object_get(resp.json, "pagination"),
+                                                   "pageCount", &page_count) == XS_OK &&
+                                   page_count >= 1 && page >= page_count);
+    if (ids == NULL && last_page) {
+        /* The last page: every record changed before it was asked for (less a margin for
+         * Xero's clock) has been read, so the next pull may start there. */
+        xs_time resume = ((asked_at - RESUME_MARGIN_MS) / 1000) * 1000;
+        if (resume < since) {
+            resume = since;
+        }
+        char rs[XS_TIME_ISO_MAX];
+        xs_time_format_iso(resume, rs);
+        json_object_set_new(out, "resume", json_string(rs));
+    }
+    if (ids == NULL && !last_page) {
         /* A full page: more may follow. Keyset on UpdatedDateUTC (ascending), whole seconds
          * as If-Modified-Since takes them; pages only within one second. */
         xs_time next_since = (last / 1000) * 1000;

@@ -31,12 +31,14 @@
 #define XS_ID_MAX 40
 
 typedef struct xs_entity_ops {
-    const char *name;        /* "contact": sync.mappings.entity, sync.changes.entity */
-    const char *xero_path;   /* "/api.xro/2.0/Contacts" */
-    const char *xero_list;   /* "Contacts": the array of replies and write bodies */
-    const char *local_table; /* "app.contacts": re-analysed after big writes (a constant) */
-    const char *pull_query;  /* extra list parameters ("includeArchived=true"), or NULL */
-    bool pushable;           /* local changes go to Xero */
+    const char *name;      /* "contact": sync.mappings.entity, sync.changes.entity */
+    const char *xero_path; /* "/api.xro/2.0/Contacts" */
+    const char *xero_list; /* "Contacts": the array of replies and write bodies */
+    /* analyze: the local table with the columns its lookups filter on, re-analysed after
+     * big writes ("app.contacts (organisation_id, email_key)"; a constant), or NULL */
+    const char *analyze;
+    const char *pull_query; /* extra list parameters ("includeArchived=true"), or NULL */
+    bool pushable;          /* local changes go to Xero */
 
     /* from_xero turns Xero's record into a canonical record (*rec, new), its id and its
      * UpdatedDateUTC. XS_EPARSE with a reason in why (256 bytes) for a record it cannot

@@ -805,19 +805,25 @@ fail:
  * a broken one, and rolls back a transaction left failed. */
 static xs_err revive(xs_pg *pg)
 {
-    /* The server's goodbye and the end of the stream may take two reads to see. */
+    /* The server's goodbye and the end of the stream may take two reads to see, and the
+     * end may trail the goodbye: once something other than a notification arrived on an
+     * idle connection, wait a little for the rest. */
+    int wait_ms = 0;
     for (int i = 0; i < 4 && PQstatus(pg->conn) == CONNECTION_OK; i++) {
         int fd = PQsocket(pg->conn);
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (fd < 0 || poll(&pfd, 1, 0) <= 0) {
+        if (fd < 0 || poll(&pfd, 1, wait_ms) <= 0) {
             break;
         }
         PQconsumeInput(pg->conn);
         /* An idle pooled connection listens on nothing: drop stray notifications. */
         PGnotify *n;
+        bool notified = false;
         while ((n = PQnotifies(pg->conn)) != NULL) {
             PQfreemem(n);
+            notified = true;
         }
+        wait_ms = notified ? 0 : 100;
     }
     if (PQstatus(pg->conn) != CONNECTION_OK || PQsocket(pg->conn) < 0) {
         xs_log_warn(pg->log, "pg.pool_reconnect", NULL);

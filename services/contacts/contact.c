@@ -562,7 +562,8 @@ const xs_entity_ops contact_ops = {
     .name = "contact",
     .xero_path = "/api.xro/2.0/Contacts",
     .xero_list = "Contacts",
-    .local_table = "app.contacts",
+    .analyze = "app.contacts (id, organisation_id, contact_number, account_number, email_key, "
+               "name_key, updated_at)",
     .pull_query = "includeArchived=true",
     .pushable = true,
     .from_xero = from_xero,

@@ -348,17 +348,15 @@ static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t 
             e = add_step(pg, s->run, phase, s->entity, "pull", json_pack("{s:O}", "cursor", next));
         }
     }
-    const char *hw = xs_json_str_or(reply, "high_water", NULL);
-    if (hw != NULL && (strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0)) {
-        json_t *hws = json_object_get(params, "high_water");
-        if (hws == NULL) {
-            hws = json_object();
-            json_object_set_new(params, "high_water", hws);
+    const char *resume = xs_json_str_or(reply, "resume", NULL);
+    if (resume != NULL && strcmp(s->kind, "pull") == 0) {
+        /* Only the last page says where the next pull may start. */
+        json_t *rs = json_object_get(params, "resume");
+        if (rs == NULL) {
+            rs = json_object();
+            json_object_set_new(params, "resume", rs);
         }
-        const char *cur = xs_json_str_or(hws, s->entity, NULL);
-        if (cur == NULL || strcmp(hw, cur) > 0) {
-            json_object_set_new(hws, s->entity, json_string(hw));
-        }
+        json_object_set_new(rs, s->entity, json_string(resume));
     }
     const char *next_scan = xs_json_str_or(reply, "next_scan", NULL);
     if (e == XS_OK && strcmp(s->kind, "scan") == 0 && next_scan != NULL && next_scan[0] != '\0') {
@@ -525,7 +523,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
     if (active == 0 && step_phase == run_phase) {
         json_t *phase = json_array_get(phases, (size_t)run_phase);
         bool pull = strcmp(xs_json_str_or(phase, "op", ""), "pull") == 0;
-        const char *hw = xs_json_str_or(json_object_get(params, "high_water"), s->entity, NULL);
+        const char *hw = xs_json_str_or(json_object_get(params, "resume"), s->entity, NULL);
         if (pull && failed == 0 && hw != NULL) {
             /* Every page of the pull committed: the cursor moves. */
             e = xs_pg_q(pg, NULL,
