@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sim_int.h"
+#include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ ids */
 
@@ -24,20 +25,6 @@ void sim__uuid_format(const sim_uuid *u, char out[SIM_UUID_STR])
     out[o] = '\0';
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 bool sim__uuid_parse(const char *s, sim_uuid *out)
 {
     if (s == NULL || strlen(s) != 36) {
@@ -52,8 +39,8 @@ bool sim__uuid_parse(const char *s, sim_uuid *out)
             }
             continue;
         }
-        int hi = hexval((unsigned char)s[i]);
-        int lo = hexval((unsigned char)s[i + 1]);
+        int hi = xs_hex_digit((unsigned char)s[i]);
+        int lo = xs_hex_digit((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0) {
             return false;
         }
@@ -565,8 +552,8 @@ xs_err sim__form_get(const char *body, size_t len, const char *name, char **out)
                         free(v);
                         return XS_EPARSE;
                     }
-                    int hi = hexval((unsigned char)body[k + 1]);
-                    int lo = hexval((unsigned char)body[k + 2]);
+                    int hi = xs_hex_digit((unsigned char)body[k + 1]);
+                    int lo = xs_hex_digit((unsigned char)body[k + 2]);
                     if (hi < 0 || lo < 0) {
                         free(v);
                         return XS_EPARSE;

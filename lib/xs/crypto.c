@@ -241,7 +241,7 @@ void xs_hex_encode(const void *data, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_digit(char c)
+int xs_hex_digit(int c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -265,7 +265,8 @@ xs_err xs_hex_decode(const char *text, size_t len, uint8_t **out, size_t *outlen
         return XS_ENOMEM;
     }
     for (size_t i = 0; i < len / 2; i++) {
-        int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+        int hi = xs_hex_digit((unsigned char)text[2 * i]),
+            lo = xs_hex_digit((unsigned char)text[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             free(b);
             return XS_EPARSE;

@@ -48,6 +48,9 @@ void xs_sha256_hex(const void *data, size_t n, char out[2 * XS_SHA256_LEN + 1]);
 /* xs_hex_encode writes the lowercase hex of n bytes into out (room for 2n + 1). */
 void xs_hex_encode(const void *data, size_t n, char *out);
 
+/* xs_hex_digit returns the value of hex digit c (either case), or -1. */
+int xs_hex_digit(int c);
+
 /* xs_hex_decode reads len hex digits (either case; len even) into *out (new) and *outlen.
  * XS_EPARSE for an odd length or a character that is not a hex digit. */
 xs_err xs_hex_decode(const char *text, size_t len, uint8_t **out, size_t *outlen);

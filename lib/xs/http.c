@@ -56,6 +56,7 @@
 #include <sys/socket.h>
 
 #include "xs/clock.h"
+#include "xs/crypto.h"
 #include "xs/json.h"
 
 #define DEFAULT_MAX_BODY  (1024 * 1024)
@@ -128,21 +129,6 @@ struct xs_http_req {
 /* ---------------------------------------------------------------------------------------- */
 /* request targets */
 
-/* hexval returns the value of hex digit c, or -1. */
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* decode_segment percent-decodes n bytes at s into out (room for n + 1) and NUL-terminates;
  * false for a malformed escape, a NUL, or a control character. */
 static bool decode_segment(const char *s, size_t n, char *out)
@@ -154,7 +140,7 @@ static bool decode_segment(const char *s, size_t n, char *out)
             if (i + 2 >= n) {
                 return false;
             }
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = xs_hex_digit(s[i + 1]), lo = xs_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0) {
                 return false;
             }

@@ -60,18 +60,6 @@ static json_t *conn_json(const xs_pg_res *r, int i)
                      xs_pg_res_get(r, i, 16), "grant", grant);
 }
 
-/* with_pg runs a read on a pooled connection, answering 503 itself when none is free. */
-static xs_pg *pg_or_503(orch *o, xs_http_req *req)
-{
-    xs_pg *pg = NULL;
-    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
-        xs_http_add_header(req, "Retry-After", "5");
-        xs_http_reply_error(req, 503, "unavailable", NULL, "the database is not available");
-        return NULL;
-    }
-    return pg;
-}
-
 /* id_param reads the {id} path parameter, answering 400 itself when it is not a UUID. */
 static const char *id_param(xs_http_req *req)
 {
@@ -172,33 +160,17 @@ void orch_oauth_callback(xs_http_req *req, void *arg)
 void orch_connections_list(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *org = xs_http_req_query(req, "organisation_id");
-    const char *status = xs_http_req_query(req, "status");
-    const char *lim = xs_http_req_query(req, "limit");
-    const char *off = xs_http_req_query(req, "offset");
-    if (org != NULL && !xs_proto_uuid_valid(org)) {
-        xs_http_reply_error(req, 400, "invalid", "organisation_id",
-                            "organisation_id must be a UUID");
+    static const char *const statuses[] = {"active", "needs_reauth", "disconnected", "paused",
+                                           NULL};
+    const char *org = NULL, *status = NULL;
+    long limit = LIST_DEFAULT, offset = 0;
+    if (!orch_arg_uuid(req, "organisation_id", &org) ||
+        !orch_arg_enum(req, "status", statuses, &status) ||
+        !orch_arg_long(req, "limit", 1, LIST_MAX, &limit) ||
+        !orch_arg_long(req, "offset", 0, 100000000, &offset)) {
         return;
     }
-    if (status != NULL && strcmp(status, "active") != 0 && strcmp(status, "needs_reauth") != 0 &&
-        strcmp(status, "disconnected") != 0 && strcmp(status, "paused") != 0) {
-        xs_http_reply_error(req, 400, "invalid", "status",
-                            "status must be active, needs_reauth, disconnected or paused");
-        return;
-    }
-    char *end = NULL;
-    long limit = lim != NULL ? strtol(lim, &end, 10) : LIST_DEFAULT;
-    if (lim != NULL && (end == lim || *end != '\0' || limit < 1 || limit > LIST_MAX)) {
-        xs_http_reply_error(req, 400, "invalid", "limit", "limit must be from 1 to %d", LIST_MAX);
-        return;
-    }
-    long offset = off != NULL ? strtol(off, &end, 10) : 0;
-    if (off != NULL && (end == off || *end != '\0' || offset < 0 || offset > 100000000)) {
-        xs_http_reply_error(req, 400, "invalid", "offset", "offset must be a whole number >= 0");
-        return;
-    }
-    xs_pg *pg = pg_or_503(o, req);
+    xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }
@@ -212,9 +184,8 @@ void orch_connections_list(xs_http_req *req, void *arg)
     xs_pg_res *r = NULL;
     xs_err e = xs_pg_q(pg, &r, sql, org, status, ls, os);
     if (e != XS_OK) {
-        xs_log_error(o->proc.log, "db.query_failed", "{s:s}", "error", xs_pg_error(pg));
+        orch_api_db_error(o, req, pg, "cannot read connections");
         xs_pg_pool_release(o->pool, pg);
-        xs_http_reply_error(req, 500, "internal", NULL, "cannot read connections");
         return;
     }
     json_t *items = json_array();
@@ -235,7 +206,7 @@ void orch_connections_get(xs_http_req *req, void *arg)
     if (id == NULL) {
         return;
     }
-    xs_pg *pg = pg_or_503(o, req);
+    xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }

@@ -292,15 +292,9 @@ static void *executor_main(void *arg)
     orch *o = arg;
     xs_pg *pg = NULL;
     while (!atomic_load(&o->stop)) {
-        if (pg == NULL || !xs_pg_is_ok(pg)) {
-            xs_pg_close(pg);
-            pg = NULL;
-            if (xs_pg_connect(&pg, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"),
-                              "xs-orchestrator engine", 0, o->proc.log) != XS_OK) {
-                pg = NULL;
-                xs_clock_sleep_ms(500);
-                continue;
-            }
+        if ((pg == NULL || !xs_pg_is_ok(pg)) &&
+            !orch_pg_open(o, &pg, "xs-orchestrator engine", NULL, 500)) {
+            continue;
         }
         orch_step s;
         int64_t wait = IDLE_MS;

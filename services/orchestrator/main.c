@@ -58,6 +58,22 @@ static void *events_main(void *arg)
     return NULL;
 }
 
+bool orch_pg_open(orch *o, xs_pg **pg, const char *app, const char *channel, int64_t retry_ms)
+{
+    xs_pg_close(*pg);
+    *pg = NULL;
+    xs_pg *c = NULL;
+    if (xs_pg_connect(&c, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"), app, 0, o->proc.log) !=
+            XS_OK ||
+        (channel != NULL && xs_pg_listen(c, channel) != XS_OK)) {
+        xs_pg_close(c);
+        xs_clock_sleep_ms(retry_ms);
+        return false;
+    }
+    *pg = c;
+    return true;
+}
+
 /* check_schema refuses a database at another schema version than this build's. */
 static xs_err check_schema(orch *o)
 {

@@ -162,4 +162,24 @@ bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg
  * o->api_keys. XS_ECONFIG with a message in err (160 bytes) when a key is too short. */
 xs_err orch_api_keys_parse(orch *o, const char *text, char *err);
 
+/* orch_api_pg lends a route a pooled connection (give it back with xs_pg_pool_release),
+ * answering 503 itself and returning NULL when none is free in 5 s. */
+xs_pg *orch_api_pg(orch *o, xs_http_req *req);
+
+/* orch_api_db_error logs a failed query of pg and answers 500 with `what`. */
+void orch_api_db_error(orch *o, xs_http_req *req, xs_pg *pg, const char *what);
+
+/* Query-string arguments of the list routes. Each answers 400 naming the argument itself and
+ * returns false when the value is bad; an absent argument leaves *out as it was. */
+bool orch_arg_uuid(xs_http_req *req, const char *name, const char **out);
+/* orch_arg_enum: one of values (NULL-terminated). */
+bool orch_arg_enum(xs_http_req *req, const char *name, const char *const *values, const char **out);
+/* orch_arg_long: a whole number from lo to hi. */
+bool orch_arg_long(xs_http_req *req, const char *name, long lo, long hi, long *out);
+
+/* orch_pg_open (re)opens a worker thread's own connection *pg (the old one closed) as
+ * application app, LISTENing on channel unless it is NULL. False, after sleeping retry_ms,
+ * when the database cannot be reached: the caller tries again on its next turn. */
+bool orch_pg_open(orch *o, xs_pg **pg, const char *app, const char *channel, int64_t retry_ms);
+
 #endif

@@ -121,15 +121,9 @@ static void *scheduler_main(void *arg)
     orch *o = arg;
     xs_pg *pg = NULL;
     while (!atomic_load(&o->stop)) {
-        if (pg == NULL || !xs_pg_is_ok(pg)) {
-            xs_pg_close(pg);
-            pg = NULL;
-            if (xs_pg_connect(&pg, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"),
-                              "xs-orchestrator scheduler", 0, o->proc.log) != XS_OK) {
-                pg = NULL;
-                xs_clock_sleep_ms(TICK_MS);
-                continue;
-            }
+        if ((pg == NULL || !xs_pg_is_ok(pg)) &&
+            !orch_pg_open(o, &pg, "xs-orchestrator scheduler", NULL, TICK_MS)) {
+            continue;
         }
         schedule_tick(o, pg);
         for (int i = 0; i < 10 && !atomic_load(&o->stop); i++) {
@@ -322,14 +316,7 @@ static void *realtime_main(void *arg)
     int64_t last_poll = 0;
     while (!atomic_load(&o->stop)) {
         if (pg == NULL || !xs_pg_is_ok(pg)) {
-            xs_pg_close(pg);
-            pg = NULL;
-            if (xs_pg_connect(&pg, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"),
-                              "xs-orchestrator realtime", 0, o->proc.log) != XS_OK ||
-                xs_pg_listen(pg, "xs_changes") != XS_OK) {
-                xs_pg_close(pg);
-                pg = NULL;
-                xs_clock_sleep_ms(500);
+            if (!orch_pg_open(o, &pg, "xs-orchestrator realtime", "xs_changes", 500)) {
                 continue;
             }
             last_poll = 0;

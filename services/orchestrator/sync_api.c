@@ -12,26 +12,8 @@
 #include "xs/json.h"
 #include "xs/sync.h"
 
-#define LIST_MAX 1000
-
-/* with_pg lends a pooled connection, answering 503 itself when none is free. */
-static xs_pg *pg_or_503(orch *o, xs_http_req *req)
-{
-    xs_pg *pg = NULL;
-    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
-        xs_http_add_header(req, "Retry-After", "5");
-        xs_http_reply_error(req, 503, "unavailable", NULL, "the database is not available");
-        return NULL;
-    }
-    return pg;
-}
-
-static void db_error(orch *o, xs_http_req *req, xs_pg *pg, const char *what)
-{
-    xs_log_error(o->proc.log, "db.query_failed", "{s:s, s:s}", "what", what, "error",
-                 xs_pg_error(pg));
-    xs_http_reply_error(req, 500, "internal", NULL, "%s", what);
-}
+#define LIST_DEFAULT 50
+#define LIST_MAX     1000
 
 /* uuid_param reads path parameter name as a UUID, answering 400 itself otherwise. */
 static const char *uuid_param(xs_http_req *req, const char *name)
@@ -53,7 +35,7 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, char 
                 "SELECT status, organisation_id, tenant_id, settings, coalesce(last_error, '') "
                 "FROM sync.connections WHERE id = $1",
                 id) != XS_OK) {
-        db_error(o, req, pg, "cannot read the connection");
+        orch_api_db_error(o, req, pg, "cannot read the connection");
         return false;
     }
     if (xs_pg_res_nrows(r) == 0) {
@@ -73,21 +55,19 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, char 
 }
 
 /* run_json reads one run in the API's form (new), or NULL when there is none. */
-static json_t *run_json(xs_pg *pg, const char *id, bool detail)
+/* The columns run_row_json reads, in its order. */
+#define RUN_SELECT                                                                                 \
+    "SELECT id, connection_id, mode, direction, trigger, status, array_to_json(entities)::text, "  \
+    "counts::text, error, sync.iso(created_at), sync.iso(started_at), sync.iso(finished_at), "     \
+    "(extract(epoch FROM coalesce(finished_at, now()) - coalesce(started_at, created_at)) * "      \
+    "1000)::bigint, phases::text, phase FROM sync.runs "
+
+/* run_row_json makes the JSON of the run in row `row` of r (RUN_SELECT); with detail also its
+ * phases, steps, item errors and failed steps (read through pg). */
+static json_t *run_row_json(xs_pg *pg, const xs_pg_res *r, int row, bool detail)
 {
-    xs_pg_res *r = NULL;
-    if (xs_pg_q(pg, &r,
-                "SELECT id, connection_id, mode, direction, trigger, status, array_to_json("
-                "entities)::text, counts::text, error, sync.iso(created_at), sync.iso(started_at), "
-                "sync.iso(finished_at), (extract(epoch FROM coalesce(finished_at, now()) - "
-                "coalesce(started_at, created_at)) * 1000)::bigint, phases::text, phase FROM "
-                "sync.runs WHERE id = $1",
-                id) != XS_OK ||
-        xs_pg_res_nrows(r) == 0) {
-        xs_pg_res_free(r);
-        return NULL;
-    }
-    const char *ct = xs_pg_res_get(r, 0, 7), *et = xs_pg_res_get(r, 0, 6);
+    const char *id = xs_pg_res_get(r, row, 0);
+    const char *ct = xs_pg_res_get(r, row, 7), *et = xs_pg_res_get(r, row, 6);
     json_t *raw = xs_json_parse(ct, strlen(ct), NULL);
     json_t *totals = json_object();
     const char *ent;
@@ -110,17 +90,17 @@ static json_t *run_json(xs_pg *pg, const char *id, bool detail)
     }
     json_decref(raw);
     int64_t dur = 0;
-    xs_pg_res_int(r, 0, 12, &dur);
-    json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s?, s:s, s:s?, s:s?, s:I}",
-                            "id", xs_pg_res_get(r, 0, 0), "connection_id", xs_pg_res_get(r, 0, 1),
-                            "mode", xs_pg_res_get(r, 0, 2), "direction", xs_pg_res_get(r, 0, 3),
-                            "trigger", xs_pg_res_get(r, 0, 4), "status", xs_pg_res_get(r, 0, 5),
-                            "entities", xs_json_parse(et, strlen(et), NULL), "counts", totals,
-                            "error", xs_pg_res_get(r, 0, 8), "created_at", xs_pg_res_get(r, 0, 9),
-                            "started_at", xs_pg_res_get(r, 0, 10), "finished_at",
-                            xs_pg_res_get(r, 0, 11), "duration_ms", (json_int_t)dur);
+    xs_pg_res_int(r, row, 12, &dur);
+    json_t *out = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s?, s:s, s:s?, s:s?, s:I}", "id",
+        xs_pg_res_get(r, row, 0), "connection_id", xs_pg_res_get(r, row, 1), "mode",
+        xs_pg_res_get(r, row, 2), "direction", xs_pg_res_get(r, row, 3), "trigger",
+        xs_pg_res_get(r, row, 4), "status", xs_pg_res_get(r, row, 5), "entities",
+        xs_json_parse(et, strlen(et), NULL), "counts", totals, "error", xs_pg_res_get(r, row, 8),
+        "created_at", xs_pg_res_get(r, row, 9), "started_at", xs_pg_res_get(r, row, 10),
+        "finished_at", xs_pg_res_get(r, row, 11), "duration_ms", (json_int_t)dur);
     if (detail) {
-        const char *pt = xs_pg_res_get(r, 0, 13);
+        const char *pt = xs_pg_res_get(r, row, 13);
         json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
         size_t i;
         json_t *ph;
@@ -130,7 +110,7 @@ static json_t *run_json(xs_pg *pg, const char *id, bool detail)
         }
         json_object_set_new(out, "phases", phases);
         int64_t phase = 0;
-        xs_pg_res_int(r, 0, 14, &phase);
+        xs_pg_res_int(r, row, 14, &phase);
         json_object_set_new(out, "phase", json_integer(phase));
         xs_pg_res *s = NULL;
         if (xs_pg_q(pg, &s,
@@ -179,6 +159,18 @@ static json_t *run_json(xs_pg *pg, const char *id, bool detail)
         }
         xs_pg_res_free(s);
     }
+    return out;
+}
+
+/* run_json reads run id (NULL when there is none, or on a database error). */
+static json_t *run_json(xs_pg *pg, const char *id, bool detail)
+{
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r, RUN_SELECT "WHERE id = $1", id) != XS_OK || xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        return NULL;
+    }
+    json_t *out = run_row_json(pg, r, 0, detail);
     xs_pg_res_free(r);
     return out;
 }
@@ -197,7 +189,7 @@ static void start_run(orch *o, xs_http_req *req, xs_pg *pg, const char *conn, co
     }
     if (e != XS_OK) {
         xs_pg_rollback(pg);
-        db_error(o, req, pg, "cannot start the run");
+        orch_api_db_error(o, req, pg, "cannot start the run");
         return;
     }
     orch_engine_wake(o);
@@ -252,7 +244,7 @@ void orch_api_sync(xs_http_req *req, void *arg)
             goto out;
         }
     }
-    if ((pg = pg_or_503(o, req)) == NULL) {
+    if ((pg = orch_api_pg(o, req)) == NULL) {
         goto out;
     }
     char status[32], org[40], tenant[40];
@@ -262,7 +254,7 @@ void orch_api_sync(xs_http_req *req, void *arg)
     if (strcmp(mode, "push") == 0) {
         char run[40] = "";
         if (orch_drain(o, pg, org, id, run) != XS_OK) {
-            db_error(o, req, pg, "cannot drain the outbox");
+            orch_api_db_error(o, req, pg, "cannot drain the outbox");
             goto out;
         }
         if (run[0] == '\0') {
@@ -329,7 +321,7 @@ void orch_api_sync_entity(xs_http_req *req, void *arg)
                             "%s records are not synced in that direction", entity);
         goto out;
     }
-    if ((pg = pg_or_503(o, req)) == NULL) {
+    if ((pg = orch_api_pg(o, req)) == NULL) {
         goto out;
     }
     char status[32], org[40], tenant[40];
@@ -346,52 +338,20 @@ out:
     json_decref(in);
 }
 
-/* limit_arg reads ?limit= (default 50, at most LIST_MAX), answering 400 itself when bad. */
-static bool limit_arg(xs_http_req *req, long *limit)
-{
-    const char *l = xs_http_req_query(req, "limit");
-    *limit = 50;
-    if (l == NULL) {
-        return true;
-    }
-    char *end = NULL;
-    *limit = strtol(l, &end, 10);
-    if (end == l || *end != '\0' || *limit < 1 || *limit > LIST_MAX) {
-        xs_http_reply_error(req, 400, "invalid", "limit", "limit must be from 1 to %d", LIST_MAX);
-        return false;
-    }
-    return true;
-}
-
 void orch_api_runs(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *conn = xs_http_req_query(req, "connection_id");
-    if (conn == NULL) {
-        conn = xs_http_req_query(req, "connection");
-    }
-    const char *status = xs_http_req_query(req, "status");
-    long limit;
-    if (conn != NULL && !xs_proto_uuid_valid(conn)) {
-        xs_http_reply_error(req, 400, "invalid", "connection_id", "connection_id must be a UUID");
+    static const char *const statuses[] = {"queued",  "running",  "succeeded", "failed",
+                                           "partial", "canceled", NULL};
+    const char *conn = NULL, *status = NULL;
+    long limit = LIST_DEFAULT;
+    if (!orch_arg_uuid(req, "connection_id", &conn) ||
+        (conn == NULL && !orch_arg_uuid(req, "connection", &conn)) ||
+        !orch_arg_enum(req, "status", statuses, &status) ||
+        !orch_arg_long(req, "limit", 1, LIST_MAX, &limit)) {
         return;
     }
-    static const char *const statuses[] = {"queued", "running", "succeeded",
-                                           "failed", "partial", "canceled"};
-    bool ok = status == NULL;
-    for (size_t i = 0; !ok && i < 6; i++) {
-        ok = strcmp(status, statuses[i]) == 0;
-    }
-    if (!ok) {
-        xs_http_reply_error(req, 400, "invalid", "status",
-                            "status must be queued, running, succeeded, failed, partial or "
-                            "canceled");
-        return;
-    }
-    if (!limit_arg(req, &limit)) {
-        return;
-    }
-    xs_pg *pg = pg_or_503(o, req);
+    xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }
@@ -399,16 +359,16 @@ void orch_api_runs(xs_http_req *req, void *arg)
     snprintf(ls, sizeof(ls), "%ld", limit);
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r,
-                "SELECT id FROM sync.runs WHERE ($1::uuid IS NULL OR connection_id = $1::uuid) "
-                "AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id LIMIT $3",
+                RUN_SELECT "WHERE ($1::uuid IS NULL OR connection_id = $1::uuid) AND ($2::text IS "
+                           "NULL OR status = $2) ORDER BY created_at DESC, id LIMIT $3",
                 conn, status, ls) != XS_OK) {
-        db_error(o, req, pg, "cannot list runs");
+        orch_api_db_error(o, req, pg, "cannot list runs");
         xs_pg_pool_release(o->pool, pg);
         return;
     }
     json_t *runs = json_array();
     for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_t *one = run_json(pg, xs_pg_res_get(r, i, 0), false);
+        json_t *one = run_row_json(pg, r, i, false);
         if (one != NULL) {
             json_array_append_new(runs, one);
         }
@@ -425,7 +385,7 @@ void orch_api_run(xs_http_req *req, void *arg)
     if (id == NULL) {
         return;
     }
-    xs_pg *pg = pg_or_503(o, req);
+    xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }
@@ -445,7 +405,7 @@ void orch_api_stats(xs_http_req *req, void *arg)
     if (id == NULL) {
         return;
     }
-    xs_pg *pg = pg_or_503(o, req);
+    xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }
@@ -538,28 +498,20 @@ void orch_api_stats(xs_http_req *req, void *arg)
 void orch_api_conflicts(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *conn = xs_http_req_query(req, "connection_id");
-    const char *status = xs_http_req_query(req, "status");
+    static const char *const statuses[] = {"PENDING", "RESOLVED", "IGNORED", NULL};
+    const char *conn = NULL, *status = NULL;
     const char *entity = xs_http_req_query(req, "entity");
-    long limit;
-    if (conn != NULL && !xs_proto_uuid_valid(conn)) {
-        xs_http_reply_error(req, 400, "invalid", "connection_id", "connection_id must be a UUID");
-        return;
-    }
-    if (status != NULL && strcmp(status, "PENDING") != 0 && strcmp(status, "RESOLVED") != 0 &&
-        strcmp(status, "IGNORED") != 0) {
-        xs_http_reply_error(req, 400, "invalid", "status",
-                            "status must be PENDING, RESOLVED or IGNORED");
+    long limit = LIST_DEFAULT;
+    if (!orch_arg_uuid(req, "connection_id", &conn) ||
+        !orch_arg_enum(req, "status", statuses, &status) ||
+        !orch_arg_long(req, "limit", 1, LIST_MAX, &limit)) {
         return;
     }
     if (entity != NULL && xs_entity_find(entity) == NULL) {
         xs_http_reply_error(req, 400, "invalid", "entity", "unknown entity");
         return;
     }
-    if (!limit_arg(req, &limit)) {
-        return;
-    }
-    xs_pg *pg = pg_or_503(o, req);
+    xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }
@@ -574,7 +526,7 @@ void orch_api_conflicts(xs_http_req *req, void *arg)
                 "($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR entity = $3) ORDER BY "
                 "detected_at DESC LIMIT $4",
                 conn, status, entity, ls) != XS_OK) {
-        db_error(o, req, pg, "cannot list conflicts");
+        orch_api_db_error(o, req, pg, "cannot list conflicts");
         xs_pg_pool_release(o->pool, pg);
         return;
     }
@@ -630,13 +582,13 @@ void orch_api_conflict_resolve(xs_http_req *req, void *arg)
         goto out;
     }
     const char *by = xs_json_str_or(in, "by", "api");
-    if ((pg = pg_or_503(o, req)) == NULL) {
+    if ((pg = orch_api_pg(o, req)) == NULL) {
         goto out;
     }
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r, "SELECT connection_id, entity FROM sync.conflicts WHERE id = $1", id) !=
         XS_OK) {
-        db_error(o, req, pg, "cannot read the conflict");
+        orch_api_db_error(o, req, pg, "cannot read the conflict");
         goto out;
     }
     if (xs_pg_res_nrows(r) == 0) {
@@ -695,7 +647,7 @@ void orch_api_settings_get(xs_http_req *req, void *arg)
     if (id == NULL) {
         return;
     }
-    xs_pg *pg = pg_or_503(o, req);
+    xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }
@@ -753,7 +705,7 @@ void orch_api_settings_put(xs_http_req *req, void *arg)
         xs_http_reply_error(req, 400, "invalid", field, "%s", why);
         goto out;
     }
-    if ((pg = pg_or_503(o, req)) == NULL) {
+    if ((pg = orch_api_pg(o, req)) == NULL) {
         goto out;
     }
     char status[32], org[40], tenant[40];
@@ -769,7 +721,7 @@ void orch_api_settings_put(xs_http_req *req, void *arg)
         e = orch_schedule_reset(o, pg, id, merged);
     }
     if (e != XS_OK) {
-        db_error(o, req, pg, "cannot store the settings");
+        orch_api_db_error(o, req, pg, "cannot store the settings");
         goto out;
     }
     xs_log_info(o->proc.log, "settings.changed", "{s:s}", "connection", id);
