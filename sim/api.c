@@ -1152,6 +1152,9 @@ static void accounting(sim_call *c, const char *rest)
         return;
     }
     if (is_get) {
+        if (c->fault == SIM_FAULT_SLOW) {
+            sim__hang(c->s, c->set.hang_ms);
+        }
         /* a body on a GET (the Node SDK sends "{}") is ignored, as Xero does */
         pthread_rwlock_rdlock(&t->lock);
         sim__list(c, t, res->ops, key);
@@ -1178,6 +1181,11 @@ static void accounting(sim_call *c, const char *rest)
             return;
         }
         idem_on = true;
+    }
+    if (c->fault == SIM_FAULT_SLOW) {
+        /* Xero is slow to apply this one: its key is already taken, so a client that gives
+         * up and sends it again meanwhile is told it is still being processed (409) */
+        sim__hang(c->s, c->set.hang_ms);
     }
     if (is_delete) {
         pthread_rwlock_wrlock(&t->lock);

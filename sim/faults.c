@@ -159,7 +159,7 @@ xs_err sim__faults_script_add(sim *s, const json_t *script, char *why)
             strlen(method) >= sizeof(head->method) || strlen(path) >= sizeof(head->path)) {
             snprintf(why, 160,
                      "script[%zu]: needs fault (500, 503, hang, reset, truncated, garbled, lost, "
-                     "revoked), times >= 1, skip >= 0, method and path",
+                     "revoked, slow), times >= 1, skip >= 0, method and path",
                      i);
             while (head != NULL) {
                 sim_script *n = head->next;

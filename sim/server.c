@@ -281,6 +281,9 @@ static bool identity_pre(sim_call *c, bool rates)
         return false;
     case SIM_FAULT_RESET:
         return false;
+    case SIM_FAULT_SLOW:
+        sim__hang(c->s, c->set.hang_ms);
+        return true;
     default:
         return true;
     }

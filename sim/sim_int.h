@@ -253,6 +253,7 @@ typedef enum sim_fault_kind {
     SIM_FAULT_GARBLED,   /* applied; the body bytes are corrupted */
     SIM_FAULT_LOST,      /* applied; the reply is lost (TCP reset) */
     SIM_FAULT_REVOKED,   /* the caller's grant is revoked; 401 (invalid_grant on /token) */
+    SIM_FAULT_SLOW,      /* applied, but only after hang_ms (a write's key is held meanwhile) */
     SIM_FAULT_NKINDS
 } sim_fault_kind;
 

@@ -878,7 +878,7 @@ xs_err sim__money_line(xs_money q, xs_money u, xs_money rate, xs_money *out)
 /* ------------------------------------------------------------------ faults names */
 
 static const char *const fault_names[SIM_FAULT_NKINDS] = {
-    "none", "500", "503", "hang", "reset", "truncated", "garbled", "lost", "revoked"};
+    "none", "500", "503", "hang", "reset", "truncated", "garbled", "lost", "revoked", "slow"};
 
 const char *sim__fault_name(sim_fault_kind k)
 {
@@ -924,7 +924,7 @@ xs_err sim__fault_rates_parse(const char *text, uint32_t ppm[SIM_FAULT_NKINDS], 
         if (k == SIM_FAULT_NONE) {
             snprintf(why, 160,
                      "fault rates: unknown kind \"%s\" (500, 503, hang, reset, truncated, "
-                     "garbled, lost, revoked)",
+                     "garbled, lost, revoked, slow)",
                      item);
             return XS_EINVAL;
         }

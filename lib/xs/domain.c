@@ -201,8 +201,10 @@ static json_t *call_json(const xs_xero_call *c)
 }
 
 /* call_outcome classifies a finished call: NULL when its reply is to be used, else the
- * outcome to report ("retry", "token_rejected", "failed"). */
-static const char *call_outcome(xs_err e, long status)
+ * outcome to report ("retry", "token_rejected", "failed"). keyed says the call carried an
+ * Idempotency-Key: a 409 then means an earlier send of the same request (say, by a replica
+ * killed mid-call) is still being applied, so this one waits and asks again. */
+static const char *call_outcome(xs_err e, long status, bool keyed)
 {
     if (e != XS_OK) {
         /* No complete, readable reply: a write may have been applied, so it is sent again,
@@ -213,7 +215,7 @@ static const char *call_outcome(xs_err e, long status)
     if (status == 401) {
         return "token_rejected";
     }
-    if (status == 429 || status >= 500) {
+    if (status == 429 || status >= 500 || (keyed && status == 409)) {
         return "retry";
     }
     return NULL;
@@ -784,7 +786,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     xs_time asked_at = xs_clock_now();
     e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
     audit(ctx, req, &call);
-    const char *outcome = call_outcome(e, resp.status);
+    const char *outcome = call_outcome(e, resp.status, false);
     if (outcome == NULL &&
         (resp.status != 200 || !json_is_array(json_object_get(resp.json, ops->xero_list)))) {
         outcome = "failed";
@@ -1418,7 +1420,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
     audit(ctx, req, &call);
     counts_add(counts, "sent", (json_int_t)json_array_size(items));
-    const char *outcome = call_outcome(e, resp.status);
+    const char *outcome = call_outcome(e, resp.status, true);
     json_t *results = json_object_get(resp.json, ops->xero_list);
     if (outcome == NULL && resp.status == 200 &&
         json_array_size(results) != json_array_size(items)) {
@@ -1607,7 +1609,7 @@ static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
     e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
     free(path);
     audit(ctx, req, &call);
-    const char *outcome = call_outcome(e, resp.status);
+    const char *outcome = call_outcome(e, resp.status, false);
     if (outcome == NULL && !json_is_array(json_object_get(resp.json, ops->xero_list))) {
         outcome = "failed";
     }

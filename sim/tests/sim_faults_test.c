@@ -1,6 +1,6 @@
 /*
  * sim_faults_test.c: xero-sim's injected faults. Each kind by script (500, 503, hang, reset,
- * truncated, garbled, lost, revoked), including a lost token reply recovered inside the
+ * truncated, garbled, lost, revoked, slow), including a lost token reply recovered inside the
  * refresh grace period and a lost write recovered by an Idempotency-Key; faults by rate are
  * deterministic under a seed; a reset is never held up by hangs, even ones that start while
  * it wakes the others.
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "simtest.h"
 #include "xs/clock.h"
@@ -110,10 +111,40 @@ static void test_each_kind_by_script(void **state)
     st_reply_free(&r);
     assert_int_equal(count_contacts(t), 2);
 
+    /* slow: the key is taken at once and the write applied after the hang; the client gives
+     * up, its retry meanwhile is told the first is still being processed (409), and a retry
+     * after the write is done gets the recorded reply */
+    script(t, "PUT", api, "slow");
+    const char *hk[] = {auth, ten, "Idempotency-Key: slow-write-1",
+                        "Content-Type: application/json", NULL};
+    const char *slow_body = "{\"Name\":\"Slow Ltd\"}";
+    r = st_req(t, "PUT", api, slow_body, hk, 500);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.curl_code, CURLE_OPERATION_TIMEDOUT);
+    st_reply_free(&r);
+    r = st_req(t, "PUT", api, slow_body, hk, 2000);
+    assert_int_equal(r.status, 409);
+    assert_non_null(strstr(st_str(r.json, "Detail"), "still being processed"));
+    st_reply_free(&r);
+    int64_t until = xs_clock_mono_ms() + 10000;
+    do {
+        usleep(100000);
+        r = st_req(t, "PUT", api, slow_body, hk, 5000);
+        if (r.status == 200) {
+            break;
+        }
+        assert_int_equal(r.status, 409);
+        st_reply_free(&r);
+    } while (xs_clock_mono_ms() < until);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(st_str(st_path(r.json, "Contacts.0"), "Name"), "Slow Ltd");
+    st_reply_free(&r);
+    assert_int_equal(count_contacts(t), 3);
+
     /* the faults were counted and logged */
     json_t *st = st_ctl(t, "GET", "/_sim/stats", NULL, 200);
-    const char *kinds[] = {"500", "503", "hang", "reset", "truncated", "garbled", "lost"};
-    for (size_t i = 0; i < 7; i++) {
+    const char *kinds[] = {"500", "503", "hang", "reset", "truncated", "garbled", "lost", "slow"};
+    for (size_t i = 0; i < 8; i++) {
         char key[64];
         snprintf(key, sizeof(key), "faults.%s", kinds[i]);
         assert_int_equal(json_integer_value(st_path(st, key)), 1);

@@ -355,6 +355,25 @@ static void test_rate_limits_at_xero_ratios(void **state)
     stop(&w);
 }
 
+/* impatient_contacts replaces the contacts replica with one that waits only 1 s for Xero
+ * (set through its environment, so hangs and slow writes outlast it), then connects. */
+static void impatient_contacts(world *w, const char *name)
+{
+    xst_proc *c = w->contacts;
+    assert_int_equal(xst_stop(c, 10000), 0);
+    xst_engine_forget(w->e, c);
+    xst_proc_free(c);
+    char *fast[] = {"XS_XERO_TIMEOUT=1s", NULL};
+    w->contacts = xst_engine_start_service(w->e, "contacts", name, fast);
+    assert_true(xst_engine_wait_live(w->e, "contacts", 1, 20000));
+    xst_http cb = xst_engine_connect(w->e, w->org);
+    assert_int_equal(cb.status, 200);
+    snprintf(w->conn, sizeof(w->conn), "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(cb.json, "connections"), 0), "id")));
+    xst_http_free(&cb);
+}
+
 /* 5xx, hangs past the time-out, resets and lost replies: retried with back-off to the end. */
 static void test_faults_are_retried(void **state)
 {
@@ -376,20 +395,7 @@ static void test_faults_are_retried(void **state)
                         "XS_PULL_PAGE_SIZE=100",
                         NULL};
     start(&w, "faults", sim_env, orch_env, false);
-    /* Short time-outs for the hangs: set on the services through their environment. */
-    xst_proc *c = w.contacts;
-    assert_int_equal(xst_stop(c, 10000), 0);
-    xst_engine_forget(w.e, c);
-    xst_proc_free(c);
-    char *fast[] = {"XS_XERO_TIMEOUT=1s", NULL};
-    w.contacts = xst_engine_start_service(w.e, "contacts", "contacts-f", fast);
-    assert_true(xst_engine_wait_live(w.e, "contacts", 1, 20000));
-    xst_http cb = xst_engine_connect(w.e, w.org);
-    assert_int_equal(cb.status, 200);
-    snprintf(w.conn, sizeof(w.conn), "%s",
-             json_string_value(json_object_get(
-                 json_array_get(json_object_get(cb.json, "connections"), 0), "id")));
-    xst_http_free(&cb);
+    impatient_contacts(&w, "contacts-f");
     seed(&w, 1500);
     add_locals(&w, 600, "fl");
     char *run = start_run(&w, "full");
@@ -425,6 +431,47 @@ static void test_faults_are_retried(void **state)
                           "SELECT count(*) FROM sync.api_calls WHERE status >= 500 OR status IS "
                           "NULL",
                           NULL) > 0);
+    free(run);
+    stop(&w);
+}
+
+/* A push that Xero is slow to apply: the service gives up waiting and the step is sent
+ * again with the same Idempotency-Key while Xero is still applying the first; Xero answers
+ * 409, which is a reason to wait and ask again, never a failed item. */
+static void test_slow_push_waits_for_its_key(void **state)
+{
+    (void)state;
+    world w;
+    char *sim_env[] = {"XS_SIM_HANG=2500ms", "XS_SIM_LIMIT_MINUTE=100000",
+                       "XS_SIM_LIMIT_DAY=10000000", "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
+    char *orch_env[] = {"XS_SCHEDULER=false",
+                        "XS_BUDGET_TENANT_MINUTE=100000",
+                        "XS_BUDGET_TENANT_DAY=10000000",
+                        "XS_STEP_BACKOFF=100ms",
+                        "XS_STEP_BACKOFF_MAX=400ms",
+                        "XS_STEP_MAX_ATTEMPTS=30",
+                        NULL};
+    start(&w, "slowpush", sim_env, orch_env, false);
+    impatient_contacts(&w, "contacts-s");
+    add_locals(&w, 120, "sp");
+    json_decref(sim_json(&w, "POST", "/_sim/faults",
+                         "{\"script\":[{\"method\":\"POST\",\"path\":\"/api.xro/2.0/"
+                         "Contacts\",\"fault\":\"slow\",\"times\":1}]}"));
+    char *run = start_run(&w, "full");
+    json_t *j = wait_run(&w, run, 120000);
+    expect_status(j, "succeeded");
+    json_decref(j);
+    assert_int_equal(sim_contacts(&w), 120);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM sync.mappings", NULL), 120);
+    json_t *st = sim_stats(&w);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "faults"), "slow")), 1);
+    assert_true(
+        json_integer_value(json_object_get(json_object_get(st, "idempotency"), "conflicts")) >= 1);
+    assert_true(
+        json_integer_value(json_object_get(json_object_get(st, "idempotency"), "replays")) >= 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "duplicates"), "total")), 0);
+    json_decref(st);
     free(run);
     stop(&w);
 }
@@ -470,6 +517,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_are_retried),
+        cmocka_unit_test(test_slow_push_waits_for_its_key),
         cmocka_unit_test(test_scheduler_starts_the_initial_import),
         cmocka_unit_test(test_kill9_mid_run),
         cmocka_unit_test(test_rate_limits_at_xero_ratios),
