@@ -341,24 +341,25 @@ static xs_err load_mappings_sums(xs_svc_ctx *ctx, const char *conn, const char *
         sarr[o++] = '}';
         sarr[o] = '\0';
     }
-    xs_err e = sums != NULL
-                   ? xs_pg_q(ctx->pg, &r,
-                             "SELECT m.xero_id, m.local_id, CASE WHEN m.base_checksum = r.sum THEN "
-                             "NULL ELSE m.base END, m.base_checksum FROM unnest($3::uuid[], "
-                             "$4::text[]) AS r(xid, sum) JOIN sync.mappings m ON m.connection_id "
-                             "= $1 AND m.entity = $2 AND m.xero_id = r.xid",
-                             conn, entity, arr, sarr)
-               : by_xero
-                   ? xs_pg_q(ctx->pg, &r,
-                             "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                             "WHERE connection_id = $1 AND entity = $2 AND xero_id = "
-                             "ANY($3::uuid[])",
-                             conn, entity, arr)
-                   : xs_pg_q(ctx->pg, &r,
-                             "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                             "WHERE connection_id = $1 AND entity = $2 AND local_id = "
-                             "ANY($3::uuid[])",
-                             conn, entity, arr);
+    xs_err e =
+        sums != NULL
+            ? xs_pg_q(ctx->pg, &r,
+                      "SELECT m.xero_id, m.local_id, CASE WHEN m.base_checksum = r.sum THEN "
+                      "NULL ELSE m.base END, m.base_checksum FROM (SELECT xero_id, local_id, "
+                      "base, base_checksum FROM sync.mappings WHERE connection_id = $1 AND "
+                      "entity = $2 AND xero_id = ANY($3::uuid[])) m JOIN unnest($3::uuid[], "
+                      "$4::text[]) AS r(xid, sum) ON r.xid = m.xero_id",
+                      conn, entity, arr, sarr)
+        : by_xero ? xs_pg_q(ctx->pg, &r,
+                            "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                            "WHERE connection_id = $1 AND entity = $2 AND xero_id = "
+                            "ANY($3::uuid[])",
+                            conn, entity, arr)
+                  : xs_pg_q(ctx->pg, &r,
+                            "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
+                            "WHERE connection_id = $1 AND entity = $2 AND local_id = "
+                            "ANY($3::uuid[])",
+                            conn, entity, arr);
     free(arr);
     free(sarr);
     if (e != XS_OK) {
@@ -411,12 +412,11 @@ static xs_err pending_conflicts(xs_svc_ctx *ctx, const char *conn, const char *e
     return XS_OK;
 }
 
-/* A mapping to write: {"local_id", "xero_id", "base", "checksum", "xero_at", "local_at"}. */
-static void mapping_add(json_t *list, const char *local_id, const char *xero_id, const json_t *base,
-                        xs_time xero_at, xs_time local_at)
+/* A mapping to write: {"local_id", "xero_id", "base", "checksum", "xero_at", "local_at"};
+ * sum is the base's checksum. */
+static void mapping_add_sum(json_t *list, const char *local_id, const char *xero_id,
+                            const json_t *base, const char *sum, xs_time xero_at, xs_time local_at)
 {
-    char sum[2 * XS_SHA256_LEN + 1];
-    xs_sync_checksum(base, sum);
     json_t *m = json_pack("{s:s, s:s, s:O, s:s}", "local_id", local_id, "xero_id", xero_id, "base",
                           base, "checksum", sum);
     if (xero_at > 0) {
@@ -428,6 +428,14 @@ static void mapping_add(json_t *list, const char *local_id, const char *xero_id,
         json_object_set_new(m, "local_at", json_integer(local_at));
     }
     json_array_append_new(list, m);
+}
+
+static void mapping_add(json_t *list, const char *local_id, const char *xero_id, const json_t *base,
+                        xs_time xero_at, xs_time local_at)
+{
+    char sum[2 * XS_SHA256_LEN + 1];
+    xs_sync_checksum(base, sum);
+    mapping_add_sum(list, local_id, xero_id, base, sum, xero_at, local_at);
 }
 
 /* write_mappings upserts mappings in the open transaction, stamped with txid. */
@@ -740,6 +748,7 @@ typedef struct pulled {
     char xero_id[XS_ID_MAX];
     json_t *rec;
     xs_time at;
+    char sum[2 * XS_SHA256_LEN + 1]; /* rec's checksum */
 } pulled;
 
 xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
@@ -784,6 +793,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     xs_xero_resp resp;
     xs_xero_call call;
     xs_time asked_at = xs_clock_now();
+    int64_t call_t0 = xs_clock_mono_ms();
     e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
     audit(ctx, req, &call);
     const char *outcome = call_outcome(e, resp.status, false);
@@ -802,6 +812,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
 
     /* Read the page. */
     int64_t tm[6] = {xs_clock_mono_ms(), 0, 0, 0, 0, 0};
+    int64_t call_ms = tm[0] - call_t0;
     json_t *list = json_object_get(resp.json, ops->xero_list);
     size_t n = json_array_size(list);
     pulled *recs = calloc(n + 1, sizeof(pulled));
@@ -846,9 +857,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     /* What is known of them here. */
     json_t *sums = json_array();
     for (i = 0; i < nrec; i++) {
-        char sum[2 * XS_SHA256_LEN + 1];
-        xs_sync_checksum(recs[i].rec, sum);
-        json_array_append_new(sums, json_string(sum));
+        xs_sync_checksum(recs[i].rec, recs[i].sum);
+        json_array_append_new(sums, json_string(recs[i].sum));
     }
     e = load_mappings_sums(ctx, req->conn, ops->name, xids, sums, true, &mappings);
     json_decref(sums);
@@ -907,10 +917,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         json_t *mt = json_object_get(matched, p->xero_id);
         const char *lid = NULL;
         const json_t *base = NULL;
-        char sum[2 * XS_SHA256_LEN + 1];
-        xs_sync_checksum(p->rec, sum);
         if (m != NULL) {
-            if (strcmp(xs_json_str_or(m, "checksum", ""), sum) == 0) {
+            if (strcmp(xs_json_str_or(m, "checksum", ""), p->sum) == 0) {
                 counts_add(counts, "unchanged", 1);
                 continue;
             }
@@ -928,7 +936,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                 goto out;
             }
             json_array_append_new(creates, json_pack("{s:s, s:O}", "id", nid, "rec", p->rec));
-            mapping_add(maps, nid, p->xero_id, p->rec, p->at, 0);
+            mapping_add_sum(maps, nid, p->xero_id, p->rec, p->sum, p->at, 0);
             counts_add(counts, "created", 1);
             continue;
         }
@@ -950,8 +958,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             } else {
                 counts_add(counts, "unchanged", 1);
             }
-            mapping_add(maps, lid, p->xero_id, p->rec, p->at,
-                        xs_json_equal(filled, p->rec) ? 0 : -1);
+            mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at,
+                            xs_json_equal(filled, p->rec) ? 0 : -1);
             if (!xs_json_equal(filled, p->rec)) {
                 json_array_append_new(queue, json_string(lid));
                 counts_add(counts, "queued", 1);
@@ -995,7 +1003,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             }
             /* The base becomes Xero's version, so the local one reads as changed and the
              * outbox (or a full run's scan) sends it. */
-            mapping_add(maps, lid, p->xero_id, p->rec, p->at, -1);
+            mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at, -1);
             json_array_append_new(queue, json_string(lid));
             counts_add(counts, "queued", 1);
             break;
@@ -1041,11 +1049,11 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     }
     refresh_stats(ctx, ops, json_array_size(maps));
     tm[5] = xs_clock_mono_ms();
-    xs_log_debug(ctx->proc->log, "sync.pull_timing", "{s:I, s:I, s:I, s:I, s:I, s:I}", "records",
-                 (json_int_t)nrec, "read_ms", (json_int_t)(tm[1] - tm[0]), "lookup_ms",
-                 (json_int_t)(tm[2] - tm[1]), "decide_ms", (json_int_t)(tm[3] - tm[2]),
-                 "write_local_ms", (json_int_t)(tm[4] - tm[3]), "write_rest_ms",
-                 (json_int_t)(tm[5] - tm[4]));
+    xs_log_debug(ctx->proc->log, "sync.pull_timing", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                 "records", (json_int_t)nrec, "call_ms", (json_int_t)call_ms, "read_ms",
+                 (json_int_t)(tm[1] - tm[0]), "lookup_ms", (json_int_t)(tm[2] - tm[1]), "decide_ms",
+                 (json_int_t)(tm[3] - tm[2]), "write_local_ms", (json_int_t)(tm[4] - tm[3]),
+                 "write_rest_ms", (json_int_t)(tm[5] - tm[4]));
 
     json_t *out =
         json_pack("{s:s, s:O, s:o}", "outcome", "done", "counts", counts, "call", call_json(&call));

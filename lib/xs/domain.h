@@ -30,6 +30,15 @@
 
 #define XS_ID_MAX 40
 
+/* Local times travel as milliseconds since the epoch: XS_DOMAIN_MS(col) is the SQL that reads
+ * a timestamptz column so (rounded to the millisecond), and XS_DOMAIN_AT_MS(col) that value
+ * as a timestamptz again, which is what sync.mappings.local_updated_at holds. A row is
+ * unchanged since its mapping when XS_DOMAIN_AT_MS(updated_at) equals local_updated_at; the
+ * column itself has microseconds, so comparing it directly would find every row changed. */
+#define XS_DOMAIN_MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+#define XS_DOMAIN_AT_MS(col)                                                                       \
+    "('epoch'::timestamptz + " XS_DOMAIN_MS(col) " * interval '1 millisecond')"
+
 typedef struct xs_entity_ops {
     const char *name;      /* "contact": sync.mappings.entity, sync.changes.entity */
     const char *xero_path; /* "/api.xro/2.0/Contacts" */
@@ -56,7 +65,8 @@ typedef struct xs_entity_ops {
     xs_err (*load_local)(xs_pg *pg, const char *org, const json_t *ids, json_t **out);
     /* list_ids lists, in id order after `after` ("" for the start), up to limit ids of the
      * local rows of org that may differ from what connection conn last agreed with Xero: no
-     * mapping, or an updated_at other than the mapping's local_updated_at. *out (new array);
+     * mapping, or an updated_at other than the mapping's local_updated_at (compared to the
+     * millisecond, as XS_DOMAIN_AT_MS records it). *out (new array);
      * *scanned (may be NULL) how many rows were looked at, and *last the id of the last one
      * (XS_ID_MAX bytes, "" when the rows ended), so a scan goes on after it. */
     xs_err (*list_ids)(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,

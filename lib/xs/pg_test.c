@@ -128,17 +128,21 @@ static void test_connect_session(void **state)
     assert_scalar(pg, "SELECT current_setting('application_name')", "xs-pg-test");
     assert_scalar(pg, "SELECT current_setting('TimeZone')", "UTC");
     assert_scalar(pg, "SELECT to_char('2024-01-02 03:04:05+13'::timestamptz, 'HH24:MI')", "14:04");
+    assert_scalar(pg, "SELECT current_setting('random_page_cost')", "1.1");
     assert_int_equal(xs_pg_ping(pg), XS_OK);
     assert_string_equal(xs_pg_error(pg), "");
     assert_string_equal(xs_pg_sqlstate(pg), "");
     xs_pg_close(pg);
 
-    /* Options the URL carries are kept, and the time zone still added. */
+    /* Options the URL carries are kept (over the planner default), and the time zone still
+     * added. */
     char url[600];
-    snprintf(url, sizeof(url), "%s?options=-c%%20statement_timeout%%3D4321", db_url);
+    snprintf(url, sizeof(url),
+             "%s?options=-c%%20statement_timeout%%3D4321%%20-c%%20random_page_cost%%3D2", db_url);
     pg = NULL;
     assert_int_equal(xs_pg_connect(&pg, url, "xs-pg-test-2", 5000, NULL), XS_OK);
     assert_scalar(pg, "SELECT current_setting('statement_timeout')", "4321ms");
+    assert_scalar(pg, "SELECT current_setting('random_page_cost')", "2");
     assert_scalar(pg, "SELECT current_setting('TimeZone')", "UTC");
     assert_scalar(pg, "SELECT current_setting('application_name')", "xs-pg-test-2");
     xs_pg_close(pg);

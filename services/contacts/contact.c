@@ -246,8 +246,8 @@ static json_t *retire_item(const char *xero_id, const json_t *base)
 
 #define COLS                                                                                       \
     "id, organisation_id, name, first_name, last_name, email, contact_number, account_number, "    \
-    "tax_number, phones::text, addresses::text, status, default_currency, "                        \
-    "(extract(epoch FROM updated_at) * 1000)::bigint"
+    "tax_number, phones::text, addresses::text, status, default_currency, " XS_DOMAIN_MS(          \
+        "updated_at")
 
 static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
 {
@@ -297,6 +297,9 @@ static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t *
     return XS_OK;
 }
 
+/* the row's updated_at as its mapping records it */
+#define ROW_AT XS_DOMAIN_AT_MS("c.updated_at")
+
 static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
                        json_t **out, char *last)
 {
@@ -305,14 +308,13 @@ static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char 
     xs_pg_res *r = NULL;
     /* Read `limit` rows in id order; keep those that may have changed. The last row read
      * tells the scan where to go on. */
-    xs_err e = xs_pg_q(pg, &r,
-                       "SELECT c.id, m.local_id IS NULL OR m.local_updated_at IS NULL OR "
-                       "m.local_updated_at IS DISTINCT FROM c.updated_at FROM (SELECT id, "
-                       "updated_at FROM app.contacts WHERE organisation_id = $1 AND ($2 = '' OR "
-                       "id > $2::uuid) ORDER BY id LIMIT $3) c LEFT JOIN sync.mappings m ON "
-                       "m.connection_id = $4 AND m.entity = 'contact' AND m.local_id = c.id ORDER "
-                       "BY c.id",
-                       org, after, lim, conn);
+    static const char *const sql =
+        "SELECT c.id, m.local_id IS NULL OR m.local_updated_at IS NULL OR m.local_updated_at IS "
+        "DISTINCT FROM " ROW_AT " FROM (SELECT id, updated_at FROM app.contacts WHERE "
+        "organisation_id = $1 AND ($2 = '' OR id > $2::uuid) ORDER BY id LIMIT $3) c LEFT JOIN "
+        "sync.mappings m ON m.connection_id = $4 AND m.entity = 'contact' AND m.local_id = c.id "
+        "ORDER BY c.id";
+    xs_err e = xs_pg_q(pg, &r, sql, org, after, lim, conn);
     if (e != XS_OK) {
         return e;
     }
@@ -432,13 +434,13 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
         "contact_number, account_number, tax_number, phones, addresses, status, default_currency) "
         "SELECT r.id, $1, r.name, r.first_name, r.last_name, r.email, r.contact_number, "
         "r.account_number, r.tax_number, r.phones, r.addresses, r.status, r.default_currency "
-        "FROM " RECORDSET " RETURNING id, (extract(epoch FROM updated_at) * 1000)::bigint",
+        "FROM " RECORDSET " RETURNING id, " XS_DOMAIN_MS("updated_at"),
         "UPDATE app.contacts c SET name = r.name, first_name = r.first_name, last_name = "
         "r.last_name, email = r.email, contact_number = r.contact_number, account_number = "
         "r.account_number, tax_number = r.tax_number, phones = r.phones, addresses = r.addresses, "
         "status = r.status, default_currency = r.default_currency FROM " RECORDSET
-        " WHERE c.id = r.id AND c.organisation_id = $1 RETURNING c.id, (extract(epoch FROM "
-        "c.updated_at) * 1000)::bigint",
+        " WHERE c.id = r.id AND c.organisation_id = $1 RETURNING c.id, " XS_DOMAIN_MS(
+            "c.updated_at"),
     };
     for (int s = 0; s < 2; s++) {
         if (json_array_size(sets[s]) == 0) {

@@ -490,6 +490,16 @@ static void test_incremental_picks_up_exactly_the_changes(void **state)
     assert_int_equal(sim_calls("GET /Contacts") - before, 1);
     assert_int_equal(count_of(run, "pull", "updated"), 0);
     json_decref(run);
+
+    /* A full run with nothing changed on either side: its push phase reads no local record
+     * (each one's updated_at is still its mapping's), so it examines and sends nothing. */
+    run = sync_run("full");
+    assert_status(run, "succeeded");
+    assert_int_equal(count_of(run, "pull", "updated"), 0);
+    assert_int_equal(count_of(run, "pull", "created"), 0);
+    assert_int_equal(count_of(run, "push", "unchanged"), 0);
+    assert_int_equal(count_of(run, "push", "sent"), 0);
+    json_decref(run);
 }
 
 /* wait_sim waits until Xero's contact xid has field == want. */
