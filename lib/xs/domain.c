@@ -17,8 +17,7 @@
 #define ANALYZE_MIN_ROWS 200
 #define ANALYZE_MAX_ROWS 25000
 /* How far Xero's clock may be behind ours without a pull missing a record. */
-#define RESUME_MARGIN_MS 5000
-#define WHY_MAX          256
+#define WHY_MAX 256
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -1072,7 +1071,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     if (ids == NULL && last_page) {
         /* The last page: every record changed before it was asked for (less a margin for
          * Xero's clock) has been read, so the next pull may start there. */
-        xs_time resume = ((asked_at - RESUME_MARGIN_MS) / 1000) * 1000;
+        xs_time resume = ((asked_at - XS_DOMAIN_RESUME_MARGIN_MS) / 1000) * 1000;
         if (resume < since) {
             resume = since;
         }

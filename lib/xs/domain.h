@@ -30,6 +30,13 @@
 
 #define XS_ID_MAX 40
 
+/* A finished pull resumes next time from when its last page was asked for, less this margin
+ * (ms) for Xero's clock and for changes that become visible late: what changed in Xero in
+ * the margin before a pull's last page is read once more by the next one (and found
+ * unchanged), so a burst of more than a page of changes just before a run costs the next
+ * incremental run an extra call. */
+#define XS_DOMAIN_RESUME_MARGIN_MS 5000
+
 /* Local times travel as milliseconds since the epoch: XS_DOMAIN_MS(col) is the SQL that reads
  * a timestamptz column so (rounded to the millisecond), and XS_DOMAIN_AT_MS(col) that value
  * as a timestamptz again, which is what sync.mappings.local_updated_at holds. A row is

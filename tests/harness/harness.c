@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -234,11 +235,18 @@ xst_proc *xst_spawn(const char *name, const char *path, char *const argv[], char
     cenv[k] = NULL;
 
     char *default_argv[] = {(char *)path, NULL};
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         xst_die("fork: %s", strerror(errno));
     }
     if (pid == 0) {
+        /* A test that fails (cmocka leaves the test function at the failed assertion, so
+         * its own clean-up never runs) or dies must not leave its engine running: the
+         * process gets SIGTERM, and stops cleanly, when the test process goes. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
+            _exit(126);
+        }
         int fd = open(p->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
