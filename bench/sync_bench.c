@@ -145,7 +145,9 @@ int main(int argc, char **argv)
     xst_engine_start_orchestrator(e, orch_env);
     xst_engine_start_service(e, "auth", "auth-1", quiet);
     xst_engine_start_service(e, "contacts", "contacts-1", quiet);
-    if (!xst_engine_wait_live(e, "contacts", 1, 30000)) {
+    xst_engine_start_service(e, "invoices", "invoices-1", quiet); /* the chart of accounts */
+    if (!xst_engine_wait_live(e, "contacts", 1, 30000) ||
+        !xst_engine_wait_live(e, "invoices", 1, 30000)) {
         xst_die("services did not start");
     }
     char *org = xst_engine_org(e, "Bench Ltd");
@@ -234,7 +236,7 @@ int main(int argc, char **argv)
     printf("| incremental run, nothing changed | %ld ms | | %ld call(s) |\n", ms,
            calls_on(e, "GET /Contacts") - g0);
     printf("\nlocal contacts: %ld, linked: %ld\n", sql_long(e, "SELECT count(*) FROM app.contacts"),
-           sql_long(e, "SELECT count(*) FROM sync.mappings"));
+           sql_long(e, "SELECT count(*) FROM sync.mappings WHERE entity = 'contact'"));
     free(org);
     int bad = xst_engine_free(e);
     snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster stop '%s' >/dev/null", src, pgdir);

@@ -546,6 +546,7 @@ static void records(sim_call *c, sim_tenant *t, const char *rest)
             {SIM_BANKTX, "delete", "Status", "DELETED"},
             {SIM_ACCOUNT, "archive", "Status", "ARCHIVED"},
             {SIM_ACCOUNT, "restore", "Status", "ACTIVE"},
+            {SIM_ACCOUNT, "delete", "Status", "DELETED"},
         };
         for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
             if (acts[i].kind == ops->kind && strcmp(acts[i].action, action) == 0) {

@@ -72,6 +72,137 @@ char *xs_domain_uuid_array(const json_t *ids)
     return out;
 }
 
+char *xs_domain_rows_text(const json_t *items)
+{
+    json_t *rows = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *row = json_deep_copy(json_object_get(it, "rec"));
+        json_object_set_new(row, "id", json_string(xs_json_str_or(it, "id", "")));
+        json_array_append_new(rows, row);
+    }
+    char *text = xs_json_dump(rows, 0);
+    json_decref(rows);
+    return text;
+}
+
+xs_err xs_domain_xero_head(const json_t *x, const char *id_field, const char *what,
+                           char id[XS_ID_MAX], xs_time *updated, char *why)
+{
+    snprintf(id, XS_ID_MAX, "%s", xs_json_str_or(x, id_field, ""));
+    const char *u = xs_json_str_or(x, "UpdatedDateUTC", NULL);
+    if (u == NULL || xs_time_parse_any(u, updated) != XS_OK) {
+        snprintf(why, 256, "%s %.40s has no readable UpdatedDateUTC", what, id);
+        return XS_EPARSE;
+    }
+    return XS_OK;
+}
+
+xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
+                           json_t *(*row_rec)(const xs_pg_res *r, int i), json_t **out)
+{
+    json_t *res = json_object();
+    *out = res;
+    if (res == NULL) {
+        return XS_ENOMEM;
+    }
+    if (json_array_size(ids) == 0) {
+        return XS_OK;
+    }
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, org, arr);
+    free(arr);
+    if (e != XS_OK) {
+        return e;
+    }
+    int last = xs_pg_res_ncols(r) - 1;
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *rec = row_rec(r, i);
+        if (rec == NULL) {
+            continue; /* a row the table's checks admitted always reads */
+        }
+        int64_t at = 0;
+        xs_pg_res_int(r, i, last, &at);
+        json_object_set_new(res, xs_pg_res_get(r, i, 0),
+                            json_pack("{s:o, s:I, s:s}", "rec", rec, "at", (json_int_t)at, "org",
+                                      xs_pg_res_get(r, i, 1)));
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
+                         const char *const (*names)[2], size_t n)
+{
+    for (size_t f = 0; f < n; f++) {
+        const char *v = xs_pg_res_get(r, i, first + (int)f);
+        json_object_set_new(row, names[f][0], v != NULL ? json_string(v) : json_null());
+    }
+}
+
+xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
+                            const json_t *updates, const char *const sql[2], json_t **at)
+{
+    json_t *res = json_object();
+    *at = res;
+    if (res == NULL) {
+        return XS_ENOMEM;
+    }
+    const json_t *sets[] = {creates, updates};
+    for (int s = 0; s < 2; s++) {
+        if (json_array_size(sets[s]) == 0) {
+            continue;
+        }
+        char *text = xs_domain_rows_text(sets[s]);
+        xs_pg_res *r = NULL;
+        xs_err e = text != NULL ? xs_pg_q(pg, &r, sql[s], org, text) : XS_ENOMEM;
+        free(text);
+        if (e != XS_OK) {
+            return e;
+        }
+        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+            int64_t t = 0;
+            xs_pg_res_int(r, i, 1, &t);
+            json_object_set_new(res, xs_pg_res_get(r, i, 0), json_integer(t));
+        }
+        xs_pg_res_free(r);
+    }
+    return XS_OK;
+}
+
+xs_err xs_domain_svc_new(const xs_proc *proc, const xs_entity_ops *const *entities, void **state)
+{
+    xs_domain_svc *d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return XS_ENOMEM;
+    }
+    d->entities = entities;
+    xs_domain_xero_opts(proc->cfg, proc->log, &d->xero);
+    *state = d;
+    return XS_OK;
+}
+
+void xs_domain_svc_free(void *state)
+{
+    free(state);
+}
+
+bool xs_domain_one_of(const char *s, const char *const *set)
+{
+    for (size_t i = 0; s != NULL && set[i] != NULL; i++) {
+        if (strcmp(s, set[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 xs_err xs_domain_new_id(char id[XS_ID_MAX])
 {
     uint8_t b[16];
@@ -134,6 +265,7 @@ typedef struct settings {
     json_t *keys; /* borrowed or owned (keys_owned) */
     bool keys_owned;
     bool fill_empty_only;
+    const json_t *types; /* the Types the pull is limited to (borrowed), or NULL */
 } settings;
 
 static xs_err settings_read(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
@@ -151,6 +283,26 @@ static xs_err settings_read(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_
                                  "the merge fallback must be a policy other than merge");
     }
     xs_json_get_bool(in, "fill_empty_only", &s->fill_empty_only);
+    json_t *types = json_object_get(in, "types");
+    if (types != NULL && !json_is_null(types)) {
+        size_t i;
+        json_t *t;
+        bool ok = ops->type_field != NULL && json_is_array(types) && json_array_size(types) > 0 &&
+                  json_array_size(types) <= 16;
+        json_array_foreach(types, i, t)
+        {
+            const char *v = json_string_value(t);
+            ok = ok && v != NULL && v[0] != '\0' && strlen(v) <= 32 &&
+                 strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") == strlen(v);
+        }
+        if (!ok) {
+            return xs_svc_fail_field(ctx, XS_EINVAL, "settings.types",
+                                     ops->type_field == NULL
+                                         ? "this entity has no types to filter on"
+                                         : "types must be 1 to 16 Xero Type names (A-Z)");
+        }
+        s->types = types;
+    }
     json_t *keys = json_object_get(in, "matching");
     if (json_is_array(keys)) {
         s->keys = keys;
@@ -712,15 +864,19 @@ static xs_err outcome_reply(const char *outcome, json_t *counts, const xs_xero_c
     return *reply != NULL ? XS_OK : XS_ENOMEM;
 }
 
-static const char *const PULL_COUNTS[] = {"fetched", "created", "updated", "unchanged", "conflicts",
-                                          "failed",  "skipped", "linked",  "queued",    NULL};
+static const char *const PULL_COUNTS[] = {"fetched",   "created", "updated", "unchanged",
+                                          "conflicts", "failed",  "skipped", "linked",
+                                          "queued",    "retired", NULL};
 
-/* pull_path builds the list path of a pull step. */
+/* pull_path builds the list path of a pull step; types (checked by settings_read: A-Z and
+ * '-' only, so nothing needs quoting in the filter) limits it to those Types. */
 static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t page,
-                        int64_t page_size, char *path, size_t cap)
+                        int64_t page_size, const json_t *types, char *path, size_t cap)
 {
     size_t n;
-    if (ids != NULL) {
+    if (ids == NULL && ops->unpaged) {
+        n = (size_t)snprintf(path, cap, "%s?order=UpdatedDateUTC%%20ASC", ops->xero_path);
+    } else if (ids != NULL) {
         n = (size_t)snprintf(path, cap, "%s?IDs=", ops->xero_path);
         size_t i;
         json_t *v;
@@ -736,10 +892,24 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
         n = (size_t)snprintf(path, cap, "%s?page=%lld&pageSize=%lld&order=UpdatedDateUTC%%20ASC",
                              ops->xero_path, (long long)page, (long long)page_size);
     }
-    if (ops->pull_query != NULL && n < cap) {
-        snprintf(path + n, cap - n, "&%s", ops->pull_query);
+    if (ids == NULL && types != NULL && n < cap) {
+        /* where=Type=="A" OR Type=="B", URL-encoded */
+        n += (size_t)snprintf(path + n, cap - n, "&where=");
+        size_t i;
+        json_t *t;
+        json_array_foreach(types, i, t)
+        {
+            if (n >= cap) {
+                break;
+            }
+            n += (size_t)snprintf(path + n, cap - n, "%s%s%%3D%%3D%%22%s%%22",
+                                  i > 0 ? "%20OR%20" : "", ops->type_field, json_string_value(t));
+        }
     }
-    return XS_OK;
+    if (ops->pull_query != NULL && n < cap) {
+        n += (size_t)snprintf(path + n, cap - n, "&%s", ops->pull_query);
+    }
+    return n < cap ? XS_OK : XS_EINVAL;
 }
 
 /* A record of a page, after from_xero. */
@@ -778,9 +948,11 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.page", "page must be from 1");
     }
     char path[XS_XERO_PATH_MAX * 2];
-    if (pull_path(ops, ids, page, page_size, path, sizeof(path)) != XS_OK) {
+    if (pull_path(ops, ids, page, page_size, set.types, path, sizeof(path)) != XS_OK) {
         settings_fini(&set);
-        return xs_svc_fail_field(ctx, XS_EINVAL, "ids", "ids must be Xero ids (UUIDs)");
+        return ids != NULL
+                   ? xs_svc_fail_field(ctx, XS_EINVAL, "ids", "ids must be Xero ids (UUIDs)")
+                   : xs_svc_fail_field(ctx, XS_EINVAL, "settings.types", "too many types");
     }
 
     json_t *counts = counts_new(PULL_COUNTS);
@@ -949,6 +1121,18 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         json_t *lrec = json_object_get(l, "rec");
         int64_t lat = 0;
         xs_json_get_int(l, "at", &lat);
+        if (!ops->pushable) {
+            /* A read-only mirror: Xero's version is the record; a local edit is overwritten. */
+            if (xs_json_equal(lrec, p->rec)) {
+                mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at, lat);
+                counts_add(counts, "unchanged", 1);
+            } else {
+                json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", p->rec));
+                mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at, 0);
+                counts_add(counts, "updated", 1);
+            }
+            continue;
+        }
         if (m == NULL && set.fill_empty_only) {
             json_t *filled = xs_sync_fill_empty(lrec, p->rec);
             if (!xs_json_equal(filled, lrec)) {
@@ -1030,6 +1214,17 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         e = db_fail(ctx, e, "cannot write local records");
         goto out;
     }
+    if (ops->unpaged && ops->retire_missing != NULL && ids == NULL && since_text == NULL &&
+        nrec == n) {
+        /* A full pull of an entity Xero lists whole, every record read: what is linked here
+         * and not in the list is gone from Xero. */
+        int gone = 0;
+        if ((e = ops->retire_missing(ctx->pg, org, req->conn, xids, set.types, &gone)) != XS_OK) {
+            e = db_fail(ctx, e, "cannot mark the records Xero no longer lists");
+            goto out;
+        }
+        counts_add(counts, "retired", gone);
+    }
     tm[4] = xs_clock_mono_ms();
     json_array_foreach(maps, i, item)
     {
@@ -1064,10 +1259,10 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     /* The last page: short, or (Xero's pagination object, when the reply has one) the last
      * of pageCount, which saves asking for an empty page after a full one. */
     int64_t page_count = 0;
-    bool last_page =
-        (int64_t)n < page_size || (xs_json_get_int(json_object_get(resp.json, "pagination"),
-                                                   "pageCount", &page_count) == XS_OK &&
-                                   page_count >= 1 && page >= page_count);
+    bool last_page = ops->unpaged || (int64_t)n < page_size ||
+                     (xs_json_get_int(json_object_get(resp.json, "pagination"), "pageCount",
+                                      &page_count) == XS_OK &&
+                      page_count >= 1 && page >= page_count);
     if (ids == NULL && last_page) {
         /* The last page: every record changed before it was asked for (less a margin for
          * Xero's clock) has been read, so the next pull may start there. */

@@ -55,6 +55,11 @@ typedef struct xs_entity_ops {
     const char *analyze;
     const char *pull_query; /* extra list parameters ("includeArchived=true"), or NULL */
     bool pushable;          /* local changes go to Xero */
+    bool unpaged;           /* Xero lists it whole in one reply (Accounts): no page parameters */
+    /* type_field: the Xero field a connection's "types" setting limits the pull to ("Type"),
+     * or NULL when the entity has none (xs_entity_info.typed says the same to the
+     * orchestrator) */
+    const char *type_field;
 
     /* from_xero turns Xero's record into a canonical record (*rec, new), its id and its
      * UpdatedDateUTC. XS_EPARSE with a reason in why (256 bytes) for a record it cannot
@@ -89,6 +94,13 @@ typedef struct xs_entity_ops {
      * into *at (new): {id: ms}. */
     xs_err (*write_local)(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
                           json_t **at);
+    /* retire_missing, after a full pull of an unpaged entity (so the whole list), marks as
+     * gone in Xero (Status DELETED) the local rows of org linked on connection conn whose
+     * Xero id is not in seen (array of ids), of one of types (array of Type values; NULL:
+     * any), inside the caller's transaction; *n how many changed. Xero lists no deleted
+     * accounts, so this is how a deletion arrives. NULL when the entity has none. */
+    xs_err (*retire_missing)(xs_pg *pg, const char *org, const char *conn, const json_t *seen,
+                             const json_t *types, int *n);
     /* lookup_key tells, for an item Xero refused with message, the value to look the
      * existing Xero record up by (a contact's name taken by another contact), written into
      * key (256 bytes); false when the refusal is not such a collision. May be NULL. */
@@ -135,6 +147,42 @@ const char *xs_domain_text_or_empty(const json_t *rec, const char *key);
  * "{...}" for a `= ANY($n::uuid[])` parameter (new, free()); NULL when one is not a UUID
  * (so no text but UUIDs ever reaches the literal) or when out of memory. */
 char *xs_domain_uuid_array(const json_t *ids);
+
+/* xs_domain_xero_head reads what every Xero record has: its id (field id_field) into id and
+ * its UpdatedDateUTC into *updated; XS_EPARSE with a reason naming the record as `what` (e.g.
+ * "account") in why (256 bytes) when the time cannot be read. */
+xs_err xs_domain_xero_head(const json_t *x, const char *id_field, const char *what,
+                           char id[XS_ID_MAX], xs_time *updated, char *why);
+
+/* xs_domain_load_rows is the body of a load_local: sql selects (id, organisation_id, ...,
+ * XS_DOMAIN_MS(updated_at) last) the rows with id = ANY($2::uuid[]) of organisation $1 (NULL:
+ * any), and row_rec turns row i of r into its canonical record (new; NULL skips the row). */
+xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
+                           json_t *(*row_rec)(const xs_pg_res *r, int i), json_t **out);
+
+/* xs_domain_text_cols sets row[names[f][0]] from column first + f of row i of r (text, or
+ * null), for f < n: the text fields of a load_local row. */
+void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
+                         const char *const (*names)[2], size_t n);
+
+/* xs_domain_write_rows is the body of a write_local: sql[0] inserts creates and sql[1]
+ * updates updates, each taking $1 (org) and $2 (the rows' JSON, xs_domain_rows_text) and
+ * returning (id, XS_DOMAIN_MS(updated_at)); the new times go into *at (new): {id: ms}. */
+xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
+                            const json_t *updates, const char *const sql[2], json_t **at);
+
+/* xs_domain_svc_new makes a domain service's state (xs_svc_def.init) for its entities
+ * (NULL-terminated, static), with the Xero client options from the configuration;
+ * xs_domain_svc_free frees it (xs_svc_def.fini). */
+xs_err xs_domain_svc_new(const xs_proc *proc, const xs_entity_ops *const *entities, void **state);
+void xs_domain_svc_free(void *state);
+
+/* xs_domain_rows_text writes items ([{"id", "rec"}]) as the JSON text of rows for
+ * jsonb_to_recordset, each rec with its "id" (new string, free()); NULL when out of memory. */
+char *xs_domain_rows_text(const json_t *items);
+
+/* xs_domain_one_of tells whether s is one of set (NULL-terminated); false for NULL. */
+bool xs_domain_one_of(const char *s, const char *const *set);
 
 /* xs_domain_new_id writes a fresh random UUID (version 4) into id. */
 xs_err xs_domain_new_id(char id[XS_ID_MAX]);

@@ -259,7 +259,8 @@ json_t *xs_sync_fill_empty(const json_t *local, const json_t *xero)
 static const char *const contact_keys[] = {"contact_number", "email", "name", NULL};
 
 static const xs_entity_info entities[] = {
-    {"contact", "contacts", true, true, contact_keys},
+    {"contact", "contacts", true, true, contact_keys, false},
+    {"account", "invoices", true, false, NULL, true},
 };
 
 const xs_entity_info *xs_entities(size_t *n)

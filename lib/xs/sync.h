@@ -99,6 +99,7 @@ typedef struct xs_entity_info {
     bool pull;                     /* read from Xero */
     bool push;                     /* local changes written to Xero */
     const char *const *match_keys; /* the match keys it accepts, default order; NULL: none */
+    bool typed;                    /* its pull can be limited to some Xero Types (settings) */
 } xs_entity_info;
 
 /* xs_entities returns the table (static) and its length; xs_entity_find one by name. */

@@ -46,16 +46,6 @@ static const char *const ADDRESS_TYPES[] = {"POBOX", "STREET", NULL};
 
 static const char *const STATUSES[] = {"ACTIVE", "ARCHIVED", "GDPRREQUEST", NULL};
 
-static bool one_of(const char *s, const char *const *set)
-{
-    for (size_t i = 0; s != NULL && set[i] != NULL; i++) {
-        if (strcmp(s, set[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static int type_rank(const char *t, const char *const *order)
 {
     for (int i = 0; order[i] != NULL; i++) {
@@ -148,7 +138,7 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
         json_decref(st);
         st = json_string("ACTIVE");
     }
-    if (!one_of(json_string_value(st), STATUSES)) {
+    if (!xs_domain_one_of(json_string_value(st), STATUSES)) {
         snprintf(why, 256, "status must be ACTIVE, ARCHIVED or GDPRREQUEST, not %.40s",
                  json_string_value(st));
         json_decref(st);
@@ -177,11 +167,9 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
 static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
                         char *why)
 {
-    snprintf(id, XS_ID_MAX, "%s", xs_json_str_or(x, "ContactID", ""));
-    const char *u = xs_json_str_or(x, "UpdatedDateUTC", NULL);
-    if (u == NULL || xs_time_parse_any(u, updated) != XS_OK) {
-        snprintf(why, 256, "contact %.40s has no readable UpdatedDateUTC", id);
-        return XS_EPARSE;
+    xs_err e = xs_domain_xero_head(x, "ContactID", "contact", id, updated, why);
+    if (e != XS_OK) {
+        return e;
     }
     *rec = canonical(x, true, why);
     return *rec != NULL ? XS_OK : XS_EPARSE;
@@ -249,52 +237,29 @@ static json_t *retire_item(const char *xero_id, const json_t *base)
     "tax_number, phones::text, addresses::text, status, default_currency, " XS_DOMAIN_MS(          \
         "updated_at")
 
+/* row_rec reads a row of COLS as the canonical contact. */
+static json_t *row_rec(const xs_pg_res *r, int i)
+{
+    json_t *row = json_object();
+    xs_domain_text_cols(row, r, i, 2, TEXT, NTEXT);
+    const char *ph = xs_pg_res_get(r, i, 9), *ad = xs_pg_res_get(r, i, 10);
+    json_object_set_new(row, "phones", xs_json_parse(ph, strlen(ph), NULL));
+    json_object_set_new(row, "addresses", xs_json_parse(ad, strlen(ad), NULL));
+    json_object_set_new(row, "status", json_string(xs_pg_res_get(r, i, 11)));
+    const char *cur = xs_pg_res_get(r, i, 12);
+    json_object_set_new(row, "default_currency", cur != NULL ? json_string(cur) : json_null());
+    char why[256];
+    json_t *rec = canonical(row, false, why);
+    json_decref(row);
+    return rec;
+}
+
 static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
 {
-    json_t *res = json_object();
-    *out = res;
-    if (json_array_size(ids) == 0) {
-        return res != NULL ? XS_OK : XS_ENOMEM;
-    }
-    char *arr = xs_domain_uuid_array(ids);
-    if (arr == NULL) {
-        return XS_EINVAL;
-    }
-    xs_pg_res *r = NULL;
-    xs_err e = xs_pg_q(pg, &r,
-                       "SELECT " COLS " FROM app.contacts WHERE id = ANY($2::uuid[]) AND ($1::uuid "
-                       "IS NULL OR organisation_id = $1::uuid)",
-                       org, arr);
-    free(arr);
-    if (e != XS_OK) {
-        return e;
-    }
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_t *row = json_object();
-        for (size_t f = 0; f < NTEXT; f++) {
-            const char *v = xs_pg_res_get(r, i, 2 + (int)f);
-            json_object_set_new(row, TEXT[f][0], v != NULL ? json_string(v) : json_null());
-        }
-        const char *ph = xs_pg_res_get(r, i, 9), *ad = xs_pg_res_get(r, i, 10);
-        json_object_set_new(row, "phones", xs_json_parse(ph, strlen(ph), NULL));
-        json_object_set_new(row, "addresses", xs_json_parse(ad, strlen(ad), NULL));
-        json_object_set_new(row, "status", json_string(xs_pg_res_get(r, i, 11)));
-        const char *cur = xs_pg_res_get(r, i, 12);
-        json_object_set_new(row, "default_currency", cur != NULL ? json_string(cur) : json_null());
-        char why[256];
-        json_t *rec = canonical(row, false, why);
-        json_decref(row);
-        if (rec == NULL) {
-            continue; /* cannot happen for a row the table's checks admitted */
-        }
-        int64_t at = 0;
-        xs_pg_res_int(r, i, 13, &at);
-        json_object_set_new(res, xs_pg_res_get(r, i, 0),
-                            json_pack("{s:o, s:I, s:s}", "rec", rec, "at", (json_int_t)at, "org",
-                                      xs_pg_res_get(r, i, 1)));
-    }
-    xs_pg_res_free(r);
-    return XS_OK;
+    return xs_domain_load_rows(pg,
+                               "SELECT " COLS " FROM app.contacts WHERE id = ANY($2::uuid[]) AND "
+                               "($1::uuid IS NULL OR organisation_id = $1::uuid)",
+                               org, ids, row_rec, out);
 }
 
 /* the row's updated_at as its mapping records it */
@@ -401,23 +366,6 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     return XS_OK;
 }
 
-/* flatten turns [{"id", "rec"}] into rows for jsonb_to_recordset. */
-static char *flatten(const json_t *items)
-{
-    json_t *rows = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        json_t *row = json_deep_copy(json_object_get(it, "rec"));
-        json_object_set_new(row, "id", json_string(xs_json_str_or(it, "id", "")));
-        json_array_append_new(rows, row);
-    }
-    char *text = xs_json_dump(rows, 0);
-    json_decref(rows);
-    return text;
-}
-
 #define RECORDSET                                                                                  \
     "jsonb_to_recordset($2::jsonb) AS r(id uuid, name text, first_name text, last_name text, "     \
     "email text, contact_number text, account_number text, tax_number text, phones jsonb, "        \
@@ -426,10 +374,7 @@ static char *flatten(const json_t *items)
 static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
                           json_t **at)
 {
-    json_t *res = json_object();
-    *at = res;
-    const json_t *sets[] = {creates, updates};
-    static const char *const sql[] = {
+    static const char *const sql[2] = {
         "INSERT INTO app.contacts (id, organisation_id, name, first_name, last_name, email, "
         "contact_number, account_number, tax_number, phones, addresses, status, default_currency) "
         "SELECT r.id, $1, r.name, r.first_name, r.last_name, r.email, r.contact_number, "
@@ -442,25 +387,7 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
         " WHERE c.id = r.id AND c.organisation_id = $1 RETURNING c.id, " XS_DOMAIN_MS(
             "c.updated_at"),
     };
-    for (int s = 0; s < 2; s++) {
-        if (json_array_size(sets[s]) == 0) {
-            continue;
-        }
-        char *text = flatten(sets[s]);
-        xs_pg_res *r = NULL;
-        xs_err e = text != NULL ? xs_pg_q(pg, &r, sql[s], org, text) : XS_ENOMEM;
-        free(text);
-        if (e != XS_OK) {
-            return e;
-        }
-        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-            int64_t t = 0;
-            xs_pg_res_int(r, i, 1, &t);
-            json_object_set_new(res, xs_pg_res_get(r, i, 0), json_integer(t));
-        }
-        xs_pg_res_free(r);
-    }
-    return XS_OK;
+    return xs_domain_write_rows(pg, org, creates, updates, sql, at);
 }
 
 static bool lookup_key(const json_t *rec, const char *message, char *key)
@@ -517,7 +444,7 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
     json_t *v;
     json_object_foreach((json_t *)in, k, v)
     {
-        if (!one_of(k, known)) {
+        if (!xs_domain_one_of(k, known)) {
             snprintf(field, 256, "%.200s", k);
             snprintf(why, 256, "unknown field %.200s", k);
             return XS_EINVAL;

@@ -3,8 +3,6 @@
  * app.contacts and Xero: pull steps (a page, or up to 50 ids), push steps (up to 50 records),
  * conflict resolution and the host application's writes through the REST API.
  */
-#include <stdlib.h>
-
 #include "contact.h"
 
 static const xs_entity_ops *const entities[] = {&contact_ops, NULL};
@@ -12,19 +10,7 @@ static const xs_entity_ops *const entities[] = {&contact_ops, NULL};
 static xs_err init(const xs_proc *proc, xs_pg *pg, void **state)
 {
     (void)pg;
-    xs_domain_svc *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        return XS_ENOMEM;
-    }
-    d->entities = entities;
-    xs_domain_xero_opts(proc->cfg, proc->log, &d->xero);
-    *state = d;
-    return XS_OK;
-}
-
-static void fini(void *state)
-{
-    free(state);
+    return xs_domain_svc_new(proc, entities, state);
 }
 
 static const xs_svc_route routes[] = {
@@ -46,7 +32,7 @@ static const xs_svc_def def = {
              "orchestrator's bus (XS_BUS_URL) and calls Xero at XS_XERO_API_URL. Start as many "
              "replicas as you like; stop with SIGTERM.",
     .init = init,
-    .fini = fini,
+    .fini = xs_domain_svc_free,
     .worker_init = xs_domain_worker_init,
     .worker_fini = xs_domain_worker_fini,
 };

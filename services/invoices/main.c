@@ -1,17 +1,37 @@
-/* xs-invoices: the invoices domain service. Syncs invoices (ACCREC and ACCPAY) with their line
- * items, and the chart of accounts. */
-#include "xs/svc.h"
+/*
+ * xs-invoices: the invoices domain service. Serves the chart of accounts: pull steps that
+ * mirror Xero's accounts into app.accounts (read-only; see account.c). Invoices with their
+ * line items are to follow (issue 6).
+ */
+#include "account.h"
+
+static const xs_entity_ops *const entities[] = {&account_ops, NULL};
+
+static xs_err init(const xs_proc *proc, xs_pg *pg, void **state)
+{
+    (void)pg;
+    return xs_domain_svc_new(proc, entities, state);
+}
+
+static const xs_svc_route routes[] = {
+    {"sync.pull", xs_domain_pull},
+};
 
 static const xs_svc_def def = {
     .name = "xs-invoices",
     .service = "invoices",
     .procmask = XS_PROC_INVOICES,
     .domain = XS_DOMAIN_INVOICES,
-    .routes = NULL,
-    .nroutes = 0,
-    .usage = "xs-invoices: Syncs invoices (ACCREC and ACCPAY) with their line items, and the chart "
-             "of accounts. It dials the orchestrator's bus (XS_BUS_URL), takes requests from it, "
-             "and publishes heartbeats. Start as many replicas as you like; stop with SIGTERM.",
+    .routes = routes,
+    .nroutes = sizeof(routes) / sizeof(routes[0]),
+    .usage = "xs-invoices: mirrors Xero's chart of accounts into app.accounts, one bounded step "
+             "at a time as the orchestrator hands them out (invoices to follow). It dials the "
+             "orchestrator's bus (XS_BUS_URL) and calls Xero at XS_XERO_API_URL. Start as many "
+             "replicas as you like; stop with SIGTERM.",
+    .init = init,
+    .fini = xs_domain_svc_free,
+    .worker_init = xs_domain_worker_init,
+    .worker_fini = xs_domain_worker_fini,
 };
 
 int main(int argc, char **argv)

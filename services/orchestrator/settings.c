@@ -1,13 +1,15 @@
 /*
  * settings.c: a connection's sync settings (sync.connections.settings): which entities sync,
  * the conflict policy and merge fallback per entity, the match keys per entity, "fill empty
- * fields only", and the schedules. Stored as given; read through the defaults here.
+ * fields only", the Xero Types a typed entity's pull is limited to, and the schedules. Stored as
+ * given; read through the defaults here.
  *
  *   {"entities": ["contact"],
  *    "conflict_policy": {"contact": "last_write_wins"},
  *    "merge_fallback": {"contact": "last_write_wins"},
  *    "matching": {"contact": ["contact_number", "email", "name"]},
  *    "fill_empty_only": false,
+ *    "types": {"account": ["BANK", "REVENUE"]},
  *    "schedule": {"full": {"enabled": true, "at": "02:00"},
  *                 "incremental": {"enabled": true, "every_minutes": 15}}}
  */
@@ -108,6 +110,28 @@ static xs_err check_matching(const xs_entity_info *e, const json_t *v, char *fie
     return XS_OK;
 }
 
+static xs_err check_types(const xs_entity_info *e, const json_t *v, char *field, char *why,
+                          const char *path)
+{
+    if (!e->typed) {
+        return bad(field, why, path, "%s", "this entity has no types to filter on");
+    }
+    if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 16) {
+        return bad(field, why, path, "%s", "must be an array of 1 to 16 Xero Type names");
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(v, i, t)
+    {
+        const char *s = json_string_value(t);
+        if (s == NULL || s[0] == '\0' || strlen(s) > 32 ||
+            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != strlen(s)) {
+            return bad(field, why, path, "%s", "holds a name that is not a Xero Type (A-Z)");
+        }
+    }
+    return XS_OK;
+}
+
 xs_err orch_settings_validate(const json_t *in, char *field, char *why)
 {
     if (!json_is_object(in)) {
@@ -137,6 +161,8 @@ xs_err orch_settings_validate(const json_t *in, char *field, char *why)
             e = per_entity(v, k, field, why, check_fallback);
         } else if (strcmp(k, "matching") == 0) {
             e = per_entity(v, k, field, why, check_matching);
+        } else if (strcmp(k, "types") == 0) {
+            e = per_entity(v, k, field, why, check_types);
         } else if (strcmp(k, "fill_empty_only") == 0) {
             if (!json_is_boolean(v)) {
                 return bad(field, why, k, "%s", "fill_empty_only must be true or false");
@@ -240,6 +266,10 @@ json_t *orch_settings_for_step(const json_t *settings, const char *entity)
     json_t *m = json_object_get(json_object_get(settings, "matching"), entity);
     if (json_is_array(m)) {
         json_object_set(out, "matching", m);
+    }
+    json_t *t = json_object_get(json_object_get(settings, "types"), entity);
+    if (json_is_array(t)) {
+        json_object_set(out, "types", t);
     }
     return out;
 }

@@ -672,6 +672,9 @@ void orch_api_settings_get(xs_http_req *req, void *arg)
             }
             json_object_set_new(e, "matching", keys);
         }
+        if (all[i].typed && json_object_get(e, "types") == NULL) {
+            json_object_set_new(e, "types", json_null()); /* every type */
+        }
         json_object_set_new(eff, all[i].name, e);
     }
     int64_t every = 0, unused = 0;

@@ -180,6 +180,42 @@ xst_http xst_engine_api(xst_engine *e, const char *method, const char *path, con
     return xst_http_do(method, url, body, hdr, 60000);
 }
 
+json_t *xst_engine_run(xst_engine *e, const char *conn, const char *body, long timeout_ms)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/connections/%s/sync", conn);
+    xst_http r = xst_engine_api(e, "POST", path, body);
+    if (r.status != 202) {
+        xst_die("POST %s %s: %ld %s", path, body, r.status, r.body);
+    }
+    snprintf(path, sizeof(path), "/v1/runs/%s", json_string_value(json_object_get(r.json, "id")));
+    xst_http_free(&r);
+    int64_t end = xst_now_ms() + timeout_ms;
+    for (;;) {
+        xst_http g = xst_engine_api(e, "GET", path, NULL);
+        const char *st = json_string_value(json_object_get(g.json, "status"));
+        if (g.status == 200 && st != NULL && strcmp(st, "queued") != 0 &&
+            strcmp(st, "running") != 0) {
+            json_t *out = json_incref(g.json);
+            xst_http_free(&g);
+            return out;
+        }
+        xst_http_free(&g);
+        if (xst_now_ms() > end) {
+            xst_die("run %s did not end within %ld ms", path, timeout_ms);
+        }
+        usleep(100000);
+    }
+}
+
+long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char *const *params)
+{
+    char *v = xst_engine_sql(e, sql, nparams, params);
+    long n = v != NULL ? atol(v) : -1;
+    free(v);
+    return n;
+}
+
 xst_http xst_engine_simctl(xst_engine *e, const char *method, const char *path, const char *body)
 {
     char url[2048];

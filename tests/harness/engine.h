@@ -83,6 +83,14 @@ xst_http xst_engine_connect(xst_engine *e, const char *org);
  * first column of the first row (new), or NULL; dies on error. */
 char *xst_engine_sql(xst_engine *e, const char *sql, int nparams, const char *const *params);
 
+/* xst_engine_sql_long is xst_engine_sql read as a number (-1 for no row). */
+long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char *const *params);
+
+/* xst_engine_run starts a run on connection conn (body: the JSON of POST
+ * /v1/connections/{id}/sync, e.g. {"mode":"full"}), waits until it ends, and returns its GET
+ * /v1/runs/{id} (new); dies when it cannot be started or does not end within timeout_ms. */
+json_t *xst_engine_run(xst_engine *e, const char *conn, const char *body, long timeout_ms);
+
 /* xst_engine_free stops every process with SIGTERM and frees e; returns how many did not
  * exit with 0 (their logs are printed). */
 int xst_engine_free(xst_engine *e);

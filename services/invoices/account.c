@@ -1,0 +1,178 @@
+/*
+ * account.c: the account entity. Xero's chart of accounts mirrored read-only into
+ * app.accounts (docs/MAPPING.md): pulled, never pushed; a local edit is overwritten by
+ * Xero's version at the next change there. Xero lists accounts whole (no pages) and never
+ * lists a deleted one, so a full pull marks the linked accounts it no longer lists DELETED.
+ *
+ * Canonical account: code, name, type, bank_account_number, status, currency_code, tax_type,
+ * class, description (text or null) and enable_payments (true or false).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "xs/json.h"
+
+static const char *const TEXT[][2] = {
+    /* canonical, Xero */
+    {"code", "Code"},
+    {"name", "Name"},
+    {"type", "Type"},
+    {"bank_account_number", "BankAccountNumber"},
+    {"status", "Status"},
+    {"currency_code", "CurrencyCode"},
+    {"tax_type", "TaxType"},
+    {"class", "Class"},
+    {"description", "Description"},
+};
+#define NTEXT (sizeof(TEXT) / sizeof(TEXT[0]))
+
+static const char *const STATUSES[] = {"ACTIVE", "ARCHIVED", "DELETED", NULL};
+static const char *const CLASSES[] = {"ASSET", "EQUITY", "EXPENSE", "LIABILITY", "REVENUE", NULL};
+
+static bool all_in(const char *s, const char *chars)
+{
+    return s != NULL && s[0] != '\0' && strspn(s, chars) == strlen(s);
+}
+
+/* canonical builds the canonical account from an object keyed by Xero's names (xero) or the
+ * canonical ones, checking what app.accounts requires, so that no record Xero sends can make
+ * a page's write fail; why (256 bytes) says what is wrong when it returns NULL. */
+static json_t *canonical(const json_t *in, bool xero, char *why)
+{
+    json_t *rec = json_object();
+    for (size_t i = 0; i < NTEXT; i++) {
+        json_object_set_new(rec, TEXT[i][0], xs_domain_text(in, TEXT[i][xero ? 1 : 0]));
+    }
+    json_t *pay = json_object_get(in, xero ? "EnablePaymentsToAccount" : "enable_payments");
+    json_object_set_new(rec, "enable_payments", json_boolean(json_is_true(pay)));
+    const char *name = xs_json_str_or(rec, "name", NULL);
+    const char *type = xs_json_str_or(rec, "type", NULL);
+    const char *cur = xs_json_str_or(rec, "currency_code", NULL);
+    const char *cls = xs_json_str_or(rec, "class", NULL);
+    if (json_is_null(json_object_get(rec, "status"))) {
+        json_object_set_new(rec, "status", json_string("ACTIVE"));
+    }
+    const char *status = xs_json_str_or(rec, "status", NULL);
+    if (name == NULL) {
+        snprintf(why, 256, "an account needs a name");
+    } else if (!all_in(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")) {
+        snprintf(why, 256, "account %.80s has no readable Type", name);
+    } else if (!xs_domain_one_of(status, STATUSES)) {
+        snprintf(why, 256, "account %.80s: Status must be ACTIVE, ARCHIVED or DELETED, not %.20s",
+                 name, status);
+    } else if (cur != NULL && (strlen(cur) != 3 || !all_in(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))) {
+        snprintf(why, 256, "account %.80s: CurrencyCode must be an ISO 4217 code, not %.20s", name,
+                 cur);
+    } else if (cls != NULL && !xs_domain_one_of(cls, CLASSES)) {
+        snprintf(why, 256, "account %.80s: unknown Class %.20s", name, cls);
+    } else {
+        return rec;
+    }
+    json_decref(rec);
+    return NULL;
+}
+
+static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
+                        char *why)
+{
+    xs_err e = xs_domain_xero_head(x, "AccountID", "account", id, updated, why);
+    if (e != XS_OK) {
+        return e;
+    }
+    *rec = canonical(x, true, why);
+    return *rec != NULL ? XS_OK : XS_EPARSE;
+}
+
+#define COLS                                                                                       \
+    "id, organisation_id, code, name, type, bank_account_number, status, currency_code, "          \
+    "tax_type, class, description, enable_payments, " XS_DOMAIN_MS("updated_at")
+
+/* row_rec reads a row of COLS as the canonical account. */
+static json_t *row_rec(const xs_pg_res *r, int i)
+{
+    json_t *row = json_object();
+    xs_domain_text_cols(row, r, i, 2, TEXT, NTEXT);
+    bool pay = false;
+    xs_pg_res_bool(r, i, 2 + (int)NTEXT, &pay);
+    json_object_set_new(row, "enable_payments", json_boolean(pay));
+    char why[256];
+    json_t *rec = canonical(row, false, why);
+    json_decref(row);
+    return rec;
+}
+
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+{
+    return xs_domain_load_rows(pg,
+                               "SELECT " COLS " FROM app.accounts WHERE id = ANY($2::uuid[]) AND "
+                               "($1::uuid IS NULL OR organisation_id = $1::uuid)",
+                               org, ids, row_rec, out);
+}
+
+#define RECORDSET                                                                                  \
+    "jsonb_to_recordset($2::jsonb) AS r(id uuid, code text, name text, type text, "                \
+    "bank_account_number text, status text, currency_code text, tax_type text, class text, "       \
+    "description text, enable_payments boolean)"
+
+static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
+                          json_t **at)
+{
+    static const char *const sql[2] = {
+        "INSERT INTO app.accounts (id, organisation_id, code, name, type, bank_account_number, "
+        "status, currency_code, tax_type, class, description, enable_payments) SELECT r.id, $1, "
+        "r.code, r.name, r.type, r.bank_account_number, r.status, r.currency_code, r.tax_type, "
+        "r.class, r.description, r.enable_payments FROM " RECORDSET
+        " RETURNING id, " XS_DOMAIN_MS("updated_at"),
+        "UPDATE app.accounts a SET code = r.code, name = r.name, type = r.type, "
+        "bank_account_number = r.bank_account_number, status = r.status, currency_code = "
+        "r.currency_code, tax_type = r.tax_type, class = r.class, description = r.description, "
+        "enable_payments = r.enable_payments FROM " RECORDSET
+        " WHERE a.id = r.id AND a.organisation_id = $1 RETURNING a.id, " XS_DOMAIN_MS(
+            "a.updated_at"),
+    };
+    return xs_domain_write_rows(pg, org, creates, updates, sql, at);
+}
+
+static xs_err retire_missing(xs_pg *pg, const char *org, const char *conn, const json_t *seen,
+                             const json_t *types, int *n)
+{
+    *n = 0;
+    char *arr = xs_domain_uuid_array(seen);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
+    char *tt = types != NULL ? xs_json_dump(types, 0) : NULL;
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(
+        pg, &r,
+        "UPDATE app.accounts a SET status = 'DELETED' FROM sync.mappings m WHERE m.connection_id "
+        "= $2 AND m.entity = 'account' AND m.local_id = a.id AND a.organisation_id = $1 AND "
+        "a.status <> 'DELETED' AND NOT (m.xero_id = ANY($3::uuid[])) AND ($4::jsonb IS NULL OR "
+        "a.type IN (SELECT jsonb_array_elements_text($4::jsonb))) RETURNING a.id",
+        org, conn, arr, tt);
+    free(arr);
+    free(tt);
+    if (e != XS_OK) {
+        return e;
+    }
+    *n = xs_pg_res_nrows(r);
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+const xs_entity_ops account_ops = {
+    .name = "account",
+    .xero_path = "/api.xro/2.0/Accounts",
+    .xero_list = "Accounts",
+    .analyze = "app.accounts (id, organisation_id, code, type, updated_at)",
+    .pull_query = NULL,
+    .pushable = false,
+    .unpaged = true,
+    .type_field = "Type",
+    .from_xero = from_xero,
+    .load_local = load_local,
+    .write_local = write_local,
+    .retire_missing = retire_missing,
+};

@@ -1,0 +1,381 @@
+/*
+ * accounts_test.c: the chart of accounts, mirrored read-only from Xero into app.accounts by
+ * xs-invoices, end to end (a real PostgreSQL, xero-sim, the orchestrator, xs-auth,
+ * xs-contacts and xs-invoices over nng):
+ *   - a full run mirrors every account field for field, in one call;
+ *   - an incremental run picks up an account renamed and one archived in Xero, and overwrites
+ *     a local edit of an account (the mirror is read-only: nothing is ever written to Xero);
+ *   - an account deleted in Xero (which then lists it no more) is marked DELETED by the next
+ *     full run, and only by a full one;
+ *   - the "types" setting limits the pull to some account types, and is validated.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "xs/json.h"
+
+static xst_engine *E;
+static char *ORG;
+static char CONN[40], TENANT[40];
+
+static json_t *sim_json(const char *method, const char *path, const char *body)
+{
+    xst_http r = xst_engine_simctl(E, method, path, body);
+    if (r.status != 200) {
+        fprintf(stderr, "sim %s %s: %ld %s\n", method, path, r.status, r.body);
+    }
+    assert_int_equal(r.status, 200);
+    json_t *j = json_incref(r.json);
+    xst_http_free(&r);
+    return j;
+}
+
+/* xero_accounts is the simulator's list as the API gives it (ACTIVE and ARCHIVED). */
+static json_t *xero_accounts(void)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Accounts", TENANT);
+    json_t *j = sim_json("GET", path, NULL);
+    json_t *list = json_incref(json_object_get(j, "Accounts"));
+    json_decref(j);
+    return list;
+}
+
+static long account_count(const json_t *run, const char *key)
+{
+    return (long)json_integer_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(run, "counts"), "account"), "pull"), key));
+}
+
+static void expect_succeeded(json_t *run)
+{
+    const char *st = json_string_value(json_object_get(run, "status"));
+    if (st == NULL || strcmp(st, "succeeded") != 0) {
+        char *t = xs_json_dump(run, XS_JSON_PRETTY);
+        fprintf(stderr, "%s\n", t);
+        free(t);
+    }
+    assert_string_equal(st, "succeeded");
+}
+
+/* local_of returns the local account linked to Xero account xid, as the canonical fields
+ * (a JSON object, new), or NULL. */
+static json_t *local_of(const char *xid)
+{
+    const char *p[] = {xid};
+    char *t = xst_engine_sql(E,
+                             "SELECT json_build_object('Code', a.code, 'Name', a.name, 'Type', "
+                             "a.type, 'BankAccountNumber', a.bank_account_number, 'Status', "
+                             "a.status, 'CurrencyCode', a.currency_code, 'TaxType', a.tax_type, "
+                             "'Class', a.class, 'Description', a.description, "
+                             "'EnablePaymentsToAccount', a.enable_payments)::text FROM "
+                             "app.accounts a JOIN sync.mappings m ON m.local_id = a.id AND "
+                             "m.entity = 'account' WHERE m.xero_id = $1",
+                             1, p);
+    json_t *j = t != NULL ? xs_json_parse(t, strlen(t), NULL) : NULL;
+    free(t);
+    return j;
+}
+
+/* same_text compares a Xero text field with the local one ("" and absent read as null). */
+static void same_text(const json_t *x, const json_t *l, const char *field)
+{
+    const char *a = json_string_value(json_object_get(x, field));
+    const char *b = json_string_value(json_object_get(l, field));
+    if (a != NULL && a[0] == '\0') {
+        a = NULL;
+    }
+    if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0)) {
+        fail_msg("%s: Xero has \"%s\", the mirror \"%s\"", field, a ? a : "(null)",
+                 b ? b : "(null)");
+    }
+}
+
+static void expect_mirrored(const json_t *x)
+{
+    const char *xid = json_string_value(json_object_get(x, "AccountID"));
+    json_t *l = local_of(xid);
+    if (l == NULL) {
+        fail_msg("account %s is not mirrored", xid);
+    }
+    static const char *const fields[] = {"Code",        "Name",    "Type",  "BankAccountNumber",
+                                         "Status",      "TaxType", "Class", "Description",
+                                         "CurrencyCode"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        /* Xero gives CurrencyCode for bank accounts only */
+        if (strcmp(fields[i], "CurrencyCode") != 0 || json_object_get(x, "CurrencyCode") != NULL) {
+            same_text(x, l, fields[i]);
+        }
+    }
+    assert_int_equal(json_is_true(json_object_get(x, "EnablePaymentsToAccount")),
+                     json_is_true(json_object_get(l, "EnablePaymentsToAccount")));
+    json_decref(l);
+}
+
+/* find_account returns the first account of the list (borrowed) with field == value. */
+static json_t *find_account(json_t *list, const char *field, const char *value)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        const char *v = json_string_value(json_object_get(a, field));
+        if (v != NULL && strcmp(v, value) == 0 && json_object_get(a, "SystemAccount") == NULL) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    E = xst_engine_new("accounts");
+    xst_engine_start_sim(E, NULL);
+    char *orch_env[] = {"XS_SCHEDULER=false", "XS_PUSH_DELAY=200ms", NULL};
+    xst_engine_start_orchestrator(E, orch_env);
+    xst_engine_start_service(E, "auth", "auth-1", NULL);
+    xst_engine_start_service(E, "contacts", "contacts-1", NULL);
+    xst_engine_start_service(E, "invoices", "invoices-1", NULL);
+    if (!xst_engine_wait_live(E, "contacts", 1, 20000) ||
+        !xst_engine_wait_live(E, "invoices", 1, 20000) ||
+        !xst_engine_wait_live(E, "auth", 1, 20000)) {
+        xst_die("the services did not come up");
+    }
+    ORG = xst_engine_org(E, "Ledger Ltd");
+    xst_http t = xst_engine_simctl(E, "GET", "/_sim/tenants", NULL);
+    snprintf(TENANT, sizeof(TENANT), "%s",
+             json_string_value(json_object_get(json_array_get(t.json, 0), "tenantId")));
+    xst_http_free(&t);
+    xst_http cb = xst_engine_connect(E, ORG);
+    if (cb.status != 200) {
+        xst_die("connect: %ld %s", cb.status, cb.body);
+    }
+    snprintf(CONN, sizeof(CONN), "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(cb.json, "connections"), 0), "id")));
+    xst_http_free(&cb);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    free(ORG);
+    return xst_engine_free(E) == 0 ? 0 : -1;
+}
+
+static void test_full_run_mirrors_the_chart(void **state)
+{
+    (void)state;
+    json_t *list = xero_accounts();
+    size_t n = json_array_size(list);
+    assert_true(n >= 20);
+    long before = xst_engine_sim_calls(E, "GET /Accounts", 0);
+    json_t *run = xst_engine_run(E, CONN, "{\"mode\":\"full\"}", 120000);
+    expect_succeeded(run);
+    /* Xero lists accounts whole: one call. */
+    assert_int_equal(xst_engine_sim_calls(E, "GET /Accounts", 0) - before, 1);
+    assert_int_equal(account_count(run, "fetched"), (long)n);
+    assert_int_equal(account_count(run, "created"), (long)n);
+    assert_int_equal(account_count(run, "failed"), 0);
+    json_decref(run);
+    const char *p[] = {ORG};
+    assert_int_equal(xst_engine_sql_long(
+                         E, "SELECT count(*) FROM app.accounts WHERE organisation_id = $1", 1, p),
+                     (long)n);
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        expect_mirrored(a);
+    }
+    /* A bank account keeps its number and currency. */
+    json_t *bank = find_account(list, "Type", "BANK");
+    assert_non_null(bank);
+    assert_non_null(json_object_get(bank, "BankAccountNumber"));
+    json_decref(list);
+
+    /* Nothing changed: the mirror is unchanged. */
+    run = xst_engine_run(E, CONN, "{\"mode\":\"full\"}", 120000);
+    expect_succeeded(run);
+    assert_int_equal(account_count(run, "unchanged"), (long)n);
+    assert_int_equal(account_count(run, "updated") + account_count(run, "created") +
+                         account_count(run, "retired"),
+                     0);
+    json_decref(run);
+}
+
+static void test_incremental_follows_xero_and_overwrites_local_edits(void **state)
+{
+    (void)state;
+    json_t *list = xero_accounts();
+    json_t *rev = find_account(list, "Type", "REVENUE");
+    json_t *exp = find_account(list, "Type", "EXPENSE");
+    assert_non_null(rev);
+    assert_non_null(exp);
+    char rid[40], eid[40], path[200];
+    snprintf(rid, sizeof(rid), "%s", json_string_value(json_object_get(rev, "AccountID")));
+    snprintf(eid, sizeof(eid), "%s", json_string_value(json_object_get(exp, "AccountID")));
+    json_decref(list);
+
+    /* A local edit of the mirror is the host application's; it never reaches Xero. */
+    const char *p[] = {eid};
+    free(xst_engine_sql(E,
+                        "UPDATE app.accounts a SET name = 'Edited here' FROM sync.mappings m "
+                        "WHERE m.local_id = a.id AND m.xero_id = $1",
+                        1, p));
+    /* In Xero: one renamed, one archived. */
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Accounts/%s", TENANT, rid);
+    json_decref(sim_json("POST", path, "{\"Name\":\"Consulting revenue\"}"));
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Accounts/%s/archive", TENANT, eid);
+    json_decref(sim_json("POST", path, NULL));
+
+    json_t *run = xst_engine_run(E, CONN, "{\"mode\":\"incremental\"}", 120000);
+    expect_succeeded(run);
+    assert_int_equal(account_count(run, "updated"), 2);
+    json_decref(run);
+    list = xero_accounts();
+    json_t *x = find_account(list, "AccountID", rid);
+    assert_string_equal(json_string_value(json_object_get(x, "Name")), "Consulting revenue");
+    expect_mirrored(x);
+    x = find_account(list, "AccountID", eid);
+    assert_string_equal(json_string_value(json_object_get(x, "Status")), "ARCHIVED");
+    expect_mirrored(x); /* Xero's name again: the local edit is overwritten */
+    json_decref(list);
+    /* Nothing was ever written to Xero's accounts, and no change waits in the outbox. */
+    assert_int_equal(xst_engine_sim_calls(E, "POST /Accounts", 0) +
+                         xst_engine_sim_calls(E, "PUT /Accounts", 0),
+                     0);
+    assert_int_equal(xst_engine_sql_long(
+                         E, "SELECT count(*) FROM sync.changes WHERE entity = 'account'", 0, NULL),
+                     0);
+}
+
+static void test_deleted_in_xero_is_marked_by_a_full_run(void **state)
+{
+    (void)state;
+    /* A new, unused account, mirrored, then deleted in Xero. */
+    char path[200];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Accounts", TENANT);
+    json_t *made =
+        sim_json("PUT", path, "{\"Code\":\"481\",\"Name\":\"Short-lived\",\"Type\":\"EXPENSE\"}");
+    const char *xid = json_string_value(
+        json_object_get(json_array_get(json_object_get(made, "Accounts"), 0), "AccountID"));
+    assert_non_null(xid);
+    char id[40];
+    snprintf(id, sizeof(id), "%s", xid);
+    json_decref(made);
+    json_t *run = xst_engine_run(E, CONN, "{\"mode\":\"incremental\"}", 120000);
+    expect_succeeded(run);
+    assert_int_equal(account_count(run, "created"), 1);
+    json_decref(run);
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Accounts/%s/delete", TENANT, id);
+    json_decref(sim_json("POST", path, NULL));
+    json_t *list = xero_accounts();
+    assert_null(find_account(list, "AccountID", id)); /* Xero lists it no more */
+    json_decref(list);
+
+    const char *p[] = {id};
+    const char *q = "SELECT a.status FROM app.accounts a JOIN sync.mappings m ON m.local_id = "
+                    "a.id WHERE m.xero_id = $1";
+    /* An incremental run cannot see a deletion; a full one, which reads the whole list, does. */
+    run = xst_engine_run(E, CONN, "{\"mode\":\"incremental\"}", 120000);
+    expect_succeeded(run);
+    json_decref(run);
+    char *st = xst_engine_sql(E, q, 1, p);
+    assert_string_equal(st, "ACTIVE");
+    free(st);
+    run = xst_engine_run(E, CONN, "{\"mode\":\"full\"}", 120000);
+    expect_succeeded(run);
+    assert_int_equal(account_count(run, "retired"), 1);
+    json_decref(run);
+    st = xst_engine_sql(E, q, 1, p);
+    assert_string_equal(st, "DELETED");
+    free(st);
+    /* Every other account is as Xero lists it. */
+    list = xero_accounts();
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        expect_mirrored(a);
+    }
+    json_decref(list);
+}
+
+static void test_types_limit_the_pull(void **state)
+{
+    (void)state;
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/connections/%s/settings", CONN);
+    /* Validated: only a typed entity, only Type names. */
+    xst_http r = xst_engine_api(E, "PUT", path, "{\"types\":{\"contact\":[\"BANK\"]}}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "types.contact"));
+    xst_http_free(&r);
+    r = xst_engine_api(E, "PUT", path, "{\"types\":{\"account\":[\"bank\"]}}");
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "types.account"));
+    xst_http_free(&r);
+    r = xst_engine_api(E, "PUT", path, "{\"types\":{\"account\":[]}}");
+    assert_int_equal(r.status, 400);
+    xst_http_free(&r);
+    r = xst_engine_api(E, "PUT", path, "{\"types\":{\"account\":[\"BANK\",\"REVENUE\"]}}");
+    assert_int_equal(r.status, 200);
+    xst_http_free(&r);
+    r = xst_engine_api(E, "GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *eff = json_object_get(
+        json_object_get(json_object_get(json_object_get(r.json, "effective"), "entities"),
+                        "account"),
+        "types");
+    assert_int_equal(json_array_size(eff), 2);
+    xst_http_free(&r);
+
+    json_t *list = xero_accounts();
+    long want = 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        const char *t = json_string_value(json_object_get(a, "Type"));
+        want += strcmp(t, "BANK") == 0 || strcmp(t, "REVENUE") == 0;
+    }
+    json_decref(list);
+    json_t *run = xst_engine_run(E, CONN, "{\"mode\":\"full\"}", 120000);
+    expect_succeeded(run);
+    assert_int_equal(account_count(run, "fetched"), want);
+    /* The accounts of other types are not gone: a filtered list says nothing about them. */
+    assert_int_equal(account_count(run, "retired"), 0);
+    json_decref(run);
+    assert_int_equal(xst_engine_sql_long(E,
+                                         "SELECT count(*) FROM app.accounts WHERE type = "
+                                         "'EXPENSE' AND status <> 'DELETED' AND name <> "
+                                         "'Short-lived'",
+                                         0, NULL) > 0,
+                     1);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_run_mirrors_the_chart),
+        cmocka_unit_test(test_incremental_follows_xero_and_overwrites_local_edits),
+        cmocka_unit_test(test_deleted_in_xero_is_marked_by_a_full_run),
+        cmocka_unit_test(test_types_limit_the_pull),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
