@@ -146,8 +146,10 @@ int main(int argc, char **argv)
     xst_engine_start_service(e, "auth", "auth-1", quiet);
     xst_engine_start_service(e, "contacts", "contacts-1", quiet);
     xst_engine_start_service(e, "invoices", "invoices-1", quiet); /* the chart of accounts */
+    xst_engine_start_service(e, "payments", "payments-1", quiet); /* bank transactions */
     if (!xst_engine_wait_live(e, "contacts", 1, 30000) ||
-        !xst_engine_wait_live(e, "invoices", 1, 30000)) {
+        !xst_engine_wait_live(e, "invoices", 1, 30000) ||
+        !xst_engine_wait_live(e, "payments", 1, 30000)) {
         xst_die("services did not start");
     }
     char *org = xst_engine_org(e, "Bench Ltd");

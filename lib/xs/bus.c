@@ -643,15 +643,36 @@ xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t
 /* ---------------------------------------------------------------------------------------- */
 /* node */
 
+/* One of a node's two dialled sockets (0: REP for requests, 1: PUB for events), with what
+ * xs_bus_node_check needs to notice it has been without a connection for too long. */
+typedef struct node_link {
+    nng_socket sock;
+    bool open;
+    nng_dialer dialer;
+    int index; /* the socket index of the URL */
+    char url[XS_BUS_URL_MAX];
+    atomic_int pipes;
+    _Atomic int64_t down_since; /* monotonic ms when pipes last became 0 (or the dial) */
+} node_link;
+
 struct xs_bus_node {
     xs_domain domain;
-    nng_socket rep;
-    bool rep_open;
-    nng_socket pub;
-    bool pub_open;
+    node_link link[2];
     size_t max_msg;
     xs_log *log;
 };
+
+/* link_pipe_event keeps a link's pipe count (nng's pipe callback thread). */
+static void link_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    node_link *l = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_fetch_add(&l->pipes, 1);
+    } else if (ev == NNG_PIPE_EV_REM_POST && atomic_fetch_sub(&l->pipes, 1) == 1) {
+        atomic_store(&l->down_since, xs_clock_mono_ms());
+    }
+}
 
 struct xs_bus_worker {
     nng_ctx ctx;
@@ -660,32 +681,74 @@ struct xs_bus_worker {
     xs_log *log;
 };
 
-/* node_dial applies limits and reconnect back-off to sock and dials socket index in the
- * background. */
-static xs_err node_dial(xs_bus_node *node, nng_socket sock, int index, const char *base)
+/* link_dial starts (or starts again) a link's dialer, dialling in the background. */
+static int link_dial(node_link *l)
 {
-    char url[XS_BUS_URL_MAX];
-    xs_err e = xs_bus_url(base, index, url);
+    atomic_store(&l->down_since, xs_clock_mono_ms());
+    return nng_dial(l->sock, l->url, &l->dialer, NNG_FLAG_NONBLOCK);
+}
+
+/* node_dial applies limits and reconnect back-off to the link's socket, watches its pipes and
+ * dials socket index in the background. */
+static xs_err node_dial(xs_bus_node *node, node_link *l, int index, const char *base)
+{
+    xs_err e = xs_bus_url(base, index, l->url);
     if (e != XS_OK) {
         return e;
     }
-    int rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, node->max_msg + FRAME_HEADROOM);
+    l->index = index;
+    atomic_init(&l->pipes, 0);
+    atomic_init(&l->down_since, xs_clock_mono_ms());
+    int rv = nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, node->max_msg + FRAME_HEADROOM);
     if (rv == 0) {
-        rv = nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
+        rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
     }
     if (rv == 0) {
-        rv = nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
+        rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
     }
     if (rv == 0) {
-        rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK);
+        rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, link_pipe_event, l);
+    }
+    if (rv == 0) {
+        rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, link_pipe_event, l);
+    }
+    if (rv == 0) {
+        rv = link_dial(l);
     }
     if (rv != 0) {
         xs_log_error(node->log, "bus.dial_failed", "{s:s, s:s, s:s}", "socket",
-                     socket_suffix[index], "url", url, "error", nng_strerror(rv));
+                     socket_suffix[index], "url", l->url, "error", nng_strerror(rv));
         return XS_EBUS;
     }
-    xs_log_info(node->log, "bus.dial", "{s:s, s:s}", "socket", socket_suffix[index], "url", url);
+    xs_log_info(node->log, "bus.dial", "{s:s, s:s}", "socket", socket_suffix[index], "url", l->url);
     return XS_OK;
+}
+
+int xs_bus_node_check(xs_bus_node *node, int64_t stale_ms)
+{
+    if (node == NULL) {
+        return 0;
+    }
+    int redialled = 0;
+    int64_t now = xs_clock_mono_ms();
+    for (int k = 0; k < 2; k++) {
+        node_link *l = &node->link[k];
+        if (!l->open || atomic_load(&l->pipes) > 0 ||
+            now - atomic_load(&l->down_since) < stale_ms) {
+            continue;
+        }
+        /* No connection for that long although the dialer retries every RECONNECT_MAX_MS at
+         * most: a dialer can stop retrying when its peer dies during the handshake (nng
+         * 1.5, nanomsg/nng#970 and #1518). A new dialer starts afresh. */
+        nng_dialer_close(l->dialer);
+        int rv = link_dial(l);
+        xs_log_warn(node->log, "bus.redial", "{s:s, s:s, s:I, s:s?}", "socket",
+                    socket_suffix[l->index], "url", l->url, "down_ms",
+                    (json_int_t)(now - atomic_load(&l->down_since)), "error",
+                    rv != 0 ? nng_strerror(rv) : NULL);
+        redialled++;
+    }
+    return redialled;
 }
 
 xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts *opts)
@@ -706,25 +769,25 @@ xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts
     node->log = opts->log;
     int rv;
     if (domain != XS_DOMAIN_NONE) {
-        if ((rv = nng_rep0_open(&node->rep)) != 0) {
+        if ((rv = nng_rep0_open(&node->link[0].sock)) != 0) {
             e = err_from_nng(rv);
             goto fail;
         }
-        node->rep_open = true;
-        if ((e = node_dial(node, node->rep, (int)domain, opts->url)) != XS_OK) {
+        node->link[0].open = true;
+        if ((e = node_dial(node, &node->link[0], (int)domain, opts->url)) != XS_OK) {
             goto fail;
         }
     }
-    if ((rv = nng_pub0_open(&node->pub)) != 0) {
+    if ((rv = nng_pub0_open(&node->link[1].sock)) != 0) {
         e = err_from_nng(rv);
         goto fail;
     }
-    node->pub_open = true;
-    if ((rv = nng_socket_set_int(node->pub, NNG_OPT_SENDBUF, EVENT_QUEUE)) != 0) {
+    node->link[1].open = true;
+    if ((rv = nng_socket_set_int(node->link[1].sock, NNG_OPT_SENDBUF, EVENT_QUEUE)) != 0) {
         e = err_from_nng(rv);
         goto fail;
     }
-    if ((e = node_dial(node, node->pub, XS_BUS_EVENTS_INDEX, opts->url)) != XS_OK) {
+    if ((e = node_dial(node, &node->link[1], XS_BUS_EVENTS_INDEX, opts->url)) != XS_OK) {
         goto fail;
     }
     *out = node;
@@ -741,11 +804,10 @@ void xs_bus_node_destroy(xs_bus_node *node)
         return;
     }
     /* Closing the REP socket closes its contexts: workers blocked in recv get ECLOSED. */
-    if (node->rep_open) {
-        nng_close(node->rep);
-    }
-    if (node->pub_open) {
-        nng_close(node->pub);
+    for (int k = 0; k < 2; k++) {
+        if (node->link[k].open) {
+            nng_close(node->link[k].sock);
+        }
     }
     free(node);
 }
@@ -764,7 +826,7 @@ xs_err xs_bus_publish(xs_bus_node *node, const void *buf, size_t len)
         return err_from_nng(rv);
     }
     /* PUB never waits: with no subscriber connected, or a full pipe, the event is dropped. */
-    if ((rv = nng_sendmsg(node->pub, msg, NNG_FLAG_NONBLOCK)) != 0) {
+    if ((rv = nng_sendmsg(node->link[1].sock, msg, NNG_FLAG_NONBLOCK)) != 0) {
         nng_msg_free(msg);
         return err_from_nng(rv);
     }
@@ -776,7 +838,7 @@ xs_err xs_bus_worker_create(xs_bus_node *node, xs_bus_worker **out)
     if (node == NULL || out == NULL) {
         return XS_EINVAL;
     }
-    if (!node->rep_open) {
+    if (!node->link[0].open) {
         return XS_ESTATE; /* a node without a domain takes no requests */
     }
     xs_bus_worker *w = calloc(1, sizeof(*w));
@@ -790,7 +852,7 @@ xs_err xs_bus_worker_create(xs_bus_node *node, xs_bus_worker **out)
         free(w);
         return err_from_nng(rv);
     }
-    if ((rv = nng_ctx_open(&w->ctx, node->rep)) != 0) {
+    if ((rv = nng_ctx_open(&w->ctx, node->link[0].sock)) != 0) {
         nng_aio_free(w->aio);
         free(w);
         return err_from_nng(rv);

@@ -104,6 +104,12 @@ xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts
  * xs_bus_worker_create may run concurrently with destroy. NULL accepted. */
 void xs_bus_node_destroy(xs_bus_node *node);
 
+/* xs_bus_node_check starts afresh the dialer of each of the node's sockets that has had no
+ * connection for stale_ms or more (logging bus.redial), and returns how many it restarted.
+ * Call it now and then (the domain-service runtime does, at every heartbeat): a dialer
+ * whose peer dies mid-handshake may otherwise never dial again. */
+int xs_bus_node_check(xs_bus_node *node, int64_t stale_ms);
+
 /* xs_bus_publish publishes one event (len bytes, borrowed). Safe from any thread. Events
  * are dropped, not queued without bound, when the hub is away (and the oldest beyond a
  * queue of 1024 when it is slow). XS_ETOOBIG for an event over the limit. */

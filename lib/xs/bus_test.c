@@ -985,6 +985,36 @@ static void test_node_before_hub(void **state)
     replica_stop(&r);
 }
 
+/* A node away from the hub longer than the stale time gets fresh dialers (and, with the hub
+ * back, is served again); a connected node is left alone. */
+static void test_node_check_redials(void **state)
+{
+    (void)state;
+    char base[64];
+    tcp_base(base, sizeof(base));
+    xs_bus_opts o = make_opts(base, MAX_MSG, 0, NULL);
+    xs_bus_hub *hub;
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
+    replica r = {0};
+    replica_start(&r, XS_DOMAIN_INVOICES, &o, "r", 1);
+    assert_true(wait_peers(hub, XS_DOMAIN_INVOICES, 1));
+    xs_clock_sleep_ms(300);
+    assert_int_equal(xs_bus_node_check(r.node, 200), 0); /* connected: nothing to do */
+    assert_int_equal(xs_bus_node_check(NULL, 200), 0);
+    xs_bus_hub_destroy(hub);
+    xs_clock_sleep_ms(100);
+    assert_int_equal(xs_bus_node_check(r.node, 200), 0); /* not stale yet */
+    xs_clock_sleep_ms(250);
+    assert_int_equal(xs_bus_node_check(r.node, 200), 2); /* both sockets, REP and PUB */
+    assert_int_equal(xs_bus_node_check(r.node, 200), 0); /* the new dialers start the clock */
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
+    char got[64];
+    assert_int_equal(request_str(hub, XS_DOMAIN_INVOICES, "back", 5000, got, sizeof(got)), XS_OK);
+    assert_string_equal(got, "r:back");
+    xs_bus_hub_destroy(hub);
+    replica_stop(&r);
+}
+
 /* Destroying the hub wakes callers waiting for replies and events with XS_ECLOSED. */
 static void test_hub_destroy_wakes_callers(void **state)
 {
@@ -1190,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_peer_counts),
         cmocka_unit_test(test_node_before_hub),
+        cmocka_unit_test(test_node_check_redials),
         cmocka_unit_test(test_hub_destroy_wakes_callers),
         cmocka_unit_test(test_hub_destroy_wakes_event_waiter),
         cmocka_unit_test(test_worker_lifecycle),

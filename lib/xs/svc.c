@@ -14,7 +14,8 @@
 #include "xs/migrate.h"
 
 /* How often a worker blocked on the bus looks up to see whether it should stop. */
-#define RECV_POLL_MS 200
+#define NODE_STALE_MIN_MS 3000 /* the least time without the hub before a redial */
+#define RECV_POLL_MS      200
 
 typedef struct svc svc;
 
@@ -435,6 +436,8 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
     publish_heartbeat(&s, false);
     int sig;
     while ((sig = xs_proc_wait_signal(&s.proc, beat)) == 0) {
+        /* Away from the orchestrator for five beats (it restarted, say): dial afresh. */
+        xs_bus_node_check(s.node, beat * 5 > NODE_STALE_MIN_MS ? beat * 5 : NODE_STALE_MIN_MS);
         publish_heartbeat(&s, false);
     }
     xs_log_info(s.proc.log, "svc.stopping", "{s:i, s:i}", "signal", sig, "busy",

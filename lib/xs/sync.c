@@ -261,6 +261,7 @@ static const char *const contact_keys[] = {"contact_number", "email", "name", NU
 static const xs_entity_info entities[] = {
     {"contact", "contacts", true, true, contact_keys, false},
     {"account", "invoices", true, false, NULL, true},
+    {"bank_transaction", "payments", true, false, NULL, true},
 };
 
 const xs_entity_info *xs_entities(size_t *n)

@@ -202,11 +202,14 @@ static int setup(void **state)
     xst_engine_start_service(E, "auth", "auth-1", NULL);
     xst_engine_start_service(E, "contacts", "contacts-1", NULL);
     xst_engine_start_service(E, "contacts", "contacts-2", NULL);
-    /* A run syncs every enabled entity: the chart of accounts comes with the contacts. */
+    /* A run syncs every enabled entity: the chart of accounts and the bank transactions come
+     * with the contacts. */
     xst_engine_start_service(E, "invoices", "invoices-1", NULL);
+    xst_engine_start_service(E, "payments", "payments-1", NULL);
     if (!xst_engine_wait_live(E, "contacts", 2, 20000) ||
         !xst_engine_wait_live(E, "auth", 1, 20000) ||
-        !xst_engine_wait_live(E, "invoices", 1, 20000)) {
+        !xst_engine_wait_live(E, "invoices", 1, 20000) ||
+        !xst_engine_wait_live(E, "payments", 1, 20000)) {
         xst_die("the services did not come up");
     }
     ORG = xst_engine_org(E, "Coaching Co");

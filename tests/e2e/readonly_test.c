@@ -1,13 +1,17 @@
 /*
- * accounts_test.c: the chart of accounts, mirrored read-only from Xero into app.accounts by
- * xs-invoices, end to end (a real PostgreSQL, xero-sim, the orchestrator, xs-auth,
- * xs-contacts and xs-invoices over nng):
+ * readonly_test.c: the read-only mirrors, end to end (a real PostgreSQL, xero-sim, the
+ * orchestrator, xs-auth, xs-contacts, xs-invoices and xs-payments over nng). The chart of
+ * accounts, mirrored from Xero into app.accounts by xs-invoices:
  *   - a full run mirrors every account field for field, in one call;
  *   - an incremental run picks up an account renamed and one archived in Xero, and overwrites
  *     a local edit of an account (the mirror is read-only: nothing is ever written to Xero);
  *   - an account deleted in Xero (which then lists it no more) is marked DELETED by the next
  *     full run, and only by a full one;
  *   - the "types" setting limits the pull to some account types, and is validated.
+ * Bank transactions, mirrored into app.bank_transactions by xs-payments:
+ *   - a full run mirrors every transaction to the cent, lines with 4-place quantities and unit
+ *     amounts included, each linked to its local contact and bank account code;
+ *   - a change in Xero (deleted) arrives with the next incremental run.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -146,8 +150,10 @@ static int setup(void **state)
     xst_engine_start_service(E, "auth", "auth-1", NULL);
     xst_engine_start_service(E, "contacts", "contacts-1", NULL);
     xst_engine_start_service(E, "invoices", "invoices-1", NULL);
+    xst_engine_start_service(E, "payments", "payments-1", NULL);
     if (!xst_engine_wait_live(E, "contacts", 1, 20000) ||
         !xst_engine_wait_live(E, "invoices", 1, 20000) ||
+        !xst_engine_wait_live(E, "payments", 1, 20000) ||
         !xst_engine_wait_live(E, "auth", 1, 20000)) {
         xst_die("the services did not come up");
     }
@@ -164,6 +170,10 @@ static int setup(void **state)
              json_string_value(json_object_get(
                  json_array_get(json_object_get(cb.json, "connections"), 0), "id")));
     xst_http_free(&cb);
+    /* Some contacts, and bank transactions (which need them) for the second half. */
+    char path[160];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/seed", TENANT);
+    json_decref(sim_json("POST", path, "{\"contacts\":300,\"bank_transactions\":1500,\"seed\":9}"));
     return 0;
 }
 
@@ -366,6 +376,208 @@ static void test_types_limit_the_pull(void **state)
                      1);
 }
 
+static long bt_count(const json_t *run, const char *key)
+{
+    return (long)json_integer_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(run, "counts"), "bank_transaction"),
+                        "pull"),
+        key));
+}
+
+/* xero_bank_transactions is the simulator's whole list (every page, unit amounts to 4 places). */
+static json_t *xero_bank_transactions(void)
+{
+    json_t *all = json_array();
+    for (int page = 1;; page++) {
+        char path[200];
+        snprintf(path, sizeof(path),
+                 "/_sim/tenants/%s/BankTransactions?page=%d&pageSize=1000&unitdp=4", TENANT, page);
+        json_t *j = sim_json("GET", path, NULL);
+        json_t *list = json_object_get(j, "BankTransactions");
+        size_t n = json_array_size(list);
+        json_array_extend(all, list);
+        json_decref(j);
+        if (n < 1000) {
+            break;
+        }
+    }
+    return all;
+}
+
+/* money_text writes a Xero amount (a decimal) with `places` places, for comparison. */
+static void money_text(const json_t *v, int places, char *buf)
+{
+    xs_money m;
+    if (v == NULL || json_is_null(v)) {
+        snprintf(buf, XS_MONEY_TEXT_MAX, "(null)");
+        return;
+    }
+    assert_int_equal(xs_json_to_money(v, &m), XS_OK);
+    assert_int_equal(xs_money_format(m, places, buf), XS_OK);
+}
+
+static void same_money(const json_t *x, const char *xfield, const json_t *l, const char *lfield,
+                       int places, const char *what)
+{
+    char a[XS_MONEY_TEXT_MAX], b[XS_MONEY_TEXT_MAX];
+    money_text(json_object_get(x, xfield), places, a);
+    const char *lv = json_string_value(json_object_get(l, lfield));
+    snprintf(b, sizeof(b), "%s", lv != NULL ? lv : "(null)");
+    if (strcmp(a, b) != 0) {
+        fail_msg("%s %s: Xero %s, the mirror %s", what, xfield, a, b);
+    }
+}
+
+/* expect_bt_mirrored checks one Xero bank transaction against its local row, to the cent. */
+static void expect_bt_mirrored(const json_t *x)
+{
+    const char *xid = json_string_value(json_object_get(x, "BankTransactionID"));
+    const char *p[] = {xid};
+    char *t = xst_engine_sql(
+        E,
+        "SELECT json_build_object('type', b.type, 'status', b.status, 'reference', b.reference, "
+        "'currency_code', b.currency_code, 'line_amount_types', b.line_amount_types, 'date', "
+        "to_char(b.date, 'YYYY-MM-DD'), 'sub_total', b.sub_total::text, 'total_tax', "
+        "b.total_tax::text, 'total', b.total::text, 'is_reconciled', b.is_reconciled, "
+        "'bank_account_code', b.bank_account_code, 'contact_xero_id', (SELECT cm.xero_id::text "
+        "FROM sync.mappings cm WHERE cm.entity = 'contact' AND cm.local_id = b.contact_id), "
+        "'lines', b.line_items)::text FROM app.bank_transactions b JOIN sync.mappings m ON "
+        "m.local_id = b.id AND m.entity = 'bank_transaction' WHERE m.xero_id = $1",
+        1, p);
+    if (t == NULL) {
+        fail_msg("bank transaction %s is not mirrored", xid);
+    }
+    json_t *l = xs_json_parse(t, strlen(t), NULL);
+    free(t);
+    assert_non_null(l);
+    assert_string_equal(json_string_value(json_object_get(l, "type")),
+                        json_string_value(json_object_get(x, "Type")));
+    assert_string_equal(json_string_value(json_object_get(l, "status")),
+                        json_string_value(json_object_get(x, "Status")));
+    same_money(x, "SubTotal", l, "sub_total", 2, xid);
+    same_money(x, "TotalTax", l, "total_tax", 2, xid);
+    same_money(x, "Total", l, "total", 2, xid);
+    const char *ds = json_string_value(json_object_get(x, "DateString"));
+    assert_non_null(ds);
+    assert_memory_equal(json_string_value(json_object_get(l, "date")), ds, 10);
+    assert_int_equal(json_is_true(json_object_get(l, "is_reconciled")),
+                     json_is_true(json_object_get(x, "IsReconciled")));
+    const char *code =
+        json_string_value(json_object_get(json_object_get(x, "BankAccount"), "Code"));
+    const char *lcode = json_string_value(json_object_get(l, "bank_account_code"));
+    assert_true((code == NULL || code[0] == '\0') ? lcode == NULL
+                                                  : lcode != NULL && strcmp(code, lcode) == 0);
+    const char *cid =
+        json_string_value(json_object_get(json_object_get(x, "Contact"), "ContactID"));
+    const char *lcid = json_string_value(json_object_get(l, "contact_xero_id"));
+    if (cid != NULL) {
+        if (lcid == NULL || strcmp(cid, lcid) != 0) {
+            fail_msg("bank transaction %s: contact %s not linked (%s)", xid, cid,
+                     lcid ? lcid : "none");
+        }
+    }
+    json_t *xl = json_object_get(x, "LineItems"), *ll = json_object_get(l, "lines");
+    assert_int_equal(json_array_size(ll), json_array_size(xl));
+    size_t i;
+    json_t *li;
+    json_array_foreach(xl, i, li)
+    {
+        json_t *lo = json_array_get(ll, i);
+        same_money(li, "Quantity", lo, "quantity", 4, xid);
+        same_money(li, "UnitAmount", lo, "unit_amount", 4, xid);
+        same_money(li, "TaxAmount", lo, "tax_amount", 2, xid);
+        same_money(li, "LineAmount", lo, "line_amount", 2, xid);
+        const char *xd = json_string_value(json_object_get(li, "Description"));
+        const char *ld = json_string_value(json_object_get(lo, "description"));
+        if (xd != NULL && xd[0] != '\0') {
+            assert_non_null(ld);
+            assert_string_equal(ld, xd);
+        }
+    }
+    json_decref(l);
+}
+
+static void test_bank_transactions_mirror_to_the_cent(void **state)
+{
+    (void)state;
+    json_t *list = xero_bank_transactions();
+    size_t n = json_array_size(list);
+    assert_true(n >= 1500);
+    long before = xst_engine_sim_calls(E, "GET /BankTransactions", 0);
+    json_t *run = xst_engine_run(E, CONN, "{\"mode\":\"full\"}", 180000);
+    expect_succeeded(run);
+    /* Fetched: every one, and again those a page's keyset cursor reads twice (the records of
+     * its last second); stored: each exactly once. */
+    assert_true(bt_count(run, "fetched") >= (long)n);
+    /* (the accounts tests' runs before this one imported them already) */
+    assert_true(bt_count(run, "created") + bt_count(run, "unchanged") >= (long)n);
+    assert_int_equal(bt_count(run, "failed"), 0);
+    const char *po[] = {ORG};
+    assert_int_equal(
+        xst_engine_sql_long(
+            E, "SELECT count(*) FROM app.bank_transactions WHERE organisation_id = $1", 1, po),
+        (long)n);
+    assert_int_equal(xst_engine_sql_long(E,
+                                         "SELECT count(*) FROM sync.mappings WHERE entity = "
+                                         "'bank_transaction'",
+                                         0, NULL),
+                     (long)n);
+    /* Pages of 1000: the minimum number of calls, plus at most the keyset's re-read. */
+    long calls = xst_engine_sim_calls(E, "GET /BankTransactions", 0) - before;
+    assert_true(calls >= (long)((n + 999) / 1000) && calls <= (long)((n + 999) / 1000) + 1);
+    json_decref(run);
+    size_t i;
+    json_t *x;
+    long with_unit4 = 0;
+    json_array_foreach(list, i, x)
+    {
+        expect_bt_mirrored(x);
+        size_t k;
+        json_t *li;
+        json_array_foreach(json_object_get(x, "LineItems"), k, li)
+        {
+            char u[XS_MONEY_TEXT_MAX];
+            money_text(json_object_get(li, "UnitAmount"), 4, u);
+            with_unit4 += u[strlen(u) - 1] != '0' || u[strlen(u) - 2] != '0';
+        }
+    }
+    /* The data set has unit amounts with 3 or 4 places, and they came through exactly. */
+    assert_true(with_unit4 > 0);
+
+    /* Deleted in Xero: the next incremental run brings it. */
+    const char *xid = NULL;
+    json_array_foreach(list, i, x)
+    {
+        if (!json_is_true(json_object_get(x, "IsReconciled")) &&
+            strcmp(json_string_value(json_object_get(x, "Status")), "AUTHORISED") == 0) {
+            xid = json_string_value(json_object_get(x, "BankTransactionID"));
+            break;
+        }
+    }
+    assert_non_null(xid);
+    char path[200], id[40];
+    snprintf(id, sizeof(id), "%s", xid);
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/BankTransactions/%s/delete", TENANT, id);
+    json_decref(sim_json("POST", path, NULL));
+    json_decref(list);
+    run = xst_engine_run(E, CONN, "{\"mode\":\"incremental\"}", 120000);
+    expect_succeeded(run);
+    assert_int_equal(bt_count(run, "updated"), 1);
+    json_decref(run);
+    const char *p[] = {id};
+    char *st =
+        xst_engine_sql(E,
+                       "SELECT b.status FROM app.bank_transactions b JOIN sync.mappings m ON "
+                       "m.local_id = b.id WHERE m.xero_id = $1",
+                       1, p);
+    assert_string_equal(st, "DELETED");
+    free(st);
+    /* Read-only: never written to Xero. */
+    assert_int_equal(xst_engine_sim_calls(E, "POST /BankTransactions", 0) +
+                         xst_engine_sim_calls(E, "PUT /BankTransactions", 0),
+                     0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -374,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_incremental_follows_xero_and_overwrites_local_edits),
         cmocka_unit_test(test_deleted_in_xero_is_marked_by_a_full_run),
         cmocka_unit_test(test_types_limit_the_pull),
+        cmocka_unit_test(test_bank_transactions_mirror_to_the_cent),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

@@ -1,0 +1,270 @@
+/*
+ * banktx.c: the bank transaction entity. Xero's bank transactions (spend and receive money,
+ * overpayments, prepayments, transfers) mirrored read-only into app.bank_transactions
+ * (docs/MAPPING.md): pulled, never pushed; a local edit is overwritten by Xero's version when
+ * the transaction next changes there.
+ *
+ * Canonical bank transaction: type, contact (the contact's Xero id), bank_account_code, date
+ * ("YYYY-MM-DD"), reference, status, currency_code, line_amount_types (text or null),
+ * sub_total, total_tax, total (decimal text with 2 places, or null), is_reconciled, and
+ * line_items [{description, quantity, unit_amount, account_code, tax_type, tax_amount,
+ * line_amount}] in Xero's order, quantities and unit amounts with 4 places (the pull asks for
+ * unitdp=4), other amounts with 2. The local row holds the local contact's id; the contact's
+ * Xero id is read through its mapping.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "banktx.h"
+#include "xs/json.h"
+
+static const char *const TYPES[] = {"RECEIVE",
+                                    "SPEND",
+                                    "RECEIVE-OVERPAYMENT",
+                                    "RECEIVE-PREPAYMENT",
+                                    "SPEND-OVERPAYMENT",
+                                    "SPEND-PREPAYMENT",
+                                    "RECEIVE-TRANSFER",
+                                    "SPEND-TRANSFER",
+                                    NULL};
+static const char *const STATUSES[] = {"AUTHORISED", "DELETED", "VOIDED", NULL};
+static const char *const LINE_AMOUNT_TYPES[] = {"Exclusive", "Inclusive", "NoTax", NULL};
+
+/* The text fields read from a local row, in COLS order after the id and organisation. */
+static const char *const TEXT[][2] = {
+    {"type", "Type"},
+    {"contact", NULL},
+    {"bank_account_code", NULL},
+    {"date", NULL},
+    {"reference", "Reference"},
+    {"status", "Status"},
+    {"currency_code", "CurrencyCode"},
+    {"line_amount_types", "LineAmountTypes"},
+    {"sub_total", "SubTotal"},
+    {"total_tax", "TotalTax"},
+    {"total", "Total"},
+};
+#define NTEXT  (sizeof(TEXT) / sizeof(TEXT[0]))
+#define NMONEY 3 /* the last three of TEXT */
+
+/* A line's fields: canonical, Xero, places (0 for text). */
+static const struct {
+    const char *name, *xero;
+    int places;
+} LINE[] = {
+    {"description", "Description", 0}, {"quantity", "Quantity", 4},
+    {"unit_amount", "UnitAmount", 4},  {"account_code", "AccountCode", 0},
+    {"tax_type", "TaxType", 0},        {"tax_amount", "TaxAmount", 2},
+    {"line_amount", "LineAmount", 2},
+};
+#define NLINE (sizeof(LINE) / sizeof(LINE[0]))
+
+/* amount reads in[key] as money written with `places` places (new string), null when absent;
+ * NULL with a reason when it is not a number or needs more places. */
+static json_t *amount(const json_t *in, const char *key, int places, char *why)
+{
+    json_t *v = json_object_get(in, key);
+    if (v == NULL || json_is_null(v) ||
+        (json_is_string(v) && !xs_json_is_decimal(v) && json_string_length(v) == 0)) {
+        return json_null();
+    }
+    xs_money m;
+    char buf[XS_MONEY_TEXT_MAX];
+    if (xs_json_to_money(v, &m) != XS_OK || xs_money_format(m, places, buf) != XS_OK) {
+        snprintf(why, 256, "%.40s is not an amount with at most %d decimal places", key, places);
+        return NULL;
+    }
+    return json_string(buf);
+}
+
+/* lines reads the line items (keyed by Xero's names when xero) into canonical lines. */
+static json_t *lines(const json_t *in, bool xero, char *why)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *li;
+    json_array_foreach(in, i, li)
+    {
+        if (!json_is_object(li)) {
+            snprintf(why, 256, "line %zu is not an object", i + 1);
+            json_decref(out);
+            return NULL;
+        }
+        json_t *c = json_object();
+        for (size_t f = 0; f < NLINE; f++) {
+            const char *key = xero ? LINE[f].xero : LINE[f].name;
+            json_t *v =
+                LINE[f].places > 0 ? amount(li, key, LINE[f].places, why) : xs_domain_text(li, key);
+            if (v == NULL) {
+                json_decref(c);
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(c, LINE[f].name, v);
+        }
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
+/* check verifies what app.bank_transactions requires of a canonical record, so that no record
+ * Xero sends can make a page's write fail; false with a reason in why. */
+static bool check(const json_t *rec, char *why)
+{
+    const char *type = xs_json_str_or(rec, "type", NULL);
+    const char *status = xs_json_str_or(rec, "status", NULL);
+    const char *cur = xs_json_str_or(rec, "currency_code", NULL);
+    const char *lat = xs_json_str_or(rec, "line_amount_types", NULL);
+    if (!xs_domain_one_of(type, TYPES)) {
+        snprintf(why, 256, "unknown Type %.30s", type != NULL ? type : "(none)");
+    } else if (!xs_domain_one_of(status, STATUSES)) {
+        snprintf(why, 256, "Status must be AUTHORISED, DELETED or VOIDED, not %.20s", status);
+    } else if (cur != NULL &&
+               (strlen(cur) != 3 || strspn(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)) {
+        snprintf(why, 256, "CurrencyCode must be an ISO 4217 code, not %.20s", cur);
+    } else if (lat != NULL && !xs_domain_one_of(lat, LINE_AMOUNT_TYPES)) {
+        snprintf(why, 256, "unknown LineAmountTypes %.20s", lat);
+    } else {
+        return true;
+    }
+    return false;
+}
+
+static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
+                        char *why)
+{
+    *rec = NULL;
+    xs_err e = xs_domain_xero_head(x, "BankTransactionID", "bank transaction", id, updated, why);
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *r = json_object();
+    for (size_t i = 0; i < NTEXT - NMONEY; i++) {
+        if (TEXT[i][1] != NULL) {
+            json_object_set_new(r, TEXT[i][0], xs_domain_text(x, TEXT[i][1]));
+        }
+    }
+    for (size_t i = NTEXT - NMONEY; i < NTEXT; i++) {
+        json_t *v = amount(x, TEXT[i][1], 2, why);
+        if (v == NULL) {
+            json_decref(r);
+            return XS_EPARSE;
+        }
+        json_object_set_new(r, TEXT[i][0], v);
+    }
+    if (json_is_null(json_object_get(r, "status"))) {
+        json_object_set_new(r, "status", json_string("AUTHORISED"));
+    }
+    const char *cid = xs_json_str_or(json_object_get(x, "Contact"), "ContactID", NULL);
+    json_object_set_new(r, "contact",
+                        cid != NULL && xs_proto_uuid_valid(cid) ? json_string(cid) : json_null());
+    json_object_set_new(r, "bank_account_code",
+                        xs_domain_text(json_object_get(x, "BankAccount"), "Code"));
+    xs_time d = 0;
+    const char *dt = xs_json_str_or(x, "Date", NULL);
+    if (dt != NULL && xs_time_parse_any(dt, &d) == XS_OK) {
+        char buf[16];
+        xs_time_format_date(d, buf);
+        json_object_set_new(r, "date", json_string(buf));
+    } else {
+        json_object_set_new(r, "date", json_null());
+    }
+    json_object_set_new(r, "is_reconciled",
+                        json_boolean(json_is_true(json_object_get(x, "IsReconciled"))));
+    json_t *ls = lines(json_object_get(x, "LineItems"), true, why);
+    if (ls == NULL || !check(r, why)) {
+        json_decref(ls);
+        json_decref(r);
+        return XS_EPARSE;
+    }
+    json_object_set_new(r, "line_items", ls);
+    *rec = r;
+    return XS_OK;
+}
+
+/* The contact's Xero id through its mapping on any of the organisation's connections. */
+#define COLS                                                                                       \
+    "b.id, b.organisation_id, b.type, (SELECT m.xero_id::text FROM sync.mappings m WHERE "         \
+    "m.entity = 'contact' AND m.local_id = b.contact_id LIMIT 1), b.bank_account_code, "           \
+    "to_char(b.date, 'YYYY-MM-DD'), b.reference, b.status, b.currency_code, "                      \
+    "b.line_amount_types, b.sub_total::text, b.total_tax::text, b.total::text, "                   \
+    "b.line_items::text, b.is_reconciled, " XS_DOMAIN_MS("b.updated_at")
+
+/* row_rec reads a row of COLS as the canonical bank transaction. */
+static json_t *row_rec(const xs_pg_res *r, int i)
+{
+    json_t *rec = json_object();
+    xs_domain_text_cols(rec, r, i, 2, TEXT, NTEXT);
+    const char *lt = xs_pg_res_get(r, i, 2 + (int)NTEXT);
+    json_t *stored = lt != NULL ? xs_json_parse(lt, strlen(lt), NULL) : NULL;
+    char why[256];
+    json_t *ls = lines(stored, false, why);
+    json_decref(stored);
+    if (ls == NULL) {
+        json_decref(rec);
+        return NULL;
+    }
+    json_object_set_new(rec, "line_items", ls);
+    bool rc = false;
+    xs_pg_res_bool(r, i, 3 + (int)NTEXT, &rc);
+    json_object_set_new(rec, "is_reconciled", json_boolean(rc));
+    return rec;
+}
+
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+{
+    return xs_domain_load_rows(pg,
+                               "SELECT " COLS " FROM app.bank_transactions b WHERE b.id = "
+                               "ANY($2::uuid[]) AND ($1::uuid IS NULL OR b.organisation_id = "
+                               "$1::uuid)",
+                               org, ids, row_rec, out);
+}
+
+#define RECORDSET                                                                                  \
+    "jsonb_to_recordset($2::jsonb) AS r(id uuid, type text, contact uuid, bank_account_code "      \
+    "text, date date, reference text, status text, currency_code text, line_amount_types text, "   \
+    "sub_total numeric, total_tax numeric, total numeric, line_items jsonb, is_reconciled "        \
+    "boolean)"
+
+/* The local contact linked to the record's Xero contact on one of the organisation's
+ * connections, if there is one and it is still there (else no contact). */
+#define CONTACT_OF                                                                                 \
+    "(SELECT c.id FROM sync.mappings m JOIN sync.connections k ON k.id = m.connection_id JOIN "    \
+    "app.contacts c ON c.id = m.local_id AND c.organisation_id = $1 WHERE k.organisation_id = $1 " \
+    "AND m.entity = 'contact' AND m.xero_id = r.contact LIMIT 1)"
+
+static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
+                          json_t **at)
+{
+    static const char *const sql[2] = {
+        "INSERT INTO app.bank_transactions (id, organisation_id, type, contact_id, "
+        "bank_account_code, date, reference, status, currency_code, line_amount_types, "
+        "sub_total, total_tax, total, line_items, is_reconciled) SELECT r.id, $1, "
+        "r.type, " CONTACT_OF
+        ", r.bank_account_code, r.date, r.reference, r.status, r.currency_code, "
+        "r.line_amount_types, r.sub_total, r.total_tax, r.total, r.line_items, r.is_reconciled "
+        "FROM " RECORDSET " RETURNING id, " XS_DOMAIN_MS("updated_at"),
+        "UPDATE app.bank_transactions b SET type = r.type, contact_id = " CONTACT_OF
+        ", bank_account_code = r.bank_account_code, date = r.date, reference = r.reference, "
+        "status = r.status, currency_code = r.currency_code, line_amount_types = "
+        "r.line_amount_types, sub_total = r.sub_total, total_tax = r.total_tax, total = r.total, "
+        "line_items = r.line_items, is_reconciled = r.is_reconciled FROM " RECORDSET
+        " WHERE b.id = r.id AND b.organisation_id = $1 RETURNING b.id, " XS_DOMAIN_MS(
+            "b.updated_at"),
+    };
+    return xs_domain_write_rows(pg, org, creates, updates, sql, at);
+}
+
+const xs_entity_ops bank_transaction_ops = {
+    .name = "bank_transaction",
+    .xero_path = "/api.xro/2.0/BankTransactions",
+    .xero_list = "BankTransactions",
+    .analyze = "app.bank_transactions (id, organisation_id, date, updated_at)",
+    .pull_query = "unitdp=4",
+    .pushable = false,
+    .type_field = "Type",
+    .from_xero = from_xero,
+    .load_local = load_local,
+    .write_local = write_local,
+};
