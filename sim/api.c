@@ -694,7 +694,10 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
     bool bad = false;
     /* every list is read whole or the request fails: a filter that lost its list would
      * return records the client did not ask for */
-    bool oom = split_list(xs_http_req_query(c->req, "IDs"), &ids, &nids) != XS_OK;
+    /* IDs only where Xero's spec has it (Contacts, Invoices); elsewhere, as any unknown
+     * parameter, it is ignored */
+    bool oom = (ops->kind == SIM_CONTACT || ops->kind == SIM_INVOICE) &&
+               split_list(xs_http_req_query(c->req, "IDs"), &ids, &nids) != XS_OK;
     if (!oom && ops->kind == SIM_INVOICE) {
         oom = split_list(xs_http_req_query(c->req, "ContactIDs"), &cids, &ncids) != XS_OK ||
               split_list(xs_http_req_query(c->req, "InvoiceNumbers"), &q.numbers, &q.nnumbers) !=

@@ -877,16 +877,23 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
     if (ids == NULL && ops->unpaged) {
         n = (size_t)snprintf(path, cap, "%s?order=UpdatedDateUTC%%20ASC", ops->xero_path);
     } else if (ids != NULL) {
-        n = (size_t)snprintf(path, cap, "%s?IDs=", ops->xero_path);
+        /* IDs=a,b where the list takes it, else where=<id_field>==Guid("a") OR ... */
+        n = (size_t)snprintf(path, cap, "%s?%s", ops->xero_path,
+                             ops->ids_param ? "IDs=" : "where=");
         size_t i;
         json_t *v;
         json_array_foreach(ids, i, v)
         {
             const char *id = json_string_value(v);
-            if (id == NULL || !xs_proto_uuid_valid(id) || n + 40 >= cap) {
+            if (id == NULL || !xs_proto_uuid_valid(id) || n + 120 >= cap) {
                 return XS_EINVAL;
             }
-            n += (size_t)snprintf(path + n, cap - n, "%s%s", i > 0 ? "," : "", id);
+            if (ops->ids_param) {
+                n += (size_t)snprintf(path + n, cap - n, "%s%s", i > 0 ? "," : "", id);
+            } else {
+                n += (size_t)snprintf(path + n, cap - n, "%s%s%%3D%%3DGuid(%%22%s%%22)",
+                                      i > 0 ? "%20OR%20" : "", ops->id_field, id);
+            }
         }
     } else {
         n = (size_t)snprintf(path, cap, "%s?page=%lld&pageSize=%lld&order=UpdatedDateUTC%%20ASC",
@@ -951,7 +958,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     if (pull_path(ops, ids, page, page_size, set.types, path, sizeof(path)) != XS_OK) {
         settings_fini(&set);
         return ids != NULL
-                   ? xs_svc_fail_field(ctx, XS_EINVAL, "ids", "ids must be Xero ids (UUIDs)")
+                   ? xs_svc_fail_field(ctx, XS_EINVAL, "ids",
+                                       "ids must be Xero ids (UUIDs), as many as fit in a request")
                    : xs_svc_fail_field(ctx, XS_EINVAL, "settings.types", "too many types");
     }
 

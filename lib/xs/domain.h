@@ -56,6 +56,10 @@ typedef struct xs_entity_ops {
     const char *pull_query; /* extra list parameters ("includeArchived=true"), or NULL */
     bool pushable;          /* local changes go to Xero */
     bool unpaged;           /* Xero lists it whole in one reply (Accounts): no page parameters */
+    /* id_field: the Xero id's field ("ContactID"); ids_param: the list takes IDs=a,b (Contacts,
+     * Invoices); otherwise records are fetched by id with where=<id_field>==Guid("a") OR ... */
+    const char *id_field;
+    bool ids_param;
     /* type_field: the Xero field a connection's "types" setting limits the pull to ("Type"),
      * or NULL when the entity has none (xs_entity_info.typed says the same to the
      * orchestrator) */

@@ -167,7 +167,7 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
 static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
                         char *why)
 {
-    xs_err e = xs_domain_xero_head(x, "ContactID", "contact", id, updated, why);
+    xs_err e = xs_domain_xero_head(x, contact_ops.id_field, "contact", id, updated, why);
     if (e != XS_OK) {
         return e;
     }
@@ -490,6 +490,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
 const xs_entity_ops contact_ops = {
     .name = "contact",
     .xero_path = "/api.xro/2.0/Contacts",
+    .id_field = "ContactID",
+    .ids_param = true,
     .xero_list = "Contacts",
     .analyze = "app.contacts (id, organisation_id, contact_number, account_number, email_key, "
                "name_key, updated_at)",

@@ -77,7 +77,7 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
 static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
                         char *why)
 {
-    xs_err e = xs_domain_xero_head(x, "AccountID", "account", id, updated, why);
+    xs_err e = xs_domain_xero_head(x, account_ops.id_field, "account", id, updated, why);
     if (e != XS_OK) {
         return e;
     }
@@ -165,6 +165,8 @@ static xs_err retire_missing(xs_pg *pg, const char *org, const char *conn, const
 const xs_entity_ops account_ops = {
     .name = "account",
     .xero_path = "/api.xro/2.0/Accounts",
+    .id_field = "AccountID",
+    .ids_param = false,
     .xero_list = "Accounts",
     .analyze = "app.accounts (id, organisation_id, code, type, updated_at)",
     .pull_query = NULL,

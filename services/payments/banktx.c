@@ -135,7 +135,8 @@ static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_ti
                         char *why)
 {
     *rec = NULL;
-    xs_err e = xs_domain_xero_head(x, "BankTransactionID", "bank transaction", id, updated, why);
+    xs_err e =
+        xs_domain_xero_head(x, bank_transaction_ops.id_field, "bank transaction", id, updated, why);
     if (e != XS_OK) {
         return e;
     }
@@ -259,6 +260,8 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
 const xs_entity_ops bank_transaction_ops = {
     .name = "bank_transaction",
     .xero_path = "/api.xro/2.0/BankTransactions",
+    .id_field = "BankTransactionID",
+    .ids_param = false,
     .xero_list = "BankTransactions",
     .analyze = "app.bank_transactions (id, organisation_id, date, updated_at)",
     .pull_query = "unitdp=4",
