@@ -3,7 +3,8 @@
 
 - it parses, and has the services the deployment needs (postgres with a volume and a health
   check, a one-shot migrate, the orchestrator, the four domain services with settable
-  replicas, and xero-sim under the "dev" profile);
+  replicas, each pointed at Xero's API host through XS_XERO_API_URL, and xero-sim under the
+  "dev" profile);
 - every command it runs names a binary this build makes, and deploy/Dockerfile builds it;
 - every XS_* variable it sets or interpolates is documented in docs/CONFIG.md.
 
@@ -54,7 +55,9 @@ def main():
             fail("%s: replicas must be settable through XS_%s_REPLICAS" % (d, d.upper()))
         if "migrate" not in (s.get("depends_on") or {}):
             fail("%s must start after the migration" % d)
-        for k in ("XS_BUS_URL", "XS_DATABASE_URL"):
+        # every domain service calls Xero's API host, so each must follow XS_XERO_API_URL
+        # (to xero-sim under the dev profile)
+        for k in ("XS_BUS_URL", "XS_DATABASE_URL", "XS_XERO_API_URL"):
             if k not in (s.get("environment") or {}):
                 fail("%s does not set %s" % (d, k))
     for k in ("XS_TOKEN_KEY", "XS_XERO_CLIENT_ID", "XS_XERO_CLIENT_SECRET", "XS_OAUTH_REDIRECT_URIS"):
