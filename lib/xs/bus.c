@@ -740,11 +740,11 @@ int xs_bus_node_check(xs_bus_node *node, int64_t stale_ms)
         /* No connection for that long although the dialer retries every RECONNECT_MAX_MS at
          * most: a dialer can stop retrying when its peer dies during the handshake (nng
          * 1.5, nanomsg/nng#970 and #1518). A new dialer starts afresh. */
+        int64_t down_ms = now - atomic_load(&l->down_since);
         nng_dialer_close(l->dialer);
         int rv = link_dial(l);
         xs_log_warn(node->log, "bus.redial", "{s:s, s:s, s:I, s:s?}", "socket",
-                    socket_suffix[l->index], "url", l->url, "down_ms",
-                    (json_int_t)(now - atomic_load(&l->down_since)), "error",
+                    socket_suffix[l->index], "url", l->url, "down_ms", (json_int_t)down_ms, "error",
                     rv != 0 ? nng_strerror(rv) : NULL);
         redialled++;
     }
