@@ -1,0 +1,222 @@
+/*
+ * mirror_test.c: how the read-only entities read Xero's records (account.c, banktx.c): every
+ * field into the canonical form, amounts exact to their places, and every record the local
+ * table could not hold refused alone, with a reason, rather than failing a page's write.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "../invoices/account.h"
+#include "banktx.h"
+#include "xs/json.h"
+
+#define UUID_A "6f0c3c1e-9a3b-4c55-8c1a-1d2e3f405060"
+#define UUID_C "0d1e2f30-4152-4637-8899-aabbccddeeff"
+
+static json_t *parse(const char *text)
+{
+    char err[XS_JSON_ERR_MAX];
+    json_t *j = xs_json_parse(text, strlen(text), err);
+    if (j == NULL) {
+        fail_msg("bad test JSON: %s", err);
+    }
+    return j;
+}
+
+/* read runs ops->from_xero on text; returns the canonical record (new) or NULL with why. */
+static json_t *read_rec(const xs_entity_ops *ops, const char *text, char why[256], xs_err *e)
+{
+    json_t *x = parse(text);
+    json_t *rec = NULL;
+    char id[XS_ID_MAX];
+    xs_time at = 0;
+    why[0] = '\0';
+    *e = ops->from_xero(x, &rec, id, &at, why);
+    json_decref(x);
+    if (*e == XS_OK) {
+        assert_non_null(rec);
+        assert_true(at > 0);
+    } else {
+        assert_null(rec);
+        assert_true(why[0] != '\0');
+    }
+    return rec;
+}
+
+static void expect_str(const json_t *rec, const char *key, const char *want)
+{
+    const json_t *v = json_object_get(rec, key);
+    if (want == NULL) {
+        assert_true(json_is_null(v));
+    } else {
+        assert_string_equal(json_string_value(v), want);
+    }
+}
+
+static void test_account_fields(void **state)
+{
+    (void)state;
+    char why[256];
+    xs_err e;
+    json_t *rec = read_rec(&account_ops,
+                           "{\"AccountID\":\"" UUID_A "\",\"Code\":\"090\",\"Name\":\" Business "
+                           "Bank \",\"Type\":\"BANK\",\"BankAccountNumber\":\"0102030405\","
+                           "\"Status\":\"ACTIVE\",\"CurrencyCode\":\"NZD\",\"TaxType\":\"NONE\","
+                           "\"Class\":\"ASSET\",\"Description\":\"\","
+                           "\"EnablePaymentsToAccount\":false,"
+                           "\"UpdatedDateUTC\":\"/Date(1573755038314+0000)/\"}",
+                           why, &e);
+    assert_int_equal(e, XS_OK);
+    expect_str(rec, "code", "090");
+    expect_str(rec, "name", "Business Bank"); /* trimmed */
+    expect_str(rec, "type", "BANK");
+    expect_str(rec, "bank_account_number", "0102030405");
+    expect_str(rec, "status", "ACTIVE");
+    expect_str(rec, "currency_code", "NZD");
+    expect_str(rec, "class", "ASSET");
+    expect_str(rec, "description", NULL); /* empty is null */
+    assert_true(json_is_false(json_object_get(rec, "enable_payments")));
+    json_decref(rec);
+
+    /* No Status reads as ACTIVE; no currency for a non-bank account. */
+    rec = read_rec(&account_ops,
+                   "{\"AccountID\":\"" UUID_A "\",\"Code\":\"200\",\"Name\":\"Sales\",\"Type\":"
+                   "\"REVENUE\",\"EnablePaymentsToAccount\":true,\"UpdatedDateUTC\":"
+                   "\"2024-05-01T10:00:00\"}",
+                   why, &e);
+    assert_int_equal(e, XS_OK);
+    expect_str(rec, "status", "ACTIVE");
+    expect_str(rec, "currency_code", NULL);
+    assert_true(json_is_true(json_object_get(rec, "enable_payments")));
+    json_decref(rec);
+}
+
+static void test_account_refusals(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"{\"AccountID\":\"" UUID_A
+         "\",\"Type\":\"BANK\",\"UpdatedDateUTC\":\"2024-05-01T10:00:00\"}",
+         "name"},
+        {"{\"AccountID\":\"" UUID_A "\",\"Name\":\"X\",\"Type\":\"bank\",\"UpdatedDateUTC\":"
+         "\"2024-05-01T10:00:00\"}",
+         "Type"},
+        {"{\"AccountID\":\"" UUID_A "\",\"Name\":\"X\",\"Type\":\"BANK\",\"Status\":\"GONE\","
+         "\"UpdatedDateUTC\":\"2024-05-01T10:00:00\"}",
+         "Status"},
+        {"{\"AccountID\":\"" UUID_A "\",\"Name\":\"X\",\"Type\":\"BANK\",\"CurrencyCode\":\"nzd\","
+         "\"UpdatedDateUTC\":\"2024-05-01T10:00:00\"}",
+         "CurrencyCode"},
+        {"{\"AccountID\":\"" UUID_A "\",\"Name\":\"X\",\"Type\":\"BANK\",\"Class\":\"MAGIC\","
+         "\"UpdatedDateUTC\":\"2024-05-01T10:00:00\"}",
+         "Class"},
+        {"{\"AccountID\":\"" UUID_A "\",\"Name\":\"X\",\"Type\":\"BANK\"}", "UpdatedDateUTC"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char why[256];
+        xs_err e;
+        assert_null(read_rec(&account_ops, bad[i][0], why, &e));
+        assert_int_equal(e, XS_EPARSE);
+        if (strstr(why, bad[i][1]) == NULL) {
+            fail_msg("case %zu: \"%s\" does not name %s", i, why, bad[i][1]);
+        }
+    }
+}
+
+#define BT_HEAD                                                                                    \
+    "{\"BankTransactionID\":\"" UUID_A "\",\"Type\":\"SPEND\",\"Contact\":{\"ContactID\":"         \
+    "\"" UUID_C "\",\"Name\":\"Acme\"},\"BankAccount\":{\"AccountID\":\"" UUID_A "\",\"Code\":"    \
+    "\"090\"},\"Date\":\"/Date(1714521600000+0000)/\",\"Reference\":\"INV 7\",\"Status\":"         \
+    "\"VOIDED\",\"CurrencyCode\":\"NZD\",\"LineAmountTypes\":\"Exclusive\","                       \
+    "\"UpdatedDateUTC\":\"/Date(1714525200000+0000)/\",\"IsReconciled\":true,"
+
+static void test_bank_transaction_fields(void **state)
+{
+    (void)state;
+    char why[256];
+    xs_err e;
+    json_t *rec = read_rec(&bank_transaction_ops,
+                           BT_HEAD "\"SubTotal\":100.10,\"TotalTax\":15.02,\"Total\":115.12,"
+                                   "\"LineItems\":[{\"Description\":\"Paper\",\"Quantity\":3.0000,"
+                                   "\"UnitAmount\":33.3667,\"AccountCode\":\"429\",\"TaxType\":"
+                                   "\"INPUT2\",\"TaxAmount\":15.02,\"LineAmount\":100.10}]}",
+                           why, &e);
+    assert_int_equal(e, XS_OK);
+    expect_str(rec, "type", "SPEND");
+    expect_str(rec, "contact", UUID_C);
+    expect_str(rec, "bank_account_code", "090");
+    expect_str(rec, "date", "2024-05-01");
+    expect_str(rec, "reference", "INV 7");
+    expect_str(rec, "status", "VOIDED");
+    expect_str(rec, "line_amount_types", "Exclusive");
+    expect_str(rec, "sub_total", "100.10");
+    expect_str(rec, "total_tax", "15.02");
+    expect_str(rec, "total", "115.12");
+    assert_true(json_is_true(json_object_get(rec, "is_reconciled")));
+    json_t *l = json_array_get(json_object_get(rec, "line_items"), 0);
+    expect_str(l, "description", "Paper");
+    expect_str(l, "quantity", "3.0000");
+    expect_str(l, "unit_amount", "33.3667"); /* four places, exactly */
+    expect_str(l, "account_code", "429");
+    expect_str(l, "tax_amount", "15.02");
+    expect_str(l, "line_amount", "100.10");
+    json_decref(rec);
+
+    /* Integers and amounts with fewer places are written with their places. */
+    rec = read_rec(&bank_transaction_ops,
+                   BT_HEAD "\"SubTotal\":100,\"TotalTax\":0,\"Total\":100.5,\"LineItems\":[]}", why,
+                   &e);
+    assert_int_equal(e, XS_OK);
+    expect_str(rec, "sub_total", "100.00");
+    expect_str(rec, "total_tax", "0.00");
+    expect_str(rec, "total", "100.50");
+    assert_int_equal(json_array_size(json_object_get(rec, "line_items")), 0);
+    json_decref(rec);
+}
+
+static void test_bank_transaction_refusals(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        /* more places than the column holds */
+        {BT_HEAD "\"Total\":1.005,\"LineItems\":[]}", "Total"},
+        {BT_HEAD "\"Total\":\"lots\",\"LineItems\":[]}", "Total"},
+        {BT_HEAD "\"LineItems\":[{\"UnitAmount\":1.23456}]}", "UnitAmount"},
+        {BT_HEAD "\"LineItems\":[7]}", "line 1"},
+        {"{\"BankTransactionID\":\"" UUID_A "\",\"Type\":\"GIFT\",\"UpdatedDateUTC\":"
+         "\"2024-05-01T10:00:00\"}",
+         "Type"},
+        {"{\"BankTransactionID\":\"" UUID_A "\",\"Type\":\"SPEND\",\"Status\":\"LOST\","
+         "\"UpdatedDateUTC\":\"2024-05-01T10:00:00\"}",
+         "Status"},
+        {"{\"BankTransactionID\":\"" UUID_A "\",\"Type\":\"SPEND\",\"LineAmountTypes\":\"Some\","
+         "\"UpdatedDateUTC\":\"2024-05-01T10:00:00\"}",
+         "LineAmountTypes"},
+        {"{\"BankTransactionID\":\"" UUID_A "\",\"Type\":\"SPEND\"}", "UpdatedDateUTC"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char why[256];
+        xs_err e;
+        assert_null(read_rec(&bank_transaction_ops, bad[i][0], why, &e));
+        assert_int_equal(e, XS_EPARSE);
+        if (strstr(why, bad[i][1]) == NULL) {
+            fail_msg("case %zu: \"%s\" does not name %s", i, why, bad[i][1]);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_account_fields),
+        cmocka_unit_test(test_account_refusals),
+        cmocka_unit_test(test_bank_transaction_fields),
+        cmocka_unit_test(test_bank_transaction_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
