@@ -48,6 +48,20 @@ static json_t *read_rec(const xs_entity_ops *ops, const char *text, char why[256
     return rec;
 }
 
+/* expect_refusals reads each bad[i][0], which must be refused with a reason naming bad[i][1]. */
+static void expect_refusals(const xs_entity_ops *ops, const char *const (*bad)[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        xs_err e;
+        assert_null(read_rec(ops, bad[i][0], why, &e));
+        assert_int_equal(e, XS_EPARSE);
+        if (strstr(why, bad[i][1]) == NULL) {
+            fail_msg("case %zu: \"%s\" does not name %s", i, why, bad[i][1]);
+        }
+    }
+}
+
 static void expect_str(const json_t *rec, const char *key, const char *want)
 {
     const json_t *v = json_object_get(rec, key);
@@ -117,15 +131,7 @@ static void test_account_refusals(void **state)
          "Class"},
         {"{\"AccountID\":\"" UUID_A "\",\"Name\":\"X\",\"Type\":\"BANK\"}", "UpdatedDateUTC"},
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        char why[256];
-        xs_err e;
-        assert_null(read_rec(&account_ops, bad[i][0], why, &e));
-        assert_int_equal(e, XS_EPARSE);
-        if (strstr(why, bad[i][1]) == NULL) {
-            fail_msg("case %zu: \"%s\" does not name %s", i, why, bad[i][1]);
-        }
-    }
+    expect_refusals(&account_ops, bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 #define BT_HEAD                                                                                    \
@@ -199,15 +205,7 @@ static void test_bank_transaction_refusals(void **state)
          "LineAmountTypes"},
         {"{\"BankTransactionID\":\"" UUID_A "\",\"Type\":\"SPEND\"}", "UpdatedDateUTC"},
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        char why[256];
-        xs_err e;
-        assert_null(read_rec(&bank_transaction_ops, bad[i][0], why, &e));
-        assert_int_equal(e, XS_EPARSE);
-        if (strstr(why, bad[i][1]) == NULL) {
-            fail_msg("case %zu: \"%s\" does not name %s", i, why, bad[i][1]);
-        }
-    }
+    expect_refusals(&bank_transaction_ops, bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 int main(void)
