@@ -88,16 +88,24 @@ char *xs_domain_rows_text(const json_t *items)
     return text;
 }
 
-xs_err xs_domain_xero_head(const json_t *x, const char *id_field, const char *what,
+xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **rec,
                            char id[XS_ID_MAX], xs_time *updated, char *why)
 {
-    snprintf(id, XS_ID_MAX, "%s", xs_json_str_or(x, id_field, ""));
+    *rec = NULL;
+    snprintf(id, XS_ID_MAX, "%s", xs_json_str_or(x, ops->id_field, ""));
     const char *u = xs_json_str_or(x, "UpdatedDateUTC", NULL);
     if (u == NULL || xs_time_parse_any(u, updated) != XS_OK) {
+        /* the entity as a word: "bank transaction" */
+        char what[64];
+        snprintf(what, sizeof(what), "%s", ops->name);
+        for (char *c = what; *c != '\0'; c++) {
+            *c = *c == '_' ? ' ' : *c;
+        }
         snprintf(why, 256, "%s %.40s has no readable UpdatedDateUTC", what, id);
         return XS_EPARSE;
     }
-    return XS_OK;
+    *rec = ops->read_xero(x, why);
+    return *rec != NULL ? XS_OK : XS_EPARSE;
 }
 
 xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
@@ -176,21 +184,37 @@ xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
     return XS_OK;
 }
 
-xs_err xs_domain_svc_new(const xs_proc *proc, const xs_entity_ops *const *entities, void **state)
+/* The entities of this process's domain service (xs_domain_svc_main). */
+static const xs_entity_ops *const *svc_entities;
+
+static xs_err svc_init(const xs_proc *proc, xs_pg *pg, void **state)
 {
+    (void)pg;
     xs_domain_svc *d = calloc(1, sizeof(*d));
     if (d == NULL) {
         return XS_ENOMEM;
     }
-    d->entities = entities;
+    d->entities = svc_entities;
     xs_domain_xero_opts(proc->cfg, proc->log, &d->xero);
     *state = d;
     return XS_OK;
 }
 
-void xs_domain_svc_free(void *state)
+static void svc_fini(void *state)
 {
     free(state);
+}
+
+int xs_domain_svc_main(const xs_svc_def *def, const xs_entity_ops *const *entities, int argc,
+                       char **argv)
+{
+    svc_entities = entities;
+    xs_svc_def d = *def;
+    d.init = svc_init;
+    d.fini = svc_fini;
+    d.worker_init = xs_domain_worker_init;
+    d.worker_fini = xs_domain_worker_fini;
+    return xs_svc_main(&d, argc, argv);
 }
 
 bool xs_domain_one_of(const char *s, const char *const *set)
@@ -285,17 +309,7 @@ static xs_err settings_read(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_
     xs_json_get_bool(in, "fill_empty_only", &s->fill_empty_only);
     json_t *types = json_object_get(in, "types");
     if (types != NULL && !json_is_null(types)) {
-        size_t i;
-        json_t *t;
-        bool ok = ops->type_field != NULL && json_is_array(types) && json_array_size(types) > 0 &&
-                  json_array_size(types) <= 16;
-        json_array_foreach(types, i, t)
-        {
-            const char *v = json_string_value(t);
-            ok = ok && v != NULL && v[0] != '\0' && strlen(v) <= 32 &&
-                 strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") == strlen(v);
-        }
-        if (!ok) {
+        if (ops->type_field == NULL || xs_entity_types_check(types) != 0) {
             return xs_svc_fail_field(ctx, XS_EINVAL, "settings.types",
                                      ops->type_field == NULL
                                          ? "this entity has no types to filter on"
@@ -868,8 +882,8 @@ static const char *const PULL_COUNTS[] = {"fetched",   "created", "updated", "un
                                           "conflicts", "failed",  "skipped", "linked",
                                           "queued",    "retired", NULL};
 
-/* pull_path builds the list path of a pull step; types (checked by settings_read: A-Z and
- * '-' only, so nothing needs quoting in the filter) limits it to those Types. */
+/* pull_path builds the list path of a pull step; types (checked by settings_read with
+ * xs_entity_types_check, so nothing needs quoting in the filter) limits it to those Types. */
 static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t page,
                         int64_t page_size, const json_t *types, char *path, size_t cap)
 {
@@ -919,7 +933,7 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
     return n < cap ? XS_OK : XS_EINVAL;
 }
 
-/* A record of a page, after from_xero. */
+/* A record of a page, after xs_domain_from_xero. */
 typedef struct pulled {
     char xero_id[XS_ID_MAX];
     json_t *rec;
@@ -1014,7 +1028,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         pulled *p = &recs[nrec];
         char why[WHY_MAX] = "";
         p->xero_id[0] = '\0';
-        if (ops->from_xero(item, &p->rec, p->xero_id, &p->at, why) != XS_OK ||
+        if (xs_domain_from_xero(ops, item, &p->rec, p->xero_id, &p->at, why) != XS_OK ||
             !xs_proto_uuid_valid(p->xero_id)) {
             item_error(errors, NULL, xs_proto_uuid_valid(p->xero_id) ? p->xero_id : NULL,
                        why[0] != '\0' ? why : "a record Xero sent cannot be read");
@@ -1676,7 +1690,8 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             json_t *xrec = NULL;
             char xid[XS_ID_MAX] = "", why[WHY_MAX] = "";
             xs_time xat = 0;
-            if (strcmp(st, "ERROR") != 0 && ops->from_xero(res, &xrec, xid, &xat, why) == XS_OK &&
+            if (strcmp(st, "ERROR") != 0 &&
+                xs_domain_from_xero(ops, res, &xrec, xid, &xat, why) == XS_OK &&
                 xs_proto_uuid_valid(xid)) {
                 /* The base is what was sent: if Xero wrote it differently, the next pull
                  * sees a change in Xero and takes Xero's form once. */
@@ -1833,7 +1848,7 @@ static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
         json_t *rec = NULL;
         char xid[XS_ID_MAX] = "", why[WHY_MAX];
         xs_time at = 0;
-        if (ops->from_xero(v, &rec, xid, &at, why) == XS_OK && xs_proto_uuid_valid(xid)) {
+        if (xs_domain_from_xero(ops, v, &rec, xid, &at, why) == XS_OK && xs_proto_uuid_valid(xid)) {
             json_array_append_new(found, json_pack("{s:s, s:o, s:I, s:s}", "xero_id", xid, "rec",
                                                    rec, "at", (json_int_t)at, "name",
                                                    xs_domain_text_or_empty(rec, "name")));

@@ -65,11 +65,10 @@ typedef struct xs_entity_ops {
      * orchestrator) */
     const char *type_field;
 
-    /* from_xero turns Xero's record into a canonical record (*rec, new), its id and its
-     * UpdatedDateUTC. XS_EPARSE with a reason in why (256 bytes) for a record it cannot
-     * read: that record fails, the others go on. */
-    xs_err (*from_xero)(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
-                        char *why);
+    /* read_xero turns Xero's record into a canonical record (new); NULL with a reason in why
+     * (256 bytes) for a record it cannot read: that record fails, the others go on. Its id
+     * and UpdatedDateUTC are xs_domain_from_xero's. */
+    json_t *(*read_xero)(const json_t *x, char *why);
     /* to_xero builds the write item for rec (new); xero_id NULL creates. */
     json_t *(*to_xero)(const json_t *rec, const char *xero_id);
     /* retire_item builds the item that retires in Xero a record deleted locally (new; e.g.
@@ -152,10 +151,10 @@ const char *xs_domain_text_or_empty(const json_t *rec, const char *key);
  * (so no text but UUIDs ever reaches the literal) or when out of memory. */
 char *xs_domain_uuid_array(const json_t *ids);
 
-/* xs_domain_xero_head reads what every Xero record has: its id (field id_field) into id and
- * its UpdatedDateUTC into *updated; XS_EPARSE with a reason naming the record as `what` (e.g.
- * "account") in why (256 bytes) when the time cannot be read. */
-xs_err xs_domain_xero_head(const json_t *x, const char *id_field, const char *what,
+/* xs_domain_from_xero reads a Xero record of entity ops: its id (ops->id_field) into id, its
+ * UpdatedDateUTC into *updated and its canonical form (ops->read_xero) into *rec (new).
+ * XS_EPARSE with a reason in why (256 bytes) for a record that cannot be read. */
+xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **rec,
                            char id[XS_ID_MAX], xs_time *updated, char *why);
 
 /* xs_domain_load_rows is the body of a load_local: sql selects (id, organisation_id, ...,
@@ -175,11 +174,11 @@ void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
 xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
                             const json_t *updates, const char *const sql[2], json_t **at);
 
-/* xs_domain_svc_new makes a domain service's state (xs_svc_def.init) for its entities
- * (NULL-terminated, static), with the Xero client options from the configuration;
- * xs_domain_svc_free frees it (xs_svc_def.fini). */
-xs_err xs_domain_svc_new(const xs_proc *proc, const xs_entity_ops *const *entities, void **state);
-void xs_domain_svc_free(void *state);
+/* xs_domain_svc_main runs a domain service (xs_svc_main) syncing entities (NULL-terminated,
+ * static): def with its init, fini and worker hooks set to the domain's, whose state is an
+ * xs_domain_svc over those entities and each worker's an xs_xero client. One per process. */
+int xs_domain_svc_main(const xs_svc_def *def, const xs_entity_ops *const *entities, int argc,
+                       char **argv);
 
 /* xs_domain_rows_text writes items ([{"id", "rec"}]) as the JSON text of rows for
  * jsonb_to_recordset, each rec with its "id" (new string, free()); NULL when out of memory. */

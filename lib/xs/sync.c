@@ -280,6 +280,24 @@ const xs_entity_info *xs_entity_find(const char *name)
     return NULL;
 }
 
+int xs_entity_types_check(const json_t *types)
+{
+    if (!json_is_array(types) || json_array_size(types) < 1 || json_array_size(types) > 16) {
+        return 1;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t)
+    {
+        const char *s = json_string_value(t);
+        if (s == NULL || s[0] == '\0' || strlen(s) > 32 ||
+            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != strlen(s)) {
+            return 2;
+        }
+    }
+    return 0;
+}
+
 bool xs_entity_match_key_valid(const xs_entity_info *e, const char *key)
 {
     for (size_t i = 0; e != NULL && e->match_keys != NULL && e->match_keys[i] != NULL; i++) {

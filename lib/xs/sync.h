@@ -106,6 +106,11 @@ typedef struct xs_entity_info {
 const xs_entity_info *xs_entities(size_t *n);
 const xs_entity_info *xs_entity_find(const char *name);
 
+/* xs_entity_types_check checks a typed entity's "types" setting: 0 when it is an array of 1 to
+ * 16 Xero Type names, each 1 to 32 of A-Z and '-' (so safe in a filter unquoted); 1 when it
+ * is not such an array; 2 when one of its names is not such a name. */
+int xs_entity_types_check(const json_t *types);
+
 /* xs_entity_match_key_valid tells whether key is one of the entity's match keys. */
 bool xs_entity_match_key_valid(const xs_entity_info *e, const char *key);
 

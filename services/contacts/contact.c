@@ -164,15 +164,9 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     return rec;
 }
 
-static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
-                        char *why)
+static json_t *read_xero(const json_t *x, char *why)
 {
-    xs_err e = xs_domain_xero_head(x, contact_ops.id_field, "contact", id, updated, why);
-    if (e != XS_OK) {
-        return e;
-    }
-    *rec = canonical(x, true, why);
-    return *rec != NULL ? XS_OK : XS_EPARSE;
+    return canonical(x, true, why);
 }
 
 /* sub_to_xero writes a canonical list back in Xero's names, with an empty entry for every
@@ -497,7 +491,7 @@ const xs_entity_ops contact_ops = {
                "name_key, updated_at)",
     .pull_query = "includeArchived=true",
     .pushable = true,
-    .from_xero = from_xero,
+    .read_xero = read_xero,
     .to_xero = to_xero,
     .retire_item = retire_item,
     .load_local = load_local,

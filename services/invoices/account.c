@@ -74,15 +74,9 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     return NULL;
 }
 
-static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
-                        char *why)
+static json_t *read_xero(const json_t *x, char *why)
 {
-    xs_err e = xs_domain_xero_head(x, account_ops.id_field, "account", id, updated, why);
-    if (e != XS_OK) {
-        return e;
-    }
-    *rec = canonical(x, true, why);
-    return *rec != NULL ? XS_OK : XS_EPARSE;
+    return canonical(x, true, why);
 }
 
 #define COLS                                                                                       \
@@ -173,7 +167,7 @@ const xs_entity_ops account_ops = {
     .pushable = false,
     .unpaged = true,
     .type_field = "Type",
-    .from_xero = from_xero,
+    .read_xero = read_xero,
     .load_local = load_local,
     .write_local = write_local,
     .retire_missing = retire_missing,

@@ -7,12 +7,6 @@
 
 static const xs_entity_ops *const entities[] = {&account_ops, NULL};
 
-static xs_err init(const xs_proc *proc, xs_pg *pg, void **state)
-{
-    (void)pg;
-    return xs_domain_svc_new(proc, entities, state);
-}
-
 static const xs_svc_route routes[] = {
     {"sync.pull", xs_domain_pull},
 };
@@ -28,13 +22,9 @@ static const xs_svc_def def = {
              "at a time as the orchestrator hands them out (invoices to follow). It dials the "
              "orchestrator's bus (XS_BUS_URL) and calls Xero at XS_XERO_API_URL. Start as many "
              "replicas as you like; stop with SIGTERM.",
-    .init = init,
-    .fini = xs_domain_svc_free,
-    .worker_init = xs_domain_worker_init,
-    .worker_fini = xs_domain_worker_fini,
 };
 
 int main(int argc, char **argv)
 {
-    return xs_svc_main(&def, argc, argv);
+    return xs_domain_svc_main(&def, entities, argc, argv);
 }

@@ -116,20 +116,14 @@ static xs_err check_types(const xs_entity_info *e, const json_t *v, char *field,
     if (!e->typed) {
         return bad(field, why, path, "%s", "this entity has no types to filter on");
     }
-    if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 16) {
+    switch (xs_entity_types_check(v)) {
+    case 1:
         return bad(field, why, path, "%s", "must be an array of 1 to 16 Xero Type names");
+    case 2:
+        return bad(field, why, path, "%s", "holds a name that is not a Xero Type (A-Z)");
+    default:
+        return XS_OK;
     }
-    size_t i;
-    json_t *t;
-    json_array_foreach(v, i, t)
-    {
-        const char *s = json_string_value(t);
-        if (s == NULL || s[0] == '\0' || strlen(s) > 32 ||
-            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != strlen(s)) {
-            return bad(field, why, path, "%s", "holds a name that is not a Xero Type (A-Z)");
-        }
-    }
-    return XS_OK;
 }
 
 xs_err orch_settings_validate(const json_t *in, char *field, char *why)

@@ -131,15 +131,8 @@ static bool check(const json_t *rec, char *why)
     return false;
 }
 
-static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_time *updated,
-                        char *why)
+static json_t *read_xero(const json_t *x, char *why)
 {
-    *rec = NULL;
-    xs_err e =
-        xs_domain_xero_head(x, bank_transaction_ops.id_field, "bank transaction", id, updated, why);
-    if (e != XS_OK) {
-        return e;
-    }
     json_t *r = json_object();
     for (size_t i = 0; i < NTEXT - NMONEY; i++) {
         if (TEXT[i][1] != NULL) {
@@ -150,7 +143,7 @@ static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_ti
         json_t *v = amount(x, TEXT[i][1], 2, why);
         if (v == NULL) {
             json_decref(r);
-            return XS_EPARSE;
+            return NULL;
         }
         json_object_set_new(r, TEXT[i][0], v);
     }
@@ -177,11 +170,10 @@ static xs_err from_xero(const json_t *x, json_t **rec, char id[XS_ID_MAX], xs_ti
     if (ls == NULL || !check(r, why)) {
         json_decref(ls);
         json_decref(r);
-        return XS_EPARSE;
+        return NULL;
     }
     json_object_set_new(r, "line_items", ls);
-    *rec = r;
-    return XS_OK;
+    return r;
 }
 
 /* The contact's Xero id through its mapping on any of the organisation's connections. */
@@ -267,7 +259,7 @@ const xs_entity_ops bank_transaction_ops = {
     .pull_query = "unitdp=4",
     .pushable = false,
     .type_field = "Type",
-    .from_xero = from_xero,
+    .read_xero = read_xero,
     .load_local = load_local,
     .write_local = write_local,
 };

@@ -28,7 +28,7 @@ static json_t *parse(const char *text)
     return j;
 }
 
-/* read runs ops->from_xero on text; returns the canonical record (new) or NULL with why. */
+/* read runs xs_domain_from_xero on text; returns the canonical record (new) or NULL with why. */
 static json_t *read_rec(const xs_entity_ops *ops, const char *text, char why[256], xs_err *e)
 {
     json_t *x = parse(text);
@@ -36,7 +36,7 @@ static json_t *read_rec(const xs_entity_ops *ops, const char *text, char why[256
     char id[XS_ID_MAX];
     xs_time at = 0;
     why[0] = '\0';
-    *e = ops->from_xero(x, &rec, id, &at, why);
+    *e = xs_domain_from_xero(ops, x, &rec, id, &at, why);
     json_decref(x);
     if (*e == XS_OK) {
         assert_non_null(rec);

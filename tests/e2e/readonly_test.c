@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine.h"
 #include "xs/json.h"
@@ -591,20 +590,7 @@ static long entity_run(const char *body, json_t **run)
     long status = r.status;
     *run = NULL;
     if (status == 202) {
-        snprintf(path, sizeof(path), "/v1/runs/%s",
-                 json_string_value(json_object_get(r.json, "id")));
-        for (int i = 0; i < 600; i++) {
-            xst_http g = xst_engine_api(E, "GET", path, NULL);
-            const char *st = json_string_value(json_object_get(g.json, "status"));
-            if (st != NULL && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0) {
-                *run = json_incref(g.json);
-                xst_http_free(&g);
-                break;
-            }
-            xst_http_free(&g);
-            usleep(100000);
-        }
-        assert_non_null(*run);
+        *run = xst_engine_wait_run(E, json_string_value(json_object_get(r.json, "id")), 60000);
     }
     xst_http_free(&r);
     return status;

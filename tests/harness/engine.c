@@ -188,8 +188,16 @@ json_t *xst_engine_run(xst_engine *e, const char *conn, const char *body, long t
     if (r.status != 202) {
         xst_die("POST %s %s: %ld %s", path, body, r.status, r.body);
     }
-    snprintf(path, sizeof(path), "/v1/runs/%s", json_string_value(json_object_get(r.json, "id")));
+    char id[40];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(r.json, "id")));
     xst_http_free(&r);
+    return xst_engine_wait_run(e, id, timeout_ms);
+}
+
+json_t *xst_engine_wait_run(xst_engine *e, const char *run_id, long timeout_ms)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/runs/%s", run_id);
     int64_t end = xst_now_ms() + timeout_ms;
     for (;;) {
         xst_http g = xst_engine_api(e, "GET", path, NULL);

@@ -91,6 +91,10 @@ long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char
  * /v1/runs/{id} (new); dies when it cannot be started or does not end within timeout_ms. */
 json_t *xst_engine_run(xst_engine *e, const char *conn, const char *body, long timeout_ms);
 
+/* xst_engine_wait_run waits until run run_id ends and returns its GET /v1/runs/{id} (new);
+ * dies when it does not end within timeout_ms. */
+json_t *xst_engine_wait_run(xst_engine *e, const char *run_id, long timeout_ms);
+
 /* xst_engine_free stops every process with SIGTERM and frees e; returns how many did not
  * exit with 0 (their logs are printed). */
 int xst_engine_free(xst_engine *e);
