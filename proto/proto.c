@@ -120,14 +120,15 @@ static const xs_proto_field f_event_connection[] = {
     F("reason", XS_PF_STRING, false, 0, 1024),
 };
 
-/* sync.pull: one bounded read of one entity from Xero (a page, or a set of ids), applied to
- * the local side in one transaction. */
+/* sync.pull: one bounded read of one entity from Xero (up to max_pages pages, or a set of
+ * ids), each page applied to the local side in one transaction. */
 static const xs_proto_field f_sync_pull[] = {
     F("entity", XS_PF_STRING, true, 1, 32),       F("run_id", XS_PF_UUID, false, 0, 0),
     F("step_id", XS_PF_INT, false, 0, INT64_MAX), F("access_token", XS_PF_STRING, true, 1, 65536),
     F("tenant_id", XS_PF_UUID, true, 0, 0),       F("organisation_id", XS_PF_UUID, true, 0, 0),
     F("cursor", XS_PF_OBJECT, false, 0, 0),       F("ids", XS_PF_ARRAY, false, 1, 50),
     F("page_size", XS_PF_INT, false, 1, 1000),    F("settings", XS_PF_OBJECT, false, 0, 0),
+    F("max_pages", XS_PF_INT, false, 1, 100),
 };
 
 static const xs_proto_field f_sync_pulled[] = {
@@ -135,6 +136,7 @@ static const xs_proto_field f_sync_pulled[] = {
     F("next", XS_PF_OBJECT, false, 0, 0),    F("high_water", XS_PF_TIME, false, 0, 0),
     F("resume", XS_PF_TIME, false, 0, 0),    F("call", XS_PF_OBJECT, false, 0, 0),
     F("missing", XS_PF_ARRAY, false, 0, 50), F("message", XS_PF_STRING, false, 0, 1024),
+    F("calls", XS_PF_INT, false, 0, 100),
 };
 
 /* sync.push: one bounded write of one entity to Xero (a batch of at most 50). */

@@ -63,7 +63,8 @@ const xs_config_var xs_config_vars[] = {
 
     /* --- the run engine (orchestrator) --- */
     {"XS_EXECUTORS", XS_CFG_INT, "8", false, 1, 256, NULL, XS_PROC_ORCHESTRATOR,
-     "Steps (each one call to Xero) the orchestrator runs at the same time, across tenants."},
+     "Steps the orchestrator runs at the same time, across tenants (each makes one call to "
+     "Xero at a time)."},
     {"XS_STEP_MAX_ATTEMPTS", XS_CFG_INT, "10", false, 1, 1000, NULL, XS_PROC_ORCHESTRATOR,
      "Attempts of one step (a 429, 5xx, time-out or lost reply is retried) before it fails."},
     {"XS_STEP_BACKOFF", XS_CFG_DURATION, "1s", false, 1, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
@@ -73,6 +74,9 @@ const xs_config_var xs_config_vars[] = {
      "Longest retry delay of a step."},
     {"XS_PULL_PAGE_SIZE", XS_CFG_INT, "1000", false, 1, 1000, NULL, XS_PROC_ORCHESTRATOR,
      "Records per page of a pull (Xero allows at most 1,000)."},
+    {"XS_PULL_PAGES_PER_STEP", XS_CFG_INT, "8", false, 1, 100, NULL, XS_PROC_ORCHESTRATOR,
+     "Pages one pull step may read, one after another, with the next page fetched while the "
+     "one before is written (it holds a permit of the rate budget for each; 1: a page a step)."},
     {"XS_INCREMENTAL_LOOKBACK", XS_CFG_DURATION, "24h", false, 0, SEC(31536000), NULL,
      XS_PROC_ORCHESTRATOR,
      "How far back an incremental run of an entity never pulled before looks."},

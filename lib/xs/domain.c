@@ -2,6 +2,7 @@
 #include "xs/domain.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@
 #define SCAN_READ        1000
 #define ANALYZE_MIN_ROWS 200
 #define ANALYZE_MAX_ROWS 25000
-/* How far Xero's clock may be behind ours without a pull missing a record. */
-#define WHY_MAX 256
+#define WHY_MAX          256
+#define MAX_PAGES        100 /* of one pull step */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -214,6 +215,7 @@ int xs_domain_svc_main(const xs_svc_def *def, const xs_entity_ops *const *entiti
     d.fini = svc_fini;
     d.worker_init = xs_domain_worker_init;
     d.worker_fini = xs_domain_worker_fini;
+    d.json_arena = true; /* a step's values all die with its reply */
     return xs_svc_main(&d, argc, argv);
 }
 
@@ -252,20 +254,43 @@ void xs_domain_xero_opts(const xs_config *cfg, xs_log *log, xs_xero_opts *out)
                           .log = log};
 }
 
+/* A worker's Xero clients: its own, and one that fetches a pull's next page meanwhile. */
+typedef struct domain_worker {
+    xs_xero *x, *ahead;
+} domain_worker;
+
 xs_err xs_domain_worker_init(void *state, void **wstate)
 {
     xs_domain_svc *d = state;
-    xs_xero *x = NULL;
-    xs_err e = xs_xero_create(&x, &d->xero);
-    if (e == XS_OK) {
-        *wstate = x;
+    domain_worker *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        return XS_ENOMEM;
     }
-    return e;
+    xs_err e = xs_xero_create(&w->x, &d->xero);
+    if (e == XS_OK) {
+        e = xs_xero_create(&w->ahead, &d->xero);
+    }
+    if (e != XS_OK) {
+        xs_domain_worker_fini(w);
+        return e;
+    }
+    *wstate = w;
+    return XS_OK;
 }
 
 void xs_domain_worker_fini(void *wstate)
 {
-    xs_xero_destroy(wstate);
+    domain_worker *w = wstate;
+    if (w != NULL) {
+        xs_xero_destroy(w->x);
+        xs_xero_destroy(w->ahead);
+        free(w);
+    }
+}
+
+static xs_xero *xero_of(xs_svc_ctx *ctx)
+{
+    return ((domain_worker *)ctx->wstate)->x;
 }
 
 /* find_entity returns the ops of the request's entity, or fails the request. */
@@ -339,10 +364,16 @@ static void settings_fini(settings *s)
 }
 
 /* counts_add adds n to counts[key]. */
+/* counts_add changes a count in place: a pull step's counts outlive its pages' values, which
+ * go back to the arena after each page, so every key a pull counts is made by counts_new. */
 static void counts_add(json_t *counts, const char *key, json_int_t n)
 {
     json_t *v = json_object_get(counts, key);
-    json_object_set_new(counts, key, json_integer((v != NULL ? json_integer_value(v) : 0) + n));
+    if (json_is_integer(v)) {
+        json_integer_set(v, json_integer_value(v) + n);
+    } else {
+        json_object_set_new(counts, key, json_integer(n));
+    }
 }
 
 static json_t *counts_new(const char *const *keys)
@@ -941,120 +972,211 @@ typedef struct pulled {
     char sum[2 * XS_SHA256_LEN + 1]; /* rec's checksum */
 } pulled;
 
-xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
-{
-    const xs_entity_ops *ops = find_entity(ctx, req);
-    if (ops == NULL) {
-        return XS_EINVAL;
-    }
-    settings set;
-    xs_err e = settings_read(ctx, ops, req, &set);
-    if (e != XS_OK) {
-        return e;
-    }
-    const char *org = xs_json_str_or(req->body, "organisation_id", "");
-    json_t *ids = json_object_get(req->body, "ids");
-    json_t *cursor = json_object_get(req->body, "cursor");
-    int64_t page = 1, page_size = DEFAULT_PAGE;
-    xs_json_get_int(cursor, "page", &page);
-    xs_json_get_int(req->body, "page_size", &page_size);
-    xs_time since = 0;
-    const char *since_text = xs_json_str_or(cursor, "since", NULL);
-    if (since_text != NULL && xs_time_parse_iso(since_text, &since) != XS_OK) {
-        settings_fini(&set);
-        return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.since", "not an ISO 8601 time");
-    }
-    if (page < 1 || page > 10000000) {
-        settings_fini(&set);
-        return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.page", "page must be from 1");
-    }
-    char path[XS_XERO_PATH_MAX * 2];
-    if (pull_path(ops, ids, page, page_size, set.types, path, sizeof(path)) != XS_OK) {
-        settings_fini(&set);
-        return ids != NULL
-                   ? xs_svc_fail_field(ctx, XS_EINVAL, "ids",
-                                       "ids must be Xero ids (UUIDs), as many as fit in a request")
-                   : xs_svc_fail_field(ctx, XS_EINVAL, "settings.types", "too many types");
-    }
+/* What a pull asks for, the same for each of its pages (borrowed from the request). */
+typedef struct pull_ask {
+    const xs_entity_ops *ops;
+    const json_t *ids;   /* fetch by Xero id, or NULL */
+    const json_t *types; /* settings.types, or NULL */
+    int64_t page_size;
+    const char *bearer, *tenant_id;
+} pull_ask;
 
-    json_t *counts = counts_new(PULL_COUNTS);
-    xs_xero_req xr = {.method = "GET",
-                      .path = path,
-                      .bearer = xs_json_str_or(req->body, "access_token", ""),
-                      .tenant_id = xs_json_str_or(req->body, "tenant_id", ""),
-                      .if_modified_since = ids == NULL ? since : 0};
+/* One page: its cursor, then what fetch_page and read_page found. fetch_page touches
+ * neither the database nor the worker's context, so it runs on the helper thread too. */
+typedef struct page {
+    xs_time since; /* If-Modified-Since, 0 for none */
+    int64_t number;
+    xs_xero *x; /* the client to call with */
+    const pull_ask *ask;
     xs_xero_resp resp;
     xs_xero_call call;
-    xs_time asked_at = xs_clock_now();
-    int64_t call_t0 = xs_clock_mono_ms();
-    e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
-    audit(ctx, req, &call);
-    const char *outcome = call_outcome(e, resp.status, false);
-    if (outcome == NULL &&
-        (resp.status != 200 || !json_is_array(json_object_get(resp.json, ops->xero_list)))) {
-        outcome = "failed";
-        if (resp.status == 200) {
-            snprintf(call.error, sizeof(call.error), "the reply has no %s list", ops->xero_list);
+    const char *outcome; /* NULL: the page came */
+    xs_time asked_at;
+    int64_t call_ms, read_ms, page_count;
+    size_t n;     /* records Xero sent */
+    xs_time last; /* the last readable record's UpdatedDateUTC: where the next page starts */
+    json_t *drop; /* (helper thread) the page before's reply, to free meanwhile */
+    pulled *recs; /* read_page: the records read */
+    size_t nrec;
+    int64_t unreadable;
+    json_t *errors, *xids; /* the unreadable ones; the ids of the read ones */
+    xs_time high;          /* latest UpdatedDateUTC */
+} page;
+
+static void page_fini(page *p)
+{
+    for (size_t i = 0; p->recs != NULL && i < p->nrec; i++) {
+        json_decref(p->recs[i].rec);
+    }
+    free(p->recs);
+    json_decref(p->errors);
+    json_decref(p->xids);
+    xs_xero_resp_fini(&p->resp);
+    p->recs = NULL;
+    p->errors = p->xids = NULL;
+}
+
+/* fetch_page makes the page's call and finds where the next page would start. */
+static void fetch_page(page *p)
+{
+    json_decref(p->drop);
+    p->drop = NULL;
+    const pull_ask *a = p->ask;
+    const xs_entity_ops *ops = a->ops;
+    char path[XS_XERO_PATH_MAX * 2];
+    memset(&p->resp, 0, sizeof(p->resp));
+    memset(&p->call, 0, sizeof(p->call));
+    p->outcome = NULL;
+    if (pull_path(ops, a->ids, p->number, a->page_size, a->types, path, sizeof(path)) != XS_OK) {
+        p->outcome = "failed";
+        snprintf(p->call.error, sizeof(p->call.error), "the request does not fit in a URL");
+        return;
+    }
+    xs_xero_req xr = {.method = "GET",
+                      .path = path,
+                      .bearer = a->bearer,
+                      .tenant_id = a->tenant_id,
+                      .if_modified_since = a->ids == NULL ? p->since : 0};
+    p->asked_at = xs_clock_now();
+    int64_t t0 = xs_clock_mono_ms();
+    xs_err e = xs_xero_request(p->x, &xr, &p->resp, &p->call);
+    p->outcome = call_outcome(e, p->resp.status, false);
+    json_t *list = json_object_get(p->resp.json, ops->xero_list);
+    if (p->outcome == NULL && (p->resp.status != 200 || !json_is_array(list))) {
+        p->outcome = "failed";
+        if (p->resp.status == 200) {
+            snprintf(p->call.error, sizeof(p->call.error), "the reply has no %s list",
+                     ops->xero_list);
         }
     }
-    if (outcome != NULL) {
-        xs_xero_resp_fini(&resp);
-        settings_fini(&set);
-        return outcome_reply(outcome, counts, &call, call.error, reply);
+    p->call_ms = xs_clock_mono_ms() - t0;
+    if (p->outcome != NULL) {
+        return;
     }
+    p->n = json_array_size(list);
+    xs_json_get_int(json_object_get(p->resp.json, "pagination"), "pageCount", &p->page_count);
+    for (size_t i = p->n; i > 0 && p->last == 0; i--) {
+        json_t *rec = NULL;
+        char id[XS_ID_MAX] = "", why[WHY_MAX];
+        xs_time at = 0;
+        if (xs_domain_from_xero(ops, json_array_get(list, i - 1), &rec, id, &at, why) == XS_OK &&
+            xs_proto_uuid_valid(id)) {
+            p->last = at;
+        }
+        json_decref(rec);
+    }
+}
 
-    /* Read the page. */
-    int64_t tm[6] = {xs_clock_mono_ms(), 0, 0, 0, 0, 0};
-    int64_t call_ms = tm[0] - call_t0;
-    json_t *list = json_object_get(resp.json, ops->xero_list);
-    size_t n = json_array_size(list);
-    pulled *recs = calloc(n + 1, sizeof(pulled));
-    json_t *errors = json_array(), *xids = json_array(), *maps = json_array(),
-           *creates = json_array(), *updates = json_array(), *conflicts = json_array(),
-           *queue = json_array(), *local_ids = json_array(), *unmatched = json_array();
-    json_t *mappings = NULL, *local = NULL, *pending = NULL, *matched = NULL, *at = NULL;
-    size_t nrec = 0;
-    xs_time high = 0, last = 0;
-    if (recs == NULL || errors == NULL || xids == NULL || maps == NULL || creates == NULL ||
-        updates == NULL || conflicts == NULL || queue == NULL || local_ids == NULL ||
-        unmatched == NULL) {
-        e = XS_ENOMEM;
-        goto out;
+static void *fetch_main(void *arg)
+{
+    fetch_page(arg);
+    return NULL;
+}
+
+/* read_page reads the page's records into their canonical form and checksums. */
+static xs_err read_page(page *p)
+{
+    int64_t t0 = xs_clock_mono_ms();
+    const xs_entity_ops *ops = p->ask->ops;
+    json_t *list = json_object_get(p->resp.json, ops->xero_list);
+    p->recs = calloc(p->n + 1, sizeof(pulled));
+    p->errors = json_array();
+    p->xids = json_array();
+    if (p->recs == NULL || p->errors == NULL || p->xids == NULL) {
+        return XS_ENOMEM;
     }
     size_t i;
     json_t *item;
     json_array_foreach(list, i, item)
     {
-        pulled *p = &recs[nrec];
+        pulled *r = &p->recs[p->nrec];
         char why[WHY_MAX] = "";
-        p->xero_id[0] = '\0';
-        if (xs_domain_from_xero(ops, item, &p->rec, p->xero_id, &p->at, why) != XS_OK ||
-            !xs_proto_uuid_valid(p->xero_id)) {
-            item_error(errors, NULL, xs_proto_uuid_valid(p->xero_id) ? p->xero_id : NULL,
+        r->xero_id[0] = '\0';
+        if (xs_domain_from_xero(ops, item, &r->rec, r->xero_id, &r->at, why) != XS_OK ||
+            !xs_proto_uuid_valid(r->xero_id)) {
+            item_error(p->errors, NULL, xs_proto_uuid_valid(r->xero_id) ? r->xero_id : NULL,
                        why[0] != '\0' ? why : "a record Xero sent cannot be read");
-            json_decref(p->rec);
-            p->rec = NULL;
-            counts_add(counts, "failed", 1);
+            json_decref(r->rec);
+            r->rec = NULL;
+            p->unreadable++;
             continue;
         }
-        if (p->at > high) {
-            high = p->at;
+        xs_sync_checksum(r->rec, r->sum);
+        if (r->at > p->high) {
+            p->high = r->at;
         }
-        last = p->at;
-        json_array_append_new(xids, json_string(p->xero_id));
-        nrec++;
+        json_array_append_new(p->xids, json_string(r->xero_id));
+        p->nrec++;
     }
-    counts_add(counts, "fetched", (json_int_t)n);
+    p->read_ms = xs_clock_mono_ms() - t0;
+    return XS_OK;
+}
 
-    tm[1] = xs_clock_mono_ms();
+/* page_next tells whether p is the last page and, when not, the next page's cursor: keyset
+ * on UpdatedDateUTC (ascending), whole seconds as If-Modified-Since takes them, page numbers
+ * only within one second. The last page is a short one, or (Xero's pagination object, when
+ * the reply has one) the last of pageCount, which saves asking for an empty page after a
+ * full one. */
+static bool page_next(const page *p, page *next)
+{
+    const pull_ask *a = p->ask;
+    if (a->ops->unpaged || a->ids != NULL || (int64_t)p->n < a->page_size ||
+        (p->page_count >= 1 && p->number >= p->page_count)) {
+        return false;
+    }
+    memset(next, 0, sizeof(*next));
+    next->ask = a;
+    xs_time next_since = (p->last / 1000) * 1000;
+    if (next_since > p->since) {
+        next->since = next_since;
+        next->number = 1;
+    } else {
+        next->since = p->since;
+        next->number = p->number + 1;
+    }
+    return true;
+}
+
+static json_t *cursor_json(const page *p)
+{
+    char ns[XS_TIME_ISO_MAX];
+    if (p->since > 0) {
+        xs_time_format_iso(p->since, ns);
+    }
+    return json_pack("{s:s?, s:I}", "since", p->since > 0 ? ns : NULL, "page",
+                     (json_int_t)p->number);
+}
+
+/* apply_page decides each record of a page read and writes the outcome, in one transaction
+ * marked as the engine's own; counts add up over the pages of a step. */
+static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set, page *pg,
+                         json_t *counts)
+{
+    const xs_entity_ops *ops = pg->ask->ops;
+    const json_t *ids = pg->ask->ids;
+    const char *org = xs_json_str_or(req->body, "organisation_id", "");
+    size_t nrec = pg->nrec;
+    pulled *recs = pg->recs;
+    xs_err e = XS_OK;
+    counts_add(counts, "fetched", (json_int_t)pg->n);
+    counts_add(counts, "failed", (json_int_t)pg->unreadable);
+    int64_t tm[4] = {xs_clock_mono_ms(), 0, 0, 0};
+    json_t *maps = json_array(), *creates = json_array(), *updates = json_array(),
+           *conflicts = json_array(), *queue = json_array(), *local_ids = json_array(),
+           *unmatched = json_array(), *sums = json_array();
+    json_t *mappings = NULL, *local = NULL, *pending = NULL, *matched = NULL, *at = NULL;
+    if (maps == NULL || creates == NULL || updates == NULL || conflicts == NULL || queue == NULL ||
+        local_ids == NULL || unmatched == NULL || sums == NULL) {
+        e = XS_ENOMEM;
+        goto out;
+    }
+    size_t i;
+    json_t *item;
     /* What is known of them here. */
-    json_t *sums = json_array();
     for (i = 0; i < nrec; i++) {
-        xs_sync_checksum(recs[i].rec, recs[i].sum);
         json_array_append_new(sums, json_string(recs[i].sum));
     }
-    e = load_mappings_sums(ctx, req->conn, ops->name, xids, sums, true, &mappings);
-    json_decref(sums);
+    e = load_mappings_sums(ctx, req->conn, ops->name, pg->xids, sums, true, &mappings);
     if (e != XS_OK) {
         e = db_fail(ctx, e, "cannot read mappings");
         goto out;
@@ -1073,13 +1195,13 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         }
     }
     int64_t tmm = xs_clock_mono_ms();
-    if (ops->match != NULL && json_array_size(unmatched) > 0 && json_array_size(set.keys) > 0) {
+    if (ops->match != NULL && json_array_size(unmatched) > 0 && json_array_size(set->keys) > 0) {
         json_t *cands = NULL;
-        if ((e = ops->match(ctx->pg, org, req->conn, unmatched, set.keys, &cands)) != XS_OK) {
+        if ((e = ops->match(ctx->pg, org, req->conn, unmatched, set->keys, &cands)) != XS_OK) {
             e = db_fail(ctx, e, "cannot match records");
             goto out;
         }
-        matched = assign_matches(cands, set.keys);
+        matched = assign_matches(cands, set->keys);
         json_decref(cands);
         if (matched == NULL) {
             e = XS_ENOMEM;
@@ -1099,10 +1221,10 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         goto out;
     }
     xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",
-                 (json_int_t)(tmm - tm[1]), "match_ms", (json_int_t)(tml - tmm), "local_ms",
+                 (json_int_t)(tmm - tm[0]), "match_ms", (json_int_t)(tml - tmm), "local_ms",
                  (json_int_t)(xs_clock_mono_ms() - tml));
 
-    tm[2] = xs_clock_mono_ms();
+    tm[1] = xs_clock_mono_ms();
     /* Decide each record. */
     for (i = 0; i < nrec; i++) {
         pulled *p = &recs[i];
@@ -1155,7 +1277,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             }
             continue;
         }
-        if (m == NULL && set.fill_empty_only) {
+        if (m == NULL && set->fill_empty_only) {
             json_t *filled = xs_sync_fill_empty(lrec, p->rec);
             if (!xs_json_equal(filled, lrec)) {
                 json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", filled));
@@ -1181,7 +1303,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             continue;
         }
         xs_sync_decision d;
-        if ((e = xs_sync_decide(base, lrec, p->rec, lat, p->at, set.policy, set.fallback, &d)) !=
+        if ((e = xs_sync_decide(base, lrec, p->rec, lat, p->at, set->policy, set->fallback, &d)) !=
             XS_OK) {
             e = xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
             goto out;
@@ -1223,7 +1345,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         xs_sync_decision_fini(&d);
     }
 
-    tm[3] = xs_clock_mono_ms();
+    tm[2] = xs_clock_mono_ms();
     /* Apply, in one transaction marked as the engine's own. */
     char txid[64];
     new_txid(req, txid, sizeof(txid));
@@ -1236,18 +1358,19 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         e = db_fail(ctx, e, "cannot write local records");
         goto out;
     }
-    if (ops->unpaged && ops->retire_missing != NULL && ids == NULL && since_text == NULL &&
-        nrec == n) {
+    if (ops->unpaged && ops->retire_missing != NULL && ids == NULL && pg->since == 0 &&
+        nrec == pg->n) {
         /* A full pull of an entity Xero lists whole, every record read: what is linked here
          * and not in the list is gone from Xero. */
         int gone = 0;
-        if ((e = ops->retire_missing(ctx->pg, org, req->conn, xids, set.types, &gone)) != XS_OK) {
+        if ((e = ops->retire_missing(ctx->pg, org, req->conn, pg->xids, set->types, &gone)) !=
+            XS_OK) {
             e = db_fail(ctx, e, "cannot mark the records Xero no longer lists");
             goto out;
         }
         counts_add(counts, "retired", gone);
     }
-    tm[4] = xs_clock_mono_ms();
+    tm[3] = xs_clock_mono_ms();
     json_array_foreach(maps, i, item)
     {
         json_t *t = json_object_get(at, xs_json_str_or(item, "local_id", ""));
@@ -1258,84 +1381,18 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     if ((e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
         (e = write_conflicts(ctx, req, ops->name, conflicts)) != XS_OK ||
         (e = queue_push(ctx, org, ops->name, queue)) != XS_OK ||
-        (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+        (e = item_errors(ctx, req, ops->name, pg->errors)) != XS_OK ||
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
         e = db_fail(ctx, e, "cannot apply the page");
         goto out;
     }
     refresh_stats(ctx, ops, json_array_size(maps));
-    tm[5] = xs_clock_mono_ms();
     xs_log_debug(ctx->proc->log, "sync.pull_timing", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                 "records", (json_int_t)nrec, "call_ms", (json_int_t)call_ms, "read_ms",
-                 (json_int_t)(tm[1] - tm[0]), "lookup_ms", (json_int_t)(tm[2] - tm[1]), "decide_ms",
-                 (json_int_t)(tm[3] - tm[2]), "write_local_ms", (json_int_t)(tm[4] - tm[3]),
-                 "write_rest_ms", (json_int_t)(tm[5] - tm[4]));
-
-    json_t *out =
-        json_pack("{s:s, s:O, s:o}", "outcome", "done", "counts", counts, "call", call_json(&call));
-    if (high > 0) {
-        char hw[XS_TIME_ISO_MAX];
-        xs_time_format_iso(high, hw);
-        json_object_set_new(out, "high_water", json_string(hw));
-    }
-    /* The last page: short, or (Xero's pagination object, when the reply has one) the last
-     * of pageCount, which saves asking for an empty page after a full one. */
-    int64_t page_count = 0;
-    bool last_page = ops->unpaged || (int64_t)n < page_size ||
-                     (xs_json_get_int(json_object_get(resp.json, "pagination"), "pageCount",
-                                      &page_count) == XS_OK &&
-                      page_count >= 1 && page >= page_count);
-    if (ids == NULL && last_page) {
-        /* The last page: every record changed before it was asked for (less a margin for
-         * Xero's clock) has been read, so the next pull may start there. */
-        xs_time resume = ((asked_at - XS_DOMAIN_RESUME_MARGIN_MS) / 1000) * 1000;
-        if (resume < since) {
-            resume = since;
-        }
-        char rs[XS_TIME_ISO_MAX];
-        xs_time_format_iso(resume, rs);
-        json_object_set_new(out, "resume", json_string(rs));
-    }
-    if (ids == NULL && !last_page) {
-        /* A full page: more may follow. Keyset on UpdatedDateUTC (ascending), whole seconds
-         * as If-Modified-Since takes them; pages only within one second. */
-        xs_time next_since = (last / 1000) * 1000;
-        char ns[XS_TIME_ISO_MAX];
-        if (next_since > since) {
-            xs_time_format_iso(next_since, ns);
-            json_object_set_new(out, "next", json_pack("{s:s, s:i}", "since", ns, "page", 1));
-        } else {
-            xs_time_format_iso(since, ns);
-            json_object_set_new(out, "next",
-                                json_pack("{s:s?, s:I}", "since", since > 0 ? ns : NULL, "page",
-                                          (json_int_t)(page + 1)));
-        }
-    }
-    if (ids != NULL) {
-        json_t *missing = json_array();
-        json_t *v;
-        json_array_foreach(ids, i, v)
-        {
-            bool seen = false;
-            for (size_t j = 0; j < nrec && !seen; j++) {
-                seen = strcasecmp(recs[j].xero_id, json_string_value(v)) == 0;
-            }
-            if (!seen) {
-                json_array_append(missing, v);
-            }
-        }
-        json_object_set_new(out, "missing", missing);
-    }
-    *reply = out;
-    e = XS_OK;
+                 "records", (json_int_t)nrec, "call_ms", (json_int_t)pg->call_ms, "read_ms",
+                 (json_int_t)pg->read_ms, "lookup_ms", (json_int_t)(tm[1] - tm[0]), "decide_ms",
+                 (json_int_t)(tm[2] - tm[1]), "write_local_ms", (json_int_t)(tm[3] - tm[2]),
+                 "write_rest_ms", (json_int_t)(xs_clock_mono_ms() - tm[3]));
 out:
-    for (i = 0; recs != NULL && i < n; i++) {
-        json_decref(recs[i].rec);
-    }
-    free(recs);
-    json_decref(counts);
-    json_decref(errors);
-    json_decref(xids);
     json_decref(maps);
     json_decref(creates);
     json_decref(updates);
@@ -1343,12 +1400,208 @@ out:
     json_decref(queue);
     json_decref(local_ids);
     json_decref(unmatched);
+    json_decref(sums);
     json_decref(mappings);
     json_decref(local);
     json_decref(pending);
     json_decref(matched);
     json_decref(at);
-    xs_xero_resp_fini(&resp);
+    return e;
+}
+
+/* A pull step reads up to max_pages pages one after another (the orchestrator holds a
+ * permit of the rate budget for each). While a page is decided and written, the helper
+ * thread fetches the next one with the worker's second client, so Xero's time and ours
+ * overlap; there is never more than one call in flight. A page that cannot be fetched or
+ * written after others were ends the step there: it is done, and its `next` cursor is
+ * that page, which the following step reads again (and, failing again as its first page,
+ * reports as any failure). */
+xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
+{
+    const xs_entity_ops *ops = find_entity(ctx, req);
+    if (ops == NULL) {
+        return XS_EINVAL;
+    }
+    settings set;
+    xs_err e = settings_read(ctx, ops, req, &set);
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *ids = json_object_get(req->body, "ids");
+    json_t *cursor = json_object_get(req->body, "cursor");
+    int64_t number = 1, page_size = DEFAULT_PAGE, max_pages = 1;
+    xs_json_get_int(cursor, "page", &number);
+    xs_json_get_int(req->body, "page_size", &page_size);
+    xs_json_get_int(req->body, "max_pages", &max_pages);
+    xs_time since = 0;
+    const char *since_text = xs_json_str_or(cursor, "since", NULL);
+    if (since_text != NULL && xs_time_parse_iso(since_text, &since) != XS_OK) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.since", "not an ISO 8601 time");
+    }
+    if (number < 1 || number > 10000000) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.page", "page must be from 1");
+    }
+    if (page_size < 1 || page_size > 1000) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "page_size", "page_size must be 1 to 1000");
+    }
+    if (max_pages < 1 || max_pages > MAX_PAGES) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "max_pages", "max_pages must be 1 to %d",
+                                 MAX_PAGES);
+    }
+    char path[XS_XERO_PATH_MAX * 2];
+    if (pull_path(ops, ids, number, page_size, set.types, path, sizeof(path)) != XS_OK) {
+        settings_fini(&set);
+        return ids != NULL
+                   ? xs_svc_fail_field(ctx, XS_EINVAL, "ids",
+                                       "ids must be Xero ids (UUIDs), as many as fit in a request")
+                   : xs_svc_fail_field(ctx, XS_EINVAL, "settings.types", "too many types");
+    }
+    pull_ask ask = {.ops = ops,
+                    .ids = ids,
+                    .types = set.types,
+                    .page_size = page_size,
+                    .bearer = xs_json_str_or(req->body, "access_token", ""),
+                    .tenant_id = xs_json_str_or(req->body, "tenant_id", "")};
+    domain_worker *w = ctx->wstate;
+    json_t *counts = counts_new(PULL_COUNTS);
+    /* Each page's values are given back when it is done: a step of many pages holds one. */
+    xs_json_arena_pos mark = xs_json_arena_mark();
+    page cur = {.since = since, .number = number, .x = w->x, .ask = &ask}, ahead;
+    fetch_page(&cur);
+    audit(ctx, req, &cur.call);
+    if (cur.outcome != NULL) {
+        const char *o = cur.outcome;
+        page_fini(&cur);
+        settings_fini(&set);
+        e = outcome_reply(o, counts, &cur.call, cur.call.error, reply);
+        if (e == XS_OK) {
+            json_object_set_new(*reply, "calls", json_integer(1));
+        }
+        return e;
+    }
+    /* The first reply is in the arena; the helper thread's are not. */
+    bool in_arena = mark.set;
+    int64_t calls = 1, pages = 0;
+    xs_time high = 0, resume = 0;
+    page stop = {0}; /* only its cursor: where the next step starts, when stop.number > 0 */
+    xs_xero_call last_call;
+    bool seen[50] = {false};
+    for (;;) {
+        bool more = page_next(&cur, &ahead);
+        bool fetching = false;
+        pthread_t th;
+        if ((e = read_page(&cur)) != XS_OK) {
+            e = xs_svc_fail(ctx, e, true, "cannot read the page");
+        }
+        if (e == XS_OK && more && pages + 1 < max_pages) {
+            ahead.x = w->ahead;
+            if (!in_arena) {
+                /* Read: the helper frees it meanwhile, in the allocator arena of the helper
+                 * that made it (freeing it here contends with the helper's allocations). */
+                ahead.drop = cur.resp.json;
+                cur.resp.json = NULL;
+            }
+            fetching = pthread_create(&th, NULL, fetch_main, &ahead) == 0;
+            if (!fetching) {
+                cur.resp.json = ahead.drop;
+                ahead.drop = NULL;
+            }
+        }
+        if (e == XS_OK) {
+            e = apply_page(ctx, req, &set, &cur, counts);
+        }
+        if (fetching) {
+            pthread_join(th, NULL);
+            audit(ctx, req, &ahead.call);
+            calls++;
+        }
+        last_call = fetching ? ahead.call : cur.call;
+        if (e != XS_OK) {
+            if (fetching) {
+                page_fini(&ahead);
+            }
+            if (pages == 0) {
+                page_fini(&cur);
+                goto fail;
+            }
+            /* Written up to the page before: the next step starts at this one. */
+            xs_log_warn(ctx->proc->log, "sync.pull_stopped", "{s:s, s:I, s:s}", "entity", ops->name,
+                        "page", (json_int_t)cur.number, "reason", ctx->err);
+            stop = (page){.since = cur.since, .number = cur.number};
+            ctx->err[0] = '\0';
+            ctx->field[0] = '\0';
+            page_fini(&cur);
+            break;
+        }
+        pages++;
+        if (cur.high > high) {
+            high = cur.high;
+        }
+        for (size_t i = 0; ids != NULL && i < json_array_size(ids) && i < 50; i++) {
+            for (size_t j = 0; j < cur.nrec && !seen[i]; j++) {
+                const char *id = json_string_value(json_array_get(ids, i));
+                seen[i] = id != NULL && strcasecmp(cur.recs[j].xero_id, id) == 0;
+            }
+        }
+        if (!more && ids == NULL) {
+            /* The last page: every record changed before it was asked for (less a margin
+             * for Xero's clock) has been read, so the next pull may start there. */
+            resume = ((cur.asked_at - XS_DOMAIN_RESUME_MARGIN_MS) / 1000) * 1000;
+            resume = resume < cur.since ? cur.since : resume;
+        }
+        page_fini(&cur);
+        in_arena = false;
+        xs_json_arena_release(mark);
+        if (!more) {
+            break;
+        }
+        if (!fetching) {
+            /* As many pages as the step may read: the next step goes on. */
+            stop = (page){.since = ahead.since, .number = ahead.number};
+            break;
+        }
+        cur = ahead;
+        if (cur.outcome != NULL) {
+            /* The next page could not be fetched (a 429, say): the next step reads it, once
+             * the budget has taken in what this reply said. */
+            stop = (page){.since = cur.since, .number = cur.number};
+            page_fini(&cur);
+            break;
+        }
+    }
+
+    json_t *out = json_pack("{s:s, s:O, s:o, s:I}", "outcome", "done", "counts", counts, "call",
+                            call_json(&last_call), "calls", (json_int_t)calls);
+    char iso[XS_TIME_ISO_MAX];
+    if (high > 0) {
+        xs_time_format_iso(high, iso);
+        json_object_set_new(out, "high_water", json_string(iso));
+    }
+    if (stop.number > 0) {
+        json_object_set_new(out, "next", cursor_json(&stop));
+    } else if (ids == NULL) {
+        xs_time_format_iso(resume, iso);
+        json_object_set_new(out, "resume", json_string(iso));
+    }
+    if (ids != NULL) {
+        json_t *missing = json_array();
+        for (size_t i = 0; i < json_array_size(ids) && i < 50; i++) {
+            if (!seen[i]) {
+                json_array_append(missing, json_array_get(ids, i));
+            }
+        }
+        json_object_set_new(out, "missing", missing);
+    }
+    *reply = out;
+    json_decref(counts);
+    settings_fini(&set);
+    return XS_OK;
+fail:
+    json_decref(counts);
     settings_fini(&set);
     return e;
 }
@@ -1641,7 +1894,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                       .body = body,
                       .body_len = strlen(body)};
     xs_xero_call call;
-    e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
+    e = xs_xero_request(xero_of(ctx), &xr, &resp, &call);
     audit(ctx, req, &call);
     counts_add(counts, "sent", (json_int_t)json_array_size(items));
     const char *outcome = call_outcome(e, resp.status, true);
@@ -1831,7 +2084,7 @@ static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
                       .bearer = xs_json_str_or(req->body, "access_token", ""),
                       .tenant_id = xs_json_str_or(req->body, "tenant_id", "")};
     xs_xero_call call;
-    e = xs_xero_request(ctx->wstate, &xr, &resp, &call);
+    e = xs_xero_request(xero_of(ctx), &xr, &resp, &call);
     free(path);
     audit(ctx, req, &call);
     const char *outcome = call_outcome(e, resp.status, false);

@@ -4,18 +4,21 @@
  * local row become canonical records, how local rows are read, matched and written) and
  * gets from here the handlers of the bus requests the orchestrator sends:
  *
- *   sync.pull     one GET of one page (or of up to 50 ids), every record decided against its
- *                 base (lib/xs/sync.h) and applied locally in one transaction
+ *   sync.pull     GETs of up to max_pages pages (or one of up to 50 ids), every record decided
+ *                 against its base (lib/xs/sync.h), each page applied locally in one
+ *                 transaction
  *   sync.push     one POST of up to 50 records with summarizeErrors=false and an
  *                 Idempotency-Key; the exact request is stored in its step before it is sent,
  *                 so a retried step sends the same key and the same body
  *   sync.resolve  a conflict held for a person, settled
  *   local.upsert  the host application's write of one record through the REST API
  *
- * Each request makes at most one call to Xero, for which the orchestrator granted a permit;
- * the reply reports what the call saw (status, rate-limit headers), and transient failures
- * (429, 5xx, time-outs, transport) come back as outcome "retry" rather than as errors, with
- * nothing written.
+ * Each request makes one call to Xero at a time, with a permit the orchestrator granted for
+ * each: one call, but for a sync.pull of several pages (max_pages), which fetches each next
+ * page on a helper thread while the one before is written. The reply reports what the last
+ * call saw (status, rate-limit headers) and how many calls were made; transient failures
+ * (429, 5xx, time-outs, transport) of the first call come back as outcome "retry" rather than
+ * as errors, with nothing written.
  */
 #ifndef XS_DOMAIN_H
 #define XS_DOMAIN_H

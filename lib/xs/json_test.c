@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1172,8 +1173,93 @@ static void test_dump_items(void **state)
     json_decref(slot);
 }
 
+/* The request arena: values made inside come from it and go at its end or at a release;
+ * values made before, or by another thread, are freed as usual; big values fit. */
+static void *arena_other_thread(void *arg)
+{
+    (void)arg;
+    /* No arena on this thread: plain malloc, freed later by anyone. */
+    return json_pack("{s:s, s:i}", "made", "elsewhere", "n", 7);
+}
+
+static void test_arena(void **state)
+{
+    (void)state;
+    json_t *before = json_pack("{s:s}", "k", "made before");
+    json_t *kept = json_pack("{s:s}", "k", "kept through the arena");
+    xs_json_arena_begin();
+    assert_int_equal(xs_json_arena_used(), 0);
+    json_decref(before); /* made outside: really freed */
+    json_t *many = json_array();
+    for (int i = 0; i < 20000; i++) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "value %d", i);
+        json_array_append_new(many, json_string(buf));
+    }
+    size_t used = xs_json_arena_used();
+    assert_true(used > 20000 * 16);
+    for (int i = 0; i < 20000; i += 997) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "value %d", i);
+        assert_string_equal(json_string_value(json_array_get(many, (size_t)i)), buf);
+    }
+    /* Freeing inside costs nothing and gives nothing back before the end. */
+    json_decref(many);
+    assert_int_equal(xs_json_arena_used(), used);
+
+    /* A mark: what is made after it goes at the release; what was made before stays. */
+    json_t *stays = json_pack("{s:s}", "k", "made before the mark");
+    xs_json_arena_pos pos = xs_json_arena_mark();
+    size_t at_mark = xs_json_arena_used();
+    char *big = malloc(6 << 20); /* bigger than a chunk */
+    assert_non_null(big);
+    memset(big, 'x', (6 << 20) - 1);
+    big[(6 << 20) - 1] = '\0';
+    json_t *huge = json_string(big);
+    free(big);
+    assert_non_null(huge);
+    assert_int_equal(json_string_length(huge), (6 << 20) - 1);
+    char err[XS_JSON_ERR_MAX];
+    const char *doc = "{\"a\": [1, 2.50, \"x\"], \"b\": {\"c\": null}}";
+    json_t *parsed = xs_json_parse(doc, strlen(doc), err);
+    assert_non_null(parsed);
+    assert_true(xs_json_arena_used() > at_mark + (6 << 20));
+    json_decref(huge);
+    json_decref(parsed);
+    xs_json_arena_release(pos);
+    assert_int_equal(xs_json_arena_used(), at_mark);
+    assert_string_equal(json_string_value(json_object_get(stays, "k")), "made before the mark");
+    json_decref(stays);
+
+    pthread_t th;
+    void *other = NULL;
+    assert_int_equal(pthread_create(&th, NULL, arena_other_thread, NULL), 0);
+    assert_int_equal(pthread_join(th, &other), 0);
+    json_object_set_new(kept, "n", json_integer(1)); /* made in the arena, dropped inside */
+    json_object_del(kept, "n");
+    xs_json_arena_end();
+    assert_int_equal(xs_json_arena_used(), 0);
+
+    /* After the end: plain values again, and the other thread's value is freed here. */
+    assert_string_equal(json_string_value(json_object_get(other, "made")), "elsewhere");
+    json_decref(other);
+    assert_string_equal(json_string_value(json_object_get(kept, "k")), "kept through the arena");
+    json_decref(kept);
+    /* A second request reuses the memory kept from the first. */
+    xs_json_arena_begin();
+    json_t *again = json_pack("[s, i]", "again", 2);
+    assert_true(xs_json_arena_used() > 0);
+    json_decref(again);
+    xs_json_arena_end();
+    /* Marks outside an arena do nothing. */
+    xs_json_arena_pos none = xs_json_arena_mark();
+    assert_false(none.set);
+    xs_json_arena_release(none);
+}
+
 int main(void)
 {
+    xs_json_arena_install(); /* every value of the tests goes through the arena's hooks */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_exact),
         cmocka_unit_test(test_whitespace_and_escapes),
@@ -1196,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_dump_refusals),
         cmocka_unit_test(test_dump_matches_jansson),
         cmocka_unit_test(test_dump_items),
+        cmocka_unit_test(test_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

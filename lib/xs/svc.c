@@ -273,7 +273,13 @@ static void *worker_main(void *arg)
             continue;
         }
         atomic_fetch_add(&s->busy, 1);
+        if (s->def->json_arena) {
+            xs_json_arena_begin();
+        }
         serve(w, buf, len);
+        if (s->def->json_arena) {
+            xs_json_arena_end();
+        }
         free(buf);
         atomic_fetch_sub(&s->busy, 1);
         atomic_fetch_add(&s->handled, 1);
@@ -357,6 +363,9 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
     svc s;
     memset(&s, 0, sizeof(s));
     s.def = def;
+    if (def->json_arena) {
+        xs_json_arena_install(); /* before any thread starts */
+    }
     int code;
     if (xs_proc_start(&s.proc, def->name, def->procmask, argc, argv, def->usage, &code) != XS_OK) {
         return code;

@@ -72,6 +72,9 @@ typedef struct xs_svc_def {
      * an HTTP client with its keep-alive connections; worker_fini frees it. May be NULL. */
     xs_err (*worker_init)(void *state, void **wstate);
     void (*worker_fini)(void *wstate);
+    /* json_arena serves each request inside a JSON arena (xs_json_arena_begin): the
+     * handlers keep no JSON value beyond their request. */
+    bool json_arena;
 } xs_svc_def;
 
 /* xs_svc_main runs the service described by def and returns the process exit code. */

@@ -2,6 +2,7 @@
 #include "budget.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,23 @@ static void window_push(window *w, int64_t at)
     w->len++;
 }
 
+/* window_drop forgets n calls recorded at `at` (the permits of one step it did not use or
+ * used later), keeping the others in order. */
+static void window_drop(window *w, int64_t at, int64_t n)
+{
+    int64_t kept = 0;
+    for (int64_t i = 0; i < w->len; i++) {
+        int64_t v = w->t[(w->start + i) % w->cap];
+        if (n > 0 && v == at) {
+            n--;
+            continue;
+        }
+        w->t[(w->start + kept) % w->cap] = v;
+        kept++;
+    }
+    w->len = kept;
+}
+
 /* window_free_at is when the oldest call leaves the window. */
 static int64_t window_free_at(const window *w, int64_t span)
 {
@@ -55,7 +73,8 @@ typedef struct correction {
 } correction;
 
 typedef struct tenant {
-    int64_t in_flight;
+    int64_t in_flight; /* steps holding permits */
+    int64_t permits;   /* permits those steps hold (a pull step may hold several) */
     window minute;
     int64_t day_count[DAY_BUCKETS];
     int64_t day_bucket_start[DAY_BUCKETS];
@@ -161,17 +180,33 @@ static void day_add(orch_budget *b, tenant *t, int64_t at)
     t->day_count[i]++;
 }
 
-/* corr_allows tells whether a correction still leaves room; *until is when it lapses. */
-static bool corr_allows(const correction *c, int64_t now, int64_t span, int64_t *until)
+static void day_sub(orch_budget *b, tenant *t, int64_t at, int64_t n)
+{
+    int64_t width = b->lim.day_ms / DAY_BUCKETS > 0 ? b->lim.day_ms / DAY_BUCKETS : 1;
+    int64_t slot = at / width;
+    int i = (int)(slot % DAY_BUCKETS);
+    if (t->day_bucket_start[i] == slot * width) {
+        t->day_count[i] = t->day_count[i] > n ? t->day_count[i] - n : 0;
+    }
+}
+
+/* corr_room is how many more permits a correction leaves room for (INT64_MAX: no limit);
+ * *until is when it lapses. */
+static int64_t corr_room(const correction *c, int64_t now, int64_t span, int64_t *until)
 {
     if (c->left < 0 || now >= c->since + span) {
-        return true;
+        return INT64_MAX;
     }
     if (c->used < c->left) {
-        return true;
+        return c->left - c->used;
     }
     *until = c->since + span;
-    return false;
+    return 0;
+}
+
+static int64_t least(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
 }
 
 static int64_t later(int64_t a, int64_t b)
@@ -179,14 +214,14 @@ static int64_t later(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-bool orch_budget_acquire(orch_budget *b, const char *tid, int64_t now, int64_t *wait_ms)
+int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int64_t max,
+                              int64_t *wait_ms)
 {
     pthread_mutex_lock(&b->mu);
     tenant *t = find(b, tid);
-    int64_t until = now + 1;
-    bool ok = false;
+    int64_t until = now + 1, n = 0;
     int64_t mspan = b->lim.minute_ms + b->lim.margin_ms;
-    if (t == NULL) {
+    if (t == NULL || max < 1) {
         until = now + 100;
         goto out;
     }
@@ -213,28 +248,41 @@ bool orch_budget_acquire(orch_budget *b, const char *tid, int64_t now, int64_t *
         goto out;
     }
     int64_t dspan = b->lim.day_ms + b->lim.margin_ms;
-    if (day_used(b, t, now) >= b->lim.tenant_day) {
+    int64_t day_left = b->lim.tenant_day - day_used(b, t, now);
+    if (day_left <= 0) {
         until = now + b->lim.day_ms / DAY_BUCKETS;
         goto out;
     }
-    if (!corr_allows(&t->min, now, mspan, &until) || !corr_allows(&t->day, now, dspan, &until) ||
-        !corr_allows(&b->app_corr, now, mspan, &until)) {
+    n = least(max, least(b->lim.tenant_minute - t->minute.len, b->app.cap - b->app.len));
+    n = least(n, least(b->lim.app_minute - b->app.len, day_left));
+    n = least(n, corr_room(&t->min, now, mspan, &until));
+    n = least(n, corr_room(&t->day, now, dspan, &until));
+    n = least(n, corr_room(&b->app_corr, now, mspan, &until));
+    if (n <= 0) {
+        n = 0;
         goto out;
     }
     t->in_flight++;
-    window_push(&t->minute, now);
-    window_push(&b->app, now);
-    day_add(b, t, now);
-    t->min.used++;
-    t->day.used++;
-    b->app_corr.used++;
-    ok = true;
+    t->permits += n;
+    for (int64_t k = 0; k < n; k++) {
+        window_push(&t->minute, now);
+        window_push(&b->app, now);
+        day_add(b, t, now);
+    }
+    t->min.used += n;
+    t->day.used += n;
+    b->app_corr.used += n;
 out:
     pthread_mutex_unlock(&b->mu);
-    if (!ok && wait_ms != NULL) {
+    if (n == 0 && wait_ms != NULL) {
         *wait_ms = until > now ? until - now : 1;
     }
-    return ok;
+    return n;
+}
+
+bool orch_budget_acquire(orch_budget *b, const char *tid, int64_t now, int64_t *wait_ms)
+{
+    return orch_budget_acquire_n(b, tid, now, 1, wait_ms) == 1;
 }
 
 /* correct takes a remaining count a reply reported. Permits already out besides this call
@@ -249,8 +297,8 @@ static void correct(correction *c, int64_t left, int64_t now, int64_t in_flight)
     c->used = in_flight;
 }
 
-void orch_budget_release(orch_budget *b, const char *tid, int64_t now, bool sent,
-                         const orch_budget_seen *seen)
+void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t acquired,
+                           int64_t granted, int64_t used, const orch_budget_seen *seen)
 {
     pthread_mutex_lock(&b->mu);
     tenant *t = find(b, tid);
@@ -261,12 +309,30 @@ void orch_budget_release(orch_budget *b, const char *tid, int64_t now, bool sent
     if (t->in_flight > 0) {
         t->in_flight--;
     }
-    /* A call refused before it left still keeps its window slot: giving it back exactly
-     * would need its own timestamp, and keeping it only errs on the safe side. */
-    (void)sent;
+    granted = granted > 0 ? granted : 1;
+    used = used < 1 ? 1 : used > granted ? granted : used;
+    t->permits = t->permits > granted ? t->permits - granted : 0;
+    /* A call refused before it left still keeps its window slot (used counts it): giving it
+     * back exactly would need its own timestamp, and keeping it only errs on the safe side.
+     * Of several permits, the first call went out at once; the later ones went out by now,
+     * so they count from now, and permits not used are given back. */
+    if (granted > 1) {
+        window_drop(&t->minute, acquired, granted - 1);
+        window_drop(&b->app, acquired, granted - 1);
+        day_sub(b, t, acquired, granted - 1);
+        for (int64_t k = 1; k < used; k++) {
+            window_push(&t->minute, now);
+            window_push(&b->app, now);
+            day_add(b, t, now);
+        }
+        int64_t back = granted - used;
+        t->min.used = t->min.used > back ? t->min.used - back : 0;
+        t->day.used = t->day.used > back ? t->day.used - back : 0;
+        b->app_corr.used = b->app_corr.used > back ? b->app_corr.used - back : 0;
+    }
     if (seen != NULL) {
-        correct(&t->min, seen->min_remaining, now, t->in_flight);
-        correct(&t->day, seen->day_remaining, now, t->in_flight);
+        correct(&t->min, seen->min_remaining, now, t->permits);
+        correct(&t->day, seen->day_remaining, now, t->permits);
         correct(&b->app_corr, seen->app_min_remaining, now, 0);
         if (seen->status == 429) {
             int64_t ra = seen->retry_after_s > 0 ? seen->retry_after_s * 1000 : 1000;
@@ -281,6 +347,13 @@ void orch_budget_release(orch_budget *b, const char *tid, int64_t now, bool sent
         }
     }
     pthread_mutex_unlock(&b->mu);
+}
+
+void orch_budget_release(orch_budget *b, const char *tid, int64_t now, bool sent,
+                         const orch_budget_seen *seen)
+{
+    (void)sent;
+    orch_budget_release_n(b, tid, now, now, 1, 1, seen);
 }
 
 void orch_budget_seed(orch_budget *b, const char *tid, int64_t at)

@@ -1,6 +1,7 @@
 /*
  * budget.h: the rate budget for Xero calls, held by the orchestrator for every replica of
- * every domain service (each call to Xero is one step, and a step runs only with a permit).
+ * every domain service. A step runs only with permits: one per call to Xero it may make
+ * (a pull step may read several pages, one after another, so it may hold several).
  *
  * Per tenant: calls in flight, calls per minute, calls per day; per app: calls per minute
  * across tenants. Xero counts in fixed windows whose phase differs per tenant and is not
@@ -46,11 +47,24 @@ void orch_budget_destroy(orch_budget *b);
  * until one may free up (an estimate, at least 1 ms). */
 bool orch_budget_acquire(orch_budget *b, const char *tenant, int64_t now_ms, int64_t *wait_ms);
 
+/* orch_budget_acquire_n takes up to max permits for one step of tenant that makes its calls
+ * one after another (one call in flight): as many as every limit allows now, and returns
+ * how many (0: none, with *wait_ms as for orch_budget_acquire). */
+int64_t orch_budget_acquire_n(orch_budget *b, const char *tenant, int64_t now_ms, int64_t max,
+                              int64_t *wait_ms);
+
 /* orch_budget_release gives a permit back when the call has ended, with what its reply said
  * (NULL when no reply came). `sent` false marks a call that never left; it still keeps its
  * window slot (erring on the safe side). */
 void orch_budget_release(orch_budget *b, const char *tenant, int64_t now_ms, bool sent,
                          const orch_budget_seen *seen);
+
+/* orch_budget_release_n ends a step that took `granted` permits at acquired_ms and made
+ * `used` calls (at least one is counted), the last of which said `seen` (or NULL). The
+ * first call counts from acquired_ms, the others from now_ms (they went out in between),
+ * and the permits not used are given back. */
+void orch_budget_release_n(orch_budget *b, const char *tenant, int64_t now_ms, int64_t acquired_ms,
+                           int64_t granted, int64_t used, const orch_budget_seen *seen);
 
 /* orch_budget_seed counts a call made at at_ms (monotonic, in the past) against tenant,
  * e.g. from the audit after a restart. */

@@ -1,7 +1,10 @@
 /*
  * engine.c: the executors. Each executor thread takes the next step the budget allows,
  * gets a live access token from xs-auth, hands the step to its domain service, and records
- * the outcome (runs.c). Choosing the next step:
+ * the outcome (runs.c). A step makes one call to Xero at a time and holds a permit of the
+ * budget for each call it may make: one, or for a pull up to XS_PULL_PAGES_PER_STEP pages
+ * (read one after another, the next fetched while the one before is written); the reply
+ * says how many it made and the permits left over go back. Choosing the next step:
  *   - the highest priority first (realtime pushes, then manual pushes, single records,
  *     incremental runs, full runs);
  *   - within a priority, the tenant served least recently first, so no tenant starves;
@@ -94,7 +97,11 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
             continue;
         }
         int64_t wait = 0;
-        if (!orch_budget_acquire(o->budget, tenant, now, &wait)) {
+        /* A pull may read several pages, one call after another. */
+        const char *kind = xs_pg_res_get(r, i, 6);
+        int64_t permits = orch_budget_acquire_n(
+            o->budget, tenant, now, strcmp(kind, "pull") == 0 ? o->pull_pages : 1, &wait);
+        if (permits == 0) {
             soonest = wait < soonest ? wait : soonest;
             continue;
         }
@@ -105,7 +112,7 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
                     xs_pg_res_get(r, i, 0)) != XS_OK ||
             xs_pg_res_nrows(c) == 0) {
             xs_pg_res_free(c);
-            orch_budget_release(o->budget, tenant, now, false, NULL);
+            orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
             continue;
         }
         memset(out, 0, sizeof(*out));
@@ -116,7 +123,9 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
         snprintf(out->org, sizeof(out->org), "%s", xs_pg_res_get(r, i, 4));
         snprintf(out->entity, sizeof(out->entity), "%s", entity);
-        snprintf(out->kind, sizeof(out->kind), "%s", xs_pg_res_get(r, i, 6));
+        snprintf(out->kind, sizeof(out->kind), "%s", kind);
+        out->permits = permits;
+        out->acquired_ms = now;
         xs_pg_res_int(c, 0, 0, &out->attempts);
         int64_t pri = 0;
         xs_pg_res_int(r, i, 8, &pri);
@@ -212,6 +221,14 @@ static xs_domain domain_of(const char *entity)
     return d;
 }
 
+/* release ends a step's hold on the budget: it made `calls` calls (the reply says; all its
+ * permits when unknown), the last of which said seen. */
+static void release(orch *o, const orch_step *s, int64_t now, int64_t calls,
+                    const orch_budget_seen *seen)
+{
+    orch_budget_release_n(o->budget, s->tenant, now, s->acquired_ms, s->permits, calls, seen);
+}
+
 /* execute runs one claimed step to its outcome. */
 static void execute(orch *o, xs_pg *pg, orch_step *s)
 {
@@ -221,7 +238,7 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     orch_call_error err;
     json_t *tb = json_pack("{s:b, s:i}", "force_refresh", force, "min_valid_s", 120);
     if (orch_call(o, XS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
-        orch_budget_release(o->budget, s->tenant, xs_clock_mono_ms(), false, NULL);
+        release(o, s, xs_clock_mono_ms(), 1, NULL);
         if (err.code == XS_EAUTH || err.code == XS_ENOTFOUND) {
             finish(o, pg, s, "fatal", NULL, err.message, 0);
         } else {
@@ -246,12 +263,14 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     }
     if (strcmp(type, "sync.pull") == 0) {
         json_object_set_new(body, "page_size", json_integer(o->page_size));
+        json_object_set_new(body, "max_pages", json_integer(s->permits));
     }
     xs_err e = orch_call(o, domain_of(s->entity), type, s->conn, body, &rep, &err);
     int64_t now = xs_clock_mono_ms();
     if (e != XS_OK) {
-        /* No answer (a replica died, a time-out) or a refused request. */
-        orch_budget_release(o->budget, s->tenant, now, true, NULL);
+        /* No answer (a replica died, a time-out) or a refused request: every permit may have
+         * been used. */
+        release(o, s, now, s->permits, NULL);
         bool retry = err.transport || err.retryable;
         xs_log_warn(o->proc.log, "engine.step_error", "{s:s, s:s, s:s, s:s}", "step", s->sid,
                     "kind", s->kind, "err", xs_err_name(err.code), "error", err.message);
@@ -260,7 +279,9 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     }
     orch_budget_seen seen;
     bool saw = seen_of(json_object_get(rep->body, "call"), &seen);
-    orch_budget_release(o->budget, s->tenant, now, saw, saw ? &seen : NULL);
+    int64_t calls = s->permits;
+    xs_json_get_int(rep->body, "calls", &calls);
+    release(o, s, now, calls, saw ? &seen : NULL);
     const char *outcome = xs_json_str_or(rep->body, "outcome", "failed");
     const char *msg = xs_json_str_or(rep->body, "message", "");
     xs_log_debug(o->proc.log, "engine.step", "{s:s, s:s, s:s, s:s, s:I, s:I}", "step", s->sid,

@@ -40,7 +40,7 @@ typedef struct orch {
     pthread_t scheduler, realtime;
     bool scheduler_started, realtime_started;
     /* Configuration, read once. */
-    int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, lookback_ms;
+    int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, lookback_ms;
     int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms;
     int full_at_minutes;
     bool scheduler_on;
@@ -103,8 +103,10 @@ typedef struct orch_step {
     char entity[32], kind[16];
     int64_t attempts;
     int priority;
-    json_t *input;    /* new */
-    json_t *settings; /* the connection's settings, new */
+    int64_t permits;     /* of the rate budget, one per call it may make */
+    int64_t acquired_ms; /* when they were taken (monotonic) */
+    json_t *input;       /* new */
+    json_t *settings;    /* the connection's settings, new */
 } orch_step;
 
 /* orch_step_finish records what a step's execution came to, in one transaction with its

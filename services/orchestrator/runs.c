@@ -4,8 +4,10 @@
  * page, the next phase, the run's end), is one transaction with the run's row locked.
  *
  * A run is a list of phases: the pulls of its entities in dependency order, then their
- * pushes in dependency order. A phase is one or more steps, each one call to Xero:
- *   pull    a page of records changed since the cursor (the next page follows as a new step)
+ * pushes in dependency order. A phase is one or more steps, each of one call to Xero but for
+ * pulls:
+ *   pull    up to max_pages pages of records changed since the cursor, one call after
+ *           another (what follows comes as a new step)
  *   fetch   up to 50 records by Xero id
  *   push    up to 50 local records
  *   scan    a full run's push: walks every local record and sends those that differ

@@ -146,6 +146,27 @@ static char *start_run(world *w, const char *mode)
     return id;
 }
 
+static json_t *wait_run(world *w, const char *run, long timeout_ms);
+static void expect_status(json_t *run, const char *want);
+
+/* full_run_with_fault scripts one fault of the simulator on the contact calls of a method
+ * (after `skip` such calls go through), then runs a full sync to success; the run's id. */
+static char *full_run_with_fault(world *w, const char *method, const char *fault, int skip,
+                                 long timeout_ms)
+{
+    char script[256];
+    snprintf(script, sizeof(script),
+             "{\"script\":[{\"method\":\"%s\",\"path\":\"/api.xro/2.0/Contacts\",\"fault\":"
+             "\"%s\",\"skip\":%d,\"times\":1}]}",
+             method, fault, skip);
+    json_decref(sim_json(w, "POST", "/_sim/faults", script));
+    char *run = start_run(w, "full");
+    json_t *j = wait_run(w, run, timeout_ms);
+    expect_status(j, "succeeded");
+    json_decref(j);
+    return run;
+}
+
 static const char *run_status(world *w, const char *run, json_t **out)
 {
     char path[128];
@@ -222,6 +243,7 @@ static void test_kill9_mid_run(void **state)
                         "XS_STEP_BACKOFF=100ms",
                         "XS_BUS_TIMEOUT=10s",
                         "XS_PULL_PAGE_SIZE=200",
+                        "XS_PULL_PAGES_PER_STEP=2",
                         "XS_PUSH_DELAY=200ms",
                         NULL};
     start(&w, "kill9", sim_env, orch_env, true);
@@ -446,6 +468,69 @@ static void test_faults_are_retried(void **state)
     stop(&w);
 }
 
+/* A pull step reads several pages, fetching each while the one before is written. A page
+ * that fails mid-step (here a 503 on the sixth of ten) ends the step with what it wrote; the
+ * next step starts at that page, and nothing is skipped or read twice but that page. */
+static void test_pull_step_reads_pages_ahead(void **state)
+{
+    (void)state;
+    world w;
+    char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000",
+                       "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
+    char *orch_env[] = {"XS_SCHEDULER=false",
+                        "XS_BUDGET_TENANT_MINUTE=100000",
+                        "XS_BUDGET_TENANT_DAY=10000000",
+                        "XS_STEP_BACKOFF=50ms",
+                        "XS_PULL_PAGE_SIZE=100",
+                        "XS_PULL_PAGES_PER_STEP=4",
+                        NULL};
+    start(&w, "ahead", sim_env, orch_env, true);
+    seed(&w, 1000);
+    char *run = full_run_with_fault(&w, "GET", "503", 5, 60000);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
+    assert_int_equal(
+        wsql_long(&w, "SELECT count(DISTINCT xero_id) FROM sync.mappings WHERE entity = 'contact'",
+                  NULL),
+        1000);
+    /* Every page once (P of them: ten, and the re-read of a page's last second the keyset
+     * costs), and the one that failed, in steps of four pages: 4, then 1 and the failed one,
+     * then the rest by four. Each step's reply counts its own calls. */
+    const char *calls_q = "SELECT count(*) FROM sync.api_calls WHERE run_id = $1 AND method = "
+                          "'GET' AND path LIKE '/api.xro/2.0/Contacts?%' AND status = 200";
+    long pages = wsql_long(&w, calls_q, run);
+    assert_true(pages >= 10 && pages <= 11);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.api_calls WHERE run_id = $1 AND status = "
+                               "503",
+                               run),
+                     1);
+    const char *steps_q = "SELECT count(*) FROM sync.run_steps WHERE run_id = $1 AND entity = "
+                          "'contact' AND kind = 'pull'";
+    assert_int_equal(wsql_long(&w, steps_q, run), 2 + (pages - 5 + 3) / 4);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT sum((result->>'calls')::int) FROM sync.run_steps WHERE "
+                               "run_id = $1 AND entity = 'contact' AND kind = 'pull' AND status = "
+                               "'done'",
+                               run),
+                     pages + 1);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT sum((result->'counts'->>'created')::int) FROM "
+                               "sync.run_steps WHERE run_id = $1 AND entity = 'contact' AND kind "
+                               "= 'pull'",
+                               run),
+                     1000);
+    /* The step that met the 503 wrote its first page and handed the second on. */
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.run_steps WHERE run_id = $1 AND entity "
+                               "= 'contact' AND kind = 'pull' AND (result->>'calls')::int = 2 AND "
+                               "(result->'counts'->>'fetched')::int = 100 AND result ? 'next' AND "
+                               "(result->'call'->>'status')::int = 503",
+                               run),
+                     1);
+    free(run);
+    stop(&w);
+}
+
 /* A push that Xero is slow to apply: the service gives up waiting and the step is sent
  * again with the same Idempotency-Key while Xero is still applying the first; Xero answers
  * 409, which is a reason to wait and ask again, never a failed item. */
@@ -465,13 +550,7 @@ static void test_slow_push_waits_for_its_key(void **state)
     start(&w, "slowpush", sim_env, orch_env, false);
     impatient_contacts(&w, "contacts-s");
     add_locals(&w, 120, "sp");
-    json_decref(sim_json(&w, "POST", "/_sim/faults",
-                         "{\"script\":[{\"method\":\"POST\",\"path\":\"/api.xro/2.0/"
-                         "Contacts\",\"fault\":\"slow\",\"times\":1}]}"));
-    char *run = start_run(&w, "full");
-    json_t *j = wait_run(&w, run, 120000);
-    expect_status(j, "succeeded");
-    json_decref(j);
+    char *run = full_run_with_fault(&w, "POST", "slow", 0, 120000);
     assert_int_equal(sim_contacts(&w), 120);
     assert_int_equal(
         wsql_long(&w, "SELECT count(*) FROM sync.mappings WHERE entity = 'contact'", NULL), 120);
@@ -529,6 +608,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_are_retried),
+        cmocka_unit_test(test_pull_step_reads_pages_ahead),
         cmocka_unit_test(test_slow_push_waits_for_its_key),
         cmocka_unit_test(test_scheduler_starts_the_initial_import),
         cmocka_unit_test(test_kill9_mid_run),
