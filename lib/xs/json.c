@@ -1431,9 +1431,19 @@ void xs_json_arena_end(void)
         return;
     }
     a->active = false;
+    /* Keep at most XS_JSON_ARENA_KEEP bytes of chunks for the next request: the spare ones
+     * (releases inside the request put chunks there) first, then the used ones. */
     size_t kept = 0;
-    for (arena_chunk *c = a->spare; c != NULL; c = c->next) {
-        kept += c->cap;
+    for (arena_chunk **pp = &a->spare; *pp != NULL;) {
+        arena_chunk *c = *pp;
+        if (kept + c->cap <= XS_JSON_ARENA_KEEP) {
+            kept += c->cap;
+            pp = &c->next;
+        } else {
+            *pp = c->next;
+            c->next = NULL;
+            chunk_list_free(c);
+        }
     }
     while (a->used != NULL) {
         arena_chunk *c = a->used;
