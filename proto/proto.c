@@ -128,7 +128,7 @@ static const xs_proto_field f_sync_pull[] = {
     F("tenant_id", XS_PF_UUID, true, 0, 0),       F("organisation_id", XS_PF_UUID, true, 0, 0),
     F("cursor", XS_PF_OBJECT, false, 0, 0),       F("ids", XS_PF_ARRAY, false, 1, 50),
     F("page_size", XS_PF_INT, false, 1, 1000),    F("settings", XS_PF_OBJECT, false, 0, 0),
-    F("max_pages", XS_PF_INT, false, 1, 100),
+    F("max_pages", XS_PF_INT, false, 1, 100),     F("max_ms", XS_PF_INT, false, 1, 600000),
 };
 
 static const xs_proto_field f_sync_pulled[] = {

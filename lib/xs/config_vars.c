@@ -77,6 +77,9 @@ const xs_config_var xs_config_vars[] = {
     {"XS_PULL_PAGES_PER_STEP", XS_CFG_INT, "8", false, 1, 100, NULL, XS_PROC_ORCHESTRATOR,
      "Pages one pull step may read, one after another, with the next page fetched while the "
      "one before is written (it holds a permit of the rate budget for each; 1: a page a step)."},
+    {"XS_PULL_STEP_TIME", XS_CFG_DURATION, "2s", false, 1, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
+     "A pull step asks for no new page after it has run this long, so a push of the same "
+     "entity and connection (a realtime one, say) waits about this long at most."},
     {"XS_INCREMENTAL_LOOKBACK", XS_CFG_DURATION, "24h", false, 0, SEC(31536000), NULL,
      XS_PROC_ORCHESTRATOR,
      "How far back an incremental run of an entity never pulled before looks."},

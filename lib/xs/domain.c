@@ -1415,7 +1415,8 @@ out:
  * overlap; there is never more than one call in flight. A page that cannot be fetched or
  * written after others were ends the step there: it is done, and its `next` cursor is
  * that page, which the following step reads again (and, failing again as its first page,
- * reports as any failure). */
+ * reports as any failure). After max_ms the step asks for no new page, so a push of the
+ * entity waits for it that long at most. */
 xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
 {
     const xs_entity_ops *ops = find_entity(ctx, req);
@@ -1429,10 +1430,12 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     }
     json_t *ids = json_object_get(req->body, "ids");
     json_t *cursor = json_object_get(req->body, "cursor");
-    int64_t number = 1, page_size = DEFAULT_PAGE, max_pages = 1;
+    int64_t number = 1, page_size = DEFAULT_PAGE, max_pages = 1, max_ms = 0;
+    int64_t t0 = xs_clock_mono_ms();
     xs_json_get_int(cursor, "page", &number);
     xs_json_get_int(req->body, "page_size", &page_size);
     xs_json_get_int(req->body, "max_pages", &max_pages);
+    xs_json_get_int(req->body, "max_ms", &max_ms);
     xs_time since = 0;
     const char *since_text = xs_json_str_or(cursor, "since", NULL);
     if (since_text != NULL && xs_time_parse_iso(since_text, &since) != XS_OK) {
@@ -1497,7 +1500,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         if ((e = read_page(&cur)) != XS_OK) {
             e = xs_svc_fail(ctx, e, true, "cannot read the page");
         }
-        if (e == XS_OK && more && pages + 1 < max_pages) {
+        bool in_time = max_ms <= 0 || xs_clock_mono_ms() - t0 < max_ms;
+        if (e == XS_OK && more && pages + 1 < max_pages && in_time) {
             ahead.x = w->ahead;
             if (!in_arena) {
                 /* Read: the helper frees it meanwhile, in the allocator arena of the helper
@@ -1560,7 +1564,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             break;
         }
         if (!fetching) {
-            /* As many pages as the step may read: the next step goes on. */
+            /* As many pages (or as long) as the step may read: the next step goes on. */
             stop = (page){.since = ahead.since, .number = ahead.number};
             break;
         }

@@ -264,6 +264,7 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     if (strcmp(type, "sync.pull") == 0) {
         json_object_set_new(body, "page_size", json_integer(o->page_size));
         json_object_set_new(body, "max_pages", json_integer(s->permits));
+        json_object_set_new(body, "max_ms", json_integer(o->pull_step_ms));
     }
     xs_err e = orch_call(o, domain_of(s->entity), type, s->conn, body, &rep, &err);
     int64_t now = xs_clock_mono_ms();

@@ -160,6 +160,7 @@ int main(int argc, char **argv)
     o.backoff_max_ms = xs_config_int(cfg, "XS_STEP_BACKOFF_MAX");
     o.page_size = xs_config_int(cfg, "XS_PULL_PAGE_SIZE");
     o.pull_pages = xs_config_int(cfg, "XS_PULL_PAGES_PER_STEP");
+    o.pull_step_ms = xs_config_int(cfg, "XS_PULL_STEP_TIME");
     o.lookback_ms = xs_config_int(cfg, "XS_INCREMENTAL_LOOKBACK");
     o.push_delay_ms = xs_config_int(cfg, "XS_PUSH_DELAY");
     o.push_poll_ms = xs_config_int(cfg, "XS_PUSH_POLL");

@@ -40,7 +40,8 @@ typedef struct orch {
     pthread_t scheduler, realtime;
     bool scheduler_started, realtime_started;
     /* Configuration, read once. */
-    int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, lookback_ms;
+    int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, pull_step_ms,
+        lookback_ms;
     int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms;
     int full_at_minutes;
     bool scheduler_on;

@@ -531,6 +531,47 @@ static void test_pull_step_reads_pages_ahead(void **state)
     stop(&w);
 }
 
+/* A pull step asks for no new page after XS_PULL_STEP_TIME, so a push of the same entity
+ * never waits long behind it: with 200 ms a call and 500 ms a step, no step makes more than
+ * three calls, however many pages it may read. */
+static void test_pull_step_time(void **state)
+{
+    (void)state;
+    world w;
+    char *sim_env[] = {"XS_SIM_LATENCY=200ms", "XS_SIM_LIMIT_MINUTE=100000",
+                       "XS_SIM_LIMIT_DAY=10000000", "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
+    char *orch_env[] = {"XS_SCHEDULER=false",
+                        "XS_BUDGET_TENANT_MINUTE=100000",
+                        "XS_BUDGET_TENANT_DAY=10000000",
+                        "XS_PULL_PAGE_SIZE=100",
+                        "XS_PULL_PAGES_PER_STEP=8",
+                        "XS_PULL_STEP_TIME=500ms",
+                        NULL};
+    start(&w, "steptime", sim_env, orch_env, true);
+    seed(&w, 1000);
+    char *run = start_run(&w, "full");
+    json_t *j = wait_run(&w, run, 60000);
+    expect_status(j, "succeeded");
+    json_decref(j);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
+    long pages = wsql_long(&w,
+                           "SELECT count(*) FROM sync.api_calls WHERE run_id = $1 AND method = "
+                           "'GET' AND path LIKE '/api.xro/2.0/Contacts?%'",
+                           run);
+    assert_true(pages >= 10);
+    long most = wsql_long(&w,
+                          "SELECT max((result->>'calls')::int) FROM sync.run_steps WHERE run_id = "
+                          "$1 AND entity = 'contact' AND kind = 'pull'",
+                          run);
+    assert_true(most >= 2 && most <= 3);
+    assert_true(wsql_long(&w,
+                          "SELECT count(*) FROM sync.run_steps WHERE run_id = $1 AND entity = "
+                          "'contact' AND kind = 'pull'",
+                          run) >= (pages + 2) / 3);
+    free(run);
+    stop(&w);
+}
+
 /* A push that Xero is slow to apply: the service gives up waiting and the step is sent
  * again with the same Idempotency-Key while Xero is still applying the first; Xero answers
  * 409, which is a reason to wait and ask again, never a failed item. */
@@ -609,6 +650,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_are_retried),
         cmocka_unit_test(test_pull_step_reads_pages_ahead),
+        cmocka_unit_test(test_pull_step_time),
         cmocka_unit_test(test_slow_push_waits_for_its_key),
         cmocka_unit_test(test_scheduler_starts_the_initial_import),
         cmocka_unit_test(test_kill9_mid_run),
