@@ -280,11 +280,6 @@ out:
     return n;
 }
 
-bool orch_budget_acquire(orch_budget *b, const char *tid, int64_t now, int64_t *wait_ms)
-{
-    return orch_budget_acquire_n(b, tid, now, 1, wait_ms) == 1;
-}
-
 /* correct takes a remaining count a reply reported. Permits already out besides this call
  * may or may not be counted by Xero yet: they are counted as used, to be safe. */
 static void correct(correction *c, int64_t left, int64_t now, int64_t in_flight)
@@ -347,13 +342,6 @@ void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t
         }
     }
     pthread_mutex_unlock(&b->mu);
-}
-
-void orch_budget_release(orch_budget *b, const char *tid, int64_t now, bool sent,
-                         const orch_budget_seen *seen)
-{
-    (void)sent;
-    orch_budget_release_n(b, tid, now, now, 1, 1, seen);
 }
 
 void orch_budget_seed(orch_budget *b, const char *tid, int64_t at)

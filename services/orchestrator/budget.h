@@ -42,26 +42,17 @@ typedef struct orch_budget orch_budget;
 xs_err orch_budget_create(orch_budget **out, const orch_budget_limits *limits);
 void orch_budget_destroy(orch_budget *b);
 
-/* orch_budget_acquire takes a permit for one call for tenant at now_ms (monotonic) when
- * every limit allows it. Otherwise it returns false and, when wait_ms is not NULL, how long
- * until one may free up (an estimate, at least 1 ms). */
-bool orch_budget_acquire(orch_budget *b, const char *tenant, int64_t now_ms, int64_t *wait_ms);
-
-/* orch_budget_acquire_n takes up to max permits for one step of tenant that makes its calls
- * one after another (one call in flight): as many as every limit allows now, and returns
- * how many (0: none, with *wait_ms as for orch_budget_acquire). */
+/* orch_budget_acquire_n takes up to max permits, one per call, for one step of tenant at
+ * now_ms (monotonic) that makes its calls one after another (one call in flight): as many as
+ * every limit allows now. It returns how many; 0 when none, with *wait_ms (when not NULL) how
+ * long until one may free up (an estimate, at least 1 ms). */
 int64_t orch_budget_acquire_n(orch_budget *b, const char *tenant, int64_t now_ms, int64_t max,
                               int64_t *wait_ms);
 
-/* orch_budget_release gives a permit back when the call has ended, with what its reply said
- * (NULL when no reply came). `sent` false marks a call that never left; it still keeps its
- * window slot (erring on the safe side). */
-void orch_budget_release(orch_budget *b, const char *tenant, int64_t now_ms, bool sent,
-                         const orch_budget_seen *seen);
-
 /* orch_budget_release_n ends a step that took `granted` permits at acquired_ms and made
- * `used` calls (at least one is counted), the last of which said `seen` (or NULL). The
- * first call counts from acquired_ms, the others from now_ms (they went out in between),
+ * `used` calls, the last of which said `seen` (NULL when no reply came). At least one call
+ * is counted: a call refused before it left keeps its window slot (erring on the safe side).
+ * The first call counts from acquired_ms, the others from now_ms (they went out in between),
  * and the permits not used are given back. */
 void orch_budget_release_n(orch_budget *b, const char *tenant, int64_t now_ms, int64_t acquired_ms,
                            int64_t granted, int64_t used, const orch_budget_seen *seen);

@@ -21,15 +21,15 @@ static void test_concurrency(void **state)
     orch_budget *b = NULL;
     assert_int_equal(orch_budget_create(&b, &XERO), XS_OK);
     for (int i = 0; i < 5; i++) {
-        assert_true(orch_budget_acquire(b, "t1", 1000, NULL));
+        assert_true(orch_budget_acquire_n(b, "t1", 1000, 1, NULL));
     }
     int64_t wait = 0;
-    assert_false(orch_budget_acquire(b, "t1", 1000, &wait));
+    assert_false(orch_budget_acquire_n(b, "t1", 1000, 1, &wait));
     assert_true(wait >= 1);
     /* Another tenant is not held up. */
-    assert_true(orch_budget_acquire(b, "t2", 1000, NULL));
-    orch_budget_release(b, "t1", 1100, true, NULL);
-    assert_true(orch_budget_acquire(b, "t1", 1100, NULL));
+    assert_true(orch_budget_acquire_n(b, "t2", 1000, 1, NULL));
+    orch_budget_release_n(b, "t1", 1100, 1100, 1, 1, NULL);
+    assert_true(orch_budget_acquire_n(b, "t1", 1100, 1, NULL));
     orch_budget_destroy(b);
 }
 
@@ -55,9 +55,9 @@ static void test_minute_sliding_window(void **state)
     int64_t times[400];
     int n = 0;
     for (int64_t now = 0; now < 240000 && n < 400; now += 50) {
-        if (orch_budget_acquire(b, "t", now, NULL)) {
+        if (orch_budget_acquire_n(b, "t", now, 1, NULL)) {
             times[n++] = now;
-            orch_budget_release(b, "t", now + 10, true, NULL);
+            orch_budget_release_n(b, "t", now + 10, now + 10, 1, 1, NULL);
         }
     }
     assert_true(n >= 180);
@@ -75,30 +75,30 @@ static void test_corrections(void **state)
     (void)state;
     orch_budget *b = NULL;
     assert_int_equal(orch_budget_create(&b, &XERO), XS_OK);
-    assert_true(orch_budget_acquire(b, "t", 0, NULL));
+    assert_true(orch_budget_acquire_n(b, "t", 0, 1, NULL));
     orch_budget_seen seen = {.status = 200,
                              .min_remaining = 1,
                              .day_remaining = 4000,
                              .app_min_remaining = 9000,
                              .retry_after_s = -1};
-    orch_budget_release(b, "t", 10, true, &seen);
-    assert_true(orch_budget_acquire(b, "t", 20, NULL));
-    orch_budget_release(b, "t", 30, true, NULL);
+    orch_budget_release_n(b, "t", 10, 10, 1, 1, &seen);
+    assert_true(orch_budget_acquire_n(b, "t", 20, 1, NULL));
+    orch_budget_release_n(b, "t", 30, 30, 1, 1, NULL);
     int64_t wait = 0;
-    assert_false(orch_budget_acquire(b, "t", 40, &wait));
+    assert_false(orch_budget_acquire_n(b, "t", 40, 1, &wait));
     assert_true(wait > 50000);
-    assert_true(orch_budget_acquire(b, "t", 61100, NULL));
+    assert_true(orch_budget_acquire_n(b, "t", 61100, 1, NULL));
     orch_budget_seen limited = {.status = 429,
                                 .min_remaining = 0,
                                 .day_remaining = -1,
                                 .app_min_remaining = -1,
                                 .retry_after_s = 7,
                                 .problem = "minute"};
-    orch_budget_release(b, "t", 61200, true, &limited);
-    assert_false(orch_budget_acquire(b, "t", 62000, &wait));
+    orch_budget_release_n(b, "t", 61200, 61200, 1, 1, &limited);
+    assert_false(orch_budget_acquire_n(b, "t", 62000, 1, &wait));
     assert_true(wait >= 6000);
-    assert_true(orch_budget_acquire(b, "other", 62000, NULL));
-    orch_budget_release(b, "other", 62000, true, NULL);
+    assert_true(orch_budget_acquire_n(b, "other", 62000, 1, NULL));
+    orch_budget_release_n(b, "other", 62000, 62000, 1, 1, NULL);
     /* An app-wide 429 stops every tenant. */
     orch_budget_seen app = {.status = 429,
                             .min_remaining = -1,
@@ -106,9 +106,9 @@ static void test_corrections(void **state)
                             .app_min_remaining = 0,
                             .retry_after_s = 3,
                             .problem = "appminute"};
-    assert_true(orch_budget_acquire(b, "other", 62100, NULL));
-    orch_budget_release(b, "other", 62100, true, &app);
-    assert_false(orch_budget_acquire(b, "third", 62200, NULL));
+    assert_true(orch_budget_acquire_n(b, "other", 62100, 1, NULL));
+    orch_budget_release_n(b, "other", 62100, 62100, 1, 1, &app);
+    assert_false(orch_budget_acquire_n(b, "third", 62200, 1, NULL));
     orch_budget_destroy(b);
 }
 
@@ -124,12 +124,12 @@ static void test_day_and_app(void **state)
     assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
     int got = 0;
     for (int i = 0; i < 200; i++) {
-        got += orch_budget_acquire(b, "t", 1000 + i, NULL);
+        got += orch_budget_acquire_n(b, "t", 1000 + i, 1, NULL);
     }
     assert_int_equal(got, 100);
     got = 0;
     for (int i = 0; i < 200; i++) {
-        got += orch_budget_acquire(b, "u", 2000 + i, NULL);
+        got += orch_budget_acquire_n(b, "u", 2000 + i, 1, NULL);
     }
     assert_int_equal(got, 50); /* the app's 150 a minute */
     /* Seeded calls (from the audit after a restart) count. */
@@ -138,7 +138,7 @@ static void test_day_and_app(void **state)
     for (int i = 0; i < 60; i++) {
         orch_budget_seed(c, "t", 500 + i);
     }
-    assert_false(orch_budget_acquire(c, "t", 1000, NULL));
+    assert_false(orch_budget_acquire_n(c, "t", 1000, 1, NULL));
     orch_budget_destroy(c);
     orch_budget_destroy(b);
 }
