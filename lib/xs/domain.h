@@ -125,6 +125,8 @@ typedef struct xs_entity_ops {
 typedef struct xs_domain_svc {
     const xs_entity_ops *const *entities; /* NULL-terminated */
     xs_xero_opts xero;                    /* for each worker's client */
+    const char *db_url, *app;             /* for each worker's read-ahead connection */
+    xs_log *log;
 } xs_domain_svc;
 
 xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);

@@ -153,4 +153,34 @@ void xs_json_arena_release(xs_json_arena_pos pos);
 /* xs_json_arena_used is how many bytes the thread's arena holds for live values now. */
 size_t xs_json_arena_used(void);
 
+/*
+ * Walking a JSON text without building it. A page of Xero records is a megabyte of JSON;
+ * a caller that needs only some of its records whole finds the others' bytes with these.
+ */
+
+/* A byte range of a JSON text: text[off, off + len). */
+typedef struct xs_json_span {
+    size_t off, len;
+} xs_json_span;
+
+/* xs_json_list_spans finds, in the JSON object text[0..len), the array that is the value of
+ * its top-level member key (matched byte for byte: a key written with escapes is not
+ * found), and the spans of that array's elements, building no value: *list the array's span
+ * ('[' to ']'), *items (new, free(); NULL when the array is empty) and *n its elements'.
+ * It checks the structure it walks (strings end and hold no control characters, brackets
+ * pair up, commas and colons sit where they must, no nesting deeper than 64), not the
+ * scalars nor what follows the array: the caller parses what it uses with xs_json_parse.
+ * XS_ENOTFOUND when the text is not an object or has no such member holding an array,
+ * XS_EPARSE when what it walked is malformed, XS_ENOMEM. */
+xs_err xs_json_list_spans(const char *text, size_t len, const char *key, xs_json_span *list,
+                          xs_json_span **items, size_t *n);
+
+/* xs_json_member_string finds the top-level member key of the JSON object text[0..len) (a
+ * span xs_json_list_spans returned, say) and, when its value is a string without escapes,
+ * points *v at its characters (inside the quotes, not NUL-terminated) and *vlen at their
+ * count. false when the member is absent, is not such a string, or the text is not a
+ * well-formed object as far as walked. */
+bool xs_json_member_string(const char *text, size_t len, const char *key, const char **v,
+                           size_t *vlen);
+
 #endif

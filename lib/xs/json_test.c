@@ -792,6 +792,163 @@ static void test_fuzz_mutations(void **state)
     assert_true(refused > 2000);
 }
 
+/* spans_of runs xs_json_list_spans on s for key "L" and returns its result. */
+static xs_err spans_of(const char *s, xs_json_span *list, xs_json_span **items, size_t *n)
+{
+    return xs_json_list_spans(s, strlen(s), "L", list, items, n);
+}
+
+/* check_spans: when text parses whole and its "L" is an array, xs_json_list_spans finds it
+ * and each span parses to that array's element; when it does not parse, any spans found
+ * lie inside the text. */
+static void check_spans(const char *s, size_t n)
+{
+    xs_json_span list, *items = NULL;
+    size_t count = 0;
+    xs_err e = xs_json_list_spans(s, n, "L", &list, &items, &count);
+    json_t *whole = xs_json_parse(s, n, NULL);
+    json_t *arr = json_object_get(whole, "L");
+    if (whole != NULL && json_is_array(arr)) {
+        assert_int_equal(e, XS_OK);
+        assert_int_equal(count, json_array_size(arr));
+        assert_true(list.off + list.len <= n && s[list.off] == '[');
+        for (size_t i = 0; i < count; i++) {
+            json_t *v = xs_json_parse(s + items[i].off, items[i].len, NULL);
+            assert_non_null(v);
+            assert_true(xs_json_equal(v, json_array_get(arr, i)));
+            json_decref(v);
+        }
+    } else if (e == XS_OK) {
+        for (size_t i = 0; i < count; i++) {
+            assert_true(items[i].off + items[i].len <= list.off + list.len);
+        }
+        assert_true(list.off + list.len <= n);
+    }
+    free(items);
+    json_decref(whole);
+}
+
+static void test_list_spans(void **state)
+{
+    (void)state;
+    xs_json_span list, *items = NULL;
+    size_t n = 0;
+    const char *s = "{\"a\":[1,{\"L\":[9]}],\"L\":[{\"x\":\"]}\\\"\"}, [1, 2] ,\"s\\\"\",-3.5e1],"
+                    "\"z\":{}}";
+    assert_int_equal(spans_of(s, &list, &items, &n), XS_OK);
+    assert_int_equal(n, 4);
+    assert_memory_equal(s + items[0].off, "{\"x\":\"]}\\\"\"}", items[0].len);
+    assert_int_equal(items[0].len, strlen("{\"x\":\"]}\\\"\"}"));
+    assert_int_equal(items[1].len, 6);
+    assert_memory_equal(s + items[1].off, "[1, 2]", 6);
+    assert_memory_equal(s + items[2].off, "\"s\\\"\"", items[2].len);
+    assert_int_equal(items[3].len, 6);
+    assert_memory_equal(s + items[3].off, "-3.5e1", 6);
+    assert_int_equal(s[list.off], '[');
+    assert_int_equal(s[list.off + list.len - 1], ']');
+    assert_int_equal(s[list.off + list.len], ',');
+    free(items);
+    /* An empty list */
+    assert_int_equal(spans_of(" { \"L\" : [ ] } ", &list, &items, &n), XS_OK);
+    assert_int_equal(n, 0);
+    assert_null(items);
+    assert_int_equal(list.len, 3);
+    /* Not there */
+    static const char *absent[] = {
+        "{\"l\":[1]}",       "[1]", "{\"L\":{}}", "{\"L\":1}", "{\"L\\u0000\":[1]}",
+        "{\"\\u004c\":[1]}", "{}",  "  ",         "\"L\""};
+    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+        assert_int_equal(spans_of(absent[i], &list, &items, &n), XS_ENOTFOUND);
+        assert_null(items);
+    }
+    /* Malformed on the way */
+    static const char *bad[] = {"{\"L\":[{\"a\":1]}",  "{\"L\":[1 2]}",       "{\"L\":[1,",
+                                "{\"L\":[\"a\x01\"]}", "{\"L\":[\"open]}",    "{\"a\":\"x",
+                                "{\"a\" 1,\"L\":[]}",  "{\"a\":[},\"L\":[]}", "{\"L\":[1,]}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (spans_of(bad[i], &list, &items, &n) != XS_EPARSE) {
+            fail_msg("%s not refused", bad[i]);
+        }
+        assert_null(items);
+    }
+    /* Nesting deeper than 64 inside an element */
+    static char deep[200];
+    size_t w = (size_t)snprintf(deep, sizeof(deep), "{\"L\":[");
+    for (int i = 0; i < 65; i++) {
+        deep[w++] = '[';
+    }
+    for (int i = 0; i < 65; i++) {
+        deep[w++] = ']';
+    }
+    memcpy(deep + w, "]}", 3);
+    assert_int_equal(spans_of(deep, &list, &items, &n), XS_EPARSE);
+    assert_int_equal(xs_json_list_spans(NULL, 0, "L", &list, &items, &n), XS_EINVAL);
+
+    /* Generated documents: the spans parse to what a whole parse holds. */
+    static text t;
+    for (int round = 0; round < 5000; round++) {
+        t.len = 0;
+        t.p[0] = '\0';
+        put(&t, "{\"k\":");
+        gen_value(&t, 3);
+        put(&t, ",\"L\":[");
+        size_t count = rnd_below(6);
+        for (size_t i = 0; i < count; i++) {
+            if (i > 0) {
+                put(&t, rnd_below(2) ? "," : " ,\n ");
+            }
+            gen_value(&t, 1);
+        }
+        put(&t, "],\"z\":");
+        gen_value(&t, 3);
+        put(&t, "}");
+        check_spans(t.p, t.len);
+    }
+    /* Mutants: never a span outside the text, and the spans of any that parse are right. */
+    static const char seed[] = "{\"pagination\":{\"page\":1},\"L\":[{\"ID\":\"a\\\"b\",\"N\":"
+                               "[1.5,{\"q\":null}]},{\"ID\":\"c\"},\"s\",7],\"Warnings\":[]}";
+    static const char alphabet[] = "\"\\{}[],:.-+eE0123456789u ntfaL\x01\xff";
+    static char buf[256];
+    for (int round = 0; round < 100000; round++) {
+        size_t len = sizeof(seed) - 1;
+        memcpy(buf, seed, len);
+        size_t muts = 1 + rnd_below(3);
+        for (size_t m = 0; m < muts; m++) {
+            size_t at = rnd_below(len + 1);
+            char c = alphabet[rnd_below(sizeof(alphabet) - 1)];
+            if (rnd_below(2) == 0 && at < len) {
+                buf[at] = c;
+            } else if (len + 1 < sizeof(buf)) {
+                memmove(buf + at + 1, buf + at, len - at);
+                buf[at] = c;
+                len++;
+            }
+        }
+        check_spans(buf, len);
+    }
+}
+
+static void test_member_string(void **state)
+{
+    (void)state;
+    const char *s =
+        "{\"N\":{\"ID\":\"inner\"},\"ID\":\"4a3e\",\"E\":\"a\\\"b\",\"I\":7,\"U\":\"\"}";
+    const char *v = NULL;
+    size_t n = 0;
+    assert_true(xs_json_member_string(s, strlen(s), "ID", &v, &n));
+    assert_int_equal(n, 4);
+    assert_memory_equal(v, "4a3e", 4);
+    assert_true(xs_json_member_string(s, strlen(s), "U", &v, &n));
+    assert_int_equal(n, 0);
+    assert_false(xs_json_member_string(s, strlen(s), "E", &v, &n)); /* escapes */
+    assert_false(xs_json_member_string(s, strlen(s), "I", &v, &n)); /* not a string */
+    assert_false(xs_json_member_string(s, strlen(s), "X", &v, &n)); /* absent */
+    assert_false(xs_json_member_string("[\"ID\"]", 6, "ID", &v, &n));
+    assert_false(xs_json_member_string("{\"ID\":", 6, "ID", &v, &n));
+    assert_false(xs_json_member_string("{\"a\":[,\"ID\":\"x\"}", 16, "ID", &v, &n));
+    assert_false(xs_json_member_string(NULL, 0, "ID", &v, &n));
+}
+
 /* jansson_flags maps xs_json_dump flags to the json_dumps flags they must match. */
 static size_t jansson_flags(int flags)
 {
@@ -1283,6 +1440,8 @@ int main(void)
         cmocka_unit_test(test_dump_matches_jansson),
         cmocka_unit_test(test_dump_items),
         cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_list_spans),
+        cmocka_unit_test(test_member_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,19 @@ void xs_sync_checksum(const json_t *rec, char out[2 * XS_SHA256_LEN + 1])
     free(text);
 }
 
+bool xs_sync_raw_sum(const char *entity, const char *raw, size_t n, char out[2 * XS_SHA256_LEN + 1])
+{
+    out[0] = '\0';
+    char key[96];
+    int k = snprintf(key, sizeof(key), "xero-sync raw v" XS_SYNC_CANON_VERSION " %s", entity);
+    uint8_t mac[XS_SHA256_LEN];
+    if (k < 0 || (size_t)k >= sizeof(key) || xs_hmac_sha256(key, (size_t)k, raw, n, mac) != XS_OK) {
+        return false;
+    }
+    xs_hex_encode(mac, sizeof(mac), out);
+    return true;
+}
+
 bool xs_sync_is_empty(const json_t *v)
 {
     return v == NULL || json_is_null(v) ||

@@ -46,6 +46,19 @@ xs_err xs_policy_parse(const char *name, xs_policy *out);
 /* xs_sync_checksum writes the hex SHA-256 of rec's canonical text into out. */
 void xs_sync_checksum(const json_t *rec, char out[2 * XS_SHA256_LEN + 1]);
 
+/* The version of the canonical forms (every entity's read_xero and the checksum above).
+ * A change to any of them that alters a record's canonical text must bump it: it is part of
+ * every raw sum, so the memos taken by the code before (sync.mappings.xero_raw_sum) no
+ * longer match and every record is read again. */
+#define XS_SYNC_CANON_VERSION "1"
+
+/* xs_sync_raw_sum writes into out the hex HMAC-SHA256, keyed by the canonical form's version
+ * and the entity, of a record's raw text as Xero sent it (n bytes). sync.mappings keeps it
+ * with the checksum that text read as: a record sent again byte for byte is known unchanged
+ * without being parsed. false (out "") when OpenSSL fails, out of memory. */
+bool xs_sync_raw_sum(const char *entity, const char *raw, size_t n,
+                     char out[2 * XS_SHA256_LEN + 1]);
+
 /* xs_sync_canonical_text returns rec's canonical text (new, free()): keys sorted, compact,
  * decimals exact. NULL when out of memory. */
 char *xs_sync_canonical_text(const json_t *rec);

@@ -237,14 +237,33 @@ static void test_names_and_empties(void **state)
     json_decref(d);
 }
 
+/* A raw sum depends on the text, the entity and nothing else; it is hex. */
+static void test_raw_sum(void **state)
+{
+    (void)state;
+    char a[2 * XS_SHA256_LEN + 1], b[2 * XS_SHA256_LEN + 1], c[2 * XS_SHA256_LEN + 1];
+    const char *rec = "{\"ContactID\":\"x\",\"Name\":\"A\"}";
+    assert_true(xs_sync_raw_sum("contact", rec, strlen(rec), a));
+    assert_true(xs_sync_raw_sum("contact", rec, strlen(rec), b));
+    assert_string_equal(a, b);
+    assert_int_equal(strlen(a), 64);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 64);
+    assert_true(xs_sync_raw_sum("invoice", rec, strlen(rec), c));
+    assert_string_not_equal(a, c);
+    assert_true(xs_sync_raw_sum("contact", rec, strlen(rec) - 1, c));
+    assert_string_not_equal(a, c);
+    /* Not the plain SHA-256 of the text: the key holds the canonical form's version. */
+    char plain[2 * XS_SHA256_LEN + 1];
+    xs_sha256_hex(rec, strlen(rec), plain);
+    assert_string_not_equal(a, plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_checksum_is_canonical),
-        cmocka_unit_test(test_one_sided_changes),
-        cmocka_unit_test(test_policies_on_a_conflict),
-        cmocka_unit_test(test_merge_fallbacks),
-        cmocka_unit_test(test_first_link),
+        cmocka_unit_test(test_raw_sum),           cmocka_unit_test(test_checksum_is_canonical),
+        cmocka_unit_test(test_one_sided_changes), cmocka_unit_test(test_policies_on_a_conflict),
+        cmocka_unit_test(test_merge_fallbacks),   cmocka_unit_test(test_first_link),
         cmocka_unit_test(test_names_and_empties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -70,6 +70,7 @@ void xs_xero_resp_fini(xs_xero_resp *resp)
     }
     free(resp->body);
     json_decref(resp->json);
+    free(resp->items);
     memset(resp, 0, sizeof(*resp));
 }
 
@@ -204,6 +205,38 @@ static xs_err from_curl(CURLcode rc, const sink *s)
     default:
         return XS_EHTTP;
     }
+}
+
+/* parse_without_list parses resp->body but for the elements of its top-level array
+ * list_key, whose spans go to resp->items (xs_xero_req.list_key). XS_ENOTFOUND when the body
+ * has no such array, or it or the rest is malformed: the caller parses it whole, which also
+ * says what is wrong with a garbled one. */
+static xs_err parse_without_list(xs_xero_resp *resp, const char *list_key)
+{
+    xs_json_span list;
+    xs_err e =
+        xs_json_list_spans(resp->body, resp->len, list_key, &list, &resp->items, &resp->nitems);
+    if (e != XS_OK) {
+        return e == XS_ENOMEM ? e : XS_ENOTFOUND;
+    }
+    /* The reply with "[]" for the array */
+    size_t rest = resp->len - list.off - list.len;
+    char *env = malloc(list.off + 2 + rest);
+    if (env == NULL) {
+        return XS_ENOMEM;
+    }
+    memcpy(env, resp->body, list.off);
+    memcpy(env + list.off, "[]", 2);
+    memcpy(env + list.off + 2, resp->body + list.off + list.len, rest);
+    resp->json = xs_json_parse(env, list.off + 2 + rest, NULL);
+    free(env);
+    if (resp->json == NULL) {
+        free(resp->items);
+        resp->items = NULL;
+        resp->nitems = 0;
+        return XS_ENOTFOUND;
+    }
+    return XS_OK;
 }
 
 xs_err xs_xero_request(xs_xero *x, const xs_xero_req *req, xs_xero_resp *resp, xs_xero_call *call)
@@ -346,7 +379,13 @@ xs_err xs_xero_request(xs_xero *x, const xs_xero_req *req, xs_xero_resp *resp, x
         e = XS_ENOMEM;
         goto fail;
     }
-    if (s.json && s.len > 0) {
+    if (s.json && s.len > 0 && req->list_key != NULL && status >= 200 && status < 300 &&
+        (e = parse_without_list(resp, req->list_key)) != XS_ENOTFOUND) {
+        if (e != XS_OK) {
+            xs_xero_resp_fini(resp);
+            goto fail;
+        }
+    } else if (s.json && s.len > 0) {
         char why[XS_JSON_ERR_MAX];
         resp->json = xs_json_parse(resp->body, resp->len, why);
         if (resp->json == NULL) {

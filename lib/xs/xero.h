@@ -23,6 +23,7 @@
 
 #include "xs/clock.h"
 #include "xs/err.h"
+#include "xs/json.h"
 #include "xs/log.h"
 
 #define XS_XERO_PATH_MAX    512
@@ -84,6 +85,10 @@ typedef struct xs_xero_req {
     const char *content_type;    /* of body; NULL: application/json when body is given */
     const void *body;            /* NULL: no body */
     size_t body_len;
+    /* list_key: a 2xx JSON reply that is an object holding an array at this top-level member
+     * ("Contacts") is parsed without that array's elements, which the caller parses one by
+     * one or not at all (see xs_xero_resp.items). NULL: the whole reply is parsed. */
+    const char *list_key;
 } xs_xero_req;
 
 /* A reply. */
@@ -92,6 +97,12 @@ typedef struct xs_xero_resp {
     char *body; /* new, NUL-terminated (free with xs_xero_resp_fini) */
     size_t len;
     json_t *json; /* the parsed body when it is JSON (new), else NULL */
+    /* With xs_xero_req.list_key, when the reply holds that array: json has it empty, and
+     * items (new) are the spans of its nitems elements in body, in order. The caller must
+     * parse each element it uses with xs_json_parse, and take a reply with an element that
+     * does not parse as garbled, as XS_EPROTO says. Otherwise items is NULL. */
+    xs_json_span *items;
+    size_t nitems;
 } xs_xero_resp;
 
 /* xs_xero_create makes a handle (new; xs_xero_destroy) for one thread. opts and its strings

@@ -468,13 +468,10 @@ static void test_faults_are_retried(void **state)
     stop(&w);
 }
 
-/* A pull step reads several pages, fetching each while the one before is written. A page
- * that fails mid-step (here a 503 on the sixth of ten) ends the step with what it wrote; the
- * next step starts at that page, and nothing is skipped or read twice but that page. */
-static void test_pull_step_reads_pages_ahead(void **state)
+/* start_paged starts a world without limits that pulls pages of 100 contacts, four pages a
+ * step. */
+static void start_paged(world *w, const char *name)
 {
-    (void)state;
-    world w;
     char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000",
                        "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
     char *orch_env[] = {"XS_SCHEDULER=false",
@@ -484,7 +481,17 @@ static void test_pull_step_reads_pages_ahead(void **state)
                         "XS_PULL_PAGE_SIZE=100",
                         "XS_PULL_PAGES_PER_STEP=4",
                         NULL};
-    start(&w, "ahead", sim_env, orch_env, true);
+    start(w, name, sim_env, orch_env, true);
+}
+
+/* A pull step reads several pages, fetching each while the one before is written. A page
+ * that fails mid-step (here a 503 on the sixth of ten) ends the step with what it wrote; the
+ * next step starts at that page, and nothing is skipped or read twice but that page. */
+static void test_pull_step_reads_pages_ahead(void **state)
+{
+    (void)state;
+    world w;
+    start_paged(&w, "ahead");
     seed(&w, 1000);
     char *run = full_run_with_fault(&w, "GET", "503", 5, 60000);
     assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
@@ -528,6 +535,91 @@ static void test_pull_step_reads_pages_ahead(void **state)
                                run),
                      1);
     free(run);
+    stop(&w);
+}
+
+/* A record Xero sends again byte for byte is known unchanged by its raw sum, without being
+ * parsed; one sent as other text is read in full and its new sum kept; a garbled page is
+ * refused whole and read again, both while records are parsed (the import) and while most
+ * are known (the re-pull). */
+static void test_records_known_by_their_text(void **state)
+{
+    (void)state;
+    world w;
+    start_paged(&w, "known");
+    seed(&w, 1000);
+    const char *garbled_q = "SELECT count(*) FROM sync.api_calls WHERE run_id = $1 AND method = "
+                            "'GET' AND status = 200 AND error LIKE 'reply is not valid JSON: %'";
+    /* The 6th GET, a page the helper thread reads ahead, comes garbled. */
+    char *run = full_run_with_fault(&w, "GET", "garbled", 5, 60000);
+    assert_int_equal(wsql_long(&w, garbled_q, run), 1);
+    free(run);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
+    /* Every mapping keeps its record's raw sum, and what that text reads as: the base. */
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.mappings WHERE entity = 'contact' AND "
+                               "xero_raw_sum ~ '^[0-9a-f]{64}$' AND xero_raw_checksum = "
+                               "base_checksum",
+                               NULL),
+                     1000);
+    /* One sum made stale (as if Xero had sent the record as other text last time), and one
+     * record's memo and base checksum both set to a value no text reads as: only a record
+     * known by its sum can keep that. */
+    char *stale = xst_engine_sql(w.e,
+                                 "SELECT xero_id FROM sync.mappings WHERE entity = 'contact' "
+                                 "ORDER BY xero_id LIMIT 1",
+                                 0, NULL);
+    char *trusted = xst_engine_sql(w.e,
+                                   "SELECT xero_id FROM sync.mappings WHERE entity = 'contact' "
+                                   "ORDER BY xero_id DESC LIMIT 1",
+                                   0, NULL);
+    char *real =
+        xst_engine_sql(w.e, "SELECT xero_raw_sum FROM sync.mappings WHERE xero_id = $1::uuid", 1,
+                       (const char *const[]){stale});
+    assert_int_equal(wsql_long(&w,
+                               "WITH u AS (UPDATE sync.mappings SET xero_raw_sum = repeat('0', 64) "
+                               "WHERE xero_id = $1::uuid RETURNING 1) SELECT count(*) FROM u",
+                               stale),
+                     1);
+    assert_int_equal(wsql_long(&w,
+                               "WITH u AS (UPDATE sync.mappings SET base_checksum = 'trusted', "
+                               "xero_raw_checksum = 'trusted' WHERE xero_id = $1::uuid RETURNING "
+                               "1) SELECT count(*) FROM u",
+                               trusted),
+                     1);
+    /* The re-pull, its 6th GET garbled too. */
+    run = full_run_with_fault(&w, "GET", "garbled", 5, 60000);
+    assert_int_equal(wsql_long(&w, garbled_q, run), 1);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT coalesce(sum((result->'counts'->>'created')::int + "
+                               "(result->'counts'->>'updated')::int), -1) FROM sync.run_steps "
+                               "WHERE run_id = $1 AND entity = 'contact' AND kind = 'pull'",
+                               run),
+                     0);
+    assert_true(wsql_long(&w,
+                          "SELECT sum((result->'counts'->>'unchanged')::int) FROM sync.run_steps "
+                          "WHERE run_id = $1 AND entity = 'contact' AND kind = 'pull'",
+                          run) >= 1000);
+    free(run);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
+    /* The stale sum was read in full and its sum kept again; the other was not read. */
+    char *now =
+        xst_engine_sql(w.e, "SELECT xero_raw_sum FROM sync.mappings WHERE xero_id = $1::uuid", 1,
+                       (const char *const[]){stale});
+    assert_string_equal(now, real);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.mappings WHERE xero_id = $1::uuid AND "
+                               "base_checksum = 'trusted'",
+                               trusted),
+                     1);
+    json_t *st = sim_stats(&w);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "duplicates"), "total")), 0);
+    json_decref(st);
+    free(now);
+    free(real);
+    free(stale);
+    free(trusted);
     stop(&w);
 }
 
@@ -650,6 +742,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_are_retried),
         cmocka_unit_test(test_pull_step_reads_pages_ahead),
+        cmocka_unit_test(test_records_known_by_their_text),
         cmocka_unit_test(test_pull_step_time),
         cmocka_unit_test(test_slow_push_waits_for_its_key),
         cmocka_unit_test(test_scheduler_starts_the_initial_import),
