@@ -45,7 +45,8 @@ const xs_config_var xs_config_vars[] = {
 
     /* --- domain services --- */
     {"XS_WORKERS", XS_CFG_INT, "4", false, 1, 256, NULL, XS_PROC_DOMAINS,
-     "Requests one replica of a domain service handles at the same time."},
+     "Requests one replica of a domain service handles at the same time. Each worker holds one "
+     "PostgreSQL connection, and a second one once it has read pages ahead in a pull."},
     {"XS_REPLICA_ID", XS_CFG_STRING, NULL, true, 0, 0, NULL, XS_PROC_DOMAINS,
      "Name of this replica in heartbeats, /health and logs; default: <hostname>-<pid>."},
 

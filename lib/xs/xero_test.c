@@ -1,8 +1,8 @@
 /*
  * xero_test.c: the Xero client against xero-sim (in-process, real HTTP): the code exchange
  * with PKCE, refresh and rotation, revocation, /connections, the rate-limit headers of every
- * reply and of a 429, and each way a call can fail (time-out, reset, garbled or truncated
- * reply, a reply too big, nothing listening).
+ * reply and of a 429, each way a call can fail (time-out, reset, garbled or truncated reply,
+ * a reply too big, nothing listening), and list replies parsed around their records.
  */
 #include <stdarg.h>
 #include <stddef.h>
