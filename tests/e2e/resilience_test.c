@@ -612,6 +612,26 @@ static void test_records_known_by_their_text(void **state)
                                "base_checksum = 'trusted'",
                                trusted),
                      1);
+    /* Fetched by its id (an entity run), the record is known the same way. */
+    char path[160], body[160];
+    snprintf(path, sizeof(path), "/v1/connections/%s/sync/entity", w.conn);
+    snprintf(body, sizeof(body), "{\"entity\":\"contact\",\"xero_id\":\"%s\"}", trusted);
+    xst_http r = xst_engine_api(w.e, "POST", path, body);
+    assert_int_equal(r.status, 202);
+    json_t *one = wait_run(&w, json_string_value(json_object_get(r.json, "id")), 60000);
+    expect_status(one, "succeeded");
+    assert_int_equal(wsql_long(&w,
+                               "SELECT sum((result->'counts'->>'unchanged')::int) FROM "
+                               "sync.run_steps WHERE run_id = $1::uuid AND kind = 'fetch'",
+                               json_string_value(json_object_get(one, "id"))),
+                     1);
+    json_decref(one);
+    xst_http_free(&r);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.mappings WHERE xero_id = $1::uuid AND "
+                               "base_checksum = 'trusted'",
+                               trusted),
+                     1);
     json_t *st = sim_stats(&w);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(st, "duplicates"), "total")), 0);
