@@ -199,7 +199,7 @@ static xs_err svc_init(const xs_proc *proc, xs_pg *pg, void **state)
     d->entities = svc_entities;
     xs_domain_xero_opts(proc->cfg, proc->log, &d->xero);
     d->db_url = xs_config_str(proc->cfg, "XS_DATABASE_URL");
-    d->app = proc->name;
+    snprintf(d->ahead_app, sizeof(d->ahead_app), "%s read-ahead", proc->name);
     d->log = proc->log;
     *state = d;
     return XS_OK;
@@ -1094,7 +1094,7 @@ static xs_pg *ahead_db(domain_worker *w)
         w->db_ahead = NULL;
     }
     if (w->db_ahead == NULL &&
-        xs_pg_connect(&w->db_ahead, w->svc->db_url, w->svc->app, 0, w->svc->log) != XS_OK) {
+        xs_pg_connect(&w->db_ahead, w->svc->db_url, w->svc->ahead_app, 0, w->svc->log) != XS_OK) {
         w->db_ahead = NULL;
         if (!w->db_failed) {
             xs_log_warn(w->svc->log, "sync.read_ahead_db_unavailable", "{s:s}", "effect",
@@ -1190,6 +1190,10 @@ static xs_err take_items(page *p, json_t *list, int32_t **order)
     xs_pg *db = p->db != NULL ? p->db : ahead_db(p->w);
     if (asked > 0 && db != NULL && known_ids(db, p->ask, id_arr, raw_arr, &hits) != XS_OK) {
         /* Not known, then: every record is parsed, as it would be without sums. */
+        if (p->w != NULL) {
+            xs_log_warn(p->w->svc->log, "sync.raw_sums_unread", "{s:s, s:s}", "error",
+                        xs_pg_error(db), "effect", "the page is parsed whole");
+        }
         json_decref(hits);
         hits = NULL;
     }
@@ -1750,7 +1754,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     json_t *counts = counts_new(PULL_COUNTS);
     /* Each page's values are given back when it is done: a step of many pages holds one. */
     xs_json_arena_pos mark = xs_json_arena_mark();
-    page cur = {.since = since, .number = number, .x = w->x, .db = ctx->pg, .ask = &ask}, ahead;
+    page cur = {.since = since, .number = number, .x = w->x, .db = ctx->pg, .w = w, .ask = &ask},
+         ahead;
     fetch_page(&cur);
     audit(ctx, req, &cur.call);
     if (cur.outcome != NULL) {

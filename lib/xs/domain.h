@@ -125,7 +125,8 @@ typedef struct xs_entity_ops {
 typedef struct xs_domain_svc {
     const xs_entity_ops *const *entities; /* NULL-terminated */
     xs_xero_opts xero;                    /* for each worker's client */
-    const char *db_url, *app;             /* for each worker's read-ahead connection */
+    const char *db_url;                   /* for each worker's read-ahead connection, */
+    char ahead_app[64];                   /* named "<process> read-ahead" */
     xs_log *log;
 } xs_domain_svc;
 

@@ -149,6 +149,16 @@ static char *start_run(world *w, const char *mode)
 static json_t *wait_run(world *w, const char *run, long timeout_ms);
 static void expect_status(json_t *run, const char *want);
 
+/* run_to_success runs a sync of mode and expects it to succeed; the run's id (new). */
+static char *run_to_success(world *w, const char *mode, long timeout_ms)
+{
+    char *run = start_run(w, mode);
+    json_t *j = wait_run(w, run, timeout_ms);
+    expect_status(j, "succeeded");
+    json_decref(j);
+    return run;
+}
+
 /* full_run_with_fault scripts one fault of the simulator on the contact calls of a method
  * (after `skip` such calls go through), then runs a full sync to success; the run's id. */
 static char *full_run_with_fault(world *w, const char *method, const char *fault, int skip,
@@ -160,11 +170,7 @@ static char *full_run_with_fault(world *w, const char *method, const char *fault
              "\"%s\",\"skip\":%d,\"times\":1}]}",
              method, fault, skip);
     json_decref(sim_json(w, "POST", "/_sim/faults", script));
-    char *run = start_run(w, "full");
-    json_t *j = wait_run(w, run, timeout_ms);
-    expect_status(j, "succeeded");
-    json_decref(j);
-    return run;
+    return run_to_success(w, "full", timeout_ms);
 }
 
 static const char *run_status(world *w, const char *run, json_t **out)
@@ -469,10 +475,12 @@ static void test_faults_are_retried(void **state)
 }
 
 /* start_paged starts a world without limits that pulls pages of 100 contacts, four pages a
- * step. */
-static void start_paged(world *w, const char *name)
+ * step; latency ("60ms") is the simulator's for each call, or NULL for none. */
+static void start_paged(world *w, const char *name, const char *latency)
 {
-    char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000",
+    char lat[64];
+    snprintf(lat, sizeof(lat), "XS_SIM_LATENCY=%s", latency != NULL ? latency : "0ms");
+    char *sim_env[] = {lat, "XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000",
                        "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
     char *orch_env[] = {"XS_SCHEDULER=false",
                         "XS_BUDGET_TENANT_MINUTE=100000",
@@ -484,14 +492,11 @@ static void start_paged(world *w, const char *name)
     start(w, name, sim_env, orch_env, true);
 }
 
-/* A pull step reads several pages, fetching each while the one before is written. A page
- * that fails mid-step (here a 503 on the sixth of ten) ends the step with what it wrote; the
- * next step starts at that page, and nothing is skipped or read twice but that page. */
 static void test_pull_step_reads_pages_ahead(void **state)
 {
     (void)state;
     world w;
-    start_paged(&w, "ahead");
+    start_paged(&w, "ahead", NULL);
     seed(&w, 1000);
     char *run = full_run_with_fault(&w, "GET", "503", 5, 60000);
     assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
@@ -546,7 +551,7 @@ static void test_records_known_by_their_text(void **state)
 {
     (void)state;
     world w;
-    start_paged(&w, "known");
+    start_paged(&w, "known", NULL);
     seed(&w, 1000);
     const char *garbled_q = "SELECT count(*) FROM sync.api_calls WHERE run_id = $1 AND method = "
                             "'GET' AND status = 200 AND error LIKE 'reply is not valid JSON: %'";
@@ -643,6 +648,54 @@ static void test_records_known_by_their_text(void **state)
     stop(&w);
 }
 
+/* A lost read-ahead connection costs only time: the page it was to check is parsed whole,
+ * and the next page opens the connection again. Its backends are killed all through a
+ * re-pull (60 ms a call, so the run lasts). */
+static void test_read_ahead_connection_lost(void **state)
+{
+    (void)state;
+    world w;
+    start_paged(&w, "lost", "60ms");
+    seed(&w, 1000);
+    char *run = run_to_success(&w, "full", 60000);
+    free(run);
+    run = start_run(&w, "full");
+    long killed = 0;
+    int64_t end = xst_now_ms() + 60000;
+    for (;;) {
+        killed += wsql_long(&w,
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                            "application_name = 'xs-contacts read-ahead'",
+                            NULL);
+        const char *st = run_status(&w, run, NULL);
+        if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0) {
+            break;
+        }
+        assert_true(xst_now_ms() < end);
+        usleep(20000);
+    }
+    fprintf(stderr, "read-ahead connections killed: %ld\n", killed);
+    assert_true(killed >= 2);
+    json_t *j = wait_run(&w, run, 1000);
+    expect_status(j, "succeeded");
+    json_decref(j);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT coalesce(sum((result->'counts'->>'created')::int + "
+                               "(result->'counts'->>'updated')::int + "
+                               "(result->'counts'->>'failed')::int), -1) FROM sync.run_steps "
+                               "WHERE run_id = $1 AND entity = 'contact' AND kind = 'pull'",
+                               run),
+                     0);
+    free(run);
+    assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(*) FROM sync.mappings WHERE entity = 'contact' AND "
+                               "xero_raw_checksum = base_checksum",
+                               NULL),
+                     1000);
+    stop(&w);
+}
+
 /* A pull step asks for no new page after XS_PULL_STEP_TIME, so a push of the same entity
  * never waits long behind it: with 200 ms a call and 500 ms a step, no step makes more than
  * three calls, however many pages it may read. */
@@ -661,10 +714,7 @@ static void test_pull_step_time(void **state)
                         NULL};
     start(&w, "steptime", sim_env, orch_env, true);
     seed(&w, 1000);
-    char *run = start_run(&w, "full");
-    json_t *j = wait_run(&w, run, 60000);
-    expect_status(j, "succeeded");
-    json_decref(j);
+    char *run = run_to_success(&w, "full", 60000);
     assert_int_equal(wsql_long(&w, "SELECT count(*) FROM app.contacts", NULL), 1000);
     long pages = wsql_long(&w,
                            "SELECT count(*) FROM sync.api_calls WHERE run_id = $1 AND method = "
@@ -763,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_faults_are_retried),
         cmocka_unit_test(test_pull_step_reads_pages_ahead),
         cmocka_unit_test(test_records_known_by_their_text),
+        cmocka_unit_test(test_read_ahead_connection_lost),
         cmocka_unit_test(test_pull_step_time),
         cmocka_unit_test(test_slow_push_waits_for_its_key),
         cmocka_unit_test(test_scheduler_starts_the_initial_import),
