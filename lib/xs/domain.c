@@ -1107,7 +1107,7 @@ static xs_pg *ahead_db(domain_worker *w)
     return w->db_ahead;
 }
 
-/* known_ids asks which of the records (ids and raw sums, n of them, as array literals) the
+/* known_ids asks which of the records (ids and raw sums, aligned, as array literals) the
  * connection's mappings know as unchanged: their raw sum is the one kept, and what that text
  * reads as is the base. *out (new): {lowercase id: true}. */
 static xs_err known_ids(xs_pg *db, const pull_ask *a, const char *ids, const char *raws,
