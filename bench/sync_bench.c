@@ -192,6 +192,23 @@ int main(int argc, char **argv)
            n, ms, ms > 0 ? n * 1000.0 / ms : 0.0, calls_on(e, "GET /Contacts") - g0);
     fflush(stdout);
 
+    /* 2b. A tenth of them edited in Xero, then a full pull: the edited records are read,
+     * decided and written, the others known by their text. */
+    long edited = n / 10;
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/touch", tenant);
+    snprintf(body, sizeof(body), "{\"kind\":\"Contacts\",\"count\":%ld,\"seed\":4}", edited);
+    s = xst_engine_simctl(e, "POST", path, body);
+    if (s.status != 200) {
+        xst_die("touch: %ld %s", s.status, s.body);
+    }
+    xst_http_free(&s);
+    g0 = calls_on(e, "GET /Contacts");
+    ms = run_and_wait(e, conn, "full", NULL);
+    printf("| full pull of %ld contacts, %ld of them edited in Xero | %ld ms | %.0f records/s | "
+           "%ld calls |\n",
+           n, edited, ms, ms > 0 ? n * 1000.0 / ms : 0.0, calls_on(e, "GET /Contacts") - g0);
+    fflush(stdout);
+
     /* 3. The mixed set: M new local contacts pushed (the outbox, through push runs). */
     char q[400], mm[24];
     snprintf(mm, sizeof(mm), "%ld", m);
