@@ -45,10 +45,19 @@ const char *xs_domain_text_or_empty(const json_t *rec, const char *key)
     return s != NULL ? s : "";
 }
 
-char *xs_domain_uuid_array(const json_t *ids)
+static bool is_hex_sum(const char *s)
 {
-    size_t n = json_array_size(ids);
-    char *out = malloc(n * 37 + 3);
+    return s != NULL && strlen(s) == 2 * XS_SHA256_LEN &&
+           strspn(s, "0123456789abcdef") == 2 * XS_SHA256_LEN;
+}
+
+/* fixed_array writes items, strings of `width` characters that valid accepts (so safe in an
+ * array literal), as a PostgreSQL array literal (new, free()); NULL when one is not valid or
+ * out of memory. */
+static char *fixed_array(const json_t *items, size_t width, bool (*valid)(const char *))
+{
+    size_t n = json_array_size(items);
+    char *out = malloc(n * (width + 1) + 3);
     if (out == NULL) {
         return NULL;
     }
@@ -56,22 +65,27 @@ char *xs_domain_uuid_array(const json_t *ids)
     out[o++] = '{';
     size_t i;
     json_t *v;
-    json_array_foreach(ids, i, v)
+    json_array_foreach(items, i, v)
     {
-        const char *id = json_string_value(v);
-        if (!xs_proto_uuid_valid(id)) {
+        const char *s = json_string_value(v);
+        if (!valid(s)) {
             free(out);
             return NULL;
         }
         if (i > 0) {
             out[o++] = ',';
         }
-        memcpy(out + o, id, 36);
-        o += 36;
+        memcpy(out + o, s, width);
+        o += width;
     }
     out[o++] = '}';
     out[o] = '\0';
     return out;
+}
+
+char *xs_domain_uuid_array(const json_t *ids)
+{
+    return fixed_array(ids, 36, xs_proto_uuid_valid);
 }
 
 char *xs_domain_rows_text(const json_t *items)
@@ -531,23 +545,10 @@ static xs_err load_mappings_sums(xs_svc_ctx *ctx, const char *conn, const char *
     }
     xs_pg_res *r = NULL;
     char *sarr = NULL;
-    if (sums != NULL) {
-        /* Checksums are hex: safe in an array literal. */
-        size_t n = json_array_size(sums);
-        sarr = malloc(n * 66 + 3);
-        if (sarr == NULL) {
-            free(arr);
-            json_decref(m);
-            return XS_ENOMEM;
-        }
-        size_t o = 0;
-        sarr[o++] = '{';
-        for (size_t i = 0; i < n; i++) {
-            const char *h = json_string_value(json_array_get(sums, i));
-            o += (size_t)snprintf(sarr + o, 67, "%s%.64s", i > 0 ? "," : "", h != NULL ? h : "");
-        }
-        sarr[o++] = '}';
-        sarr[o] = '\0';
+    if (sums != NULL && (sarr = fixed_array(sums, 2 * XS_SHA256_LEN, is_hex_sum)) == NULL) {
+        free(arr);
+        json_decref(m);
+        return XS_ENOMEM;
     }
     xs_err e =
         sums != NULL
@@ -1149,19 +1150,17 @@ static xs_err take_items(page *p, json_t *list, int32_t **order)
     typedef char sum_t[2 * XS_SHA256_LEN + 1];
     sum_t *sums = calloc(n + 1, sizeof(sum_t));
     char(*ids)[XS_ID_MAX] = calloc(n + 1, XS_ID_MAX);
-    char *id_arr = malloc(n * 37 + 3), *raw_arr = malloc(n * 65 + 3);
+    json_t *ask_ids = json_array(), *ask_sums = json_array();
     *order = calloc(n + 1, sizeof(int32_t));
     p->known = calloc(n + 1, sizeof(pulled));
     p->raws = calloc(n + 1, sizeof(sum_t));
     json_t *hits = NULL;
+    char *id_arr = NULL, *raw_arr = NULL;
     xs_err e = XS_ENOMEM;
-    if (sums == NULL || ids == NULL || id_arr == NULL || raw_arr == NULL || *order == NULL ||
+    if (sums == NULL || ids == NULL || ask_ids == NULL || ask_sums == NULL || *order == NULL ||
         p->known == NULL || p->raws == NULL || n > INT32_MAX) {
         goto out;
     }
-    size_t io = 0, ro = 0, asked = 0;
-    id_arr[io++] = '{';
-    raw_arr[ro++] = '{';
     for (size_t i = 0; i < n; i++) {
         const char *v;
         size_t vlen;
@@ -1175,20 +1174,19 @@ static xs_err take_items(page *p, json_t *list, int32_t **order)
                 for (size_t c = 0; c < 36; c++) {
                     ids[i][c] = (char)tolower((unsigned char)ids[i][c]);
                 }
-                io += (size_t)snprintf(id_arr + io, 38, "%s%s", asked > 0 ? "," : "", ids[i]);
-                ro += (size_t)snprintf(raw_arr + ro, 66, "%s%s", asked > 0 ? "," : "", sums[i]);
-                asked++;
+                json_array_append_new(ask_ids, json_string(ids[i]));
+                json_array_append_new(ask_sums, json_string(sums[i]));
                 continue;
             }
         }
         ids[i][0] = '\0';
     }
-    id_arr[io++] = '}';
-    id_arr[io] = '\0';
-    raw_arr[ro++] = '}';
-    raw_arr[ro] = '\0';
-    xs_pg *db = p->db != NULL ? p->db : ahead_db(p->w);
-    if (asked > 0 && db != NULL && known_ids(db, p->ask, id_arr, raw_arr, &hits) != XS_OK) {
+    xs_pg *db = json_array_size(ask_ids) > 0 ? (p->db != NULL ? p->db : ahead_db(p->w)) : NULL;
+    if (db != NULL && ((id_arr = xs_domain_uuid_array(ask_ids)) == NULL ||
+                       (raw_arr = fixed_array(ask_sums, 2 * XS_SHA256_LEN, is_hex_sum)) == NULL)) {
+        goto out;
+    }
+    if (db != NULL && known_ids(db, p->ask, id_arr, raw_arr, &hits) != XS_OK) {
         /* Not known, then: every record is parsed, as it would be without sums. */
         if (p->w != NULL) {
             xs_log_warn(p->w->svc->log, "sync.raw_sums_unread", "{s:s, s:s}", "error",
@@ -1240,6 +1238,8 @@ static xs_err take_items(page *p, json_t *list, int32_t **order)
     e = XS_OK;
 out:
     json_decref(hits);
+    json_decref(ask_ids);
+    json_decref(ask_sums);
     free(sums);
     free(ids);
     free(id_arr);
