@@ -104,6 +104,67 @@ char *xs_domain_rows_text(const json_t *items)
     return text;
 }
 
+json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *why)
+{
+    json_t *v = json_object_get(in, key);
+    if (v == NULL || json_is_null(v) ||
+        (json_is_string(v) && !xs_json_is_decimal(v) && json_string_length(v) == 0)) {
+        return json_null();
+    }
+    xs_money m;
+    char buf[XS_MONEY_TEXT_MAX];
+    if (xs_json_to_money(v, &m) != XS_OK || xs_money_format(m, places, buf) != XS_OK) {
+        snprintf(why, 256, "%.40s is not an amount with at most %d decimal places", key, places);
+        return NULL;
+    }
+    return json_string(buf);
+}
+
+json_t *xs_domain_lines(const json_t *in, const xs_domain_field *fields, size_t n, bool xero,
+                        char *why)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *li;
+    json_array_foreach(in, i, li)
+    {
+        if (!json_is_object(li)) {
+            snprintf(why, 256, "line %zu is not an object", i + 1);
+            json_decref(out);
+            return NULL;
+        }
+        json_t *c = json_object();
+        for (size_t f = 0; f < n; f++) {
+            const char *key = xero ? fields[f].xero : fields[f].name;
+            json_t *v = fields[f].places > 0 ? xs_domain_amount(li, key, fields[f].places, why)
+                                             : xs_domain_text(li, key);
+            if (v == NULL) {
+                char inner[200];
+                snprintf(inner, sizeof(inner), "%s", why);
+                snprintf(why, 256, "line %zu: %s", i + 1, inner);
+                json_decref(c);
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(c, fields[f].name, v);
+        }
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
+json_t *xs_domain_date(const json_t *in, const char *key)
+{
+    xs_time d = 0;
+    const char *dt = xs_json_str_or(in, key, NULL);
+    if (dt == NULL || xs_time_parse_any(dt, &d) != XS_OK) {
+        return json_null();
+    }
+    char buf[16];
+    xs_time_format_date(d, buf);
+    return json_string(buf);
+}
+
 xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **rec,
                            char id[XS_ID_MAX], xs_time *updated, char *why)
 {
@@ -197,6 +258,40 @@ xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
         }
         xs_pg_res_free(r);
     }
+    return XS_OK;
+}
+
+xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, const char *org,
+                          const char *conn, const char *after, int limit, json_t **out, char *last)
+{
+    char lim[16], sql[1024];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    /* Read `limit` rows in id order; keep those that may have changed. The last row read
+     * tells the scan where to go on. */
+    snprintf(sql, sizeof(sql),
+             "SELECT c.id, m.local_id IS NULL OR m.local_updated_at IS NULL OR "
+             "m.local_updated_at IS DISTINCT FROM %s FROM (SELECT id, updated_at FROM %s WHERE "
+             "organisation_id = $1 AND ($2 = '' OR id > $2::uuid) ORDER BY id LIMIT $3) c LEFT "
+             "JOIN sync.mappings m ON m.connection_id = $4 AND m.entity = $5 AND m.local_id = "
+             "c.id ORDER BY c.id",
+             XS_DOMAIN_AT_MS("c.updated_at"), table);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, org, after, lim, conn, entity);
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *a = json_array();
+    int n = xs_pg_res_nrows(r);
+    for (int i = 0; i < n; i++) {
+        bool maybe = true;
+        xs_pg_res_bool(r, i, 1, &maybe);
+        if (maybe) {
+            json_array_append_new(a, json_string(xs_pg_res_get(r, i, 0)));
+        }
+    }
+    snprintf(last, XS_ID_MAX, "%s", n == limit ? xs_pg_res_get(r, n - 1, 0) : "");
+    xs_pg_res_free(r);
+    *out = a;
     return XS_OK;
 }
 
@@ -504,6 +599,115 @@ static xs_err item_errors(xs_svc_ctx *ctx, const xs_msg *req, const char *entity
         "message) SELECT $1, $2, $3, r.local_id, r.xero_id, r.message FROM "
         "jsonb_to_recordset($4::jsonb) AS r(local_id uuid, xero_id uuid, message text)",
         3, p, errors);
+}
+
+/* refs_translate rewrites the references (ops->refs) of recs (n canonical records, changed in
+ * place) from one side's ids to the other's through connection conn's mappings: Xero ids to
+ * local ids (to_local) or back. A record one of whose references has no mapping is left as
+ * it is with blocked[i] set, and the id it waits for is added to on[entity] (on: an object
+ * of arrays). A null reference stays null. */
+static xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *ops, json_t **recs,
+                             size_t n, bool to_local, bool *blocked, json_t *on)
+{
+    for (const xs_entity_ref *ref = ops->refs; ref != NULL && ref->field != NULL; ref++) {
+        json_t *ids = json_array(), *seen = json_object();
+        for (size_t i = 0; i < n; i++) {
+            const char *v = json_string_value(json_object_get(recs[i], ref->field));
+            if (v != NULL && xs_proto_uuid_valid(v) && json_object_get(seen, v) == NULL) {
+                json_object_set_new(seen, v, json_true());
+                json_array_append_new(ids, json_string(v));
+            }
+        }
+        json_decref(seen);
+        if (json_array_size(ids) == 0) {
+            json_decref(ids);
+            continue;
+        }
+        char *arr = xs_domain_uuid_array(ids);
+        json_decref(ids);
+        if (arr == NULL) {
+            return XS_ENOMEM;
+        }
+        xs_pg_res *r = NULL;
+        xs_err e =
+            xs_pg_q(pg, &r,
+                    to_local ? "SELECT xero_id::text, local_id::text FROM sync.mappings WHERE "
+                               "connection_id = $1 AND entity = $2 AND xero_id = "
+                               "ANY($3::uuid[])"
+                             : "SELECT local_id::text, xero_id::text FROM sync.mappings WHERE "
+                               "connection_id = $1 AND entity = $2 AND local_id = "
+                               "ANY($3::uuid[])",
+                    conn, ref->entity, arr);
+        free(arr);
+        if (e != XS_OK) {
+            return e;
+        }
+        json_t *to = json_object();
+        for (int k = 0; k < xs_pg_res_nrows(r); k++) {
+            json_object_set_new(to, xs_pg_res_get(r, k, 0), json_string(xs_pg_res_get(r, k, 1)));
+        }
+        xs_pg_res_free(r);
+        json_t *waits = json_object_get(on, ref->entity);
+        for (size_t i = 0; i < n; i++) {
+            json_t *v = json_object_get(recs[i], ref->field);
+            if (v == NULL || json_is_null(v)) {
+                continue;
+            }
+            const char *s = json_string_value(v);
+            json_t *other = s != NULL ? json_object_get(to, s) : NULL;
+            if (other != NULL) {
+                json_object_set(recs[i], ref->field, other);
+                continue;
+            }
+            blocked[i] = true;
+            if (s != NULL && xs_proto_uuid_valid(s)) {
+                if (waits == NULL) {
+                    waits = json_array();
+                    json_object_set_new(on, ref->entity, waits);
+                }
+                bool have = false;
+                size_t k;
+                json_t *w;
+                json_array_foreach(waits, k, w)
+                {
+                    have = have || strcmp(json_string_value(w), s) == 0;
+                }
+                if (!have) {
+                    json_array_append_new(waits, json_string(s));
+                }
+            }
+        }
+        json_decref(to);
+    }
+    return XS_OK;
+}
+
+/* blocked_message says why a record waits: the first of its references that has no mapping
+ * (translated or not, the record's field still holds the id it could not translate). */
+static void blocked_message(const xs_entity_ops *ops, const json_t *rec, const json_t *on,
+                            bool pulling, char *buf, size_t cap)
+{
+    for (const xs_entity_ref *ref = ops->refs; ref != NULL && ref->field != NULL; ref++) {
+        const char *v = json_string_value(json_object_get(rec, ref->field));
+        size_t k;
+        json_t *w;
+        json_array_foreach(json_object_get(on, ref->entity), k, w)
+        {
+            if (v != NULL && strcmp(json_string_value(w), v) == 0) {
+                snprintf(buf, cap,
+                         pulling ? "its %s (Xero id %s) is not in sync here: it could not be "
+                                   "read from Xero"
+                                 : "its %s (local id %s) is not in Xero: it could not be pushed",
+                         ref->field, v);
+                return;
+            }
+        }
+        if (v != NULL && !xs_proto_uuid_valid(v)) {
+            snprintf(buf, cap, "its %s is not an id: %.60s", ref->field, v);
+            return;
+        }
+    }
+    snprintf(buf, cap, "a record it refers to is not in sync");
 }
 
 /* item_error appends one failure. */
@@ -947,9 +1151,9 @@ static xs_err outcome_reply(const char *outcome, json_t *counts, const xs_xero_c
     return *reply != NULL ? XS_OK : XS_ENOMEM;
 }
 
-static const char *const PULL_COUNTS[] = {"fetched",   "created", "updated", "unchanged",
-                                          "conflicts", "failed",  "skipped", "linked",
-                                          "queued",    "retired", NULL};
+static const char *const PULL_COUNTS[] = {"fetched",   "created", "updated",  "unchanged",
+                                          "conflicts", "failed",  "skipped",  "linked",
+                                          "queued",    "retired", "deferred", NULL};
 
 /* pull_path builds the list path of a pull step; types (checked by settings_read with
  * xs_entity_types_check, so nothing needs quoting in the filter) limits it to those Types. */
@@ -1009,7 +1213,8 @@ typedef struct pulled {
     xs_time at;
     char sum[2 * XS_SHA256_LEN + 1]; /* rec's checksum */
     char raw[2 * XS_SHA256_LEN + 1]; /* xs_sync_raw_sum of its text as sent, or "" */
-    bool known; /* its raw sum says it is unchanged: not parsed, nothing to do */
+    bool known;   /* its raw sum says it is unchanged: not parsed, nothing to do */
+    bool blocked; /* a record it refers to has no mapping yet (refs_translate) */
 } pulled;
 
 /* memo_add gives the mappings added to list since *seen (those of one pulled record, r)
@@ -1407,10 +1612,100 @@ static json_t *cursor_json(const page *p)
                      (json_int_t)p->number);
 }
 
+/* The records of a pull step that wait for others, and those others by entity: kept outside
+ * the JSON arena, since each page's values are given back when it is done. */
+#define BLOCKED_REFS 4
+typedef struct idlist {
+    char (*v)[XS_ID_MAX];
+    size_t n, cap;
+} idlist;
+typedef struct blocked_ids {
+    idlist self;
+    const char *entity[BLOCKED_REFS]; /* static, from the entity's refs */
+    idlist on[BLOCKED_REFS];
+} blocked_ids;
+
+static bool idlist_add(idlist *l, const char *id)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap > 0 ? l->cap * 2 : 64;
+        void *v = realloc(l->v, cap * XS_ID_MAX);
+        if (v == NULL) {
+            return false;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    snprintf(l->v[l->n++], XS_ID_MAX, "%s", id);
+    return true;
+}
+
+/* idlist_json is the list as a JSON array, each id once (new). */
+static json_t *idlist_json(const idlist *l)
+{
+    json_t *a = json_array(), *seen = json_object();
+    for (size_t i = 0; i < l->n; i++) {
+        if (json_object_get(seen, l->v[i]) == NULL) {
+            json_object_set_new(seen, l->v[i], json_true());
+            json_array_append_new(a, json_string(l->v[i]));
+        }
+    }
+    json_decref(seen);
+    return a;
+}
+
+/* blocked_take adds what refs_translate found a page's records waiting for (on). */
+static bool blocked_take(blocked_ids *b, const xs_entity_ops *ops, const json_t *on)
+{
+    for (const xs_entity_ref *ref = ops->refs; ref != NULL && ref->field != NULL; ref++) {
+        size_t slot = 0;
+        while (slot < BLOCKED_REFS && b->entity[slot] != NULL &&
+               strcmp(b->entity[slot], ref->entity) != 0) {
+            slot++;
+        }
+        if (slot == BLOCKED_REFS) {
+            return false;
+        }
+        b->entity[slot] = ref->entity;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(on, ref->entity), i, v)
+        {
+            if (!idlist_add(&b->on[slot], json_string_value(v))) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* blocked_json is {"ids": [...], "on": {entity: [...]}}, or NULL when nothing waits. */
+static json_t *blocked_json(const blocked_ids *b)
+{
+    if (b->self.n == 0) {
+        return NULL;
+    }
+    json_t *on = json_object();
+    for (size_t i = 0; i < BLOCKED_REFS && b->entity[i] != NULL; i++) {
+        if (b->on[i].n > 0) {
+            json_object_set_new(on, b->entity[i], idlist_json(&b->on[i]));
+        }
+    }
+    return json_pack("{s:o, s:o}", "ids", idlist_json(&b->self), "on", on);
+}
+
+static void blocked_fini(blocked_ids *b)
+{
+    free(b->self.v);
+    for (size_t i = 0; i < BLOCKED_REFS; i++) {
+        free(b->on[i].v);
+    }
+}
+
 /* apply_page decides each record of a page read and writes the outcome, in one transaction
  * marked as the engine's own; counts add up over the pages of a step. */
 static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set, page *pg,
-                         json_t *counts)
+                         json_t *counts, blocked_ids *blocked)
 {
     const xs_entity_ops *ops = pg->ask->ops;
     const json_t *ids = pg->ask->ids;
@@ -1425,13 +1720,39 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
            *conflicts = json_array(), *queue = json_array(), *local_ids = json_array(),
            *unmatched = json_array(), *sums = json_array(), *memos = json_array();
     json_t *mappings = NULL, *local = NULL, *pending = NULL, *matched = NULL, *at = NULL;
+    json_t *on = json_object(); /* what blocked records wait for */
     if (maps == NULL || creates == NULL || updates == NULL || conflicts == NULL || queue == NULL ||
-        local_ids == NULL || unmatched == NULL || sums == NULL || memos == NULL) {
+        local_ids == NULL || unmatched == NULL || sums == NULL || memos == NULL || on == NULL) {
         e = XS_ENOMEM;
         goto out;
     }
     size_t i;
     json_t *item;
+    /* References to other entities' records become local ids; a record whose reference is
+     * not here yet waits (or, in a step that is its last chance, fails). */
+    bool final = json_is_true(json_object_get(req->body, "final"));
+    if (ops->refs != NULL && pg->nparsed > 0) {
+        json_t **rs = calloc(pg->nparsed, sizeof(json_t *));
+        bool *bl = calloc(pg->nparsed, sizeof(bool));
+        for (i = 0; rs != NULL && i < pg->nparsed; i++) {
+            rs[i] = recs[i].rec;
+        }
+        e = rs != NULL && bl != NULL
+                ? refs_translate(ctx->pg, req->conn, ops, rs, pg->nparsed, true, bl, on)
+                : XS_ENOMEM;
+        for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
+            recs[i].blocked = bl[i];
+            if (!bl[i]) {
+                xs_sync_checksum(recs[i].rec, recs[i].sum);
+            }
+        }
+        free(rs);
+        free(bl);
+        if (e != XS_OK) {
+            e = db_fail(ctx, e, "cannot read what the records refer to");
+            goto out;
+        }
+    }
     /* What is known of them here. */
     for (i = 0; i < pg->nparsed; i++) {
         json_array_append_new(sums, json_string(recs[i].sum));
@@ -1443,6 +1764,9 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
     }
     for (i = 0; i < pg->nparsed; i++) {
         json_t *m = json_object_get(mappings, recs[i].xero_id);
+        if (recs[i].blocked) {
+            continue;
+        }
         if (m != NULL) {
             /* An unchanged record (its checksum is the base's) needs nothing local. */
             if (!json_is_null(json_object_get(m, "base")) ||
@@ -1492,6 +1816,20 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
         pulled *p = &recs[i];
         if (p->known) {
             counts_add(counts, "unchanged", 1);
+            continue;
+        }
+        if (p->blocked) {
+            if (final) {
+                char msg[WHY_MAX];
+                blocked_message(ops, p->rec, on, true, msg, sizeof(msg));
+                item_error(pg->errors, NULL, p->xero_id, msg);
+                counts_add(counts, "failed", 1);
+            } else if (idlist_add(&blocked->self, p->xero_id)) {
+                counts_add(counts, "deferred", 1);
+            } else {
+                e = XS_ENOMEM;
+                goto out;
+            }
             continue;
         }
         json_t *m = json_object_get(mappings, p->xero_id);
@@ -1617,6 +1955,10 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
         xs_sync_decision_fini(&d);
     }
 
+    if (!final && !blocked_take(blocked, ops, on)) {
+        e = XS_ENOMEM;
+        goto out;
+    }
     tm[2] = xs_clock_mono_ms();
     /* Apply, in one transaction marked as the engine's own. */
     char txid[64];
@@ -1686,6 +2028,7 @@ out:
     json_decref(pending);
     json_decref(matched);
     json_decref(at);
+    json_decref(on);
     return e;
 }
 
@@ -1752,6 +2095,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                     .conn = req->conn};
     domain_worker *w = ctx->wstate;
     json_t *counts = counts_new(PULL_COUNTS);
+    blocked_ids blocked = {0}; /* records that wait for others (Xero ids) */
     /* Each page's values are given back when it is done: a step of many pages holds one. */
     xs_json_arena_pos mark = xs_json_arena_mark();
     page cur = {.since = since, .number = number, .x = w->x, .db = ctx->pg, .w = w, .ask = &ask},
@@ -1799,7 +2143,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             }
         }
         if (e == XS_OK) {
-            e = apply_page(ctx, req, &set, &cur, counts);
+            e = apply_page(ctx, req, &set, &cur, counts, &blocked);
         }
         if (fetching) {
             pthread_join(th, NULL);
@@ -1874,6 +2218,11 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         xs_time_format_iso(resume, iso);
         json_object_set_new(out, "resume", json_string(iso));
     }
+    json_t *bj = blocked_json(&blocked);
+    if (bj != NULL) {
+        /* The orchestrator fetches what they refer to, then them (in a final step). */
+        json_object_set_new(out, "blocked", bj);
+    }
     if (ids != NULL) {
         json_t *missing = json_array();
         for (size_t i = 0; i < json_array_size(ids) && i < 50; i++) {
@@ -1885,10 +2234,12 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     }
     *reply = out;
     json_decref(counts);
+    blocked_fini(&blocked);
     settings_fini(&set);
     return XS_OK;
 fail:
     json_decref(counts);
+    blocked_fini(&blocked);
     settings_fini(&set);
     return e;
 }
@@ -1933,9 +2284,13 @@ static xs_err candidates(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg
  * must continue when it stopped early. */
 static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
                           const char *org, const json_t *ids, json_t *counts, json_t *items,
-                          json_t *xitems, char *stop)
+                          json_t *xitems, json_t *errors, blocked_ids *blocked, char *stop)
 {
-    json_t *local = NULL, *maps = NULL, *pending = NULL;
+    json_t *local = NULL, *maps = NULL, *pending = NULL, *xrecs = json_object(),
+           *on = json_object();
+    json_t **rs = NULL;
+    bool *bl = NULL;
+    bool final = json_is_true(json_object_get(req->body, "final"));
     xs_err e;
     stop[0] = '\0';
     if ((e = ops->load_local(ctx->pg, org, ids, &local)) != XS_OK ||
@@ -1944,8 +2299,36 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
         e = db_fail(ctx, e, "cannot read local records");
         goto out;
     }
-    size_t i;
+    size_t i, n = 0;
     json_t *v;
+    /* What Xero is sent names other records by their Xero ids: a record one of whose
+     * references is not in Xero yet waits for it (xrecs has no entry for it). */
+    rs = calloc(json_object_size(local) + 1, sizeof(json_t *));
+    bl = calloc(json_object_size(local) + 1, sizeof(bool));
+    if (xrecs == NULL || on == NULL || rs == NULL || bl == NULL) {
+        e = XS_ENOMEM;
+        goto out;
+    }
+    const char *lk;
+    json_t *lv;
+    json_object_foreach(local, lk, lv)
+    {
+        json_t *rec = json_object_get(lv, "rec");
+        rs[n++] = ops->refs != NULL ? json_deep_copy(rec) : json_incref(rec);
+    }
+    if (ops->refs != NULL &&
+        (e = refs_translate(ctx->pg, req->conn, ops, rs, n, false, bl, on)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read what the records refer to");
+        goto out;
+    }
+    n = 0;
+    json_object_foreach(local, lk, lv)
+    {
+        if (!bl[n]) {
+            json_object_set(xrecs, lk, rs[n]);
+        }
+        n++;
+    }
     json_array_foreach(ids, i, v)
     {
         const char *id = json_string_value(v);
@@ -1979,7 +2362,29 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
             counts_add(counts, "unchanged", 1);
             continue;
         }
-        json_t *x = ops->to_xero(rec, xid);
+        json_t *xrec = json_object_get(xrecs, id);
+        char why[WHY_MAX];
+        if (xrec == NULL) {
+            if (final) {
+                blocked_message(ops, rec, on, false, why, sizeof(why));
+                item_error(errors, id, xid, why);
+                counts_add(counts, "failed", 1);
+            } else if (idlist_add(&blocked->self, id)) {
+                counts_add(counts, "deferred", 1);
+            } else {
+                e = XS_ENOMEM;
+                goto out;
+            }
+            continue;
+        }
+        json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
+        if (ops->check_push != NULL &&
+            !ops->check_push(json_is_object(base) ? base : NULL, rec, why)) {
+            item_error(errors, id, xid, why);
+            counts_add(counts, "failed", 1);
+            continue;
+        }
+        json_t *x = ops->to_xero(xrec, xid);
         if (x == NULL) {
             e = XS_ENOMEM;
             goto out;
@@ -1988,11 +2393,18 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
         json_array_append_new(items, json_pack("{s:s, s:s?, s:O, s:O}", "local_id", id, "xero_id",
                                                xid, "rec", rec, "at", json_object_get(l, "at")));
     }
-    e = XS_OK;
+    e = final || blocked_take(blocked, ops, on) ? XS_OK : XS_ENOMEM;
 out:
+    for (i = 0; rs != NULL && i < n; i++) {
+        json_decref(rs[i]);
+    }
+    free(rs);
+    free(bl);
     json_decref(local);
     json_decref(maps);
     json_decref(pending);
+    json_decref(xrecs);
+    json_decref(on);
     return e;
 }
 
@@ -2046,6 +2458,8 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     xs_err e;
     bool scan = false;
     int64_t consumed = -1;
+    blocked_ids bids = {0};
+    json_t *blocked = NULL; /* {"ids", "on"}: the records that wait for others (local ids) */
 
     int64_t pt[5] = {xs_clock_mono_ms(), 0, 0, 0, 0};
     /* A step that already sent its request sends exactly the same again. */
@@ -2070,6 +2484,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         items = json_incref(json_object_get(stored, "items"));
         snprintf(next_scan, sizeof(next_scan), "%s", xs_json_str_or(stored, "next_scan", ""));
         xs_json_get_int(stored, "consumed", &consumed);
+        blocked = json_incref(json_object_get(stored, "blocked"));
         json_decref(stored);
         if (body == NULL || !json_is_array(items)) {
             e = xs_svc_fail(ctx, XS_EPROTO, false, "step %s holds a damaged request", steps);
@@ -2081,7 +2496,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         }
         items = json_array();
         json_t *xitems = json_array();
-        e = build_batch(ctx, ops, req, org, ids, counts, items, xitems, stop);
+        e = build_batch(ctx, ops, req, org, ids, counts, items, xitems, errors, &bids, stop);
         /* A scan keeps reading local records until a batch is full (every call then carries
          * 50), or SCAN_MAX records were read (a step stays short), or the records end. */
         for (int scanned = (int)json_array_size(ids);
@@ -2096,7 +2511,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                 break;
             }
             scanned += SCAN_READ;
-            e = build_batch(ctx, ops, req, org, more, counts, items, xitems, stop);
+            e = build_batch(ctx, ops, req, org, more, counts, items, xitems, errors, &bids, stop);
             json_decref(more);
         }
         if (e != XS_OK) {
@@ -2120,9 +2535,21 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                 }
             }
         }
+        blocked = blocked_json(&bids);
         if (json_array_size(items) == 0) {
             json_decref(xitems);
+            /* Nothing to send: what could not be sent is recorded now. */
+            if (json_array_size(errors) > 0 &&
+                ((e = xs_pg_begin(ctx->pg)) != XS_OK ||
+                 (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+                 (e = xs_pg_commit(ctx->pg)) != XS_OK)) {
+                e = db_fail(ctx, e, "cannot record the records that cannot be sent");
+                goto out;
+            }
             json_t *out = json_pack("{s:s, s:O}", "outcome", "done", "counts", counts);
+            if (blocked != NULL) {
+                json_object_set(out, "blocked", blocked);
+            }
             if (consumed >= 0) {
                 json_object_set_new(out, "consumed", json_integer(consumed));
             }
@@ -2154,16 +2581,23 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         snprintf(key, sizeof(key), "xs-%.40s", seed);
         json_t *stored = json_pack("{s:O, s:s, s:I}", "items", items, "next_scan", next_scan,
                                    "consumed", (json_int_t)consumed);
+        if (blocked != NULL) {
+            json_object_set(stored, "blocked", blocked);
+        }
         char *itext = xs_json_dump(stored, 0);
         json_decref(stored);
         const char *p[] = {steps, body, key, itext};
-        e = itext != NULL ? xs_pg_exec(ctx->pg, NULL,
-                                       "UPDATE sync.run_steps SET request_body = $2, "
-                                       "idempotency_key = $3, request_items = $4::jsonb WHERE "
-                                       "id = $1",
-                                       4, p)
-                          : XS_ENOMEM;
+        /* The request, and the records refused before it (a retry sends it as it is). */
+        e = itext == NULL ? XS_ENOMEM : xs_pg_begin(ctx->pg);
+        if (e == XS_OK && (e = item_errors(ctx, req, ops->name, errors)) == XS_OK &&
+            (e = xs_pg_exec(ctx->pg, NULL,
+                            "UPDATE sync.run_steps SET request_body = $2, idempotency_key = $3, "
+                            "request_items = $4::jsonb WHERE id = $1",
+                            4, p)) == XS_OK) {
+            e = xs_pg_commit(ctx->pg);
+        }
         free(itext);
+        json_array_clear(errors);
         if (e != XS_OK) {
             e = db_fail(ctx, e, "cannot store the request before sending it");
             goto out;
@@ -2172,7 +2606,8 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
 
     char path[XS_XERO_PATH_MAX];
     pt[1] = xs_clock_mono_ms();
-    snprintf(path, sizeof(path), "%s?summarizeErrors=false", ops->xero_path);
+    snprintf(path, sizeof(path), "%s?summarizeErrors=false%s%s", ops->xero_path,
+             ops->push_query != NULL ? "&" : "", ops->push_query != NULL ? ops->push_query : "");
     xs_xero_req xr = {.method = "POST",
                       .path = path,
                       .bearer = xs_json_str_or(req->body, "access_token", ""),
@@ -2289,6 +2724,10 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     if (json_array_size(lookups) > 0) {
         json_object_set(out, "lookups", lookups);
     }
+    if (blocked != NULL) {
+        /* The orchestrator pushes what they refer to, then them (in a final step). */
+        json_object_set(out, "blocked", blocked);
+    }
     if (outcome != NULL) {
         json_object_set_new(out, "message", json_string(call.error));
     }
@@ -2303,6 +2742,8 @@ out:
     json_decref(maps);
     json_decref(errors);
     json_decref(lookups);
+    json_decref(blocked);
+    blocked_fini(&bids);
     free(body);
     return e;
 }
@@ -2677,8 +3118,21 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
         json_decref(none);
         if (strcmp(xs_pg_sqlstate(ctx->pg), "23503") == 0) {
+            /* A foreign key: the organisation, or a record referred to (an invoice's contact),
+             * which must be the organisation's. */
+            const char *bad = "organisation_id";
+            for (const xs_entity_ref *ref = ops->refs; ref != NULL && ref->field != NULL; ref++) {
+                char col[64];
+                snprintf(col, sizeof(col), "%s_id", ref->field);
+                if (strstr(xs_pg_error(ctx->pg), col) != NULL) {
+                    bad = ref->field;
+                }
+            }
             xs_pg_rollback(ctx->pg);
-            e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "organisation_id", "no such organisation");
+            e = strcmp(bad, "organisation_id") == 0
+                    ? xs_svc_fail_field(ctx, XS_ENOTFOUND, bad, "no such organisation")
+                    : xs_svc_fail_field(ctx, XS_ENOTFOUND, bad, "no such %s in this organisation",
+                                        bad);
         } else {
             e = db_fail(ctx, e, "cannot write the record");
         }

@@ -49,6 +49,16 @@
 #define XS_DOMAIN_AT_MS(col)                                                                       \
     "('epoch'::timestamptz + " XS_DOMAIN_MS(col) " * interval '1 millisecond')"
 
+/* A reference from one entity's canonical record to another's: the field holds the local id
+ * of a record of entity (an invoice's "contact"). Xero's records name it by Xero id in
+ * xero_field's object (Contact.ContactID); the domain layer translates through the
+ * connection's mappings both ways, so read_xero writes the Xero id into field and to_xero
+ * finds the Xero id there. A record whose reference has no mapping yet is "blocked on" it. */
+typedef struct xs_entity_ref {
+    const char *field;  /* "contact" */
+    const char *entity; /* "contact" */
+} xs_entity_ref;
+
 typedef struct xs_entity_ops {
     const char *name;      /* "contact": sync.mappings.entity, sync.changes.entity */
     const char *xero_path; /* "/api.xro/2.0/Contacts" */
@@ -57,6 +67,7 @@ typedef struct xs_entity_ops {
      * big writes ("app.contacts (organisation_id, email_key)"; a constant), or NULL */
     const char *analyze;
     const char *pull_query; /* extra list parameters ("includeArchived=true"), or NULL */
+    const char *push_query; /* extra write parameters ("unitdp=4"), or NULL */
     bool pushable;          /* local changes go to Xero */
     bool unpaged;           /* Xero lists it whole in one reply (Accounts): no page parameters */
     /* id_field: the Xero id's field ("ContactID"); ids_param: the list takes IDs=a,b (Contacts,
@@ -67,6 +78,9 @@ typedef struct xs_entity_ops {
      * or NULL when the entity has none (xs_entity_info.typed says the same to the
      * orchestrator) */
     const char *type_field;
+
+    /* refs: the references to other entities' records, ended by {NULL}; NULL for none */
+    const xs_entity_ref *refs;
 
     /* read_xero turns Xero's record into a canonical record (new); NULL with a reason in why
      * (256 bytes) for a record it cannot read: that record fails, the others go on. Its id
@@ -113,6 +127,10 @@ typedef struct xs_entity_ops {
     bool (*lookup_key)(const json_t *rec, const char *message, char *key);
     /* lookup_query writes the `where` filter finding records by those keys (new string). */
     char *(*lookup_query)(const json_t *keys);
+    /* check_push tells whether Xero would take rec in place of base (NULL for a record new
+     * to Xero), false with a reason in why (256 bytes) for a change Xero forbids (a status
+     * transition): that item fails clearly, nothing is sent for it. May be NULL. */
+    bool (*check_push)(const json_t *base, const json_t *rec, char *why);
     /* validate turns the host application's JSON (a REST body) into a canonical record
      * (*rec, new), merged over current (the stored record, or NULL for a new one) when
      * partial. XS_EINVAL with the field at fault and a reason (each 256 bytes). */
@@ -152,6 +170,28 @@ json_t *xs_domain_text(const json_t *x, const char *key);
 /* xs_domain_text_or_empty returns the string of a canonical text value, or "" for null. */
 const char *xs_domain_text_or_empty(const json_t *rec, const char *key);
 
+/* A field of a list's entries (an invoice's lines): canonical name, Xero's name, and the
+ * decimal places of an amount (0: text). */
+typedef struct xs_domain_field {
+    const char *name, *xero;
+    int places;
+} xs_domain_field;
+
+/* xs_domain_amount reads in[key] (a JSON number or decimal text) as an exact amount written
+ * with `places` places (a new string), null when absent or empty; NULL with a reason in why
+ * (256 bytes) when it is not a number or needs more places. */
+json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *why);
+
+/* xs_domain_lines reads a list of entries (keyed by Xero's names when xero, else the
+ * canonical ones) into canonical entries of fields, in the list's order; NULL with a reason
+ * in why when an entry is not an object or an amount cannot be read. A missing list is []. */
+json_t *xs_domain_lines(const json_t *in, const xs_domain_field *fields, size_t n, bool xero,
+                        char *why);
+
+/* xs_domain_date reads in[key], any date Xero writes ("/Date(ms)/", ISO 8601), as the
+ * canonical "YYYY-MM-DD" (new), or null. */
+json_t *xs_domain_date(const json_t *in, const char *key);
+
 /* xs_domain_uuid_array writes ids (an array of UUID strings) as a PostgreSQL array literal
  * "{...}" for a `= ANY($n::uuid[])` parameter (new, free()); NULL when one is not a UUID
  * (so no text but UUIDs ever reaches the literal) or when out of memory. */
@@ -173,6 +213,11 @@ xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const js
  * null), for f < n: the text fields of a load_local row. */
 void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
                          const char *const (*names)[2], size_t n);
+
+/* xs_domain_list_ids is the body of a list_ids over table (a constant, e.g. "app.contacts")
+ * whose rows are entity's. */
+xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, const char *org,
+                          const char *conn, const char *after, int limit, json_t **out, char *last);
 
 /* xs_domain_write_rows is the body of a write_local: sql[0] inserts creates and sql[1]
  * updates updates, each taking $1 (org) and $2 (the rows' JSON, xs_domain_rows_text) and

@@ -271,9 +271,12 @@ json_t *xs_sync_fill_empty(const json_t *local, const json_t *xero)
 /* The entities, in dependency order. Only those whose domain service syncs them are here. */
 static const char *const contact_keys[] = {"contact_number", "email", "name", NULL};
 
+static const char *const invoice_keys[] = {"invoice_number", NULL};
+
 static const xs_entity_info entities[] = {
     {"contact", "contacts", true, true, contact_keys, false},
     {"account", "invoices", true, false, NULL, true},
+    {"invoice", "invoices", true, true, invoice_keys, true},
     {"bank_transaction", "payments", true, false, NULL, true},
 };
 

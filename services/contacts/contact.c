@@ -256,40 +256,10 @@ static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t *
                                org, ids, row_rec, out);
 }
 
-/* the row's updated_at as its mapping records it */
-#define ROW_AT XS_DOMAIN_AT_MS("c.updated_at")
-
 static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
                        json_t **out, char *last)
 {
-    char lim[16];
-    snprintf(lim, sizeof(lim), "%d", limit);
-    xs_pg_res *r = NULL;
-    /* Read `limit` rows in id order; keep those that may have changed. The last row read
-     * tells the scan where to go on. */
-    static const char *const sql =
-        "SELECT c.id, m.local_id IS NULL OR m.local_updated_at IS NULL OR m.local_updated_at IS "
-        "DISTINCT FROM " ROW_AT " FROM (SELECT id, updated_at FROM app.contacts WHERE "
-        "organisation_id = $1 AND ($2 = '' OR id > $2::uuid) ORDER BY id LIMIT $3) c LEFT JOIN "
-        "sync.mappings m ON m.connection_id = $4 AND m.entity = 'contact' AND m.local_id = c.id "
-        "ORDER BY c.id";
-    xs_err e = xs_pg_q(pg, &r, sql, org, after, lim, conn);
-    if (e != XS_OK) {
-        return e;
-    }
-    json_t *a = json_array();
-    int n = xs_pg_res_nrows(r);
-    for (int i = 0; i < n; i++) {
-        bool maybe = true;
-        xs_pg_res_bool(r, i, 1, &maybe);
-        if (maybe) {
-            json_array_append_new(a, json_string(xs_pg_res_get(r, i, 0)));
-        }
-    }
-    snprintf(last, XS_ID_MAX, "%s", n == limit ? xs_pg_res_get(r, n - 1, 0) : "");
-    xs_pg_res_free(r);
-    *out = a;
-    return XS_OK;
+    return xs_domain_list_ids(pg, "app.contacts", "contact", org, conn, after, limit, out, last);
 }
 
 static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *items,

@@ -62,7 +62,8 @@ static xs_err add_step(xs_pg *pg, const char *run, int phase, const char *entity
 
 /* add_chunks adds one step of kind per 50 ids, under key. */
 static xs_err add_chunks(xs_pg *pg, const char *run, int phase, const char *entity,
-                         const char *kind, const char *key, const json_t *ids, int *created)
+                         const char *kind, const char *key, const json_t *ids, bool final,
+                         int *created)
 {
     size_t n = json_array_size(ids);
     for (size_t i = 0; i < n; i += CHUNK) {
@@ -70,7 +71,11 @@ static xs_err add_chunks(xs_pg *pg, const char *run, int phase, const char *enti
         for (size_t j = i; j < n && j < i + CHUNK; j++) {
             json_array_append(chunk, json_array_get(ids, j));
         }
-        xs_err e = add_step(pg, run, phase, entity, kind, json_pack("{s:o}", key, chunk));
+        json_t *in = json_pack("{s:o}", key, chunk);
+        if (final) {
+            json_object_set_new(in, "final", json_true());
+        }
+        xs_err e = add_step(pg, run, phase, entity, kind, in);
         if (e != XS_OK) {
             return e;
         }
@@ -79,14 +84,20 @@ static xs_err add_chunks(xs_pg *pg, const char *run, int phase, const char *enti
     return XS_OK;
 }
 
-/* window is the input of a push step: ids [from, from + PUSH_WINDOW) of a phase, and from. */
-static json_t *window(const json_t *ids, size_t from)
+/* window is the input of a push step of phase: ids [from, from + PUSH_WINDOW) of the phase,
+ * and from; "final" when the phase is the last chance of records that waited for others. */
+static json_t *window(const json_t *phase, size_t from)
 {
+    const json_t *ids = json_object_get(phase, "ids");
     json_t *w = json_array();
     for (size_t j = from; j < json_array_size(ids) && j < from + PUSH_WINDOW; j++) {
         json_array_append(w, json_array_get(ids, j));
     }
-    return json_pack("{s:o, s:I}", "local_ids", w, "from", (json_int_t)from);
+    json_t *in = json_pack("{s:o, s:I}", "local_ids", w, "from", (json_int_t)from);
+    if (json_is_true(json_object_get(phase, "final"))) {
+        json_object_set_new(in, "final", json_true());
+    }
+    return in;
 }
 
 /* phase_start creates the first steps of phase idx; *created counts them (0: nothing to do). */
@@ -120,7 +131,7 @@ static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn,
     }
     if (strcmp(op, "fetch") == 0) {
         return add_chunks(pg, run, idx, entity, "fetch", "ids", json_object_get(phase, "ids"),
-                          created);
+                          json_is_true(json_object_get(phase, "final")), created);
     }
     if (strcmp(op, "push") == 0) {
         /* One window of ids at a time: the domain service sends the first 50 that changed
@@ -130,7 +141,7 @@ static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn,
             return XS_OK;
         }
         *created = 1;
-        return add_step(pg, run, idx, entity, "push", window(ids, 0));
+        return add_step(pg, run, idx, entity, "push", window(phase, 0));
     }
     if (strcmp(op, "scan") == 0) {
         *created = 1;
@@ -330,6 +341,92 @@ static int64_t backoff(const orch *o, int64_t attempts)
     return d + (d / 4 > 0 ? (int64_t)(r % (uint32_t)(d / 4 + 1)) : 0);
 }
 
+/* ids_merge appends to array `to` the ids of `from` it does not hold yet. */
+static void ids_merge(json_t *to, const json_t *from)
+{
+    size_t i, j;
+    json_t *v, *w;
+    json_array_foreach(from, i, v)
+    {
+        bool have = false;
+        json_array_foreach(to, j, w)
+        {
+            have = have || json_equal(v, w);
+        }
+        if (!have && json_is_string(v)) {
+            json_array_append(to, v);
+        }
+    }
+}
+
+/* note_blocked keeps, in params.blocked[phase], the records of a step that wait for others
+ * ({"ids", "on": {entity: ids}}, as the domain service said): when the phase ends, what they
+ * wait for is pulled (fetched) or pushed first, then they are, once more and finally. */
+static void note_blocked(json_t *params, int phase, const orch_step *s, const json_t *blocked)
+{
+    json_t *all = json_object_get(params, "blocked");
+    if (all == NULL) {
+        all = json_object();
+        json_object_set_new(params, "blocked", all);
+    }
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%d", phase);
+    json_t *b = json_object_get(all, ph);
+    if (b == NULL) {
+        bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
+        b = json_pack("{s:s, s:s, s:[], s:{}}", "entity", s->entity, "op",
+                      pulling ? "fetch" : "push", "ids", "on");
+        json_object_set_new(all, ph, b);
+    }
+    ids_merge(json_object_get(b, "ids"), json_object_get(blocked, "ids"));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(blocked, "on"), k, v)
+    {
+        if (xs_entity_find(k) == NULL) {
+            continue; /* not an entity: nothing to do for it */
+        }
+        json_t *on = json_object_get(json_object_get(b, "on"), k);
+        if (on == NULL) {
+            on = json_array();
+            json_object_set_new(json_object_get(b, "on"), k, on);
+        }
+        ids_merge(on, v);
+    }
+}
+
+/* splice_blocked inserts after phase idx, when records of it waited for others, a phase per
+ * entity they wait for (in dependency order), then one of the waiting records themselves,
+ * final (one that still waits then fails). Those first phases may wait in turn, one entity
+ * further down the dependencies each time. true when phases changed. */
+static bool splice_blocked(json_t *phases, json_t *params, int idx)
+{
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%d", idx);
+    json_t *all = json_object_get(params, "blocked");
+    json_t *b = json_object_get(all, ph);
+    if (b == NULL) {
+        return false;
+    }
+    const char *op = xs_json_str_or(b, "op", "push");
+    size_t at = (size_t)idx + 1, n;
+    const xs_entity_info *ents = xs_entities(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *ids = json_object_get(json_object_get(b, "on"), ents[i].name);
+        if (json_array_size(ids) > 0) {
+            json_array_insert_new(
+                phases, at++,
+                json_pack("{s:s, s:s, s:O}", "entity", ents[i].name, "op", op, "ids", ids));
+        }
+    }
+    json_array_insert_new(phases, at,
+                          json_pack("{s:s, s:s, s:O, s:b}", "entity",
+                                    xs_json_str_or(b, "entity", ""), "op", op, "ids",
+                                    json_object_get(b, "ids"), "final", 1));
+    json_object_del(all, ph);
+    return true;
+}
+
 /* follow_ups adds the steps a finished step calls for. */
 static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t *phases,
                          const json_t *reply, json_t *params)
@@ -338,10 +435,10 @@ static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t 
     int64_t consumed = 0, from = 0;
     if (strcmp(s->kind, "push") == 0 && xs_json_get_int(s->input, "from", &from) == XS_OK &&
         xs_json_get_int(reply, "consumed", &consumed) == XS_OK && consumed > 0) {
-        json_t *ids = json_object_get(json_array_get(phases, (size_t)phase), "ids");
+        const json_t *ph = json_array_get(phases, (size_t)phase);
         size_t next = (size_t)(from + consumed);
-        if (next < json_array_size(ids)) {
-            e = add_step(pg, s->run, phase, s->entity, "push", window(ids, next));
+        if (next < json_array_size(json_object_get(ph, "ids"))) {
+            e = add_step(pg, s->run, phase, s->entity, "push", window(ph, next));
         }
     }
     if (strcmp(s->kind, "pull") == 0) {
@@ -369,6 +466,10 @@ static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t 
     if (e == XS_OK && json_array_size(lookups) > 0) {
         e = add_step(pg, s->run, phase, s->entity, "lookup",
                      json_pack("{s:O}", "lookup_names", lookups));
+    }
+    json_t *blocked = json_object_get(reply, "blocked");
+    if (json_array_size(json_object_get(blocked, "ids")) > 0) {
+        note_blocked(params, phase, s, blocked);
     }
     json_t *requeue = json_object_get(reply, "requeue");
     if (e == XS_OK && json_array_size(requeue) > 0) {
@@ -539,7 +640,20 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
             snprintf(msg, sizeof(msg), "the pull of %s did not complete: %s", s->entity, why);
             e = finish_run(pg, s->run, "failed", msg);
         } else if (e == XS_OK) {
-            e = advance(o, pg, s->run, s->conn, phases, (int)run_phase + 1);
+            if (splice_blocked(phases, params, (int)run_phase)) {
+                char *pt2 = xs_json_dump(phases, 0), *pa2 = xs_json_dump(params, 0);
+                e = pt2 != NULL && pa2 != NULL
+                        ? xs_pg_q(pg, NULL,
+                                  "UPDATE sync.runs SET phases = $2::jsonb, params = $3::jsonb "
+                                  "WHERE id = $1",
+                                  s->run, pt2, pa2)
+                        : XS_ENOMEM;
+                free(pt2);
+                free(pa2);
+            }
+            if (e == XS_OK) {
+                e = advance(o, pg, s->run, s->conn, phases, (int)run_phase + 1);
+            }
         }
     }
     if (e == XS_OK) {

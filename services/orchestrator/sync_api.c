@@ -797,3 +797,16 @@ void orch_api_local_update(xs_http_req *req, void *arg)
         local_write(arg, req, "contact", id);
     }
 }
+
+void orch_api_invoice_create(xs_http_req *req, void *arg)
+{
+    local_write(arg, req, "invoice", NULL);
+}
+
+void orch_api_invoice_update(xs_http_req *req, void *arg)
+{
+    const char *id = uuid_param(req, "id");
+    if (id != NULL) {
+        local_write(arg, req, "invoice", id);
+    }
+}

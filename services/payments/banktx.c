@@ -49,64 +49,13 @@ static const char *const TEXT[][2] = {
 #define NMONEY 3 /* the last three of TEXT */
 
 /* A line's fields: canonical, Xero, places (0 for text). */
-static const struct {
-    const char *name, *xero;
-    int places;
-} LINE[] = {
+static const xs_domain_field LINE[] = {
     {"description", "Description", 0}, {"quantity", "Quantity", 4},
     {"unit_amount", "UnitAmount", 4},  {"account_code", "AccountCode", 0},
     {"tax_type", "TaxType", 0},        {"tax_amount", "TaxAmount", 2},
     {"line_amount", "LineAmount", 2},
 };
 #define NLINE (sizeof(LINE) / sizeof(LINE[0]))
-
-/* amount reads in[key] as money written with `places` places (new string), null when absent;
- * NULL with a reason when it is not a number or needs more places. */
-static json_t *amount(const json_t *in, const char *key, int places, char *why)
-{
-    json_t *v = json_object_get(in, key);
-    if (v == NULL || json_is_null(v) ||
-        (json_is_string(v) && !xs_json_is_decimal(v) && json_string_length(v) == 0)) {
-        return json_null();
-    }
-    xs_money m;
-    char buf[XS_MONEY_TEXT_MAX];
-    if (xs_json_to_money(v, &m) != XS_OK || xs_money_format(m, places, buf) != XS_OK) {
-        snprintf(why, 256, "%.40s is not an amount with at most %d decimal places", key, places);
-        return NULL;
-    }
-    return json_string(buf);
-}
-
-/* lines reads the line items (keyed by Xero's names when xero) into canonical lines. */
-static json_t *lines(const json_t *in, bool xero, char *why)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *li;
-    json_array_foreach(in, i, li)
-    {
-        if (!json_is_object(li)) {
-            snprintf(why, 256, "line %zu is not an object", i + 1);
-            json_decref(out);
-            return NULL;
-        }
-        json_t *c = json_object();
-        for (size_t f = 0; f < NLINE; f++) {
-            const char *key = xero ? LINE[f].xero : LINE[f].name;
-            json_t *v =
-                LINE[f].places > 0 ? amount(li, key, LINE[f].places, why) : xs_domain_text(li, key);
-            if (v == NULL) {
-                json_decref(c);
-                json_decref(out);
-                return NULL;
-            }
-            json_object_set_new(c, LINE[f].name, v);
-        }
-        json_array_append_new(out, c);
-    }
-    return out;
-}
 
 /* check verifies what app.bank_transactions requires of a canonical record, so that no record
  * Xero sends can make a page's write fail; false with a reason in why. */
@@ -140,7 +89,7 @@ static json_t *read_xero(const json_t *x, char *why)
         }
     }
     for (size_t i = NTEXT - NMONEY; i < NTEXT; i++) {
-        json_t *v = amount(x, TEXT[i][1], 2, why);
+        json_t *v = xs_domain_amount(x, TEXT[i][1], 2, why);
         if (v == NULL) {
             json_decref(r);
             return NULL;
@@ -155,18 +104,10 @@ static json_t *read_xero(const json_t *x, char *why)
                         cid != NULL && xs_proto_uuid_valid(cid) ? json_string(cid) : json_null());
     json_object_set_new(r, "bank_account_code",
                         xs_domain_text(json_object_get(x, "BankAccount"), "Code"));
-    xs_time d = 0;
-    const char *dt = xs_json_str_or(x, "Date", NULL);
-    if (dt != NULL && xs_time_parse_any(dt, &d) == XS_OK) {
-        char buf[16];
-        xs_time_format_date(d, buf);
-        json_object_set_new(r, "date", json_string(buf));
-    } else {
-        json_object_set_new(r, "date", json_null());
-    }
+    json_object_set_new(r, "date", xs_domain_date(x, "Date"));
     json_object_set_new(r, "is_reconciled",
                         json_boolean(json_is_true(json_object_get(x, "IsReconciled"))));
-    json_t *ls = lines(json_object_get(x, "LineItems"), true, why);
+    json_t *ls = xs_domain_lines(json_object_get(x, "LineItems"), LINE, NLINE, true, why);
     if (ls == NULL || !check(r, why)) {
         json_decref(ls);
         json_decref(r);
@@ -192,7 +133,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     const char *lt = xs_pg_res_get(r, i, 2 + (int)NTEXT);
     json_t *stored = lt != NULL ? xs_json_parse(lt, strlen(lt), NULL) : NULL;
     char why[256];
-    json_t *ls = lines(stored, false, why);
+    json_t *ls = xs_domain_lines(stored, LINE, NLINE, false, why);
     json_decref(stored);
     if (ls == NULL) {
         json_decref(rec);

@@ -589,16 +589,9 @@ static void conflict_scenario(const char *lid, const char *xid, const char *tag,
 /* settle waits until the outbox is empty and every run ended. */
 static void settle(void)
 {
-    int64_t end = xst_now_ms() + 30000;
-    while (xst_now_ms() < end) {
-        if (sql_long("SELECT count(*) FROM sync.changes WHERE processed_at IS NULL", 0) == 0 &&
-            sql_long("SELECT count(*) FROM sync.runs WHERE status IN ('queued', 'running')", 0) ==
-                0) {
-            return;
-        }
-        usleep(100000);
+    if (!xst_engine_settle(E, 30000)) {
+        fail_msg("the engine did not settle");
     }
-    fail_msg("the engine did not settle");
 }
 
 /* pick returns a mapped contact not used before (by offset). */

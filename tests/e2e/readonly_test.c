@@ -33,14 +33,7 @@ static char CONN[40], TENANT[40];
 
 static json_t *sim_json(const char *method, const char *path, const char *body)
 {
-    xst_http r = xst_engine_simctl(E, method, path, body);
-    if (r.status != 200) {
-        fprintf(stderr, "sim %s %s: %ld %s\n", method, path, r.status, r.body);
-    }
-    assert_int_equal(r.status, 200);
-    json_t *j = json_incref(r.json);
-    xst_http_free(&r);
-    return j;
+    return xst_engine_sim_json(E, method, path, body);
 }
 
 /* xero_accounts is the simulator's list as the API gives it (ACTIVE and ARCHIVED). */
@@ -152,29 +145,8 @@ static int setup(void **state)
     xst_engine_start_sim(E, NULL);
     char *orch_env[] = {"XS_SCHEDULER=false", "XS_PUSH_DELAY=200ms", NULL};
     xst_engine_start_orchestrator(E, orch_env);
-    xst_engine_start_service(E, "auth", "auth-1", NULL);
-    xst_engine_start_service(E, "contacts", "contacts-1", NULL);
-    xst_engine_start_service(E, "invoices", "invoices-1", NULL);
-    xst_engine_start_service(E, "payments", "payments-1", NULL);
-    if (!xst_engine_wait_live(E, "contacts", 1, 20000) ||
-        !xst_engine_wait_live(E, "invoices", 1, 20000) ||
-        !xst_engine_wait_live(E, "payments", 1, 20000) ||
-        !xst_engine_wait_live(E, "auth", 1, 20000)) {
-        xst_die("the services did not come up");
-    }
-    ORG = xst_engine_org(E, "Ledger Ltd");
-    xst_http t = xst_engine_simctl(E, "GET", "/_sim/tenants", NULL);
-    snprintf(TENANT, sizeof(TENANT), "%s",
-             json_string_value(json_object_get(json_array_get(t.json, 0), "tenantId")));
-    xst_http_free(&t);
-    xst_http cb = xst_engine_connect(E, ORG);
-    if (cb.status != 200) {
-        xst_die("connect: %ld %s", cb.status, cb.body);
-    }
-    snprintf(CONN, sizeof(CONN), "%s",
-             json_string_value(json_object_get(
-                 json_array_get(json_object_get(cb.json, "connections"), 0), "id")));
-    xst_http_free(&cb);
+    xst_engine_start_services(E);
+    ORG = xst_engine_connected(E, "Ledger Ltd", CONN, TENANT);
     /* Some contacts, and bank transactions (which need them) for the second half. */
     char path[160];
     snprintf(path, sizeof(path), "/_sim/tenants/%s/seed", TENANT);

@@ -42,14 +42,7 @@ static long wsql_long(world *w, const char *q, const char *p1)
 
 static json_t *sim_json(world *w, const char *method, const char *path, const char *body)
 {
-    xst_http r = xst_engine_simctl(w->e, method, path, body);
-    if (r.status != 200 && r.status != 201) {
-        fprintf(stderr, "sim %s %s: %ld %s\n", method, path, r.status, r.body);
-    }
-    assert_true(r.status == 200 || r.status == 201);
-    json_t *j = json_incref(r.json);
-    xst_http_free(&r);
-    return j;
+    return xst_engine_sim_json(w->e, method, path, body);
 }
 
 static long sim_contacts(world *w)

@@ -216,12 +216,69 @@ json_t *xst_engine_wait_run(xst_engine *e, const char *run_id, long timeout_ms)
     }
 }
 
+void xst_engine_start_services(xst_engine *e)
+{
+    static const char *const services[][2] = {{"auth", "auth-1"},
+                                              {"contacts", "contacts-1"},
+                                              {"invoices", "invoices-1"},
+                                              {"payments", "payments-1"}};
+    for (size_t i = 0; i < 4; i++) {
+        xst_engine_start_service(e, services[i][0], services[i][1], NULL);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (!xst_engine_wait_live(e, services[i][0], 1, 20000)) {
+            xst_die("%s did not come up", services[i][1]);
+        }
+    }
+}
+
+char *xst_engine_connected(xst_engine *e, const char *name, char *conn, char *tenant)
+{
+    char *org = xst_engine_org(e, name);
+    xst_http cb = xst_engine_connect(e, org);
+    if (cb.status != 200) {
+        xst_die("connect: %ld %s", cb.status, cb.body);
+    }
+    json_t *c0 = json_array_get(json_object_get(cb.json, "connections"), 0);
+    snprintf(conn, 40, "%s", json_string_value(json_object_get(c0, "id")));
+    snprintf(tenant, 40, "%s", json_string_value(json_object_get(c0, "tenant_id")));
+    xst_http_free(&cb);
+    return org;
+}
+
+bool xst_engine_settle(xst_engine *e, long timeout_ms)
+{
+    int64_t end = xst_now_ms() + timeout_ms;
+    while (xst_now_ms() < end) {
+        if (xst_engine_sql_long(e,
+                                "SELECT (SELECT count(*) FROM sync.changes WHERE processed_at IS "
+                                "NULL) + (SELECT count(*) FROM sync.runs WHERE status IN "
+                                "('queued', 'running'))",
+                                0, NULL) == 0) {
+            return true;
+        }
+        usleep(100000);
+    }
+    return false;
+}
+
 long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char *const *params)
 {
     char *v = xst_engine_sql(e, sql, nparams, params);
     long n = v != NULL ? atol(v) : -1;
     free(v);
     return n;
+}
+
+json_t *xst_engine_sim_json(xst_engine *e, const char *method, const char *path, const char *body)
+{
+    xst_http r = xst_engine_simctl(e, method, path, body);
+    if (r.status != 200 && r.status != 201) {
+        xst_die("sim %s %s: %ld %s", method, path, r.status, r.body != NULL ? r.body : "");
+    }
+    json_t *j = json_incref(r.json);
+    xst_http_free(&r);
+    return j;
 }
 
 xst_http xst_engine_simctl(xst_engine *e, const char *method, const char *path, const char *body)

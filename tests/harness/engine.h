@@ -67,6 +67,10 @@ xst_http xst_engine_api(xst_engine *e, const char *method, const char *path, con
 /* xst_engine_simctl calls the simulator (control API or any other path). */
 xst_http xst_engine_simctl(xst_engine *e, const char *method, const char *path, const char *body);
 
+/* xst_engine_sim_json calls the simulator and returns the JSON of its reply (new); dies
+ * unless it answered 200 or 201. */
+json_t *xst_engine_sim_json(xst_engine *e, const char *method, const char *path, const char *body);
+
 /* xst_engine_sim_calls counts the calls the simulator answered on endpoint (as named in
  * /_sim/stats by_endpoint, e.g. "POST /connect/token") with status (0: any). */
 long xst_engine_sim_calls(xst_engine *e, const char *endpoint, int status);
@@ -94,6 +98,19 @@ json_t *xst_engine_run(xst_engine *e, const char *conn, const char *body, long t
 /* xst_engine_wait_run waits until run run_id ends and returns its GET /v1/runs/{id} (new);
  * dies when it does not end within timeout_ms. */
 json_t *xst_engine_wait_run(xst_engine *e, const char *run_id, long timeout_ms);
+
+/* xst_engine_start_services starts one replica of each domain service (auth, contacts,
+ * invoices, payments; a run syncs every enabled entity) and waits until each is live. */
+void xst_engine_start_services(xst_engine *e);
+
+/* xst_engine_connected makes organisation name, connects it to the simulator's first
+ * tenant through the OAuth flow and returns the organisation's id (new); the connection's id
+ * and the tenant's go into conn and tenant (40 bytes each). Dies when it cannot. */
+char *xst_engine_connected(xst_engine *e, const char *name, char *conn, char *tenant);
+
+/* xst_engine_settle waits until the outbox is empty and no run is queued or running; false
+ * when that has not happened within timeout_ms. */
+bool xst_engine_settle(xst_engine *e, long timeout_ms);
 
 /* xst_engine_free stops every process with SIGTERM and frees e; returns how many did not
  * exit with 0 (their logs are printed). */

@@ -1,0 +1,567 @@
+/*
+ * invoice.c: the invoice entity. Sales invoices (ACCREC) and bills (ACCPAY) with their line
+ * items, in two-way sync between Xero and app.invoices + app.invoice_lines (docs/MAPPING.md).
+ *
+ * Canonical invoice: type, contact (the local contact's id; the domain layer translates it to
+ * and from Xero's ContactID through the contact mappings), invoice_number, reference, status,
+ * date and due_date ("YYYY-MM-DD"), currency_code, line_amount_types (text or null),
+ * currency_rate (6 places), sub_total, total_tax, total, amount_due, amount_paid and
+ * amount_credited (2 places; Xero's, computed from the lines), and lines [{description,
+ * quantity, unit_amount (4 places), account_code, tax_type, tax_amount, line_amount (2
+ * places; Xero's), item_code, discount_rate (2 places)}] in order. Pulls and pushes ask for
+ * unitdp=4, so 4-decimal unit amounts survive both ways.
+ *
+ * What is sent to Xero leaves out what Xero computes (line and tax amounts, totals), so a
+ * local edit of a quantity is never contradicted by a stale line amount; Xero's results come
+ * back with the next pull. A status change is checked against Xero's transitions before the
+ * call (invoice_transition_ok), and a refused one fails that record only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "invoice.h"
+#include "xs/json.h"
+
+static const char *const TEXT[][2] = {
+    /* canonical, Xero */
+    {"type", "Type"},
+    {"invoice_number", "InvoiceNumber"},
+    {"reference", "Reference"},
+    {"status", "Status"},
+    {"currency_code", "CurrencyCode"},
+    {"line_amount_types", "LineAmountTypes"},
+};
+#define NTEXT (sizeof(TEXT) / sizeof(TEXT[0]))
+
+static const xs_domain_field MONEY[] = {
+    {"currency_rate", "CurrencyRate", 6},
+    {"sub_total", "SubTotal", 2},
+    {"total_tax", "TotalTax", 2},
+    {"total", "Total", 2},
+    {"amount_due", "AmountDue", 2},
+    {"amount_paid", "AmountPaid", 2},
+    {"amount_credited", "AmountCredited", 2},
+};
+#define NMONEY (sizeof(MONEY) / sizeof(MONEY[0]))
+
+static const char *const DATES[][2] = {{"date", "Date"}, {"due_date", "DueDate"}};
+
+static const xs_domain_field LINE[] = {
+    {"description", "Description", 0},    {"quantity", "Quantity", 4},
+    {"unit_amount", "UnitAmount", 4},     {"account_code", "AccountCode", 0},
+    {"tax_type", "TaxType", 0},           {"tax_amount", "TaxAmount", 2},
+    {"line_amount", "LineAmount", 2},     {"item_code", "ItemCode", 0},
+    {"discount_rate", "DiscountRate", 2},
+};
+#define NLINE (sizeof(LINE) / sizeof(LINE[0]))
+/* The line fields Xero computes: read, never sent. */
+static const char *const LINE_COMPUTED[] = {"tax_amount", "line_amount", NULL};
+
+static const char *const TYPES[] = {"ACCREC", "ACCPAY", NULL};
+static const char *const STATUSES[] = {"DRAFT",  "SUBMITTED", "AUTHORISED", "PAID",
+                                       "VOIDED", "DELETED",   NULL};
+static const char *const LINE_AMOUNT_TYPES[] = {"Exclusive", "Inclusive", "NoTax", NULL};
+
+static bool is_code(const char *s)
+{
+    return s != NULL && strlen(s) == 3 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3;
+}
+
+/* canonical builds the canonical invoice from an object keyed by Xero's names (xero; its
+ * contact is then Xero's ContactID) or the canonical ones, checking what app.invoices
+ * requires, so that no record Xero sends can make a page's write fail; why (256 bytes) says
+ * what is wrong when it returns NULL. */
+static json_t *canonical(const json_t *in, bool xero, char *why)
+{
+    json_t *rec = json_object();
+    for (size_t i = 0; i < NTEXT; i++) {
+        json_object_set_new(rec, TEXT[i][0], xs_domain_text(in, TEXT[i][xero ? 1 : 0]));
+    }
+    for (size_t i = 0; i < NMONEY; i++) {
+        const char *key = xero ? MONEY[i].xero : MONEY[i].name;
+        json_t *v = xs_domain_amount(in, key, MONEY[i].places, why);
+        if (v == NULL) {
+            json_decref(rec);
+            return NULL;
+        }
+        json_object_set_new(rec, MONEY[i].name, v);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        const char *key = DATES[i][xero ? 1 : 0];
+        json_t *d = xs_domain_date(in, key);
+        if (!xero && json_is_null(d) && json_is_string(json_object_get(in, key)) &&
+            json_string_length(json_object_get(in, key)) > 0) {
+            snprintf(why, 256, "%s must be a date (YYYY-MM-DD)", key);
+            json_decref(d);
+            json_decref(rec);
+            return NULL;
+        }
+        json_object_set_new(rec, DATES[i][0], d);
+    }
+    const char *cid = xero ? xs_json_str_or(json_object_get(in, "Contact"), "ContactID", NULL)
+                           : xs_json_str_or(in, "contact", NULL);
+    char low[XS_ID_MAX] = "";
+    if (cid != NULL && xs_proto_uuid_valid(cid)) {
+        for (size_t i = 0; i < 36; i++) {
+            low[i] = (char)(cid[i] >= 'A' && cid[i] <= 'F' ? cid[i] - 'A' + 'a' : cid[i]);
+        }
+        low[36] = '\0';
+    }
+    json_t *ls =
+        xs_domain_lines(json_object_get(in, xero ? "LineItems" : "lines"), LINE, NLINE, xero, why);
+    if (ls == NULL) {
+        json_decref(rec);
+        return NULL;
+    }
+    json_object_set_new(rec, "lines", ls);
+    json_object_set_new(rec, "contact", low[0] != '\0' ? json_string(low) : json_null());
+    if (json_is_null(json_object_get(rec, "status"))) {
+        json_object_set_new(rec, "status", json_string("DRAFT"));
+    }
+    if (json_is_null(json_object_get(rec, "line_amount_types"))) {
+        json_object_set_new(rec, "line_amount_types", json_string("Exclusive"));
+    }
+    const char *type = xs_json_str_or(rec, "type", NULL);
+    const char *status = xs_json_str_or(rec, "status", NULL);
+    const char *cur = xs_json_str_or(rec, "currency_code", NULL);
+    const char *lat = xs_json_str_or(rec, "line_amount_types", NULL);
+    const char *rate = xs_json_str_or(rec, "currency_rate", NULL);
+    if (!xs_domain_one_of(type, TYPES)) {
+        snprintf(why, 256, "type must be ACCREC or ACCPAY, not %.20s", type ? type : "(none)");
+    } else if (low[0] == '\0') {
+        snprintf(why, 256, "an invoice needs its contact (%s)",
+                 xero ? "Contact.ContactID" : "contact: the id of a local contact");
+    } else if (!xs_domain_one_of(status, STATUSES)) {
+        snprintf(why, 256,
+                 "status must be DRAFT, SUBMITTED, AUTHORISED, PAID, VOIDED or DELETED, not %.20s",
+                 status);
+    } else if (cur != NULL && !is_code(cur)) {
+        snprintf(why, 256, "currency_code must be an ISO 4217 code such as NZD, not %.20s", cur);
+    } else if (!xs_domain_one_of(lat, LINE_AMOUNT_TYPES)) {
+        snprintf(why, 256, "line_amount_types must be Exclusive, Inclusive or NoTax, not %.20s",
+                 lat);
+    } else if (rate != NULL && (rate[0] == '-' || strspn(rate, "0.") == strlen(rate))) {
+        snprintf(why, 256, "currency_rate must be greater than zero");
+    } else {
+        return rec;
+    }
+    json_decref(rec);
+    return NULL;
+}
+
+static json_t *read_xero(const json_t *x, char *why)
+{
+    return canonical(x, true, why);
+}
+
+/* put_text sets x[key] to the canonical text rec[name] when it has one. */
+static void put_text(json_t *x, const char *key, const json_t *rec, const char *name)
+{
+    const char *v = xs_json_str_or(rec, name, NULL);
+    if (v != NULL) {
+        json_object_set_new(x, key, json_string(v));
+    }
+}
+
+/* put_amount sets x[key] to the amount rec[name] as an exact JSON number when it has one. */
+static void put_amount(json_t *x, const char *key, const json_t *rec, const char *name)
+{
+    const char *v = xs_json_str_or(rec, name, NULL);
+    json_t *d = v != NULL ? xs_json_decimal(v) : NULL;
+    if (d != NULL) {
+        json_object_set_new(x, key, d);
+    }
+}
+
+static json_t *to_xero(const json_t *rec, const char *xero_id)
+{
+    json_t *x = json_object();
+    if (xero_id != NULL) {
+        json_object_set_new(x, "InvoiceID", json_string(xero_id));
+    }
+    put_text(x, "Type", rec, "type");
+    json_object_set_new(x, "Contact",
+                        json_pack("{s:s}", "ContactID", xs_json_str_or(rec, "contact", "")));
+    put_text(x, "InvoiceNumber", rec, "invoice_number");
+    /* an empty Reference clears one that Xero holds */
+    json_object_set_new(x, "Reference", json_string(xs_domain_text_or_empty(rec, "reference")));
+    put_text(x, "Status", rec, "status");
+    put_text(x, "Date", rec, "date");
+    put_text(x, "DueDate", rec, "due_date");
+    put_text(x, "CurrencyCode", rec, "currency_code");
+    put_amount(x, "CurrencyRate", rec, "currency_rate");
+    put_text(x, "LineAmountTypes", rec, "line_amount_types");
+    json_t *lines = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(rec, "lines"), i, l)
+    {
+        json_t *xl = json_object();
+        for (size_t f = 0; f < NLINE; f++) {
+            if (xs_domain_one_of(LINE[f].name, LINE_COMPUTED)) {
+                continue;
+            }
+            if (LINE[f].places > 0) {
+                put_amount(xl, LINE[f].xero, l, LINE[f].name);
+            } else {
+                put_text(xl, LINE[f].xero, l, LINE[f].name);
+            }
+        }
+        json_array_append_new(lines, xl);
+    }
+    json_object_set_new(x, "LineItems", lines);
+    return x;
+}
+
+/* A local delete: a DRAFT or SUBMITTED invoice is deleted in Xero, an AUTHORISED one without
+ * payments voided; any other is left as Xero has it. */
+static json_t *retire_item(const char *xero_id, const json_t *base)
+{
+    const char *st = xs_json_str_or(base, "status", "");
+    const char *paid = xs_json_str_or(base, "amount_paid", NULL);
+    const char *to =
+        strcmp(st, "DRAFT") == 0 || strcmp(st, "SUBMITTED") == 0 ? "DELETED"
+        : strcmp(st, "AUTHORISED") == 0 && (paid == NULL || strspn(paid, "0.") == strlen(paid))
+            ? "VOIDED"
+            : NULL;
+    return to != NULL ? json_pack("{s:s, s:s}", "InvoiceID", xero_id, "Status", to) : NULL;
+}
+
+bool invoice_transition_ok(const char *from, const char *to, const char *amount_paid, char *why)
+{
+    bool paid = amount_paid != NULL && strspn(amount_paid, "0.") != strlen(amount_paid);
+    if (from == NULL) {
+        if (strcmp(to, "DRAFT") == 0 || strcmp(to, "SUBMITTED") == 0 ||
+            strcmp(to, "AUTHORISED") == 0) {
+            return true;
+        }
+        snprintf(why, 256,
+                 "a new invoice can only be created as DRAFT, SUBMITTED or AUTHORISED in Xero, "
+                 "not %.20s",
+                 to);
+        return false;
+    }
+    if (strcmp(from, to) == 0) {
+        if (strcmp(from, "VOIDED") == 0 || strcmp(from, "DELETED") == 0) {
+            snprintf(why, 256, "the invoice is %s in Xero, which is final: it cannot be changed",
+                     from);
+            return false;
+        }
+        return true;
+    }
+    if (strcmp(to, "PAID") == 0) {
+        snprintf(why, 256,
+                 "status %s to PAID: Xero makes an invoice PAID when payments cover it; record a "
+                 "payment instead",
+                 from);
+    } else if (strcmp(from, "VOIDED") == 0 || strcmp(from, "DELETED") == 0) {
+        snprintf(why, 256, "status %s to %.20s: %s is final in Xero", from, to, from);
+    } else if (strcmp(from, "PAID") == 0) {
+        snprintf(why, 256,
+                 "status PAID to %.20s: Xero keeps a PAID invoice PAID while its payments stand; "
+                 "delete the payments first",
+                 to);
+    } else if (strcmp(from, "AUTHORISED") == 0) {
+        if (strcmp(to, "VOIDED") == 0 && !paid) {
+            return true;
+        }
+        snprintf(why, 256, "status AUTHORISED to %.20s: %s", to,
+                 strcmp(to, "VOIDED") == 0    ? "it has payments; delete them before voiding"
+                 : strcmp(to, "DELETED") == 0 ? "Xero deletes no AUTHORISED invoice; void it"
+                                              : "Xero never takes an AUTHORISED invoice back");
+    } else if (strcmp(to, "VOIDED") == 0) {
+        snprintf(why, 256,
+                 "status %s to VOIDED: only an AUTHORISED invoice can be voided; delete "
+                 "it instead",
+                 from);
+    } else {
+        return true; /* DRAFT and SUBMITTED: to each other, AUTHORISED or DELETED */
+    }
+    return false;
+}
+
+/* check_push: Xero's transitions, and no edit of what Xero no longer lets change. */
+static bool check_push(const json_t *base, const json_t *rec, char *why)
+{
+    const char *from = base != NULL ? xs_json_str_or(base, "status", NULL) : NULL;
+    const char *to = xs_json_str_or(rec, "status", "DRAFT");
+    if (!invoice_transition_ok(
+            from, to, base != NULL ? xs_json_str_or(base, "amount_paid", NULL) : NULL, why)) {
+        return false;
+    }
+    if (base != NULL &&
+        strcmp(xs_json_str_or(base, "type", ""), xs_json_str_or(rec, "type", "")) != 0) {
+        snprintf(why, 256, "type %s to %s: Xero never changes an invoice's type",
+                 xs_json_str_or(base, "type", ""), xs_json_str_or(rec, "type", ""));
+        return false;
+    }
+    return true;
+}
+
+#define COLS                                                                                       \
+    "i.id, i.organisation_id, i.type, i.invoice_number, i.reference, i.status, "                   \
+    "i.currency_code, i.line_amount_types, i.currency_rate::text, i.sub_total::text, "             \
+    "i.total_tax::text, i.total::text, i.amount_due::text, i.amount_paid::text, "                  \
+    "i.amount_credited::text, to_char(i.date, 'YYYY-MM-DD'), to_char(i.due_date, 'YYYY-MM-DD'), "  \
+    "i.contact_id::text, (SELECT coalesce(json_agg(json_build_object('description', "              \
+    "l.description, 'quantity', l.quantity::text, 'unit_amount', l.unit_amount::text, "            \
+    "'account_code', l.account_code, 'tax_type', l.tax_type, 'tax_amount', l.tax_amount::text, "   \
+    "'line_amount', l.line_amount::text, 'item_code', l.item_code, 'discount_rate', "              \
+    "l.discount_rate::text) ORDER BY l.position, l.id), '[]')::text FROM app.invoice_lines l "     \
+    "WHERE l.invoice_id = i.id), " XS_DOMAIN_MS("i.updated_at")
+
+/* row_rec reads a row of COLS as the canonical invoice. */
+static json_t *row_rec(const xs_pg_res *r, int i)
+{
+    json_t *row = json_object();
+    xs_domain_text_cols(row, r, i, 2, TEXT, NTEXT);
+    int c = 2 + (int)NTEXT;
+    for (size_t m = 0; m < NMONEY; m++, c++) {
+        const char *v = xs_pg_res_get(r, i, c);
+        json_object_set_new(row, MONEY[m].name, v != NULL ? json_string(v) : json_null());
+    }
+    for (size_t d = 0; d < 2; d++, c++) {
+        const char *v = xs_pg_res_get(r, i, c);
+        json_object_set_new(row, DATES[d][0], v != NULL ? json_string(v) : json_null());
+    }
+    json_object_set_new(row, "contact", json_string(xs_pg_res_get(r, i, c++)));
+    const char *lt = xs_pg_res_get(r, i, c);
+    json_object_set_new(row, "lines", lt != NULL ? xs_json_parse(lt, strlen(lt), NULL) : NULL);
+    char why[256];
+    json_t *rec = canonical(row, false, why);
+    json_decref(row);
+    return rec;
+}
+
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+{
+    return xs_domain_load_rows(pg,
+                               "SELECT " COLS " FROM app.invoices i WHERE i.id = ANY($2::uuid[]) "
+                               "AND ($1::uuid IS NULL OR i.organisation_id = $1::uuid)",
+                               org, ids, row_rec, out);
+}
+
+static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
+                       json_t **out, char *last)
+{
+    return xs_domain_list_ids(pg, "app.invoices", "invoice", org, conn, after, limit, out, last);
+}
+
+/* Sales invoices are matched on first link by number (Xero keeps ACCREC numbers unique);
+ * bills never are, since Xero keeps no bill number unique. */
+static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *items,
+                    const json_t *keys, json_t **out)
+{
+    json_t *res = json_array();
+    *out = res;
+    bool by_number = false;
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        by_number =
+            by_number || (json_is_string(k) && strcmp(json_string_value(k), "invoice_number") == 0);
+    }
+    json_t *flat = json_array();
+    json_array_foreach(items, i, k)
+    {
+        json_t *rec = json_object_get(k, "rec");
+        const char *num = xs_json_str_or(rec, "invoice_number", NULL);
+        if (num != NULL && strcmp(xs_json_str_or(rec, "type", ""), "ACCREC") == 0) {
+            json_array_append_new(flat, json_pack("{s:s, s:s}", "xero_id",
+                                                  xs_json_str_or(k, "xero_id", ""), "number", num));
+        }
+    }
+    if (!by_number || json_array_size(flat) == 0) {
+        json_decref(flat);
+        return XS_OK;
+    }
+    char *text = xs_json_dump(flat, 0);
+    json_decref(flat);
+    xs_pg_res *r = NULL;
+    xs_err e = text != NULL
+                   ? xs_pg_q(pg, &r,
+                             "SELECT x.xero_id, i.id FROM jsonb_to_recordset($3::jsonb) AS "
+                             "x(xero_id text, number text) JOIN app.invoices i ON "
+                             "i.organisation_id = $1 AND i.type = 'ACCREC' AND i.invoice_number = "
+                             "x.number WHERE NOT EXISTS (SELECT 1 FROM sync.mappings s WHERE "
+                             "s.connection_id = $2 AND s.entity = 'invoice' AND s.local_id = i.id)",
+                             org, conn, text)
+                   : XS_ENOMEM;
+    free(text);
+    if (e != XS_OK) {
+        return e;
+    }
+    for (int row = 0; row < xs_pg_res_nrows(r); row++) {
+        json_array_append_new(res, json_pack("{s:s, s:s, s:s}", "xero_id", xs_pg_res_get(r, row, 0),
+                                             "local_id", xs_pg_res_get(r, row, 1), "key",
+                                             "invoice_number"));
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+#define RECORDSET                                                                                  \
+    "jsonb_to_recordset($2::jsonb) AS r(id uuid, type text, contact uuid, invoice_number text, "   \
+    "reference text, status text, date date, due_date date, currency_code text, currency_rate "    \
+    "numeric, line_amount_types text, sub_total numeric, total_tax numeric, total numeric, "       \
+    "amount_due numeric, amount_paid numeric, amount_credited numeric, lines jsonb)"
+
+static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
+                          json_t **at)
+{
+    static const char *const sql[2] = {
+        "INSERT INTO app.invoices (id, organisation_id, contact_id, type, invoice_number, "
+        "reference, status, date, due_date, currency_code, currency_rate, line_amount_types, "
+        "sub_total, total_tax, total, amount_due, amount_paid, amount_credited) SELECT r.id, $1, "
+        "r.contact, r.type, r.invoice_number, r.reference, r.status, r.date, r.due_date, "
+        "r.currency_code, r.currency_rate, r.line_amount_types, coalesce(r.sub_total, 0), "
+        "coalesce(r.total_tax, 0), coalesce(r.total, 0), coalesce(r.amount_due, 0), "
+        "coalesce(r.amount_paid, 0), coalesce(r.amount_credited, 0) FROM " RECORDSET
+        " RETURNING id, " XS_DOMAIN_MS("updated_at"),
+        "UPDATE app.invoices i SET contact_id = r.contact, type = r.type, invoice_number = "
+        "r.invoice_number, reference = r.reference, status = r.status, date = r.date, due_date = "
+        "r.due_date, currency_code = r.currency_code, currency_rate = r.currency_rate, "
+        "line_amount_types = r.line_amount_types, sub_total = coalesce(r.sub_total, 0), "
+        "total_tax = coalesce(r.total_tax, 0), total = coalesce(r.total, 0), amount_due = "
+        "coalesce(r.amount_due, 0), amount_paid = coalesce(r.amount_paid, 0), amount_credited = "
+        "coalesce(r.amount_credited, 0) FROM " RECORDSET
+        " WHERE i.id = r.id AND i.organisation_id = $1 RETURNING i.id, " XS_DOMAIN_MS(
+            "i.updated_at"),
+    };
+    /* The lines are replaced with the invoice, in the same transaction. */
+    static const char *const lines_sql =
+        "WITH r AS (SELECT * FROM " RECORDSET "), gone AS (DELETE FROM app.invoice_lines l USING "
+        "r WHERE l.invoice_id = r.id AND l.organisation_id = $1) INSERT INTO app.invoice_lines "
+        "(organisation_id, invoice_id, position, description, quantity, unit_amount, "
+        "account_code, tax_type, tax_amount, line_amount, item_code, discount_rate) SELECT $1, "
+        "r.id, (l.ord - 1)::int, l.v->>'description', (l.v->>'quantity')::numeric, "
+        "(l.v->>'unit_amount')::numeric, l.v->>'account_code', l.v->>'tax_type', "
+        "(l.v->>'tax_amount')::numeric, (l.v->>'line_amount')::numeric, l.v->>'item_code', "
+        "(l.v->>'discount_rate')::numeric FROM r CROSS JOIN LATERAL "
+        "jsonb_array_elements(r.lines) WITH ORDINALITY AS l(v, ord)";
+    xs_err e = xs_domain_write_rows(pg, org, creates, updates, sql, at);
+    const json_t *sets[] = {creates, updates};
+    for (int s = 0; e == XS_OK && s < 2; s++) {
+        if (json_array_size(sets[s]) == 0) {
+            continue;
+        }
+        char *text = xs_domain_rows_text(sets[s]);
+        e = text != NULL ? xs_pg_q(pg, NULL, lines_sql, org, text) : XS_ENOMEM;
+        free(text);
+    }
+    return e;
+}
+
+static xs_err validate(const json_t *in, const json_t *current, bool partial, json_t **rec,
+                       char *field, char *why)
+{
+    if (!json_is_object(in)) {
+        snprintf(field, 256, "record");
+        snprintf(why, 256, "the record must be a JSON object");
+        return XS_EINVAL;
+    }
+    static const char *const known[] = {
+        "type",     "contact",       "invoice_number", "reference",         "status", "date",
+        "due_date", "currency_code", "currency_rate",  "line_amount_types", "lines",  NULL};
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        if (!xs_domain_one_of(k, known)) {
+            snprintf(field, 256, "%.200s", k);
+            snprintf(why, 256,
+                     xs_domain_one_of(k, (const char *const[]){"sub_total", "total_tax", "total",
+                                                               "amount_due", "amount_paid",
+                                                               "amount_credited", NULL})
+                         ? "%.200s is computed by Xero from the lines"
+                         : "unknown field %.200s",
+                     k);
+            return XS_EINVAL;
+        }
+        bool list = strcmp(k, "lines") == 0, number = strcmp(k, "currency_rate") == 0;
+        if (list     ? !(json_is_array(v) || json_is_null(v))
+            : number ? !(json_is_null(v) || xs_json_is_decimal(v) || json_is_integer(v) ||
+                         json_is_string(v))
+                     : !(json_is_null(v) || (json_is_string(v) && !xs_json_is_decimal(v)))) {
+            snprintf(field, 256, "%.200s", k);
+            snprintf(why, 256, "%.200s must be %s", k,
+                     list     ? "an array of lines"
+                     : number ? "a number"
+                              : "a string or null");
+            return XS_EINVAL;
+        }
+        if (json_is_string(v) && json_string_length(v) > 255) {
+            snprintf(field, 256, "%.200s", k);
+            snprintf(why, 256, "%.200s is too long", k);
+            return XS_EINVAL;
+        }
+    }
+    size_t i;
+    json_array_foreach(json_object_get(in, "lines"), i, v)
+    {
+        const char *lk;
+        json_t *lv;
+        json_object_foreach(json_is_object(v) ? v : NULL, lk, lv)
+        {
+            bool ok = false;
+            for (size_t f = 0; f < NLINE; f++) {
+                ok = ok || strcmp(LINE[f].name, lk) == 0;
+            }
+            if (!ok || xs_domain_one_of(lk, LINE_COMPUTED)) {
+                snprintf(field, 256, "lines[%zu].%.100s", i, lk);
+                snprintf(why, 256, ok ? "%.100s is computed by Xero" : "unknown line field %.100s",
+                         lk);
+                return XS_EINVAL;
+            }
+        }
+    }
+    json_t *merged = partial && current != NULL ? json_deep_copy(current) : json_object();
+    json_object_foreach((json_t *)in, k, v)
+    {
+        json_object_set(merged, k, v);
+    }
+    json_t *out = canonical(merged, false, why);
+    json_decref(merged);
+    if (out == NULL) {
+        static const char *const fields[] = {
+            "line", "currency_rate",     "contact", "status", "currency_code",
+            "type", "line_amount_types", "date",    NULL};
+        snprintf(field, 256, "record");
+        for (size_t f = 0; fields[f] != NULL; f++) {
+            if (strstr(why, fields[f]) != NULL) {
+                snprintf(field, 256, "%s", strcmp(fields[f], "line") == 0 ? "lines" : fields[f]);
+                break;
+            }
+        }
+        return XS_EINVAL;
+    }
+    *rec = out;
+    return XS_OK;
+}
+
+static const xs_entity_ref REFS[] = {{"contact", "contact"}, {NULL, NULL}};
+
+const xs_entity_ops invoice_ops = {
+    .name = "invoice",
+    .xero_path = "/api.xro/2.0/Invoices",
+    .id_field = "InvoiceID",
+    .ids_param = true,
+    .xero_list = "Invoices",
+    .analyze = "app.invoices (id, organisation_id, invoice_number, updated_at)",
+    .pull_query = "unitdp=4",
+    .push_query = "unitdp=4",
+    .pushable = true,
+    .type_field = "Type",
+    .refs = REFS,
+    .read_xero = read_xero,
+    .to_xero = to_xero,
+    .retire_item = retire_item,
+    .load_local = load_local,
+    .list_ids = list_ids,
+    .match = match,
+    .write_local = write_local,
+    .check_push = check_push,
+    .validate = validate,
+};
