@@ -288,15 +288,17 @@ static void test_import_to_the_cent(void **state)
  * two lines (one with a 4-place unit amount); returns its id (free). */
 static char *new_local_invoice(const char *cid, const char *reference, const char *status)
 {
-    char *id = sql("INSERT INTO app.invoices (organisation_id, contact_id, type, reference, "
-                   "status, date, due_date) VALUES ($1, $2, 'ACCREC', $3, $4, '2026-11-20', "
-                   "'2026-12-20') RETURNING id",
+    /* One statement, so one transaction: the outbox sees the invoice with its lines. */
+    char *id = sql("WITH i AS (INSERT INTO app.invoices (organisation_id, contact_id, type, "
+                   "reference, status, date, due_date) VALUES ($1, $2, 'ACCREC', $3, $4, "
+                   "'2026-11-20', '2026-12-20') RETURNING id), l AS (INSERT INTO "
+                   "app.invoice_lines (organisation_id, invoice_id, position, description, "
+                   "quantity, unit_amount, account_code, tax_type) SELECT $1, i.id, v.pos, v.d, "
+                   "v.q, v.u, '200', 'OUTPUT2' FROM i, (VALUES (0, 'Consulting', 3, 12.3456), "
+                   "(1, 'Travel', 1, 80)) AS v(pos, d, q, u) RETURNING 1) SELECT id::text FROM "
+                   "i WHERE (SELECT count(*) FROM l) = 2",
                    4, ORG, cid, reference, status);
     assert_non_null(id);
-    free(sql("INSERT INTO app.invoice_lines (invoice_id, position, description, quantity, "
-             "unit_amount, account_code, tax_type) VALUES ($1, 0, 'Consulting', 3, 12.3456, "
-             "'200', 'OUTPUT2'), ($1, 1, 'Travel', 1, 80, '200', 'OUTPUT2') RETURNING id",
-             1, id));
     return id;
 }
 
