@@ -261,6 +261,33 @@ xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
     return XS_OK;
 }
 
+xs_err xs_domain_merged(const json_t *in, const json_t *current, bool partial,
+                        json_t *(*canonical)(const json_t *in, bool xero, char *why),
+                        const char *const (*fields)[2], json_t **rec, char *field, char *why)
+{
+    json_t *merged = partial && current != NULL ? json_deep_copy(current) : json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        json_object_set(merged, k, v);
+    }
+    json_t *out = canonical(merged, false, why);
+    json_decref(merged);
+    if (out == NULL) {
+        snprintf(field, 256, "record");
+        for (size_t f = 0; fields[f][0] != NULL; f++) {
+            if (strstr(why, fields[f][0]) != NULL) {
+                snprintf(field, 256, "%s", fields[f][1]);
+                break;
+            }
+        }
+        return XS_EINVAL;
+    }
+    *rec = out;
+    return XS_OK;
+}
+
 xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, const char *org,
                           const char *conn, const char *after, int limit, json_t **out, char *last)
 {
@@ -1157,8 +1184,50 @@ static const char *const PULL_COUNTS[] = {"fetched",   "created", "updated",  "u
 
 /* pull_path builds the list path of a pull step; types (checked by settings_read with
  * xs_entity_types_check, so nothing needs quoting in the filter) limits it to those Types. */
+/* filter_ok checks a pull's filter: {"date_from": "YYYY-MM-DD"} (records dated from then
+ * on) and/or {"statuses": [names]} (1 to 8 Xero statuses, A-Z). */
+static bool filter_ok(const json_t *filter)
+{
+    if (filter == NULL) {
+        return true;
+    }
+    if (!json_is_object(filter)) {
+        return false;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)filter, k, v)
+    {
+        xs_time t;
+        if (strcmp(k, "date_from") == 0) {
+            const char *d = json_string_value(v);
+            if (d == NULL || strlen(d) != 10 || xs_time_parse_iso(d, &t) != XS_OK) {
+                return false;
+            }
+        } else if (strcmp(k, "statuses") == 0) {
+            if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 8) {
+                return false;
+            }
+            size_t i;
+            json_t *st;
+            json_array_foreach(v, i, st)
+            {
+                const char *x = json_string_value(st);
+                if (x == NULL || x[0] == '\0' || strlen(x) > 20 ||
+                    strspn(x, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(x)) {
+                    return false;
+                }
+            }
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t page,
-                        int64_t page_size, const json_t *types, char *path, size_t cap)
+                        int64_t page_size, const json_t *types, const json_t *filter, char *path,
+                        size_t cap)
 {
     size_t n;
     if (ids == NULL && ops->unpaged) {
@@ -1186,9 +1255,10 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
         n = (size_t)snprintf(path, cap, "%s?page=%lld&pageSize=%lld&order=UpdatedDateUTC%%20ASC",
                              ops->xero_path, (long long)page, (long long)page_size);
     }
-    if (ids == NULL && types != NULL && n < cap) {
-        /* where=Type=="A" OR Type=="B", URL-encoded */
-        n += (size_t)snprintf(path + n, cap - n, "&where=");
+    const char *from = ids == NULL ? json_string_value(json_object_get(filter, "date_from")) : NULL;
+    if (ids == NULL && (types != NULL || from != NULL) && n < cap) {
+        /* where=(Type=="A" OR Type=="B") AND Date>=DateTime(y,m,d), URL-encoded */
+        n += (size_t)snprintf(path + n, cap - n, "&where=%s", types != NULL ? "(" : "");
         size_t i;
         json_t *t;
         json_array_foreach(types, i, t)
@@ -1198,6 +1268,27 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
             }
             n += (size_t)snprintf(path + n, cap - n, "%s%s%%3D%%3D%%22%s%%22",
                                   i > 0 ? "%20OR%20" : "", ops->type_field, json_string_value(t));
+        }
+        if (types != NULL && n < cap) {
+            n += (size_t)snprintf(path + n, cap - n, ")%s", from != NULL ? "%20AND%20" : "");
+        }
+        if (from != NULL && n < cap) {
+            n += (size_t)snprintf(path + n, cap - n, "Date%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s)",
+                                  from, from + 5, from + 8);
+        }
+    }
+    json_t *sts = ids == NULL ? json_object_get(filter, "statuses") : NULL;
+    if (sts != NULL && n < cap) {
+        n += (size_t)snprintf(path + n, cap - n, "&Statuses=");
+        size_t i;
+        json_t *st;
+        json_array_foreach(sts, i, st)
+        {
+            if (n >= cap) {
+                break;
+            }
+            n += (size_t)snprintf(path + n, cap - n, "%s%s", i > 0 ? "%2C" : "",
+                                  json_string_value(st));
         }
     }
     if (ops->pull_query != NULL && n < cap) {
@@ -1233,8 +1324,9 @@ static void memo_add(json_t *list, size_t *seen, const pulled *r)
 /* What a pull asks for, the same for each of its pages (borrowed from the request). */
 typedef struct pull_ask {
     const xs_entity_ops *ops;
-    const json_t *ids;   /* fetch by Xero id, or NULL */
-    const json_t *types; /* settings.types, or NULL */
+    const json_t *ids;    /* fetch by Xero id, or NULL */
+    const json_t *types;  /* settings.types, or NULL */
+    const json_t *filter; /* the step's filter (filter_ok), or NULL */
     int64_t page_size;
     const char *bearer, *tenant_id;
     const char *conn; /* the connection, whose mappings hold the raw sums */
@@ -1463,7 +1555,8 @@ static void fetch_page(page *p)
     memset(&p->resp, 0, sizeof(p->resp));
     memset(&p->call, 0, sizeof(p->call));
     p->outcome = NULL;
-    if (pull_path(ops, a->ids, p->number, a->page_size, a->types, path, sizeof(path)) != XS_OK) {
+    if (pull_path(ops, a->ids, p->number, a->page_size, a->types, a->filter, path, sizeof(path)) !=
+        XS_OK) {
         p->outcome = "failed";
         snprintf(p->call.error, sizeof(p->call.error), "the request does not fit in a URL");
         return;
@@ -1972,8 +2065,8 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
         e = db_fail(ctx, e, "cannot write local records");
         goto out;
     }
-    if (ops->unpaged && ops->retire_missing != NULL && ids == NULL && pg->since == 0 &&
-        nrec == pg->n) {
+    if (ops->unpaged && ops->retire_missing != NULL && ids == NULL && pg->ask->filter == NULL &&
+        pg->since == 0 && nrec == pg->n) {
         /* A full pull of an entity Xero lists whole, every record read: what is linked here
          * and not in the list is gone from Xero. */
         int gone = 0;
@@ -2078,8 +2171,15 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         return xs_svc_fail_field(ctx, XS_EINVAL, "max_pages", "max_pages must be 1 to %d",
                                  MAX_PAGES);
     }
+    const json_t *filter = json_object_get(req->body, "filter");
+    if (!filter_ok(filter)) {
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "filter",
+                                 "filter takes date_from (YYYY-MM-DD) and statuses (1 to 8 "
+                                 "names, A-Z)");
+    }
     char path[XS_XERO_PATH_MAX * 2];
-    if (pull_path(ops, ids, number, page_size, set.types, path, sizeof(path)) != XS_OK) {
+    if (pull_path(ops, ids, number, page_size, set.types, filter, path, sizeof(path)) != XS_OK) {
         settings_fini(&set);
         return ids != NULL
                    ? xs_svc_fail_field(ctx, XS_EINVAL, "ids",
@@ -2089,6 +2189,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     pull_ask ask = {.ops = ops,
                     .ids = ids,
                     .types = set.types,
+                    .filter = filter,
                     .page_size = page_size,
                     .bearer = xs_json_str_or(req->body, "access_token", ""),
                     .tenant_id = xs_json_str_or(req->body, "tenant_id", ""),
@@ -2378,8 +2479,36 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
             continue;
         }
         json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
-        if (ops->check_push != NULL &&
-            !ops->check_push(json_is_object(base) ? base : NULL, rec, why)) {
+        base = json_is_object(base) ? base : NULL;
+        if (ops->immutable && xid != NULL) {
+            /* In Xero, it can only be deleted. */
+            bool retired = ops->retired_status != NULL &&
+                           strcmp(xs_json_str_or(rec, "status", ""), ops->retired_status) == 0;
+            bool recreate =
+                !retired &&
+                strcmp(xs_json_str_or(json_object_get(req->body, "settings"), "edits", "refuse"),
+                       "recreate") == 0;
+            if (!retired && !recreate) {
+                snprintf(why, sizeof(why),
+                         "Xero never changes a %s once it is made: delete it and make a new one, "
+                         "or set the connection's edits.%s setting to recreate",
+                         ops->name, ops->name);
+                item_error(errors, id, xid, why);
+                counts_add(counts, "failed", 1);
+                continue;
+            }
+            json_t *x = ops->retire_item(xid, base);
+            if (x == NULL) {
+                counts_add(counts, "skipped", 1);
+                continue;
+            }
+            json_array_append_new(xitems, x);
+            json_array_append_new(items, json_pack("{s:s, s:s, s:b, s:b, s:O}", "local_id", id,
+                                                   "xero_id", xid, "retire", 1, "recreate",
+                                                   recreate, "at", json_object_get(l, "at")));
+            continue;
+        }
+        if (ops->check_push != NULL && !ops->check_push(base, rec, l, why)) {
             item_error(errors, id, xid, why);
             counts_add(counts, "failed", 1);
             continue;
@@ -2567,15 +2696,24 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             e = XS_ENOMEM;
             goto out;
         }
-        /* The key names this exact batch on this connection. */
+        /* The key names this exact batch of these local records on this connection: two
+         * batches of the same text (bills alike, which Xero lets be) are two requests. */
         char seed[2 * XS_SHA256_LEN + 1];
-        size_t blen = strlen(body) + strlen(req->conn) + 2;
+        size_t blen = strlen(body) + strlen(req->conn) + json_array_size(items) * XS_ID_MAX + 2;
         char *keyed = malloc(blen);
         if (keyed == NULL) {
             e = XS_ENOMEM;
             goto out;
         }
-        snprintf(keyed, blen, "%s\n%s", req->conn, body);
+        size_t kn = (size_t)snprintf(keyed, blen, "%s\n", req->conn);
+        size_t ki;
+        json_t *kv;
+        json_array_foreach(items, ki, kv)
+        {
+            kn +=
+                (size_t)snprintf(keyed + kn, blen - kn, "%s,", xs_json_str_or(kv, "local_id", ""));
+        }
+        snprintf(keyed + kn, blen - kn, "\n%s", body);
         xs_sha256_hex(keyed, strlen(keyed), seed);
         free(keyed);
         snprintf(key, sizeof(key), "xs-%.40s", seed);
@@ -2652,6 +2790,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     pt[2] = xs_clock_mono_ms();
     char txid[64];
     new_txid(req, txid, sizeof(txid));
+    json_t *recreated = json_array(); /* deleted in Xero to be made again: unlinked, requeued */
     if (outcome == NULL) {
         size_t i;
         json_t *it;
@@ -2669,12 +2808,26 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                 xs_domain_from_xero(ops, res, &xrec, xid, &xat, why) == XS_OK &&
                 xs_proto_uuid_valid(xid)) {
                 /* The base is what was sent: if Xero wrote it differently, the next pull
-                 * sees a change in Xero and takes Xero's form once. */
+                 * sees a change in Xero and takes Xero's form once. A retired record's is
+                 * Xero's, its references made local ids again. */
                 json_t *base = retire ? xrec : json_object_get(it, "rec");
+                bool bl = false;
+                json_t *on = json_object();
+                if (retire && ops->refs != NULL &&
+                    (refs_translate(ctx->pg, req->conn, ops, &xrec, 1, true, &bl, on) != XS_OK ||
+                     bl)) {
+                    base = NULL; /* unknown: the next pull decides against no base */
+                }
+                json_decref(on);
                 int64_t lat = 0;
                 xs_json_get_int(it, "at", &lat);
-                mapping_add(maps, lid, xid, base, xat, lat);
-                counts_add(counts, retire ? "retired" : had != NULL ? "updated" : "created", 1);
+                if (json_is_true(json_object_get(it, "recreate"))) {
+                    json_array_append_new(recreated, json_string(lid));
+                    counts_add(counts, "retired", 1);
+                } else {
+                    mapping_add(maps, lid, xid, base, xat, base != NULL ? lat : -1);
+                    counts_add(counts, retire ? "retired" : had != NULL ? "updated" : "created", 1);
+                }
             } else {
                 char msg[1024];
                 if (strcmp(st, "ERROR") == 0) {
@@ -2697,17 +2850,26 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             json_decref(xrec);
         }
     }
+    char *unlink = json_array_size(recreated) > 0 ? xs_domain_uuid_array(recreated) : NULL;
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
         (e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
+        (unlink != NULL &&
+         (e = xs_pg_q(ctx->pg, NULL,
+                      "DELETE FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
+                      "local_id = ANY($3::uuid[])",
+                      req->conn, ops->name, unlink)) != XS_OK) ||
         (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
         (e = xs_pg_q(ctx->pg, NULL,
                      "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
                      "id = $1",
                      steps)) != XS_OK ||
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
+        free(unlink);
+        json_decref(recreated);
         e = db_fail(ctx, e, "cannot record what Xero accepted");
         goto out;
     }
+    free(unlink);
     refresh_stats(ctx, ops, json_array_size(maps) * 10);
     pt[3] = xs_clock_mono_ms();
     xs_log_debug(ctx->proc->log, "sync.push_timing", "{s:I, s:I, s:I, s:I}", "items",
@@ -2728,6 +2890,11 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         /* The orchestrator pushes what they refer to, then them (in a final step). */
         json_object_set(out, "blocked", blocked);
     }
+    if (json_array_size(recreated) > 0) {
+        /* Deleted in Xero, no longer linked: the next step makes them anew. */
+        json_object_set(out, "requeue", recreated);
+    }
+    json_decref(recreated);
     if (outcome != NULL) {
         json_object_set_new(out, "message", json_string(call.error));
     }

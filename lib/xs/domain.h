@@ -129,8 +129,16 @@ typedef struct xs_entity_ops {
     char *(*lookup_query)(const json_t *keys);
     /* check_push tells whether Xero would take rec in place of base (NULL for a record new
      * to Xero), false with a reason in why (256 bytes) for a change Xero forbids (a status
-     * transition): that item fails clearly, nothing is sent for it. May be NULL. */
-    bool (*check_push)(const json_t *base, const json_t *rec, char *why);
+     * transition, a payment above the amount due): that item fails clearly, nothing is sent
+     * for it. row is the record's load_local entry (an entity's load_local may add what the
+     * check needs there). May be NULL. */
+    bool (*check_push)(const json_t *base, const json_t *rec, const json_t *row, char *why);
+    /* immutable: Xero never edits a record once made (payments): a local record whose status
+     * becomes retired_status is deleted in Xero with retire_item; any other local edit of a
+     * record in Xero is refused with a clear error, or, when the connection's "edits"
+     * setting for the entity is "recreate", deleted in Xero and created again. */
+    bool immutable;
+    const char *retired_status; /* "DELETED" */
     /* validate turns the host application's JSON (a REST body) into a canonical record
      * (*rec, new), merged over current (the stored record, or NULL for a new one) when
      * partial. XS_EINVAL with the field at fault and a reason (each 256 bytes). */
@@ -234,6 +242,15 @@ int xs_domain_svc_main(const xs_svc_def *def, const xs_entity_ops *const *entiti
 /* xs_domain_rows_text writes items ([{"id", "rec"}]) as the JSON text of rows for
  * jsonb_to_recordset, each rec with its "id" (new string, free()); NULL when out of memory. */
 char *xs_domain_rows_text(const json_t *items);
+
+/* xs_domain_merged is the end of a validate: the canonical record (canonical, with xero
+ * false) of in laid over current when partial (current may be NULL), into *rec (new). When
+ * canonical refuses it, XS_EINVAL with its reason in why and, in field, the field of the
+ * first of fields ({word in the reason, field}, ended by {NULL}) the reason names, else
+ * "record" (each 256 bytes). */
+xs_err xs_domain_merged(const json_t *in, const json_t *current, bool partial,
+                        json_t *(*canonical)(const json_t *in, bool xero, char *why),
+                        const char *const (*fields)[2], json_t **rec, char *field, char *why);
 
 /* xs_domain_one_of tells whether s is one of set (NULL-terminated); false for NULL. */
 bool xs_domain_one_of(const char *s, const char *const *set);

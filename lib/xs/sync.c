@@ -276,7 +276,8 @@ static const char *const invoice_keys[] = {"invoice_number", NULL};
 static const xs_entity_info entities[] = {
     {"contact", "contacts", true, true, contact_keys, false},
     {"account", "invoices", true, false, NULL, true},
-    {"invoice", "invoices", true, true, invoice_keys, true},
+    {"invoice", "invoices", true, true, invoice_keys, true, false, true},
+    {"payment", "payments", true, true, NULL, false, true},
     {"bank_transaction", "payments", true, false, NULL, true},
 };
 

@@ -113,6 +113,10 @@ typedef struct xs_entity_info {
     bool push;                     /* local changes written to Xero */
     const char *const *match_keys; /* the match keys it accepts, default order; NULL: none */
     bool typed;                    /* its pull can be limited to some Xero Types (settings) */
+    bool immutable; /* Xero never edits its records: the "edits" setting says what a local edit
+                       does (refuse, recreate) */
+    bool two_phase; /* a full pull may be limited (the "import" setting) to the last N months
+                       plus every AUTHORISED record */
 } xs_entity_info;
 
 /* xs_entities returns the table (static) and its length; xs_entity_find one by name. */

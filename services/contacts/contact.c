@@ -433,22 +433,9 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
         snprintf(why, 256, "email must be an e-mail address");
         return XS_EINVAL;
     }
-    json_t *merged = partial && current != NULL ? json_deep_copy(current) : json_object();
-    json_object_foreach((json_t *)in, k, v)
-    {
-        json_object_set(merged, k, v);
-    }
-    json_t *out = canonical(merged, false, why);
-    json_decref(merged);
-    if (out == NULL) {
-        snprintf(field, 256, "%s",
-                 strstr(why, "name") != NULL     ? "name"
-                 : strstr(why, "status") != NULL ? "status"
-                                                 : "default_currency");
-        return XS_EINVAL;
-    }
-    *rec = out;
-    return XS_OK;
+    static const char *const fields[][2] = {
+        {"name", "name"}, {"status", "status"}, {"currency", "default_currency"}, {NULL, NULL}};
+    return xs_domain_merged(in, current, partial, canonical, fields, rec, field, why);
 }
 
 const xs_entity_ops contact_ops = {

@@ -14,7 +14,8 @@
  * What is sent to Xero leaves out what Xero computes (line and tax amounts, totals), so a
  * local edit of a quantity is never contradicted by a stale line amount; Xero's results come
  * back with the next pull. A status change is checked against Xero's transitions before the
- * call (invoice_transition_ok), and a refused one fails that record only.
+ * call (invoice_transition_ok), and the lines' account codes against the mirrored chart of
+ * accounts; a refused one fails that record only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,8 +283,14 @@ bool invoice_transition_ok(const char *from, const char *to, const char *amount_
 }
 
 /* check_push: Xero's transitions, and no edit of what Xero no longer lets change. */
-static bool check_push(const json_t *base, const json_t *rec, char *why)
+static bool check_push(const json_t *base, const json_t *rec, const json_t *row, char *why)
 {
+    const char *unknown = xs_json_str_or(json_object_get(row, "check"), "unknown_codes", NULL);
+    if (unknown != NULL && strcmp(xs_json_str_or(rec, "status", ""), "DELETED") != 0) {
+        snprintf(why, 256, "no active account of the chart of accounts has the code %.120s",
+                 unknown);
+        return false;
+    }
     const char *from = base != NULL ? xs_json_str_or(base, "status", NULL) : NULL;
     const char *to = xs_json_str_or(rec, "status", "DRAFT");
     if (!invoice_transition_ok(
@@ -336,10 +343,40 @@ static json_t *row_rec(const xs_pg_res *r, int i)
 
 static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
 {
-    return xs_domain_load_rows(pg,
-                               "SELECT " COLS " FROM app.invoices i WHERE i.id = ANY($2::uuid[]) "
-                               "AND ($1::uuid IS NULL OR i.organisation_id = $1::uuid)",
-                               org, ids, row_rec, out);
+    xs_err e = xs_domain_load_rows(pg,
+                                   "SELECT " COLS " FROM app.invoices i WHERE i.id = "
+                                   "ANY($2::uuid[]) AND ($1::uuid IS NULL OR i.organisation_id = "
+                                   "$1::uuid)",
+                                   org, ids, row_rec, out);
+    if (e != XS_OK || json_object_size(*out) == 0) {
+        return e;
+    }
+    /* What a push checks the lines against: the account codes no active account of the
+     * mirrored chart has (none are unknown while no chart is mirrored). */
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
+    xs_pg_res *r = NULL;
+    e = xs_pg_q(pg, &r,
+                "SELECT l.invoice_id, string_agg(DISTINCT l.account_code, ', ') FROM "
+                "app.invoice_lines l WHERE l.invoice_id = ANY($1::uuid[]) AND l.account_code IS "
+                "NOT NULL AND EXISTS (SELECT 1 FROM app.accounts a WHERE a.organisation_id = "
+                "l.organisation_id) AND NOT EXISTS (SELECT 1 FROM app.accounts a WHERE "
+                "a.organisation_id = l.organisation_id AND a.code = l.account_code AND a.status = "
+                "'ACTIVE') GROUP BY l.invoice_id",
+                arr);
+    free(arr);
+    if (e != XS_OK) {
+        return e;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *row = json_object_get(*out, xs_pg_res_get(r, i, 0));
+        json_object_set_new(row, "check",
+                            json_pack("{s:s}", "unknown_codes", xs_pg_res_get(r, i, 1)));
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
 }
 
 static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
@@ -517,28 +554,16 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
             }
         }
     }
-    json_t *merged = partial && current != NULL ? json_deep_copy(current) : json_object();
-    json_object_foreach((json_t *)in, k, v)
-    {
-        json_object_set(merged, k, v);
-    }
-    json_t *out = canonical(merged, false, why);
-    json_decref(merged);
-    if (out == NULL) {
-        static const char *const fields[] = {
-            "line", "currency_rate",     "contact", "status", "currency_code",
-            "type", "line_amount_types", "date",    NULL};
-        snprintf(field, 256, "record");
-        for (size_t f = 0; fields[f] != NULL; f++) {
-            if (strstr(why, fields[f]) != NULL) {
-                snprintf(field, 256, "%s", strcmp(fields[f], "line") == 0 ? "lines" : fields[f]);
-                break;
-            }
-        }
-        return XS_EINVAL;
-    }
-    *rec = out;
-    return XS_OK;
+    static const char *const fields[][2] = {{"line", "lines"},
+                                            {"currency_rate", "currency_rate"},
+                                            {"contact", "contact"},
+                                            {"status", "status"},
+                                            {"currency_code", "currency_code"},
+                                            {"type", "type"},
+                                            {"line_amount_types", "line_amount_types"},
+                                            {"date", "date"},
+                                            {NULL, NULL}};
+    return xs_domain_merged(in, current, partial, canonical, fields, rec, field, why);
 }
 
 static const xs_entity_ref REFS[] = {{"contact", "contact"}, {NULL, NULL}};

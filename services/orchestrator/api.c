@@ -320,6 +320,8 @@ static const xs_http_route routes[] = {
     {"PATCH", "/v1/contacts/{id}", orch_api_local_update, 0},
     {"POST", "/v1/invoices", orch_api_invoice_create, 0},
     {"PATCH", "/v1/invoices/{id}", orch_api_invoice_update, 0},
+    {"POST", "/v1/payments", orch_api_payment_create, 0},
+    {"PATCH", "/v1/payments/{id}", orch_api_payment_update, 0},
 };
 
 const xs_http_route *orch_api_routes(size_t *n)

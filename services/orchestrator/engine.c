@@ -254,7 +254,8 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
                              "organisation_id", s->org, "settings",
                              orch_settings_for_step(s->settings, s->entity));
     xs_msg_free(tok);
-    const char *pass[] = {"cursor", "ids", "local_ids", "scan_after", "lookup_names", "final"};
+    const char *pass[] = {"cursor",       "ids",   "local_ids", "scan_after",
+                          "lookup_names", "final", "filter"};
     for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
         json_t *v = json_object_get(s->input, pass[i]);
         if (v != NULL) {

@@ -152,6 +152,8 @@ void orch_api_local_create(xs_http_req *req, void *arg);
 void orch_api_local_update(xs_http_req *req, void *arg);
 void orch_api_invoice_create(xs_http_req *req, void *arg);
 void orch_api_invoice_update(xs_http_req *req, void *arg);
+void orch_api_payment_create(xs_http_req *req, void *arg);
+void orch_api_payment_update(xs_http_req *req, void *arg);
 
 /* Route flags (xs_http_route.flags). */
 #define ORCH_ROUTE_PUBLIC 0x1u /* no API key needed */

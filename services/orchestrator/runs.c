@@ -127,7 +127,12 @@ static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn,
             xs_pg_res_free(r);
         }
         *created = 1;
-        return add_step(pg, run, idx, entity, "pull", json_pack("{s:o}", "cursor", cursor));
+        json_t *in = json_pack("{s:o}", "cursor", cursor);
+        json_t *filter = json_object_get(phase, "filter");
+        if (filter != NULL) {
+            json_object_set(in, "filter", filter);
+        }
+        return add_step(pg, run, idx, entity, "pull", in);
     }
     if (strcmp(op, "fetch") == 0) {
         return add_chunks(pg, run, idx, entity, "fetch", "ids", json_object_get(phase, "ids"),
@@ -217,6 +222,25 @@ static bool wanted(const json_t *entities, const json_t *settings, const xs_enti
     return false;
 }
 
+/* months_ago writes the date `months` calendar months before now ("YYYY-MM-DD"; the 31st
+ * of a shorter month is its last day). */
+static void months_ago(xs_time now, int months, char out[32])
+{
+    char today[16];
+    xs_time_format_date(now, today);
+    int y = 0, m = 0, d = 0;
+    if (sscanf(today, "%d-%d-%d", &y, &m, &d) != 3) {
+        snprintf(out, 32, "%s", today);
+        return;
+    }
+    int total = y * 12 + (m - 1) - months;
+    y = total / 12;
+    m = total % 12 + 1;
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int last = days[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    snprintf(out, 32, "%04d-%02d-%02d", y, m, d > last ? last : d);
+}
+
 xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
                        const json_t *entities, const json_t *ids, char run_id[40])
 {
@@ -257,7 +281,23 @@ xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, c
                 (push && json_array_size(pids) == 0)) {
                 continue;
             }
-            add_phase(phases, ent, "pull", full, NULL);
+            int64_t months = 0;
+            xs_json_get_int(json_object_get(json_object_get(settings, "import"), ent->name),
+                            "months", &months);
+            if (full && ent->two_phase && months > 0) {
+                /* Two-phase: what is dated in the last `months` months, then every record
+                 * still AUTHORISED, whatever its date. */
+                add_phase(phases, ent, "pull", full, NULL);
+                char from[32];
+                months_ago(xs_clock_now(), (int)months, from);
+                json_object_set_new(json_array_get(phases, json_array_size(phases) - 1), "filter",
+                                    json_pack("{s:s}", "date_from", from));
+                add_phase(phases, ent, "pull", full, NULL);
+                json_object_set_new(json_array_get(phases, json_array_size(phases) - 1), "filter",
+                                    json_pack("{s:[s]}", "statuses", "AUTHORISED"));
+            } else {
+                add_phase(phases, ent, "pull", full, NULL);
+            }
             json_array_append_new(covered, json_string(ent->name));
         }
         for (size_t i = 0; i < n && (full || push); i++) {
@@ -444,7 +484,12 @@ static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t 
     if (strcmp(s->kind, "pull") == 0) {
         json_t *next = json_object_get(reply, "next");
         if (json_is_object(next)) {
-            e = add_step(pg, s->run, phase, s->entity, "pull", json_pack("{s:O}", "cursor", next));
+            json_t *in = json_pack("{s:O}", "cursor", next);
+            json_t *filter = json_object_get(s->input, "filter");
+            if (filter != NULL) {
+                json_object_set(in, "filter", filter); /* the next page of the same pull */
+            }
+            e = add_step(pg, s->run, phase, s->entity, "pull", in);
         }
     }
     const char *resume = xs_json_str_or(reply, "resume", NULL);

@@ -10,6 +10,8 @@
  *    "matching": {"contact": ["contact_number", "email", "name"]},
  *    "fill_empty_only": false,
  *    "types": {"account": ["BANK", "REVENUE"]},
+ *    "edits": {"payment": "refuse"},
+ *    "import": {"invoice": {"months": 12}},
  *    "schedule": {"full": {"enabled": true, "at": "02:00"},
  *                 "incremental": {"enabled": true, "every_minutes": 15}}}
  */
@@ -126,6 +128,35 @@ static xs_err check_types(const xs_entity_info *e, const json_t *v, char *field,
     }
 }
 
+static xs_err check_edits(const xs_entity_info *e, const json_t *v, char *field, char *why,
+                          const char *path)
+{
+    if (!e->immutable) {
+        return bad(field, why, path, "%s", "Xero edits this entity's records: no setting here");
+    }
+    const char *s = json_string_value(v);
+    if (s == NULL || (strcmp(s, "refuse") != 0 && strcmp(s, "recreate") != 0)) {
+        return bad(field, why, path, "%s", "must be refuse or recreate");
+    }
+    return XS_OK;
+}
+
+static xs_err check_import(const xs_entity_info *e, const json_t *v, char *field, char *why,
+                           const char *path)
+{
+    if (!e->two_phase) {
+        return bad(field, why, path, "%s", "this entity has no two-phase import");
+    }
+    json_t *m = json_object_get(v, "months");
+    if (!json_is_object(v) || json_object_size(v) != 1 || !json_is_integer(m) ||
+        json_integer_value(m) < 1 || json_integer_value(m) > 240) {
+        return bad(field, why, path, "%s",
+                   "must be {\"months\": N}, N from 1 to 240 (the last N months, plus every "
+                   "AUTHORISED record)");
+    }
+    return XS_OK;
+}
+
 xs_err orch_settings_validate(const json_t *in, char *field, char *why)
 {
     if (!json_is_object(in)) {
@@ -157,6 +188,10 @@ xs_err orch_settings_validate(const json_t *in, char *field, char *why)
             e = per_entity(v, k, field, why, check_matching);
         } else if (strcmp(k, "types") == 0) {
             e = per_entity(v, k, field, why, check_types);
+        } else if (strcmp(k, "edits") == 0) {
+            e = per_entity(v, k, field, why, check_edits);
+        } else if (strcmp(k, "import") == 0) {
+            e = per_entity(v, k, field, why, check_import);
         } else if (strcmp(k, "fill_empty_only") == 0) {
             if (!json_is_boolean(v)) {
                 return bad(field, why, k, "%s", "fill_empty_only must be true or false");
@@ -264,6 +299,10 @@ json_t *orch_settings_for_step(const json_t *settings, const char *entity)
     json_t *t = json_object_get(json_object_get(settings, "types"), entity);
     if (json_is_array(t)) {
         json_object_set(out, "types", t);
+    }
+    json_t *ed = json_object_get(json_object_get(settings, "edits"), entity);
+    if (json_is_string(ed)) {
+        json_object_set(out, "edits", ed);
     }
     return out;
 }

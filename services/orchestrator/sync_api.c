@@ -810,3 +810,16 @@ void orch_api_invoice_update(xs_http_req *req, void *arg)
         local_write(arg, req, "invoice", id);
     }
 }
+
+void orch_api_payment_create(xs_http_req *req, void *arg)
+{
+    local_write(arg, req, "payment", NULL);
+}
+
+void orch_api_payment_update(xs_http_req *req, void *arg)
+{
+    const char *id = uuid_param(req, "id");
+    if (id != NULL) {
+        local_write(arg, req, "payment", id);
+    }
+}

@@ -5,7 +5,9 @@
  *   - Xero's rate limits at Xero's ratios (time scaled down: a "minute" of one second):
  *     pushing and pulling 20,000 records draws no 429;
  *   - 5xx, hung calls, resets and lost replies are retried with back-off to a complete run;
- *   - with the scheduler on, a new connection gets its initial import by itself.
+ *   - with the scheduler on, a new connection gets its initial import by itself;
+ *   - kill -9 of the invoices service while it pushes bills that all share one number (Xero
+ *     keeps no bill number unique): no bill is created twice.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +30,7 @@ typedef struct world {
     xst_engine *e;
     char *org;
     char conn[40], tenant[40];
-    xst_proc *orch, *contacts;
+    xst_proc *orch, *contacts, *invoices;
 } world;
 
 static long wsql_long(world *w, const char *q, const char *p1)
@@ -72,7 +74,7 @@ static void start(world *w, const char *prefix, char *const sim_env[], char *con
     w->contacts = xst_engine_start_service(w->e, "contacts", "contacts-1", NULL);
     /* A run syncs every enabled entity: the chart of accounts and the bank transactions come
      * with the contacts. */
-    xst_engine_start_service(w->e, "invoices", "invoices-1", NULL);
+    w->invoices = xst_engine_start_service(w->e, "invoices", "invoices-1", NULL);
     xst_engine_start_service(w->e, "payments", "payments-1", NULL);
     if (!xst_engine_wait_live(w->e, "contacts", 1, 20000) ||
         !xst_engine_wait_live(w->e, "auth", 1, 20000) ||
@@ -341,6 +343,97 @@ static void test_kill9_mid_run(void **state)
     free(xid);
     free(lid);
     free(run);
+    stop(&w);
+}
+
+static long sim_count(world *w, const char *kind)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s", w->tenant);
+    json_t *t = sim_json(w, "GET", path, NULL);
+    long n = (long)json_integer_value(json_object_get(json_object_get(t, "counts"), kind));
+    json_decref(t);
+    return n;
+}
+
+static void test_kill9_while_pushing_bills(void **state)
+{
+    (void)state;
+    world w;
+    char *sim_env[] = {"XS_SIM_LATENCY=60ms", "XS_SIM_LIMIT_MINUTE=100000",
+                       "XS_SIM_LIMIT_DAY=10000000", "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
+    char *orch_env[] = {"XS_SCHEDULER=false",
+                        "XS_BUDGET_TENANT_MINUTE=100000",
+                        "XS_BUDGET_TENANT_DAY=10000000",
+                        "XS_STEP_BACKOFF=100ms",
+                        "XS_BUS_TIMEOUT=10s",
+                        "XS_PUSH_DELAY=200ms",
+                        NULL};
+    start(&w, "kill9bills", sim_env, orch_env, true);
+    seed(&w, 100);
+    free(run_to_success(&w, "full", 120000));
+    long before = sim_count(&w, "Invoices");
+    /* 1,000 bills of one supplier, every one numbered "BILL-1" as suppliers do (each its
+     * own delivery, so none is the double of another). */
+    free(xst_engine_sql(
+        w.e,
+        "WITH c AS (SELECT id FROM app.contacts WHERE organisation_id = $1 ORDER BY id LIMIT 1), "
+        "i AS (INSERT INTO app.invoices (organisation_id, contact_id, type, invoice_number, "
+        "reference, status, date, due_date) SELECT $1, c.id, 'ACCPAY', 'BILL-1', 'delivery ' "
+        "|| g, 'AUTHORISED', '2026-11-01'::date + (g % 28), '2026-12-15' FROM c, "
+        "generate_series(1, 1000) g "
+        "RETURNING id) INSERT INTO app.invoice_lines (organisation_id, invoice_id, position, "
+        "description, quantity, unit_amount, account_code, tax_type) SELECT $1, i.id, 0, 'Stock', "
+        "1, 10.5, '400', 'INPUT2' FROM i RETURNING 1",
+        1, (const char *[]){w.org}));
+    /* Mid-push: kill the only invoices replica, then bring it back. */
+    int64_t end = xst_now_ms() + 60000;
+    while (wsql_long(&w,
+                     "SELECT count(*) FROM sync.run_steps WHERE kind = 'push' AND entity = "
+                     "'invoice' AND status = 'done'",
+                     NULL) < 3) {
+        assert_true(xst_now_ms() < end);
+        usleep(10000);
+    }
+    xst_kill9(w.invoices);
+    xst_engine_forget(w.e, w.invoices);
+    xst_proc_free(w.invoices);
+    usleep(300000);
+    w.invoices = xst_engine_start_service(w.e, "invoices", "invoices-1b", NULL);
+    end = xst_now_ms() + 120000;
+    while (wsql_long(&w,
+                     "SELECT (SELECT count(*) FROM sync.runs WHERE status IN ('queued', "
+                     "'running')) + (SELECT count(*) FROM sync.changes WHERE processed_at IS NULL)",
+                     NULL) > 0) {
+        assert_true(xst_now_ms() < end);
+        usleep(100000);
+    }
+    /* Every bill once in Xero, each linked once here. */
+    if (sim_count(&w, "Invoices") - before != 1000) {
+        char *t = xst_engine_sql(
+            w.e,
+            "SELECT json_agg(json_build_object('mode', mode, 'status', status, 'error', error, "
+            "'counts', counts, 'steps', (SELECT json_agg(json_build_object('kind', s.kind, "
+            "'entity', s.entity, 'status', s.status, 'attempts', s.attempts, 'error', s.error, "
+            "'result', s.result->'counts')) FROM sync.run_steps s WHERE s.run_id = r.id AND "
+            "s.entity = 'invoice')))::text FROM sync.runs r",
+            0, NULL);
+        fprintf(stderr, "runs: %s\n", t);
+        free(t);
+    }
+    assert_int_equal(sim_count(&w, "Invoices") - before, 1000);
+    assert_int_equal(wsql_long(&w,
+                               "SELECT count(DISTINCT m.xero_id) FROM sync.mappings m JOIN "
+                               "app.invoices i ON i.id = m.local_id WHERE m.entity = 'invoice' "
+                               "AND i.type = 'ACCPAY' AND i.invoice_number = 'BILL-1'",
+                               NULL),
+                     1000);
+    assert_int_equal(
+        wsql_long(&w, "SELECT count(*) FROM sync.runs WHERE status NOT IN ('succeeded')", NULL), 0);
+    json_t *st = sim_stats(&w);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "duplicates"), "total")), 0);
+    json_decref(st);
     stop(&w);
 }
 
@@ -802,6 +895,9 @@ static void test_scheduler_starts_the_initial_import(void **state)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (getenv("XST_ONLY") != NULL) {
+        cmocka_set_test_filter(getenv("XST_ONLY")); /* one test, by name (a glob) */
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faults_are_retried),
         cmocka_unit_test(test_pull_step_reads_pages_ahead),
@@ -811,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_slow_push_waits_for_its_key),
         cmocka_unit_test(test_scheduler_starts_the_initial_import),
         cmocka_unit_test(test_kill9_mid_run),
+        cmocka_unit_test(test_kill9_while_pushing_bills),
         cmocka_unit_test(test_rate_limits_at_xero_ratios),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
