@@ -689,6 +689,15 @@ typedef struct evalctx {
 
 static val field_value(evalctx *e, const operand *o, char *buf, size_t cap)
 {
+    /* The record's id and UpdatedDateUTC are in its header: no need to render it (a keyset
+     * page's tie-break, say, tests them on every record after the cursor). */
+    if (strcasecmp(o->path, "UpdatedDateUTC") == 0) {
+        return (val){V_TIME, NULL, {0}, false, e->r->updated};
+    }
+    if (o->fold == 0 && strcasecmp(o->path, e->ops->id_field) == 0 && cap >= SIM_UUID_STR) {
+        sim__uuid_format(&e->r->id, buf);
+        return (val){V_STR, buf, {0}, false, 0};
+    }
     if (e->doc == NULL) {
         sim_render_opts ro = {SIM_VIEW_FULL, true, e->now};
         e->doc = e->ops->render(e->t, e->r, &ro);
@@ -1035,6 +1044,32 @@ static xs_err targeted(sim_query *q, uint32_t **out, size_t *n, bool *used)
     return XS_OK;
 }
 
+/* time_bound tells whether a where is "UpdatedDateUTC >= T OR ..." (or >): then every record
+ * updated at or after *at passes it, whatever the rest says. */
+static bool time_bound(const node *n, xs_time *at)
+{
+    if (n == NULL || n->t != N_OR || n->a == NULL || n->a->t != N_CMP) {
+        return false;
+    }
+    const node *c = n->a;
+    if (!c->l.field || c->l.fold != 0 || strcasecmp(c->l.path, "UpdatedDateUTC") != 0 ||
+        c->r.field || c->r.lit.t != V_TIME || (c->op != OP_GE && c->op != OP_GT)) {
+        return false;
+    }
+    *at = c->r.lit.tm + (c->op == OP_GT ? 1 : 0);
+    return true;
+}
+
+/* admits tells whether record r passes q's class mask, If-Modified-Since, search and the
+ * residual where (evaluated in ec, whose rendered doc the caller frees). */
+static bool admits(const sim_query *q, uint32_t mask, const node *resid, evalctx *ec)
+{
+    const sim_rec *r = ec->r;
+    return ((mask >> r->cls) & 1u) != 0 && !(q->has_ims && r->updated < q->ims) &&
+           (q->search == NULL || matches_search(q->t, r, q->search)) &&
+           (resid == NULL || eval(ec, resid));
+}
+
 xs_err sim__query_run(sim_query *q, sim_result *out, int64_t high_volume, char *why)
 {
     const sim_kind_ops *ops = q->ops;
@@ -1106,6 +1141,49 @@ xs_err sim__query_run(sim_query *q, sim_result *out, int64_t high_volume, char *
     if ((e = targeted(q, &src, &nsrc, &used)) != XS_OK) {
         return e;
     }
+    if (!used && q->has_ims && o.mode == ORD_UPD && !o.desc) {
+        /* The update log from If-Modified-Since on is in the order asked for (UpdatedDateUTC,
+         * then position): count what passes and keep the page's, sorting nothing (a keyset
+         * page with a tie-break where is this, on every page of a long pull). */
+        uint32_t start = sim__log_lower(tb, q->ims);
+        size_t live = (size_t)tb->nlog - start;
+        out->idx = malloc(((lim < live ? lim : live) + 1) * sizeof(*out->idx));
+        if (out->idx == NULL) {
+            return XS_ENOMEM;
+        }
+        /* From split on every record of the classes passes (time_bound): counted and
+         * picked out by the tree, as an unfiltered page is. */
+        uint32_t split = tb->nlog;
+        xs_time bound;
+        if (q->search == NULL && time_bound(resid, &bound)) {
+            split = sim__log_lower(tb, bound);
+            split = split < start ? start : split;
+        }
+        size_t k = 0;
+        for (uint32_t p = start; p < split; p++) {
+            const sim_rec *r = tb->recs[tb->log[p].idx];
+            if (r->upos != p) {
+                continue;
+            }
+            evalctx ec = {t, ops, r, NULL, q->now};
+            bool in = admits(q, mask, resid, &ec);
+            json_decref(ec.doc);
+            if (!in) {
+                continue;
+            }
+            if (k >= off && out->n < lim) {
+                out->idx[out->n++] = r->idx;
+            }
+            k++;
+        }
+        uint32_t b0 = sim__fw_prefix(&tb->fu, mask, split);
+        uint32_t rest = sim__fw_prefix(&tb->fu, mask, tb->nlog) - b0;
+        for (size_t i = k > off ? k : off; i < k + rest && out->n < lim; i++) {
+            out->idx[out->n++] = tb->log[sim__fw_select(&tb->fu, mask, b0 + (uint32_t)(i - k))].idx;
+        }
+        out->total = (uint32_t)(k + rest);
+        return XS_OK;
+    }
     if (!used) {
         if (q->has_ims) {
             uint32_t start = sim__log_lower(tb, q->ims);
@@ -1141,17 +1219,8 @@ xs_err sim__query_run(sim_query *q, sim_result *out, int64_t high_volume, char *
     size_t nc = 0;
     for (size_t i = 0; i < nsrc; i++) {
         const sim_rec *r = tb->recs[src[i]];
-        if (((mask >> r->cls) & 1u) == 0) {
-            continue;
-        }
-        if (q->has_ims && r->updated < q->ims) {
-            continue;
-        }
-        if (q->search != NULL && !matches_search(t, r, q->search)) {
-            continue;
-        }
         evalctx ec = {t, ops, r, NULL, q->now};
-        if (resid != NULL && !eval(&ec, resid)) {
+        if (!admits(q, mask, resid, &ec)) {
             json_decref(ec.doc);
             continue;
         }

@@ -20,6 +20,7 @@
 #define ANALYZE_TARGET   "10"
 #define WHY_MAX          256
 #define MAX_PAGES        100 /* of one pull step */
+#define TIEBREAK_MAX     20  /* records of a second a keyset page may ask Xero to leave out */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -1225,9 +1226,17 @@ static bool filter_ok(const json_t *filter)
     return true;
 }
 
+/* The keyset's tie-break of a page (pull_path): the records of the second the page starts at
+ * (since) that the page before read, left out unless Xero changed them after that second. */
+typedef struct tiebreak {
+    xs_time since;
+    const char (*ids)[XS_ID_MAX];
+    size_t n;
+} tiebreak;
+
 static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t page,
-                        int64_t page_size, const json_t *types, const json_t *filter, char *path,
-                        size_t cap)
+                        int64_t page_size, const json_t *types, const json_t *filter,
+                        const tiebreak *tb, char *path, size_t cap)
 {
     size_t n;
     if (ids == NULL && ops->unpaged) {
@@ -1256,8 +1265,10 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
                              ops->xero_path, (long long)page, (long long)page_size);
     }
     const char *from = ids == NULL ? json_string_value(json_object_get(filter, "date_from")) : NULL;
-    if (ids == NULL && (types != NULL || from != NULL) && n < cap) {
-        /* where=(Type=="A" OR Type=="B") AND Date>=DateTime(y,m,d), URL-encoded */
+    bool tie = ids == NULL && tb != NULL && tb->n > 0;
+    if (ids == NULL && (types != NULL || from != NULL || tie) && n < cap) {
+        /* where=(Type=="A" OR Type=="B") AND Date>=DateTime(y,m,d) AND (UpdatedDateUTC>=
+         * DateTime(y,m,d,h,mi,s) OR (ID!=Guid("a") AND ID!=Guid("b"))), URL-encoded */
         n += (size_t)snprintf(path + n, cap - n, "&where=%s", types != NULL ? "(" : "");
         size_t i;
         json_t *t;
@@ -1270,11 +1281,29 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
                                   i > 0 ? "%20OR%20" : "", ops->type_field, json_string_value(t));
         }
         if (types != NULL && n < cap) {
-            n += (size_t)snprintf(path + n, cap - n, ")%s", from != NULL ? "%20AND%20" : "");
+            n += (size_t)snprintf(path + n, cap - n, ")%s", from != NULL || tie ? "%20AND%20" : "");
         }
         if (from != NULL && n < cap) {
-            n += (size_t)snprintf(path + n, cap - n, "Date%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s)",
-                                  from, from + 5, from + 8);
+            n += (size_t)snprintf(path + n, cap - n, "Date%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s)%s",
+                                  from, from + 5, from + 8, tie ? "%20AND%20" : "");
+        }
+        if (tie && n < cap) {
+            char next[XS_TIME_ISO_MAX]; /* the second after since: "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+            xs_time_format_iso(tb->since + 1000, next);
+            n += (size_t)snprintf(path + n, cap - n,
+                                  "(UpdatedDateUTC%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s%%2C%.2s"
+                                  "%%2C%.2s%%2C%.2s)%%20OR%%20(",
+                                  next, next + 5, next + 8, next + 11, next + 14, next + 17);
+            for (size_t k = 0; k < tb->n && n < cap; k++) {
+                if (!xs_proto_uuid_valid(tb->ids[k])) {
+                    return XS_EINVAL;
+                }
+                n += (size_t)snprintf(path + n, cap - n, "%s%s%%21%%3DGuid(%%22%s%%22)",
+                                      k > 0 ? "%20AND%20" : "", ops->id_field, tb->ids[k]);
+            }
+            if (n < cap) {
+                n += (size_t)snprintf(path + n, cap - n, "))");
+            }
         }
     }
     json_t *sts = ids == NULL ? json_object_get(filter, "statuses") : NULL;
@@ -1321,6 +1350,9 @@ static void memo_add(json_t *list, size_t *seen, const pulled *r)
     }
 }
 
+/* A page's outcome when Xero refused its tie-break (fetch_page). */
+static const char TIEBREAK_REFUSED[] = "tiebreak_refused";
+
 /* What a pull asks for, the same for each of its pages (borrowed from the request). */
 typedef struct pull_ask {
     const xs_entity_ops *ops;
@@ -1337,6 +1369,12 @@ typedef struct pull_ask {
 typedef struct page {
     xs_time since; /* If-Modified-Since, 0 for none */
     int64_t number;
+    /* The tie-break: the records of the second since that the page before read (nafter of
+     * them), which this page (and the others of that second) leaves out; no_tiebreak: Xero
+     * refused one in this pull, so its pages re-read those records instead. */
+    char after[TIEBREAK_MAX][XS_ID_MAX];
+    size_t nafter;
+    bool no_tiebreak;
     xs_xero *x; /* the client to call with */
     /* the connection to read the raw sums with: db, or when NULL the worker's read-ahead
      * one (the helper thread's); neither: every record is parsed */
@@ -1350,6 +1388,10 @@ typedef struct page {
     int64_t call_ms, read_ms, page_count;
     size_t n;     /* records Xero sent */
     xs_time last; /* the last readable record's UpdatedDateUTC: where the next page starts */
+    /* the ids of the readable records of last's second, ntail of them; TIEBREAK_MAX + 1 when
+     * there are more than TIEBREAK_MAX (then the next page re-reads them) */
+    char tail[TIEBREAK_MAX][XS_ID_MAX];
+    size_t ntail;
     json_t *drop; /* (helper thread) the page before's reply, to free meanwhile */
     /* fetch_page: the records known unchanged by their raw sums, and the raw sums of the
      * others (aligned with the reply's list, which holds only them) */
@@ -1555,8 +1597,9 @@ static void fetch_page(page *p)
     memset(&p->resp, 0, sizeof(p->resp));
     memset(&p->call, 0, sizeof(p->call));
     p->outcome = NULL;
-    if (pull_path(ops, a->ids, p->number, a->page_size, a->types, a->filter, path, sizeof(path)) !=
-        XS_OK) {
+    tiebreak tb = {p->since, (const char(*)[XS_ID_MAX])p->after, p->nafter};
+    if (pull_path(ops, a->ids, p->number, a->page_size, a->types, a->filter, &tb, path,
+                  sizeof(path)) != XS_OK) {
         p->outcome = "failed";
         snprintf(p->call.error, sizeof(p->call.error), "the request does not fit in a URL");
         return;
@@ -1580,6 +1623,12 @@ static void fetch_page(page *p)
         }
     }
     p->call_ms = xs_clock_mono_ms() - t0;
+    if (p->nafter > 0 && p->resp.status == 400) {
+        /* A where Xero would not take (a very large organisation's "not filtering
+         * efficiently", say): the page is asked again without the tie-break. */
+        p->outcome = TIEBREAK_REFUSED;
+        return;
+    }
     if (p->outcome != NULL) {
         return;
     }
@@ -1598,19 +1647,36 @@ static void fetch_page(page *p)
         }
     }
     p->n = p->resp.items != NULL ? p->resp.nitems : json_array_size(list);
-    for (size_t i = p->n; i > 0 && p->last == 0; i--) {
-        if (order != NULL && order[i - 1] < 0) {
-            p->last = p->known[-1 - order[i - 1]].at;
-            break;
-        }
-        json_t *rec = NULL;
+    /* From the end: the last readable record, and those of its second (the tie-break). */
+    p->ntail = 0;
+    for (size_t i = p->n; i > 0 && p->ntail <= TIEBREAK_MAX; i--) {
         char id[XS_ID_MAX] = "", why[WHY_MAX];
         xs_time at = 0;
-        json_t *x = json_array_get(list, order != NULL ? (size_t)order[i - 1] : i - 1);
-        if (xs_domain_from_xero(ops, x, &rec, id, &at, why) == XS_OK && xs_proto_uuid_valid(id)) {
-            p->last = at;
+        if (order != NULL && order[i - 1] < 0) {
+            const pulled *k = &p->known[-1 - order[i - 1]];
+            at = k->at;
+            snprintf(id, sizeof(id), "%s", k->xero_id);
+        } else {
+            json_t *rec = NULL;
+            json_t *x = json_array_get(list, order != NULL ? (size_t)order[i - 1] : i - 1);
+            if (xs_domain_from_xero(ops, x, &rec, id, &at, why) != XS_OK ||
+                !xs_proto_uuid_valid(id)) {
+                at = 0;
+            }
+            json_decref(rec);
         }
-        json_decref(rec);
+        if (at == 0) {
+            continue;
+        }
+        if (p->last == 0) {
+            p->last = at;
+        } else if (at / 1000 != p->last / 1000) {
+            break;
+        }
+        if (p->ntail < TIEBREAK_MAX) {
+            memcpy(p->tail[p->ntail], id, XS_ID_MAX);
+        }
+        p->ntail++;
     }
     free(order);
 }
@@ -1684,15 +1750,53 @@ static bool page_next(const page *p, page *next)
     }
     memset(next, 0, sizeof(*next));
     next->ask = a;
+    next->no_tiebreak = p->no_tiebreak;
     xs_time next_since = (p->last / 1000) * 1000;
     if (next_since > p->since) {
         next->since = next_since;
         next->number = 1;
+        /* Whole seconds as If-Modified-Since takes them would read again the records of
+         * next_since this page read; the tie-break leaves them out, so a pull of n records
+         * takes ceil(n / page size) calls. Only for few records, and only for a second
+         * well before this page was asked: a record of it changed after this page read it
+         * is stamped later than that second (Xero's clock within the resume margin of
+         * ours), so the where's first half still brings it. */
+        if (!p->no_tiebreak && p->ntail >= 1 && p->ntail <= TIEBREAK_MAX &&
+            a->ops->id_field != NULL &&
+            p->asked_at - XS_DOMAIN_RESUME_MARGIN_MS >= next_since + 1000) {
+            memcpy(next->after, p->tail, sizeof(next->after));
+            next->nafter = p->ntail;
+        }
     } else {
+        /* A page within one second: the same query (and tie-break), the next page of it. */
         next->since = p->since;
         next->number = p->number + 1;
+        memcpy(next->after, p->after, sizeof(next->after));
+        next->nafter = p->nafter;
     }
     return true;
+}
+
+/* tiebreak_refused logs that Xero refused page p's tie-break. */
+static void tiebreak_refused(xs_svc_ctx *ctx, const page *p)
+{
+    xs_log_warn(ctx->proc->log, "sync.tiebreak_refused", "{s:s, s:I, s:s}", "entity",
+                p->ask->ops->name, "status", (json_int_t)p->resp.status, "effect",
+                "this pull's pages re-read the records of the second they start at");
+}
+
+/* cursor_of gives p's cursor alone: where a step stops, for the next to start at. A page
+ * whose tie-break Xero refused is asked again without one, and so is the rest of the pull. */
+static page cursor_of(const page *p)
+{
+    page c = {.since = p->since, .number = p->number, .no_tiebreak = p->no_tiebreak};
+    if (p->outcome == TIEBREAK_REFUSED) {
+        c.no_tiebreak = true;
+    } else {
+        memcpy(c.after, p->after, sizeof(c.after));
+        c.nafter = p->nafter;
+    }
+    return c;
 }
 
 static json_t *cursor_json(const page *p)
@@ -1701,8 +1805,45 @@ static json_t *cursor_json(const page *p)
     if (p->since > 0) {
         xs_time_format_iso(p->since, ns);
     }
-    return json_pack("{s:s?, s:I}", "since", p->since > 0 ? ns : NULL, "page",
-                     (json_int_t)p->number);
+    json_t *c =
+        json_pack("{s:s?, s:I}", "since", p->since > 0 ? ns : NULL, "page", (json_int_t)p->number);
+    if (c != NULL && p->nafter > 0) {
+        json_t *after = json_array();
+        for (size_t i = 0; i < p->nafter; i++) {
+            json_array_append_new(after, json_string(p->after[i]));
+        }
+        json_object_set_new(c, "after", after);
+    }
+    if (c != NULL && p->no_tiebreak) {
+        json_object_set_new(c, "tiebreak", json_false());
+    }
+    return c;
+}
+
+/* cursor_read takes a step's cursor's tie-break (cursor_json) into p; false when it is
+ * not one. */
+static bool cursor_read(const json_t *cursor, page *p)
+{
+    json_t *after = json_object_get(cursor, "after");
+    json_t *tb = json_object_get(cursor, "tiebreak");
+    if ((after != NULL &&
+         (!json_is_array(after) || json_array_size(after) > TIEBREAK_MAX || p->since == 0)) ||
+        (tb != NULL && !json_is_boolean(tb))) {
+        return false;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(after, i, v)
+    {
+        const char *id = json_string_value(v);
+        if (id == NULL || !xs_proto_uuid_valid(id)) {
+            return false;
+        }
+        snprintf(p->after[i], XS_ID_MAX, "%s", id);
+    }
+    p->nafter = json_array_size(after);
+    p->no_tiebreak = json_is_false(tb);
+    return true;
 }
 
 /* The records of a pull step that wait for others, and those others by entity: kept outside
@@ -2179,7 +2320,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                                  "names, A-Z)");
     }
     char path[XS_XERO_PATH_MAX * 2];
-    if (pull_path(ops, ids, number, page_size, set.types, filter, path, sizeof(path)) != XS_OK) {
+    if (pull_path(ops, ids, number, page_size, set.types, filter, NULL, path, sizeof(path)) !=
+        XS_OK) {
         settings_fini(&set);
         return ids != NULL
                    ? xs_svc_fail_field(ctx, XS_EINVAL, "ids",
@@ -2201,8 +2343,27 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     xs_json_arena_pos mark = xs_json_arena_mark();
     page cur = {.since = since, .number = number, .x = w->x, .db = ctx->pg, .w = w, .ask = &ask},
          ahead;
+    if (!cursor_read(cursor, &cur)) {
+        json_decref(counts);
+        settings_fini(&set);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "cursor.after",
+                                 "after takes at most %d Xero ids (UUIDs), with since; tiebreak "
+                                 "is true or false",
+                                 TIEBREAK_MAX);
+    }
     fetch_page(&cur);
     audit(ctx, req, &cur.call);
+    if (cur.outcome == TIEBREAK_REFUSED) {
+        /* Done, having read nothing: the next step asks for the page without it. */
+        tiebreak_refused(ctx, &cur);
+        page next = cursor_of(&cur);
+        *reply =
+            json_pack("{s:s, s:o, s:o, s:I, s:o}", "outcome", "done", "counts", counts, "call",
+                      call_json(&cur.call), "calls", (json_int_t)1, "next", cursor_json(&next));
+        page_fini(&cur);
+        settings_fini(&set);
+        return *reply != NULL ? XS_OK : XS_ENOMEM;
+    }
     if (cur.outcome != NULL) {
         const char *o = cur.outcome;
         page_fini(&cur);
@@ -2263,7 +2424,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             /* Written up to the page before: the next step starts at this one. */
             xs_log_warn(ctx->proc->log, "sync.pull_stopped", "{s:s, s:I, s:s}", "entity", ops->name,
                         "page", (json_int_t)cur.number, "reason", ctx->err);
-            stop = (page){.since = cur.since, .number = cur.number};
+            stop = cursor_of(&cur);
             ctx->err[0] = '\0';
             ctx->field[0] = '\0';
             page_fini(&cur);
@@ -2293,14 +2454,17 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         }
         if (!fetching) {
             /* As many pages (or as long) as the step may read: the next step goes on. */
-            stop = (page){.since = ahead.since, .number = ahead.number};
+            stop = cursor_of(&ahead);
             break;
         }
         cur = ahead;
         if (cur.outcome != NULL) {
             /* The next page could not be fetched (a 429, say): the next step reads it, once
              * the budget has taken in what this reply said. */
-            stop = (page){.since = cur.since, .number = cur.number};
+            if (cur.outcome == TIEBREAK_REFUSED) {
+                tiebreak_refused(ctx, &cur);
+            }
+            stop = cursor_of(&cur);
             page_fini(&cur);
             break;
         }
@@ -2446,7 +2610,14 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
         }
         if (l == NULL) {
             json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
-            json_t *x = m != NULL && ops->retire_item != NULL ? ops->retire_item(xid, base) : NULL;
+            char why[WHY_MAX] = "";
+            json_t *x =
+                m != NULL && ops->retire_item != NULL ? ops->retire_item(xid, base, why) : NULL;
+            if (x == NULL && why[0] != '\0') {
+                item_error(errors, id, xid, why);
+                counts_add(counts, "failed", 1);
+                continue;
+            }
             if (x == NULL) {
                 counts_add(counts, "skipped", 1);
                 continue;
@@ -2497,7 +2668,13 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
                 counts_add(counts, "failed", 1);
                 continue;
             }
-            json_t *x = ops->retire_item(xid, base);
+            why[0] = '\0';
+            json_t *x = ops->retire_item(xid, base, why);
+            if (x == NULL && why[0] != '\0') {
+                item_error(errors, id, xid, why);
+                counts_add(counts, "failed", 1);
+                continue;
+            }
             if (x == NULL) {
                 counts_add(counts, "skipped", 1);
                 continue;

@@ -89,8 +89,10 @@ typedef struct xs_entity_ops {
     /* to_xero builds the write item for rec (new); xero_id NULL creates. */
     json_t *(*to_xero)(const json_t *rec, const char *xero_id);
     /* retire_item builds the item that retires in Xero a record deleted locally (new; e.g.
-     * ContactStatus ARCHIVED), or NULL when the entity has none. */
-    json_t *(*retire_item)(const char *xero_id, const json_t *base);
+     * ContactStatus ARCHIVED) from its base; NULL when there is nothing to do (it is retired
+     * in Xero already), or, with why (256 bytes) said, when Xero cannot retire it (that
+     * record fails with why). */
+    json_t *(*retire_item)(const char *xero_id, const json_t *base, char *why);
     /* load_local reads local rows by id (ids: array of strings) of organisation org (NULL:
      * any) into *out (new): {id: {"rec": canonical, "at": updated_at in ms, "org":
      * organisation id}}; ids with no row are absent. */

@@ -217,15 +217,21 @@ static json_t *to_xero(const json_t *rec, const char *xero_id)
 
 /* A local delete: a DRAFT or SUBMITTED invoice is deleted in Xero, an AUTHORISED one without
  * payments voided; any other is left as Xero has it. */
-static json_t *retire_item(const char *xero_id, const json_t *base)
+static json_t *retire_item(const char *xero_id, const json_t *base, char *why)
 {
     const char *st = xs_json_str_or(base, "status", "");
     const char *paid = xs_json_str_or(base, "amount_paid", NULL);
-    const char *to =
-        strcmp(st, "DRAFT") == 0 || strcmp(st, "SUBMITTED") == 0 ? "DELETED"
-        : strcmp(st, "AUTHORISED") == 0 && (paid == NULL || strspn(paid, "0.") == strlen(paid))
-            ? "VOIDED"
-            : NULL;
+    bool unpaid = paid == NULL || strspn(paid, "0.") == strlen(paid);
+    const char *to = strcmp(st, "DRAFT") == 0 || strcmp(st, "SUBMITTED") == 0 ? "DELETED"
+                     : strcmp(st, "AUTHORISED") == 0 && unpaid                ? "VOIDED"
+                                                                              : NULL;
+    if (to == NULL && strcmp(st, "VOIDED") != 0 && strcmp(st, "DELETED") != 0) {
+        /* PAID, or AUTHORISED with payments: Xero keeps it; the local delete cannot reach it. */
+        snprintf(why, 256,
+                 "the invoice was deleted here, but Xero can neither delete nor void a%s %s "
+                 "invoice with payments: delete its payments in Xero first",
+                 strcmp(st, "AUTHORISED") == 0 ? "n" : "", st[0] != '\0' ? st : "paid");
+    }
     return to != NULL ? json_pack("{s:s, s:s}", "InvoiceID", xero_id, "Status", to) : NULL;
 }
 

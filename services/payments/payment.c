@@ -132,8 +132,9 @@ static json_t *to_xero(const json_t *rec, const char *xero_id)
 }
 
 /* A deletion: Xero deletes a payment by its status. */
-static json_t *retire_item(const char *xero_id, const json_t *base)
+static json_t *retire_item(const char *xero_id, const json_t *base, char *why)
 {
+    (void)why;
     if (strcmp(xs_json_str_or(base, "status", ""), "DELETED") == 0) {
         return NULL; /* already deleted in Xero */
     }

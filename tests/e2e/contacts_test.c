@@ -431,6 +431,20 @@ static void test_initial_import_links_the_overlap(void **state)
                          0);
     long writes = sim_calls("POST /Contacts") + sim_calls("PUT /Contacts") - puts_before;
     fprintf(stderr, "pushed %ld records in %ld calls (at most %ld)\n", sent, writes, most);
+    if (writes > most) {
+        /* Which steps wrote: their kind, attempts, what they sent and how many calls. */
+        char *steps = sql("SELECT string_agg(format('%s %s %s attempts=%s calls=%s sent=%s "
+                          "created=%s updated=%s failed=%s linked=%s err=%s', r.mode, s.kind, "
+                          "s.status, s.attempts, s.result->>'calls', "
+                          "s.result->'counts'->>'sent', s.result->'counts'->>'created', "
+                          "s.result->'counts'->>'updated', s.result->'counts'->>'failed', "
+                          "s.result->'counts'->>'linked', s.error), E'\\n' ORDER BY s.id) FROM "
+                          "sync.run_steps s JOIN sync.runs r ON r.id = s.run_id WHERE s.kind <> "
+                          "'pull' AND s.entity = 'contact'",
+                          0);
+        fprintf(stderr, "%s\n", steps != NULL ? steps : "(none)");
+        free(steps);
+    }
     assert_true(sent >= 1000);
     assert_true(writes <= most);
     assert_int_equal(count_of(run, "pull", "linked"), 800);
