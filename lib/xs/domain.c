@@ -908,6 +908,23 @@ static xs_err write_mappings(xs_svc_ctx *ctx, const char *conn, const char *enti
         3, p, list);
 }
 
+/* write_computed writes, in the open transaction, Xero's computed fields of the records
+ * pushed (list: [{local_id, xero: canonical record}]) into their local rows. */
+static xs_err write_computed(xs_svc_ctx *ctx, const xs_entity_ops *ops, const json_t *list)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        xs_err e = ops->write_computed(ctx->pg, xs_json_str_or(v, "local_id", ""),
+                                       json_object_get(v, "xero"));
+        if (e != XS_OK) {
+            return e;
+        }
+    }
+    return XS_OK;
+}
+
 /* write_memos keeps, in the open transaction, the raw sums of records found unchanged
  * ([{"xero_id", "raw", "checksum"}]), whose mappings are not otherwise written. */
 static xs_err write_memos(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *list)
@@ -2968,6 +2985,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     char txid[64];
     new_txid(req, txid, sizeof(txid));
     json_t *recreated = json_array(); /* deleted in Xero to be made again: unlinked, requeued */
+    json_t *computed = json_array();  /* [{local_id, xero}]: Xero's computed fields to keep */
     if (outcome == NULL) {
         size_t i;
         json_t *it;
@@ -2988,6 +3006,21 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                  * sees a change in Xero and takes Xero's form once. A retired record's is
                  * Xero's, its references made local ids again. */
                 json_t *base = retire ? xrec : json_object_get(it, "rec");
+                json_t *own = NULL; /* base with Xero's computed fields */
+                if (!retire && ops->computed != NULL && json_is_object(base)) {
+                    own = json_deep_copy(base);
+                    for (size_t k = 0; own != NULL && ops->computed[k] != NULL; k++) {
+                        json_t *cv = json_object_get(xrec, ops->computed[k]);
+                        if (cv != NULL) {
+                            json_object_set(own, ops->computed[k], cv);
+                        }
+                    }
+                    if (own != NULL) {
+                        base = own;
+                        json_array_append_new(
+                            computed, json_pack("{s:s, s:O}", "local_id", lid, "xero", xrec));
+                    }
+                }
                 bool bl = false;
                 json_t *on = json_object();
                 if (retire && ops->refs != NULL &&
@@ -3005,6 +3038,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                     mapping_add(maps, lid, xid, base, xat, base != NULL ? lat : -1);
                     counts_add(counts, retire ? "retired" : had != NULL ? "updated" : "created", 1);
                 }
+                json_decref(own);
             } else {
                 char msg[1024];
                 if (strcmp(st, "ERROR") == 0) {
@@ -3030,6 +3064,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     char *unlink = json_array_size(recreated) > 0 ? xs_domain_uuid_array(recreated) : NULL;
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
         (e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
+        (e = write_computed(ctx, ops, computed)) != XS_OK ||
         (unlink != NULL &&
          (e = xs_pg_q(ctx->pg, NULL,
                       "DELETE FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
@@ -3043,6 +3078,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
         free(unlink);
         json_decref(recreated);
+        json_decref(computed);
         e = db_fail(ctx, e, "cannot record what Xero accepted");
         goto out;
     }
@@ -3072,6 +3108,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         json_object_set(out, "requeue", recreated);
     }
     json_decref(recreated);
+    json_decref(computed);
     if (outcome != NULL) {
         json_object_set_new(out, "message", json_string(call.error));
     }

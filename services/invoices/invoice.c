@@ -574,6 +574,25 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
 
 static const xs_entity_ref REFS[] = {{"contact", "contact"}, {NULL, NULL}};
 
+/* The totals Xero computes from the lines: kept from its reply to a push (xs_entity_ops). */
+static const char *const COMPUTED[] = {"sub_total",   "total_tax",       "total", "amount_due",
+                                       "amount_paid", "amount_credited", NULL};
+
+static xs_err write_computed(xs_pg *pg, const char *local_id, const json_t *xrec)
+{
+    const char *v[6];
+    for (size_t i = 0; i < 6; i++) {
+        v[i] = xs_json_str_or(xrec, COMPUTED[i], NULL);
+    }
+    return xs_pg_q(pg, NULL,
+                   "UPDATE app.invoices SET sub_total = coalesce($2::numeric, sub_total), "
+                   "total_tax = coalesce($3::numeric, total_tax), total = coalesce($4::numeric, "
+                   "total), amount_due = coalesce($5::numeric, amount_due), amount_paid = "
+                   "coalesce($6::numeric, amount_paid), amount_credited = coalesce($7::numeric, "
+                   "amount_credited) WHERE id = $1",
+                   local_id, v[0], v[1], v[2], v[3], v[4], v[5]);
+}
+
 const xs_entity_ops invoice_ops = {
     .name = "invoice",
     .xero_path = "/api.xro/2.0/Invoices",
@@ -586,6 +605,8 @@ const xs_entity_ops invoice_ops = {
     .pushable = true,
     .type_field = "Type",
     .refs = REFS,
+    .computed = COMPUTED,
+    .write_computed = write_computed,
     .read_xero = read_xero,
     .to_xero = to_xero,
     .retire_item = retire_item,

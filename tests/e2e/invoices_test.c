@@ -893,30 +893,36 @@ static void test_payments_pushed_and_checked(void **state)
     free(pxid3);
 }
 
-static void test_contact_invoice_payment_in_one_go(void **state)
+/* new_chain writes, as the engine would (the outbox never sees them), a contact named name and
+ * an AUTHORISED invoice of it (one line: 10 at 9.50), giving their ids. */
+static void new_chain(const char *name, const char *reference, char cid[40], char iid[40])
 {
-    (void)state;
-    char *code = bank_code();
-    assert_non_null(code);
-    /* Written as the engine would (the outbox never sees them): a contact and an AUTHORISED
-     * invoice of it; then, by the host, a payment of that invoice. The push of the payment
-     * alone is blocked on its invoice, whose push is blocked on its contact: the run pushes
-     * the contact, the invoice, then the payment. */
     char *out = sql(
         "WITH m AS (SELECT set_config('xs.origin', 'engine', true)), c AS (INSERT INTO "
-        "app.contacts (organisation_id, name) SELECT $1, 'Chain Co' FROM m RETURNING id), i AS "
+        "app.contacts (organisation_id, name) SELECT $1, $2 FROM m RETURNING id), i AS "
         "(INSERT INTO app.invoices (organisation_id, contact_id, type, reference, status, date, "
-        "due_date) SELECT $1, c.id, 'ACCREC', 'CHAIN-1', 'AUTHORISED', '2026-11-22', "
+        "due_date) SELECT $1, c.id, 'ACCREC', $3, 'AUTHORISED', '2026-11-22', "
         "'2026-12-22' FROM c RETURNING id), l AS (INSERT INTO app.invoice_lines "
         "(organisation_id, invoice_id, position, description, quantity, unit_amount, "
         "account_code, tax_type) SELECT $1, i.id, 0, 'Chains', 10, 9.5, '200', 'OUTPUT2' FROM i "
         "RETURNING 1) SELECT (SELECT id FROM c)::text || ' ' || (SELECT id FROM i)::text || ' ' "
         "|| (SELECT count(*) FROM l)::text",
-        1, ORG);
+        3, ORG, name, reference);
     assert_non_null(out);
-    char cid[40], iid[40];
     assert_int_equal(sscanf(out, "%39s %39s", cid, iid), 2);
     free(out);
+}
+
+static void test_contact_invoice_payment_in_one_go(void **state)
+{
+    (void)state;
+    char *code = bank_code();
+    assert_non_null(code);
+    /* A new contact and invoice; then, by the host, a payment of that invoice. The push of
+     * the payment alone is blocked on its invoice, whose push is blocked on its contact: the
+     * run pushes the contact, the invoice, then the payment. */
+    char cid[40], iid[40];
+    new_chain("Chain Co", "CHAIN-1", cid, iid);
     char *pid = new_local_payment(iid, "30.00", code);
     settle();
     json_t *run = last_push_run();
@@ -944,6 +950,39 @@ static void test_contact_invoice_payment_in_one_go(void **state)
     free(cx);
     free(ix);
     free(px);
+    free(pid);
+
+    /* The same go with a payment above the invoice's total: the invoice's totals come from
+     * Xero's reply to its push, so the payment is refused before the call, in that run. */
+    new_chain("Chain Two", "CHAIN-2", cid, iid);
+    long pays =
+        xst_engine_sim_calls(E, "POST /Payments", 0) + xst_engine_sim_calls(E, "PUT /Payments", 0);
+    pid = new_local_payment(iid, "500.00", code);
+    expect_refused("payment", "more than the invoice's amount due");
+    assert_int_equal(xst_engine_sim_calls(E, "POST /Payments", 0) +
+                         xst_engine_sim_calls(E, "PUT /Payments", 0),
+                     pays);
+    ix = xero_id_of("invoice", iid);
+    assert_non_null(ix);
+    x = xero_invoice(ix);
+    char total[XS_MONEY_TEXT_MAX];
+    money_text(json_object_get(x, "Total"), 2, total);
+    json_decref(x);
+    char *local = sql(
+        "SELECT total::text || ' ' || amount_due::text FROM app.invoices WHERE id = $1", 1, iid);
+    char want[2 * XS_MONEY_TEXT_MAX + 2];
+    snprintf(want, sizeof(want), "%s %s", total, total);
+    assert_string_equal(local, want);
+    free(local);
+    /* Kept as the base too: nothing of that invoice is pushed again. */
+    long posts = xst_engine_sim_calls(E, "POST /Invoices", 0);
+    json_t *full = xst_engine_run(E, CONN, "{\"mode\":\"full\"}", 180000);
+    assert_int_equal(count_of(full, "invoice", "push", "sent"), 0);
+    json_decref(full);
+    assert_int_equal(xst_engine_sim_calls(E, "POST /Invoices", 0), posts);
+    free(sql("DELETE FROM app.payments WHERE id = $1 RETURNING id", 1, pid));
+    settle();
+    free(ix);
     free(pid);
     free(code);
 }
