@@ -908,23 +908,6 @@ static xs_err write_mappings(xs_svc_ctx *ctx, const char *conn, const char *enti
         3, p, list);
 }
 
-/* write_computed writes, in the open transaction, Xero's computed fields of the records
- * pushed (list: [{local_id, xero: canonical record}]) into their local rows. */
-static xs_err write_computed(xs_svc_ctx *ctx, const xs_entity_ops *ops, const json_t *list)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-    {
-        xs_err e = ops->write_computed(ctx->pg, xs_json_str_or(v, "local_id", ""),
-                                       json_object_get(v, "xero"));
-        if (e != XS_OK) {
-            return e;
-        }
-    }
-    return XS_OK;
-}
-
 /* write_memos keeps, in the open transaction, the raw sums of records found unchanged
  * ([{"xero_id", "raw", "checksum"}]), whose mappings are not otherwise written. */
 static xs_err write_memos(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *list)
@@ -2561,6 +2544,23 @@ static xs_err candidates(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg
     return XS_OK;
 }
 
+/* retire_of gives the item retiring local record id (Xero's xid) from its base (retire_item),
+ * or NULL, the record then counted: failed, with retire_item's reason, or skipped (nothing to
+ * do). */
+static json_t *retire_of(const xs_entity_ops *ops, const char *id, const char *xid,
+                         const json_t *base, json_t *counts, json_t *errors)
+{
+    char why[WHY_MAX] = "";
+    json_t *x = ops->retire_item(xid, base, why);
+    if (x == NULL && why[0] != '\0') {
+        item_error(errors, id, xid, why);
+        counts_add(counts, "failed", 1);
+    } else if (x == NULL) {
+        counts_add(counts, "skipped", 1);
+    }
+    return x;
+}
+
 /* build_batch chooses what of ids needs sending and builds the request: items [{local_id,
  * xero_id, rec, at, retire}] and the Xero items. At most 50 are taken; *stop is where a scan
  * must continue when it stopped early. */
@@ -2626,17 +2626,12 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
             continue;
         }
         if (l == NULL) {
-            json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
-            char why[WHY_MAX] = "";
-            json_t *x =
-                m != NULL && ops->retire_item != NULL ? ops->retire_item(xid, base, why) : NULL;
-            if (x == NULL && why[0] != '\0') {
-                item_error(errors, id, xid, why);
-                counts_add(counts, "failed", 1);
+            if (m == NULL || ops->retire_item == NULL) {
+                counts_add(counts, "skipped", 1);
                 continue;
             }
+            json_t *x = retire_of(ops, id, xid, json_object_get(m, "base"), counts, errors);
             if (x == NULL) {
-                counts_add(counts, "skipped", 1);
                 continue;
             }
             json_array_append_new(xitems, x);
@@ -2685,15 +2680,8 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
                 counts_add(counts, "failed", 1);
                 continue;
             }
-            why[0] = '\0';
-            json_t *x = ops->retire_item(xid, base, why);
-            if (x == NULL && why[0] != '\0') {
-                item_error(errors, id, xid, why);
-                counts_add(counts, "failed", 1);
-                continue;
-            }
+            json_t *x = retire_of(ops, id, xid, base, counts, errors);
             if (x == NULL) {
-                counts_add(counts, "skipped", 1);
                 continue;
             }
             json_array_append_new(xitems, x);
@@ -2985,7 +2973,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     char txid[64];
     new_txid(req, txid, sizeof(txid));
     json_t *recreated = json_array(); /* deleted in Xero to be made again: unlinked, requeued */
-    json_t *computed = json_array();  /* [{local_id, xero}]: Xero's computed fields to keep */
+    json_t *computed = json_array();  /* [{local_id, ...}]: Xero's computed fields to keep */
     if (outcome == NULL) {
         size_t i;
         json_t *it;
@@ -3007,19 +2995,19 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
                  * Xero's, its references made local ids again. */
                 json_t *base = retire ? xrec : json_object_get(it, "rec");
                 json_t *own = NULL; /* base with Xero's computed fields */
-                if (!retire && ops->computed != NULL && json_is_object(base)) {
-                    own = json_deep_copy(base);
-                    for (size_t k = 0; own != NULL && ops->computed[k] != NULL; k++) {
+                json_t *row = NULL; /* those fields, for the local row */
+                if (!retire && ops->computed != NULL && json_is_object(base) &&
+                    (own = json_deep_copy(base)) != NULL &&
+                    (row = json_pack("{s:s}", "local_id", lid)) != NULL) {
+                    for (size_t k = 0; ops->computed[k] != NULL; k++) {
                         json_t *cv = json_object_get(xrec, ops->computed[k]);
                         if (cv != NULL) {
                             json_object_set(own, ops->computed[k], cv);
+                            json_object_set(row, ops->computed[k], cv);
                         }
                     }
-                    if (own != NULL) {
-                        base = own;
-                        json_array_append_new(
-                            computed, json_pack("{s:s, s:O}", "local_id", lid, "xero", xrec));
-                    }
+                    base = own;
+                    json_array_append_new(computed, row);
                 }
                 bool bl = false;
                 json_t *on = json_object();
@@ -3064,7 +3052,7 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     char *unlink = json_array_size(recreated) > 0 ? xs_domain_uuid_array(recreated) : NULL;
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
         (e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
-        (e = write_computed(ctx, ops, computed)) != XS_OK ||
+        (json_array_size(computed) > 0 && (e = ops->write_computed(ctx->pg, computed)) != XS_OK) ||
         (unlink != NULL &&
          (e = xs_pg_q(ctx->pg, NULL,
                       "DELETE FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "

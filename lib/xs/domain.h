@@ -143,11 +143,11 @@ typedef struct xs_entity_ops {
     const char *retired_status; /* "DELETED" */
     /* computed: the canonical fields Xero computes (an invoice's totals; NULL-terminated), or
      * NULL. After a push Xero took, its values of them go into the base and, through
-     * write_computed (in the push's transaction, as the engine's write), into the local row
-     * local_id, so what is checked against them (a payment's amount due) is Xero's at once
-     * rather than after the next pull. */
+     * write_computed (in the push's transaction, as the engine's write), into the local rows,
+     * so what is checked against them (a payment's amount due) is Xero's at once rather than
+     * after the next pull. rows: [{"local_id", and each computed field Xero sent}]. */
     const char *const *computed;
-    xs_err (*write_computed)(xs_pg *pg, const char *local_id, const json_t *xrec);
+    xs_err (*write_computed)(xs_pg *pg, const json_t *rows);
     /* validate turns the host application's JSON (a REST body) into a canonical record
      * (*rec, new), merged over current (the stored record, or NULL for a new one) when
      * partial. XS_EINVAL with the field at fault and a reason (each 256 bytes). */

@@ -578,19 +578,25 @@ static const xs_entity_ref REFS[] = {{"contact", "contact"}, {NULL, NULL}};
 static const char *const COMPUTED[] = {"sub_total",   "total_tax",       "total", "amount_due",
                                        "amount_paid", "amount_credited", NULL};
 
-static xs_err write_computed(xs_pg *pg, const char *local_id, const json_t *xrec)
+/* write_computed: one statement for a push step's invoices (xs_entity_ops). */
+static xs_err write_computed(xs_pg *pg, const json_t *rows)
 {
-    const char *v[6];
-    for (size_t i = 0; i < 6; i++) {
-        v[i] = xs_json_str_or(xrec, COMPUTED[i], NULL);
+    char *text = xs_json_dump(rows, 0);
+    if (text == NULL) {
+        return XS_ENOMEM;
     }
-    return xs_pg_q(pg, NULL,
-                   "UPDATE app.invoices SET sub_total = coalesce($2::numeric, sub_total), "
-                   "total_tax = coalesce($3::numeric, total_tax), total = coalesce($4::numeric, "
-                   "total), amount_due = coalesce($5::numeric, amount_due), amount_paid = "
-                   "coalesce($6::numeric, amount_paid), amount_credited = coalesce($7::numeric, "
-                   "amount_credited) WHERE id = $1",
-                   local_id, v[0], v[1], v[2], v[3], v[4], v[5]);
+    xs_err e = xs_pg_q(
+        pg, NULL,
+        "UPDATE app.invoices i SET sub_total = coalesce(r.sub_total, i.sub_total), total_tax = "
+        "coalesce(r.total_tax, i.total_tax), total = coalesce(r.total, i.total), amount_due = "
+        "coalesce(r.amount_due, i.amount_due), amount_paid = coalesce(r.amount_paid, "
+        "i.amount_paid), amount_credited = coalesce(r.amount_credited, i.amount_credited) FROM "
+        "jsonb_to_recordset($1::jsonb) AS r(local_id uuid, sub_total numeric, total_tax "
+        "numeric, total numeric, amount_due numeric, amount_paid numeric, amount_credited "
+        "numeric) WHERE i.id = r.local_id",
+        text);
+    free(text);
+    return e;
 }
 
 const xs_entity_ops invoice_ops = {
