@@ -879,7 +879,24 @@ static void mapping_add(json_t *list, const char *local_id, const char *xero_id,
     mapping_add_sum(list, local_id, xero_id, base, sum, xero_at, local_at);
 }
 
-/* write_mappings upserts mappings in the open transaction, stamped with txid. */
+/* How a mapping written again takes the new values (write_mappings, the creates of
+ * xs_domain_write_created). */
+#define MAPPING_UPSERT                                                                             \
+    "ON CONFLICT (connection_id, entity, xero_id) DO UPDATE SET local_id = EXCLUDED.local_id, "    \
+    "base = EXCLUDED.base, base_checksum = EXCLUDED.base_checksum, xero_updated_at = "             \
+    "coalesce(EXCLUDED.xero_updated_at, m.xero_updated_at), local_updated_at = "                   \
+    "coalesce(EXCLUDED.local_updated_at, m.local_updated_at), last_synced_at = now(), "            \
+    "sync_version = m.sync_version + 1, last_txid = EXCLUDED.last_txid, xero_raw_sum = "           \
+    "CASE WHEN EXCLUDED.xero_raw_sum IS NULL THEN m.xero_raw_sum ELSE EXCLUDED.xero_raw_sum "      \
+    "END, xero_raw_checksum = CASE WHEN EXCLUDED.xero_raw_sum IS NULL THEN "                       \
+    "m.xero_raw_checksum ELSE EXCLUDED.xero_raw_checksum END"
+#define MAPPING_COLS                                                                               \
+    "INSERT INTO sync.mappings AS m (connection_id, entity, local_id, xero_id, base, "             \
+    "base_checksum, xero_updated_at, local_updated_at, last_synced_at, sync_version, last_txid, "  \
+    "xero_raw_sum, xero_raw_checksum) "
+
+/* write_mappings upserts mappings in the open transaction, stamped with txid; a contact
+ * linked now leaves the connection's unlinked set (migration 0008). */
 static xs_err write_mappings(xs_svc_ctx *ctx, const char *conn, const char *entity,
                              const char *txid, const json_t *list)
 {
@@ -889,23 +906,42 @@ static xs_err write_mappings(xs_svc_ctx *ctx, const char *conn, const char *enti
     const char *p[] = {conn, entity, txid};
     return exec_json(
         ctx->pg, NULL,
-        "INSERT INTO sync.mappings AS m (connection_id, entity, local_id, xero_id, base, "
-        "base_checksum, xero_updated_at, local_updated_at, last_synced_at, sync_version, "
-        "last_txid, xero_raw_sum, xero_raw_checksum) SELECT $1, $2, r.local_id, r.xero_id, "
-        "r.base, r.checksum, 'epoch'::timestamptz + r.xero_at * interval '1 millisecond', CASE "
-        "WHEN r.local_at = -1 THEN '-infinity'::timestamptz ELSE 'epoch'::timestamptz + "
-        "r.local_at * interval '1 millisecond' END, now(), 1, $3, r.raw, r.raw_checksum FROM "
-        "jsonb_to_recordset($4::jsonb) AS r(local_id uuid, xero_id uuid, base jsonb, checksum "
-        "text, xero_at bigint, local_at bigint, raw text, raw_checksum text) "
-        "ON CONFLICT (connection_id, entity, xero_id) DO UPDATE SET local_id = EXCLUDED.local_id, "
-        "base = EXCLUDED.base, base_checksum = EXCLUDED.base_checksum, xero_updated_at = "
-        "coalesce(EXCLUDED.xero_updated_at, m.xero_updated_at), local_updated_at = "
-        "coalesce(EXCLUDED.local_updated_at, m.local_updated_at), last_synced_at = now(), "
-        "sync_version = m.sync_version + 1, last_txid = EXCLUDED.last_txid, xero_raw_sum = "
-        "CASE WHEN EXCLUDED.xero_raw_sum IS NULL THEN m.xero_raw_sum ELSE EXCLUDED.xero_raw_sum "
-        "END, xero_raw_checksum = CASE WHEN EXCLUDED.xero_raw_sum IS NULL THEN "
-        "m.xero_raw_checksum ELSE EXCLUDED.xero_raw_checksum END",
+        "WITH w AS (" MAPPING_COLS
+        "SELECT $1, $2, r.local_id, r.xero_id, r.base, r.checksum, 'epoch'::timestamptz + "
+        "r.xero_at * interval '1 millisecond', CASE WHEN r.local_at = -1 THEN "
+        "'-infinity'::timestamptz ELSE 'epoch'::timestamptz + r.local_at * interval '1 "
+        "millisecond' END, now(), 1, $3, r.raw, r.raw_checksum FROM jsonb_to_recordset($4::jsonb) "
+        "AS r(local_id uuid, xero_id uuid, base jsonb, checksum text, xero_at bigint, local_at "
+        "bigint, raw text, raw_checksum text) " MAPPING_UPSERT " RETURNING m.entity, m.local_id) "
+        "DELETE FROM sync.unlinked_contacts u USING w WHERE w.entity = 'contact' AND "
+        "u.connection_id = $1 AND u.contact_id = w.local_id",
         3, p, list);
+}
+
+xs_err xs_domain_write_created(xs_pg *pg, const char *org, const char *conn, const char *entity,
+                               const char *txid, const json_t *creates, const char *insert)
+{
+    if (json_array_size(creates) == 0) {
+        return XS_OK;
+    }
+    static const char head[] =
+        "WITH r AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($5::jsonb) AS r(id uuid, "
+        "xero_id uuid, rec jsonb, checksum text, xero_at bigint, raw text)), c AS (";
+    static const char tail[] =
+        ") " MAPPING_COLS "SELECT $2, $3, r.id, r.xero_id, r.rec, r.checksum, 'epoch'::timestamptz "
+        "+ r.xero_at * interval '1 millisecond', " XS_DOMAIN_AT_MS(
+            "now()") ", now(), 1, $4, r.raw, "
+                     "CASE WHEN r.raw IS NOT NULL THEN r.checksum END FROM r " MAPPING_UPSERT;
+    size_t cap = sizeof(head) + strlen(insert) + sizeof(tail);
+    char *sql = malloc(cap);
+    if (sql == NULL) {
+        return XS_ENOMEM;
+    }
+    snprintf(sql, cap, "%s%s%s", head, insert, tail);
+    const char *p[] = {org, conn, entity, txid};
+    xs_err e = exec_json(pg, NULL, sql, 4, p, creates);
+    free(sql);
+    return e;
 }
 
 /* write_memos keeps, in the open transaction, the raw sums of records found unchanged
@@ -1393,6 +1429,9 @@ typedef struct page {
     char tail[TIEBREAK_MAX][XS_ID_MAX];
     size_t ntail;
     json_t *drop; /* (helper thread) the page before's reply, to free meanwhile */
+    /* the helper thread read the records too (read_page), which gave read_err */
+    bool read_done;
+    xs_err read_err;
     /* fetch_page: the records known unchanged by their raw sums, and the raw sums of the
      * others (aligned with the reply's list, which holds only them) */
     pulled *known;
@@ -1681,9 +1720,18 @@ static void fetch_page(page *p)
     free(order);
 }
 
+static xs_err read_page(page *p);
+
+/* fetch_main is the helper thread's: the page's call, then its records read, so that the
+ * worker finds them ready when it has written the page before. */
 static void *fetch_main(void *arg)
 {
-    fetch_page(arg);
+    page *p = arg;
+    fetch_page(p);
+    if (p->outcome == NULL) {
+        p->read_err = read_page(p);
+        p->read_done = true;
+    }
     return NULL;
 }
 
@@ -1952,11 +2000,13 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
     int64_t tm[4] = {xs_clock_mono_ms(), 0, 0, 0};
     json_t *maps = json_array(), *creates = json_array(), *updates = json_array(),
            *conflicts = json_array(), *queue = json_array(), *local_ids = json_array(),
-           *unmatched = json_array(), *sums = json_array(), *memos = json_array();
+           *unmatched = json_array(), *sums = json_array(), *memos = json_array(),
+           *created = json_array();
     json_t *mappings = NULL, *local = NULL, *pending = NULL, *matched = NULL, *at = NULL;
     json_t *on = json_object(); /* what blocked records wait for */
     if (maps == NULL || creates == NULL || updates == NULL || conflicts == NULL || queue == NULL ||
-        local_ids == NULL || unmatched == NULL || sums == NULL || memos == NULL || on == NULL) {
+        local_ids == NULL || unmatched == NULL || sums == NULL || memos == NULL || on == NULL ||
+        created == NULL) {
         e = XS_ENOMEM;
         goto out;
     }
@@ -2094,8 +2144,20 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
             if ((e = xs_domain_new_id(nid)) != XS_OK) {
                 goto out;
             }
-            json_array_append_new(creates, json_pack("{s:s, s:O}", "id", nid, "rec", p->rec));
-            mapping_add_sum(maps, nid, p->xero_id, p->rec, p->sum, p->at, 0);
+            if (ops->write_created != NULL) {
+                json_t *c = json_pack("{s:s, s:s, s:O, s:s}", "id", nid, "xero_id", p->xero_id,
+                                      "rec", p->rec, "checksum", p->sum);
+                if (p->at > 0) {
+                    json_object_set_new(c, "xero_at", json_integer(p->at));
+                }
+                if (p->raw[0] != '\0') {
+                    json_object_set_new(c, "raw", json_string(p->raw)); /* reads as checksum */
+                }
+                json_array_append_new(created, c);
+            } else {
+                json_array_append_new(creates, json_pack("{s:s, s:O}", "id", nid, "rec", p->rec));
+                mapping_add_sum(maps, nid, p->xero_id, p->rec, p->sum, p->at, 0);
+            }
             counts_add(counts, "created", 1);
             continue;
         }
@@ -2194,16 +2256,23 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
         goto out;
     }
     tm[2] = xs_clock_mono_ms();
-    /* Apply, in one transaction marked as the engine's own. */
+    /* Apply, in one transaction marked as the engine's own, and as this connection's pull
+     * (every local row it creates gets its mapping here, so none is unlinked for it). */
     char txid[64];
     new_txid(req, txid, sizeof(txid));
-    if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK) {
+    if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
+        (e = xs_pg_q(ctx->pg, NULL, "SELECT sync.mark_pull($1)", req->conn)) != XS_OK) {
         e = db_fail(ctx, e, "cannot begin");
         goto out;
     }
     if (json_array_size(creates) + json_array_size(updates) > 0 &&
         (e = ops->write_local(ctx->pg, org, creates, updates, &at)) != XS_OK) {
         e = db_fail(ctx, e, "cannot write local records");
+        goto out;
+    }
+    if (json_array_size(created) > 0 &&
+        (e = ops->write_created(ctx->pg, org, req->conn, txid, created)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot write new local records");
         goto out;
     }
     if (ops->unpaged && ops->retire_missing != NULL && ids == NULL && pg->ask->filter == NULL &&
@@ -2241,7 +2310,7 @@ static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set
         e = db_fail(ctx, e, "cannot apply the page");
         goto out;
     }
-    refresh_stats(ctx, ops, json_array_size(maps));
+    refresh_stats(ctx, ops, json_array_size(maps) + json_array_size(created));
     xs_log_debug(ctx->proc->log, "sync.pull_timing", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                  "records", (json_int_t)nrec, "call_ms", (json_int_t)pg->call_ms, "read_ms",
                  (json_int_t)pg->read_ms, "lookup_ms", (json_int_t)(tm[1] - tm[0]), "decide_ms",
@@ -2257,6 +2326,7 @@ out:
     json_decref(unmatched);
     json_decref(sums);
     json_decref(memos);
+    json_decref(created);
     json_decref(mappings);
     json_decref(local);
     json_decref(pending);
@@ -2385,7 +2455,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         bool more = page_next(&cur, &ahead);
         bool fetching = false;
         pthread_t th;
-        if ((e = read_page(&cur)) != XS_OK) {
+        if ((e = cur.read_done ? cur.read_err : read_page(&cur)) != XS_OK) {
             e = xs_svc_fail(ctx, e, true, "cannot read the page");
         }
         bool in_time = max_ms <= 0 || xs_clock_mono_ms() - t0 < max_ms;
@@ -2446,6 +2516,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             resume = ((cur.asked_at - XS_DOMAIN_RESUME_MARGIN_MS) / 1000) * 1000;
             resume = resume < cur.since ? cur.since : resume;
         }
+        /* Here, not on a helper: the worker's writes may have put values of its JSON arena
+         * into the records (references translated), which the arena's release ends. */
         page_fini(&cur);
         in_arena = false;
         xs_json_arena_release(mark);
@@ -2469,7 +2541,6 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             break;
         }
     }
-
     json_t *out = json_pack("{s:s, s:O, s:o, s:I}", "outcome", "done", "counts", counts, "call",
                             call_json(&last_call), "calls", (json_int_t)calls);
     char iso[XS_TIME_ISO_MAX];

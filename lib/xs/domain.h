@@ -116,6 +116,13 @@ typedef struct xs_entity_ops {
      * into *at (new): {id: ms}. */
     xs_err (*write_local)(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
                           json_t **at);
+    /* write_created, when not NULL, is how a pull creates local rows: with their mappings, in
+     * one statement over one document (xs_domain_write_created), inside the caller's
+     * transaction. creates: [{"id", "xero_id", "rec", "checksum", "xero_at", "raw"}] (raw:
+     * the raw sum of the text the record was read from, which reads as checksum). NULL:
+     * write_local creates them and the mappings follow. */
+    xs_err (*write_created)(xs_pg *pg, const char *org, const char *conn, const char *txid,
+                            const json_t *creates);
     /* retire_missing, after a full pull of an unpaged entity (so the whole list), marks as
      * gone in Xero (Status DELETED) the local rows of org linked on connection conn whose
      * Xero id is not in seen (array of ids), of one of types (array of Type values; NULL:
@@ -241,6 +248,14 @@ xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, cons
  * returning (id, XS_DOMAIN_MS(updated_at)); the new times go into *at (new): {id: ms}. */
 xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
                             const json_t *updates, const char *const sql[2], json_t **at);
+
+/* xs_domain_write_created is the body of a write_created: the document's rows are `r` (id,
+ * xero_id, rec as jsonb, checksum, xero_at, raw), insert is the entity's INSERT
+ * of the local rows from r (taking $1, org), and each row's mapping on connection conn follows
+ * in the same statement, its base the record, its local_updated_at the row's updated_at as
+ * this transaction writes it (now()), stamped with txid. */
+xs_err xs_domain_write_created(xs_pg *pg, const char *org, const char *conn, const char *entity,
+                               const char *txid, const json_t *creates, const char *insert);
 
 /* xs_domain_svc_main runs a domain service (xs_svc_main) syncing entities (NULL-terminated,
  * static): def with its init, fini and worker hooks set to the domain's, whose state is an

@@ -45,6 +45,10 @@
  * read when it stopped. */
 json_t *xs_json_parse(const char *text, size_t len, char *err);
 
+/* xs_json_parse_full is xs_json_parse without its fast path (json.c, fast_parse), which
+ * gives exactly its results: for json_test, which compares the two. */
+json_t *xs_json_parse_full(const char *text, size_t len, char *err);
+
 /* xs_json_dump serialises v (any value, also a scalar; borrowed) into a new NUL-terminated
  * string (free with free()), writing decimals as JSON numbers, byte for byte. Compact unless
  * XS_JSON_PRETTY is given (then ": " and a two-space indent; PRETTY wins over COMPACT).

@@ -671,6 +671,162 @@ static void gen_value(text *t, int depth)
     }
 }
 
+/* assert_same_parse: xs_json_parse (its fast path first) and xs_json_parse_full give the
+ * same on n bytes of s: both refuse it with the same message, or both make the same values,
+ * of the same types, keys in the same order. */
+static void assert_same_parse(const char *s, size_t n)
+{
+    char e1[XS_JSON_ERR_MAX] = "", e2[XS_JSON_ERR_MAX] = "";
+    json_t *a = xs_json_parse(s, n, e1), *b = xs_json_parse_full(s, n, e2);
+    if ((a == NULL) != (b == NULL)) {
+        fail_msg("%.*s: parse %s, the full way %s", (int)n, s, a != NULL ? "accepts" : e1,
+                 b != NULL ? "accepts" : e2);
+    }
+    if (a == NULL) {
+        assert_string_equal(e1, e2);
+        return;
+    }
+    assert_string_equal(e1, "");
+    assert_true(json_equal(a, b));
+    char *da = xs_json_dump(a, 0), *db = xs_json_dump(b, 0);
+    assert_non_null(da);
+    assert_non_null(db);
+    assert_string_equal(da, db);
+    free(da);
+    free(db);
+    json_decref(a);
+    json_decref(b);
+}
+
+/* The fast path of xs_json_parse against the full way, on what it takes and on what it must
+ * leave to the full way. */
+static void test_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char *const docs[] = {
+        "{}",
+        "[]",
+        "\"\"",
+        "0",
+        "-0",
+        "7",
+        "-7",
+        "true",
+        "false",
+        "null",
+        " [ 1 , 2 ] ",
+        "\t{\"a\" :\r\n1}\n",
+        "{\"\":1}",
+        "[\"\"]",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "1.0",
+        "1.50",
+        "-0.0",
+        "1e5",
+        "1E+5",
+        "2.5e-3",
+        "[0.10,1.000]",
+        "\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\"",
+        "{\"k\\n\":\"v\",\"k\":\"w\"}",
+        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"",
+        "\"\x7f\"",
+        "{\"Contacts\":[{\"ContactID\":\"0a1b\",\"Name\":\"O'Brien & Co.\",\"Phones\":[{"
+        "\"PhoneType\":\"DEFAULT\",\"PhoneNumber\":\"123\"}],\"UpdatedDateUTC\":\"/Date("
+        "1573755038314+0000)/\",\"Balance\":-12.50,\"IsSupplier\":false,\"X\":null}]}",
+        /* left to the full way: */
+        "\"\\u00e9\"",
+        "\"\\u0000\"",
+        "\"\\ud83d\\ude00\"",
+        "\"\\x\"",
+        "\"a\x01\"",
+        "\"\xc3\"",
+        "\"\xc0\x80\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
+        "\"\xff\"",
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":1,}",
+        "[1,]",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{1:2}",
+        "{\"a\":}",
+        "truex",
+        "nul",
+        "tru",
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "-",
+        "1e",
+        "1e+",
+        "0x10",
+        "[1]x",
+        "[1] [2]",
+        "",
+        " ",
+        "\"abc",
+        "[",
+        "{",
+        "{\"a\"",
+        "\xef\xbb\xbf{}",
+        "[1,\x00]",
+        "\"a\\",
+        "NaN",
+        "-Infinity",
+        "[-]",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        assert_same_parse(docs[i], strlen(docs[i]));
+    }
+    /* Raw NUL bytes, which strlen would hide. */
+    assert_same_parse("[1,\0]", 5);
+    assert_same_parse("\"a\0b\"", 5);
+    /* Nesting: 64 levels are taken, 65 are refused. */
+    static char deep[512];
+    for (size_t levels = 63; levels <= 66; levels++) {
+        size_t n = 0;
+        for (size_t i = 0; i < levels; i++) {
+            deep[n++] = i % 2 ? '[' : '{';
+            if (i % 2 == 0) {
+                memcpy(deep + n, "\"k\":", 4);
+                n += 4;
+            }
+        }
+        deep[n++] = '1';
+        for (size_t i = levels; i-- > 0;) {
+            deep[n++] = i % 2 ? ']' : '}';
+        }
+        assert_same_parse(deep, n);
+    }
+    /* Long strings, with and without escapes, and long keys (the fast path copies a key
+     * longer than its buffer). */
+    static char big[4096];
+    size_t n = 0;
+    big[n++] = '{';
+    big[n++] = '"';
+    for (int i = 0; i < 300; i++) {
+        big[n++] = (char)('a' + i % 26);
+    }
+    memcpy(big + n, "\":\"", 3);
+    n += 3;
+    for (int i = 0; i < 1000; i++) {
+        if (i % 97 == 0) {
+            big[n++] = '\\';
+            big[n++] = 'n';
+        } else {
+            big[n++] = (char)('A' + i % 26);
+        }
+    }
+    big[n++] = '"';
+    big[n++] = '}';
+    assert_same_parse(big, n);
+}
+
 static void test_generated_roundtrip(void **state)
 {
     (void)state;
@@ -680,6 +836,7 @@ static void test_generated_roundtrip(void **state)
         t.p[0] = '\0';
         gen_value(&t, 0);
         char err[XS_JSON_ERR_MAX];
+        assert_same_parse(t.p, t.len);
         json_t *v = xs_json_parse(t.p, t.len, err);
         if (v == NULL) {
             fail_msg("generated %s refused: %s", t.p, err);
@@ -697,6 +854,7 @@ static void test_generated_roundtrip(void **state)
  * Returns whether s was accepted. */
 static bool check_mutant(const char *s, size_t n)
 {
+    assert_same_parse(s, n);
     char err[XS_JSON_ERR_MAX];
     json_t *v = xs_json_parse(s, n, err);
     if (v == NULL) {
@@ -872,7 +1030,7 @@ static void test_list_spans(void **state)
         assert_null(items);
     }
     /* Nesting deeper than 64 inside an element */
-    static char deep[200];
+    static char deep[512];
     size_t w = (size_t)snprintf(deep, sizeof(deep), "{\"L\":[");
     for (int i = 0; i < 65; i++) {
         deep[w++] = '[';
@@ -1433,6 +1591,7 @@ int main(void)
         cmocka_unit_test(test_to_money),
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_equal),
+        cmocka_unit_test(test_fast_path_agrees),
         cmocka_unit_test(test_generated_roundtrip),
         cmocka_unit_test(test_fuzz_mutations),
         cmocka_unit_test(test_dump_escapes),

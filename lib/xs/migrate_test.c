@@ -740,6 +740,126 @@ static void test_organisation_scoping_and_constraints(void **state)
     xs_pg_close(pg);
 }
 
+/* unlinked lists "conn:contact" pairs of sync.unlinked_contacts for org's contacts, sorted by
+ * the contacts' names, as "name@conn-label" joined by commas (labels: A for conn_a, B). */
+static char *unlinked(xs_pg *pg, const char *conn_a, const char *conn_b)
+{
+    char *v = NULL;
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT coalesce(string_agg(c.name || '@' || CASE u.connection_id WHEN $1::uuid "
+                "THEN 'A' WHEN $2::uuid THEN 'B' ELSE '?' END, ',' ORDER BY c.name, "
+                "u.connection_id = $2::uuid), '') FROM sync.unlinked_contacts u JOIN app.contacts "
+                "c ON c.id = u.contact_id WHERE u.connection_id IN ($1::uuid, $2::uuid)",
+                conn_a, conn_b != NULL ? conn_b : conn_a) == XS_OK &&
+        xs_pg_res_nrows(r) == 1) {
+        v = strdup(xs_pg_res_get(r, 0, 0));
+    }
+    xs_pg_res_free(r);
+    assert_non_null(v);
+    return v;
+}
+
+static void assert_unlinked(xs_pg *pg, const char *a, const char *b, const char *want)
+{
+    char *got = unlinked(pg, a, b);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "unlinked: got '%s', want '%s'\n", got, want);
+    }
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* pulled inserts a contact the way connection conn's pull does (marked, sync.mark_pull),
+ * with its mapping in the same transaction. */
+static char *pulled(xs_pg *pg, const char *org, const char *conn, const char *name)
+{
+    assert_int_equal(xs_pg_begin(pg), XS_OK);
+    assert_int_equal(xs_pg_mark_engine(pg, "pull-u"), XS_OK);
+    exec_ok(pg, "SELECT sync.mark_pull($1)", conn, NULL);
+    char *id = new_contact(pg, org, name);
+    exec_ok(pg,
+            "INSERT INTO sync.mappings (connection_id, entity, local_id, xero_id) VALUES ($1, "
+            "'contact', $2, gen_random_uuid())",
+            conn, id);
+    assert_int_equal(xs_pg_commit(pg), XS_OK);
+    return id;
+}
+
+/* The local contacts each connection has not linked (migration 0008): what a pull matches
+ * against, kept by the database whoever writes. */
+static void test_unlinked_contacts(void **state)
+{
+    (void)state;
+    xs_pg *pg = connect_to(schema_url);
+    char *org = new_org(pg);
+    static const char *const with_grant =
+        "WITH g AS (INSERT INTO sync.grants (organisation_id) VALUES ($1) RETURNING id) INSERT "
+        "INTO sync.connections (organisation_id, tenant_id, grant_id) SELECT $1, "
+        "gen_random_uuid(), id FROM g RETURNING id";
+    /* Contacts from before the first connection are all unlinked for it. */
+    char *before = new_contact(pg, org, "a before");
+    char *a = value(pg, with_grant, org, NULL);
+    assert_unlinked(pg, a, NULL, "a before@A");
+    /* A contact the host application adds is unlinked; one the only connection's pull adds
+     * is linked at once, so it is not. */
+    char *host = new_contact(pg, org, "b host");
+    char *mine = pulled(pg, org, a, "c pulled by A");
+    assert_unlinked(pg, a, NULL, "a before@A,b host@A");
+    /* The engine's mapping writes take a linked contact out (lib/xs/domain.c, write_mappings,
+     * does it with the write); a mapping removed puts it back. */
+    exec_ok(pg,
+            "INSERT INTO sync.mappings (connection_id, entity, local_id, xero_id) VALUES ($1, "
+            "'contact', $2, gen_random_uuid())",
+            a, host);
+    exec_ok(pg, "DELETE FROM sync.unlinked_contacts WHERE connection_id = $1 AND contact_id = $2",
+            a, host);
+    assert_unlinked(pg, a, NULL, "a before@A");
+    exec_ok(pg, "DELETE FROM sync.mappings WHERE connection_id = $1 AND local_id = $2", a, host);
+    assert_unlinked(pg, a, NULL, "a before@A,b host@A");
+    /* A mapping moved to another contact: the one it left is unlinked again. */
+    exec_ok(pg,
+            "UPDATE sync.mappings SET local_id = $2 WHERE connection_id = $1 AND local_id = "
+            "(SELECT id FROM app.contacts WHERE name = 'c pulled by A')",
+            a, host);
+    exec_ok(pg, "DELETE FROM sync.unlinked_contacts WHERE connection_id = $1 AND contact_id = $2",
+            a, host);
+    assert_unlinked(pg, a, NULL, "a before@A,c pulled by A@A");
+
+    /* A second connection starts with every contact unlinked; now a pull of either adds the
+     * contacts it creates for the other one. */
+    char *b = value(pg, with_grant, org, NULL);
+    assert_unlinked(pg, a, b, "a before@A,a before@B,b host@B,c pulled by A@A,c pulled by A@B");
+    char *theirs = pulled(pg, org, b, "d pulled by B");
+    assert_unlinked(pg, a, b,
+                    "a before@A,a before@B,b host@B,c pulled by A@A,c pulled by A@B,d pulled by "
+                    "B@A");
+    /* A deleted contact leaves the set; a contact moved to another organisation is unlinked
+     * for that one's connections, and no longer for these. */
+    exec_ok(pg, "DELETE FROM app.contacts WHERE id = $1", before, NULL);
+    char *other = new_org(pg);
+    char *c = value(pg, with_grant, other, NULL);
+    exec_ok(pg, "UPDATE app.contacts SET organisation_id = $2 WHERE id = $1", theirs, other);
+    assert_unlinked(pg, a, b, "b host@B,c pulled by A@A,c pulled by A@B");
+    assert_unlinked(pg, c, NULL, "d pulled by B@A");
+    /* A connection's removal takes its rows along, and its mappings' removal adds none. */
+    exec_ok(pg, "DELETE FROM sync.connections WHERE id = $1", b, NULL);
+    assert_unlinked(pg, a, b, "c pulled by A@A");
+    assert_value(pg, "SELECT count(*) FROM sync.unlinked_contacts WHERE connection_id = $1", b,
+                 NULL, "0");
+
+    free(c);
+    free(other);
+    free(theirs);
+    free(b);
+    free(mine);
+    free(host);
+    free(a);
+    free(before);
+    free(org);
+    xs_pg_close(pg);
+}
+
 static void test_sync_uniqueness(void **state)
 {
     (void)state;
@@ -859,6 +979,7 @@ int main(void)
         cmocka_unit_test(test_capture_invoice_lines_and_payments),
         cmocka_unit_test(test_organisation_scoping_and_constraints),
         cmocka_unit_test(test_sync_uniqueness),
+        cmocka_unit_test(test_unlinked_contacts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -263,42 +263,70 @@ static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char 
     return xs_domain_list_ids(pg, "app.contacts", "contact", org, conn, after, limit, out, last);
 }
 
+/* Matching reads only the contacts this connection has not linked (sync.unlinked_contacts,
+ * migration 0008). When they are few, the page's keys are joined with them alone; when they
+ * are many (a first sync of a large existing database), each key is looked up in its index
+ * and the linked rows are dropped, as the set would cost more to read than the lookups. With
+ * none, nothing is asked at all: an import into an empty database, or an organisation already
+ * in sync, matches nothing. Both forms check sync.mappings too, so a row the set still holds
+ * for a contact linked meanwhile is never matched. */
+#define FEW_UNLINKED 4000
+
 static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *items,
                     const json_t *keys, json_t **out)
 {
-    static const char *const part[] = {
-        /* contact_number */
-        "SELECT x.xero_id, c.id, 'contact_number' FROM x JOIN app.contacts c ON "
-        "c.organisation_id = $1 AND c.contact_number = x.contact_number",
-        /* email: the stored key, so no row computes one */
-        "SELECT x.xero_id, c.id, 'email' FROM x JOIN app.contacts c ON c.organisation_id = "
-        "$1 AND c.email_key = x.email_key",
-        /* name */
-        "SELECT x.xero_id, c.id, 'name' FROM x JOIN app.contacts c ON c.organisation_id = $1 "
-        "AND c.name_key = x.name_key",
-    };
+    static const char *const key_col[] = {"contact_number", "email_key", "name_key"};
     static const char *const names[] = {"contact_number", "email", "name"};
+    json_t *res = json_array();
+    *out = res;
+    if (res == NULL) {
+        return XS_ENOMEM;
+    }
+    xs_pg_res *r = NULL;
+    char limit[24];
+    snprintf(limit, sizeof(limit), "%d", FEW_UNLINKED + 1);
+    xs_err e = xs_pg_q(pg, &r,
+                       "SELECT count(*) FROM (SELECT 1 FROM sync.unlinked_contacts WHERE "
+                       "connection_id = $1 LIMIT $2::int) s",
+                       conn, limit);
+    if (e != XS_OK) {
+        return e;
+    }
+    long unlinked = atol(xs_pg_res_get(r, 0, 0) != NULL ? xs_pg_res_get(r, 0, 0) : "0");
+    xs_pg_res_free(r);
+    if (unlinked == 0) {
+        return XS_OK;
+    }
+    bool few = unlinked <= FEW_UNLINKED;
     char sql[4096];
     size_t n = (size_t)snprintf(
         sql, sizeof(sql),
         "WITH x AS MATERIALIZED (SELECT r.xero_id, r.contact_number, lower(r.email) AS email_key, "
         "sync.normalise_name(r.name) AS name_key FROM jsonb_to_recordset($3::jsonb) AS r(xero_id "
-        "text, contact_number text, email text, name text)), m AS (");
+        "text, contact_number text, email text, name text))%s, m AS (",
+        few ? ", c AS MATERIALIZED (SELECT c.id, c.contact_number, c.email_key, c.name_key FROM "
+              "sync.unlinked_contacts u JOIN app.contacts c ON c.id = u.contact_id AND "
+              "c.organisation_id = $1 WHERE u.connection_id = $2)"
+            : "");
     int parts = 0;
     size_t i;
     json_t *k;
     json_array_foreach(keys, i, k)
     {
         for (int p = 0; p < 3; p++) {
-            if (json_is_string(k) && strcmp(json_string_value(k), names[p]) == 0) {
-                n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s",
-                                      parts > 0 ? " UNION ALL " : "", part[p]);
-                parts++;
+            if (!json_is_string(k) || strcmp(json_string_value(k), names[p]) != 0) {
+                continue;
             }
+            n += (size_t)snprintf(sql + n, sizeof(sql) - n,
+                                  "%sSELECT x.xero_id, c.id, '%s' FROM x JOIN %s ON c.%s = x.%s",
+                                  parts > 0 ? " UNION ALL " : "", names[p],
+                                  few ? "c" : "app.contacts c", key_col[p], key_col[p]);
+            if (!few) {
+                n += (size_t)snprintf(sql + n, sizeof(sql) - n, " AND c.organisation_id = $1");
+            }
+            parts++;
         }
     }
-    json_t *res = json_array();
-    *out = res;
     if (parts == 0) {
         return XS_OK;
     }
@@ -316,8 +344,7 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     }
     char *text = xs_json_dump(flat, 0);
     json_decref(flat);
-    xs_pg_res *r = NULL;
-    xs_err e = xs_pg_q(pg, &r, sql, org, conn, text);
+    e = text != NULL ? xs_pg_q(pg, &r, sql, org, conn, text) : XS_ENOMEM;
     free(text);
     if (e != XS_OK) {
         return e;
@@ -353,6 +380,21 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
             "c.updated_at"),
     };
     return xs_domain_write_rows(pg, org, creates, updates, sql, at);
+}
+
+/* write_created inserts a pull's new contacts with their mappings (xs_domain_write_created):
+ * the columns are read from the record, as r.rec. */
+static xs_err write_created(xs_pg *pg, const char *org, const char *conn, const char *txid,
+                            const json_t *creates)
+{
+    return xs_domain_write_created(
+        pg, org, conn, "contact", txid, creates,
+        "INSERT INTO app.contacts (id, organisation_id, name, first_name, last_name, email, "
+        "contact_number, account_number, tax_number, phones, addresses, status, default_currency) "
+        "SELECT r.id, $1, r.rec->>'name', r.rec->>'first_name', r.rec->>'last_name', "
+        "r.rec->>'email', r.rec->>'contact_number', r.rec->>'account_number', "
+        "r.rec->>'tax_number', r.rec->'phones', r.rec->'addresses', r.rec->>'status', "
+        "r.rec->>'default_currency' FROM r");
 }
 
 static bool lookup_key(const json_t *rec, const char *message, char *key)
@@ -456,6 +498,7 @@ const xs_entity_ops contact_ops = {
     .list_ids = list_ids,
     .match = match,
     .write_local = write_local,
+    .write_created = write_created,
     .lookup_key = lookup_key,
     .lookup_query = lookup_query,
     .validate = validate,

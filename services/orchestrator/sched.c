@@ -201,9 +201,10 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         const char *st = xs_pg_res_get(cs, i, 1);
         json_t *settings = xs_json_parse(st, strlen(st), NULL);
         /* Only what this connection syncs and can push, and only once its initial import
-         * of the entity is done (it has a cursor): before that, a local record may match one
-         * in Xero that is not yet linked, and the import's scan sends every local record
-         * anyway. */
+         * of the entity is done: it has a cursor (before that, a local record may match one
+         * in Xero that is not yet linked), and its first full run has ended, scan and all
+         * (the scan sends every local record that differs; a push run beside it would send
+         * some of the same records, splitting batches between the two). */
         json_t *mine = json_object();
         const char *ent;
         json_t *list;
@@ -211,11 +212,17 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         {
             const xs_entity_info *info = xs_entity_find(ent);
             xs_pg_res *cur = NULL;
-            bool imported = xs_pg_q(pg, &cur,
-                                    "SELECT 1 FROM sync.cursors WHERE connection_id = $1 AND "
-                                    "entity = $2 AND high_water IS NOT NULL",
-                                    cid, ent) == XS_OK &&
-                            xs_pg_res_nrows(cur) > 0;
+            bool imported =
+                xs_pg_q(pg, &cur,
+                        "SELECT 1 FROM sync.cursors WHERE connection_id = $1 AND entity = $2 AND "
+                        "high_water IS NOT NULL AND NOT (EXISTS (SELECT 1 FROM sync.runs r WHERE "
+                        "r.connection_id = $1 AND r.mode = 'full' AND r.status IN ('queued', "
+                        "'running') AND (r.entities = '{}' OR $2 = ANY (r.entities))) AND NOT "
+                        "EXISTS (SELECT 1 FROM sync.runs r WHERE r.connection_id = $1 AND r.mode "
+                        "= 'full' AND r.status IN ('succeeded', 'partial') AND (r.entities = '{}' "
+                        "OR $2 = ANY (r.entities))))",
+                        cid, ent) == XS_OK &&
+                xs_pg_res_nrows(cur) > 0;
             xs_pg_res_free(cur);
             bool enabled =
                 info != NULL && info->push && orch_settings_entity_enabled(settings, ent);

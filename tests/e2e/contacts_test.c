@@ -8,7 +8,8 @@
  *   - a local edit reaches Xero within seconds, and its echo is not pulled back;
  *   - every conflict policy on the same scenario, and a manual conflict resolved;
  *   - archival both ways; a 400 on one item fails only that item;
- *   - the local REST writes.
+ *   - the local REST writes;
+ *   - matching among many unlinked local contacts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -916,6 +917,81 @@ static void test_api_validation_and_stats(void **state)
     xst_http_free(&r);
 }
 
+/* Matching when many local contacts are unlinked (more than contacts' match reads one by one:
+ * FEW_UNLINKED, 4,000): the keys are looked up in their indexes instead, with the same result.
+ * The local contacts are written as the engine's (no outbox, so nothing pushes them meanwhile)
+ * but not as a pull's, so they are unlinked. */
+static void test_match_among_many_unlinked(void **state)
+{
+    (void)state;
+    /* (a contact Xero refused in an earlier test is still unlinked) */
+    long had =
+        sql_long("SELECT count(*) FROM sync.unlinked_contacts WHERE connection_id = $1", 1, CONN);
+    assert_int_equal(
+        sql_long("WITH m AS MATERIALIZED (SELECT set_config('xs.origin', 'engine', true)), i AS "
+                 "(INSERT INTO app.contacts (organisation_id, name, email) SELECT $1::uuid, "
+                 "CASE WHEN g <= 5 THEN 'MANY match ' || g ELSE 'Many local ' || g END, CASE "
+                 "WHEN g BETWEEN 6 AND 8 THEN 'Many.Mail' || g || '@Example.com' END FROM m, "
+                 "generate_series(1, 4100) g RETURNING 1) SELECT count(*) FROM i",
+                 1, ORG),
+        4100);
+    assert_int_equal(
+        sql_long("SELECT count(*) FROM sync.unlinked_contacts WHERE connection_id = $1", 1, CONN),
+        had + 4100);
+    /* Eight contacts made in Xero: five by name, three by e-mail. */
+    char path[256], body[1024];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts", TENANT);
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"Contacts\":[");
+    for (int g = 1; g <= 8; g++) {
+        if (g <= 5) {
+            n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"Name\":\"Many  Match %d.\"}",
+                                  g > 1 ? "," : "", g);
+        } else {
+            n += (size_t)snprintf(body + n, sizeof(body) - n,
+                                  ",{\"Name\":\"Made in Xero %d\",\"EmailAddress\":"
+                                  "\"many.mail%d@example.com\"}",
+                                  g, g);
+        }
+    }
+    snprintf(body + n, sizeof(body) - n, "]}");
+    sim_post(path, body);
+    long before = sql_long("SELECT count(*) FROM app.contacts", 0);
+    /* The eight to be linked (a pull may rewrite their names and e-mails: Xero's are newer). */
+    char *eight = sql("SELECT string_agg(id::text, ',') FROM app.contacts WHERE name LIKE 'MANY "
+                      "match %' OR email LIKE 'Many.Mail%'",
+                      0);
+    assert_non_null(eight);
+    json_t *run = sync_run("incremental");
+    assert_status(run, "succeeded");
+    if (count_of(run, "pull", "linked") != 8) {
+        char *t = xs_json_dump(json_object_get(run, "counts"), 0);
+        fprintf(stderr, "counts: %s\n", t);
+        free(t);
+    }
+    assert_int_equal(count_of(run, "pull", "linked"), 8);
+    assert_int_equal(count_of(run, "pull", "created"), 0);
+    assert_int_equal(sql_long("SELECT count(*) FROM app.contacts", 0), before);
+    assert_int_equal(sql_long("SELECT count(*) FROM sync.mappings WHERE connection_id = $1 AND "
+                              "local_id = ANY(string_to_array($2, ',')::uuid[])",
+                              2, CONN, eight),
+                     8);
+    /* Linked, so no longer unlinked. */
+    assert_int_equal(sql_long("SELECT count(*) FROM sync.unlinked_contacts WHERE connection_id = "
+                              "$1 AND contact_id = ANY(string_to_array($2, ',')::uuid[])",
+                              2, CONN, eight),
+                     0);
+    free(eight);
+    json_decref(run);
+    /* The others go again, as the engine's write: nothing for the outbox. */
+    sql_long("WITH m AS MATERIALIZED (SELECT set_config('xs.origin', 'engine', true)), d AS "
+             "(DELETE FROM app.contacts c USING m WHERE c.organisation_id = $1 AND c.name LIKE "
+             "'Many local %' RETURNING 1) SELECT count(*) FROM d",
+             1, ORG);
+    assert_int_equal(
+        sql_long("SELECT count(*) FROM sync.unlinked_contacts WHERE connection_id = $1", 1, CONN),
+        had);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -927,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_one_bad_item_fails_alone),
         cmocka_unit_test(test_local_rest_writes),
         cmocka_unit_test(test_api_validation_and_stats),
+        cmocka_unit_test(test_match_among_many_unlinked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
