@@ -7,6 +7,7 @@
  * country_code}] and addresses [{type, line1..line4, city, region, postal_code, country,
  * attention_to}], empty entries dropped, in a fixed order of type.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,8 +293,12 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     if (e != XS_OK) {
         return e;
     }
-    long unlinked = atol(xs_pg_res_get(r, 0, 0) != NULL ? xs_pg_res_get(r, 0, 0) : "0");
+    int64_t unlinked = 0;
+    e = xs_pg_res_int(r, 0, 0, &unlinked);
     xs_pg_res_free(r);
+    if (e != XS_OK) {
+        return e;
+    }
     if (unlinked == 0) {
         return XS_OK;
     }
