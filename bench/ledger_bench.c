@@ -113,6 +113,10 @@ int main(int argc, char **argv)
         xst_die("cannot start PostgreSQL (%s)", cmd);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* What earlier runs of the benchmarks left in this cluster, which autovacuum would visit
+     * during this run. */
+    xst_db_drop_all("bench");
+    xst_db_drop_all("ledger");
     int bad = 0;
 
     /* 1. The mixed data set, no latency, no limits. */

@@ -21,6 +21,10 @@
 #define WHY_MAX          256
 #define MAX_PAGES        100 /* of one pull step */
 #define TIEBREAK_MAX     20  /* records of a second a keyset page may ask Xero to leave out */
+/* A page's path: what a pull's first page must fit in (XS_XERO_PATH_MAX * 2, checked when the
+ * step starts), and room for the largest tie-break: per id "%20AND%20", the id field (at most
+ * 32 characters), "%21%3DGuid(%22", the id and "%22)". */
+#define PULL_PATH_MAX (XS_XERO_PATH_MAX * 2 + TIEBREAK_MAX * 96)
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -1632,13 +1636,21 @@ static void fetch_page(page *p)
     p->drop = NULL;
     const pull_ask *a = p->ask;
     const xs_entity_ops *ops = a->ops;
-    char path[XS_XERO_PATH_MAX * 2];
+    char path[PULL_PATH_MAX];
     memset(&p->resp, 0, sizeof(p->resp));
     memset(&p->call, 0, sizeof(p->call));
     p->outcome = NULL;
     tiebreak tb = {p->since, (const char(*)[XS_ID_MAX])p->after, p->nafter};
-    if (pull_path(ops, a->ids, p->number, a->page_size, a->types, a->filter, &tb, path,
-                  sizeof(path)) != XS_OK) {
+    xs_err pe = pull_path(ops, a->ids, p->number, a->page_size, a->types, a->filter, &tb, path,
+                          sizeof(path));
+    if (pe != XS_OK && tb.n > 0) {
+        /* Cannot happen with the ids Xero has (PULL_PATH_MAX); should it, the page re-reads
+         * the records of its second rather than fail. */
+        tb.n = 0;
+        pe = pull_path(ops, a->ids, p->number, a->page_size, a->types, a->filter, &tb, path,
+                       sizeof(path));
+    }
+    if (pe != XS_OK) {
         p->outcome = "failed";
         snprintf(p->call.error, sizeof(p->call.error), "the request does not fit in a URL");
         return;

@@ -370,9 +370,14 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
          * glibc would map each such block afresh and give it back when freed, so that every
          * page paid for the kernel zeroing its memory again (a tenth of a contacts pull's
          * CPU in perf). Large blocks come from the heap instead, and freed memory is kept
-         * for the next page, up to 256 MiB a process. */
+         * for the next page, up to 256 MiB a process. Fast bins are off: a page frees tens of
+         * thousands of small blocks, which the fast bins would hold until the next large
+         * request made glibc merge them all at once (malloc_consolidate, a seventh of
+         * xs-contacts' CPU in an import); without them each free merges as it goes, and an
+         * import page costs xs-contacts 41-44 ms of CPU instead of 49-50 (bench/RESULTS.md). */
         mallopt(M_MMAP_THRESHOLD, 64 << 20);
         mallopt(M_TRIM_THRESHOLD, 256 << 20);
+        mallopt(M_MXFAST, 0);
     }
     int code;
     if (xs_proc_start(&s.proc, def->name, def->procmask, argc, argv, def->usage, &code) != XS_OK) {

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "xs/clock.h"
+#include "xs/domain.h"
 #include "xs/json.h"
 
 static xst_engine *E;
@@ -992,6 +994,98 @@ static void test_match_among_many_unlinked(void **state)
         had);
 }
 
+/* sim_create_batch creates, in one call to the simulator, n contacts named "<tag> k", which
+ * Xero stamps with one UpdatedDateUTC; returns that time. */
+static xs_time sim_create_batch(xst_engine *e, const char *tenant, const char *tag, int n)
+{
+    json_t *list = json_array();
+    for (int k = 0; k < n; k++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s %d", tag, k);
+        json_array_append_new(list, json_pack("{s:s}", "Name", name));
+    }
+    json_t *body = json_pack("{s:o}", "Contacts", list);
+    char *text = xs_json_dump(body, 0), path[160];
+    json_decref(body);
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts", tenant);
+    xst_http r = xst_engine_simctl(e, "PUT", path, text);
+    free(text);
+    assert_int_equal(r.status, 200);
+    json_t *made = json_object_get(r.json, "Contacts");
+    assert_int_equal(json_array_size(made), n);
+    xs_time at = 0, last = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(made, i, c)
+    {
+        const char *u = json_string_value(json_object_get(c, "UpdatedDateUTC"));
+        assert_non_null(u);
+        assert_int_equal(xs_time_parse_any(u, i == 0 ? &at : &last), XS_OK);
+        assert_true(i == 0 || last == at);
+    }
+    xst_http_free(&r);
+    return at;
+}
+
+/* sleep_past_second waits into the next whole second, plus a tenth. */
+static void sleep_past_second(void)
+{
+    xs_clock_sleep_ms(1000 - xs_clock_now() % 1000 + 100);
+}
+
+/* A page that ends inside a second of many records: the next page's tie-break leaves them all
+ * out by id, in a where as long as TIEBREAK_MAX ids make it. It once did not fit in the path
+ * buffer past about 12 ids, and the pull failed ("the request does not fit in a URL"). Here a
+ * page of 30 ends with 15 of the 20 records of one second (its own engine, for the page size),
+ * and the import takes the fewest calls, reading each record once. */
+static void test_tiebreak_of_many_ids(void **state)
+{
+    (void)state;
+    xst_engine *e = xst_engine_new("tiebreak");
+    char *sim_env[] = {"XS_SIM_TENANTS=1", NULL};
+    xst_engine_start_sim(e, sim_env);
+    char *orch_env[] = {"XS_SCHEDULER=false", "XS_PULL_PAGE_SIZE=30", NULL};
+    xst_engine_start_orchestrator(e, orch_env);
+    xst_engine_start_service(e, "auth", "auth-1", NULL);
+    xst_engine_start_service(e, "contacts", "contacts-1", NULL);
+    assert_true(xst_engine_wait_live(e, "auth", 1, 20000));
+    assert_true(xst_engine_wait_live(e, "contacts", 1, 20000));
+    char conn[40], tenant[40];
+    char *org = xst_engine_connected(e, "Tie Break Ltd", conn, tenant);
+
+    sleep_past_second();
+    xs_time t1 = sim_create_batch(e, tenant, "First", 15);
+    sleep_past_second();
+    xs_time t2 = sim_create_batch(e, tenant, "Second", 20);
+    sleep_past_second();
+    xs_time t3 = sim_create_batch(e, tenant, "Third", 10);
+    assert_true(t1 / 1000 < t2 / 1000 && t2 / 1000 < t3 / 1000);
+    /* The tie-break is only for a second well past (XS_DOMAIN_RESUME_MARGIN_MS). */
+    int64_t wait = t2 + 1000 + XS_DOMAIN_RESUME_MARGIN_MS + 500 - xs_clock_now();
+    assert_true(wait < 10000);
+    if (wait > 0) {
+        xs_clock_sleep_ms(wait);
+    }
+
+    long gets = xst_engine_sim_calls(e, "GET /Contacts", 0);
+    json_t *run = xst_engine_run(e, conn, "{\"mode\":\"full\",\"entities\":[\"contact\"]}", 60000);
+    assert_status(run, "succeeded");
+    assert_int_equal(count_of(run, "pull", "created"), 45);
+    assert_int_equal(count_of(run, "pull", "fetched"), 45); /* none read twice */
+    assert_int_equal(count_of(run, "pull", "failed"), 0);
+    json_decref(run);
+    /* ceil(45 / 30): the second page left out the 15 it had read, by id */
+    assert_int_equal(xst_engine_sim_calls(e, "GET /Contacts", 0) - gets, 2);
+    assert_int_equal(xst_engine_sim_calls(e, "GET /Contacts", 400), 0);
+    assert_int_equal(xst_engine_sql_long(e,
+                                         "SELECT count(*) FROM sync.mappings WHERE "
+                                         "connection_id = $1 AND entity = 'contact'",
+                                         1, (const char *const[]){conn}),
+                     45);
+    free(org);
+    assert_int_equal(xst_engine_free(e), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1004,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_local_rest_writes),
         cmocka_unit_test(test_api_validation_and_stats),
         cmocka_unit_test(test_match_among_many_unlinked),
+        cmocka_unit_test(test_tiebreak_of_many_ids),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* harness.c: processes, databases and HTTP for tests. */
 #include "harness.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -139,6 +140,40 @@ char *xst_db_create(const char *prefix)
     }
     xs_pg_close(pg);
     return db_url(name);
+}
+
+void xst_db_drop_all(const char *prefix)
+{
+    xs_pg *pg = NULL;
+    if (xs_pg_connect(&pg, xst_pg_admin_url(), "xs-test", 10000, NULL) != XS_OK) {
+        xst_die("cannot connect to the test cluster at %s", xst_pg_admin_url());
+    }
+    /* t_PREFIX_%, with LIKE's wildcards in the prefix escaped */
+    char like[128] = "t\\_";
+    size_t n = strlen(like);
+    for (const char *c = prefix; *c != '\0' && n + 5 < sizeof(like); c++) {
+        if (*c == '_' || *c == '%' || *c == '\\') {
+            like[n++] = '\\';
+        }
+        like[n++] = (char)tolower((unsigned char)*c);
+    }
+    snprintf(like + n, sizeof(like) - n, "\\_%%");
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r, "SELECT quote_ident(datname) FROM pg_database WHERE datname LIKE $1",
+                like) != XS_OK) {
+        xst_die("cannot list the databases: %s", xs_pg_error(pg));
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        /* quote_ident made the name a safe identifier: DROP DATABASE takes no parameters. */
+        char sql[200];
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+                 xs_pg_res_get(r, i, 0));
+        if (xs_pg_q0(pg, NULL, sql) != XS_OK) {
+            xst_die("%s: %s", sql, xs_pg_error(pg));
+        }
+    }
+    xs_pg_res_free(r);
+    xs_pg_close(pg);
 }
 
 char *xst_db_migrated(const char *prefix)
