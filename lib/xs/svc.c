@@ -374,7 +374,7 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
          * thousands of small blocks, which the fast bins would hold until the next large
          * request made glibc merge them all at once (malloc_consolidate, a seventh of
          * xs-contacts' CPU in an import); without them each free merges as it goes, and an
-         * import page costs xs-contacts 41-44 ms of CPU instead of 49-50 (bench/RESULTS.md). */
+         * import page costs xs-contacts 45-47 ms of CPU instead of 53-57 (bench/RESULTS.md). */
         mallopt(M_MMAP_THRESHOLD, 64 << 20);
         mallopt(M_TRIM_THRESHOLD, 256 << 20);
         mallopt(M_MXFAST, 0);

@@ -148,14 +148,17 @@ void xst_db_drop_all(const char *prefix)
     if (xs_pg_connect(&pg, xst_pg_admin_url(), "xs-test", 10000, NULL) != XS_OK) {
         xst_die("cannot connect to the test cluster at %s", xst_pg_admin_url());
     }
-    /* t_PREFIX_%, with LIKE's wildcards in the prefix escaped */
+    /* t_PREFIX_%, the prefix as xst_db_create writes it (at most 30 characters, lower case,
+     * [a-z0-9_]), its underscores escaped for LIKE */
     char like[128] = "t\\_";
     size_t n = strlen(like);
-    for (const char *c = prefix; *c != '\0' && n + 5 < sizeof(like); c++) {
-        if (*c == '_' || *c == '%' || *c == '\\') {
+    for (const char *c = prefix; *c != '\0' && c - prefix < 30; c++) {
+        char ch = (char)tolower((unsigned char)*c);
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))) {
             like[n++] = '\\';
+            ch = '_';
         }
-        like[n++] = (char)tolower((unsigned char)*c);
+        like[n++] = ch;
     }
     snprintf(like + n, sizeof(like) - n, "\\_%%");
     xs_pg_res *r = NULL;
