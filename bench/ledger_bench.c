@@ -115,8 +115,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* What earlier runs of the benchmarks left in this cluster, which autovacuum would visit
      * during this run. */
-    xst_db_drop_all("bench");
-    xst_db_drop_all("ledger");
+    xst_db_drop_all();
     int bad = 0;
 
     /* 1. The mixed data set, no latency, no limits. */

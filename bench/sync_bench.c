@@ -119,8 +119,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* What earlier runs of the benchmarks left in this cluster, which autovacuum would visit
      * during this run. */
-    xst_db_drop_all("bench");
-    xst_db_drop_all("ledger");
+    xst_db_drop_all();
 
     xst_engine *e = xst_engine_new("bench");
     char hv[64];

@@ -1,7 +1,6 @@
 /* harness.c: processes, databases and HTTP for tests. */
 #include "harness.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -142,28 +141,16 @@ char *xst_db_create(const char *prefix)
     return db_url(name);
 }
 
-void xst_db_drop_all(const char *prefix)
+void xst_db_drop_all(void)
 {
     xs_pg *pg = NULL;
     if (xs_pg_connect(&pg, xst_pg_admin_url(), "xs-test", 10000, NULL) != XS_OK) {
         xst_die("cannot connect to the test cluster at %s", xst_pg_admin_url());
     }
-    /* t_PREFIX_%, the prefix as xst_db_create writes it (at most 30 characters, lower case,
-     * [a-z0-9_]), its underscores escaped for LIKE */
-    char like[128] = "t\\_";
-    size_t n = strlen(like);
-    for (const char *c = prefix; *c != '\0' && c - prefix < 30; c++) {
-        char ch = (char)tolower((unsigned char)*c);
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))) {
-            like[n++] = '\\';
-            ch = '_';
-        }
-        like[n++] = ch;
-    }
-    snprintf(like + n, sizeof(like) - n, "\\_%%");
     xs_pg_res *r = NULL;
-    if (xs_pg_q(pg, &r, "SELECT quote_ident(datname) FROM pg_database WHERE datname LIKE $1",
-                like) != XS_OK) {
+    if (xs_pg_q0(pg, &r,
+                 "SELECT quote_ident(datname) FROM pg_database WHERE datname LIKE 't\\_%'") !=
+        XS_OK) {
         xst_die("cannot list the databases: %s", xs_pg_error(pg));
     }
     for (int i = 0; i < xs_pg_res_nrows(r); i++) {

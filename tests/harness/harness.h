@@ -29,10 +29,10 @@ const char *xst_pg_admin_url(void);
  * free with free()). */
 char *xst_db_create(const char *prefix);
 
-/* xst_db_drop_all drops every database xst_db_create made with prefix in this cluster, by
- * any process (a benchmark's cluster outlives its runs: what earlier runs left would
- * otherwise be vacuumed during this one's measurements). */
-void xst_db_drop_all(const char *prefix);
+/* xst_db_drop_all drops every database xst_db_create made in this cluster, by any process.
+ * For a benchmark's cluster, which outlives its runs: what earlier runs left would otherwise
+ * be vacuumed during this one's measurements. */
+void xst_db_drop_all(void);
 
 /* xst_db_migrated is xst_db_create followed by applying this build's migrations. */
 char *xst_db_migrated(const char *prefix);
