@@ -286,15 +286,77 @@ static void post_data_invalid(sim_call *c, const char *why)
     sim__reply_xero_error(c, 400, 14, "PostDataInvalidException", msg);
 }
 
-/* error_element echoes a failed item with its validation errors. */
-static json_t *error_element(const sim_kind_ops *ops, const item_state *st, bool summarize)
+/* echo_normalise rewrites, in place, the values an item may send as text that Xero reads as
+ * numbers or booleans (the fields sim__get_money and sim__get_bool read: "5.00", "true"),
+ * as Xero writes them back: numbers and booleans, so an echoed item keeps the spec's types.
+ * Anything else stays as sent. */
+static void echo_normalise(json_t *v)
 {
-    json_t *el = json_is_object(st->item) ? json_deep_copy(st->item) : json_object();
+    static const char *const money[] = {"Amount",       "CurrencyRate", "DiscountAmount",
+                                        "DiscountRate", "LineAmount",   "Quantity",
+                                        "TaxAmount",    "UnitAmount",   NULL};
+    static const char *const flags[] = {"AddToWatchlist",
+                                        "EnablePaymentsToAccount",
+                                        "IncludeInEmails",
+                                        "IsReconciled",
+                                        "SentToContact",
+                                        "ShowInExpenseClaims",
+                                        NULL};
+    size_t i;
+    json_t *x;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x)
+        {
+            echo_normalise(x);
+        }
+        return;
+    }
+    const char *k;
+    json_object_foreach(v, k, x)
+    {
+        if (!is_str(x)) {
+            echo_normalise(x);
+            continue;
+        }
+        const char *txt = json_string_value(x);
+        json_t *as_read = NULL;
+        for (i = 0; money[i] != NULL && as_read == NULL; i++) {
+            as_read = strcmp(k, money[i]) == 0 ? xs_json_decimal(txt) : NULL;
+        }
+        for (i = 0; flags[i] != NULL && as_read == NULL; i++) {
+            if (strcmp(k, flags[i]) == 0 &&
+                (strcasecmp(txt, "true") == 0 || strcasecmp(txt, "false") == 0)) {
+                as_read = json_boolean(strcasecmp(txt, "true") == 0);
+            }
+        }
+        if (as_read != NULL) {
+            json_object_set_new(v, k, as_read); /* replaces x: the iteration is unaffected */
+        }
+    }
+}
+
+/* echo_item copies an item of the request to answer with (new; an empty object when the
+ * item is not one; NULL when out of memory): as sent, its id field (id_field) set to the nil
+ * GUID unless it had one (force: always), as Xero marks an item it did not save. */
+static json_t *echo_item(const json_t *item, const char *id_field, bool force)
+{
+    json_t *el = json_is_object(item) ? json_deep_copy(item) : json_object();
     if (el == NULL) {
         return NULL;
     }
-    if (json_object_get(el, ops->id_field) == NULL) {
-        json_object_set_new(el, ops->id_field, json_string("00000000-0000-0000-0000-000000000000"));
+    echo_normalise(el);
+    if (force || json_object_get(el, id_field) == NULL) {
+        json_object_set_new(el, id_field, json_string("00000000-0000-0000-0000-000000000000"));
+    }
+    return el;
+}
+
+/* error_element echoes a failed item with its validation errors. */
+static json_t *error_element(const sim_kind_ops *ops, const item_state *st, bool summarize)
+{
+    json_t *el = echo_item(st->item, ops->id_field, false);
+    if (el == NULL) {
+        return NULL;
     }
     if (!summarize && ops->status_attr) {
         json_object_set_new(el, "StatusAttributeString", json_string("ERROR"));
@@ -942,8 +1004,9 @@ static idem_result idem_begin(sim_call *c, sim_tenant *t, const char *key, const
     return r;
 }
 
-/* idem_finish stores the reply of a request that registered key. */
-static void idem_finish(sim_call *c, sim_tenant *t, const char *key)
+/* idem_finish stores the reply of a request that registered key; with keep false (or a
+ * 5xx reply) it forgets the key instead, so the same request sent again runs again. */
+static void idem_finish(sim_call *c, sim_tenant *t, const char *key, bool keep)
 {
     char *body = NULL;
     if (c->json != NULL) {
@@ -960,8 +1023,8 @@ static void idem_finish(sim_call *c, sim_tenant *t, const char *key)
     pthread_mutex_lock(&c->s->idem_mu);
     idem_ent *e = sim__smap_get(&t->idem, key);
     if (e != NULL && !e->done) {
-        if (c->status >= 500) {
-            /* a failure is not recorded: the retry runs again */
+        if (c->status >= 500 || !keep) {
+            /* a failure (or a write Xero did not save) is not recorded: the retry runs again */
             sim__idem_free(sim__smap_del(&t->idem, key));
             free(body);
         } else {
@@ -982,6 +1045,42 @@ static void idem_finish(sim_call *c, sim_tenant *t, const char *key)
         free(body);
     }
     pthread_mutex_unlock(&c->s->idem_mu);
+}
+
+/* ------------------------------------------------------------------ nil_id */
+
+/* nil_reply answers a write as a hostile Xero answers one it did not save: 200, and every
+ * item of the request as sent, with its id the nil GUID and StatusAttributeString OK (where
+ * the kind's schema has it). Nothing is applied. It returns false, replying nothing, when
+ * the body holds no items (not JSON, not an object, or the plural not an array of objects):
+ * the call then proceeds as usual. */
+static bool nil_reply(sim_call *c, const sim_kind_ops *ops, const char *body, size_t len)
+{
+    json_t *doc = len > 0 ? xs_json_parse(body, len, NULL) : NULL;
+    json_t *wrapped = json_object_get(doc, ops->plural);
+    json_t *out = json_array();
+    bool ok = json_is_object(doc) && (wrapped == NULL || json_is_array(wrapped)) && out != NULL;
+    size_t n = !ok ? 0 : wrapped != NULL ? json_array_size(wrapped) : 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        const json_t *item = wrapped != NULL ? json_array_get(wrapped, i) : doc;
+        json_t *el = json_is_object(item) ? echo_item(item, ops->id_field, true) : NULL;
+        ok = el != NULL;
+        if (ok) {
+            if (ops->status_attr) {
+                json_object_set_new(el, "StatusAttributeString", json_string("OK"));
+            }
+            json_array_append_new(out, el);
+        }
+    }
+    if (ok) {
+        json_t *env = sim__envelope(c);
+        json_object_set_new(env, ops->plural, out);
+        sim__reply_json(c, 200, env);
+    } else {
+        json_decref(out);
+    }
+    json_decref(doc);
+    return ok;
 }
 
 /* ------------------------------------------------------------------ routing */
@@ -1119,6 +1218,11 @@ static void accounting(sim_call *c, const char *rest)
     size_t blen = 0;
     const char *body = xs_http_req_body(c->req, &blen);
     c->fault = sim__fault_pick(c, is_get ? "" : body, is_get ? 0 : blen, true);
+    /* nil_id is a fault only for a write with items, known once the body is read */
+    bool nil_id = c->fault == SIM_FAULT_NIL_ID;
+    if (nil_id) {
+        c->fault = SIM_FAULT_NONE;
+    }
     switch (c->fault) {
     case SIM_FAULT_500:
         sim__reply_xero_error(c, 500, 500, "UnknownErrorException",
@@ -1140,6 +1244,14 @@ static void accounting(sim_call *c, const char *rest)
         return;
     case SIM_FAULT_RESET:
         return; /* server.c resets the connection; nothing was applied */
+    case SIM_FAULT_429:
+        sim__limits_fault_429(c);
+        return;
+    case SIM_FAULT_APPLIED_5XX:
+        if (is_get) {
+            return; /* nothing to apply: sim__h_accounting answers 504 */
+        }
+        break;
     default:
         break;
     }
@@ -1190,6 +1302,14 @@ static void accounting(sim_call *c, const char *rest)
          * up and sends it again meanwhile is told it is still being processed (409) */
         sim__hang(c->s, c->set.hang_ms);
     }
+    if (nil_id && !is_delete && nil_reply(c, res->ops, body, blen)) {
+        c->fault = SIM_FAULT_NIL_ID;
+        sim__stats_fault(c->s, SIM_FAULT_NIL_ID);
+        if (idem_on) {
+            idem_finish(c, t, c->idem, false);
+        }
+        return;
+    }
     if (is_delete) {
         pthread_rwlock_wrlock(&t->lock);
         sim_batch b;
@@ -1227,13 +1347,18 @@ static void accounting(sim_call *c, const char *rest)
         }
     }
     if (idem_on) {
-        idem_finish(c, t, c->idem);
+        idem_finish(c, t, c->idem, true);
     }
 }
 
 void sim__h_accounting(sim_call *c, const char *rest)
 {
     accounting(c, rest);
+    if (c->fault == SIM_FAULT_APPLIED_5XX) {
+        /* the backend did its work (and recorded its Idempotency-Key with its real reply);
+         * the gateway timed out waiting for it */
+        sim__reply_gateway_timeout(c);
+    }
     /* on every reply, the 404 of an unknown resource or path included */
     sim__limits_headers(c);
     sim__limits_release(c);

@@ -752,7 +752,7 @@ void sim__h_control(sim_call *c, const char *rest)
         if (b == NULL) {
             return;
         }
-        char why[160];
+        char why[256];
         xs_err e = sim__faults_script_add(s, json_object_get(b, "script"), why);
         json_decref(b);
         if (e != XS_OK) {

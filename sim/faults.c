@@ -95,7 +95,8 @@ sim_fault_kind sim__fault_pick(sim_call *c, const char *body, size_t len, bool r
         }
     }
     pthread_mutex_unlock(&s->fault_mu);
-    if (kind != SIM_FAULT_NONE) {
+    /* nil_id acts only on a write with items: it is counted where it acts (api.c) */
+    if (kind != SIM_FAULT_NONE && kind != SIM_FAULT_NIL_ID) {
         sim__stats_fault(s, kind);
     }
     return kind;
@@ -140,7 +141,7 @@ void sim__hang(sim *s, int64_t ms)
 xs_err sim__faults_script_add(sim *s, const json_t *script, char *why)
 {
     if (!json_is_array(script)) {
-        snprintf(why, 160, "script must be an array");
+        snprintf(why, 256, "script must be an array");
         return XS_EINVAL;
     }
     sim_script *head = NULL, **tail = &head;
@@ -157,9 +158,9 @@ xs_err sim__faults_script_add(sim *s, const json_t *script, char *why)
         sim_fault_kind k = sim__fault_parse(fault);
         if (!json_is_object(e) || k == SIM_FAULT_NONE || times < 1 || skip < 0 ||
             strlen(method) >= sizeof(head->method) || strlen(path) >= sizeof(head->path)) {
-            snprintf(why, 160,
-                     "script[%zu]: needs fault (500, 503, hang, reset, truncated, garbled, lost, "
-                     "revoked, slow), times >= 1, skip >= 0, method and path",
+            snprintf(why, 256,
+                     "script[%zu]: needs fault (" SIM_FAULT_KIND_LIST
+                     "), times >= 1, skip >= 0, method and path",
                      i);
             while (head != NULL) {
                 sim_script *n = head->next;

@@ -63,6 +63,17 @@ static void put_num(sim_call *c, const char *name, int64_t v)
     sim__reply_header(c, name, buf);
 }
 
+/* refuse replies 429 for problem, retry seconds from now, in the gateway's problem form. */
+static void refuse(sim_call *c, const char *problem, int64_t retry)
+{
+    snprintf(c->problem, sizeof(c->problem), "%s", problem);
+    char detail[96];
+    snprintf(detail, sizeof(detail), "Rate limit exceeded (%s)", problem);
+    put_num(c, "Retry-After", retry);
+    sim__reply_header(c, "X-Rate-Limit-Problem", problem);
+    sim__reply_problem(c, 429, "Too Many Requests", detail);
+}
+
 bool sim__limits_acquire(sim_call *c)
 {
     sim *s = c->s;
@@ -101,6 +112,9 @@ bool sim__limits_acquire(sim_call *c)
             s->app_max_in_flight = s->app_in_flight;
         }
         c->counted = true;
+        c->win_min = t->min_window;
+        c->win_day = t->day_window;
+        c->win_app = s->app_window;
     }
     c->rem_min = set->limit_minute - t->min_count;
     c->rem_day = set->limit_day - t->day_count;
@@ -108,16 +122,43 @@ bool sim__limits_acquire(sim_call *c)
     c->limited_tenant = true;
     pthread_mutex_unlock(&s->lim_mu);
     if (problem != NULL) {
-        snprintf(c->problem, sizeof(c->problem), "%s", problem);
         sim__stats_limited(s, problem);
-        char detail[96];
-        snprintf(detail, sizeof(detail), "Rate limit exceeded (%s)", problem);
-        put_num(c, "Retry-After", retry);
-        sim__reply_header(c, "X-Rate-Limit-Problem", problem);
-        sim__reply_problem(c, 429, "Too Many Requests", detail);
+        refuse(c, problem, retry);
         return false;
     }
     return true;
+}
+
+void sim__limits_fault_429(sim_call *c)
+{
+    sim *s = c->s;
+    sim_tenant *t = c->tenant;
+    const sim_settings *set = &c->set;
+    int64_t now = sim__now(s);
+    int64_t retry;
+    pthread_mutex_lock(&s->lim_mu);
+    roll(s, t, set, now);
+    if (c->counted) {
+        /* take the call back from each window it was counted in, unless that window has
+         * ended meanwhile (its count started again without it) */
+        t->in_flight--;
+        s->app_in_flight--;
+        t->min_count -= t->min_window == c->win_min && t->min_count > 0;
+        t->day_count -= t->day_window == c->win_day && t->day_count > 0;
+        s->app_count -= s->app_window == c->win_app && s->app_count > 0;
+        c->counted = false;
+    }
+    if (t != NULL) {
+        retry = secs_left(now, mod_pos((uint64_t)t->phase_min, set->minute_window_ms),
+                          set->minute_window_ms);
+        c->rem_min = set->limit_minute - t->min_count;
+        c->rem_day = set->limit_day - t->day_count;
+        c->rem_app = set->limit_app_minute - s->app_count;
+    } else {
+        retry = secs_left(now, 0, set->minute_window_ms);
+    }
+    pthread_mutex_unlock(&s->lim_mu);
+    refuse(c, "minute", retry);
 }
 
 void sim__limits_release(sim_call *c)

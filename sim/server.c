@@ -1,7 +1,8 @@
 /*
  * server.c: the simulator's life cycle and HTTP front: configuration, start and stop,
  * routing of every request (identity, connections, accounting, control), reply helpers,
- * and the faults that act on the connection itself (hang, reset, lost, truncated, garbled).
+ * and the faults that act on the connection itself (hang, reset, lost, truncated, garbled),
+ * or, on identity endpoints, on the reply (429, applied_5xx).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -175,6 +176,14 @@ void sim__reply_oauth_error(sim_call *c, int status, const char *code, const cha
     sim__reply_json(c, status, o);
 }
 
+void sim__reply_gateway_timeout(sim_call *c)
+{
+    headers_free(c);
+    c->header_lost = false;
+    sim__reply_problem(c, 504, "Gateway Timeout",
+                       "The server did not receive a timely response from the upstream server.");
+}
+
 /* garble corrupts a body deterministically: a stretch in the middle becomes bytes that are
  * not JSON (and not UTF-8). */
 static void garble(char *p, size_t n, uint64_t h)
@@ -284,6 +293,15 @@ static bool identity_pre(sim_call *c, bool rates)
     case SIM_FAULT_SLOW:
         sim__hang(c->s, c->set.hang_ms);
         return true;
+    case SIM_FAULT_429:
+        sim__limits_fault_429(c);
+        return false;
+    case SIM_FAULT_NIL_ID:
+        /* no items to answer for: the call proceeds, and nothing was injected */
+        c->fault = SIM_FAULT_NONE;
+        return true;
+    case SIM_FAULT_APPLIED_5XX:
+        return true; /* the call is handled, then its reply replaced (dispatch) */
     default:
         return true;
     }
@@ -416,6 +434,9 @@ static void dispatch(xs_http_req *req, void *arg)
         }
     } else if (identity_pre(c, true)) {
         sim__h_connection_delete(c, c->path + 13);
+    }
+    if (ident != NULL && c->fault == SIM_FAULT_APPLIED_5XX) {
+        sim__reply_gateway_timeout(c); /* the handler did its work; its reply is lost */
     }
     call_finish(c);
     pthread_rwlock_unlock(&s->world_lock);

@@ -245,20 +245,27 @@ xs_err sim__money_line(xs_money q, xs_money u, xs_money rate, xs_money *out);
 
 typedef enum sim_fault_kind {
     SIM_FAULT_NONE = 0,
-    SIM_FAULT_500,       /* 500 before the request is applied */
-    SIM_FAULT_503,       /* 503 before the request is applied */
-    SIM_FAULT_HANG,      /* no reply for hang_ms, then the connection is closed */
-    SIM_FAULT_RESET,     /* TCP reset before the request is applied */
-    SIM_FAULT_TRUNCATED, /* applied; the body is cut short and the connection closed */
-    SIM_FAULT_GARBLED,   /* applied; the body bytes are corrupted */
-    SIM_FAULT_LOST,      /* applied; the reply is lost (TCP reset) */
-    SIM_FAULT_REVOKED,   /* the caller's grant is revoked; 401 (invalid_grant on /token) */
-    SIM_FAULT_SLOW,      /* applied, but only after hang_ms (a write's key is held meanwhile) */
+    SIM_FAULT_500,         /* 500 before the request is applied */
+    SIM_FAULT_503,         /* 503 before the request is applied */
+    SIM_FAULT_HANG,        /* no reply for hang_ms, then the connection is closed */
+    SIM_FAULT_RESET,       /* TCP reset before the request is applied */
+    SIM_FAULT_TRUNCATED,   /* applied; the body is cut short and the connection closed */
+    SIM_FAULT_GARBLED,     /* applied; the body bytes are corrupted */
+    SIM_FAULT_LOST,        /* applied; the reply is lost (TCP reset) */
+    SIM_FAULT_REVOKED,     /* the caller's grant is revoked; 401 (invalid_grant on /token) */
+    SIM_FAULT_SLOW,        /* applied, but only after hang_ms (a write's key is held meanwhile) */
+    SIM_FAULT_APPLIED_5XX, /* applied (its Idempotency-Key recorded), then a 504 from the gateway */
+    SIM_FAULT_NIL_ID,      /* a write is not applied: 200, its items as sent with the nil id */
+    SIM_FAULT_429,         /* a 429 as the rate limiter gives one, counting against nothing */
     SIM_FAULT_NKINDS
 } sim_fault_kind;
 
+/* The kinds' names, for messages that list them. */
+#define SIM_FAULT_KIND_LIST                                                                        \
+    "500, 503, hang, reset, truncated, garbled, lost, revoked, slow, applied_5xx, nil_id, 429"
+
 /* sim__fault_name returns "500", "503", "hang", "reset", "truncated", "garbled", "lost",
- * "revoked" (or "none"). */
+ * "revoked", "slow", "applied_5xx", "nil_id", "429" (or "none"). */
 const char *sim__fault_name(sim_fault_kind k);
 /* sim__fault_parse reads a kind name; SIM_FAULT_NONE when unknown. */
 sim_fault_kind sim__fault_parse(const char *name);
@@ -818,6 +825,7 @@ typedef struct sim_call {
     char scope[1024];
     /* rate limits */
     bool limited_tenant, counted;
+    int64_t win_min, win_day, win_app; /* the windows a counted call was counted in */
     int64_t rem_min, rem_day, rem_app;
     char problem[12];
     sim_fault_kind fault;
@@ -848,6 +856,9 @@ void sim__reply_header(sim_call *c, const char *name, const char *value);
 /* sim__reply_problem sets Xero's gateway error form {"Type":null,"Title":..,"Status":..,
  * "Detail":..,"Instance":..,"Extensions":{}}. */
 void sim__reply_problem(sim_call *c, int status, const char *title, const char *detail);
+/* sim__reply_gateway_timeout replaces whatever reply was made (headers included) with the
+ * gateway's 504 in the problem form: the backend's answer did not reach the client. */
+void sim__reply_gateway_timeout(sim_call *c);
 /* sim__reply_too_large sets the 413 for a request body over the limit (plain text). */
 void sim__reply_too_large(sim_call *c);
 /* sim__reply_xero_error sets {"ErrorNumber":n,"Type":type,"Message":msg} (400 family). */
@@ -893,6 +904,11 @@ void sim__expire_access(sim *s);
 /* sim__limits_acquire counts c against its tenant's and the app's limits. On a limit it
  * replies 429 with Retry-After and X-Rate-Limit-Problem and returns false. */
 bool sim__limits_acquire(sim_call *c);
+/* sim__limits_fault_429 replies 429 as the minute limit does (Retry-After to the end of the
+ * tenant's minute window, or the app's for a call without a tenant; X-Rate-Limit-Problem
+ * minute) for an injected 429, and takes back what acquiring the call counted: a refused call
+ * counts against nothing. */
+void sim__limits_fault_429(sim_call *c);
 /* sim__limits_release ends an acquired call (in-flight count). */
 void sim__limits_release(sim_call *c);
 /* sim__limits_headers adds the three X-*-Remaining headers to the reply. */
@@ -907,11 +923,12 @@ void sim__tenant_phase(sim *s, sim_tenant *t);
 /* ------------------------------------------------------------------ faults.c */
 
 /* sim__fault_pick decides the fault for this call (scripted first, then by rate,
- * deterministic under the seed). */
+ * deterministic under the seed) and counts it in the statistics, except nil_id, which the
+ * caller counts (sim__stats_fault) only when the call is a write it can act on. */
 sim_fault_kind sim__fault_pick(sim_call *c, const char *body, size_t len, bool accounting);
 /* sim__latency sleeps the configured latency plus deterministic jitter for this call. */
 void sim__latency(sim_call *c, const char *body, size_t len);
-/* sim__faults_script_add appends script entries from JSON; XS_EINVAL with why. */
+/* sim__faults_script_add appends script entries from JSON; XS_EINVAL with why (256 bytes). */
 xs_err sim__faults_script_add(sim *s, const json_t *script, char *why);
 /* sim__faults_json lists the scripted faults still to come (new). */
 json_t *sim__faults_json(sim *s);

@@ -878,7 +878,8 @@ xs_err sim__money_line(xs_money q, xs_money u, xs_money rate, xs_money *out)
 /* ------------------------------------------------------------------ faults names */
 
 static const char *const fault_names[SIM_FAULT_NKINDS] = {
-    "none", "500", "503", "hang", "reset", "truncated", "garbled", "lost", "revoked", "slow"};
+    "none", "500",     "503",  "hang",        "reset",  "truncated", "garbled",
+    "lost", "revoked", "slow", "applied_5xx", "nil_id", "429"};
 
 const char *sim__fault_name(sim_fault_kind k)
 {
@@ -922,9 +923,7 @@ xs_err sim__fault_rates_parse(const char *text, uint32_t ppm[SIM_FAULT_NKINDS], 
         sim_fault_kind k = sim__fault_parse(item);
         xs_money m;
         if (k == SIM_FAULT_NONE) {
-            snprintf(why, 160,
-                     "fault rates: unknown kind \"%s\" (500, 503, hang, reset, truncated, "
-                     "garbled, lost, revoked, slow)",
+            snprintf(why, 160, "fault rates: unknown kind \"%.20s\" (" SIM_FAULT_KIND_LIST ")",
                      item);
             return XS_EINVAL;
         }

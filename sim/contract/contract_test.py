@@ -4,7 +4,8 @@
 Starts the xero-sim binary, drives every endpoint the engine uses (identity: authorize,
 token, connections and their deletion, revocation; accounting: Contacts, Invoices, Payments,
 Accounts and BankTransactions list/get/put/post, Organisation, and the error replies, 429
-included), captures the real replies, and validates each one against the schema the spec
+included, also the replies of the injected faults a client reads: applied_5xx, nil_id, 429),
+captures the real replies, and validates each one against the schema the spec
 declares for that path, method and status in third_party/xero-openapi/*.yaml. What the specs
 do not describe is checked against the standards Xero follows: the authorize redirect's query
 against RFC 6749 section 4.1.2 (plus Xero's scope and session_state), revocation against
@@ -562,6 +563,32 @@ def run(cl, acc, ident, hooks):
     if st != 400 or body != {"error": "invalid_grant",
                              "error_description": body.get("error_description")}:
         fail("token error shape: %s %s" % (st, body))
+
+    # ---- injected faults whose replies a client reads: applied_5xx (the gateway's 504 after
+    # the write was applied), nil_id (the items as sent with the nil id: still a valid reply),
+    # 429 (as the limiter's)
+    def script(method, path, fault):
+        cl.req("POST", "/_sim/faults", {"script": [
+            {"method": method, "path": "/api.xro/2.0" + path, "fault": fault, "times": 1}]})
+
+    script("PUT", "/Contacts", "applied_5xx")
+    st, h, body, raw = cl.api("PUT", "/Contacts", {"Name": "Gateway Co"})
+    if st != 504 or not isinstance(body, dict) or list(body.keys()) != problem_keys \
+            or body.get("Status") != 504 or body.get("Instance") != h.get("xero-correlation-id"):
+        fail("504 (applied_5xx) shape: %s %s" % (st, raw[:200]))
+    for k in LIMIT_HEADERS:
+        if not re.match(r"^[0-9]+$", h.get(k, "")):
+            fail("504 (applied_5xx): %s is %r" % (k, h.get(k)))
+    script("PUT", "/Invoices", "nil_id")
+    b = check("put", "/Invoices", 200, cl.api("PUT", "/Invoices", {"Invoices": [{
+        "Type": "ACCPAY", "Contact": {"ContactID": new_cid}, "Reference": "nil",
+        "LineItems": [{"Description": "Nil", "Quantity": 1, "UnitAmount": "5.00",
+                       "AccountCode": "429"}]}]}), "PUT /Invoices (nil_id fault)")
+    if b and (b["Invoices"][0].get("InvoiceID") != "00000000-0000-0000-0000-000000000000"
+              or b["Invoices"][0].get("StatusAttributeString") != "OK"):
+        fail("PUT /Invoices (nil_id fault): %s" % b["Invoices"][0])
+    script("GET", "/Accounts", "429")
+    check_429(cl.api("GET", "/Accounts"), "minute", "429 (injected)")
 
     # ---- 429: a tenant's minute limit, then the app's
     cl.req("POST", "/_sim/config", {"limits": {"minute": 1}})

@@ -230,6 +230,17 @@ st_reply st_api(st_sim *t, const char *method, const char *path, const char *bod
     return st_req(t, method, full, body, h, 0);
 }
 
+void st_api_replayed(st_sim *t, const st_reply *first, const char *method, const char *path,
+                     const char *body, const char *const *extra)
+{
+    st_reply again = st_api(t, method, path, body, extra);
+    assert_int_equal(first->status, 200);
+    assert_int_equal(again.status, 200);
+    assert_int_equal(again.len, first->len);
+    assert_memory_equal(again.body, first->body, first->len);
+    st_reply_free(&again);
+}
+
 json_t *st_ctl(st_sim *t, const char *method, const char *path, const char *body, long want)
 {
     const char *h[] = {"Content-Type: application/json", NULL};

@@ -65,6 +65,11 @@ void st_reply_free(st_reply *r);
 st_reply st_api(st_sim *t, const char *method, const char *path, const char *body,
                 const char *const *extra);
 
+/* st_api_replayed sends an Accounting API request again (as st_api) and checks that the
+ * reply is a 200 byte for byte the same as first's: an Idempotency-Key's replay. */
+void st_api_replayed(st_sim *t, const st_reply *first, const char *method, const char *path,
+                     const char *body, const char *const *extra);
+
 /* st_ctl calls the control API and returns its JSON (new); it fails the test unless the
  * status is want. */
 json_t *st_ctl(st_sim *t, const char *method, const char *path, const char *body, long want);
