@@ -80,6 +80,28 @@ static xs_err line_amount(sim_line *l)
     return e;
 }
 
+/* line_differs tells whether line l (its text values in vals) differs from base, the old
+ * line it updates, in the values a person edits: Description, ItemCode, AccountCode, TaxType,
+ * Quantity, UnitAmount, the discount, and LineAmount and TaxAmount when they were sent (la,
+ * tax; NULL when not: then they follow from the others). */
+static bool line_differs(const sim_line *l, const char *const *vals, const sim_line *base,
+                         const xs_money *la, const xs_money *tax)
+{
+    for (unsigned f = 0; f < L_NSTR; f++) {
+        if (strcmp(vals[f], sim__strs_get(&base->s, f)) != 0) {
+            return true;
+        }
+    }
+    return xs_money_cmp(l->quantity, base->quantity) != 0 ||
+           xs_money_cmp(l->unit, base->unit) != 0 ||
+           l->has_discount_rate != base->has_discount_rate ||
+           xs_money_cmp(l->discount_rate, base->discount_rate) != 0 ||
+           l->has_discount_amount != base->has_discount_amount ||
+           xs_money_cmp(l->discount_amount, base->discount_amount) != 0 ||
+           (la != NULL && xs_money_cmp(*la, base->amount) != 0) ||
+           (tax != NULL && xs_money_cmp(*tax, base->tax) != 0);
+}
+
 xs_err sim__lines_parse(sim_batch *b, const json_t *arr, const sim_line *old, uint32_t nold,
                         bool sales, bool allow_discount, sim_lines_in *out, json_t *errors,
                         char *why)
@@ -94,7 +116,8 @@ xs_err sim__lines_parse(sim_batch *b, const json_t *arr, const sim_line *old, ui
     if (lines == NULL) {
         return XS_ENOMEM;
     }
-    uint32_t made = 0;
+    uint32_t made = 0, kept = 0, added = 0;
+    bool changed = false;
     xs_err e = XS_OK;
     for (size_t i = 0; i < n; i++) {
         json_t *li = json_array_get(arr, i);
@@ -118,17 +141,34 @@ xs_err sim__lines_parse(sim_batch *b, const json_t *arr, const sim_line *old, ui
                 base = &old[k];
             }
         }
+        if (has_lid) {
+            char ids[SIM_UUID_STR];
+            sim__uuid_format(&lid, ids);
+            if (base == NULL) {
+                sim__err(errors,
+                         "The line item with LineItemID %s could not be found on this document.",
+                         ids);
+            }
+            for (uint32_t k = 0; base != NULL && k + 1 < made; k++) {
+                if (sim__uuid_eq(&lines[k].id, &lid)) {
+                    sim__err(errors,
+                             "The line item with LineItemID %s appears more than once in "
+                             "LineItems.",
+                             ids);
+                    break;
+                }
+            }
+        }
         if (base != NULL) {
             *l = *base;
             l->s.p = NULL;
             sim__strs_load(&base->s, vals, L_NSTR);
+            kept++;
         } else {
+            /* a new line, with an id of Xero's making (never the client's) */
             l->quantity = money_int(1);
-            if (has_lid) {
-                l->id = lid;
-            } else {
-                sim__rng_uuid(&t->rng, &l->id);
-            }
+            sim__rng_uuid(&t->rng, &l->id);
+            added += !has_lid;
         }
         static const char *const keys[L_NSTR] = {"Description", "ItemCode", "AccountCode",
                                                  "TaxType"};
@@ -252,12 +292,18 @@ xs_err sim__lines_parse(sim_batch *b, const json_t *arr, const sim_line *old, ui
             }
             vals[L_TAXTYPE] = dflt;
         }
+        if (base != NULL && !changed) {
+            changed = line_differs(l, vals, base, has_la ? &la : NULL, has_tax ? &tax : NULL);
+        }
         if ((e = sim__strs_build(&l->s, vals, L_NSTR)) != XS_OK) {
             goto fail;
         }
     }
     out->lines = lines;
     out->n = made;
+    out->kept = kept;
+    out->added = added;
+    out->changed = changed;
     return XS_OK;
 fail:
     sim__lines_free(lines, made);
@@ -309,26 +355,6 @@ xs_err sim__lines_total(sim_line *lines, uint32_t n, int lat, xs_money *subtotal
     *total = tot;
     *discount = disc;
     return XS_OK;
-}
-
-bool sim__lines_equal(const sim_line *a, uint32_t na, const sim_line *b, uint32_t nb)
-{
-    if (na != nb) {
-        return false;
-    }
-    for (uint32_t i = 0; i < na; i++) {
-        for (unsigned f = 0; f < L_NSTR; f++) {
-            if (strcmp(sim__strs_get(&a[i].s, f), sim__strs_get(&b[i].s, f)) != 0) {
-                return false;
-            }
-        }
-        if (xs_money_cmp(a[i].quantity, b[i].quantity) != 0 ||
-            xs_money_cmp(a[i].unit, b[i].unit) != 0 || xs_money_cmp(a[i].amount, b[i].amount) ||
-            xs_money_cmp(a[i].tax, b[i].tax) != 0) {
-            return false;
-        }
-    }
-    return true;
 }
 
 xs_err sim__lines_copy(const sim_line *in, uint32_t n, sim_line **out)
@@ -680,6 +706,21 @@ static xs_err resolve_contact(sim_batch *b, const json_t *cj, const char *path, 
     return XS_OK;
 }
 
+/* invoice_has_payments tells whether inv has a payment allocated to it: an amount paid, or
+ * any payment not deleted. */
+static bool invoice_has_payments(sim_tenant *t, const sim_invoice *inv)
+{
+    if (!xs_money_is_zero(inv->amount_paid)) {
+        return true;
+    }
+    for (uint32_t k = 0; k < inv->payments.n; k++) {
+        if (sim__payment_at(t, inv->payments.v[k])->status != SIM_PS_DELETED) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static xs_err inv_plan_make(sim_batch *b, const json_t *item, sim_rec *existing, void **out,
                             json_t *errors, char *why)
 {
@@ -710,8 +751,10 @@ static xs_err inv_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
         nv->nlines = 0;
         vals[I_CURRENCY] = t->currency;
     }
-    bool has_payments = ex != NULL && !xs_money_is_zero(ex->amount_paid);
+    bool has_payments = ex != NULL && invoice_has_payments(t, ex);
     bool locked_change = false;
+    sim_lines_in li = {0};
+    bool lines_sent = false;
     xs_err e;
     const char *sv;
     bool present;
@@ -855,7 +898,6 @@ static xs_err inv_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
     /* lines */
     json_t *lj = json_object_get(item, "LineItems");
     if (lj != NULL && !json_is_null(lj)) {
-        sim_lines_in li = {0};
         if ((e = sim__lines_parse(b, lj, ex ? ex->lines : NULL, ex ? ex->nlines : 0, sales, sales,
                                   &li, errors, why)) != XS_OK) {
             goto fail;
@@ -863,6 +905,7 @@ static xs_err inv_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
         nv->lines = li.lines;
         nv->nlines = li.n;
         p->lines_set = true;
+        lines_sent = true;
     } else {
         /* a private copy: totals below may recompute tax without touching the record */
         sim_line *copy = NULL;
@@ -923,7 +966,9 @@ static xs_err inv_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
         }
     }
     if (has_payments) {
-        if (p->lines_set && !sim__lines_equal(nv->lines, nv->nlines, ex->lines, ex->nlines)) {
+        /* lines sent without their LineItemID replace the old ones: a deletion and an
+         * addition, refused like any change of a line */
+        if (lines_sent && (li.added > 0 || li.kept < ex->nlines || li.changed)) {
             locked_change = true;
         }
         if (locked_change) {

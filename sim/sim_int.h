@@ -1050,21 +1050,24 @@ const sim_kind_ops *sim__ops(sim_kind k);
 
 /* Shared by invoices and bank transactions (invoices.c). */
 typedef struct sim_lines_in {
-    sim_line *lines;
+    sim_line *lines; /* in the order sent */
     uint32_t n;
+    uint32_t kept;  /* lines that named an old line by its LineItemID */
+    uint32_t added; /* lines without a LineItemID: new lines */
+    bool changed;   /* a kept line's editable values differ from the old line's */
 } sim_lines_in;
 
-/* sim__lines_parse reads LineItems into lines (new) for a document of the given line amount
- * type; old lines (may be NULL) are matched by LineItemID. errors gets messages;
- * XS_EPARSE with why on type errors. */
+/* sim__lines_parse reads LineItems into lines (new), as Xero updates a document's lines: a
+ * line naming an old line (may be NULL) by LineItemID updates it in place (the values it
+ * does not send stay) and keeps the id; a line without one is new and gets a new id; an old
+ * line not named is gone. A LineItemID that is not one of the old lines, or that appears
+ * twice, is a validation error. errors gets messages; XS_EPARSE with why on type errors. */
 xs_err sim__lines_parse(sim_batch *b, const json_t *arr, const sim_line *old, uint32_t nold,
                         bool sales, bool allow_discount, sim_lines_in *out, json_t *errors,
                         char *why);
 /* sim__lines_total computes each line's tax (unless given) and the document totals. */
 xs_err sim__lines_total(sim_line *lines, uint32_t n, int lat, xs_money *subtotal, xs_money *tax,
                         xs_money *total, xs_money *discount);
-/* sim__lines_equal tells whether two line sets hold the same values. */
-bool sim__lines_equal(const sim_line *a, uint32_t na, const sim_line *b, uint32_t nb);
 /* sim__lat_parse reads "Exclusive", "Inclusive" or "NoTax" (any case); -1 otherwise. */
 int sim__lat_parse(const char *s);
 extern const char *const sim__lat_names[3];

@@ -498,6 +498,17 @@ def run(cl, acc, ident, hooks):
           "GET /Invoices/{id}")
     check("post", "/Invoices/{InvoiceID}", 200,
           cl.api("POST", "/Invoices/" + iid, {"Reference": "R-2"}), "POST /Invoices/{id}")
+    # lines named by LineItemID are updated in place; a line without one is new
+    lid = b["Invoices"][0]["LineItems"][0]["LineItemID"]
+    lines = [{"LineItemID": lid, "Description": "Contract work, edited"},
+             {"Description": "Extra", "Quantity": 1, "UnitAmount": "1.00", "AccountCode": "200"}]
+    b = check("post", "/Invoices/{InvoiceID}", 200,
+              cl.api("POST", "/Invoices/%s?unitdp=4" % iid, {"LineItems": lines}),
+              "POST /Invoices/{id} (LineItems by LineItemID)")
+    if b:
+        got = [x["LineItemID"] for x in b["Invoices"][0]["LineItems"]]
+        if len(got) != 2 or got[0] != lid or got[1] == lid:
+            fail("POST /Invoices/{id} (LineItems by LineItemID): LineItemIDs %s" % got)
     check("post", "/Invoices", 200, cl.api("POST", "/Invoices?summarizeErrors=false", {
         "Invoices": [{"Type": "ACCPAY", "Contact": {"ContactID": new_cid},
                       "LineItems": [{"Description": "Bill", "Quantity": 1, "UnitAmount": 5,
@@ -515,6 +526,11 @@ def run(cl, acc, ident, hooks):
     check("get", "/Payments", 200, cl.api("GET", "/Payments?page=1"), "GET /Payments (paged)")
     check("get", "/Payments/{PaymentID}", 200, cl.api("GET", "/Payments/" + pid),
           "GET /Payments/{id}")
+    # with a payment the invoice's lines are locked: lines without their ids replace them
+    check("post", "/Invoices/{InvoiceID}", 400, cl.api("POST", "/Invoices/" + iid, {
+        "LineItems": [{"Description": "Contract work", "Quantity": 1, "UnitAmount": 1,
+                       "AccountCode": "200"}]}),
+          "POST /Invoices/{id} (400 lines of a paid invoice)")
     check("post", "/Payments/{PaymentID}", 200,
           cl.api("POST", "/Payments/" + pid, {"Status": "DELETED"}),
           "POST /Payments/{id} (delete)")

@@ -2,8 +2,9 @@
  * sim_invoices_test.c: xero-sim's Invoices, Payments, Accounts and BankTransactions: totals
  * from lines in exact decimals (4-place unit amounts, quantities, discounts, Exclusive,
  * Inclusive, NoTax), ACCREC number uniqueness and ACCPAY non-uniqueness, every status
- * transition allowed and refused, payments (created, never above the amount due, deleted by
- * Status DELETED, never edited) with the invoice following, and the list filters.
+ * transition allowed and refused, line items (stable LineItemIDs, updated in place, replaced,
+ * locked by payments), payments (created, never above the amount due, deleted by Status
+ * DELETED, never edited) with the invoice following, and the list filters.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "simtest.h"
+#include "xs/json.h"
 
 static st_sim *t;
 static char contact_id[64];
@@ -353,6 +355,34 @@ static st_reply pay(const char *invoice_id, const char *amount, const char *quer
     return st_api(t, "PUT", path, body, NULL);
 }
 
+/* delete_payment POSTs {"Status":"DELETED"} to /Payments/{pid}; returns the HTTP status. */
+static long delete_payment(const char *pid)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/Payments/%s", pid);
+    st_reply r = st_api(t, "POST", path, "{\"Status\":\"DELETED\"}", NULL);
+    long status = r.status;
+    if (status == 200) {
+        assert_string_equal(st_str(st_path(r.json, "Payments.0"), "Status"), "DELETED");
+    }
+    st_reply_free(&r);
+    return status;
+}
+
+/* assert_invoice_paid reads the invoice at path and checks its Status, AmountPaid, AmountDue
+ * and how many payments it lists. */
+static void assert_invoice_paid(const char *path, const char *status, const char *paid,
+                                const char *due, size_t npay)
+{
+    st_reply r = st_api(t, "GET", path, NULL, NULL);
+    json_t *i = inv0(&r);
+    assert_string_equal(st_str(i, "Status"), status);
+    assert_money(json_object_get(i, "AmountPaid"), paid);
+    assert_money(json_object_get(i, "AmountDue"), due);
+    assert_int_equal(json_array_size(json_object_get(i, "Payments")), npay);
+    st_reply_free(&r);
+}
+
 static void test_payments(void **state)
 {
     (void)state;
@@ -375,13 +405,7 @@ static void test_payments(void **state)
     assert_string_equal(st_str(p, "Status"), "AUTHORISED");
     assert_money(st_path(p, "Invoice.AmountDue"), "100.00");
     st_reply_free(&r);
-    r = st_api(t, "GET", path, NULL, NULL);
-    json_t *i = inv0(&r);
-    assert_money(json_object_get(i, "AmountPaid"), "15.00");
-    assert_money(json_object_get(i, "AmountDue"), "100.00");
-    assert_string_equal(st_str(i, "Status"), "AUTHORISED");
-    assert_int_equal(json_array_size(json_object_get(i, "Payments")), 1);
-    st_reply_free(&r);
+    assert_invoice_paid(path, "AUTHORISED", "15.00", "100.00", 1);
     /* with a payment: lines are locked, voiding refused, the reference may change */
     r = st_api(t, "POST", path,
                "{\"LineItems\":[{\"Description\":\"y\",\"Quantity\":1,\"UnitAmount\":1,"
@@ -410,7 +434,7 @@ static void test_payments(void **state)
     assert_int_equal(r.status, 200);
     st_reply_free(&r);
     r = st_api(t, "GET", path, NULL, NULL);
-    i = inv0(&r);
+    json_t *i = inv0(&r);
     assert_string_equal(st_str(i, "Status"), "PAID");
     assert_money(json_object_get(i, "AmountDue"), "0.00");
     assert_non_null(json_object_get(i, "FullyPaidOnDate"));
@@ -434,13 +458,7 @@ static void test_payments(void **state)
     r = st_api(t, "POST", ppath, "{\"Status\":\"DELETED\"}", NULL);
     assert_int_equal(r.status, 400);
     st_reply_free(&r);
-    r = st_api(t, "GET", path, NULL, NULL);
-    i = inv0(&r);
-    assert_string_equal(st_str(i, "Status"), "AUTHORISED");
-    assert_money(json_object_get(i, "AmountDue"), "15.00");
-    assert_money(json_object_get(i, "AmountPaid"), "100.00");
-    assert_int_equal(json_array_size(json_object_get(i, "Payments")), 2);
-    st_reply_free(&r);
+    assert_invoice_paid(path, "AUTHORISED", "100.00", "15.00", 2);
     /* deleted payments stay listed with Status DELETED */
     r = st_api(t, "GET", "/Payments?where=Status%3D%3D%22DELETED%22", NULL, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "Payments")), 1);
@@ -465,6 +483,306 @@ static void test_payments(void **state)
     assert_true(json_is_true(json_object_get(c, "IsCustomer")));
     assert_non_null(st_path(c, "Balances.AccountsReceivable.Outstanding"));
     st_reply_free(&r);
+}
+
+/* line_ids copies the LineItemIDs of invoice i's lines into ids (n at most 8). */
+static size_t line_ids(json_t *i, char ids[8][64])
+{
+    json_t *lines = json_object_get(i, "LineItems");
+    size_t n = json_array_size(lines);
+    assert_true(n <= 8);
+    for (size_t k = 0; k < n; k++) {
+        const char *id = st_str(json_array_get(lines, k), "LineItemID");
+        assert_int_equal(strlen(id), 36);
+        assert_string_not_equal(id, "00000000-0000-0000-0000-000000000000");
+        snprintf(ids[k], 64, "%s", id);
+    }
+    return n;
+}
+
+/* assert_new_id checks that id is none of ids[0..n). */
+static void assert_new_id(const char *id, char ids[8][64], size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        assert_string_not_equal(id, ids[k]);
+    }
+}
+
+/* assert_line_ids reads the invoice at path and checks its lines' ids are want[0..n) and its
+ * SubTotal is subtotal. */
+static void assert_line_ids(const char *path, char want[8][64], size_t n, const char *subtotal)
+{
+    char got[8][64];
+    st_reply r = st_api(t, "GET", path, NULL, NULL);
+    assert_int_equal(line_ids(inv0(&r), got), n);
+    for (size_t k = 0; k < n; k++) {
+        assert_string_equal(got[k], want[k]);
+    }
+    assert_money(json_object_get(inv0(&r), "SubTotal"), subtotal);
+    st_reply_free(&r);
+}
+
+/* first_error returns the first validation message of a 400 ValidationException. */
+static const char *first_error(st_reply *r)
+{
+    assert_int_equal(r->status, 400);
+    return st_str(st_path(r->json, "Elements.0.ValidationErrors.0"), "Message");
+}
+
+static void test_line_items(void **state)
+{
+    (void)state;
+    st_reply r = put_invoice(
+        "\"Type\":\"ACCREC\",\"LineItems\":["
+        "{\"Description\":\"A\",\"Quantity\":1,\"UnitAmount\":10,\"AccountCode\":\"200\"},"
+        "{\"Description\":\"B\",\"Quantity\":2,\"UnitAmount\":20,\"AccountCode\":\"200\"},"
+        "{\"Description\":\"C\",\"Quantity\":3,\"UnitAmount\":30,\"AccountCode\":\"200\"}]",
+        NULL);
+    char ids[8][64], now[8][64], path[128], body[2048];
+    assert_int_equal(line_ids(inv0(&r), ids), 3);
+    assert_string_not_equal(ids[0], ids[1]);
+    assert_string_not_equal(ids[1], ids[2]);
+    snprintf(path, sizeof(path), "/Invoices/%s", st_str(inv0(&r), "InvoiceID"));
+    st_reply_free(&r);
+    assert_line_ids(path, ids, 3, "140.00"); /* every reply carries the same ids */
+
+    /* C changed in place, a new line D, A unchanged; B left out is deleted; the reply's
+     * order is the order sent */
+    snprintf(body, sizeof(body),
+             "{\"LineItems\":[{\"LineItemID\":\"%s\",\"UnitAmount\":31},"
+             "{\"Description\":\"D\",\"Quantity\":1,\"UnitAmount\":4,\"AccountCode\":"
+             "\"200\"},{\"LineItemID\":\"%s\"}]}",
+             ids[2], ids[0]);
+    r = st_api(t, "POST", path, body, NULL);
+    json_t *i = inv0(&r);
+    assert_int_equal(line_ids(i, now), 3);
+    assert_string_equal(now[0], ids[2]);
+    assert_string_equal(now[2], ids[0]);
+    assert_new_id(now[1], ids, 3);
+    assert_string_equal(st_str(st_path(i, "LineItems.0"), "Description"), "C");
+    assert_money(st_path(i, "LineItems.0.LineAmount"), "93.00");
+    assert_string_equal(st_str(st_path(i, "LineItems.1"), "Description"), "D");
+    assert_string_equal(st_str(st_path(i, "LineItems.2"), "Description"), "A");
+    assert_money(json_object_get(i, "SubTotal"), "107.00");
+    st_reply_free(&r);
+    assert_line_ids(path, now, 3, "107.00");
+    memcpy(ids, now, sizeof(ids));
+
+    /* an id that is not a line of this invoice (B's, deleted), or one sent twice: an item
+     * validation error, and nothing changes */
+    r = put_invoice("\"Type\":\"ACCREC\",\"LineItems\":[{\"Description\":\"other\","
+                    "\"Quantity\":1,\"UnitAmount\":1}]",
+                    NULL);
+    char other_line[64];
+    snprintf(other_line, sizeof(other_line), "%s",
+             st_str(st_path(inv0(&r), "LineItems.0"), "LineItemID"));
+    st_reply_free(&r);
+    snprintf(body, sizeof(body), "{\"LineItems\":[{\"LineItemID\":\"%s\",\"Quantity\":5}]}",
+             other_line);
+    r = st_api(t, "POST", path, body, NULL);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "The line item with LineItemID %s could not be found on this document.", other_line);
+    assert_string_equal(first_error(&r), want);
+    st_reply_free(&r);
+    snprintf(path + strlen(path), sizeof(path) - strlen(path), "?summarizeErrors=false");
+    r = st_api(t, "POST", path, body, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(st_str(inv0(&r), "StatusAttributeString"), "ERROR");
+    assert_string_equal(st_str(st_path(inv0(&r), "ValidationErrors.0"), "Message"), want);
+    st_reply_free(&r);
+    *strchr(path, '?') = '\0';
+    snprintf(body, sizeof(body),
+             "{\"LineItems\":[{\"LineItemID\":\"%s\"},{\"LineItemID\":\"%s\",\"Quantity\":2}]}",
+             ids[0], ids[0]);
+    r = st_api(t, "POST", path, body, NULL);
+    snprintf(want, sizeof(want),
+             "The line item with LineItemID %s appears more than once in LineItems.", ids[0]);
+    assert_string_equal(first_error(&r), want);
+    st_reply_free(&r);
+    /* a new invoice cannot bring ids of its own */
+    snprintf(body, sizeof(body),
+             "\"Type\":\"ACCREC\",\"LineItems\":[{\"LineItemID\":\"%s\",\"Description\":"
+             "\"copy\",\"Quantity\":1,\"UnitAmount\":1}]",
+             ids[0]);
+    r = put_invoice(body, NULL);
+    snprintf(want, sizeof(want),
+             "The line item with LineItemID %s could not be found on this document.", ids[0]);
+    assert_string_equal(first_error(&r), want);
+    st_reply_free(&r);
+    assert_line_ids(path, ids, 3, "107.00");
+
+    /* lines sent again without their ids replace every line: new ids */
+    r = st_api(t, "POST", path,
+               "{\"LineItems\":[{\"Description\":\"C\",\"Quantity\":3,\"UnitAmount\":31,"
+               "\"AccountCode\":\"200\"}]}",
+               NULL);
+    assert_int_equal(line_ids(inv0(&r), now), 1);
+    assert_new_id(now[0], ids, 3);
+    st_reply_free(&r);
+    /* an update without LineItems leaves the lines alone */
+    r = st_api(t, "POST", path, "{\"Reference\":\"lines stay\"}", NULL);
+    assert_int_equal(line_ids(inv0(&r), ids), 1);
+    assert_string_equal(ids[0], now[0]);
+    st_reply_free(&r);
+}
+
+/* with_ids writes the lines of invoice reply i back as a LineItems body, every line as read
+ * (ids included); the line at change (or none, -1) gets Quantity qty (and loses the amounts
+ * that follow from it); the line at drop (or none) is left out; extra (or NULL) is
+ * appended, except "no ids", which takes every LineItemID out instead. */
+static void with_ids(json_t *i, int change, const char *qty, int drop, const char *extra, char *out,
+                     size_t cap)
+{
+    json_t *lines = json_deep_copy(json_object_get(i, "LineItems"));
+    if (extra != NULL && strcmp(extra, "no ids") == 0) {
+        size_t k;
+        json_t *l;
+        json_array_foreach(lines, k, l)
+        {
+            json_object_del(l, "LineItemID");
+        }
+        extra = NULL;
+    }
+    if (change >= 0) {
+        json_t *l = json_array_get(lines, (size_t)change);
+        json_object_set_new(l, "Quantity", json_string(qty));
+        json_object_del(l, "LineAmount"); /* they follow from the quantity */
+        json_object_del(l, "TaxAmount");
+    }
+    if (drop >= 0) {
+        json_array_remove(lines, (size_t)drop);
+    }
+    if (extra != NULL) {
+        json_array_append_new(lines, json_loads(extra, 0, NULL));
+    }
+    json_t *b = json_pack("{s:o}", "LineItems", lines);
+    char *txt = xs_json_dump(b, XS_JSON_COMPACT);
+    snprintf(out, cap, "%s", txt);
+    free(txt);
+    json_decref(b);
+}
+
+static void test_lines_of_paid_invoice(void **state)
+{
+    (void)state;
+    st_reply r = put_invoice(
+        "\"Type\":\"ACCREC\",\"Status\":\"AUTHORISED\",\"Reference\":\"R\",\"LineItems\":["
+        "{\"Description\":\"A\",\"Quantity\":1,\"UnitAmount\":100,\"AccountCode\":\"200\"},"
+        "{\"Description\":\"B\",\"Quantity\":2,\"UnitAmount\":\"12.5\",\"AccountCode\":"
+        "\"200\",\"DiscountRate\":10}]",
+        NULL);
+    char id[64], path[128], ids[8][64], now[8][64];
+    snprintf(id, sizeof(id), "%s", st_str(inv0(&r), "InvoiceID"));
+    snprintf(path, sizeof(path), "/Invoices/%s", id);
+    assert_int_equal(line_ids(inv0(&r), ids), 2);
+    st_reply_free(&r);
+    r = pay(id, "10", NULL);
+    assert_int_equal(r.status, 200);
+    char pid[64];
+    snprintf(pid, sizeof(pid), "%s", st_str(st_path(r.json, "Payments.0"), "PaymentID"));
+    st_reply_free(&r);
+    st_reply got = st_api(t, "GET", path, NULL, NULL);
+    json_t *cur = inv0(&got);
+    const char *locked =
+        "This document cannot be edited as it has a payment or credit note allocated to it.";
+
+    /* the same lines without their LineItemIDs are replacements: refused */
+    r = st_api(t, "POST", path,
+               "{\"LineItems\":[{\"Description\":\"A\",\"Quantity\":1,\"UnitAmount\":100,"
+               "\"AccountCode\":\"200\"},{\"Description\":\"B\",\"Quantity\":2,"
+               "\"UnitAmount\":\"12.5\",\"AccountCode\":\"200\",\"DiscountRate\":10}]}",
+               NULL);
+    assert_string_equal(first_error(&r), locked);
+    st_reply_free(&r);
+    char body[4096];
+    with_ids(cur, -1, NULL, -1, "no ids", body, sizeof(body)); /* as read, amounts and all */
+    r = st_api(t, "POST", path, body, NULL);
+    assert_string_equal(first_error(&r), locked);
+    st_reply_free(&r);
+    /* with their ids and unchanged values (as read, every field): accepted, same ids */
+    with_ids(cur, -1, NULL, -1, NULL, body, sizeof(body));
+    r = st_api(t, "POST", path, body, NULL);
+    assert_int_equal(line_ids(inv0(&r), now), 2);
+    assert_string_equal(now[0], ids[0]);
+    assert_string_equal(now[1], ids[1]);
+    assert_money(json_object_get(inv0(&r), "AmountPaid"), "10.00");
+    st_reply_free(&r);
+    /* only the ids: the values stay, accepted */
+    snprintf(body, sizeof(body),
+             "{\"LineItems\":[{\"LineItemID\":\"%s\"},{\"LineItemID\":\"%s\"}]}", ids[0], ids[1]);
+    r = st_api(t, "POST", path, body, NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    /* a changed value, a line left out, a line added, a changed LineAmount or TaxAmount:
+     * refused */
+    with_ids(cur, 1, "3", -1, NULL, body, sizeof(body));
+    r = st_api(t, "POST", path, body, NULL);
+    assert_string_equal(first_error(&r), locked);
+    st_reply_free(&r);
+    with_ids(cur, -1, NULL, 0, NULL, body, sizeof(body));
+    r = st_api(t, "POST", path, body, NULL);
+    assert_string_equal(first_error(&r), locked);
+    st_reply_free(&r);
+    with_ids(cur, -1, NULL, -1,
+             "{\"Description\":\"C\",\"Quantity\":1,\"UnitAmount\":1,\"AccountCode\":\"200\"}",
+             body, sizeof(body));
+    r = st_api(t, "POST", path, body, NULL);
+    assert_string_equal(first_error(&r), locked);
+    st_reply_free(&r);
+    const char *edits[] = {"\"Description\":\"A2\"", "\"AccountCode\":\"260\"",
+                           "\"TaxType\":\"NONE\"",   "\"ItemCode\":\"SKU\"",
+                           "\"DiscountRate\":5",     "\"TaxAmount\":14.99",
+                           "\"UnitAmount\":99"};
+    for (size_t k = 0; k < sizeof(edits) / sizeof(edits[0]); k++) {
+        snprintf(body, sizeof(body),
+                 "{\"LineItems\":[{\"LineItemID\":\"%s\",%s},"
+                 "{\"LineItemID\":\"%s\"}]}",
+                 ids[1], edits[k], ids[0]);
+        r = st_api(t, "POST", path, body, NULL);
+        if (r.status != 400) {
+            fprintf(stderr, "edit %s: %ld %s\n", edits[k], r.status, r.body);
+        }
+        assert_string_equal(first_error(&r), locked);
+        st_reply_free(&r);
+    }
+    /* the same values in another order: no line changes, the order sent is kept */
+    snprintf(body, sizeof(body),
+             "{\"LineItems\":[{\"LineItemID\":\"%s\",\"TaxAmount\":3.38,\"LineAmount\":22.50},"
+             "{\"LineItemID\":\"%s\"}]}",
+             ids[1], ids[0]);
+    r = st_api(t, "POST", path, body, NULL);
+    assert_int_equal(line_ids(inv0(&r), now), 2);
+    assert_string_equal(now[0], ids[1]);
+    assert_string_equal(now[1], ids[0]);
+    assert_money(json_object_get(inv0(&r), "Total"), "140.88");
+    st_reply_free(&r);
+    /* Reference and DueDate may change; the date may not */
+    r = st_api(t, "POST", path, "{\"Reference\":\"R2\",\"DueDate\":\"2031-01-31\"}", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(st_str(inv0(&r), "Reference"), "R2");
+    assert_string_equal(st_str(inv0(&r), "DueDateString"), "2031-01-31T00:00:00");
+    assert_int_equal(line_ids(inv0(&r), now), 2);
+    st_reply_free(&r);
+    r = st_api(t, "POST", path, "{\"Date\":\"2030-01-01\"}", NULL);
+    assert_string_equal(first_error(&r), locked);
+    st_reply_free(&r);
+    /* an Idempotency-Key'd update replays without touching the lines again */
+    const char *k[] = {"Idempotency-Key: paid-lines-1", NULL};
+    with_ids(cur, -1, NULL, -1, NULL, body, sizeof(body));
+    r = st_api(t, "POST", path, body, k);
+    st_api_replayed(t, &r, "POST", path, body, k);
+    st_reply_free(&r);
+    /* once the payment is deleted the lines may be replaced again */
+    assert_int_equal(delete_payment(pid), 200);
+    r = st_api(t, "POST", path,
+               "{\"LineItems\":[{\"Description\":\"A\",\"Quantity\":1,\"UnitAmount\":100,"
+               "\"AccountCode\":\"200\"}]}",
+               NULL);
+    assert_int_equal(line_ids(inv0(&r), now), 1);
+    assert_string_not_equal(now[0], ids[0]);
+    st_reply_free(&r);
+    st_reply_free(&got);
 }
 
 static void test_invoice_lists(void **state)
@@ -624,6 +942,29 @@ static void test_bank_transactions(void **state)
     r = st_api(t, "PUT", "/BankTransactions", body, NULL);
     assert_int_equal(r.status, 400);
     st_reply_free(&r);
+    /* its lines follow the invoices' LineItemID rules */
+    r = st_api(t, "GET", path, NULL, NULL);
+    char line_id[64];
+    snprintf(line_id, sizeof(line_id), "%s",
+             st_str(st_path(r.json, "BankTransactions.0.LineItems.0"), "LineItemID"));
+    assert_int_equal(strlen(line_id), 36);
+    st_reply_free(&r);
+    snprintf(body, sizeof(body), "{\"LineItems\":[{\"LineItemID\":\"%s\",\"UnitAmount\":60}]}",
+             line_id);
+    r = st_api(t, "POST", path, body, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(st_str(st_path(r.json, "BankTransactions.0.LineItems.0"), "LineItemID"),
+                        line_id);
+    assert_money(st_path(r.json, "BankTransactions.0.Total"), "60.00");
+    st_reply_free(&r);
+    r = st_api(t, "POST", path,
+               "{\"LineItems\":[{\"LineItemID\":\"11111111-2222-3333-4444-555555555555\","
+               "\"Description\":\"x\",\"Quantity\":1,\"UnitAmount\":1,\"AccountCode\":\"493\"}]}",
+               NULL);
+    assert_string_equal(first_error(&r), "The line item with LineItemID "
+                                         "11111111-2222-3333-4444-555555555555 could not be found "
+                                         "on this document.");
+    st_reply_free(&r);
     r = st_api(t, "POST", path, "{\"Status\":\"DELETED\"}", NULL);
     assert_string_equal(st_str(st_path(r.json, "BankTransactions.0"), "Status"), "DELETED");
     st_reply_free(&r);
@@ -637,6 +978,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_totals_exact),      cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_transitions),       cmocka_unit_test(test_payments),
+        cmocka_unit_test(test_line_items),        cmocka_unit_test(test_lines_of_paid_invoice),
         cmocka_unit_test(test_invoice_lists),     cmocka_unit_test(test_accounts),
         cmocka_unit_test(test_bank_transactions),
     };
