@@ -442,6 +442,8 @@ void sim__write_items(sim_call *c, sim_batch *b, const sim_kind_ops *ops, json_t
             if (s->existing == NULL) {
                 sim__err(s->errors, "The %s with %s %s could not be found.", ops->singular,
                          ops->id_field, ids);
+            } else if (existing_id == NULL && ops->batch_refusal != NULL) {
+                sim__err(s->errors, "%s", ops->batch_refusal);
             } else if (is_put) {
                 sim__err(s->errors,
                          "The %s with %s %s already exists; PUT creates records, use POST to "

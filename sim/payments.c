@@ -1,9 +1,10 @@
 /*
  * payments.c: Payments against invoices. A payment is created (never above the amount due,
  * only against an AUTHORISED invoice, into a bank account or one that allows payments) or
- * deleted by setting Status DELETED; it is never edited. The invoice's AmountPaid, AmountDue
- * and status follow every change, and its UpdatedDateUTC moves (Xero sends no PAYMENT
- * webhooks, but the invoice changes).
+ * deleted, one at a time, by POSTing Status DELETED to /Payments/{PaymentID} (Xero's
+ * deletePayment; a batch naming an existing payment is refused); it is never edited. The
+ * invoice's AmountPaid, AmountDue and status follow every change, and its UpdatedDateUTC
+ * moves (Xero sends no PAYMENT webhooks, but the invoice changes).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +387,10 @@ const sim_kind_ops sim__payment_ops = {
     .has_archive = false,
     .error_flag = "HasValidationErrors",
     .status_attr = true,
+    /* Xero documents deletion only as deletePayment, POST /Payments/{PaymentID} */
+    .batch_refusal = "A payment cannot be changed in a batch: payments are never edited, and "
+                     "are deleted one at a time with POST /Payments/{PaymentID} and the body "
+                     "{\"Status\":\"DELETED\"}.",
     .render = payment_render,
     .plan = pay_plan_make,
     .apply = pay_apply,

@@ -1024,6 +1024,10 @@ typedef struct sim_kind_ops {
      * ("HasValidationErrors", "HasErrors" or NULL) and whether StatusAttributeString exists */
     const char *error_flag;
     bool status_attr;
+    /* when not NULL, records of this kind change only one at a time through POST
+     * /{plural}/{id}: an item of a batch (PUT or POST /{plural}) naming an existing record
+     * is an item validation error with this message */
+    const char *batch_refusal;
     /* render r (new). The tree's leaves may be shared (sim_shared): callers may add or
      * replace members at its top level but must not change anything below it. */
     json_t *(*render)(sim_tenant *t, const sim_rec *r, const sim_render_opts *o);

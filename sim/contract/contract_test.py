@@ -534,6 +534,17 @@ def run(cl, acc, ident, hooks):
     check("post", "/Payments/{PaymentID}", 200,
           cl.api("POST", "/Payments/" + pid, {"Status": "DELETED"}),
           "POST /Payments/{id} (delete)")
+    # the spec's PaymentDelete schema is {"Status": ...}; its example wraps it in Payments
+    b = check("put", "/Payments", 200, cl.api("PUT", "/Payments", {
+        "Invoice": {"InvoiceID": iid}, "Account": {"Code": "090"}, "Amount": "1.00"}),
+        "PUT /Payments (single object)")
+    pid2 = b["Payments"][0]["PaymentID"] if b else ""
+    check("post", "/Payments", 400, cl.api("POST", "/Payments", {
+        "Payments": [{"PaymentID": pid2, "Status": "DELETED"}]}),
+        "POST /Payments (400 a batch deleting a payment)")
+    check("post", "/Payments/{PaymentID}", 200,
+          cl.api("POST", "/Payments/" + pid2, {"Payments": [{"Status": "DELETED"}]}),
+          "POST /Payments/{id} (delete, the example's wrapped form)")
     check("put", "/Payments", 400, cl.api("PUT", "/Payments", {
         "Invoice": {"InvoiceID": iid}, "Account": {"Code": "090"}, "Amount": "99999"}),
         "PUT /Payments (400 above the amount due)")

@@ -3,8 +3,9 @@
  * from lines in exact decimals (4-place unit amounts, quantities, discounts, Exclusive,
  * Inclusive, NoTax), ACCREC number uniqueness and ACCPAY non-uniqueness, every status
  * transition allowed and refused, line items (stable LineItemIDs, updated in place, replaced,
- * locked by payments), payments (created, never above the amount due, deleted by Status
- * DELETED, never edited) with the invoice following, and the list filters.
+ * locked by payments), payments (created, never above the amount due, deleted one at a time
+ * by POST /Payments/{PaymentID}, never edited or deleted in a batch) with the invoice
+ * following, and the list filters.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -785,6 +786,77 @@ static void test_lines_of_paid_invoice(void **state)
     st_reply_free(&got);
 }
 
+static void test_payment_delete(void **state)
+{
+    (void)state;
+    char id[64], path[128], p1[64], p2[64], pp1[128], body[512];
+    new_invoice("AUTHORISED", id); /* 115.00 */
+    snprintf(path, sizeof(path), "/Invoices/%s", id);
+    st_reply r = pay(id, "15", NULL);
+    snprintf(p1, sizeof(p1), "%s", st_str(st_path(r.json, "Payments.0"), "PaymentID"));
+    st_reply_free(&r);
+    r = pay(id, "20", NULL);
+    snprintf(p2, sizeof(p2), "%s", st_str(st_path(r.json, "Payments.0"), "PaymentID"));
+    st_reply_free(&r);
+    snprintf(pp1, sizeof(pp1), "/Payments/%s", p1);
+
+    /* a batch cannot delete a payment, by PUT or POST, summarised or not */
+    const char *batch = "A payment cannot be changed in a batch: payments are never edited, and "
+                        "are deleted one at a time with POST /Payments/{PaymentID} and the body "
+                        "{\"Status\":\"DELETED\"}.";
+    snprintf(body, sizeof(body), "{\"Payments\":[{\"PaymentID\":\"%s\",\"Status\":\"DELETED\"}]}",
+             p1);
+    r = st_api(t, "POST", "/Payments", body, NULL);
+    assert_string_equal(first_error(&r), batch);
+    st_reply_free(&r);
+    r = st_api(t, "PUT", "/Payments", body, NULL);
+    assert_string_equal(first_error(&r), batch);
+    st_reply_free(&r);
+    r = st_api(t, "POST", "/Payments?summarizeErrors=false", body, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *e = st_path(r.json, "Payments.0");
+    assert_string_equal(st_str(e, "StatusAttributeString"), "ERROR");
+    assert_string_equal(st_str(st_path(e, "ValidationErrors.0"), "Message"), batch);
+    st_reply_free(&r);
+    r = st_api(t, "GET", pp1, NULL, NULL);
+    assert_string_equal(st_str(st_path(r.json, "Payments.0"), "Status"), "AUTHORISED");
+    st_reply_free(&r);
+
+    /* POST /Payments/{PaymentID}, in the spec example's wrapped form, with a key: the
+     * deleted payment comes back with its invoice as it now stands */
+    const char *k[] = {"Idempotency-Key: delete-payment-1", NULL};
+    const char *wrapped = "{\"Payments\":[{\"Status\":\"DELETED\"}]}";
+    r = st_api(t, "POST", pp1, wrapped, k);
+    assert_int_equal(r.status, 200);
+    json_t *p = st_path(r.json, "Payments.0");
+    assert_int_equal(json_array_size(json_object_get(r.json, "Payments")), 1);
+    assert_string_equal(st_str(p, "PaymentID"), p1);
+    assert_string_equal(st_str(p, "Status"), "DELETED");
+    assert_money(st_path(p, "Invoice.AmountPaid"), "20.00");
+    assert_money(st_path(p, "Invoice.AmountDue"), "95.00");
+    /* the same request again: the recorded reply, byte for byte, not "already deleted" */
+    st_api_replayed(t, &r, "POST", pp1, wrapped, k);
+    st_reply_free(&r);
+    /* without the key: a second deletion is an error */
+    r = st_api(t, "POST", pp1, "{\"Status\":\"DELETED\"}", NULL);
+    assert_string_equal(first_error(&r), "This payment has already been deleted.");
+    st_reply_free(&r);
+    assert_invoice_paid(path, "AUTHORISED", "20.00", "95.00", 1);
+
+    /* paid in full, then a payment deleted: back to AUTHORISED with what is due */
+    r = pay(id, "95", NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    r = st_api(t, "GET", path, NULL, NULL);
+    assert_string_equal(st_str(inv0(&r), "Status"), "PAID");
+    st_reply_free(&r);
+    assert_int_equal(delete_payment(p2), 200);
+    assert_invoice_paid(path, "AUTHORISED", "95.00", "20.00", 1);
+    r = st_api(t, "GET", path, NULL, NULL);
+    assert_null(json_object_get(inv0(&r), "FullyPaidOnDate"));
+    st_reply_free(&r);
+}
+
 static void test_invoice_lists(void **state)
 {
     (void)state;
@@ -976,11 +1048,11 @@ static void test_bank_transactions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_totals_exact),      cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_transitions),       cmocka_unit_test(test_payments),
-        cmocka_unit_test(test_line_items),        cmocka_unit_test(test_lines_of_paid_invoice),
-        cmocka_unit_test(test_invoice_lists),     cmocka_unit_test(test_accounts),
-        cmocka_unit_test(test_bank_transactions),
+        cmocka_unit_test(test_totals_exact),   cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_transitions),    cmocka_unit_test(test_payments),
+        cmocka_unit_test(test_line_items),     cmocka_unit_test(test_lines_of_paid_invoice),
+        cmocka_unit_test(test_payment_delete), cmocka_unit_test(test_invoice_lists),
+        cmocka_unit_test(test_accounts),       cmocka_unit_test(test_bank_transactions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
