@@ -146,6 +146,8 @@ static const xs_proto_field f_sync_push[] = {
     F("tenant_id", XS_PF_UUID, true, 0, 0),       F("organisation_id", XS_PF_UUID, true, 0, 0),
     F("local_ids", XS_PF_ARRAY, false, 1, 500),   F("scan_after", XS_PF_STRING, false, 0, 64),
     F("lookup_names", XS_PF_ARRAY, false, 1, 50), F("settings", XS_PF_OBJECT, false, 0, 0),
+    F("final", XS_PF_BOOL, false, 0, 0),          F("reread", XS_PF_BOOL, false, 0, 0),
+    F("max_calls", XS_PF_INT, false, 1, 100),     F("defer_partial", XS_PF_BOOL, false, 0, 0),
 };
 
 static const xs_proto_field f_sync_pushed[] = {
@@ -153,7 +155,8 @@ static const xs_proto_field f_sync_pushed[] = {
     F("call", XS_PF_OBJECT, false, 0, 0),       F("next_scan", XS_PF_STRING, false, 0, 64),
     F("consumed", XS_PF_INT, false, 0, 500),    F("lookups", XS_PF_ARRAY, false, 0, 50),
     F("requeue", XS_PF_ARRAY, false, 0, 50),    F("blocked_on", XS_PF_ARRAY, false, 0, 1000),
-    F("message", XS_PF_STRING, false, 0, 1024),
+    F("message", XS_PF_STRING, false, 0, 1024), F("again", XS_PF_ARRAY, false, 0, 50),
+    F("blocked", XS_PF_OBJECT, false, 0, 0),    F("calls", XS_PF_INT, false, 0, 100),
 };
 
 /* sync.resolve: settle a conflict held for a person. */

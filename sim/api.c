@@ -1052,10 +1052,10 @@ static void idem_finish(sim_call *c, sim_tenant *t, const char *key, bool keep)
 /* ------------------------------------------------------------------ nil_id */
 
 /* nil_reply answers a write as a hostile Xero answers one it did not save: 200, and every
- * item of the request as sent, with its id the nil GUID and StatusAttributeString OK (where
- * the kind's schema has it). Nothing is applied. It returns false, replying nothing, when
- * the body holds no items (not JSON, not an object, or the plural not an array of objects):
- * the call then proceeds as usual. */
+ * item of the request as sent, with its id the nil GUID, StatusAttributeString OK (where
+ * the kind's schema has it) and an UpdatedDateUTC of now. Nothing is applied. It returns false,
+ * replying nothing, when the body holds no items (not JSON, not an object, or the plural not an
+ * array of objects): the call then proceeds as usual. */
 static bool nil_reply(sim_call *c, const sim_kind_ops *ops, const char *body, size_t len)
 {
     json_t *doc = len > 0 ? xs_json_parse(body, len, NULL) : NULL;
@@ -1071,6 +1071,8 @@ static bool nil_reply(sim_call *c, const sim_kind_ops *ops, const char *body, si
             if (ops->status_attr) {
                 json_object_set_new(el, "StatusAttributeString", json_string("OK"));
             }
+            /* stamped as a saved record is, so only its id tells it was not saved */
+            json_object_set_new(el, "UpdatedDateUTC", sim__json_xero_date(sim__now(c->s)));
             json_array_append_new(out, el);
         }
     }

@@ -116,6 +116,11 @@ const xs_config_var xs_config_vars[] = {
      "ten times this after the first), so a burst of edits costs few calls."},
     {"XS_PUSH_POLL", XS_CFG_DURATION, "5s", false, 100, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
      "How often the outbox is checked even without a notification."},
+    {"XS_PUSH_REREAD_AFTER", XS_CFG_DURATION, "2s", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
+     "A push of updates that starts this long after its run's pull of the entity ended (or "
+     "that retries, or whose run has no such pull) first reads the records again from Xero and "
+     "decides them again, so a Xero edit made since is a conflict, not overwritten; 0: every "
+     "push of updates reads first. It then holds two permits of the rate budget."},
 
     /* --- Xero and OAuth (xs-auth) --- */
     {"XS_XERO_LOGIN_URL", XS_CFG_URL, "https://login.xero.com", false, 0, 0, "http|https",
@@ -133,6 +138,12 @@ const xs_config_var xs_config_vars[] = {
      "The Xero app's client secret, sent by HTTP Basic to the token and revocation endpoints."},
     {"XS_XERO_TIMEOUT", XS_CFG_DURATION, "30s", false, 100, SEC(600), NULL, XS_PROC_DOMAINS,
      "How long one call to Xero may take, connection included, before it counts as failed."},
+    {"XS_PUSH_RESEND_WINDOW", XS_CFG_DURATION, "5m", false, 0, SEC(86400), NULL,
+     XS_PROC_CONTACTS | XS_PROC_INVOICES | XS_PROC_PAYMENTS,
+     "A create whose reply never came is sent again, byte for byte with its Idempotency-Key, "
+     "only this long after it was first sent; later, Xero may have forgotten the key, so the "
+     "step ends with it in doubt and the next pull links the record if Xero made it (else it "
+     "is sent anew). Keep it well below the time Xero remembers a key."},
     {"XS_OAUTH_REDIRECT_URIS", XS_CFG_STRING, "http://127.0.0.1:8080/v1/oauth/callback", false, 0,
      0, NULL, XS_PROC_AUTH,
      "Comma-separated redirect URIs registered for the app, each pointing at the "

@@ -50,6 +50,15 @@ const char *xs_domain_text_or_empty(const json_t *rec, const char *key)
     return s != NULL ? s : "";
 }
 
+/* The id Xero gives an item it did not save (summarizeErrors=false): never a record's id. */
+static const char NIL_ID[] = "00000000-0000-0000-0000-000000000000";
+
+/* xero_id_ok tells whether s names a record in Xero: a UUID, and not the nil one. */
+static bool xero_id_ok(const char *s)
+{
+    return xs_proto_uuid_valid(s) && strcmp(s, NIL_ID) != 0;
+}
+
 static bool is_hex_sum(const char *s)
 {
     return s != NULL && strlen(s) == 2 * XS_SHA256_LEN &&
@@ -796,14 +805,14 @@ static xs_err load_mappings_sums(xs_svc_ctx *ctx, const char *conn, const char *
                       "JOIN unnest($3::uuid[], $4::text[]) AS r(xid, sum) ON r.xid = m.xero_id",
                       conn, entity, arr, sarr)
         : by_xero ? xs_pg_q(ctx->pg, &r,
-                            "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                            "WHERE connection_id = $1 AND entity = $2 AND xero_id = "
-                            "ANY($3::uuid[])",
+                            "SELECT xero_id, local_id, base, base_checksum, NULL, xero_parts "
+                            "FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
+                            "xero_id = ANY($3::uuid[])",
                             conn, entity, arr)
                   : xs_pg_q(ctx->pg, &r,
-                            "SELECT xero_id, local_id, base, base_checksum FROM sync.mappings "
-                            "WHERE connection_id = $1 AND entity = $2 AND local_id = "
-                            "ANY($3::uuid[])",
+                            "SELECT xero_id, local_id, base, base_checksum, NULL, xero_parts "
+                            "FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
+                            "local_id = ANY($3::uuid[])",
                             conn, entity, arr);
     free(arr);
     free(sarr);
@@ -818,6 +827,10 @@ static xs_err load_mappings_sums(xs_svc_ctx *ctx, const char *conn, const char *
             json_pack("{s:s, s:s, s:o, s:s?, s:s?}", "xero_id", xs_pg_res_get(r, i, 0), "local_id",
                       xs_pg_res_get(r, i, 1), "base", base != NULL ? base : json_null(), "checksum",
                       xs_pg_res_get(r, i, 3), "raw", sums != NULL ? xs_pg_res_get(r, i, 4) : NULL);
+        const char *parts = sums == NULL ? xs_pg_res_get(r, i, 5) : NULL;
+        if (parts != NULL) {
+            json_object_set_new(row, "parts", xs_json_parse(parts, strlen(parts), NULL));
+        }
         json_object_set_new(m, xs_pg_res_get(r, i, by_xero ? 0 : 1), row);
     }
     xs_pg_res_free(r);
@@ -893,11 +906,12 @@ static void mapping_add(json_t *list, const char *local_id, const char *xero_id,
     "sync_version = m.sync_version + 1, last_txid = EXCLUDED.last_txid, xero_raw_sum = "           \
     "CASE WHEN EXCLUDED.xero_raw_sum IS NULL THEN m.xero_raw_sum ELSE EXCLUDED.xero_raw_sum "      \
     "END, xero_raw_checksum = CASE WHEN EXCLUDED.xero_raw_sum IS NULL THEN "                       \
-    "m.xero_raw_checksum ELSE EXCLUDED.xero_raw_checksum END"
+    "m.xero_raw_checksum ELSE EXCLUDED.xero_raw_checksum END, xero_parts = "                       \
+    "coalesce(EXCLUDED.xero_parts, m.xero_parts)"
 #define MAPPING_COLS                                                                               \
     "INSERT INTO sync.mappings AS m (connection_id, entity, local_id, xero_id, base, "             \
     "base_checksum, xero_updated_at, local_updated_at, last_synced_at, sync_version, last_txid, "  \
-    "xero_raw_sum, xero_raw_checksum) "
+    "xero_raw_sum, xero_raw_checksum, xero_parts) "
 
 /* write_mappings upserts mappings in the open transaction, stamped with txid; a contact
  * linked now leaves the connection's unlinked set (migration 0008). */
@@ -914,9 +928,10 @@ static xs_err write_mappings(xs_svc_ctx *ctx, const char *conn, const char *enti
         "SELECT $1, $2, r.local_id, r.xero_id, r.base, r.checksum, 'epoch'::timestamptz + "
         "r.xero_at * interval '1 millisecond', CASE WHEN r.local_at = -1 THEN "
         "'-infinity'::timestamptz ELSE 'epoch'::timestamptz + r.local_at * interval '1 "
-        "millisecond' END, now(), 1, $3, r.raw, r.raw_checksum FROM jsonb_to_recordset($4::jsonb) "
-        "AS r(local_id uuid, xero_id uuid, base jsonb, checksum text, xero_at bigint, local_at "
-        "bigint, raw text, raw_checksum text) " MAPPING_UPSERT " RETURNING m.entity, m.local_id) "
+        "millisecond' END, now(), 1, $3, r.raw, r.raw_checksum, r.parts FROM "
+        "jsonb_to_recordset($4::jsonb) AS r(local_id uuid, xero_id uuid, base jsonb, checksum "
+        "text, xero_at bigint, local_at bigint, raw text, raw_checksum text, parts "
+        "jsonb) " MAPPING_UPSERT " RETURNING m.entity, m.local_id) "
         "DELETE FROM sync.unlinked_contacts u USING w WHERE w.entity = 'contact' AND "
         "u.connection_id = $1 AND u.contact_id = w.local_id",
         3, p, list);
@@ -930,12 +945,13 @@ xs_err xs_domain_write_created(xs_pg *pg, const char *org, const char *conn, con
     }
     static const char head[] =
         "WITH r AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($5::jsonb) AS r(id uuid, "
-        "xero_id uuid, rec jsonb, checksum text, xero_at bigint, raw text)), c AS (";
+        "xero_id uuid, rec jsonb, checksum text, xero_at bigint, raw text, parts jsonb)), c AS (";
     static const char tail[] =
         ") " MAPPING_COLS "SELECT $2, $3, r.id, r.xero_id, r.rec, r.checksum, 'epoch'::timestamptz "
         "+ r.xero_at * interval '1 millisecond', " XS_DOMAIN_AT_MS(
             "now()") ", now(), 1, $4, r.raw, "
-                     "CASE WHEN r.raw IS NOT NULL THEN r.checksum END FROM r " MAPPING_UPSERT;
+                     "CASE WHEN r.raw IS NOT NULL THEN r.checksum END, r.parts FROM "
+                     "r " MAPPING_UPSERT;
     size_t cap = sizeof(head) + strlen(insert) + sizeof(tail);
     char *sql = malloc(cap);
     if (sql == NULL) {
@@ -1373,19 +1389,24 @@ typedef struct pulled {
     xs_time at;
     char sum[2 * XS_SHA256_LEN + 1]; /* rec's checksum */
     char raw[2 * XS_SHA256_LEN + 1]; /* xs_sync_raw_sum of its text as sent, or "" */
-    bool known;   /* its raw sum says it is unchanged: not parsed, nothing to do */
-    bool blocked; /* a record it refers to has no mapping yet (refs_translate) */
+    bool known;    /* its raw sum says it is unchanged: not parsed, nothing to do */
+    bool blocked;  /* a record it refers to has no mapping yet (refs_translate) */
+    json_t *parts; /* the Xero ids of its parts (ops->read_parts), or NULL */
 } pulled;
 
 /* memo_add gives the mappings added to list since *seen (those of one pulled record, r)
- * r's raw sum and what it reads as: a memo that holds whatever the base becomes. */
+ * r's raw sum and what it reads as: a memo that holds whatever the base becomes; and the
+ * Xero ids of its parts. */
 static void memo_add(json_t *list, size_t *seen, const pulled *r)
 {
     for (; *seen < json_array_size(list); (*seen)++) {
+        json_t *m = json_array_get(list, *seen);
         if (r->raw[0] != '\0') {
-            json_t *m = json_array_get(list, *seen);
             json_object_set_new(m, "raw", json_string(r->raw));
             json_object_set_new(m, "raw_checksum", json_string(r->sum));
+        }
+        if (r->parts != NULL) {
+            json_object_set(m, "parts", r->parts);
         }
     }
 }
@@ -1452,6 +1473,7 @@ static void page_fini(page *p)
 {
     for (size_t i = 0; p->recs != NULL && i < p->nrec; i++) {
         json_decref(p->recs[i].rec);
+        json_decref(p->recs[i].parts);
     }
     free(p->recs);
     free(p->known);
@@ -1552,7 +1574,7 @@ static xs_err take_items(page *p, json_t *list, int32_t **order)
             vlen == 36) {
             memcpy(ids[i], v, 36);
             ids[i][36] = '\0';
-            if (xs_proto_uuid_valid(ids[i])) {
+            if (xero_id_ok(ids[i])) {
                 for (size_t c = 0; c < 36; c++) {
                     ids[i][c] = (char)tolower((unsigned char)ids[i][c]);
                 }
@@ -1710,8 +1732,7 @@ static void fetch_page(page *p)
         } else {
             json_t *rec = NULL;
             json_t *x = json_array_get(list, order != NULL ? (size_t)order[i - 1] : i - 1);
-            if (xs_domain_from_xero(ops, x, &rec, id, &at, why) != XS_OK ||
-                !xs_proto_uuid_valid(id)) {
+            if (xs_domain_from_xero(ops, x, &rec, id, &at, why) != XS_OK || !xero_id_ok(id)) {
                 at = 0;
             }
             json_decref(rec);
@@ -1767,8 +1788,8 @@ static xs_err read_page(page *p)
         char why[WHY_MAX] = "";
         r->xero_id[0] = '\0';
         if (xs_domain_from_xero(ops, item, &r->rec, r->xero_id, &r->at, why) != XS_OK ||
-            !xs_proto_uuid_valid(r->xero_id)) {
-            item_error(p->errors, NULL, xs_proto_uuid_valid(r->xero_id) ? r->xero_id : NULL,
+            !xero_id_ok(r->xero_id)) {
+            item_error(p->errors, NULL, xero_id_ok(r->xero_id) ? r->xero_id : NULL,
                        why[0] != '\0' ? why : "a record Xero sent cannot be read");
             json_decref(r->rec);
             r->rec = NULL;
@@ -1776,6 +1797,7 @@ static xs_err read_page(page *p)
             continue;
         }
         xs_sync_checksum(r->rec, r->sum);
+        r->parts = ops->read_parts != NULL ? ops->read_parts(item) : NULL;
         if (p->raws != NULL) {
             memcpy(r->raw, p->raws[i], sizeof(r->raw));
         }
@@ -1996,354 +2018,748 @@ static void blocked_fini(blocked_ids *b)
     }
 }
 
-/* apply_page decides each record of a page read and writes the outcome, in one transaction
- * marked as the engine's own; counts add up over the pages of a step. */
-static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set, page *pg,
-                         json_t *counts, blocked_ids *blocked)
+/* ------------------------------------------------------- what a person edits */
+
+/* edit_view is what conflict decisions compare of rec (new; NULL for NULL): the entity's
+ * edits view, or rec without its computed fields, or rec itself. */
+static json_t *edit_view(const xs_entity_ops *ops, const json_t *rec)
 {
-    const xs_entity_ops *ops = pg->ask->ops;
-    const json_t *ids = pg->ask->ids;
-    const char *org = xs_json_str_or(req->body, "organisation_id", "");
-    size_t nrec = pg->nrec;
-    pulled *recs = pg->recs;
-    xs_err e = XS_OK;
-    counts_add(counts, "fetched", (json_int_t)pg->n);
-    counts_add(counts, "failed", (json_int_t)pg->unreadable);
-    int64_t tm[4] = {xs_clock_mono_ms(), 0, 0, 0};
-    json_t *maps = json_array(), *creates = json_array(), *updates = json_array(),
-           *conflicts = json_array(), *queue = json_array(), *local_ids = json_array(),
-           *unmatched = json_array(), *sums = json_array(), *memos = json_array(),
-           *created = json_array();
-    json_t *mappings = NULL, *local = NULL, *pending = NULL, *matched = NULL, *at = NULL;
-    json_t *on = json_object(); /* what blocked records wait for */
-    if (maps == NULL || creates == NULL || updates == NULL || conflicts == NULL || queue == NULL ||
-        local_ids == NULL || unmatched == NULL || sums == NULL || memos == NULL || on == NULL ||
-        created == NULL) {
-        e = XS_ENOMEM;
-        goto out;
+    if (rec == NULL) {
+        return NULL;
+    }
+    if (ops->edits != NULL) {
+        return ops->edits(rec);
+    }
+    if (ops->computed == NULL) {
+        return json_incref((json_t *)rec);
+    }
+    json_t *v = json_copy((json_t *)rec);
+    for (size_t k = 0; v != NULL && ops->computed[k] != NULL; k++) {
+        json_object_del(v, ops->computed[k]);
+    }
+    return v;
+}
+
+/* full_record lays Xero's computed values (from its record xero) over view, a decided edits
+ * view (new). */
+static json_t *full_record(const xs_entity_ops *ops, const json_t *view, const json_t *xero)
+{
+    if (ops->with_computed != NULL) {
+        return ops->with_computed(view, xero);
+    }
+    if (ops->computed == NULL) {
+        return json_incref((json_t *)view);
+    }
+    json_t *r = json_copy((json_t *)view);
+    for (size_t k = 0; r != NULL && ops->computed[k] != NULL; k++) {
+        json_t *v = json_object_get(xero, ops->computed[k]);
+        json_object_set(r, ops->computed[k], v != NULL ? v : json_null());
+    }
+    return r;
+}
+
+/* decide is xs_sync_decide over what a person edits: fields Xero computes follow Xero without
+ * counting as a change of either side (a payment made in Xero is no edit of its invoice), so
+ * d->result is the decided edits with Xero's computed values. *fix (new, or NULL) is the
+ * local record with Xero's computed values when the decision keeps its edits (none, or to
+ * Xero) but those values differ from the local row's. */
+static xs_err decide(const xs_entity_ops *ops, const json_t *base, const json_t *local,
+                     const json_t *xero, int64_t local_at, xs_time xero_at, const settings *set,
+                     xs_sync_decision *d, json_t **fix)
+{
+    *fix = NULL;
+    if (ops->computed == NULL && ops->edits == NULL) {
+        return xs_sync_decide(base, local, xero, local_at, xero_at, set->policy, set->fallback, d);
+    }
+    json_t *bv = edit_view(ops, base), *lv = edit_view(ops, local), *xv = edit_view(ops, xero);
+    xs_err e = lv != NULL && xv != NULL
+                   ? xs_sync_decide(bv, lv, xv, local_at, xero_at, set->policy, set->fallback, d)
+                   : XS_ENOMEM;
+    if (e == XS_OK && d->result != NULL) {
+        json_t *full = full_record(ops, d->result, xero);
+        json_decref(d->result);
+        d->result = full;
+    }
+    if (e == XS_OK && (d->action == XS_SYNC_NONE || d->action == XS_SYNC_TO_XERO)) {
+        json_t *mine = full_record(ops, lv, xero);
+        if (mine != NULL && !xs_json_equal(mine, local)) {
+            *fix = mine;
+        } else {
+            json_decref(mine);
+        }
+    }
+    json_decref(bv);
+    json_decref(lv);
+    json_decref(xv);
+    return e;
+}
+
+/* ------------------------------------------------------------- applying a page */
+
+/* What a page's records come to, gathered before one transaction writes it. */
+typedef struct page_out {
+    json_t *maps;      /* mappings to write (mapping_add) */
+    json_t *creates;   /* new local rows [{"id", "rec"}] (write_local) */
+    json_t *created;   /* new local rows with their mappings (write_created) */
+    json_t *updates;   /* local rows to write [{"id", "rec"}] */
+    json_t *conflicts; /* conflict_add */
+    json_t *queue;     /* local ids to send to Xero */
+    json_t *memos;     /* write_memos */
+    json_t *linked;    /* local ids of in-doubt creates found in Xero (their claims go) */
+    json_t *counts;    /* this try's counts (PULL_COUNTS) */
+    blocked_ids blocked;
+} page_out;
+
+static bool page_out_init(page_out *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->maps = json_array();
+    o->creates = json_array();
+    o->created = json_array();
+    o->updates = json_array();
+    o->conflicts = json_array();
+    o->queue = json_array();
+    o->memos = json_array();
+    o->linked = json_array();
+    o->counts = counts_new(PULL_COUNTS);
+    return o->maps != NULL && o->creates != NULL && o->created != NULL && o->updates != NULL &&
+           o->conflicts != NULL && o->queue != NULL && o->memos != NULL && o->linked != NULL &&
+           o->counts != NULL;
+}
+
+static void page_out_fini(page_out *o)
+{
+    json_decref(o->maps);
+    json_decref(o->creates);
+    json_decref(o->created);
+    json_decref(o->updates);
+    json_decref(o->conflicts);
+    json_decref(o->queue);
+    json_decref(o->memos);
+    json_decref(o->linked);
+    json_decref(o->counts);
+    blocked_fini(&o->blocked);
+}
+
+/* What is known here of a page's records, read before deciding them. */
+typedef struct page_known {
+    json_t *mappings; /* by Xero id (load_mappings_sums) */
+    json_t *claimed;  /* by Xero id: {"local_id", "sent"}, an in-doubt create of ours */
+    json_t *matched;  /* by Xero id: a local row matched on first link (assign_matches) */
+    json_t *local;    /* by local id (ops->load_local) */
+    json_t *pending;  /* local ids with a conflict held for a person */
+} page_known;
+
+static void page_known_fini(page_known *k)
+{
+    json_decref(k->mappings);
+    json_decref(k->claimed);
+    json_decref(k->matched);
+    json_decref(k->local);
+    json_decref(k->pending);
+    memset(k, 0, sizeof(*k));
+}
+
+/* sent_matches tells whether Xero's record rec can be the one Xero made from sent, the
+ * canonical record of one of our creates: every field a person edits that sent sets, rec
+ * holds the same (Xero fills in what was left empty, and computes the rest). */
+static bool sent_matches(const xs_entity_ops *ops, const json_t *sent, const json_t *rec)
+{
+    json_t *sv = edit_view(ops, sent), *rv = edit_view(ops, rec);
+    bool same = sv != NULL && rv != NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(same ? sv : NULL, k, v)
+    {
+        if (!xs_sync_is_empty(v) && !xs_json_equal(v, json_object_get(rv, k))) {
+            same = false;
+            break;
+        }
+    }
+    json_decref(sv);
+    json_decref(rv);
+    return same;
+}
+
+/* find_own_creates looks, among a page's records no mapping knows (unmapped: [{"xero_id",
+ * "rec"}]), for those one of our own pushes made while its reply was lost: the in-doubt
+ * creates of the connection (sync.push_claims) each of which can be at most one of them, in
+ * the order they were claimed. *out (new): {xero_id: {"local_id", "sent"}}. */
+static xs_err find_own_creates(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *ops,
+                               const json_t *unmapped, json_t **out)
+{
+    *out = json_object();
+    if (*out == NULL) {
+        return XS_ENOMEM;
+    }
+    if (!ops->pushable || json_array_size(unmapped) == 0) {
+        return XS_OK;
+    }
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(ctx->pg, &r,
+                       "SELECT c.local_id::text, c.sent::text FROM sync.push_claims c WHERE "
+                       "c.connection_id = $1 AND c.entity = $2 AND c.op = 'create' AND "
+                       "c.settled_by IS NOT NULL AND c.sent IS NOT NULL AND NOT EXISTS (SELECT 1 "
+                       "FROM sync.mappings m WHERE m.connection_id = $1 AND m.entity = $2 AND "
+                       "m.local_id = c.local_id) ORDER BY c.claimed_at, c.local_id",
+                       req->conn, ops->name);
+    if (e != XS_OK) {
+        return e;
+    }
+    int n = xs_pg_res_nrows(r);
+    bool *used = calloc((size_t)n + 1, sizeof(bool));
+    if (used == NULL) {
+        xs_pg_res_free(r);
+        return XS_ENOMEM;
     }
     size_t i;
-    json_t *item;
-    /* References to other entities' records become local ids; a record whose reference is
-     * not here yet waits (or, in a step that is its last chance, fails). */
-    bool final = json_is_true(json_object_get(req->body, "final"));
-    if (ops->refs != NULL && pg->nparsed > 0) {
-        json_t **rs = calloc(pg->nparsed, sizeof(json_t *));
-        bool *bl = calloc(pg->nparsed, sizeof(bool));
-        for (i = 0; rs != NULL && i < pg->nparsed; i++) {
-            rs[i] = recs[i].rec;
-        }
-        e = rs != NULL && bl != NULL
-                ? refs_translate(ctx->pg, req->conn, ops, rs, pg->nparsed, true, bl, on)
-                : XS_ENOMEM;
-        for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
-            recs[i].blocked = bl[i];
-            if (!bl[i]) {
-                xs_sync_checksum(recs[i].rec, recs[i].sum);
+    json_t *u;
+    json_array_foreach(unmapped, i, u)
+    {
+        for (int c = 0; c < n; c++) {
+            const char *st = xs_pg_res_get(r, c, 1);
+            json_t *sent = used[c] ? NULL : xs_json_parse(st, strlen(st), NULL);
+            if (sent != NULL && sent_matches(ops, sent, json_object_get(u, "rec"))) {
+                used[c] = true;
+                json_object_set_new(
+                    *out, xs_json_str_or(u, "xero_id", ""),
+                    json_pack("{s:s, s:o}", "local_id", xs_pg_res_get(r, c, 0), "sent", sent));
+                break;
             }
-        }
-        free(rs);
-        free(bl);
-        if (e != XS_OK) {
-            e = db_fail(ctx, e, "cannot read what the records refer to");
-            goto out;
+            json_decref(sent);
         }
     }
-    /* What is known of them here. */
-    for (i = 0; i < pg->nparsed; i++) {
+    free(used);
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+/* page_lookup reads what is known here of a page's records (refs already translated). */
+static xs_err page_lookup(xs_svc_ctx *ctx, const xs_msg *req, const settings *set, page *pg,
+                          page_known *k)
+{
+    const xs_entity_ops *ops = pg->ask->ops;
+    const char *org = xs_json_str_or(req->body, "organisation_id", "");
+    pulled *recs = pg->recs;
+    json_t *sums = json_array(), *local_ids = json_array(), *unmatched = json_array();
+    int64_t t0 = xs_clock_mono_ms(), tm = 0, tl = 0;
+    size_t i;
+    xs_err e = sums != NULL && local_ids != NULL && unmatched != NULL ? XS_OK : XS_ENOMEM;
+    for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
         json_array_append_new(sums, json_string(recs[i].sum));
     }
-    e = load_mappings_sums(ctx, req->conn, ops->name, pg->xids, sums, true, &mappings);
-    if (e != XS_OK) {
+    if (e == XS_OK && (e = load_mappings_sums(ctx, req->conn, ops->name, pg->xids, sums, true,
+                                              &k->mappings)) != XS_OK) {
         e = db_fail(ctx, e, "cannot read mappings");
-        goto out;
     }
-    for (i = 0; i < pg->nparsed; i++) {
-        json_t *m = json_object_get(mappings, recs[i].xero_id);
+    for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
+        json_t *m = json_object_get(k->mappings, recs[i].xero_id);
         if (recs[i].blocked) {
             continue;
         }
-        if (m != NULL) {
-            /* An unchanged record (its checksum is the base's) needs nothing local. */
-            if (!json_is_null(json_object_get(m, "base")) ||
-                json_object_get(m, "checksum") == NULL) {
-                json_array_append_new(local_ids, json_string(xs_json_str_or(m, "local_id", "")));
-            }
-        } else {
+        if (m == NULL) {
             json_array_append_new(
                 unmatched, json_pack("{s:s, s:O}", "xero_id", recs[i].xero_id, "rec", recs[i].rec));
+        } else if (!json_is_null(json_object_get(m, "base")) ||
+                   json_object_get(m, "checksum") == NULL) {
+            /* An unchanged record (its checksum is the base's) needs nothing local. */
+            json_array_append_new(local_ids, json_string(xs_json_str_or(m, "local_id", "")));
         }
     }
-    int64_t tmm = xs_clock_mono_ms();
-    if (ops->match != NULL && json_array_size(unmatched) > 0 && json_array_size(set->keys) > 0) {
+    /* Our own creates first: a record one of our pushes made is linked to the local row
+     * that caused it, never matched to another nor imported. */
+    if (e == XS_OK && (e = find_own_creates(ctx, req, ops, unmatched, &k->claimed)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read the creates in doubt");
+    }
+    if (e == XS_OK && json_object_size(k->claimed) > 0) {
+        json_t *rest = json_array();
+        json_t *u;
+        json_array_foreach(unmatched, i, u)
+        {
+            json_t *c = json_object_get(k->claimed, xs_json_str_or(u, "xero_id", ""));
+            if (c != NULL) {
+                json_array_append_new(local_ids, json_string(xs_json_str_or(c, "local_id", "")));
+            } else {
+                json_array_append(rest, u);
+            }
+        }
+        json_decref(unmatched);
+        unmatched = rest;
+    }
+    tm = xs_clock_mono_ms();
+    if (e == XS_OK && ops->match != NULL && json_array_size(unmatched) > 0 &&
+        json_array_size(set->keys) > 0) {
         json_t *cands = NULL;
         if ((e = ops->match(ctx->pg, org, req->conn, unmatched, set->keys, &cands)) != XS_OK) {
             e = db_fail(ctx, e, "cannot match records");
-            goto out;
-        }
-        matched = assign_matches(cands, set->keys);
-        json_decref(cands);
-        if (matched == NULL) {
+        } else if ((k->matched = assign_matches(cands, set->keys)) == NULL) {
             e = XS_ENOMEM;
-            goto out;
         }
-        const char *k;
+        json_decref(cands);
+        const char *key;
         json_t *v;
-        json_object_foreach(matched, k, v)
+        json_object_foreach(e == XS_OK ? k->matched : NULL, key, v)
         {
             json_array_append_new(local_ids, json_string(xs_json_str_or(v, "local_id", "")));
         }
     }
-    int64_t tml = xs_clock_mono_ms();
-    if ((e = ops->load_local(ctx->pg, org, local_ids, &local)) != XS_OK ||
-        (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &pending)) != XS_OK) {
+    tl = xs_clock_mono_ms();
+    if (e == XS_OK &&
+        ((e = ops->load_local(ctx->pg, org, local_ids, &k->local)) != XS_OK ||
+         (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &k->pending)) != XS_OK)) {
         e = db_fail(ctx, e, "cannot read local records");
-        goto out;
     }
     xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",
-                 (json_int_t)(tmm - tm[0]), "match_ms", (json_int_t)(tml - tmm), "local_ms",
-                 (json_int_t)(xs_clock_mono_ms() - tml));
+                 (json_int_t)(tm - t0), "match_ms", (json_int_t)(tl - tm), "local_ms",
+                 (json_int_t)(xs_clock_mono_ms() - tl));
+    json_decref(sums);
+    json_decref(local_ids);
+    json_decref(unmatched);
+    return e;
+}
 
-    tm[1] = xs_clock_mono_ms();
-    /* Decide each record. Every mapping written for a record keeps its raw sum (memo_add,
-     * run after each record however its branch ends). */
-    size_t nmaps = 0;
-    for (i = 0; i < nrec; memo_add(maps, &nmaps, &recs[i]), i++) {
-        pulled *p = &recs[i];
+/* import_record makes a new local row of Xero's record p (new to this connection). */
+static xs_err import_record(const xs_entity_ops *ops, const pulled *p, page_out *o)
+{
+    char nid[XS_ID_MAX];
+    xs_err e = xs_domain_new_id(nid);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (ops->write_created != NULL) {
+        json_t *c = json_pack("{s:s, s:s, s:O, s:s}", "id", nid, "xero_id", p->xero_id, "rec",
+                              p->rec, "checksum", p->sum);
+        if (p->at > 0) {
+            json_object_set_new(c, "xero_at", json_integer(p->at));
+        }
+        if (p->raw[0] != '\0') {
+            json_object_set_new(c, "raw", json_string(p->raw)); /* reads as checksum */
+        }
+        if (p->parts != NULL) {
+            json_object_set(c, "parts", p->parts);
+        }
+        json_array_append_new(o->created, c);
+    } else {
+        json_array_append_new(o->creates, json_pack("{s:s, s:O}", "id", nid, "rec", p->rec));
+        mapping_add_sum(o->maps, nid, p->xero_id, p->rec, p->sum, p->at, 0);
+    }
+    counts_add(o->counts, "created", 1);
+    return XS_OK;
+}
+
+/* decide_pulled decides Xero's record p against the local row l (lid) and the base (NULL
+ * on first link), under the step's settings; m is its mapping, or NULL when this page links
+ * it. queue: a record to send to Xero goes into the outbox (a re-read before a push does
+ * not: the push that follows sends it). */
+static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const settings *set,
+                            const pulled *p, const char *lid, const json_t *m, const json_t *base,
+                            const json_t *l, bool queue, page_out *o, const page_known *k)
+{
+    json_t *lrec = json_object_get(l, "rec");
+    int64_t lat = 0;
+    xs_json_get_int(l, "at", &lat);
+    if (!ops->pushable) {
+        /* A read-only mirror: Xero's version is the record; a local edit is overwritten. */
+        bool same = xs_json_equal(lrec, p->rec);
+        if (!same) {
+            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", p->rec));
+        }
+        mapping_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, same ? lat : 0);
+        counts_add(o->counts, same ? "unchanged" : "updated", 1);
+        return XS_OK;
+    }
+    if (m == NULL && set->fill_empty_only) {
+        json_t *filled = xs_sync_fill_empty(lrec, p->rec);
+        bool changed = !xs_json_equal(filled, lrec), differs = !xs_json_equal(filled, p->rec);
+        if (changed) {
+            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", filled));
+        }
+        counts_add(o->counts, changed ? "updated" : "unchanged", 1);
+        mapping_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, differs ? -1 : 0);
+        if (differs) {
+            json_array_append_new(o->queue, json_string(lid));
+            counts_add(o->counts, "queued", 1);
+        }
+        json_decref(filled);
+        return XS_OK;
+    }
+    if (json_object_get(k->pending, lid) != NULL) {
+        /* Held for a person: keep both versions current, write nothing. */
+        xs_sync_decision held = {.action = XS_SYNC_HOLD, .policy = XS_POLICY_MANUAL};
+        snprintf(held.reason, sizeof(held.reason), "held for a person");
+        conflict_add(o->conflicts, lid, p->xero_id, base, lrec, p->rec, &held);
+        counts_add(o->counts, "skipped", 1);
+        return XS_OK;
+    }
+    xs_sync_decision d;
+    json_t *fix = NULL; /* the local row with Xero's computed values, when only they differ */
+    xs_err e = decide(ops, base, lrec, p->rec, lat, p->at, set, &d, &fix);
+    if (e != XS_OK) {
+        return xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
+    }
+    if (d.conflict) {
+        conflict_add(o->conflicts, lid, p->xero_id, base, lrec, p->rec, &d);
+        counts_add(o->counts, "conflicts", 1);
+    }
+    if (fix != NULL) {
+        json_array_append_new(o->updates, json_pack("{s:s, s:o}", "id", lid, "rec", fix));
+    }
+    switch (d.action) {
+    case XS_SYNC_NONE:
+        mapping_add(o->maps, lid, p->xero_id, d.result, p->at, fix != NULL ? 0 : lat);
+        counts_add(o->counts, fix != NULL ? "updated" : "unchanged", 1);
+        break;
+    case XS_SYNC_TO_LOCAL:
+        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
+        mapping_add(o->maps, lid, p->xero_id, d.result, p->at, 0);
+        counts_add(o->counts, "updated", 1);
+        break;
+    case XS_SYNC_TO_XERO:
+    case XS_SYNC_BOTH:
+        if (d.action == XS_SYNC_BOTH) {
+            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
+            counts_add(o->counts, "updated", 1);
+        }
+        /* The base becomes Xero's version, so the local one reads as changed and the
+         * outbox (or a full run's scan, or the push this re-read is for) sends it. */
+        mapping_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, -1);
+        if (queue) {
+            json_array_append_new(o->queue, json_string(lid));
+            counts_add(o->counts, "queued", 1);
+        }
+        break;
+    case XS_SYNC_HOLD:
+        if (m == NULL) {
+            json_array_append_new(o->maps, json_pack("{s:s, s:s, s:n, s:n, s:I}", "local_id", lid,
+                                                     "xero_id", p->xero_id, "base", "checksum",
+                                                     "xero_at", (json_int_t)p->at));
+        }
+        break;
+    }
+    xs_sync_decision_fini(&d);
+    return XS_OK;
+}
+
+/* decide_page decides each record of the page into o. Every mapping written for a record
+ * keeps its raw sum and parts (memo_add, run after each record however its branch ends). */
+static xs_err decide_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set, page *pg,
+                          const json_t *on, bool queue, const page_known *k, page_out *o)
+{
+    const xs_entity_ops *ops = pg->ask->ops;
+    bool final = json_is_true(json_object_get(req->body, "final"));
+    size_t nmaps = 0, i;
+    xs_err e = XS_OK;
+    for (i = 0; e == XS_OK && i < pg->nrec; memo_add(o->maps, &nmaps, &pg->recs[i]), i++) {
+        pulled *p = &pg->recs[i];
         if (p->known) {
-            counts_add(counts, "unchanged", 1);
+            counts_add(o->counts, "unchanged", 1);
             continue;
         }
         if (p->blocked) {
+            char msg[WHY_MAX];
             if (final) {
-                char msg[WHY_MAX];
                 blocked_message(ops, p->rec, on, true, msg, sizeof(msg));
                 item_error(pg->errors, NULL, p->xero_id, msg);
-                counts_add(counts, "failed", 1);
-            } else if (idlist_add(&blocked->self, p->xero_id)) {
-                counts_add(counts, "deferred", 1);
-            } else {
+            } else if (!idlist_add(&o->blocked.self, p->xero_id)) {
                 e = XS_ENOMEM;
-                goto out;
             }
+            counts_add(o->counts, final ? "failed" : "deferred", 1);
             continue;
         }
-        json_t *m = json_object_get(mappings, p->xero_id);
-        json_t *mt = json_object_get(matched, p->xero_id);
-        const char *lid = NULL;
+        json_t *m = json_object_get(k->mappings, p->xero_id);
+        json_t *own = json_object_get(k->claimed, p->xero_id);
+        json_t *mt = json_object_get(k->matched, p->xero_id);
         const json_t *base = NULL;
-        if (m != NULL) {
-            if (strcmp(xs_json_str_or(m, "checksum", ""), p->sum) == 0) {
-                if (p->raw[0] != '\0' && strcmp(xs_json_str_or(m, "raw", ""), p->raw) != 0) {
-                    /* Unchanged, but sent as other text than last time: keep this text's
-                     * sum, so it is known the next time it comes. */
-                    json_array_append_new(memos, json_pack("{s:s, s:s, s:s}", "xero_id", p->xero_id,
-                                                           "raw", p->raw, "checksum", p->sum));
-                }
-                counts_add(counts, "unchanged", 1);
-                continue;
+        const char *lid = NULL;
+        if (m != NULL && strcmp(xs_json_str_or(m, "checksum", ""), p->sum) == 0) {
+            if (p->raw[0] != '\0' && strcmp(xs_json_str_or(m, "raw", ""), p->raw) != 0) {
+                /* Unchanged, but sent as other text than last time: keep this text's sum,
+                 * so it is known the next time it comes. */
+                json_array_append_new(o->memos, json_pack("{s:s, s:s, s:s}", "xero_id", p->xero_id,
+                                                          "raw", p->raw, "checksum", p->sum));
             }
+            counts_add(o->counts, "unchanged", 1);
+            continue;
+        }
+        if (m != NULL) {
             lid = xs_json_str_or(m, "local_id", "");
             base = json_object_get(m, "base");
-            if (json_is_null(base)) {
-                base = NULL;
-            }
+        } else if (own != NULL) {
+            /* Made by one of our pushes whose reply never came: what was sent is the base. */
+            lid = xs_json_str_or(own, "local_id", "");
+            base = json_object_get(own, "sent");
+            json_array_append_new(o->linked, json_string(lid));
+            counts_add(o->counts, "linked", 1);
         } else if (mt != NULL) {
             lid = xs_json_str_or(mt, "local_id", "");
-            counts_add(counts, "linked", 1);
+            counts_add(o->counts, "linked", 1);
         } else {
-            char nid[XS_ID_MAX];
-            if ((e = xs_domain_new_id(nid)) != XS_OK) {
-                goto out;
-            }
-            if (ops->write_created != NULL) {
-                json_t *c = json_pack("{s:s, s:s, s:O, s:s}", "id", nid, "xero_id", p->xero_id,
-                                      "rec", p->rec, "checksum", p->sum);
-                if (p->at > 0) {
-                    json_object_set_new(c, "xero_at", json_integer(p->at));
-                }
-                if (p->raw[0] != '\0') {
-                    json_object_set_new(c, "raw", json_string(p->raw)); /* reads as checksum */
-                }
-                json_array_append_new(created, c);
-            } else {
-                json_array_append_new(creates, json_pack("{s:s, s:O}", "id", nid, "rec", p->rec));
-                mapping_add_sum(maps, nid, p->xero_id, p->rec, p->sum, p->at, 0);
-            }
-            counts_add(counts, "created", 1);
+            e = import_record(ops, p, o);
             continue;
         }
-        json_t *l = json_object_get(local, lid);
+        base = json_is_object(base) ? base : NULL;
+        json_t *l = json_object_get(k->local, lid);
         if (l == NULL) {
             /* The local row was deleted by the host application: its removal goes to Xero
-             * through the outbox; nothing comes back. */
-            counts_add(counts, "skipped", 1);
+             * through the outbox; nothing comes back, but the base follows Xero, so that
+             * what retires the record in Xero is decided against what Xero holds. */
+            if (own != NULL || (base != NULL && ops->pushable)) {
+                mapping_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, -1);
+            }
+            counts_add(o->counts, "skipped", 1);
             continue;
         }
-        json_t *lrec = json_object_get(l, "rec");
-        int64_t lat = 0;
-        xs_json_get_int(l, "at", &lat);
-        if (!ops->pushable) {
-            /* A read-only mirror: Xero's version is the record; a local edit is overwritten. */
-            if (xs_json_equal(lrec, p->rec)) {
-                mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at, lat);
-                counts_add(counts, "unchanged", 1);
-            } else {
-                json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", p->rec));
-                mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at, 0);
-                counts_add(counts, "updated", 1);
-            }
-            continue;
-        }
-        if (m == NULL && set->fill_empty_only) {
-            json_t *filled = xs_sync_fill_empty(lrec, p->rec);
-            if (!xs_json_equal(filled, lrec)) {
-                json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", filled));
-                counts_add(counts, "updated", 1);
-            } else {
-                counts_add(counts, "unchanged", 1);
-            }
-            mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at,
-                            xs_json_equal(filled, p->rec) ? 0 : -1);
-            if (!xs_json_equal(filled, p->rec)) {
-                json_array_append_new(queue, json_string(lid));
-                counts_add(counts, "queued", 1);
-            }
-            json_decref(filled);
-            continue;
-        }
-        if (json_object_get(pending, lid) != NULL) {
-            /* Held for a person: keep both versions current, write nothing. */
-            xs_sync_decision held = {.action = XS_SYNC_HOLD, .policy = XS_POLICY_MANUAL};
-            snprintf(held.reason, sizeof(held.reason), "held for a person");
-            conflict_add(conflicts, lid, p->xero_id, base, lrec, p->rec, &held);
-            counts_add(counts, "skipped", 1);
-            continue;
-        }
-        xs_sync_decision d;
-        if ((e = xs_sync_decide(base, lrec, p->rec, lat, p->at, set->policy, set->fallback, &d)) !=
-            XS_OK) {
-            e = xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
-            goto out;
-        }
-        if (d.conflict) {
-            conflict_add(conflicts, lid, p->xero_id, base, lrec, p->rec, &d);
-            counts_add(counts, "conflicts", 1);
-        }
-        switch (d.action) {
-        case XS_SYNC_NONE:
-            mapping_add(maps, lid, p->xero_id, d.result, p->at, lat);
-            counts_add(counts, "unchanged", 1);
-            break;
-        case XS_SYNC_TO_LOCAL:
-            json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
-            mapping_add(maps, lid, p->xero_id, d.result, p->at, 0);
-            counts_add(counts, "updated", 1);
-            break;
-        case XS_SYNC_TO_XERO:
-        case XS_SYNC_BOTH:
-            if (d.action == XS_SYNC_BOTH) {
-                json_array_append_new(updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
-                counts_add(counts, "updated", 1);
-            }
-            /* The base becomes Xero's version, so the local one reads as changed and the
-             * outbox (or a full run's scan) sends it. */
-            mapping_add_sum(maps, lid, p->xero_id, p->rec, p->sum, p->at, -1);
-            json_array_append_new(queue, json_string(lid));
-            counts_add(counts, "queued", 1);
-            break;
-        case XS_SYNC_HOLD:
-            if (m == NULL) {
-                json_array_append_new(maps, json_pack("{s:s, s:s, s:n, s:n, s:I}", "local_id", lid,
-                                                      "xero_id", p->xero_id, "base", "checksum",
-                                                      "xero_at", (json_int_t)p->at));
-            }
-            break;
-        }
-        xs_sync_decision_fini(&d);
+        e = decide_pulled(ctx, ops, set, p, lid, m, base, l, queue, o, k);
     }
+    return e;
+}
 
-    if (!final && !blocked_take(blocked, ops, on)) {
-        e = XS_ENOMEM;
-        goto out;
+/* lock_local locks, in the open transaction, the local rows the page writes over and tells
+ * whether each is still as it was read (its updated_at, to the millisecond): false when the
+ * host application wrote one since, so the page must be decided again. */
+static xs_err lock_local(xs_svc_ctx *ctx, const xs_entity_ops *ops, const page_known *k,
+                         const json_t *updates, bool *same)
+{
+    *same = true;
+    if (ops->table == NULL || json_array_size(updates) == 0) {
+        return XS_OK;
     }
-    tm[2] = xs_clock_mono_ms();
-    /* Apply, in one transaction marked as the engine's own, and as this connection's pull
-     * (every local row it creates gets its mapping here, so none is unlinked for it). */
+    json_t *ids = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(updates, i, u)
+    {
+        json_array_append_new(ids, json_string(xs_json_str_or(u, "id", "")));
+    }
+    char *arr = xs_domain_uuid_array(ids);
+    json_decref(ids);
+    if (arr == NULL) {
+        return XS_ENOMEM;
+    }
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT id::text, " XS_DOMAIN_MS("updated_at") " FROM %s WHERE id = ANY($1::uuid[]) "
+                                                            "ORDER BY id FOR UPDATE",
+             ops->table);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(ctx->pg, &r, sql, arr);
+    free(arr);
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *seen = json_object();
+    for (int row = 0; row < xs_pg_res_nrows(r); row++) {
+        int64_t now = 0, then = -1;
+        xs_pg_res_int(r, row, 1, &now);
+        xs_json_get_int(json_object_get(k->local, xs_pg_res_get(r, row, 0)), "at", &then);
+        json_object_set_new(seen, xs_pg_res_get(r, row, 0), json_true());
+        *same = *same && now == then;
+    }
+    json_array_foreach(updates, i, u)
+    {
+        *same = *same && json_object_get(seen, xs_json_str_or(u, "id", "")) != NULL;
+    }
+    json_decref(seen);
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+/* release_linked lets go, in the open transaction, of the claims of in-doubt creates this
+ * page found in Xero (linked), queueing those another push wanted meanwhile. */
+static xs_err release_linked(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *ops,
+                             const json_t *linked)
+{
+    if (json_array_size(linked) == 0) {
+        return XS_OK;
+    }
+    char *arr = xs_domain_uuid_array(linked);
+    if (arr == NULL) {
+        return XS_ENOMEM;
+    }
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(ctx->pg, &r,
+                       "WITH gone AS (DELETE FROM sync.push_claims WHERE connection_id = $1 AND "
+                       "entity = $2 AND local_id = ANY($3::uuid[]) RETURNING local_id, wanted) "
+                       "SELECT count(*), count(sync.record_change($4::uuid, $2, local_id, "
+                       "'update')) FILTER (WHERE wanted) FROM gone",
+                       req->conn, ops->name, arr, xs_json_str_or(req->body, "organisation_id", ""));
+    if (e == XS_OK) {
+        xs_log_info(ctx->proc->log, "sync.own_create_linked", "{s:s, s:s, s:s}", "entity",
+                    ops->name, "local_ids", arr, "effect",
+                    "a record one of our pushes made while its reply was lost is linked, not "
+                    "imported");
+    }
+    free(arr);
+    xs_pg_res_free(r);
+    return e;
+}
+
+/* write_page writes what the page came to in one transaction, marked as the engine's own and
+ * as this connection's pull (every local row it creates gets its mapping here, so none is
+ * unlinked for it). XS_ECONFLICT, rolled back, when a local row it would write over changed
+ * since it was read. */
+static xs_err write_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set, page *pg,
+                         const page_known *k, page_out *o)
+{
+    const xs_entity_ops *ops = pg->ask->ops;
+    const char *org = xs_json_str_or(req->body, "organisation_id", "");
+    json_t *at = NULL;
     char txid[64];
     new_txid(req, txid, sizeof(txid));
+    bool same = true;
+    xs_err e;
+    int64_t t0 = xs_clock_mono_ms();
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
         (e = xs_pg_q(ctx->pg, NULL, "SELECT sync.mark_pull($1)", req->conn)) != XS_OK) {
-        e = db_fail(ctx, e, "cannot begin");
-        goto out;
+        return db_fail(ctx, e, "cannot begin");
     }
-    if (json_array_size(creates) + json_array_size(updates) > 0 &&
-        (e = ops->write_local(ctx->pg, org, creates, updates, &at)) != XS_OK) {
-        e = db_fail(ctx, e, "cannot write local records");
-        goto out;
+    if ((e = lock_local(ctx, ops, k, o->updates, &same)) != XS_OK) {
+        return db_fail(ctx, e, "cannot lock local records");
     }
-    if (json_array_size(created) > 0 &&
-        (e = ops->write_created(ctx->pg, org, req->conn, txid, created)) != XS_OK) {
-        e = db_fail(ctx, e, "cannot write new local records");
-        goto out;
+    if (!same) {
+        xs_pg_rollback(ctx->pg);
+        return XS_ECONFLICT;
     }
-    if (ops->unpaged && ops->retire_missing != NULL && ids == NULL && pg->ask->filter == NULL &&
-        pg->since == 0 && nrec == pg->n) {
+    if (json_array_size(o->creates) + json_array_size(o->updates) > 0 &&
+        (e = ops->write_local(ctx->pg, org, o->creates, o->updates, &at)) != XS_OK) {
+        return db_fail(ctx, e, "cannot write local records");
+    }
+    if (json_array_size(o->created) > 0 &&
+        (e = ops->write_created(ctx->pg, org, req->conn, txid, o->created)) != XS_OK) {
+        json_decref(at);
+        return db_fail(ctx, e, "cannot write new local records");
+    }
+    if (ops->unpaged && ops->retire_missing != NULL && pg->ask->ids == NULL &&
+        pg->ask->filter == NULL && pg->since == 0 && pg->nrec == pg->n) {
         /* A full pull of an entity Xero lists whole, every record read: what is linked here
          * and not in the list is gone from Xero. */
         int gone = 0;
         json_t *seen = json_copy(pg->xids);
-        for (i = pg->nparsed; seen != NULL && i < nrec; i++) {
-            json_array_append_new(seen, json_string(recs[i].xero_id));
+        for (size_t i = pg->nparsed; seen != NULL && i < pg->nrec; i++) {
+            json_array_append_new(seen, json_string(pg->recs[i].xero_id));
         }
         e = seen != NULL ? ops->retire_missing(ctx->pg, org, req->conn, seen, set->types, &gone)
                          : XS_ENOMEM;
         json_decref(seen);
         if (e != XS_OK) {
-            e = db_fail(ctx, e, "cannot mark the records Xero no longer lists");
-            goto out;
+            json_decref(at);
+            return db_fail(ctx, e, "cannot mark the records Xero no longer lists");
         }
-        counts_add(counts, "retired", gone);
+        counts_add(o->counts, "retired", gone);
     }
-    tm[3] = xs_clock_mono_ms();
-    json_array_foreach(maps, i, item)
+    int64_t t1 = xs_clock_mono_ms();
+    size_t i;
+    json_t *item;
+    json_array_foreach(o->maps, i, item)
     {
         json_t *t = json_object_get(at, xs_json_str_or(item, "local_id", ""));
         if (t != NULL && json_integer_value(json_object_get(item, "local_at")) != -1) {
             json_object_set(item, "local_at", t);
         }
     }
-    if ((e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
-        (e = write_memos(ctx, req->conn, ops->name, memos)) != XS_OK ||
-        (e = write_conflicts(ctx, req, ops->name, conflicts)) != XS_OK ||
-        (e = queue_push(ctx, org, ops->name, queue)) != XS_OK ||
+    json_decref(at);
+    if ((e = write_mappings(ctx, req->conn, ops->name, txid, o->maps)) != XS_OK ||
+        (e = write_memos(ctx, req->conn, ops->name, o->memos)) != XS_OK ||
+        (e = write_conflicts(ctx, req, ops->name, o->conflicts)) != XS_OK ||
+        (e = release_linked(ctx, req, ops, o->linked)) != XS_OK ||
+        (e = queue_push(ctx, org, ops->name, o->queue)) != XS_OK ||
         (e = item_errors(ctx, req, ops->name, pg->errors)) != XS_OK ||
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
-        e = db_fail(ctx, e, "cannot apply the page");
-        goto out;
+        return db_fail(ctx, e, "cannot apply the page");
     }
-    refresh_stats(ctx, ops, json_array_size(maps) + json_array_size(created));
-    xs_log_debug(ctx->proc->log, "sync.pull_timing", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                 "records", (json_int_t)nrec, "call_ms", (json_int_t)pg->call_ms, "read_ms",
-                 (json_int_t)pg->read_ms, "lookup_ms", (json_int_t)(tm[1] - tm[0]), "decide_ms",
-                 (json_int_t)(tm[2] - tm[1]), "write_local_ms", (json_int_t)(tm[3] - tm[2]),
-                 "write_rest_ms", (json_int_t)(xs_clock_mono_ms() - tm[3]));
-out:
-    json_decref(maps);
-    json_decref(creates);
-    json_decref(updates);
-    json_decref(conflicts);
-    json_decref(queue);
-    json_decref(local_ids);
-    json_decref(unmatched);
-    json_decref(sums);
-    json_decref(memos);
-    json_decref(created);
-    json_decref(mappings);
-    json_decref(local);
-    json_decref(pending);
-    json_decref(matched);
-    json_decref(at);
+    refresh_stats(ctx, ops, json_array_size(o->maps) + json_array_size(o->created));
+    xs_log_debug(ctx->proc->log, "sync.pull_timing", "{s:I, s:I, s:I, s:I, s:I}", "records",
+                 (json_int_t)pg->nrec, "call_ms", (json_int_t)pg->call_ms, "read_ms",
+                 (json_int_t)pg->read_ms, "write_local_ms", (json_int_t)(t1 - t0), "write_rest_ms",
+                 (json_int_t)(xs_clock_mono_ms() - t1));
+    return XS_OK;
+}
+
+/* translate_refs makes the references of a page's parsed records local ids, once per page;
+ * a record whose reference is not here yet is blocked (on says on what). */
+static xs_err translate_refs(xs_svc_ctx *ctx, const xs_msg *req, page *pg, json_t *on)
+{
+    const xs_entity_ops *ops = pg->ask->ops;
+    if (ops->refs == NULL || pg->nparsed == 0) {
+        return XS_OK;
+    }
+    json_t **rs = calloc(pg->nparsed, sizeof(json_t *));
+    bool *bl = calloc(pg->nparsed, sizeof(bool));
+    size_t i;
+    for (i = 0; rs != NULL && i < pg->nparsed; i++) {
+        rs[i] = pg->recs[i].rec;
+    }
+    xs_err e = rs != NULL && bl != NULL
+                   ? refs_translate(ctx->pg, req->conn, ops, rs, pg->nparsed, true, bl, on)
+                   : XS_ENOMEM;
+    for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
+        pg->recs[i].blocked = bl[i];
+        if (!bl[i]) {
+            xs_sync_checksum(pg->recs[i].rec, pg->recs[i].sum);
+        }
+    }
+    free(rs);
+    free(bl);
+    return e != XS_OK ? db_fail(ctx, e, "cannot read what the records refer to") : XS_OK;
+}
+
+#define APPLY_TRIES 4
+
+/* apply_page decides each record of a page read and writes the outcome, in one transaction
+ * marked as the engine's own; counts add up over the pages of a step. A write of the host
+ * application to a row the page would write over, made after the page read it, makes the
+ * page decide again (APPLY_TRIES times at most): a local edit is decided, never overwritten
+ * unseen. queue: records to send to Xero go into the outbox. */
+static xs_err apply_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *set, page *pg,
+                         json_t *counts, blocked_ids *blocked, bool queue)
+{
+    const xs_entity_ops *ops = pg->ask->ops;
+    bool final = json_is_true(json_object_get(req->body, "final"));
+    counts_add(counts, "fetched", (json_int_t)pg->n);
+    counts_add(counts, "failed", (json_int_t)pg->unreadable);
+    json_t *on = json_object(); /* what blocked records wait for */
+    xs_err e = on != NULL ? translate_refs(ctx, req, pg, on) : XS_ENOMEM;
+    size_t nerr = json_array_size(pg->errors);
+    for (int t = 1; e == XS_OK; t++) {
+        page_known k = {0};
+        page_out o;
+        e = page_out_init(&o) ? page_lookup(ctx, req, set, pg, &k) : XS_ENOMEM;
+        if (e == XS_OK) {
+            e = decide_page(ctx, req, set, pg, on, queue, &k, &o);
+        }
+        if (e == XS_OK) {
+            e = write_page(ctx, req, set, pg, &k, &o);
+        }
+        if (e == XS_OK) {
+            const char *key;
+            json_t *v;
+            json_object_foreach(o.counts, key, v)
+            {
+                counts_add(counts, key, json_integer_value(v));
+            }
+            for (size_t i = 0; i < o.blocked.self.n; i++) {
+                e = idlist_add(&blocked->self, o.blocked.self.v[i]) ? e : XS_ENOMEM;
+            }
+            if (!final && !blocked_take(blocked, ops, on)) {
+                e = XS_ENOMEM;
+            }
+        }
+        page_known_fini(&k);
+        page_out_fini(&o);
+        if (e != XS_ECONFLICT) {
+            break;
+        }
+        while (json_array_size(pg->errors) > nerr) {
+            json_array_remove(pg->errors, json_array_size(pg->errors) - 1);
+        }
+        if (t == APPLY_TRIES) {
+            e = xs_svc_fail(ctx, XS_EDB, true,
+                            "the local records of this page keep changing while it is written");
+            break;
+        }
+        xs_log_debug(ctx->proc->log, "sync.local_raced", "{s:s, s:i}", "entity", ops->name, "try",
+                     t);
+    }
     json_decref(on);
     return e;
 }
@@ -2487,7 +2903,7 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             }
         }
         if (e == XS_OK) {
-            e = apply_page(ctx, req, &set, &cur, counts, &blocked);
+            e = apply_page(ctx, req, &set, &cur, counts, &blocked, true);
         }
         if (fetching) {
             pthread_join(th, NULL);
@@ -2592,8 +3008,9 @@ fail:
     return e;
 }
 
-static const char *const PUSH_COUNTS[] = {"sent",    "created", "updated",  "unchanged", "failed",
-                                          "skipped", "retired", "deferred", "linked",    NULL};
+static const char *const PUSH_COUNTS[] = {"sent",     "created", "updated",  "unchanged", "failed",
+                                          "skipped",  "retired", "deferred", "linked",    "held",
+                                          "in_doubt", "reread",  NULL};
 
 /* candidates lists the local ids a push step looks at: the given ones, or the next ids of a
  * full scan (*next_scan: where the scan goes on; "" when it is over). */
@@ -2644,18 +3061,149 @@ static json_t *retire_of(const xs_entity_ops *ops, const char *id, const char *x
     return x;
 }
 
-/* build_batch chooses what of ids needs sending and builds the request: items [{local_id,
- * xero_id, rec, at, retire}] and the Xero items. At most 50 are taken; *stop is where a scan
- * must continue when it stopped early. */
+/* What a push request holds: one kind of write, so that a retry can be judged whole. A
+ * create cannot overwrite anything and is sent again byte for byte; an update can, so it is
+ * re-read first; Xero deletes some records (payments) one request each. */
+typedef enum batch_kind {
+    BATCH_NONE = 0,
+    BATCH_CREATE = 1,
+    BATCH_UPDATE = 2, /* updates and retires of records in Xero */
+    BATCH_DELETE = 3, /* one retire, alone (xs_entity_ops.delete_one) */
+} batch_kind;
+
+static const char *const BATCH_NAMES[] = {"none", "create", "update", "delete"};
+
+static batch_kind batch_kind_parse(const char *s)
+{
+    for (int k = BATCH_CREATE; k <= BATCH_DELETE; k++) {
+        if (s != NULL && strcmp(s, BATCH_NAMES[k]) == 0) {
+            return (batch_kind)k;
+        }
+    }
+    return BATCH_NONE;
+}
+
+/* How many records of each kind one request takes. */
+static const size_t BATCH_CAP[] = {0, 50, 50, 1};
+
+/* A batch being built: the records to write, by kind (items [{local_id, xero_id, rec, at,
+ * retire, recreate}] and their Xero items), until one kind is full; batch_finish then keeps
+ * that kind (items, xitems, kind) and leaves the local ids of the others to the next steps
+ * (again). */
+typedef struct batch {
+    json_t *by_kind[4], *x_by_kind[4];
+    json_t *items, *xitems, *again;
+    batch_kind kind;
+} batch;
+
+static void batch_init(batch *b)
+{
+    memset(b, 0, sizeof(*b));
+    for (int k = BATCH_CREATE; k <= BATCH_DELETE; k++) {
+        b->by_kind[k] = json_array();
+        b->x_by_kind[k] = json_array();
+    }
+    b->items = json_array();
+    b->xitems = json_array();
+    b->again = json_array();
+}
+
+static void batch_fini(batch *b)
+{
+    for (int k = BATCH_CREATE; k <= BATCH_DELETE; k++) {
+        json_decref(b->by_kind[k]);
+        json_decref(b->x_by_kind[k]);
+    }
+    json_decref(b->items);
+    json_decref(b->xitems);
+    json_decref(b->again);
+    memset(b, 0, sizeof(*b));
+}
+
+/* batch_take adds a record of kind k (item, its Xero item x; both taken over). */
+static void batch_take(batch *b, batch_kind k, json_t *item, json_t *x)
+{
+    json_array_append_new(b->by_kind[k], item);
+    json_array_append_new(b->x_by_kind[k], x);
+}
+
+/* batch_full tells whether one kind is full: the request it makes is then a whole one. */
+static bool batch_full(const batch *b)
+{
+    for (int k = BATCH_CREATE; k <= BATCH_DELETE; k++) {
+        if (json_array_size(b->by_kind[k]) >= BATCH_CAP[k]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* batch_finish keeps the kind that is full (else the one with the most records) as the
+ * request, and the local ids of the others as again. */
+static void batch_finish(batch *b)
+{
+    batch_kind best = BATCH_NONE;
+    for (int k = BATCH_CREATE; k <= BATCH_DELETE && best == BATCH_NONE; k++) {
+        if (json_array_size(b->by_kind[k]) >= BATCH_CAP[k]) {
+            best = (batch_kind)k;
+        }
+    }
+    for (int k = BATCH_CREATE; k <= BATCH_DELETE && best == BATCH_NONE; k++) {
+        size_t n = json_array_size(b->by_kind[k]);
+        for (int j = BATCH_CREATE; n > 0 && j <= BATCH_DELETE; j++) {
+            n = json_array_size(b->by_kind[j]) > n ? 0 : n; /* another kind has more */
+        }
+        best = n > 0 ? (batch_kind)k : BATCH_NONE;
+    }
+    b->kind = best;
+    for (int k = BATCH_CREATE; k <= BATCH_DELETE; k++) {
+        if (k == (int)best) {
+            json_array_extend(b->items, b->by_kind[k]);
+            json_array_extend(b->xitems, b->x_by_kind[k]);
+            continue;
+        }
+        size_t i;
+        json_t *it;
+        json_array_foreach(b->by_kind[k], i, it)
+        {
+            json_array_append_new(b->again, json_string(xs_json_str_or(it, "local_id", "")));
+        }
+    }
+}
+
+/* take_retire adds the retirement in Xero of local record id (a delete, or an immutable
+ * record's edit made by deleting it first), counting what cannot go. */
+static void take_retire(const xs_entity_ops *ops, batch *b, const char *id, const char *xid,
+                        const json_t *base, bool recreate, const json_t *at, json_t *counts,
+                        json_t *errors)
+{
+    json_t *x = retire_of(ops, id, xid, base, counts, errors);
+    if (x == NULL) {
+        return;
+    }
+    json_t *item = json_pack("{s:s, s:s, s:b}", "local_id", id, "xero_id", xid, "retire", 1);
+    if (recreate) {
+        json_object_set_new(item, "recreate", json_true());
+        json_object_set(item, "at", (json_t *)at);
+    }
+    batch_take(b, ops->delete_one ? BATCH_DELETE : BATCH_UPDATE, item, x);
+}
+
+/* build_batch chooses what of ids needs sending and adds it to the batch (b), one kind of
+ * write: at most 50; *stop is where a scan must continue when it stopped early. Records
+ * waiting for others go to blocked; refusals before the call to errors. */
 static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
-                          const char *org, const json_t *ids, json_t *counts, json_t *items,
-                          json_t *xitems, json_t *errors, blocked_ids *blocked, char *stop)
+                          const char *org, const json_t *ids, json_t *counts, batch *b,
+                          json_t *errors, blocked_ids *blocked, char *stop)
 {
     json_t *local = NULL, *maps = NULL, *pending = NULL, *xrecs = json_object(),
            *on = json_object();
     json_t **rs = NULL;
     bool *bl = NULL;
     bool final = json_is_true(json_object_get(req->body, "final"));
+    bool recreating =
+        strcmp(xs_json_str_or(json_object_get(req->body, "settings"), "edits", "refuse"),
+               "recreate") == 0;
     xs_err e;
     stop[0] = '\0';
     if ((e = ops->load_local(ctx->pg, org, ids, &local)) != XS_OK ||
@@ -2697,29 +3245,26 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
     json_array_foreach(ids, i, v)
     {
         const char *id = json_string_value(v);
-        if (json_array_size(items) == 50) {
+        if (batch_full(b)) {
             snprintf(stop, XS_ID_MAX, "%s", json_string_value(json_array_get(ids, i - 1)));
             break;
         }
         json_t *m = json_object_get(maps, id);
         json_t *l = json_object_get(local, id);
         const char *xid = m != NULL ? xs_json_str_or(m, "xero_id", NULL) : NULL;
-        if (json_object_get(pending, id) != NULL) {
+        json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
+        base = json_is_object(base) ? base : NULL;
+        if (json_object_get(pending, id) != NULL || (l == NULL && m == NULL)) {
             counts_add(counts, "skipped", 1);
             continue;
         }
         if (l == NULL) {
-            if (m == NULL || ops->retire_item == NULL) {
+            if (ops->retire_item == NULL) {
                 counts_add(counts, "skipped", 1);
-                continue;
+            } else {
+                take_retire(ops, b, id, xid, json_object_get(m, "base"), false, NULL, counts,
+                            errors);
             }
-            json_t *x = retire_of(ops, id, xid, json_object_get(m, "base"), counts, errors);
-            if (x == NULL) {
-                continue;
-            }
-            json_array_append_new(xitems, x);
-            json_array_append_new(
-                items, json_pack("{s:s, s:s, s:b}", "local_id", id, "xero_id", xid, "retire", 1));
             continue;
         }
         json_t *rec = json_object_get(l, "rec");
@@ -2744,17 +3289,11 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
             }
             continue;
         }
-        json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
-        base = json_is_object(base) ? base : NULL;
         if (ops->immutable && xid != NULL) {
             /* In Xero, it can only be deleted. */
             bool retired = ops->retired_status != NULL &&
                            strcmp(xs_json_str_or(rec, "status", ""), ops->retired_status) == 0;
-            bool recreate =
-                !retired &&
-                strcmp(xs_json_str_or(json_object_get(req->body, "settings"), "edits", "refuse"),
-                       "recreate") == 0;
-            if (!retired && !recreate) {
+            if (!retired && !recreating) {
                 snprintf(why, sizeof(why),
                          "Xero never changes a %s once it is made: delete it and make a new one, "
                          "or set the connection's edits.%s setting to recreate",
@@ -2763,14 +3302,7 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
                 counts_add(counts, "failed", 1);
                 continue;
             }
-            json_t *x = retire_of(ops, id, xid, base, counts, errors);
-            if (x == NULL) {
-                continue;
-            }
-            json_array_append_new(xitems, x);
-            json_array_append_new(items, json_pack("{s:s, s:s, s:b, s:b, s:O}", "local_id", id,
-                                                   "xero_id", xid, "retire", 1, "recreate",
-                                                   recreate, "at", json_object_get(l, "at")));
+            take_retire(ops, b, id, xid, base, !retired, json_object_get(l, "at"), counts, errors);
             continue;
         }
         if (ops->check_push != NULL && !ops->check_push(base, rec, l, why)) {
@@ -2778,14 +3310,15 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
             counts_add(counts, "failed", 1);
             continue;
         }
-        json_t *x = ops->to_xero(xrec, xid);
+        json_t *x = ops->to_xero(xrec, xid, m != NULL ? json_object_get(m, "parts") : NULL);
         if (x == NULL) {
             e = XS_ENOMEM;
             goto out;
         }
-        json_array_append_new(xitems, x);
-        json_array_append_new(items, json_pack("{s:s, s:s?, s:O, s:O}", "local_id", id, "xero_id",
-                                               xid, "rec", rec, "at", json_object_get(l, "at")));
+        batch_take(b, xid != NULL ? BATCH_UPDATE : BATCH_CREATE,
+                   json_pack("{s:s, s:s?, s:O, s:O}", "local_id", id, "xero_id", xid, "rec", rec,
+                             "at", json_object_get(l, "at")),
+                   x);
     }
     e = final || blocked_take(blocked, ops, on) ? XS_OK : XS_ENOMEM;
 out:
@@ -2825,6 +3358,811 @@ static void item_message(const json_t *r, char *buf, size_t cap)
 static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
                           json_t **reply);
 
+/* A push step's request: what it stands for, kept in its row (sync.run_steps) from before
+ * the call until Xero's reply is recorded, so a retry sends the same bytes with the same key
+ * (or, for updates, decides them again first). */
+typedef struct push_req {
+    char *body;                /* the request body (new), or NULL before it is built */
+    char key[64];              /* its Idempotency-Key */
+    json_t *items;             /* [{local_id, xero_id, rec, at, retire, recreate}] */
+    batch_kind kind;           /* what the items are */
+    char next_scan[XS_ID_MAX]; /* where a scan goes on after it ("" when over) */
+    int64_t consumed;          /* of the step's local_ids, how many it dealt with; -1 */
+    json_t *blocked;           /* {"ids", "on"}: records waiting for others, or NULL */
+    json_t *again;             /* local ids of other kinds, for the next step, or NULL */
+    int64_t first_ms;          /* when the request was first stored (epoch ms) */
+    bool stored;               /* read from the step's row (a retry) */
+} push_req;
+
+static void push_req_fini(push_req *p)
+{
+    free(p->body);
+    json_decref(p->items);
+    json_decref(p->blocked);
+    json_decref(p->again);
+    memset(p, 0, sizeof(*p));
+}
+
+/* push_req_read reads the request a step stored before its call, if any. */
+static xs_err push_req_read(xs_svc_ctx *ctx, const char *step, push_req *p)
+{
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(ctx->pg, &r,
+                       "SELECT request_body, idempotency_key, request_items FROM sync.run_steps "
+                       "WHERE id = $1",
+                       step);
+    if (e != XS_OK) {
+        return db_fail(ctx, e, "cannot read the step");
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        return xs_svc_fail_field(ctx, XS_ENOTFOUND, "step_id", "no step %s", step);
+    }
+    p->consumed = -1;
+    if (xs_pg_res_get(r, 0, 0) != NULL) {
+        const char *it = xs_pg_res_get(r, 0, 2);
+        json_t *stored = it != NULL ? xs_json_parse(it, strlen(it), NULL) : NULL;
+        p->stored = true;
+        p->body = strdup(xs_pg_res_get(r, 0, 0));
+        snprintf(p->key, sizeof(p->key), "%s", xs_pg_res_get(r, 0, 1));
+        p->items = json_incref(json_object_get(stored, "items"));
+        p->kind = batch_kind_parse(xs_json_str_or(stored, "kind", NULL));
+        snprintf(p->next_scan, sizeof(p->next_scan), "%s", xs_json_str_or(stored, "next_scan", ""));
+        xs_json_get_int(stored, "consumed", &p->consumed);
+        xs_json_get_int(stored, "first_ms", &p->first_ms);
+        p->blocked = json_incref(json_object_get(stored, "blocked"));
+        p->again = json_incref(json_object_get(stored, "again"));
+        json_decref(stored);
+        if (p->body == NULL || !json_is_array(p->items) || p->kind == BATCH_NONE) {
+            e = xs_svc_fail(ctx, XS_EPROTO, false, "step %s holds a damaged request", step);
+        }
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
+/* settle_ms is how long after a send any copy of it has surely landed in Xero or died: the
+ * client's time-out, and the resume margin for Xero's clock. */
+static int64_t settle_ms(xs_svc_ctx *ctx)
+{
+    const domain_worker *w = ctx->wstate;
+    return w->svc->xero.timeout_ms + XS_DOMAIN_RESUME_MARGIN_MS;
+}
+
+/* claim_batch claims, in the open transaction, the batch's records for this step
+ * (sync.push_claims, migration 0009): a record held by another live step, or a create of an
+ * ended step that may be in Xero, stays with it (marked wanted, so it is queued again when
+ * let go) and leaves the batch. */
+static xs_err claim_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                          const char *step, batch *b, json_t *counts)
+{
+    json_t *rows = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(b->items, i, it)
+    {
+        bool retire = json_is_true(json_object_get(it, "retire"));
+        bool create = b->kind == BATCH_CREATE;
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:O?}", "local_id",
+                                              xs_json_str_or(it, "local_id", ""), "op",
+                                              create   ? "create"
+                                              : retire ? "retire"
+                                                       : "update",
+                                              "sent", create ? json_object_get(it, "rec") : NULL));
+    }
+    char settle[24];
+    snprintf(settle, sizeof(settle), "%lld", (long long)settle_ms(ctx));
+    const char *p[] = {req->conn, ops->name, step, settle};
+    xs_pg_res *r = NULL;
+    xs_err e = exec_json(
+        ctx->pg, &r,
+        "INSERT INTO sync.push_claims AS c (connection_id, entity, local_id, step_id, op, sent, "
+        "settled_by) SELECT $1, $2, r.local_id, $3, r.op, r.sent, now() + $4::bigint * "
+        "interval '1 millisecond' FROM jsonb_to_recordset($5::jsonb) AS r(local_id uuid, op "
+        "text, sent jsonb) ON CONFLICT (connection_id, entity, local_id) DO UPDATE SET step_id "
+        "= EXCLUDED.step_id, op = EXCLUDED.op, sent = EXCLUDED.sent, settled_by = "
+        "EXCLUDED.settled_by, wanted = false, claimed_at = now() WHERE c.step_id = "
+        "EXCLUDED.step_id OR (NOT EXISTS (SELECT 1 FROM sync.run_steps s WHERE s.id = c.step_id "
+        "AND s.status IN ('pending', 'running')) AND NOT (c.op = 'create' AND c.settled_by IS "
+        "NOT NULL)) RETURNING c.local_id::text",
+        4, p, rows);
+    json_decref(rows);
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *got = json_object(), *held = json_array();
+    for (int k = 0; k < xs_pg_res_nrows(r); k++) {
+        json_object_set_new(got, xs_pg_res_get(r, k, 0), json_true());
+    }
+    xs_pg_res_free(r);
+    json_t *items = json_array(), *xitems = json_array();
+    json_array_foreach(b->items, i, it)
+    {
+        const char *lid = xs_json_str_or(it, "local_id", "");
+        if (json_object_get(got, lid) != NULL) {
+            json_array_append(items, it);
+            json_array_append(xitems, json_array_get(b->xitems, i));
+        } else {
+            json_array_append_new(held, json_string(lid));
+        }
+    }
+    json_decref(got);
+    json_decref(b->items);
+    json_decref(b->xitems);
+    b->items = items;
+    b->xitems = xitems;
+    if (json_array_size(held) > 0) {
+        /* Another push holds them: it sends them, or queues them again when it lets go. */
+        counts_add(counts, "held", (json_int_t)json_array_size(held));
+        char *arr = xs_domain_uuid_array(held);
+        e = arr != NULL ? xs_pg_q(ctx->pg, NULL,
+                                  "UPDATE sync.push_claims SET wanted = true WHERE connection_id "
+                                  "= $1 AND entity = $2 AND local_id = ANY($3::uuid[])",
+                                  req->conn, ops->name, arr)
+                        : XS_ENOMEM;
+        free(arr);
+    }
+    json_decref(held);
+    return e;
+}
+
+/* request_body writes the batch's body: {"<list>": [items]}, or for a delete Xero takes one
+ * a request, the item less its id field (new string). */
+static char *request_body(const xs_entity_ops *ops, const batch *b)
+{
+    if (b->kind == BATCH_DELETE) {
+        json_t *x = json_copy(json_array_get(b->xitems, 0));
+        json_object_del(x, ops->id_field);
+        char *text = xs_json_dump(x, 0);
+        json_decref(x);
+        return text;
+    }
+    json_t *doc = json_pack("{s:O}", ops->xero_list, b->xitems);
+    char *text = xs_json_dump(doc, 0);
+    json_decref(doc);
+    return text;
+}
+
+/* request_key derives the Idempotency-Key of a request: it names this exact body for these
+ * local records (and the Xero records they update) on this connection, so two batches of the
+ * same text (bills alike, which Xero lets be; two deletes, whose bodies are the same) are two
+ * requests. */
+static xs_err request_key(const xs_msg *req, const json_t *items, const char *body, char key[64])
+{
+    size_t blen = strlen(body) + strlen(req->conn) + json_array_size(items) * 2 * XS_ID_MAX + 2;
+    char *keyed = malloc(blen);
+    if (keyed == NULL) {
+        return XS_ENOMEM;
+    }
+    size_t kn = (size_t)snprintf(keyed, blen, "%s\n", req->conn);
+    size_t i;
+    json_t *v;
+    json_array_foreach(items, i, v)
+    {
+        kn += (size_t)snprintf(keyed + kn, blen - kn, "%s:%s,", xs_json_str_or(v, "local_id", ""),
+                               xs_json_str_or(v, "xero_id", ""));
+    }
+    snprintf(keyed + kn, blen - kn, "\n%s", body);
+    char seed[2 * XS_SHA256_LEN + 1];
+    xs_sha256_hex(keyed, strlen(keyed), seed);
+    free(keyed);
+    snprintf(key, 64, "xs-%.40s", seed);
+    return XS_OK;
+}
+
+/* store_request claims the batch's records and stores the request that stands for the rest
+ * in the step's row, with the refusals found before it, in one transaction: a retry then
+ * sends it as it is. p->body stays NULL when no record is left to send. */
+static xs_err store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                            const char *step, batch *b, json_t *errors, json_t *counts, push_req *p)
+{
+    xs_err e = xs_pg_begin(ctx->pg);
+    if (e == XS_OK && json_array_size(b->items) > 0) {
+        e = claim_batch(ctx, ops, req, step, b, counts);
+    }
+    char *itext = NULL;
+    if (e == XS_OK && json_array_size(b->items) > 0) {
+        p->body = request_body(ops, b);
+        e = p->body != NULL ? request_key(req, b->items, p->body, p->key) : XS_ENOMEM;
+        p->kind = b->kind;
+        json_decref(p->items);
+        p->items = json_incref(b->items);
+        if (p->first_ms == 0) {
+            p->first_ms = xs_clock_now();
+        }
+        json_t *stored = json_pack("{s:O, s:s, s:s, s:I, s:I}", "items", p->items, "kind",
+                                   BATCH_NAMES[p->kind], "next_scan", p->next_scan, "consumed",
+                                   (json_int_t)p->consumed, "first_ms", (json_int_t)p->first_ms);
+        if (p->blocked != NULL) {
+            json_object_set(stored, "blocked", p->blocked);
+        }
+        if (p->again != NULL) {
+            json_object_set(stored, "again", p->again);
+        }
+        itext = stored != NULL ? xs_json_dump(stored, 0) : NULL;
+        json_decref(stored);
+        const char *q[] = {step, p->body, p->key, itext};
+        if (e == XS_OK) {
+            e = itext == NULL ? XS_ENOMEM
+                              : xs_pg_exec(ctx->pg, NULL,
+                                           "UPDATE sync.run_steps SET request_body = $2, "
+                                           "idempotency_key = $3, request_items = $4::jsonb WHERE "
+                                           "id = $1",
+                                           4, q);
+        }
+    } else if (e == XS_OK) {
+        /* Nothing left to send: a request stored before (a retry's) is done with. */
+        free(p->body);
+        p->body = NULL;
+        e = xs_pg_q(ctx->pg, NULL,
+                    "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE id "
+                    "= $1",
+                    step);
+    }
+    free(itext);
+    if (e == XS_OK && (e = item_errors(ctx, req, ops->name, errors)) == XS_OK) {
+        e = xs_pg_commit(ctx->pg);
+    }
+    json_array_clear(errors);
+    return e != XS_OK ? db_fail(ctx, e, "cannot store the request before sending it") : XS_OK;
+}
+
+/* reread fetches Xero's current version of the records a push is about to update (xids:
+ * their Xero ids, at most 50) and decides each again against its base, as a pull of them
+ * would (apply_page; nothing queued: the push that follows sends what is to go). Xero has no
+ * conditional write, so this is how a Xero edit made since the run's pull (or since a
+ * failed send) is decided rather than overwritten. *outcome is NULL when it was done, else
+ * the call's ("retry", ...), with *call. */
+static xs_err reread(xs_svc_ctx *ctx, const xs_msg *req, const settings *set,
+                     const xs_entity_ops *ops, const json_t *xids, json_t *counts,
+                     xs_xero_call *call, const char **outcome)
+{
+    domain_worker *w = ctx->wstate;
+    pull_ask ask = {.ops = ops,
+                    .ids = xids,
+                    .page_size = 50,
+                    .bearer = xs_json_str_or(req->body, "access_token", ""),
+                    .tenant_id = xs_json_str_or(req->body, "tenant_id", ""),
+                    .conn = req->conn};
+    page p = {.number = 1, .x = w->x, .db = ctx->pg, .w = w, .ask = &ask};
+    fetch_page(&p);
+    audit(ctx, req, &p.call);
+    *call = p.call;
+    *outcome = p.outcome;
+    xs_err e = XS_OK;
+    if (p.outcome == NULL) {
+        json_t *pc = counts_new(PULL_COUNTS);
+        blocked_ids b = {0};
+        e = read_page(&p);
+        if (e == XS_OK) {
+            e = apply_page(ctx, req, set, &p, pc, &b, false);
+        }
+        counts_add(counts, "reread", json_integer_value(json_object_get(pc, "fetched")));
+        counts_add(counts, "conflicts", json_integer_value(json_object_get(pc, "conflicts")));
+        json_decref(pc);
+        blocked_fini(&b);
+    }
+    page_fini(&p);
+    return e;
+}
+
+/* items_ids lists the local ids (or, xero, the Xero ids) of a request's items (new). */
+static json_t *items_ids(const json_t *items, bool xero)
+{
+    json_t *ids = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *id = xs_json_str_or(it, xero ? "xero_id" : "local_id", NULL);
+        if (id != NULL) {
+            json_array_append_new(ids, json_string(id));
+        }
+    }
+    return ids;
+}
+
+/* release_claims lets go, in the open transaction, of the step's claims but (keep_creates)
+ * those of creates Xero may hold, queueing the records another push wanted meanwhile. */
+static xs_err release_claims(xs_svc_ctx *ctx, const xs_msg *req, const char *step,
+                             bool keep_creates)
+{
+    return xs_pg_q(ctx->pg, NULL,
+                   "WITH gone AS (DELETE FROM sync.push_claims WHERE step_id = $1 AND (op <> "
+                   "'create' OR NOT $2::boolean) RETURNING entity, local_id, wanted) SELECT "
+                   "count(sync.record_change($3::uuid, entity, local_id, 'update')) FROM gone "
+                   "WHERE wanted",
+                   step, keep_creates ? "true" : "false",
+                   xs_json_str_or(req->body, "organisation_id", ""));
+}
+
+/* build_fresh chooses a new step's batch: the given local ids, or the next of a full scan,
+ * until a batch of one kind is full (or SCAN_MAX records were read, or the records end). */
+static xs_err build_fresh(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                          json_t *counts, batch *b, json_t *errors, push_req *p)
+{
+    const char *org = xs_json_str_or(req->body, "organisation_id", "");
+    json_t *ids = NULL;
+    char stop[XS_ID_MAX] = "";
+    bool scan = false;
+    blocked_ids bids = {0};
+    xs_err e = candidates(ctx, ops, req, org, &ids, p->next_scan, &scan);
+    if (e == XS_OK) {
+        e = build_batch(ctx, ops, req, org, ids, counts, b, errors, &bids, stop);
+    }
+    for (int scanned = (int)json_array_size(ids); e == XS_OK && scan && stop[0] == '\0' &&
+                                                  p->next_scan[0] != '\0' && !batch_full(b) &&
+                                                  scanned < SCAN_MAX;) {
+        json_t *more = NULL;
+        char after[XS_ID_MAX];
+        snprintf(after, sizeof(after), "%s", p->next_scan);
+        if ((e = ops->list_ids(ctx->pg, org, req->conn, after, SCAN_READ, &more, p->next_scan)) !=
+            XS_OK) {
+            e = db_fail(ctx, e, "cannot list local records");
+            break;
+        }
+        scanned += SCAN_READ;
+        e = build_batch(ctx, ops, req, org, more, counts, b, errors, &bids, stop);
+        json_decref(more);
+    }
+    if (e == XS_OK && stop[0] == '\0' && !batch_full(b) &&
+        json_is_true(json_object_get(req->body, "defer_partial"))) {
+        /* The last records, not a whole request: they join those of the phase waiting to go
+         * in a step of their own (again), which makes fuller requests of them. */
+        for (int k = BATCH_CREATE; k <= BATCH_DELETE; k++) {
+            size_t i;
+            json_t *it;
+            json_array_foreach(b->by_kind[k], i, it)
+            {
+                json_array_append_new(b->again, json_string(xs_json_str_or(it, "local_id", "")));
+            }
+            json_array_clear(b->by_kind[k]);
+            json_array_clear(b->x_by_kind[k]);
+        }
+    }
+    if (e == XS_OK) {
+        batch_finish(b);
+        if (scan && stop[0] != '\0') {
+            snprintf(p->next_scan, sizeof(p->next_scan), "%s", stop);
+        }
+        /* Given ids: those up to the last one taken are consumed; the orchestrator sends the
+         * rest in the next step, so every call carries a full batch. */
+        p->consumed = scan ? -1 : (int64_t)json_array_size(ids);
+        size_t k;
+        json_t *v;
+        json_array_foreach(!scan && stop[0] != '\0' ? ids : NULL, k, v)
+        {
+            if (strcmp(json_string_value(v), stop) == 0) {
+                p->consumed = (int64_t)k + 1;
+                break;
+            }
+        }
+        p->blocked = blocked_json(&bids);
+        p->again = json_array_size(b->again) > 0 ? json_incref(b->again) : NULL;
+    }
+    blocked_fini(&bids);
+    json_decref(ids);
+    return e;
+}
+
+/* push_reply is the step's reply: its outcome and counts, the last call, and what the
+ * orchestrator does next (next_scan, consumed, blocked, again). */
+static json_t *push_reply(const char *outcome, const json_t *counts, const xs_xero_call *call,
+                          int64_t calls, const push_req *p)
+{
+    json_t *out = json_pack("{s:s, s:O, s:I}", "outcome", outcome, "counts", counts, "calls",
+                            (json_int_t)calls);
+    if (out == NULL) {
+        return NULL;
+    }
+    if (call != NULL) {
+        json_object_set_new(out, "call", call_json(call));
+    }
+    if (p->next_scan[0] != '\0') {
+        json_object_set_new(out, "next_scan", json_string(p->next_scan));
+    }
+    if (p->consumed >= 0) {
+        json_object_set_new(out, "consumed", json_integer(p->consumed));
+    }
+    if (p->blocked != NULL) {
+        /* The orchestrator pushes what they refer to, then them (in a final step). */
+        json_object_set(out, "blocked", p->blocked);
+    }
+    if (p->again != NULL) {
+        /* Other kinds of write met on the way: the next step sends them. */
+        json_object_set(out, "again", p->again);
+    }
+    return out;
+}
+
+/* resend_window is how long after its first send a create whose reply never came may be
+ * sent again with its key (XS_PUSH_RESEND_WINDOW): well within the time Xero remembers an
+ * Idempotency-Key, so the copy is answered from Xero's memory rather than made twice. */
+static int64_t resend_window(xs_svc_ctx *ctx)
+{
+    return xs_config_int(ctx->proc->cfg, "XS_PUSH_RESEND_WINDOW");
+}
+
+/* leave_in_doubt ends a step whose creates may be in Xero but can no longer be sent again
+ * safely (past the resend window): the request is dropped, the claims stay, and a pull that
+ * finds the records links them (find_own_creates), or, having read everything Xero changed
+ * since and not found them, lets them go to be sent anew (the orchestrator's cursor). */
+static xs_err leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const char *step,
+                             json_t *counts, push_req *p, json_t **reply)
+{
+    xs_err e = xs_pg_begin(ctx->pg);
+    if (e == XS_OK &&
+        (e = xs_pg_q(ctx->pg, NULL,
+                     "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
+                     "id = $1",
+                     step)) == XS_OK) {
+        e = xs_pg_commit(ctx->pg);
+    }
+    if (e != XS_OK) {
+        return db_fail(ctx, e, "cannot end the step");
+    }
+    json_t *ids = items_ids(p->items, false);
+    char *arr = xs_domain_uuid_array(ids);
+    xs_log_warn(ctx->proc->log, "sync.create_in_doubt", "{s:s, s:s, s:s, s:s}", "entity", ops->name,
+                "step", step, "local_ids", arr != NULL ? arr : "", "effect",
+                "not sent again (past XS_PUSH_RESEND_WINDOW): the next pull links them if Xero "
+                "made them, else they are sent anew");
+    free(arr);
+    json_decref(ids);
+    counts_add(counts, "in_doubt", (json_int_t)json_array_size(p->items));
+    *reply = push_reply("done", counts, NULL, 0, p);
+    return *reply != NULL ? XS_OK : XS_ENOMEM;
+}
+
+/* own_copies checks, in the open transaction, the mappings a push's creates are about to get
+ * (maps, of which created: the local ids made new in Xero) against those already written:
+ *   - a local record already linked to another Xero record: Xero made a second one from it.
+ *     Nothing links the new one; an error names both.
+ *   - a Xero record already linked to another local record: a pull imported our own create
+ *     before its reply came. The link moves to the record that caused it, and the imported
+ *     copy is removed when the engine made it and nothing changed or names it since; else an
+ *     error names both, for a person to merge. */
+static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req, json_t *maps,
+                         const json_t *created, json_t *errors)
+{
+    json_t *rows = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(maps, i, m)
+    {
+        const char *lid = xs_json_str_or(m, "local_id", "");
+        size_t k;
+        json_t *c;
+        json_array_foreach(created, k, c)
+        {
+            if (strcmp(json_string_value(c), lid) == 0) {
+                json_array_append_new(rows, json_pack("{s:s, s:s}", "local_id", lid, "xero_id",
+                                                      xs_json_str_or(m, "xero_id", "")));
+            }
+        }
+    }
+    if (json_array_size(rows) == 0) {
+        json_decref(rows);
+        return XS_OK;
+    }
+    const char *p[] = {req->conn, ops->name};
+    xs_pg_res *r = NULL;
+    xs_err e = exec_json(ctx->pg, &r,
+                         "SELECT r.local_id::text, r.xero_id::text, ml.xero_id::text, "
+                         "mx.local_id::text FROM jsonb_to_recordset($3::jsonb) AS r(local_id "
+                         "uuid, xero_id uuid) LEFT JOIN sync.mappings ml ON ml.connection_id = $1 "
+                         "AND ml.entity = $2 AND ml.local_id = r.local_id LEFT JOIN sync.mappings "
+                         "mx ON mx.connection_id = $1 AND mx.entity = $2 AND mx.xero_id = "
+                         "r.xero_id WHERE ml.xero_id <> r.xero_id OR mx.local_id <> r.local_id",
+                         2, p, rows);
+    json_decref(rows);
+    for (int k = 0; e == XS_OK && k < xs_pg_res_nrows(r); k++) {
+        const char *lid = xs_pg_res_get(r, k, 0), *xid = xs_pg_res_get(r, k, 1);
+        const char *other_x = xs_pg_res_get(r, k, 2), *copy = xs_pg_res_get(r, k, 3);
+        char msg[400];
+        if (other_x != NULL) {
+            snprintf(msg, sizeof(msg),
+                     "Xero made %s %s from this record, which is already linked to Xero's %s: "
+                     "one of them is a duplicate in Xero",
+                     ops->name, xid, other_x);
+            xs_log_error(ctx->proc->log, "sync.duplicate_in_xero", "{s:s, s:s, s:s, s:s}", "entity",
+                         ops->name, "local_id", lid, "xero_id", xid, "linked_xero_id", other_x);
+            item_error(errors, lid, xid, msg);
+            for (size_t j = json_array_size(maps); j > 0; j--) {
+                if (strcmp(xs_json_str_or(json_array_get(maps, j - 1), "local_id", ""), lid) == 0) {
+                    json_array_remove(maps, j - 1);
+                }
+            }
+            continue;
+        }
+        int64_t gone = 0;
+        if (ops->table != NULL) {
+            char sql[512];
+            snprintf(sql, sizeof(sql),
+                     "WITH d AS (DELETE FROM %s t USING sync.mappings m WHERE t.id = $1 AND "
+                     "m.connection_id = $2 AND m.entity = $3 AND m.local_id = t.id AND "
+                     "m.local_updated_at = " XS_DOMAIN_AT_MS("t.updated_at") " RETURNING t.id) "
+                                                                             "SELECT count(*) "
+                                                                             "FROM d",
+                     ops->table);
+            xs_pg_res *d = NULL;
+            if ((e = xs_pg_q0(ctx->pg, NULL, "SAVEPOINT own_copy")) == XS_OK) {
+                if (xs_pg_q(ctx->pg, &d, sql, copy, req->conn, ops->name) == XS_OK) {
+                    xs_pg_res_int(d, 0, 0, &gone);
+                    e = xs_pg_q0(ctx->pg, NULL, "RELEASE SAVEPOINT own_copy");
+                } else {
+                    e = xs_pg_q0(ctx->pg, NULL, "ROLLBACK TO SAVEPOINT own_copy");
+                }
+            }
+            xs_pg_res_free(d);
+        }
+        if (gone > 0) {
+            xs_log_warn(ctx->proc->log, "sync.own_copy_removed", "{s:s, s:s, s:s, s:s}", "entity",
+                        ops->name, "local_id", lid, "xero_id", xid, "copy", copy);
+            continue;
+        }
+        snprintf(msg, sizeof(msg),
+                 "a copy of local record %s: Xero's %s %s, which our push made from it, was "
+                 "imported as this record before the push's reply came; merge the two",
+                 lid, ops->name, xid);
+        xs_log_error(ctx->proc->log, "sync.duplicate_local", "{s:s, s:s, s:s, s:s}", "entity",
+                     ops->name, "local_id", lid, "xero_id", xid, "copy", copy);
+        item_error(errors, copy, NULL, msg);
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
+/* The outcome of a reply, item by item, before it is written. */
+typedef struct push_result {
+    json_t *maps;      /* mappings to write */
+    json_t *computed;  /* [{local_id, ...}]: Xero's computed fields to keep locally */
+    json_t *recreated; /* deleted in Xero to be made again: unlinked, requeued */
+    json_t *created;   /* local ids made new in Xero */
+    json_t *lookups;   /* [{name, local_id}]: names Xero said are taken, to look up */
+} push_result;
+
+static void push_result_fini(push_result *r)
+{
+    json_decref(r->maps);
+    json_decref(r->computed);
+    json_decref(r->recreated);
+    json_decref(r->created);
+    json_decref(r->lookups);
+}
+
+/* read_item takes Xero's answer res for one sent item it. */
+static void read_item(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *ops,
+                      const json_t *it, const json_t *res, push_result *pr, json_t *counts,
+                      json_t *errors)
+{
+    const char *lid = xs_json_str_or(it, "local_id", "");
+    const char *had = xs_json_str_or(it, "xero_id", NULL);
+    bool retire = json_is_true(json_object_get(it, "retire"));
+    const char *st = xs_json_str_or(res, "StatusAttributeString", "OK");
+    json_t *xrec = NULL;
+    char xid[XS_ID_MAX] = "", why[WHY_MAX] = "";
+    xs_time xat = 0;
+    /* The nil id: Xero's mark of an item it did not save, whatever else it says. */
+    bool nil = strcmp(xs_json_str_or(res, ops->id_field, ""), NIL_ID) == 0;
+    bool ok = !nil && strcmp(st, "ERROR") != 0 &&
+              xs_domain_from_xero(ops, res, &xrec, xid, &xat, why) == XS_OK && xero_id_ok(xid);
+    if (!ok) {
+        char msg[1024];
+        if (nil) {
+            char detail[900] = "";
+            if (strcmp(st, "ERROR") == 0) {
+                item_message(res, detail, sizeof(detail));
+            }
+            snprintf(msg, sizeof(msg), "Xero did not save it: its reply names it by the nil id%s%s",
+                     detail[0] != '\0' ? ": " : "", detail);
+        } else if (strcmp(st, "ERROR") == 0) {
+            item_message(res, msg, sizeof(msg));
+        } else {
+            snprintf(msg, sizeof(msg), "Xero's reply for this record cannot be read: %s",
+                     why[0] != '\0' ? why : "it names no record by a valid id");
+        }
+        char lk[256];
+        if (!retire && had == NULL && ops->lookup_key != NULL &&
+            ops->lookup_key(json_object_get(it, "rec"), msg, lk)) {
+            json_array_append_new(pr->lookups,
+                                  json_pack("{s:s, s:s}", "name", lk, "local_id", lid));
+            counts_add(counts, "deferred", 1);
+        } else {
+            item_error(errors, lid, had, msg);
+            counts_add(counts, "failed", 1);
+        }
+        json_decref(xrec);
+        return;
+    }
+    /* The base is what was sent: if Xero wrote it differently, the next pull sees a change
+     * in Xero and takes Xero's form once. A retired record's is Xero's, its references made
+     * local ids again. */
+    json_t *base = retire ? xrec : json_object_get(it, "rec");
+    json_t *own = NULL; /* base with Xero's computed fields */
+    json_t *row = NULL; /* those fields, for the local row */
+    if (!retire && ops->computed != NULL && json_is_object(base) &&
+        (own = json_deep_copy(base)) != NULL &&
+        (row = json_pack("{s:s}", "local_id", lid)) != NULL) {
+        for (size_t k = 0; ops->computed[k] != NULL; k++) {
+            json_t *cv = json_object_get(xrec, ops->computed[k]);
+            if (cv != NULL) {
+                json_object_set(own, ops->computed[k], cv);
+                json_object_set(row, ops->computed[k], cv);
+            }
+        }
+        base = own;
+        json_array_append_new(pr->computed, row);
+    }
+    bool bl = false;
+    json_t *on = json_object();
+    if (retire && ops->refs != NULL &&
+        (refs_translate(ctx->pg, req->conn, ops, &xrec, 1, true, &bl, on) != XS_OK || bl)) {
+        base = NULL; /* unknown: the next pull decides against no base */
+    }
+    json_decref(on);
+    int64_t lat = 0;
+    xs_json_get_int(it, "at", &lat);
+    if (json_is_true(json_object_get(it, "recreate"))) {
+        json_array_append_new(pr->recreated, json_string(lid));
+        counts_add(counts, "retired", 1);
+    } else {
+        mapping_add(pr->maps, lid, xid, base, xat, base != NULL ? lat : -1);
+        json_t *parts = ops->read_parts != NULL ? ops->read_parts(res) : NULL;
+        if (parts != NULL) {
+            json_object_set_new(json_array_get(pr->maps, json_array_size(pr->maps) - 1), "parts",
+                                parts);
+        }
+        if (had == NULL && !retire) {
+            json_array_append_new(pr->created, json_string(lid));
+        }
+        counts_add(counts, retire ? "retired" : had != NULL ? "updated" : "created", 1);
+    }
+    json_decref(own);
+    json_decref(xrec);
+}
+
+/* record_reply writes what Xero's reply says, in one transaction marked as the engine's:
+ * the mappings (the base is what was sent), Xero's computed fields, the records deleted to be
+ * made again unlinked, the refusals, and the step's claims let go (but, when the reply did
+ * not say item by item, those of creates Xero may hold). A failure is an error naming what
+ * Xero accepted: the step runs again and sends the same request, which Xero answers from its
+ * memory of the key. */
+static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                           const char *step, push_result *pr, json_t *errors, bool per_item)
+{
+    char txid[64];
+    new_txid(req, txid, sizeof(txid));
+    char *unlink = json_array_size(pr->recreated) > 0 ? xs_domain_uuid_array(pr->recreated) : NULL;
+    xs_err e;
+    if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
+        (e = own_copies(ctx, ops, req, pr->maps, pr->created, errors)) != XS_OK ||
+        (e = write_mappings(ctx, req->conn, ops->name, txid, pr->maps)) != XS_OK ||
+        (json_array_size(pr->computed) > 0 &&
+         (e = ops->write_computed(ctx->pg, pr->computed)) != XS_OK) ||
+        (unlink != NULL &&
+         (e = xs_pg_q(ctx->pg, NULL,
+                      "DELETE FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
+                      "local_id = ANY($3::uuid[])",
+                      req->conn, ops->name, unlink)) != XS_OK) ||
+        (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+        (e = release_claims(ctx, req, step, !per_item)) != XS_OK ||
+        (e = xs_pg_q(ctx->pg, NULL,
+                     "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
+                     "id = $1",
+                     step)) != XS_OK ||
+        (e = xs_pg_commit(ctx->pg)) != XS_OK) {
+        char *what = xs_json_dump(pr->maps, 0);
+        xs_log_error(ctx->proc->log, "sync.accepted_unrecorded", "{s:s, s:s, s:s, s:s, s:s}",
+                     "entity", ops->name, "step", step, "error", xs_pg_error(ctx->pg), "accepted",
+                     what != NULL ? what : "", "effect",
+                     "the step runs again and sends the same request and key");
+        free(what);
+        free(unlink);
+        return db_fail(ctx, e, "cannot record what Xero accepted");
+    }
+    free(unlink);
+    refresh_stats(ctx, ops, json_array_size(pr->maps) * 10);
+    return XS_OK;
+}
+
+/* send_request makes the step's one write and writes what came of it into *reply. */
+static xs_err send_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg *req,
+                           const char *step, push_req *p, json_t *counts, json_t *errors,
+                           int64_t calls, json_t **reply)
+{
+    char path[XS_XERO_PATH_MAX];
+    const char *xid = xs_json_str_or(json_array_get(p->items, 0), "xero_id", "");
+    if (p->kind == BATCH_DELETE) {
+        snprintf(path, sizeof(path), "%s/%s", ops->xero_path, xid);
+    } else {
+        snprintf(path, sizeof(path), "%s?summarizeErrors=false%s%s", ops->xero_path,
+                 ops->push_query != NULL ? "&" : "",
+                 ops->push_query != NULL ? ops->push_query : "");
+    }
+    xs_xero_req xr = {.method = "POST",
+                      .path = path,
+                      .bearer = xs_json_str_or(req->body, "access_token", ""),
+                      .tenant_id = xs_json_str_or(req->body, "tenant_id", ""),
+                      .idempotency_key = p->key,
+                      .body = p->body,
+                      .body_len = strlen(p->body)};
+    xs_xero_call call;
+    xs_xero_resp resp = {0};
+    int64_t t0 = xs_clock_mono_ms();
+    xs_err e = xs_xero_request(xero_of(ctx), &xr, &resp, &call);
+    audit(ctx, req, &call);
+    calls++;
+    size_t nitems = json_array_size(p->items);
+    counts_add(counts, "sent", (json_int_t)nitems);
+    const char *outcome = call_outcome(e, resp.status, true);
+    json_t *results = json_object_get(resp.json, ops->xero_list);
+    bool per_item = true;
+    if (outcome == NULL && resp.status == 200 && json_array_size(results) != nitems) {
+        /* An answer that does not say item by item: creates may be in Xero, in doubt. */
+        outcome = "failed";
+        per_item = false;
+        snprintf(call.error, sizeof(call.error), "Xero answered %zu items for %zu sent",
+                 json_array_size(results), nitems);
+    }
+    if (outcome == NULL && resp.status != 200) {
+        /* The whole request was refused (e.g. 400 PostDataInvalidException): nothing made. */
+        char msg[512];
+        snprintf(msg, sizeof(msg), "Xero refused the %s (HTTP %ld): %s",
+                 p->kind == BATCH_DELETE ? "request" : "batch", resp.status,
+                 xs_json_str_or(resp.json, "Message", resp.body != NULL ? resp.body : ""));
+        size_t i;
+        json_t *it;
+        json_array_foreach(p->items, i, it)
+        {
+            item_error(errors, xs_json_str_or(it, "local_id", NULL),
+                       xs_json_str_or(it, "xero_id", NULL), msg);
+        }
+        counts_add(counts, "failed", (json_int_t)nitems);
+        outcome = "failed";
+        snprintf(call.error, sizeof(call.error), "%.250s", msg);
+    }
+    if (outcome != NULL && strcmp(outcome, "failed") != 0) {
+        /* Not applied, or not known to be: the stored request and the claims stay for the
+         * retry. */
+        xs_xero_resp_fini(&resp);
+        *reply = push_reply(outcome, counts, &call, calls, p);
+        if (*reply != NULL) {
+            json_object_set_new(*reply, "message", json_string(call.error));
+        }
+        return *reply != NULL ? XS_OK : XS_ENOMEM;
+    }
+    int64_t t1 = xs_clock_mono_ms();
+    push_result pr = {json_array(), json_array(), json_array(), json_array(), json_array()};
+    size_t i;
+    json_t *it;
+    json_array_foreach(outcome == NULL ? p->items : NULL, i, it)
+    {
+        read_item(ctx, req, ops, it, json_array_get(results, i), &pr, counts, errors);
+    }
+    xs_xero_resp_fini(&resp);
+    e = record_reply(ctx, ops, req, step, &pr, errors, per_item);
+    if (e == XS_OK) {
+        xs_log_debug(ctx->proc->log, "sync.push_timing", "{s:I, s:I, s:I}", "items",
+                     (json_int_t)nitems, "call_ms", (json_int_t)(t1 - t0), "apply_ms",
+                     (json_int_t)(xs_clock_mono_ms() - t1));
+        *reply = push_reply(outcome != NULL ? outcome : "done", counts, &call, calls, p);
+        e = *reply != NULL ? XS_OK : XS_ENOMEM;
+    }
+    if (e == XS_OK && json_array_size(pr.lookups) > 0) {
+        json_object_set(*reply, "lookups", pr.lookups);
+    }
+    if (e == XS_OK && json_array_size(pr.recreated) > 0) {
+        /* Deleted in Xero, no longer linked: the next step makes them anew. */
+        json_object_set(*reply, "requeue", pr.recreated);
+    }
+    if (e == XS_OK && outcome != NULL) {
+        json_object_set_new(*reply, "message", json_string(call.error));
+    }
+    push_result_fini(&pr);
+    return e;
+}
+
 xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
 {
     const xs_entity_ops *ops = find_entity(ctx, req);
@@ -2837,366 +4175,119 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     if (json_object_get(req->body, "lookup_names") != NULL) {
         return push_lookup(ctx, ops, req, reply);
     }
-    const char *org = xs_json_str_or(req->body, "organisation_id", "");
-    int64_t step = 0;
-    xs_json_get_int(req->body, "step_id", &step);
-    char steps[24];
-    snprintf(steps, sizeof(steps), "%lld", (long long)step);
-    json_t *counts = counts_new(PUSH_COUNTS);
-    json_t *ids = NULL, *items = NULL, *maps = json_array(), *errors = json_array(),
-           *lookups = json_array();
-    char *body = NULL, next_scan[XS_ID_MAX] = "", stop[XS_ID_MAX] = "";
-    char key[64] = "";
-    xs_pg_res *r = NULL;
-    xs_xero_resp resp = {0};
-    xs_err e;
-    bool scan = false;
-    int64_t consumed = -1;
-    blocked_ids bids = {0};
-    json_t *blocked = NULL; /* {"ids", "on"}: the records that wait for others (local ids) */
-
-    int64_t pt[5] = {xs_clock_mono_ms(), 0, 0, 0, 0};
-    /* A step that already sent its request sends exactly the same again. */
-    if ((e = xs_pg_q(ctx->pg, &r,
-                     "SELECT request_body, idempotency_key, request_items FROM sync.run_steps "
-                     "WHERE id = $1",
-                     steps)) != XS_OK) {
-        e = db_fail(ctx, e, "cannot read the step");
+    settings set;
+    xs_err e = settings_read(ctx, ops, req, &set);
+    if (e != XS_OK) {
+        return e;
+    }
+    int64_t stepn = 0, max_calls = 1, calls = 0;
+    xs_json_get_int(req->body, "step_id", &stepn);
+    xs_json_get_int(req->body, "max_calls", &max_calls);
+    char step[24];
+    snprintf(step, sizeof(step), "%lld", (long long)stepn);
+    json_t *counts = counts_new(PUSH_COUNTS), *errors = json_array();
+    push_req p = {.consumed = -1};
+    batch b;
+    batch_init(&b);
+    bool rebuild = false;
+    if ((e = push_req_read(ctx, step, &p)) != XS_OK) {
         goto out;
     }
-    if (xs_pg_res_nrows(r) == 0) {
-        e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "step_id", "no step %s", steps);
+    if (!p.stored) {
+        if ((e = build_fresh(ctx, ops, req, counts, &b, errors, &p)) != XS_OK) {
+            goto out;
+        }
+        /* Updates decided at a pull a while ago are decided again on what Xero holds now. */
+        rebuild = (b.kind == BATCH_UPDATE || b.kind == BATCH_DELETE) &&
+                  json_is_true(json_object_get(req->body, "reread"));
+    } else if (p.kind == BATCH_CREATE && xs_clock_now() - p.first_ms > resend_window(ctx)) {
+        e = leave_in_doubt(ctx, ops, step, counts, &p, reply);
         goto out;
-    }
-    if (xs_pg_res_get(r, 0, 0) != NULL) {
-        body = strdup(xs_pg_res_get(r, 0, 0));
-        snprintf(key, sizeof(key), "%s", xs_pg_res_get(r, 0, 1));
-        /* {"items": [...], "next_scan": "..."}: what the request stands for, and where a
-         * scan goes on after it. */
-        const char *it = xs_pg_res_get(r, 0, 2);
-        json_t *stored = it != NULL ? xs_json_parse(it, strlen(it), NULL) : NULL;
-        items = json_incref(json_object_get(stored, "items"));
-        snprintf(next_scan, sizeof(next_scan), "%s", xs_json_str_or(stored, "next_scan", ""));
-        xs_json_get_int(stored, "consumed", &consumed);
-        blocked = json_incref(json_object_get(stored, "blocked"));
-        json_decref(stored);
-        if (body == NULL || !json_is_array(items)) {
-            e = xs_svc_fail(ctx, XS_EPROTO, false, "step %s holds a damaged request", steps);
+    } else if (p.kind == BATCH_CREATE) {
+        /* Sent again as it is: Xero answers a copy it already took from its memory of the
+         * key. Until it is answered, the creates stay in doubt a while longer. */
+        char settle[24];
+        snprintf(settle, sizeof(settle), "%lld", (long long)settle_ms(ctx));
+        if ((e = xs_pg_q(ctx->pg, NULL,
+                         "UPDATE sync.push_claims SET settled_by = now() + $2::bigint * interval "
+                         "'1 millisecond' WHERE step_id = $1",
+                         step, settle)) != XS_OK) {
+            e = db_fail(ctx, e, "cannot mark the creates sent again");
             goto out;
         }
     } else {
-        if ((e = candidates(ctx, ops, req, org, &ids, next_scan, &scan)) != XS_OK) {
+        /* An update whose send failed: what Xero holds now decides what is sent again. */
+        rebuild = true;
+        json_array_extend(b.items, p.items);
+        b.kind = p.kind;
+    }
+    if (rebuild && max_calls >= 2) {
+        json_t *xids = items_ids(b.items, true), *lids = items_ids(b.items, false);
+        xs_xero_call call;
+        const char *outcome = NULL;
+        e = reread(ctx, req, &set, ops, xids, counts, &call, &outcome);
+        calls++;
+        json_decref(xids);
+        if (e == XS_OK && outcome != NULL) {
+            json_decref(lids);
+            *reply = push_reply(outcome, counts, &call, calls, &p);
+            if (*reply == NULL) {
+                e = XS_ENOMEM;
+            } else {
+                json_object_set_new(*reply, "message", json_string(call.error));
+            }
             goto out;
         }
-        items = json_array();
-        json_t *xitems = json_array();
-        e = build_batch(ctx, ops, req, org, ids, counts, items, xitems, errors, &bids, stop);
-        /* A scan keeps reading local records until a batch is full (every call then carries
-         * 50), or SCAN_MAX records were read (a step stays short), or the records end. */
-        for (int scanned = (int)json_array_size(ids);
-             e == XS_OK && scan && stop[0] == '\0' && next_scan[0] != '\0' &&
-             json_array_size(items) < 50 && scanned < SCAN_MAX;) {
-            json_t *more = NULL;
-            char after[XS_ID_MAX];
-            snprintf(after, sizeof(after), "%s", next_scan);
-            if ((e = ops->list_ids(ctx->pg, org, req->conn, after, SCAN_READ, &more, next_scan)) !=
-                XS_OK) {
-                e = db_fail(ctx, e, "cannot list local records");
-                break;
-            }
-            scanned += SCAN_READ;
-            e = build_batch(ctx, ops, req, org, more, counts, items, xitems, errors, &bids, stop);
-            json_decref(more);
+        batch again;
+        batch_init(&again);
+        char stop[XS_ID_MAX];
+        blocked_ids bids = {0};
+        if (e == XS_OK) {
+            e = build_batch(ctx, ops, req, xs_json_str_or(req->body, "organisation_id", ""), lids,
+                            counts, &again, errors, &bids, stop);
         }
-        if (e != XS_OK) {
-            json_decref(xitems);
-            goto out;
+        blocked_fini(&bids);
+        json_decref(lids);
+        batch_finish(&again);
+        batch_fini(&b);
+        b = again;
+        if (e == XS_OK && json_array_size(b.again) > 0) {
+            json_t *all = p.again != NULL ? p.again : json_array();
+            json_array_extend(all, b.again);
+            p.again = all;
         }
-        if (scan && stop[0] != '\0') {
-            snprintf(next_scan, sizeof(next_scan), "%s", stop);
-        }
-        /* Given ids: those up to the last one taken are consumed; the orchestrator sends the
-         * rest in the next step, so every call carries a full batch. */
-        consumed = scan ? -1 : (int64_t)json_array_size(ids);
-        if (!scan && stop[0] != '\0') {
-            size_t k;
-            json_t *v;
-            json_array_foreach(ids, k, v)
-            {
-                if (strcmp(json_string_value(v), stop) == 0) {
-                    consumed = (int64_t)k + 1;
-                    break;
-                }
-            }
-        }
-        blocked = blocked_json(&bids);
-        if (json_array_size(items) == 0) {
-            json_decref(xitems);
-            /* Nothing to send: what could not be sent is recorded now. */
-            if (json_array_size(errors) > 0 &&
-                ((e = xs_pg_begin(ctx->pg)) != XS_OK ||
-                 (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
-                 (e = xs_pg_commit(ctx->pg)) != XS_OK)) {
-                e = db_fail(ctx, e, "cannot record the records that cannot be sent");
+    } else if (rebuild && p.stored) {
+        /* No permit for a re-read: sent again as it is (an update applied twice is one). */
+        rebuild = false;
+    } else if (rebuild) {
+        xs_log_debug(ctx->proc->log, "sync.reread_skipped", "{s:s, s:s}", "step", step, "reason",
+                     "one permit");
+        rebuild = false;
+    }
+    if (e == XS_OK && (!p.stored || rebuild)) {
+        e = store_request(ctx, ops, req, step, &b, errors, counts, &p);
+        if (e == XS_OK && p.body == NULL) {
+            /* Nothing to send: what could not be sent is recorded; a retry's claims go. */
+            if (p.stored && ((e = xs_pg_begin(ctx->pg)) != XS_OK ||
+                             (e = release_claims(ctx, req, step, false)) != XS_OK ||
+                             (e = xs_pg_commit(ctx->pg)) != XS_OK)) {
+                e = db_fail(ctx, e, "cannot let the records go");
                 goto out;
             }
-            json_t *out = json_pack("{s:s, s:O}", "outcome", "done", "counts", counts);
-            if (blocked != NULL) {
-                json_object_set(out, "blocked", blocked);
-            }
-            if (consumed >= 0) {
-                json_object_set_new(out, "consumed", json_integer(consumed));
-            }
-            if (next_scan[0] != '\0') {
-                json_object_set_new(out, "next_scan", json_string(next_scan));
-            }
-            *reply = out;
-            e = XS_OK;
-            goto out;
-        }
-        json_t *doc = json_pack("{s:o}", ops->xero_list, xitems);
-        body = xs_json_dump(doc, 0);
-        json_decref(doc);
-        if (body == NULL) {
-            e = XS_ENOMEM;
-            goto out;
-        }
-        /* The key names this exact batch of these local records on this connection: two
-         * batches of the same text (bills alike, which Xero lets be) are two requests. */
-        char seed[2 * XS_SHA256_LEN + 1];
-        size_t blen = strlen(body) + strlen(req->conn) + json_array_size(items) * XS_ID_MAX + 2;
-        char *keyed = malloc(blen);
-        if (keyed == NULL) {
-            e = XS_ENOMEM;
-            goto out;
-        }
-        size_t kn = (size_t)snprintf(keyed, blen, "%s\n", req->conn);
-        size_t ki;
-        json_t *kv;
-        json_array_foreach(items, ki, kv)
-        {
-            kn +=
-                (size_t)snprintf(keyed + kn, blen - kn, "%s,", xs_json_str_or(kv, "local_id", ""));
-        }
-        snprintf(keyed + kn, blen - kn, "\n%s", body);
-        xs_sha256_hex(keyed, strlen(keyed), seed);
-        free(keyed);
-        snprintf(key, sizeof(key), "xs-%.40s", seed);
-        json_t *stored = json_pack("{s:O, s:s, s:I}", "items", items, "next_scan", next_scan,
-                                   "consumed", (json_int_t)consumed);
-        if (blocked != NULL) {
-            json_object_set(stored, "blocked", blocked);
-        }
-        char *itext = xs_json_dump(stored, 0);
-        json_decref(stored);
-        const char *p[] = {steps, body, key, itext};
-        /* The request, and the records refused before it (a retry sends it as it is). */
-        e = itext == NULL ? XS_ENOMEM : xs_pg_begin(ctx->pg);
-        if (e == XS_OK && (e = item_errors(ctx, req, ops->name, errors)) == XS_OK &&
-            (e = xs_pg_exec(ctx->pg, NULL,
-                            "UPDATE sync.run_steps SET request_body = $2, idempotency_key = $3, "
-                            "request_items = $4::jsonb WHERE id = $1",
-                            4, p)) == XS_OK) {
-            e = xs_pg_commit(ctx->pg);
-        }
-        free(itext);
-        json_array_clear(errors);
-        if (e != XS_OK) {
-            e = db_fail(ctx, e, "cannot store the request before sending it");
+            *reply = push_reply("done", counts, NULL, calls, &p);
+            e = *reply != NULL ? XS_OK : XS_ENOMEM;
             goto out;
         }
     }
-
-    char path[XS_XERO_PATH_MAX];
-    pt[1] = xs_clock_mono_ms();
-    snprintf(path, sizeof(path), "%s?summarizeErrors=false%s%s", ops->xero_path,
-             ops->push_query != NULL ? "&" : "", ops->push_query != NULL ? ops->push_query : "");
-    xs_xero_req xr = {.method = "POST",
-                      .path = path,
-                      .bearer = xs_json_str_or(req->body, "access_token", ""),
-                      .tenant_id = xs_json_str_or(req->body, "tenant_id", ""),
-                      .idempotency_key = key,
-                      .body = body,
-                      .body_len = strlen(body)};
-    xs_xero_call call;
-    e = xs_xero_request(xero_of(ctx), &xr, &resp, &call);
-    audit(ctx, req, &call);
-    counts_add(counts, "sent", (json_int_t)json_array_size(items));
-    const char *outcome = call_outcome(e, resp.status, true);
-    json_t *results = json_object_get(resp.json, ops->xero_list);
-    if (outcome == NULL && resp.status == 200 &&
-        json_array_size(results) != json_array_size(items)) {
-        outcome = "failed";
-        snprintf(call.error, sizeof(call.error), "Xero answered %zu items for %zu sent",
-                 json_array_size(results), json_array_size(items));
+    if (e == XS_OK) {
+        e = send_request(ctx, ops, req, step, &p, counts, errors, calls, reply);
     }
-    if (outcome == NULL && resp.status != 200) {
-        /* The whole batch was refused (e.g. 400 PostDataInvalidException). */
-        char msg[512];
-        snprintf(msg, sizeof(msg), "Xero refused the batch (HTTP %ld): %s", resp.status,
-                 xs_json_str_or(resp.json, "Message", resp.body != NULL ? resp.body : ""));
-        size_t i;
-        json_t *it;
-        json_array_foreach(items, i, it)
-        {
-            item_error(errors, xs_json_str_or(it, "local_id", NULL),
-                       xs_json_str_or(it, "xero_id", NULL), msg);
-        }
-        counts_add(counts, "failed", (json_int_t)json_array_size(items));
-        outcome = "failed";
-        snprintf(call.error, sizeof(call.error), "%.250s", msg);
-    }
-    if (outcome != NULL && strcmp(outcome, "failed") != 0) {
-        /* Not applied (or not known to be): the stored request stays for the retry. */
-        e = outcome_reply(outcome, json_incref(counts), &call, call.error, reply);
-        goto out;
-    }
-
-    pt[2] = xs_clock_mono_ms();
-    char txid[64];
-    new_txid(req, txid, sizeof(txid));
-    json_t *recreated = json_array(); /* deleted in Xero to be made again: unlinked, requeued */
-    json_t *computed = json_array();  /* [{local_id, ...}]: Xero's computed fields to keep */
-    if (outcome == NULL) {
-        size_t i;
-        json_t *it;
-        json_array_foreach(items, i, it)
-        {
-            json_t *res = json_array_get(results, i);
-            const char *lid = xs_json_str_or(it, "local_id", "");
-            const char *had = xs_json_str_or(it, "xero_id", NULL);
-            bool retire = json_is_true(json_object_get(it, "retire"));
-            const char *st = xs_json_str_or(res, "StatusAttributeString", "OK");
-            json_t *xrec = NULL;
-            char xid[XS_ID_MAX] = "", why[WHY_MAX] = "";
-            xs_time xat = 0;
-            if (strcmp(st, "ERROR") != 0 &&
-                xs_domain_from_xero(ops, res, &xrec, xid, &xat, why) == XS_OK &&
-                xs_proto_uuid_valid(xid)) {
-                /* The base is what was sent: if Xero wrote it differently, the next pull
-                 * sees a change in Xero and takes Xero's form once. A retired record's is
-                 * Xero's, its references made local ids again. */
-                json_t *base = retire ? xrec : json_object_get(it, "rec");
-                json_t *own = NULL; /* base with Xero's computed fields */
-                json_t *row = NULL; /* those fields, for the local row */
-                if (!retire && ops->computed != NULL && json_is_object(base) &&
-                    (own = json_deep_copy(base)) != NULL &&
-                    (row = json_pack("{s:s}", "local_id", lid)) != NULL) {
-                    for (size_t k = 0; ops->computed[k] != NULL; k++) {
-                        json_t *cv = json_object_get(xrec, ops->computed[k]);
-                        if (cv != NULL) {
-                            json_object_set(own, ops->computed[k], cv);
-                            json_object_set(row, ops->computed[k], cv);
-                        }
-                    }
-                    base = own;
-                    json_array_append_new(computed, row);
-                }
-                bool bl = false;
-                json_t *on = json_object();
-                if (retire && ops->refs != NULL &&
-                    (refs_translate(ctx->pg, req->conn, ops, &xrec, 1, true, &bl, on) != XS_OK ||
-                     bl)) {
-                    base = NULL; /* unknown: the next pull decides against no base */
-                }
-                json_decref(on);
-                int64_t lat = 0;
-                xs_json_get_int(it, "at", &lat);
-                if (json_is_true(json_object_get(it, "recreate"))) {
-                    json_array_append_new(recreated, json_string(lid));
-                    counts_add(counts, "retired", 1);
-                } else {
-                    mapping_add(maps, lid, xid, base, xat, base != NULL ? lat : -1);
-                    counts_add(counts, retire ? "retired" : had != NULL ? "updated" : "created", 1);
-                }
-                json_decref(own);
-            } else {
-                char msg[1024];
-                if (strcmp(st, "ERROR") == 0) {
-                    item_message(res, msg, sizeof(msg));
-                } else {
-                    snprintf(msg, sizeof(msg), "Xero's reply for this record cannot be read: %s",
-                             why);
-                }
-                char lk[256];
-                if (!retire && had == NULL && ops->lookup_key != NULL &&
-                    ops->lookup_key(json_object_get(it, "rec"), msg, lk)) {
-                    json_array_append_new(lookups,
-                                          json_pack("{s:s, s:s}", "name", lk, "local_id", lid));
-                    counts_add(counts, "deferred", 1);
-                } else {
-                    item_error(errors, lid, had, msg);
-                    counts_add(counts, "failed", 1);
-                }
-            }
-            json_decref(xrec);
-        }
-    }
-    char *unlink = json_array_size(recreated) > 0 ? xs_domain_uuid_array(recreated) : NULL;
-    if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
-        (e = write_mappings(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
-        (json_array_size(computed) > 0 && (e = ops->write_computed(ctx->pg, computed)) != XS_OK) ||
-        (unlink != NULL &&
-         (e = xs_pg_q(ctx->pg, NULL,
-                      "DELETE FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
-                      "local_id = ANY($3::uuid[])",
-                      req->conn, ops->name, unlink)) != XS_OK) ||
-        (e = item_errors(ctx, req, ops->name, errors)) != XS_OK ||
-        (e = xs_pg_q(ctx->pg, NULL,
-                     "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
-                     "id = $1",
-                     steps)) != XS_OK ||
-        (e = xs_pg_commit(ctx->pg)) != XS_OK) {
-        free(unlink);
-        json_decref(recreated);
-        json_decref(computed);
-        e = db_fail(ctx, e, "cannot record what Xero accepted");
-        goto out;
-    }
-    free(unlink);
-    refresh_stats(ctx, ops, json_array_size(maps) * 10);
-    pt[3] = xs_clock_mono_ms();
-    xs_log_debug(ctx->proc->log, "sync.push_timing", "{s:I, s:I, s:I, s:I}", "items",
-                 (json_int_t)json_array_size(items), "build_ms", (json_int_t)(pt[1] - pt[0]),
-                 "call_ms", (json_int_t)(pt[2] - pt[1]), "apply_ms", (json_int_t)(pt[3] - pt[2]));
-    json_t *out = json_pack("{s:s, s:O, s:o}", "outcome", outcome != NULL ? outcome : "done",
-                            "counts", counts, "call", call_json(&call));
-    if (next_scan[0] != '\0') {
-        json_object_set_new(out, "next_scan", json_string(next_scan));
-    }
-    if (consumed >= 0) {
-        json_object_set_new(out, "consumed", json_integer(consumed));
-    }
-    if (json_array_size(lookups) > 0) {
-        json_object_set(out, "lookups", lookups);
-    }
-    if (blocked != NULL) {
-        /* The orchestrator pushes what they refer to, then them (in a final step). */
-        json_object_set(out, "blocked", blocked);
-    }
-    if (json_array_size(recreated) > 0) {
-        /* Deleted in Xero, no longer linked: the next step makes them anew. */
-        json_object_set(out, "requeue", recreated);
-    }
-    json_decref(recreated);
-    json_decref(computed);
-    if (outcome != NULL) {
-        json_object_set_new(out, "message", json_string(call.error));
-    }
-    *reply = out;
-    e = XS_OK;
 out:
-    xs_pg_res_free(r);
-    xs_xero_resp_fini(&resp);
     json_decref(counts);
-    json_decref(ids);
-    json_decref(items);
-    json_decref(maps);
     json_decref(errors);
-    json_decref(lookups);
-    json_decref(blocked);
-    blocked_fini(&bids);
-    free(body);
+    batch_fini(&b);
+    push_req_fini(&p);
+    settings_fini(&set);
     return e;
 }
 
@@ -3281,7 +4372,7 @@ static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
         json_t *rec = NULL;
         char xid[XS_ID_MAX] = "", why[WHY_MAX];
         xs_time at = 0;
-        if (xs_domain_from_xero(ops, v, &rec, xid, &at, why) == XS_OK && xs_proto_uuid_valid(xid)) {
+        if (xs_domain_from_xero(ops, v, &rec, xid, &at, why) == XS_OK && xero_id_ok(xid)) {
             json_array_append_new(found, json_pack("{s:s, s:o, s:I, s:s}", "xero_id", xid, "rec",
                                                    rec, "at", (json_int_t)at, "name",
                                                    xs_domain_text_or_empty(rec, "name")));

@@ -86,8 +86,13 @@ typedef struct xs_entity_ops {
      * (256 bytes) for a record it cannot read: that record fails, the others go on. Its id
      * and UpdatedDateUTC are xs_domain_from_xero's. */
     json_t *(*read_xero)(const json_t *x, char *why);
-    /* to_xero builds the write item for rec (new); xero_id NULL creates. */
-    json_t *(*to_xero)(const json_t *rec, const char *xero_id);
+    /* to_xero builds the write item for rec (new); xero_id NULL creates. parts (may be NULL)
+     * are Xero's ids of the base's parts (read_parts), in order: an update names each part
+     * it keeps by its id, so Xero keeps it as it is rather than replacing it. */
+    json_t *(*to_xero)(const json_t *rec, const char *xero_id, const json_t *parts);
+    /* read_parts reads the Xero ids of a record's parts, in order (an invoice's LineItemIDs:
+     * a new array of strings), or NULL when the entity has none. May be NULL. */
+    json_t *(*read_parts)(const json_t *x);
     /* retire_item builds the item that retires in Xero a record deleted locally (new; e.g.
      * ContactStatus ARCHIVED) from its base; NULL when there is nothing to do (it is retired
      * in Xero already), or, with why (256 bytes) said, when Xero cannot retire it (that
@@ -155,6 +160,22 @@ typedef struct xs_entity_ops {
      * after the next pull. rows: [{"local_id", and each computed field Xero sent}]. */
     const char *const *computed;
     xs_err (*write_computed)(xs_pg *pg, const json_t *rows);
+    /* edits is the part of a canonical record a person edits (new): what conflict decisions
+     * compare, so that what Xero computes (totals, an invoice turned PAID by a payment)
+     * follows Xero without counting as a change of either side. NULL: the record without
+     * its computed fields. with_computed lays Xero's computed values (from xero, its whole
+     * record) over a decided edits view (new record). NULL: its computed fields. Only for
+     * entities with computed fields. */
+    json_t *(*edits)(const json_t *rec);
+    json_t *(*with_computed)(const json_t *edits, const json_t *xero);
+    /* table: the local table of the entity's rows ("app.contacts"; a constant), whose rows
+     * a pull locks before it writes them, so a write of the host application made after the
+     * rows were read is decided, never overwritten. NULL for read-only mirrors. */
+    const char *table;
+    /* delete_one: Xero deletes one record a request, POST <xero_path>/<id> with the
+     * retire item less its id field (payments, as Xero documents); otherwise retires go in
+     * batches like other writes. */
+    bool delete_one;
     /* validate turns the host application's JSON (a REST body) into a canonical record
      * (*rec, new), merged over current (the stored record, or NULL for a new one) when
      * partial. XS_EINVAL with the field at fault and a reason (each 256 bytes). */
@@ -250,7 +271,7 @@ xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
                             const json_t *updates, const char *const sql[2], json_t **at);
 
 /* xs_domain_write_created is the body of a write_created: the document's rows are `r` (id,
- * xero_id, rec as jsonb, checksum, xero_at, raw), insert is the entity's INSERT
+ * xero_id, rec as jsonb, checksum, xero_at, raw, parts), insert is the entity's INSERT
  * of the local rows from r (taking $1, org), and each row's mapping on connection conn follows
  * in the same statement, its base the record, its local_updated_at the row's updated_at as
  * this transaction writes it (now()), stamped with txid. */

@@ -196,8 +196,9 @@ static json_t *sub_to_xero(const json_t *list, const char *type_key, const char 
     return out;
 }
 
-static json_t *to_xero(const json_t *rec, const char *xero_id)
+static json_t *to_xero(const json_t *rec, const char *xero_id, const json_t *parts)
 {
+    (void)parts;
     json_t *x = json_object();
     if (xero_id != NULL) {
         json_object_set_new(x, "ContactID", json_string(xero_id));
@@ -496,6 +497,7 @@ const xs_entity_ops contact_ops = {
                "name_key, updated_at)",
     .pull_query = "includeArchived=true",
     .pushable = true,
+    .table = "app.contacts",
     .read_xero = read_xero,
     .to_xero = to_xero,
     .retire_item = retire_item,

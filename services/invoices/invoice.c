@@ -175,7 +175,12 @@ static void put_amount(json_t *x, const char *key, const json_t *rec, const char
     }
 }
 
-static json_t *to_xero(const json_t *rec, const char *xero_id)
+/* to_xero: an update names each line by the LineItemID of the base's line at its position
+ * (parts), so Xero updates that line in place, keeping an unchanged one as it is; lines
+ * beyond the base's are new, and the base's lines beyond the record's are deleted by Xero.
+ * Without the ids Xero would replace every line, which it refuses on an invoice with
+ * payments. */
+static json_t *to_xero(const json_t *rec, const char *xero_id, const json_t *parts)
 {
     json_t *x = json_object();
     if (xero_id != NULL) {
@@ -199,6 +204,10 @@ static json_t *to_xero(const json_t *rec, const char *xero_id)
     json_array_foreach(json_object_get(rec, "lines"), i, l)
     {
         json_t *xl = json_object();
+        const char *lid = xero_id != NULL ? json_string_value(json_array_get(parts, i)) : NULL;
+        if (lid != NULL) {
+            json_object_set_new(xl, "LineItemID", json_string(lid));
+        }
         for (size_t f = 0; f < NLINE; f++) {
             if (xs_domain_one_of(LINE[f].name, LINE_COMPUTED)) {
                 continue;
@@ -213,6 +222,26 @@ static json_t *to_xero(const json_t *rec, const char *xero_id)
     }
     json_object_set_new(x, "LineItems", lines);
     return x;
+}
+
+/* read_parts: the LineItemIDs of Xero's invoice, in its lines' order (null for a line
+ * without one). */
+static json_t *read_parts(const json_t *x)
+{
+    json_t *lines = json_object_get(x, "LineItems");
+    if (!json_is_array(lines)) {
+        return NULL;
+    }
+    json_t *ids = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(lines, i, l)
+    {
+        const char *id = xs_json_str_or(l, "LineItemID", NULL);
+        json_array_append_new(ids, id != NULL && xs_proto_uuid_valid(id) ? json_string(id)
+                                                                         : json_null());
+    }
+    return ids;
 }
 
 /* A local delete: a DRAFT or SUBMITTED invoice is deleted in Xero, an AUTHORISED one without
@@ -578,6 +607,73 @@ static const xs_entity_ref REFS[] = {{"contact", "contact"}, {NULL, NULL}};
 static const char *const COMPUTED[] = {"sub_total",   "total_tax",       "total", "amount_due",
                                        "amount_paid", "amount_credited", NULL};
 
+/* line_edits is a line without what Xero computes (new). */
+static json_t *line_edits(const json_t *line)
+{
+    json_t *e = json_copy((json_t *)line);
+    for (size_t k = 0; LINE_COMPUTED[k] != NULL; k++) {
+        json_object_del(e, LINE_COMPUTED[k]);
+    }
+    return e;
+}
+
+/* edits: what a person edits of an invoice. Xero computes the totals and the lines' amounts,
+ * and turns an AUTHORISED invoice PAID when payments cover it (and back when one is
+ * deleted): PAID reads as AUTHORISED here, so a payment is no edit. */
+static json_t *edits(const json_t *rec)
+{
+    json_t *e = json_copy((json_t *)rec);
+    for (size_t k = 0; COMPUTED[k] != NULL; k++) {
+        json_object_del(e, COMPUTED[k]);
+    }
+    if (strcmp(xs_json_str_or(rec, "status", ""), "PAID") == 0) {
+        json_object_set_new(e, "status", json_string("AUTHORISED"));
+    }
+    json_t *lines = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(rec, "lines"), i, l)
+    {
+        json_array_append_new(lines, line_edits(l));
+    }
+    json_object_set_new(e, "lines", lines);
+    return e;
+}
+
+/* with_computed: Xero's totals over a decided edits view, its status PAID where the view
+ * says AUTHORISED and Xero PAID, and each line's amounts from Xero's line at its position
+ * when that line is the same (else null, until Xero computes them). */
+static json_t *with_computed(const json_t *ed, const json_t *xero)
+{
+    json_t *r = json_copy((json_t *)ed);
+    for (size_t k = 0; COMPUTED[k] != NULL; k++) {
+        json_t *v = json_object_get(xero, COMPUTED[k]);
+        json_object_set(r, COMPUTED[k], v != NULL ? v : json_null());
+    }
+    if (strcmp(xs_json_str_or(ed, "status", ""), "AUTHORISED") == 0 &&
+        strcmp(xs_json_str_or(xero, "status", ""), "PAID") == 0) {
+        json_object_set_new(r, "status", json_string("PAID"));
+    }
+    json_t *xl = json_object_get(xero, "lines"), *lines = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(ed, "lines"), i, l)
+    {
+        json_t *line = json_copy(l);
+        json_t *theirs = json_array_get(xl, i);
+        json_t *te = theirs != NULL ? line_edits(theirs) : NULL;
+        bool same = te != NULL && json_equal(te, l);
+        json_decref(te);
+        for (size_t k = 0; LINE_COMPUTED[k] != NULL; k++) {
+            json_t *v = same ? json_object_get(theirs, LINE_COMPUTED[k]) : NULL;
+            json_object_set(line, LINE_COMPUTED[k], v != NULL ? v : json_null());
+        }
+        json_array_append_new(lines, line);
+    }
+    json_object_set_new(r, "lines", lines);
+    return r;
+}
+
 /* write_computed: one statement for a push step's invoices (xs_entity_ops). */
 static xs_err write_computed(xs_pg *pg, const json_t *rows)
 {
@@ -613,6 +709,10 @@ const xs_entity_ops invoice_ops = {
     .refs = REFS,
     .computed = COMPUTED,
     .write_computed = write_computed,
+    .edits = edits,
+    .with_computed = with_computed,
+    .read_parts = read_parts,
+    .table = "app.invoices",
     .read_xero = read_xero,
     .to_xero = to_xero,
     .retire_item = retire_item,

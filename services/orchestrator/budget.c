@@ -344,6 +344,25 @@ void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t
     pthread_mutex_unlock(&b->mu);
 }
 
+void orch_budget_cancel(orch_budget *b, const char *tid, int64_t acquired, int64_t granted)
+{
+    pthread_mutex_lock(&b->mu);
+    tenant *t = find(b, tid);
+    if (t != NULL && granted > 0) {
+        if (t->in_flight > 0) {
+            t->in_flight--;
+        }
+        t->permits = t->permits > granted ? t->permits - granted : 0;
+        window_drop(&t->minute, acquired, granted);
+        window_drop(&b->app, acquired, granted);
+        day_sub(b, t, acquired, granted);
+        t->min.used = t->min.used > granted ? t->min.used - granted : 0;
+        t->day.used = t->day.used > granted ? t->day.used - granted : 0;
+        b->app_corr.used = b->app_corr.used > granted ? b->app_corr.used - granted : 0;
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
 void orch_budget_seed(orch_budget *b, const char *tid, int64_t at)
 {
     pthread_mutex_lock(&b->mu);

@@ -57,6 +57,10 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tenant, int64_t now_ms
 void orch_budget_release_n(orch_budget *b, const char *tenant, int64_t now_ms, int64_t acquired_ms,
                            int64_t granted, int64_t used, const orch_budget_seen *seen);
 
+/* orch_budget_cancel gives back, as if never taken, the `granted` permits a step took at
+ * acquired_ms and will not use at all (it needs more than it got, and waits instead). */
+void orch_budget_cancel(orch_budget *b, const char *tenant, int64_t acquired_ms, int64_t granted);
+
 /* orch_budget_seed counts a call made at at_ms (monotonic, in the past) against tenant,
  * e.g. from the audit after a restart. */
 void orch_budget_seed(orch_budget *b, const char *tenant, int64_t at_ms);

@@ -201,12 +201,36 @@ static void test_several_permits(void **state)
     orch_budget_destroy(b);
 }
 
+/* A step that needs two permits and got one gives it back: nothing is counted, and the
+ * minute's last permit is there for the next step. */
+static void test_cancel(void **state)
+{
+    (void)state;
+    orch_budget *b = NULL;
+    assert_int_equal(orch_budget_create(&b, &XERO), XS_OK);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 0, 59, NULL), 59);
+    orch_budget_release_n(b, "t", 100, 0, 59, 59, NULL);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 200, 2, NULL), 1);
+    orch_budget_cancel(b, "t", 200, 1);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 300, 2, NULL), 1);
+    orch_budget_release_n(b, "t", 400, 300, 1, 1, NULL);
+    int64_t wait = 0;
+    assert_int_equal(orch_budget_acquire_n(b, "t", 500, 1, &wait), 0);
+    /* Nor does a cancelled step hold an in-flight slot. */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(orch_budget_acquire_n(b, "u", 0, 1, NULL), 1);
+        orch_budget_cancel(b, "u", 0, 1);
+    }
+    assert_int_equal(orch_budget_acquire_n(b, "u", 0, 1, NULL), 1);
+    orch_budget_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrency),     cmocka_unit_test(test_minute_sliding_window),
         cmocka_unit_test(test_corrections),     cmocka_unit_test(test_day_and_app),
-        cmocka_unit_test(test_several_permits),
+        cmocka_unit_test(test_several_permits), cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,19 +41,26 @@ void orch_engine_wake(orch *o)
 static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
 {
     *wait_ms = IDLE_MS;
-    char lim[16];
+    char lim[16], reread_ms[24];
     snprintf(lim, sizeof(lim), "%d", CANDIDATES);
+    snprintf(reread_ms, sizeof(reread_ms), "%lld", (long long)o->reread_after_ms);
     xs_pg_res *r = NULL;
     xs_err e = xs_pg_q(
         pg, &r,
         "SELECT s.id, s.run_id, r.connection_id, c.tenant_id, c.organisation_id, s.entity, "
         "s.kind, s.attempts, r.priority, s.input, c.settings, c.status, "
-        "coalesce(extract(epoch FROM (min(s.not_before) OVER ()) - now()) * 1000, 0)::bigint "
-        "FROM sync.run_steps s JOIN sync.runs r ON r.id = s.run_id JOIN sync.connections c ON "
-        "c.id = r.connection_id WHERE s.status = 'pending' AND r.status IN ('queued', "
-        "'running') AND (s.not_before IS NULL OR s.not_before <= now()) ORDER BY r.priority "
-        "DESC, s.id LIMIT $1",
-        lim);
+        "coalesce(extract(epoch FROM (min(s.not_before) OVER ()) - now()) * 1000, 0)::bigint, "
+        /* A push re-reads what it updates when it retries, or when its run's pull of the
+         * entity ended XS_PUSH_REREAD_AFTER ago or more (or never happened). */
+        "s.kind IN ('push', 'scan') AND (s.attempts > 0 OR coalesce((SELECT max(p.finished_at) "
+        "FROM sync.run_steps p WHERE p.run_id = s.run_id AND p.entity = s.entity AND p.kind = "
+        "'pull' AND p.status = 'done'), '-infinity') <= now() - $2::bigint * interval '1 "
+        "millisecond'), jsonb_array_length(coalesce(r.params->'again'->(s.phase::text)->'ids', "
+        "'[]')) > 0 FROM sync.run_steps s JOIN sync.runs r ON r.id = s.run_id JOIN "
+        "sync.connections c ON c.id = r.connection_id WHERE s.status = 'pending' AND r.status IN "
+        "('queued', 'running') AND (s.not_before IS NULL OR s.not_before <= now()) ORDER BY "
+        "r.priority DESC, s.id LIMIT $1",
+        lim, reread_ms);
     if (e != XS_OK) {
         xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
         return false;
@@ -97,10 +104,18 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
             continue;
         }
         int64_t wait = 0;
-        /* A pull may read several pages, one call after another. */
+        /* A pull may read several pages, one call after another; a push that re-reads makes
+         * two calls, and waits until it may. */
         const char *kind = xs_pg_res_get(r, i, 6);
-        int64_t permits = orch_budget_acquire_n(
-            o->budget, tenant, now, strcmp(kind, "pull") == 0 ? o->pull_pages : 1, &wait);
+        bool reread = false;
+        xs_pg_res_bool(r, i, 13, &reread);
+        int64_t need = strcmp(kind, "pull") == 0 ? o->pull_pages : reread ? 2 : 1;
+        int64_t permits = orch_budget_acquire_n(o->budget, tenant, now, need, &wait);
+        if (permits > 0 && reread && permits < need) {
+            orch_budget_cancel(o->budget, tenant, now, permits);
+            permits = 0;
+            wait = 50;
+        }
         if (permits == 0) {
             soonest = wait < soonest ? wait : soonest;
             continue;
@@ -125,6 +140,8 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         snprintf(out->entity, sizeof(out->entity), "%s", entity);
         snprintf(out->kind, sizeof(out->kind), "%s", kind);
         out->permits = permits;
+        out->reread = reread;
+        xs_pg_res_bool(r, i, 14, &out->defer_partial);
         out->acquired_ms = now;
         xs_pg_res_int(c, 0, 0, &out->attempts);
         int64_t pri = 0;
@@ -260,6 +277,15 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
         json_t *v = json_object_get(s->input, pass[i]);
         if (v != NULL) {
             json_object_set(body, pass[i], v);
+        }
+    }
+    if (strcmp(type, "sync.push") == 0 && s->reread) {
+        json_object_set_new(body, "reread", json_true());
+    }
+    if (strcmp(type, "sync.push") == 0) {
+        json_object_set_new(body, "max_calls", json_integer(s->permits));
+        if (s->defer_partial) {
+            json_object_set_new(body, "defer_partial", json_true());
         }
     }
     if (strcmp(type, "sync.pull") == 0) {

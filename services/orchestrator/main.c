@@ -164,6 +164,7 @@ int main(int argc, char **argv)
     o.lookback_ms = xs_config_int(cfg, "XS_INCREMENTAL_LOOKBACK");
     o.push_delay_ms = xs_config_int(cfg, "XS_PUSH_DELAY");
     o.push_poll_ms = xs_config_int(cfg, "XS_PUSH_POLL");
+    o.reread_after_ms = xs_config_int(cfg, "XS_PUSH_REREAD_AFTER");
     o.jitter_ms = xs_config_int(cfg, "XS_SCHEDULE_JITTER");
     o.incremental_every_ms = xs_config_int(cfg, "XS_SCHEDULE_INCREMENTAL_EVERY");
     o.scheduler_on = xs_config_bool(cfg, "XS_SCHEDULER");

@@ -42,7 +42,7 @@ typedef struct orch {
     /* Configuration, read once. */
     int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, pull_step_ms,
         lookback_ms;
-    int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms;
+    int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms, reread_after_ms;
     int full_at_minutes;
     bool scheduler_on;
 } orch;
@@ -106,6 +106,8 @@ typedef struct orch_step {
     int priority;
     int64_t permits;     /* of the rate budget, one per call it may make */
     int64_t acquired_ms; /* when they were taken (monotonic) */
+    bool reread;         /* a push that reads what it updates again first (two permits) */
+    bool defer_partial;  /* records of its phase wait to go in a step of their own (again) */
     json_t *input;       /* new */
     json_t *settings;    /* the connection's settings, new */
 } orch_step;

@@ -493,6 +493,59 @@ static bool splice_blocked(json_t *phases, json_t *params, int idx)
     return true;
 }
 
+/* A request holds one kind of write (creates, or updates): the records of the other kind a
+ * push step met on the way gather in params.again[phase] and go in steps of 50 of their own,
+ * as soon as 50 are waiting and, for the rest, when the phase's other steps are done; so a
+ * scan of creates and updates mixed still sends full batches. */
+
+/* again_flush adds a push step for each 50 records waiting in params.again[phase] (all of
+ * them when all), keeping the rest; *made counts the steps. */
+static xs_err again_flush(xs_pg *pg, const char *run, int phase, const char *entity, json_t *params,
+                          bool all, int *made)
+{
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%d", phase);
+    json_t *waiting = json_object_get(json_object_get(params, "again"), ph);
+    json_t *ids = json_object_get(waiting, "ids");
+    size_t n = json_array_size(ids);
+    size_t take = all ? n : n - n % CHUNK;
+    *made = 0;
+    if (take == 0) {
+        return XS_OK;
+    }
+    json_t *now = json_array(), *rest = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append(i < take ? now : rest, json_array_get(ids, i));
+    }
+    xs_err e = add_chunks(pg, run, phase, entity, "push", "local_ids", now,
+                          json_is_true(json_object_get(waiting, "final")), made);
+    json_decref(now);
+    json_object_set_new(waiting, "ids", rest);
+    return e;
+}
+
+/* again_add gathers the records of another kind a push step of phase met (again). */
+static xs_err again_add(xs_pg *pg, const orch_step *s, int phase, json_t *params,
+                        const json_t *again)
+{
+    json_t *all = json_object_get(params, "again");
+    if (all == NULL) {
+        all = json_object();
+        json_object_set_new(params, "again", all);
+    }
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%d", phase);
+    json_t *waiting = json_object_get(all, ph);
+    if (waiting == NULL) {
+        waiting = json_pack("{s:[], s:b}", "ids", "final",
+                            json_is_true(json_object_get(s->input, "final")));
+        json_object_set_new(all, ph, waiting);
+    }
+    ids_merge(json_object_get(waiting, "ids"), again);
+    int made = 0;
+    return again_flush(pg, s->run, phase, s->entity, params, false, &made);
+}
+
 /* follow_ups adds the steps a finished step calls for. */
 static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t *phases,
                          const json_t *reply, json_t *params)
@@ -547,7 +600,44 @@ static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t 
         e = add_step(pg, s->run, phase, s->entity, "push",
                      json_pack("{s:O}", "local_ids", requeue));
     }
+    json_t *again = json_object_get(reply, "again");
+    if (e == XS_OK && json_array_size(again) > 0) {
+        e = again_add(pg, s, phase, params, again);
+    }
     return e;
+}
+
+/* release_claims lets go of the records the ended steps of run held for their pushes
+ * (sync.push_claims, migration 0009), but the creates that may be in Xero, whose claims stay
+ * until a pull finds them or shows they are not there (release_in_doubt); a record another
+ * push wanted meanwhile is queued again. */
+static xs_err release_claims(xs_pg *pg, const char *run)
+{
+    return xs_pg_q(pg, NULL,
+                   "WITH gone AS (DELETE FROM sync.push_claims c USING sync.run_steps s WHERE "
+                   "c.step_id = s.id AND s.run_id = $1 AND s.status IN ('done', 'failed') AND NOT "
+                   "(c.op = 'create' AND c.settled_by IS NOT NULL) RETURNING c.connection_id, "
+                   "c.entity, c.local_id, c.wanted) SELECT count(sync.record_change("
+                   "k.organisation_id, g.entity, g.local_id, 'update')) FROM gone g JOIN "
+                   "sync.connections k ON k.id = g.connection_id WHERE g.wanted",
+                   run);
+}
+
+/* release_in_doubt, when a pull of entity has read everything Xero changed up to high_water,
+ * lets go of the creates in doubt of ended steps that any send of had settled before it: had
+ * Xero made one, the pull would have found it and linked it (find_own_creates in
+ * lib/xs/domain.c). They are queued to be sent anew. */
+static xs_err release_in_doubt(xs_pg *pg, const char *conn, const char *entity,
+                               const char *high_water)
+{
+    return xs_pg_q(pg, NULL,
+                   "WITH gone AS (DELETE FROM sync.push_claims c WHERE c.connection_id = $1 AND "
+                   "c.entity = $2 AND c.op = 'create' AND c.settled_by < $3::timestamptz AND NOT "
+                   "EXISTS (SELECT 1 FROM sync.run_steps s WHERE s.id = c.step_id AND s.status IN "
+                   "('pending', 'running')) RETURNING c.local_id) SELECT count(sync.record_change("
+                   "k.organisation_id, $2, g.local_id, 'update')) FROM gone g JOIN "
+                   "sync.connections k ON k.id = $1",
+                   conn, entity, high_water);
 }
 
 xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome,
@@ -596,6 +686,9 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
                     "= $1",
                     s->sid, outcome, rtext, error);
         free(rtext);
+        if (e == XS_OK) {
+            e = release_claims(pg, s->run);
+        }
         if (e == XS_OK) {
             e = xs_pg_commit(pg);
         }
@@ -655,6 +748,9 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
             if (e == XS_OK) {
                 e = finish_run(pg, s->run, "failed", msg);
             }
+            if (e == XS_OK) {
+                e = release_claims(pg, s->run);
+            }
             free(rtext);
             if (e == XS_OK) {
                 e = xs_pg_commit(pg);
@@ -663,6 +759,9 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
         }
     }
     free(rtext);
+    if (e == XS_OK && !retry) {
+        e = release_claims(pg, s->run);
+    }
     if (e != XS_OK) {
         goto fail;
     }
@@ -694,7 +793,18 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
     snprintf(why, sizeof(why), "%.590s", xs_pg_res_get(r, 0, 2) ? xs_pg_res_get(r, 0, 2) : "");
     xs_pg_res_free(r);
     r = NULL;
+    int flushed = 0;
     if (active == 0 && step_phase == run_phase) {
+        /* The last records of another kind the phase's pushes met go before it ends. */
+        e = again_flush(pg, s->run, (int)run_phase, s->entity, params, true, &flushed);
+        char *pa = e == XS_OK && flushed > 0 ? xs_json_dump(params, 0) : NULL;
+        if (pa != NULL) {
+            e = xs_pg_q(pg, NULL, "UPDATE sync.runs SET params = $2::jsonb WHERE id = $1", s->run,
+                        pa);
+            free(pa);
+        }
+    }
+    if (e == XS_OK && active == 0 && step_phase == run_phase && flushed == 0) {
         json_t *phase = json_array_get(phases, (size_t)run_phase);
         bool pull = strcmp(xs_json_str_or(phase, "op", ""), "pull") == 0;
         const char *hw = xs_json_str_or(json_object_get(params, "resume"), s->entity, NULL);
@@ -705,6 +815,9 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
                         "($1, $2, $3::timestamptz) ON CONFLICT (connection_id, entity) DO UPDATE "
                         "SET high_water = greatest(c.high_water, EXCLUDED.high_water)",
                         s->conn, s->entity, hw);
+            if (e == XS_OK && json_object_get(phase, "filter") == NULL) {
+                e = release_in_doubt(pg, s->conn, s->entity, hw);
+            }
         }
         if (e == XS_OK && pull && failed > 0) {
             char msg[700];

@@ -108,9 +108,10 @@ static json_t *read_xero(const json_t *x, char *why)
 }
 
 /* to_xero: a new payment (an edit never gets here: see xs_entity_ops.immutable). */
-static json_t *to_xero(const json_t *rec, const char *xero_id)
+static json_t *to_xero(const json_t *rec, const char *xero_id, const json_t *parts)
 {
     (void)xero_id;
+    (void)parts;
     json_t *x = json_pack("{s:{s:s}, s:{s:s}, s:s}", "Invoice", "InvoiceID",
                           xs_json_str_or(rec, "invoice", ""), "Account", "Code",
                           xs_domain_text_or_empty(rec, "account_code"), "Date",
@@ -131,7 +132,8 @@ static json_t *to_xero(const json_t *rec, const char *xero_id)
     return x;
 }
 
-/* A deletion: Xero deletes a payment by its status. */
+/* A deletion: Xero deletes a payment by its status, one request a payment (POST
+ * /Payments/{PaymentID}, xs_entity_ops.delete_one). */
 static json_t *retire_item(const char *xero_id, const json_t *base, char *why)
 {
     (void)why;
@@ -322,6 +324,8 @@ const xs_entity_ops payment_ops = {
     .analyze = "app.payments (id, organisation_id, invoice_id, updated_at)",
     .pushable = true,
     .immutable = true,
+    .delete_one = true,
+    .table = "app.payments",
     .retired_status = "DELETED",
     .refs = REFS,
     .read_xero = read_xero,

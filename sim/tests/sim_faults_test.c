@@ -304,7 +304,9 @@ static void test_nil_id(void **state)
     assert_string_equal(st_str(c0, "Name"), "Nil One");
     assert_string_equal(st_str(c0, "EmailAddress"), "one@nil.example");
     assert_string_equal(st_str(c1, "ContactNumber"), "N-2");
-    assert_int_equal(json_object_size(c0), 4); /* as sent, plus the two */
+    /* stamped as a saved record is: only the id tells it was not saved */
+    assert_true(strncmp(st_str(c0, "UpdatedDateUTC"), "/Date(", 6) == 0);
+    assert_int_equal(json_object_size(c0), 5); /* as sent, plus the three */
     assert_string_equal(st_str(r.json, "Status"), "OK");
     st_reply_free(&r);
     assert_int_equal(count_contacts(t), 0);

@@ -1,6 +1,7 @@
 /* engine.c: the whole engine for end-to-end tests (see engine.h). */
 #include "engine.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,43 @@ long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char
     long n = v != NULL ? atol(v) : -1;
     free(v);
     return n;
+}
+
+/* sql_args reads n parameters of a call into p (at most 8). */
+static void sql_args(int n, va_list ap, const char *p[8])
+{
+    if (n > 8) {
+        xst_die("at most 8 SQL parameters");
+    }
+    for (int i = 0; i < n; i++) {
+        p[i] = va_arg(ap, const char *);
+    }
+}
+
+char *xst_engine_sqlf(xst_engine *e, const char *sql, int n, ...)
+{
+    const char *p[8] = {0};
+    va_list ap;
+    va_start(ap, n);
+    sql_args(n, ap, p);
+    va_end(ap);
+    return xst_engine_sql(e, sql, n, p);
+}
+
+long xst_engine_sql_longf(xst_engine *e, const char *sql, int n, ...)
+{
+    const char *p[8] = {0};
+    va_list ap;
+    va_start(ap, n);
+    sql_args(n, ap, p);
+    va_end(ap);
+    return xst_engine_sql_long(e, sql, n, p);
+}
+
+long xst_run_count(const json_t *run, const char *entity, const char *dir, const char *key)
+{
+    return (long)json_integer_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(run, "counts"), entity), dir), key));
 }
 
 json_t *xst_engine_sim_json(xst_engine *e, const char *method, const char *path, const char *body)

@@ -90,6 +90,15 @@ char *xst_engine_sql(xst_engine *e, const char *sql, int nparams, const char *co
 /* xst_engine_sql_long is xst_engine_sql read as a number (-1 for no row). */
 long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char *const *params);
 
+/* xst_engine_sqlf and xst_engine_sql_longf are xst_engine_sql and xst_engine_sql_long with the
+ * n parameters (at most 8; const char *, NULL for SQL NULL) as arguments. */
+char *xst_engine_sqlf(xst_engine *e, const char *sql, int n, ...);
+long xst_engine_sql_longf(xst_engine *e, const char *sql, int n, ...);
+
+/* xst_run_count reads counts[entity][dir][key] of a run as GET /v1/runs/{id} gives it (0 when
+ * absent). */
+long xst_run_count(const json_t *run, const char *entity, const char *dir, const char *key);
+
 /* xst_engine_run starts a run on connection conn (body: the JSON of POST
  * /v1/connections/{id}/sync, e.g. {"mode":"full"}), waits until it ends, and returns its GET
  * /v1/runs/{id} (new); dies when it cannot be started or does not end within timeout_ms. */
