@@ -5,8 +5,11 @@
  * push delay). While the workload runs, one killer thread alone starts and stops processes:
  * at seeded moments it SIGKILLs a seeded victim (any engine process; never PostgreSQL or the
  * simulator) and restarts the same replica after a seeded pause; between kills it watches for
- * processes that died unasked, reports them and restarts them. The moments are drawn from
- * the seed; when they land relative to the engine's work is of course up to timing.
+ * processes that died unasked, reports them and restarts them. Once calm (the workload over)
+ * it only restarts; it lives until the engine is stopped, because a process it started gets
+ * SIGTERM when the thread that started it ends (the harness's PR_SET_PDEATHSIG is per
+ * thread). The moments are drawn from the seed; when they land relative to the engine's work
+ * is of course up to timing.
  */
 #include <pthread.h>
 #include <stdatomic.h>
