@@ -89,7 +89,9 @@ static void probe(chaos_faults *f)
     for (int k = 0; k < NKINDS; k++) {
         json_t *rates = json_object();
         json_object_set_new(rates, KINDS[k].name, xs_json_decimal("0"));
-        char *text = xs_json_dump(json_pack("{s:{s:o}}", "faults", "rates", rates), 0);
+        json_t *body = json_pack("{s:{s:o}}", "faults", "rates", rates);
+        char *text = xs_json_dump(body, 0);
+        json_decref(body);
         xst_http r = xst_engine_simctl(f->e, "POST", "/_sim/config", text);
         f->ok[k] = r.status == 200;
         if (!f->ok[k]) {
@@ -135,7 +137,9 @@ static void script_each(chaos_faults *f)
                                                     KINDS[k % NKINDS].name, "times", 1));
         }
     }
-    char *text = xs_json_dump(json_pack("{s:o}", "script", script), 0);
+    json_t *body = json_pack("{s:o}", "script", script);
+    char *text = xs_json_dump(body, 0);
+    json_decref(body);
     xst_http r = xst_engine_simctl(f->e, "POST", "/_sim/faults", text);
     if (r.status != 200) {
         fprintf(stderr, "chaos: POST /_sim/faults: %ld %s\n", r.status, r.body);
