@@ -2068,6 +2068,22 @@ static xs_err decide(const xs_entity_ops *ops, const json_t *base, const json_t 
                      xs_sync_decision *d, json_t **fix)
 {
     *fix = NULL;
+    if (ops->final != NULL && ops->final(xero) && !xs_json_equal(local, xero)) {
+        /* Xero will never change it again: whatever differs here cannot reach it. */
+        json_t *lv = edit_view(ops, local), *bv = edit_view(ops, base);
+        memset(d, 0, sizeof(*d));
+        d->action = XS_SYNC_TO_LOCAL;
+        d->result = json_incref((json_t *)xero);
+        d->policy = set->policy;
+        d->conflict = bv == NULL || !xs_json_equal(lv, bv);
+        snprintf(d->reason, sizeof(d->reason),
+                 "Xero holds it %.20s, which is final there: Xero's version is kept%s",
+                 xs_json_str_or(xero, "status", "final"),
+                 d->conflict ? " and the local change undone" : "");
+        json_decref(lv);
+        json_decref(bv);
+        return XS_OK;
+    }
     if (ops->computed == NULL && ops->edits == NULL) {
         return xs_sync_decide(base, local, xero, local_at, xero_at, set->policy, set->fallback, d);
     }

@@ -168,6 +168,11 @@ typedef struct xs_entity_ops {
      * entities with computed fields. */
     json_t *(*edits)(const json_t *rec);
     json_t *(*with_computed)(const json_t *edits, const json_t *xero);
+    /* final tells whether Xero holds rec, its record, in a state it never changes again (an
+     * invoice VOIDED or DELETED): a local change of it can never reach Xero, so Xero's
+     * version is kept on both sides, and a local change is a conflict recorded as undone.
+     * May be NULL. */
+    bool (*final)(const json_t *rec);
     /* table: the local table of the entity's rows ("app.contacts"; a constant), whose rows
      * a pull locks before it writes them, so a write of the host application made after the
      * rows were read is decided, never overwritten. NULL for read-only mirrors. */

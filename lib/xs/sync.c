@@ -224,6 +224,20 @@ xs_err xs_sync_decide(const json_t *base, const json_t *local, const json_t *xer
     if (policy == XS_POLICY_MERGE) {
         return merge(base, local, xero, local_at, xero_at, fallback, out);
     }
+    if (policy == XS_POLICY_LAST_WRITE_WINS) {
+        /* The last write of each field wins: a field one side changed keeps that change
+         * (a whole record taken from the newer side would undo the other side's edits, and
+         * carry back a status Xero has moved on from), a field both changed takes the newer
+         * side's value. */
+        xs_err e = merge(base, local, xero, local_at, xero_at, XS_POLICY_LAST_WRITE_WINS, out);
+        if (e == XS_OK) {
+            out->policy = XS_POLICY_LAST_WRITE_WINS;
+            char why[sizeof(out->reason)];
+            snprintf(why, sizeof(why), "%s", out->reason);
+            snprintf(out->reason, sizeof(out->reason), "field by field: %.140s", why);
+        }
+        return e;
+    }
     out->policy = policy;
     out->action = settle(policy, local_at, xero_at);
     if (out->action == XS_SYNC_TO_LOCAL) {

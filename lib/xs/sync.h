@@ -29,7 +29,9 @@
 
 /* Conflict policies. */
 typedef enum xs_policy {
-    XS_POLICY_LAST_WRITE_WINS = 0, /* the later of Xero's UpdatedDateUTC and local updated_at */
+    XS_POLICY_LAST_WRITE_WINS = 0, /* field by field: a field one side changed keeps that
+                                      change; one both changed, the later of Xero's
+                                      UpdatedDateUTC and local updated_at */
     XS_POLICY_LOCAL_WINS = 1,      /* the host application's data always wins ("CRM priority") */
     XS_POLICY_XERO_WINS = 2,       /* Xero always wins */
     XS_POLICY_MANUAL = 3,          /* held in sync.conflicts for a person; nothing is written */

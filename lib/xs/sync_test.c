@@ -108,18 +108,34 @@ static void test_policies_on_a_conflict(void **state)
     const char *local = "{\"name\":\"A local\",\"email\":\"a@x.nz\",\"phone\":\"1\"}";
     const char *xero = "{\"name\":\"A\",\"email\":\"a@xero.nz\",\"phone\":\"2\"}";
 
-    /* last_write_wins: the newer side, Xero on a tie. */
+    /* last_write_wins, field by field: each side's change of a field only it changed stays,
+     * whichever side is newer (the other side's edits are never undone). */
+    const char *both = "{\"name\":\"A local\",\"email\":\"a@xero.nz\",\"phone\":\"2\"}";
     xs_sync_decision d =
         decide(base, local, xero, 200, 100, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
     assert_true(d.conflict);
-    assert_int_equal(d.action, XS_SYNC_TO_XERO);
-    assert_record(d.result, local);
+    assert_int_equal(d.action, XS_SYNC_BOTH);
+    assert_int_equal(d.policy, XS_POLICY_LAST_WRITE_WINS);
+    assert_record(d.result, both);
     xs_sync_decision_fini(&d);
     d = decide(base, local, xero, 100, 200, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
-    assert_int_equal(d.action, XS_SYNC_TO_LOCAL);
-    assert_record(d.result, xero);
+    assert_int_equal(d.action, XS_SYNC_BOTH);
+    assert_record(d.result, both);
     xs_sync_decision_fini(&d);
-    d = decide(base, local, xero, 100, 100, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    /* A field both changed: the newer side's value, Xero's on a tie. */
+    const char *local2 = "{\"name\":\"A local\",\"email\":\"a@local.nz\",\"phone\":\"1\"}";
+    d = decide(base, local2, xero, 200, 100, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_int_equal(d.action, XS_SYNC_BOTH);
+    assert_record(d.result, "{\"name\":\"A local\",\"email\":\"a@local.nz\",\"phone\":\"2\"}");
+    xs_sync_decision_fini(&d);
+    d = decide(base, local2, xero, 100, 200, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_record(d.result, "{\"name\":\"A local\",\"email\":\"a@xero.nz\",\"phone\":\"2\"}");
+    xs_sync_decision_fini(&d);
+    d = decide(base, local2, xero, 100, 100, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_record(d.result, "{\"name\":\"A local\",\"email\":\"a@xero.nz\",\"phone\":\"2\"}");
+    xs_sync_decision_fini(&d);
+    /* Only Xero changed what differs: Xero's, locally. */
+    d = decide(base, base, xero, 300, 100, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
     assert_int_equal(d.action, XS_SYNC_TO_LOCAL);
     xs_sync_decision_fini(&d);
 

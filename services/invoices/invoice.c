@@ -674,6 +674,13 @@ static json_t *with_computed(const json_t *ed, const json_t *xero)
     return r;
 }
 
+/* final: Xero never changes a VOIDED or DELETED invoice again. */
+static bool final(const json_t *rec)
+{
+    const char *st = xs_json_str_or(rec, "status", "");
+    return strcmp(st, "VOIDED") == 0 || strcmp(st, "DELETED") == 0;
+}
+
 /* write_computed: one statement for a push step's invoices (xs_entity_ops). */
 static xs_err write_computed(xs_pg *pg, const json_t *rows)
 {
@@ -711,6 +718,7 @@ const xs_entity_ops invoice_ops = {
     .write_computed = write_computed,
     .edits = edits,
     .with_computed = with_computed,
+    .final = final,
     .read_parts = read_parts,
     .table = "app.invoices",
     .read_xero = read_xero,

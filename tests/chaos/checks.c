@@ -15,8 +15,9 @@
  *   3. last writes: on every linked pair the fields the workload edits agree; on every record
  *      it wrote, they hold the last value written by either side, or the loss is explained:
  *      by the documented window (a Xero write the engine overwrote before it could have read
- *      it), or by a recorded conflict settled as last_write_wins says (the winning side wrote
- *      later). Anything else is a lost update;
+ *      it), or by a recorded conflict settled as last_write_wins says, field by field (the
+ *      side whose value was kept wrote later), or a local write to an invoice Xero holds as
+ *      final (VOIDED, DELETED: a conflict records it undone). Anything else is a lost update;
  *   4. money: totals, amount due and paid, and payment amounts equal to the cent;
  *   5. no run queued or running, no step pending or running, among those begun before the
  *      converged round;
@@ -323,10 +324,16 @@ static bool explained_by_conflict(chaos_world *w, chaos_sides *s, const chaos_wr
     json_array_foreach(list, i, c)
     {
         const char *reason = xs_json_str_or(c, "reason", "");
-        chaos_side winner = strstr(reason, "local change is newer") ? SIDE_LOCAL : SIDE_XERO;
-        char lost[64], kept[64];
+        char lost[64], kept[64], theirs[64];
         canon_value(json_object_get(c, wr->side == SIDE_LOCAL ? "local" : "xero"), wr->field, lost);
+        canon_value(json_object_get(c, wr->side == SIDE_LOCAL ? "xero" : "local"), wr->field,
+                    theirs);
         canon_value(json_object_get(c, "merged"), wr->field, kept);
+        /* The side whose value of this field the conflict kept (last_write_wins decides field
+         * by field). */
+        chaos_side winner = strcmp(kept, theirs) == 0
+                                ? (wr->side == SIDE_LOCAL ? SIDE_XERO : SIDE_LOCAL)
+                                : wr->side;
         int64_t at = json_integer_value(json_object_get(c, "at"));
         if (at + 1000 < wr->at_ms) {
             continue; /* before the write */
@@ -338,6 +345,9 @@ static bool explained_by_conflict(chaos_world *w, chaos_sides *s, const chaos_wr
                  reason, chaos_side_name(wr->side), lost, kept);
         if (winner == wr->side || strcmp(lost, wr->value) != 0 || strcmp(kept, value) != 0) {
             continue;
+        }
+        if (wr->side == SIDE_LOCAL && strstr(reason, "which is final there") != NULL) {
+            return true; /* Xero never changes a VOIDED or DELETED invoice again */
         }
         for (int k = wr->seq; k < w->L.nwrites; k++) {
             const chaos_write *o = &w->L.writes[k];

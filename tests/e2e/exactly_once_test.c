@@ -14,6 +14,8 @@
  *      reference is not overwritten;
  *   5. a Xero edit between a run's pull and its push: a push that retries, or that starts
  *      late, reads the record again first and records a conflict instead of overwriting it;
+ *      and an invoice Xero voids keeps Xero's version, an earlier local edit undone and
+ *      recorded, instead of a change Xero refuses at every run;
  *   6. an item Xero answers with the nil id is a failure, never a link;
  *   7. payments are deleted one request each (POST /Payments/{PaymentID});
  *   and creates left in doubt past XS_PUSH_RESEND_WINDOW: linked by the next pull when Xero
@@ -675,6 +677,51 @@ static void test_xero_edit_before_a_late_push(void **state)
     free(lid);
 }
 
+/* A local edit of an invoice Xero then voids: Xero never changes a VOIDED invoice again, so
+ * its version is kept on both sides and the undone local edit is a recorded conflict, rather
+ * than a change Xero refuses at every run. */
+static void test_local_edit_of_an_invoice_xero_voids(void **state)
+{
+    (void)state;
+    char *lid = payable_invoice(7);
+    assert_non_null(lid);
+    char *xid = xero_id_of("invoice", lid);
+    free(sql("UPDATE app.invoices SET reference = 'EO-BEFORE-VOID' WHERE id = $1 RETURNING id", 1,
+             lid));
+    usleep(50000);
+    char path[200];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Invoices/%s/void", TENANT, xid);
+    json_decref(sim_json("POST", path, "{}"));
+    json_t *r = run("{\"mode\":\"push\"}");
+    expect_status(r, "succeeded");
+    json_decref(r);
+    char *local = sql("SELECT status || ' ' || coalesce(reference, '') FROM app.invoices WHERE id "
+                      "= $1",
+                      1, lid);
+    json_t *x = xero_one("Invoices", xid);
+    char want[120];
+    snprintf(want, sizeof(want), "VOIDED %s",
+             json_string_value(json_object_get(x, "Reference")) != NULL
+                 ? json_string_value(json_object_get(x, "Reference"))
+                 : "");
+    assert_string_equal(local, want);
+    assert_string_equal(json_string_value(json_object_get(x, "Status")), "VOIDED");
+    assert_string_not_equal(json_string_value(json_object_get(x, "Reference")), "EO-BEFORE-VOID");
+    assert_int_equal(sql_long("SELECT count(*) FROM sync.conflicts WHERE local_id = $1 AND reason "
+                              "LIKE '%final there%'",
+                              1, lid),
+                     1);
+    /* Nothing left to send: the next full run changes nothing of it. */
+    r = run("{\"mode\":\"full\"}");
+    expect_status(r, "succeeded");
+    assert_int_equal(count_of(r, "invoice", "push", "failed"), 0);
+    json_decref(r);
+    json_decref(x);
+    free(local);
+    free(xid);
+    free(lid);
+}
+
 /* ---------------------------------------------------------- 6. the nil id */
 
 static void test_nil_id_is_no_link(void **state)
@@ -841,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_payment_in_xero_is_no_edit),
         cmocka_unit_test(test_xero_edit_while_push_retries),
         cmocka_unit_test(test_xero_edit_before_a_late_push),
+        cmocka_unit_test(test_local_edit_of_an_invoice_xero_voids),
         cmocka_unit_test(test_nil_id_is_no_link),
         cmocka_unit_test(test_payments_deleted_one_by_one),
         cmocka_unit_test(test_creates_in_doubt),
