@@ -44,3 +44,46 @@ COMMENT ON TABLE sync.push_claims IS
 ALTER TABLE sync.mappings ADD COLUMN xero_parts jsonb;
 COMMENT ON COLUMN sync.mappings.xero_parts IS
     'Xero''s ids of the base''s parts in order (an invoice''s LineItemIDs), or NULL.';
+
+-- When the host application last changed a row (edited_at): the local time last_write_wins
+-- compares with Xero's UpdatedDateUTC. updated_at also moves when the engine writes the row
+-- (Xero's totals after a payment, say), which is no edit of a person's: taken as the local
+-- side's time, it made an older local edit look newer than a later one made in Xero. The
+-- engine's own writes (sync.engine_write) leave edited_at as it was; rows the engine creates
+-- start without one (coalesce with updated_at where a time is needed).
+CREATE FUNCTION sync.touch_edited_at() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.edited_at := CASE WHEN sync.engine_write() THEN NULL ELSE NEW.updated_at END;
+    ELSIF sync.engine_write() OR NEW.updated_at = OLD.updated_at THEN
+        NEW.edited_at := OLD.edited_at;
+    ELSE
+        NEW.edited_at := NEW.updated_at;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION sync.touch_edited_at() IS
+    'BEFORE INSERT OR UPDATE row trigger, after touch_updated_at (triggers fire by name): '
+    'edited_at follows updated_at for writes that are not the engine''s own.';
+
+ALTER TABLE app.contacts ADD COLUMN edited_at timestamptz;
+ALTER TABLE app.invoices ADD COLUMN edited_at timestamptz;
+ALTER TABLE app.payments ADD COLUMN edited_at timestamptz;
+COMMENT ON COLUMN app.contacts.edited_at IS
+    'Kept by the database: when the host application last changed the row (engine writes '
+    'do not move it).';
+COMMENT ON COLUMN app.invoices.edited_at IS
+    'Kept by the database: when the host application last changed the invoice or its lines '
+    '(engine writes do not move it).';
+COMMENT ON COLUMN app.payments.edited_at IS
+    'Kept by the database: when the host application last changed the row (engine writes '
+    'do not move it).';
+CREATE TRIGGER touched_by_person BEFORE INSERT OR UPDATE ON app.contacts
+    FOR EACH ROW EXECUTE FUNCTION sync.touch_edited_at();
+CREATE TRIGGER touched_by_person BEFORE INSERT OR UPDATE ON app.invoices
+    FOR EACH ROW EXECUTE FUNCTION sync.touch_edited_at();
+CREATE TRIGGER touched_by_person BEFORE INSERT OR UPDATE ON app.payments
+    FOR EACH ROW EXECUTE FUNCTION sync.touch_edited_at();

@@ -220,17 +220,20 @@ xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const js
     if (e != XS_OK) {
         return e;
     }
-    int last = xs_pg_res_ncols(r) - 1;
+    int last = xs_pg_res_ncols(r) - 1, edited = xs_pg_res_col(r, "edited_ms");
     for (int i = 0; i < xs_pg_res_nrows(r); i++) {
         json_t *rec = row_rec(r, i);
         if (rec == NULL) {
             continue; /* a row the table's checks admitted always reads */
         }
-        int64_t at = 0;
+        int64_t at = 0, ed = 0;
         xs_pg_res_int(r, i, last, &at);
+        if (edited < 0 || xs_pg_res_int(r, i, edited, &ed) != XS_OK) {
+            ed = at;
+        }
         json_object_set_new(res, xs_pg_res_get(r, i, 0),
-                            json_pack("{s:o, s:I, s:s}", "rec", rec, "at", (json_int_t)at, "org",
-                                      xs_pg_res_get(r, i, 1)));
+                            json_pack("{s:o, s:I, s:I, s:s}", "rec", rec, "at", (json_int_t)at,
+                                      "edited", (json_int_t)ed, "org", xs_pg_res_get(r, i, 1)));
     }
     xs_pg_res_free(r);
     return XS_OK;
@@ -2408,8 +2411,10 @@ static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const set
         return XS_OK;
     }
     xs_sync_decision d;
-    json_t *fix = NULL; /* the local row with Xero's computed values, when only they differ */
-    xs_err e = decide(ops, base, lrec, p->rec, lat, p->at, set, &d, &fix);
+    json_t *fix = NULL;   /* the local row with Xero's computed values, when only they differ */
+    int64_t edited = lat; /* when the host application last changed it */
+    xs_json_get_int(l, "edited", &edited);
+    xs_err e = decide(ops, base, lrec, p->rec, edited, p->at, set, &d, &fix);
     if (e != XS_OK) {
         return xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
     }

@@ -99,8 +99,9 @@ typedef struct xs_entity_ops {
      * record fails with why). */
     json_t *(*retire_item)(const char *xero_id, const json_t *base, char *why);
     /* load_local reads local rows by id (ids: array of strings) of organisation org (NULL:
-     * any) into *out (new): {id: {"rec": canonical, "at": updated_at in ms, "org":
-     * organisation id}}; ids with no row are absent. */
+     * any) into *out (new): {id: {"rec": canonical, "at": updated_at in ms, "edited": when
+     * the host application last changed it in ms, "org": organisation id}}; ids with no row
+     * are absent. */
     xs_err (*load_local)(xs_pg *pg, const char *org, const json_t *ids, json_t **out);
     /* list_ids lists, in id order after `after` ("" for the start), up to limit ids of the
      * local rows of org that may differ from what connection conn last agreed with Xero: no
@@ -255,7 +256,10 @@ xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **r
 
 /* xs_domain_load_rows is the body of a load_local: sql selects (id, organisation_id, ...,
  * XS_DOMAIN_MS(updated_at) last) the rows with id = ANY($2::uuid[]) of organisation $1 (NULL:
- * any), and row_rec turns row i of r into its canonical record (new; NULL skips the row). */
+ * any), and row_rec turns row i of r into its canonical record (new; NULL skips the row).
+ * A column named edited_ms (XS_DOMAIN_MS of the edited_at migration 0009 keeps) becomes the
+ * entry's "edited": when the host application last changed the row, the local time
+ * last_write_wins compares; without it, "at". */
 xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
                            json_t *(*row_rec)(const xs_pg_res *r, int i), json_t **out);
 

@@ -557,6 +557,46 @@ static void test_capture_skips_engine_writes(void **state)
     xs_pg_close(pg);
 }
 
+/* edited_at (0009): when the host application last changed a row; the engine's writes, and
+ * updates that change nothing, leave it; a change of an invoice's lines moves it. */
+static void test_edited_at(void **state)
+{
+    (void)state;
+    xs_pg *pg = connect_to(schema_url);
+    char *org = new_org(pg);
+    char *id = new_contact(pg, org, "Edited");
+    assert_value(pg, "SELECT edited_at = updated_at FROM app.contacts WHERE id = $1", id, NULL,
+                 "t");
+    char *was = value(pg, "SELECT edited_at::text FROM app.contacts WHERE id = $1", id, NULL);
+    exec_ok(pg, "UPDATE app.contacts SET name = name WHERE id = $1", id, NULL);
+    assert_value(pg, "SELECT edited_at::text FROM app.contacts WHERE id = $1", id, NULL, was);
+    /* The engine's write moves updated_at, not edited_at. */
+    assert_int_equal(xs_pg_begin(pg), XS_OK);
+    assert_int_equal(xs_pg_mark_engine(pg, "pull-e"), XS_OK);
+    exec_ok(pg, "UPDATE app.contacts SET email = 'engine@example.com' WHERE id = $1", id, NULL);
+    char *inv = value(pg,
+                      "INSERT INTO app.invoices (organisation_id, contact_id, type) VALUES ($1, "
+                      "$2, 'ACCREC') RETURNING id",
+                      org, id);
+    assert_int_equal(xs_pg_commit(pg), XS_OK);
+    assert_value(pg, "SELECT edited_at::text FROM app.contacts WHERE id = $1", id, NULL, was);
+    assert_value(pg, "SELECT (updated_at > edited_at)::text FROM app.contacts WHERE id = $1", id,
+                 NULL, "true");
+    assert_value(pg, "SELECT edited_at IS NULL FROM app.invoices WHERE id = $1", inv, NULL, "t");
+    /* The host's edit moves it with updated_at; so does a new line of the invoice. */
+    exec_ok(pg, "UPDATE app.contacts SET email = 'host@example.com' WHERE id = $1", id, NULL);
+    assert_value(pg, "SELECT edited_at = updated_at FROM app.contacts WHERE id = $1", id, NULL,
+                 "t");
+    exec_ok(pg, "INSERT INTO app.invoice_lines (invoice_id, quantity) VALUES ($1, 1)", inv, NULL);
+    assert_value(pg, "SELECT edited_at = updated_at FROM app.invoices WHERE id = $1", inv, NULL,
+                 "t");
+    free(inv);
+    free(was);
+    free(id);
+    free(org);
+    xs_pg_close(pg);
+}
+
 static void test_capture_invoice_lines_and_payments(void **state)
 {
     (void)state;
@@ -976,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_apply_refuses_open_transaction),
         cmocka_unit_test(test_capture_contact),
         cmocka_unit_test(test_capture_skips_engine_writes),
+        cmocka_unit_test(test_edited_at),
         cmocka_unit_test(test_capture_invoice_lines_and_payments),
         cmocka_unit_test(test_organisation_scoping_and_constraints),
         cmocka_unit_test(test_sync_uniqueness),

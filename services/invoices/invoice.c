@@ -351,7 +351,9 @@ static bool check_push(const json_t *base, const json_t *rec, const json_t *row,
     "'account_code', l.account_code, 'tax_type', l.tax_type, 'tax_amount', l.tax_amount::text, "   \
     "'line_amount', l.line_amount::text, 'item_code', l.item_code, 'discount_rate', "              \
     "l.discount_rate::text) ORDER BY l.position, l.id), '[]')::text FROM app.invoice_lines l "     \
-    "WHERE l.invoice_id = i.id), " XS_DOMAIN_MS("i.updated_at")
+    "WHERE l.invoice_id = i.id), " XS_DOMAIN_MS(                                                   \
+        "coalesce(i.edited_at, i.updated_at)") " AS "                                              \
+                                               "edited_ms, " XS_DOMAIN_MS("i.updated_at")
 
 /* row_rec reads a row of COLS as the canonical invoice. */
 static json_t *row_rec(const xs_pg_res *r, int i)

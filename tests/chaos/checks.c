@@ -17,7 +17,9 @@
  *      by the documented window (a Xero write the engine overwrote before it could have read
  *      it), or by a recorded conflict settled as last_write_wins says, field by field (the
  *      side whose value was kept wrote later), or a local write to an invoice Xero holds as
- *      final (VOIDED, DELETED: a conflict records it undone). Anything else is a lost update;
+ *      final (VOIDED, DELETED: a conflict records it undone), or by a Xero write that restored
+ *      the value the engine had last agreed while a local change of the field waited to be
+ *      sent (no read can see it; counted as restored_unseen). Anything else is a lost update;
  *   4. money: totals, amount due and paid, and payment amounts equal to the cent;
  *   5. no run queued or running, no step pending or running, among those begun before the
  *      converged round;
@@ -343,6 +345,21 @@ static bool explained_by_conflict(chaos_world *w, chaos_sides *s, const chaos_wr
         snprintf(note, 512,
                  "conflict at %s: \"%.100s\"; its %s side held \"%.60s\", it kept \"%.60s\"", when,
                  reason, chaos_side_name(wr->side), lost, kept);
+        char based[64];
+        canon_value(json_object_get(c, "base"), wr->field, based);
+        if (wr->side == SIDE_XERO && json_object_get(c, "base") != NULL &&
+            strcmp(lost, wr->value) == 0 && strcmp(based, wr->value) == 0 &&
+            strcmp(kept, value) == 0) {
+            /* Xero's write restored the value the engine had last agreed with it, while a
+             * local change of the field waited to be sent: no read can tell that Xero wrote it
+             * (docs/ARCHITECTURE.md, "What remains"). */
+            chaos_count(w, "restored_unseen", 1);
+            fprintf(stderr,
+                    "chaos: a Xero write that restored the agreed value, unseen: %s \"%s\" (write "
+                    "#%d) gave way to the local \"%s\" at %s\n",
+                    chaos_field_name(wr->field), wr->value, wr->seq, value, when);
+            return true;
+        }
         if (winner == wr->side || strcmp(lost, wr->value) != 0 || strcmp(kept, value) != 0) {
             continue;
         }
@@ -475,6 +492,7 @@ static void check_last_writes(chaos_world *w, chaos_sides *s)
     chaos_count(w, "diverged", 0);
     chaos_count(w, "overwritten_in_window", 0);
     chaos_count(w, "conflicts_settled", 0);
+    chaos_count(w, "restored_unseen", 0);
     json_t *by_local = json_object();
     for (int i = 0; i < w->L.nrecs; i++) {
         chaos_resolve(w, i, SIDE_LOCAL);

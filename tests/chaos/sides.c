@@ -88,7 +88,8 @@ void chaos_sides_read(chaos_world *w, chaos_sides *s)
         w,
         "SELECT coalesce(json_object_agg(local_id, list), '{}')::text FROM (SELECT local_id, "
         "json_agg(json_build_object('at', (extract(epoch FROM detected_at) * 1000)::bigint, "
-        "'entity', entity, 'xero_id', xero_id, 'local', local_version, 'xero', xero_version, "
+        "'entity', entity, 'xero_id', xero_id, 'base', base, 'local', local_version, 'xero', "
+        "xero_version, "
         "'merged', merged_data, 'reason', reason, 'status', status, 'policy', policy) ORDER BY "
         "detected_at) AS list FROM sync.conflicts WHERE connection_id = $1 GROUP BY local_id) t",
         1, p);
