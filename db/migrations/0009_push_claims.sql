@@ -3,8 +3,9 @@
 --
 -- sync.push_claims: which unfinished push step holds a local record. A push step claims the
 -- records of its batch in the transaction that stores its request, before the call; a
--- record claimed by another live step (pending or running) is left to that step, and marked
--- `wanted` so that the step that holds it queues it again when it lets it go. The step lets
+-- record claimed by another live step (pending or running, of a run not over) is left to
+-- that step, and marked `wanted` so that the step that holds it queues it again when it lets
+-- it go. The step lets
 -- its claims go in the transaction that records Xero's reply (lib/xs/domain.c), or, when it
 -- ends without one (failed, given up, its run over), the orchestrator does
 -- (services/orchestrator/runs.c) -- except the claims of creates that may have reached Xero:

@@ -3483,9 +3483,10 @@ static xs_err claim_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
         "text, sent jsonb) ON CONFLICT (connection_id, entity, local_id) DO UPDATE SET step_id "
         "= EXCLUDED.step_id, op = EXCLUDED.op, sent = EXCLUDED.sent, settled_by = "
         "EXCLUDED.settled_by, wanted = false, claimed_at = now() WHERE c.step_id = "
-        "EXCLUDED.step_id OR (NOT EXISTS (SELECT 1 FROM sync.run_steps s WHERE s.id = c.step_id "
-        "AND s.status IN ('pending', 'running')) AND NOT (c.op = 'create' AND c.settled_by IS "
-        "NOT NULL)) RETURNING c.local_id::text",
+        "EXCLUDED.step_id OR (NOT EXISTS (SELECT 1 FROM sync.run_steps s JOIN sync.runs r ON "
+        "r.id = s.run_id WHERE s.id = c.step_id AND s.status IN ('pending', 'running') AND "
+        "r.status IN ('queued', 'running')) AND NOT (c.op = 'create' AND c.settled_by IS NOT "
+        "NULL)) RETURNING c.local_id::text",
         4, p, rows);
     json_decref(rows);
     if (e != XS_OK) {

@@ -633,8 +633,9 @@ static xs_err release_in_doubt(xs_pg *pg, const char *conn, const char *entity,
     return xs_pg_q(pg, NULL,
                    "WITH gone AS (DELETE FROM sync.push_claims c WHERE c.connection_id = $1 AND "
                    "c.entity = $2 AND c.op = 'create' AND c.settled_by < $3::timestamptz AND NOT "
-                   "EXISTS (SELECT 1 FROM sync.run_steps s WHERE s.id = c.step_id AND s.status IN "
-                   "('pending', 'running')) RETURNING c.local_id) SELECT count(sync.record_change("
+                   "EXISTS (SELECT 1 FROM sync.run_steps s JOIN sync.runs r ON r.id = s.run_id "
+                   "WHERE s.id = c.step_id AND s.status IN ('pending', 'running') AND r.status IN "
+                   "('queued', 'running')) RETURNING c.local_id) SELECT count(sync.record_change("
                    "k.organisation_id, $2, g.local_id, 'update')) FROM gone g JOIN "
                    "sync.connections k ON k.id = $1",
                    conn, entity, high_water);
