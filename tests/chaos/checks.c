@@ -19,7 +19,9 @@
  *      side whose value was kept wrote later), or a local write to an invoice Xero holds as
  *      final (VOIDED, DELETED: a conflict records it undone), or by a Xero write that restored
  *      the value the engine had last agreed while a local change of the field waited to be
- *      sent (no read can see it; counted as restored_unseen). Anything else is a lost update;
+ *      sent (no read can see it; counted as restored_unseen), or by a local write that lost to
+ *      an earlier Xero edit of an invoice whose UpdatedDateUTC a payment made or deleted since
+ *      then moved (xero_time_was_a_payments). Anything else is a lost update;
  *   4. money: totals, amount due and paid, and payment amounts equal to the cent;
  *   5. no run queued or running, no step pending or running, among those begun before the
  *      converged round;
@@ -421,6 +423,46 @@ static bool acceptable(const chaos_world *w, int rec, chaos_field f, const char 
     return true; /* nothing certain was written */
 }
 
+/* xero_time_was_a_payments explains a local write wr of an invoice's field that a conflict
+ * (the first after it keeping value, Xero's) gave way to, when Xero's edit of the field came
+ * before wr and a payment of the invoice was made or deleted after it (in Xero, or here and
+ * pushed): Xero then moved the invoice's UpdatedDateUTC for the payment (AmountPaid,
+ * AmountDue, Status), and that is the time last_write_wins compared, not the edit's; Xero
+ * keeps no time of an edit of a field (docs/ARCHITECTURE.md, "What remains"). */
+static bool xero_time_was_a_payments(const chaos_world *w, chaos_sides *s, const chaos_write *wr,
+                                     const char *local_id, const char *value)
+{
+    if (wr->side != SIDE_LOCAL || w->L.recs[wr->rec].ent != CE_INVOICE) {
+        return false;
+    }
+    int64_t at = -1;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(s->conflicts, local_id), i, c)
+    {
+        char kept[64];
+        canon_value(json_object_get(c, "merged"), wr->field, kept);
+        int64_t t = json_integer_value(json_object_get(c, "at"));
+        if (t + 1000 >= wr->at_ms && strcmp(kept, value) == 0) {
+            at = t;
+            break;
+        }
+    }
+    bool payment = false;
+    for (int k = 0; at >= 0 && k < w->L.nwrites; k++) {
+        const chaos_write *o = &w->L.writes[k];
+        if (o->at_ms <= wr->at_ms || o->at_ms > at + 1000) {
+            continue;
+        }
+        if (o->side == SIDE_XERO && o->rec == wr->rec && o->field == wr->field) {
+            return false; /* a later Xero edit of the field: not this case */
+        }
+        const chaos_rec *r = &w->L.recs[o->rec];
+        payment = payment || (r->ent == CE_PAYMENT && r->invoice == wr->rec);
+    }
+    return payment;
+}
+
 /* judge checks the last write of f to rec against the agreed value of both sides. */
 static void judge(chaos_world *w, chaos_sides *s, int rec, chaos_field f, const char *value,
                   const json_t *l, const json_t *x)
@@ -443,6 +485,16 @@ static void judge(chaos_world *w, chaos_sides *s, int rec, chaos_field f, const 
     char note[512];
     if (explained_by_conflict(w, s, last, c->local_id, value, note)) {
         chaos_count(w, "conflicts_settled", 1);
+        return;
+    }
+    if (xero_time_was_a_payments(w, s, last, c->local_id, value)) {
+        chaos_count(w, "xero_time_was_a_payments", 1);
+        fprintf(stderr,
+                "chaos: Xero's time was a payment's: %s %s %s: the local \"%s\" (write #%d) gave "
+                "way to Xero's earlier \"%s\", its invoice's UpdatedDateUTC moved later by a "
+                "payment made or deleted since\n",
+                chaos_ent_name(c->ent), c->xero_id, chaos_field_name(f), last->value, last->seq,
+                value);
         return;
     }
     int printed = w->printed;
@@ -493,6 +545,7 @@ static void check_last_writes(chaos_world *w, chaos_sides *s)
     chaos_count(w, "overwritten_in_window", 0);
     chaos_count(w, "conflicts_settled", 0);
     chaos_count(w, "restored_unseen", 0);
+    chaos_count(w, "xero_time_was_a_payments", 0);
     json_t *by_local = json_object();
     for (int i = 0; i < w->L.nrecs; i++) {
         chaos_resolve(w, i, SIDE_LOCAL);
