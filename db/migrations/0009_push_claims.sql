@@ -10,9 +10,13 @@
 -- ends without one (failed, given up, its run over), the orchestrator does
 -- (services/orchestrator/runs.c) -- except the claims of creates that may have reached Xero:
 --
+-- Each claim of a create or an update keeps what was sent (`sent`, the canonical record,
+-- local ids in its references): a Xero record that holds what an update of ours sent, while
+-- its reply is not recorded, holds our write, not a Xero edit (lib/xs/domain.c, holds_sent).
+--
 -- A create whose reply never came (lost, truncated, garbled, a 5xx after the write, a
 -- time-out) is *in doubt*: Xero may hold the record without our knowing its id. Its claim
--- keeps what was sent (`sent`, the canonical record, local ids in its references) and the
+-- keeps what was sent and the
 -- time by which any send of it has landed or died (`settled_by`: the last send plus the
 -- client's time-out). A pull that meets a Xero record no mapping knows first asks the
 -- in-doubt creates of its connection and entity: one whose sent fields the record holds is

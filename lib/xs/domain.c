@@ -2167,6 +2167,7 @@ typedef struct page_known {
     json_t *matched;  /* by Xero id: a local row matched on first link (assign_matches) */
     json_t *local;    /* by local id (ops->load_local) */
     json_t *pending;  /* local ids with a conflict held for a person */
+    json_t *sent;     /* by local id: what a push of ours not yet recorded sent (an update) */
 } page_known;
 
 static void page_known_fini(page_known *k)
@@ -2176,6 +2177,7 @@ static void page_known_fini(page_known *k)
     json_decref(k->matched);
     json_decref(k->local);
     json_decref(k->pending);
+    json_decref(k->sent);
     memset(k, 0, sizeof(*k));
 }
 
@@ -2195,6 +2197,17 @@ static bool sent_matches(const xs_entity_ops *ops, const json_t *sent, const jso
             break;
         }
     }
+    json_decref(sv);
+    json_decref(rv);
+    return same;
+}
+
+/* holds_sent tells whether Xero's record rec holds exactly what we sent of it (sent, an
+ * update), in everything a person edits. */
+static bool holds_sent(const xs_entity_ops *ops, const json_t *sent, const json_t *rec)
+{
+    json_t *sv = edit_view(ops, sent), *rv = edit_view(ops, rec);
+    bool same = sv != NULL && rv != NULL && xs_json_equal(sv, rv);
     json_decref(sv);
     json_decref(rv);
     return same;
@@ -2251,6 +2264,41 @@ static xs_err find_own_creates(xs_svc_ctx *ctx, const xs_msg *req, const xs_enti
     free(used);
     xs_pg_res_free(r);
     return XS_OK;
+}
+
+/* sent_updates reads what the pushes of ours not recorded yet sent for local records ids
+ * (their claims, sync.push_claims): {local id: canonical record}. A Xero record that holds
+ * what we sent holds our write, not a Xero edit made since the base (the reply was lost). */
+static xs_err sent_updates(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *ops,
+                           const json_t *ids, json_t **out)
+{
+    *out = json_object();
+    if (*out == NULL) {
+        return XS_ENOMEM;
+    }
+    if (!ops->pushable || json_array_size(ids) == 0) {
+        return XS_OK;
+    }
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(ctx->pg, &r,
+                       "SELECT local_id::text, sent::text FROM sync.push_claims WHERE "
+                       "connection_id = $1 AND entity = $2 AND op = 'update' AND sent IS NOT NULL "
+                       "AND local_id = ANY($3::uuid[])",
+                       req->conn, ops->name, arr);
+    free(arr);
+    for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
+        const char *t = xs_pg_res_get(r, i, 1);
+        json_t *sent = xs_json_parse(t, strlen(t), NULL);
+        if (sent != NULL) {
+            json_object_set_new(*out, xs_pg_res_get(r, i, 0), sent);
+        }
+    }
+    xs_pg_res_free(r);
+    return e;
 }
 
 /* page_lookup reads what is known here of a page's records (refs already translated). */
@@ -2325,7 +2373,8 @@ static xs_err page_lookup(xs_svc_ctx *ctx, const xs_msg *req, const settings *se
     tl = xs_clock_mono_ms();
     if (e == XS_OK &&
         ((e = ops->load_local(ctx->pg, org, local_ids, &k->local)) != XS_OK ||
-         (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &k->pending)) != XS_OK)) {
+         (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &k->pending)) != XS_OK ||
+         (e = sent_updates(ctx, req, ops, local_ids, &k->sent)) != XS_OK)) {
         e = db_fail(ctx, e, "cannot read local records");
     }
     xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",
@@ -2505,6 +2554,12 @@ static xs_err decide_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *se
         if (m != NULL) {
             lid = xs_json_str_or(m, "local_id", "");
             base = json_object_get(m, "base");
+            json_t *sent = json_object_get(k->sent, lid);
+            if (sent != NULL && holds_sent(ops, sent, p->rec)) {
+                /* Our own update, applied while its reply was lost: the base is what we sent,
+                 * so our write does not read as a Xero edit newer than a later local one. */
+                base = sent;
+            }
         } else if (own != NULL) {
             /* Made by one of our pushes whose reply never came: what was sent is the base. */
             lid = xs_json_str_or(own, "local_id", "");
@@ -3469,7 +3524,7 @@ static xs_err claim_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
                                               create   ? "create"
                                               : retire ? "retire"
                                                        : "update",
-                                              "sent", create ? json_object_get(it, "rec") : NULL));
+                                              "sent", retire ? NULL : json_object_get(it, "rec")));
     }
     char settle[24];
     snprintf(settle, sizeof(settle), "%lld", (long long)settle_ms(ctx));

@@ -17,10 +17,10 @@
  *      by the documented window (a Xero write the engine overwrote before it could have read
  *      it), or by a recorded conflict settled as last_write_wins says, field by field (the
  *      side whose value was kept wrote later), or a local write to an invoice Xero holds as
- *      final (VOIDED, DELETED: a conflict records it undone), or by a Xero write that restored
- *      the value the engine had last agreed while a local change of the field waited to be
- *      sent (no read can see it; counted as restored_unseen), or by a local write that lost to
- *      an earlier Xero edit of an invoice whose UpdatedDateUTC a payment made or deleted since
+ *      final (VOIDED, DELETED: a conflict records it undone), or by a write (on either side)
+ *      that restored the value the engine had last agreed while the other side's change of
+ *      the field waited (nothing can see it; counted as restored_unseen), or by a local write that
+ * lost to an earlier Xero edit of an invoice whose UpdatedDateUTC a payment made or deleted since
  *      then moved (xero_time_was_a_payments). Anything else is a lost update;
  *   4. money: totals, amount due and paid, and payment amounts equal to the cent;
  *   5. no run queued or running, no step pending or running, among those begun before the
@@ -349,17 +349,17 @@ static bool explained_by_conflict(chaos_world *w, chaos_sides *s, const chaos_wr
                  reason, chaos_side_name(wr->side), lost, kept);
         char based[64];
         canon_value(json_object_get(c, "base"), wr->field, based);
-        if (wr->side == SIDE_XERO && json_object_get(c, "base") != NULL &&
-            strcmp(lost, wr->value) == 0 && strcmp(based, wr->value) == 0 &&
-            strcmp(kept, value) == 0) {
-            /* Xero's write restored the value the engine had last agreed with it, while a
-             * local change of the field waited to be sent: no read can tell that Xero wrote it
-             * (docs/ARCHITECTURE.md, "What remains"). */
+        if (json_object_get(c, "base") != NULL && strcmp(lost, wr->value) == 0 &&
+            strcmp(based, wr->value) == 0 && strcmp(kept, value) == 0) {
+            /* The write restored the value the engine had last agreed, while the other side's
+             * change of the field waited: neither side keeps a history of fields, so nothing
+             * can tell that it was written (docs/ARCHITECTURE.md, "What remains"). */
             chaos_count(w, "restored_unseen", 1);
             fprintf(stderr,
-                    "chaos: a Xero write that restored the agreed value, unseen: %s \"%s\" (write "
-                    "#%d) gave way to the local \"%s\" at %s\n",
-                    chaos_field_name(wr->field), wr->value, wr->seq, value, when);
+                    "chaos: a %s write that restored the agreed value, unseen: %s \"%s\" (write "
+                    "#%d) gave way to \"%s\" at %s\n",
+                    chaos_side_name(wr->side), chaos_field_name(wr->field), wr->value, wr->seq,
+                    value, when);
             return true;
         }
         if (winner == wr->side || strcmp(lost, wr->value) != 0 || strcmp(kept, value) != 0) {

@@ -14,8 +14,9 @@
  *      reference is not overwritten;
  *   5. a Xero edit between a run's pull and its push: a push that retries, or that starts
  *      late, reads the record again first and records a conflict instead of overwriting it;
- *      and an invoice Xero voids keeps Xero's version, an earlier local edit undone and
- *      recorded, instead of a change Xero refuses at every run;
+ *      our own update applied while its reply was lost is no Xero edit; and an invoice Xero
+ *      voids keeps Xero's version, an earlier local edit undone and recorded, instead of a
+ *      change Xero refuses at every run;
  *   6. an item Xero answers with the nil id is a failure, never a link;
  *   7. payments are deleted one request each (POST /Payments/{PaymentID});
  *   and creates left in doubt past XS_PUSH_RESEND_WINDOW: linked by the next pull when Xero
@@ -677,6 +678,45 @@ static void test_xero_edit_before_a_late_push(void **state)
     free(lid);
 }
 
+/* Our own update, applied while its reply was garbled, is no Xero edit: a later local edit
+ * wins over it, even once a payment in Xero has moved the invoice's UpdatedDateUTC past that
+ * local edit. */
+static void test_own_update_is_no_xero_edit(void **state)
+{
+    (void)state;
+    char *lid = payable_invoice(8);
+    assert_non_null(lid);
+    char *xid = xero_id_of("invoice", lid);
+    free(sql("UPDATE app.invoices SET reference = 'EO-SENT-1' WHERE id = $1 RETURNING id", 1, lid));
+    faults("{\"script\":[{\"method\":\"POST\",\"path\":\"/api.xro/2.0/Invoices\",\"fault\":"
+           "\"garbled\",\"times\":1}]}");
+    char push[40], pull[40];
+    start_run("{\"mode\":\"push\"}", push);
+    wait_retrying(push, "push", "invoice");
+    /* Xero took EO-SENT-1; the reply was lost. A person edits it again here, then a payment
+     * in Xero moves the invoice's UpdatedDateUTC later than that edit. */
+    free(sql("UPDATE app.invoices SET reference = 'EO-SENT-2' WHERE id = $1 RETURNING id", 1, lid));
+    usleep(50000);
+    xero_payment(xid, "10.00", "EO-SENT-PAY");
+    start_run("{\"mode\":\"incremental\"}", pull);
+    json_t *r = xst_engine_wait_run(E, pull, 60000);
+    expect_status(r, "succeeded");
+    json_decref(r);
+    r = xst_engine_wait_run(E, push, 60000);
+    json_decref(r);
+    r = run("{\"mode\":\"push\"}");
+    expect_status(r, "succeeded");
+    json_decref(r);
+    json_t *x = xero_one("Invoices", xid);
+    assert_string_equal(json_string_value(json_object_get(x, "Reference")), "EO-SENT-2");
+    json_decref(x);
+    char *local = sql("SELECT reference FROM app.invoices WHERE id = $1", 1, lid);
+    assert_string_equal(local, "EO-SENT-2");
+    free(local);
+    free(xid);
+    free(lid);
+}
+
 /* A local edit of an invoice Xero then voids: Xero never changes a VOIDED invoice again, so
  * its version is kept on both sides and the undone local edit is a recorded conflict, rather
  * than a change Xero refuses at every run. */
@@ -888,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_payment_in_xero_is_no_edit),
         cmocka_unit_test(test_xero_edit_while_push_retries),
         cmocka_unit_test(test_xero_edit_before_a_late_push),
+        cmocka_unit_test(test_own_update_is_no_xero_edit),
         cmocka_unit_test(test_local_edit_of_an_invoice_xero_voids),
         cmocka_unit_test(test_nil_id_is_no_link),
         cmocka_unit_test(test_payments_deleted_one_by_one),
