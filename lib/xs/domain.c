@@ -3639,6 +3639,7 @@ static xs_err store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_
     }
     char *itext = NULL;
     if (e == XS_OK && json_array_size(b->items) > 0) {
+        free(p->body); /* a retry's, rebuilt */
         p->body = request_body(ops, b);
         e = p->body != NULL ? request_key(req, b->items, p->body, p->key) : XS_ENOMEM;
         p->kind = b->kind;
