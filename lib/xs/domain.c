@@ -2213,92 +2213,85 @@ static bool holds_sent(const xs_entity_ops *ops, const json_t *sent, const json_
     return same;
 }
 
-/* find_own_creates looks, among a page's records no mapping knows (unmapped: [{"xero_id",
- * "rec"}]), for those one of our own pushes made while its reply was lost: the in-doubt
- * creates of the connection (sync.push_claims) each of which can be at most one of them, in
- * the order they were claimed. *out (new): {xero_id: {"local_id", "sent"}}. */
-static xs_err find_own_creates(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *ops,
-                               const json_t *unmapped, json_t **out)
+/* page_claims reads, in one query, the claims (sync.push_claims) a page's decisions need:
+ * the connection's creates in doubt whose local record no mapping knows yet, in the order
+ * they were claimed (*creates, new: [{"local_id", "sent"}]), when want_creates; and what the
+ * unrecorded updates of the page's mapped local records (mapped) sent (*updates, new: {local
+ * id: canonical record}). */
+static xs_err page_claims(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *ops,
+                          const json_t *mapped, bool want_creates, json_t **creates,
+                          json_t **updates)
 {
-    *out = json_object();
-    if (*out == NULL) {
+    *creates = json_array();
+    *updates = json_object();
+    if (*creates == NULL || *updates == NULL) {
         return XS_ENOMEM;
     }
-    if (!ops->pushable || json_array_size(unmapped) == 0) {
+    if (!ops->pushable || (!want_creates && json_array_size(mapped) == 0)) {
         return XS_OK;
     }
-    xs_pg_res *r = NULL;
-    xs_err e = xs_pg_q(ctx->pg, &r,
-                       "SELECT c.local_id::text, c.sent::text FROM sync.push_claims c WHERE "
-                       "c.connection_id = $1 AND c.entity = $2 AND c.op = 'create' AND "
-                       "c.settled_by IS NOT NULL AND c.sent IS NOT NULL AND NOT EXISTS (SELECT 1 "
-                       "FROM sync.mappings m WHERE m.connection_id = $1 AND m.entity = $2 AND "
-                       "m.local_id = c.local_id) ORDER BY c.claimed_at, c.local_id",
-                       req->conn, ops->name);
-    if (e != XS_OK) {
-        return e;
-    }
-    int n = xs_pg_res_nrows(r);
-    bool *used = calloc((size_t)n + 1, sizeof(bool));
-    if (used == NULL) {
-        xs_pg_res_free(r);
-        return XS_ENOMEM;
-    }
-    size_t i;
-    json_t *u;
-    json_array_foreach(unmapped, i, u)
-    {
-        for (int c = 0; c < n; c++) {
-            const char *st = xs_pg_res_get(r, c, 1);
-            json_t *sent = used[c] ? NULL : xs_json_parse(st, strlen(st), NULL);
-            if (sent != NULL && sent_matches(ops, sent, json_object_get(u, "rec"))) {
-                used[c] = true;
-                json_object_set_new(
-                    *out, xs_json_str_or(u, "xero_id", ""),
-                    json_pack("{s:s, s:o}", "local_id", xs_pg_res_get(r, c, 0), "sent", sent));
-                break;
-            }
-            json_decref(sent);
-        }
-    }
-    free(used);
-    xs_pg_res_free(r);
-    return XS_OK;
-}
-
-/* sent_updates reads what the pushes of ours not recorded yet sent for local records ids
- * (their claims, sync.push_claims): {local id: canonical record}. A Xero record that holds
- * what we sent holds our write, not a Xero edit made since the base (the reply was lost). */
-static xs_err sent_updates(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *ops,
-                           const json_t *ids, json_t **out)
-{
-    *out = json_object();
-    if (*out == NULL) {
-        return XS_ENOMEM;
-    }
-    if (!ops->pushable || json_array_size(ids) == 0) {
-        return XS_OK;
-    }
-    char *arr = xs_domain_uuid_array(ids);
+    char *arr = xs_domain_uuid_array(mapped);
     if (arr == NULL) {
         return XS_EINVAL;
     }
     xs_pg_res *r = NULL;
     xs_err e = xs_pg_q(ctx->pg, &r,
-                       "SELECT local_id::text, sent::text FROM sync.push_claims WHERE "
-                       "connection_id = $1 AND entity = $2 AND op = 'update' AND sent IS NOT NULL "
-                       "AND local_id = ANY($3::uuid[])",
-                       req->conn, ops->name, arr);
+                       "SELECT c.local_id::text, c.op, c.sent::text FROM sync.push_claims c WHERE "
+                       "c.connection_id = $1 AND c.entity = $2 AND c.sent IS NOT NULL AND ((c.op = "
+                       "'create' AND $4::boolean AND c.settled_by IS NOT NULL AND NOT EXISTS "
+                       "(SELECT 1 FROM sync.mappings m WHERE m.connection_id = $1 AND m.entity = "
+                       "$2 AND m.local_id = c.local_id)) OR (c.op = 'update' AND c.local_id = "
+                       "ANY($3::uuid[]))) ORDER BY c.claimed_at, c.local_id",
+                       req->conn, ops->name, arr, want_creates ? "true" : "false");
     free(arr);
     for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
-        const char *t = xs_pg_res_get(r, i, 1);
+        const char *t = xs_pg_res_get(r, i, 2);
         json_t *sent = xs_json_parse(t, strlen(t), NULL);
-        if (sent != NULL) {
-            json_object_set_new(*out, xs_pg_res_get(r, i, 0), sent);
+        if (sent == NULL) {
+            continue;
+        }
+        if (strcmp(xs_pg_res_get(r, i, 1), "create") == 0) {
+            json_array_append_new(*creates, json_pack("{s:s, s:o}", "local_id",
+                                                      xs_pg_res_get(r, i, 0), "sent", sent));
+        } else {
+            json_object_set_new(*updates, xs_pg_res_get(r, i, 0), sent);
         }
     }
     xs_pg_res_free(r);
     return e;
+}
+
+/* find_own_creates looks, among a page's records no mapping knows (unmapped: [{"xero_id",
+ * "rec"}]), for those one of our own pushes made while its reply was lost: each create in
+ * doubt (creates, page_claims) can be at most one of them, in the order they were claimed.
+ * *out (new): {xero_id: {"local_id", "sent"}}. */
+static json_t *find_own_creates(const xs_entity_ops *ops, const json_t *unmapped,
+                                const json_t *creates)
+{
+    json_t *out = json_object();
+    size_t n = json_array_size(creates);
+    bool *used = calloc(n + 1, sizeof(bool));
+    if (out == NULL || used == NULL) {
+        json_decref(out);
+        free(used);
+        return NULL;
+    }
+    size_t i;
+    json_t *u;
+    json_array_foreach(unmapped, i, u)
+    {
+        for (size_t c = 0; c < n; c++) {
+            json_t *own = json_array_get(creates, c);
+            if (!used[c] &&
+                sent_matches(ops, json_object_get(own, "sent"), json_object_get(u, "rec"))) {
+                used[c] = true;
+                json_object_set(out, xs_json_str_or(u, "xero_id", ""), own);
+                break;
+            }
+        }
+    }
+    free(used);
+    return out;
 }
 
 /* page_lookup reads what is known here of a page's records (refs already translated). */
@@ -2335,9 +2328,15 @@ static xs_err page_lookup(xs_svc_ctx *ctx, const xs_msg *req, const settings *se
     }
     /* Our own creates first: a record one of our pushes made is linked to the local row
      * that caused it, never matched to another nor imported. */
-    if (e == XS_OK && (e = find_own_creates(ctx, req, ops, unmatched, &k->claimed)) != XS_OK) {
-        e = db_fail(ctx, e, "cannot read the creates in doubt");
+    json_t *creates = NULL;
+    if (e == XS_OK && (e = page_claims(ctx, req, ops, local_ids, json_array_size(unmatched) > 0,
+                                       &creates, &k->sent)) != XS_OK) {
+        e = db_fail(ctx, e, "cannot read the pushes in doubt");
     }
+    if (e == XS_OK && (k->claimed = find_own_creates(ops, unmatched, creates)) == NULL) {
+        e = XS_ENOMEM;
+    }
+    json_decref(creates);
     if (e == XS_OK && json_object_size(k->claimed) > 0) {
         json_t *rest = json_array();
         json_t *u;
@@ -2373,8 +2372,7 @@ static xs_err page_lookup(xs_svc_ctx *ctx, const xs_msg *req, const settings *se
     tl = xs_clock_mono_ms();
     if (e == XS_OK &&
         ((e = ops->load_local(ctx->pg, org, local_ids, &k->local)) != XS_OK ||
-         (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &k->pending)) != XS_OK ||
-         (e = sent_updates(ctx, req, ops, local_ids, &k->sent)) != XS_OK)) {
+         (e = pending_conflicts(ctx, req->conn, ops->name, local_ids, &k->pending)) != XS_OK)) {
         e = db_fail(ctx, e, "cannot read local records");
     }
     xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",

@@ -425,25 +425,35 @@ static void ids_merge(json_t *to, const json_t *from)
     }
 }
 
+/* phase_entry returns params[key][phase] (borrowed), made from init (taken over) when it is
+ * not there yet; init is freed otherwise. */
+static json_t *phase_entry(json_t *params, const char *key, int phase, json_t *init)
+{
+    json_t *all = json_object_get(params, key);
+    if (all == NULL) {
+        all = json_object();
+        json_object_set_new(params, key, all);
+    }
+    char ph[16];
+    snprintf(ph, sizeof(ph), "%d", phase);
+    json_t *e = json_object_get(all, ph);
+    if (e == NULL) {
+        json_object_set_new(all, ph, init);
+        return init;
+    }
+    json_decref(init);
+    return e;
+}
+
 /* note_blocked keeps, in params.blocked[phase], the records of a step that wait for others
  * ({"ids", "on": {entity: ids}}, as the domain service said): when the phase ends, what they
  * wait for is pulled (fetched) or pushed first, then they are, once more and finally. */
 static void note_blocked(json_t *params, int phase, const orch_step *s, const json_t *blocked)
 {
-    json_t *all = json_object_get(params, "blocked");
-    if (all == NULL) {
-        all = json_object();
-        json_object_set_new(params, "blocked", all);
-    }
-    char ph[16];
-    snprintf(ph, sizeof(ph), "%d", phase);
-    json_t *b = json_object_get(all, ph);
-    if (b == NULL) {
-        bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
-        b = json_pack("{s:s, s:s, s:[], s:{}}", "entity", s->entity, "op",
-                      pulling ? "fetch" : "push", "ids", "on");
-        json_object_set_new(all, ph, b);
-    }
+    bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
+    json_t *b = phase_entry(params, "blocked", phase,
+                            json_pack("{s:s, s:s, s:[], s:{}}", "entity", s->entity, "op",
+                                      pulling ? "fetch" : "push", "ids", "on"));
     ids_merge(json_object_get(b, "ids"), json_object_get(blocked, "ids"));
     const char *k;
     json_t *v;
@@ -528,19 +538,9 @@ static xs_err again_flush(xs_pg *pg, const char *run, int phase, const char *ent
 static xs_err again_add(xs_pg *pg, const orch_step *s, int phase, json_t *params,
                         const json_t *again)
 {
-    json_t *all = json_object_get(params, "again");
-    if (all == NULL) {
-        all = json_object();
-        json_object_set_new(params, "again", all);
-    }
-    char ph[16];
-    snprintf(ph, sizeof(ph), "%d", phase);
-    json_t *waiting = json_object_get(all, ph);
-    if (waiting == NULL) {
-        waiting = json_pack("{s:[], s:b}", "ids", "final",
-                            json_is_true(json_object_get(s->input, "final")));
-        json_object_set_new(all, ph, waiting);
-    }
+    json_t *waiting = phase_entry(
+        params, "again", phase,
+        json_pack("{s:[], s:b}", "ids", "final", json_is_true(json_object_get(s->input, "final"))));
     ids_merge(json_object_get(waiting, "ids"), again);
     int made = 0;
     return again_flush(pg, s->run, phase, s->entity, params, false, &made);
@@ -760,8 +760,8 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
         }
     }
     free(rtext);
-    if (e == XS_OK && !retry) {
-        e = release_claims(pg, s->run);
+    if (e == XS_OK && !retry && (strcmp(s->kind, "push") == 0 || strcmp(s->kind, "scan") == 0)) {
+        e = release_claims(pg, s->run); /* only pushes and scans claim records */
     }
     if (e != XS_OK) {
         goto fail;

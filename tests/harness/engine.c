@@ -271,35 +271,37 @@ long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char
     return n;
 }
 
-/* sql_args reads n parameters of a call into p (at most 8). */
-static void sql_args(int n, va_list ap, const char *p[8])
+/* sqlv is xst_engine_sql with its n parameters (at most 8) read from ap. */
+static char *sqlv(xst_engine *e, const char *sql, int n, va_list ap)
 {
+    const char *p[8] = {0};
     if (n > 8) {
         xst_die("at most 8 SQL parameters");
     }
     for (int i = 0; i < n; i++) {
         p[i] = va_arg(ap, const char *);
     }
+    return xst_engine_sql(e, sql, n, p);
 }
 
 char *xst_engine_sqlf(xst_engine *e, const char *sql, int n, ...)
 {
-    const char *p[8] = {0};
     va_list ap;
     va_start(ap, n);
-    sql_args(n, ap, p);
+    char *v = sqlv(e, sql, n, ap);
     va_end(ap);
-    return xst_engine_sql(e, sql, n, p);
+    return v;
 }
 
 long xst_engine_sql_longf(xst_engine *e, const char *sql, int n, ...)
 {
-    const char *p[8] = {0};
     va_list ap;
     va_start(ap, n);
-    sql_args(n, ap, p);
+    char *v = sqlv(e, sql, n, ap);
     va_end(ap);
-    return xst_engine_sql_long(e, sql, n, p);
+    long out = v != NULL ? atol(v) : -1;
+    free(v);
+    return out;
 }
 
 long xst_run_count(const json_t *run, const char *entity, const char *dir, const char *key)
