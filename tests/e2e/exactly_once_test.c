@@ -5,6 +5,8 @@
  *   1. a create whose reply is garbled, then a pull, then the retry: the pull links Xero's
  *      record to the local one that caused it instead of importing a copy (bills, payments,
  *      contacts), and a full run after pushes nothing twice;
+ *      and when a person's edit in Xero hides our create from the pull, so that it imports a
+ *      copy, the retry's answer links the original and removes the copy;
  *   2. a push waiting to retry after a 5xx, and a later run pushing the same new records: the
  *      records are claimed by the first push, so Xero makes each once; and "Xero accepted it
  *      but we could not record it" is an error naming the record, then recovered;
@@ -458,6 +460,62 @@ static xst_proc *find_proc(const char *name)
     }
     fail_msg("no process %s", name);
     return NULL;
+}
+
+/* A create whose reply was garbled, whose Xero record a person edits before any pull reads it:
+ * it no longer reads as ours, so the pull imports it as a record of its own; when the push's
+ * retry learns Xero's id (from Xero's memory of the key), the link goes to the record that
+ * caused it and the copy the engine made, untouched since, is removed. */
+static void test_imported_copy_of_own_create_removed(void **state)
+{
+    (void)state;
+    char *cid = a_contact();
+    char *lid = new_bill(cid, "EO-COPY");
+    faults("{\"script\":[{\"method\":\"POST\",\"path\":\"/api.xro/2.0/Invoices\",\"fault\":"
+           "\"garbled\",\"times\":1}]}");
+    char push[40], pull[40];
+    start_run("{\"mode\":\"push\"}", push);
+    wait_retrying(push, "push", "invoice");
+    json_t *made = xero_where("Invoices", "Reference==\"EO-COPY\"");
+    assert_int_equal(json_array_size(made), 1);
+    const char *xid = json_string_value(json_object_get(json_array_get(made, 0), "InvoiceID"));
+    xero_edit("Invoices", xid, "{\"Reference\":\"EO-COPY-X\"}");
+    start_run("{\"mode\":\"incremental\"}", pull);
+    json_t *r = xst_engine_wait_run(E, pull, 60000);
+    expect_status(r, "succeeded");
+    json_decref(r);
+    assert_int_equal(sql_long("SELECT count(*) FROM app.invoices WHERE organisation_id = $1 AND "
+                              "reference = 'EO-COPY-X'",
+                              1, ORG),
+                     1);
+    r = xst_engine_wait_run(E, push, 60000);
+    expect_status(r, "succeeded");
+    json_decref(r);
+    /* One bill here, the one the host made, linked to the one in Xero; the copy is gone. */
+    assert_int_equal(sql_long("SELECT count(*) FROM app.invoices WHERE organisation_id = $1 AND "
+                              "reference LIKE 'EO-COPY%'",
+                              1, ORG),
+                     1);
+    char *linked = xero_id_of("invoice", lid);
+    assert_non_null(linked);
+    assert_string_equal(linked, xid);
+    assert_true(
+        log_line_with(find_proc("invoices-1"), "\"event\":\"sync.own_copy_removed\"", lid, xid));
+    /* The next run brings Xero's edit of the reference to it. */
+    r = run("{\"mode\":\"full\"}");
+    expect_status(r, "succeeded");
+    json_decref(r);
+    char *ref = sql("SELECT reference FROM app.invoices WHERE id = $1", 1, lid);
+    assert_string_equal(ref, "EO-COPY-X");
+    json_t *now = xero_where("Invoices", "Reference==\"EO-COPY-X\"");
+    assert_int_equal(json_array_size(now), 1);
+    assert_int_equal(sim_duplicates(), 0);
+    json_decref(now);
+    free(ref);
+    free(linked);
+    json_decref(made);
+    free(lid);
+    free(cid);
 }
 
 static void test_accepted_but_unrecorded_is_an_error(void **state)
@@ -923,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_lost_payment_reply_then_pull),
         cmocka_unit_test(test_lost_contact_reply_then_pull),
         cmocka_unit_test(test_two_pushes_of_the_same_records),
+        cmocka_unit_test(test_imported_copy_of_own_create_removed),
         cmocka_unit_test(test_accepted_but_unrecorded_is_an_error),
         cmocka_unit_test(test_paid_invoice_edited),
         cmocka_unit_test(test_payment_in_xero_is_no_edit),
