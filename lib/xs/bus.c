@@ -24,6 +24,14 @@
  * rejected before ADD_POST (a peer of the wrong protocol). Counting ADD_POST up and REM_POST
  * down would then drift negative, so each domain keeps the ids of the pipes it counted.
  *
+ * Trust. With tls+tcp:// every socket of the hub has its own listener per domain, each with
+ * a TLS configuration that trusts only that domain's CA (trust-<domain>.pem) and requires a
+ * client certificate; the events SUB socket has one listener per domain, and an event's pipe
+ * names the listener, so the domain it came from. nng 1.5.2 offers no way to read a peer's
+ * certificate names (NNG_OPT_TLS_PEER_CN came later), so a role is proven by the CA that
+ * issued its certificate, checked by mbedTLS during the handshake. Nodes verify the hub's
+ * certificate against trust-orchestrator.pem and its name, XS_BUS_HUB_NAME.
+ *
  * Lifetimes. Callers may be blocked in xs_bus_request or xs_bus_next_event when the hub is
  * destroyed: destroy closes the sockets (nng fails their operations with NNG_ECLOSED), then
  * waits until every call has left before freeing the hub. Workers own their context and
@@ -41,9 +49,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <nng/supplemental/tls/tls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "xs/clock.h"
 
@@ -68,8 +79,12 @@
 
 static const char *const domain_names[XS_DOMAIN_COUNT] = {"auth", "contacts", "invoices",
                                                           "payments"};
-static const char *const socket_suffix[XS_BUS_EVENTS_INDEX + 1] = {"auth", "contacts", "invoices",
-                                                                   "payments", "events"};
+static const char *const socket_suffix[XS_BUS_SOCKETS] = {
+    "auth",        "contacts",        "invoices",        "payments",
+    "events-auth", "events-contacts", "events-invoices", "events-payments"};
+
+/* The largest certificate, key or trust file read. */
+#define PEM_MAX (256 * 1024)
 
 const char *xs_domain_name(xs_domain d)
 {
@@ -164,8 +179,8 @@ static xs_err url_tcp(const char *scheme, const char *rest, int index, char *buf
         }
         port = port * 10 + (digits[i] - '0');
     }
-    /* The base must leave room for all five sockets, whichever one is asked for. */
-    if (port < 1 || port + XS_BUS_EVENTS_INDEX > 65535) {
+    /* The base must leave room for every socket, whichever one is asked for. */
+    if (port < 1 || port + XS_BUS_SOCKETS - 1 > 65535) {
         return XS_EINVAL;
     }
     for (const char *h = rest; h < colon; h++) {
@@ -183,9 +198,10 @@ static xs_err url_tcp(const char *scheme, const char *rest, int index, char *buf
 
 xs_err xs_bus_url(const char *base, int index, char *buf)
 {
-    static const char *const tcp_schemes[] = {"tcp://", "tcp4://", "tcp6://"};
+    static const char *const tcp_schemes[] = {"tls+tcp://", "tls+tcp4://", "tls+tcp6://",
+                                              "tcp://",     "tcp4://",     "tcp6://"};
     static const char *const path_schemes[] = {"ipc://", "inproc://"};
-    if (base == NULL || buf == NULL || index < 0 || index > XS_BUS_EVENTS_INDEX) {
+    if (base == NULL || buf == NULL || index < 0 || index >= XS_BUS_SOCKETS) {
         return XS_EINVAL;
     }
     for (const char *c = base; *c != '\0'; c++) {
@@ -219,7 +235,36 @@ xs_err xs_bus_url(const char *base, int index, char *buf)
     return XS_EINVAL;
 }
 
-/* check_opts validates the options shared by hub and node. */
+/* ipc_folder_private tells whether the folder of an ipc:// base exists, belongs to this
+ * process's user and lets no one else in; why says what is wrong otherwise. */
+static bool ipc_folder_private(const char *path, char *why, size_t size)
+{
+    char dir[XS_BUS_URL_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else if (slash == path) {
+        snprintf(dir, sizeof(dir), "/");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(why, size, "the folder %s of the ipc:// socket does not exist", dir);
+        return false;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        snprintf(why, size,
+                 "the folder %s of the ipc:// socket must belong to this user with mode 0700, "
+                 "or anyone who can enter it can join the bus",
+                 dir);
+        return false;
+    }
+    return true;
+}
+
+/* check_opts validates the options shared by hub and node, and that the base URL lets in
+ * only peers that belong (see bus.h); every refusal is logged with what to do. */
 static xs_err check_opts(const xs_bus_opts *opts)
 {
     if (opts == NULL || opts->url == NULL || opts->max_msg == 0 ||
@@ -227,7 +272,118 @@ static xs_err check_opts(const xs_bus_opts *opts)
         return XS_EINVAL;
     }
     char url[XS_BUS_URL_MAX];
-    return xs_bus_url(opts->url, 0, url);
+    xs_err e = xs_bus_url(opts->url, 0, url);
+    if (e != XS_OK) {
+        return e;
+    }
+    char why[XS_BUS_URL_MAX + 160] = "";
+    bool open_bus = false;
+    if (has_prefix(opts->url, "tls+")) {
+        if (opts->tls_dir == NULL || opts->tls_dir[0] == '\0') {
+            xs_log_error(opts->log, "bus.tls_dir_missing", "{s:s, s:s}", "url", opts->url, "fix",
+                         "set XS_BUS_TLS_DIR to this role's folder made by xs-certs");
+            return XS_EINVAL;
+        }
+        return XS_OK;
+    }
+    if (has_prefix(opts->url, "tcp")) {
+        snprintf(why, sizeof(why), "plain tcp:// has no authentication and no encryption");
+        open_bus = true;
+    } else if (has_prefix(opts->url, "ipc://")) {
+        open_bus = !ipc_folder_private(opts->url + strlen("ipc://"), why, sizeof(why));
+    }
+    if (!open_bus) {
+        return XS_OK;
+    }
+    if (!opts->insecure) {
+        xs_log_error(opts->log, "bus.refused", "{s:s, s:s, s:s}", "url", opts->url, "reason", why,
+                     "fix",
+                     "use tls+tcp:// with XS_BUS_TLS_DIR (xs-certs), ipc:// in a folder of "
+                     "mode 0700, or accept the risk with XS_BUS_INSECURE=1");
+        return XS_EINVAL;
+    }
+    xs_log_error(opts->log, "bus.insecure", "{s:s, s:s, s:s}", "url", opts->url, "reason", why,
+                 "risk",
+                 "XS_BUS_INSECURE is set: any process that reaches the bus can take work "
+                 "holding live Xero tokens and forge heartbeats");
+    return XS_OK;
+}
+
+/* read_pem reads dir/name (at most PEM_MAX bytes) into a new NUL-terminated buffer. */
+static xs_err read_pem(const char *dir, const char *name, char **out, xs_log *log)
+{
+    char path[XS_BUS_URL_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    char *buf = f != NULL ? malloc(PEM_MAX + 1) : NULL;
+    size_t n = buf != NULL ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+    bool ok = buf != NULL && n > 0 && n <= PEM_MAX && !ferror(f);
+    if (f != NULL) {
+        fclose(f);
+    }
+    if (!ok) {
+        free(buf);
+        xs_log_error(log, "bus.tls_file", "{s:s, s:s}", "path", path, "reason",
+                     f == NULL ? "cannot be read" : "empty, unreadable or too large");
+        return XS_EINVAL;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return XS_OK;
+}
+
+/* tls_config makes a TLS configuration (new, nng_tls_config_free) from dir: this process's
+ * cert.pem and key.pem, trusting the CAs in dir/trust-<peer>.pem and requiring the peer's
+ * certificate; a client also requires the hub's name. */
+static xs_err tls_config(nng_tls_config **out, const char *dir, const char *peer, bool server,
+                         xs_log *log)
+{
+    char *cert = NULL, *key = NULL, *trust = NULL;
+    char trust_name[64];
+    snprintf(trust_name, sizeof(trust_name), "trust-%s.pem", peer);
+    nng_tls_config *cfg = NULL;
+    xs_err e = read_pem(dir, "cert.pem", &cert, log);
+    if (e == XS_OK) {
+        e = read_pem(dir, "key.pem", &key, log);
+    }
+    if (e == XS_OK) {
+        e = read_pem(dir, trust_name, &trust, log);
+    }
+    int rv = 0;
+    const char *step = "";
+    if (e == XS_OK) {
+        if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)) !=
+            0) {
+            step = "alloc";
+        } else if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
+            step = "cert.pem and key.pem";
+        } else if ((rv = nng_tls_config_ca_chain(cfg, trust, NULL)) != 0) {
+            step = trust_name;
+        } else if ((rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
+            step = "auth mode";
+        } else if (!server && (rv = nng_tls_config_server_name(cfg, XS_BUS_HUB_NAME)) != 0) {
+            step = "server name";
+        }
+        if (rv != 0) {
+            xs_log_error(log, "bus.tls_config", "{s:s, s:s, s:s}", "dir", dir, "file", step,
+                         "error", nng_strerror(rv));
+            e = XS_EINVAL;
+        }
+    }
+    if (key != NULL) {
+        memset(key, 0, strlen(key));
+    }
+    free(cert);
+    free(key);
+    free(trust);
+    if (e != XS_OK) {
+        if (cfg != NULL) {
+            nng_tls_config_free(cfg);
+        }
+        return e;
+    }
+    *out = cfg;
+    return XS_OK;
 }
 
 /* msg_from_buf makes a new nng message holding a copy of len bytes at buf. */
@@ -296,8 +452,10 @@ typedef struct hub_domain {
 
 struct xs_bus_hub {
     hub_domain dom[XS_DOMAIN_COUNT];
+    nng_tls_config *tls[XS_DOMAIN_COUNT]; /* tls+tcp://: what each domain's listeners trust */
     nng_socket sub;
     bool sub_open;
+    nng_listener events[XS_DOMAIN_COUNT]; /* the SUB socket's listener of each domain */
     size_t max_msg;
     int64_t resend_ms;
     xs_log *log;
@@ -350,24 +508,37 @@ static void hub_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     }
 }
 
-/* hub_listen applies the size limit to sock and listens at the address of socket index. */
-static xs_err hub_listen(xs_bus_hub *hub, nng_socket sock, int index, const char *base)
+/* hub_listen applies the size limit to sock and listens at the address of socket index, with
+ * domain's TLS configuration when there is one; *out (may be NULL) is the listener. */
+static xs_err hub_listen(xs_bus_hub *hub, nng_socket sock, int index, xs_domain domain,
+                         const char *base, nng_listener *out)
 {
     char url[XS_BUS_URL_MAX];
     xs_err e = xs_bus_url(base, index, url);
     if (e != XS_OK) {
         return e;
     }
+    nng_listener l = NNG_LISTENER_INITIALIZER;
     int rv = nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, hub->max_msg + FRAME_HEADROOM);
     if (rv == 0) {
-        rv = nng_listen(sock, url, NULL, 0);
+        rv = nng_listener_create(&l, sock, url);
+    }
+    if (rv == 0 && hub->tls[domain] != NULL) {
+        rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, hub->tls[domain]);
+    }
+    if (rv == 0) {
+        rv = nng_listener_start(l, 0);
     }
     if (rv != 0) {
         xs_log_error(hub->log, "bus.listen_failed", "{s:s, s:s, s:s}", "socket",
                      socket_suffix[index], "url", url, "error", nng_strerror(rv));
         return XS_EBUS;
     }
-    xs_log_info(hub->log, "bus.listen", "{s:s, s:s}", "socket", socket_suffix[index], "url", url);
+    xs_log_info(hub->log, "bus.listen", "{s:s, s:s, s:b}", "socket", socket_suffix[index], "url",
+                url, "tls", hub->tls[domain] != NULL);
+    if (out != NULL) {
+        *out = l;
+    }
     return XS_OK;
 }
 
@@ -383,7 +554,7 @@ static xs_err hub_open_domain(xs_bus_hub *hub, hub_domain *d, const char *base)
         (rv = nng_pipe_notify(d->sock, NNG_PIPE_EV_REM_POST, hub_pipe_event, d)) != 0) {
         return err_from_nng(rv);
     }
-    return hub_listen(hub, d->sock, (int)d->domain, base);
+    return hub_listen(hub, d->sock, (int)d->domain, d->domain, base, NULL);
 }
 
 xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts)
@@ -410,6 +581,12 @@ xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts)
         atomic_init(&hub->dom[i].peers, 0);
         pthread_mutex_init(&hub->dom[i].mu, NULL);
     }
+    for (int i = 0; i < XS_DOMAIN_COUNT && has_prefix(opts->url, "tls+"); i++) {
+        if ((e = tls_config(&hub->tls[i], opts->tls_dir, domain_names[i], true, hub->log)) !=
+            XS_OK) {
+            goto fail;
+        }
+    }
     for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
         if ((e = hub_open_domain(hub, &hub->dom[i], opts->url)) != XS_OK) {
             goto fail;
@@ -426,8 +603,11 @@ xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts)
         e = err_from_nng(rv);
         goto fail;
     }
-    if ((e = hub_listen(hub, hub->sub, XS_BUS_EVENTS_INDEX, opts->url)) != XS_OK) {
-        goto fail;
+    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        if ((e = hub_listen(hub, hub->sub, XS_BUS_EVENTS_INDEX + i, (xs_domain)i, opts->url,
+                            &hub->events[i])) != XS_OK) {
+            goto fail;
+        }
     }
     *out = hub;
     return XS_OK;
@@ -474,6 +654,9 @@ void xs_bus_hub_destroy(xs_bus_hub *hub)
     for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
         pthread_mutex_destroy(&hub->dom[i].mu);
         free(hub->dom[i].pipes);
+        if (hub->tls[i] != NULL) {
+            nng_tls_config_free(hub->tls[i]);
+        }
     }
     pthread_cond_destroy(&hub->idle);
     pthread_mutex_destroy(&hub->mu);
@@ -602,9 +785,22 @@ int xs_bus_peers(const xs_bus_hub *hub, xs_domain domain)
     return atomic_load(&hub->dom[domain].peers);
 }
 
-xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len)
+/* event_source tells the domain whose events listener msg arrived on. */
+static xs_domain event_source(const xs_bus_hub *hub, nng_msg *msg)
 {
-    if (hub == NULL || buf == NULL || len == NULL) {
+    nng_listener l = nng_pipe_listener(nng_msg_get_pipe(msg));
+    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        if (nng_listener_id(l) > 0 && nng_listener_id(l) == nng_listener_id(hub->events[i])) {
+            return (xs_domain)i;
+        }
+    }
+    return XS_DOMAIN_NONE;
+}
+
+xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len,
+                         xs_domain *from)
+{
+    if (hub == NULL || buf == NULL || len == NULL || from == NULL) {
         return XS_EINVAL;
     }
     xs_err e = hub_enter(hub);
@@ -627,8 +823,17 @@ xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t
             break;
         }
         nng_msg *msg = nng_aio_get_msg(aio);
+        xs_domain source = event_source(hub, msg);
+        if (source == XS_DOMAIN_NONE) {
+            /* Cannot happen while every listener is one of ours; never guess a source. */
+            xs_log_error(hub->log, "bus.event_unplaced", "{s:I}", "bytes",
+                         (json_int_t)nng_msg_len(msg));
+            nng_msg_free(msg);
+            continue;
+        }
         if (nng_msg_len(msg) <= hub->max_msg) {
             e = msg_take_body(msg, buf, len);
+            *from = source;
             break;
         }
         xs_log_warn(hub->log, "bus.event_too_big", "{s:I, s:I}", "bytes",
@@ -649,7 +854,8 @@ typedef struct node_link {
     nng_socket sock;
     bool open;
     nng_dialer dialer;
-    int index; /* the socket index of the URL */
+    int index;           /* the socket index of the URL */
+    nng_tls_config *tls; /* borrowed from the node; NULL without TLS */
     char url[XS_BUS_URL_MAX];
     atomic_int pipes;
     _Atomic int64_t down_since; /* monotonic ms when pipes last became 0 (or the dial) */
@@ -658,6 +864,7 @@ typedef struct node_link {
 struct xs_bus_node {
     xs_domain domain;
     node_link link[2];
+    nng_tls_config *tls; /* tls+tcp://: the hub it trusts, and this node's certificate */
     size_t max_msg;
     xs_log *log;
 };
@@ -685,7 +892,14 @@ struct xs_bus_worker {
 static int link_dial(node_link *l)
 {
     atomic_store(&l->down_since, xs_clock_mono_ms());
-    return nng_dial(l->sock, l->url, &l->dialer, NNG_FLAG_NONBLOCK);
+    int rv = nng_dialer_create(&l->dialer, l->sock, l->url);
+    if (rv == 0 && l->tls != NULL) {
+        rv = nng_dialer_set_ptr(l->dialer, NNG_OPT_TLS_CONFIG, l->tls);
+    }
+    if (rv == 0) {
+        rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK);
+    }
+    return rv;
 }
 
 /* node_dial applies limits and reconnect back-off to the link's socket, watches its pipes and
@@ -697,6 +911,7 @@ static xs_err node_dial(xs_bus_node *node, node_link *l, int index, const char *
         return e;
     }
     l->index = index;
+    l->tls = node->tls;
     atomic_init(&l->pipes, 0);
     atomic_init(&l->down_since, xs_clock_mono_ms());
     int rv = nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, node->max_msg + FRAME_HEADROOM);
@@ -720,7 +935,8 @@ static xs_err node_dial(xs_bus_node *node, node_link *l, int index, const char *
                      socket_suffix[index], "url", l->url, "error", nng_strerror(rv));
         return XS_EBUS;
     }
-    xs_log_info(node->log, "bus.dial", "{s:s, s:s}", "socket", socket_suffix[index], "url", l->url);
+    xs_log_info(node->log, "bus.dial", "{s:s, s:s, s:b}", "socket", socket_suffix[index], "url",
+                l->url, "tls", l->tls != NULL);
     return XS_OK;
 }
 
@@ -753,7 +969,7 @@ int xs_bus_node_check(xs_bus_node *node, int64_t stale_ms)
 
 xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts *opts)
 {
-    if (out == NULL || domain < XS_DOMAIN_NONE || domain >= XS_DOMAIN_COUNT) {
+    if (out == NULL || domain < 0 || domain >= XS_DOMAIN_COUNT) {
         return XS_EINVAL;
     }
     xs_err e = check_opts(opts);
@@ -767,16 +983,18 @@ xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts
     node->domain = domain;
     node->max_msg = opts->max_msg;
     node->log = opts->log;
+    if (has_prefix(opts->url, "tls+") &&
+        (e = tls_config(&node->tls, opts->tls_dir, "orchestrator", false, node->log)) != XS_OK) {
+        goto fail;
+    }
     int rv;
-    if (domain != XS_DOMAIN_NONE) {
-        if ((rv = nng_rep0_open(&node->link[0].sock)) != 0) {
-            e = err_from_nng(rv);
-            goto fail;
-        }
-        node->link[0].open = true;
-        if ((e = node_dial(node, &node->link[0], (int)domain, opts->url)) != XS_OK) {
-            goto fail;
-        }
+    if ((rv = nng_rep0_open(&node->link[0].sock)) != 0) {
+        e = err_from_nng(rv);
+        goto fail;
+    }
+    node->link[0].open = true;
+    if ((e = node_dial(node, &node->link[0], (int)domain, opts->url)) != XS_OK) {
+        goto fail;
     }
     if ((rv = nng_pub0_open(&node->link[1].sock)) != 0) {
         e = err_from_nng(rv);
@@ -787,7 +1005,8 @@ xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts
         e = err_from_nng(rv);
         goto fail;
     }
-    if ((e = node_dial(node, &node->link[1], XS_BUS_EVENTS_INDEX, opts->url)) != XS_OK) {
+    if ((e = node_dial(node, &node->link[1], XS_BUS_EVENTS_INDEX + (int)domain, opts->url)) !=
+        XS_OK) {
         goto fail;
     }
     *out = node;
@@ -808,6 +1027,9 @@ void xs_bus_node_destroy(xs_bus_node *node)
         if (node->link[k].open) {
             nng_close(node->link[k].sock);
         }
+    }
+    if (node->tls != NULL) {
+        nng_tls_config_free(node->tls);
     }
     free(node);
 }
@@ -837,9 +1059,6 @@ xs_err xs_bus_worker_create(xs_bus_node *node, xs_bus_worker **out)
 {
     if (node == NULL || out == NULL) {
         return XS_EINVAL;
-    }
-    if (!node->link[0].open) {
-        return XS_ESTATE; /* a node without a domain takes no requests */
     }
     xs_bus_worker *w = calloc(1, sizeof(*w));
     if (w == NULL) {

@@ -7,10 +7,25 @@
  * nng hands each request to a ready replica, and resends it elsewhere when the replica it
  * went to disconnects) and with a PUB socket to publish events.
  *
- * Addresses derive from one base URL: for "tcp://host:7400" the sockets are at ports 7400
- * (auth), 7401 (contacts), 7402 (invoices), 7403 (payments) and 7404 (events); for
- * "ipc:///run/xs/bus" and "inproc://name" a suffix ".auth", ".contacts", ".invoices",
- * ".payments", ".events" is appended.
+ * Addresses derive from one base URL: for "tls+tcp://host:7400" (or "tcp://") the sockets are
+ * at ports 7400 (auth), 7401 (contacts), 7402 (invoices), 7403 (payments) and 7404-7407
+ * (events of auth, contacts, invoices, payments); for "ipc:///run/xs/bus" and "inproc://name"
+ * a suffix ".auth", ".contacts", ".invoices", ".payments", ".events-auth", ...,
+ * ".events-payments" is appended. Each domain publishes on its own events socket, so the hub
+ * knows which domain every event came from.
+ *
+ * Who may connect. The bus carries live Xero tokens, so a base URL must be one of:
+ *   - "tls+tcp://": TLS with mutual certificate authentication. tls_dir holds cert.pem (this
+ *     process's certificate, then its role CA), key.pem, and trust-<peer>.pem. The hub
+ *     accepts on the sockets of domain D (its requests and its events) only certificates
+ *     issued by a CA in trust-D.pem, so a peer of another role, of another deployment or
+ *     with no certificate gets no connection; a node accepts only a hub whose certificate is
+ *     issued by a CA in trust-orchestrator.pem and names "xs-orchestrator" (scripts/xs-certs).
+ *   - "ipc://" in a folder only its owner (this process's user) can enter (mode 0700).
+ *   - "inproc://" (one process).
+ *   - "tcp://" or an ipc folder others may enter only with insecure set, logged at error level
+ *     at every start.
+ * Anything else is refused at create (XS_EINVAL, with a log line saying what to do).
  *
  * Messages are opaque bytes here; proto/ gives them their shape. Every socket refuses
  * messages larger than the configured limit, in both directions.
@@ -39,27 +54,34 @@ const char *xs_domain_name(xs_domain d);
 /* xs_domain_parse reads a domain name. */
 xs_err xs_domain_parse(const char *name, xs_domain *out);
 
-/* Index of the events socket in address derivation. */
+/* Index of the first events socket in address derivation: domain d publishes on socket
+ * XS_BUS_EVENTS_INDEX + d. */
 #define XS_BUS_EVENTS_INDEX 4
+#define XS_BUS_SOCKETS      (XS_BUS_EVENTS_INDEX + XS_DOMAIN_COUNT)
 #define XS_BUS_URL_MAX      512
 
-/* xs_bus_url writes the address of socket `index` (a domain, or XS_BUS_EVENTS_INDEX) derived
- * from base into buf (XS_BUS_URL_MAX bytes). XS_EINVAL for an unusable base. */
+/* The name a hub's certificate carries (its subject alternative name), checked by nodes. */
+#define XS_BUS_HUB_NAME "xs-orchestrator"
+
+/* xs_bus_url writes the address of socket `index` (0 .. XS_BUS_SOCKETS - 1) derived from base
+ * into buf (XS_BUS_URL_MAX bytes). XS_EINVAL for an unusable base. */
 xs_err xs_bus_url(const char *base, int index, char *buf);
 
 typedef struct xs_bus_opts {
-    const char *url;   /* base URL (see above) */
-    size_t max_msg;    /* largest message in bytes, both directions; must be > 0 */
-    int64_t resend_ms; /* hub: resend a request unanswered this long (0: only on peer loss) */
-    xs_log *log;       /* borrowed, may be NULL */
+    const char *url;     /* base URL (see above) */
+    const char *tls_dir; /* folder of certificate, key and trust files; tls+tcp:// only */
+    int insecure;        /* nonzero: allow tcp:// and ipc:// in a folder others may enter */
+    size_t max_msg;      /* largest message in bytes, both directions; must be > 0 */
+    int64_t resend_ms;   /* hub: resend a request unanswered this long (0: only on peer loss) */
+    xs_log *log;         /* borrowed, may be NULL */
 } xs_bus_opts;
 
 /* --- hub (orchestrator side) --- */
 typedef struct xs_bus_hub xs_bus_hub;
 
-/* xs_bus_hub_create listens on all five sockets; *out is new (xs_bus_hub_destroy). XS_EBUS
- * (with a log line naming the address) when an address cannot be bound, XS_EINVAL for bad
- * opts. */
+/* xs_bus_hub_create listens on every socket; *out is new (xs_bus_hub_destroy). XS_EBUS (with
+ * a log line naming the address) when an address cannot be bound, XS_EINVAL (logged) for bad
+ * opts, a base URL refused above, or certificate files that are missing or unusable. */
 xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts);
 
 /* xs_bus_hub_close closes every socket, failing calls in progress with XS_ECLOSED and every
@@ -83,19 +105,25 @@ xs_err xs_bus_request(xs_bus_hub *hub, xs_domain domain, const void *req, size_t
 int xs_bus_peers(const xs_bus_hub *hub, xs_domain domain);
 
 /* xs_bus_next_event waits up to timeout_ms (negative: no limit) for the next published event
- * and writes it into *buf (new, free with free()) and *len. XS_ETIMEDOUT when none came,
- * XS_ECLOSED after destroy. Events over the limit are dropped. One thread consumes events. */
-xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len);
+ * and writes it into *buf (new, free with free()) and *len, and the domain whose events
+ * socket it came on into *from: with tls+tcp:// the domain the publisher's certificate
+ * belongs to, so a caller must drop an event that claims to be from any other. XS_ETIMEDOUT
+ * when none came, XS_ECLOSED after destroy. Events over the limit are dropped. One thread
+ * consumes events. */
+xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len,
+                         xs_domain *from);
 
 /* --- node (domain service side) --- */
 typedef struct xs_bus_node xs_bus_node;
 typedef struct xs_bus_worker xs_bus_worker;
 
-/* xs_bus_node_create dials the hub: a REP socket for domain (none for XS_DOMAIN_NONE) and
- * a PUB socket for events; *out is new (xs_bus_node_destroy). Dialling goes on in the
+/* xs_bus_node_create dials the hub: a REP socket for domain and a PUB socket for its events;
+ * *out is new (xs_bus_node_destroy). Dialling goes on in the
  * background, so a node may start before the hub; nng reconnects whenever the hub restarts
  * (retrying every 50 ms, backing off to 1 s). XS_EBUS (logged) only when nng refuses an
- * address outright; an unreachable hub is not an error. */
+ * address outright, XS_EINVAL (logged) as for xs_bus_hub_create; an unreachable hub, or one
+ * whose certificate is refused (logged by nng's reconnects as no connection), is not an
+ * error. */
 xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts *opts);
 
 /* xs_bus_node_destroy closes the sockets, waking workers blocked in recv with XS_ECLOSED.
@@ -117,7 +145,7 @@ xs_err xs_bus_publish(xs_bus_node *node, const void *buf, size_t len);
 
 /* xs_bus_worker_create makes a worker (new): an independent receive/reply context on the
  * node's REP socket, for one thread. Several workers let a replica take several requests at
- * once. XS_ESTATE for a node made with XS_DOMAIN_NONE. */
+ * once. */
 xs_err xs_bus_worker_create(xs_bus_node *node, xs_bus_worker **out);
 
 /* xs_bus_worker_destroy frees w; NULL accepted. */

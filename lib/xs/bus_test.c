@@ -1,4 +1,5 @@
-/* bus_test.c: tests of the message bus over inproc and tcp on 127.0.0.1. */
+/* bus_test.c: tests of the message bus over inproc, ipc, tcp and tls+tcp on 127.0.0.1, and of
+ * who may join it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xs/bus.h"
@@ -50,8 +53,8 @@ static bool port_free(int port)
     return ok;
 }
 
-/* tcp_base writes a tcp base URL whose five ports are free right now. */
-static void tcp_base(char *buf, size_t size)
+/* scheme_base writes a base URL of scheme on 127.0.0.1 whose ports are all free right now. */
+static void scheme_base(const char *scheme, char *buf, size_t size)
 {
     static atomic_uint seed;
     unsigned s = (unsigned)getpid() * 2654435761u + atomic_fetch_add(&seed, 7919u);
@@ -59,20 +62,28 @@ static void tcp_base(char *buf, size_t size)
         s = s * 1103515245u + 12345u;
         int base = 20000 + (int)((s >> 8) % 40000u);
         bool ok = true;
-        for (int i = 0; i <= XS_BUS_EVENTS_INDEX && ok; i++) {
+        for (int i = 0; i < XS_BUS_SOCKETS && ok; i++) {
             ok = port_free(base + i);
         }
         if (ok) {
-            snprintf(buf, size, "tcp://127.0.0.1:%d", base);
+            snprintf(buf, size, "%s://127.0.0.1:%d", scheme, base);
             return;
         }
     }
-    fail_msg("no five free consecutive ports");
+    fail_msg("no %d free consecutive ports", XS_BUS_SOCKETS);
 }
 
+static void tcp_base(char *buf, size_t size)
+{
+    scheme_base("tcp", buf, size);
+}
+
+/* make_opts: options for the tests of the transport itself, which run over plain tcp:// too
+ * (insecure); the rules of who may join have their own tests below. */
 static xs_bus_opts make_opts(const char *url, size_t max_msg, int64_t resend_ms, xs_log *log)
 {
-    xs_bus_opts o = {.url = url, .max_msg = max_msg, .resend_ms = resend_ms, .log = log};
+    xs_bus_opts o = {
+        .url = url, .max_msg = max_msg, .resend_ms = resend_ms, .log = log, .insecure = 1};
     return o;
 }
 
@@ -281,25 +292,44 @@ static void test_url_derivation(void **state)
     assert_string_equal(buf, "tcp4://h:102");
     assert_int_equal(xs_bus_url("tcp://:7400", XS_DOMAIN_CONTACTS, buf), XS_OK);
     assert_string_equal(buf, "tcp://:7401");
-    /* The highest base that leaves room for all five sockets. */
-    assert_int_equal(xs_bus_url("tcp://h:65531", XS_BUS_EVENTS_INDEX, buf), XS_OK);
+    assert_int_equal(xs_bus_url("tls+tcp://orchestrator:7400", XS_BUS_EVENTS_INDEX + 1, buf),
+                     XS_OK);
+    assert_string_equal(buf, "tls+tcp://orchestrator:7405");
+    /* The highest base that leaves room for all eight sockets. */
+    assert_int_equal(xs_bus_url("tcp://h:65528", XS_BUS_SOCKETS - 1, buf), XS_OK);
     assert_string_equal(buf, "tcp://h:65535");
     assert_int_equal(xs_bus_url("ipc:///run/xs/bus", XS_DOMAIN_INVOICES, buf), XS_OK);
     assert_string_equal(buf, "ipc:///run/xs/bus.invoices");
     assert_int_equal(xs_bus_url("inproc://x", XS_BUS_EVENTS_INDEX, buf), XS_OK);
-    assert_string_equal(buf, "inproc://x.events");
+    assert_string_equal(buf, "inproc://x.events-auth");
+    assert_int_equal(xs_bus_url("ipc:///run/xs/bus", XS_BUS_SOCKETS - 1, buf), XS_OK);
+    assert_string_equal(buf, "ipc:///run/xs/bus.events-payments");
     assert_int_equal(xs_bus_url("inproc://x", XS_DOMAIN_AUTH, buf), XS_OK);
     assert_string_equal(buf, "inproc://x.auth");
 
     strcpy(buf, "untouched");
     static const char *const bad[] = {
-        "tcp://h:65532", /* 65536 for events */
-        "tcp://h:0",         "tcp://h:",        "tcp://h",
-        "tcp://h:74a0",      "tcp://h:-1",      "tcp://h:123456",
-        "tcp://h:7400/path", "tcp://[::1:7400", "tcp://a b:7400",
-        "tcp://u@h:7400",    "ws://h:7400",     "http://h:80",
-        "inproc://",         "ipc://",          "",
-        "tcp:/h:7400",       "inproc://a b",    "TCP://h:7400",
+        "tcp://h:65529", /* 65536 for the payments events */
+        "tls://h:7400",
+        "tls+ipc:///x",
+        "tcp://h:0",
+        "tcp://h:",
+        "tcp://h",
+        "tcp://h:74a0",
+        "tcp://h:-1",
+        "tcp://h:123456",
+        "tcp://h:7400/path",
+        "tcp://[::1:7400",
+        "tcp://a b:7400",
+        "tcp://u@h:7400",
+        "ws://h:7400",
+        "http://h:80",
+        "inproc://",
+        "ipc://",
+        "",
+        "tcp:/h:7400",
+        "inproc://a b",
+        "TCP://h:7400",
         "tcp://h:+740",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -311,7 +341,7 @@ static void test_url_derivation(void **state)
     assert_int_equal(xs_bus_url(NULL, 0, buf), XS_EINVAL);
     assert_int_equal(xs_bus_url("inproc://x", 0, NULL), XS_EINVAL);
     assert_int_equal(xs_bus_url("inproc://x", -1, buf), XS_EINVAL);
-    assert_int_equal(xs_bus_url("inproc://x", XS_BUS_EVENTS_INDEX + 1, buf), XS_EINVAL);
+    assert_int_equal(xs_bus_url("inproc://x", XS_BUS_SOCKETS, buf), XS_EINVAL);
 
     /* A derived address that would not fit. */
     char longbase[XS_BUS_URL_MAX];
@@ -353,13 +383,13 @@ static void test_bad_opts(void **state)
 /* ---------------------------------------------------------------------------------------- */
 /* request and reply */
 
-static void round_trip(const char *base)
+/* round_trip_opts: a hub with ho, an invoices replica with ro, and requests both ways. */
+static void round_trip_opts(const xs_bus_opts *ho, const xs_bus_opts *ro)
 {
-    xs_bus_opts o = make_opts(base, MAX_MSG, 0, NULL);
     xs_bus_hub *hub;
-    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
+    assert_int_equal(xs_bus_hub_create(&hub, ho), XS_OK);
     replica r = {0};
-    replica_start(&r, XS_DOMAIN_INVOICES, &o, "inv", 1);
+    replica_start(&r, XS_DOMAIN_INVOICES, ro, "inv", 1);
     assert_true(wait_peers(hub, XS_DOMAIN_INVOICES, 1));
     char got[128];
     assert_int_equal(request_str(hub, XS_DOMAIN_INVOICES, "hello", 5000, got, sizeof(got)), XS_OK);
@@ -399,6 +429,12 @@ static void round_trip(const char *base)
 
     replica_stop(&r);
     xs_bus_hub_destroy(hub);
+}
+
+static void round_trip(const char *base)
+{
+    xs_bus_opts o = make_opts(base, MAX_MSG, 0, NULL);
+    round_trip_opts(&o, &o);
 }
 
 static void test_round_trip_inproc(void **state)
@@ -678,6 +714,7 @@ static void test_resend_by_timer(void **state)
 
 static void test_timeouts(void **state)
 {
+    xs_domain from = XS_DOMAIN_NONE;
     (void)state;
     char base[64];
     tcp_base(base, sizeof(base));
@@ -708,7 +745,7 @@ static void test_timeouts(void **state)
     void *buf = NULL;
     size_t len = 0;
     t0 = xs_clock_mono_ms();
-    assert_int_equal(xs_bus_next_event(hub, 200, &buf, &len), XS_ETIMEDOUT);
+    assert_int_equal(xs_bus_next_event(hub, 200, &buf, &len, &from), XS_ETIMEDOUT);
     assert_true(xs_clock_mono_ms() - t0 >= 150);
     assert_null(buf);
     xs_bus_hub_destroy(hub);
@@ -773,6 +810,7 @@ static void test_oversize_refused(void **state)
 /* A peer with a larger limit cannot push a message past the receiver's limit. */
 static void oversize_received(const char *base, xs_err want_reply)
 {
+    xs_domain from = XS_DOMAIN_NONE;
     xs_bus_opts ho = make_opts(base, 1024, 0, NULL);
     xs_bus_opts no = make_opts(base, MAX_MSG, 0, NULL);
     xs_bus_hub *hub;
@@ -801,11 +839,11 @@ static void oversize_received(const char *base, xs_err want_reply)
     xs_err e = XS_ETIMEDOUT;
     while (e != XS_OK && xs_clock_mono_ms() < end) { /* until the publisher is connected */
         assert_int_equal(xs_bus_publish(node, "ready", 5), XS_OK);
-        e = xs_bus_next_event(hub, 100, &ev, &len);
+        e = xs_bus_next_event(hub, 100, &ev, &len, &from);
     }
     assert_int_equal(e, XS_OK);
     free(ev);
-    while (xs_bus_next_event(hub, 100, &ev, &len) == XS_OK) {
+    while (xs_bus_next_event(hub, 100, &ev, &len, &from) == XS_OK) {
         free(ev);
     }
     assert_int_equal(xs_bus_publish(node, big, 4096), XS_OK);
@@ -813,7 +851,7 @@ static void oversize_received(const char *base, xs_err want_reply)
     e = XS_ETIMEDOUT;
     while (e != XS_OK && xs_clock_mono_ms() < end) {
         assert_int_equal(xs_bus_publish(node, "small", 5), XS_OK);
-        e = xs_bus_next_event(hub, 100, &ev, &len);
+        e = xs_bus_next_event(hub, 100, &ev, &len, &from);
     }
     assert_int_equal(e, XS_OK);
     assert_int_equal(len, 5);
@@ -840,6 +878,7 @@ static void test_oversize_received(void **state)
 
 static void test_events(void **state)
 {
+    xs_domain from = XS_DOMAIN_NONE;
     (void)state;
     char base[64];
     tcp_base(base, sizeof(base));
@@ -847,8 +886,9 @@ static void test_events(void **state)
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     xs_bus_node *n1, *n2;
-    assert_int_equal(xs_bus_node_create(&n1, XS_DOMAIN_NONE, &o), XS_OK);
+    assert_int_equal(xs_bus_node_create(&n1, XS_DOMAIN_CONTACTS, &o), XS_OK);
     assert_int_equal(xs_bus_node_create(&n2, XS_DOMAIN_PAYMENTS, &o), XS_OK);
+    const xs_domain domains[2] = {XS_DOMAIN_CONTACTS, XS_DOMAIN_PAYMENTS};
 
     /* Wait until both publishers are connected: an event is dropped while away. */
     xs_bus_node *nodes[2] = {n1, n2};
@@ -861,7 +901,7 @@ static void test_events(void **state)
         snprintf(want, sizeof(want), "hello%d", i);
         while (xs_clock_mono_ms() < end) {
             assert_int_equal(xs_bus_publish(nodes[i], want, strlen(want)), XS_OK);
-            e = xs_bus_next_event(hub, 50, &buf, &len);
+            e = xs_bus_next_event(hub, 50, &buf, &len, &from);
             if (e == XS_OK) {
                 break;
             }
@@ -869,9 +909,10 @@ static void test_events(void **state)
         assert_int_equal(e, XS_OK);
         assert_int_equal(len, strlen(want));
         assert_memory_equal(buf, want, len);
+        assert_int_equal(from, domains[i]); /* each domain publishes on its own socket */
         free(buf);
         /* Drain duplicates of the greeting. */
-        while (xs_bus_next_event(hub, 100, &buf, &len) == XS_OK) {
+        while (xs_bus_next_event(hub, 100, &buf, &len, &from) == XS_OK) {
             free(buf);
         }
     }
@@ -887,10 +928,11 @@ static void test_events(void **state)
     for (int got = 0; got < N; got++) {
         void *buf = NULL;
         size_t len = 0;
-        assert_int_equal(xs_bus_next_event(hub, 5000, &buf, &len), XS_OK);
+        assert_int_equal(xs_bus_next_event(hub, 5000, &buf, &len, &from), XS_OK);
         int who = -1, seq = -1;
         assert_int_equal(sscanf(buf, "%d:%d", &who, &seq), 2);
         assert_true(who == 0 || who == 1);
+        assert_int_equal(from, domains[who]);
         assert_int_equal(seq, next[who]);
         next[who] += 2;
         free(buf);
@@ -898,11 +940,11 @@ static void test_events(void **state)
     assert_int_equal(xs_bus_publish(n1, NULL, 0), XS_OK);
     void *buf = NULL;
     size_t len = 7;
-    assert_int_equal(xs_bus_next_event(hub, 5000, &buf, &len), XS_OK);
+    assert_int_equal(xs_bus_next_event(hub, 5000, &buf, &len, &from), XS_OK);
     assert_int_equal(len, 0);
     free(buf);
     assert_int_equal(xs_bus_publish(n1, NULL, 1), XS_EINVAL);
-    assert_int_equal(xs_bus_next_event(hub, 10, NULL, &len), XS_EINVAL);
+    assert_int_equal(xs_bus_next_event(hub, 10, NULL, &len, &from), XS_EINVAL);
 
     xs_bus_node_destroy(n1);
     xs_bus_node_destroy(n2);
@@ -1058,10 +1100,11 @@ typedef struct event_waiter {
 
 static void *event_waiter_main(void *arg)
 {
+    xs_domain from = XS_DOMAIN_NONE;
     event_waiter *ew = arg;
     void *buf = NULL;
     size_t len = 0;
-    ew->result = xs_bus_next_event(ew->hub, 20000, &buf, &len);
+    ew->result = xs_bus_next_event(ew->hub, 20000, &buf, &len, &from);
     free(buf);
     return NULL;
 }
@@ -1101,13 +1144,11 @@ static void test_worker_lifecycle(void **state)
     inproc_base(base, sizeof(base));
     xs_bus_opts o = make_opts(base, MAX_MSG, 0, NULL);
 
-    /* A node needs no hub to exist, and a node without a domain has no workers. */
-    xs_bus_node *none;
-    assert_int_equal(xs_bus_node_create(&none, XS_DOMAIN_NONE, &o), XS_OK);
+    /* A node needs no hub to exist, and always belongs to a domain. */
+    xs_bus_node *none = NULL;
+    assert_int_equal(xs_bus_node_create(&none, XS_DOMAIN_NONE, &o), XS_EINVAL);
+    assert_null(none);
     xs_bus_worker *w = NULL;
-    assert_int_equal(xs_bus_worker_create(none, &w), XS_ESTATE);
-    assert_null(w);
-    xs_bus_node_destroy(none);
 
     xs_bus_node *node;
     assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_OK);
@@ -1183,6 +1224,7 @@ static void test_listen_and_dial_failures(void **state)
 /* After close every call fails at once, also one blocked in progress; destroy frees. */
 static void test_close_then_destroy(void **state)
 {
+    xs_domain from = XS_DOMAIN_NONE;
     (void)state;
     xs_bus_opts o = make_opts("inproc://close_then_destroy", MAX_MSG, 0, NULL);
     xs_bus_hub *hub = NULL;
@@ -1194,9 +1236,353 @@ static void test_close_then_destroy(void **state)
     int64_t t0 = xs_clock_mono_ms();
     assert_int_equal(xs_bus_request(hub, XS_DOMAIN_CONTACTS, "x", 1, 10000, &rep, &len),
                      XS_ECLOSED);
-    assert_int_equal(xs_bus_next_event(hub, 10000, &rep, &len), XS_ECLOSED);
+    assert_int_equal(xs_bus_next_event(hub, 10000, &rep, &len, &from), XS_ECLOSED);
     assert_true(xs_clock_mono_ms() - t0 < 1000);
     xs_bus_hub_destroy(hub);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* who may join: TLS with one CA per role, and the rules for tcp:// and ipc:// */
+
+/* Two deployments' certificates (scripts/xs-certs), made once for the group. */
+static char certs_root[64];
+
+static void sh(const char *fmt, ...)
+{
+    char cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) {
+        fail_msg("command failed: %s", cmd);
+    }
+}
+
+static int certs_setup(void **state)
+{
+    (void)state;
+    snprintf(certs_root, sizeof(certs_root), "/tmp/bus_certs_XXXXXX");
+    if (mkdtemp(certs_root) == NULL) {
+        return -1;
+    }
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "sh '%s' init %s/a >/dev/null && sh '%s' init %s/b >/dev/null",
+             XS_CERTS_SCRIPT, certs_root, XS_CERTS_SCRIPT, certs_root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int certs_teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", certs_root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* cert_dir writes the folder of role in deployment ("a" or "b") into buf. */
+static void cert_dir(char *buf, size_t size, const char *deployment, const char *role)
+{
+    snprintf(buf, size, "%s/%s/%s", certs_root, deployment, role);
+}
+
+/* mixed_dir makes a folder (written into buf) holding the certificate and key of one folder
+ * and the trust files of another: a stranger who knows whom to trust. */
+static void mixed_dir(char *buf, size_t size, const char *cert_from, const char *trust_from)
+{
+    static int n;
+    snprintf(buf, size, "%s/mixed%d", certs_root, ++n);
+    sh("mkdir -m 700 %s && cp %s/cert.pem %s/key.pem %s/ && cp %s/trust-*.pem %s/", buf, cert_from,
+       cert_from, buf, trust_from, buf);
+}
+
+static xs_bus_opts tls_opts(const char *url, const char *dir, xs_log *log)
+{
+    xs_bus_opts o = {.url = url, .tls_dir = dir, .max_msg = MAX_MSG, .log = log};
+    return o;
+}
+
+/* drain_events counts the events that arrive within ms. */
+static int drain_events(xs_bus_hub *hub, int64_t ms)
+{
+    int n = 0;
+    int64_t end = xs_clock_mono_ms() + ms;
+    while (xs_clock_mono_ms() < end) {
+        void *buf = NULL;
+        size_t len = 0;
+        xs_domain from = XS_DOMAIN_NONE;
+        if (xs_bus_next_event(hub, 20, &buf, &len, &from) == XS_OK) {
+            n++;
+            free(buf);
+        }
+    }
+    return n;
+}
+
+/* publish_until_heard publishes ev from node until the hub hears it (5 s at most) and returns
+ * the domain it came from. */
+static xs_domain publish_until_heard(xs_bus_hub *hub, xs_bus_node *node, const char *ev)
+{
+    int64_t end = xs_clock_mono_ms() + 5000;
+    while (xs_clock_mono_ms() < end) {
+        assert_int_equal(xs_bus_publish(node, ev, strlen(ev)), XS_OK);
+        void *buf = NULL;
+        size_t len = 0;
+        xs_domain from = XS_DOMAIN_NONE;
+        if (xs_bus_next_event(hub, 50, &buf, &len, &from) == XS_OK) {
+            bool same = len == strlen(ev) && memcmp(buf, ev, len) == 0;
+            free(buf);
+            if (same) {
+                drain_events(hub, 100);
+                return from;
+            }
+        }
+    }
+    fail_msg("event %s never arrived", ev);
+    return XS_DOMAIN_NONE;
+}
+
+/* Peers of the deployment with the right certificates work as over any transport. */
+static void test_tls_round_trip(void **state)
+{
+    (void)state;
+    char base[64], hub_dir[128], inv_dir[128], con_dir[128];
+    scheme_base("tls+tcp", base, sizeof(base));
+    cert_dir(hub_dir, sizeof(hub_dir), "a", "orchestrator");
+    cert_dir(inv_dir, sizeof(inv_dir), "a", "invoices");
+    cert_dir(con_dir, sizeof(con_dir), "a", "contacts");
+    xs_bus_opts ho = tls_opts(base, hub_dir, NULL);
+    xs_bus_opts io = tls_opts(base, inv_dir, NULL);
+    round_trip_opts(&ho, &io);
+
+    /* Events carry the domain of the certificate they were published under. */
+    xs_bus_hub *hub;
+    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
+    replica r = {0};
+    replica_start(&r, XS_DOMAIN_INVOICES, &io, "inv", 1);
+    xs_bus_opts co = tls_opts(base, con_dir, NULL);
+    xs_bus_node *contacts;
+    assert_int_equal(xs_bus_node_create(&contacts, XS_DOMAIN_CONTACTS, &co), XS_OK);
+    assert_int_equal(publish_until_heard(hub, contacts, "from-contacts"), XS_DOMAIN_CONTACTS);
+    assert_int_equal(publish_until_heard(hub, r.node, "from-invoices"), XS_DOMAIN_INVOICES);
+    xs_bus_node_destroy(contacts);
+    replica_stop(&r);
+    xs_bus_hub_destroy(hub);
+}
+
+/* A raw nng dialer with no certificate at all (but TLS), as an intruder would write it. */
+typedef struct intruder {
+    nng_socket rep, pub;
+    nng_tls_config *tls;
+} intruder;
+
+static void intruder_dial(intruder *in, const char *base, xs_domain d)
+{
+    char url[XS_BUS_URL_MAX];
+    nng_dialer dr, dp;
+    assert_int_equal(nng_tls_config_alloc(&in->tls, NNG_TLS_MODE_CLIENT), 0);
+    assert_int_equal(nng_tls_config_auth_mode(in->tls, NNG_TLS_AUTH_MODE_NONE), 0);
+    assert_int_equal(nng_rep0_open(&in->rep), 0);
+    assert_int_equal(xs_bus_url(base, (int)d, url), XS_OK);
+    assert_int_equal(nng_dialer_create(&dr, in->rep, url), 0);
+    assert_int_equal(nng_dialer_set_ptr(dr, NNG_OPT_TLS_CONFIG, in->tls), 0);
+    assert_int_equal(nng_dialer_start(dr, NNG_FLAG_NONBLOCK), 0);
+    assert_int_equal(nng_pub0_open(&in->pub), 0);
+    assert_int_equal(xs_bus_url(base, XS_BUS_EVENTS_INDEX + (int)d, url), XS_OK);
+    assert_int_equal(nng_dialer_create(&dp, in->pub, url), 0);
+    assert_int_equal(nng_dialer_set_ptr(dp, NNG_OPT_TLS_CONFIG, in->tls), 0);
+    assert_int_equal(nng_dialer_start(dp, NNG_FLAG_NONBLOCK), 0);
+}
+
+/* intruder_requests counts the requests the intruder received within ms (it never answers),
+ * publishing a forged heartbeat all along. */
+static int intruder_requests(intruder *in, int64_t ms)
+{
+    int n = 0;
+    int64_t end = xs_clock_mono_ms() + ms;
+    while (xs_clock_mono_ms() < end) {
+        const char forged[] = "forged heartbeat";
+        nng_send(in->pub, (void *)forged, sizeof(forged), NNG_FLAG_NONBLOCK);
+        nng_msg *m = NULL;
+        nng_socket_set_ms(in->rep, NNG_OPT_RECVTIMEO, 20);
+        if (nng_recvmsg(in->rep, &m, 0) == 0) {
+            n++;
+            nng_msg_free(m);
+        }
+    }
+    return n;
+}
+
+static void intruder_close(intruder *in)
+{
+    nng_close(in->rep);
+    nng_close(in->pub);
+    nng_tls_config_free(in->tls);
+}
+
+/* Nobody without a certificate of the contacts role gets a connection on the contacts
+ * sockets: no certificate at all, one from another deployment's CA, a valid certificate of
+ * another role. None of them receives a request or gets an event through; then the real
+ * contacts replica connects and gets the work. */
+static void test_tls_refuses_strangers(void **state)
+{
+    (void)state;
+    char base[64], hub_dir[128], a_orch[128], b_contacts[128], a_invoices[128], a_contacts[128];
+    char other_ca[160];
+    scheme_base("tls+tcp", base, sizeof(base));
+    cert_dir(hub_dir, sizeof(hub_dir), "a", "orchestrator");
+    cert_dir(a_orch, sizeof(a_orch), "a", "contacts"); /* trust files of a's contacts */
+    cert_dir(b_contacts, sizeof(b_contacts), "b", "contacts");
+    cert_dir(a_invoices, sizeof(a_invoices), "a", "invoices");
+    cert_dir(a_contacts, sizeof(a_contacts), "a", "contacts");
+    mixed_dir(other_ca, sizeof(other_ca), b_contacts, a_orch);
+    logfile lf;
+    logfile_open(&lf);
+    xs_bus_opts ho = tls_opts(base, hub_dir, lf.log);
+    xs_bus_hub *hub;
+    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
+
+    intruder none;
+    intruder_dial(&none, base, XS_DOMAIN_CONTACTS);
+    xs_bus_opts oo = tls_opts(base, other_ca, NULL);
+    replica other = {0};
+    replica_start(&other, XS_DOMAIN_CONTACTS, &oo, "other-ca", 1);
+    xs_bus_opts ro = tls_opts(base, a_invoices, NULL);
+    replica role = {0};
+    replica_start(&role, XS_DOMAIN_CONTACTS, &ro, "other-role", 1);
+
+    /* A second of dialling and publishing: no pipe, no request, no event. */
+    int64_t end = xs_clock_mono_ms() + 1500;
+    int events = 0, taken = 0;
+    while (xs_clock_mono_ms() < end) {
+        xs_bus_publish(other.node, "forged", 6);
+        xs_bus_publish(role.node, "forged", 6);
+        taken += intruder_requests(&none, 50);
+        events += drain_events(hub, 50);
+    }
+    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 0);
+    assert_int_equal(request_str(hub, XS_DOMAIN_CONTACTS, "token", 300, NULL, 0), XS_ETIMEDOUT);
+    taken += intruder_requests(&none, 200);
+    assert_int_equal(taken, 0);
+    assert_int_equal(atomic_load(&other.handled) + atomic_load(&other.held), 0);
+    assert_int_equal(atomic_load(&role.handled) + atomic_load(&role.held), 0);
+    assert_int_equal(events, 0);
+
+    /* The contacts replica of this deployment gets in, and gets the work. */
+    xs_bus_opts co = tls_opts(base, a_contacts, NULL);
+    replica good = {0};
+    replica_start(&good, XS_DOMAIN_CONTACTS, &co, "good", 1);
+    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 1));
+    char got[64];
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(request_str(hub, XS_DOMAIN_CONTACTS, "work", 5000, got, sizeof(got)),
+                         XS_OK);
+        assert_string_equal(got, "good:work");
+    }
+    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 1);
+    replica_stop(&good);
+    replica_stop(&other);
+    replica_stop(&role);
+    intruder_close(&none);
+    xs_bus_hub_destroy(hub);
+    logfile_close(&lf);
+}
+
+/* A node accepts only the deployment's orchestrator: a hub with another deployment's
+ * certificates, or with a certificate of another role, gets no replica. */
+static void test_tls_node_checks_hub(void **state)
+{
+    (void)state;
+    char base[64], b_orch[128], a_contacts[128], a_orch[128], impostor[160];
+    cert_dir(b_orch, sizeof(b_orch), "b", "orchestrator");
+    cert_dir(a_contacts, sizeof(a_contacts), "a", "contacts");
+    cert_dir(a_orch, sizeof(a_orch), "a", "orchestrator");
+    mixed_dir(impostor, sizeof(impostor), a_contacts, a_orch);
+    const char *hubs[] = {b_orch, impostor};
+    for (size_t i = 0; i < 2; i++) {
+        scheme_base("tls+tcp", base, sizeof(base));
+        xs_bus_opts ho = tls_opts(base, hubs[i], NULL);
+        xs_bus_hub *hub;
+        assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
+        xs_bus_opts co = tls_opts(base, a_contacts, NULL);
+        replica r = {0};
+        replica_start(&r, XS_DOMAIN_CONTACTS, &co, "contacts", 1);
+        xs_clock_sleep_ms(1000);
+        assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 0);
+        assert_int_equal(request_str(hub, XS_DOMAIN_CONTACTS, "x", 200, NULL, 0), XS_ETIMEDOUT);
+        assert_int_equal(atomic_load(&r.handled) + atomic_load(&r.held), 0);
+        replica_stop(&r);
+        xs_bus_hub_destroy(hub);
+    }
+}
+
+/* What may not be a bus is refused at create, with a log line saying what to do. */
+static void test_bus_rules(void **state)
+{
+    (void)state;
+    logfile lf;
+    logfile_open(&lf);
+    char base[64];
+    tcp_base(base, sizeof(base));
+    xs_bus_opts o = {.url = base, .max_msg = MAX_MSG, .log = lf.log};
+    xs_bus_hub *hub = NULL;
+    xs_bus_node *node = NULL;
+    /* tcp:// only when asked for, loudly. */
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_true(logfile_has(&lf, "\"event\":\"bus.refused\""));
+    assert_true(logfile_has(&lf, "XS_BUS_INSECURE=1"));
+    o.insecure = 1;
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
+    assert_true(logfile_has(&lf, "\"level\":\"error\",\"event\":\"bus.insecure\"") ||
+                logfile_has(&lf, "\"event\":\"bus.insecure\""));
+    xs_bus_hub_destroy(hub);
+    hub = NULL;
+
+    /* ipc:// only in a folder of this user's that no one else may enter. */
+    char dir[] = "/tmp/bus_rules_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ipc[128];
+    snprintf(ipc, sizeof(ipc), "ipc://%s/bus", dir);
+    o.url = ipc;
+    o.insecure = 0;
+    assert_int_equal(chmod(dir, 0755), 0);
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_true(logfile_has(&lf, "mode 0700"));
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
+    xs_bus_hub_destroy(hub);
+    hub = NULL;
+    snprintf(ipc, sizeof(ipc), "ipc://%s/missing/bus", dir);
+    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    sh("rm -rf %s", dir);
+
+    /* tls+tcp:// needs the folder, and every file in it usable. */
+    char tls[64];
+    scheme_base("tls+tcp", tls, sizeof(tls));
+    o.url = tls;
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
+    assert_true(logfile_has(&lf, "\"event\":\"bus.tls_dir_missing\""));
+    char empty[96];
+    snprintf(empty, sizeof(empty), "%s/empty", certs_root);
+    sh("mkdir -p %s", empty);
+    o.tls_dir = empty;
+    assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_true(logfile_has(&lf, "\"event\":\"bus.tls_file\""));
+    char a_auth[128], broken[160];
+    cert_dir(a_auth, sizeof(a_auth), "a", "auth");
+    mixed_dir(broken, sizeof(broken), a_auth, a_auth);
+    sh("echo not-a-certificate > %s/trust-orchestrator.pem", broken);
+    o.tls_dir = broken;
+    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_true(logfile_has(&lf, "\"event\":\"bus.tls_config\""));
+    /* The key never reaches the log. */
+    assert_false(logfile_has(&lf, "PRIVATE KEY"));
+    assert_null(hub);
+    assert_null(node);
+    logfile_close(&lf);
 }
 
 int main(void)
@@ -1225,6 +1611,10 @@ int main(void)
         cmocka_unit_test(test_hub_destroy_wakes_event_waiter),
         cmocka_unit_test(test_worker_lifecycle),
         cmocka_unit_test(test_listen_and_dial_failures),
+        cmocka_unit_test(test_tls_round_trip),
+        cmocka_unit_test(test_tls_refuses_strangers),
+        cmocka_unit_test(test_tls_node_checks_hub),
+        cmocka_unit_test(test_bus_rules),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, certs_setup, certs_teardown);
 }

@@ -73,7 +73,7 @@ static void test_defaults(void **state)
     assert_string_equal(xs_config_str(cfg, "XS_LOG_LEVEL"), "info");
     assert_string_equal(xs_config_str(cfg, "XS_DATABASE_URL"), DB_SECRET);
     assert_string_equal(xs_config_str(cfg, "XS_API_KEYS"), KEY_SECRET);
-    assert_string_equal(xs_config_str(cfg, "XS_BUS_LISTEN"), "tcp://127.0.0.1:7400");
+    assert_string_equal(xs_config_str(cfg, "XS_BUS_LISTEN"), "tls+tcp://127.0.0.1:7400");
     assert_string_equal(xs_config_str(cfg, "XS_HTTP_ADDR"), "127.0.0.1");
     assert_string_equal(xs_config_str(cfg, "XS_HTTP_PORT"), "8080");
     assert_string_equal(xs_config_str(cfg, "XS_HEARTBEAT"), "1s");
@@ -167,7 +167,7 @@ static void test_empty_and_optional(void **state)
     assert_null(xs_config_str(cfg, "XS_REPLICA_ID"));
     assert_false(xs_config_is_set(cfg, "XS_REPLICA_ID"));
     /* Names are matched whole: XS_BUS_URLX does not set XS_BUS_URL. */
-    assert_string_equal(xs_config_str(cfg, "XS_BUS_URL"), "tcp://127.0.0.1:7400");
+    assert_string_equal(xs_config_str(cfg, "XS_BUS_URL"), "tls+tcp://127.0.0.1:7400");
     xs_config_destroy(cfg);
 
     char *blank[] = {"XS_REPLICA_ID= \t", "XS_DATABASE_URL=" DB_SECRET, NULL};
@@ -290,16 +290,21 @@ static void test_enum_and_url(void **state)
                       "XS_LOG_LEVEL: must be one of debug, info, warn, error, got \"inf\"");
     assert_orch_error("XS_LOG_LEVEL=info|warn", "XS_LOG_LEVEL: must be one of debug, info, "
                                                 "warn, error, got \"info|warn\"");
-    assert_orch_error("XS_BUS_LISTEN=http://x", "XS_BUS_LISTEN: must be a URL starting with "
-                                                "tcp://, ipc://, inproc://, got \"http://x\"");
-    assert_orch_error("XS_BUS_LISTEN=tcp://", "XS_BUS_LISTEN: must be a URL starting with "
-                                              "tcp://, ipc://, inproc://, got \"tcp://\"");
-    assert_orch_error("XS_BUS_LISTEN=tcp:/x", "XS_BUS_LISTEN: must be a URL starting with "
-                                              "tcp://, ipc://, inproc://, got \"tcp:/x\"");
-    assert_orch_error("XS_BUS_LISTEN=://x", "XS_BUS_LISTEN: must be a URL starting with "
-                                            "tcp://, ipc://, inproc://, got \"://x\"");
-    assert_orch_error("XS_BUS_LISTEN=TCP://x", "XS_BUS_LISTEN: must be a URL starting with "
-                                               "tcp://, ipc://, inproc://, got \"TCP://x\"");
+    assert_orch_error("XS_BUS_LISTEN=http://x",
+                      "XS_BUS_LISTEN: must be a URL starting with tls+tcp://, "
+                      "tcp://, ipc://, inproc://, got \"http://x\"");
+    assert_orch_error("XS_BUS_LISTEN=tcp://",
+                      "XS_BUS_LISTEN: must be a URL starting with tls+tcp://, "
+                      "tcp://, ipc://, inproc://, got \"tcp://\"");
+    assert_orch_error("XS_BUS_LISTEN=tcp:/x",
+                      "XS_BUS_LISTEN: must be a URL starting with tls+tcp://, "
+                      "tcp://, ipc://, inproc://, got \"tcp:/x\"");
+    assert_orch_error("XS_BUS_LISTEN=://x",
+                      "XS_BUS_LISTEN: must be a URL starting with tls+tcp://, "
+                      "tcp://, ipc://, inproc://, got \"://x\"");
+    assert_orch_error("XS_BUS_LISTEN=TCP://x",
+                      "XS_BUS_LISTEN: must be a URL starting with tls+tcp://, "
+                      "tcp://, ipc://, inproc://, got \"TCP://x\"");
     char *envp[] = {"XS_LOG_LEVEL=warn", "XS_BUS_LISTEN=inproc://bus", "XS_DATABASE_URL=" DB_SECRET,
                     "XS_API_KEYS=" KEY_SECRET, NULL};
     xs_config *cfg;
@@ -573,7 +578,7 @@ static void test_markdown(void **state)
     assert_non_null(strstr(md, "| `XS_DATABASE_URL` | (required) | engine services, migrate | "));
     assert_non_null(strstr(md, "| `XS_DB_POOL_SIZE` | `8` | orchestrator | Connections the "
                                "orchestrator keeps open to PostgreSQL. |\n"));
-    assert_non_null(strstr(md, "| `XS_BUS_URL` | `tcp://127.0.0.1:7400` | domain services | "));
+    assert_non_null(strstr(md, "| `XS_BUS_URL` | `tls+tcp://127.0.0.1:7400` | domain services | "));
     assert_non_null(strstr(md, "| `XS_BUS_MAX_MSG` | `16777216` | engine services | "));
     assert_non_null(strstr(md, "| `XS_REPLICA_ID` | (unset) | domain services | "));
     assert_non_null(strstr(md, "| `XS_API_KEYS` | (required) | orchestrator | "));

@@ -24,14 +24,23 @@ const xs_config_var xs_config_vars[] = {
      "Connections the orchestrator keeps open to PostgreSQL."},
 
     /* --- the message bus --- */
-    {"XS_BUS_LISTEN", XS_CFG_URL, "tcp://127.0.0.1:7400", false, 0, 0, "tcp|ipc|inproc",
+    {"XS_BUS_LISTEN", XS_CFG_URL, "tls+tcp://127.0.0.1:7400", false, 0, 0, "tls+tcp|tcp|ipc|inproc",
      XS_PROC_ORCHESTRATOR,
-     "Base address the orchestrator listens on for the bus. For tcp://host:P it uses ports P "
-     "(auth), P+1 (contacts), P+2 (invoices), P+3 (payments) and P+4 (events)."},
-    {"XS_BUS_URL", XS_CFG_URL, "tcp://127.0.0.1:7400", false, 0, 0, "tcp|ipc|inproc",
+     "Base address the orchestrator listens on for the bus. For tls+tcp://host:P it uses ports "
+     "P (auth), P+1 (contacts), P+2 (invoices), P+3 (payments) and P+4 to P+7 (each domain's "
+     "events). tls+tcp:// needs XS_BUS_TLS_DIR; ipc:// needs a folder of mode 0700; tcp:// "
+     "needs XS_BUS_INSECURE."},
+    {"XS_BUS_URL", XS_CFG_URL, "tls+tcp://127.0.0.1:7400", false, 0, 0, "tls+tcp|tcp|ipc|inproc",
      XS_PROC_DOMAINS,
-     "Base address of the orchestrator's bus that domain services dial (same port layout "
-     "as XS_BUS_LISTEN)."},
+     "Base address of the orchestrator's bus that domain services dial (same port layout and "
+     "rules as XS_BUS_LISTEN)."},
+    {"XS_BUS_TLS_DIR", XS_CFG_STRING, NULL, true, 0, 0, NULL, XS_PROC_ENGINE,
+     "Folder of this process's bus certificate (cert.pem), key (key.pem) and the CAs it trusts "
+     "(trust-<role>.pem): one role's folder made by scripts/xs-certs. Required with "
+     "tls+tcp://."},
+    {"XS_BUS_INSECURE", XS_CFG_BOOL, "false", false, 0, 0, NULL, XS_PROC_ENGINE,
+     "Allow a bus anyone can join: plain tcp:// or ipc:// in a folder others may enter. Logged "
+     "at error level at every start; for tests of the transport only."},
     {"XS_BUS_MAX_MSG", XS_CFG_INT, "16777216", false, 65536, 268435456, NULL, XS_PROC_ENGINE,
      "Largest bus message in bytes, in both directions; larger ones are refused."},
     {"XS_BUS_TIMEOUT", XS_CFG_DURATION, "120s", false, 100, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,

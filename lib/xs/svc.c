@@ -415,10 +415,15 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
     }
 
     xs_bus_opts bo = {.url = xs_config_str(cfg, "XS_BUS_URL"),
+                      .tls_dir = xs_config_str(cfg, "XS_BUS_TLS_DIR"),
+                      .insecure = xs_config_bool(cfg, "XS_BUS_INSECURE"),
                       .max_msg = (size_t)xs_config_int(cfg, "XS_BUS_MAX_MSG"),
                       .log = s.proc.log};
-    if (xs_bus_node_create(&s.node, def->domain, &bo) != XS_OK) {
+    if ((e = xs_bus_node_create(&s.node, def->domain, &bo)) != XS_OK) {
         xs_log_error(s.proc.log, "bus.dial_failed", "{s:s}", "url", bo.url);
+        if (e == XS_EINVAL) {
+            code = XS_EXIT_CONFIG;
+        }
         goto done;
     }
 

@@ -9,6 +9,7 @@
 #include "orch.h"
 #include "proto.h"
 #include "xs/clock.h"
+#include "xs/json.h"
 #include "xs/migrate.h"
 
 static const char usage[] =
@@ -17,14 +18,33 @@ static const char usage[] =
     "domain services on XS_BUS_LISTEN, and keeps the sync state in XS_DATABASE_URL. Stop with "
     "SIGTERM.";
 
-/* events_main consumes published events until the orchestrator stops. */
+/* event_sender tells which domain an event must come from: a heartbeat from the domain it
+ * names, a connection's change of status from auth; NONE for any other event (a heartbeat
+ * naming no domain is refused by orch_replicas_observe). */
+static xs_domain event_sender(const xs_msg *m)
+{
+    xs_domain d = XS_DOMAIN_NONE;
+    if (strcmp(m->type, "event.heartbeat") == 0) {
+        if (xs_domain_parse(xs_json_str_or(m->body, "domain", ""), &d) != XS_OK) {
+            d = XS_DOMAIN_NONE;
+        }
+    } else if (strcmp(m->type, "event.connection") == 0) {
+        d = XS_DOMAIN_AUTH;
+    }
+    return d;
+}
+
+/* events_main consumes published events until the orchestrator stops. An event that claims
+ * to come from a domain other than the one whose events socket it arrived on (with TLS: the
+ * role of the publisher's certificate) is dropped and logged. */
 static void *events_main(void *arg)
 {
     orch *o = arg;
     while (!atomic_load(&o->stop)) {
         void *buf = NULL;
         size_t len = 0;
-        xs_err e = xs_bus_next_event(o->hub, 250, &buf, &len);
+        xs_domain from = XS_DOMAIN_NONE;
+        xs_err e = xs_bus_next_event(o->hub, 250, &buf, &len, &from);
         if (e == XS_ETIMEDOUT) {
             continue;
         }
@@ -41,17 +61,24 @@ static void *events_main(void *arg)
         e = xs_proto_decode(buf, len, &m, NULL, why);
         free(buf);
         if (e != XS_OK) {
-            xs_log_warn(o->proc.log, "bus.bad_event", "{s:s}", "reason", why);
+            xs_log_warn(o->proc.log, "bus.bad_event", "{s:s, s:s}", "from", xs_domain_name(from),
+                        "reason", why);
             continue;
         }
-        if (strcmp(m->type, "event.heartbeat") == 0) {
+        xs_domain sender = event_sender(m);
+        if (sender != XS_DOMAIN_NONE && sender != from) {
+            xs_log_error(o->proc.log, "bus.event_forged", "{s:s, s:s, s:s, s:s}", "type", m->type,
+                         "event", m->id, "from", xs_domain_name(from), "claims",
+                         xs_domain_name(sender));
+        } else if (strcmp(m->type, "event.heartbeat") == 0) {
             if (orch_replicas_observe(o->replicas, m, xs_clock_mono_ms()) != XS_OK) {
                 xs_log_warn(o->proc.log, "bus.bad_heartbeat", "{s:s}", "event", m->id);
             }
         } else if (strcmp(m->type, "event.connection") == 0) {
             orch_event_connection(o, m);
         } else {
-            xs_log_debug(o->proc.log, "bus.event", "{s:s}", "type", m->type);
+            xs_log_debug(o->proc.log, "bus.event", "{s:s, s:s}", "type", m->type, "from",
+                         xs_domain_name(from));
         }
         xs_msg_free(m);
     }
@@ -128,11 +155,16 @@ int main(int argc, char **argv)
         goto done;
     }
     xs_bus_opts bo = {.url = xs_config_str(cfg, "XS_BUS_LISTEN"),
+                      .tls_dir = xs_config_str(cfg, "XS_BUS_TLS_DIR"),
+                      .insecure = xs_config_bool(cfg, "XS_BUS_INSECURE"),
                       .max_msg = (size_t)xs_config_int(cfg, "XS_BUS_MAX_MSG"),
                       .resend_ms = xs_config_int(cfg, "XS_BUS_RESEND"),
                       .log = o.proc.log};
-    if (xs_bus_hub_create(&o.hub, &bo) != XS_OK) {
+    if ((e = xs_bus_hub_create(&o.hub, &bo)) != XS_OK) {
         xs_log_error(o.proc.log, "bus.listen_failed", "{s:s}", "url", bo.url);
+        if (e == XS_EINVAL) {
+            code = XS_EXIT_CONFIG;
+        }
         goto done;
     }
     if (pthread_create(&events, NULL, events_main, &o) != 0) {

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,32 @@ uint16_t xst_free_port(void)
     uint16_t port = ntohs(sa.sin_port);
     close(fd);
     return port;
+}
+
+uint16_t xst_free_ports(int n)
+{
+    static unsigned seed;
+    if (seed == 0) {
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    }
+    for (int tries = 0; tries < 200; tries++) {
+        int base = 20000 + rand_r(&seed) % 40000;
+        bool free_all = true;
+        for (int i = 0; i < n && free_all; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in sa = {.sin_family = AF_INET,
+                                     .sin_port = htons((uint16_t)(base + i)),
+                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            free_all = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+            if (fd >= 0) {
+                close(fd);
+            }
+        }
+        if (free_all) {
+            return (uint16_t)base;
+        }
+    }
+    xst_die("no %d free consecutive ports", n);
 }
 
 const char *xst_bin(const char *name)

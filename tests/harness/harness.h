@@ -40,6 +40,9 @@ char *xst_db_migrated(const char *prefix);
 /* xst_free_port returns a TCP port on 127.0.0.1 that was free a moment ago. */
 uint16_t xst_free_port(void);
 
+/* xst_free_ports returns the first of n consecutive TCP ports on 127.0.0.1 free right now. */
+uint16_t xst_free_ports(int n);
+
 /* xst_bin returns the path of a binary built in this build tree (static storage), e.g.
  * xst_bin("xs-orchestrator"). */
 const char *xst_bin(const char *name);
