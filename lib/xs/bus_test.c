@@ -1516,6 +1516,67 @@ static void test_tls_node_checks_hub(void **state)
     }
 }
 
+/* connects tells whether a contacts node with folder dir gets a connection to hub within 3 s
+ * (and is refused for at least 1 s when it should not). */
+static bool contacts_connects(xs_bus_hub *hub, const char *base, const char *dir, bool expect)
+{
+    xs_bus_opts o = tls_opts(base, dir, NULL);
+    xs_bus_node *node;
+    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_CONTACTS, &o), XS_OK);
+    int64_t end = xs_clock_mono_ms() + (expect ? 3000 : 1000);
+    bool up = false;
+    while (!up && xs_clock_mono_ms() < end) {
+        up = xs_bus_peers(hub, XS_DOMAIN_CONTACTS) > 0;
+        xs_clock_sleep_ms(10);
+    }
+    xs_bus_node_destroy(node);
+    wait_peers(hub, XS_DOMAIN_CONTACTS, 0);
+    return up;
+}
+
+/* Rotation (scripts/xs-certs): a renewed certificate needs no change at the hub; a rotated
+ * CA is trusted beside the old one until retired, so replicas can move one by one. */
+static void test_tls_rotation(void **state)
+{
+    (void)state;
+    char dep[96], orch[128], contacts[128], before[160], cmd[512];
+    snprintf(dep, sizeof(dep), "%s/rot", certs_root);
+    snprintf(cmd, sizeof(cmd), "sh '%s' init %s >/dev/null", XS_CERTS_SCRIPT, dep);
+    sh("%s", cmd);
+    snprintf(orch, sizeof(orch), "%s/orchestrator", dep);
+    snprintf(contacts, sizeof(contacts), "%s/contacts", dep);
+    char base[64];
+
+    /* renew: the old and the new certificate both work with the hub as it is. */
+    mixed_dir(before, sizeof(before), contacts, contacts);
+    sh("sh '%s' renew %s contacts >/dev/null", XS_CERTS_SCRIPT, dep);
+    scheme_base("tls+tcp", base, sizeof(base));
+    xs_bus_opts ho = tls_opts(base, orch, NULL);
+    xs_bus_hub *hub;
+    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
+    assert_true(contacts_connects(hub, base, before, true));
+    assert_true(contacts_connects(hub, base, contacts, true));
+    xs_bus_hub_destroy(hub);
+
+    /* rotate-ca: a hub restarted with the new trust takes replicas of the old CA and the new. */
+    sh("sh '%s' rotate-ca %s contacts >/dev/null", XS_CERTS_SCRIPT, dep);
+    scheme_base("tls+tcp", base, sizeof(base));
+    ho = tls_opts(base, orch, NULL);
+    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
+    assert_true(contacts_connects(hub, base, before, true));
+    assert_true(contacts_connects(hub, base, contacts, true));
+    xs_bus_hub_destroy(hub);
+
+    /* retire-ca: then only the new CA's certificates. */
+    sh("sh '%s' retire-ca %s contacts >/dev/null", XS_CERTS_SCRIPT, dep);
+    scheme_base("tls+tcp", base, sizeof(base));
+    ho = tls_opts(base, orch, NULL);
+    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
+    assert_false(contacts_connects(hub, base, before, false));
+    assert_true(contacts_connects(hub, base, contacts, true));
+    xs_bus_hub_destroy(hub);
+}
+
 /* What may not be a bus is refused at create, with a log line saying what to do. */
 static void test_bus_rules(void **state)
 {
@@ -1614,6 +1675,7 @@ int main(void)
         cmocka_unit_test(test_tls_round_trip),
         cmocka_unit_test(test_tls_refuses_strangers),
         cmocka_unit_test(test_tls_node_checks_hub),
+        cmocka_unit_test(test_tls_rotation),
         cmocka_unit_test(test_bus_rules),
     };
     return cmocka_run_group_tests(tests, certs_setup, certs_teardown);
