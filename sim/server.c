@@ -701,7 +701,12 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
     o.port = (uint16_t)xs_config_int(cfg, "XS_SIM_PORT");
     o.max_body = SIM_HARD_BODY_MAX;
     o.max_connections = (unsigned)xs_config_int(cfg, "XS_SIM_MAX_CONNECTIONS");
-    o.timeout_s = 300;
+    /* Long, so that the engine's kept-alive connections stay open between its calls (no
+     * per-address limit either: every test client is 127.0.0.1); xero-sim is a test double,
+     * not a front door. */
+    o.header_timeout_ms = 300000;
+    o.body_timeout_ms = 300000;
+    o.idle_timeout_ms = 300000;
     o.routes = routes;
     o.nroutes = sizeof(routes) / sizeof(routes[0]);
     o.server_error = server_error;

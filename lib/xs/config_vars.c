@@ -66,6 +66,29 @@ const xs_config_var xs_config_vars[] = {
      "TCP port of the REST API."},
     {"XS_HTTP_MAX_BODY", XS_CFG_INT, "4194304", false, 1024, 67108864, NULL, XS_PROC_ORCHESTRATOR,
      "Largest request body in bytes the API accepts (413 beyond)."},
+    {"XS_HTTP_MAX_CONNECTIONS", XS_CFG_INT, "4096", false, 16, 1000000, NULL, XS_PROC_ORCHESTRATOR,
+     "Most connections the API holds open at once; at the limit it accepts none until one "
+     "closes. An idle connection costs a descriptor and a little memory, no thread. Lowered, "
+     "with a warning (http.fd_limit), to what the process may open (`ulimit -n`; every process "
+     "raises its soft limit to the hard one at start)."},
+    {"XS_HTTP_MAX_CONNECTIONS_PER_IP", XS_CFG_INT, "64", false, 0, 1000000, NULL,
+     XS_PROC_ORCHESTRATOR,
+     "Most connections the API holds open from one client address; more are closed as soon as "
+     "they are accepted. At most XS_HTTP_MAX_CONNECTIONS. 0: no limit (behind a reverse proxy, "
+     "where every client has the proxy's address; limit at the proxy then)."},
+    {"XS_HTTP_HEADER_TIMEOUT", XS_CFG_DURATION, "10s", false, 100, SEC(3600), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "A request's line and headers must arrive whole within this long of the connection's "
+     "opening or of the previous reply on it, however steadily bytes trickle in; else the "
+     "connection is closed. So an idle kept-alive connection is closed after it too."},
+    {"XS_HTTP_BODY_TIMEOUT", XS_CFG_DURATION, "60s", false, 100, SEC(3600), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "A request's body must arrive whole within this long of its headers; else the connection "
+     "is closed."},
+    {"XS_HTTP_IDLE_TIMEOUT", XS_CFG_DURATION, "30s", false, SEC(1), SEC(3600), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "A connection on which no byte moves either way for this long is closed (a client that "
+     "stops reading its reply, say); in whole seconds, rounded up."},
     {"XS_API_KEYS", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
      "Comma-separated API keys; every REST route except /health, the OAuth callback and the "
      "Xero webhook requires `Authorization: Bearer <key>` with one of them. Each key must be "

@@ -118,6 +118,26 @@ char *xs_domain_rows_text(const json_t *items)
     return text;
 }
 
+/* amount_read reads v, a JSON number or decimal text, as an amount of at most `places`
+ * places into *m; false with what is wrong, naming key, in why (256 bytes): not a number,
+ * too many places, or beyond the range of xs_money. */
+static bool amount_read(const json_t *v, const char *key, int places, xs_money *m, char *why)
+{
+    xs_err e = xs_json_to_money(v, m);
+    if (e == XS_OK && xs_money_places(*m) <= places) {
+        return true;
+    }
+    int need = xs_json_number_places(v);
+    if (need < 0 || (e != XS_OK && e != XS_ERANGE)) {
+        snprintf(why, 256, "%.40s is not a number", key);
+    } else if (need > places) {
+        snprintf(why, 256, "%.40s has more than %d decimal places", key, places);
+    } else {
+        snprintf(why, 256, "%.40s is out of range (more than 9223372036854 either way)", key);
+    }
+    return false;
+}
+
 json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *why)
 {
     json_t *v = json_object_get(in, key);
@@ -127,11 +147,37 @@ json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *wh
     }
     xs_money m;
     char buf[XS_MONEY_TEXT_MAX];
-    if (xs_json_to_money(v, &m) != XS_OK || xs_money_format(m, places, buf) != XS_OK) {
-        snprintf(why, 256, "%.40s is not an amount with at most %d decimal places", key, places);
+    if (!amount_read(v, key, places, &m, why)) {
         return NULL;
     }
+    xs_money_format(m, places, buf);
     return json_string(buf);
+}
+
+xs_err xs_domain_check_amount(const json_t *in, const char *key, int places, xs_domain_sign sign,
+                              char *why)
+{
+    json_t *v = json_object_get(in, key);
+    xs_money m;
+    if (v == NULL || json_is_null(v)) {
+        return XS_OK;
+    }
+    if (json_is_string(v) && !xs_json_is_decimal(v) && json_string_length(v) == 0) {
+        snprintf(why, 256, "%.40s is empty: give a number, or leave it out", key);
+        return XS_EINVAL;
+    }
+    if (!amount_read(v, key, places, &m, why)) {
+        return XS_EINVAL;
+    }
+    if (sign == XS_DOMAIN_POSITIVE && !(xs_money_cmp(m, xs_money_zero()) > 0)) {
+        snprintf(why, 256, "%.40s must be above zero", key);
+        return XS_EINVAL;
+    }
+    if (sign == XS_DOMAIN_NOT_NEGATIVE && xs_money_is_negative(m)) {
+        snprintf(why, 256, "%.40s must not be negative", key);
+        return XS_EINVAL;
+    }
+    return XS_OK;
 }
 
 json_t *xs_domain_lines(const json_t *in, const xs_domain_field *fields, size_t n, bool xero,

@@ -230,8 +230,22 @@ typedef struct xs_domain_field {
 
 /* xs_domain_amount reads in[key] (a JSON number or decimal text) as an exact amount written
  * with `places` places (a new string), null when absent or empty; NULL with a reason in why
- * (256 bytes) when it is not a number or needs more places. */
+ * (256 bytes), naming key, when it is not a number, needs more places, or is out of range. */
 json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *why);
+
+/* Which amounts xs_domain_check_amount takes. */
+typedef enum xs_domain_sign {
+    XS_DOMAIN_ANY_SIGN,     /* any */
+    XS_DOMAIN_NOT_NEGATIVE, /* zero or more */
+    XS_DOMAIN_POSITIVE,     /* above zero */
+} xs_domain_sign;
+
+/* xs_domain_check_amount checks in[key], an amount the host application gives (a REST
+ * body): absent or null passes; anything else must be a JSON number or decimal text, not
+ * "", with at most `places` places, within range, and of the sign asked. XS_EINVAL with what
+ * is wrong, naming key, in why (256 bytes). */
+xs_err xs_domain_check_amount(const json_t *in, const char *key, int places, xs_domain_sign sign,
+                              char *why);
 
 /* xs_domain_lines reads a list of entries (keyed by Xero's names when xero, else the
  * canonical ones) into canonical entries of fields, in the list's order; NULL with a reason

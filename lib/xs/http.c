@@ -1,12 +1,33 @@
 /*
  * http.c: the HTTP server over libmicrohttpd 0.9.75 (see http.h).
  *
- * Threads. MHD runs one listening thread and one thread per connection
- * (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, poll() rather than
- * select() so descriptors above FD_SETSIZE work), so a handler may block without holding
- * up other connections. xs_http_server_destroy (MHD_stop_daemon) shuts the connection
- * sockets down and joins every connection thread, so it returns after handlers in progress
- * have returned.
+ * Threads. MHD runs one thread for every connection's input and output, over epoll
+ * (MHD_USE_EPOLL_INTERNAL_THREAD), so an idle or slow connection costs a descriptor and a
+ * little memory, no thread. When a request's head and body are in, the access handler starts
+ * a thread for its handler and suspends the connection (MHD_suspend_connection); the thread
+ * runs the route, then resumes the connection, and MHD calls the access handler once more,
+ * which queues the reply. So a handler may block without holding up other connections. A
+ * suspended connection does not time out. xs_http_server_destroy lets no new handler start,
+ * waits for those running, then stops MHD (MHD_stop_daemon, which closes every connection).
+ *
+ * Limits. MHD enforces the connection limits (MHD_OPTION_CONNECTION_LIMIT; at the limit it
+ * stops accepting until a connection closes) and the per-address limit
+ * (MHD_OPTION_PER_IP_CONNECTION_LIMIT; it accepts the surplus and closes it at once, which
+ * it reports as "Server reached connection limit": those messages are counted and logged at
+ * most once a second, http.connections_refused). MHD's connection timeout
+ * (MHD_OPTION_CONNECTION_TIMEOUT) counts from the last byte read or written, so a client that
+ * sends one header byte a second would never meet it. The header and body deadlines are
+ * therefore ours: each connection is watched from MHD's start notification to its close
+ * notification (watch: its descriptor and its current deadline), and a watchdog thread
+ * shuts down, every WATCH_TICK_MS, the socket of a connection whose deadline has passed
+ * (shutdown(2), so MHD reads the end of the stream and closes the connection itself; MHD
+ * notifies the close before it closes the descriptor, and both sides hold watch_mu, so the
+ * watchdog never touches a descriptor that has been reused). The deadline is the headers'
+ * (header_timeout_ms) from the start of the connection and from the end of each reply, the
+ * body's (body_timeout_ms) once the headers are in, and none while a handler runs or a reply
+ * is written (MHD's connection timeout covers a client that stops reading). The cut
+ * connections are logged once per sweep (http.cut). At start the process's descriptor limit
+ * is checked against max_connections (http.fd_limit).
  *
  * Requests. MHD calls the access handler once when the headers are in, then once per piece
  * of body, then once more with no data. The body is accumulated up to max_body; a request
@@ -31,6 +52,20 @@
  * headers beyond the connection's memory, CONN_MEMORY_LIMIT, which is kept well above both
  * limits so that this is rare) get MHD's own short HTML replies (400, 414, 431), not JSON.
  *
+ * Header lines. MHD 0.9 keeps a header value only up to a NUL byte, so "Authorization: Bearer
+ * <key>\0anything" would read as "Bearer <key>". Every request's header names and values
+ * are checked for control characters (HTAB allowed in values), and, as MHD before 1.0 lets
+ * no NUL be seen any other way, for bytes hidden behind a NUL: MHD parses the request head
+ * in place in its read buffer, ending each line by overwriting its CR LF (or LF) with NULs,
+ * and hands out pointers into that buffer: the head runs from the method the access handler
+ * gets for MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE bytes, every header's name lies in it, and
+ * the end of one header's value must be followed by one or two NULs and then the next
+ * header's name (the last one's by two to four NULs and the end of the head). Any other
+ * layout is refused with 400: a NUL inside a value, and obs-fold continuation lines (which
+ * MHD copies out of the head; RFC 9112 lets a server refuse them). A single NUL right before
+ * a bare LF reads like a CR and passes; it hides nothing. MHD 1.0 refuses NULs in headers
+ * itself, and there the check is compiled out.
+ *
  * Query strings. They are left to MHD (MHD_GET_ARGUMENT_KIND): keys and values are decoded,
  * "+" becoming a space and "%XX" the byte it names; an escape that is not two hex digits is
  * kept as written. "?flag" has no value and reads as "". When a key repeats, the first
@@ -48,22 +83,31 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "xs/clock.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
 
-#define DEFAULT_MAX_BODY  (1024 * 1024)
-#define DEFAULT_MAX_CONN  256
-#define DEFAULT_TIMEOUT_S 30
-#define MAX_URI           8192        /* longest request target we route */
-#define MAX_HEADER_BYTES  (64 * 1024) /* largest header block we accept ("Name: value\r\n") */
+#define DEFAULT_MAX_BODY       (1024 * 1024)
+#define DEFAULT_MAX_CONN       4096
+#define DEFAULT_HEADER_TIMEOUT 10000 /* ms */
+#define DEFAULT_BODY_TIMEOUT   60000 /* ms */
+#define DEFAULT_IDLE_TIMEOUT   30000 /* ms */
+/* Descriptors kept for everything but connections (database, bus, logs, the listener). */
+#define FD_RESERVE       64
+#define WATCH_TICK_MS    100
+#define MAX_URI          8192        /* longest request target we route */
+#define MAX_HEADER_BYTES (64 * 1024) /* largest header block we accept ("Name: value\r\n") */
 /* request line + headers must fit, per connection; above MAX_URI and MAX_HEADER_BYTES so that
  * our own 414 and 431 (JSON, or the application's) answer all but absurd requests */
 #define CONN_MEMORY_LIMIT (256 * 1024)
@@ -78,10 +122,35 @@ typedef struct kv {
     char *value;
 } kv;
 
+/* A connection's deadline, from MHD's start notification to its close notification. */
+typedef struct watch {
+    struct watch *prev, *next;
+    int fd;
+    int64_t deadline; /* monotonic ms; 0: none */
+    bool body;        /* the deadline is the body's, else the headers' */
+} watch;
+
 struct xs_http_server {
     struct MHD_Daemon *daemon;
     uint16_t port;
     size_t max_body;
+    int64_t header_ms, body_ms;
+    /* handler threads (mu): how many run; none starts once stopping */
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+    pthread_attr_t detached;
+    unsigned handlers;
+    bool stopping;
+    /* the watchdog (watch_mu): the watched connections and the thread cutting them */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    watch *watches;
+    pthread_t watchdog;
+    bool watchdog_started;
+    bool watch_stop;
+    /* connections MHD refused for a limit, not yet logged (see on_mhd_log) */
+    atomic_llong refused;
+    atomic_llong refused_logged_ms;
     const xs_http_route *routes;
     size_t nroutes;
     xs_http_handler fallback;
@@ -94,8 +163,11 @@ struct xs_http_server {
 struct xs_http_req {
     xs_http_server *srv;
     struct MHD_Connection *conn;
+    watch *watch; /* the connection's, or NULL */
     int64_t t0;
     bool started;           /* the access handler has seen the request */
+    bool handling;          /* a handler thread has it (the connection is suspended) */
+    atomic_bool handled;    /* that thread is done: the reply can be queued */
     char method[24];        /* copy, truncated: for the access log after MHD is done */
     const char *mhd_method; /* MHD's, valid while the request is being handled */
     char *raw_path;         /* request target up to '?', as received */
@@ -431,6 +503,104 @@ static void dispatch(xs_http_req *req)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* deadlines */
+
+/* watch_set gives w a deadline `after` ms from now (the body's when body, else the
+ * headers'), or none when after is 0. w may be NULL. */
+static void watch_set(xs_http_server *srv, watch *w, int64_t after, bool body)
+{
+    if (w == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->watch_mu);
+    w->deadline = after > 0 ? xs_clock_mono_ms() + after : 0;
+    w->body = body;
+    pthread_mutex_unlock(&srv->watch_mu);
+}
+
+/* on_connection is MHD's connection notification: a connection is watched from its start,
+ * with the headers' deadline, until its close (MHD notifies that before closing the
+ * descriptor). One that cannot be watched is shut down at once rather than left without a
+ * deadline. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    xs_http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci == NULL) {
+            return;
+        }
+        watch *w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+            shutdown(ci->connect_fd, SHUT_RDWR);
+            return;
+        }
+        w->fd = ci->connect_fd;
+        pthread_mutex_lock(&srv->watch_mu);
+        w->deadline = xs_clock_mono_ms() + srv->header_ms;
+        w->next = srv->watches;
+        if (w->next != NULL) {
+            w->next->prev = w;
+        }
+        srv->watches = w;
+        pthread_mutex_unlock(&srv->watch_mu);
+        *socket_context = w;
+        return;
+    }
+    watch *w = *socket_context;
+    *socket_context = NULL;
+    if (w == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->watch_mu);
+    if (w->prev != NULL) {
+        w->prev->next = w->next;
+    } else {
+        srv->watches = w->next;
+    }
+    if (w->next != NULL) {
+        w->next->prev = w->prev;
+    }
+    pthread_mutex_unlock(&srv->watch_mu);
+    free(w);
+}
+
+/* watchdog_main shuts down, every WATCH_TICK_MS, the connections past their deadline, until
+ * watch_stop. */
+static void *watchdog_main(void *arg)
+{
+    xs_http_server *srv = arg;
+    pthread_mutex_lock(&srv->watch_mu);
+    while (!srv->watch_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += WATCH_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->watch_cv, &srv->watch_mu, &ts);
+        int64_t now = xs_clock_mono_ms();
+        int heads = 0, bodies = 0;
+        for (watch *w = srv->watches; w != NULL; w = w->next) {
+            if (w->deadline != 0 && now >= w->deadline) {
+                shutdown(w->fd, SHUT_RDWR);
+                w->deadline = 0;
+                *(w->body ? &bodies : &heads) += 1;
+            }
+        }
+        if (heads + bodies > 0) {
+            xs_log_info(srv->log, "http.cut", "{s:i, s:i}", "headers_late", heads, "body_late",
+                        bodies);
+        }
+    }
+    pthread_mutex_unlock(&srv->watch_mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* MHD callbacks */
 
 /* req_free frees req and everything it owns, including a reply not yet queued; NULL and
@@ -473,6 +643,9 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->srv = cls;
     req->conn = conn;
     req->t0 = xs_clock_mono_ms();
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    req->watch = ci != NULL ? ci->socket_context : NULL;
     if (!parse_target(req, uri != NULL ? uri : "")) {
         req_free(req);
         return NULL;
@@ -518,15 +691,29 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 "duration_ms", (json_int_t)(xs_clock_mono_ms() - req->t0), "bytes",
                 (json_int_t)req->resp_bytes, "completed",
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    /* the next request on this connection has the headers' time from now */
+    watch_set(srv, req->watch, srv->header_ms, false);
     req_free(req);
 }
 
-/* on_mhd_log routes MHD's error messages to the server's log. */
+/* on_mhd_log routes MHD's error messages to the server's log. A connection refused for a
+ * limit is counted instead, and the count logged at most once a second, so a flood of
+ * connections does not become a flood of log lines. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     xs_http_server *srv = cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (strncmp(msg, "Server reached connection limit", 31) == 0) {
+        atomic_fetch_add(&srv->refused, 1);
+        long long now = xs_clock_mono_ms(), last = atomic_load(&srv->refused_logged_ms);
+        if (now - last >= 1000 &&
+            atomic_compare_exchange_strong(&srv->refused_logged_ms, &last, now)) {
+            long long n = atomic_exchange(&srv->refused, 0);
+            xs_log_warn(srv->log, "http.connections_refused", "{s:I}", "count", (json_int_t)n);
+        }
+        return;
+    }
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
         msg[--n] = '\0';
@@ -587,6 +774,8 @@ static enum MHD_Result finish(xs_http_req *req)
     MHD_destroy_response(req->resp);
     req->resp = NULL;
     req->queued = true;
+    /* while the reply goes out, only MHD's connection timeout applies */
+    watch_set(req->srv, req->watch, 0, false);
     return ret;
 }
 
@@ -627,6 +816,107 @@ static bool headers_over(struct MHD_Connection *conn)
     size_t total = 0;
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, add_header_bytes, &total);
     return total > MAX_HEADER_BYTES;
+}
+
+/* ctl_free tells whether n bytes at s hold no control character (HTAB allowed when tab). */
+static bool ctl_free(const char *s, size_t n, bool tab)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && !(tab && c == '\t')) || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* nuls_between tells whether the bytes from `from` up to `to` (exclusive) are between min and
+ * max NULs and nothing else: the line ends MHD wrote over, with nothing hidden behind a NUL
+ * (see the top of this file). The bytes are read only once their span is known to be that
+ * short, so a layout other than MHD 0.9's is refused without reading far past it. */
+static bool nuls_between(const char *from, const char *to, size_t min, size_t max)
+{
+    uintptr_t a = (uintptr_t)from, b = (uintptr_t)to;
+    if (b < a + min || b > a + max) {
+        return false;
+    }
+    for (size_t i = 0; i < (size_t)(b - a); i++) {
+        if (from[i] != '\0') {
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct head_check {
+    uintptr_t head, head_end; /* the request head in MHD's read buffer (MHD 0.9) */
+    const char *prev;         /* the previous header's name, */
+    const char *end;          /* and the end of its value */
+    const char *why;          /* the first fault, or NULL */
+    const char *name;         /* the header at fault */
+} head_check;
+
+/* check_header looks at one header line (see header_fault). */
+static enum MHD_Result check_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    head_check *hc = cls;
+    if (!ctl_free(key, key_size, false)) {
+        hc->why = "control character in a request header name";
+        return MHD_NO;
+    }
+    hc->name = key;
+    if (value != NULL && !ctl_free(value, value_size, true)) {
+        hc->why = "control character in request header";
+        return MHD_NO;
+    }
+#if MHD_VERSION < 0x01000000
+    if ((uintptr_t)key < hc->head || (uintptr_t)key >= hc->head_end) {
+        hc->why = "folded line in request header"; /* copied out of the head */
+        return MHD_NO;
+    }
+    if (hc->end != NULL && !nuls_between(hc->end, key, 1, 2)) {
+        hc->name = hc->prev; /* whose value hid bytes */
+        hc->why = "NUL byte in request header";
+        return MHD_NO;
+    }
+#endif
+    hc->prev = key;
+    hc->end = value != NULL ? value + value_size : key + key_size;
+    return MHD_YES;
+}
+
+/* header_fault tells what is wrong with the request's header lines (the name at fault into
+ * *name when there is one, borrowed), or NULL: a control character in a name, or in a value
+ * (but HTAB), a NUL byte in a value, or a folded line. method is the access handler's (with
+ * MHD 0.9, where the request head starts in the read buffer). */
+static const char *header_fault(struct MHD_Connection *conn, const char *method, const char **name)
+{
+    head_check hc = {0, UINTPTR_MAX, NULL, NULL, NULL, NULL};
+#if MHD_VERSION < 0x01000000
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci == NULL) {
+        *name = NULL;
+        return "request head unreadable";
+    }
+    hc.head = (uintptr_t)method;
+    hc.head_end = (uintptr_t)method + ci->header_size;
+#else
+    (void)method;
+#endif
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_header, &hc);
+#if MHD_VERSION < 0x01000000
+    /* the last value's line end, then the empty line's */
+    if (hc.why == NULL && hc.end != NULL &&
+        !nuls_between(hc.end, (const char *)hc.head_end, 2, 4)) {
+        hc.name = hc.prev;
+        hc.why = "NUL byte in request header";
+    }
+#endif
+    *name = hc.why != NULL ? hc.name : NULL;
+    return hc.why;
 }
 
 /* refuse answers an error the server produces itself: through the application's
@@ -678,6 +968,50 @@ static void body_append(xs_http_req *req, const char *data, size_t n)
     req->body[req->body_len] = '\0';
 }
 
+/* handler_main runs req's route on its own thread, then lets MHD queue the reply: it resumes
+ * the connection (under mu, so after the access handler suspended it), and touches req no
+ * more, since MHD may finish and free it at once. */
+static void *handler_main(void *arg)
+{
+    xs_http_req *req = arg;
+    xs_http_server *srv = req->srv;
+    struct MHD_Connection *conn = req->conn;
+    dispatch(req);
+    atomic_store(&req->handled, true);
+    pthread_mutex_lock(&srv->mu);
+    MHD_resume_connection(conn);
+    if (--srv->handlers == 0) {
+        pthread_cond_broadcast(&srv->idle);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return NULL;
+}
+
+/* handle starts req's handler on a thread of its own and suspends the connection until it
+ * is done; 503 when no thread can be started; MHD_NO (close) once the server is stopping. */
+static enum MHD_Result handle(xs_http_req *req)
+{
+    xs_http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->mu);
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        return MHD_NO;
+    }
+    pthread_t t;
+    if (pthread_create(&t, &srv->detached, handler_main, req) != 0) {
+        pthread_mutex_unlock(&srv->mu);
+        xs_log_warn(srv->log, "http.no_thread", "{s:s}", "method", req->method);
+        xs_http_add_header(req, "Retry-After", "1");
+        refuse(req, 503, "unavailable", "the server cannot take this request now");
+        return finish(req);
+    }
+    req->handling = true;
+    MHD_suspend_connection(req->conn);
+    srv->handlers++;
+    pthread_mutex_unlock(&srv->mu);
+    return MHD_YES;
+}
+
 /* on_access is MHD's access handler (see the top of this file for the call sequence). It
  * returns MHD_NO to close the connection: out of memory, a dropped reply, or a body beyond
  * DISCARD_MAX. */
@@ -697,9 +1031,19 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->conn = conn;
         req->mhd_method = method;
         snprintf(req->method, sizeof(req->method), "%s", method);
+        watch_set(req->srv, req->watch, req->srv->body_ms, true);
         if (req->uri_status != 0) {
             refuse(req, req->uri_status, req->uri_status == 414 ? "uri_too_long" : "bad_request",
                    req->uri_error);
+            return finish(req);
+        }
+        const char *hname = NULL;
+        const char *fault = header_fault(conn, method, &hname);
+        if (fault != NULL) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "%s%s%.64s", fault, hname != NULL ? " " : "",
+                     hname != NULL ? hname : "");
+            refuse(req, 400, "bad_request", msg);
             return finish(req);
         }
         if (headers_over(conn)) {
@@ -736,23 +1080,74 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (req->queued) {
         return MHD_YES;
     }
+    if (req->handling) {
+        /* resumed: the handler is done */
+        return atomic_load(&req->handled) ? finish(req) : MHD_YES;
+    }
     req->mhd_method = method;
+    watch_set(req->srv, req->watch, 0, false);
     if (req->body_too_big) {
         char msg[64];
         snprintf(msg, sizeof(msg), "request body larger than %zu bytes", req->srv->max_body);
         refuse(req, 413, "body_too_large", msg);
-    } else {
-        dispatch(req);
+        return finish(req);
     }
-    return finish(req);
+    return handle(req);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* server */
 
+/* fd_capped returns max connections, or fewer when the process may not open that many
+ * descriptors besides FD_RESERVE for everything else (saying so in the log). */
+static unsigned fd_capped(unsigned max, xs_log *log)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= (rlim_t)max + FD_RESERVE) {
+        return max;
+    }
+    unsigned fit = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                                                : (unsigned)(rl.rlim_cur / 2);
+    xs_log_warn(log, "http.fd_limit", "{s:i, s:I, s:i}", "max_connections", (int)max, "fd_limit",
+                (json_int_t)rl.rlim_cur, "using", (int)fit);
+    return fit > 0 ? fit : 1;
+}
+
+/* server_free frees srv once MHD is stopped; its locks and attributes must be made. */
+static void server_free(xs_http_server *srv)
+{
+    pthread_attr_destroy(&srv->detached);
+    pthread_cond_destroy(&srv->idle);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->watch_cv);
+    pthread_mutex_destroy(&srv->watch_mu);
+    while (srv->watches != NULL) {
+        watch *w = srv->watches;
+        srv->watches = w->next;
+        free(w);
+    }
+    free(srv);
+}
+
+/* watchdog_stop stops the watchdog thread, if it runs. */
+static void watchdog_stop(xs_http_server *srv)
+{
+    if (!srv->watchdog_started) {
+        return;
+    }
+    pthread_mutex_lock(&srv->watch_mu);
+    srv->watch_stop = true;
+    pthread_cond_signal(&srv->watch_cv);
+    pthread_mutex_unlock(&srv->watch_mu);
+    pthread_join(srv->watchdog, NULL);
+    srv->watchdog_started = false;
+}
+
 xs_err xs_http_server_create(xs_http_server **out, const xs_http_opts *opts)
 {
-    if (out == NULL || opts == NULL || (opts->routes == NULL && opts->nroutes > 0)) {
+    if (out == NULL || opts == NULL || (opts->routes == NULL && opts->nroutes > 0) ||
+        opts->header_timeout_ms < 0 || opts->body_timeout_ms < 0 || opts->idle_timeout_ms < 0) {
         return XS_EINVAL;
     }
     for (size_t i = 0; i < opts->nroutes; i++) {
@@ -771,7 +1166,27 @@ xs_err xs_http_server_create(xs_http_server **out, const xs_http_opts *opts)
     if (srv == NULL) {
         return XS_ENOMEM;
     }
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0) {
+        free(srv);
+        return XS_ENOMEM;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&srv->mu, NULL) != 0 || pthread_cond_init(&srv->idle, NULL) != 0 ||
+        pthread_mutex_init(&srv->watch_mu, NULL) != 0 ||
+        pthread_cond_init(&srv->watch_cv, &ca) != 0 || pthread_attr_init(&srv->detached) != 0 ||
+        pthread_attr_setdetachstate(&srv->detached, PTHREAD_CREATE_DETACHED) != 0) {
+        /* (glibc's initialisers cannot fail for these attributes) */
+        pthread_condattr_destroy(&ca);
+        free(srv);
+        return XS_ENOMEM;
+    }
+    pthread_condattr_destroy(&ca);
     srv->max_body = opts->max_body != 0 ? opts->max_body : DEFAULT_MAX_BODY;
+    srv->header_ms =
+        opts->header_timeout_ms != 0 ? opts->header_timeout_ms : DEFAULT_HEADER_TIMEOUT;
+    srv->body_ms = opts->body_timeout_ms != 0 ? opts->body_timeout_ms : DEFAULT_BODY_TIMEOUT;
+    int64_t idle_ms = opts->idle_timeout_ms != 0 ? opts->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT;
     srv->routes = opts->routes;
     srv->nroutes = opts->nroutes;
     srv->fallback = opts->fallback;
@@ -779,25 +1194,34 @@ xs_err xs_http_server_create(xs_http_server **out, const xs_http_opts *opts)
     srv->server_error = opts->server_error;
     srv->arg = opts->arg;
     srv->log = opts->log;
-    unsigned max_conn = opts->max_connections != 0 ? opts->max_connections : DEFAULT_MAX_CONN;
-    unsigned timeout = opts->timeout_s != 0 ? opts->timeout_s : DEFAULT_TIMEOUT_S;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    unsigned max_conn =
+        fd_capped(opts->max_connections != 0 ? opts->max_connections : DEFAULT_MAX_CONN, srv->log);
+    unsigned idle_s = (unsigned)((idle_ms + 999) / 1000);
+    if (pthread_create(&srv->watchdog, NULL, watchdog_main, srv) != 0) {
+        server_free(srv);
+        return XS_ENOMEM;
+    }
+    srv->watchdog_started = true;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     srv->daemon = MHD_start_daemon(
         flags, opts->port, NULL, NULL, on_access, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT, max_conn,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        opts->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         xs_log_error(srv->log, "http.listen_failed", "{s:s, s:i}", "addr", addr, "port",
                      (int)opts->port);
-        free(srv);
+        watchdog_stop(srv);
+        server_free(srv);
         return XS_EIO;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di != NULL ? di->port : opts->port;
-    xs_log_info(srv->log, "http.listen", "{s:s, s:i}", "addr", addr, "port", (int)srv->port);
+    xs_log_info(srv->log, "http.listen", "{s:s, s:i, s:i, s:i}", "addr", addr, "port",
+                (int)srv->port, "max_connections", (int)max_conn, "max_connections_per_ip",
+                (int)opts->max_connections_per_ip);
     *out = srv;
     return XS_OK;
 }
@@ -812,8 +1236,15 @@ void xs_http_server_destroy(xs_http_server *srv)
     if (srv == NULL) {
         return;
     }
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    while (srv->handlers > 0) {
+        pthread_cond_wait(&srv->idle, &srv->mu);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    watchdog_stop(srv);
     MHD_stop_daemon(srv->daemon);
-    free(srv);
+    server_free(srv);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -4,13 +4,24 @@
  *
  * Requests are matched against a table of routes; the whole body (up to a limit) is read
  * before the handler runs, so a handler sees the raw bytes exactly as received (webhook
- * signatures are computed over them). Each connection has its own thread, so a handler may
- * block. A handler answers by calling exactly one xs_http_reply* function; if it calls none,
- * the client gets a 500. Errors the server itself produces (400 on a refused request
- * target, 404, 405, 413, 414, 431) are JSON: {"error":{"code":"...","message":"..."}}, unless
- * the application renders them itself (xs_http_opts.server_error). Only requests whose
- * request line and headers exceed the connection's memory (256 KiB) get libmicrohttpd's own
- * short HTML replies.
+ * signatures are computed over them). One thread reads and writes every connection; each
+ * request whose head and body are in runs its handler on a thread of its own, so a handler
+ * may block, and a connection that is idle or sends slowly costs no thread. A handler answers
+ * by calling exactly one xs_http_reply* function; if it calls none, the client gets a 500.
+ * Errors the server itself produces (400 on a refused request target or header, 404, 405,
+ * 413, 414, 431, 503) are JSON: {"error":{"code":"...","message":"..."}}, unless the
+ * application renders them itself (xs_http_opts.server_error). Only requests whose request
+ * line and headers exceed the connection's memory (256 KiB) get libmicrohttpd's own short
+ * HTML replies.
+ *
+ * The front door's limits: at most max_connections open connections, at most
+ * max_connections_per_ip of them from one client address (the surplus is closed as soon as
+ * it is accepted); a request's line and headers must be in within header_timeout_ms of the
+ * connection's start or of its previous reply (so an idle kept-alive connection is closed
+ * then too), its body within body_timeout_ms of its headers, whatever bytes trickle in
+ * meanwhile; a connection on which nothing moves for idle_timeout_ms is closed (a client
+ * that stops reading its reply). A header value holding a control character or a NUL byte
+ * is refused with 400.
  */
 #ifndef XS_HTTP_H
 #define XS_HTTP_H
@@ -42,10 +53,14 @@ typedef struct xs_http_opts {
     const char *bind_addr;       /* IPv4 address to bind; NULL: "127.0.0.1" */
     uint16_t port;               /* 0: a free port (read it with xs_http_server_port) */
     size_t max_body;             /* larger request bodies get 413; 0: 1 MiB */
-    unsigned max_connections;    /* 0: 256 */
-    unsigned timeout_s;          /* idle connection timeout; 0: 30 */
+    unsigned max_connections;    /* 0: 4096; fewer when the fd limit is lower (http.fd_limit) */
     const xs_http_route *routes; /* borrowed; must outlive the server */
     size_t nroutes;
+    /* The front door's other limits (see the top of this file): connections from one client
+     * address (0: no limit); the headers', the body's and the idle deadlines in ms (0: 10 s,
+     * 60 s and 30 s; the idle one rounded up to whole seconds). */
+    unsigned max_connections_per_ip;
+    int64_t header_timeout_ms, body_timeout_ms, idle_timeout_ms;
     /* Called for a request no route matches (by path or method), instead of the JSON
      * 404/405; NULL for the defaults. */
     xs_http_handler fallback;
@@ -54,11 +69,12 @@ typedef struct xs_http_opts {
     bool (*before)(xs_http_req *req, const xs_http_route *route, void *arg);
     /* Called for an error the server produces before any route runs, so an application can
      * answer it in its own shape (xero-sim answers like Xero under /api.xro/2.0): 400 (a
-     * request target it refuses), 413 (a body over max_body), 414 (a target over 8 KiB) and
-     * 431 (request headers over 64 KiB). Reply with one xs_http_reply* and return true, or
-     * return false without replying for the default JSON error. The request has its method,
-     * headers, query and xs_http_req_raw_path, but no body, and no decoded path when the
-     * target was refused. NULL: the default JSON errors. */
+     * request target or header it refuses), 413 (a body over max_body), 414 (a target over
+     * 8 KiB), 431 (request headers over 64 KiB) and 503 (no thread could be started for the
+     * handler). Reply with one xs_http_reply* and return true, or return false without
+     * replying for the default JSON error. The request has its method, headers, query and
+     * xs_http_req_raw_path, but no body, and no decoded path when the target was refused.
+     * NULL: the default JSON errors. */
     bool (*server_error)(xs_http_req *req, int status, void *arg);
     void *arg;   /* handed to every handler */
     xs_log *log; /* borrowed, may be NULL: one access line per request */

@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "harness.h"
 #include "xs/clock.h"
 #include "xs/http.h"
 #include "xs/json.h"
@@ -251,7 +255,7 @@ static int setup(void **state)
         .before = before,
         .arg = &f->w,
         .log = f->log,
-        .timeout_s = 10,
+        .idle_timeout_ms = 10000,
     };
     if (xs_http_server_create(&f->srv, &o) != XS_OK) {
         return -1;
@@ -271,18 +275,34 @@ static int teardown(void **state)
     return 0;
 }
 
-/* log_has tells whether anything logged so far contains needle. */
-static bool log_has(fixture *f, const char *needle)
+/* log_has tells whether anything logged so far into lf contains needle. */
+static bool log_has(FILE *lf, const char *needle)
 {
-    fflush(f->logf);
-    rewind(f->logf);
+    fflush(lf);
+    rewind(lf);
     char line[8192];
     bool found = false;
-    while (!found && fgets(line, sizeof(line), f->logf) != NULL) {
+    while (!found && fgets(line, sizeof(line), lf) != NULL) {
         found = strstr(line, needle) != NULL;
     }
-    fseek(f->logf, 0, SEEK_END);
+    fseek(lf, 0, SEEK_END);
     return found;
+}
+
+/* log_open makes a debug log into a new temporary file (*lf); log_close frees both. */
+static xs_log *log_open(FILE **lf)
+{
+    xs_log *log = NULL;
+    *lf = tmpfile();
+    assert_non_null(*lf);
+    assert_int_equal(xs_log_create(&log, "http_test", XS_LOG_DEBUG, fileno(*lf)), XS_OK);
+    return log;
+}
+
+static void log_close(xs_log *log, FILE *lf)
+{
+    xs_log_destroy(log);
+    fclose(lf);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -711,7 +731,7 @@ static void test_headers(void **state)
     assert_false(resp_header(&r, "X-Evil", h, sizeof(h)));
     assert_false(resp_header(&r, "Injected", h, sizeof(h)));
     assert_false(resp_header(&r, "Content-Type", h, sizeof(h)));
-    assert_true(log_has(f, "\"event\":\"http.bad_header\""));
+    assert_true(log_has(f->logf, "\"event\":\"http.bad_header\""));
     free(r.body);
 }
 
@@ -779,7 +799,7 @@ static void test_missing_reply(void **state)
     assert_int_equal(r.status, 500);
     assert_string_equal(error_code(&r), "internal");
     free(r.body);
-    assert_true(log_has(f, "\"event\":\"http.no_reply\""));
+    assert_true(log_has(f->logf, "\"event\":\"http.no_reply\""));
 
     /* Only the first reply counts. */
     get(f, "/v1/double", &r);
@@ -787,7 +807,7 @@ static void test_missing_reply(void **state)
     assert_int_equal(r.status, 202);
     assert_string_equal(r.body, "first");
     free(r.body);
-    assert_true(log_has(f, "\"event\":\"http.double_reply\""));
+    assert_true(log_has(f->logf, "\"event\":\"http.double_reply\""));
 }
 
 static void test_drop(void **state)
@@ -876,10 +896,10 @@ static void test_bad_targets(void **state)
     free(hdr);
     /* MHD's own replies still get an access line, with MHD's status. */
     int64_t end = xs_clock_mono_ms() + 2000;
-    while (!log_has(f, "\"status\":431") && xs_clock_mono_ms() < end) {
+    while (!log_has(f->logf, "\"status\":431") && xs_clock_mono_ms() < end) {
         xs_clock_sleep_ms(5);
     }
-    assert_true(log_has(f, "\"status\":431"));
+    assert_true(log_has(f->logf, "\"status\":431"));
 
     get(f, "/v1/runs/fine", &r);
     assert_int_equal(r.status, 200);
@@ -898,15 +918,15 @@ static void test_access_log(void **state)
     free(r.body);
     /* The line is written when MHD completes the request, just after the reply. */
     int64_t end = xs_clock_mono_ms() + 2000;
-    while (!log_has(f, "\"path\":\"/v1/runs/logme\"") && xs_clock_mono_ms() < end) {
+    while (!log_has(f->logf, "\"path\":\"/v1/runs/logme\"") && xs_clock_mono_ms() < end) {
         xs_clock_sleep_ms(5);
     }
-    assert_true(log_has(f, "\"event\":\"http.access\",\"method\":\"GET\",\"path\":\"/v1/runs/"
-                           "logme\",\"status\":200,\"duration_ms\":"));
-    assert_true(log_has(f, "\"event\":\"http.listen\""));
-    assert_false(log_has(f, "hunter2"));
-    assert_false(log_has(f, "sesame"));
-    assert_false(log_has(f, "token"));
+    assert_true(log_has(f->logf, "\"event\":\"http.access\",\"method\":\"GET\",\"path\":\"/v1/runs/"
+                                 "logme\",\"status\":200,\"duration_ms\":"));
+    assert_true(log_has(f->logf, "\"event\":\"http.listen\""));
+    assert_false(log_has(f->logf, "hunter2"));
+    assert_false(log_has(f->logf, "sesame"));
+    assert_false(log_has(f->logf, "token"));
 }
 
 typedef struct client {
@@ -1032,10 +1052,8 @@ static void test_create_errors(void **state)
     assert_null(srv);
 
     /* A port in use: XS_EIO, and MHD's own message goes to our log. */
-    FILE *lf = tmpfile();
-    assert_non_null(lf);
-    xs_log *log;
-    assert_int_equal(xs_log_create(&log, "http_test", XS_LOG_DEBUG, fileno(lf)), XS_OK);
+    FILE *lf;
+    xs_log *log = log_open(&lf);
     xs_http_server *a;
     xs_http_opts ok = {.log = log};
     assert_int_equal(xs_http_server_create(&a, &ok), XS_OK);
@@ -1043,12 +1061,8 @@ static void test_create_errors(void **state)
     ok.port = xs_http_server_port(a);
     assert_int_equal(xs_http_server_create(&srv, &ok), XS_EIO);
     assert_null(srv);
-    char logged[8192];
-    rewind(lf);
-    size_t n = fread(logged, 1, sizeof(logged) - 1, lf);
-    logged[n] = '\0';
-    assert_non_null(strstr(logged, "\"event\":\"http.listen_failed\""));
-    assert_non_null(strstr(logged, "\"event\":\"http.mhd\""));
+    assert_true(log_has(lf, "\"event\":\"http.listen_failed\""));
+    assert_true(log_has(lf, "\"event\":\"http.mhd\""));
 
     /* No routes at all: everything is 404; with a fallback, the fallback answers. */
     resp r;
@@ -1057,8 +1071,7 @@ static void test_create_errors(void **state)
     assert_int_equal(r.status, 404);
     free(r.body);
     xs_http_server_destroy(a);
-    xs_log_destroy(log);
-    fclose(lf);
+    log_close(log, lf);
     xs_http_server_destroy(NULL);
     assert_int_equal(xs_http_server_port(NULL), 0);
 }
@@ -1207,6 +1220,198 @@ static void test_server_error_hook(void **state)
     xs_http_server_destroy(srv);
 }
 
+/* raw sends a request (a literal, NULs and all; it should ask for Connection: close) to the
+ * fixture's server and returns the reply (new). */
+#define RAW(f, lit) xst_raw_http((f)->port, lit, sizeof(lit) - 1, 5000)
+
+/* raw_refused checks a raw reply is 400 bad_request with a message holding what. */
+static void raw_refused(xst_http *r, const char *what)
+{
+    assert_true(xst_http_error_is(r, 400, "bad_request", what));
+    xst_http_free(r);
+}
+
+/* raw_custom checks a raw reply is 200 from /v1/headers with X-Custom read as want. */
+static void raw_custom(xst_http *r, const char *want)
+{
+    if (r->status != 200) {
+        fprintf(stderr, "expected 200, got %ld %s\n", r->status, r->body);
+    }
+    assert_int_equal(r->status, 200);
+    assert_string_equal(json_string_value(json_object_get(r->json, "lower")), want);
+    xst_http_free(r);
+}
+
+#define HEAD "GET /v1/headers HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+
+static void test_header_bytes(void **state)
+{
+    fixture *f = *state;
+    /* What passes: spaces around the value, bare LF line ends, an empty value, bytes above
+     * ASCII (obs-text), a tab. */
+    xst_http r = RAW(f, HEAD "X-Custom:   spaced  \r\n\r\n");
+    raw_custom(&r, "spaced  ");
+    r = RAW(f, "GET /v1/headers HTTP/1.1\nHost: t\nX-Custom: bare lf\nConnection: close\n\n");
+    raw_custom(&r, "bare lf");
+    r = RAW(f, HEAD "X-Empty:\r\nX-Custom: after empty\r\n\r\n");
+    raw_custom(&r, "after empty");
+    r = RAW(f, HEAD "X-Custom: caf\xc3\xa9\tand tab\r\n\r\n");
+    raw_custom(&r, "caf\xc3\xa9\tand tab");
+
+    /* A NUL anywhere in a value: in the middle of the head, in its last header, right
+     * before the line end; even in a value that is empty up to it. */
+    r = RAW(f, HEAD "X-Custom: a\0b\r\nX-Other: 1\r\n\r\n");
+    raw_refused(&r, "NUL byte in request header X-Custom");
+    r = RAW(f, HEAD "X-Other: 1\r\nX-Custom: a\0b\r\n\r\n");
+    raw_refused(&r, "NUL byte in request header X-Custom");
+    r = RAW(f, HEAD "X-Custom: a\0\r\nX-Other: 1\r\n\r\n");
+    raw_refused(&r, "X-Custom");
+    r = RAW(f, HEAD "X-Custom:\0hidden\r\n\r\n");
+    raw_refused(&r, "X-Custom");
+    /* A folded (obs-fold) line. */
+    r = RAW(f, HEAD "X-Custom: a\r\n b\r\nX-Other: 1\r\n\r\n");
+    raw_refused(&r, "folded line in request header X-Custom");
+    /* Control characters: in a value (a lone CR, ESC, DEL), in a name. */
+    r = RAW(f, HEAD "X-Custom: a\rb\r\n\r\n");
+    raw_refused(&r, "control character in request header X-Custom");
+    r = RAW(f, HEAD "X-Custom: \x1b[31mred\r\n\r\n");
+    raw_refused(&r, "control character in request header X-Custom");
+    r = RAW(f, HEAD "X-Custom: a\x7f\r\n\r\n");
+    raw_refused(&r, "control character in request header X-Custom");
+    r = RAW(f, HEAD "X-C\x01ustom: a\r\n\r\n");
+    raw_refused(&r, "control character in a request header name");
+    /* The server goes on. */
+    resp ok;
+    get(f, "/v1/runs/fine", &ok);
+    assert_int_equal(ok.status, 200);
+    free(ok.body);
+}
+
+/* closed_count counts the connections of fds the server has closed. */
+static int closed_count(const int *fds, int n)
+{
+    int closed = 0;
+    for (int i = 0; i < n; i++) {
+        closed += xst_tcp_closed(fds[i], 0);
+    }
+    return closed;
+}
+
+/* wait_closed waits up to ms until at least want of fds are closed; returns how many are. */
+static int wait_closed(const int *fds, int n, int want, int64_t ms)
+{
+    int64_t end = xs_clock_mono_ms() + ms;
+    int closed = closed_count(fds, n);
+    while (closed < want && xs_clock_mono_ms() < end) {
+        xs_clock_sleep_ms(20);
+        closed = closed_count(fds, n);
+    }
+    return closed;
+}
+
+static void test_limits_and_deadlines(void **state)
+{
+    (void)state;
+    enum { PER_IP = 4, N = 10, DEADLINE = 600 };
+    FILE *lf;
+    xs_log *log = log_open(&lf);
+    world w = {0};
+    xs_http_opts o = {.routes = routes,
+                      .nroutes = sizeof(routes) / sizeof(routes[0]),
+                      .arg = &w,
+                      .log = log,
+                      .max_connections_per_ip = PER_IP,
+                      .header_timeout_ms = DEADLINE,
+                      .body_timeout_ms = DEADLINE,
+                      .idle_timeout_ms = 30000};
+    xs_http_server *srv;
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_OK);
+    uint16_t port = xs_http_server_port(srv);
+
+    /* One address's surplus is closed at once; the others' requests go on. */
+    int fds[N];
+    int64_t t0 = xs_clock_mono_ms();
+    for (int i = 0; i < N; i++) {
+        fds[i] = xst_tcp_open("127.0.0.2", port);
+        assert_true(fds[i] >= 0);
+    }
+    assert_int_equal(wait_closed(fds, N, N - PER_IP, DEADLINE / 2), N - PER_IP);
+    resp r;
+    get_port(port, "/v1/runs/meanwhile", &r);
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    /* The ones held, idle, are closed at the header deadline. */
+    assert_int_equal(wait_closed(fds, N, N, DEADLINE + 1000), N);
+    int64_t took = xs_clock_mono_ms() - t0;
+    assert_true(took >= DEADLINE - 50);
+    for (int i = 0; i < N; i++) {
+        close(fds[i]);
+    }
+
+    /* Headers trickling in, a byte every 50 ms: cut at the deadline although bytes come. */
+    static const char head[] = "GET /v1/runs/slow HTTP/1.1\r\nHost: t\r\nX-Slow: "
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    int fd = xst_tcp_open(NULL, port);
+    t0 = xs_clock_mono_ms();
+    size_t sent = 0;
+    while (sent < sizeof(head) - 1 && !xst_tcp_closed(fd, 50)) {
+        send(fd, head + sent++, 1, MSG_NOSIGNAL);
+    }
+    took = xs_clock_mono_ms() - t0;
+    close(fd);
+    assert_true(sent < sizeof(head) - 1);
+    assert_true(took >= DEADLINE - 50 && took <= DEADLINE + 500);
+
+    /* A body trickling in after whole headers: cut at the body's deadline. */
+    static const char post[] = "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n";
+    fd = xst_tcp_open(NULL, port);
+    assert_int_equal(send(fd, post, sizeof(post) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(post) - 1));
+    t0 = xs_clock_mono_ms();
+    sent = 0;
+    while (sent < 100 && !xst_tcp_closed(fd, 50)) {
+        send(fd, "x", 1, MSG_NOSIGNAL);
+        sent++;
+    }
+    took = xs_clock_mono_ms() - t0;
+    close(fd);
+    assert_true(sent < 100);
+    assert_true(took >= DEADLINE - 50 && took <= DEADLINE + 500);
+
+    /* A handler may run past both deadlines: they do not count while it runs. */
+    get_port(port, "/v1/slow?ms=1500", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "slept");
+    free(r.body);
+
+    xs_http_server_destroy(srv);
+    assert_true(log_has(lf, "\"event\":\"http.connections_refused\""));
+    assert_true(log_has(lf, "\"event\":\"http.cut\""));
+    assert_true(log_has(lf, "\"body_late\":1"));
+    log_close(log, lf);
+}
+
+static void test_fd_limit(void **state)
+{
+    (void)state;
+    struct rlimit was, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    low = was;
+    low.rlim_cur = 300;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    FILE *lf;
+    xs_log *log = log_open(&lf);
+    xs_http_opts o = {.log = log};
+    xs_http_server *srv;
+    assert_int_equal(xs_http_server_create(&srv, &o), XS_OK);
+    xs_http_server_destroy(srv);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    /* 4096 by default, 300 - 64 that fit */
+    assert_true(log_has(lf, "\"event\":\"http.fd_limit\",\"max_connections\":4096,"
+                            "\"fd_limit\":300,\"using\":236"));
+    assert_true(log_has(lf, "\"max_connections\":236"));
+    log_close(log, lf);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1231,6 +1436,9 @@ int main(void)
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_fallback),
         cmocka_unit_test(test_server_error_hook),
+        cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
+        cmocka_unit_test(test_limits_and_deadlines),
+        cmocka_unit_test(test_fd_limit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -23,6 +23,7 @@
 #include "xs/json.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1346,6 +1347,54 @@ xs_err xs_json_to_money(const json_t *v, xs_money *out)
         return e;
     }
     return xs_money_parse(plain, out);
+}
+
+/* plain_decimal tells whether s[0..n) is a decimal as xs_money_parse reads one: an optional
+ * '-', digits, and optionally a point and digits. */
+static bool plain_decimal(const char *s, size_t n)
+{
+    size_t i = n > 0 && s[0] == '-' ? 1 : 0, d = i;
+    while (i < n && is_digit(s[i])) {
+        i++;
+    }
+    if (i == d) {
+        return false;
+    }
+    if (i < n && s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && is_digit(s[i])) {
+            i++;
+        }
+        if (i == f) {
+            return false;
+        }
+    }
+    return i == n;
+}
+
+int xs_json_number_places(const json_t *v)
+{
+    if (json_is_integer(v)) {
+        return 0;
+    }
+    const char *t = xs_json_decimal_text(v);
+    size_t n = t != NULL ? strlen(t) : 0;
+    if (t == NULL) {
+        if (!json_is_string(v) || !plain_decimal(json_string_value(v), json_string_length(v))) {
+            return -1;
+        }
+        t = json_string_value(v);
+        n = json_string_length(v);
+    }
+    canon c;
+    if (!canon_parse(t, n, &c)) {
+        /* an exponent beyond counting: countless places when it is negative */
+        return strstr(t, "e-") != NULL || strstr(t, "E-") != NULL ? INT_MAX : 0;
+    }
+    if (c.zero || c.exp >= 0) {
+        return 0;
+    }
+    return c.exp < -(int64_t)INT_MAX ? INT_MAX : (int)-c.exp;
 }
 
 /* field looks up key in obj: XS_EINVAL when obj is not an object or key is NULL,

@@ -95,6 +95,13 @@ const char *xs_json_decimal_text(const json_t *v);
  * success. */
 xs_err xs_json_to_money(const json_t *v, xs_money *out);
 
+/* xs_json_number_places returns the decimal places v needs, trailing zeros aside, read as
+ * xs_json_to_money reads it (a decimal, an integer: 0, or a string holding a plain decimal);
+ * INT_MAX for an exponent too negative to count; -1 when v is none of those. It tells, when
+ * xs_json_to_money refuses a number as XS_ERANGE, whether it has too many places or is too
+ * large. */
+int xs_json_number_places(const json_t *v);
+
 /*
  * Field accessors on an object. Each returns XS_ENOTFOUND when the key is absent or null,
  * XS_EINVAL when the value has the wrong type (or obj is not an object, or key is NULL),

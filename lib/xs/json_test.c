@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include "xs/json.h"
@@ -388,6 +389,50 @@ static void test_to_money(void **state)
     assert_int_equal(money_of("[1]", &u), XS_EINVAL);
     xs_money m;
     assert_int_equal(xs_json_to_money(NULL, &m), XS_EINVAL);
+}
+
+static void test_number_places(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int places;
+    } cases[] = {
+        {"7", 0},
+        {"12.50", 1},
+        {"-12.345", 3},
+        {"0.000", 0},
+        {"\"12.3400\"", 2},
+        {"\"-0.10\"", 1},
+        {"\"007.5\"", 1},
+        {"1e2", 0},
+        {"1.5E-3", 4},
+        {"-125e-2", 2},
+        /* where xs_json_to_money says XS_ERANGE: too many places, or too large */
+        {"1e-7", 7},
+        {"1.0000001", 7},
+        {"\"1.0000001\"", 7},
+        {"1e-99999999999999999999", INT_MAX},
+        {"1e30", 0},
+        {"1e99999999999999999999", 0},
+        {"123456789012345678901234567890", 0},
+        /* not numbers */
+        {"\"abc\"", -1},
+        {"\"1e3\"", -1},
+        {"\"\"", -1},
+        {"\"1.\"", -1},
+        {"true", -1},
+        {"[1]", -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *v = parse_str(cases[i].text);
+        int got = xs_json_number_places(v);
+        json_decref(v);
+        if (got != cases[i].places) {
+            fail_msg("%s: %d places, not %d", cases[i].text, got, cases[i].places);
+        }
+    }
+    assert_int_equal(xs_json_number_places(NULL), -1);
 }
 
 static void test_accessors(void **state)
@@ -1589,6 +1634,7 @@ int main(void)
         cmocka_unit_test(test_decimal_make),
         cmocka_unit_test(test_money_value),
         cmocka_unit_test(test_to_money),
+        cmocka_unit_test(test_number_places),
         cmocka_unit_test(test_accessors),
         cmocka_unit_test(test_equal),
         cmocka_unit_test(test_fast_path_agrees),

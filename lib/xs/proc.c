@@ -7,10 +7,29 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "xs/clock.h"
+
+/* raise_fd_limit raises the soft limit of open descriptors to the hard one (a server holding
+ * a thousand connections needs more than the usual soft 1024; nothing here uses select(),
+ * so descriptors above FD_SETSIZE are fine) and returns the limit now in force. */
+static long long raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return -1;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+            rl = up;
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? -1 : (long long)rl.rlim_cur;
+}
 
 /* print_help writes usage and this process's variables (from the one table) to stdout. */
 static void print_help(const char *name, unsigned procmask, const char *usage)
@@ -60,6 +79,7 @@ xs_err xs_proc_start(xs_proc *p, const char *name, unsigned procmask, int argc, 
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    long long fd_limit = raise_fd_limit();
 
     /* A log exists before the configuration, so a configuration error is itself a
      * structured line. */
@@ -86,8 +106,8 @@ xs_err xs_proc_start(xs_proc *p, const char *name, unsigned procmask, int argc, 
         *exit_code = XS_EXIT_FAIL;
         return XS_ENOMEM;
     }
-    xs_log_info(p->log, "process.start", "{s:s, s:I}", "version", XS_VERSION, "pid",
-                (json_int_t)getpid());
+    xs_log_info(p->log, "process.start", "{s:s, s:I, s:I}", "version", XS_VERSION, "pid",
+                (json_int_t)getpid(), "fd_limit", (json_int_t)fd_limit);
     return XS_OK;
 }
 

@@ -3,7 +3,9 @@
  *
  * xs_proc_start handles --help and --version, blocks the stop signals (SIGTERM, SIGINT) in
  * the calling thread so every thread started afterwards inherits the mask and only the main
- * thread receives them (through xs_proc_wait_signal), ignores SIGPIPE, loads and validates the
+ * thread receives them (through xs_proc_wait_signal), ignores SIGPIPE, raises the soft limit
+ * of open descriptors to the hard one (logged as process.start's fd_limit; -1 for none),
+ * loads and validates the
  * configuration (one clear error line naming the bad variable, exit code 2), and opens the
  * structured log at XS_LOG_LEVEL. Call it first in main, before starting any thread.
  */

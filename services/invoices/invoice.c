@@ -23,6 +23,7 @@
 
 #include "invoice.h"
 #include "xs/json.h"
+#include "xs/money.h"
 
 static const char *const TEXT[][2] = {
     /* canonical, Xero */
@@ -58,6 +59,32 @@ static const xs_domain_field LINE[] = {
 #define NLINE (sizeof(LINE) / sizeof(LINE[0]))
 /* The line fields Xero computes: read, never sent. */
 static const char *const LINE_COMPUTED[] = {"tax_amount", "line_amount", NULL};
+
+/* 100, the most a discount rate (a percentage) can be. */
+static const xs_money MONEY_100 = {100 * XS_MONEY_ONE};
+
+/* sign_of returns the sign of line[key] (-1, 0, 1), 1 when it is absent or unreadable (an
+ * absent quantity counts as one of the unit; unreadable amounts are refused elsewhere). */
+static int sign_of(const json_t *line, const char *key)
+{
+    json_t *v = json_object_get(line, key);
+    xs_money m;
+    if (v == NULL || json_is_null(v) || xs_json_to_money(v, &m) != XS_OK) {
+        return 1;
+    }
+    return xs_money_cmp(m, xs_money_zero());
+}
+
+/* negative_line tells whether a line's amount, quantity x unit_amount, is below zero, naming
+ * the factor that is negative; NULL when it is not. */
+static const char *negative_line(const json_t *line)
+{
+    int q = sign_of(line, "quantity"), u = sign_of(line, "unit_amount");
+    if (q * u >= 0) {
+        return NULL;
+    }
+    return u < 0 ? "unit_amount" : "quantity";
+}
 
 static const char *const TYPES[] = {"ACCREC", "ACCPAY", NULL};
 static const char *const STATUSES[] = {"DRAFT",  "SUBMITTED", "AUTHORISED", "PAID",
@@ -318,12 +345,46 @@ bool invoice_transition_ok(const char *from, const char *to, const char *amount_
 }
 
 /* check_push: Xero's transitions, and no edit of what Xero no longer lets change. */
+static json_t *line_edits(const json_t *line);
+
+/* changed_negative_line tells which line of rec (1 on) has an amount below zero and differs
+ * from the base's line at its place (what a person edits of it), or 0: a line the host
+ * application wrote into app.invoice_lines itself, where no REST check (line_refusal) saw
+ * it. A negative line that came from Xero (a discount) is left as Xero has it. */
+static size_t changed_negative_line(const json_t *base, const json_t *rec)
+{
+    json_t *theirs = base != NULL ? json_object_get(base, "lines") : NULL;
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(rec, "lines"), i, l)
+    {
+        if (negative_line(l) == NULL) {
+            continue;
+        }
+        json_t *b = json_array_get(theirs, i);
+        json_t *be = b != NULL ? line_edits(b) : NULL, *le = line_edits(l);
+        bool same = be != NULL && xs_json_equal(be, le);
+        json_decref(be);
+        json_decref(le);
+        if (!same) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
 static bool check_push(const json_t *base, const json_t *rec, const json_t *row, char *why)
 {
     const char *unknown = xs_json_str_or(json_object_get(row, "check"), "unknown_codes", NULL);
     if (unknown != NULL && strcmp(xs_json_str_or(rec, "status", ""), "DELETED") != 0) {
         snprintf(why, 256, "no active account of the chart of accounts has the code %.120s",
                  unknown);
+        return false;
+    }
+    size_t neg = changed_negative_line(base, rec);
+    if (neg > 0) {
+        snprintf(why, 256,
+                 "line %zu: a line's amount (quantity x unit_amount) must not be below zero", neg);
         return false;
     }
     const char *from = base != NULL ? xs_json_str_or(base, "status", NULL) : NULL;
@@ -528,6 +589,39 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
     return e;
 }
 
+/* line_refusal tells which amount of a line (canonical names) the host application may not
+ * give, with why (256 bytes), or NULL: each amount must be a number of its places ("" is
+ * none), the discount rate from 0 to 100, and the line's amount, quantity x unit_amount, not
+ * below zero (Xero would take a negative line on an invoice whose total stays positive; we
+ * refuse one here rather than have the invoice fail in a run when the total does not). */
+static const char *line_refusal(const json_t *line, char *why)
+{
+    if (!json_is_object(line)) {
+        return NULL; /* canonical() says so */
+    }
+    for (size_t f = 0; f < NLINE; f++) {
+        if (LINE[f].places > 0 && !xs_domain_one_of(LINE[f].name, LINE_COMPUTED) &&
+            xs_domain_check_amount(line, LINE[f].name, LINE[f].places,
+                                   strcmp(LINE[f].name, "discount_rate") == 0
+                                       ? XS_DOMAIN_NOT_NEGATIVE
+                                       : XS_DOMAIN_ANY_SIGN,
+                                   why) != XS_OK) {
+            return LINE[f].name;
+        }
+    }
+    xs_money d;
+    json_t *dr = json_object_get(line, "discount_rate");
+    if (dr != NULL && xs_json_to_money(dr, &d) == XS_OK && xs_money_cmp(d, MONEY_100) > 0) {
+        snprintf(why, 256, "discount_rate is a percentage: at most 100");
+        return "discount_rate";
+    }
+    const char *neg = negative_line(line);
+    if (neg != NULL) {
+        snprintf(why, 256, "a line's amount (quantity x unit_amount) must not be below zero");
+    }
+    return neg;
+}
+
 static xs_err validate(const json_t *in, const json_t *current, bool partial, json_t **rec,
                        char *field, char *why)
 {
@@ -572,6 +666,10 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
             return XS_EINVAL;
         }
     }
+    if (xs_domain_check_amount(in, "currency_rate", 6, XS_DOMAIN_POSITIVE, why) != XS_OK) {
+        snprintf(field, 256, "currency_rate");
+        return XS_EINVAL;
+    }
     size_t i;
     json_array_foreach(json_object_get(in, "lines"), i, v)
     {
@@ -589,6 +687,11 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                          lk);
                 return XS_EINVAL;
             }
+        }
+        const char *bad = line_refusal(v, why);
+        if (bad != NULL) {
+            snprintf(field, 256, "lines[%zu].%s", i, bad);
+            return XS_EINVAL;
         }
     }
     static const char *const fields[][2] = {{"line", "lines"},

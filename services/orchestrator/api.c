@@ -20,8 +20,8 @@ xs_err orch_api_keys_parse(orch *o, const char *text, char *err)
     for (const char *c = text; *c; c++) {
         cap += *c == ',';
     }
-    o->api_keys = calloc(cap, sizeof(char *));
-    if (o->api_keys == NULL) {
+    o->api_key_sums = calloc(cap, sizeof(*o->api_key_sums));
+    if (o->api_key_sums == NULL) {
         return XS_ENOMEM;
     }
     const char *p = text;
@@ -41,11 +41,7 @@ xs_err orch_api_keys_parse(orch *o, const char *text, char *err)
                          o->napi_keys + 1);
                 return XS_ECONFIG;
             }
-            o->api_keys[o->napi_keys] = strndup(p, n);
-            if (o->api_keys[o->napi_keys] == NULL) {
-                return XS_ENOMEM;
-            }
-            o->napi_keys++;
+            xs_sha256(p, n, o->api_key_sums[o->napi_keys++]);
         }
         if (end == NULL) {
             break;
@@ -142,11 +138,14 @@ bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg
     const char *h = xs_http_req_header(req, "Authorization");
     bool ok = false;
     if (h != NULL && strncmp(h, "Bearer ", 7) == 0) {
-        const char *key = h + 7;
-        /* Compare against every key, so timing does not tell which one nearly matched. */
+        /* The whole value: the server refuses a header with a NUL, so nothing hides behind
+         * one. Compared with every key, so timing does not tell which one nearly matched. */
+        uint8_t sum[XS_SHA256_LEN];
+        xs_sha256(h + 7, strlen(h + 7), sum);
         for (size_t i = 0; i < o->napi_keys; i++) {
-            ok |= xs_crypto_equal_str(key, o->api_keys[i]);
+            ok |= xs_crypto_equal(sum, o->api_key_sums[i], XS_SHA256_LEN);
         }
+        xs_crypto_wipe(sum, sizeof(sum));
     }
     if (!ok) {
         xs_http_add_header(req, "WWW-Authenticate", "Bearer");

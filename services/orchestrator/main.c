@@ -3,6 +3,7 @@
  * health), listens on the bus for the domain services, and tracks their replicas.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,15 @@ int main(int argc, char **argv)
         code = XS_EXIT_CONFIG;
         goto done;
     }
+    if (xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS_PER_IP") >
+        xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS")) {
+        snprintf(err, sizeof(err),
+                 "XS_HTTP_MAX_CONNECTIONS_PER_IP: must be at most XS_HTTP_MAX_CONNECTIONS (%lld)",
+                 (long long)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS"));
+        xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
+        code = XS_EXIT_CONFIG;
+        goto done;
+    }
     code = XS_EXIT_FAIL;
     o.bus_timeout_ms = xs_config_int(cfg, "XS_BUS_TIMEOUT");
 
@@ -177,6 +187,12 @@ int main(int argc, char **argv)
     xs_http_opts ho = {.bind_addr = xs_config_str(cfg, "XS_HTTP_ADDR"),
                        .port = (uint16_t)xs_config_int(cfg, "XS_HTTP_PORT"),
                        .max_body = (size_t)xs_config_int(cfg, "XS_HTTP_MAX_BODY"),
+                       .max_connections = (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS"),
+                       .max_connections_per_ip =
+                           (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS_PER_IP"),
+                       .header_timeout_ms = xs_config_int(cfg, "XS_HTTP_HEADER_TIMEOUT"),
+                       .body_timeout_ms = xs_config_int(cfg, "XS_HTTP_BODY_TIMEOUT"),
+                       .idle_timeout_ms = xs_config_int(cfg, "XS_HTTP_IDLE_TIMEOUT"),
                        .routes = routes,
                        .nroutes = nroutes,
                        .before = orch_api_authorised,
@@ -234,10 +250,10 @@ done:
     xs_bus_hub_destroy(o.hub);
     orch_replicas_destroy(o.replicas);
     xs_pg_pool_destroy(o.pool);
-    for (size_t i = 0; i < o.napi_keys; i++) {
-        free(o.api_keys[i]);
+    if (o.api_key_sums != NULL) {
+        xs_crypto_wipe(o.api_key_sums, o.napi_keys * sizeof(*o.api_key_sums));
     }
-    free(o.api_keys);
+    free(o.api_key_sums);
     xs_proc_finish(&o.proc, code);
     return code;
 }

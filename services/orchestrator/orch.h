@@ -14,6 +14,7 @@
 #include "proto.h"
 #include "replicas.h"
 #include "xs/bus.h"
+#include "xs/crypto.h"
 #include "xs/http.h"
 #include "xs/pg.h"
 #include "xs/proc.h"
@@ -24,7 +25,10 @@ typedef struct orch {
     xs_bus_hub *hub;         /* the bus to the domain services */
     orch_replicas *replicas; /* live replicas, from heartbeats */
     xs_http_server *http;    /* the REST API */
-    char **api_keys;         /* accepted bearer keys (owned) */
+    /* the SHA-256 of each accepted bearer key (owned): a presented key is hashed over its
+     * full length and its sum compared with each in constant time, so neither a key's
+     * content nor its length shows in the time a check takes */
+    uint8_t (*api_key_sums)[XS_SHA256_LEN];
     size_t napi_keys;
     int64_t bus_timeout_ms;
     atomic_bool stop;
@@ -168,7 +172,7 @@ const xs_http_route *orch_api_routes(size_t *n);
 bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg);
 
 /* orch_api_keys_parse splits XS_API_KEYS (comma-separated, each at least 16 characters) into
- * o->api_keys. XS_ECONFIG with a message in err (160 bytes) when a key is too short. */
+ * o->api_key_sums. XS_ECONFIG with a message in err (160 bytes) when a key is too short. */
 xs_err orch_api_keys_parse(orch *o, const char *text, char *err);
 
 /* orch_api_pg lends a route a pooled connection (give it back with xs_pg_pool_release),

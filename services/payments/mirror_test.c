@@ -1,7 +1,9 @@
 /*
  * mirror_test.c: how the read-only entities read Xero's records (account.c, banktx.c): every
  * field into the canonical form, amounts exact to their places, and every record the local
- * table could not hold refused alone, with a reason, rather than failing a page's write.
+ * table could not hold refused alone, with a reason (what is wrong with an amount: too many
+ * places, not a number, out of range), rather than failing a page's write. And the domain
+ * layer's check of an amount the host application gives (xs_domain_check_amount).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../invoices/account.h"
@@ -189,10 +192,13 @@ static void test_bank_transaction_refusals(void **state)
 {
     (void)state;
     static const char *const bad[][2] = {
-        /* more places than the column holds */
-        {BT_HEAD "\"Total\":1.005,\"LineItems\":[]}", "Total"},
-        {BT_HEAD "\"Total\":\"lots\",\"LineItems\":[]}", "Total"},
-        {BT_HEAD "\"LineItems\":[{\"UnitAmount\":1.23456}]}", "UnitAmount"},
+        /* more places than the column holds, not a number, out of range: each said */
+        {BT_HEAD "\"Total\":1.005,\"LineItems\":[]}", "Total has more than 2 decimal places"},
+        {BT_HEAD "\"Total\":\"lots\",\"LineItems\":[]}", "Total is not a number"},
+        {BT_HEAD "\"Total\":1e15,\"LineItems\":[]}", "Total is out of range"},
+        {BT_HEAD "\"Total\":1e-9,\"LineItems\":[]}", "Total has more than 2 decimal places"},
+        {BT_HEAD "\"LineItems\":[{\"UnitAmount\":1.23456}]}",
+         "line 1: UnitAmount has more than 4 decimal places"},
         {BT_HEAD "\"LineItems\":[7]}", "line 1"},
         {"{\"BankTransactionID\":\"" UUID_A "\",\"Type\":\"GIFT\",\"UpdatedDateUTC\":"
          "\"2024-05-01T10:00:00\"}",
@@ -208,9 +214,50 @@ static void test_bank_transaction_refusals(void **state)
     expect_refusals(&bank_transaction_ops, bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/* An amount the host application gives: refused with what is wrong. */
+static void test_amounts_given(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int places;
+        xs_domain_sign sign;
+        const char *why; /* "" for none */
+    } cases[] = {
+        {"12.5", 2, XS_DOMAIN_POSITIVE, ""},
+        {"\"12.50\"", 2, XS_DOMAIN_POSITIVE, ""},
+        {"null", 2, XS_DOMAIN_POSITIVE, ""},
+        {"-3", 4, XS_DOMAIN_ANY_SIGN, ""},
+        {"0", 2, XS_DOMAIN_NOT_NEGATIVE, ""},
+        {"\"\"", 4, XS_DOMAIN_ANY_SIGN, "a is empty: give a number, or leave it out"},
+        {"\"1.23\"", 1, XS_DOMAIN_ANY_SIGN, "a has more than 1 decimal places"},
+        {"1.0000001", 4, XS_DOMAIN_ANY_SIGN, "a has more than 4 decimal places"},
+        {"\"12,50\"", 2, XS_DOMAIN_ANY_SIGN, "a is not a number"},
+        {"{}", 2, XS_DOMAIN_ANY_SIGN, "a is not a number"},
+        {"10000000000000", 2, XS_DOMAIN_ANY_SIGN,
+         "a is out of range (more than 9223372036854 either way)"},
+        {"\"-10000000000000.5\"", 2, XS_DOMAIN_ANY_SIGN,
+         "a is out of range (more than 9223372036854 either way)"},
+        {"0", 2, XS_DOMAIN_POSITIVE, "a must be above zero"},
+        {"\"-0.01\"", 2, XS_DOMAIN_POSITIVE, "a must be above zero"},
+        {"-0.01", 2, XS_DOMAIN_NOT_NEGATIVE, "a must not be negative"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char doc[100], why[256] = "";
+        snprintf(doc, sizeof(doc), "{\"a\":%s}", cases[i].text);
+        json_t *in = parse(doc);
+        xs_err e = xs_domain_check_amount(in, "a", cases[i].places, cases[i].sign, why);
+        json_decref(in);
+        if (strcmp(why, cases[i].why) != 0 || e != (why[0] == '\0' ? XS_OK : XS_EINVAL)) {
+            fail_msg("%s: %s \"%s\"", cases[i].text, xs_err_name(e), why);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_amounts_given),
         cmocka_unit_test(test_account_fields),
         cmocka_unit_test(test_account_refusals),
         cmocka_unit_test(test_bank_transaction_fields),

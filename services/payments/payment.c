@@ -309,6 +309,17 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
             return XS_EINVAL;
         }
     }
+    /* Caught here rather than by the push's check_push, which keeps the same rules for rows
+     * the host application writes into app.payments itself. */
+    static const xs_domain_field amounts[] = {{"amount", "Amount", 2},
+                                              {"currency_rate", "CurrencyRate", 6}};
+    for (size_t i = 0; i < 2; i++) {
+        if (xs_domain_check_amount(in, amounts[i].name, amounts[i].places, XS_DOMAIN_POSITIVE,
+                                   why) != XS_OK) {
+            snprintf(field, 256, "%s", amounts[i].name);
+            return XS_EINVAL;
+        }
+    }
     static const char *const fields[][2] = {
         {"invoice", "invoice"}, {"amount", "amount"}, {"currency_rate", "currency_rate"},
         {"date", "date"},       {"status", "status"}, {NULL, NULL}};

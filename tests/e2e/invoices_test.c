@@ -622,6 +622,22 @@ static void test_forbidden_transitions_fail_clearly(void **state)
     expect_status(run, "succeeded");
     json_decref(run);
     posts = xst_engine_sim_calls(E, "POST /Invoices", 0);
+    /* A line whose amount is below zero, written into app.invoice_lines directly (the REST
+     * API refuses one): refused before the call, then put right. */
+    free(sql("UPDATE app.invoice_lines SET quantity = 2, unit_amount = -5 WHERE id = (SELECT id "
+             "FROM app.invoice_lines WHERE invoice_id = $1 ORDER BY position LIMIT 1) RETURNING "
+             "id",
+             1, draft));
+    expect_refused("invoice", "line 1: a line's amount (quantity x unit_amount) must not be below");
+    assert_int_equal(xst_engine_sim_calls(E, "POST /Invoices", 0), posts);
+    free(sql("UPDATE app.invoice_lines SET unit_amount = 5 WHERE invoice_id = $1 AND unit_amount "
+             "= -5 RETURNING id",
+             1, draft));
+    settle();
+    run = last_push_run();
+    expect_status(run, "succeeded");
+    json_decref(run);
+    posts = xst_engine_sim_calls(E, "POST /Invoices", 0);
     free(draft);
 
     /* AUTHORISED to VOIDED is allowed, and reaches Xero. */
@@ -793,6 +809,20 @@ static void test_payments_pushed_and_checked(void **state)
                      posts);
     free(sql("DELETE FROM app.payments WHERE id = $1 RETURNING id", 1, bad));
     settle();
+    free(bad);
+    /* Zero or below, written into app.payments directly (the REST API refuses them): refused
+     * before the call as well. */
+    static const char *const not_above_zero[] = {"0.00", "-5.00"};
+    for (size_t i = 0; i < 2; i++) {
+        bad = new_local_payment(iid, not_above_zero[i], code);
+        expect_refused("payment", "the amount must be above zero");
+        free(sql("DELETE FROM app.payments WHERE id = $1 RETURNING id", 1, bad));
+        settle();
+        free(bad);
+    }
+    assert_int_equal(xst_engine_sim_calls(E, "POST /Payments", 0) +
+                         xst_engine_sim_calls(E, "PUT /Payments", 0),
+                     posts);
 
     /* Within it: made in Xero, exactly, and the invoice's amount due follows. */
     long gets = xst_engine_sim_calls(E, "GET /Payments", 0);
@@ -884,7 +914,6 @@ static void test_payments_pushed_and_checked(void **state)
     free(iid);
     free(ixid);
     free(due);
-    free(bad);
     free(pid);
     free(pxid);
     free(pxid2);
@@ -987,24 +1016,59 @@ static void test_contact_invoice_payment_in_one_go(void **state)
     free(code);
 }
 
-/* api_error_field posts body to path and expects status with the error naming field. */
-static void api_error_field(const char *path, const char *body, long status, const char *field)
+/* api_error_field posts body to path and expects status with the error naming field, and,
+ * when says is not NULL, a message holding it. */
+static void api_error_field(const char *path, const char *body, long status, const char *field,
+                            const char *says)
 {
     xst_http r = xst_engine_api(E, "POST", path, body);
     if (r.status != status) {
         fprintf(stderr, "%s %s: %ld %s\n", path, body, r.status, r.body);
     }
     assert_int_equal(r.status, status);
-    const char *f = json_string_value(json_object_get(json_object_get(r.json, "error"), "field"));
+    json_t *err = json_object_get(r.json, "error");
+    const char *f = json_string_value(json_object_get(err, "field"));
     if (f == NULL) {
         f = json_string_value(json_object_get(r.json, "field"));
     }
-    if (f == NULL || strcmp(f, field) != 0) {
-        fprintf(stderr, "%s: %s\n", path, r.body);
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (f == NULL || strcmp(f, field) != 0 ||
+        (says != NULL && (msg == NULL || strstr(msg, says) == NULL))) {
+        fprintf(stderr, "%s %s: %s\n", path, body, r.body);
     }
     assert_non_null(f);
     assert_string_equal(f, field);
+    if (says != NULL) {
+        assert_non_null(msg);
+        assert_non_null(strstr(msg, says));
+    }
     xst_http_free(&r);
+}
+
+/* invoice_line_error posts an invoice of contact cid with one line (its JSON members) and
+ * expects 400 naming field, the message holding says. */
+static void invoice_line_error(const char *cid, const char *line, const char *field,
+                               const char *says)
+{
+    char body[1200];
+    snprintf(body, sizeof(body),
+             "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\",\"lines\":[{"
+             "\"description\":\"x\",%s}]}",
+             ORG, cid, line);
+    api_error_field("/v1/invoices", body, 400, field, says);
+}
+
+/* payment_error posts a payment of invoice iid with more members (JSON) and expects 400
+ * naming field, the message holding says. */
+static void payment_error(const char *iid, const char *code, const char *more, const char *field,
+                          const char *says)
+{
+    char body[1200];
+    snprintf(body, sizeof(body),
+             "{\"organisation_id\":\"%s\",\"invoice\":\"%s\",\"account_code\":\"%s\",\"date\":"
+             "\"2026-12-02\",%s}",
+             ORG, iid, code, more);
+    api_error_field("/v1/payments", body, 400, field, says);
 }
 
 static void test_rest_invoices_and_payments(void **state)
@@ -1024,24 +1088,51 @@ static void test_rest_invoices_and_payments(void **state)
     char body[1200];
     snprintf(body, sizeof(body),
              "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\"}", ORG, ocid);
-    api_error_field("/v1/invoices", body, 404, "contact");
+    api_error_field("/v1/invoices", body, 404, "contact", NULL);
     snprintf(body, sizeof(body),
              "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\",\"total\":5}", ORG,
              cid);
-    api_error_field("/v1/invoices", body, 400, "total");
+    api_error_field("/v1/invoices", body, 400, "total", NULL);
     snprintf(body, sizeof(body),
              "{\"organisation_id\":\"%s\",\"type\":\"QUOTE\",\"contact\":\"%s\"}", ORG, cid);
-    api_error_field("/v1/invoices", body, 400, "type");
+    api_error_field("/v1/invoices", body, 400, "type", NULL);
     snprintf(body, sizeof(body),
              "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\",\"date\":\"31/12/"
              "2026\"}",
              ORG, cid);
-    api_error_field("/v1/invoices", body, 400, "date");
+    api_error_field("/v1/invoices", body, 400, "date", NULL);
     snprintf(body, sizeof(body),
              "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\",\"lines\":[{"
              "\"description\":\"x\",\"line_amount\":3}]}",
              ORG, cid);
-    api_error_field("/v1/invoices", body, 400, "lines[0].line_amount");
+    api_error_field("/v1/invoices", body, 400, "lines[0].line_amount", NULL);
+    /* Money on a line: what is wrong, named. An empty unit amount was once stored as none
+     * and pushed as 0.00. */
+    invoice_line_error(cid, "\"unit_amount\":\"\"", "lines[0].unit_amount", "is empty");
+    invoice_line_error(cid, "\"unit_amount\":\"12.34567\"", "lines[0].unit_amount",
+                       "more than 4 decimal places");
+    invoice_line_error(cid, "\"unit_amount\":12.34567", "lines[0].unit_amount",
+                       "more than 4 decimal places");
+    invoice_line_error(cid, "\"unit_amount\":\"12,50\"", "lines[0].unit_amount", "is not a number");
+    invoice_line_error(cid, "\"unit_amount\":true", "lines[0].unit_amount", "is not a number");
+    invoice_line_error(cid, "\"unit_amount\":1e20", "lines[0].unit_amount", "out of range");
+    invoice_line_error(cid, "\"quantity\":\"\",\"unit_amount\":5", "lines[0].quantity", "is empty");
+    invoice_line_error(cid, "\"quantity\":2,\"unit_amount\":-5", "lines[0].unit_amount",
+                       "must not be below zero");
+    invoice_line_error(cid, "\"quantity\":-2,\"unit_amount\":\"5.00\"", "lines[0].quantity",
+                       "must not be below zero");
+    invoice_line_error(cid, "\"unit_amount\":5,\"discount_rate\":-1", "lines[0].discount_rate",
+                       "must not be negative");
+    invoice_line_error(cid, "\"unit_amount\":5,\"discount_rate\":150", "lines[0].discount_rate",
+                       "at most 100");
+    snprintf(body, sizeof(body),
+             "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\","
+             "\"currency_rate\":\"\"}",
+             ORG, cid);
+    api_error_field("/v1/invoices", body, 400, "currency_rate", "is empty");
+    /* Each refused before anything was stored. */
+    assert_int_equal(sql_long("SELECT count(*) FROM app.invoice_lines WHERE description = 'x'", 0),
+                     0);
 
     snprintf(body, sizeof(body),
              "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\",\"reference\":"
@@ -1082,12 +1173,22 @@ static void test_rest_invoices_and_payments(void **state)
     char *code = bank_code();
     snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\",\"invoice\":\"%s\",\"amount\":-3}",
              ORG, iid);
-    api_error_field("/v1/payments", body, 400, "date");
-    snprintf(body, sizeof(body),
-             "{\"organisation_id\":\"%s\",\"invoice\":\"%s\",\"account_code\":\"%s\",\"date\":"
-             "\"2026-12-02\",\"amount\":\"100.00\",\"payment_type\":\"ACCRECPAYMENT\"}",
-             ORG, iid, code);
-    api_error_field("/v1/payments", body, 400, "payment_type");
+    api_error_field("/v1/payments", body, 400, "amount", "must be above zero");
+    payment_error(iid, code, "\"amount\":0", "amount", "must be above zero");
+    payment_error(iid, code, "\"amount\":\"-0.01\"", "amount", "must be above zero");
+    payment_error(iid, code, "\"amount\":\"\"", "amount", "is empty");
+    payment_error(iid, code, "\"amount\":\"1.005\"", "amount", "more than 2 decimal places");
+    payment_error(iid, code, "\"amount\":\"ten\"", "amount", "is not a number");
+    payment_error(iid, code, "\"amount\":99999999999999", "amount", "out of range");
+    payment_error(iid, code, "\"amount\":5,\"currency_rate\":0", "currency_rate",
+                  "must be above zero");
+    snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\",\"invoice\":\"%s\",\"amount\":5}",
+             ORG, iid);
+    api_error_field("/v1/payments", body, 400, "date", NULL);
+    payment_error(iid, code, "\"amount\":\"100.00\",\"payment_type\":\"ACCRECPAYMENT\"",
+                  "payment_type", NULL);
+    assert_int_equal(sql_long("SELECT count(*) FROM app.payments WHERE invoice_id = $1", 1, iid),
+                     0);
     snprintf(body, sizeof(body),
              "{\"organisation_id\":\"%s\",\"invoice\":\"%s\",\"account_code\":\"%s\",\"date\":"
              "\"2026-12-02\",\"amount\":\"100.00\"}",

@@ -4,7 +4,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -223,6 +226,104 @@ uint16_t xst_free_ports(int n)
         }
     }
     xst_die("no %d free consecutive ports", n);
+}
+
+int xst_tcp_open(const char *from, uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, from != NULL ? from : "127.0.0.1", &me.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+bool xst_tcp_closed(int fd, long wait_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, (int)wait_ms) <= 0) {
+        return false;
+    }
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+        return true;
+    }
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+long xst_fd_limit_raise(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        xst_die("getrlimit: %s", strerror(errno));
+    }
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return (long)rl.rlim_cur;
+}
+
+xst_http xst_raw_http(uint16_t port, const void *req, size_t len, long timeout_ms)
+{
+    xst_http r = {0};
+    int fd = xst_tcp_open(NULL, port);
+    if (fd < 0) {
+        xst_die("connect to port %u: %s", (unsigned)port, strerror(errno));
+    }
+    size_t cap = 4096, got = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL || send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        xst_die("send: %s", strerror(errno));
+    }
+    int64_t end = xst_now_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = end - xst_now_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+            break;
+        }
+        if (got + 1024 > cap) {
+            char *b = realloc(buf, cap *= 2);
+            if (b == NULL) {
+                xst_die("out of memory");
+            }
+            buf = b;
+        }
+        ssize_t n = recv(fd, buf + got, cap - got - 1, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    int status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) == 1) {
+        r.status = status;
+    }
+    const char *body = strstr(buf, "\r\n\r\n");
+    body = body != NULL ? body + 4 : buf + got;
+    r.len = got - (size_t)(body - buf);
+    r.body = strdup(body);
+    free(buf);
+    if (r.body == NULL) {
+        xst_die("out of memory");
+    }
+    if (r.len > 0) {
+        r.json = xs_json_parse(r.body, r.len, NULL);
+    }
+    return r;
 }
 
 const char *xst_bin(const char *name)
@@ -466,6 +567,20 @@ void xst_http_free(xst_http *r)
     free(r->location);
     json_decref(r->json);
     memset(r, 0, sizeof(*r));
+}
+
+bool xst_http_error_is(const xst_http *r, long status, const char *code, const char *says)
+{
+    json_t *err = json_object_get(r->json, "error");
+    const char *c = json_string_value(json_object_get(err, "code"));
+    const char *m = json_string_value(json_object_get(err, "message"));
+    if (r->status == status && c != NULL && strcmp(c, code) == 0 && m != NULL &&
+        (says == NULL || strstr(m, says) != NULL)) {
+        return true;
+    }
+    fprintf(stderr, "expected %ld %s \"%s\", got %ld %s\n", status, code, says != NULL ? says : "",
+            r->status, r->body != NULL ? r->body : "");
+    return false;
 }
 
 bool xst_wait_http(const char *url, long status, long timeout_ms)

@@ -96,8 +96,33 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
 /* xst_http_free frees the reply's contents. */
 void xst_http_free(xst_http *r);
 
+/* xst_http_error_is tells whether r is the JSON error {"error":{"code":code,"message":...}}
+ * with status, its message holding says (NULL: any); when not, it says why on stderr. */
+bool xst_http_error_is(const xst_http *r, long status, const char *code, const char *says);
+
 /* xst_wait_http polls url with GET until it answers `status` or timeout_ms passes. */
 bool xst_wait_http(const char *url, long status, long timeout_ms);
+
+/* Raw TCP, for what an HTTP client library will not send (a NUL in a header, a request that
+ * trickles in) and for holding many connections at once. */
+
+/* xst_tcp_open connects to 127.0.0.1:port from address `from` (NULL: 127.0.0.1; on Linux
+ * every address of 127/8 is this machine) and returns the socket, or -1 with errno set. */
+int xst_tcp_open(const char *from, uint16_t port);
+
+/* xst_tcp_closed tells whether the peer has closed fd (an end of stream or a reset), waiting
+ * up to wait_ms for it; what the peer sent before is left unread. */
+bool xst_tcp_closed(int fd, long wait_ms);
+
+/* xst_fd_limit_raise raises this process's soft limit of open descriptors to its hard limit
+ * (a test holding a thousand connections needs more than the usual 1024) and returns it. */
+long xst_fd_limit_raise(void);
+
+/* xst_raw_http sends the len bytes of req (a whole request, which should ask for
+ * "Connection: close") on a new connection to 127.0.0.1:port, then reads until the peer
+ * closes or timeout_ms passes: status from the status line (0 when none came), the body
+ * after the head, its JSON when it is JSON. */
+xst_http xst_raw_http(uint16_t port, const void *req, size_t len, long timeout_ms);
 
 /* xst_now_ms returns a monotonic clock in milliseconds. */
 int64_t xst_now_ms(void);
