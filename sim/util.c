@@ -760,13 +760,21 @@ void sim__time_format_plain(xs_time t, char *buf)
     }
 }
 
+/* year4 bounds a year to Xero's four digits (no time the simulator keeps is outside them), so
+ * that the text fits XS_TIME_ISO_MAX; GCC's -Wformat-truncation cannot bound an int64_t year
+ * and fails the Release build otherwise. */
+static int year4(int64_t y)
+{
+    return y < 0 ? 0 : y > 9999 ? 9999 : (int)y;
+}
+
 void sim__time_format_ms(xs_time t, char *buf)
 {
     int64_t y;
     int mo, d, h, mi, s, ms;
     split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03d", (long long)y, mo, d, h,
-             mi, s, ms);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", year4(y), mo, d, h, mi, s,
+             ms);
 }
 
 void sim__time_format_7(xs_time t, char *buf)
@@ -774,8 +782,8 @@ void sim__time_format_7(xs_time t, char *buf)
     int64_t y;
     int mo, d, h, mi, s, ms;
     split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03d0000", (long long)y, mo, d,
-             h, mi, s, ms);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d0000", year4(y), mo, d, h, mi,
+             s, ms);
 }
 
 xs_time sim__day_start(xs_time t)
