@@ -11,7 +11,10 @@ second; the deployment itself is built and run by tests/deploy/run (ctest: deplo
   addresses by default; the four secrets are required (`${VAR:?...}`), so that the
   production path refuses to start without them, while deploy/dev.env sets each of them;
 - the binaries: every one the build makes (BIN_DIR) is built by deploy/Dockerfile, and every
-  command docker-compose.yml runs is one of them;
+  command docker-compose.yml runs is one of them or a script the image copies in (xs-certs);
+- the bus is TLS: the orchestrator listens and the domains dial tls+tcp://, each engine
+  service mounts exactly one certificate volume, its own role's, read-only where XS_BUS_TLS_DIR
+  points, and every engine service waits for the one-shot `certs` service;
 - every FROM of deploy/Dockerfile and tests/deploy/postgres.Dockerfile is the local base image
   debian:bookworm-slim (no registry is reachable where the test runs);
 - every XS_* variable docker-compose.yml or deploy/dev.env uses is documented in docs/CONFIG.md.
@@ -133,10 +136,27 @@ def main():
           % (", ".join(missing), " ".join(sorted(targets))))
     check(not targets - built, "deploy/Dockerfile builds %s, which this build does not make"
           % ", ".join(sorted(targets - built)))
+    scripts = set(re.findall(r"^COPY\s+scripts/(\S+)\s+/usr/local/bin/", dockerfile, re.M))
     for name, s in ours.items():
         cmd = s.get("command")
         argv0 = cmd[0] if isinstance(cmd, list) else str(cmd).split()[0]
-        check(argv0 in built, "%s runs %s, which this build does not make" % (name, argv0))
+        check(argv0 in built or argv0 in scripts,
+              "%s runs %s, which this build does not make" % (name, argv0))
+
+    # the bus: TLS, each engine service with its own role's certificates only
+    check(str(services["orchestrator"].get("environment", {}).get("XS_BUS_LISTEN", "")).startswith("tls+tcp://"),
+          "the orchestrator must listen on tls+tcp://")
+    check("certs" in services, "no certs service makes the bus's certificates")
+    for role in ["orchestrator"] + DOMAINS:
+        s = services[role]
+        env = s.get("environment") or {}
+        vols = [str(v) for v in s.get("volumes") or []]
+        want = "certs-%s:%s:ro" % (role, env.get("XS_BUS_TLS_DIR", "?"))
+        check(vols == [want], "%s must mount exactly its own certificates (%s), not %s" % (role, want, vols))
+        check((s.get("depends_on") or {}).get("certs", {}).get("condition")
+              == "service_completed_successfully", "%s must wait for the certs service" % role)
+        if role != "orchestrator":
+            check(str(env.get("XS_BUS_URL", "")).startswith("tls+tcp://"), "%s must dial tls+tcp://" % role)
     check_froms("deploy/Dockerfile", dockerfile)
     check_froms("tests/deploy/postgres.Dockerfile", pg_dockerfile)
 
