@@ -203,12 +203,11 @@ bool xs_crypto_equal_str(const char *a, const char *b)
     if (a == NULL || b == NULL) {
         return false;
     }
-    size_t la = strlen(a);
-    size_t lb = strlen(b);
-    if (la != lb) {
-        return false;
-    }
-    return la == 0 || CRYPTO_memcmp(a, b, la) == 0;
+    /* Digests of equal length, so neither where they differ nor their lengths show. */
+    uint8_t da[XS_SHA256_LEN], db[XS_SHA256_LEN];
+    xs_sha256(a, strlen(a), da);
+    xs_sha256(b, strlen(b), db);
+    return CRYPTO_memcmp(da, db, XS_SHA256_LEN) == 0;
 }
 
 void xs_crypto_wipe(void *p, size_t n)

@@ -32,7 +32,8 @@ xs_err xs_crypto_random_token(size_t nbytes, char **out);
 bool xs_crypto_equal(const void *a, const void *b, size_t n);
 
 /* xs_crypto_equal_str compares two NUL-terminated strings without leaking, through timing,
- * where they first differ (their lengths may leak). NULL equals nothing. */
+ * where they first differ or whether their lengths differ (it compares their SHA-256 sums).
+ * NULL equals nothing. */
 bool xs_crypto_equal_str(const char *a, const char *b);
 
 /* xs_crypto_wipe zeroes n bytes at p in a way the compiler keeps. p may be NULL. */

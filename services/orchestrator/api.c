@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "orch.h"
 #include "proto.h"
@@ -137,7 +138,8 @@ bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg
     }
     const char *h = xs_http_req_header(req, "Authorization");
     bool ok = false;
-    if (h != NULL && strncmp(h, "Bearer ", 7) == 0) {
+    /* The scheme's name is case-insensitive (RFC 9110, 11.1). */
+    if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
         /* The whole value: the server refuses a header with a NUL, so nothing hides behind
          * one. Compared with every key, so timing does not tell which one nearly matched. */
         uint8_t sum[XS_SHA256_LEN];

@@ -327,9 +327,19 @@ static void test_api_key_counts_only_whole(void **state)
         assert_int_equal(r.status, 401);
         xst_http_free(&r);
     }
-    const char *right[] = {"Authorization: Bearer " XST_API_KEY, NULL};
-    xst_http r = xst_http_do("GET", url, NULL, right, 5000);
-    assert_int_equal(r.status, 200);
+    /* The scheme's name is case-insensitive; the key is not. */
+    static const char *const right[] = {"Authorization: Bearer " XST_API_KEY,
+                                        "Authorization: bearer " XST_API_KEY,
+                                        "Authorization: BEARER " XST_API_KEY};
+    for (size_t i = 0; i < sizeof(right) / sizeof(right[0]); i++) {
+        const char *h[] = {right[i], NULL};
+        xst_http r = xst_http_do("GET", url, NULL, h, 5000);
+        assert_int_equal(r.status, 200);
+        xst_http_free(&r);
+    }
+    const char *upper[] = {"Authorization: Bearer TEST-API-KEY-0123456789ABCDEF", NULL};
+    xst_http r = xst_http_do("GET", url, NULL, upper, 5000);
+    assert_int_equal(r.status, 401);
     xst_http_free(&r);
 }
 
