@@ -77,8 +77,8 @@
 /* The largest duration nng accepts (an int32_t of milliseconds). */
 #define NNG_DURATION_MAX_MS 2147483647LL
 
-static const char *const domain_names[XS_DOMAIN_COUNT] = {"auth", "contacts", "invoices",
-                                                          "payments"};
+static const char *const domain_names[XS_BUS_DOMAIN_COUNT] = {"auth", "contacts", "invoices",
+                                                              "payments"};
 static const char *const socket_suffix[XS_BUS_SOCKETS] = {
     "auth",        "contacts",        "invoices",        "payments",
     "events-auth", "events-contacts", "events-invoices", "events-payments"};
@@ -86,22 +86,22 @@ static const char *const socket_suffix[XS_BUS_SOCKETS] = {
 /* The largest certificate, key or trust file read. */
 #define PEM_MAX (256 * 1024)
 
-const char *xs_domain_name(xs_domain d)
+const char *xs_bus_domain_name(xs_bus_domain d)
 {
-    if (d < 0 || d >= XS_DOMAIN_COUNT) {
+    if (d < 0 || d >= XS_BUS_DOMAIN_COUNT) {
         return "none";
     }
     return domain_names[d];
 }
 
-xs_err xs_domain_parse(const char *name, xs_domain *out)
+xs_err xs_bus_domain_parse(const char *name, xs_bus_domain *out)
 {
     if (name == NULL || out == NULL) {
         return XS_EINVAL;
     }
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
         if (strcmp(name, domain_names[i]) == 0) {
-            *out = (xs_domain)i;
+            *out = (xs_bus_domain)i;
             return XS_OK;
         }
     }
@@ -440,7 +440,7 @@ static nng_duration duration_from_ms(int64_t ms)
 
 typedef struct hub_domain {
     struct xs_bus_hub *hub;
-    xs_domain domain;
+    xs_bus_domain domain;
     nng_socket sock;
     bool open;
     atomic_int peers;
@@ -451,11 +451,11 @@ typedef struct hub_domain {
 } hub_domain;
 
 struct xs_bus_hub {
-    hub_domain dom[XS_DOMAIN_COUNT];
-    nng_tls_config *tls[XS_DOMAIN_COUNT]; /* tls+tcp://: what each domain's listeners trust */
+    hub_domain dom[XS_BUS_DOMAIN_COUNT];
+    nng_tls_config *tls[XS_BUS_DOMAIN_COUNT]; /* tls+tcp://: what each domain's listeners trust */
     nng_socket sub;
     bool sub_open;
-    nng_listener events[XS_DOMAIN_COUNT]; /* the SUB socket's listener of each domain */
+    nng_listener events[XS_BUS_DOMAIN_COUNT]; /* the SUB socket's listener of each domain */
     size_t max_msg;
     int64_t resend_ms;
     xs_log *log;
@@ -501,16 +501,16 @@ static void hub_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     pthread_mutex_unlock(&d->mu);
     if (changed) {
         xs_log_info(d->hub->log, ev == NNG_PIPE_EV_ADD_POST ? "bus.peer_up" : "bus.peer_down",
-                    "{s:s, s:i}", "domain", xs_domain_name(d->domain), "peers", count);
+                    "{s:s, s:i}", "domain", xs_bus_domain_name(d->domain), "peers", count);
     } else if (ev == NNG_PIPE_EV_ADD_POST) {
         xs_log_error(d->hub->log, "bus.peer_untracked", "{s:s}", "domain",
-                     xs_domain_name(d->domain));
+                     xs_bus_domain_name(d->domain));
     }
 }
 
 /* hub_listen applies the size limit to sock and listens at the address of socket index, with
  * domain's TLS configuration when there is one; *out (may be NULL) is the listener. */
-static xs_err hub_listen(xs_bus_hub *hub, nng_socket sock, int index, xs_domain domain,
+static xs_err hub_listen(xs_bus_hub *hub, nng_socket sock, int index, xs_bus_domain domain,
                          const char *base, nng_listener *out)
 {
     char url[XS_BUS_URL_MAX];
@@ -575,19 +575,19 @@ xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts)
     hub->log = opts->log;
     pthread_mutex_init(&hub->mu, NULL);
     pthread_cond_init(&hub->idle, NULL);
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
         hub->dom[i].hub = hub;
-        hub->dom[i].domain = (xs_domain)i;
+        hub->dom[i].domain = (xs_bus_domain)i;
         atomic_init(&hub->dom[i].peers, 0);
         pthread_mutex_init(&hub->dom[i].mu, NULL);
     }
-    for (int i = 0; i < XS_DOMAIN_COUNT && has_prefix(opts->url, "tls+"); i++) {
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT && has_prefix(opts->url, "tls+"); i++) {
         if ((e = tls_config(&hub->tls[i], opts->tls_dir, domain_names[i], true, hub->log)) !=
             XS_OK) {
             goto fail;
         }
     }
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
         if ((e = hub_open_domain(hub, &hub->dom[i], opts->url)) != XS_OK) {
             goto fail;
         }
@@ -603,8 +603,8 @@ xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts)
         e = err_from_nng(rv);
         goto fail;
     }
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
-        if ((e = hub_listen(hub, hub->sub, XS_BUS_EVENTS_INDEX + i, (xs_domain)i, opts->url,
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
+        if ((e = hub_listen(hub, hub->sub, XS_BUS_EVENTS_INDEX + i, (xs_bus_domain)i, opts->url,
                             &hub->events[i])) != XS_OK) {
             goto fail;
         }
@@ -629,7 +629,7 @@ void xs_bus_hub_close(xs_bus_hub *hub)
     if (!was) {
         /* Closing a socket fails the operations of its contexts with NNG_ECLOSED and returns
          * only after its pipes, and so their notifications, are gone. */
-        for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+        for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
             if (hub->dom[i].open) {
                 nng_close(hub->dom[i].sock);
             }
@@ -651,7 +651,7 @@ void xs_bus_hub_destroy(xs_bus_hub *hub)
         return;
     }
     xs_bus_hub_close(hub);
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
         pthread_mutex_destroy(&hub->dom[i].mu);
         free(hub->dom[i].pipes);
         if (hub->tls[i] != NULL) {
@@ -758,10 +758,10 @@ done:
     return e;
 }
 
-xs_err xs_bus_request(xs_bus_hub *hub, xs_domain domain, const void *req, size_t len,
+xs_err xs_bus_request(xs_bus_hub *hub, xs_bus_domain domain, const void *req, size_t len,
                       int64_t timeout_ms, void **rep, size_t *replen)
 {
-    if (hub == NULL || domain < 0 || domain >= XS_DOMAIN_COUNT || (req == NULL && len > 0) ||
+    if (hub == NULL || domain < 0 || domain >= XS_BUS_DOMAIN_COUNT || (req == NULL && len > 0) ||
         rep == NULL || replen == NULL) {
         return XS_EINVAL;
     }
@@ -777,28 +777,28 @@ xs_err xs_bus_request(xs_bus_hub *hub, xs_domain domain, const void *req, size_t
     return e;
 }
 
-int xs_bus_peers(const xs_bus_hub *hub, xs_domain domain)
+int xs_bus_peers(const xs_bus_hub *hub, xs_bus_domain domain)
 {
-    if (hub == NULL || domain < 0 || domain >= XS_DOMAIN_COUNT) {
+    if (hub == NULL || domain < 0 || domain >= XS_BUS_DOMAIN_COUNT) {
         return 0;
     }
     return atomic_load(&hub->dom[domain].peers);
 }
 
 /* event_source tells the domain whose events listener msg arrived on. */
-static xs_domain event_source(const xs_bus_hub *hub, nng_msg *msg)
+static xs_bus_domain event_source(const xs_bus_hub *hub, nng_msg *msg)
 {
     nng_listener l = nng_pipe_listener(nng_msg_get_pipe(msg));
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
         if (nng_listener_id(l) > 0 && nng_listener_id(l) == nng_listener_id(hub->events[i])) {
-            return (xs_domain)i;
+            return (xs_bus_domain)i;
         }
     }
-    return XS_DOMAIN_NONE;
+    return XS_BUS_DOMAIN_NONE;
 }
 
 xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len,
-                         xs_domain *from)
+                         xs_bus_domain *from)
 {
     if (hub == NULL || buf == NULL || len == NULL || from == NULL) {
         return XS_EINVAL;
@@ -823,8 +823,8 @@ xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t
             break;
         }
         nng_msg *msg = nng_aio_get_msg(aio);
-        xs_domain source = event_source(hub, msg);
-        if (source == XS_DOMAIN_NONE) {
+        xs_bus_domain source = event_source(hub, msg);
+        if (source == XS_BUS_DOMAIN_NONE) {
             /* Cannot happen while every listener is one of ours; never guess a source. */
             xs_log_error(hub->log, "bus.event_unplaced", "{s:I}", "bytes",
                          (json_int_t)nng_msg_len(msg));
@@ -862,7 +862,7 @@ typedef struct node_link {
 } node_link;
 
 struct xs_bus_node {
-    xs_domain domain;
+    xs_bus_domain domain;
     node_link link[2];
     nng_tls_config *tls; /* tls+tcp://: the hub it trusts, and this node's certificate */
     size_t max_msg;
@@ -967,9 +967,9 @@ int xs_bus_node_check(xs_bus_node *node, int64_t stale_ms)
     return redialled;
 }
 
-xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts *opts)
+xs_err xs_bus_node_create(xs_bus_node **out, xs_bus_domain domain, const xs_bus_opts *opts)
 {
-    if (out == NULL || domain < 0 || domain >= XS_DOMAIN_COUNT) {
+    if (out == NULL || domain < 0 || domain >= XS_BUS_DOMAIN_COUNT) {
         return XS_EINVAL;
     }
     xs_err e = check_opts(opts);

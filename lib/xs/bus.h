@@ -39,25 +39,25 @@
 #include "xs/err.h"
 #include "xs/log.h"
 
-typedef enum xs_domain {
-    XS_DOMAIN_AUTH = 0,
-    XS_DOMAIN_CONTACTS = 1,
-    XS_DOMAIN_INVOICES = 2,
-    XS_DOMAIN_PAYMENTS = 3,
-    XS_DOMAIN_COUNT = 4,
-    XS_DOMAIN_NONE = -1,
-} xs_domain;
+typedef enum xs_bus_domain {
+    XS_BUS_DOMAIN_AUTH = 0,
+    XS_BUS_DOMAIN_CONTACTS = 1,
+    XS_BUS_DOMAIN_INVOICES = 2,
+    XS_BUS_DOMAIN_PAYMENTS = 3,
+    XS_BUS_DOMAIN_COUNT = 4,
+    XS_BUS_DOMAIN_NONE = -1,
+} xs_bus_domain;
 
-/* xs_domain_name returns "auth", "contacts", "invoices", "payments" (static), or "none". */
-const char *xs_domain_name(xs_domain d);
+/* xs_bus_domain_name returns "auth", "contacts", "invoices", "payments" (static), or "none". */
+const char *xs_bus_domain_name(xs_bus_domain d);
 
-/* xs_domain_parse reads a domain name. */
-xs_err xs_domain_parse(const char *name, xs_domain *out);
+/* xs_bus_domain_parse reads a domain name. */
+xs_err xs_bus_domain_parse(const char *name, xs_bus_domain *out);
 
 /* Index of the first events socket in address derivation: domain d publishes on socket
  * XS_BUS_EVENTS_INDEX + d. */
 #define XS_BUS_EVENTS_INDEX 4
-#define XS_BUS_SOCKETS      (XS_BUS_EVENTS_INDEX + XS_DOMAIN_COUNT)
+#define XS_BUS_SOCKETS      (XS_BUS_EVENTS_INDEX + XS_BUS_DOMAIN_COUNT)
 #define XS_BUS_URL_MAX      512
 
 /* The name a hub's certificate carries (its subject alternative name), checked by nodes. */
@@ -98,11 +98,11 @@ void xs_bus_hub_destroy(xs_bus_hub *hub);
  * free()) and *replen. Safe to call from many threads at once. XS_ETIMEDOUT when no reply
  * came in time (including when no replica is connected), XS_ETOOBIG for a message over the
  * limit (a request, refused before sending, or a reply), XS_ECLOSED after destroy. */
-xs_err xs_bus_request(xs_bus_hub *hub, xs_domain domain, const void *req, size_t len,
+xs_err xs_bus_request(xs_bus_hub *hub, xs_bus_domain domain, const void *req, size_t len,
                       int64_t timeout_ms, void **rep, size_t *replen);
 
 /* xs_bus_peers returns how many replicas of domain are connected right now. */
-int xs_bus_peers(const xs_bus_hub *hub, xs_domain domain);
+int xs_bus_peers(const xs_bus_hub *hub, xs_bus_domain domain);
 
 /* xs_bus_next_event waits up to timeout_ms (negative: no limit) for the next published event
  * and writes it into *buf (new, free with free()) and *len, and the domain whose events
@@ -111,7 +111,7 @@ int xs_bus_peers(const xs_bus_hub *hub, xs_domain domain);
  * when none came, XS_ECLOSED after destroy. Events over the limit are dropped. One thread
  * consumes events. */
 xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t *len,
-                         xs_domain *from);
+                         xs_bus_domain *from);
 
 /* --- node (domain service side) --- */
 typedef struct xs_bus_node xs_bus_node;
@@ -124,7 +124,7 @@ typedef struct xs_bus_worker xs_bus_worker;
  * address outright, XS_EINVAL (logged) as for xs_bus_hub_create; an unreachable hub, or one
  * whose certificate is refused (logged by nng's reconnects as no connection), is not an
  * error. */
-xs_err xs_bus_node_create(xs_bus_node **out, xs_domain domain, const xs_bus_opts *opts);
+xs_err xs_bus_node_create(xs_bus_node **out, xs_bus_domain domain, const xs_bus_opts *opts);
 
 /* xs_bus_node_destroy closes the sockets, waking workers blocked in recv with XS_ECLOSED.
  * Workers may be destroyed before or after: a worker outliving its node answers every call

@@ -88,7 +88,7 @@ static xs_bus_opts make_opts(const char *url, size_t max_msg, int64_t resend_ms,
 }
 
 /* wait_peers waits up to 5 s for the hub to see n replicas of domain. */
-static bool wait_peers(xs_bus_hub *hub, xs_domain d, int n)
+static bool wait_peers(xs_bus_hub *hub, xs_bus_domain d, int n)
 {
     int64_t end = xs_clock_mono_ms() + 5000;
     while (xs_clock_mono_ms() < end) {
@@ -101,7 +101,7 @@ static bool wait_peers(xs_bus_hub *hub, xs_domain d, int n)
 }
 
 /* request_str sends a string and checks the reply equals want (when not NULL). */
-static xs_err request_str(xs_bus_hub *hub, xs_domain d, const char *req, int64_t timeout_ms,
+static xs_err request_str(xs_bus_hub *hub, xs_bus_domain d, const char *req, int64_t timeout_ms,
                           char *got, size_t gotsize)
 {
     void *rep = NULL;
@@ -181,7 +181,7 @@ static void *replica_main(void *arg)
     return NULL;
 }
 
-static void replica_start(replica *r, xs_domain d, const xs_bus_opts *opts, const char *tag,
+static void replica_start(replica *r, xs_bus_domain d, const xs_bus_opts *opts, const char *tag,
                           int nworkers)
 {
     r->tag = tag;
@@ -260,37 +260,37 @@ static void logfile_close(logfile *lf)
 static void test_domain_names(void **state)
 {
     (void)state;
-    xs_domain d;
-    for (int i = 0; i < XS_DOMAIN_COUNT; i++) {
-        assert_int_equal(xs_domain_parse(xs_domain_name((xs_domain)i), &d), XS_OK);
+    xs_bus_domain d;
+    for (int i = 0; i < XS_BUS_DOMAIN_COUNT; i++) {
+        assert_int_equal(xs_bus_domain_parse(xs_bus_domain_name((xs_bus_domain)i), &d), XS_OK);
         assert_int_equal(d, i);
     }
-    assert_string_equal(xs_domain_name(XS_DOMAIN_CONTACTS), "contacts");
-    assert_string_equal(xs_domain_name(XS_DOMAIN_NONE), "none");
-    assert_string_equal(xs_domain_name(XS_DOMAIN_COUNT), "none");
-    d = XS_DOMAIN_AUTH;
-    assert_int_equal(xs_domain_parse("Contacts", &d), XS_EINVAL);
-    assert_int_equal(xs_domain_parse("none", &d), XS_EINVAL);
-    assert_int_equal(xs_domain_parse("", &d), XS_EINVAL);
-    assert_int_equal(xs_domain_parse(NULL, &d), XS_EINVAL);
-    assert_int_equal(d, XS_DOMAIN_AUTH); /* untouched on failure */
+    assert_string_equal(xs_bus_domain_name(XS_BUS_DOMAIN_CONTACTS), "contacts");
+    assert_string_equal(xs_bus_domain_name(XS_BUS_DOMAIN_NONE), "none");
+    assert_string_equal(xs_bus_domain_name(XS_BUS_DOMAIN_COUNT), "none");
+    d = XS_BUS_DOMAIN_AUTH;
+    assert_int_equal(xs_bus_domain_parse("Contacts", &d), XS_EINVAL);
+    assert_int_equal(xs_bus_domain_parse("none", &d), XS_EINVAL);
+    assert_int_equal(xs_bus_domain_parse("", &d), XS_EINVAL);
+    assert_int_equal(xs_bus_domain_parse(NULL, &d), XS_EINVAL);
+    assert_int_equal(d, XS_BUS_DOMAIN_AUTH); /* untouched on failure */
 }
 
 static void test_url_derivation(void **state)
 {
     (void)state;
     char buf[XS_BUS_URL_MAX];
-    assert_int_equal(xs_bus_url("tcp://host:7400", XS_DOMAIN_AUTH, buf), XS_OK);
+    assert_int_equal(xs_bus_url("tcp://host:7400", XS_BUS_DOMAIN_AUTH, buf), XS_OK);
     assert_string_equal(buf, "tcp://host:7400");
-    assert_int_equal(xs_bus_url("tcp://host:7400", XS_DOMAIN_PAYMENTS, buf), XS_OK);
+    assert_int_equal(xs_bus_url("tcp://host:7400", XS_BUS_DOMAIN_PAYMENTS, buf), XS_OK);
     assert_string_equal(buf, "tcp://host:7403");
     assert_int_equal(xs_bus_url("tcp://10.0.0.1:7400", XS_BUS_EVENTS_INDEX, buf), XS_OK);
     assert_string_equal(buf, "tcp://10.0.0.1:7404");
-    assert_int_equal(xs_bus_url("tcp://[::1]:9998", XS_DOMAIN_CONTACTS, buf), XS_OK);
+    assert_int_equal(xs_bus_url("tcp://[::1]:9998", XS_BUS_DOMAIN_CONTACTS, buf), XS_OK);
     assert_string_equal(buf, "tcp://[::1]:9999");
-    assert_int_equal(xs_bus_url("tcp4://h:100", XS_DOMAIN_INVOICES, buf), XS_OK);
+    assert_int_equal(xs_bus_url("tcp4://h:100", XS_BUS_DOMAIN_INVOICES, buf), XS_OK);
     assert_string_equal(buf, "tcp4://h:102");
-    assert_int_equal(xs_bus_url("tcp://:7400", XS_DOMAIN_CONTACTS, buf), XS_OK);
+    assert_int_equal(xs_bus_url("tcp://:7400", XS_BUS_DOMAIN_CONTACTS, buf), XS_OK);
     assert_string_equal(buf, "tcp://:7401");
     assert_int_equal(xs_bus_url("tls+tcp://orchestrator:7400", XS_BUS_EVENTS_INDEX + 1, buf),
                      XS_OK);
@@ -298,13 +298,13 @@ static void test_url_derivation(void **state)
     /* The highest base that leaves room for all eight sockets. */
     assert_int_equal(xs_bus_url("tcp://h:65528", XS_BUS_SOCKETS - 1, buf), XS_OK);
     assert_string_equal(buf, "tcp://h:65535");
-    assert_int_equal(xs_bus_url("ipc:///run/xs/bus", XS_DOMAIN_INVOICES, buf), XS_OK);
+    assert_int_equal(xs_bus_url("ipc:///run/xs/bus", XS_BUS_DOMAIN_INVOICES, buf), XS_OK);
     assert_string_equal(buf, "ipc:///run/xs/bus.invoices");
     assert_int_equal(xs_bus_url("inproc://x", XS_BUS_EVENTS_INDEX, buf), XS_OK);
     assert_string_equal(buf, "inproc://x.events-auth");
     assert_int_equal(xs_bus_url("ipc:///run/xs/bus", XS_BUS_SOCKETS - 1, buf), XS_OK);
     assert_string_equal(buf, "ipc:///run/xs/bus.events-payments");
-    assert_int_equal(xs_bus_url("inproc://x", XS_DOMAIN_AUTH, buf), XS_OK);
+    assert_int_equal(xs_bus_url("inproc://x", XS_BUS_DOMAIN_AUTH, buf), XS_OK);
     assert_string_equal(buf, "inproc://x.auth");
 
     strcpy(buf, "untouched");
@@ -333,7 +333,7 @@ static void test_url_derivation(void **state)
         "tcp://h:+740",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (xs_bus_url(bad[i], XS_DOMAIN_AUTH, buf) != XS_EINVAL) {
+        if (xs_bus_url(bad[i], XS_BUS_DOMAIN_AUTH, buf) != XS_EINVAL) {
             fail_msg("accepted bad base %s", bad[i]);
         }
     }
@@ -348,9 +348,9 @@ static void test_url_derivation(void **state)
     memset(longbase, 'a', sizeof(longbase));
     memcpy(longbase, "inproc://", 9);
     longbase[XS_BUS_URL_MAX - 5] = '\0';
-    assert_int_equal(xs_bus_url(longbase, XS_DOMAIN_AUTH, buf), XS_EINVAL);
+    assert_int_equal(xs_bus_url(longbase, XS_BUS_DOMAIN_AUTH, buf), XS_EINVAL);
     longbase[XS_BUS_URL_MAX - 20] = '\0';
-    assert_int_equal(xs_bus_url(longbase, XS_DOMAIN_AUTH, buf), XS_OK);
+    assert_int_equal(xs_bus_url(longbase, XS_BUS_DOMAIN_AUTH, buf), XS_OK);
 }
 
 static void test_bad_opts(void **state)
@@ -361,18 +361,18 @@ static void test_bad_opts(void **state)
     xs_bus_opts o = make_opts("inproc://bad_opts", MAX_MSG, 0, NULL);
     o.max_msg = 0;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EINVAL);
     o = make_opts("ws://h:1", MAX_MSG, 0, NULL);
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EINVAL);
     o = make_opts("inproc://bad_opts", MAX_MSG, -1, NULL);
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
     o = make_opts(NULL, MAX_MSG, 0, NULL);
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
     assert_int_equal(xs_bus_hub_create(&hub, NULL), XS_EINVAL);
     o = make_opts("inproc://bad_opts", MAX_MSG, 0, NULL);
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_COUNT, &o), XS_EINVAL);
-    assert_int_equal(xs_bus_node_create(&node, (xs_domain)-2, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_COUNT, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, (xs_bus_domain)-2, &o), XS_EINVAL);
     assert_null(hub);
     assert_null(node);
     xs_bus_hub_destroy(NULL);
@@ -389,10 +389,11 @@ static void round_trip_opts(const xs_bus_opts *ho, const xs_bus_opts *ro)
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, ho), XS_OK);
     replica r = {0};
-    replica_start(&r, XS_DOMAIN_INVOICES, ro, "inv", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_INVOICES, 1));
+    replica_start(&r, XS_BUS_DOMAIN_INVOICES, ro, "inv", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_INVOICES, 1));
     char got[128];
-    assert_int_equal(request_str(hub, XS_DOMAIN_INVOICES, "hello", 5000, got, sizeof(got)), XS_OK);
+    assert_int_equal(request_str(hub, XS_BUS_DOMAIN_INVOICES, "hello", 5000, got, sizeof(got)),
+                     XS_OK);
     assert_string_equal(got, "inv:hello");
 
     /* Binary bytes, including NULs, come back exactly. */
@@ -402,30 +403,30 @@ static void round_trip_opts(const xs_bus_opts *ho, const xs_bus_opts *ro)
     }
     void *rep = NULL;
     size_t len = 0;
-    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_INVOICES, bin, sizeof(bin), 5000, &rep, &len),
-                     XS_OK);
+    assert_int_equal(
+        xs_bus_request(hub, XS_BUS_DOMAIN_INVOICES, bin, sizeof(bin), 5000, &rep, &len), XS_OK);
     assert_int_equal(len, 4 + sizeof(bin));
     assert_memory_equal((char *)rep + 4, bin, sizeof(bin));
     free(rep);
 
     /* An empty request is a valid request. */
     rep = NULL;
-    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_INVOICES, NULL, 0, 5000, &rep, &len), XS_OK);
+    assert_int_equal(xs_bus_request(hub, XS_BUS_DOMAIN_INVOICES, NULL, 0, 5000, &rep, &len), XS_OK);
     assert_int_equal(len, 4);
     assert_memory_equal(rep, "inv:", 4);
     free(rep);
 
     /* Other domains have no replica. */
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 0);
-    assert_int_equal(request_str(hub, XS_DOMAIN_CONTACTS, "x", 100, NULL, 0), XS_ETIMEDOUT);
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_CONTACTS), 0);
+    assert_int_equal(request_str(hub, XS_BUS_DOMAIN_CONTACTS, "x", 100, NULL, 0), XS_ETIMEDOUT);
 
     /* Argument errors. */
-    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_NONE, "x", 1, 100, &rep, &len), XS_EINVAL);
-    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_AUTH, NULL, 1, 100, &rep, &len), XS_EINVAL);
-    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_AUTH, "x", 1, 100, NULL, &len), XS_EINVAL);
-    assert_int_equal(xs_bus_request(NULL, XS_DOMAIN_AUTH, "x", 1, 100, &rep, &len), XS_EINVAL);
-    assert_int_equal(xs_bus_peers(NULL, XS_DOMAIN_AUTH), 0);
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_NONE), 0);
+    assert_int_equal(xs_bus_request(hub, XS_BUS_DOMAIN_NONE, "x", 1, 100, &rep, &len), XS_EINVAL);
+    assert_int_equal(xs_bus_request(hub, XS_BUS_DOMAIN_AUTH, NULL, 1, 100, &rep, &len), XS_EINVAL);
+    assert_int_equal(xs_bus_request(hub, XS_BUS_DOMAIN_AUTH, "x", 1, 100, NULL, &len), XS_EINVAL);
+    assert_int_equal(xs_bus_request(NULL, XS_BUS_DOMAIN_AUTH, "x", 1, 100, &rep, &len), XS_EINVAL);
+    assert_int_equal(xs_bus_peers(NULL, XS_BUS_DOMAIN_AUTH), 0);
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_NONE), 0);
 
     replica_stop(&r);
     xs_bus_hub_destroy(hub);
@@ -467,7 +468,7 @@ static void test_round_trip_ipc(void **state)
 /* Many threads, each with many requests in flight one after another. */
 typedef struct caller {
     xs_bus_hub *hub;
-    xs_domain domain;
+    xs_bus_domain domain;
     int id;
     int count;
     int64_t timeout_ms;
@@ -505,8 +506,8 @@ static void test_concurrent_requests(void **state)
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     replica r = {0};
-    replica_start(&r, XS_DOMAIN_CONTACTS, &o, "c", 4);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 1));
+    replica_start(&r, XS_BUS_DOMAIN_CONTACTS, &o, "c", 4);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 1));
 
     enum { NTHREADS = 16, PER_THREAD = 60 };
     atomic_int failures;
@@ -514,7 +515,7 @@ static void test_concurrent_requests(void **state)
     caller callers[NTHREADS];
     pthread_t th[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) {
-        callers[i] = (caller){hub, XS_DOMAIN_CONTACTS, i, PER_THREAD, 10000, &failures, NULL};
+        callers[i] = (caller){hub, XS_BUS_DOMAIN_CONTACTS, i, PER_THREAD, 10000, &failures, NULL};
         assert_int_equal(pthread_create(&th[i], NULL, caller_main, &callers[i]), 0);
     }
     for (int i = 0; i < NTHREADS; i++) {
@@ -537,9 +538,9 @@ static void test_replicas_share_work(void **state)
     replica a = {0}, b = {0};
     a.delay_ms = 20;
     b.delay_ms = 20;
-    replica_start(&a, XS_DOMAIN_PAYMENTS, &o, "A", 4);
-    replica_start(&b, XS_DOMAIN_PAYMENTS, &o, "B", 4);
-    assert_true(wait_peers(hub, XS_DOMAIN_PAYMENTS, 2));
+    replica_start(&a, XS_BUS_DOMAIN_PAYMENTS, &o, "A", 4);
+    replica_start(&b, XS_BUS_DOMAIN_PAYMENTS, &o, "B", 4);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_PAYMENTS, 2));
 
     enum { NTHREADS = 24, PER_THREAD = 3 };
     atomic_int failures;
@@ -547,7 +548,7 @@ static void test_replicas_share_work(void **state)
     caller callers[NTHREADS];
     pthread_t th[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) {
-        callers[i] = (caller){hub, XS_DOMAIN_PAYMENTS, i, PER_THREAD, 10000, &failures, NULL};
+        callers[i] = (caller){hub, XS_BUS_DOMAIN_PAYMENTS, i, PER_THREAD, 10000, &failures, NULL};
         assert_int_equal(pthread_create(&th[i], NULL, caller_main, &callers[i]), 0);
     }
     for (int i = 0; i < NTHREADS; i++) {
@@ -566,7 +567,7 @@ static void test_replicas_share_work(void **state)
 /* A request in flight on its own thread. */
 typedef struct pending {
     xs_bus_hub *hub;
-    xs_domain domain;
+    xs_bus_domain domain;
     const char *req;
     int64_t timeout_ms;
     xs_err result;
@@ -608,14 +609,14 @@ static void replica_dies(const char *base)
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     replica a = {0}, b = {0};
     a.hold = true;
-    replica_start(&a, XS_DOMAIN_AUTH, &o, "A", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_AUTH, 1));
+    replica_start(&a, XS_BUS_DOMAIN_AUTH, &o, "A", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_AUTH, 1));
 
-    pending p = {.hub = hub, .domain = XS_DOMAIN_AUTH, .req = "job", .timeout_ms = 8000};
+    pending p = {.hub = hub, .domain = XS_BUS_DOMAIN_AUTH, .req = "job", .timeout_ms = 8000};
     pending_start(&p);
     assert_true(wait_count(&a.held, 1)); /* A holds the request now */
-    replica_start(&b, XS_DOMAIN_AUTH, &o, "B", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_AUTH, 2));
+    replica_start(&b, XS_BUS_DOMAIN_AUTH, &o, "B", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_AUTH, 2));
     xs_clock_sleep_ms(100); /* no timer resend: B has nothing yet */
     assert_int_equal(atomic_load(&b.handled), 0);
 
@@ -624,7 +625,7 @@ static void replica_dies(const char *base)
     assert_int_equal(p.result, XS_OK);
     assert_string_equal(p.reply, "B:job");
     assert_true(p.elapsed_ms < 5000);
-    assert_true(wait_peers(hub, XS_DOMAIN_AUTH, 1));
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_AUTH, 1));
     replica_stop(&b);
     xs_bus_hub_destroy(hub);
 }
@@ -696,13 +697,13 @@ static void test_resend_by_timer(void **state)
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     replica a = {0}, b = {0};
     a.hold = true;
-    replica_start(&a, XS_DOMAIN_CONTACTS, &o, "A", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 1));
-    pending p = {.hub = hub, .domain = XS_DOMAIN_CONTACTS, .req = "slow", .timeout_ms = 5000};
+    replica_start(&a, XS_BUS_DOMAIN_CONTACTS, &o, "A", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 1));
+    pending p = {.hub = hub, .domain = XS_BUS_DOMAIN_CONTACTS, .req = "slow", .timeout_ms = 5000};
     pending_start(&p);
     assert_true(wait_count(&a.held, 1));
-    replica_start(&b, XS_DOMAIN_CONTACTS, &o, "B", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 2));
+    replica_start(&b, XS_BUS_DOMAIN_CONTACTS, &o, "B", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 2));
     pthread_join(p.th, NULL);
     assert_int_equal(p.result, XS_OK);
     assert_string_equal(p.reply, "B:slow");
@@ -714,7 +715,7 @@ static void test_resend_by_timer(void **state)
 
 static void test_timeouts(void **state)
 {
-    xs_domain from = XS_DOMAIN_NONE;
+    xs_bus_domain from = XS_BUS_DOMAIN_NONE;
     (void)state;
     char base[64];
     tcp_base(base, sizeof(base));
@@ -724,18 +725,18 @@ static void test_timeouts(void **state)
 
     /* No replica at all. */
     int64_t t0 = xs_clock_mono_ms();
-    assert_int_equal(request_str(hub, XS_DOMAIN_AUTH, "x", 300, NULL, 0), XS_ETIMEDOUT);
+    assert_int_equal(request_str(hub, XS_BUS_DOMAIN_AUTH, "x", 300, NULL, 0), XS_ETIMEDOUT);
     int64_t took = xs_clock_mono_ms() - t0;
     assert_true(took >= 250 && took < 2000);
-    assert_int_equal(request_str(hub, XS_DOMAIN_AUTH, "x", 0, NULL, 0), XS_ETIMEDOUT);
+    assert_int_equal(request_str(hub, XS_BUS_DOMAIN_AUTH, "x", 0, NULL, 0), XS_ETIMEDOUT);
 
     /* A replica that never answers. */
     replica a = {0};
     a.hold = true;
-    replica_start(&a, XS_DOMAIN_AUTH, &o, "A", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_AUTH, 1));
+    replica_start(&a, XS_BUS_DOMAIN_AUTH, &o, "A", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_AUTH, 1));
     t0 = xs_clock_mono_ms();
-    assert_int_equal(request_str(hub, XS_DOMAIN_AUTH, "x", 300, NULL, 0), XS_ETIMEDOUT);
+    assert_int_equal(request_str(hub, XS_BUS_DOMAIN_AUTH, "x", 300, NULL, 0), XS_ETIMEDOUT);
     took = xs_clock_mono_ms() - t0;
     assert_true(took >= 250 && took < 2000);
     assert_int_equal(atomic_load(&a.held), 1);
@@ -762,8 +763,8 @@ static void test_oversize_refused(void **state)
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     xs_bus_node *node;
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_INVOICES, &o), XS_OK);
-    assert_true(wait_peers(hub, XS_DOMAIN_INVOICES, 1));
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_INVOICES, &o), XS_OK);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_INVOICES, 1));
     xs_bus_worker *w;
     assert_int_equal(xs_bus_worker_create(node, &w), XS_OK);
 
@@ -771,12 +772,12 @@ static void test_oversize_refused(void **state)
     memset(big, 'z', LIMIT + 1);
     void *rep = NULL;
     size_t len = 0;
-    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_INVOICES, big, LIMIT + 1, 1000, &rep, &len),
+    assert_int_equal(xs_bus_request(hub, XS_BUS_DOMAIN_INVOICES, big, LIMIT + 1, 1000, &rep, &len),
                      XS_ETOOBIG);
     assert_int_equal(xs_bus_publish(node, big, LIMIT + 1), XS_ETOOBIG);
 
     /* Exactly the limit goes through, both ways, despite the protocol header. */
-    pending p = {.hub = hub, .domain = XS_DOMAIN_INVOICES, .timeout_ms = 5000};
+    pending p = {.hub = hub, .domain = XS_BUS_DOMAIN_INVOICES, .timeout_ms = 5000};
     big[LIMIT] = '\0';
     p.req = big;
     pending_start(&p);
@@ -793,7 +794,7 @@ static void test_oversize_refused(void **state)
 
     rep = NULL;
     pending q = {
-        .hub = hub, .domain = XS_DOMAIN_INVOICES, .req = "give me max", .timeout_ms = 5000};
+        .hub = hub, .domain = XS_BUS_DOMAIN_INVOICES, .req = "give me max", .timeout_ms = 5000};
     pending_start(&q);
     assert_int_equal(xs_bus_worker_recv(w, 5000, &in, &len), XS_OK);
     free(in);
@@ -810,19 +811,19 @@ static void test_oversize_refused(void **state)
 /* A peer with a larger limit cannot push a message past the receiver's limit. */
 static void oversize_received(const char *base, xs_err want_reply)
 {
-    xs_domain from = XS_DOMAIN_NONE;
+    xs_bus_domain from = XS_BUS_DOMAIN_NONE;
     xs_bus_opts ho = make_opts(base, 1024, 0, NULL);
     xs_bus_opts no = make_opts(base, MAX_MSG, 0, NULL);
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
     xs_bus_node *node;
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_CONTACTS, &no), XS_OK);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 1));
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_CONTACTS, &no), XS_OK);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 1));
     xs_bus_worker *w;
     assert_int_equal(xs_bus_worker_create(node, &w), XS_OK);
     char *big = calloc(1, 4096);
 
-    pending p = {.hub = hub, .domain = XS_DOMAIN_CONTACTS, .req = "q", .timeout_ms = 700};
+    pending p = {.hub = hub, .domain = XS_BUS_DOMAIN_CONTACTS, .req = "q", .timeout_ms = 700};
     pending_start(&p);
     void *in = NULL;
     size_t len;
@@ -878,7 +879,7 @@ static void test_oversize_received(void **state)
 
 static void test_events(void **state)
 {
-    xs_domain from = XS_DOMAIN_NONE;
+    xs_bus_domain from = XS_BUS_DOMAIN_NONE;
     (void)state;
     char base[64];
     tcp_base(base, sizeof(base));
@@ -886,9 +887,9 @@ static void test_events(void **state)
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     xs_bus_node *n1, *n2;
-    assert_int_equal(xs_bus_node_create(&n1, XS_DOMAIN_CONTACTS, &o), XS_OK);
-    assert_int_equal(xs_bus_node_create(&n2, XS_DOMAIN_PAYMENTS, &o), XS_OK);
-    const xs_domain domains[2] = {XS_DOMAIN_CONTACTS, XS_DOMAIN_PAYMENTS};
+    assert_int_equal(xs_bus_node_create(&n1, XS_BUS_DOMAIN_CONTACTS, &o), XS_OK);
+    assert_int_equal(xs_bus_node_create(&n2, XS_BUS_DOMAIN_PAYMENTS, &o), XS_OK);
+    const xs_bus_domain domains[2] = {XS_BUS_DOMAIN_CONTACTS, XS_BUS_DOMAIN_PAYMENTS};
 
     /* Wait until both publishers are connected: an event is dropped while away. */
     xs_bus_node *nodes[2] = {n1, n2};
@@ -961,38 +962,38 @@ static void test_peer_counts(void **state)
     xs_bus_opts o = make_opts(base, MAX_MSG, 0, lf.log);
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
-    for (int d = 0; d < XS_DOMAIN_COUNT; d++) {
-        assert_int_equal(xs_bus_peers(hub, (xs_domain)d), 0);
+    for (int d = 0; d < XS_BUS_DOMAIN_COUNT; d++) {
+        assert_int_equal(xs_bus_peers(hub, (xs_bus_domain)d), 0);
     }
     xs_bus_node *c1, *c2, *p1;
-    assert_int_equal(xs_bus_node_create(&c1, XS_DOMAIN_CONTACTS, &o), XS_OK);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 1));
-    assert_int_equal(xs_bus_node_create(&c2, XS_DOMAIN_CONTACTS, &o), XS_OK);
-    assert_int_equal(xs_bus_node_create(&p1, XS_DOMAIN_PAYMENTS, &o), XS_OK);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 2));
-    assert_true(wait_peers(hub, XS_DOMAIN_PAYMENTS, 1));
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_AUTH), 0);
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_INVOICES), 0);
+    assert_int_equal(xs_bus_node_create(&c1, XS_BUS_DOMAIN_CONTACTS, &o), XS_OK);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 1));
+    assert_int_equal(xs_bus_node_create(&c2, XS_BUS_DOMAIN_CONTACTS, &o), XS_OK);
+    assert_int_equal(xs_bus_node_create(&p1, XS_BUS_DOMAIN_PAYMENTS, &o), XS_OK);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 2));
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_PAYMENTS, 1));
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_AUTH), 0);
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_INVOICES), 0);
 
     /* A peer speaking the wrong protocol is refused and never counted, nor uncounted. */
     char url[XS_BUS_URL_MAX];
-    assert_int_equal(xs_bus_url(base, XS_DOMAIN_CONTACTS, url), XS_OK);
+    assert_int_equal(xs_bus_url(base, XS_BUS_DOMAIN_CONTACTS, url), XS_OK);
     nng_socket wrong;
     assert_int_equal(nng_pub0_open(&wrong), 0);
     assert_int_equal(nng_dial(wrong, url, NULL, NNG_FLAG_NONBLOCK), 0);
     xs_clock_sleep_ms(300);
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 2);
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_CONTACTS), 2);
     nng_close(wrong);
     xs_clock_sleep_ms(100);
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 2);
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_CONTACTS), 2);
 
     xs_bus_node_destroy(c1);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 1));
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 1));
     xs_bus_node_destroy(c2);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 0));
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_PAYMENTS), 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 0));
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_PAYMENTS), 1);
     xs_bus_node_destroy(p1);
-    assert_true(wait_peers(hub, XS_DOMAIN_PAYMENTS, 0));
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_PAYMENTS, 0));
     xs_bus_hub_destroy(hub);
     assert_true(logfile_has(&lf, "\"event\":\"bus.listen\""));
     assert_true(logfile_has(&lf, "\"event\":\"bus.peer_up\""));
@@ -1009,7 +1010,7 @@ static void test_node_before_hub(void **state)
     tcp_base(base, sizeof(base));
     xs_bus_opts o = make_opts(base, MAX_MSG, 0, NULL);
     replica r = {0};
-    replica_start(&r, XS_DOMAIN_INVOICES, &o, "r", 2);
+    replica_start(&r, XS_BUS_DOMAIN_INVOICES, &o, "r", 2);
     xs_clock_sleep_ms(300); /* several failed dials */
 
     for (int round = 0; round < 2; round++) {
@@ -1017,10 +1018,11 @@ static void test_node_before_hub(void **state)
         assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
         int64_t t0 = xs_clock_mono_ms();
         char got[64];
-        assert_int_equal(request_str(hub, XS_DOMAIN_INVOICES, "up", 5000, got, sizeof(got)), XS_OK);
+        assert_int_equal(request_str(hub, XS_BUS_DOMAIN_INVOICES, "up", 5000, got, sizeof(got)),
+                         XS_OK);
         assert_string_equal(got, "r:up");
         assert_true(xs_clock_mono_ms() - t0 < 3000);
-        assert_true(wait_peers(hub, XS_DOMAIN_INVOICES, 1));
+        assert_true(wait_peers(hub, XS_BUS_DOMAIN_INVOICES, 1));
         xs_bus_hub_destroy(hub);
         xs_clock_sleep_ms(200);
     }
@@ -1038,8 +1040,8 @@ static void test_node_check_redials(void **state)
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     replica r = {0};
-    replica_start(&r, XS_DOMAIN_INVOICES, &o, "r", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_INVOICES, 1));
+    replica_start(&r, XS_BUS_DOMAIN_INVOICES, &o, "r", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_INVOICES, 1));
     xs_clock_sleep_ms(300);
     assert_int_equal(xs_bus_node_check(r.node, 200), 0); /* connected: nothing to do */
     assert_int_equal(xs_bus_node_check(NULL, 200), 0);
@@ -1051,7 +1053,8 @@ static void test_node_check_redials(void **state)
     assert_int_equal(xs_bus_node_check(r.node, 200), 0); /* the new dialers start the clock */
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     char got[64];
-    assert_int_equal(request_str(hub, XS_DOMAIN_INVOICES, "back", 5000, got, sizeof(got)), XS_OK);
+    assert_int_equal(request_str(hub, XS_BUS_DOMAIN_INVOICES, "back", 5000, got, sizeof(got)),
+                     XS_OK);
     assert_string_equal(got, "r:back");
     xs_bus_hub_destroy(hub);
     replica_stop(&r);
@@ -1068,8 +1071,8 @@ static void test_hub_destroy_wakes_callers(void **state)
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     replica a = {0};
     a.hold = true;
-    replica_start(&a, XS_DOMAIN_AUTH, &o, "A", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_AUTH, 1));
+    replica_start(&a, XS_BUS_DOMAIN_AUTH, &o, "A", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_AUTH, 1));
 
     /* One caller waits for a reply that never comes, several for a replica that is not
      * there. */
@@ -1077,7 +1080,7 @@ static void test_hub_destroy_wakes_callers(void **state)
     pending p[NWAIT];
     for (int i = 0; i < NWAIT; i++) {
         p[i] = (pending){.hub = hub, .req = "wait", .timeout_ms = 20000};
-        p[i].domain = i == 0 ? XS_DOMAIN_AUTH : XS_DOMAIN_CONTACTS;
+        p[i].domain = i == 0 ? XS_BUS_DOMAIN_AUTH : XS_BUS_DOMAIN_CONTACTS;
         pending_start(&p[i]);
     }
     assert_true(wait_count(&a.held, 1));
@@ -1100,7 +1103,7 @@ typedef struct event_waiter {
 
 static void *event_waiter_main(void *arg)
 {
-    xs_domain from = XS_DOMAIN_NONE;
+    xs_bus_domain from = XS_BUS_DOMAIN_NONE;
     event_waiter *ew = arg;
     void *buf = NULL;
     size_t len = 0;
@@ -1146,12 +1149,12 @@ static void test_worker_lifecycle(void **state)
 
     /* A node needs no hub to exist, and always belongs to a domain. */
     xs_bus_node *none = NULL;
-    assert_int_equal(xs_bus_node_create(&none, XS_DOMAIN_NONE, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&none, XS_BUS_DOMAIN_NONE, &o), XS_EINVAL);
     assert_null(none);
     xs_bus_worker *w = NULL;
 
     xs_bus_node *node;
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_OK);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_OK);
     assert_int_equal(xs_bus_worker_create(node, &w), XS_OK);
     void *buf = NULL;
     size_t len;
@@ -1210,13 +1213,13 @@ static void test_listen_and_dial_failures(void **state)
     memcpy(longbase, "ipc:///tmp/", 11);
     o.url = longbase;
     xs_bus_node *node = NULL;
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EBUS);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EBUS);
     assert_null(node);
     assert_true(logfile_has(&lf, "\"event\":\"bus.dial_failed\""));
 
     /* An unreachable hub is not an error: the node keeps dialling. */
     o.url = "tcp://127.0.0.1:1";
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_OK);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_OK);
     xs_bus_node_destroy(node);
     logfile_close(&lf);
 }
@@ -1224,7 +1227,7 @@ static void test_listen_and_dial_failures(void **state)
 /* After close every call fails at once, also one blocked in progress; destroy frees. */
 static void test_close_then_destroy(void **state)
 {
-    xs_domain from = XS_DOMAIN_NONE;
+    xs_bus_domain from = XS_BUS_DOMAIN_NONE;
     (void)state;
     xs_bus_opts o = make_opts("inproc://close_then_destroy", MAX_MSG, 0, NULL);
     xs_bus_hub *hub = NULL;
@@ -1234,7 +1237,7 @@ static void test_close_then_destroy(void **state)
     void *rep = NULL;
     size_t len = 0;
     int64_t t0 = xs_clock_mono_ms();
-    assert_int_equal(xs_bus_request(hub, XS_DOMAIN_CONTACTS, "x", 1, 10000, &rep, &len),
+    assert_int_equal(xs_bus_request(hub, XS_BUS_DOMAIN_CONTACTS, "x", 1, 10000, &rep, &len),
                      XS_ECLOSED);
     assert_int_equal(xs_bus_next_event(hub, 10000, &rep, &len, &from), XS_ECLOSED);
     assert_true(xs_clock_mono_ms() - t0 < 1000);
@@ -1310,7 +1313,7 @@ static int drain_events(xs_bus_hub *hub, int64_t ms)
     while (xs_clock_mono_ms() < end) {
         void *buf = NULL;
         size_t len = 0;
-        xs_domain from = XS_DOMAIN_NONE;
+        xs_bus_domain from = XS_BUS_DOMAIN_NONE;
         if (xs_bus_next_event(hub, 20, &buf, &len, &from) == XS_OK) {
             n++;
             free(buf);
@@ -1321,14 +1324,14 @@ static int drain_events(xs_bus_hub *hub, int64_t ms)
 
 /* publish_until_heard publishes ev from node until the hub hears it (5 s at most) and returns
  * the domain it came from. */
-static xs_domain publish_until_heard(xs_bus_hub *hub, xs_bus_node *node, const char *ev)
+static xs_bus_domain publish_until_heard(xs_bus_hub *hub, xs_bus_node *node, const char *ev)
 {
     int64_t end = xs_clock_mono_ms() + 5000;
     while (xs_clock_mono_ms() < end) {
         assert_int_equal(xs_bus_publish(node, ev, strlen(ev)), XS_OK);
         void *buf = NULL;
         size_t len = 0;
-        xs_domain from = XS_DOMAIN_NONE;
+        xs_bus_domain from = XS_BUS_DOMAIN_NONE;
         if (xs_bus_next_event(hub, 50, &buf, &len, &from) == XS_OK) {
             bool same = len == strlen(ev) && memcmp(buf, ev, len) == 0;
             free(buf);
@@ -1339,7 +1342,7 @@ static xs_domain publish_until_heard(xs_bus_hub *hub, xs_bus_node *node, const c
         }
     }
     fail_msg("event %s never arrived", ev);
-    return XS_DOMAIN_NONE;
+    return XS_BUS_DOMAIN_NONE;
 }
 
 /* Peers of the deployment with the right certificates work as over any transport. */
@@ -1359,12 +1362,12 @@ static void test_tls_round_trip(void **state)
     xs_bus_hub *hub;
     assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
     replica r = {0};
-    replica_start(&r, XS_DOMAIN_INVOICES, &io, "inv", 1);
+    replica_start(&r, XS_BUS_DOMAIN_INVOICES, &io, "inv", 1);
     xs_bus_opts co = tls_opts(base, con_dir, NULL);
     xs_bus_node *contacts;
-    assert_int_equal(xs_bus_node_create(&contacts, XS_DOMAIN_CONTACTS, &co), XS_OK);
-    assert_int_equal(publish_until_heard(hub, contacts, "from-contacts"), XS_DOMAIN_CONTACTS);
-    assert_int_equal(publish_until_heard(hub, r.node, "from-invoices"), XS_DOMAIN_INVOICES);
+    assert_int_equal(xs_bus_node_create(&contacts, XS_BUS_DOMAIN_CONTACTS, &co), XS_OK);
+    assert_int_equal(publish_until_heard(hub, contacts, "from-contacts"), XS_BUS_DOMAIN_CONTACTS);
+    assert_int_equal(publish_until_heard(hub, r.node, "from-invoices"), XS_BUS_DOMAIN_INVOICES);
     xs_bus_node_destroy(contacts);
     replica_stop(&r);
     xs_bus_hub_destroy(hub);
@@ -1376,7 +1379,7 @@ typedef struct intruder {
     nng_tls_config *tls;
 } intruder;
 
-static void intruder_dial(intruder *in, const char *base, xs_domain d)
+static void intruder_dial(intruder *in, const char *base, xs_bus_domain d)
 {
     char url[XS_BUS_URL_MAX];
     nng_dialer dr, dp;
@@ -1443,13 +1446,13 @@ static void test_tls_refuses_strangers(void **state)
     assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
 
     intruder none;
-    intruder_dial(&none, base, XS_DOMAIN_CONTACTS);
+    intruder_dial(&none, base, XS_BUS_DOMAIN_CONTACTS);
     xs_bus_opts oo = tls_opts(base, other_ca, NULL);
     replica other = {0};
-    replica_start(&other, XS_DOMAIN_CONTACTS, &oo, "other-ca", 1);
+    replica_start(&other, XS_BUS_DOMAIN_CONTACTS, &oo, "other-ca", 1);
     xs_bus_opts ro = tls_opts(base, a_invoices, NULL);
     replica role = {0};
-    replica_start(&role, XS_DOMAIN_CONTACTS, &ro, "other-role", 1);
+    replica_start(&role, XS_BUS_DOMAIN_CONTACTS, &ro, "other-role", 1);
 
     /* A second of dialling and publishing: no pipe, no request, no event. */
     int64_t end = xs_clock_mono_ms() + 1500;
@@ -1460,8 +1463,8 @@ static void test_tls_refuses_strangers(void **state)
         taken += intruder_requests(&none, 50);
         events += drain_events(hub, 50);
     }
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 0);
-    assert_int_equal(request_str(hub, XS_DOMAIN_CONTACTS, "token", 300, NULL, 0), XS_ETIMEDOUT);
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_CONTACTS), 0);
+    assert_int_equal(request_str(hub, XS_BUS_DOMAIN_CONTACTS, "token", 300, NULL, 0), XS_ETIMEDOUT);
     taken += intruder_requests(&none, 200);
     assert_int_equal(taken, 0);
     assert_int_equal(atomic_load(&other.handled) + atomic_load(&other.held), 0);
@@ -1471,15 +1474,15 @@ static void test_tls_refuses_strangers(void **state)
     /* The contacts replica of this deployment gets in, and gets the work. */
     xs_bus_opts co = tls_opts(base, a_contacts, NULL);
     replica good = {0};
-    replica_start(&good, XS_DOMAIN_CONTACTS, &co, "good", 1);
-    assert_true(wait_peers(hub, XS_DOMAIN_CONTACTS, 1));
+    replica_start(&good, XS_BUS_DOMAIN_CONTACTS, &co, "good", 1);
+    assert_true(wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 1));
     char got[64];
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(request_str(hub, XS_DOMAIN_CONTACTS, "work", 5000, got, sizeof(got)),
+        assert_int_equal(request_str(hub, XS_BUS_DOMAIN_CONTACTS, "work", 5000, got, sizeof(got)),
                          XS_OK);
         assert_string_equal(got, "good:work");
     }
-    assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 1);
+    assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_CONTACTS), 1);
     replica_stop(&good);
     replica_stop(&other);
     replica_stop(&role);
@@ -1506,10 +1509,10 @@ static void test_tls_node_checks_hub(void **state)
         assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
         xs_bus_opts co = tls_opts(base, a_contacts, NULL);
         replica r = {0};
-        replica_start(&r, XS_DOMAIN_CONTACTS, &co, "contacts", 1);
+        replica_start(&r, XS_BUS_DOMAIN_CONTACTS, &co, "contacts", 1);
         xs_clock_sleep_ms(1000);
-        assert_int_equal(xs_bus_peers(hub, XS_DOMAIN_CONTACTS), 0);
-        assert_int_equal(request_str(hub, XS_DOMAIN_CONTACTS, "x", 200, NULL, 0), XS_ETIMEDOUT);
+        assert_int_equal(xs_bus_peers(hub, XS_BUS_DOMAIN_CONTACTS), 0);
+        assert_int_equal(request_str(hub, XS_BUS_DOMAIN_CONTACTS, "x", 200, NULL, 0), XS_ETIMEDOUT);
         assert_int_equal(atomic_load(&r.handled) + atomic_load(&r.held), 0);
         replica_stop(&r);
         xs_bus_hub_destroy(hub);
@@ -1522,15 +1525,15 @@ static bool contacts_connects(xs_bus_hub *hub, const char *base, const char *dir
 {
     xs_bus_opts o = tls_opts(base, dir, NULL);
     xs_bus_node *node;
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_CONTACTS, &o), XS_OK);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_CONTACTS, &o), XS_OK);
     int64_t end = xs_clock_mono_ms() + (expect ? 3000 : 1000);
     bool up = false;
     while (!up && xs_clock_mono_ms() < end) {
-        up = xs_bus_peers(hub, XS_DOMAIN_CONTACTS) > 0;
+        up = xs_bus_peers(hub, XS_BUS_DOMAIN_CONTACTS) > 0;
         xs_clock_sleep_ms(10);
     }
     xs_bus_node_destroy(node);
-    wait_peers(hub, XS_DOMAIN_CONTACTS, 0);
+    wait_peers(hub, XS_BUS_DOMAIN_CONTACTS, 0);
     return up;
 }
 
@@ -1590,7 +1593,7 @@ static void test_bus_rules(void **state)
     xs_bus_node *node = NULL;
     /* tcp:// only when asked for, loudly. */
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EINVAL);
     assert_true(logfile_has(&lf, "\"event\":\"bus.refused\""));
     assert_true(logfile_has(&lf, "XS_BUS_INSECURE=1"));
     o.insecure = 1;
@@ -1609,14 +1612,14 @@ static void test_bus_rules(void **state)
     o.insecure = 0;
     assert_int_equal(chmod(dir, 0755), 0);
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EINVAL);
     assert_true(logfile_has(&lf, "mode 0700"));
     assert_int_equal(chmod(dir, 0700), 0);
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_OK);
     xs_bus_hub_destroy(hub);
     hub = NULL;
     snprintf(ipc, sizeof(ipc), "ipc://%s/missing/bus", dir);
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EINVAL);
     sh("rm -rf %s", dir);
 
     /* tls+tcp:// needs the folder, and every file in it usable. */
@@ -1630,14 +1633,14 @@ static void test_bus_rules(void **state)
     sh("mkdir -p %s", empty);
     o.tls_dir = empty;
     assert_int_equal(xs_bus_hub_create(&hub, &o), XS_EINVAL);
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EINVAL);
     assert_true(logfile_has(&lf, "\"event\":\"bus.tls_file\""));
     char a_auth[128], broken[160];
     cert_dir(a_auth, sizeof(a_auth), "a", "auth");
     mixed_dir(broken, sizeof(broken), a_auth, a_auth);
     sh("echo not-a-certificate > %s/trust-orchestrator.pem", broken);
     o.tls_dir = broken;
-    assert_int_equal(xs_bus_node_create(&node, XS_DOMAIN_AUTH, &o), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&node, XS_BUS_DOMAIN_AUTH, &o), XS_EINVAL);
     assert_true(logfile_has(&lf, "\"event\":\"bus.tls_config\""));
     /* The key never reaches the log. */
     assert_false(logfile_has(&lf, "PRIVATE KEY"));

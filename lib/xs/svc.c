@@ -298,9 +298,9 @@ static void publish_heartbeat(svc *s, bool stopping)
     }
     xs_time_format_iso(s->proc.started, started);
     json_t *body = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:I, s:I, s:b}", "service",
-                             s->def->service, "domain", xs_domain_name(s->def->domain), "replica",
-                             s->replica, "pid", (json_int_t)getpid(), "version", XS_VERSION,
-                             "started_at", started, "workers", s->nworkers, "busy",
+                             s->def->service, "domain", xs_bus_domain_name(s->def->domain),
+                             "replica", s->replica, "pid", (json_int_t)getpid(), "version",
+                             XS_VERSION, "started_at", started, "workers", s->nworkers, "busy",
                              atomic_load(&s->busy), "handled", (json_int_t)atomic_load(&s->handled),
                              "failed", (json_int_t)atomic_load(&s->failed), "stopping", stopping);
     char *buf = NULL;

@@ -53,10 +53,10 @@ typedef struct xs_svc_route {
 } xs_svc_route;
 
 typedef struct xs_svc_def {
-    const char *name;    /* "xs-contacts": the binary */
-    const char *service; /* "contacts": in heartbeats and replies */
-    unsigned procmask;   /* XS_PROC_CONTACTS */
-    xs_domain domain;    /* the bus domain it serves */
+    const char *name;     /* "xs-contacts": the binary */
+    const char *service;  /* "contacts": in heartbeats and replies */
+    unsigned procmask;    /* XS_PROC_CONTACTS */
+    xs_bus_domain domain; /* the bus domain it serves */
     const xs_svc_route *routes;
     size_t nroutes;
     const char *usage; /* --help paragraph */

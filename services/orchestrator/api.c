@@ -181,12 +181,13 @@ static void health(xs_http_req *req, void *arg)
 
     json_t *domains = json_object();
     int64_t now = xs_clock_mono_ms();
-    for (int d = 0; d < XS_DOMAIN_COUNT; d++) {
-        int live = orch_replicas_live(o->replicas, (xs_domain)d, now);
-        json_t *entry = json_pack(
-            "{s:i, s:i, s:o, s:b}", "live", live, "connected", xs_bus_peers(o->hub, (xs_domain)d),
-            "replicas", orch_replicas_json(o->replicas, (xs_domain)d, now), "ok", live > 0);
-        json_object_set_new(domains, xs_domain_name((xs_domain)d), entry);
+    for (int d = 0; d < XS_BUS_DOMAIN_COUNT; d++) {
+        int live = orch_replicas_live(o->replicas, (xs_bus_domain)d, now);
+        json_t *entry =
+            json_pack("{s:i, s:i, s:o, s:b}", "live", live, "connected",
+                      xs_bus_peers(o->hub, (xs_bus_domain)d), "replicas",
+                      orch_replicas_json(o->replicas, (xs_bus_domain)d, now), "ok", live > 0);
+        json_object_set_new(domains, xs_bus_domain_name((xs_bus_domain)d), entry);
         ok = ok && live > 0;
     }
     json_t *body =
@@ -199,7 +200,7 @@ static void health(xs_http_req *req, void *arg)
 
 typedef struct ping_job {
     orch *o;
-    xs_domain domain;
+    xs_bus_domain domain;
     int64_t delay_ms;
     pthread_t thread;
     bool started;
@@ -236,14 +237,14 @@ static void system_ping(xs_http_req *req, void *arg)
         return;
     }
     const char *dname = NULL;
-    xs_domain domain;
+    xs_bus_domain domain;
     int64_t count = 1, delay = 0;
     if (!json_is_object(in)) {
         xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
         goto out;
     }
     if (xs_json_get_str(in, "domain", &dname) != XS_OK ||
-        xs_domain_parse(dname, &domain) != XS_OK) {
+        xs_bus_domain_parse(dname, &domain) != XS_OK) {
         xs_http_reply_error(req, 400, "invalid", "domain",
                             "domain must be one of auth, contacts, invoices, payments");
         goto out;
@@ -291,7 +292,7 @@ static void system_ping(xs_http_req *req, void *arg)
         }
     }
     free(jobs);
-    json_t *out = json_pack("{s:s, s:I, s:i, s:I, s:o, s:o}", "domain", xs_domain_name(domain),
+    json_t *out = json_pack("{s:s, s:I, s:i, s:I, s:o, s:o}", "domain", xs_bus_domain_name(domain),
                             "sent", (json_int_t)count, "answered", answered, "failed",
                             (json_int_t)(count - answered), "by_replica", by, "errors", errors);
     xs_http_reply_json(req, answered == count ? 200 : 502, out);

@@ -6,7 +6,7 @@
 #include "orch.h"
 #include "xs/json.h"
 
-xs_err orch_call(orch *o, xs_domain domain, const char *type, const char *conn, json_t *body,
+xs_err orch_call(orch *o, xs_bus_domain domain, const char *type, const char *conn, json_t *body,
                  xs_msg **reply, orch_call_error *err)
 {
     memset(err, 0, sizeof(*err));
@@ -32,7 +32,7 @@ xs_err orch_call(orch *o, xs_domain domain, const char *type, const char *conn, 
     if (e != XS_OK) {
         err->transport = true;
         snprintf(err->message, sizeof(err->message), "the %s service did not answer: %s",
-                 xs_domain_name(domain), xs_strerror(e));
+                 xs_bus_domain_name(domain), xs_strerror(e));
         e = e == XS_ETIMEDOUT ? XS_EUNAVAILABLE : e;
         goto fail;
     }
@@ -41,7 +41,7 @@ xs_err orch_call(orch *o, xs_domain domain, const char *type, const char *conn, 
     free(rep);
     if (e != XS_OK) {
         snprintf(err->message, sizeof(err->message), "the %s service sent a malformed reply: %s",
-                 xs_domain_name(domain), why);
+                 xs_bus_domain_name(domain), why);
         e = XS_EPROTO;
         goto fail;
     }

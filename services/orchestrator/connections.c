@@ -103,7 +103,7 @@ void orch_connections_authorize(xs_http_req *req, void *arg)
     }
     xs_msg *rep = NULL;
     orch_call_error err;
-    if (orch_call(o, XS_DOMAIN_AUTH, "auth.authorize", NULL, body, &rep, &err) != XS_OK) {
+    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.authorize", NULL, body, &rep, &err) != XS_OK) {
         orch_reply_call_error(req, &err, 409);
         goto out;
     }
@@ -148,7 +148,7 @@ void orch_oauth_callback(xs_http_req *req, void *arg)
     xs_msg *rep = NULL;
     orch_call_error err;
     xs_http_add_header(req, "Cache-Control", "no-store");
-    if (orch_call(o, XS_DOMAIN_AUTH, "auth.callback", NULL, body, &rep, &err) != XS_OK) {
+    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.callback", NULL, body, &rep, &err) != XS_OK) {
         orch_reply_call_error(req, &err, 401);
         return;
     }
@@ -241,7 +241,7 @@ void orch_connections_check(xs_http_req *req, void *arg)
                              force != NULL && (strcmp(force, "true") == 0 || force[0] == '\0'));
     xs_msg *rep = NULL;
     orch_call_error err;
-    if (orch_call(o, XS_DOMAIN_AUTH, "auth.check", id, body, &rep, &err) != XS_OK) {
+    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.check", id, body, &rep, &err) != XS_OK) {
         orch_reply_call_error(req, &err, 409);
         return;
     }
@@ -266,7 +266,7 @@ void orch_connections_delete(xs_http_req *req, void *arg)
     json_t *body = json_pack("{s:b}", "purge", purge != NULL && strcmp(purge, "true") == 0);
     xs_msg *rep = NULL;
     orch_call_error err;
-    if (orch_call(o, XS_DOMAIN_AUTH, "auth.disconnect", id, body, &rep, &err) != XS_OK) {
+    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.disconnect", id, body, &rep, &err) != XS_OK) {
         orch_reply_call_error(req, &err, 409);
         return;
     }

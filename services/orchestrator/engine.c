@@ -228,12 +228,12 @@ static void finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome, 
 }
 
 /* domain_of is the bus domain serving entity. */
-static xs_domain domain_of(const char *entity)
+static xs_bus_domain domain_of(const char *entity)
 {
     const xs_entity_info *e = xs_entity_find(entity);
-    xs_domain d = XS_DOMAIN_NONE;
+    xs_bus_domain d = XS_BUS_DOMAIN_NONE;
     if (e != NULL) {
-        xs_domain_parse(e->domain, &d);
+        xs_bus_domain_parse(e->domain, &d);
     }
     return d;
 }
@@ -254,7 +254,7 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     xs_msg *tok = NULL, *rep = NULL;
     orch_call_error err;
     json_t *tb = json_pack("{s:b, s:i}", "force_refresh", force, "min_valid_s", 120);
-    if (orch_call(o, XS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
+    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
         release(o, s, xs_clock_mono_ms(), 1, NULL);
         if (err.code == XS_EAUTH || err.code == XS_ENOTFOUND) {
             finish(o, pg, s, "fatal", NULL, err.message, 0);

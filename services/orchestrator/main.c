@@ -22,15 +22,15 @@ static const char usage[] =
 /* event_sender tells which domain an event must come from: a heartbeat from the domain it
  * names, a connection's change of status from auth; NONE for any other event (a heartbeat
  * naming no domain is refused by orch_replicas_observe). */
-static xs_domain event_sender(const xs_msg *m)
+static xs_bus_domain event_sender(const xs_msg *m)
 {
-    xs_domain d = XS_DOMAIN_NONE;
+    xs_bus_domain d = XS_BUS_DOMAIN_NONE;
     if (strcmp(m->type, "event.heartbeat") == 0) {
-        if (xs_domain_parse(xs_json_str_or(m->body, "domain", ""), &d) != XS_OK) {
-            d = XS_DOMAIN_NONE;
+        if (xs_bus_domain_parse(xs_json_str_or(m->body, "domain", ""), &d) != XS_OK) {
+            d = XS_BUS_DOMAIN_NONE;
         }
     } else if (strcmp(m->type, "event.connection") == 0) {
-        d = XS_DOMAIN_AUTH;
+        d = XS_BUS_DOMAIN_AUTH;
     }
     return d;
 }
@@ -44,7 +44,7 @@ static void *events_main(void *arg)
     while (!atomic_load(&o->stop)) {
         void *buf = NULL;
         size_t len = 0;
-        xs_domain from = XS_DOMAIN_NONE;
+        xs_bus_domain from = XS_BUS_DOMAIN_NONE;
         xs_err e = xs_bus_next_event(o->hub, 250, &buf, &len, &from);
         if (e == XS_ETIMEDOUT) {
             continue;
@@ -62,15 +62,15 @@ static void *events_main(void *arg)
         e = xs_proto_decode(buf, len, &m, NULL, why);
         free(buf);
         if (e != XS_OK) {
-            xs_log_warn(o->proc.log, "bus.bad_event", "{s:s, s:s}", "from", xs_domain_name(from),
-                        "reason", why);
+            xs_log_warn(o->proc.log, "bus.bad_event", "{s:s, s:s}", "from",
+                        xs_bus_domain_name(from), "reason", why);
             continue;
         }
-        xs_domain sender = event_sender(m);
-        if (sender != XS_DOMAIN_NONE && sender != from) {
+        xs_bus_domain sender = event_sender(m);
+        if (sender != XS_BUS_DOMAIN_NONE && sender != from) {
             xs_log_error(o->proc.log, "bus.event_forged", "{s:s, s:s, s:s, s:s}", "type", m->type,
-                         "event", m->id, "from", xs_domain_name(from), "claims",
-                         xs_domain_name(sender));
+                         "event", m->id, "from", xs_bus_domain_name(from), "claims",
+                         xs_bus_domain_name(sender));
         } else if (strcmp(m->type, "event.heartbeat") == 0) {
             if (orch_replicas_observe(o->replicas, m, xs_clock_mono_ms()) != XS_OK) {
                 xs_log_warn(o->proc.log, "bus.bad_heartbeat", "{s:s}", "event", m->id);
@@ -79,7 +79,7 @@ static void *events_main(void *arg)
             orch_event_connection(o, m);
         } else {
             xs_log_debug(o->proc.log, "bus.event", "{s:s, s:s}", "type", m->type, "from",
-                         xs_domain_name(from));
+                         xs_bus_domain_name(from));
         }
         xs_msg_free(m);
     }

@@ -63,7 +63,7 @@ typedef struct orch_call_error {
 /* orch_call sends a request of `type` about connection conn (NULL: none) with body (taken
  * over) to one replica of domain and waits up to XS_BUS_TIMEOUT. On success *reply is its
  * reply (new; xs_msg_free), of the type the protocol declares. Otherwise err says why. */
-xs_err orch_call(orch *o, xs_domain domain, const char *type, const char *conn, json_t *body,
+xs_err orch_call(orch *o, xs_bus_domain domain, const char *type, const char *conn, json_t *body,
                  xs_msg **reply, orch_call_error *err);
 
 /* orch_reply_call_error answers an HTTP request with the failure err describes (see

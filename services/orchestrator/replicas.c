@@ -13,7 +13,7 @@
 
 typedef struct entry {
     struct entry *next;
-    xs_domain domain;
+    xs_bus_domain domain;
     char replica[129];
     int64_t last_seen;
     bool stopping;
@@ -77,10 +77,10 @@ static bool is_live(const orch_replicas *r, const entry *e, int64_t now_ms)
 
 xs_err orch_replicas_observe(orch_replicas *r, const xs_msg *hb, int64_t now_ms)
 {
-    xs_domain d;
+    xs_bus_domain d;
     const char *dname = xs_json_str_or(hb->body, "domain", "");
     const char *rid = xs_json_str_or(hb->body, "replica", "");
-    if (xs_domain_parse(dname, &d) != XS_OK || rid[0] == '\0') {
+    if (xs_bus_domain_parse(dname, &d) != XS_OK || rid[0] == '\0') {
         return XS_EINVAL;
     }
     bool stopping = false;
@@ -110,7 +110,7 @@ xs_err orch_replicas_observe(orch_replicas *r, const xs_msg *hb, int64_t now_ms)
     return XS_OK;
 }
 
-int orch_replicas_live(orch_replicas *r, xs_domain domain, int64_t now_ms)
+int orch_replicas_live(orch_replicas *r, xs_bus_domain domain, int64_t now_ms)
 {
     int n = 0;
     pthread_mutex_lock(&r->mu);
@@ -123,7 +123,7 @@ int orch_replicas_live(orch_replicas *r, xs_domain domain, int64_t now_ms)
     return n;
 }
 
-json_t *orch_replicas_json(orch_replicas *r, xs_domain domain, int64_t now_ms)
+json_t *orch_replicas_json(orch_replicas *r, xs_bus_domain domain, int64_t now_ms)
 {
     static const char *copied[] = {"pid",  "version", "started_at", "workers",
                                    "busy", "handled", "failed"};

@@ -27,10 +27,10 @@ void orch_replicas_destroy(orch_replicas *r);
 xs_err orch_replicas_observe(orch_replicas *r, const xs_msg *hb, int64_t now_ms);
 
 /* orch_replicas_live counts the live replicas of domain at now_ms. */
-int orch_replicas_live(orch_replicas *r, xs_domain domain, int64_t now_ms);
+int orch_replicas_live(orch_replicas *r, xs_bus_domain domain, int64_t now_ms);
 
 /* orch_replicas_json describes the live replicas of domain (new reference): an array of
  * {replica, pid, version, started_at, workers, busy, handled, failed, last_seen_ms}. */
-json_t *orch_replicas_json(orch_replicas *r, xs_domain domain, int64_t now_ms);
+json_t *orch_replicas_json(orch_replicas *r, xs_bus_domain domain, int64_t now_ms);
 
 #endif

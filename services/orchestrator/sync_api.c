@@ -601,8 +601,8 @@ void orch_api_conflict_resolve(xs_http_req *req, void *arg)
     snprintf(entity, sizeof(entity), "%s", xs_pg_res_get(r, 0, 1));
     xs_pg_res_free(r);
     const xs_entity_info *info = xs_entity_find(entity);
-    xs_domain d = XS_DOMAIN_NONE;
-    if (info == NULL || xs_domain_parse(info->domain, &d) != XS_OK) {
+    xs_bus_domain d = XS_BUS_DOMAIN_NONE;
+    if (info == NULL || xs_bus_domain_parse(info->domain, &d) != XS_OK) {
         xs_http_reply_error(req, 409, "conflict", "id", "entity %s is not synced", entity);
         goto out;
     }
@@ -770,8 +770,8 @@ static void local_write(orch *o, xs_http_req *req, const char *entity, const cha
     }
     json_decref(in);
     const xs_entity_info *info = xs_entity_find(entity);
-    xs_domain d = XS_DOMAIN_NONE;
-    xs_domain_parse(info->domain, &d);
+    xs_bus_domain d = XS_BUS_DOMAIN_NONE;
+    xs_bus_domain_parse(info->domain, &d);
     xs_msg *rep = NULL;
     orch_call_error err;
     if (orch_call(o, d, "local.upsert", NULL, body, &rep, &err) != XS_OK) {

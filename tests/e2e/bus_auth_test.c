@@ -61,7 +61,7 @@ static void *stranger_main(void *arg)
 }
 
 static void stranger_start(stranger *s, const char *what, const char *bus, const char *dir,
-                           xs_domain domain)
+                           xs_bus_domain domain)
 {
     s->what = what;
     atomic_init(&s->received, 0);
@@ -162,17 +162,17 @@ int main(void)
     snprintf(inv_dir, sizeof(inv_dir), "%s/invoices", certs);
     stranger other_ca, other_role, forger;
     stranger_start(&other_ca, "another deployment's contacts certificate", e->bus, strange,
-                   XS_DOMAIN_CONTACTS);
+                   XS_BUS_DOMAIN_CONTACTS);
     stranger_start(&other_role, "the invoices certificate as contacts", e->bus, inv_dir,
-                   XS_DOMAIN_CONTACTS);
+                   XS_BUS_DOMAIN_CONTACTS);
     stranger_start(&forger, "the invoices certificate forging heartbeats", e->bus, inv_dir,
-                   XS_DOMAIN_INVOICES);
+                   XS_BUS_DOMAIN_INVOICES);
     /* And one with no certificate at all, written with nng directly. */
     nng_socket bare;
     nng_dialer bare_d;
     nng_tls_config *bare_tls;
     char url[XS_BUS_URL_MAX];
-    if (xs_bus_url(e->bus, XS_DOMAIN_CONTACTS, url) != XS_OK ||
+    if (xs_bus_url(e->bus, XS_BUS_DOMAIN_CONTACTS, url) != XS_OK ||
         nng_tls_config_alloc(&bare_tls, NNG_TLS_MODE_CLIENT) != 0 ||
         nng_tls_config_auth_mode(bare_tls, NNG_TLS_AUTH_MODE_NONE) != 0 ||
         nng_rep0_open(&bare) != 0 || nng_dialer_create(&bare_d, bare, url) != 0 ||
