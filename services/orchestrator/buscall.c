@@ -1,9 +1,10 @@
 /* buscall.c: one request to a domain service over the bus, and its failure as HTTP. */
+#include "buscall.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
 #include "xs/json.h"
 
 xs_err orch_call(orch *o, xs_bus_domain domain, const char *type, const char *conn, json_t *body,

@@ -3,11 +3,14 @@
  * OAuth callback, checking and disconnecting go to xs-auth over the bus; reading connections
  * is a query here (never a token: the token columns are not even selected).
  */
+#include "connections.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
+#include "buscall.h"
+#include "rest.h"
 #include "xs/json.h"
 
 #define LIST_DEFAULT 100

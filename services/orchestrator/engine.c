@@ -12,11 +12,16 @@
  *   - never two steps of one connection and entity at once, so the order of pages and the
  *     mappings a push writes are never raced.
  */
+#include "engine.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
+#include "buscall.h"
+#include "runs.h"
+#include "settings.h"
+#include "worker.h"
 #include "xs/clock.h"
 #include "xs/json.h"
 #include "xs/sync.h"
@@ -27,13 +32,6 @@
 static void busy_key(const char *conn, const char *entity, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/%s", conn, entity);
-}
-
-void orch_engine_wake(orch *o)
-{
-    pthread_mutex_lock(&o->disp_mu);
-    pthread_cond_broadcast(&o->disp_cv);
-    pthread_mutex_unlock(&o->disp_mu);
 }
 
 /* claim picks and claims the next step (disp_mu held); false when none can run now, with
@@ -455,7 +453,7 @@ void orch_engine_stop(orch *o)
     }
     atomic_store(&o->stop, true);
     if (o->executors != NULL) {
-        orch_engine_wake(o);
+        orch_executors_wake(o);
         for (int i = 0; i < o->nexec_started; i++) {
             pthread_join(o->executors[i], NULL);
         }

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
+#include "api.h"
+#include "connections.h"
+#include "engine.h"
+#include "sched.h"
+#include "settings.h"
 #include "proto.h"
 #include "xs/clock.h"
 #include "xs/json.h"
@@ -84,22 +88,6 @@ static void *events_main(void *arg)
         xs_msg_free(m);
     }
     return NULL;
-}
-
-bool orch_pg_open(orch *o, xs_pg **pg, const char *app, const char *channel, int64_t retry_ms)
-{
-    xs_pg_close(*pg);
-    *pg = NULL;
-    xs_pg *c = NULL;
-    if (xs_pg_connect(&c, xs_config_str(o->proc.cfg, "XS_DATABASE_URL"), app, 0, o->proc.log) !=
-            XS_OK ||
-        (channel != NULL && xs_pg_listen(c, channel) != XS_OK)) {
-        xs_pg_close(c);
-        xs_clock_sleep_ms(retry_ms);
-        return false;
-    }
-    *pg = c;
-    return true;
 }
 
 /* check_schema refuses a database at another schema version than this build's. */

@@ -14,11 +14,14 @@
  *   lookup  finds by name the Xero records a push collided with, and links them
  * A phase starts when every step of the one before has ended.
  */
+#include "runs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
+#include "settings.h"
+#include "worker.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
 #include "xs/sync.h"
@@ -849,7 +852,7 @@ done:
     json_decref(counts);
     json_decref(params);
     if (e == XS_OK) {
-        orch_engine_wake(o);
+        orch_executors_wake(o);
     } else {
         xs_pg_rollback(pg);
     }

@@ -13,11 +13,15 @@
  * organisation's outbox into one push run per active connection (orch_drain). It also polls
  * every XS_PUSH_POLL, so a notification lost while it was away costs only a delay.
  */
+#include "sched.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
+#include "runs.h"
+#include "settings.h"
+#include "worker.h"
 #include "xs/clock.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
@@ -113,7 +117,7 @@ static void schedule_tick(orch *o, xs_pg *pg)
     if (xs_pg_commit(pg) != XS_OK) {
         xs_pg_rollback(pg);
     }
-    orch_engine_wake(o);
+    orch_executors_wake(o);
 }
 
 static void *scheduler_main(void *arg)
@@ -278,7 +282,7 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
     xs_pg_res_free(ch);
     xs_pg_res_free(cs);
     json_decref(ids);
-    orch_engine_wake(o);
+    orch_executors_wake(o);
     return e;
 fail:
     xs_pg_res_free(ch);

@@ -15,11 +15,12 @@
  *    "schedule": {"full": {"enabled": true, "at": "02:00"},
  *                 "incremental": {"enabled": true, "every_minutes": 15}}}
  */
+#include "settings.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
 #include "xs/json.h"
 #include "xs/sync.h"
 

@@ -3,11 +3,18 @@
  * statistics, conflicts and their resolution, a connection's settings, and the host
  * application's writes of local records.
  */
+#include "sync_api.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
+#include "buscall.h"
+#include "rest.h"
+#include "runs.h"
+#include "sched.h"
+#include "settings.h"
+#include "worker.h"
 #include "xs/clock.h"
 #include "xs/json.h"
 #include "xs/sync.h"
@@ -192,7 +199,7 @@ static void start_run(orch *o, xs_http_req *req, xs_pg *pg, const char *conn, co
         orch_api_db_error(o, req, pg, "cannot start the run");
         return;
     }
-    orch_engine_wake(o);
+    orch_executors_wake(o);
     json_t *r = run_json(pg, run, false);
     xs_http_add_header(req, "Location", "/v1/runs");
     xs_http_reply_json(req, 202, r);
@@ -785,41 +792,44 @@ static void local_write(orch *o, xs_http_req *req, const char *entity, const cha
     xs_http_reply_json(req, created ? 201 : 200, out);
 }
 
-void orch_api_local_create(xs_http_req *req, void *arg)
-{
-    local_write(arg, req, "contact", NULL);
-}
+/* The host application's records the REST API writes (docs/API.md): each collection's path and
+ * the entity it holds. POST on the path creates a record, PATCH on path/{id} updates one. */
+static const struct local_collection {
+    const char *path;
+    const char *entity;
+} local_collections[] = {
+    {"/v1/contacts", "contact"},
+    {"/v1/invoices", "invoice"},
+    {"/v1/payments", "payment"},
+};
 
-void orch_api_local_update(xs_http_req *req, void *arg)
+/* local_entity returns the entity of the collection route pattern is on (NULL: none). */
+static const char *local_entity(const char *pattern)
 {
-    const char *id = uuid_param(req, "id");
-    if (id != NULL) {
-        local_write(arg, req, "contact", id);
+    for (size_t i = 0; i < sizeof(local_collections) / sizeof(local_collections[0]); i++) {
+        size_t n = strlen(local_collections[i].path);
+        if (strncmp(pattern, local_collections[i].path, n) == 0 &&
+            (pattern[n] == '\0' || pattern[n] == '/')) {
+            return local_collections[i].entity;
+        }
     }
+    return NULL;
 }
 
-void orch_api_invoice_create(xs_http_req *req, void *arg)
+void orch_api_local_write(xs_http_req *req, void *arg)
 {
-    local_write(arg, req, "invoice", NULL);
-}
-
-void orch_api_invoice_update(xs_http_req *req, void *arg)
-{
-    const char *id = uuid_param(req, "id");
-    if (id != NULL) {
-        local_write(arg, req, "invoice", id);
+    orch *o = arg;
+    const xs_http_route *route = xs_http_req_route(req);
+    const char *entity = route != NULL ? local_entity(route->pattern) : NULL;
+    if (entity == NULL) {
+        xs_log_error(o->proc.log, "api.no_local_collection", "{s:s}", "pattern",
+                     route != NULL ? route->pattern : "");
+        xs_http_reply_error(req, 500, "internal", NULL, "no local records on this route");
+        return;
     }
-}
-
-void orch_api_payment_create(xs_http_req *req, void *arg)
-{
-    local_write(arg, req, "payment", NULL);
-}
-
-void orch_api_payment_update(xs_http_req *req, void *arg)
-{
-    const char *id = uuid_param(req, "id");
-    if (id != NULL) {
-        local_write(arg, req, "payment", id);
+    const char *id = NULL;
+    if (strcmp(route->method, "PATCH") == 0 && (id = uuid_param(req, "id")) == NULL) {
+        return;
     }
+    local_write(o, req, entity, id);
 }

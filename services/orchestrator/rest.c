@@ -1,0 +1,82 @@
+/* rest.c: what every REST route shares (see rest.h). */
+#include "rest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+xs_pg *orch_api_pg(orch *o, xs_http_req *req)
+{
+    xs_pg *pg = NULL;
+    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
+        xs_http_add_header(req, "Retry-After", "5");
+        xs_http_reply_error(req, 503, "unavailable", NULL, "the database is not available");
+        return NULL;
+    }
+    return pg;
+}
+
+void orch_api_db_error(orch *o, xs_http_req *req, xs_pg *pg, const char *what)
+{
+    xs_log_error(o->proc.log, "db.query_failed", "{s:s, s:s}", "what", what, "error",
+                 xs_pg_error(pg));
+    xs_http_reply_error(req, 500, "internal", NULL, "%s", what);
+}
+
+bool orch_arg_uuid(xs_http_req *req, const char *name, const char **out)
+{
+    const char *v = xs_http_req_query(req, name);
+    if (v == NULL) {
+        return true;
+    }
+    if (!xs_proto_uuid_valid(v)) {
+        xs_http_reply_error(req, 400, "invalid", name, "%s must be a UUID", name);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool orch_arg_enum(xs_http_req *req, const char *name, const char *const *values, const char **out)
+{
+    const char *v = xs_http_req_query(req, name);
+    if (v == NULL) {
+        return true;
+    }
+    size_t n = 0;
+    for (; values[n] != NULL; n++) {
+        if (strcmp(v, values[n]) == 0) {
+            *out = values[n];
+            return true;
+        }
+    }
+    char list[512];
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < sizeof(list); i++) {
+        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+                              i == 0       ? ""
+                              : i + 1 == n ? " or "
+                                           : ", ",
+                              values[i]);
+    }
+    xs_http_reply_error(req, 400, "invalid", name, "%s must be %s", name, list);
+    return false;
+}
+
+bool orch_arg_long(xs_http_req *req, const char *name, long lo, long hi, long *out)
+{
+    const char *v = xs_http_req_query(req, name);
+    if (v == NULL) {
+        return true;
+    }
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < lo || n > hi) {
+        xs_http_reply_error(req, 400, "invalid", name, "%s must be from %ld to %ld", name, lo, hi);
+        return false;
+    }
+    *out = n;
+    return true;
+}

@@ -1,0 +1,48 @@
+/* runs.h: runs and their phases and steps, in PostgreSQL (runs.c). */
+#ifndef ORCH_RUNS_H
+#define ORCH_RUNS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "orch.h"
+#include "xs/err.h"
+#include "xs/pg.h"
+
+/* orch_run_create makes a run of connection conn in the caller's open transaction: mode
+ * "full", "incremental", "push" or "entity"; trigger "api", "schedule", "realtime", ...;
+ * entities (array of names, NULL: the connection's enabled ones); ids (for push: {entity:
+ * [local ids]}; for entity: {"entity", "local_id" or "xero_id"}; else NULL). The first phase
+ * starts at once. The run's id goes to run_id. */
+xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
+                       const json_t *entities, const json_t *ids, char run_id[40]);
+
+/* A step handed to an executor. */
+typedef struct orch_step {
+    int64_t id;
+    char sid[24];
+    char run[40], conn[40], tenant[40], org[40];
+    char entity[32], kind[16];
+    int64_t attempts;
+    int priority;
+    int64_t permits;     /* of the rate budget, one per call it may make */
+    int64_t acquired_ms; /* when they were taken (monotonic) */
+    bool reread;         /* a push that reads what it updates again first (two permits) */
+    bool defer_partial;  /* records of its phase wait to go in a step of their own (again) */
+    json_t *input;       /* new */
+    json_t *settings;    /* the connection's settings, new */
+} orch_step;
+
+/* orch_step_finish records what a step's execution came to, in one transaction with its
+ * run locked: outcome "done" (reply is the domain service's reply body), "retry" (after
+ * retry_ms, or the back-off when 0), "failed", or "fatal" (the run cannot go on: the
+ * connection needs a person). New steps, the next phase, the run's end follow. */
+xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome,
+                        const json_t *reply, const char *error, int64_t retry_ms);
+
+/* orch_recover makes steps left running by a stopped orchestrator runnable again. */
+xs_err orch_recover(orch *o);
+
+#endif

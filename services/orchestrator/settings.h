@@ -1,0 +1,21 @@
+/* settings.h: a connection's sync settings (settings.c), read through their defaults. Pure:
+ * no database, no context. */
+#ifndef ORCH_SETTINGS_H
+#define ORCH_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "xs/err.h"
+
+xs_err orch_settings_validate(const json_t *in, char *field, char *why);
+json_t *orch_settings_merge(const json_t *stored, const json_t *in);
+bool orch_settings_entity_enabled(const json_t *settings, const char *entity);
+json_t *orch_settings_for_step(const json_t *settings, const char *entity);
+bool orch_settings_schedule(const json_t *settings, const char *kind, int64_t dflt_every_ms,
+                            int dflt_at_minutes, int64_t *every_ms, int *at_minutes);
+bool orch_settings_parse_hhmm(const char *s, int *minutes);
+
+#endif
