@@ -170,27 +170,6 @@ int main(int argc, char **argv)
     }
     events_started = true;
 
-    size_t nroutes = 0;
-    const xs_http_route *routes = orch_api_routes(&nroutes);
-    xs_http_opts ho = {.bind_addr = xs_config_str(cfg, "XS_HTTP_ADDR"),
-                       .port = (uint16_t)xs_config_int(cfg, "XS_HTTP_PORT"),
-                       .max_body = (size_t)xs_config_int(cfg, "XS_HTTP_MAX_BODY"),
-                       .max_connections = (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS"),
-                       .max_connections_per_ip =
-                           (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS_PER_IP"),
-                       .header_timeout_ms = xs_config_int(cfg, "XS_HTTP_HEADER_TIMEOUT"),
-                       .body_timeout_ms = xs_config_int(cfg, "XS_HTTP_BODY_TIMEOUT"),
-                       .idle_timeout_ms = xs_config_int(cfg, "XS_HTTP_IDLE_TIMEOUT"),
-                       .routes = routes,
-                       .nroutes = nroutes,
-                       .before = orch_api_authorised,
-                       .arg = &o,
-                       .log = o.proc.log};
-    if (xs_http_server_create(&o.http, &ho) != XS_OK) {
-        xs_log_error(o.proc.log, "http.listen_failed", "{s:s, s:i}", "addr", ho.bind_addr, "port",
-                     ho.port);
-        goto done;
-    }
     o.step_max_attempts = xs_config_int(cfg, "XS_STEP_MAX_ATTEMPTS");
     o.backoff_ms = xs_config_int(cfg, "XS_STEP_BACKOFF");
     o.backoff_max_ms = xs_config_int(cfg, "XS_STEP_BACKOFF_MAX");
@@ -212,6 +191,29 @@ int main(int argc, char **argv)
     }
     if (orch_engine_start(&o) != XS_OK || orch_sched_start(&o) != XS_OK) {
         xs_log_error(o.proc.log, "engine.start_failed", NULL);
+        goto done;
+    }
+    /* The front door opens last: a request may use everything above (the settings, the
+     * budget, the executors' wake-up), none of which may be half made when it comes. */
+    size_t nroutes = 0;
+    const xs_http_route *routes = orch_api_routes(&nroutes);
+    xs_http_opts ho = {.bind_addr = xs_config_str(cfg, "XS_HTTP_ADDR"),
+                       .port = (uint16_t)xs_config_int(cfg, "XS_HTTP_PORT"),
+                       .max_body = (size_t)xs_config_int(cfg, "XS_HTTP_MAX_BODY"),
+                       .max_connections = (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS"),
+                       .max_connections_per_ip =
+                           (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS_PER_IP"),
+                       .header_timeout_ms = xs_config_int(cfg, "XS_HTTP_HEADER_TIMEOUT"),
+                       .body_timeout_ms = xs_config_int(cfg, "XS_HTTP_BODY_TIMEOUT"),
+                       .idle_timeout_ms = xs_config_int(cfg, "XS_HTTP_IDLE_TIMEOUT"),
+                       .routes = routes,
+                       .nroutes = nroutes,
+                       .before = orch_api_authorised,
+                       .arg = &o,
+                       .log = o.proc.log};
+    if (xs_http_server_create(&o.http, &ho) != XS_OK) {
+        xs_log_error(o.proc.log, "http.listen_failed", "{s:s, s:i}", "addr", ho.bind_addr, "port",
+                     ho.port);
         goto done;
     }
     xs_log_info(o.proc.log, "orchestrator.ready", "{s:s, s:i, s:s}", "http_addr", ho.bind_addr,
