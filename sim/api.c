@@ -102,7 +102,7 @@ xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time
     return XS_OK;
 }
 
-xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, sim_uuid *out,
+xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, xs_uuid *out,
                      bool *present, char *why)
 {
     json_t *v = json_object_get(o, key);
@@ -110,12 +110,12 @@ xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, sim_uui
     if (v == NULL || json_is_null(v) || (is_str(v) && json_string_value(v)[0] == '\0')) {
         return XS_OK;
     }
-    sim_uuid u;
-    if (!is_str(v) || !sim__uuid_parse(json_string_value(v), &u)) {
+    xs_uuid u;
+    if (!is_str(v) || !xs_uuid_parse(json_string_value(v), &u)) {
         type_error(why, path, key, v, "System.Guid");
         return XS_EPARSE;
     }
-    if (sim__uuid_is_nil(&u)) {
+    if (xs_uuid_is_nil(&u)) {
         return XS_OK;
     }
     *out = u;
@@ -238,19 +238,19 @@ static void fingerprint(sim_batch *b, const sim_kind_ops *ops, const json_t *ite
     xs_sha256_hex(buf, strlen(buf), fp);
     free(buf);
 
-    char ids[SIM_UUID_STR];
-    sim__uuid_format(&r->id, ids);
+    char ids[XS_UUID_STR];
+    xs_uuid_format(&r->id, ids);
     char *prev = sim__smap_get(&b->t->fingerprints, fp);
     if (prev != NULL) {
         /* "<first id> <request number>" */
-        unsigned long long req = strtoull(prev + SIM_UUID_STR, NULL, 10);
+        unsigned long long req = strtoull(prev + XS_UUID_STR, NULL, 10);
         if (req != b->c->id) {
             sim_dup d;
             memset(&d, 0, sizeof(d));
             snprintf(d.tenant, sizeof(d.tenant), "%s", b->t->ids);
             d.kind = ops->kind;
-            memcpy(d.first, prev, SIM_UUID_STR - 1);
-            d.first[SIM_UUID_STR - 1] = '\0';
+            memcpy(d.first, prev, XS_UUID_STR - 1);
+            d.first[XS_UUID_STR - 1] = '\0';
             snprintf(d.dup, sizeof(d.dup), "%s", ids);
             d.first_req = req;
             d.dup_req = b->c->id;
@@ -259,11 +259,11 @@ static void fingerprint(sim_batch *b, const sim_kind_ops *ops, const json_t *ite
         }
         return;
     }
-    char *val = malloc(SIM_UUID_STR + 24);
+    char *val = malloc(XS_UUID_STR + 24);
     if (val == NULL) {
         return;
     }
-    snprintf(val, SIM_UUID_STR + 24, "%s %llu", ids, (unsigned long long)b->c->id);
+    snprintf(val, XS_UUID_STR + 24, "%s %llu", ids, (unsigned long long)b->c->id);
     if (sim__smap_put(&b->t->fingerprints, fp, val, NULL) != XS_OK) {
         free(val);
     }
@@ -417,17 +417,17 @@ void sim__write_items(sim_call *c, sim_batch *b, const sim_kind_ops *ops, json_t
             fatal = XS_EPARSE;
             break;
         }
-        sim_uuid id;
+        xs_uuid id;
         bool has_id = false;
         if (sim__get_uuid(s->item, ops->id_field, path, &id, &has_id, why) != XS_OK) {
             fatal = XS_EPARSE;
             break;
         }
         if (existing_id != NULL) {
-            sim_uuid pid;
-            if (!sim__uuid_parse(existing_id, &pid)) {
+            xs_uuid pid;
+            if (!xs_uuid_parse(existing_id, &pid)) {
                 sim__err(s->errors, "'%s' is not a valid %s", existing_id, ops->id_field);
-            } else if (has_id && !sim__uuid_eq(&pid, &id)) {
+            } else if (has_id && !xs_uuid_eq(&pid, &id)) {
                 sim__err(s->errors, "The %s in the body does not match the one in the URL",
                          ops->id_field);
             } else {
@@ -437,8 +437,8 @@ void sim__write_items(sim_call *c, sim_batch *b, const sim_kind_ops *ops, json_t
         }
         if (has_id && json_array_size(s->errors) == 0) {
             s->existing = sim__table_find(tb, &id);
-            char ids[SIM_UUID_STR];
-            sim__uuid_format(&id, ids);
+            char ids[XS_UUID_STR];
+            xs_uuid_format(&id, ids);
             if (s->existing == NULL) {
                 sim__err(s->errors, "The %s with %s %s could not be found.", ops->singular,
                          ops->id_field, ids);
@@ -651,8 +651,8 @@ static void free_list(char **l, size_t n)
 
 static uint32_t find_by_key(sim_tenant *t, const sim_kind_ops *ops, const char *key)
 {
-    sim_uuid id;
-    if (sim__uuid_parse(key, &id)) {
+    xs_uuid id;
+    if (xs_uuid_parse(key, &id)) {
         sim_rec *r = sim__table_find(&t->t[ops->kind], &id);
         return r != NULL ? r->idx : SIM_NONE;
     }
@@ -772,7 +772,7 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
         q.ids = calloc(nids, sizeof(*q.ids));
         oom = q.ids == NULL;
         for (size_t i = 0; !oom && i < nids; i++) {
-            if (!sim__uuid_parse(ids[i], &q.ids[i])) {
+            if (!xs_uuid_parse(ids[i], &q.ids[i])) {
                 snprintf(why, sizeof(why), "'%s' is not a valid value for IDs (a GUID)", ids[i]);
                 bad = true;
                 break;
@@ -784,7 +784,7 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
         q.contact_ids = calloc(ncids, sizeof(*q.contact_ids));
         oom = q.contact_ids == NULL;
         for (size_t i = 0; !oom && i < ncids; i++) {
-            if (!sim__uuid_parse(cids[i], &q.contact_ids[i])) {
+            if (!xs_uuid_parse(cids[i], &q.contact_ids[i])) {
                 snprintf(why, sizeof(why), "'%s' is not a valid value for ContactIDs (a GUID)",
                          cids[i]);
                 bad = true;

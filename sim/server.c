@@ -29,17 +29,17 @@ void sim__settings(sim *s, sim_settings *out)
     pthread_mutex_unlock(&s->set_mu);
 }
 
-sim_tenant *sim__tenant_find(sim *s, const sim_uuid *id)
+sim_tenant *sim__tenant_find(sim *s, const xs_uuid *id)
 {
     for (size_t i = 0; i < s->ntenants; i++) {
-        if (sim__uuid_eq(&s->tenants[i]->id, id)) {
+        if (xs_uuid_eq(&s->tenants[i]->id, id)) {
             return s->tenants[i];
         }
     }
     return NULL;
 }
 
-xs_err sim__tenant_add(sim *s, const sim_uuid *id, const char *name, const char *currency,
+xs_err sim__tenant_add(sim *s, const xs_uuid *id, const char *name, const char *currency,
                        sim_tenant **out)
 {
     if (s->ntenants == s->captenants) {
@@ -360,9 +360,9 @@ static sim_call *call_create(sim *s, xs_http_req *req, const char *path)
     snprintf(c->path, sizeof(c->path), "%s", path);
     c->id = sim__stats_begin(s);
     sim_rng r = {c->id ^ sim__mix64(c->set.seed) ^ (uint64_t)c->t0};
-    sim_uuid cid;
+    xs_uuid cid;
     sim__rng_uuid(&r, &cid);
-    sim__uuid_format(&cid, c->cid);
+    xs_uuid_format(&cid, c->cid);
     return c;
 }
 
@@ -542,7 +542,7 @@ static xs_err start_tenants(sim *s)
 {
     for (int64_t i = 0; i < s->init_tenants; i++) {
         sim_rng r = {s->set.seed ^ UINT64_C(0x74656e616e74) ^ (uint64_t)i * 7919};
-        sim_uuid id;
+        xs_uuid id;
         sim__rng_uuid(&r, &id);
         char name[64];
         if (i == 0) {
@@ -681,7 +681,7 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
     /* the test user */
     sim_rng ur = {s->set.seed ^ UINT64_C(0x75736572)};
     sim__rng_uuid(&ur, &s->user.id);
-    sim__uuid_format(&s->user.id, s->user.ids);
+    xs_uuid_format(&s->user.id, s->user.ids);
     snprintf(s->user.email, sizeof(s->user.email), "%s", xs_config_str(cfg, "XS_SIM_USER_EMAIL"));
     snprintf(s->user.first, sizeof(s->user.first), "Test");
     snprintf(s->user.last, sizeof(s->user.last), "User");

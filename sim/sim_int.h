@@ -28,6 +28,7 @@
 #include "xs/json.h"
 #include "xs/log.h"
 #include "xs/money.h"
+#include "xs/uuid.h"
 
 #define SIM_API_PREFIX    "/api.xro/2.0"
 #define SIM_PAGE_DEFAULT  100
@@ -42,21 +43,6 @@
 
 /* ------------------------------------------------------------------ util.c */
 
-typedef struct sim_uuid {
-    uint8_t b[16];
-} sim_uuid;
-
-#define SIM_UUID_STR 37
-
-/* sim__uuid_format writes the lowercase 36-character form and a NUL into out. */
-void sim__uuid_format(const sim_uuid *u, char out[SIM_UUID_STR]);
-/* sim__uuid_parse reads the 36-character form (any case); false when malformed. */
-bool sim__uuid_parse(const char *s, sim_uuid *out);
-/* sim__uuid_is_nil tells whether u is all zeros. */
-bool sim__uuid_is_nil(const sim_uuid *u);
-/* sim__uuid_eq compares two ids. */
-bool sim__uuid_eq(const sim_uuid *a, const sim_uuid *b);
-
 /* A small deterministic generator (splitmix64): the simulator's randomness is reproducible
  * under XS_SIM_SEED. Not for secrets (tokens use xs_crypto_random). */
 typedef struct sim_rng {
@@ -67,8 +53,8 @@ typedef struct sim_rng {
 uint64_t sim__rng_next(sim_rng *r);
 /* sim__rng_below returns a value in [0, n); n must be > 0. */
 uint64_t sim__rng_below(sim_rng *r, uint64_t n);
-/* sim__rng_uuid makes a version-4 shaped id. */
-void sim__rng_uuid(sim_rng *r, sim_uuid *out);
+/* sim__rng_uuid makes a version-4 id from the generator (xs_uuid_from_bytes). */
+void sim__rng_uuid(sim_rng *r, xs_uuid *out);
 /* sim__hash64 hashes n bytes with a seed (FNV-1a then a 64-bit finaliser). */
 uint64_t sim__hash64(const void *data, size_t n, uint64_t seed);
 /* sim__mix64 is the splitmix64 finaliser. */
@@ -217,7 +203,7 @@ json_t *sim__json_money(xs_money m, int places);
  * beyond them (at most 6). */
 json_t *sim__json_money_min(xs_money m, int min);
 /* sim__json_uuid makes a new string from an id. */
-json_t *sim__json_uuid(const sim_uuid *u);
+json_t *sim__json_uuid(const xs_uuid *u);
 
 /* The leaves one record's rendering shares: every empty string field and every empty array
  * of the record is one value (another reference to it), not two allocations and two frees
@@ -308,7 +294,7 @@ typedef enum sim_kind {
 
 /* The part every record starts with. */
 typedef struct sim_rec {
-    sim_uuid id;
+    xs_uuid id;
     uint32_t idx;  /* position in its table, in creation order */
     uint32_t upos; /* its live entry in the table's update log */
     uint8_t cls;   /* class (status, type) for filtered paging; < SIM_MAX_CLASSES */
@@ -399,7 +385,7 @@ typedef struct sim_contact {
 enum { L_DESCRIPTION, L_ITEMCODE, L_ACCOUNTCODE, L_TAXTYPE, L_NSTR };
 
 typedef struct sim_line {
-    sim_uuid id;
+    xs_uuid id;
     sim_strs s;
     xs_money quantity, unit, tax, amount, discount_rate, discount_amount;
     bool has_discount_rate, has_discount_amount;
@@ -498,8 +484,8 @@ typedef struct sim_banktx {
 extern const char *const sim__bt_types[8];
 
 typedef struct sim_tenant {
-    sim_uuid id;
-    char ids[SIM_UUID_STR];
+    xs_uuid id;
+    char ids[XS_UUID_STR];
     char *name;
     char currency[4];
     char short_code[8];
@@ -530,7 +516,7 @@ typedef struct sim_tenant {
  * unchanged. */
 xs_err sim__table_add(sim_table *t, sim_rec *r);
 /* sim__table_find returns the record with id (borrowed), or NULL. */
-sim_rec *sim__table_find(const sim_table *t, const sim_uuid *id);
+sim_rec *sim__table_find(const sim_table *t, const xs_uuid *id);
 /* sim__table_touch records that r changed at time `at` (clamped so the log stays
  * ordered) with new class cls; it moves r to the end of the update log. */
 xs_err sim__table_touch(sim_table *t, sim_rec *r, xs_time at, uint8_t cls);
@@ -550,7 +536,7 @@ uint32_t sim__fw_prefix(const sim_fw *fw, uint32_t mask, uint32_t pos);
 uint32_t sim__log_lower(const sim_table *t, xs_time at);
 
 /* sim__tenant_create makes an empty tenant (new) with its seeded generator. */
-xs_err sim__tenant_create(sim_tenant **out, const sim_uuid *id, const char *name,
+xs_err sim__tenant_create(sim_tenant **out, const xs_uuid *id, const char *name,
                           const char *currency, uint64_t seed);
 /* sim__tenant_destroy frees a tenant and every record (NULL accepted). */
 void sim__tenant_destroy(sim_tenant *t);
@@ -638,23 +624,23 @@ const sim_taxrate *sim__taxrate(const char *type);
 /* ------------------------------------------------------------------ the context */
 
 typedef struct sim_user {
-    sim_uuid id;
-    char ids[SIM_UUID_STR];
+    xs_uuid id;
+    char ids[XS_UUID_STR];
     char email[256];
     char first[64], last[64];
 } sim_user;
 
 typedef struct sim_conn {
-    sim_uuid id;
-    sim_uuid tenant;
-    sim_uuid auth_event;
+    xs_uuid id;
+    xs_uuid tenant;
+    xs_uuid auth_event;
     xs_time created, updated;
     struct sim_conn *next;
 } sim_conn;
 
 typedef struct sim_grant {
     uint64_t id;
-    sim_uuid auth_event;
+    xs_uuid auth_event;
     char *scope;
     bool revoked;
     char *refresh_cur;  /* the current refresh token, or NULL (no offline_access) */
@@ -676,7 +662,7 @@ typedef struct sim_code {
     char *scope;
     char *challenge;
     char *nonce;
-    sim_uuid auth_event;
+    xs_uuid auth_event;
     xs_time expires;
     bool used;
 } sim_code;
@@ -706,7 +692,7 @@ typedef struct sim_logline {
     char method[8];
     char endpoint[64];
     char path[200];
-    char tenant[SIM_UUID_STR];
+    char tenant[XS_UUID_STR];
     char idem[48];
     int status;
     int32_t ms;
@@ -716,9 +702,9 @@ typedef struct sim_logline {
 } sim_logline;
 
 typedef struct sim_dup {
-    char tenant[SIM_UUID_STR];
+    char tenant[XS_UUID_STR];
     sim_kind kind;
-    char first[SIM_UUID_STR], dup[SIM_UUID_STR];
+    char first[XS_UUID_STR], dup[XS_UUID_STR];
     uint64_t first_req, dup_req;
     xs_time at;
 } sim_dup;
@@ -749,7 +735,7 @@ struct sim {
     pthread_rwlock_t world_lock;
     sim_tenant **tenants;
     size_t ntenants, captenants;
-    sim_uuid consent[64]; /* tenants the next authorisation connects; none: all */
+    xs_uuid consent[64]; /* tenants the next authorisation connects; none: all */
     size_t nconsent;
 
     pthread_mutex_t id_mu;
@@ -794,9 +780,9 @@ xs_time sim__now(sim *s);
 /* sim__settings copies the current settings. */
 void sim__settings(sim *s, sim_settings *out);
 /* sim__tenant_find returns the tenant with id (borrowed; the caller holds world_lock). */
-sim_tenant *sim__tenant_find(sim *s, const sim_uuid *id);
+sim_tenant *sim__tenant_find(sim *s, const xs_uuid *id);
 /* sim__tenant_add creates a tenant (world_lock held for writing by the caller). */
-xs_err sim__tenant_add(sim *s, const sim_uuid *id, const char *name, const char *currency,
+xs_err sim__tenant_add(sim *s, const xs_uuid *id, const char *name, const char *currency,
                        sim_tenant **out);
 /* sim__reset returns the simulator to its state at start (configuration, tenants, seeding).
  * It wakes injected hangs and latency sleeps first, and hangs that start while it runs do
@@ -815,7 +801,7 @@ typedef struct sim_call {
     xs_http_req *req;
     sim_settings set;
     uint64_t id;
-    char cid[SIM_UUID_STR]; /* Xero-Correlation-Id */
+    char cid[XS_UUID_STR]; /* Xero-Correlation-Id */
     const char *method;
     char endpoint[80]; /* "GET /Contacts/{id}" for counters */
     char path[512];
@@ -967,7 +953,7 @@ xs_err sim__webhooks_create(sim *s, sim_webhooks **out);
 /* sim__webhooks_destroy stops the delivery thread and frees w (NULL accepted). */
 void sim__webhooks_destroy(sim_webhooks *w);
 /* sim__webhook_event queues a CONTACT or INVOICE event (kind SIM_CONTACT or SIM_INVOICE). */
-void sim__webhook_event(sim *s, const sim_tenant *t, sim_kind kind, const sim_uuid *id, bool create,
+void sim__webhook_event(sim *s, const sim_tenant *t, sim_kind kind, const xs_uuid *id, bool create,
                         xs_time at);
 /* sim__webhooks_itr runs the intent-to-receive sequence and returns its report (new). */
 json_t *sim__webhooks_itr(sim *s, int count);
@@ -1124,7 +1110,7 @@ xs_err sim__get_money(const json_t *o, const char *key, const char *path, xs_mon
 xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time *out,
                      bool *present, char *why);
 /* sim__get_uuid reads a GUID; "" and the nil GUID count as absent. */
-xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, sim_uuid *out,
+xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, xs_uuid *out,
                      bool *present, char *why);
 
 /* ------------------------------------------------------------------ query.c */
@@ -1150,9 +1136,9 @@ typedef struct sim_query {
     const char *order; /* raw, may be NULL */
     sim_where *where;
     uint32_t mask; /* classes allowed */
-    sim_uuid *ids; /* IDs filter */
+    xs_uuid *ids;  /* IDs filter */
     size_t nids;
-    sim_uuid *contact_ids; /* invoices: ContactIDs */
+    xs_uuid *contact_ids; /* invoices: ContactIDs */
     size_t ncontact_ids;
     char **numbers; /* InvoiceNumbers */
     size_t nnumbers;

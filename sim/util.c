@@ -1,5 +1,5 @@
-/* util.c: ids, deterministic randomness, packed strings, small maps, text and time helpers
- * for the simulator. */
+/* util.c: deterministic randomness (and ids made from it), packed strings, small maps, text and
+ * time helpers for the simulator. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,63 +8,6 @@
 
 #include "sim_int.h"
 #include "xs/crypto.h"
-
-/* ------------------------------------------------------------------ ids */
-
-void sim__uuid_format(const sim_uuid *u, char out[SIM_UUID_STR])
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out[o++] = '-';
-        }
-        out[o++] = hex[u->b[i] >> 4];
-        out[o++] = hex[u->b[i] & 15];
-    }
-    out[o] = '\0';
-}
-
-bool sim__uuid_parse(const char *s, sim_uuid *out)
-{
-    if (s == NULL || strlen(s) != 36) {
-        return false;
-    }
-    sim_uuid u;
-    size_t j = 0;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return false;
-            }
-            continue;
-        }
-        int hi = xs_hex_digit((unsigned char)s[i]);
-        int lo = xs_hex_digit((unsigned char)s[i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        u.b[j++] = (uint8_t)(hi << 4 | lo);
-        i++;
-    }
-    *out = u;
-    return true;
-}
-
-bool sim__uuid_is_nil(const sim_uuid *u)
-{
-    for (int i = 0; i < 16; i++) {
-        if (u->b[i] != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool sim__uuid_eq(const sim_uuid *a, const sim_uuid *b)
-{
-    return memcmp(a->b, b->b, 16) == 0;
-}
 
 /* ------------------------------------------------------------------ randomness */
 
@@ -90,13 +33,13 @@ uint64_t sim__rng_below(sim_rng *r, uint64_t n)
     return (uint64_t)(((unsigned __int128)sim__rng_next(r) * n) >> 64);
 }
 
-void sim__rng_uuid(sim_rng *r, sim_uuid *out)
+void sim__rng_uuid(sim_rng *r, xs_uuid *out)
 {
     uint64_t a = sim__rng_next(r), b = sim__rng_next(r);
-    memcpy(out->b, &a, 8);
-    memcpy(out->b + 8, &b, 8);
-    out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x40);
-    out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
+    uint8_t bytes[16];
+    memcpy(bytes, &a, 8);
+    memcpy(bytes + 8, &b, 8);
+    xs_uuid_from_bytes(bytes, out);
 }
 
 uint64_t sim__hash64(const void *data, size_t n, uint64_t seed)
@@ -817,10 +760,10 @@ json_t *sim__json_money_min(xs_money m, int min)
     return xs_json_decimal(buf);
 }
 
-json_t *sim__json_uuid(const sim_uuid *u)
+json_t *sim__json_uuid(const xs_uuid *u)
 {
-    char buf[SIM_UUID_STR];
-    sim__uuid_format(u, buf);
+    char buf[XS_UUID_STR];
+    xs_uuid_format(u, buf);
     return json_string_nocheck(buf);
 }
 
