@@ -6,7 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "control.h"
+#include "api.h"
+#include "context.h"
+#include "faults.h"
+#include "identity.h"
+#include "kinds.h"
+#include "limits.h"
+#include "reply.h"
+#include "seed.h"
+#include "settings.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
+#include "webhooks.h"
+#include "world.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ helpers */

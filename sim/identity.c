@@ -20,7 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "identity.h"
+#include "context.h"
+#include "reply.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ helpers */

@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "fields.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const inv_types[2] = {"ACCREC", "ACCPAY"};
 static const char *const inv_status_names[6] = {"DRAFT", "SUBMITTED", "AUTHORISED",

@@ -10,7 +10,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "limits.h"
+#include "context.h"
+#include "reply.h"
+#include "settings.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
 
 static int64_t floordiv(int64_t a, int64_t b)
 {

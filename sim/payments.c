@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "fields.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const pay_types[2] = {"ACCRECPAYMENT", "ACCPAYPAYMENT"};
 static const char *const pay_status[2] = {"AUTHORISED", "DELETED"};

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "query.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ values */
 

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "store.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ Fenwick trees */
 
@@ -716,7 +717,7 @@ void sim__tenant_destroy(sim_tenant *t)
     sim__imap_free(&t->acct_codes);
     sim__imap_free(&t->acct_names);
     sim__smap_free(&t->fingerprints, free);
-    sim__smap_free(&t->idem, sim__idem_free);
+    sim__smap_free(&t->idem, t->idem_free);
     pthread_rwlock_destroy(&t->lock);
     free(t->name);
     free(t);

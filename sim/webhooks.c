@@ -17,7 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "sim_int.h"
+#include "webhooks.h"
+#include "context.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
 #include "xs/crypto.h"
 
 #define LOG_KEEP 200

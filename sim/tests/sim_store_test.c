@@ -15,7 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "kinds.h"
+#include "query.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
 
 static void test_tables_against_model(void **state)
 {
