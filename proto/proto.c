@@ -12,6 +12,7 @@
 #include "xs/crypto.h"
 #include "xs/json.h"
 #include "xs/money.h"
+#include "xs/uuid.h"
 
 #define F(name, type, req, min, max)                                                               \
     {                                                                                              \
@@ -240,20 +241,7 @@ const xs_proto_spec *xs_proto_find(const char *type)
 
 bool xs_proto_uuid_valid(const char *s)
 {
-    if (s == NULL || strlen(s) != 36) {
-        return false;
-    }
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') {
-                return false;
-            }
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-            return false;
-        }
-    }
-    return true;
+    return xs_uuid_valid(s);
 }
 
 /* id_valid: 1-64 characters of [A-Za-z0-9_.:-]. */
@@ -305,7 +293,7 @@ static bool check_field(const xs_proto_field *f, const json_t *v, char *err, siz
         }
         return true;
     case XS_PF_UUID:
-        if (!json_is_string(v) || !xs_proto_uuid_valid(json_string_value(v))) {
+        if (!json_is_string(v) || !xs_uuid_valid(json_string_value(v))) {
             snprintf(err, errlen, "body.%s: must be a UUID", f->name);
             return false;
         }
@@ -443,7 +431,7 @@ xs_err xs_proto_decode(const void *buf, size_t len, xs_msg **out, char *id_out, 
     json_t *connv = json_object_get(env, "conn");
     const char *conn = "";
     if (connv != NULL && !json_is_null(connv)) {
-        if (!json_is_string(connv) || !xs_proto_uuid_valid(json_string_value(connv))) {
+        if (!json_is_string(connv) || !xs_uuid_valid(json_string_value(connv))) {
             snprintf(err, XS_PROTO_ERR_MAX, "conn: must be a connection UUID or null");
             goto fail;
         }
@@ -502,7 +490,7 @@ xs_err xs_proto_encode(const char *type, const char *id, const char *conn, json_
         return XS_EUNSUPPORTED;
     }
     if (id == NULL || !id_valid(id) || buf == NULL || len == NULL || body == NULL ||
-        (conn != NULL && conn[0] != '\0' && !xs_proto_uuid_valid(conn))) {
+        (conn != NULL && conn[0] != '\0' && !xs_uuid_valid(conn))) {
         json_decref(body);
         return XS_EINVAL;
     }

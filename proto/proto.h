@@ -17,11 +17,11 @@
 #include <stdint.h>
 
 #include "xs/err.h"
+#include "xs/uuid.h"
 
 #define XS_PROTO_VERSION  1
 #define XS_PROTO_TYPE_MAX 48  /* longest type name + NUL */
 #define XS_PROTO_ID_MAX   65  /* request ids: 1-64 characters of [A-Za-z0-9_.:-] */
-#define XS_PROTO_CONN_MAX 37  /* a connection id: a UUID in canonical text form */
 #define XS_PROTO_ERR_MAX  256 /* room for a decode error message */
 
 /* What a message is for. */
@@ -72,8 +72,8 @@ typedef struct xs_msg {
     const xs_proto_spec *spec; /* borrowed, static */
     char type[XS_PROTO_TYPE_MAX];
     char id[XS_PROTO_ID_MAX];
-    char conn[XS_PROTO_CONN_MAX]; /* "" when the envelope had none */
-    json_t *body;                 /* owned by the message; an object, never NULL */
+    char conn[XS_UUID_STR]; /* "" when the envelope had none */
+    json_t *body;           /* owned by the message; an object, never NULL */
 } xs_msg;
 
 /* xs_proto_decode parses and validates len bytes into *out (new; free with xs_msg_free).
@@ -120,7 +120,8 @@ const char *xs_msg_error_field(const xs_msg *m);
 /* xs_proto_new_id writes a fresh random request id into id (XS_PROTO_ID_MAX bytes). */
 xs_err xs_proto_new_id(char *id);
 
-/* xs_proto_uuid_valid tells whether s is a UUID in canonical 8-4-4-4-12 hex form. */
+/* xs_proto_uuid_valid is xs_uuid_valid (xs/uuid.h), kept for the orchestrator's callers until
+ * they move to it; new code calls xs_uuid_valid. */
 bool xs_proto_uuid_valid(const char *s);
 
 #endif

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "fields.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const acct_status[3] = {"ACTIVE", "ARCHIVED", "DELETED"};
 

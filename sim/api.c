@@ -8,183 +8,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "api.h"
+#include "context.h"
+#include "faults.h"
+#include "fields.h"
+#include "identity.h"
+#include "kinds.h"
+#include "limits.h"
+#include "query.h"
+#include "reply.h"
+#include "settings.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ JSON input */
 
-static bool is_str(const json_t *v)
-{
-    return json_is_string(v) && !xs_json_is_decimal(v);
-}
-
-static void type_error(char *why, const char *path, const char *key, const json_t *v,
-                       const char *type)
-{
-    char *txt = v != NULL ? xs_json_dump(v, XS_JSON_COMPACT) : NULL;
-    snprintf(why, 256, "Error converting value %.60s to type '%s'. Path '%s.%s'.",
-             txt != NULL ? txt : "?", type, path, key);
-    free(txt);
-}
-
-xs_err sim__get_str(const json_t *o, const char *key, const char *path, const char **out,
-                    bool *present, char *why)
-{
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v)) {
-        return XS_OK;
-    }
-    if (!is_str(v)) {
-        type_error(why, path, key, v, "System.String");
-        return XS_EPARSE;
-    }
-    *out = json_string_value(v);
-    *present = true;
-    return XS_OK;
-}
-
-xs_err sim__get_bool(const json_t *o, const char *key, const char *path, bool *out, bool *present,
-                     char *why)
-{
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v)) {
-        return XS_OK;
-    }
-    if (json_is_boolean(v)) {
-        *out = json_is_true(v);
-    } else if (is_str(v) && strcasecmp(json_string_value(v), "true") == 0) {
-        *out = true;
-    } else if (is_str(v) && strcasecmp(json_string_value(v), "false") == 0) {
-        *out = false;
-    } else {
-        type_error(why, path, key, v, "System.Boolean");
-        return XS_EPARSE;
-    }
-    *present = true;
-    return XS_OK;
-}
-
-xs_err sim__get_money(const json_t *o, const char *key, const char *path, xs_money *out,
-                      bool *present, char *why)
-{
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v)) {
-        return XS_OK;
-    }
-    xs_money m;
-    if (xs_json_to_money(v, &m) != XS_OK) {
-        type_error(why, path, key, v, "System.Decimal");
-        return XS_EPARSE;
-    }
-    *out = m;
-    *present = true;
-    return XS_OK;
-}
-
-xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time *out,
-                     bool *present, char *why)
-{
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v)) {
-        return XS_OK;
-    }
-    xs_time t;
-    if (!is_str(v) || xs_time_parse_any(json_string_value(v), &t) != XS_OK) {
-        type_error(why, path, key, v, "System.DateTime");
-        return XS_EPARSE;
-    }
-    *out = t;
-    *present = true;
-    return XS_OK;
-}
-
-xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, sim_uuid *out,
-                     bool *present, char *why)
-{
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v) || (is_str(v) && json_string_value(v)[0] == '\0')) {
-        return XS_OK;
-    }
-    sim_uuid u;
-    if (!is_str(v) || !sim__uuid_parse(json_string_value(v), &u)) {
-        type_error(why, path, key, v, "System.Guid");
-        return XS_EPARSE;
-    }
-    if (sim__uuid_is_nil(&u)) {
-        return XS_OK;
-    }
-    *out = u;
-    *present = true;
-    return XS_OK;
-}
-
 /* ------------------------------------------------------------------ replies */
-
-json_t *sim__envelope(sim_call *c)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "Id", json_string(c->cid));
-    json_object_set_new(o, "Status", json_string("OK"));
-    json_object_set_new(o, "ProviderName", json_string(c->s->app_name));
-    char buf[XS_TIME_XERO_MAX];
-    /* the envelope's DateTimeUTC carries no offset, as Xero writes it */
-    snprintf(buf, sizeof(buf), "/Date(%lld)/", (long long)sim__now(c->s));
-    json_object_set_new(o, "DateTimeUTC", json_string(buf));
-    return o;
-}
 
 static const char not_found_text[] = "The resource you're looking for cannot be found";
 
-void sim__reply_too_large(sim_call *c)
-{
-    sim__reply_text(c, 413,
-                    "The request is too large. A single request is limited to 3.5 MB; send "
-                    "smaller batches.");
-}
-
 /* ------------------------------------------------------------------ changes */
-
-static uint8_t cls_of(sim_kind k, const sim_rec *r)
-{
-    switch (k) {
-    case SIM_CONTACT:
-        return sim__contact_cls((const sim_contact *)r);
-    case SIM_INVOICE:
-        return sim__invoice_cls((const sim_invoice *)r);
-    case SIM_PAYMENT:
-        return sim__payment_cls((const sim_payment *)r);
-    case SIM_ACCOUNT:
-        return ((const sim_account *)r)->status;
-    case SIM_BANKTX:
-        return sim__banktx_cls((const sim_banktx *)r);
-    case SIM_NKINDS:
-        break;
-    }
-    return 0;
-}
-
-xs_err sim__touch(sim_batch *b, sim_kind k, sim_rec *r, bool create)
-{
-    sim_table *tb = &b->t->t[k];
-    xs_err e;
-    if (create) {
-        r->updated = b->now > tb->last_t ? b->now : tb->last_t;
-        r->created = r->updated;
-        r->cls = cls_of(k, r);
-        e = sim__table_add(tb, r);
-    } else {
-        e = sim__table_touch(tb, r, b->now, cls_of(k, r));
-    }
-    if (e == XS_OK && (k == SIM_CONTACT || k == SIM_INVOICE)) {
-        sim__webhook_event(b->c->s, b->t, k, &r->id, create, r->updated);
-    }
-    return e;
-}
 
 xs_err sim__batch_init(sim_batch *b, sim_call *c, sim_tenant *t, bool user)
 {
@@ -238,19 +83,19 @@ static void fingerprint(sim_batch *b, const sim_kind_ops *ops, const json_t *ite
     xs_sha256_hex(buf, strlen(buf), fp);
     free(buf);
 
-    char ids[SIM_UUID_STR];
-    sim__uuid_format(&r->id, ids);
+    char ids[XS_UUID_STR];
+    xs_uuid_format(&r->id, ids);
     char *prev = sim__smap_get(&b->t->fingerprints, fp);
     if (prev != NULL) {
         /* "<first id> <request number>" */
-        unsigned long long req = strtoull(prev + SIM_UUID_STR, NULL, 10);
+        unsigned long long req = strtoull(prev + XS_UUID_STR, NULL, 10);
         if (req != b->c->id) {
             sim_dup d;
             memset(&d, 0, sizeof(d));
             snprintf(d.tenant, sizeof(d.tenant), "%s", b->t->ids);
             d.kind = ops->kind;
-            memcpy(d.first, prev, SIM_UUID_STR - 1);
-            d.first[SIM_UUID_STR - 1] = '\0';
+            memcpy(d.first, prev, XS_UUID_STR - 1);
+            d.first[XS_UUID_STR - 1] = '\0';
             snprintf(d.dup, sizeof(d.dup), "%s", ids);
             d.first_req = req;
             d.dup_req = b->c->id;
@@ -259,11 +104,11 @@ static void fingerprint(sim_batch *b, const sim_kind_ops *ops, const json_t *ite
         }
         return;
     }
-    char *val = malloc(SIM_UUID_STR + 24);
+    char *val = malloc(XS_UUID_STR + 24);
     if (val == NULL) {
         return;
     }
-    snprintf(val, SIM_UUID_STR + 24, "%s %llu", ids, (unsigned long long)b->c->id);
+    snprintf(val, XS_UUID_STR + 24, "%s %llu", ids, (unsigned long long)b->c->id);
     if (sim__smap_put(&b->t->fingerprints, fp, val, NULL) != XS_OK) {
         free(val);
     }
@@ -314,7 +159,7 @@ static void echo_normalise(json_t *v)
     const char *k;
     json_object_foreach(v, k, x)
     {
-        if (!is_str(x)) {
+        if (!sim__json_is_text(x)) {
             echo_normalise(x);
             continue;
         }
@@ -417,17 +262,17 @@ void sim__write_items(sim_call *c, sim_batch *b, const sim_kind_ops *ops, json_t
             fatal = XS_EPARSE;
             break;
         }
-        sim_uuid id;
+        xs_uuid id;
         bool has_id = false;
         if (sim__get_uuid(s->item, ops->id_field, path, &id, &has_id, why) != XS_OK) {
             fatal = XS_EPARSE;
             break;
         }
         if (existing_id != NULL) {
-            sim_uuid pid;
-            if (!sim__uuid_parse(existing_id, &pid)) {
+            xs_uuid pid;
+            if (!xs_uuid_parse(existing_id, &pid)) {
                 sim__err(s->errors, "'%s' is not a valid %s", existing_id, ops->id_field);
-            } else if (has_id && !sim__uuid_eq(&pid, &id)) {
+            } else if (has_id && !xs_uuid_eq(&pid, &id)) {
                 sim__err(s->errors, "The %s in the body does not match the one in the URL",
                          ops->id_field);
             } else {
@@ -437,8 +282,8 @@ void sim__write_items(sim_call *c, sim_batch *b, const sim_kind_ops *ops, json_t
         }
         if (has_id && json_array_size(s->errors) == 0) {
             s->existing = sim__table_find(tb, &id);
-            char ids[SIM_UUID_STR];
-            sim__uuid_format(&id, ids);
+            char ids[XS_UUID_STR];
+            xs_uuid_format(&id, ids);
             if (s->existing == NULL) {
                 sim__err(s->errors, "The %s with %s %s could not be found.", ops->singular,
                          ops->id_field, ids);
@@ -651,8 +496,8 @@ static void free_list(char **l, size_t n)
 
 static uint32_t find_by_key(sim_tenant *t, const sim_kind_ops *ops, const char *key)
 {
-    sim_uuid id;
-    if (sim__uuid_parse(key, &id)) {
+    xs_uuid id;
+    if (xs_uuid_parse(key, &id)) {
         sim_rec *r = sim__table_find(&t->t[ops->kind], &id);
         return r != NULL ? r->idx : SIM_NONE;
     }
@@ -772,7 +617,7 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
         q.ids = calloc(nids, sizeof(*q.ids));
         oom = q.ids == NULL;
         for (size_t i = 0; !oom && i < nids; i++) {
-            if (!sim__uuid_parse(ids[i], &q.ids[i])) {
+            if (!xs_uuid_parse(ids[i], &q.ids[i])) {
                 snprintf(why, sizeof(why), "'%s' is not a valid value for IDs (a GUID)", ids[i]);
                 bad = true;
                 break;
@@ -784,7 +629,7 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
         q.contact_ids = calloc(ncids, sizeof(*q.contact_ids));
         oom = q.contact_ids == NULL;
         for (size_t i = 0; !oom && i < ncids; i++) {
-            if (!sim__uuid_parse(cids[i], &q.contact_ids[i])) {
+            if (!xs_uuid_parse(cids[i], &q.contact_ids[i])) {
                 snprintf(why, sizeof(why), "'%s' is not a valid value for ContactIDs (a GUID)",
                          cids[i]);
                 bad = true;
@@ -971,6 +816,7 @@ static idem_result idem_begin(sim_call *c, sim_tenant *t, const char *key, const
             e->key = strdup(key);
             e->url = strdup(url);
             memcpy(e->body_sha, sha, sizeof(sha));
+            t->idem_free = sim__idem_free; /* the tenant frees what is left of the cache */
             if (e->key == NULL || e->url == NULL ||
                 sim__smap_put(&t->idem, key, e, NULL) != XS_OK) {
                 sim__idem_free(e);

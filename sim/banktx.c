@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "fields.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const bt_status[3] = {"AUTHORISED", "DELETED", "VOIDED"};
 
@@ -137,7 +140,7 @@ static xs_err bt_plan_make(sim_batch *b, const json_t *item, sim_rec *existing, 
         }
         char cpath[192];
         snprintf(cpath, sizeof(cpath), "%s.Contact", path);
-        sim_uuid cid;
+        xs_uuid cid;
         bool has_cid, has_name;
         const char *name;
         if ((e = sim__get_uuid(cj, "ContactID", cpath, &cid, &has_cid, why)) != XS_OK ||
@@ -174,7 +177,7 @@ static xs_err bt_plan_make(sim_batch *b, const json_t *item, sim_rec *existing, 
         }
         char apath[192];
         snprintf(apath, sizeof(apath), "%s.BankAccount", path);
-        sim_uuid aid;
+        xs_uuid aid;
         bool has_aid, has_code;
         const char *code;
         if ((e = sim__get_uuid(aj, "AccountID", apath, &aid, &has_aid, why)) != XS_OK ||

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "fields.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const contact_status_names[] = {"ACTIVE", "ARCHIVED", "GDPRREQUEST"};
 static const char *const tax_number_types[] = {"SSN", "EIN", "ITIN", "ATIN"};

@@ -6,7 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "control.h"
+#include "api.h"
+#include "context.h"
+#include "faults.h"
+#include "identity.h"
+#include "kinds.h"
+#include "limits.h"
+#include "reply.h"
+#include "seed.h"
+#include "settings.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
+#include "webhooks.h"
+#include "world.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -314,8 +328,8 @@ static void tenants_post(sim_call *c)
         bad(c, "currency %s is not supported", cur);
         ok = false;
     }
-    sim_uuid id;
-    if (ok && idtxt[0] != '\0' && !sim__uuid_parse(idtxt, &id)) {
+    xs_uuid id;
+    if (ok && idtxt[0] != '\0' && !xs_uuid_parse(idtxt, &id)) {
         bad(c, "tenantId %s is not a GUID", idtxt);
         ok = false;
     }
@@ -444,8 +458,8 @@ static void touch_post(sim_call *c, sim_tenant *t)
     }
     for (uint64_t i = 0; i < want; i++) {
         sim_rec *rec = tb->recs[(start + i * stride) % n];
-        char ids[SIM_UUID_STR];
-        sim__uuid_format(&rec->id, ids);
+        char ids[XS_UUID_STR];
+        xs_uuid_format(&rec->id, ids);
         json_t *item = json_object();
         json_object_set_new(item, ops->id_field, json_string(ids));
         char val[64];
@@ -616,9 +630,9 @@ static void tenants_route(sim_call *c, const char *rest)
     memcpy(tid, p, n);
     tid[n] = '\0';
     p += n;
-    sim_uuid id;
+    xs_uuid id;
     pthread_rwlock_rdlock(&s->world_lock);
-    sim_tenant *t = sim__uuid_parse(tid, &id) ? sim__tenant_find(s, &id) : NULL;
+    sim_tenant *t = xs_uuid_parse(tid, &id) ? sim__tenant_find(s, &id) : NULL;
     if (t == NULL) {
         pthread_rwlock_unlock(&s->world_lock);
         not_found(c, "tenant");
@@ -694,7 +708,7 @@ void sim__h_control(sim_call *c, const char *rest)
             return;
         }
         json_t *arr = json_object_get(b, "tenants");
-        sim_uuid ids[64];
+        xs_uuid ids[64];
         size_t n = 0;
         bool ok = arr == NULL || json_is_array(arr);
         size_t i;
@@ -703,7 +717,7 @@ void sim__h_control(sim_call *c, const char *rest)
             json_array_foreach(arr, i, v)
             {
                 if (n >= 64 || !json_is_string(v) ||
-                    !sim__uuid_parse(json_string_value(v), &ids[n])) {
+                    !xs_uuid_parse(json_string_value(v), &ids[n])) {
                     ok = false;
                     break;
                 }

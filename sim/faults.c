@@ -16,7 +16,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "sim_int.h"
+#include "faults.h"
+#include "context.h"
+#include "reply.h"
+#include "settings.h"
+#include "stats.h"
+#include "util.h"
 #include "xs/crypto.h"
 
 static uint64_t request_hash(sim_call *c, const char *body, size_t len)
@@ -118,24 +123,6 @@ void sim__latency(sim_call *c, const char *body, size_t len)
     if (ms > 0) {
         sim__hang(c->s, ms);
     }
-}
-
-void sim__hang(sim *s, int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    pthread_mutex_lock(&s->hang_mu);
-    uint64_t gen = s->hang_gen;
-    /* a reset in progress needs every caller out of the world lock: do not start waiting */
-    while (!s->stopping && s->resets == 0 && gen == s->hang_gen) {
-        if (pthread_cond_timedwait(&s->hang_cv, &s->hang_mu, &ts) != 0) {
-            break;
-        }
-    }
-    pthread_mutex_unlock(&s->hang_mu);
 }
 
 xs_err sim__faults_script_add(sim *s, const json_t *script, char *why)

@@ -20,7 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "identity.h"
+#include "context.h"
+#include "reply.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -146,10 +151,10 @@ static bool client_auth(sim_call *c, const char *body, size_t len)
     return ok;
 }
 
-static sim_conn *conn_find_tenant(sim *s, const sim_uuid *tenant)
+static sim_conn *conn_find_tenant(sim *s, const xs_uuid *tenant)
 {
     for (sim_conn *c = s->conns; c != NULL; c = c->next) {
-        if (sim__uuid_eq(&c->tenant, tenant)) {
+        if (xs_uuid_eq(&c->tenant, tenant)) {
             return c;
         }
     }
@@ -251,8 +256,8 @@ static bool purge_access(const char *key, void *val, void *arg)
 
 /* connect_tenant connects the user to tenant under auth_event, or renews the connection
  * (id_mu held). XS_ENOMEM. */
-static xs_err connect_tenant(sim *s, const sim_uuid *tenant, const sim_uuid *auth_event,
-                             sim_rng *rng, xs_time now)
+static xs_err connect_tenant(sim *s, const xs_uuid *tenant, const xs_uuid *auth_event, sim_rng *rng,
+                             xs_time now)
 {
     sim_conn *cn = conn_find_tenant(s, tenant);
     if (cn == NULL) {
@@ -393,20 +398,20 @@ void sim__h_authorize(sim_call *c)
         sim__reply_text(c, 500, "out of memory");
         return;
     }
-    char ss[SIM_UUID_STR];
+    char ss[XS_UUID_STR];
     pthread_mutex_lock(&s->id_mu);
     sim_rng rng = {c->set.seed ^ (uint64_t)now ^ s->next_grant * 977};
     uint8_t rnd[16];
     xs_crypto_random(rnd, sizeof(rnd));
     rng.s ^= sim__hash64(rnd, sizeof(rnd), 5);
     sim__rng_uuid(&rng, &code->auth_event);
-    sim__uuid_format(&code->auth_event, ss); /* once stored, the code is another thread's */
+    xs_uuid_format(&code->auth_event, ss); /* once stored, the code is another thread's */
     /* consent: the tenants chosen through /_sim/consent that exist, or every tenant, however
      * many (world_lock is held by the caller, so the list stands still) */
     xs_err e = XS_OK;
     size_t nt = s->nconsent > 0 ? s->nconsent : s->ntenants;
     for (size_t i = 0; i < nt && e == XS_OK; i++) {
-        const sim_uuid *tid = s->nconsent > 0 ? &s->consent[i] : &s->tenants[i]->id;
+        const xs_uuid *tid = s->nconsent > 0 ? &s->consent[i] : &s->tenants[i]->id;
         if (s->nconsent > 0 && sim__tenant_find(s, tid) == NULL) {
             continue;
         }
@@ -435,7 +440,7 @@ static void issue(sim_call *c, sim_grant *g, const char *refresh, const char *no
 {
     sim *s = c->s;
     int64_t ttl = c->set.access_ttl_ms;
-    char jti[33], sid[33], auth_event[SIM_UUID_STR];
+    char jti[33], sid[33], auth_event[XS_UUID_STR];
     uint8_t rnd[16];
     xs_crypto_random(rnd, sizeof(rnd));
     for (int i = 0; i < 16; i++) {
@@ -445,7 +450,7 @@ static void issue(sim_call *c, sim_grant *g, const char *refresh, const char *no
     for (int i = 0; i < 16; i++) {
         snprintf(sid + 2 * i, 3, "%02x", rnd[i]);
     }
-    sim__uuid_format(&g->auth_event, auth_event);
+    xs_uuid_format(&g->auth_event, auth_event);
     char iss[SIM_URL_MAX + 16];
     snprintf(iss, sizeof(iss), "%s/identity", s->public_url);
     json_t *scopes = json_array();
@@ -748,8 +753,8 @@ bool sim__auth_tenant(sim_call *c)
 {
     sim *s = c->s;
     const char *tid = xs_http_req_header(c->req, "xero-tenant-id");
-    sim_uuid id;
-    bool ok = tid != NULL && sim__uuid_parse(tid, &id);
+    xs_uuid id;
+    bool ok = tid != NULL && xs_uuid_parse(tid, &id);
     if (ok) {
         pthread_mutex_lock(&s->id_mu);
         ok = !c->grant->revoked && conn_find_tenant(s, &id) != NULL;
@@ -768,11 +773,11 @@ bool sim__auth_tenant(sim_call *c)
 
 static json_t *conn_json(sim *s, const sim_conn *cn)
 {
-    char id[SIM_UUID_STR], tid[SIM_UUID_STR], ev[SIM_UUID_STR], cr[XS_TIME_ISO_MAX],
+    char id[XS_UUID_STR], tid[XS_UUID_STR], ev[XS_UUID_STR], cr[XS_TIME_ISO_MAX],
         up[XS_TIME_ISO_MAX];
-    sim__uuid_format(&cn->id, id);
-    sim__uuid_format(&cn->tenant, tid);
-    sim__uuid_format(&cn->auth_event, ev);
+    xs_uuid_format(&cn->id, id);
+    xs_uuid_format(&cn->tenant, tid);
+    xs_uuid_format(&cn->auth_event, ev);
     sim__time_format_7(cn->created, cr);
     sim__time_format_7(cn->updated, up);
     sim_tenant *t = sim__tenant_find(s, &cn->tenant);
@@ -798,8 +803,8 @@ void sim__h_connections(sim_call *c)
         return;
     }
     const char *ev = xs_http_req_query(c->req, "authEventId");
-    sim_uuid evid;
-    bool filter = ev != NULL && sim__uuid_parse(ev, &evid);
+    xs_uuid evid;
+    bool filter = ev != NULL && xs_uuid_parse(ev, &evid);
     json_t *arr = json_array();
     pthread_mutex_lock(&s->id_mu);
     /* oldest first */
@@ -812,7 +817,7 @@ void sim__h_connections(sim_call *c)
         for (size_t i = 1; i < k; i++) {
             cn = cn->next;
         }
-        if (!filter || sim__uuid_eq(&cn->auth_event, &evid)) {
+        if (!filter || xs_uuid_eq(&cn->auth_event, &evid)) {
             json_array_append_new(arr, conn_json(s, cn));
         }
     }
@@ -831,12 +836,12 @@ void sim__h_connection_delete(sim_call *c, const char *id)
     if (!sim__auth_bearer(c)) {
         return;
     }
-    sim_uuid u;
+    xs_uuid u;
     bool found = false;
-    if (sim__uuid_parse(id, &u)) {
+    if (xs_uuid_parse(id, &u)) {
         pthread_mutex_lock(&s->id_mu);
         for (sim_conn **pp = &s->conns; *pp != NULL; pp = &(*pp)->next) {
-            if (sim__uuid_eq(&(*pp)->id, &u)) {
+            if (xs_uuid_eq(&(*pp)->id, &u)) {
                 sim_conn *d = *pp;
                 *pp = d->next;
                 free(d);
@@ -859,8 +864,8 @@ json_t *sim__identity_json(sim *s)
     json_t *grants = json_array(), *conns = json_array();
     pthread_mutex_lock(&s->id_mu);
     for (sim_grant *g = s->grants; g != NULL; g = g->next) {
-        char ev[SIM_UUID_STR];
-        sim__uuid_format(&g->auth_event, ev);
+        char ev[XS_UUID_STR];
+        xs_uuid_format(&g->auth_event, ev);
         json_array_append_new(
             grants, json_pack("{s:I,s:s,s:s,s:b,s:b,s:b}", "id", (json_int_t)g->id, "authEventId",
                               ev, "scope", g->scope, "revoked", g->revoked, "refreshable",

@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "fields.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const inv_types[2] = {"ACCREC", "ACCPAY"};
 static const char *const inv_status_names[6] = {"DRAFT", "SUBMITTED", "AUTHORISED",
@@ -130,27 +133,27 @@ xs_err sim__lines_parse(sim_batch *b, const json_t *arr, const sim_line *old, ui
         }
         sim_line *l = &lines[made++];
         const char *vals[L_NSTR] = {"", "", "", ""};
-        sim_uuid lid;
+        xs_uuid lid;
         bool has_lid = false;
         if ((e = sim__get_uuid(li, "LineItemID", path, &lid, &has_lid, why)) != XS_OK) {
             goto fail;
         }
         const sim_line *base = NULL;
         for (uint32_t k = 0; has_lid && k < nold; k++) {
-            if (sim__uuid_eq(&old[k].id, &lid)) {
+            if (xs_uuid_eq(&old[k].id, &lid)) {
                 base = &old[k];
             }
         }
         if (has_lid) {
-            char ids[SIM_UUID_STR];
-            sim__uuid_format(&lid, ids);
+            char ids[XS_UUID_STR];
+            xs_uuid_format(&lid, ids);
             if (base == NULL) {
                 sim__err(errors,
                          "The line item with LineItemID %s could not be found on this document.",
                          ids);
             }
             for (uint32_t k = 0; base != NULL && k + 1 < made; k++) {
-                if (sim__uuid_eq(&lines[k].id, &lid)) {
+                if (xs_uuid_eq(&lines[k].id, &lid)) {
                     sim__err(errors,
                              "The line item with LineItemID %s appears more than once in "
                              "LineItems.",
@@ -662,7 +665,7 @@ static xs_err resolve_contact(sim_batch *b, const json_t *cj, const char *path, 
     }
     char cpath[192];
     snprintf(cpath, sizeof(cpath), "%s.Contact", path);
-    sim_uuid id;
+    xs_uuid id;
     bool has_id, has_num, has_name;
     const char *num, *name;
     xs_err e;
@@ -675,8 +678,8 @@ static xs_err resolve_contact(sim_batch *b, const json_t *cj, const char *path, 
     if (has_id) {
         sim_rec *r = sim__table_find(&t->t[SIM_CONTACT], &id);
         if (r == NULL) {
-            char ids[SIM_UUID_STR];
-            sim__uuid_format(&id, ids);
+            char ids[XS_UUID_STR];
+            xs_uuid_format(&id, ids);
             sim__err(errors, "The contact with ContactID %s could not be found.", ids);
             return XS_OK;
         }

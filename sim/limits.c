@@ -10,7 +10,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "limits.h"
+#include "context.h"
+#include "reply.h"
+#include "settings.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
 
 static int64_t floordiv(int64_t a, int64_t b)
 {
@@ -183,8 +189,8 @@ void sim__limits_headers(sim_call *c)
         sim_tenant *t = c->tenant;
         if (t == NULL) {
             const char *tid = xs_http_req_header(c->req, "xero-tenant-id");
-            sim_uuid id;
-            if (tid != NULL && sim__uuid_parse(tid, &id)) {
+            xs_uuid id;
+            if (tid != NULL && xs_uuid_parse(tid, &id)) {
                 t = sim__tenant_find(s, &id);
             }
         }

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "fields.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const pay_types[2] = {"ACCRECPAYMENT", "ACCPAYPAYMENT"};
 static const char *const pay_status[2] = {"AUTHORISED", "DELETED"};
@@ -77,8 +80,8 @@ static void pay_plan_free(void *pp)
 /* claimed returns what earlier payments of this request already take from an invoice. */
 static xs_money claimed(sim_batch *b, const sim_invoice *inv)
 {
-    char ids[SIM_UUID_STR];
-    sim__uuid_format(&inv->h.id, ids);
+    char ids[XS_UUID_STR];
+    xs_uuid_format(&inv->h.id, ids);
     xs_money m = {0};
     json_t *v = json_object_get(b->paid, ids);
     if (v != NULL) {
@@ -89,8 +92,8 @@ static xs_money claimed(sim_batch *b, const sim_invoice *inv)
 
 static void claim(sim_batch *b, const sim_invoice *inv, xs_money amount)
 {
-    char ids[SIM_UUID_STR];
-    sim__uuid_format(&inv->h.id, ids);
+    char ids[XS_UUID_STR];
+    xs_uuid_format(&inv->h.id, ids);
     xs_money m = claimed(b, inv);
     xs_money_add(m, amount, &m);
     json_object_set_new_nocheck(b->paid, ids, xs_json_money(m, 6));
@@ -141,7 +144,7 @@ static xs_err pay_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
     json_t *ij = json_object_get(item, "Invoice");
     char ipath[192];
     snprintf(ipath, sizeof(ipath), "%s.Invoice", path);
-    sim_uuid iid;
+    xs_uuid iid;
     bool has_iid = false, has_inum = false;
     const char *inum = NULL;
     if (ij != NULL && !json_is_null(ij)) {
@@ -162,8 +165,8 @@ static xs_err pay_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
     if (has_iid) {
         sim_rec *r = sim__table_find(&t->t[SIM_INVOICE], &iid);
         if (r == NULL) {
-            char ids[SIM_UUID_STR];
-            sim__uuid_format(&iid, ids);
+            char ids[XS_UUID_STR];
+            xs_uuid_format(&iid, ids);
             sim__err(errors, "The invoice with InvoiceID %s could not be found.", ids);
         } else {
             p->invoice = r->idx;
@@ -181,7 +184,7 @@ static xs_err pay_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
     json_t *aj = json_object_get(item, "Account");
     char apath[192];
     snprintf(apath, sizeof(apath), "%s.Account", path);
-    sim_uuid aid;
+    xs_uuid aid;
     bool has_aid = false, has_code = false;
     const char *code = NULL;
     if (aj != NULL && !json_is_null(aj)) {

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "query.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ values */
 
@@ -287,8 +290,8 @@ static bool parse_literal(lexer *L, operand *o)
             return true;
         }
         lex(L);
-        sim_uuid u;
-        if (L->t != T_STR || !sim__uuid_parse(L->text, &u)) {
+        xs_uuid u;
+        if (L->t != T_STR || !xs_uuid_parse(L->text, &u)) {
             fail(L, "'%s' is not a valid GUID", L->text);
             return true;
         }
@@ -694,8 +697,8 @@ static val field_value(evalctx *e, const operand *o, char *buf, size_t cap)
     if (strcasecmp(o->path, "UpdatedDateUTC") == 0) {
         return (val){V_TIME, NULL, {0}, false, e->r->updated};
     }
-    if (o->fold == 0 && strcasecmp(o->path, e->ops->id_field) == 0 && cap >= SIM_UUID_STR) {
-        sim__uuid_format(&e->r->id, buf);
+    if (o->fold == 0 && strcasecmp(o->path, e->ops->id_field) == 0 && cap >= XS_UUID_STR) {
+        xs_uuid_format(&e->r->id, buf);
         return (val){V_STR, buf, {0}, false, 0};
     }
     if (e->doc == NULL) {
@@ -1023,8 +1026,7 @@ static xs_err targeted(sim_query *q, uint32_t **out, size_t *n, bool *used)
             const sim_invoice *inv = (const sim_invoice *)r;
             ok = false;
             for (size_t k = 0; k < q->ncontact_ids && inv->contact != SIM_NONE; k++) {
-                ok =
-                    ok || sim__uuid_eq(&sim__contact_at(t, inv->contact)->h.id, &q->contact_ids[k]);
+                ok = ok || xs_uuid_eq(&sim__contact_at(t, inv->contact)->h.id, &q->contact_ids[k]);
             }
         }
         if (ok && q->nnumbers > 0 && (q->nids > 0 || q->ncontact_ids > 0)) {

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "seed.h"
+#include "kinds.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const firsts[] = {
     "James",     "Olivia",    "Liam",     "Emma",    "Noah",      "Ava",    "Oliver",    "Sophia",

@@ -1,7 +1,7 @@
 /*
- * server.c: the simulator's life cycle and HTTP front: configuration, start and stop,
- * routing of every request (identity, connections, accounting, control), reply helpers,
- * and the faults that act on the connection itself (hang, reset, lost, truncated, garbled),
+ * server.c: the simulator's life cycle and HTTP front: start and stop, routing of every
+ * request (identity, connections, accounting, control) and sending its reply (reply.h makes
+ * it), and the faults that act on the connection itself (hang, reset, lost, truncated, garbled),
  * or, on identity endpoints, on the reply (429, applied_5xx).
  */
 #include <stdarg.h>
@@ -9,180 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "api.h"
+#include "context.h"
+#include "control.h"
+#include "faults.h"
+#include "identity.h"
+#include "limits.h"
+#include "reply.h"
+#include "settings.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
+#include "webhooks.h"
+#include "world.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ small shared pieces */
 
-xs_time sim__now(sim *s)
-{
-    pthread_mutex_lock(&s->set_mu);
-    int64_t off = s->clock_offset;
-    pthread_mutex_unlock(&s->set_mu);
-    return xs_clock_now() + off;
-}
-
-void sim__settings(sim *s, sim_settings *out)
-{
-    pthread_mutex_lock(&s->set_mu);
-    *out = s->set;
-    pthread_mutex_unlock(&s->set_mu);
-}
-
-sim_tenant *sim__tenant_find(sim *s, const sim_uuid *id)
-{
-    for (size_t i = 0; i < s->ntenants; i++) {
-        if (sim__uuid_eq(&s->tenants[i]->id, id)) {
-            return s->tenants[i];
-        }
-    }
-    return NULL;
-}
-
-xs_err sim__tenant_add(sim *s, const sim_uuid *id, const char *name, const char *currency,
-                       sim_tenant **out)
-{
-    if (s->ntenants == s->captenants) {
-        size_t cap = s->captenants ? s->captenants * 2 : 8;
-        sim_tenant **n = realloc(s->tenants, cap * sizeof(*n));
-        if (n == NULL) {
-            return XS_ENOMEM;
-        }
-        s->tenants = n;
-        s->captenants = cap;
-    }
-    sim_tenant *t = NULL;
-    xs_err e = sim__tenant_create(&t, id, name, currency, s->set.seed);
-    if (e != XS_OK) {
-        return e;
-    }
-    t->created = sim__now(s);
-    if ((e = sim__seed_accounts(t, t->created)) != XS_OK) {
-        sim__tenant_destroy(t);
-        return e;
-    }
-    sim__tenant_phase(s, t);
-    s->tenants[s->ntenants++] = t;
-    *out = t;
-    return XS_OK;
-}
-
-const sim_kind_ops *sim__ops(sim_kind k)
-{
-    switch (k) {
-    case SIM_CONTACT:
-        return &sim__contact_ops;
-    case SIM_INVOICE:
-        return &sim__invoice_ops;
-    case SIM_PAYMENT:
-        return &sim__payment_ops;
-    case SIM_ACCOUNT:
-        return &sim__account_ops;
-    case SIM_BANKTX:
-    case SIM_NKINDS:
-        break;
-    }
-    return &sim__banktx_ops;
-}
-
 /* ------------------------------------------------------------------ replies */
-
-void sim__reply_json(sim_call *c, int status, json_t *body)
-{
-    json_decref(c->json);
-    free(c->text);
-    c->text = NULL;
-    c->status = status;
-    c->json = body;
-    c->ctype = "application/json; charset=utf-8";
-}
-
-void sim__reply_json_text(sim_call *c, int status, char *text)
-{
-    if (text == NULL) {
-        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
-        return;
-    }
-    json_decref(c->json);
-    c->json = NULL;
-    free(c->text);
-    c->text = text;
-    c->status = status;
-    c->ctype = "application/json; charset=utf-8";
-}
-
-void sim__reply_text(sim_call *c, int status, const char *text)
-{
-    json_decref(c->json);
-    c->json = NULL;
-    free(c->text);
-    c->text = strdup(text != NULL ? text : "");
-    c->status = status;
-    c->ctype = "text/plain; charset=utf-8";
-}
-
-void sim__reply_header(sim_call *c, const char *name, const char *value)
-{
-    if (c->nh >= SIM_MAX_HEADERS) {
-        c->header_lost = true;
-        return;
-    }
-    char *n = strdup(name), *v = strdup(value);
-    if (n == NULL || v == NULL) {
-        free(n);
-        free(v);
-        c->header_lost = true;
-        return;
-    }
-    c->hname[c->nh] = n;
-    c->hval[c->nh] = v;
-    c->nh++;
-}
-
-/* headers_free frees the reply headers stored so far. */
-static void headers_free(sim_call *c)
-{
-    for (int i = 0; i < c->nh; i++) {
-        free(c->hname[i]);
-        free(c->hval[i]);
-    }
-    c->nh = 0;
-}
-
-void sim__reply_problem(sim_call *c, int status, const char *title, const char *detail)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "Type", json_null());
-    json_object_set_new(o, "Title", json_string(title));
-    json_object_set_new(o, "Status", json_integer(status));
-    json_object_set_new(o, "Detail", json_string(detail));
-    json_object_set_new(o, "Instance", json_string(c->cid));
-    json_object_set_new(o, "Extensions", json_object());
-    sim__reply_json(c, status, o);
-}
-
-void sim__reply_xero_error(sim_call *c, int status, int number, const char *type, const char *msg)
-{
-    sim__reply_json(
-        c, status, json_pack("{s:i,s:s,s:s}", "ErrorNumber", number, "Type", type, "Message", msg));
-}
-
-void sim__reply_oauth_error(sim_call *c, int status, const char *code, const char *desc)
-{
-    json_t *o = json_pack("{s:s}", "error", code);
-    if (desc != NULL) {
-        json_object_set_new(o, "error_description", json_string(desc));
-    }
-    sim__reply_json(c, status, o);
-}
-
-void sim__reply_gateway_timeout(sim_call *c)
-{
-    headers_free(c);
-    c->header_lost = false;
-    sim__reply_problem(c, 504, "Gateway Timeout",
-                       "The server did not receive a timely response from the upstream server.");
-}
 
 /* garble corrupts a body deterministically: a stretch in the middle becomes bytes that are
  * not JSON (and not UTF-8). */
@@ -229,7 +73,7 @@ static void send_reply(sim_call *c)
     }
     if (c->header_lost) {
         /* a reply without one of its headers (a Location, a Retry-After) would mislead */
-        headers_free(c);
+        sim__reply_headers_free(c);
         sim__reply_problem(c, 500, "Internal Server Error", "a reply header could not be stored");
     }
     xs_http_add_header(req, "Xero-Correlation-Id", c->cid);
@@ -360,9 +204,9 @@ static sim_call *call_create(sim *s, xs_http_req *req, const char *path)
     snprintf(c->path, sizeof(c->path), "%s", path);
     c->id = sim__stats_begin(s);
     sim_rng r = {c->id ^ sim__mix64(c->set.seed) ^ (uint64_t)c->t0};
-    sim_uuid cid;
+    xs_uuid cid;
     sim__rng_uuid(&r, &cid);
-    sim__uuid_format(&cid, c->cid);
+    xs_uuid_format(&cid, c->cid);
     return c;
 }
 
@@ -372,7 +216,7 @@ static void call_destroy(sim_call *c)
     if (c == NULL) {
         return;
     }
-    headers_free(c);
+    sim__reply_headers_free(c);
     json_decref(c->json);
     free(c->text);
     free(c);
@@ -486,144 +330,6 @@ static bool server_error(xs_http_req *req, int status, void *arg)
 
 /* ------------------------------------------------------------------ configuration */
 
-static xs_err settings_from_config(const xs_config *cfg, sim_settings *set, xs_log *log)
-{
-    memset(set, 0, sizeof(*set));
-    set->limit_concurrent = xs_config_int(cfg, "XS_SIM_LIMIT_CONCURRENT");
-    set->limit_minute = xs_config_int(cfg, "XS_SIM_LIMIT_MINUTE");
-    set->limit_day = xs_config_int(cfg, "XS_SIM_LIMIT_DAY");
-    set->limit_app_minute = xs_config_int(cfg, "XS_SIM_LIMIT_APP_MINUTE");
-    set->minute_window_ms = xs_config_int(cfg, "XS_SIM_MINUTE_WINDOW");
-    set->day_window_ms = xs_config_int(cfg, "XS_SIM_DAY_WINDOW");
-    set->latency_ms = xs_config_int(cfg, "XS_SIM_LATENCY");
-    set->jitter_ms = xs_config_int(cfg, "XS_SIM_LATENCY_JITTER");
-    set->hang_ms = xs_config_int(cfg, "XS_SIM_HANG");
-    set->access_ttl_ms = xs_config_int(cfg, "XS_SIM_ACCESS_TOKEN_TTL");
-    set->refresh_grace_ms = xs_config_int(cfg, "XS_SIM_REFRESH_GRACE");
-    set->refresh_ttl_ms = xs_config_int(cfg, "XS_SIM_REFRESH_TTL");
-    set->code_ttl_ms = xs_config_int(cfg, "XS_SIM_CODE_TTL");
-    set->idem_ttl_ms = xs_config_int(cfg, "XS_SIM_IDEMPOTENCY_TTL");
-    set->max_body = xs_config_int(cfg, "XS_SIM_MAX_BODY");
-    set->high_volume = xs_config_int(cfg, "XS_SIM_HIGH_VOLUME");
-    set->serve_at_root = xs_config_bool(cfg, "XS_SIM_SERVE_AT_ROOT");
-    set->require_pkce = xs_config_bool(cfg, "XS_SIM_REQUIRE_PKCE");
-    set->webhook_require_itr = xs_config_bool(cfg, "XS_SIM_WEBHOOK_REQUIRE_ITR");
-    set->webhook_delay_ms = xs_config_int(cfg, "XS_SIM_WEBHOOK_DELAY");
-    set->webhook_timeout_ms = xs_config_int(cfg, "XS_SIM_WEBHOOK_TIMEOUT");
-    set->webhook_retry_base_ms = xs_config_int(cfg, "XS_SIM_WEBHOOK_RETRY_BASE");
-    set->webhook_retry_for_ms = xs_config_int(cfg, "XS_SIM_WEBHOOK_RETRY_FOR");
-    set->webhook_batch_max = xs_config_int(cfg, "XS_SIM_WEBHOOK_BATCH");
-    set->seed = (uint64_t)xs_config_int(cfg, "XS_SIM_SEED");
-    const char *url = xs_config_str(cfg, "XS_SIM_WEBHOOK_URL");
-    const char *key = xs_config_str(cfg, "XS_SIM_WEBHOOK_KEY");
-    if ((url != NULL && strlen(url) >= sizeof(set->webhook_url)) ||
-        (key != NULL && strlen(key) >= sizeof(set->webhook_key))) {
-        xs_log_error(log, "config.invalid", "{s:s}", "error",
-                     "XS_SIM_WEBHOOK_URL or XS_SIM_WEBHOOK_KEY is too long");
-        return XS_ECONFIG;
-    }
-    snprintf(set->webhook_url, sizeof(set->webhook_url), "%s", url ? url : "");
-    snprintf(set->webhook_key, sizeof(set->webhook_key), "%s", key ? key : "");
-    const char *faults = xs_config_str(cfg, "XS_SIM_FAULTS");
-    if (faults != NULL) {
-        char why[160];
-        if (sim__fault_rates_parse(faults, set->fault_ppm, why) != XS_OK) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "XS_SIM_FAULTS: %s", why);
-            xs_log_error(log, "config.invalid", "{s:s}", "error", msg);
-            return XS_ECONFIG;
-        }
-    }
-    return XS_OK;
-}
-
-/* start_tenants creates the configured organisations (world_lock held for writing). */
-static xs_err start_tenants(sim *s)
-{
-    for (int64_t i = 0; i < s->init_tenants; i++) {
-        sim_rng r = {s->set.seed ^ UINT64_C(0x74656e616e74) ^ (uint64_t)i * 7919};
-        sim_uuid id;
-        sim__rng_uuid(&r, &id);
-        char name[64];
-        if (i == 0) {
-            snprintf(name, sizeof(name), "Demo Company (NZ)");
-        } else {
-            snprintf(name, sizeof(name), "Demo Company (NZ) %lld", (long long)i + 1);
-        }
-        sim_tenant *t = NULL;
-        xs_err e = sim__tenant_add(s, &id, name, "NZD", &t);
-        if (e != XS_OK) {
-            return e;
-        }
-        if (s->init_records > 0) {
-            sim_seed_spec sp = {0};
-            sp.seed = s->set.seed;
-            sp.now = sim__now(s);
-            sp.span_days = 730;
-            sp.contacts = (uint32_t)(s->init_records / 5);
-            sp.invoices = (uint32_t)(s->init_records / 2);
-            sp.payments = (uint32_t)(s->init_records / 5);
-            sp.banktx = (uint32_t)(s->init_records - sp.contacts - sp.invoices - sp.payments);
-            pthread_rwlock_wrlock(&t->lock);
-            e = sim__seed(s, t, &sp, NULL);
-            pthread_rwlock_unlock(&t->lock);
-            if (e != XS_OK) {
-                return e;
-            }
-        }
-    }
-    return XS_OK;
-}
-
-/* resets_end ends a reset begun in sim__reset: hangs wait again. */
-static void resets_end(sim *s)
-{
-    pthread_mutex_lock(&s->hang_mu);
-    s->resets--;
-    pthread_mutex_unlock(&s->hang_mu);
-}
-
-xs_err sim__reset(sim *s)
-{
-    /* wake injected hangs and latency sleeps so their calls end and release the world, and
-     * (marked before the wake-up, under the same mutex) keep any that start before the write
-     * lock is ours from waiting: otherwise one call could hold the reset for XS_SIM_HANG */
-    pthread_mutex_lock(&s->hang_mu);
-    s->resets++;
-    s->hang_gen++;
-    pthread_cond_broadcast(&s->hang_cv);
-    pthread_mutex_unlock(&s->hang_mu);
-    sim_settings set;
-    xs_err e = settings_from_config(s->cfg, &set, s->log);
-    if (e != XS_OK) {
-        resets_end(s);
-        return e;
-    }
-    pthread_rwlock_wrlock(&s->world_lock);
-    /* no call is inside the world now, so none is hanging or can start to */
-    resets_end(s);
-    for (size_t i = 0; i < s->ntenants; i++) {
-        sim__tenant_destroy(s->tenants[i]);
-    }
-    s->ntenants = 0;
-    s->nconsent = 0;
-    pthread_mutex_lock(&s->set_mu);
-    s->set = set;
-    s->clock_offset = 0;
-    pthread_mutex_unlock(&s->set_mu);
-    sim__identity_reset(s);
-    pthread_mutex_lock(&s->lim_mu);
-    s->app_count = s->app_max_in_flight = 0;
-    s->app_window = INT64_MIN;
-    pthread_mutex_unlock(&s->lim_mu);
-    sim__faults_reset(s);
-    sim__stats_reset(s);
-    sim__webhooks_reset(s);
-    e = start_tenants(s);
-    pthread_rwlock_unlock(&s->world_lock);
-    return e;
-}
-
 /* ------------------------------------------------------------------ life cycle */
 
 static const xs_http_route routes[] = {
@@ -660,7 +366,7 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
     pthread_cond_init(&s->hang_cv, NULL);
     s->app_window = INT64_MIN;
 
-    xs_err e = settings_from_config(cfg, &s->set, log);
+    xs_err e = sim__settings_from_config(cfg, &s->set, log);
     if (e != XS_OK) {
         goto fail;
     }
@@ -681,7 +387,7 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
     /* the test user */
     sim_rng ur = {s->set.seed ^ UINT64_C(0x75736572)};
     sim__rng_uuid(&ur, &s->user.id);
-    sim__uuid_format(&s->user.id, s->user.ids);
+    xs_uuid_format(&s->user.id, s->user.ids);
     snprintf(s->user.email, sizeof(s->user.email), "%s", xs_config_str(cfg, "XS_SIM_USER_EMAIL"));
     snprintf(s->user.first, sizeof(s->user.first), "Test");
     snprintf(s->user.last, sizeof(s->user.last), "User");
@@ -690,7 +396,7 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
         goto fail;
     }
     pthread_rwlock_wrlock(&s->world_lock);
-    e = start_tenants(s);
+    e = sim__tenants_start(s);
     pthread_rwlock_unlock(&s->world_lock);
     if (e != XS_OK) {
         goto fail;

@@ -17,7 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "stats.h"
+#include "context.h"
+#include "reply.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
 
 static const char *const problems[4] = {"concurrent", "minute", "day", "appminute"};
 static const char *const kind_names[SIM_NKINDS] = {"Contacts", "Invoices", "Payments", "Accounts",

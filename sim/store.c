@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "store.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------ Fenwick trees */
 
@@ -140,7 +141,7 @@ static uint8_t cls_logged(const sim_table *t, uint32_t i)
     return r->upos == i ? r->cls : 0xFF;
 }
 
-static uint64_t id_hash(const sim_uuid *id)
+static uint64_t id_hash(const xs_uuid *id)
 {
     uint64_t a, b;
     memcpy(&a, id->b, 8);
@@ -174,7 +175,7 @@ static xs_err idh_grow(sim_table *t)
     return XS_OK;
 }
 
-sim_rec *sim__table_find(const sim_table *t, const sim_uuid *id)
+sim_rec *sim__table_find(const sim_table *t, const xs_uuid *id)
 {
     if (t->idh_cap == 0) {
         return NULL;
@@ -182,7 +183,7 @@ sim_rec *sim__table_find(const sim_table *t, const sim_uuid *id)
     uint32_t k = (uint32_t)(id_hash(id) & (t->idh_cap - 1));
     while (t->idh[k] != 0) {
         sim_rec *r = t->recs[t->idh[k] - 1];
-        if (sim__uuid_eq(&r->id, id)) {
+        if (xs_uuid_eq(&r->id, id)) {
             return r;
         }
         k = (k + 1) & (t->idh_cap - 1);
@@ -648,7 +649,7 @@ void sim__banktx_free(sim_banktx *b)
 
 /* ------------------------------------------------------------------ tenants */
 
-xs_err sim__tenant_create(sim_tenant **out, const sim_uuid *id, const char *name,
+xs_err sim__tenant_create(sim_tenant **out, const xs_uuid *id, const char *name,
                           const char *currency, uint64_t seed)
 {
     sim_tenant *t = calloc(1, sizeof(*t));
@@ -662,7 +663,7 @@ xs_err sim__tenant_create(sim_tenant **out, const sim_uuid *id, const char *name
         return XS_ENOMEM;
     }
     t->id = *id;
-    sim__uuid_format(id, t->ids);
+    xs_uuid_format(id, t->ids);
     snprintf(t->currency, sizeof(t->currency), "%s", currency);
     snprintf(t->short_code, sizeof(t->short_code), "!%c%c%c%c%c", 'A' + t->ids[0] % 26,
              'A' + t->ids[1] % 26, 'A' + t->ids[2] % 26, 'A' + t->ids[3] % 26,
@@ -716,7 +717,7 @@ void sim__tenant_destroy(sim_tenant *t)
     sim__imap_free(&t->acct_codes);
     sim__imap_free(&t->acct_names);
     sim__smap_free(&t->fingerprints, free);
-    sim__smap_free(&t->idem, sim__idem_free);
+    sim__smap_free(&t->idem, t->idem_free);
     pthread_rwlock_destroy(&t->lock);
     free(t->name);
     free(t);

@@ -1,70 +1,13 @@
-/* util.c: ids, deterministic randomness, packed strings, small maps, text and time helpers
- * for the simulator. */
+/* util.c: deterministic randomness (and ids made from it), packed strings, small maps, text and
+ * time helpers for the simulator. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "util.h"
 #include "xs/crypto.h"
-
-/* ------------------------------------------------------------------ ids */
-
-void sim__uuid_format(const sim_uuid *u, char out[SIM_UUID_STR])
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out[o++] = '-';
-        }
-        out[o++] = hex[u->b[i] >> 4];
-        out[o++] = hex[u->b[i] & 15];
-    }
-    out[o] = '\0';
-}
-
-bool sim__uuid_parse(const char *s, sim_uuid *out)
-{
-    if (s == NULL || strlen(s) != 36) {
-        return false;
-    }
-    sim_uuid u;
-    size_t j = 0;
-    for (int i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return false;
-            }
-            continue;
-        }
-        int hi = xs_hex_digit((unsigned char)s[i]);
-        int lo = xs_hex_digit((unsigned char)s[i + 1]);
-        if (hi < 0 || lo < 0) {
-            return false;
-        }
-        u.b[j++] = (uint8_t)(hi << 4 | lo);
-        i++;
-    }
-    *out = u;
-    return true;
-}
-
-bool sim__uuid_is_nil(const sim_uuid *u)
-{
-    for (int i = 0; i < 16; i++) {
-        if (u->b[i] != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool sim__uuid_eq(const sim_uuid *a, const sim_uuid *b)
-{
-    return memcmp(a->b, b->b, 16) == 0;
-}
 
 /* ------------------------------------------------------------------ randomness */
 
@@ -90,13 +33,13 @@ uint64_t sim__rng_below(sim_rng *r, uint64_t n)
     return (uint64_t)(((unsigned __int128)sim__rng_next(r) * n) >> 64);
 }
 
-void sim__rng_uuid(sim_rng *r, sim_uuid *out)
+void sim__rng_uuid(sim_rng *r, xs_uuid *out)
 {
     uint64_t a = sim__rng_next(r), b = sim__rng_next(r);
-    memcpy(out->b, &a, 8);
-    memcpy(out->b + 8, &b, 8);
-    out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x40);
-    out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
+    uint8_t bytes[16];
+    memcpy(bytes, &a, 8);
+    memcpy(bytes + 8, &b, 8);
+    xs_uuid_from_bytes(bytes, out);
 }
 
 uint64_t sim__hash64(const void *data, size_t n, uint64_t seed)
@@ -675,29 +618,6 @@ void sim__counts_free(sim_counts *m)
 
 /* ------------------------------------------------------------------ time */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
 xs_err sim__time_parse_http(const char *text, xs_time *out)
 {
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -721,33 +641,20 @@ xs_err sim__time_parse_http(const char *text, xs_time *out)
         y < 1900 || y > 9999) {
         return XS_EPARSE;
     }
-    *out = (days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
+    *out = (xs_time_days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
     return XS_OK;
-}
-
-static void split_time(xs_time t, int64_t *y, int *mo, int *d, int *h, int *mi, int *s, int *ms)
-{
-    int64_t days = t >= 0 ? t / SIM_DAY_MS : -((-t + SIM_DAY_MS - 1) / SIM_DAY_MS);
-    int64_t rem = t - days * SIM_DAY_MS;
-    civil_from_days(days, y, mo, d);
-    *h = (int)(rem / 3600000);
-    *mi = (int)(rem / 60000 % 60);
-    *s = (int)(rem / 1000 % 60);
-    *ms = (int)(rem % 1000);
 }
 
 void sim__time_format_plain(xs_time t, char *buf)
 {
-    int64_t y;
-    int mo, d, h, mi, s, ms;
-    split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    if (y < 0 || y > 9999) {
-        snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, mo, d, h,
-                 mi, s);
+    xs_time_fields tf;
+    xs_time_split(t, &tf);
+    if (tf.year < 0 || tf.year > 9999) {
+        xs_time_format_iso_seconds(t, buf);
         return;
     }
     /* By hand, not snprintf: replies carry two of these per invoice. */
-    const int v[6] = {(int)y, mo, d, h, mi, s};
+    const int v[6] = {(int)tf.year, tf.month, tf.day, tf.hour, tf.min, tf.sec};
     static const char after[6] = {'-', '-', 'T', ':', ':', '\0'};
     char *p = buf;
     for (int f = 0; f < 6; f++) {
@@ -770,20 +677,18 @@ static int year4(int64_t y)
 
 void sim__time_format_ms(xs_time t, char *buf)
 {
-    int64_t y;
-    int mo, d, h, mi, s, ms;
-    split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", year4(y), mo, d, h, mi, s,
-             ms);
+    xs_time_fields f;
+    xs_time_split(t, &f);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", year4(f.year), f.month,
+             f.day, f.hour, f.min, f.sec, f.ms);
 }
 
 void sim__time_format_7(xs_time t, char *buf)
 {
-    int64_t y;
-    int mo, d, h, mi, s, ms;
-    split_time(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d0000", year4(y), mo, d, h, mi,
-             s, ms);
+    xs_time_fields f;
+    xs_time_split(t, &f);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%03d0000", year4(f.year), f.month,
+             f.day, f.hour, f.min, f.sec, f.ms);
 }
 
 xs_time sim__day_start(xs_time t)
@@ -817,10 +722,10 @@ json_t *sim__json_money_min(xs_money m, int min)
     return xs_json_decimal(buf);
 }
 
-json_t *sim__json_uuid(const sim_uuid *u)
+json_t *sim__json_uuid(const xs_uuid *u)
 {
-    char buf[SIM_UUID_STR];
-    sim__uuid_format(u, buf);
+    char buf[XS_UUID_STR];
+    xs_uuid_format(u, buf);
     return json_string_nocheck(buf);
 }
 
@@ -881,89 +786,4 @@ xs_err sim__money_line(xs_money q, xs_money u, xs_money rate, xs_money *out)
     }
     out->units = (int64_t)units;
     return XS_OK;
-}
-
-/* ------------------------------------------------------------------ faults names */
-
-static const char *const fault_names[SIM_FAULT_NKINDS] = {
-    "none", "500",     "503",  "hang",        "reset",  "truncated", "garbled",
-    "lost", "revoked", "slow", "applied_5xx", "nil_id", "429"};
-
-const char *sim__fault_name(sim_fault_kind k)
-{
-    return (unsigned)k < SIM_FAULT_NKINDS ? fault_names[k] : "none";
-}
-
-sim_fault_kind sim__fault_parse(const char *name)
-{
-    for (int i = 1; i < SIM_FAULT_NKINDS; i++) {
-        if (strcmp(name, fault_names[i]) == 0) {
-            return (sim_fault_kind)i;
-        }
-    }
-    return SIM_FAULT_NONE;
-}
-
-xs_err sim__fault_rates_parse(const char *text, uint32_t ppm[SIM_FAULT_NKINDS], char *why)
-{
-    uint32_t tmp[SIM_FAULT_NKINDS];
-    memcpy(tmp, ppm, sizeof(tmp));
-    const char *p = text;
-    while (*p != '\0') {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        char item[64];
-        if (n == 0 || n >= sizeof(item)) {
-            snprintf(why, 160, "fault rates: bad item near \"%.20s\"", p);
-            return XS_EINVAL;
-        }
-        memcpy(item, p, n);
-        item[n] = '\0';
-        char *eq = strchr(item, '=');
-        if (eq == NULL) {
-            eq = strchr(item, ':');
-        }
-        if (eq == NULL) {
-            snprintf(why, 160, "fault rates: \"%s\" is not kind=probability", item);
-            return XS_EINVAL;
-        }
-        *eq = '\0';
-        sim_fault_kind k = sim__fault_parse(item);
-        xs_money m;
-        if (k == SIM_FAULT_NONE) {
-            snprintf(why, 160, "fault rates: unknown kind \"%.20s\" (" SIM_FAULT_KIND_LIST ")",
-                     item);
-            return XS_EINVAL;
-        }
-        if (xs_money_parse(eq + 1, &m) != XS_OK || xs_money_is_negative(m) ||
-            m.units > XS_MONEY_ONE) {
-            snprintf(why, 160, "fault rates: %s must be a probability from 0 to 1, got \"%s\"",
-                     item, eq + 1);
-            return XS_EINVAL;
-        }
-        tmp[k] = (uint32_t)m.units; /* 10^6 scale = parts per million */
-        p = end ? end + 1 : p + n;
-    }
-    uint64_t sum = 0;
-    for (int i = 1; i < SIM_FAULT_NKINDS; i++) {
-        sum += tmp[i];
-    }
-    if (sum > 1000000) {
-        snprintf(why, 160, "fault rates: the probabilities add up to more than 1");
-        return XS_EINVAL;
-    }
-    memcpy(ppm, tmp, sizeof(tmp));
-    return XS_OK;
-}
-
-/* ------------------------------------------------------------------ item errors */
-
-void sim__err(json_t *errors, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    json_array_append_new(errors, json_pack("{s:s}", "Message", buf));
 }

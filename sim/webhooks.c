@@ -17,7 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "sim_int.h"
+#include "webhooks.h"
+#include "context.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
 #include "xs/crypto.h"
 
 #define LOG_KEEP 200
@@ -320,7 +324,7 @@ static void url_check(sim_webhooks *w, const char *url)
     }
 }
 
-void sim__webhook_event(sim *s, const sim_tenant *t, sim_kind kind, const sim_uuid *id, bool create,
+void sim__webhook_event(sim *s, const sim_tenant *t, sim_kind kind, const xs_uuid *id, bool create,
                         xs_time at)
 {
     sim_webhooks *w = s->wh;
@@ -338,8 +342,8 @@ void sim__webhook_event(sim *s, const sim_tenant *t, sim_kind kind, const sim_uu
     } else if (set.webhook_require_itr && !w->itr_passed) {
         w->dropped_unverified++;
     } else {
-        char ids[SIM_UUID_STR], url[SIM_URL_MAX + 128], when[XS_TIME_ISO_MAX];
-        sim__uuid_format(id, ids);
+        char ids[XS_UUID_STR], url[SIM_URL_MAX + 128], when[XS_TIME_ISO_MAX];
+        xs_uuid_format(id, ids);
         const char *plural = kind == SIM_CONTACT ? "Contacts" : "Invoices";
         snprintf(url, sizeof(url), "%s%s/%s/%s", s->public_url, SIM_API_PREFIX, plural, ids);
         sim__time_format_ms(at, when);

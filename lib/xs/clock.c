@@ -36,8 +36,8 @@ void xs_clock_sleep_ms(int64_t ms)
     }
 }
 
-/* days_from_civil: days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+/* H. Hinnant's algorithms, proleptic Gregorian. */
+int64_t xs_time_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -47,7 +47,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-/* civil_from_days: the inverse of days_from_civil. */
+/* civil_from_days: the inverse of xs_time_days_from_civil. */
 static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
     z += 719468;
@@ -224,7 +224,7 @@ xs_err xs_time_parse_iso(const char *text, xs_time *out)
     if (*p != '\0') {
         return XS_EPARSE;
     }
-    int64_t days = days_from_civil(year, mon, day);
+    int64_t days = xs_time_days_from_civil(year, mon, day);
     int64_t ms =
         days * MS_PER_DAY + ((int64_t)hh * 3600 + mi * 60 + ss) * 1000 + msec - offset_min * 60000;
     if (ms < MIN_MS || ms > MAX_MS) {
@@ -242,8 +242,7 @@ xs_err xs_time_parse_any(const char *text, xs_time *out)
     return xs_time_parse_iso(text, out);
 }
 
-/* split breaks t into its UTC fields. */
-static void split(xs_time t, int64_t *y, int *mo, int *d, int *h, int *mi, int *s, int *ms)
+void xs_time_split(xs_time t, xs_time_fields *out)
 {
     int64_t days = t / MS_PER_DAY;
     int64_t rem = t % MS_PER_DAY;
@@ -251,35 +250,32 @@ static void split(xs_time t, int64_t *y, int *mo, int *d, int *h, int *mi, int *
         rem += MS_PER_DAY;
         days -= 1;
     }
-    civil_from_days(days, y, mo, d);
-    *h = (int)(rem / 3600000);
-    *mi = (int)(rem / 60000 % 60);
-    *s = (int)(rem / 1000 % 60);
-    *ms = (int)(rem % 1000);
+    civil_from_days(days, &out->year, &out->month, &out->day);
+    out->hour = (int)(rem / 3600000);
+    out->min = (int)(rem / 60000 % 60);
+    out->sec = (int)(rem / 1000 % 60);
+    out->ms = (int)(rem % 1000);
 }
 
 void xs_time_format_iso(xs_time t, char *buf)
 {
-    int64_t y;
-    int mo, d, h, mi, s, ms;
-    split(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, mo, d, h,
-             mi, s, ms);
+    xs_time_fields f;
+    xs_time_split(t, &f);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)f.year,
+             f.month, f.day, f.hour, f.min, f.sec, f.ms);
 }
 
 void xs_time_format_iso_seconds(xs_time t, char *buf)
 {
-    int64_t y;
-    int mo, d, h, mi, s, ms;
-    split(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, mo, d, h, mi,
-             s);
+    xs_time_fields f;
+    xs_time_split(t, &f);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)f.year, f.month,
+             f.day, f.hour, f.min, f.sec);
 }
 
 void xs_time_format_date(xs_time t, char *buf)
 {
-    int64_t y;
-    int mo, d, h, mi, s, ms;
-    split(t, &y, &mo, &d, &h, &mi, &s, &ms);
-    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02d", (long long)y, mo, d);
+    xs_time_fields f;
+    xs_time_split(t, &f);
+    snprintf(buf, XS_TIME_ISO_MAX, "%04lld-%02d-%02d", (long long)f.year, f.month, f.day);
 }

@@ -54,6 +54,20 @@ void xs_time_format_iso(xs_time t, char *buf);
  * form Xero expects in the If-Modified-Since header. */
 void xs_time_format_iso_seconds(xs_time t, char *buf);
 
+/* A time's calendar fields in UTC (proleptic Gregorian). */
+typedef struct xs_time_fields {
+    int64_t year;
+    int month, day;         /* 1-12, 1-31 */
+    int hour, min, sec, ms; /* 0-23, 0-59, 0-59, 0-999 */
+} xs_time_fields;
+
+/* xs_time_split breaks t into its UTC calendar fields (times before 1970 too). */
+void xs_time_split(xs_time t, xs_time_fields *out);
+
+/* xs_time_days_from_civil returns the days since 1970-01-01 of a date (month 1-12, day 1-31,
+ * not checked against the month; negative before 1970). */
+int64_t xs_time_days_from_civil(int64_t year, int month, int day);
+
 /* xs_time_format_date writes "YYYY-MM-DD" (UTC). */
 void xs_time_format_date(xs_time t, char *buf);
 

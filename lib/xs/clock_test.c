@@ -492,13 +492,41 @@ static void test_clocks(void **state)
     assert_true(xs_clock_mono_ms() - m2 < 500);
 }
 
+/* xs_time_split and xs_time_days_from_civil are each other's inverse, before 1970 too. */
+static void test_split_and_days(void **state)
+{
+    (void)state;
+    assert_int_equal(xs_time_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(xs_time_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(xs_time_days_from_civil(1969, 12, 31), -1);
+    xs_time_fields f;
+    xs_time_split(INT64_C(1573755038314), &f);
+    assert_int_equal(f.year, 2019);
+    assert_int_equal(f.month, 11);
+    assert_int_equal(f.day, 14);
+    assert_int_equal(f.hour, 18);
+    assert_int_equal(f.min, 10);
+    assert_int_equal(f.sec, 38);
+    assert_int_equal(f.ms, 314);
+    xs_time_split(-1, &f);
+    assert_int_equal(f.year, 1969);
+    assert_int_equal(f.month, 12);
+    assert_int_equal(f.day, 31);
+    assert_int_equal(f.hour, 23);
+    assert_int_equal(f.ms, 999);
+    for (int64_t d = -800000; d <= 800000; d += 997) {
+        xs_time_split(d * INT64_C(86400000), &f);
+        assert_int_equal(xs_time_days_from_civil(f.year, f.month, f.day), d);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_xero), cmocka_unit_test(test_parse_iso),
-        cmocka_unit_test(test_parse_any),  cmocka_unit_test(test_format),
-        cmocka_unit_test(test_every_day),  cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_parse_xero),  cmocka_unit_test(test_parse_iso),
+        cmocka_unit_test(test_parse_any),   cmocka_unit_test(test_format),
+        cmocka_unit_test(test_every_day),   cmocka_unit_test(test_split_and_days),
+        cmocka_unit_test(test_round_trips), cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include "xs/audit.h"
 #include "xs/json.h"
+#include "xs/uuid.h"
 
 #define DEFAULT_PAGE     1000
 #define SCAN_MAX         20000
@@ -50,13 +51,18 @@ const char *xs_domain_text_or_empty(const json_t *rec, const char *key)
     return s != NULL ? s : "";
 }
 
-/* The id Xero gives an item it did not save (summarizeErrors=false): never a record's id. */
-static const char NIL_ID[] = "00000000-0000-0000-0000-000000000000";
+/* is_nil_id tells whether s is the nil UUID: the id Xero gives an item it did not save
+ * (summarizeErrors=false), never a record's id. */
+static bool is_nil_id(const char *s)
+{
+    xs_uuid u;
+    return xs_uuid_parse(s, &u) && xs_uuid_is_nil(&u);
+}
 
 /* xero_id_ok tells whether s names a record in Xero: a UUID, and not the nil one. */
 static bool xero_id_ok(const char *s)
 {
-    return xs_proto_uuid_valid(s) && strcmp(s, NIL_ID) != 0;
+    return xs_uuid_valid(s) && !is_nil_id(s);
 }
 
 static bool is_hex_sum(const char *s)
@@ -99,7 +105,7 @@ static char *fixed_array(const json_t *items, size_t width, bool (*valid)(const 
 
 char *xs_domain_uuid_array(const json_t *ids)
 {
-    return fixed_array(ids, 36, xs_proto_uuid_valid);
+    return fixed_array(ids, 36, xs_uuid_valid);
 }
 
 char *xs_domain_rows_text(const json_t *items)
@@ -432,22 +438,6 @@ bool xs_domain_one_of(const char *s, const char *const *set)
     return false;
 }
 
-xs_err xs_domain_new_id(char id[XS_ID_MAX])
-{
-    uint8_t b[16];
-    xs_err e = xs_crypto_random(b, sizeof(b));
-    if (e != XS_OK) {
-        return e;
-    }
-    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    char hex[33];
-    xs_hex_encode(b, sizeof(b), hex);
-    snprintf(id, XS_ID_MAX, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
-             hex + 20);
-    return XS_OK;
-}
-
 void xs_domain_xero_opts(const xs_config *cfg, xs_log *log, xs_xero_opts *out)
 {
     *out = (xs_xero_opts){.login_url = xs_config_str(cfg, "XS_XERO_LOGIN_URL"),
@@ -703,7 +693,7 @@ static xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *o
         json_t *ids = json_array(), *seen = json_object();
         for (size_t i = 0; i < n; i++) {
             const char *v = json_string_value(json_object_get(recs[i], ref->field));
-            if (v != NULL && xs_proto_uuid_valid(v) && json_object_get(seen, v) == NULL) {
+            if (v != NULL && xs_uuid_valid(v) && json_object_get(seen, v) == NULL) {
                 json_object_set_new(seen, v, json_true());
                 json_array_append_new(ids, json_string(v));
             }
@@ -750,7 +740,7 @@ static xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *o
                 continue;
             }
             blocked[i] = true;
-            if (s != NULL && xs_proto_uuid_valid(s)) {
+            if (s != NULL && xs_uuid_valid(s)) {
                 if (waits == NULL) {
                     waits = json_array();
                     json_object_set_new(on, ref->entity, waits);
@@ -792,7 +782,7 @@ static void blocked_message(const xs_entity_ops *ops, const json_t *rec, const j
                 return;
             }
         }
-        if (v != NULL && !xs_proto_uuid_valid(v)) {
+        if (v != NULL && !xs_uuid_valid(v)) {
             snprintf(buf, cap, "its %s is not an id: %.60s", ref->field, v);
             return;
         }
@@ -1355,7 +1345,7 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
         json_array_foreach(ids, i, v)
         {
             const char *id = json_string_value(v);
-            if (id == NULL || !xs_proto_uuid_valid(id) || n + 120 >= cap) {
+            if (id == NULL || !xs_uuid_valid(id) || n + 120 >= cap) {
                 return XS_EINVAL;
             }
             if (ops->ids_param) {
@@ -1400,7 +1390,7 @@ static xs_err pull_path(const xs_entity_ops *ops, const json_t *ids, int64_t pag
                                   "%%2C%.2s%%2C%.2s)%%20OR%%20(",
                                   next, next + 5, next + 8, next + 11, next + 14, next + 17);
             for (size_t k = 0; k < tb->n && n < cap; k++) {
-                if (!xs_proto_uuid_valid(tb->ids[k])) {
+                if (!xs_uuid_valid(tb->ids[k])) {
                     return XS_EINVAL;
                 }
                 n += (size_t)snprintf(path + n, cap - n, "%s%s%%21%%3DGuid(%%22%s%%22)",
@@ -1967,7 +1957,7 @@ static bool cursor_read(const json_t *cursor, page *p)
     json_array_foreach(after, i, v)
     {
         const char *id = json_string_value(v);
-        if (id == NULL || !xs_proto_uuid_valid(id)) {
+        if (id == NULL || !xs_uuid_valid(id)) {
             return false;
         }
         snprintf(p->after[i], XS_ID_MAX, "%s", id);
@@ -2434,7 +2424,7 @@ static xs_err page_lookup(xs_svc_ctx *ctx, const xs_msg *req, const settings *se
 static xs_err import_record(const xs_entity_ops *ops, const pulled *p, page_out *o)
 {
     char nid[XS_ID_MAX];
-    xs_err e = xs_domain_new_id(nid);
+    xs_err e = xs_uuid_random_text(nid);
     if (e != XS_OK) {
         return e;
     }
@@ -3146,7 +3136,7 @@ static xs_err candidates(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg
         json_t *v;
         json_array_foreach(given, i, v)
         {
-            if (!xs_proto_uuid_valid(json_string_value(v))) {
+            if (!xs_uuid_valid(json_string_value(v))) {
                 return xs_svc_fail_field(ctx, XS_EINVAL, "local_ids", "local ids must be UUIDs");
             }
         }
@@ -4066,7 +4056,7 @@ static void read_item(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *o
     char xid[XS_ID_MAX] = "", why[WHY_MAX] = "";
     xs_time xat = 0;
     /* The nil id: Xero's mark of an item it did not save, whatever else it says. */
-    bool nil = strcmp(xs_json_str_or(res, ops->id_field, ""), NIL_ID) == 0;
+    bool nil = is_nil_id(xs_json_str_or(res, ops->id_field, ""));
     bool ok = !nil && strcmp(st, "ERROR") != 0 &&
               xs_domain_from_xero(ops, res, &xrec, xid, &xat, why) == XS_OK && xero_id_ok(xid);
     if (!ok) {
@@ -4436,7 +4426,7 @@ static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
     json_array_foreach(names, i, v)
     {
         if (xs_json_str_or(v, "name", NULL) == NULL ||
-            !xs_proto_uuid_valid(xs_json_str_or(v, "local_id", ""))) {
+            !xs_uuid_valid(xs_json_str_or(v, "local_id", ""))) {
             e = xs_svc_fail_field(ctx, XS_EINVAL, "lookup_names", "items are {name, local_id}");
             goto out;
         }
@@ -4653,7 +4643,7 @@ xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     snprintf(org, sizeof(org), "%s", xs_pg_res_get(r, 0, 4));
     const char *xt = xs_pg_res_get(r, 0, 2);
     xver = xt != NULL ? xs_json_parse(xt, strlen(xt), NULL) : NULL;
-    if (!json_is_object(xver) || !xs_proto_uuid_valid(xid)) {
+    if (!json_is_object(xver) || !xs_uuid_valid(xid)) {
         xs_pg_rollback(ctx->pg);
         e = xs_svc_fail(ctx, XS_ESTATE, false, "conflict %s has no Xero version to settle", cid);
         goto out;
@@ -4769,7 +4759,7 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply
         e = xs_svc_fail_field(ctx, XS_EINVAL, field, "%s", why);
         goto out;
     }
-    if (id == NULL && (e = xs_domain_new_id(nid)) != XS_OK) {
+    if (id == NULL && (e = xs_uuid_random_text(nid)) != XS_OK) {
         goto out;
     }
     const char *rid = id != NULL ? id : nid;

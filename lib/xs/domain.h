@@ -323,7 +323,4 @@ xs_err xs_domain_merged(const json_t *in, const json_t *current, bool partial,
 /* xs_domain_one_of tells whether s is one of set (NULL-terminated); false for NULL. */
 bool xs_domain_one_of(const char *s, const char *const *set);
 
-/* xs_domain_new_id writes a fresh random UUID (version 4) into id. */
-xs_err xs_domain_new_id(char id[XS_ID_MAX]);
-
 #endif

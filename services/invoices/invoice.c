@@ -23,6 +23,7 @@
 
 #include "invoice.h"
 #include "xs/json.h"
+#include "xs/uuid.h"
 #include "xs/money.h"
 
 static const char *const TEXT[][2] = {
@@ -130,7 +131,7 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     const char *cid = xero ? xs_json_str_or(json_object_get(in, "Contact"), "ContactID", NULL)
                            : xs_json_str_or(in, "contact", NULL);
     char low[XS_ID_MAX] = "";
-    if (cid != NULL && xs_proto_uuid_valid(cid)) {
+    if (cid != NULL && xs_uuid_valid(cid)) {
         for (size_t i = 0; i < 36; i++) {
             low[i] = (char)(cid[i] >= 'A' && cid[i] <= 'F' ? cid[i] - 'A' + 'a' : cid[i]);
         }
@@ -265,8 +266,7 @@ static json_t *read_parts(const json_t *x)
     json_array_foreach(lines, i, l)
     {
         const char *id = xs_json_str_or(l, "LineItemID", NULL);
-        json_array_append_new(ids, id != NULL && xs_proto_uuid_valid(id) ? json_string(id)
-                                                                         : json_null());
+        json_array_append_new(ids, id != NULL && xs_uuid_valid(id) ? json_string(id) : json_null());
     }
     return ids;
 }

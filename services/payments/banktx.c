@@ -18,6 +18,7 @@
 
 #include "banktx.h"
 #include "xs/json.h"
+#include "xs/uuid.h"
 
 static const char *const TYPES[] = {"RECEIVE",
                                     "SPEND",
@@ -101,7 +102,7 @@ static json_t *read_xero(const json_t *x, char *why)
     }
     const char *cid = xs_json_str_or(json_object_get(x, "Contact"), "ContactID", NULL);
     json_object_set_new(r, "contact",
-                        cid != NULL && xs_proto_uuid_valid(cid) ? json_string(cid) : json_null());
+                        cid != NULL && xs_uuid_valid(cid) ? json_string(cid) : json_null());
     json_object_set_new(r, "bank_account_code",
                         xs_domain_text(json_object_get(x, "BankAccount"), "Code"));
     json_object_set_new(r, "date", xs_domain_date(x, "Date"));

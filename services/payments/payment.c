@@ -21,6 +21,7 @@
 
 #include "payment.h"
 #include "xs/json.h"
+#include "xs/uuid.h"
 
 static const char *const TEXT[][2] = {
     /* canonical, Xero */
@@ -40,7 +41,7 @@ static const char *const TYPES[] = {
 static void lower_uuid(const char *id, char out[XS_ID_MAX])
 {
     out[0] = '\0';
-    if (id != NULL && xs_proto_uuid_valid(id)) {
+    if (id != NULL && xs_uuid_valid(id)) {
         for (size_t i = 0; i < 36; i++) {
             out[i] = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] - 'A' + 'a' : id[i]);
         }

@@ -17,7 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "api.h"
+#include "context.h"
+#include "kinds.h"
+#include "reply.h"
+#include "store.h"
+#include "util.h"
 #include "simtest.h"
 #include "xs/http.h"
 #include "xs/json.h"

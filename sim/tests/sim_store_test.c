@@ -15,7 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_int.h"
+#include "kinds.h"
+#include "query.h"
+#include "settings.h"
+#include "store.h"
+#include "util.h"
 
 static void test_tables_against_model(void **state)
 {
@@ -43,7 +47,7 @@ static void test_tables_against_model(void **state)
     for (uint32_t i = 0; i < N; i++) {
         assert_ptr_equal(sim__table_find(&t, &recs[i].id), &recs[i]);
     }
-    sim_uuid none = {{0xde, 0xad}};
+    xs_uuid none = {{0xde, 0xad}};
     assert_null(sim__table_find(&t, &none));
     /* for several masks: counts, creation-order selects and update-order selects agree with
      * a scan */
@@ -153,13 +157,13 @@ static void test_strings_and_text(void **state)
     assert_string_equal(buf, "1994-11-06T08:49:37.123");
     assert_int_equal(sim__day_start(784111777000), 784080000000);
 
-    sim_uuid u;
-    assert_true(sim__uuid_parse("0B8BB1C2-1111-4222-8333-944444444444", &u));
-    char us[SIM_UUID_STR];
-    sim__uuid_format(&u, us);
+    xs_uuid u;
+    assert_true(xs_uuid_parse("0B8BB1C2-1111-4222-8333-944444444444", &u));
+    char us[XS_UUID_STR];
+    xs_uuid_format(&u, us);
     assert_string_equal(us, "0b8bb1c2-1111-4222-8333-944444444444");
-    assert_false(sim__uuid_parse("0b8bb1c2-1111-4222-8333-94444444444", &u));
-    assert_false(sim__uuid_parse("0b8bb1c2x1111-4222-8333-944444444444", &u));
+    assert_false(xs_uuid_parse("0b8bb1c2-1111-4222-8333-94444444444", &u));
+    assert_false(xs_uuid_parse("0b8bb1c2x1111-4222-8333-944444444444", &u));
 
     uint32_t ppm[SIM_FAULT_NKINDS] = {0};
     char why[160];
