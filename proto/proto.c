@@ -239,11 +239,6 @@ const xs_proto_spec *xs_proto_find(const char *type)
     return NULL;
 }
 
-bool xs_proto_uuid_valid(const char *s)
-{
-    return xs_uuid_valid(s);
-}
-
 /* id_valid: 1-64 characters of [A-Za-z0-9_.:-]. */
 static bool id_valid(const char *s)
 {

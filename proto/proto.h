@@ -120,8 +120,4 @@ const char *xs_msg_error_field(const xs_msg *m);
 /* xs_proto_new_id writes a fresh random request id into id (XS_PROTO_ID_MAX bytes). */
 xs_err xs_proto_new_id(char *id);
 
-/* xs_proto_uuid_valid is xs_uuid_valid (xs/uuid.h), kept for the orchestrator's callers until
- * they move to it; new code calls xs_uuid_valid. */
-bool xs_proto_uuid_valid(const char *s);
-
 #endif

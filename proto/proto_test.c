@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "xs/uuid.h"
 #include "xs/json.h"
 
 static const char *CONN = "0f8fad5b-d9cb-469f-a165-70867728950e";
@@ -249,12 +250,12 @@ static void test_new_id_and_uuid(void **state)
     assert_int_equal(xs_proto_new_id(a), XS_OK);
     assert_int_equal(xs_proto_new_id(b), XS_OK);
     assert_string_not_equal(a, b);
-    assert_true(xs_proto_uuid_valid(CONN));
-    assert_true(xs_proto_uuid_valid("0F8FAD5B-D9CB-469F-A165-70867728950E"));
-    assert_false(xs_proto_uuid_valid("0f8fad5b-d9cb-469f-a165-70867728950"));
-    assert_false(xs_proto_uuid_valid("0f8fad5bxd9cb-469f-a165-70867728950e"));
-    assert_false(xs_proto_uuid_valid("0f8fad5b-d9cb-469f-a165-70867728950g"));
-    assert_false(xs_proto_uuid_valid(NULL));
+    assert_true(xs_uuid_valid(CONN));
+    assert_true(xs_uuid_valid("0F8FAD5B-D9CB-469F-A165-70867728950E"));
+    assert_false(xs_uuid_valid("0f8fad5b-d9cb-469f-a165-70867728950"));
+    assert_false(xs_uuid_valid("0f8fad5bxd9cb-469f-a165-70867728950e"));
+    assert_false(xs_uuid_valid("0f8fad5b-d9cb-469f-a165-70867728950g"));
+    assert_false(xs_uuid_valid(NULL));
 }
 
 /* read_all returns the contents of path (new). */

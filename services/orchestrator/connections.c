@@ -12,6 +12,7 @@
 #include "buscall.h"
 #include "rest.h"
 #include "xs/json.h"
+#include "xs/uuid.h"
 
 #define LIST_DEFAULT 100
 #define LIST_MAX     1000
@@ -67,7 +68,7 @@ static json_t *conn_json(const xs_pg_res *r, int i)
 static const char *id_param(xs_http_req *req)
 {
     const char *id = xs_http_req_param(req, "id");
-    if (!xs_proto_uuid_valid(id)) {
+    if (!xs_uuid_valid(id)) {
         xs_http_reply_error(req, 400, "invalid", "id", "the connection id must be a UUID");
         return NULL;
     }
@@ -86,7 +87,7 @@ void orch_connections_authorize(xs_http_req *req, void *arg)
         xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
         goto out;
     }
-    if (xs_json_get_str(in, "organisation_id", &org) != XS_OK || !xs_proto_uuid_valid(org)) {
+    if (xs_json_get_str(in, "organisation_id", &org) != XS_OK || !xs_uuid_valid(org)) {
         xs_http_reply_error(req, 400, "invalid", "organisation_id",
                             "organisation_id must be the UUID of an organisation");
         goto out;

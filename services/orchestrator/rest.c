@@ -31,7 +31,7 @@ bool orch_arg_uuid(xs_http_req *req, const char *name, const char **out)
     if (v == NULL) {
         return true;
     }
-    if (!xs_proto_uuid_valid(v)) {
+    if (!xs_uuid_valid(v)) {
         xs_http_reply_error(req, 400, "invalid", name, "%s must be a UUID", name);
         return false;
     }

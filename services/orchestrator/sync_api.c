@@ -16,6 +16,7 @@
 #include "settings.h"
 #include "worker.h"
 #include "xs/clock.h"
+#include "xs/uuid.h"
 #include "xs/json.h"
 #include "xs/sync.h"
 
@@ -26,7 +27,7 @@
 static const char *uuid_param(xs_http_req *req, const char *name)
 {
     const char *id = xs_http_req_param(req, name);
-    if (!xs_proto_uuid_valid(id)) {
+    if (!xs_uuid_valid(id)) {
         xs_http_reply_error(req, 400, "invalid", name, "%s must be a UUID", name);
         return NULL;
     }
@@ -318,7 +319,7 @@ void orch_api_sync_entity(xs_http_req *req, void *arg)
                             "give exactly one of local_id and xero_id");
         goto out;
     }
-    if (!xs_proto_uuid_valid(lid != NULL ? lid : xid)) {
+    if (!xs_uuid_valid(lid != NULL ? lid : xid)) {
         xs_http_reply_error(req, 400, "invalid", lid != NULL ? "local_id" : "xero_id",
                             "%s must be a UUID", lid != NULL ? "local_id" : "xero_id");
         goto out;
@@ -758,7 +759,7 @@ static void local_write(orch *o, xs_http_req *req, const char *entity, const cha
         return;
     }
     const char *org = xs_json_str_or(in, "organisation_id", NULL);
-    if ((id == NULL || org != NULL) && !xs_proto_uuid_valid(org)) {
+    if ((id == NULL || org != NULL) && !xs_uuid_valid(org)) {
         xs_http_reply_error(req, 400, "invalid", "organisation_id",
                             "organisation_id must be the UUID of an organisation");
         json_decref(in);
