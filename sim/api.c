@@ -13,11 +13,6 @@
 
 /* ------------------------------------------------------------------ JSON input */
 
-static bool is_str(const json_t *v)
-{
-    return json_is_string(v) && !xs_json_is_decimal(v);
-}
-
 static void type_error(char *why, const char *path, const char *key, const json_t *v,
                        const char *type)
 {
@@ -35,11 +30,12 @@ xs_err sim__get_str(const json_t *o, const char *key, const char *path, const ch
     if (v == NULL || json_is_null(v)) {
         return XS_OK;
     }
-    if (!is_str(v)) {
+    const char *s = xs_json_string_value(v, NULL);
+    if (s == NULL) {
         type_error(why, path, key, v, "System.String");
         return XS_EPARSE;
     }
-    *out = json_string_value(v);
+    *out = s;
     *present = true;
     return XS_OK;
 }
@@ -52,11 +48,12 @@ xs_err sim__get_bool(const json_t *o, const char *key, const char *path, bool *o
     if (v == NULL || json_is_null(v)) {
         return XS_OK;
     }
+    const char *s = xs_json_string_value(v, NULL);
     if (json_is_boolean(v)) {
         *out = json_is_true(v);
-    } else if (is_str(v) && strcasecmp(json_string_value(v), "true") == 0) {
+    } else if (s != NULL && strcasecmp(s, "true") == 0) {
         *out = true;
-    } else if (is_str(v) && strcasecmp(json_string_value(v), "false") == 0) {
+    } else if (s != NULL && strcasecmp(s, "false") == 0) {
         *out = false;
     } else {
         type_error(why, path, key, v, "System.Boolean");
@@ -93,7 +90,8 @@ xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time
         return XS_OK;
     }
     xs_time t;
-    if (!is_str(v) || xs_time_parse_any(json_string_value(v), &t) != XS_OK) {
+    const char *s = xs_json_string_value(v, NULL);
+    if (s == NULL || xs_time_parse_any(s, &t) != XS_OK) {
         type_error(why, path, key, v, "System.DateTime");
         return XS_EPARSE;
     }
@@ -107,11 +105,12 @@ xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, sim_uui
 {
     json_t *v = json_object_get(o, key);
     *present = false;
-    if (v == NULL || json_is_null(v) || (is_str(v) && json_string_value(v)[0] == '\0')) {
+    const char *s = xs_json_string_value(v, NULL);
+    if (v == NULL || json_is_null(v) || (s != NULL && s[0] == '\0')) {
         return XS_OK;
     }
     sim_uuid u;
-    if (!is_str(v) || !sim__uuid_parse(json_string_value(v), &u)) {
+    if (s == NULL || !sim__uuid_parse(s, &u)) {
         type_error(why, path, key, v, "System.Guid");
         return XS_EPARSE;
     }
@@ -314,11 +313,11 @@ static void echo_normalise(json_t *v)
     const char *k;
     json_object_foreach(v, k, x)
     {
-        if (!is_str(x)) {
+        const char *txt = xs_json_string_value(x, NULL);
+        if (txt == NULL) {
             echo_normalise(x);
             continue;
         }
-        const char *txt = json_string_value(x);
         json_t *as_read = NULL;
         for (i = 0; money[i] != NULL && as_read == NULL; i++) {
             as_read = strcmp(k, money[i]) == 0 ? xs_json_decimal(txt) : NULL;
