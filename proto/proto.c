@@ -261,11 +261,12 @@ static bool check_field(const xs_proto_field *f, const json_t *v, char *err, siz
 {
     switch (f->type) {
     case XS_PF_STRING: {
-        if (!json_is_string(v) || xs_json_is_decimal(v)) {
+        size_t len;
+        if (xs_json_string_value(v, &len) == NULL) {
             snprintf(err, errlen, "body.%s: must be a string", f->name);
             return false;
         }
-        int64_t n = (int64_t)json_string_length(v);
+        int64_t n = (int64_t)len;
         if (n < f->min || (f->max > 0 && n > f->max)) {
             snprintf(err, errlen, "body.%s: length must be from %lld to %lld bytes", f->name,
                      (long long)f->min, (long long)f->max);
@@ -287,16 +288,18 @@ static bool check_field(const xs_proto_field *f, const json_t *v, char *err, siz
             return false;
         }
         return true;
-    case XS_PF_UUID:
-        if (!json_is_string(v) || !xs_uuid_valid(json_string_value(v))) {
+    case XS_PF_UUID: {
+        const char *s = xs_json_string_value(v, NULL);
+        if (s == NULL || !xs_uuid_valid(s)) {
             snprintf(err, errlen, "body.%s: must be a UUID", f->name);
             return false;
         }
         return true;
+    }
     case XS_PF_TIME: {
         xs_time t;
-        if (!json_is_string(v) || xs_json_is_decimal(v) ||
-            xs_time_parse_iso(json_string_value(v), &t) != XS_OK) {
+        const char *s = xs_json_string_value(v, NULL);
+        if (s == NULL || xs_time_parse_iso(s, &t) != XS_OK) {
             snprintf(err, errlen, "body.%s: must be an ISO 8601 date-time", f->name);
             return false;
         }
@@ -393,7 +396,7 @@ xs_err xs_proto_decode(const void *buf, size_t len, xs_msg **out, char *id_out, 
         goto fail;
     }
     const char *id = xs_json_str_or(env, "id", NULL);
-    if (id == NULL || xs_json_is_decimal(json_object_get(env, "id")) || !id_valid(id)) {
+    if (id == NULL || !id_valid(id)) {
         snprintf(err, XS_PROTO_ERR_MAX, "id: must be 1-64 characters of [A-Za-z0-9_.:-]");
         goto fail;
     }
@@ -412,8 +415,7 @@ xs_err xs_proto_decode(const void *buf, size_t len, xs_msg **out, char *id_out, 
         goto fail;
     }
     const char *type;
-    if (xs_json_get_str(env, "type", &type) != XS_OK ||
-        xs_json_is_decimal(json_object_get(env, "type"))) {
+    if (xs_json_get_str(env, "type", &type) != XS_OK) {
         snprintf(err, XS_PROTO_ERR_MAX, "type: must be a string");
         goto fail;
     }
@@ -426,11 +428,11 @@ xs_err xs_proto_decode(const void *buf, size_t len, xs_msg **out, char *id_out, 
     json_t *connv = json_object_get(env, "conn");
     const char *conn = "";
     if (connv != NULL && !json_is_null(connv)) {
-        if (!json_is_string(connv) || !xs_uuid_valid(json_string_value(connv))) {
+        conn = xs_json_string_value(connv, NULL);
+        if (conn == NULL || !xs_uuid_valid(conn)) {
             snprintf(err, XS_PROTO_ERR_MAX, "conn: must be a connection UUID or null");
             goto fail;
         }
-        conn = json_string_value(connv);
     }
     json_t *body = json_object_get(env, "body");
     if (body == NULL || json_is_null(body)) {

@@ -159,11 +159,11 @@ static void echo_normalise(json_t *v)
     const char *k;
     json_object_foreach(v, k, x)
     {
-        if (!sim__json_is_text(x)) {
+        const char *txt = xs_json_string_value(x, NULL);
+        if (txt == NULL) {
             echo_normalise(x);
             continue;
         }
-        const char *txt = json_string_value(x);
         json_t *as_read = NULL;
         for (i = 0; money[i] != NULL && as_read == NULL; i++) {
             as_read = strcmp(k, money[i]) == 0 ? xs_json_decimal(txt) : NULL;

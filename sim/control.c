@@ -97,11 +97,12 @@ static bool get_s(const json_t *o, const char *key, char *out, size_t cap, sim_c
     if (v == NULL) {
         return true;
     }
-    if (!json_is_string(v) || xs_json_is_decimal(v) || strlen(json_string_value(v)) >= cap) {
+    const char *s = xs_json_string_value(v, NULL);
+    if (s == NULL || strlen(s) >= cap) {
         bad(c, "%s must be a string (and not too long)", key);
         return false;
     }
-    snprintf(out, cap, "%s", json_string_value(v));
+    snprintf(out, cap, "%s", s);
     return true;
 }
 

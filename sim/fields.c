@@ -7,11 +7,6 @@
 
 #include "fields.h"
 
-bool sim__json_is_text(const json_t *v)
-{
-    return json_is_string(v) && !xs_json_is_decimal(v);
-}
-
 static void type_error(char *why, const char *path, const char *key, const json_t *v,
                        const char *type)
 {
@@ -29,11 +24,12 @@ xs_err sim__get_str(const json_t *o, const char *key, const char *path, const ch
     if (v == NULL || json_is_null(v)) {
         return XS_OK;
     }
-    if (!sim__json_is_text(v)) {
+    const char *s = xs_json_string_value(v, NULL);
+    if (s == NULL) {
         type_error(why, path, key, v, "System.String");
         return XS_EPARSE;
     }
-    *out = json_string_value(v);
+    *out = s;
     *present = true;
     return XS_OK;
 }
@@ -46,11 +42,12 @@ xs_err sim__get_bool(const json_t *o, const char *key, const char *path, bool *o
     if (v == NULL || json_is_null(v)) {
         return XS_OK;
     }
+    const char *s = xs_json_string_value(v, NULL);
     if (json_is_boolean(v)) {
         *out = json_is_true(v);
-    } else if (sim__json_is_text(v) && strcasecmp(json_string_value(v), "true") == 0) {
+    } else if (s != NULL && strcasecmp(s, "true") == 0) {
         *out = true;
-    } else if (sim__json_is_text(v) && strcasecmp(json_string_value(v), "false") == 0) {
+    } else if (s != NULL && strcasecmp(s, "false") == 0) {
         *out = false;
     } else {
         type_error(why, path, key, v, "System.Boolean");
@@ -87,7 +84,8 @@ xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time
         return XS_OK;
     }
     xs_time t;
-    if (!sim__json_is_text(v) || xs_time_parse_any(json_string_value(v), &t) != XS_OK) {
+    const char *s = xs_json_string_value(v, NULL);
+    if (s == NULL || xs_time_parse_any(s, &t) != XS_OK) {
         type_error(why, path, key, v, "System.DateTime");
         return XS_EPARSE;
     }
@@ -101,11 +99,12 @@ xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, xs_uuid
 {
     json_t *v = json_object_get(o, key);
     *present = false;
-    if (v == NULL || json_is_null(v) || (sim__json_is_text(v) && json_string_value(v)[0] == '\0')) {
+    const char *s = xs_json_string_value(v, NULL);
+    if (v == NULL || json_is_null(v) || (s != NULL && s[0] == '\0')) {
         return XS_OK;
     }
     xs_uuid u;
-    if (!sim__json_is_text(v) || !xs_uuid_parse(json_string_value(v), &u)) {
+    if (s == NULL || !xs_uuid_parse(s, &u)) {
         type_error(why, path, key, v, "System.Guid");
         return XS_EPARSE;
     }

@@ -30,7 +30,4 @@ xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time
 xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, xs_uuid *out,
                      bool *present, char *why);
 
-/* sim__json_is_text tells whether v is JSON text (a string, not an exact decimal). */
-bool sim__json_is_text(const json_t *v);
-
 #endif

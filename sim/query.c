@@ -667,8 +667,8 @@ static val value_of(const json_t *j)
         v.b = json_is_true(j);
         return v;
     }
-    if (json_is_string(j)) {
-        const char *s = json_string_value(j);
+    const char *s = xs_json_string_value(j, NULL);
+    if (s != NULL) {
         if (strncmp(s, "/Date(", 6) == 0 && xs_time_parse_xero(s, &v.tm) == XS_OK) {
             v.t = V_TIME;
             return v;

@@ -32,7 +32,7 @@
 json_t *xs_domain_text(const json_t *x, const char *key)
 {
     const char *s = xs_json_str_or(x, key, NULL);
-    if (s == NULL || xs_json_is_decimal(json_object_get(x, key))) {
+    if (s == NULL) {
         return json_null();
     }
     while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
@@ -147,8 +147,8 @@ static bool amount_read(const json_t *v, const char *key, int places, xs_money *
 json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *why)
 {
     json_t *v = json_object_get(in, key);
-    if (v == NULL || json_is_null(v) ||
-        (json_is_string(v) && !xs_json_is_decimal(v) && json_string_length(v) == 0)) {
+    size_t len = 1;
+    if (v == NULL || json_is_null(v) || (xs_json_string_value(v, &len) != NULL && len == 0)) {
         return json_null();
     }
     xs_money m;
@@ -168,7 +168,8 @@ xs_err xs_domain_check_amount(const json_t *in, const char *key, int places, xs_
     if (v == NULL || json_is_null(v)) {
         return XS_OK;
     }
-    if (json_is_string(v) && !xs_json_is_decimal(v) && json_string_length(v) == 0) {
+    size_t len = 1;
+    if (xs_json_string_value(v, &len) != NULL && len == 0) {
         snprintf(why, 256, "%.40s is empty: give a number, or leave it out", key);
         return XS_EINVAL;
     }

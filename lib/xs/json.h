@@ -45,7 +45,7 @@
  * read when it stopped. */
 json_t *xs_json_parse(const char *text, size_t len, char *err);
 
-/* xs_json_parse_full is xs_json_parse without its fast path (json.c, fast_parse), which
+/* xs_json_parse_full is xs_json_parse without its fast path (json_parse.c, fast_parse), which
  * gives exactly its results: for json_test, which compares the two. */
 json_t *xs_json_parse_full(const char *text, size_t len, char *err);
 
@@ -87,6 +87,13 @@ bool xs_json_is_decimal(const json_t *v);
 
 /* xs_json_decimal_text returns the number text of a decimal (borrowed), or NULL. */
 const char *xs_json_decimal_text(const json_t *v);
+
+/* xs_json_string_value is json_string_value for every module outside json: the characters
+ * of the string v (borrowed from v, NUL-terminated) and, when len is not NULL, their count
+ * in *len. NULL (len untouched) when v is NULL, not a string, or a decimal: a decimal is a
+ * jansson string inside, and its tag must never be read as text. Read strings with this, or
+ * with xs_json_get_str, never with jansson's json_string_value. */
+const char *xs_json_string_value(const json_t *v, size_t *len);
 
 /* xs_json_to_money reads v as money: a decimal, an integer, or a string holding a decimal
  * ("12.50"). A decimal with an exponent ("1.5e2") is converted exactly first. XS_EINVAL for

@@ -1,5 +1,5 @@
-/* json_test.c: tests of json.c: exact numbers, refusals, positions, accessors, equality, and
- * that dumping writes exactly what jansson writes. */
+/* json_test.c: tests of the json module (json_*.c): exact numbers, refusals, positions, accessors,
+ * equality, and that dumping writes exactly what jansson writes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -743,95 +743,89 @@ static void assert_same_parse(const char *s, size_t n)
     json_decref(b);
 }
 
-/* The fast path of xs_json_parse against the full way, on what it takes and on what it must
- * leave to the full way. */
-static void test_fast_path_agrees(void **state)
+/* The texts on which the fast path of xs_json_parse is compared with the full way: what it
+ * takes, and what it must leave to the full way. */
+static const char *const fast_corpus[] = {
+    "{}",
+    "[]",
+    "\"\"",
+    "0",
+    "-0",
+    "7",
+    "-7",
+    "true",
+    "false",
+    "null",
+    " [ 1 , 2 ] ",
+    "\t{\"a\" :\r\n1}\n",
+    "{\"\":1}",
+    "[\"\"]",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "1.0",
+    "1.50",
+    "-0.0",
+    "1e5",
+    "1E+5",
+    "2.5e-3",
+    "[0.10,1.000]",
+    "\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\"",
+    "{\"k\\n\":\"v\",\"k\":\"w\"}",
+    "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"",
+    "\"\x7f\"",
+    "{\"Contacts\":[{\"ContactID\":\"0a1b\",\"Name\":\"O'Brien & Co.\",\"Phones\":[{"
+    "\"PhoneType\":\"DEFAULT\",\"PhoneNumber\":\"123\"}],\"UpdatedDateUTC\":\"/Date("
+    "1573755038314+0000)/\",\"Balance\":-12.50,\"IsSupplier\":false,\"X\":null}]}",
+    /* left to the full way: */
+    "\"\\u00e9\"",
+    "\"\\u0000\"",
+    "\"\\ud83d\\ude00\"",
+    "\"\\x\"",
+    "\"a\x01\"",
+    "\"\xc3\"",
+    "\"\xc0\x80\"",
+    "\"\xed\xa0\x80\"",
+    "\"\xf4\x90\x80\x80\"",
+    "\"\xff\"",
+    "{\"a\":1,\"a\":2}",
+    "{\"a\":1,}",
+    "[1,]",
+    "[1 2]",
+    "{\"a\" 1}",
+    "{1:2}",
+    "{\"a\":}",
+    "truex",
+    "nul",
+    "tru",
+    "01",
+    "1.",
+    ".5",
+    "+1",
+    "-",
+    "1e",
+    "1e+",
+    "0x10",
+    "[1]x",
+    "[1] [2]",
+    "",
+    " ",
+    "\"abc",
+    "[",
+    "{",
+    "{\"a\"",
+    "\xef\xbb\xbf{}",
+    "[1,\x00]",
+    "\"a\\",
+    "NaN",
+    "-Infinity",
+    "[-]",
+};
+
+/* same_parse_deep compares the two at nesting 63 to 66: 64 levels are taken, 65 refused. */
+static void same_parse_deep(void)
 {
-    (void)state;
-    static const char *const docs[] = {
-        "{}",
-        "[]",
-        "\"\"",
-        "0",
-        "-0",
-        "7",
-        "-7",
-        "true",
-        "false",
-        "null",
-        " [ 1 , 2 ] ",
-        "\t{\"a\" :\r\n1}\n",
-        "{\"\":1}",
-        "[\"\"]",
-        "9223372036854775807",
-        "-9223372036854775808",
-        "9223372036854775808",
-        "-9223372036854775809",
-        "1.0",
-        "1.50",
-        "-0.0",
-        "1e5",
-        "1E+5",
-        "2.5e-3",
-        "[0.10,1.000]",
-        "\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\"",
-        "{\"k\\n\":\"v\",\"k\":\"w\"}",
-        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"",
-        "\"\x7f\"",
-        "{\"Contacts\":[{\"ContactID\":\"0a1b\",\"Name\":\"O'Brien & Co.\",\"Phones\":[{"
-        "\"PhoneType\":\"DEFAULT\",\"PhoneNumber\":\"123\"}],\"UpdatedDateUTC\":\"/Date("
-        "1573755038314+0000)/\",\"Balance\":-12.50,\"IsSupplier\":false,\"X\":null}]}",
-        /* left to the full way: */
-        "\"\\u00e9\"",
-        "\"\\u0000\"",
-        "\"\\ud83d\\ude00\"",
-        "\"\\x\"",
-        "\"a\x01\"",
-        "\"\xc3\"",
-        "\"\xc0\x80\"",
-        "\"\xed\xa0\x80\"",
-        "\"\xf4\x90\x80\x80\"",
-        "\"\xff\"",
-        "{\"a\":1,\"a\":2}",
-        "{\"a\":1,}",
-        "[1,]",
-        "[1 2]",
-        "{\"a\" 1}",
-        "{1:2}",
-        "{\"a\":}",
-        "truex",
-        "nul",
-        "tru",
-        "01",
-        "1.",
-        ".5",
-        "+1",
-        "-",
-        "1e",
-        "1e+",
-        "0x10",
-        "[1]x",
-        "[1] [2]",
-        "",
-        " ",
-        "\"abc",
-        "[",
-        "{",
-        "{\"a\"",
-        "\xef\xbb\xbf{}",
-        "[1,\x00]",
-        "\"a\\",
-        "NaN",
-        "-Infinity",
-        "[-]",
-    };
-    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-        assert_same_parse(docs[i], strlen(docs[i]));
-    }
-    /* Raw NUL bytes, which strlen would hide. */
-    assert_same_parse("[1,\0]", 5);
-    assert_same_parse("\"a\0b\"", 5);
-    /* Nesting: 64 levels are taken, 65 are refused. */
     static char deep[512];
     for (size_t levels = 63; levels <= 66; levels++) {
         size_t n = 0;
@@ -848,8 +842,12 @@ static void test_fast_path_agrees(void **state)
         }
         assert_same_parse(deep, n);
     }
-    /* Long strings, with and without escapes, and long keys (the fast path copies a key
-     * longer than its buffer). */
+}
+
+/* same_parse_long compares the two on long strings, with and without escapes, and a long
+ * key (the fast path copies a key longer than its buffer). */
+static void same_parse_long(void)
+{
     static char big[4096];
     size_t n = 0;
     big[n++] = '{';
@@ -870,6 +868,21 @@ static void test_fast_path_agrees(void **state)
     big[n++] = '"';
     big[n++] = '}';
     assert_same_parse(big, n);
+}
+
+/* The fast path of xs_json_parse against the full way, on what it takes and on what it must
+ * leave to the full way. */
+static void test_fast_path_agrees(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(fast_corpus) / sizeof(fast_corpus[0]); i++) {
+        assert_same_parse(fast_corpus[i], strlen(fast_corpus[i]));
+    }
+    /* Raw NUL bytes, which strlen would hide. */
+    assert_same_parse("[1,\0]", 5);
+    assert_same_parse("\"a\0b\"", 5);
+    same_parse_deep();
+    same_parse_long();
 }
 
 static void test_generated_roundtrip(void **state)

@@ -59,8 +59,8 @@ bool xs_sync_raw_sum(const char *entity, const char *raw, size_t n, char out[2 *
 
 bool xs_sync_is_empty(const json_t *v)
 {
-    return v == NULL || json_is_null(v) ||
-           (json_is_string(v) && !xs_json_is_decimal(v) && json_string_length(v) == 0) ||
+    size_t len = 1;
+    return v == NULL || json_is_null(v) || (xs_json_string_value(v, &len) != NULL && len == 0) ||
            (json_is_array(v) && json_array_size(v) == 0) ||
            (json_is_object(v) && json_object_size(v) == 0);
 }

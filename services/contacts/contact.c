@@ -464,7 +464,7 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
         }
         bool list = strcmp(k, "phones") == 0 || strcmp(k, "addresses") == 0;
         if (list ? !(json_is_array(v) || json_is_null(v))
-                 : !(json_is_null(v) || (json_is_string(v) && !xs_json_is_decimal(v)))) {
+                 : !(json_is_null(v) || xs_json_string_value(v, NULL) != NULL)) {
             snprintf(field, 256, "%.200s", k);
             snprintf(why, 256, "%.200s must be %s", k, list ? "an array" : "a string or null");
             return XS_EINVAL;

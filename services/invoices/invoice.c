@@ -652,7 +652,7 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
         if (list     ? !(json_is_array(v) || json_is_null(v))
             : number ? !(json_is_null(v) || xs_json_is_decimal(v) || json_is_integer(v) ||
                          json_is_string(v))
-                     : !(json_is_null(v) || (json_is_string(v) && !xs_json_is_decimal(v)))) {
+                     : !(json_is_null(v) || xs_json_string_value(v, NULL) != NULL)) {
             snprintf(field, 256, "%.200s", k);
             snprintf(why, 256, "%.200s must be %s", k,
                      list     ? "an array of lines"

@@ -368,8 +368,8 @@ st_reply st_connections(st_sim *t)
 
 const char *st_str(const json_t *obj, const char *key)
 {
-    json_t *v = json_object_get(obj, key);
-    return v != NULL && json_is_string(v) && !xs_json_is_decimal(v) ? json_string_value(v) : "";
+    const char *s = xs_json_string_value(json_object_get(obj, key), NULL);
+    return s != NULL ? s : "";
 }
 
 bool st_money_eq(const json_t *v, const char *text)
