@@ -1537,47 +1537,40 @@ static bool contacts_connects(xs_bus_hub *hub, const char *base, const char *dir
     return up;
 }
 
+/* rotation_step runs `xs-certs STEP DIR contacts`, then starts a hub with the orchestrator's
+ * folder as it now is and checks whether contacts certificates made before the step
+ * (before) and the current ones are let in. */
+static void rotation_step(const char *dep, const char *step, const char *before, bool old_in)
+{
+    char orch[128], contacts[128], base[64];
+    snprintf(orch, sizeof(orch), "%s/orchestrator", dep);
+    snprintf(contacts, sizeof(contacts), "%s/contacts", dep);
+    sh("sh '%s' %s %s contacts >/dev/null", XS_CERTS_SCRIPT, step, dep);
+    scheme_base("tls+tcp", base, sizeof(base));
+    xs_bus_opts ho = tls_opts(base, orch, NULL);
+    xs_bus_hub *hub;
+    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
+    assert_true(contacts_connects(hub, base, before, old_in) == old_in);
+    assert_true(contacts_connects(hub, base, contacts, true));
+    xs_bus_hub_destroy(hub);
+}
+
 /* Rotation (scripts/xs-certs): a renewed certificate needs no change at the hub; a rotated
  * CA is trusted beside the old one until retired, so replicas can move one by one. */
 static void test_tls_rotation(void **state)
 {
     (void)state;
-    char dep[96], orch[128], contacts[128], before[160], cmd[512];
+    char dep[96], contacts[128], before[160];
     snprintf(dep, sizeof(dep), "%s/rot", certs_root);
-    snprintf(cmd, sizeof(cmd), "sh '%s' init %s >/dev/null", XS_CERTS_SCRIPT, dep);
-    sh("%s", cmd);
-    snprintf(orch, sizeof(orch), "%s/orchestrator", dep);
+    sh("sh '%s' init %s >/dev/null", XS_CERTS_SCRIPT, dep);
     snprintf(contacts, sizeof(contacts), "%s/contacts", dep);
-    char base[64];
-
-    /* renew: the old and the new certificate both work with the hub as it is. */
     mixed_dir(before, sizeof(before), contacts, contacts);
-    sh("sh '%s' renew %s contacts >/dev/null", XS_CERTS_SCRIPT, dep);
-    scheme_base("tls+tcp", base, sizeof(base));
-    xs_bus_opts ho = tls_opts(base, orch, NULL);
-    xs_bus_hub *hub;
-    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
-    assert_true(contacts_connects(hub, base, before, true));
-    assert_true(contacts_connects(hub, base, contacts, true));
-    xs_bus_hub_destroy(hub);
-
+    /* renew: the old and the new certificate both work with the hub as it is. */
+    rotation_step(dep, "renew", before, true);
     /* rotate-ca: a hub restarted with the new trust takes replicas of the old CA and the new. */
-    sh("sh '%s' rotate-ca %s contacts >/dev/null", XS_CERTS_SCRIPT, dep);
-    scheme_base("tls+tcp", base, sizeof(base));
-    ho = tls_opts(base, orch, NULL);
-    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
-    assert_true(contacts_connects(hub, base, before, true));
-    assert_true(contacts_connects(hub, base, contacts, true));
-    xs_bus_hub_destroy(hub);
-
+    rotation_step(dep, "rotate-ca", before, true);
     /* retire-ca: then only the new CA's certificates. */
-    sh("sh '%s' retire-ca %s contacts >/dev/null", XS_CERTS_SCRIPT, dep);
-    scheme_base("tls+tcp", base, sizeof(base));
-    ho = tls_opts(base, orch, NULL);
-    assert_int_equal(xs_bus_hub_create(&hub, &ho), XS_OK);
-    assert_false(contacts_connects(hub, base, before, false));
-    assert_true(contacts_connects(hub, base, contacts, true));
-    xs_bus_hub_destroy(hub);
+    rotation_step(dep, "retire-ca", before, false);
 }
 
 /* What may not be a bus is refused at create, with a log line saying what to do. */
