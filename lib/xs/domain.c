@@ -19,7 +19,6 @@
 #define ANALYZE_MIN_ROWS 200
 #define ANALYZE_MAX_ROWS 25000
 #define ANALYZE_TARGET   "10"
-#define WHY_MAX          256
 #define MAX_PAGES        100 /* of one pull step */
 #define TIEBREAK_MAX     20  /* records of a second a keyset page may ask Xero to leave out */
 /* A page's path: what a pull's first page must fit in (XS_XERO_PATH_MAX * 2, checked when the
@@ -125,8 +124,8 @@ char *xs_domain_rows_text(const json_t *items)
 }
 
 /* amount_read reads v, a JSON number or decimal text, as an amount of at most `places`
- * places into *m; false with what is wrong, naming key, in why (256 bytes): not a number,
- * too many places, or beyond the range of xs_money. */
+ * places into *m; false with what is wrong, naming key, in why (XS_DOMAIN_WHY_MAX bytes): not a
+ * number, too many places, or beyond the range of xs_money. */
 static bool amount_read(const json_t *v, const char *key, int places, xs_money *m, char *why)
 {
     xs_err e = xs_json_to_money(v, m);
@@ -135,11 +134,12 @@ static bool amount_read(const json_t *v, const char *key, int places, xs_money *
     }
     int need = xs_json_number_places(v);
     if (need < 0 || (e != XS_OK && e != XS_ERANGE)) {
-        snprintf(why, 256, "%.40s is not a number", key);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s is not a number", key);
     } else if (need > places) {
-        snprintf(why, 256, "%.40s has more than %d decimal places", key, places);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s has more than %d decimal places", key, places);
     } else {
-        snprintf(why, 256, "%.40s is out of range (more than 9223372036854 either way)", key);
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "%.40s is out of range (more than 9223372036854 either way)", key);
     }
     return false;
 }
@@ -170,18 +170,18 @@ xs_err xs_domain_check_amount(const json_t *in, const char *key, int places, xs_
     }
     size_t len = 1;
     if (xs_json_string_value(v, &len) != NULL && len == 0) {
-        snprintf(why, 256, "%.40s is empty: give a number, or leave it out", key);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s is empty: give a number, or leave it out", key);
         return XS_EINVAL;
     }
     if (!amount_read(v, key, places, &m, why)) {
         return XS_EINVAL;
     }
     if (sign == XS_DOMAIN_POSITIVE && !(xs_money_cmp(m, xs_money_zero()) > 0)) {
-        snprintf(why, 256, "%.40s must be above zero", key);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s must be above zero", key);
         return XS_EINVAL;
     }
     if (sign == XS_DOMAIN_NOT_NEGATIVE && xs_money_is_negative(m)) {
-        snprintf(why, 256, "%.40s must not be negative", key);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s must not be negative", key);
         return XS_EINVAL;
     }
     return XS_OK;
@@ -196,7 +196,7 @@ json_t *xs_domain_lines(const json_t *in, const xs_domain_field *fields, size_t 
     json_array_foreach(in, i, li)
     {
         if (!json_is_object(li)) {
-            snprintf(why, 256, "line %zu is not an object", i + 1);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "line %zu is not an object", i + 1);
             json_decref(out);
             return NULL;
         }
@@ -208,7 +208,7 @@ json_t *xs_domain_lines(const json_t *in, const xs_domain_field *fields, size_t 
             if (v == NULL) {
                 char inner[200];
                 snprintf(inner, sizeof(inner), "%s", why);
-                snprintf(why, 256, "line %zu: %s", i + 1, inner);
+                snprintf(why, XS_DOMAIN_WHY_MAX, "line %zu: %s", i + 1, inner);
                 json_decref(c);
                 json_decref(out);
                 return NULL;
@@ -245,7 +245,7 @@ xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **r
         for (char *c = what; *c != '\0'; c++) {
             *c = *c == '_' ? ' ' : *c;
         }
-        snprintf(why, 256, "%s %.40s has no readable UpdatedDateUTC", what, id);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%s %.40s has no readable UpdatedDateUTC", what, id);
         return XS_EPARSE;
     }
     *rec = ops->read_xero(x, why);
@@ -345,10 +345,10 @@ xs_err xs_domain_merged(const json_t *in, const json_t *current, bool partial,
     json_t *out = canonical(merged, false, why);
     json_decref(merged);
     if (out == NULL) {
-        snprintf(field, 256, "record");
+        snprintf(field, XS_DOMAIN_WHY_MAX, "record");
         for (size_t f = 0; fields[f][0] != NULL; f++) {
             if (strstr(why, fields[f][0]) != NULL) {
-                snprintf(field, 256, "%s", fields[f][1]);
+                snprintf(field, XS_DOMAIN_WHY_MAX, "%s", fields[f][1]);
                 break;
             }
         }
@@ -1763,7 +1763,7 @@ static void fetch_page(page *p)
     /* From the end: the last readable record, and those of its second (the tie-break). */
     p->ntail = 0;
     for (size_t i = p->n; i > 0 && p->ntail <= TIEBREAK_MAX; i--) {
-        char id[XS_ID_MAX] = "", why[WHY_MAX];
+        char id[XS_ID_MAX] = "", why[XS_DOMAIN_WHY_MAX];
         xs_time at = 0;
         if (order != NULL && order[i - 1] < 0) {
             const pulled *k = &p->known[-1 - order[i - 1]];
@@ -1825,7 +1825,7 @@ static xs_err read_page(page *p)
     json_array_foreach(list, i, item)
     {
         pulled *r = &p->recs[p->nrec];
-        char why[WHY_MAX] = "";
+        char why[XS_DOMAIN_WHY_MAX] = "";
         r->xero_id[0] = '\0';
         if (xs_domain_from_xero(ops, item, &r->rec, r->xero_id, &r->at, why) != XS_OK ||
             !xero_id_ok(r->xero_id)) {
@@ -2561,7 +2561,7 @@ static xs_err decide_page(xs_svc_ctx *ctx, const xs_msg *req, const settings *se
             continue;
         }
         if (p->blocked) {
-            char msg[WHY_MAX];
+            char msg[XS_DOMAIN_WHY_MAX];
             if (final) {
                 blocked_message(ops, p->rec, on, true, msg, sizeof(msg));
                 item_error(pg->errors, NULL, p->xero_id, msg);
@@ -3161,7 +3161,7 @@ static xs_err candidates(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_msg
 static json_t *retire_of(const xs_entity_ops *ops, const char *id, const char *xid,
                          const json_t *base, json_t *counts, json_t *errors)
 {
-    char why[WHY_MAX] = "";
+    char why[XS_DOMAIN_WHY_MAX] = "";
     json_t *x = ops->retire_item(xid, base, why);
     if (x == NULL && why[0] != '\0') {
         item_error(errors, id, xid, why);
@@ -3386,7 +3386,7 @@ static xs_err build_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
             continue;
         }
         json_t *xrec = json_object_get(xrecs, id);
-        char why[WHY_MAX];
+        char why[XS_DOMAIN_WHY_MAX];
         if (xrec == NULL) {
             if (final) {
                 blocked_message(ops, rec, on, false, why, sizeof(why));
@@ -4054,7 +4054,7 @@ static void read_item(xs_svc_ctx *ctx, const xs_msg *req, const xs_entity_ops *o
     bool retire = json_is_true(json_object_get(it, "retire"));
     const char *st = xs_json_str_or(res, "StatusAttributeString", "OK");
     json_t *xrec = NULL;
-    char xid[XS_ID_MAX] = "", why[WHY_MAX] = "";
+    char xid[XS_ID_MAX] = "", why[XS_DOMAIN_WHY_MAX] = "";
     xs_time xat = 0;
     /* The nil id: Xero's mark of an item it did not save, whatever else it says. */
     bool nil = is_nil_id(xs_json_str_or(res, ops->id_field, ""));
@@ -4483,7 +4483,7 @@ static xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const xs_ms
     json_array_foreach(list, i, v)
     {
         json_t *rec = NULL;
-        char xid[XS_ID_MAX] = "", why[WHY_MAX];
+        char xid[XS_ID_MAX] = "", why[XS_DOMAIN_WHY_MAX];
         xs_time at = 0;
         if (xs_domain_from_xero(ops, v, &rec, xid, &at, why) == XS_OK && xero_id_ok(xid)) {
             json_array_append_new(found, json_pack("{s:s, s:o, s:I, s:s}", "xero_id", xid, "rec",
@@ -4655,7 +4655,7 @@ xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
             e = db_fail(ctx, e, "cannot read the local record");
             goto out;
         }
-        char field[WHY_MAX] = "", why[WHY_MAX] = "";
+        char field[XS_DOMAIN_WHY_MAX] = "", why[XS_DOMAIN_WHY_MAX] = "";
         json_t *cur = json_object_get(json_object_get(local, lid), "rec");
         if (ops->validate(data, cur, false, &rec, field, why) != XS_OK) {
             xs_pg_rollback(ctx->pg);
@@ -4736,7 +4736,7 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply
     xs_json_get_bool(req->body, "partial", &partial);
     json_t *ids = NULL, *local = NULL, *rec = NULL, *at = NULL, *rows = NULL;
     json_t *cur = NULL;
-    char nid[XS_ID_MAX], field[WHY_MAX] = "", why[WHY_MAX] = "";
+    char nid[XS_ID_MAX], field[XS_DOMAIN_WHY_MAX] = "", why[XS_DOMAIN_WHY_MAX] = "";
     xs_err e = XS_OK;
     if (id != NULL) {
         ids = json_pack("[s]", id);

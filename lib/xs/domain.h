@@ -33,6 +33,10 @@
 
 #define XS_ID_MAX 40
 
+/* The size of every reason ("why") and field name the engine and the entities' ops write for
+ * each other: each such buffer holds XS_DOMAIN_WHY_MAX bytes, and writers cut to it. */
+#define XS_DOMAIN_WHY_MAX 256
+
 /* A finished pull resumes next time from when its last page was asked for, less this margin
  * (ms) for Xero's clock and for changes that become visible late: what changed in Xero in
  * the margin before a pull's last page is read once more by the next one (and found
@@ -83,8 +87,8 @@ typedef struct xs_entity_ops {
     const xs_entity_ref *refs;
 
     /* read_xero turns Xero's record into a canonical record (new); NULL with a reason in why
-     * (256 bytes) for a record it cannot read: that record fails, the others go on. Its id
-     * and UpdatedDateUTC are xs_domain_from_xero's. */
+     * (XS_DOMAIN_WHY_MAX bytes) for a record it cannot read: that record fails, the others go on.
+     * Its id and UpdatedDateUTC are xs_domain_from_xero's. */
     json_t *(*read_xero)(const json_t *x, char *why);
     /* to_xero builds the write item for rec (new); xero_id NULL creates. parts (may be NULL)
      * are Xero's ids of the base's parts (read_parts), in order: an update names each part
@@ -95,8 +99,8 @@ typedef struct xs_entity_ops {
     json_t *(*read_parts)(const json_t *x);
     /* retire_item builds the item that retires in Xero a record deleted locally (new; e.g.
      * ContactStatus ARCHIVED) from its base; NULL when there is nothing to do (it is retired
-     * in Xero already), or, with why (256 bytes) said, when Xero cannot retire it (that
-     * record fails with why). */
+     * in Xero already), or, with why (XS_DOMAIN_WHY_MAX bytes) said, when Xero cannot retire it
+     * (that record fails with why). */
     json_t *(*retire_item)(const char *xero_id, const json_t *base, char *why);
     /* load_local reads local rows by id (ids: array of strings) of organisation org (NULL:
      * any) into *out (new): {id: {"rec": canonical, "at": updated_at in ms, "edited": when
@@ -138,13 +142,14 @@ typedef struct xs_entity_ops {
                              const json_t *types, int *n);
     /* lookup_key tells, for an item Xero refused with message, the value to look the
      * existing Xero record up by (a contact's name taken by another contact), written into
-     * key (256 bytes); false when the refusal is not such a collision. May be NULL. */
+     * key (XS_DOMAIN_WHY_MAX bytes); false when the refusal is not such a collision. May be NULL.
+     */
     bool (*lookup_key)(const json_t *rec, const char *message, char *key);
     /* lookup_query writes the `where` filter finding records by those keys (new string). */
     char *(*lookup_query)(const json_t *keys);
     /* check_push tells whether Xero would take rec in place of base (NULL for a record new
-     * to Xero), false with a reason in why (256 bytes) for a change Xero forbids (a status
-     * transition, a payment above the amount due): that item fails clearly, nothing is sent
+     * to Xero), false with a reason in why (XS_DOMAIN_WHY_MAX bytes) for a change Xero forbids (a
+     * status transition, a payment above the amount due): that item fails clearly, nothing is sent
      * for it. row is the record's load_local entry (an entity's load_local may add what the
      * check needs there). May be NULL. */
     bool (*check_push)(const json_t *base, const json_t *rec, const json_t *row, char *why);
@@ -184,7 +189,7 @@ typedef struct xs_entity_ops {
     bool delete_one;
     /* validate turns the host application's JSON (a REST body) into a canonical record
      * (*rec, new), merged over current (the stored record, or NULL for a new one) when
-     * partial. XS_EINVAL with the field at fault and a reason (each 256 bytes). */
+     * partial. XS_EINVAL with the field at fault and a reason (each XS_DOMAIN_WHY_MAX bytes). */
     xs_err (*validate)(const json_t *in, const json_t *current, bool partial, json_t **rec,
                        char *field, char *why);
 } xs_entity_ops;
@@ -230,7 +235,8 @@ typedef struct xs_domain_field {
 
 /* xs_domain_amount reads in[key] (a JSON number or decimal text) as an exact amount written
  * with `places` places (a new string), null when absent or empty; NULL with a reason in why
- * (256 bytes), naming key, when it is not a number, needs more places, or is out of range. */
+ * (XS_DOMAIN_WHY_MAX bytes), naming key, when it is not a number, needs more places, or is out of
+ * range. */
 json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *why);
 
 /* Which amounts xs_domain_check_amount takes. */
@@ -243,7 +249,7 @@ typedef enum xs_domain_sign {
 /* xs_domain_check_amount checks in[key], an amount the host application gives (a REST
  * body): absent or null passes; anything else must be a JSON number or decimal text, not
  * "", with at most `places` places, within range, and of the sign asked. XS_EINVAL with what
- * is wrong, naming key, in why (256 bytes). */
+ * is wrong, naming key, in why (XS_DOMAIN_WHY_MAX bytes). */
 xs_err xs_domain_check_amount(const json_t *in, const char *key, int places, xs_domain_sign sign,
                               char *why);
 
@@ -264,7 +270,7 @@ char *xs_domain_uuid_array(const json_t *ids);
 
 /* xs_domain_from_xero reads a Xero record of entity ops: its id (ops->id_field) into id, its
  * UpdatedDateUTC into *updated and its canonical form (ops->read_xero) into *rec (new).
- * XS_EPARSE with a reason in why (256 bytes) for a record that cannot be read. */
+ * XS_EPARSE with a reason in why (XS_DOMAIN_WHY_MAX bytes) for a record that cannot be read. */
 xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **rec,
                            char id[XS_ID_MAX], xs_time *updated, char *why);
 
@@ -315,7 +321,7 @@ char *xs_domain_rows_text(const json_t *items);
  * false) of in laid over current when partial (current may be NULL), into *rec (new). When
  * canonical refuses it, XS_EINVAL with its reason in why and, in field, the field of the
  * first of fields ({word in the reason, field}, ended by {NULL}) the reason names, else
- * "record" (each 256 bytes). */
+ * "record" (each XS_DOMAIN_WHY_MAX bytes). */
 xs_err xs_domain_merged(const json_t *in, const json_t *current, bool partial,
                         json_t *(*canonical)(const json_t *in, bool xero, char *why),
                         const char *const (*fields)[2], json_t **rec, char *field, char *why);

@@ -122,7 +122,7 @@ static json_t *sub_list(const json_t *in, const char *type_key, const char *cons
 }
 
 /* canonical builds the canonical contact from an object keyed by Xero's names (xero) or the
- * canonical ones; why (256 bytes) says what is wrong when it returns NULL. */
+ * canonical ones; why (XS_DOMAIN_WHY_MAX bytes) says what is wrong when it returns NULL. */
 static json_t *canonical(const json_t *in, bool xero, char *why)
 {
     json_t *rec = json_object();
@@ -130,7 +130,7 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
         json_object_set_new(rec, TEXT[i][0], xs_domain_text(in, TEXT[i][xero ? 1 : 0]));
     }
     if (json_is_null(json_object_get(rec, "name"))) {
-        snprintf(why, 256, "a contact needs a name");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "a contact needs a name");
         json_decref(rec);
         return NULL;
     }
@@ -140,7 +140,8 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
         st = json_string("ACTIVE");
     }
     if (!xs_domain_one_of(json_string_value(st), STATUSES)) {
-        snprintf(why, 256, "status must be ACTIVE, ARCHIVED or GDPRREQUEST, not %.40s",
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "status must be ACTIVE, ARCHIVED or GDPRREQUEST, not %.40s",
                  json_string_value(st));
         json_decref(st);
         json_decref(rec);
@@ -150,7 +151,8 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     json_t *cur = xs_domain_text(in, xero ? "DefaultCurrency" : "default_currency");
     const char *c = json_string_value(cur);
     if (c != NULL && (strlen(c) != 3 || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)) {
-        snprintf(why, 256, "default_currency must be an ISO 4217 code such as NZD, not %.20s", c);
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "default_currency must be an ISO 4217 code such as NZD, not %.20s", c);
         json_decref(cur);
         json_decref(rec);
         return NULL;
@@ -245,7 +247,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     json_object_set_new(row, "status", json_string(xs_pg_res_get(r, i, 11)));
     const char *cur = xs_pg_res_get(r, i, 12);
     json_object_set_new(row, "default_currency", cur != NULL ? json_string(cur) : json_null());
-    char why[256];
+    char why[XS_DOMAIN_WHY_MAX];
     json_t *rec = canonical(row, false, why);
     json_decref(row);
     return rec;
@@ -408,7 +410,7 @@ static bool lookup_key(const json_t *rec, const char *message, char *key)
     if (strstr(message, "is already assigned to another contact") == NULL) {
         return false;
     }
-    snprintf(key, 256, "%s", xs_domain_text_or_empty(rec, "name"));
+    snprintf(key, XS_DOMAIN_WHY_MAX, "%s", xs_domain_text_or_empty(rec, "name"));
     return key[0] != '\0';
 }
 
@@ -445,8 +447,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                        char *field, char *why)
 {
     if (!json_is_object(in)) {
-        snprintf(field, 256, "record");
-        snprintf(why, 256, "the record must be a JSON object");
+        snprintf(field, XS_DOMAIN_WHY_MAX, "record");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "the record must be a JSON object");
         return XS_EINVAL;
     }
     static const char *const known[] = {"name",       "first_name",     "last_name",
@@ -458,28 +460,29 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
     json_object_foreach((json_t *)in, k, v)
     {
         if (!xs_domain_one_of(k, known)) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256, "unknown field %.200s", k);
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "unknown field %.200s", k);
             return XS_EINVAL;
         }
         bool list = strcmp(k, "phones") == 0 || strcmp(k, "addresses") == 0;
         if (list ? !(json_is_array(v) || json_is_null(v))
                  : !(json_is_null(v) || xs_json_string_value(v, NULL) != NULL)) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256, "%.200s must be %s", k, list ? "an array" : "a string or null");
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s must be %s", k,
+                     list ? "an array" : "a string or null");
             return XS_EINVAL;
         }
         if (json_is_string(v) && json_string_length(v) > (strcmp(k, "name") == 0 ? 255 : 500)) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256, "%.200s is too long", k);
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s is too long", k);
             return XS_EINVAL;
         }
     }
     const char *email = xs_json_str_or(in, "email", NULL);
     if (email != NULL && email[0] != '\0' &&
         (strchr(email, '@') == NULL || strchr(email, ' ') != NULL)) {
-        snprintf(field, 256, "email");
-        snprintf(why, 256, "email must be an e-mail address");
+        snprintf(field, XS_DOMAIN_WHY_MAX, "email");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "email must be an e-mail address");
         return XS_EINVAL;
     }
     static const char *const fields[][2] = {

@@ -38,7 +38,7 @@ static bool all_in(const char *s, const char *chars)
 
 /* canonical builds the canonical account from an object keyed by Xero's names (xero) or the
  * canonical ones, checking what app.accounts requires, so that no record Xero sends can make
- * a page's write fail; why (256 bytes) says what is wrong when it returns NULL. */
+ * a page's write fail; why (XS_DOMAIN_WHY_MAX bytes) says what is wrong when it returns NULL. */
 static json_t *canonical(const json_t *in, bool xero, char *why)
 {
     json_t *rec = json_object();
@@ -56,17 +56,18 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     }
     const char *status = xs_json_str_or(rec, "status", NULL);
     if (name == NULL) {
-        snprintf(why, 256, "an account needs a name");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "an account needs a name");
     } else if (!all_in(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")) {
-        snprintf(why, 256, "account %.80s has no readable Type", name);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "account %.80s has no readable Type", name);
     } else if (!xs_domain_one_of(status, STATUSES)) {
-        snprintf(why, 256, "account %.80s: Status must be ACTIVE, ARCHIVED or DELETED, not %.20s",
-                 name, status);
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "account %.80s: Status must be ACTIVE, ARCHIVED or DELETED, not %.20s", name,
+                 status);
     } else if (cur != NULL && (strlen(cur) != 3 || !all_in(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))) {
-        snprintf(why, 256, "account %.80s: CurrencyCode must be an ISO 4217 code, not %.20s", name,
-                 cur);
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "account %.80s: CurrencyCode must be an ISO 4217 code, not %.20s", name, cur);
     } else if (cls != NULL && !xs_domain_one_of(cls, CLASSES)) {
-        snprintf(why, 256, "account %.80s: unknown Class %.20s", name, cls);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "account %.80s: unknown Class %.20s", name, cls);
     } else {
         return rec;
     }
@@ -91,7 +92,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     bool pay = false;
     xs_pg_res_bool(r, i, 2 + (int)NTEXT, &pay);
     json_object_set_new(row, "enable_payments", json_boolean(pay));
-    char why[256];
+    char why[XS_DOMAIN_WHY_MAX];
     json_t *rec = canonical(row, false, why);
     json_decref(row);
     return rec;

@@ -99,8 +99,8 @@ static bool is_code(const char *s)
 
 /* canonical builds the canonical invoice from an object keyed by Xero's names (xero; its
  * contact is then Xero's ContactID) or the canonical ones, checking what app.invoices
- * requires, so that no record Xero sends can make a page's write fail; why (256 bytes) says
- * what is wrong when it returns NULL. */
+ * requires, so that no record Xero sends can make a page's write fail; why (XS_DOMAIN_WHY_MAX
+ * bytes) says what is wrong when it returns NULL. */
 static json_t *canonical(const json_t *in, bool xero, char *why)
 {
     json_t *rec = json_object();
@@ -121,7 +121,7 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
         json_t *d = xs_domain_date(in, key);
         if (!xero && json_is_null(d) && json_is_string(json_object_get(in, key)) &&
             json_string_length(json_object_get(in, key)) > 0) {
-            snprintf(why, 256, "%s must be a date (YYYY-MM-DD)", key);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "%s must be a date (YYYY-MM-DD)", key);
             json_decref(d);
             json_decref(rec);
             return NULL;
@@ -157,21 +157,23 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     const char *lat = xs_json_str_or(rec, "line_amount_types", NULL);
     const char *rate = xs_json_str_or(rec, "currency_rate", NULL);
     if (!xs_domain_one_of(type, TYPES)) {
-        snprintf(why, 256, "type must be ACCREC or ACCPAY, not %.20s", type ? type : "(none)");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "type must be ACCREC or ACCPAY, not %.20s",
+                 type ? type : "(none)");
     } else if (low[0] == '\0') {
-        snprintf(why, 256, "an invoice needs its contact (%s)",
+        snprintf(why, XS_DOMAIN_WHY_MAX, "an invoice needs its contact (%s)",
                  xero ? "Contact.ContactID" : "contact: the id of a local contact");
     } else if (!xs_domain_one_of(status, STATUSES)) {
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "status must be DRAFT, SUBMITTED, AUTHORISED, PAID, VOIDED or DELETED, not %.20s",
                  status);
     } else if (cur != NULL && !is_code(cur)) {
-        snprintf(why, 256, "currency_code must be an ISO 4217 code such as NZD, not %.20s", cur);
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "currency_code must be an ISO 4217 code such as NZD, not %.20s", cur);
     } else if (!xs_domain_one_of(lat, LINE_AMOUNT_TYPES)) {
-        snprintf(why, 256, "line_amount_types must be Exclusive, Inclusive or NoTax, not %.20s",
-                 lat);
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "line_amount_types must be Exclusive, Inclusive or NoTax, not %.20s", lat);
     } else if (rate != NULL && (rate[0] == '-' || strspn(rate, "0.") == strlen(rate))) {
-        snprintf(why, 256, "currency_rate must be greater than zero");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "currency_rate must be greater than zero");
     } else {
         return rec;
     }
@@ -283,7 +285,7 @@ static json_t *retire_item(const char *xero_id, const json_t *base, char *why)
                                                                               : NULL;
     if (to == NULL && strcmp(st, "VOIDED") != 0 && strcmp(st, "DELETED") != 0) {
         /* PAID, or AUTHORISED with payments: Xero keeps it; the local delete cannot reach it. */
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "the invoice was deleted here, but Xero can neither delete nor void a%s %s "
                  "invoice with payments: delete its payments in Xero first",
                  strcmp(st, "AUTHORISED") == 0 ? "n" : "", st[0] != '\0' ? st : "paid");
@@ -299,7 +301,7 @@ bool invoice_transition_ok(const char *from, const char *to, const char *amount_
             strcmp(to, "AUTHORISED") == 0) {
             return true;
         }
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "a new invoice can only be created as DRAFT, SUBMITTED or AUTHORISED in Xero, "
                  "not %.20s",
                  to);
@@ -307,21 +309,21 @@ bool invoice_transition_ok(const char *from, const char *to, const char *amount_
     }
     if (strcmp(from, to) == 0) {
         if (strcmp(from, "VOIDED") == 0 || strcmp(from, "DELETED") == 0) {
-            snprintf(why, 256, "the invoice is %s in Xero, which is final: it cannot be changed",
-                     from);
+            snprintf(why, XS_DOMAIN_WHY_MAX,
+                     "the invoice is %s in Xero, which is final: it cannot be changed", from);
             return false;
         }
         return true;
     }
     if (strcmp(to, "PAID") == 0) {
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "status %s to PAID: Xero makes an invoice PAID when payments cover it; record a "
                  "payment instead",
                  from);
     } else if (strcmp(from, "VOIDED") == 0 || strcmp(from, "DELETED") == 0) {
-        snprintf(why, 256, "status %s to %.20s: %s is final in Xero", from, to, from);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "status %s to %.20s: %s is final in Xero", from, to, from);
     } else if (strcmp(from, "PAID") == 0) {
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "status PAID to %.20s: Xero keeps a PAID invoice PAID while its payments stand; "
                  "delete the payments first",
                  to);
@@ -329,12 +331,12 @@ bool invoice_transition_ok(const char *from, const char *to, const char *amount_
         if (strcmp(to, "VOIDED") == 0 && !paid) {
             return true;
         }
-        snprintf(why, 256, "status AUTHORISED to %.20s: %s", to,
+        snprintf(why, XS_DOMAIN_WHY_MAX, "status AUTHORISED to %.20s: %s", to,
                  strcmp(to, "VOIDED") == 0    ? "it has payments; delete them before voiding"
                  : strcmp(to, "DELETED") == 0 ? "Xero deletes no AUTHORISED invoice; void it"
                                               : "Xero never takes an AUTHORISED invoice back");
     } else if (strcmp(to, "VOIDED") == 0) {
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "status %s to VOIDED: only an AUTHORISED invoice can be voided; delete "
                  "it instead",
                  from);
@@ -377,13 +379,13 @@ static bool check_push(const json_t *base, const json_t *rec, const json_t *row,
 {
     const char *unknown = xs_json_str_or(json_object_get(row, "check"), "unknown_codes", NULL);
     if (unknown != NULL && strcmp(xs_json_str_or(rec, "status", ""), "DELETED") != 0) {
-        snprintf(why, 256, "no active account of the chart of accounts has the code %.120s",
-                 unknown);
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "no active account of the chart of accounts has the code %.120s", unknown);
         return false;
     }
     size_t neg = changed_negative_line(base, rec);
     if (neg > 0) {
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "line %zu: a line's amount (quantity x unit_amount) must not be below zero", neg);
         return false;
     }
@@ -395,7 +397,7 @@ static bool check_push(const json_t *base, const json_t *rec, const json_t *row,
     }
     if (base != NULL &&
         strcmp(xs_json_str_or(base, "type", ""), xs_json_str_or(rec, "type", "")) != 0) {
-        snprintf(why, 256, "type %s to %s: Xero never changes an invoice's type",
+        snprintf(why, XS_DOMAIN_WHY_MAX, "type %s to %s: Xero never changes an invoice's type",
                  xs_json_str_or(base, "type", ""), xs_json_str_or(rec, "type", ""));
         return false;
     }
@@ -433,7 +435,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     json_object_set_new(row, "contact", json_string(xs_pg_res_get(r, i, c++)));
     const char *lt = xs_pg_res_get(r, i, c);
     json_object_set_new(row, "lines", lt != NULL ? xs_json_parse(lt, strlen(lt), NULL) : NULL);
-    char why[256];
+    char why[XS_DOMAIN_WHY_MAX];
     json_t *rec = canonical(row, false, why);
     json_decref(row);
     return rec;
@@ -590,8 +592,8 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
 }
 
 /* line_refusal tells which amount of a line (canonical names) the host application may not
- * give, with why (256 bytes), or NULL: each amount must be a number of its places ("" is
- * none), the discount rate from 0 to 100, and the line's amount, quantity x unit_amount, not
+ * give, with why (XS_DOMAIN_WHY_MAX bytes), or NULL: each amount must be a number of its places (""
+ * is none), the discount rate from 0 to 100, and the line's amount, quantity x unit_amount, not
  * below zero (Xero would take a negative line on an invoice whose total stays positive; we
  * refuse one here rather than have the invoice fail in a run when the total does not). */
 static const char *line_refusal(const json_t *line, char *why)
@@ -612,12 +614,13 @@ static const char *line_refusal(const json_t *line, char *why)
     xs_money d;
     json_t *dr = json_object_get(line, "discount_rate");
     if (dr != NULL && xs_json_to_money(dr, &d) == XS_OK && xs_money_cmp(d, MONEY_100) > 0) {
-        snprintf(why, 256, "discount_rate is a percentage: at most 100");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "discount_rate is a percentage: at most 100");
         return "discount_rate";
     }
     const char *neg = negative_line(line);
     if (neg != NULL) {
-        snprintf(why, 256, "a line's amount (quantity x unit_amount) must not be below zero");
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "a line's amount (quantity x unit_amount) must not be below zero");
     }
     return neg;
 }
@@ -626,8 +629,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                        char *field, char *why)
 {
     if (!json_is_object(in)) {
-        snprintf(field, 256, "record");
-        snprintf(why, 256, "the record must be a JSON object");
+        snprintf(field, XS_DOMAIN_WHY_MAX, "record");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "the record must be a JSON object");
         return XS_EINVAL;
     }
     static const char *const known[] = {
@@ -638,8 +641,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
     json_object_foreach((json_t *)in, k, v)
     {
         if (!xs_domain_one_of(k, known)) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256,
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX,
                      xs_domain_one_of(k, (const char *const[]){"sub_total", "total_tax", "total",
                                                                "amount_due", "amount_paid",
                                                                "amount_credited", NULL})
@@ -653,21 +656,21 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
             : number ? !(json_is_null(v) || xs_json_is_decimal(v) || json_is_integer(v) ||
                          json_is_string(v))
                      : !(json_is_null(v) || xs_json_string_value(v, NULL) != NULL)) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256, "%.200s must be %s", k,
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s must be %s", k,
                      list     ? "an array of lines"
                      : number ? "a number"
                               : "a string or null");
             return XS_EINVAL;
         }
         if (json_is_string(v) && json_string_length(v) > 255) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256, "%.200s is too long", k);
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s is too long", k);
             return XS_EINVAL;
         }
     }
     if (xs_domain_check_amount(in, "currency_rate", 6, XS_DOMAIN_POSITIVE, why) != XS_OK) {
-        snprintf(field, 256, "currency_rate");
+        snprintf(field, XS_DOMAIN_WHY_MAX, "currency_rate");
         return XS_EINVAL;
     }
     size_t i;
@@ -682,15 +685,15 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                 ok = ok || strcmp(LINE[f].name, lk) == 0;
             }
             if (!ok || xs_domain_one_of(lk, LINE_COMPUTED)) {
-                snprintf(field, 256, "lines[%zu].%.100s", i, lk);
-                snprintf(why, 256, ok ? "%.100s is computed by Xero" : "unknown line field %.100s",
-                         lk);
+                snprintf(field, XS_DOMAIN_WHY_MAX, "lines[%zu].%.100s", i, lk);
+                snprintf(why, XS_DOMAIN_WHY_MAX,
+                         ok ? "%.100s is computed by Xero" : "unknown line field %.100s", lk);
                 return XS_EINVAL;
             }
         }
         const char *bad = line_refusal(v, why);
         if (bad != NULL) {
-            snprintf(field, 256, "lines[%zu].%s", i, bad);
+            snprintf(field, XS_DOMAIN_WHY_MAX, "lines[%zu].%s", i, bad);
             return XS_EINVAL;
         }
     }

@@ -67,14 +67,15 @@ static bool check(const json_t *rec, char *why)
     const char *cur = xs_json_str_or(rec, "currency_code", NULL);
     const char *lat = xs_json_str_or(rec, "line_amount_types", NULL);
     if (!xs_domain_one_of(type, TYPES)) {
-        snprintf(why, 256, "unknown Type %.30s", type != NULL ? type : "(none)");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "unknown Type %.30s", type != NULL ? type : "(none)");
     } else if (!xs_domain_one_of(status, STATUSES)) {
-        snprintf(why, 256, "Status must be AUTHORISED, DELETED or VOIDED, not %.20s", status);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "Status must be AUTHORISED, DELETED or VOIDED, not %.20s",
+                 status);
     } else if (cur != NULL &&
                (strlen(cur) != 3 || strspn(cur, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)) {
-        snprintf(why, 256, "CurrencyCode must be an ISO 4217 code, not %.20s", cur);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "CurrencyCode must be an ISO 4217 code, not %.20s", cur);
     } else if (lat != NULL && !xs_domain_one_of(lat, LINE_AMOUNT_TYPES)) {
-        snprintf(why, 256, "unknown LineAmountTypes %.20s", lat);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "unknown LineAmountTypes %.20s", lat);
     } else {
         return true;
     }
@@ -133,7 +134,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     xs_domain_text_cols(rec, r, i, 2, TEXT, NTEXT);
     const char *lt = xs_pg_res_get(r, i, 2 + (int)NTEXT);
     json_t *stored = lt != NULL ? xs_json_parse(lt, strlen(lt), NULL) : NULL;
-    char why[256];
+    char why[XS_DOMAIN_WHY_MAX];
     json_t *ls = xs_domain_lines(stored, LINE, NLINE, false, why);
     json_decref(stored);
     if (ls == NULL) {

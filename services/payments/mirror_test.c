@@ -32,7 +32,8 @@ static json_t *parse(const char *text)
 }
 
 /* read runs xs_domain_from_xero on text; returns the canonical record (new) or NULL with why. */
-static json_t *read_rec(const xs_entity_ops *ops, const char *text, char why[256], xs_err *e)
+static json_t *read_rec(const xs_entity_ops *ops, const char *text, char why[XS_DOMAIN_WHY_MAX],
+                        xs_err *e)
 {
     json_t *x = parse(text);
     json_t *rec = NULL;
@@ -55,7 +56,7 @@ static json_t *read_rec(const xs_entity_ops *ops, const char *text, char why[256
 static void expect_refusals(const xs_entity_ops *ops, const char *const (*bad)[2], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        char why[256];
+        char why[XS_DOMAIN_WHY_MAX];
         xs_err e;
         assert_null(read_rec(ops, bad[i][0], why, &e));
         assert_int_equal(e, XS_EPARSE);
@@ -78,7 +79,7 @@ static void expect_str(const json_t *rec, const char *key, const char *want)
 static void test_account_fields(void **state)
 {
     (void)state;
-    char why[256];
+    char why[XS_DOMAIN_WHY_MAX];
     xs_err e;
     json_t *rec = read_rec(&account_ops,
                            "{\"AccountID\":\"" UUID_A "\",\"Code\":\"090\",\"Name\":\" Business "
@@ -147,7 +148,7 @@ static void test_account_refusals(void **state)
 static void test_bank_transaction_fields(void **state)
 {
     (void)state;
-    char why[256];
+    char why[XS_DOMAIN_WHY_MAX];
     xs_err e;
     json_t *rec = read_rec(&bank_transaction_ops,
                            BT_HEAD "\"SubTotal\":100.10,\"TotalTax\":15.02,\"Total\":115.12,"
@@ -243,7 +244,7 @@ static void test_amounts_given(void **state)
         {"-0.01", 2, XS_DOMAIN_NOT_NEGATIVE, "a must not be negative"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char doc[100], why[256] = "";
+        char doc[100], why[XS_DOMAIN_WHY_MAX] = "";
         snprintf(doc, sizeof(doc), "{\"a\":%s}", cases[i].text);
         json_t *in = parse(doc);
         xs_err e = xs_domain_check_amount(in, "a", cases[i].places, cases[i].sign, why);

@@ -51,7 +51,7 @@ static void lower_uuid(const char *id, char out[XS_ID_MAX])
 
 /* canonical builds the canonical payment from an object keyed by Xero's names (xero; its
  * invoice is then Xero's InvoiceID) or the canonical ones, checking what app.payments
- * requires; why (256 bytes) says what is wrong when it returns NULL. */
+ * requires; why (XS_DOMAIN_WHY_MAX bytes) says what is wrong when it returns NULL. */
 static json_t *canonical(const json_t *in, bool xero, char *why)
 {
     json_t *rec = json_object();
@@ -86,16 +86,16 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     const char *status = xs_json_str_or(rec, "status", NULL);
     const char *type = xs_json_str_or(rec, "payment_type", NULL);
     if (inv[0] == '\0') {
-        snprintf(why, 256, "a payment needs its invoice (%s)",
+        snprintf(why, XS_DOMAIN_WHY_MAX, "a payment needs its invoice (%s)",
                  xero ? "Invoice.InvoiceID" : "invoice: the id of a local invoice");
     } else if (json_is_null(json_object_get(rec, "amount"))) {
-        snprintf(why, 256, "a payment needs its amount");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "a payment needs its amount");
     } else if (json_is_null(d)) {
-        snprintf(why, 256, "a payment needs its date (YYYY-MM-DD)");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "a payment needs its date (YYYY-MM-DD)");
     } else if (!xs_domain_one_of(status, STATUSES)) {
-        snprintf(why, 256, "status must be AUTHORISED or DELETED, not %.20s", status);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "status must be AUTHORISED or DELETED, not %.20s", status);
     } else if (type != NULL && !xs_domain_one_of(type, TYPES)) {
-        snprintf(why, 256, "unknown payment type %.30s", type);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "unknown payment type %.30s", type);
     } else {
         return rec;
     }
@@ -162,18 +162,21 @@ static bool check_push(const json_t *base, const json_t *rec, const json_t *row,
     const json_t *acct = json_object_get(c, "account_ok");
     xs_money a, d;
     if (strcmp(xs_json_str_or(rec, "status", ""), "AUTHORISED") != 0) {
-        snprintf(why, 256, "a payment is made AUTHORISED in Xero, not %s",
+        snprintf(why, XS_DOMAIN_WHY_MAX, "a payment is made AUTHORISED in Xero, not %s",
                  xs_json_str_or(rec, "status", ""));
     } else if (!is_positive(amount)) {
-        snprintf(why, 256, "the amount must be above zero, not %s", amount ? amount : "(none)");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "the amount must be above zero, not %s",
+                 amount ? amount : "(none)");
     } else if (inv_status != NULL && strcmp(inv_status, "AUTHORISED") != 0) {
-        snprintf(why, 256, "the invoice is %s: Xero takes payments only on an AUTHORISED invoice",
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "the invoice is %s: Xero takes payments only on an AUTHORISED invoice",
                  inv_status);
     } else if (due != NULL && xs_money_parse(amount, &a) == XS_OK &&
                xs_money_parse(due, &d) == XS_OK && xs_money_cmp(a, d) > 0) {
-        snprintf(why, 256, "the amount %s is more than the invoice's amount due, %s", amount, due);
+        snprintf(why, XS_DOMAIN_WHY_MAX, "the amount %s is more than the invoice's amount due, %s",
+                 amount, due);
     } else if (json_is_false(acct)) {
-        snprintf(why, 256,
+        snprintf(why, XS_DOMAIN_WHY_MAX,
                  "account %.20s is not a bank account or one that takes payments in the chart of "
                  "accounts",
                  xs_domain_text_or_empty(rec, "account_code"));
@@ -201,7 +204,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
         const char *v = xs_pg_res_get(r, i, 2 + (int)NTEXT + k);
         json_object_set_new(row, more[k], v != NULL ? json_string(v) : json_null());
     }
-    char why[256];
+    char why[XS_DOMAIN_WHY_MAX];
     json_t *rec = canonical(row, false, why);
     json_decref(row);
     return rec;
@@ -284,8 +287,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                        char *field, char *why)
 {
     if (!json_is_object(in)) {
-        snprintf(field, 256, "record");
-        snprintf(why, 256, "the record must be a JSON object");
+        snprintf(field, XS_DOMAIN_WHY_MAX, "record");
+        snprintf(why, XS_DOMAIN_WHY_MAX, "the record must be a JSON object");
         return XS_EINVAL;
     }
     static const char *const known[] = {"invoice",       "account_code", "date",   "amount",
@@ -295,8 +298,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
     json_object_foreach((json_t *)in, k, v)
     {
         if (!xs_domain_one_of(k, known)) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256,
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX,
                      strcmp(k, "payment_type") == 0 ? "%.200s is Xero's" : "unknown field %.200s",
                      k);
             return XS_EINVAL;
@@ -305,8 +308,9 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
         if (number ? !(json_is_null(v) || xs_json_is_decimal(v) || json_is_integer(v) ||
                        json_is_string(v))
                    : !(json_is_null(v) || xs_json_string_value(v, NULL) != NULL)) {
-            snprintf(field, 256, "%.200s", k);
-            snprintf(why, 256, "%.200s must be %s", k, number ? "a number" : "a string or null");
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
+            snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s must be %s", k,
+                     number ? "a number" : "a string or null");
             return XS_EINVAL;
         }
     }
@@ -317,7 +321,7 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
     for (size_t i = 0; i < 2; i++) {
         if (xs_domain_check_amount(in, amounts[i].name, amounts[i].places, XS_DOMAIN_POSITIVE,
                                    why) != XS_OK) {
-            snprintf(field, 256, "%s", amounts[i].name);
+            snprintf(field, XS_DOMAIN_WHY_MAX, "%s", amounts[i].name);
             return XS_EINVAL;
         }
     }
