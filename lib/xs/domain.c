@@ -292,6 +292,34 @@ xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const js
     return XS_OK;
 }
 
+xs_err xs_domain_load_checked(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
+                              json_t *(*row_rec)(const xs_pg_res *r, int i), const char *check_sql,
+                              json_t *(*check)(const xs_pg_res *r, int i), json_t **out)
+{
+    xs_err e = xs_domain_load_rows(pg, sql, org, ids, row_rec, out);
+    if (e != XS_OK || json_object_size(*out) == 0) {
+        return e;
+    }
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
+    xs_pg_res *r = NULL;
+    e = xs_pg_q(pg, &r, check_sql, arr);
+    free(arr);
+    if (e != XS_OK) {
+        return e;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *entry = json_object_get(*out, xs_pg_res_get(r, i, 0));
+        if (entry != NULL) {
+            json_object_set_new(entry, "check", check(r, i));
+        }
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
 void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
                          const char *const (*names)[2], size_t n)
 {

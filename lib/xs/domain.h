@@ -283,6 +283,14 @@ xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **r
 xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
                            json_t *(*row_rec)(const xs_pg_res *r, int i), json_t **out);
 
+/* xs_domain_load_checked is xs_domain_load_rows followed by what a push checks the records
+ * against: check_sql ($1: the ids as a uuid[]; its first column a record's id) runs when
+ * any record was loaded, and each of its rows becomes that record's entry "check", as check
+ * makes it of row i (new). */
+xs_err xs_domain_load_checked(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
+                              json_t *(*row_rec)(const xs_pg_res *r, int i), const char *check_sql,
+                              json_t *(*check)(const xs_pg_res *r, int i), json_t **out);
+
 /* xs_domain_text_cols sets row[names[f][0]] from column first + f of row i of r (text, or
  * null), for f < n: the text fields of a load_local row. */
 void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,

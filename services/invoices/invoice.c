@@ -441,42 +441,26 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     return rec;
 }
 
+/* unknown_codes: what a push checks an invoice's lines against, the account codes no active
+ * account of the mirrored chart has (none are unknown while no chart is mirrored). */
+static json_t *unknown_codes(const xs_pg_res *r, int i)
+{
+    return json_pack("{s:s}", "unknown_codes", xs_pg_res_get(r, i, 1));
+}
+
 static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
 {
-    xs_err e = xs_domain_load_rows(pg,
-                                   "SELECT " COLS " FROM app.invoices i WHERE i.id = "
-                                   "ANY($2::uuid[]) AND ($1::uuid IS NULL OR i.organisation_id = "
-                                   "$1::uuid)",
-                                   org, ids, row_rec, out);
-    if (e != XS_OK || json_object_size(*out) == 0) {
-        return e;
-    }
-    /* What a push checks the lines against: the account codes no active account of the
-     * mirrored chart has (none are unknown while no chart is mirrored). */
-    char *arr = xs_domain_uuid_array(ids);
-    if (arr == NULL) {
-        return XS_EINVAL;
-    }
-    xs_pg_res *r = NULL;
-    e = xs_pg_q(pg, &r,
-                "SELECT l.invoice_id, string_agg(DISTINCT l.account_code, ', ') FROM "
-                "app.invoice_lines l WHERE l.invoice_id = ANY($1::uuid[]) AND l.account_code IS "
-                "NOT NULL AND EXISTS (SELECT 1 FROM app.accounts a WHERE a.organisation_id = "
-                "l.organisation_id) AND NOT EXISTS (SELECT 1 FROM app.accounts a WHERE "
-                "a.organisation_id = l.organisation_id AND a.code = l.account_code AND a.status = "
-                "'ACTIVE') GROUP BY l.invoice_id",
-                arr);
-    free(arr);
-    if (e != XS_OK) {
-        return e;
-    }
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_t *row = json_object_get(*out, xs_pg_res_get(r, i, 0));
-        json_object_set_new(row, "check",
-                            json_pack("{s:s}", "unknown_codes", xs_pg_res_get(r, i, 1)));
-    }
-    xs_pg_res_free(r);
-    return XS_OK;
+    return xs_domain_load_checked(
+        pg,
+        "SELECT " COLS " FROM app.invoices i WHERE i.id = ANY($2::uuid[]) AND ($1::uuid IS NULL "
+        "OR i.organisation_id = $1::uuid)",
+        org, ids, row_rec,
+        "SELECT l.invoice_id, string_agg(DISTINCT l.account_code, ', ') FROM app.invoice_lines l "
+        "WHERE l.invoice_id = ANY($1::uuid[]) AND l.account_code IS NOT NULL AND EXISTS (SELECT 1 "
+        "FROM app.accounts a WHERE a.organisation_id = l.organisation_id) AND NOT EXISTS (SELECT "
+        "1 FROM app.accounts a WHERE a.organisation_id = l.organisation_id AND a.code = "
+        "l.account_code AND a.status = 'ACTIVE') GROUP BY l.invoice_id",
+        unknown_codes, out);
 }
 
 static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,

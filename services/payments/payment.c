@@ -210,50 +210,34 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     return rec;
 }
 
+/* payment_check: what a push checks a new payment against, its invoice's status and amount
+ * due (unknown while the invoice has no total yet: one made here gets Xero's figures with the
+ * next pull, and Xero checks the amount meanwhile), and whether its account takes payments
+ * (unknown when no chart is mirrored). */
+static json_t *payment_check(const xs_pg_res *r, int i)
+{
+    bool ok = false;
+    json_t *acct = xs_pg_res_get(r, i, 3) == NULL
+                       ? json_null()
+                       : json_boolean(xs_pg_res_bool(r, i, 3, &ok) == XS_OK && ok);
+    return json_pack("{s:s, s:s, s:o}", "invoice_status", xs_pg_res_get(r, i, 1), "amount_due",
+                     xs_pg_res_get(r, i, 2), "account_ok", acct);
+}
+
 static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
 {
-    xs_err e = xs_domain_load_rows(pg,
-                                   "SELECT " COLS " FROM app.payments p WHERE p.id = "
-                                   "ANY($2::uuid[]) AND ($1::uuid IS NULL OR p.organisation_id = "
-                                   "$1::uuid)",
-                                   org, ids, row_rec, out);
-    if (e != XS_OK || json_object_size(*out) == 0) {
-        return e;
-    }
-    /* What a push checks a new payment against: its invoice's status and amount due (unknown
-     * while the invoice has no total yet: one made here gets Xero's figures with the next
-     * pull, and Xero checks the amount meanwhile), and whether its account takes payments
-     * (unknown when no chart is mirrored). */
-    char *arr = xs_domain_uuid_array(ids);
-    if (arr == NULL) {
-        return XS_EINVAL;
-    }
-    xs_pg_res *r = NULL;
-    e = xs_pg_q(pg, &r,
-                "SELECT p.id, i.status, CASE WHEN i.total > 0 THEN i.amount_due::text END, CASE "
-                "WHEN NOT EXISTS (SELECT 1 FROM "
-                "app.accounts a WHERE a.organisation_id = p.organisation_id) THEN NULL ELSE "
-                "EXISTS (SELECT 1 FROM app.accounts a WHERE a.organisation_id = "
-                "p.organisation_id AND a.code = p.account_code AND a.status = 'ACTIVE' AND "
-                "(a.type = 'BANK' OR a.enable_payments)) END FROM app.payments p JOIN "
-                "app.invoices i ON i.id = p.invoice_id WHERE p.id = ANY($1::uuid[])",
-                arr);
-    free(arr);
-    if (e != XS_OK) {
-        return e;
-    }
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_t *row = json_object_get(*out, xs_pg_res_get(r, i, 0));
-        bool ok = false;
-        json_t *acct = xs_pg_res_get(r, i, 3) == NULL
-                           ? json_null()
-                           : json_boolean(xs_pg_res_bool(r, i, 3, &ok) == XS_OK && ok);
-        json_object_set_new(row, "check",
-                            json_pack("{s:s, s:s, s:o}", "invoice_status", xs_pg_res_get(r, i, 1),
-                                      "amount_due", xs_pg_res_get(r, i, 2), "account_ok", acct));
-    }
-    xs_pg_res_free(r);
-    return XS_OK;
+    return xs_domain_load_checked(
+        pg,
+        "SELECT " COLS " FROM app.payments p WHERE p.id = ANY($2::uuid[]) AND ($1::uuid IS NULL "
+        "OR p.organisation_id = $1::uuid)",
+        org, ids, row_rec,
+        "SELECT p.id, i.status, CASE WHEN i.total > 0 THEN i.amount_due::text END, CASE WHEN NOT "
+        "EXISTS (SELECT 1 FROM app.accounts a WHERE a.organisation_id = p.organisation_id) THEN "
+        "NULL ELSE EXISTS (SELECT 1 FROM app.accounts a WHERE a.organisation_id = "
+        "p.organisation_id AND a.code = p.account_code AND a.status = 'ACTIVE' AND (a.type = "
+        "'BANK' OR a.enable_payments)) END FROM app.payments p JOIN app.invoices i ON i.id = "
+        "p.invoice_id WHERE p.id = ANY($1::uuid[])",
+        payment_check, out);
 }
 
 static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
