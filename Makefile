@@ -10,7 +10,7 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= 2
 CMAKE_FLAGS ?=
 
-C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib proto services sim tests bench -name '*.[ch]')
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find lib proto engine services sim tests bench -name '*.[ch]')
 
 .PHONY: all deps build build-asan test test-plain test-asan demo lint clean config-doc
 

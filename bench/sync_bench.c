@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "engine.h"
-#include "xs/domain.h"
+#include "engine/domain.h"
 #include "xs/json.h"
 
 static long sql_long(xst_engine *e, const char *q)

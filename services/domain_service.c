@@ -4,15 +4,7 @@
 
 #include "xs/config.h"
 #include "xs/proc.h"
-#include "xs/svc.h"
-
-/* The requests every such service answers: the sync engine's. */
-static const xs_svc_route routes[] = {
-    {"sync.pull", xs_domain_pull},
-    {"sync.push", xs_domain_push},
-    {"sync.resolve", xs_domain_resolve},
-    {"local.upsert", xs_domain_local_upsert},
-};
+#include "engine/runtime.h"
 
 /* Each service's identity: its binary, the variables it reads (config.h) and its --help. */
 static const struct service {
@@ -51,8 +43,6 @@ int domain_service_run(xs_bus_domain domain, const xs_entity_ops *const *entitie
             .service = xs_bus_domain_name(domain),
             .procmask = s->procmask,
             .domain = domain,
-            .routes = routes,
-            .nroutes = sizeof(routes) / sizeof(routes[0]),
             .usage = s->usage,
         };
         return xs_domain_svc_main(&def, entities, argc, argv);

@@ -6,13 +6,13 @@
  * sync.resolve, local.upsert) over the given entities, under the identity of its bus domain:
  * the binary's name, the service's name, the variables it reads and its --help text, kept in
  * one table in domain_service.c. It must not hold what a service does: that is its entities'
- * (xs_entity_ops) and the engine's (lib/xs/domain.h, lib/xs/svc.h).
+ * (xs_entity_ops) and the engine's (engine/domain.h, engine/runtime.h).
  */
 #ifndef DOMAIN_SERVICE_H
 #define DOMAIN_SERVICE_H
 
 #include "xs/bus.h"
-#include "xs/domain.h"
+#include "engine/domain.h"
 
 /* domain_service_run runs the domain service of bus domain `domain` (contacts, invoices or
  * payments) syncing entities (NULL-terminated, static, borrowed for the process's life) and

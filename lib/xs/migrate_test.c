@@ -846,7 +846,7 @@ static void test_unlinked_contacts(void **state)
     char *host = new_contact(pg, org, "b host");
     char *mine = pulled(pg, org, a, "c pulled by A");
     assert_unlinked(pg, a, NULL, "a before@A,b host@A");
-    /* The engine's mapping writes take a linked contact out (lib/xs/domain.c, write_mappings,
+    /* The engine's mapping writes take a linked contact out (engine/mappings.c, map_write,
      * does it with the write); a mapping removed puts it back. */
     exec_ok(pg,
             "INSERT INTO sync.mappings (connection_id, entity, local_id, xero_id) VALUES ($1, "

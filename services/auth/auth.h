@@ -12,7 +12,7 @@
 
 #include "xs/audit.h"
 #include "xs/crypto.h"
-#include "xs/svc.h"
+#include "engine/svc.h"
 #include "xs/xero.h"
 
 #define AUTH_MAX_OLD_KEYS 8

@@ -2,7 +2,7 @@
 #ifndef CONTACT_H
 #define CONTACT_H
 
-#include "xs/domain.h"
+#include "engine/domain.h"
 
 extern const xs_entity_ops contact_ops;
 

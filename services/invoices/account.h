@@ -3,7 +3,7 @@
 #ifndef ACCOUNT_H
 #define ACCOUNT_H
 
-#include "xs/domain.h"
+#include "engine/domain.h"
 
 extern const xs_entity_ops account_ops;
 

@@ -3,7 +3,7 @@
 #ifndef INVOICE_H
 #define INVOICE_H
 
-#include "xs/domain.h"
+#include "engine/domain.h"
 
 extern const xs_entity_ops invoice_ops;
 

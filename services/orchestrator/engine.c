@@ -24,7 +24,7 @@
 #include "worker.h"
 #include "xs/clock.h"
 #include "xs/json.h"
-#include "xs/sync.h"
+#include "engine/sync.h"
 
 #define CANDIDATES 200
 #define IDLE_MS    250

@@ -24,7 +24,7 @@
 #include "worker.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
-#include "xs/sync.h"
+#include "engine/sync.h"
 
 #define CHUNK       50
 #define PUSH_WINDOW 500
@@ -629,7 +629,7 @@ static xs_err release_claims(xs_pg *pg, const char *run)
 /* release_in_doubt, when a pull of entity has read everything Xero changed up to high_water,
  * lets go of the creates in doubt of ended steps that any send of had settled before it: had
  * Xero made one, the pull would have found it and linked it (find_own_creates in
- * lib/xs/domain.c). They are queued to be sent anew. */
+ * engine/push_reply.c). They are queued to be sent anew. */
 static xs_err release_in_doubt(xs_pg *pg, const char *conn, const char *entity,
                                const char *high_water)
 {

@@ -25,7 +25,7 @@
 #include "xs/clock.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
-#include "xs/sync.h"
+#include "engine/sync.h"
 
 #define TICK_MS 1000
 #define MAX_IDS 20000

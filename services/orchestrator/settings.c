@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "xs/json.h"
-#include "xs/sync.h"
+#include "engine/sync.h"
 
 static xs_err bad(char *field, char *why, const char *f, const char *fmt, const char *arg)
 {

@@ -18,7 +18,7 @@
 #include "xs/clock.h"
 #include "xs/uuid.h"
 #include "xs/json.h"
-#include "xs/sync.h"
+#include "engine/sync.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX     1000

@@ -3,7 +3,7 @@
 #ifndef BANKTX_H
 #define BANKTX_H
 
-#include "xs/domain.h"
+#include "engine/domain.h"
 
 extern const xs_entity_ops bank_transaction_ops;
 

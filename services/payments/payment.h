@@ -3,7 +3,7 @@
 #ifndef PAYMENT_H
 #define PAYMENT_H
 
-#include "xs/domain.h"
+#include "engine/domain.h"
 
 extern const xs_entity_ops payment_ops;
 

@@ -25,7 +25,7 @@
 
 #include "engine.h"
 #include "xs/clock.h"
-#include "xs/domain.h"
+#include "engine/domain.h"
 #include "xs/json.h"
 
 static xst_engine *E;

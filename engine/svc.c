@@ -1,5 +1,5 @@
 /* svc.c: the domain-service runtime (see svc.h). */
-#include "xs/svc.h"
+#include "engine/svc.h"
 
 #include <malloc.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /* sync.c: the sync core (see sync.h). */
-#include "xs/sync.h"
+#include "engine/sync.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * gets from here the handlers of the bus requests the orchestrator sends:
  *
  *   sync.pull     GETs of up to max_pages pages (or one of up to 50 ids), every record decided
- *                 against its base (lib/xs/sync.h), each page applied locally in one
+ *                 against its base (engine/sync.h), each page applied locally in one
  *                 transaction
  *   sync.push     one POST of up to 50 records with summarizeErrors=false and an
  *                 Idempotency-Key; the exact request is stored in its step before it is sent,
@@ -27,8 +27,8 @@
 #include <stdbool.h>
 
 #include "xs/pg.h"
-#include "xs/svc.h"
-#include "xs/sync.h"
+#include "engine/svc.h"
+#include "engine/sync.h"
 #include "xs/xero.h"
 
 #define XS_ID_MAX 40
@@ -194,29 +194,6 @@ typedef struct xs_entity_ops {
                        char *field, char *why);
 } xs_entity_ops;
 
-/* The handlers. The service's state (ctx->state) must begin with an xs_domain_svc, and each
- * worker's state (ctx->wstate) is its xs_xero client. */
-typedef struct xs_domain_svc {
-    const xs_entity_ops *const *entities; /* NULL-terminated */
-    xs_xero_opts xero;                    /* for each worker's client */
-    const char *db_url;                   /* for each worker's read-ahead connection, */
-    char ahead_app[64];                   /* named "<process> read-ahead" */
-    xs_log *log;
-} xs_domain_svc;
-
-xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
-xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
-xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
-xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply);
-
-/* xs_domain_worker_init and xs_domain_worker_fini make and free a worker's Xero client from
- * the XS_XERO_* configuration (for xs_svc_def.worker_init/worker_fini). */
-xs_err xs_domain_worker_init(void *state, void **wstate);
-void xs_domain_worker_fini(void *wstate);
-
-/* xs_domain_xero_opts fills the Xero client options from a loaded configuration. */
-void xs_domain_xero_opts(const xs_config *cfg, xs_log *log, xs_xero_opts *out);
-
 /* Helpers for entities. */
 
 /* xs_domain_text reads a text field of a Xero record as a canonical value: a new string, or
@@ -314,12 +291,6 @@ xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
  * this transaction writes it (now()), stamped with txid. */
 xs_err xs_domain_write_created(xs_pg *pg, const char *org, const char *conn, const char *entity,
                                const char *txid, const json_t *creates, const char *insert);
-
-/* xs_domain_svc_main runs a domain service (xs_svc_main) syncing entities (NULL-terminated,
- * static): def with its init, fini and worker hooks set to the domain's, whose state is an
- * xs_domain_svc over those entities and each worker's an xs_xero client. One per process. */
-int xs_domain_svc_main(const xs_svc_def *def, const xs_entity_ops *const *entities, int argc,
-                       char **argv);
 
 /* xs_domain_rows_text writes items ([{"id", "rec"}]) as the JSON text of rows for
  * jsonb_to_recordset, each rec with its "id" (new string, free()); NULL when out of memory. */

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "xs/json.h"
-#include "xs/sync.h"
+#include "engine/sync.h"
 
 static json_t *J(const char *text)
 {

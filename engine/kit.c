@@ -1,0 +1,410 @@
+/* kit.c: see kit.h. */
+#include "engine/kit.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xs/audit.h"
+#include "xs/json.h"
+#include "xs/uuid.h"
+
+json_t *xs_domain_text(const json_t *x, const char *key)
+{
+    const char *s = xs_json_str_or(x, key, NULL);
+    if (s == NULL) {
+        return json_null();
+    }
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        n--;
+    }
+    return n > 0 ? json_stringn(s, n) : json_null();
+}
+
+const char *xs_domain_text_or_empty(const json_t *rec, const char *key)
+{
+    const char *s = xs_json_str_or(rec, key, NULL);
+    return s != NULL ? s : "";
+}
+
+bool kit_is_nil_id(const char *s)
+{
+    xs_uuid u;
+    return xs_uuid_parse(s, &u) && xs_uuid_is_nil(&u);
+}
+
+bool kit_xero_id_ok(const char *s)
+{
+    return xs_uuid_valid(s) && !kit_is_nil_id(s);
+}
+
+bool kit_is_hex_sum(const char *s)
+{
+    return s != NULL && strlen(s) == 2 * XS_SHA256_LEN &&
+           strspn(s, "0123456789abcdef") == 2 * XS_SHA256_LEN;
+}
+
+char *kit_fixed_array(const json_t *items, size_t width, bool (*valid)(const char *))
+{
+    size_t n = json_array_size(items);
+    char *out = malloc(n * (width + 1) + 3);
+    if (out == NULL) {
+        return NULL;
+    }
+    size_t o = 0;
+    out[o++] = '{';
+    size_t i;
+    json_t *v;
+    json_array_foreach(items, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (!valid(s)) {
+            free(out);
+            return NULL;
+        }
+        if (i > 0) {
+            out[o++] = ',';
+        }
+        memcpy(out + o, s, width);
+        o += width;
+    }
+    out[o++] = '}';
+    out[o] = '\0';
+    return out;
+}
+
+char *xs_domain_uuid_array(const json_t *ids)
+{
+    return kit_fixed_array(ids, 36, xs_uuid_valid);
+}
+
+char *xs_domain_rows_text(const json_t *items)
+{
+    json_t *rows = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *row = json_deep_copy(json_object_get(it, "rec"));
+        json_object_set_new(row, "id", json_string(xs_json_str_or(it, "id", "")));
+        json_array_append_new(rows, row);
+    }
+    char *text = xs_json_dump(rows, 0);
+    json_decref(rows);
+    return text;
+}
+
+/* amount_read reads v, a JSON number or decimal text, as an amount of at most `places`
+ * places into *m; false with what is wrong, naming key, in why (XS_DOMAIN_WHY_MAX bytes): not a
+ * number, too many places, or beyond the range of xs_money. */
+static bool amount_read(const json_t *v, const char *key, int places, xs_money *m, char *why)
+{
+    xs_err e = xs_json_to_money(v, m);
+    if (e == XS_OK && xs_money_places(*m) <= places) {
+        return true;
+    }
+    int need = xs_json_number_places(v);
+    if (need < 0 || (e != XS_OK && e != XS_ERANGE)) {
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s is not a number", key);
+    } else if (need > places) {
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s has more than %d decimal places", key, places);
+    } else {
+        snprintf(why, XS_DOMAIN_WHY_MAX,
+                 "%.40s is out of range (more than 9223372036854 either way)", key);
+    }
+    return false;
+}
+
+json_t *xs_domain_amount(const json_t *in, const char *key, int places, char *why)
+{
+    json_t *v = json_object_get(in, key);
+    size_t len = 1;
+    if (v == NULL || json_is_null(v) || (xs_json_string_value(v, &len) != NULL && len == 0)) {
+        return json_null();
+    }
+    xs_money m;
+    char buf[XS_MONEY_TEXT_MAX];
+    if (!amount_read(v, key, places, &m, why)) {
+        return NULL;
+    }
+    xs_money_format(m, places, buf);
+    return json_string(buf);
+}
+
+xs_err xs_domain_check_amount(const json_t *in, const char *key, int places, xs_domain_sign sign,
+                              char *why)
+{
+    json_t *v = json_object_get(in, key);
+    xs_money m;
+    if (v == NULL || json_is_null(v)) {
+        return XS_OK;
+    }
+    size_t len = 1;
+    if (xs_json_string_value(v, &len) != NULL && len == 0) {
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s is empty: give a number, or leave it out", key);
+        return XS_EINVAL;
+    }
+    if (!amount_read(v, key, places, &m, why)) {
+        return XS_EINVAL;
+    }
+    if (sign == XS_DOMAIN_POSITIVE && !(xs_money_cmp(m, xs_money_zero()) > 0)) {
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s must be above zero", key);
+        return XS_EINVAL;
+    }
+    if (sign == XS_DOMAIN_NOT_NEGATIVE && xs_money_is_negative(m)) {
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%.40s must not be negative", key);
+        return XS_EINVAL;
+    }
+    return XS_OK;
+}
+
+json_t *xs_domain_lines(const json_t *in, const xs_domain_field *fields, size_t n, bool xero,
+                        char *why)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *li;
+    json_array_foreach(in, i, li)
+    {
+        if (!json_is_object(li)) {
+            snprintf(why, XS_DOMAIN_WHY_MAX, "line %zu is not an object", i + 1);
+            json_decref(out);
+            return NULL;
+        }
+        json_t *c = json_object();
+        for (size_t f = 0; f < n; f++) {
+            const char *key = xero ? fields[f].xero : fields[f].name;
+            json_t *v = fields[f].places > 0 ? xs_domain_amount(li, key, fields[f].places, why)
+                                             : xs_domain_text(li, key);
+            if (v == NULL) {
+                char inner[200];
+                snprintf(inner, sizeof(inner), "%s", why);
+                snprintf(why, XS_DOMAIN_WHY_MAX, "line %zu: %s", i + 1, inner);
+                json_decref(c);
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(c, fields[f].name, v);
+        }
+        json_array_append_new(out, c);
+    }
+    return out;
+}
+
+json_t *xs_domain_date(const json_t *in, const char *key)
+{
+    xs_time d = 0;
+    const char *dt = xs_json_str_or(in, key, NULL);
+    if (dt == NULL || xs_time_parse_any(dt, &d) != XS_OK) {
+        return json_null();
+    }
+    char buf[16];
+    xs_time_format_date(d, buf);
+    return json_string(buf);
+}
+
+xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **rec,
+                           char id[XS_ID_MAX], xs_time *updated, char *why)
+{
+    *rec = NULL;
+    snprintf(id, XS_ID_MAX, "%s", xs_json_str_or(x, ops->id_field, ""));
+    const char *u = xs_json_str_or(x, "UpdatedDateUTC", NULL);
+    if (u == NULL || xs_time_parse_any(u, updated) != XS_OK) {
+        /* the entity as a word: "bank transaction" */
+        char what[64];
+        snprintf(what, sizeof(what), "%s", ops->name);
+        for (char *c = what; *c != '\0'; c++) {
+            *c = *c == '_' ? ' ' : *c;
+        }
+        snprintf(why, XS_DOMAIN_WHY_MAX, "%s %.40s has no readable UpdatedDateUTC", what, id);
+        return XS_EPARSE;
+    }
+    *rec = ops->read_xero(x, why);
+    return *rec != NULL ? XS_OK : XS_EPARSE;
+}
+
+xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
+                           json_t *(*row_rec)(const xs_pg_res *r, int i), json_t **out)
+{
+    json_t *res = json_object();
+    *out = res;
+    if (res == NULL) {
+        return XS_ENOMEM;
+    }
+    if (json_array_size(ids) == 0) {
+        return XS_OK;
+    }
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, org, arr);
+    free(arr);
+    if (e != XS_OK) {
+        return e;
+    }
+    int last = xs_pg_res_ncols(r) - 1, edited = xs_pg_res_col(r, "edited_ms");
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *rec = row_rec(r, i);
+        if (rec == NULL) {
+            continue; /* a row the table's checks admitted always reads */
+        }
+        int64_t at = 0, ed = 0;
+        xs_pg_res_int(r, i, last, &at);
+        if (edited < 0 || xs_pg_res_int(r, i, edited, &ed) != XS_OK) {
+            ed = at;
+        }
+        json_object_set_new(res, xs_pg_res_get(r, i, 0),
+                            json_pack("{s:o, s:I, s:I, s:s}", "rec", rec, "at", (json_int_t)at,
+                                      "edited", (json_int_t)ed, "org", xs_pg_res_get(r, i, 1)));
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+xs_err xs_domain_load_checked(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
+                              json_t *(*row_rec)(const xs_pg_res *r, int i), const char *check_sql,
+                              json_t *(*check)(const xs_pg_res *r, int i), json_t **out)
+{
+    xs_err e = xs_domain_load_rows(pg, sql, org, ids, row_rec, out);
+    if (e != XS_OK || json_object_size(*out) == 0) {
+        return e;
+    }
+    char *arr = xs_domain_uuid_array(ids);
+    if (arr == NULL) {
+        return XS_EINVAL;
+    }
+    xs_pg_res *r = NULL;
+    e = xs_pg_q(pg, &r, check_sql, arr);
+    free(arr);
+    if (e != XS_OK) {
+        return e;
+    }
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        json_t *entry = json_object_get(*out, xs_pg_res_get(r, i, 0));
+        if (entry != NULL) {
+            json_object_set_new(entry, "check", check(r, i));
+        }
+    }
+    xs_pg_res_free(r);
+    return XS_OK;
+}
+
+void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
+                         const char *const (*names)[2], size_t n)
+{
+    for (size_t f = 0; f < n; f++) {
+        const char *v = xs_pg_res_get(r, i, first + (int)f);
+        json_object_set_new(row, names[f][0], v != NULL ? json_string(v) : json_null());
+    }
+}
+
+xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
+                            const json_t *updates, const char *const sql[2], json_t **at)
+{
+    json_t *res = json_object();
+    *at = res;
+    if (res == NULL) {
+        return XS_ENOMEM;
+    }
+    const json_t *sets[] = {creates, updates};
+    for (int s = 0; s < 2; s++) {
+        if (json_array_size(sets[s]) == 0) {
+            continue;
+        }
+        char *text = xs_domain_rows_text(sets[s]);
+        xs_pg_res *r = NULL;
+        xs_err e = text != NULL ? xs_pg_q(pg, &r, sql[s], org, text) : XS_ENOMEM;
+        free(text);
+        if (e != XS_OK) {
+            return e;
+        }
+        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+            int64_t t = 0;
+            xs_pg_res_int(r, i, 1, &t);
+            json_object_set_new(res, xs_pg_res_get(r, i, 0), json_integer(t));
+        }
+        xs_pg_res_free(r);
+    }
+    return XS_OK;
+}
+
+xs_err xs_domain_merged(const json_t *in, const json_t *current, bool partial,
+                        json_t *(*canonical)(const json_t *in, bool xero, char *why),
+                        const char *const (*fields)[2], json_t **rec, char *field, char *why)
+{
+    json_t *merged = partial && current != NULL ? json_deep_copy(current) : json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v)
+    {
+        json_object_set(merged, k, v);
+    }
+    json_t *out = canonical(merged, false, why);
+    json_decref(merged);
+    if (out == NULL) {
+        snprintf(field, XS_DOMAIN_WHY_MAX, "record");
+        for (size_t f = 0; fields[f][0] != NULL; f++) {
+            if (strstr(why, fields[f][0]) != NULL) {
+                snprintf(field, XS_DOMAIN_WHY_MAX, "%s", fields[f][1]);
+                break;
+            }
+        }
+        return XS_EINVAL;
+    }
+    *rec = out;
+    return XS_OK;
+}
+
+xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, const char *org,
+                          const char *conn, const char *after, int limit, json_t **out, char *last)
+{
+    char lim[16], sql[1024];
+    snprintf(lim, sizeof(lim), "%d", limit);
+    /* Read `limit` rows in id order; keep those that may have changed. The last row read
+     * tells the scan where to go on. */
+    snprintf(sql, sizeof(sql),
+             "SELECT c.id, m.local_id IS NULL OR m.local_updated_at IS NULL OR "
+             "m.local_updated_at IS DISTINCT FROM %s FROM (SELECT id, updated_at FROM %s WHERE "
+             "organisation_id = $1 AND ($2 = '' OR id > $2::uuid) ORDER BY id LIMIT $3) c LEFT "
+             "JOIN sync.mappings m ON m.connection_id = $4 AND m.entity = $5 AND m.local_id = "
+             "c.id ORDER BY c.id",
+             XS_DOMAIN_AT_MS("c.updated_at"), table);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, org, after, lim, conn, entity);
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *a = json_array();
+    int n = xs_pg_res_nrows(r);
+    for (int i = 0; i < n; i++) {
+        bool maybe = true;
+        xs_pg_res_bool(r, i, 1, &maybe);
+        if (maybe) {
+            json_array_append_new(a, json_string(xs_pg_res_get(r, i, 0)));
+        }
+    }
+    snprintf(last, XS_ID_MAX, "%s", n == limit ? xs_pg_res_get(r, n - 1, 0) : "");
+    xs_pg_res_free(r);
+    *out = a;
+    return XS_OK;
+}
+
+bool xs_domain_one_of(const char *s, const char *const *set)
+{
+    for (size_t i = 0; s != NULL && set[i] != NULL; i++) {
+        if (strcmp(s, set[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,54 @@
+/*
+ * engine/mappings.h: the engine's own tables, sync.mappings and sync.conflicts, and the
+ * outbox entries a decision queues. Reading the mappings (with their raw-sum memos) and the
+ * conflicts held for a person; writing mappings, memos and conflicts inside the caller's
+ * transaction. It owns the SQL of those tables and nothing of an entity's own rows.
+ */
+#ifndef XS_ENGINE_MAPPINGS_H
+#define XS_ENGINE_MAPPINGS_H
+
+#include "engine/domain.h"
+#include "engine/step.h"
+
+xs_err map_load(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *ids,
+                bool by_xero, json_t **out);
+
+/* map_load_sums is map_load given, for Xero ids, the checksums of the records just
+ * read (sums, aligned with ids): a base is then sent only where its checksum differs — an
+ * unchanged record, the common case, needs none. */
+xs_err map_load_sums(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *ids,
+                     const json_t *sums, bool by_xero, json_t **out);
+
+/* map_pending_conflicts reads which of local ids have a conflict waiting for a person. */
+xs_err map_pending_conflicts(xs_svc_ctx *ctx, const char *conn, const char *entity,
+                             const json_t *local_ids, json_t **out);
+
+/* A mapping to write: {"local_id", "xero_id", "base", "checksum", "xero_at", "local_at"};
+ * sum is the base's checksum. */
+void map_add_sum(json_t *list, const char *local_id, const char *xero_id, const json_t *base,
+                 const char *sum, xs_time xero_at, xs_time local_at);
+
+void map_add(json_t *list, const char *local_id, const char *xero_id, const json_t *base,
+             xs_time xero_at, xs_time local_at);
+
+/* map_write upserts mappings in the open transaction, stamped with txid; a contact
+ * linked now leaves the connection's unlinked set (migration 0008). */
+xs_err map_write(xs_svc_ctx *ctx, const char *conn, const char *entity, const char *txid,
+                 const json_t *list);
+
+/* map_write_memos keeps, in the open transaction, the raw sums of records found unchanged
+ * ([{"xero_id", "raw", "checksum"}]), whose mappings are not otherwise written. */
+xs_err map_write_memos(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *list);
+
+/* A conflict to record: {"local_id", "xero_id", "base", "local", "xero", "policy", "status",
+ * "resolution", "merged"}. */
+void map_conflict_add(json_t *list, const char *local_id, const char *xero_id, const json_t *base,
+                      const json_t *local, const json_t *xero, const xs_sync_decision *d);
+
+xs_err map_write_conflicts(xs_svc_ctx *ctx, const step_req *req, const char *entity,
+                           const json_t *list);
+
+/* map_queue_push puts local ids in the outbox, so the next push sends them to Xero. */
+xs_err map_queue_push(xs_svc_ctx *ctx, const char *org, const char *entity, const json_t *ids);
+
+#endif
