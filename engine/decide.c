@@ -1,17 +1,9 @@
 /* decide.c: see decide.h. */
 #include "engine/decide.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
 
 /* edit_view is what conflict decisions compare of rec (new; NULL for NULL): the entity's
  * edits view, or rec without its computed fields, or rec itself. */

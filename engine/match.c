@@ -1,29 +1,17 @@
 /* match.c: see match.h. */
 #include "engine/match.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
 
-/*
- * match_assign chooses, among candidate pairs (Xero record, local row, key), a one-to-one
- * linking: as many pairs as possible, each Xero record trying its candidates best key first
- * (Kuhn's augmenting paths). A greedy choice could give a Xero record the local row another
- * record can have by no other key, leaving that one to be created twice; this never does
- * within a page. Returns {xero_id: {"local_id", "key"}} (new), or NULL when out of memory.
- */
+/* An edge: a candidate pair, Xero record x and local row l by the key of rank. */
 typedef struct edge {
     int x, l, rank;
 } edge;
 
+/* key_rank is key's place in keys, 1000 when it is not one of them. */
 static int key_rank(const json_t *keys, const char *key)
 {
     size_t i;
@@ -37,6 +25,7 @@ static int key_rank(const json_t *keys, const char *key)
     return 1000;
 }
 
+/* augment finds Xero record x a local row, moving others along an augmenting path. */
 static bool augment(int x, const edge *edges, const int *first, const int *count, int *owner,
                     char *seen)
 {
