@@ -359,6 +359,120 @@ static void shutdown_workers(svc *s)
     s->workers = NULL;
 }
 
+/* tune_malloc keeps a pull's large blocks on the heap rather than mapped afresh each page. */
+static void tune_malloc(void)
+{
+    /* A pull handles megabytes a page (the reply, the documents written to PostgreSQL): glibc
+     * would map each such block afresh and give it back when freed, so that every page paid
+     * for the kernel zeroing its memory again (a tenth of a contacts pull's CPU in perf).
+     * Large blocks come from the heap instead, and freed memory is kept for the next page, up
+     * to 256 MiB a process. Fast bins are off: a page frees tens of thousands of small blocks,
+     * which the fast bins would hold until the next large request made glibc merge them all at
+     * once (malloc_consolidate, a seventh of xs-contacts' CPU in an import); without them each
+     * free merges as it goes, and an import page costs xs-contacts 45-47 ms of CPU instead of
+     * 53-57 (bench/RESULTS.md). */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_MXFAST, 0);
+}
+
+/* read_config takes what the runtime reads of the configuration, after the service's own
+ * check: XS_EXIT_OK, or the exit code to stop with. */
+static int read_config(svc *s)
+{
+    const xs_config *cfg = s->proc.cfg;
+    if (s->def->check_config != NULL) {
+        char err[XS_CONFIG_ERR_MAX] = "";
+        if (s->def->check_config(&s->proc, err) != XS_OK) {
+            xs_log_error(s->proc.log, "config.invalid", "{s:s}", "error", err);
+            return XS_EXIT_CONFIG;
+        }
+    }
+    s->db_url = xs_config_str(cfg, "XS_DATABASE_URL");
+    s->db_wait_ms = xs_config_int(cfg, "XS_DB_CONNECT_WAIT");
+    s->nworkers = (int)xs_config_int(cfg, "XS_WORKERS");
+    const char *rid = xs_config_str(cfg, "XS_REPLICA_ID");
+    if (rid != NULL) {
+        snprintf(s->replica, sizeof(s->replica), "%s", rid);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof(host));
+        host[sizeof(host) - 1] = '\0';
+        snprintf(s->replica, sizeof(s->replica), "%s-%d", host, (int)getpid());
+    }
+    return XS_EXIT_OK;
+}
+
+/* dial_bus connects the service's node to the orchestrator's bus: XS_EXIT_OK, or the exit
+ * code to stop with. */
+static int dial_bus(svc *s, const char **url)
+{
+    const xs_config *cfg = s->proc.cfg;
+    xs_bus_opts bo = {.url = xs_config_str(cfg, "XS_BUS_URL"),
+                      .tls_dir = xs_config_str(cfg, "XS_BUS_TLS_DIR"),
+                      .insecure = xs_config_bool(cfg, "XS_BUS_INSECURE"),
+                      .max_msg = (size_t)xs_config_int(cfg, "XS_BUS_MAX_MSG"),
+                      .log = s->proc.log};
+    *url = bo.url;
+    xs_err e = xs_bus_node_create(&s->node, s->def->domain, &bo);
+    if (e != XS_OK) {
+        xs_log_error(s->proc.log, "bus.dial_failed", "{s:s}", "url", bo.url);
+        return e == XS_EINVAL ? XS_EXIT_CONFIG : XS_EXIT_FAIL;
+    }
+    return XS_EXIT_OK;
+}
+
+/* start_workers makes the workers (their bus sockets and own state) and starts their threads;
+ * false when one cannot be (logged), the ones made being left to shutdown_workers. */
+static bool start_workers(svc *s)
+{
+    s->workers = calloc((size_t)s->nworkers, sizeof(worker));
+    if (s->workers == NULL) {
+        return false;
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        worker *w = &s->workers[i];
+        w->s = s;
+        w->index = i;
+        w->ctx.proc = &s->proc;
+        w->ctx.state = s->state;
+        w->ctx.replica = s->replica;
+        w->ctx.service = s->def->service;
+        w->ctx.node = s->node;
+        if (xs_bus_worker_create(s->node, &w->bw) != XS_OK) {
+            xs_log_error(s->proc.log, "bus.worker_failed", "{s:i}", "worker", i);
+            return false;
+        }
+        if (s->def->worker_init != NULL && s->def->worker_init(s->state, &w->ctx.wstate) != XS_OK) {
+            xs_log_error(s->proc.log, "svc.worker_init_failed", "{s:i}", "worker", i);
+            return false;
+        }
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+            xs_log_error(s->proc.log, "svc.thread_failed", "{s:i}", "worker", i);
+            return false;
+        }
+        s->workers[i].started = true;
+    }
+    return true;
+}
+
+/* beat_until_signal publishes heartbeats until SIGTERM or SIGINT, redialling the hub when it
+ * has been away, and returns the signal. */
+static int beat_until_signal(svc *s)
+{
+    int64_t beat = xs_config_int(s->proc.cfg, "XS_HEARTBEAT");
+    publish_heartbeat(s, false);
+    int sig;
+    while ((sig = xs_proc_wait_signal(&s->proc, beat)) == 0) {
+        /* Away from the orchestrator for five beats (it restarted, say): dial afresh. */
+        xs_bus_node_check(s->node, beat * 5 > NODE_STALE_MIN_MS ? beat * 5 : NODE_STALE_MIN_MS);
+        publish_heartbeat(s, false);
+    }
+    return sig;
+}
+
 int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
 {
     svc s;
@@ -366,107 +480,31 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
     s.def = def;
     if (def->json_arena) {
         xs_json_arena_install(); /* before any thread starts */
-        /* A pull handles megabytes a page (the reply, the documents written to PostgreSQL):
-         * glibc would map each such block afresh and give it back when freed, so that every
-         * page paid for the kernel zeroing its memory again (a tenth of a contacts pull's
-         * CPU in perf). Large blocks come from the heap instead, and freed memory is kept
-         * for the next page, up to 256 MiB a process. Fast bins are off: a page frees tens of
-         * thousands of small blocks, which the fast bins would hold until the next large
-         * request made glibc merge them all at once (malloc_consolidate, a seventh of
-         * xs-contacts' CPU in an import); without them each free merges as it goes, and an
-         * import page costs xs-contacts 45-47 ms of CPU instead of 53-57 (bench/RESULTS.md). */
-        mallopt(M_MMAP_THRESHOLD, 64 << 20);
-        mallopt(M_TRIM_THRESHOLD, 256 << 20);
-        mallopt(M_MXFAST, 0);
+        tune_malloc();
     }
     int code;
     if (xs_proc_start(&s.proc, def->name, def->procmask, argc, argv, def->usage, &code) != XS_OK) {
         return code;
     }
-    code = XS_EXIT_FAIL;
-    const xs_config *cfg = s.proc.cfg;
-    if (def->check_config != NULL) {
-        char err[XS_CONFIG_ERR_MAX] = "";
-        if (def->check_config(&s.proc, err) != XS_OK) {
-            xs_log_error(s.proc.log, "config.invalid", "{s:s}", "error", err);
-            code = XS_EXIT_CONFIG;
-            goto done;
-        }
+    const char *url = NULL;
+    if ((code = read_config(&s)) != XS_EXIT_OK) {
+        goto done;
     }
-    s.db_url = xs_config_str(cfg, "XS_DATABASE_URL");
-    s.db_wait_ms = xs_config_int(cfg, "XS_DB_CONNECT_WAIT");
-    s.nworkers = (int)xs_config_int(cfg, "XS_WORKERS");
-    const char *rid = xs_config_str(cfg, "XS_REPLICA_ID");
-    if (rid != NULL) {
-        snprintf(s.replica, sizeof(s.replica), "%s", rid);
-    } else {
-        char host[64] = "host";
-        gethostname(host, sizeof(host));
-        host[sizeof(host) - 1] = '\0';
-        snprintf(s.replica, sizeof(s.replica), "%s-%d", host, (int)getpid());
-    }
-
     xs_err e = check_database(&s);
     if (e != XS_OK) {
-        if (e == XS_ECONFIG) {
-            code = XS_EXIT_CONFIG;
-        }
+        code = e == XS_ECONFIG ? XS_EXIT_CONFIG : XS_EXIT_FAIL;
         goto done;
     }
-
-    xs_bus_opts bo = {.url = xs_config_str(cfg, "XS_BUS_URL"),
-                      .tls_dir = xs_config_str(cfg, "XS_BUS_TLS_DIR"),
-                      .insecure = xs_config_bool(cfg, "XS_BUS_INSECURE"),
-                      .max_msg = (size_t)xs_config_int(cfg, "XS_BUS_MAX_MSG"),
-                      .log = s.proc.log};
-    if ((e = xs_bus_node_create(&s.node, def->domain, &bo)) != XS_OK) {
-        xs_log_error(s.proc.log, "bus.dial_failed", "{s:s}", "url", bo.url);
-        if (e == XS_EINVAL) {
-            code = XS_EXIT_CONFIG;
-        }
+    if ((code = dial_bus(&s, &url)) != XS_EXIT_OK) {
         goto done;
     }
-
-    s.workers = calloc((size_t)s.nworkers, sizeof(worker));
-    if (s.workers == NULL) {
+    if (!start_workers(&s)) {
+        code = XS_EXIT_FAIL;
         goto done;
-    }
-    for (int i = 0; i < s.nworkers; i++) {
-        worker *w = &s.workers[i];
-        w->s = &s;
-        w->index = i;
-        w->ctx.proc = &s.proc;
-        w->ctx.state = s.state;
-        w->ctx.replica = s.replica;
-        w->ctx.service = def->service;
-        w->ctx.node = s.node;
-        if (xs_bus_worker_create(s.node, &w->bw) != XS_OK) {
-            xs_log_error(s.proc.log, "bus.worker_failed", "{s:i}", "worker", i);
-            goto done;
-        }
-        if (def->worker_init != NULL && def->worker_init(s.state, &w->ctx.wstate) != XS_OK) {
-            xs_log_error(s.proc.log, "svc.worker_init_failed", "{s:i}", "worker", i);
-            goto done;
-        }
-    }
-    for (int i = 0; i < s.nworkers; i++) {
-        if (pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]) != 0) {
-            xs_log_error(s.proc.log, "svc.thread_failed", "{s:i}", "worker", i);
-            goto done;
-        }
-        s.workers[i].started = true;
     }
     xs_log_info(s.proc.log, "svc.ready", "{s:s, s:s, s:s, s:i}", "service", def->service, "replica",
-                s.replica, "bus", bo.url, "workers", s.nworkers);
-
-    int64_t beat = xs_config_int(cfg, "XS_HEARTBEAT");
-    publish_heartbeat(&s, false);
-    int sig;
-    while ((sig = xs_proc_wait_signal(&s.proc, beat)) == 0) {
-        /* Away from the orchestrator for five beats (it restarted, say): dial afresh. */
-        xs_bus_node_check(s.node, beat * 5 > NODE_STALE_MIN_MS ? beat * 5 : NODE_STALE_MIN_MS);
-        publish_heartbeat(&s, false);
-    }
+                s.replica, "bus", url, "workers", s.nworkers);
+    int sig = beat_until_signal(&s);
     xs_log_info(s.proc.log, "svc.stopping", "{s:i, s:i}", "signal", sig, "busy",
                 atomic_load(&s.busy));
     code = XS_EXIT_OK;
