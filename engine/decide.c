@@ -1,6 +1,7 @@
 /* decide.c: see decide.h. */
 #include "engine/decide.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "xs/json.h"

@@ -1,17 +1,12 @@
 /* mappings.c: see mappings.h. */
 #include "engine/mappings.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
+
 #include "engine/kit.h"
 #include "engine/step.h"
 

@@ -1,17 +1,12 @@
 /* refs.c: see refs.h. */
 #include "engine/refs.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
-#include "xs/json.h"
 #include "xs/uuid.h"
+
 #include "engine/kit.h"
 
 xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *ops, json_t **recs,

@@ -1,24 +1,19 @@
 /* step.c: see step.h. */
 #include "engine/step.h"
 
-#include <ctype.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
 #include "engine/runtime.h"
 
+/* When a write is big enough to re-analyse the entity's table (step_refresh_stats). */
 #define ANALYZE_MIN_ROWS 200
-
 #define ANALYZE_MAX_ROWS 25000
-
-#define ANALYZE_TARGET "10"
+#define ANALYZE_TARGET   "10"
 
 xs_xero *step_xero(xs_svc_ctx *ctx)
 {
