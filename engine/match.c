@@ -18,7 +18,8 @@ static int key_rank(const json_t *keys, const char *key)
     json_t *k;
     json_array_foreach(keys, i, k)
     {
-        if (json_is_string(k) && strcmp(json_string_value(k), key) == 0) {
+        const char *s = xs_json_string_value(k, NULL);
+        if (s != NULL && strcmp(s, key) == 0) {
             return (int)i;
         }
     }
@@ -119,13 +120,13 @@ json_t *match_assign(const json_t *cands, const json_t *keys)
         const char *key = "";
         for (int e = first[x]; e < first[x] + count[x]; e++) {
             if (edges[e].l == (int)l) {
-                key = json_string_value(json_array_get(keys, (size_t)edges[e].rank));
+                key = xs_json_string_value(json_array_get(keys, (size_t)edges[e].rank), NULL);
                 break;
             }
         }
-        json_object_set_new(out, json_string_value(json_array_get(xnames, (size_t)x)),
+        json_object_set_new(out, xs_json_string_value(json_array_get(xnames, (size_t)x), NULL),
                             json_pack("{s:s, s:s}", "local_id",
-                                      json_string_value(json_array_get(lnames, l)), "key",
+                                      xs_json_string_value(json_array_get(lnames, l), NULL), "key",
                                       key != NULL ? key : ""));
     }
     goto done;

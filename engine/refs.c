@@ -5,9 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xs/json.h"
 #include "xs/uuid.h"
 
 #include "engine/kit.h"
+
+/* is_str tells whether w is the string s. */
+static bool is_str(const json_t *w, const char *s)
+{
+    const char *t = xs_json_string_value(w, NULL);
+    return t != NULL && strcmp(t, s) == 0;
+}
 
 xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *ops, json_t **recs,
                       size_t n, bool to_local, bool *blocked, json_t *on)
@@ -15,7 +23,7 @@ xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *ops, jso
     for (const xs_entity_ref *ref = ops->refs; ref != NULL && ref->field != NULL; ref++) {
         json_t *ids = json_array(), *seen = json_object();
         for (size_t i = 0; i < n; i++) {
-            const char *v = json_string_value(json_object_get(recs[i], ref->field));
+            const char *v = xs_json_string_value(json_object_get(recs[i], ref->field), NULL);
             if (v != NULL && xs_uuid_valid(v) && json_object_get(seen, v) == NULL) {
                 json_object_set_new(seen, v, json_true());
                 json_array_append_new(ids, json_string(v));
@@ -56,7 +64,7 @@ xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *ops, jso
             if (v == NULL || json_is_null(v)) {
                 continue;
             }
-            const char *s = json_string_value(v);
+            const char *s = xs_json_string_value(v, NULL);
             json_t *other = s != NULL ? json_object_get(to, s) : NULL;
             if (other != NULL) {
                 json_object_set(recs[i], ref->field, other);
@@ -73,7 +81,7 @@ xs_err refs_translate(xs_pg *pg, const char *conn, const xs_entity_ops *ops, jso
                 json_t *w;
                 json_array_foreach(waits, k, w)
                 {
-                    have = have || strcmp(json_string_value(w), s) == 0;
+                    have = have || is_str(w, s);
                 }
                 if (!have) {
                     json_array_append_new(waits, json_string(s));
@@ -89,12 +97,12 @@ void refs_blocked_message(const xs_entity_ops *ops, const json_t *rec, const jso
                           bool pulling, char *buf, size_t cap)
 {
     for (const xs_entity_ref *ref = ops->refs; ref != NULL && ref->field != NULL; ref++) {
-        const char *v = json_string_value(json_object_get(rec, ref->field));
+        const char *v = xs_json_string_value(json_object_get(rec, ref->field), NULL);
         size_t k;
         json_t *w;
         json_array_foreach(json_object_get(on, ref->entity), k, w)
         {
-            if (v != NULL && strcmp(json_string_value(w), v) == 0) {
+            if (v != NULL && is_str(w, v)) {
                 snprintf(buf, cap,
                          pulling ? "its %s (Xero id %s) is not in sync here: it could not be "
                                    "read from Xero"
@@ -156,7 +164,7 @@ bool blocked_take(blocked_ids *b, const xs_entity_ops *ops, const json_t *on)
         json_t *v;
         json_array_foreach(json_object_get(on, ref->entity), i, v)
         {
-            if (!idlist_add(&b->on[slot], json_string_value(v))) {
+            if (!idlist_add(&b->on[slot], xs_json_string_value(v, NULL))) {
                 return false;
             }
         }
