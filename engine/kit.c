@@ -66,7 +66,7 @@ char *kit_fixed_array(const json_t *items, size_t width, bool (*valid)(const cha
     json_t *v;
     json_array_foreach(items, i, v)
     {
-        const char *s = json_string_value(v);
+        const char *s = xs_json_string_value(v, NULL);
         if (!valid(s)) {
             free(out);
             return NULL;

@@ -322,7 +322,8 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     json_array_foreach(keys, i, k)
     {
         for (int p = 0; p < 3; p++) {
-            if (!json_is_string(k) || strcmp(json_string_value(k), names[p]) != 0) {
+            const char *name = xs_json_string_value(k, NULL);
+            if (name == NULL || strcmp(name, names[p]) != 0) {
                 continue;
             }
             n += (size_t)snprintf(sql + n, sizeof(sql) - n,
@@ -470,7 +471,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                      list ? "an array" : "a string or null");
             return XS_EINVAL;
         }
-        if (json_is_string(v) && json_string_length(v) > (strcmp(k, "name") == 0 ? 255 : 500)) {
+        size_t len = 0;
+        if (xs_json_string_value(v, &len) != NULL && len > (strcmp(k, "name") == 0 ? 255 : 500)) {
             snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
             snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s is too long", k);
             return XS_EINVAL;

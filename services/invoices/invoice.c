@@ -119,8 +119,9 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     for (size_t i = 0; i < 2; i++) {
         const char *key = DATES[i][xero ? 1 : 0];
         json_t *d = xs_domain_date(in, key);
-        if (!xero && json_is_null(d) && json_is_string(json_object_get(in, key)) &&
-            json_string_length(json_object_get(in, key)) > 0) {
+        size_t len = 0;
+        if (!xero && json_is_null(d) &&
+            xs_json_string_value(json_object_get(in, key), &len) != NULL && len > 0) {
             snprintf(why, XS_DOMAIN_WHY_MAX, "%s must be a date (YYYY-MM-DD)", key);
             json_decref(d);
             json_decref(rec);
@@ -234,7 +235,8 @@ static json_t *to_xero(const json_t *rec, const char *xero_id, const json_t *par
     json_array_foreach(json_object_get(rec, "lines"), i, l)
     {
         json_t *xl = json_object();
-        const char *lid = xero_id != NULL ? json_string_value(json_array_get(parts, i)) : NULL;
+        const char *lid =
+            xero_id != NULL ? xs_json_string_value(json_array_get(parts, i), NULL) : NULL;
         if (lid != NULL) {
             json_object_set_new(xl, "LineItemID", json_string(lid));
         }
@@ -481,8 +483,8 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     json_t *k;
     json_array_foreach(keys, i, k)
     {
-        by_number =
-            by_number || (json_is_string(k) && strcmp(json_string_value(k), "invoice_number") == 0);
+        const char *key = xs_json_string_value(k, NULL);
+        by_number = by_number || (key != NULL && strcmp(key, "invoice_number") == 0);
     }
     json_t *flat = json_array();
     json_array_foreach(items, i, k)
@@ -662,7 +664,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                               : "a string or null");
             return XS_EINVAL;
         }
-        if (json_is_string(v) && json_string_length(v) > 255) {
+        size_t len = 0;
+        if (xs_json_string_value(v, &len) != NULL && len > 255) {
             snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
             snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s is too long", k);
             return XS_EINVAL;
