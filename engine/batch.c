@@ -182,8 +182,8 @@ xs_err batch_build(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *re
     xs_err e;
     stop[0] = '\0';
     if ((e = ops->load_local(ctx->pg, org, ids, &local)) != XS_OK ||
-        (e = map_load(ctx, req->conn, ops->name, ids, false, &maps)) != XS_OK ||
-        (e = map_pending_conflicts(ctx, req->conn, ops->name, ids, &pending)) != XS_OK) {
+        (e = map_load(ctx, req->conn, ops->info->name, ids, false, &maps)) != XS_OK ||
+        (e = map_pending_conflicts(ctx, req->conn, ops->info->name, ids, &pending)) != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read local records");
         goto out;
     }
@@ -264,7 +264,7 @@ xs_err batch_build(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *re
             }
             continue;
         }
-        if (ops->immutable && xid != NULL) {
+        if (ops->info->immutable && xid != NULL) {
             /* In Xero, it can only be deleted. */
             bool retired = ops->retired_status != NULL &&
                            strcmp(xs_json_str_or(rec, "status", ""), ops->retired_status) == 0;
@@ -272,7 +272,7 @@ xs_err batch_build(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *re
                 snprintf(why, sizeof(why),
                          "Xero never changes a %s once it is made: delete it and make a new one, "
                          "or set the connection's edits.%s setting to recreate",
-                         ops->name, ops->name);
+                         ops->info->name, ops->info->name);
                 step_item_error(errors, id, xid, why);
                 step_count(counts, "failed", 1);
                 continue;

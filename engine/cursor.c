@@ -183,7 +183,7 @@ bool cursor_next(const page *p, page *next)
 void cursor_tiebreak_refused(xs_svc_ctx *ctx, const page *p)
 {
     xs_log_warn(ctx->proc->log, "sync.tiebreak_refused", "{s:s, s:I, s:s}", "entity",
-                p->ask->ops->name, "status", (json_int_t)p->resp.status, "effect",
+                p->ask->ops->info->name, "status", (json_int_t)p->resp.status, "effect",
                 "this pull's pages re-read the records of the second they start at");
 }
 

@@ -20,9 +20,9 @@ static bool final_status(const json_t *rec)
     return s != NULL && strcmp(s, "VOIDED") == 0;
 }
 
-static const xs_entity_ops plain = {.name = "contact"};
+static const xs_entity_ops plain = {.info = &xs_entity_table[XS_ENTITY_CONTACT]};
 static const xs_entity_ops with_totals = {
-    .name = "invoice", .computed = computed, .final = final_status};
+    .info = &xs_entity_table[XS_ENTITY_INVOICE], .computed = computed, .final = final_status};
 
 /* J parses a JSON text (new). */
 static json_t *J(const char *text)

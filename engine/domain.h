@@ -63,8 +63,13 @@ typedef struct xs_entity_ref {
     const char *entity; /* "contact" */
 } xs_entity_ref;
 
+/* An entity's ops: what its domain service knows of it beyond its entry in the one table
+ * of entities (info), which says its name, whether it is pushed (push), typed and immutable;
+ * xs_domain_entities_check checks the two agree. */
 typedef struct xs_entity_ops {
-    const char *name;      /* "contact": sync.mappings.entity, sync.changes.entity */
+    /* info: its entry in the one table, &xs_entity_table[XS_ENTITY_...] (engine/sync.h); its
+     * name ("contact") is sync.mappings.entity and sync.changes.entity */
+    const xs_entity_info *info;
     const char *xero_path; /* "/api.xro/2.0/Contacts" */
     const char *xero_list; /* "Contacts": the array of replies and write bodies */
     /* analyze: the local table with the columns its lookups filter on, re-analysed after
@@ -72,15 +77,13 @@ typedef struct xs_entity_ops {
     const char *analyze;
     const char *pull_query; /* extra list parameters ("includeArchived=true"), or NULL */
     const char *push_query; /* extra write parameters ("unitdp=4"), or NULL */
-    bool pushable;          /* local changes go to Xero */
     bool unpaged;           /* Xero lists it whole in one reply (Accounts): no page parameters */
     /* id_field: the Xero id's field ("ContactID"); ids_param: the list takes IDs=a,b (Contacts,
      * Invoices); otherwise records are fetched by id with where=<id_field>==Guid("a") OR ... */
     const char *id_field;
     bool ids_param;
     /* type_field: the Xero field a connection's "types" setting limits the pull to ("Type"),
-     * or NULL when the entity has none (xs_entity_info.typed says the same to the
-     * orchestrator) */
+     * or NULL when the entity has none: exactly when info->typed is false */
     const char *type_field;
 
     /* refs: the references to other entities' records, ended by {NULL}; NULL for none */
@@ -153,12 +156,12 @@ typedef struct xs_entity_ops {
      * for it. row is the record's load_local entry (an entity's load_local may add what the
      * check needs there). May be NULL. */
     bool (*check_push)(const json_t *base, const json_t *rec, const json_t *row, char *why);
-    /* immutable: Xero never edits a record once made (payments): a local record whose status
-     * becomes retired_status is deleted in Xero with retire_item; any other local edit of a
-     * record in Xero is refused with a clear error, or, when the connection's "edits"
-     * setting for the entity is "recreate", deleted in Xero and created again. */
-    bool immutable;
-    const char *retired_status; /* "DELETED" */
+    /* retired_status ("DELETED"), for an entity info->immutable says Xero never edits once
+     * made (payments), and only for one: a local record whose status becomes retired_status
+     * is deleted in Xero with retire_item; any other local edit of a record in Xero is refused
+     * with a clear error, or, when the connection's "edits" setting for the entity is
+     * "recreate", deleted in Xero and created again. */
+    const char *retired_status;
     /* computed: the canonical fields Xero computes (an invoice's totals; NULL-terminated), or
      * NULL. After a push Xero took, its values of them go into the base and, through
      * write_computed (in the push's transaction, as the engine's write), into the local rows,
@@ -193,6 +196,15 @@ typedef struct xs_entity_ops {
     xs_err (*validate)(const json_t *in, const json_t *current, bool partial, json_t **rec,
                        char *field, char *why);
 } xs_entity_ops;
+
+/* xs_domain_entities_check checks the ops of the entities (NULL-terminated) that the domain
+ * service of bus domain `domain` ("contacts") syncs against the one table of entities: each
+ * names one of the table's entries, the entries of the domain are exactly theirs, and each
+ * agrees with its entry (type_field exactly when typed, retired_status exactly when
+ * immutable, match exactly when it has match keys, to_xero and table exactly when it is
+ * pushed). XS_EINVAL with the first disagreement in why (XS_DOMAIN_WHY_MAX bytes). */
+xs_err xs_domain_entities_check(const char *domain, const xs_entity_ops *const *entities,
+                                char *why);
 
 /* Helpers for entities. */
 
@@ -278,11 +290,48 @@ void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
 xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, const char *org,
                           const char *conn, const char *after, int limit, json_t **out, char *last);
 
-/* xs_domain_write_rows is the body of a write_local: sql[0] inserts creates and sql[1]
- * updates updates, each taking $1 (org) and $2 (the rows' JSON, xs_domain_rows_text) and
- * returning (id, XS_DOMAIN_MS(updated_at)); the new times go into *at (new): {id: ms}. */
+/* One column of an entity's local table as write_local and write_created fill it: col, the
+ * table's column ("contact_id"; NULL for a field the record set carries for another table,
+ * an invoice's lines); field, the canonical field it is read from, which names it in the
+ * rows' record set r; type, that field's SQL type there ("uuid"); value, the SQL of the
+ * column's value over r when it is not r.<field> ("coalesce(r.total, 0)"), else NULL. */
+typedef struct xs_domain_col {
+    const char *col, *field, *type, *value;
+} xs_domain_col;
+
+/* An entity's local table (a constant, e.g. "app.contacts"), the alias its UPDATE gives it
+ * ("c"), and its columns but id and organisation_id, which every table has: the one list
+ * the SQL of its writes is built from (xs_domain_sql). */
+typedef struct xs_domain_table {
+    const char *name, *alias;
+    const xs_domain_col *cols;
+    size_t n;
+} xs_domain_table;
+
+/* The statements xs_domain_sql builds over a table's rows. */
+typedef enum xs_domain_sql_kind {
+    /* "jsonb_to_recordset($2::jsonb) AS r(id uuid, <field> <type>, ...)": the rows' JSON
+     * (xs_domain_rows_text) as the record set r */
+    XS_DOMAIN_SQL_RECORDSET,
+    /* INSERT of the record set's rows of organisation $1, RETURNING (id, updated_at in ms) */
+    XS_DOMAIN_SQL_INSERT,
+    /* UPDATE of the rows of organisation $1 by the record set's, RETURNING the same */
+    XS_DOMAIN_SQL_UPDATE,
+    /* INSERT of organisation $1's rows from the canonical records r.rec of a document's rows
+     * r (xs_domain_write_created): a jsonb field as r.rec->'<field>', a text one as
+     * r.rec->>'<field>', any other cast from that text; no column may have a value */
+    XS_DOMAIN_SQL_INSERT_REC,
+} xs_domain_sql_kind;
+
+/* xs_domain_sql builds the statement of kind over table t (new string, free()); NULL when
+ * out of memory, or for XS_DOMAIN_SQL_INSERT_REC when a column has a value. */
+char *xs_domain_sql(const xs_domain_table *t, xs_domain_sql_kind kind);
+
+/* xs_domain_write_rows is the body of a write_local over table t: creates are inserted and
+ * updates updated (xs_domain_sql) from their rows' JSON (xs_domain_rows_text); the new
+ * times go into *at (new): {id: ms}. */
 xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
-                            const json_t *updates, const char *const sql[2], json_t **at);
+                            const json_t *updates, const xs_domain_table *t, json_t **at);
 
 /* xs_domain_write_created is the body of a write_created: the document's rows are `r` (id,
  * xero_id, rec as jsonb, checksum, xero_at, raw, parts), insert is the entity's INSERT

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,7 @@ char *kit_fixed_array(const json_t *items, size_t width, bool (*valid)(const cha
     json_t *v;
     json_array_foreach(items, i, v)
     {
-        const char *s = json_string_value(v);
+        const char *s = xs_json_string_value(v, NULL);
         if (!valid(s)) {
             free(out);
             return NULL;
@@ -220,7 +221,7 @@ xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **r
     if (u == NULL || xs_time_parse_any(u, updated) != XS_OK) {
         /* the entity as a word: "bank transaction" */
         char what[64];
-        snprintf(what, sizeof(what), "%s", ops->name);
+        snprintf(what, sizeof(what), "%s", ops->info->name);
         for (char *c = what; *c != '\0'; c++) {
             *c = *c == '_' ? ' ' : *c;
         }
@@ -308,8 +309,139 @@ void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
     }
 }
 
+/* sql_buf is SQL being built: text of n bytes in cap, or failed once out of memory. */
+typedef struct sql_buf {
+    char *s;
+    size_t n, cap;
+    bool failed;
+} sql_buf;
+
+/* sql_add appends the printf of fmt to b. */
+static void sql_add(sql_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sql_add(sql_buf *b, const char *fmt, ...)
+{
+    while (!b->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k =
+            vsnprintf(b->s != NULL ? b->s + b->n : NULL, b->s != NULL ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->failed = true;
+        } else if (b->s != NULL && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        } else {
+            size_t cap = 2 * (b->n + (size_t)k + 256);
+            char *s = realloc(b->s, cap);
+            b->failed = s == NULL;
+            b->s = s != NULL ? s : b->s;
+            b->cap = s != NULL ? cap : b->cap;
+        }
+    }
+}
+
+/* sql_recordset appends t's record set r. */
+static void sql_recordset(sql_buf *b, const xs_domain_table *t)
+{
+    sql_add(b, "jsonb_to_recordset($2::jsonb) AS r(id uuid");
+    for (size_t i = 0; i < t->n; i++) {
+        sql_add(b, ", %s %s", t->cols[i].field, t->cols[i].type);
+    }
+    sql_add(b, ")");
+}
+
+/* sql_value appends the value of column c: its SQL over the record set r, or, from_rec, read
+ * from the canonical record r.rec. */
+static void sql_value(sql_buf *b, const xs_domain_col *c, bool from_rec)
+{
+    if (!from_rec && c->value != NULL) {
+        sql_add(b, "%s", c->value);
+    } else if (!from_rec) {
+        sql_add(b, "r.%s", c->field);
+    } else if (strcmp(c->type, "jsonb") == 0) {
+        sql_add(b, "r.rec->'%s'", c->field);
+    } else if (strcmp(c->type, "text") == 0) {
+        sql_add(b, "r.rec->>'%s'", c->field);
+    } else {
+        sql_add(b, "(r.rec->>'%s')::%s", c->field, c->type);
+    }
+}
+
+/* sql_insert appends the INSERT of t's columns (from the record set, or from_rec from r.rec). */
+static void sql_insert(sql_buf *b, const xs_domain_table *t, bool from_rec)
+{
+    sql_add(b, "INSERT INTO %s (id, organisation_id", t->name);
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->cols[i].col != NULL) {
+            sql_add(b, ", %s", t->cols[i].col);
+        }
+    }
+    sql_add(b, ") SELECT r.id, $1");
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->cols[i].col != NULL) {
+            sql_add(b, ", ");
+            sql_value(b, &t->cols[i], from_rec);
+        }
+    }
+    sql_add(b, " FROM ");
+    if (from_rec) {
+        sql_add(b, "r");
+        return;
+    }
+    sql_recordset(b, t);
+    sql_add(b, " RETURNING id, %s", XS_DOMAIN_MS("updated_at"));
+}
+
+/* sql_update appends the UPDATE of t's columns from the record set. */
+static void sql_update(sql_buf *b, const xs_domain_table *t)
+{
+    sql_add(b, "UPDATE %s %s SET ", t->name, t->alias);
+    const char *sep = "";
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->cols[i].col != NULL) {
+            sql_add(b, "%s%s = ", sep, t->cols[i].col);
+            sql_value(b, &t->cols[i], false);
+            sep = ", ";
+        }
+    }
+    sql_add(b, " FROM ");
+    sql_recordset(b, t);
+    sql_add(b,
+            " WHERE %s.id = r.id AND %s.organisation_id = $1 RETURNING %s.id, " XS_DOMAIN_MS(
+                "%s.updated_at"),
+            t->alias, t->alias, t->alias, t->alias);
+}
+
+char *xs_domain_sql(const xs_domain_table *t, xs_domain_sql_kind kind)
+{
+    sql_buf b = {0};
+    for (size_t i = 0; kind == XS_DOMAIN_SQL_INSERT_REC && i < t->n; i++) {
+        if (t->cols[i].value != NULL) {
+            return NULL;
+        }
+    }
+    switch (kind) {
+    case XS_DOMAIN_SQL_RECORDSET:
+        sql_recordset(&b, t);
+        break;
+    case XS_DOMAIN_SQL_INSERT:
+    case XS_DOMAIN_SQL_INSERT_REC:
+        sql_insert(&b, t, kind == XS_DOMAIN_SQL_INSERT_REC);
+        break;
+    case XS_DOMAIN_SQL_UPDATE:
+        sql_update(&b, t);
+        break;
+    }
+    if (b.failed) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
 xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
-                            const json_t *updates, const char *const sql[2], json_t **at)
+                            const json_t *updates, const xs_domain_table *t, json_t **at)
 {
     json_t *res = json_object();
     *at = res;
@@ -317,21 +449,23 @@ xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
         return XS_ENOMEM;
     }
     const json_t *sets[] = {creates, updates};
+    const xs_domain_sql_kind kinds[] = {XS_DOMAIN_SQL_INSERT, XS_DOMAIN_SQL_UPDATE};
     for (int s = 0; s < 2; s++) {
         if (json_array_size(sets[s]) == 0) {
             continue;
         }
-        char *text = xs_domain_rows_text(sets[s]);
+        char *text = xs_domain_rows_text(sets[s]), *sql = xs_domain_sql(t, kinds[s]);
         xs_pg_res *r = NULL;
-        xs_err e = text != NULL ? xs_pg_q(pg, &r, sql[s], org, text) : XS_ENOMEM;
+        xs_err e = text != NULL && sql != NULL ? xs_pg_q(pg, &r, sql, org, text) : XS_ENOMEM;
         free(text);
+        free(sql);
         if (e != XS_OK) {
             return e;
         }
         for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-            int64_t t = 0;
-            xs_pg_res_int(r, i, 1, &t);
-            json_object_set_new(res, xs_pg_res_get(r, i, 0), json_integer(t));
+            int64_t ms = 0;
+            xs_pg_res_int(r, i, 1, &ms);
+            json_object_set_new(res, xs_pg_res_get(r, i, 0), json_integer(ms));
         }
         xs_pg_res_free(r);
     }
@@ -407,4 +541,64 @@ bool xs_domain_one_of(const char *s, const char *const *set)
         }
     }
     return false;
+}
+
+/* ops_check checks one entity's ops against its entry in the table; false with why. */
+static bool ops_check(const xs_entity_ops *ops, char *why)
+{
+    const xs_entity_info *e = ops->info;
+    const char *wrong = (ops->type_field != NULL) != e->typed ? "type_field and typed"
+                        : (ops->retired_status != NULL) != e->immutable
+                            ? "retired_status and immutable"
+                        : (ops->match != NULL) != (e->match_keys != NULL) ? "match and match_keys"
+                        : (ops->to_xero != NULL) != e->push               ? "to_xero and push"
+                        : (ops->table != NULL) != e->push                 ? "table and push"
+                                                                          : NULL;
+    if (wrong != NULL) {
+        snprintf(why, XS_DOMAIN_WHY_MAX, "entity %s: its ops and its entry disagree on %s", e->name,
+                 wrong);
+    }
+    return wrong == NULL;
+}
+
+xs_err xs_domain_entities_check(const char *domain, const xs_entity_ops *const *entities, char *why)
+{
+    size_t n = 0, mine = 0;
+    const xs_entity_info *all = xs_entities(&n);
+    for (size_t i = 0; i < n; i++) {
+        mine += strcmp(all[i].domain, domain) == 0;
+    }
+    size_t k = 0;
+    for (; entities[k] != NULL; k++) {
+        const xs_entity_info *e = entities[k]->info;
+        size_t at = 0;
+        while (at < n && &all[at] != e) {
+            at++;
+        }
+        if (at == n) {
+            snprintf(why, XS_DOMAIN_WHY_MAX, "ops %zu of %s is not of the table of entities", k,
+                     domain);
+            return XS_EINVAL;
+        }
+        if (strcmp(e->domain, domain) != 0) {
+            snprintf(why, XS_DOMAIN_WHY_MAX, "entity %s is served by %s, not %s", e->name,
+                     e->domain, domain);
+            return XS_EINVAL;
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (entities[j]->info == e) {
+                snprintf(why, XS_DOMAIN_WHY_MAX, "entity %s has two ops", e->name);
+                return XS_EINVAL;
+            }
+        }
+        if (!ops_check(entities[k], why)) {
+            return XS_EINVAL;
+        }
+    }
+    if (k != mine) {
+        snprintf(why, XS_DOMAIN_WHY_MAX, "the table gives %s %zu entities, its ops %zu", domain,
+                 mine, k);
+        return XS_EINVAL;
+    }
+    return XS_OK;
 }

@@ -49,7 +49,7 @@ xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *re
     size_t i;
     json_t *v;
     if (ops->lookup_query == NULL) {
-        e = xs_svc_fail_field(ctx, XS_EINVAL, "lookup_names", "%s has no lookup", ops->name);
+        e = xs_svc_fail_field(ctx, XS_EINVAL, "lookup_names", "%s has no lookup", ops->info->name);
         goto out;
     }
     json_array_foreach(names, i, v)
@@ -122,7 +122,7 @@ xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *re
             json_decref(rec);
         }
     }
-    if ((e = map_load(ctx, req->conn, ops->name, xids, true, &mappings)) != XS_OK) {
+    if ((e = map_load(ctx, req->conn, ops->info->name, xids, true, &mappings)) != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read mappings");
         goto out;
     }
@@ -193,8 +193,8 @@ xs_err push_lookup(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *re
     char txid[64];
     step_new_txid(req, txid, sizeof(txid));
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
-        (e = map_write(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
-        (e = step_item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+        (e = map_write(ctx, req->conn, ops->info->name, txid, maps)) != XS_OK ||
+        (e = step_item_errors(ctx, req, ops->info->name, errors)) != XS_OK ||
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
         e = step_db_fail(ctx, e, "cannot link records");
         goto out;

@@ -96,7 +96,7 @@ static xs_err known_ids(xs_pg *db, const pull_ask *a, const char *ids, const cha
                        "sync.mappings m ON m.connection_id = $1 AND m.entity = $2 AND m.xero_id "
                        "= r.xid WHERE m.xero_raw_sum = r.raw AND m.xero_raw_checksum = "
                        "m.base_checksum",
-                       a->conn, a->ops->name, ids, raws);
+                       a->conn, a->ops->info->name, ids, raws);
     if (e != XS_OK) {
         return e;
     }
@@ -136,7 +136,7 @@ static xs_err take_items(page *p, json_t *list, int32_t **order)
     for (size_t i = 0; i < n; i++) {
         const char *v;
         size_t vlen;
-        xs_sync_raw_sum(ops->name, body + it[i].off, it[i].len, sums[i]);
+        xs_sync_raw_sum(ops->info->name, body + it[i].off, it[i].len, sums[i]);
         if (sums[i][0] != '\0' &&
             xs_json_member_string(body + it[i].off, it[i].len, ops->id_field, &v, &vlen) &&
             vlen == 36) {

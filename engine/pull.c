@@ -177,8 +177,8 @@ xs_err xs_domain_pull(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
                 goto fail;
             }
             /* Written up to the page before: the next step starts at this one. */
-            xs_log_warn(ctx->proc->log, "sync.pull_stopped", "{s:s, s:I, s:s}", "entity", ops->name,
-                        "page", (json_int_t)cur.number, "reason", ctx->err);
+            xs_log_warn(ctx->proc->log, "sync.pull_stopped", "{s:s, s:I, s:s}", "entity",
+                        ops->info->name, "page", (json_int_t)cur.number, "reason", ctx->err);
             stop = cursor_of(&cur);
             ctx->err[0] = '\0';
             ctx->field[0] = '\0';

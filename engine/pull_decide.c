@@ -73,7 +73,7 @@ static xs_err page_claims(xs_svc_ctx *ctx, const step_req *req, const xs_entity_
     if (*creates == NULL || *updates == NULL) {
         return XS_ENOMEM;
     }
-    if (!ops->pushable || (!want_creates && json_array_size(mapped) == 0)) {
+    if (!ops->info->push || (!want_creates && json_array_size(mapped) == 0)) {
         return XS_OK;
     }
     char *arr = xs_domain_uuid_array(mapped);
@@ -88,7 +88,7 @@ static xs_err page_claims(xs_svc_ctx *ctx, const step_req *req, const xs_entity_
                        "(SELECT 1 FROM sync.mappings m WHERE m.connection_id = $1 AND m.entity = "
                        "$2 AND m.local_id = c.local_id)) OR (c.op = 'update' AND c.local_id = "
                        "ANY($3::uuid[]))) ORDER BY c.claimed_at, c.local_id",
-                       req->conn, ops->name, arr, want_creates ? "true" : "false");
+                       req->conn, ops->info->name, arr, want_creates ? "true" : "false");
     free(arr);
     for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
         const char *t = xs_pg_res_get(r, i, 2);
@@ -153,7 +153,7 @@ xs_err page_lookup(xs_svc_ctx *ctx, const step_req *req, const settings *set, pa
     for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
         json_array_append_new(sums, json_string(recs[i].sum));
     }
-    if (e == XS_OK && (e = map_load_sums(ctx, req->conn, ops->name, pg->xids, sums, true,
+    if (e == XS_OK && (e = map_load_sums(ctx, req->conn, ops->info->name, pg->xids, sums, true,
                                          &k->mappings)) != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read mappings");
     }
@@ -215,9 +215,9 @@ xs_err page_lookup(xs_svc_ctx *ctx, const step_req *req, const settings *set, pa
         }
     }
     tl = xs_clock_mono_ms();
-    if (e == XS_OK &&
-        ((e = ops->load_local(ctx->pg, org, local_ids, &k->local)) != XS_OK ||
-         (e = map_pending_conflicts(ctx, req->conn, ops->name, local_ids, &k->pending)) != XS_OK)) {
+    if (e == XS_OK && ((e = ops->load_local(ctx->pg, org, local_ids, &k->local)) != XS_OK ||
+                       (e = map_pending_conflicts(ctx, req->conn, ops->info->name, local_ids,
+                                                  &k->pending)) != XS_OK)) {
         e = step_db_fail(ctx, e, "cannot read local records");
     }
     xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",
@@ -269,7 +269,7 @@ static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const set
     json_t *lrec = json_object_get(l, "rec");
     int64_t lat = 0;
     xs_json_get_int(l, "at", &lat);
-    if (!ops->pushable) {
+    if (!ops->info->push) {
         /* A read-only mirror: Xero's version is the record; a local edit is overwritten. */
         bool same = xs_json_equal(lrec, p->rec);
         if (!same) {
@@ -420,7 +420,7 @@ xs_err decide_page(xs_svc_ctx *ctx, const step_req *req, const settings *set, pa
             /* The local row was deleted by the host application: its removal goes to Xero
              * through the outbox; nothing comes back, but the base follows Xero, so that
              * what retires the record in Xero is decided against what Xero holds. */
-            if (own != NULL || (base != NULL && ops->pushable)) {
+            if (own != NULL || (base != NULL && ops->info->push)) {
                 map_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, -1);
             }
             step_count(o->counts, "skipped", 1);

@@ -84,10 +84,10 @@ static xs_err release_linked(xs_svc_ctx *ctx, const step_req *req, const xs_enti
                        "entity = $2 AND local_id = ANY($3::uuid[]) RETURNING local_id, wanted) "
                        "SELECT count(*), count(sync.record_change($4::uuid, $2, local_id, "
                        "'update')) FILTER (WHERE wanted) FROM gone",
-                       req->conn, ops->name, arr, step_or_empty(req->org));
+                       req->conn, ops->info->name, arr, step_or_empty(req->org));
     if (e == XS_OK) {
         xs_log_info(ctx->proc->log, "sync.own_create_linked", "{s:s, s:s, s:s}", "entity",
-                    ops->name, "local_ids", arr, "effect",
+                    ops->info->name, "local_ids", arr, "effect",
                     "a record one of our pushes made while its reply was lost is linked, not "
                     "imported");
     }
@@ -160,12 +160,12 @@ static xs_err write_page(xs_svc_ctx *ctx, const step_req *req, const settings *s
         }
     }
     json_decref(at);
-    if ((e = map_write(ctx, req->conn, ops->name, txid, o->maps)) != XS_OK ||
-        (e = map_write_memos(ctx, req->conn, ops->name, o->memos)) != XS_OK ||
-        (e = map_write_conflicts(ctx, req, ops->name, o->conflicts)) != XS_OK ||
+    if ((e = map_write(ctx, req->conn, ops->info->name, txid, o->maps)) != XS_OK ||
+        (e = map_write_memos(ctx, req->conn, ops->info->name, o->memos)) != XS_OK ||
+        (e = map_write_conflicts(ctx, req, ops->info->name, o->conflicts)) != XS_OK ||
         (e = release_linked(ctx, req, ops, o->linked)) != XS_OK ||
-        (e = map_queue_push(ctx, org, ops->name, o->queue)) != XS_OK ||
-        (e = step_item_errors(ctx, req, ops->name, pg->errors)) != XS_OK ||
+        (e = map_queue_push(ctx, org, ops->info->name, o->queue)) != XS_OK ||
+        (e = step_item_errors(ctx, req, ops->info->name, pg->errors)) != XS_OK ||
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
         return step_db_fail(ctx, e, "cannot apply the page");
     }
@@ -254,8 +254,8 @@ xs_err apply_page(xs_svc_ctx *ctx, const step_req *req, const settings *set, pag
                             "the local records of this page keep changing while it is written");
             break;
         }
-        xs_log_debug(ctx->proc->log, "sync.local_raced", "{s:s, s:i}", "entity", ops->name, "try",
-                     t);
+        xs_log_debug(ctx->proc->log, "sync.local_raced", "{s:s, s:i}", "entity", ops->info->name,
+                     "try", t);
     }
     json_decref(on);
     return e;

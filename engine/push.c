@@ -27,8 +27,9 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
     }
     const step_req *req = &r;
     const xs_entity_ops *ops = req->ops;
-    if (!ops->pushable) {
-        return xs_svc_fail_field(ctx, XS_EINVAL, "entity", "%s records are read-only", ops->name);
+    if (!ops->info->push) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "entity", "%s records are read-only",
+                                 ops->info->name);
     }
     if (json_object_get(req->msg->body, "lookup_names") != NULL) {
         return push_lookup(ctx, ops, req, reply);

@@ -67,8 +67,8 @@ xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const char
     }
     json_t *ids = push_items_ids(p->items, false);
     char *arr = xs_domain_uuid_array(ids);
-    xs_log_warn(ctx->proc->log, "sync.create_in_doubt", "{s:s, s:s, s:s, s:s}", "entity", ops->name,
-                "step", step, "local_ids", arr != NULL ? arr : "", "effect",
+    xs_log_warn(ctx->proc->log, "sync.create_in_doubt", "{s:s, s:s, s:s, s:s}", "entity",
+                ops->info->name, "step", step, "local_ids", arr != NULL ? arr : "", "effect",
                 "not sent again (past XS_PUSH_RESEND_WINDOW): the next pull links them if Xero "
                 "made them, else they are sent anew");
     free(arr);
@@ -109,7 +109,7 @@ static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_r
         json_decref(rows);
         return XS_OK;
     }
-    const char *p[] = {req->conn, ops->name};
+    const char *p[] = {req->conn, ops->info->name};
     xs_pg_res *r = NULL;
     xs_err e =
         step_exec_json(ctx->pg, &r,
@@ -129,9 +129,10 @@ static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_r
             snprintf(msg, sizeof(msg),
                      "Xero made %s %s from this record, which is already linked to Xero's %s: "
                      "one of them is a duplicate in Xero",
-                     ops->name, xid, other_x);
+                     ops->info->name, xid, other_x);
             xs_log_error(ctx->proc->log, "sync.duplicate_in_xero", "{s:s, s:s, s:s, s:s}", "entity",
-                         ops->name, "local_id", lid, "xero_id", xid, "linked_xero_id", other_x);
+                         ops->info->name, "local_id", lid, "xero_id", xid, "linked_xero_id",
+                         other_x);
             step_item_error(errors, lid, xid, msg);
             for (size_t j = json_array_size(maps); j > 0; j--) {
                 if (strcmp(xs_json_str_or(json_array_get(maps, j - 1), "local_id", ""), lid) == 0) {
@@ -152,7 +153,7 @@ static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_r
                      ops->table);
             xs_pg_res *d = NULL;
             if ((e = xs_pg_q0(ctx->pg, NULL, "SAVEPOINT own_copy")) == XS_OK) {
-                if (xs_pg_q(ctx->pg, &d, sql, copy, req->conn, ops->name) == XS_OK) {
+                if (xs_pg_q(ctx->pg, &d, sql, copy, req->conn, ops->info->name) == XS_OK) {
                     xs_pg_res_int(d, 0, 0, &gone);
                     e = xs_pg_q0(ctx->pg, NULL, "RELEASE SAVEPOINT own_copy");
                 } else {
@@ -163,15 +164,15 @@ static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_r
         }
         if (gone > 0) {
             xs_log_warn(ctx->proc->log, "sync.own_copy_removed", "{s:s, s:s, s:s, s:s}", "entity",
-                        ops->name, "local_id", lid, "xero_id", xid, "copy", copy);
+                        ops->info->name, "local_id", lid, "xero_id", xid, "copy", copy);
             continue;
         }
         snprintf(msg, sizeof(msg),
                  "a copy of local record %s: Xero's %s %s, which our push made from it, was "
                  "imported as this record before the push's reply came; merge the two",
-                 lid, ops->name, xid);
+                 lid, ops->info->name, xid);
         xs_log_error(ctx->proc->log, "sync.duplicate_local", "{s:s, s:s, s:s, s:s}", "entity",
-                     ops->name, "local_id", lid, "xero_id", xid, "copy", copy);
+                     ops->info->name, "local_id", lid, "xero_id", xid, "copy", copy);
         step_item_error(errors, copy, NULL, msg);
     }
     xs_pg_res_free(r);
@@ -302,15 +303,15 @@ static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step
     xs_err e;
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
         (e = own_copies(ctx, ops, req, pr->maps, pr->created, errors)) != XS_OK ||
-        (e = map_write(ctx, req->conn, ops->name, txid, pr->maps)) != XS_OK ||
+        (e = map_write(ctx, req->conn, ops->info->name, txid, pr->maps)) != XS_OK ||
         (json_array_size(pr->computed) > 0 &&
          (e = ops->write_computed(ctx->pg, pr->computed)) != XS_OK) ||
         (unlink != NULL &&
          (e = xs_pg_q(ctx->pg, NULL,
                       "DELETE FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
                       "local_id = ANY($3::uuid[])",
-                      req->conn, ops->name, unlink)) != XS_OK) ||
-        (e = step_item_errors(ctx, req, ops->name, errors)) != XS_OK ||
+                      req->conn, ops->info->name, unlink)) != XS_OK) ||
+        (e = step_item_errors(ctx, req, ops->info->name, errors)) != XS_OK ||
         (e = push_release_claims(ctx, req, step, !per_item)) != XS_OK ||
         (e = xs_pg_q(ctx->pg, NULL,
                      "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
@@ -319,8 +320,8 @@ static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
         char *what = xs_json_dump(pr->maps, 0);
         xs_log_error(ctx->proc->log, "sync.accepted_unrecorded", "{s:s, s:s, s:s, s:s, s:s}",
-                     "entity", ops->name, "step", step, "error", xs_pg_error(ctx->pg), "accepted",
-                     what != NULL ? what : "", "effect",
+                     "entity", ops->info->name, "step", step, "error", xs_pg_error(ctx->pg),
+                     "accepted", what != NULL ? what : "", "effect",
                      "the step runs again and sends the same request and key");
         free(what);
         free(unlink);

@@ -93,7 +93,7 @@ static xs_err claim_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_
     }
     char settle[24];
     snprintf(settle, sizeof(settle), "%lld", (long long)push_settle_ms(ctx));
-    const char *p[] = {req->conn, ops->name, step, settle};
+    const char *p[] = {req->conn, ops->info->name, step, settle};
     xs_pg_res *r = NULL;
     xs_err e = step_exec_json(
         ctx->pg, &r,
@@ -140,7 +140,7 @@ static xs_err claim_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_
         e = arr != NULL ? xs_pg_q(ctx->pg, NULL,
                                   "UPDATE sync.push_claims SET wanted = true WHERE connection_id "
                                   "= $1 AND entity = $2 AND local_id = ANY($3::uuid[])",
-                                  req->conn, ops->name, arr)
+                                  req->conn, ops->info->name, arr)
                         : XS_ENOMEM;
         free(arr);
     }
@@ -240,7 +240,7 @@ xs_err push_store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_
                     step);
     }
     free(itext);
-    if (e == XS_OK && (e = step_item_errors(ctx, req, ops->name, errors)) == XS_OK) {
+    if (e == XS_OK && (e = step_item_errors(ctx, req, ops->info->name, errors)) == XS_OK) {
         e = xs_pg_commit(ctx->pg);
     }
     json_array_clear(errors);

@@ -50,7 +50,7 @@ xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
                 "SELECT k.local_id, k.xero_id, k.xero_version, k.status, c.organisation_id FROM "
                 "sync.conflicts k JOIN sync.connections c ON c.id = k.connection_id WHERE k.id = "
                 "$1 AND k.connection_id = $2 AND k.entity = $3 FOR UPDATE OF k",
-                cid, req->conn, ops->name);
+                cid, req->conn, ops->info->name);
     if (e != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read the conflict");
         goto out;
@@ -119,8 +119,8 @@ xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
     }
     char *mtext = merged ? xs_json_dump(rec, 0) : NULL;
     const char *p[] = {cid, res, by, mtext};
-    if ((e = map_write(ctx, req->conn, ops->name, txid, maps)) != XS_OK ||
-        (e = map_queue_push(ctx, org, ops->name, queue)) != XS_OK ||
+    if ((e = map_write(ctx, req->conn, ops->info->name, txid, maps)) != XS_OK ||
+        (e = map_queue_push(ctx, org, ops->info->name, queue)) != XS_OK ||
         (e = xs_pg_exec(ctx->pg, NULL,
                         "UPDATE sync.conflicts SET status = 'RESOLVED', resolution = $2, "
                         "resolved_by = $3, resolved_at = now(), merged_data = $4::jsonb WHERE id "
@@ -158,7 +158,8 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply
     const step_req *req = &sr;
     const xs_entity_ops *ops = req->ops;
     if (ops->validate == NULL) {
-        return xs_svc_fail_field(ctx, XS_EINVAL, "entity", "%s records are read-only", ops->name);
+        return xs_svc_fail_field(ctx, XS_EINVAL, "entity", "%s records are read-only",
+                                 ops->info->name);
     }
     const char *org = req->org;
     const char *id = xs_json_str_or(req->msg->body, "id", NULL);
@@ -176,7 +177,7 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply
         }
         json_t *row = json_object_get(local, id);
         if (row == NULL) {
-            e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "id", "no %s %s", ops->name, id);
+            e = xs_svc_fail_field(ctx, XS_ENOTFOUND, "id", "no %s %s", ops->info->name, id);
             goto out;
         }
         cur = json_object_get(row, "rec");

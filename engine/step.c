@@ -37,7 +37,7 @@ xs_err step_req_read(xs_svc_ctx *ctx, const xs_msg *msg, step_req *out)
     out->final = json_is_true(json_object_get(body, "final"));
     const char *name = xs_json_str_or(body, "entity", "");
     for (size_t i = 0; d->entities[i] != NULL; i++) {
-        if (strcmp(d->entities[i]->name, name) == 0) {
+        if (strcmp(d->entities[i]->info->name, name) == 0) {
             out->ops = d->entities[i];
             return XS_OK;
         }
@@ -77,7 +77,7 @@ xs_err step_settings_read(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_
     } else {
         s->keys = json_array();
         s->keys_owned = true;
-        const xs_entity_info *info = xs_entity_find(ops->name);
+        const xs_entity_info *info = ops->info;
         for (size_t i = 0; info != NULL && info->match_keys != NULL && info->match_keys[i]; i++) {
             json_array_append_new(s->keys, json_string(info->match_keys[i]));
         }

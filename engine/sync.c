@@ -287,25 +287,25 @@ static const char *const contact_keys[] = {"contact_number", "email", "name", NU
 
 static const char *const invoice_keys[] = {"invoice_number", NULL};
 
-static const xs_entity_info entities[] = {
-    {"contact", "contacts", true, true, contact_keys, false},
-    {"account", "invoices", true, false, NULL, true},
-    {"invoice", "invoices", true, true, invoice_keys, true, false, true},
-    {"payment", "payments", true, true, NULL, false, true},
-    {"bank_transaction", "payments", true, false, NULL, true},
+const xs_entity_info xs_entity_table[XS_ENTITY_COUNT] = {
+    [XS_ENTITY_CONTACT] = {"contact", "contacts", true, true, contact_keys, false},
+    [XS_ENTITY_ACCOUNT] = {"account", "invoices", true, false, NULL, true},
+    [XS_ENTITY_INVOICE] = {"invoice", "invoices", true, true, invoice_keys, true, false, true},
+    [XS_ENTITY_PAYMENT] = {"payment", "payments", true, true, NULL, false, true},
+    [XS_ENTITY_BANK_TRANSACTION] = {"bank_transaction", "payments", true, false, NULL, true},
 };
 
 const xs_entity_info *xs_entities(size_t *n)
 {
-    *n = sizeof(entities) / sizeof(entities[0]);
-    return entities;
+    *n = XS_ENTITY_COUNT;
+    return xs_entity_table;
 }
 
 const xs_entity_info *xs_entity_find(const char *name)
 {
-    for (size_t i = 0; name != NULL && i < sizeof(entities) / sizeof(entities[0]); i++) {
-        if (strcmp(entities[i].name, name) == 0) {
-            return &entities[i];
+    for (size_t i = 0; name != NULL && i < XS_ENTITY_COUNT; i++) {
+        if (strcmp(xs_entity_table[i].name, name) == 0) {
+            return &xs_entity_table[i];
         }
     }
     return NULL;

@@ -121,6 +121,21 @@ typedef struct xs_entity_info {
                        plus every AUTHORISED record */
 } xs_entity_info;
 
+/* The entities' places in the one table of them, in dependency order. */
+typedef enum xs_entity_id {
+    XS_ENTITY_CONTACT,
+    XS_ENTITY_ACCOUNT,
+    XS_ENTITY_INVOICE,
+    XS_ENTITY_PAYMENT,
+    XS_ENTITY_BANK_TRANSACTION,
+    XS_ENTITY_COUNT,
+} xs_entity_id;
+
+/* xs_entity_table is the one table of the entities: what the orchestrator knows of each, and
+ * what each entity's xs_entity_ops (engine/domain.h) points at for its name, whether it is
+ * pushed, typed and immutable, as &xs_entity_table[XS_ENTITY_...]. */
+extern const xs_entity_info xs_entity_table[XS_ENTITY_COUNT];
+
 /* xs_entities returns the table (static) and its length; xs_entity_find one by name. */
 const xs_entity_info *xs_entities(size_t *n);
 const xs_entity_info *xs_entity_find(const char *name);

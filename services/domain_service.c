@@ -3,6 +3,7 @@
 #include "domain_service.h"
 
 #include "xs/config.h"
+#include "xs/log.h"
 #include "xs/proc.h"
 #include "engine/runtime.h"
 
@@ -37,6 +38,16 @@ int domain_service_run(xs_bus_domain domain, const xs_entity_ops *const *entitie
         const struct service *s = &services[i];
         if (s->domain != domain) {
             continue;
+        }
+        /* A service whose ops disagree with the table of entities never starts. */
+        char why[XS_DOMAIN_WHY_MAX];
+        if (xs_domain_entities_check(xs_bus_domain_name(domain), entities, why) != XS_OK) {
+            xs_log *log = NULL;
+            if (xs_log_create(&log, s->name, XS_LOG_ERROR, 2) == XS_OK) {
+                xs_log_error(log, "svc.entities_mismatch", "{s:s}", "reason", why);
+            }
+            xs_log_destroy(log);
+            return XS_EXIT_FAIL;
         }
         xs_svc_def def = {
             .name = s->name,

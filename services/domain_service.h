@@ -16,7 +16,8 @@
 
 /* domain_service_run runs the domain service of bus domain `domain` (contacts, invoices or
  * payments) syncing entities (NULL-terminated, static, borrowed for the process's life) and
- * returns the process's exit code; XS_EXIT_FAIL at once for a domain with no such service. */
+ * returns the process's exit code; XS_EXIT_FAIL at once for a domain with no such service,
+ * or whose entities disagree with the table of entities (xs_domain_entities_check). */
 int domain_service_run(xs_bus_domain domain, const xs_entity_ops *const *entities, int argc,
                        char **argv);
 

@@ -322,7 +322,8 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     json_array_foreach(keys, i, k)
     {
         for (int p = 0; p < 3; p++) {
-            if (!json_is_string(k) || strcmp(json_string_value(k), names[p]) != 0) {
+            const char *name = xs_json_string_value(k, NULL);
+            if (name == NULL || strcmp(name, names[p]) != 0) {
                 continue;
             }
             n += (size_t)snprintf(sql + n, sizeof(sql) - n,
@@ -366,28 +367,27 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     return XS_OK;
 }
 
-#define RECORDSET                                                                                  \
-    "jsonb_to_recordset($2::jsonb) AS r(id uuid, name text, first_name text, last_name text, "     \
-    "email text, contact_number text, account_number text, tax_number text, phones jsonb, "        \
-    "addresses jsonb, status text, default_currency text)"
+/* The columns of app.contacts the sync writes, each from its canonical field. */
+static const xs_domain_col COLUMNS[] = {
+    {"name", "name", "text", NULL},
+    {"first_name", "first_name", "text", NULL},
+    {"last_name", "last_name", "text", NULL},
+    {"email", "email", "text", NULL},
+    {"contact_number", "contact_number", "text", NULL},
+    {"account_number", "account_number", "text", NULL},
+    {"tax_number", "tax_number", "text", NULL},
+    {"phones", "phones", "jsonb", NULL},
+    {"addresses", "addresses", "jsonb", NULL},
+    {"status", "status", "text", NULL},
+    {"default_currency", "default_currency", "text", NULL},
+};
+static const xs_domain_table TABLE = {"app.contacts", "c", COLUMNS,
+                                      sizeof(COLUMNS) / sizeof(COLUMNS[0])};
 
 static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
                           json_t **at)
 {
-    static const char *const sql[2] = {
-        "INSERT INTO app.contacts (id, organisation_id, name, first_name, last_name, email, "
-        "contact_number, account_number, tax_number, phones, addresses, status, default_currency) "
-        "SELECT r.id, $1, r.name, r.first_name, r.last_name, r.email, r.contact_number, "
-        "r.account_number, r.tax_number, r.phones, r.addresses, r.status, r.default_currency "
-        "FROM " RECORDSET " RETURNING id, " XS_DOMAIN_MS("updated_at"),
-        "UPDATE app.contacts c SET name = r.name, first_name = r.first_name, last_name = "
-        "r.last_name, email = r.email, contact_number = r.contact_number, account_number = "
-        "r.account_number, tax_number = r.tax_number, phones = r.phones, addresses = r.addresses, "
-        "status = r.status, default_currency = r.default_currency FROM " RECORDSET
-        " WHERE c.id = r.id AND c.organisation_id = $1 RETURNING c.id, " XS_DOMAIN_MS(
-            "c.updated_at"),
-    };
-    return xs_domain_write_rows(pg, org, creates, updates, sql, at);
+    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
 }
 
 /* write_created inserts a pull's new contacts with their mappings (xs_domain_write_created):
@@ -395,14 +395,13 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
 static xs_err write_created(xs_pg *pg, const char *org, const char *conn, const char *txid,
                             const json_t *creates)
 {
-    return xs_domain_write_created(
-        pg, org, conn, "contact", txid, creates,
-        "INSERT INTO app.contacts (id, organisation_id, name, first_name, last_name, email, "
-        "contact_number, account_number, tax_number, phones, addresses, status, default_currency) "
-        "SELECT r.id, $1, r.rec->>'name', r.rec->>'first_name', r.rec->>'last_name', "
-        "r.rec->>'email', r.rec->>'contact_number', r.rec->>'account_number', "
-        "r.rec->>'tax_number', r.rec->'phones', r.rec->'addresses', r.rec->>'status', "
-        "r.rec->>'default_currency' FROM r");
+    char *insert = xs_domain_sql(&TABLE, XS_DOMAIN_SQL_INSERT_REC);
+    if (insert == NULL) {
+        return XS_ENOMEM;
+    }
+    xs_err e = xs_domain_write_created(pg, org, conn, "contact", txid, creates, insert);
+    free(insert);
+    return e;
 }
 
 static bool lookup_key(const json_t *rec, const char *message, char *key)
@@ -472,7 +471,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                      list ? "an array" : "a string or null");
             return XS_EINVAL;
         }
-        if (json_is_string(v) && json_string_length(v) > (strcmp(k, "name") == 0 ? 255 : 500)) {
+        size_t len = 0;
+        if (xs_json_string_value(v, &len) != NULL && len > (strcmp(k, "name") == 0 ? 255 : 500)) {
             snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
             snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s is too long", k);
             return XS_EINVAL;
@@ -491,7 +491,7 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
 }
 
 const xs_entity_ops contact_ops = {
-    .name = "contact",
+    .info = &xs_entity_table[XS_ENTITY_CONTACT],
     .xero_path = "/api.xro/2.0/Contacts",
     .id_field = "ContactID",
     .ids_param = true,
@@ -499,7 +499,6 @@ const xs_entity_ops contact_ops = {
     .analyze = "app.contacts (id, organisation_id, contact_number, account_number, email_key, "
                "name_key, updated_at)",
     .pull_query = "includeArchived=true",
-    .pushable = true,
     .table = "app.contacts",
     .read_xero = read_xero,
     .to_xero = to_xero,

@@ -106,28 +106,26 @@ static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t *
                                org, ids, row_rec, out);
 }
 
-#define RECORDSET                                                                                  \
-    "jsonb_to_recordset($2::jsonb) AS r(id uuid, code text, name text, type text, "                \
-    "bank_account_number text, status text, currency_code text, tax_type text, class text, "       \
-    "description text, enable_payments boolean)"
+/* The columns of app.accounts the sync writes, each from its canonical field. */
+static const xs_domain_col COLUMNS[] = {
+    {"code", "code", "text", NULL},
+    {"name", "name", "text", NULL},
+    {"type", "type", "text", NULL},
+    {"bank_account_number", "bank_account_number", "text", NULL},
+    {"status", "status", "text", NULL},
+    {"currency_code", "currency_code", "text", NULL},
+    {"tax_type", "tax_type", "text", NULL},
+    {"class", "class", "text", NULL},
+    {"description", "description", "text", NULL},
+    {"enable_payments", "enable_payments", "boolean", NULL},
+};
+static const xs_domain_table TABLE = {"app.accounts", "a", COLUMNS,
+                                      sizeof(COLUMNS) / sizeof(COLUMNS[0])};
 
 static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
                           json_t **at)
 {
-    static const char *const sql[2] = {
-        "INSERT INTO app.accounts (id, organisation_id, code, name, type, bank_account_number, "
-        "status, currency_code, tax_type, class, description, enable_payments) SELECT r.id, $1, "
-        "r.code, r.name, r.type, r.bank_account_number, r.status, r.currency_code, r.tax_type, "
-        "r.class, r.description, r.enable_payments FROM " RECORDSET
-        " RETURNING id, " XS_DOMAIN_MS("updated_at"),
-        "UPDATE app.accounts a SET code = r.code, name = r.name, type = r.type, "
-        "bank_account_number = r.bank_account_number, status = r.status, currency_code = "
-        "r.currency_code, tax_type = r.tax_type, class = r.class, description = r.description, "
-        "enable_payments = r.enable_payments FROM " RECORDSET
-        " WHERE a.id = r.id AND a.organisation_id = $1 RETURNING a.id, " XS_DOMAIN_MS(
-            "a.updated_at"),
-    };
-    return xs_domain_write_rows(pg, org, creates, updates, sql, at);
+    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
 }
 
 static xs_err retire_missing(xs_pg *pg, const char *org, const char *conn, const json_t *seen,
@@ -158,14 +156,13 @@ static xs_err retire_missing(xs_pg *pg, const char *org, const char *conn, const
 }
 
 const xs_entity_ops account_ops = {
-    .name = "account",
+    .info = &xs_entity_table[XS_ENTITY_ACCOUNT],
     .xero_path = "/api.xro/2.0/Accounts",
     .id_field = "AccountID",
     .ids_param = false,
     .xero_list = "Accounts",
     .analyze = "app.accounts (id, organisation_id, code, type, updated_at)",
     .pull_query = NULL,
-    .pushable = false,
     .unpaged = true,
     .type_field = "Type",
     .read_xero = read_xero,

@@ -119,8 +119,9 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
     for (size_t i = 0; i < 2; i++) {
         const char *key = DATES[i][xero ? 1 : 0];
         json_t *d = xs_domain_date(in, key);
-        if (!xero && json_is_null(d) && json_is_string(json_object_get(in, key)) &&
-            json_string_length(json_object_get(in, key)) > 0) {
+        size_t len = 0;
+        if (!xero && json_is_null(d) &&
+            xs_json_string_value(json_object_get(in, key), &len) != NULL && len > 0) {
             snprintf(why, XS_DOMAIN_WHY_MAX, "%s must be a date (YYYY-MM-DD)", key);
             json_decref(d);
             json_decref(rec);
@@ -234,7 +235,8 @@ static json_t *to_xero(const json_t *rec, const char *xero_id, const json_t *par
     json_array_foreach(json_object_get(rec, "lines"), i, l)
     {
         json_t *xl = json_object();
-        const char *lid = xero_id != NULL ? json_string_value(json_array_get(parts, i)) : NULL;
+        const char *lid =
+            xero_id != NULL ? xs_json_string_value(json_array_get(parts, i), NULL) : NULL;
         if (lid != NULL) {
             json_object_set_new(xl, "LineItemID", json_string(lid));
         }
@@ -481,8 +483,8 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     json_t *k;
     json_array_foreach(keys, i, k)
     {
-        by_number =
-            by_number || (json_is_string(k) && strcmp(json_string_value(k), "invoice_number") == 0);
+        const char *key = xs_json_string_value(k, NULL);
+        by_number = by_number || (key != NULL && strcmp(key, "invoice_number") == 0);
     }
     json_t *flat = json_array();
     json_array_foreach(items, i, k)
@@ -523,37 +525,37 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     return XS_OK;
 }
 
-#define RECORDSET                                                                                  \
-    "jsonb_to_recordset($2::jsonb) AS r(id uuid, type text, contact uuid, invoice_number text, "   \
-    "reference text, status text, date date, due_date date, currency_code text, currency_rate "    \
-    "numeric, line_amount_types text, sub_total numeric, total_tax numeric, total numeric, "       \
-    "amount_due numeric, amount_paid numeric, amount_credited numeric, lines jsonb)"
+/* The columns of app.invoices the sync writes, each from its canonical field (the totals
+ * zero when Xero has not computed them yet), and the lines the record set carries for
+ * app.invoice_lines. */
+static const xs_domain_col COLUMNS[] = {
+    {"contact_id", "contact", "uuid", NULL},
+    {"type", "type", "text", NULL},
+    {"invoice_number", "invoice_number", "text", NULL},
+    {"reference", "reference", "text", NULL},
+    {"status", "status", "text", NULL},
+    {"date", "date", "date", NULL},
+    {"due_date", "due_date", "date", NULL},
+    {"currency_code", "currency_code", "text", NULL},
+    {"currency_rate", "currency_rate", "numeric", NULL},
+    {"line_amount_types", "line_amount_types", "text", NULL},
+    {"sub_total", "sub_total", "numeric", "coalesce(r.sub_total, 0)"},
+    {"total_tax", "total_tax", "numeric", "coalesce(r.total_tax, 0)"},
+    {"total", "total", "numeric", "coalesce(r.total, 0)"},
+    {"amount_due", "amount_due", "numeric", "coalesce(r.amount_due, 0)"},
+    {"amount_paid", "amount_paid", "numeric", "coalesce(r.amount_paid, 0)"},
+    {"amount_credited", "amount_credited", "numeric", "coalesce(r.amount_credited, 0)"},
+    {NULL, "lines", "jsonb", NULL},
+};
+static const xs_domain_table TABLE = {"app.invoices", "i", COLUMNS,
+                                      sizeof(COLUMNS) / sizeof(COLUMNS[0])};
 
-static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
-                          json_t **at)
+/* lines_sql writes the statement replacing the lines of the record set's invoices (new,
+ * free()); NULL when out of memory. */
+static char *lines_sql(void)
 {
-    static const char *const sql[2] = {
-        "INSERT INTO app.invoices (id, organisation_id, contact_id, type, invoice_number, "
-        "reference, status, date, due_date, currency_code, currency_rate, line_amount_types, "
-        "sub_total, total_tax, total, amount_due, amount_paid, amount_credited) SELECT r.id, $1, "
-        "r.contact, r.type, r.invoice_number, r.reference, r.status, r.date, r.due_date, "
-        "r.currency_code, r.currency_rate, r.line_amount_types, coalesce(r.sub_total, 0), "
-        "coalesce(r.total_tax, 0), coalesce(r.total, 0), coalesce(r.amount_due, 0), "
-        "coalesce(r.amount_paid, 0), coalesce(r.amount_credited, 0) FROM " RECORDSET
-        " RETURNING id, " XS_DOMAIN_MS("updated_at"),
-        "UPDATE app.invoices i SET contact_id = r.contact, type = r.type, invoice_number = "
-        "r.invoice_number, reference = r.reference, status = r.status, date = r.date, due_date = "
-        "r.due_date, currency_code = r.currency_code, currency_rate = r.currency_rate, "
-        "line_amount_types = r.line_amount_types, sub_total = coalesce(r.sub_total, 0), "
-        "total_tax = coalesce(r.total_tax, 0), total = coalesce(r.total, 0), amount_due = "
-        "coalesce(r.amount_due, 0), amount_paid = coalesce(r.amount_paid, 0), amount_credited = "
-        "coalesce(r.amount_credited, 0) FROM " RECORDSET
-        " WHERE i.id = r.id AND i.organisation_id = $1 RETURNING i.id, " XS_DOMAIN_MS(
-            "i.updated_at"),
-    };
-    /* The lines are replaced with the invoice, in the same transaction. */
-    static const char *const lines_sql =
-        "WITH r AS (SELECT * FROM " RECORDSET "), gone AS (DELETE FROM app.invoice_lines l USING "
+    static const char tail[] =
+        "), gone AS (DELETE FROM app.invoice_lines l USING "
         "r WHERE l.invoice_id = r.id AND l.organisation_id = $1) INSERT INTO app.invoice_lines "
         "(organisation_id, invoice_id, position, description, quantity, unit_amount, "
         "account_code, tax_type, tax_amount, line_amount, item_code, discount_rate) SELECT $1, "
@@ -562,15 +564,30 @@ static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, con
         "(l.v->>'tax_amount')::numeric, (l.v->>'line_amount')::numeric, l.v->>'item_code', "
         "(l.v->>'discount_rate')::numeric FROM r CROSS JOIN LATERAL "
         "jsonb_array_elements(r.lines) WITH ORDINALITY AS l(v, ord)";
-    xs_err e = xs_domain_write_rows(pg, org, creates, updates, sql, at);
+    char *rs = xs_domain_sql(&TABLE, XS_DOMAIN_SQL_RECORDSET);
+    size_t cap = rs != NULL ? strlen(rs) + sizeof(tail) + 32 : 0;
+    char *sql = rs != NULL ? malloc(cap) : NULL;
+    if (sql != NULL) {
+        snprintf(sql, cap, "WITH r AS (SELECT * FROM %s%s", rs, tail);
+    }
+    free(rs);
+    return sql;
+}
+
+static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
+                          json_t **at)
+{
+    /* The lines are replaced with the invoice, in the same transaction. */
+    xs_err e = xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
     const json_t *sets[] = {creates, updates};
     for (int s = 0; e == XS_OK && s < 2; s++) {
         if (json_array_size(sets[s]) == 0) {
             continue;
         }
-        char *text = xs_domain_rows_text(sets[s]);
-        e = text != NULL ? xs_pg_q(pg, NULL, lines_sql, org, text) : XS_ENOMEM;
+        char *text = xs_domain_rows_text(sets[s]), *sql = lines_sql();
+        e = text != NULL && sql != NULL ? xs_pg_q(pg, NULL, sql, org, text) : XS_ENOMEM;
         free(text);
+        free(sql);
     }
     return e;
 }
@@ -647,7 +664,8 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
                               : "a string or null");
             return XS_EINVAL;
         }
-        if (json_is_string(v) && json_string_length(v) > 255) {
+        size_t len = 0;
+        if (xs_json_string_value(v, &len) != NULL && len > 255) {
             snprintf(field, XS_DOMAIN_WHY_MAX, "%.200s", k);
             snprintf(why, XS_DOMAIN_WHY_MAX, "%.200s is too long", k);
             return XS_EINVAL;
@@ -795,7 +813,7 @@ static xs_err write_computed(xs_pg *pg, const json_t *rows)
 }
 
 const xs_entity_ops invoice_ops = {
-    .name = "invoice",
+    .info = &xs_entity_table[XS_ENTITY_INVOICE],
     .xero_path = "/api.xro/2.0/Invoices",
     .id_field = "InvoiceID",
     .ids_param = true,
@@ -803,7 +821,6 @@ const xs_entity_ops invoice_ops = {
     .analyze = "app.invoices (id, organisation_id, invoice_number, updated_at)",
     .pull_query = "unitdp=4",
     .push_query = "unitdp=4",
-    .pushable = true,
     .type_field = "Type",
     .refs = REFS,
     .computed = COMPUTED,

@@ -157,12 +157,6 @@ static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t *
                                org, ids, row_rec, out);
 }
 
-#define RECORDSET                                                                                  \
-    "jsonb_to_recordset($2::jsonb) AS r(id uuid, type text, contact uuid, bank_account_code "      \
-    "text, date date, reference text, status text, currency_code text, line_amount_types text, "   \
-    "sub_total numeric, total_tax numeric, total numeric, line_items jsonb, is_reconciled "        \
-    "boolean)"
-
 /* The local contact linked to the record's Xero contact on one of the organisation's
  * connections, if there is one and it is still there (else no contact). */
 #define CONTACT_OF                                                                                 \
@@ -170,37 +164,39 @@ static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t *
     "app.contacts c ON c.id = m.local_id AND c.organisation_id = $1 WHERE k.organisation_id = $1 " \
     "AND m.entity = 'contact' AND m.xero_id = r.contact LIMIT 1)"
 
+/* The columns of app.bank_transactions the sync writes, each from its canonical field. */
+static const xs_domain_col COLUMNS[] = {
+    {"type", "type", "text", NULL},
+    {"contact_id", "contact", "uuid", CONTACT_OF},
+    {"bank_account_code", "bank_account_code", "text", NULL},
+    {"date", "date", "date", NULL},
+    {"reference", "reference", "text", NULL},
+    {"status", "status", "text", NULL},
+    {"currency_code", "currency_code", "text", NULL},
+    {"line_amount_types", "line_amount_types", "text", NULL},
+    {"sub_total", "sub_total", "numeric", NULL},
+    {"total_tax", "total_tax", "numeric", NULL},
+    {"total", "total", "numeric", NULL},
+    {"line_items", "line_items", "jsonb", NULL},
+    {"is_reconciled", "is_reconciled", "boolean", NULL},
+};
+static const xs_domain_table TABLE = {"app.bank_transactions", "b", COLUMNS,
+                                      sizeof(COLUMNS) / sizeof(COLUMNS[0])};
+
 static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
                           json_t **at)
 {
-    static const char *const sql[2] = {
-        "INSERT INTO app.bank_transactions (id, organisation_id, type, contact_id, "
-        "bank_account_code, date, reference, status, currency_code, line_amount_types, "
-        "sub_total, total_tax, total, line_items, is_reconciled) SELECT r.id, $1, "
-        "r.type, " CONTACT_OF
-        ", r.bank_account_code, r.date, r.reference, r.status, r.currency_code, "
-        "r.line_amount_types, r.sub_total, r.total_tax, r.total, r.line_items, r.is_reconciled "
-        "FROM " RECORDSET " RETURNING id, " XS_DOMAIN_MS("updated_at"),
-        "UPDATE app.bank_transactions b SET type = r.type, contact_id = " CONTACT_OF
-        ", bank_account_code = r.bank_account_code, date = r.date, reference = r.reference, "
-        "status = r.status, currency_code = r.currency_code, line_amount_types = "
-        "r.line_amount_types, sub_total = r.sub_total, total_tax = r.total_tax, total = r.total, "
-        "line_items = r.line_items, is_reconciled = r.is_reconciled FROM " RECORDSET
-        " WHERE b.id = r.id AND b.organisation_id = $1 RETURNING b.id, " XS_DOMAIN_MS(
-            "b.updated_at"),
-    };
-    return xs_domain_write_rows(pg, org, creates, updates, sql, at);
+    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
 }
 
 const xs_entity_ops bank_transaction_ops = {
-    .name = "bank_transaction",
+    .info = &xs_entity_table[XS_ENTITY_BANK_TRANSACTION],
     .xero_path = "/api.xro/2.0/BankTransactions",
     .id_field = "BankTransactionID",
     .ids_param = false,
     .xero_list = "BankTransactions",
     .analyze = "app.bank_transactions (id, organisation_id, date, updated_at)",
     .pull_query = "unitdp=4",
-    .pushable = false,
     .type_field = "Type",
     .read_xero = read_xero,
     .load_local = load_local,

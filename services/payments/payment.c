@@ -8,7 +8,7 @@
  * places), reference, status (AUTHORISED or DELETED) and payment_type (Xero's: ACCRECPAYMENT,
  * ACCPAYPAYMENT, ...; never sent).
  *
- * Xero never edits a payment (xs_entity_ops.immutable): a local status DELETED, or a deleted
+ * Xero never edits a payment (xs_entity_info.immutable): a local status DELETED, or a deleted
  * row, deletes it in Xero; any other local edit of a payment in Xero is refused clearly or
  * becomes delete-and-create, by the connection's "edits" setting. A new payment is checked
  * before the call against what is known here: its invoice AUTHORISED, its amount above zero
@@ -108,7 +108,7 @@ static json_t *read_xero(const json_t *x, char *why)
     return canonical(x, true, why);
 }
 
-/* to_xero: a new payment (an edit never gets here: see xs_entity_ops.immutable). */
+/* to_xero: a new payment (an edit never gets here: see xs_entity_info.immutable). */
 static json_t *to_xero(const json_t *rec, const char *xero_id, const json_t *parts)
 {
     (void)xero_id;
@@ -246,25 +246,24 @@ static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char 
     return xs_domain_list_ids(pg, "app.payments", "payment", org, conn, after, limit, out, last);
 }
 
-#define RECORDSET                                                                                  \
-    "jsonb_to_recordset($2::jsonb) AS r(id uuid, invoice uuid, account_code text, date date, "     \
-    "amount numeric, currency_rate numeric, reference text, status text, payment_type text)"
+/* The columns of app.payments the sync writes, each from its canonical field. */
+static const xs_domain_col COLUMNS[] = {
+    {"invoice_id", "invoice", "uuid", NULL},
+    {"account_code", "account_code", "text", NULL},
+    {"date", "date", "date", NULL},
+    {"amount", "amount", "numeric", NULL},
+    {"currency_rate", "currency_rate", "numeric", NULL},
+    {"reference", "reference", "text", NULL},
+    {"status", "status", "text", NULL},
+    {"payment_type", "payment_type", "text", NULL},
+};
+static const xs_domain_table TABLE = {"app.payments", "p", COLUMNS,
+                                      sizeof(COLUMNS) / sizeof(COLUMNS[0])};
 
 static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
                           json_t **at)
 {
-    static const char *const sql[2] = {
-        "INSERT INTO app.payments (id, organisation_id, invoice_id, account_code, date, amount, "
-        "currency_rate, reference, status, payment_type) SELECT r.id, $1, r.invoice, "
-        "r.account_code, r.date, r.amount, r.currency_rate, r.reference, r.status, "
-        "r.payment_type FROM " RECORDSET " RETURNING id, " XS_DOMAIN_MS("updated_at"),
-        "UPDATE app.payments p SET invoice_id = r.invoice, account_code = r.account_code, date = "
-        "r.date, amount = r.amount, currency_rate = r.currency_rate, reference = r.reference, "
-        "status = r.status, payment_type = r.payment_type FROM " RECORDSET
-        " WHERE p.id = r.id AND p.organisation_id = $1 RETURNING p.id, " XS_DOMAIN_MS(
-            "p.updated_at"),
-    };
-    return xs_domain_write_rows(pg, org, creates, updates, sql, at);
+    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
 }
 
 static xs_err validate(const json_t *in, const json_t *current, bool partial, json_t **rec,
@@ -318,14 +317,12 @@ static xs_err validate(const json_t *in, const json_t *current, bool partial, js
 static const xs_entity_ref REFS[] = {{"invoice", "invoice"}, {NULL, NULL}};
 
 const xs_entity_ops payment_ops = {
-    .name = "payment",
+    .info = &xs_entity_table[XS_ENTITY_PAYMENT],
     .xero_path = "/api.xro/2.0/Payments",
     .id_field = "PaymentID",
     .ids_param = false,
     .xero_list = "Payments",
     .analyze = "app.payments (id, organisation_id, invoice_id, updated_at)",
-    .pushable = true,
-    .immutable = true,
     .delete_one = true,
     .table = "app.payments",
     .retired_status = "DELETED",
