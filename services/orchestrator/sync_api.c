@@ -276,7 +276,7 @@ static void sync_start(orch *o, xs_http_req *req, const char *id, json_t *in, xs
         bool ok = json_is_array(entities) && json_array_size(entities) > 0;
         json_array_foreach(entities, i, v)
         {
-            ok = ok && xs_entity_find(json_string_value(v)) != NULL;
+            ok = ok && xs_entity_find(xs_json_string_value(v, NULL)) != NULL;
         }
         if (!ok) {
             xs_http_reply_error(req, 400, "invalid", "entities",
