@@ -151,24 +151,16 @@ static xs_err acct_plan_make(sim_batch *b, const json_t *item, sim_rec *existing
         }
         vals[sf[k].slot] = sv;
     }
-    bool bv;
-    if ((e = sim__get_bool(item, "EnablePaymentsToAccount", path, &bv, &present, why)) != XS_OK) {
+    if ((e = sim__get_bool(item, "EnablePaymentsToAccount", path, &p->enable_payments, &present,
+                           why)) != XS_OK) {
         goto fail;
     }
-    if (present) {
-        p->enable_payments = bv;
-    }
-    if ((e = sim__get_bool(item, "ShowInExpenseClaims", path, &bv, &present, why)) != XS_OK) {
+    if ((e = sim__get_bool(item, "ShowInExpenseClaims", path, &p->expense_claims, &present, why)) !=
+        XS_OK) {
         goto fail;
     }
-    if (present) {
-        p->expense_claims = bv;
-    }
-    if ((e = sim__get_bool(item, "AddToWatchlist", path, &bv, &present, why)) != XS_OK) {
+    if ((e = sim__get_bool(item, "AddToWatchlist", path, &p->watchlist, &present, why)) != XS_OK) {
         goto fail;
-    }
-    if (present) {
-        p->watchlist = bv;
     }
     if ((e = sim__get_str(item, "Status", path, &sv, &present, why)) != XS_OK) {
         goto fail;

@@ -229,33 +229,21 @@ static xs_err bt_plan_make(sim_batch *b, const json_t *item, sim_rec *existing, 
         }
     }
     xs_money rate;
-    if ((e = sim__get_money(item, "CurrencyRate", path, &rate, &present, why)) != XS_OK) {
+    if ((e = sim__get_rate(item, path, &rate, &present, errors, why)) != XS_OK) {
         goto fail;
     }
-    if (present) {
-        if (xs_money_is_negative(rate) || xs_money_is_zero(rate)) {
-            sim__err(errors, "CurrencyRate must be greater than zero.");
-        } else {
-            nv->rate = rate;
-        }
+    if (present && !xs_money_is_zero(rate)) {
+        nv->rate = rate;
     }
-    bool bv;
-    if ((e = sim__get_bool(item, "IsReconciled", path, &bv, &present, why)) != XS_OK) {
+    if ((e = sim__get_bool(item, "IsReconciled", path, &nv->reconciled, &present, why)) != XS_OK) {
         goto fail;
     }
-    if (present) {
-        nv->reconciled = bv;
-    }
-    if ((e = sim__get_str(item, "LineAmountTypes", path, &sv, &present, why)) != XS_OK) {
+    int lat;
+    if ((e = sim__get_lat(item, path, &lat, &present, errors, why)) != XS_OK) {
         goto fail;
     }
-    if (present) {
-        int k = sim__lat_parse(sv);
-        if (k < 0) {
-            sim__err(errors, "LineAmountTypes must be Exclusive, Inclusive or NoTax.");
-        } else {
-            nv->lat = (uint8_t)k;
-        }
+    if (present && lat >= 0) {
+        nv->lat = (uint8_t)lat;
     }
     if ((e = sim__get_str(item, "Status", path, &sv, &present, why)) != XS_OK) {
         goto fail;

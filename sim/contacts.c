@@ -291,6 +291,92 @@ static xs_err read_strs(const json_t *obj, const strfield *fields, size_t n, uns
     return XS_OK;
 }
 
+/* A list of a contact's typed parts (Addresses, Phones): each element's type picks the group
+ * of fields that the element replaces entirely. */
+typedef struct part_list {
+    const char *key;          /* the list's key: "Addresses" */
+    const char *noun;         /* one element: "an address" */
+    const char *type_key;     /* the element's key naming its type: "AddressType" */
+    const char *const *types; /* the types, in the order of their groups of fields */
+    size_t ntypes;            /* how many types */
+    const char *alias;        /* another name of types[0] (NULL: none) */
+    const char *bad_type;     /* the validation error of an unknown type */
+    const strfield *fields;   /* one group's fields */
+    size_t nfields;           /* how many fields a group has */
+    unsigned base;            /* the slot of the first group's first field */
+} part_list;
+
+/* A contact's typed parts, in the order they are read. */
+static const part_list parts[] = {
+    {.key = "Addresses",
+     .noun = "an address",
+     .type_key = "AddressType",
+     .types = addr_types,
+     .ntypes = 2,
+     .bad_type = "AddressType must be POBOX or STREET.",
+     .fields = addr_fields,
+     .nfields = SIM_ADDR_FIELDS,
+     .base = C_ADDR0},
+    {.key = "Phones",
+     .noun = "a phone",
+     .type_key = "PhoneType",
+     .types = phone_types,
+     .ntypes = 4,
+     .alias = "OFFICE",
+     .bad_type = "PhoneType must be DEFAULT, DDI, MOBILE or FAX.",
+     .fields = phone_fields,
+     .nfields = SIM_PHONE_FIELDS,
+     .base = C_PHONE0},
+};
+
+/* read_parts reads list l of item (at path) into vals as read_strs does, an element's group
+ * blanked first; XS_EPARSE (why set) when the list or an element is not the JSON it must be. */
+static xs_err read_parts(const json_t *item, const part_list *l, const char *path,
+                         const char **vals, json_t *errors, char *why)
+{
+    json_t *list = json_object_get(item, l->key);
+    if (list == NULL || json_is_null(list)) {
+        return XS_OK;
+    }
+    if (!json_is_array(list)) {
+        snprintf(why, 256, "%s must be an array. Path '%s.%s'.", l->key, path, l->key);
+        return XS_EPARSE;
+    }
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a)
+    {
+        char apath[192];
+        snprintf(apath, sizeof(apath), "%s.%s[%zu]", path, l->key, i);
+        if (!json_is_object(a)) {
+            snprintf(why, 256, "%s must be an object. Path '%s'.", l->noun, apath);
+            return XS_EPARSE;
+        }
+        const char *type;
+        bool present;
+        xs_err e = sim__get_str(a, l->type_key, apath, &type, &present, why);
+        if (e != XS_OK) {
+            return e;
+        }
+        int k = present ? find_word(l->types, l->ntypes, type) : -1;
+        if (present && k < 0 && l->alias != NULL && strcasecmp(type, l->alias) == 0) {
+            k = 0;
+        }
+        if (k < 0) {
+            sim__err(errors, "%s", l->bad_type);
+            continue;
+        }
+        unsigned base = l->base + (unsigned)k * (unsigned)l->nfields;
+        for (size_t f = 0; f < l->nfields; f++) {
+            vals[base + f] = "";
+        }
+        if ((e = read_strs(a, l->fields, l->nfields, base, apath, vals, errors, why)) != XS_OK) {
+            return e;
+        }
+    }
+    return XS_OK;
+}
+
 static xs_err contact_plan_make(sim_batch *b, const json_t *item, sim_rec *existing, void **out,
                                 json_t *errors, char *why)
 {
@@ -365,82 +451,9 @@ static xs_err contact_plan_make(sim_batch *b, const json_t *item, sim_rec *exist
         }
     }
 
-    json_t *addrs = json_object_get(item, "Addresses");
-    if (addrs != NULL && !json_is_null(addrs)) {
-        if (!json_is_array(addrs)) {
-            snprintf(why, 256, "Addresses must be an array. Path '%s.Addresses'.", path);
-            e = XS_EPARSE;
+    for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+        if ((e = read_parts(item, &parts[k], path, vals, errors, why)) != XS_OK) {
             goto fail;
-        }
-        size_t i;
-        json_t *a;
-        json_array_foreach(addrs, i, a)
-        {
-            char apath[192];
-            snprintf(apath, sizeof(apath), "%s.Addresses[%zu]", path, i);
-            if (!json_is_object(a)) {
-                snprintf(why, 256, "an address must be an object. Path '%s'.", apath);
-                e = XS_EPARSE;
-                goto fail;
-            }
-            const char *type;
-            if ((e = sim__get_str(a, "AddressType", apath, &type, &present, why)) != XS_OK) {
-                goto fail;
-            }
-            int k = present ? find_word(addr_types, 2, type) : -1;
-            if (k < 0) {
-                sim__err(errors, "AddressType must be POBOX or STREET.");
-                continue;
-            }
-            unsigned base = k == 0 ? C_ADDR0 : C_ADDR1;
-            /* an address given replaces that address type entirely */
-            for (int f = 0; f < SIM_ADDR_FIELDS; f++) {
-                vals[base + f] = "";
-            }
-            if ((e = read_strs(a, addr_fields, SIM_ADDR_FIELDS, base, apath, vals, errors, why)) !=
-                XS_OK) {
-                goto fail;
-            }
-        }
-    }
-    json_t *phones = json_object_get(item, "Phones");
-    if (phones != NULL && !json_is_null(phones)) {
-        if (!json_is_array(phones)) {
-            snprintf(why, 256, "Phones must be an array. Path '%s.Phones'.", path);
-            e = XS_EPARSE;
-            goto fail;
-        }
-        size_t i;
-        json_t *ph;
-        json_array_foreach(phones, i, ph)
-        {
-            char ppath[192];
-            snprintf(ppath, sizeof(ppath), "%s.Phones[%zu]", path, i);
-            if (!json_is_object(ph)) {
-                snprintf(why, 256, "a phone must be an object. Path '%s'.", ppath);
-                e = XS_EPARSE;
-                goto fail;
-            }
-            const char *type;
-            if ((e = sim__get_str(ph, "PhoneType", ppath, &type, &present, why)) != XS_OK) {
-                goto fail;
-            }
-            int k = present ? find_word(phone_types, 4, type) : -1;
-            if (present && k < 0 && strcasecmp(type, "OFFICE") == 0) {
-                k = 0;
-            }
-            if (k < 0) {
-                sim__err(errors, "PhoneType must be DEFAULT, DDI, MOBILE or FAX.");
-                continue;
-            }
-            unsigned base = C_PHONE0 + (unsigned)k * SIM_PHONE_FIELDS;
-            for (int f = 0; f < SIM_PHONE_FIELDS; f++) {
-                vals[base + f] = "";
-            }
-            if ((e = read_strs(ph, phone_fields, SIM_PHONE_FIELDS, base, ppath, vals, errors,
-                               why)) != XS_OK) {
-                goto fail;
-            }
         }
     }
     json_t *persons = json_object_get(item, "ContactPersons");

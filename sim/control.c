@@ -283,7 +283,8 @@ static bool seed_spec_from(sim_call *c, const json_t *b, sim_seed_spec *sp)
     json_t *anchor = json_object_get(b, "now");
     if (anchor != NULL) {
         xs_time at;
-        if (!json_is_string(anchor) || xs_time_parse_any(json_string_value(anchor), &at) != XS_OK) {
+        const char *text = xs_json_string_value(anchor, NULL);
+        if (text == NULL || xs_time_parse_any(text, &at) != XS_OK) {
             bad(c, "now must be an ISO 8601 date-time (the seeded history ends there)%s", "");
             return false;
         }
@@ -717,8 +718,8 @@ void sim__h_control(sim_call *c, const char *rest)
         if (ok && arr != NULL) {
             json_array_foreach(arr, i, v)
             {
-                if (n >= 64 || !json_is_string(v) ||
-                    !xs_uuid_parse(json_string_value(v), &ids[n])) {
+                const char *text = xs_json_string_value(v, NULL);
+                if (n >= 64 || text == NULL || !xs_uuid_parse(text, &ids[n])) {
                     ok = false;
                     break;
                 }

@@ -16,12 +16,20 @@ static void type_error(char *why, const char *path, const char *key, const json_
     free(txt);
 }
 
-xs_err sim__get_str(const json_t *o, const char *key, const char *path, const char **out,
-                    bool *present, char *why)
+/* given returns o[key] (borrowed), or NULL when it is absent or null; *present becomes false
+ * either way, for the reader to set once it has the value. */
+static json_t *given(const json_t *o, const char *key, bool *present)
 {
     json_t *v = json_object_get(o, key);
     *present = false;
-    if (v == NULL || json_is_null(v)) {
+    return v != NULL && !json_is_null(v) ? v : NULL;
+}
+
+xs_err sim__get_str(const json_t *o, const char *key, const char *path, const char **out,
+                    bool *present, char *why)
+{
+    json_t *v = given(o, key, present);
+    if (v == NULL) {
         return XS_OK;
     }
     const char *s = xs_json_string_value(v, NULL);
@@ -37,9 +45,8 @@ xs_err sim__get_str(const json_t *o, const char *key, const char *path, const ch
 xs_err sim__get_bool(const json_t *o, const char *key, const char *path, bool *out, bool *present,
                      char *why)
 {
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v)) {
+    json_t *v = given(o, key, present);
+    if (v == NULL) {
         return XS_OK;
     }
     const char *s = xs_json_string_value(v, NULL);
@@ -60,9 +67,8 @@ xs_err sim__get_bool(const json_t *o, const char *key, const char *path, bool *o
 xs_err sim__get_money(const json_t *o, const char *key, const char *path, xs_money *out,
                       bool *present, char *why)
 {
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v)) {
+    json_t *v = given(o, key, present);
+    if (v == NULL) {
         return XS_OK;
     }
     xs_money m;
@@ -78,9 +84,8 @@ xs_err sim__get_money(const json_t *o, const char *key, const char *path, xs_mon
 xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time *out,
                      bool *present, char *why)
 {
-    json_t *v = json_object_get(o, key);
-    *present = false;
-    if (v == NULL || json_is_null(v)) {
+    json_t *v = given(o, key, present);
+    if (v == NULL) {
         return XS_OK;
     }
     xs_time t;
@@ -97,10 +102,9 @@ xs_err sim__get_date(const json_t *o, const char *key, const char *path, xs_time
 xs_err sim__get_uuid(const json_t *o, const char *key, const char *path, xs_uuid *out,
                      bool *present, char *why)
 {
-    json_t *v = json_object_get(o, key);
-    *present = false;
+    json_t *v = given(o, key, present);
     const char *s = xs_json_string_value(v, NULL);
-    if (v == NULL || json_is_null(v) || (s != NULL && s[0] == '\0')) {
+    if (v == NULL || (s != NULL && s[0] == '\0')) {
         return XS_OK;
     }
     xs_uuid u;

@@ -12,9 +12,9 @@
 void sim__err(json_t *errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* sim__get_str reads obj[key] as text (borrowed). Like the other sim__get_* below it returns
- * XS_OK with the value in *out and *present true, or XS_OK with *present false when the key
- * is absent or null, or XS_EPARSE with a message naming path.key in why (256 bytes) when the
- * JSON type is wrong (the request then fails as PostDataInvalidException). */
+ * XS_OK with the value in *out and *present true, or XS_OK with *present false (and *out as
+ * it was) when the key is absent or null, or XS_EPARSE with a message naming path.key in why (256
+ * bytes) when the JSON type is wrong (the request then fails as PostDataInvalidException). */
 xs_err sim__get_str(const json_t *o, const char *key, const char *path, const char **out,
                     bool *present, char *why);
 /* sim__get_bool reads a boolean (also "true"/"false" text). */

@@ -649,17 +649,29 @@ static void token_refresh(sim_call *c, const char *body, size_t len, xs_time now
     free(rt);
 }
 
-void sim__h_token(sim_call *c)
+/* client_post opens a call of the client to endpoint path: it names the call's endpoint and
+ * returns the form body (borrowed from the request; its length in *len), or NULL once it has
+ * answered a call that is not a POST, or whose client does not authenticate, itself. */
+static const char *client_post(sim_call *c, const char *path, size_t *len)
 {
-    snprintf(c->endpoint, sizeof(c->endpoint), "%s /connect/token", c->method);
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s %s", c->method, path);
     if (strcmp(c->method, "POST") != 0) {
         sim__reply_oauth_error(c, 405, "invalid_request", "use POST");
-        return;
+        return NULL;
     }
-    size_t len = 0;
-    const char *body = xs_http_req_body(c->req, &len);
-    if (!client_auth(c, body, len)) {
+    const char *body = xs_http_req_body(c->req, len);
+    if (!client_auth(c, body, *len)) {
         sim__reply_oauth_error(c, 400, "invalid_client", NULL);
+        return NULL;
+    }
+    return body;
+}
+
+void sim__h_token(sim_call *c)
+{
+    size_t len = 0;
+    const char *body = client_post(c, "/connect/token", &len);
+    if (body == NULL) {
         return;
     }
     char *gt = NULL;
@@ -678,15 +690,9 @@ void sim__h_token(sim_call *c)
 void sim__h_revoke(sim_call *c)
 {
     sim *s = c->s;
-    snprintf(c->endpoint, sizeof(c->endpoint), "%s /connect/revocation", c->method);
-    if (strcmp(c->method, "POST") != 0) {
-        sim__reply_oauth_error(c, 405, "invalid_request", "use POST");
-        return;
-    }
     size_t len = 0;
-    const char *body = xs_http_req_body(c->req, &len);
-    if (!client_auth(c, body, len)) {
-        sim__reply_oauth_error(c, 400, "invalid_client", NULL);
+    const char *body = client_post(c, "/connect/revocation", &len);
+    if (body == NULL) {
         return;
     }
     char *tok = NULL;

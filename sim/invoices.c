@@ -37,6 +37,31 @@ int sim__lat_parse(const char *s)
     return -1;
 }
 
+xs_err sim__get_lat(const json_t *item, const char *path, int *out, bool *present, json_t *errors,
+                    char *why)
+{
+    const char *sv;
+    xs_err e = sim__get_str(item, "LineAmountTypes", path, &sv, present, why);
+    if (e == XS_OK && *present) {
+        *out = sim__lat_parse(sv);
+        if (*out < 0) {
+            sim__err(errors, "LineAmountTypes must be Exclusive, Inclusive or NoTax.");
+        }
+    }
+    return e;
+}
+
+xs_err sim__get_rate(const json_t *item, const char *path, xs_money *out, bool *present,
+                     json_t *errors, char *why)
+{
+    xs_err e = sim__get_money(item, "CurrencyRate", path, out, present, why);
+    if (e == XS_OK && *present && (xs_money_is_negative(*out) || xs_money_is_zero(*out))) {
+        sim__err(errors, "CurrencyRate must be greater than zero.");
+        *out = (xs_money){0};
+    }
+    return e;
+}
+
 bool sim__currency_ok(const char *code)
 {
     static const char *const cur[] = {"NZD", "AUD", "USD", "GBP", "EUR", "CAD",
@@ -861,41 +886,32 @@ static xs_err inv_plan_make(sim_batch *b, const json_t *item, sim_rec *existing,
         }
     }
     xs_money rate;
-    if ((e = sim__get_money(item, "CurrencyRate", path, &rate, &present, why)) != XS_OK) {
+    if ((e = sim__get_rate(item, path, &rate, &present, errors, why)) != XS_OK) {
         goto fail;
     }
     if (present) {
-        if (!xs_money_is_negative(rate) && !xs_money_is_zero(rate)) {
+        if (!xs_money_is_zero(rate)) {
             if (ex != NULL && xs_money_cmp(rate, ex->rate) != 0) {
                 locked_change = true;
             }
             nv->rate = rate;
-        } else {
-            sim__err(errors, "CurrencyRate must be greater than zero.");
         }
     } else if (ex == NULL && strcmp(vals[I_CURRENCY], t->currency) != 0) {
         nv->rate = money_int(1);
     }
-    bool bv;
-    if ((e = sim__get_bool(item, "SentToContact", path, &bv, &present, why)) != XS_OK) {
+    if ((e = sim__get_bool(item, "SentToContact", path, &nv->sent_to_contact, &present, why)) !=
+        XS_OK) {
         goto fail;
     }
-    if (present) {
-        nv->sent_to_contact = bv;
-    }
-    if ((e = sim__get_str(item, "LineAmountTypes", path, &sv, &present, why)) != XS_OK) {
+    int lat;
+    if ((e = sim__get_lat(item, path, &lat, &present, errors, why)) != XS_OK) {
         goto fail;
     }
-    if (present) {
-        int k = sim__lat_parse(sv);
-        if (k < 0) {
-            sim__err(errors, "LineAmountTypes must be Exclusive, Inclusive or NoTax.");
-        } else {
-            if (ex != NULL && k != ex->lat) {
-                locked_change = true;
-            }
-            nv->lat = (uint8_t)k;
+    if (present && lat >= 0) {
+        if (ex != NULL && lat != ex->lat) {
+            locked_change = true;
         }
+        nv->lat = (uint8_t)lat;
     }
 
     /* lines */

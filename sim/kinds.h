@@ -1,7 +1,8 @@
 /*
  * kinds.h: the five kinds of record (contacts.c, invoices.c, payments.c, accounts.c,
  * banktx.c): how each renders, validates (plan) and applies an item, behind one table of
- * operations per kind; the pieces they share (lines, nested references, recording a change).
+ * operations per kind; the pieces they share (lines, nested references, an item's
+ * CurrencyRate and LineAmountTypes, recording a change).
  * Owns the records it creates once they are added to a table. Called with the tenant lock
  * held; must not parse the HTTP request or reply (api.c does).
  */
@@ -103,6 +104,14 @@ xs_err sim__lines_total(sim_line *lines, uint32_t n, int lat, xs_money *subtotal
 /* sim__lat_parse reads "Exclusive", "Inclusive" or "NoTax" (any case); -1 otherwise. */
 int sim__lat_parse(const char *s);
 extern const char *const sim__lat_names[3];
+/* sim__get_lat reads an item's LineAmountTypes as sim__get_str reads text (fields.h): *out is
+ * its index in sim__lat_names, or -1 when it names none (the validation error then in errors). */
+xs_err sim__get_lat(const json_t *item, const char *path, int *out, bool *present, json_t *errors,
+                    char *why);
+/* sim__get_rate reads an item's CurrencyRate as sim__get_money does (fields.h): *out is the
+ * rate, or zero when it is not greater than zero (the validation error then in errors). */
+xs_err sim__get_rate(const json_t *item, const char *path, xs_money *out, bool *present,
+                     json_t *errors, char *why);
 /* sim__currency_ok tells whether a currency code is enabled for the organisations. */
 bool sim__currency_ok(const char *code);
 /* sim__contact_count moves a contact's IsCustomer/IsSupplier counters. */

@@ -9,6 +9,7 @@
 
 #include "buscall.h"
 #include "connections.h"
+#include "rest.h"
 #include "sync_api.h"
 #include "proto.h"
 #include "xs/clock.h"
@@ -163,16 +164,12 @@ static void system_ping(xs_http_req *req, void *arg)
 {
     orch *o = arg;
     json_t *in = NULL;
-    if (xs_http_req_json(req, &in) != XS_OK) {
+    if (!orch_api_object(req, &in)) {
         return;
     }
     const char *dname = NULL;
     xs_bus_domain domain;
     int64_t count = 1, delay = 0;
-    if (!json_is_object(in)) {
-        xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
-        goto out;
-    }
     if (xs_json_get_str(in, "domain", &dname) != XS_OK ||
         xs_bus_domain_parse(dname, &domain) != XS_OK) {
         xs_http_reply_error(req, 400, "invalid", "domain",

@@ -117,3 +117,15 @@ void orch_reply_call_error(xs_http_req *req, const orch_call_error *err, int aut
     xs_http_reply_error(req, status, code, err->field[0] != '\0' ? err->field : NULL, "%s",
                         err->message);
 }
+
+xs_msg *orch_call_http(orch *o, xs_http_req *req, xs_bus_domain domain, const char *type,
+                       const char *conn, json_t *body, int auth_status)
+{
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    if (orch_call(o, domain, type, conn, body, &rep, &err) != XS_OK) {
+        orch_reply_call_error(req, &err, auth_status);
+        return NULL;
+    }
+    return rep;
+}

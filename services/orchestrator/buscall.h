@@ -32,4 +32,9 @@ xs_err orch_call(orch *o, xs_bus_domain domain, const char *type, const char *co
  * proto/README.md for the mapping); auth_status is the status for XS_EAUTH (401 or 409). */
 void orch_reply_call_error(xs_http_req *req, const orch_call_error *err, int auth_status);
 
+/* orch_call_http is orch_call for a route: the reply (new; xs_msg_free), or NULL once it has
+ * answered req with the failure itself (orch_reply_call_error with auth_status). */
+xs_msg *orch_call_http(orch *o, xs_http_req *req, xs_bus_domain domain, const char *type,
+                       const char *conn, json_t *body, int auth_status);
+
 #endif

@@ -43,9 +43,10 @@ static json_t *scopes_array(const char *s)
     return a;
 }
 
-/* conn_json builds the API form of row i of a CONN_SELECT result (new). */
-static json_t *conn_json(const xs_pg_res *r, int i)
+/* conn_json builds the API form of row i of a CONN_SELECT result (new; pg is not used). */
+static json_t *conn_json(xs_pg *pg, const xs_pg_res *r, int i)
 {
+    (void)pg;
     json_t *grant = json_pack(
         "{s:s?, s:s?, s:s?, s:o}", "status", xs_pg_res_get(r, i, 11), "access_expires_at",
         xs_pg_res_get(r, i, 9), "last_refresh_at", xs_pg_res_get(r, i, 10), "refresh_count",
@@ -64,29 +65,35 @@ static json_t *conn_json(const xs_pg_res *r, int i)
                      xs_pg_res_get(r, i, 16), "grant", grant);
 }
 
-/* id_param reads the {id} path parameter, answering 400 itself when it is not a UUID. */
-static const char *id_param(xs_http_req *req)
+/* CONN_ID names the {id} path parameter in the answer when it is not a UUID. */
+#define CONN_ID "the connection id"
+
+/* relay sends body (taken over) as request `type` to xs-auth about connection id (NULL: none)
+ * and answers 200 with the reply's body, plus the id when one is given; a failure is answered
+ * as orch_reply_call_error does with auth_status. */
+static void relay(orch *o, xs_http_req *req, const char *type, const char *id, json_t *body,
+                  int auth_status)
 {
-    const char *id = xs_http_req_param(req, "id");
-    if (!xs_uuid_valid(id)) {
-        xs_http_reply_error(req, 400, "invalid", "id", "the connection id must be a UUID");
-        return NULL;
+    xs_msg *rep = orch_call_http(o, req, XS_BUS_DOMAIN_AUTH, type, id, body, auth_status);
+    if (rep == NULL) {
+        return;
     }
-    return id;
+    json_t *out = json_incref(rep->body);
+    xs_msg_free(rep);
+    if (id != NULL) {
+        json_object_set_new(out, "id", json_string(id));
+    }
+    xs_http_reply_json(req, 200, out);
 }
 
 void orch_connections_authorize(xs_http_req *req, void *arg)
 {
     orch *o = arg;
     json_t *in = NULL;
-    if (xs_http_req_json(req, &in) != XS_OK) {
+    if (!orch_api_object(req, &in)) {
         return;
     }
     const char *org = NULL, *s = NULL;
-    if (!json_is_object(in)) {
-        xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
-        goto out;
-    }
     if (xs_json_get_str(in, "organisation_id", &org) != XS_OK || !xs_uuid_valid(org)) {
         xs_http_reply_error(req, 400, "invalid", "organisation_id",
                             "organisation_id must be the UUID of an organisation");
@@ -105,10 +112,8 @@ void orch_connections_authorize(xs_http_req *req, void *arg)
             goto out;
         }
     }
-    xs_msg *rep = NULL;
-    orch_call_error err;
-    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.authorize", NULL, body, &rep, &err) != XS_OK) {
-        orch_reply_call_error(req, &err, 409);
+    xs_msg *rep = orch_call_http(o, req, XS_BUS_DOMAIN_AUTH, "auth.authorize", NULL, body, 409);
+    if (rep == NULL) {
         goto out;
     }
     json_t *outb = json_pack(
@@ -149,16 +154,8 @@ void orch_oauth_callback(xs_http_req *req, void *arg)
         xs_http_reply_error(req, 400, "invalid", "code", "the callback has neither code nor error");
         return;
     }
-    xs_msg *rep = NULL;
-    orch_call_error err;
     xs_http_add_header(req, "Cache-Control", "no-store");
-    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.callback", NULL, body, &rep, &err) != XS_OK) {
-        orch_reply_call_error(req, &err, 401);
-        return;
-    }
-    json_t *out = json_incref(rep->body);
-    xs_msg_free(rep);
-    xs_http_reply_json(req, 200, out);
+    relay(o, req, "auth.callback", NULL, body, 401);
 }
 
 void orch_connections_list(xs_http_req *req, void *arg)
@@ -187,30 +184,19 @@ void orch_connections_list(xs_http_req *req, void *arg)
     snprintf(os, sizeof(os), "%ld", offset);
     xs_pg_res *r = NULL;
     xs_err e = xs_pg_q(pg, &r, sql, org, status, ls, os);
-    if (e != XS_OK) {
-        orch_api_db_error(o, req, pg, "cannot read connections");
-        xs_pg_pool_release(o->pool, pg);
-        return;
+    json_t *items = orch_api_rows(o, req, pg, e, r, "cannot read connections", conn_json);
+    if (items != NULL) {
+        xs_http_reply_json(req, 200,
+                           json_pack("{s:o, s:i, s:i}", "connections", items, "limit", (int)limit,
+                                     "offset", (int)offset));
     }
-    json_t *items = json_array();
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_array_append_new(items, conn_json(r, i));
-    }
-    xs_pg_res_free(r);
-    xs_pg_pool_release(o->pool, pg);
-    xs_http_reply_json(req, 200,
-                       json_pack("{s:o, s:i, s:i}", "connections", items, "limit", (int)limit,
-                                 "offset", (int)offset));
 }
 
 void orch_connections_get(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *id = id_param(req);
-    if (id == NULL) {
-        return;
-    }
-    xs_pg *pg = orch_api_pg(o, req);
+    const char *id = NULL;
+    xs_pg *pg = orch_api_open(o, req, CONN_ID, &id);
     if (pg == NULL) {
         return;
     }
@@ -228,7 +214,7 @@ void orch_connections_get(xs_http_req *req, void *arg)
         xs_http_reply_error(req, 404, "not_found", "id", "no connection %s", id);
         return;
     }
-    json_t *c = conn_json(r, 0);
+    json_t *c = conn_json(NULL, r, 0);
     xs_pg_res_free(r);
     xs_http_reply_json(req, 200, c);
 }
@@ -236,29 +222,20 @@ void orch_connections_get(xs_http_req *req, void *arg)
 void orch_connections_check(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *id = id_param(req);
+    const char *id = orch_param_uuid(req, "id", CONN_ID);
     if (id == NULL) {
         return;
     }
     const char *force = xs_http_req_query(req, "force_refresh");
     json_t *body = json_pack("{s:b}", "force_refresh",
                              force != NULL && (strcmp(force, "true") == 0 || force[0] == '\0'));
-    xs_msg *rep = NULL;
-    orch_call_error err;
-    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.check", id, body, &rep, &err) != XS_OK) {
-        orch_reply_call_error(req, &err, 409);
-        return;
-    }
-    json_t *out = json_incref(rep->body);
-    xs_msg_free(rep);
-    json_object_set_new(out, "id", json_string(id));
-    xs_http_reply_json(req, 200, out);
+    relay(o, req, "auth.check", id, body, 409);
 }
 
 void orch_connections_delete(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *id = id_param(req);
+    const char *id = orch_param_uuid(req, "id", CONN_ID);
     if (id == NULL) {
         return;
     }
@@ -268,16 +245,7 @@ void orch_connections_delete(xs_http_req *req, void *arg)
         return;
     }
     json_t *body = json_pack("{s:b}", "purge", purge != NULL && strcmp(purge, "true") == 0);
-    xs_msg *rep = NULL;
-    orch_call_error err;
-    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.disconnect", id, body, &rep, &err) != XS_OK) {
-        orch_reply_call_error(req, &err, 409);
-        return;
-    }
-    json_t *out = json_incref(rep->body);
-    xs_msg_free(rep);
-    json_object_set_new(out, "id", json_string(id));
-    xs_http_reply_json(req, 200, out);
+    relay(o, req, "auth.disconnect", id, body, 409);
 }
 
 void orch_event_connection(orch *o, const xs_msg *m)

@@ -25,6 +25,62 @@ void orch_api_db_error(orch *o, xs_http_req *req, xs_pg *pg, const char *what)
     xs_http_reply_error(req, 500, "internal", NULL, "%s", what);
 }
 
+json_t *orch_api_rows(orch *o, xs_http_req *req, xs_pg *pg, xs_err e, xs_pg_res *r,
+                      const char *what, orch_row_json *row)
+{
+    json_t *list = NULL;
+    if (e != XS_OK) {
+        orch_api_db_error(o, req, pg, what);
+    } else {
+        list = json_array();
+        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+            json_t *one = row(pg, r, i);
+            if (one != NULL) {
+                json_array_append_new(list, one);
+            }
+        }
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+    return list;
+}
+
+bool orch_api_object(xs_http_req *req, json_t **in)
+{
+    if (xs_http_req_json(req, in) != XS_OK) {
+        return false;
+    }
+    if (!json_is_object(*in)) {
+        xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
+        json_decref(*in);
+        *in = NULL;
+        return false;
+    }
+    return true;
+}
+
+const char *orch_param_uuid(xs_http_req *req, const char *name, const char *label)
+{
+    const char *id = xs_http_req_param(req, name);
+    if (!xs_uuid_valid(id)) {
+        xs_http_reply_error(req, 400, "invalid", name, "%s must be a UUID", label);
+        return NULL;
+    }
+    return id;
+}
+
+xs_pg *orch_api_open(orch *o, xs_http_req *req, const char *label, const char **id)
+{
+    *id = orch_param_uuid(req, "id", label);
+    return *id != NULL ? orch_api_pg(o, req) : NULL;
+}
+
+bool orch_api_id_json(xs_http_req *req, const char **id, json_t **in)
+{
+    *id = orch_param_uuid(req, "id", "id");
+    return *id != NULL && xs_http_req_json(req, in) == XS_OK;
+}
+
 bool orch_arg_uuid(xs_http_req *req, const char *name, const char **out)
 {
     const char *v = xs_http_req_query(req, name);

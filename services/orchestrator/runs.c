@@ -218,7 +218,8 @@ static bool wanted(const json_t *entities, const json_t *settings, const xs_enti
     json_t *v;
     json_array_foreach(entities, i, v)
     {
-        if (json_is_string(v) && strcmp(json_string_value(v), e->name) == 0) {
+        const char *name = xs_json_string_value(v, NULL);
+        if (name != NULL && strcmp(name, e->name) == 0) {
             return true;
         }
     }

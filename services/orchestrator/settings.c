@@ -77,7 +77,7 @@ static xs_err check_policy(const xs_entity_info *e, const json_t *v, char *field
 {
     (void)e;
     xs_policy p;
-    if (!json_is_string(v) || xs_policy_parse(json_string_value(v), &p) != XS_OK) {
+    if (xs_policy_parse(xs_json_string_value(v, NULL), &p) != XS_OK) {
         return bad(field, why, path, "%s",
                    "must be last_write_wins, local_wins, xero_wins, manual or merge");
     }
@@ -89,7 +89,7 @@ static xs_err check_fallback(const xs_entity_info *e, const json_t *v, char *fie
 {
     xs_policy p;
     if (check_policy(e, v, field, why, path) != XS_OK ||
-        (xs_policy_parse(json_string_value(v), &p) == XS_OK && p == XS_POLICY_MERGE)) {
+        (xs_policy_parse(xs_json_string_value(v, NULL), &p) == XS_OK && p == XS_POLICY_MERGE)) {
         return bad(field, why, path, "%s",
                    "must be last_write_wins, local_wins, xero_wins or manual (not merge)");
     }
@@ -106,7 +106,7 @@ static xs_err check_matching(const xs_entity_info *e, const json_t *v, char *fie
     json_t *k;
     json_array_foreach(v, i, k)
     {
-        if (!xs_entity_match_key_valid(e, json_string_value(k))) {
+        if (!xs_entity_match_key_valid(e, xs_json_string_value(k, NULL))) {
             return bad(field, why, path, "%s", "holds a key this entity cannot match on");
         }
     }
@@ -135,7 +135,7 @@ static xs_err check_edits(const xs_entity_info *e, const json_t *v, char *field,
     if (!e->immutable) {
         return bad(field, why, path, "%s", "Xero edits this entity's records: no setting here");
     }
-    const char *s = json_string_value(v);
+    const char *s = xs_json_string_value(v, NULL);
     if (s == NULL || (strcmp(s, "refuse") != 0 && strcmp(s, "recreate") != 0)) {
         return bad(field, why, path, "%s", "must be refuse or recreate");
     }
@@ -176,9 +176,10 @@ xs_err orch_settings_validate(const json_t *in, char *field, char *why)
             json_t *x;
             json_array_foreach(v, i, x)
             {
-                if (xs_entity_find(json_string_value(x)) == NULL) {
+                const char *name = xs_json_string_value(x, NULL);
+                if (xs_entity_find(name) == NULL) {
                     return bad(field, why, "entities", "unknown entity %s",
-                               json_is_string(x) ? json_string_value(x) : "(not a string)");
+                               name != NULL ? name : "(not a string)");
                 }
             }
         } else if (strcmp(k, "conflict_policy") == 0) {
@@ -218,7 +219,7 @@ xs_err orch_settings_validate(const json_t *in, char *field, char *why)
                 }
                 int minutes;
                 json_t *at = json_object_get(sv, "at");
-                if (full && at != NULL && !parse_hhmm(json_string_value(at), &minutes)) {
+                if (full && at != NULL && !parse_hhmm(xs_json_string_value(at, NULL), &minutes)) {
                     return bad(field, why, "schedule.full.at", "%s", "at must be HH:MM (UTC)");
                 }
                 json_t *ev = json_object_get(sv, "every_minutes");
@@ -277,7 +278,8 @@ bool orch_settings_entity_enabled(const json_t *settings, const char *entity)
     json_t *v;
     json_array_foreach(list, i, v)
     {
-        if (json_is_string(v) && strcmp(json_string_value(v), entity) == 0) {
+        const char *name = xs_json_string_value(v, NULL);
+        if (name != NULL && strcmp(name, entity) == 0) {
             return true;
         }
     }

@@ -23,20 +23,16 @@
 #define LIST_DEFAULT 50
 #define LIST_MAX     1000
 
-/* uuid_param reads path parameter name as a UUID, answering 400 itself otherwise. */
-static const char *uuid_param(xs_http_req *req, const char *name)
-{
-    const char *id = xs_http_req_param(req, name);
-    if (!xs_uuid_valid(id)) {
-        xs_http_reply_error(req, 400, "invalid", name, "%s must be a UUID", name);
-        return NULL;
-    }
-    return id;
-}
+/* What a route reads of a connection (conn_row). */
+typedef struct conn_state {
+    char status[32];
+    char org[40];
+    char tenant[40];
+} conn_state;
 
 /* conn_row reads the connection (status, organisation, tenant, settings) or answers 404. */
-static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, char status[32],
-                     char org[40], char tenant[40], json_t **settings)
+static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, conn_state *c,
+                     json_t **settings)
 {
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r,
@@ -51,9 +47,9 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, char 
         xs_http_reply_error(req, 404, "not_found", "id", "no connection %s", id);
         return false;
     }
-    snprintf(status, 32, "%s", xs_pg_res_get(r, 0, 0));
-    snprintf(org, 40, "%s", xs_pg_res_get(r, 0, 1));
-    snprintf(tenant, 40, "%s", xs_pg_res_get(r, 0, 2));
+    snprintf(c->status, sizeof(c->status), "%s", xs_pg_res_get(r, 0, 0));
+    snprintf(c->org, sizeof(c->org), "%s", xs_pg_res_get(r, 0, 1));
+    snprintf(c->tenant, sizeof(c->tenant), "%s", xs_pg_res_get(r, 0, 2));
     if (settings != NULL) {
         const char *st = xs_pg_res_get(r, 0, 3);
         *settings = xs_json_parse(st, strlen(st), NULL);
@@ -62,7 +58,6 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, char 
     return true;
 }
 
-/* run_json reads one run in the API's form (new), or NULL when there is none. */
 /* The columns run_row_json reads, in its order. */
 #define RUN_SELECT                                                                                 \
     "SELECT id, connection_id, mode, direction, trigger, status, array_to_json(entities)::text, "  \
@@ -170,7 +165,14 @@ static json_t *run_row_json(xs_pg *pg, const xs_pg_res *r, int row, bool detail)
     return out;
 }
 
-/* run_json reads run id (NULL when there is none, or on a database error). */
+/* run_list_json makes the JSON of the run in row `row` of r as a list shows it. */
+static json_t *run_list_json(xs_pg *pg, const xs_pg_res *r, int row)
+{
+    return run_row_json(pg, r, row, false);
+}
+
+/* run_json reads run id in the API's form (new; NULL when there is none, or on a database
+ * error). */
 static json_t *run_json(xs_pg *pg, const char *id, bool detail)
 {
     xs_pg_res *r = NULL;
@@ -220,23 +222,53 @@ static bool usable(xs_http_req *req, const char *status)
     return false;
 }
 
-void orch_api_sync(xs_http_req *req, void *arg)
+/* conn_lend lends a route a pooled connection (returned; xs_pg_pool_release) and reads
+ * connection id into *c and, when settings is not NULL, *settings (new); with active, the
+ * connection must also be usable now. NULL, having answered and given the database
+ * connection back itself, when any of that fails. */
+static xs_pg *conn_lend(orch *o, xs_http_req *req, const char *id, conn_state *c, json_t **settings,
+                        bool active)
 {
-    orch *o = arg;
-    const char *id = uuid_param(req, "id");
+    xs_pg *pg = orch_api_pg(o, req);
+    if (pg != NULL &&
+        (!conn_row(o, req, pg, id, c, settings) || (active && !usable(req, c->status)))) {
+        xs_pg_pool_release(o->pool, pg);
+        pg = NULL;
+    }
+    return pg;
+}
+
+/* id_json_route is a route on the record of path parameter {id} with a JSON body (in,
+ * borrowed); a database connection it lends goes into *lent, for with_id_json to give back. */
+typedef void id_json_route(orch *o, xs_http_req *req, const char *id, json_t *in, xs_pg **lent);
+
+/* with_id_json runs route once {id} and the body are read (answering 400 itself when either
+ * is bad), then gives back what route lent and the body. */
+static void with_id_json(xs_http_req *req, orch *o, id_json_route *route)
+{
+    const char *id = NULL;
     json_t *in = NULL;
-    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
+    if (!orch_api_id_json(req, &id, &in)) {
         return;
     }
     xs_pg *pg = NULL;
-    json_t *settings = NULL;
+    route(o, req, id, in, &pg);
+    if (pg != NULL) {
+        xs_pg_pool_release(o->pool, pg);
+    }
+    json_decref(in);
+}
+
+/* sync_start starts a run of a connection: POST /v1/connections/{id}/sync. */
+static void sync_start(orch *o, xs_http_req *req, const char *id, json_t *in, xs_pg **lent)
+{
     const char *mode = xs_json_str_or(in, "mode", NULL);
     json_t *entities = json_object_get(in, "entities");
     if (!json_is_object(in) || mode == NULL ||
         (strcmp(mode, "full") != 0 && strcmp(mode, "incremental") != 0 &&
          strcmp(mode, "push") != 0)) {
         xs_http_reply_error(req, 400, "invalid", "mode", "mode must be full, incremental or push");
-        goto out;
+        return;
     }
     if (entities != NULL) {
         size_t i;
@@ -244,26 +276,24 @@ void orch_api_sync(xs_http_req *req, void *arg)
         bool ok = json_is_array(entities) && json_array_size(entities) > 0;
         json_array_foreach(entities, i, v)
         {
-            ok = ok && xs_entity_find(json_string_value(v)) != NULL;
+            ok = ok && xs_entity_find(xs_json_string_value(v, NULL)) != NULL;
         }
         if (!ok) {
             xs_http_reply_error(req, 400, "invalid", "entities",
                                 "entities must be a non-empty array of entity names");
-            goto out;
+            return;
         }
     }
-    if ((pg = orch_api_pg(o, req)) == NULL) {
-        goto out;
-    }
-    char status[32], org[40], tenant[40];
-    if (!conn_row(o, req, pg, id, status, org, tenant, &settings) || !usable(req, status)) {
-        goto out;
+    conn_state c;
+    xs_pg *pg = *lent = conn_lend(o, req, id, &c, NULL, true);
+    if (pg == NULL) {
+        return;
     }
     if (strcmp(mode, "push") == 0) {
         char run[40] = "";
-        if (orch_drain(o, pg, org, id, run) != XS_OK) {
+        if (orch_drain(o, pg, c.org, id, run) != XS_OK) {
             orch_api_db_error(o, req, pg, "cannot drain the outbox");
-            goto out;
+            return;
         }
         if (run[0] == '\0') {
             json_t *none = json_object();
@@ -272,7 +302,7 @@ void orch_api_sync(xs_http_req *req, void *arg)
         } else {
             xs_http_reply_json(req, 202, run_json(pg, run, false));
         }
-        goto out;
+        return;
     }
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r,
@@ -285,65 +315,73 @@ void orch_api_sync(xs_http_req *req, void *arg)
                             "under way: %s",
                             mode, xs_pg_res_get(r, 0, 0));
         xs_pg_res_free(r);
-        goto out;
+        return;
     }
     xs_pg_res_free(r);
     start_run(o, req, pg, id, mode, entities, NULL);
-out:
-    if (pg != NULL) {
-        xs_pg_pool_release(o->pool, pg);
-    }
-    json_decref(settings);
-    json_decref(in);
 }
 
-void orch_api_sync_entity(xs_http_req *req, void *arg)
+void orch_api_sync(xs_http_req *req, void *arg)
 {
-    orch *o = arg;
-    const char *id = uuid_param(req, "id");
-    json_t *in = NULL;
-    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
-        return;
-    }
-    xs_pg *pg = NULL;
+    with_id_json(req, arg, sync_start);
+}
+
+/* sync_entity_start starts a run of one record: POST /v1/connections/{id}/sync/entity. */
+static void sync_entity_start(orch *o, xs_http_req *req, const char *id, json_t *in, xs_pg **lent)
+{
     const char *entity = xs_json_str_or(in, "entity", NULL);
     const char *lid = xs_json_str_or(in, "local_id", NULL);
     const char *xid = xs_json_str_or(in, "xero_id", NULL);
     const xs_entity_info *info = xs_entity_find(entity);
     if (info == NULL) {
         xs_http_reply_error(req, 400, "invalid", "entity", "entity must be an entity name");
-        goto out;
+        return;
     }
     if ((lid == NULL) == (xid == NULL)) {
         xs_http_reply_error(req, 400, "invalid", lid != NULL ? "xero_id" : "local_id",
                             "give exactly one of local_id and xero_id");
-        goto out;
+        return;
     }
     if (!xs_uuid_valid(lid != NULL ? lid : xid)) {
         xs_http_reply_error(req, 400, "invalid", lid != NULL ? "local_id" : "xero_id",
                             "%s must be a UUID", lid != NULL ? "local_id" : "xero_id");
-        goto out;
+        return;
     }
     if ((lid != NULL && !info->push) || (xid != NULL && !info->pull)) {
         xs_http_reply_error(req, 400, "invalid", lid != NULL ? "local_id" : "xero_id",
                             "%s records are not synced in that direction", entity);
-        goto out;
+        return;
     }
-    if ((pg = orch_api_pg(o, req)) == NULL) {
-        goto out;
-    }
-    char status[32], org[40], tenant[40];
-    if (!conn_row(o, req, pg, id, status, org, tenant, NULL) || !usable(req, status)) {
-        goto out;
+    conn_state c;
+    xs_pg *pg = *lent = conn_lend(o, req, id, &c, NULL, true);
+    if (pg == NULL) {
+        return;
     }
     json_t *ids = json_pack("{s:s, s:s?, s:s?}", "entity", entity, "local_id", lid, "xero_id", xid);
     start_run(o, req, pg, id, "entity", NULL, ids);
     json_decref(ids);
-out:
-    if (pg != NULL) {
-        xs_pg_pool_release(o->pool, pg);
+}
+
+void orch_api_sync_entity(xs_http_req *req, void *arg)
+{
+    with_id_json(req, arg, sync_entity_start);
+}
+
+/* list_args reads the query arguments the list routes share: connection_id (or, when alias is
+ * not NULL and connection_id is absent, alias) as a UUID, status as one of statuses, and limit,
+ * written into ls as text. False once it has answered 400 itself. */
+static bool list_args(xs_http_req *req, const char *alias, const char *const *statuses,
+                      const char **conn, const char **status, char ls[16])
+{
+    long limit = LIST_DEFAULT;
+    if (!orch_arg_uuid(req, "connection_id", conn) ||
+        (alias != NULL && *conn == NULL && !orch_arg_uuid(req, alias, conn)) ||
+        !orch_arg_enum(req, "status", statuses, status) ||
+        !orch_arg_long(req, "limit", 1, LIST_MAX, &limit)) {
+        return false;
     }
-    json_decref(in);
+    snprintf(ls, 16, "%ld", limit);
+    return true;
 }
 
 void orch_api_runs(xs_http_req *req, void *arg)
@@ -352,48 +390,31 @@ void orch_api_runs(xs_http_req *req, void *arg)
     static const char *const statuses[] = {"queued",  "running",  "succeeded", "failed",
                                            "partial", "canceled", NULL};
     const char *conn = NULL, *status = NULL;
-    long limit = LIST_DEFAULT;
-    if (!orch_arg_uuid(req, "connection_id", &conn) ||
-        (conn == NULL && !orch_arg_uuid(req, "connection", &conn)) ||
-        !orch_arg_enum(req, "status", statuses, &status) ||
-        !orch_arg_long(req, "limit", 1, LIST_MAX, &limit)) {
+    char ls[16];
+    if (!list_args(req, "connection", statuses, &conn, &status, ls)) {
         return;
     }
     xs_pg *pg = orch_api_pg(o, req);
     if (pg == NULL) {
         return;
     }
-    char ls[16];
-    snprintf(ls, sizeof(ls), "%ld", limit);
     xs_pg_res *r = NULL;
-    if (xs_pg_q(pg, &r,
-                RUN_SELECT "WHERE ($1::uuid IS NULL OR connection_id = $1::uuid) AND ($2::text IS "
-                           "NULL OR status = $2) ORDER BY created_at DESC, id LIMIT $3",
-                conn, status, ls) != XS_OK) {
-        orch_api_db_error(o, req, pg, "cannot list runs");
-        xs_pg_pool_release(o->pool, pg);
-        return;
+    xs_err e = xs_pg_q(pg, &r,
+                       RUN_SELECT "WHERE ($1::uuid IS NULL OR connection_id = $1::uuid) AND "
+                                  "($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id "
+                                  "LIMIT $3",
+                       conn, status, ls);
+    json_t *runs = orch_api_rows(o, req, pg, e, r, "cannot list runs", run_list_json);
+    if (runs != NULL) {
+        xs_http_reply_json(req, 200, json_pack("{s:o}", "runs", runs));
     }
-    json_t *runs = json_array();
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_t *one = run_row_json(pg, r, i, false);
-        if (one != NULL) {
-            json_array_append_new(runs, one);
-        }
-    }
-    xs_pg_res_free(r);
-    xs_pg_pool_release(o->pool, pg);
-    xs_http_reply_json(req, 200, json_pack("{s:o}", "runs", runs));
 }
 
 void orch_api_run(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *id = uuid_param(req, "id");
-    if (id == NULL) {
-        return;
-    }
-    xs_pg *pg = orch_api_pg(o, req);
+    const char *id = NULL;
+    xs_pg *pg = orch_api_open(o, req, "id", &id);
     if (pg == NULL) {
         return;
     }
@@ -409,17 +430,10 @@ void orch_api_run(xs_http_req *req, void *arg)
 void orch_api_stats(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *id = uuid_param(req, "id");
-    if (id == NULL) {
-        return;
-    }
-    xs_pg *pg = orch_api_pg(o, req);
+    const char *id = orch_param_uuid(req, "id", "id");
+    conn_state c;
+    xs_pg *pg = id != NULL ? conn_lend(o, req, id, &c, NULL, false) : NULL;
     if (pg == NULL) {
-        return;
-    }
-    char status[32], org[40], tenant[40];
-    if (!conn_row(o, req, pg, id, status, org, tenant, NULL)) {
-        xs_pg_pool_release(o->pool, pg);
         return;
     }
     json_t *entities = json_object();
@@ -435,7 +449,7 @@ void orch_api_stats(xs_http_req *req, void *arg)
                     "ANY(entities)), (SELECT sync.iso(high_water) FROM sync.cursors WHERE "
                     "connection_id = $1 AND entity = $2), (SELECT count(*) FROM sync.changes WHERE "
                     "organisation_id = $3 AND entity = $2 AND processed_at IS NULL)",
-                    id, all[i].name, org) != XS_OK) {
+                    id, all[i].name, c.org) != XS_OK) {
             continue;
         }
         int64_t linked = 0, conflicts = 0, pending = 0;
@@ -458,10 +472,10 @@ void orch_api_stats(xs_http_req *req, void *arg)
                 id) == XS_OK) {
         for (int i = 0; i < xs_pg_res_nrows(r); i++) {
             const char *ct = xs_pg_res_get(r, i, 0);
-            json_t *c = xs_json_parse(ct, strlen(ct), NULL);
+            json_t *counts = xs_json_parse(ct, strlen(ct), NULL);
             const char *ent;
             json_t *dirs;
-            json_object_foreach(c, ent, dirs)
+            json_object_foreach(counts, ent, dirs)
             {
                 json_t *pl = json_object_get(dirs, "pull"), *ps = json_object_get(dirs, "push");
                 processed += json_integer_value(json_object_get(pl, "fetched")) +
@@ -469,7 +483,7 @@ void orch_api_stats(xs_http_req *req, void *arg)
                 failed += json_integer_value(json_object_get(pl, "failed")) +
                           json_integer_value(json_object_get(ps, "failed"));
             }
-            json_decref(c);
+            json_decref(counts);
             runs++;
             runs_failed += strcmp(xs_pg_res_get(r, i, 1), "failed") == 0;
         }
@@ -487,14 +501,14 @@ void orch_api_stats(xs_http_req *req, void *arg)
     }
     xs_pg_res_free(r);
     xs_pg_pool_release(o->pool, pg);
-    json_t *budget = orch_budget_json(o->budget, tenant, xs_clock_mono_ms());
+    json_t *budget = orch_budget_json(o->budget, c.tenant, xs_clock_mono_ms());
     char rate[32];
     /* The rate as an exact decimal with 4 places, from integers. */
     int64_t bp = processed > 0 ? (failed * 1000000 + processed / 2) / processed : 0;
     snprintf(rate, sizeof(rate), "%lld.%04lld", (long long)(bp / 1000000),
              (long long)((bp % 1000000) / 100));
     json_t *out = json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I}, s:o}",
-                            "id", id, "status", status, "entities", entities, "last_day", "runs",
+                            "id", id, "status", c.status, "entities", entities, "last_day", "runs",
                             (json_int_t)runs, "runs_failed", (json_int_t)runs_failed, "processed",
                             (json_int_t)processed, "failed", (json_int_t)failed, "error_rate",
                             xs_json_decimal(rate), "api_calls_today", "total", (json_int_t)calls,
@@ -503,16 +517,36 @@ void orch_api_stats(xs_http_req *req, void *arg)
     xs_http_reply_json(req, 200, out);
 }
 
+/* conflict_json makes the API form of the conflict in row i of r (orch_api_conflicts). */
+static json_t *conflict_json(xs_pg *pg, const xs_pg_res *r, int i)
+{
+    (void)pg;
+    json_t *v[4];
+    int cols[4] = {5, 6, 7, 13};
+    for (int k = 0; k < 4; k++) {
+        const char *t = xs_pg_res_get(r, i, cols[k]);
+        v[k] = t != NULL ? xs_json_parse(t, strlen(t), NULL) : json_null();
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:o, s:s, s:s, s:s?, s:s?, "
+                     "s:s?, s:o, s:s?, s:s, s:s?}",
+                     "id", xs_pg_res_get(r, i, 0), "connection_id", xs_pg_res_get(r, i, 1),
+                     "entity", xs_pg_res_get(r, i, 2), "local_id", xs_pg_res_get(r, i, 3),
+                     "xero_id", xs_pg_res_get(r, i, 4), "base", v[0], "local", v[1], "xero", v[2],
+                     "policy", xs_pg_res_get(r, i, 8), "status", xs_pg_res_get(r, i, 9),
+                     "resolution", xs_pg_res_get(r, i, 10), "resolved_by", xs_pg_res_get(r, i, 11),
+                     "resolved_at", xs_pg_res_get(r, i, 12), "merged", v[3], "reason",
+                     xs_pg_res_get(r, i, 14), "detected_at", xs_pg_res_get(r, i, 15), "run_id",
+                     xs_pg_res_get(r, i, 16));
+}
+
 void orch_api_conflicts(xs_http_req *req, void *arg)
 {
     orch *o = arg;
     static const char *const statuses[] = {"PENDING", "RESOLVED", "IGNORED", NULL};
     const char *conn = NULL, *status = NULL;
     const char *entity = xs_http_req_query(req, "entity");
-    long limit = LIST_DEFAULT;
-    if (!orch_arg_uuid(req, "connection_id", &conn) ||
-        !orch_arg_enum(req, "status", statuses, &status) ||
-        !orch_arg_long(req, "limit", 1, LIST_MAX, &limit)) {
+    char ls[16];
+    if (!list_args(req, NULL, statuses, &conn, &status, ls)) {
         return;
     }
     if (entity != NULL && xs_entity_find(entity) == NULL) {
@@ -523,63 +557,31 @@ void orch_api_conflicts(xs_http_req *req, void *arg)
     if (pg == NULL) {
         return;
     }
-    char ls[16];
-    snprintf(ls, sizeof(ls), "%ld", limit);
     xs_pg_res *r = NULL;
-    if (xs_pg_q(pg, &r,
-                "SELECT id, connection_id, entity, local_id, xero_id, base::text, "
-                "local_version::text, xero_version::text, policy, status, resolution, resolved_by, "
-                "sync.iso(resolved_at), merged_data::text, reason, sync.iso(detected_at), run_id "
-                "FROM sync.conflicts WHERE ($1::uuid IS NULL OR connection_id = $1::uuid) AND "
-                "($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR entity = $3) ORDER BY "
-                "detected_at DESC LIMIT $4",
-                conn, status, entity, ls) != XS_OK) {
-        orch_api_db_error(o, req, pg, "cannot list conflicts");
-        xs_pg_pool_release(o->pool, pg);
-        return;
+    xs_err e = xs_pg_q(
+        pg, &r,
+        "SELECT id, connection_id, entity, local_id, xero_id, base::text, local_version::text, "
+        "xero_version::text, policy, status, resolution, resolved_by, sync.iso(resolved_at), "
+        "merged_data::text, reason, sync.iso(detected_at), run_id FROM sync.conflicts WHERE "
+        "($1::uuid IS NULL OR connection_id = $1::uuid) AND ($2::text IS NULL OR status = $2) AND "
+        "($3::text IS NULL OR entity = $3) ORDER BY detected_at DESC LIMIT $4",
+        conn, status, entity, ls);
+    json_t *list = orch_api_rows(o, req, pg, e, r, "cannot list conflicts", conflict_json);
+    if (list != NULL) {
+        xs_http_reply_json(req, 200, json_pack("{s:o}", "conflicts", list));
     }
-    json_t *list = json_array();
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_t *v[4];
-        int cols[4] = {5, 6, 7, 13};
-        for (int k = 0; k < 4; k++) {
-            const char *t = xs_pg_res_get(r, i, cols[k]);
-            v[k] = t != NULL ? xs_json_parse(t, strlen(t), NULL) : json_null();
-        }
-        json_array_append_new(
-            list,
-            json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:o, s:s, s:s, s:s?, s:s?, "
-                      "s:s?, s:o, s:s?, s:s, s:s?}",
-                      "id", xs_pg_res_get(r, i, 0), "connection_id", xs_pg_res_get(r, i, 1),
-                      "entity", xs_pg_res_get(r, i, 2), "local_id", xs_pg_res_get(r, i, 3),
-                      "xero_id", xs_pg_res_get(r, i, 4), "base", v[0], "local", v[1], "xero", v[2],
-                      "policy", xs_pg_res_get(r, i, 8), "status", xs_pg_res_get(r, i, 9),
-                      "resolution", xs_pg_res_get(r, i, 10), "resolved_by", xs_pg_res_get(r, i, 11),
-                      "resolved_at", xs_pg_res_get(r, i, 12), "merged", v[3], "reason",
-                      xs_pg_res_get(r, i, 14), "detected_at", xs_pg_res_get(r, i, 15), "run_id",
-                      xs_pg_res_get(r, i, 16)));
-    }
-    xs_pg_res_free(r);
-    xs_pg_pool_release(o->pool, pg);
-    xs_http_reply_json(req, 200, json_pack("{s:o}", "conflicts", list));
 }
 
-void orch_api_conflict_resolve(xs_http_req *req, void *arg)
+/* conflict_resolve settles conflict {id}: POST /v1/conflicts/{id}/resolve. */
+static void conflict_resolve(orch *o, xs_http_req *req, const char *id, json_t *in, xs_pg **lent)
 {
-    orch *o = arg;
-    const char *id = uuid_param(req, "id");
-    json_t *in = NULL;
-    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
-        return;
-    }
-    xs_pg *pg = NULL;
     const char *res = xs_json_str_or(in, "resolution", NULL);
     if (!json_is_object(in) || res == NULL ||
         (strcmp(res, "KEEP_LOCAL") != 0 && strcmp(res, "KEEP_XERO") != 0 &&
          strcmp(res, "MERGED") != 0)) {
         xs_http_reply_error(req, 400, "invalid", "resolution",
                             "resolution must be KEEP_LOCAL, KEEP_XERO or MERGED");
-        goto out;
+        return;
     }
     json_t *data = json_object_get(in, "data");
     if ((strcmp(res, "MERGED") == 0) != json_is_object(data)) {
@@ -587,22 +589,23 @@ void orch_api_conflict_resolve(xs_http_req *req, void *arg)
                             strcmp(res, "MERGED") == 0
                                 ? "MERGED needs data: the record to keep on both sides"
                                 : "data goes only with MERGED");
-        goto out;
+        return;
     }
     const char *by = xs_json_str_or(in, "by", "api");
-    if ((pg = orch_api_pg(o, req)) == NULL) {
-        goto out;
+    xs_pg *pg = *lent = orch_api_pg(o, req);
+    if (pg == NULL) {
+        return;
     }
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r, "SELECT connection_id, entity FROM sync.conflicts WHERE id = $1", id) !=
         XS_OK) {
         orch_api_db_error(o, req, pg, "cannot read the conflict");
-        goto out;
+        return;
     }
     if (xs_pg_res_nrows(r) == 0) {
         xs_pg_res_free(r);
         xs_http_reply_error(req, 404, "not_found", "id", "no conflict %s", id);
-        goto out;
+        return;
     }
     char conn[40], entity[32];
     snprintf(conn, sizeof(conn), "%s", xs_pg_res_get(r, 0, 0));
@@ -612,60 +615,50 @@ void orch_api_conflict_resolve(xs_http_req *req, void *arg)
     xs_bus_domain d = XS_BUS_DOMAIN_NONE;
     if (info == NULL || xs_bus_domain_parse(info->domain, &d) != XS_OK) {
         xs_http_reply_error(req, 409, "conflict", "id", "entity %s is not synced", entity);
-        goto out;
+        return;
     }
     json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "entity", entity, "conflict_id", id,
                              "resolution", res, "by", by);
     if (data != NULL) {
         json_object_set(body, "data", data);
     }
-    xs_msg *rep = NULL;
-    orch_call_error err;
-    if (orch_call(o, d, "sync.resolve", conn, body, &rep, &err) != XS_OK) {
-        orch_reply_call_error(req, &err, 409);
-        goto out;
+    xs_msg *rep = orch_call_http(o, req, d, "sync.resolve", conn, body, 409);
+    if (rep == NULL) {
+        return;
     }
     json_t *out =
         json_pack("{s:s, s:O, s:O}", "id", id, "status", json_object_get(rep->body, "status"),
                   "resolution", json_object_get(rep->body, "resolution"));
     /* What now differs from Xero's side goes there at once. */
     if (json_is_true(json_object_get(rep->body, "push"))) {
-        char status[32], org[40], tenant[40];
-        if (conn_row(o, req, pg, conn, status, org, tenant, NULL) &&
-            strcmp(status, "active") == 0) {
+        conn_state c;
+        if (conn_row(o, req, pg, conn, &c, NULL) && strcmp(c.status, "active") == 0) {
             char run[40] = "";
-            if (orch_drain(o, pg, org, conn, run) == XS_OK && run[0] != '\0') {
+            if (orch_drain(o, pg, c.org, conn, run) == XS_OK && run[0] != '\0') {
                 json_object_set_new(out, "run_id", json_string(run));
             }
         }
     }
     xs_msg_free(rep);
     xs_http_reply_json(req, 200, out);
-out:
-    if (pg != NULL) {
-        xs_pg_pool_release(o->pool, pg);
-    }
-    json_decref(in);
+}
+
+void orch_api_conflict_resolve(xs_http_req *req, void *arg)
+{
+    with_id_json(req, arg, conflict_resolve);
 }
 
 void orch_api_settings_get(xs_http_req *req, void *arg)
 {
     orch *o = arg;
-    const char *id = uuid_param(req, "id");
-    if (id == NULL) {
-        return;
-    }
-    xs_pg *pg = orch_api_pg(o, req);
+    const char *id = orch_param_uuid(req, "id", "id");
+    conn_state c;
+    json_t *settings = NULL;
+    xs_pg *pg = id != NULL ? conn_lend(o, req, id, &c, &settings, false) : NULL;
     if (pg == NULL) {
         return;
     }
-    char status[32], org[40], tenant[40];
-    json_t *settings = NULL;
-    bool ok = conn_row(o, req, pg, id, status, org, tenant, &settings);
     xs_pg_pool_release(o->pool, pg);
-    if (!ok) {
-        return;
-    }
     json_t *eff = json_object();
     size_t n;
     const xs_entity_info *all = xs_entities(&n);
@@ -701,29 +694,21 @@ void orch_api_settings_get(xs_http_req *req, void *arg)
                                  "effective", "entities", eff, "schedule", sched));
 }
 
-void orch_api_settings_put(xs_http_req *req, void *arg)
+/* settings_put stores a connection's settings: PUT /v1/connections/{id}/settings. */
+static void settings_put(orch *o, xs_http_req *req, const char *id, json_t *in, xs_pg **lent)
 {
-    orch *o = arg;
-    const char *id = uuid_param(req, "id");
-    json_t *in = NULL;
-    if (id == NULL || xs_http_req_json(req, &in) != XS_OK) {
-        return;
-    }
     char field[128] = "", why[256] = "";
-    xs_pg *pg = NULL;
-    json_t *settings = NULL, *merged = NULL;
     if (orch_settings_validate(in, field, why) != XS_OK) {
         xs_http_reply_error(req, 400, "invalid", field, "%s", why);
-        goto out;
+        return;
     }
-    if ((pg = orch_api_pg(o, req)) == NULL) {
-        goto out;
+    conn_state c;
+    json_t *settings = NULL;
+    xs_pg *pg = *lent = conn_lend(o, req, id, &c, &settings, false);
+    if (pg == NULL) {
+        return;
     }
-    char status[32], org[40], tenant[40];
-    if (!conn_row(o, req, pg, id, status, org, tenant, &settings)) {
-        goto out;
-    }
-    merged = orch_settings_merge(settings, in);
+    json_t *merged = orch_settings_merge(settings, in);
     char *text = xs_json_dump(merged, 0);
     xs_err e = xs_pg_q(pg, NULL, "UPDATE sync.connections SET settings = $2::jsonb WHERE id = $1",
                        id, text);
@@ -733,29 +718,24 @@ void orch_api_settings_put(xs_http_req *req, void *arg)
     }
     if (e != XS_OK) {
         orch_api_db_error(o, req, pg, "cannot store the settings");
-        goto out;
-    }
-    xs_log_info(o->proc.log, "settings.changed", "{s:s}", "connection", id);
-    xs_http_reply_json(req, 200, json_pack("{s:s, s:O}", "id", id, "settings", merged));
-out:
-    if (pg != NULL) {
-        xs_pg_pool_release(o->pool, pg);
+    } else {
+        xs_log_info(o->proc.log, "settings.changed", "{s:s}", "connection", id);
+        xs_http_reply_json(req, 200, json_pack("{s:s, s:O}", "id", id, "settings", merged));
     }
     json_decref(settings);
     json_decref(merged);
-    json_decref(in);
+}
+
+void orch_api_settings_put(xs_http_req *req, void *arg)
+{
+    with_id_json(req, arg, settings_put);
 }
 
 /* local_write sends the host application's record to the domain service of entity. */
 static void local_write(orch *o, xs_http_req *req, const char *entity, const char *id)
 {
     json_t *in = NULL;
-    if (xs_http_req_json(req, &in) != XS_OK) {
-        return;
-    }
-    if (!json_is_object(in)) {
-        xs_http_reply_error(req, 400, "invalid", NULL, "the body must be a JSON object");
-        json_decref(in);
+    if (!orch_api_object(req, &in)) {
         return;
     }
     const char *org = xs_json_str_or(in, "organisation_id", NULL);
@@ -780,10 +760,8 @@ static void local_write(orch *o, xs_http_req *req, const char *entity, const cha
     const xs_entity_info *info = xs_entity_find(entity);
     xs_bus_domain d = XS_BUS_DOMAIN_NONE;
     xs_bus_domain_parse(info->domain, &d);
-    xs_msg *rep = NULL;
-    orch_call_error err;
-    if (orch_call(o, d, "local.upsert", NULL, body, &rep, &err) != XS_OK) {
-        orch_reply_call_error(req, &err, 409);
+    xs_msg *rep = orch_call_http(o, req, d, "local.upsert", NULL, body, 409);
+    if (rep == NULL) {
         return;
     }
     bool created = json_is_true(json_object_get(rep->body, "created"));
@@ -829,7 +807,7 @@ void orch_api_local_write(xs_http_req *req, void *arg)
         return;
     }
     const char *id = NULL;
-    if (strcmp(route->method, "PATCH") == 0 && (id = uuid_param(req, "id")) == NULL) {
+    if (strcmp(route->method, "PATCH") == 0 && (id = orch_param_uuid(req, "id", "id")) == NULL) {
         return;
     }
     local_write(o, req, entity, id);

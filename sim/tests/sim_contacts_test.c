@@ -2,8 +2,8 @@
  * sim_contacts_test.c: xero-sim's Contacts: list paging and the pagination object,
  * If-Modified-Since, order UpdatedDateUTC ASC/DESC, where, includeArchived, IDs, searchTerm,
  * summaryOnly, GET by id and by ContactNumber, a GET with a "{}" body; PUT/POST batches with
- * and without summarizeErrors; Idempotency-Key replay and mismatch; Name uniqueness; the
- * duplicate-creation counter.
+ * and without summarizeErrors; Addresses and Phones by their type; Idempotency-Key replay and
+ * mismatch; Name uniqueness; the duplicate-creation counter.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -460,6 +460,50 @@ static void test_put_post_and_errors(void **state)
     st_stop(t);
 }
 
+/* test_typed_parts: Addresses and Phones go to the group their type names (OFFICE is
+ * DEFAULT); an unknown type is a validation error; a list or element of the wrong JSON type
+ * fails the request. */
+static void test_typed_parts(void **state)
+{
+    (void)state;
+    st_sim *t = seeded(0);
+    st_reply r =
+        st_api(t, "PUT", "/Contacts",
+               "{\"Name\":\"Parts\",\"Addresses\":[{\"AddressType\":\"pobox\","
+               "\"City\":\"Nelson\"}],\"Phones\":[{\"PhoneType\":\"OFFICE\","
+               "\"PhoneNumber\":\"04 1\"},{\"PhoneType\":\"fax\",\"PhoneNumber\":\"04 2\"}]}",
+               NULL);
+    json_t *c = json_array_get(contacts_of(&r), 0);
+    assert_string_equal(st_str(st_path(c, "Addresses.1"), "AddressType"),
+                        "POBOX"); /* STREET first */
+    assert_string_equal(st_str(st_path(c, "Addresses.1"), "City"), "Nelson");
+    assert_string_equal(st_str(st_path(c, "Phones.0"), "PhoneType"), "DEFAULT");
+    assert_string_equal(st_str(st_path(c, "Phones.0"), "PhoneNumber"), "04 1");
+    assert_string_equal(st_str(st_path(c, "Phones.2"), "PhoneType"), "FAX");
+    assert_string_equal(st_str(st_path(c, "Phones.2"), "PhoneNumber"), "04 2");
+    st_reply_free(&r);
+
+    r = st_api(t, "PUT", "/Contacts?summarizeErrors=false",
+               "{\"Name\":\"Bad parts\",\"Addresses\":[{\"AddressType\":\"HOME\"}],"
+               "\"Phones\":[{\"PhoneNumber\":\"1\"}]}",
+               NULL);
+    st_assert_errors(json_array_get(contacts_of(&r), 0), "AddressType must be POBOX or STREET.",
+                     "PhoneType must be DEFAULT, DDI, MOBILE or FAX.");
+    st_reply_free(&r);
+
+    r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"A\",\"Addresses\":{\"City\":\"X\"}}", NULL);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(st_str(r.json, "Type"), "PostDataInvalidException");
+    assert_non_null(strstr(st_str(r.json, "Message"), "Addresses must be an array. Path '"));
+    st_reply_free(&r);
+    r = st_api(t, "PUT", "/Contacts", "{\"Name\":\"A\",\"Phones\":[\"04 1\"]}", NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(st_str(r.json, "Message"), "a phone must be an object. Path '"));
+    assert_non_null(strstr(st_str(r.json, "Message"), ".Phones[0]'."));
+    st_reply_free(&r);
+    st_stop(t);
+}
+
 static void test_idempotency_and_duplicates(void **state)
 {
     (void)state;
@@ -713,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_keyset_tiebreak_where),
         cmocka_unit_test(test_get_with_empty_json_body),
         cmocka_unit_test(test_put_post_and_errors),
+        cmocka_unit_test(test_typed_parts),
         cmocka_unit_test(test_idempotency_and_duplicates),
         cmocka_unit_test(test_webhook_free_user_changes_and_counts),
         cmocka_unit_test(test_page_bounds),

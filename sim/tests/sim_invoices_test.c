@@ -5,7 +5,8 @@
  * transition allowed and refused, line items (stable LineItemIDs, updated in place, replaced,
  * locked by payments), payments (created, never above the amount due, deleted one at a time
  * by POST /Payments/{PaymentID}, never edited or deleted in a batch) with the invoice
- * following, and the list filters.
+ * following, the list filters, and the CurrencyRate and LineAmountTypes checks invoices and
+ * bank transactions share.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -981,17 +982,49 @@ static void test_accounts(void **state)
     st_reply_free(&r);
 }
 
+/* put_spend creates one SPEND bank transaction of 57.50 for fuel from bank account 090 with
+ * more fields (JSON object members) and returns the reply. */
+static st_reply put_spend(const char *fields, const char *query)
+{
+    char body[1024], path[128];
+    snprintf(body, sizeof(body),
+             "{\"BankTransactions\":[{\"Type\":\"SPEND\",\"Contact\":{\"ContactID\":\"%s\"},"
+             "\"BankAccount\":{\"Code\":\"090\"},%s,\"LineItems\":[{\"Description\":\"Fuel\","
+             "\"Quantity\":1,\"UnitAmount\":57.50,\"AccountCode\":\"493\"}]}]}",
+             contact_id, fields);
+    snprintf(path, sizeof(path), "/BankTransactions%s", query ? query : "");
+    return st_api(t, "PUT", path, body, NULL);
+}
+
+/* test_rate_and_amount_types: CurrencyRate must be greater than zero and LineAmountTypes one
+ * of the three, on invoices and bank transactions alike. */
+static void test_rate_and_amount_types(void **state)
+{
+    (void)state;
+    const char *rate_error = "CurrencyRate must be greater than zero.";
+    const char *lat_error = "LineAmountTypes must be Exclusive, Inclusive or NoTax.";
+    st_reply r = put_invoice("\"Type\":\"ACCREC\",\"CurrencyCode\":\"USD\",\"CurrencyRate\":0,"
+                             "\"LineAmountTypes\":\"Gross\"",
+                             "?summarizeErrors=false");
+    st_assert_errors(inv0(&r), rate_error, lat_error);
+    st_reply_free(&r);
+    r = put_invoice("\"Type\":\"ACCREC\",\"CurrencyCode\":\"USD\",\"CurrencyRate\":0.61,"
+                    "\"LineAmountTypes\":\"notax\"",
+                    NULL);
+    json_t *i = inv0(&r);
+    assert_money(json_object_get(i, "CurrencyRate"), "0.61");
+    assert_string_equal(st_str(i, "LineAmountTypes"), "NoTax");
+    st_reply_free(&r);
+    r = put_spend("\"CurrencyRate\":-1,\"LineAmountTypes\":\"x\"", "?summarizeErrors=false");
+    assert_int_equal(r.status, 200);
+    st_assert_errors(st_path(r.json, "BankTransactions.0"), rate_error, lat_error);
+    st_reply_free(&r);
+}
+
 static void test_bank_transactions(void **state)
 {
     (void)state;
-    char body[1024];
-    snprintf(body, sizeof(body),
-             "{\"BankTransactions\":[{\"Type\":\"SPEND\",\"Contact\":{\"ContactID\":\"%s\"},"
-             "\"BankAccount\":{\"Code\":\"090\"},\"LineAmountTypes\":\"Inclusive\","
-             "\"LineItems\":[{\"Description\":\"Fuel\",\"Quantity\":1,\"UnitAmount\":57.50,"
-             "\"AccountCode\":\"493\"}]}]}",
-             contact_id);
-    st_reply r = st_api(t, "PUT", "/BankTransactions", body, NULL);
+    st_reply r = put_spend("\"LineAmountTypes\":\"Inclusive\"", NULL);
     assert_int_equal(r.status, 200);
     json_t *b = st_path(r.json, "BankTransactions.0");
     assert_money(json_object_get(b, "Total"), "57.50");
@@ -1006,6 +1039,7 @@ static void test_bank_transactions(void **state)
     assert_int_equal(json_integer_value(st_path(r.json, "pagination.itemCount")), 1);
     st_reply_free(&r);
     /* a bank transaction into a non-bank account is refused */
+    char body[1024];
     snprintf(body, sizeof(body),
              "{\"Type\":\"RECEIVE\",\"Contact\":{\"ContactID\":\"%s\"},\"BankAccount\":{\"Code\":"
              "\"200\"},\"LineItems\":[{\"Description\":\"x\",\"Quantity\":1,\"UnitAmount\":1,"
@@ -1048,11 +1082,17 @@ static void test_bank_transactions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_totals_exact),   cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_transitions),    cmocka_unit_test(test_payments),
-        cmocka_unit_test(test_line_items),     cmocka_unit_test(test_lines_of_paid_invoice),
-        cmocka_unit_test(test_payment_delete), cmocka_unit_test(test_invoice_lists),
-        cmocka_unit_test(test_accounts),       cmocka_unit_test(test_bank_transactions),
+        cmocka_unit_test(test_totals_exact),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_payments),
+        cmocka_unit_test(test_line_items),
+        cmocka_unit_test(test_lines_of_paid_invoice),
+        cmocka_unit_test(test_payment_delete),
+        cmocka_unit_test(test_invoice_lists),
+        cmocka_unit_test(test_accounts),
+        cmocka_unit_test(test_bank_transactions),
+        cmocka_unit_test(test_rate_and_amount_types),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

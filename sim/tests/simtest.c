@@ -401,3 +401,11 @@ json_t *st_path(json_t *root, const char *path)
     }
     return cur;
 }
+
+void st_assert_errors(json_t *item, const char *first, const char *second)
+{
+    assert_string_equal(st_str(item, "StatusAttributeString"), "ERROR");
+    assert_int_equal(json_array_size(json_object_get(item, "ValidationErrors")), 2);
+    assert_string_equal(st_str(st_path(item, "ValidationErrors.0"), "Message"), first);
+    assert_string_equal(st_str(st_path(item, "ValidationErrors.1"), "Message"), second);
+}

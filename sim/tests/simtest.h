@@ -104,4 +104,8 @@ bool st_money_eq(const json_t *v, const char *text);
 /* st_path follows "A.0.B" through objects and arrays (borrowed, or NULL). */
 json_t *st_path(json_t *root, const char *path);
 
+/* st_assert_errors fails the test unless item is marked ERROR with exactly the validation
+ * errors first and second, in that order. */
+void st_assert_errors(json_t *item, const char *first, const char *second);
+
 #endif
