@@ -11,39 +11,10 @@
 
 #include "xs/json.h"
 #include "engine/cursor.h"
+#include "engine/fake_entities.h"
 
-#define A "0a1b2c3d-0000-4000-8000-00000000000a"
-#define B "0a1b2c3d-0000-4000-8000-00000000000b"
-
-/* A contact-like entity: paged, fetched by IDs=, an extra list parameter. */
-static const xs_entity_ops CONTACTS = {.name = "contact",
-                                       .xero_path = "/api.xro/2.0/Contacts",
-                                       .xero_list = "Contacts",
-                                       .pull_query = "includeArchived=true",
-                                       .id_field = "ContactID",
-                                       .ids_param = true};
-
-/* An invoice-like entity: paged, typed. */
-static const xs_entity_ops INVOICES = {.name = "invoice",
-                                       .xero_path = "/api.xro/2.0/Invoices",
-                                       .xero_list = "Invoices",
-                                       .id_field = "InvoiceID",
-                                       .ids_param = true,
-                                       .type_field = "Type"};
-
-/* A payment-like entity: its list takes no IDs=, so ids go in a where. */
-static const xs_entity_ops PAYMENTS = {.name = "payment",
-                                       .xero_path = "/api.xro/2.0/Payments",
-                                       .xero_list = "Payments",
-                                       .id_field = "PaymentID"};
-
-/* An account-like entity: listed whole, typed. */
-static const xs_entity_ops ACCOUNTS = {.name = "account",
-                                       .xero_path = "/api.xro/2.0/Accounts",
-                                       .xero_list = "Accounts",
-                                       .unpaged = true,
-                                       .id_field = "AccountID",
-                                       .type_field = "Type"};
+#define A FAKE_A
+#define B FAKE_B
 
 /* J parses text (a new value). */
 static json_t *J(const char *text)
@@ -79,19 +50,19 @@ static void assert_path(const xs_entity_ops *ops, const char *ids, int64_t numbe
 static void test_path_paged(void **state)
 {
     (void)state;
-    assert_path(&CONTACTS, NULL, 3, 100, NULL, NULL, NULL,
+    assert_path(&FAKE_CONTACTS, NULL, 3, 100, NULL, NULL, NULL,
                 "/api.xro/2.0/Contacts?page=3&pageSize=100&order=UpdatedDateUTC%20ASC"
                 "&includeArchived=true");
-    assert_path(&INVOICES, NULL, 1, 1000, NULL, NULL, NULL,
+    assert_path(&FAKE_INVOICES, NULL, 1, 1000, NULL, NULL, NULL,
                 "/api.xro/2.0/Invoices?page=1&pageSize=1000&order=UpdatedDateUTC%20ASC");
 }
 
 static void test_path_unpaged(void **state)
 {
     (void)state;
-    assert_path(&ACCOUNTS, NULL, 7, 100, NULL, NULL, NULL,
+    assert_path(&FAKE_ACCOUNTS, NULL, 7, 100, NULL, NULL, NULL,
                 "/api.xro/2.0/Accounts?order=UpdatedDateUTC%20ASC");
-    assert_path(&ACCOUNTS, NULL, 1, 100, "[\"BANK\", \"REVENUE\"]", NULL, NULL,
+    assert_path(&FAKE_ACCOUNTS, NULL, 1, 100, "[\"BANK\", \"REVENUE\"]", NULL, NULL,
                 "/api.xro/2.0/Accounts?order=UpdatedDateUTC%20ASC&where=(Type%3D%3D%22BANK%22"
                 "%20OR%20Type%3D%3D%22REVENUE%22)");
 }
@@ -99,15 +70,15 @@ static void test_path_unpaged(void **state)
 static void test_path_ids(void **state)
 {
     (void)state;
-    assert_path(&CONTACTS, "[\"" A "\", \"" B "\"]", 1, 100, NULL, NULL, NULL,
+    assert_path(&FAKE_CONTACTS, "[\"" A "\", \"" B "\"]", 1, 100, NULL, NULL, NULL,
                 "/api.xro/2.0/Contacts?IDs=" A "," B "&includeArchived=true");
-    assert_path(&PAYMENTS, "[\"" A "\", \"" B "\"]", 1, 100, NULL, NULL, NULL,
+    assert_path(&FAKE_PAYMENTS, "[\"" A "\", \"" B "\"]", 1, 100, NULL, NULL, NULL,
                 "/api.xro/2.0/Payments?where=PaymentID%3D%3DGuid(%22" A "%22)%20OR%20"
                 "PaymentID%3D%3DGuid(%22" B "%22)");
     /* By ids, the step's types, filter and tie-break do not apply. */
     const char ids[1][XS_ID_MAX] = {B};
     tiebreak tb = {T("2024-05-06T07:08:09Z"), ids, 1};
-    assert_path(&INVOICES, "[\"" A "\"]", 1, 100, "[\"ACCREC\"]",
+    assert_path(&FAKE_INVOICES, "[\"" A "\"]", 1, 100, "[\"ACCREC\"]",
                 "{\"date_from\": \"2024-01-31\", \"statuses\": [\"PAID\"]}", &tb,
                 "/api.xro/2.0/Invoices?IDs=" A);
 }
@@ -115,15 +86,15 @@ static void test_path_ids(void **state)
 static void test_path_filters(void **state)
 {
     (void)state;
-    assert_path(&INVOICES, NULL, 2, 500, "[\"ACCREC\"]",
+    assert_path(&FAKE_INVOICES, NULL, 2, 500, "[\"ACCREC\"]",
                 "{\"date_from\": \"2024-01-31\", \"statuses\": [\"AUTHORISED\", \"PAID\"]}", NULL,
                 "/api.xro/2.0/Invoices?page=2&pageSize=500&order=UpdatedDateUTC%20ASC"
                 "&where=(Type%3D%3D%22ACCREC%22)%20AND%20Date%3E%3DDateTime(2024%2C01%2C31)"
                 "&Statuses=AUTHORISED%2CPAID");
-    assert_path(&INVOICES, NULL, 1, 10, NULL, "{\"date_from\": \"2023-12-01\"}", NULL,
+    assert_path(&FAKE_INVOICES, NULL, 1, 10, NULL, "{\"date_from\": \"2023-12-01\"}", NULL,
                 "/api.xro/2.0/Invoices?page=1&pageSize=10&order=UpdatedDateUTC%20ASC"
                 "&where=Date%3E%3DDateTime(2023%2C12%2C01)");
-    assert_path(&INVOICES, NULL, 1, 10, NULL, "{\"statuses\": [\"DRAFT\"]}", NULL,
+    assert_path(&FAKE_INVOICES, NULL, 1, 10, NULL, "{\"statuses\": [\"DRAFT\"]}", NULL,
                 "/api.xro/2.0/Invoices?page=1&pageSize=10&order=UpdatedDateUTC%20ASC"
                 "&Statuses=DRAFT");
 }
@@ -135,21 +106,22 @@ static void test_path_tiebreak(void **state)
     /* The records of since's second the page before read are left out unless changed in a
      * later second: the where names the second after since. */
     tiebreak tb = {T("2024-05-06T07:08:09.250Z"), ids, 2};
-    assert_path(&CONTACTS, NULL, 1, 100, NULL, NULL, &tb,
+    assert_path(&FAKE_CONTACTS, NULL, 1, 100, NULL, NULL, &tb,
                 "/api.xro/2.0/Contacts?page=1&pageSize=100&order=UpdatedDateUTC%20ASC"
                 "&where=(UpdatedDateUTC%3E%3DDateTime(2024%2C05%2C06%2C07%2C08%2C10)%20OR%20("
                 "ContactID%21%3DGuid(%22" A "%22)%20AND%20ContactID%21%3DGuid(%22" B
                 "%22)))&includeArchived=true");
     /* With types and a date: each part joined by AND, the tie-break last. */
     tiebreak one = {T("2024-12-31T23:59:59Z"), ids, 1};
-    assert_path(&INVOICES, NULL, 4, 100, "[\"ACCPAY\"]", "{\"date_from\": \"2024-01-01\"}", &one,
+    assert_path(&FAKE_INVOICES, NULL, 4, 100, "[\"ACCPAY\"]", "{\"date_from\": \"2024-01-01\"}",
+                &one,
                 "/api.xro/2.0/Invoices?page=4&pageSize=100&order=UpdatedDateUTC%20ASC"
                 "&where=(Type%3D%3D%22ACCPAY%22)%20AND%20Date%3E%3DDateTime(2024%2C01%2C01)"
                 "%20AND%20(UpdatedDateUTC%3E%3DDateTime(2025%2C01%2C01%2C00%2C00%2C00)%20OR%20("
                 "InvoiceID%21%3DGuid(%22" A "%22)))");
     /* An empty tie-break is none. */
     tiebreak none = {T("2024-12-31T23:59:59Z"), ids, 0};
-    assert_path(&INVOICES, NULL, 1, 100, NULL, NULL, &none,
+    assert_path(&FAKE_INVOICES, NULL, 1, 100, NULL, NULL, &none,
                 "/api.xro/2.0/Invoices?page=1&pageSize=100&order=UpdatedDateUTC%20ASC");
 }
 
@@ -158,13 +130,13 @@ static void test_path_refused(void **state)
     (void)state;
     char path[XS_XERO_PATH_MAX * 2];
     json_t *bad = J("[\"" A "\", \"not-an-id\"]"), *num = J("[42]");
-    assert_int_equal(cursor_path(&CONTACTS, bad, 1, 100, NULL, NULL, NULL, path, sizeof(path)),
+    assert_int_equal(cursor_path(&FAKE_CONTACTS, bad, 1, 100, NULL, NULL, NULL, path, sizeof(path)),
                      XS_EINVAL);
-    assert_int_equal(cursor_path(&PAYMENTS, num, 1, 100, NULL, NULL, NULL, path, sizeof(path)),
+    assert_int_equal(cursor_path(&FAKE_PAYMENTS, num, 1, 100, NULL, NULL, NULL, path, sizeof(path)),
                      XS_EINVAL);
     const char ids[2][XS_ID_MAX] = {A, "nope"};
     tiebreak tb = {T("2024-05-06T07:08:09Z"), ids, 2};
-    assert_int_equal(cursor_path(&CONTACTS, NULL, 1, 100, NULL, NULL, &tb, path, sizeof(path)),
+    assert_int_equal(cursor_path(&FAKE_CONTACTS, NULL, 1, 100, NULL, NULL, &tb, path, sizeof(path)),
                      XS_EINVAL);
     /* Too long for the buffer, however it ends. */
     json_t *many = json_array();
@@ -173,17 +145,19 @@ static void test_path_refused(void **state)
         snprintf(id, sizeof(id), "0a1b2c3d-0000-4000-8000-%012d", i);
         json_array_append_new(many, json_string(id));
     }
-    assert_int_equal(cursor_path(&PAYMENTS, many, 1, 100, NULL, NULL, NULL, path, sizeof(path)),
-                     XS_EINVAL);
+    assert_int_equal(
+        cursor_path(&FAKE_PAYMENTS, many, 1, 100, NULL, NULL, NULL, path, sizeof(path)), XS_EINVAL);
     json_t *one = J("[\"" A "\"]");
     char small[48];
-    assert_int_equal(cursor_path(&CONTACTS, one, 1, 100, NULL, NULL, NULL, small, sizeof(small)),
-                     XS_EINVAL);
-    assert_int_equal(cursor_path(&CONTACTS, NULL, 1, 100, NULL, NULL, NULL, small, sizeof(small)),
-                     XS_EINVAL);
+    assert_int_equal(
+        cursor_path(&FAKE_CONTACTS, one, 1, 100, NULL, NULL, NULL, small, sizeof(small)),
+        XS_EINVAL);
+    assert_int_equal(
+        cursor_path(&FAKE_CONTACTS, NULL, 1, 100, NULL, NULL, NULL, small, sizeof(small)),
+        XS_EINVAL);
     json_t *types = J("[\"ACCREC\", \"ACCPAY\"]");
     char mid[90];
-    assert_int_equal(cursor_path(&INVOICES, NULL, 1, 100, types, NULL, NULL, mid, sizeof(mid)),
+    assert_int_equal(cursor_path(&FAKE_INVOICES, NULL, 1, 100, types, NULL, NULL, mid, sizeof(mid)),
                      XS_EINVAL);
     json_decref(bad);
     json_decref(num);
@@ -239,7 +213,7 @@ static page full_page(const pull_ask *ask, xs_time since, int64_t number, xs_tim
 static void test_next_last_page(void **state)
 {
     (void)state;
-    pull_ask ask = {.ops = &CONTACTS, .page_size = 100};
+    pull_ask ask = {.ops = &FAKE_CONTACTS, .page_size = 100};
     page next;
     page p = full_page(&ask, 0, 1, T("2024-05-06T07:08:09Z"));
     p.n = 99; /* short: the last */
@@ -250,10 +224,10 @@ static void test_next_last_page(void **state)
     p.page_count = 2;
     assert_true(cursor_next(&p, &next));
     json_t *ids = J("[\"" A "\"]");
-    pull_ask by_ids = {.ops = &CONTACTS, .ids = ids, .page_size = 100};
+    pull_ask by_ids = {.ops = &FAKE_CONTACTS, .ids = ids, .page_size = 100};
     p.ask = &by_ids;
     assert_false(cursor_next(&p, &next));
-    pull_ask whole = {.ops = &ACCOUNTS, .page_size = 100};
+    pull_ask whole = {.ops = &FAKE_ACCOUNTS, .page_size = 100};
     p.ask = &whole;
     assert_false(cursor_next(&p, &next));
     json_decref(ids);
@@ -262,7 +236,7 @@ static void test_next_last_page(void **state)
 static void test_next_keyset(void **state)
 {
     (void)state;
-    pull_ask ask = {.ops = &CONTACTS, .page_size = 100};
+    pull_ask ask = {.ops = &FAKE_CONTACTS, .page_size = 100};
     page next;
     page p = full_page(&ask, T("2024-05-01T00:00:00Z"), 1, T("2024-05-06T07:08:09.750Z"));
     memcpy(p.tail[0], A, sizeof(A));
@@ -316,7 +290,7 @@ static void test_next_keyset(void **state)
 static void test_next_same_second(void **state)
 {
     (void)state;
-    pull_ask ask = {.ops = &CONTACTS, .page_size = 100};
+    pull_ask ask = {.ops = &FAKE_CONTACTS, .page_size = 100};
     page next;
     /* A whole page within the second it started at: the next page of the same query, its
      * tie-break carried. */
