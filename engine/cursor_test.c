@@ -13,6 +13,7 @@
 #include "engine/cursor.h"
 #include "engine/fake_entities.h"
 
+/* The two ids, short for the paths and bodies they are written into. */
 #define A FAKE_A
 #define B FAKE_B
 

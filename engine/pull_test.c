@@ -14,6 +14,7 @@
 #include "engine/pull.h"
 #include "engine/runtime.h"
 
+/* The two ids, short for the paths and bodies they are written into. */
 #define A FAKE_A
 #define B FAKE_B
 
