@@ -52,77 +52,100 @@ bool cursor_filter_ok(const json_t *filter)
     return true;
 }
 
+/* path_where appends to path (n characters of cap so far) the where of a list: the Types,
+ * the date the filter starts at and the tie-break tb (any of them may be absent); *n grows
+ * past cap when it does not fit. XS_EINVAL for a tie-break id that is not a UUID. */
+static xs_err path_where(const xs_entity_ops *ops, const json_t *types, const char *from,
+                         const tiebreak *tb, char *path, size_t cap, size_t *n)
+{
+    bool tie = tb != NULL && tb->n > 0;
+    /* where=(Type=="A" OR Type=="B") AND Date>=DateTime(y,m,d) AND (UpdatedDateUTC>=
+     * DateTime(y,m,d,h,mi,s) OR (ID!=Guid("a") AND ID!=Guid("b"))), URL-encoded */
+    *n += (size_t)snprintf(path + *n, cap - *n, "&where=%s", types != NULL ? "(" : "");
+    size_t i;
+    json_t *t;
+    json_array_foreach(types, i, t)
+    {
+        if (*n >= cap) {
+            break;
+        }
+        *n += (size_t)snprintf(path + *n, cap - *n, "%s%s%%3D%%3D%%22%s%%22",
+                               i > 0 ? "%20OR%20" : "", ops->type_field, json_string_value(t));
+    }
+    if (types != NULL && *n < cap) {
+        *n += (size_t)snprintf(path + *n, cap - *n, ")%s", from != NULL || tie ? "%20AND%20" : "");
+    }
+    if (from != NULL && *n < cap) {
+        *n += (size_t)snprintf(path + *n, cap - *n, "Date%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s)%s",
+                               from, from + 5, from + 8, tie ? "%20AND%20" : "");
+    }
+    if (!tie || *n >= cap) {
+        return XS_OK;
+    }
+    char next[XS_TIME_ISO_MAX]; /* the second after since: "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+    xs_time_format_iso(tb->since + 1000, next);
+    *n += (size_t)snprintf(path + *n, cap - *n,
+                           "(UpdatedDateUTC%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s%%2C%.2s"
+                           "%%2C%.2s%%2C%.2s)%%20OR%%20(",
+                           next, next + 5, next + 8, next + 11, next + 14, next + 17);
+    for (size_t k = 0; k < tb->n && *n < cap; k++) {
+        if (!xs_uuid_valid(tb->ids[k])) {
+            return XS_EINVAL;
+        }
+        *n += (size_t)snprintf(path + *n, cap - *n, "%s%s%%21%%3DGuid(%%22%s%%22)",
+                               k > 0 ? "%20AND%20" : "", ops->id_field, tb->ids[k]);
+    }
+    if (*n < cap) {
+        *n += (size_t)snprintf(path + *n, cap - *n, "))");
+    }
+    return XS_OK;
+}
+
+/* path_ids writes into path the list of ids: IDs=a,b where the list takes it, else
+ * where=<id_field>==Guid("a") OR ...; XS_EINVAL for an id that is not a UUID or too many. */
+static xs_err path_ids(const xs_entity_ops *ops, const json_t *ids, char *path, size_t cap,
+                       size_t *n)
+{
+    *n = (size_t)snprintf(path, cap, "%s?%s", ops->xero_path, ops->ids_param ? "IDs=" : "where=");
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *id = json_string_value(v);
+        if (id == NULL || !xs_uuid_valid(id) || *n + 120 >= cap) {
+            return XS_EINVAL;
+        }
+        if (ops->ids_param) {
+            *n += (size_t)snprintf(path + *n, cap - *n, "%s%s", i > 0 ? "," : "", id);
+        } else {
+            *n += (size_t)snprintf(path + *n, cap - *n, "%s%s%%3D%%3DGuid(%%22%s%%22)",
+                                   i > 0 ? "%20OR%20" : "", ops->id_field, id);
+        }
+    }
+    return XS_OK;
+}
+
 xs_err cursor_path(const xs_entity_ops *ops, const json_t *ids, int64_t number, int64_t page_size,
                    const json_t *types, const json_t *filter, const tiebreak *tb, char *path,
                    size_t cap)
 {
     size_t n;
-    if (ids == NULL && ops->unpaged) {
-        n = (size_t)snprintf(path, cap, "%s?order=UpdatedDateUTC%%20ASC", ops->xero_path);
-    } else if (ids != NULL) {
-        /* IDs=a,b where the list takes it, else where=<id_field>==Guid("a") OR ... */
-        n = (size_t)snprintf(path, cap, "%s?%s", ops->xero_path,
-                             ops->ids_param ? "IDs=" : "where=");
-        size_t i;
-        json_t *v;
-        json_array_foreach(ids, i, v)
-        {
-            const char *id = json_string_value(v);
-            if (id == NULL || !xs_uuid_valid(id) || n + 120 >= cap) {
-                return XS_EINVAL;
-            }
-            if (ops->ids_param) {
-                n += (size_t)snprintf(path + n, cap - n, "%s%s", i > 0 ? "," : "", id);
-            } else {
-                n += (size_t)snprintf(path + n, cap - n, "%s%s%%3D%%3DGuid(%%22%s%%22)",
-                                      i > 0 ? "%20OR%20" : "", ops->id_field, id);
-            }
+    if (ids != NULL) {
+        if (path_ids(ops, ids, path, cap, &n) != XS_OK) {
+            return XS_EINVAL;
         }
+    } else if (ops->unpaged) {
+        n = (size_t)snprintf(path, cap, "%s?order=UpdatedDateUTC%%20ASC", ops->xero_path);
     } else {
         n = (size_t)snprintf(path, cap, "%s?page=%lld&pageSize=%lld&order=UpdatedDateUTC%%20ASC",
                              ops->xero_path, (long long)number, (long long)page_size);
     }
+    /* By ids, the step's types, filter and tie-break do not apply. */
     const char *from = ids == NULL ? json_string_value(json_object_get(filter, "date_from")) : NULL;
     bool tie = ids == NULL && tb != NULL && tb->n > 0;
-    if (ids == NULL && (types != NULL || from != NULL || tie) && n < cap) {
-        /* where=(Type=="A" OR Type=="B") AND Date>=DateTime(y,m,d) AND (UpdatedDateUTC>=
-         * DateTime(y,m,d,h,mi,s) OR (ID!=Guid("a") AND ID!=Guid("b"))), URL-encoded */
-        n += (size_t)snprintf(path + n, cap - n, "&where=%s", types != NULL ? "(" : "");
-        size_t i;
-        json_t *t;
-        json_array_foreach(types, i, t)
-        {
-            if (n >= cap) {
-                break;
-            }
-            n += (size_t)snprintf(path + n, cap - n, "%s%s%%3D%%3D%%22%s%%22",
-                                  i > 0 ? "%20OR%20" : "", ops->type_field, json_string_value(t));
-        }
-        if (types != NULL && n < cap) {
-            n += (size_t)snprintf(path + n, cap - n, ")%s", from != NULL || tie ? "%20AND%20" : "");
-        }
-        if (from != NULL && n < cap) {
-            n += (size_t)snprintf(path + n, cap - n, "Date%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s)%s",
-                                  from, from + 5, from + 8, tie ? "%20AND%20" : "");
-        }
-        if (tie && n < cap) {
-            char next[XS_TIME_ISO_MAX]; /* the second after since: "YYYY-MM-DDTHH:MM:SS.mmmZ" */
-            xs_time_format_iso(tb->since + 1000, next);
-            n += (size_t)snprintf(path + n, cap - n,
-                                  "(UpdatedDateUTC%%3E%%3DDateTime(%.4s%%2C%.2s%%2C%.2s%%2C%.2s"
-                                  "%%2C%.2s%%2C%.2s)%%20OR%%20(",
-                                  next, next + 5, next + 8, next + 11, next + 14, next + 17);
-            for (size_t k = 0; k < tb->n && n < cap; k++) {
-                if (!xs_uuid_valid(tb->ids[k])) {
-                    return XS_EINVAL;
-                }
-                n += (size_t)snprintf(path + n, cap - n, "%s%s%%21%%3DGuid(%%22%s%%22)",
-                                      k > 0 ? "%20AND%20" : "", ops->id_field, tb->ids[k]);
-            }
-            if (n < cap) {
-                n += (size_t)snprintf(path + n, cap - n, "))");
-            }
-        }
+    if (ids == NULL && (types != NULL || from != NULL || tie) && n < cap &&
+        path_where(ops, types, from, tb, path, cap, &n) != XS_OK) {
+        return XS_EINVAL;
     }
     json_t *sts = ids == NULL ? json_object_get(filter, "statuses") : NULL;
     if (sts != NULL && n < cap) {

@@ -107,33 +107,18 @@ static xs_err known_ids(xs_pg *db, const pull_ask *a, const char *ids, const cha
     return XS_OK;
 }
 
-/* take_items reads the records of a reply xs_xero_request left unparsed (resp.items): each's
- * raw sum first; those the mappings know unchanged by it go to p->known as they are (their
- * id and UpdatedDateUTC read from the text), the others are parsed into list, their sums
- * into p->raws. *order (new) says where each went. XS_EPROTO (with call.error) when a record
- * does not parse: the reply is garbled. When the sums cannot be read, every record is
- * parsed. */
-static xs_err take_items(page *p, json_t *list, int32_t **order)
+typedef char raw_sum[2 * XS_SHA256_LEN + 1];
+
+/* items_sum reads the raw sum and id of each record of the reply (sums[i], ids[i]: "" when it
+ * has none that can be looked up) and lists those to look up (ids lowercase, and their sums)
+ * in ask_ids and ask_sums. */
+static void items_sum(const page *p, raw_sum *sums, char (*ids)[XS_ID_MAX], json_t *ask_ids,
+                      json_t *ask_sums)
 {
     const xs_entity_ops *ops = p->ask->ops;
     const xs_json_span *it = p->resp.items;
-    size_t n = p->resp.nitems;
     const char *body = p->resp.body;
-    typedef char sum_t[2 * XS_SHA256_LEN + 1];
-    sum_t *sums = calloc(n + 1, sizeof(sum_t));
-    char(*ids)[XS_ID_MAX] = calloc(n + 1, XS_ID_MAX);
-    json_t *ask_ids = json_array(), *ask_sums = json_array();
-    *order = calloc(n + 1, sizeof(int32_t));
-    p->known = calloc(n + 1, sizeof(pulled));
-    p->raws = calloc(n + 1, sizeof(sum_t));
-    json_t *hits = NULL;
-    char *id_arr = NULL, *raw_arr = NULL;
-    xs_err e = XS_ENOMEM;
-    if (sums == NULL || ids == NULL || ask_ids == NULL || ask_sums == NULL || *order == NULL ||
-        p->known == NULL || p->raws == NULL || n > INT32_MAX) {
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < p->resp.nitems; i++) {
         const char *v;
         size_t vlen;
         xs_sync_raw_sum(ops->info->name, body + it[i].off, it[i].len, sums[i]);
@@ -153,83 +138,131 @@ static xs_err take_items(page *p, json_t *list, int32_t **order)
         }
         ids[i][0] = '\0';
     }
+}
+
+/* items_known asks the page's connection which of the records (ask_ids, ask_sums) its
+ * mappings know unchanged: *hits (new) {lowercase id: true}, or NULL when there is no
+ * connection to ask or it cannot answer (then every record is parsed). XS_ENOMEM only. */
+static xs_err items_known(page *p, const json_t *ask_ids, const json_t *ask_sums, json_t **hits)
+{
+    *hits = NULL;
     xs_pg *db = json_array_size(ask_ids) > 0 ? (p->db != NULL ? p->db : ahead_db(p->w)) : NULL;
-    if (db != NULL &&
-        ((id_arr = xs_domain_uuid_array(ask_ids)) == NULL ||
-         (raw_arr = kit_fixed_array(ask_sums, 2 * XS_SHA256_LEN, kit_is_hex_sum)) == NULL)) {
-        goto out;
+    if (db == NULL) {
+        return XS_OK;
     }
-    if (db != NULL && known_ids(db, p->ask, id_arr, raw_arr, &hits) != XS_OK) {
+    char *id_arr = xs_domain_uuid_array(ask_ids);
+    char *raw_arr = kit_fixed_array(ask_sums, 2 * XS_SHA256_LEN, kit_is_hex_sum);
+    xs_err e = id_arr != NULL && raw_arr != NULL ? XS_OK : XS_ENOMEM;
+    if (e == XS_OK && known_ids(db, p->ask, id_arr, raw_arr, hits) != XS_OK) {
         /* Not known, then: every record is parsed, as it would be without sums. */
         if (p->w != NULL) {
             xs_log_warn(p->w->svc->log, "sync.raw_sums_unread", "{s:s, s:s}", "error",
                         xs_pg_error(db), "effect", "the page is parsed whole");
         }
-        json_decref(hits);
-        hits = NULL;
+        json_decref(*hits);
+        *hits = NULL;
     }
-    for (size_t i = 0; i < n; i++) {
-        const char *v;
-        size_t vlen;
-        char ts[64];
-        xs_time at = 0;
-        if (ids[i][0] != '\0' && json_object_get(hits, ids[i]) != NULL &&
-            xs_json_member_string(body + it[i].off, it[i].len, "UpdatedDateUTC", &v, &vlen) &&
-            vlen < sizeof(ts)) {
-            memcpy(ts, v, vlen);
-            ts[vlen] = '\0';
-            if (xs_time_parse_any(ts, &at) == XS_OK) {
-                pulled *k = &p->known[p->nknown];
-                memcpy(k->xero_id, ids[i], sizeof(ids[i]));
-                k->at = at;
-                k->known = true;
-                (*order)[i] = -1 - (int32_t)p->nknown++;
-                continue;
-            }
+    free(id_arr);
+    free(raw_arr);
+    return e;
+}
+
+/* item_known sets record i of the reply aside in p->known when the mappings know it unchanged
+ * (hits) and its UpdatedDateUTC reads; false when it is to be parsed. */
+static bool item_known(page *p, size_t i, const char *id, const json_t *hits, int32_t *order)
+{
+    const xs_json_span *it = &p->resp.items[i];
+    const char *text = p->resp.body + it->off, *v;
+    size_t vlen;
+    char ts[64];
+    xs_time at = 0;
+    if (id[0] == '\0' || json_object_get(hits, id) == NULL ||
+        !xs_json_member_string(text, it->len, "UpdatedDateUTC", &v, &vlen) || vlen >= sizeof(ts)) {
+        return false;
+    }
+    memcpy(ts, v, vlen);
+    ts[vlen] = '\0';
+    if (xs_time_parse_any(ts, &at) != XS_OK) {
+        return false;
+    }
+    pulled *k = &p->known[p->nknown];
+    snprintf(k->xero_id, sizeof(k->xero_id), "%s", id);
+    k->at = at;
+    k->known = true;
+    *order = -1 - (int32_t)p->nknown++;
+    return true;
+}
+
+/* item_parse parses record i of the reply onto list, its raw sum into p->raws; XS_EPROTO,
+ * with call.error saying where, when it does not parse. */
+static xs_err item_parse(page *p, size_t i, json_t *list, const char *sum, int32_t *order)
+{
+    const xs_json_span *it = &p->resp.items[i];
+    char why[XS_JSON_ERR_MAX];
+    json_t *x = xs_json_parse(p->resp.body + it->off, it->len, why);
+    if (x == NULL) {
+        /* "byte N" of the reply, as xs_xero_request says it of a reply parsed whole */
+        size_t at_byte = 0;
+        const char *colon = strchr(why, ':');
+        if (sscanf(why, "byte %zu", &at_byte) == 1 && colon != NULL) {
+            snprintf(p->call.error, sizeof(p->call.error), "reply is not valid JSON: byte %zu%s",
+                     it->off + at_byte, colon);
+        } else {
+            snprintf(p->call.error, sizeof(p->call.error), "reply is not valid JSON: %s", why);
         }
-        char why[XS_JSON_ERR_MAX];
-        json_t *x = xs_json_parse(body + it[i].off, it[i].len, why);
-        if (x == NULL) {
-            /* "byte N" of the reply, as xs_xero_request says it of a reply parsed whole */
-            size_t at_byte = 0;
-            const char *colon = strchr(why, ':');
-            if (sscanf(why, "byte %zu", &at_byte) == 1 && colon != NULL) {
-                snprintf(p->call.error, sizeof(p->call.error),
-                         "reply is not valid JSON: byte %zu%s", it[i].off + at_byte, colon);
-            } else {
-                snprintf(p->call.error, sizeof(p->call.error), "reply is not valid JSON: %s", why);
-            }
-            e = XS_EPROTO;
-            goto out;
-        }
-        (*order)[i] = (int32_t)json_array_size(list);
-        memcpy(p->raws[json_array_size(list)], sums[i], sizeof(sum_t));
-        if (json_array_append_new(list, x) != 0) {
-            goto out;
+        return XS_EPROTO;
+    }
+    *order = (int32_t)json_array_size(list);
+    memcpy(p->raws[json_array_size(list)], sum, sizeof(raw_sum));
+    return json_array_append_new(list, x) == 0 ? XS_OK : XS_ENOMEM;
+}
+
+/* take_items reads the records of a reply xs_xero_request left unparsed (resp.items): each's
+ * raw sum first; those the mappings know unchanged by it go to p->known as they are (their
+ * id and UpdatedDateUTC read from the text), the others are parsed into list, their sums
+ * into p->raws. *order (new) says where each went. XS_EPROTO (with call.error) when a record
+ * does not parse: the reply is garbled. When the sums cannot be read, every record is
+ * parsed. */
+static xs_err take_items(page *p, json_t *list, int32_t **order)
+{
+    size_t n = p->resp.nitems;
+    raw_sum *sums = calloc(n + 1, sizeof(raw_sum));
+    char(*ids)[XS_ID_MAX] = calloc(n + 1, XS_ID_MAX);
+    json_t *ask_ids = json_array(), *ask_sums = json_array();
+    *order = calloc(n + 1, sizeof(int32_t));
+    p->known = calloc(n + 1, sizeof(pulled));
+    p->raws = calloc(n + 1, sizeof(raw_sum));
+    json_t *hits = NULL;
+    xs_err e = XS_ENOMEM;
+    if (sums == NULL || ids == NULL || ask_ids == NULL || ask_sums == NULL || *order == NULL ||
+        p->known == NULL || p->raws == NULL || n > INT32_MAX) {
+        goto out;
+    }
+    items_sum(p, sums, ids, ask_ids, ask_sums);
+    if ((e = items_known(p, ask_ids, ask_sums, &hits)) != XS_OK) {
+        goto out;
+    }
+    for (size_t i = 0; e == XS_OK && i < n; i++) {
+        if (!item_known(p, i, ids[i], hits, &(*order)[i])) {
+            e = item_parse(p, i, list, sums[i], &(*order)[i]);
         }
     }
-    e = XS_OK;
 out:
     json_decref(hits);
     json_decref(ask_ids);
     json_decref(ask_sums);
     free(sums);
     free(ids);
-    free(id_arr);
-    free(raw_arr);
     return e;
 }
 
-void page_fetch(page *p)
+/* page_call makes the page's call: its path (without the tie-break should it not fit), the
+ * request, and the outcome of the reply (p->outcome NULL: a list came). */
+static void page_call(page *p)
 {
-    json_decref(p->drop);
-    p->drop = NULL;
     const pull_ask *a = p->ask;
     const xs_entity_ops *ops = a->ops;
     char path[PULL_PATH_MAX];
-    memset(&p->resp, 0, sizeof(p->resp));
-    memset(&p->call, 0, sizeof(p->call));
-    p->outcome = NULL;
     tiebreak tb = {p->since, (const char(*)[XS_ID_MAX])p->after, p->nafter};
     xs_err pe = cursor_path(ops, a->ids, p->number, a->page_size, a->types, a->filter, &tb, path,
                             sizeof(path));
@@ -268,27 +301,15 @@ void page_fetch(page *p)
         /* A where Xero would not take (a very large organisation's "not filtering
          * efficiently", say): the page is asked again without the tie-break. */
         p->outcome = TIEBREAK_REFUSED;
-        return;
     }
-    if (p->outcome != NULL) {
-        return;
-    }
-    xs_json_get_int(json_object_get(p->resp.json, "pagination"), "pageCount", &p->page_count);
-    int32_t *order = NULL; /* with items: each's index in list, or -1 - its index in known */
-    if (p->resp.items != NULL) {
-        xs_err e2 = take_items(p, list, &order);
-        if (e2 != XS_OK) {
-            free(order);
-            p->outcome = step_call_outcome(e2, 200, false);
-            p->call.err = e2;
-            if (e2 != XS_EPROTO) {
-                snprintf(p->call.error, sizeof(p->call.error), "%s", xs_strerror(e2));
-            }
-            return;
-        }
-    }
-    p->n = p->resp.items != NULL ? p->resp.nitems : json_array_size(list);
-    /* From the end: the last readable record, and those of its second (the tie-break). */
+}
+
+/* page_tail finds, from the end of the page's list (order: take_items's, or NULL), the last
+ * readable record (p->last, where the next page starts) and the ids of those of its second
+ * (p->tail, the tie-break). */
+static void page_tail(page *p, const json_t *list, const int32_t *order)
+{
+    const xs_entity_ops *ops = p->ask->ops;
     p->ntail = 0;
     for (size_t i = p->n; i > 0 && p->ntail <= TIEBREAK_MAX; i--) {
         char id[XS_ID_MAX] = "", why[XS_DOMAIN_WHY_MAX];
@@ -318,6 +339,36 @@ void page_fetch(page *p)
         }
         p->ntail++;
     }
+}
+
+void page_fetch(page *p)
+{
+    json_decref(p->drop);
+    p->drop = NULL;
+    memset(&p->resp, 0, sizeof(p->resp));
+    memset(&p->call, 0, sizeof(p->call));
+    p->outcome = NULL;
+    page_call(p);
+    if (p->outcome != NULL) {
+        return;
+    }
+    json_t *list = json_object_get(p->resp.json, p->ask->ops->xero_list);
+    xs_json_get_int(json_object_get(p->resp.json, "pagination"), "pageCount", &p->page_count);
+    int32_t *order = NULL; /* with items: each's index in list, or -1 - its index in known */
+    if (p->resp.items != NULL) {
+        xs_err e = take_items(p, list, &order);
+        if (e != XS_OK) {
+            free(order);
+            p->outcome = step_call_outcome(e, 200, false);
+            p->call.err = e;
+            if (e != XS_EPROTO) {
+                snprintf(p->call.error, sizeof(p->call.error), "%s", xs_strerror(e));
+            }
+            return;
+        }
+    }
+    p->n = p->resp.items != NULL ? p->resp.nitems : json_array_size(list);
+    page_tail(p, list, order);
     free(order);
 }
 

@@ -95,6 +95,7 @@ typedef struct page {
     xs_time high;          /* latest UpdatedDateUTC */
 } page;
 
+/* page_fini releases what page_fetch and page_read hold in p (its cursor stays). */
 void page_fini(page *p);
 
 /* page_fetch makes the page's call and finds where the next page would start. */

@@ -140,21 +140,21 @@ static json_t *find_own_creates(const xs_entity_ops *ops, const json_t *unmapped
     return out;
 }
 
-xs_err page_lookup(xs_svc_ctx *ctx, const step_req *req, const settings *set, page *pg,
-                   page_known *k)
+/* lookup_mapped reads the mappings of the page's parsed records into k->mappings, and sorts
+ * those not blocked: no mapping (unmatched: [{"xero_id", "rec"}]), or a mapping whose local
+ * row the decision needs (local_ids). */
+static xs_err lookup_mapped(xs_svc_ctx *ctx, const step_req *req, const page *pg, page_known *k,
+                            json_t *local_ids, json_t *unmatched)
 {
-    const xs_entity_ops *ops = pg->ask->ops;
-    const char *org = step_or_empty(req->org);
-    pulled *recs = pg->recs;
-    json_t *sums = json_array(), *local_ids = json_array(), *unmatched = json_array();
-    int64_t t0 = xs_clock_mono_ms(), tm = 0, tl = 0;
+    const pulled *recs = pg->recs;
+    json_t *sums = json_array();
+    xs_err e = sums != NULL ? XS_OK : XS_ENOMEM;
     size_t i;
-    xs_err e = sums != NULL && local_ids != NULL && unmatched != NULL ? XS_OK : XS_ENOMEM;
     for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
         json_array_append_new(sums, json_string(recs[i].sum));
     }
-    if (e == XS_OK && (e = map_load_sums(ctx, req->conn, ops->info->name, pg->xids, sums, true,
-                                         &k->mappings)) != XS_OK) {
+    if (e == XS_OK && (e = map_load_sums(ctx, req->conn, pg->ask->ops->info->name, pg->xids, sums,
+                                         true, &k->mappings)) != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read mappings");
     }
     for (i = 0; e == XS_OK && i < pg->nparsed; i++) {
@@ -171,59 +171,102 @@ xs_err page_lookup(xs_svc_ctx *ctx, const step_req *req, const settings *set, pa
             json_array_append_new(local_ids, json_string(xs_json_str_or(m, "local_id", "")));
         }
     }
-    /* Our own creates first: a record one of our pushes made is linked to the local row
-     * that caused it, never matched to another nor imported. */
+    json_decref(sums);
+    return e;
+}
+
+/* lookup_own finds which of the unmatched records our own creates in doubt made (k->claimed)
+ * and what our unrecorded updates of the mapped ones sent (k->sent): those records' local
+ * rows join local_ids and leave *unmatched. */
+static xs_err lookup_own(xs_svc_ctx *ctx, const step_req *req, const xs_entity_ops *ops,
+                         page_known *k, json_t *local_ids, json_t **unmatched)
+{
     json_t *creates = NULL;
-    if (e == XS_OK && (e = page_claims(ctx, req, ops, local_ids, json_array_size(unmatched) > 0,
-                                       &creates, &k->sent)) != XS_OK) {
+    xs_err e =
+        page_claims(ctx, req, ops, local_ids, json_array_size(*unmatched) > 0, &creates, &k->sent);
+    if (e != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read the pushes in doubt");
     }
-    if (e == XS_OK && (k->claimed = find_own_creates(ops, unmatched, creates)) == NULL) {
+    if (e == XS_OK && (k->claimed = find_own_creates(ops, *unmatched, creates)) == NULL) {
         e = XS_ENOMEM;
     }
     json_decref(creates);
-    if (e == XS_OK && json_object_size(k->claimed) > 0) {
-        json_t *rest = json_array();
-        json_t *u;
-        json_array_foreach(unmatched, i, u)
-        {
-            json_t *c = json_object_get(k->claimed, xs_json_str_or(u, "xero_id", ""));
-            if (c != NULL) {
-                json_array_append_new(local_ids, json_string(xs_json_str_or(c, "local_id", "")));
-            } else {
-                json_array_append(rest, u);
-            }
+    if (e != XS_OK || json_object_size(k->claimed) == 0) {
+        return e;
+    }
+    json_t *rest = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(*unmatched, i, u)
+    {
+        json_t *c = json_object_get(k->claimed, xs_json_str_or(u, "xero_id", ""));
+        if (c != NULL) {
+            json_array_append_new(local_ids, json_string(xs_json_str_or(c, "local_id", "")));
+        } else {
+            json_array_append(rest, u);
         }
-        json_decref(unmatched);
-        unmatched = rest;
+    }
+    json_decref(*unmatched);
+    *unmatched = rest;
+    return XS_OK;
+}
+
+/* lookup_matched matches the records still unmatched to local rows not yet linked, by the
+ * step's match keys (k->matched); the rows matched join local_ids. */
+static xs_err lookup_matched(xs_svc_ctx *ctx, const step_req *req, const settings *set,
+                             const xs_entity_ops *ops, page_known *k, json_t *local_ids,
+                             const json_t *unmatched)
+{
+    if (ops->match == NULL || json_array_size(unmatched) == 0 || json_array_size(set->keys) == 0) {
+        return XS_OK;
+    }
+    json_t *cands = NULL;
+    xs_err e =
+        ops->match(ctx->pg, step_or_empty(req->org), req->conn, unmatched, set->keys, &cands);
+    if (e != XS_OK) {
+        e = step_db_fail(ctx, e, "cannot match records");
+    } else if ((k->matched = match_assign(cands, set->keys)) == NULL) {
+        e = XS_ENOMEM;
+    }
+    json_decref(cands);
+    const char *key;
+    json_t *v;
+    json_object_foreach(e == XS_OK ? k->matched : NULL, key, v)
+    {
+        json_array_append_new(local_ids, json_string(xs_json_str_or(v, "local_id", "")));
+    }
+    return e;
+}
+
+xs_err page_lookup(xs_svc_ctx *ctx, const step_req *req, const settings *set, page *pg,
+                   page_known *k)
+{
+    const xs_entity_ops *ops = pg->ask->ops;
+    json_t *local_ids = json_array(), *unmatched = json_array();
+    int64_t t0 = xs_clock_mono_ms(), tm = 0, tl = 0;
+    xs_err e = local_ids != NULL && unmatched != NULL ? XS_OK : XS_ENOMEM;
+    if (e == XS_OK) {
+        e = lookup_mapped(ctx, req, pg, k, local_ids, unmatched);
+    }
+    /* Our own creates first: a record one of our pushes made is linked to the local row
+     * that caused it, never matched to another nor imported. */
+    if (e == XS_OK) {
+        e = lookup_own(ctx, req, ops, k, local_ids, &unmatched);
     }
     tm = xs_clock_mono_ms();
-    if (e == XS_OK && ops->match != NULL && json_array_size(unmatched) > 0 &&
-        json_array_size(set->keys) > 0) {
-        json_t *cands = NULL;
-        if ((e = ops->match(ctx->pg, org, req->conn, unmatched, set->keys, &cands)) != XS_OK) {
-            e = step_db_fail(ctx, e, "cannot match records");
-        } else if ((k->matched = match_assign(cands, set->keys)) == NULL) {
-            e = XS_ENOMEM;
-        }
-        json_decref(cands);
-        const char *key;
-        json_t *v;
-        json_object_foreach(e == XS_OK ? k->matched : NULL, key, v)
-        {
-            json_array_append_new(local_ids, json_string(xs_json_str_or(v, "local_id", "")));
-        }
+    if (e == XS_OK) {
+        e = lookup_matched(ctx, req, set, ops, k, local_ids, unmatched);
     }
     tl = xs_clock_mono_ms();
-    if (e == XS_OK && ((e = ops->load_local(ctx->pg, org, local_ids, &k->local)) != XS_OK ||
-                       (e = map_pending_conflicts(ctx, req->conn, ops->info->name, local_ids,
-                                                  &k->pending)) != XS_OK)) {
+    if (e == XS_OK &&
+        ((e = ops->load_local(ctx->pg, step_or_empty(req->org), local_ids, &k->local)) != XS_OK ||
+         (e = map_pending_conflicts(ctx, req->conn, ops->info->name, local_ids, &k->pending)) !=
+             XS_OK)) {
         e = step_db_fail(ctx, e, "cannot read local records");
     }
     xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",
                  (json_int_t)(tm - t0), "match_ms", (json_int_t)(tl - tm), "local_ms",
                  (json_int_t)(xs_clock_mono_ms() - tl));
-    json_decref(sums);
     json_decref(local_ids);
     json_decref(unmatched);
     return e;
@@ -258,79 +301,65 @@ static xs_err import_record(const xs_entity_ops *ops, const pulled *p, page_out 
     return XS_OK;
 }
 
-/* decide_pulled decides Xero's record p against the local row l (lid) and the base (NULL
- * on first link), under the step's settings; m is its mapping, or NULL when this page links
- * it. queue: a record to send to Xero goes into the outbox (a re-read before a push does
- * not: the push that follows sends it). */
-static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const settings *set,
-                            const pulled *p, const char *lid, const json_t *m, const json_t *base,
-                            const json_t *l, bool queue, page_out *o, const page_known *k)
+/* decide_mirror decides Xero's record p of a read-only mirror against the local row l (lid):
+ * Xero's version is the record; a local edit is overwritten. */
+static void decide_mirror(const pulled *p, const char *lid, const json_t *l, page_out *o)
 {
     json_t *lrec = json_object_get(l, "rec");
     int64_t lat = 0;
     xs_json_get_int(l, "at", &lat);
-    if (!ops->info->push) {
-        /* A read-only mirror: Xero's version is the record; a local edit is overwritten. */
-        bool same = xs_json_equal(lrec, p->rec);
-        if (!same) {
-            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", p->rec));
-        }
-        map_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, same ? lat : 0);
-        step_count(o->counts, same ? "unchanged" : "updated", 1);
-        return XS_OK;
+    bool same = xs_json_equal(lrec, p->rec);
+    if (!same) {
+        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", p->rec));
     }
-    if (m == NULL && set->fill_empty_only) {
-        json_t *filled = xs_sync_fill_empty(lrec, p->rec);
-        bool changed = !xs_json_equal(filled, lrec), differs = !xs_json_equal(filled, p->rec);
-        if (changed) {
-            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", filled));
-        }
-        step_count(o->counts, changed ? "updated" : "unchanged", 1);
-        map_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, differs ? -1 : 0);
-        if (differs) {
-            json_array_append_new(o->queue, json_string(lid));
-            step_count(o->counts, "queued", 1);
-        }
-        json_decref(filled);
-        return XS_OK;
+    map_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, same ? lat : 0);
+    step_count(o->counts, same ? "unchanged" : "updated", 1);
+}
+
+/* decide_fill_empty links Xero's record p to the local row l (lid), matched on first link
+ * under fill_empty_only: Xero's values fill the local row's empty fields, and a local row
+ * that then still differs goes to Xero. */
+static void decide_fill_empty(const pulled *p, const char *lid, const json_t *l, page_out *o)
+{
+    json_t *lrec = json_object_get(l, "rec");
+    json_t *filled = xs_sync_fill_empty(lrec, p->rec);
+    bool changed = !xs_json_equal(filled, lrec), differs = !xs_json_equal(filled, p->rec);
+    if (changed) {
+        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", filled));
     }
-    if (json_object_get(k->pending, lid) != NULL) {
-        /* Held for a person: keep both versions current, write nothing. */
-        xs_sync_decision held = {.action = XS_SYNC_HOLD, .policy = XS_POLICY_MANUAL};
-        snprintf(held.reason, sizeof(held.reason), "held for a person");
-        map_conflict_add(o->conflicts, lid, p->xero_id, base, lrec, p->rec, &held);
-        step_count(o->counts, "skipped", 1);
-        return XS_OK;
+    step_count(o->counts, changed ? "updated" : "unchanged", 1);
+    map_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, differs ? -1 : 0);
+    if (differs) {
+        json_array_append_new(o->queue, json_string(lid));
+        step_count(o->counts, "queued", 1);
     }
-    xs_sync_decision d;
-    json_t *fix = NULL;   /* the local row with Xero's computed values, when only they differ */
-    int64_t edited = lat; /* when the host application last changed it */
-    xs_json_get_int(l, "edited", &edited);
-    xs_err e = decide_record(ops, base, lrec, p->rec, edited, p->at, set, &d, &fix);
-    if (e != XS_OK) {
-        return xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
-    }
-    if (d.conflict) {
-        map_conflict_add(o->conflicts, lid, p->xero_id, base, lrec, p->rec, &d);
-        step_count(o->counts, "conflicts", 1);
-    }
+    json_decref(filled);
+}
+
+/* decision_apply gathers into o what decision d on Xero's record p and the local row lid
+ * (last written at lat) comes to; m is its mapping, or NULL when this page links it; fix the
+ * local row with Xero's computed values (taken over), when only they differ. queue: as
+ * decide_pulled's. */
+static void decision_apply(const xs_sync_decision *d, const pulled *p, const char *lid,
+                           const json_t *m, int64_t lat, json_t *fix, bool queue, page_out *o)
+{
     if (fix != NULL) {
         json_array_append_new(o->updates, json_pack("{s:s, s:o}", "id", lid, "rec", fix));
     }
-    switch (d.action) {
+    switch (d->action) {
     case XS_SYNC_NONE:
-        map_add(o->maps, lid, p->xero_id, d.result, p->at, fix != NULL ? 0 : lat);
+        map_add(o->maps, lid, p->xero_id, d->result, p->at, fix != NULL ? 0 : lat);
         step_count(o->counts, fix != NULL ? "updated" : "unchanged", 1);
         break;
     case XS_SYNC_TO_LOCAL:
-        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
-        map_add(o->maps, lid, p->xero_id, d.result, p->at, 0);
+        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d->result));
+        map_add(o->maps, lid, p->xero_id, d->result, p->at, 0);
         step_count(o->counts, "updated", 1);
         break;
     case XS_SYNC_TO_XERO:
     case XS_SYNC_BOTH:
-        if (d.action == XS_SYNC_BOTH) {
-            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d.result));
+        if (d->action == XS_SYNC_BOTH) {
+            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d->result));
             step_count(o->counts, "updated", 1);
         }
         /* The base becomes Xero's version, so the local one reads as changed and the
@@ -349,6 +378,48 @@ static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const set
         }
         break;
     }
+}
+
+/* decide_pulled decides Xero's record p against the local row l (lid) and the base (NULL
+ * on first link), under the step's settings; m is its mapping, or NULL when this page links
+ * it. queue: a record to send to Xero goes into the outbox (a re-read before a push does
+ * not: the push that follows sends it). */
+static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const settings *set,
+                            const pulled *p, const char *lid, const json_t *m, const json_t *base,
+                            const json_t *l, bool queue, page_out *o, const page_known *k)
+{
+    if (!ops->info->push) {
+        decide_mirror(p, lid, l, o);
+        return XS_OK;
+    }
+    if (m == NULL && set->fill_empty_only) {
+        decide_fill_empty(p, lid, l, o);
+        return XS_OK;
+    }
+    json_t *lrec = json_object_get(l, "rec");
+    if (json_object_get(k->pending, lid) != NULL) {
+        /* Held for a person: keep both versions current, write nothing. */
+        xs_sync_decision held = {.action = XS_SYNC_HOLD, .policy = XS_POLICY_MANUAL};
+        snprintf(held.reason, sizeof(held.reason), "held for a person");
+        map_conflict_add(o->conflicts, lid, p->xero_id, base, lrec, p->rec, &held);
+        step_count(o->counts, "skipped", 1);
+        return XS_OK;
+    }
+    xs_sync_decision d;
+    json_t *fix = NULL; /* the local row with Xero's computed values, when only they differ */
+    int64_t lat = 0;
+    xs_json_get_int(l, "at", &lat);
+    int64_t edited = lat; /* when the host application last changed it */
+    xs_json_get_int(l, "edited", &edited);
+    xs_err e = decide_record(ops, base, lrec, p->rec, edited, p->at, set, &d, &fix);
+    if (e != XS_OK) {
+        return xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
+    }
+    if (d.conflict) {
+        map_conflict_add(o->conflicts, lid, p->xero_id, base, lrec, p->rec, &d);
+        step_count(o->counts, "conflicts", 1);
+    }
+    decision_apply(&d, p, lid, m, lat, fix, queue, o);
     xs_sync_decision_fini(&d);
     return XS_OK;
 }

@@ -26,8 +26,10 @@ typedef struct page_out {
     blocked_ids blocked;
 } page_out;
 
+/* page_out_init makes o empty; false when out of memory (page_out_fini still applies). */
 bool page_out_init(page_out *o);
 
+/* page_out_fini releases o. */
 void page_out_fini(page_out *o);
 
 /* What is known here of a page's records, read before deciding them. */
@@ -40,6 +42,7 @@ typedef struct page_known {
     json_t *sent;     /* by local id: what a push of ours not yet recorded sent (an update) */
 } page_known;
 
+/* page_known_fini releases k and empties it. */
 void page_known_fini(page_known *k);
 
 /* page_lookup reads what is known here of a page's records (refs already translated). */
