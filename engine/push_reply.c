@@ -51,9 +51,10 @@ int64_t push_resend_window(xs_svc_ctx *ctx)
     return xs_config_int(ctx->proc->cfg, "XS_PUSH_RESEND_WINDOW");
 }
 
-xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const char *step,
+xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
                            json_t *counts, push_req *p, json_t **reply)
 {
+    const char *step = req->step;
     xs_err e = xs_pg_begin(ctx->pg);
     if (e == XS_OK &&
         (e = xs_pg_q(ctx->pg, NULL,
@@ -294,8 +295,9 @@ static void read_item(xs_svc_ctx *ctx, const step_req *req, const xs_entity_ops 
  * Xero accepted: the step runs again and sends the same request, which Xero answers from its
  * memory of the key. */
 static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
-                           const char *step, push_result *pr, json_t *errors, bool per_item)
+                           push_result *pr, json_t *errors, bool per_item)
 {
+    const char *step = req->step;
     char txid[64];
     step_new_txid(req, txid, sizeof(txid));
     char *unlink = json_array_size(pr->recreated) > 0 ? xs_domain_uuid_array(pr->recreated) : NULL;
@@ -311,7 +313,7 @@ static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step
                       "local_id = ANY($3::uuid[])",
                       req->conn, ops->name, unlink)) != XS_OK) ||
         (e = step_item_errors(ctx, req, ops->name, errors)) != XS_OK ||
-        (e = push_release_claims(ctx, req, step, !per_item)) != XS_OK ||
+        (e = push_release_claims(ctx, req, !per_item)) != XS_OK ||
         (e = xs_pg_q(ctx->pg, NULL,
                      "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
                      "id = $1",
@@ -331,8 +333,8 @@ static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step
     return XS_OK;
 }
 
-xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, const char *step,
-                 push_req *p, json_t *counts, json_t *errors, int64_t calls, json_t **reply)
+xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, push_req *p,
+                 json_t *counts, json_t *errors, int64_t calls, json_t **reply)
 {
     char path[XS_XERO_PATH_MAX];
     const char *xid = xs_json_str_or(json_array_get(p->items, 0), "xero_id", "");
@@ -404,7 +406,7 @@ xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
         read_item(ctx, req, ops, it, json_array_get(results, i), &pr, counts, errors);
     }
     xs_xero_resp_fini(&resp);
-    e = record_reply(ctx, ops, req, step, &pr, errors, per_item);
+    e = record_reply(ctx, ops, req, &pr, errors, per_item);
     if (e == XS_OK) {
         xs_log_debug(ctx->proc->log, "sync.push_timing", "{s:I, s:I, s:I}", "items",
                      (json_int_t)nitems, "call_ms", (json_int_t)(t1 - t0), "apply_ms",
