@@ -1,8 +1,8 @@
 /*
- * engine/push.h: the sync.push handler. Reads the stored request of a retried step or
- * builds a fresh batch, sends it, records the reply, and answers with counts, the scan's
- * position and the records left for the next step. It holds only the request; every stage
- * is another room's.
+ * engine/push.h: the sync.push handler. Decodes the request once (step_req and push_ask),
+ * reads the stored request of a retried step or builds a fresh batch, sends it, records the
+ * reply, and answers with counts, the scan's position and the records left for the next step.
+ * It holds only the request; every stage is another room's.
  */
 #ifndef XS_ENGINE_PUSH_H
 #define XS_ENGINE_PUSH_H

@@ -51,9 +51,10 @@ int64_t push_resend_window(xs_svc_ctx *ctx)
     return xs_config_int(ctx->proc->cfg, "XS_PUSH_RESEND_WINDOW");
 }
 
-xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const char *step,
+xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
                            json_t *counts, push_req *p, json_t **reply)
 {
+    const char *step = req->step;
     xs_err e = xs_pg_begin(ctx->pg);
     if (e == XS_OK &&
         (e = xs_pg_q(ctx->pg, NULL,
@@ -76,6 +77,34 @@ xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const char
     step_count(counts, "in_doubt", (json_int_t)json_array_size(p->items));
     *reply = push_reply("done", counts, NULL, 0, p);
     return *reply != NULL ? XS_OK : XS_ENOMEM;
+}
+
+/* remove_own_copy deletes local record copy, which a pull imported from our own create before
+ * the push's reply came, when nothing changed it since (its mapping's local_updated_at), in a
+ * savepoint of the open transaction: *gone is how many rows went (0 when it stays, say because
+ * another record names it). */
+static xs_err remove_own_copy(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
+                              const char *copy, int64_t *gone)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "WITH d AS (DELETE FROM %s t USING sync.mappings m WHERE t.id = $1 AND "
+             "m.connection_id = $2 AND m.entity = $3 AND m.local_id = t.id AND "
+             "m.local_updated_at = " XS_DOMAIN_AT_MS("t.updated_at") " RETURNING t.id) "
+                                                                     "SELECT count(*) FROM d",
+             ops->table);
+    xs_pg_res *d = NULL;
+    xs_err e = xs_pg_q0(ctx->pg, NULL, "SAVEPOINT own_copy");
+    if (e == XS_OK) {
+        if (xs_pg_q(ctx->pg, &d, sql, copy, req->conn, ops->info->name) == XS_OK) {
+            xs_pg_res_int(d, 0, 0, gone);
+            e = xs_pg_q0(ctx->pg, NULL, "RELEASE SAVEPOINT own_copy");
+        } else {
+            e = xs_pg_q0(ctx->pg, NULL, "ROLLBACK TO SAVEPOINT own_copy");
+        }
+    }
+    xs_pg_res_free(d);
+    return e;
 }
 
 /* own_copies checks, in the open transaction, the mappings a push's creates are about to get
@@ -143,24 +172,7 @@ static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_r
         }
         int64_t gone = 0;
         if (ops->table != NULL) {
-            char sql[512];
-            snprintf(sql, sizeof(sql),
-                     "WITH d AS (DELETE FROM %s t USING sync.mappings m WHERE t.id = $1 AND "
-                     "m.connection_id = $2 AND m.entity = $3 AND m.local_id = t.id AND "
-                     "m.local_updated_at = " XS_DOMAIN_AT_MS("t.updated_at") " RETURNING t.id) "
-                                                                             "SELECT count(*) "
-                                                                             "FROM d",
-                     ops->table);
-            xs_pg_res *d = NULL;
-            if ((e = xs_pg_q0(ctx->pg, NULL, "SAVEPOINT own_copy")) == XS_OK) {
-                if (xs_pg_q(ctx->pg, &d, sql, copy, req->conn, ops->info->name) == XS_OK) {
-                    xs_pg_res_int(d, 0, 0, &gone);
-                    e = xs_pg_q0(ctx->pg, NULL, "RELEASE SAVEPOINT own_copy");
-                } else {
-                    e = xs_pg_q0(ctx->pg, NULL, "ROLLBACK TO SAVEPOINT own_copy");
-                }
-            }
-            xs_pg_res_free(d);
+            e = remove_own_copy(ctx, ops, req, copy, &gone);
         }
         if (gone > 0) {
             xs_log_warn(ctx->proc->log, "sync.own_copy_removed", "{s:s, s:s, s:s, s:s}", "entity",
@@ -188,6 +200,7 @@ typedef struct push_result {
     json_t *lookups;   /* [{name, local_id}]: names Xero said are taken, to look up */
 } push_result;
 
+/* push_result_fini lets go of what r holds. */
 static void push_result_fini(push_result *r)
 {
     json_decref(r->maps);
@@ -195,6 +208,47 @@ static void push_result_fini(push_result *r)
     json_decref(r->recreated);
     json_decref(r->created);
     json_decref(r->lookups);
+}
+
+/* item_message says why Xero's answer res for one item is not a record it saved (into msg):
+ * it names the item by the nil id, or says ERROR with Xero's messages (error), or cannot be
+ * read (why: xs_domain_from_xero's reason, or ""). */
+static void item_message(const json_t *res, bool nil, bool error, const char *why, char *msg,
+                         size_t cap)
+{
+    if (nil) {
+        char detail[900] = "";
+        if (error) {
+            lookup_item_message(res, detail, sizeof(detail));
+        }
+        snprintf(msg, cap, "Xero did not save it: its reply names it by the nil id%s%s",
+                 detail[0] != '\0' ? ": " : "", detail);
+    } else if (error) {
+        lookup_item_message(res, msg, cap);
+    } else {
+        snprintf(msg, cap, "Xero's reply for this record cannot be read: %s",
+                 why[0] != '\0' ? why : "it names no record by a valid id");
+    }
+}
+
+/* item_refused takes a sent item it Xero did not save (msg: why): a create whose key another
+ * record holds (ops->lookup_key) waits for a lookup of that record (pr->lookups); anything
+ * else fails with msg. */
+static void item_refused(const xs_entity_ops *ops, const json_t *it, const char *msg,
+                         push_result *pr, json_t *counts, json_t *errors)
+{
+    const char *lid = xs_json_str_or(it, "local_id", "");
+    const char *had = xs_json_str_or(it, "xero_id", NULL);
+    bool retire = json_is_true(json_object_get(it, "retire"));
+    char lk[256];
+    if (!retire && had == NULL && ops->lookup_key != NULL &&
+        ops->lookup_key(json_object_get(it, "rec"), msg, lk)) {
+        json_array_append_new(pr->lookups, json_pack("{s:s, s:s}", "name", lk, "local_id", lid));
+        step_count(counts, "deferred", 1);
+    } else {
+        step_item_error(errors, lid, had, msg);
+        step_count(counts, "failed", 1);
+    }
 }
 
 /* read_item takes Xero's answer res for one sent item it. */
@@ -215,29 +269,8 @@ static void read_item(xs_svc_ctx *ctx, const step_req *req, const xs_entity_ops 
               xs_domain_from_xero(ops, res, &xrec, xid, &xat, why) == XS_OK && kit_xero_id_ok(xid);
     if (!ok) {
         char msg[1024];
-        if (nil) {
-            char detail[900] = "";
-            if (strcmp(st, "ERROR") == 0) {
-                lookup_item_message(res, detail, sizeof(detail));
-            }
-            snprintf(msg, sizeof(msg), "Xero did not save it: its reply names it by the nil id%s%s",
-                     detail[0] != '\0' ? ": " : "", detail);
-        } else if (strcmp(st, "ERROR") == 0) {
-            lookup_item_message(res, msg, sizeof(msg));
-        } else {
-            snprintf(msg, sizeof(msg), "Xero's reply for this record cannot be read: %s",
-                     why[0] != '\0' ? why : "it names no record by a valid id");
-        }
-        char lk[256];
-        if (!retire && had == NULL && ops->lookup_key != NULL &&
-            ops->lookup_key(json_object_get(it, "rec"), msg, lk)) {
-            json_array_append_new(pr->lookups,
-                                  json_pack("{s:s, s:s}", "name", lk, "local_id", lid));
-            step_count(counts, "deferred", 1);
-        } else {
-            step_item_error(errors, lid, had, msg);
-            step_count(counts, "failed", 1);
-        }
+        item_message(res, nil, strcmp(st, "ERROR") == 0, why, msg, sizeof(msg));
+        item_refused(ops, it, msg, pr, counts, errors);
         json_decref(xrec);
         return;
     }
@@ -295,8 +328,9 @@ static void read_item(xs_svc_ctx *ctx, const step_req *req, const xs_entity_ops 
  * Xero accepted: the step runs again and sends the same request, which Xero answers from its
  * memory of the key. */
 static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
-                           const char *step, push_result *pr, json_t *errors, bool per_item)
+                           push_result *pr, json_t *errors, bool per_item)
 {
+    const char *step = req->step;
     char txid[64];
     step_new_txid(req, txid, sizeof(txid));
     char *unlink = json_array_size(pr->recreated) > 0 ? xs_domain_uuid_array(pr->recreated) : NULL;
@@ -312,7 +346,7 @@ static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step
                       "local_id = ANY($3::uuid[])",
                       req->conn, ops->info->name, unlink)) != XS_OK) ||
         (e = step_item_errors(ctx, req, ops->info->name, errors)) != XS_OK ||
-        (e = push_release_claims(ctx, req, step, !per_item)) != XS_OK ||
+        (e = push_release_claims(ctx, req, !per_item)) != XS_OK ||
         (e = xs_pg_q(ctx->pg, NULL,
                      "UPDATE sync.run_steps SET request_body = NULL, request_items = NULL WHERE "
                      "id = $1",
@@ -332,8 +366,11 @@ static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step
     return XS_OK;
 }
 
-xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, const char *step,
-                 push_req *p, json_t *counts, json_t *errors, int64_t calls, json_t **reply)
+/* push_call POSTs the step's stored request (p) with its Idempotency-Key into resp (call:
+ * what the call was), and records the call. A delete Xero takes alone names its record in the
+ * path; any other write asks for a result item by item (summarizeErrors=false). */
+static xs_err push_call(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
+                        const push_req *p, xs_xero_resp *resp, xs_xero_call *call)
 {
     char path[XS_XERO_PATH_MAX];
     const char *xid = xs_json_str_or(json_array_get(p->items, 0), "xero_id", "");
@@ -351,11 +388,38 @@ xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
                       .idempotency_key = p->key,
                       .body = p->body,
                       .body_len = strlen(p->body)};
+    xs_err e = xs_xero_request(step_xero(ctx), &xr, resp, call);
+    step_audit(ctx, req, call);
+    return e;
+}
+
+/* push_refused records a request Xero refused whole (resp, not 200: nothing made): each of its
+ * items fails with Xero's message, which the call's error says too. */
+static void push_refused(const push_req *p, const xs_xero_resp *resp, json_t *counts,
+                         json_t *errors, xs_xero_call *call)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "Xero refused the %s (HTTP %ld): %s",
+             p->kind == BATCH_DELETE ? "request" : "batch", resp->status,
+             xs_json_str_or(resp->json, "Message", resp->body != NULL ? resp->body : ""));
+    size_t i;
+    json_t *it;
+    json_array_foreach(p->items, i, it)
+    {
+        step_item_error(errors, xs_json_str_or(it, "local_id", NULL),
+                        xs_json_str_or(it, "xero_id", NULL), msg);
+    }
+    step_count(counts, "failed", (json_int_t)json_array_size(p->items));
+    snprintf(call->error, sizeof(call->error), "%.250s", msg);
+}
+
+xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, push_req *p,
+                 json_t *counts, json_t *errors, int64_t calls, json_t **reply)
+{
     xs_xero_call call;
     xs_xero_resp resp = {0};
     int64_t t0 = xs_clock_mono_ms();
-    xs_err e = xs_xero_request(step_xero(ctx), &xr, &resp, &call);
-    step_audit(ctx, req, &call);
+    xs_err e = push_call(ctx, ops, req, p, &resp, &call);
     calls++;
     size_t nitems = json_array_size(p->items);
     step_count(counts, "sent", (json_int_t)nitems);
@@ -371,20 +435,8 @@ xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
     }
     if (outcome == NULL && resp.status != 200) {
         /* The whole request was refused (e.g. 400 PostDataInvalidException): nothing made. */
-        char msg[512];
-        snprintf(msg, sizeof(msg), "Xero refused the %s (HTTP %ld): %s",
-                 p->kind == BATCH_DELETE ? "request" : "batch", resp.status,
-                 xs_json_str_or(resp.json, "Message", resp.body != NULL ? resp.body : ""));
-        size_t i;
-        json_t *it;
-        json_array_foreach(p->items, i, it)
-        {
-            step_item_error(errors, xs_json_str_or(it, "local_id", NULL),
-                            xs_json_str_or(it, "xero_id", NULL), msg);
-        }
-        step_count(counts, "failed", (json_int_t)nitems);
+        push_refused(p, &resp, counts, errors, &call);
         outcome = "failed";
-        snprintf(call.error, sizeof(call.error), "%.250s", msg);
     }
     if (outcome != NULL && strcmp(outcome, "failed") != 0) {
         /* Not applied, or not known to be: the stored request and the claims stay for the
@@ -405,7 +457,7 @@ xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
         read_item(ctx, req, ops, it, json_array_get(results, i), &pr, counts, errors);
     }
     xs_xero_resp_fini(&resp);
-    e = record_reply(ctx, ops, req, step, &pr, errors, per_item);
+    e = record_reply(ctx, ops, req, &pr, errors, per_item);
     if (e == XS_OK) {
         xs_log_debug(ctx->proc->log, "sync.push_timing", "{s:I, s:I, s:I}", "items",
                      (json_int_t)nitems, "call_ms", (json_int_t)(t1 - t0), "apply_ms",

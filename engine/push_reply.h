@@ -25,11 +25,11 @@ int64_t push_resend_window(xs_svc_ctx *ctx);
  * safely (past the resend window): the request is dropped, the claims stay, and a pull that
  * finds the records links them (find_own_creates), or, having read everything Xero changed
  * since and not found them, lets them go to be sent anew (the orchestrator's cursor). */
-xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const char *step,
+xs_err push_leave_in_doubt(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
                            json_t *counts, push_req *p, json_t **reply);
 
-/* push_send makes the step's one write and writes what came of it into *reply. */
-xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, const char *step,
-                 push_req *p, json_t *counts, json_t *errors, int64_t calls, json_t **reply);
+/* push_send makes the step's (req->step) one write and writes what came of it into *reply. */
+xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, push_req *p,
+                 json_t *counts, json_t *errors, int64_t calls, json_t **reply);
 
 #endif

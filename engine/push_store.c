@@ -148,9 +148,7 @@ static xs_err claim_batch(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_
     return e;
 }
 
-/* push_request_body writes the batch's body: {"<list>": [items]}, or for a delete Xero takes one
- * a request, the item less its id field (new string). */
-static char *push_request_body(const xs_entity_ops *ops, const batch *b)
+char *push_request_body(const xs_entity_ops *ops, const batch *b)
 {
     if (b->kind == BATCH_DELETE) {
         json_t *x = json_copy(json_array_get(b->xitems, 0));
@@ -165,11 +163,7 @@ static char *push_request_body(const xs_entity_ops *ops, const batch *b)
     return text;
 }
 
-/* request_key derives the Idempotency-Key of a request: it names this exact body for these
- * local records (and the Xero records they update) on this connection, so two batches of the
- * same text (bills alike, which Xero lets be; two deletes, whose bodies are the same) are two
- * requests. */
-static xs_err request_key(const step_req *req, const json_t *items, const char *body, char key[64])
+xs_err push_request_key(const step_req *req, const json_t *items, const char *body, char key[64])
 {
     size_t blen = strlen(body) + strlen(req->conn) + json_array_size(items) * 2 * XS_ID_MAX + 2;
     char *keyed = malloc(blen);
@@ -192,9 +186,10 @@ static xs_err request_key(const step_req *req, const json_t *items, const char *
     return XS_OK;
 }
 
-xs_err push_store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
-                          const char *step, batch *b, json_t *errors, json_t *counts, push_req *p)
+xs_err push_store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, batch *b,
+                          json_t *errors, json_t *counts, push_req *p)
 {
+    const char *step = req->step;
     xs_err e = xs_pg_begin(ctx->pg);
     if (e == XS_OK && json_array_size(b->items) > 0) {
         e = claim_batch(ctx, ops, req, step, b, counts);
@@ -203,7 +198,7 @@ xs_err push_store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_
     if (e == XS_OK && json_array_size(b->items) > 0) {
         free(p->body); /* a retry's, rebuilt */
         p->body = push_request_body(ops, b);
-        e = p->body != NULL ? request_key(req, b->items, p->body, p->key) : XS_ENOMEM;
+        e = p->body != NULL ? push_request_key(req, b->items, p->body, p->key) : XS_ENOMEM;
         p->kind = b->kind;
         json_decref(p->items);
         p->items = json_incref(b->items);
@@ -295,58 +290,79 @@ json_t *push_items_ids(const json_t *items, bool xero)
     return ids;
 }
 
-xs_err push_release_claims(xs_svc_ctx *ctx, const step_req *req, const char *step,
-                           bool keep_creates)
+xs_err push_release_claims(xs_svc_ctx *ctx, const step_req *req, bool keep_creates)
 {
     return xs_pg_q(ctx->pg, NULL,
                    "WITH gone AS (DELETE FROM sync.push_claims WHERE step_id = $1 AND (op <> "
                    "'create' OR NOT $2::boolean) RETURNING entity, local_id, wanted) SELECT "
                    "count(sync.record_change($3::uuid, entity, local_id, 'update')) FROM gone "
                    "WHERE wanted",
-                   step, keep_creates ? "true" : "false", step_or_empty(req->org));
+                   req->step, keep_creates ? "true" : "false", step_or_empty(req->org));
 }
 
-xs_err push_build_fresh(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
+/* push_scan_on reads on with a scan that stopped at the end of what it read: the next SCAN_READ
+ * ids, until a batch of one kind is full or SCAN_MAX records were read (scanned so far) or the
+ * records end (p->next_scan: where it goes on). */
+static xs_err push_scan_on(xs_svc_ctx *ctx, const xs_entity_ops *ops, const push_ask *ask,
+                           int scanned, json_t *counts, batch *b, json_t *errors, push_req *p,
+                           blocked_ids *bids, char *stop)
+{
+    const char *org = step_or_empty(ask->req->org);
+    xs_err e = XS_OK;
+    while (e == XS_OK && stop[0] == '\0' && p->next_scan[0] != '\0' && !batch_full(b) &&
+           scanned < SCAN_MAX) {
+        json_t *more = NULL;
+        char after[XS_ID_MAX];
+        snprintf(after, sizeof(after), "%s", p->next_scan);
+        if ((e = ops->list_ids(ctx->pg, org, ask->req->conn, after, SCAN_READ, &more,
+                               p->next_scan)) != XS_OK) {
+            return step_db_fail(ctx, e, "cannot list local records");
+        }
+        scanned += SCAN_READ;
+        e = batch_build(ctx, ops, ask, org, more, counts, b, errors, bids, stop);
+        json_decref(more);
+    }
+    return e;
+}
+
+/* push_consumed is how many of the given ids (ids) a step dealt with: all, or those up to the
+ * one a full batch stopped at (stop); -1 for a scan. */
+static int64_t push_consumed(const json_t *ids, bool scan, const char *stop)
+{
+    if (scan) {
+        return -1;
+    }
+    size_t k;
+    json_t *v;
+    json_array_foreach(stop[0] != '\0' ? ids : NULL, k, v)
+    {
+        if (strcmp(json_string_value(v), stop) == 0) {
+            return (int64_t)k + 1;
+        }
+    }
+    return (int64_t)json_array_size(ids);
+}
+
+xs_err push_build_fresh(xs_svc_ctx *ctx, const xs_entity_ops *ops, const push_ask *ask,
                         json_t *counts, batch *b, json_t *errors, push_req *p)
 {
-    const char *org = step_or_empty(req->org);
+    const char *org = step_or_empty(ask->req->org);
     json_t *ids = NULL;
     char stop[XS_ID_MAX] = "";
     bool scan = false;
     blocked_ids bids = {0};
-    xs_err e = batch_candidates(ctx, ops, req, org, &ids, p->next_scan, &scan);
+    xs_err e = batch_candidates(ctx, ops, ask, org, &ids, p->next_scan, &scan);
     if (e == XS_OK) {
-        e = batch_build(ctx, ops, req, org, ids, counts, b, errors, &bids, stop);
+        e = batch_build(ctx, ops, ask, org, ids, counts, b, errors, &bids, stop);
     }
-    for (int scanned = (int)json_array_size(ids); e == XS_OK && scan && stop[0] == '\0' &&
-                                                  p->next_scan[0] != '\0' && !batch_full(b) &&
-                                                  scanned < SCAN_MAX;) {
-        json_t *more = NULL;
-        char after[XS_ID_MAX];
-        snprintf(after, sizeof(after), "%s", p->next_scan);
-        if ((e = ops->list_ids(ctx->pg, org, req->conn, after, SCAN_READ, &more, p->next_scan)) !=
-            XS_OK) {
-            e = step_db_fail(ctx, e, "cannot list local records");
-            break;
-        }
-        scanned += SCAN_READ;
-        e = batch_build(ctx, ops, req, org, more, counts, b, errors, &bids, stop);
-        json_decref(more);
+    if (e == XS_OK && scan) {
+        e = push_scan_on(ctx, ops, ask, (int)json_array_size(ids), counts, b, errors, p, &bids,
+                         stop);
     }
-    if (e == XS_OK && stop[0] == '\0' && !batch_full(b) &&
-        json_is_true(json_object_get(req->msg->body, "defer_partial"))) {
+    if (e == XS_OK && stop[0] == '\0' && !batch_full(b) && ask->defer_partial) {
         /* The last records, not a whole request: they join those of the phase waiting to go
          * in a step of their own (again), which makes fuller requests of them. */
-        for (int k = BATCH_CREATE; k <= BATCH_DELETE; k++) {
-            size_t i;
-            json_t *it;
-            json_array_foreach(b->by_kind[k], i, it)
-            {
-                json_array_append_new(b->again, json_string(xs_json_str_or(it, "local_id", "")));
-            }
-            json_array_clear(b->by_kind[k]);
-            json_array_clear(b->x_by_kind[k]);
-        }
+        batch_defer(b);
     }
     if (e == XS_OK) {
         batch_finish(b);
@@ -355,16 +371,7 @@ xs_err push_build_fresh(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_re
         }
         /* Given ids: those up to the last one taken are consumed; the orchestrator sends the
          * rest in the next step, so every call carries a full batch. */
-        p->consumed = scan ? -1 : (int64_t)json_array_size(ids);
-        size_t k;
-        json_t *v;
-        json_array_foreach(!scan && stop[0] != '\0' ? ids : NULL, k, v)
-        {
-            if (strcmp(json_string_value(v), stop) == 0) {
-                p->consumed = (int64_t)k + 1;
-                break;
-            }
-        }
+        p->consumed = push_consumed(ids, scan, stop);
         p->blocked = blocked_json(&bids);
         p->again = json_array_size(b->again) > 0 ? json_incref(b->again) : NULL;
     }

@@ -27,6 +27,7 @@ typedef struct push_req {
     bool stored;               /* read from the step's row (a retry) */
 } push_req;
 
+/* push_req_fini lets go of what p holds. */
 void push_req_fini(push_req *p);
 
 /* push_req_read reads the request a step stored before its call, if any. */
@@ -36,11 +37,21 @@ xs_err push_req_read(xs_svc_ctx *ctx, const char *step, push_req *p);
  * client's time-out, and the resume margin for Xero's clock. */
 int64_t push_settle_ms(xs_svc_ctx *ctx);
 
+/* push_request_body writes the batch's body: {"<list>": [items]}, or for a delete Xero takes one
+ * a request, the item less its id field (new string). */
+char *push_request_body(const xs_entity_ops *ops, const batch *b);
+
+/* push_request_key derives the Idempotency-Key of a request (into key): it names this exact body
+ * for these local records (items, and the Xero records they update) on this connection
+ * (req->conn), so two batches of the same text (bills alike, which Xero lets be; two deletes,
+ * whose bodies are the same) are two requests. */
+xs_err push_request_key(const step_req *req, const json_t *items, const char *body, char key[64]);
+
 /* push_store_request claims the batch's records and stores the request that stands for the rest
- * in the step's row, with the refusals found before it, in one transaction: a retry then
- * sends it as it is. p->body stays NULL when no record is left to send. */
-xs_err push_store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
-                          const char *step, batch *b, json_t *errors, json_t *counts, push_req *p);
+ * in the step's row (req->step), with the refusals found before it, in one transaction: a retry
+ * then sends it as it is. p->body stays NULL when no record is left to send. */
+xs_err push_store_request(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req, batch *b,
+                          json_t *errors, json_t *counts, push_req *p);
 
 /* push_reread fetches Xero's current version of the records a push is about to update (xids:
  * their Xero ids, at most 50) and decides each again against its base, as a pull of them
@@ -55,14 +66,15 @@ xs_err push_reread(xs_svc_ctx *ctx, const step_req *req, const settings *set,
 /* push_items_ids lists the local ids (or, xero, the Xero ids) of a request's items (new). */
 json_t *push_items_ids(const json_t *items, bool xero);
 
-/* push_release_claims lets go, in the open transaction, of the step's claims but (keep_creates)
- * those of creates Xero may hold, queueing the records another push wanted meanwhile. */
-xs_err push_release_claims(xs_svc_ctx *ctx, const step_req *req, const char *step,
-                           bool keep_creates);
+/* push_release_claims lets go, in the open transaction, of the step's (req->step) claims but
+ * (keep_creates) those of creates Xero may hold, queueing the records another push wanted
+ * meanwhile. */
+xs_err push_release_claims(xs_svc_ctx *ctx, const step_req *req, bool keep_creates);
 
 /* push_build_fresh chooses a new step's batch: the given local ids, or the next of a full scan,
- * until a batch of one kind is full (or SCAN_MAX records were read, or the records end). */
-xs_err push_build_fresh(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
+ * until a batch of one kind is full (or SCAN_MAX records were read, or the records end); with
+ * ask->defer_partial, records short of a whole request are left to the next steps. */
+xs_err push_build_fresh(xs_svc_ctx *ctx, const xs_entity_ops *ops, const push_ask *ask,
                         json_t *counts, batch *b, json_t *errors, push_req *p);
 
 #endif
