@@ -1,17 +1,13 @@
 /* batch.c: see batch.h. */
 #include "engine/batch.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
 #include "xs/uuid.h"
+
 #include "engine/mappings.h"
 #include "engine/step.h"
 
@@ -27,7 +23,7 @@ xs_err batch_candidates(xs_svc_ctx *ctx, const xs_entity_ops *ops, const push_as
         json_t *v;
         json_array_foreach(given, i, v)
         {
-            if (!xs_uuid_valid(json_string_value(v))) {
+            if (!xs_uuid_valid(xs_json_string_value(v, NULL))) {
                 return xs_svc_fail_field(ctx, XS_EINVAL, "local_ids", "local ids must be UUIDs");
             }
         }
@@ -373,11 +369,11 @@ xs_err batch_build(xs_svc_ctx *ctx, const xs_entity_ops *ops, const push_ask *as
     json_array_foreach(e == XS_OK ? ids : NULL, i, v)
     {
         if (batch_full(b)) {
-            snprintf(stop, XS_ID_MAX, "%s", json_string_value(json_array_get(ids, i - 1)));
+            snprintf(stop, XS_ID_MAX, "%s", xs_json_string_value(json_array_get(ids, i - 1), NULL));
             break;
         }
-        if ((e = batch_one(ops, ask, &r, json_string_value(v), counts, b, errors, blocked)) !=
-            XS_OK) {
+        if ((e = batch_one(ops, ask, &r, xs_json_string_value(v, NULL), counts, b, errors,
+                           blocked)) != XS_OK) {
             break;
         }
     }

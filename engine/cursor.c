@@ -1,15 +1,9 @@
 /* cursor.c: see cursor.h. */
 #include "engine/cursor.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
 #include "xs/uuid.h"
 
@@ -27,7 +21,7 @@ bool cursor_filter_ok(const json_t *filter)
     {
         xs_time t;
         if (strcmp(k, "date_from") == 0) {
-            const char *d = json_string_value(v);
+            const char *d = xs_json_string_value(v, NULL);
             if (d == NULL || strlen(d) != 10 || xs_time_parse_iso(d, &t) != XS_OK) {
                 return false;
             }
@@ -39,7 +33,7 @@ bool cursor_filter_ok(const json_t *filter)
             json_t *st;
             json_array_foreach(v, i, st)
             {
-                const char *x = json_string_value(st);
+                const char *x = xs_json_string_value(st, NULL);
                 if (x == NULL || x[0] == '\0' || strlen(x) > 20 ||
                     strspn(x, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(x)) {
                     return false;
@@ -69,8 +63,9 @@ static xs_err path_where(const xs_entity_ops *ops, const json_t *types, const ch
         if (*n >= cap) {
             break;
         }
-        *n += (size_t)snprintf(path + *n, cap - *n, "%s%s%%3D%%3D%%22%s%%22",
-                               i > 0 ? "%20OR%20" : "", ops->type_field, json_string_value(t));
+        *n +=
+            (size_t)snprintf(path + *n, cap - *n, "%s%s%%3D%%3D%%22%s%%22", i > 0 ? "%20OR%20" : "",
+                             ops->type_field, xs_json_string_value(t, NULL));
     }
     if (types != NULL && *n < cap) {
         *n += (size_t)snprintf(path + *n, cap - *n, ")%s", from != NULL || tie ? "%20AND%20" : "");
@@ -111,7 +106,7 @@ static xs_err path_ids(const xs_entity_ops *ops, const json_t *ids, char *path, 
     json_t *v;
     json_array_foreach(ids, i, v)
     {
-        const char *id = json_string_value(v);
+        const char *id = xs_json_string_value(v, NULL);
         if (id == NULL || !xs_uuid_valid(id) || *n + 120 >= cap) {
             return XS_EINVAL;
         }
@@ -141,7 +136,8 @@ xs_err cursor_path(const xs_entity_ops *ops, const json_t *ids, int64_t number, 
                              ops->xero_path, (long long)number, (long long)page_size);
     }
     /* By ids, the step's types, filter and tie-break do not apply. */
-    const char *from = ids == NULL ? json_string_value(json_object_get(filter, "date_from")) : NULL;
+    const char *from =
+        ids == NULL ? xs_json_string_value(json_object_get(filter, "date_from"), NULL) : NULL;
     bool tie = ids == NULL && tb != NULL && tb->n > 0;
     if (ids == NULL && (types != NULL || from != NULL || tie) && n < cap &&
         path_where(ops, types, from, tb, path, cap, &n) != XS_OK) {
@@ -158,7 +154,7 @@ xs_err cursor_path(const xs_entity_ops *ops, const json_t *ids, int64_t number, 
                 break;
             }
             n += (size_t)snprintf(path + n, cap - n, "%s%s", i > 0 ? "%2C" : "",
-                                  json_string_value(st));
+                                  xs_json_string_value(st, NULL));
         }
     }
     if (ops->pull_query != NULL && n < cap) {
@@ -256,7 +252,7 @@ bool cursor_read(const json_t *cursor, page *p)
     json_t *v;
     json_array_foreach(after, i, v)
     {
-        const char *id = json_string_value(v);
+        const char *id = xs_json_string_value(v, NULL);
         if (id == NULL || !xs_uuid_valid(id)) {
             return false;
         }

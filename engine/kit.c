@@ -1,16 +1,11 @@
 /* kit.c: see kit.h. */
 #include "engine/kit.h"
 
-#include <ctype.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
 #include "xs/uuid.h"
 

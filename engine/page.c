@@ -2,16 +2,12 @@
 #include "engine/page.h"
 
 #include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
+
 #include "engine/cursor.h"
 #include "engine/kit.h"
 #include "engine/step.h"

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "xs/json.h"
+
 #include "engine/cursor.h"
 #include "engine/pull_write.h"
 #include "engine/refs.h"
@@ -219,7 +220,7 @@ static void pull_page_done(pull_run *run, page *cur, bool more)
     }
     for (size_t i = 0; ids != NULL && i < json_array_size(ids) && i < PULL_IDS_MAX; i++) {
         for (size_t j = 0; j < cur->nrec && !run->seen[i]; j++) {
-            const char *id = json_string_value(json_array_get(ids, i));
+            const char *id = xs_json_string_value(json_array_get(ids, i), NULL);
             run->seen[i] = id != NULL && strcasecmp(cur->recs[j].xero_id, id) == 0;
         }
     }

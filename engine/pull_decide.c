@@ -1,17 +1,13 @@
 /* pull_decide.c: see pull_decide.h. */
 #include "engine/pull_decide.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
 #include "xs/uuid.h"
+
 #include "engine/decide.h"
 #include "engine/kit.h"
 #include "engine/mappings.h"

@@ -1,17 +1,11 @@
 /* push.c: see push.h. */
 #include "engine/push.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
+
 #include "engine/batch.h"
 #include "engine/lookup.h"
 #include "engine/push_reply.h"

@@ -1,17 +1,12 @@
 /* push_reply.c: see push_reply.h. */
 #include "engine/push_reply.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
+
 #include "engine/kit.h"
 #include "engine/lookup.h"
 #include "engine/mappings.h"
@@ -128,7 +123,8 @@ static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_r
         json_t *c;
         json_array_foreach(created, k, c)
         {
-            if (strcmp(json_string_value(c), lid) == 0) {
+            if (xs_json_string_value(c, NULL) != NULL &&
+                strcmp(xs_json_string_value(c, NULL), lid) == 0) {
                 json_array_append_new(rows, json_pack("{s:s, s:s}", "local_id", lid, "xero_id",
                                                       xs_json_str_or(m, "xero_id", "")));
             }

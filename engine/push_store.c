@@ -1,17 +1,12 @@
 /* push_store.c: see push_store.h. */
 #include "engine/push_store.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "xs/audit.h"
 #include "xs/json.h"
-#include "xs/uuid.h"
+
 #include "engine/kit.h"
 #include "engine/page.h"
 #include "engine/pull_write.h"
@@ -336,7 +331,8 @@ static int64_t push_consumed(const json_t *ids, bool scan, const char *stop)
     json_t *v;
     json_array_foreach(stop[0] != '\0' ? ids : NULL, k, v)
     {
-        if (strcmp(json_string_value(v), stop) == 0) {
+        if (xs_json_string_value(v, NULL) != NULL &&
+            strcmp(xs_json_string_value(v, NULL), stop) == 0) {
             return (int64_t)k + 1;
         }
     }

@@ -320,7 +320,7 @@ int xs_entity_types_check(const json_t *types)
     json_t *t;
     json_array_foreach(types, i, t)
     {
-        const char *s = json_string_value(t);
+        const char *s = xs_json_string_value(t, NULL);
         if (s == NULL || s[0] == '\0' || strlen(s) > 32 ||
             strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ-") != strlen(s)) {
             return 2;

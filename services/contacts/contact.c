@@ -91,7 +91,7 @@ static json_t *sub_list(const json_t *in, const char *type_key, const char *cons
         bool replaced = false;
         json_array_foreach(out, j, o)
         {
-            if (strcmp(xs_json_str_or(o, "type", ""), json_string_value(type)) == 0) {
+            if (strcmp(xs_json_str_or(o, "type", ""), xs_json_string_value(type, NULL)) == 0) {
                 json_array_set(out, j, c);
                 replaced = true;
                 break;
@@ -139,17 +139,17 @@ static json_t *canonical(const json_t *in, bool xero, char *why)
         json_decref(st);
         st = json_string("ACTIVE");
     }
-    if (!xs_domain_one_of(json_string_value(st), STATUSES)) {
+    if (!xs_domain_one_of(xs_json_string_value(st, NULL), STATUSES)) {
         snprintf(why, XS_DOMAIN_WHY_MAX,
                  "status must be ACTIVE, ARCHIVED or GDPRREQUEST, not %.40s",
-                 json_string_value(st));
+                 xs_json_string_value(st, NULL));
         json_decref(st);
         json_decref(rec);
         return NULL;
     }
     json_object_set_new(rec, "status", st);
     json_t *cur = xs_domain_text(in, xero ? "DefaultCurrency" : "default_currency");
-    const char *c = json_string_value(cur);
+    const char *c = xs_json_string_value(cur, NULL);
     if (c != NULL && (strlen(c) != 3 || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3)) {
         snprintf(why, XS_DOMAIN_WHY_MAX,
                  "default_currency must be an ISO 4217 code such as NZD, not %.20s", c);
@@ -430,7 +430,7 @@ static char *lookup_query(const json_t *keys)
     json_array_foreach(keys, i, k)
     {
         n += (size_t)snprintf(q + n, cap - n, "%sName==\"", i > 0 ? " OR " : "");
-        for (const char *c = json_string_value(k); *c; c++) {
+        for (const char *c = xs_json_string_value(k, NULL); *c; c++) {
             if (*c == '"' || *c == '\\') {
                 q[n++] = '\\';
             }
