@@ -162,7 +162,7 @@ void batch_finish(batch *b)
 /* take_retire adds the retirement in Xero of local record id (a delete, or an immutable
  * record's edit made by deleting it first), counting what cannot go. */
 static void take_retire(const xs_entity_ops *ops, batch *b, const char *id, const char *xid,
-                        const json_t *base, bool recreate, const json_t *at, json_t *counts,
+                        const json_t *base, bool recreate, int64_t at, json_t *counts,
                         json_t *errors)
 {
     json_t *x = retire_of(ops, id, xid, base, counts, errors);
@@ -172,24 +172,24 @@ static void take_retire(const xs_entity_ops *ops, batch *b, const char *id, cons
     json_t *item = json_pack("{s:s, s:s, s:b}", "local_id", id, "xero_id", xid, "retire", 1);
     if (recreate) {
         json_object_set_new(item, "recreate", json_true());
-        json_object_set(item, "at", (json_t *)at);
+        json_object_set_new(item, "at", json_integer((json_int_t)at));
     }
     batch_take(b, ops->delete_one ? BATCH_DELETE : BATCH_UPDATE, item, x);
 }
 
 /* What batch_build reads of the records it looks at. */
 typedef struct batch_rows {
-    json_t *local;   /* load_local's rows, by local id */
-    json_t *maps;    /* their mappings, by local id */
-    json_t *pending; /* those with a conflict pending, by local id */
-    json_t *xrecs;   /* {local id: the record as Xero is to be sent it}; absent: it waits */
-    json_t *on;      /* what those waiting wait for (refs_translate's on) */
+    xs_local_rows local; /* load_local's rows */
+    json_t *maps;        /* their mappings, by local id */
+    json_t *pending;     /* those with a conflict pending, by local id */
+    json_t *xrecs;       /* {local id: the record as Xero is to be sent it}; absent: it waits */
+    json_t *on;          /* what those waiting wait for (refs_translate's on) */
 } batch_rows;
 
 /* batch_rows_fini lets go of what batch_rows_read read (any part may be NULL). */
 static void batch_rows_fini(batch_rows *r)
 {
-    json_decref(r->local);
+    xs_local_rows_fini(&r->local);
     json_decref(r->maps);
     json_decref(r->pending);
     json_decref(r->xrecs);
@@ -202,33 +202,27 @@ static void batch_rows_fini(batch_rows *r)
 static xs_err batch_xrecs(xs_svc_ctx *ctx, const xs_entity_ops *ops, const push_ask *ask,
                           batch_rows *r)
 {
-    size_t n = 0, cap = json_object_size(r->local) + 1;
+    size_t n = 0, cap = r->local.n + 1;
     json_t **rs = calloc(cap, sizeof(json_t *));
     bool *bl = calloc(cap, sizeof(bool));
     xs_err e = XS_OK;
-    const char *lk;
-    json_t *lv;
     if (r->xrecs == NULL || r->on == NULL || rs == NULL || bl == NULL) {
         e = XS_ENOMEM;
         goto out;
     }
-    json_object_foreach(r->local, lk, lv)
-    {
-        json_t *rec = json_object_get(lv, "rec");
-        rs[n++] = ops->refs != NULL ? json_deep_copy(rec) : json_incref(rec);
+    for (; n < r->local.n; n++) {
+        json_t *rec = r->local.rows[n].rec;
+        rs[n] = ops->refs != NULL ? json_deep_copy(rec) : json_incref(rec);
     }
     if (ops->refs != NULL &&
         (e = refs_translate(ctx->pg, ask->req->conn, ops, rs, n, false, bl, r->on)) != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read what the records refer to");
         goto out;
     }
-    size_t k = 0;
-    json_object_foreach(r->local, lk, lv)
-    {
+    for (size_t k = 0; k < n; k++) {
         if (!bl[k]) {
-            json_object_set(r->xrecs, lk, rs[k]);
+            json_object_set(r->xrecs, r->local.rows[k].id, rs[k]);
         }
-        k++;
     }
 out:
     for (size_t i = 0; rs != NULL && i < n; i++) {
@@ -259,12 +253,12 @@ static xs_err batch_rows_read(xs_svc_ctx *ctx, const xs_entity_ops *ops, const p
  * mapping, l: its local row): a retire when it was deleted, or, when the connection asks for it
  * (recreate), a delete and a create; otherwise it fails, saying why. */
 static void batch_immutable(const xs_entity_ops *ops, const push_ask *ask, batch *b, const char *id,
-                            const json_t *m, const json_t *l, json_t *counts, json_t *errors)
+                            const json_t *m, const xs_local_row *l, json_t *counts, json_t *errors)
 {
     const char *xid = xs_json_str_or(m, "xero_id", NULL);
     json_t *base = json_object_get(m, "base");
     base = json_is_object(base) ? base : NULL;
-    json_t *rec = json_object_get(l, "rec");
+    json_t *rec = l->rec;
     bool retired = ops->retired_status != NULL &&
                    strcmp(xs_json_str_or(rec, "status", ""), ops->retired_status) == 0;
     if (!retired && !ask->recreate) {
@@ -277,7 +271,7 @@ static void batch_immutable(const xs_entity_ops *ops, const push_ask *ask, batch
         step_count(counts, "failed", 1);
         return;
     }
-    take_retire(ops, b, id, xid, base, !retired, json_object_get(l, "at"), counts, errors);
+    take_retire(ops, b, id, xid, base, !retired, l->at, counts, errors);
 }
 
 /* batch_waits deals with local record id (rec) whose references are not all in Xero yet: on
@@ -308,7 +302,7 @@ static xs_err batch_one(const xs_entity_ops *ops, const push_ask *ask, const bat
                         blocked_ids *blocked)
 {
     json_t *m = json_object_get(r->maps, id);
-    json_t *l = json_object_get(r->local, id);
+    const xs_local_row *l = xs_local_rows_find(&r->local, id);
     const char *xid = m != NULL ? xs_json_str_or(m, "xero_id", NULL) : NULL;
     json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
     base = json_is_object(base) ? base : NULL;
@@ -320,11 +314,11 @@ static xs_err batch_one(const xs_entity_ops *ops, const push_ask *ask, const bat
         if (ops->retire_item == NULL) {
             step_count(counts, "skipped", 1);
         } else {
-            take_retire(ops, b, id, xid, json_object_get(m, "base"), false, NULL, counts, errors);
+            take_retire(ops, b, id, xid, json_object_get(m, "base"), false, 0, counts, errors);
         }
         return XS_OK;
     }
-    json_t *rec = json_object_get(l, "rec");
+    json_t *rec = l->rec;
     char sum[2 * XS_SHA256_LEN + 1];
     xs_sync_checksum(rec, sum);
     if (m != NULL && strcmp(xs_json_str_or(m, "checksum", ""), sum) == 0) {
@@ -351,8 +345,8 @@ static xs_err batch_one(const xs_entity_ops *ops, const push_ask *ask, const bat
         return XS_ENOMEM;
     }
     batch_take(b, xid != NULL ? BATCH_UPDATE : BATCH_CREATE,
-               json_pack("{s:s, s:s?, s:O, s:O}", "local_id", id, "xero_id", xid, "rec", rec, "at",
-                         json_object_get(l, "at")),
+               json_pack("{s:s, s:s?, s:O, s:I}", "local_id", id, "xero_id", xid, "rec", rec, "at",
+                         (json_int_t)l->at),
                x);
     return XS_OK;
 }

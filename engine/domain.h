@@ -66,6 +66,97 @@ typedef struct xs_entity_ref {
 /* An entity's ops: what its domain service knows of it beyond its entry in the one table
  * of entities (info), which says its name, whether it is pushed (push), typed and immutable;
  * xs_domain_entities_check checks the two agree. */
+/* One column of an entity's local table as the engine writes it (xs_domain_write_local, and a
+ * pull's creates with their mappings): col, the table's column ("contact_id"; NULL for a field the
+ * record set carries for another table, an invoice's lines); field, the canonical field it is read
+ * from, which names it in the rows' record set r; type, that field's SQL type there ("uuid");
+ * value, the SQL of the column's value over r when it is not r.<field> ("coalesce(r.total, 0)"),
+ * else NULL. */
+typedef struct xs_domain_col {
+    const char *col, *field, *type, *value;
+} xs_domain_col;
+
+/* An entity's local table (a constant, e.g. "app.contacts"), the alias its UPDATE gives it
+ * ("c"), and its columns but id and organisation_id, which every table has: the one list
+ * the SQL of its writes is built from (xs_domain_sql). */
+typedef struct xs_domain_table {
+    const char *name, *alias;
+    const xs_domain_col *cols;
+    size_t n;
+} xs_domain_table;
+
+/* A local row to write: its id and canonical record (owned). */
+typedef struct xs_row {
+    char id[XS_ID_MAX];
+    json_t *rec;
+} xs_row;
+
+/* Rows to write. Start from {0}; free with xs_rows_fini. */
+typedef struct xs_rows {
+    xs_row *v;
+    size_t n, cap;
+} xs_rows;
+
+/* xs_rows_add appends a row (taking rec); false when out of memory (rec freed). */
+bool xs_rows_add(xs_rows *s, const char *id, json_t *rec);
+
+/* xs_rows_fini frees the rows and clears s. */
+void xs_rows_fini(xs_rows *s);
+
+/* A local row as an entity's load_local reads it. */
+typedef struct xs_local_row {
+    char id[XS_ID_MAX];
+    char org[XS_ID_MAX]; /* its organisation */
+    json_t *rec;         /* its canonical record (owned) */
+    int64_t at;          /* updated_at, ms since the epoch */
+    int64_t edited;      /* when the host application last changed it (ms); at when unknown */
+    json_t *check;       /* what the entity's check_push needs beyond the record (owned), or NULL */
+} xs_local_row;
+
+/* The rows a load_local read, found by id. Start from {0}; free with xs_local_rows_fini. */
+typedef struct xs_local_rows {
+    xs_local_row *rows;
+    size_t n, cap;
+    json_t *index; /* id -> position in rows */
+} xs_local_rows;
+
+/* xs_local_rows_add appends a row (taking rec), NULL when out of memory (rec freed). The rows
+ * found before may move. */
+xs_local_row *xs_local_rows_add(xs_local_rows *s, const char *id, const char *org, json_t *rec,
+                                int64_t at, int64_t edited);
+
+/* xs_local_rows_find returns the row of id, or NULL. */
+xs_local_row *xs_local_rows_find(const xs_local_rows *s, const char *id);
+
+/* xs_local_rows_fini frees the rows and clears s. */
+void xs_local_rows_fini(xs_local_rows *s);
+
+/* A Xero record a first link may match to a local row (xs_entity_ops.match). */
+typedef struct xs_match_item {
+    const char *xero_id;
+    const json_t *rec; /* its canonical record */
+} xs_match_item;
+
+/* A candidate pair: local row local_id could be Xero's record xero_id, by match key key. */
+typedef struct xs_match_pair {
+    char xero_id[XS_ID_MAX];
+    char local_id[XS_ID_MAX];
+    char key[32];
+} xs_match_pair;
+
+/* The candidate pairs a match found. Start from {0}; free with xs_match_pairs_fini. */
+typedef struct xs_match_pairs {
+    xs_match_pair *v;
+    size_t n, cap;
+} xs_match_pairs;
+
+/* xs_match_pairs_add appends a pair; false when out of memory. */
+bool xs_match_pairs_add(xs_match_pairs *s, const char *xero_id, const char *local_id,
+                        const char *key);
+
+/* xs_match_pairs_fini frees the pairs and clears s. */
+void xs_match_pairs_fini(xs_match_pairs *s);
+
 typedef struct xs_entity_ops {
     /* info: its entry in the one table, &xs_entity_table[XS_ENTITY_...] (engine/sync.h); its
      * name ("contact") is sync.mappings.entity and sync.changes.entity */
@@ -106,10 +197,9 @@ typedef struct xs_entity_ops {
      * (that record fails with why). */
     json_t *(*retire_item)(const char *xero_id, const json_t *base, char *why);
     /* load_local reads local rows by id (ids: array of strings) of organisation org (NULL:
-     * any) into *out (new): {id: {"rec": canonical, "at": updated_at in ms, "edited": when
-     * the host application last changed it in ms, "org": organisation id}}; ids with no row
-     * are absent. */
-    xs_err (*load_local)(xs_pg *pg, const char *org, const json_t *ids, json_t **out);
+     * any) into *out (empty when called; the caller frees it, whatever the outcome); ids with
+     * no row are absent. */
+    xs_err (*load_local)(xs_pg *pg, const char *org, const json_t *ids, xs_local_rows *out);
     /* list_ids lists, in id order after `after` ("" for the start), up to limit ids of the
      * local rows of org that may differ from what connection conn last agreed with Xero: no
      * mapping, or an updated_at other than the mapping's local_updated_at (compared to the
@@ -118,24 +208,26 @@ typedef struct xs_entity_ops {
      * (XS_ID_MAX bytes, "" when the rows ended), so a scan goes on after it. */
     xs_err (*list_ids)(xs_pg *pg, const char *org, const char *conn, const char *after, int limit,
                        json_t **out, char *last);
-    /* match finds the local rows not yet linked on connection conn that Xero records never
-     * seen (items: [{"xero_id", "rec"}]) could be, by any of the match keys (keys: array of
-     * names): every candidate pair into *out (new): [{"xero_id", "local_id", "key"}]. The
-     * domain layer chooses among them. NULL when the entity never matches. */
-    xs_err (*match)(xs_pg *pg, const char *org, const char *conn, const json_t *items,
-                    const json_t *keys, json_t **out);
-    /* write_local creates ([{"id", "rec"}], ids chosen by the caller) and updates ([{"id",
-     * "rec"}]) local rows inside the caller's transaction, and writes their new updated_at
-     * into *at (new): {id: ms}. */
-    xs_err (*write_local)(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
-                          json_t **at);
-    /* write_created, when not NULL, is how a pull creates local rows: with their mappings, in
-     * one statement over one document (xs_domain_write_created), inside the caller's
-     * transaction. creates: [{"id", "xero_id", "rec", "checksum", "xero_at", "raw"}] (raw:
-     * the raw sum of the text the record was read from, which reads as checksum). NULL:
-     * write_local creates them and the mappings follow. */
-    xs_err (*write_created)(xs_pg *pg, const char *org, const char *conn, const char *txid,
-                            const json_t *creates);
+    /* match finds the local rows not yet linked on connection conn that the n Xero records
+     * items, never seen before, could be, by any of the match keys (keys: array of names):
+     * every candidate pair into out (empty when called; the caller frees it, whatever the
+     * outcome). The engine chooses among them (engine/match.h). NULL when the entity never
+     * matches. */
+    xs_err (*match)(xs_pg *pg, const char *org, const char *conn, const xs_match_item *items,
+                    size_t n, const json_t *keys, xs_match_pairs *out);
+    /* columns: the entity's local table and the columns the sync writes, the one list the SQL
+     * of its writes is built from (xs_domain_sql); the engine writes its rows with
+     * xs_domain_write_local. */
+    const xs_domain_table *columns;
+    /* write_more writes what rows written hold beyond the table's columns (an invoice's lines,
+     * replaced with it), after them, inside the caller's transaction. May be NULL. */
+    xs_err (*write_more)(xs_pg *pg, const char *org, const xs_rows *creates,
+                         const xs_rows *updates);
+    /* create_linked: a pull creates local rows with their mappings in one statement over one
+     * document, each row's columns read from its record (map_write_created; so no column may
+     * have a value of its own). Otherwise xs_domain_write_local creates them and the mappings
+     * follow. */
+    bool create_linked;
     /* retire_missing, after a full pull of an unpaged entity (so the whole list), marks as
      * gone in Xero (Status DELETED) the local rows of org linked on connection conn whose
      * Xero id is not in seen (array of ids), of one of types (array of Type values; NULL:
@@ -153,9 +245,9 @@ typedef struct xs_entity_ops {
     /* check_push tells whether Xero would take rec in place of base (NULL for a record new
      * to Xero), false with a reason in why (XS_DOMAIN_WHY_MAX bytes) for a change Xero forbids (a
      * status transition, a payment above the amount due): that item fails clearly, nothing is sent
-     * for it. row is the record's load_local entry (an entity's load_local may add what the
-     * check needs there). May be NULL. */
-    bool (*check_push)(const json_t *base, const json_t *rec, const json_t *row, char *why);
+     * for it. row is the record's local row (an entity's load_local may add what the check
+     * needs as its check). May be NULL. */
+    bool (*check_push)(const json_t *base, const json_t *rec, const xs_local_row *row, char *why);
     /* retired_status ("DELETED"), for an entity info->immutable says Xero never edits once
      * made (payments), and only for one: a local record whose status becomes retired_status
      * is deleted in Xero with retire_item; any other local edit of a record in Xero is refused
@@ -166,9 +258,9 @@ typedef struct xs_entity_ops {
      * NULL. After a push Xero took, its values of them go into the base and, through
      * write_computed (in the push's transaction, as the engine's write), into the local rows,
      * so what is checked against them (a payment's amount due) is Xero's at once rather than
-     * after the next pull. rows: [{"local_id", and each computed field Xero sent}]. */
+     * after the next pull. rows: each record's local id and the computed fields Xero sent. */
     const char *const *computed;
-    xs_err (*write_computed)(xs_pg *pg, const json_t *rows);
+    xs_err (*write_computed)(xs_pg *pg, const xs_rows *rows);
     /* edits is the part of a canonical record a person edits (new): what conflict decisions
      * compare, so that what Xero computes (totals, an invoice turned PAID by a payment)
      * follows Xero without counting as a change of either side. NULL: the record without
@@ -267,18 +359,18 @@ xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **r
  * XS_DOMAIN_MS(updated_at) last) the rows with id = ANY($2::uuid[]) of organisation $1 (NULL:
  * any), and row_rec turns row i of r into its canonical record (new; NULL skips the row).
  * A column named edited_ms (XS_DOMAIN_MS of the edited_at migration 0009 keeps) becomes the
- * entry's "edited": when the host application last changed the row, the local time
- * last_write_wins compares; without it, "at". */
+ * row's edited: when the host application last changed the row, the local time
+ * last_write_wins compares; without it, at. */
 xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
-                           json_t *(*row_rec)(const xs_pg_res *r, int i), json_t **out);
+                           json_t *(*row_rec)(const xs_pg_res *r, int i), xs_local_rows *out);
 
 /* xs_domain_load_checked is xs_domain_load_rows followed by what a push checks the records
  * against: check_sql ($1: the ids as a uuid[]; its first column a record's id) runs when
- * any record was loaded, and each of its rows becomes that record's entry "check", as check
- * makes it of row i (new). */
+ * any record was loaded, and each of its rows becomes that record's check, as check makes it
+ * of row i (new). */
 xs_err xs_domain_load_checked(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
                               json_t *(*row_rec)(const xs_pg_res *r, int i), const char *check_sql,
-                              json_t *(*check)(const xs_pg_res *r, int i), json_t **out);
+                              json_t *(*check)(const xs_pg_res *r, int i), xs_local_rows *out);
 
 /* xs_domain_text_cols sets row[names[f][0]] from column first + f of row i of r (text, or
  * null), for f < n: the text fields of a load_local row. */
@@ -290,24 +382,6 @@ void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
 xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, const char *org,
                           const char *conn, const char *after, int limit, json_t **out, char *last);
 
-/* One column of an entity's local table as write_local and write_created fill it: col, the
- * table's column ("contact_id"; NULL for a field the record set carries for another table,
- * an invoice's lines); field, the canonical field it is read from, which names it in the
- * rows' record set r; type, that field's SQL type there ("uuid"); value, the SQL of the
- * column's value over r when it is not r.<field> ("coalesce(r.total, 0)"), else NULL. */
-typedef struct xs_domain_col {
-    const char *col, *field, *type, *value;
-} xs_domain_col;
-
-/* An entity's local table (a constant, e.g. "app.contacts"), the alias its UPDATE gives it
- * ("c"), and its columns but id and organisation_id, which every table has: the one list
- * the SQL of its writes is built from (xs_domain_sql). */
-typedef struct xs_domain_table {
-    const char *name, *alias;
-    const xs_domain_col *cols;
-    size_t n;
-} xs_domain_table;
-
 /* The statements xs_domain_sql builds over a table's rows. */
 typedef enum xs_domain_sql_kind {
     /* "jsonb_to_recordset($2::jsonb) AS r(id uuid, <field> <type>, ...)": the rows' JSON
@@ -318,7 +392,7 @@ typedef enum xs_domain_sql_kind {
     /* UPDATE of the rows of organisation $1 by the record set's, RETURNING the same */
     XS_DOMAIN_SQL_UPDATE,
     /* INSERT of organisation $1's rows from the canonical records r.rec of a document's rows
-     * r (xs_domain_write_created): a jsonb field as r.rec->'<field>', a text one as
+     * r (a pull's creates with their mappings): a jsonb field as r.rec->'<field>', a text one as
      * r.rec->>'<field>', any other cast from that text; no column may have a value */
     XS_DOMAIN_SQL_INSERT_REC,
 } xs_domain_sql_kind;
@@ -327,23 +401,16 @@ typedef enum xs_domain_sql_kind {
  * out of memory, or for XS_DOMAIN_SQL_INSERT_REC when a column has a value. */
 char *xs_domain_sql(const xs_domain_table *t, xs_domain_sql_kind kind);
 
-/* xs_domain_write_rows is the body of a write_local over table t: creates are inserted and
- * updates updated (xs_domain_sql) from their rows' JSON (xs_domain_rows_text); the new
- * times go into *at (new): {id: ms}. */
-xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
-                            const json_t *updates, const xs_domain_table *t, json_t **at);
+/* xs_domain_write_local creates and updates local rows of ops's entity of organisation org
+ * inside the caller's transaction: inserted and updated over its columns (xs_domain_sql) from
+ * the rows' JSON (xs_domain_rows_text), then its write_more; the new updated_at of each into
+ * *at (new): {id: ms}. */
+xs_err xs_domain_write_local(xs_pg *pg, const xs_entity_ops *ops, const char *org,
+                             const xs_rows *creates, const xs_rows *updates, json_t **at);
 
-/* xs_domain_write_created is the body of a write_created: the document's rows are `r` (id,
- * xero_id, rec as jsonb, checksum, xero_at, raw, parts), insert is the entity's INSERT
- * of the local rows from r (taking $1, org), and each row's mapping on connection conn follows
- * in the same statement, its base the record, its local_updated_at the row's updated_at as
- * this transaction writes it (now()), stamped with txid. */
-xs_err xs_domain_write_created(xs_pg *pg, const char *org, const char *conn, const char *entity,
-                               const char *txid, const json_t *creates, const char *insert);
-
-/* xs_domain_rows_text writes items ([{"id", "rec"}]) as the JSON text of rows for
- * jsonb_to_recordset, each rec with its "id" (new string, free()); NULL when out of memory. */
-char *xs_domain_rows_text(const json_t *items);
+/* xs_domain_rows_text writes rows as the JSON text of rows for jsonb_to_recordset, each
+ * record with its "id" (new string, free()); NULL when out of memory. */
+char *xs_domain_rows_text(const xs_rows *rows);
 
 /* xs_domain_merged is the end of a validate: the canonical record (canonical, with xero
  * false) of in laid over current when partial (current may be NULL), into *rec (new). When

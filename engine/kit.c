@@ -82,20 +82,55 @@ char *xs_domain_uuid_array(const json_t *ids)
     return kit_fixed_array(ids, 36, xs_uuid_valid);
 }
 
-char *xs_domain_rows_text(const json_t *items)
+char *xs_domain_rows_text(const xs_rows *rows)
 {
-    json_t *rows = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        json_t *row = json_deep_copy(json_object_get(it, "rec"));
-        json_object_set_new(row, "id", json_string(xs_json_str_or(it, "id", "")));
-        json_array_append_new(rows, row);
+    json_t *out = json_array();
+    for (size_t i = 0; i < rows->n; i++) {
+        json_t *row = json_deep_copy(rows->v[i].rec);
+        json_object_set_new(row, "id", json_string(rows->v[i].id));
+        json_array_append_new(out, row);
     }
-    char *text = xs_json_dump(rows, 0);
-    json_decref(rows);
+    char *text = xs_json_dump(out, 0);
+    json_decref(out);
     return text;
+}
+
+/* grow returns v (n used of *cap elements of size) with room for one more, moved if need be;
+ * NULL when out of memory (v as it was). */
+static void *grow(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) {
+        return v;
+    }
+    size_t c = *cap > 0 ? *cap * 2 : 16;
+    void *p = realloc(v, c * size);
+    if (p != NULL) {
+        *cap = c;
+    }
+    return p;
+}
+
+bool xs_rows_add(xs_rows *s, const char *id, json_t *rec)
+{
+    xs_row *v = grow(s->v, &s->cap, s->n, sizeof(*v));
+    if (v == NULL) {
+        json_decref(rec);
+        return false;
+    }
+    s->v = v;
+    xs_row *r = &s->v[s->n++];
+    snprintf(r->id, sizeof(r->id), "%s", id);
+    r->rec = rec;
+    return true;
+}
+
+void xs_rows_fini(xs_rows *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        json_decref(s->v[i].rec);
+    }
+    free(s->v);
+    memset(s, 0, sizeof(*s));
 }
 
 /* amount_read reads v, a JSON number or decimal text, as an amount of at most `places`
@@ -227,14 +262,71 @@ xs_err xs_domain_from_xero(const xs_entity_ops *ops, const json_t *x, json_t **r
     return *rec != NULL ? XS_OK : XS_EPARSE;
 }
 
-xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
-                           json_t *(*row_rec)(const xs_pg_res *r, int i), json_t **out)
+bool xs_match_pairs_add(xs_match_pairs *s, const char *xero_id, const char *local_id,
+                        const char *key)
 {
-    json_t *res = json_object();
-    *out = res;
-    if (res == NULL) {
-        return XS_ENOMEM;
+    xs_match_pair *v = grow(s->v, &s->cap, s->n, sizeof(*v));
+    if (v == NULL) {
+        return false;
     }
+    s->v = v;
+    xs_match_pair *p = &s->v[s->n++];
+    snprintf(p->xero_id, sizeof(p->xero_id), "%s", xero_id != NULL ? xero_id : "");
+    snprintf(p->local_id, sizeof(p->local_id), "%s", local_id != NULL ? local_id : "");
+    snprintf(p->key, sizeof(p->key), "%s", key != NULL ? key : "");
+    return true;
+}
+
+void xs_match_pairs_fini(xs_match_pairs *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+xs_local_row *xs_local_rows_add(xs_local_rows *s, const char *id, const char *org, json_t *rec,
+                                int64_t at, int64_t edited)
+{
+    if (s->index == NULL && (s->index = json_object()) == NULL) {
+        json_decref(rec);
+        return NULL;
+    }
+    xs_local_row *rows = grow(s->rows, &s->cap, s->n, sizeof(*rows));
+    if (rows == NULL) {
+        json_decref(rec);
+        return NULL;
+    }
+    s->rows = rows;
+    if (json_object_set_new(s->index, id, json_integer((json_int_t)s->n)) != 0) {
+        json_decref(rec);
+        return NULL;
+    }
+    xs_local_row *row = &s->rows[s->n++];
+    *row = (xs_local_row){.rec = rec, .at = at, .edited = edited};
+    snprintf(row->id, sizeof(row->id), "%s", id);
+    snprintf(row->org, sizeof(row->org), "%s", org != NULL ? org : "");
+    return row;
+}
+
+xs_local_row *xs_local_rows_find(const xs_local_rows *s, const char *id)
+{
+    json_t *i = id != NULL ? json_object_get(s->index, id) : NULL;
+    return i != NULL ? &s->rows[json_integer_value(i)] : NULL;
+}
+
+void xs_local_rows_fini(xs_local_rows *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        json_decref(s->rows[i].rec);
+        json_decref(s->rows[i].check);
+    }
+    free(s->rows);
+    json_decref(s->index);
+    memset(s, 0, sizeof(*s));
+}
+
+xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
+                           json_t *(*row_rec)(const xs_pg_res *r, int i), xs_local_rows *out)
+{
     if (json_array_size(ids) == 0) {
         return XS_OK;
     }
@@ -249,7 +341,7 @@ xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const js
         return e;
     }
     int last = xs_pg_res_ncols(r) - 1, edited = xs_pg_res_col(r, "edited_ms");
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+    for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
         json_t *rec = row_rec(r, i);
         if (rec == NULL) {
             continue; /* a row the table's checks admitted always reads */
@@ -259,20 +351,21 @@ xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const js
         if (edited < 0 || xs_pg_res_int(r, i, edited, &ed) != XS_OK) {
             ed = at;
         }
-        json_object_set_new(res, xs_pg_res_get(r, i, 0),
-                            json_pack("{s:o, s:I, s:I, s:s}", "rec", rec, "at", (json_int_t)at,
-                                      "edited", (json_int_t)ed, "org", xs_pg_res_get(r, i, 1)));
+        if (xs_local_rows_add(out, xs_pg_res_get(r, i, 0), xs_pg_res_get(r, i, 1), rec, at, ed) ==
+            NULL) {
+            e = XS_ENOMEM;
+        }
     }
     xs_pg_res_free(r);
-    return XS_OK;
+    return e;
 }
 
 xs_err xs_domain_load_checked(xs_pg *pg, const char *sql, const char *org, const json_t *ids,
                               json_t *(*row_rec)(const xs_pg_res *r, int i), const char *check_sql,
-                              json_t *(*check)(const xs_pg_res *r, int i), json_t **out)
+                              json_t *(*check)(const xs_pg_res *r, int i), xs_local_rows *out)
 {
     xs_err e = xs_domain_load_rows(pg, sql, org, ids, row_rec, out);
-    if (e != XS_OK || json_object_size(*out) == 0) {
+    if (e != XS_OK || out->n == 0) {
         return e;
     }
     char *arr = xs_domain_uuid_array(ids);
@@ -286,9 +379,10 @@ xs_err xs_domain_load_checked(xs_pg *pg, const char *sql, const char *org, const
         return e;
     }
     for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_t *entry = json_object_get(*out, xs_pg_res_get(r, i, 0));
-        if (entry != NULL) {
-            json_object_set_new(entry, "check", check(r, i));
+        xs_local_row *row = xs_local_rows_find(out, xs_pg_res_get(r, i, 0));
+        if (row != NULL) {
+            json_decref(row->check);
+            row->check = check(r, i);
         }
     }
     xs_pg_res_free(r);
@@ -435,21 +529,21 @@ char *xs_domain_sql(const xs_domain_table *t, xs_domain_sql_kind kind)
     return b.s;
 }
 
-xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
-                            const json_t *updates, const xs_domain_table *t, json_t **at)
+xs_err xs_domain_write_local(xs_pg *pg, const xs_entity_ops *ops, const char *org,
+                             const xs_rows *creates, const xs_rows *updates, json_t **at)
 {
     json_t *res = json_object();
     *at = res;
     if (res == NULL) {
         return XS_ENOMEM;
     }
-    const json_t *sets[] = {creates, updates};
+    const xs_rows *sets[] = {creates, updates};
     const xs_domain_sql_kind kinds[] = {XS_DOMAIN_SQL_INSERT, XS_DOMAIN_SQL_UPDATE};
     for (int s = 0; s < 2; s++) {
-        if (json_array_size(sets[s]) == 0) {
+        if (sets[s]->n == 0) {
             continue;
         }
-        char *text = xs_domain_rows_text(sets[s]), *sql = xs_domain_sql(t, kinds[s]);
+        char *text = xs_domain_rows_text(sets[s]), *sql = xs_domain_sql(ops->columns, kinds[s]);
         xs_pg_res *r = NULL;
         xs_err e = text != NULL && sql != NULL ? xs_pg_q(pg, &r, sql, org, text) : XS_ENOMEM;
         free(text);
@@ -464,7 +558,7 @@ xs_err xs_domain_write_rows(xs_pg *pg, const char *org, const json_t *creates,
         }
         xs_pg_res_free(r);
     }
-    return XS_OK;
+    return ops->write_more != NULL ? ops->write_more(pg, org, creates, updates) : XS_OK;
 }
 
 xs_err xs_domain_merged(const json_t *in, const json_t *current, bool partial,
@@ -538,6 +632,18 @@ bool xs_domain_one_of(const char *s, const char *const *set)
     return false;
 }
 
+/* columns_plain tells whether every column of t is its field's value (none has its own):
+ * what a create from r.rec needs (XS_DOMAIN_SQL_INSERT_REC). */
+static bool columns_plain(const xs_domain_table *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->cols[i].value != NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ops_check checks one entity's ops against its entry in the table; false with why. */
 static bool ops_check(const xs_entity_ops *ops, char *why)
 {
@@ -548,7 +654,9 @@ static bool ops_check(const xs_entity_ops *ops, char *why)
                         : (ops->match != NULL) != (e->match_keys != NULL) ? "match and match_keys"
                         : (ops->to_xero != NULL) != e->push               ? "to_xero and push"
                         : (ops->table != NULL) != e->push                 ? "table and push"
-                                                                          : NULL;
+                        : ops->columns == NULL                            ? "columns"
+                        : ops->create_linked && !columns_plain(ops->columns) ? "create_linked"
+                                                                             : NULL;
     if (wrong != NULL) {
         snprintf(why, XS_DOMAIN_WHY_MAX, "entity %s: its ops and its entry disagree on %s", e->name,
                  wrong);

@@ -83,13 +83,14 @@ static json_t *fake_to_xero(const json_t *rec, const char *xero_id, const json_t
     return NULL;
 }
 
-static xs_err fake_match(xs_pg *pg, const char *org, const char *conn, const json_t *items,
-                         const json_t *keys, json_t **out)
+static xs_err fake_match(xs_pg *pg, const char *org, const char *conn, const xs_match_item *items,
+                         size_t n, const json_t *keys, xs_match_pairs *out)
 {
     (void)pg;
     (void)org;
     (void)conn;
     (void)items;
+    (void)n;
     (void)keys;
     (void)out;
     return XS_OK;
@@ -101,7 +102,8 @@ static xs_entity_ops contact(void)
     return (xs_entity_ops){.info = &xs_entity_table[XS_ENTITY_CONTACT],
                            .to_xero = fake_to_xero,
                            .match = fake_match,
-                           .table = "app.contacts"};
+                           .table = "app.contacts",
+                           .columns = &TABLE};
 }
 
 /* check runs xs_domain_entities_check of domain over one or two ops (b may be NULL) and
@@ -125,16 +127,18 @@ static void test_entities_check(void **state)
 
     /* Each disagreement with the contact's entry, one at a time. */
     xs_entity_ops typed = contact(), no_match = contact(), retired = contact(),
-                  read_only = contact();
+                  read_only = contact(), no_columns = contact(), linked = contact();
     typed.type_field = "Type";
     no_match.match = NULL;
     retired.retired_status = "DELETED";
     read_only.to_xero = NULL;
+    no_columns.columns = NULL;
+    linked.create_linked = true; /* TABLE has a column with a value of its own */
     const struct {
         const xs_entity_ops *ops;
         const char *names;
-    } bad[] = {
-        {&typed, "typed"}, {&no_match, "match"}, {&retired, "immutable"}, {&read_only, "push"}};
+    } bad[] = {{&typed, "typed"},    {&no_match, "match"},     {&retired, "immutable"},
+               {&read_only, "push"}, {&no_columns, "columns"}, {&linked, "create_linked"}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         check("contacts", bad[i].ops, NULL, XS_EINVAL, bad[i].names);
     }
@@ -151,6 +155,7 @@ static void test_entities_check(void **state)
     xs_entity_ops payment = {.info = &xs_entity_table[XS_ENTITY_PAYMENT],
                              .to_xero = fake_to_xero,
                              .table = "app.payments",
+                             .columns = &TABLE,
                              .retired_status = "DELETED"};
     check("payments", &payment, NULL, XS_EINVAL, "payments 2 entities");
 }

@@ -137,8 +137,7 @@ void map_add(json_t *list, const char *local_id, const char *xero_id, const json
     map_add_sum(list, local_id, xero_id, base, sum, xero_at, local_at);
 }
 
-/* How a mapping written again takes the new values (map_write, the creates of
- * xs_domain_write_created). */
+/* How a mapping written again takes the new values (map_write, map_write_created). */
 #define MAPPING_UPSERT                                                                             \
     "ON CONFLICT (connection_id, entity, xero_id) DO UPDATE SET local_id = EXCLUDED.local_id, "    \
     "base = EXCLUDED.base, base_checksum = EXCLUDED.base_checksum, xero_updated_at = "             \
@@ -177,11 +176,15 @@ xs_err map_write(xs_svc_ctx *ctx, const char *conn, const char *entity, const ch
         3, p, list);
 }
 
-xs_err xs_domain_write_created(xs_pg *pg, const char *org, const char *conn, const char *entity,
-                               const char *txid, const json_t *creates, const char *insert)
+xs_err map_write_created(xs_pg *pg, const xs_entity_ops *ops, const char *org, const char *conn,
+                         const char *txid, const json_t *creates)
 {
     if (json_array_size(creates) == 0) {
         return XS_OK;
+    }
+    char *insert = xs_domain_sql(ops->columns, XS_DOMAIN_SQL_INSERT_REC);
+    if (insert == NULL) {
+        return XS_ENOMEM;
     }
     static const char head[] =
         "WITH r AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($5::jsonb) AS r(id uuid, "
@@ -195,10 +198,12 @@ xs_err xs_domain_write_created(xs_pg *pg, const char *org, const char *conn, con
     size_t cap = sizeof(head) + strlen(insert) + sizeof(tail);
     char *sql = malloc(cap);
     if (sql == NULL) {
+        free(insert);
         return XS_ENOMEM;
     }
     snprintf(sql, cap, "%s%s%s", head, insert, tail);
-    const char *p[] = {org, conn, entity, txid};
+    free(insert);
+    const char *p[] = {org, conn, ops->info->name, txid};
     xs_err e = step_exec_json(pg, NULL, sql, 4, p, creates);
     free(sql);
     return e;

@@ -51,4 +51,14 @@ xs_err map_write_conflicts(xs_svc_ctx *ctx, const step_req *req, const char *ent
 /* map_queue_push puts local ids in the outbox, so the next push sends them to Xero. */
 xs_err map_queue_push(xs_svc_ctx *ctx, const char *org, const char *entity, const json_t *ids);
 
+/* map_write_created creates, inside the open transaction, the local rows a pull imports with
+ * their mappings on connection conn, in one statement over one document, creates: [{"id",
+ * "xero_id", "rec", "checksum", "xero_at", "raw", "parts"}] (raw: the raw sum of the text the
+ * record was read from, which reads as checksum). Each row's columns are read from its record
+ * (ops->columns, XS_DOMAIN_SQL_INSERT_REC); its mapping's base is the record, its
+ * local_updated_at the row's updated_at as this transaction writes it (now()), stamped with
+ * txid. For entities with ops->create_linked. */
+xs_err map_write_created(xs_pg *pg, const xs_entity_ops *ops, const char *org, const char *conn,
+                         const char *txid, const json_t *creates);
+
 #endif

@@ -50,11 +50,11 @@ static int edge_cmp(const void *a, const void *b)
     return p->x != q->x ? (p->x > q->x) - (p->x < q->x) : (p->rank > q->rank) - (p->rank < q->rank);
 }
 
-json_t *match_assign(const json_t *cands, const json_t *keys)
+json_t *match_assign(const xs_match_pairs *cands, const json_t *keys)
 {
     json_t *xs = json_object(), *ls = json_object(), *xnames = json_array(), *lnames = json_array(),
            *out = json_object();
-    size_t n = json_array_size(cands);
+    size_t n = cands->n;
     edge *edges = calloc(n + 1, sizeof(edge));
     int *first = NULL, *count = NULL, *owner = NULL;
     char *seen = NULL;
@@ -63,10 +63,9 @@ json_t *match_assign(const json_t *cands, const json_t *keys)
         goto fail;
     }
     size_t i;
-    json_t *c;
-    json_array_foreach(cands, i, c)
-    {
-        const char *x = xs_json_str_or(c, "xero_id", ""), *l = xs_json_str_or(c, "local_id", "");
+    for (i = 0; i < n; i++) {
+        const xs_match_pair *c = &cands->v[i];
+        const char *x = c->xero_id, *l = c->local_id;
         json_t *xi = json_object_get(xs, x), *li = json_object_get(ls, l);
         if (xi == NULL) {
             xi = json_integer((json_int_t)json_array_size(xnames));
@@ -79,7 +78,7 @@ json_t *match_assign(const json_t *cands, const json_t *keys)
             json_array_append_new(lnames, json_string(l));
         }
         edges[i] = (edge){(int)json_integer_value(xi), (int)json_integer_value(li),
-                          key_rank(keys, xs_json_str_or(c, "key", ""))};
+                          key_rank(keys, c->key)};
     }
     qsort(edges, n, sizeof(edge), edge_cmp);
     size_t nx = json_array_size(xnames), nl = json_array_size(lnames);

@@ -17,25 +17,22 @@ bool page_out_init(page_out *o)
 {
     memset(o, 0, sizeof(*o));
     o->maps = json_array();
-    o->creates = json_array();
     o->created = json_array();
-    o->updates = json_array();
     o->conflicts = json_array();
     o->queue = json_array();
     o->memos = json_array();
     o->linked = json_array();
     o->counts = step_counts_new(STEP_PULL_COUNTS);
-    return o->maps != NULL && o->creates != NULL && o->created != NULL && o->updates != NULL &&
-           o->conflicts != NULL && o->queue != NULL && o->memos != NULL && o->linked != NULL &&
-           o->counts != NULL;
+    return o->maps != NULL && o->created != NULL && o->conflicts != NULL && o->queue != NULL &&
+           o->memos != NULL && o->linked != NULL && o->counts != NULL;
 }
 
 void page_out_fini(page_out *o)
 {
     json_decref(o->maps);
-    json_decref(o->creates);
+    xs_rows_fini(&o->creates);
     json_decref(o->created);
-    json_decref(o->updates);
+    xs_rows_fini(&o->updates);
     json_decref(o->conflicts);
     json_decref(o->queue);
     json_decref(o->memos);
@@ -49,7 +46,7 @@ void page_known_fini(page_known *k)
     json_decref(k->mappings);
     json_decref(k->claimed);
     json_decref(k->matched);
-    json_decref(k->local);
+    xs_local_rows_fini(&k->local);
     json_decref(k->pending);
     json_decref(k->sent);
     memset(k, 0, sizeof(*k));
@@ -216,15 +213,24 @@ static xs_err lookup_matched(xs_svc_ctx *ctx, const step_req *req, const setting
     if (ops->match == NULL || json_array_size(unmatched) == 0 || json_array_size(set->keys) == 0) {
         return XS_OK;
     }
-    json_t *cands = NULL;
-    xs_err e =
-        ops->match(ctx->pg, step_or_empty(req->org), req->conn, unmatched, set->keys, &cands);
+    size_t n = json_array_size(unmatched);
+    xs_match_item *items = calloc(n, sizeof(*items));
+    if (items == NULL) {
+        return XS_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *u = json_array_get(unmatched, i);
+        items[i] = (xs_match_item){xs_json_str_or(u, "xero_id", ""), json_object_get(u, "rec")};
+    }
+    xs_match_pairs cands = {0};
+    xs_err e = ops->match(ctx->pg, step_or_empty(req->org), req->conn, items, n, set->keys, &cands);
     if (e != XS_OK) {
         e = step_db_fail(ctx, e, "cannot match records");
-    } else if ((k->matched = match_assign(cands, set->keys)) == NULL) {
+    } else if ((k->matched = match_assign(&cands, set->keys)) == NULL) {
         e = XS_ENOMEM;
     }
-    json_decref(cands);
+    xs_match_pairs_fini(&cands);
+    free(items);
     const char *key;
     json_t *v;
     json_object_foreach(e == XS_OK ? k->matched : NULL, key, v)
@@ -276,7 +282,7 @@ static xs_err import_record(const xs_entity_ops *ops, const pulled *p, page_out 
     if (e != XS_OK) {
         return e;
     }
-    if (ops->write_created != NULL) {
+    if (ops->create_linked) {
         json_t *c = json_pack("{s:s, s:s, s:O, s:s}", "id", nid, "xero_id", p->xero_id, "rec",
                               p->rec, "checksum", p->sum);
         if (p->at > 0) {
@@ -290,7 +296,7 @@ static xs_err import_record(const xs_entity_ops *ops, const pulled *p, page_out 
         }
         json_array_append_new(o->created, c);
     } else {
-        json_array_append_new(o->creates, json_pack("{s:s, s:O}", "id", nid, "rec", p->rec));
+        xs_rows_add(&o->creates, nid, json_incref(p->rec));
         map_add_sum(o->maps, nid, p->xero_id, p->rec, p->sum, p->at, 0);
     }
     step_count(o->counts, "created", 1);
@@ -299,14 +305,13 @@ static xs_err import_record(const xs_entity_ops *ops, const pulled *p, page_out 
 
 /* decide_mirror decides Xero's record p of a read-only mirror against the local row l (lid):
  * Xero's version is the record; a local edit is overwritten. */
-static void decide_mirror(const pulled *p, const char *lid, const json_t *l, page_out *o)
+static void decide_mirror(const pulled *p, const char *lid, const xs_local_row *l, page_out *o)
 {
-    json_t *lrec = json_object_get(l, "rec");
-    int64_t lat = 0;
-    xs_json_get_int(l, "at", &lat);
+    json_t *lrec = l->rec;
+    int64_t lat = l->at;
     bool same = xs_json_equal(lrec, p->rec);
     if (!same) {
-        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", p->rec));
+        xs_rows_add(&o->updates, lid, json_incref(p->rec));
     }
     map_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, same ? lat : 0);
     step_count(o->counts, same ? "unchanged" : "updated", 1);
@@ -315,13 +320,13 @@ static void decide_mirror(const pulled *p, const char *lid, const json_t *l, pag
 /* decide_fill_empty links Xero's record p to the local row l (lid), matched on first link
  * under fill_empty_only: Xero's values fill the local row's empty fields, and a local row
  * that then still differs goes to Xero. */
-static void decide_fill_empty(const pulled *p, const char *lid, const json_t *l, page_out *o)
+static void decide_fill_empty(const pulled *p, const char *lid, const xs_local_row *l, page_out *o)
 {
-    json_t *lrec = json_object_get(l, "rec");
+    json_t *lrec = l->rec;
     json_t *filled = xs_sync_fill_empty(lrec, p->rec);
     bool changed = !xs_json_equal(filled, lrec), differs = !xs_json_equal(filled, p->rec);
     if (changed) {
-        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", filled));
+        xs_rows_add(&o->updates, lid, json_incref(filled));
     }
     step_count(o->counts, changed ? "updated" : "unchanged", 1);
     map_add_sum(o->maps, lid, p->xero_id, p->rec, p->sum, p->at, differs ? -1 : 0);
@@ -340,7 +345,7 @@ static void decision_apply(const xs_sync_decision *d, const pulled *p, const cha
                            const json_t *m, int64_t lat, json_t *fix, bool queue, page_out *o)
 {
     if (fix != NULL) {
-        json_array_append_new(o->updates, json_pack("{s:s, s:o}", "id", lid, "rec", fix));
+        xs_rows_add(&o->updates, lid, fix);
     }
     switch (d->action) {
     case XS_SYNC_NONE:
@@ -348,14 +353,14 @@ static void decision_apply(const xs_sync_decision *d, const pulled *p, const cha
         step_count(o->counts, fix != NULL ? "updated" : "unchanged", 1);
         break;
     case XS_SYNC_TO_LOCAL:
-        json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d->result));
+        xs_rows_add(&o->updates, lid, json_incref(d->result));
         map_add(o->maps, lid, p->xero_id, d->result, p->at, 0);
         step_count(o->counts, "updated", 1);
         break;
     case XS_SYNC_TO_XERO:
     case XS_SYNC_BOTH:
         if (d->action == XS_SYNC_BOTH) {
-            json_array_append_new(o->updates, json_pack("{s:s, s:O}", "id", lid, "rec", d->result));
+            xs_rows_add(&o->updates, lid, json_incref(d->result));
             step_count(o->counts, "updated", 1);
         }
         /* The base becomes Xero's version, so the local one reads as changed and the
@@ -382,7 +387,7 @@ static void decision_apply(const xs_sync_decision *d, const pulled *p, const cha
  * not: the push that follows sends it). */
 static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const settings *set,
                             const pulled *p, const char *lid, const json_t *m, const json_t *base,
-                            const json_t *l, bool queue, page_out *o, const page_known *k)
+                            const xs_local_row *l, bool queue, page_out *o, const page_known *k)
 {
     if (!ops->info->push) {
         decide_mirror(p, lid, l, o);
@@ -392,7 +397,7 @@ static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const set
         decide_fill_empty(p, lid, l, o);
         return XS_OK;
     }
-    json_t *lrec = json_object_get(l, "rec");
+    json_t *lrec = l->rec;
     if (json_object_get(k->pending, lid) != NULL) {
         /* Held for a person: keep both versions current, write nothing. */
         xs_sync_decision held = {.action = XS_SYNC_HOLD, .policy = XS_POLICY_MANUAL};
@@ -403,10 +408,8 @@ static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const set
     }
     xs_sync_decision d;
     json_t *fix = NULL; /* the local row with Xero's computed values, when only they differ */
-    int64_t lat = 0;
-    xs_json_get_int(l, "at", &lat);
-    int64_t edited = lat; /* when the host application last changed it */
-    xs_json_get_int(l, "edited", &edited);
+    int64_t lat = l->at;
+    int64_t edited = l->edited; /* when the host application last changed it */
     xs_err e = decide_record(ops, base, lrec, p->rec, edited, p->at, set, &d, &fix);
     if (e != XS_OK) {
         return xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
@@ -482,7 +485,7 @@ xs_err decide_page(xs_svc_ctx *ctx, const step_req *req, const settings *set, pa
             continue;
         }
         base = json_is_object(base) ? base : NULL;
-        json_t *l = json_object_get(k->local, lid);
+        const xs_local_row *l = xs_local_rows_find(&k->local, lid);
         if (l == NULL) {
             /* The local row was deleted by the host application: its removal goes to Xero
              * through the outbox; nothing comes back, but the base follows Xero, so that

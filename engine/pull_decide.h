@@ -15,9 +15,9 @@
 /* What a page's records come to, gathered before one transaction writes it. */
 typedef struct page_out {
     json_t *maps;      /* mappings to write (map_add) */
-    json_t *creates;   /* new local rows [{"id", "rec"}] (write_local) */
-    json_t *created;   /* new local rows with their mappings (write_created) */
-    json_t *updates;   /* local rows to write [{"id", "rec"}] */
+    xs_rows creates;   /* new local rows (xs_domain_write_local) */
+    json_t *created;   /* new local rows with their mappings (map_write_created) */
+    xs_rows updates;   /* local rows to write */
     json_t *conflicts; /* map_conflict_add */
     json_t *queue;     /* local ids to send to Xero */
     json_t *memos;     /* map_write_memos */
@@ -34,12 +34,12 @@ void page_out_fini(page_out *o);
 
 /* What is known here of a page's records, read before deciding them. */
 typedef struct page_known {
-    json_t *mappings; /* by Xero id (map_load_sums) */
-    json_t *claimed;  /* by Xero id: {"local_id", "sent"}, an in-doubt create of ours */
-    json_t *matched;  /* by Xero id: a local row matched on first link (match_assign) */
-    json_t *local;    /* by local id (ops->load_local) */
-    json_t *pending;  /* local ids with a conflict held for a person */
-    json_t *sent;     /* by local id: what a push of ours not yet recorded sent (an update) */
+    json_t *mappings;    /* by Xero id (map_load_sums) */
+    json_t *claimed;     /* by Xero id: {"local_id", "sent"}, an in-doubt create of ours */
+    json_t *matched;     /* by Xero id: a local row matched on first link (match_assign) */
+    xs_local_rows local; /* the local rows (ops->load_local) */
+    json_t *pending;     /* local ids with a conflict held for a person */
+    json_t *sent;        /* by local id: what a push of ours not yet recorded sent (an update) */
 } page_known;
 
 /* page_known_fini releases k and empties it. */

@@ -14,18 +14,15 @@
  * whether each is still as it was read (its updated_at, to the millisecond): false when the
  * host application wrote one since, so the page must be decided again. */
 static xs_err lock_local(xs_svc_ctx *ctx, const xs_entity_ops *ops, const page_known *k,
-                         const json_t *updates, bool *same)
+                         const xs_rows *updates, bool *same)
 {
     *same = true;
-    if (ops->table == NULL || json_array_size(updates) == 0) {
+    if (ops->table == NULL || updates->n == 0) {
         return XS_OK;
     }
     json_t *ids = json_array();
-    size_t i;
-    json_t *u;
-    json_array_foreach(updates, i, u)
-    {
-        json_array_append_new(ids, json_string(xs_json_str_or(u, "id", "")));
+    for (size_t i = 0; i < updates->n; i++) {
+        json_array_append_new(ids, json_string(updates->v[i].id));
     }
     char *arr = xs_domain_uuid_array(ids);
     json_decref(ids);
@@ -47,13 +44,15 @@ static xs_err lock_local(xs_svc_ctx *ctx, const xs_entity_ops *ops, const page_k
     for (int row = 0; row < xs_pg_res_nrows(r); row++) {
         int64_t now = 0, then = -1;
         xs_pg_res_int(r, row, 1, &now);
-        xs_json_get_int(json_object_get(k->local, xs_pg_res_get(r, row, 0)), "at", &then);
+        const xs_local_row *l = xs_local_rows_find(&k->local, xs_pg_res_get(r, row, 0));
+        if (l != NULL) {
+            then = l->at;
+        }
         json_object_set_new(seen, xs_pg_res_get(r, row, 0), json_true());
         *same = *same && now == then;
     }
-    json_array_foreach(updates, i, u)
-    {
-        *same = *same && json_object_get(seen, xs_json_str_or(u, "id", "")) != NULL;
+    for (size_t i = 0; i < updates->n; i++) {
+        *same = *same && json_object_get(seen, updates->v[i].id) != NULL;
     }
     json_decref(seen);
     xs_pg_res_free(r);
@@ -109,19 +108,19 @@ static xs_err write_page(xs_svc_ctx *ctx, const step_req *req, const settings *s
         (e = xs_pg_q(ctx->pg, NULL, "SELECT sync.mark_pull($1)", req->conn)) != XS_OK) {
         return step_db_fail(ctx, e, "cannot begin");
     }
-    if ((e = lock_local(ctx, ops, k, o->updates, &same)) != XS_OK) {
+    if ((e = lock_local(ctx, ops, k, &o->updates, &same)) != XS_OK) {
         return step_db_fail(ctx, e, "cannot lock local records");
     }
     if (!same) {
         xs_pg_rollback(ctx->pg);
         return XS_ECONFLICT;
     }
-    if (json_array_size(o->creates) + json_array_size(o->updates) > 0 &&
-        (e = ops->write_local(ctx->pg, org, o->creates, o->updates, &at)) != XS_OK) {
+    if (o->creates.n + o->updates.n > 0 &&
+        (e = xs_domain_write_local(ctx->pg, ops, org, &o->creates, &o->updates, &at)) != XS_OK) {
         return step_db_fail(ctx, e, "cannot write local records");
     }
     if (json_array_size(o->created) > 0 &&
-        (e = ops->write_created(ctx->pg, org, req->conn, txid, o->created)) != XS_OK) {
+        (e = map_write_created(ctx->pg, ops, org, req->conn, txid, o->created)) != XS_OK) {
         json_decref(at);
         return step_db_fail(ctx, e, "cannot write new local records");
     }

@@ -190,7 +190,7 @@ static xs_err own_copies(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_r
 /* The outcome of a reply, item by item, before it is written. */
 typedef struct push_result {
     json_t *maps;      /* mappings to write */
-    json_t *computed;  /* [{local_id, ...}]: Xero's computed fields to keep locally */
+    xs_rows computed;  /* by local id, Xero's computed fields to keep locally */
     json_t *recreated; /* deleted in Xero to be made again: unlinked, requeued */
     json_t *created;   /* local ids made new in Xero */
     json_t *lookups;   /* [{name, local_id}]: names Xero said are taken, to look up */
@@ -200,7 +200,7 @@ typedef struct push_result {
 static void push_result_fini(push_result *r)
 {
     json_decref(r->maps);
-    json_decref(r->computed);
+    xs_rows_fini(&r->computed);
     json_decref(r->recreated);
     json_decref(r->created);
     json_decref(r->lookups);
@@ -277,8 +277,7 @@ static void read_item(xs_svc_ctx *ctx, const step_req *req, const xs_entity_ops 
     json_t *own = NULL; /* base with Xero's computed fields */
     json_t *row = NULL; /* those fields, for the local row */
     if (!retire && ops->computed != NULL && json_is_object(base) &&
-        (own = json_deep_copy(base)) != NULL &&
-        (row = json_pack("{s:s}", "local_id", lid)) != NULL) {
+        (own = json_deep_copy(base)) != NULL && (row = json_object()) != NULL) {
         for (size_t k = 0; ops->computed[k] != NULL; k++) {
             json_t *cv = json_object_get(xrec, ops->computed[k]);
             if (cv != NULL) {
@@ -287,7 +286,7 @@ static void read_item(xs_svc_ctx *ctx, const step_req *req, const xs_entity_ops 
             }
         }
         base = own;
-        json_array_append_new(pr->computed, row);
+        xs_rows_add(&pr->computed, lid, row);
     }
     bool bl = false;
     json_t *on = json_object();
@@ -334,8 +333,7 @@ static xs_err record_reply(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK || (e = xs_pg_mark_engine(ctx->pg, txid)) != XS_OK ||
         (e = own_copies(ctx, ops, req, pr->maps, pr->created, errors)) != XS_OK ||
         (e = map_write(ctx, req->conn, ops->info->name, txid, pr->maps)) != XS_OK ||
-        (json_array_size(pr->computed) > 0 &&
-         (e = ops->write_computed(ctx->pg, pr->computed)) != XS_OK) ||
+        (pr->computed.n > 0 && (e = ops->write_computed(ctx->pg, &pr->computed)) != XS_OK) ||
         (unlink != NULL &&
          (e = xs_pg_q(ctx->pg, NULL,
                       "DELETE FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
@@ -445,7 +443,10 @@ xs_err push_send(xs_svc_ctx *ctx, const xs_entity_ops *ops, const step_req *req,
         return *reply != NULL ? XS_OK : XS_ENOMEM;
     }
     int64_t t1 = xs_clock_mono_ms();
-    push_result pr = {json_array(), json_array(), json_array(), json_array(), json_array()};
+    push_result pr = {.maps = json_array(),
+                      .recreated = json_array(),
+                      .created = json_array(),
+                      .lookups = json_array()};
     size_t i;
     json_t *it;
     json_array_foreach(outcome == NULL ? p->items : NULL, i, it)

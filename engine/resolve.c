@@ -97,13 +97,15 @@ static xs_err conflict_lock(xs_svc_ctx *ctx, const step_req *req, const resolve_
 static xs_err resolve_merged(xs_svc_ctx *ctx, const xs_entity_ops *ops, const resolve_ask *a,
                              const held_conflict *c, json_t **rec)
 {
-    json_t *ids = json_pack("[s]", c->lid), *local = NULL;
+    json_t *ids = json_pack("[s]", c->lid);
+    xs_local_rows local = {0};
     xs_err e = ops->load_local(ctx->pg, c->org, ids, &local);
     if (e != XS_OK) {
         e = step_db_fail(ctx, e, "cannot read the local record");
     } else {
         char field[XS_DOMAIN_WHY_MAX] = "", why[XS_DOMAIN_WHY_MAX] = "";
-        json_t *cur = json_object_get(json_object_get(local, c->lid), "rec");
+        const xs_local_row *row = xs_local_rows_find(&local, c->lid);
+        json_t *cur = row != NULL ? row->rec : NULL;
         if (ops->validate(a->data, cur, false, rec, field, why) != XS_OK) {
             xs_pg_rollback(ctx->pg);
             char f[300];
@@ -112,7 +114,7 @@ static xs_err resolve_merged(xs_svc_ctx *ctx, const xs_entity_ops *ops, const re
         }
     }
     json_decref(ids);
-    json_decref(local);
+    xs_local_rows_fini(&local);
     return e;
 }
 
@@ -133,11 +135,11 @@ static xs_err resolve_write(xs_svc_ctx *ctx, const step_req *req, const resolve_
     }
     /* The base becomes Xero's version: what stays different locally is then pushed. */
     if (a->keep_xero || a->merged) {
-        json_t *upd = json_pack("[{s:s, s:O}]", "id", c->lid, "rec", a->keep_xero ? c->xver : rec);
-        json_t *none = json_array();
-        e = ops->write_local(ctx->pg, c->org, none, upd, &at);
-        json_decref(upd);
-        json_decref(none);
+        xs_rows upd = {0}, none = {0};
+        e = xs_rows_add(&upd, c->lid, json_incref((json_t *)(a->keep_xero ? c->xver : rec)))
+                ? xs_domain_write_local(ctx->pg, ops, c->org, &none, &upd, &at)
+                : XS_ENOMEM;
+        xs_rows_fini(&upd);
         if (e != XS_OK) {
             e = step_db_fail(ctx, e, "cannot write the local record");
             goto out;
@@ -240,10 +242,10 @@ static xs_err upsert_fk_fail(xs_svc_ctx *ctx, const xs_entity_ops *ops)
                : xs_svc_fail_field(ctx, XS_ENOTFOUND, bad, "no such %s in this organisation", bad);
 }
 
-/* upsert_current reads the record a->id names (*local, new; *cur its canonical record and *org
- * its organisation, borrowed from *local), failing when there is none. */
+/* upsert_current reads the record a->id names into local (*cur its canonical record and *org
+ * its organisation, borrowed from local), failing when there is none. */
 static xs_err upsert_current(xs_svc_ctx *ctx, const xs_entity_ops *ops, const upsert_ask *a,
-                             const char **org, json_t **local, json_t **cur)
+                             const char **org, xs_local_rows *local, json_t **cur)
 {
     json_t *ids = json_pack("[s]", a->id);
     xs_err e = ops->load_local(ctx->pg, *org, ids, local);
@@ -251,12 +253,12 @@ static xs_err upsert_current(xs_svc_ctx *ctx, const xs_entity_ops *ops, const up
     if (e != XS_OK) {
         return step_db_fail(ctx, e, "cannot read the record");
     }
-    json_t *row = json_object_get(*local, a->id);
+    const xs_local_row *row = xs_local_rows_find(local, a->id);
     if (row == NULL) {
         return xs_svc_fail_field(ctx, XS_ENOTFOUND, "id", "no %s %s", ops->info->name, a->id);
     }
-    *cur = json_object_get(row, "rec");
-    *org = xs_json_str_or(row, "org", *org);
+    *cur = row->rec;
+    *org = row->org[0] != '\0' ? row->org : *org;
     return XS_OK;
 }
 
@@ -270,7 +272,9 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply
     }
     const xs_entity_ops *ops = req.ops;
     const char *org = req.org;
-    json_t *local = NULL, *rec = NULL, *at = NULL, *rows = NULL, *cur = NULL;
+    xs_local_rows local = {0};
+    json_t *rec = NULL, *at = NULL, *cur = NULL;
+    xs_rows rows = {0}, none = {0};
     char nid[XS_ID_MAX], field[XS_DOMAIN_WHY_MAX] = "", why[XS_DOMAIN_WHY_MAX] = "";
     if (a.id != NULL) {
         if ((e = upsert_current(ctx, ops, &a, &org, &local, &cur)) != XS_OK) {
@@ -290,11 +294,13 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply
     const char *rid = a.id != NULL ? a.id : nid;
     /* Not marked as the engine's: the change trigger puts it in the outbox for every
      * connection of the organisation. */
-    rows = json_pack("[{s:s, s:O}]", "id", rid, "rec", rec);
-    json_t *none = json_array();
+    if (!xs_rows_add(&rows, rid, json_incref(rec))) {
+        e = XS_ENOMEM;
+        goto out;
+    }
     if ((e = xs_pg_begin(ctx->pg)) != XS_OK ||
-        (e = ops->write_local(ctx->pg, org, a.id != NULL ? none : rows, a.id != NULL ? rows : none,
-                              &at)) != XS_OK ||
+        (e = xs_domain_write_local(ctx->pg, ops, org, a.id != NULL ? &none : &rows,
+                                   a.id != NULL ? &rows : &none, &at)) != XS_OK ||
         (e = xs_pg_commit(ctx->pg)) != XS_OK) {
         e = strcmp(xs_pg_sqlstate(ctx->pg), "23503") == 0
                 ? upsert_fk_fail(ctx, ops)
@@ -303,11 +309,10 @@ xs_err xs_domain_local_upsert(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply
         *reply = json_pack("{s:s, s:b, s:O}", "id", rid, "created", a.id == NULL, "record", rec);
         e = *reply != NULL ? XS_OK : XS_ENOMEM;
     }
-    json_decref(none);
 out:
-    json_decref(local);
+    xs_local_rows_fini(&local);
     json_decref(rec);
     json_decref(at);
-    json_decref(rows);
+    xs_rows_fini(&rows);
     return e;
 }

@@ -253,7 +253,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     return rec;
 }
 
-static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, xs_local_rows *out)
 {
     return xs_domain_load_rows(pg,
                                "SELECT " COLS " FROM app.contacts WHERE id = ANY($2::uuid[]) AND "
@@ -276,16 +276,11 @@ static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char 
  * for a contact linked meanwhile is never matched. */
 #define FEW_UNLINKED 4000
 
-static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *items,
-                    const json_t *keys, json_t **out)
+static xs_err match(xs_pg *pg, const char *org, const char *conn, const xs_match_item *items,
+                    size_t nitems, const json_t *keys, xs_match_pairs *out)
 {
     static const char *const key_col[] = {"contact_number", "email_key", "name_key"};
     static const char *const names[] = {"contact_number", "email", "name"};
-    json_t *res = json_array();
-    *out = res;
-    if (res == NULL) {
-        return XS_ENOMEM;
-    }
     xs_pg_res *r = NULL;
     char limit[24];
     snprintf(limit, sizeof(limit), "%d", FEW_UNLINKED + 1);
@@ -343,12 +338,11 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
              ") SELECT m.* FROM m WHERE NOT EXISTS (SELECT 1 FROM sync.mappings s WHERE "
              "s.connection_id = $2 AND s.entity = 'contact' AND s.local_id = m.id)");
     json_t *flat = json_array();
-    json_array_foreach(items, i, k)
-    {
-        json_t *rec = json_object_get(k, "rec");
+    for (i = 0; i < nitems; i++) {
+        const json_t *rec = items[i].rec;
         json_array_append_new(
-            flat, json_pack("{s:s, s:O, s:O, s:O}", "xero_id", xs_json_str_or(k, "xero_id", ""),
-                            "contact_number", json_object_get(rec, "contact_number"), "email",
+            flat, json_pack("{s:s, s:O, s:O, s:O}", "xero_id", items[i].xero_id, "contact_number",
+                            json_object_get(rec, "contact_number"), "email",
                             json_object_get(rec, "email"), "name", json_object_get(rec, "name")));
     }
     char *text = xs_json_dump(flat, 0);
@@ -358,13 +352,14 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     if (e != XS_OK) {
         return e;
     }
-    for (int row = 0; row < xs_pg_res_nrows(r); row++) {
-        json_array_append_new(res, json_pack("{s:s, s:s, s:s}", "xero_id", xs_pg_res_get(r, row, 0),
-                                             "local_id", xs_pg_res_get(r, row, 1), "key",
-                                             xs_pg_res_get(r, row, 2)));
+    for (int row = 0; e == XS_OK && row < xs_pg_res_nrows(r); row++) {
+        if (!xs_match_pairs_add(out, xs_pg_res_get(r, row, 0), xs_pg_res_get(r, row, 1),
+                                xs_pg_res_get(r, row, 2))) {
+            e = XS_ENOMEM;
+        }
     }
     xs_pg_res_free(r);
-    return XS_OK;
+    return e;
 }
 
 /* The columns of app.contacts the sync writes, each from its canonical field. */
@@ -383,26 +378,6 @@ static const xs_domain_col COLUMNS[] = {
 };
 static const xs_domain_table TABLE = {"app.contacts", "c", COLUMNS,
                                       sizeof(COLUMNS) / sizeof(COLUMNS[0])};
-
-static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
-                          json_t **at)
-{
-    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
-}
-
-/* write_created inserts a pull's new contacts with their mappings (xs_domain_write_created):
- * the columns are read from the record, as r.rec. */
-static xs_err write_created(xs_pg *pg, const char *org, const char *conn, const char *txid,
-                            const json_t *creates)
-{
-    char *insert = xs_domain_sql(&TABLE, XS_DOMAIN_SQL_INSERT_REC);
-    if (insert == NULL) {
-        return XS_ENOMEM;
-    }
-    xs_err e = xs_domain_write_created(pg, org, conn, "contact", txid, creates, insert);
-    free(insert);
-    return e;
-}
 
 static bool lookup_key(const json_t *rec, const char *message, char *key)
 {
@@ -506,8 +481,8 @@ const xs_entity_ops contact_ops = {
     .load_local = load_local,
     .list_ids = list_ids,
     .match = match,
-    .write_local = write_local,
-    .write_created = write_created,
+    .columns = &TABLE,
+    .create_linked = true, /* its columns are its fields: a pull creates rows with mappings */
     .lookup_key = lookup_key,
     .lookup_query = lookup_query,
     .validate = validate,

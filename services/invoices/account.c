@@ -98,7 +98,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     return rec;
 }
 
-static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, xs_local_rows *out)
 {
     return xs_domain_load_rows(pg,
                                "SELECT " COLS " FROM app.accounts WHERE id = ANY($2::uuid[]) AND "
@@ -121,12 +121,6 @@ static const xs_domain_col COLUMNS[] = {
 };
 static const xs_domain_table TABLE = {"app.accounts", "a", COLUMNS,
                                       sizeof(COLUMNS) / sizeof(COLUMNS[0])};
-
-static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
-                          json_t **at)
-{
-    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
-}
 
 static xs_err retire_missing(xs_pg *pg, const char *org, const char *conn, const json_t *seen,
                              const json_t *types, int *n)
@@ -167,6 +161,6 @@ const xs_entity_ops account_ops = {
     .type_field = "Type",
     .read_xero = read_xero,
     .load_local = load_local,
-    .write_local = write_local,
+    .columns = &TABLE,
     .retire_missing = retire_missing,
 };

@@ -377,9 +377,9 @@ static size_t changed_negative_line(const json_t *base, const json_t *rec)
     return 0;
 }
 
-static bool check_push(const json_t *base, const json_t *rec, const json_t *row, char *why)
+static bool check_push(const json_t *base, const json_t *rec, const xs_local_row *row, char *why)
 {
-    const char *unknown = xs_json_str_or(json_object_get(row, "check"), "unknown_codes", NULL);
+    const char *unknown = xs_json_str_or(row->check, "unknown_codes", NULL);
     if (unknown != NULL && strcmp(xs_json_str_or(rec, "status", ""), "DELETED") != 0) {
         snprintf(why, XS_DOMAIN_WHY_MAX,
                  "no active account of the chart of accounts has the code %.120s", unknown);
@@ -450,7 +450,7 @@ static json_t *unknown_codes(const xs_pg_res *r, int i)
     return json_pack("{s:s}", "unknown_codes", xs_pg_res_get(r, i, 1));
 }
 
-static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, xs_local_rows *out)
 {
     return xs_domain_load_checked(
         pg,
@@ -473,11 +473,9 @@ static xs_err list_ids(xs_pg *pg, const char *org, const char *conn, const char 
 
 /* Sales invoices are matched on first link by number (Xero keeps ACCREC numbers unique);
  * bills never are, since Xero keeps no bill number unique. */
-static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *items,
-                    const json_t *keys, json_t **out)
+static xs_err match(xs_pg *pg, const char *org, const char *conn, const xs_match_item *items,
+                    size_t nitems, const json_t *keys, xs_match_pairs *out)
 {
-    json_t *res = json_array();
-    *out = res;
     bool by_number = false;
     size_t i;
     json_t *k;
@@ -487,13 +485,12 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
         by_number = by_number || (key != NULL && strcmp(key, "invoice_number") == 0);
     }
     json_t *flat = json_array();
-    json_array_foreach(items, i, k)
-    {
-        json_t *rec = json_object_get(k, "rec");
+    for (i = 0; i < nitems; i++) {
+        const json_t *rec = items[i].rec;
         const char *num = xs_json_str_or(rec, "invoice_number", NULL);
         if (num != NULL && strcmp(xs_json_str_or(rec, "type", ""), "ACCREC") == 0) {
-            json_array_append_new(flat, json_pack("{s:s, s:s}", "xero_id",
-                                                  xs_json_str_or(k, "xero_id", ""), "number", num));
+            json_array_append_new(
+                flat, json_pack("{s:s, s:s}", "xero_id", items[i].xero_id, "number", num));
         }
     }
     if (!by_number || json_array_size(flat) == 0) {
@@ -516,13 +513,14 @@ static xs_err match(xs_pg *pg, const char *org, const char *conn, const json_t *
     if (e != XS_OK) {
         return e;
     }
-    for (int row = 0; row < xs_pg_res_nrows(r); row++) {
-        json_array_append_new(res, json_pack("{s:s, s:s, s:s}", "xero_id", xs_pg_res_get(r, row, 0),
-                                             "local_id", xs_pg_res_get(r, row, 1), "key",
-                                             "invoice_number"));
+    for (int row = 0; e == XS_OK && row < xs_pg_res_nrows(r); row++) {
+        if (!xs_match_pairs_add(out, xs_pg_res_get(r, row, 0), xs_pg_res_get(r, row, 1),
+                                "invoice_number")) {
+            e = XS_ENOMEM;
+        }
     }
     xs_pg_res_free(r);
-    return XS_OK;
+    return e;
 }
 
 /* The columns of app.invoices the sync writes, each from its canonical field (the totals
@@ -574,14 +572,15 @@ static char *lines_sql(void)
     return sql;
 }
 
-static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
-                          json_t **at)
+/* write_lines replaces the lines of the invoices written, in the same transaction
+ * (xs_entity_ops.write_more). */
+static xs_err write_lines(xs_pg *pg, const char *org, const xs_rows *creates,
+                          const xs_rows *updates)
 {
-    /* The lines are replaced with the invoice, in the same transaction. */
-    xs_err e = xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
-    const json_t *sets[] = {creates, updates};
+    xs_err e = XS_OK;
+    const xs_rows *sets[] = {creates, updates};
     for (int s = 0; e == XS_OK && s < 2; s++) {
-        if (json_array_size(sets[s]) == 0) {
+        if (sets[s]->n == 0) {
             continue;
         }
         char *text = xs_domain_rows_text(sets[s]), *sql = lines_sql();
@@ -792,9 +791,9 @@ static bool final(const json_t *rec)
 }
 
 /* write_computed: one statement for a push step's invoices (xs_entity_ops). */
-static xs_err write_computed(xs_pg *pg, const json_t *rows)
+static xs_err write_computed(xs_pg *pg, const xs_rows *rows)
 {
-    char *text = xs_json_dump(rows, 0);
+    char *text = xs_domain_rows_text(rows);
     if (text == NULL) {
         return XS_ENOMEM;
     }
@@ -804,9 +803,9 @@ static xs_err write_computed(xs_pg *pg, const json_t *rows)
         "coalesce(r.total_tax, i.total_tax), total = coalesce(r.total, i.total), amount_due = "
         "coalesce(r.amount_due, i.amount_due), amount_paid = coalesce(r.amount_paid, "
         "i.amount_paid), amount_credited = coalesce(r.amount_credited, i.amount_credited) FROM "
-        "jsonb_to_recordset($1::jsonb) AS r(local_id uuid, sub_total numeric, total_tax "
+        "jsonb_to_recordset($1::jsonb) AS r(id uuid, sub_total numeric, total_tax "
         "numeric, total numeric, amount_due numeric, amount_paid numeric, amount_credited "
-        "numeric) WHERE i.id = r.local_id",
+        "numeric) WHERE i.id = r.id",
         text);
     free(text);
     return e;
@@ -836,7 +835,8 @@ const xs_entity_ops invoice_ops = {
     .load_local = load_local,
     .list_ids = list_ids,
     .match = match,
-    .write_local = write_local,
+    .columns = &TABLE,
+    .write_more = write_lines,
     .check_push = check_push,
     .validate = validate,
 };

@@ -148,7 +148,7 @@ static json_t *row_rec(const xs_pg_res *r, int i)
     return rec;
 }
 
-static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, xs_local_rows *out)
 {
     return xs_domain_load_rows(pg,
                                "SELECT " COLS " FROM app.bank_transactions b WHERE b.id = "
@@ -183,12 +183,6 @@ static const xs_domain_col COLUMNS[] = {
 static const xs_domain_table TABLE = {"app.bank_transactions", "b", COLUMNS,
                                       sizeof(COLUMNS) / sizeof(COLUMNS[0])};
 
-static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
-                          json_t **at)
-{
-    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
-}
-
 const xs_entity_ops bank_transaction_ops = {
     .info = &xs_entity_table[XS_ENTITY_BANK_TRANSACTION],
     .xero_path = "/api.xro/2.0/BankTransactions",
@@ -200,5 +194,5 @@ const xs_entity_ops bank_transaction_ops = {
     .type_field = "Type",
     .read_xero = read_xero,
     .load_local = load_local,
-    .write_local = write_local,
+    .columns = &TABLE,
 };

@@ -151,11 +151,11 @@ static bool is_positive(const char *v)
 }
 
 /* check_push: a new payment against what is known of its invoice and account here (the
- * "check" that load_local adds to the row). */
-static bool check_push(const json_t *base, const json_t *rec, const json_t *row, char *why)
+ * check that load_local adds to the row). */
+static bool check_push(const json_t *base, const json_t *rec, const xs_local_row *row, char *why)
 {
     (void)base;
-    const json_t *c = json_object_get(row, "check");
+    const json_t *c = row->check;
     const char *amount = xs_json_str_or(rec, "amount", NULL);
     const char *inv_status = xs_json_str_or(c, "invoice_status", NULL);
     const char *due = xs_json_str_or(c, "amount_due", NULL);
@@ -224,7 +224,7 @@ static json_t *payment_check(const xs_pg_res *r, int i)
                      xs_pg_res_get(r, i, 2), "account_ok", acct);
 }
 
-static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, json_t **out)
+static xs_err load_local(xs_pg *pg, const char *org, const json_t *ids, xs_local_rows *out)
 {
     return xs_domain_load_checked(
         pg,
@@ -259,12 +259,6 @@ static const xs_domain_col COLUMNS[] = {
 };
 static const xs_domain_table TABLE = {"app.payments", "p", COLUMNS,
                                       sizeof(COLUMNS) / sizeof(COLUMNS[0])};
-
-static xs_err write_local(xs_pg *pg, const char *org, const json_t *creates, const json_t *updates,
-                          json_t **at)
-{
-    return xs_domain_write_rows(pg, org, creates, updates, &TABLE, at);
-}
 
 static xs_err validate(const json_t *in, const json_t *current, bool partial, json_t **rec,
                        char *field, char *why)
@@ -332,7 +326,7 @@ const xs_entity_ops payment_ops = {
     .retire_item = retire_item,
     .load_local = load_local,
     .list_ids = list_ids,
-    .write_local = write_local,
+    .columns = &TABLE,
     .check_push = check_push,
     .validate = validate,
 };
