@@ -1,8 +1,10 @@
 /*
- * domain.h: the domain half of the sync engine, shared by every domain service. A domain
- * service describes each of its entities with an xs_entity_ops (how a Xero record and a
- * local row become canonical records, how local rows are read, matched and written) and
- * gets from here the handlers of the bus requests the orchestrator sends:
+ * engine/domain.h: the contract between the sync engine and an entity. A domain service
+ * describes each of its entities with an xs_entity_ops: its entry in the one registry
+ * (engine/sync.h), its column table, how a Xero record and a local row become canonical
+ * records, and how local rows are read and matched; between the two sides travel typed
+ * records (xs_local_rows, xs_rows, xs_match_item, xs_match_pairs). The engine's rooms serve
+ * the bus requests the orchestrator sends over those entities (engine/runtime.h):
  *
  *   sync.pull     GETs of up to max_pages pages (or one of up to 50 ids), every record decided
  *                 against its base (engine/sync.h), each page applied locally in one
@@ -19,17 +21,20 @@
  * call saw (status, rate-limit headers) and how many calls were made; transient failures
  * (429, 5xx, time-outs, transport) of the first call come back as outcome "retry" rather than
  * as errors, with nothing written.
+ *
+ * This header also holds the helpers entities are built from (engine/kit.c). It owns no
+ * state; an entity must not reach past it into the engine's rooms.
  */
-#ifndef XS_DOMAIN_H
-#define XS_DOMAIN_H
+#ifndef XS_ENGINE_DOMAIN_H
+#define XS_ENGINE_DOMAIN_H
 
 #include <jansson.h>
 #include <stdbool.h>
 
 #include "xs/pg.h"
+#include "xs/xero.h"
 #include "engine/svc.h"
 #include "engine/sync.h"
-#include "xs/xero.h"
 
 #define XS_ID_MAX 40
 
