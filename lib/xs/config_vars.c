@@ -168,6 +168,13 @@ const xs_config_var xs_config_vars[] = {
      "The OAuth 2.0 client id of the Xero app (developer.xero.com, My Apps)."},
     {"XS_XERO_CLIENT_SECRET", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
      "The Xero app's client secret, sent by HTTP Basic to the token and revocation endpoints."},
+    {"XS_XERO_WEBHOOK_KEY", XS_CFG_SECRET, NULL, true, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "The Xero app's webhook key (developer.xero.com, My Apps, Webhooks): a delivery to POST "
+     "/v1/webhooks/xero is taken only when its x-xero-signature is the HMAC-SHA256 of its body "
+     "under this key. Unset: every delivery is refused with 401."},
+    {"XS_XERO_WEBHOOK_KEY_PREVIOUS", XS_CFG_SECRET, NULL, true, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "The webhook key before the current one, still accepted while Xero moves to the new key "
+     "(a rotation); remove it once deliveries are signed with XS_XERO_WEBHOOK_KEY."},
     {"XS_XERO_TIMEOUT", XS_CFG_DURATION, "30s", false, 100, SEC(600), NULL, XS_PROC_DOMAINS,
      "How long one call to Xero may take, connection included, before it counts as failed."},
     {"XS_PUSH_RESEND_WINDOW", XS_CFG_DURATION, "5m", false, 0, SEC(86400), NULL,

@@ -11,6 +11,7 @@
 #include "connections.h"
 #include "rest.h"
 #include "sync_api.h"
+#include "webhooks.h"
 #include "proto.h"
 #include "xs/clock.h"
 #include "xs/crypto.h"
@@ -232,6 +233,7 @@ static const xs_http_route routes[] = {
     {"POST", "/v1/system/ping", system_ping, 0},
     {"POST", "/v1/connections/authorize", orch_connections_authorize, 0},
     {"GET", "/v1/oauth/callback", orch_oauth_callback, ORCH_ROUTE_PUBLIC},
+    {"POST", "/v1/webhooks/xero", orch_webhooks_xero, ORCH_ROUTE_PUBLIC},
     {"GET", "/v1/connections", orch_connections_list, 0},
     {"GET", "/v1/connections/{id}", orch_connections_get, 0},
     {"DELETE", "/v1/connections/{id}", orch_connections_delete, 0},

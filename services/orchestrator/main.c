@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "sched.h"
 #include "settings.h"
+#include "webhooks.h"
 #include "proto.h"
 #include "xs/clock.h"
 #include "xs/json.h"
@@ -122,6 +123,9 @@ int main(int argc, char **argv)
     bool events_started = false;
     char err[160];
 
+    if (orch_webhook_keys_read(&o) != XS_OK) {
+        goto done;
+    }
     if (orch_api_keys_parse(&o, xs_config_str(cfg, "XS_API_KEYS"), err) != XS_OK) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
         code = XS_EXIT_CONFIG;
@@ -244,6 +248,7 @@ done:
         xs_crypto_wipe(o.api_key_sums, o.napi_keys * sizeof(*o.api_key_sums));
     }
     free(o.api_key_sums);
+    orch_webhook_keys_free(&o);
     xs_proc_finish(&o.proc, code);
     return code;
 }

@@ -30,6 +30,12 @@ typedef struct orch {
      * content nor its length shows in the time a check takes */
     uint8_t (*api_key_sums)[XS_SHA256_LEN];
     size_t napi_keys;
+    /* the Xero app's webhook keys (owned; webhooks.c): the current one, and the one before it
+     * during a rotation; bytes NULL when not set */
+    struct {
+        uint8_t *bytes;
+        size_t len;
+    } webhook_keys[2];
     int64_t bus_timeout_ms;
     atomic_bool stop;
 

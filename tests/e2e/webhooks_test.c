@@ -1,0 +1,215 @@
+/*
+ * webhooks_test.c: the receiver of Xero's webhooks, POST /v1/webhooks/xero, against the
+ * simulator's real delivery and against deliveries made here.
+ *
+ * - Intent to receive: the simulator's own check (empty batches, some signed with another
+ *   key) passes the first time.
+ * - A contact made in Xero by a person reaches the inbox (sync.webhook_events) as a pending
+ *   CONTACT event of the connection's tenant, delivered and signed by the simulator.
+ * - Refused with 401 and an empty body, nothing stored: no signature, another key's, the same
+ *   JSON written with other bytes, a body cut short, a signature that is not base64.
+ * - The previous key (a rotation) is taken; a delivery sent twice is stored once; an event of
+ *   a tenant with no connection is kept as ignored; a signed body that is no batch is 400.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "xs/crypto.h"
+
+#define KEY      "webhook-key-current-0123456789abcdef"
+#define KEY_PREV "webhook-key-previous-abcdef0123456789"
+
+static xst_engine *E;
+static char TENANT[40], CONN[40];
+
+static int setup(void **state)
+{
+    (void)state;
+    E = xst_engine_new("hooks");
+    char url[256];
+    snprintf(url, sizeof(url), "XS_SIM_WEBHOOK_URL=%s/v1/webhooks/xero", E->api);
+    char *sim_env[] = {url, "XS_SIM_WEBHOOK_KEY=" KEY, "XS_SIM_WEBHOOK_DELAY=100ms", NULL};
+    xst_engine_start_sim(E, sim_env);
+    char *orch_env[] = {"XS_XERO_WEBHOOK_KEY=" KEY, "XS_XERO_WEBHOOK_KEY_PREVIOUS=" KEY_PREV,
+                        "XS_SCHEDULER=false", NULL};
+    xst_engine_start_orchestrator(E, orch_env);
+    xst_engine_start_services(E);
+    free(xst_engine_connected(E, "Hooks Ltd", CONN, TENANT));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return xst_engine_free(E) == 0 ? 0 : -1;
+}
+
+/* signature writes the base64 HMAC-SHA256 of body under key into sig. */
+static void signature(const char *key, const char *body, char *sig, size_t cap)
+{
+    uint8_t mac[XS_SHA256_LEN];
+    assert_int_equal(xs_hmac_sha256(key, strlen(key), body, strlen(body), mac), XS_OK);
+    char *b64 = NULL;
+    assert_int_equal(xs_base64_encode(mac, sizeof(mac), &b64), XS_OK);
+    snprintf(sig, cap, "%s", b64);
+    free(b64);
+}
+
+/* deliver POSTs body to the receiver with signature sig (NULL: none) and returns the status,
+ * checking that the answer has no body. */
+static long deliver(const char *body, const char *sig)
+{
+    char url[256], header[128];
+    snprintf(url, sizeof(url), "%s/v1/webhooks/xero", E->api);
+    snprintf(header, sizeof(header), "x-xero-signature: %s", sig != NULL ? sig : "");
+    const char *headers[] = {"Content-Type: application/json", sig != NULL ? header : NULL, NULL};
+    xst_http r = xst_http_do("POST", url, body, headers, 5000);
+    long st = r.status;
+    assert_int_equal(r.len, 0);
+    xst_http_free(&r);
+    return st;
+}
+
+/* deliver_signed signs body with key and delivers it. */
+static long deliver_signed(const char *key, const char *body)
+{
+    char sig[128];
+    signature(key, body, sig, sizeof(sig));
+    return deliver(body, sig);
+}
+
+/* batch writes a delivery of one event about resource res of tenant into buf. */
+static void batch(char *buf, size_t cap, const char *tenant, const char *res, const char *type)
+{
+    snprintf(
+        buf, cap,
+        "{\"events\":[{\"resourceUrl\":\"https://api.xero.com/api.xro/2.0/Contacts/%s\","
+        "\"resourceId\":\"%s\",\"tenantId\":\"%s\",\"tenantType\":\"ORGANISATION\","
+        "\"eventCategory\":\"CONTACT\",\"eventType\":\"%s\","
+        "\"eventDateUtc\":\"2026-12-06T10:00:00.123\"}],"
+        "\"firstEventSequence\":1,\"lastEventSequence\":1,\"entropy\":\"QWERTYUIOPASDFGHJKLZ\"}",
+        res, res, tenant, type);
+}
+
+static long events_of(const char *res)
+{
+    return xst_engine_sql_longf(
+        E, "SELECT count(*) FROM sync.webhook_events WHERE resource_id = $1", 1, res);
+}
+
+static void test_intent_to_receive(void **state)
+{
+    (void)state;
+    json_t *r = xst_engine_sim_json(E, "POST", "/_sim/webhooks/itr", "{\"count\":8}");
+    if (!json_is_true(json_object_get(r, "ok"))) {
+        char *t = json_dumps(r, 0);
+        fprintf(stderr, "intent to receive: %s\n", t);
+        free(t);
+    }
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+}
+
+static void test_xero_edit_reaches_the_inbox(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts", TENANT);
+    json_t *made =
+        xst_engine_sim_json(E, "POST", path, "{\"Contacts\":[{\"Name\":\"Hooked Co\"}]}");
+    const char *id = json_string_value(
+        json_object_get(json_array_get(json_object_get(made, "Contacts"), 0), "ContactID"));
+    assert_non_null(id);
+    json_decref(xst_engine_sim_json(E, "POST", "/_sim/webhooks/flush", "{\"timeout_ms\":5000}"));
+    int64_t end = xst_now_ms() + 5000;
+    while (events_of(id) == 0 && xst_now_ms() < end) {
+        usleep(50000);
+    }
+    char *row = xst_engine_sqlf(E,
+                                "SELECT tenant_id || ' ' || event_category || ' ' || event_type || "
+                                "' ' || status FROM sync.webhook_events WHERE resource_id = $1",
+                                1, id);
+    char want[160];
+    snprintf(want, sizeof(want), "%s CONTACT CREATE pending", TENANT);
+    assert_non_null(row);
+    assert_string_equal(row, want);
+    free(row);
+    json_decref(made);
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    const char *res = "6f0a7e4c-1111-4aaa-8bbb-000000000001";
+    char body[1024], other[1100], sig[128];
+    batch(body, sizeof(body), TENANT, res, "UPDATE");
+    signature(KEY, body, sig, sizeof(sig));
+    assert_int_equal(deliver(body, NULL), 401);
+    assert_int_equal(deliver_signed("some-other-key", body), 401);
+    assert_int_equal(deliver(body, "not base64 at all"), 401);
+    /* The same JSON in other bytes: a space after the first brace. */
+    snprintf(other, sizeof(other), "{ %s", body + 1);
+    assert_int_equal(deliver(other, sig), 401);
+    /* Cut short. */
+    snprintf(other, sizeof(other), "%.*s", (int)strlen(body) - 10, body);
+    assert_int_equal(deliver(other, sig), 401);
+    assert_int_equal(events_of(res), 0);
+}
+
+static void test_stored_once_with_either_key(void **state)
+{
+    (void)state;
+    const char *res = "6f0a7e4c-1111-4aaa-8bbb-000000000002";
+    char body[1024];
+    batch(body, sizeof(body), TENANT, res, "UPDATE");
+    assert_int_equal(deliver_signed(KEY, body), 200);
+    assert_int_equal(deliver_signed(KEY, body), 200); /* Xero sends it again */
+    assert_int_equal(deliver_signed(KEY_PREV, body), 200);
+    assert_int_equal(events_of(res), 1);
+    /* An empty batch, as intent to receive sends: taken, nothing stored. */
+    assert_int_equal(deliver_signed(KEY, "{\"events\":[],\"firstEventSequence\":0,"
+                                         "\"lastEventSequence\":0,\"entropy\":\"X\"}"),
+                     200);
+}
+
+static void test_unknown_tenant_and_bad_batches(void **state)
+{
+    (void)state;
+    const char *res = "6f0a7e4c-1111-4aaa-8bbb-000000000003";
+    char body[1024];
+    batch(body, sizeof(body), "0a0b0c0d-2222-4ccc-8ddd-000000000009", res, "CREATE");
+    assert_int_equal(deliver_signed(KEY, body), 200);
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.webhook_events WHERE "
+                                          "resource_id = $1 AND status = 'ignored'",
+                                          1, res),
+                     1);
+    assert_true(xst_log_contains(E->orch, "webhook.unknown_tenant"));
+    /* Signed, but no batch of events; or an event without its tenant: 400, nothing stored. */
+    assert_int_equal(deliver_signed(KEY, "{\"events\":"), 400);
+    const char *res2 = "6f0a7e4c-1111-4aaa-8bbb-000000000004";
+    batch(body, sizeof(body), "not-a-tenant", res2, "CREATE");
+    assert_int_equal(deliver_signed(KEY, body), 400);
+    assert_int_equal(events_of(res2), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_intent_to_receive),
+        cmocka_unit_test(test_xero_edit_reaches_the_inbox),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_stored_once_with_either_key),
+        cmocka_unit_test(test_unknown_tenant_and_bad_batches),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
