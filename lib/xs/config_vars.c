@@ -146,6 +146,9 @@ const xs_config_var xs_config_vars[] = {
     {"XS_PUSH_DELAY", XS_CFG_DURATION, "1s", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
      "Local changes of an organisation are pushed once no new one came for this long (at most "
      "ten times this after the first), so a burst of edits costs few calls."},
+    {"XS_WEBHOOK_DELAY", XS_CFG_DURATION, "500ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
+     "Xero's webhook events of a connection gather this long after the first of them, then "
+     "become one run that fetches the records they name by id."},
     {"XS_PUSH_POLL", XS_CFG_DURATION, "5s", false, 100, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
      "How often the outbox is checked even without a notification."},
     {"XS_PUSH_REREAD_AFTER", XS_CFG_DURATION, "2s", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "connections.h"
 #include "engine.h"
+#include "inbox.h"
 #include "sched.h"
 #include "settings.h"
 #include "webhooks.h"
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
     o.pull_step_ms = xs_config_int(cfg, "XS_PULL_STEP_TIME");
     o.lookback_ms = xs_config_int(cfg, "XS_INCREMENTAL_LOOKBACK");
     o.push_delay_ms = xs_config_int(cfg, "XS_PUSH_DELAY");
+    o.webhook_delay_ms = xs_config_int(cfg, "XS_WEBHOOK_DELAY");
     o.push_poll_ms = xs_config_int(cfg, "XS_PUSH_POLL");
     o.reread_after_ms = xs_config_int(cfg, "XS_PUSH_REREAD_AFTER");
     o.jitter_ms = xs_config_int(cfg, "XS_SCHEDULE_JITTER");
@@ -193,7 +195,8 @@ int main(int argc, char **argv)
         code = XS_EXIT_CONFIG;
         goto done;
     }
-    if (orch_engine_start(&o) != XS_OK || orch_sched_start(&o) != XS_OK) {
+    if (orch_engine_start(&o) != XS_OK || orch_sched_start(&o) != XS_OK ||
+        orch_inbox_start(&o) != XS_OK) {
         xs_log_error(o.proc.log, "engine.start_failed", NULL);
         goto done;
     }
@@ -236,6 +239,7 @@ done:
     xs_http_server_destroy(o.http);
     atomic_store(&o.stop, true);
     orch_sched_stop(&o);
+    orch_inbox_stop(&o);
     xs_bus_hub_close(o.hub);
     orch_engine_stop(&o);
     if (events_started) {

@@ -47,12 +47,13 @@ typedef struct orch {
     json_t *served;          /* tenant -> when it last got a step (disp_mu), for fairness */
     pthread_t *executors;
     int nexec, nexec_started;
-    pthread_t scheduler, realtime;
-    bool scheduler_started, realtime_started;
+    pthread_t scheduler, realtime, inbox;
+    bool scheduler_started, realtime_started, inbox_started;
     /* Configuration, read once. */
     int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, pull_step_ms,
         lookback_ms;
     int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms, reread_after_ms;
+    int64_t webhook_delay_ms; /* inbox.c: how long events of a connection gather into one run */
     int full_at_minutes;
     bool scheduler_on;
 } orch;

@@ -35,7 +35,8 @@ static int mode_priority(const char *mode, const char *trigger)
         return strcmp(trigger, "realtime") == 0 ? 40 : 30;
     }
     if (strcmp(mode, "entity") == 0) {
-        return 20;
+        /* what Xero said changed (a webhook) comes before other runs but local changes */
+        return strcmp(trigger, "webhook") == 0 ? 35 : 20;
     }
     if (strcmp(mode, "incremental") == 0) {
         return 10;
@@ -282,7 +283,22 @@ xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, c
     const xs_entity_info *all = xs_entities(&n);
     json_t *phases = json_array(), *covered = json_array();
     bool full = strcmp(mode, "full") == 0, push = strcmp(mode, "push") == 0;
-    if (strcmp(mode, "entity") == 0) {
+    if (strcmp(mode, "entity") == 0 && json_is_object(json_object_get(ids, "fetch"))) {
+        /* Records Xero named (a webhook run): each entity's, in dependency order. */
+        const json_t *fetch = json_object_get(ids, "fetch");
+        for (size_t i = 0; i < n; i++) {
+            const json_t *xids = json_object_get(fetch, all[i].name);
+            if (json_array_size(xids) == 0 || !all[i].pull || !wanted(NULL, settings, &all[i])) {
+                continue;
+            }
+            add_phase(phases, &all[i], "fetch", false, xids);
+            json_array_append_new(covered, json_string(all[i].name));
+        }
+        if (json_array_size(phases) == 0) {
+            e = XS_ENOTFOUND; /* none of them is of an entity the connection syncs */
+            goto out;
+        }
+    } else if (strcmp(mode, "entity") == 0) {
         const xs_entity_info *ent = xs_entity_find(xs_json_str_or(ids, "entity", ""));
         const char *lid = xs_json_str_or(ids, "local_id", NULL);
         const char *xid = xs_json_str_or(ids, "xero_id", NULL);

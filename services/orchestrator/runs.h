@@ -14,7 +14,9 @@
 /* orch_run_create makes a run of connection conn in the caller's open transaction: mode
  * "full", "incremental", "push" or "entity"; trigger "api", "schedule", "realtime", ...;
  * entities (array of names, NULL: the connection's enabled ones); ids (for push: {entity:
- * [local ids]}; for entity: {"entity", "local_id" or "xero_id"}; else NULL). The first phase
+ * [local ids]}; for entity: {"entity", "local_id" or "xero_id"}, or {"fetch": {entity: [Xero
+ * ids]}}, the records Xero named, of the enabled entities (XS_ENOTFOUND when none is); else
+ * NULL). The first phase
  * starts at once. The run's id goes to run_id. */
 xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
                        const json_t *entities, const json_t *ids, char run_id[40]);

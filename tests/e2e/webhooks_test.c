@@ -4,8 +4,11 @@
  *
  * - Intent to receive: the simulator's own check (empty batches, some signed with another
  *   key) passes the first time.
- * - A contact made in Xero by a person reaches the inbox (sync.webhook_events) as a pending
- *   CONTACT event of the connection's tenant, delivered and signed by the simulator.
+ * - A contact made in Xero by a person reaches the inbox (sync.webhook_events) as a CONTACT
+ *   event of the connection's tenant, delivered and signed by the simulator, and then the
+ *   application: a webhook run fetches it by id (one call) and the event is done.
+ * - An invoice whose contact is not here yet, named alone by an event: the run fetches the
+ *   contact too, first, and links both.
  * - Refused with 401 and an empty body, nothing stored: no signature, another key's, the same
  *   JSON written with other bytes, a body cut short, a signature that is not base64.
  * - The previous key (a rotation) is taken; a delivery sent twice is stored once; an event of
@@ -119,6 +122,19 @@ static void test_intent_to_receive(void **state)
     json_decref(r);
 }
 
+/* wait_sql waits up to ms for sql (one parameter) to count at least one row. */
+static bool wait_sql(const char *sql, const char *p, long ms)
+{
+    int64_t end = xst_now_ms() + ms;
+    while (xst_engine_sql_longf(E, sql, 1, p) == 0) {
+        if (xst_now_ms() > end) {
+            return false;
+        }
+        usleep(50000);
+    }
+    return true;
+}
+
 static void test_xero_edit_reaches_the_inbox(void **state)
 {
     (void)state;
@@ -139,10 +155,27 @@ static void test_xero_edit_reaches_the_inbox(void **state)
                                 "' ' || status FROM sync.webhook_events WHERE resource_id = $1",
                                 1, id);
     char want[160];
-    snprintf(want, sizeof(want), "%s CONTACT CREATE pending", TENANT);
+    snprintf(want, sizeof(want), "%s CONTACT CREATE", TENANT);
     assert_non_null(row);
-    assert_string_equal(row, want);
+    assert_memory_equal(row, want, strlen(want));
     free(row);
+    /* Then the application: a webhook run fetched it by id, and the event is done. */
+    assert_true(wait_sql("SELECT count(*) FROM sync.mappings WHERE entity = 'contact' AND "
+                         "xero_id = $1",
+                         id, 10000));
+    assert_true(wait_sql("SELECT count(*) FROM sync.webhook_events WHERE resource_id = $1 AND "
+                         "status = 'done'",
+                         id, 5000));
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM app.contacts c JOIN sync.mappings "
+                                          "m ON m.local_id = c.id WHERE m.xero_id = $1 AND c.name "
+                                          "= 'Hooked Co'",
+                                          1, id),
+                     1);
+    assert_true(wait_sql("SELECT count(*) FROM sync.runs r WHERE trigger = 'webhook' AND "
+                         "status = 'succeeded' AND connection_id = $1 AND EXISTS (SELECT 1 FROM "
+                         "sync.run_steps s WHERE s.run_id = r.id AND s.kind = 'fetch')",
+                         CONN, 10000));
     json_decref(made);
 }
 
@@ -202,6 +235,60 @@ static void test_unknown_tenant_and_bad_batches(void **state)
     assert_int_equal(events_of(res2), 0);
 }
 
+static void test_invoice_brings_its_contact(void **state)
+{
+    (void)state;
+    /* The simulator's own deliveries off: only the event made here names anything. */
+    json_decref(xst_engine_sim_json(E, "POST", "/_sim/config", "{\"webhook\":{\"url\":\"\"}}"));
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts", TENANT);
+    json_t *c = xst_engine_sim_json(E, "POST", path, "{\"Contacts\":[{\"Name\":\"Late Co\"}]}");
+    const char *cid = json_string_value(
+        json_object_get(json_array_get(json_object_get(c, "Contacts"), 0), "ContactID"));
+    assert_non_null(cid);
+    char body[1024];
+    snprintf(body, sizeof(body),
+             "{\"Invoices\":[{\"Type\":\"ACCREC\",\"Contact\":{\"ContactID\":\"%s\"},"
+             "\"Status\":\"DRAFT\",\"LineItems\":[{\"Description\":\"Hooks\","
+             "\"Quantity\":1,\"UnitAmount\":10}]}]}",
+             cid);
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Invoices", TENANT);
+    json_t *inv = xst_engine_sim_json(E, "POST", path, body);
+    const char *iid = json_string_value(
+        json_object_get(json_array_get(json_object_get(inv, "Invoices"), 0), "InvoiceID"));
+    if (iid == NULL) {
+        char *t = json_dumps(inv, 0);
+        fprintf(stderr, "invoice: %s\n", t);
+        free(t);
+    }
+    assert_non_null(iid);
+    assert_int_equal(
+        xst_engine_sql_longf(E, "SELECT count(*) FROM sync.mappings WHERE xero_id = $1", 1, cid),
+        0);
+    /* Xero names only the invoice. */
+    snprintf(
+        body, sizeof(body),
+        "{\"events\":[{\"resourceUrl\":\"https://api.xero.com/api.xro/2.0/Invoices/%s\","
+        "\"resourceId\":\"%s\",\"tenantId\":\"%s\",\"tenantType\":\"ORGANISATION\","
+        "\"eventCategory\":\"INVOICE\",\"eventType\":\"CREATE\","
+        "\"eventDateUtc\":\"2026-12-06T10:00:01.000\"}],"
+        "\"firstEventSequence\":2,\"lastEventSequence\":2,\"entropy\":\"ZXCVBNMASDFGHJKLQWER\"}",
+        iid, iid, TENANT);
+    assert_int_equal(deliver_signed(KEY, body), 200);
+    assert_true(wait_sql("SELECT count(*) FROM app.invoices i JOIN sync.mappings mi ON "
+                         "mi.local_id = i.id AND mi.entity = 'invoice' JOIN sync.mappings mc ON "
+                         "mc.local_id = i.contact_id AND mc.entity = 'contact' WHERE mi.xero_id = "
+                         "$1",
+                         iid, 15000));
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.mappings WHERE entity = "
+                                          "'contact' AND xero_id = $1",
+                                          1, cid),
+                     1);
+    json_decref(c);
+    json_decref(inv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_stored_once_with_either_key),
         cmocka_unit_test(test_unknown_tenant_and_bad_batches),
+        cmocka_unit_test(test_invoice_brings_its_contact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

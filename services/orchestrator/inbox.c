@@ -1,0 +1,203 @@
+/* inbox.c: Xero's webhook events turned into runs (see inbox.h). */
+#include "inbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runs.h"
+#include "worker.h"
+#include "xs/clock.h"
+#include "xs/json.h"
+
+/* The most events one pass takes (the rest wait for the next). */
+#define TAKE_MAX "5000"
+
+/* entity_of is the entity an event category names, or NULL when the engine does not sync it
+ * from webhooks (Xero sends CONTACT and INVOICE events; none for payments). */
+static const char *entity_of(const char *category)
+{
+    if (strcmp(category, "CONTACT") == 0) {
+        return "contact";
+    }
+    if (strcmp(category, "INVOICE") == 0) {
+        return "invoice";
+    }
+    return NULL;
+}
+
+/* add_id appends id to fetch[entity] unless it is there already. */
+static void add_id(json_t *fetch, const char *entity, const char *id)
+{
+    json_t *list = json_object_get(fetch, entity);
+    if (list == NULL) {
+        list = json_array();
+        json_object_set_new(fetch, entity, list);
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *s = xs_json_string_value(v, NULL);
+        if (s != NULL && strcmp(s, id) == 0) {
+            return;
+        }
+    }
+    json_array_append_new(list, json_string(id));
+}
+
+/* mark sets the status of the events ids (a PostgreSQL array literal's elements) to status. */
+static xs_err mark(xs_pg *pg, const json_t *ids, const char *status)
+{
+    if (json_array_size(ids) == 0) {
+        return XS_OK;
+    }
+    char *text = xs_json_dump(ids, 0);
+    if (text == NULL) {
+        return XS_ENOMEM;
+    }
+    xs_err e = xs_pg_q(pg, NULL,
+                       "UPDATE sync.webhook_events SET status = $2, processed_at = now(), "
+                       "attempts = attempts + 1 WHERE id IN (SELECT jsonb_array_elements_text("
+                       "$1::jsonb)::bigint)",
+                       text, status);
+    free(text);
+    return e;
+}
+
+/* run_for makes the webhook run of connection conn over fetch; its events (ids) are done, or
+ * ignored when no entity of them is one the connection syncs. */
+static xs_err run_for(orch *o, xs_pg *pg, const char *conn, json_t *fetch, const json_t *ids,
+                      int *runs)
+{
+    char run[40];
+    json_t *in = json_pack("{s:O}", "fetch", fetch);
+    xs_err e = json_object_size(fetch) > 0
+                   ? orch_run_create(o, pg, conn, "entity", "webhook", NULL, in, run)
+                   : XS_ENOTFOUND;
+    json_decref(in);
+    if (e == XS_OK) {
+        (*runs)++;
+        return mark(pg, ids, "done");
+    }
+    return e == XS_ENOTFOUND ? mark(pg, ids, "ignored") : e;
+}
+
+/* take_rows turns the rows of r (event id, category, resource id, connection; ordered by
+ * connection) into one run per connection. */
+static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
+{
+    xs_err e = XS_OK;
+    json_t *fetch = json_object(), *ids = json_array(), *ignored = json_array();
+    char conn[40] = "";
+    for (int i = 0; e == XS_OK && i <= xs_pg_res_nrows(r); i++) {
+        const char *c = i < xs_pg_res_nrows(r) ? xs_pg_res_get(r, i, 3) : NULL;
+        if (conn[0] != '\0' && (c == NULL || strcmp(c, conn) != 0)) {
+            e = run_for(o, pg, conn, fetch, ids, runs);
+            json_object_clear(fetch);
+            json_array_clear(ids);
+        }
+        if (c == NULL) {
+            break;
+        }
+        snprintf(conn, sizeof(conn), "%s", c);
+        json_t *id = json_string(xs_pg_res_get(r, i, 0));
+        const char *entity = entity_of(xs_pg_res_get(r, i, 1));
+        if (entity != NULL) {
+            add_id(fetch, entity, xs_pg_res_get(r, i, 2));
+            json_array_append_new(ids, id);
+        } else {
+            json_array_append_new(ignored, id);
+        }
+    }
+    if (e == XS_OK) {
+        e = mark(pg, ignored, "ignored");
+    }
+    json_decref(fetch);
+    json_decref(ids);
+    json_decref(ignored);
+    return e;
+}
+
+xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs)
+{
+    *runs = 0;
+    char delay[24];
+    snprintf(delay, sizeof(delay), "%lld", (long long)o->webhook_delay_ms);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_begin(pg);
+    /* Events of a tenant with no active connection are kept, but nothing acts on them. */
+    if (e == XS_OK) {
+        e = xs_pg_q0(pg, NULL,
+                     "UPDATE sync.webhook_events e SET status = 'ignored', processed_at = now() "
+                     "WHERE e.status = 'pending' AND NOT EXISTS (SELECT 1 FROM sync.connections "
+                     "c WHERE c.tenant_id = e.tenant_id AND c.status = 'active')");
+    }
+    if (e == XS_OK) {
+        e = xs_pg_q(pg, &r,
+                    "SELECT e.id::text, e.event_category, e.resource_id::text, c.id::text FROM "
+                    "sync.webhook_events e JOIN sync.connections c ON c.tenant_id = e.tenant_id "
+                    "AND c.status = 'active' WHERE e.status = 'pending' AND e.tenant_id IN "
+                    "(SELECT tenant_id FROM sync.webhook_events WHERE status = 'pending' GROUP BY "
+                    "tenant_id HAVING min(received_at) <= now() - $1::bigint * interval '1 "
+                    "millisecond') ORDER BY c.id, e.id LIMIT " TAKE_MAX " FOR UPDATE OF e SKIP "
+                    "LOCKED",
+                    delay);
+    }
+    if (e == XS_OK) {
+        e = take_rows(o, pg, r, runs);
+    }
+    xs_pg_res_free(r);
+    if (e == XS_OK) {
+        e = xs_pg_commit(pg);
+    }
+    if (e != XS_OK) {
+        xs_pg_rollback(pg);
+        *runs = 0;
+    }
+    return e;
+}
+
+/* inbox_main takes what is due every quarter of the delay (at most every 250 ms). */
+static void *inbox_main(void *arg)
+{
+    orch *o = arg;
+    xs_pg *pg = NULL;
+    int64_t tick = o->webhook_delay_ms / 4;
+    tick = tick < 20 ? 20 : tick > 250 ? 250 : tick;
+    while (!atomic_load(&o->stop)) {
+        if ((pg == NULL || !xs_pg_is_ok(pg)) &&
+            !orch_pg_open(o, &pg, "xs-orchestrator webhooks", NULL, 500)) {
+            continue;
+        }
+        int runs = 0;
+        xs_err e = orch_inbox_take(o, pg, &runs);
+        if (e != XS_OK) {
+            xs_log_warn(o->proc.log, "webhook.take_failed", "{s:s, s:s}", "err", xs_err_name(e),
+                        "error", xs_pg_error(pg));
+        } else if (runs > 0) {
+            xs_log_info(o->proc.log, "webhook.runs", "{s:i}", "runs", runs);
+            orch_executors_wake(o);
+        }
+        xs_clock_sleep_ms(tick);
+    }
+    xs_pg_close(pg);
+    return NULL;
+}
+
+xs_err orch_inbox_start(orch *o)
+{
+    if (pthread_create(&o->inbox, NULL, inbox_main, o) != 0) {
+        return XS_ENOMEM;
+    }
+    o->inbox_started = true;
+    return XS_OK;
+}
+
+void orch_inbox_stop(orch *o)
+{
+    if (o->inbox_started) {
+        pthread_join(o->inbox, NULL);
+        o->inbox_started = false;
+    }
+}
