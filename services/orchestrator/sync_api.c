@@ -427,6 +427,30 @@ void orch_api_run(xs_http_req *req, void *arg)
     xs_http_reply_json(req, 200, r);
 }
 
+/* webhook_state is what the inbox holds of tenant's Xero webhooks (new): events received in
+ * the last day, waiting, ignored, and when the last one came; NULL when it cannot be read. */
+static json_t *webhook_state(xs_pg *pg, const char *tenant)
+{
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT count(*) FILTER (WHERE received_at > now() - interval '1 day'), count(*) "
+                "FILTER (WHERE status IN ('pending', 'processing')), count(*) FILTER (WHERE "
+                "status = 'ignored' AND received_at > now() - interval '1 day'), "
+                "sync.iso(max(received_at)) FROM sync.webhook_events WHERE tenant_id = $1",
+                tenant) != XS_OK) {
+        return NULL;
+    }
+    int64_t day = 0, waiting = 0, ignored = 0;
+    xs_pg_res_int(r, 0, 0, &day);
+    xs_pg_res_int(r, 0, 1, &waiting);
+    xs_pg_res_int(r, 0, 2, &ignored);
+    json_t *out = json_pack("{s:I, s:I, s:I, s:s?}", "received_last_day", (json_int_t)day,
+                            "waiting", (json_int_t)waiting, "ignored_last_day", (json_int_t)ignored,
+                            "last_received", xs_pg_res_get(r, 0, 3));
+    xs_pg_res_free(r);
+    return out;
+}
+
 void orch_api_stats(xs_http_req *req, void *arg)
 {
     orch *o = arg;
@@ -500,6 +524,7 @@ void orch_api_stats(xs_http_req *req, void *arg)
         xs_pg_res_int(r, 0, 2, &calls_429);
     }
     xs_pg_res_free(r);
+    json_t *hooks = webhook_state(pg, c.tenant);
     xs_pg_pool_release(o->pool, pg);
     json_t *budget = orch_budget_json(o->budget, c.tenant, xs_clock_mono_ms());
     char rate[32];
@@ -514,6 +539,7 @@ void orch_api_stats(xs_http_req *req, void *arg)
                             xs_json_decimal(rate), "api_calls_today", "total", (json_int_t)calls,
                             "errors", (json_int_t)calls_err, "rate_limited", (json_int_t)calls_429,
                             "budget", budget != NULL ? budget : json_object());
+    json_object_set_new(out, "webhooks", hooks != NULL ? hooks : json_object());
     xs_http_reply_json(req, 200, out);
 }
 

@@ -13,6 +13,7 @@
  *   JSON written with other bytes, a body cut short, a signature that is not base64.
  * - The previous key (a rotation) is taken; a delivery sent twice is stored once; an event of
  *   a tenant with no connection is kept as ignored; a signed body that is no batch is 400.
+ * - The connection's stats show what its webhooks brought.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -289,6 +290,31 @@ static void test_invoice_brings_its_contact(void **state)
     json_decref(inv);
 }
 
+static void test_stats_show_webhooks(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/connections/%s/stats", CONN);
+    int64_t end = xst_now_ms() + 5000;
+    json_t *w = NULL;
+    for (;;) {
+        xst_http r = xst_engine_api(E, "GET", path, NULL);
+        assert_int_equal(r.status, 200);
+        json_decref(w);
+        w = json_incref(json_object_get(r.json, "webhooks"));
+        xst_http_free(&r);
+        if (json_integer_value(json_object_get(w, "waiting")) == 0 || xst_now_ms() > end) {
+            break;
+        }
+        usleep(100000);
+    }
+    /* the simulator's contact event, the event sent with either key, the invoice's */
+    assert_true(json_integer_value(json_object_get(w, "received_last_day")) >= 3);
+    assert_int_equal(json_integer_value(json_object_get(w, "waiting")), 0);
+    assert_non_null(json_string_value(json_object_get(w, "last_received")));
+    json_decref(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_stored_once_with_either_key),
         cmocka_unit_test(test_unknown_tenant_and_bad_batches),
         cmocka_unit_test(test_invoice_brings_its_contact),
+        cmocka_unit_test(test_stats_show_webhooks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
