@@ -137,9 +137,12 @@ const xs_config_var xs_config_vars[] = {
      "Start scheduled runs (a connection's initial full import, then daily full and periodic "
      "incremental runs); false leaves only API-started runs and realtime pushes."},
     {"XS_SCHEDULE_FULL_AT", XS_CFG_STRING, "02:00", false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
-     "Default time of day (HH:MM, UTC) of the daily full run; per connection in its settings."},
+     "Default time of day (HH:MM, UTC) of the daily full run; per connection in its settings. "
+     "A change moves the stored next full runs when the orchestrator starts."},
     {"XS_SCHEDULE_INCREMENTAL_EVERY", XS_CFG_DURATION, "15m", false, SEC(1), SEC(604800), NULL,
-     XS_PROC_ORCHESTRATOR, "Default interval of incremental runs; per connection in its settings."},
+     XS_PROC_ORCHESTRATOR,
+     "Default interval of incremental runs; per connection in its settings. A change moves the "
+     "stored next incremental runs when the orchestrator starts."},
     {"XS_SCHEDULE_JITTER", XS_CFG_DURATION, "60s", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
      "Up to this much random delay is added to each scheduled run, so tenants do not all start "
      "at once."},

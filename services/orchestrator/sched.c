@@ -41,7 +41,9 @@ static int64_t jitter(const orch *o)
 }
 
 /* schedule_next moves schedule kind of conn to its next time: full at the next HH:MM
- * UTC (at minutes), incremental one interval (every ms) from now; both plus a jitter. */
+ * UTC (at minutes), incremental one interval (every ms) from now; both plus a jitter. The
+ * schedule keeps what its time was made from (settings: every_ms, at_minutes), so that a
+ * change of them is seen (schedules_recompute). */
 static void schedule_next(orch *o, xs_pg *pg, const char *conn, const char *kind, int64_t every_ms,
                           int at)
 {
@@ -55,9 +57,50 @@ static void schedule_next(orch *o, xs_pg *pg, const char *conn, const char *kind
             "CASE WHEN date_trunc('day', now() AT TIME ZONE 'UTC') + $3::int * interval "
             "'1 minute' <= now() AT TIME ZONE 'UTC' THEN interval '1 day' ELSE interval '0' "
             "END) AT TIME ZONE 'UTC' + $4::bigint * interval '1 millisecond' ELSE now() + "
-            "($2::bigint + $4::bigint) * interval '1 millisecond' END WHERE connection_id = $1 "
-            "AND ($5::text IS NULL OR kind = $5)",
+            "($2::bigint + $4::bigint) * interval '1 millisecond' END, settings = "
+            "jsonb_build_object('every_ms', $2::bigint, 'at_minutes', $3::int) WHERE "
+            "connection_id = $1 AND ($5::text IS NULL OR kind = $5)",
             conn, ev, atm, jit, kind);
+}
+
+/* schedules_recompute moves, once at start, the schedules whose times were made from other
+ * settings than a connection's now give (XS_SCHEDULE_FULL_AT or XS_SCHEDULE_INCREMENTAL
+ * changed while the orchestrator was down): to their next time under the new ones, rather than
+ * after the old time fires. A schedule that never ran yet (a new connection's initial import)
+ * keeps its time. */
+static void schedules_recompute(orch *o, xs_pg *pg)
+{
+    xs_pg_res *r = NULL;
+    if (xs_pg_q0(pg, &r,
+                 "SELECT s.connection_id, s.kind, s.settings::text, c.settings::text FROM "
+                 "sync.schedules s JOIN sync.connections c ON c.id = s.connection_id WHERE "
+                 "s.settings ? 'every_ms'") != XS_OK) {
+        return;
+    }
+    int moved = 0;
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        const char *conn = xs_pg_res_get(r, i, 0), *kind = xs_pg_res_get(r, i, 1);
+        const char *was_t = xs_pg_res_get(r, i, 2), *st = xs_pg_res_get(r, i, 3);
+        json_t *was = xs_json_parse(was_t, strlen(was_t), NULL);
+        json_t *settings = xs_json_parse(st, strlen(st), NULL);
+        int64_t every_ms = 0, was_every = -1, was_at = -1;
+        int at = 0;
+        orch_settings_schedule(settings, kind, o->incremental_every_ms, o->full_at_minutes,
+                               &every_ms, &at);
+        xs_json_get_int(was, "every_ms", &was_every);
+        xs_json_get_int(was, "at_minutes", &was_at);
+        bool changed = strcmp(kind, "full") == 0 ? was_at != at : was_every != every_ms;
+        if (changed) {
+            schedule_next(o, pg, conn, kind, every_ms, at);
+            moved++;
+        }
+        json_decref(was);
+        json_decref(settings);
+    }
+    xs_pg_res_free(r);
+    if (moved > 0) {
+        xs_log_info(o->proc.log, "schedule.recomputed", "{s:i}", "schedules", moved);
+    }
 }
 
 /* schedule_tick makes the schedules of new connections and starts the runs that are due. */
@@ -124,10 +167,15 @@ static void *scheduler_main(void *arg)
 {
     orch *o = arg;
     xs_pg *pg = NULL;
+    bool recomputed = false;
     while (!atomic_load(&o->stop)) {
         if ((pg == NULL || !xs_pg_is_ok(pg)) &&
             !orch_pg_open(o, &pg, "xs-orchestrator scheduler", NULL, TICK_MS)) {
             continue;
+        }
+        if (!recomputed) {
+            schedules_recompute(o, pg);
+            recomputed = true;
         }
         schedule_tick(o, pg);
         for (int i = 0; i < 10 && !atomic_load(&o->stop); i++) {

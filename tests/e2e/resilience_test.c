@@ -889,6 +889,22 @@ static void test_scheduler_starts_the_initial_import(void **state)
                                "next_run_at > now() + interval '14 minutes'",
                                NULL),
                      1);
+    /* XS_SCHEDULE_FULL_AT changed while the orchestrator was down: the next full run moves to
+     * the new time when it starts again, not after the old time has fired. */
+    assert_int_equal(xst_stop(w.e->orch, 20000), 0);
+    xst_proc_free(w.e->orch);
+    char *later[] = {"XS_SCHEDULER=true", "XS_SCHEDULE_JITTER=0", "XS_SCHEDULE_FULL_AT=04:30",
+                     NULL};
+    xst_engine_start_orchestrator(w.e, later);
+    end = xst_now_ms() + 10000;
+    while (wsql_long(&w,
+                     "SELECT count(*) FROM sync.schedules WHERE kind = 'full' AND "
+                     "to_char(next_run_at AT TIME ZONE 'UTC', 'HH24:MI') = '04:30' AND "
+                     "next_run_at > now()",
+                     NULL) < 1) {
+        assert_true(xst_now_ms() < end);
+        usleep(100000);
+    }
     stop(&w);
 }
 
