@@ -14,6 +14,8 @@
  * - The previous key (a rotation) is taken; a delivery sent twice is stored once; an event of
  *   a tenant with no connection is kept as ignored; a signed body that is no batch is 400.
  * - The connection's stats show what its webhooks brought.
+ * - The inbox held by another session (PostgreSQL too slow): 503 within Xero's 5 s, nothing
+ *   stored; sent again, stored. A megabyte of events in one delivery: all stored, in time.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "engine.h"
 #include "xs/crypto.h"
@@ -315,6 +319,65 @@ static void test_stats_show_webhooks(void **state)
     json_decref(w);
 }
 
+static void test_slow_database_is_not_200(void **state)
+{
+    (void)state;
+    const char *res = "6f0a7e4c-1111-4aaa-8bbb-000000000005";
+    char body[1024];
+    batch(body, sizeof(body), TENANT, res, "UPDATE");
+    /* Another session holds the inbox: the events cannot be stored in time. */
+    PGconn *db = PQconnectdb(E->db_url);
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+    PQclear(PQexec(db, "BEGIN"));
+    PGresult *lk = PQexec(db, "LOCK TABLE sync.webhook_events IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(lk), PGRES_COMMAND_OK);
+    PQclear(lk);
+    int64_t t0 = xst_now_ms();
+    assert_int_equal(deliver_signed(KEY, body), 503);
+    assert_true(xst_now_ms() - t0 < 5000); /* Xero's patience */
+    PQclear(PQexec(db, "ROLLBACK"));
+    PQfinish(db);
+    assert_int_equal(events_of(res), 0);
+    /* Xero sends it again: stored. */
+    assert_int_equal(deliver_signed(KEY, body), 200);
+    assert_int_equal(events_of(res), 1);
+}
+
+static void test_a_megabyte_of_events(void **state)
+{
+    (void)state;
+    /* About a megabyte of events in one signed delivery, of a tenant with no connection. */
+    size_t cap = 1100000, n = 0;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    n += (size_t)snprintf(body + n, cap - n, "{\"events\":[");
+    int count = 0;
+    while (n < 1000000) {
+        n += (size_t)snprintf(body + n, cap - n,
+                              "%s{\"resourceUrl\":\"https://api.xero.com/api.xro/2.0/Contacts/"
+                              "7a0b0c0d-3333-4ccc-8ddd-%012d\",\"resourceId\":\"7a0b0c0d-3333-"
+                              "4ccc-8ddd-%012d\",\"tenantId\":\"0a0b0c0d-2222-4ccc-8ddd-"
+                              "000000000010\",\"tenantType\":\"ORGANISATION\",\"eventCategory\":"
+                              "\"CONTACT\",\"eventType\":\"UPDATE\",\"eventDateUtc\":"
+                              "\"2026-12-06T10:00:00.000\"}",
+                              count > 0 ? "," : "", count, count);
+        count++;
+    }
+    snprintf(body + n, cap - n,
+             "],\"firstEventSequence\":1,\"lastEventSequence\":%d,"
+             "\"entropy\":\"MEGABYTEMEGABYTEMEGA\"}",
+             count);
+    int64_t t0 = xst_now_ms();
+    assert_int_equal(deliver_signed(KEY, body), 200);
+    assert_true(xst_now_ms() - t0 < 5000);
+    assert_int_equal(xst_engine_sql_long(E,
+                                         "SELECT count(*) FROM sync.webhook_events WHERE "
+                                         "tenant_id = '0a0b0c0d-2222-4ccc-8ddd-000000000010'",
+                                         0, NULL),
+                     count);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +388,8 @@ int main(void)
         cmocka_unit_test(test_unknown_tenant_and_bad_batches),
         cmocka_unit_test(test_invoice_brings_its_contact),
         cmocka_unit_test(test_stats_show_webhooks),
+        cmocka_unit_test(test_slow_database_is_not_200),
+        cmocka_unit_test(test_a_megabyte_of_events),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
