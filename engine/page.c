@@ -12,10 +12,10 @@
 #include "engine/kit.h"
 #include "engine/step.h"
 
-/* A page's path: what a pull's first page must fit in (XS_XERO_PATH_MAX * 2, checked when the
- * step starts), and room for the largest tie-break: per id "%20AND%20", the id field (at most
- * 32 characters), "%21%3DGuid(%22", the id and "%22)". */
-#define PULL_PATH_MAX (XS_XERO_PATH_MAX * 2 + TIEBREAK_MAX * 96)
+/* A page's path: what a pull's first page must fit in (PULL_FIRST_PATH_MAX), and room for
+ * the largest tie-break: per id "%20AND%20", the id field (at most 32 characters),
+ * "%21%3DGuid(%22", the id and "%22)". */
+#define PULL_PATH_MAX (PULL_FIRST_PATH_MAX + TIEBREAK_MAX * 96)
 
 void page_memo_add(json_t *list, size_t *seen, const pulled *r)
 {

@@ -10,6 +10,10 @@
 #include "engine/domain.h"
 #include "engine/runtime.h"
 
+/* What a pull's first page must fit in, checked when the step starts: a list page with its
+ * filters, or 50 ids with IDs= (a webhook run's fetches, and records others wait for). */
+#define PULL_FIRST_PATH_MAX (XS_XERO_PATH_MAX * 4)
+
 #define TIEBREAK_MAX 20 /* records of a second a keyset page may ask Xero to leave out */
 
 /* The keyset's tie-break of a page (cursor_path): the records of the second the page starts at

@@ -36,7 +36,7 @@ static xs_err pull_req_check(xs_svc_ctx *ctx, pull_req *r, const json_t *cursor)
                                  "filter takes date_from (YYYY-MM-DD) and statuses (1 to 8 "
                                  "names, A-Z)");
     }
-    char path[XS_XERO_PATH_MAX * 2];
+    char path[PULL_FIRST_PATH_MAX];
     if (cursor_path(r->step.ops, r->ids, r->start.number, r->page_size, r->set.types, r->filter,
                     NULL, path, sizeof(path)) != XS_OK) {
         return r->ids != NULL

@@ -23,7 +23,13 @@
     "/api.xro/2.0/Long/"                                                                           \
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"              \
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
-    "a"
+    "a" LONG_1K
+/* a thousand characters more: the first page may be PULL_FIRST_PATH_MAX (2,048) long */
+#define LONG_100                                                                                   \
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" \
+    "bbbbbbbb"
+#define LONG_1K                                                                                    \
+    LONG_100 LONG_100 LONG_100 LONG_100 LONG_100 LONG_100 LONG_100 LONG_100 LONG_100 LONG_100
 static const xs_entity_info NARROW_INFO = {
     .name = "narrow", .domain = "invoices", .pull = true, .typed = true};
 static const xs_entity_ops NARROW = {.info = &NARROW_INFO,

@@ -16,6 +16,8 @@
  * - The connection's stats show what its webhooks brought.
  * - The inbox held by another session (PostgreSQL too slow): 503 within Xero's 5 s, nothing
  *   stored; sent again, stored. A megabyte of events in one delivery: all stored, in time.
+ * - 10,000 events in 100 deliveries about 200 contacts: all answered in time and stored, and
+ *   fetched by a few runs in a few calls.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -378,6 +380,57 @@ static void test_a_megabyte_of_events(void **state)
     free(body);
 }
 
+static void test_a_burst_of_ten_thousand(void **state)
+{
+    (void)state;
+    /* 10,000 events in 100 deliveries, about 200 contacts (50 events each): every delivery
+     * answered in time, every event stored, and all of them fetched in a handful of calls. */
+    long gets = xst_engine_sim_calls(E, "GET /Contacts", 0);
+    long runs =
+        xst_engine_sql_long(E, "SELECT count(*) FROM sync.runs WHERE trigger = 'webhook'", 0, NULL);
+    size_t cap = 100 * 420 + 256;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    for (int d = 0; d < 100; d++) {
+        size_t n = (size_t)snprintf(body, cap, "{\"events\":[");
+        for (int k = 0; k < 100; k++) {
+            int ev = d * 100 + k;
+            n += (size_t)snprintf(body + n, cap - n,
+                                  "%s{\"resourceUrl\":\"https://api.xero.com/api.xro/2.0/"
+                                  "Contacts/x\",\"resourceId\":\"8a0b0c0d-4444-4ccc-8ddd-%012d\","
+                                  "\"tenantId\":\"%s\",\"tenantType\":\"ORGANISATION\","
+                                  "\"eventCategory\":\"CONTACT\",\"eventType\":\"UPDATE\","
+                                  "\"eventDateUtc\":\"2026-12-06T11:%02d:%02d.%03d\"}",
+                                  k > 0 ? "," : "", ev % 200, TENANT, ev / 6000, (ev / 100) % 60,
+                                  ev % 1000);
+        }
+        snprintf(body + n, cap - n,
+                 "],\"firstEventSequence\":%d,\"lastEventSequence\":%d,"
+                 "\"entropy\":\"BURSTBURSTBURSTBURST\"}",
+                 d * 100 + 1, d * 100 + 100);
+        int64_t t0 = xst_now_ms();
+        assert_int_equal(deliver_signed(KEY, body), 200);
+        assert_true(xst_now_ms() - t0 < 5000);
+    }
+    free(body);
+    assert_int_equal(xst_engine_sql_long(E,
+                                         "SELECT count(*) FROM sync.webhook_events WHERE "
+                                         "resource_id::text LIKE '8a0b0c0d-4444-%'",
+                                         0, NULL),
+                     10000);
+    assert_true(wait_sql("SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM "
+                         "sync.webhook_events WHERE status = 'pending' AND tenant_id = $1::uuid",
+                         TENANT, 20000));
+    assert_true(xst_engine_settle(E, 30000));
+    long made = xst_engine_sql_long(E, "SELECT count(*) FROM sync.runs WHERE trigger = 'webhook'",
+                                    0, NULL) -
+                runs;
+    long calls = xst_engine_sim_calls(E, "GET /Contacts", 0) - gets;
+    fprintf(stderr, "burst: %ld webhook runs, %ld GETs of contacts\n", made, calls);
+    assert_true(made >= 1 && made <= 10);
+    assert_true(calls >= 4 && calls <= 40); /* 200 records, 50 a call, in a few runs */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_stats_show_webhooks),
         cmocka_unit_test(test_slow_database_is_not_200),
         cmocka_unit_test(test_a_megabyte_of_events),
+        cmocka_unit_test(test_a_burst_of_ten_thousand),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
