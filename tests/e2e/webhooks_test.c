@@ -234,6 +234,21 @@ static void test_unknown_tenant_and_bad_batches(void **state)
                                           1, res),
                      1);
     assert_true(xst_log_contains(E->orch, "webhook.unknown_tenant"));
+    /* A category the engine does not sync, of a connected tenant: stored, then ignored. */
+    const char *note = "6f0a7e4c-1111-4aaa-8bbb-000000000006";
+    char credit[1024];
+    snprintf(
+        credit, sizeof(credit),
+        "{\"events\":[{\"resourceUrl\":\"https://api.xero.com/api.xro/2.0/CreditNotes/%s\","
+        "\"resourceId\":\"%s\",\"tenantId\":\"%s\",\"tenantType\":\"ORGANISATION\","
+        "\"eventCategory\":\"CREDITNOTE\",\"eventType\":\"CREATE\","
+        "\"eventDateUtc\":\"2025-12-02T00:44:09.923\"}],"
+        "\"firstEventSequence\":76,\"lastEventSequence\":76,\"entropy\":\"FXNGWLCCGVANWHKILRUB\"}",
+        note, note, TENANT);
+    assert_int_equal(deliver_signed(KEY, credit), 200);
+    assert_true(wait_sql("SELECT count(*) FROM sync.webhook_events WHERE resource_id = $1 AND "
+                         "status = 'ignored'",
+                         note, 5000));
     /* Signed, but no batch of events; or an event without its tenant: 400, nothing stored. */
     assert_int_equal(deliver_signed(KEY, "{\"events\":"), 400);
     const char *res2 = "6f0a7e4c-1111-4aaa-8bbb-000000000004";
