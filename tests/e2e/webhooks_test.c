@@ -7,6 +7,8 @@
  * - A contact made in Xero by a person reaches the inbox (sync.webhook_events) as a CONTACT
  *   event of the connection's tenant, delivered and signed by the simulator, and then the
  *   application: a webhook run fetches it by id (one call) and the event is done.
+ * - The same contact edited in Xero and here at once, in different fields: both edits end
+ *   on both sides (the webhook run and the outbox's push, under the policy).
  * - An invoice whose contact is not here yet, named alone by an event: the run fetches the
  *   contact too, first, and links both.
  * - Refused with 401 and an empty body, nothing stored: no signature, another key's, the same
@@ -54,6 +56,12 @@ static int setup(void **state)
     xst_engine_start_orchestrator(E, orch_env);
     xst_engine_start_services(E);
     free(xst_engine_connected(E, "Hooks Ltd", CONN, TENANT));
+    /* The initial import: local changes are pushed only once it is done. */
+    json_t *run = xst_engine_run(E, CONN, "{\"mode\":\"full\"}", 60000);
+    if (strcmp(json_string_value(json_object_get(run, "status")), "succeeded") != 0) {
+        xst_die("the initial import did not succeed");
+    }
+    json_decref(run);
     return 0;
 }
 
@@ -184,6 +192,66 @@ static void test_xero_edit_reaches_the_inbox(void **state)
                          "sync.run_steps s WHERE s.run_id = r.id AND s.kind = 'fetch')",
                          CONN, 10000));
     json_decref(made);
+}
+
+static void test_xero_and_local_edits_race(void **state)
+{
+    (void)state;
+    /* The same contact edited in Xero (a webhook run brings it) and here (the outbox pushes
+     * it) at once, in different fields: the policy (last write wins, field by field) keeps
+     * both, on both sides. */
+    char *xid = xst_engine_sql(E,
+                               "SELECT m.xero_id::text FROM sync.mappings m JOIN app.contacts c ON "
+                               "c.id = m.local_id WHERE c.name = 'Hooked Co'",
+                               0, NULL);
+    assert_non_null(xid);
+    char path[160];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts/%s", TENANT, xid);
+    json_decref(xst_engine_sim_json(E, "POST", path, "{\"FirstName\":\"FromXero\"}"));
+    xst_engine_sqlf(E,
+                    "UPDATE app.contacts c SET email = 'local@hooked.nz' FROM sync.mappings m "
+                    "WHERE m.local_id = c.id AND m.xero_id = $1::uuid RETURNING c.id::text",
+                    1, xid);
+    assert_true(wait_sql("SELECT count(*) FROM app.contacts c JOIN sync.mappings m ON m.local_id = "
+                         "c.id WHERE m.xero_id = $1::uuid AND c.first_name = 'FromXero' AND "
+                         "c.email = 'local@hooked.nz'",
+                         xid, 20000));
+    if (!xst_engine_settle(E, 20000)) {
+        char *d = xst_engine_sql(E,
+                                 "SELECT string_agg(mode || '/' || trigger || '/' || status || '/' "
+                                 "|| coalesce(error, ''), ' ; ') FROM sync.runs WHERE status IN "
+                                 "('queued', 'running')",
+                                 0, NULL);
+        char *ch = xst_engine_sql(E,
+                                  "SELECT count(*)::text || ' changes' FROM sync.changes WHERE "
+                                  "processed_at IS NULL",
+                                  0, NULL);
+        fprintf(stderr, "not settled: %s | %s\n", d, ch);
+        free(d);
+        free(ch);
+        fail();
+    }
+    int64_t end = xst_now_ms() + 10000;
+    for (;;) {
+        json_t *got = xst_engine_sim_json(E, "GET", path, NULL);
+        json_t *c = json_array_get(json_object_get(got, "Contacts"), 0);
+        bool both = c != NULL &&
+                    strcmp(json_string_value(json_object_get(c, "FirstName")) != NULL
+                               ? json_string_value(json_object_get(c, "FirstName"))
+                               : "",
+                           "FromXero") == 0 &&
+                    strcmp(json_string_value(json_object_get(c, "EmailAddress")) != NULL
+                               ? json_string_value(json_object_get(c, "EmailAddress"))
+                               : "",
+                           "local@hooked.nz") == 0;
+        json_decref(got);
+        if (both) {
+            break;
+        }
+        assert_true(xst_now_ms() < end);
+        usleep(100000);
+    }
+    free(xid);
 }
 
 static void test_refused(void **state)
@@ -451,6 +519,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intent_to_receive),
         cmocka_unit_test(test_xero_edit_reaches_the_inbox),
+        cmocka_unit_test(test_xero_and_local_edits_race),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_stored_once_with_either_key),
         cmocka_unit_test(test_unknown_tenant_and_bad_batches),
