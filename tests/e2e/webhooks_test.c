@@ -208,10 +208,10 @@ static void test_xero_and_local_edits_race(void **state)
     char path[160];
     snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts/%s", TENANT, xid);
     json_decref(xst_engine_sim_json(E, "POST", path, "{\"FirstName\":\"FromXero\"}"));
-    xst_engine_sqlf(E,
-                    "UPDATE app.contacts c SET email = 'local@hooked.nz' FROM sync.mappings m "
-                    "WHERE m.local_id = c.id AND m.xero_id = $1::uuid RETURNING c.id::text",
-                    1, xid);
+    free(xst_engine_sqlf(E,
+                         "UPDATE app.contacts c SET email = 'local@hooked.nz' FROM sync.mappings m "
+                         "WHERE m.local_id = c.id AND m.xero_id = $1::uuid RETURNING c.id::text",
+                         1, xid));
     assert_true(wait_sql("SELECT count(*) FROM app.contacts c JOIN sync.mappings m ON m.local_id = "
                          "c.id WHERE m.xero_id = $1::uuid AND c.first_name = 'FromXero' AND "
                          "c.email = 'local@hooked.nz'",
