@@ -8,7 +8,9 @@
  *   - the highest priority first (realtime pushes, then manual pushes, single records,
  *     incremental runs, full runs);
  *   - within a priority, the tenant served least recently first, so no tenant starves;
- *   - only a step whose tenant (and the app) has budget now (budget.c);
+ *   - only a step whose tenant (and the app) has budget now (budget.c); a tenant whose step
+ *     waits for permits gives none to its later steps meanwhile (a push that re-reads needs
+ *     two: the permits that free up one at a time are not taken by pulls first);
  *   - never two steps of one connection and entity at once, so the order of pages and the
  *     mappings a push writes are never raced.
  */
@@ -92,13 +94,17 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
     }
     bool got = false;
     int64_t soonest = IDLE_MS;
+    /* Tenants whose step could not have its permits: their later (lower or equal priority)
+     * steps do not take the permits that free up first, so a ready push needing two is not
+     * starved by pulls needing one. */
+    json_t *waiting = json_object();
     for (int k = 0; k < n && !got; k++) {
         int i = order[k];
         const char *conn = xs_pg_res_get(r, i, 2), *tenant = xs_pg_res_get(r, i, 3);
         const char *entity = xs_pg_res_get(r, i, 5);
         char key[96];
         busy_key(conn, entity, key, sizeof(key));
-        if (json_object_get(o->busy, key) != NULL) {
+        if (json_object_get(o->busy, key) != NULL || json_object_get(waiting, tenant) != NULL) {
             continue;
         }
         int64_t wait = 0;
@@ -116,6 +122,7 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         }
         if (permits == 0) {
             soonest = wait < soonest ? wait : soonest;
+            json_object_set_new(waiting, tenant, json_true());
             continue;
         }
         xs_pg_res *c = NULL;
@@ -157,6 +164,7 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         json_object_set_new(o->served, tenant, json_integer(now));
         got = true;
     }
+    json_decref(waiting);
     if (!got && n > 0) {
         *wait_ms = soonest > 0 ? soonest : 1;
     } else if (!got) {

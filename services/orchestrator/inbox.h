@@ -4,10 +4,13 @@
  * burst is coalesced), and makes one run of that connection (mode entity, trigger webhook,
  * realtime priority) that fetches exactly the records the events name, by id, in dependency
  * order, through the normal pull path: conflicts, echo prevention and records that wait for
- * others (an invoice whose contact is not here yet) hold as in any run. The events are marked
- * done in the run's transaction; those of categories the engine does not sync, of entities the
- * connection does not sync, or of a tenant with no active connection are marked ignored. It
- * owns sync.webhook_events' status; it makes no call to Xero itself.
+ * others (an invoice whose contact is not here yet) hold as in any run. An event about a
+ * version the connection holds already (its record's mapping knows Xero's version of the
+ * event's time or later: the echo of the engine's own push, or one a pull overtook) costs no
+ * call: it is done at once. The events are marked done in the run's transaction; those of
+ * categories the engine does not sync, of entities the connection does not sync, or of a tenant
+ * with no active connection are marked ignored. It owns sync.webhook_events' status; it makes no
+ * call to Xero itself.
  */
 #ifndef ORCH_INBOX_H
 #define ORCH_INBOX_H

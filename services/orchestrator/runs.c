@@ -246,22 +246,42 @@ static void months_ago(xs_time now, int months, char out[32])
     snprintf(out, 32, "%04d-%02d-%02d", y, m, d > last ? last : d);
 }
 
-/* only_new tells whether none of the local records ids (a JSON array of local ids) of entity
- * is linked on conn yet; false when that cannot be told. */
-static bool only_new(xs_pg *pg, const char *conn, const char *entity, const json_t *ids)
+/* linked counts how many of the local records ids (a JSON array of local ids) of entity are
+ * linked on conn; -1 when that cannot be told. */
+static int64_t linked(xs_pg *pg, const char *conn, const char *entity, const json_t *ids)
 {
     char *text = xs_json_dump(ids, 0);
     xs_pg_res *r = NULL;
-    bool none = text != NULL &&
-                xs_pg_q(pg, &r,
-                        "SELECT NOT EXISTS (SELECT 1 FROM sync.mappings WHERE connection_id = $1 "
-                        "AND entity = $2 AND local_id IN (SELECT x::uuid FROM "
-                        "jsonb_array_elements_text($3::jsonb) AS x))",
-                        conn, entity, text) == XS_OK &&
-                xs_pg_res_nrows(r) == 1 && strcmp(xs_pg_res_get(r, 0, 0), "t") == 0;
+    int64_t n = -1;
+    if (text != NULL &&
+        xs_pg_q(pg, &r,
+                "SELECT count(DISTINCT local_id) FROM sync.mappings WHERE connection_id = $1 AND "
+                "entity = $2 AND local_id IN (SELECT x::uuid FROM "
+                "jsonb_array_elements_text($3::jsonb) AS x)",
+                conn, entity, text) == XS_OK &&
+        xs_pg_res_int(r, 0, 0, &n) != XS_OK) {
+        n = -1;
+    }
     xs_pg_res_free(r);
     free(text);
-    return none;
+    return n;
+}
+
+/* pull_first tells whether a push run of trigger reads what changed in entity ent before it
+ * sends the records pids. The read decides conflicts and links new records on first sight.
+ * Its two exceptions: new records Xero never edits and nothing matches (conflict with nothing,
+ * link to nothing); and a realtime push of records all linked already, whose steps read just
+ * the records they update, by id, and decide them on that (the claim gives a push of a run
+ * without a pull of its entity the permits to re-read, engine.c), one call for the edit either
+ * way but never a page of everything else that changed, and never a wait for it. */
+static bool pull_first(xs_pg *pg, const char *conn, const char *trigger, const xs_entity_info *ent,
+                       const json_t *pids)
+{
+    int64_t n = linked(pg, conn, ent->name, pids);
+    if (ent->immutable && ent->match_keys == NULL && n == 0) {
+        return false;
+    }
+    return !(strcmp(trigger, "realtime") == 0 && n == (int64_t)json_array_size(pids));
 }
 
 xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
@@ -319,11 +339,7 @@ xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, c
                 (push && json_array_size(pids) == 0)) {
                 continue;
             }
-            if (push && ent->immutable && ent->match_keys == NULL &&
-                only_new(pg, conn, ent->name, pids)) {
-                /* A push reads first what changed in Xero, to decide conflicts and to link on
-                 * first sight; new records Xero never edits and nothing matches conflict with
-                 * nothing and link to nothing, so the read would be a call for nothing. */
+            if (push && !pull_first(pg, conn, trigger, ent, pids)) {
                 json_array_append_new(covered, json_string(ent->name));
                 continue;
             }
@@ -427,9 +443,9 @@ static int64_t backoff(const orch *o, int64_t attempts)
     return d + (d / 4 > 0 ? (int64_t)(r % (uint32_t)(d / 4 + 1)) : 0);
 }
 
-/* ids_merge appends to array `to` the ids of `from` it does not hold yet. */
-static void ids_merge(json_t *to, const json_t *from)
+int orch_ids_merge(json_t *to, const json_t *from)
 {
+    int added = 0;
     size_t i, j;
     json_t *v, *w;
     json_array_foreach(from, i, v)
@@ -441,8 +457,10 @@ static void ids_merge(json_t *to, const json_t *from)
         }
         if (!have && json_is_string(v)) {
             json_array_append(to, v);
+            added++;
         }
     }
+    return added;
 }
 
 /* phase_entry returns params[key][phase] (borrowed), made from init (taken over) when it is
@@ -474,7 +492,7 @@ static void note_blocked(json_t *params, int phase, const orch_step *s, const js
     json_t *b = phase_entry(params, "blocked", phase,
                             json_pack("{s:s, s:s, s:[], s:{}}", "entity", s->entity, "op",
                                       pulling ? "fetch" : "push", "ids", "on"));
-    ids_merge(json_object_get(b, "ids"), json_object_get(blocked, "ids"));
+    orch_ids_merge(json_object_get(b, "ids"), json_object_get(blocked, "ids"));
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(blocked, "on"), k, v)
@@ -487,7 +505,7 @@ static void note_blocked(json_t *params, int phase, const orch_step *s, const js
             on = json_array();
             json_object_set_new(json_object_get(b, "on"), k, on);
         }
-        ids_merge(on, v);
+        orch_ids_merge(on, v);
     }
 }
 
@@ -561,7 +579,7 @@ static xs_err again_add(xs_pg *pg, const orch_step *s, int phase, json_t *params
     json_t *waiting = phase_entry(
         params, "again", phase,
         json_pack("{s:[], s:b}", "ids", "final", json_is_true(json_object_get(s->input, "final"))));
-    ids_merge(json_object_get(waiting, "ids"), again);
+    orch_ids_merge(json_object_get(waiting, "ids"), again);
     int made = 0;
     return again_flush(pg, s->run, phase, s->entity, params, false, &made);
 }

@@ -44,6 +44,10 @@ typedef struct orch_step {
 xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome,
                         const json_t *reply, const char *error, int64_t retry_ms);
 
+/* orch_ids_merge appends to the array `to` the strings of `from` it does not hold yet, and
+ * returns how many. */
+int orch_ids_merge(json_t *to, const json_t *from);
+
 /* orch_recover makes steps left running by a stopped orchestrator runnable again. */
 xs_err orch_recover(orch *o);
 

@@ -9,9 +9,11 @@
  * is moved on without starting another.
  *
  * Realtime push: the change triggers NOTIFY xs_changes with the organisation's id; this
- * thread LISTENs, waits XS_PUSH_DELAY for a burst of edits to settle, then drains the
- * organisation's outbox into one push run per active connection (orch_drain). It also polls
- * every XS_PUSH_POLL, so a notification lost while it was away costs only a delay.
+ * thread LISTENs and, XS_PUSH_DELAY after an organisation's first change since its last drain
+ * (so a burst within the delay goes together), drains its outbox into one push run per active
+ * connection (orch_drain). A connection has one pending push at most: a realtime push run that
+ * has not started yet is merged into the new one. The thread also polls every XS_PUSH_POLL, so
+ * a notification lost while it was away costs only a delay.
  */
 #include "sched.h"
 
@@ -186,6 +188,62 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
+/* merge_queued folds into mine ({entity: [local ids]}) the records of conn's realtime push run
+ * that waits without having started (none of its steps ever claimed) and deletes that run, so
+ * a connection has one pending push at most, never one queued behind another: the new run sends
+ * them all. The run's steps are locked first, so an executor claiming one meanwhile either
+ * wins (the run has started: nothing is merged) or finds the step gone. */
+static xs_err merge_queued(orch *o, xs_pg *pg, const char *conn, json_t *mine)
+{
+    xs_pg_res *r = NULL, *st = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "SELECT id, phases FROM sync.runs WHERE connection_id = $1 AND mode = "
+                       "'push' AND trigger = 'realtime' AND status = 'queued' ORDER BY created_at "
+                       "LIMIT 1 FOR UPDATE SKIP LOCKED",
+                       conn);
+    if (e != XS_OK || xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        return e;
+    }
+    const char *run = xs_pg_res_get(r, 0, 0);
+    e = xs_pg_q(pg, &st,
+                "SELECT bool_and(status = 'pending' AND attempts = 0) FROM (SELECT status, "
+                "attempts FROM sync.run_steps WHERE run_id = $1 FOR UPDATE) s",
+                run);
+    bool untouched = e == XS_OK && xs_pg_res_nrows(st) == 1 && xs_pg_res_get(st, 0, 0) != NULL &&
+                     strcmp(xs_pg_res_get(st, 0, 0), "t") == 0;
+    xs_pg_res_free(st);
+    if (!untouched) {
+        xs_pg_res_free(r);
+        return e;
+    }
+    const char *pt = xs_pg_res_get(r, 0, 1);
+    json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
+    size_t i;
+    json_t *ph;
+    int merged = 0;
+    json_array_foreach(phases, i, ph)
+    {
+        const char *ent = xs_json_str_or(ph, "entity", "");
+        if (strcmp(xs_json_str_or(ph, "op", ""), "push") != 0) {
+            continue;
+        }
+        /* a copy: mine's lists are shared with the other connections' */
+        json_t *list = json_object_get(mine, ent);
+        list = list != NULL ? json_copy(list) : json_array();
+        json_object_set_new(mine, ent, list);
+        merged += orch_ids_merge(list, json_object_get(ph, "ids"));
+    }
+    json_decref(phases);
+    e = xs_pg_q(pg, NULL, "DELETE FROM sync.runs WHERE id = $1", run);
+    if (e == XS_OK) {
+        xs_log_debug(o->proc.log, "push.merged", "{s:s, s:s, s:i}", "connection", conn, "run", run,
+                     "records", merged);
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
 xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char run_of[40])
 {
     if (run_of != NULL) {
@@ -286,7 +344,11 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         }
         json_decref(settings);
         char run[40] = "";
-        if (json_object_size(mine) > 0 || (conn != NULL && strcmp(cid, conn) == 0)) {
+        if (json_object_size(mine) > 0 && conn == NULL) {
+            e = merge_queued(o, pg, cid, mine);
+        }
+        if (e == XS_OK &&
+            (json_object_size(mine) > 0 || (conn != NULL && strcmp(cid, conn) == 0))) {
             e = orch_run_create(o, pg, cid, "push", conn != NULL ? "api" : "realtime", NULL, mine,
                                 run);
         }
@@ -340,7 +402,8 @@ fail:
     return e;
 }
 
-/* drain_due drains every organisation whose oldest pending change is older than the delay. */
+/* drain_due drains every organisation whose oldest pending change waited the delay: the
+ * safety net for notifications lost while the thread was away (it runs every XS_PUSH_POLL). */
 static void drain_due(orch *o, xs_pg *pg, json_t *seen)
 {
     char delay[24];
@@ -349,10 +412,8 @@ static void drain_due(orch *o, xs_pg *pg, json_t *seen)
     if (xs_pg_q(pg, &r,
                 "SELECT organisation_id FROM sync.changes c WHERE processed_at IS NULL AND EXISTS "
                 "(SELECT 1 FROM sync.connections k WHERE k.organisation_id = c.organisation_id "
-                "AND k.status = 'active') GROUP BY "
-                "organisation_id HAVING max(changed_at) <= now() - $1::bigint * interval '1 "
-                "millisecond' OR min(changed_at) <= now() - 10 * $1::bigint * interval '1 "
-                "millisecond' LIMIT 100",
+                "AND k.status = 'active') GROUP BY organisation_id HAVING min(changed_at) <= "
+                "now() - $1::bigint * interval '1 millisecond' LIMIT 100",
                 delay) != XS_OK) {
         return;
     }
@@ -367,12 +428,39 @@ static void drain_due(orch *o, xs_pg *pg, json_t *seen)
     xs_pg_res_free(r);
 }
 
+/* drain_notified drains the organisations in seen (id -> when its first notification since
+ * its last drain came, monotonic ms) whose first change waited the delay, and returns how long
+ * until the next of the others is due (at most cap). */
+static int64_t drain_notified(orch *o, xs_pg *pg, json_t *seen, int64_t now, int64_t cap)
+{
+    int64_t next = cap;
+    const char *org;
+    json_t *first, *tmp;
+    json_object_foreach_safe(seen, tmp, org, first)
+    {
+        int64_t due = json_integer_value(first) + o->push_delay_ms;
+        if (due > now) {
+            next = due - now < next ? due - now : next;
+            continue;
+        }
+        if (orch_drain(o, pg, org, NULL, NULL) != XS_OK) {
+            xs_log_warn(o->proc.log, "push.drain_failed", "{s:s, s:s}", "organisation", org,
+                        "error", xs_pg_error(pg));
+        }
+        json_object_del(seen, org);
+    }
+    return next;
+}
+
+/* realtime_main waits for the notifications of local changes and drains each organisation
+ * XS_PUSH_DELAY after its first change since its last drain, whatever follows: a burst within
+ * the delay goes as one push, and a steady stream of edits leaves every delay, never later. */
 static void *realtime_main(void *arg)
 {
     orch *o = arg;
     xs_pg *pg = NULL;
     json_t *seen = json_object();
-    int64_t last_poll = 0;
+    int64_t last_poll = 0, wait = 200;
     while (!atomic_load(&o->stop)) {
         if (pg == NULL || !xs_pg_is_ok(pg)) {
             if (!orch_pg_open(o, &pg, "xs-orchestrator realtime", "xs_changes", 500)) {
@@ -381,25 +469,21 @@ static void *realtime_main(void *arg)
             last_poll = 0;
         }
         char *channel = NULL, *payload = NULL;
-        int64_t wait = json_object_size(seen) > 0 ? o->push_delay_ms / 2 + 1 : 200;
-        xs_err e = xs_pg_wait(pg, (int)(wait < 200 ? wait : 200), &channel, &payload);
-        if (e == XS_OK && payload != NULL) {
-            json_object_set_new(seen, payload, json_true());
+        xs_err e = xs_pg_wait(pg, (int)(wait > 0 ? wait : 1), &channel, &payload);
+        int64_t now = xs_clock_mono_ms();
+        if (e == XS_OK && payload != NULL && json_object_get(seen, payload) == NULL) {
+            json_object_set_new(seen, payload, json_integer(now));
         }
         free(channel);
         free(payload);
         if (e == XS_ECLOSED) {
             continue;
         }
-        int64_t now = xs_clock_mono_ms();
-        if (json_object_size(seen) > 0 || now - last_poll >= o->push_poll_ms) {
+        if (now - last_poll >= o->push_poll_ms) {
             drain_due(o, pg, seen);
-            if (now - last_poll >= o->push_poll_ms) {
-                last_poll = now;
-                /* Notifications of organisations whose changes all drained. */
-                json_object_clear(seen);
-            }
+            last_poll = now;
         }
+        wait = drain_notified(o, pg, seen, now, 200);
     }
     json_decref(seen);
     xs_pg_close(pg);

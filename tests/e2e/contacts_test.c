@@ -626,6 +626,64 @@ static void pick(int offset, char lid[40], char xid[40])
     free(x);
 }
 
+/* A realtime push of records all linked reads just them from Xero (by id, in its push step)
+ * instead of pulling what changed first; and local changes that come while a connection's
+ * push waits join that push rather than queueing another behind it. */
+static void test_realtime_push_one_pending_and_rereads(void **state)
+{
+    (void)state;
+    xst_engine_settle(E, 30000);
+    /* The last edit's run: one push step that re-read the record, no pull. */
+    char *run = sql("SELECT id FROM sync.runs WHERE mode = 'push' AND trigger = 'realtime' ORDER "
+                    "BY created_at DESC LIMIT 1",
+                    0);
+    assert_non_null(run);
+    assert_int_equal(sql_long("SELECT count(*) FROM sync.run_steps WHERE run_id = $1 AND kind "
+                              "<> 'push'",
+                              1, run),
+                     0);
+    assert_true(sql_long("SELECT coalesce((counts->'contact'->'push'->>'reread')::int, 0) FROM "
+                         "sync.runs WHERE id = $1",
+                         1, run) >= 1);
+    free(run);
+
+    /* Xero slow: the first push is in flight for seconds while six more edits come, 300 ms
+     * apart (the push delay). */
+    json_t *cfg =
+        xst_engine_sim_json(E, "POST", "/_sim/config", "{\"latency\":{\"fixed_ms\":2000}}");
+    json_decref(cfg);
+    char *t0 = sql("SELECT now()::text", 0);
+    char lid[7][40], xid[7][40], mail[7][64];
+    long most_queued = 0;
+    for (int i = 0; i < 7; i++) {
+        pick(40 + i, lid[i], xid[i]);
+        snprintf(mail[i], sizeof(mail[i]), "pending-%d@x.nz", i);
+        free(sql("UPDATE app.contacts SET email = $2 WHERE id = $1", 2, lid[i], mail[i]));
+        for (int j = 0; j < 6; j++) {
+            long q = sql_long("SELECT count(*) FROM sync.runs WHERE connection_id = $1 AND mode "
+                              "= 'push' AND trigger = 'realtime' AND status = 'queued'",
+                              1, CONN);
+            most_queued = q > most_queued ? q : most_queued;
+            usleep(50000);
+        }
+    }
+    cfg = xst_engine_sim_json(E, "POST", "/_sim/config", "{\"latency\":{\"fixed_ms\":0}}");
+    json_decref(cfg);
+    settle();
+    for (int i = 0; i < 7; i++) {
+        assert_true(wait_sim(xid[i], "EmailAddress", mail[i], 10000));
+    }
+    /* One push waiting at most; the seven edits went in few runs (one per drain without the
+     * merge: about seven). */
+    assert_true(most_queued <= 1);
+    long runs = sql_long("SELECT count(*) FROM sync.runs WHERE connection_id = $1 AND mode = "
+                         "'push' AND created_at >= $2::timestamptz",
+                         2, CONN, t0);
+    fprintf(stderr, "seven edits during a slow push went in %ld push runs\n", runs);
+    assert_true(runs >= 1 && runs <= 3);
+    free(t0);
+}
+
 static void test_conflict_policies(void **state)
 {
     (void)state;
@@ -1092,6 +1150,7 @@ int main(void)
         cmocka_unit_test(test_initial_import_links_the_overlap),
         cmocka_unit_test(test_incremental_picks_up_exactly_the_changes),
         cmocka_unit_test(test_local_edit_reaches_xero_without_echo),
+        cmocka_unit_test(test_realtime_push_one_pending_and_rereads),
         cmocka_unit_test(test_conflict_policies),
         cmocka_unit_test(test_archival_both_ways),
         cmocka_unit_test(test_one_bad_item_fails_alone),

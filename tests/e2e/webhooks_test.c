@@ -254,6 +254,43 @@ static void test_xero_and_local_edits_race(void **state)
     free(xid);
 }
 
+/* The echo of the engine's own push: Xero's event about the version the push wrote is done
+ * without a call (no webhook run fetches it). */
+static void test_echo_of_own_push_costs_no_call(void **state)
+{
+    (void)state;
+    assert_true(xst_engine_settle(E, 20000));
+    char *xid = xst_engine_sql(E,
+                               "SELECT m.xero_id::text FROM sync.mappings m JOIN app.contacts c ON "
+                               "c.id = m.local_id WHERE c.name = 'Hooked Co'",
+                               0, NULL);
+    assert_non_null(xid);
+    char *t0 = xst_engine_sql(E, "SELECT now()::text", 0, NULL);
+    free(xst_engine_sqlf(E,
+                         "UPDATE app.contacts c SET email = 'echo@hooked.nz' FROM sync.mappings m "
+                         "WHERE m.local_id = c.id AND m.xero_id = $1::uuid RETURNING c.id::text",
+                         1, xid));
+    /* Pushed; then Xero's event about it arrives and is done. */
+    assert_true(wait_sql("SELECT count(*) FROM sync.mappings WHERE xero_id = $1::uuid AND "
+                         "base->>'email' = 'echo@hooked.nz'",
+                         xid, 10000));
+    json_decref(xst_engine_sim_json(E, "POST", "/_sim/webhooks/flush", "{\"timeout_ms\":5000}"));
+    char q[400];
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM sync.webhook_events WHERE resource_id = $1::uuid AND "
+             "received_at > '%s'::timestamptz AND status = 'done'",
+             t0);
+    assert_true(wait_sql(q, xid, 10000));
+    assert_true(xst_engine_settle(E, 20000));
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.runs WHERE trigger = "
+                                          "'webhook' AND created_at > $1::timestamptz",
+                                          1, t0),
+                     0);
+    free(t0);
+    free(xid);
+}
+
 static void test_refused(void **state)
 {
     (void)state;
@@ -520,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_intent_to_receive),
         cmocka_unit_test(test_xero_edit_reaches_the_inbox),
         cmocka_unit_test(test_xero_and_local_edits_race),
+        cmocka_unit_test(test_echo_of_own_push_costs_no_call),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_stored_once_with_either_key),
         cmocka_unit_test(test_unknown_tenant_and_bad_batches),
