@@ -153,13 +153,14 @@ static json_t *wait_long_block(world *w)
     for (;;) {
         assert_true(xst_now_ms() < end);
         json_t *s = stats(w);
-        const char *kind = xs_json_str_or(json_object_get(s, "budget"), "day_block", "");
+        bool exact = strcmp(xs_json_str_or(json_object_get(s, "budget"), "day_block", ""),
+                            "retry_after") == 0;
         long left = block_left(w);
-        if (strcmp(kind, "retry_after") == 0 && left >= MIN_BLOCK_MS) {
+        if (exact && left >= MIN_BLOCK_MS) {
             return s;
         }
         json_decref(s);
-        if (strcmp(kind, "retry_after") == 0 && !short_seen) {
+        if (exact && !short_seen) {
             /* Too short to restart in: the next day is spent as soon as it begins. */
             short_seen = true;
             make_work(w);
