@@ -130,6 +130,10 @@ const xs_config_var xs_config_vars[] = {
      "Xero's ratios faster against the simulator)."},
     {"XS_BUDGET_DAY_WINDOW", XS_CFG_DURATION, "24h", false, 10, SEC(2592000), NULL,
      XS_PROC_ORCHESTRATOR, "Length of the day window the budget counts in (Xero: 24 h)."},
+    {"XS_BUDGET_DAY_PROBE", XS_CFG_DURATION, "5m", false, 10, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
+     "How long a tenant Xero said has no calls left today (X-DayLimit-Remaining: 0, without a "
+     "429 saying until when) is held before one probe call goes to find out; the probe's 429 "
+     "Retry-After then sets the block's end, and its success lifts it."},
     {"XS_BUDGET_MARGIN", XS_CFG_DURATION, "1s", false, 0, SEC(60), NULL, XS_PROC_ORCHESTRATOR,
      "Added to each window: the most a call may take to reach Xero, so calls counted in one "
      "of our windows never land in one of Xero's beyond its limit."},

@@ -900,6 +900,56 @@ static void test_unlinked_contacts(void **state)
     xs_pg_close(pg);
 }
 
+/* A tenant blocked by Xero's day limit (migration 0010): the time and the problem go
+ * together, and only problems the engine writes are taken. */
+static void test_rate_limited(void **state)
+{
+    (void)state;
+    xs_pg *pg = connect_to(schema_url);
+    char *org = new_org(pg);
+    char *conn = value(pg,
+                       "WITH g AS (INSERT INTO sync.grants (organisation_id) VALUES ($1) "
+                       "RETURNING id) INSERT INTO sync.connections (organisation_id, tenant_id, "
+                       "grant_id) SELECT $1, gen_random_uuid(), id FROM g RETURNING id",
+                       org, NULL);
+    /* A new connection is not blocked. */
+    assert_value(pg,
+                 "SELECT (rate_limited_until IS NULL AND rate_limited_problem IS NULL)::text "
+                 "FROM sync.connections WHERE id = $1",
+                 conn, NULL, "true");
+    exec_ok(pg,
+            "UPDATE sync.connections SET rate_limited_until = now() + interval '1 hour', "
+            "rate_limited_problem = 'day' WHERE id = $1",
+            conn, NULL);
+    assert_value(pg,
+                 "SELECT rate_limited_problem || ':' || (rate_limited_until > now())::text FROM "
+                 "sync.connections WHERE id = $1",
+                 conn, NULL, "day:true");
+    /* A time without its problem, a problem without its time, a problem Xero does not name:
+     * refused. */
+    static const char *const bad[] = {
+        "UPDATE sync.connections SET rate_limited_problem = NULL WHERE id = $1",
+        "UPDATE sync.connections SET rate_limited_until = NULL WHERE id = $1",
+        "UPDATE sync.connections SET rate_limited_problem = 'week' WHERE id = $1",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(xs_pg_q(pg, NULL, bad[i], conn), XS_EDB);
+        assert_string_equal(xs_pg_sqlstate(pg), "23514");
+    }
+    /* Cleared together when the block ends. */
+    exec_ok(pg,
+            "UPDATE sync.connections SET rate_limited_until = NULL, rate_limited_problem = NULL "
+            "WHERE id = $1",
+            conn, NULL);
+    assert_value(pg,
+                 "SELECT count(*) FROM sync.connections WHERE id = $1 AND rate_limited_until "
+                 "IS NULL",
+                 conn, NULL, "1");
+    free(conn);
+    free(org);
+    xs_pg_close(pg);
+}
+
 static void test_sync_uniqueness(void **state)
 {
     (void)state;
@@ -1021,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_organisation_scoping_and_constraints),
         cmocka_unit_test(test_sync_uniqueness),
         cmocka_unit_test(test_unlinked_contacts),
+        cmocka_unit_test(test_rate_limited),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -3,10 +3,18 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DAY_BUCKETS 96
+/* A probe step of a held tenant makes at most this many calls (a push that re-reads: 2). */
+#define PROBE_CALLS 2
+/* How soon to look again while a probe is out. */
+#define PROBE_POLL_MS 100
+
+/* What holds a tenant by Xero's day limit (see budget.h). */
+enum { DAY_NONE, DAY_EXACT, DAY_HELD };
 
 /* A sliding window of call times: a ring of at most cap timestamps, oldest first. */
 typedef struct window {
@@ -73,6 +81,7 @@ typedef struct correction {
 } correction;
 
 typedef struct tenant {
+    char *id;
     int64_t in_flight; /* steps holding permits */
     int64_t permits;   /* permits those steps hold (a pull step may hold several) */
     window minute;
@@ -80,6 +89,16 @@ typedef struct tenant {
     int64_t day_bucket_start[DAY_BUCKETS];
     correction min, day;
     int64_t blocked_until;
+    /* Xero's day limit: DAY_EXACT until day_until (a 429's Retry-After), or DAY_HELD until a
+     * probe at day_until answers; day_since is when it began. */
+    int day_kind;
+    int64_t day_until, day_since;
+    bool probe_out; /* the probe step holds permits, taken at probe_at */
+    int64_t probe_at;
+    int64_t count_until; /* our own day count is used up until then (0: it is not) */
+    /* the day block as orch_budget_day_next last reported it */
+    bool said_blocked, said_dirty;
+    int64_t said_until;
 } tenant;
 
 struct orch_budget {
@@ -117,6 +136,7 @@ void orch_budget_destroy(orch_budget *b)
         return;
     }
     for (size_t i = 0; i < b->ntenants; i++) {
+        free(b->tenants[i]->id);
         free(b->tenants[i]->minute.t);
         free(b->tenants[i]);
     }
@@ -144,7 +164,11 @@ static tenant *find(orch_budget *b, const char *id)
         b->cap = cap;
     }
     tenant *t = calloc(1, sizeof(*t));
-    if (t == NULL || window_init(&t->minute, b->lim.tenant_minute) != XS_OK) {
+    if (t == NULL || (t->id = strdup(id)) == NULL ||
+        window_init(&t->minute, b->lim.tenant_minute) != XS_OK) {
+        if (t != NULL) {
+            free(t->id);
+        }
         free(t);
         return NULL;
     }
@@ -166,6 +190,21 @@ static int64_t day_used(const orch_budget *b, const tenant *t, int64_t now)
         }
     }
     return n;
+}
+
+/* day_free_at is when the oldest of the tenant's calls counted by day_used leaves the day. */
+static int64_t day_free_at(const orch_budget *b, const tenant *t, int64_t now)
+{
+    int64_t span = b->lim.day_ms + b->lim.margin_ms;
+    int64_t width = b->lim.day_ms / DAY_BUCKETS > 0 ? b->lim.day_ms / DAY_BUCKETS : 1;
+    int64_t oldest = INT64_MAX;
+    for (int i = 0; i < DAY_BUCKETS; i++) {
+        int64_t start = t->day_bucket_start[i];
+        if (t->day_count[i] > 0 && start > now - span - width && start < oldest) {
+            oldest = start;
+        }
+    }
+    return oldest != INT64_MAX && oldest + span + width > now ? oldest + span + width : now + 1;
 }
 
 static void day_add(orch_budget *b, tenant *t, int64_t at)
@@ -214,6 +253,42 @@ static int64_t later(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* hold holds the tenant by the day limit from now: one probe after probe_ms. */
+static void hold(const orch_budget *b, tenant *t, int64_t now)
+{
+    t->day_kind = DAY_HELD;
+    t->day_since = now;
+    t->day_until = now + b->lim.probe_ms;
+}
+
+/* day_block tells whether the tenant is blocked by the day limit at now, and until when
+ * (*until: see orch_budget_day); *kind names what blocks it, when kind is not NULL. */
+static bool day_block(const tenant *t, int64_t now, int64_t *until, const char **kind)
+{
+    bool blocked = false;
+    int64_t u = 0;
+    const char *k = NULL;
+    if (t->count_until > now) {
+        blocked = true;
+        u = t->count_until;
+        k = "count";
+    }
+    if (t->day_kind == DAY_EXACT && now < t->day_until) {
+        blocked = true;
+        u = later(u, t->day_until);
+        k = "retry_after";
+    } else if (t->day_kind == DAY_HELD) {
+        blocked = true;
+        u = later(u, t->day_until);
+        k = "probe";
+    }
+    *until = u;
+    if (kind != NULL) {
+        *kind = k;
+    }
+    return blocked;
+}
+
 int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int64_t max,
                               int64_t *wait_ms)
 {
@@ -230,6 +305,24 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int6
     if (now < t->blocked_until) {
         until = t->blocked_until;
         goto out;
+    }
+    if (t->day_kind == DAY_EXACT && now >= t->day_until) {
+        /* Xero said when its day window has room again: now. What the 429 said was left (0)
+         * is forgotten with it. */
+        t->day_kind = DAY_NONE;
+        t->day.left = -1;
+    }
+    if (t->day_kind == DAY_EXACT) {
+        until = t->day_until;
+        goto out;
+    }
+    bool probe = false;
+    if (t->day_kind == DAY_HELD) {
+        if (t->probe_out || now < t->day_until) {
+            until = t->probe_out ? now + PROBE_POLL_MS : t->day_until;
+            goto out;
+        }
+        probe = true; /* one step, to learn whether calls may go again */
     }
     if (now < b->app_blocked_until) {
         until = b->app_blocked_until;
@@ -250,17 +343,37 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int6
     int64_t dspan = b->lim.day_ms + b->lim.margin_ms;
     int64_t day_left = b->lim.tenant_day - day_used(b, t, now);
     if (day_left <= 0) {
-        until = now + b->lim.day_ms / DAY_BUCKETS;
+        t->count_until = day_free_at(b, t, now);
+        until = t->count_until;
         goto out;
     }
+    t->count_until = 0;
     n = least(max, least(b->lim.tenant_minute - t->minute.len, b->app.cap - b->app.len));
     n = least(n, least(b->lim.app_minute - b->app.len, day_left));
     n = least(n, corr_room(&t->min, now, mspan, &until));
-    n = least(n, corr_room(&t->day, now, dspan, &until));
+    if (probe) {
+        n = least(n, PROBE_CALLS);
+    } else {
+        int64_t lapse = 0;
+        int64_t room = corr_room(&t->day, now, dspan, &lapse);
+        if (room <= 0) {
+            /* What the last reply said was left is used up: Xero's window may have moved on
+             * since, so hold and probe instead of waiting for a day. */
+            hold(b, t, now);
+            until = t->day_until;
+            n = 0;
+            goto out;
+        }
+        n = least(n, room);
+    }
     n = least(n, corr_room(&b->app_corr, now, mspan, &until));
     if (n <= 0) {
         n = 0;
         goto out;
+    }
+    if (probe) {
+        t->probe_out = true;
+        t->probe_at = now;
     }
     t->in_flight++;
     t->permits += n;
@@ -325,11 +438,37 @@ void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t
         t->day.used = t->day.used > back ? t->day.used - back : 0;
         b->app_corr.used = b->app_corr.used > back ? b->app_corr.used - back : 0;
     }
+    bool probe = t->probe_out && acquired == t->probe_at;
+    if (probe) {
+        t->probe_out = false;
+    }
+    /* Only a reply to a call that left after a hold began tells whether it may end. */
+    bool fresh = t->day_kind == DAY_HELD && acquired >= t->day_since;
+    bool day429 = seen != NULL && seen->status == 429 && seen->problem != NULL &&
+                  strcmp(seen->problem, "day") == 0;
+    if (day429) {
+        int64_t end = now + (seen->retry_after_s > 0 ? seen->retry_after_s * 1000 : 1000);
+        if (t->day_kind != DAY_EXACT) {
+            t->day_kind = DAY_EXACT;
+            t->day_since = now;
+            t->day_until = end;
+        } else {
+            t->day_until = later(t->day_until, end);
+        }
+    } else if (fresh) {
+        if (seen != NULL && seen->day_remaining > 0) {
+            t->day_kind = DAY_NONE; /* calls may go again */
+        } else {
+            t->day_until = now + b->lim.probe_ms; /* none left, or no word: probe again */
+        }
+    } else if (seen != NULL && seen->day_remaining == 0 && t->day_kind == DAY_NONE) {
+        hold(b, t, now);
+    }
     if (seen != NULL) {
         correct(&t->min, seen->min_remaining, now, t->permits);
         correct(&t->day, seen->day_remaining, now, t->permits);
         correct(&b->app_corr, seen->app_min_remaining, now, 0);
-        if (seen->status == 429) {
+        if (seen->status == 429 && !day429) {
             int64_t ra = seen->retry_after_s > 0 ? seen->retry_after_s * 1000 : 1000;
             bool app = seen->problem != NULL && strcmp(seen->problem, "appminute") == 0;
             if (app) {
@@ -349,6 +488,9 @@ void orch_budget_cancel(orch_budget *b, const char *tid, int64_t acquired, int64
     pthread_mutex_lock(&b->mu);
     tenant *t = find(b, tid);
     if (t != NULL && granted > 0) {
+        if (t->probe_out && acquired == t->probe_at) {
+            t->probe_out = false; /* the probe did not go: the next step may be it */
+        }
         if (t->in_flight > 0) {
             t->in_flight--;
         }
@@ -392,13 +534,70 @@ json_t *orch_budget_json(orch_budget *b, const char *tid, int64_t now)
         if (t->day.left >= 0 && t->day.left - t->day.used < day_left) {
             day_left = t->day.left - t->day.used;
         }
-        out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "in_flight", (json_int_t)t->in_flight,
-                        "minute_left", (json_int_t)(min_left > 0 ? min_left : 0), "minute_limit",
-                        (json_int_t)b->lim.tenant_minute, "day_left",
-                        (json_int_t)(day_left > 0 ? day_left : 0), "day_limit",
-                        (json_int_t)b->lim.tenant_day, "blocked_ms",
-                        (json_int_t)(t->blocked_until > now ? t->blocked_until - now : 0));
+        int64_t until = 0;
+        const char *kind = NULL;
+        if (day_block(t, now, &until, &kind)) {
+            day_left = 0;
+        }
+        until = later(until, t->blocked_until);
+        out = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "in_flight", (json_int_t)t->in_flight,
+            "minute_left", (json_int_t)(min_left > 0 ? min_left : 0), "minute_limit",
+            (json_int_t)b->lim.tenant_minute, "day_left", (json_int_t)(day_left > 0 ? day_left : 0),
+            "day_limit", (json_int_t)b->lim.tenant_day, "blocked_ms",
+            (json_int_t)(until > now ? until - now : 0), "day_block", kind);
     }
     pthread_mutex_unlock(&b->mu);
     return out;
+}
+
+bool orch_budget_day_next(orch_budget *b, int64_t now, orch_budget_day *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->ntenants && !found; i++) {
+        tenant *t = b->tenants[i];
+        int64_t until = 0;
+        bool blocked = day_block(t, now, &until, NULL);
+        if (!t->said_dirty && blocked == t->said_blocked && (!blocked || until == t->said_until)) {
+            continue;
+        }
+        memset(out, 0, sizeof(*out));
+        snprintf(out->tenant, sizeof(out->tenant), "%s", t->id);
+        out->blocked = blocked;
+        out->began = blocked && !t->said_blocked;
+        out->ended = !blocked && t->said_blocked;
+        out->until_ms = until;
+        t->said_blocked = blocked;
+        t->said_until = until;
+        t->said_dirty = false;
+        found = true;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return found;
+}
+
+void orch_budget_day_retry(orch_budget *b, const char *tid)
+{
+    pthread_mutex_lock(&b->mu);
+    tenant *t = find(b, tid);
+    if (t != NULL) {
+        t->said_dirty = true;
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+void orch_budget_day_restore(orch_budget *b, const char *tid, int64_t now, int64_t until)
+{
+    pthread_mutex_lock(&b->mu);
+    tenant *t = find(b, tid);
+    if (t != NULL) {
+        t->day_kind = DAY_HELD;
+        t->day_since = now;
+        t->day_until = until;
+        int64_t shown = 0;
+        t->said_blocked = day_block(t, now, &shown, NULL);
+        t->said_until = shown;
+    }
+    pthread_mutex_unlock(&b->mu);
 }

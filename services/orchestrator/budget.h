@@ -10,6 +10,19 @@
  * reply's X-MinLimit-Remaining, X-DayLimit-Remaining and X-AppMinLimit-Remaining correct the
  * count (another process may share the app or the tenant), and a 429's Retry-After stops the
  * tenant (or the app) until it has passed. Safe to use from many threads.
+ *
+ * The day limit. Xero's day window is rolling and its end is not known to us, so no length is
+ * assumed: a 429 with X-Rate-Limit-Problem: day blocks the tenant exactly until its
+ * Retry-After has passed. A reply that says no calls are left today (X-DayLimit-Remaining: 0,
+ * not a 429), or our own count of what the last reply said is left reaching 0, *holds* the
+ * tenant: after probe_ms one step (a probe, of at most two calls) goes; its 429 sets the
+ * exact block, its success with calls left lifts the hold, and anything else holds the tenant
+ * for another probe_ms. Only replies to calls that left after a hold began change it. Our own
+ * count of the last day window reaching tenant_day blocks the tenant until its oldest calls
+ * leave the window. These are the tenant's *day block*: orch_budget_day_next reports when one
+ * begins, moves or ends (the orchestrator logs it and keeps it in
+ * sync.connections.rate_limited_until), and orch_budget_day_restore puts a kept one back after
+ * a restart, as a hold whose probe waits until the kept time.
  */
 #ifndef ORCH_BUDGET_H
 #define ORCH_BUDGET_H
@@ -28,6 +41,7 @@ typedef struct orch_budget_limits {
     int64_t minute_ms;         /* window lengths: 60 s and 24 h, shorter in tests */
     int64_t day_ms;
     int64_t margin_ms; /* added to each window: the time a call may take to arrive */
+    int64_t probe_ms;  /* a held tenant's next probe after this long (XS_BUDGET_DAY_PROBE) */
 } orch_budget_limits;
 
 /* What a reply said about the limits (-1: absent). */
@@ -66,7 +80,31 @@ void orch_budget_cancel(orch_budget *b, const char *tenant, int64_t acquired_ms,
 void orch_budget_seed(orch_budget *b, const char *tenant, int64_t at_ms);
 
 /* orch_budget_json describes a tenant's budget now (new): in flight, left this minute and
- * today, blocked until. */
+ * today, how long it is blocked (a day block included), and what holds it by the day limit
+ * ("day_block": "retry_after", "probe", "count" or null). */
 json_t *orch_budget_json(orch_budget *b, const char *tenant, int64_t now_ms);
+
+/* A change of a tenant's day block (orch_budget_day_next). */
+typedef struct orch_budget_day {
+    char tenant[64];
+    bool blocked;      /* blocked by the day limit now */
+    bool began, ended; /* it began, or ended, with this change (neither: it moved, or only
+                        * its record must be written again after orch_budget_day_retry) */
+    int64_t until_ms;  /* monotonic: when calls may go again (blocked), as far as known: the end
+                        * Xero gave, when the next probe goes, or when our count frees a call */
+} orch_budget_day;
+
+/* orch_budget_day_next reports, at now_ms, one tenant whose day block began, moved or ended
+ * since it was last reported, into *out, and counts it as reported: each change is handed
+ * out once, to one caller. false when there is none. */
+bool orch_budget_day_next(orch_budget *b, int64_t now_ms, orch_budget_day *out);
+
+/* orch_budget_day_retry asks for tenant's state to be reported again by orch_budget_day_next
+ * (its record could not be written); the log lines of began and ended are not repeated. */
+void orch_budget_day_retry(orch_budget *b, const char *tenant);
+
+/* orch_budget_day_restore holds tenant at now_ms, as a day block kept from before a restart,
+ * until until_ms (monotonic; may be past), when one probe goes. It counts as reported. */
+void orch_budget_day_restore(orch_budget *b, const char *tenant, int64_t now_ms, int64_t until_ms);
 
 #endif

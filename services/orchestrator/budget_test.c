@@ -13,7 +13,8 @@ static const orch_budget_limits XERO = {.tenant_concurrent = 5,
                                         .app_minute = 10000,
                                         .minute_ms = 60000,
                                         .day_ms = 86400000,
-                                        .margin_ms = 1000};
+                                        .margin_ms = 1000,
+                                        .probe_ms = 300000};
 
 static void test_concurrency(void **state)
 {
@@ -225,12 +226,232 @@ static void test_cancel(void **state)
     orch_budget_destroy(b);
 }
 
+/* reply is a reply's limits: status, day remaining, Retry-After (-1: absent), problem. */
+static orch_budget_seen reply(long status, int64_t day_remaining, int64_t retry_after_s,
+                              const char *problem)
+{
+    return (orch_budget_seen){.status = status,
+                              .min_remaining = 50,
+                              .day_remaining = day_remaining,
+                              .app_min_remaining = 9000,
+                              .retry_after_s = retry_after_s,
+                              .problem = problem};
+}
+
+/* A 429 for the day blocks the tenant exactly until its Retry-After, no longer (not a day
+ * from the reply), and no other tenant; the block is reported once when it begins and once
+ * when it ends. */
+static void test_day_block_follows_retry_after(void **state)
+{
+    (void)state;
+    orch_budget *b = NULL;
+    assert_int_equal(orch_budget_create(&b, &XERO), XS_OK);
+    orch_budget_day d;
+    assert_false(orch_budget_day_next(b, 0, &d));
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1000, 1, NULL), 1);
+    orch_budget_seen day = reply(429, 0, 3600, "day");
+    orch_budget_release_n(b, "t", 1200, 1000, 1, 1, &day);
+    int64_t end = 1200 + 3600 * 1000;
+    int64_t wait = 0;
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1300, 1, &wait), 0);
+    assert_int_equal(wait, end - 1300);
+    assert_int_equal(orch_budget_acquire_n(b, "t", end - 1, 5, &wait), 0);
+    assert_int_equal(wait, 1);
+    /* Other tenants go on. */
+    assert_int_equal(orch_budget_acquire_n(b, "u", 1300, 1, NULL), 1);
+    orch_budget_release_n(b, "u", 1400, 1300, 1, 1, NULL);
+    assert_true(orch_budget_day_next(b, 1500, &d));
+    assert_string_equal(d.tenant, "t");
+    assert_true(d.blocked && d.began && !d.ended);
+    assert_int_equal(d.until_ms, end);
+    assert_false(orch_budget_day_next(b, 1600, &d)); /* once */
+    json_t *j = orch_budget_json(b, "t", 1600);
+    assert_int_equal(json_integer_value(json_object_get(j, "blocked_ms")), end - 1600);
+    assert_int_equal(json_integer_value(json_object_get(j, "day_left")), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "day_block")), "retry_after");
+    json_decref(j);
+    /* At its end, calls go again, as many as the other limits allow: the 429's "0 left"
+     * lapses with it. */
+    assert_true(orch_budget_day_next(b, end, &d));
+    assert_true(!d.blocked && d.ended && !d.began);
+    assert_int_equal(orch_budget_acquire_n(b, "t", end, 5, NULL), 5);
+    j = orch_budget_json(b, "t", end);
+    assert_int_equal(json_integer_value(json_object_get(j, "blocked_ms")), 0);
+    assert_true(json_is_null(json_object_get(j, "day_block")));
+    json_decref(j);
+    assert_false(orch_budget_day_next(b, end + 1, &d));
+    orch_budget_destroy(b);
+}
+
+/* lifted checks that at `at` tenant "t" of b is free of its day block: its end is reported,
+ * and a step gets 3 permits; then frees b. */
+static void lifted(orch_budget *b, int64_t at)
+{
+    orch_budget_day d;
+    assert_int_equal(orch_budget_acquire_n(b, "t", at, 3, NULL), 3);
+    assert_true(orch_budget_day_next(b, at, &d));
+    assert_true(!d.blocked && d.ended && !d.began);
+    orch_budget_destroy(b);
+}
+
+/* held makes a budget whose probes wait probe_ms, in which tenant "t" takes `calls` permits
+ * at 0 and, at `at`, the reply to one of them says no calls are left today (new). */
+static orch_budget *held(int64_t probe_ms, int calls, int64_t at)
+{
+    orch_budget_limits lim = XERO;
+    lim.probe_ms = probe_ms;
+    orch_budget *b = NULL;
+    assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
+    for (int i = 0; i < calls; i++) {
+        assert_int_equal(orch_budget_acquire_n(b, "t", 0, 1, NULL), 1);
+    }
+    orch_budget_seen none = reply(200, 0, -1, NULL);
+    orch_budget_release_n(b, "t", at, 0, 1, 1, &none);
+    return b;
+}
+
+/* A success that says no calls are left today holds the tenant, and after the probe interval
+ * lets exactly one probe step through; a probe that finds none left holds it again, and its
+ * 429 then sets the exact block. */
+static void test_day_exhausted_holds_and_probes(void **state)
+{
+    (void)state;
+    orch_budget *b = held(60000, 2, 100);
+    orch_budget_seen none = reply(200, 0, -1, NULL);
+    int64_t wait = 0;
+    assert_int_equal(orch_budget_acquire_n(b, "t", 200, 1, &wait), 0);
+    assert_int_equal(wait, 60100 - 200);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 60099, 1, NULL), 0);
+    orch_budget_day d;
+    assert_true(orch_budget_day_next(b, 300, &d));
+    assert_true(d.blocked && d.began);
+    assert_int_equal(d.until_ms, 60100);
+    /* A reply to a call that left before the hold says nothing of it. */
+    orch_budget_seen room = reply(200, 10, -1, NULL);
+    orch_budget_release_n(b, "t", 400, 0, 1, 1, &room);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 500, 1, NULL), 0);
+    assert_false(orch_budget_day_next(b, 500, &d));
+    /* Other tenants go on. */
+    assert_int_equal(orch_budget_acquire_n(b, "u", 500, 1, NULL), 1);
+    /* The probe: one step, however many ask. */
+    assert_int_equal(orch_budget_acquire_n(b, "t", 60100, 1, NULL), 1);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 60100, 1, &wait), 0);
+    assert_true(wait >= 1);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 90000, 3, NULL), 0);
+    /* It found none left: held again, for another interval from its reply. */
+    orch_budget_release_n(b, "t", 90100, 60100, 1, 1, &none);
+    assert_true(orch_budget_day_next(b, 90200, &d));
+    assert_true(d.blocked && !d.began && !d.ended);
+    assert_int_equal(d.until_ms, 150100);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 150099, 1, NULL), 0);
+    /* A probe step of several calls (a push that re-reads) gets two at most. */
+    assert_int_equal(orch_budget_acquire_n(b, "t", 150100, 8, NULL), 2);
+    orch_budget_seen day = reply(429, 0, 30, "day");
+    orch_budget_release_n(b, "t", 150200, 150100, 2, 1, &day);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 180199, 1, &wait), 0);
+    assert_int_equal(wait, 1);
+    assert_true(orch_budget_day_next(b, 180199, &d));
+    assert_true(d.blocked && !d.began);
+    assert_int_equal(d.until_ms, 180200);
+    lifted(b, 180200);
+}
+
+/* A probe that finds calls left lifts the hold at once; so does, after a restart, the probe
+ * of a block kept from before it, which holds the tenant until its time. */
+static void test_day_probe_lifts(void **state)
+{
+    (void)state;
+    orch_budget *b = held(1000, 1, 10);
+    orch_budget_day d;
+    assert_true(orch_budget_day_next(b, 20, &d));
+    assert_true(d.blocked && d.began);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1010, 1, NULL), 1);
+    orch_budget_seen room = reply(200, 4000, -1, NULL);
+    orch_budget_release_n(b, "t", 1020, 1010, 1, 1, &room);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1030, 4, NULL), 4);
+    assert_true(orch_budget_day_next(b, 1030, &d));
+    assert_true(!d.blocked && d.ended && !d.began);
+    /* Our count of what the last reply said was left, used up: a hold with a probe, not a day's
+     * wait. */
+    for (int i = 0; i < 4; i++) {
+        orch_budget_release_n(b, "t", 1040, 1030, 1, 1, NULL);
+    }
+    orch_budget_seen two = reply(200, 2, -1, NULL);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 2000, 1, NULL), 1);
+    orch_budget_release_n(b, "t", 2010, 2000, 1, 1, &two);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 2020, 5, NULL), 2);
+    orch_budget_release_n(b, "t", 2030, 2020, 2, 2, NULL);
+    int64_t wait = 0;
+    assert_int_equal(orch_budget_acquire_n(b, "t", 2040, 1, &wait), 0);
+    assert_int_equal(wait, 1000);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 3040, 1, NULL), 1);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 3040, 1, NULL), 0);
+    orch_budget_destroy(b);
+
+    /* Restored: no call before the kept time, one probe at it, and it was reported. */
+    orch_budget_limits lim = XERO;
+    lim.probe_ms = 1000;
+    assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
+    orch_budget_day_restore(b, "t", 100, 5000);
+    assert_false(orch_budget_day_next(b, 200, &d));
+    assert_int_equal(orch_budget_acquire_n(b, "t", 4999, 1, &wait), 0);
+    assert_int_equal(wait, 1);
+    json_t *j = orch_budget_json(b, "t", 4000);
+    assert_int_equal(json_integer_value(json_object_get(j, "blocked_ms")), 1000);
+    assert_string_equal(json_string_value(json_object_get(j, "day_block")), "probe");
+    json_decref(j);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 5000, 1, NULL), 1);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 5000, 1, NULL), 0);
+    /* A probe that never called (it was given back) leaves the probe to the next step. */
+    orch_budget_cancel(b, "t", 5000, 1);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 5001, 1, NULL), 1);
+    orch_budget_release_n(b, "t", 5100, 5001, 1, 1, &room);
+    lifted(b, 5200);
+}
+
+/* Our own count of the day window used up blocks the tenant until its oldest calls leave the
+ * window, and that is a day block too. */
+static void test_day_count_block(void **state)
+{
+    (void)state;
+    orch_budget_limits lim = XERO;
+    lim.tenant_day = 3;
+    lim.day_ms = 96000; /* buckets of 1 s */
+    orch_budget *b = NULL;
+    assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 500, 3, NULL), 3);
+    orch_budget_release_n(b, "t", 600, 500, 3, 3, NULL);
+    int64_t wait = 0;
+    assert_int_equal(orch_budget_acquire_n(b, "t", 2000, 1, &wait), 0);
+    /* the bucket [0, 1000) leaves when its start is no longer after now - day - margin - 1 s */
+    int64_t free_at = 0 + 96000 + 1000 + 1000;
+    assert_int_equal(wait, free_at - 2000);
+    orch_budget_day d;
+    assert_true(orch_budget_day_next(b, 2000, &d));
+    assert_true(d.blocked && d.began);
+    assert_int_equal(d.until_ms, free_at);
+    json_t *j = orch_budget_json(b, "t", 2000);
+    assert_string_equal(json_string_value(json_object_get(j, "day_block")), "count");
+    json_decref(j);
+    assert_true(orch_budget_day_next(b, free_at, &d));
+    assert_true(d.ended);
+    assert_int_equal(orch_budget_acquire_n(b, "t", free_at, 5, NULL), 3);
+    orch_budget_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrency),     cmocka_unit_test(test_minute_sliding_window),
-        cmocka_unit_test(test_corrections),     cmocka_unit_test(test_day_and_app),
-        cmocka_unit_test(test_several_permits), cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_concurrency),
+        cmocka_unit_test(test_minute_sliding_window),
+        cmocka_unit_test(test_corrections),
+        cmocka_unit_test(test_day_and_app),
+        cmocka_unit_test(test_several_permits),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_day_block_follows_retry_after),
+        cmocka_unit_test(test_day_exhausted_holds_and_probes),
+        cmocka_unit_test(test_day_probe_lifts),
+        cmocka_unit_test(test_day_count_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

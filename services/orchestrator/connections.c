@@ -24,7 +24,8 @@ static const char CONN_SELECT[] =
     "c.last_error_at ELSE g.last_error_at END), array_to_string(g.scopes, ' '), "
     "sync.iso(g.access_expires_at), sync.iso(g.last_refresh_at), g.status, g.refresh_count, "
     "sync.iso(c.connected_at), sync.iso(c.disconnected_at), sync.iso(c.created_at), "
-    "sync.iso(c.updated_at) FROM sync.connections c LEFT JOIN sync.grants g ON g.id = c.grant_id ";
+    "sync.iso(c.updated_at), sync.iso(c.rate_limited_until), c.rate_limited_problem FROM "
+    "sync.connections c LEFT JOIN sync.grants g ON g.id = c.grant_id ";
 
 /* scopes_array splits space-separated scopes into a new array. */
 static json_t *scopes_array(const char *s)
@@ -53,7 +54,7 @@ static json_t *conn_json(xs_pg *pg, const xs_pg_res *r, int i)
         xs_pg_res_get(r, i, 12) != NULL ? json_integer(atoll(xs_pg_res_get(r, i, 12)))
                                         : json_integer(0));
     return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, "
-                     "s:s, s:s, s:o}",
+                     "s:s, s:s, s:o, s:s?, s:s?}",
                      "id", xs_pg_res_get(r, i, 0), "organisation_id", xs_pg_res_get(r, i, 1),
                      "tenant_id", xs_pg_res_get(r, i, 2), "tenant_name", xs_pg_res_get(r, i, 3),
                      "tenant_type", xs_pg_res_get(r, i, 4), "status", xs_pg_res_get(r, i, 5),
@@ -62,7 +63,8 @@ static json_t *conn_json(xs_pg *pg, const xs_pg_res *r, int i)
                      "last_error", xs_pg_res_get(r, i, 6), "last_error_at", xs_pg_res_get(r, i, 7),
                      "connected_at", xs_pg_res_get(r, i, 13), "disconnected_at",
                      xs_pg_res_get(r, i, 14), "created_at", xs_pg_res_get(r, i, 15), "updated_at",
-                     xs_pg_res_get(r, i, 16), "grant", grant);
+                     xs_pg_res_get(r, i, 16), "grant", grant, "rate_limited_until",
+                     xs_pg_res_get(r, i, 17), "rate_limited_problem", xs_pg_res_get(r, i, 18));
 }
 
 /* CONN_ID names the {id} path parameter in the answer when it is not a UUID. */

@@ -342,6 +342,54 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     xs_msg_free(rep);
 }
 
+/* day_record writes a change of a tenant's day block (budget.h) to its connections and logs
+ * its beginning and end, once each; a write that fails is tried again later. */
+static void day_record(orch *o, xs_pg *pg, const orch_budget_day *d, int64_t now)
+{
+    char left[24];
+    snprintf(left, sizeof(left), "%lld", (long long)(d->until_ms - now));
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "UPDATE sync.connections SET rate_limited_until = CASE WHEN $2::bigint IS "
+                       "NULL THEN NULL ELSE now() + $2::bigint * interval '1 millisecond' END, "
+                       "rate_limited_problem = CASE WHEN $2::bigint IS NULL THEN NULL ELSE 'day' "
+                       "END WHERE tenant_id = $1::uuid RETURNING id, sync.iso(rate_limited_until)",
+                       d->tenant, d->blocked ? left : NULL);
+    if (e != XS_OK) {
+        xs_log_warn(o->proc.log, "budget.record_failed", "{s:s, s:s}", "tenant_id", d->tenant,
+                    "error", xs_pg_error(pg));
+        orch_budget_day_retry(o->budget, d->tenant);
+    }
+    json_t *conns = json_array();
+    for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
+        json_array_append_new(conns, json_string(xs_pg_res_get(r, i, 0)));
+    }
+    const char *until = e == XS_OK && xs_pg_res_nrows(r) > 0 ? xs_pg_res_get(r, 0, 1) : NULL;
+    if (d->began) {
+        xs_log_warn(o->proc.log, "budget.exhausted", "{s:s, s:O, s:s?, s:I, s:s}", "tenant_id",
+                    d->tenant, "connections", conns, "until", until, "in_ms",
+                    (json_int_t)(d->until_ms - now), "reason", "day");
+    } else if (d->ended) {
+        xs_log_info(o->proc.log, "budget.restored", "{s:s, s:O, s:s}", "tenant_id", d->tenant,
+                    "connections", conns, "reason", "day");
+    }
+    json_decref(conns);
+    xs_pg_res_free(r);
+}
+
+/* day_watch records every change of the tenants' day blocks (an executor between steps). */
+static void day_watch(orch *o, xs_pg *pg)
+{
+    orch_budget_day d;
+    int64_t now = xs_clock_mono_ms();
+    while (!atomic_load(&o->stop) && orch_budget_day_next(o->budget, now, &d)) {
+        day_record(o, pg, &d, now);
+        if (!xs_pg_is_ok(pg)) {
+            break;
+        }
+    }
+}
+
 static void *executor_main(void *arg)
 {
     orch *o = arg;
@@ -364,6 +412,7 @@ static void *executor_main(void *arg)
             pthread_cond_timedwait(&o->disp_cv, &o->disp_mu, &ts);
         }
         pthread_mutex_unlock(&o->disp_mu);
+        day_watch(o, pg);
         if (!got) {
             continue;
         }
@@ -410,6 +459,32 @@ static void seed_budget(orch *o)
     xs_pg_pool_release(o->pool, pg);
 }
 
+/* restore_blocks holds again the tenants whose day block sync.connections kept from before
+ * a restart (day_record), so no call goes into a known block; each is held until its kept
+ * time, when one probe goes. */
+static void restore_blocks(orch *o)
+{
+    xs_pg *pg = NULL;
+    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
+        return;
+    }
+    xs_pg_res *r = NULL;
+    if (xs_pg_q0(pg, &r,
+                 "SELECT tenant_id, (extract(epoch FROM max(rate_limited_until) - now()) * "
+                 "1000)::bigint FROM sync.connections WHERE rate_limited_until IS NOT NULL GROUP "
+                 "BY tenant_id") == XS_OK) {
+        int64_t now = xs_clock_mono_ms();
+        for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+            int64_t left = 0;
+            xs_pg_res_int(r, i, 1, &left);
+            orch_budget_day_restore(o->budget, xs_pg_res_get(r, i, 0), now, now + left);
+        }
+        xs_log_info(o->proc.log, "budget.blocks_restored", "{s:i}", "tenants", xs_pg_res_nrows(r));
+    }
+    xs_pg_res_free(r);
+    xs_pg_pool_release(o->pool, pg);
+}
+
 xs_err orch_engine_start(orch *o)
 {
     const xs_config *cfg = o->proc.cfg;
@@ -421,6 +496,7 @@ xs_err orch_engine_start(orch *o)
         .minute_ms = xs_config_int(cfg, "XS_BUDGET_MINUTE_WINDOW"),
         .day_ms = xs_config_int(cfg, "XS_BUDGET_DAY_WINDOW"),
         .margin_ms = xs_config_int(cfg, "XS_BUDGET_MARGIN"),
+        .probe_ms = xs_config_int(cfg, "XS_BUDGET_DAY_PROBE"),
     };
     xs_err e = orch_budget_create(&o->budget, &lim);
     if (e != XS_OK) {
@@ -437,6 +513,7 @@ xs_err orch_engine_start(orch *o)
         return e;
     }
     seed_budget(o);
+    restore_blocks(o);
     o->nexec = (int)xs_config_int(cfg, "XS_EXECUTORS");
     o->executors = calloc((size_t)o->nexec, sizeof(pthread_t));
     if (o->executors == NULL) {

@@ -63,7 +63,10 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, conn_
     "SELECT id, connection_id, mode, direction, trigger, status, array_to_json(entities)::text, "  \
     "counts::text, error, sync.iso(created_at), sync.iso(started_at), sync.iso(finished_at), "     \
     "(extract(epoch FROM coalesce(finished_at, now()) - coalesce(started_at, created_at)) * "      \
-    "1000)::bigint, phases::text, phase FROM sync.runs "
+    "1000)::bigint, phases::text, phase, k.rate_limited_until, k.rate_limited_problem FROM "       \
+    "sync.runs LEFT JOIN LATERAL (SELECT sync.iso(c.rate_limited_until) AS rate_limited_until, "   \
+    "c.rate_limited_problem FROM sync.connections c WHERE c.id = sync.runs.connection_id AND "     \
+    "sync.runs.status IN ('queued', 'running')) k ON true "
 
 /* run_row_json makes the JSON of the run in row `row` of r (RUN_SELECT); with detail also its
  * phases, steps, item errors and failed steps (read through pg). */
@@ -102,6 +105,13 @@ static json_t *run_row_json(xs_pg *pg, const xs_pg_res *r, int row, bool detail)
         xs_json_parse(et, strlen(et), NULL), "counts", totals, "error", xs_pg_res_get(r, row, 8),
         "created_at", xs_pg_res_get(r, row, 9), "started_at", xs_pg_res_get(r, row, 10),
         "finished_at", xs_pg_res_get(r, row, 11), "duration_ms", (json_int_t)dur);
+    /* A run not over whose tenant the rate budget blocks by the day limit waits for that. */
+    const char *until = xs_pg_res_get(r, row, 15), *problem = xs_pg_res_get(r, row, 16);
+    if (until != NULL && problem != NULL) {
+        json_object_set_new(out, "waiting",
+                            json_pack("{s:s, s:s, s:s}", "reason", "rate_limited", "problem",
+                                      problem, "until", until));
+    }
     if (detail) {
         const char *pt = xs_pg_res_get(r, row, 13);
         json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
@@ -451,6 +461,64 @@ static json_t *webhook_state(xs_pg *pg, const char *tenant)
     return out;
 }
 
+/* The local records of each entity not yet sent to Xero for a connection ($1, of organisation
+ * $2): changes still in the outbox (sync.changes), and those the outbox already handed to a
+ * push run not over that has not sent them yet: the ids of its push phases still to come, of
+ * its current phase from where its pending window starts (a window's step sends from `from`
+ * on), those of pending steps of their own (requeued, or of the other kind of write), and
+ * those gathered for such steps (params.again). */
+static const char UNSENT_SQL[] =
+    "WITH r AS (SELECT id, phase, phases, params FROM sync.runs WHERE connection_id = $1 AND "
+    "status IN ('queued', 'running')), ids AS (SELECT p.v->>'entity' AS entity, i.v AS local_id "
+    "FROM r, jsonb_array_elements(r.phases) WITH ORDINALITY AS p(v, n), "
+    "jsonb_array_elements_text(coalesce(p.v->'ids', '[]')) AS i(v) WHERE p.v->>'op' = 'push' AND "
+    "p.n - 1 > r.phase UNION SELECT s.entity, i.v FROM r JOIN sync.run_steps s ON s.run_id = "
+    "r.id AND s.phase = r.phase AND s.kind = 'push' AND s.status IN ('pending', 'running'), "
+    "jsonb_array_elements_text(CASE WHEN s.input ? 'from' THEN coalesce(r.phases->r.phase->'ids', "
+    "'[]') ELSE coalesce(s.input->'local_ids', '[]') END) WITH ORDINALITY AS i(v, n) WHERE NOT "
+    "s.input ? 'from' OR i.n - 1 >= (s.input->>'from')::bigint UNION SELECT "
+    "r.phases->r.phase->>'entity', i.v FROM r, "
+    "jsonb_array_elements_text(coalesce(r.params->'again'->(r.phase::text)->'ids', '[]')) AS "
+    "i(v) UNION SELECT entity, local_id::text FROM sync.changes WHERE organisation_id = $2 AND "
+    "processed_at IS NULL) SELECT entity, count(*) FROM ids WHERE entity IS NOT NULL GROUP BY "
+    "entity";
+
+/* waiting_state is the work of connection conn (organisation org) not done yet (new): runs
+ * queued and running, their pending steps, the local changes not yet sent, and what each
+ * entity has not sent into *unsent (new: entity -> count); NULL when it cannot be read. */
+static json_t *waiting_state(xs_pg *pg, const char *conn, const char *org, json_t **unsent)
+{
+    xs_pg_res *r = NULL;
+    *unsent = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT count(*) FILTER (WHERE r.status = 'queued'), count(*) FILTER (WHERE "
+                "r.status = 'running'), coalesce(sum((SELECT count(*) FROM sync.run_steps s WHERE "
+                "s.run_id = r.id AND s.status = 'pending')), 0) FROM sync.runs r WHERE "
+                "r.connection_id = $1 AND r.status IN ('queued', 'running')",
+                conn) != XS_OK) {
+        return NULL;
+    }
+    int64_t queued = 0, running = 0, steps = 0, changes = 0;
+    xs_pg_res_int(r, 0, 0, &queued);
+    xs_pg_res_int(r, 0, 1, &running);
+    xs_pg_res_int(r, 0, 2, &steps);
+    xs_pg_res_free(r);
+    if (xs_pg_q(pg, &r, UNSENT_SQL, conn, org) != XS_OK) {
+        return NULL;
+    }
+    *unsent = json_object();
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        int64_t n = 0;
+        xs_pg_res_int(r, i, 1, &n);
+        json_object_set_new(*unsent, xs_pg_res_get(r, i, 0), json_integer(n));
+        changes += n;
+    }
+    xs_pg_res_free(r);
+    return json_pack("{s:I, s:I, s:I, s:I}", "runs_queued", (json_int_t)queued, "runs_running",
+                     (json_int_t)running, "steps_pending", (json_int_t)steps, "local_changes",
+                     (json_int_t)changes);
+}
+
 void orch_api_stats(xs_http_req *req, void *arg)
 {
     orch *o = arg;
@@ -458,6 +526,13 @@ void orch_api_stats(xs_http_req *req, void *arg)
     conn_state c;
     xs_pg *pg = id != NULL ? conn_lend(o, req, id, &c, NULL, false) : NULL;
     if (pg == NULL) {
+        return;
+    }
+    json_t *unsent = NULL;
+    json_t *waiting = waiting_state(pg, id, c.org, &unsent);
+    if (waiting == NULL) {
+        orch_api_db_error(o, req, pg, "cannot read the connection's waiting work");
+        xs_pg_pool_release(o->pool, pg);
         return;
     }
     json_t *entities = json_object();
@@ -471,15 +546,14 @@ void orch_api_stats(xs_http_req *req, void *arg)
                     "AND entity = $2 AND status = 'PENDING'), (SELECT sync.iso(max(finished_at)) "
                     "FROM sync.runs WHERE connection_id = $1 AND status = 'succeeded' AND $2 = "
                     "ANY(entities)), (SELECT sync.iso(high_water) FROM sync.cursors WHERE "
-                    "connection_id = $1 AND entity = $2), (SELECT count(*) FROM sync.changes WHERE "
-                    "organisation_id = $3 AND entity = $2 AND processed_at IS NULL)",
-                    id, all[i].name, c.org) != XS_OK) {
+                    "connection_id = $1 AND entity = $2)",
+                    id, all[i].name) != XS_OK) {
             continue;
         }
-        int64_t linked = 0, conflicts = 0, pending = 0;
+        int64_t linked = 0, conflicts = 0;
         xs_pg_res_int(r, 0, 0, &linked);
         xs_pg_res_int(r, 0, 1, &conflicts);
-        xs_pg_res_int(r, 0, 4, &pending);
+        int64_t pending = json_integer_value(json_object_get(unsent, all[i].name));
         json_object_set_new(entities, all[i].name,
                             json_pack("{s:I, s:I, s:s?, s:s?, s:I}", "linked", (json_int_t)linked,
                                       "conflicts_pending", (json_int_t)conflicts, "last_success",
@@ -525,6 +599,16 @@ void orch_api_stats(xs_http_req *req, void *arg)
     }
     xs_pg_res_free(r);
     json_t *hooks = webhook_state(pg, c.tenant);
+    json_t *limited = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT sync.iso(rate_limited_until), rate_limited_problem FROM sync.connections "
+                "WHERE id = $1",
+                id) == XS_OK &&
+        xs_pg_res_nrows(r) == 1) {
+        limited = json_pack("{s:s?, s:s?}", "rate_limited_until", xs_pg_res_get(r, 0, 0),
+                            "rate_limited_problem", xs_pg_res_get(r, 0, 1));
+    }
+    xs_pg_res_free(r);
     xs_pg_pool_release(o->pool, pg);
     json_t *budget = orch_budget_json(o->budget, c.tenant, xs_clock_mono_ms());
     char rate[32];
@@ -540,6 +624,12 @@ void orch_api_stats(xs_http_req *req, void *arg)
                             "errors", (json_int_t)calls_err, "rate_limited", (json_int_t)calls_429,
                             "budget", budget != NULL ? budget : json_object());
     json_object_set_new(out, "webhooks", hooks != NULL ? hooks : json_object());
+    json_object_set_new(out, "waiting", waiting);
+    if (limited != NULL) {
+        json_object_update(out, limited);
+        json_decref(limited);
+    }
+    json_decref(unsent);
     xs_http_reply_json(req, 200, out);
 }
 
