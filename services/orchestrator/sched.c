@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookwatch.h"
 #include "runs.h"
 #include "settings.h"
 #include "worker.h"
@@ -57,7 +58,7 @@ static void schedule_next(orch *o, xs_pg *pg, const char *conn, const char *kind
             "CASE WHEN date_trunc('day', now() AT TIME ZONE 'UTC') + $3::int * interval "
             "'1 minute' <= now() AT TIME ZONE 'UTC' THEN interval '1 day' ELSE interval '0' "
             "END) AT TIME ZONE 'UTC' + $4::bigint * interval '1 millisecond' ELSE now() + "
-            "($2::bigint + $4::bigint) * interval '1 millisecond' END, settings = "
+            "($2::bigint + $4::bigint) * interval '1 millisecond' END, settings = settings || "
             "jsonb_build_object('every_ms', $2::bigint, 'at_minutes', $3::int) WHERE "
             "connection_id = $1 AND ($5::text IS NULL OR kind = $5)",
             conn, ev, atm, jit, kind);
@@ -103,6 +104,20 @@ static void schedules_recompute(orch *o, xs_pg *pg)
     }
 }
 
+/* incremental_entities is what the due incremental run of conn covers (new): NULL, every
+ * entity settings enable; or, while the connection's webhooks are healthy and the entities
+ * Xero sends them for were pulled less than XS_WEBHOOK_POLL_EVERY ago, the others (maybe
+ * none). The polling chosen is noted (hookwatch.h). */
+static json_t *incremental_entities(orch *o, xs_pg *pg, const char *conn, const json_t *settings)
+{
+    orch_hookwatch h;
+    if (orch_hookwatch_read(o, pg, conn, settings, &h) != XS_OK) {
+        return NULL;
+    }
+    orch_hookwatch_note(o, pg, conn, &h);
+    return h.relaxed && h.polled_lately ? orch_hookwatch_others(settings) : NULL;
+}
+
 /* schedule_tick makes the schedules of new connections and starts the runs that are due. */
 static void schedule_tick(orch *o, xs_pg *pg)
 {
@@ -136,7 +151,6 @@ static void schedule_tick(orch *o, xs_pg *pg)
         int at = 0;
         bool enabled = orch_settings_schedule(settings, kind, o->incremental_every_ms,
                                               o->full_at_minutes, &every_ms, &at);
-        json_decref(settings);
         xs_pg_res *busy = NULL;
         bool running = xs_pg_q(pg, &busy,
                                "SELECT 1 FROM sync.runs WHERE connection_id = $1 AND mode = $2 AND "
@@ -144,9 +158,14 @@ static void schedule_tick(orch *o, xs_pg *pg)
                                conn, kind) == XS_OK &&
                        xs_pg_res_nrows(busy) > 0;
         xs_pg_res_free(busy);
+        json_t *only = enabled && !running && strcmp(kind, "incremental") == 0
+                           ? incremental_entities(o, pg, conn, settings)
+                           : NULL;
+        json_decref(settings);
         char run[40] = "";
-        if (enabled && !running) {
-            if (orch_run_create(o, pg, conn, kind, "schedule", NULL, NULL, run) != XS_OK) {
+        if (enabled && !running && (only == NULL || json_array_size(only) > 0)) {
+            if (orch_run_create(o, pg, conn, kind, "schedule", only, NULL, run) != XS_OK) {
+                json_decref(only);
                 xs_log_warn(o->proc.log, "schedule.run_failed", "{s:s, s:s, s:s}", "connection",
                             conn, "kind", kind, "error", xs_pg_error(pg));
                 break;
@@ -154,6 +173,7 @@ static void schedule_tick(orch *o, xs_pg *pg)
             xs_log_info(o->proc.log, "schedule.run", "{s:s, s:s, s:s}", "connection", conn, "kind",
                         kind, "run", run);
         }
+        json_decref(only);
         schedule_next(o, pg, conn, kind, every_ms, at);
     }
     xs_pg_res_free(r);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buscall.h"
+#include "hookwatch.h"
 #include "rest.h"
 #include "runs.h"
 #include "sched.h"
@@ -456,7 +457,8 @@ void orch_api_stats(xs_http_req *req, void *arg)
     orch *o = arg;
     const char *id = orch_param_uuid(req, "id", "id");
     conn_state c;
-    xs_pg *pg = id != NULL ? conn_lend(o, req, id, &c, NULL, false) : NULL;
+    json_t *settings = NULL;
+    xs_pg *pg = id != NULL ? conn_lend(o, req, id, &c, &settings, false) : NULL;
     if (pg == NULL) {
         return;
     }
@@ -525,6 +527,11 @@ void orch_api_stats(xs_http_req *req, void *arg)
     }
     xs_pg_res_free(r);
     json_t *hooks = webhook_state(pg, c.tenant);
+    orch_hookwatch watch;
+    if (hooks != NULL && orch_hookwatch_read(o, pg, id, settings, &watch) == XS_OK) {
+        orch_hookwatch_put(&watch, hooks);
+    }
+    json_decref(settings);
     xs_pg_pool_release(o->pool, pg);
     json_t *budget = orch_budget_json(o->budget, c.tenant, xs_clock_mono_ms());
     char rate[32];
