@@ -30,8 +30,8 @@ typedef struct orch_hookwatch {
      * XS_WEBHOOK_SILENCE), "missed" (the last pull of the webhook entities found records
      * created or updated that no webhook run had brought), "healthy"; static */
     const char *state;
-    bool relaxed;        /* healthy, and XS_WEBHOOK_POLL_EVERY is longer than the interval */
-    bool polled_lately;  /* the webhook entities were pulled less than XS_WEBHOOK_POLL_EVERY ago */
+    bool relaxed;       /* healthy, and XS_WEBHOOK_POLL_EVERY is longer than the interval */
+    bool polled_lately; /* the webhook entities were pulled less than XS_WEBHOOK_POLL_EVERY ago */
     char polled_at[XS_TIME_ISO_MAX];    /* when their last incremental run started; "" never */
     char next_poll_at[XS_TIME_ISO_MAX]; /* when the schedule pulls them next; "" not scheduled */
 } orch_hookwatch;
