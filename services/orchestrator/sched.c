@@ -6,7 +6,8 @@
  * XS_SCHEDULE_INCREMENTAL_EVERY, each configurable per connection and offset by a random
  * jitter, so thousands of tenants do not all start at 02:00:00. A new connection's first full
  * run (its initial import) is due at once. A due schedule whose previous run is still going
- * is moved on without starting another.
+ * is moved on without starting another. While a connection's webhooks are healthy, its
+ * incremental runs pull contacts and invoices only every XS_WEBHOOK_POLL_EVERY (hookwatch.h).
  *
  * Realtime push: the change triggers NOTIFY xs_changes with the organisation's id; this
  * thread LISTENs, waits XS_PUSH_DELAY for a burst of edits to settle, then drains the
