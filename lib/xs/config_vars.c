@@ -157,6 +157,15 @@ const xs_config_var xs_config_vars[] = {
     {"XS_WEBHOOK_DELAY", XS_CFG_DURATION, "500ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
      "Xero's webhook events of a connection gather this long after the first of them, then "
      "become one run that fetches the records they name by id."},
+    {"XS_WEBHOOK_POLL_EVERY", XS_CFG_DURATION, "1h", false, 0, SEC(604800), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "While a connection's webhooks are healthy, its scheduled incremental runs pull the "
+     "entities Xero sends webhooks for (contact, invoice) only this often; the others keep their "
+     "interval. 0: they are pulled at every incremental run (no relaxing)."},
+    {"XS_WEBHOOK_SILENCE", XS_CFG_DURATION, "1h", false, SEC(1), SEC(604800), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "A connection whose tenant sent no webhook event for this long counts as silent (webhooks "
+     "lost or the subscription disabled): its incremental runs pull every entity again."},
     {"XS_PUSH_POLL", XS_CFG_DURATION, "5s", false, 100, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
      "How often the outbox is checked even without a notification."},
     {"XS_PUSH_REREAD_AFTER", XS_CFG_DURATION, "2s", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,

@@ -13,17 +13,30 @@
 /* The most events one pass takes (the rest wait for the next). */
 #define TAKE_MAX "5000"
 
-/* entity_of is the entity an event category names, or NULL when the engine does not sync it
- * from webhooks (Xero sends CONTACT and INVOICE events; none for payments). */
-static const char *entity_of(const char *category)
+/* The categories of Xero's webhook events the engine syncs, and their entities (Xero sends
+ * CONTACT and INVOICE events; none for payments). */
+static const struct {
+    const char *category, *entity;
+} realtime[] = {{"CONTACT", "contact"}, {"INVOICE", "invoice"}};
+
+const char *orch_inbox_entity_of(const char *category)
 {
-    if (strcmp(category, "CONTACT") == 0) {
-        return "contact";
-    }
-    if (strcmp(category, "INVOICE") == 0) {
-        return "invoice";
+    for (size_t i = 0; i < sizeof(realtime) / sizeof(realtime[0]); i++) {
+        if (strcmp(category, realtime[i].category) == 0) {
+            return realtime[i].entity;
+        }
     }
     return NULL;
+}
+
+bool orch_inbox_realtime(const char *entity)
+{
+    for (size_t i = 0; i < sizeof(realtime) / sizeof(realtime[0]); i++) {
+        if (strcmp(entity, realtime[i].entity) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* add_id appends id to fetch[entity] unless it is there already. */
@@ -104,7 +117,7 @@ static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
         }
         snprintf(conn, sizeof(conn), "%s", c);
         json_t *id = json_string(xs_pg_res_get(r, i, 0));
-        const char *entity = entity_of(xs_pg_res_get(r, i, 1));
+        const char *entity = orch_inbox_entity_of(xs_pg_res_get(r, i, 1));
         const char *have = xs_pg_res_get(r, i, 4);
         if (entity != NULL && have != NULL && strcmp(have, "t") == 0) {
             json_array_append_new(known, id); /* e.g. the echo of our own push */

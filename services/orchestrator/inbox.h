@@ -15,6 +15,8 @@
 #ifndef ORCH_INBOX_H
 #define ORCH_INBOX_H
 
+#include <stdbool.h>
+
 #include "orch.h"
 
 /* orch_inbox_start starts the thread; orch_inbox_stop stops and joins it (o->stop set). */
@@ -24,5 +26,13 @@ void orch_inbox_stop(orch *o);
 /* orch_inbox_take turns what is due in the inbox into runs, on pg (its own transaction);
  * *runs counts the runs made. */
 xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs);
+
+/* orch_inbox_entity_of is the entity (static) an event category names, or NULL when the
+ * engine does not sync it from webhooks: CONTACT contact, INVOICE invoice. */
+const char *orch_inbox_entity_of(const char *category);
+
+/* orch_inbox_realtime tells whether Xero sends webhook events of entity (contact, invoice):
+ * the others come only from incremental and full runs. */
+bool orch_inbox_realtime(const char *entity);
 
 #endif

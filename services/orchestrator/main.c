@@ -184,6 +184,8 @@ int main(int argc, char **argv)
     o.lookback_ms = xs_config_int(cfg, "XS_INCREMENTAL_LOOKBACK");
     o.push_delay_ms = xs_config_int(cfg, "XS_PUSH_DELAY");
     o.webhook_delay_ms = xs_config_int(cfg, "XS_WEBHOOK_DELAY");
+    o.webhook_poll_every_ms = xs_config_int(cfg, "XS_WEBHOOK_POLL_EVERY");
+    o.webhook_silence_ms = xs_config_int(cfg, "XS_WEBHOOK_SILENCE");
     o.push_poll_ms = xs_config_int(cfg, "XS_PUSH_POLL");
     o.reread_after_ms = xs_config_int(cfg, "XS_PUSH_REREAD_AFTER");
     o.jitter_ms = xs_config_int(cfg, "XS_SCHEDULE_JITTER");

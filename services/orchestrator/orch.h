@@ -54,6 +54,9 @@ typedef struct orch {
         lookback_ms;
     int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms, reread_after_ms;
     int64_t webhook_delay_ms; /* inbox.c: how long events of a connection gather into one run */
+    /* hookwatch.c: the webhook entities' relaxed poll interval (0: never relaxed), and how long
+     * without an event a tenant's webhooks count as stopped */
+    int64_t webhook_poll_every_ms, webhook_silence_ms;
     int full_at_minutes;
     bool scheduler_on;
 } orch;

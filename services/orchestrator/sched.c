@@ -6,7 +6,8 @@
  * XS_SCHEDULE_INCREMENTAL_EVERY, each configurable per connection and offset by a random
  * jitter, so thousands of tenants do not all start at 02:00:00. A new connection's first full
  * run (its initial import) is due at once. A due schedule whose previous run is still going
- * is moved on without starting another.
+ * is moved on without starting another. While a connection's webhooks are healthy, its
+ * incremental runs pull contacts and invoices only every XS_WEBHOOK_POLL_EVERY (hookwatch.h).
  *
  * Realtime push: the change triggers NOTIFY xs_changes with the organisation's id; this
  * thread LISTENs and, XS_PUSH_DELAY after an organisation's first change since its last drain
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookwatch.h"
 #include "runs.h"
 #include "settings.h"
 #include "worker.h"
@@ -59,7 +61,7 @@ static void schedule_next(orch *o, xs_pg *pg, const char *conn, const char *kind
             "CASE WHEN date_trunc('day', now() AT TIME ZONE 'UTC') + $3::int * interval "
             "'1 minute' <= now() AT TIME ZONE 'UTC' THEN interval '1 day' ELSE interval '0' "
             "END) AT TIME ZONE 'UTC' + $4::bigint * interval '1 millisecond' ELSE now() + "
-            "($2::bigint + $4::bigint) * interval '1 millisecond' END, settings = "
+            "($2::bigint + $4::bigint) * interval '1 millisecond' END, settings = settings || "
             "jsonb_build_object('every_ms', $2::bigint, 'at_minutes', $3::int) WHERE "
             "connection_id = $1 AND ($5::text IS NULL OR kind = $5)",
             conn, ev, atm, jit, kind);
@@ -105,6 +107,20 @@ static void schedules_recompute(orch *o, xs_pg *pg)
     }
 }
 
+/* incremental_entities is what the due incremental run of conn covers (new): NULL, every
+ * entity settings enable; or, while the connection's webhooks are healthy and the entities
+ * Xero sends them for were pulled less than XS_WEBHOOK_POLL_EVERY ago, the others (maybe
+ * none). The polling chosen is noted (hookwatch.h). */
+static json_t *incremental_entities(orch *o, xs_pg *pg, const char *conn, const json_t *settings)
+{
+    orch_hookwatch h;
+    if (orch_hookwatch_read(o, pg, conn, settings, &h) != XS_OK) {
+        return NULL;
+    }
+    orch_hookwatch_note(o, pg, conn, &h);
+    return h.relaxed && h.polled_lately ? orch_hookwatch_others(settings) : NULL;
+}
+
 /* schedule_tick makes the schedules of new connections and starts the runs that are due. */
 static void schedule_tick(orch *o, xs_pg *pg)
 {
@@ -138,7 +154,6 @@ static void schedule_tick(orch *o, xs_pg *pg)
         int at = 0;
         bool enabled = orch_settings_schedule(settings, kind, o->incremental_every_ms,
                                               o->full_at_minutes, &every_ms, &at);
-        json_decref(settings);
         xs_pg_res *busy = NULL;
         bool running = xs_pg_q(pg, &busy,
                                "SELECT 1 FROM sync.runs WHERE connection_id = $1 AND mode = $2 AND "
@@ -146,9 +161,14 @@ static void schedule_tick(orch *o, xs_pg *pg)
                                conn, kind) == XS_OK &&
                        xs_pg_res_nrows(busy) > 0;
         xs_pg_res_free(busy);
+        json_t *only = enabled && !running && strcmp(kind, "incremental") == 0
+                           ? incremental_entities(o, pg, conn, settings)
+                           : NULL;
+        json_decref(settings);
         char run[40] = "";
-        if (enabled && !running) {
-            if (orch_run_create(o, pg, conn, kind, "schedule", NULL, NULL, run) != XS_OK) {
+        if (enabled && !running && (only == NULL || json_array_size(only) > 0)) {
+            if (orch_run_create(o, pg, conn, kind, "schedule", only, NULL, run) != XS_OK) {
+                json_decref(only);
                 xs_log_warn(o->proc.log, "schedule.run_failed", "{s:s, s:s, s:s}", "connection",
                             conn, "kind", kind, "error", xs_pg_error(pg));
                 break;
@@ -156,6 +176,7 @@ static void schedule_tick(orch *o, xs_pg *pg)
             xs_log_info(o->proc.log, "schedule.run", "{s:s, s:s, s:s}", "connection", conn, "kind",
                         kind, "run", run);
         }
+        json_decref(only);
         schedule_next(o, pg, conn, kind, every_ms, at);
     }
     xs_pg_res_free(r);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buscall.h"
+#include "hookwatch.h"
 #include "rest.h"
 #include "runs.h"
 #include "sched.h"
@@ -524,7 +525,8 @@ void orch_api_stats(xs_http_req *req, void *arg)
     orch *o = arg;
     const char *id = orch_param_uuid(req, "id", "id");
     conn_state c;
-    xs_pg *pg = id != NULL ? conn_lend(o, req, id, &c, NULL, false) : NULL;
+    json_t *settings = NULL;
+    xs_pg *pg = id != NULL ? conn_lend(o, req, id, &c, &settings, false) : NULL;
     if (pg == NULL) {
         return;
     }
@@ -609,6 +611,11 @@ void orch_api_stats(xs_http_req *req, void *arg)
                             "rate_limited_problem", xs_pg_res_get(r, 0, 1));
     }
     xs_pg_res_free(r);
+    orch_hookwatch watch;
+    if (hooks != NULL && orch_hookwatch_read(o, pg, id, settings, &watch) == XS_OK) {
+        orch_hookwatch_put(&watch, hooks);
+    }
+    json_decref(settings);
     xs_pg_pool_release(o->pool, pg);
     json_t *budget = orch_budget_json(o->budget, c.tenant, xs_clock_mono_ms());
     char rate[32];

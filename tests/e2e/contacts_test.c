@@ -966,6 +966,10 @@ static void test_api_validation_and_stats(void **state)
     assert_true(json_integer_value(
                     json_object_get(json_object_get(r.json, "api_calls_today"), "total")) > 0);
     assert_non_null(json_object_get(json_object_get(r.json, "budget"), "minute_left"));
+    /* No webhook key here: incremental runs pull every entity at their interval. */
+    json_t *hooks = json_object_get(r.json, "webhooks");
+    assert_string_equal(json_string_value(json_object_get(hooks, "state")), "not_configured");
+    assert_string_equal(json_string_value(json_object_get(hooks, "polling")), "normal");
     xst_http_free(&r);
     snprintf(path, sizeof(path), "/v1/runs?connection_id=%s&limit=5", CONN);
     r = xst_engine_api(E, "GET", path, NULL);

@@ -438,6 +438,12 @@ static void test_stats_show_webhooks(void **state)
     assert_true(json_integer_value(json_object_get(w, "received_last_day")) >= 3);
     assert_int_equal(json_integer_value(json_object_get(w, "waiting")), 0);
     assert_non_null(json_string_value(json_object_get(w, "last_received")));
+    /* Events heard, and no incremental pull found anything they had not brought (none ran:
+     * the scheduler is off here, so no pull is scheduled either). */
+    assert_string_equal(json_string_value(json_object_get(w, "state")), "healthy");
+    assert_string_equal(json_string_value(json_object_get(w, "polling")), "relaxed");
+    assert_true(json_is_null(json_object_get(w, "polled_at")));
+    assert_true(json_is_null(json_object_get(w, "next_poll_at")));
     json_decref(w);
 }
 
