@@ -27,7 +27,6 @@
  *     a minute per tenant), which this stream of edits exceeds.
  * Prints Markdown for bench/RESULTS.md.
  */
-#include <curl/curl.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -327,17 +326,7 @@ int main(int argc, char **argv)
     if (nedits < 2 * BURST || ncontacts < 2 * PICK) {
         xst_die("--edits must be at least %d and --contacts at least %d", 2 * BURST, 2 * PICK);
     }
-    char pgdir[600], cmd[1400];
-    snprintf(pgdir, sizeof(pgdir), "%s/bench-pg", argv[1]);
-    setenv("XS_TEST_BINARY_DIR", argv[1], 1);
-    setenv("XS_TEST_PG_DIR", pgdir, 1);
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster start '%s' >/dev/null", XS_BENCH_SOURCE_DIR,
-             pgdir);
-    if (system(cmd) != 0) {
-        xst_die("cannot start PostgreSQL (%s)", cmd);
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    xst_db_drop_all();
+    xst_bench_start(argv[1], XS_BENCH_SOURCE_DIR);
 
     E = xst_engine_new("latency");
     char url[256], lat[64], hd[64];
@@ -419,5 +408,7 @@ int main(int argc, char **argv)
     run_phase(&out, &rnd, latency);
     xst_engine_settle(E, 120000);
     run_phase(&in, &rnd, latency);
-    return xst_engine_free(E) == 0 ? 0 : 1;
+    int bad = xst_engine_free(E);
+    xst_bench_stop(argv[1], XS_BENCH_SOURCE_DIR);
+    return bad == 0 ? 0 : 1;
 }

@@ -103,19 +103,7 @@ int main(int argc, char **argv)
             nl = v;
         }
     }
-    char pgdir[600], cmd[1400];
-    snprintf(pgdir, sizeof(pgdir), "%s/bench-pg", argv[1]);
-    setenv("XS_TEST_BINARY_DIR", argv[1], 1);
-    setenv("XS_TEST_PG_DIR", pgdir, 1);
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster start '%s' >/dev/null", XS_BENCH_SOURCE_DIR,
-             pgdir);
-    if (system(cmd) != 0) {
-        xst_die("cannot start PostgreSQL (%s)", cmd);
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    /* What earlier runs of the benchmarks left in this cluster, which autovacuum would visit
-     * during this run. */
-    xst_db_drop_all();
+    xst_bench_start(argv[1], XS_BENCH_SOURCE_DIR);
     int bad = 0;
 
     /* 1. The mixed data set, no latency, no limits. */
@@ -246,10 +234,6 @@ int main(int argc, char **argv)
         fflush(stdout);
         bad += xst_engine_free(e);
     }
-    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster stop '%s' >/dev/null", XS_BENCH_SOURCE_DIR,
-             pgdir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not stop PostgreSQL\n");
-    }
+    xst_bench_stop(argv[1], XS_BENCH_SOURCE_DIR);
     return bad == 0 ? 0 : 1;
 }

@@ -154,7 +154,7 @@ const xs_config_var xs_config_vars[] = {
      "Local changes of an organisation are pushed this long after the first of them (since its "
      "last push), together with every change that came meanwhile, so a burst of edits costs few "
      "calls and a steady stream leaves every this often."},
-    {"XS_WEBHOOK_DELAY", XS_CFG_DURATION, "500ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
+    {"XS_WEBHOOK_DELAY", XS_CFG_DURATION, "250ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
      "Xero's webhook events of a connection gather this long after the first of them, then "
      "become one run that fetches the records they name by id."},
     {"XS_WEBHOOK_POLL_EVERY", XS_CFG_DURATION, "1h", false, 0, SEC(604800), NULL,

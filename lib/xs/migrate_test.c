@@ -950,6 +950,22 @@ static void test_rate_limited(void **state)
     xs_pg_close(pg);
 }
 
+/* 0011: the safety net's question (a tenant's last event) reads the index, not the table. */
+static void test_webhook_events_by_tenant(void **state)
+{
+    (void)state;
+    xs_pg *pg = connect_to(schema_url);
+    exec_ok(pg, "SET enable_seqscan = off", NULL, NULL);
+    char *plan = value(pg,
+                       "EXPLAIN (FORMAT JSON) SELECT max(received_at) FROM sync.webhook_events "
+                       "WHERE tenant_id = $1::uuid",
+                       "6f1b2c3d-0000-4000-8000-000000000001", NULL);
+    assert_non_null(strstr(plan, "webhook_events_tenant_received"));
+    free(plan);
+    exec_ok(pg, "RESET enable_seqscan", NULL, NULL);
+    xs_pg_close(pg);
+}
+
 static void test_sync_uniqueness(void **state)
 {
     (void)state;
@@ -1072,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_sync_uniqueness),
         cmocka_unit_test(test_unlinked_contacts),
         cmocka_unit_test(test_rate_limited),
+        cmocka_unit_test(test_webhook_events_by_tenant),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

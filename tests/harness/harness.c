@@ -170,6 +170,32 @@ void xst_db_drop_all(void)
     xs_pg_close(pg);
 }
 
+void xst_bench_start(const char *build_dir, const char *source_dir)
+{
+    char pgdir[600], cmd[1400];
+    snprintf(pgdir, sizeof(pgdir), "%s/bench-pg", build_dir);
+    setenv("XS_TEST_BINARY_DIR", build_dir, 1);
+    setenv("XS_TEST_PG_DIR", pgdir, 1);
+    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster start '%s' >/dev/null", source_dir, pgdir);
+    if (system(cmd) != 0) {
+        xst_die("cannot start PostgreSQL (%s)", cmd);
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* What earlier runs of the benchmarks left in this cluster, which autovacuum would visit
+     * during this run. */
+    xst_db_drop_all();
+}
+
+void xst_bench_stop(const char *build_dir, const char *source_dir)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "%s/scripts/pg-cluster stop '%s/bench-pg' >/dev/null", source_dir,
+             build_dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "could not stop PostgreSQL\n");
+    }
+}
+
 char *xst_db_migrated(const char *prefix)
 {
     char *url = xst_db_create(prefix);

@@ -34,6 +34,14 @@ char *xst_db_create(const char *prefix);
  * be vacuumed during this one's measurements. */
 void xst_db_drop_all(void);
 
+/* xst_bench_start prepares a benchmark: its own cluster in BUILD_DIR/bench-pg started (with
+ * source_dir's scripts/pg-cluster; it outlives the run), the harness pointed at it and at
+ * BUILD_DIR's binaries, libcurl initialised, and what earlier runs left dropped. */
+void xst_bench_start(const char *build_dir, const char *source_dir);
+
+/* xst_bench_stop stops the cluster xst_bench_start started (a failure is reported, not fatal). */
+void xst_bench_stop(const char *build_dir, const char *source_dir);
+
 /* xst_db_migrated is xst_db_create followed by applying this build's migrations. */
 char *xst_db_migrated(const char *prefix);
 
