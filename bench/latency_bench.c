@@ -19,12 +19,13 @@
  * accounting calls the simulator served during the phase, per edit.
  *
  * Usage: latency_bench BUILD_DIR [--edits N] [--latency MS] [--contacts N] [--webhook-delay MS]
- *                      [--limits room|xero]
+ *                      [--limits room|xero] [--push-delay MS]
  *   --latency: the simulator's fixed latency per call (default 0);
  *   --webhook-delay: how long the simulator gathers events into one delivery (default 100);
  *   --limits: "room" (default) gives the tenant a budget these edits never exhaust (the
  *     simulator's and the engine's limits raised a hundredfold); "xero" keeps Xero's (60 calls
- *     a minute per tenant), which this stream of edits exceeds.
+ *     a minute per tenant), which this stream of edits exceeds;
+ *   --push-delay: the orchestrator's XS_PUSH_DELAY (default: the engine's default).
  * Prints Markdown for bench/RESULTS.md.
  */
 #include <libpq-fe.h>
@@ -310,6 +311,7 @@ int main(int argc, char **argv)
     }
     long nedits = 1000, latency = 0, ncontacts = 500, hook_delay = 100;
     bool room = true;
+    char push_delay[64] = "";
     for (int i = 2; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--edits") == 0) {
             nedits = atol(argv[i + 1]);
@@ -321,6 +323,8 @@ int main(int argc, char **argv)
             hook_delay = atol(argv[i + 1]);
         } else if (strcmp(argv[i], "--limits") == 0) {
             room = strcmp(argv[i + 1], "xero") != 0;
+        } else if (strcmp(argv[i], "--push-delay") == 0) {
+            snprintf(push_delay, sizeof(push_delay), "XS_PUSH_DELAY=%ldms", atol(argv[i + 1]));
         }
     }
     if (nedits < 2 * BURST || ncontacts < 2 * PICK) {
@@ -350,6 +354,7 @@ int main(int argc, char **argv)
                         "XS_LOG_LEVEL=warn",
                         (char *)orch_min,
                         "XS_BUDGET_TENANT_DAY=500000",
+                        push_delay[0] != '\0' ? push_delay : NULL,
                         NULL};
     xst_engine_start_orchestrator(E, orch_env);
     xst_engine_start_services(E);
@@ -399,8 +404,9 @@ int main(int argc, char **argv)
     json_decref(pairs);
     out.nedits = in.nedits = (int)nedits;
     unsigned rnd = 19;
-    printf("Limits: %s.\n\n",
-           room ? "room (6,000 calls a minute per tenant)" : "Xero's (60 a minute per tenant)");
+    printf("Limits: %s; %s.\n\n",
+           room ? "room (6,000 calls a minute per tenant)" : "Xero's (60 a minute per tenant)",
+           push_delay[0] != '\0' ? push_delay : "XS_PUSH_DELAY: the default");
     printf("| direction | latency per call | edits | p50 | p90 | p99 | max | under 1 s | calls | "
            "calls per edit | not arrived | edits made over |\n|---|---|---|---|---|---|---|---|"
            "---|---|---|---|\n");

@@ -99,6 +99,10 @@ typedef struct tenant {
     /* the day block as orch_budget_day_next last reported it */
     bool said_blocked, said_dirty;
     int64_t said_until;
+    /* pacing: thousandths of a call the tenant may make now (at most tenant_burst calls),
+     * refilled at tenant_minute per minute_ms since pace_at */
+    int64_t pace_milli, pace_at;
+    bool pace_set;
 } tenant;
 
 struct orch_budget {
@@ -289,6 +293,39 @@ static bool day_block(const tenant *t, int64_t now, int64_t *until, const char *
     return blocked;
 }
 
+/* paced tells whether the tenants' calls are paced (limits.tenant_burst). */
+static bool paced(const orch_budget *b)
+{
+    return b->lim.tenant_burst > 0 && b->lim.tenant_burst < b->lim.tenant_minute &&
+           b->lim.minute_ms > 0;
+}
+
+/* pace_refill brings the tenant's pacing allowance to now (mu held). */
+static void pace_refill(const orch_budget *b, tenant *t, int64_t now)
+{
+    int64_t cap = b->lim.tenant_burst * 1000;
+    if (!t->pace_set) {
+        t->pace_set = true;
+        t->pace_milli = cap;
+        t->pace_at = now;
+        return;
+    }
+    int64_t dt = now - t->pace_at;
+    dt = dt < 0 ? 0 : dt > b->lim.minute_ms ? b->lim.minute_ms : dt;
+    t->pace_milli += dt * b->lim.tenant_minute * 1000 / b->lim.minute_ms;
+    t->pace_milli = t->pace_milli > cap ? cap : t->pace_milli;
+    t->pace_at = now;
+}
+
+/* pace_back returns n calls to the tenant's pacing allowance (permits not used). */
+static void pace_back(const orch_budget *b, tenant *t, int64_t n)
+{
+    if (paced(b) && n > 0) {
+        int64_t cap = b->lim.tenant_burst * 1000;
+        t->pace_milli = t->pace_milli + n * 1000 > cap ? cap : t->pace_milli + n * 1000;
+    }
+}
+
 int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int64_t max,
                               int64_t *wait_ms)
 {
@@ -367,9 +404,25 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int6
         n = least(n, room);
     }
     n = least(n, corr_room(&b->app_corr, now, mspan, &until));
+    if (n > 0 && paced(b)) {
+        /* A busy tenant spends its minute evenly, not all at once and then nothing for most of
+         * a minute (a realtime push waiting behind that gap waits for all of it). */
+        pace_refill(b, t, now);
+        if (t->pace_milli < 1000) {
+            until = now +
+                    ((1000 - t->pace_milli) * b->lim.minute_ms + b->lim.tenant_minute * 1000 - 1) /
+                        (b->lim.tenant_minute * 1000);
+            n = 0;
+        } else {
+            n = least(n, t->pace_milli / 1000);
+        }
+    }
     if (n <= 0) {
         n = 0;
         goto out;
+    }
+    if (paced(b)) {
+        t->pace_milli -= n * 1000;
     }
     if (probe) {
         t->probe_out = true;
@@ -420,6 +473,7 @@ void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t
     granted = granted > 0 ? granted : 1;
     used = used < 1 ? 1 : used > granted ? granted : used;
     t->permits = t->permits > granted ? t->permits - granted : 0;
+    pace_back(b, t, granted - used);
     /* A call refused before it left still keeps its window slot (used counts it): giving it
      * back exactly would need its own timestamp, and keeping it only errs on the safe side.
      * Of several permits, the first call went out at once; the later ones went out by now,
@@ -495,6 +549,7 @@ void orch_budget_cancel(orch_budget *b, const char *tid, int64_t acquired, int64
             t->in_flight--;
         }
         t->permits = t->permits > granted ? t->permits - granted : 0;
+        pace_back(b, t, granted);
         window_drop(&t->minute, acquired, granted);
         window_drop(&b->app, acquired, granted);
         day_sub(b, t, acquired, granted);

@@ -40,8 +40,11 @@ typedef struct orch_budget_limits {
     int64_t app_minute;        /* Xero: 10000 */
     int64_t minute_ms;         /* window lengths: 60 s and 24 h, shorter in tests */
     int64_t day_ms;
-    int64_t margin_ms; /* added to each window: the time a call may take to arrive */
-    int64_t probe_ms;  /* a held tenant's next probe after this long (XS_BUDGET_DAY_PROBE) */
+    int64_t margin_ms;    /* added to each window: the time a call may take to arrive */
+    int64_t probe_ms;     /* a held tenant's next probe after this long (XS_BUDGET_DAY_PROBE) */
+    int64_t tenant_burst; /* calls a tenant may make at once; beyond them its calls are paced
+                           * at tenant_minute per minute_ms (XS_BUDGET_TENANT_BURST); 0, or
+                           * tenant_minute or more: not paced */
 } orch_budget_limits;
 
 /* What a reply said about the limits (-1: absent). */

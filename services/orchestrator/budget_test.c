@@ -439,6 +439,49 @@ static void test_day_count_block(void **state)
     orch_budget_destroy(b);
 }
 
+/* Paced: ten calls at once, then one a second (60 a minute), never the minute's 60 in one
+ * burst followed by a wait of most of a minute; permits not used are given back. */
+static void test_paced(void **state)
+{
+    (void)state;
+    orch_budget_limits lim = XERO;
+    lim.tenant_burst = 10;
+    lim.tenant_concurrent = 1000;
+    orch_budget *b = NULL;
+    assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(orch_budget_acquire_n(b, "t", 0, 1, NULL), 1);
+    }
+    int64_t wait = 0;
+    assert_int_equal(orch_budget_acquire_n(b, "t", 0, 1, &wait), 0);
+    assert_true(wait >= 900 && wait <= 1000);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 999, 1, NULL), 0);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1000, 2, NULL), 1); /* one a second */
+    /* Another tenant has its own pace. */
+    assert_int_equal(orch_budget_acquire_n(b, "u", 1000, 5, NULL), 5);
+    /* A steady second: 60 in the minute, evenly; the burst back after a quiet spell. */
+    int got = 11;
+    for (int64_t now = 2000; now < 61000; now += 1000) {
+        got += (int)orch_budget_acquire_n(b, "t", now, 1, NULL);
+    }
+    assert_int_equal(got, 60);
+    /* Permits a step did not use come back: a pull granted three that made one call. */
+    orch_budget_destroy(b);
+    assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 0, 8, NULL), 8);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 0, 8, NULL), 2);
+    orch_budget_release_n(b, "t", 10, 0, 8, 1, NULL);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 10, 10, NULL), 7);
+    orch_budget_cancel(b, "t", 10, 7);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 10, 10, NULL), 7);
+    orch_budget_destroy(b);
+    /* A burst of tenant_minute or more: not paced (the whole minute at once). */
+    lim.tenant_burst = 60;
+    assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 0, 60, NULL), 60);
+    orch_budget_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -452,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_day_exhausted_holds_and_probes),
         cmocka_unit_test(test_day_probe_lifts),
         cmocka_unit_test(test_day_count_block),
+        cmocka_unit_test(test_paced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -497,6 +497,7 @@ xs_err orch_engine_start(orch *o)
         .day_ms = xs_config_int(cfg, "XS_BUDGET_DAY_WINDOW"),
         .margin_ms = xs_config_int(cfg, "XS_BUDGET_MARGIN"),
         .probe_ms = xs_config_int(cfg, "XS_BUDGET_DAY_PROBE"),
+        .tenant_burst = xs_config_int(cfg, "XS_BUDGET_TENANT_BURST"),
     };
     xs_err e = orch_budget_create(&o->budget, &lim);
     if (e != XS_OK) {

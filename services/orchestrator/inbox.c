@@ -84,10 +84,17 @@ static xs_err run_for(orch *o, xs_pg *pg, const char *conn, json_t *fetch, const
                       int *runs)
 {
     char run[40];
-    json_t *in = json_pack("{s:O}", "fetch", fetch);
+    /* One webhook run waits per connection at most: a waiting one's records join this one. */
     xs_err e = json_object_size(fetch) > 0
-                   ? orch_run_create(o, pg, conn, "entity", "webhook", NULL, in, run)
-                   : XS_ENOTFOUND;
+                   ? orch_run_absorb(o, pg, conn, "entity", "webhook", "fetch", fetch)
+                   : XS_OK;
+    if (e != XS_OK) {
+        return e;
+    }
+    json_t *in = json_pack("{s:O}", "fetch", fetch);
+    e = json_object_size(fetch) > 0
+            ? orch_run_create(o, pg, conn, "entity", "webhook", NULL, in, run)
+            : XS_ENOTFOUND;
     json_decref(in);
     if (e == XS_OK) {
         (*runs)++;

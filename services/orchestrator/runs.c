@@ -402,6 +402,60 @@ out:
     return e;
 }
 
+xs_err orch_run_absorb(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
+                       const char *op, json_t *ids)
+{
+    xs_pg_res *r = NULL, *st = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "SELECT id, phases FROM sync.runs WHERE connection_id = $1 AND mode = $2 "
+                       "AND trigger = $3 AND status = 'queued' ORDER BY created_at LIMIT 1 FOR "
+                       "UPDATE SKIP LOCKED",
+                       conn, mode, trigger);
+    if (e != XS_OK || xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        return e;
+    }
+    const char *run = xs_pg_res_get(r, 0, 0);
+    /* Its steps locked: an executor claiming one meanwhile either won (the run started:
+     * nothing is absorbed) or finds it gone. */
+    e = xs_pg_q(pg, &st,
+                "SELECT bool_and(status = 'pending' AND attempts = 0) FROM (SELECT status, "
+                "attempts FROM sync.run_steps WHERE run_id = $1 FOR UPDATE) s",
+                run);
+    bool untouched = e == XS_OK && xs_pg_res_nrows(st) == 1 && xs_pg_res_get(st, 0, 0) != NULL &&
+                     strcmp(xs_pg_res_get(st, 0, 0), "t") == 0;
+    xs_pg_res_free(st);
+    if (!untouched) {
+        xs_pg_res_free(r);
+        return e;
+    }
+    const char *pt = xs_pg_res_get(r, 0, 1);
+    json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
+    size_t i;
+    json_t *ph;
+    int absorbed = 0;
+    json_array_foreach(phases, i, ph)
+    {
+        const char *ent = xs_json_str_or(ph, "entity", "");
+        if (strcmp(xs_json_str_or(ph, "op", ""), op) != 0) {
+            continue;
+        }
+        /* a copy: the caller's lists may be shared */
+        json_t *list = json_object_get(ids, ent);
+        list = list != NULL ? json_copy(list) : json_array();
+        json_object_set_new(ids, ent, list);
+        absorbed += orch_ids_merge(list, json_object_get(ph, "ids"));
+    }
+    json_decref(phases);
+    e = xs_pg_q(pg, NULL, "DELETE FROM sync.runs WHERE id = $1", run);
+    if (e == XS_OK) {
+        xs_log_debug(o->proc.log, "run.absorbed", "{s:s, s:s, s:s, s:i}", "connection", conn, "run",
+                     run, "trigger", trigger, "records", absorbed);
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
 /* counts_merge adds a step's counts into the run's counts[entity][direction]. */
 static void counts_merge(json_t *counts, const char *entity, const char *dir, const json_t *add)
 {

@@ -21,6 +21,15 @@
 xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
                        const json_t *entities, const json_t *ids, char run_id[40]);
 
+/* orch_run_absorb keeps a connection to one waiting run of a kind: conn's oldest run of mode
+ * and trigger that has not started (none of its steps ever claimed; they are locked to be
+ * sure) is deleted, in the caller's transaction, and the ids of its phases of op ("push":
+ * local ids, "fetch": Xero ids) are merged into ids ({entity: [ids]}, lists replaced by
+ * copies), so the run the caller makes next does its work too, instead of queueing behind it.
+ * XS_OK when there was none. */
+xs_err orch_run_absorb(orch *o, xs_pg *pg, const char *conn, const char *mode, const char *trigger,
+                       const char *op, json_t *ids);
+
 /* A step handed to an executor. */
 typedef struct orch_step {
     int64_t id;

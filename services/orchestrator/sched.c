@@ -209,62 +209,6 @@ static void *scheduler_main(void *arg)
     return NULL;
 }
 
-/* merge_queued folds into mine ({entity: [local ids]}) the records of conn's realtime push run
- * that waits without having started (none of its steps ever claimed) and deletes that run, so
- * a connection has one pending push at most, never one queued behind another: the new run sends
- * them all. The run's steps are locked first, so an executor claiming one meanwhile either
- * wins (the run has started: nothing is merged) or finds the step gone. */
-static xs_err merge_queued(orch *o, xs_pg *pg, const char *conn, json_t *mine)
-{
-    xs_pg_res *r = NULL, *st = NULL;
-    xs_err e = xs_pg_q(pg, &r,
-                       "SELECT id, phases FROM sync.runs WHERE connection_id = $1 AND mode = "
-                       "'push' AND trigger = 'realtime' AND status = 'queued' ORDER BY created_at "
-                       "LIMIT 1 FOR UPDATE SKIP LOCKED",
-                       conn);
-    if (e != XS_OK || xs_pg_res_nrows(r) == 0) {
-        xs_pg_res_free(r);
-        return e;
-    }
-    const char *run = xs_pg_res_get(r, 0, 0);
-    e = xs_pg_q(pg, &st,
-                "SELECT bool_and(status = 'pending' AND attempts = 0) FROM (SELECT status, "
-                "attempts FROM sync.run_steps WHERE run_id = $1 FOR UPDATE) s",
-                run);
-    bool untouched = e == XS_OK && xs_pg_res_nrows(st) == 1 && xs_pg_res_get(st, 0, 0) != NULL &&
-                     strcmp(xs_pg_res_get(st, 0, 0), "t") == 0;
-    xs_pg_res_free(st);
-    if (!untouched) {
-        xs_pg_res_free(r);
-        return e;
-    }
-    const char *pt = xs_pg_res_get(r, 0, 1);
-    json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
-    size_t i;
-    json_t *ph;
-    int merged = 0;
-    json_array_foreach(phases, i, ph)
-    {
-        const char *ent = xs_json_str_or(ph, "entity", "");
-        if (strcmp(xs_json_str_or(ph, "op", ""), "push") != 0) {
-            continue;
-        }
-        /* a copy: mine's lists are shared with the other connections' */
-        json_t *list = json_object_get(mine, ent);
-        list = list != NULL ? json_copy(list) : json_array();
-        json_object_set_new(mine, ent, list);
-        merged += orch_ids_merge(list, json_object_get(ph, "ids"));
-    }
-    json_decref(phases);
-    e = xs_pg_q(pg, NULL, "DELETE FROM sync.runs WHERE id = $1", run);
-    if (e == XS_OK) {
-        xs_log_debug(o->proc.log, "push.merged", "{s:s, s:s, s:i}", "connection", conn, "run", run,
-                     "records", merged);
-    }
-    xs_pg_res_free(r);
-    return e;
-}
-
 xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char run_of[40])
 {
     if (run_of != NULL) {
@@ -366,7 +310,7 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         json_decref(settings);
         char run[40] = "";
         if (json_object_size(mine) > 0 && conn == NULL) {
-            e = merge_queued(o, pg, cid, mine);
+            e = orch_run_absorb(o, pg, cid, "push", "realtime", "push", mine);
         }
         if (e == XS_OK &&
             (json_object_size(mine) > 0 || (conn != NULL && strcmp(cid, conn) == 0))) {

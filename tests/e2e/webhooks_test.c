@@ -471,6 +471,58 @@ static void test_slow_database_is_not_200(void **state)
     assert_int_equal(events_of(res), 1);
 }
 
+/* allow_connections lets the engine's database take connections, or closes it and ends every
+ * session the engine has (the database stopped, as far as the engine can tell). */
+static void allow_connections(bool on)
+{
+    const char *dbname = strrchr(E->db_url, '/') + 1;
+    PGconn *admin = PQconnectdb(xst_pg_admin_url());
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    /* ALTER DATABASE takes no parameters; the name comes from the harness ([a-z0-9_]). */
+    char sql[256];
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", dbname,
+             on ? "true" : "false");
+    PGresult *r = PQexec(admin, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    if (!on) {
+        const char *p[] = {dbname};
+        r = PQexecParams(admin,
+                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                         "datname = $1 AND pid <> pg_backend_pid()",
+                         1, NULL, p, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        PQclear(r);
+    }
+    PQfinish(admin);
+}
+
+/* The database gone while events arrive: never 200 (so Xero sends them again), nothing half
+ * stored; once it is back, the same delivery is stored. */
+static void test_database_down_is_not_200(void **state)
+{
+    (void)state;
+    const char *res = "6f0a7e4c-1111-4aaa-8bbb-000000000007";
+    char body[1024];
+    batch(body, sizeof(body), TENANT, res, "UPDATE");
+    allow_connections(false);
+    for (int i = 0; i < 3; i++) {
+        int64_t t0 = xst_now_ms();
+        assert_int_equal(deliver_signed(KEY, body), 503);
+        assert_true(xst_now_ms() - t0 < 5000); /* Xero's patience */
+    }
+    allow_connections(true);
+    assert_int_equal(events_of(res), 0);
+    int64_t end = xst_now_ms() + 15000;
+    long st = 0;
+    while ((st = deliver_signed(KEY, body)) != 200 && xst_now_ms() < end) {
+        assert_int_equal(st, 503);
+        usleep(200000);
+    }
+    assert_int_equal(st, 200);
+    assert_int_equal(events_of(res), 1);
+}
+
 static void test_a_megabyte_of_events(void **state)
 {
     (void)state;
@@ -570,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_invoice_brings_its_contact),
         cmocka_unit_test(test_stats_show_webhooks),
         cmocka_unit_test(test_slow_database_is_not_200),
+        cmocka_unit_test(test_database_down_is_not_200),
         cmocka_unit_test(test_a_megabyte_of_events),
         cmocka_unit_test(test_a_burst_of_ten_thousand),
     };
