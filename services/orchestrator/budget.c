@@ -78,6 +78,9 @@ typedef struct correction {
     int64_t left;  /* remaining at `since`, or -1 for none */
     int64_t since; /* monotonic ms */
     int64_t used;  /* permits taken since */
+    /* When Xero's fixed window last started again, as far as replies tell (a remaining count
+     * higher than the one before): at or after the real start, never before; 0: unknown. */
+    int64_t reset_at;
 } correction;
 
 typedef struct tenant {
@@ -233,17 +236,33 @@ static void day_sub(orch_budget *b, tenant *t, int64_t at, int64_t n)
     }
 }
 
-/* corr_room is how many more permits a correction leaves room for (INT64_MAX: no limit);
- * *until is when it lapses. */
-static int64_t corr_room(const correction *c, int64_t now, int64_t span, int64_t *until)
+/* corr_lapse is when what a correction said stops holding: span after it was said, or, for a
+ * fixed window of length `fixed` (0: none) whose start a reply showed, the first start after
+ * it was said (plus margin), whichever comes first. A start seen later than it happened makes
+ * the next ones later too: never before Xero's. */
+static int64_t corr_lapse(const correction *c, int64_t span, int64_t fixed, int64_t margin)
 {
-    if (c->left < 0 || now >= c->since + span) {
+    int64_t lapse = c->since + span;
+    if (fixed > 0 && c->reset_at > 0 && c->reset_at <= c->since) {
+        int64_t next = c->reset_at + ((c->since - c->reset_at) / fixed + 1) * fixed + margin;
+        lapse = next < lapse ? next : lapse;
+    }
+    return lapse;
+}
+
+/* corr_room is how many more permits a correction leaves room for (INT64_MAX: no limit);
+ * *until is when it lapses (corr_lapse). */
+static int64_t corr_room(const correction *c, int64_t now, int64_t span, int64_t fixed,
+                         int64_t margin, int64_t *until)
+{
+    int64_t lapse = corr_lapse(c, span, fixed, margin);
+    if (c->left < 0 || now >= lapse) {
         return INT64_MAX;
     }
     if (c->used < c->left) {
         return c->left - c->used;
     }
-    *until = c->since + span;
+    *until = lapse;
     return 0;
 }
 
@@ -387,12 +406,12 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int6
     t->count_until = 0;
     n = least(max, least(b->lim.tenant_minute - t->minute.len, b->app.cap - b->app.len));
     n = least(n, least(b->lim.app_minute - b->app.len, day_left));
-    n = least(n, corr_room(&t->min, now, mspan, &until));
+    n = least(n, corr_room(&t->min, now, mspan, b->lim.minute_ms, b->lim.margin_ms, &until));
     if (probe) {
         n = least(n, PROBE_CALLS);
     } else {
         int64_t lapse = 0;
-        int64_t room = corr_room(&t->day, now, dspan, &lapse);
+        int64_t room = corr_room(&t->day, now, dspan, 0, 0, &lapse);
         if (room <= 0) {
             /* What the last reply said was left is used up: Xero's window may have moved on
              * since, so hold and probe instead of waiting for a day. */
@@ -403,7 +422,7 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int6
         }
         n = least(n, room);
     }
-    n = least(n, corr_room(&b->app_corr, now, mspan, &until));
+    n = least(n, corr_room(&b->app_corr, now, mspan, b->lim.minute_ms, b->lim.margin_ms, &until));
     if (n > 0 && paced(b)) {
         /* A busy tenant spends its minute evenly, not all at once and then nothing for most of
          * a minute (a realtime push waiting behind that gap waits for all of it). */
@@ -452,6 +471,9 @@ static void correct(correction *c, int64_t left, int64_t now, int64_t in_flight)
 {
     if (left < 0) {
         return;
+    }
+    if (c->left >= 0 && left > c->left) {
+        c->reset_at = now; /* more left than before: the window started again by now */
     }
     c->left = left;
     c->since = now;
@@ -581,7 +603,8 @@ json_t *orch_budget_json(orch_budget *b, const char *tid, int64_t now)
         int64_t mspan = b->lim.minute_ms + b->lim.margin_ms;
         window_trim(&t->minute, now, mspan);
         int64_t min_left = b->lim.tenant_minute - t->minute.len;
-        if (t->min.left >= 0 && now < t->min.since + mspan &&
+        if (t->min.left >= 0 &&
+            now < corr_lapse(&t->min, mspan, b->lim.minute_ms, b->lim.margin_ms) &&
             t->min.left - t->min.used < min_left) {
             min_left = t->min.left - t->min.used;
         }

@@ -9,7 +9,12 @@
  * a call takes to reach Xero) never lets more than the limit into any fixed window. Each
  * reply's X-MinLimit-Remaining, X-DayLimit-Remaining and X-AppMinLimit-Remaining correct the
  * count (another process may share the app or the tenant), and a 429's Retry-After stops the
- * tenant (or the app) until it has passed. Safe to use from many threads.
+ * tenant (or the app) until it has passed. What a minute's remaining count said holds until
+ * that fixed window starts again, where replies showed it (a count higher than the one before:
+ * the window started again by then, so the next start is never guessed early), else for a
+ * sliding minute. Beyond tenant_burst calls at once, a tenant's calls are paced at its minute
+ * limit, so a busy tenant does not spend its minute in a burst and then wait most of a
+ * minute. Safe to use from many threads.
  *
  * The day limit. Xero's day window is rolling and its end is not known to us, so no length is
  * assumed: a 429 with X-Rate-Limit-Problem: day blocks the tenant exactly until its

@@ -482,6 +482,47 @@ static void test_paced(void **state)
     orch_budget_destroy(b);
 }
 
+/* minute_left is a reply of status 200 saying left calls remain this minute. */
+static orch_budget_seen minute_left(int64_t left)
+{
+    return (orch_budget_seen){.status = 200,
+                              .min_remaining = left,
+                              .day_remaining = 4000,
+                              .app_min_remaining = 9000,
+                              .retry_after_s = -1,
+                              .problem = NULL};
+}
+
+/* "None left this minute" holds until Xero's fixed window starts again, when a reply showed
+ * where it starts (more left than the reply before), not a whole minute from the reply. */
+static void test_minute_correction_follows_the_window(void **state)
+{
+    (void)state;
+    orch_budget *b = NULL;
+    assert_int_equal(orch_budget_create(&b, &XERO), XS_OK);
+    const char *tenants[] = {"seen", "unseen"};
+    for (int k = 0; k < 2; k++) {
+        const char *t = tenants[k];
+        orch_budget_seen s = minute_left(30);
+        assert_int_equal(orch_budget_acquire_n(b, t, 0, 1, NULL), 1);
+        orch_budget_release_n(b, t, 100, 0, 1, 1, &s);
+        s = minute_left(k == 0 ? 59 : 29); /* "seen": the window started again by 5,100 */
+        assert_int_equal(orch_budget_acquire_n(b, t, 5000, 1, NULL), 1);
+        orch_budget_release_n(b, t, 5100, 5000, 1, 1, &s);
+        s = minute_left(0);
+        assert_int_equal(orch_budget_acquire_n(b, t, 10000, 1, NULL), 1);
+        orch_budget_release_n(b, t, 10100, 10000, 1, 1, &s);
+        int64_t wait = 0;
+        assert_int_equal(orch_budget_acquire_n(b, t, 20000, 1, &wait), 0);
+        /* seen: its next start, 5,100 + 60,000, plus the margin; unseen: a minute and the
+         * margin from the reply, 10,100 + 61,000 */
+        assert_int_equal(20000 + wait, k == 0 ? 66100 : 71100);
+        assert_int_equal(orch_budget_acquire_n(b, t, 20000 + wait - 1, 1, NULL), 0);
+        assert_int_equal(orch_budget_acquire_n(b, t, 20000 + wait, 1, NULL), 1);
+    }
+    orch_budget_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_day_probe_lifts),
         cmocka_unit_test(test_day_count_block),
         cmocka_unit_test(test_paced),
+        cmocka_unit_test(test_minute_correction_follows_the_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
