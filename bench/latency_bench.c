@@ -283,6 +283,17 @@ static void run_phase(phase *p, unsigned *rnd, long latency)
             lat[n++] = d > 0 ? d : 0;
         }
     }
+    /* XS_BENCH_TRACE=FILE: each edit's start (ms from the phase's first), contact and
+     * latency, to see where the slow ones fall. */
+    FILE *trace = getenv("XS_BENCH_TRACE") != NULL ? fopen(getenv("XS_BENCH_TRACE"), "a") : NULL;
+    for (int k = 0; trace != NULL && k < p->nedits; k++) {
+        fprintf(trace, "%s\t%lld\t%d\t%lld\n", p->to_xero ? "out" : "in",
+                (long long)(p->edits[k].at - t0), p->edits[k].contact,
+                (long long)(p->edits[k].landed ? p->edits[k].landed - p->edits[k].at : -1));
+    }
+    if (trace != NULL) {
+        fclose(trace);
+    }
     qsort(lat, (size_t)n, sizeof(int64_t), cmp64);
     int64_t under = 0;
     for (int i = 0; i < n; i++) {

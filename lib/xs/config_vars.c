@@ -120,11 +120,13 @@ const xs_config_var xs_config_vars[] = {
      "Calls in flight per tenant (Xero: 5)."},
     {"XS_BUDGET_TENANT_MINUTE", XS_CFG_INT, "60", false, 1, 1000000, NULL, XS_PROC_ORCHESTRATOR,
      "Calls per tenant per minute window (Xero: 60)."},
-    {"XS_BUDGET_TENANT_BURST", XS_CFG_INT, "10", false, 1, 1000000, NULL, XS_PROC_ORCHESTRATOR,
+    {"XS_BUDGET_TENANT_BURST", XS_CFG_INT, "5", false, 2, 1000000, NULL, XS_PROC_ORCHESTRATOR,
      "Calls a tenant may make at once; beyond them its calls are paced at "
      "XS_BUDGET_TENANT_MINUTE per minute window, so a busy tenant spends its minute evenly "
-     "instead of all at once and then nothing for most of a minute (a realtime push waits for "
-     "at most a pace, not that gap); XS_BUDGET_TENANT_MINUTE or more: no pacing."},
+     "instead of all at once and then nothing for most of a minute. A larger burst lets short "
+     "runs go at once but may fill Xero's fixed window early, costing a saturated tenant a wait "
+     "of up to this many paces once a minute; at least 2 (a push that re-reads needs two at "
+     "once); XS_BUDGET_TENANT_MINUTE or more: no pacing."},
     {"XS_BUDGET_TENANT_DAY", XS_CFG_INT, "5000", false, 1, 100000000, NULL, XS_PROC_ORCHESTRATOR,
      "Calls per tenant per day window (Xero: 5,000; 1,000 on the Starter tier)."},
     {"XS_BUDGET_APP_MINUTE", XS_CFG_INT, "10000", false, 1, 100000000, NULL, XS_PROC_ORCHESTRATOR,
