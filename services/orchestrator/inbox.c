@@ -39,22 +39,20 @@ bool orch_inbox_realtime(const char *entity)
     return false;
 }
 
-/* add_id appends id to fetch[entity] unless it is there already. */
-static void add_id(json_t *fetch, const char *entity, const char *id)
+/* add_id appends id to fetch[entity] unless seen (entity "/" id -> true, for the same fetch)
+ * holds it already: a pass takes up to TAKE_MAX events, so no scan of the list per id. */
+static void add_id(json_t *fetch, json_t *seen, const char *entity, const char *id)
 {
+    char key[160];
+    snprintf(key, sizeof(key), "%s/%s", entity, id);
+    if (json_object_get(seen, key) != NULL) {
+        return;
+    }
+    json_object_set_new(seen, key, json_true());
     json_t *list = json_object_get(fetch, entity);
     if (list == NULL) {
         list = json_array();
         json_object_set_new(fetch, entity, list);
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v)
-    {
-        const char *s = xs_json_string_value(v, NULL);
-        if (s != NULL && strcmp(s, id) == 0) {
-            return;
-        }
     }
     json_array_append_new(list, json_string(id));
 }
@@ -110,13 +108,14 @@ static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
 {
     xs_err e = XS_OK;
     json_t *fetch = json_object(), *ids = json_array(), *ignored = json_array();
-    json_t *known = json_array();
+    json_t *known = json_array(), *seen = json_object();
     char conn[40] = "";
     for (int i = 0; e == XS_OK && i <= xs_pg_res_nrows(r); i++) {
         const char *c = i < xs_pg_res_nrows(r) ? xs_pg_res_get(r, i, 3) : NULL;
         if (conn[0] != '\0' && (c == NULL || strcmp(c, conn) != 0)) {
             e = run_for(o, pg, conn, fetch, ids, runs);
             json_object_clear(fetch);
+            json_object_clear(seen);
             json_array_clear(ids);
         }
         if (c == NULL) {
@@ -129,7 +128,7 @@ static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
         if (entity != NULL && have != NULL && strcmp(have, "t") == 0) {
             json_array_append_new(known, id); /* e.g. the echo of our own push */
         } else if (entity != NULL) {
-            add_id(fetch, entity, xs_pg_res_get(r, i, 2));
+            add_id(fetch, seen, entity, xs_pg_res_get(r, i, 2));
             json_array_append_new(ids, id);
         } else {
             json_array_append_new(ignored, id);
@@ -143,6 +142,7 @@ static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
         e = mark(pg, known, "done");
     }
     json_decref(known);
+    json_decref(seen);
     json_decref(fetch);
     json_decref(ids);
     json_decref(ignored);

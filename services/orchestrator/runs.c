@@ -499,21 +499,28 @@ static int64_t backoff(const orch *o, int64_t attempts)
 
 int orch_ids_merge(json_t *to, const json_t *from)
 {
+    /* A set of what `to` holds: a push may carry thousands of ids (a drain takes up to
+     * 20,000), so no scan of `to` per id. */
+    json_t *have = json_object();
+    size_t i;
+    json_t *v;
+    json_array_foreach(to, i, v)
+    {
+        if (json_is_string(v)) {
+            json_object_set_new(have, json_string_value(v), json_true());
+        }
+    }
     int added = 0;
-    size_t i, j;
-    json_t *v, *w;
     json_array_foreach(from, i, v)
     {
-        bool have = false;
-        json_array_foreach(to, j, w)
-        {
-            have = have || json_equal(v, w);
-        }
-        if (!have && json_is_string(v)) {
+        const char *id = json_string_value(v);
+        if (id != NULL && json_object_get(have, id) == NULL) {
+            json_object_set_new(have, id, json_true());
             json_array_append(to, v);
             added++;
         }
     }
+    json_decref(have);
     return added;
 }
 

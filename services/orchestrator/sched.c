@@ -367,6 +367,17 @@ fail:
     return e;
 }
 
+/* drain_one drains org and forgets its notification (a failure is logged; the poll tries
+ * again). */
+static void drain_one(orch *o, xs_pg *pg, const char *org, json_t *seen)
+{
+    if (orch_drain(o, pg, org, NULL, NULL) != XS_OK) {
+        xs_log_warn(o->proc.log, "push.drain_failed", "{s:s, s:s}", "organisation", org, "error",
+                    xs_pg_error(pg));
+    }
+    json_object_del(seen, org);
+}
+
 /* drain_due drains every organisation whose oldest pending change waited the delay: the
  * safety net for notifications lost while the thread was away (it runs every XS_PUSH_POLL). */
 static void drain_due(orch *o, xs_pg *pg, json_t *seen)
@@ -383,12 +394,7 @@ static void drain_due(orch *o, xs_pg *pg, json_t *seen)
         return;
     }
     for (int i = 0; i < xs_pg_res_nrows(r) && !atomic_load(&o->stop); i++) {
-        const char *org = xs_pg_res_get(r, i, 0);
-        if (orch_drain(o, pg, org, NULL, NULL) != XS_OK) {
-            xs_log_warn(o->proc.log, "push.drain_failed", "{s:s, s:s}", "organisation", org,
-                        "error", xs_pg_error(pg));
-        }
-        json_object_del(seen, org);
+        drain_one(o, pg, xs_pg_res_get(r, i, 0), seen);
     }
     xs_pg_res_free(r);
 }
@@ -408,11 +414,7 @@ static int64_t drain_notified(orch *o, xs_pg *pg, json_t *seen, int64_t now, int
             next = due - now < next ? due - now : next;
             continue;
         }
-        if (orch_drain(o, pg, org, NULL, NULL) != XS_OK) {
-            xs_log_warn(o->proc.log, "push.drain_failed", "{s:s, s:s}", "organisation", org,
-                        "error", xs_pg_error(pg));
-        }
-        json_object_del(seen, org);
+        drain_one(o, pg, org, seen);
     }
     return next;
 }

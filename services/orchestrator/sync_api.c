@@ -29,15 +29,19 @@ typedef struct conn_state {
     char status[32];
     char org[40];
     char tenant[40];
+    char limited_until[XS_TIME_ISO_MAX]; /* rate_limited_until, "" when not blocked */
+    char limited_problem[16];            /* rate_limited_problem, "" with it */
 } conn_state;
 
-/* conn_row reads the connection (status, organisation, tenant, settings) or answers 404. */
+/* conn_row reads the connection (status, organisation, tenant, settings, rate limit) or
+ * answers 404. */
 static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, conn_state *c,
                      json_t **settings)
 {
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r,
-                "SELECT status, organisation_id, tenant_id, settings, coalesce(last_error, '') "
+                "SELECT status, organisation_id, tenant_id, settings, coalesce(last_error, ''), "
+                "coalesce(sync.iso(rate_limited_until), ''), coalesce(rate_limited_problem, '') "
                 "FROM sync.connections WHERE id = $1",
                 id) != XS_OK) {
         orch_api_db_error(o, req, pg, "cannot read the connection");
@@ -51,6 +55,8 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, conn_
     snprintf(c->status, sizeof(c->status), "%s", xs_pg_res_get(r, 0, 0));
     snprintf(c->org, sizeof(c->org), "%s", xs_pg_res_get(r, 0, 1));
     snprintf(c->tenant, sizeof(c->tenant), "%s", xs_pg_res_get(r, 0, 2));
+    snprintf(c->limited_until, sizeof(c->limited_until), "%s", xs_pg_res_get(r, 0, 5));
+    snprintf(c->limited_problem, sizeof(c->limited_problem), "%s", xs_pg_res_get(r, 0, 6));
     if (settings != NULL) {
         const char *st = xs_pg_res_get(r, 0, 3);
         *settings = xs_json_parse(st, strlen(st), NULL);
@@ -601,16 +607,6 @@ void orch_api_stats(xs_http_req *req, void *arg)
     }
     xs_pg_res_free(r);
     json_t *hooks = webhook_state(pg, c.tenant);
-    json_t *limited = NULL;
-    if (xs_pg_q(pg, &r,
-                "SELECT sync.iso(rate_limited_until), rate_limited_problem FROM sync.connections "
-                "WHERE id = $1",
-                id) == XS_OK &&
-        xs_pg_res_nrows(r) == 1) {
-        limited = json_pack("{s:s?, s:s?}", "rate_limited_until", xs_pg_res_get(r, 0, 0),
-                            "rate_limited_problem", xs_pg_res_get(r, 0, 1));
-    }
-    xs_pg_res_free(r);
     orch_hookwatch watch;
     if (hooks != NULL && orch_hookwatch_read(o, pg, id, settings, &watch) == XS_OK) {
         orch_hookwatch_put(&watch, hooks);
@@ -632,10 +628,11 @@ void orch_api_stats(xs_http_req *req, void *arg)
                             "budget", budget != NULL ? budget : json_object());
     json_object_set_new(out, "webhooks", hooks != NULL ? hooks : json_object());
     json_object_set_new(out, "waiting", waiting);
-    if (limited != NULL) {
-        json_object_update(out, limited);
-        json_decref(limited);
-    }
+    json_object_set_new(out, "rate_limited_until",
+                        c.limited_until[0] != '\0' ? json_string(c.limited_until) : json_null());
+    json_object_set_new(out, "rate_limited_problem",
+                        c.limited_problem[0] != '\0' ? json_string(c.limited_problem)
+                                                     : json_null());
     json_decref(unsent);
     xs_http_reply_json(req, 200, out);
 }
