@@ -45,8 +45,9 @@ static json_t *full_record(const xs_entity_ops *ops, const json_t *view, const j
 }
 
 xs_err decide_record(const xs_entity_ops *ops, const json_t *base, const json_t *local,
-                     const json_t *xero, int64_t local_at, xs_time xero_at, const settings *set,
-                     xs_sync_decision *d, json_t **fix)
+                     const json_t *xero, int64_t local_at, xs_time xero_at,
+                     const xs_sync_edits *edits, const settings *set, xs_sync_decision *d,
+                     json_t **fix)
 {
     *fix = NULL;
     if (ops->final != NULL && ops->final(xero) && !xs_json_equal(local, xero)) {
@@ -66,12 +67,13 @@ xs_err decide_record(const xs_entity_ops *ops, const json_t *base, const json_t 
         return XS_OK;
     }
     if (ops->computed == NULL && ops->edits == NULL) {
-        return xs_sync_decide(base, local, xero, local_at, xero_at, set->policy, set->fallback, d);
+        return xs_sync_decide_edits(base, local, xero, local_at, xero_at, edits, set->policy,
+                                    set->fallback, d);
     }
     json_t *bv = edit_view(ops, base), *lv = edit_view(ops, local), *xv = edit_view(ops, xero);
-    xs_err e = lv != NULL && xv != NULL
-                   ? xs_sync_decide(bv, lv, xv, local_at, xero_at, set->policy, set->fallback, d)
-                   : XS_ENOMEM;
+    xs_err e = lv != NULL && xv != NULL ? xs_sync_decide_edits(bv, lv, xv, local_at, xero_at, edits,
+                                                               set->policy, set->fallback, d)
+                                        : XS_ENOMEM;
     if (e == XS_OK && d->result != NULL) {
         json_t *full = full_record(ops, d->result, xero);
         json_decref(d->result);

@@ -13,12 +13,14 @@
 
 /* decide_record is xs_sync_decide over what a person edits: fields Xero computes follow Xero
  * without counting as a change of either side (a payment made in Xero is no edit of its invoice),
- * so d->result is the decided edits with Xero's computed values. *fix (new, or NULL) is the local
+ * so d->result is the decided edits with Xero's computed values; edits (or NULL): the local side's
+ * writes field by field (xs_sync_decide_edits). *fix (new, or NULL) is the local
  * record with Xero's computed values when the decision keeps its edits (none, or to Xero) but those
  * values differ from the local row's. */
 xs_err decide_record(const xs_entity_ops *ops, const json_t *base, const json_t *local,
-                     const json_t *xero, int64_t local_at, xs_time xero_at, const settings *set,
-                     xs_sync_decision *d, json_t **fix);
+                     const json_t *xero, int64_t local_at, xs_time xero_at,
+                     const xs_sync_edits *edits, const settings *set, xs_sync_decision *d,
+                     json_t **fix);
 
 /* decide_sent_matches tells whether Xero's record rec can be the one Xero made from sent, the
  * canonical record of one of our creates: every field a person edits that sent sets, rec

@@ -39,7 +39,7 @@ static xs_sync_decision decide(const xs_entity_ops *ops, const char *base, const
     settings set = {.policy = policy, .fallback = XS_POLICY_LAST_WRITE_WINS};
     json_t *b = base != NULL ? J(base) : NULL, *l = J(local), *x = J(xero), *f = NULL;
     xs_sync_decision d;
-    assert_int_equal(decide_record(ops, b, l, x, 100, 200, &set, &d, &f), XS_OK);
+    assert_int_equal(decide_record(ops, b, l, x, 100, 200, NULL, &set, &d, &f), XS_OK);
     json_decref(b);
     json_decref(l);
     json_decref(x);

@@ -115,6 +115,8 @@ typedef struct xs_local_row {
     json_t *rec;         /* its canonical record (owned) */
     int64_t at;          /* updated_at, ms since the epoch */
     int64_t edited;      /* when the host application last changed it (ms); at when unknown */
+    json_t *touched;     /* {field: ms} of the host application's last write of each field
+                            (edited_fields, migration 0012), or NULL (owned) */
     json_t *check;       /* what the entity's check_push needs beyond the record (owned), or NULL */
 } xs_local_row;
 

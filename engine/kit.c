@@ -318,6 +318,7 @@ void xs_local_rows_fini(xs_local_rows *s)
     for (size_t i = 0; i < s->n; i++) {
         json_decref(s->rows[i].rec);
         json_decref(s->rows[i].check);
+        json_decref(s->rows[i].touched);
     }
     free(s->rows);
     json_decref(s->index);
@@ -340,7 +341,8 @@ xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const js
     if (e != XS_OK) {
         return e;
     }
-    int last = xs_pg_res_ncols(r) - 1, edited = xs_pg_res_col(r, "edited_ms");
+    int last = xs_pg_res_ncols(r) - 1, edited = xs_pg_res_col(r, "edited_ms"),
+        fields = xs_pg_res_col(r, "edited_fields");
     for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
         json_t *rec = row_rec(r, i);
         if (rec == NULL) {
@@ -351,9 +353,20 @@ xs_err xs_domain_load_rows(xs_pg *pg, const char *sql, const char *org, const js
         if (edited < 0 || xs_pg_res_int(r, i, edited, &ed) != XS_OK) {
             ed = at;
         }
-        if (xs_local_rows_add(out, xs_pg_res_get(r, i, 0), xs_pg_res_get(r, i, 1), rec, at, ed) ==
-            NULL) {
+        xs_local_row *row =
+            xs_local_rows_add(out, xs_pg_res_get(r, i, 0), xs_pg_res_get(r, i, 1), rec, at, ed);
+        if (row == NULL) {
             e = XS_ENOMEM;
+            continue;
+        }
+        const char *tf = fields >= 0 ? xs_pg_res_get(r, i, fields) : NULL;
+        if (tf != NULL) {
+            /* Written by the database's trigger; anything but an object reads as none. */
+            row->touched = xs_json_parse(tf, strlen(tf), NULL);
+            if (!json_is_object(row->touched)) {
+                json_decref(row->touched);
+                row->touched = NULL;
+            }
         }
     }
     xs_pg_res_free(r);

@@ -16,6 +16,15 @@ xs_err map_load(xs_svc_ctx *ctx, const char *conn, const char *entity, const jso
     return map_load_sums(ctx, conn, entity, ids, NULL, by_xero, out);
 }
 
+/* SINCE is when the base of mapping m was agreed with the local row (ms): the row's
+ * updated_at it was agreed on, or, when the local row differs from it on purpose (to be
+ * pushed: '-infinity'), when the mapping was written. A field the host application wrote
+ * after it (edited_fields, migration 0012) is a local change of that field whatever its
+ * value. */
+#define SINCE                                                                                      \
+    "CASE WHEN m.local_updated_at > '-infinity' THEN " XS_DOMAIN_MS(                               \
+        "m.local_updated_at") " ELSE " XS_DOMAIN_MS("m.last_synced_at") " END"
+
 xs_err map_load_sums(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *ids,
                      const json_t *sums, bool by_xero, json_t **out)
 {
@@ -43,20 +52,21 @@ xs_err map_load_sums(xs_svc_ctx *ctx, const char *conn, const char *entity, cons
         sums != NULL
             ? xs_pg_q(ctx->pg, &r,
                       "SELECT m.xero_id, m.local_id, CASE WHEN m.base_checksum = r.sum THEN "
-                      "NULL ELSE m.base END, m.base_checksum, m.xero_raw_sum FROM (SELECT "
-                      "xero_id, local_id, base, base_checksum, xero_raw_sum FROM sync.mappings "
+                      "NULL ELSE m.base END, m.base_checksum, m.xero_raw_sum, NULL, " SINCE
+                      " FROM (SELECT xero_id, local_id, base, base_checksum, xero_raw_sum, "
+                      "local_updated_at, last_synced_at FROM sync.mappings "
                       "WHERE connection_id = $1 AND entity = $2 AND xero_id = ANY($3::uuid[])) m "
                       "JOIN unnest($3::uuid[], $4::text[]) AS r(xid, sum) ON r.xid = m.xero_id",
                       conn, entity, arr, sarr)
         : by_xero ? xs_pg_q(ctx->pg, &r,
-                            "SELECT xero_id, local_id, base, base_checksum, NULL, xero_parts "
-                            "FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
-                            "xero_id = ANY($3::uuid[])",
+                            "SELECT xero_id, local_id, base, base_checksum, NULL, "
+                            "xero_parts, " SINCE " FROM sync.mappings m WHERE connection_id = "
+                            "$1 AND entity = $2 AND xero_id = ANY($3::uuid[])",
                             conn, entity, arr)
                   : xs_pg_q(ctx->pg, &r,
-                            "SELECT xero_id, local_id, base, base_checksum, NULL, xero_parts "
-                            "FROM sync.mappings WHERE connection_id = $1 AND entity = $2 AND "
-                            "local_id = ANY($3::uuid[])",
+                            "SELECT xero_id, local_id, base, base_checksum, NULL, "
+                            "xero_parts, " SINCE " FROM sync.mappings m WHERE connection_id = "
+                            "$1 AND entity = $2 AND local_id = ANY($3::uuid[])",
                             conn, entity, arr);
     free(arr);
     free(sarr);
@@ -71,9 +81,13 @@ xs_err map_load_sums(xs_svc_ctx *ctx, const char *conn, const char *entity, cons
             json_pack("{s:s, s:s, s:o, s:s?, s:s?}", "xero_id", xs_pg_res_get(r, i, 0), "local_id",
                       xs_pg_res_get(r, i, 1), "base", base != NULL ? base : json_null(), "checksum",
                       xs_pg_res_get(r, i, 3), "raw", sums != NULL ? xs_pg_res_get(r, i, 4) : NULL);
-        const char *parts = sums == NULL ? xs_pg_res_get(r, i, 5) : NULL;
+        const char *parts = xs_pg_res_get(r, i, 5);
         if (parts != NULL) {
             json_object_set_new(row, "parts", xs_json_parse(parts, strlen(parts), NULL));
+        }
+        int64_t since = 0;
+        if (xs_pg_res_int(r, i, 6, &since) == XS_OK) {
+            json_object_set_new(row, "since", json_integer((json_int_t)since));
         }
         json_object_set_new(m, xs_pg_res_get(r, i, by_xero ? 0 : 1), row);
     }

@@ -10,6 +10,9 @@
 #include "engine/domain.h"
 #include "engine/step.h"
 
+/* map_load reads the mappings of ids (Xero's ids when by_xero, else local ids) into *out
+ * (new): {id: {xero_id, local_id, base, checksum, parts?, since}}, since being when the base
+ * was agreed with the local row (ms; see SINCE in mappings.c). */
 xs_err map_load(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *ids,
                 bool by_xero, json_t **out);
 

@@ -410,7 +410,11 @@ static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const set
     json_t *fix = NULL; /* the local row with Xero's computed values, when only they differ */
     int64_t lat = l->at;
     int64_t edited = l->edited; /* when the host application last changed it */
-    xs_err e = decide_record(ops, base, lrec, p->rec, edited, p->at, set, &d, &fix);
+    /* Its writes field by field, since the base was agreed (a linked record's only). */
+    json_t *since = json_object_get(m, "since");
+    xs_sync_edits edits = {.fields = l->touched, .since = json_integer_value(since)};
+    xs_err e = decide_record(ops, base, lrec, p->rec, edited, p->at,
+                             base != NULL && json_is_integer(since) ? &edits : NULL, set, &d, &fix);
     if (e != XS_OK) {
         return xs_svc_fail(ctx, e, false, "cannot decide record %s", p->xero_id);
     }

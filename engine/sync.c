@@ -112,10 +112,42 @@ static xs_sync_action settle(xs_policy p, xs_time local_at, xs_time xero_at)
     }
 }
 
+/* written tells whether the local side wrote field k since the base was agreed (edits). */
+static bool written(const xs_sync_edits *edits, const char *k)
+{
+    json_t *at = edits != NULL ? json_object_get(edits->fields, k) : NULL;
+    return json_is_integer(at) && json_integer_value(at) > edits->since;
+}
+
+/* field_at is when the local side last wrote field k: its own time when known, else local_at
+ * (the row's). */
+static xs_time field_at(const xs_sync_edits *edits, const char *k, xs_time local_at)
+{
+    json_t *at = edits != NULL ? json_object_get(edits->fields, k) : NULL;
+    return json_is_integer(at) && json_integer_value(at) > 0 ? json_integer_value(at) : local_at;
+}
+
+/* rewritten tells whether the local side wrote a field of local since the base that it holds
+ * otherwise than Xero (a value put back: it reads as the base's, yet it is a later write). */
+static bool rewritten(const json_t *local, const json_t *xero, const xs_sync_edits *edits)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(edits != NULL ? (json_t *)edits->fields : NULL, k, v)
+    {
+        json_t *l = json_object_get(local, k);
+        if (l != NULL && written(edits, k) && !same(l, json_object_get(xero, k))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* merge builds the three-way merge of local and xero against base into d; fields changed on
  * both sides are settled by fallback (manual holds the whole record). */
 static xs_err merge(const json_t *base, const json_t *local, const json_t *xero, xs_time local_at,
-                    xs_time xero_at, xs_policy fallback, xs_sync_decision *d)
+                    xs_time xero_at, const xs_sync_edits *edits, xs_policy fallback,
+                    xs_sync_decision *d)
 {
     json_t *out = json_object();
     json_t *fields = json_object();
@@ -146,7 +178,7 @@ static xs_err merge(const json_t *base, const json_t *local, const json_t *xero,
         json_t *pick;
         if (same(l, x)) {
             pick = l;
-        } else if (base != NULL && same(l, b)) {
+        } else if (base != NULL && same(l, b) && !written(edits, k)) {
             pick = x;
             json_object_set_new(fields, k, json_string("xero"));
         } else if (base != NULL && same(x, b)) {
@@ -154,7 +186,7 @@ static xs_err merge(const json_t *base, const json_t *local, const json_t *xero,
             json_object_set_new(fields, k, json_string("local"));
         } else {
             both++;
-            xs_sync_action a = settle(fallback, local_at, xero_at);
+            xs_sync_action a = settle(fallback, field_at(edits, k, local_at), xero_at);
             if (a == XS_SYNC_HOLD) {
                 /* The reason names the field before the keys (which own its name) go. */
                 snprintf(d->reason, sizeof(d->reason),
@@ -189,12 +221,20 @@ static xs_err merge(const json_t *base, const json_t *local, const json_t *xero,
 xs_err xs_sync_decide(const json_t *base, const json_t *local, const json_t *xero, xs_time local_at,
                       xs_time xero_at, xs_policy policy, xs_policy fallback, xs_sync_decision *out)
 {
+    return xs_sync_decide_edits(base, local, xero, local_at, xero_at, NULL, policy, fallback, out);
+}
+
+xs_err xs_sync_decide_edits(const json_t *base, const json_t *local, const json_t *xero,
+                            xs_time local_at, xs_time xero_at, const xs_sync_edits *edits,
+                            xs_policy policy, xs_policy fallback, xs_sync_decision *out)
+{
     memset(out, 0, sizeof(*out));
     if (!json_is_object(local) || !json_is_object(xero) ||
-        (base != NULL && !json_is_object(base)) || fallback == XS_POLICY_MERGE) {
+        (base != NULL && !json_is_object(base)) || fallback == XS_POLICY_MERGE ||
+        (edits != NULL && edits->fields != NULL && !json_is_object(edits->fields))) {
         return XS_EINVAL;
     }
-    bool local_changed = base == NULL || !same_record(local, base);
+    bool local_changed = base == NULL || !same_record(local, base) || rewritten(local, xero, edits);
     bool xero_changed = base == NULL || !same_record(xero, base);
     if (!local_changed && !xero_changed) {
         out->action = XS_SYNC_NONE;
@@ -222,14 +262,15 @@ xs_err xs_sync_decide(const json_t *base, const json_t *local, const json_t *xer
     }
     out->conflict = true;
     if (policy == XS_POLICY_MERGE) {
-        return merge(base, local, xero, local_at, xero_at, fallback, out);
+        return merge(base, local, xero, local_at, xero_at, edits, fallback, out);
     }
     if (policy == XS_POLICY_LAST_WRITE_WINS) {
         /* The last write of each field wins: a field one side changed keeps that change
          * (a whole record taken from the newer side would undo the other side's edits, and
          * carry back a status Xero has moved on from), a field both changed takes the newer
          * side's value. */
-        xs_err e = merge(base, local, xero, local_at, xero_at, XS_POLICY_LAST_WRITE_WINS, out);
+        xs_err e =
+            merge(base, local, xero, local_at, xero_at, edits, XS_POLICY_LAST_WRITE_WINS, out);
         if (e == XS_OK) {
             out->policy = XS_POLICY_LAST_WRITE_WINS;
             char why[sizeof(out->reason)];

@@ -96,6 +96,23 @@ typedef struct xs_sync_decision {
 xs_err xs_sync_decide(const json_t *base, const json_t *local, const json_t *xero, xs_time local_at,
                       xs_time xero_at, xs_policy policy, xs_policy fallback, xs_sync_decision *out);
 
+/* What the local side's row tells of its writes field by field (edited_fields, migration
+ * 0012): fields is {field: ms of the host application's last write that changed it} (NULL:
+ * none known); a field written after since (when the base was agreed) changed locally even
+ * when it holds the base's value again. */
+typedef struct xs_sync_edits {
+    const json_t *fields;
+    xs_time since;
+} xs_sync_edits;
+
+/* xs_sync_decide_edits is xs_sync_decide knowing the local side's writes field by field
+ * (edits, or NULL): a field the local side wrote since the base changed there whatever its
+ * value, and where both sides changed a field, last_write_wins compares that field's local
+ * time (else local_at) with xero_at. */
+xs_err xs_sync_decide_edits(const json_t *base, const json_t *local, const json_t *xero,
+                            xs_time local_at, xs_time xero_at, const xs_sync_edits *edits,
+                            xs_policy policy, xs_policy fallback, xs_sync_decision *out);
+
 /* xs_sync_decision_fini frees what d holds and clears it. */
 void xs_sync_decision_fini(xs_sync_decision *d);
 

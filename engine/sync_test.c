@@ -101,6 +101,94 @@ static void test_one_sided_changes(void **state)
     xs_sync_decision_fini(&d);
 }
 
+/* decide_edits is decide knowing the local side's writes field by field. */
+static xs_sync_decision decide_edits(const char *base, const char *local, const char *xero,
+                                     xs_time lat, xs_time xat, const char *fields, xs_time since,
+                                     xs_policy p, xs_policy fb)
+{
+    json_t *b = J(base), *l = J(local), *x = J(xero), *f = J(fields);
+    xs_sync_edits e = {.fields = f, .since = since};
+    xs_sync_decision d;
+    assert_int_equal(xs_sync_decide_edits(b, l, x, lat, xat, &e, p, fb, &d), XS_OK);
+    json_decref(b);
+    json_decref(l);
+    json_decref(x);
+    json_decref(f);
+    return d;
+}
+
+/* A local write that put back the agreed value (ARCHIVED, then ACTIVE again) while Xero
+ * archived the record is a local change of the field: the later write wins, not Xero's
+ * change by default. */
+static void test_value_put_back_is_a_write(void **state)
+{
+    (void)state;
+    const char *agreed = "{\"name\":\"A\",\"status\":\"ACTIVE\"}";
+    const char *archived = "{\"name\":\"A\",\"status\":\"ARCHIVED\"}";
+    /* Written at 300, after the base (agreed at 100), later than Xero's 200: local wins. */
+    xs_sync_decision d = decide_edits(agreed, agreed, archived, 300, 200, "{\"status\":300}", 100,
+                                      XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_true(d.conflict);
+    assert_int_equal(d.action, XS_SYNC_TO_XERO);
+    assert_record(d.result, agreed);
+    assert_record(d.fields, "{\"status\":\"both:local\"}");
+    xs_sync_decision_fini(&d);
+    /* Xero's change is the later one: it wins, and the conflict says so. */
+    d = decide_edits(agreed, agreed, archived, 300, 400, "{\"status\":300}", 100,
+                     XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_true(d.conflict);
+    assert_int_equal(d.action, XS_SYNC_TO_LOCAL);
+    assert_record(d.result, archived);
+    xs_sync_decision_fini(&d);
+    /* Written before the base was agreed: that decision saw it; Xero's change wins alone. */
+    d = decide_edits(agreed, agreed, archived, 300, 200, "{\"status\":100}", 100,
+                     XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_false(d.conflict);
+    assert_int_equal(d.action, XS_SYNC_TO_LOCAL);
+    xs_sync_decision_fini(&d);
+    /* Another field's write changes nothing of this one. */
+    d = decide_edits(agreed, agreed, archived, 300, 200, "{\"name\":300}", 100,
+                     XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_false(d.conflict);
+    assert_int_equal(d.action, XS_SYNC_TO_LOCAL);
+    xs_sync_decision_fini(&d);
+    /* Under merge, a field both sides wrote goes to the fallback; manual holds it. */
+    d = decide_edits(agreed, agreed, archived, 300, 200, "{\"status\":300}", 100, XS_POLICY_MERGE,
+                     XS_POLICY_MANUAL);
+    assert_true(d.conflict);
+    assert_int_equal(d.action, XS_SYNC_HOLD);
+    xs_sync_decision_fini(&d);
+}
+
+/* Where both sides changed a field, last_write_wins compares that field's own local time,
+ * not the row's: a later local edit of another field does not carry an older one. */
+static void test_field_times(void **state)
+{
+    (void)state;
+    const char *base = "{\"email\":\"a@x.nz\",\"status\":\"ACTIVE\"}";
+    const char *local = "{\"email\":\"b@x.nz\",\"status\":\"ARCHIVED\"}";
+    const char *xero = "{\"email\":\"a@x.nz\",\"status\":\"GDPRREQUEST\"}";
+    /* status written locally at 150, email at 300; Xero's status at 200. */
+    xs_sync_decision d = decide_edits(base, local, xero, 300, 200, "{\"status\":150,\"email\":300}",
+                                      100, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_true(d.conflict);
+    assert_int_equal(d.action, XS_SYNC_BOTH);
+    assert_record(d.result, "{\"email\":\"b@x.nz\",\"status\":\"GDPRREQUEST\"}");
+    xs_sync_decision_fini(&d);
+    /* Without field times the row's time decides, as before. */
+    d = decide(base, local, xero, 300, 200, XS_POLICY_LAST_WRITE_WINS, XS_POLICY_LAST_WRITE_WINS);
+    assert_record(d.result, local);
+    xs_sync_decision_fini(&d);
+    /* Field times that are not an object are refused. */
+    json_t *b = J(base), *f = J("[1]");
+    xs_sync_edits e = {.fields = f, .since = 0};
+    assert_int_equal(xs_sync_decide_edits(b, b, b, 1, 1, &e, XS_POLICY_LAST_WRITE_WINS,
+                                          XS_POLICY_LAST_WRITE_WINS, &d),
+                     XS_EINVAL);
+    json_decref(b);
+    json_decref(f);
+}
+
 static void test_policies_on_a_conflict(void **state)
 {
     (void)state;
@@ -278,7 +366,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raw_sum),           cmocka_unit_test(test_checksum_is_canonical),
-        cmocka_unit_test(test_one_sided_changes), cmocka_unit_test(test_policies_on_a_conflict),
+        cmocka_unit_test(test_one_sided_changes), cmocka_unit_test(test_value_put_back_is_a_write),
+        cmocka_unit_test(test_field_times),       cmocka_unit_test(test_policies_on_a_conflict),
         cmocka_unit_test(test_merge_fallbacks),   cmocka_unit_test(test_first_link),
         cmocka_unit_test(test_names_and_empties),
     };

@@ -597,6 +597,66 @@ static void test_edited_at(void **state)
     xs_pg_close(pg);
 }
 
+/* edited_fields (0012): per field, when the host application last wrote it (the row's
+ * updated_at in ms), under the engine's names; a write putting back an earlier value is a
+ * write; the engine's writes, and updates that change nothing, leave it. */
+static void test_edited_fields(void **state)
+{
+    (void)state;
+    xs_pg *pg = connect_to(schema_url);
+    char *org = new_org(pg);
+    char *id = new_contact(pg, org, "Fields");
+    assert_value(pg, "SELECT edited_fields IS NULL FROM app.contacts WHERE id = $1", id, NULL, "t");
+    exec_ok(pg, "UPDATE app.contacts SET status = 'ARCHIVED' WHERE id = $1", id, NULL);
+    assert_value(pg,
+                 "SELECT (edited_fields = jsonb_build_object('status', (extract(epoch FROM "
+                 "updated_at) * 1000)::bigint))::text FROM app.contacts WHERE id = $1",
+                 id, NULL, "true");
+    char *first =
+        value(pg, "SELECT edited_fields->>'status' FROM app.contacts WHERE id = $1", id, NULL);
+    /* Nothing changed: nothing recorded. */
+    exec_ok(pg, "UPDATE app.contacts SET status = status WHERE id = $1", id, NULL);
+    assert_value(pg, "SELECT edited_fields->>'status' FROM app.contacts WHERE id = $1", id, NULL,
+                 first);
+    /* The engine's write records nothing. */
+    assert_int_equal(xs_pg_begin(pg), XS_OK);
+    assert_int_equal(xs_pg_mark_engine(pg, "pull-f"), XS_OK);
+    exec_ok(pg, "UPDATE app.contacts SET status = 'ACTIVE', email = 'e@example.com' WHERE id = $1",
+            id, NULL);
+    assert_int_equal(xs_pg_commit(pg), XS_OK);
+    assert_value(pg,
+                 "SELECT (edited_fields = jsonb_build_object('status', $2::bigint))::text FROM "
+                 "app.contacts WHERE id = $1",
+                 id, first, "true");
+    /* The host puts ARCHIVED back: a write of status, at this write's time. */
+    exec_ok(pg, "SELECT pg_sleep(0.01)", NULL, NULL);
+    exec_ok(pg, "UPDATE app.contacts SET status = 'ARCHIVED' WHERE id = $1", id, NULL);
+    assert_value(pg,
+                 "SELECT ((edited_fields->>'status')::bigint > $2::bigint AND "
+                 "(edited_fields->>'status')::bigint = (extract(epoch FROM updated_at) * "
+                 "1000)::bigint AND NOT edited_fields ? 'email')::text FROM app.contacts WHERE "
+                 "id = $1",
+                 id, first, "true");
+    /* An invoice's contact and lines by the engine's names. */
+    char *other = new_contact(pg, org, "Other");
+    char *inv = value(pg,
+                      "INSERT INTO app.invoices (organisation_id, contact_id, type) VALUES ($1, "
+                      "$2, 'ACCREC') RETURNING id",
+                      org, id);
+    exec_ok(pg, "UPDATE app.invoices SET contact_id = $2 WHERE id = $1", inv, other);
+    exec_ok(pg, "INSERT INTO app.invoice_lines (invoice_id, quantity) VALUES ($1, 1)", inv, NULL);
+    assert_value(pg,
+                 "SELECT string_agg(k, ',' ORDER BY k) FROM app.invoices, "
+                 "jsonb_object_keys(edited_fields) k WHERE id = $1",
+                 inv, NULL, "contact,lines");
+    free(inv);
+    free(other);
+    free(first);
+    free(id);
+    free(org);
+    xs_pg_close(pg);
+}
+
 static void test_capture_invoice_lines_and_payments(void **state)
 {
     (void)state;
@@ -1083,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_capture_contact),
         cmocka_unit_test(test_capture_skips_engine_writes),
         cmocka_unit_test(test_edited_at),
+        cmocka_unit_test(test_edited_fields),
         cmocka_unit_test(test_capture_invoice_lines_and_payments),
         cmocka_unit_test(test_organisation_scoping_and_constraints),
         cmocka_unit_test(test_sync_uniqueness),

@@ -234,7 +234,8 @@ static json_t *retire_item(const char *xero_id, const json_t *base, char *why)
 #define COLS                                                                                       \
     "id, organisation_id, name, first_name, last_name, email, contact_number, account_number, "    \
     "tax_number, phones::text, addresses::text, status, default_currency, " XS_DOMAIN_MS(          \
-        "coalesce(edited_at, updated_at)") " AS edited_ms, " XS_DOMAIN_MS("updated_at")
+        "coalesce(edited_at, updated_at)") " AS edited_ms, edited_fields::text AS "                \
+                                           "edited_fields, " XS_DOMAIN_MS("updated_at")
 
 /* row_rec reads a row of COLS as the canonical contact. */
 static json_t *row_rec(const xs_pg_res *r, int i)

@@ -418,7 +418,8 @@ static bool check_push(const json_t *base, const json_t *rec, const xs_local_row
     "l.discount_rate::text) ORDER BY l.position, l.id), '[]')::text FROM app.invoice_lines l "     \
     "WHERE l.invoice_id = i.id), " XS_DOMAIN_MS(                                                   \
         "coalesce(i.edited_at, i.updated_at)") " AS "                                              \
-                                               "edited_ms, " XS_DOMAIN_MS("i.updated_at")
+                                               "edited_ms, i.edited_fields::text AS "              \
+                                               "edited_fields, " XS_DOMAIN_MS("i.updated_at")
 
 /* row_rec reads a row of COLS as the canonical invoice. */
 static json_t *row_rec(const xs_pg_res *r, int i)

@@ -191,7 +191,8 @@ static bool check_push(const json_t *base, const json_t *rec, const xs_local_row
     "p.account_code, to_char(p.date, 'YYYY-MM-DD'), p.amount::text, "                              \
     "p.currency_rate::text, " XS_DOMAIN_MS(                                                        \
         "coalesce(p.edited_at, p.updated_at)") " AS "                                              \
-                                               "edited_ms, " XS_DOMAIN_MS("p.updated_at")
+                                               "edited_ms, p.edited_fields::text AS "              \
+                                               "edited_fields, " XS_DOMAIN_MS("p.updated_at")
 
 /* row_rec reads a row of COLS as the canonical payment. */
 static json_t *row_rec(const xs_pg_res *r, int i)

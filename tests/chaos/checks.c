@@ -17,9 +17,10 @@
  *      by the documented window (a Xero write the engine overwrote before it could have read
  *      it), or by a recorded conflict settled as last_write_wins says, field by field (the
  *      side whose value was kept wrote later), or a local write to an invoice Xero holds as
- *      final (VOIDED, DELETED: a conflict records it undone), or by a write (on either side)
- *      that restored the value the engine had last agreed while the other side's change of
- *      the field waited (nothing can see it; counted as restored_unseen), or by a local write that
+ *      final (VOIDED, DELETED: a conflict records it undone), or by a Xero write that
+ *      restored the value the engine had last agreed while the local change of the field
+ *      waited (Xero keeps no history of fields; counted as restored_unseen; a local write
+ *      is seen, edited_fields), or by a local write that
  * lost to an earlier Xero edit of an invoice whose UpdatedDateUTC a payment made or deleted since
  *      then moved (xero_time_was_a_payments). Anything else is a lost update;
  *   4. money: totals, amount due and paid, and payment amounts equal to the cent;
@@ -349,11 +350,13 @@ static bool explained_by_conflict(chaos_world *w, chaos_sides *s, const chaos_wr
                  reason, chaos_side_name(wr->side), lost, kept);
         char based[64];
         canon_value(json_object_get(c, "base"), wr->field, based);
-        if (json_object_get(c, "base") != NULL && strcmp(lost, wr->value) == 0 &&
-            strcmp(based, wr->value) == 0 && strcmp(kept, value) == 0) {
-            /* The write restored the value the engine had last agreed, while the other side's
-             * change of the field waited: neither side keeps a history of fields, so nothing
-             * can tell that it was written (docs/ARCHITECTURE.md, "What remains"). */
+        if (wr->side == SIDE_XERO && json_object_get(c, "base") != NULL &&
+            strcmp(lost, wr->value) == 0 && strcmp(based, wr->value) == 0 &&
+            strcmp(kept, value) == 0) {
+            /* Xero's write restored the value the engine had last agreed, while the local
+             * change of the field waited: Xero keeps no history of fields, so nothing can tell
+             * that it was written (docs/ARCHITECTURE.md, "What remains"). A local write is
+             * seen (edited_fields, migration 0012). */
             chaos_count(w, "restored_unseen", 1);
             fprintf(stderr,
                     "chaos: a %s write that restored the agreed value, unseen: %s \"%s\" (write "
