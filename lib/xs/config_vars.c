@@ -157,10 +157,19 @@ const xs_config_var xs_config_vars[] = {
     {"XS_SCHEDULE_JITTER", XS_CFG_DURATION, "60s", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
      "Up to this much random delay is added to each scheduled run, so tenants do not all start "
      "at once."},
-    {"XS_PUSH_DELAY", XS_CFG_DURATION, "250ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
-     "Local changes of an organisation are pushed this long after the first of them (since its "
-     "last push), together with every change that came meanwhile, so a burst of edits costs few "
+    {"XS_PUSH_DELAY", XS_CFG_DURATION, "0ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
+     "An organisation's first local change since its last push waits this long, gathering the "
+     "changes that follow, before it is pushed (never sooner than XS_PUSH_EVERY after that "
+     "push). 0: it leaves at once."},
+    {"XS_PUSH_EVERY", XS_CFG_DURATION, "250ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
+     "An organisation's local changes are pushed at most this often: the changes that come "
+     "within this long of a push leave together when it ends, so a burst of edits costs few "
      "calls and a steady stream leaves every this often."},
+    {"XS_PUSH_PARALLEL", XS_CFG_INT, "3", false, 1, 5, NULL, XS_PROC_ORCHESTRATOR,
+     "Pushes of one connection and entity that may be under way at once, when they carry "
+     "different records (a record is in one push at a time): a push that comes while one is in "
+     "flight need not wait for it. Pulls, scans and lookups still run alone. At most 5, Xero's "
+     "calls at once per tenant."},
     {"XS_WEBHOOK_DELAY", XS_CFG_DURATION, "250ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
      "Xero's webhook events of a connection gather this long after the first of them, then "
      "become one run that fetches the records they name by id."},
@@ -179,7 +188,9 @@ const xs_config_var xs_config_vars[] = {
      "A push of updates that starts this long after its run's pull of the entity ended (or "
      "that retries, or whose run has no such pull) first reads the records again from Xero and "
      "decides them again, so a Xero edit made since is a conflict, not overwritten; 0: every "
-     "push of updates reads first. It then holds two permits of the rate budget."},
+     "push of updates reads first. It then holds two permits of the rate budget. A first try "
+     "reads only the records synced (read, or written with Xero's reply) this long ago or "
+     "more; a record pushed again right after its last push goes without a read."},
 
     /* --- Xero and OAuth (xs-auth) --- */
     {"XS_XERO_LOGIN_URL", XS_CFG_URL, "https://login.xero.com", false, 0, 0, "http|https",

@@ -36,6 +36,113 @@ static void busy_key(const char *conn, const char *entity, char *buf, size_t cap
     snprintf(buf, cap, "%s/%s", conn, entity);
 }
 
+/* push_ids is the set of local ids a push step's input names ({id: true}, new), or NULL when
+ * it names none (a scan, a lookup). */
+static json_t *push_ids(const char *kind, const json_t *input)
+{
+    json_t *ids = json_object_get(input, "local_ids");
+    if (strcmp(kind, "push") != 0 || !json_is_array(ids) || json_array_size(ids) == 0 ||
+        json_object_get(input, "lookup_names") != NULL) {
+        return NULL;
+    }
+    json_t *set = json_object();
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *id = json_string_value(v);
+        if (set == NULL || id == NULL || json_object_set_new(set, id, json_true()) != 0) {
+            json_decref(set);
+            return NULL;
+        }
+    }
+    return set;
+}
+
+/* may_join tells whether a step (run, its input's push ids: NULL when not a push of named
+ * records) may start while the steps in running (step id -> {run, ids}) of its connection and
+ * entity are under way: only pushes of named records join pushes of named records, of other
+ * runs, none of the same record, up to XS_PUSH_PARALLEL. A push holds its records while it
+ * runs (sync.push_claims), so two pushes never write one record; a pull, a scan or a lookup
+ * runs alone. The records it shares with them go into *shared (new, or NULL when none): it may
+ * start without them (strip_shared) if it has others. */
+static bool may_join(const orch *o, const json_t *running, const char *run, const json_t *ids,
+                     json_t **shared)
+{
+    *shared = NULL;
+    if (ids == NULL || (int64_t)json_object_size(running) >= o->push_parallel) {
+        return false;
+    }
+    const char *sid;
+    json_t *r;
+    json_object_foreach((json_t *)running, sid, r)
+    {
+        json_t *theirs = json_object_get(r, "ids");
+        if (theirs == NULL || strcmp(xs_json_str_or(r, "run", ""), run) == 0) {
+            json_decref(*shared);
+            *shared = NULL;
+            return false;
+        }
+        const char *id;
+        json_t *unused;
+        json_object_foreach((json_t *)ids, id, unused)
+        {
+            if (json_object_get(theirs, id) != NULL) {
+                if (*shared == NULL) {
+                    *shared = json_array();
+                }
+                json_array_append_new(*shared, json_string(id));
+            }
+        }
+    }
+    return *shared == NULL || json_array_size(*shared) < json_object_size(ids);
+}
+
+/* strip_shared takes the records in shared out of pending push step sid (input: its input, in
+ * which local_ids is replaced) and puts them back in the outbox (org, entity): they leave in a
+ * later push, once the push under way that holds them is done. Only a step that has not begun
+ * its list ("from" 0) nor ever run is changed; false when it was not. */
+static bool strip_shared(orch *o, xs_pg *pg, const char *sid, const char *org, const char *entity,
+                         json_t *input, const json_t *shared)
+{
+    json_int_t from = json_integer_value(json_object_get(input, "from"));
+    json_t *set = json_object(), *keep = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(shared, i, v)
+    {
+        json_object_set_new(set, json_string_value(v), json_true());
+    }
+    json_array_foreach(json_object_get(input, "local_ids"), i, v)
+    {
+        if (json_object_get(set, json_string_value(v)) == NULL) {
+            json_array_append(keep, v);
+        }
+    }
+    json_decref(set);
+    char *kt = xs_json_dump(keep, 0), *st = xs_json_dump(shared, 0);
+    xs_pg_res *r = NULL;
+    bool done = from == 0 && kt != NULL && st != NULL &&
+                xs_pg_q(pg, &r,
+                        "WITH u AS (UPDATE sync.run_steps SET input = jsonb_set(input, "
+                        "'{local_ids}', $2::jsonb) WHERE id = $1 AND status = 'pending' AND "
+                        "attempts = 0 RETURNING 1) SELECT count(sync.record_change($3::uuid, $4, "
+                        "x::uuid, 'update')) FROM u, jsonb_array_elements_text($5::jsonb) x",
+                        sid, kt, org, entity, st) == XS_OK &&
+                xs_pg_res_nrows(r) == 1 && strcmp(xs_pg_res_get(r, 0, 0), "0") != 0;
+    xs_pg_res_free(r);
+    free(kt);
+    free(st);
+    if (done) {
+        json_object_set_new(input, "local_ids", keep);
+        xs_log_debug(o->proc.log, "engine.push_split", "{s:s, s:s, s:I}", "step", sid, "entity",
+                     entity, "waiting", (json_int_t)json_array_size(shared));
+    } else {
+        json_decref(keep);
+    }
+    return done;
+}
+
 /* claim picks and claims the next step (disp_mu held); false when none can run now, with
  * *wait_ms a hint of when to look again. */
 static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
@@ -104,8 +211,25 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         const char *entity = xs_pg_res_get(r, i, 5);
         char key[96];
         busy_key(conn, entity, key, sizeof(key));
-        if (json_object_get(o->busy, key) != NULL || json_object_get(waiting, tenant) != NULL) {
+        if (json_object_get(waiting, tenant) != NULL) {
             continue;
+        }
+        json_t *running = json_object_get(o->busy, key), *shared = NULL, *input = NULL;
+        if (running != NULL && (strcmp(xs_pg_res_get(r, i, 6), "push") != 0 ||
+                                (int64_t)json_object_size(running) >= o->push_parallel)) {
+            continue; /* known without reading the step's input */
+        }
+        if (running != NULL) {
+            const char *in = xs_pg_res_get(r, i, 9);
+            input = xs_json_parse(in, strlen(in), NULL);
+            json_t *ids = push_ids(xs_pg_res_get(r, i, 6), input);
+            bool join = may_join(o, running, xs_pg_res_get(r, i, 1), ids, &shared);
+            json_decref(ids);
+            if (!join) {
+                json_decref(input);
+                json_decref(shared);
+                continue;
+            }
         }
         int64_t wait = 0;
         /* A pull may read several pages, one call after another; a push that re-reads makes
@@ -123,8 +247,18 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         if (permits == 0) {
             soonest = wait < soonest ? wait : soonest;
             json_object_set_new(waiting, tenant, json_true());
+            json_decref(input);
+            json_decref(shared);
             continue;
         }
+        if (shared != NULL && !strip_shared(o, pg, xs_pg_res_get(r, i, 0), xs_pg_res_get(r, i, 4),
+                                            entity, input, shared)) {
+            orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
+            json_decref(input);
+            json_decref(shared);
+            continue;
+        }
+        json_decref(shared);
         xs_pg_res *c = NULL;
         if (xs_pg_q(pg, &c,
                     "UPDATE sync.run_steps SET status = 'running', started_at = now(), attempts = "
@@ -133,6 +267,7 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
             xs_pg_res_nrows(c) == 0) {
             xs_pg_res_free(c);
             orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
+            json_decref(input);
             continue;
         }
         memset(out, 0, sizeof(*out));
@@ -153,14 +288,24 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         xs_pg_res_int(r, i, 8, &pri);
         out->priority = (int)pri;
         const char *in = xs_pg_res_get(r, i, 9), *st = xs_pg_res_get(r, i, 10);
-        out->input = xs_json_parse(in, strlen(in), NULL);
+        out->input = input != NULL ? input : xs_json_parse(in, strlen(in), NULL);
         out->settings = xs_json_parse(st, strlen(st), NULL);
         xs_pg_res_free(c);
         xs_pg_q(pg, NULL,
                 "UPDATE sync.runs SET status = 'running', started_at = coalesce(started_at, now()) "
                 "WHERE id = $1 AND status = 'queued'",
                 out->run);
-        json_object_set_new(o->busy, key, json_true());
+        running = json_object_get(o->busy, key);
+        if (running == NULL) {
+            running = json_object();
+            json_object_set_new(o->busy, key, running);
+        }
+        json_t *mine = json_pack("{s:s}", "run", out->run);
+        json_t *named = push_ids(kind, out->input);
+        if (named != NULL) {
+            json_object_set_new(mine, "ids", named);
+        }
+        json_object_set_new(running, out->sid, mine);
         json_object_set_new(o->served, tenant, json_integer(now));
         got = true;
     }
@@ -287,6 +432,9 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     }
     if (strcmp(type, "sync.push") == 0 && s->reread) {
         json_object_set_new(body, "reread", json_true());
+        /* A record synced less than XS_PUSH_REREAD_AFTER ago is as fresh as one its run's
+         * pull just read. */
+        json_object_set_new(body, "fresh_ms", json_integer(o->reread_after_ms));
     }
     if (strcmp(type, "sync.push") == 0) {
         json_object_set_new(body, "max_calls", json_integer(s->permits));
@@ -420,7 +568,11 @@ static void *executor_main(void *arg)
         char key[96];
         busy_key(s.conn, s.entity, key, sizeof(key));
         pthread_mutex_lock(&o->disp_mu);
-        json_object_del(o->busy, key);
+        json_t *running = json_object_get(o->busy, key);
+        json_object_del(running, s.sid);
+        if (json_object_size(running) == 0) {
+            json_object_del(o->busy, key);
+        }
         pthread_cond_broadcast(&o->disp_cv);
         pthread_mutex_unlock(&o->disp_mu);
         json_decref(s.input);

@@ -183,6 +183,8 @@ int main(int argc, char **argv)
     o.pull_step_ms = xs_config_int(cfg, "XS_PULL_STEP_TIME");
     o.lookback_ms = xs_config_int(cfg, "XS_INCREMENTAL_LOOKBACK");
     o.push_delay_ms = xs_config_int(cfg, "XS_PUSH_DELAY");
+    o.push_every_ms = xs_config_int(cfg, "XS_PUSH_EVERY");
+    o.push_parallel = xs_config_int(cfg, "XS_PUSH_PARALLEL");
     o.webhook_delay_ms = xs_config_int(cfg, "XS_WEBHOOK_DELAY");
     o.webhook_poll_every_ms = xs_config_int(cfg, "XS_WEBHOOK_POLL_EVERY");
     o.webhook_silence_ms = xs_config_int(cfg, "XS_WEBHOOK_SILENCE");

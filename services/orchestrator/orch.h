@@ -53,6 +53,7 @@ typedef struct orch {
     int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, pull_step_ms,
         lookback_ms;
     int64_t push_delay_ms, push_poll_ms, jitter_ms, incremental_every_ms, reread_after_ms;
+    int64_t push_every_ms, push_parallel; /* XS_PUSH_EVERY, XS_PUSH_PARALLEL */
     int64_t webhook_delay_ms; /* inbox.c: how long events of a connection gather into one run */
     /* hookwatch.c: the webhook entities' relaxed poll interval (0: never relaxed), and how long
      * without an event a tenant's webhooks count as stopped */

@@ -367,23 +367,48 @@ fail:
     return e;
 }
 
-/* drain_one drains org and forgets its notification (a failure is logged; the poll tries
- * again). */
-static void drain_one(orch *o, xs_pg *pg, const char *org, json_t *seen)
+/* The realtime thread's memory: seen holds the organisations notified since their last drain
+ * (id -> when they are due, monotonic ms), last when each was last drained (kept while it
+ * still bounds the next). */
+typedef struct drains {
+    json_t *seen, *last;
+} drains;
+
+/* drain_one drains org, forgets its notification and remembers when (a failure is logged;
+ * the poll tries again). */
+static void drain_one(orch *o, xs_pg *pg, const char *org, drains *d, int64_t now)
 {
     if (orch_drain(o, pg, org, NULL, NULL) != XS_OK) {
         xs_log_warn(o->proc.log, "push.drain_failed", "{s:s, s:s}", "organisation", org, "error",
                     xs_pg_error(pg));
     }
-    json_object_del(seen, org);
+    json_object_set_new(d->last, org, json_integer(now));
+    json_object_del(d->seen, org);
+}
+
+/* drain_noted takes a notification of org's changes at now: due XS_PUSH_DELAY after the
+ * first since its last drain, and not before XS_PUSH_EVERY after that drain. */
+static void drain_noted(const orch *o, drains *d, const char *org, int64_t now)
+{
+    if (json_object_get(d->seen, org) != NULL) {
+        return;
+    }
+    json_t *last = json_object_get(d->last, org);
+    int64_t due = now + o->push_delay_ms;
+    if (last != NULL && json_integer_value(last) + o->push_every_ms > due) {
+        due = json_integer_value(last) + o->push_every_ms;
+    }
+    json_object_set_new(d->seen, org, json_integer(due));
 }
 
 /* drain_due drains every organisation whose oldest pending change waited the delay: the
  * safety net for notifications lost while the thread was away (it runs every XS_PUSH_POLL). */
-static void drain_due(orch *o, xs_pg *pg, json_t *seen)
+static void drain_due(orch *o, xs_pg *pg, drains *d)
 {
     char delay[24];
-    snprintf(delay, sizeof(delay), "%lld", (long long)o->push_delay_ms);
+    snprintf(
+        delay, sizeof(delay), "%lld",
+        (long long)(o->push_delay_ms > o->push_every_ms ? o->push_delay_ms : o->push_every_ms));
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r,
                 "SELECT organisation_id FROM sync.changes c WHERE processed_at IS NULL AND EXISTS "
@@ -394,39 +419,47 @@ static void drain_due(orch *o, xs_pg *pg, json_t *seen)
         return;
     }
     for (int i = 0; i < xs_pg_res_nrows(r) && !atomic_load(&o->stop); i++) {
-        drain_one(o, pg, xs_pg_res_get(r, i, 0), seen);
+        drain_one(o, pg, xs_pg_res_get(r, i, 0), d, xs_clock_mono_ms());
     }
     xs_pg_res_free(r);
 }
 
-/* drain_notified drains the organisations in seen (id -> when its first notification since
- * its last drain came, monotonic ms) whose first change waited the delay, and returns how long
- * until the next of the others is due (at most cap). */
-static int64_t drain_notified(orch *o, xs_pg *pg, json_t *seen, int64_t now, int64_t cap)
+/* drain_notified drains the organisations of d->seen that are due, and returns how long
+ * until the next of the others is (at most cap). Drains older than the delay bound nothing
+ * any more and are forgotten. */
+static int64_t drain_notified(orch *o, xs_pg *pg, drains *d, int64_t now, int64_t cap)
 {
     int64_t next = cap;
     const char *org;
-    json_t *first, *tmp;
-    json_object_foreach_safe(seen, tmp, org, first)
+    json_t *at, *tmp;
+    json_object_foreach_safe(d->seen, tmp, org, at)
     {
-        int64_t due = json_integer_value(first) + o->push_delay_ms;
+        int64_t due = json_integer_value(at);
         if (due > now) {
             next = due - now < next ? due - now : next;
             continue;
         }
-        drain_one(o, pg, org, seen);
+        drain_one(o, pg, org, d, now);
+    }
+    json_object_foreach_safe(d->last, tmp, org, at)
+    {
+        if (json_integer_value(at) + o->push_every_ms <= now) {
+            json_object_del(d->last, org);
+        }
     }
     return next;
 }
 
 /* realtime_main waits for the notifications of local changes and drains each organisation
- * XS_PUSH_DELAY after its first change since its last drain, whatever follows: a burst within
- * the delay goes as one push, and a steady stream of edits leaves every delay, never later. */
+ * XS_PUSH_DELAY after its first change since its last drain (0 by default: at once), and at
+ * most every XS_PUSH_EVERY: the changes that come within it go together when it ends. So a
+ * single edit leaves without waiting, a burst goes as few pushes, and a steady stream of
+ * edits leaves every XS_PUSH_EVERY, never later. */
 static void *realtime_main(void *arg)
 {
     orch *o = arg;
     xs_pg *pg = NULL;
-    json_t *seen = json_object();
+    drains d = {.seen = json_object(), .last = json_object()};
     int64_t last_poll = 0, wait = 200;
     while (!atomic_load(&o->stop)) {
         if (pg == NULL || !xs_pg_is_ok(pg)) {
@@ -438,8 +471,8 @@ static void *realtime_main(void *arg)
         char *channel = NULL, *payload = NULL;
         xs_err e = xs_pg_wait(pg, (int)(wait > 0 ? wait : 1), &channel, &payload);
         int64_t now = xs_clock_mono_ms();
-        if (e == XS_OK && payload != NULL && json_object_get(seen, payload) == NULL) {
-            json_object_set_new(seen, payload, json_integer(now));
+        if (e == XS_OK && payload != NULL) {
+            drain_noted(o, &d, payload, now);
         }
         free(channel);
         free(payload);
@@ -447,12 +480,13 @@ static void *realtime_main(void *arg)
             continue;
         }
         if (now - last_poll >= o->push_poll_ms) {
-            drain_due(o, pg, seen);
+            drain_due(o, pg, &d);
             last_poll = now;
         }
-        wait = drain_notified(o, pg, seen, now, 200);
+        wait = drain_notified(o, pg, &d, now, 200);
     }
-    json_decref(seen);
+    json_decref(d.seen);
+    json_decref(d.last);
     xs_pg_close(pg);
     return NULL;
 }

@@ -25,12 +25,14 @@
 #define MAX_LOGS 512
 
 /* The orchestrator's variables: runs recover within seconds, the scheduler runs (the initial
- * import, incremental runs), the rate budget matches the simulator's limits below (Xero's
- * 60 calls a minute with a "minute" of 10 s: 12 a second), pulls read several pages. */
+ * import, incremental runs), local changes go as the defaults send them (at once, at most every
+ * 250 ms, three pushes of other records at once), the rate budget matches the simulator's limits
+ * below (Xero's 60 calls a minute with a "minute" of 10 s: 12 a second), pulls read several pages.
+ */
 static char *const ORCH_ENV[] = {"XS_SCHEDULER=true",           "XS_SCHEDULE_INCREMENTAL_EVERY=20s",
                                  "XS_SCHEDULE_JITTER=2s",       "XS_STEP_BACKOFF=100ms",
                                  "XS_STEP_BACKOFF_MAX=2s",      "XS_STEP_MAX_ATTEMPTS=12",
-                                 "XS_PUSH_DELAY=300ms",         "XS_PUSH_POLL=2s",
+                                 "XS_PUSH_PARALLEL=3",          "XS_PUSH_POLL=2s",
                                  "XS_BUS_TIMEOUT=20s",          "XS_EXECUTORS=4",
                                  "XS_DB_POOL_SIZE=6",           "XS_BUDGET_TENANT_MINUTE=120",
                                  "XS_BUDGET_MINUTE_WINDOW=10s", "XS_BUDGET_TENANT_DAY=1000000",

@@ -626,6 +626,70 @@ static void pick(int offset, char lid[40], char xid[40])
     free(x);
 }
 
+/* contacts_engine starts an engine of its own (prefix): one simulated tenant, the
+ * orchestrator with orch_env, auth and one contacts replica, and an organisation (name, *org
+ * new) connected to the tenant (conn, tenant). */
+static xst_engine *contacts_engine(const char *prefix, char *const orch_env[], const char *name,
+                                   char conn[40], char tenant[40], char **org)
+{
+    xst_engine *e = xst_engine_new(prefix);
+    char *sim_env[] = {"XS_SIM_TENANTS=1", NULL};
+    xst_engine_start_sim(e, sim_env);
+    xst_engine_start_orchestrator(e, orch_env);
+    xst_engine_start_service(e, "auth", "auth-1", NULL);
+    xst_engine_start_service(e, "contacts", "contacts-1", NULL);
+    assert_true(xst_engine_wait_live(e, "auth", 1, 20000));
+    assert_true(xst_engine_wait_live(e, "contacts", 1, 20000));
+    *org = xst_engine_connected(e, name, conn, tenant);
+    return e;
+}
+
+/* XS_PUSH_DELAY 0 and XS_PUSH_EVERY: an organisation's change after a quiet spell is drained
+ * at once, and the next one not before XS_PUSH_EVERY after that drain (its own engine, for
+ * the settings). */
+static void test_push_leaves_at_once_then_every(void **state)
+{
+    (void)state;
+    char *orch_env[] = {"XS_SCHEDULER=false", "XS_PUSH_DELAY=0ms", "XS_PUSH_EVERY=3s",
+                        "XS_PUSH_POLL=1s", NULL};
+    char conn[40], tenant[40], *org = NULL;
+    xst_engine *e = contacts_engine("push_every", orch_env, "Every Ltd", conn, tenant, &org);
+    /* Changes wait for the contacts' first full run. */
+    json_t *run = xst_engine_run(e, conn, "{\"mode\":\"full\",\"entities\":[\"contact\"]}", 60000);
+    assert_status(run, "succeeded");
+    json_decref(run);
+    assert_true(xst_engine_settle(e, 30000));
+    sleep(4); /* a quiet spell longer than XS_PUSH_EVERY */
+
+    const char *pending = "SELECT count(*) FROM sync.changes WHERE processed_at IS NULL";
+    int64_t t0 = xst_now_ms();
+    free(xst_engine_sqlf(e, "INSERT INTO app.contacts (organisation_id, name) VALUES ($1, $2)", 2,
+                         org, "Every First"));
+    while (xst_engine_sql_longf(e, pending, 0) > 0) {
+        assert_true(xst_now_ms() - t0 < 1500); /* at once, not after a delay */
+        usleep(20000);
+    }
+    int64_t drained = xst_now_ms();
+    free(xst_engine_sqlf(e, "INSERT INTO app.contacts (organisation_id, name) VALUES ($1, $2)", 2,
+                         org, "Every Second"));
+    while (xst_engine_sql_longf(e, pending, 0) > 0) {
+        assert_true(xst_now_ms() - drained < 8000);
+        usleep(20000);
+    }
+    int64_t second = xst_now_ms() - drained;
+    fprintf(stderr, "first drained after %lld ms, the second %lld ms after it\n",
+            (long long)(drained - t0), (long long)second);
+    assert_true(second >= 2500); /* not before XS_PUSH_EVERY since the last drain */
+    assert_true(xst_engine_settle(e, 30000));
+    assert_int_equal(xst_engine_sql_longf(e,
+                                          "SELECT count(*) FROM sync.mappings WHERE entity = "
+                                          "'contact'",
+                                          0),
+                     xst_engine_sql_longf(e, "SELECT count(*) FROM app.contacts", 0));
+    free(org);
+    assert_int_equal(xst_engine_free(e), 0);
+}
+
 /* A realtime push of records all linked reads just them from Xero (by id, in its push step)
  * instead of pulling what changed first; and local changes that come while a connection's
  * push waits join that push rather than queueing another behind it. */
@@ -648,13 +712,14 @@ static void test_realtime_push_one_pending_and_rereads(void **state)
     free(run);
 
     /* Xero slow: the first push is in flight for seconds while six more edits come, 300 ms
-     * apart (the push delay). */
+     * apart (the push delay): pushes of other records start beside it (XS_PUSH_PARALLEL), and
+     * beyond them one waits, which the rest join. */
     json_t *cfg =
         xst_engine_sim_json(E, "POST", "/_sim/config", "{\"latency\":{\"fixed_ms\":2000}}");
     json_decref(cfg);
     char *t0 = sql("SELECT now()::text", 0);
     char lid[7][40], xid[7][40], mail[7][64];
-    long most_queued = 0;
+    long most_queued = 0, most_running = 0;
     for (int i = 0; i < 7; i++) {
         pick(40 + i, lid[i], xid[i]);
         snprintf(mail[i], sizeof(mail[i]), "pending-%d@x.nz", i);
@@ -664,6 +729,11 @@ static void test_realtime_push_one_pending_and_rereads(void **state)
                               "= 'push' AND trigger = 'realtime' AND status = 'queued'",
                               1, CONN);
             most_queued = q > most_queued ? q : most_queued;
+            long n = sql_long("SELECT count(*) FROM sync.run_steps s JOIN sync.runs r ON r.id = "
+                              "s.run_id WHERE r.connection_id = $1 AND s.kind = 'push' AND "
+                              "s.entity = 'contact' AND s.status = 'running'",
+                              1, CONN);
+            most_running = n > most_running ? n : most_running;
             usleep(50000);
         }
     }
@@ -673,15 +743,79 @@ static void test_realtime_push_one_pending_and_rereads(void **state)
     for (int i = 0; i < 7; i++) {
         assert_true(wait_sim(xid[i], "EmailAddress", mail[i], 10000));
     }
-    /* One push waiting at most; the seven edits went in few runs (one per drain without the
-     * merge: about seven). */
+    /* One push waiting at most, up to XS_PUSH_PARALLEL (3) under way at once; the seven edits
+     * went in few runs (one per drain without the merge: about seven). */
     assert_true(most_queued <= 1);
+    assert_true(most_running >= 2 && most_running <= 3);
     long runs = sql_long("SELECT count(*) FROM sync.runs WHERE connection_id = $1 AND mode = "
                          "'push' AND created_at >= $2::timestamptz",
                          2, CONN, t0);
-    fprintf(stderr, "seven edits during a slow push went in %ld push runs\n", runs);
-    assert_true(runs >= 1 && runs <= 3);
+    fprintf(stderr, "seven edits during a slow push went in %ld push runs, %ld at once\n", runs,
+            most_running);
+    assert_true(runs >= 1 && runs <= 4);
     free(t0);
+
+    /* A record edited again, with another, while its push is in flight: the second push
+     * starts beside the first without it (a record is in one push at a time), and takes it in a
+     * later push once the first is done; the last edits are what Xero holds. */
+    cfg = xst_engine_sim_json(E, "POST", "/_sim/config", "{\"latency\":{\"fixed_ms\":1500}}");
+    json_decref(cfg);
+    char one[40], onex[40], two[40], twox[40];
+    pick(47, one, onex);
+    pick(48, two, twox);
+    free(sql("UPDATE app.contacts SET email = 'again-1@x.nz' WHERE id = $1", 1, one));
+    usleep(700000);
+    free(sql("UPDATE app.contacts SET email = CASE WHEN id = $1 THEN 'again-2@x.nz' ELSE "
+             "'beside-2@x.nz' END WHERE id IN ($1, $2)",
+             2, one, two));
+    long together = 0, beside = 0;
+    for (int j = 0; j < 60; j++) {
+        long n = sql_long("SELECT count(*) FROM sync.run_steps s JOIN sync.runs r ON r.id = "
+                          "s.run_id WHERE r.connection_id = $1 AND s.kind = 'push' AND s.status = "
+                          "'running' AND s.input->'local_ids' ? $2",
+                          2, CONN, one);
+        together = n > together ? n : together;
+        beside += sql_long("SELECT count(*) FROM sync.run_steps s JOIN sync.runs r ON r.id = "
+                           "s.run_id JOIN sync.run_steps t ON t.run_id <> s.run_id AND t.status = "
+                           "'running' AND t.kind = 'push' AND t.input->'local_ids' ? $2 WHERE "
+                           "r.connection_id = $1 AND s.kind = 'push' AND s.status = 'running' AND "
+                           "s.input->'local_ids' ? $3 AND NOT s.input->'local_ids' ? $2",
+                           3, CONN, one, two);
+        usleep(50000);
+    }
+    cfg = xst_engine_sim_json(E, "POST", "/_sim/config", "{\"latency\":{\"fixed_ms\":0}}");
+    json_decref(cfg);
+    settle();
+    assert_true(wait_sim(onex, "EmailAddress", "again-2@x.nz", 10000));
+    assert_true(wait_sim(twox, "EmailAddress", "beside-2@x.nz", 10000));
+    assert_int_equal(together, 1);
+    assert_true(beside > 0);
+}
+
+/* A push re-reads only the records not synced a moment ago (XS_PUSH_REREAD_AFTER): one pushed
+ * again right after its last push goes without a read; one synced longer ago is read first. */
+static void test_push_rereads_what_is_not_fresh(void **state)
+{
+    (void)state;
+    settle();
+    char lid[40], xid[40];
+    pick(49, lid, xid);
+    const char *last = "SELECT coalesce((counts->'contact'->'push'->>'reread')::int, -1) FROM "
+                       "sync.runs WHERE connection_id = $1 AND mode = 'push' AND trigger = "
+                       "'realtime' ORDER BY created_at DESC LIMIT 1";
+    /* Synced a minute ago (as if): read first. */
+    free(sql("UPDATE sync.mappings SET last_synced_at = now() - interval '1 minute' WHERE "
+             "local_id = $1",
+             1, lid));
+    free(sql("UPDATE app.contacts SET email = 'fresh-1@x.nz' WHERE id = $1", 1, lid));
+    settle();
+    assert_true(wait_sim(xid, "EmailAddress", "fresh-1@x.nz", 10000));
+    assert_int_equal(sql_long(last, 1, CONN), 1);
+    /* Its push's reply just synced it: the next edit goes without a read. */
+    free(sql("UPDATE app.contacts SET email = 'fresh-2@x.nz' WHERE id = $1", 1, lid));
+    settle();
+    assert_true(wait_sim(xid, "EmailAddress", "fresh-2@x.nz", 10000));
+    assert_int_equal(sql_long(last, 1, CONN), 0);
 }
 
 static void test_conflict_policies(void **state)
@@ -1103,17 +1237,9 @@ static void sleep_past_second(void)
 static void test_tiebreak_of_many_ids(void **state)
 {
     (void)state;
-    xst_engine *e = xst_engine_new("tiebreak");
-    char *sim_env[] = {"XS_SIM_TENANTS=1", NULL};
-    xst_engine_start_sim(e, sim_env);
     char *orch_env[] = {"XS_SCHEDULER=false", "XS_PULL_PAGE_SIZE=30", NULL};
-    xst_engine_start_orchestrator(e, orch_env);
-    xst_engine_start_service(e, "auth", "auth-1", NULL);
-    xst_engine_start_service(e, "contacts", "contacts-1", NULL);
-    assert_true(xst_engine_wait_live(e, "auth", 1, 20000));
-    assert_true(xst_engine_wait_live(e, "contacts", 1, 20000));
-    char conn[40], tenant[40];
-    char *org = xst_engine_connected(e, "Tie Break Ltd", conn, tenant);
+    char conn[40], tenant[40], *org = NULL;
+    xst_engine *e = contacts_engine("tiebreak", orch_env, "Tie Break Ltd", conn, tenant, &org);
 
     sleep_past_second();
     xs_time t1 = sim_create_batch(e, tenant, "First", 15);
@@ -1155,6 +1281,8 @@ int main(void)
         cmocka_unit_test(test_incremental_picks_up_exactly_the_changes),
         cmocka_unit_test(test_local_edit_reaches_xero_without_echo),
         cmocka_unit_test(test_realtime_push_one_pending_and_rereads),
+        cmocka_unit_test(test_push_leaves_at_once_then_every),
+        cmocka_unit_test(test_push_rereads_what_is_not_fresh),
         cmocka_unit_test(test_conflict_policies),
         cmocka_unit_test(test_archival_both_ways),
         cmocka_unit_test(test_one_bad_item_fails_alone),
