@@ -31,7 +31,6 @@ static xs_err push_ask_read(xs_svc_ctx *ctx, const xs_msg *msg, step_req *req, p
                       .scan_after = xs_json_str_or(body, "scan_after", NULL),
                       .max_calls = 1,
                       .reread = json_is_true(json_object_get(body, "reread")),
-                      .fresh_ms = json_integer_value(json_object_get(body, "fresh_ms")),
                       .defer_partial = json_is_true(json_object_get(body, "defer_partial"))};
     xs_json_get_int(body, "max_calls", &ask->max_calls);
     const char *edits = xs_json_str_or(json_object_get(body, "settings"), "edits", "refuse");
@@ -52,48 +51,16 @@ static xs_err push_resend_creates(xs_svc_ctx *ctx, const step_req *req)
     return e != XS_OK ? step_db_fail(ctx, e, "cannot mark the creates sent again") : XS_OK;
 }
 
-/* push_stale keeps, of the Xero ids xids, those whose Xero version this connection learned
- * (its mapping written, by a read or a reply) ask->fresh_ms ago or more, or never (*out, new):
- * the others were read or written a moment ago, as a push right after its run's pull. */
-static xs_err push_stale(xs_svc_ctx *ctx, const push_ask *ask, const json_t *xids, json_t **out)
-{
-    *out = json_array();
-    char *arr = xs_domain_uuid_array(xids);
-    char fresh[24];
-    snprintf(fresh, sizeof(fresh), "%lld", (long long)ask->fresh_ms);
-    xs_pg_res *r = NULL;
-    xs_err e = arr == NULL || *out == NULL
-                   ? XS_ENOMEM
-                   : xs_pg_q(ctx->pg, &r,
-                             "SELECT x::text FROM unnest($3::uuid[]) x WHERE NOT EXISTS (SELECT 1 "
-                             "FROM sync.mappings m WHERE m.connection_id = $1 AND m.entity = $2 "
-                             "AND m.xero_id = x AND m.last_synced_at > now() - $4::bigint * "
-                             "interval '1 millisecond')",
-                             ask->req->conn, ask->req->ops->info->name, arr, fresh);
-    free(arr);
-    for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
-        json_array_append_new(*out, json_string(xs_pg_res_get(r, i, 0)));
-    }
-    xs_pg_res_free(r);
-    if (e != XS_OK) {
-        json_decref(*out);
-        *out = NULL;
-        return step_db_fail(ctx, e, "cannot read when the records were last synced");
-    }
-    return XS_OK;
-}
-
 /* push_redecide re-reads from Xero the records b updates (one call, counted in *calls) and
  * builds the batch again from what Xero holds now (*b replaced; the records of other kinds
- * it meets join p->again). xids: the Xero ids to read (NULL: all of b's). When the re-read
- * gave no usable reply, *reply (new) is the step's answer and b is left as it was. */
+ * it meets join p->again). When the re-read gave no usable reply, *reply (new) is the step's
+ * answer and b is left as it was. */
 static xs_err push_redecide(xs_svc_ctx *ctx, const push_ask *ask, const settings *set, batch *b,
-                            const json_t *stale, push_req *p, json_t *counts, json_t *errors,
-                            int64_t *calls, json_t **reply)
+                            push_req *p, json_t *counts, json_t *errors, int64_t *calls,
+                            json_t **reply)
 {
     const step_req *req = ask->req;
-    json_t *xids = stale != NULL ? json_incref((json_t *)stale) : push_items_ids(b->items, true);
-    json_t *lids = push_items_ids(b->items, false);
+    json_t *xids = push_items_ids(b->items, true), *lids = push_items_ids(b->items, false);
     xs_xero_call call;
     const char *outcome = NULL;
     xs_err e = push_reread(ctx, req, set, req->ops, xids, counts, &call, &outcome);
@@ -185,25 +152,8 @@ static xs_err push_step(xs_svc_ctx *ctx, const push_ask *ask, const settings *se
         json_array_extend(b.items, p.items);
         b.kind = p.kind;
     }
-    json_t *stale = NULL; /* a fresh step's records not synced a moment ago */
-    if (rebuild && ask->max_calls >= 2 && !p.stored && ask->fresh_ms > 0) {
-        json_t *xids = push_items_ids(b.items, true);
-        e = push_stale(ctx, ask, xids, &stale);
-        json_decref(xids);
-        if (e != XS_OK) {
-            goto out;
-        }
-        if (json_array_size(stale) == 0) {
-            xs_log_debug(ctx->proc->log, "sync.reread_skipped", "{s:s, s:s}", "step", req->step,
-                         "reason", "every record synced a moment ago");
-            json_decref(stale);
-            stale = NULL;
-            rebuild = false;
-        }
-    }
     if (rebuild && ask->max_calls >= 2) {
-        e = push_redecide(ctx, ask, set, &b, stale, &p, counts, errors, &calls, &answer);
-        json_decref(stale);
+        e = push_redecide(ctx, ask, set, &b, &p, counts, errors, &calls, &answer);
         if (e != XS_OK || answer != NULL) {
             goto out;
         }

@@ -19,7 +19,6 @@ typedef struct push_ask {
     const char *scan_after; /* without local_ids: a scan goes on after this id, or NULL */
     int64_t max_calls;      /* the calls the step may make (1 unless given) */
     bool reread;            /* updates are decided again on what Xero holds before they go */
-    int64_t fresh_ms;       /* with reread, a fresh step skips records synced less long ago */
     bool defer_partial;     /* records short of a whole request wait for the next step */
     bool recreate;          /* settings.edits is "recreate": an immutable record's edit is
                                sent as a delete and a create */

@@ -188,9 +188,7 @@ const xs_config_var xs_config_vars[] = {
      "A push of updates that starts this long after its run's pull of the entity ended (or "
      "that retries, or whose run has no such pull) first reads the records again from Xero and "
      "decides them again, so a Xero edit made since is a conflict, not overwritten; 0: every "
-     "push of updates reads first. It then holds two permits of the rate budget. A first try "
-     "reads only the records synced (read, or written with Xero's reply) this long ago or "
-     "more; a record pushed again right after its last push goes without a read."},
+     "push of updates reads first. It then holds two permits of the rate budget."},
 
     /* --- Xero and OAuth (xs-auth) --- */
     {"XS_XERO_LOGIN_URL", XS_CFG_URL, "https://login.xero.com", false, 0, 0, "http|https",

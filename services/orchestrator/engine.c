@@ -432,9 +432,6 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     }
     if (strcmp(type, "sync.push") == 0 && s->reread) {
         json_object_set_new(body, "reread", json_true());
-        /* A record synced less than XS_PUSH_REREAD_AFTER ago is as fresh as one its run's
-         * pull just read. */
-        json_object_set_new(body, "fresh_ms", json_integer(o->reread_after_ms));
     }
     if (strcmp(type, "sync.push") == 0) {
         json_object_set_new(body, "max_calls", json_integer(s->permits));

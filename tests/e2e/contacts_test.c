@@ -792,32 +792,6 @@ static void test_realtime_push_one_pending_and_rereads(void **state)
     assert_true(beside > 0);
 }
 
-/* A push re-reads only the records not synced a moment ago (XS_PUSH_REREAD_AFTER): one pushed
- * again right after its last push goes without a read; one synced longer ago is read first. */
-static void test_push_rereads_what_is_not_fresh(void **state)
-{
-    (void)state;
-    settle();
-    char lid[40], xid[40];
-    pick(49, lid, xid);
-    const char *last = "SELECT coalesce((counts->'contact'->'push'->>'reread')::int, -1) FROM "
-                       "sync.runs WHERE connection_id = $1 AND mode = 'push' AND trigger = "
-                       "'realtime' ORDER BY created_at DESC LIMIT 1";
-    /* Synced a minute ago (as if): read first. */
-    free(sql("UPDATE sync.mappings SET last_synced_at = now() - interval '1 minute' WHERE "
-             "local_id = $1",
-             1, lid));
-    free(sql("UPDATE app.contacts SET email = 'fresh-1@x.nz' WHERE id = $1", 1, lid));
-    settle();
-    assert_true(wait_sim(xid, "EmailAddress", "fresh-1@x.nz", 10000));
-    assert_int_equal(sql_long(last, 1, CONN), 1);
-    /* Its push's reply just synced it: the next edit goes without a read. */
-    free(sql("UPDATE app.contacts SET email = 'fresh-2@x.nz' WHERE id = $1", 1, lid));
-    settle();
-    assert_true(wait_sim(xid, "EmailAddress", "fresh-2@x.nz", 10000));
-    assert_int_equal(sql_long(last, 1, CONN), 0);
-}
-
 static void test_conflict_policies(void **state)
 {
     (void)state;
@@ -1282,7 +1256,6 @@ int main(void)
         cmocka_unit_test(test_local_edit_reaches_xero_without_echo),
         cmocka_unit_test(test_realtime_push_one_pending_and_rereads),
         cmocka_unit_test(test_push_leaves_at_once_then_every),
-        cmocka_unit_test(test_push_rereads_what_is_not_fresh),
         cmocka_unit_test(test_conflict_policies),
         cmocka_unit_test(test_archival_both_ways),
         cmocka_unit_test(test_one_bad_item_fails_alone),
