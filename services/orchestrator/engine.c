@@ -59,15 +59,15 @@ static json_t *push_ids(const char *kind, const json_t *input)
     return set;
 }
 
-/* may_join tells whether a step (run, its input's push ids: NULL when not a push of named
- * records) may start while the steps in running (step id -> {run, ids}) of its connection and
+/* may_join tells whether a step (run, input, its input's push ids: NULL when not a push of
+ * named records) may start while the steps in running (step id -> {run, ids}) of its connection and
  * entity are under way: only pushes of named records join pushes of named records, of other
  * runs, none of the same record, up to XS_PUSH_PARALLEL. A push holds its records while it
  * runs (sync.push_claims), so two pushes never write one record; a pull, a scan or a lookup
  * runs alone. The records it shares with them go into *shared (new, or NULL when none): it may
  * start without them (strip_shared) if it has others. */
-static bool may_join(const orch *o, const json_t *running, const char *run, const json_t *ids,
-                     json_t **shared)
+static bool may_join(const orch *o, const json_t *running, const char *run, const json_t *input,
+                     const json_t *ids, json_t **shared)
 {
     *shared = NULL;
     if (ids == NULL || (int64_t)json_object_size(running) >= o->push_parallel) {
@@ -95,17 +95,18 @@ static bool may_join(const orch *o, const json_t *running, const char *run, cons
             }
         }
     }
-    return *shared == NULL || json_array_size(*shared) < json_object_size(ids);
+    /* Records can leave only a step that has not begun its list ("from" 0). */
+    return *shared == NULL || (json_integer_value(json_object_get(input, "from")) == 0 &&
+                               json_array_size(*shared) < json_object_size(ids));
 }
 
 /* strip_shared takes the records in shared out of pending push step sid (input: its input, in
  * which local_ids is replaced) and puts them back in the outbox (org, entity): they leave in a
- * later push, once the push under way that holds them is done. Only a step that has not begun
- * its list ("from" 0) nor ever run is changed; false when it was not. */
+ * later push, once the push under way that holds them is done. Only a step that never ran is
+ * changed; false when it was not. */
 static bool strip_shared(orch *o, xs_pg *pg, const char *sid, const char *org, const char *entity,
                          json_t *input, const json_t *shared)
 {
-    json_int_t from = json_integer_value(json_object_get(input, "from"));
     json_t *set = json_object(), *keep = json_array();
     size_t i;
     json_t *v;
@@ -122,7 +123,7 @@ static bool strip_shared(orch *o, xs_pg *pg, const char *sid, const char *org, c
     json_decref(set);
     char *kt = xs_json_dump(keep, 0), *st = xs_json_dump(shared, 0);
     xs_pg_res *r = NULL;
-    bool done = from == 0 && kt != NULL && st != NULL &&
+    bool done = kt != NULL && st != NULL &&
                 xs_pg_q(pg, &r,
                         "WITH u AS (UPDATE sync.run_steps SET input = jsonb_set(input, "
                         "'{local_ids}', $2::jsonb) WHERE id = $1 AND status = 'pending' AND "
@@ -223,7 +224,7 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
             const char *in = xs_pg_res_get(r, i, 9);
             input = xs_json_parse(in, strlen(in), NULL);
             json_t *ids = push_ids(xs_pg_res_get(r, i, 6), input);
-            bool join = may_join(o, running, xs_pg_res_get(r, i, 1), ids, &shared);
+            bool join = may_join(o, running, xs_pg_res_get(r, i, 1), input, ids, &shared);
             json_decref(ids);
             if (!join) {
                 json_decref(input);
