@@ -541,6 +541,50 @@ static void curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* contract_note appends one exchange to the contract log, when XS_CONTRACT_LOG names a
+ * folder: a JSON line {test, method, url, status, content_type, body} in <folder>/<pid>.jsonl,
+ * which tests/contract/api_contract.py validates against docs/openapi.yaml once every test has
+ * run. One write per line with O_APPEND, so threads of one test do not interleave. */
+static void contract_note(const char *method, const char *url, const xst_http *r,
+                          const char *content_type)
+{
+    const char *dir = getenv("XS_CONTRACT_LOG");
+    if (dir == NULL || *dir == '\0' || r->status == 0) {
+        return;
+    }
+    /* Only the orchestrator's routes: the simulator's (under /_sim, /api.xro, /connect ...)
+     * have their own contract test. */
+    const char *host = strstr(url, "://");
+    const char *path = host != NULL ? strchr(host + 3, '/') : NULL;
+    if (path == NULL || (strncmp(path, "/v1/", 4) != 0 && strncmp(path, "/health", 7) != 0 &&
+                         strncmp(path, "/metrics", 8) != 0 && strncmp(path, "/ui", 3) != 0)) {
+        return;
+    }
+    (void)mkdir(dir, 0777);
+    char file[4096];
+    snprintf(file, sizeof(file), "%s/%ld.jsonl", dir, (long)getpid());
+    json_t *line = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "test", program_invocation_short_name,
+                             "method", method, "url", url, "status", (json_int_t)r->status,
+                             "content_type", content_type);
+    /* A body that is not UTF-8 is written as null with a mark, for the check to refuse. */
+    json_t *b = json_stringn(r->body, r->len);
+    json_object_set_new(line, "body", b != NULL ? b : json_null());
+    json_object_set_new(line, "body_not_utf8", json_boolean(b == NULL));
+    char *text = json_dumps(line, JSON_COMPACT);
+    json_decref(line);
+    if (text == NULL) {
+        xst_die("contract log: cannot encode the reply of %s %s", method, url);
+    }
+    size_t n = strlen(text);
+    text[n] = '\n';
+    int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, text, n + 1) != (ssize_t)(n + 1)) {
+        xst_die("contract log: cannot write %s: %s", file, strerror(errno));
+    }
+    close(fd);
+    free(text);
+}
+
 xst_http xst_http_do(const char *method, const char *url, const char *body,
                      const char *const *headers, long timeout_ms)
 {
@@ -570,17 +614,24 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
+    char *ctype = NULL;
     if (curl_easy_perform(c) == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
         char *loc = NULL;
         if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
             r.location = strdup(loc);
         }
+        char *ct = NULL;
+        if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL) {
+            ctype = strdup(ct);
+        }
     }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     r.body = s.buf != NULL ? s.buf : calloc(1, 1);
     r.len = s.len;
+    contract_note(method, url, &r, ctype);
+    free(ctype);
     if (r.len > 0) {
         r.json = xs_json_parse(r.body, r.len, NULL);
     }
