@@ -3,9 +3,11 @@
 
 Three checks, each of which fails the test:
 
-1. The document itself: OpenAPI 3.1, every schema valid JSON Schema 2020-12 (checked by
-   python3-jsonschema's own meta-schema), every $ref resolving, every operation with an
-   operationId (unique), a summary, its path parameters declared, and responses.
+1. The document itself: valid OpenAPI 3.1 by a maintained validator
+   (@seriousme/openapi-schema-validator from npm, --validator; scripts/npm-tools installs it),
+   every schema valid JSON Schema 2020-12 (python3-jsonschema's own meta-schema), every $ref
+   resolving, every operation with an operationId (unique), a summary, its path parameters
+   declared, and responses; every example valid against its schema.
 2. The route table: every (method, path) in services/orchestrator/api.c's `routes[]` is in the
    document, and every operation of the document is in the table.
 3. The replies: every reply of the orchestrator that the tests received (the harness writes
@@ -19,13 +21,15 @@ Three checks, each of which fails the test:
    says so (a partial `ctest -R` run).
 
 Usage: api_contract.py --spec docs/openapi.yaml --routes services/orchestrator/api.c
-                       --log DIR --expect e2e_a,e2e_b,...
+                       --log DIR --validator node_modules/.bin/validate-api
+                       --expect e2e_a,e2e_b,...
 """
 import argparse
 import glob
 import json
 import os
 import re
+import subprocess
 import sys
 import urllib.parse
 import warnings
@@ -104,6 +108,19 @@ def walk_refs(node, at, refs):
     elif isinstance(node, list):
         for i, v in enumerate(node):
             walk_refs(v, at + "/" + str(i), refs)
+
+
+def check_structure(spec, validator):
+    """check_structure runs the OpenAPI 3.1 validator from npm over the document."""
+    try:
+        p = subprocess.run([validator, spec], capture_output=True, text=True, timeout=60)
+    except OSError as e:
+        fail("document: cannot run the OpenAPI validator %s: %s (scripts/npm-tools installs it)"
+             % (validator, e))
+        return
+    if p.returncode != 0:
+        fail("document: not valid OpenAPI 3.1 (%s):\n%s%s" % (validator, p.stdout[:4000],
+                                                              p.stderr[:1000]))
 
 
 def check_document(c):
@@ -268,9 +285,11 @@ def main():
     ap.add_argument("--spec", required=True)
     ap.add_argument("--routes", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--validator", required=True)
     ap.add_argument("--expect", default="")
     args = ap.parse_args()
 
+    check_structure(args.spec, args.validator)
     c = Contract(args.spec)
     check_document(c)
     check_routes(c, args.routes)
