@@ -199,6 +199,12 @@ int main(int argc, char **argv)
         code = XS_EXIT_CONFIG;
         goto done;
     }
+    char why[XS_CONFIG_ERR_MAX];
+    if (orch_retention_read(cfg, &o.retain, why) != XS_OK) {
+        xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", why);
+        code = XS_EXIT_CONFIG;
+        goto done;
+    }
     if (orch_engine_start(&o) != XS_OK || orch_sched_start(&o) != XS_OK ||
         orch_inbox_start(&o) != XS_OK) {
         xs_log_error(o.proc.log, "engine.start_failed", NULL);

@@ -13,6 +13,7 @@
 #include "budget.h"
 #include "proto.h"
 #include "replicas.h"
+#include "retention.h"
 #include "xs/bus.h"
 #include "xs/crypto.h"
 #include "xs/http.h"
@@ -47,8 +48,8 @@ typedef struct orch {
     json_t *served;          /* tenant -> when it last got a step (disp_mu), for fairness */
     pthread_t *executors;
     int nexec, nexec_started;
-    pthread_t scheduler, realtime, inbox;
-    bool scheduler_started, realtime_started, inbox_started;
+    pthread_t scheduler, realtime, inbox, retention;
+    bool scheduler_started, realtime_started, inbox_started, retention_started;
     /* Configuration, read once. */
     int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, pull_step_ms,
         lookback_ms;
@@ -60,6 +61,7 @@ typedef struct orch {
     int64_t webhook_poll_every_ms, webhook_silence_ms;
     int full_at_minutes;
     bool scheduler_on;
+    orch_retention retain; /* retention.c: how long history is kept, how it is pruned */
 } orch;
 
 #endif
