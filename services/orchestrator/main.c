@@ -11,6 +11,7 @@
 #include "connections.h"
 #include "engine.h"
 #include "inbox.h"
+#include "retention.h"
 #include "sched.h"
 #include "settings.h"
 #include "webhooks.h"
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
     const xs_config *cfg = o.proc.cfg;
     pthread_t events;
     bool events_started = false;
-    char err[160];
+    char err[XS_CONFIG_ERR_MAX];
 
     if (orch_webhook_keys_read(&o) != XS_OK) {
         goto done;
@@ -137,6 +138,11 @@ int main(int argc, char **argv)
         snprintf(err, sizeof(err),
                  "XS_HTTP_MAX_CONNECTIONS_PER_IP: must be at most XS_HTTP_MAX_CONNECTIONS (%lld)",
                  (long long)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS"));
+        xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
+        code = XS_EXIT_CONFIG;
+        goto done;
+    }
+    if (orch_retention_read(&o, cfg, err) != XS_OK) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
         code = XS_EXIT_CONFIG;
         goto done;
@@ -196,12 +202,6 @@ int main(int argc, char **argv)
     if (!orch_settings_parse_hhmm(xs_config_str(cfg, "XS_SCHEDULE_FULL_AT"), &o.full_at_minutes)) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error",
                      "XS_SCHEDULE_FULL_AT: must be HH:MM (UTC), e.g. 02:00");
-        code = XS_EXIT_CONFIG;
-        goto done;
-    }
-    char why[XS_CONFIG_ERR_MAX];
-    if (orch_retention_read(cfg, &o.retain, why) != XS_OK) {
-        xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", why);
         code = XS_EXIT_CONFIG;
         goto done;
     }

@@ -13,7 +13,6 @@
 #include "budget.h"
 #include "proto.h"
 #include "replicas.h"
-#include "retention.h"
 #include "xs/bus.h"
 #include "xs/crypto.h"
 #include "xs/http.h"
@@ -61,7 +60,13 @@ typedef struct orch {
     int64_t webhook_poll_every_ms, webhook_silence_ms;
     int full_at_minutes;
     bool scheduler_on;
-    orch_retention retain; /* retention.c: how long history is kept, how it is pruned */
+    /* retention.c: how long history is kept (ms; 0: forever) and how it is pruned */
+    struct {
+        int64_t runs_ms, runs_failed_ms, api_calls_ms, changes_ms, webhook_events_ms;
+        int64_t every_ms, pause_ms, batch;
+        int64_t calls_floor_ms;  /* the budget's day window, at least a day */
+        int64_t events_floor_ms; /* a day, or XS_WEBHOOK_SILENCE when longer */
+    } retain;
 } orch;
 
 #endif

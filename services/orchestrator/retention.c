@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "orch.h"
 #include "worker.h"
 #include "xs/clock.h"
 #include "xs/json.h"
@@ -85,45 +84,35 @@ typedef struct pass {
     xs_time now;
 } pass;
 
-/* read_period reads duration var of cfg into *ms: 0, or at least an hour. */
-static xs_err read_period(const xs_config *cfg, const char *var, int64_t *ms, char *err)
+xs_err orch_retention_read(orch *o, const xs_config *cfg, char *err)
 {
-    *ms = xs_config_int(cfg, var);
-    if (*ms != 0 && *ms < HOUR_MS) {
-        snprintf(err, XS_CONFIG_ERR_MAX, "%s: must be 0 (kept forever) or at least 1h, got \"%s\"",
-                 var, xs_config_str(cfg, var));
-        return XS_ECONFIG;
+    const struct {
+        const char *var;
+        int64_t *ms;
+    } periods[] = {
+        {"XS_RETAIN_RUNS", &o->retain.runs_ms},
+        {"XS_RETAIN_RUNS_FAILED", &o->retain.runs_failed_ms},
+        {"XS_RETAIN_API_CALLS", &o->retain.api_calls_ms},
+        {"XS_RETAIN_CHANGES", &o->retain.changes_ms},
+        {"XS_RETAIN_WEBHOOK_EVENTS", &o->retain.webhook_events_ms},
+    };
+    for (size_t i = 0; i < sizeof(periods) / sizeof(periods[0]); i++) {
+        int64_t ms = xs_config_int(cfg, periods[i].var);
+        if (ms != 0 && ms < HOUR_MS) {
+            snprintf(err, XS_CONFIG_ERR_MAX,
+                     "%s: must be 0 (kept forever) or at least 1h, got \"%s\"", periods[i].var,
+                     xs_config_str(cfg, periods[i].var));
+            return XS_ECONFIG;
+        }
+        *periods[i].ms = ms;
     }
-    return XS_OK;
-}
-
-xs_err orch_retention_read(const xs_config *cfg, orch_retention *out, char *err)
-{
-    orch_retention r = {0};
-    xs_err e = read_period(cfg, "XS_RETAIN_RUNS", &r.runs_ms, err);
-    if (e == XS_OK) {
-        e = read_period(cfg, "XS_RETAIN_RUNS_FAILED", &r.runs_failed_ms, err);
-    }
-    if (e == XS_OK) {
-        e = read_period(cfg, "XS_RETAIN_API_CALLS", &r.api_calls_ms, err);
-    }
-    if (e == XS_OK) {
-        e = read_period(cfg, "XS_RETAIN_CHANGES", &r.changes_ms, err);
-    }
-    if (e == XS_OK) {
-        e = read_period(cfg, "XS_RETAIN_WEBHOOK_EVENTS", &r.webhook_events_ms, err);
-    }
-    if (e != XS_OK) {
-        return e;
-    }
-    r.every_ms = xs_config_int(cfg, "XS_RETAIN_EVERY");
-    r.pause_ms = xs_config_int(cfg, "XS_RETAIN_PAUSE");
-    r.batch = xs_config_int(cfg, "XS_RETAIN_BATCH");
+    o->retain.every_ms = xs_config_int(cfg, "XS_RETAIN_EVERY");
+    o->retain.pause_ms = xs_config_int(cfg, "XS_RETAIN_PAUSE");
+    o->retain.batch = xs_config_int(cfg, "XS_RETAIN_BATCH");
     int64_t day = xs_config_int(cfg, "XS_BUDGET_DAY_WINDOW");
     int64_t silence = xs_config_int(cfg, "XS_WEBHOOK_SILENCE");
-    r.calls_floor_ms = day > DAY_MS ? day : DAY_MS;
-    r.events_floor_ms = silence > DAY_MS ? silence : DAY_MS;
-    *out = r;
+    o->retain.calls_floor_ms = day > DAY_MS ? day : DAY_MS;
+    o->retain.events_floor_ms = silence > DAY_MS ? silence : DAY_MS;
     return XS_OK;
 }
 

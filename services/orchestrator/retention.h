@@ -22,30 +22,18 @@
 #ifndef ORCH_RETENTION_H
 #define ORCH_RETENTION_H
 
-#include <stdint.h>
-
+#include "orch.h"
 #include "xs/config.h"
 #include "xs/err.h"
 
-struct orch;
+/* orch_retention_read reads the XS_RETAIN_* variables of cfg (borrowed) into o->retain. A
+ * period that is neither 0 nor at least an hour is refused: XS_ECONFIG with a message naming
+ * the variable in err (XS_CONFIG_ERR_MAX bytes). */
+xs_err orch_retention_read(orch *o, const xs_config *cfg, char *err);
 
-/* The retention periods (ms; 0: kept forever) and the pacing of the pruning. */
-typedef struct orch_retention {
-    int64_t runs_ms, runs_failed_ms, api_calls_ms, changes_ms, webhook_events_ms;
-    int64_t every_ms, pause_ms, batch;
-    int64_t calls_floor_ms;  /* the budget's day window, at least a day */
-    int64_t events_floor_ms; /* a day, or XS_WEBHOOK_SILENCE when longer */
-} orch_retention;
-
-/* orch_retention_read reads the XS_RETAIN_* variables of cfg (borrowed) into *out. A period
- * that is neither 0 nor at least an hour is refused: XS_ECONFIG with a message naming the
- * variable in err (XS_CONFIG_ERR_MAX bytes). */
-xs_err orch_retention_read(const xs_config *cfg, orch_retention *out, char *err);
-
-/* orch_retention_start starts the pruning thread of o (whose retention o->retain holds);
- * orch_retention_stop waits for it to end once o->stop is set (a pass stops between two
- * statements). */
-xs_err orch_retention_start(struct orch *o);
-void orch_retention_stop(struct orch *o);
+/* orch_retention_start starts the pruning thread of o; orch_retention_stop waits for it to
+ * end once o->stop is set (a pass stops between two statements). */
+xs_err orch_retention_start(orch *o);
+void orch_retention_stop(orch *o);
 
 #endif

@@ -376,6 +376,32 @@ static void test_old_history_goes_what_is_needed_stays(void **state)
     assert_int_equal(runs_with(lone), 1);
     assert_int_equal(
         count("SELECT count(*) FROM sync.conflicts WHERE id = $1 AND run_id IS NULL", settled), 1);
+    /* Through the API: a pruned run is gone, the latest of its kind is there, and the
+     * settled conflict names no run. */
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/runs/%s", old35);
+    xst_http r = xst_engine_api(E, "GET", path, NULL);
+    assert_true(xst_http_error_is(&r, 404, "not_found", old35));
+    xst_http_free(&r);
+    snprintf(path, sizeof(path), "/v1/runs/%s", latest);
+    r = xst_engine_api(E, "GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "succeeded");
+    xst_http_free(&r);
+    snprintf(path, sizeof(path), "/v1/conflicts?connection_id=%s&status=RESOLVED", CONN);
+    r = xst_engine_api(E, "GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    bool found = false;
+    size_t at;
+    json_t *c;
+    json_array_foreach(json_object_get(r.json, "conflicts"), at, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "id")), settled) == 0) {
+            found = json_is_null(json_object_get(c, "run_id"));
+        }
+    }
+    xst_http_free(&r);
+    assert_true(found);
     assert_true(pruned("runs", from) >= 3);
     assert_true(pruned("run_steps", from) >= 6);
     assert_true(pruned("run_item_errors", from) >= 4);
@@ -428,11 +454,30 @@ static void test_old_history_goes_what_is_needed_stays(void **state)
     }
 }
 
+/* A period shorter than an hour (but 0) stops the orchestrator at start, naming it. */
+static void test_a_period_under_an_hour_is_refused(void **state)
+{
+    (void)state;
+    char *const bad[] = {"XS_RETAIN_RUNS_FAILED=30m", NULL};
+    xst_proc *p =
+        xst_spawn("orch-retain-30m", xst_bin("xs-orchestrator"), NULL, xst_engine_env(E, bad));
+    int64_t end = xst_now_ms() + 10000;
+    while (xst_alive(p) && xst_now_ms() < end) {
+        usleep(20000);
+    }
+    assert_int_equal(xst_stop(p, 100), 2);
+    assert_true(xst_log_contains(p, "config.invalid"));
+    assert_true(xst_log_contains(
+        p, "XS_RETAIN_RUNS_FAILED: must be 0 (kept forever) or at least 1h, got \\\"30m\\\""));
+    xst_proc_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backlog_pruned_in_batches_beside_a_run),
         cmocka_unit_test(test_old_history_goes_what_is_needed_stays),
+        cmocka_unit_test(test_a_period_under_an_hour_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
