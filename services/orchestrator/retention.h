@@ -13,7 +13,7 @@
  * What the engine reads to work correctly is never deleted, whatever its age: runs not
  * finished, or with a step not finished or holding a push claim, or that a PENDING conflict
  * points at; the latest run of each kind of a connection (same mode, entities and status;
- * the latest by start and by end), which the scheduler, the webhook safety net and the
+ * the latest by start and by end), which the realtime push, the webhook safety net and the
  * statistics ask for; changes not yet handed to a run; events pending or in progress, a
  * tenant's latest, and those received within a day or XS_WEBHOOK_SILENCE; the calls of the
  * budget's day window. Those windows are measured with the database's clock, the one the
