@@ -133,7 +133,7 @@ static bool parse_int(const char *text, int64_t *out)
     return true;
 }
 
-/* parse_duration reads decimal digits with an optional unit (ms, s, m, h; none means ms)
+/* parse_duration reads decimal digits with an optional unit (ms, s, m, h, d; none means ms)
  * into milliseconds; false on bad syntax or overflow. */
 static bool parse_duration(const char *text, int64_t *out)
 {
@@ -158,6 +158,8 @@ static bool parse_duration(const char *text, int64_t *out)
         unit = 60 * 1000;
     } else if (strcmp(p, "h") == 0) {
         unit = 3600 * 1000;
+    } else if (strcmp(p, "d") == 0) {
+        unit = 86400 * 1000;
     } else {
         return false;
     }
@@ -172,7 +174,9 @@ static bool parse_duration(const char *text, int64_t *out)
  * "0ms") into buf (32 bytes). */
 static void format_duration(int64_t ms, char *buf)
 {
-    if (ms != 0 && ms % (3600 * 1000) == 0) {
+    if (ms != 0 && ms % (86400 * 1000) == 0) {
+        snprintf(buf, 32, "%" PRId64 "d", ms / (86400 * 1000));
+    } else if (ms != 0 && ms % (3600 * 1000) == 0) {
         snprintf(buf, 32, "%" PRId64 "h", ms / (3600 * 1000));
     } else if (ms != 0 && ms % (60 * 1000) == 0) {
         snprintf(buf, 32, "%" PRId64 "m", ms / (60 * 1000));
@@ -299,8 +303,8 @@ static bool check_value(const xs_config_var *v, const char *text, int64_t *num, 
             format_duration(v->min, lo);
             format_duration(v->max, hi);
             snprintf(msg, size,
-                     "must be a duration from %s to %s (milliseconds, or a number with ms, s, m "
-                     "or h), got \"%s\"",
+                     "must be a duration from %s to %s (milliseconds, or a number with ms, s, m, "
+                     "h or d), got \"%s\"",
                      lo, hi, echo);
             return false;
         }

@@ -37,7 +37,7 @@ typedef enum xs_config_type {
     XS_CFG_ENUM,     /* one of the '|'-separated words in `choices` */
     XS_CFG_URL,      /* text with a "scheme://" prefix; `choices` lists allowed schemes */
     XS_CFG_SECRET,   /* text never logged or echoed back in errors */
-    XS_CFG_DURATION, /* milliseconds: "250", "250ms", "30s", "5m", "2h", within [min, max] ms */
+    XS_CFG_DURATION, /* milliseconds: "250", "250ms", "30s", "5m", "2h", "30d", in [min, max] ms */
 } xs_config_type;
 
 typedef struct xs_config_var {
@@ -67,8 +67,8 @@ typedef struct xs_config xs_config;
  * message. An empty value ("NAME=") counts as unset: the default applies, an optional
  * variable stays unset, and a required one is reported as "NAME: required but not set".
  * Values are taken as given (no trimming). Rules per type: INT an optional '-' and decimal
- * digits; DURATION decimal digits with an optional lower-case unit ms, s, m or h (none means
- * ms); BOOL true/false/1/0/yes/no/on/off in any case; ENUM exactly one of the choices; URL
+ * digits; DURATION decimal digits with an optional lower-case unit ms, s, m, h or d (none
+ * means ms); BOOL true/false/1/0/yes/no/on/off in any case; ENUM exactly one of the choices; URL
  * "scheme://" plus at least one character, the scheme one of the choices; STRING and
  * SECRET anything but blank (only whitespace: "must not be empty"). Messages read, e.g.:
  *   XS_HTTP_PORT: must be an integer from 1 to 65535, got "80a"

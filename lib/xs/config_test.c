@@ -247,6 +247,7 @@ static void test_duration(void **state)
     assert_true(orch_int("XS_DB_CONNECT_WAIT=1h", "XS_DB_CONNECT_WAIT") == 3600000);
     assert_true(orch_int("XS_DB_CONNECT_WAIT=0", "XS_DB_CONNECT_WAIT") == 0);
     assert_true(orch_int("XS_BUS_RESEND=0s", "XS_BUS_RESEND") == 0);
+    assert_true(orch_int("XS_INCREMENTAL_LOOKBACK=2d", "XS_INCREMENTAL_LOOKBACK") == 172800000);
     static const char *bad[] = {"49",
                                 "49ms",
                                 "0s",
@@ -263,22 +264,28 @@ static void test_duration(void **state)
                                 "+50",
                                 "50ms ",
                                 "1hh",
+                                "1d",
+                                "1D",
+                                "1dd",
                                 "ms"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char assignment[64], expect[XS_CONFIG_ERR_MAX];
         snprintf(assignment, sizeof(assignment), "XS_HEARTBEAT=%s", bad[i]);
         snprintf(expect, sizeof(expect),
                  "XS_HEARTBEAT: must be a duration from 50ms to 1m (milliseconds, or a number "
-                 "with ms, s, m or h), got \"%s\"",
+                 "with ms, s, m, h or d), got \"%s\"",
                  bad[i]);
         assert_orch_error(assignment, expect);
     }
     assert_orch_error("XS_DB_CONNECT_WAIT=61m",
                       "XS_DB_CONNECT_WAIT: must be a duration from 0ms to 1h (milliseconds, or a "
-                      "number with ms, s, m or h), got \"61m\"");
+                      "number with ms, s, m, h or d), got \"61m\"");
+    assert_orch_error("XS_BUDGET_DAY_WINDOW=31d",
+                      "XS_BUDGET_DAY_WINDOW: must be a duration from 10ms to 30d (milliseconds, "
+                      "or a number with ms, s, m, h or d), got \"31d\"");
     assert_orch_error("XS_BUS_TIMEOUT=99",
                       "XS_BUS_TIMEOUT: must be a duration from 100ms to 1h (milliseconds, or a "
-                      "number with ms, s, m or h), got \"99\"");
+                      "number with ms, s, m, h or d), got \"99\"");
 }
 
 static void test_enum_and_url(void **state)
@@ -416,7 +423,7 @@ static void test_check(void **state)
     assert_true(num == 7200000);
     assert_int_equal(xs_config_check(&dur, "1s", &num, err), XS_ECONFIG);
     assert_string_equal(err, "XS_T_DUR: must be a duration from 1500ms to 2h (milliseconds, or a "
-                             "number with ms, s, m or h), got \"1s\"");
+                             "number with ms, s, m, h or d), got \"1s\"");
     assert_int_equal(xs_config_check(&dur, "2562047788015216h", &num, err), XS_ECONFIG);
 
     xs_config_var str = {"XS_T_STR", XS_CFG_STRING, NULL, false, 0, 0, NULL, XS_PROC_SIM, "S."};

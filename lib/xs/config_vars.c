@@ -190,6 +190,40 @@ const xs_config_var xs_config_vars[] = {
      "decides them again, so a Xero edit made since is a conflict, not overwritten; 0: every "
      "push of updates reads first. It then holds two permits of the rate budget."},
 
+    /* --- retention (orchestrator): how long history is kept --- */
+    {"XS_RETAIN_RUNS", XS_CFG_DURATION, "30d", false, 0, SEC(315360000), NULL, XS_PROC_ORCHESTRATOR,
+     "How long a run that succeeded is kept after it finished, with its steps and per-item "
+     "errors; 0: forever, else at least 1h. The latest run of each kind of a connection, and "
+     "runs a pending conflict or an unsettled push claim points at, are kept whatever their "
+     "age."},
+    {"XS_RETAIN_RUNS_FAILED", XS_CFG_DURATION, "90d", false, 0, SEC(315360000), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "How long a run that failed, was partial or was canceled is kept after it finished, with "
+     "its steps and per-item errors; 0: forever, else at least 1h."},
+    {"XS_RETAIN_API_CALLS", XS_CFG_DURATION, "30d", false, 0, SEC(315360000), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "How long the audit of calls to Xero (sync.api_calls) is kept; 0: forever, else at least "
+     "1h. The calls of the last XS_BUDGET_DAY_WINDOW (at least a day, by the database's clock) "
+     "are always kept: the rate budget counts them after a restart."},
+    {"XS_RETAIN_CHANGES", XS_CFG_DURATION, "7d", false, 0, SEC(315360000), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "How long a local change the outbox has handed to push runs is kept after that; 0: "
+     "forever, else at least 1h. Changes not yet handed on are never deleted."},
+    {"XS_RETAIN_WEBHOOK_EVENTS", XS_CFG_DURATION, "7d", false, 0, SEC(315360000), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "How long a webhook event that is done, failed or ignored is kept after that; 0: forever, "
+     "else at least 1h. Events pending or in progress, those received in the last day or "
+     "XS_WEBHOOK_SILENCE (by the database's clock; Xero redelivers for up to a day) and a "
+     "tenant's latest event are always kept."},
+    {"XS_RETAIN_EVERY", XS_CFG_DURATION, "1h", false, SEC(1), SEC(604800), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "How often the orchestrator prunes history past the XS_RETAIN_* periods (the first time "
+     "at start); one pass at a time across all orchestrators."},
+    {"XS_RETAIN_BATCH", XS_CFG_INT, "500", false, 1, 100000, NULL, XS_PROC_ORCHESTRATOR,
+     "Most rows one pruning statement deletes (each statement its own short transaction)."},
+    {"XS_RETAIN_PAUSE", XS_CFG_DURATION, "100ms", false, 0, SEC(60), NULL, XS_PROC_ORCHESTRATOR,
+     "Pause between two pruning statements, leaving the database to sync work."},
+
     /* --- Xero and OAuth (xs-auth) --- */
     {"XS_XERO_LOGIN_URL", XS_CFG_URL, "https://login.xero.com", false, 0, 0, "http|https",
      XS_PROC_DOMAINS,

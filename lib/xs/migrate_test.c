@@ -1026,6 +1026,41 @@ static void test_webhook_events_by_tenant(void **state)
     xs_pg_close(pg);
 }
 
+/* 0014: what the orchestrator's pruning reads goes through an index: old runs by when they
+ * ended, processed events by when, and the rows PostgreSQL checks when a run or step goes
+ * (conflicts by run, item errors by step). */
+static void test_retention_indexes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sql, *index;
+    } q[] = {
+        {"SELECT id FROM sync.runs WHERE finished_at < $1::timestamptz ORDER BY finished_at",
+         "runs_finished"},
+        {"SELECT id FROM sync.webhook_events WHERE status IN ('done', 'failed', 'ignored') AND "
+         "coalesce(processed_at, received_at) < $1::timestamptz",
+         "webhook_events_processed"},
+        {"SELECT id FROM sync.conflicts WHERE run_id = gen_random_uuid() AND $1::text <> ''",
+         "conflicts_run"},
+        {"SELECT id FROM sync.run_item_errors WHERE step_id = 42 AND $1::text <> ''",
+         "run_item_errors_step"},
+    };
+    xs_pg *pg = connect_to(schema_url);
+    exec_ok(pg, "SET enable_seqscan = off", NULL, NULL);
+    for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+        char sql[400];
+        snprintf(sql, sizeof(sql), "EXPLAIN (FORMAT JSON) %s", q[i].sql);
+        char *plan = value(pg, sql, "2026-01-01T00:00:00Z", NULL);
+        if (strstr(plan, q[i].index) == NULL) {
+            fprintf(stderr, "%s: %s\n", q[i].index, plan);
+        }
+        assert_non_null(strstr(plan, q[i].index));
+        free(plan);
+    }
+    exec_ok(pg, "RESET enable_seqscan", NULL, NULL);
+    xs_pg_close(pg);
+}
+
 static void test_sync_uniqueness(void **state)
 {
     (void)state;
@@ -1150,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_unlinked_contacts),
         cmocka_unit_test(test_rate_limited),
         cmocka_unit_test(test_webhook_events_by_tenant),
+        cmocka_unit_test(test_retention_indexes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -11,6 +11,7 @@
 #include "connections.h"
 #include "engine.h"
 #include "inbox.h"
+#include "retention.h"
 #include "sched.h"
 #include "settings.h"
 #include "webhooks.h"
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
     const xs_config *cfg = o.proc.cfg;
     pthread_t events;
     bool events_started = false;
-    char err[160];
+    char err[XS_CONFIG_ERR_MAX];
 
     if (orch_webhook_keys_read(&o) != XS_OK) {
         goto done;
@@ -137,6 +138,11 @@ int main(int argc, char **argv)
         snprintf(err, sizeof(err),
                  "XS_HTTP_MAX_CONNECTIONS_PER_IP: must be at most XS_HTTP_MAX_CONNECTIONS (%lld)",
                  (long long)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS"));
+        xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
+        code = XS_EXIT_CONFIG;
+        goto done;
+    }
+    if (orch_retention_read(&o, cfg, err) != XS_OK) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
         code = XS_EXIT_CONFIG;
         goto done;

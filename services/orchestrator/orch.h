@@ -47,8 +47,8 @@ typedef struct orch {
     json_t *served;          /* tenant -> when it last got a step (disp_mu), for fairness */
     pthread_t *executors;
     int nexec, nexec_started;
-    pthread_t scheduler, realtime, inbox;
-    bool scheduler_started, realtime_started, inbox_started;
+    pthread_t scheduler, realtime, inbox, retention;
+    bool scheduler_started, realtime_started, inbox_started, retention_started;
     /* Configuration, read once. */
     int64_t step_max_attempts, backoff_ms, backoff_max_ms, page_size, pull_pages, pull_step_ms,
         lookback_ms;
@@ -60,6 +60,13 @@ typedef struct orch {
     int64_t webhook_poll_every_ms, webhook_silence_ms;
     int full_at_minutes;
     bool scheduler_on;
+    /* retention.c: how long history is kept (ms; 0: forever) and how it is pruned */
+    struct {
+        int64_t runs_ms, runs_failed_ms, api_calls_ms, changes_ms, webhook_events_ms;
+        int64_t every_ms, pause_ms, batch;
+        int64_t calls_floor_ms;  /* the budget's day window, at least a day */
+        int64_t events_floor_ms; /* a day, or XS_WEBHOOK_SILENCE when longer */
+    } retain;
 } orch;
 
 #endif

@@ -15,6 +15,9 @@
  * connection (orch_drain). A connection has one pending push at most: a realtime push run that
  * has not started yet is merged into the new one. The thread also polls every XS_PUSH_POLL, so
  * a notification lost while it was away costs only a delay.
+ *
+ * Retention: a third thread prunes history older than its XS_RETAIN_* period in small
+ * batches (retention.h); it runs whether or not XS_SCHEDULER starts runs.
  */
 #include "sched.h"
 
@@ -23,6 +26,7 @@
 #include <string.h>
 
 #include "hookwatch.h"
+#include "retention.h"
 #include "runs.h"
 #include "settings.h"
 #include "worker.h"
@@ -506,6 +510,9 @@ xs_err orch_schedule_reset(orch *o, xs_pg *pg, const char *conn, const json_t *s
 
 xs_err orch_sched_start(orch *o)
 {
+    if (orch_retention_start(o) != XS_OK) {
+        return XS_ENOMEM;
+    }
     if (o->scheduler_on) {
         if (pthread_create(&o->scheduler, NULL, scheduler_main, o) != 0) {
             return XS_ENOMEM;
@@ -530,4 +537,5 @@ void orch_sched_stop(orch *o)
         pthread_join(o->realtime, NULL);
         o->realtime_started = false;
     }
+    orch_retention_stop(o);
 }
