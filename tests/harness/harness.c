@@ -576,6 +576,10 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
         if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
             r.location = strdup(loc);
         }
+        char *ctype = NULL;
+        if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype != NULL) {
+            r.content_type = strdup(ctype);
+        }
     }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
@@ -591,6 +595,7 @@ void xst_http_free(xst_http *r)
 {
     free(r->body);
     free(r->location);
+    free(r->content_type);
     json_decref(r->json);
     memset(r, 0, sizeof(*r));
 }
