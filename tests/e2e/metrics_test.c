@@ -9,7 +9,8 @@
  *     /v1/runs/{id}: records by entity, direction and outcome, steps done, runs ended) and
  *     with the calls the simulator answered (its control API), by endpoint and status;
  *   - the gauges read at the scrape: live replicas, the outbox (depth and age of its oldest
- *     change), conflicts pending, the budget's headroom.
+ *     change), conflicts pending, the budget's headroom;
+ *   - webhook events received, stored and finished with (by result), and their lag.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,13 +25,15 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "xs/crypto.h"
 #include "xs/json.h"
 
 #ifndef XS_PROMTOOL
 #define XS_PROMTOOL "promtool"
 #endif
 
-#define SCRAPE_KEY "scrape-only-key-0123456789abcdef"
+#define SCRAPE_KEY  "scrape-only-key-0123456789abcdef"
+#define WEBHOOK_KEY "webhook-key-metrics-0123456789abcdef"
 
 static xst_engine *E;
 static char *ORG;
@@ -42,6 +45,7 @@ static char *const ORCH_ENV[] = {"XS_SCHEDULER=false",
                                  "XS_PULL_PAGES_PER_STEP=2",
                                  "XS_STEP_BACKOFF=50ms",
                                  "XS_STEP_BACKOFF_MAX=500ms",
+                                 "XS_XERO_WEBHOOK_KEY=" WEBHOOK_KEY,
                                  NULL};
 
 static int setup(void **state)
@@ -438,6 +442,76 @@ static void test_gauges(void **state)
     free(other);
 }
 
+/* deliver signs a delivery of one CONTACT event about Xero contact res, dated at, and posts
+ * it to the receiver, which must take it. */
+static void deliver(const char *res, const char *at)
+{
+    char body[1024];
+    snprintf(
+        body, sizeof(body),
+        "{\"events\":[{\"resourceUrl\":\"https://api.xero.com/api.xro/2.0/Contacts/%s\","
+        "\"resourceId\":\"%s\",\"tenantId\":\"%s\",\"tenantType\":\"ORGANISATION\","
+        "\"eventCategory\":\"CONTACT\",\"eventType\":\"UPDATE\",\"eventDateUtc\":\"%s\"}],"
+        "\"firstEventSequence\":1,\"lastEventSequence\":1,\"entropy\":\"QWERTYUIOPASDFGHJKLZ\"}",
+        res, res, TENANT, at);
+    uint8_t mac[XS_SHA256_LEN];
+    assert_int_equal(xs_hmac_sha256(WEBHOOK_KEY, strlen(WEBHOOK_KEY), body, strlen(body), mac),
+                     XS_OK);
+    char *b64 = NULL;
+    assert_int_equal(xs_base64_encode(mac, sizeof(mac), &b64), XS_OK);
+    char url[256], sig[128];
+    snprintf(url, sizeof(url), "%s/v1/webhooks/xero", E->api);
+    snprintf(sig, sizeof(sig), "x-xero-signature: %s", b64);
+    free(b64);
+    const char *headers[] = {"Content-Type: application/json", sig, NULL};
+    xst_http r = xst_http_do("POST", url, body, headers, 5000);
+    assert_int_equal(r.status, 200);
+    xst_http_free(&r);
+}
+
+static void test_webhooks(void **state)
+{
+    (void)state;
+    /* An event about a contact we hold at a later version (known), one about a contact we do
+     * not hold (its record goes into a run), and the first delivered again (not stored). */
+    const char *p[] = {CONN};
+    char *held = xst_engine_sql(E,
+                                "SELECT xero_id FROM sync.mappings WHERE connection_id = $1 AND "
+                                "entity = 'contact' LIMIT 1",
+                                1, p);
+    assert_non_null(held);
+    deliver(held, "2020-01-01T00:00:00.000");
+    deliver("0b7e2f55-3c8e-4f55-9a4c-51a3e2c1d001", "2026-12-06T10:00:00.123");
+    deliver(held, "2020-01-01T00:00:00.000");
+    free(held);
+    char *t = NULL;
+    int64_t end = xst_now_ms() + 10000;
+    for (;;) {
+        t = scrape();
+        if (sum(t, "xs_webhook_events_processed_total", NULL, NULL) >= 2 || xst_now_ms() > end) {
+            break;
+        }
+        free(t);
+        usleep(100000);
+    }
+    assert_int_equal((long)value(t, "xs_webhook_events_received_total"), 3);
+    assert_int_equal((long)value(t, "xs_webhook_events_stored_total"), 2);
+    assert_int_equal((long)value(t, "xs_webhook_events_processed_total{result=\"known\"}"), 1);
+    assert_int_equal((long)value(t, "xs_webhook_events_processed_total{result=\"run\"}"), 1);
+    assert_int_equal((long)sum(t, "xs_webhook_events_processed_total", NULL, NULL), 2);
+    assert_int_equal((long)value(t, "xs_webhook_lag_seconds_count"), 2);
+    /* Gathered for XS_WEBHOOK_DELAY (250 ms) first: no event is finished with sooner. */
+    assert_true(value(t, "xs_webhook_lag_seconds_sum") >= 0.5);
+    assert_int_equal((long)value(t, "xs_webhook_lag_seconds_bucket{le=\"0.1\"}"), 0);
+    assert_int_equal(xst_engine_sql_long(E,
+                                         "SELECT count(*) FROM sync.webhook_events WHERE status "
+                                         "= 'done' AND processed_at IS NOT NULL",
+                                         0, NULL),
+                     2);
+    promtool_check(t);
+    free(t);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -445,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_scrape_during_and_after_a_run),
         cmocka_unit_test(test_gauges),
+        cmocka_unit_test(test_webhooks),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
