@@ -10,7 +10,8 @@
  *     with the calls the simulator answered (its control API), by endpoint and status;
  *   - the gauges read at the scrape: live replicas, the outbox (depth and age of its oldest
  *     change), conflicts pending, the budget's headroom;
- *   - webhook events received, stored and finished with (by result), and their lag.
+ *   - webhook events received, stored and finished with (by result), and their lag;
+ *   - token refreshes, and a refresh Xero refuses, as xs-auth counts them.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -386,8 +387,10 @@ static void test_scrape_during_and_after_a_run(void **state)
     /* Every step that ended has its duration observed. */
     assert_int_equal((long)sum(after, "xs_step_duration_seconds_count", NULL, NULL),
                      (long)sum(after, "xs_steps_total", NULL, NULL));
-    /* The token xs-auth got at the connection's start is no refresh; none failed. */
-    assert_true(value(after, "xs_token_refreshes_total") >= 0);
+    /* xs-auth counted its refreshes (none yet: the token of the consent is fresh), and no
+     * failure. */
+    assert_int_equal((long)value(after, "xs_token_refreshes_total"),
+                     xst_engine_sql_long(E, "SELECT sum(refresh_count) FROM sync.grants", 0, NULL));
     assert_int_equal((long)sum(after, "xs_token_refresh_failures_total", NULL, NULL), 0);
     free(during);
     free(after);
@@ -512,6 +515,42 @@ static void test_webhooks(void **state)
     free(t);
 }
 
+/* wait_value scrapes until series reads want (10 s at most) and returns what it read last. */
+static double wait_value(const char *series, double want)
+{
+    int64_t end = xst_now_ms() + 10000;
+    for (;;) {
+        char *t = scrape();
+        double v = value(t, series);
+        free(t);
+        if (v == want || xst_now_ms() > end) {
+            return v;
+        }
+        usleep(100000);
+    }
+}
+
+static void test_token_refreshes(void **state)
+{
+    (void)state;
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/connections/%s/check?force_refresh=true", CONN);
+    xst_http r = xst_engine_api(E, "POST", path, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(r.json, "refreshed")));
+    xst_http_free(&r);
+    long stored = xst_engine_sql_long(E, "SELECT sum(refresh_count) FROM sync.grants", 0, NULL);
+    assert_true(stored >= 1);
+    assert_int_equal((long)wait_value("xs_token_refreshes_total", (double)stored), stored);
+    /* Xero forgets every grant: the next refresh is refused, and counted so. */
+    json_decref(xst_engine_sim_json(E, "POST", "/_sim/revoke", NULL));
+    r = xst_engine_api(E, "POST", path, NULL);
+    assert_true(r.status >= 200);
+    xst_http_free(&r);
+    assert_int_equal((long)wait_value("xs_token_refresh_failures_total{reason=\"refused\"}", 1), 1);
+    assert_int_equal((long)wait_value("xs_token_refreshes_total", (double)stored), stored);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -520,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_scrape_during_and_after_a_run),
         cmocka_unit_test(test_gauges),
         cmocka_unit_test(test_webhooks),
+        cmocka_unit_test(test_token_refreshes), /* last: the connection then needs a person */
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
