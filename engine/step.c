@@ -144,6 +144,7 @@ void step_audit(xs_svc_ctx *ctx, const step_req *req, const xs_xero_call *call)
                         .tenant_id = req->tenant_id,
                         .run_id = req->run_id,
                         .step_id = req->step_id};
+    xs_svc_count_call(ctx, call);
     if (xs_audit_call(ctx->pg, &who, call) != XS_OK) {
         xs_log_warn(ctx->proc->log, "audit.failed", "{s:s, s:s}", "path", call->path, "error",
                     xs_pg_error(ctx->pg));

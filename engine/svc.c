@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "xs/clock.h"
@@ -19,6 +20,25 @@
 #define RECV_POLL_MS      200
 
 typedef struct svc svc;
+
+/* One counter: its name, its labels' names and values, and its value. */
+typedef struct svc_counter {
+    char key[512]; /* name and labels joined, to find it */
+    char name[48];
+    int nlabels;
+    char label[XS_SVC_LABELS_MAX][2][96]; /* name, value */
+    int64_t value;
+} svc_counter;
+
+/* Plain C, not JSON: handlers count inside their request's JSON arena (svc_def.json_arena),
+ * whose values do not outlive the request. */
+struct xs_svc_counters {
+    pthread_mutex_t mu;
+    svc_counter *c; /* XS_SVC_COUNTERS_MAX of them */
+    int n;
+    bool full; /* XS_SVC_COUNTERS_MAX reached (logged once) */
+    xs_log *log;
+};
 
 typedef struct worker {
     svc *s;
@@ -43,6 +63,7 @@ struct svc {
     atomic_int busy;
     atomic_llong handled;
     atomic_llong failed;
+    xs_svc_counters counters;
 };
 
 xs_err xs_svc_fail(xs_svc_ctx *ctx, xs_err code, bool retryable, const char *fmt, ...)
@@ -84,6 +105,88 @@ void xs_svc_publish(xs_svc_ctx *ctx, const char *type, const char *conn, json_t 
         xs_log_warn(ctx->proc->log, "svc.publish_failed", "{s:s}", "type", type);
     }
     free(buf);
+}
+
+void xs_svc_count(xs_svc_ctx *ctx, const char *name, const char *const *labels, int64_t n)
+{
+    xs_svc_counters *cs = ctx->counters;
+    char key[512];
+    size_t len = (size_t)snprintf(key, sizeof(key), "%s", name);
+    int nl = 0;
+    for (; labels != NULL && labels[2 * nl] != NULL && labels[2 * nl + 1] != NULL &&
+           nl < XS_SVC_LABELS_MAX;
+         nl++) {
+        if (len < sizeof(key)) {
+            len += (size_t)snprintf(key + len, sizeof(key) - len, "\x1f%s=%s", labels[2 * nl],
+                                    labels[2 * nl + 1]);
+        }
+    }
+    pthread_mutex_lock(&cs->mu);
+    int i = 0;
+    while (i < cs->n && strcmp(cs->c[i].key, key) != 0) {
+        i++;
+    }
+    if (i < cs->n) {
+        cs->c[i].value += n;
+    } else if (cs->n < XS_SVC_COUNTERS_MAX) {
+        svc_counter *c = &cs->c[cs->n++];
+        memset(c, 0, sizeof(*c));
+        snprintf(c->key, sizeof(c->key), "%s", key);
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->nlabels = nl;
+        for (int k = 0; k < nl; k++) {
+            snprintf(c->label[k][0], sizeof(c->label[k][0]), "%s", labels[2 * k]);
+            snprintf(c->label[k][1], sizeof(c->label[k][1]), "%s", labels[2 * k + 1]);
+        }
+        c->value = n;
+    } else if (!cs->full) {
+        cs->full = true;
+        xs_log_warn(cs->log, "svc.counters_full", "{s:s, s:i}", "name", name, "max",
+                    XS_SVC_COUNTERS_MAX);
+    }
+    pthread_mutex_unlock(&cs->mu);
+}
+
+void xs_svc_count_call(xs_svc_ctx *ctx, const xs_xero_call *call)
+{
+    char endpoint[XS_XERO_ENDPOINT_MAX], status[24];
+    xs_xero_endpoint(call, endpoint);
+    if (call->status > 0) {
+        snprintf(status, sizeof(status), "%ld", call->status);
+    } else {
+        snprintf(status, sizeof(status), "error");
+    }
+    const char *req[] = {"endpoint", endpoint, "status", status, NULL};
+    xs_svc_count(ctx, "xero_requests", req, 1);
+    if (call->status == 429) {
+        static const char *const problems[] = {"minute", "day", "appminute", "concurrent"};
+        const char *problem = "unknown";
+        for (size_t i = 0; i < sizeof(problems) / sizeof(problems[0]); i++) {
+            if (strcasecmp(call->rate.problem, problems[i]) == 0) {
+                problem = problems[i];
+            }
+        }
+        const char *lim[] = {"problem", problem, NULL};
+        xs_svc_count(ctx, "xero_rate_limited", lim, 1);
+    }
+}
+
+/* counters_json is every counter as JSON (new), for a heartbeat (outside any arena). */
+static json_t *counters_json(xs_svc_counters *cs)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&cs->mu);
+    for (int i = 0; arr != NULL && i < cs->n; i++) {
+        const svc_counter *c = &cs->c[i];
+        json_t *labels = json_object();
+        for (int k = 0; k < c->nlabels; k++) {
+            json_object_set_new(labels, c->label[k][0], json_string(c->label[k][1]));
+        }
+        json_array_append_new(arr, json_pack("{s:s, s:o, s:I}", "name", c->name, "labels", labels,
+                                             "value", (json_int_t)c->value));
+    }
+    pthread_mutex_unlock(&cs->mu);
+    return arr != NULL ? arr : json_array();
 }
 
 /* default_retryable: whether an error the handler did not describe is worth retrying. */
@@ -303,6 +406,7 @@ static void publish_heartbeat(svc *s, bool stopping)
                              XS_VERSION, "started_at", started, "workers", s->nworkers, "busy",
                              atomic_load(&s->busy), "handled", (json_int_t)atomic_load(&s->handled),
                              "failed", (json_int_t)atomic_load(&s->failed), "stopping", stopping);
+    json_object_set_new(body, "counters", counters_json(&s->counters));
     char *buf = NULL;
     size_t len = 0;
     if (xs_proto_encode("event.heartbeat", id, NULL, body, &buf, &len) != XS_OK) {
@@ -439,6 +543,7 @@ static bool start_workers(svc *s)
         w->ctx.replica = s->replica;
         w->ctx.service = s->def->service;
         w->ctx.node = s->node;
+        w->ctx.counters = &s->counters;
         if (xs_bus_worker_create(s->node, &w->bw) != XS_OK) {
             xs_log_error(s->proc.log, "bus.worker_failed", "{s:i}", "worker", i);
             return false;
@@ -486,6 +591,13 @@ int xs_svc_main(const xs_svc_def *def, int argc, char **argv)
     if (xs_proc_start(&s.proc, def->name, def->procmask, argc, argv, def->usage, &code) != XS_OK) {
         return code;
     }
+    pthread_mutex_init(&s.counters.mu, NULL);
+    s.counters.c = calloc(XS_SVC_COUNTERS_MAX, sizeof(svc_counter));
+    s.counters.log = s.proc.log;
+    if (s.counters.c == NULL) {
+        code = XS_EXIT_FAIL;
+        goto done;
+    }
     const char *url = NULL;
     if ((code = read_config(&s)) != XS_EXIT_OK) {
         goto done;
@@ -523,5 +635,7 @@ done:
         def->fini(s.state);
     }
     xs_proc_finish(&s.proc, code);
+    free(s.counters.c);
+    pthread_mutex_destroy(&s.counters.mu);
     return code;
 }

@@ -25,21 +25,33 @@
 #include "xs/err.h"
 #include "xs/pg.h"
 #include "xs/proc.h"
+#include "xs/xero.h"
 
 #define XS_SVC_ERR_MAX 1024
 
+/* A replica's counters (svc.c): what it did since it started, which every heartbeat carries
+ * whole (field "counters") for the orchestrator to sum across replicas (GET /metrics). */
+typedef struct xs_svc_counters xs_svc_counters;
+
+/* At most this many distinct counters (a name with its label values) a replica keeps; a new
+ * one beyond them is not counted (svc.counters_full, logged once). */
+#define XS_SVC_COUNTERS_MAX 256
+/* A counter has at most this many labels (more are not kept). */
+#define XS_SVC_LABELS_MAX 3
+
 /* What a handler gets: one per worker thread, reused across requests. */
 typedef struct xs_svc_ctx {
-    const xs_proc *proc;      /* configuration and log (borrowed) */
-    xs_pg *pg;                /* this worker's database connection (borrowed) */
-    void *state;              /* the service's own state, from its init (borrowed) */
-    void *wstate;             /* this worker's own state, from worker_init (borrowed) */
-    const char *replica;      /* this replica's id */
-    const char *service;      /* "contacts" */
-    xs_bus_node *node;        /* for publishing events (borrowed) */
-    char err[XS_SVC_ERR_MAX]; /* the failure message set by xs_svc_fail */
-    char field[128];          /* the request field at fault, set by xs_svc_fail_field */
-    bool retryable;           /* set by xs_svc_fail */
+    const xs_proc *proc;       /* configuration and log (borrowed) */
+    xs_pg *pg;                 /* this worker's database connection (borrowed) */
+    void *state;               /* the service's own state, from its init (borrowed) */
+    void *wstate;              /* this worker's own state, from worker_init (borrowed) */
+    const char *replica;       /* this replica's id */
+    const char *service;       /* "contacts" */
+    xs_bus_node *node;         /* for publishing events (borrowed) */
+    xs_svc_counters *counters; /* this replica's counters (borrowed; xs_svc_count) */
+    char err[XS_SVC_ERR_MAX];  /* the failure message set by xs_svc_fail */
+    char field[128];           /* the request field at fault, set by xs_svc_fail_field */
+    bool retryable;            /* set by xs_svc_fail */
 } xs_svc_ctx;
 
 /* A handler answers one request. On success it returns XS_OK and sets *reply to the reply's
@@ -93,5 +105,18 @@ xs_err xs_svc_fail_field(xs_svc_ctx *ctx, xs_err code, const char *field, const 
  * (taken over). A body its declaration refuses is logged and dropped: events are never
  * durable. */
 void xs_svc_publish(xs_svc_ctx *ctx, const char *type, const char *conn, json_t *body);
+
+/* xs_svc_count adds n to this replica's counter `name` with `labels`: pairs of a label's name
+ * and its value, NULL-terminated (borrowed; copied when the counter is new). The set of names
+ * and label values a service counts must be small and fixed: every one travels in each
+ * heartbeat. */
+void xs_svc_count(xs_svc_ctx *ctx, const char *name, const char *const *labels, int64_t n);
+
+/* xs_svc_count_call counts one call to Xero (borrowed): xero_requests{endpoint, status} (the
+ * endpoint named by xs_xero_endpoint; status the HTTP status, or "error" when no reply came)
+ * and, for a 429, xero_rate_limited{problem} (X-Rate-Limit-Problem: minute, day,
+ * appminute, concurrent, or "unknown"). Every call a service makes to Xero passes here with its
+ * audit. */
+void xs_svc_count_call(xs_svc_ctx *ctx, const xs_xero_call *call);
 
 #endif

@@ -44,12 +44,19 @@ static const xs_proto_field f_sys_pong[] = {
 /* event.heartbeat: published by every domain service replica at XS_HEARTBEAT intervals,
  * and once more with stopping=true as it shuts down. */
 static const xs_proto_field f_heartbeat[] = {
-    F("service", XS_PF_STRING, true, 1, 64),     F("domain", XS_PF_STRING, true, 1, 32),
-    F("replica", XS_PF_STRING, true, 1, 128),    F("pid", XS_PF_INT, true, 1, INT32_MAX),
-    F("version", XS_PF_STRING, true, 1, 32),     F("started_at", XS_PF_TIME, true, 0, 0),
-    F("workers", XS_PF_INT, true, 1, 1024),      F("busy", XS_PF_INT, true, 0, 1024),
-    F("handled", XS_PF_INT, true, 0, INT64_MAX), F("failed", XS_PF_INT, true, 0, INT64_MAX),
+    F("service", XS_PF_STRING, true, 1, 64),
+    F("domain", XS_PF_STRING, true, 1, 32),
+    F("replica", XS_PF_STRING, true, 1, 128),
+    F("pid", XS_PF_INT, true, 1, INT32_MAX),
+    F("version", XS_PF_STRING, true, 1, 32),
+    F("started_at", XS_PF_TIME, true, 0, 0),
+    F("workers", XS_PF_INT, true, 1, 1024),
+    F("busy", XS_PF_INT, true, 0, 1024),
+    F("handled", XS_PF_INT, true, 0, INT64_MAX),
+    F("failed", XS_PF_INT, true, 0, INT64_MAX),
     F("stopping", XS_PF_BOOL, true, 0, 0),
+    /* the replica's counters since its start (engine/svc.h: at most 256) */
+    F("counters", XS_PF_ARRAY, false, 0, 256),
 };
 
 /* auth.authorize: start connecting an organisation to Xero. */

@@ -93,6 +93,10 @@ const xs_config_var xs_config_vars[] = {
      "Comma-separated API keys; every REST route except /health, the OAuth callback and the "
      "Xero webhook requires `Authorization: Bearer <key>` with one of them. Each key must be "
      "at least 16 characters."},
+    {"XS_METRICS_KEYS", XS_CFG_SECRET, NULL, true, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "Comma-separated scrape-only keys: `Authorization: Bearer <key>` with one of them opens "
+     "GET /metrics and no other route (a key of XS_API_KEYS opens it too). Same rules as "
+     "XS_API_KEYS: each key at least 16 characters. Unset: none."},
 
     /* --- the run engine (orchestrator) --- */
     {"XS_EXECUTORS", XS_CFG_INT, "8", false, 1, 256, NULL, XS_PROC_ORCHESTRATOR,

@@ -762,3 +762,71 @@ xs_err xs_xero_connection_delete(xs_xero *x, const char *access_token, const cha
     xs_xero_resp_fini(&resp);
     return e;
 }
+
+/* endpoint_word: the length of a resource name at p (letters only, at most 32), ending at '/',
+ * '?' or the end; 0 when there is none. */
+static size_t endpoint_word(const char *p)
+{
+    size_t n = 0;
+    while ((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= 'a' && p[n] <= 'z')) {
+        n++;
+    }
+    return n > 0 && n <= 32 && (p[n] == '\0' || p[n] == '/' || p[n] == '?') ? n : 0;
+}
+
+/* endpoint_id: whether p ("/<segment>" up to the query or the end) is one more segment, the
+ * record's id, and nothing after it. */
+static bool endpoint_id(const char *p)
+{
+    if (p[0] != '/' || p[1] == '\0' || p[1] == '?' || p[1] == '/') {
+        return false;
+    }
+    size_t n = strcspn(p + 1, "/?");
+    return p[1 + n] != '/';
+}
+
+void xs_xero_endpoint(const xs_xero_call *call, char *buf)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+    static const char *const fixed[] = {"/connect/token", "/connect/revocation", "/connections"};
+    static const char api[] = "/api.xro/2.0/";
+    const char *m = call->method[0] != '\0' ? call->method : "GET";
+    const char *method = NULL;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(m, methods[i]) == 0) {
+            method = methods[i];
+        }
+    }
+    const char *path = call->path;
+    size_t plen = strcspn(path, "?");
+    snprintf(buf, XS_XERO_ENDPOINT_MAX, "other");
+    if (method == NULL) {
+        return;
+    }
+    if (strncmp(path, api, sizeof(api) - 1) == 0) {
+        const char *res = path + sizeof(api) - 1;
+        size_t n = endpoint_word(res);
+        if (n == 0) {
+            return;
+        }
+        const char *rest = res + n;
+        if (*rest == '\0' || *rest == '?') {
+            snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s /%.*s", method, (int)n, res);
+        } else if (endpoint_id(rest)) {
+            snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s /%.*s/{id}", method, (int)n, res);
+        }
+        return;
+    }
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        size_t n = strlen(fixed[i]);
+        if (strncmp(path, fixed[i], n) != 0) {
+            continue;
+        }
+        if (plen == n) {
+            snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s %s", method, fixed[i]);
+        } else if (i == 2 && endpoint_id(path + n)) {
+            snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s /connections/{id}", method);
+        }
+        return;
+    }
+}

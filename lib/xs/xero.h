@@ -180,4 +180,13 @@ xs_err xs_xero_connections(xs_xero *x, const char *access_token, const char *aut
 xs_err xs_xero_connection_delete(xs_xero *x, const char *access_token, const char *connection_id,
                                  xs_xero_call *call);
 
+#define XS_XERO_ENDPOINT_MAX 64
+
+/* xs_xero_endpoint names the endpoint call went to, as "METHOD /Resource" with the record's
+ * id as "{id}" and no query: "GET /Contacts", "POST /Payments/{id}", "POST /connect/token",
+ * "DELETE /connections/{id}" (the simulator's names for its routes). Anything else (a deeper
+ * path, a resource name that is not a plain word, another method) is "other", so the names
+ * form a small, fixed set fit for a metric's label. buf holds XS_XERO_ENDPOINT_MAX bytes. */
+void xs_xero_endpoint(const xs_xero_call *call, char *buf);
+
 #endif

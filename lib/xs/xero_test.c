@@ -343,6 +343,47 @@ static void test_idempotent_write(void **state)
     json_decref(st);
 }
 
+/* Calls are named as the simulator names its routes, from a fixed set: ids and queries never
+ * reach the name, and anything unexpected is "other". */
+static void test_endpoint(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method, *path, *want;
+    } cases[] = {
+        {"GET", "/api.xro/2.0/Contacts?page=1&order=UpdatedDateUTC%20ASC", "GET /Contacts"},
+        {"", "/api.xro/2.0/Contacts", "GET /Contacts"},
+        {"POST", "/api.xro/2.0/Invoices?summarizeErrors=false", "POST /Invoices"},
+        {"POST", "/api.xro/2.0/Payments/0f0e2c9e-5b1a-4b8e-9d7b-2a8a6f0b7c11",
+         "POST /Payments/{id}"},
+        {"GET", "/api.xro/2.0/Contacts/abc?x=1", "GET /Contacts/{id}"},
+        {"GET", "/api.xro/2.0/Contacts/abc/History", "other"},
+        {"GET", "/api.xro/2.0/Contacts/", "other"},
+        {"GET", "/api.xro/2.0/Con-tacts", "other"},
+        {"GET", "/api.xro/2.0/", "other"},
+        {"POST", "/connect/token", "POST /connect/token"},
+        {"POST", "/connect/revocation", "POST /connect/revocation"},
+        {"POST", "/connect/tokens", "other"},
+        {"GET", "/connections?authEventId=1234", "GET /connections"},
+        {"DELETE", "/connections/5d1c", "DELETE /connections/{id}"},
+        {"DELETE", "/connections/5d1c/x", "other"},
+        {"GET", "/connectionsx", "other"},
+        {"PATCH", "/api.xro/2.0/Contacts", "other"},
+        {"GET", "/elsewhere", "other"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        xs_xero_call call;
+        memset(&call, 0, sizeof(call));
+        snprintf(call.method, sizeof(call.method), "%s", cases[i].method);
+        snprintf(call.path, sizeof(call.path), "%s", cases[i].path);
+        char name[XS_XERO_ENDPOINT_MAX];
+        xs_xero_endpoint(&call, name);
+        if (strcmp(name, cases[i].want) != 0) {
+            fail_msg("%s %s: %s, not %s", cases[i].method, cases[i].path, name, cases[i].want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_idempotent_write),
         cmocka_unit_test(test_list_key),
+        cmocka_unit_test(test_endpoint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -82,6 +82,7 @@ static void worker_fini(void *wstate)
 void auth_audit(xs_svc_ctx *ctx, const char *conn, const char *tenant, const xs_xero_call *call)
 {
     xs_audit_ctx who = {.connection_id = conn, .tenant_id = tenant};
+    xs_svc_count_call(ctx, call);
     if (xs_audit_call(ctx->pg, &who, call) != XS_OK) {
         xs_log_warn(ctx->proc->log, "audit.failed", "{s:s, s:s}", "path", call->path, "error",
                     xs_pg_error(ctx->pg));

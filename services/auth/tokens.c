@@ -173,6 +173,24 @@ out:
     return e;
 }
 
+/* count_refresh counts a refresh that came to e: token_refreshes, or
+ * token_refresh_failures{reason}: "refused" (Xero refused the refresh token: the connection
+ * needs a person), "unavailable" (no usable answer from Xero after the retries) or "error"
+ * (the stored token could not be opened, or the new pair not stored). */
+static void count_refresh(xs_svc_ctx *ctx, xs_err e)
+{
+    if (e == XS_OK) {
+        xs_svc_count(ctx, "token_refreshes", NULL, 1);
+        return;
+    }
+    const char *why[] = {"reason",
+                         e == XS_EAUTH          ? "refused"
+                         : e == XS_EUNAVAILABLE ? "unavailable"
+                                                : "error",
+                         NULL};
+    xs_svc_count(ctx, "token_refresh_failures", why, 1);
+}
+
 xs_err auth_token_get(xs_svc_ctx *ctx, const char *conn, int64_t min_valid_ms, bool force,
                       auth_token *out)
 {
@@ -259,6 +277,7 @@ xs_err auth_token_get(xs_svc_ctx *ctx, const char *conn, int64_t min_valid_ms, b
         return e;
     }
     e = refresh_locked(ctx, r, out, calls, &ncalls);
+    count_refresh(ctx, e);
     xs_pg_res_free(r);
     xs_pg_rollback(ctx->pg); /* a no-op after a commit */
     for (int i = 0; i < ncalls; i++) {

@@ -9,6 +9,7 @@
 
 #include "buscall.h"
 #include "connections.h"
+#include "metrics_api.h"
 #include "rest.h"
 #include "sync_api.h"
 #include "webhooks.h"
@@ -21,45 +22,61 @@
 #define HEALTH_DB_WAIT_MS 1000
 #define PING_MAX          100
 
-xs_err orch_api_keys_parse(orch *o, const char *text, char *err)
+xs_err orch_api_keys_parse(const char *var, const char *text, bool optional,
+                           uint8_t (**sums)[XS_SHA256_LEN], size_t *n, char *err)
 {
-    size_t cap = 1;
+    size_t cap = 1, got = 0;
     for (const char *c = text; *c; c++) {
         cap += *c == ',';
     }
-    o->api_key_sums = calloc(cap, sizeof(*o->api_key_sums));
-    if (o->api_key_sums == NULL) {
+    uint8_t(*out)[XS_SHA256_LEN] = calloc(cap, sizeof(*out));
+    if (out == NULL) {
         return XS_ENOMEM;
     }
     const char *p = text;
     while (*p != '\0') {
         const char *end = strchr(p, ',');
-        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-        while (n > 0 && (*p == ' ' || *p == '\t')) {
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
             p++;
-            n--;
+            len--;
         }
-        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
-            n--;
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+            len--;
         }
-        if (n > 0) {
-            if (n < 16) {
-                snprintf(err, 160, "XS_API_KEYS: key %zu is shorter than 16 characters",
-                         o->napi_keys + 1);
+        if (len > 0) {
+            if (len < 16) {
+                snprintf(err, 160, "%s: key %zu is shorter than 16 characters", var, got + 1);
+                xs_crypto_wipe(out, cap * sizeof(*out));
+                free(out);
                 return XS_ECONFIG;
             }
-            xs_sha256(p, n, o->api_key_sums[o->napi_keys++]);
+            xs_sha256(p, len, out[got++]);
         }
         if (end == NULL) {
             break;
         }
         p = end + 1;
     }
-    if (o->napi_keys == 0) {
-        snprintf(err, 160, "XS_API_KEYS: no key given");
+    if (got == 0 && !optional) {
+        snprintf(err, 160, "%s: no key given", var);
+        free(out);
         return XS_ECONFIG;
     }
+    *sums = out;
+    *n = got;
     return XS_OK;
+}
+
+/* key_among tells whether sum is one of the n sums, comparing with every one of them so that
+ * timing does not tell which one nearly matched. */
+static bool key_among(const uint8_t *sum, uint8_t (*sums)[XS_SHA256_LEN], size_t n)
+{
+    bool ok = false;
+    for (size_t i = 0; i < n; i++) {
+        ok |= xs_crypto_equal(sum, sums[i], XS_SHA256_LEN);
+    }
+    return ok;
 }
 
 bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg)
@@ -73,11 +90,12 @@ bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg
     /* The scheme's name is case-insensitive (RFC 9110, 11.1). */
     if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
         /* The whole value: the server refuses a header with a NUL, so nothing hides behind
-         * one. Compared with every key, so timing does not tell which one nearly matched. */
+         * one. */
         uint8_t sum[XS_SHA256_LEN];
         xs_sha256(h + 7, strlen(h + 7), sum);
-        for (size_t i = 0; i < o->napi_keys; i++) {
-            ok |= xs_crypto_equal(sum, o->api_key_sums[i], XS_SHA256_LEN);
+        ok = key_among(sum, o->api_key_sums, o->napi_keys);
+        if (route->flags & ORCH_ROUTE_METRICS) {
+            ok |= key_among(sum, o->metrics_key_sums, o->nmetrics_keys);
         }
         xs_crypto_wipe(sum, sizeof(sum));
     }
@@ -230,6 +248,7 @@ out:
 
 static const xs_http_route routes[] = {
     {"GET", "/health", health, ORCH_ROUTE_PUBLIC},
+    {"GET", "/metrics", orch_api_metrics, ORCH_ROUTE_METRICS},
     {"POST", "/v1/system/ping", system_ping, 0},
     {"POST", "/v1/connections/authorize", orch_connections_authorize, 0},
     {"GET", "/v1/oauth/callback", orch_oauth_callback, ORCH_ROUTE_PUBLIC},

@@ -594,39 +594,77 @@ void orch_budget_seed(orch_budget *b, const char *tid, int64_t at)
     pthread_mutex_unlock(&b->mu);
 }
 
+/* tenant_left is what t has left now, as far as we know: calls this minute and today, and
+ * until when (monotonic) it is blocked and by what day block (kind, or NULL); b->mu held. */
+static void tenant_left(orch_budget *b, tenant *t, int64_t now, int64_t *min_left,
+                        int64_t *day_left, int64_t *until, const char **kind)
+{
+    int64_t mspan = b->lim.minute_ms + b->lim.margin_ms;
+    window_trim(&t->minute, now, mspan);
+    *min_left = b->lim.tenant_minute - t->minute.len;
+    if (t->min.left >= 0 && now < corr_lapse(&t->min, mspan, b->lim.minute_ms, b->lim.margin_ms) &&
+        t->min.left - t->min.used < *min_left) {
+        *min_left = t->min.left - t->min.used;
+    }
+    *day_left = b->lim.tenant_day - day_used(b, t, now);
+    if (t->day.left >= 0 && t->day.left - t->day.used < *day_left) {
+        *day_left = t->day.left - t->day.used;
+    }
+    *until = 0;
+    *kind = NULL;
+    if (day_block(t, now, until, kind)) {
+        *day_left = 0;
+    }
+    *until = later(*until, t->blocked_until);
+    *min_left = *min_left > 0 ? *min_left : 0;
+    *day_left = *day_left > 0 ? *day_left : 0;
+}
+
 json_t *orch_budget_json(orch_budget *b, const char *tid, int64_t now)
 {
     pthread_mutex_lock(&b->mu);
     tenant *t = find(b, tid);
     json_t *out = NULL;
     if (t != NULL) {
-        int64_t mspan = b->lim.minute_ms + b->lim.margin_ms;
-        window_trim(&t->minute, now, mspan);
-        int64_t min_left = b->lim.tenant_minute - t->minute.len;
-        if (t->min.left >= 0 &&
-            now < corr_lapse(&t->min, mspan, b->lim.minute_ms, b->lim.margin_ms) &&
-            t->min.left - t->min.used < min_left) {
-            min_left = t->min.left - t->min.used;
-        }
-        int64_t day_left = b->lim.tenant_day - day_used(b, t, now);
-        if (t->day.left >= 0 && t->day.left - t->day.used < day_left) {
-            day_left = t->day.left - t->day.used;
-        }
-        int64_t until = 0;
-        const char *kind = NULL;
-        if (day_block(t, now, &until, &kind)) {
-            day_left = 0;
-        }
-        until = later(until, t->blocked_until);
+        int64_t min_left, day_left, until;
+        const char *kind;
+        tenant_left(b, t, now, &min_left, &day_left, &until, &kind);
         out = json_pack(
             "{s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "in_flight", (json_int_t)t->in_flight,
-            "minute_left", (json_int_t)(min_left > 0 ? min_left : 0), "minute_limit",
-            (json_int_t)b->lim.tenant_minute, "day_left", (json_int_t)(day_left > 0 ? day_left : 0),
-            "day_limit", (json_int_t)b->lim.tenant_day, "blocked_ms",
-            (json_int_t)(until > now ? until - now : 0), "day_block", kind);
+            "minute_left", (json_int_t)min_left, "minute_limit", (json_int_t)b->lim.tenant_minute,
+            "day_left", (json_int_t)day_left, "day_limit", (json_int_t)b->lim.tenant_day,
+            "blocked_ms", (json_int_t)(until > now ? until - now : 0), "day_block", kind);
     }
     pthread_mutex_unlock(&b->mu);
     return out;
+}
+
+json_t *orch_budget_gauges(orch_budget *b, int64_t now)
+{
+    json_t *tenants = json_object();
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->ntenants; i++) {
+        tenant *t = b->tenants[i];
+        int64_t min_left, day_left, until;
+        const char *kind;
+        tenant_left(b, t, now, &min_left, &day_left, &until, &kind);
+        json_object_set_new(tenants, t->id,
+                            json_pack("{s:I, s:I, s:I}", "minute_left", (json_int_t)min_left,
+                                      "day_left", (json_int_t)day_left, "in_flight",
+                                      (json_int_t)t->in_flight));
+    }
+    int64_t mspan = b->lim.minute_ms + b->lim.margin_ms, until = 0;
+    window_trim(&b->app, now, mspan);
+    int64_t app_left =
+        least(b->lim.app_minute - b->app.len,
+              corr_room(&b->app_corr, now, mspan, b->lim.minute_ms, b->lim.margin_ms, &until));
+    if (now < b->app_blocked_until) {
+        app_left = 0;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return json_pack("{s:o, s:I, s:I}", "tenants", tenants, "app_minute_left",
+                     (json_int_t)(app_left > 0 ? app_left : 0), "app_minute_limit",
+                     (json_int_t)b->lim.app_minute);
 }
 
 bool orch_budget_day_next(orch_budget *b, int64_t now, orch_budget_day *out)

@@ -92,6 +92,11 @@ void orch_budget_seed(orch_budget *b, const char *tenant, int64_t at_ms);
  * ("day_block": "retry_after", "probe", "count" or null). */
 json_t *orch_budget_json(orch_budget *b, const char *tenant, int64_t now_ms);
 
+/* orch_budget_gauges describes every tenant's headroom now (new), for GET /metrics:
+ * {"tenants": {tenant: {minute_left, day_left, in_flight}}, "app_minute_left",
+ * "app_minute_limit"}, each left as orch_budget_json counts it (0 while blocked). */
+json_t *orch_budget_gauges(orch_budget *b, int64_t now);
+
 /* A change of a tenant's day block (orch_budget_day_next). */
 typedef struct orch_budget_day {
     char tenant[64];

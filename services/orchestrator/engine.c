@@ -248,6 +248,9 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         if (permits == 0) {
             soonest = wait < soonest ? wait : soonest;
             json_object_set_new(waiting, tenant, json_true());
+            if (json_object_get(o->refused, tenant) == NULL) {
+                json_object_set_new(o->refused, tenant, json_integer(now));
+            }
             json_decref(input);
             json_decref(shared);
             continue;
@@ -308,6 +311,11 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         }
         json_object_set_new(running, out->sid, mine);
         json_object_set_new(o->served, tenant, json_integer(now));
+        json_t *since = json_object_get(o->refused, tenant);
+        if (since != NULL) {
+            orch_metrics_budget_wait(o->metrics, now - json_integer_value(since));
+            json_object_del(o->refused, tenant);
+        }
         got = true;
     }
     json_decref(waiting);
@@ -660,6 +668,7 @@ xs_err orch_engine_start(orch *o)
     pthread_condattr_destroy(&ca);
     o->busy = json_object();
     o->served = json_object();
+    o->refused = json_object();
     if ((e = orch_recover(o)) != XS_OK) {
         return e;
     }
@@ -700,6 +709,7 @@ void orch_engine_stop(orch *o)
     }
     json_decref(o->busy);
     json_decref(o->served);
+    json_decref(o->refused);
     orch_budget_destroy(o->budget);
     o->budget = NULL;
 }

@@ -57,8 +57,20 @@ static void add_id(json_t *fetch, json_t *seen, const char *entity, const char *
     json_array_append_new(list, json_string(id));
 }
 
-/* mark sets the status of the events ids (a PostgreSQL array literal's elements) to status. */
-static xs_err mark(xs_pg *pg, const json_t *ids, const char *status)
+/* tally_rows appends [result, lag in ms] to tally for each row of r (a lag in column 0). */
+static void tally_rows(json_t *tally, const xs_pg_res *r, const char *result)
+{
+    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
+        int64_t lag = 0;
+        xs_pg_res_int(r, i, 0, &lag);
+        json_array_append_new(tally, json_pack("[s, I]", result, (json_int_t)lag));
+    }
+}
+
+/* mark sets the status of the events ids (a JSON array of their ids) to status, and tallies
+ * each as result (for the metrics, once the transaction committed). */
+static xs_err mark(xs_pg *pg, const json_t *ids, const char *status, json_t *tally,
+                   const char *result)
 {
     if (json_array_size(ids) == 0) {
         return XS_OK;
@@ -67,19 +79,25 @@ static xs_err mark(xs_pg *pg, const json_t *ids, const char *status)
     if (text == NULL) {
         return XS_ENOMEM;
     }
-    xs_err e = xs_pg_q(pg, NULL,
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r,
                        "UPDATE sync.webhook_events SET status = $2, processed_at = now(), "
                        "attempts = attempts + 1 WHERE id IN (SELECT jsonb_array_elements_text("
-                       "$1::jsonb)::bigint)",
+                       "$1::jsonb)::bigint) RETURNING (extract(epoch FROM processed_at - "
+                       "received_at) * 1000)::bigint",
                        text, status);
     free(text);
+    if (e == XS_OK) {
+        tally_rows(tally, r, result);
+    }
+    xs_pg_res_free(r);
     return e;
 }
 
 /* run_for makes the webhook run of connection conn over fetch; its events (ids) are done, or
  * ignored when no entity of them is one the connection syncs. */
 static xs_err run_for(orch *o, xs_pg *pg, const char *conn, json_t *fetch, const json_t *ids,
-                      int *runs)
+                      int *runs, json_t *tally)
 {
     char run[40];
     /* One webhook run waits per connection at most: a waiting one's records join this one. */
@@ -96,15 +114,15 @@ static xs_err run_for(orch *o, xs_pg *pg, const char *conn, json_t *fetch, const
     json_decref(in);
     if (e == XS_OK) {
         (*runs)++;
-        return mark(pg, ids, "done");
+        return mark(pg, ids, "done", tally, "run");
     }
-    return e == XS_ENOTFOUND ? mark(pg, ids, "ignored") : e;
+    return e == XS_ENOTFOUND ? mark(pg, ids, "ignored", tally, "ignored") : e;
 }
 
 /* take_rows turns the rows of r (event id, category, resource id, connection, known; ordered
  * by connection) into one run per connection; the events of versions the connection holds
  * already are done without a call. */
-static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
+static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs, json_t *tally)
 {
     xs_err e = XS_OK;
     json_t *fetch = json_object(), *ids = json_array(), *ignored = json_array();
@@ -113,7 +131,7 @@ static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
     for (int i = 0; e == XS_OK && i <= xs_pg_res_nrows(r); i++) {
         const char *c = i < xs_pg_res_nrows(r) ? xs_pg_res_get(r, i, 3) : NULL;
         if (conn[0] != '\0' && (c == NULL || strcmp(c, conn) != 0)) {
-            e = run_for(o, pg, conn, fetch, ids, runs);
+            e = run_for(o, pg, conn, fetch, ids, runs, tally);
             json_object_clear(fetch);
             json_object_clear(seen);
             json_array_clear(ids);
@@ -135,11 +153,11 @@ static xs_err take_rows(orch *o, xs_pg *pg, const xs_pg_res *r, int *runs)
         }
     }
     if (e == XS_OK) {
-        e = mark(pg, ignored, "ignored");
+        e = mark(pg, ignored, "ignored", tally, "ignored");
     }
     if (e == XS_OK && json_array_size(known) > 0) {
         xs_log_debug(o->proc.log, "webhook.known", "{s:i}", "events", (int)json_array_size(known));
-        e = mark(pg, known, "done");
+        e = mark(pg, known, "done", tally, "known");
     }
     json_decref(known);
     json_decref(seen);
@@ -155,13 +173,20 @@ xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs)
     char delay[24];
     snprintf(delay, sizeof(delay), "%lld", (long long)o->webhook_delay_ms);
     xs_pg_res *r = NULL;
+    json_t *tally = json_array(); /* [result, lag ms] of each event finished with */
     xs_err e = xs_pg_begin(pg);
     /* Events of a tenant with no active connection are kept, but nothing acts on them. */
     if (e == XS_OK) {
-        e = xs_pg_q0(pg, NULL,
+        e = xs_pg_q0(pg, &r,
                      "UPDATE sync.webhook_events e SET status = 'ignored', processed_at = now() "
                      "WHERE e.status = 'pending' AND NOT EXISTS (SELECT 1 FROM sync.connections "
-                     "c WHERE c.tenant_id = e.tenant_id AND c.status = 'active')");
+                     "c WHERE c.tenant_id = e.tenant_id AND c.status = 'active') RETURNING "
+                     "(extract(epoch FROM processed_at - received_at) * 1000)::bigint");
+        if (e == XS_OK) {
+            tally_rows(tally, r, "ignored");
+        }
+        xs_pg_res_free(r);
+        r = NULL;
     }
     if (e == XS_OK) {
         e = xs_pg_q(pg, &r,
@@ -182,7 +207,7 @@ xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs)
                     delay);
     }
     if (e == XS_OK) {
-        e = take_rows(o, pg, r, runs);
+        e = take_rows(o, pg, r, runs, tally);
     }
     xs_pg_res_free(r);
     if (e == XS_OK) {
@@ -191,7 +216,16 @@ xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs)
     if (e != XS_OK) {
         xs_pg_rollback(pg);
         *runs = 0;
+    } else {
+        size_t i;
+        json_t *t;
+        json_array_foreach(tally, i, t)
+        {
+            orch_metrics_webhook_processed(o->metrics, json_string_value(json_array_get(t, 0)),
+                                           json_integer_value(json_array_get(t, 1)));
+        }
     }
+    json_decref(tally);
     return e;
 }
 

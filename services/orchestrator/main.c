@@ -22,7 +22,8 @@
 
 static const char usage[] =
     "xs-orchestrator: serves the REST API on XS_HTTP_ADDR:XS_HTTP_PORT (GET /health needs no "
-    "key; every other route needs Authorization: Bearer <one of XS_API_KEYS>), listens for the "
+    "key; GET /metrics takes one of XS_METRICS_KEYS too; every other route needs Authorization: "
+    "Bearer <one of XS_API_KEYS>), listens for the "
     "domain services on XS_BUS_LISTEN, and keeps the sync state in XS_DATABASE_URL. Stop with "
     "SIGTERM.";
 
@@ -128,7 +129,11 @@ int main(int argc, char **argv)
     if (orch_webhook_keys_read(&o) != XS_OK) {
         goto done;
     }
-    if (orch_api_keys_parse(&o, xs_config_str(cfg, "XS_API_KEYS"), err) != XS_OK) {
+    const char *mkeys = xs_config_str(cfg, "XS_METRICS_KEYS");
+    if (orch_api_keys_parse("XS_API_KEYS", xs_config_str(cfg, "XS_API_KEYS"), false,
+                            &o.api_key_sums, &o.napi_keys, err) != XS_OK ||
+        orch_api_keys_parse("XS_METRICS_KEYS", mkeys != NULL ? mkeys : "", true,
+                            &o.metrics_key_sums, &o.nmetrics_keys, err) != XS_OK) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
         code = XS_EXIT_CONFIG;
         goto done;
@@ -160,7 +165,8 @@ int main(int argc, char **argv)
     if (check_schema(&o) != XS_OK) {
         goto done;
     }
-    if (orch_replicas_create(&o.replicas, xs_config_int(cfg, "XS_HEARTBEAT")) != XS_OK) {
+    if (orch_replicas_create(&o.replicas, xs_config_int(cfg, "XS_HEARTBEAT")) != XS_OK ||
+        orch_metrics_create(&o.metrics) != XS_OK) {
         goto done;
     }
     xs_bus_opts bo = {.url = xs_config_str(cfg, "XS_BUS_LISTEN"),
@@ -262,6 +268,11 @@ done:
         xs_crypto_wipe(o.api_key_sums, o.napi_keys * sizeof(*o.api_key_sums));
     }
     free(o.api_key_sums);
+    if (o.metrics_key_sums != NULL) {
+        xs_crypto_wipe(o.metrics_key_sums, o.nmetrics_keys * sizeof(*o.metrics_key_sums));
+    }
+    free(o.metrics_key_sums);
+    orch_metrics_destroy(o.metrics);
     orch_webhook_keys_free(&o);
     xs_proc_finish(&o.proc, code);
     return code;

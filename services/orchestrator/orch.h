@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "budget.h"
+#include "metrics.h"
 #include "proto.h"
 #include "replicas.h"
 #include "xs/bus.h"
@@ -30,6 +31,11 @@ typedef struct orch {
      * content nor its length shows in the time a check takes */
     uint8_t (*api_key_sums)[XS_SHA256_LEN];
     size_t napi_keys;
+    /* the same of each scrape-only key (XS_METRICS_KEYS; owned, may be none): a key that
+     * opens GET /metrics and nothing else */
+    uint8_t (*metrics_key_sums)[XS_SHA256_LEN];
+    size_t nmetrics_keys;
+    orch_metrics *metrics; /* the orchestrator's own counters (metrics.h) */
     /* the Xero app's webhook keys (owned; webhooks.c): the current one, and the one before it
      * during a rotation; bytes NULL when not set */
     struct {
@@ -45,6 +51,8 @@ typedef struct orch {
     pthread_cond_t disp_cv;  /* signalled when steps become ready */
     json_t *busy;            /* "connection/entity" with a step running (disp_mu) */
     json_t *served;          /* tenant -> when it last got a step (disp_mu), for fairness */
+    json_t *refused; /* tenant -> when the budget first refused its ready step, until one of its
+                      * steps gets permits (disp_mu): xs_budget_wait_seconds */
     pthread_t *executors;
     int nexec, nexec_started;
     pthread_t scheduler, realtime, inbox, retention;

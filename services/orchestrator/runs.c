@@ -22,6 +22,7 @@
 
 #include "settings.h"
 #include "worker.h"
+#include "xs/clock.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
 #include "engine/sync.h"
@@ -159,21 +160,40 @@ static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn,
     return XS_EINVAL;
 }
 
-/* finish_run ends a run: succeeded, partial (some records or steps failed) or failed. */
-static xs_err finish_run(xs_pg *pg, const char *run, const char *status, const char *error)
+/* How a run ended, for the metrics once its transaction committed. */
+typedef struct run_end {
+    bool ended;
+    char mode[16], trigger[16], status[16];
+} run_end;
+
+/* finish_run ends a run: succeeded, partial (some records or steps failed) or failed; how,
+ * into *end when not NULL. */
+static xs_err finish_run(xs_pg *pg, const char *run, const char *status, const char *error,
+                         run_end *end)
 {
-    return xs_pg_q(pg, NULL,
-                   "UPDATE sync.runs SET status = CASE WHEN $2 = 'failed' THEN 'failed' WHEN "
-                   "EXISTS (SELECT 1 FROM sync.run_steps WHERE run_id = $1 AND status = 'failed') "
-                   "OR EXISTS (SELECT 1 FROM sync.run_item_errors WHERE run_id = $1) THEN "
-                   "'partial' ELSE 'succeeded' END, error = coalesce($3, error), finished_at = "
-                   "now(), started_at = coalesce(started_at, now()) WHERE id = $1",
-                   run, status, error);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "UPDATE sync.runs SET status = CASE WHEN $2 = 'failed' THEN 'failed' WHEN "
+                       "EXISTS (SELECT 1 FROM sync.run_steps WHERE run_id = $1 AND status = "
+                       "'failed') OR EXISTS (SELECT 1 FROM sync.run_item_errors WHERE run_id = "
+                       "$1) THEN 'partial' ELSE 'succeeded' END, error = coalesce($3, error), "
+                       "finished_at = now(), started_at = coalesce(started_at, now()) WHERE id = "
+                       "$1 RETURNING mode, trigger, status",
+                       run, status, error);
+    if (e == XS_OK && end != NULL && xs_pg_res_nrows(r) == 1) {
+        end->ended = true;
+        snprintf(end->mode, sizeof(end->mode), "%s", xs_pg_res_get(r, 0, 0));
+        snprintf(end->trigger, sizeof(end->trigger), "%s", xs_pg_res_get(r, 0, 1));
+        snprintf(end->status, sizeof(end->status), "%s", xs_pg_res_get(r, 0, 2));
+    }
+    xs_pg_res_free(r);
+    return e;
 }
 
-/* advance starts the first phase from idx on that has work, or ends the run. */
+/* advance starts the first phase from idx on that has work, or ends the run (how, into *end
+ * when not NULL). */
 static xs_err advance(orch *o, xs_pg *pg, const char *run, const char *conn, const json_t *phases,
-                      int idx)
+                      int idx, run_end *end)
 {
     int n = (int)json_array_size(phases);
     int created = 0;
@@ -190,7 +210,7 @@ static xs_err advance(orch *o, xs_pg *pg, const char *run, const char *conn, con
     snprintf(ph, sizeof(ph), "%d", idx);
     xs_err e = xs_pg_q(pg, NULL, "UPDATE sync.runs SET phase = $2 WHERE id = $1", run, ph);
     if (e == XS_OK && idx >= n) {
-        e = finish_run(pg, run, "done", NULL);
+        e = finish_run(pg, run, "done", NULL, end);
     }
     return e;
 }
@@ -393,7 +413,9 @@ xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, c
     snprintf(run_id, 40, "%s", xs_pg_res_get(r, 0, 0));
     xs_pg_res_free(r);
     r = NULL;
-    e = advance(o, pg, run_id, conn, phases, 0);
+    /* A run with nothing to do ends here, in its maker's transaction: the metrics do not
+     * count it (they count what the orchestrator knows committed). */
+    e = advance(o, pg, run_id, conn, phases, 0, NULL);
 out:
     xs_pg_res_free(r);
     json_decref(settings);
@@ -740,11 +762,28 @@ static xs_err release_in_doubt(xs_pg *pg, const char *conn, const char *entity,
                    conn, entity, high_water);
 }
 
+/* count_step counts, once its transaction committed, a step's recorded outcome, the counts
+ * its run took in (NULL: none) and the run's end (when it ended). */
+static void count_step(orch *o, const orch_step *s, const char *outcome, const json_t *merged,
+                       const run_end *end)
+{
+    orch_metrics_step(o->metrics, s->kind, s->entity, outcome, xs_clock_mono_ms() - s->acquired_ms);
+    if (merged != NULL) {
+        bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
+        orch_metrics_records(o->metrics, s->entity, pulling ? "pull" : "push", merged);
+    }
+    if (end->ended) {
+        orch_metrics_run_ended(o->metrics, end->mode, end->trigger, end->status);
+    }
+}
+
 xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome,
                         const json_t *reply, const char *error, int64_t retry_ms)
 {
     xs_pg_res *r = NULL;
     json_t *phases = NULL, *counts = NULL, *params = NULL;
+    run_end end = {0};
+    const json_t *merged = NULL; /* the step's counts the run's took in (borrowed from reply) */
     xs_err e = xs_pg_begin(pg);
     if (e != XS_OK) {
         return e;
@@ -802,6 +841,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
         bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
         counts_merge(counts, s->entity, pulling ? "pull" : "push",
                      json_object_get(reply, "counts"));
+        merged = json_object_get(reply, "counts");
         if (e == XS_OK) {
             e = follow_ups(pg, s, (int)step_phase, phases, reply, params);
         }
@@ -833,6 +873,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
             bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
             counts_merge(counts, s->entity, pulling ? "pull" : "push",
                          json_object_get(reply, "counts"));
+            merged = json_object_get(reply, "counts");
         }
         if (e == XS_OK && strcmp(outcome, "fatal") == 0) {
             e = xs_pg_q(pg, NULL,
@@ -846,7 +887,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
             }
             free(ct);
             if (e == XS_OK) {
-                e = finish_run(pg, s->run, "failed", msg);
+                e = finish_run(pg, s->run, "failed", msg, &end);
             }
             if (e == XS_OK) {
                 e = release_claims(pg, s->run);
@@ -922,7 +963,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
         if (e == XS_OK && pull && failed > 0) {
             char msg[700];
             snprintf(msg, sizeof(msg), "the pull of %s did not complete: %s", s->entity, why);
-            e = finish_run(pg, s->run, "failed", msg);
+            e = finish_run(pg, s->run, "failed", msg, &end);
         } else if (e == XS_OK) {
             if (splice_blocked(phases, params, (int)run_phase)) {
                 char *pt2 = xs_json_dump(phases, 0), *pa2 = xs_json_dump(params, 0);
@@ -936,7 +977,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
                 free(pa2);
             }
             if (e == XS_OK) {
-                e = advance(o, pg, s->run, s->conn, phases, (int)run_phase + 1);
+                e = advance(o, pg, s->run, s->conn, phases, (int)run_phase + 1, &end);
             }
         }
     }
@@ -948,6 +989,8 @@ done:
     json_decref(counts);
     json_decref(params);
     if (e == XS_OK) {
+        count_step(o, s, over ? (strcmp(outcome, "done") == 0 ? "done" : "failed") : outcome,
+                   merged, &end);
         orch_executors_wake(o);
     } else {
         xs_pg_rollback(pg);

@@ -241,6 +241,7 @@ void orch_webhooks_xero(xs_http_req *req, void *arg)
     xs_log_info(o->proc.log, "webhook.received", "{s:I, s:I, s:I}", "events",
                 (json_int_t)json_array_size(rows), "stored", (json_int_t)stored, "ignored",
                 (json_int_t)unknown);
+    orch_metrics_webhooks_received(o->metrics, (int64_t)json_array_size(rows), stored);
     json_decref(rows);
     reply_empty(req, 200);
 }

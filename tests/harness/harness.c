@@ -545,8 +545,7 @@ static void curl_init(void)
  * folder: a JSON line {test, method, url, status, content_type, body} in <folder>/<pid>.jsonl,
  * which tests/contract/api_contract.py validates against docs/openapi.yaml once every test has
  * run. One write per line with O_APPEND, so threads of one test do not interleave. */
-static void contract_note(const char *method, const char *url, const xst_http *r,
-                          const char *content_type)
+static void contract_note(const char *method, const char *url, const xst_http *r)
 {
     const char *dir = getenv("XS_CONTRACT_LOG");
     if (dir == NULL || *dir == '\0' || r->status == 0) {
@@ -565,7 +564,7 @@ static void contract_note(const char *method, const char *url, const xst_http *r
     snprintf(file, sizeof(file), "%s/%ld.jsonl", dir, (long)getpid());
     json_t *line = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "test", program_invocation_short_name,
                              "method", method, "url", url, "status", (json_int_t)r->status,
-                             "content_type", content_type);
+                             "content_type", r->content_type);
     /* A body that is not UTF-8 is written as null with a mark, for the check to refuse. */
     json_t *b = json_stringn(r->body, r->len);
     json_object_set_new(line, "body", b != NULL ? b : json_null());
@@ -614,24 +613,22 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
-    char *ctype = NULL;
     if (curl_easy_perform(c) == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
         char *loc = NULL;
         if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
             r.location = strdup(loc);
         }
-        char *ct = NULL;
-        if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL) {
-            ctype = strdup(ct);
+        char *ctype = NULL;
+        if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype != NULL) {
+            r.content_type = strdup(ctype);
         }
     }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     r.body = s.buf != NULL ? s.buf : calloc(1, 1);
     r.len = s.len;
-    contract_note(method, url, &r, ctype);
-    free(ctype);
+    contract_note(method, url, &r);
     if (r.len > 0) {
         r.json = xs_json_parse(r.body, r.len, NULL);
     }
@@ -642,6 +639,7 @@ void xst_http_free(xst_http *r)
 {
     free(r->body);
     free(r->location);
+    free(r->content_type);
     json_decref(r->json);
     memset(r, 0, sizeof(*r));
 }

@@ -92,8 +92,9 @@ typedef struct xst_http {
     long status; /* 0 when the request failed at transport level */
     char *body;  /* new, NUL-terminated */
     size_t len;
-    json_t *json;   /* parsed body when it is JSON, else NULL */
-    char *location; /* the Location of a redirect (new), or NULL; redirects are not followed */
+    json_t *json;       /* parsed body when it is JSON, else NULL */
+    char *location;     /* the Location of a redirect (new), or NULL; redirects are not followed */
+    char *content_type; /* the reply's Content-Type (new), or NULL when it had none */
 } xst_http;
 
 /* xst_http_do performs method on url with body (may be NULL) and extra headers ("Name:
