@@ -513,7 +513,8 @@ int cli_run(cli *c, const cli_args *a)
 }
 
 /* post_id does POST fmt(id) with body (may be NULL) and prints the reply: the API's JSON,
- * or `id  status` and what extra names. */
+ * or `id  status` and `name value` of the members extra names (a space-separated list, may be
+ * NULL) that are not null. */
 static int post_id(cli *c, const char *fmt, const char *id, const json_t *body, const char *extra)
 {
     char path[PATH_CAP];
@@ -524,10 +525,15 @@ static int post_id(cli *c, const char *fmt, const char *id, const json_t *body, 
         cli_print_json(&r);
     } else if (rc == CLI_OK) {
         printf("%s  %s", cli_str(r.json, "id"), cli_str(r.json, "status"));
-        if (extra != NULL && json_object_get(r.json, extra) != NULL &&
-            !json_is_null(json_object_get(r.json, extra))) {
-            printf("  %s ", extra);
-            value(stdout, json_object_get(r.json, extra));
+        char names[128];
+        snprintf(names, sizeof(names), "%s", extra != NULL ? extra : "");
+        char *save = NULL;
+        for (char *k = strtok_r(names, " ", &save); k != NULL; k = strtok_r(NULL, " ", &save)) {
+            const json_t *v = json_object_get(r.json, k);
+            if (v != NULL && !json_is_null(v)) {
+                printf("  %s ", k);
+                value(stdout, v);
+            }
         }
         putchar('\n');
     }
@@ -655,7 +661,7 @@ int cli_resolve(cli *c, const cli_args *a)
         }
         json_object_set_new(body, "data", data);
     }
-    int rc = post_id(c, "/v1/conflicts/%s/resolve", a->pos[0], body, "run_id");
+    int rc = post_id(c, "/v1/conflicts/%s/resolve", a->pos[0], body, "resolution run_id");
     json_decref(body);
     return rc;
 }

@@ -257,6 +257,46 @@ static const char *start_run(const char *body)
     return id;
 }
 
+/* policy sets the connection's conflict policy for contacts. */
+static void policy(const char *name)
+{
+    char path[128], body[96];
+    snprintf(path, sizeof(path), "/v1/connections/%s/settings", CONN);
+    snprintf(body, sizeof(body), "{\"conflict_policy\":{\"contact\":\"%s\"}}", name);
+    xst_http put = xst_engine_api(E, "PUT", path, body);
+    assert_int_equal(put.status, 200);
+    xst_http_free(&put);
+}
+
+/* pending_conflict makes contact lid a conflict held for a person: with the policy manual,
+ * both sides change its e-mail (<tag>-xero@, <tag>-local@example.com) while nothing syncs, and
+ * an incremental run finds it. The conflict's id goes into cid (40 bytes). */
+static void pending_conflict(const char *lid, const char *tag, char *cid)
+{
+    policy("manual");
+    assert_true(xst_engine_settle(E, 60000));
+    char *xid =
+        xst_engine_sqlf(E, "SELECT xero_id::text FROM sync.mappings WHERE local_id = $1", 1, lid);
+    assert_non_null(xid);
+    char path[256], body[128], email[64];
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts/%s", TENANT, xid);
+    snprintf(body, sizeof(body), "{\"EmailAddress\":\"%s-xero@example.com\"}", tag);
+    json_decref(xst_engine_sim_json(E, "POST", path, body));
+    snprintf(email, sizeof(email), "%s-local@example.com", tag);
+    free(xst_engine_sqlf(E, "UPDATE app.contacts SET email = $2 WHERE id = $1 RETURNING id::text",
+                         2, lid, email));
+    assert_true(xst_engine_settle(E, 60000));
+    json_decref(xst_engine_run(E, CONN, "{\"mode\":\"incremental\"}", 60000));
+    char *id = xst_engine_sqlf(E,
+                               "SELECT id::text FROM sync.conflicts WHERE local_id = $1 AND "
+                               "status = 'PENDING'",
+                               1, lid);
+    assert_non_null(id);
+    snprintf(cid, 40, "%s", id);
+    free(id);
+    free(xid);
+}
+
 /* ---- the tests ---- */
 
 /* A slow full import: every entity reports its progress while it runs. */
@@ -455,6 +495,14 @@ static void test_cli_errors(void **state)
     o = xs_env(with_cfg, NULL, "connections", NULL);
     expect(&o, 0, "out", CONN, NULL);
     xs_out_free(&o);
+    char *const missing_cfg[] = {"XS_CONFIG=/nonexistent/xs.conf", NULL};
+    o = xs_env(missing_cfg, NULL, "runs", NULL);
+    expect(&o, 2, "err", "cannot read the config file /nonexistent/xs.conf", NULL);
+    xs_out_free(&o);
+    char *const ftp[] = {"XS_URL=ftp://127.0.0.1", NULL};
+    o = xs_env(ftp, NULL, "runs", NULL);
+    expect(&o, 2, "err", "must start with http:// or https://", NULL);
+    xs_out_free(&o);
     /* The default place, ~/.config/xs/config, with a line it does not know. */
     char dir[300], def[320];
     snprintf(dir, sizeof(dir), "%s/.config", HOME_DIR);
@@ -524,41 +572,20 @@ static void test_cli_commands(void **state)
     json_decref(j);
 
     /* A conflict held for a person, listed and resolved from the command line. */
-    char spath[128];
-    snprintf(spath, sizeof(spath), "/v1/connections/%s/settings", CONN);
-    xst_http put =
-        xst_engine_api(E, "PUT", spath, "{\"conflict_policy\":{\"contact\":\"manual\"}}");
-    assert_int_equal(put.status, 200);
-    xst_http_free(&put);
     char *lid = xst_engine_sqlf(E,
                                 "SELECT m.local_id::text FROM sync.mappings m WHERE "
                                 "m.connection_id = $1 AND m.entity = 'contact' ORDER BY "
                                 "m.local_id LIMIT 1",
                                 1, CONN);
-    char *xid =
-        xst_engine_sqlf(E, "SELECT xero_id::text FROM sync.mappings WHERE local_id = $1", 1, lid);
-    assert_non_null(xid);
-    /* Both sides edit the record while nothing syncs. */
-    char xpath[256];
-    snprintf(xpath, sizeof(xpath), "/_sim/tenants/%s/Contacts/%s", TENANT, xid);
-    json_decref(
-        xst_engine_sim_json(E, "POST", xpath, "{\"EmailAddress\":\"xero-side@example.com\"}"));
-    char *upd = xst_engine_sqlf(E,
-                                "UPDATE app.contacts SET email = 'local-side@example.com' WHERE "
-                                "id = $1 RETURNING id::text",
-                                1, lid);
-    free(upd);
-    assert_true(xst_engine_settle(E, 60000));
-    o = XS("sync", CONN, "--mode", "incremental", "--entities", "contact");
-    xs_out_free(&o);
+    char cid[40];
+    pending_conflict(lid, "first", cid);
     o = XS("conflicts", "--connection", CONN, "--status", "PENDING");
-    expect(&o, 0, "out", "ID", "ENTITY", lid, "PENDING", NULL);
+    expect(&o, 0, "out", "ID", "ENTITY", cid, lid, "PENDING", NULL);
     xs_out_free(&o);
     j = XSJ("conflicts", "--connection", CONN, "--status", "PENDING");
-    json_t *cf = json_array_get(json_object_get(j, "conflicts"), 0);
-    assert_non_null(cf);
-    char cid[40];
-    snprintf(cid, sizeof(cid), "%s", json_string_value(json_object_get(cf, "id")));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "conflicts"), 0), "id")),
+                        cid);
     json_decref(j);
     o = XS("resolve", cid, "keep-xero");
     expect(&o, 0, "out", cid, "RESOLVED", NULL);
@@ -570,14 +597,30 @@ static void test_cli_commands(void **state)
     expect(&o, 1, "err", "404 not_found", NULL);
     xs_out_free(&o);
     char *email = xst_engine_sqlf(E, "SELECT email FROM app.contacts WHERE id = $1", 1, lid);
-    assert_string_equal(email, "xero-side@example.com");
+    assert_string_equal(email, "first-xero@example.com");
+    free(email);
+
+    /* merge, the record read from standard input: the local version with a third e-mail. */
+    pending_conflict(lid, "second", cid);
+    j = XSJ("conflicts", "--connection", CONN, "--status", "PENDING");
+    json_t *merged = json_deep_copy(
+        json_object_get(json_array_get(json_object_get(j, "conflicts"), 0), "local"));
+    json_decref(j);
+    assert_non_null(merged);
+    json_object_set_new(merged, "email", json_string("merged@example.com"));
+    char in_path[256];
+    snprintf(in_path, sizeof(in_path), "%s/merged.json", HOME_DIR);
+    assert_int_equal(json_dump_file(merged, in_path, 0), 0);
+    json_decref(merged);
+    o = xs_env(NULL, in_path, "resolve", cid, "merge", "-", NULL);
+    expect(&o, 0, "out", cid, "RESOLVED", NULL);
+    xs_out_free(&o);
+    assert_true(xst_engine_settle(E, 60000));
+    email = xst_engine_sqlf(E, "SELECT email FROM app.contacts WHERE id = $1", 1, lid);
+    assert_string_equal(email, "merged@example.com");
     free(email);
     free(lid);
-    free(xid);
-    put =
-        xst_engine_api(E, "PUT", spath, "{\"conflict_policy\":{\"contact\":\"last_write_wins\"}}");
-    assert_int_equal(put.status, 200);
-    xst_http_free(&put);
+    policy("last_write_wins");
 }
 
 /* xs connect prints the consent URL and waits until the connection appears. */
@@ -586,6 +629,29 @@ static void test_cli_connect(void **state)
     (void)state;
     xs_out o = XS("connect", ORG, "--no-wait");
     expect(&o, 0, "out", "Open this URL", "/identity/connect/authorize?", NULL);
+    xs_out_free(&o);
+    o = XS("connect", ORG, "--no-wait", "--redirect-uri", "https://evil.example.com/cb");
+    expect(&o, 1, "err", "400", "(field: redirect_uri)", NULL);
+    xs_out_free(&o);
+    /* --open hands the URL to xdg-open (here one that notes what it was given). */
+    char bin[256], opener[300], seen[300], path_env[4200];
+    snprintf(bin, sizeof(bin), "%s/bin", HOME_DIR);
+    mkdir(bin, 0700);
+    snprintf(opener, sizeof(opener), "%s/xdg-open", bin);
+    snprintf(seen, sizeof(seen), "%s/opened", HOME_DIR);
+    FILE *f = fopen(opener, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\nprintf '%%s' \"$1\" > '%s'\n", seen);
+    fclose(f);
+    chmod(opener, 0700);
+    snprintf(path_env, sizeof(path_env), "PATH=%s:%s", bin, getenv("PATH"));
+    char *const with_opener[] = {path_env, NULL};
+    o = xs_env(with_opener, NULL, "connect", ORG, "--no-wait", "--open", NULL);
+    expect(&o, 0, "out", "Open this URL", NULL);
+    char *opened = slurp(seen);
+    assert_true(strncmp(opened, "http", 4) == 0);
+    assert_non_null(strstr(o.out, opened));
+    free(opened);
     xs_out_free(&o);
     o = XS("connect", "4ad38310-788b-45f4-b8a9-df61838759b5", "--no-wait");
     expect(&o, 1, "err", "404 not_found", "(field: organisation_id)", NULL);
@@ -682,6 +748,15 @@ static void test_cli_operator_routes(void **state)
                                 "SELECT local_id::text FROM sync.mappings WHERE connection_id = "
                                 "$1 AND entity = 'contact' ORDER BY local_id LIMIT 1",
                                 1, CONN);
+    char cid[40];
+    pending_conflict(lid, "ignored", cid);
+    o = XS("resolve", cid, "ignore");
+    expect(&o, 0, "out", cid, "IGNORED", NULL);
+    xs_out_free(&o);
+    policy("last_write_wins");
+    o = XS("conflicts", "--connection", CONN, "--status", "IGNORED");
+    expect(&o, 0, "out", cid, "IGNORED", NULL);
+    xs_out_free(&o);
     o = XS("mappings", "--entity", "contact", "--local-id", lid);
     expect(&o, 0, "out", lid, CONN, NULL);
     xs_out_free(&o);
