@@ -389,6 +389,12 @@ void xs_domain_text_cols(json_t *row, const xs_pg_res *r, int i, int first,
 xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, const char *org,
                           const char *conn, const char *after, int limit, json_t **out, char *last);
 
+/* xs_domain_scan_position tells where a scan of organisation org's rows of table (a constant)
+ * stands when it goes on after `after` ("": it is over): *done the rows up to after, *left
+ * those after it. Written only on success. */
+xs_err xs_domain_scan_position(xs_pg *pg, const char *table, const char *org, const char *after,
+                               int64_t *done, int64_t *left);
+
 /* The statements xs_domain_sql builds over a table's rows. */
 typedef enum xs_domain_sql_kind {
     /* "jsonb_to_recordset($2::jsonb) AS r(id uuid, <field> <type>, ...)": the rows' JSON

@@ -635,6 +635,26 @@ xs_err xs_domain_list_ids(xs_pg *pg, const char *table, const char *entity, cons
     return XS_OK;
 }
 
+xs_err xs_domain_scan_position(xs_pg *pg, const char *table, const char *org, const char *after,
+                               int64_t *done, int64_t *left)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FILTER (WHERE $2 = '' OR id <= $2::uuid), count(*) FILTER (WHERE "
+             "$2 <> '' AND id > $2::uuid) FROM %s WHERE organisation_id = $1",
+             table);
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, sql, org, after);
+    int64_t d = 0, l = 0;
+    if (e == XS_OK && ((e = xs_pg_res_int(r, 0, 0, &d)) == XS_OK) &&
+        (e = xs_pg_res_int(r, 0, 1, &l)) == XS_OK) {
+        *done = d;
+        *left = l;
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
 bool xs_domain_one_of(const char *s, const char *const *set)
 {
     for (size_t i = 0; s != NULL && set[i] != NULL; i++) {

@@ -350,6 +350,8 @@ void page_fetch(page *p)
     }
     json_t *list = json_object_get(p->resp.json, p->ask->ops->xero_list);
     xs_json_get_int(json_object_get(p->resp.json, "pagination"), "pageCount", &p->page_count);
+    p->item_count = -1;
+    xs_json_get_int(json_object_get(p->resp.json, "pagination"), "itemCount", &p->item_count);
     int32_t *order = NULL; /* with items: each's index in list, or -1 - its index in known */
     if (p->resp.items != NULL) {
         xs_err e = take_items(p, list, &order);

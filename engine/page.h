@@ -77,6 +77,9 @@ typedef struct page {
     const char *outcome; /* NULL: the page came */
     xs_time asked_at;
     int64_t call_ms, read_ms, page_count;
+    /* item_count: Xero's pagination.itemCount, the records of this page's query (its since,
+     * filters and tie-break) over all its pages; -1 when the reply has none (page_fetch) */
+    int64_t item_count;
     size_t n;     /* records Xero sent */
     xs_time last; /* the last readable record's UpdatedDateUTC: where the next page starts */
     /* the ids of the readable records of last's second, ntail of them; TIEBREAK_MAX + 1 when

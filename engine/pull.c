@@ -98,7 +98,8 @@ typedef struct pull_run {
     xs_json_arena_pos mark; /* each page's values are given back when it is done */
     int64_t calls, pages;
     xs_time high, resume;
-    page stop; /* only its cursor: where the next step starts, when stop.number > 0 */
+    int64_t left; /* records of the pull still to read after its last page, -1: not known */
+    page stop;    /* only its cursor: where the next step starts, when stop.number > 0 */
     xs_xero_call last_call;
     bool seen[PULL_IDS_MAX]; /* which of req->ids came */
 } pull_run;
@@ -118,6 +119,7 @@ static bool pull_run_init(pull_run *run, xs_svc_ctx *ctx, const pull_req *r)
                           .tenant_id = step_or_empty(r->step.tenant_id),
                           .conn = r->step.conn};
     run->t0 = xs_clock_mono_ms();
+    run->left = -1;
     run->counts = step_counts_new(STEP_PULL_COUNTS);
     return run->counts != NULL;
 }
@@ -224,6 +226,15 @@ static void pull_page_done(pull_run *run, page *cur, bool more)
             run->seen[i] = id != NULL && strcasecmp(cur->recs[j].xero_id, id) == 0;
         }
     }
+    if (!more) {
+        run->left = 0;
+    } else if (cur->item_count >= 0) {
+        /* Xero counted the records of this page's query: those after this page are left. */
+        int64_t read = (cur->number - 1) * run->ask.page_size + (int64_t)cur->n;
+        run->left = cur->item_count > read ? cur->item_count - read : 0;
+    } else {
+        run->left = -1;
+    }
     if (!more && ids == NULL) {
         /* The last page: every record changed before it was asked for (less a margin for
          * Xero's clock) has been read, so the next pull may start there. */
@@ -309,6 +320,10 @@ static json_t *pull_reply(const pull_run *run)
     if (run->high > 0) {
         xs_time_format_iso(run->high, iso);
         json_object_set_new(out, "high_water", json_string(iso));
+    }
+    if (run->left >= 0) {
+        /* the run's progress: an estimate of what the pull has still to read */
+        json_object_set_new(out, "left", json_integer(run->left));
     }
     if (run->stop.number > 0) {
         json_object_set_new(out, "next", cursor_json(&run->stop));

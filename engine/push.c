@@ -184,6 +184,28 @@ out:
     return e;
 }
 
+/* scan_position adds to a scan step's reply, when done, where the scan stands for the run's
+ * progress: scan_done (the local records it has passed) and left (those after them). Only
+ * progress: a failure to count is logged and the reply goes without. */
+static void scan_position(xs_svc_ctx *ctx, const step_req *req, json_t *reply)
+{
+    const char *org = step_or_empty(req->org);
+    if (reply == NULL || req->ops->table == NULL || org[0] == '\0' ||
+        strcmp(xs_json_str_or(reply, "outcome", ""), "done") != 0) {
+        return;
+    }
+    int64_t done = 0, left = 0;
+    xs_err e = xs_domain_scan_position(ctx->pg, req->ops->table, org,
+                                       xs_json_str_or(reply, "next_scan", ""), &done, &left);
+    if (e != XS_OK) {
+        xs_log_warn(ctx->proc->log, "sync.scan_position", "{s:s, s:s}", "entity",
+                    req->ops->info->name, "error", xs_strerror(e));
+        return;
+    }
+    json_object_set_new(reply, "scan_done", json_integer(done));
+    json_object_set_new(reply, "left", json_integer(left));
+}
+
 xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
 {
     step_req req;
@@ -200,5 +222,8 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
         e = push_step(ctx, &ask, &set, reply);
     }
     step_settings_fini(&set);
+    if (e == XS_OK && ask.scan_after != NULL) {
+        scan_position(ctx, &req, *reply);
+    }
     return e;
 }

@@ -144,7 +144,7 @@ static const xs_proto_field f_sync_pulled[] = {
     F("next", XS_PF_OBJECT, false, 0, 0),    F("high_water", XS_PF_TIME, false, 0, 0),
     F("resume", XS_PF_TIME, false, 0, 0),    F("call", XS_PF_OBJECT, false, 0, 0),
     F("missing", XS_PF_ARRAY, false, 0, 50), F("message", XS_PF_STRING, false, 0, 1024),
-    F("calls", XS_PF_INT, false, 0, 100),
+    F("calls", XS_PF_INT, false, 0, 100),    F("left", XS_PF_INT, false, 0, INT64_MAX),
 };
 
 /* sync.push: one bounded write of one entity to Xero (a batch of at most 50). */
@@ -165,6 +165,7 @@ static const xs_proto_field f_sync_pushed[] = {
     F("requeue", XS_PF_ARRAY, false, 0, 50),    F("blocked_on", XS_PF_ARRAY, false, 0, 1000),
     F("message", XS_PF_STRING, false, 0, 1024), F("again", XS_PF_ARRAY, false, 0, 50),
     F("blocked", XS_PF_OBJECT, false, 0, 0),    F("calls", XS_PF_INT, false, 0, 100),
+    F("left", XS_PF_INT, false, 0, INT64_MAX),  F("scan_done", XS_PF_INT, false, 0, INT64_MAX),
 };
 
 /* sync.resolve: settle a conflict held for a person. */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "progress.h"
 #include "settings.h"
 #include "worker.h"
 #include "xs/clock.h"
@@ -842,6 +843,7 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
         counts_merge(counts, s->entity, pulling ? "pull" : "push",
                      json_object_get(reply, "counts"));
         merged = json_object_get(reply, "counts");
+        orch_progress_note(params, (int)step_phase, s->kind, s->input, reply);
         if (e == XS_OK) {
             e = follow_ups(pg, s, (int)step_phase, phases, reply, params);
         }

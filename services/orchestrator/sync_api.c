@@ -11,6 +11,7 @@
 
 #include "buscall.h"
 #include "hookwatch.h"
+#include "progress.h"
 #include "rest.h"
 #include "runs.h"
 #include "sched.h"
@@ -70,7 +71,8 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, conn_
     "SELECT id, connection_id, mode, direction, trigger, status, array_to_json(entities)::text, "  \
     "counts::text, error, sync.iso(created_at), sync.iso(started_at), sync.iso(finished_at), "     \
     "(extract(epoch FROM coalesce(finished_at, now()) - coalesce(started_at, created_at)) * "      \
-    "1000)::bigint, phases::text, phase, k.rate_limited_until, k.rate_limited_problem FROM "       \
+    "1000)::bigint, phases::text, phase, k.rate_limited_until, k.rate_limited_problem, "           \
+    "params::text, (SELECT count(*) FROM sync.api_calls a WHERE a.run_id = sync.runs.id) FROM "    \
     "sync.runs LEFT JOIN LATERAL (SELECT sync.iso(c.rate_limited_until) AS rate_limited_until, "   \
     "c.rate_limited_problem FROM sync.connections c WHERE c.id = sync.runs.connection_id AND "     \
     "sync.runs.status IN ('queued', 'running')) k ON true "
@@ -119,18 +121,25 @@ static json_t *run_row_json(xs_pg *pg, const xs_pg_res *r, int row, bool detail)
                             json_pack("{s:s, s:s, s:s}", "reason", "rate_limited", "problem",
                                       problem, "until", until));
     }
+    /* How far it has come, entity by entity, and the calls to Xero it made so far. */
+    const char *pt = xs_pg_res_get(r, row, 13), *mt = xs_pg_res_get(r, row, 17);
+    json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
+    json_t *params = xs_json_parse(mt, strlen(mt), NULL);
+    int64_t phase = 0, calls = 0;
+    xs_pg_res_int(r, row, 14, &phase);
+    xs_pg_res_int(r, row, 18, &calls);
+    json_object_set_new(out, "progress",
+                        orch_progress_json(phases, (int)phase, xs_pg_res_get(r, row, 5), params));
+    json_object_set_new(out, "api_calls", json_integer(calls));
+    json_decref(params);
     if (detail) {
-        const char *pt = xs_pg_res_get(r, row, 13);
-        json_t *phases = xs_json_parse(pt, strlen(pt), NULL);
         size_t i;
         json_t *ph;
         json_array_foreach(phases, i, ph)
         {
             json_object_del(ph, "ids"); /* can be thousands */
         }
-        json_object_set_new(out, "phases", phases);
-        int64_t phase = 0;
-        xs_pg_res_int(r, row, 14, &phase);
+        json_object_set_new(out, "phases", json_incref(phases));
         json_object_set_new(out, "phase", json_integer(phase));
         xs_pg_res *s = NULL;
         if (xs_pg_q(pg, &s,
@@ -179,6 +188,7 @@ static json_t *run_row_json(xs_pg *pg, const xs_pg_res *r, int row, bool detail)
         }
         xs_pg_res_free(s);
     }
+    json_decref(phases);
     return out;
 }
 
