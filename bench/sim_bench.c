@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "xs/buf.h"
 #include "xs/clock.h"
 #include "xs/config.h"
 #include "xs/json.h"
@@ -27,33 +28,15 @@ typedef struct bench {
     char tenant[64], mixed[64];
 } bench;
 
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-} buf;
+/* BUF_FIRST is the first allocation of a reply buffer; it doubles from there (a client that
+ * copies the whole body for every 16 KiB chunk would measure itself, not the server). */
+#define BUF_FIRST 65536
 
-/* collect appends a received chunk, doubling the buffer (a client that copies the whole
- * body for every 16 KiB chunk would measure itself, not the server) */
+/* collect appends a received chunk to the xs_buf arg. */
 static size_t collect(char *d, size_t size, size_t nm, void *arg)
 {
-    buf *b = arg;
     size_t add = size * nm;
-    if (b->n + add + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->n + add + 1) {
-            cap *= 2;
-        }
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            return 0;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, d, add);
-    b->n += add;
-    b->p[b->n] = '\0';
-    return add;
+    return xs_buf_append(arg, d, add) == XS_OK ? add : 0;
 }
 
 static void die(const char *what)
@@ -80,7 +63,7 @@ static long call(bench *b, const char *method, const char *path, const char *bod
         snprintf(im, sizeof(im), "If-Modified-Since: %s", ims);
         hl = curl_slist_append(hl, im);
     }
-    buf r = {0};
+    xs_buf r = {.first = BUF_FIRST};
     curl_easy_reset(b->h);
     curl_easy_setopt(b->h, CURLOPT_URL, url);
     curl_easy_setopt(b->h, CURLOPT_CUSTOMREQUEST, method);
@@ -97,12 +80,12 @@ static long call(bench *b, const char *method, const char *path, const char *bod
     }
     curl_slist_free_all(hl);
     if (len != NULL) {
-        *len = r.n;
+        *len = r.len;
     }
     if (out != NULL) {
-        *out = r.p;
+        *out = xs_buf_take(&r, NULL);
     } else {
-        free(r.p);
+        xs_buf_fini(&r);
     }
     return status;
 }
@@ -148,22 +131,22 @@ static void connect_app(bench *b)
              "redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A9%%2Fcb&scope=accounting.contacts%%20"
              "accounting.transactions%%20accounting.settings&state=b",
              b->base);
-    buf hb = {0};
+    xs_buf hb = {.first = BUF_FIRST};
     curl_easy_setopt(b->h, CURLOPT_URL, url);
     curl_easy_setopt(b->h, CURLOPT_HEADERFUNCTION, collect);
     curl_easy_setopt(b->h, CURLOPT_HEADERDATA, &hb);
     curl_easy_setopt(b->h, CURLOPT_WRITEFUNCTION, collect);
-    buf body = {0};
+    xs_buf body = {.first = BUF_FIRST};
     curl_easy_setopt(b->h, CURLOPT_WRITEDATA, &body);
     curl_easy_perform(b->h);
-    free(body.p);
+    xs_buf_fini(&body);
     char *c = hb.p ? strstr(hb.p, "code=") : NULL;
     if (c == NULL) {
         die("authorize failed");
     }
     char code[128];
     snprintf(code, sizeof(code), "%.*s", (int)strcspn(c + 5, "&\r\n"), c + 5);
-    free(hb.p);
+    xs_buf_fini(&hb);
     char form[512];
     snprintf(form, sizeof(form),
              "grant_type=authorization_code&code=%s&redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A9%%"
@@ -171,20 +154,20 @@ static void connect_app(bench *b)
              code);
     curl_easy_reset(b->h);
     snprintf(url, sizeof(url), "%s/connect/token", b->base);
-    buf tb = {0};
+    xs_buf tb = {.first = BUF_FIRST};
     curl_easy_setopt(b->h, CURLOPT_URL, url);
     curl_easy_setopt(b->h, CURLOPT_POSTFIELDS, form);
     curl_easy_setopt(b->h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(b->h, CURLOPT_WRITEDATA, &tb);
     curl_easy_perform(b->h);
-    json_t *j = tb.p ? xs_json_parse(tb.p, tb.n, NULL) : NULL;
+    json_t *j = tb.p ? xs_json_parse(tb.p, tb.len, NULL) : NULL;
     const char *tok = j ? json_string_value(json_object_get(j, "access_token")) : NULL;
     if (tok == NULL) {
         die("token exchange failed");
     }
     snprintf(b->token, sizeof(b->token), "%s", tok);
     json_decref(j);
-    free(tb.p);
+    xs_buf_fini(&tb);
     (void)out;
 }
 

@@ -281,7 +281,7 @@ static xs_err connect_tenant(sim *s, const xs_uuid *tenant, const xs_uuid *auth_
  * whole: the Location has no length limit of its own. */
 static void redirect_to(sim_call *c, const char *uri, const char *const *kv)
 {
-    sim_buf loc = {0};
+    xs_buf loc = {0};
     bool ok = sim__url_append(&loc, uri, false);
     const char *sep = strchr(uri, '?') ? "&" : "?";
     for (size_t i = 0; ok && kv[i] != NULL; i += 2) {
@@ -293,12 +293,12 @@ static void redirect_to(sim_call *c, const char *uri, const char *const *kv)
         sep = "&";
     }
     if (!ok) {
-        sim__buf_free(&loc);
+        xs_buf_fini(&loc);
         sim__reply_text(c, 500, "out of memory");
         return;
     }
     sim__reply_header(c, "Location", loc.p);
-    sim__buf_free(&loc);
+    xs_buf_fini(&loc);
     sim__reply_text(c, 302, "");
 }
 

@@ -520,33 +520,7 @@ xs_err sim__form_get(const char *body, size_t len, const char *name, char **out)
     return XS_ENOTFOUND;
 }
 
-/* buf_reserve makes room for extra more bytes and a NUL in b. */
-static bool buf_reserve(sim_buf *b, size_t extra)
-{
-    if (b->failed) {
-        return false;
-    }
-    if (b->n + extra + 1 <= b->cap) {
-        return true;
-    }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + extra + 1) {
-        cap *= 2;
-    }
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
-        b->failed = true;
-        return false;
-    }
-    if (b->p == NULL) {
-        p[0] = '\0';
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-bool sim__url_append(sim_buf *b, const char *s, bool encode)
+bool sim__url_append(xs_buf *b, const char *s, bool encode)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t need = 0;
@@ -555,30 +529,22 @@ bool sim__url_append(sim_buf *b, const char *s, bool encode)
         bool plain = !encode || isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
         need += plain ? 1 : 3;
     }
-    if (!buf_reserve(b, need)) {
+    /* Room for all of it first, so b keeps what it had when there is none; then no append
+     * below can fail. */
+    if (xs_buf_reserve(b, need) != XS_OK) {
         return false;
     }
-    size_t o = b->n;
     for (; *s != '\0'; s++) {
         unsigned char ch = (unsigned char)*s;
         bool plain = !encode || isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~';
         if (plain) {
-            b->p[o++] = (char)ch;
+            xs_buf_append(b, s, 1);
         } else {
-            b->p[o++] = '%';
-            b->p[o++] = hex[ch >> 4];
-            b->p[o++] = hex[ch & 15];
+            char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            xs_buf_append(b, esc, sizeof(esc));
         }
     }
-    b->p[o] = '\0';
-    b->n = o;
     return true;
-}
-
-void sim__buf_free(sim_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
 }
 
 /* ------------------------------------------------------------------ counts */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xs/buf.h"
 #include "xs/clock.h"
 #include "xs/err.h"
 #include "xs/json.h"
@@ -148,18 +149,10 @@ bool sim__ci_contains(const char *hay, const char *needle);
 /* sim__form_get finds name in an application/x-www-form-urlencoded body and writes its
  * decoded value into *out (new). XS_ENOTFOUND when absent, XS_EPARSE on bad escapes. */
 xs_err sim__form_get(const char *body, size_t len, const char *name, char **out);
-/* A growable text buffer (for URLs built from request input, which have no fixed bound). */
-typedef struct sim_buf {
-    char *p; /* owned, NUL-terminated; NULL before the first append */
-    size_t n, cap;
-    bool failed; /* an append ran out of memory: the text is incomplete */
-} sim_buf;
-
-/* sim__url_append appends s to b, percent-encoded for a query string when encode is true.
- * False, with b->failed set, when out of memory (b keeps what it had). */
-bool sim__url_append(sim_buf *b, const char *s, bool encode);
-/* sim__buf_free frees b's text and empties it. */
-void sim__buf_free(sim_buf *b);
+/* sim__url_append appends s to b (an xs_buf: URLs built from request input have no fixed
+ * bound), percent-encoded for a query string when encode is true. False, with b->failed set,
+ * when out of memory (b keeps what it had). */
+bool sim__url_append(xs_buf *b, const char *s, bool encode);
 
 /*
  * Counts per 64-bit key that forget the least recently seen keys: two generations of at

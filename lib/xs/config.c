@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "xs/buf.h"
+
 /* Most bytes of a bad value repeated in an error message; longer values are cut. */
 #define ECHO_MAX 64
 /* Room for a repeated value once escaped, and for check_value's reason. */
@@ -507,54 +509,19 @@ bool xs_config_is_set(const xs_config *cfg, const char *name)
     return value_of(cfg, name, "xs_config_is_set", &v)->set;
 }
 
-/* Growable text for xs_config_markdown. */
-typedef struct mdbuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool oom;
-} mdbuf;
-
-/* md_put appends n bytes of s; on failure sets b->oom and ignores later calls. */
-static void md_put(mdbuf *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (n + 1 > b->cap - b->len) {
-        size_t cap = b->cap == 0 ? 1024 : b->cap;
-        while (n + 1 > cap - b->len) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-/* md_str appends s. */
-static void md_str(mdbuf *b, const char *s)
-{
-    md_put(b, s, strlen(s));
-}
+/* The markdown below is appended without checking each append: a failure shows in the
+ * buffer's failed flag, checked once by xs_buf_take. */
 
 /* md_cell appends s as table-cell text: '|' escaped, line breaks as spaces. */
-static void md_cell(mdbuf *b, const char *s)
+static void md_cell(xs_buf *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '|') {
-            md_put(b, "\\|", 2);
+            xs_buf_append(b, "\\|", 2);
         } else if (*s == '\n' || *s == '\r') {
-            md_put(b, " ", 1);
+            xs_buf_append(b, " ", 1);
         } else {
-            md_put(b, s, 1);
+            xs_buf_append(b, s, 1);
         }
     }
 }
@@ -562,27 +529,27 @@ static void md_cell(mdbuf *b, const char *s)
 /* md_used_by appends the process list of used_by: "all processes" for every process,
  * otherwise names in XS_PROC_* order, with "engine services" standing for the orchestrator
  * and the four domain services and "domain services" for the four domain services. */
-static void md_used_by(mdbuf *b, unsigned used_by)
+static void md_used_by(xs_buf *b, unsigned used_by)
 {
     if ((used_by & XS_PROC_ALL) == XS_PROC_ALL) {
-        md_str(b, "all processes");
+        xs_buf_puts(b, "all processes");
         return;
     }
     const char *sep = "";
     unsigned rest = used_by;
     if ((rest & XS_PROC_ENGINE) == XS_PROC_ENGINE) {
-        md_str(b, "engine services");
+        xs_buf_puts(b, "engine services");
         rest &= ~XS_PROC_ENGINE;
         sep = ", ";
     } else if ((rest & XS_PROC_DOMAINS) == XS_PROC_DOMAINS) {
-        md_str(b, "domain services");
+        xs_buf_puts(b, "domain services");
         rest &= ~XS_PROC_DOMAINS;
         sep = ", ";
     }
     for (size_t i = 0; i < sizeof(proc_names) / sizeof(proc_names[0]); i++) {
         if (rest & (1u << i)) {
-            md_str(b, sep);
-            md_str(b, proc_names[i]);
+            xs_buf_puts(b, sep);
+            xs_buf_puts(b, proc_names[i]);
             sep = ", ";
         }
     }
@@ -593,31 +560,32 @@ xs_err xs_config_markdown(char **out)
     if (out == NULL) {
         return XS_EINVAL;
     }
-    mdbuf b = {0};
-    md_str(&b, "| Variable | Default | Used by | Meaning |\n");
-    md_str(&b, "|---|---|---|---|\n");
+    xs_buf b;
+    xs_buf_init(&b, 1024);
+    xs_buf_puts(&b, "| Variable | Default | Used by | Meaning |\n");
+    xs_buf_puts(&b, "|---|---|---|---|\n");
     for (size_t i = 0; i < xs_config_nvars; i++) {
         const xs_config_var *v = &xs_config_vars[i];
-        md_str(&b, "| `");
+        xs_buf_puts(&b, "| `");
         md_cell(&b, v->name);
-        md_str(&b, "` | ");
+        xs_buf_puts(&b, "` | ");
         if (v->dflt != NULL) {
-            md_str(&b, "`");
+            xs_buf_puts(&b, "`");
             md_cell(&b, v->dflt);
-            md_str(&b, "`");
+            xs_buf_puts(&b, "`");
         } else {
-            md_str(&b, v->optional ? "(unset)" : "(required)");
+            xs_buf_puts(&b, v->optional ? "(unset)" : "(required)");
         }
-        md_str(&b, " | ");
+        xs_buf_puts(&b, " | ");
         md_used_by(&b, v->used_by);
-        md_str(&b, " | ");
+        xs_buf_puts(&b, " | ");
         md_cell(&b, v->doc != NULL ? v->doc : "");
-        md_str(&b, " |\n");
+        xs_buf_puts(&b, " |\n");
     }
-    if (b.oom) {
-        free(b.p);
+    char *text = xs_buf_take(&b, NULL);
+    if (text == NULL) {
         return XS_ENOMEM;
     }
-    *out = b.p;
+    *out = text;
     return XS_OK;
 }

@@ -94,6 +94,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "xs/buf.h"
 #include "xs/clock.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
@@ -178,9 +179,7 @@ struct xs_http_req {
     size_t nsegs;
     int uri_status;        /* 0, or the status refusing the target (400, 414) */
     const char *uri_error; /* why */
-    char *body;
-    size_t body_len;
-    size_t body_cap;
+    xs_buf body;
     bool body_too_big;
     size_t discarded; /* body bytes thrown away after body_too_big */
     const xs_http_route *route;
@@ -623,7 +622,7 @@ static void req_free(xs_http_req *req)
     }
     free(req->params);
     free(req->headers);
-    free(req->body);
+    xs_buf_fini(&req->body);
     free(req->seg_off);
     free(req->segs);
     free(req->segbuf);
@@ -643,6 +642,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     req->srv = cls;
     req->conn = conn;
     req->t0 = xs_clock_mono_ms();
+    xs_buf_init(&req->body, 4096);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     req->watch = ci != NULL ? ci->socket_context : NULL;
@@ -938,34 +938,11 @@ static void body_append(xs_http_req *req, const char *data, size_t n)
     if (req->body_too_big) {
         return;
     }
-    if (n > req->srv->max_body - req->body_len) {
+    /* Past max_body, or not enough memory to hold it: refuse like an oversized body. */
+    if (n > req->srv->max_body - req->body.len || xs_buf_append(&req->body, data, n) != XS_OK) {
         req->body_too_big = true;
-        free(req->body);
-        req->body = NULL;
-        req->body_len = 0;
-        req->body_cap = 0;
-        return;
+        xs_buf_fini(&req->body);
     }
-    if (req->body_len + n + 1 > req->body_cap) {
-        size_t cap = req->body_cap == 0 ? 4096 : req->body_cap;
-        while (cap < req->body_len + n + 1) {
-            cap *= 2;
-        }
-        char *b = realloc(req->body, cap);
-        if (b == NULL) {
-            req->body_too_big = true; /* cannot hold it: refuse like an oversized body */
-            free(req->body);
-            req->body = NULL;
-            req->body_len = 0;
-            req->body_cap = 0;
-            return;
-        }
-        req->body = b;
-        req->body_cap = cap;
-    }
-    memcpy(req->body + req->body_len, data, n);
-    req->body_len += n;
-    req->body[req->body_len] = '\0';
 }
 
 /* handler_main runs req's route on its own thread, then lets MHD queue the reply: it resumes
@@ -1321,9 +1298,9 @@ const char *xs_http_req_header(const xs_http_req *req, const char *name)
 const char *xs_http_req_body(const xs_http_req *req, size_t *len)
 {
     if (len != NULL) {
-        *len = req->body_len;
+        *len = req->body.len;
     }
-    return req->body != NULL ? req->body : "";
+    return req->body.p != NULL ? req->body.p : "";
 }
 
 const xs_http_route *xs_http_req_route(const xs_http_req *req)
@@ -1336,12 +1313,12 @@ xs_err xs_http_req_json(xs_http_req *req, json_t **out)
     if (out == NULL) {
         return XS_EINVAL;
     }
-    if (req->body_len == 0) {
+    if (req->body.len == 0) {
         xs_http_reply_error(req, 400, "bad_json", NULL, "request body is empty");
         return XS_EPARSE;
     }
     char err[XS_JSON_ERR_MAX] = "";
-    json_t *v = xs_json_parse(req->body, req->body_len, err);
+    json_t *v = xs_json_parse(req->body.p, req->body.len, err);
     if (v == NULL) {
         xs_http_reply_error(req, 400, "bad_json", NULL, "%s", err[0] != '\0' ? err : "bad JSON");
         return XS_EPARSE;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "xs/buf.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
 
@@ -86,8 +87,8 @@ bool xs_xero_retryable(xs_err err, long status)
 /* --- one call --- */
 
 typedef struct sink {
-    char *p;
-    size_t len, cap, max;
+    xs_buf body;
+    size_t max;
     bool too_big;
     bool json;
     xs_xero_call *call;
@@ -97,26 +98,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     sink *s = arg;
     size_t add = size * n;
-    if (s->len + add > s->max) {
+    if (s->body.len + add > s->max) {
         s->too_big = true;
         return 0;
     }
-    if (s->len + add + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 16384;
-        while (cap < s->len + add + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(s->p, cap);
-        if (p == NULL) {
-            return 0;
-        }
-        s->p = p;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, data, add);
-    s->len += add;
-    s->p[s->len] = '\0';
-    return add;
+    return xs_buf_append(&s->body, data, add) == XS_OK ? add : 0;
 }
 
 /* header_value returns the value of header line `line` (n bytes) when its name is `name`,
@@ -318,6 +304,7 @@ xs_err xs_xero_request(xs_xero *x, const xs_xero_req *req, xs_xero_resp *resp, x
     }
 
     sink s = {.max = o->max_reply ? o->max_reply : DEFAULT_MAX_REPLY, .call = call};
+    xs_buf_init(&s.body, 16384);
     CURL *h = x->h;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -368,24 +355,24 @@ xs_err xs_xero_request(xs_xero *x, const xs_xero_req *req, xs_xero_resp *resp, x
         if (s.too_big) {
             snprintf(call->error, sizeof(call->error), "reply larger than %zu bytes", s.max);
         }
-        free(s.p);
+        xs_buf_fini(&s.body);
         goto fail;
     }
     call->status = status;
     resp->status = status;
-    resp->body = s.p != NULL ? s.p : strdup("");
-    resp->len = s.len;
+    resp->len = s.body.len;
+    resp->body = s.body.p != NULL ? xs_buf_take(&s.body, NULL) : strdup("");
     if (resp->body == NULL) {
         e = XS_ENOMEM;
         goto fail;
     }
-    if (s.json && s.len > 0 && req->list_key != NULL && status >= 200 && status < 300 &&
+    if (s.json && resp->len > 0 && req->list_key != NULL && status >= 200 && status < 300 &&
         (e = parse_without_list(resp, req->list_key)) != XS_ENOTFOUND) {
         if (e != XS_OK) {
             xs_xero_resp_fini(resp);
             goto fail;
         }
-    } else if (s.json && s.len > 0) {
+    } else if (s.json && resp->len > 0) {
         char why[XS_JSON_ERR_MAX];
         resp->json = xs_json_parse(resp->body, resp->len, why);
         if (resp->json == NULL) {

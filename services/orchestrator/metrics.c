@@ -3,11 +3,12 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xs/buf.h"
 
 #define MAX_LABELS 4
 #define KEY_MAX    256
@@ -291,56 +292,27 @@ void orch_metrics_webhook_processed(orch_metrics *m, const char *result, int64_t
 /* --- the text exposition format --- */
 
 struct orch_metrics_page {
-    char *buf;
-    size_t len, cap;
-    bool oom;
+    xs_buf text; /* a failed append leaves it failed: orch_metrics_page_take says so */
 };
 
 orch_metrics_page *orch_metrics_page_new(void)
 {
-    return calloc(1, sizeof(orch_metrics_page));
+    orch_metrics_page *p = calloc(1, sizeof(orch_metrics_page));
+    if (p != NULL) {
+        xs_buf_init(&p->text, 4096);
+    }
+    return p;
 }
 
 /* put appends text of n bytes. */
 static void put(orch_metrics_page *p, const char *text, size_t n)
 {
-    if (p->oom) {
-        return;
-    }
-    if (p->len + n + 1 > p->cap) {
-        size_t cap = p->cap ? p->cap : 4096;
-        while (cap < p->len + n + 1) {
-            cap *= 2;
-        }
-        char *b = realloc(p->buf, cap);
-        if (b == NULL) {
-            p->oom = true;
-            return;
-        }
-        p->buf = b;
-        p->cap = cap;
-    }
-    memcpy(p->buf + p->len, text, n);
-    p->len += n;
-    p->buf[p->len] = '\0';
+    xs_buf_append(&p->text, text, n);
 }
 
 static void puts_(orch_metrics_page *p, const char *text)
 {
-    put(p, text, strlen(text));
-}
-
-static void putf(orch_metrics_page *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(orch_metrics_page *p, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0) {
-        put(p, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-    }
+    xs_buf_puts(&p->text, text);
 }
 
 /* put_escaped appends s with the format's escapes: backslash, and (with quote, in a label
@@ -363,9 +335,9 @@ static void put_escaped(orch_metrics_page *p, const char *s, bool quote)
 void orch_metrics_page_family(orch_metrics_page *p, const char *name, const char *type,
                               const char *help)
 {
-    putf(p, "# HELP %s ", name);
+    xs_buf_printf(&p->text, "# HELP %s ", name);
     put_escaped(p, help, false);
-    putf(p, "\n# TYPE %s %s\n", name, type);
+    xs_buf_printf(&p->text, "\n# TYPE %s %s\n", name, type);
 }
 
 void orch_metrics_page_sample(orch_metrics_page *p, const char *name, const char *const *labels,
@@ -373,7 +345,7 @@ void orch_metrics_page_sample(orch_metrics_page *p, const char *name, const char
 {
     puts_(p, name);
     for (size_t i = 0; labels != NULL && labels[i] != NULL && labels[i + 1] != NULL; i += 2) {
-        putf(p, "%s%s=\"", i == 0 ? "{" : ",", labels[i]);
+        xs_buf_printf(&p->text, "%s%s=\"", i == 0 ? "{" : ",", labels[i]);
         put_escaped(p, labels[i + 1], true);
         puts_(p, "\"");
     }
@@ -381,9 +353,9 @@ void orch_metrics_page_sample(orch_metrics_page *p, const char *name, const char
         puts_(p, "}");
     }
     if (value == floor(value) && fabs(value) < 9007199254740992.0) {
-        putf(p, " %lld\n", (long long)value);
+        xs_buf_printf(&p->text, " %lld\n", (long long)value);
     } else {
-        putf(p, " %.15g\n", value);
+        xs_buf_printf(&p->text, " %.15g\n", value);
     }
 }
 
@@ -454,13 +426,7 @@ void orch_metrics_page_write(orch_metrics *m, orch_metrics_page *p)
 
 char *orch_metrics_page_take(orch_metrics_page *p, size_t *len)
 {
-    char *text = NULL;
-    if (!p->oom && p->buf != NULL) {
-        text = p->buf;
-        *len = p->len;
-    } else {
-        free(p->buf);
-    }
+    char *text = xs_buf_take(&p->text, len);
     free(p);
     return text;
 }

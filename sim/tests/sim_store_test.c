@@ -316,17 +316,17 @@ static void test_counts_bounded(void **state)
 static void test_url_append_grows(void **state)
 {
     (void)state;
-    sim_buf b = {0};
+    xs_buf b = {0};
     assert_true(sim__url_append(&b, "http://x/cb?state=", false));
     char big[20001];
     memset(big, ' ', 20000);
     big[20000] = '\0';
     assert_true(sim__url_append(&b, big, true));
-    assert_int_equal(b.n, strlen("http://x/cb?state=") + 3 * 20000);
-    assert_int_equal(strlen(b.p), b.n);
+    assert_int_equal(b.len, strlen("http://x/cb?state=") + 3 * 20000);
+    assert_int_equal(strlen(b.p), b.len);
     assert_int_equal(strncmp(b.p + 18, "%20%20", 6), 0);
     assert_false(b.failed);
-    sim__buf_free(&b);
+    xs_buf_fini(&b);
     assert_null(b.p);
 }
 

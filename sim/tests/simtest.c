@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "simtest.h"
+#include "xs/buf.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
 #include "xs/money.h"
@@ -81,24 +82,11 @@ void st_stop(st_sim *t)
     free(t);
 }
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
+/* collect appends a received chunk to the xs_buf arg. */
 static size_t collect(char *data, size_t size, size_t nmemb, void *arg)
 {
-    buf *b = arg;
     size_t add = size * nmemb;
-    char *np = realloc(b->p, b->n + add + 1);
-    if (np == NULL) {
-        return 0;
-    }
-    memcpy(np + b->n, data, add);
-    b->n += add;
-    np[b->n] = '\0';
-    b->p = np;
-    return add;
+    return xs_buf_append(arg, data, add) == XS_OK ? add : 0;
 }
 
 /* upload_fill is the body of st_req_upload: as many 'x' as curl asks for. */
@@ -122,7 +110,7 @@ static st_reply perform(st_sim *t, const char *method, const char *path, const c
         die("out of memory");
     }
     snprintf(url, ulen, "%s%s", t->base, path);
-    buf b = {0}, hb = {0};
+    xs_buf b = {0}, hb = {0};
     struct curl_slist *hl = NULL;
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
         hl = curl_slist_append(hl, headers[i]);
@@ -164,9 +152,10 @@ static st_reply perform(st_sim *t, const char *method, const char *path, const c
     }
     curl_slist_free_all(hl);
     free(url);
-    r.body = b.p != NULL ? b.p : strdup("");
-    r.len = b.n;
-    r.headers = hb.p != NULL ? hb.p : strdup("");
+    r.body = xs_buf_take(&b, &r.len);
+    r.body = r.body != NULL ? r.body : strdup("");
+    r.headers = xs_buf_take(&hb, NULL);
+    r.headers = r.headers != NULL ? r.headers : strdup("");
     if (r.len > 0 && (r.body[0] == '{' || r.body[0] == '[')) {
         r.json = xs_json_parse(r.body, r.len, NULL);
     }

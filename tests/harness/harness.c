@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xs/buf.h"
 #include "xs/json.h"
 #include "xs/migrate.h"
 #include "xs/pg.h"
@@ -516,24 +517,11 @@ void xst_log_dump(const xst_proc *p)
     free(text);
 }
 
-typedef struct {
-    char *buf;
-    size_t len;
-} sink;
-
+/* on_data appends a received chunk to the xs_buf ud. */
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    sink *s = ud;
     size_t n = size * nmemb;
-    char *nb = realloc(s->buf, s->len + n + 1);
-    if (nb == NULL) {
-        return 0;
-    }
-    s->buf = nb;
-    memcpy(s->buf + s->len, ptr, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-    return n;
+    return xs_buf_append(ud, ptr, n) == XS_OK ? n : 0;
 }
 
 static void curl_init(void)
@@ -590,7 +578,7 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, curl_init);
     xst_http r = {0};
-    sink s = {0};
+    xs_buf s = {0};
     CURL *c = curl_easy_init();
     if (c == NULL) {
         xst_die("curl_easy_init failed");
@@ -626,8 +614,8 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
     }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
-    r.body = s.buf != NULL ? s.buf : calloc(1, 1);
-    r.len = s.len;
+    r.body = xs_buf_take(&s, &r.len);
+    r.body = r.body != NULL ? r.body : calloc(1, 1);
     contract_note(method, url, &r);
     if (r.len > 0) {
         r.json = xs_json_parse(r.body, r.len, NULL);
