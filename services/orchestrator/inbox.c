@@ -156,12 +156,13 @@ xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs)
     snprintf(delay, sizeof(delay), "%lld", (long long)o->webhook_delay_ms);
     xs_pg_res *r = NULL;
     xs_err e = xs_pg_begin(pg);
-    /* Events of a tenant with no active connection are kept, but nothing acts on them. */
+    /* Events of a tenant with no active connection are kept, but nothing acts on them; those
+     * of a paused one wait, pending, for its resume (the join below takes active ones only). */
     if (e == XS_OK) {
         e = xs_pg_q0(pg, NULL,
                      "UPDATE sync.webhook_events e SET status = 'ignored', processed_at = now() "
                      "WHERE e.status = 'pending' AND NOT EXISTS (SELECT 1 FROM sync.connections "
-                     "c WHERE c.tenant_id = e.tenant_id AND c.status = 'active')");
+                     "c WHERE c.tenant_id = e.tenant_id AND c.status IN ('active', 'paused'))");
     }
     if (e == XS_OK) {
         e = xs_pg_q(pg, &r,
