@@ -182,6 +182,7 @@ typedef struct batch_rows {
     xs_local_rows local; /* load_local's rows */
     json_t *maps;        /* their mappings, by local id */
     json_t *pending;     /* those with a conflict pending, by local id */
+    json_t *ignored;     /* those whose latest conflict a person ignored (mappings.h) */
     json_t *xrecs;       /* {local id: the record as Xero is to be sent it}; absent: it waits */
     json_t *on;          /* what those waiting wait for (refs_translate's on) */
 } batch_rows;
@@ -192,6 +193,7 @@ static void batch_rows_fini(batch_rows *r)
     xs_local_rows_fini(&r->local);
     json_decref(r->maps);
     json_decref(r->pending);
+    json_decref(r->ignored);
     json_decref(r->xrecs);
     json_decref(r->on);
 }
@@ -243,7 +245,8 @@ static xs_err batch_rows_read(xs_svc_ctx *ctx, const xs_entity_ops *ops, const p
     *r = (batch_rows){.xrecs = json_object(), .on = json_object()};
     if ((e = ops->load_local(ctx->pg, org, ids, &r->local)) != XS_OK ||
         (e = map_load(ctx, conn, ops->info->name, ids, false, &r->maps)) != XS_OK ||
-        (e = map_pending_conflicts(ctx, conn, ops->info->name, ids, &r->pending)) != XS_OK) {
+        (e = map_pending_conflicts(ctx, conn, ops->info->name, ids, &r->pending, &r->ignored)) !=
+            XS_OK) {
         return step_db_fail(ctx, e, "cannot read local records");
     }
     return batch_xrecs(ctx, ops, ask, r);
@@ -306,7 +309,10 @@ static xs_err batch_one(const xs_entity_ops *ops, const push_ask *ask, const bat
     const char *xid = m != NULL ? xs_json_str_or(m, "xero_id", NULL) : NULL;
     json_t *base = m != NULL ? json_object_get(m, "base") : NULL;
     base = json_is_object(base) ? base : NULL;
-    if (json_object_get(r->pending, id) != NULL || (l == NULL && m == NULL)) {
+    if (json_object_get(r->pending, id) != NULL || (l == NULL && m == NULL) ||
+        (l != NULL && map_ignored_holds(r->ignored, id, l->rec, NULL))) {
+        /* Held for a person, gone on both sides, or a divergence a person ignored that the
+         * local side has not changed since. */
         step_count(counts, "skipped", 1);
         return XS_OK;
     }

@@ -97,13 +97,18 @@ xs_err map_load_sums(xs_svc_ctx *ctx, const char *conn, const char *entity, cons
 }
 
 xs_err map_pending_conflicts(xs_svc_ctx *ctx, const char *conn, const char *entity,
-                             const json_t *local_ids, json_t **out)
+                             const json_t *local_ids, json_t **out, json_t **ignored)
 {
-    json_t *set = json_object();
-    if (set == NULL) {
+    json_t *set = json_object(), *ign = ignored != NULL ? json_object() : NULL;
+    if (set == NULL || (ignored != NULL && ign == NULL)) {
+        json_decref(set);
+        json_decref(ign);
         return XS_ENOMEM;
     }
     *out = set;
+    if (ignored != NULL) {
+        *ignored = ign;
+    }
     if (json_array_size(local_ids) == 0) {
         return XS_OK;
     }
@@ -111,20 +116,42 @@ xs_err map_pending_conflicts(xs_svc_ctx *ctx, const char *conn, const char *enti
     if (arr == NULL) {
         return XS_EINVAL;
     }
+    /* Each record's latest conflict: a pending one is always the latest (one per record, and
+     * no decision is made on a record that has one); an ignored one counts while it is. */
     xs_pg_res *r = NULL;
     xs_err e = xs_pg_q(ctx->pg, &r,
-                       "SELECT local_id, id FROM sync.conflicts WHERE connection_id = $1 AND "
-                       "entity = $2 AND status = 'PENDING' AND local_id = ANY($3::uuid[])",
+                       "SELECT DISTINCT ON (local_id) local_id, id, status, local_version::text, "
+                       "xero_version::text FROM sync.conflicts WHERE connection_id = $1 AND "
+                       "entity = $2 AND local_id = ANY($3::uuid[]) ORDER BY local_id, "
+                       "detected_at DESC",
                        conn, entity, arr);
     free(arr);
     if (e != XS_OK) {
         return e;
     }
     for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        json_object_set_new(set, xs_pg_res_get(r, i, 0), json_string(xs_pg_res_get(r, i, 1)));
+        const char *status = xs_pg_res_get(r, i, 2);
+        if (strcmp(status, "PENDING") == 0) {
+            json_object_set_new(set, xs_pg_res_get(r, i, 0), json_string(xs_pg_res_get(r, i, 1)));
+        } else if (ign != NULL && strcmp(status, "IGNORED") == 0) {
+            const char *lt = xs_pg_res_get(r, i, 3), *xt = xs_pg_res_get(r, i, 4);
+            json_t *lv = lt != NULL ? xs_json_parse(lt, strlen(lt), NULL) : NULL;
+            json_t *xv = xt != NULL ? xs_json_parse(xt, strlen(xt), NULL) : NULL;
+            json_object_set_new(ign, xs_pg_res_get(r, i, 0),
+                                json_pack("{s:o, s:o}", "local", lv != NULL ? lv : json_null(),
+                                          "xero", xv != NULL ? xv : json_null()));
+        }
     }
     xs_pg_res_free(r);
     return XS_OK;
+}
+
+bool map_ignored_holds(const json_t *ignored, const char *local_id, const json_t *local,
+                       const json_t *xero)
+{
+    const json_t *c = json_object_get(ignored, local_id);
+    return c != NULL && local != NULL && xs_json_equal(local, json_object_get(c, "local")) &&
+           (xero == NULL || xs_json_equal(xero, json_object_get(c, "xero")));
 }
 
 void map_add_sum(json_t *list, const char *local_id, const char *xero_id, const json_t *base,

@@ -22,9 +22,19 @@ xs_err map_load(xs_svc_ctx *ctx, const char *conn, const char *entity, const jso
 xs_err map_load_sums(xs_svc_ctx *ctx, const char *conn, const char *entity, const json_t *ids,
                      const json_t *sums, bool by_xero, json_t **out);
 
-/* map_pending_conflicts reads which of local ids have a conflict waiting for a person. */
+/* map_pending_conflicts reads which of local ids have a conflict waiting for a person into
+ * *out (new: {local id: conflict id}) and, when ignored is not NULL, those whose latest
+ * conflict a person ignored into *ignored (new: {local id: {"local", "xero"}}, the versions
+ * it was ignored at). */
 xs_err map_pending_conflicts(xs_svc_ctx *ctx, const char *conn, const char *entity,
-                             const json_t *local_ids, json_t **out);
+                             const json_t *local_ids, json_t **out, json_t **ignored);
+
+/* map_ignored_holds tells whether the divergence a person ignored on local_id (ignored: as
+ * map_pending_conflicts gives it) still holds: the local record is still the version it was
+ * ignored at, and so is Xero's (xero NULL: not known here, only the local side is asked). Such
+ * a record is neither sent nor written, and raises no conflict again. */
+bool map_ignored_holds(const json_t *ignored, const char *local_id, const json_t *local,
+                       const json_t *xero);
 
 /* A mapping to write: {"local_id", "xero_id", "base", "checksum", "xero_at", "local_at"};
  * sum is the base's checksum. */

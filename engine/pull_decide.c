@@ -48,6 +48,7 @@ void page_known_fini(page_known *k)
     json_decref(k->matched);
     xs_local_rows_fini(&k->local);
     json_decref(k->pending);
+    json_decref(k->ignored);
     json_decref(k->sent);
     memset(k, 0, sizeof(*k));
 }
@@ -262,8 +263,8 @@ xs_err page_lookup(xs_svc_ctx *ctx, const step_req *req, const settings *set, pa
     tl = xs_clock_mono_ms();
     if (e == XS_OK &&
         ((e = ops->load_local(ctx->pg, step_or_empty(req->org), local_ids, &k->local)) != XS_OK ||
-         (e = map_pending_conflicts(ctx, req->conn, ops->info->name, local_ids, &k->pending)) !=
-             XS_OK)) {
+         (e = map_pending_conflicts(ctx, req->conn, ops->info->name, local_ids, &k->pending,
+                                    &k->ignored)) != XS_OK)) {
         e = step_db_fail(ctx, e, "cannot read local records");
     }
     xs_log_debug(ctx->proc->log, "sync.pull_lookup", "{s:I, s:I, s:I}", "mappings_ms",
@@ -403,6 +404,11 @@ static xs_err decide_pulled(xs_svc_ctx *ctx, const xs_entity_ops *ops, const set
         xs_sync_decision held = {.action = XS_SYNC_HOLD, .policy = XS_POLICY_MANUAL};
         snprintf(held.reason, sizeof(held.reason), "held for a person");
         map_conflict_add(o->conflicts, lid, p->xero_id, base, lrec, p->rec, &held);
+        step_count(o->counts, "skipped", 1);
+        return XS_OK;
+    }
+    if (map_ignored_holds(k->ignored, lid, lrec, p->rec)) {
+        /* A person ignored this divergence and neither side changed since: write nothing. */
         step_count(o->counts, "skipped", 1);
         return XS_OK;
     }

@@ -39,6 +39,7 @@ typedef struct page_known {
     json_t *matched;     /* by Xero id: a local row matched on first link (match_assign) */
     xs_local_rows local; /* the local rows (ops->load_local) */
     json_t *pending;     /* local ids with a conflict held for a person */
+    json_t *ignored;     /* local ids whose latest conflict a person ignored (mappings.h) */
     json_t *sent;        /* by local id: what a push of ours not yet recorded sent (an update) */
 } page_known;
 

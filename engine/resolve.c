@@ -14,10 +14,10 @@
 /* A sync.resolve request's own fields, typed (borrowed from the message). */
 typedef struct resolve_ask {
     const char *conflict_id; /* the conflict to settle ("" when absent) */
-    const char *resolution;  /* KEEP_LOCAL, KEEP_XERO or MERGED ("" when absent) */
+    const char *resolution;  /* KEEP_LOCAL, KEEP_XERO, MERGED or IGNORED ("" when absent) */
     const char *by;          /* who settles it ("api" unless given) */
     const json_t *data;      /* the merged record (MERGED only), or NULL */
-    bool keep_local, keep_xero, merged;
+    bool keep_local, keep_xero, merged, ignored;
 } resolve_ask;
 
 /* resolve_ask_read decodes sync.resolve request msg once, the common part into *req and its own
@@ -35,9 +35,10 @@ static xs_err resolve_ask_read(xs_svc_ctx *ctx, const xs_msg *msg, step_req *req
     a->keep_local = strcmp(a->resolution, "KEEP_LOCAL") == 0;
     a->keep_xero = strcmp(a->resolution, "KEEP_XERO") == 0;
     a->merged = strcmp(a->resolution, "MERGED") == 0;
-    if (!a->keep_local && !a->keep_xero && !a->merged) {
+    a->ignored = strcmp(a->resolution, "IGNORED") == 0;
+    if (!a->keep_local && !a->keep_xero && !a->merged && !a->ignored) {
         return xs_svc_fail_field(ctx, XS_EINVAL, "resolution",
-                                 "resolution must be KEEP_LOCAL, KEEP_XERO or MERGED");
+                                 "resolution must be KEEP_LOCAL, KEEP_XERO, MERGED or IGNORED");
     }
     if (a->merged != (a->data != NULL)) {
         return xs_svc_fail_field(ctx, XS_EINVAL, "data",
@@ -171,6 +172,23 @@ out:
     return e;
 }
 
+/* resolve_ignore settles c as IGNORED in the open transaction and commits: nothing is written
+ * on either side and the mapping's base stays, so the record still differs both ways; the
+ * conflict keeps the two versions it was ignored at, and while they are still the record's,
+ * no run raises it again (map_ignored_conflicts). */
+static xs_err resolve_ignore(xs_svc_ctx *ctx, const resolve_ask *a)
+{
+    const char *p[] = {a->conflict_id, a->by};
+    xs_err e = xs_pg_exec(ctx->pg, NULL,
+                          "UPDATE sync.conflicts SET status = 'IGNORED', resolution = 'IGNORED', "
+                          "resolved_by = $2, resolved_at = now() WHERE id = $1",
+                          2, p);
+    if (e == XS_OK) {
+        e = xs_pg_commit(ctx->pg);
+    }
+    return e != XS_OK ? step_db_fail(ctx, e, "cannot settle the conflict") : XS_OK;
+}
+
 xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
 {
     step_req req;
@@ -186,11 +204,12 @@ xs_err xs_domain_resolve(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
         e = step_db_fail(ctx, e, "cannot begin");
     } else if ((e = conflict_lock(ctx, &req, &a, &c)) == XS_OK &&
                (!a.merged || (e = resolve_merged(ctx, req.ops, &a, &c, &rec)) == XS_OK) &&
-               (e = resolve_write(ctx, &req, &a, &c, rec, &push)) == XS_OK) {
+               (e = a.ignored ? resolve_ignore(ctx, &a)
+                              : resolve_write(ctx, &req, &a, &c, rec, &push)) == XS_OK) {
         xs_log_info(ctx->proc->log, "sync.conflict_resolved", "{s:s, s:s, s:s}", "conflict",
                     a.conflict_id, "resolution", a.resolution, "by", a.by);
-        *reply = json_pack("{s:s, s:s, s:s, s:b}", "status", "RESOLVED", "resolution", a.resolution,
-                           "local_id", c.lid, "push", push);
+        *reply = json_pack("{s:s, s:s, s:s, s:b}", "status", a.ignored ? "IGNORED" : "RESOLVED",
+                           "resolution", a.resolution, "local_id", c.lid, "push", push);
         e = *reply != NULL ? XS_OK : XS_ENOMEM;
     }
     json_decref(c.xver);

@@ -1,7 +1,7 @@
 /*
  * engine/resolve.h: the two handlers a person or the host application drives. sync.resolve
- * settles a conflict held for a person (keep local, keep Xero, or a merge) and queues what
- * must reach Xero; local.upsert validates and writes one record of the host application
+ * settles a conflict held for a person (keep local, keep Xero, a merge, or ignore it) and queues
+ * what must reach Xero; local.upsert validates and writes one record of the host application
  * through the REST API. Neither calls Xero.
  */
 #ifndef XS_ENGINE_RESOLVE_H

@@ -9,7 +9,9 @@
 
 #include "buscall.h"
 #include "connections.h"
+#include "mapping_api.h"
 #include "metrics_api.h"
+#include "organisations.h"
 #include "rest.h"
 #include "sync_api.h"
 #include "webhooks.h"
@@ -253,10 +255,15 @@ static const xs_http_route routes[] = {
     {"POST", "/v1/connections/authorize", orch_connections_authorize, 0},
     {"GET", "/v1/oauth/callback", orch_oauth_callback, ORCH_ROUTE_PUBLIC},
     {"POST", "/v1/webhooks/xero", orch_webhooks_xero, ORCH_ROUTE_PUBLIC},
+    {"POST", "/v1/organisations", orch_organisations_create, 0},
+    {"GET", "/v1/organisations", orch_organisations_list, 0},
+    {"GET", "/v1/organisations/{id}", orch_organisations_get, 0},
     {"GET", "/v1/connections", orch_connections_list, 0},
     {"GET", "/v1/connections/{id}", orch_connections_get, 0},
     {"DELETE", "/v1/connections/{id}", orch_connections_delete, 0},
     {"POST", "/v1/connections/{id}/check", orch_connections_check, 0},
+    {"POST", "/v1/connections/{id}/pause", orch_connections_pause, 0},
+    {"POST", "/v1/connections/{id}/resume", orch_connections_resume, 0},
     {"POST", "/v1/connections/{id}/sync", orch_api_sync, 0},
     {"POST", "/v1/connections/{id}/sync/entity", orch_api_sync_entity, 0},
     {"GET", "/v1/connections/{id}/stats", orch_api_stats, 0},
@@ -264,6 +271,8 @@ static const xs_http_route routes[] = {
     {"PUT", "/v1/connections/{id}/settings", orch_api_settings_put, 0},
     {"GET", "/v1/runs", orch_api_runs, 0},
     {"GET", "/v1/runs/{id}", orch_api_run, 0},
+    {"POST", "/v1/runs/{id}/cancel", orch_api_run_cancel, 0},
+    {"GET", "/v1/mappings", orch_api_mappings, 0},
     {"GET", "/v1/conflicts", orch_api_conflicts, 0},
     {"POST", "/v1/conflicts/{id}/resolve", orch_api_conflict_resolve, 0},
     {"POST", "/v1/contacts", orch_api_local_write, 0},

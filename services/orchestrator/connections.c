@@ -11,6 +11,8 @@
 
 #include "buscall.h"
 #include "rest.h"
+#include "sched.h"
+#include "worker.h"
 #include "xs/json.h"
 #include "xs/uuid.h"
 
@@ -194,14 +196,10 @@ void orch_connections_list(xs_http_req *req, void *arg)
     }
 }
 
-void orch_connections_get(xs_http_req *req, void *arg)
+/* reply_conn answers 200 with connection id read through pg (given back here), 404 when there
+ * is none. */
+static void reply_conn(orch *o, xs_http_req *req, xs_pg *pg, const char *id)
 {
-    orch *o = arg;
-    const char *id = NULL;
-    xs_pg *pg = orch_api_open(o, req, CONN_ID, &id);
-    if (pg == NULL) {
-        return;
-    }
     char sql[2048];
     snprintf(sql, sizeof(sql), "%sWHERE c.id = $1", CONN_SELECT);
     xs_pg_res *r = NULL;
@@ -219,6 +217,86 @@ void orch_connections_get(xs_http_req *req, void *arg)
     json_t *c = conn_json(NULL, r, 0);
     xs_pg_res_free(r);
     xs_http_reply_json(req, 200, c);
+}
+
+void orch_connections_get(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = NULL;
+    xs_pg *pg = orch_api_open(o, req, CONN_ID, &id);
+    if (pg != NULL) {
+        reply_conn(o, req, pg, id);
+    }
+}
+
+/* set_paused moves connection {id} to paused (pause) or back to active: an active or paused
+ * one only (409 otherwise, naming its status; 404 when none), answering 200 with it. A resume
+ * drains the organisation's outbox at once, so the changes kept while paused leave now; due
+ * schedules and the webhook events kept fire at their next pass, and the executors wake to
+ * the steps that waited. */
+static void set_paused(orch *o, xs_http_req *req, bool pause)
+{
+    const char *id = NULL;
+    xs_pg *pg = orch_api_open(o, req, CONN_ID, &id);
+    if (pg == NULL) {
+        return;
+    }
+    const char *to = pause ? "paused" : "active";
+    xs_pg_res *r = NULL;
+    /* The row's status as it was (FOR UPDATE in the subquery: a concurrent change waits). */
+    xs_err e = xs_pg_q(pg, &r,
+                       "WITH was AS (SELECT id, status, organisation_id FROM sync.connections "
+                       "WHERE id = $1 FOR UPDATE), u AS (UPDATE sync.connections c SET status = "
+                       "$2 FROM was WHERE c.id = was.id AND was.status IN ('active', 'paused') "
+                       "AND c.status <> $2 RETURNING c.id) SELECT was.status, "
+                       "was.organisation_id FROM was",
+                       id, to);
+    if (e != XS_OK) {
+        orch_api_db_error(o, req, pg, "cannot change the connection");
+        xs_pg_res_free(r);
+        xs_pg_pool_release(o->pool, pg);
+        return;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        xs_pg_pool_release(o->pool, pg);
+        xs_http_reply_error(req, 404, "not_found", "id", "no connection %s", id);
+        return;
+    }
+    const char *was = xs_pg_res_get(r, 0, 0);
+    if (strcmp(was, "active") != 0 && strcmp(was, "paused") != 0) {
+        xs_http_reply_error(req, 409, "conflict", "id",
+                            "the connection is %s: only an active or "
+                            "paused connection can be %s",
+                            was, pause ? "paused" : "resumed");
+        xs_pg_res_free(r);
+        xs_pg_pool_release(o->pool, pg);
+        return;
+    }
+    if (strcmp(was, to) != 0) {
+        xs_log_info(o->proc.log, pause ? "connection.paused" : "connection.resumed", "{s:s}",
+                    "connection", id);
+    }
+    if (!pause && orch_drain(o, pg, xs_pg_res_get(r, 0, 1), NULL, NULL) != XS_OK) {
+        /* The realtime thread's poll drains them a moment later. */
+        xs_log_warn(o->proc.log, "push.drain_failed", "{s:s, s:s}", "organisation",
+                    xs_pg_res_get(r, 0, 1), "error", xs_pg_error(pg));
+    }
+    xs_pg_res_free(r);
+    if (!pause) {
+        orch_executors_wake(o);
+    }
+    reply_conn(o, req, pg, id);
+}
+
+void orch_connections_pause(xs_http_req *req, void *arg)
+{
+    set_paused(arg, req, true);
+}
+
+void orch_connections_resume(xs_http_req *req, void *arg)
+{
+    set_paused(arg, req, false);
 }
 
 void orch_connections_check(xs_http_req *req, void *arg)

@@ -12,7 +12,9 @@
  *     waits for permits gives none to its later steps meanwhile (a push that re-reads needs
  *     two: the permits that free up one at a time are not taken by pulls first);
  *   - never two steps of one connection and entity at once, so the order of pages and the
- *     mappings a push writes are never raced.
+ *     mappings a push writes are never raced;
+ *   - never a step of a paused connection (it waits for the resume), nor of a run whose
+ *     cancel was asked for.
  */
 #include "engine.h"
 
@@ -166,7 +168,8 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         "millisecond'), jsonb_array_length(coalesce(r.params->'again'->(s.phase::text)->'ids', "
         "'[]')) > 0 FROM sync.run_steps s JOIN sync.runs r ON r.id = s.run_id JOIN "
         "sync.connections c ON c.id = r.connection_id WHERE s.status = 'pending' AND r.status IN "
-        "('queued', 'running') AND (s.not_before IS NULL OR s.not_before <= now()) ORDER BY "
+        "('queued', 'running') AND r.cancel_requested_at IS NULL AND c.status <> 'paused' AND "
+        "(s.not_before IS NULL OR s.not_before <= now()) ORDER BY "
         "r.priority DESC, s.id LIMIT $1",
         lim, reread_ms);
     if (e != XS_OK) {

@@ -175,12 +175,13 @@ xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs)
     xs_pg_res *r = NULL;
     json_t *tally = json_array(); /* [result, lag ms] of each event finished with */
     xs_err e = xs_pg_begin(pg);
-    /* Events of a tenant with no active connection are kept, but nothing acts on them. */
+    /* Events of a tenant with no active connection are kept, but nothing acts on them; those
+     * of a paused one wait, pending, for its resume (the join below takes active ones only). */
     if (e == XS_OK) {
         e = xs_pg_q0(pg, &r,
                      "UPDATE sync.webhook_events e SET status = 'ignored', processed_at = now() "
                      "WHERE e.status = 'pending' AND NOT EXISTS (SELECT 1 FROM sync.connections "
-                     "c WHERE c.tenant_id = e.tenant_id AND c.status = 'active') RETURNING "
+                     "c WHERE c.tenant_id = e.tenant_id AND c.status IN ('active', 'paused')) RETURNING "
                      "(extract(epoch FROM processed_at - received_at) * 1000)::bigint");
         if (e == XS_OK) {
             tally_rows(tally, r, "ignored");

@@ -162,10 +162,7 @@ static xs_err phase_start(orch *o, xs_pg *pg, const char *run, const char *conn,
 }
 
 /* How a run ended, for the metrics once its transaction committed. */
-typedef struct run_end {
-    bool ended;
-    char mode[16], trigger[16], status[16];
-} run_end;
+typedef orch_run_end run_end;
 
 /* finish_run ends a run: succeeded, partial (some records or steps failed) or failed; how,
  * into *end when not NULL. */
@@ -763,6 +760,13 @@ static xs_err release_in_doubt(xs_pg *pg, const char *conn, const char *entity,
                    conn, entity, high_water);
 }
 
+void orch_run_end_count(orch *o, const orch_run_end *end)
+{
+    if (end->ended) {
+        orch_metrics_run_ended(o->metrics, end->mode, end->trigger, end->status);
+    }
+}
+
 /* count_step counts, once its transaction committed, a step's recorded outcome, the counts
  * its run took in (NULL: none) and the run's end (when it ended). */
 static void count_step(orch *o, const orch_step *s, const char *outcome, const json_t *merged,
@@ -773,9 +777,156 @@ static void count_step(orch *o, const orch_step *s, const char *outcome, const j
         bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
         orch_metrics_records(o->metrics, s->entity, pulling ? "pull" : "push", merged);
     }
-    if (end->ended) {
-        orch_metrics_run_ended(o->metrics, end->mode, end->trigger, end->status);
+    orch_run_end_count(o, end);
+}
+
+/* The error of a canceled run, and of its steps that never ran. */
+#define CANCELED "canceled by the API"
+
+/* requeue_pushes puts back in the outbox every local record a push of run was to send: the
+ * ids of its push phases, of its push steps, and those waiting in its params (again, blocked):
+ * a later push sends what it did not; what it sent already reads as unchanged then. */
+static xs_err requeue_pushes(xs_pg *pg, const char *run)
+{
+    return xs_pg_q(
+        pg, NULL,
+        "WITH r AS (SELECT r.phases, r.params, k.organisation_id FROM sync.runs r JOIN "
+        "sync.connections k ON k.id = r.connection_id WHERE r.id = $1), ids AS (SELECT "
+        "p->>'entity' AS entity, x AS id FROM r, jsonb_array_elements(r.phases) p, "
+        "jsonb_array_elements_text(CASE WHEN jsonb_typeof(p->'ids') = 'array' THEN p->'ids' ELSE "
+        "'[]' END) x WHERE p->>'op' = 'push' UNION SELECT s.entity, x FROM sync.run_steps s, "
+        "jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.input->'local_ids') = 'array' THEN "
+        "s.input->'local_ids' ELSE '[]' END) x WHERE s.run_id = $1 AND s.kind = 'push' UNION "
+        "SELECT r.phases->(a.key::int)->>'entity', x FROM r, jsonb_each(CASE WHEN "
+        "jsonb_typeof(r.params->'again') = 'object' THEN r.params->'again' ELSE '{}' END) a, "
+        "jsonb_array_elements_text(a.value->'ids') x UNION SELECT b.value->>'entity', x FROM r, "
+        "jsonb_each(CASE WHEN jsonb_typeof(r.params->'blocked') = 'object' THEN "
+        "r.params->'blocked' ELSE '{}' END) b, jsonb_array_elements_text(b.value->'ids') x WHERE "
+        "b.value->>'op' = 'push') SELECT count(sync.record_change(r.organisation_id, ids.entity, "
+        "ids.id::uuid, 'update')) FROM r, ids WHERE ids.entity IN ('contact', 'invoice', "
+        "'payment')",
+        run);
+}
+
+/* cancel_end ends run, whose row the caller's transaction holds, as canceled once no step of
+ * it runs: its steps not done fail (they never ran), the records its pushes held are let go,
+ * and those it was to send go back to the outbox. How it ended goes into *end (not NULL). */
+static xs_err cancel_end(xs_pg *pg, const char *run, run_end *end)
+{
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "SELECT count(*) FROM sync.run_steps WHERE run_id = $1 AND status = "
+                       "'running'",
+                       run);
+    int64_t running = 0;
+    if (e == XS_OK) {
+        xs_pg_res_int(r, 0, 0, &running);
     }
+    xs_pg_res_free(r);
+    if (e != XS_OK || running > 0) {
+        return e;
+    }
+    e = xs_pg_q(pg, NULL,
+                "UPDATE sync.run_steps SET status = 'failed', error = $2, finished_at = now() "
+                "WHERE run_id = $1 AND status = 'pending'",
+                run, CANCELED);
+    if (e == XS_OK) {
+        e = release_claims(pg, run);
+    }
+    if (e == XS_OK) {
+        e = requeue_pushes(pg, run);
+    }
+    if (e == XS_OK) {
+        e = xs_pg_q(pg, &r,
+                    "UPDATE sync.runs SET status = 'canceled', error = coalesce(error, $2), "
+                    "finished_at = now() WHERE id = $1 RETURNING mode, trigger",
+                    run, CANCELED);
+    }
+    if (e == XS_OK && xs_pg_res_nrows(r) == 1) {
+        end->ended = true;
+        snprintf(end->mode, sizeof(end->mode), "%s", xs_pg_res_get(r, 0, 0));
+        snprintf(end->trigger, sizeof(end->trigger), "%s", xs_pg_res_get(r, 0, 1));
+        snprintf(end->status, sizeof(end->status), "canceled");
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
+xs_err orch_run_cancel(xs_pg *pg, const char *run, bool *waiting, char status[16],
+                       orch_run_end *end)
+{
+    *waiting = false;
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r, "SELECT status FROM sync.runs WHERE id = $1 FOR UPDATE", run);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (xs_pg_res_nrows(r) == 0) {
+        xs_pg_res_free(r);
+        return XS_ENOTFOUND;
+    }
+    snprintf(status, 16, "%s", xs_pg_res_get(r, 0, 0));
+    xs_pg_res_free(r);
+    r = NULL;
+    if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0) {
+        return XS_ESTATE;
+    }
+    /* From here no step of it starts (claim in engine.c skips it); pending ones fail now. */
+    e = xs_pg_q(pg, NULL,
+                "UPDATE sync.runs SET cancel_requested_at = coalesce(cancel_requested_at, now()) "
+                "WHERE id = $1",
+                run);
+    if (e == XS_OK) {
+        e = xs_pg_q(pg, NULL,
+                    "UPDATE sync.run_steps SET status = 'failed', error = $2, finished_at = now() "
+                    "WHERE run_id = $1 AND status = 'pending'",
+                    run, CANCELED);
+    }
+    if (e == XS_OK) {
+        e = cancel_end(pg, run, end);
+    }
+    if (e == XS_OK) {
+        e = xs_pg_q(pg, &r, "SELECT status FROM sync.runs WHERE id = $1", run);
+    }
+    if (e == XS_OK) {
+        snprintf(status, 16, "%s", xs_pg_res_get(r, 0, 0));
+        *waiting = strcmp(status, "canceled") != 0;
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
+/* step_record_late records the outcome of a step whose run ended (over) or is being canceled
+ * while it ran, in the open transaction: its writes are whole, so a done step's counts join
+ * the run's (counts, then stored); then a canceled run ends once no step of it runs. */
+static xs_err step_record_late(xs_pg *pg, const orch_step *s, const char *outcome,
+                               const json_t *reply, const char *error, bool canceling,
+                               json_t *counts, run_end *end)
+{
+    char *rtext = reply != NULL ? xs_json_dump(reply, 0) : NULL;
+    xs_err e = xs_pg_q(pg, NULL,
+                       "UPDATE sync.run_steps SET status = CASE WHEN $2 = 'done' THEN 'done' ELSE "
+                       "'failed' END, result = $3::jsonb, error = $4, finished_at = now() WHERE "
+                       "id = $1",
+                       s->sid, outcome, rtext, error);
+    free(rtext);
+    if (e == XS_OK && canceling && strcmp(outcome, "done") == 0) {
+        bool pulling = strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0;
+        counts_merge(counts, s->entity, pulling ? "pull" : "push",
+                     json_object_get(reply, "counts"));
+        char *ct = xs_json_dump(counts, 0);
+        e = ct != NULL ? xs_pg_q(pg, NULL, "UPDATE sync.runs SET counts = $2::jsonb WHERE id = $1",
+                                 s->run, ct)
+                       : XS_ENOMEM;
+        free(ct);
+    }
+    if (e == XS_OK) {
+        e = release_claims(pg, s->run);
+    }
+    if (e == XS_OK && canceling) {
+        e = cancel_end(pg, s->run, end);
+    }
+    return e;
 }
 
 xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome,
@@ -790,7 +941,8 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
         return e;
     }
     e = xs_pg_q(pg, &r,
-                "SELECT r.status, r.phase, r.phases, r.counts, r.params, s.phase FROM sync.runs r "
+                "SELECT r.status, r.phase, r.phases, r.counts, r.params, s.phase, "
+                "r.cancel_requested_at IS NOT NULL FROM sync.runs r "
                 "JOIN sync.run_steps s ON s.run_id = r.id WHERE r.id = $1 AND s.id = $2 FOR UPDATE "
                 "OF r",
                 s->run, s->sid);
@@ -806,34 +958,34 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
     counts = xs_json_parse(xs_pg_res_get(r, 0, 3), strlen(xs_pg_res_get(r, 0, 3)), NULL);
     params = xs_json_parse(xs_pg_res_get(r, 0, 4), strlen(xs_pg_res_get(r, 0, 4)), NULL);
     bool over = strcmp(rstatus, "queued") != 0 && strcmp(rstatus, "running") != 0;
+    bool canceling = false;
+    xs_pg_res_bool(r, 0, 6, &canceling);
     xs_pg_res_free(r);
     r = NULL;
     if (phases == NULL || counts == NULL || params == NULL) {
         e = XS_EPROTO;
         goto fail;
     }
-    char *rtext = reply != NULL ? xs_json_dump(reply, 0) : NULL;
     bool retry = strcmp(outcome, "retry") == 0;
     if (retry && s->attempts >= o->step_max_attempts) {
         retry = false;
         outcome = "failed";
     }
-    if (over) {
-        /* The run ended (e.g. stopped) while the step ran: record and stop here. */
-        e = xs_pg_q(pg, NULL,
-                    "UPDATE sync.run_steps SET status = CASE WHEN $2 = 'done' THEN 'done' ELSE "
-                    "'failed' END, result = $3::jsonb, error = $4, finished_at = now() WHERE id "
-                    "= $1",
-                    s->sid, outcome, rtext, error);
-        free(rtext);
-        if (e == XS_OK) {
-            e = release_claims(pg, s->run);
+    if (over || canceling) {
+        /* The run ended (e.g. stopped) or is being canceled while the step ran: record it
+         * (a retry is not made) and stop here; a canceled run ends now. */
+        e = step_record_late(pg, s, outcome, reply,
+                             canceling && strcmp(outcome, "done") != 0 ? CANCELED : error,
+                             canceling && !over, counts, &end);
+        if (canceling && !over && strcmp(outcome, "done") == 0) {
+            merged = json_object_get(reply, "counts");
         }
         if (e == XS_OK) {
             e = xs_pg_commit(pg);
         }
         goto done;
     }
+    char *rtext = reply != NULL ? xs_json_dump(reply, 0) : NULL;
     if (strcmp(outcome, "done") == 0) {
         e = xs_pg_q(pg, NULL,
                     "UPDATE sync.run_steps SET status = 'done', result = $2::jsonb, error = NULL, "
@@ -1020,6 +1172,32 @@ xs_err orch_recover(orch *o)
                  "'running' RETURNING id");
     if (e == XS_OK) {
         xs_log_info(o->proc.log, "engine.recovered", "{s:i}", "steps", xs_pg_res_nrows(r));
+    }
+    xs_pg_res_free(r);
+    r = NULL;
+    /* A run whose cancel was asked for while a step of it ran is ended, never resumed. */
+    if (e == XS_OK) {
+        e = xs_pg_q0(pg, &r,
+                     "SELECT id FROM sync.runs WHERE cancel_requested_at IS NOT NULL AND status "
+                     "IN ('queued', 'running')");
+    }
+    for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
+        bool waiting = false;
+        char status[16];
+        orch_run_end end = {0};
+        e = xs_pg_begin(pg);
+        if (e == XS_OK) {
+            e = orch_run_cancel(pg, xs_pg_res_get(r, i, 0), &waiting, status, &end);
+            e = e == XS_ESTATE ? XS_OK : e; /* ended meanwhile */
+        }
+        e = e == XS_OK ? xs_pg_commit(pg) : e;
+        if (e != XS_OK) {
+            xs_pg_rollback(pg);
+        } else {
+            orch_run_end_count(o, &end);
+            xs_log_info(o->proc.log, "run.canceled", "{s:s, s:s}", "run", xs_pg_res_get(r, i, 0),
+                        "at", "start");
+        }
     }
     xs_pg_res_free(r);
     xs_pg_pool_release(o->pool, pg);

@@ -57,7 +57,27 @@ xs_err orch_step_finish(orch *o, xs_pg *pg, const orch_step *s, const char *outc
  * returns how many. */
 int orch_ids_merge(json_t *to, const json_t *from);
 
-/* orch_recover makes steps left running by a stopped orchestrator runnable again. */
+/* How a run ended, when it did (ended false otherwise): what the metrics count once the
+ * transaction that ended it has committed (orch_run_end_count). */
+typedef struct orch_run_end {
+    bool ended;
+    char mode[16], trigger[16], status[16];
+} orch_run_end;
+
+/* orch_run_end_count counts end in the metrics when the run ended. */
+void orch_run_end_count(orch *o, const orch_run_end *end);
+
+/* orch_run_cancel asks run to stop, in the caller's open transaction (which it locks the run's
+ * row in): its pending steps fail at once and none starts any more; when none of them runs,
+ * the run ends canceled now (the records its pushes were to send back in the outbox), else
+ * *waiting is set and it ends so once the step under way has finished (orch_step_finish).
+ * status receives the run's status after, *end how it ended when it did. XS_ENOTFOUND when
+ * there is no such run, XS_ESTATE when it had ended already (status: how). */
+xs_err orch_run_cancel(xs_pg *pg, const char *run, bool *waiting, char status[16],
+                       orch_run_end *end);
+
+/* orch_recover makes steps left running by a stopped orchestrator runnable again, and ends
+ * the runs whose cancel was asked for meanwhile (orch_run_cancel). */
 xs_err orch_recover(orch *o);
 
 #endif

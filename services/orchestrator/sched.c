@@ -18,6 +18,9 @@
  *
  * Retention: a third thread prunes history older than its XS_RETAIN_* period in small
  * batches (retention.h); it runs whether or not XS_SCHEDULER starts runs.
+ *
+ * A paused connection gets neither: no schedule fires for it (a due one fires at its resume),
+ * and the changes of the entities it syncs stay in the outbox until its resume drains them.
  */
 #include "sched.h"
 
@@ -264,11 +267,12 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
             rows, json_pack("{s:s, s:s}", "id", xs_pg_res_get(ch, i, 0), "entity", entity));
     }
     /* Entities some active connection has not imported yet: their changes wait (that
-     * connection's initial import, and its scan, come first). */
+     * connection's initial import, and its scan, come first); so do those a paused connection
+     * syncs, in the outbox until its resume. */
     json_t *waiting = json_object();
     e = xs_pg_q(pg, &cs,
-                "SELECT id, settings FROM sync.connections WHERE organisation_id = $1 AND status "
-                "= 'active' ORDER BY id",
+                "SELECT id, settings, status = 'paused' FROM sync.connections WHERE "
+                "organisation_id = $1 AND status IN ('active', 'paused') ORDER BY id",
                 org);
     if (e != XS_OK) {
         json_decref(rows);
@@ -278,6 +282,8 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
     for (int i = 0; i < xs_pg_res_nrows(cs); i++) {
         const char *cid = xs_pg_res_get(cs, i, 0);
         const char *st = xs_pg_res_get(cs, i, 1);
+        bool paused = false;
+        xs_pg_res_bool(cs, i, 2, &paused);
         json_t *settings = xs_json_parse(st, strlen(st), NULL);
         /* Only what this connection syncs and can push, and only once its initial import
          * of the entity is done: it has a cursor (before that, a local record may match one
@@ -292,6 +298,7 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
             const xs_entity_info *info = xs_entity_find(ent);
             xs_pg_res *cur = NULL;
             bool imported =
+                !paused &&
                 xs_pg_q(pg, &cur,
                         "SELECT 1 FROM sync.cursors WHERE connection_id = $1 AND entity = $2 AND "
                         "high_water IS NOT NULL AND NOT (EXISTS (SELECT 1 FROM sync.runs r WHERE "
@@ -317,7 +324,7 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
             e = orch_run_absorb(o, pg, cid, "push", "realtime", "push", mine);
         }
         if (e == XS_OK &&
-            (json_object_size(mine) > 0 || (conn != NULL && strcmp(cid, conn) == 0))) {
+            (json_object_size(mine) > 0 || (conn != NULL && strcmp(cid, conn) == 0 && !paused))) {
             e = orch_run_create(o, pg, cid, "push", conn != NULL ? "api" : "realtime", NULL, mine,
                                 run);
         }

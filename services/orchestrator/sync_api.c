@@ -72,7 +72,8 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, conn_
     "counts::text, error, sync.iso(created_at), sync.iso(started_at), sync.iso(finished_at), "     \
     "(extract(epoch FROM coalesce(finished_at, now()) - coalesce(started_at, created_at)) * "      \
     "1000)::bigint, phases::text, phase, k.rate_limited_until, k.rate_limited_problem, "           \
-    "params::text, (SELECT count(*) FROM sync.api_calls a WHERE a.run_id = sync.runs.id) FROM "    \
+    "params::text, (SELECT count(*) FROM sync.api_calls a WHERE a.run_id = sync.runs.id), "       \
+    "sync.iso(cancel_requested_at) FROM "                                                          \
     "sync.runs LEFT JOIN LATERAL (SELECT sync.iso(c.rate_limited_until) AS rate_limited_until, "   \
     "c.rate_limited_problem FROM sync.connections c WHERE c.id = sync.runs.connection_id AND "     \
     "sync.runs.status IN ('queued', 'running')) k ON true "
@@ -114,6 +115,9 @@ static json_t *run_row_json(xs_pg *pg, const xs_pg_res *r, int row, bool detail)
         xs_json_parse(et, strlen(et), NULL), "counts", totals, "error", xs_pg_res_get(r, row, 8),
         "created_at", xs_pg_res_get(r, row, 9), "started_at", xs_pg_res_get(r, row, 10),
         "finished_at", xs_pg_res_get(r, row, 11), "duration_ms", (json_int_t)dur);
+    const char *cancel = xs_pg_res_get(r, row, 19);
+    json_object_set_new(out, "cancel_requested_at",
+                        cancel != NULL ? json_string(cancel) : json_null());
     /* A run not over whose tenant the rate budget blocks by the day limit waits for that. */
     const char *until = xs_pg_res_get(r, row, 15), *problem = xs_pg_res_get(r, row, 16);
     if (until != NULL && problem != NULL) {
@@ -235,17 +239,22 @@ static void start_run(orch *o, xs_http_req *req, xs_pg *pg, const char *conn, co
     xs_http_reply_json(req, 202, r);
 }
 
-/* usable answers 409 itself when the connection cannot sync now. */
+/* usable answers 409 itself when the connection cannot sync now: code needs_reauth, paused
+ * or conflict (disconnected). */
 static bool usable(xs_http_req *req, const char *status)
 {
     if (strcmp(status, "active") == 0) {
         return true;
     }
-    xs_http_reply_error(req, 409, strcmp(status, "needs_reauth") == 0 ? "needs_reauth" : "conflict",
+    bool reauth = strcmp(status, "needs_reauth") == 0, paused = strcmp(status, "paused") == 0;
+    xs_http_reply_error(req, 409,
+                        reauth   ? "needs_reauth"
+                        : paused ? "paused"
+                                 : "conflict",
                         "id", "the connection is %s%s", status,
-                        strcmp(status, "needs_reauth") == 0
-                            ? ": connect it again with POST /v1/connections/authorize"
-                            : "");
+                        reauth   ? ": connect it again with POST /v1/connections/authorize"
+                        : paused ? ": resume it with POST /v1/connections/{id}/resume"
+                                 : "");
     return false;
 }
 
@@ -394,15 +403,20 @@ void orch_api_sync_entity(xs_http_req *req, void *arg)
     with_id_json(req, arg, sync_entity_start);
 }
 
-/* list_args reads the query arguments the list routes share: connection_id (or, when alias is
- * not NULL and connection_id is absent, alias) as a UUID, status as one of statuses, and limit,
- * written into ls as text. False once it has answered 400 itself. */
-static bool list_args(xs_http_req *req, const char *alias, const char *const *statuses,
-                      const char **conn, const char **status, char ls[16])
+/* list_args reads the query arguments the list routes share: connection_id as a UUID, status
+ * as one of statuses, and limit, written into ls as text. `connection`, a name once taken for
+ * connection_id, is refused rather than ignored: a list of every connection's records is not
+ * what its caller meant. False once it has answered 400 itself. */
+static bool list_args(xs_http_req *req, const char *const *statuses, const char **conn,
+                      const char **status, char ls[16])
 {
     long limit = LIST_DEFAULT;
+    if (xs_http_req_query(req, "connection") != NULL) {
+        xs_http_reply_error(req, 400, "invalid", "connection",
+                            "connection is not an argument of this route: use connection_id");
+        return false;
+    }
     if (!orch_arg_uuid(req, "connection_id", conn) ||
-        (alias != NULL && *conn == NULL && !orch_arg_uuid(req, alias, conn)) ||
         !orch_arg_enum(req, "status", statuses, status) ||
         !orch_arg_long(req, "limit", 1, LIST_MAX, &limit)) {
         return false;
@@ -418,7 +432,7 @@ void orch_api_runs(xs_http_req *req, void *arg)
                                            "partial", "canceled", NULL};
     const char *conn = NULL, *status = NULL;
     char ls[16];
-    if (!list_args(req, "connection", statuses, &conn, &status, ls)) {
+    if (!list_args(req, statuses, &conn, &status, ls)) {
         return;
     }
     xs_pg *pg = orch_api_pg(o, req);
@@ -449,6 +463,49 @@ void orch_api_run(xs_http_req *req, void *arg)
     xs_pg_pool_release(o->pool, pg);
     if (r == NULL) {
         xs_http_reply_error(req, 404, "not_found", "id", "no run %s", id);
+        return;
+    }
+    xs_http_reply_json(req, 200, r);
+}
+
+void orch_api_run_cancel(xs_http_req *req, void *arg)
+{
+    orch *o = arg;
+    const char *id = NULL;
+    xs_pg *pg = orch_api_open(o, req, "id", &id);
+    if (pg == NULL) {
+        return;
+    }
+    bool waiting = false;
+    char status[16] = "";
+    orch_run_end end = {0};
+    xs_err e = xs_pg_begin(pg);
+    if (e == XS_OK) {
+        e = orch_run_cancel(pg, id, &waiting, status, &end);
+    }
+    if (e == XS_OK) {
+        e = xs_pg_commit(pg);
+    }
+    if (e != XS_OK) {
+        xs_pg_rollback(pg);
+        if (e == XS_ENOTFOUND) {
+            xs_http_reply_error(req, 404, "not_found", "id", "no run %s", id);
+        } else if (e == XS_ESTATE) {
+            xs_http_reply_error(req, 409, "conflict", "id", "run %s has ended already: %s", id,
+                                status);
+        } else {
+            orch_api_db_error(o, req, pg, "cannot cancel the run");
+        }
+        xs_pg_pool_release(o->pool, pg);
+        return;
+    }
+    orch_run_end_count(o, &end);
+    xs_log_info(o->proc.log, waiting ? "run.cancel_requested" : "run.canceled", "{s:s, s:s}", "run",
+                id, "at", "api");
+    json_t *r = run_json(pg, id, true);
+    xs_pg_pool_release(o->pool, pg);
+    if (r == NULL) {
+        xs_http_reply_error(req, 500, "internal", NULL, "cannot read the run");
         return;
     }
     xs_http_reply_json(req, 200, r);
@@ -676,7 +733,7 @@ void orch_api_conflicts(xs_http_req *req, void *arg)
     const char *conn = NULL, *status = NULL;
     const char *entity = xs_http_req_query(req, "entity");
     char ls[16];
-    if (!list_args(req, NULL, statuses, &conn, &status, ls)) {
+    if (!list_args(req, statuses, &conn, &status, ls)) {
         return;
     }
     if (entity != NULL && xs_entity_find(entity) == NULL) {
@@ -708,9 +765,9 @@ static void conflict_resolve(orch *o, xs_http_req *req, const char *id, json_t *
     const char *res = xs_json_str_or(in, "resolution", NULL);
     if (!json_is_object(in) || res == NULL ||
         (strcmp(res, "KEEP_LOCAL") != 0 && strcmp(res, "KEEP_XERO") != 0 &&
-         strcmp(res, "MERGED") != 0)) {
+         strcmp(res, "MERGED") != 0 && strcmp(res, "IGNORED") != 0)) {
         xs_http_reply_error(req, 400, "invalid", "resolution",
-                            "resolution must be KEEP_LOCAL, KEEP_XERO or MERGED");
+                            "resolution must be KEEP_LOCAL, KEEP_XERO, MERGED or IGNORED");
         return;
     }
     json_t *data = json_object_get(in, "data");

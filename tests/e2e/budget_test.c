@@ -260,7 +260,7 @@ static void test_day_budget_runs_out(void **state)
     json_decref(s);
 
     /* The runs not over say why they wait; those over do not. */
-    snprintf(path, sizeof(path), "/v1/runs?connection=%s", w.conn);
+    snprintf(path, sizeof(path), "/v1/runs?connection_id=%s", w.conn);
     json_t *runs = api_get(&w, path);
     size_t i, waiting = 0;
     json_t *run;
@@ -318,7 +318,7 @@ static void test_day_budget_runs_out(void **state)
     xs_json_get_int(json_object_get(s, "waiting"), "local_changes", &changes);
     assert_int_equal(changes, 0);
     json_decref(s);
-    snprintf(path, sizeof(path), "/v1/runs?connection=%s", w.conn);
+    snprintf(path, sizeof(path), "/v1/runs?connection_id=%s", w.conn);
     runs = api_get(&w, path);
     json_array_foreach(json_object_get(runs, "runs"), i, run)
     {
