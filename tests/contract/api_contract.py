@@ -94,8 +94,12 @@ class Contract:
                     yield tpl, m, item[m]
 
     def validate(self, schema, instance):
-        v = jsonschema.Draft202012Validator(schema, resolver=self.resolver,
-                                            format_checker=self.checker)
+        # The schema is validated as the root of a document that holds the components, so a
+        # "#/components/..." reference resolves the same with every jsonschema version (4.10,
+        # Debian 12's, resolves through RefResolver; 4.18 and later through `referencing`).
+        root = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                "components": self.doc.get("components", {}), "allOf": [schema]}
+        v = jsonschema.Draft202012Validator(root, format_checker=self.checker)
         return sorted(v.iter_errors(instance), key=lambda e: list(e.absolute_path))
 
 
