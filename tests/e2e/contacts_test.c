@@ -611,19 +611,10 @@ static void settle(void)
     }
 }
 
-/* pick returns a mapped contact not used before (by offset). */
+/* pick returns the mapped contact at offset (local and Xero ids). */
 static void pick(int offset, char lid[40], char xid[40])
 {
-    char off[16];
-    snprintf(off, sizeof(off), "%d", offset);
-    char *l = sql("SELECT local_id FROM sync.mappings WHERE entity = 'contact' ORDER BY local_id "
-                  "OFFSET $1 LIMIT 1",
-                  1, off);
-    char *x = sql("SELECT xero_id FROM sync.mappings WHERE local_id = $1", 1, l);
-    snprintf(lid, 40, "%s", l);
-    snprintf(xid, 40, "%s", x);
-    free(l);
-    free(x);
+    xst_engine_mapped(E, "contact", offset, lid, xid);
 }
 
 /* contacts_engine starts an engine of its own (prefix): one simulated tenant, the

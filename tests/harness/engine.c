@@ -427,3 +427,19 @@ int xst_engine_free(xst_engine *e)
     free(e);
     return bad;
 }
+
+void xst_engine_mapped(xst_engine *e, const char *entity, int offset, char lid[40], char xid[40])
+{
+    char off[16];
+    snprintf(off, sizeof(off), "%d", offset);
+    char *row = xst_engine_sqlf(e,
+                                "SELECT local_id || ' ' || xero_id FROM sync.mappings WHERE entity "
+                                "= $1 ORDER BY local_id OFFSET $2 LIMIT 1",
+                                2, entity, off);
+    if (row == NULL || strlen(row) != 73) {
+        xst_die("no %s mapping at offset %d", entity, offset);
+    }
+    snprintf(lid, 40, "%.36s", row);
+    snprintf(xid, 40, "%s", row + 37);
+    free(row);
+}

@@ -95,6 +95,10 @@ long xst_engine_sql_long(xst_engine *e, const char *sql, int nparams, const char
 char *xst_engine_sqlf(xst_engine *e, const char *sql, int n, ...);
 long xst_engine_sql_longf(xst_engine *e, const char *sql, int n, ...);
 
+/* xst_engine_mapped gives the local and Xero ids of the mapping of entity at offset, in the
+ * order of local ids (a record no test used before, by a fresh offset); dies when none. */
+void xst_engine_mapped(xst_engine *e, const char *entity, int offset, char lid[40], char xid[40]);
+
 /* xst_run_count reads counts[entity][dir][key] of a run as GET /v1/runs/{id} gives it (0 when
  * absent). */
 long xst_run_count(const json_t *run, const char *entity, const char *dir, const char *key);
