@@ -181,8 +181,8 @@ xs_err orch_inbox_take(orch *o, xs_pg *pg, int *runs)
         e = xs_pg_q0(pg, &r,
                      "UPDATE sync.webhook_events e SET status = 'ignored', processed_at = now() "
                      "WHERE e.status = 'pending' AND NOT EXISTS (SELECT 1 FROM sync.connections "
-                     "c WHERE c.tenant_id = e.tenant_id AND c.status IN ('active', 'paused')) RETURNING "
-                     "(extract(epoch FROM processed_at - received_at) * 1000)::bigint");
+                     "c WHERE c.tenant_id = e.tenant_id AND c.status IN ('active', 'paused')) "
+                     "RETURNING (extract(epoch FROM processed_at - received_at) * 1000)::bigint");
         if (e == XS_OK) {
             tally_rows(tally, r, "ignored");
         }

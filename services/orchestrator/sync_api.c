@@ -72,7 +72,7 @@ static bool conn_row(orch *o, xs_http_req *req, xs_pg *pg, const char *id, conn_
     "counts::text, error, sync.iso(created_at), sync.iso(started_at), sync.iso(finished_at), "     \
     "(extract(epoch FROM coalesce(finished_at, now()) - coalesce(started_at, created_at)) * "      \
     "1000)::bigint, phases::text, phase, k.rate_limited_until, k.rate_limited_problem, "           \
-    "params::text, (SELECT count(*) FROM sync.api_calls a WHERE a.run_id = sync.runs.id), "       \
+    "params::text, (SELECT count(*) FROM sync.api_calls a WHERE a.run_id = sync.runs.id), "        \
     "sync.iso(cancel_requested_at) FROM "                                                          \
     "sync.runs LEFT JOIN LATERAL (SELECT sync.iso(c.rate_limited_until) AS rate_limited_until, "   \
     "c.rate_limited_problem FROM sync.connections c WHERE c.id = sync.runs.connection_id AND "     \
