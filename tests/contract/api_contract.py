@@ -184,12 +184,16 @@ def check_document(c):
                         jsonschema.Draft202012Validator.check_schema(body["schema"])
                     except jsonschema.SchemaError as e:
                         fail("document: %s %s %s: %s" % (where, status, media, e.message))
-                for name, ex in body.get("examples", {}).items():
-                    ex = c.deref(ex)
-                    if "value" in ex and "schema" in body:
-                        for err in c.validate(body["schema"], ex["value"]):
-                            fail("document: %s %s example %s: %s at %s" % (
-                                where, status, name, err.message, list(err.absolute_path)))
+                examples = {n: c.deref(ex).get("value")
+                            for n, ex in body.get("examples", {}).items()}
+                if "example" in body:
+                    examples["example"] = body["example"]
+                for name, value in examples.items():
+                    if value is None or "schema" not in body or media != "application/json":
+                        continue
+                    for err in c.validate(body["schema"], value):
+                        fail("document: %s %s example %s: %s at %s" % (
+                            where, status, name, err.message, list(err.absolute_path)))
 
 
 def check_routes(c, routes_file):
