@@ -206,10 +206,21 @@ static void test_day_budget_runs_out(void **state)
     make_work(&w);
     json_t *s = wait_long_block(&w);
 
-    /* The connection, its statistics and the log say so, once a block. */
+    /* The connection, its statistics and the log say so, once a block. A reply already on its
+     * way when the block began (another 429, a later Retry-After) may still move its end, so
+     * the two are read again until one pair was read with no move between. */
     json_t *c = connection(&w);
     char until[64];
     snprintf(until, sizeof(until), "%s", xs_json_str_or(c, "rate_limited_until", ""));
+    for (int i = 0; i < 50 && strcmp(xs_json_str_or(s, "rate_limited_until", ""), until) != 0;
+         i++) {
+        json_decref(s);
+        json_decref(c);
+        usleep(100000);
+        s = stats(&w);
+        c = connection(&w);
+        snprintf(until, sizeof(until), "%s", xs_json_str_or(c, "rate_limited_until", ""));
+    }
     assert_true(strlen(until) > 0);
     assert_string_equal(xs_json_str_or(c, "rate_limited_problem", ""), "day");
     json_decref(c);
