@@ -91,6 +91,7 @@ typedef struct auth_token {
     char tenant_id[40];
     char organisation_id[40];
     char grant_id[40];
+    char status[16]; /* the connection's: active, or paused (still connected) */
     char expires_at[XS_TIME_ISO_MAX];
     bool refreshed;
 } auth_token;

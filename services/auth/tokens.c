@@ -65,7 +65,7 @@ void auth_mark_needs_reauth(xs_svc_ctx *ctx, const char *grant, const char *reas
                 grant, reason) != XS_OK ||
         xs_pg_q(ctx->pg, &r,
                 "UPDATE sync.connections SET status = 'needs_reauth', last_error = $2, "
-                "last_error_at = now() WHERE grant_id = $1 AND status = 'active' "
+                "last_error_at = now() WHERE grant_id = $1 AND status IN ('active', 'paused') "
                 "RETURNING id, organisation_id, tenant_id",
                 grant, reason) != XS_OK) {
         xs_log_error(ctx->proc->log, "auth.mark_failed", "{s:s, s:s}", "grant", grant, "error",
@@ -216,12 +216,15 @@ xs_err auth_token_get(xs_svc_ctx *ctx, const char *conn, int64_t min_valid_ms, b
     const char *cstatus = xs_pg_res_get(r, 0, 2);
     const char *gid = xs_pg_res_get(r, 0, 4);
     const int at = 5;
-    if (strcmp(cstatus, "active") != 0 || gid == NULL) {
+    /* A paused connection is still connected: only the engine holds its work back, and a step
+     * that began before the pause finishes with a token. */
+    if ((strcmp(cstatus, "active") != 0 && strcmp(cstatus, "paused") != 0) || gid == NULL) {
         e = needs_person(ctx, conn, cstatus, xs_pg_res_get(r, 0, 3));
         xs_pg_res_free(r);
         return e;
     }
     snprintf(out->grant_id, sizeof(out->grant_id), "%s", gid);
+    snprintf(out->status, sizeof(out->status), "%s", cstatus);
     if (strcmp(xs_pg_res_get(r, 0, at + G_STATUS), "active") != 0) {
         e = needs_person(ctx, conn, xs_pg_res_get(r, 0, at + G_STATUS),
                          xs_pg_res_get(r, 0, at + G_ERROR));
@@ -380,7 +383,8 @@ xs_err auth_handle_check(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         xs_pg_res *r = NULL;
         if (xs_pg_q(ctx->pg, &r,
                     "UPDATE sync.connections SET status = 'needs_reauth', last_error = $2, "
-                    "last_error_at = now() WHERE id = $1 AND status = 'active' RETURNING id",
+                    "last_error_at = now() WHERE id = $1 AND status IN ('active', 'paused') "
+                    "RETURNING id",
                     req->conn, reason) == XS_OK &&
             xs_pg_res_nrows(r) == 1) {
             auth_publish_status(ctx, req->conn, t.organisation_id, t.tenant_id, "needs_reauth",
@@ -388,7 +392,7 @@ xs_err auth_handle_check(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
         }
         xs_pg_res_free(r);
     }
-    *reply = json_pack("{s:s, s:b, s:s, s:b, s:s?}", "status", listed ? "active" : "needs_reauth",
+    *reply = json_pack("{s:s, s:b, s:s, s:b, s:s?}", "status", listed ? t.status : "needs_reauth",
                        "tenant_connected", listed, "expires_at", t.expires_at, "refreshed",
                        t.refreshed, "reason", reason);
     return *reply != NULL ? XS_OK : XS_ENOMEM;

@@ -176,17 +176,25 @@ static json_t *run_get(const char *id)
 static bool wait_running(const char *id, long running, long timeout_ms)
 {
     int64_t end = xst_now_ms() + timeout_ms;
+    json_t *last = NULL;
     while (xst_now_ms() < end) {
-        json_t *r = run_get(id);
-        long n = (long)json_integer_value(json_object_get(json_object_get(r, "steps"), "running"));
-        const char *st = str(r, "status");
+        json_decref(last);
+        last = run_get(id);
+        long n =
+            (long)json_integer_value(json_object_get(json_object_get(last, "steps"), "running"));
+        const char *st = str(last, "status");
         bool live = strcmp(st, "queued") == 0 || strcmp(st, "running") == 0;
-        json_decref(r);
         if (live && n == running) {
+            json_decref(last);
             return true;
         }
         usleep(50000);
     }
+    char *text = json_dumps(last, JSON_COMPACT);
+    fprintf(stderr, "run %s never had %ld steps running while live; last seen: %s\n", id, running,
+            text != NULL ? text : "?");
+    free(text);
+    json_decref(last);
     return false;
 }
 
@@ -436,6 +444,14 @@ static void test_pause_and_resume(void **state)
     conn_path(path, sizeof(path), "/stats");
     c = api("GET", path, NULL, 200);
     assert_string_equal(str(c, "status"), "paused");
+    json_decref(c);
+    /* Still connected: xs-auth hands out its token (the step under way needs it to finish), as
+     * the check shows, with a refresh forced. */
+    conn_path(path, sizeof(path), "/check?force_refresh=true");
+    c = api("POST", path, NULL, 200);
+    assert_string_equal(str(c, "status"), "paused");
+    assert_true(json_is_true(json_object_get(c, "tenant_connected")));
+    assert_true(json_is_true(json_object_get(c, "refreshed")));
     json_decref(c);
     conn_path(path, sizeof(path), "/sync");
     api_error("POST", path, "{\"mode\":\"incremental\"}", 409, "paused", "id");
