@@ -16,10 +16,10 @@
 #define ORG_NAME_MAX 200 /* characters */
 
 /* The columns of one organisation, as the API shows it. */
-static const char ORG_SELECT[] =
-    "SELECT o.id, o.name, sync.iso(o.created_at), sync.iso(o.updated_at), (SELECT count(*) FROM "
-    "sync.connections c WHERE c.organisation_id = o.id AND c.status <> 'disconnected') FROM "
-    "app.organisations o ";
+#define ORG_SELECT                                                                                 \
+    "SELECT o.id, o.name, sync.iso(o.created_at), sync.iso(o.updated_at), (SELECT count(*) FROM "  \
+    "sync.connections c WHERE c.organisation_id = o.id AND c.status <> 'disconnected') FROM "      \
+    "app.organisations o "
 
 /* org_json builds the API form of row i of an ORG_SELECT result (new; pg is not used). */
 static json_t *org_json(xs_pg *pg, const xs_pg_res *r, int i)
@@ -36,10 +36,8 @@ static json_t *org_json(xs_pg *pg, const xs_pg_res *r, int i)
  * there is none. */
 static void reply_org(orch *o, xs_http_req *req, xs_pg *pg, const char *id, int status)
 {
-    char sql[1024];
-    snprintf(sql, sizeof(sql), "%sWHERE o.id = $1", ORG_SELECT);
     xs_pg_res *r = NULL;
-    xs_err e = xs_pg_q(pg, &r, sql, id);
+    xs_err e = xs_pg_q(pg, &r, ORG_SELECT "WHERE o.id = $1", id);
     if (e != XS_OK) {
         orch_api_db_error(o, req, pg, "cannot read the organisation");
     } else if (xs_pg_res_nrows(r) == 0) {
@@ -139,13 +137,12 @@ void orch_organisations_list(xs_http_req *req, void *arg)
     if (pg == NULL) {
         return;
     }
-    char sql[1024], ls[24], os[24];
-    snprintf(sql, sizeof(sql), "%sORDER BY o.created_at DESC, o.id DESC LIMIT $1 OFFSET $2",
-             ORG_SELECT);
+    char ls[24], os[24];
     snprintf(ls, sizeof(ls), "%ld", limit);
     snprintf(os, sizeof(os), "%ld", offset);
     xs_pg_res *r = NULL;
-    xs_err e = xs_pg_q(pg, &r, sql, ls, os);
+    xs_err e = xs_pg_q(
+        pg, &r, ORG_SELECT "ORDER BY o.created_at DESC, o.id DESC LIMIT $1 OFFSET $2", ls, os);
     json_t *items = orch_api_rows(o, req, pg, e, r, "cannot read organisations", org_json);
     if (items != NULL) {
         xs_http_reply_json(req, 200,

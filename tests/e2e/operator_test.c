@@ -68,29 +68,10 @@ static const char *str(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-static long sqll(const char *q, int n, ...)
-{
-    const char *p[8];
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n && i < 8; i++) {
-        p[i] = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    return xst_engine_sql_long(E, q, n, p);
-}
-
-static char *sqls(const char *q, int n, ...)
-{
-    const char *p[8];
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n && i < 8; i++) {
-        p[i] = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    return xst_engine_sql(E, q, n, p);
-}
+/* One statement on the engine's database with n parameters: its first value (new), or as a
+ * number. */
+#define sqls(...) xst_engine_sqlf(E, __VA_ARGS__)
+#define sqll(...) xst_engine_sql_longf(E, __VA_ARGS__)
 
 /* sim_field reads field of Xero contact xid at the simulator (new, or NULL). */
 static char *sim_field(const char *xid, const char *field)
