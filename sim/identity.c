@@ -1,10 +1,17 @@
 /*
  * identity.c: Xero's identity service as the engine meets it.
  *
- * - GET /identity/connect/authorize auto-consents for the configured test user: it checks
- *   client_id and redirect_uri (refusing without redirecting when either is wrong), then
- *   response_type, scope and the PKCE challenge (S256 only), connects the consented tenants
- *   and redirects with code, scope and state.
+ * - GET /identity/connect/authorize checks client_id and redirect_uri (refusing without
+ *   redirecting when either is wrong), then response_type, scope and the PKCE challenge (S256
+ *   only). A browser (Accept naming text/html) then gets Xero's consent page: the app, its
+ *   scopes in words, a ticked checkbox per tenant offered, Allow access and Cancel, the request
+ *   in hidden fields (HTML-escaped). Any other client (curl, libcurl, the tests) is answered at
+ *   once: the configured test user consents to every tenant offered, which are connected, and
+ *   the reply redirects with code, scope and state.
+ * - POST /identity/connect/authorize/consent, the page's form, checks the request again as the
+ *   GET does; Allow connects exactly the tenants ticked and redirects as above, Allow with none
+ *   ticked shows the page again with an error, Cancel redirects with error=access_denied.
+ *   The tenants offered are those chosen through /_sim/consent, or every tenant.
  * - POST /connect/token: client authentication by HTTP Basic (or client_id/client_secret in
  *   the form); authorization_code (single use, 5 minutes, redirect_uri and code_verifier
  *   checked) and refresh_token. Refresh tokens rotate on every use; the token just replaced
@@ -309,40 +316,87 @@ static void redirect_error(sim_call *c, const char *uri, const char *state, cons
     redirect_to(c, uri, kv);
 }
 
-void sim__h_authorize(sim_call *c)
+/* The parameters of an authorization request, by index; the consent form carries them in
+ * hidden fields of the same names. */
+enum {
+    AZ_CLIENT,
+    AZ_REDIRECT,
+    AZ_RTYPE,
+    AZ_SCOPE,
+    AZ_STATE,
+    AZ_CHALLENGE,
+    AZ_METHOD,
+    AZ_NONCE,
+    AZ_N
+};
+
+static const char *const az_names[AZ_N] = {
+    "client_id", "redirect_uri",   "response_type",         "scope",
+    "state",     "code_challenge", "code_challenge_method", "nonce"};
+
+typedef struct authz {
+    const char *v[AZ_N]; /* NULL when absent; borrowed from the query string, or owned[i] */
+    char *owned[AZ_N];   /* the values read from a consent form (new) */
+} authz;
+
+/* authz_from_query reads a's parameters from the request's query string (borrowed). */
+static void authz_from_query(sim_call *c, authz *a)
+{
+    for (size_t i = 0; i < AZ_N; i++) {
+        a->v[i] = xs_http_req_query(c->req, az_names[i]);
+    }
+}
+
+/* authz_from_form reads a's parameters from a consent form's body (new copies in
+ * a->owned, freed by authz_fini whatever this returns). XS_EPARSE for a bad escape,
+ * XS_ENOMEM. */
+static xs_err authz_from_form(const char *body, size_t len, authz *a)
+{
+    for (size_t i = 0; i < AZ_N; i++) {
+        xs_err e = sim__form_get(body, len, az_names[i], &a->owned[i]);
+        if (e != XS_OK && e != XS_ENOTFOUND) {
+            return e;
+        }
+        a->v[i] = a->owned[i];
+    }
+    return XS_OK;
+}
+
+static void authz_fini(authz *a)
+{
+    for (size_t i = 0; i < AZ_N; i++) {
+        free(a->owned[i]);
+    }
+}
+
+/* authz_check validates the request a as Xero does, in Xero's order: client_id and
+ * redirect_uri are refused with a 400 page and no redirect; then response_type, scope and the
+ * PKCE challenge, refused by redirecting with error=. True when a is valid; otherwise the
+ * reply is made. */
+static bool authz_check(sim_call *c, const authz *a)
 {
     sim *s = c->s;
-    snprintf(c->endpoint, sizeof(c->endpoint), "%s /identity/connect/authorize", c->method);
-    if (strcmp(c->method, "GET") != 0) {
-        sim__reply_text(c, 405, "Method Not Allowed");
-        return;
-    }
-    const char *client = xs_http_req_query(c->req, "client_id");
-    const char *redirect = xs_http_req_query(c->req, "redirect_uri");
-    const char *rtype = xs_http_req_query(c->req, "response_type");
-    const char *scope = xs_http_req_query(c->req, "scope");
-    const char *state = xs_http_req_query(c->req, "state");
-    const char *challenge = xs_http_req_query(c->req, "code_challenge");
-    const char *method = xs_http_req_query(c->req, "code_challenge_method");
-    const char *nonce = xs_http_req_query(c->req, "nonce");
+    const char *client = a->v[AZ_CLIENT], *redirect = a->v[AZ_REDIRECT], *rtype = a->v[AZ_RTYPE];
+    const char *scope = a->v[AZ_SCOPE], *state = a->v[AZ_STATE];
+    const char *challenge = a->v[AZ_CHALLENGE], *method = a->v[AZ_METHOD];
     if (client == NULL || !xs_crypto_equal_str(client, s->client_id)) {
         sim__reply_text(c, 400, "Error: unauthorized_client. The client_id is not known.");
-        return;
+        return false;
     }
     if (redirect == NULL || !list_has(s->redirect_uris, ',', redirect)) {
         sim__reply_text(c, 400,
                         "Error: invalid_request. The redirect_uri is not registered for this "
                         "app.");
-        return;
+        return false;
     }
     if (rtype == NULL || strcmp(rtype, "code") != 0) {
         redirect_error(c, redirect, state, "unsupported_response_type",
                        "response_type must be code");
-        return;
+        return false;
     }
     if (scope == NULL || scope[0] == '\0' || strlen(scope) >= 1024) {
         redirect_error(c, redirect, state, "invalid_scope", "scope is required");
-        return;
+        return false;
     }
     /* every requested scope must be allowed for the app */
     char buf[1024];
@@ -351,14 +405,14 @@ void sim__h_authorize(sim_call *c)
          w = strtok_r(NULL, " ", &save)) {
         if (!list_has(s->scopes, ' ', w)) {
             redirect_error(c, redirect, state, "invalid_scope", "a requested scope is not valid");
-            return;
+            return false;
         }
     }
     if (challenge != NULL && challenge[0] != '\0') {
         if (method == NULL || strcmp(method, "S256") != 0) {
             redirect_error(c, redirect, state, "invalid_request",
                            "code_challenge_method must be S256");
-            return;
+            return false;
         }
         size_t n = strlen(challenge);
         bool ok = n >= 43 && n <= 128;
@@ -369,13 +423,47 @@ void sim__h_authorize(sim_call *c)
         }
         if (!ok) {
             redirect_error(c, redirect, state, "invalid_request", "code_challenge is malformed");
-            return;
+            return false;
         }
     } else if (c->set.require_pkce) {
         redirect_error(c, redirect, state, "invalid_request", "code_challenge is required");
-        return;
+        return false;
     }
+    return true;
+}
 
+/* offered_n is the number of places in the list of tenants a consent offers: those chosen
+ * through /_sim/consent, or every tenant, however many (world_lock held). */
+static size_t offered_n(sim *s)
+{
+    return s->nconsent > 0 ? s->nconsent : s->ntenants;
+}
+
+/* offered_at returns the tenant at place i of the consent's list (borrowed; world_lock
+ * held), or NULL when there is none there: a tenant chosen through /_sim/consent that does
+ * not exist, or one chosen twice (its first place stands). */
+static sim_tenant *offered_at(sim *s, size_t i)
+{
+    if (s->nconsent == 0) {
+        return s->tenants[i];
+    }
+    for (size_t k = 0; k < i; k++) {
+        if (xs_uuid_eq(&s->consent[k], &s->consent[i])) {
+            return NULL;
+        }
+    }
+    return sim__tenant_find(s, &s->consent[i]);
+}
+
+/* authz_grant finishes the valid request a for the test user: it connects the tenants
+ * consented to (the places ticked, offered_n of them; NULL: every tenant offered) under a
+ * new authEventId, stores a code for them and redirects with code, scope, state and
+ * session_state (world_lock held for reading, so the tenants stand still). */
+static void authz_grant(sim_call *c, const authz *a, const bool *ticked)
+{
+    sim *s = c->s;
+    const char *redirect = a->v[AZ_REDIRECT], *scope = a->v[AZ_SCOPE];
+    const char *challenge = a->v[AZ_CHALLENGE], *nonce = a->v[AZ_NONCE];
     xs_time now = sim__now(s);
     sim_code *code = calloc(1, sizeof(*code));
     char *token = random_token(32);
@@ -406,16 +494,13 @@ void sim__h_authorize(sim_call *c)
     rng.s ^= sim__hash64(rnd, sizeof(rnd), 5);
     sim__rng_uuid(&rng, &code->auth_event);
     xs_uuid_format(&code->auth_event, ss); /* once stored, the code is another thread's */
-    /* consent: the tenants chosen through /_sim/consent that exist, or every tenant, however
-     * many (world_lock is held by the caller, so the list stands still) */
     xs_err e = XS_OK;
-    size_t nt = s->nconsent > 0 ? s->nconsent : s->ntenants;
+    size_t nt = offered_n(s);
     for (size_t i = 0; i < nt && e == XS_OK; i++) {
-        const xs_uuid *tid = s->nconsent > 0 ? &s->consent[i] : &s->tenants[i]->id;
-        if (s->nconsent > 0 && sim__tenant_find(s, tid) == NULL) {
-            continue;
+        sim_tenant *t = offered_at(s, i);
+        if (t != NULL && (ticked == NULL || ticked[i])) {
+            e = connect_tenant(s, &t->id, &code->auth_event, &rng, now);
         }
-        e = connect_tenant(s, tid, &code->auth_event, &rng, now);
     }
     if (e == XS_OK) {
         e = sim__smap_put(&s->codes, token, code, NULL);
@@ -427,9 +512,281 @@ void sim__h_authorize(sim_call *c)
         sim__reply_text(c, 500, "out of memory");
         return;
     }
-    const char *kv[] = {"code", token, "scope", scope, "state", state, "session_state", ss, NULL};
+    const char *kv[] = {"code",         token,           "scope", scope, "state",
+                        a->v[AZ_STATE], "session_state", ss,      NULL};
     redirect_to(c, redirect, kv);
     free(token);
+}
+
+/* ------------------------------------------------------------------ consent page */
+
+/* What each scope lets the app do, as the consent page says it; a scope not listed here
+ * (XS_SIM_SCOPES may name any) is shown by its name. */
+static const struct {
+    const char *scope, *words;
+} scope_words[] = {
+    {"openid", "Confirm who you are with your Xero sign-in"},
+    {"profile", "See your name"},
+    {"email", "See your email address"},
+    {"offline_access", "Keep access to your data when you are not using the app"},
+    {"accounting.contacts", "View and manage your contacts"},
+    {"accounting.contacts.read", "View your contacts"},
+    {"accounting.transactions", "View and manage your business transactions"},
+    {"accounting.transactions.read", "View your business transactions"},
+    {"accounting.invoices", "View and manage your invoices"},
+    {"accounting.invoices.read", "View your invoices"},
+    {"accounting.payments", "View and manage your payments"},
+    {"accounting.payments.read", "View your payments"},
+    {"accounting.banktransactions", "View and manage your bank transactions"},
+    {"accounting.banktransactions.read", "View your bank transactions"},
+    {"accounting.settings", "View and manage your organisation settings"},
+    {"accounting.settings.read", "View your organisation settings"},
+};
+
+/* The path the consent page posts to. */
+#define CONSENT_PATH "/identity/connect/authorize/consent"
+
+static const char consent_head[] =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>Xero — Allow access</title>\n<style>\n"
+    "body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1e272e}\n"
+    "main{max-width:32rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:8px}\n"
+    "h1{font-size:1.4rem}h2{font-size:1.05rem}fieldset{border:1px solid #ccd;margin:1rem 0}\n"
+    ".error{color:#a40000;font-weight:bold}.org{margin:.4rem 0}\n"
+    "button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem;border-radius:4px;"
+    "border:1px solid #0b5394}\n#allow{background:#0b5394;color:#fff}"
+    "#cancel{background:#fff;color:#0b5394}\n"
+    "</style>\n</head>\n<body>\n<main>\n";
+
+/* scopes_html appends the requested scopes to b as list items in words. */
+static void scopes_html(xs_buf *b, const char *scope)
+{
+    for (const char *p = scope; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        if (n > 0) {
+            const char *words = NULL;
+            for (size_t i = 0; words == NULL && i < sizeof(scope_words) / sizeof(*scope_words);
+                 i++) {
+                if (strlen(scope_words[i].scope) == n && strncmp(scope_words[i].scope, p, n) == 0) {
+                    words = scope_words[i].words;
+                }
+            }
+            xs_buf_puts(b, "<li>");
+            if (words != NULL) {
+                xs_buf_puts(b, words);
+            } else {
+                char name[1024]; /* a valid request's scope is shorter */
+                snprintf(name, sizeof(name), "%.*s", (int)n, p);
+                sim__html_append(b, name);
+            }
+            xs_buf_puts(b, "</li>\n");
+        }
+        p += n;
+        p += strspn(p, " ");
+    }
+}
+
+/* tenants_html appends a checkbox per tenant offered to b, ticked when checked. */
+static void tenants_html(xs_buf *b, sim *s, bool checked)
+{
+    size_t nt = offered_n(s), shown = 0;
+    for (size_t i = 0; i < nt; i++) {
+        sim_tenant *t = offered_at(s, i);
+        if (t == NULL) {
+            continue;
+        }
+        xs_buf_printf(b,
+                      "<div class=\"org\"><input type=\"checkbox\" id=\"tenant-%s\" "
+                      "name=\"tenant\" value=\"%s\"%s> <label for=\"tenant-%s\">",
+                      t->ids, t->ids, checked ? " checked" : "", t->ids);
+        sim__html_append(b, t->name);
+        xs_buf_puts(b, "</label></div>\n");
+        shown++;
+    }
+    if (shown == 0) {
+        xs_buf_puts(b, "<p>You have no organisation to connect.</p>\n");
+    }
+}
+
+/* consent_page replies 200 with the consent page for the valid request a: the app, what its
+ * scopes allow, a checkbox per tenant offered (ticked when checked), Allow access and Cancel,
+ * and a's parameters in hidden fields for the POST to CONSENT_PATH; error, when not NULL, is
+ * said first (world_lock held for reading). */
+static void consent_page(sim_call *c, const authz *a, const char *error, bool checked)
+{
+    sim *s = c->s;
+    xs_buf b;
+    xs_buf_init(&b, 4096);
+    xs_buf_puts(&b, consent_head);
+    xs_buf_puts(&b, "<h1>Allow <span id=\"app\">");
+    sim__html_append(&b, s->app_name);
+    xs_buf_puts(&b, "</span> to access your Xero data?</h1>\n<p>Signed in as ");
+    sim__html_append(&b, s->user.email);
+    xs_buf_puts(&b, "</p>\n<form method=\"post\" action=\"" CONSENT_PATH "\">\n");
+    if (error != NULL) {
+        xs_buf_puts(&b, "<p class=\"error\" id=\"error\" role=\"alert\">");
+        sim__html_append(&b, error);
+        xs_buf_puts(&b, "</p>\n");
+    }
+    xs_buf_puts(&b, "<h2>It will be able to</h2>\n<ul id=\"scopes\">\n");
+    scopes_html(&b, a->v[AZ_SCOPE]);
+    xs_buf_puts(&b, "</ul>\n<fieldset>\n<legend>Organisations to connect</legend>\n");
+    tenants_html(&b, s, checked);
+    xs_buf_puts(&b, "</fieldset>\n");
+    for (size_t i = 0; i < AZ_N; i++) {
+        if (a->v[i] != NULL) {
+            xs_buf_printf(&b, "<input type=\"hidden\" name=\"%s\" value=\"", az_names[i]);
+            sim__html_append(&b, a->v[i]);
+            xs_buf_puts(&b, "\">\n");
+        }
+    }
+    xs_buf_puts(&b, "<button type=\"submit\" id=\"allow\" name=\"action\" value=\"allow\">Allow "
+                    "access</button>\n<button type=\"submit\" id=\"cancel\" name=\"action\" "
+                    "value=\"cancel\">Cancel</button>\n</form>\n</main>\n</body>\n</html>\n");
+    char *html = xs_buf_take(&b, NULL);
+    if (html != NULL) {
+        /* the page acts on the person's behalf: never cached, never framed by another site */
+        sim__reply_header(c, "Cache-Control", "no-store");
+        sim__reply_header(c, "X-Frame-Options", "DENY");
+        sim__reply_header(c, "Content-Security-Policy",
+                          "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
+    }
+    sim__reply_html(c, 200, html);
+}
+
+/* accepts_html tells whether an Accept header names text/html: a person's browser, which
+ * gets the consent page. curl, libcurl and the tests' clients send none, or one accepting
+ * anything, and are answered at once. */
+static bool accepts_html(const char *accept)
+{
+    for (const char *p = accept; p != NULL && *p != '\0';) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, ",; \t");
+        if (n == 9 && strncasecmp(p, "text/html", 9) == 0) {
+            return true;
+        }
+        p = strchr(p, ',');
+        if (p != NULL) {
+            p++;
+        }
+    }
+    return false;
+}
+
+void sim__h_authorize(sim_call *c)
+{
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s /identity/connect/authorize", c->method);
+    if (strcmp(c->method, "GET") != 0) {
+        sim__reply_text(c, 405, "Method Not Allowed");
+        return;
+    }
+    authz a = {0};
+    authz_from_query(c, &a);
+    if (!authz_check(c, &a)) {
+        return;
+    }
+    if (accepts_html(xs_http_req_header(c->req, "Accept"))) {
+        consent_page(c, &a, NULL, true);
+    } else {
+        authz_grant(c, &a, NULL);
+    }
+}
+
+/* consent_ticked reads the tenants ticked on a consent form (its "tenant" fields) into
+ * ticked, one flag per place of the consent's list (offered_n), and counts them in *n.
+ * XS_EINVAL when one is not a tenant the consent offers, XS_EPARSE for a bad escape,
+ * XS_ENOMEM. */
+static xs_err consent_ticked(sim *s, const char *body, size_t len, bool *ticked, size_t *n)
+{
+    size_t nt = offered_n(s), pos = 0;
+    char *v = NULL;
+    xs_err e;
+    *n = 0;
+    while ((e = sim__form_next(body, len, "tenant", &pos, &v)) == XS_OK) {
+        xs_uuid id;
+        bool found = false;
+        if (xs_uuid_parse(v, &id)) {
+            for (size_t i = 0; !found && i < nt; i++) {
+                sim_tenant *t = offered_at(s, i);
+                if (t != NULL && xs_uuid_eq(&t->id, &id)) {
+                    *n += !ticked[i];
+                    ticked[i] = found = true;
+                }
+            }
+        }
+        free(v);
+        if (!found) {
+            return XS_EINVAL;
+        }
+    }
+    return e == XS_ENOTFOUND ? XS_OK : e;
+}
+
+/* consent_answer acts on a valid consent form: Cancel redirects with access_denied; Allow
+ * with tenants ticked grants them; Allow with none shows the page again with an error. */
+static void consent_answer(sim_call *c, const authz *a, const char *action, const char *body,
+                           size_t len)
+{
+    if (strcmp(action, "cancel") == 0) {
+        /* what Xero sends when the person declines: no description */
+        redirect_error(c, a->v[AZ_REDIRECT], a->v[AZ_STATE], "access_denied", NULL);
+        return;
+    }
+    bool *ticked = calloc(offered_n(c->s) + 1, sizeof(*ticked));
+    size_t n = 0;
+    xs_err e = ticked != NULL ? consent_ticked(c->s, body, len, ticked, &n) : XS_ENOMEM;
+    if (e == XS_ENOMEM) {
+        sim__reply_text(c, 500, "out of memory");
+    } else if (e != XS_OK) {
+        sim__reply_text(c, 400,
+                        "Error: invalid_request. An organisation chosen is not one this consent "
+                        "offers.");
+    } else if (n == 0) {
+        consent_page(c, a, "Choose at least one organisation to allow access to.", false);
+    } else {
+        authz_grant(c, a, ticked);
+    }
+    free(ticked);
+}
+
+void sim__h_authorize_consent(sim_call *c)
+{
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s " CONSENT_PATH, c->method);
+    if (strcmp(c->method, "POST") != 0) {
+        sim__reply_text(c, 405, "Method Not Allowed");
+        return;
+    }
+    const char *ctype = xs_http_req_header(c->req, "Content-Type");
+    size_t flen = strlen("application/x-www-form-urlencoded");
+    if (ctype == NULL || strncasecmp(ctype, "application/x-www-form-urlencoded", flen) != 0 ||
+        (ctype[flen] != '\0' && ctype[flen] != ';' && ctype[flen] != ' ')) {
+        sim__reply_text(c, 400,
+                        "Error: invalid_request. The consent form must be sent as "
+                        "application/x-www-form-urlencoded.");
+        return;
+    }
+    size_t len = 0;
+    const char *body = xs_http_req_body(c->req, &len);
+    authz a = {0};
+    char *action = NULL;
+    xs_err e = authz_from_form(body, len, &a);
+    if (e == XS_OK) {
+        e = sim__form_get(body, len, "action", &action);
+    }
+    if (e == XS_ENOMEM) {
+        sim__reply_text(c, 500, "out of memory");
+    } else if (e != XS_OK) {
+        sim__reply_text(c, 400, "Error: invalid_request. The consent form could not be read.");
+    } else if (authz_check(c, &a)) {
+        if (strcmp(action, "allow") == 0 || strcmp(action, "cancel") == 0) {
+            consent_answer(c, &a, action, body, len);
+        } else {
+            sim__reply_text(c, 400, "Error: invalid_request. The consent form could not be read.");
+        }
+    }
+    free(action);
+    authz_fini(&a);
 }
 
 /* ------------------------------------------------------------------ tokens */

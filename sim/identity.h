@@ -9,7 +9,15 @@
 
 #include "reply.h"
 
+/* sim__h_authorize serves GET /identity/connect/authorize: it validates the request, then
+ * shows a browser (Accept naming text/html) the consent page and answers any other client
+ * by consenting at once and redirecting (world_lock held for reading). */
 void sim__h_authorize(sim_call *c);
+/* sim__h_authorize_consent serves POST /identity/connect/authorize/consent, the consent
+ * page's form: it validates the request again, then grants the tenants ticked (Allow),
+ * shows the page again with an error (Allow with none ticked) or redirects with
+ * access_denied (Cancel) (world_lock held for reading). */
+void sim__h_authorize_consent(sim_call *c);
 /* sim__h_token serves POST /connect/token. */
 void sim__h_token(sim_call *c);
 /* sim__h_revoke serves POST /connect/revocation. */

@@ -17,28 +17,38 @@ void sim__reply_json(sim_call *c, int status, json_t *body)
     c->ctype = "application/json; charset=utf-8";
 }
 
+/* reply_set sets the reply's body to text (taken over; NULL: none) of type ctype. */
+static void reply_set(sim_call *c, int status, char *text, const char *ctype)
+{
+    json_decref(c->json);
+    c->json = NULL;
+    free(c->text);
+    c->text = text;
+    c->status = status;
+    c->ctype = ctype;
+}
+
 void sim__reply_json_text(sim_call *c, int status, char *text)
 {
     if (text == NULL) {
         sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
         return;
     }
-    json_decref(c->json);
-    c->json = NULL;
-    free(c->text);
-    c->text = text;
-    c->status = status;
-    c->ctype = "application/json; charset=utf-8";
+    reply_set(c, status, text, "application/json; charset=utf-8");
 }
 
 void sim__reply_text(sim_call *c, int status, const char *text)
 {
-    json_decref(c->json);
-    c->json = NULL;
-    free(c->text);
-    c->text = strdup(text != NULL ? text : "");
-    c->status = status;
-    c->ctype = "text/plain; charset=utf-8";
+    reply_set(c, status, strdup(text != NULL ? text : ""), "text/plain; charset=utf-8");
+}
+
+void sim__reply_html(sim_call *c, int status, char *html)
+{
+    if (html == NULL) {
+        sim__reply_text(c, 500, "out of memory");
+        return;
+    }
+    reply_set(c, status, html, "text/html; charset=utf-8");
 }
 
 void sim__reply_header(sim_call *c, const char *name, const char *value)

@@ -50,6 +50,9 @@ void sim__reply_json(sim_call *c, int status, json_t *body);
 void sim__reply_json_text(sim_call *c, int status, char *text);
 /* sim__reply_text sets a text/plain reply (copied). */
 void sim__reply_text(sim_call *c, int status, const char *text);
+/* sim__reply_html sets a text/html reply (html taken over: a page a person's browser shows).
+ * NULL, its maker's out of memory, sets a 500. */
+void sim__reply_html(sim_call *c, int status, char *html);
 /* sim__reply_header adds a reply header (name and value copied, any length). A header that
  * cannot be stored (out of memory, more than SIM_MAX_HEADERS) is never dropped silently:
  * the call's reply becomes a 500 instead. */

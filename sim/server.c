@@ -160,8 +160,12 @@ static bool is_control(const char *path)
  * returns NULL. */
 static const char *identity_route(const char *path)
 {
-    static const char *const exact[] = {"/identity/connect/authorize", "/connect/token",
-                                        "/connect/revocation", "/connections", NULL};
+    static const char *const exact[] = {"/identity/connect/authorize",
+                                        "/identity/connect/authorize/consent",
+                                        "/connect/token",
+                                        "/connect/revocation",
+                                        "/connections",
+                                        NULL};
     for (size_t i = 0; exact[i] != NULL; i++) {
         if (path_is(path, exact[i])) {
             return exact[i];
@@ -263,6 +267,10 @@ static void dispatch(xs_http_req *req, void *arg)
     } else if (strcmp(ident, "/identity/connect/authorize") == 0) {
         if (identity_pre(c, false)) {
             sim__h_authorize(c);
+        }
+    } else if (strcmp(ident, "/identity/connect/authorize/consent") == 0) {
+        if (identity_pre(c, false)) {
+            sim__h_authorize_consent(c);
         }
     } else if (strcmp(ident, "/connect/token") == 0) {
         if (identity_pre(c, false)) {

@@ -468,8 +468,14 @@ bool sim__ci_contains(const char *hay, const char *needle)
 
 xs_err sim__form_get(const char *body, size_t len, const char *name, char **out)
 {
+    size_t pos = 0;
+    return sim__form_next(body, len, name, &pos, out);
+}
+
+xs_err sim__form_next(const char *body, size_t len, const char *name, size_t *pos, char **out)
+{
     size_t nlen = strlen(name);
-    size_t i = 0;
+    size_t i = *pos;
     while (i < len) {
         size_t end = i;
         while (end < len && body[end] != '&') {
@@ -513,6 +519,7 @@ xs_err sim__form_get(const char *body, size_t len, const char *name, char **out)
                 return XS_EPARSE;
             }
             *out = v;
+            *pos = end + 1;
             return XS_OK;
         }
         i = end + 1;
@@ -545,6 +552,38 @@ bool sim__url_append(xs_buf *b, const char *s, bool encode)
         }
     }
     return true;
+}
+
+bool sim__html_append(xs_buf *b, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        const char *esc = NULL;
+        switch (*s) {
+        case '&':
+            esc = "&amp;";
+            break;
+        case '<':
+            esc = "&lt;";
+            break;
+        case '>':
+            esc = "&gt;";
+            break;
+        case '"':
+            esc = "&quot;";
+            break;
+        case '\'':
+            esc = "&#39;";
+            break;
+        default:
+            break;
+        }
+        if (esc != NULL) {
+            xs_buf_puts(b, esc);
+        } else {
+            xs_buf_append(b, s, 1);
+        }
+    }
+    return !b->failed;
 }
 
 /* ------------------------------------------------------------------ counts */

@@ -149,10 +149,17 @@ bool sim__ci_contains(const char *hay, const char *needle);
 /* sim__form_get finds name in an application/x-www-form-urlencoded body and writes its
  * decoded value into *out (new). XS_ENOTFOUND when absent, XS_EPARSE on bad escapes. */
 xs_err sim__form_get(const char *body, size_t len, const char *name, char **out);
+/* sim__form_next is sim__form_get from byte *pos of body on, for a name a form repeats (its
+ * checkboxes): on XS_OK *pos is moved past the value found, so the next call finds the next
+ * one. Start with *pos = 0. */
+xs_err sim__form_next(const char *body, size_t len, const char *name, size_t *pos, char **out);
 /* sim__url_append appends s to b (an xs_buf: URLs built from request input have no fixed
  * bound), percent-encoded for a query string when encode is true. False, with b->failed set,
  * when out of memory (b keeps what it had). */
 bool sim__url_append(xs_buf *b, const char *s, bool encode);
+/* sim__html_append appends s to b escaped for HTML text and attribute values (& < > " ').
+ * False when b has failed (out of memory). */
+bool sim__html_append(xs_buf *b, const char *s);
 
 /*
  * Counts per 64-bit key that forget the least recently seen keys: two generations of at

@@ -304,9 +304,11 @@ const xs_config_var xs_config_vars[] = {
      false, 0, 0, NULL, XS_PROC_SIM,
      "Space-separated scopes the app may request; authorize answers invalid_scope for others."},
     {"XS_SIM_APP_NAME", XS_CFG_STRING, "xero-sync", false, 0, 0, NULL, XS_PROC_SIM,
-     "The app's name, written as ProviderName in every accounting reply."},
+     "The app's name, written as ProviderName in every accounting reply and shown on the "
+     "consent page."},
     {"XS_SIM_USER_EMAIL", XS_CFG_STRING, "test.user@example.com", false, 0, 0, NULL, XS_PROC_SIM,
-     "The test user who consents automatically at /identity/connect/authorize."},
+     "The test user who consents at /identity/connect/authorize: at once for clients other "
+     "than browsers, on the consent page for a browser."},
     {"XS_SIM_REQUIRE_PKCE", XS_CFG_BOOL, "false", false, 0, 0, NULL, XS_PROC_SIM,
      "Refuse an authorization request without a PKCE code_challenge (S256 is always checked "
      "when one is given)."},

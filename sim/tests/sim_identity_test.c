@@ -1,8 +1,9 @@
 /*
  * sim_identity_test.c: xero-sim's OAuth 2.0 identity service: the code flow with PKCE (good,
  * wrong verifier, wrong redirect, wrong client secret, replayed code), refresh rotation and
- * its grace window, revocation, /connections, and the bearer and tenant checks of the
- * Accounting API.
+ * its grace window, revocation, /connections, the bearer and tenant checks of the
+ * Accounting API, and the consent page a browser gets (its form: Allow with tenants ticked,
+ * with none, Cancel, and tampered or garbage forms).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -400,23 +401,36 @@ static void test_bearer_and_tenant_checks(void **state)
     st_stop(t);
 }
 
+/* tenant_id writes the id of the simulator's tenant at index i (in creation order). */
+static void tenant_id(st_sim *t, size_t i, char out[64])
+{
+    json_t *ten = st_ctl(t, "GET", "/_sim/tenants", NULL, 200);
+    assert_true(i < json_array_size(ten));
+    snprintf(out, 64, "%s", st_str(json_array_get(ten, i), "tenantId"));
+    json_decref(ten);
+}
+
+/* consent_choose makes the tenant with id the only one the next consent offers. */
+static void consent_choose(st_sim *t, const char *id)
+{
+    char body[200];
+    snprintf(body, sizeof(body), "{\"tenants\":[\"%s\"]}", id);
+    json_decref(st_ctl(t, "POST", "/_sim/consent", body, 200));
+}
+
 static void test_consent_selects_tenants(void **state)
 {
     (void)state;
     const char *env[] = {"XS_SIM_TENANTS=3", NULL};
     st_sim *t = st_start(env);
-    json_t *ten = st_ctl(t, "GET", "/_sim/tenants", NULL, 200);
-    char body[200];
-    snprintf(body, sizeof(body), "{\"tenants\":[\"%s\"]}",
-             st_str(json_array_get(ten, 2), "tenantId"));
-    json_decref(st_ctl(t, "POST", "/_sim/consent", body, 200));
+    char third[64];
+    tenant_id(t, 2, third);
+    consent_choose(t, third);
     st_connect(t);
     st_reply r = st_connections(t);
     assert_int_equal(json_array_size(r.json), 1);
-    assert_string_equal(st_str(json_array_get(r.json, 0), "tenantId"),
-                        st_str(json_array_get(ten, 2), "tenantId"));
+    assert_string_equal(st_str(json_array_get(r.json, 0), "tenantId"), third);
     st_reply_free(&r);
-    json_decref(ten);
     st_stop(t);
 }
 
@@ -557,6 +571,376 @@ static void test_authorize_connects_every_tenant(void **state)
     st_stop(t);
 }
 
+/* ------------------------------------------------------------------ the consent page */
+
+#define BROWSER_ACCEPT "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+#define CONSENT_PATH   "/identity/connect/authorize/consent"
+
+/* consent_get asks for the authorize URL as a browser does (Accept naming text/html), with
+ * the given scope, state and PKCE challenge. */
+static st_reply consent_get(st_sim *t, const char *scope, const char *state, const char *challenge)
+{
+    char path[8192];
+    snprintf(path, sizeof(path),
+             "/identity/connect/authorize?response_type=code&client_id=xero-sim-client"
+             "&redirect_uri=%s&scope=",
+             REDIRECT_ENC);
+    st_urlenc(path, sizeof(path), scope);
+    strcat(path, "&state=");
+    st_urlenc(path, sizeof(path), state);
+    strcat(path, "&code_challenge_method=S256&code_challenge=");
+    st_urlenc(path, sizeof(path), challenge);
+    const char *h[] = {BROWSER_ACCEPT, NULL};
+    return st_req(t, "GET", path, NULL, h, 0);
+}
+
+/* html_unescape decodes the five escapes the simulator writes, in place. */
+static void html_unescape(char *s)
+{
+    static const char *const esc[][2] = {
+        {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}};
+    char *o = s;
+    while (*s != '\0') {
+        size_t k = 0;
+        while (k < 5 && strncmp(s, esc[k][0], strlen(esc[k][0])) != 0) {
+            k++;
+        }
+        if (k < 5) {
+            *o++ = esc[k][1][0];
+            s += strlen(esc[k][0]);
+        } else {
+            *o++ = *s++;
+        }
+    }
+    *o = '\0';
+}
+
+/* page_form makes the body a browser posts from the consent page html: every hidden field
+ * (read back from the page), then extra ("&action=allow&tenant=..."). New. */
+static char *page_form(const char *html, const char *extra)
+{
+    size_t cap = 65536;
+    char *form = calloc(1, cap);
+    const char *mark = "<input type=\"hidden\" name=\"";
+    for (const char *p = strstr(html, mark); p != NULL; p = strstr(p, mark)) {
+        p += strlen(mark);
+        const char *ne = strchr(p, '"');
+        assert_non_null(ne);
+        assert_int_equal(strncmp(ne, "\" value=\"", 9), 0);
+        const char *v = ne + 9, *ve = strchr(v, '"');
+        assert_non_null(ve);
+        char *value = strndup(v, (size_t)(ve - v));
+        html_unescape(value);
+        if (form[0] != '\0') {
+            strcat(form, "&");
+        }
+        strncat(form, p, (size_t)(ne - p));
+        strcat(form, "=");
+        st_urlenc(form, cap, value);
+        free(value);
+        p = ve;
+    }
+    strcat(form, extra);
+    return form;
+}
+
+/* consent_post posts a consent form. */
+static st_reply consent_post(st_sim *t, const char *form)
+{
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    return st_req(t, "POST", CONSENT_PATH, form, h, 0);
+}
+
+/* connections_made counts the connections the simulator holds. */
+static size_t connections_made(st_sim *t)
+{
+    json_t *id = st_ctl(t, "GET", "/_sim/identity", NULL, 200);
+    size_t n = json_array_size(json_object_get(id, "connections"));
+    json_decref(id);
+    return n;
+}
+
+/* A state with every character HTML must escape, and some a URL must. */
+#define TRICKY_STATE "a\"b<c>&d'e f/g+h=i%j"
+
+/* A browser gets the consent page, consenting to nothing yet; other clients are still
+ * answered at once. */
+static void test_consent_page_for_browser(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_TENANTS=2", "XS_SIM_SCOPES=" SCOPE " acme.<widgets>", NULL};
+    st_sim *t = st_start(env);
+    json_t *nt = st_ctl(t, "POST", "/_sim/tenants", "{\"name\":\"Smith & <Jones>\"}", 201);
+    json_decref(nt);
+    char v[64], c[64];
+    st_pkce(v, c);
+    st_reply r = consent_get(t, SCOPE, TRICKY_STATE, c);
+    assert_int_equal(r.status, 200);
+    char ct[128], loc[64];
+    assert_non_null(st_header(&r, "Content-Type", ct, sizeof(ct)));
+    assert_string_equal(ct, "text/html; charset=utf-8");
+    assert_null(st_header(&r, "Location", loc, sizeof(loc)));
+    assert_non_null(st_header(&r, "Cache-Control", ct, sizeof(ct)));
+    assert_string_equal(ct, "no-store");
+    assert_non_null(st_header(&r, "X-Frame-Options", ct, sizeof(ct)));
+    assert_string_equal(ct, "DENY");
+    assert_non_null(strstr(r.body, "<title>Xero — Allow access</title>"));
+    assert_non_null(strstr(r.body, "<p>Signed in as test.user@example.com</p>"));
+    assert_non_null(strstr(r.body, "<main>"));
+    assert_non_null(strstr(r.body, "<h1>"));
+    assert_non_null(strstr(r.body, "<form method=\"post\" action=\"" CONSENT_PATH "\">"));
+    assert_non_null(strstr(r.body, ">xero-sync<"));
+    assert_non_null(strstr(r.body, "<li>View and manage your contacts</li>"));
+    assert_non_null(strstr(r.body, "<li>View and manage your business transactions</li>"));
+    assert_non_null(strstr(r.body, "<li>Keep access to your data when you are not using the app"));
+    /* one ticked checkbox per tenant, labelled with its name (escaped) */
+    for (size_t i = 0; i < 3; i++) {
+        char tid[64], want[512];
+        tenant_id(t, i, tid);
+        snprintf(want, sizeof(want),
+                 "<input type=\"checkbox\" id=\"tenant-%s\" name=\"tenant\" value=\"%s\" checked> "
+                 "<label for=\"tenant-%s\">",
+                 tid, tid, tid);
+        assert_non_null(strstr(r.body, want));
+    }
+    assert_non_null(strstr(r.body, ">Demo Company (NZ)</label>"));
+    assert_non_null(strstr(r.body, ">Demo Company (NZ) 2</label>"));
+    assert_non_null(strstr(r.body, ">Smith &amp; &lt;Jones&gt;</label>"));
+    assert_null(strstr(r.body, "<Jones>"));
+    /* the request rides along in hidden fields, escaped */
+    assert_non_null(strstr(r.body, "<input type=\"hidden\" name=\"state\" "
+                                   "value=\"a&quot;b&lt;c&gt;&amp;d&#39;e f/g+h=i%j\">"));
+    assert_null(strstr(r.body, "a\"b<c>"));
+    assert_non_null(strstr(r.body, "name=\"code_challenge\" value=\""));
+    assert_non_null(strstr(r.body, "<button type=\"submit\" id=\"allow\""));
+    assert_non_null(strstr(r.body, "<button type=\"submit\" id=\"cancel\""));
+    assert_null(strstr(r.body, "<script"));
+    st_reply_free(&r);
+    assert_int_equal(connections_made(t), 0);
+
+    /* a scope without words is shown by its name */
+    r = consent_get(t, "openid acme.<widgets>", "s", c);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<li>Confirm who you are with your Xero sign-in</li>\n"
+                                   "<li>acme.&lt;widgets&gt;</li>"));
+    st_reply_free(&r);
+
+    /* with a /_sim/consent choice, only the tenant chosen is offered */
+    char second[64];
+    tenant_id(t, 1, second);
+    consent_choose(t, second);
+    r = consent_get(t, SCOPE, "s", c);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, ">Demo Company (NZ) 2</label>"));
+    assert_null(strstr(r.body, ">Demo Company (NZ)</label>"));
+    assert_null(strstr(r.body, "Smith"));
+    st_reply_free(&r);
+
+    /* a client accepting anything is answered at once, as before */
+    const char *any[] = {"Accept: */*", NULL};
+    r = st_req(t, "GET",
+               "/identity/connect/authorize?response_type=code&client_id=xero-sim-client&"
+               "redirect_uri=" REDIRECT_ENC "&scope=openid&state=s",
+               NULL, any, 0);
+    assert_int_equal(r.status, 302);
+    st_reply_free(&r);
+    assert_int_equal(connections_made(t), 1);
+    /* and a browser's request that is not valid gets the same refusals */
+    const char *browser[] = {BROWSER_ACCEPT, NULL};
+    r = st_req(t, "GET",
+               "/identity/connect/authorize?response_type=code&client_id=nobody&"
+               "redirect_uri=" REDIRECT_ENC "&scope=openid",
+               NULL, browser, 0);
+    assert_int_equal(r.status, 400);
+    assert_null(st_header(&r, "Location", loc, sizeof(loc)));
+    st_reply_free(&r);
+    r = st_req(t, "GET",
+               "/identity/connect/authorize?response_type=code&client_id=xero-sim-client&"
+               "redirect_uri=" REDIRECT_ENC "&scope=accounting.everything&state=s",
+               NULL, browser, 0);
+    assert_int_equal(r.status, 302);
+    char eloc[512];
+    assert_non_null(st_header(&r, "Location", eloc, sizeof(eloc)));
+    assert_non_null(strstr(eloc, "error=invalid_scope"));
+    st_reply_free(&r);
+    st_stop(t);
+}
+
+/* Allow with one of two tenants ticked connects that one only, under a code that
+ * exchanges, and the redirect carries the state whole. */
+static void test_consent_allow_one_tenant(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_TENANTS=2", NULL};
+    st_sim *t = st_start(env);
+    char first[64], second[64];
+    tenant_id(t, 0, first);
+    tenant_id(t, 1, second);
+    char v[64], c[64];
+    st_pkce(v, c);
+    st_reply r = consent_get(t, SCOPE, TRICKY_STATE, c);
+    assert_int_equal(r.status, 200);
+    char extra[128];
+    snprintf(extra, sizeof(extra), "&action=allow&tenant=%s", second);
+    char *form = page_form(r.body, extra);
+    st_reply_free(&r);
+    r = consent_post(t, form);
+    free(form);
+    assert_int_equal(r.status, 302);
+    char loc[4096];
+    assert_non_null(st_header(&r, "Location", loc, sizeof(loc)));
+    st_reply_free(&r);
+    assert_int_equal(strncmp(loc, "http://127.0.0.1:9/callback?", 28), 0);
+    char *code = query_value(loc, "code"), *st = query_value(loc, "state");
+    char *scope = query_value(loc, "scope"), *ss = query_value(loc, "session_state");
+    assert_non_null(code);
+    assert_non_null(st);
+    assert_non_null(scope);
+    assert_non_null(ss);
+    assert_string_equal(st, TRICKY_STATE);
+    assert_string_equal(scope, SCOPE);
+    assert_int_equal(strlen(ss), 36);
+    r = exchange(t, code, v, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    snprintf(t->token, sizeof(t->token), "%s", st_str(r.json, "access_token"));
+    st_reply_free(&r);
+    r = st_connections(t);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(r.json), 1);
+    assert_string_equal(st_str(json_array_get(r.json, 0), "tenantId"), second);
+    assert_string_equal(st_str(json_array_get(r.json, 0), "authEventId"), ss);
+    st_reply_free(&r);
+    /* the tenant not ticked is refused to the token */
+    snprintf(t->tenant, sizeof(t->tenant), "%s", first);
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 403);
+    st_reply_free(&r);
+    snprintf(t->tenant, sizeof(t->tenant), "%s", second);
+    r = st_api(t, "GET", "/Contacts", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    st_reply_free(&r);
+    free(code);
+    free(st);
+    free(scope);
+    free(ss);
+    st_stop(t);
+}
+
+/* Allow with nothing ticked shows the page again with an error; Cancel redirects with
+ * access_denied. Neither connects anything. */
+static void test_consent_none_and_cancel(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_TENANTS=2", NULL};
+    st_sim *t = st_start(env);
+    char v[64], c[64];
+    st_pkce(v, c);
+    st_reply r = consent_get(t, SCOPE, TRICKY_STATE, c);
+    assert_int_equal(r.status, 200);
+    char *page = strdup(r.body);
+    st_reply_free(&r);
+
+    char *form = page_form(page, "&action=allow");
+    r = consent_post(t, form);
+    free(form);
+    assert_int_equal(r.status, 200);
+    char ct[128];
+    assert_non_null(st_header(&r, "Content-Type", ct, sizeof(ct)));
+    assert_string_equal(ct, "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "<p class=\"error\" id=\"error\" role=\"alert\">Choose at least "
+                                   "one organisation to allow access to.</p>"));
+    assert_non_null(strstr(r.body, ">Demo Company (NZ)</label>"));
+    assert_null(strstr(r.body, " checked>"));
+    assert_non_null(strstr(r.body, "value=\"a&quot;b&lt;c&gt;&amp;d&#39;e f/g+h=i%j\""));
+    /* the page shown again posts as the first did */
+    char *again = page_form(r.body, "&action=cancel");
+    st_reply_free(&r);
+    assert_int_equal(connections_made(t), 0);
+
+    r = consent_post(t, again);
+    free(again);
+    assert_int_equal(r.status, 302);
+    char loc[4096];
+    assert_non_null(st_header(&r, "Location", loc, sizeof(loc)));
+    st_reply_free(&r);
+    char *err = query_value(loc, "error"), *st = query_value(loc, "state");
+    assert_non_null(err);
+    assert_string_equal(err, "access_denied");
+    assert_non_null(st);
+    assert_string_equal(st, TRICKY_STATE);
+    assert_null(strstr(loc, "code="));
+    free(err);
+    free(st);
+    assert_int_equal(connections_made(t), 0);
+    free(page);
+    st_stop(t);
+}
+
+/* A consent form that was tampered with or is not one is refused without redirecting, and
+ * the simulator carries on. */
+static void test_consent_refusals(void **state)
+{
+    (void)state;
+    const char *env[] = {"XS_SIM_TENANTS=2", NULL};
+    st_sim *t = st_start(env);
+    char first[64], tick[128];
+    tenant_id(t, 0, first);
+    snprintf(tick, sizeof(tick), "&action=allow&tenant=%s", first);
+    char v[64], c[64];
+    st_pkce(v, c);
+    st_reply r = consent_get(t, SCOPE, "s", c);
+    assert_int_equal(r.status, 200);
+    char *form = page_form(r.body, tick);
+    st_reply_free(&r);
+
+    /* each form: a tampered client_id or redirect_uri, a tenant not offered, a missing or
+     * unknown action, bad escapes, garbage */
+    char *tampered[] = {strdup(form), strdup(form), strdup(form)};
+    memcpy(strstr(tampered[0], "client_id=xero-sim-client") + 10, "evil", 4);
+    memcpy(strstr(tampered[1], "127.0.0.1%3A9"), "127.0.0.2", 9);
+    char *not_offered = malloc(strlen(form) + 64);
+    sprintf(not_offered, "%s&tenant=00000000-0000-0000-0000-000000000001", form);
+    char *no_action = strdup(form);
+    *strstr(no_action, "&action=allow") = '\0';
+    char *bad_action = strdup(form);
+    memcpy(strstr(bad_action, "&action=allow") + 8, "xyzzy", 5);
+    const char *bodies[] = {tampered[0], tampered[1],
+                            not_offered, no_action,
+                            bad_action,  "client_id=%zz&action=allow",
+                            "state=%4",  "\x01\x02\xff=&&==%%%&tenant=&action",
+                            "",          NULL};
+    free(tampered[2]);
+    for (size_t i = 0; bodies[i] != NULL; i++) {
+        r = consent_post(t, bodies[i]);
+        assert_int_equal(r.status, 400);
+        char loc[64];
+        assert_null(st_header(&r, "Location", loc, sizeof(loc)));
+        assert_non_null(strstr(r.body, "Error: "));
+        st_reply_free(&r);
+    }
+    /* not a form, not a POST */
+    const char *json[] = {"Content-Type: application/json", NULL};
+    r = st_req(t, "POST", CONSENT_PATH, "{\"action\":\"allow\"}", json, 0);
+    assert_int_equal(r.status, 400);
+    st_reply_free(&r);
+    r = st_req(t, "GET", CONSENT_PATH, NULL, NULL, 0);
+    assert_int_equal(r.status, 405);
+    st_reply_free(&r);
+    assert_int_equal(connections_made(t), 0);
+    /* the good form still works */
+    r = consent_post(t, form);
+    assert_int_equal(r.status, 302);
+    st_reply_free(&r);
+    assert_int_equal(connections_made(t), 1);
+    free(tampered[0]);
+    free(tampered[1]);
+    free(not_offered);
+    free(no_action);
+    free(bad_action);
+    free(form);
+    st_stop(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +955,10 @@ int main(void)
         cmocka_unit_test(test_consent_selects_tenants),
         cmocka_unit_test(test_authorize_redirect_intact),
         cmocka_unit_test(test_authorize_connects_every_tenant),
+        cmocka_unit_test(test_consent_page_for_browser),
+        cmocka_unit_test(test_consent_allow_one_tenant),
+        cmocka_unit_test(test_consent_none_and_cancel),
+        cmocka_unit_test(test_consent_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
