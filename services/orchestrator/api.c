@@ -14,6 +14,7 @@
 #include "organisations.h"
 #include "rest.h"
 #include "sync_api.h"
+#include "ui.h"
 #include "webhooks.h"
 #include "proto.h"
 #include "xs/clock.h"
@@ -251,6 +252,7 @@ out:
 static const xs_http_route routes[] = {
     {"GET", "/health", health, ORCH_ROUTE_PUBLIC},
     {"GET", "/metrics", orch_api_metrics, ORCH_ROUTE_METRICS},
+    {"GET", "/ui/*", orch_ui_file, ORCH_ROUTE_PUBLIC},
     {"POST", "/v1/system/ping", system_ping, 0},
     {"POST", "/v1/connections/authorize", orch_connections_authorize, 0},
     {"GET", "/v1/oauth/callback", orch_oauth_callback, ORCH_ROUTE_PUBLIC},

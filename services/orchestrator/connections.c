@@ -131,6 +131,44 @@ out:
     json_decref(in);
 }
 
+/* wants_html tells whether the request comes from a person's browser (it asks for HTML):
+ * the dashboard's connect button sends the browser through Xero to the callback. */
+static bool wants_html(xs_http_req *req)
+{
+    const char *accept = xs_http_req_header(req, "Accept");
+    return accept != NULL && strstr(accept, "text/html") != NULL;
+}
+
+/* callback_to_ui completes the callback as relay does, then sends the browser back to the
+ * dashboard's connections (303), saying how many tenants were connected for which
+ * organisation, or why nothing was: `declined` (the person said no at Xero), `refused` (Xero
+ * refused the code), `expired` (the state is unknown, expired or used), `unavailable` (xs-auth
+ * or Xero could not be reached) or `failed`. body is taken over. */
+static void callback_to_ui(orch *o, xs_http_req *req, json_t *body)
+{
+    bool declined = json_object_get(body, "error") != NULL;
+    xs_msg *rep = NULL;
+    orch_call_error err;
+    char where[160];
+    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "auth.callback", NULL, body, &rep, &err) == XS_OK) {
+        snprintf(where, sizeof(where), "/ui/#/connections?connected=%zu&organisation=%s",
+                 json_array_size(json_object_get(rep->body, "connections")),
+                 xs_json_str_or(rep->body, "organisation_id", ""));
+        xs_msg_free(rep);
+    } else {
+        const char *why = declined                          ? "declined"
+                          : err.transport || err.retryable  ? "unavailable"
+                          : strcmp(err.field, "state") == 0 ? "expired"
+                          : err.code == XS_EAUTH            ? "refused"
+                                                            : "failed";
+        xs_log_warn(o->proc.log, "oauth.callback_failed", "{s:s, s:s, s:s}", "reason", why, "code",
+                    xs_err_name(err.code), "message", err.message);
+        snprintf(where, sizeof(where), "/ui/#/connections?oauth_error=%s", why);
+    }
+    xs_http_add_header(req, "Location", where);
+    xs_http_reply(req, 303, NULL, NULL, 0);
+}
+
 void orch_oauth_callback(xs_http_req *req, void *arg)
 {
     orch *o = arg;
@@ -159,6 +197,10 @@ void orch_oauth_callback(xs_http_req *req, void *arg)
         return;
     }
     xs_http_add_header(req, "Cache-Control", "no-store");
+    if (wants_html(req)) {
+        callback_to_ui(o, req, body);
+        return;
+    }
     relay(o, req, "auth.callback", NULL, body, 401);
 }
 

@@ -165,15 +165,21 @@ static json_t *run_row_json(xs_pg *pg, const xs_pg_res *r, int row, bool detail)
         xs_pg_res_free(s);
         json_t *errs = json_array();
         if (xs_pg_q(pg, &s,
-                    "SELECT entity, local_id, xero_id, message, sync.iso(created_at) FROM "
-                    "sync.run_item_errors WHERE run_id = $1 ORDER BY id LIMIT 100",
+                    /* The record's name: the local one, found through the run's connection's
+                     * mapping when the error has only the Xero id. */
+                    "SELECT e.entity, e.local_id, e.xero_id, e.message, sync.iso(e.created_at), "
+                    "sync.record_label(e.entity, coalesce(e.local_id, (SELECT m.local_id FROM "
+                    "sync.mappings m JOIN sync.runs r ON r.connection_id = m.connection_id WHERE "
+                    "r.id = e.run_id AND m.entity = e.entity AND m.xero_id = e.xero_id))) FROM "
+                    "sync.run_item_errors e WHERE e.run_id = $1 ORDER BY e.id LIMIT 100",
                     id) == XS_OK) {
             for (int k = 0; k < xs_pg_res_nrows(s); k++) {
                 json_array_append_new(
                     errs,
-                    json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "entity", xs_pg_res_get(s, k, 0),
+                    json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s}", "entity", xs_pg_res_get(s, k, 0),
                               "local_id", xs_pg_res_get(s, k, 1), "xero_id", xs_pg_res_get(s, k, 2),
-                              "message", xs_pg_res_get(s, k, 3), "at", xs_pg_res_get(s, k, 4)));
+                              "record", xs_pg_res_get(s, k, 5), "message", xs_pg_res_get(s, k, 3),
+                              "at", xs_pg_res_get(s, k, 4)));
             }
         }
         xs_pg_res_free(s);
@@ -714,16 +720,16 @@ static json_t *conflict_json(xs_pg *pg, const xs_pg_res *r, int i)
         const char *t = xs_pg_res_get(r, i, cols[k]);
         v[k] = t != NULL ? xs_json_parse(t, strlen(t), NULL) : json_null();
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:o, s:o, s:o, s:s, s:s, s:s?, s:s?, "
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:o, s:o, s:o, s:s, s:s, s:s?, s:s?, "
                      "s:s?, s:o, s:s?, s:s, s:s?}",
                      "id", xs_pg_res_get(r, i, 0), "connection_id", xs_pg_res_get(r, i, 1),
                      "entity", xs_pg_res_get(r, i, 2), "local_id", xs_pg_res_get(r, i, 3),
-                     "xero_id", xs_pg_res_get(r, i, 4), "base", v[0], "local", v[1], "xero", v[2],
-                     "policy", xs_pg_res_get(r, i, 8), "status", xs_pg_res_get(r, i, 9),
-                     "resolution", xs_pg_res_get(r, i, 10), "resolved_by", xs_pg_res_get(r, i, 11),
-                     "resolved_at", xs_pg_res_get(r, i, 12), "merged", v[3], "reason",
-                     xs_pg_res_get(r, i, 14), "detected_at", xs_pg_res_get(r, i, 15), "run_id",
-                     xs_pg_res_get(r, i, 16));
+                     "xero_id", xs_pg_res_get(r, i, 4), "record", xs_pg_res_get(r, i, 17), "base",
+                     v[0], "local", v[1], "xero", v[2], "policy", xs_pg_res_get(r, i, 8), "status",
+                     xs_pg_res_get(r, i, 9), "resolution", xs_pg_res_get(r, i, 10), "resolved_by",
+                     xs_pg_res_get(r, i, 11), "resolved_at", xs_pg_res_get(r, i, 12), "merged",
+                     v[3], "reason", xs_pg_res_get(r, i, 14), "detected_at",
+                     xs_pg_res_get(r, i, 15), "run_id", xs_pg_res_get(r, i, 16));
 }
 
 void orch_api_conflicts(xs_http_req *req, void *arg)
@@ -749,7 +755,8 @@ void orch_api_conflicts(xs_http_req *req, void *arg)
         pg, &r,
         "SELECT id, connection_id, entity, local_id, xero_id, base::text, local_version::text, "
         "xero_version::text, policy, status, resolution, resolved_by, sync.iso(resolved_at), "
-        "merged_data::text, reason, sync.iso(detected_at), run_id FROM sync.conflicts WHERE "
+        "merged_data::text, reason, sync.iso(detected_at), run_id, sync.record_label(entity, "
+        "local_id) FROM sync.conflicts WHERE "
         "($1::uuid IS NULL OR connection_id = $1::uuid) AND ($2::text IS NULL OR status = $2) AND "
         "($3::text IS NULL OR entity = $3) ORDER BY detected_at DESC LIMIT $4",
         conn, status, entity, ls);

@@ -15,8 +15,9 @@ Three checks, each of which fails the test:
    documented for that operation, its Content-Type must be the documented media type, and a
    JSON body must validate against the documented schema (python3-jsonschema,
    Draft 2020-12, formats uuid and date-time checked). Replies the HTTP server gives before
-   any route runs (404 for an unknown path, 405 for a method a path does not have) must be
-   the documented Error. When every test named by --expect contributed to the log, every
+   any route runs (400 for a request target it refuses, 404 for an unknown path, 405 for a
+   method a path does not have) must be the documented Error. When every test named by
+   --expect contributed to the log, every
    operation must have been exercised at least once; otherwise that check is skipped and
    says so (a partial `ctest -R` run).
 
@@ -71,7 +72,8 @@ class Contract:
         for tpl in self.doc.get("paths", {}):
             parts = tpl.strip("/").split("/")
             pattern = "^/" + "/".join(
-                "[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$"
+                "[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + (
+                    "/$" if tpl.endswith("/") and tpl != "/" else "$")
             self.templates.append((sum(p.startswith("{") for p in parts), tpl,
                                    re.compile(pattern)))
         self.templates.sort()
@@ -204,7 +206,18 @@ def check_routes(c, routes_file):
         fail("route table: no `routes[] = {` in %s" % routes_file)
         return
     table = text[start:text.find("};", start)]
-    code = {(m.lower(), p) for m, p in ROUTE.findall(table)}
+    code = set()
+    for m, p in ROUTE.findall(table):
+        if p.endswith("/*"):
+            # A route for a whole folder ("/ui/*": the dashboard's files) stands for the
+            # folder without and with its slash and its one-segment file names, documented as
+            # "/ui", "/ui/" and "/ui/{file}" (whatever the parameter's name).
+            base = p[:-2]
+            code |= {(m.lower(), base), (m.lower(), base + "/")}
+            code |= {(m.lower(), tpl) for tpl, dm, _ in c.operations()
+                     if dm == m.lower() and re.match(re.escape(base) + r"/\{[^/}]+\}$", tpl)}
+        else:
+            code.add((m.lower(), p))
     if not code:
         fail("route table: no route read from %s" % routes_file)
     doc = {(m, tpl) for tpl, m, _ in c.operations()}
@@ -229,8 +242,9 @@ def check_reply(c, rec, seen):
     tpl = c.match(url.path)
     item = c.doc["paths"].get(tpl) if tpl else None
     if item is None or method not in item:
-        # The server's own answers before any route: an unknown path, another method.
-        if status not in ("404", "405") or (item is not None and status == "404"):
+        # The server's own answers before any route: a request target it refuses (400, e.g.
+        # a dot segment), an unknown path, another method.
+        if status not in ("400", "404", "405") or (item is not None and status == "404"):
             fail("%s: no such operation in the document" % where)
             return
         if status == "405" and item is None:

@@ -331,6 +331,76 @@ static void test_state_refusals(void **state)
     free(loc);
 }
 
+/* browser_consent goes through Xero's consent as a person's browser does: the authorize URL
+ * answers the consent page, whose form is posted with `action` (allow or cancel) and the
+ * first of the simulator's tenants; returns where Xero redirected (new). */
+static char *browser_consent(const char *action)
+{
+    static const char *const html[] = {"Accept: text/html,application/xhtml+xml", NULL};
+    char body[128];
+    snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\"}", ORG);
+    xst_http a = xst_engine_api(E, "POST", "/v1/connections/authorize", body);
+    assert_int_equal(a.status, 201);
+    const char *url = json_string_value(json_object_get(a.json, "authorize_url"));
+    xst_http page = xst_http_do("GET", url, NULL, html, 10000);
+    assert_int_equal(page.status, 200);
+    assert_non_null(strstr(page.body, "id=\"allow\""));
+    xst_http t = xst_engine_simctl(E, "GET", "/_sim/tenants", NULL);
+    const char *tid = json_string_value(json_object_get(json_array_get(t.json, 0), "tenantId"));
+    assert_non_null(tid);
+    /* The form carries the authorize request's own parameters (hidden fields). */
+    char form[4096], post[512];
+    snprintf(form, sizeof(form), "%s&action=%s&tenant=%s", strchr(url, '?') + 1, action, tid);
+    snprintf(post, sizeof(post), "%.*s/consent", (int)(strchr(url, '?') - url), url);
+    const char *ct[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    xst_http c = xst_http_do("POST", post, form, ct, 10000);
+    assert_int_equal(c.status, 302);
+    assert_non_null(c.location);
+    char *loc = strdup(c.location);
+    xst_http_free(&c);
+    xst_http_free(&t);
+    xst_http_free(&page);
+    xst_http_free(&a);
+    return loc;
+}
+
+/* expect_sent_to follows Xero's redirect loc as a browser and checks that the callback sends
+ * it on (303) to a place starting with `want` (after the origin). */
+static void expect_sent_to(const char *loc, const char *want)
+{
+    static const char *const html[] = {"Accept: text/html,application/xhtml+xml", NULL};
+    xst_http r = xst_http_do("GET", loc, NULL, html, 30000);
+    assert_int_equal(r.status, 303);
+    if (r.location == NULL || strstr(r.location, want) == NULL) {
+        fail_msg("callback sent the browser to %s, not %s",
+                 r.location != NULL ? r.location : "nowhere", want);
+    }
+    xst_http_free(&r);
+}
+
+/* The dashboard's connect button: Xero brings the person's browser (Accept: text/html) back to
+ * the callback, which completes the connection and sends the browser on to the dashboard with
+ * what happened (303); a browser is never shown the API's JSON. */
+static void test_browser_callback_to_dashboard(void **state)
+{
+    (void)state;
+    char *loc = browser_consent("allow");
+    char want[160];
+    snprintf(want, sizeof(want), "/ui/#/connections?connected=1&organisation=%s", ORG);
+    expect_sent_to(loc, want);
+    /* Used once: the same redirect again is an expired link, told to the dashboard. */
+    expect_sent_to(loc, "/ui/#/connections?oauth_error=expired");
+    free(loc);
+
+    /* The person cancels at Xero: declined, and nothing more is connected. */
+    long before = xst_engine_sql_longf(E, "SELECT count(*) FROM sync.connections", 0);
+    loc = browser_consent("cancel");
+    assert_non_null(strstr(loc, "error=access_denied"));
+    expect_sent_to(loc, "/ui/#/connections?oauth_error=declined");
+    free(loc);
+    assert_int_equal(xst_engine_sql_longf(E, "SELECT count(*) FROM sync.connections", 0), before);
+}
+
 /* A verifier that does not match the challenge is refused by Xero, and nothing is stored. */
 static void test_tampered_verifier(void **state)
 {
@@ -708,6 +778,8 @@ int main(void)
         cmocka_unit_test(test_revoked_grant_needs_reauth),
         cmocka_unit_test(test_disconnect),
         cmocka_unit_test(test_no_token_in_logs),
+        /* Last: connecting one tenant anew changes the grants the tests above reason about. */
+        cmocka_unit_test(test_browser_callback_to_dashboard),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -63,19 +63,8 @@ static void xs_out_free(xs_out *o)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return strdup("");
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = calloc(1, (size_t)n + 1);
-    if (p != NULL && n > 0 && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        p[0] = '\0';
-    }
-    fclose(f);
-    return p;
+    char *text = xst_slurp(path);
+    return text != NULL ? text : strdup("");
 }
 
 /* xs_spawn starts build/bin/xs with args (NULL-terminated) in the test's environment with

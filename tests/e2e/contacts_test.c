@@ -856,6 +856,10 @@ static void test_conflict_policies(void **state)
     assert_int_equal(json_array_size(list), 1);
     json_t *c = json_array_get(list, 0);
     assert_string_equal(json_string_value(json_object_get(c, "local_id")), lid);
+    /* Named for people: the local contact's name. */
+    v = sql("SELECT name FROM app.contacts WHERE id = $1", 1, lid);
+    assert_string_equal(json_string_value(json_object_get(c, "record")), v);
+    free(v);
     assert_string_equal(json_string_value(json_object_get(json_object_get(c, "local"), "email")),
                         "local-mn@x.nz");
     assert_string_equal(json_string_value(json_object_get(json_object_get(c, "xero"), "email")),

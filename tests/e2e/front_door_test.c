@@ -13,6 +13,10 @@
  *   a kept-alive connection left idle is closed at the header deadline.
  * - Header values with a NUL (which the HTTP library would cut the value at) or a control
  *   character are refused with 400; an API key counts only whole.
+ * - The dashboard's files (/ui/) are served without a key but hold no data: the routes behind
+ *   them still want the key, and no other origin is let in (no CORS), nor may a page frame
+ *   them; each file comes with its media type, ETag and the headers that keep it to itself.
+ *   The dashboard in a real browser is tests/e2e/ui_test.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -343,6 +347,104 @@ static void test_api_key_counts_only_whole(void **state)
     xst_http_free(&r);
 }
 
+/* get fetches path (with extra headers, NULL-terminated, may be NULL) without an API key. */
+static xst_http get(const char *path, const char *const *headers)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", E->api, path);
+    return xst_http_do("GET", url, NULL, headers, 5000);
+}
+
+/* expect_header checks that reply r has header name holding `has`. */
+static void expect_header(const xst_http *r, const char *name, const char *has)
+{
+    char v[1024];
+    if (xst_http_header(r, name, v, sizeof(v)) == NULL || strstr(v, has) == NULL) {
+        fail_msg("header %s: want \"%s\" in it, got %s", name, has,
+                 xst_http_header(r, name, v, sizeof(v)) != NULL ? v : "none");
+    }
+}
+
+static void test_dashboard_files(void **state)
+{
+    (void)state;
+    /* /ui goes to /ui/, whose relative links then resolve under it. */
+    xst_http r = get("/ui", NULL);
+    assert_int_equal(r.status, 308);
+    assert_non_null(r.location);
+    assert_non_null(strstr(r.location, "/ui/"));
+    xst_http_free(&r);
+
+    static const struct {
+        const char *path, *ctype, *has;
+    } files[] = {
+        {"/ui/", "text/html; charset=utf-8", "<script type=\"module\" src=\"app.js\">"},
+        {"/ui/index.html", "text/html; charset=utf-8", "<main id=\"main\""},
+        {"/ui/app.js", "text/javascript; charset=utf-8", "import "},
+        {"/ui/api.js", "text/javascript; charset=utf-8", "sessionStorage"},
+        {"/ui/app.css", "text/css; charset=utf-8", ":root"},
+        {"/ui/icon.svg", "image/svg+xml", "<svg"},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        r = get(files[i].path, NULL);
+        if (r.status != 200 || strstr(r.body, files[i].has) == NULL) {
+            fail_msg("%s: %ld %.200s", files[i].path, r.status, r.body);
+        }
+        assert_string_equal(r.content_type, files[i].ctype);
+        expect_header(&r, "Content-Security-Policy", "script-src 'self'");
+        expect_header(&r, "Content-Security-Policy", "frame-ancestors 'none'");
+        expect_header(&r, "Content-Security-Policy", "connect-src 'self'");
+        expect_header(&r, "X-Frame-Options", "DENY");
+        expect_header(&r, "X-Content-Type-Options", "nosniff");
+        expect_header(&r, "Referrer-Policy", "no-referrer");
+        expect_header(&r, "Cache-Control", "no-cache");
+        char etag[128], inm[160];
+        assert_non_null(xst_http_header(&r, "ETag", etag, sizeof(etag)));
+        assert_true(etag[0] == '"');
+        xst_http_free(&r);
+        /* The browser's copy is current: 304, no body. Another tag: the file again. */
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", etag);
+        const char *cur[] = {inm, NULL};
+        r = get(files[i].path, cur);
+        assert_int_equal(r.status, 304);
+        assert_int_equal(r.len, 0);
+        xst_http_free(&r);
+        const char *old[] = {"If-None-Match: \"0123\"", NULL};
+        r = get(files[i].path, old);
+        assert_int_equal(r.status, 200);
+        xst_http_free(&r);
+    }
+    /* Only the dashboard's own files: nothing else of the disk, under any spelling. */
+    static const char *const missing[] = {"/ui/nope.js", "/ui/../README.md",
+                                          "/ui/%2e%2e/etc/passwd", "/ui/ui/app.js", "/ui/APP.JS"};
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+        r = get(missing[i], NULL);
+        /* 400: the server refuses a dot segment before any route (docs/API.md). */
+        if (r.status != 404 && !xst_http_error_is(&r, 400, "bad_request", "dot segment")) {
+            fail_msg("%s: %ld %.200s", missing[i], r.status, r.body);
+        }
+        xst_http_free(&r);
+    }
+
+    /* The page holds no data: what it shows comes from routes that want the key, and another
+     * origin is never allowed to read them (no CORS headers, no preflight). */
+    const char *evil[] = {"Origin: http://evil.example", NULL};
+    r = get("/v1/connections", evil);
+    assert_int_equal(r.status, 401);
+    char v[256];
+    assert_null(xst_http_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+    xst_http_free(&r);
+    char url[512];
+    snprintf(url, sizeof(url), "%s/v1/connections", E->api);
+    const char *pre[] = {"Origin: http://evil.example", "Access-Control-Request-Method: POST",
+                         "Access-Control-Request-Headers: authorization", NULL};
+    r = xst_http_do("OPTIONS", url, NULL, pre, 5000);
+    assert_true(r.status >= 400);
+    assert_null(xst_http_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+    assert_null(xst_http_header(&r, "Access-Control-Allow-Headers", v, sizeof(v)));
+    xst_http_free(&r);
+}
+
 int main(void)
 {
     if (getenv("XST_ONLY") != NULL) {
@@ -353,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_flood_from_many_addresses),
         cmocka_unit_test(test_header_values_with_nul_or_controls),
         cmocka_unit_test(test_api_key_counts_only_whole),
+        cmocka_unit_test(test_dashboard_files),
         cmocka_unit_test(test_slow_requests_cut_at_their_deadlines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -278,6 +278,24 @@ static void expect_refused(const char *entity, const char *want)
     }
     assert_non_null(msg);
     assert_non_null(strstr(msg, want));
+    /* The record is named for people: an invoice by its number (else its reference, else its
+     * type and date), a payment by its reference (else its amount and date); null once the
+     * local record is gone. */
+    json_t *ie = json_array_get(json_object_get(run, "item_errors"), 0);
+    const char *lid = json_string_value(json_object_get(ie, "local_id"));
+    assert_non_null(lid);
+    char *name = sql(strcmp(entity, "invoice") == 0
+                         ? "SELECT coalesce(invoice_number, reference, type || ' of ' || "
+                           "coalesce(date::text, '?')) FROM app.invoices WHERE id = $1"
+                         : "SELECT coalesce(reference, amount::text || ' on ' || date::text) FROM "
+                           "app.payments WHERE id = $1",
+                     1, lid);
+    if (name != NULL) {
+        assert_string_equal(json_string_value(json_object_get(ie, "record")), name);
+        free(name);
+    } else { /* deleted here: no name left to give */
+        assert_true(json_is_null(json_object_get(ie, "record")));
+    }
     json_decref(run);
 }
 

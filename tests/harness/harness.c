@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -597,6 +598,9 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    xs_buf hs = {0};
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hs);
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -614,6 +618,9 @@ xst_http xst_http_do(const char *method, const char *url, const char *body,
     }
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
+    size_t hlen = 0;
+    r.headers = xs_buf_take(&hs, &hlen);
+    r.headers = r.headers != NULL ? r.headers : calloc(1, 1);
     r.body = xs_buf_take(&s, &r.len);
     r.body = r.body != NULL ? r.body : calloc(1, 1);
     contract_note(method, url, &r);
@@ -628,8 +635,47 @@ void xst_http_free(xst_http *r)
     free(r->body);
     free(r->location);
     free(r->content_type);
+    free(r->headers);
     json_decref(r->json);
     memset(r, 0, sizeof(*r));
+}
+
+char *xst_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *text = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        text = calloc(1, (size_t)n + 1);
+        if (text != NULL && n > 0 && fread(text, 1, (size_t)n, f) != (size_t)n) {
+            free(text);
+            text = NULL;
+        }
+    }
+    fclose(f);
+    return text;
+}
+
+const char *xst_http_header(const xst_http *r, const char *name, char *out, size_t n)
+{
+    size_t len = strlen(name);
+    for (const char *line = r->headers; line != NULL && *line != '\0';) {
+        const char *eol = strstr(line, "\r\n");
+        size_t ll = eol != NULL ? (size_t)(eol - line) : strlen(line);
+        if (ll > len && line[len] == ':' && strncasecmp(line, name, len) == 0) {
+            const char *v = line + len + 1;
+            while (*v == ' ' || *v == '\t') {
+                v++;
+            }
+            snprintf(out, n, "%.*s", (int)(line + ll - v), v);
+            return out;
+        }
+        line = eol != NULL ? eol + 2 : NULL;
+    }
+    return NULL;
 }
 
 bool xst_http_error_is(const xst_http *r, long status, const char *code, const char *says)

@@ -84,6 +84,10 @@ void xst_proc_free(xst_proc *p);
 /* xst_log_contains tells whether p's captured stderr contains needle. */
 bool xst_log_contains(const xst_proc *p, const char *needle);
 
+/* xst_slurp returns the whole contents of the file at path (new, NUL-terminated), or NULL
+ * when it cannot be read. */
+char *xst_slurp(const char *path);
+
 /* xst_log_dump prints p's captured stderr to the test's stderr (for failures). */
 void xst_log_dump(const xst_proc *p);
 
@@ -95,7 +99,12 @@ typedef struct xst_http {
     json_t *json;       /* parsed body when it is JSON, else NULL */
     char *location;     /* the Location of a redirect (new), or NULL; redirects are not followed */
     char *content_type; /* the reply's Content-Type (new), or NULL when it had none */
+    char *headers;      /* the reply's header lines as received, "Name: value\r\n" (new) */
 } xst_http;
+
+/* xst_http_header copies the value of the reply's header `name` (case-insensitive; the first
+ * one) into out (n bytes) and returns out, or NULL when the reply has no such header. */
+const char *xst_http_header(const xst_http *r, const char *name, char *out, size_t n);
 
 /* xst_http_do performs method on url with body (may be NULL) and extra headers ("Name:
  * value", NULL-terminated; may be NULL), waiting up to timeout_ms. */
