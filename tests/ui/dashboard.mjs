@@ -95,6 +95,22 @@ async function flash(page, want) {
   await waitText(page, '#flash', want);
 }
 
+// press clicks the element selector names once it is there. The pages redraw what they poll
+// (a run every second, the connections every ten), so the element found may be replaced just
+// before the click lands; then the new one is clicked.
+async function press(page, selector) {
+  for (let i = 0; ; i++) {
+    try {
+      await page.waitForSelector(selector);
+      await page.click(selector);
+      return;
+    } catch (e) {
+      if (i >= 10 || !/detached|not clickable|not an Element|Execution context was destroyed/i.test(e.message)) throw e;
+      await sleep(100);
+    }
+  }
+}
+
 // labelled checks that every control on the page has a label a screen reader reads out.
 async function labelled(page, where) {
   const bare = await page.$$eval('input:not([type=hidden]), select, textarea', (els) => els
@@ -179,7 +195,7 @@ try {
 
   await step('a wrong key is refused; the right one signs in', async () => {
     await page.type('#signin input[name=key]', 'not-the-key-0123456789');
-    await page.click('#signin button[type=submit]');
+    await press(page, '#signin button[type=submit]');
     await waitText(page, '#signin-error', 'The engine does not know this key.');
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     // By keyboard: the key field has the focus again; Enter signs in.
@@ -207,24 +223,24 @@ try {
 
   await step('an organisation is added, with the API\'s message for a bad name', async () => {
     await page.type('#new-organisation input[name=name]', '   ');
-    await page.click('#new-organisation button[type=submit]');
+    await press(page, '#new-organisation button[type=submit]');
     await page.waitForSelector('#new-organisation input[aria-invalid=true]');
     assert.match(await text(page, '#new-organisation .field-error'), /name/);
     await page.$eval('#new-organisation input[name=name]', (el) => { el.value = ''; });
     await page.type('#new-organisation input[name=name]', 'Harbour Physio');
-    await page.click('#new-organisation button[type=submit]');
+    await press(page, '#new-organisation button[type=submit]');
     await flash(page, 'Added Harbour Physio');
     await waitText(page, '#organisations', 'Harbour Physio');
     facts.organisation_id = await page.$eval('section.organisation', (s) => s.dataset.organisation);
   });
 
   await step('connecting goes through Xero\'s consent and back', async () => {
-    await Promise.all([page.waitForNavigation(), page.click('section.organisation [data-action=connect]')]);
+    await Promise.all([page.waitForNavigation(), press(page, 'section.organisation [data-action=connect]')]);
     assert.ok(page.url().startsWith(`${SIM}/identity/connect/authorize?`), page.url());
     assert.match(await page.title(), /Allow access/);
     assert.equal(await page.$$eval('input[name=tenant]', (b) => b.filter((x) => x.checked).length), 1);
     await shot(page, 'consent');
-    await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('#allow')]);
+    await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), press(page, '#allow')]);
     assert.ok(page.url().startsWith(`${API}/ui/#/connections`), page.url());
     await flash(page, 'Connected 1 Xero organisation.');
     await page.waitForSelector('article.connection[data-status=active]');
@@ -234,9 +250,16 @@ try {
   });
 
   await step('the initial import\'s bars go to 100%', async () => {
-    const runs = await apiCall('GET', `/v1/runs?connection_id=${facts.connection_id}`);
-    assert.equal(runs.status, 200);
-    assert.ok(runs.json.runs.length >= 1, 'the connect started no import');
+    // The scheduler starts it soon after the connection is made.
+    let runs;
+    const end = Date.now() + 30000;
+    for (;;) {
+      runs = await apiCall('GET', `/v1/runs?connection_id=${facts.connection_id}`);
+      assert.equal(runs.status, 200);
+      if (runs.json.runs.length >= 1) break;
+      if (Date.now() > end) throw new Error('the connect started no import');
+      await sleep(200);
+    }
     const seen = await watchRun(page, runs.json.runs[runs.json.runs.length - 1].id);
     const last = seen[seen.length - 1];
     assert.equal(last.status, 'succeeded', JSON.stringify(last));
@@ -245,12 +268,12 @@ try {
   await step('sync now (full, contacts) shows its bars moving to 100%', async () => {
     await go(page, '#/connections');
     await page.waitForSelector('article.connection [data-action=sync]');
-    await page.click('article.connection [data-action=sync]');
+    await press(page, 'article.connection [data-action=sync]');
     await page.select('article.connection .sync-form select[name=mode]', 'full');
-    await page.click('article.connection .sync-form input[value=contact]');
+    await press(page, 'article.connection .sync-form input[value=contact]');
     await Promise.all([
       page.waitForFunction(() => /^#\/runs\/[0-9a-f-]{36}$/.test(window.location.hash), { timeout: 10000 }),
-      page.click('article.connection [data-action=start-sync]'),
+      press(page, 'article.connection [data-action=start-sync]'),
     ]);
     const runId = await page.evaluate(() => window.location.hash.slice('#/runs/'.length));
     facts.full_run_id = runId;
@@ -280,7 +303,7 @@ try {
     await go(page, `#/runs/${r.json.id}`);
     await page.waitForSelector('#run-facts[data-status=running]');
     await page.waitForSelector('[data-action=cancel-run]');
-    await page.click('[data-action=cancel-run]');
+    await press(page, '[data-action=cancel-run]');
     await flash(page, 'ancel');
     await page.waitForSelector('#run-facts[data-status=canceled]', { timeout: 30000 });
     await waitText(page, '#run-facts', 'canceled by the API');
@@ -289,7 +312,7 @@ try {
   await step('a setting refused by the API shows its message beside the field; then it saves', async () => {
     await go(page, '#/connections');
     await page.waitForSelector('article.connection [data-action=settings]');
-    await page.click('article.connection [data-action=settings]');
+    await press(page, 'article.connection [data-action=settings]');
     await page.waitForSelector('#settings-form');
     await labelled(page, 'the settings');
     const policy = '#settings-form [data-field="conflict_policy.contact"]';
@@ -297,7 +320,7 @@ try {
     const matching = '#settings-form [data-field="matching.contact"]';
     await page.$eval(matching, (el) => { el.value = ''; });
     await page.type(matching, 'email, shoe_size');
-    await page.click('[data-action=save-settings]');
+    await press(page, '[data-action=save-settings]');
     await page.waitForSelector(`${matching}[aria-invalid=true]`);
     const msg = await page.$eval(matching, (el) => document.getElementById(`${el.id}-error`).textContent);
     assert.match(msg, /cannot match on/);
@@ -307,7 +330,7 @@ try {
     await page.type(matching, 'email, name');
     await page.$eval('#settings-form [data-field="schedule.incremental.every_minutes"]', (el) => { el.value = ''; });
     await page.type('#settings-form [data-field="schedule.incremental.every_minutes"]', '30');
-    await page.click('[data-action=save-settings]');
+    await press(page, '[data-action=save-settings]');
     await flash(page, 'Saved the settings');
     assert.equal(await page.$$eval('#settings-form [aria-invalid=true]', (l) => l.length), 0);
   });
@@ -352,15 +375,15 @@ try {
     // Merge: Xero's name, our e-mail (the default: the side that changed), Xero's first name.
     const id = await page.$eval(card, (a) => a.dataset.conflict);
     facts.conflict_id = id;
-    await page.click(`${card} input[type=radio][data-field=name][value=xero]`);
+    await press(page, `${card} input[type=radio][data-field=name][value=xero]`);
     assert.equal(await page.$eval(`${card} input[type=radio][data-field=email][value=local]`, (r) => r.checked), true);
     assert.equal(await page.$eval(`${card} input[type=radio][data-field=first_name][value=xero]`, (r) => r.checked), true);
-    await page.click(`${card} [data-action=merge]`);
+    await press(page, `${card} [data-action=merge]`);
     await flash(page, 'merged');
     facts.merged = { name: 'Harbour Physio (Xero)', email: 'front-desk@harbour.example', first_name: 'Xena' };
     // The flash leads to the push that sends the merge: the run, or the connection's runs.
     await page.waitForSelector('#resolution-run');
-    await page.click('#resolution-run');
+    await press(page, '#resolution-run');
     await page.waitForFunction(() => /^#\/runs/.test(window.location.hash));
     const end2 = Date.now() + 60000;
     for (;;) {
@@ -402,7 +425,7 @@ try {
     assert.ok(row.includes(taken), `the item error does not name the record ${taken}: ${row}`);
     assert.match(row, /already assigned/);
     await shot(page, 'run-errors');
-    await page.click('tr.item-error a');
+    await press(page, 'tr.item-error a');
     await page.waitForSelector('#mappings tr[data-connection]');
     assert.match(await text(page, '#mappings'), new RegExp(facts.conflict_xero_id));
     // Put the merged name back, and wait until Xero has it again.
@@ -419,7 +442,7 @@ try {
   await step('pause and resume', async () => {
     await go(page, '#/connections');
     await page.waitForSelector('article.connection [data-action=pause]');
-    await page.click('article.connection [data-action=pause]');
+    await press(page, 'article.connection [data-action=pause]');
     await flash(page, 'Paused');
     await page.waitForSelector('article.connection[data-status=paused]');
     await waitText(page, 'article.connection .badge', 'paused');
@@ -428,9 +451,9 @@ try {
     const c = await apiCall('GET', `/v1/connections/${facts.connection_id}`);
     assert.equal(c.json.status, 'paused');
     // Paused is still connected: the check says so.
-    await page.click('article.connection [data-action=check]');
+    await press(page, 'article.connection [data-action=check]');
     await flash(page, 'is connected (paused)');
-    await page.click('article.connection [data-action=resume]');
+    await press(page, 'article.connection [data-action=resume]');
     await flash(page, 'Resumed');
     await page.waitForSelector('article.connection[data-status=active]');
   });
@@ -501,22 +524,22 @@ try {
     await go(page, '#/connections');
     await page.waitForSelector('article.connection[data-status=active]');
     await shot(page, 'connections');
-    await page.click('article.connection [data-action=disconnect]');
+    await press(page, 'article.connection [data-action=disconnect]');
     await page.waitForSelector('dialog[open]');
     assert.match(await text(page, 'dialog[open] h2'), /Disconnect/);
-    await page.click('dialog[open] [data-action=cancel]');
+    await press(page, 'dialog[open] [data-action=cancel]');
     await page.waitForFunction(() => !document.querySelector('dialog'));
     assert.equal((await apiCall('GET', `/v1/connections/${facts.connection_id}`)).json.status, 'active');
-    await page.click('article.connection [data-action=disconnect]');
+    await press(page, 'article.connection [data-action=disconnect]');
     await page.waitForSelector('dialog[open]');
-    await page.click('dialog[open] [data-action=confirm]');
+    await press(page, 'dialog[open] [data-action=confirm]');
     await flash(page, 'Disconnected');
     await page.waitForSelector('article.connection[data-status=disconnected]');
     assert.equal((await apiCall('GET', `/v1/connections/${facts.connection_id}`)).json.status, 'disconnected');
   });
 
   await step('signing out forgets the key', async () => {
-    await page.click('#signout');
+    await press(page, '#signout');
     await page.waitForSelector('#signin');
     assert.equal(await page.evaluate(() => sessionStorage.length), 0);
     await page.reload({ waitUntil: 'networkidle0' });

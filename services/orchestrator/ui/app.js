@@ -73,10 +73,10 @@ function stop() {
 async function conflictCount() {
   if (!session.key) return;
   try {
-    const r = await api('GET', `/v1/conflicts${q({ status: 'PENDING', limit: 1000 })}`);
+    const r = await api('GET', `/v1/conflicts${q({ status: 'PENDING', limit: 100 })}`);
     const n = r.conflicts.length;
     const el = document.getElementById('conflict-count');
-    el.textContent = n ? String(n) : '';
+    el.textContent = n >= 100 ? '100+' : n ? String(n) : '';
     el.hidden = !n;
   } catch {
     // shown again at the next count

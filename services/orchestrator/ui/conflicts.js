@@ -113,9 +113,15 @@ export async function conflictsView(main, ctx) {
   const list = h('div', { id: 'conflicts' });
   main.replaceChildren(h('h1', null, 'Conflicts'), filters, list);
 
+  // Redrawn only when the conflicts listed change, so that the values a person is picking
+  // for a merge are never reset under them.
+  let shown = null;
   async function refresh() {
     const r = await api('GET', `/v1/conflicts${q({ status: status.value, connection_id: conn.value, limit: 100 })}`);
     if (!ctx.alive() || ctx.busy(main)) return;
+    const now = r.conflicts.map((c) => `${c.id}:${c.status}`).join(',');
+    if (now === shown) return;
+    shown = now;
     list.replaceChildren(...(r.conflicts.length ? r.conflicts.map((c) => conflictCard(c, names, refresh))
       : [h('p', { class: 'muted' }, status.value === 'PENDING' ? 'No conflict waits for a person.' : 'None.')]));
     ctx.conflictsChanged();

@@ -186,6 +186,7 @@ export async function connectionsView(main, ctx) {
   });
   main.replaceChildren(h('h1', null, 'Connections'), create, list);
 
+  let shown = null;
   async function refresh() {
     if (!ctx.alive()) return;
     try {
@@ -202,6 +203,10 @@ export async function connectionsView(main, ctx) {
         }
       }));
       if (!ctx.alive() || ctx.busy(main)) return;
+      // Redrawn only when something shown changed.
+      const now = JSON.stringify([orgs, conns, [...stats.entries()]]);
+      if (now === shown) return;
+      shown = now;
       const byOrg = new Map(orgs.organisations.map((o) => [o.id, []]));
       for (const c of conns.connections) {
         if (!byOrg.has(c.organisation_id)) byOrg.set(c.organisation_id, []);
