@@ -119,8 +119,9 @@ export function field(label, control, apiField, hint) {
 }
 
 // fieldError shows err beside the control of its field in form (the control whose data-field
-// is the field, or the nearest one above it: "schedule.full" for "schedule.full.at"); false
-// when no control matches.
+// is the field, or the nearest one above it: "schedule.full" for "schedule.full.at"), marks
+// it invalid and moves the focus there; false when no control matches, or the control has no
+// place for the message (the caller shows it elsewhere).
 export function fieldError(form, err) {
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
   for (const el of form.querySelectorAll('.field-error')) el.textContent = '';
@@ -133,7 +134,7 @@ export function fieldError(form, err) {
       const out = document.getElementById(`${el.id}-error`);
       if (out) out.textContent = err.message;
       el.focus();
-      return true;
+      return out !== null;
     }
     const cut = name.lastIndexOf('.');
     if (cut < 0) return false;
