@@ -178,6 +178,25 @@ static void test_dashboard_in_a_browser(void **state)
                                 1, fact(facts, "conflict_id"));
     assert_string_equal(res, "RESOLVED MERGED dashboard");
     free(res);
+
+    /* Kept Xero's version: written here. Ignored: each side kept its own. */
+    json_t *kx = json_object_get(facts, "kept_xero"), *ig = json_object_get(facts, "ignored");
+    assert_non_null(kx);
+    assert_non_null(ig);
+    char *fn = xst_engine_sqlf(E, "SELECT first_name FROM app.contacts WHERE id = $1", 1,
+                               json_string_value(json_object_get(kx, "lid")));
+    assert_string_equal(fn, "Xero0");
+    free(fn);
+    fn = xst_engine_sqlf(E, "SELECT first_name FROM app.contacts WHERE id = $1", 1,
+                         json_string_value(json_object_get(ig, "lid")));
+    assert_string_equal(fn, "Local1");
+    free(fn);
+    snprintf(path, sizeof(path), "/_sim/tenants/%s/Contacts/%s", TENANT,
+             json_string_value(json_object_get(ig, "xid")));
+    x = xst_engine_sim_json(E, "GET", path, NULL);
+    c = json_array_get(json_object_get(x, "Contacts"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "FirstName")), "Xero1");
+    json_decref(x);
     json_decref(facts);
 }
 

@@ -405,6 +405,40 @@ try {
     await waitText(page, `article.conflict[data-conflict="${id}"]`, 'Resolution: MERGED by dashboard');
   });
 
+  await step('conflicts settled by keeping Xero\'s version, and by ignoring', async () => {
+    // Two more contacts, each edited on both sides (the same field: a conflict under manual).
+    const list = await simCall('GET', `/_sim/tenants/${TENANT}/Contacts?page=2&pageSize=2`);
+    const made = [];
+    for (const [i, xc] of list.json.Contacts.entries()) {
+      const m = await apiCall('GET', `/v1/mappings?entity=contact&xero_id=${xc.ContactID}`);
+      const lid = m.json.mappings[0].local_id;
+      const x = await simCall('POST', `/_sim/tenants/${TENANT}/Contacts/${xc.ContactID}`, { FirstName: `Xero${i}` });
+      assert.equal(x.status, 200, JSON.stringify(x.json));
+      const l = await apiCall('PATCH', `/v1/contacts/${lid}`, { first_name: `Local${i}` });
+      assert.equal(l.status, 200, JSON.stringify(l.json));
+      made.push({ lid, xid: xc.ContactID });
+    }
+    const card = (lid) => `article.conflict[data-status=PENDING][data-local="${lid}"]`;
+    const end = Date.now() + 60000;
+    for (;;) {
+      await go(page, `#/conflicts?status=PENDING&t=${Date.now()}`);
+      await page.waitForSelector('#conflicts');
+      if (await page.$(card(made[0].lid)) && await page.$(card(made[1].lid))) break;
+      if (Date.now() > end) throw new Error('the two conflicts did not appear');
+      await sleep(1000);
+    }
+    await press(page, `${card(made[0].lid)} [data-action=keep-xero]`);
+    await flash(page, 'kept Xero\'s version');
+    await press(page, `${card(made[1].lid)} [data-action=ignore]`);
+    await flash(page, 'ignored');
+    await page.waitForFunction((a, b) => !document.querySelector(a) && !document.querySelector(b),
+      { timeout: 15000 }, card(made[0].lid), card(made[1].lid));
+    await go(page, '#/conflicts?status=IGNORED');
+    await page.waitForSelector(`article.conflict[data-status=IGNORED][data-local="${made[1].lid}"]`);
+    facts.kept_xero = { ...made[0], first_name: 'Xero0' };
+    facts.ignored = { ...made[1], local: 'Local1', xero: 'Xero1' };
+  });
+
   await step('an item error names its record and leads to its mappings', async () => {
     // Xero refuses a name another of its contacts has: the push fails that record.
     const two = await simCall('GET', `/_sim/tenants/${TENANT}/Contacts?page=1&pageSize=2&order=Name`);

@@ -84,7 +84,7 @@ function conflictCard(c, names, refresh) {
     refresh();
   }
 
-  return h('article', { class: 'card conflict', dataset: { conflict: c.id, status: c.status }, 'aria-labelledby': `c-${c.id}` },
+  return h('article', { class: 'card conflict', dataset: { conflict: c.id, status: c.status, local: c.local_id }, 'aria-labelledby': `c-${c.id}` },
     h('header', { class: 'card-head' }, h('h2', { id: `c-${c.id}` }, title), badge(c.status)),
     h('p', { class: 'muted' }, `${names.get(c.connection_id) || c.connection_id} · detected `, when(c.detected_at),
       c.reason ? ` · ${c.reason}` : '', ` · policy ${c.policy}`),
