@@ -128,6 +128,28 @@ async function step(name, fn) {
   log(`step ${stepNo}: ok in ${Date.now() - t0} ms`);
 }
 
+// until calls fn every `every` ms until it returns something truthy, and returns that; after
+// timeout ms it fails, saying `what` (a function of fn's last answer, or a string).
+async function until(timeout, every, what, fn) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const got = await fn();
+    if (got) return got;
+    if (Date.now() > end) throw new Error(typeof what === 'function' ? what() : what);
+    await sleep(every);
+  }
+}
+
+// pendingCards reloads the pending conflicts until every selector in cards is shown.
+async function pendingCards(page, cards, what) {
+  await until(60000, 1000, what, async () => {
+    await go(page, `#/conflicts?status=PENDING&t=${Date.now()}`);
+    await page.waitForSelector('#conflicts');
+    for (const c of cards) if (!(await page.$(c))) return false;
+    return true;
+  });
+}
+
 // watchRun follows the run page until the run ends and returns what its bars showed.
 async function watchRun(page, runId) {
   await go(page, `#/runs/${runId}`);
@@ -251,15 +273,11 @@ try {
 
   await step('the initial import\'s bars go to 100%', async () => {
     // The scheduler starts it soon after the connection is made.
-    let runs;
-    const end = Date.now() + 30000;
-    for (;;) {
-      runs = await apiCall('GET', `/v1/runs?connection_id=${facts.connection_id}`);
-      assert.equal(runs.status, 200);
-      if (runs.json.runs.length >= 1) break;
-      if (Date.now() > end) throw new Error('the connect started no import');
-      await sleep(200);
-    }
+    const runs = await until(30000, 200, 'the connect started no import', async () => {
+      const r = await apiCall('GET', `/v1/runs?connection_id=${facts.connection_id}`);
+      assert.equal(r.status, 200);
+      return r.json.runs.length >= 1 && r;
+    });
     const seen = await watchRun(page, runs.json.runs[runs.json.runs.length - 1].id);
     const last = seen[seen.length - 1];
     assert.equal(last.status, 'succeeded', JSON.stringify(last));
@@ -348,15 +366,8 @@ try {
     const l = await apiCall('PATCH', `/v1/contacts/${facts.conflict_local_id}`, { name: 'Harbour Physio (local)', email: 'front-desk@harbour.example' });
     assert.equal(l.status, 200, JSON.stringify(l.json));
     // The realtime push reads Xero's version first and holds the record for a person.
-    const end = Date.now() + 60000;
-    for (;;) {
-      await go(page, `#/conflicts?status=PENDING&t=${Date.now()}`);
-      await page.waitForSelector('#conflicts');
-      if (await page.$('article.conflict[data-status=PENDING]')) break;
-      if (Date.now() > end) throw new Error('no conflict appeared');
-      await sleep(1000);
-    }
     const card = 'article.conflict[data-status=PENDING]';
+    await pendingCards(page, [card], 'no conflict appeared');
     await waitText(page, `${card} h2`, 'contact Harbour Physio (local)');
     const rows = await page.$$eval(`${card} table.diff tbody tr`, (trs) => trs.map((tr) => ({
       field: tr.dataset.field, clash: tr.classList.contains('clash'),
@@ -385,14 +396,11 @@ try {
     await page.waitForSelector('#resolution-run');
     await press(page, '#resolution-run');
     await page.waitForFunction(() => /^#\/runs/.test(window.location.hash));
-    const end2 = Date.now() + 60000;
-    for (;;) {
-      const x = await simCall('GET', `/_sim/tenants/${TENANT}/Contacts/${xc.ContactID}`);
-      const got = x.json?.Contacts?.[0] || {};
-      if (got.Name === facts.merged.name && got.EmailAddress === facts.merged.email && got.FirstName === 'Xena') break;
-      if (Date.now() > end2) throw new Error(`Xero never got the merge: ${JSON.stringify(got).slice(0, 300)}`);
-      await sleep(300);
-    }
+    let got = {};
+    await until(60000, 300, () => `Xero never got the merge: ${JSON.stringify(got).slice(0, 300)}`, async () => {
+      got = (await simCall('GET', `/_sim/tenants/${TENANT}/Contacts/${xc.ContactID}`)).json?.Contacts?.[0] || {};
+      return got.Name === facts.merged.name && got.EmailAddress === facts.merged.email && got.FirstName === 'Xena';
+    });
     if (/^#\/runs\/[0-9a-f-]{36}$/.test(await page.evaluate(() => window.location.hash))) {
       const seen = await watchRun(page, await page.evaluate(() => window.location.hash.slice('#/runs/'.length)));
       assert.equal(seen[seen.length - 1].status, 'succeeded');
@@ -419,14 +427,7 @@ try {
       made.push({ lid, xid: xc.ContactID });
     }
     const card = (lid) => `article.conflict[data-status=PENDING][data-local="${lid}"]`;
-    const end = Date.now() + 60000;
-    for (;;) {
-      await go(page, `#/conflicts?status=PENDING&t=${Date.now()}`);
-      await page.waitForSelector('#conflicts');
-      if (await page.$(card(made[0].lid)) && await page.$(card(made[1].lid))) break;
-      if (Date.now() > end) throw new Error('the two conflicts did not appear');
-      await sleep(1000);
-    }
+    await pendingCards(page, made.map((m) => card(m.lid)), 'the two conflicts did not appear');
     await press(page, `${card(made[0].lid)} [data-action=keep-xero]`);
     await flash(page, 'kept Xero\'s version');
     await press(page, `${card(made[1].lid)} [data-action=ignore]`);
@@ -445,14 +446,12 @@ try {
     const taken = two.json.Contacts.find((c) => c.ContactID !== facts.conflict_xero_id).Name;
     const bad = await apiCall('PATCH', `/v1/contacts/${facts.conflict_local_id}`, { name: taken });
     assert.equal(bad.status, 200, JSON.stringify(bad.json));
-    const end = Date.now() + 60000;
-    let run = null;
-    while (!run) {
+    let seenRuns = [];
+    const run = await until(60000, 500, () => `no partial push: ${JSON.stringify(seenRuns)}`, async () => {
       const r = await apiCall('GET', `/v1/runs?connection_id=${facts.connection_id}&limit=5`);
-      run = r.json.runs.find((x) => x.mode === 'push' && x.status === 'partial');
-      if (!run && Date.now() > end) throw new Error(`no partial push: ${JSON.stringify(r.json.runs.map((x) => [x.mode, x.status]))}`);
-      if (!run) await sleep(500);
-    }
+      seenRuns = r.json.runs.map((x) => [x.mode, x.status]);
+      return r.json.runs.find((x) => x.mode === 'push' && x.status === 'partial');
+    });
     await go(page, `#/runs/${run.id}`);
     await page.waitForSelector('tr.item-error');
     const row = await text(page, 'tr.item-error');
@@ -465,12 +464,11 @@ try {
     // Put the merged name back, and wait until Xero has it again.
     const fix = await apiCall('PATCH', `/v1/contacts/${facts.conflict_local_id}`, { name: facts.merged.name });
     assert.equal(fix.status, 200);
-    for (;;) {
-      const x = await simCall('GET', `/_sim/tenants/${TENANT}/Contacts/${facts.conflict_xero_id}`);
-      if (x.json?.Contacts?.[0]?.Name === facts.merged.name) break;
-      if (Date.now() > end + 30000) throw new Error(`Xero never got the name back: ${JSON.stringify(x.json).slice(0, 300)}`);
-      await sleep(300);
-    }
+    let back = null;
+    await until(90000, 300, () => `Xero never got the name back: ${JSON.stringify(back).slice(0, 300)}`, async () => {
+      back = (await simCall('GET', `/_sim/tenants/${TENANT}/Contacts/${facts.conflict_xero_id}`)).json;
+      return back?.Contacts?.[0]?.Name === facts.merged.name;
+    });
   });
 
   await step('pause and resume', async () => {

@@ -89,3 +89,17 @@ export function q(params) {
   const s = u.toString();
   return s ? `?${s}` : '';
 }
+
+// The entities the engine syncs (docs/MAPPING.md), in the order the page lists them.
+export const ENTITIES = ['contact', 'invoice', 'payment', 'account', 'bank_transaction'];
+
+// tenantName is how the page names a connection: its Xero organisation's name.
+export function tenantName(c) {
+  return c.tenant_name || c.tenant_id;
+}
+
+// tenantNames maps every connection's id to its tenant's name.
+export async function tenantNames() {
+  const r = await api('GET', `/v1/connections${q({ limit: 1000 })}`);
+  return new Map(r.connections.map((c) => [c.id, tenantName(c)]));
+}

@@ -1,7 +1,7 @@
 // conflicts.js: records changed on both sides, field by field: the version both sides last
 // agreed on (base), the local one and Xero's, the changed values marked; settled by keeping one
 // side, ignoring, or merging a value picked per field.
-import { api, q, isRaw } from './api.js';
+import { api, q, isRaw, tenantNames } from './api.js';
 import { h, badge, show, same, when, flash, errorText, field } from './dom.js';
 
 // fieldsOf lists the fields of the three versions, the local record's order first.
@@ -100,8 +100,7 @@ function conflictCard(c, names, refresh) {
 }
 
 export async function conflictsView(main, ctx) {
-  const conns = await api('GET', `/v1/connections${q({ limit: 1000 })}`);
-  const names = new Map(conns.connections.map((c) => [c.id, c.tenant_name || c.tenant_id]));
+  const names = await tenantNames();
   const status = h('select', { name: 'status' }, ['PENDING', 'RESOLVED', 'IGNORED'].map((s) =>
     h('option', { value: s, selected: (ctx.params.get('status') || 'PENDING') === s }, s.toLowerCase())));
   const conn = h('select', { name: 'connection_id' }, h('option', { value: '' }, 'every connection'),

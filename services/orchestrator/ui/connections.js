@@ -1,8 +1,7 @@
 // connections.js: each organisation's Xero tenants, their state, and what can be done to them.
-import { api, q, ApiError } from './api.js';
+import { api, q, ApiError, ENTITIES, tenantName } from './api.js';
 import { h, badge, when, flash, errorText, field, fieldError, table } from './dom.js';
 
-const ENTITIES = ['contact', 'invoice', 'payment', 'account', 'bank_transaction'];
 const OAUTH_ERRORS = {
   declined: 'The person declined at Xero: nothing was connected.',
   refused: 'Xero refused the authorisation code: start again.',
@@ -60,7 +59,7 @@ function syncForm(c, refresh) {
     if (entities.length) body.entities = entities;
     try {
       const run = await api('POST', `/v1/connections/${c.id}/sync`, body);
-      flash(`Started a ${run.mode} run of ${c.tenant_name || c.tenant_id}.`);
+      flash(`Started a ${run.mode} run of ${tenantName(c)}.`);
       window.location.hash = `#/runs/${run.id}`;
     } catch (e) {
       if (!fieldError(form, e)) flash(`Not started: ${errorText(e)}`, 'error');
@@ -80,7 +79,7 @@ async function act(label, fn, refresh) {
 }
 
 function card(c, stats, refresh) {
-  const name = c.tenant_name || c.tenant_id;
+  const name = tenantName(c);
   const actions = [];
   const live = c.status === 'active' || c.status === 'paused';
   if (c.status === 'active') actions.push(syncForm(c, refresh));

@@ -1,9 +1,7 @@
 // mappings.js: how one record is linked: which Xero record a local record is on each
 // connection, or which local record a Xero record is (GET /v1/mappings).
-import { api, q } from './api.js';
+import { api, q, ENTITIES, tenantNames } from './api.js';
 import { h, badge, when, flash, errorText, field, fieldError, table } from './dom.js';
-
-const ENTITIES = ['contact', 'invoice', 'payment', 'account', 'bank_transaction'];
 
 export async function mappingsView(main, ctx) {
   const p = ctx.params;
@@ -18,8 +16,7 @@ export async function mappingsView(main, ctx) {
   const out = h('div', { id: 'mappings' });
   main.replaceChildren(h('h1', null, 'Mappings'), form, out);
 
-  const conns = await api('GET', `/v1/connections${q({ limit: 1000 })}`);
-  const names = new Map(conns.connections.map((c) => [c.id, c.tenant_name || c.tenant_id]));
+  const names = await tenantNames();
 
   async function look() {
     id.dataset.field = side.value;

@@ -1,15 +1,9 @@
 // runs.js: the runs as they happen: a list, and one run with its progress per entity, steps
 // and the records that failed.
-import { api, q } from './api.js';
+import { api, q, tenantNames } from './api.js';
 import { h, badge, bar, when, duration, flash, errorText, table, shortId, field } from './dom.js';
 
 const ACTIVE = new Set(['queued', 'running']);
-
-// tenantNames maps connection ids to tenant names, for showing runs.
-async function tenantNames() {
-  const r = await api('GET', `/v1/connections${q({ limit: 1000 })}`);
-  return new Map(r.connections.map((c) => [c.id, c.tenant_name || c.tenant_id]));
-}
 
 function bars(run) {
   const entries = Object.entries(run.progress || {});

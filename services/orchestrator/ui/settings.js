@@ -1,10 +1,9 @@
 // settings.js: one connection's settings (PUT /v1/connections/{id}/settings): the entities it
 // syncs, each entity's conflict policy, fallback, matching and types, filling empty fields
 // only, and its schedule. The API checks every value; its message shows beside the field.
-import { api } from './api.js';
+import { api, ENTITIES, tenantName } from './api.js';
 import { h, flash, errorText, field, fieldError } from './dom.js';
 
-const ENTITIES = ['contact', 'invoice', 'payment', 'account', 'bank_transaction'];
 const POLICIES = ['last_write_wins', 'local_wins', 'xero_wins', 'manual', 'merge'];
 const POLICY_TEXT = {
   last_write_wins: 'last write wins', local_wins: 'local wins', xero_wins: 'Xero wins',
@@ -27,7 +26,7 @@ export async function settingsView(main, ctx, id) {
   ]);
   const eff = got.effective || {};
   const ents = eff.entities || {};
-  const name = conn.tenant_name || conn.tenant_id;
+  const name = tenantName(conn);
   const controls = {};
 
   const rows = ENTITIES.filter((e) => ents[e]).map((e) => {
