@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -102,10 +103,11 @@ static json_t *run_browser(void)
         usleep(200000);
     }
     int code = xst_stop(p, 5000);
+    int sig = p->reaped && WIFSIGNALED(p->status) ? WTERMSIG(p->status) : 0;
     xst_log_dump(p); /* every step it took, passed or not */
     xst_proc_free(p);
     if (code != 0) {
-        fail_msg("the browser test failed (exit %d): its steps are above", code);
+        fail_msg("the browser test failed (exit %d, signal %d): its steps are above", code, sig);
     }
     char *text = xst_slurp(result);
     assert_non_null(text);

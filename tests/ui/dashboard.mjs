@@ -30,6 +30,10 @@ const require = createRequire(path.join(env('XS_UI_NODE_MODULES'), 'noop.js'));
 const puppeteer = require('puppeteer-core');
 
 const facts = {};
+process.on('unhandledRejection', (e) => {
+  console.error(`[ui] unhandled: ${e && e.stack ? e.stack : e}`);
+  process.exit(1);
+});
 const log = (...a) => console.error('[ui]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 fs.mkdirSync(SHOTS, { recursive: true });
@@ -589,8 +593,14 @@ try {
     console.error(`[ui] the page at the failure: ${path.join(SHOTS, 'failure.png')} (${p.url()})`);
   } catch { /* the browser is gone */ }
 } finally {
-  await browser.close();
+  // The facts and the contract log are written whatever closing the browser does.
+  try {
+    await Promise.race([browser.close(), sleep(10000)]);
+  } catch (e) {
+    console.error(`[ui] closing the browser: ${e.message}`);
+  }
   await writeContract();
   fs.writeFileSync(RESULT, JSON.stringify(facts));
 }
+log(failed ? 'failed' : 'every step passed');
 process.exit(failed ? 1 : 0);
