@@ -1,6 +1,6 @@
 /*
  * server.c: the simulator's life cycle and HTTP front: start and stop, routing of every
- * request (identity, connections, accounting, control) and sending its reply (reply.h makes
+ * request (identity, connections, accounting, files, control) and sending its reply (reply.h makes
  * it), and the faults that act on the connection itself (hang, reset, lost, truncated, garbled),
  * or, on identity endpoints, on the reply (429, applied_5xx).
  */
@@ -13,6 +13,7 @@
 #include "context.h"
 #include "control.h"
 #include "faults.h"
+#include "files.h"
 #include "identity.h"
 #include "limits.h"
 #include "reply.h"
@@ -92,7 +93,7 @@ static void send_reply(sim_call *c)
     } else if (c->text != NULL) {
         body = c->text;
         c->text = NULL;
-        len = strlen(body);
+        len = c->text_len > 0 ? c->text_len : strlen(body);
     }
     if (c->status == 204 || (c->status == 302 && len == 0)) {
         xs_http_reply(req, c->status, NULL, NULL, 0);
@@ -177,6 +178,18 @@ static const char *identity_route(const char *path)
     return NULL;
 }
 
+/* files_rest returns where the Files API's own path begins in path ("/Files", after the
+ * prefix), or NULL when path is not the Files API's. */
+static const char *files_rest(const char *path)
+{
+    size_t plen = strlen(SIM_FILES_PREFIX);
+    if (strncasecmp(path, SIM_FILES_PREFIX, plen) == 0 &&
+        (path[plen] == '/' || path[plen] == '\0')) {
+        return path + plen;
+    }
+    return NULL;
+}
+
 /* accounting_rest returns where the Accounting API's own path begins in path ("/Contacts",
  * after the prefix, or all of it when serving at the root), or NULL when path is not the
  * Accounting API's. */
@@ -187,7 +200,7 @@ static const char *accounting_rest(const sim_settings *set, const char *path)
         return path + plen;
     }
     if (set->serve_at_root && path[0] == '/' && path[1] != '\0' && !is_control(path) &&
-        identity_route(path) == NULL) {
+        identity_route(path) == NULL && files_rest(path) == NULL) {
         return path;
     }
     return NULL;
@@ -260,8 +273,11 @@ static void dispatch(xs_http_req *req, void *arg)
         /* the handlers name themselves too; this names a call a fault ends first */
         snprintf(c->endpoint, sizeof(c->endpoint), "%.12s %s", c->method, ident);
     }
+    const char *frest = files_rest(c->path);
     if (rest != NULL) {
         sim__h_accounting(c, rest);
+    } else if (frest != NULL) {
+        sim__h_files(c, frest);
     } else if (ident == NULL) {
         sim__reply_text(c, 404, "The resource you're looking for cannot be found");
     } else if (strcmp(ident, "/identity/connect/authorize") == 0) {
@@ -297,15 +313,15 @@ static void dispatch(xs_http_req *req, void *arg)
 
 /* server_error answers the errors the HTTP layer produces before routing (a body over its
  * ceiling, a target or headers too long, a refused target) in Xero's shapes, with the rate
- * limit headers, when the request is for the Accounting API; anything else keeps the layer's
- * JSON errors. */
+ * limit headers, when the request is for the Accounting or Files API; anything else keeps the
+ * layer's JSON errors. */
 static bool server_error(xs_http_req *req, int status, void *arg)
 {
     sim *s = arg;
     sim_settings set;
     sim__settings(s, &set);
     const char *raw = xs_http_req_raw_path(req);
-    if (accounting_rest(&set, raw) == NULL) {
+    if (accounting_rest(&set, raw) == NULL && files_rest(raw) == NULL) {
         return false;
     }
     sim_call *c = call_create(s, req, raw);
