@@ -494,6 +494,16 @@ static void test_scopes_and_order(void **state)
     st_connect_scope(t, "openid offline_access accounting.contacts");
     expect("GET", "/Inbox", 401);
     st_connect_scope(t, FILES_SCOPE);
+
+    /* the consent page says what the Files scopes allow */
+    char path[512] = "/identity/connect/authorize?response_type=code&client_id=xero-sim-client"
+                     "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=s&scope=";
+    st_urlenc(path, sizeof(path), "openid files files.read");
+    r = st_req(t, "GET", path, NULL, (const char *[]){"Accept: text/html", NULL}, 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<li>View and manage your files and folders</li>"));
+    assert_non_null(strstr(r.body, "<li>View your files and folders</li>"));
+    st_reply_free(&r);
 }
 
 static void test_rate_limits_shared(void **state)
