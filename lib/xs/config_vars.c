@@ -300,7 +300,8 @@ const xs_config_var xs_config_vars[] = {
      "accounting.transactions accounting.transactions.read accounting.invoices "
      "accounting.invoices.read accounting.payments accounting.payments.read "
      "accounting.banktransactions accounting.banktransactions.read accounting.settings "
-     "accounting.settings.read",
+     "accounting.settings.read practicemanager practicemanager.read practicemanager.client "
+     "practicemanager.client.read practicemanager.job practicemanager.job.read",
      false, 0, 0, NULL, XS_PROC_SIM,
      "Space-separated scopes the app may request; authorize answers invalid_scope for others."},
     {"XS_SIM_APP_NAME", XS_CFG_STRING, "xero-sync", false, 0, 0, NULL, XS_PROC_SIM,
@@ -317,6 +318,9 @@ const xs_config_var xs_config_vars[] = {
     {"XS_SIM_SEED_RECORDS", XS_CFG_INT, "0", false, 0, 2000000, NULL, XS_PROC_SIM,
      "Realistic records seeded into each start organisation (a fifth contacts, half invoices, "
      "a fifth payments, the rest bank transactions)."},
+    {"XS_SIM_SEED_XPM_CLIENTS", XS_CFG_INT, "0", false, 0, 10000, NULL, XS_PROC_SIM,
+     "Xero Practice Manager clients seeded into each start organisation, with one to three "
+     "jobs each; about half carry the name and e-mail address of one of its seeded contacts."},
     {"XS_SIM_SEED", XS_CFG_INT, "1", false, 0, INT64_MAX, NULL, XS_PROC_SIM,
      "Seed of everything xero-sim draws: ids, seeded data, rate-window phases, fault and "
      "jitter draws."},
