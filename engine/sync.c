@@ -334,6 +334,10 @@ const xs_entity_info xs_entity_table[XS_ENTITY_COUNT] = {
     [XS_ENTITY_INVOICE] = {"invoice", "invoices", true, true, invoice_keys, true, false, true},
     [XS_ENTITY_PAYMENT] = {"payment", "payments", true, true, NULL, false, true},
     [XS_ENTITY_BANK_TRANSACTION] = {"bank_transaction", "payments", true, false, NULL, true},
+    /* Pulled from Xero Practice Manager by xs-jobs, when the connection enables XPM. */
+    [XS_ENTITY_JOB] = {"job", "jobs", true, false, NULL, false},
+    /* Pushed to Xero Files by xs-files, after the contacts and invoices it is attached to. */
+    [XS_ENTITY_DOCUMENT] = {"document", "files", false, true, NULL, false},
 };
 
 const xs_entity_info *xs_entities(size_t *n)

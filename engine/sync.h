@@ -145,6 +145,8 @@ typedef enum xs_entity_id {
     XS_ENTITY_INVOICE,
     XS_ENTITY_PAYMENT,
     XS_ENTITY_BANK_TRANSACTION,
+    XS_ENTITY_JOB,      /* XPM jobs, mirrored by xs-jobs (its own sync.pull, no entity ops) */
+    XS_ENTITY_DOCUMENT, /* documents put into Xero Files by xs-files (its own sync.push) */
     XS_ENTITY_COUNT,
 } xs_entity_id;
 

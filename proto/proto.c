@@ -64,6 +64,7 @@ static const xs_proto_field f_auth_authorize[] = {
     F("organisation_id", XS_PF_UUID, true, 0, 0),
     F("redirect_uri", XS_PF_STRING, false, 1, 2048),
     F("scopes", XS_PF_STRING, false, 1, 2048),
+    F("xpm", XS_PF_BOOL, false, 0, 0),
 };
 
 static const xs_proto_field f_auth_authorize_url[] = {

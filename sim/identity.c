@@ -543,6 +543,12 @@ static const struct {
     {"accounting.settings.read", "View your organisation settings"},
     {"files", "View and manage your files and folders"},
     {"files.read", "View your files and folders"},
+    {"practicemanager", "View and manage your Practice Manager data"},
+    {"practicemanager.read", "View your Practice Manager data"},
+    {"practicemanager.client", "View and manage your Practice Manager client data"},
+    {"practicemanager.client.read", "View your Practice Manager client data"},
+    {"practicemanager.job", "View and manage your Practice Manager job data"},
+    {"practicemanager.job.read", "View your Practice Manager job data"},
 };
 
 /* The path the consent page posts to. */

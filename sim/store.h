@@ -233,6 +233,9 @@ typedef struct sim_tenant {
      * files_free, set by their owner when it makes them */
     struct sim_files *files;
     void (*files_free)(struct sim_files *files);
+    /* Xero Practice Manager data (xpm.c), under lock; freed by xpm_free, set with it */
+    struct sim_xpm *xpm;
+    void (*xpm_free)(struct sim_xpm *x);
 } sim_tenant;
 
 /* sim__table_add appends r (taken over on success) to t in creation order, with r->cls and

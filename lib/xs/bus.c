@@ -77,11 +77,12 @@
 /* The largest duration nng accepts (an int32_t of milliseconds). */
 #define NNG_DURATION_MAX_MS 2147483647LL
 
-static const char *const domain_names[XS_BUS_DOMAIN_COUNT] = {"auth", "contacts", "invoices",
-                                                              "payments"};
+static const char *const domain_names[XS_BUS_DOMAIN_COUNT] = {"auth",     "contacts", "invoices",
+                                                              "payments", "files",    "jobs"};
 static const char *const socket_suffix[XS_BUS_SOCKETS] = {
-    "auth",        "contacts",        "invoices",        "payments",
-    "events-auth", "events-contacts", "events-invoices", "events-payments"};
+    "auth",         "contacts",    "invoices",        "payments",        "files",
+    "jobs",         "events-auth", "events-contacts", "events-invoices", "events-payments",
+    "events-files", "events-jobs"};
 
 /* The largest certificate, key or trust file read. */
 #define PEM_MAX (256 * 1024)

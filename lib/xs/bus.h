@@ -2,17 +2,17 @@
  * bus.h: the message bus between processes, over nng. The only module that touches nng.
  *
  * The orchestrator is the hub: it listens on one REQ socket per domain (auth, contacts,
- * invoices, payments) and one SUB socket for events. Every other process is a node: it
+ * invoices, payments, files, jobs) and one SUB socket for events. Every other process is a node: it
  * dials the hub with a REP socket for its domain (so replicas of a domain share the work:
  * nng hands each request to a ready replica, and resends it elsewhere when the replica it
  * went to disconnects) and with a PUB socket to publish events.
  *
  * Addresses derive from one base URL: for "tls+tcp://host:7400" (or "tcp://") the sockets are
- * at ports 7400 (auth), 7401 (contacts), 7402 (invoices), 7403 (payments) and 7404-7407
- * (events of auth, contacts, invoices, payments); for "ipc:///run/xs/bus" and "inproc://name"
- * a suffix ".auth", ".contacts", ".invoices", ".payments", ".events-auth", ...,
- * ".events-payments" is appended. Each domain publishes on its own events socket, so the hub
- * knows which domain every event came from.
+ * at ports 7400 (auth), 7401 (contacts), 7402 (invoices), 7403 (payments), 7404 (files),
+ * 7405 (jobs) and 7406-7411 (events of auth, contacts, invoices, payments, files, jobs); for
+ * "ipc:///run/xs/bus" and "inproc://name" a suffix ".auth", ".contacts", ".invoices",
+ * ".payments", ".files", ".jobs", ".events-auth", ..., ".events-jobs" is appended. Each domain
+ * publishes on its own events socket, so the hub knows which domain every event came from.
  *
  * Who may connect. The bus carries live Xero tokens, so a base URL must be one of:
  *   - "tls+tcp://": TLS with mutual certificate authentication. tls_dir holds cert.pem (this
@@ -44,11 +44,14 @@ typedef enum xs_bus_domain {
     XS_BUS_DOMAIN_CONTACTS = 1,
     XS_BUS_DOMAIN_INVOICES = 2,
     XS_BUS_DOMAIN_PAYMENTS = 3,
-    XS_BUS_DOMAIN_COUNT = 4,
+    XS_BUS_DOMAIN_FILES = 4,
+    XS_BUS_DOMAIN_JOBS = 5,
+    XS_BUS_DOMAIN_COUNT = 6,
     XS_BUS_DOMAIN_NONE = -1,
 } xs_bus_domain;
 
-/* xs_bus_domain_name returns "auth", "contacts", "invoices", "payments" (static), or "none". */
+/* xs_bus_domain_name returns "auth", "contacts", "invoices", "payments", "files", "jobs"
+ * (static), or "none". */
 const char *xs_bus_domain_name(xs_bus_domain d);
 
 /* xs_bus_domain_parse reads a domain name. */
@@ -56,7 +59,7 @@ xs_err xs_bus_domain_parse(const char *name, xs_bus_domain *out);
 
 /* Index of the first events socket in address derivation: domain d publishes on socket
  * XS_BUS_EVENTS_INDEX + d. */
-#define XS_BUS_EVENTS_INDEX 4
+#define XS_BUS_EVENTS_INDEX 6
 #define XS_BUS_SOCKETS      (XS_BUS_EVENTS_INDEX + XS_BUS_DOMAIN_COUNT)
 #define XS_BUS_URL_MAX      512
 

@@ -285,7 +285,7 @@ static void test_url_derivation(void **state)
     assert_int_equal(xs_bus_url("tcp://host:7400", XS_BUS_DOMAIN_PAYMENTS, buf), XS_OK);
     assert_string_equal(buf, "tcp://host:7403");
     assert_int_equal(xs_bus_url("tcp://10.0.0.1:7400", XS_BUS_EVENTS_INDEX, buf), XS_OK);
-    assert_string_equal(buf, "tcp://10.0.0.1:7404");
+    assert_string_equal(buf, "tcp://10.0.0.1:7406");
     assert_int_equal(xs_bus_url("tcp://[::1]:9998", XS_BUS_DOMAIN_CONTACTS, buf), XS_OK);
     assert_string_equal(buf, "tcp://[::1]:9999");
     assert_int_equal(xs_bus_url("tcp4://h:100", XS_BUS_DOMAIN_INVOICES, buf), XS_OK);
@@ -294,22 +294,22 @@ static void test_url_derivation(void **state)
     assert_string_equal(buf, "tcp://:7401");
     assert_int_equal(xs_bus_url("tls+tcp://orchestrator:7400", XS_BUS_EVENTS_INDEX + 1, buf),
                      XS_OK);
-    assert_string_equal(buf, "tls+tcp://orchestrator:7405");
-    /* The highest base that leaves room for all eight sockets. */
-    assert_int_equal(xs_bus_url("tcp://h:65528", XS_BUS_SOCKETS - 1, buf), XS_OK);
+    assert_string_equal(buf, "tls+tcp://orchestrator:7407");
+    /* The highest base that leaves room for all twelve sockets. */
+    assert_int_equal(xs_bus_url("tcp://h:65524", XS_BUS_SOCKETS - 1, buf), XS_OK);
     assert_string_equal(buf, "tcp://h:65535");
     assert_int_equal(xs_bus_url("ipc:///run/xs/bus", XS_BUS_DOMAIN_INVOICES, buf), XS_OK);
     assert_string_equal(buf, "ipc:///run/xs/bus.invoices");
     assert_int_equal(xs_bus_url("inproc://x", XS_BUS_EVENTS_INDEX, buf), XS_OK);
     assert_string_equal(buf, "inproc://x.events-auth");
     assert_int_equal(xs_bus_url("ipc:///run/xs/bus", XS_BUS_SOCKETS - 1, buf), XS_OK);
-    assert_string_equal(buf, "ipc:///run/xs/bus.events-payments");
+    assert_string_equal(buf, "ipc:///run/xs/bus.events-jobs");
     assert_int_equal(xs_bus_url("inproc://x", XS_BUS_DOMAIN_AUTH, buf), XS_OK);
     assert_string_equal(buf, "inproc://x.auth");
 
     strcpy(buf, "untouched");
     static const char *const bad[] = {
-        "tcp://h:65529", /* 65536 for the payments events */
+        "tcp://h:65525", /* 65536 for the jobs events */
         "tls://h:7400",
         "tls+ipc:///x",
         "tcp://h:0",

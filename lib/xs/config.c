@@ -29,8 +29,9 @@ struct xs_config {
 };
 
 /* Process names, in XS_PROC_* bit order. */
-static const char *const proc_names[] = {"orchestrator", "auth",    "contacts", "invoices",
-                                         "payments",     "migrate", "xero-sim"};
+static const char *const proc_names[] = {"orchestrator", "auth",     "contacts",
+                                         "invoices",     "payments", "migrate",
+                                         "xero-sim",     "files",    "jobs"};
 
 /* config_die reports a programming error (fn called with name) on stderr and aborts. */
 static _Noreturn void config_die(const char *fn, const char *name, const char *why)

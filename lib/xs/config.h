@@ -26,9 +26,14 @@
 #define XS_PROC_PAYMENTS     0x10u
 #define XS_PROC_MIGRATE      0x20u
 #define XS_PROC_SIM          0x40u
-#define XS_PROC_DOMAINS      (XS_PROC_AUTH | XS_PROC_CONTACTS | XS_PROC_INVOICES | XS_PROC_PAYMENTS)
-#define XS_PROC_ENGINE       (XS_PROC_ORCHESTRATOR | XS_PROC_DOMAINS)
-#define XS_PROC_ALL          0x7fu
+#define XS_PROC_FILES        0x80u
+#define XS_PROC_JOBS         0x100u
+/* The services that sync entities over the engine's steps. */
+#define XS_PROC_SYNCERS                                                                            \
+    (XS_PROC_CONTACTS | XS_PROC_INVOICES | XS_PROC_PAYMENTS | XS_PROC_FILES | XS_PROC_JOBS)
+#define XS_PROC_DOMAINS (XS_PROC_AUTH | XS_PROC_SYNCERS)
+#define XS_PROC_ENGINE  (XS_PROC_ORCHESTRATOR | XS_PROC_DOMAINS)
+#define XS_PROC_ALL     0x1ffu
 
 typedef enum xs_config_type {
     XS_CFG_STRING,   /* any non-empty text */

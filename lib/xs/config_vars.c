@@ -148,6 +148,10 @@ const xs_config_var xs_config_vars[] = {
     {"XS_BUDGET_MARGIN", XS_CFG_DURATION, "1s", false, 0, SEC(60), NULL, XS_PROC_ORCHESTRATOR,
      "Added to each window: the most a call may take to reach Xero, so calls counted in one "
      "of our windows never land in one of Xero's beyond its limit."},
+    {"XS_APP_NAME", XS_CFG_STRING, "xero-sync", false, 0, 0, NULL,
+     XS_PROC_ORCHESTRATOR | XS_PROC_FILES,
+     "The application's name as Xero users see it: documents go into the Xero Files folder "
+     "\"<XS_APP_NAME> Uploads\" unless a connection's settings name another (files.folder)."},
     {"XS_SCHEDULER", XS_CFG_BOOL, "true", false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
      "Start scheduled runs (a connection's initial full import, then daily full and periodic "
      "incremental runs); false leaves only API-started runs and realtime pushes."},
@@ -263,10 +267,16 @@ const xs_config_var xs_config_vars[] = {
      "orchestrator's GET /v1/oauth/callback; the first is the default."},
     {"XS_OAUTH_SCOPES", XS_CFG_STRING,
      "offline_access accounting.contacts accounting.invoices accounting.payments "
-     "accounting.banktransactions.read accounting.settings.read",
+     "accounting.banktransactions.read accounting.settings.read files",
      false, 0, 0, NULL, XS_PROC_AUTH,
      "Space-separated scopes asked for when connecting (offline_access is required; older "
-     "apps may use accounting.transactions instead of the granular transaction scopes)."},
+     "apps may use accounting.transactions instead of the granular transaction scopes; "
+     "`files` lets xs-files put documents into Xero Files)."},
+    {"XS_OAUTH_XPM_SCOPES", XS_CFG_STRING, "practicemanager.read", false, 0, 0, NULL, XS_PROC_AUTH,
+     "Space-separated scopes added to XS_OAUTH_SCOPES when a connection is authorised with "
+     "\"xpm\": true (POST /v1/connections/authorize): what xs-jobs needs to read Xero Practice "
+     "Manager's jobs, job states and clients. Asked for only then, so an organisation without "
+     "XPM is never asked to consent to it."},
     {"XS_OAUTH_STATE_TTL", XS_CFG_DURATION, "10m", false, SEC(10), SEC(86400), NULL, XS_PROC_AUTH,
      "How long a person has, from POST /v1/connections/authorize, to finish consenting."},
     {"XS_TOKEN_KEY", XS_CFG_SECRET, NULL, false, 0, 0, NULL, XS_PROC_AUTH,
@@ -300,7 +310,9 @@ const xs_config_var xs_config_vars[] = {
      "accounting.transactions accounting.transactions.read accounting.invoices "
      "accounting.invoices.read accounting.payments accounting.payments.read "
      "accounting.banktransactions accounting.banktransactions.read accounting.settings "
-     "accounting.settings.read files files.read",
+     "accounting.settings.read files files.read practicemanager practicemanager.read "
+     "practicemanager.job practicemanager.job.read practicemanager.client "
+     "practicemanager.client.read",
      false, 0, 0, NULL, XS_PROC_SIM,
      "Space-separated scopes the app may request; authorize answers invalid_scope for others."},
     {"XS_SIM_APP_NAME", XS_CFG_STRING, "xero-sync", false, 0, 0, NULL, XS_PROC_SIM,
@@ -317,6 +329,9 @@ const xs_config_var xs_config_vars[] = {
     {"XS_SIM_SEED_RECORDS", XS_CFG_INT, "0", false, 0, 2000000, NULL, XS_PROC_SIM,
      "Realistic records seeded into each start organisation (a fifth contacts, half invoices, "
      "a fifth payments, the rest bank transactions)."},
+    {"XS_SIM_SEED_XPM_CLIENTS", XS_CFG_INT, "0", false, 0, 10000, NULL, XS_PROC_SIM,
+     "Xero Practice Manager clients seeded into each start organisation, with one to three "
+     "jobs each; about half carry the name and e-mail address of one of its seeded contacts."},
     {"XS_SIM_SEED", XS_CFG_INT, "1", false, 0, INT64_MAX, NULL, XS_PROC_SIM,
      "Seed of everything xero-sim draws: ids, seeded data, rate-window phases, fault and "
      "jitter draws."},

@@ -27,9 +27,10 @@ typedef struct auth_keys {
 /* The service's state, made once at start and read-only afterwards. */
 typedef struct auth_state {
     auth_keys keys;
-    xs_xero_opts xero;     /* strings borrowed from the configuration */
-    const char *scopes;    /* default scopes */
-    const char *redirects; /* comma-separated allowed redirect URIs; the first is default */
+    xs_xero_opts xero;      /* strings borrowed from the configuration */
+    const char *scopes;     /* default scopes */
+    const char *xpm_scopes; /* added for a connection that syncs XPM jobs */
+    const char *redirects;  /* comma-separated allowed redirect URIs; the first is default */
     int64_t state_ttl_ms;
     int64_t refresh_margin_ms;
     int64_t lock_wait_ms;

@@ -40,6 +40,29 @@ static void first_of(const char *list, char *buf, size_t cap)
     snprintf(buf, cap, "%.*s", (int)n, list);
 }
 
+/* with_scopes appends to the space-separated list in buf (cap bytes) each scope of more it
+ * does not hold yet. */
+static void with_scopes(char *buf, size_t cap, const char *more)
+{
+    const char *p = more;
+    while (p != NULL && *p != '\0') {
+        while (*p == ' ') {
+            p++;
+        }
+        size_t n = strcspn(p, " ");
+        char one[256];
+        if (n > 0 && n < sizeof(one)) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            size_t len = strlen(buf);
+            if (!list_has(buf, ' ', one) && len + 1 + n < cap) {
+                snprintf(buf + len, cap - len, "%s%s", len > 0 ? " " : "", one);
+            }
+        }
+        p += n;
+    }
+}
+
 xs_err auth_handle_authorize(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
 {
     auth_state *st = ctx->state;
@@ -55,7 +78,12 @@ xs_err auth_handle_authorize(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     } else {
         first_of(st->redirects, redirect, sizeof(redirect));
     }
-    const char *scopes = xs_json_str_or(req->body, "scopes", st->scopes);
+    char scopes[4200];
+    snprintf(scopes, sizeof(scopes), "%s", xs_json_str_or(req->body, "scopes", st->scopes));
+    if (json_is_true(json_object_get(req->body, "xpm"))) {
+        /* Xero Practice Manager's scopes, asked for only by a connection that syncs its jobs */
+        with_scopes(scopes, sizeof(scopes), st->xpm_scopes);
+    }
     if (!list_has(scopes, ' ', "offline_access")) {
         return xs_svc_fail_field(ctx, XS_EINVAL, "scopes",
                                  "scopes must include offline_access, or the connection could "

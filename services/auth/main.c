@@ -44,6 +44,7 @@ static xs_err init(const xs_proc *proc, xs_pg *pg, void **state)
                               .timeout_ms = xs_config_int(cfg, "XS_XERO_TIMEOUT"),
                               .log = proc->log};
     st->scopes = xs_config_str(cfg, "XS_OAUTH_SCOPES");
+    st->xpm_scopes = xs_config_str(cfg, "XS_OAUTH_XPM_SCOPES");
     st->redirects = xs_config_str(cfg, "XS_OAUTH_REDIRECT_URIS");
     st->state_ttl_ms = xs_config_int(cfg, "XS_OAUTH_STATE_TTL");
     st->refresh_margin_ms = xs_config_int(cfg, "XS_TOKEN_REFRESH_MARGIN");

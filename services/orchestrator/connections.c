@@ -116,6 +116,17 @@ void orch_connections_authorize(xs_http_req *req, void *arg)
             goto out;
         }
     }
+    json_t *xpm = json_object_get(in, "xpm");
+    if (xpm != NULL && !json_is_boolean(xpm)) {
+        json_decref(body);
+        xs_http_reply_error(req, 400, "invalid", "xpm",
+                            "xpm must be true (also ask for Xero Practice Manager's scopes) or "
+                            "false");
+        goto out;
+    }
+    if (json_is_true(xpm)) {
+        json_object_set_new(body, "xpm", json_true());
+    }
     xs_msg *rep = orch_call_http(o, req, XS_BUS_DOMAIN_AUTH, "auth.authorize", NULL, body, 409);
     if (rep == NULL) {
         goto out;

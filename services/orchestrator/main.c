@@ -205,6 +205,7 @@ int main(int argc, char **argv)
     o.jitter_ms = xs_config_int(cfg, "XS_SCHEDULE_JITTER");
     o.incremental_every_ms = xs_config_int(cfg, "XS_SCHEDULE_INCREMENTAL_EVERY");
     o.scheduler_on = xs_config_bool(cfg, "XS_SCHEDULER");
+    o.app_name = xs_config_str(cfg, "XS_APP_NAME");
     if (!orch_settings_parse_hhmm(xs_config_str(cfg, "XS_SCHEDULE_FULL_AT"), &o.full_at_minutes)) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error",
                      "XS_SCHEDULE_FULL_AT: must be HH:MM (UTC), e.g. 02:00");

@@ -230,6 +230,9 @@ static void add_phase(json_t *phases, const xs_entity_info *e, const char *op, b
 /* wanted tells whether a run covers entity e. */
 static bool wanted(const json_t *entities, const json_t *settings, const xs_entity_info *e)
 {
+    if (strcmp(e->name, "job") == 0 && !orch_settings_xpm_enabled(settings)) {
+        return false; /* asked for or not, XPM only where the connection enabled it */
+    }
     if (entities == NULL) {
         return orch_settings_entity_enabled(settings, e->name);
     }

@@ -297,17 +297,20 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         {
             const xs_entity_info *info = xs_entity_find(ent);
             xs_pg_res *cur = NULL;
+            /* An entity never pulled (documents) has no cursor: only the first full run's
+             * end counts. */
             bool imported =
                 !paused &&
                 xs_pg_q(pg, &cur,
-                        "SELECT 1 FROM sync.cursors WHERE connection_id = $1 AND entity = $2 AND "
-                        "high_water IS NOT NULL AND NOT (EXISTS (SELECT 1 FROM sync.runs r WHERE "
+                        "SELECT 1 WHERE (NOT $3::boolean OR EXISTS (SELECT 1 FROM sync.cursors "
+                        "WHERE connection_id = $1 AND entity = $2 AND high_water IS NOT NULL)) "
+                        "AND NOT (EXISTS (SELECT 1 FROM sync.runs r WHERE "
                         "r.connection_id = $1 AND r.mode = 'full' AND r.status IN ('queued', "
                         "'running') AND (r.entities = '{}' OR $2 = ANY (r.entities))) AND NOT "
                         "EXISTS (SELECT 1 FROM sync.runs r WHERE r.connection_id = $1 AND r.mode "
                         "= 'full' AND r.status IN ('succeeded', 'partial') AND (r.entities = '{}' "
                         "OR $2 = ANY (r.entities))))",
-                        cid, ent) == XS_OK &&
+                        cid, ent, info != NULL && info->pull ? "true" : "false") == XS_OK &&
                 xs_pg_res_nrows(cur) > 0;
             xs_pg_res_free(cur);
             bool enabled =

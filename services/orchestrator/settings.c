@@ -12,6 +12,9 @@
  *    "types": {"account": ["BANK", "REVENUE"]},
  *    "edits": {"payment": "refuse"},
  *    "import": {"invoice": {"months": 12}},
+ *    "files": {"folder": "Acme Uploads"},
+ *    "xpm": {"enabled": true, "needs_documents": ["Waiting on Client"],
+ *            "webhook_url": "https://app.example.com/hooks/xero-sync"},
  *    "schedule": {"full": {"enabled": true, "at": "02:00"},
  *                 "incremental": {"enabled": true, "every_minutes": 15}}}
  */
@@ -158,6 +161,89 @@ static xs_err check_import(const xs_entity_info *e, const json_t *v, char *field
     return XS_OK;
 }
 
+/* check_text checks an optional text setting: a string of 1 to max bytes, no control
+ * characters, not only spaces. */
+static bool check_text(const json_t *v, size_t max)
+{
+    const char *s = xs_json_string_value(v, NULL);
+    if (s == NULL || s[0] == '\0' || strlen(s) > max || strspn(s, " ") == strlen(s)) {
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* check_files checks {"folder": name}: the Xero Files folder documents go into. */
+static xs_err check_files(const json_t *v, char *field, char *why)
+{
+    if (!json_is_object(v)) {
+        return bad(field, why, "files", "%s", "files must be an object: {\"folder\": name}");
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (strcmp(k, "folder") != 0) {
+            return bad(field, why, "files", "unknown setting files.%.64s", k);
+        }
+        if (!check_text(x, 100) || strpbrk(xs_json_string_value(x, NULL), "/\\") != NULL) {
+            return bad(field, why, "files.folder", "%s",
+                       "files.folder must be a folder name of 1 to 100 characters, without / "
+                       "or \\ or control characters");
+        }
+    }
+    return XS_OK;
+}
+
+/* check_xpm checks {"enabled", "needs_documents", "webhook_url"}: whether XPM jobs are
+ * mirrored, which of their states mean "needs documents", and where job events are sent. */
+static xs_err check_xpm(const json_t *v, char *field, char *why)
+{
+    if (!json_is_object(v)) {
+        return bad(field, why, "xpm", "%s",
+                   "xpm must be an object: {\"enabled\", \"needs_documents\", \"webhook_url\"}");
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        if (strcmp(k, "enabled") == 0) {
+            if (!json_is_boolean(x)) {
+                return bad(field, why, "xpm.enabled", "%s", "xpm.enabled must be true or false");
+            }
+        } else if (strcmp(k, "needs_documents") == 0) {
+            size_t i;
+            json_t *st;
+            bool ok = json_is_array(x) && json_array_size(x) <= 50;
+            json_array_foreach(x, i, st)
+            {
+                ok = ok && check_text(st, 100);
+            }
+            if (!ok) {
+                return bad(field, why, "xpm.needs_documents", "%s",
+                           "xpm.needs_documents must be an array of at most 50 XPM job state "
+                           "names, each 1 to 100 characters");
+            }
+        } else if (strcmp(k, "webhook_url") == 0) {
+            const char *u = xs_json_string_value(x, NULL);
+            if (!json_is_null(x) &&
+                (!check_text(x, 2048) || strchr(u, ' ') != NULL ||
+                 (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0))) {
+                return bad(field, why, "xpm.webhook_url", "%s",
+                           "xpm.webhook_url must be an http:// or https:// URL of at most 2048 "
+                           "characters, or null for none");
+            }
+        } else {
+            return bad(field, why, "xpm", "unknown setting xpm.%.64s", k);
+        }
+    }
+    return XS_OK;
+}
+
 xs_err orch_settings_validate(const json_t *in, char *field, char *why)
 {
     if (!json_is_object(in)) {
@@ -194,6 +280,10 @@ xs_err orch_settings_validate(const json_t *in, char *field, char *why)
             e = per_entity(v, k, field, why, check_edits);
         } else if (strcmp(k, "import") == 0) {
             e = per_entity(v, k, field, why, check_import);
+        } else if (strcmp(k, "files") == 0) {
+            e = check_files(v, field, why);
+        } else if (strcmp(k, "xpm") == 0) {
+            e = check_xpm(v, field, why);
         } else if (strcmp(k, "fill_empty_only") == 0) {
             if (!json_is_boolean(v)) {
                 return bad(field, why, k, "%s", "fill_empty_only must be true or false");
@@ -268,8 +358,16 @@ json_t *orch_settings_merge(const json_t *stored, const json_t *in)
     return out;
 }
 
+bool orch_settings_xpm_enabled(const json_t *settings)
+{
+    return json_is_true(json_object_get(json_object_get(settings, "xpm"), "enabled"));
+}
+
 bool orch_settings_entity_enabled(const json_t *settings, const char *entity)
 {
+    if (entity != NULL && strcmp(entity, "job") == 0 && !orch_settings_xpm_enabled(settings)) {
+        return false; /* XPM's jobs only where the connection enabled XPM */
+    }
     json_t *list = json_object_get(settings, "entities");
     if (!json_is_array(list)) {
         return xs_entity_find(entity) != NULL;
@@ -306,6 +404,13 @@ json_t *orch_settings_for_step(const json_t *settings, const char *entity)
     json_t *ed = json_object_get(json_object_get(settings, "edits"), entity);
     if (json_is_string(ed)) {
         json_object_set(out, "edits", ed);
+    }
+    /* The documents' folder, and XPM's settings, to the services of those entities. */
+    json_t *own = strcmp(entity, "document") == 0 ? json_object_get(settings, "files")
+                  : strcmp(entity, "job") == 0    ? json_object_get(settings, "xpm")
+                                                  : NULL;
+    if (json_is_object(own)) {
+        json_object_set(out, strcmp(entity, "job") == 0 ? "xpm" : "files", own);
     }
     return out;
 }

@@ -12,7 +12,11 @@
 
 xs_err orch_settings_validate(const json_t *in, char *field, char *why);
 json_t *orch_settings_merge(const json_t *stored, const json_t *in);
+/* orch_settings_entity_enabled tells whether a connection syncs entity: the "entities" list
+ * (all when absent), and for "job" also xpm.enabled. */
 bool orch_settings_entity_enabled(const json_t *settings, const char *entity);
+/* orch_settings_xpm_enabled tells whether the connection mirrors XPM's jobs (xpm.enabled). */
+bool orch_settings_xpm_enabled(const json_t *settings);
 json_t *orch_settings_for_step(const json_t *settings, const char *entity);
 bool orch_settings_schedule(const json_t *settings, const char *kind, int64_t dflt_every_ms,
                             int dflt_at_minutes, int64_t *every_ms, int *at_minutes);

@@ -883,9 +883,24 @@ void orch_api_settings_get(xs_http_req *req, void *arg)
     json_t *sched =
         json_pack("{s:{s:b, s:s}, s:{s:b, s:I}}", "full", "enabled", full, "at", hhmm,
                   "incremental", "enabled", inc, "every_minutes", (json_int_t)(every / 60000));
+    /* The documents' folder and XPM's settings, through their defaults. */
+    char folder[160];
+    snprintf(folder, sizeof(folder), "%s Uploads", o->app_name);
+    const json_t *xpm = json_object_get(settings, "xpm");
+    json_t *needs = json_object_get(xpm, "needs_documents");
+    const char *hook = xs_json_str_or(xpm, "webhook_url", NULL);
+    json_t *files = json_pack("{s:s}", "folder",
+                              xs_json_str_or(json_object_get(settings, "files"), "folder", folder));
+    json_t *xpm_eff = json_pack("{s:b, s:O, s:s?}", "enabled", orch_settings_xpm_enabled(settings),
+                                "needs_documents", json_is_array(needs) ? needs : json_array(),
+                                "webhook_url", hook);
+    if (json_object_get(xpm_eff, "webhook_url") == NULL) {
+        json_object_set_new(xpm_eff, "webhook_url", json_null());
+    }
     xs_http_reply_json(req, 200,
-                       json_pack("{s:s, s:o, s:{s:o, s:o}}", "id", id, "settings", settings,
-                                 "effective", "entities", eff, "schedule", sched));
+                       json_pack("{s:s, s:o, s:{s:o, s:o, s:o, s:o}}", "id", id, "settings",
+                                 settings, "effective", "entities", eff, "schedule", sched, "files",
+                                 files, "xpm", xpm_eff));
 }
 
 /* settings_put stores a connection's settings: PUT /v1/connections/{id}/settings. */

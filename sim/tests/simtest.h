@@ -99,6 +99,8 @@ st_reply st_token(st_sim *t, const char *form, const char *secret);
 /* st_connect does the whole flow with the accounting scopes and stores token, refresh and
  * tenant. */
 void st_connect(st_sim *t);
+/* st_connect_scope is st_connect asking for the space-separated scope instead. */
+void st_connect_scope(st_sim *t, const char *scope);
 
 /* st_connect_scope is st_connect asking for the space-separated scope list. */
 void st_connect_scope(st_sim *t, const char *scope);

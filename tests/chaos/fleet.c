@@ -21,7 +21,7 @@
 
 #include "chaos.h"
 
-#define NMEMBERS 9
+#define NMEMBERS 13
 #define MAX_LOGS 512
 
 /* The orchestrator's variables: runs recover within seconds, the scheduler runs (the initial
@@ -102,10 +102,11 @@ chaos_fleet *chaos_fleet_start(xst_engine *e, uint64_t seed, char *const sim_env
     atomic_init(&f->park, false);
     atomic_init(&f->parked, false);
     xst_engine_start_sim(e, sim_env);
-    static const char *const services[] = {"auth", "contacts", "invoices", "payments"};
+    static const char *const services[] = {"auth",     "contacts", "invoices",
+                                           "payments", "files",    "jobs"};
     f->m[0].service = NULL;
     snprintf(f->m[0].replica, sizeof(f->m[0].replica), "orchestrator");
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < NMEMBERS - 1; i++) {
         member *m = &f->m[1 + i];
         m->service = services[i / 2];
         snprintf(m->replica, sizeof(m->replica), "%s-%d", m->service, 1 + i % 2);
@@ -284,8 +285,9 @@ bool chaos_fleet_restore(chaos_fleet *f)
         }
         usleep(50000);
     }
-    static const char *const domains[] = {"auth", "contacts", "invoices", "payments"};
-    for (int i = 0; i < 4; i++) {
+    static const char *const domains[] = {"auth",     "contacts", "invoices",
+                                          "payments", "files",    "jobs"};
+    for (int i = 0; i < 6; i++) {
         if (!xst_engine_wait_live(f->e, domains[i], 2, 60000)) {
             fprintf(stderr, "chaos: %s does not have two live replicas\n", domains[i]);
             return false;

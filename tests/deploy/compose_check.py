@@ -27,7 +27,7 @@ import sys
 
 import yaml
 
-DOMAINS = ["auth", "contacts", "invoices", "payments"]
+DOMAINS = ["auth", "contacts", "invoices", "payments", "files", "jobs"]
 SECRETS = ["XS_API_KEYS", "XS_TOKEN_KEY", "XS_XERO_CLIENT_ID", "XS_XERO_CLIENT_SECRET"]
 BASE_IMAGE = "debian:bookworm-slim"
 

@@ -134,7 +134,10 @@ int main(void)
     sh(cmd);
     snprintf(e->bus, sizeof(e->bus), "tls+tcp://127.0.0.1:%u", xst_free_ports(XS_BUS_SOCKETS));
 
-    char dir_orch[300], dir_auth[300], dir_inv[300], dir_pay[300], dir_con[300];
+    char dir_orch[300], dir_auth[300], dir_inv[300], dir_pay[300], dir_con[300], dir_files[300],
+        dir_jobs[300];
+    snprintf(dir_files, sizeof(dir_files), "XS_BUS_TLS_DIR=%s/files", certs);
+    snprintf(dir_jobs, sizeof(dir_jobs), "XS_BUS_TLS_DIR=%s/jobs", certs);
     snprintf(dir_orch, sizeof(dir_orch), "XS_BUS_TLS_DIR=%s/orchestrator", certs);
     snprintf(dir_auth, sizeof(dir_auth), "XS_BUS_TLS_DIR=%s/auth", certs);
     snprintf(dir_inv, sizeof(dir_inv), "XS_BUS_TLS_DIR=%s/invoices", certs);
@@ -147,7 +150,11 @@ int main(void)
     xst_engine_start_service(e, "auth", "auth-1", auth_env);
     xst_engine_start_service(e, "invoices", "invoices-1", inv_env);
     xst_engine_start_service(e, "payments", "payments-1", pay_env);
-    if (!xst_engine_wait_live(e, "auth", 1, 20000) ||
+    char *files_env[] = {dir_files, NULL}, *jobs_env[] = {dir_jobs, NULL};
+    xst_engine_start_service(e, "files", "files-1", files_env);
+    xst_engine_start_service(e, "jobs", "jobs-1", jobs_env);
+    if (!xst_engine_wait_live(e, "auth", 1, 20000) || !xst_engine_wait_live(e, "files", 1, 20000) ||
+        !xst_engine_wait_live(e, "jobs", 1, 20000) ||
         !xst_engine_wait_live(e, "invoices", 1, 20000) ||
         !xst_engine_wait_live(e, "payments", 1, 20000)) {
         xst_log_dump(e->orch);

@@ -209,7 +209,10 @@ static int setup(void **state)
      * with the contacts. */
     xst_engine_start_service(E, "invoices", "invoices-1", NULL);
     xst_engine_start_service(E, "payments", "payments-1", NULL);
+    xst_engine_start_service(E, "files", "files-1", NULL);
+    xst_engine_start_service(E, "jobs", "jobs-1", NULL);
     if (!xst_engine_wait_live(E, "contacts", 2, 20000) ||
+        !xst_engine_wait_live(E, "files", 1, 20000) || !xst_engine_wait_live(E, "jobs", 1, 20000) ||
         !xst_engine_wait_live(E, "auth", 1, 20000) ||
         !xst_engine_wait_live(E, "invoices", 1, 20000) ||
         !xst_engine_wait_live(E, "payments", 1, 20000)) {

@@ -27,7 +27,7 @@ typedef struct world {
     char base[128];
     char env_db[1024], env_bus_listen[300], env_bus_url[300], env_port[64];
     xst_proc *orch;
-    xst_proc *auth, *contacts1, *contacts2, *invoices, *payments;
+    xst_proc *auth, *contacts1, *contacts2, *invoices, *payments, *files, *jobs;
 } world;
 
 static world W;
@@ -122,7 +122,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    xst_proc *all[] = {W.orch, W.auth, W.contacts1, W.contacts2, W.invoices, W.payments};
+    xst_proc *all[] = {W.orch,     W.auth,     W.contacts1, W.contacts2,
+                       W.invoices, W.payments, W.files,     W.jobs};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         if (all[i] != NULL) {
             xst_stop(all[i], 5000);
@@ -226,6 +227,8 @@ static void test_all_up_is_healthy(void **state)
     W.contacts2 = start_service("xs-contacts", "contacts-2");
     W.invoices = start_service("xs-invoices", "invoices-1");
     W.payments = start_service("xs-payments", "payments-1");
+    W.files = start_service("xs-files", "files-1");
+    W.jobs = start_service("xs-jobs", "jobs-1");
     char url[256];
     snprintf(url, sizeof(url), "%s/health", W.base);
     if (!xst_wait_http(url, 200, 30000) || !wait_live("contacts", 2, 10000)) {
@@ -240,6 +243,8 @@ static void test_all_up_is_healthy(void **state)
     assert_int_equal(live_of(&h, "contacts"), 2);
     assert_int_equal(live_of(&h, "invoices"), 1);
     assert_int_equal(live_of(&h, "payments"), 1);
+    assert_int_equal(live_of(&h, "files"), 1);
+    assert_int_equal(live_of(&h, "jobs"), 1);
     json_t *reps = json_object_get(json_object_get(json_object_get(h.json, "domains"), "contacts"),
                                    "replicas");
     assert_int_equal(json_array_size(reps), 2);
@@ -363,7 +368,8 @@ static void test_database_down_is_unhealthy(void **state)
 static void test_everything_stops_cleanly(void **state)
 {
     (void)state;
-    xst_proc **all[] = {&W.auth, &W.contacts1, &W.invoices, &W.payments, &W.orch};
+    xst_proc **all[] = {&W.auth,  &W.contacts1, &W.invoices, &W.payments,
+                        &W.files, &W.jobs,      &W.orch};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         int code = xst_stop(*all[i], 10000);
         if (code != 0) {

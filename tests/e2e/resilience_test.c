@@ -76,7 +76,11 @@ static void start(world *w, const char *prefix, char *const sim_env[], char *con
      * with the contacts. */
     w->invoices = xst_engine_start_service(w->e, "invoices", "invoices-1", NULL);
     xst_engine_start_service(w->e, "payments", "payments-1", NULL);
+    xst_engine_start_service(w->e, "files", "files-1", NULL);
+    xst_engine_start_service(w->e, "jobs", "jobs-1", NULL);
     if (!xst_engine_wait_live(w->e, "contacts", 1, 20000) ||
+        !xst_engine_wait_live(w->e, "files", 1, 20000) ||
+        !xst_engine_wait_live(w->e, "jobs", 1, 20000) ||
         !xst_engine_wait_live(w->e, "auth", 1, 20000) ||
         !xst_engine_wait_live(w->e, "invoices", 1, 20000) ||
         !xst_engine_wait_live(w->e, "payments", 1, 20000)) {

@@ -153,10 +153,13 @@ static void test_dashboard_in_a_browser(void **state)
     char *s = xst_engine_sqlf(E,
                               "SELECT concat_ws(' ', settings #>> '{conflict_policy,contact}', "
                               "settings #>> '{matching,contact}', settings #>> "
-                              "'{schedule,incremental,every_minutes}') FROM sync.connections WHERE "
-                              "id = $1",
+                              "'{schedule,incremental,every_minutes}', settings #>> "
+                              "'{files,folder}', settings #>> '{xpm,needs_documents}', settings "
+                              "#>> '{xpm,enabled}', coalesce(settings #>> '{xpm,webhook_url}', "
+                              "'no-hook')) FROM sync.connections WHERE id = $1",
                               1, conn);
-    assert_string_equal(s, "manual [\"email\", \"name\"] 30");
+    assert_string_equal(s, "manual [\"email\", \"name\"] 30 Dashboard Uploads [\"Waiting on "
+                           "Client\", \"Awaiting Documents\"] false no-hook");
     free(s);
 
     /* The merge: Xero's name and first name, our e-mail, on both sides. */

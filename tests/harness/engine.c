@@ -219,14 +219,13 @@ json_t *xst_engine_wait_run(xst_engine *e, const char *run_id, long timeout_ms)
 
 void xst_engine_start_services(xst_engine *e)
 {
-    static const char *const services[][2] = {{"auth", "auth-1"},
-                                              {"contacts", "contacts-1"},
-                                              {"invoices", "invoices-1"},
-                                              {"payments", "payments-1"}};
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const services[][2] = {
+        {"auth", "auth-1"},         {"contacts", "contacts-1"}, {"invoices", "invoices-1"},
+        {"payments", "payments-1"}, {"files", "files-1"},       {"jobs", "jobs-1"}};
+    for (size_t i = 0; i < 6; i++) {
         xst_engine_start_service(e, services[i][0], services[i][1], NULL);
     }
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 6; i++) {
         if (!xst_engine_wait_live(e, services[i][0], 1, 20000)) {
             xst_die("%s did not come up", services[i][1]);
         }

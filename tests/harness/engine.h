@@ -113,7 +113,8 @@ json_t *xst_engine_run(xst_engine *e, const char *conn, const char *body, long t
 json_t *xst_engine_wait_run(xst_engine *e, const char *run_id, long timeout_ms);
 
 /* xst_engine_start_services starts one replica of each domain service (auth, contacts,
- * invoices, payments; a run syncs every enabled entity) and waits until each is live. */
+ * invoices, payments, files, jobs; a run syncs every enabled entity) and waits until each is
+ * live. */
 void xst_engine_start_services(xst_engine *e);
 
 /* xst_engine_connected makes organisation name, connects it to the simulator's first

@@ -352,6 +352,16 @@ try {
     await page.type(matching, 'email, name');
     await page.$eval('#settings-form [data-field="schedule.incremental.every_minutes"]', (el) => { el.value = ''; });
     await page.type('#settings-form [data-field="schedule.incremental.every_minutes"]', '30');
+    // The documents' folder and XPM's "needs documents" states; a webhook URL the API refuses
+    // first (XPM itself stays off: this connection was not authorised with XPM).
+    await page.$eval('#files-folder', (el) => { el.value = ''; });
+    await page.type('#files-folder', 'Dashboard Uploads');
+    await page.type('#xpm-needs', 'Waiting on Client, Awaiting Documents');
+    await page.type('#xpm-webhook', 'ftp://hooks.example');
+    await press(page, '[data-action=save-settings]');
+    await page.waitForSelector('#xpm-webhook[aria-invalid=true]');
+    assert.match(await page.$eval('#xpm-webhook-error', (el) => el.textContent), /http:\/\/ or https:\/\//);
+    await page.$eval('#xpm-webhook', (el) => { el.value = ''; });
     await press(page, '[data-action=save-settings]');
     await flash(page, 'Saved the settings');
     assert.equal(await page.$$eval('#settings-form [aria-invalid=true]', (l) => l.length), 0);

@@ -91,7 +91,7 @@ export function q(params) {
 }
 
 // The entities the engine syncs (docs/MAPPING.md), in the order the page lists them.
-export const ENTITIES = ['contact', 'invoice', 'payment', 'account', 'bank_transaction'];
+export const ENTITIES = ['contact', 'invoice', 'payment', 'account', 'bank_transaction', 'job', 'document'];
 
 // tenantName is how the page names a connection: its Xero organisation's name.
 export function tenantName(c) {
