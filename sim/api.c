@@ -907,7 +907,8 @@ bool sim__api_admit(sim_call *c, const char *const *scopes)
     return sim__limits_acquire(c);
 }
 
-bool sim__api_faults(sim_call *c, bool is_get, const char *body, size_t blen, bool *nil_id)
+bool sim__api_faults(sim_call *c, bool is_get, const char *body, size_t blen,
+                     sim_api_error error_500, bool *nil_id)
 {
     c->fault = sim__fault_pick(c, is_get ? "" : body, is_get ? 0 : blen, true);
     /* nil_id is a fault only for a write with items, known once the body is read */
@@ -917,6 +918,10 @@ bool sim__api_faults(sim_call *c, bool is_get, const char *body, size_t blen, bo
     }
     switch (c->fault) {
     case SIM_FAULT_500:
+        if (error_500 != NULL) {
+            error_500(c);
+            return false;
+        }
         sim__reply_xero_error(c, 500, 500, "UnknownErrorException",
                               "An error occurred in Xero. Check the API Status page "
                               "http://status.developer.xero.com for current service status.");
@@ -1157,7 +1162,7 @@ static void accounting(sim_call *c, const char *rest)
     size_t blen = 0;
     const char *body = xs_http_req_body(c->req, &blen);
     bool nil_id = false;
-    if (!sim__api_faults(c, is_get, body, blen, &nil_id)) {
+    if (!sim__api_faults(c, is_get, body, blen, NULL, &nil_id)) {
         return;
     }
     if (!allowed) {

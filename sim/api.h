@@ -1,8 +1,8 @@
 /*
  * api.h: the Accounting API: GET lists and records, PUT/POST batches with their item
  * errors, Idempotency-Key replays, duplicate-creation fingerprints, and the call steps the
- * Files API shares with it (faults, idempotency, the end of a call). Owns each tenant's
- * idempotency cache (under idem_mu).
+ * Files and XPM APIs share with it (admission, faults, idempotency, the end of a call). Owns each
+ * tenant's idempotency cache (under idem_mu).
  */
 #ifndef XS_SIM_API_H
 #define XS_SIM_API_H
@@ -24,7 +24,7 @@ void sim__list(sim_call *c, sim_tenant *t, const sim_kind_ops *ops, const char *
 /* sim__idem_free frees one idempotency record (a tenant's idem map value). */
 void sim__idem_free(void *p);
 
-/* The steps every Xero API call (Accounting, Files) shares after authorisation and rate
+/* The steps every Xero API call (Accounting, Files, XPM) shares after authorisation and rate
  * limits, in this order: sim__api_admit, sim__api_faults, sim__idem_open (writes), the work,
  * sim__idem_close, sim__api_finish. */
 
@@ -32,12 +32,16 @@ void sim__idem_free(void *p);
  * set), that the token holds one of scopes (401 AuthorizationUnsuccessful) and the rate
  * limits (429): false when the call is over. The caller holds world_lock for reading. */
 bool sim__api_admit(sim_call *c, const char *const *scopes);
+/* sim_api_error sets an API's own reply to an injected 500. */
+typedef void (*sim_api_error)(sim_call *c);
 /* sim__api_faults picks the call's injected fault and carries out those that end the call
  * before it is applied (500, 503, revoked, hang, reset, 429; applied_5xx on a GET, which has
  * nothing to apply), then sleeps the injected latency. It returns false when the call is
- * over. *nil_id tells whether a nil_id fault was drawn (c->fault is then NONE: only a
- * write with items can act on it). */
-bool sim__api_faults(sim_call *c, bool is_get, const char *body, size_t blen, bool *nil_id);
+ * over. The 500 is error_500's reply, or with NULL the Accounting API's
+ * UnknownErrorException (the Files API's too). *nil_id tells whether a nil_id fault was
+ * drawn (c->fault is then NONE: only a write with items can act on it). */
+bool sim__api_faults(sim_call *c, bool is_get, const char *body, size_t blen,
+                     sim_api_error error_500, bool *nil_id);
 /* sim__idem_open registers the request's Idempotency-Key, when it has one, for tenant t
  * (body hashed as bytes): false when the call is over (a bad key, a key in use by another
  * request or still in progress, or a replay, whose reply is set). *on tells whether

@@ -1333,7 +1333,7 @@ static void files(sim_call *c, const char *rest)
     size_t blen = 0;
     const char *body = xs_http_req_body(c->req, &blen);
     bool nil_id = false; /* no items to answer for: a nil_id fault changes nothing here */
-    if (!sim__api_faults(c, is_get, body, blen, &nil_id)) {
+    if (!sim__api_faults(c, is_get, body, blen, NULL, &nil_id)) {
         return;
     }
     if (!allowed) {

@@ -11,10 +11,9 @@
 #include <string.h>
 
 #include "xpmapi.h"
+#include "api.h"
 #include "context.h"
 #include "faults.h"
-#include "identity.h"
-#include "limits.h"
 #include "reply.h"
 #include "util.h"
 #include "xpm.h"
@@ -88,6 +87,13 @@ static void reply_error(sim_call *c, int status, const char *desc)
     sim__reply_json(c, status, json_pack("{s:s,s:s}", "status", "ERROR", "errorDescription", desc));
 }
 
+/* reply_unexpected sets the 500 of an unexpected error (out of memory, or an injected 500:
+ * sim__api_faults's error_500) in the spec's ResponseErrorDto. */
+static void reply_unexpected(sim_call *c)
+{
+    reply_error(c, 500, "An unexpected error occurred.");
+}
+
 /* The query parameters every route reads: detailed and fields. */
 typedef struct xpm_query {
     bool detailed;
@@ -142,12 +148,12 @@ static json_t *project(json_t *o, const xpm_query *q)
 static void reply_ok(sim_call *c, const char *key, json_t *value)
 {
     if (value == NULL) {
-        reply_error(c, 500, "An unexpected error occurred.");
+        reply_unexpected(c);
         return;
     }
     json_t *o = json_pack("{s:s,s:o}", "status", "OK", key, value);
     if (o == NULL) {
-        reply_error(c, 500, "An unexpected error occurred.");
+        reply_unexpected(c);
         return;
     }
     sim__reply_json(c, 200, o);
@@ -345,38 +351,6 @@ static void serve(sim_call *c, const xpm_route *r, const char *arg, const sim_xp
     }
 }
 
-/* pre_faults carries out the faults that end a call before its request (true: the call is
- * over). */
-static bool pre_faults(sim_call *c)
-{
-    switch (c->fault) {
-    case SIM_FAULT_500:
-        reply_error(c, 500, "An unexpected error occurred.");
-        return true;
-    case SIM_FAULT_503:
-        sim__reply_header(c, "Retry-After", "5");
-        sim__reply_text(c, 503, "The Xero API is temporarily unavailable. Please try again.");
-        return true;
-    case SIM_FAULT_REVOKED:
-        sim__revoke_all(c->s);
-        sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
-        return true;
-    case SIM_FAULT_HANG:
-        /* in flight at "Xero" while the client waits; server.c then closes the connection */
-        sim__hang(c->s, c->set.hang_ms);
-        return true;
-    case SIM_FAULT_RESET:
-        return true;
-    case SIM_FAULT_429:
-        sim__limits_fault_429(c);
-        return true;
-    case SIM_FAULT_APPLIED_5XX:
-        return true; /* a read: nothing to apply; sim__h_xpm answers the gateway's 504 */
-    default:
-        return false;
-    }
-}
-
 static void xpm(sim_call *c, const char *rest)
 {
     char arg[256];
@@ -388,24 +362,14 @@ static void xpm(sim_call *c, const char *rest)
     snprintf(c->endpoint, sizeof(c->endpoint), "%.12s %s%s%s%s%s", c->method, SIM_XPM_PREFIX,
              r->path, r->arg ? "{" : "", r->arg ? r->arg : "", r->arg ? "}" : "");
     /* the caller (server.c) holds world_lock for reading */
-    if (!sim__auth_bearer(c) || !sim__auth_tenant(c)) {
+    if (!sim__api_admit(c, r->scopes)) {
         return;
     }
-    if (!sim__scope_has(c->scope, r->scopes)) {
-        sim__reply_problem(c, 401, "Unauthorized", "AuthorizationUnsuccessful");
+    /* every route is a read: the faults and latency of a GET, whatever the method */
+    bool nil_id = false; /* nothing is written: no items to mark */
+    if (!sim__api_faults(c, true, "", 0, reply_unexpected, &nil_id)) {
         return;
     }
-    if (!sim__limits_acquire(c)) {
-        return;
-    }
-    c->fault = sim__fault_pick(c, "", 0, true);
-    if (c->fault == SIM_FAULT_NIL_ID) {
-        c->fault = SIM_FAULT_NONE; /* nothing is written: no items to mark */
-    }
-    if (pre_faults(c)) {
-        return;
-    }
-    sim__latency(c, "", 0);
     if (strcmp(c->method, "GET") != 0) {
         sim__reply_method_not_allowed(c);
         return;
@@ -422,10 +386,5 @@ static void xpm(sim_call *c, const char *rest)
 void sim__h_xpm(sim_call *c, const char *rest)
 {
     xpm(c, rest);
-    if (c->fault == SIM_FAULT_APPLIED_5XX) {
-        sim__reply_gateway_timeout(c);
-    }
-    /* on every reply, the 404 of an unknown route included */
-    sim__limits_headers(c);
-    sim__limits_release(c);
+    sim__api_finish(c);
 }
