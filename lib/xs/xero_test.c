@@ -370,6 +370,15 @@ static void test_endpoint(void **state)
         {"GET", "/connectionsx", "other"},
         {"PATCH", "/api.xro/2.0/Contacts", "other"},
         {"GET", "/elsewhere", "other"},
+        {"GET", "/files.xro/1.0/Folders", "GET /files/Folders"},
+        {"POST", "/files.xro/1.0/Files/0f0e2c9e", "POST /files/Files/{id}"},
+        {"GET", "/files.xro/1.0/Files?pagesize=100&sort=CreatedDateUTC", "GET /files/Files"},
+        {"POST", "/files.xro/1.0/Files/0f0e/Associations", "POST /files/Files/{id}/Associations"},
+        {"GET", "/files.xro/1.0/Files/0f0e/Associations/", "other"},
+        {"GET", "/files.xro/1.0/Files/0f0e/Associations/1a/x", "other"},
+        {"GET", "/files.xro/1.0/Files//Associations", "other"},
+        {"GET", "/files.xro/1.0/Fi-les", "other"},
+        {"GET", "/files.xro/1.0/", "other"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         xs_xero_call call;
