@@ -55,13 +55,23 @@ CREATE INDEX documents_invoice ON app.documents (invoice_id) WHERE invoice_id IS
 CREATE TRIGGER touch_updated_at BEFORE INSERT OR UPDATE ON app.documents
     FOR EACH ROW EXECUTE FUNCTION sync.touch_updated_at();
 
--- The outbox and a run's item errors take documents too.
+-- The outbox takes documents too; runs, their steps and their item errors take the two
+-- entities of issue 22 (document here, job for xs-jobs), so later migrations need not touch
+-- these lists again.
 ALTER TABLE sync.changes DROP CONSTRAINT changes_entity_check;
 ALTER TABLE sync.changes ADD CONSTRAINT changes_entity_check
     CHECK (entity IN ('contact', 'invoice', 'payment', 'document'));
+ALTER TABLE sync.runs DROP CONSTRAINT runs_entities_check;
+ALTER TABLE sync.runs ADD CONSTRAINT runs_entities_check
+    CHECK (entities <@ ARRAY['contact', 'invoice', 'payment', 'account', 'bank_transaction',
+                             'job', 'document']::text[]);
+ALTER TABLE sync.run_steps DROP CONSTRAINT run_steps_entity_check;
+ALTER TABLE sync.run_steps ADD CONSTRAINT run_steps_entity_check
+    CHECK (entity IN ('contact', 'invoice', 'payment', 'account', 'bank_transaction', 'job',
+                      'document'));
 ALTER TABLE sync.run_item_errors DROP CONSTRAINT run_item_errors_entity_check;
 ALTER TABLE sync.run_item_errors ADD CONSTRAINT run_item_errors_entity_check
-    CHECK (entity IN ('contact', 'invoice', 'payment', 'account', 'bank_transaction',
+    CHECK (entity IN ('contact', 'invoice', 'payment', 'account', 'bank_transaction', 'job',
                       'document'));
 
 CREATE TRIGGER capture_change AFTER INSERT OR DELETE ON app.documents

@@ -946,16 +946,16 @@ xs_err xs_xero_files_folder_create(xs_xero *x, const xs_xero_files_who *who, con
 xs_err xs_xero_files_recent(xs_xero *x, const xs_xero_files_who *who, json_t **out,
                             xs_xero_call *call)
 {
-    return files_call(x, who, "GET", "/Files?pagesize=100&sort=CreatedDateUTC&direction=DESC",
-                      NULL, NULL, NULL, 0, JSON_OBJECT, out, call);
+    return files_call(x, who, "GET", "/Files?pagesize=100&sort=CreatedDateUTC&direction=DESC", NULL,
+                      NULL, NULL, 0, JSON_OBJECT, out, call);
 }
 
 /* multipart_part appends one form-data part (name, optional filename and content type). */
 static xs_err multipart_part(xs_buf *b, const char *boundary, const char *name,
                              const char *filename, const char *ctype, const void *data, size_t n)
 {
-    xs_err e = xs_buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"", boundary,
-                             name);
+    xs_err e =
+        xs_buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"", boundary, name);
     if (e == XS_OK && filename != NULL) {
         e = xs_buf_printf(b, "; filename=\"%s\"", filename);
     }
@@ -1043,14 +1043,14 @@ xs_err xs_xero_files_associate(xs_xero *x, const xs_xero_files_who *who, const c
     char path[96];
     snprintf(path, sizeof(path), "/Files/%.40s/Associations", file_id);
     char *body = files_body(json_pack("{s:s, s:s, s:s}", "ObjectId", object_id, "ObjectGroup",
-                                            object_group, "ObjectType", object_type));
+                                      object_group, "ObjectType", object_type));
     if (body == NULL) {
         *out = NULL;
         memset(call, 0, sizeof(*call));
         return call->err = XS_ENOMEM;
     }
-    xs_err e = files_call(x, who, "POST", path, key, NULL, body, strlen(body), JSON_OBJECT, out,
-                          call);
+    xs_err e =
+        files_call(x, who, "POST", path, key, NULL, body, strlen(body), JSON_OBJECT, out, call);
     free(body);
     return e;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "files.h"
 #include "xs/crypto.h"
@@ -17,11 +18,11 @@ typedef struct doc {
     char id[XS_ID_MAX];
     char name[256], mime[128], sha[2 * XS_SHA256_LEN + 1], path[1025], at[64];
     int64_t size;
-    bool in_db;                   /* the bytes are in app.documents.content */
-    const char *entity;           /* "contact", "invoice", or NULL: only into the folder */
-    char local[XS_ID_MAX];        /* the local record it belongs to */
-    char xero[XS_ID_MAX];         /* that record's Xero id, "" without a mapping */
-    const char *group, *type;     /* the association's ObjectGroup and ObjectType */
+    bool in_db;                    /* the bytes are in app.documents.content */
+    const char *entity;            /* "contact", "invoice", or NULL: only into the folder */
+    char local[XS_ID_MAX];         /* the local record it belongs to */
+    char xero[XS_ID_MAX];          /* that record's Xero id, "" without a mapping */
+    const char *group, *type;      /* the association's ObjectGroup and ObjectType */
     bool has_push, changed, later; /* a status row; changed since it; not due yet */
     char status[16], object_id[XS_ID_MAX];
     bool assoc_sent, associated;
@@ -164,8 +165,7 @@ static xs_err doc_status(files_step *s, const doc *d, const char *status, const 
 }
 
 /* doc_end records a final status (skipped, failed) with its reason, as an item error too. */
-static stage doc_end(files_step *s, const doc *d, const char *status, const char *why,
-                     xs_err *e)
+static stage doc_end(files_step *s, const doc *d, const char *status, const char *why, xs_err *e)
 {
     *e = doc_status(s, d, status, why, strcmp(status, "failed") == 0 ? TRIES_FAILED : TRIES_KEEP,
                     NULL);
@@ -350,8 +350,7 @@ static xs_err doc_bytes(files_step *s, const doc *d, uint8_t **out, size_t *len,
     if (d->in_db) {
         xs_pg_res *r = NULL;
         xs_err e = xs_pg_q(s->ctx->pg, &r,
-                           "SELECT encode(content, 'hex') FROM app.documents WHERE id = $1",
-                           d->id);
+                           "SELECT encode(content, 'hex') FROM app.documents WHERE id = $1", d->id);
         if (e != XS_OK) {
             return step_db_fail(s->ctx, e, "cannot read the document's bytes");
         }
@@ -379,8 +378,8 @@ static xs_err doc_bytes(files_step *s, const doc *d, uint8_t **out, size_t *len,
 
 /* upload_find looks for a file an upload in doubt may have made: among Xero's newest, one in
  * the folder with the name and size sent. *found (XS_ID_MAX bytes) its id, or "". */
-static stage upload_find(files_step *s, const doc *d, const char *name, int64_t size,
-                         char *found, xs_err *e)
+static stage upload_find(files_step *s, const doc *d, const char *name, int64_t size, char *found,
+                         xs_err *e)
 {
     *e = XS_OK;
     found[0] = '\0';
@@ -443,12 +442,13 @@ static stage upload_send(files_step *s, const doc *d, char *file_id, xs_err *e)
     }
     key(s, "upload", d->sha, NULL, k);
     snprintf(size, sizeof(size), "%lld", (long long)d->size);
-    *e = xs_pg_q(s->ctx->pg, NULL,
-                 "INSERT INTO sync.document_uploads (connection_id, sha256, folder_id, file_name, "
-                 "size_bytes, idempotency_key, sent_at) VALUES ($1, $2, $3, $4, $5, $6, now()) ON "
-                 "CONFLICT (connection_id, sha256) DO UPDATE SET folder_id = excluded.folder_id, "
-                 "file_name = excluded.file_name, size_bytes = excluded.size_bytes, sent_at = now()",
-                 s->req->conn, d->sha, s->folder_id, d->name, size, k);
+    *e =
+        xs_pg_q(s->ctx->pg, NULL,
+                "INSERT INTO sync.document_uploads (connection_id, sha256, folder_id, file_name, "
+                "size_bytes, idempotency_key, sent_at) VALUES ($1, $2, $3, $4, $5, $6, now()) ON "
+                "CONFLICT (connection_id, sha256) DO UPDATE SET folder_id = excluded.folder_id, "
+                "file_name = excluded.file_name, size_bytes = excluded.size_bytes, sent_at = now()",
+                s->req->conn, d->sha, s->folder_id, d->name, size, k);
     if (*e != XS_OK) {
         s->left++;
         s->calls--;

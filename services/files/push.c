@@ -4,6 +4,7 @@
  * (requeue), the rest of a window in the next window (consumed). */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "files.h"
 #include "xs/json.h"
@@ -180,8 +181,8 @@ xs_err files_handle_push(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
     }
     if (e == XS_OK) {
         /* A scan goes on after what it listed; a window after what it dealt with. */
-        *reply = step_reply(&s, requeue, after != NULL ? -1 : consumed,
-                            after != NULL ? next : NULL);
+        *reply =
+            step_reply(&s, requeue, after != NULL ? -1 : consumed, after != NULL ? next : NULL);
         e = *reply != NULL ? XS_OK : XS_ENOMEM;
     }
     json_decref(listed);
