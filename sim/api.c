@@ -981,14 +981,6 @@ static const resource *find_resource(const char *seg, size_t len)
     return NULL;
 }
 
-static void method_not_allowed(sim_call *c)
-{
-    char msg[160];
-    snprintf(msg, sizeof(msg), "The requested resource does not support http method '%s'.",
-             c->method);
-    sim__reply_json(c, 405, json_pack("{s:s}", "Message", msg));
-}
-
 static void organisation(sim_call *c, sim_tenant *t)
 {
     json_t *env = sim__envelope(c);
@@ -1107,7 +1099,7 @@ static void accounting(sim_call *c, const char *rest)
     }
     sim__latency(c, is_get ? "" : body, is_get ? 0 : blen);
     if (!allowed) {
-        method_not_allowed(c);
+        sim__reply_method_not_allowed(c);
         return;
     }
     if (res->ops == NULL) {

@@ -125,7 +125,7 @@ struct sim {
     char scopes[2048];        /* allowed scopes, space separated */
     char app_name[128];
     int64_t call_log_cap;
-    int64_t init_tenants, init_records;
+    int64_t init_tenants, init_records, init_xpm_clients;
     uint8_t jwt_key[32];
     sim_user user;
 

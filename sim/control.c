@@ -21,6 +21,7 @@
 #include "util.h"
 #include "webhooks.h"
 #include "world.h"
+#include "xpm.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -657,6 +658,190 @@ static void tenants_route(sim_call *c, const char *rest)
     pthread_rwlock_unlock(&s->world_lock);
 }
 
+/* ------------------------------------------------------------------ XPM */
+
+/* xpm_items applies body's list under key ("clients", "jobs"), or body itself as one item,
+ * with add; all or nothing: when an item fails, what the earlier ones added is taken back
+ * and the reply is a 400 naming it. The reply lists what was added, as the API renders it. */
+static void xpm_items(sim_call *c, sim_tenant *t, json_t *body, const char *key,
+                      json_t *(*add)(sim_xpm *x, const json_t *item, xs_time now, char *why,
+                                     xs_err *e))
+{
+    json_t *list = json_object_get(body, key);
+    if (list != NULL && !json_is_array(list)) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "%s must be an array", key);
+        bad(c, "%s", msg);
+        return;
+    }
+    json_t *out = json_array();
+    xs_time now = sim__now(c->s);
+    pthread_rwlock_wrlock(&t->lock);
+    sim_xpm_mark m = sim__xpm_mark_take(t->xpm);
+    size_t n = list != NULL ? json_array_size(list) : 1;
+    xs_err e = out != NULL ? XS_OK : XS_ENOMEM;
+    char why[256] = "";
+    size_t i;
+    for (i = 0; e == XS_OK && i < n; i++) {
+        json_t *item = list != NULL ? json_array_get(list, i) : body;
+        json_t *r = add(t->xpm, item, now, why, &e);
+        if (e == XS_OK && json_array_append_new(out, r) != 0) {
+            e = XS_ENOMEM;
+        }
+    }
+    if (e != XS_OK) {
+        sim__xpm_rollback(t->xpm, m);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    if (e == XS_EINVAL) {
+        char msg[280];
+        snprintf(msg, sizeof(msg), "%s[%zu]: %.240s", key, i - 1, why);
+        bad(c, "%s", msg);
+    } else if (e != XS_OK) {
+        sim__reply_json(
+            c, 500,
+            json_pack("{s:{s:s,s:s}}", "error", "code", "internal", "message", "out of memory"));
+    } else {
+        sim__reply_json(c, 200, json_pack("{s:O}", key, out));
+    }
+    json_decref(out);
+}
+
+/* xpm_client_add adds one client (see xpm_items); its rendering (new) on success. */
+static json_t *xpm_client_add(sim_xpm *x, const json_t *item, xs_time now, char *why, xs_err *e)
+{
+    sim_xpm_client *cl = NULL;
+    if (json_object_get(item, "uuid") != NULL) {
+        snprintf(why, 256,
+                 "a new client has no uuid (change one with POST /_sim/xpm/clients/{uuid})");
+        *e = XS_EINVAL;
+        return NULL;
+    }
+    *e = sim__xpm_client_put(x, NULL, item, now, &cl, why);
+    json_t *r = *e == XS_OK ? sim__xpm_client_json(cl, true) : NULL;
+    if (*e == XS_OK && r == NULL) {
+        *e = XS_ENOMEM;
+    }
+    return r;
+}
+
+/* xpm_job_add adds one job (see xpm_items); its rendering (new) on success. */
+static json_t *xpm_job_add(sim_xpm *x, const json_t *item, xs_time now, char *why, xs_err *e)
+{
+    sim_xpm_job *j = NULL;
+    *e = sim__xpm_job_add(x, item, now, &j, why);
+    json_t *r = *e == XS_OK ? sim__xpm_job_json(x, j, true) : NULL;
+    if (*e == XS_OK && r == NULL) {
+        *e = XS_ENOMEM;
+    }
+    return r;
+}
+
+/* xpm_client_change serves POST /_sim/xpm/clients/{uuid}: the fields given change. */
+static void xpm_client_change(sim_call *c, sim_tenant *t, const char *uuid, json_t *body)
+{
+    char why[256];
+    pthread_rwlock_wrlock(&t->lock);
+    sim_xpm_client *cl = sim__xpm_client_find(t->xpm, uuid, NULL);
+    xs_err e =
+        cl == NULL ? XS_ENOTFOUND : sim__xpm_client_put(t->xpm, cl, body, sim__now(c->s), &cl, why);
+    json_t *r = e == XS_OK ? sim__xpm_client_json(cl, true) : NULL;
+    pthread_rwlock_unlock(&t->lock);
+    if (e == XS_ENOTFOUND) {
+        not_found(c, "XPM client");
+    } else if (e == XS_EINVAL) {
+        bad(c, "%s", why);
+    } else if (r == NULL) {
+        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+    } else {
+        sim__reply_json(c, 200, json_pack("{s:o}", "client", r));
+    }
+}
+
+/* xpm_job_state serves POST /_sim/xpm/jobs/{jobNumber}/state {"state": "..."}. */
+static void xpm_job_state(sim_call *c, sim_tenant *t, const char *number, json_t *body)
+{
+    const char *name = xs_json_str_or(body, "state", NULL);
+    if (name == NULL) {
+        bad(c, "state (the name of a job state) is required%s", "");
+        return;
+    }
+    pthread_rwlock_wrlock(&t->lock);
+    sim_xpm_job *j = sim__xpm_job_find(t->xpm, number);
+    uint32_t st = sim__xpm_state_find(t->xpm, name);
+    json_t *r = NULL;
+    if (j != NULL && st != SIM_NONE) {
+        sim__xpm_job_set_state(j, t->xpm, st, sim__now(c->s));
+        r = sim__xpm_job_json(t->xpm, j, true);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    if (j == NULL) {
+        not_found(c, "XPM job");
+    } else if (st == SIM_NONE) {
+        bad(c, "state %s is not one of the practice's job states (GET jobstate.api/list)", name);
+    } else if (r == NULL) {
+        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+    } else {
+        sim__reply_json(c, 200, json_pack("{s:o}", "job", r));
+    }
+}
+
+/* xpm_write routes the XPM writes (rest after /_sim/xpm; world_lock held for reading). */
+static void xpm_write(sim_call *c, sim_tenant *t, const char *rest)
+{
+    json_t *b = body_json(c);
+    if (b == NULL) {
+        return;
+    }
+    size_t n = strlen(rest);
+    if (strcmp(rest, "/clients") == 0) {
+        xpm_items(c, t, b, "clients", xpm_client_add);
+    } else if (strcmp(rest, "/jobs") == 0) {
+        xpm_items(c, t, b, "jobs", xpm_job_add);
+    } else if (strncmp(rest, "/clients/", 9) == 0 && strchr(rest + 9, '/') == NULL) {
+        xpm_client_change(c, t, rest + 9, b);
+    } else if (strncmp(rest, "/jobs/", 6) == 0 && n > 12 && strcmp(rest + n - 6, "/state") == 0 &&
+               n - 12 < 64) {
+        char number[64];
+        snprintf(number, sizeof(number), "%.*s", (int)(n - 12), rest + 6);
+        if (strchr(number, '/') != NULL) {
+            not_found(c, "control route (see sim/README.md)");
+        } else {
+            xpm_job_state(c, t, number, b);
+        }
+    } else {
+        not_found(c, "control route (see sim/README.md)");
+    }
+    json_decref(b);
+}
+
+/* xpm_route serves /_sim/xpm...?tenant=ID: GET everything, POST the writes. */
+static void xpm_route(sim_call *c, const char *rest)
+{
+    sim *s = c->s;
+    const char *tid = xs_http_req_query(c->req, "tenant");
+    if (tid == NULL) {
+        bad(c, "the tenant query parameter (an organisation's tenantId) is required%s", "");
+        return;
+    }
+    xs_uuid id;
+    pthread_rwlock_rdlock(&s->world_lock);
+    sim_tenant *t = xs_uuid_parse(tid, &id) ? sim__tenant_find(s, &id) : NULL;
+    if (t == NULL) {
+        not_found(c, "tenant");
+    } else if (rest[0] == '\0' && strcmp(c->method, "GET") == 0) {
+        pthread_rwlock_rdlock(&t->lock);
+        json_t *o = sim__xpm_json(t->xpm);
+        pthread_rwlock_unlock(&t->lock);
+        sim__reply_json(c, o != NULL ? 200 : 500, o);
+    } else if (strcmp(c->method, "POST") == 0) {
+        xpm_write(c, t, rest);
+    } else {
+        not_found(c, "control route (see sim/README.md)");
+    }
+    pthread_rwlock_unlock(&s->world_lock);
+}
+
 /* ------------------------------------------------------------------ routing */
 
 void sim__h_control(sim_call *c, const char *rest)
@@ -704,6 +889,8 @@ void sim__h_control(sim_call *c, const char *rest)
         sim__reply_json(c, 200, json_pack("{s:s,s:I}", "now", now, "offset_ms", (json_int_t)off));
     } else if (strncmp(rest, "/tenants", 8) == 0 && (rest[8] == '\0' || rest[8] == '/')) {
         tenants_route(c, rest + 8);
+    } else if (strncmp(rest, "/xpm", 4) == 0 && (rest[4] == '\0' || rest[4] == '/')) {
+        xpm_route(c, rest + 4);
     } else if (strcmp(rest, "/consent") == 0 && post) {
         json_t *b = body_json(c);
         if (b == NULL) {

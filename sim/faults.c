@@ -31,7 +31,8 @@ static uint64_t request_hash(sim_call *c, const char *body, size_t len)
     /* the query parameters that make two reads different requests */
     static const char *const params[] = {
         "page",     "pageSize",        "where",       "order",           "IDs",    "ContactIDs",
-        "Statuses", "includeArchived", "summaryOnly", "summarizeErrors", "unitdp", NULL};
+        "Statuses", "includeArchived", "summaryOnly", "summarizeErrors", "unitdp", "from",
+        "to",       "modifiedSince",   "detailed",    "fields",          NULL};
     for (size_t i = 0; params[i] != NULL; i++) {
         const char *v = xs_http_req_query(c->req, params[i]);
         if (v != NULL) {

@@ -541,6 +541,12 @@ static const struct {
     {"accounting.banktransactions.read", "View your bank transactions"},
     {"accounting.settings", "View and manage your organisation settings"},
     {"accounting.settings.read", "View your organisation settings"},
+    {"practicemanager", "View and manage your Practice Manager data"},
+    {"practicemanager.read", "View your Practice Manager data"},
+    {"practicemanager.client", "View and manage your Practice Manager client data"},
+    {"practicemanager.client.read", "View your Practice Manager client data"},
+    {"practicemanager.job", "View and manage your Practice Manager job data"},
+    {"practicemanager.job.read", "View your Practice Manager job data"},
 };
 
 /* The path the consent page posts to. */

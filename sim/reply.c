@@ -90,6 +90,14 @@ void sim__reply_problem(sim_call *c, int status, const char *title, const char *
     sim__reply_json(c, status, o);
 }
 
+void sim__reply_method_not_allowed(sim_call *c)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "The requested resource does not support http method '%.12s'.",
+             c->method);
+    sim__reply_json(c, 405, json_pack("{s:s}", "Message", msg));
+}
+
 void sim__reply_xero_error(sim_call *c, int status, int number, const char *type, const char *msg)
 {
     sim__reply_json(

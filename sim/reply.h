@@ -65,6 +65,9 @@ void sim__reply_problem(sim_call *c, int status, const char *title, const char *
 void sim__reply_gateway_timeout(sim_call *c);
 /* sim__reply_too_large sets the 413 for a request body over the limit (plain text). */
 void sim__reply_too_large(sim_call *c);
+/* sim__reply_method_not_allowed sets the 405 of a method a resource does not support:
+ * {"Message":"The requested resource does not support http method 'X'."}. */
+void sim__reply_method_not_allowed(sim_call *c);
 /* sim__reply_xero_error sets {"ErrorNumber":n,"Type":type,"Message":msg} (400 family). */
 void sim__reply_xero_error(sim_call *c, int status, int number, const char *type, const char *msg);
 /* sim__reply_oauth_error sets {"error":code} (+ error_description when not NULL). */

@@ -1,6 +1,6 @@
 /*
  * server.c: the simulator's life cycle and HTTP front: start and stop, routing of every
- * request (identity, connections, accounting, control) and sending its reply (reply.h makes
+ * request (identity, connections, accounting, XPM, control) and sending its reply (reply.h makes
  * it), and the faults that act on the connection itself (hang, reset, lost, truncated, garbled),
  * or, on identity endpoints, on the reply (429, applied_5xx).
  */
@@ -22,6 +22,7 @@
 #include "util.h"
 #include "webhooks.h"
 #include "world.h"
+#include "xpmapi.h"
 #include "xs/crypto.h"
 
 /* ------------------------------------------------------------------ small shared pieces */
@@ -177,6 +178,17 @@ static const char *identity_route(const char *path)
     return NULL;
 }
 
+/* xpm_rest returns where the XPM API's own path begins in path ("/job.api/current", after
+ * the prefix), or NULL when path is not the XPM API's. */
+static const char *xpm_rest(const char *path)
+{
+    size_t plen = strlen(SIM_XPM_PREFIX);
+    if (strncasecmp(path, SIM_XPM_PREFIX, plen) == 0 && (path[plen] == '/' || path[plen] == '\0')) {
+        return path + plen;
+    }
+    return NULL;
+}
+
 /* accounting_rest returns where the Accounting API's own path begins in path ("/Contacts",
  * after the prefix, or all of it when serving at the root), or NULL when path is not the
  * Accounting API's. */
@@ -187,7 +199,7 @@ static const char *accounting_rest(const sim_settings *set, const char *path)
         return path + plen;
     }
     if (set->serve_at_root && path[0] == '/' && path[1] != '\0' && !is_control(path) &&
-        identity_route(path) == NULL) {
+        identity_route(path) == NULL && xpm_rest(path) == NULL) {
         return path;
     }
     return NULL;
@@ -254,13 +266,16 @@ static void dispatch(xs_http_req *req, void *arg)
     }
 
     pthread_rwlock_rdlock(&s->world_lock);
-    const char *rest = accounting_rest(&c->set, c->path);
-    const char *ident = rest == NULL ? identity_route(c->path) : NULL;
+    const char *xrest = xpm_rest(c->path);
+    const char *rest = xrest == NULL ? accounting_rest(&c->set, c->path) : NULL;
+    const char *ident = rest == NULL && xrest == NULL ? identity_route(c->path) : NULL;
     if (ident != NULL) {
         /* the handlers name themselves too; this names a call a fault ends first */
         snprintf(c->endpoint, sizeof(c->endpoint), "%.12s %s", c->method, ident);
     }
-    if (rest != NULL) {
+    if (xrest != NULL) {
+        sim__h_xpm(c, xrest);
+    } else if (rest != NULL) {
         sim__h_accounting(c, rest);
     } else if (ident == NULL) {
         sim__reply_text(c, 404, "The resource you're looking for cannot be found");
@@ -297,15 +312,15 @@ static void dispatch(xs_http_req *req, void *arg)
 
 /* server_error answers the errors the HTTP layer produces before routing (a body over its
  * ceiling, a target or headers too long, a refused target) in Xero's shapes, with the rate
- * limit headers, when the request is for the Accounting API; anything else keeps the layer's
- * JSON errors. */
+ * limit headers, when the request is for the Accounting or the XPM API; anything else keeps the
+ * layer's JSON errors. */
 static bool server_error(xs_http_req *req, int status, void *arg)
 {
     sim *s = arg;
     sim_settings set;
     sim__settings(s, &set);
     const char *raw = xs_http_req_raw_path(req);
-    if (accounting_rest(&set, raw) == NULL) {
+    if (accounting_rest(&set, raw) == NULL && xpm_rest(raw) == NULL) {
         return false;
     }
     sim_call *c = call_create(s, req, raw);
@@ -389,6 +404,7 @@ xs_err sim_create(sim **out, const xs_config *cfg, xs_log *log)
     s->call_log_cap = xs_config_int(cfg, "XS_SIM_CALL_LOG");
     s->init_tenants = xs_config_int(cfg, "XS_SIM_TENANTS");
     s->init_records = xs_config_int(cfg, "XS_SIM_SEED_RECORDS");
+    s->init_xpm_clients = xs_config_int(cfg, "XS_SIM_SEED_XPM_CLIENTS");
     if ((e = xs_crypto_random(s->jwt_key, sizeof(s->jwt_key))) != XS_OK) {
         goto fail;
     }

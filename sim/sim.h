@@ -4,8 +4,9 @@
  *
  * xero-sim stands in for Xero's identity service (OAuth 2.0 authorize/token/revocation and
  * /connections), the Accounting API (Contacts, Invoices, Payments, Accounts,
- * BankTransactions) and webhooks, with Xero's rate limits, faults on demand and a control
- * API under /_sim. All state is in memory. See sim/README.md.
+ * BankTransactions), the Practice Manager API v3.1 (jobs, job states, clients) and webhooks,
+ * with Xero's rate limits, faults on demand and a control API under /_sim. All state is in
+ * memory. See sim/README.md.
  */
 #ifndef XS_SIM_H
 #define XS_SIM_H

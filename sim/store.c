@@ -682,6 +682,9 @@ void sim__tenant_destroy(sim_tenant *t)
     if (t == NULL) {
         return;
     }
+    if (t->xpm_free != NULL) {
+        t->xpm_free(t->xpm);
+    }
     for (int k = 0; k < SIM_NKINDS; k++) {
         sim_table *tb = &t->t[k];
         for (uint32_t i = 0; i < tb->n; i++) {

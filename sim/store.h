@@ -229,6 +229,9 @@ typedef struct sim_tenant {
     struct sim_idem *idem_first, *idem_last;
     /* frees one entry of idem: set by the cache's owner (api.c) with its first entry */
     void (*idem_free)(void *entry);
+    /* Xero Practice Manager data (xpm.c), under lock; freed by xpm_free, set with it */
+    struct sim_xpm *xpm;
+    void (*xpm_free)(struct sim_xpm *x);
 } sim_tenant;
 
 /* sim__table_add appends r (taken over on success) to t in creation order, with r->cls and

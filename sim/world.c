@@ -17,6 +17,7 @@
 #include "store.h"
 #include "util.h"
 #include "webhooks.h"
+#include "xpm.h"
 
 xs_err sim__tenant_add(sim *s, const xs_uuid *id, const char *name, const char *currency,
                        sim_tenant **out)
@@ -36,7 +37,8 @@ xs_err sim__tenant_add(sim *s, const xs_uuid *id, const char *name, const char *
         return e;
     }
     t->created = sim__now(s);
-    if ((e = sim__seed_accounts(t, t->created)) != XS_OK) {
+    if ((e = sim__seed_accounts(t, t->created)) != XS_OK ||
+        (e = sim__xpm_attach(t, s->set.seed)) != XS_OK) {
         sim__tenant_destroy(t);
         return e;
     }
@@ -74,6 +76,15 @@ xs_err sim__tenants_start(sim *s)
             sp.banktx = (uint32_t)(s->init_records - sp.contacts - sp.invoices - sp.payments);
             pthread_rwlock_wrlock(&t->lock);
             e = sim__seed(s, t, &sp, NULL);
+            pthread_rwlock_unlock(&t->lock);
+            if (e != XS_OK) {
+                return e;
+            }
+        }
+        if (s->init_xpm_clients > 0) {
+            /* after the contacts: some XPM clients are the organisation's contacts */
+            pthread_rwlock_wrlock(&t->lock);
+            e = sim__xpm_seed(t, (uint32_t)s->init_xpm_clients, s->set.seed, sim__now(s));
             pthread_rwlock_unlock(&t->lock);
             if (e != XS_OK) {
                 return e;

@@ -348,6 +348,9 @@ const xs_config_var xs_config_vars[] = {
     {"XS_SIM_SEED_RECORDS", XS_CFG_INT, "0", false, 0, 2000000, NULL, XS_PROC_SIM,
      "Realistic records seeded into each start organisation (a fifth contacts, half invoices, "
      "a fifth payments, the rest bank transactions)."},
+    {"XS_SIM_SEED_XPM_CLIENTS", XS_CFG_INT, "0", false, 0, 10000, NULL, XS_PROC_SIM,
+     "Xero Practice Manager clients seeded into each start organisation, with one to three "
+     "jobs each; about half carry the name and e-mail address of one of its seeded contacts."},
     {"XS_SIM_SEED", XS_CFG_INT, "1", false, 0, INT64_MAX, NULL, XS_PROC_SIM,
      "Seed of everything xero-sim draws: ids, seeded data, rate-window phases, fault and "
      "jitter draws."},

@@ -4,7 +4,7 @@
 Starts the xero-sim binary, drives every endpoint the engine uses (identity: authorize,
 token, connections and their deletion, revocation; accounting: Contacts, Invoices, Payments,
 Accounts and BankTransactions list/get/put/post, Organisation, and the error replies, 429
-included, also the replies of the injected faults a client reads: applied_5xx, nil_id, 429),
+included; Practice Manager v3.1: jobs, job states, clients and their error replies, also the replies of the injected faults a client reads: applied_5xx, nil_id, 429),
 captures the real replies, and validates each one against the schema the spec
 declares for that path, method and status in third_party/xero-openapi/*.yaml. What the specs
 do not describe is checked against the standards Xero follows: the authorize redirect's query
@@ -16,7 +16,9 @@ xero-webhooks.yaml and their signatures checked.
 The adapter for OpenAPI: $ref into components resolves against the spec document; OpenAPI
 3.0's `nullable` becomes a null type; `format` is checked for uuid, date, date-time (ISO 8601
 with or without a zone, as Xero writes them) and uri; the x-is-msdate / x-is-msdate-time
-marks require Xero's "/Date(ms+0000)/" form; x-is-money requires a JSON number. On top of the
+marks require Xero's "/Date(ms+0000)/" form; x-is-money requires a JSON number. The XPM
+spec's allOf parts, each closed with additionalProperties: false, are merged into one closed
+object (merge_allof). On top of the
 schema, a strict pass refuses any property the schema does not declare (the specs do not set
 additionalProperties: false), apart from the few Xero sends that the spec's own examples show.
 
@@ -189,6 +191,30 @@ class Spec:
                     self.strict(v, items, what, "%s%d." % (path, i), frozenset(), element)
 
 
+def merge_allof(doc):
+    """merge_allof rewrites, in place, every schema of doc made of allOf parts into one object
+    schema with the union of their properties. The XPM spec marks each part
+    additionalProperties: false, so taken literally no instance could satisfy two parts (each
+    refuses the other's properties); what it means is one object with all of them, closed."""
+    schemas = doc["components"]["schemas"]
+
+    def flat(schema, seen):
+        if isinstance(schema, dict) and "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name in seen:
+                return schema
+            return flat(schemas[name], seen | {name})
+        if not isinstance(schema, dict) or "allOf" not in schema:
+            return schema
+        props = {}
+        for part in schema["allOf"]:
+            props.update(flat(part, seen).get("properties", {}))
+        return {"type": "object", "additionalProperties": False, "properties": props}
+
+    for name in list(schemas):
+        schemas[name] = flat(schemas[name], {name})
+
+
 # ---------------------------------------------------------------- HTTP
 
 ALL_SCOPES = ("openid profile email offline_access accounting.contacts accounting.contacts.read "
@@ -326,6 +352,10 @@ def main():
     acc = Spec(os.path.join(spec_dir, "xero_accounting.yaml"), jsonschema.Draft7Validator)
     ident = Spec(os.path.join(spec_dir, "xero-identity.yaml"), jsonschema.Draft7Validator)
     hooks = Spec(os.path.join(spec_dir, "xero-webhooks.yaml"), jsonschema.Draft202012Validator)
+    xpm = Spec(os.path.join(spec_dir, "xero-practicemanager-v3-1.yaml"),
+               jsonschema.Draft7Validator)
+    merge_allof(xpm.doc)
+    xpm.resolver = jsonschema.RefResolver.from_schema(xpm.doc)
 
     hook_srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook_srv.serve_forever, daemon=True).start()
@@ -350,7 +380,7 @@ def main():
         else:
             fail("xero-sim did not start")
             return
-        run(cl, acc, ident, hooks)
+        run(cl, acc, ident, hooks, xpm)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -363,7 +393,7 @@ def main():
         hook_srv.shutdown()
 
 
-def run(cl, acc, ident, hooks):
+def run(cl, acc, ident, hooks, xpm):
     # seed a realistic organisation
     st, _, tenants, _ = cl.req("GET", "/_sim/tenants")
     cl.tenant = tenants[0]["tenantId"]
@@ -626,6 +656,8 @@ def run(cl, acc, ident, hooks):
     check_429(cl.api("GET", "/Accounts"), "appminute", "429 (app minute)")
     cl.req("POST", "/_sim/config", {"limits": {"app_minute": 100000}})
 
+    run_xpm(cl, xpm)
+
     # ---- identity, last (they take the connections away): DELETE /connections/{id}, then
     # revocation (RFC 7009: 200 with no body; the refresh token then fails)
     h_auth = {"Authorization": "Bearer " + cl.token}
@@ -679,6 +711,75 @@ def run(cl, acc, ident, hooks):
         events += len(doc["events"])
     if events < 5:
         fail("expected CONTACT and INVOICE events, got %d" % events)
+
+
+def run_xpm(cl, xpm):
+    """run_xpm validates the XPM API v3.1 replies (every route the simulator serves, its
+    error replies and an injected 500) against xero-practicemanager-v3-1.yaml."""
+    ctl = "/_sim/xpm%s?tenant=" + cl.tenant
+    st, _, body, raw = cl.req("POST", ctl % "/clients", {"clients": [
+        {"name": "Contract Client", "email": "cc@example.com", "phone": "04 555",
+         "address": "1 Main St", "city": "Wellington", "postCode": "6011",
+         "country": "New Zealand"}, {"name": "Second Client"}]})
+    if st != 200:
+        fail("POST /_sim/xpm/clients: %s %s" % (st, raw[:200]))
+        return
+    client = body["clients"][0]["uuid"]
+    st, _, _, raw = cl.req("POST", ctl % "/jobs", {"jobs": [
+        {"name": "Annual accounts", "client": client, "type": "Annual Accounts",
+         "budget": 1200, "startDate": "2024-07-01", "dueDate": "2024-09-30"},
+        {"name": "GST", "client": client, "state": "Completed"}]})
+    if st != 200:
+        fail("POST /_sim/xpm/jobs: %s %s" % (st, raw[:200]))
+        return
+    q = urllib.parse.urlencode({
+        "response_type": "code", "client_id": "xero-sim-client", "redirect_uri": REDIRECT,
+        "scope": "offline_access practicemanager", "state": "x"})
+    st, h, _, _ = cl.req("GET", "/identity/connect/authorize?" + q)
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(h.get("location", "")).query).get(
+        "code", [""])[0]
+    form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
+                                   "redirect_uri": REDIRECT})
+    st, _, tok, _ = cl.req("POST", "/connect/token", form, {
+        "Authorization": cl.basic(), "Content-Type": "application/x-www-form-urlencoded"})
+    if st != 200:
+        fail("token for the practicemanager scope: %s" % st)
+        return
+    hdr = {"Authorization": "Bearer " + tok["access_token"], "xero-tenant-id": cl.tenant,
+           "Accept": "application/json"}
+    today = time.strftime("%Y%m%d", time.gmtime())
+
+    def check(spec_path, path, status=200, schema=None):
+        st, _, body, raw = cl.req("GET", "/practicemanager" + path, None, hdr)
+        label = "GET %s (%s)" % (path, status)
+        if st != status:
+            fail("%s: status %s: %s" % (label, st, raw[:300]))
+            return None
+        if schema is None:
+            schema = xpm.response_schema(spec_path, "get", status)
+        xpm.validate(body, schema, label)
+        return body
+
+    error = {"$ref": "#/components/schemas/ResponseErrorDto"}
+    check("/v3.1/job.api/current", "/v3.1/job.api/current")
+    check("/v3.1/job.api/current", "/v3.1/job.api/current?detailed=true")
+    b = check("/v3.1/job.api/list", "/v3.1/job.api/list?from=%s&to=%s" % (today, today))
+    if b and len(b.get("jobs", [])) != 2:
+        fail("job.api/list of today: %s jobs, expected 2" % len(b.get("jobs", [])))
+    check("/v3.1/job.api/get/{jobNumber}", "/v3.1/job.api/get/J000001")
+    check("/v3.1/job.api/client/{identifier}", "/v3.1/job.api/client/" + client)
+    check("/v3.1/jobstate.api/list", "/v3.1/jobstate.api/list")
+    check("/v3.1/client.api/list", "/v3.1/client.api/list")
+    check("/v3.1/client.api/list", "/v3.1/client.api/list?detailed=true"
+          "&modifiedSince=2000-01-01T00:00:00")
+    check("/v3.1/client.api/get/{identifier}", "/v3.1/client.api/get/" + client)
+    check(None, "/v3.1/job.api/get/J999999", 404, error)
+    check(None, "/v3.1/client.api/get/" + "0" * 8 + "-0000-4000-8000-" + "0" * 12, 404, error)
+    check(None, "/v3.1/job.api/list?from=" + today, 400, error)
+    check(None, "/v3.1/client.api/list?modifiedSince=yesterday", 400, error)
+    cl.req("POST", "/_sim/faults", {"script": [
+        {"path": "/practicemanager/v3.1/job.api", "fault": "500", "times": 1}]})
+    check("/v3.1/job.api/current", "/v3.1/job.api/current", 500)
 
 
 if __name__ == "__main__":

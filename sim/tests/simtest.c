@@ -321,13 +321,16 @@ st_reply st_token(st_sim *t, const char *form, const char *secret)
 
 void st_connect(st_sim *t)
 {
+    st_connect_scope(t, "openid profile email offline_access accounting.contacts "
+                        "accounting.transactions accounting.settings");
+}
+
+void st_connect_scope(st_sim *t, const char *scope)
+{
     char v[64], c[64];
     st_pkce(v, c);
     long status;
-    char *code = st_authorize(t,
-                              "openid profile email offline_access accounting.contacts "
-                              "accounting.transactions accounting.settings",
-                              c, NULL, &status);
+    char *code = st_authorize(t, scope, c, NULL, &status);
     if (code == NULL) {
         die("authorize gave no code");
     }

@@ -94,6 +94,8 @@ st_reply st_token(st_sim *t, const char *form, const char *secret);
 
 /* st_connect does the whole flow with every scope and stores token, refresh and tenant. */
 void st_connect(st_sim *t);
+/* st_connect_scope is st_connect asking for the space-separated scope instead. */
+void st_connect_scope(st_sim *t, const char *scope);
 
 /* st_str returns obj[key] as a string (borrowed), or "" when absent or not a string. */
 const char *st_str(const json_t *obj, const char *key);
