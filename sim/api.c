@@ -895,6 +895,111 @@ static void idem_finish(sim_call *c, sim_tenant *t, const char *key, bool keep)
     pthread_mutex_unlock(&c->s->idem_mu);
 }
 
+bool sim__api_admit(sim_call *c, const char *const *scopes)
+{
+    if (!sim__auth_bearer(c) || !sim__auth_tenant(c)) {
+        return false;
+    }
+    if (!sim__scope_has(c->scope, scopes)) {
+        sim__reply_problem(c, 401, "Unauthorized", "AuthorizationUnsuccessful");
+        return false;
+    }
+    return sim__limits_acquire(c);
+}
+
+bool sim__api_faults(sim_call *c, bool is_get, const char *body, size_t blen, bool *nil_id)
+{
+    c->fault = sim__fault_pick(c, is_get ? "" : body, is_get ? 0 : blen, true);
+    /* nil_id is a fault only for a write with items, known once the body is read */
+    *nil_id = c->fault == SIM_FAULT_NIL_ID;
+    if (*nil_id) {
+        c->fault = SIM_FAULT_NONE;
+    }
+    switch (c->fault) {
+    case SIM_FAULT_500:
+        sim__reply_xero_error(c, 500, 500, "UnknownErrorException",
+                              "An error occurred in Xero. Check the API Status page "
+                              "http://status.developer.xero.com for current service status.");
+        return false;
+    case SIM_FAULT_503:
+        sim__reply_header(c, "Retry-After", "5");
+        sim__reply_text(c, 503, "The Xero API is temporarily unavailable. Please try again.");
+        return false;
+    case SIM_FAULT_REVOKED:
+        sim__revoke_all(c->s);
+        sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
+        return false;
+    case SIM_FAULT_HANG:
+        /* the call stays in flight at "Xero" while the client waits; then server.c closes
+         * the connection without a reply */
+        sim__hang(c->s, c->set.hang_ms);
+        return false;
+    case SIM_FAULT_RESET:
+        return false; /* server.c resets the connection; nothing was applied */
+    case SIM_FAULT_429:
+        sim__limits_fault_429(c);
+        return false;
+    case SIM_FAULT_APPLIED_5XX:
+        if (is_get) {
+            return false; /* nothing to apply: sim__api_finish answers 504 */
+        }
+        break;
+    default:
+        break;
+    }
+    sim__latency(c, is_get ? "" : body, is_get ? 0 : blen);
+    return true;
+}
+
+void sim__api_finish(sim_call *c)
+{
+    if (c->fault == SIM_FAULT_APPLIED_5XX) {
+        /* the backend did its work (and recorded its Idempotency-Key with its real reply);
+         * the gateway timed out waiting for it */
+        sim__reply_gateway_timeout(c);
+    }
+    /* on every reply, the 404 of an unknown resource or path included */
+    sim__limits_headers(c);
+    sim__limits_release(c);
+}
+
+/* slow_apply carries out a slow fault on a write about to be applied: Xero is slow to apply
+ * it, and its key is already taken, so a client that gives up and sends it again meanwhile
+ * is told it is still being processed (409). */
+static void slow_apply(sim_call *c)
+{
+    if (c->fault == SIM_FAULT_SLOW) {
+        sim__hang(c->s, c->set.hang_ms);
+    }
+}
+
+bool sim__idem_open(sim_call *c, sim_tenant *t, const char *body, size_t blen, bool *on)
+{
+    *on = false;
+    const char *idem = xs_http_req_header(c->req, "Idempotency-Key");
+    if (idem == NULL) {
+        slow_apply(c);
+        return true;
+    }
+    if (strlen(idem) > SIM_IDEM_KEY_MAX || idem[0] == '\0') {
+        sim__reply_problem(c, 400, "Bad Request",
+                           "The Idempotency-Key header must be 1 to 128 characters.");
+        return false;
+    }
+    snprintf(c->idem, sizeof(c->idem), "%s", idem);
+    if (idem_begin(c, t, idem, body, blen) != IDEM_PROCEED) {
+        return false;
+    }
+    *on = true;
+    slow_apply(c);
+    return true;
+}
+
+void sim__idem_close(sim_call *c, sim_tenant *t, bool keep)
+{
+    idem_finish(c, t, c->idem, keep);
+}
+
 /* ------------------------------------------------------------------ nil_id */
 
 /* nil_reply answers a write as a hostile Xero answers one it did not save: 200, and every
@@ -1045,59 +1150,16 @@ static void accounting(sim_call *c, const char *rest)
     }
 
     /* the caller (server.c) holds world_lock for reading */
-    if (!sim__auth_bearer(c) || !sim__auth_tenant(c)) {
+    if (!sim__api_admit(c, is_get ? res->read : res->write)) {
         return;
     }
     sim_tenant *t = c->tenant;
-    bool write = !is_get;
-    if (!sim__scope_has(c->scope, write ? res->write : res->read)) {
-        sim__reply_problem(c, 401, "Unauthorized", "AuthorizationUnsuccessful");
-        return;
-    }
-    if (!sim__limits_acquire(c)) {
-        return;
-    }
     size_t blen = 0;
     const char *body = xs_http_req_body(c->req, &blen);
-    c->fault = sim__fault_pick(c, is_get ? "" : body, is_get ? 0 : blen, true);
-    /* nil_id is a fault only for a write with items, known once the body is read */
-    bool nil_id = c->fault == SIM_FAULT_NIL_ID;
-    if (nil_id) {
-        c->fault = SIM_FAULT_NONE;
+    bool nil_id = false;
+    if (!sim__api_faults(c, is_get, body, blen, &nil_id)) {
+        return;
     }
-    switch (c->fault) {
-    case SIM_FAULT_500:
-        sim__reply_xero_error(c, 500, 500, "UnknownErrorException",
-                              "An error occurred in Xero. Check the API Status page "
-                              "http://status.developer.xero.com for current service status.");
-        return;
-    case SIM_FAULT_503:
-        sim__reply_header(c, "Retry-After", "5");
-        sim__reply_text(c, 503, "The Xero API is temporarily unavailable. Please try again.");
-        return;
-    case SIM_FAULT_REVOKED:
-        sim__revoke_all(c->s);
-        sim__reply_problem(c, 401, "Unauthorized", "AuthenticationUnsuccessful");
-        return;
-    case SIM_FAULT_HANG:
-        /* the call stays in flight at "Xero" while the client waits; then server.c closes
-         * the connection without a reply */
-        sim__hang(c->s, c->set.hang_ms);
-        return;
-    case SIM_FAULT_RESET:
-        return; /* server.c resets the connection; nothing was applied */
-    case SIM_FAULT_429:
-        sim__limits_fault_429(c);
-        return;
-    case SIM_FAULT_APPLIED_5XX:
-        if (is_get) {
-            return; /* nothing to apply: sim__h_accounting answers 504 */
-        }
-        break;
-    default:
-        break;
-    }
-    sim__latency(c, is_get ? "" : body, is_get ? 0 : blen);
     if (!allowed) {
         sim__reply_method_not_allowed(c);
         return;
@@ -1124,25 +1186,9 @@ static void accounting(sim_call *c, const char *rest)
         sim__reply_too_large(c);
         return;
     }
-    const char *idem = xs_http_req_header(c->req, "Idempotency-Key");
     bool idem_on = false;
-    if (idem != NULL) {
-        if (strlen(idem) > SIM_IDEM_KEY_MAX || idem[0] == '\0') {
-            sim__reply_problem(c, 400, "Bad Request",
-                               "The Idempotency-Key header must be 1 to 128 characters.");
-            return;
-        }
-        snprintf(c->idem, sizeof(c->idem), "%s", idem);
-        idem_result ir = idem_begin(c, t, idem, body, blen);
-        if (ir != IDEM_PROCEED) {
-            return;
-        }
-        idem_on = true;
-    }
-    if (c->fault == SIM_FAULT_SLOW) {
-        /* Xero is slow to apply this one: its key is already taken, so a client that gives
-         * up and sends it again meanwhile is told it is still being processed (409) */
-        sim__hang(c->s, c->set.hang_ms);
+    if (!sim__idem_open(c, t, body, blen, &idem_on)) {
+        return;
     }
     if (nil_id && !is_delete && nil_reply(c, res->ops, body, blen)) {
         c->fault = SIM_FAULT_NIL_ID;
@@ -1196,12 +1242,5 @@ static void accounting(sim_call *c, const char *rest)
 void sim__h_accounting(sim_call *c, const char *rest)
 {
     accounting(c, rest);
-    if (c->fault == SIM_FAULT_APPLIED_5XX) {
-        /* the backend did its work (and recorded its Idempotency-Key with its real reply);
-         * the gateway timed out waiting for it */
-        sim__reply_gateway_timeout(c);
-    }
-    /* on every reply, the 404 of an unknown resource or path included */
-    sim__limits_headers(c);
-    sim__limits_release(c);
+    sim__api_finish(c);
 }

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "context.h"
 #include "faults.h"
+#include "files.h"
 #include "identity.h"
 #include "kinds.h"
 #include "limits.h"
@@ -658,6 +659,31 @@ static void tenants_route(sim_call *c, const char *rest)
     pthread_rwlock_unlock(&s->world_lock);
 }
 
+/* ------------------------------------------------------------------ files */
+
+/* files_get answers GET /_sim/files?tenant=<id>: the tenant's folders and files. */
+static void files_get(sim_call *c)
+{
+    sim *s = c->s;
+    const char *tid = xs_http_req_query(c->req, "tenant");
+    xs_uuid id;
+    if (tid == NULL || !xs_uuid_parse(tid, &id)) {
+        bad(c, "tenant=<tenantId> is required%s", "");
+        return;
+    }
+    pthread_rwlock_rdlock(&s->world_lock);
+    sim_tenant *t = sim__tenant_find(s, &id);
+    if (t == NULL) {
+        pthread_rwlock_unlock(&s->world_lock);
+        not_found(c, "tenant");
+        return;
+    }
+    pthread_rwlock_rdlock(&t->lock);
+    sim__reply_json(c, 200, sim__files_json(t));
+    pthread_rwlock_unlock(&t->lock);
+    pthread_rwlock_unlock(&s->world_lock);
+}
+
 /* ------------------------------------------------------------------ XPM */
 
 /* xpm_items applies body's list under key ("clients", "jobs"), or body itself as one item,
@@ -966,6 +992,8 @@ void sim__h_control(sim_call *c, const char *rest)
     } else if (strcmp(rest, "/faults") == 0 && strcmp(c->method, "DELETE") == 0) {
         sim__faults_reset(s);
         sim__reply_json(c, 200, json_pack("{s:[]}", "script"));
+    } else if (strcmp(rest, "/files") == 0 && get) {
+        files_get(c);
     } else if (strcmp(rest, "/webhooks") == 0 && get) {
         sim__reply_json(c, 200, sim__webhooks_json(s));
     } else if (strcmp(rest, "/webhooks/itr") == 0 && post) {

@@ -541,6 +541,8 @@ static const struct {
     {"accounting.banktransactions.read", "View your bank transactions"},
     {"accounting.settings", "View and manage your organisation settings"},
     {"accounting.settings.read", "View your organisation settings"},
+    {"files", "View and manage your files and folders"},
+    {"files.read", "View your files and folders"},
     {"practicemanager", "View and manage your Practice Manager data"},
     {"practicemanager.read", "View your Practice Manager data"},
     {"practicemanager.client", "View and manage your Practice Manager client data"},

@@ -12,6 +12,7 @@ void sim__reply_json(sim_call *c, int status, json_t *body)
     json_decref(c->json);
     free(c->text);
     c->text = NULL;
+    c->text_len = 0;
     c->status = status;
     c->json = body;
     c->ctype = "application/json; charset=utf-8";
@@ -24,8 +25,22 @@ static void reply_set(sim_call *c, int status, char *text, const char *ctype)
     c->json = NULL;
     free(c->text);
     c->text = text;
+    c->text_len = 0;
     c->status = status;
     c->ctype = ctype;
+}
+
+void sim__reply_bytes(sim_call *c, int status, const char *ctype, const void *data, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+        return;
+    }
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    reply_set(c, status, copy, ctype);
+    c->text_len = len;
 }
 
 void sim__reply_json_text(sim_call *c, int status, char *text)

@@ -35,6 +35,7 @@ typedef struct sim_call {
     int status;
     json_t *json;
     char *text;
+    size_t text_len; /* bytes of text when it is binary (sim__reply_bytes); 0: strlen */
     const char *ctype;
     char *hname[SIM_MAX_HEADERS]; /* owned */
     char *hval[SIM_MAX_HEADERS];  /* owned, any length */
@@ -50,6 +51,9 @@ void sim__reply_json(sim_call *c, int status, json_t *body);
 void sim__reply_json_text(sim_call *c, int status, char *text);
 /* sim__reply_text sets a text/plain reply (copied). */
 void sim__reply_text(sim_call *c, int status, const char *text);
+/* sim__reply_bytes sets a reply of len bytes (copied; any bytes, NULs included) of type
+ * ctype (static). */
+void sim__reply_bytes(sim_call *c, int status, const char *ctype, const void *data, size_t len);
 /* sim__reply_html sets a text/html reply (html taken over: a page a person's browser shows).
  * NULL, its maker's out of memory, sets a 500. */
 void sim__reply_html(sim_call *c, int status, char *html);

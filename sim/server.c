@@ -1,8 +1,8 @@
 /*
  * server.c: the simulator's life cycle and HTTP front: start and stop, routing of every
- * request (identity, connections, accounting, XPM, control) and sending its reply (reply.h makes
- * it), and the faults that act on the connection itself (hang, reset, lost, truncated, garbled),
- * or, on identity endpoints, on the reply (429, applied_5xx).
+ * request (identity, connections, accounting, files, XPM, control) and sending its reply (reply.h
+ * makes it), and the faults that act on the connection itself (hang, reset, lost, truncated,
+ * garbled), or, on identity endpoints, on the reply (429, applied_5xx).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "context.h"
 #include "control.h"
 #include "faults.h"
+#include "files.h"
 #include "identity.h"
 #include "limits.h"
 #include "reply.h"
@@ -93,7 +94,7 @@ static void send_reply(sim_call *c)
     } else if (c->text != NULL) {
         body = c->text;
         c->text = NULL;
-        len = strlen(body);
+        len = c->text_len > 0 ? c->text_len : strlen(body);
     }
     if (c->status == 204 || (c->status == 302 && len == 0)) {
         xs_http_reply(req, c->status, NULL, NULL, 0);
@@ -178,6 +179,18 @@ static const char *identity_route(const char *path)
     return NULL;
 }
 
+/* files_rest returns where the Files API's own path begins in path ("/Files", after the
+ * prefix), or NULL when path is not the Files API's. */
+static const char *files_rest(const char *path)
+{
+    size_t plen = strlen(SIM_FILES_PREFIX);
+    if (strncasecmp(path, SIM_FILES_PREFIX, plen) == 0 &&
+        (path[plen] == '/' || path[plen] == '\0')) {
+        return path + plen;
+    }
+    return NULL;
+}
+
 /* xpm_rest returns where the XPM API's own path begins in path ("/job.api/current", after
  * the prefix), or NULL when path is not the XPM API's. */
 static const char *xpm_rest(const char *path)
@@ -199,7 +212,7 @@ static const char *accounting_rest(const sim_settings *set, const char *path)
         return path + plen;
     }
     if (set->serve_at_root && path[0] == '/' && path[1] != '\0' && !is_control(path) &&
-        identity_route(path) == NULL && xpm_rest(path) == NULL) {
+        identity_route(path) == NULL && files_rest(path) == NULL && xpm_rest(path) == NULL) {
         return path;
     }
     return NULL;
@@ -273,10 +286,13 @@ static void dispatch(xs_http_req *req, void *arg)
         /* the handlers name themselves too; this names a call a fault ends first */
         snprintf(c->endpoint, sizeof(c->endpoint), "%.12s %s", c->method, ident);
     }
+    const char *frest = files_rest(c->path);
     if (xrest != NULL) {
         sim__h_xpm(c, xrest);
     } else if (rest != NULL) {
         sim__h_accounting(c, rest);
+    } else if (frest != NULL) {
+        sim__h_files(c, frest);
     } else if (ident == NULL) {
         sim__reply_text(c, 404, "The resource you're looking for cannot be found");
     } else if (strcmp(ident, "/identity/connect/authorize") == 0) {
@@ -312,7 +328,7 @@ static void dispatch(xs_http_req *req, void *arg)
 
 /* server_error answers the errors the HTTP layer produces before routing (a body over its
  * ceiling, a target or headers too long, a refused target) in Xero's shapes, with the rate
- * limit headers, when the request is for the Accounting or the XPM API; anything else keeps the
+ * limit headers, when the request is for the Accounting, Files or XPM API; anything else keeps the
  * layer's JSON errors. */
 static bool server_error(xs_http_req *req, int status, void *arg)
 {
@@ -320,7 +336,7 @@ static bool server_error(xs_http_req *req, int status, void *arg)
     sim_settings set;
     sim__settings(s, &set);
     const char *raw = xs_http_req_raw_path(req);
-    if (accounting_rest(&set, raw) == NULL && xpm_rest(raw) == NULL) {
+    if (accounting_rest(&set, raw) == NULL && files_rest(raw) == NULL && xpm_rest(raw) == NULL) {
         return false;
     }
     sim_call *c = call_create(s, req, raw);

@@ -1,5 +1,6 @@
 /* settings.c: fault kinds by name, fault rates, and the settings' start values read from the
  * configuration. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,49 @@ xs_err sim__fault_rates_parse(const char *text, uint32_t ppm[SIM_FAULT_NKINDS], 
     return XS_OK;
 }
 
+/* files_types reads XS_SIM_FILES_TYPES ("pdf, PNG,jpg") into out as ",pdf,png,jpg,":
+ * lowercase, each 1 to 10 letters or digits, a leading dot allowed. XS_EINVAL with why (200
+ * bytes) otherwise. */
+static xs_err files_types(const char *text, char out[512], char *why)
+{
+    size_t o = 0;
+    out[o++] = ',';
+    const char *p = text != NULL ? text : "";
+    for (;;) {
+        while (*p == ' ') {
+            p++;
+        }
+        if (*p == '.') {
+            p++;
+        }
+        size_t n = 0;
+        while (isalnum((unsigned char)p[n])) {
+            n++;
+        }
+        const char *q = p + n;
+        while (*q == ' ') {
+            q++;
+        }
+        if (n == 0 || n > 10 || (*q != ',' && *q != '\0') || o + n + 2 >= 512) {
+            snprintf(why, 200,
+                     "XS_SIM_FILES_TYPES: expected comma-separated extensions of 1 to 10 letters "
+                     "or digits (e.g. \"pdf,png\"), got \"%.80s\"",
+                     text != NULL ? text : "");
+            return XS_EINVAL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            out[o++] = (char)tolower((unsigned char)p[i]);
+        }
+        out[o++] = ',';
+        if (*q == '\0') {
+            break;
+        }
+        p = q + 1;
+    }
+    out[o] = '\0';
+    return XS_OK;
+}
+
 xs_err sim__settings_from_config(const xs_config *cfg, sim_settings *set, xs_log *log)
 {
     memset(set, 0, sizeof(*set));
@@ -117,6 +161,13 @@ xs_err sim__settings_from_config(const xs_config *cfg, sim_settings *set, xs_log
     }
     snprintf(set->webhook_url, sizeof(set->webhook_url), "%s", url ? url : "");
     snprintf(set->webhook_key, sizeof(set->webhook_key), "%s", key ? key : "");
+    set->files_max_size = xs_config_int(cfg, "XS_SIM_FILES_MAX_SIZE");
+    set->files_name_max = xs_config_int(cfg, "XS_SIM_FILES_NAME_MAX");
+    char twhy[200];
+    if (files_types(xs_config_str(cfg, "XS_SIM_FILES_TYPES"), set->files_types, twhy) != XS_OK) {
+        xs_log_error(log, "config.invalid", "{s:s}", "error", twhy);
+        return XS_ECONFIG;
+    }
     const char *faults = xs_config_str(cfg, "XS_SIM_FAULTS");
     if (faults != NULL) {
         char why[160];

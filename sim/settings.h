@@ -47,6 +47,8 @@ typedef struct sim_settings {
     int64_t access_ttl_ms, refresh_grace_ms, refresh_ttl_ms, code_ttl_ms;
     int64_t idem_ttl_ms;
     int64_t max_body;
+    int64_t files_max_size, files_name_max;
+    char files_types[512]; /* ",ext,ext,...," lowercase, for a search of ",ext," */
     int64_t high_volume;
     bool serve_at_root;
     bool require_pkce;

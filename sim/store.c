@@ -721,6 +721,9 @@ void sim__tenant_destroy(sim_tenant *t)
     sim__imap_free(&t->acct_names);
     sim__smap_free(&t->fingerprints, free);
     sim__smap_free(&t->idem, t->idem_free);
+    if (t->files_free != NULL) {
+        t->files_free(t->files);
+    }
     pthread_rwlock_destroy(&t->lock);
     free(t->name);
     free(t);

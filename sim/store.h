@@ -229,6 +229,10 @@ typedef struct sim_tenant {
     struct sim_idem *idem_first, *idem_last;
     /* frees one entry of idem: set by the cache's owner (api.c) with its first entry */
     void (*idem_free)(void *entry);
+    /* the Files API's folders, files and associations (files.c), under lock; freed with
+     * files_free, set by their owner when it makes them */
+    struct sim_files *files;
+    void (*files_free)(struct sim_files *files);
     /* Xero Practice Manager data (xpm.c), under lock; freed by xpm_free, set with it */
     struct sim_xpm *xpm;
     void (*xpm_free)(struct sim_xpm *x);

@@ -8,6 +8,7 @@
 #include "world.h"
 #include "context.h"
 #include "faults.h"
+#include "files.h"
 #include "identity.h"
 #include "kinds.h"
 #include "limits.h"
@@ -37,7 +38,7 @@ xs_err sim__tenant_add(sim *s, const xs_uuid *id, const char *name, const char *
         return e;
     }
     t->created = sim__now(s);
-    if ((e = sim__seed_accounts(t, t->created)) != XS_OK ||
+    if ((e = sim__seed_accounts(t, t->created)) != XS_OK || (e = sim__files_init(s, t)) != XS_OK ||
         (e = sim__xpm_attach(t, s->set.seed)) != XS_OK) {
         sim__tenant_destroy(t);
         return e;

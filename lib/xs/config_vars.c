@@ -388,6 +388,17 @@ const xs_config_var xs_config_vars[] = {
      "Also serve the Accounting API at / (e.g. /Contacts), as other mocks of the spec do."},
     {"XS_SIM_MAX_BODY", XS_CFG_INT, "3670016", false, 1024, 33554432, NULL, XS_PROC_SIM,
      "Largest write body in bytes; larger ones get 413 (Xero: 3.5 MB)."},
+    {"XS_SIM_FILES_MAX_SIZE", XS_CFG_INT, "10485760", false, 1, 33554432, NULL, XS_PROC_SIM,
+     "Largest file the Files API accepts, in bytes; a larger upload is refused with 400 naming "
+     "the limit (Xero: 10 MB)."},
+    {"XS_SIM_FILES_TYPES", XS_CFG_STRING,
+     "7z,bmp,csv,doc,docx,eml,gif,jpeg,jpg,keynote,msg,numbers,odf,ods,odt,pages,pdf,png,ppt,"
+     "pptx,rar,rtf,tif,tiff,txt,xls,xlsx,zip",
+     false, 0, 0, NULL, XS_PROC_SIM,
+     "Comma-separated file extensions the Files API accepts (letters and digits, up to 10 "
+     "each; Xero's list by default); a file named otherwise is refused."},
+    {"XS_SIM_FILES_NAME_MAX", XS_CFG_INT, "255", false, 1, 1000, NULL, XS_PROC_SIM,
+     "Longest file or folder name the Files API accepts, in characters."},
     {"XS_SIM_HIGH_VOLUME", XS_CFG_INT, "100000", false, 1, 1000000000, NULL, XS_PROC_SIM,
      "Above this many records of a kind, unpaged or unindexed list reads are refused as Xero "
      "refuses them (\"not filtering ... efficiently\")."},

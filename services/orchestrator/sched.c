@@ -288,9 +288,8 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         xs_pg_res_bool(cs, i, 2, &paused);
         json_t *settings = xs_json_parse(st, strlen(st), NULL);
         /* Only what this connection syncs and can push, and only once its initial import
-         * of the entity is done: it has a cursor if it is pulled (before that, a local record
-         * may match one in Xero that is not yet linked), and its first full run has ended, scan
-         * and all
+         * of the entity is done: it has a cursor (before that, a local record may match one
+         * in Xero that is not yet linked), and its first full run has ended, scan and all
          * (the scan sends every local record that differs; a push run beside it would send
          * some of the same records, splitting batches between the two). */
         json_t *mine = json_object();
@@ -300,6 +299,8 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         {
             const xs_entity_info *info = xs_entity_find(ent);
             xs_pg_res *cur = NULL;
+            /* An entity never pulled (documents) has no cursor: only the first full run's
+             * end counts. */
             bool imported =
                 !paused &&
                 xs_pg_q(pg, &cur,
@@ -311,7 +312,7 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
                         "EXISTS (SELECT 1 FROM sync.runs r WHERE r.connection_id = $1 AND r.mode "
                         "= 'full' AND r.status IN ('succeeded', 'partial') AND (r.entities = '{}' "
                         "OR $2 = ANY (r.entities))))",
-                        cid, ent, info != NULL && !info->pull ? "false" : "true") == XS_OK &&
+                        cid, ent, info != NULL && info->pull ? "true" : "false") == XS_OK &&
                 xs_pg_res_nrows(cur) > 0;
             xs_pg_res_free(cur);
             bool enabled =

@@ -440,7 +440,9 @@ static void test_consent_selects_tenants(void **state)
     "accounting.transactions accounting.transactions.read accounting.invoices "                    \
     "accounting.invoices.read accounting.payments accounting.payments.read "                       \
     "accounting.banktransactions accounting.banktransactions.read accounting.settings "            \
-    "accounting.settings.read"
+    "accounting.settings.read files files.read practicemanager practicemanager.read "              \
+    "practicemanager.job practicemanager.job.read practicemanager.client "                         \
+    "practicemanager.client.read"
 
 /* query_value finds name in the query of url and writes its decoded value into out (new),
  * or returns NULL. */

@@ -97,9 +97,10 @@ static size_t upload_fill(char *data, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
-/* perform is st_req, and st_req_upload when upload is above 0. */
+/* perform is st_req (blen SIZE_MAX: the body is text), st_req_bytes, and st_req_upload when
+ * upload is above 0. */
 static st_reply perform(st_sim *t, const char *method, const char *path, const char *body,
-                        curl_off_t upload, const char *const *headers, long timeout_ms)
+                        size_t blen, curl_off_t upload, const char *const *headers, long timeout_ms)
 {
     st_reply r = {0};
     CURL *h = t->curl;
@@ -126,7 +127,7 @@ static st_reply perform(st_sim *t, const char *method, const char *path, const c
         curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
     } else if (body != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(blen == SIZE_MAX ? strlen(body) : blen));
     }
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -165,13 +166,19 @@ static st_reply perform(st_sim *t, const char *method, const char *path, const c
 st_reply st_req(st_sim *t, const char *method, const char *path, const char *body,
                 const char *const *headers, long timeout_ms)
 {
-    return perform(t, method, path, body, 0, headers, timeout_ms);
+    return perform(t, method, path, body, SIZE_MAX, 0, headers, timeout_ms);
+}
+
+st_reply st_req_bytes(st_sim *t, const char *method, const char *path, const char *body, size_t len,
+                      const char *const *headers, long timeout_ms)
+{
+    return perform(t, method, path, body, len, 0, headers, timeout_ms);
 }
 
 st_reply st_req_upload(st_sim *t, const char *method, const char *path, const char *const *headers,
                        int64_t size)
 {
-    return perform(t, method, path, NULL, (curl_off_t)size, headers, 0);
+    return perform(t, method, path, NULL, 0, (curl_off_t)size, headers, 0);
 }
 
 const char *st_header(const st_reply *r, const char *name, char *out, size_t cap)

@@ -50,6 +50,10 @@ typedef struct st_reply {
 st_reply st_req(st_sim *t, const char *method, const char *path, const char *body,
                 const char *const *headers, long timeout_ms);
 
+/* st_req_bytes is st_req with a body of len bytes (any bytes, NULs included). */
+st_reply st_req_bytes(st_sim *t, const char *method, const char *path, const char *body, size_t len,
+                      const char *const *headers, long timeout_ms);
+
 /* st_req_upload is st_req with a body of size bytes announced with Expect: 100-continue and
  * sent only when the server asks for it (for bodies too large to hold, or refused unread). */
 st_reply st_req_upload(st_sim *t, const char *method, const char *path, const char *const *headers,
@@ -92,9 +96,13 @@ char *st_authorize(st_sim *t, const char *scope, const char *challenge, const ch
  * right one). */
 st_reply st_token(st_sim *t, const char *form, const char *secret);
 
-/* st_connect does the whole flow with every scope and stores token, refresh and tenant. */
+/* st_connect does the whole flow with the accounting scopes and stores token, refresh and
+ * tenant. */
 void st_connect(st_sim *t);
 /* st_connect_scope is st_connect asking for the space-separated scope instead. */
+void st_connect_scope(st_sim *t, const char *scope);
+
+/* st_connect_scope is st_connect asking for the space-separated scope list. */
 void st_connect_scope(st_sim *t, const char *scope);
 
 /* st_str returns obj[key] as a string (borrowed), or "" when absent or not a string. */
