@@ -772,14 +772,30 @@ static bool endpoint_id(const char *p)
     return p[1 + n] != '/';
 }
 
+/* files_id_name is the placeholder of the id after resource word w (n bytes) in a Files API
+ * path, as xero-sim's counters name it: an upload's POST /Files/{FolderId}, else the id of
+ * what the word names. */
+static const char *files_id_name(const char *method, const char *w, size_t n, bool last)
+{
+    if (n == 5 && strncmp(w, "Files", 5) == 0) {
+        return last && strcmp(method, "POST") == 0 ? "FolderId" : "FileId";
+    }
+    if (n == 7 && strncmp(w, "Folders", 7) == 0) {
+        return "FolderId";
+    }
+    return n == 12 && strncmp(w, "Associations", 12) == 0 ? "ObjectId" : "id";
+}
+
 /* endpoint_files names a Files API path p (after XS_XERO_FILES_PATH "/"): up to four
- * segments, resource words and ids in turn, as "METHOD /files/Word/{id}/Word"; else "other"
- * stays in buf. */
+ * segments, resource words and ids in turn, as xero-sim counts them ("METHOD /Files/{FileId}/
+ * Associations"); else "other" stays in buf. */
 static void endpoint_files(const char *method, const char *p, char *buf)
 {
     char name[XS_XERO_ENDPOINT_MAX];
-    int len = snprintf(name, sizeof(name), "%s /files", method);
+    int len = snprintf(name, sizeof(name), "%s ", method);
     size_t plen = strcspn(p, "?");
+    const char *word = p;
+    size_t wlen = 0;
     if (plen == 0) {
         return;
     }
@@ -789,9 +805,12 @@ static void endpoint_files(const char *method, const char *p, char *buf)
             return;
         }
         if (seg % 2 == 0) {
+            word = p;
+            wlen = n;
             len += snprintf(name + len, sizeof(name) - (size_t)len, "/%.*s", (int)n, p);
         } else {
-            len += snprintf(name + len, sizeof(name) - (size_t)len, "/{id}");
+            len += snprintf(name + len, sizeof(name) - (size_t)len, "/{%s}",
+                            files_id_name(method, word, wlen, n == plen && seg == 1));
         }
         p += n;
         plen -= n;

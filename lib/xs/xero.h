@@ -254,8 +254,8 @@ bool xs_xero_files_folder_ok(const char *name, char *why);
 /* xs_xero_endpoint names the endpoint call went to, as "METHOD /Resource" with the record's
  * id as "{id}" and no query: "GET /Contacts", "POST /Payments/{id}", "POST /connect/token",
  * "DELETE /connections/{id}" (the simulator's names for its routes); a Files API path the same
- * way under its own prefix, each id as "{id}": "GET /files/Folders", "POST /files/Files/{id}",
- * "POST /files/Files/{id}/Associations". Anything else (a deeper
+ * way, its ids named as the simulator names them: "GET /Folders", "POST /Files/{FolderId}" (an
+ * upload), "GET /Files/{FileId}", "POST /Files/{FileId}/Associations". Anything else (a deeper
  * path, a resource name that is not a plain word, another method) is "other", so the names
  * form a small, fixed set fit for a metric's label. buf holds XS_XERO_ENDPOINT_MAX bytes. */
 void xs_xero_endpoint(const xs_xero_call *call, char *buf);

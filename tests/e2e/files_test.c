@@ -25,6 +25,7 @@
 static xst_engine *E;
 static char CONN[40], TENANT[40];
 static char *ORG;
+static char *const FILES_ENV[] = {"XS_FILES_RETRY_BASE=1s", NULL};
 
 /* upload posts a form of fields (name, value pairs, NULL-ended) and a file part (NULL: none). */
 static xst_http upload(const char *ctype, const char *const *fields, const char *filename,
@@ -160,10 +161,54 @@ static char *wait_status(const char *id, const char *status)
     return NULL;
 }
 
+/* files_calls counts the calls xero-sim saw that list folders or upload a file. */
+static long files_calls(void)
+{
+    return xst_engine_sim_calls(E, "GET /Folders", 0) +
+           xst_engine_sim_calls(E, "POST /Files/{FolderId}", 0);
+}
+
+/* sim_files_with counts the tenant's files in xero-sim whose sha256 is sum; *assoc (when not
+ * NULL) the associations of the last one, as "Group:Type:ObjectId" in buf. */
+static int sim_files_with(const char *sum, char *assoc, size_t cap)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/files?tenant=%s", TENANT);
+    json_t *st = xst_engine_sim_json(E, "GET", path, NULL);
+    json_t *files = json_object_get(st, "files");
+    int n = 0;
+    if (assoc != NULL) {
+        assoc[0] = '\0';
+    }
+    for (size_t i = 0; i < json_array_size(files); i++) {
+        json_t *f = json_array_get(files, i);
+        if (strcmp(xs_json_str_or(f, "sha256", ""), sum) != 0) {
+            continue;
+        }
+        n++;
+        json_t *as = json_object_get(f, "associations");
+        for (size_t k = 0; assoc != NULL && k < json_array_size(as); k++) {
+            json_t *a = json_array_get(as, k);
+            size_t len = strlen(assoc);
+            snprintf(assoc + len, cap - len, "%s%s:%s:%s", len > 0 ? "," : "",
+                     xs_json_str_or(a, "object_group", ""), xs_json_str_or(a, "object_type", ""),
+                     xs_json_str_or(a, "object_id", ""));
+        }
+    }
+    json_decref(st);
+    return n;
+}
+
+/* sha_of is the hex SHA-256 of text (new). */
+static char *sha_of(const char *text)
+{
+    return xst_engine_sqlf(E, "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", 1, text);
+}
+
 static void test_skipped_and_retry(void **state)
 {
     (void)state;
-    long calls = xst_engine_sim_calls(E, "GET /files/Folders", 0);
+    long calls = files_calls();
     char *big = xst_engine_sqlf(
         E,
         "INSERT INTO app.documents (organisation_id, file_name, mime_type, size_bytes, sha256, "
@@ -183,7 +228,7 @@ static void test_skipped_and_retry(void **state)
     assert_non_null(strstr(why, "does not take files of this type"));
     free(why);
     /* Skipped before any call to Xero Files. */
-    assert_int_equal(xst_engine_sim_calls(E, "GET /files/Folders", 0), calls);
+    assert_int_equal(files_calls(), calls);
     /* Retry: pending and queued at once, then skipped again (the limit is the same). */
     assert_int_equal(xst_engine_sql_longf(E,
                                           "SELECT attempts FROM sync.document_pushes WHERE "
@@ -217,14 +262,246 @@ static void test_skipped_and_retry(void **state)
     free(exe);
 }
 
+/* A document with neither contact nor invoice goes into the folder (settings' default,
+ * "<XS_APP_NAME> Uploads"), once, with no association. */
+static void test_folder_only(void **state)
+{
+    (void)state;
+    char *id = xst_engine_sqlf(E, "SELECT id FROM app.documents WHERE file_name = 'notes.txt'", 0);
+    free(wait_status(id, "pushed"));
+    char *sum = sha_of("hello, Xero");
+    char assoc[256];
+    assert_int_equal(sim_files_with(sum, assoc, sizeof(assoc)), 1);
+    assert_string_equal(assoc, "");
+    char path[128];
+    snprintf(path, sizeof(path), "/_sim/files?tenant=%s", TENANT);
+    json_t *st = xst_engine_sim_json(E, "GET", path, NULL);
+    json_t *f = json_array_get(json_object_get(st, "files"), 0);
+    char *folder = xst_engine_sqlf(E,
+                                   "SELECT xero_id FROM sync.document_folders WHERE "
+                                   "connection_id = $1 AND name = 'xero-sync Uploads'",
+                                   1, CONN);
+    assert_non_null(folder);
+    assert_string_equal(xs_json_str_or(f, "folder_id", ""), folder);
+    char *fid = xst_engine_sqlf(E,
+                                "SELECT xero_file_id FROM sync.document_pushes WHERE "
+                                "document_id = $1",
+                                1, id);
+    assert_string_equal(xs_json_str_or(f, "id", ""), fid);
+    json_decref(st);
+    free(fid);
+    free(folder);
+    free(sum);
+    free(id);
+}
+
+/* doc_for posts a text document of text for contact (NULL: none); its id (new). */
+static char *doc_for(const char *name, const char *text, const char *contact)
+{
+    const char *fields[] = {"organisation_id", ORG, contact != NULL ? "contact_id" : NULL, contact,
+                            NULL};
+    xst_http r = upload(FORM, fields, name, "text/plain", text);
+    if (r.status != 201) {
+        fail_msg("POST /v1/documents: %ld %s", r.status, r.body);
+    }
+    char *id = strdup(xs_json_str_or(r.json, "id", ""));
+    xst_http_free(&r);
+    return id;
+}
+
+/* new_contact writes a local contact named name; its id (new). */
+static char *new_contact(const char *name)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\",\"name\":\"%s\"}", ORG, name);
+    xst_http r = xst_engine_api(E, "POST", "/v1/contacts", body);
+    if (r.status != 201) {
+        fail_msg("POST /v1/contacts: %ld %s", r.status, r.body);
+    }
+    char *id = strdup(xs_json_str_or(r.json, "id", ""));
+    xst_http_free(&r);
+    return id;
+}
+
+static void script(const char *json)
+{
+    xst_http f = xst_engine_simctl(E, "POST", "/_sim/faults", json);
+    if (f.status != 200) {
+        fail_msg("/_sim/faults: %ld %s", f.status, f.body);
+    }
+    xst_http_free(&f);
+}
+
+static void unscript(void)
+{
+    xst_http d = xst_engine_simctl(E, "DELETE", "/_sim/faults", NULL);
+    xst_http_free(&d);
+}
+
+/* expect_associated checks document id is pushed once, associated with contact's Xero id. */
+static void expect_associated(const char *id, const char *text, const char *contact)
+{
+    free(wait_status(id, "pushed"));
+    char *xid = xst_engine_sqlf(E,
+                                "SELECT xero_id FROM sync.mappings WHERE connection_id = $1 "
+                                "AND entity = 'contact' AND local_id = $2",
+                                2, CONN, contact);
+    assert_non_null(xid);
+    char want[128], assoc[256];
+    snprintf(want, sizeof(want), "Contact:Business:%s", xid);
+    char *sum = sha_of(text);
+    assert_int_equal(sim_files_with(sum, assoc, sizeof(assoc)), 1);
+    assert_string_equal(assoc, want);
+    free(sum);
+    free(xid);
+}
+
+/* A document for a contact not yet in Xero waits, blocked on it, and is pushed and associated
+ * once the contact is (the contact's push held by a slow reply). */
+static void test_waits_for_contact(void **state)
+{
+    (void)state;
+    script("{\"script\":[{\"method\":\"POST\",\"path\":\"/api.xro/2.0/Contacts\",\"fault\":"
+           "\"slow\",\"times\":1}]}");
+    char *contact = new_contact("Kauri Dental");
+    char *id = doc_for("kauri.txt", "Kauri Dental: signed engagement", contact);
+    for (int i = 0; i < 300; i++) {
+        if (xst_engine_sql_longf(E,
+                                 "SELECT count(*) FROM sync.document_pushes WHERE "
+                                 "document_id = $1 AND status = 'pending' AND blocked_entity "
+                                 "= 'contact' AND blocked_on = $2",
+                                 2, id, contact) == 1) {
+            break;
+        }
+        if (i == 299) {
+            fail_msg("document %s was never blocked on contact %s", id, contact);
+        }
+        usleep(100000);
+    }
+    unscript();
+    expect_associated(id, "Kauri Dental: signed engagement", contact);
+    free(id);
+    free(contact);
+}
+
+/* Two documents of the same bytes on one connection: one upload, one file id. */
+static void test_same_bytes_once(void **state)
+{
+    (void)state;
+    long uploads = xst_engine_sim_calls(E, "POST /Files/{FolderId}", 0);
+    char *a = doc_for("copy-a.txt", "the same bytes twice", NULL);
+    char *b = doc_for("copy-b.txt", "the same bytes twice", NULL);
+    free(wait_status(a, "pushed"));
+    free(wait_status(b, "pushed"));
+    assert_int_equal(xst_engine_sim_calls(E, "POST /Files/{FolderId}", 0) - uploads, 1);
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(DISTINCT xero_file_id) FROM "
+                                          "sync.document_pushes WHERE document_id IN ($1, $2)",
+                                          2, a, b),
+                     1);
+    char *sum = sha_of("the same bytes twice");
+    assert_int_equal(sim_files_with(sum, NULL, 0), 1);
+    free(sum);
+    free(a);
+    free(b);
+}
+
+/* An upload Xero applied whose reply is a 504: one file in the end, associated. */
+static void test_applied_5xx_upload(void **state)
+{
+    (void)state;
+    char *contact = new_contact("Totara Vets");
+    for (int i = 0; i < 300 && xst_engine_sql_longf(E,
+                                                    "SELECT count(*) FROM sync.mappings "
+                                                    "WHERE local_id = $1",
+                                                    1, contact) == 0;
+         i++) {
+        usleep(100000);
+    }
+    script("{\"script\":[{\"method\":\"POST\",\"path\":\"/files.xro/1.0/Files/\",\"fault\":"
+           "\"applied_5xx\",\"times\":1}]}");
+    long faults = xst_engine_sim_calls(E, "POST /Files/{FolderId}", 504);
+    char *id = doc_for("totara.txt", "Totara Vets: invoice scan", contact);
+    expect_associated(id, "Totara Vets: invoice scan", contact);
+    assert_int_equal(xst_engine_sim_calls(E, "POST /Files/{FolderId}", 504) - faults, 1);
+    unscript();
+    free(id);
+    free(contact);
+}
+
+/* kill -9 of xs-files while the association's reply is held (applied, slow): after a
+ * restart, exactly one file, associated once. */
+static void test_crash_before_association(void **state)
+{
+    (void)state;
+    char *contact = new_contact("Rimu Law");
+    for (int i = 0; i < 300 && xst_engine_sql_longf(E,
+                                                    "SELECT count(*) FROM sync.mappings "
+                                                    "WHERE local_id = $1",
+                                                    1, contact) == 0;
+         i++) {
+        usleep(100000);
+    }
+    /* The upload goes through; the association after it is held. */
+    script("{\"script\":[{\"method\":\"POST\",\"path\":\"/files.xro/1.0/Files/\",\"fault\":"
+           "\"slow\",\"skip\":1,\"times\":1}]}");
+    char *id = doc_for("rimu.txt", "Rimu Law: deed", contact);
+    for (int i = 0; i < 300; i++) {
+        if (xst_engine_sql_longf(E,
+                                 "SELECT count(*) FROM sync.document_pushes WHERE "
+                                 "document_id = $1 AND association_sent_at IS NOT NULL",
+                                 1, id) == 1) {
+            break;
+        }
+        if (i == 299) {
+            fail_msg("the association of %s was never sent", id);
+        }
+        usleep(100000);
+    }
+    xst_proc *files = NULL;
+    for (int i = 0; i < E->nprocs; i++) {
+        if (strncmp(E->procs[i]->name, "files", 5) == 0) {
+            files = E->procs[i];
+        }
+    }
+    assert_non_null(files);
+    xst_kill9(files);
+    xst_engine_forget(E, files);
+    xst_proc_free(files);
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.document_pushes WHERE "
+                                          "document_id = $1 AND associated_at IS NULL",
+                                          1, id),
+                     1);
+    unscript();
+    xst_engine_start_service(E, "files", "files-2", FILES_ENV);
+    expect_associated(id, "Rimu Law: deed", contact);
+    free(id);
+    free(contact);
+}
+
 static int setup(void **state)
 {
     (void)state;
     E = xst_engine_new("files");
-    xst_engine_start_sim(E, NULL);
+    char *const sim[] = {"XS_SIM_HANG=4s", NULL};
+    xst_engine_start_sim(E, sim);
     char *const extra[] = {"XS_DOCUMENTS_MAX_BYTES=2048", NULL};
     xst_engine_start_orchestrator(E, extra);
-    xst_engine_start_services(E);
+    /* A document whose upload is in doubt is tried again after a second, not 30. */
+    static const char *const names[] = {"auth",     "contacts", "invoices",
+                                        "payments", "files",    "jobs"};
+    for (size_t i = 0; i < 6; i++) {
+        char replica[32];
+        snprintf(replica, sizeof(replica), "%s-1", names[i]);
+        xst_engine_start_service(E, names[i], replica,
+                                 strcmp(names[i], "files") == 0 ? FILES_ENV : NULL);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        if (!xst_engine_wait_live(E, names[i], 1, 20000)) {
+            fail_msg("%s did not come up", names[i]);
+        }
+    }
     ORG = xst_engine_connected(E, "Files Practice", CONN, TENANT);
     return 0;
 }
@@ -239,9 +516,10 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_create_read_list),
-        cmocka_unit_test(test_skipped_and_retry),
+        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_create_read_list),
+        cmocka_unit_test(test_folder_only),        cmocka_unit_test(test_skipped_and_retry),
+        cmocka_unit_test(test_waits_for_contact),  cmocka_unit_test(test_same_bytes_once),
+        cmocka_unit_test(test_applied_5xx_upload), cmocka_unit_test(test_crash_before_association),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
