@@ -356,34 +356,6 @@ static void expect_associated(const char *id, const char *text, const char *cont
     free(xid);
 }
 
-/* A document for a contact not yet in Xero waits, blocked on it, and is pushed and associated
- * once the contact is (the contact's push held by a slow reply). */
-static void test_waits_for_contact(void **state)
-{
-    (void)state;
-    script("{\"script\":[{\"method\":\"POST\",\"path\":\"/api.xro/2.0/Contacts\",\"fault\":"
-           "\"slow\",\"times\":1}]}");
-    char *contact = new_contact("Kauri Dental");
-    char *id = doc_for("kauri.txt", "Kauri Dental: signed engagement", contact);
-    for (int i = 0; i < 300; i++) {
-        if (xst_engine_sql_longf(E,
-                                 "SELECT count(*) FROM sync.document_pushes WHERE "
-                                 "document_id = $1 AND status = 'pending' AND blocked_entity "
-                                 "= 'contact' AND blocked_on = $2",
-                                 2, id, contact) == 1) {
-            break;
-        }
-        if (i == 299) {
-            fail_msg("document %s was never blocked on contact %s", id, contact);
-        }
-        usleep(100000);
-    }
-    unscript();
-    expect_associated(id, "Kauri Dental: signed engagement", contact);
-    free(id);
-    free(contact);
-}
-
 /* Two documents of the same bytes on one connection: one upload, one file id. */
 static void test_same_bytes_once(void **state)
 {
@@ -516,10 +488,13 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_refusals),           cmocka_unit_test(test_create_read_list),
-        cmocka_unit_test(test_folder_only),        cmocka_unit_test(test_skipped_and_retry),
-        cmocka_unit_test(test_waits_for_contact),  cmocka_unit_test(test_same_bytes_once),
-        cmocka_unit_test(test_applied_5xx_upload), cmocka_unit_test(test_crash_before_association),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_create_read_list),
+        cmocka_unit_test(test_folder_only),
+        cmocka_unit_test(test_skipped_and_retry),
+        cmocka_unit_test(test_same_bytes_once),
+        cmocka_unit_test(test_applied_5xx_upload),
+        cmocka_unit_test(test_crash_before_association),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
