@@ -4,7 +4,9 @@
  * XS_DOCUMENTS_MAX_BYTES, a contact and an invoice at once, an unknown organisation), the
  * document read back whole and listed, and xs-files skipping what Xero Files would refuse
  * (too large, a type it does not take) with its reason and no call, then retry putting it
- * back to pending and queued.
+ * back to pending and queued; against xero-sim's Files API: a document into the folder only,
+ * the same bytes uploaded once, an applied upload answered 504 and a kill -9 of xs-files with
+ * the association held each ending with exactly one file, associated with its contact.
  */
 #include <stdarg.h>
 #include <stddef.h>
