@@ -152,6 +152,25 @@ const xs_config_var xs_config_vars[] = {
      XS_PROC_ORCHESTRATOR | XS_PROC_FILES,
      "The application's name as Xero users see it: documents go into the Xero Files folder "
      "\"<XS_APP_NAME> Uploads\" unless a connection's settings name another (files.folder)."},
+    {"XS_FILES_MAX_BYTES", XS_CFG_INT, "10485760", false, 1, 104857600, NULL, XS_PROC_FILES,
+     "Largest document xs-files uploads to Xero Files, in bytes (Xero's documented limit, 10 MB, "
+     "by default); a larger one is skipped with its reason, no call made."},
+    {"XS_FILES_TYPES", XS_CFG_STRING,
+     "7z,bmp,csv,doc,docx,eml,gif,heic,jpeg,jpg,keynote,msg,numbers,odf,ods,odt,pages,pdf,png,"
+     "ppt,pptx,rar,rtf,tif,tiff,txt,xls,xlsx,xml,zip",
+     false, 0, 0, NULL, XS_PROC_FILES | XS_PROC_ORCHESTRATOR,
+     "File extensions (lower case, comma-separated) Xero Files takes: a document of another "
+     "type is skipped by xs-files, and refused (415) by POST /v1/documents."},
+    {"XS_DOCUMENTS_DIR", XS_CFG_STRING, NULL, true, 0, 0, NULL, XS_PROC_FILES,
+     "Folder under which the files of documents with a path (app.documents.path, relative) "
+     "live; a path leading out of it is refused. Unset: such documents fail."},
+    {"XS_DOCUMENTS_MAX_BYTES", XS_CFG_INT, "10485760", false, 1, 104857600, NULL,
+     XS_PROC_ORCHESTRATOR, "Largest file POST /v1/documents takes, in bytes (413 beyond it)."},
+    {"XS_FILES_RETRY_BASE", XS_CFG_DURATION, "30s", false, 10, SEC(86400), NULL, XS_PROC_FILES,
+     "First wait before a document whose push failed for a reason that may pass (no reply, "
+     "429, 5xx) is tried again; it doubles with each failed try up to XS_FILES_RETRY_MAX."},
+    {"XS_FILES_RETRY_MAX", XS_CFG_DURATION, "6h", false, 10, SEC(7 * 86400), NULL, XS_PROC_FILES,
+     "Longest wait between two tries of a document's push."},
     {"XS_SCHEDULER", XS_CFG_BOOL, "true", false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
      "Start scheduled runs (a connection's initial full import, then daily full and periodic "
      "incremental runs); false leaves only API-started runs and realtime pushes."},

@@ -1527,3 +1527,163 @@ void xs_http_reply_truncated(xs_http_req *req, int status, const char *ctype, co
     }
     reply_set(req, status, ctype, resp, sent);
 }
+
+/* --- multipart/form-data --- */
+
+/* mp_find finds needle (n bytes) in hay (len bytes), or NULL. */
+static const char *mp_find(const char *hay, size_t len, const char *needle, size_t n)
+{
+    for (size_t i = 0; n <= len && i <= len - n; i++) {
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0) {
+            return hay + i;
+        }
+    }
+    return NULL;
+}
+
+/* mp_param reads parameter key of a header value (`; key="v"` or `; key=v`) into a new string,
+ * or NULL when absent or malformed (*bad set for malformed). */
+static char *mp_param(const char *value, const char *key, bool *bad)
+{
+    size_t klen = strlen(key);
+    for (const char *p = strchr(value, ';'); p != NULL; p = strchr(p + 1, ';')) {
+        const char *q = p + 1;
+        while (*q == ' ' || *q == '\t') {
+            q++;
+        }
+        if (strncasecmp(q, key, klen) != 0 || q[klen] != '=') {
+            continue;
+        }
+        q += klen + 1;
+        if (*q == '"') {
+            const char *end = strchr(q + 1, '"');
+            if (end == NULL) {
+                *bad = true;
+                return NULL;
+            }
+            return strndup(q + 1, (size_t)(end - q - 1));
+        }
+        size_t n = strcspn(q, "; \t");
+        return n > 0 ? strndup(q, n) : NULL;
+    }
+    return NULL;
+}
+
+/* mp_headers reads a part's headers (h, n bytes, CRLF-separated) into *part. */
+static bool mp_headers(const char *h, size_t n, xs_http_part *part, char *why)
+{
+    char line[1024];
+    while (n > 0) {
+        const char *eol = mp_find(h, n, "\r\n", 2);
+        size_t ln = eol != NULL ? (size_t)(eol - h) : n;
+        if (ln >= sizeof(line) || memchr(h, '\0', ln) != NULL) {
+            snprintf(why, 256, "a part's header is too long or holds a NUL byte");
+            return false;
+        }
+        memcpy(line, h, ln);
+        line[ln] = '\0';
+        bool bad = false;
+        if (strncasecmp(line, "Content-Disposition:", 20) == 0) {
+            const char *v = line + 20;
+            while (*v == ' ' || *v == '\t') {
+                v++;
+            }
+            if (strncasecmp(v, "form-data", 9) != 0 || part->name != NULL) {
+                snprintf(why, 256, "a part's Content-Disposition is not form-data");
+                return false;
+            }
+            part->name = mp_param(v, "name", &bad);
+            part->filename = mp_param(v, "filename", &bad);
+        } else if (strncasecmp(line, "Content-Type:", 13) == 0 && part->ctype == NULL) {
+            const char *v = line + 13;
+            while (*v == ' ' || *v == '\t') {
+                v++;
+            }
+            part->ctype = strdup(v);
+        }
+        if (bad) {
+            snprintf(why, 256, "a part's header has an unterminated quoted value");
+            return false;
+        }
+        h += ln + (eol != NULL ? 2 : 0);
+        n -= ln + (eol != NULL ? 2 : 0);
+    }
+    if (part->name == NULL || part->name[0] == '\0') {
+        snprintf(why, 256, "a part has no form field name (Content-Disposition: form-data; name=)");
+        return false;
+    }
+    return true;
+}
+
+void xs_http_multipart_free(xs_http_part *parts, size_t n)
+{
+    for (size_t i = 0; parts != NULL && i < n; i++) {
+        free(parts[i].name);
+        free(parts[i].filename);
+        free(parts[i].ctype);
+        parts[i] = (xs_http_part){0};
+    }
+}
+
+xs_err xs_http_multipart(const char *ctype, const char *body, size_t len, xs_http_part *parts,
+                         size_t *n, char *why)
+{
+    *n = 0;
+    if (ctype == NULL || strncasecmp(ctype, "multipart/form-data", 19) != 0) {
+        snprintf(why, 256, "the body must be multipart/form-data");
+        return XS_EPARSE;
+    }
+    bool bad = false;
+    char *b = mp_param(ctype, "boundary", &bad);
+    if (b == NULL || strlen(b) < 1 || strlen(b) > 70) {
+        free(b);
+        snprintf(why, 256, "multipart/form-data needs a boundary of 1 to 70 characters");
+        return XS_EPARSE;
+    }
+    char delim[80];
+    size_t dn = (size_t)snprintf(delim, sizeof(delim), "\r\n--%s", b);
+    free(b);
+    /* The first delimiter may open the body without its CRLF. */
+    const char *p = body, *end = body + len;
+    if (len >= dn - 2 && memcmp(body, delim + 2, dn - 2) == 0) {
+        p = body + dn - 2;
+    } else {
+        const char *first = mp_find(body, len, delim, dn);
+        if (first == NULL) {
+            snprintf(why, 256, "the body does not hold the boundary");
+            return XS_EPARSE;
+        }
+        p = first + dn;
+    }
+    for (;;) {
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            return XS_OK; /* the closing delimiter; what follows is the epilogue */
+        }
+        if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
+            snprintf(why, 256, "a boundary is not followed by a line break");
+            break;
+        }
+        p += 2;
+        const char *hend = mp_find(p, (size_t)(end - p), "\r\n\r\n", 4);
+        const char *next =
+            hend != NULL ? mp_find(hend + 4, (size_t)(end - hend - 4), delim, dn) : NULL;
+        if (hend == NULL || next == NULL) {
+            snprintf(why, 256, "a part is not ended by the boundary");
+            break;
+        }
+        if (*n >= XS_HTTP_PARTS_MAX) {
+            snprintf(why, 256, "more than %d parts", XS_HTTP_PARTS_MAX);
+            break;
+        }
+        xs_http_part *part = &parts[*n];
+        *part = (xs_http_part){.data = hend + 4, .len = (size_t)(next - hend - 4)};
+        (*n)++;
+        if (!mp_headers(p, (size_t)(hend - p), part, why)) {
+            break;
+        }
+        p = next + dn;
+    }
+    xs_http_multipart_free(parts, *n);
+    *n = 0;
+    return XS_EPARSE;
+}

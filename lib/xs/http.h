@@ -140,4 +140,26 @@ void xs_http_reply_drop(xs_http_req *req, bool reset);
 void xs_http_reply_truncated(xs_http_req *req, int status, const char *ctype, const void *body,
                              size_t len, size_t sent);
 
+/* One part of a multipart/form-data body (xs_http_multipart): its form field's name, its
+ * file name and content type when it has them (else NULL), and its bytes. The strings are new
+ * (freed by xs_http_multipart_free); data points into the body parsed (borrowed). */
+typedef struct xs_http_part {
+    char *name, *filename, *ctype;
+    const char *data;
+    size_t len;
+} xs_http_part;
+
+#define XS_HTTP_PARTS_MAX 16
+
+/* xs_http_multipart parses body (len bytes) of content type ctype (the request's
+ * Content-Type: multipart/form-data with its boundary) into parts (XS_HTTP_PARTS_MAX) and *n.
+ * XS_EPARSE with why (256 bytes) for anything else: another type, no boundary, a part without
+ * its headers or name, a body not ended by the closing boundary, more parts than
+ * XS_HTTP_PARTS_MAX. On failure nothing is left to free. */
+xs_err xs_http_multipart(const char *ctype, const char *body, size_t len, xs_http_part *parts,
+                         size_t *n, char *why);
+
+/* xs_http_multipart_free frees what n parts hold; NULL-safe. */
+void xs_http_multipart_free(xs_http_part *parts, size_t n);
+
 #endif

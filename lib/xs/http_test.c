@@ -1412,6 +1412,82 @@ static void test_fd_limit(void **state)
     log_close(log, lf);
 }
 
+/* test_multipart: a well-formed form parses to its parts; garbage, every truncation of it and
+ * every flipped byte of its structure are refused or parsed without a crash. */
+static void test_multipart(void **state)
+{
+    (void)state;
+    static const char ct[] = "multipart/form-data; boundary=\"XyZ\"";
+    static const char body[] =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"organisation_id\"\r\n"
+        "\r\nabc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; "
+        "filename=\"a b.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\0\r\n"
+        "x\r\n--XyZ--\r\n";
+    size_t blen = sizeof(body) - 1;
+    xs_http_part parts[XS_HTTP_PARTS_MAX];
+    size_t n = 0;
+    char why[256];
+    assert_int_equal(xs_http_multipart(ct, body, blen, parts, &n, why), XS_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(parts[0].name, "organisation_id");
+    assert_null(parts[0].filename);
+    assert_int_equal(parts[0].len, 3);
+    assert_memory_equal(parts[0].data, "abc", 3);
+    assert_string_equal(parts[1].name, "file");
+    assert_string_equal(parts[1].filename, "a b.pdf");
+    assert_string_equal(parts[1].ctype, "application/pdf");
+    assert_int_equal(parts[1].len, 8);
+    assert_memory_equal(parts[1].data, "%PDF\0\r\nx", 8);
+    xs_http_multipart_free(parts, n);
+
+    static const struct {
+        const char *ct, *body;
+    } bad[] = {
+        {"application/json", "{}"},
+        {"multipart/form-data", "--\r\n"},
+        {"multipart/form-data; boundary=", "--\r\n"},
+        {"multipart/form-data; boundary=\"open", "--open\r\n"},
+        {"multipart/form-data; boundary=b", "no boundary here"},
+        {"multipart/form-data; boundary=b",
+         "--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--"},
+        {"multipart/form-data; boundary=b",
+         "--b\r\nContent-Disposition: attachment; name=f\r\n\r\nx\r\n--b--"},
+        {"multipart/form-data; boundary=b",
+         "--b\r\nContent-Disposition: form-data; name=\"f\r\n\r\nx\r\n--b--"},
+        {"multipart/form-data; boundary=b",
+         "--b\r\nContent-Disposition: form-data; name=f\r\n\r\nno end"},
+        {"multipart/form-data; boundary=b", "--bX"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why[0] = '\0';
+        xs_err e = xs_http_multipart(bad[i].ct, bad[i].body, strlen(bad[i].body), parts, &n, why);
+        if (e != XS_EPARSE || n != 0 || why[0] == '\0') {
+            fail_msg("case %zu parsed (%s)", i, xs_strerror(e));
+        }
+    }
+    /* Every truncation short of the closing boundary is refused. */
+    size_t closing = (size_t)((const char *)memmem(body, blen, "--XyZ--", 7) - body);
+    for (size_t cut = 0; cut < closing + 7; cut++) {
+        char *copy = malloc(cut + 1);
+        memcpy(copy, body, cut);
+        xs_err e = xs_http_multipart(ct, copy, cut, parts, &n, why);
+        free(copy);
+        if (e != XS_EPARSE || n != 0) {
+            fail_msg("a body cut at %zu parsed", cut);
+        }
+    }
+    /* Flipping any byte never crashes; what parses has at most the parts the body holds. */
+    for (size_t i = 0; i < blen; i++) {
+        char copy[sizeof(body)];
+        memcpy(copy, body, sizeof(body));
+        copy[i] ^= 0x5a;
+        if (xs_http_multipart(ct, copy, blen, parts, &n, why) == XS_OK) {
+            assert_true(n <= 2);
+            xs_http_multipart_free(parts, n);
+        }
+    }
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1439,6 +1515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_bytes, setup, teardown),
         cmocka_unit_test(test_limits_and_deadlines),
         cmocka_unit_test(test_fd_limit),
+        cmocka_unit_test(test_multipart),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

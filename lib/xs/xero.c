@@ -772,11 +772,64 @@ static bool endpoint_id(const char *p)
     return p[1 + n] != '/';
 }
 
+/* files_id_name is the placeholder of the id after resource word w (n bytes) in a Files API
+ * path, as xero-sim's counters name it: an upload's POST /Files/{FolderId}, else the id of
+ * what the word names. */
+static const char *files_id_name(const char *method, const char *w, size_t n, bool last)
+{
+    if (n == 5 && strncmp(w, "Files", 5) == 0) {
+        return last && strcmp(method, "POST") == 0 ? "FolderId" : "FileId";
+    }
+    if (n == 7 && strncmp(w, "Folders", 7) == 0) {
+        return "FolderId";
+    }
+    return n == 12 && strncmp(w, "Associations", 12) == 0 ? "ObjectId" : "id";
+}
+
+/* endpoint_files names a Files API path p (after XS_XERO_FILES_PATH "/"): up to four
+ * segments, resource words and ids in turn, as xero-sim counts them ("METHOD /Files/{FileId}/
+ * Associations"); else "other" stays in buf. */
+static void endpoint_files(const char *method, const char *p, char *buf)
+{
+    char name[XS_XERO_ENDPOINT_MAX];
+    int len = snprintf(name, sizeof(name), "%s ", method);
+    size_t plen = strcspn(p, "?");
+    const char *word = p;
+    size_t wlen = 0;
+    if (plen == 0) {
+        return;
+    }
+    for (int seg = 0; plen > 0; seg++) {
+        size_t n = strcspn(p, "/?");
+        if (seg >= 4 || n == 0 || n > 64 || (seg % 2 == 0 && endpoint_word(p) != n)) {
+            return;
+        }
+        if (seg % 2 == 0) {
+            word = p;
+            wlen = n;
+            len += snprintf(name + len, sizeof(name) - (size_t)len, "/%.*s", (int)n, p);
+        } else {
+            len += snprintf(name + len, sizeof(name) - (size_t)len, "/{%s}",
+                            files_id_name(method, word, wlen, n == plen && seg == 1));
+        }
+        p += n;
+        plen -= n;
+        if (plen > 0) { /* a '/' and one more segment */
+            p++;
+            if (--plen == 0) {
+                return;
+            }
+        }
+    }
+    snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s", name);
+}
+
 void xs_xero_endpoint(const xs_xero_call *call, char *buf)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
     static const char *const fixed[] = {"/connect/token", "/connect/revocation", "/connections"};
     static const char api[] = "/api.xro/2.0/";
+    static const char files[] = XS_XERO_FILES_PATH "/";
     const char *m = call->method[0] != '\0' ? call->method : "GET";
     const char *method = NULL;
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
@@ -788,6 +841,10 @@ void xs_xero_endpoint(const xs_xero_call *call, char *buf)
     size_t plen = strcspn(path, "?");
     snprintf(buf, XS_XERO_ENDPOINT_MAX, "other");
     if (method == NULL) {
+        return;
+    }
+    if (strncmp(path, files, sizeof(files) - 1) == 0) {
+        endpoint_files(method, path + sizeof(files) - 1, buf);
         return;
     }
     if (strncmp(path, api, sizeof(api) - 1) == 0) {
@@ -816,4 +873,250 @@ void xs_xero_endpoint(const xs_xero_call *call, char *buf)
         }
         return;
     }
+}
+
+/* --- Xero Files --- */
+
+/* files_body serialises v (taken over; NULL accepted) into a new string, or NULL. */
+static char *files_body(json_t *v)
+{
+    char *text = v != NULL ? xs_json_dump(v, 0) : NULL;
+    json_decref(v);
+    return text;
+}
+
+/* files_refusal writes Xero's message of a refused Files call into call->error: Message,
+ * Detail or Title of its JSON, else the body's first bytes. */
+static void files_refusal(const xs_xero_resp *resp, xs_xero_call *call)
+{
+    const char *msg = xs_json_str_or(resp->json, "Message", NULL);
+    if (msg == NULL) {
+        msg = xs_json_str_or(resp->json, "Detail", NULL);
+    }
+    if (msg == NULL) {
+        msg = xs_json_str_or(resp->json, "Title", NULL);
+    }
+    snprintf(call->error, sizeof(call->error), "HTTP %ld: %.200s", resp->status,
+             msg != NULL ? msg : (resp->body != NULL ? resp->body : ""));
+}
+
+/* files_call makes one Files API request (path under XS_XERO_FILES_PATH) and, for a 2xx
+ * reply, takes its JSON into *out, checked to be of type want (JSON_OBJECT, JSON_ARRAY). */
+static xs_err files_call(xs_xero *x, const xs_xero_files_who *who, const char *method,
+                         const char *path, const char *key, const char *ctype, const void *body,
+                         size_t len, json_type want, json_t **out, xs_xero_call *call)
+{
+    *out = NULL;
+    char full[XS_XERO_PATH_MAX];
+    if ((size_t)snprintf(full, sizeof(full), "%s%s", XS_XERO_FILES_PATH, path) >= sizeof(full)) {
+        memset(call, 0, sizeof(*call));
+        call->err = XS_EINVAL;
+        return XS_EINVAL;
+    }
+    xs_xero_req req = {.method = method,
+                       .base = XS_XERO_API,
+                       .path = full,
+                       .bearer = who->bearer,
+                       .tenant_id = who->tenant_id,
+                       .idempotency_key = key,
+                       .content_type = ctype,
+                       .body = body,
+                       .body_len = len};
+    xs_xero_resp resp;
+    xs_err e = xs_xero_request(x, &req, &resp, call);
+    if (e != XS_OK) {
+        return e;
+    }
+    if (resp.status < 200 || resp.status > 299) {
+        files_refusal(&resp, call);
+    } else if (resp.json == NULL || json_typeof(resp.json) != want) {
+        snprintf(call->error, sizeof(call->error), "Xero's reply is not the documented %s",
+                 want == JSON_ARRAY ? "array" : "object");
+        call->err = e = XS_EPROTO;
+    } else {
+        *out = resp.json;
+        resp.json = NULL;
+    }
+    xs_xero_resp_fini(&resp);
+    return e;
+}
+
+xs_err xs_xero_files_folders(xs_xero *x, const xs_xero_files_who *who, json_t **out,
+                             xs_xero_call *call)
+{
+    return files_call(x, who, "GET", "/Folders", NULL, NULL, NULL, 0, JSON_ARRAY, out, call);
+}
+
+xs_err xs_xero_files_folder_create(xs_xero *x, const xs_xero_files_who *who, const char *name,
+                                   const char *key, json_t **out, xs_xero_call *call)
+{
+    char *body = files_body(json_pack("{s:s}", "Name", name));
+    if (body == NULL) {
+        *out = NULL;
+        memset(call, 0, sizeof(*call));
+        return call->err = XS_ENOMEM;
+    }
+    xs_err e = files_call(x, who, "POST", "/Folders", key, NULL, body, strlen(body), JSON_OBJECT,
+                          out, call);
+    free(body);
+    return e;
+}
+
+xs_err xs_xero_files_recent(xs_xero *x, const xs_xero_files_who *who, json_t **out,
+                            xs_xero_call *call)
+{
+    return files_call(x, who, "GET", "/Files?pagesize=100&sort=CreatedDateUTC&direction=DESC", NULL,
+                      NULL, NULL, 0, JSON_OBJECT, out, call);
+}
+
+/* multipart_part appends one form-data part (name, optional filename and content type). */
+static xs_err multipart_part(xs_buf *b, const char *boundary, const char *name,
+                             const char *filename, const char *ctype, const void *data, size_t n)
+{
+    xs_err e =
+        xs_buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"", boundary, name);
+    if (e == XS_OK && filename != NULL) {
+        e = xs_buf_printf(b, "; filename=\"%s\"", filename);
+    }
+    if (e == XS_OK && ctype != NULL) {
+        e = xs_buf_printf(b, "\r\nContent-Type: %s", ctype);
+    }
+    if (e == XS_OK) {
+        e = xs_buf_puts(b, "\r\n\r\n");
+    }
+    if (e == XS_OK) {
+        e = xs_buf_append(b, data, n);
+    }
+    return e == XS_OK ? xs_buf_puts(b, "\r\n") : e;
+}
+
+/* multipart_name writes name with the characters a quoted form-data parameter cannot hold
+ * (quote, backslash, control characters) replaced by '_' into out (cap bytes). */
+static void multipart_name(const char *name, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (; name[i] != '\0' && i + 1 < cap; i++) {
+        unsigned char c = (unsigned char)name[i];
+        out[i] = c == '"' || c == '\\' || c < 0x20 || c == 0x7f ? '_' : (char)c;
+    }
+    out[i] = '\0';
+}
+
+xs_err xs_xero_files_upload(xs_xero *x, const xs_xero_files_who *who, const char *folder_id,
+                            const xs_xero_upload *f, const char *key, json_t **out,
+                            xs_xero_call *call)
+{
+    *out = NULL;
+    char *tok = NULL, boundary[64], path[96], name[512], ctype[128];
+    xs_err e = xs_crypto_random_token(18, &tok);
+    if (e != XS_OK) {
+        memset(call, 0, sizeof(*call));
+        return call->err = e;
+    }
+    snprintf(boundary, sizeof(boundary), "xs-%s", tok);
+    free(tok);
+    snprintf(path, sizeof(path), "/Files/%.40s", folder_id);
+    snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
+    multipart_name(f->name, name, sizeof(name));
+    xs_buf b;
+    xs_buf_init(&b, f->len + 1024);
+    e = multipart_part(&b, boundary, "name", NULL, NULL, name, strlen(name));
+    if (e == XS_OK) {
+        e = multipart_part(&b, boundary, "filename", NULL, NULL, name, strlen(name));
+    }
+    if (e == XS_OK) {
+        e = multipart_part(&b, boundary, "mimeType", NULL, NULL, f->mime_type,
+                           strlen(f->mime_type));
+    }
+    if (e == XS_OK) {
+        e = multipart_part(&b, boundary, "body", name, f->mime_type, f->bytes, f->len);
+    }
+    if (e == XS_OK) {
+        e = xs_buf_printf(&b, "--%s--\r\n", boundary);
+    }
+    if (e != XS_OK) {
+        xs_buf_fini(&b);
+        memset(call, 0, sizeof(*call));
+        return call->err = e;
+    }
+    size_t len = 0;
+    char *body = xs_buf_take(&b, &len);
+    e = files_call(x, who, "POST", path, key, ctype, body, len, JSON_OBJECT, out, call);
+    free(body);
+    return e;
+}
+
+xs_err xs_xero_files_associations(xs_xero *x, const xs_xero_files_who *who, const char *file_id,
+                                  json_t **out, xs_xero_call *call)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/Files/%.40s/Associations", file_id);
+    return files_call(x, who, "GET", path, NULL, NULL, NULL, 0, JSON_ARRAY, out, call);
+}
+
+xs_err xs_xero_files_associate(xs_xero *x, const xs_xero_files_who *who, const char *file_id,
+                               const char *object_id, const char *object_group,
+                               const char *object_type, const char *key, json_t **out,
+                               xs_xero_call *call)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/Files/%.40s/Associations", file_id);
+    char *body = files_body(json_pack("{s:s, s:s, s:s}", "ObjectId", object_id, "ObjectGroup",
+                                      object_group, "ObjectType", object_type));
+    if (body == NULL) {
+        *out = NULL;
+        memset(call, 0, sizeof(*call));
+        return call->err = XS_ENOMEM;
+    }
+    xs_err e =
+        files_call(x, who, "POST", path, key, NULL, body, strlen(body), JSON_OBJECT, out, call);
+    free(body);
+    return e;
+}
+
+bool xs_xero_files_type_ok(const char *name, const char *types)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL || dot[1] == '\0' || strlen(dot + 1) > 16 || types == NULL) {
+        return false;
+    }
+    const char *ext = dot + 1;
+    size_t n = strlen(ext);
+    for (const char *p = types; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncasecmp(p, ext, n) == 0) {
+            return true;
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return false;
+}
+
+bool xs_xero_files_folder_ok(const char *name, char *why)
+{
+    size_t n = strlen(name);
+    bool blank = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f || strchr("\\/:*?\"<>|", c) != NULL) {
+            snprintf(why, XS_XERO_ERROR_MAX,
+                     "a Xero Files folder name cannot hold \\ / : * ? \" < > | or control "
+                     "characters");
+            return false;
+        }
+        blank = blank && c == ' ';
+    }
+    if (n == 0 || blank || n > XS_XERO_FOLDER_NAME_MAX) {
+        snprintf(why, XS_XERO_ERROR_MAX, "a Xero Files folder name has 1 to %d characters",
+                 XS_XERO_FOLDER_NAME_MAX);
+        return false;
+    }
+    if (strcasecmp(name, "Inbox") == 0) {
+        snprintf(why, XS_XERO_ERROR_MAX, "Inbox is Xero Files' own folder");
+        return false;
+    }
+    return true;
 }

@@ -180,11 +180,82 @@ xs_err xs_xero_connections(xs_xero *x, const char *access_token, const char *aut
 xs_err xs_xero_connection_delete(xs_xero *x, const char *access_token, const char *connection_id,
                                  xs_xero_call *call);
 
+/* --- Xero Files (files.xro/1.0) ---
+ *
+ * Each call below makes one request under XS_XERO_FILES_PATH and returns as xs_xero_request:
+ * XS_OK whenever a complete reply arrived, whatever its status (call->status; for a status
+ * other than 2xx, call->error holds Xero's message: its Message, Detail or Title, else the
+ * body's first bytes). On a 2xx reply *out (new, may be NULL for a reply without JSON) is
+ * what the operation documents; otherwise *out is NULL. A 2xx reply whose JSON is not of the
+ * documented shape is XS_EPROTO (garbled), like a reply that is not JSON at all. Strings are
+ * borrowed for the call; key is the Idempotency-Key header (NULL: none). */
+#define XS_XERO_FILES_PATH "/files.xro/1.0"
+
+/* A Files API caller: the access token and the tenant every call carries. */
+typedef struct xs_xero_files_who {
+    const char *bearer;
+    const char *tenant_id;
+} xs_xero_files_who;
+
+/* xs_xero_files_folders lists the folders (GET /Folders): *out an array of Folder objects. */
+xs_err xs_xero_files_folders(xs_xero *x, const xs_xero_files_who *who, json_t **out,
+                             xs_xero_call *call);
+
+/* xs_xero_files_folder_create creates folder name (POST /Folders): *out the Folder (with Id). */
+xs_err xs_xero_files_folder_create(xs_xero *x, const xs_xero_files_who *who, const char *name,
+                                   const char *key, json_t **out, xs_xero_call *call);
+
+/* xs_xero_files_recent lists the most recently created files, newest first (GET /Files with
+ * pagesize 100, sort CreatedDateUTC, direction DESC): *out the Files object (Items). */
+xs_err xs_xero_files_recent(xs_xero *x, const xs_xero_files_who *who, json_t **out,
+                            xs_xero_call *call);
+
+/* A file to upload: its name, MIME type and bytes (borrowed). */
+typedef struct xs_xero_upload {
+    const char *name;
+    const char *mime_type;
+    const void *bytes;
+    size_t len;
+} xs_xero_upload;
+
+/* xs_xero_files_upload uploads file f into folder folder_id (POST /Files/{FolderId},
+ * multipart/form-data with the parts name, filename, mimeType and body, as the spec's
+ * UploadObject): *out the FileObject (with Id). */
+xs_err xs_xero_files_upload(xs_xero *x, const xs_xero_files_who *who, const char *folder_id,
+                            const xs_xero_upload *f, const char *key, json_t **out,
+                            xs_xero_call *call);
+
+/* xs_xero_files_associations lists a file's associations (GET /Files/{FileId}/Associations):
+ * *out an array of Association objects. */
+xs_err xs_xero_files_associations(xs_xero *x, const xs_xero_files_who *who, const char *file_id,
+                                  json_t **out, xs_xero_call *call);
+
+/* xs_xero_files_associate associates file file_id with the Xero record object_id of
+ * object_group ("Contact", "Invoice") and object_type (the spec's ObjectType, e.g. "Business",
+ * "AccRec") (POST /Files/{FileId}/Associations): *out the Association. */
+xs_err xs_xero_files_associate(xs_xero *x, const xs_xero_files_who *who, const char *file_id,
+                               const char *object_id, const char *object_group,
+                               const char *object_type, const char *key, json_t **out,
+                               xs_xero_call *call);
+
+/* xs_xero_files_type_ok tells whether file name's extension (after its last '.', any case) is
+ * one of types, a comma-separated list of lower-case extensions ("pdf,png"). */
+bool xs_xero_files_type_ok(const char *name, const char *types);
+
+#define XS_XERO_FOLDER_NAME_MAX 100
+
+/* xs_xero_files_folder_ok tells whether Xero Files takes name as a folder's name: 1 to
+ * XS_XERO_FOLDER_NAME_MAX characters, not blank, without \ / : * ? " < > | or control
+ * characters, not the Inbox's name; false with why (XS_XERO_ERROR_MAX bytes). */
+bool xs_xero_files_folder_ok(const char *name, char *why);
+
 #define XS_XERO_ENDPOINT_MAX 64
 
 /* xs_xero_endpoint names the endpoint call went to, as "METHOD /Resource" with the record's
  * id as "{id}" and no query: "GET /Contacts", "POST /Payments/{id}", "POST /connect/token",
- * "DELETE /connections/{id}" (the simulator's names for its routes). Anything else (a deeper
+ * "DELETE /connections/{id}" (the simulator's names for its routes); a Files API path the same
+ * way, its ids named as the simulator names them: "GET /Folders", "POST /Files/{FolderId}" (an
+ * upload), "GET /Files/{FileId}", "POST /Files/{FileId}/Associations". Anything else (a deeper
  * path, a resource name that is not a plain word, another method) is "other", so the names
  * form a small, fixed set fit for a metric's label. buf holds XS_XERO_ENDPOINT_MAX bytes. */
 void xs_xero_endpoint(const xs_xero_call *call, char *buf);

@@ -370,6 +370,17 @@ static void test_endpoint(void **state)
         {"GET", "/connectionsx", "other"},
         {"PATCH", "/api.xro/2.0/Contacts", "other"},
         {"GET", "/elsewhere", "other"},
+        {"GET", "/files.xro/1.0/Folders", "GET /Folders"},
+        {"POST", "/files.xro/1.0/Files/0f0e2c9e", "POST /Files/{FolderId}"},
+        {"GET", "/files.xro/1.0/Files/0f0e2c9e", "GET /Files/{FileId}"},
+        {"DELETE", "/files.xro/1.0/Folders/0f0e2c9e", "DELETE /Folders/{FolderId}"},
+        {"GET", "/files.xro/1.0/Files?pagesize=100&sort=CreatedDateUTC", "GET /Files"},
+        {"POST", "/files.xro/1.0/Files/0f0e/Associations", "POST /Files/{FileId}/Associations"},
+        {"GET", "/files.xro/1.0/Files/0f0e/Associations/", "other"},
+        {"GET", "/files.xro/1.0/Files/0f0e/Associations/1a/x", "other"},
+        {"GET", "/files.xro/1.0/Files//Associations", "other"},
+        {"GET", "/files.xro/1.0/Fi-les", "other"},
+        {"GET", "/files.xro/1.0/", "other"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         xs_xero_call call;

@@ -9,6 +9,7 @@
 
 #include "buscall.h"
 #include "connections.h"
+#include "documents.h"
 #include "mapping_api.h"
 #include "metrics_api.h"
 #include "organisations.h"
@@ -283,6 +284,10 @@ static const xs_http_route routes[] = {
     {"PATCH", "/v1/invoices/{id}", orch_api_local_write, 0},
     {"POST", "/v1/payments", orch_api_local_write, 0},
     {"PATCH", "/v1/payments/{id}", orch_api_local_write, 0},
+    {"POST", "/v1/documents", orch_documents_create, 0},
+    {"GET", "/v1/documents", orch_documents_list, 0},
+    {"GET", "/v1/documents/{id}", orch_documents_get, 0},
+    {"POST", "/v1/documents/{id}/retry", orch_documents_retry, 0},
 };
 
 const xs_http_route *orch_api_routes(size_t *n)

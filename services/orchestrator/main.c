@@ -112,6 +112,15 @@ static xs_err check_schema(orch *o)
     return e;
 }
 
+/* max_body is the largest request body taken: XS_HTTP_MAX_BODY, or more when a document of
+ * XS_DOCUMENTS_MAX_BYTES needs it (with room for the form around it). */
+static size_t max_body(const xs_config *cfg)
+{
+    int64_t body = xs_config_int(cfg, "XS_HTTP_MAX_BODY");
+    int64_t doc = xs_config_int(cfg, "XS_DOCUMENTS_MAX_BYTES") + 65536;
+    return (size_t)(doc > body ? doc : body);
+}
+
 int main(int argc, char **argv)
 {
     orch o;
@@ -206,6 +215,8 @@ int main(int argc, char **argv)
     o.incremental_every_ms = xs_config_int(cfg, "XS_SCHEDULE_INCREMENTAL_EVERY");
     o.scheduler_on = xs_config_bool(cfg, "XS_SCHEDULER");
     o.app_name = xs_config_str(cfg, "XS_APP_NAME");
+    o.files_types = xs_config_str(cfg, "XS_FILES_TYPES");
+    o.documents_max_bytes = xs_config_int(cfg, "XS_DOCUMENTS_MAX_BYTES");
     if (!orch_settings_parse_hhmm(xs_config_str(cfg, "XS_SCHEDULE_FULL_AT"), &o.full_at_minutes)) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error",
                      "XS_SCHEDULE_FULL_AT: must be HH:MM (UTC), e.g. 02:00");
@@ -223,7 +234,7 @@ int main(int argc, char **argv)
     const xs_http_route *routes = orch_api_routes(&nroutes);
     xs_http_opts ho = {.bind_addr = xs_config_str(cfg, "XS_HTTP_ADDR"),
                        .port = (uint16_t)xs_config_int(cfg, "XS_HTTP_PORT"),
-                       .max_body = (size_t)xs_config_int(cfg, "XS_HTTP_MAX_BODY"),
+                       .max_body = max_body(cfg),
                        .max_connections = (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS"),
                        .max_connections_per_ip =
                            (unsigned)xs_config_int(cfg, "XS_HTTP_MAX_CONNECTIONS_PER_IP"),

@@ -68,7 +68,9 @@ typedef struct orch {
     int64_t webhook_poll_every_ms, webhook_silence_ms;
     int full_at_minutes;
     bool scheduler_on;
-    const char *app_name; /* XS_APP_NAME: names the default Xero Files folder */
+    const char *app_name;        /* XS_APP_NAME: names the default Xero Files folder */
+    const char *files_types;     /* XS_FILES_TYPES: the file extensions Xero Files takes */
+    int64_t documents_max_bytes; /* XS_DOCUMENTS_MAX_BYTES: POST /v1/documents' limit */
     /* retention.c: how long history is kept (ms; 0: forever) and how it is pruned */
     struct {
         int64_t runs_ms, runs_failed_ms, api_calls_ms, changes_ms, webhook_events_ms;

@@ -391,6 +391,10 @@ xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, c
                 continue;
             }
             add_phase(phases, ent, full ? "scan" : "push", false, pids);
+            if (!ent->pull) {
+                /* A push-only entity (documents) has no pull to name it in the run. */
+                json_array_append_new(covered, json_string(ent->name));
+            }
         }
     }
     char *ptext = xs_json_dump(phases, 0), *etext = xs_json_dump(covered, 0);

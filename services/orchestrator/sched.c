@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "hookwatch.h"
+#include "documents.h"
 #include "retention.h"
 #include "runs.h"
 #include "settings.h"
@@ -208,6 +209,7 @@ static void *scheduler_main(void *arg)
             recomputed = true;
         }
         schedule_tick(o, pg);
+        orch_documents_requeue(o, pg);
         for (int i = 0; i < 10 && !atomic_load(&o->stop); i++) {
             xs_clock_sleep_ms(TICK_MS / 10);
         }
