@@ -269,6 +269,18 @@ const xs_config_var xs_config_vars[] = {
      "The Xero app's webhook key (developer.xero.com, My Apps, Webhooks): a delivery to POST "
      "/v1/webhooks/xero is taken only when its x-xero-signature is the HMAC-SHA256 of its body "
      "under this key. Unset: every delivery is refused with 401."},
+    {"XS_JOB_WEBHOOK_SECRET", XS_CFG_SECRET, NULL, true, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "The shared secret job events are signed with when they are POSTed to a connection's "
+     "xpm.webhook_url: X-Xero-Sync-Signature is sha256= and the hex HMAC-SHA256 of the raw body "
+     "under it (at least 16 bytes). Unset: a connection's settings may not name a webhook_url."},
+    {"XS_JOB_WEBHOOK_TIMEOUT", XS_CFG_DURATION, "10s", false, 100, SEC(120), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "How long one delivery of a job event to the host application's webhook may take before "
+     "it counts as failed (and is tried again later)."},
+    {"XS_XPM_JOB_WINDOW_DAYS", XS_CFG_INT, "364", false, 0, 3650, NULL, XS_PROC_JOBS,
+     "A full pull of XPM jobs reads, besides the current ones, every job created from this "
+     "many days before today up to today (job.api/list, which selects by creation day), one "
+     "call per 365 days (XPM's limit is a year a call): the default takes one call."},
     {"XS_XERO_WEBHOOK_KEY_PREVIOUS", XS_CFG_SECRET, NULL, true, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
      "The webhook key before the current one, still accepted while Xero moves to the new key "
      "(a rotation); remove it once deliveries are signed with XS_XERO_WEBHOOK_KEY."},

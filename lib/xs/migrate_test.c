@@ -1164,6 +1164,58 @@ static void test_sync_uniqueness(void **state)
     xs_pg_close(pg);
 }
 
+/* 0017: app.xpm_job_apply decides a job's history and events under its row's lock, so the
+ * same XPM job written again (a retried step, a repeated run) adds nothing; a job first seen
+ * in a mapped state enters it, leaving it is one documents_done, a state named in another case
+ * is mapped too, and an XPM date that is not one is NULL rather than a failure. */
+static void test_job_events_once(void **state)
+{
+    (void)state;
+    xs_pg *pg = connect_to(schema_url);
+    char *org = value(pg, "INSERT INTO app.organisations (name) VALUES ('Jobs Ltd') RETURNING id",
+                      NULL, NULL);
+    char *conn = value(pg,
+                       "INSERT INTO sync.connections (organisation_id, tenant_id, status) VALUES "
+                       "($1, gen_random_uuid(), 'disconnected') RETURNING id",
+                       org, NULL);
+    static const struct {
+        const char *state, *want;
+    } steps[] = {
+        {"waiting on client", "created job.needs_documents"},
+        {"Waiting on Client", "updated"},
+        {"Waiting on Client", "unchanged"},
+        {"Review", "updated job.documents_done"},
+        {"Review", "unchanged"},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        char job[256], sql[512];
+        snprintf(job, sizeof(job),
+                 "{\"uuid\":\"u-1\",\"id\":\"J000001\",\"name\":\"Accounts\",\"state\":"
+                 "\"%s\",\"startDate\":\"2026-02-30\",\"dueDate\":\"2026-03-01T00:00:00\"}",
+                 steps[i].state);
+        snprintf(sql, sizeof(sql),
+                 "SELECT app.xpm_job_apply($1::uuid, '%s'::uuid, $2::jsonb, "
+                 "ARRAY['Waiting on Client'], false, true)",
+                 org);
+        char *got = value(pg, sql, conn, job);
+        assert_string_equal(got, steps[i].want);
+        free(got);
+    }
+    char *n = value(pg,
+                    "SELECT (SELECT count(*) FROM app.job_events WHERE connection_id = $1) || ' ' "
+                    "|| (SELECT count(*) FROM app.job_state_changes c JOIN app.jobs j ON j.id = "
+                    "c.job_id WHERE j.connection_id = $1) || ' ' || (SELECT coalesce(start_date::"
+                    "text, 'null') || ' ' || due_date FROM app.jobs WHERE connection_id = $1)",
+                    conn, NULL);
+    /* two events; states: first sight, the case change, Review; a bad date is NULL */
+    assert_string_equal(n, "2 3 null 2026-03-01");
+    free(n);
+    exec_ok(pg, "DELETE FROM app.organisations WHERE id = $1", org, NULL);
+    free(org);
+    free(conn);
+    xs_pg_close(pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1186,6 +1238,7 @@ int main(void)
         cmocka_unit_test(test_rate_limited),
         cmocka_unit_test(test_webhook_events_by_tenant),
         cmocka_unit_test(test_retention_indexes),
+        cmocka_unit_test(test_job_events_once),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

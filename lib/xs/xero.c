@@ -824,6 +824,120 @@ static void endpoint_files(const char *method, const char *p, char *buf)
     snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s", name);
 }
 
+/* XPM's base path (the spec's server is https://api.xero.com/practicemanager/). */
+static const char xpm_base[] = "/practicemanager/v3.1/";
+
+/* xpm_word_ok: s is 1 to max characters of [A-Za-z0-9_-] (a job number), or of those and
+ * ":" for a date-time mark. */
+static bool xpm_word_ok(const char *s, size_t max, bool colon)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > max) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || (colon && c == ':');
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+xs_err xs_xero_xpm_get(xs_xero *x, const xs_xpm_ask *ask, xs_xero_resp *resp, xs_xero_call *call)
+{
+    char path[XS_XERO_PATH_MAX];
+    bool ok = true;
+    switch (ask->what) {
+    case XS_XPM_CLIENTS:
+        ok = ask->modified_since == NULL || xpm_word_ok(ask->modified_since, 19, true);
+        if (ask->modified_since != NULL) {
+            snprintf(path, sizeof(path), "%sclient.api/list?modifiedSince=%s", xpm_base,
+                     ask->modified_since);
+        } else {
+            snprintf(path, sizeof(path), "%sclient.api/list", xpm_base);
+        }
+        break;
+    case XS_XPM_JOBS_CURRENT:
+        snprintf(path, sizeof(path), "%sjob.api/current", xpm_base);
+        break;
+    case XS_XPM_JOBS_LIST:
+        ok = xpm_word_ok(ask->from, 8, false) && xpm_word_ok(ask->to, 8, false);
+        snprintf(path, sizeof(path), "%sjob.api/list?from=%s&to=%s", xpm_base, ok ? ask->from : "",
+                 ok ? ask->to : "");
+        break;
+    case XS_XPM_JOB:
+        ok = xpm_word_ok(ask->number, 64, false);
+        snprintf(path, sizeof(path), "%sjob.api/get/%s", xpm_base, ok ? ask->number : "");
+        break;
+    default:
+        ok = false;
+    }
+    if (!ok) {
+        memset(resp, 0, sizeof(*resp));
+        memset(call, 0, sizeof(*call));
+        call->err = XS_EINVAL;
+        snprintf(call->error, sizeof(call->error), "a malformed XPM read");
+        return XS_EINVAL;
+    }
+    xs_xero_req req = {.method = "GET",
+                       .base = XS_XERO_API,
+                       .path = path,
+                       .bearer = ask->bearer,
+                       .tenant_id = ask->tenant_id};
+    return xs_xero_request(x, &req, resp, call);
+}
+
+bool xs_xero_xpm_refused(const xs_xero_resp *resp, char *why, size_t cap)
+{
+    const char *status = xs_json_str_or(resp->json, "status", NULL);
+    const char *desc = xs_json_str_or(resp->json, "errorDescription", NULL);
+    if (desc == NULL) {
+        desc = xs_json_str_or(resp->json, "detail", xs_json_str_or(resp->json, "title", NULL));
+    }
+    if (resp->status == 200 && resp->json != NULL &&
+        (status == NULL || strcasecmp(status, "OK") == 0)) {
+        return false;
+    }
+    if (resp->status == 200 && resp->json == NULL) {
+        snprintf(why, cap, "XPM answered something other than JSON");
+    } else if (desc != NULL) {
+        snprintf(why, cap, "XPM answered %ld: %s", resp->status, desc);
+    } else {
+        snprintf(why, cap, "XPM answered %ld", resp->status);
+    }
+    return true;
+}
+
+/* xpm_endpoint names an XPM read (path after xpm_base): "<group>.api/<action>", with "/{id}"
+ * for one more segment; false for anything else. */
+static bool xpm_endpoint(const char *method, const char *p, char *buf)
+{
+    size_t g = strcspn(p, "./?");
+    if (g == 0 || g > 32 || strncmp(p + g, ".api/", 5) != 0) {
+        return false;
+    }
+    const char *act = p + g + 5;
+    size_t n = endpoint_word(act);
+    if (n == 0) {
+        return false;
+    }
+    const char *rest = act + n;
+    if (*rest == '\0' || *rest == '?') {
+        snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s %s%.*s.api/%.*s", method, xpm_base, (int)g, p,
+                 (int)n, act);
+        return true;
+    }
+    if (endpoint_id(rest)) {
+        snprintf(buf, XS_XERO_ENDPOINT_MAX, "%s %s%.*s.api/%.*s/{id}", method, xpm_base, (int)g, p,
+                 (int)n, act);
+        return true;
+    }
+    return false;
+}
+
 void xs_xero_endpoint(const xs_xero_call *call, char *buf)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
@@ -841,6 +955,12 @@ void xs_xero_endpoint(const xs_xero_call *call, char *buf)
     size_t plen = strcspn(path, "?");
     snprintf(buf, XS_XERO_ENDPOINT_MAX, "other");
     if (method == NULL) {
+        return;
+    }
+    if (strncmp(path, xpm_base, sizeof(xpm_base) - 1) == 0) {
+        if (!xpm_endpoint(method, path + sizeof(xpm_base) - 1, buf)) {
+            snprintf(buf, XS_XERO_ENDPOINT_MAX, "other");
+        }
         return;
     }
     if (strncmp(path, files, sizeof(files) - 1) == 0) {

@@ -249,15 +249,47 @@ bool xs_xero_files_type_ok(const char *name, const char *types);
  * characters, not the Inbox's name; false with why (XS_XERO_ERROR_MAX bytes). */
 bool xs_xero_files_folder_ok(const char *name, char *why);
 
+/* --- Xero Practice Manager (XPM) Public API v3.1, JSON, under /practicemanager/v3.1 --- */
+
+/* What an XPM read asks for. */
+typedef enum xs_xpm_what {
+    XS_XPM_CLIENTS = 0,      /* GET client.api/list[?modifiedSince=]: clients ("clients") */
+    XS_XPM_JOBS_CURRENT = 1, /* GET job.api/current: the current jobs ("jobs") */
+    XS_XPM_JOBS_LIST = 2,    /* GET job.api/list?from=&to=: jobs of a date window ("jobs") */
+    XS_XPM_JOB = 3,          /* GET job.api/get/{number}: one job ("job") */
+} xs_xpm_what;
+
+/* An XPM read. Strings are borrowed for the call. */
+typedef struct xs_xpm_ask {
+    xs_xpm_what what;
+    const char *bearer, *tenant_id;
+    const char *modified_since; /* XS_XPM_CLIENTS: "yyyy-MM-ddTHH:mm:ss", or NULL: every client */
+    const char *from, *to;      /* XS_XPM_JOBS_LIST: "yyyyMMdd" */
+    const char *number;         /* XS_XPM_JOB: the job's number ([A-Za-z0-9_-], 1 to 64) */
+} xs_xpm_ask;
+
+/* xs_xero_xpm_get performs one XPM read; its errors are those of xs_xero_request (XS_EINVAL
+ * also for an ask with a missing or malformed field, with nothing sent). On XS_OK *resp holds
+ * the reply whatever its status (free with xs_xero_resp_fini): XPM answers a refused read
+ * with an HTTP error status, or with 200 and {"status": "ERROR", "errorDescription": ...},
+ * which xs_xero_xpm_refused reads. */
+xs_err xs_xero_xpm_get(xs_xero *x, const xs_xpm_ask *ask, xs_xero_resp *resp, xs_xero_call *call);
+
+/* xs_xero_xpm_refused tells whether a complete XPM reply refused the read (a status other
+ * than 200, or a body whose "status" is not "OK"), writing XPM's reason into why (cap bytes). */
+bool xs_xero_xpm_refused(const xs_xero_resp *resp, char *why, size_t cap);
+
 #define XS_XERO_ENDPOINT_MAX 64
 
 /* xs_xero_endpoint names the endpoint call went to, as "METHOD /Resource" with the record's
  * id as "{id}" and no query: "GET /Contacts", "POST /Payments/{id}", "POST /connect/token",
  * "DELETE /connections/{id}" (the simulator's names for its routes); a Files API path the same
  * way, its ids named as the simulator names them: "GET /Folders", "POST /Files/{FolderId}" (an
- * upload), "GET /Files/{FileId}", "POST /Files/{FileId}/Associations". Anything else (a deeper
- * path, a resource name that is not a plain word, another method) is "other", so the names
- * form a small, fixed set fit for a metric's label. buf holds XS_XERO_ENDPOINT_MAX bytes. */
+ * upload), "GET /Files/{FileId}", "POST /Files/{FileId}/Associations"; an XPM read is
+ * "GET /practicemanager/v3.1/<group>.api/<action>", with "/{id}" for job.api/get/{number}.
+ * Anything else (a deeper path, a resource name that is not a plain word, another method) is
+ * "other", so the names form a small, fixed set fit for a metric's label. buf holds
+ * XS_XERO_ENDPOINT_MAX bytes. */
 void xs_xero_endpoint(const xs_xero_call *call, char *buf);
 
 #endif

@@ -381,6 +381,16 @@ static void test_endpoint(void **state)
         {"GET", "/files.xro/1.0/Files//Associations", "other"},
         {"GET", "/files.xro/1.0/Fi-les", "other"},
         {"GET", "/files.xro/1.0/", "other"},
+        {"GET", "/practicemanager/v3.1/job.api/current",
+         "GET /practicemanager/v3.1/job.api/current"},
+        {"GET", "/practicemanager/v3.1/job.api/list?from=20240101&to=20241231",
+         "GET /practicemanager/v3.1/job.api/list"},
+        {"GET", "/practicemanager/v3.1/job.api/get/J000123",
+         "GET /practicemanager/v3.1/job.api/get/{id}"},
+        {"GET", "/practicemanager/v3.1/client.api/list?modifiedSince=2024-01-01T00:00:00",
+         "GET /practicemanager/v3.1/client.api/list"},
+        {"GET", "/practicemanager/v3.1/job.api/get/J1/x", "other"},
+        {"GET", "/practicemanager/v3.1/job/current", "other"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         xs_xero_call call;

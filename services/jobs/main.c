@@ -1,12 +1,52 @@
 /*
- * xs-jobs: the jobs domain service. Mirrors Xero Practice Manager's jobs, their states and
- * clients into app.jobs (pull only), and records the job events the host application reads,
- * one bounded pull step at a time as the orchestrator hands them out.
+ * xs-jobs: the jobs domain service. A pull-only mirror of Xero Practice Manager (XPM) jobs
+ * and clients into app.jobs and app.xpm_clients, with each job's history of states and the
+ * events of jobs entering and leaving the states a connection maps to "needs documents"
+ * (app.job_events), one bounded pull step at a time as the orchestrator hands them out.
  */
-#include "engine/svc.h"
+#include <stdlib.h>
+
+#include "jobs.h"
+#include "engine/runtime.h"
+#include "xs/config.h"
+
+static xs_err init(const xs_proc *proc, xs_pg *pg, void **state)
+{
+    (void)pg;
+    jobs_state *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return XS_ENOMEM;
+    }
+    xs_domain_xero_opts(proc->cfg, proc->log, &st->xero);
+    st->window_days = xs_config_int(proc->cfg, "XS_XPM_JOB_WINDOW_DAYS");
+    *state = st;
+    return XS_OK;
+}
+
+static void fini(void *state)
+{
+    free(state);
+}
+
+/* worker_init gives each worker its own client (its own keep-alive connection to XPM). */
+static xs_err worker_init(void *state, void **wstate)
+{
+    jobs_state *st = state;
+    xs_xero *x = NULL;
+    xs_err e = xs_xero_create(&x, &st->xero);
+    if (e == XS_OK) {
+        *wstate = x;
+    }
+    return e;
+}
+
+static void worker_fini(void *wstate)
+{
+    xs_xero_destroy(wstate);
+}
 
 static const xs_svc_route routes[] = {
-    {NULL, NULL},
+    {"sync.pull", jobs_handle_pull},
 };
 
 static const xs_svc_def def = {
@@ -15,13 +55,19 @@ static const xs_svc_def def = {
     .procmask = XS_PROC_JOBS,
     .domain = XS_BUS_DOMAIN_JOBS,
     .routes = routes,
-    .nroutes = 0,
-    .usage = "xs-jobs: mirrors Xero Practice Manager's jobs, job states and clients into "
-             "app.jobs (nothing is written to XPM) and records the job events the host "
-             "application reads (app.job_events), one bounded step at a time as the "
+    .nroutes = sizeof(routes) / sizeof(routes[0]),
+    .usage = "xs-jobs: mirrors Xero Practice Manager (XPM) jobs and clients into app.jobs and "
+             "app.xpm_clients (pull only; nothing is written to XPM), links each client to a "
+             "local contact by e-mail then name, keeps each job's history of states and records "
+             "a job.needs_documents or job.documents_done event in app.job_events when a job "
+             "enters or leaves a state the connection maps, one bounded step at a time as the "
              "orchestrator hands them out. It dials the orchestrator's bus (XS_BUS_URL) and "
-             "calls Xero at XS_XERO_API_URL. Start as many replicas as you like; stop with "
+             "calls XPM at XS_XERO_API_URL. Start as many replicas as you like; stop with "
              "SIGTERM.",
+    .init = init,
+    .fini = fini,
+    .worker_init = worker_init,
+    .worker_fini = worker_fini,
     .json_arena = true,
 };
 

@@ -10,6 +10,7 @@
 #include "buscall.h"
 #include "connections.h"
 #include "documents.h"
+#include "jobs_api.h"
 #include "mapping_api.h"
 #include "metrics_api.h"
 #include "organisations.h"
@@ -275,6 +276,10 @@ static const xs_http_route routes[] = {
     {"GET", "/v1/runs", orch_api_runs, 0},
     {"GET", "/v1/runs/{id}", orch_api_run, 0},
     {"POST", "/v1/runs/{id}/cancel", orch_api_run_cancel, 0},
+    {"GET", "/v1/jobs", orch_jobs_list, 0},
+    {"GET", "/v1/jobs/{id}", orch_jobs_get, 0},
+    {"GET", "/v1/job-events", orch_job_events_list, 0},
+    {"GET", "/v1/connections/{id}/xpm-clients", orch_xpm_clients_list, 0},
     {"GET", "/v1/mappings", orch_api_mappings, 0},
     {"GET", "/v1/conflicts", orch_api_conflicts, 0},
     {"POST", "/v1/conflicts/{id}/resolve", orch_api_conflict_resolve, 0},

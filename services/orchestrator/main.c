@@ -11,6 +11,7 @@
 #include "connections.h"
 #include "engine.h"
 #include "inbox.h"
+#include "jobhooks.h"
 #include "retention.h"
 #include "sched.h"
 #include "settings.h"
@@ -156,7 +157,7 @@ int main(int argc, char **argv)
         code = XS_EXIT_CONFIG;
         goto done;
     }
-    if (orch_retention_read(&o, cfg, err) != XS_OK) {
+    if (orch_retention_read(&o, cfg, err) != XS_OK || orch_jobhooks_read(&o, cfg, err) != XS_OK) {
         xs_log_error(o.proc.log, "config.invalid", "{s:s}", "error", err);
         code = XS_EXIT_CONFIG;
         goto done;

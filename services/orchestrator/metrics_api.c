@@ -35,6 +35,15 @@ static const reported REPORTED[] = {
      "Calls Xero answered 429, by X-Rate-Limit-Problem (minute, day, appminute, concurrent, "
      "unknown).",
      {"problem", NULL}},
+    {"job_pull_steps",
+     "xs_job_pull_steps_total",
+     "Pull steps of XPM jobs xs-jobs answered, by outcome (done, retry, token_rejected, failed; "
+     "error: its database failed).",
+     {"outcome", NULL}},
+    {"job_events",
+     "xs_job_events_total",
+     "Job events xs-jobs recorded, by type (job.needs_documents, job.documents_done).",
+     {"type", NULL}},
     {"token_refreshes",
      "xs_token_refreshes_total",
      "Access tokens xs-auth refreshed with Xero and stored.",

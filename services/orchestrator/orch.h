@@ -71,6 +71,16 @@ typedef struct orch {
     const char *app_name;        /* XS_APP_NAME: names the default Xero Files folder */
     const char *files_types;     /* XS_FILES_TYPES: the file extensions Xero Files takes */
     int64_t documents_max_bytes; /* XS_DOCUMENTS_MAX_BYTES: POST /v1/documents' limit */
+    /* jobhooks.c: the job events' deliveries to the host application's webhooks: the secret
+     * they are signed with (XS_JOB_WEBHOOK_SECRET; NULL when not set: no webhook_url may be
+     * set) and how long one may take; its thread */
+    struct {
+        const char *secret;
+        size_t secret_len;
+        int64_t timeout_ms;
+    } jobhook;
+    pthread_t jobhooks;
+    bool jobhooks_started;
     /* retention.c: how long history is kept (ms; 0: forever) and how it is pruned */
     struct {
         int64_t runs_ms, runs_failed_ms, api_calls_ms, changes_ms, webhook_events_ms;

@@ -30,6 +30,7 @@
 
 #include "hookwatch.h"
 #include "documents.h"
+#include "jobhooks.h"
 #include "retention.h"
 #include "runs.h"
 #include "settings.h"
@@ -522,7 +523,7 @@ xs_err orch_schedule_reset(orch *o, xs_pg *pg, const char *conn, const json_t *s
 
 xs_err orch_sched_start(orch *o)
 {
-    if (orch_retention_start(o) != XS_OK) {
+    if (orch_retention_start(o) != XS_OK || orch_jobhooks_start(o) != XS_OK) {
         return XS_ENOMEM;
     }
     if (o->scheduler_on) {
@@ -550,4 +551,5 @@ void orch_sched_stop(orch *o)
         o->realtime_started = false;
     }
     orch_retention_stop(o);
+    orch_jobhooks_stop(o);
 }

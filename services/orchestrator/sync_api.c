@@ -911,6 +911,13 @@ static void settings_put(orch *o, xs_http_req *req, const char *id, json_t *in, 
         xs_http_reply_error(req, 400, "invalid", field, "%s", why);
         return;
     }
+    const char *hook = xs_json_str_or(json_object_get(in, "xpm"), "webhook_url", NULL);
+    if (hook != NULL && o->jobhook.secret == NULL) {
+        xs_http_reply_error(req, 400, "invalid", "xpm.webhook_url",
+                            "xpm.webhook_url needs XS_JOB_WEBHOOK_SECRET set on the orchestrator: "
+                            "job events are signed with it");
+        return;
+    }
     conn_state c;
     json_t *settings = NULL;
     xs_pg *pg = *lent = conn_lend(o, req, id, &c, &settings, false);
