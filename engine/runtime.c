@@ -40,8 +40,7 @@ static void svc_fini(void *state)
     free(state);
 }
 
-/* worker_fini frees a worker's clients (xs_svc_def.worker_fini). */
-static void worker_fini(void *wstate)
+void xs_domain_worker_fini(void *wstate)
 {
     domain_worker *w = wstate;
     if (w != NULL) {
@@ -52,8 +51,7 @@ static void worker_fini(void *wstate)
     }
 }
 
-/* worker_init makes a worker's clients from the XS_XERO_* configuration. */
-static xs_err worker_init(void *state, void **wstate)
+xs_err xs_domain_worker_init(void *state, void **wstate)
 {
     xs_domain_svc *d = state;
     domain_worker *w = calloc(1, sizeof(*w));
@@ -65,7 +63,7 @@ static xs_err worker_init(void *state, void **wstate)
         e = xs_xero_create(&w->ahead, &d->xero);
     }
     if (e != XS_OK) {
-        worker_fini(w);
+        xs_domain_worker_fini(w);
         return e;
     }
     w->svc = d;
@@ -80,8 +78,8 @@ int xs_domain_svc_main(const xs_svc_def *def, const xs_entity_ops *const *entiti
     xs_svc_def d = *def;
     d.init = svc_init;
     d.fini = svc_fini;
-    d.worker_init = worker_init;
-    d.worker_fini = worker_fini;
+    d.worker_init = xs_domain_worker_init;
+    d.worker_fini = xs_domain_worker_fini;
     d.routes = routes;
     d.nroutes = sizeof(routes) / sizeof(routes[0]);
     d.json_arena = true; /* a step's values all die with its reply */

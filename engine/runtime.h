@@ -35,6 +35,12 @@ typedef struct domain_worker {
 int xs_domain_svc_main(const xs_svc_def *def, const xs_entity_ops *const *entities, int argc,
                        char **argv);
 
+/* xs_domain_worker_init makes a worker's clients (a domain_worker) from state, an
+ * xs_domain_svc or a state that begins with one, its Xero client options filled
+ * (xs_svc_def.worker_init); xs_domain_worker_fini frees them (xs_svc_def.worker_fini). */
+xs_err xs_domain_worker_init(void *state, void **wstate);
+void xs_domain_worker_fini(void *wstate);
+
 /* xs_domain_xero_opts fills the Xero client options from a loaded configuration. */
 void xs_domain_xero_opts(const xs_config *cfg, xs_log *log, xs_xero_opts *out);
 

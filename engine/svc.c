@@ -639,3 +639,18 @@ done:
     pthread_mutex_destroy(&s.counters.mu);
     return code;
 }
+
+xs_err xs_svc_xero_worker(const xs_xero_opts *opts, void **wstate)
+{
+    xs_xero *x = NULL;
+    xs_err e = xs_xero_create(&x, opts);
+    if (e == XS_OK) {
+        *wstate = x;
+    }
+    return e;
+}
+
+void xs_svc_xero_worker_fini(void *wstate)
+{
+    xs_xero_destroy(wstate);
+}

@@ -119,4 +119,9 @@ void xs_svc_count(xs_svc_ctx *ctx, const char *name, const char *const *labels, 
  * audit. */
 void xs_svc_count_call(xs_svc_ctx *ctx, const xs_xero_call *call);
 
+/* xs_svc_xero_worker gives a worker its own Xero client made with opts (its own keep-alive
+ * connections), as its *wstate; xs_svc_xero_worker_fini frees it (a worker_fini). */
+xs_err xs_svc_xero_worker(const xs_xero_opts *opts, void **wstate);
+void xs_svc_xero_worker_fini(void *wstate);
+
 #endif

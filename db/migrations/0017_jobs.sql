@@ -3,21 +3,7 @@
 -- events the host application reads (and receives on its webhook) when a job enters or leaves
 -- a state the connection maps to "needs documents" (docs/MAPPING.md, "XPM jobs").
 
--- Runs, their steps, their item errors and the pull cursors take entity job. The first three
--- are stated as 0016_documents states them (job and document both), so that this migration
--- holds on a database with or without 0016, whichever branch lands first.
-ALTER TABLE sync.runs DROP CONSTRAINT runs_entities_check;
-ALTER TABLE sync.runs ADD CONSTRAINT runs_entities_check
-    CHECK (entities <@ ARRAY['contact', 'invoice', 'payment', 'account', 'bank_transaction',
-                             'job', 'document']::text[]);
-ALTER TABLE sync.run_steps DROP CONSTRAINT run_steps_entity_check;
-ALTER TABLE sync.run_steps ADD CONSTRAINT run_steps_entity_check
-    CHECK (entity IN ('contact', 'invoice', 'payment', 'account', 'bank_transaction', 'job',
-                      'document'));
-ALTER TABLE sync.run_item_errors DROP CONSTRAINT run_item_errors_entity_check;
-ALTER TABLE sync.run_item_errors ADD CONSTRAINT run_item_errors_entity_check
-    CHECK (entity IN ('contact', 'invoice', 'payment', 'account', 'bank_transaction', 'job',
-                      'document'));
+-- The pull cursors take entity job (runs, their steps and item errors took it in 0016).
 ALTER TABLE sync.cursors DROP CONSTRAINT cursors_entity_check;
 ALTER TABLE sync.cursors ADD CONSTRAINT cursors_entity_check
     CHECK (entity IN ('contact', 'invoice', 'payment', 'account', 'bank_transaction', 'job'));

@@ -66,18 +66,7 @@ static void fini(void *state)
 /* worker_init gives each worker its own Xero client (its own keep-alive connections). */
 static xs_err worker_init(void *state, void **wstate)
 {
-    auth_state *st = state;
-    xs_xero *x = NULL;
-    xs_err e = xs_xero_create(&x, &st->xero);
-    if (e == XS_OK) {
-        *wstate = x;
-    }
-    return e;
-}
-
-static void worker_fini(void *wstate)
-{
-    xs_xero_destroy(wstate);
+    return xs_svc_xero_worker(&((auth_state *)state)->xero, wstate);
 }
 
 void auth_audit(xs_svc_ctx *ctx, const char *conn, const char *tenant, const xs_xero_call *call)
@@ -120,7 +109,7 @@ static const xs_svc_def def = {
     .init = init,
     .fini = fini,
     .worker_init = worker_init,
-    .worker_fini = worker_fini,
+    .worker_fini = xs_svc_xero_worker_fini,
 };
 
 int main(int argc, char **argv)

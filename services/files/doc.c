@@ -25,6 +25,7 @@ typedef struct doc {
     const char *group, *type;      /* the association's ObjectGroup and ObjectType */
     bool has_push, changed, later; /* a status row; changed since it; not due yet */
     char status[16], object_id[XS_ID_MAX];
+    char file_id[XS_ID_MAX]; /* the Xero file its association is (or is about to be) of */
     bool assoc_sent, associated;
 } doc;
 
@@ -79,7 +80,8 @@ static xs_err doc_load(files_step *s, const char *id, doc *d, bool *found)
         "d.updated_at::text, d.contact_id, d.invoice_id, i.type, mc.xero_id, mi.xero_id, "
         "p.status, p.object_id, p.association_sent_at IS NOT NULL, p.associated_at IS NOT NULL, "
         "coalesce(p.next_attempt_at > now(), false), p.document_updated_at IS DISTINCT FROM "
-        "d.updated_at, p.document_id IS NOT NULL FROM app.documents d LEFT JOIN app.invoices i "
+        "d.updated_at, p.document_id IS NOT NULL, p.xero_file_id FROM app.documents d LEFT JOIN "
+        "app.invoices i "
         "ON i.id = d.invoice_id LEFT JOIN sync.mappings mc ON mc.connection_id = $2 AND "
         "mc.entity = 'contact' AND mc.local_id = d.contact_id LEFT JOIN sync.mappings mi ON "
         "mi.connection_id = $2 AND mi.entity = 'invoice' AND mi.local_id = d.invoice_id LEFT "
@@ -122,6 +124,7 @@ static xs_err doc_load(files_step *s, const char *id, doc *d, bool *found)
         d->later = col_bool(r, 16);
         d->changed = col_bool(r, 17);
         d->has_push = col_bool(r, 18);
+        copy(d->file_id, sizeof(d->file_id), xs_pg_res_get(r, 0, 19));
     }
     xs_pg_res_free(r);
     return XS_OK;
@@ -579,7 +582,9 @@ static stage assoc_check(files_step *s, const doc *d, const char *file_id, bool 
 static stage assoc_ensure(files_step *s, const doc *d, const char *file_id, xs_err *e)
 {
     *e = XS_OK;
-    bool same = strcasecmp(d->object_id, d->xero) == 0;
+    /* The same record and the same file: a document whose bytes changed has a new file, which
+     * its record gets too. */
+    bool same = strcasecmp(d->object_id, d->xero) == 0 && strcasecmp(d->file_id, file_id) == 0;
     if (same && d->associated) {
         return STAGE_OK;
     }

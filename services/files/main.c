@@ -58,33 +58,6 @@ static void fini(void *state)
     free(state);
 }
 
-/* worker_init gives each worker its own Xero client, where the step helpers find it. */
-static xs_err worker_init(void *state, void **wstate)
-{
-    files_state *st = state;
-    domain_worker *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        return XS_ENOMEM;
-    }
-    w->svc = &st->svc;
-    xs_err e = xs_xero_create(&w->x, &st->svc.xero);
-    if (e != XS_OK) {
-        free(w);
-        return e;
-    }
-    *wstate = w;
-    return XS_OK;
-}
-
-static void worker_fini(void *wstate)
-{
-    domain_worker *w = wstate;
-    if (w != NULL) {
-        xs_xero_destroy(w->x);
-        free(w);
-    }
-}
-
 static const xs_svc_route routes[] = {
     {"sync.push", files_handle_push},
 };
@@ -106,8 +79,9 @@ static const xs_svc_def def = {
     .check_config = check_config,
     .init = init,
     .fini = fini,
-    .worker_init = worker_init,
-    .worker_fini = worker_fini,
+    /* each worker's Xero client, where the step helpers find it */
+    .worker_init = xs_domain_worker_init,
+    .worker_fini = xs_domain_worker_fini,
     .json_arena = true,
 };
 

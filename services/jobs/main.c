@@ -31,18 +31,7 @@ static void fini(void *state)
 /* worker_init gives each worker its own client (its own keep-alive connection to XPM). */
 static xs_err worker_init(void *state, void **wstate)
 {
-    jobs_state *st = state;
-    xs_xero *x = NULL;
-    xs_err e = xs_xero_create(&x, &st->xero);
-    if (e == XS_OK) {
-        *wstate = x;
-    }
-    return e;
-}
-
-static void worker_fini(void *wstate)
-{
-    xs_xero_destroy(wstate);
+    return xs_svc_xero_worker(&((jobs_state *)state)->xero, wstate);
 }
 
 static const xs_svc_route routes[] = {
@@ -67,7 +56,7 @@ static const xs_svc_def def = {
     .init = init,
     .fini = fini,
     .worker_init = worker_init,
-    .worker_fini = worker_fini,
+    .worker_fini = xs_svc_xero_worker_fini,
     .json_arena = true,
 };
 

@@ -85,8 +85,9 @@ static void call(jobs_pull *p, const xs_xpm_ask *ask, xs_xero_resp *resp)
     }
     if (p->last.status == 403) {
         snprintf(p->message, sizeof(p->message),
-                 "XPM refused the read (403): the connection's grant lacks the XPM scope; "
-                 "re-authorise it with POST /v1/connections/authorize and \"xpm\": true");
+                 "XPM refused the read (403): the tenant is no longer connected, or the "
+                 "connection's grant lacks the XPM scope; re-authorise it with POST "
+                 "/v1/connections/authorize and \"xpm\": true");
     }
     if (p->outcome != NULL) {
         xs_xero_resp_fini(resp);

@@ -11,6 +11,7 @@
 
 #include "buscall.h"
 #include "rest.h"
+#include "runs.h"
 #include "sched.h"
 #include "worker.h"
 #include "xs/json.h"
@@ -377,8 +378,30 @@ void orch_connections_delete(xs_http_req *req, void *arg)
         xs_http_reply_error(req, 400, "invalid", "purge", "purge must be true or false");
         return;
     }
+    /* Its runs stop first, every domain's: pending steps fail as canceled, and a step under
+     * way, which may meet Xero's refusal once the tenant is gone, ends its run canceled when it
+     * comes back. */
+    xs_pg *pg = orch_api_pg(o, req);
+    if (pg == NULL) {
+        return;
+    }
+    xs_err e = orch_runs_cancel_connection(o, pg, id);
+    if (e != XS_OK) {
+        orch_api_db_error(o, req, pg, "cannot cancel the connection's runs");
+    }
+    xs_pg_pool_release(o->pool, pg);
+    if (e != XS_OK) {
+        return;
+    }
     json_t *body = json_pack("{s:b}", "purge", purge != NULL && strcmp(purge, "true") == 0);
-    relay(o, req, "auth.disconnect", id, body, 409);
+    xs_msg *rep = orch_call_http(o, req, XS_BUS_DOMAIN_AUTH, "auth.disconnect", id, body, 409);
+    if (rep == NULL) {
+        return;
+    }
+    json_t *out = json_incref(rep->body);
+    xs_msg_free(rep);
+    json_object_set_new(out, "id", json_string(id));
+    xs_http_reply_json(req, 200, out);
 }
 
 void orch_event_connection(orch *o, const xs_msg *m)

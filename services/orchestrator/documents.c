@@ -1,6 +1,7 @@
 /* documents.c: see documents.h. */
 #include "documents.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,11 +151,45 @@ static bool upload_read(orch *o, xs_http_req *req, const xs_http_part *parts, si
     return true;
 }
 
+/* media_type writes the media type of a part's Content-Type (NULL: a file's default) into out
+ * (128 bytes), lower-case and without its parameters ("text/plain; charset=utf-8" is
+ * "text/plain"); false when it is not type/subtype of token characters. */
+static bool media_type(const char *ctype, char *out)
+{
+    const char *s = ctype != NULL ? ctype : "application/octet-stream";
+    s += strspn(s, " \t");
+    size_t n = strcspn(s, ";");
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0 || n > 127) {
+        return false;
+    }
+    int slash = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = (char)tolower((unsigned char)s[i]);
+        bool tok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("!#$&^_.+-", c);
+        if (c == '/' && i > 0 && i + 1 < n) {
+            slash++;
+        } else if (!tok || c == '\0') {
+            return false;
+        }
+        out[i] = c;
+    }
+    out[n] = '\0';
+    return slash == 1;
+}
+
 /* insert_doc stores the upload u in one statement; false with the refusal answered. */
 static bool insert_doc(orch *o, xs_http_req *req, xs_pg *pg, const upload *u, char *id)
 {
     const xs_http_part *f = u->file;
-    const char *mime = f->ctype != NULL ? f->ctype : "application/octet-stream";
+    char mime[128];
+    if (!media_type(f->ctype, mime)) {
+        xs_http_reply_error(req, 400, "invalid", "file",
+                            "the file part's Content-Type is not a media type (type/subtype)");
+        return false;
+    }
     char sum[2 * XS_SHA256_LEN + 1], size[24];
     xs_sha256_hex(f->data, f->len, sum);
     snprintf(size, sizeof(size), "%zu", f->len);
@@ -252,13 +287,7 @@ void orch_documents_list(xs_http_req *req, void *arg)
     if (items == NULL) {
         return;
     }
-    size_t k = json_array_size(items);
-    const char *next =
-        (long)k == limit ? xs_json_str_or(json_array_get(items, k - 1), "id", NULL) : NULL;
-    xs_http_reply_json(
-        req, 200,
-        json_pack("{s:O, s:i, s:s?}", "documents", items, "limit", (int)limit, "next_after", next));
-    json_decref(items);
+    orch_api_list_reply(req, items, "documents", limit, "id");
 }
 
 void orch_documents_get(xs_http_req *req, void *arg)

@@ -43,20 +43,6 @@ static json_t *job_json(xs_pg *pg, const xs_pg_res *r, int i)
         "updated_at", xs_pg_res_get(r, i, 17));
 }
 
-/* list_reply answers a list route: items under `key`, limit, and next_after (the last item's
- * id when the page is full, else null). */
-static void list_reply(xs_http_req *req, json_t *items, const char *key, long limit,
-                       const char *id_key)
-{
-    json_t *last = json_array_get(items, json_array_size(items) - 1);
-    json_t *next = (long)json_array_size(items) == limit && last != NULL
-                       ? json_incref(json_object_get(last, id_key))
-                       : json_null();
-    xs_http_reply_json(
-        req, 200,
-        json_pack("{s:o, s:i, s:o}", key, items, "limit", (int)limit, "next_after", next));
-}
-
 void orch_jobs_list(xs_http_req *req, void *arg)
 {
     orch *o = arg;
@@ -87,7 +73,7 @@ void orch_jobs_list(xs_http_req *req, void *arg)
                        org, state, after, ls);
     json_t *items = orch_api_rows(o, req, pg, e, r, "cannot read jobs", job_json);
     if (items != NULL) {
-        list_reply(req, items, "jobs", limit, "id");
+        orch_api_list_reply(req, items, "jobs", limit, "id");
     }
 }
 
@@ -172,7 +158,7 @@ void orch_job_events_list(xs_http_req *req, void *arg)
                        org, as, ls);
     json_t *items = orch_api_rows(o, req, pg, e, r, "cannot read job events", event_json);
     if (items != NULL) {
-        list_reply(req, items, "events", limit, "id");
+        orch_api_list_reply(req, items, "events", limit, "id");
     }
 }
 

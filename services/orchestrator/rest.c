@@ -136,3 +136,15 @@ bool orch_arg_long(xs_http_req *req, const char *name, long lo, long hi, long *o
     *out = n;
     return true;
 }
+
+void orch_api_list_reply(xs_http_req *req, json_t *items, const char *key, long limit,
+                         const char *id_key)
+{
+    json_t *last = json_array_get(items, json_array_size(items) - 1);
+    json_t *next = (long)json_array_size(items) == limit && last != NULL
+                       ? json_incref(json_object_get(last, id_key))
+                       : json_null();
+    xs_http_reply_json(
+        req, 200,
+        json_pack("{s:o, s:i, s:o}", key, items, "limit", (int)limit, "next_after", next));
+}

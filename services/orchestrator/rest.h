@@ -32,6 +32,12 @@ typedef json_t *orch_row_json(xs_pg *pg, const xs_pg_res *r, int i);
 json_t *orch_api_rows(orch *o, xs_http_req *req, xs_pg *pg, xs_err e, xs_pg_res *r,
                       const char *what, orch_row_json *row);
 
+/* orch_api_list_reply answers a keyset-paged list route: items (taken) under key, the limit,
+ * and next_after: the last item's id_key when the page is full (the next page's `after`),
+ * else null. */
+void orch_api_list_reply(xs_http_req *req, json_t *items, const char *key, long limit,
+                         const char *id_key);
+
 /* orch_api_object reads the request's body as a JSON object into *in (new): false, having
  * answered 400 itself (and left *in NULL), when it is not one. */
 bool orch_api_object(xs_http_req *req, json_t **in);

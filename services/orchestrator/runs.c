@@ -1166,6 +1166,46 @@ fail:
     return e;
 }
 
+/* cancel_runs cancels each run whose id is in the first column of r (orch_run_cancel, one
+ * transaction each; one that ended meanwhile is left), logging at (what asked). */
+static xs_err cancel_runs(orch *o, xs_pg *pg, const xs_pg_res *r, const char *at)
+{
+    xs_err e = XS_OK;
+    for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
+        bool waiting = false;
+        char status[16];
+        orch_run_end end = {0};
+        e = xs_pg_begin(pg);
+        if (e == XS_OK) {
+            e = orch_run_cancel(pg, xs_pg_res_get(r, i, 0), &waiting, status, &end);
+            e = e == XS_ESTATE ? XS_OK : e; /* ended meanwhile */
+        }
+        e = e == XS_OK ? xs_pg_commit(pg) : e;
+        if (e != XS_OK) {
+            xs_pg_rollback(pg);
+        } else {
+            orch_run_end_count(o, &end);
+            xs_log_info(o->proc.log, waiting ? "run.cancel_requested" : "run.canceled",
+                        "{s:s, s:s}", "run", xs_pg_res_get(r, i, 0), "at", at);
+        }
+    }
+    return e;
+}
+
+xs_err orch_runs_cancel_connection(orch *o, xs_pg *pg, const char *conn)
+{
+    xs_pg_res *r = NULL;
+    xs_err e = xs_pg_q(pg, &r,
+                       "SELECT id FROM sync.runs WHERE connection_id = $1 AND status IN "
+                       "('queued', 'running') ORDER BY created_at",
+                       conn);
+    if (e == XS_OK) {
+        e = cancel_runs(o, pg, r, "disconnect");
+    }
+    xs_pg_res_free(r);
+    return e;
+}
+
 xs_err orch_recover(orch *o)
 {
     xs_pg *pg = NULL;
@@ -1188,23 +1228,8 @@ xs_err orch_recover(orch *o)
                      "SELECT id FROM sync.runs WHERE cancel_requested_at IS NOT NULL AND status "
                      "IN ('queued', 'running')");
     }
-    for (int i = 0; e == XS_OK && i < xs_pg_res_nrows(r); i++) {
-        bool waiting = false;
-        char status[16];
-        orch_run_end end = {0};
-        e = xs_pg_begin(pg);
-        if (e == XS_OK) {
-            e = orch_run_cancel(pg, xs_pg_res_get(r, i, 0), &waiting, status, &end);
-            e = e == XS_ESTATE ? XS_OK : e; /* ended meanwhile */
-        }
-        e = e == XS_OK ? xs_pg_commit(pg) : e;
-        if (e != XS_OK) {
-            xs_pg_rollback(pg);
-        } else {
-            orch_run_end_count(o, &end);
-            xs_log_info(o->proc.log, "run.canceled", "{s:s, s:s}", "run", xs_pg_res_get(r, i, 0),
-                        "at", "start");
-        }
+    if (e == XS_OK) {
+        e = cancel_runs(o, pg, r, "start");
     }
     xs_pg_res_free(r);
     xs_pg_pool_release(o->pool, pg);

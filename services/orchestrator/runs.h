@@ -76,6 +76,10 @@ void orch_run_end_count(orch *o, const orch_run_end *end);
 xs_err orch_run_cancel(xs_pg *pg, const char *run, bool *waiting, char status[16],
                        orch_run_end *end);
 
+/* orch_runs_cancel_connection cancels every run of connection conn not ended yet (a
+ * disconnected connection's: orch_run_cancel, each in its own transaction on pg). */
+xs_err orch_runs_cancel_connection(orch *o, xs_pg *pg, const char *conn);
+
 /* orch_recover makes steps left running by a stopped orchestrator runnable again, and ends
  * the runs whose cancel was asked for meanwhile (orch_run_cancel). */
 xs_err orch_recover(orch *o);

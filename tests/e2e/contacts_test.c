@@ -28,6 +28,9 @@
 #include "engine/domain.h"
 #include "xs/json.h"
 
+/* A run ended with the status wanted (the run printed when not). */
+#define assert_status(run, want) assert_true(xst_run_status_is((run), (want)))
+
 static xst_engine *E;
 static char *ORG;
 static char CONN[40], TENANT[40];
@@ -112,17 +115,6 @@ static long count_of(const json_t *run, const char *dir, const char *key)
         c = json_object_get(c, dir);
     }
     return (long)json_integer_value(json_object_get(c, key));
-}
-
-static void assert_status(const json_t *run, const char *want)
-{
-    const char *st = json_string_value(json_object_get(run, "status"));
-    if (st == NULL || strcmp(st, want) != 0) {
-        char *t = xs_json_dump(run, XS_JSON_PRETTY);
-        fprintf(stderr, "run: %s\n", t);
-        free(t);
-    }
-    assert_string_equal(st, want);
 }
 
 /* sim_get reads a path of the simulator's control API (JSON, new). */

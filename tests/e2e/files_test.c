@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -27,7 +28,10 @@
 static xst_engine *E;
 static char CONN[40], TENANT[40];
 static char *ORG;
-static char *const FILES_ENV[] = {"XS_FILES_RETRY_BASE=1s", NULL};
+/* xs-files' variables: a document whose upload is in doubt is tried again after a second, not
+ * 30; documents stored by path are under DOCS. */
+static char DOCS[256], DOCS_ENV[300];
+static char *FILES_ENV[] = {"XS_FILES_RETRY_BASE=1s", DOCS_ENV, NULL};
 
 /* upload posts a form of fields (name, value pairs, NULL-ended) and a file part (NULL: none). */
 static xst_http upload(const char *ctype, const char *const *fields, const char *filename,
@@ -86,6 +90,8 @@ static void test_refusals(void **state)
     expect_error(&r, 413, "body_too_large", "file");
     r = upload(FORM, org, NULL, NULL, NULL);
     expect_error(&r, 400, "invalid", "file");
+    r = upload(FORM, org, "a.pdf", "pdf", "x");
+    expect_error(&r, 400, "invalid", "file");
     const char *both[] = {"organisation_id",
                           ORG,
                           "contact_id",
@@ -110,7 +116,8 @@ static void test_create_read_list(void **state)
 {
     (void)state;
     const char *org[] = {"organisation_id", ORG, NULL};
-    xst_http r = upload(FORM, org, "notes.txt", "text/plain", "hello, Xero");
+    /* A Content-Type with parameters is stored as its media type. */
+    xst_http r = upload(FORM, org, "notes.txt", "Text/Plain; charset=utf-8", "hello, Xero");
     if (r.status != 201) {
         fail_msg("POST /v1/documents: %ld %s", r.status, r.body);
     }
@@ -325,6 +332,19 @@ static char *new_contact(const char *name)
     return id;
 }
 
+/* wait_mapped waits until local record id has its mapping (it is in Xero). */
+static void wait_mapped(const char *id)
+{
+    for (int i = 0; i < 300; i++) {
+        if (xst_engine_sql_longf(E, "SELECT count(*) FROM sync.mappings WHERE local_id = $1", 1,
+                                 id) > 0) {
+            return;
+        }
+        usleep(100000);
+    }
+    fail_msg("%s never reached Xero", id);
+}
+
 static void script(const char *json)
 {
     xst_http f = xst_engine_simctl(E, "POST", "/_sim/faults", json);
@@ -340,22 +360,190 @@ static void unscript(void)
     xst_http_free(&d);
 }
 
-/* expect_associated checks document id is pushed once, associated with contact's Xero id. */
-static void expect_associated(const char *id, const char *text, const char *contact)
+/* expect_associated_with checks document id is pushed once, associated with the Xero record
+ * of local record local of entity as "Group:Type:<its Xero id>" (what: "Contact:Business"). */
+static void expect_associated_with(const char *id, const char *text, const char *entity,
+                                   const char *local, const char *what)
 {
     free(wait_status(id, "pushed"));
     char *xid = xst_engine_sqlf(E,
                                 "SELECT xero_id FROM sync.mappings WHERE connection_id = $1 "
-                                "AND entity = 'contact' AND local_id = $2",
-                                2, CONN, contact);
+                                "AND entity = $2 AND local_id = $3",
+                                3, CONN, entity, local);
     assert_non_null(xid);
     char want[128], assoc[256];
-    snprintf(want, sizeof(want), "Contact:Business:%s", xid);
+    snprintf(want, sizeof(want), "%s:%s", what, xid);
     char *sum = sha_of(text);
     assert_int_equal(sim_files_with(sum, assoc, sizeof(assoc)), 1);
     assert_string_equal(assoc, want);
     free(sum);
     free(xid);
+}
+
+/* expect_associated checks document id is pushed once, associated with contact's Xero id. */
+static void expect_associated(const char *id, const char *text, const char *contact)
+{
+    expect_associated_with(id, text, "contact", contact, "Contact:Business");
+}
+
+/* A document whose contact Xero has not got (Xero refuses the contact's e-mail address) waits,
+ * pending and blocked on it, with nothing uploaded; once the contact is fixed and reaches
+ * Xero, its new mapping puts the document back in the outbox, and it is pushed and
+ * associated. */
+static void test_waits_for_its_contact(void **state)
+{
+    (void)state;
+    char *contact = xst_engine_sqlf(E,
+                                    "INSERT INTO app.contacts (organisation_id, name, email) "
+                                    "VALUES ($1, 'Kauri Builders', 'office at kauri') RETURNING id",
+                                    1, ORG);
+    const char *text = "Kauri Builders: building consent";
+    char *id = doc_for("kauri.txt", text, contact);
+    for (int i = 0; i < 300 && xst_engine_sql_longf(E,
+                                                    "SELECT count(*) FROM sync.document_pushes "
+                                                    "WHERE document_id = $1 AND status = "
+                                                    "'pending' AND blocked_entity = 'contact' AND "
+                                                    "blocked_on = $2",
+                                                    2, id, contact) == 0;
+         i++) {
+        usleep(100000);
+    }
+    assert_true(xst_engine_settle(E, 60000));
+    /* Still waiting once every run has ended, and nothing of it in Xero. */
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.document_pushes WHERE "
+                                          "document_id = $1 AND status = 'pending' AND "
+                                          "blocked_on = $2 AND xero_file_id IS NULL",
+                                          2, id, contact),
+                     1);
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.mappings WHERE "
+                                          "connection_id = $1 AND local_id = $2",
+                                          2, CONN, contact),
+                     0);
+    char *sum = sha_of(text);
+    assert_int_equal(sim_files_with(sum, NULL, 0), 0);
+    xst_http g;
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/documents/%s", id);
+    g = xst_engine_api(E, "GET", path, NULL);
+    json_t *c0 = json_array_get(json_object_get(g.json, "connections"), 0);
+    assert_string_equal(xs_json_str_or(c0, "status", ""), "pending");
+    assert_string_equal(xs_json_str_or(json_object_get(c0, "blocked_on"), "id", ""), contact);
+    xst_http_free(&g);
+    /* The host application fixes the address: the contact goes, then the document. */
+    free(xst_engine_sqlf(E,
+                         "UPDATE app.contacts SET email = 'office@kauri.example' WHERE id = $1 "
+                         "RETURNING id",
+                         1, contact));
+    expect_associated(id, text, contact);
+    assert_int_equal(sim_files_with(sum, NULL, 0), 1);
+    free(sum);
+    free(id);
+    free(contact);
+}
+
+/* write_file writes text into the file at path. */
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        fail_msg("cannot write %s", path);
+    }
+}
+
+/* path_doc records a document of the organisation stored at path under XS_DOCUMENTS_DIR,
+ * whose bytes are text (its SHA-256 and size); its id (new). */
+static char *path_doc(const char *name, const char *path, const char *text)
+{
+    char size[24];
+    snprintf(size, sizeof(size), "%zu", strlen(text));
+    return xst_engine_sqlf(E,
+                           "INSERT INTO app.documents (organisation_id, file_name, mime_type, "
+                           "size_bytes, sha256, path) VALUES ($1, $2, 'text/plain', $3, "
+                           "encode(sha256(convert_to($4, 'UTF8')), 'hex'), $5) RETURNING id",
+                           5, ORG, name, size, text, path);
+}
+
+/* Documents the host application stores as files under XS_DOCUMENTS_DIR: one is pushed with
+ * its bytes; one whose path leads out of the folder (a link) and one whose bytes are not
+ * those its SHA-256 says fail with their reason, and nothing of them reaches Xero. */
+static void test_documents_from_the_folder(void **state)
+{
+    (void)state;
+    char dir[300], file[400];
+    snprintf(dir, sizeof(dir), "%s/letters", DOCS);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    const char *text = "Kowhai Dental: engagement letter, from the folder";
+    snprintf(file, sizeof(file), "%s/kowhai.txt", dir);
+    write_file(file, text);
+    char *id = path_doc("kowhai.txt", "letters/kowhai.txt", text);
+    free(wait_status(id, "pushed"));
+    char *sum = sha_of(text);
+    assert_int_equal(sim_files_with(sum, NULL, 0), 1);
+    free(sum);
+    free(id);
+
+    /* A link inside the folder to a file outside it. */
+    const char *secret = "not for Xero";
+    char outside[400];
+    snprintf(outside, sizeof(outside), "%s/secret.txt", E->dir);
+    write_file(outside, secret);
+    snprintf(file, sizeof(file), "%s/outside.txt", DOCS);
+    assert_int_equal(symlink(outside, file), 0);
+    id = path_doc("outside.txt", "outside.txt", secret);
+    char *msg = wait_status(id, "failed");
+    if (strstr(msg, "leads out of XS_DOCUMENTS_DIR") == NULL) {
+        fail_msg("the reason: %s", msg);
+    }
+    free(msg);
+    free(id);
+    sum = sha_of(secret);
+    assert_int_equal(sim_files_with(sum, NULL, 0), 0);
+    free(sum);
+
+    /* The file changed after its row was written. */
+    snprintf(file, sizeof(file), "%s/changed.txt", dir);
+    write_file(file, "Kowhai Dental: tampered");
+    id = path_doc("changed.txt", "letters/changed.txt", "Kowhai Dental: original");
+    msg = wait_status(id, "failed");
+    if (strstr(msg, "SHA-256") == NULL) {
+        fail_msg("the reason: %s", msg);
+    }
+    free(msg);
+    free(id);
+}
+
+/* A document of an invoice: associated with the invoice's Xero record (Invoice, AccRec). */
+static void test_invoice_document(void **state)
+{
+    (void)state;
+    char *contact = new_contact("Matai Joinery");
+    char body[768];
+    snprintf(body, sizeof(body),
+             "{\"organisation_id\":\"%s\",\"type\":\"ACCREC\",\"contact\":\"%s\","
+             "\"reference\":\"DOC-1\",\"status\":\"DRAFT\",\"date\":\"2026-12-01\","
+             "\"due_date\":\"2026-12-31\",\"lines\":[{\"description\":\"Joinery\","
+             "\"quantity\":1,\"unit_amount\":\"450.00\",\"account_code\":\"200\"}]}",
+             ORG, contact);
+    xst_http r = xst_engine_api(E, "POST", "/v1/invoices", body);
+    if (r.status != 201) {
+        fail_msg("POST /v1/invoices: %ld %s", r.status, r.body);
+    }
+    char *invoice = strdup(xs_json_str_or(r.json, "id", ""));
+    xst_http_free(&r);
+    const char *text = "Matai Joinery: signed quote";
+    const char *fields[] = {"organisation_id", ORG, "invoice_id", invoice, NULL};
+    r = upload(FORM, fields, "quote.txt", "text/plain", text);
+    if (r.status != 201) {
+        fail_msg("POST /v1/documents: %ld %s", r.status, r.body);
+    }
+    char *id = strdup(xs_json_str_or(r.json, "id", ""));
+    xst_http_free(&r);
+    expect_associated_with(id, text, "invoice", invoice, "Invoice:AccRec");
+    free(id);
+    free(invoice);
+    free(contact);
 }
 
 /* Two documents of the same bytes on one connection: one upload, one file id. */
@@ -385,13 +573,7 @@ static void test_applied_5xx_upload(void **state)
 {
     (void)state;
     char *contact = new_contact("Totara Vets");
-    for (int i = 0; i < 300 && xst_engine_sql_longf(E,
-                                                    "SELECT count(*) FROM sync.mappings "
-                                                    "WHERE local_id = $1",
-                                                    1, contact) == 0;
-         i++) {
-        usleep(100000);
-    }
+    wait_mapped(contact);
     script("{\"script\":[{\"method\":\"POST\",\"path\":\"/files.xro/1.0/Files/\",\"fault\":"
            "\"applied_5xx\",\"times\":1}]}");
     long faults = xst_engine_sim_calls(E, "POST /Files/{FolderId}", 504);
@@ -409,13 +591,7 @@ static void test_crash_before_association(void **state)
 {
     (void)state;
     char *contact = new_contact("Rimu Law");
-    for (int i = 0; i < 300 && xst_engine_sql_longf(E,
-                                                    "SELECT count(*) FROM sync.mappings "
-                                                    "WHERE local_id = $1",
-                                                    1, contact) == 0;
-         i++) {
-        usleep(100000);
-    }
+    wait_mapped(contact);
     /* The upload goes through; the association after it is held. */
     script("{\"script\":[{\"method\":\"POST\",\"path\":\"/files.xro/1.0/Files/\",\"fault\":"
            "\"slow\",\"skip\":1,\"times\":1}]}");
@@ -462,7 +638,11 @@ static int setup(void **state)
     xst_engine_start_sim(E, sim);
     char *const extra[] = {"XS_DOCUMENTS_MAX_BYTES=2048", NULL};
     xst_engine_start_orchestrator(E, extra);
-    /* A document whose upload is in doubt is tried again after a second, not 30. */
+    snprintf(DOCS, sizeof(DOCS), "%s/docs", E->dir);
+    snprintf(DOCS_ENV, sizeof(DOCS_ENV), "XS_DOCUMENTS_DIR=%s", DOCS);
+    if (mkdir(DOCS, 0700) != 0) {
+        fail_msg("mkdir %s", DOCS);
+    }
     static const char *const names[] = {"auth",     "contacts", "invoices",
                                         "payments", "files",    "jobs"};
     for (size_t i = 0; i < 6; i++) {
@@ -494,6 +674,9 @@ int main(void)
         cmocka_unit_test(test_create_read_list),
         cmocka_unit_test(test_folder_only),
         cmocka_unit_test(test_skipped_and_retry),
+        cmocka_unit_test(test_waits_for_its_contact),
+        cmocka_unit_test(test_documents_from_the_folder),
+        cmocka_unit_test(test_invoice_document),
         cmocka_unit_test(test_same_bytes_once),
         cmocka_unit_test(test_applied_5xx_upload),
         cmocka_unit_test(test_crash_before_association),

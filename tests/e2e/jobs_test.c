@@ -36,6 +36,9 @@
 #include "engine.h"
 #include "xs/json.h"
 
+/* A run ended with the status wanted (the run printed when not). */
+#define expect_status(run, want) assert_true(xst_run_status_is((run), (want)))
+
 #define SECRET      "job-webhook-secret-0123456789"
 #define MAPPED      "Waiting on Client"
 #define XPM         "/practicemanager/v3.1"
@@ -190,15 +193,6 @@ static void dump(const json_t *j)
     free(t);
 }
 
-static void expect_status(json_t *run, const char *want)
-{
-    const char *st = json_string_value(json_object_get(run, "status"));
-    if (st == NULL || strcmp(st, want) != 0) {
-        dump(run);
-    }
-    assert_string_equal(st, want);
-}
-
 /* xpm posts to the simulator's XPM control route rest (e.g. "/jobs") of the tenant. */
 static json_t *xpm(const char *rest, const char *body)
 {
@@ -234,21 +228,7 @@ static void settings(const char *conn, const char *body, long status)
 static char *connect_org(const char *name, bool with_xpm, char *conn)
 {
     char *org = xst_engine_org(E, name);
-    char body[160];
-    snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\",\"xpm\":%s}", org,
-             with_xpm ? "true" : "false");
-    xst_http a = xst_engine_api(E, "POST", "/v1/connections/authorize", body);
-    const char *url = json_string_value(json_object_get(a.json, "authorize_url"));
-    if (a.status != 201 || url == NULL) {
-        xst_die("authorize: %ld %s", a.status, a.body);
-    }
-    xst_http consent = xst_http_do("GET", url, NULL, NULL, 10000);
-    xst_http_free(&a);
-    if (consent.status != 302 || consent.location == NULL) {
-        xst_die("consent: %ld %s", consent.status, consent.body);
-    }
-    xst_http cb = xst_http_do("GET", consent.location, NULL, NULL, 60000);
-    xst_http_free(&consent);
+    xst_http cb = xst_engine_connect_as(E, org, with_xpm);
     json_t *c0 = json_array_get(json_object_get(cb.json, "connections"), 0);
     if (cb.status != 200 || c0 == NULL) {
         xst_die("callback: %ld %s", cb.status, cb.body);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "xs/json.h"
 #include "xs/pg.h"
 
 #define ENV_MAX 64
@@ -246,6 +247,19 @@ char *xst_engine_connected(xst_engine *e, const char *name, char *conn, char *te
     return org;
 }
 
+bool xst_run_status_is(const json_t *run, const char *want)
+{
+    const char *st = json_string_value(json_object_get(run, "status"));
+    if (st != NULL && strcmp(st, want) == 0) {
+        return true;
+    }
+    char *t = xs_json_dump(run, XS_JSON_PRETTY);
+    fprintf(stderr, "run: wanted %s, got %s:\n%s\n", want, st != NULL ? st : "(no status)",
+            t != NULL ? t : "(none)");
+    free(t);
+    return false;
+}
+
 bool xst_engine_settle(xst_engine *e, long timeout_ms)
 {
     int64_t end = xst_now_ms() + timeout_ms;
@@ -377,8 +391,13 @@ char *xst_engine_org(xst_engine *e, const char *name)
 
 xst_http xst_engine_connect(xst_engine *e, const char *org)
 {
-    char body[128];
-    snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\"}", org);
+    return xst_engine_connect_as(e, org, false);
+}
+
+xst_http xst_engine_connect_as(xst_engine *e, const char *org, bool xpm)
+{
+    char body[160];
+    snprintf(body, sizeof(body), "{\"organisation_id\":\"%s\"%s}", org, xpm ? ",\"xpm\":true" : "");
     xst_http a = xst_engine_api(e, "POST", "/v1/connections/authorize", body);
     const char *url = json_string_value(json_object_get(a.json, "authorize_url"));
     if (a.status != 201 || url == NULL) {

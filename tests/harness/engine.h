@@ -83,6 +83,10 @@ char *xst_engine_org(xst_engine *e, const char *name);
  * orchestrator. Returns the callback's reply (status and body). */
 xst_http xst_engine_connect(xst_engine *e, const char *org);
 
+/* xst_engine_connect_as is xst_engine_connect asking also for XPM's scopes when xpm
+ * ("xpm": true in the authorize request). */
+xst_http xst_engine_connect_as(xst_engine *e, const char *org, bool xpm);
+
 /* xst_engine_sql runs one statement with parameters on the engine's database, returning the
  * first column of the first row (new), or NULL; dies on error. */
 char *xst_engine_sql(xst_engine *e, const char *sql, int nparams, const char *const *params);
@@ -121,6 +125,10 @@ void xst_engine_start_services(xst_engine *e);
  * tenant through the OAuth flow and returns the organisation's id (new); the connection's id
  * and the tenant's go into conn and tenant (40 bytes each). Dies when it cannot. */
 char *xst_engine_connected(xst_engine *e, const char *name, char *conn, char *tenant);
+
+/* xst_run_status_is tells whether run (a GET /v1/runs/{id} body) has status want; when not,
+ * it prints the whole run on standard error, so the failed assertion shows why. */
+bool xst_run_status_is(const json_t *run, const char *want);
 
 /* xst_engine_settle waits until the outbox is empty and no run is queued or running; false
  * when that has not happened within timeout_ms. */
