@@ -622,8 +622,11 @@ void orch_api_stats(xs_http_req *req, void *arg)
     for (size_t i = 0; i < n; i++) {
         xs_pg_res *r = NULL;
         if (xs_pg_q(pg, &r,
-                    "SELECT (SELECT count(*) FROM sync.mappings WHERE connection_id = $1 AND "
-                    "entity = $2), (SELECT count(*) FROM sync.conflicts WHERE connection_id = $1 "
+                    "SELECT CASE $2 WHEN 'document' THEN (SELECT count(*) FROM "
+                    "sync.document_pushes WHERE connection_id = $1 AND status = 'pushed') WHEN "
+                    "'job' THEN (SELECT count(*) FROM app.jobs WHERE connection_id = $1) ELSE "
+                    "(SELECT count(*) FROM sync.mappings WHERE connection_id = $1 AND entity = "
+                    "$2) END, (SELECT count(*) FROM sync.conflicts WHERE connection_id = $1 "
                     "AND entity = $2 AND status = 'PENDING'), (SELECT sync.iso(max(finished_at)) "
                     "FROM sync.runs WHERE connection_id = $1 AND status = 'succeeded' AND $2 = "
                     "ANY(entities)), (SELECT sync.iso(high_water) FROM sync.cursors WHERE "

@@ -144,6 +144,16 @@ static void test_jobs_and_documents(void **state)
                      1);
     free(doc);
     assert_true(xst_engine_settle(E, 60000));
+    /* The connection's statistics count what each domain holds: documents pushed, jobs. */
+    snprintf(path, sizeof(path), "/v1/connections/%s/stats", CONN);
+    xst_http st = xst_engine_api(E, "GET", path, NULL);
+    assert_int_equal(st.status, 200);
+    json_t *ents = json_object_get(st.json, "entities");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(ents, "document"), "linked")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(ents, "job"), "linked")),
+                     1);
+    xst_http_free(&st);
 }
 
 /* Disconnected while a job step is held in Xero: everything of it stops, nothing else does. */
