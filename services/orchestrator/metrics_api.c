@@ -44,6 +44,11 @@ static const reported REPORTED[] = {
      "xs_job_events_total",
      "Job events xs-jobs recorded, by type (job.needs_documents, job.documents_done).",
      {"type", NULL}},
+    {"documents",
+     "xs_documents_total",
+     "Document statuses xs-files recorded, by status (pushed; pending: waiting for its contact "
+     "or invoice, or for a retry after a failure that may pass; failed; skipped).",
+     {"status", NULL}},
     {"token_refreshes",
      "xs_token_refreshes_total",
      "Access tokens xs-auth refreshed with Xero and stored.",

@@ -154,6 +154,17 @@ static void test_jobs_and_documents(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(ents, "job"), "linked")),
                      1);
     xst_http_free(&st);
+    /* And /metrics the counters xs-files reports (heartbeats carry them). */
+    bool seen = false;
+    for (int64_t end = xst_now_ms() + 15000; !seen && xst_now_ms() < end; usleep(200000)) {
+        xst_http m = xst_engine_api(E, "GET", "/metrics", NULL);
+        seen = m.body != NULL &&
+               strstr(m.body, "xs_documents_total{status=\"pushed\"} 1\n") != NULL &&
+               strstr(m.body, "xs_xero_requests_total{endpoint=\"POST /Files/{FolderId}\","
+                              "status=\"201\"} 1\n") != NULL;
+        xst_http_free(&m);
+    }
+    assert_true(seen);
 }
 
 /* Disconnected while a job step is held in Xero: everything of it stops, nothing else does. */
