@@ -64,9 +64,17 @@ function recordReplies(page, test) {
     contract.push(done.then((b) => (b === null ? null : { ...rec, body: b })));
   });
 }
+// writeContract writes the replies the page received. A reply whose body the browser never
+// gives (puppeteer's res.text() can stay unsettled, e.g. for a page reloaded under it) is left
+// out after 10 s and counted, rather than left pending: with nothing else to wait for, node
+// would end the script there with exit code 13 (an unsettled top-level await).
 async function writeContract() {
   const dir = process.env.XS_CONTRACT_LOG;
-  const recs = (await Promise.all(contract)).filter(Boolean);
+  const deadline = sleep(10000).then(() => 'late');
+  const settled = await Promise.all(contract.map((p) => Promise.race([p, deadline])));
+  const late = settled.filter((r) => r === 'late').length;
+  const recs = settled.filter((r) => r && r !== 'late');
+  if (late > 0) log(`${late} replies whose body the browser never gave were left out`);
   if (dir) {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, `ui-${process.pid}.jsonl`), recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
@@ -603,13 +611,14 @@ try {
     console.error(`[ui] the page at the failure: ${path.join(SHOTS, 'failure.png')} (${p.url()})`);
   } catch { /* the browser is gone */ }
 } finally {
-  // The facts and the contract log are written whatever closing the browser does.
+  // The contract log (its bodies come from the browser) before the browser closes; the facts
+  // whatever closing it does.
+  await writeContract();
   try {
     await Promise.race([browser.close(), sleep(10000)]);
   } catch (e) {
     console.error(`[ui] closing the browser: ${e.message}`);
   }
-  await writeContract();
   fs.writeFileSync(RESULT, JSON.stringify(facts));
 }
 log(failed ? 'failed' : 'every step passed');
