@@ -14,11 +14,11 @@
 #include "files.h"
 #include "api.h"
 #include "context.h"
-#include "multipart.h"
 #include "reply.h"
 #include "store.h"
 #include "util.h"
 #include "xs/crypto.h"
+#include "xs/http.h"
 
 /* ------------------------------------------------------------------ state */
 
@@ -898,7 +898,7 @@ static void delete_folder(sim_call *c, sim_tenant *t, sim_folder *d, size_t pos)
 
 /* part_text copies a text part (a form field) into out (cap bytes); false when it does not
  * fit or holds a NUL byte. */
-static bool part_text(const sim_mp_part *p, char *out, size_t cap)
+static bool part_text(const xs_http_part *p, char *out, size_t cap)
 {
     if (p->len >= cap || memchr(p->data, '\0', p->len) != NULL) {
         return false;
@@ -910,16 +910,17 @@ static bool part_text(const sim_mp_part *p, char *out, size_t cap)
 
 /* upload_mime decides a new file's MIME type: the "mimeType" field, else the file part's own
  * Content-Type unless it is the generic application/octet-stream, else the extension's. */
-static void upload_mime(const sim_mp *mp, const sim_mp_part *file, const char *ext, char out[128])
+static void upload_mime(const xs_http_part *mime, const xs_http_part *file, const char *ext,
+                        char out[128])
 {
-    const sim_mp_part *m = sim__mp_find(mp, "mimeType");
     out[0] = '\0';
-    if (m != NULL && part_text(m, out, 128) && out[0] != '\0') {
+    if (mime != NULL && part_text(mime, out, 128) && out[0] != '\0') {
         return;
     }
-    size_t n = strcspn(file->ctype, "; ");
-    if (n > 0 && strncasecmp(file->ctype, "application/octet-stream", n) != 0) {
-        snprintf(out, 128, "%.*s", (int)n, file->ctype);
+    const char *ct = file->ctype != NULL ? file->ctype : "";
+    size_t n = strcspn(ct, "; ");
+    if (n > 0 && strncasecmp(ct, "application/octet-stream", n) != 0) {
+        snprintf(out, 128, "%.*s", (int)n, ct);
         return;
     }
     snprintf(out, 128, "application/octet-stream");
@@ -930,31 +931,64 @@ static void upload_mime(const sim_mp *mp, const sim_mp_part *file, const char *e
     }
 }
 
+/* part_find returns the first of the n parts called name (borrowed), or NULL. */
+static const xs_http_part *part_find(const xs_http_part *parts, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(parts[i].name, name) == 0) {
+            return &parts[i];
+        }
+    }
+    return NULL;
+}
+
+static void upload_parts(sim_call *c, sim_tenant *t, const sim_folder *d, const xs_http_part *parts,
+                         size_t np);
+
+/* upload reads a multipart/form-data upload (xs_http_multipart, the one parser of them) and
+ * stores its file into folder d. */
 static void upload(sim_call *c, sim_tenant *t, const sim_folder *d, const char *body, size_t blen)
 {
-    struct sim_files *fs = t->files;
-    sim_mp mp;
-    char why[200];
-    if (sim__mp_parse(xs_http_req_header(c->req, "Content-Type"), body, blen, &mp, why) != XS_OK) {
+    xs_http_part parts[XS_HTTP_PARTS_MAX];
+    size_t n = 0;
+    char why[256];
+    const char *ct = xs_http_req_header(c->req, "Content-Type");
+    if (ct == NULL || strncasecmp(ct, "multipart/form-data", 19) != 0) {
+        invalid(c,
+                "The request is not a valid multipart/form-data upload: the Content-Type is "
+                "%.80s, not multipart/form-data",
+                ct != NULL ? ct : "missing");
+        return;
+    }
+    if (xs_http_multipart(ct, body, blen, parts, &n, why) != XS_OK) {
         invalid(c, "The request is not a valid multipart/form-data upload: %s", why);
         return;
     }
+    upload_parts(c, t, d, parts, n);
+    xs_http_multipart_free(parts, n);
+}
+
+static void upload_parts(sim_call *c, sim_tenant *t, const sim_folder *d, const xs_http_part *parts,
+                         size_t np)
+{
+    struct sim_files *fs = t->files;
     /* the file: the part with a filename (the SDKs name it "body"), else the part "body" */
-    const sim_mp_part *file = NULL;
-    for (size_t i = 0; i < mp.n && file == NULL; i++) {
-        file = mp.parts[i].has_filename ? &mp.parts[i] : NULL;
+    const xs_http_part *file = NULL;
+    for (size_t i = 0; i < np && file == NULL; i++) {
+        file = parts[i].filename != NULL ? &parts[i] : NULL;
     }
-    file = file != NULL ? file : sim__mp_find(&mp, "body");
+    file = file != NULL ? file : part_find(parts, np, "body");
     if (file == NULL) {
         invalid(c, "The upload has no file: send it as a part with a filename");
         return;
     }
     /* its name: the "name" field, else the "filename" field, else the part's filename */
-    char name[SIM_MP_NAME_MAX];
-    const sim_mp_part *np = sim__mp_find(&mp, "name");
-    np = np != NULL ? np : sim__mp_find(&mp, "filename");
-    if (np != NULL ? !part_text(np, name, sizeof(name))
-                   : snprintf(name, sizeof(name), "%s", file->filename) < 0) {
+    char name[1024];
+    const xs_http_part *given = part_find(parts, np, "name");
+    given = given != NULL ? given : part_find(parts, np, "filename");
+    const char *fname = file->filename != NULL ? file->filename : "";
+    if (given != NULL ? !part_text(given, name, sizeof(name))
+                      : snprintf(name, sizeof(name), "%s", fname) >= (int)sizeof(name)) {
         invalid(c, "The file's name is too long or holds a NUL byte");
         return;
     }
@@ -982,7 +1016,7 @@ static void upload(sim_call *c, sim_tenant *t, const sim_folder *d, const char *
     memcpy(f->data, file->data, file->len);
     f->size = file->len;
     xs_sha256_hex(f->data, f->size, f->sha);
-    upload_mime(&mp, file, ext, f->mime);
+    upload_mime(part_find(parts, np, "mimeType"), file, ext, f->mime);
     sim__rng_uuid(&fs->rng, &f->id);
     f->folder = d->id;
     f->created = f->updated = sim__now(c->s);

@@ -772,9 +772,9 @@ static bool endpoint_id(const char *p)
     return p[1 + n] != '/';
 }
 
-/* files_id_name is the placeholder of the id after resource word w (n bytes) in a Files API
- * path, as xero-sim's counters name it: an upload's POST /Files/{FolderId}, else the id of
- * what the word names. */
+/* files_id_name is the name in braces that stands for the id after resource word w (n bytes)
+ * in a Files API path, as xero-sim's counters name it: an upload's POST /Files/{FolderId}, else the
+ * id of what the word names. */
 static const char *files_id_name(const char *method, const char *w, size_t n, bool last)
 {
     if (n == 5 && strncmp(w, "Files", 5) == 0) {

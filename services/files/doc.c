@@ -12,6 +12,7 @@
 #include "files.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
+#include "xs/uuid.h"
 
 /* A document as a step reads it. */
 typedef struct doc {
@@ -42,20 +43,6 @@ typedef enum tries {
     TRIES_FAILED,  /* one more, no next attempt */
     TRIES_BACKOFF, /* one more, the next after the back-off */
 } tries;
-
-static bool is_uuid(const char *s)
-{
-    if (strlen(s) != 36) {
-        return false;
-    }
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : xs_hex_digit(s[i]) < 0) {
-            return false;
-        }
-    }
-    return true;
-}
 
 static void copy(char *dst, size_t cap, const char *src)
 {
@@ -238,7 +225,7 @@ static stage folder_find(files_step *s, const doc *d, xs_err *e)
     json_array_foreach(all, i, f)
     {
         const char *id = xs_json_str_or(f, "Id", NULL);
-        if (id != NULL && is_uuid(id) && !json_is_true(json_object_get(f, "IsInbox")) &&
+        if (id != NULL && xs_uuid_valid(id) && !json_is_true(json_object_get(f, "IsInbox")) &&
             strcasecmp(xs_json_str_or(f, "Name", ""), s->folder) == 0) {
             *e = folder_remember(s, id);
             break;
@@ -292,7 +279,7 @@ static stage folder_ensure(files_step *s, const doc *d, xs_err *e)
     xs_xero_files_folder_create(step_xero(s->ctx), &s->who, s->folder, k, &made, &call);
     files_call_end(s, &call);
     const char *id = xs_json_str_or(made, "Id", NULL);
-    if (id == NULL || !is_uuid(id)) {
+    if (id == NULL || !xs_uuid_valid(id)) {
         json_decref(made);
         if (call.err == XS_OK && call.status >= 200 && call.status <= 299) {
             call.err = XS_EPROTO;
@@ -408,7 +395,7 @@ static stage upload_find(files_step *s, const doc *d, const char *name, int64_t 
             n = json_integer_value(sz);
         }
         const char *id = xs_json_str_or(f, "Id", "");
-        if (n == size && is_uuid(id) &&
+        if (n == size && xs_uuid_valid(id) &&
             strcmp(xs_json_str_or(f, "FolderId", ""), s->folder_id) == 0 &&
             strcmp(xs_json_str_or(f, "Name", ""), name) == 0) {
             copy(found, XS_ID_MAX, id);
@@ -466,7 +453,7 @@ static stage upload_send(files_step *s, const doc *d, char *file_id, xs_err *e)
     free(bytes);
     files_call_end(s, &call);
     const char *id = xs_json_str_or(made, "Id", NULL);
-    if (id != NULL && is_uuid(id)) {
+    if (id != NULL && xs_uuid_valid(id)) {
         copy(file_id, XS_ID_MAX, id);
         json_decref(made);
         step_count(s->counts, "created", 1);
@@ -674,7 +661,7 @@ xs_err files_doc_push(files_step *s, const char *id, files_doc_end *end)
     doc d;
     bool found = false;
     xs_err e = XS_OK;
-    if (!is_uuid(id) || (e = doc_load(s, id, &d, &found)) != XS_OK || !found) {
+    if (!xs_uuid_valid(id) || (e = doc_load(s, id, &d, &found)) != XS_OK || !found) {
         return e; /* not a document (deleted since): nothing to do */
     }
     bool settled = strcmp(d.status, "pushed") == 0 || strcmp(d.status, "failed") == 0 ||
