@@ -27,6 +27,9 @@ xs_time xs_clock_now(void);
 /* xs_clock_mono_ms returns a monotonic clock in milliseconds, for durations and deadlines. */
 int64_t xs_clock_mono_ms(void);
 
+/* xs_clock_mono_us is the same clock in microseconds, for short durations. */
+int64_t xs_clock_mono_us(void);
+
 /* xs_clock_sleep_ms sleeps for ms milliseconds (restarting after signals). */
 void xs_clock_sleep_ms(int64_t ms);
 

@@ -472,11 +472,14 @@ static void test_clocks(void **state)
     assert_true(now > INT64_C(1577836800000)); /* after 2020-01-01 */
     assert_true(now - sys > -2000 && now - sys < 2000);
 
-    int64_t m0 = xs_clock_mono_ms();
+    int64_t m0 = xs_clock_mono_ms(), u0 = xs_clock_mono_us();
     xs_clock_sleep_ms(30);
-    int64_t m1 = xs_clock_mono_ms();
+    int64_t m1 = xs_clock_mono_ms(), u1 = xs_clock_mono_us();
     assert_true(m1 - m0 >= 30);
     assert_true(m1 - m0 < 5000);
+    /* The same clock in microseconds. */
+    assert_true(u1 - u0 >= 30000);
+    assert_true(u1 / 1000 - m1 >= -1 && u1 / 1000 - m1 <= 1000);
     int64_t prev = m1;
     for (int i = 0; i < 1000; i++) {
         int64_t m = xs_clock_mono_ms();

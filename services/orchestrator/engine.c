@@ -7,7 +7,10 @@
  * says how many it made and the permits left over go back. Choosing the next step:
  *   - the highest priority first (realtime pushes, then manual pushes, single records,
  *     incremental runs, full runs);
- *   - within a priority, the tenant served least recently first, so no tenant starves;
+ *   - within a priority, round the connections with ready work, one after another in id
+ *     order from the one served last (a round-robin read from an index, at the same cost
+ *     however long the queue): a tenant with a thousand steps waiting has one turn in each
+ *     round, as a tenant with one;
  *   - only a step whose tenant (and the app) has budget now (budget.c); a tenant whose step
  *     waits for permits gives none to its later steps meanwhile (a push that re-reads needs
  *     two: the permits that free up one at a time are not taken by pulls first);
@@ -30,8 +33,7 @@
 #include "xs/json.h"
 #include "engine/sync.h"
 
-#define CANDIDATES 200
-#define IDLE_MS    250
+#define IDLE_MS 250
 
 static void busy_key(const char *conn, const char *entity, char *buf, size_t cap)
 {
@@ -146,184 +148,256 @@ static bool strip_shared(orch *o, xs_pg *pg, const char *sid, const char *org, c
     return done;
 }
 
-/* claim picks and claims the next step (disp_mu held); false when none can run now, with
- * *wait_ms a hint of when to look again. */
-static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
-{
-    *wait_ms = IDLE_MS;
-    char lim[16], reread_ms[24];
-    snprintf(lim, sizeof(lim), "%d", CANDIDATES);
-    snprintf(reread_ms, sizeof(reread_ms), "%lld", (long long)o->reread_after_ms);
-    xs_pg_res *r = NULL;
-    xs_err e = xs_pg_q(
-        pg, &r,
-        "SELECT s.id, s.run_id, r.connection_id, c.tenant_id, c.organisation_id, s.entity, "
-        "s.kind, s.attempts, r.priority, s.input, c.settings, c.status, "
-        "coalesce(extract(epoch FROM (min(s.not_before) OVER ()) - now()) * 1000, 0)::bigint, "
-        /* A push re-reads what it updates when it retries, or when its run's pull of the
-         * entity ended XS_PUSH_REREAD_AFTER ago or more (or never happened). */
-        "s.kind IN ('push', 'scan') AND (s.attempts > 0 OR coalesce((SELECT max(p.finished_at) "
-        "FROM sync.run_steps p WHERE p.run_id = s.run_id AND p.entity = s.entity AND p.kind = "
-        "'pull' AND p.status = 'done'), '-infinity') <= now() - $2::bigint * interval '1 "
-        "millisecond'), jsonb_array_length(coalesce(r.params->'again'->(s.phase::text)->'ids', "
-        "'[]')) > 0 FROM sync.run_steps s JOIN sync.runs r ON r.id = s.run_id JOIN "
-        "sync.connections c ON c.id = r.connection_id WHERE s.status = 'pending' AND r.status IN "
-        "('queued', 'running') AND r.cancel_requested_at IS NULL AND c.status <> 'paused' AND "
-        "(s.not_before IS NULL OR s.not_before <= now()) ORDER BY "
-        "r.priority DESC, s.id LIMIT $1",
-        lim, reread_ms);
-    if (e != XS_OK) {
-        xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
-        return false;
-    }
-    int n = xs_pg_res_nrows(r);
-    int64_t now = xs_clock_mono_ms();
-    /* Order: priority (as queried), then the least recently served tenant. */
-    int order[CANDIDATES];
-    for (int i = 0; i < n; i++) {
-        order[i] = i;
-    }
-    for (int i = 1; i < n; i++) {
-        for (int j = i; j > 0; j--) {
-            int a = order[j - 1], b = order[j];
-            int64_t pa = 0, pb = 0;
-            xs_pg_res_int(r, a, 8, &pa);
-            xs_pg_res_int(r, b, 8, &pb);
-            if (pa != pb) {
-                break;
-            }
-            json_t *sa = json_object_get(o->served, xs_pg_res_get(r, a, 3));
-            json_t *sb = json_object_get(o->served, xs_pg_res_get(r, b, 3));
-            int64_t ta = sa != NULL ? json_integer_value(sa) : 0;
-            int64_t tb = sb != NULL ? json_integer_value(sb) : 0;
-            if (ta <= tb) {
-                break;
-            }
-            order[j - 1] = b;
-            order[j] = a;
-        }
-    }
-    bool got = false;
-    int64_t soonest = IDLE_MS;
+/* The claim goes round the connections with ready work (round-robin), per priority: the next
+ * CANDIDATES connections after the one it served last at that priority, read from the index
+ * run_steps_claim (one probe each), each with its STEPS_EACH oldest ready steps. One busy
+ * tenant has one place in the round however many steps it has, and a claim costs the same at
+ * 50 or 100,000 pending steps. */
+#define CANDIDATES 64
+#define STEPS_EACH 3
+
+/* The candidates of one priority ($1): the connections after $2 (NULL: from the first) up to
+ * and including $3 (NULL: to the last), at most $4, in id order, each once (n: its place),
+ * with its oldest ready steps, or one row of NULLs when it has none ready (paused, backing
+ * off, its run cancelled, or of a shard this orchestrator does not hold: $6). */
+static const char CANDIDATES_SQL[] =
+    "WITH RECURSIVE c(conn, n) AS ((SELECT connection_id, 1 FROM sync.run_steps WHERE status = "
+    "'pending' AND priority = $1::int AND ($2::uuid IS NULL OR connection_id > $2::uuid) AND "
+    "($3::uuid IS NULL OR connection_id <= $3::uuid) ORDER BY connection_id LIMIT 1) UNION ALL "
+    "SELECT (SELECT x.connection_id FROM sync.run_steps x WHERE x.status = 'pending' AND "
+    "x.priority = $1::int AND x.connection_id > c.conn AND ($3::uuid IS NULL OR x.connection_id "
+    "<= $3::uuid) ORDER BY x.connection_id LIMIT 1), c.n + 1 FROM c WHERE c.conn IS NOT NULL AND "
+    "c.n < $4::int) "
+    "SELECT c.conn, s.id, s.run_id, k.tenant_id, k.organisation_id, s.entity, s.kind, s.input, "
+    "k.settings, s.reread, s.again FROM c LEFT JOIN sync.connections k ON k.id = c.conn AND "
+    "k.status <> 'paused' AND ($6::int[] IS NULL OR sync.shard_of(k.id) = ANY ($6::int[])) "
+    "LEFT JOIN LATERAL (SELECT s.id, s.run_id, s.entity, s.kind, s.input, "
+    /* A push re-reads what it updates when it retries, or when its run's pull of the
+     * entity ended XS_PUSH_REREAD_AFTER ago or more (or never happened). */
+    "s.kind IN ('push', 'scan') AND (s.attempts > 0 OR coalesce((SELECT max(p.finished_at) "
+    "FROM sync.run_steps p WHERE p.run_id = s.run_id AND p.entity = s.entity AND p.kind = "
+    "'pull' AND p.status = 'done'), '-infinity') <= now() - $5::bigint * interval '1 "
+    "millisecond') AS reread, jsonb_array_length(coalesce(r.params->'again'->(s.phase::text)->"
+    "'ids', '[]')) > 0 AS again FROM sync.run_steps s JOIN sync.runs r ON r.id = s.run_id WHERE "
+    "k.id IS NOT NULL AND s.status = 'pending' AND s.priority = $1::int AND s.connection_id = "
+    "c.conn AND (s.not_before IS NULL OR s.not_before <= now()) AND r.status IN ('queued', "
+    "'running') AND r.cancel_requested_at IS NULL ORDER BY s.id LIMIT $7::int) s ON true WHERE "
+    "c.conn IS NOT NULL ORDER BY c.n, s.id";
+
+/* A claim in progress. */
+typedef struct claim_ctx {
+    int64_t now;
+    int64_t soonest; /* how soon a refused permit may free up */
+    bool ready;      /* a ready step was seen */
     /* Tenants whose step could not have its permits: their later (lower or equal priority)
      * steps do not take the permits that free up first, so a ready push needing two is not
      * starved by pulls needing one. */
-    json_t *waiting = json_object();
-    for (int k = 0; k < n && !got; k++) {
-        int i = order[k];
-        const char *conn = xs_pg_res_get(r, i, 2), *tenant = xs_pg_res_get(r, i, 3);
-        const char *entity = xs_pg_res_get(r, i, 5);
-        char key[96];
-        busy_key(conn, entity, key, sizeof(key));
-        if (json_object_get(waiting, tenant) != NULL) {
-            continue;
-        }
-        json_t *running = json_object_get(o->busy, key), *shared = NULL, *input = NULL;
-        if (running != NULL && (strcmp(xs_pg_res_get(r, i, 6), "push") != 0 ||
-                                (int64_t)json_object_size(running) >= o->push_parallel)) {
-            continue; /* known without reading the step's input */
-        }
-        if (running != NULL) {
-            const char *in = xs_pg_res_get(r, i, 9);
-            input = xs_json_parse(in, strlen(in), NULL);
-            json_t *ids = push_ids(xs_pg_res_get(r, i, 6), input);
-            bool join = may_join(o, running, xs_pg_res_get(r, i, 1), input, ids, &shared);
-            json_decref(ids);
-            if (!join) {
-                json_decref(input);
-                json_decref(shared);
-                continue;
-            }
-        }
-        int64_t wait = 0;
-        /* A pull may read several pages, one call after another; a push that re-reads makes
-         * two calls, and waits until it may. */
-        const char *kind = xs_pg_res_get(r, i, 6);
-        bool reread = false;
-        xs_pg_res_bool(r, i, 13, &reread);
-        int64_t need = strcmp(kind, "pull") == 0 ? o->pull_pages : reread ? 2 : 1;
-        int64_t permits = orch_budget_acquire_n(o->budget, tenant, now, need, &wait);
-        if (permits > 0 && reread && permits < need) {
-            orch_budget_cancel(o->budget, tenant, now, permits);
-            permits = 0;
-            wait = 50;
-        }
-        if (permits == 0) {
-            soonest = wait < soonest ? wait : soonest;
-            json_object_set_new(waiting, tenant, json_true());
-            if (json_object_get(o->refused, tenant) == NULL) {
-                json_object_set_new(o->refused, tenant, json_integer(now));
-            }
-            json_decref(input);
-            json_decref(shared);
-            continue;
-        }
-        if (shared != NULL && !strip_shared(o, pg, xs_pg_res_get(r, i, 0), xs_pg_res_get(r, i, 4),
-                                            entity, input, shared)) {
-            orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
-            json_decref(input);
-            json_decref(shared);
-            continue;
-        }
-        json_decref(shared);
-        xs_pg_res *c = NULL;
-        if (xs_pg_q(pg, &c,
-                    "UPDATE sync.run_steps SET status = 'running', started_at = now(), attempts = "
-                    "attempts + 1 WHERE id = $1 AND status = 'pending' RETURNING attempts",
-                    xs_pg_res_get(r, i, 0)) != XS_OK ||
-            xs_pg_res_nrows(c) == 0) {
-            xs_pg_res_free(c);
-            orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
-            json_decref(input);
-            continue;
-        }
-        memset(out, 0, sizeof(*out));
-        xs_pg_res_int(r, i, 0, &out->id);
-        snprintf(out->sid, sizeof(out->sid), "%s", xs_pg_res_get(r, i, 0));
-        snprintf(out->run, sizeof(out->run), "%s", xs_pg_res_get(r, i, 1));
-        snprintf(out->conn, sizeof(out->conn), "%s", conn);
-        snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
-        snprintf(out->org, sizeof(out->org), "%s", xs_pg_res_get(r, i, 4));
-        snprintf(out->entity, sizeof(out->entity), "%s", entity);
-        snprintf(out->kind, sizeof(out->kind), "%s", kind);
-        out->permits = permits;
-        out->reread = reread;
-        xs_pg_res_bool(r, i, 14, &out->defer_partial);
-        out->acquired_ms = now;
-        xs_pg_res_int(c, 0, 0, &out->attempts);
-        int64_t pri = 0;
-        xs_pg_res_int(r, i, 8, &pri);
-        out->priority = (int)pri;
-        const char *in = xs_pg_res_get(r, i, 9), *st = xs_pg_res_get(r, i, 10);
-        out->input = input != NULL ? input : xs_json_parse(in, strlen(in), NULL);
-        out->settings = xs_json_parse(st, strlen(st), NULL);
-        xs_pg_res_free(c);
-        xs_pg_q(pg, NULL,
-                "UPDATE sync.runs SET status = 'running', started_at = coalesce(started_at, now()) "
-                "WHERE id = $1 AND status = 'queued'",
-                out->run);
-        running = json_object_get(o->busy, key);
-        if (running == NULL) {
-            running = json_object();
-            json_object_set_new(o->busy, key, running);
-        }
-        json_t *mine = json_pack("{s:s}", "run", out->run);
-        json_t *named = push_ids(kind, out->input);
-        if (named != NULL) {
-            json_object_set_new(mine, "ids", named);
-        }
-        json_object_set_new(running, out->sid, mine);
-        json_object_set_new(o->served, tenant, json_integer(now));
-        json_t *since = json_object_get(o->refused, tenant);
-        if (since != NULL) {
-            orch_metrics_budget_wait(o->metrics, now - json_integer_value(since));
-            json_object_del(o->refused, tenant);
-        }
-        got = true;
+    json_t *waiting;
+} claim_ctx;
+
+/* try_step tries to claim row i of candidates r (its connection ready, of priority pri). */
+static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int pri,
+                     orch_step *out)
+{
+    const char *conn = xs_pg_res_get(r, i, 0), *sid = xs_pg_res_get(r, i, 1);
+    const char *run = xs_pg_res_get(r, i, 2), *tenant = xs_pg_res_get(r, i, 3);
+    const char *entity = xs_pg_res_get(r, i, 5), *kind = xs_pg_res_get(r, i, 6);
+    int64_t now = cx->now;
+    char key[96];
+    busy_key(conn, entity, key, sizeof(key));
+    if (json_object_get(cx->waiting, tenant) != NULL) {
+        return false;
     }
-    json_decref(waiting);
-    if (!got && n > 0) {
-        *wait_ms = soonest > 0 ? soonest : 1;
+    json_t *running = json_object_get(o->busy, key), *shared = NULL, *input = NULL;
+    if (running != NULL &&
+        (strcmp(kind, "push") != 0 || (int64_t)json_object_size(running) >= o->push_parallel)) {
+        return false; /* known without reading the step's input */
+    }
+    if (running != NULL) {
+        const char *in = xs_pg_res_get(r, i, 7);
+        input = xs_json_parse(in, strlen(in), NULL);
+        json_t *ids = push_ids(kind, input);
+        bool join = may_join(o, running, run, input, ids, &shared);
+        json_decref(ids);
+        if (!join) {
+            json_decref(input);
+            json_decref(shared);
+            return false;
+        }
+    }
+    int64_t wait = 0;
+    /* A pull may read several pages, one call after another; a push that re-reads makes
+     * two calls, and waits until it may. */
+    bool reread = false;
+    xs_pg_res_bool(r, i, 9, &reread);
+    int64_t need = strcmp(kind, "pull") == 0 ? o->pull_pages : reread ? 2 : 1;
+    int64_t permits = orch_budget_acquire_n(o->budget, tenant, now, need, &wait);
+    if (permits > 0 && reread && permits < need) {
+        orch_budget_cancel(o->budget, tenant, now, permits);
+        permits = 0;
+        wait = 50;
+    }
+    if (permits == 0) {
+        cx->soonest = wait < cx->soonest ? wait : cx->soonest;
+        json_object_set_new(cx->waiting, tenant, json_true());
+        if (json_object_get(o->refused, tenant) == NULL) {
+            json_object_set_new(o->refused, tenant, json_integer(now));
+        }
+        json_decref(input);
+        json_decref(shared);
+        return false;
+    }
+    if (shared != NULL &&
+        !strip_shared(o, pg, sid, xs_pg_res_get(r, i, 4), entity, input, shared)) {
+        orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
+        json_decref(input);
+        json_decref(shared);
+        return false;
+    }
+    json_decref(shared);
+    xs_pg_res *c = NULL;
+    if (xs_pg_q(pg, &c,
+                "UPDATE sync.run_steps SET status = 'running', started_at = now(), attempts = "
+                "attempts + 1 WHERE id = $1 AND status = 'pending' RETURNING attempts",
+                sid) != XS_OK ||
+        xs_pg_res_nrows(c) == 0) {
+        xs_pg_res_free(c);
+        orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
+        json_decref(input);
+        return false;
+    }
+    memset(out, 0, sizeof(*out));
+    xs_pg_res_int(r, i, 1, &out->id);
+    snprintf(out->sid, sizeof(out->sid), "%s", sid);
+    snprintf(out->run, sizeof(out->run), "%s", run);
+    snprintf(out->conn, sizeof(out->conn), "%s", conn);
+    snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
+    snprintf(out->org, sizeof(out->org), "%s", xs_pg_res_get(r, i, 4));
+    snprintf(out->entity, sizeof(out->entity), "%s", entity);
+    snprintf(out->kind, sizeof(out->kind), "%s", kind);
+    out->permits = permits;
+    out->reread = reread;
+    xs_pg_res_bool(r, i, 10, &out->defer_partial);
+    out->acquired_ms = now;
+    xs_pg_res_int(c, 0, 0, &out->attempts);
+    out->priority = pri;
+    const char *in = xs_pg_res_get(r, i, 7), *st = xs_pg_res_get(r, i, 8);
+    out->input = input != NULL ? input : xs_json_parse(in, strlen(in), NULL);
+    out->settings = xs_json_parse(st, strlen(st), NULL);
+    xs_pg_res_free(c);
+    xs_pg_q(pg, NULL,
+            "UPDATE sync.runs SET status = 'running', started_at = coalesce(started_at, now()) "
+            "WHERE id = $1 AND status = 'queued'",
+            out->run);
+    running = json_object_get(o->busy, key);
+    if (running == NULL) {
+        running = json_object();
+        json_object_set_new(o->busy, key, running);
+    }
+    json_t *mine = json_pack("{s:s}", "run", out->run);
+    json_t *named = push_ids(kind, out->input);
+    if (named != NULL) {
+        json_object_set_new(mine, "ids", named);
+    }
+    json_object_set_new(running, out->sid, mine);
+    json_t *since = json_object_get(o->refused, tenant);
+    if (since != NULL) {
+        orch_metrics_budget_wait(o->metrics, now - json_integer_value(since));
+        json_object_del(o->refused, tenant);
+    }
+    return true;
+}
+
+/* claim_pass tries the candidates of priority pri after `after` up to `upto` (either NULL);
+ * *visited counts the connections read, *last is the last of them. */
+static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *after,
+                       const char *upto, int limit, const char *shards, int *visited, char last[40],
+                       orch_step *out)
+{
+    char p[16], lim[16], each[16], reread_ms[24];
+    snprintf(p, sizeof(p), "%d", pri);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    snprintf(each, sizeof(each), "%d", STEPS_EACH);
+    snprintf(reread_ms, sizeof(reread_ms), "%lld", (long long)o->reread_after_ms);
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r, CANDIDATES_SQL, p, after, upto, lim, reread_ms, shards, each) != XS_OK) {
+        xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
+        return false;
+    }
+    bool got = false;
+    for (int i = 0; i < xs_pg_res_nrows(r) && !got; i++) {
+        const char *conn = xs_pg_res_get(r, i, 0);
+        if (strcmp(conn, last) != 0) {
+            snprintf(last, 40, "%s", conn);
+            (*visited)++;
+        }
+        if (xs_pg_res_get(r, i, 1) == NULL) {
+            continue;
+        }
+        cx->ready = true;
+        got = try_step(o, pg, cx, r, i, pri, out);
+    }
+    xs_pg_res_free(r);
+    return got;
+}
+
+/* claim_level tries priority pri, from the connection after the one it served last there
+ * round to that one again (as far as CANDIDATES reach), and moves its place in the round: to
+ * the connection served, or past those it read when none could go. */
+static bool claim_level(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *shards,
+                        orch_step *out)
+{
+    char key[16], last[40] = "";
+    snprintf(key, sizeof(key), "%d", pri);
+    const char *cursor = json_string_value(json_object_get(o->round, key));
+    char from[40] = "";
+    if (cursor != NULL) {
+        snprintf(from, sizeof(from), "%s", cursor);
+    }
+    int visited = 0;
+    bool got = claim_pass(o, pg, cx, pri, from[0] != '\0' ? from : NULL, NULL, CANDIDATES, shards,
+                          &visited, last, out);
+    if (!got && visited < CANDIDATES && from[0] != '\0') {
+        int before = visited;
+        got = claim_pass(o, pg, cx, pri, NULL, from, CANDIDATES - before, shards, &visited, last,
+                         out);
+    }
+    if (got) {
+        json_object_set_new(o->round, key, json_string(out->conn));
+    } else if (last[0] != '\0') {
+        json_object_set_new(o->round, key, json_string(last));
+    }
+    return got;
+}
+
+/* claim picks and claims the next step (disp_mu held): the highest priority first, round the
+ * connections within it; false when none can run now, with *wait_ms a hint of when to look
+ * again. */
+static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
+{
+    *wait_ms = IDLE_MS;
+    xs_pg_res *lv = NULL;
+    /* The priorities with pending steps, highest first (a skip scan of run_steps_claim). */
+    if (xs_pg_q0(pg, &lv,
+                 "WITH RECURSIVE p(pri) AS (SELECT max(priority) FROM sync.run_steps WHERE "
+                 "status = 'pending' UNION ALL SELECT (SELECT max(priority) FROM sync.run_steps "
+                 "WHERE status = 'pending' AND priority < p.pri) FROM p WHERE p.pri IS NOT NULL) "
+                 "SELECT pri FROM p WHERE pri IS NOT NULL") != XS_OK) {
+        xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
+        return false;
+    }
+    claim_ctx cx = {.now = xs_clock_mono_ms(), .soonest = IDLE_MS, .waiting = json_object()};
+    const char *shards = NULL;
+    bool got = false;
+    for (int i = 0; i < xs_pg_res_nrows(lv) && !got && xs_pg_is_ok(pg); i++) {
+        int64_t pri = 0;
+        xs_pg_res_int(lv, i, 0, &pri);
+        got = claim_level(o, pg, &cx, (int)pri, shards, out);
+    }
+    xs_pg_res_free(lv);
+    json_decref(cx.waiting);
+    if (!got && cx.ready) {
+        *wait_ms = cx.soonest > 0 ? cx.soonest : 1;
     } else if (!got) {
         int64_t next = 0;
         /* Nothing ready: sleep until the earliest back-off ends (or a wake-up). */
@@ -338,7 +412,6 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         }
         xs_pg_res_free(w);
     }
-    xs_pg_res_free(r);
     return got;
 }
 
@@ -559,7 +632,9 @@ static void *executor_main(void *arg)
         orch_step s;
         int64_t wait = IDLE_MS;
         pthread_mutex_lock(&o->disp_mu);
+        int64_t t0 = xs_clock_mono_us();
         bool got = claim(o, pg, &s, &wait);
+        orch_metrics_claim(o->metrics, got, xs_clock_mono_us() - t0);
         if (!got && !atomic_load(&o->stop)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -670,7 +745,7 @@ xs_err orch_engine_start(orch *o)
     pthread_cond_init(&o->disp_cv, &ca);
     pthread_condattr_destroy(&ca);
     o->busy = json_object();
-    o->served = json_object();
+    o->round = json_object();
     o->refused = json_object();
     if ((e = orch_recover(o)) != XS_OK) {
         return e;
@@ -711,7 +786,7 @@ void orch_engine_stop(orch *o)
         pthread_mutex_destroy(&o->disp_mu);
     }
     json_decref(o->busy);
-    json_decref(o->served);
+    json_decref(o->round);
     json_decref(o->refused);
     orch_budget_destroy(o->budget);
     o->budget = NULL;

@@ -18,14 +18,17 @@ static const int64_t STEP_BOUNDS[] = {10,   50,   100,   250,   500,   1000,
                                       2500, 5000, 10000, 30000, 120000};
 static const int64_t WAIT_BOUNDS[] = {10, 50, 100, 500, 1000, 5000, 10000, 30000, 60000, 300000};
 static const int64_t LAG_BOUNDS[] = {100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000};
+/* in microseconds (the family's unit) */
+static const int64_t CLAIM_BOUNDS[] = {100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000};
 #define NBOUNDS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A family the orchestrator counts itself. */
 typedef struct family_def {
     const char *name, *type, *help;
     const char *labels[MAX_LABELS + 1]; /* the labels' names, NULL-terminated */
-    const int64_t *bounds;              /* a histogram's bounds (ms), else NULL */
+    const int64_t *bounds;              /* a histogram's bounds (in unit), else NULL */
     size_t nbounds;
+    int64_t unit; /* a histogram's observations per second: 0 for ms, 1000000 for us */
 } family_def;
 
 enum {
@@ -38,6 +41,7 @@ enum {
     F_WH_STORED,
     F_WH_PROCESSED,
     F_WH_LAG,
+    F_CLAIM_SECONDS,
     F_COUNT
 };
 
@@ -101,6 +105,14 @@ static const family_def DEFS[F_COUNT] = {
                   {NULL},
                   LAG_BOUNDS,
                   NBOUNDS(LAG_BOUNDS)},
+    [F_CLAIM_SECONDS] = {"xs_claim_duration_seconds",
+                         "histogram",
+                         "Time an executor spent choosing and claiming its next step under the "
+                         "dispatch lock, by result (claimed: it got one; none: nothing could run).",
+                         {"result", NULL},
+                         CLAIM_BOUNDS,
+                         NBOUNDS(CLAIM_BOUNDS),
+                         1000000},
 };
 
 /* One series: a family's label values and its value, or a histogram's buckets. */
@@ -220,7 +232,7 @@ static void add(orch_metrics *m, int f, const char *const *values, int64_t n)
     pthread_mutex_unlock(&m->mu);
 }
 
-/* observe counts one observation of ms in histogram f. */
+/* observe counts one observation of ms (the family's unit) in histogram f. */
 static void observe(orch_metrics *m, int f, const char *const *values, int64_t ms)
 {
     if (m == NULL) {
@@ -274,6 +286,12 @@ void orch_metrics_records(orch_metrics *m, const char *entity, const char *direc
 void orch_metrics_budget_wait(orch_metrics *m, int64_t waited_ms)
 {
     observe(m, F_BUDGET_WAIT, NULL, waited_ms);
+}
+
+void orch_metrics_claim(orch_metrics *m, bool claimed, int64_t us)
+{
+    const char *v[] = {claimed ? "claimed" : "none"};
+    observe(m, F_CLAIM_SECONDS, v, us);
 }
 
 void orch_metrics_webhooks_received(orch_metrics *m, int64_t events, int64_t stored)
@@ -384,14 +402,15 @@ static void sample_of(orch_metrics_page *p, int f, const series *s, const char *
 static void write_histogram(orch_metrics_page *p, int f, const series *s)
 {
     int64_t cum = 0;
+    double per_s = DEFS[f].unit > 0 ? (double)DEFS[f].unit : 1000.0;
     for (size_t i = 0; i < DEFS[f].nbounds; i++) {
         cum += s->buckets[i];
         char le[32];
-        snprintf(le, sizeof(le), "%g", (double)DEFS[f].bounds[i] / 1000.0);
+        snprintf(le, sizeof(le), "%g", (double)DEFS[f].bounds[i] / per_s);
         sample_of(p, f, s, "_bucket", "le", le, (double)cum);
     }
     sample_of(p, f, s, "_bucket", "le", "+Inf", (double)s->count);
-    sample_of(p, f, s, "_sum", NULL, NULL, (double)s->sum_ms / 1000.0);
+    sample_of(p, f, s, "_sum", NULL, NULL, (double)s->sum_ms / per_s);
     sample_of(p, f, s, "_count", NULL, NULL, (double)s->count);
 }
 

@@ -11,6 +11,7 @@
 #define ORCH_METRICS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "xs/err.h"
@@ -41,6 +42,10 @@ void orch_metrics_records(orch_metrics *m, const char *entity, const char *direc
 /* orch_metrics_budget_wait observes how long a tenant's ready step waited for permits of the
  * rate budget (xs_budget_wait_seconds). */
 void orch_metrics_budget_wait(orch_metrics *m, int64_t waited_ms);
+
+/* orch_metrics_claim observes one claim of an executor that took us microseconds and got a
+ * step or not (xs_claim_duration_seconds). */
+void orch_metrics_claim(orch_metrics *m, bool claimed, int64_t us);
 
 /* orch_metrics_webhooks_received counts the events of a verified webhook delivery, and how
  * many of them were new (xs_webhook_events_received_total, ..._stored_total). */

@@ -68,6 +68,17 @@ static void test_counts_and_text(void **state)
     assert_has(t, "\nxs_budget_wait_seconds_bucket{le=\"0.1\"} 1\n");
     assert_has(t, "\nxs_budget_wait_seconds_sum 0.075\n");
     free(t);
+    /* The claim's histogram counts microseconds and shows seconds. */
+    orch_metrics_claim(m, true, 180);
+    orch_metrics_claim(m, true, 2000);
+    orch_metrics_claim(m, false, 90);
+    t = page_text(m);
+    assert_has(t, "\nxs_claim_duration_seconds_bucket{result=\"claimed\",le=\"0.0001\"} 0\n");
+    assert_has(t, "\nxs_claim_duration_seconds_bucket{result=\"claimed\",le=\"0.00025\"} 1\n");
+    assert_has(t, "\nxs_claim_duration_seconds_bucket{result=\"claimed\",le=\"0.0025\"} 2\n");
+    assert_has(t, "\nxs_claim_duration_seconds_sum{result=\"claimed\"} 0.00218\n");
+    assert_has(t, "\nxs_claim_duration_seconds_count{result=\"none\"} 1\n");
+    free(t);
     orch_metrics_destroy(m);
 }
 

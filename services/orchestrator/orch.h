@@ -50,7 +50,8 @@ typedef struct orch {
     pthread_mutex_t disp_mu; /* the dispatcher: one thread chooses the next step at a time */
     pthread_cond_t disp_cv;  /* signalled when steps become ready */
     json_t *busy;            /* "connection/entity" with a step running (disp_mu) */
-    json_t *served;          /* tenant -> when it last got a step (disp_mu), for fairness */
+    json_t *round;           /* priority -> the connection last served at it (disp_mu): the
+                              * claim goes round the connections from there (engine.c) */
     json_t *refused; /* tenant -> when the budget first refused its ready step, until one of its
                       * steps gets permits (disp_mu): xs_budget_wait_seconds */
     pthread_t *executors;
