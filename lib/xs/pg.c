@@ -35,6 +35,10 @@ struct xs_pg {
     /* The channels this connection LISTENs on, so a reconnect can subscribe again. */
     char **channels;
     size_t nchannels;
+    /* The statements prepared in this session (xs_pg_exec_prepared), by their text's
+     * address; statement i is named "xs_p<i>". A new session has none. */
+    const char **prepared;
+    size_t nprepared;
 };
 
 struct xs_pg_res {
@@ -276,6 +280,7 @@ void xs_pg_close(xs_pg *pg)
     }
     PQfinish(pg->conn);
     free_channels(pg);
+    free(pg->prepared);
     free(pg);
 }
 
@@ -314,6 +319,7 @@ xs_err xs_pg_reconnect(xs_pg *pg)
         xs_log_warn(pg->log, "pg.reconnect_failed", "{s:s}", "error", pg->err);
         return XS_EUNAVAILABLE;
     }
+    pg->nprepared = 0; /* prepared in the old session */
     /* PQreset keeps the connection parameters, so application_name and TimeZone hold; the
      * subscriptions of the old session are gone and are made again. Notifications sent
      * while the connection was down are lost: listeners re-scan what they watch. */
@@ -325,35 +331,26 @@ xs_err xs_pg_reconnect(xs_pg *pg)
     return XS_OK;
 }
 
-xs_err xs_pg_exec(xs_pg *pg, xs_pg_res **out, const char *sql, int nparams,
-                  const char *const *params)
+/* take_result turns r (may be NULL) into *out (when not NULL) or the error it is. */
+static xs_err take_result(xs_pg *pg, xs_pg_res **out, PGresult *r)
 {
-    if (pg == NULL || pg->conn == NULL || sql == NULL || nparams < 0 ||
-        (nparams > 0 && params == NULL)) {
-        return XS_EINVAL;
-    }
-    clear_err(pg);
-    xs_pg_res *res = NULL;
-    if (out != NULL) {
-        res = malloc(sizeof(*res));
-        if (res == NULL) {
-            return XS_ENOMEM;
-        }
-    }
-    PGresult *r = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     if (r == NULL) {
         set_err(pg, PQerrorMessage(pg->conn), "");
-        free(res);
         return PQstatus(pg->conn) != CONNECTION_OK ? XS_ECLOSED : XS_ENOMEM;
     }
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
-        if (out != NULL) {
-            res->r = r;
-            *out = res;
-        } else {
+        if (out == NULL) {
             PQclear(r);
+            return XS_OK;
         }
+        xs_pg_res *res = malloc(sizeof(*res));
+        if (res == NULL) {
+            PQclear(r);
+            return XS_ENOMEM;
+        }
+        res->r = r;
+        *out = res;
         return XS_OK;
     }
     xs_err e;
@@ -368,8 +365,47 @@ xs_err xs_pg_exec(xs_pg *pg, xs_pg_res **out, const char *sql, int nparams,
         e = XS_EUNSUPPORTED;
     }
     PQclear(r);
-    free(res);
     return e;
+}
+
+xs_err xs_pg_exec(xs_pg *pg, xs_pg_res **out, const char *sql, int nparams,
+                  const char *const *params)
+{
+    if (pg == NULL || pg->conn == NULL || sql == NULL || nparams < 0 ||
+        (nparams > 0 && params == NULL)) {
+        return XS_EINVAL;
+    }
+    clear_err(pg);
+    return take_result(pg, out, PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0));
+}
+
+xs_err xs_pg_exec_prepared(xs_pg *pg, xs_pg_res **out, const char *sql, int nparams,
+                           const char *const *params)
+{
+    if (pg == NULL || pg->conn == NULL || sql == NULL || nparams < 0 ||
+        (nparams > 0 && params == NULL)) {
+        return XS_EINVAL;
+    }
+    clear_err(pg);
+    size_t i = 0;
+    while (i < pg->nprepared && pg->prepared[i] != sql) {
+        i++;
+    }
+    char name[32];
+    snprintf(name, sizeof(name), "xs_p%zu", i);
+    if (i == pg->nprepared) {
+        const char **grown = realloc(pg->prepared, (i + 1) * sizeof(*grown));
+        if (grown == NULL) {
+            return XS_ENOMEM;
+        }
+        pg->prepared = grown;
+        xs_err e = take_result(pg, NULL, PQprepare(pg->conn, name, sql, nparams, NULL));
+        if (e != XS_OK) {
+            return e;
+        }
+        pg->prepared[pg->nprepared++] = sql;
+    }
+    return take_result(pg, out, PQexecPrepared(pg->conn, name, nparams, params, NULL, NULL, 0));
 }
 
 xs_err xs_pg_exec_script(xs_pg *pg, const char *sql)

@@ -47,6 +47,20 @@ xs_err xs_pg_reconnect(xs_pg *pg);
 xs_err xs_pg_exec(xs_pg *pg, xs_pg_res **out, const char *sql, int nparams,
                   const char *const *params);
 
+/* xs_pg_exec_prepared is xs_pg_exec for a statement run often on one connection: sql must be
+ * text that lives as long as the program (a string constant), known by its address; the first
+ * use in a session prepares it (planned once, by the server's plan cache rules), later ones
+ * only execute it. A reconnect forgets what was prepared. Write such a statement so that a
+ * generic plan serves every parameter: no "$1 IS NULL OR col > $1" around an index's key. */
+xs_err xs_pg_exec_prepared(xs_pg *pg, xs_pg_res **out, const char *sql, int nparams,
+                           const char *const *params);
+
+/* xs_pg_qp(pg, out, sql, p1, ...) is xs_pg_exec_prepared with the parameters listed inline. */
+#define xs_pg_qp(pg, out, sql, ...)                                                                \
+    xs_pg_exec_prepared((pg), (out), (sql),                                                        \
+                        (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),       \
+                        (const char *[]){__VA_ARGS__})
+
 /* xs_pg_q(pg, out, sql, p1, p2, ...) is xs_pg_exec with the parameters listed inline; at
  * least one parameter. xs_pg_q0(pg, out, sql) takes none. */
 #define xs_pg_q(pg, out, sql, ...)                                                                 \

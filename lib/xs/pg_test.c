@@ -626,6 +626,53 @@ static void test_killed_connection(void **state)
     xs_pg_close(admin);
 }
 
+static const char PREPARED_SQL[] = "SELECT $1::int + $2::int";
+static const char PREPARED_BAD_SQL[] = "SELECT * FROM no_such_table WHERE x = $1";
+
+/* A prepared statement is prepared once a session, executed with new values each time, its
+ * errors reported as any statement's, and prepared again after a reconnect. */
+static void test_prepared(void **state)
+{
+    (void)state;
+    xs_pg *admin = connect_db();
+    xs_pg *pg = connect_db();
+    for (int i = 0; i < 3; i++) {
+        char a[16];
+        snprintf(a, sizeof(a), "%d", i);
+        xs_pg_res *r = NULL;
+        assert_int_equal(xs_pg_qp(pg, &r, PREPARED_SQL, a, "40"), XS_OK);
+        char want[16];
+        snprintf(want, sizeof(want), "%d", 40 + i);
+        assert_string_equal(xs_pg_res_get(r, 0, 0), want);
+        xs_pg_res_free(r);
+    }
+    /* Once in the server's list of this session's statements. */
+    xs_pg_res *r = NULL;
+    assert_int_equal(xs_pg_q0(pg, &r,
+                              "SELECT count(*) FROM pg_prepared_statements WHERE statement = "
+                              "'SELECT $1::int + $2::int'"),
+                     XS_OK);
+    assert_string_equal(xs_pg_res_get(r, 0, 0), "1");
+    xs_pg_res_free(r);
+    /* A statement the server refuses to prepare: the error, and no result. */
+    r = NULL;
+    assert_int_equal(xs_pg_qp(pg, &r, PREPARED_BAD_SQL, "1"), XS_EDB);
+    assert_null(r);
+    assert_string_equal(xs_pg_sqlstate(pg), "42P01");
+    /* A wrong value at execution: the error; the statement stays prepared. */
+    assert_int_equal(xs_pg_qp(pg, NULL, PREPARED_SQL, "x", "1"), XS_EDB);
+    assert_int_equal(xs_pg_qp(pg, NULL, PREPARED_SQL, "1", "1"), XS_OK);
+    /* A new session prepares it again. */
+    terminate(admin, backend_pid(pg));
+    assert_int_equal(xs_pg_qp(pg, NULL, PREPARED_SQL, "1", "1"), XS_ECLOSED);
+    assert_int_equal(xs_pg_reconnect(pg), XS_OK);
+    assert_int_equal(xs_pg_qp(pg, &r, PREPARED_SQL, "2", "3"), XS_OK);
+    assert_string_equal(xs_pg_res_get(r, 0, 0), "5");
+    xs_pg_res_free(r);
+    xs_pg_close(pg);
+    xs_pg_close(admin);
+}
+
 typedef struct worker_arg {
     xs_pg_pool *pool;
     int id;
@@ -852,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_mark_engine),
         cmocka_unit_test(test_listen_notify_wait),
         cmocka_unit_test(test_killed_connection),
+        cmocka_unit_test(test_prepared),
         cmocka_unit_test(test_pool_threads),
         cmocka_unit_test(test_pool_timeout_and_release),
         cmocka_unit_test(test_pool_wakes_waiter),

@@ -667,6 +667,24 @@ json_t *orch_budget_gauges(orch_budget *b, int64_t now)
                      (json_int_t)b->lim.app_minute);
 }
 
+int64_t orch_budget_app_wait(orch_budget *b, int64_t now)
+{
+    pthread_mutex_lock(&b->mu);
+    int64_t mspan = b->lim.minute_ms + b->lim.margin_ms, until = now + 1;
+    window_trim(&b->app, now, mspan);
+    int64_t wait = 0;
+    if (now < b->app_blocked_until) {
+        wait = b->app_blocked_until - now;
+    } else if (b->app.len >= b->lim.app_minute) {
+        wait = window_free_at(&b->app, mspan) - now;
+    } else if (corr_room(&b->app_corr, now, mspan, b->lim.minute_ms, b->lim.margin_ms, &until) <=
+               0) {
+        wait = until - now;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return wait > 0 ? wait : 0;
+}
+
 bool orch_budget_day_next(orch_budget *b, int64_t now, orch_budget_day *out)
 {
     bool found = false;

@@ -133,6 +133,11 @@ static void test_day_and_app(void **state)
         got += orch_budget_acquire_n(b, "u", 2000 + i, 1, NULL);
     }
     assert_int_equal(got, 50); /* the app's 150 a minute */
+    /* Full for every tenant until its first call leaves the window (61 s after 1,000). */
+    assert_int_equal(orch_budget_app_wait(b, 3000), 61000 + 1000 - 3000);
+    assert_int_equal(orch_budget_acquire_n(b, "new tenant", 3000, 1, NULL), 0);
+    assert_int_equal(orch_budget_app_wait(b, 62000), 0);
+    assert_int_equal(orch_budget_acquire_n(b, "new tenant", 62000, 1, NULL), 1);
     /* Seeded calls (from the audit after a restart) count. */
     orch_budget *c = NULL;
     assert_int_equal(orch_budget_create(&c, &XERO), XS_OK);
@@ -141,6 +146,21 @@ static void test_day_and_app(void **state)
     }
     assert_false(orch_budget_acquire_n(c, "t", 1000, 1, NULL));
     orch_budget_destroy(c);
+    orch_budget_destroy(b);
+    /* An app 429's Retry-After holds every tenant; a reply saying none is left, until the
+     * window it spoke of ends. */
+    assert_int_equal(orch_budget_create(&b, &XERO), XS_OK);
+    assert_int_equal(orch_budget_app_wait(b, 1000), 0);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1000, 1, NULL), 1);
+    orch_budget_seen seen = {.status = 429,
+                             .min_remaining = -1,
+                             .day_remaining = -1,
+                             .app_min_remaining = -1,
+                             .retry_after_s = 7,
+                             .problem = "appminute"};
+    orch_budget_release_n(b, "t", 1100, 1000, 1, 1, &seen);
+    assert_int_equal(orch_budget_app_wait(b, 1100), 7000);
+    assert_int_equal(orch_budget_app_wait(b, 8100), 0);
     orch_budget_destroy(b);
 }
 

@@ -154,20 +154,23 @@ static bool strip_shared(orch *o, xs_pg *pg, const char *sid, const char *org, c
  * tenant has one place in the round however many steps it has, and a claim costs the same at
  * 50 or 100,000 pending steps. */
 #define CANDIDATES 64
+#define CHUNK      16
 #define STEPS_EACH 3
+/* The first and last ids in uuid order: a round from the start, or to the end. */
+#define FIRST_ID "00000000-0000-0000-0000-000000000000"
+#define LAST_ID  "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
-/* The candidates of one priority ($1): the connections after $2 (NULL: from the first) up to
- * and including $3 (NULL: to the last), at most $4, in id order, each once (n: its place),
+/* The candidates of one priority ($1): the connections after $2 up to and including $3, at
+ * most $4, in id order, each once (n: its place),
  * with its oldest ready steps, or one row of NULLs when it has none ready (paused, backing
  * off, its run cancelled, or of a shard this orchestrator does not hold: $6). */
 static const char CANDIDATES_SQL[] =
     "WITH RECURSIVE c(conn, n) AS ((SELECT connection_id, 1 FROM sync.run_steps WHERE status = "
-    "'pending' AND priority = $1::int AND ($2::uuid IS NULL OR connection_id > $2::uuid) AND "
-    "($3::uuid IS NULL OR connection_id <= $3::uuid) ORDER BY connection_id LIMIT 1) UNION ALL "
-    "SELECT (SELECT x.connection_id FROM sync.run_steps x WHERE x.status = 'pending' AND "
-    "x.priority = $1::int AND x.connection_id > c.conn AND ($3::uuid IS NULL OR x.connection_id "
-    "<= $3::uuid) ORDER BY x.connection_id LIMIT 1), c.n + 1 FROM c WHERE c.conn IS NOT NULL AND "
-    "c.n < $4::int) "
+    "'pending' AND priority = $1::int AND connection_id > $2::uuid AND connection_id <= "
+    "$3::uuid ORDER BY connection_id LIMIT 1) UNION ALL SELECT (SELECT x.connection_id FROM "
+    "sync.run_steps x WHERE x.status = 'pending' AND x.priority = $1::int AND x.connection_id > "
+    "c.conn AND x.connection_id <= $3::uuid ORDER BY x.connection_id LIMIT 1), c.n + 1 FROM c "
+    "WHERE c.conn IS NOT NULL AND c.n < $4::int) "
     "SELECT c.conn, s.id, s.run_id, k.tenant_id, k.organisation_id, s.entity, s.kind, s.input, "
     "k.settings, s.reread, s.again FROM c LEFT JOIN sync.connections k ON k.id = c.conn AND "
     "k.status <> 'paused' AND ($6::int[] IS NULL OR sync.shard_of(k.id) = ANY ($6::int[])) "
@@ -183,6 +186,17 @@ static const char CANDIDATES_SQL[] =
     "c.conn AND (s.not_before IS NULL OR s.not_before <= now()) AND r.status IN ('queued', "
     "'running') AND r.cancel_requested_at IS NULL ORDER BY s.id LIMIT $7::int) s ON true WHERE "
     "c.conn IS NOT NULL ORDER BY c.n, s.id";
+
+/* The priorities with pending steps, highest first (a skip scan of run_steps_claim). */
+static const char LEVELS_SQL[] =
+    "WITH RECURSIVE p(pri) AS (SELECT max(priority) FROM sync.run_steps WHERE status = 'pending' "
+    "UNION ALL SELECT (SELECT max(priority) FROM sync.run_steps WHERE status = 'pending' AND "
+    "priority < p.pri) FROM p WHERE p.pri IS NOT NULL) SELECT pri FROM p WHERE pri IS NOT NULL";
+
+/* The soonest end of a back-off of a pending step, ms from now (-1: none). */
+static const char BACKOFF_SQL[] =
+    "SELECT coalesce(extract(epoch FROM min(not_before) - now()) * 1000, -1)::bigint FROM "
+    "sync.run_steps WHERE status = 'pending' AND not_before > now()";
 
 /* A claim in progress. */
 typedef struct claim_ctx {
@@ -308,7 +322,7 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     return true;
 }
 
-/* claim_pass tries the candidates of priority pri after `after` up to `upto` (either NULL);
+/* claim_pass tries the candidates of priority pri after `after` up to `upto`, at most limit;
  * *visited counts the connections read, *last is the last of them. */
 static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *after,
                        const char *upto, int limit, const char *shards, int *visited, char last[40],
@@ -320,7 +334,7 @@ static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *a
     snprintf(each, sizeof(each), "%d", STEPS_EACH);
     snprintf(reread_ms, sizeof(reread_ms), "%lld", (long long)o->reread_after_ms);
     xs_pg_res *r = NULL;
-    if (xs_pg_q(pg, &r, CANDIDATES_SQL, p, after, upto, lim, reread_ms, shards, each) != XS_OK) {
+    if (xs_pg_qp(pg, &r, CANDIDATES_SQL, p, after, upto, lim, reread_ms, shards, each) != XS_OK) {
         xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
         return false;
     }
@@ -342,30 +356,45 @@ static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *a
 }
 
 /* claim_level tries priority pri, from the connection after the one it served last there
- * round to that one again (as far as CANDIDATES reach), and moves its place in the round: to
- * the connection served, or past those it read when none could go. */
+ * round to that one again, CHUNK connections at a time up to CANDIDATES (most claims end in
+ * the first chunk), and moves its place in the round: to the connection served, or past those
+ * it read when none could go. */
 static bool claim_level(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *shards,
                         orch_step *out)
 {
-    char key[16], last[40] = "";
+    char key[16], last[40] = "", from[40] = FIRST_ID, upto[40] = LAST_ID, start[40] = "";
     snprintf(key, sizeof(key), "%d", pri);
     const char *cursor = json_string_value(json_object_get(o->round, key));
-    char from[40] = "";
     if (cursor != NULL) {
-        snprintf(from, sizeof(from), "%s", cursor);
+        snprintf(start, sizeof(start), "%s", cursor);
+        snprintf(from, sizeof(from), "%s", start);
     }
-    int visited = 0;
-    bool got = claim_pass(o, pg, cx, pri, from[0] != '\0' ? from : NULL, NULL, CANDIDATES, shards,
-                          &visited, last, out);
-    if (!got && visited < CANDIDATES && from[0] != '\0') {
-        int before = visited;
-        got = claim_pass(o, pg, cx, pri, NULL, from, CANDIDATES - before, shards, &visited, last,
-                         out);
+    bool got = false, wrapped = start[0] == '\0';
+    int seen = 0;
+    while (!got && seen < CANDIDATES) {
+        int want = CANDIDATES - seen < CHUNK ? CANDIDATES - seen : CHUNK, visited = 0;
+        last[0] = '\0';
+        got = claim_pass(o, pg, cx, pri, from, upto, want, shards, &visited, last, out);
+        seen += visited;
+        if (got || !xs_pg_is_ok(pg)) {
+            break;
+        }
+        if (visited == want) {
+            snprintf(from, sizeof(from), "%s", last); /* the round goes on after them */
+        } else if (!wrapped) {
+            /* The end of the ids: on from the first, up to where this round began. */
+            wrapped = true;
+            snprintf(upto, sizeof(upto), "%s", start);
+            snprintf(from, sizeof(from), "%s", FIRST_ID);
+        } else {
+            break;
+        }
+        if (last[0] != '\0') {
+            json_object_set_new(o->round, key, json_string(last));
+        }
     }
     if (got) {
         json_object_set_new(o->round, key, json_string(out->conn));
-    } else if (last[0] != '\0') {
-        json_object_set_new(o->round, key, json_string(last));
     }
     return got;
 }
@@ -377,12 +406,13 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
 {
     *wait_ms = IDLE_MS;
     xs_pg_res *lv = NULL;
-    /* The priorities with pending steps, highest first (a skip scan of run_steps_claim). */
-    if (xs_pg_q0(pg, &lv,
-                 "WITH RECURSIVE p(pri) AS (SELECT max(priority) FROM sync.run_steps WHERE "
-                 "status = 'pending' UNION ALL SELECT (SELECT max(priority) FROM sync.run_steps "
-                 "WHERE status = 'pending' AND priority < p.pri) FROM p WHERE p.pri IS NOT NULL) "
-                 "SELECT pri FROM p WHERE pri IS NOT NULL") != XS_OK) {
+    int64_t app_wait = orch_budget_app_wait(o->budget, xs_clock_mono_ms());
+    if (app_wait > 0) {
+        /* The app-wide minute is full: no tenant's step can go before it has room. */
+        *wait_ms = app_wait < IDLE_MS ? app_wait : IDLE_MS;
+        return false;
+    }
+    if (xs_pg_exec_prepared(pg, &lv, LEVELS_SQL, 0, NULL) != XS_OK) {
         xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
         return false;
     }
@@ -402,11 +432,7 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         int64_t next = 0;
         /* Nothing ready: sleep until the earliest back-off ends (or a wake-up). */
         xs_pg_res *w = NULL;
-        if (xs_pg_q0(
-                pg, &w,
-                "SELECT coalesce(extract(epoch FROM min(not_before) - now()) * 1000, -1)::"
-                "bigint FROM sync.run_steps WHERE status = 'pending' AND not_before > now()") ==
-                XS_OK &&
+        if (xs_pg_exec_prepared(pg, &w, BACKOFF_SQL, 0, NULL) == XS_OK &&
             xs_pg_res_int(w, 0, 0, &next) == XS_OK && next >= 0 && next < IDLE_MS) {
             *wait_ms = next + 1;
         }
