@@ -182,8 +182,20 @@ const xs_config_var xs_config_vars[] = {
      "Default interval of incremental runs; per connection in its settings. A change moves the "
      "stored next incremental runs when the orchestrator starts."},
     {"XS_SCHEDULE_JITTER", XS_CFG_DURATION, "60s", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
-     "Up to this much random delay is added to each scheduled run, so tenants do not all start "
-     "at once."},
+     "Up to this much random delay is added to each incremental run, and to each full run at a "
+     "fixed time (a connection's own schedule.full.at, or XS_SCHEDULE_FULL_WINDOW 0), so "
+     "tenants do not all start at once."},
+    {"XS_SCHEDULE_FULL_WINDOW", XS_CFG_DURATION, "4h", false, 0, SEC(86400), NULL,
+     XS_PROC_ORCHESTRATOR,
+     "Daily full runs are spread over this long from XS_SCHEDULE_FULL_AT (by default 02:00 to "
+     "06:00 UTC): each connection without a time of its own gets a fixed slot in it, derived "
+     "from its id, the same every day. 0: every such full run is due at XS_SCHEDULE_FULL_AT "
+     "plus the jitter. A change moves the stored next full runs when the orchestrator starts."},
+    {"XS_POLL_MAX_EVERY", XS_CFG_DURATION, "4h", false, 0, SEC(604800), NULL, XS_PROC_ORCHESTRATOR,
+     "Longest interval adaptive polling backs off to: each time a scheduled incremental pull of "
+     "an entity finds nothing, that entity of the connection is next polled twice as long after, "
+     "up to this; a change found, a webhook or a push of the entity brings it back to the "
+     "connection's incremental interval. 0 (or shorter than the interval): no back-off."},
     {"XS_PUSH_DELAY", XS_CFG_DURATION, "0ms", false, 0, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
      "An organisation's first local change since its last push waits this long, gathering the "
      "changes that follow, before it is pushed (never sooner than XS_PUSH_EVERY after that "

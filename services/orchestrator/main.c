@@ -214,6 +214,10 @@ int main(int argc, char **argv)
     o.reread_after_ms = xs_config_int(cfg, "XS_PUSH_REREAD_AFTER");
     o.jitter_ms = xs_config_int(cfg, "XS_SCHEDULE_JITTER");
     o.incremental_every_ms = xs_config_int(cfg, "XS_SCHEDULE_INCREMENTAL_EVERY");
+    o.full_window_ms = xs_config_int(cfg, "XS_SCHEDULE_FULL_WINDOW");
+    o.poll_max_every_ms = xs_config_int(cfg, "XS_POLL_MAX_EVERY");
+    o.start_limit = xs_config_int(cfg, "XS_BUDGET_APP_MINUTE");
+    o.start_window_ms = xs_config_int(cfg, "XS_BUDGET_MINUTE_WINDOW");
     o.scheduler_on = xs_config_bool(cfg, "XS_SCHEDULER");
     o.app_name = xs_config_str(cfg, "XS_APP_NAME");
     o.files_types = xs_config_str(cfg, "XS_FILES_TYPES");

@@ -68,6 +68,12 @@ typedef struct orch {
      * without an event a tenant's webhooks count as stopped */
     int64_t webhook_poll_every_ms, webhook_silence_ms;
     int full_at_minutes;
+    /* sched.c: the daily full runs of connections without a time of their own are spread over
+     * full_window_ms from full_at_minutes (0: all at it, plus the jitter); the scheduler
+     * starts at most start_limit runs per start_window_ms (XS_BUDGET_APP_MINUTE per
+     * XS_BUDGET_MINUTE_WINDOW: a run makes one call at least, so more would only queue) */
+    int64_t full_window_ms, start_limit, start_window_ms;
+    int64_t poll_max_every_ms; /* polling.c: the longest adaptive poll interval (0: no back-off) */
     bool scheduler_on;
     const char *app_name;        /* XS_APP_NAME: names the default Xero Files folder */
     const char *files_types;     /* XS_FILES_TYPES: the file extensions Xero Files takes */

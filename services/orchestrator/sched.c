@@ -2,12 +2,21 @@
  * sched.c: what starts runs without anyone asking.
  *
  * The scheduler: every active connection has two durable schedules (sync.schedules), a full
- * run daily at XS_SCHEDULE_FULL_AT (UTC) and an incremental run every
- * XS_SCHEDULE_INCREMENTAL_EVERY, each configurable per connection and offset by a random
- * jitter, so thousands of tenants do not all start at 02:00:00. A new connection's first full
- * run (its initial import) is due at once. A due schedule whose previous run is still going
- * is moved on without starting another. While a connection's webhooks are healthy, its
- * incremental runs pull contacts and invoices only every XS_WEBHOOK_POLL_EVERY (hookwatch.h).
+ * run daily and an incremental run every XS_SCHEDULE_INCREMENTAL_EVERY, each configurable per
+ * connection. The full runs are spread over XS_SCHEDULE_FULL_WINDOW from XS_SCHEDULE_FULL_AT
+ * (UTC): each connection's slot in the window comes from a hash of its id, so thousands of
+ * tenants do not all start at 02:00 and each keeps its time from day to day; a connection
+ * that sets its own time (schedule.full.at), and every one when the window is 0, runs at that
+ * time plus a random jitter, as incremental runs are. A new connection's first full run (its
+ * initial import) is due at once. A due schedule whose previous run is still going is moved
+ * on without starting another. A due incremental run polls only the entities that are due
+ * (adaptive polling, polling.h); while a connection's webhooks are healthy, contacts and
+ * invoices only every XS_WEBHOOK_POLL_EVERY (hookwatch.h).
+ *
+ * Start rate: due schedules are taken in batches of BATCH, one transaction each, one batch
+ * after another while more are due, up to XS_BUDGET_APP_MINUTE runs per
+ * XS_BUDGET_MINUTE_WINDOW: a run makes one call at least, so more runs than the app-wide
+ * budget serves in its window would only wait in the queue.
  *
  * Realtime push: the change triggers NOTIFY xs_changes with the organisation's id; this
  * thread LISTENs and, XS_PUSH_DELAY after an organisation's first change since its last drain
@@ -29,6 +38,7 @@
 #include <string.h>
 
 #include "hookwatch.h"
+#include "polling.h"
 #include "documents.h"
 #include "jobhooks.h"
 #include "retention.h"
@@ -42,6 +52,7 @@
 
 #define TICK_MS 1000
 #define MAX_IDS 20000
+#define BATCH   250 /* due schedules taken in one transaction */
 
 static int64_t jitter(const orch *o)
 {
@@ -53,34 +64,84 @@ static int64_t jitter(const orch *o)
     return (int64_t)(r % (uint32_t)(o->jitter_ms + 1));
 }
 
-/* schedule_next moves schedule kind of conn to its next time: full at the next HH:MM
- * UTC (at minutes), incremental one interval (every ms) from now; both plus a jitter. The
- * schedule keeps what its time was made from (settings: every_ms, at_minutes), so that a
- * change of them is seen (schedules_recompute). */
-static void schedule_next(orch *o, xs_pg *pg, const char *conn, const char *kind, int64_t every_ms,
-                          int at)
+/* full_window is how long the daily full runs of a connection whose settings are settings
+ * are spread over: XS_SCHEDULE_FULL_WINDOW, or 0 when it fixes its own time. */
+static int64_t full_window(const orch *o, const json_t *settings)
 {
-    char ev[24], atm[16], jit[24];
-    snprintf(ev, sizeof(ev), "%lld", (long long)every_ms);
-    snprintf(atm, sizeof(atm), "%d", at);
-    snprintf(jit, sizeof(jit), "%lld", (long long)jitter(o));
-    xs_pg_q(pg, NULL,
-            "UPDATE sync.schedules SET next_run_at = CASE WHEN kind = 'full' THEN "
-            "(date_trunc('day', now() AT TIME ZONE 'UTC') + $3::int * interval '1 minute' + "
-            "CASE WHEN date_trunc('day', now() AT TIME ZONE 'UTC') + $3::int * interval "
-            "'1 minute' <= now() AT TIME ZONE 'UTC' THEN interval '1 day' ELSE interval '0' "
-            "END) AT TIME ZONE 'UTC' + $4::bigint * interval '1 millisecond' ELSE now() + "
-            "($2::bigint + $4::bigint) * interval '1 millisecond' END, settings = settings || "
-            "jsonb_build_object('every_ms', $2::bigint, 'at_minutes', $3::int) WHERE "
-            "connection_id = $1 AND ($5::text IS NULL OR kind = $5)",
-            conn, ev, atm, jit, kind);
+    return orch_settings_full_at_fixed(settings) ? 0 : o->full_window_ms;
+}
+
+/* full_slot is connection conn's place in a full-run window of window_ms (ms from its start):
+ * from a hash of its id, so the same every day and after every restart, and spread evenly
+ * over the window, as the hash's values are. */
+static int64_t full_slot(const char *conn, int64_t window_ms)
+{
+    if (window_ms <= 0) {
+        return 0;
+    }
+    char id[40];
+    size_t n = 0;
+    for (; conn[n] != '\0' && n < sizeof(id) - 1; n++) {
+        id[n] = (char)(conn[n] >= 'A' && conn[n] <= 'F' ? conn[n] - 'A' + 'a' : conn[n]);
+    }
+    uint8_t sum[XS_SHA256_LEN];
+    xs_sha256(id, n, sum);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++) {
+        h = h << 8 | sum[i];
+    }
+    return (int64_t)(h % (uint64_t)window_ms);
+}
+
+/* move_add appends to moves the move of schedule kind of conn to its next time (see
+ * schedules_move): every and at from the connection's settings, window its full runs'. */
+static void move_add(const orch *o, json_t *moves, const char *conn, const char *kind,
+                     int64_t every_ms, int at, int64_t window_ms)
+{
+    bool full = strcmp(kind, "full") == 0;
+    int64_t slot = full ? full_slot(conn, window_ms) : 0;
+    int64_t jit = full && window_ms > 0 ? 0 : jitter(o);
+    json_array_append_new(moves, json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:I}", "c", conn, "k",
+                                           kind, "every", (json_int_t)every_ms, "at", at, "win",
+                                           (json_int_t)window_ms, "slot", (json_int_t)slot, "jit",
+                                           (json_int_t)jit));
+}
+
+/* schedules_move moves the schedules of moves (borrowed: [{c: connection, k: kind, every, at,
+ * win, slot, jit}]) to their next times, in one statement: a full one to the next time of day
+ * at minutes plus its slot (UTC), an incremental one every ms from now; both plus their jitter.
+ * A schedule keeps what its time was made from (settings: every_ms, at_minutes, window_ms),
+ * so that a change of them is seen (schedules_recompute). */
+static xs_err schedules_move(xs_pg *pg, const json_t *moves)
+{
+    if (json_array_size(moves) == 0) {
+        return XS_OK;
+    }
+    char *text = xs_json_dump(moves, 0);
+    if (text == NULL) {
+        return XS_ENOMEM;
+    }
+    xs_err e = xs_pg_q(
+        pg, NULL,
+        "WITH m AS (SELECT m.*, date_trunc('day', now() AT TIME ZONE 'UTC') + ((m.at::bigint * "
+        "60000 + m.slot) % 86400000) * interval '1 millisecond' AS today FROM "
+        "jsonb_to_recordset($1::jsonb) AS m(c uuid, k text, every bigint, at int, win bigint, slot "
+        "bigint, jit bigint)) UPDATE sync.schedules s SET next_run_at = CASE WHEN s.kind = 'full' "
+        "THEN (m.today + CASE WHEN m.today <= now() AT TIME ZONE 'UTC' THEN interval '1 day' ELSE "
+        "interval '0' END) AT TIME ZONE 'UTC' + m.jit * interval '1 millisecond' ELSE now() + "
+        "(m.every + m.jit) * interval '1 millisecond' END, settings = s.settings || "
+        "jsonb_build_object('every_ms', m.every, 'at_minutes', m.at, 'window_ms', m.win) FROM m "
+        "WHERE s.connection_id = m.c AND s.kind = m.k",
+        text);
+    free(text);
+    return e;
 }
 
 /* schedules_recompute moves, once at start, the schedules whose times were made from other
- * settings than a connection's now give (XS_SCHEDULE_FULL_AT or XS_SCHEDULE_INCREMENTAL
- * changed while the orchestrator was down): to their next time under the new ones, rather than
- * after the old time fires. A schedule that never ran yet (a new connection's initial import)
- * keeps its time. */
+ * settings than a connection's now give (XS_SCHEDULE_FULL_AT, XS_SCHEDULE_FULL_WINDOW or
+ * XS_SCHEDULE_INCREMENTAL changed while the orchestrator was down): to their next time under
+ * the new ones, rather than after the old time fires. A schedule that never ran yet (a new
+ * connection's initial import) keeps its time. */
 static void schedules_recompute(orch *o, xs_pg *pg)
 {
     xs_pg_res *r = NULL;
@@ -91,47 +152,165 @@ static void schedules_recompute(orch *o, xs_pg *pg)
         return;
     }
     int moved = 0;
+    json_t *moves = json_array();
     for (int i = 0; i < xs_pg_res_nrows(r); i++) {
         const char *conn = xs_pg_res_get(r, i, 0), *kind = xs_pg_res_get(r, i, 1);
         const char *was_t = xs_pg_res_get(r, i, 2), *st = xs_pg_res_get(r, i, 3);
         json_t *was = xs_json_parse(was_t, strlen(was_t), NULL);
         json_t *settings = xs_json_parse(st, strlen(st), NULL);
-        int64_t every_ms = 0, was_every = -1, was_at = -1;
+        int64_t every_ms = 0, was_every = -1, was_at = -1, was_window = -1;
         int at = 0;
         orch_settings_schedule(settings, kind, o->incremental_every_ms, o->full_at_minutes,
                                &every_ms, &at);
+        int64_t window = full_window(o, settings);
         xs_json_get_int(was, "every_ms", &was_every);
         xs_json_get_int(was, "at_minutes", &was_at);
-        bool changed = strcmp(kind, "full") == 0 ? was_at != at : was_every != every_ms;
+        xs_json_get_int(was, "window_ms", &was_window);
+        bool changed = strcmp(kind, "full") == 0 ? was_at != at || was_window != window
+                                                 : was_every != every_ms;
         if (changed) {
-            schedule_next(o, pg, conn, kind, every_ms, at);
+            move_add(o, moves, conn, kind, every_ms, at, window);
             moved++;
         }
         json_decref(was);
         json_decref(settings);
+        if (json_array_size(moves) >= BATCH || (i == xs_pg_res_nrows(r) - 1)) {
+            if (schedules_move(pg, moves) != XS_OK) {
+                xs_log_warn(o->proc.log, "schedule.recompute_failed", "{s:s}", "error",
+                            xs_pg_error(pg));
+            }
+            json_array_clear(moves);
+        }
     }
+    json_decref(moves);
     xs_pg_res_free(r);
     if (moved > 0) {
         xs_log_info(o->proc.log, "schedule.recomputed", "{s:i}", "schedules", moved);
     }
 }
 
-/* incremental_entities is what the due incremental run of conn covers (new): NULL, every
- * entity settings enable; or, while the connection's webhooks are healthy and the entities
- * Xero sends them for were pulled less than XS_WEBHOOK_POLL_EVERY ago, the others (maybe
- * none). The polling chosen is noted (hookwatch.h). */
-static json_t *incremental_entities(orch *o, xs_pg *pg, const char *conn, const json_t *settings)
+/* incremental_entities is what the due incremental run of conn covers (new; NULL when the
+ * database failed): the entities settings enable that adaptive polling finds due
+ * (polling.h); of those, while the connection's webhooks are healthy and the entities Xero
+ * sends them for were pulled less than XS_WEBHOOK_POLL_EVERY ago, the others only. The
+ * webhook polling chosen is noted (hookwatch.h). */
+static json_t *incremental_entities(orch *o, xs_pg *pg, const char *conn, const json_t *settings,
+                                    int64_t every_ms)
 {
     orch_hookwatch h;
-    if (orch_hookwatch_read(o, pg, conn, settings, &h) != XS_OK) {
-        return NULL;
+    bool relax = false;
+    if (orch_hookwatch_read(o, pg, conn, settings, &h) == XS_OK) {
+        orch_hookwatch_note(o, pg, conn, &h);
+        relax = h.relaxed && h.polled_lately;
     }
-    orch_hookwatch_note(o, pg, conn, &h);
-    return h.relaxed && h.polled_lately ? orch_hookwatch_others(settings) : NULL;
+    json_t *cands = relax ? orch_hookwatch_others(settings) : orch_poll_entities(settings);
+    json_t *due = orch_poll_due(o, pg, conn, cands, every_ms);
+    json_decref(cands);
+    return due;
 }
 
-/* schedule_tick makes the schedules of new connections and starts the runs that are due. */
-static void schedule_tick(orch *o, xs_pg *pg)
+/* A due schedule as schedule_batch reads it. */
+typedef struct due_row {
+    const char *conn, *kind;
+    json_t *settings; /* new */
+    bool running;     /* a run of its kind is queued or running */
+} due_row;
+
+/* schedule_one starts the run of due schedule d, when it is enabled and none of its kind is
+ * under way, and adds its move to its next time to moves. */
+static xs_err schedule_one(orch *o, xs_pg *pg, const due_row *d, json_t *moves, int *started)
+{
+    int64_t every_ms = 0;
+    int at = 0;
+    bool enabled = orch_settings_schedule(d->settings, d->kind, o->incremental_every_ms,
+                                          o->full_at_minutes, &every_ms, &at);
+    bool inc = strcmp(d->kind, "incremental") == 0;
+    move_add(o, moves, d->conn, d->kind, every_ms, at, full_window(o, d->settings));
+    if (!enabled || d->running) {
+        return XS_OK;
+    }
+    json_t *only = inc ? incremental_entities(o, pg, d->conn, d->settings, every_ms) : NULL;
+    if (inc && only == NULL) {
+        return XS_EIO;
+    }
+    char run[40] = "";
+    xs_err e = XS_OK;
+    if (!inc || json_array_size(only) > 0) {
+        e = orch_run_create(o, pg, d->conn, d->kind, "schedule", only, NULL, run);
+        if (e == XS_OK && inc) {
+            e = orch_poll_note(o, pg, d->conn, only, run);
+        }
+        if (e == XS_OK) {
+            (*started)++;
+            xs_log_info(o->proc.log, "schedule.run", "{s:s, s:s, s:s}", "connection", d->conn,
+                        "kind", d->kind, "run", run);
+        }
+    }
+    json_decref(only);
+    return e;
+}
+
+/* schedule_batch starts, in one transaction, the runs of up to limit due schedules (the
+ * oldest first) and moves each to its next time. Returns how many due schedules it took (-1:
+ * the database failed); *started counts the runs it made. */
+static int schedule_batch(orch *o, xs_pg *pg, int64_t limit, int *started)
+{
+    char lim[24];
+    snprintf(lim, sizeof(lim), "%lld", (long long)limit);
+    if (xs_pg_begin(pg) != XS_OK) {
+        return -1;
+    }
+    xs_pg_res *r = NULL;
+    if (xs_pg_q(pg, &r,
+                "SELECT s.connection_id, s.kind, c.settings, EXISTS (SELECT 1 FROM sync.runs r "
+                "WHERE r.connection_id = s.connection_id AND r.mode = s.kind AND r.status IN "
+                "('queued', 'running')) FROM sync.schedules s JOIN sync.connections c ON c.id = "
+                "s.connection_id WHERE c.status = 'active' AND s.next_run_at <= now() ORDER BY "
+                "s.next_run_at LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
+                lim) != XS_OK) {
+        xs_pg_rollback(pg);
+        return -1;
+    }
+    int n = xs_pg_res_nrows(r), made = 0;
+    json_t *moves = json_array();
+    xs_err e = XS_OK;
+    for (int i = 0; i < n && e == XS_OK; i++) {
+        const char *st = xs_pg_res_get(r, i, 2);
+        due_row d = {.conn = xs_pg_res_get(r, i, 0),
+                     .kind = xs_pg_res_get(r, i, 1),
+                     .settings = xs_json_parse(st, strlen(st), NULL)};
+        xs_pg_res_bool(r, i, 3, &d.running);
+        e = schedule_one(o, pg, &d, moves, &made);
+        if (e != XS_OK) {
+            xs_log_warn(o->proc.log, "schedule.run_failed", "{s:s, s:s, s:s}", "connection", d.conn,
+                        "kind", d.kind, "error", xs_pg_error(pg));
+        }
+        json_decref(d.settings);
+    }
+    xs_pg_res_free(r);
+    if (e == XS_OK) {
+        e = schedules_move(pg, moves);
+    }
+    json_decref(moves);
+    if (e != XS_OK || xs_pg_commit(pg) != XS_OK) {
+        xs_pg_rollback(pg);
+        return -1;
+    }
+    *started += made;
+    orch_executors_wake(o);
+    return n;
+}
+
+/* The scheduler's start allowance: runs it started in the window that began at since. */
+typedef struct starts {
+    int64_t since, count;
+} starts;
+
+/* schedule_tick makes the schedules of new connections and starts the runs that are due: in
+ * batches of BATCH, one after another while more are due, up to XS_BUDGET_APP_MINUTE runs per
+ * XS_BUDGET_MINUTE_WINDOW (each makes a call at least: the budget could not serve more, they
+ * would only queue). Returns true when due schedules were left for want of allowance. */
+static bool schedule_tick(orch *o, xs_pg *pg, starts *s)
 {
     char every[24], jit[24];
     snprintf(every, sizeof(every), "%lld", (long long)o->incremental_every_ms);
@@ -141,58 +320,28 @@ static void schedule_tick(orch *o, xs_pg *pg)
             "INSERT INTO sync.schedules (connection_id, kind, next_run_at) SELECT c.id, k.kind, "
             "CASE k.kind WHEN 'full' THEN now() ELSE now() + ($1::bigint + $2::bigint) * "
             "interval '1 millisecond' END FROM sync.connections c CROSS JOIN (VALUES ('full'), "
-            "('incremental')) AS k(kind) WHERE c.status = 'active' ON CONFLICT DO NOTHING",
+            "('incremental')) AS k(kind) WHERE c.status = 'active' AND NOT EXISTS (SELECT 1 FROM "
+            "sync.schedules s WHERE s.connection_id = c.id AND s.kind = k.kind) ON CONFLICT DO "
+            "NOTHING",
             every, jit);
-    if (xs_pg_begin(pg) != XS_OK) {
-        return;
-    }
-    xs_pg_res *r = NULL;
-    if (xs_pg_q0(pg, &r,
-                 "SELECT s.connection_id, s.kind, c.settings FROM sync.schedules s JOIN "
-                 "sync.connections c ON c.id = s.connection_id WHERE c.status = 'active' AND "
-                 "s.next_run_at <= now() ORDER BY s.next_run_at LIMIT 100 FOR UPDATE OF s SKIP "
-                 "LOCKED") != XS_OK) {
-        xs_pg_rollback(pg);
-        return;
-    }
-    for (int i = 0; i < xs_pg_res_nrows(r); i++) {
-        const char *conn = xs_pg_res_get(r, i, 0), *kind = xs_pg_res_get(r, i, 1);
-        const char *st = xs_pg_res_get(r, i, 2);
-        json_t *settings = xs_json_parse(st, strlen(st), NULL);
-        int64_t every_ms = 0;
-        int at = 0;
-        bool enabled = orch_settings_schedule(settings, kind, o->incremental_every_ms,
-                                              o->full_at_minutes, &every_ms, &at);
-        xs_pg_res *busy = NULL;
-        bool running = xs_pg_q(pg, &busy,
-                               "SELECT 1 FROM sync.runs WHERE connection_id = $1 AND mode = $2 AND "
-                               "status IN ('queued', 'running') LIMIT 1",
-                               conn, kind) == XS_OK &&
-                       xs_pg_res_nrows(busy) > 0;
-        xs_pg_res_free(busy);
-        json_t *only = enabled && !running && strcmp(kind, "incremental") == 0
-                           ? incremental_entities(o, pg, conn, settings)
-                           : NULL;
-        json_decref(settings);
-        char run[40] = "";
-        if (enabled && !running && (only == NULL || json_array_size(only) > 0)) {
-            if (orch_run_create(o, pg, conn, kind, "schedule", only, NULL, run) != XS_OK) {
-                json_decref(only);
-                xs_log_warn(o->proc.log, "schedule.run_failed", "{s:s, s:s, s:s}", "connection",
-                            conn, "kind", kind, "error", xs_pg_error(pg));
-                break;
-            }
-            xs_log_info(o->proc.log, "schedule.run", "{s:s, s:s, s:s}", "connection", conn, "kind",
-                        kind, "run", run);
+    for (;;) {
+        int64_t now = xs_clock_mono_ms();
+        if (now - s->since >= o->start_window_ms) {
+            s->since = now;
+            s->count = 0;
         }
-        json_decref(only);
-        schedule_next(o, pg, conn, kind, every_ms, at);
+        int64_t left = o->start_limit - s->count;
+        if (left <= 0) {
+            return true;
+        }
+        int64_t limit = left < BATCH ? left : BATCH;
+        int made = 0;
+        int n = schedule_batch(o, pg, limit, &made);
+        s->count += made;
+        if (n < limit || atomic_load(&o->stop)) {
+            return false;
+        }
     }
-    xs_pg_res_free(r);
-    if (xs_pg_commit(pg) != XS_OK) {
-        xs_pg_rollback(pg);
-    }
-    orch_executors_wake(o);
 }
 
 static void *scheduler_main(void *arg)
@@ -200,6 +349,7 @@ static void *scheduler_main(void *arg)
     orch *o = arg;
     xs_pg *pg = NULL;
     bool recomputed = false;
+    starts s = {.since = xs_clock_mono_ms()};
     while (!atomic_load(&o->stop)) {
         if ((pg == NULL || !xs_pg_is_ok(pg)) &&
             !orch_pg_open(o, &pg, "xs-orchestrator scheduler", NULL, TICK_MS)) {
@@ -209,9 +359,12 @@ static void *scheduler_main(void *arg)
             schedules_recompute(o, pg);
             recomputed = true;
         }
-        schedule_tick(o, pg);
+        bool held = schedule_tick(o, pg, &s);
         orch_documents_requeue(o, pg);
-        for (int i = 0; i < 10 && !atomic_load(&o->stop); i++) {
+        /* Held back by the allowance: the next tick comes when its window turns. */
+        int64_t wait = held ? s.since + o->start_window_ms - xs_clock_mono_ms() : TICK_MS;
+        wait = wait < TICK_MS / 10 ? TICK_MS / 10 : wait > TICK_MS ? TICK_MS : wait;
+        for (int64_t slept = 0; slept < wait && !atomic_load(&o->stop); slept += TICK_MS / 10) {
             xs_clock_sleep_ms(TICK_MS / 10);
         }
     }
@@ -516,9 +669,12 @@ xs_err orch_schedule_reset(orch *o, xs_pg *pg, const char *conn, const json_t *s
                            &every, &unused_at);
     orch_settings_schedule(settings, "full", o->incremental_every_ms, o->full_at_minutes, &unused,
                            &at);
-    schedule_next(o, pg, conn, "incremental", every, at);
-    schedule_next(o, pg, conn, "full", every, at);
-    return XS_OK;
+    json_t *moves = json_array();
+    move_add(o, moves, conn, "incremental", every, at, 0);
+    move_add(o, moves, conn, "full", every, at, full_window(o, settings));
+    xs_err e = schedules_move(pg, moves);
+    json_decref(moves);
+    return e;
 }
 
 xs_err orch_sched_start(orch *o)

@@ -433,6 +433,14 @@ bool orch_settings_schedule(const json_t *settings, const char *kind, int64_t df
     return en == NULL || json_is_true(en);
 }
 
+bool orch_settings_full_at_fixed(const json_t *settings)
+{
+    int m;
+    return parse_hhmm(
+        xs_json_str_or(json_object_get(json_object_get(settings, "schedule"), "full"), "at", NULL),
+        &m);
+}
+
 bool orch_settings_parse_hhmm(const char *s, int *minutes)
 {
     return parse_hhmm(s, minutes);

@@ -20,6 +20,9 @@ bool orch_settings_xpm_enabled(const json_t *settings);
 json_t *orch_settings_for_step(const json_t *settings, const char *entity);
 bool orch_settings_schedule(const json_t *settings, const char *kind, int64_t dflt_every_ms,
                             int dflt_at_minutes, int64_t *every_ms, int *at_minutes);
+/* orch_settings_full_at_fixed tells whether the connection fixes the time of its daily full run
+ * (schedule.full.at): then it is not spread over XS_SCHEDULE_FULL_WINDOW. */
+bool orch_settings_full_at_fixed(const json_t *settings);
 bool orch_settings_parse_hhmm(const char *s, int *minutes);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "buscall.h"
 #include "hookwatch.h"
+#include "polling.h"
 #include "progress.h"
 #include "rest.h"
 #include "runs.h"
@@ -684,9 +685,11 @@ void orch_api_stats(xs_http_req *req, void *arg)
     xs_pg_res_free(r);
     json_t *hooks = webhook_state(pg, c.tenant);
     orch_hookwatch watch;
-    if (hooks != NULL && orch_hookwatch_read(o, pg, id, settings, &watch) == XS_OK) {
+    bool watched = hooks != NULL && orch_hookwatch_read(o, pg, id, settings, &watch) == XS_OK;
+    if (watched) {
         orch_hookwatch_put(&watch, hooks);
     }
+    json_t *polling = orch_poll_json(o, pg, id, settings, watched ? &watch : NULL);
     json_decref(settings);
     xs_pg_pool_release(o->pool, pg);
     json_t *budget = orch_budget_json(o->budget, c.tenant, xs_clock_mono_ms());
@@ -703,6 +706,7 @@ void orch_api_stats(xs_http_req *req, void *arg)
                             "errors", (json_int_t)calls_err, "rate_limited", (json_int_t)calls_429,
                             "budget", budget != NULL ? budget : json_object());
     json_object_set_new(out, "webhooks", hooks != NULL ? hooks : json_object());
+    json_object_set_new(out, "polling", polling != NULL ? polling : json_object());
     json_object_set_new(out, "waiting", waiting);
     json_object_set_new(out, "rate_limited_until",
                         c.limited_until[0] != '\0' ? json_string(c.limited_until) : json_null());

@@ -855,7 +855,9 @@ static void test_scheduler_starts_the_initial_import(void **state)
 {
     (void)state;
     world w;
-    char *orch_env[] = {"XS_SCHEDULER=true", "XS_SCHEDULE_JITTER=0", NULL};
+    /* No window: the full runs at XS_SCHEDULE_FULL_AT itself (sched_test spreads them). */
+    char *orch_env[] = {"XS_SCHEDULER=true", "XS_SCHEDULE_JITTER=0", "XS_SCHEDULE_FULL_WINDOW=0",
+                        NULL};
     start(&w, "scheduler", NULL, orch_env, false);
     seed(&w, 250);
     xst_http cb = xst_engine_connect(w.e, w.org);
@@ -887,8 +889,8 @@ static void test_scheduler_starts_the_initial_import(void **state)
      * the new time when it starts again, not after the old time has fired. */
     assert_int_equal(xst_stop(w.e->orch, 20000), 0);
     xst_proc_free(w.e->orch);
-    char *later[] = {"XS_SCHEDULER=true", "XS_SCHEDULE_JITTER=0", "XS_SCHEDULE_FULL_AT=04:30",
-                     NULL};
+    char *later[] = {"XS_SCHEDULER=true", "XS_SCHEDULE_JITTER=0", "XS_SCHEDULE_FULL_WINDOW=0",
+                     "XS_SCHEDULE_FULL_AT=04:30", NULL};
     xst_engine_start_orchestrator(w.e, later);
     end = xst_now_ms() + 10000;
     while (wsql_long(&w,

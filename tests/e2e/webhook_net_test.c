@@ -75,13 +75,7 @@ static void ping(void)
 /* hooks returns the webhooks block of the connection's stats (new). */
 static json_t *hooks(void)
 {
-    char path[128];
-    snprintf(path, sizeof(path), "/v1/connections/%s/stats", CONN);
-    xst_http r = xst_engine_api(E, "GET", path, NULL);
-    assert_int_equal(r.status, 200);
-    json_t *w = json_incref(json_object_get(r.json, "webhooks"));
-    xst_http_free(&r);
-    return w;
+    return xst_engine_stats(E, CONN, "webhooks");
 }
 
 static const char *str(const json_t *o, const char *k)
@@ -213,7 +207,9 @@ static int setup(void **state)
     char poll[64], silence[64];
     snprintf(poll, sizeof(poll), "XS_WEBHOOK_POLL_EVERY=%ds", POLL_EVERY_S);
     snprintf(silence, sizeof(silence), "XS_WEBHOOK_SILENCE=%ds", SILENCE_S);
+    /* No adaptive back-off (sched_test has it): every poll here is the webhook rule's. */
     char *orch_env[] = {"XS_XERO_WEBHOOK_KEY=" KEY,
+                        "XS_POLL_MAX_EVERY=0",
                         "XS_SCHEDULE_INCREMENTAL_EVERY=1s",
                         "XS_SCHEDULE_JITTER=0",
                         "XS_WEBHOOK_DELAY=100ms",

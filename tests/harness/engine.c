@@ -182,6 +182,19 @@ xst_http xst_engine_api(xst_engine *e, const char *method, const char *path, con
     return xst_http_do(method, url, body, hdr, 60000);
 }
 
+json_t *xst_engine_stats(xst_engine *e, const char *conn, const char *block)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/connections/%s/stats", conn);
+    xst_http r = xst_engine_api(e, "GET", path, NULL);
+    if (r.status != 200) {
+        xst_die("GET %s: %ld %s", path, r.status, r.body != NULL ? r.body : "");
+    }
+    json_t *b = json_incref(json_object_get(r.json, block));
+    xst_http_free(&r);
+    return b;
+}
+
 json_t *xst_engine_run(xst_engine *e, const char *conn, const char *body, long timeout_ms)
 {
     char path[160];

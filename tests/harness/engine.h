@@ -107,6 +107,11 @@ void xst_engine_mapped(xst_engine *e, const char *entity, int offset, char lid[4
  * absent). */
 long xst_run_count(const json_t *run, const char *entity, const char *dir, const char *key);
 
+/* xst_engine_stats returns the block named block (e.g. "webhooks", "polling") of GET
+ * /v1/connections/{conn}/stats (new; NULL when the reply has none); dies unless it answers
+ * 200. */
+json_t *xst_engine_stats(xst_engine *e, const char *conn, const char *block);
+
 /* xst_engine_run starts a run on connection conn (body: the JSON of POST
  * /v1/connections/{id}/sync, e.g. {"mode":"full"}), waits until it ends, and returns its GET
  * /v1/runs/{id} (new); dies when it cannot be started or does not end within timeout_ms. */

@@ -1,0 +1,335 @@
+/*
+ * sched_test.c: the scheduler at scale (services/orchestrator/sched.c, polling.c), with the
+ * real orchestrator, xs-auth and the simulator.
+ *
+ * - Start rate: 300 tenants connected by one consent are 300 initial imports due at once; all
+ *   300 runs are made within a few seconds of the connections, in batches one after another
+ *   rather than 100 a second (no domain service runs here: what is measured is how fast the
+ *   runs are made, not how fast they run).
+ * - Spread: the next daily full runs of those 300 connections are 300 distinct times, all
+ *   within XS_SCHEDULE_FULL_WINDOW from XS_SCHEDULE_FULL_AT and spread over it; unchanged by a
+ *   restart; moved by a restart with another window, and back to the very same times when the
+ *   window is set back (each connection's slot comes from its id). A connection that fixes
+ *   its own time (schedule.full.at) keeps it exactly.
+ * - Adaptive polling: an entity whose polls find nothing is polled less and less often, never
+ *   less often than XS_POLL_MAX_EVERY; a change found in Xero, and a local change pushed, bring
+ *   it back to the incremental interval; an entity the connection does not sync is never
+ *   polled; the stats show the intervals and the cost.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "engine.h"
+#include "xs/json.h"
+
+#define TENANTS 300
+
+/* sched_env is the orchestrator's environment of the start-rate and spread test, with the
+ * window given (e.g. "XS_SCHEDULE_FULL_WINDOW=5h"). */
+static char **sched_env(char *window)
+{
+    static char *env[8];
+    env[0] = "XS_SCHEDULER=true";
+    env[1] = "XS_SCHEDULE_JITTER=0";
+    env[2] = "XS_SCHEDULE_FULL_AT=01:00";
+    env[3] = window;
+    env[4] = "XS_SCHEDULE_INCREMENTAL_EVERY=1h";
+    env[5] = NULL;
+    return env;
+}
+
+/* restart stops the orchestrator and starts it again with env. */
+static void restart(xst_engine *e, char **env)
+{
+    assert_int_equal(xst_stop(e->orch, 20000), 0);
+    xst_proc_free(e->orch);
+    e->orch = NULL;
+    xst_engine_start_orchestrator(e, env);
+}
+
+/* The next full runs of the connections of organisation $1, in the order of their ids. */
+#define FULL_TIMES                                                                                 \
+    "SELECT string_agg(sync.iso(s.next_run_at), ',' ORDER BY s.connection_id) FROM "               \
+    "sync.schedules s JOIN sync.connections c ON c.id = s.connection_id WHERE s.kind = 'full' "    \
+    "AND c.organisation_id = $1"
+
+/* within counts the full schedules of organisation org due in the next day at a time of day
+ * from `from` to before `to` (HH:MM, UTC). */
+static long within(xst_engine *e, const char *org, const char *from, const char *to)
+{
+    return xst_engine_sql_longf(
+        e,
+        "SELECT count(*) FROM sync.schedules s JOIN sync.connections c ON c.id = s.connection_id "
+        "WHERE s.kind = 'full' AND c.organisation_id = $1 AND s.next_run_at > now() AND "
+        "s.next_run_at <= now() + interval '1 day' AND (s.next_run_at AT TIME ZONE 'UTC')::time "
+        ">= $2::time AND (s.next_run_at AT TIME ZONE 'UTC')::time < $3::time",
+        3, org, from, to);
+}
+
+static void test_start_rate_and_spread(void **state)
+{
+    (void)state;
+    xst_engine *e = xst_engine_new("sched");
+    char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000", NULL};
+    xst_engine_start_sim(e, sim_env);
+    char win5[] = "XS_SCHEDULE_FULL_WINDOW=5h", win2[] = "XS_SCHEDULE_FULL_WINDOW=2h";
+    xst_engine_start_orchestrator(e, sched_env(win5));
+    xst_engine_start_service(e, "auth", "auth-1", NULL);
+    assert_true(xst_engine_wait_live(e, "auth", 1, 20000));
+    /* TENANTS organisations in Xero (the simulator has one already), one consent to them all. */
+    for (int i = 1; i < TENANTS; i++) {
+        char body[96];
+        snprintf(body, sizeof(body), "{\"name\":\"Tenant %d\"}", i);
+        json_decref(xst_engine_sim_json(e, "POST", "/_sim/tenants", body));
+    }
+    char *org = xst_engine_org(e, "Many Ltd");
+    xst_http cb = xst_engine_connect(e, org);
+    assert_int_equal(cb.status, 200);
+    assert_int_equal(json_array_size(json_object_get(cb.json, "connections")), TENANTS);
+    xst_http_free(&cb);
+
+    /* Start rate: every initial import made within a few seconds of the connections (one tick
+     * at most, then the batches), not 100 a second. */
+    int64_t end = xst_now_ms() + 20000;
+    while (xst_engine_sql_longf(e,
+                                "SELECT count(*) FROM sync.runs r JOIN sync.connections c ON c.id "
+                                "= r.connection_id WHERE c.organisation_id = $1 AND r.mode = "
+                                "'full' AND r.trigger = 'schedule'",
+                                1, org) < TENANTS) {
+        assert_true(xst_now_ms() < end);
+        usleep(100000);
+    }
+    long made_ms = xst_engine_sql_longf(
+        e,
+        "SELECT (extract(epoch FROM max(r.created_at) - min(r.created_at)) * 1000)::bigint FROM "
+        "sync.runs r JOIN sync.connections c ON c.id = r.connection_id WHERE c.organisation_id = "
+        "$1 AND r.mode = 'full'",
+        1, org);
+    long after_ms = xst_engine_sql_longf(
+        e,
+        "SELECT (extract(epoch FROM max(r.created_at) - max(c.created_at)) * 1000)::bigint FROM "
+        "sync.runs r JOIN sync.connections c ON c.id = r.connection_id WHERE c.organisation_id = "
+        "$1 AND r.mode = 'full'",
+        1, org);
+    fprintf(stderr,
+            "start rate: %d initial imports made over %ld ms, the last %ld ms after the "
+            "connections\n",
+            TENANTS, made_ms, after_ms);
+    assert_true(made_ms >= 0 && made_ms < 2000);
+    assert_true(after_ms < 3500);
+
+    /* Spread: 300 distinct times in 01:00-06:00 UTC, each hour holding a fair share (60 on
+     * average; 30 to 90 is over four standard deviations either way). */
+    assert_int_equal(within(e, org, "01:00", "06:00"), TENANTS);
+    assert_int_equal(xst_engine_sql_longf(e,
+                                          "SELECT count(DISTINCT s.next_run_at) FROM "
+                                          "sync.schedules s JOIN sync.connections c ON c.id = "
+                                          "s.connection_id WHERE s.kind = 'full' AND "
+                                          "c.organisation_id = $1",
+                                          1, org),
+                     TENANTS);
+    const char *hours[] = {"01:00", "02:00", "03:00", "04:00", "05:00", "06:00"};
+    for (int h = 0; h < 5; h++) {
+        long n = within(e, org, hours[h], hours[h + 1]);
+        fprintf(stderr, "spread: %ld full runs from %s\n", n, hours[h]);
+        assert_true(n >= 30 && n <= 90);
+    }
+    char *first = xst_engine_sqlf(e, FULL_TIMES, 1, org);
+
+    /* A restart changes nothing; another window moves them all into it; the first window again
+     * gives back the very same times. */
+    restart(e, sched_env(win5));
+    usleep(2500000); /* the recompute, had it anything to move, would have moved it by now */
+    char *again = xst_engine_sqlf(e, FULL_TIMES, 1, org);
+    assert_string_equal(again, first);
+    free(again);
+    restart(e, sched_env(win2));
+    end = xst_now_ms() + 10000;
+    while (within(e, org, "01:00", "03:00") < TENANTS) {
+        assert_true(xst_now_ms() < end);
+        usleep(100000);
+    }
+    again = xst_engine_sqlf(e, FULL_TIMES, 1, org);
+    assert_string_not_equal(again, first);
+    free(again);
+    restart(e, sched_env(win5));
+    end = xst_now_ms() + 10000;
+    for (;;) {
+        again = xst_engine_sqlf(e, FULL_TIMES, 1, org);
+        if (strcmp(again, first) == 0) {
+            break;
+        }
+        free(again);
+        assert_true(xst_now_ms() < end);
+        usleep(100000);
+    }
+    free(again);
+
+    /* A connection's own time is kept exactly, outside the window. */
+    char *conn = xst_engine_sqlf(e,
+                                 "SELECT id FROM sync.connections WHERE organisation_id = $1 "
+                                 "ORDER BY id LIMIT 1",
+                                 1, org);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/connections/%s/settings", conn);
+    xst_http r = xst_engine_api(e, "PUT", path, "{\"schedule\":{\"full\":{\"at\":\"23:15\"}}}");
+    assert_int_equal(r.status, 200);
+    xst_http_free(&r);
+    assert_int_equal(xst_engine_sql_longf(e,
+                                          "SELECT count(*) FROM sync.schedules WHERE "
+                                          "connection_id = $1 AND kind = 'full' AND "
+                                          "to_char(next_run_at AT TIME ZONE 'UTC', "
+                                          "'HH24:MI:SS.MS') = '23:15:00.000'",
+                                          1, conn),
+                     1);
+    free(conn);
+    free(first);
+    free(org);
+    assert_int_equal(xst_engine_free(e), 0);
+}
+
+/* The adaptive polling world: one tenant, every service, incremental runs every second. */
+static xst_engine *E;
+static char CONN[40], TENANT[40];
+
+/* polling returns the stats' polling block (new). */
+static json_t *polling(void)
+{
+    json_t *p = xst_engine_stats(E, CONN, "polling");
+    assert_non_null(p);
+    return p;
+}
+
+/* contact_every is the contacts' poll interval the stats show (ms), and their empty polls in
+ * a row into *empty when not NULL. */
+static long contact_every(long *empty)
+{
+    json_t *p = polling();
+    json_t *c = json_object_get(json_object_get(p, "entities"), "contact");
+    assert_non_null(c);
+    long every = (long)json_integer_value(json_object_get(c, "every_ms"));
+    if (empty != NULL) {
+        *empty = (long)json_integer_value(json_object_get(c, "empty_polls"));
+    }
+    json_decref(p);
+    return every;
+}
+
+/* wait_every waits until the contacts' interval is want ms with no empty poll yet when fresh;
+ * false after timeout_ms. */
+static bool wait_every(long want, bool fresh, long timeout_ms)
+{
+    int64_t end = xst_now_ms() + timeout_ms;
+    while (xst_now_ms() < end) {
+        long empty = -1;
+        if (contact_every(&empty) == want && (!fresh || empty == 0)) {
+            return true;
+        }
+        usleep(50000);
+    }
+    return false;
+}
+
+static void test_adaptive_polling(void **state)
+{
+    (void)state;
+    E = xst_engine_new("polling");
+    char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000", NULL};
+    xst_engine_start_sim(E, sim_env);
+    char *orch_env[] = {"XS_SCHEDULE_INCREMENTAL_EVERY=1s",
+                        "XS_SCHEDULE_JITTER=0",
+                        "XS_POLL_MAX_EVERY=4s",
+                        "XS_PUSH_DELAY=0ms",
+                        "XS_BUDGET_TENANT_MINUTE=100000",
+                        "XS_BUDGET_TENANT_DAY=1000000",
+                        NULL};
+    xst_engine_start_orchestrator(E, orch_env);
+    xst_engine_start_services(E);
+    char *org = xst_engine_connected(E, "Quiet Ltd", CONN, TENANT);
+    int64_t end = xst_now_ms() + 30000;
+    while (xst_engine_sql_longf(E,
+                                "SELECT count(*) FROM sync.runs WHERE connection_id = $1 AND mode "
+                                "= 'full' AND status = 'succeeded'",
+                                1, CONN) == 0) {
+        assert_true(xst_now_ms() < end);
+        usleep(100000);
+    }
+    /* The connection syncs contacts only from now on. */
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/connections/%s/settings", CONN);
+    xst_http r = xst_engine_api(E, "PUT", path, "{\"entities\":[\"contact\"]}");
+    assert_int_equal(r.status, 200);
+    xst_http_free(&r);
+    assert_true(xst_engine_settle(E, 20000));
+    long invoices = xst_engine_sim_calls(E, "GET /Invoices", 0);
+    long payments = xst_engine_sim_calls(E, "GET /Payments", 0);
+
+    /* Nothing changes in Xero: the interval doubles to the cap and stays there. */
+    assert_true(wait_every(4000, false, 15000));
+    json_t *p = polling();
+    assert_int_equal(json_object_size(json_object_get(p, "entities")), 1);
+    assert_true(json_integer_value(json_object_get(p, "calls_last_hour")) >= 1);
+    assert_int_equal(json_integer_value(json_object_get(p, "max_every_ms")), 4000);
+    /* One call every 4 s: 900 an hour, where every second would be 3,600. */
+    const char *est = xs_json_decimal_text(json_object_get(p, "calls_per_hour_estimate"));
+    assert_non_null(est);
+    assert_string_equal(est, "900.00");
+    json_decref(p);
+    long contacts = xst_engine_sim_calls(E, "GET /Contacts", 0);
+    int64_t t0 = xst_now_ms();
+    while (xst_now_ms() - t0 < 9000) {
+        long empty = 0;
+        assert_int_equal(contact_every(&empty), 4000);
+        assert_true(empty >= 2);
+        usleep(250000);
+    }
+    long polled = xst_engine_sim_calls(E, "GET /Contacts", 0) - contacts;
+    fprintf(stderr, "backed off: %ld contact polls in 9 s at the cap of 4 s\n", polled);
+    assert_true(polled >= 1 && polled <= 3);
+
+    /* A contact made in Xero: the poll that finds it brings the interval back to a second. */
+    char sp[128];
+    snprintf(sp, sizeof(sp), "/_sim/tenants/%s/Contacts", TENANT);
+    json_decref(xst_engine_sim_json(E, "PUT", sp, "{\"Name\":\"Made in Xero\"}"));
+    assert_true(wait_every(1000, true, 8000));
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM app.contacts WHERE organisation_id "
+                                          "= $1 AND name = 'Made in Xero'",
+                                          1, org),
+                     1);
+
+    /* Backed off again, then a local change, pushed: back to a second. */
+    assert_true(wait_every(4000, false, 15000));
+    free(xst_engine_sqlf(E, "INSERT INTO app.contacts (organisation_id, name) VALUES ($1, $2)", 2,
+                         org, "Made here"));
+    assert_true(wait_every(1000, true, 6000));
+
+    /* The entities it does not sync were never polled. */
+    assert_int_equal(xst_engine_sim_calls(E, "GET /Invoices", 0), invoices);
+    assert_int_equal(xst_engine_sim_calls(E, "GET /Payments", 0), payments);
+    free(org);
+    assert_int_equal(xst_engine_free(E), 0);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (getenv("XST_ONLY") != NULL) {
+        cmocka_set_test_filter(getenv("XST_ONLY")); /* one test, by name (a glob) */
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_start_rate_and_spread),
+        cmocka_unit_test(test_adaptive_polling),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
