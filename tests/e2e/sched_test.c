@@ -12,9 +12,9 @@
  *   window is set back (each connection's slot comes from its id). A connection that fixes
  *   its own time (schedule.full.at) keeps it exactly.
  * - Adaptive polling: an entity whose polls find nothing is polled less and less often, never
- *   less often than XS_POLL_MAX_EVERY; a change found in Xero, and a local change pushed, bring
- *   it back to the incremental interval; an entity the connection does not sync is never
- *   polled; the stats show the intervals and the cost.
+ *   less often than XS_POLL_MAX_EVERY; a change found in Xero, a local change pushed, and a
+ *   webhook naming the entity bring it back to the incremental interval; an entity the connection
+ * does not sync is never polled; the stats show the intervals and the cost.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,6 +33,7 @@
 #include "xs/json.h"
 
 #define TENANTS 300
+#define KEY     "sched-test-webhook-key-0123456789abcdef"
 
 /* sched_env is the orchestrator's environment of the start-rate and spread test, with the
  * window given (e.g. "XS_SCHEDULE_FULL_WINDOW=5h"). */
@@ -225,6 +226,18 @@ static long contact_every(long *empty)
     return every;
 }
 
+/* contact_polled_at is when a scheduled run last polled the contacts (new; "" for never). */
+static char *contact_polled_at(void)
+{
+    json_t *p = polling();
+    const char *at = xs_json_string_value(
+        json_object_get(json_object_get(json_object_get(p, "entities"), "contact"), "polled_at"),
+        NULL);
+    char *out = strdup(at != NULL ? at : "");
+    json_decref(p);
+    return out;
+}
+
 /* wait_every waits until the contacts' interval is want ms with no empty poll yet when fresh;
  * false after timeout_ms. */
 static bool wait_every(long want, bool fresh, long timeout_ms)
@@ -244,9 +257,16 @@ static void test_adaptive_polling(void **state)
 {
     (void)state;
     E = xst_engine_new("polling");
-    char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000", NULL};
+    /* Webhooks signed with KEY, delivered only once the test gives the simulator a URL; never
+     * relaxing the polling (XS_WEBHOOK_POLL_EVERY 0), so every poll here is adaptive. */
+    char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000",       "XS_SIM_LIMIT_DAY=10000000",
+                       "XS_SIM_WEBHOOK_KEY=" KEY,          "XS_SIM_WEBHOOK_DELAY=100ms",
+                       "XS_SIM_WEBHOOK_REQUIRE_ITR=false", NULL};
     xst_engine_start_sim(E, sim_env);
-    char *orch_env[] = {"XS_SCHEDULE_INCREMENTAL_EVERY=1s",
+    char *orch_env[] = {"XS_XERO_WEBHOOK_KEY=" KEY,
+                        "XS_WEBHOOK_POLL_EVERY=0",
+                        "XS_WEBHOOK_DELAY=100ms",
+                        "XS_SCHEDULE_INCREMENTAL_EVERY=1s",
                         "XS_SCHEDULE_JITTER=0",
                         "XS_POLL_MAX_EVERY=4s",
                         "XS_PUSH_DELAY=0ms",
@@ -313,6 +333,48 @@ static void test_adaptive_polling(void **state)
     free(xst_engine_sqlf(E, "INSERT INTO app.contacts (organisation_id, name) VALUES ($1, $2)", 2,
                          org, "Made here"));
     assert_true(wait_every(1000, true, 6000));
+
+    /* Backed off again, then a contact edited in Xero comes by webhook (the simulator delivers
+     * now): the webhook run brings the interval back, no poll having found the edit. */
+    assert_true(wait_every(4000, false, 15000));
+    char body[512], lid[40], xid[40];
+    snprintf(body, sizeof(body),
+             "{\"webhook\":{\"url\":\"%s/v1/webhooks/xero\",\"require_intent_to_receive\":"
+             "false}}",
+             E->api);
+    json_decref(xst_engine_sim_json(E, "POST", "/_sim/config", body));
+    char *mark = xst_engine_sql(E, "SELECT sync.iso(now())", 0, NULL);
+    xst_engine_mapped(E, "contact", 0, lid, xid);
+    snprintf(sp, sizeof(sp), "/_sim/tenants/%s/Contacts/%s", TENANT, xid);
+    /* Right after a poll: the next is 4 s away, long after the webhook's run. */
+    char *last = contact_polled_at();
+    end = xst_now_ms() + 8000;
+    for (;;) {
+        char *now = contact_polled_at();
+        bool same = strcmp(now, last) == 0;
+        free(now);
+        if (!same) {
+            break;
+        }
+        assert_true(xst_now_ms() < end);
+        usleep(20000);
+    }
+    free(last);
+    json_decref(xst_engine_sim_json(E, "POST", sp, "{\"EmailAddress\":\"hook@example.com\"}"));
+    assert_true(wait_every(1000, true, 6000));
+    assert_true(xst_engine_sql_longf(E,
+                                     "SELECT count(*) FROM sync.runs WHERE connection_id = $1 AND "
+                                     "mode = 'entity' AND trigger = 'webhook' AND created_at > "
+                                     "$2::timestamptz AND 'contact' = ANY (entities)",
+                                     2, CONN, mark) >= 1);
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.runs WHERE connection_id = $1 "
+                                          "AND trigger = 'schedule' AND created_at > "
+                                          "$2::timestamptz AND sync.pull_found(counts -> "
+                                          "'contact' -> 'pull')",
+                                          2, CONN, mark),
+                     0);
+    free(mark);
 
     /* The entities it does not sync were never polled. */
     assert_int_equal(xst_engine_sim_calls(E, "GET /Invoices", 0), invoices);
