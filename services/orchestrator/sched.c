@@ -14,9 +14,9 @@
  * invoices only every XS_WEBHOOK_POLL_EVERY (hookwatch.h).
  *
  * Start rate: due schedules are taken in batches of BATCH, one transaction each, one batch
- * after another while more are due, up to XS_BUDGET_APP_MINUTE runs per
- * XS_BUDGET_MINUTE_WINDOW: a run makes one call at least, so more runs than the app-wide
- * budget serves in its window would only wait in the queue.
+ * after another while more are due, up to XS_BUDGET_APP_MINUTE runs in any
+ * XS_BUDGET_MINUTE_WINDOW (sliding, in sixteenths): a run makes one call at least, so more
+ * runs than the app-wide budget serves in its window would only wait in the queue.
  *
  * Realtime push: the change triggers NOTIFY xs_changes with the organisation's id; this
  * thread LISTENs and, XS_PUSH_DELAY after an organisation's first change since its last drain
@@ -301,15 +301,42 @@ static int schedule_batch(orch *o, xs_pg *pg, int64_t limit, int *started)
     return n;
 }
 
-/* The scheduler's start allowance: runs it started in the window that began at since. */
+/* The scheduler's start allowance: the runs it started in each of the last START_SLOTS
+ * slots of a window (XS_BUDGET_MINUTE_WINDOW / START_SLOTS each), a sliding window to within
+ * a slot, so no window holds more than XS_BUDGET_APP_MINUTE starts wherever it begins. */
+#define START_SLOTS 16
 typedef struct starts {
-    int64_t since, count;
+    int64_t slot_ms;
+    int64_t at[START_SLOTS]; /* the slot (monotonic ms / slot_ms) a count is of; -1: none */
+    int64_t n[START_SLOTS];
 } starts;
 
+/* starts_recent counts the starts of the slots within the window that ends at now. */
+static int64_t starts_recent(const starts *s, int64_t now)
+{
+    int64_t cur = now / s->slot_ms, sum = 0;
+    for (int i = 0; i < START_SLOTS; i++) {
+        sum += s->at[i] > cur - START_SLOTS ? s->n[i] : 0;
+    }
+    return sum;
+}
+
+/* starts_add counts n starts at now. */
+static void starts_add(starts *s, int64_t now, int64_t n)
+{
+    int64_t cur = now / s->slot_ms;
+    int i = (int)(cur % START_SLOTS);
+    if (s->at[i] != cur) {
+        s->at[i] = cur;
+        s->n[i] = 0;
+    }
+    s->n[i] += n;
+}
+
 /* schedule_tick makes the schedules of new connections and starts the runs that are due: in
- * batches of BATCH, one after another while more are due, up to XS_BUDGET_APP_MINUTE runs per
- * XS_BUDGET_MINUTE_WINDOW (each makes a call at least: the budget could not serve more, they
- * would only queue). Returns true when due schedules were left for want of allowance. */
+ * batches of BATCH, one after another while more are due, up to XS_BUDGET_APP_MINUTE runs in
+ * any XS_BUDGET_MINUTE_WINDOW (each makes a call at least: the budget could not serve more,
+ * they would only queue). Returns true when due schedules were left for want of allowance. */
 static bool schedule_tick(orch *o, xs_pg *pg, starts *s)
 {
     char every[24], jit[24];
@@ -325,19 +352,14 @@ static bool schedule_tick(orch *o, xs_pg *pg, starts *s)
             "NOTHING",
             every, jit);
     for (;;) {
-        int64_t now = xs_clock_mono_ms();
-        if (now - s->since >= o->start_window_ms) {
-            s->since = now;
-            s->count = 0;
-        }
-        int64_t left = o->start_limit - s->count;
+        int64_t left = o->start_limit - starts_recent(s, xs_clock_mono_ms());
         if (left <= 0) {
             return true;
         }
         int64_t limit = left < BATCH ? left : BATCH;
         int made = 0;
         int n = schedule_batch(o, pg, limit, &made);
-        s->count += made;
+        starts_add(s, xs_clock_mono_ms(), made);
         if (n < limit || atomic_load(&o->stop)) {
             return false;
         }
@@ -349,7 +371,11 @@ static void *scheduler_main(void *arg)
     orch *o = arg;
     xs_pg *pg = NULL;
     bool recomputed = false;
-    starts s = {.since = xs_clock_mono_ms()};
+    starts s = {.slot_ms =
+                    o->start_window_ms / START_SLOTS > 0 ? o->start_window_ms / START_SLOTS : 1};
+    for (int i = 0; i < START_SLOTS; i++) {
+        s.at[i] = -1;
+    }
     while (!atomic_load(&o->stop)) {
         if ((pg == NULL || !xs_pg_is_ok(pg)) &&
             !orch_pg_open(o, &pg, "xs-orchestrator scheduler", NULL, TICK_MS)) {
@@ -361,8 +387,8 @@ static void *scheduler_main(void *arg)
         }
         bool held = schedule_tick(o, pg, &s);
         orch_documents_requeue(o, pg);
-        /* Held back by the allowance: the next tick comes when its window turns. */
-        int64_t wait = held ? s.since + o->start_window_ms - xs_clock_mono_ms() : TICK_MS;
+        /* Held back by the allowance: the next tick comes when the next slot begins. */
+        int64_t wait = held ? s.slot_ms - xs_clock_mono_ms() % s.slot_ms : TICK_MS;
         wait = wait < TICK_MS / 10 ? TICK_MS / 10 : wait > TICK_MS ? TICK_MS : wait;
         for (int64_t slept = 0; slept < wait && !atomic_load(&o->stop); slept += TICK_MS / 10) {
             xs_clock_sleep_ms(TICK_MS / 10);

@@ -5,7 +5,8 @@
  * - Start rate: 300 tenants connected by one consent are 300 initial imports due at once; all
  *   300 runs are made within a few seconds of the connections, in batches one after another
  *   rather than 100 a second (no domain service runs here: what is measured is how fast the
- *   runs are made, not how fast they run).
+ *   runs are made, not how fast they run). Under a small app-wide budget (50 calls per 2 s),
+ *   150 imports due at once are made 50 per window.
  * - Spread: the next daily full runs of those 300 connections are 300 distinct times, all
  *   within XS_SCHEDULE_FULL_WINDOW from XS_SCHEDULE_FULL_AT and spread over it; unchanged by a
  *   restart; moved by a restart with another window, and back to the very same times when the
@@ -77,18 +78,17 @@ static long within(xst_engine *e, const char *org, const char *from, const char 
         3, org, from, to);
 }
 
-static void test_start_rate_and_spread(void **state)
+/* many starts the simulator, the orchestrator (env) and xs-auth on e, makes n organisations in
+ * Xero (the simulator has one already) and connects them all by one consent; the local
+ * organisation's id (new). */
+static char *many(xst_engine *e, char **env, int n)
 {
-    (void)state;
-    xst_engine *e = xst_engine_new("sched");
     char *sim_env[] = {"XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000", NULL};
     xst_engine_start_sim(e, sim_env);
-    char win5[] = "XS_SCHEDULE_FULL_WINDOW=5h", win2[] = "XS_SCHEDULE_FULL_WINDOW=2h";
-    xst_engine_start_orchestrator(e, sched_env(win5));
+    xst_engine_start_orchestrator(e, env);
     xst_engine_start_service(e, "auth", "auth-1", NULL);
     assert_true(xst_engine_wait_live(e, "auth", 1, 20000));
-    /* TENANTS organisations in Xero (the simulator has one already), one consent to them all. */
-    for (int i = 1; i < TENANTS; i++) {
+    for (int i = 1; i < n; i++) {
         char body[96];
         snprintf(body, sizeof(body), "{\"name\":\"Tenant %d\"}", i);
         json_decref(xst_engine_sim_json(e, "POST", "/_sim/tenants", body));
@@ -96,20 +96,36 @@ static void test_start_rate_and_spread(void **state)
     char *org = xst_engine_org(e, "Many Ltd");
     xst_http cb = xst_engine_connect(e, org);
     assert_int_equal(cb.status, 200);
-    assert_int_equal(json_array_size(json_object_get(cb.json, "connections")), TENANTS);
+    assert_int_equal(json_array_size(json_object_get(cb.json, "connections")), n);
     xst_http_free(&cb);
+    return org;
+}
 
-    /* Start rate: every initial import made within a few seconds of the connections (one tick
-     * at most, then the batches), not 100 a second. */
-    int64_t end = xst_now_ms() + 20000;
-    while (xst_engine_sql_longf(e,
-                                "SELECT count(*) FROM sync.runs r JOIN sync.connections c ON c.id "
-                                "= r.connection_id WHERE c.organisation_id = $1 AND r.mode = "
-                                "'full' AND r.trigger = 'schedule'",
-                                1, org) < TENANTS) {
+/* The scheduled full runs of the connections of organisation $1. */
+#define FULL_RUNS                                                                                  \
+    "SELECT count(*) FROM sync.runs r JOIN sync.connections c ON c.id = r.connection_id WHERE "    \
+    "c.organisation_id = $1 AND r.mode = 'full' AND r.trigger = 'schedule'"
+
+/* wait_runs waits until organisation org has n scheduled full runs; dies after timeout_ms. */
+static void wait_runs(xst_engine *e, const char *org, long n, long timeout_ms)
+{
+    int64_t end = xst_now_ms() + timeout_ms;
+    while (xst_engine_sql_longf(e, FULL_RUNS, 1, org) < n) {
         assert_true(xst_now_ms() < end);
         usleep(100000);
     }
+}
+
+static void test_start_rate_and_spread(void **state)
+{
+    (void)state;
+    xst_engine *e = xst_engine_new("sched");
+    char win5[] = "XS_SCHEDULE_FULL_WINDOW=5h", win2[] = "XS_SCHEDULE_FULL_WINDOW=2h";
+    char *org = many(e, sched_env(win5), TENANTS);
+
+    /* Start rate: every initial import made within a few seconds of the connections (one tick
+     * at most, then the batches), not 100 a second. */
+    wait_runs(e, org, TENANTS, 20000);
     long made_ms = xst_engine_sql_longf(
         e,
         "SELECT (extract(epoch FROM max(r.created_at) - min(r.created_at)) * 1000)::bigint FROM "
@@ -155,7 +171,7 @@ static void test_start_rate_and_spread(void **state)
     assert_string_equal(again, first);
     free(again);
     restart(e, sched_env(win2));
-    end = xst_now_ms() + 10000;
+    int64_t end = xst_now_ms() + 10000;
     while (within(e, org, "01:00", "03:00") < TENANTS) {
         assert_true(xst_now_ms() < end);
         usleep(100000);
@@ -195,6 +211,42 @@ static void test_start_rate_and_spread(void **state)
                      1);
     free(conn);
     free(first);
+    free(org);
+    assert_int_equal(xst_engine_free(e), 0);
+}
+
+/* Where the app-wide budget is small, the scheduler starts no more runs in a window than it
+ * allows: 150 imports due at once under 50 calls per 2 s are made 50, then 50 two seconds on,
+ * then 50. */
+static void test_start_rate_follows_the_budget(void **state)
+{
+    (void)state;
+    xst_engine *e = xst_engine_new("schedrate");
+    char *env[] = {"XS_SCHEDULER=true", "XS_SCHEDULE_INCREMENTAL_EVERY=1h",
+                   "XS_BUDGET_APP_MINUTE=50", "XS_BUDGET_MINUTE_WINDOW=2s", NULL};
+    char *org = many(e, env, 150);
+    wait_runs(e, org, 150, 15000);
+    /* Each run's count of the runs made in the 1.8 s from it (the window, to within a slot
+     * of 2/16 s): never more than 50, and 50 from the first. */
+    const char *per =
+        "SELECT %s FROM (SELECT (SELECT count(*) FROM sync.runs y JOIN sync.connections k ON "
+        "k.id = y.connection_id WHERE k.organisation_id = $1 AND y.mode = 'full' AND "
+        "y.created_at >= r.created_at AND y.created_at < r.created_at + interval '1800 ms') AS n, "
+        "r.created_at FROM sync.runs r JOIN sync.connections c ON c.id = r.connection_id WHERE "
+        "c.organisation_id = $1 AND r.mode = 'full') w";
+    char q[1024];
+    snprintf(q, sizeof(q), per, "max(n)");
+    assert_int_equal(xst_engine_sql_longf(e, q, 1, org), 50);
+    snprintf(q, sizeof(q), per, "(array_agg(n ORDER BY created_at))[1]");
+    assert_int_equal(xst_engine_sql_longf(e, q, 1, org), 50);
+    long spread_ms = xst_engine_sql_longf(
+        e,
+        "SELECT (extract(epoch FROM max(r.created_at) - min(r.created_at)) * 1000)::bigint FROM "
+        "sync.runs r JOIN sync.connections c ON c.id = r.connection_id WHERE c.organisation_id = "
+        "$1 AND r.mode = 'full'",
+        1, org);
+    fprintf(stderr, "budgeted start rate: 150 initial imports made over %ld ms\n", spread_ms);
+    assert_true(spread_ms >= 3600 && spread_ms < 6000);
     free(org);
     assert_int_equal(xst_engine_free(e), 0);
 }
@@ -391,6 +443,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_start_rate_and_spread),
+        cmocka_unit_test(test_start_rate_follows_the_budget),
         cmocka_unit_test(test_adaptive_polling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
