@@ -186,9 +186,9 @@ json_t *orch_poll_json(orch *o, xs_pg *pg, const char *conn, const json_t *setti
 {
     int64_t base = 0;
     int at = 0;
-    bool scheduled =
-        o->scheduler_on && orch_settings_schedule(settings, "incremental", o->incremental_every_ms,
-                                                  o->full_at_minutes, &base, &at);
+    bool enabled = orch_settings_schedule(settings, "incremental", o->incremental_every_ms,
+                                          o->full_at_minutes, &base, &at);
+    bool scheduled = o->scheduler_on && enabled;
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r,
                 "SELECT count(*) FROM sync.api_calls a JOIN sync.runs r ON r.id = a.run_id WHERE "
@@ -238,6 +238,5 @@ json_t *orch_poll_json(orch *o, xs_pg *pg, const char *conn, const json_t *setti
              (long long)(hundredths % 100));
     return json_pack("{s:I, s:o, s:I, s:o}", "calls_last_hour", (json_int_t)calls,
                      "calls_per_hour_estimate", xs_json_decimal(est), "max_every_ms",
-                     (json_int_t)cap(o, scheduled ? base : o->incremental_every_ms), "entities",
-                     ents);
+                     (json_int_t)cap(o, base), "entities", ents);
 }
