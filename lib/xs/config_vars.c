@@ -216,7 +216,7 @@ const xs_config_var xs_config_vars[] = {
      XS_PROC_ORCHESTRATOR,
      "While a connection's webhooks are healthy, its scheduled incremental runs pull the "
      "entities Xero sends webhooks for (contact, invoice) only this often; the others keep their "
-     "interval. 0: they are pulled at every incremental run (no relaxing)."},
+     "interval. 0: no relaxing (adaptive polling alone, XS_POLL_MAX_EVERY)."},
     {"XS_WEBHOOK_SILENCE", XS_CFG_DURATION, "1h", false, SEC(1), SEC(604800), NULL,
      XS_PROC_ORCHESTRATOR,
      "A connection whose tenant sent no webhook event for this long counts as silent (webhooks "
