@@ -380,11 +380,21 @@ static void test_adaptive_polling(void **state)
                                           1, org),
                      1);
 
-    /* Backed off again, then a local change, pushed: back to a second. */
+    /* Backed off again, then a local change, pushed: back to a second, the push run's doing
+     * (no scheduled pull found anything since). */
     assert_true(wait_every(4000, false, 15000));
+    char *pushed = xst_engine_sql(E, "SELECT sync.iso(now())", 0, NULL);
     free(xst_engine_sqlf(E, "INSERT INTO app.contacts (organisation_id, name) VALUES ($1, $2)", 2,
                          org, "Made here"));
     assert_true(wait_every(1000, true, 6000));
+    assert_int_equal(xst_engine_sql_longf(E,
+                                          "SELECT count(*) FROM sync.runs WHERE connection_id = $1 "
+                                          "AND trigger = 'schedule' AND created_at > "
+                                          "$2::timestamptz AND sync.pull_found(counts -> "
+                                          "'contact' -> 'pull')",
+                                          2, CONN, pushed),
+                     0);
+    free(pushed);
 
     /* Backed off again, then a contact edited in Xero comes by webhook (the simulator delivers
      * now): the webhook run brings the interval back, no poll having found the edit. */
@@ -398,7 +408,7 @@ static void test_adaptive_polling(void **state)
     char *mark = xst_engine_sql(E, "SELECT sync.iso(now())", 0, NULL);
     xst_engine_mapped(E, "contact", 0, lid, xid);
     snprintf(sp, sizeof(sp), "/_sim/tenants/%s/Contacts/%s", TENANT, xid);
-    /* Right after a poll: the next is 4 s away, long after the webhook's run. */
+    /* Right after a poll: the next is 4 s away, long after the webhook's run ... */
     char *last = contact_polled_at();
     end = xst_now_ms() + 8000;
     for (;;) {
@@ -412,6 +422,14 @@ static void test_adaptive_polling(void **state)
         usleep(20000);
     }
     free(last);
+    /* ... and once that poll's run has ended, having read Xero before the edit. */
+    while (xst_engine_sql_longf(E,
+                                "SELECT count(*) FROM sync.runs WHERE connection_id = $1 AND mode "
+                                "= 'incremental' AND status IN ('queued', 'running')",
+                                1, CONN) > 0) {
+        assert_true(xst_now_ms() < end);
+        usleep(20000);
+    }
     json_decref(xst_engine_sim_json(E, "POST", sp, "{\"EmailAddress\":\"hook@example.com\"}"));
     assert_true(wait_every(1000, true, 6000));
     assert_true(xst_engine_sql_longf(E,
