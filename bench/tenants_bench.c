@@ -17,12 +17,22 @@
  *     the import, with the pending steps counted then;
  *   - 429s the simulator answered (must be 0).
  *
+ * Idle polling (--idle P): the same tenants, connected and imported under limits that do not
+ * bind, then left alone with incremental runs every P ms (Xero's default 15 minutes made P ms:
+ * every period below is scaled by the same factor, XS_POLL_MAX_EVERY to 16 P as 4 h is to
+ * 15 min). After 32 intervals of settling, over the next 32: the calls to Xero, the CPU time of
+ * the engine's processes and of PostgreSQL, and the database's growth, each per tenant and
+ * per hour at the real 15-minute interval (the measured rate over the scale factor).
+ *
  * Usage: tenants_bench BUILD_DIR [--tenants N] [--records R] [--app A] [--window-ms W]
- *   defaults: 1,000 tenants, 60 records each, 1,000 calls per 10,000 ms.
+ *                                [--idle P]
+ *   defaults: 1,000 tenants (40 with --idle), 60 records each, 1,000 calls per 10,000 ms.
  * Prints Markdown for bench/RESULTS.md.
  */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,15 +120,160 @@ static double jain(const double *x, int n)
     return s2 > 0 ? s * s / ((double)n * s2) : 1.0;
 }
 
+/* proc_stat reads process pid's parent and the CPU time (user + system, ms) it used so far;
+ * false when it is gone. */
+static bool proc_stat(long pid, long *ppid, double *cpu_ms)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* after the command's name */
+    unsigned long ut = 0, st = 0;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", ppid, &ut, &st) != 3) {
+        return false;
+    }
+    *cpu_ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    return true;
+}
+
+static double proc_cpu_ms(long pid)
+{
+    long ppid = 0;
+    double ms = 0;
+    return proc_stat(pid, &ppid, &ms) ? ms : 0;
+}
+
+/* engine_cpu_ms is the CPU time of the orchestrator and the domain services; pg_cpu_ms that of
+ * the bench cluster's postmaster and its children (its backends, its background workers). */
+static double engine_cpu_ms(const xst_engine *e)
+{
+    double ms = proc_cpu_ms(e->orch->pid);
+    for (int i = 0; i < e->nprocs; i++) {
+        ms += proc_cpu_ms(e->procs[i]->pid);
+    }
+    return ms;
+}
+
+static double pg_cpu_ms(const char *build)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/bench-pg/data/postmaster.pid", build);
+    char *text = xst_slurp(path);
+    long pm = text != NULL ? atol(text) : -1;
+    free(text);
+    if (pm <= 0) {
+        return 0;
+    }
+    double ms = proc_cpu_ms(pm);
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        long pid = atol(de->d_name), ppid = 0;
+        double used = 0;
+        if (pid > 0 && proc_stat(pid, &ppid, &used) && ppid == pm) {
+            ms += used;
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return ms;
+}
+
+/* idle measures idle polling (see the top): connected, imported, settled, then 32 intervals
+ * of poll_ms measured. */
+static int idle(const char *build, long ntenants, long records, long poll_ms)
+{
+    xst_engine *e = xst_engine_new("tenants-idle");
+    char *sim_env[] = {"XS_SIM_TENANTS=0",
+                       "XS_SIM_LIMIT_APP_MINUTE=10000000",
+                       "XS_SIM_LIMIT_MINUTE=10000000",
+                       "XS_SIM_LIMIT_DAY=100000000",
+                       "XS_LOG_LEVEL=warn",
+                       NULL};
+    xst_engine_start_sim(e, sim_env);
+    char every[64], max_every[64];
+    snprintf(every, sizeof(every), "XS_SCHEDULE_INCREMENTAL_EVERY=%ldms", poll_ms);
+    snprintf(max_every, sizeof(max_every), "XS_POLL_MAX_EVERY=%ldms", 16 * poll_ms);
+    char *orch_env[] = {"XS_SCHEDULER=false",
+                        "XS_LOG_LEVEL=warn",
+                        "XS_BUDGET_APP_MINUTE=10000000",
+                        "XS_BUDGET_TENANT_MINUTE=1000000",
+                        "XS_BUDGET_TENANT_DAY=100000000",
+                        every,
+                        max_every,
+                        "XS_SCHEDULE_JITTER=0",
+                        NULL};
+    xst_engine_start_orchestrator(e, orch_env);
+    xst_engine_start_services(e);
+    connect_all(e, (int)ntenants, records);
+    if (xst_stop(e->orch, 20000) != 0) {
+        xst_die("the orchestrator did not stop cleanly");
+    }
+    xst_proc_free(e->orch);
+    orch_env[0] = "XS_SCHEDULER=true";
+    xst_engine_start_orchestrator(e, orch_env);
+    int64_t end = xst_now_ms() + 600000;
+    while (sql_long(e, "SELECT count(*) FROM sync.runs WHERE mode = 'full' AND finished_at IS "
+                       "NOT NULL") < ntenants) {
+        if (xst_now_ms() > end) {
+            xst_die("the imports did not end");
+        }
+        usleep(200000);
+    }
+    usleep((useconds_t)(32 * poll_ms * 1000));
+    char *t0 = xst_engine_sql(e, "SELECT now()::text", 0, NULL);
+    long size0 = sql_long(e, "SELECT pg_database_size(current_database())");
+    double cpu_e0 = engine_cpu_ms(e), cpu_p0 = pg_cpu_ms(build);
+    int64_t m0 = xst_now_ms();
+    usleep((useconds_t)(32 * poll_ms * 1000));
+    double secs = (double)(xst_now_ms() - m0) / 1000.0;
+    double cpu_e = engine_cpu_ms(e) - cpu_e0, cpu_p = pg_cpu_ms(build) - cpu_p0;
+    long size = sql_long(e, "SELECT pg_database_size(current_database())") - size0;
+    const char *p[] = {t0};
+    long calls = xst_engine_sql_long(e,
+                                     "SELECT count(*) FROM sync.api_calls WHERE path LIKE "
+                                     "'/api.xro/%' AND at >= $1::timestamptz",
+                                     1, p);
+    long runs = xst_engine_sql_long(e,
+                                    "SELECT count(*) FROM sync.runs WHERE created_at >= "
+                                    "$1::timestamptz",
+                                    1, p);
+    free(t0);
+    /* Per tenant and real hour: the measured rate, slowed from poll_ms back to 15 minutes. */
+    double per = 3600.0 / secs / (double)ntenants * ((double)poll_ms / 900000.0);
+    printf("### Idle polling: %ld tenants, incremental runs every %ld ms (15 min scaled by "
+           "%.0f), measured over %.0f s after %ld ms of settling\n\n",
+           ntenants, poll_ms, 900000.0 / (double)poll_ms, secs, 32 * poll_ms);
+    printf("| per tenant, per hour at the real 15-minute interval | value |\n|---|---|\n");
+    printf("| calls to the Accounting API | %.2f |\n", (double)calls * per);
+    printf("| runs | %.2f |\n", (double)runs * per);
+    printf("| CPU of the engine's processes | %.1f ms |\n", cpu_e * per);
+    printf("| CPU of PostgreSQL | %.1f ms |\n", cpu_p * per);
+    printf("| database growth (retention keeps %s) | %.0f bytes |\n",
+           "30 days of runs and calls by default", (double)size * per);
+    int bad = xst_engine_free(e);
+    xst_bench_stop(build, XS_BENCH_SOURCE_DIR);
+    return bad != 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr,
-                "usage: %s BUILD_DIR [--tenants N] [--records R] [--app A] [--window-ms W]\n",
+                "usage: %s BUILD_DIR [--tenants N] [--records R] [--app A] [--window-ms W] "
+                "[--idle P]\n",
                 argv[0]);
         return 2;
     }
-    long ntenants = 1000, records = 60, app = 1000, window_ms = 10000;
+    long ntenants = -1, records = 60, app = 1000, window_ms = 10000, idle_ms = 0;
     for (int i = 2; i + 1 < argc; i += 2) {
         long v = atol(argv[i + 1]);
         if (strcmp(argv[i], "--tenants") == 0) {
@@ -129,14 +284,22 @@ int main(int argc, char **argv)
             app = v;
         } else if (strcmp(argv[i], "--window-ms") == 0) {
             window_ms = v;
+        } else if (strcmp(argv[i], "--idle") == 0) {
+            idle_ms = v;
         } else {
             xst_die("unknown option %s", argv[i]);
         }
     }
-    if (ntenants < 2 || records < 0 || app < 10 || window_ms < 1000) {
+    if (ntenants < 0) {
+        ntenants = idle_ms > 0 ? 40 : 1000;
+    }
+    if (ntenants < 2 || records < 0 || app < 10 || window_ms < 1000 || idle_ms < 0) {
         xst_die("--tenants at least 2, --app at least 10, --window-ms at least 1000");
     }
     xst_bench_start(argv[1], XS_BENCH_SOURCE_DIR);
+    if (idle_ms > 0) {
+        return idle(argv[1], ntenants, records, idle_ms);
+    }
     xst_engine *e = xst_engine_new("tenants");
 
     char s_app[48], s_win[48], o_app[48], o_win[48];
