@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buscall.h"
 #include "runs.h"
@@ -146,6 +147,32 @@ static bool strip_shared(orch *o, xs_pg *pg, const char *sid, const char *org, c
     return done;
 }
 
+/* step_need is how many permits the candidate step (row i of r, the claim's query) must hold
+ * before it starts: a pull may read several pages, one call after another; a push that
+ * re-reads makes two calls, and waits until it may; any other push or scan one. A scan's
+ * first attempt needs none unless its input says "calls" (the scan before it met records to
+ * send, and how many calls they need: 1 for creates, which never re-read): it walks local
+ * records, and most of a full run's scans find nothing to send; sent with max_calls 0 it
+ * makes no call, and when it meets a batch to send it stops with calls_needed, writing
+ * nothing, and goes on from there in a step that holds permits (runs.c). A retried scan
+ * holds permits: it may have a stored request to send. */
+static int64_t step_need(const orch *o, const char *kind, bool reread, const xs_pg_res *r, int i)
+{
+    if (strcmp(kind, "pull") == 0) {
+        return o->pull_pages;
+    }
+    int64_t need = reread ? 2 : 1, attempts = 0, calls = need;
+    xs_pg_res_int(r, i, 7, &attempts);
+    const char *in = xs_pg_res_get(r, i, 9);
+    if (strcmp(kind, "scan") == 0 && attempts == 0 && in != NULL) {
+        json_t *input = xs_json_parse(in, strlen(in), NULL);
+        calls = input == NULL ? need : 0; /* unreadable: as any step */
+        xs_json_get_int(input, "calls", &calls);
+        json_decref(input);
+    }
+    return calls < need ? (calls > 0 ? calls : 0) : need;
+}
+
 /* claim picks and claims the next step (disp_mu held); false when none can run now, with
  * *wait_ms a hint of when to look again. */
 static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
@@ -236,19 +263,17 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
             }
         }
         int64_t wait = 0;
-        /* A pull may read several pages, one call after another; a push that re-reads makes
-         * two calls, and waits until it may. */
         const char *kind = xs_pg_res_get(r, i, 6);
         bool reread = false;
         xs_pg_res_bool(r, i, 13, &reread);
-        int64_t need = strcmp(kind, "pull") == 0 ? o->pull_pages : reread ? 2 : 1;
-        int64_t permits = orch_budget_acquire_n(o->budget, tenant, now, need, &wait);
+        int64_t need = step_need(o, kind, reread, r, i);
+        int64_t permits = need > 0 ? orch_budget_acquire_n(o->budget, tenant, now, need, &wait) : 0;
         if (permits > 0 && reread && permits < need) {
             orch_budget_cancel(o->budget, tenant, now, permits);
             permits = 0;
             wait = 50;
         }
-        if (permits == 0) {
+        if (need > 0 && permits == 0) {
             soonest = wait < soonest ? wait : soonest;
             json_object_set_new(waiting, tenant, json_true());
             if (json_object_get(o->refused, tenant) == NULL) {
@@ -401,11 +426,25 @@ static xs_bus_domain domain_of(const char *entity)
     return d;
 }
 
-/* release ends a step's hold on the budget: it made `calls` calls (the reply says; all its
- * permits when unknown), the last of which said seen. */
+/* release ends a step's hold on the budget: it made `calls` calls (the reply says, 0 when
+ * none: its permits go back; all its permits when unknown), the last of which said seen. A
+ * step that held no permit and still made calls (it must not) has them counted now. */
 static void release(orch *o, const orch_step *s, int64_t now, int64_t calls,
                     const orch_budget_seen *seen)
 {
+    if (s->permits == 0) {
+        orch_metrics_unpermitted(o->metrics, s->kind);
+        if (calls > 0) {
+            xs_log_error(o->proc.log, "engine.unpermitted_calls", "{s:s, s:s, s:I}", "step", s->sid,
+                         "kind", s->kind, "calls", (json_int_t)calls);
+        }
+        for (int64_t k = 0; k < calls; k++) {
+            orch_budget_seed(o->budget, s->tenant, now);
+        }
+        return;
+    }
+    calls = calls < 0 ? s->permits : calls;
+    orch_metrics_permits(o->metrics, s->permits, calls);
     orch_budget_release_n(o->budget, s->tenant, now, s->acquired_ms, s->permits, calls, seen);
 }
 
@@ -418,7 +457,7 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     orch_call_error err;
     json_t *tb = json_pack("{s:b, s:i}", "force_refresh", force, "min_valid_s", 120);
     if (orch_call(o, XS_BUS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
-        release(o, s, xs_clock_mono_ms(), 1, NULL);
+        release(o, s, xs_clock_mono_ms(), 0, NULL); /* the step never reached Xero */
         if (err.code == XS_EAUTH || err.code == XS_ENOTFOUND) {
             finish(o, pg, s, "fatal", NULL, err.message, 0);
         } else {
@@ -459,9 +498,9 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     xs_err e = orch_call(o, domain_of(s->entity), type, s->conn, body, &rep, &err);
     int64_t now = xs_clock_mono_ms();
     if (e != XS_OK) {
-        /* No answer (a replica died, a time-out) or a refused request: every permit may have
-         * been used. */
-        release(o, s, now, s->permits, NULL);
+        /* An error reply says the calls the step made; with no answer (a replica died, a
+         * time-out) or a reply that did not say, every permit may have been used. */
+        release(o, s, now, err.calls, NULL);
         bool retry = err.transport || err.retryable;
         xs_log_warn(o->proc.log, "engine.step_error", "{s:s, s:s, s:s, s:s}", "step", s->sid,
                     "kind", s->kind, "err", xs_err_name(err.code), "error", err.message);
@@ -470,7 +509,7 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     }
     orch_budget_seen seen;
     bool saw = seen_of(json_object_get(rep->body, "call"), &seen);
-    int64_t calls = s->permits;
+    int64_t calls = -1; /* a reply that does not say: every permit may have been used */
     xs_json_get_int(rep->body, "calls", &calls);
     release(o, s, now, calls, saw ? &seen : NULL);
     const char *outcome = xs_json_str_or(rep->body, "outcome", "failed");
@@ -646,6 +685,36 @@ static void restore_blocks(orch *o)
     xs_pg_pool_release(o->pool, pg);
 }
 
+/* share_budget makes the app's limit (lim) one the orchestrators on this database share
+ * (XS_BUDGET_SHARED; appbudget.h) and starts its thread. */
+static xs_err share_budget(orch *o, const orch_budget_limits *lim)
+{
+    const xs_config *cfg = o->proc.cfg;
+    if (!xs_config_bool(cfg, "XS_BUDGET_SHARED")) {
+        return XS_OK;
+    }
+    char host[128] = "", holder[200];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(holder, sizeof(holder), "%s-%ld", host[0] != '\0' ? host : "orchestrator",
+             (long)getpid());
+    int64_t chunk = xs_config_int(cfg, "XS_BUDGET_SHARED_CHUNK");
+    int64_t ttl = xs_config_int(cfg, "XS_BUDGET_SHARED_TTL");
+    orch_appbudget_opts ao = {.db_url = xs_config_str(cfg, "XS_DATABASE_URL"),
+                              .holder = holder,
+                              .limit = lim->app_minute,
+                              .window_ms = lim->minute_ms + lim->margin_ms,
+                              .chunk = chunk > 0 ? chunk : (lim->app_minute + 99) / 100,
+                              .ttl_ms = ttl > 0                    ? ttl
+                                        : lim->minute_ms / 60 > 10 ? lim->minute_ms / 60
+                                                                   : 10,
+                              .log = o->proc.log};
+    xs_err e = orch_appbudget_create(&o->appbudget, &ao);
+    if (e == XS_OK && (e = orch_appbudget_start(o->appbudget)) == XS_OK) {
+        orch_budget_share(o->budget, o->appbudget);
+    }
+    return e;
+}
+
 xs_err orch_engine_start(orch *o)
 {
     const xs_config *cfg = o->proc.cfg;
@@ -661,7 +730,7 @@ xs_err orch_engine_start(orch *o)
         .tenant_burst = xs_config_int(cfg, "XS_BUDGET_TENANT_BURST"),
     };
     xs_err e = orch_budget_create(&o->budget, &lim);
-    if (e != XS_OK) {
+    if (e != XS_OK || (e = share_budget(o, &lim)) != XS_OK) {
         return e;
     }
     pthread_mutex_init(&o->disp_mu, NULL);
@@ -713,6 +782,9 @@ void orch_engine_stop(orch *o)
     json_decref(o->busy);
     json_decref(o->served);
     json_decref(o->refused);
+    orch_budget_share(o->budget, NULL);
+    orch_appbudget_destroy(o->appbudget);
+    o->appbudget = NULL;
     orch_budget_destroy(o->budget);
     o->budget = NULL;
 }

@@ -42,6 +42,14 @@ void orch_metrics_records(orch_metrics *m, const char *entity, const char *direc
  * rate budget (xs_budget_wait_seconds). */
 void orch_metrics_budget_wait(orch_metrics *m, int64_t waited_ms);
 
+/* orch_metrics_permits counts the granted permits of a step that ended: charged of them were
+ * calls to Xero, the rest went back unused (xs_budget_permits_total{outcome}). */
+void orch_metrics_permits(orch_metrics *m, int64_t granted, int64_t charged);
+
+/* orch_metrics_unpermitted counts a step of kind that ran holding no permit
+ * (xs_steps_unpermitted_total{kind}). */
+void orch_metrics_unpermitted(orch_metrics *m, const char *kind);
+
 /* orch_metrics_webhooks_received counts the events of a verified webhook delivery, and how
  * many of them were new (xs_webhook_events_received_total, ..._stored_total). */
 void orch_metrics_webhooks_received(orch_metrics *m, int64_t events, int64_t stored);
