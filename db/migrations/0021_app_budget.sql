@@ -42,8 +42,9 @@ BEGIN
         RAISE EXCEPTION 'app_budget_take: want, limit and window must be positive'
             USING ERRCODE = '22023';
     END IF;
-    -- One grant at a time across the deployment: the sum read below is not raced.
-    PERFORM pg_advisory_xact_lock(hashtext('sync.app_budget'));
+    -- One grant at a time across the deployment: the sum read below is not raced. The key is
+    -- "xs-appbu" in ASCII, beside the migrator's and the retention's own.
+    PERFORM pg_advisory_xact_lock(8679330803394568821);
     v_now := clock_timestamp();
     v_since := v_now - p_window_ms * interval '1 millisecond';
     DELETE FROM sync.app_budget_grants g WHERE g.granted_at < v_since - interval '10 minutes';
