@@ -115,6 +115,16 @@ static xs_err push_store_or_end(xs_svc_ctx *ctx, const step_req *req, batch *b, 
     return *reply != NULL ? XS_OK : XS_ENOMEM;
 }
 
+/* push_no_permit refuses a step sent without permits (max_calls 0) that would have to call
+ * Xero (what: for what): retryable, so it runs again once it holds one. */
+static xs_err push_no_permit(xs_svc_ctx *ctx, const char *what)
+{
+    xs_err e = xs_svc_fail(ctx, XS_ERATELIMIT, true,
+                           "the step holds no permit and %s needs a call to Xero", what);
+    snprintf(ctx->field, sizeof(ctx->field), "max_calls");
+    return e;
+}
+
 /* push_step serves a push of records (not a lookup): the step's stored request or a fresh
  * batch, decided again on Xero's current version when it updates, stored, then sent. */
 static xs_err push_step(xs_svc_ctx *ctx, const push_ask *ask, const settings *set, json_t **reply)
@@ -132,8 +142,22 @@ static xs_err push_step(xs_svc_ctx *ctx, const push_ask *ask, const settings *se
     if (e != XS_OK) {
         goto out;
     }
+    if (p.stored && ask->max_calls < 1) {
+        e = push_no_permit(ctx, "its stored request");
+        goto out;
+    }
     if (!p.stored) {
         if ((e = push_build_fresh(ctx, ops, ask, counts, &b, errors, &p)) != XS_OK) {
+            goto out;
+        }
+        if (ask->max_calls < 1 && json_array_size(b.items) > 0) {
+            /* No permit, and something to send: nothing is written or counted here; the
+             * orchestrator goes on from the same place in a step that holds the permits it
+             * needs: one for creates (sent as they are), two for updates (re-read first). */
+            answer = json_pack("{s:s, s:o, s:i, s:i}", "outcome", "done", "counts",
+                               step_counts_new(STEP_PUSH_COUNTS), "calls", 0, "calls_needed",
+                               b.kind == BATCH_CREATE ? 1 : 2);
+            e = answer != NULL ? XS_OK : XS_ENOMEM;
             goto out;
         }
         /* Updates decided at a pull a while ago are decided again on what Xero holds now. */
@@ -191,7 +215,8 @@ static void scan_position(xs_svc_ctx *ctx, const step_req *req, json_t *reply)
 {
     const char *org = step_or_empty(req->org);
     if (reply == NULL || req->ops->table == NULL || org[0] == '\0' ||
-        strcmp(xs_json_str_or(reply, "outcome", ""), "done") != 0) {
+        strcmp(xs_json_str_or(reply, "outcome", ""), "done") != 0 ||
+        json_object_get(reply, "calls_needed") != NULL) {
         return;
     }
     int64_t done = 0, left = 0;
@@ -215,7 +240,8 @@ xs_err xs_domain_push(xs_svc_ctx *ctx, const xs_msg *msg, json_t **reply)
         return e;
     }
     if (ask.lookup_names != NULL) {
-        return push_lookup(ctx, req.ops, &ask, reply);
+        return ask.max_calls < 1 ? push_no_permit(ctx, "a lookup")
+                                 : push_lookup(ctx, req.ops, &ask, reply);
     }
     settings set;
     if ((e = step_settings_read(ctx, req.ops, &req, &set)) == XS_OK) {

@@ -158,6 +158,7 @@ void xs_svc_count_call(xs_svc_ctx *ctx, const xs_xero_call *call)
     }
     const char *req[] = {"endpoint", endpoint, "status", status, NULL};
     xs_svc_count(ctx, "xero_requests", req, 1);
+    ctx->calls++;
     if (call->status == 429) {
         static const char *const problems[] = {"minute", "day", "appminute", "concurrent"};
         const char *problem = "unknown";
@@ -229,13 +230,45 @@ static xs_err handle_ping(xs_svc_ctx *ctx, const xs_msg *req, json_t **reply)
     return XS_OK;
 }
 
-/* send_error replies with an error for request id, naming field (may be NULL). */
-static void send_error_at(worker *w, const char *id, xs_err code, const char *field,
-                          const char *message, bool retryable)
+/* counts_calls tells whether spec (a request's, NULL: none) is a step's, whose reply and error
+ * say the calls to Xero it made. */
+static bool counts_calls(const xs_proto_spec *spec)
+{
+    const xs_proto_spec *reply =
+        spec != NULL && spec->reply != NULL ? xs_proto_find(spec->reply) : NULL;
+    for (size_t i = 0; reply != NULL && i < reply->nfields; i++) {
+        if (strcmp(reply->fields[i].name, "calls") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* settle_calls makes a step's reply say the calls it made: the handler's own count, raised
+ * to the runtime's (calls) when lower, since every call that passed its audit was made. */
+static void settle_calls(const svc *s, const xs_msg *req, json_t *reply, int64_t calls)
+{
+    int64_t said = -1;
+    if (!counts_calls(req->spec) ||
+        (xs_json_get_int(reply, "calls", &said) == XS_OK && said >= calls)) {
+        return;
+    }
+    if (said >= 0) {
+        xs_log_warn(s->proc.log, "svc.calls_undercounted", "{s:s, s:s, s:I, s:I}", "request",
+                    req->id, "type", req->type, "said", (json_int_t)said, "made",
+                    (json_int_t)calls);
+    }
+    json_object_set_new(reply, "calls", json_integer(calls));
+}
+
+/* send_error replies with an error for request id, naming field (may be NULL) and the calls
+ * to Xero the request made (-1: not said). */
+static void send_error_calls(worker *w, const char *id, xs_err code, const char *field,
+                             const char *message, bool retryable, int64_t calls)
 {
     char *buf = NULL;
     size_t len = 0;
-    if (xs_proto_encode_error_at(id, code, field, message, retryable, &buf, &len) != XS_OK) {
+    if (xs_proto_encode_error_at(id, code, field, message, retryable, calls, &buf, &len) != XS_OK) {
         xs_log_error(w->s->proc.log, "svc.reply_failed", "{s:s}", "request", id);
         return;
     }
@@ -244,11 +277,6 @@ static void send_error_at(worker *w, const char *id, xs_err code, const char *fi
     }
     free(buf);
     atomic_fetch_add(&w->s->failed, 1);
-}
-
-static void send_error(worker *w, const char *id, xs_err code, const char *message, bool retryable)
-{
-    send_error_at(w, id, code, NULL, message, retryable);
 }
 
 /* ensure_db re-establishes the worker's database connection when it was lost. */
@@ -281,7 +309,7 @@ static void serve(worker *w, const void *buf, size_t len)
     if (e != XS_OK) {
         xs_log_warn(s->proc.log, "svc.bad_request", "{s:s, s:s, s:s}", "request", id, "err",
                     xs_err_name(e), "reason", err);
-        send_error(w, id, e, err, false);
+        send_error_calls(w, id, e, NULL, err, false, -1);
         return;
     }
     xs_svc_handler fn = NULL;
@@ -299,12 +327,14 @@ static void serve(worker *w, const void *buf, size_t len)
         snprintf(err, sizeof(err), "%s does not handle %s", s->def->service, req->type);
         xs_log_warn(s->proc.log, "svc.unhandled", "{s:s, s:s}", "request", req->id, "type",
                     req->type);
-        send_error(w, req->id, XS_EUNSUPPORTED, err, false);
+        send_error_calls(w, req->id, XS_EUNSUPPORTED, NULL, err, false,
+                         counts_calls(req->spec) ? 0 : -1);
         xs_msg_free(req);
         return;
     }
     if (fn != handle_ping && (e = ensure_db(w)) != XS_OK) {
-        send_error(w, req->id, XS_EUNAVAILABLE, "database unavailable", true);
+        send_error_calls(w, req->id, XS_EUNAVAILABLE, NULL, "database unavailable", true,
+                         counts_calls(req->spec) ? 0 : -1);
         xs_msg_free(req);
         return;
     }
@@ -314,6 +344,7 @@ static void serve(worker *w, const void *buf, size_t len)
     w->ctx.err[0] = '\0';
     w->ctx.field[0] = '\0';
     w->ctx.retryable = false;
+    w->ctx.calls = 0;
     e = fn(&w->ctx, req, &reply);
     bool described = w->ctx.err[0] != '\0';
     if (fn != handle_ping && w->ctx.pg != NULL) {
@@ -327,24 +358,28 @@ static void serve(worker *w, const void *buf, size_t len)
         xs_log_warn(s->proc.log, "svc.request_failed", "{s:s, s:s, s:s, s:s, s:b}", "request",
                     req->id, "type", req->type, "err", xs_err_name(e), "reason", msg, "retryable",
                     retry);
-        send_error_at(w, req->id, e, w->ctx.field, msg, retry);
+        send_error_calls(w, req->id, e, w->ctx.field, msg, retry,
+                         counts_calls(req->spec) ? w->ctx.calls : -1);
         xs_msg_free(req);
         return;
     }
+    settle_calls(s, req, reply, w->ctx.calls);
     char *out = NULL;
     size_t outlen = 0;
     e = xs_proto_encode(req->spec->reply, req->id, req->conn, reply, &out, &outlen);
     if (e != XS_OK) {
         xs_log_error(s->proc.log, "svc.bad_reply", "{s:s, s:s}", "request", req->id, "type",
                      req->type);
-        send_error(w, req->id, XS_EPROTO, "the service built a malformed reply", false);
+        send_error_calls(w, req->id, XS_EPROTO, NULL, "the service built a malformed reply", false,
+                         counts_calls(req->spec) ? w->ctx.calls : -1);
         xs_msg_free(req);
         return;
     }
     e = xs_bus_worker_reply(w->bw, out, outlen);
     free(out);
     if (e == XS_ETOOBIG) {
-        send_error(w, req->id, XS_ETOOBIG, "reply larger than XS_BUS_MAX_MSG", false);
+        send_error_calls(w, req->id, XS_ETOOBIG, NULL, "reply larger than XS_BUS_MAX_MSG", false,
+                         counts_calls(req->spec) ? w->ctx.calls : -1);
     } else if (e != XS_OK) {
         xs_log_warn(s->proc.log, "svc.reply_failed", "{s:s, s:s}", "request", req->id, "err",
                     xs_err_name(e));

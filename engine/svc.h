@@ -52,6 +52,7 @@ typedef struct xs_svc_ctx {
     char err[XS_SVC_ERR_MAX];  /* the failure message set by xs_svc_fail */
     char field[128];           /* the request field at fault, set by xs_svc_fail_field */
     bool retryable;            /* set by xs_svc_fail */
+    int64_t calls;             /* calls to Xero this request made (xs_svc_count_call) */
 } xs_svc_ctx;
 
 /* A handler answers one request. On success it returns XS_OK and sets *reply to the reply's
@@ -115,8 +116,10 @@ void xs_svc_count(xs_svc_ctx *ctx, const char *name, const char *const *labels, 
 /* xs_svc_count_call counts one call to Xero (borrowed): xero_requests{endpoint, status} (the
  * endpoint named by xs_xero_endpoint; status the HTTP status, or "error" when no reply came)
  * and, for a 429, xero_rate_limited{problem} (X-Rate-Limit-Problem: minute, day,
- * appminute, concurrent, or "unknown"). Every call a service makes to Xero passes here with its
- * audit. */
+ * appminute, concurrent, or "unknown"), and in ctx->calls, the request's own count. Every call
+ * a service makes to Xero passes here with its audit. The runtime puts that count in the
+ * reply of a step (its "calls", the higher of it and the handler's own) and in an error reply
+ * to one, so the orchestrator's budget charges what was used, 0 when nothing was. */
 void xs_svc_count_call(xs_svc_ctx *ctx, const xs_xero_call *call);
 
 /* xs_svc_xero_worker gives a worker its own Xero client made with opts (its own keep-alive

@@ -22,10 +22,9 @@
 
 /* error: the reply to any request that failed. */
 static const xs_proto_field f_error[] = {
-    F("code", XS_PF_STRING, true, 1, 64),
-    F("message", XS_PF_STRING, true, 0, 4096),
-    F("retryable", XS_PF_BOOL, true, 0, 0),
-    F("field", XS_PF_STRING, false, 1, 128),
+    F("code", XS_PF_STRING, true, 1, 64),   F("message", XS_PF_STRING, true, 0, 4096),
+    F("retryable", XS_PF_BOOL, true, 0, 0), F("field", XS_PF_STRING, false, 1, 128),
+    F("calls", XS_PF_INT, false, 0, 100),
 };
 
 /* sys.ping: a liveness and routing probe any domain service answers. */
@@ -156,7 +155,7 @@ static const xs_proto_field f_sync_push[] = {
     F("local_ids", XS_PF_ARRAY, false, 1, 500),   F("scan_after", XS_PF_STRING, false, 0, 64),
     F("lookup_names", XS_PF_ARRAY, false, 1, 50), F("settings", XS_PF_OBJECT, false, 0, 0),
     F("final", XS_PF_BOOL, false, 0, 0),          F("reread", XS_PF_BOOL, false, 0, 0),
-    F("max_calls", XS_PF_INT, false, 1, 100),     F("defer_partial", XS_PF_BOOL, false, 0, 0),
+    F("max_calls", XS_PF_INT, false, 0, 100),     F("defer_partial", XS_PF_BOOL, false, 0, 0),
 };
 
 static const xs_proto_field f_sync_pushed[] = {
@@ -167,6 +166,7 @@ static const xs_proto_field f_sync_pushed[] = {
     F("message", XS_PF_STRING, false, 0, 1024), F("again", XS_PF_ARRAY, false, 0, 50),
     F("blocked", XS_PF_OBJECT, false, 0, 0),    F("calls", XS_PF_INT, false, 0, 100),
     F("left", XS_PF_INT, false, 0, INT64_MAX),  F("scan_done", XS_PF_INT, false, 0, INT64_MAX),
+    F("calls_needed", XS_PF_INT, false, 1, 2),
 };
 
 /* sync.resolve: settle a conflict held for a person. */
@@ -524,11 +524,11 @@ xs_err xs_proto_encode(const char *type, const char *id, const char *conn, json_
 xs_err xs_proto_encode_error(const char *id, xs_err code, const char *message, bool retryable,
                              char **buf, size_t *len)
 {
-    return xs_proto_encode_error_at(id, code, NULL, message, retryable, buf, len);
+    return xs_proto_encode_error_at(id, code, NULL, message, retryable, -1, buf, len);
 }
 
 xs_err xs_proto_encode_error_at(const char *id, xs_err code, const char *field, const char *message,
-                                bool retryable, char **buf, size_t *len)
+                                bool retryable, int64_t calls, char **buf, size_t *len)
 {
     char fallback[XS_PROTO_ID_MAX];
     if (id == NULL || !id_valid(id)) {
@@ -542,6 +542,9 @@ xs_err xs_proto_encode_error_at(const char *id, xs_err code, const char *field, 
                              "retryable", retryable);
     if (body != NULL && field != NULL && field[0] != '\0') {
         json_object_set_new(body, "field", json_string(field));
+    }
+    if (body != NULL && calls >= 0) {
+        json_object_set_new(body, "calls", json_integer(calls));
     }
     return xs_proto_encode("error", id, NULL, body, buf, len);
 }
@@ -577,6 +580,15 @@ void xs_msg_error(const xs_msg *m, xs_err *code, const char **message, bool *ret
 const char *xs_msg_error_field(const xs_msg *m)
 {
     return m != NULL ? xs_json_str_or(m->body, "field", NULL) : NULL;
+}
+
+int64_t xs_msg_error_calls(const xs_msg *m)
+{
+    int64_t calls = -1;
+    if (m == NULL || xs_json_get_int(m->body, "calls", &calls) != XS_OK || calls < 0) {
+        return -1;
+    }
+    return calls;
 }
 
 xs_err xs_proto_new_id(char *id)

@@ -103,9 +103,11 @@ xs_err xs_proto_encode_error(const char *id, xs_err code, const char *message, b
                              char **buf, size_t *len);
 
 /* xs_proto_encode_error_at is xs_proto_encode_error naming the request field at fault
- * (field may be NULL: none), so the orchestrator can answer "400, field X". */
+ * (field may be NULL: none), so the orchestrator can answer "400, field X", and, for a step
+ * (sync.pull, sync.push), the calls to Xero it made before it failed (calls; -1: not said),
+ * so the budget charges only those. */
 xs_err xs_proto_encode_error_at(const char *id, xs_err code, const char *field, const char *message,
-                                bool retryable, char **buf, size_t *len);
+                                bool retryable, int64_t calls, char **buf, size_t *len);
 
 /* xs_msg_is_error tells whether m is an "error" reply. */
 bool xs_msg_is_error(const xs_msg *m);
@@ -116,6 +118,10 @@ void xs_msg_error(const xs_msg *m, xs_err *code, const char **message, bool *ret
 
 /* xs_msg_error_field returns the field an error reply names (borrowed), or NULL. */
 const char *xs_msg_error_field(const xs_msg *m);
+
+/* xs_msg_error_calls returns the calls to Xero an error reply says its step made, or -1 when
+ * it does not say. */
+int64_t xs_msg_error_calls(const xs_msg *m);
 
 /* xs_proto_new_id writes a fresh random request id into id (XS_PROTO_ID_MAX bytes). */
 xs_err xs_proto_new_id(char *id);

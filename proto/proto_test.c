@@ -86,12 +86,24 @@ static void test_error_reply(void **state)
 
     /* An error may name the request field at fault. */
     assert_int_equal(xs_proto_encode_error_at("r-8", XS_EINVAL, "organisation_id",
-                                              "no such organisation", false, &buf, &len),
+                                              "no such organisation", false, -1, &buf, &len),
                      XS_OK);
     assert_int_equal(xs_proto_decode(buf, len, &m, NULL, NULL), XS_OK);
     assert_string_equal(xs_msg_error_field(m), "organisation_id");
+    assert_int_equal(xs_msg_error_calls(m), -1);
     xs_msg_free(m);
     free(buf);
+
+    /* A step's error says the calls to Xero it made before it failed (0: none). */
+    for (int64_t calls = 0; calls <= 2; calls += 2) {
+        assert_int_equal(xs_proto_encode_error_at("r-7", XS_EDB, NULL, "database went away", true,
+                                                  calls, &buf, &len),
+                         XS_OK);
+        assert_int_equal(xs_proto_decode(buf, len, &m, NULL, NULL), XS_OK);
+        assert_int_equal(xs_msg_error_calls(m), calls);
+        xs_msg_free(m);
+        free(buf);
+    }
 }
 
 /* Requests about a connection need one in the envelope; their replies carry it back. */

@@ -148,6 +148,20 @@ const xs_config_var xs_config_vars[] = {
     {"XS_BUDGET_MARGIN", XS_CFG_DURATION, "1s", false, 0, SEC(60), NULL, XS_PROC_ORCHESTRATOR,
      "Added to each window: the most a call may take to reach Xero, so calls counted in one "
      "of our windows never land in one of Xero's beyond its limit."},
+    {"XS_BUDGET_SHARED", XS_CFG_BOOL, "true", false, 0, 0, NULL, XS_PROC_ORCHESTRATOR,
+     "Share XS_BUDGET_APP_MINUTE with every orchestrator on the same database: each takes the "
+     "app's permits in chunks from a ledger in PostgreSQL (sync.app_budget_grants), so "
+     "together they never exceed it. false: this orchestrator counts the app's calls alone "
+     "(right only when it is the only one)."},
+    {"XS_BUDGET_SHARED_CHUNK", XS_CFG_INT, "0", false, 0, 100000, NULL, XS_PROC_ORCHESTRATOR,
+     "Permits an orchestrator takes from the shared app budget at a time. 0: one hundredth of "
+     "XS_BUDGET_APP_MINUTE (at least 1). Larger chunks mean fewer grants; what one holds "
+     "unused is held from the others until it goes back."},
+    {"XS_BUDGET_SHARED_TTL", XS_CFG_DURATION, "0ms", false, 0, SEC(60), NULL, XS_PROC_ORCHESTRATOR,
+     "How long a chunk of the shared app budget may be spent after it was asked for; what is "
+     "left of it then goes back. Each chunk counts for every orchestrator for a window, its "
+     "margin and this long after its grant. 0: a sixtieth of XS_BUDGET_MINUTE_WINDOW (1 s at "
+     "60 s), at least 10 ms."},
     {"XS_APP_NAME", XS_CFG_STRING, "xero-sync", false, 0, 0, NULL,
      XS_PROC_ORCHESTRATOR | XS_PROC_FILES,
      "The application's name as Xero users see it: documents go into the Xero Files folder "

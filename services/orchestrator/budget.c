@@ -1,6 +1,8 @@
 /* budget.c: the rate budget (see budget.h). */
 #include "budget.h"
 
+#include "appbudget.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +56,9 @@ static void window_push(window *w, int64_t at)
  * used later), keeping the others in order. */
 static void window_drop(window *w, int64_t at, int64_t n)
 {
+    if (n <= 0) {
+        return;
+    }
     int64_t kept = 0;
     for (int64_t i = 0; i < w->len; i++) {
         int64_t v = w->t[(w->start + i) % w->cap];
@@ -117,6 +122,7 @@ struct orch_budget {
     window app;
     correction app_corr;
     int64_t app_blocked_until;
+    orch_appbudget *shared; /* the app's permits shared with other orchestrators, or NULL */
 };
 
 xs_err orch_budget_create(orch_budget **out, const orch_budget_limits *limits)
@@ -436,6 +442,13 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int6
             n = least(n, t->pace_milli / 1000);
         }
     }
+    if (n > 0 && b->shared != NULL) {
+        /* The app's limit is shared with the other orchestrators: the permits come from the
+         * pool their ledger grants this one. */
+        int64_t w = 0;
+        n = orch_appbudget_take(b->shared, tid, now, n, &w);
+        until = n == 0 ? now + w : until;
+    }
     if (n <= 0) {
         n = 0;
         goto out;
@@ -483,6 +496,9 @@ static void correct(correction *c, int64_t left, int64_t now, int64_t in_flight)
 void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t acquired,
                            int64_t granted, int64_t used, const orch_budget_seen *seen)
 {
+    if (granted <= 0) {
+        return; /* the step held no permit: nothing to give back */
+    }
     pthread_mutex_lock(&b->mu);
     tenant *t = find(b, tid);
     if (t == NULL) {
@@ -492,31 +508,38 @@ void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t
     if (t->in_flight > 0) {
         t->in_flight--;
     }
-    granted = granted > 0 ? granted : 1;
-    used = used < 1 ? 1 : used > granted ? granted : used;
+    used = used < 0 ? 0 : used > granted ? granted : used;
+    if (b->shared != NULL) {
+        orch_appbudget_give(b->shared, tid, now, acquired, granted, used);
+    }
     t->permits = t->permits > granted ? t->permits - granted : 0;
     pace_back(b, t, granted - used);
     /* A call refused before it left still keeps its window slot (used counts it): giving it
      * back exactly would need its own timestamp, and keeping it only errs on the safe side.
      * Of several permits, the first call went out at once; the later ones went out by now,
-     * so they count from now, and permits not used are given back. */
-    if (granted > 1) {
-        window_drop(&t->minute, acquired, granted - 1);
-        window_drop(&b->app, acquired, granted - 1);
-        day_sub(b, t, acquired, granted - 1);
-        for (int64_t k = 1; k < used; k++) {
-            window_push(&t->minute, now);
-            window_push(&b->app, now);
-            day_add(b, t, now);
-        }
-        int64_t back = granted - used;
-        t->min.used = t->min.used > back ? t->min.used - back : 0;
-        t->day.used = t->day.used > back ? t->day.used - back : 0;
-        b->app_corr.used = b->app_corr.used > back ? b->app_corr.used - back : 0;
+     * so they count from now, and permits not used are given back: all of them when the
+     * step made no call. */
+    int64_t kept = used > 0 ? 1 : 0, back = granted - used;
+    window_drop(&t->minute, acquired, granted - kept);
+    window_drop(&b->app, acquired, granted - kept);
+    day_sub(b, t, acquired, granted - kept);
+    for (int64_t k = 1; k < used; k++) {
+        window_push(&t->minute, now);
+        window_push(&b->app, now);
+        day_add(b, t, now);
     }
+    t->min.used = t->min.used > back ? t->min.used - back : 0;
+    t->day.used = t->day.used > back ? t->day.used - back : 0;
+    b->app_corr.used = b->app_corr.used > back ? b->app_corr.used - back : 0;
     bool probe = t->probe_out && acquired == t->probe_at;
     if (probe) {
         t->probe_out = false;
+    }
+    if (used == 0) {
+        /* No call went: nothing was said, and a probe that did not go leaves the next step
+         * to be one. */
+        pthread_mutex_unlock(&b->mu);
+        return;
     }
     /* Only a reply to a call that left after a hold began tells whether it may end. */
     bool fresh = t->day_kind == DAY_HELD && acquired >= t->day_since;
@@ -570,6 +593,9 @@ void orch_budget_cancel(orch_budget *b, const char *tid, int64_t acquired, int64
         if (t->in_flight > 0) {
             t->in_flight--;
         }
+        if (b->shared != NULL) {
+            orch_appbudget_give(b->shared, tid, acquired, acquired, granted, 0);
+        }
         t->permits = t->permits > granted ? t->permits - granted : 0;
         pace_back(b, t, granted);
         window_drop(&t->minute, acquired, granted);
@@ -579,6 +605,13 @@ void orch_budget_cancel(orch_budget *b, const char *tid, int64_t acquired, int64
         t->day.used = t->day.used > granted ? t->day.used - granted : 0;
         b->app_corr.used = b->app_corr.used > granted ? b->app_corr.used - granted : 0;
     }
+    pthread_mutex_unlock(&b->mu);
+}
+
+void orch_budget_share(orch_budget *b, orch_appbudget *shared)
+{
+    pthread_mutex_lock(&b->mu);
+    b->shared = shared;
     pthread_mutex_unlock(&b->mu);
 }
 

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "appbudget.h"
 #include "xs/err.h"
 
 typedef struct orch_budget_limits {
@@ -72,16 +73,26 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tenant, int64_t now_ms
                               int64_t *wait_ms);
 
 /* orch_budget_release_n ends a step that took `granted` permits at acquired_ms and made
- * `used` calls, the last of which said `seen` (NULL when no reply came). At least one call
- * is counted: a call refused before it left keeps its window slot (erring on the safe side).
- * The first call counts from acquired_ms, the others from now_ms (they went out in between),
- * and the permits not used are given back. */
+ * `used` calls, the last of which said `seen` (NULL when no reply came). A call refused
+ * before it left keeps its window slot (erring on the safe side: the caller counts it, and
+ * counts every permit when it does not know). The first call counts from acquired_ms, the
+ * others from now_ms (they went out in between), and the permits not used are given back:
+ * with used 0, all of them, as if never taken (seen is then ignored, and a probe that did
+ * not go lets the next step be one). A step that took no permit (granted 0) has nothing to
+ * give back. */
 void orch_budget_release_n(orch_budget *b, const char *tenant, int64_t now_ms, int64_t acquired_ms,
                            int64_t granted, int64_t used, const orch_budget_seen *seen);
 
 /* orch_budget_cancel gives back, as if never taken, the `granted` permits a step took at
  * acquired_ms and will not use at all (it needs more than it got, and waits instead). */
 void orch_budget_cancel(orch_budget *b, const char *tenant, int64_t acquired_ms, int64_t granted);
+
+/* orch_budget_share makes b take the app's permits also from shared (borrowed; NULL: no
+ * more), the pool of the app budget the orchestrators share (appbudget.h): a step gets
+ * permits only when both b's own count of the app's calls and the pool allow them, and what a
+ * step did not use goes back to both. Without it, b alone counts the app's calls (one
+ * orchestrator). */
+void orch_budget_share(orch_budget *b, orch_appbudget *shared);
 
 /* orch_budget_seed counts a call made at at_ms (monotonic, in the past) against tenant,
  * e.g. from the audit after a restart. */

@@ -543,6 +543,54 @@ static void test_minute_correction_follows_the_window(void **state)
     orch_budget_destroy(b);
 }
 
+/* A step that made no call (a scan that found nothing to send) is charged nothing: all its
+ * permits come back as if never taken, in the tenant's minute and the app's, and its
+ * in-flight slot; a step that took no permit has nothing to give back; a probe that made no
+ * call lets the next step be the probe at once, and its missing reply does not hold the
+ * tenant longer. */
+static void test_release_unused(void **state)
+{
+    (void)state;
+    orch_budget_limits lim = XERO;
+    lim.app_minute = 10;
+    orch_budget *b = NULL;
+    assert_int_equal(orch_budget_create(&b, &lim), XS_OK);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(orch_budget_acquire_n(b, "t", i * 10, 2, NULL), 2);
+        orch_budget_release_n(b, "t", i * 10 + 5, i * 10, 2, 0, NULL);
+    }
+    /* 200 permits held and none charged: the app's 10 and the tenant's 60 are whole. */
+    json_t *j = orch_budget_json(b, "t", 1000);
+    assert_int_equal(json_integer_value(json_object_get(j, "minute_left")), 60);
+    assert_int_equal(json_integer_value(json_object_get(j, "in_flight")), 0);
+    json_decref(j);
+    j = orch_budget_gauges(b, 1000);
+    assert_int_equal(json_integer_value(json_object_get(j, "app_minute_left")), 10);
+    json_decref(j);
+    /* Of a step of 3 permits that made 1 call, 2 come back; one is charged. */
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1000, 3, NULL), 3);
+    orch_budget_release_n(b, "t", 1010, 1000, 3, 1, NULL);
+    j = orch_budget_gauges(b, 1020);
+    assert_int_equal(json_integer_value(json_object_get(j, "app_minute_left")), 9);
+    json_decref(j);
+    /* A step that held no permit (granted 0) changes nothing, not even the in-flight count. */
+    assert_int_equal(orch_budget_acquire_n(b, "t", 1030, 1, NULL), 1);
+    orch_budget_release_n(b, "t", 1040, 1030, 0, 0, NULL);
+    j = orch_budget_json(b, "t", 1040);
+    assert_int_equal(json_integer_value(json_object_get(j, "in_flight")), 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "minute_left")), 58);
+    json_decref(j);
+    orch_budget_destroy(b);
+
+    /* A held tenant's probe that made no call: the next step probes at once. */
+    b = held(60000, 1, 100);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 60100, 1, NULL), 1);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 60100, 1, NULL), 0);
+    orch_budget_release_n(b, "t", 60200, 60100, 1, 0, NULL);
+    assert_int_equal(orch_budget_acquire_n(b, "t", 60300, 1, NULL), 1);
+    orch_budget_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_day_and_app),
         cmocka_unit_test(test_several_permits),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_release_unused),
         cmocka_unit_test(test_day_block_follows_retry_after),
         cmocka_unit_test(test_day_exhausted_holds_and_probes),
         cmocka_unit_test(test_day_probe_lifts),

@@ -11,6 +11,7 @@ xs_err orch_call(orch *o, xs_bus_domain domain, const char *type, const char *co
                  xs_msg **reply, orch_call_error *err)
 {
     memset(err, 0, sizeof(*err));
+    err->calls = -1;
     char id[XS_PROTO_ID_MAX];
     char *buf = NULL;
     size_t len = 0;
@@ -58,6 +59,7 @@ xs_err orch_call(orch *o, xs_bus_domain domain, const char *type, const char *co
         snprintf(err->message, sizeof(err->message), "%s", msg);
         const char *field = xs_msg_error_field(m);
         snprintf(err->field, sizeof(err->field), "%s", field != NULL ? field : "");
+        err->calls = xs_msg_error_calls(m);
         xs_msg_free(m);
         goto fail;
     }

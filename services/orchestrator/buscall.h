@@ -19,6 +19,7 @@ typedef struct orch_call_error {
     bool retryable;  /* the service says the same request may succeed later */
     bool transport;  /* no reply came (no replica, time-out) */
     char field[128]; /* the request field at fault, or "" */
+    int64_t calls;   /* the calls to Xero a step's error reply says it made; -1: not said */
     char message[4200];
 } orch_call_error;
 

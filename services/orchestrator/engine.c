@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buscall.h"
 #include "runs.h"
@@ -172,9 +173,10 @@ static const char CANDIDATES_SQL[] =
     "c.conn AND x.connection_id <= $3::uuid ORDER BY x.connection_id LIMIT 1), c.n + 1 FROM c "
     "WHERE c.conn IS NOT NULL AND c.n < $4::int) "
     "SELECT c.conn, s.id, s.run_id, k.tenant_id, k.organisation_id, s.entity, s.kind, s.input, "
-    "k.settings, s.reread, s.again FROM c LEFT JOIN sync.connections k ON k.id = c.conn AND "
+    "k.settings, s.reread, s.again, s.attempts FROM c LEFT JOIN sync.connections k ON k.id = "
+    "c.conn AND "
     "k.status <> 'paused' AND ($6::int[] IS NULL OR sync.shard_of(k.id) = ANY ($6::int[])) "
-    "LEFT JOIN LATERAL (SELECT s.id, s.run_id, s.entity, s.kind, s.input, "
+    "LEFT JOIN LATERAL (SELECT s.id, s.run_id, s.entity, s.kind, s.input, s.attempts, "
     /* A push re-reads what it updates when it retries, or when its run's pull of the
      * entity ended XS_PUSH_REREAD_AFTER ago or more (or never happened). */
     "s.kind IN ('push', 'scan') AND (s.attempts > 0 OR coalesce((SELECT max(p.finished_at) "
@@ -203,11 +205,39 @@ typedef struct claim_ctx {
     int64_t now;
     int64_t soonest; /* how soon a refused permit may free up */
     bool ready;      /* a ready step was seen */
+    /* > 0: the app-wide minute is full for this long; only steps that need no permit can
+     * go, and only the first chunk of each priority is read for them. */
+    int64_t app_wait;
     /* Tenants whose step could not have its permits: their later (lower or equal priority)
      * steps do not take the permits that free up first, so a ready push needing two is not
      * starved by pulls needing one. */
     json_t *waiting;
 } claim_ctx;
+
+/* step_need is how many permits a candidate step (its kind, attempts so far and input text)
+ * must hold before it starts: a pull may read several pages, one call after another; a push that
+ * re-reads makes two calls, and waits until it may; any other push or scan one. A scan's
+ * first attempt needs none unless its input says "calls" (the scan before it met records to
+ * send, and how many calls they need: 1 for creates, which never re-read): it walks local
+ * records, and most of a full run's scans find nothing to send; sent with max_calls 0 it
+ * makes no call, and when it meets a batch to send it stops with calls_needed, writing
+ * nothing, and goes on from there in a step that holds permits (runs.c). A retried scan
+ * holds permits: it may have a stored request to send. */
+static int64_t step_need(const orch *o, const char *kind, bool reread, int64_t attempts,
+                         const char *in)
+{
+    if (strcmp(kind, "pull") == 0) {
+        return o->pull_pages;
+    }
+    int64_t need = reread ? 2 : 1, calls = need;
+    if (strcmp(kind, "scan") == 0 && attempts == 0 && in != NULL) {
+        json_t *input = xs_json_parse(in, strlen(in), NULL);
+        calls = input == NULL ? need : 0; /* unreadable: as any step */
+        xs_json_get_int(input, "calls", &calls);
+        json_decref(input);
+    }
+    return calls < need ? (calls > 0 ? calls : 0) : need;
+}
 
 /* try_step tries to claim row i of candidates r (its connection ready, of priority pri). */
 static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int pri,
@@ -216,11 +246,19 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     const char *conn = xs_pg_res_get(r, i, 0), *sid = xs_pg_res_get(r, i, 1);
     const char *run = xs_pg_res_get(r, i, 2), *tenant = xs_pg_res_get(r, i, 3);
     const char *entity = xs_pg_res_get(r, i, 5), *kind = xs_pg_res_get(r, i, 6);
-    int64_t now = cx->now;
+    int64_t now = cx->now, attempts = 0;
+    bool reread = false;
+    xs_pg_res_bool(r, i, 9, &reread);
+    xs_pg_res_int(r, i, 11, &attempts);
+    int64_t need = step_need(o, kind, reread, attempts, xs_pg_res_get(r, i, 7));
     char key[96];
     busy_key(conn, entity, key, sizeof(key));
-    if (json_object_get(cx->waiting, tenant) != NULL) {
+    if (need > 0 && cx->app_wait > 0) {
+        cx->soonest = cx->app_wait < cx->soonest ? cx->app_wait : cx->soonest;
         return false;
+    }
+    if (need > 0 && json_object_get(cx->waiting, tenant) != NULL) {
+        return false; /* a step that needs no permit is not held back by the tenant's wait */
     }
     json_t *running = json_object_get(o->busy, key), *shared = NULL, *input = NULL;
     if (running != NULL &&
@@ -240,18 +278,13 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
         }
     }
     int64_t wait = 0;
-    /* A pull may read several pages, one call after another; a push that re-reads makes
-     * two calls, and waits until it may. */
-    bool reread = false;
-    xs_pg_res_bool(r, i, 9, &reread);
-    int64_t need = strcmp(kind, "pull") == 0 ? o->pull_pages : reread ? 2 : 1;
-    int64_t permits = orch_budget_acquire_n(o->budget, tenant, now, need, &wait);
+    int64_t permits = need > 0 ? orch_budget_acquire_n(o->budget, tenant, now, need, &wait) : 0;
     if (permits > 0 && reread && permits < need) {
         orch_budget_cancel(o->budget, tenant, now, permits);
         permits = 0;
         wait = 50;
     }
-    if (permits == 0) {
+    if (need > 0 && permits == 0) {
         cx->soonest = wait < cx->soonest ? wait : cx->soonest;
         json_object_set_new(cx->waiting, tenant, json_true());
         if (json_object_get(o->refused, tenant) == NULL) {
@@ -263,7 +296,7 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     }
     if (shared != NULL &&
         !strip_shared(o, pg, sid, xs_pg_res_get(r, i, 4), entity, input, shared)) {
-        orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
+        orch_budget_cancel(o->budget, tenant, now, permits);
         json_decref(input);
         json_decref(shared);
         return false;
@@ -276,7 +309,7 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
                 sid) != XS_OK ||
         xs_pg_res_nrows(c) == 0) {
         xs_pg_res_free(c);
-        orch_budget_release_n(o->budget, tenant, now, now, permits, 1, NULL);
+        orch_budget_cancel(o->budget, tenant, now, permits);
         json_decref(input);
         return false;
     }
@@ -357,8 +390,8 @@ static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *a
 
 /* claim_level tries priority pri, from the connection after the one it served last there
  * round to that one again, CHUNK connections at a time up to CANDIDATES (most claims end in
- * the first chunk), and moves its place in the round: to the connection served, or past those
- * it read when none could go. */
+ * the first chunk; while the app-wide minute is full, one chunk's worth only), and moves its
+ * place in the round: to the connection served, or past those it read when none could go. */
 static bool claim_level(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *shards,
                         orch_step *out)
 {
@@ -376,7 +409,7 @@ static bool claim_level(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *
         last[0] = '\0';
         got = claim_pass(o, pg, cx, pri, from, upto, want, shards, &visited, last, out);
         seen += visited;
-        if (got || !xs_pg_is_ok(pg)) {
+        if (got || !xs_pg_is_ok(pg) || (cx->app_wait > 0 && seen >= CHUNK)) {
             break;
         }
         if (visited == want) {
@@ -406,17 +439,12 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
 {
     *wait_ms = IDLE_MS;
     xs_pg_res *lv = NULL;
-    int64_t app_wait = orch_budget_app_wait(o->budget, xs_clock_mono_ms());
-    if (app_wait > 0) {
-        /* The app-wide minute is full: no tenant's step can go before it has room. */
-        *wait_ms = app_wait < IDLE_MS ? app_wait : IDLE_MS;
-        return false;
-    }
     if (xs_pg_exec_prepared(pg, &lv, LEVELS_SQL, 0, NULL) != XS_OK) {
         xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
         return false;
     }
     claim_ctx cx = {.now = xs_clock_mono_ms(), .soonest = IDLE_MS, .waiting = json_object()};
+    cx.app_wait = orch_budget_app_wait(o->budget, cx.now);
     const char *shards = NULL;
     bool got = false;
     for (int i = 0; i < xs_pg_res_nrows(lv) && !got && xs_pg_is_ok(pg); i++) {
@@ -500,11 +528,25 @@ static xs_bus_domain domain_of(const char *entity)
     return d;
 }
 
-/* release ends a step's hold on the budget: it made `calls` calls (the reply says; all its
- * permits when unknown), the last of which said seen. */
+/* release ends a step's hold on the budget: it made `calls` calls (the reply says, 0 when
+ * none: its permits go back; all its permits when unknown), the last of which said seen. A
+ * step that held no permit and still made calls (it must not) has them counted now. */
 static void release(orch *o, const orch_step *s, int64_t now, int64_t calls,
                     const orch_budget_seen *seen)
 {
+    if (s->permits == 0) {
+        orch_metrics_unpermitted(o->metrics, s->kind);
+        if (calls > 0) {
+            xs_log_error(o->proc.log, "engine.unpermitted_calls", "{s:s, s:s, s:I}", "step", s->sid,
+                         "kind", s->kind, "calls", (json_int_t)calls);
+        }
+        for (int64_t k = 0; k < calls; k++) {
+            orch_budget_seed(o->budget, s->tenant, now);
+        }
+        return;
+    }
+    calls = calls < 0 ? s->permits : calls;
+    orch_metrics_permits(o->metrics, s->permits, calls);
     orch_budget_release_n(o->budget, s->tenant, now, s->acquired_ms, s->permits, calls, seen);
 }
 
@@ -517,7 +559,7 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     orch_call_error err;
     json_t *tb = json_pack("{s:b, s:i}", "force_refresh", force, "min_valid_s", 120);
     if (orch_call(o, XS_BUS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
-        release(o, s, xs_clock_mono_ms(), 1, NULL);
+        release(o, s, xs_clock_mono_ms(), 0, NULL); /* the step never reached Xero */
         if (err.code == XS_EAUTH || err.code == XS_ENOTFOUND) {
             finish(o, pg, s, "fatal", NULL, err.message, 0);
         } else {
@@ -558,9 +600,9 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     xs_err e = orch_call(o, domain_of(s->entity), type, s->conn, body, &rep, &err);
     int64_t now = xs_clock_mono_ms();
     if (e != XS_OK) {
-        /* No answer (a replica died, a time-out) or a refused request: every permit may have
-         * been used. */
-        release(o, s, now, s->permits, NULL);
+        /* An error reply says the calls the step made; with no answer (a replica died, a
+         * time-out) or a reply that did not say, every permit may have been used. */
+        release(o, s, now, err.calls, NULL);
         bool retry = err.transport || err.retryable;
         xs_log_warn(o->proc.log, "engine.step_error", "{s:s, s:s, s:s, s:s}", "step", s->sid,
                     "kind", s->kind, "err", xs_err_name(err.code), "error", err.message);
@@ -569,7 +611,7 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     }
     orch_budget_seen seen;
     bool saw = seen_of(json_object_get(rep->body, "call"), &seen);
-    int64_t calls = s->permits;
+    int64_t calls = -1; /* a reply that does not say: every permit may have been used */
     xs_json_get_int(rep->body, "calls", &calls);
     release(o, s, now, calls, saw ? &seen : NULL);
     const char *outcome = xs_json_str_or(rep->body, "outcome", "failed");
@@ -747,6 +789,36 @@ static void restore_blocks(orch *o)
     xs_pg_pool_release(o->pool, pg);
 }
 
+/* share_budget makes the app's limit (lim) one the orchestrators on this database share
+ * (XS_BUDGET_SHARED; appbudget.h) and starts its thread. */
+static xs_err share_budget(orch *o, const orch_budget_limits *lim)
+{
+    const xs_config *cfg = o->proc.cfg;
+    if (!xs_config_bool(cfg, "XS_BUDGET_SHARED")) {
+        return XS_OK;
+    }
+    char host[128] = "", holder[200];
+    gethostname(host, sizeof(host) - 1);
+    snprintf(holder, sizeof(holder), "%s-%ld", host[0] != '\0' ? host : "orchestrator",
+             (long)getpid());
+    int64_t chunk = xs_config_int(cfg, "XS_BUDGET_SHARED_CHUNK");
+    int64_t ttl = xs_config_int(cfg, "XS_BUDGET_SHARED_TTL");
+    orch_appbudget_opts ao = {.db_url = xs_config_str(cfg, "XS_DATABASE_URL"),
+                              .holder = holder,
+                              .limit = lim->app_minute,
+                              .window_ms = lim->minute_ms + lim->margin_ms,
+                              .chunk = chunk > 0 ? chunk : (lim->app_minute + 99) / 100,
+                              .ttl_ms = ttl > 0                    ? ttl
+                                        : lim->minute_ms / 60 > 10 ? lim->minute_ms / 60
+                                                                   : 10,
+                              .log = o->proc.log};
+    xs_err e = orch_appbudget_create(&o->appbudget, &ao);
+    if (e == XS_OK && (e = orch_appbudget_start(o->appbudget)) == XS_OK) {
+        orch_budget_share(o->budget, o->appbudget);
+    }
+    return e;
+}
+
 xs_err orch_engine_start(orch *o)
 {
     const xs_config *cfg = o->proc.cfg;
@@ -762,7 +834,7 @@ xs_err orch_engine_start(orch *o)
         .tenant_burst = xs_config_int(cfg, "XS_BUDGET_TENANT_BURST"),
     };
     xs_err e = orch_budget_create(&o->budget, &lim);
-    if (e != XS_OK) {
+    if (e != XS_OK || (e = share_budget(o, &lim)) != XS_OK) {
         return e;
     }
     pthread_mutex_init(&o->disp_mu, NULL);
@@ -814,6 +886,9 @@ void orch_engine_stop(orch *o)
     json_decref(o->busy);
     json_decref(o->round);
     json_decref(o->refused);
+    orch_budget_share(o->budget, NULL);
+    orch_appbudget_destroy(o->appbudget);
+    o->appbudget = NULL;
     orch_budget_destroy(o->budget);
     o->budget = NULL;
 }

@@ -37,6 +37,8 @@ enum {
     F_STEP_SECONDS,
     F_RECORDS,
     F_BUDGET_WAIT,
+    F_BUDGET_PERMITS,
+    F_UNPERMITTED,
     F_WH_RECEIVED,
     F_WH_STORED,
     F_WH_PROCESSED,
@@ -79,6 +81,20 @@ static const family_def DEFS[F_COUNT] = {
                        {NULL},
                        WAIT_BOUNDS,
                        NBOUNDS(WAIT_BOUNDS)},
+    [F_BUDGET_PERMITS] = {"xs_budget_permits_total",
+                          "counter",
+                          "Permits of the rate budget that steps held, by outcome: charged (a "
+                          "call to Xero was made with it) or returned (given back unused).",
+                          {"outcome", NULL},
+                          NULL,
+                          0},
+    [F_UNPERMITTED] = {"xs_steps_unpermitted_total",
+                       "counter",
+                       "Steps that ran holding no permit of the rate budget (they make no call to "
+                       "Xero), by kind.",
+                       {"kind", NULL},
+                       NULL,
+                       0},
     [F_WH_RECEIVED] = {"xs_webhook_events_received_total",
                        "counter",
                        "Events in verified webhook deliveries from Xero.",
@@ -292,6 +308,20 @@ void orch_metrics_claim(orch_metrics *m, bool claimed, int64_t us)
 {
     const char *v[] = {claimed ? "claimed" : "none"};
     observe(m, F_CLAIM_SECONDS, v, us);
+}
+
+void orch_metrics_permits(orch_metrics *m, int64_t granted, int64_t charged)
+{
+    const char *c[] = {"charged"}, *r[] = {"returned"};
+    charged = charged < 0 ? 0 : charged > granted ? granted : charged;
+    add(m, F_BUDGET_PERMITS, c, charged);
+    add(m, F_BUDGET_PERMITS, r, granted - charged);
+}
+
+void orch_metrics_unpermitted(orch_metrics *m, const char *kind)
+{
+    const char *v[] = {kind};
+    add(m, F_UNPERMITTED, v, 1);
 }
 
 void orch_metrics_webhooks_received(orch_metrics *m, int64_t events, int64_t stored)

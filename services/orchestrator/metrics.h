@@ -46,6 +46,13 @@ void orch_metrics_budget_wait(orch_metrics *m, int64_t waited_ms);
 /* orch_metrics_claim observes one claim of an executor that took us microseconds and got a
  * step or not (xs_claim_duration_seconds). */
 void orch_metrics_claim(orch_metrics *m, bool claimed, int64_t us);
+/* orch_metrics_permits counts the granted permits of a step that ended: charged of them were
+ * calls to Xero, the rest went back unused (xs_budget_permits_total{outcome}). */
+void orch_metrics_permits(orch_metrics *m, int64_t granted, int64_t charged);
+
+/* orch_metrics_unpermitted counts a step of kind that ran holding no permit
+ * (xs_steps_unpermitted_total{kind}). */
+void orch_metrics_unpermitted(orch_metrics *m, const char *kind);
 
 /* orch_metrics_webhooks_received counts the events of a verified webhook delivery, and how
  * many of them were new (xs_webhook_events_received_total, ..._stored_total). */

@@ -47,6 +47,8 @@ typedef struct orch {
 
     /* The run engine (engine.c). */
     orch_budget *budget;
+    /* the app's limit shared with the other orchestrators through PostgreSQL, or NULL */
+    orch_appbudget *appbudget;
     pthread_mutex_t disp_mu; /* the dispatcher: one thread chooses the next step at a time */
     pthread_cond_t disp_cv;  /* signalled when steps become ready */
     json_t *busy;            /* "connection/entity" with a step running (disp_mu) */

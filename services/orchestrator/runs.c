@@ -672,6 +672,29 @@ static xs_err again_add(xs_pg *pg, const orch_step *s, int phase, json_t *params
     return again_flush(pg, s->run, phase, s->entity, params, false, &made);
 }
 
+/* scan_on adds the step that goes on with scan step s after its reply, if the scan is not
+ * over: from where it stands, or, when it held no permit and met records to send
+ * (calls_needed), from where it began. That step holds permits (its input's "calls": up to
+ * how many, engine.c) when the records met wait for it (as many as they need), or when this
+ * one made calls (the scan is sending: another pass without permits would likely stop
+ * again; up to two, for updates that re-read); else it goes without. */
+static xs_err scan_on(xs_pg *pg, const orch_step *s, int phase, const json_t *reply)
+{
+    int64_t needed = 0, calls = 0;
+    xs_json_get_int(reply, "calls_needed", &needed);
+    xs_json_get_int(reply, "calls", &calls);
+    const char *after = needed > 0 ? xs_json_str_or(s->input, "scan_after", "")
+                                   : xs_json_str_or(reply, "next_scan", "");
+    if (needed <= 0 && after[0] == '\0') {
+        return XS_OK;
+    }
+    json_t *in = json_pack("{s:s}", "scan_after", after);
+    if (in != NULL && (needed > 0 || calls > 0)) {
+        json_object_set_new(in, "calls", json_integer(needed > 0 ? needed : 2));
+    }
+    return add_step(pg, s->run, phase, s->entity, "scan", in);
+}
+
 /* follow_ups adds the steps a finished step calls for. */
 static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t *phases,
                          const json_t *reply, json_t *params)
@@ -707,10 +730,8 @@ static xs_err follow_ups(xs_pg *pg, const orch_step *s, int phase, const json_t 
         }
         json_object_set_new(rs, s->entity, json_string(resume));
     }
-    const char *next_scan = xs_json_str_or(reply, "next_scan", NULL);
-    if (e == XS_OK && strcmp(s->kind, "scan") == 0 && next_scan != NULL && next_scan[0] != '\0') {
-        e = add_step(pg, s->run, phase, s->entity, "scan",
-                     json_pack("{s:s}", "scan_after", next_scan));
+    if (e == XS_OK && strcmp(s->kind, "scan") == 0) {
+        e = scan_on(pg, s, phase, reply);
     }
     json_t *lookups = json_object_get(reply, "lookups");
     if (e == XS_OK && json_array_size(lookups) > 0) {
