@@ -80,8 +80,13 @@ xs_err orch_run_cancel(xs_pg *pg, const char *run, bool *waiting, char status[16
  * disconnected connection's: orch_run_cancel, each in its own transaction on pg). */
 xs_err orch_runs_cancel_connection(orch *o, xs_pg *pg, const char *conn);
 
-/* orch_recover makes steps left running by a stopped orchestrator runnable again, and ends
- * the runs whose cancel was asked for meanwhile (orch_run_cancel). */
-xs_err orch_recover(orch *o);
+/* orch_recover takes over the shards listed in shards (an int array literal) that holder
+ * (this orchestrator's lease id, lease.h) holds: the steps a previous holder left running
+ * there (started before holder took the shard) are made runnable again once they started
+ * inflight_ms ago or more, and the runs whose cancel was asked for meanwhile are ended
+ * (orch_run_cancel). *left (new) lists the shards that still have such steps, too young yet:
+ * the caller asks again later. */
+xs_err orch_recover(orch *o, xs_pg *pg, const char *holder, const char *shards, int64_t inflight_ms,
+                    xs_pg_res **left);
 
 #endif
