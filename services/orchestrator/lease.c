@@ -26,9 +26,10 @@
 /* A holder stops acting this long (a quarter of XS_LEASE_TTL) before its lease can expire:
  * room for a renewal's round trip and a step claimed just before. */
 #define MARGIN_DIV 4
-/* A step's domain service may still be working on it this long after the step started
- * beyond twice XS_BUS_TIMEOUT (the token's request, then the step's). */
-#define INFLIGHT_EXTRA_MS 5000
+/* No orchestrator still runs a step this long after it started beyond twice XS_BUS_TIMEOUT
+ * (the token's request, then the step's; then the outcome is written, retried for up to 10 s
+ * when the database blinks), nor does a domain service work on it for one. */
+#define INFLIGHT_EXTRA_MS 15000
 /* The thread sleeps this long at a time between rounds, so a stop is seen soon. */
 #define NAP_MS 100
 
@@ -41,10 +42,9 @@ struct orch_lease {
     int64_t valid_until;    /* (mu) monotonic ms: held surely until then */
     json_t *holders;        /* (mu) [{orchestrator, shards}] as last read */
     atomic_bool quit;       /* the thread ends at its next nap */
-    /* The thread's own: shards gained whose old steps wait to be made runnable again, and
-     * when (the database's clock, text) each shard was last given back by this orchestrator
-     * ("" never): a shard taken again is seeded only with the calls made since. */
-    bool recovering[ORCH_SHARDS];
+    /* The thread's own: when (the database's clock, text) each shard was last given back by
+     * this orchestrator ("" never): a shard taken again is seeded only with the calls made
+     * since. */
     char given_at[ORCH_SHARDS][40];
     pthread_t thread;
     bool started;
@@ -187,7 +187,6 @@ static void give_back(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int extra)
         int64_t s = -1;
         if (xs_pg_res_int(r, i, 0, &s) == XS_OK && s >= 0 && s < ORCH_SHARDS) {
             snprintf(l->given_at[s], sizeof(l->given_at[s]), "%s", xs_pg_res_get(r, i, 1));
-            l->recovering[s] = false;
         }
     }
     xs_log_info(o->proc.log, "lease.given_back", "{s:s, s:i, s:s}", "orchestrator", l->id, "shards",
@@ -195,8 +194,8 @@ static void give_back(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int extra)
     xs_pg_res_free(r);
 }
 
-/* take takes up to `want` free or expired shards into held, seeds their tenants' budgets
- * (engine.h) and marks them for recovery; how many. The budget is seeded before the shards
+/* take takes up to `want` free or expired shards into held and seeds their tenants' budgets
+ * (engine.h); how many. The budget is seeded before the shards
  * are used, so no step of theirs runs on an empty budget. */
 static int take(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int want)
 {
@@ -239,10 +238,7 @@ static int take(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int want)
     }
     free(st);
     for (int s = 0; s < ORCH_SHARDS; s++) {
-        if (got[s]) {
-            held[s] = true;
-            l->recovering[s] = true;
-        }
+        held[s] = held[s] || got[s];
     }
     pthread_mutex_lock(&l->mu);
     int64_t until = l->valid_until;
@@ -254,27 +250,20 @@ static int take(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int want)
     return n;
 }
 
-/* recover makes runnable again the steps a previous holder left running in the shards being
- * taken over (orch_recover), and stops watching the shards that have none left. */
-static void recover(orch *o, xs_pg *pg)
+/* recover makes runnable again, in the shards held, the steps nobody can still be running
+ * (orch_recover): those its holder left when it died or gave the shard back, and any other
+ * orchestrator's that ran a step of a shard it did not hold. */
+static void recover(orch *o, xs_pg *pg, const bool held[ORCH_SHARDS])
 {
     orch_lease *l = o->lease;
     char list[ORCH_LEASE_SHARDS_MAX];
     bool any = false;
     for (int s = 0; s < ORCH_SHARDS && !any; s++) {
-        any = l->recovering[s];
+        any = held[s];
     }
-    if (!any || !shards_literal(l->recovering, list, sizeof(list))) {
-        return;
+    if (any && shards_literal(held, list, sizeof(list))) {
+        orch_recover(o, pg, l->id, list, l->inflight_ms);
     }
-    xs_pg_res *left = NULL;
-    if (orch_recover(o, pg, l->id, list, l->inflight_ms, &left) != XS_OK) {
-        return;
-    }
-    bool still[ORCH_SHARDS];
-    shards_of(left, still);
-    xs_pg_res_free(left);
-    memcpy(l->recovering, still, sizeof(still));
 }
 
 /* holders_read reads each live orchestrator with the shards it holds, for GET /health. */
@@ -316,7 +305,7 @@ static void round_once(orch *o, xs_pg *pg)
     } else if (share > n) {
         take(o, pg, held, share - n);
     }
-    recover(o, pg);
+    recover(o, pg, held);
     holders_read(o, pg);
 }
 

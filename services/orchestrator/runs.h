@@ -80,13 +80,12 @@ xs_err orch_run_cancel(xs_pg *pg, const char *run, bool *waiting, char status[16
  * disconnected connection's: orch_run_cancel, each in its own transaction on pg). */
 xs_err orch_runs_cancel_connection(orch *o, xs_pg *pg, const char *conn);
 
-/* orch_recover takes over the shards listed in shards (an int array literal) that holder
- * (this orchestrator's lease id, lease.h) holds: the steps a previous holder left running
- * there (started before holder took the shard) are made runnable again once they started
- * inflight_ms ago or more, and the runs whose cancel was asked for meanwhile are ended
- * (orch_run_cancel). *left (new) lists the shards that still have such steps, too young yet:
- * the caller asks again later. */
-xs_err orch_recover(orch *o, xs_pg *pg, const char *holder, const char *shards, int64_t inflight_ms,
-                    xs_pg_res **left);
+/* orch_recover, for the shards listed in shards (an int array literal) that holder (this
+ * orchestrator's lease id, lease.h) holds, makes runnable again the steps running since
+ * inflight_ms or longer (no orchestrator runs one that long: their holder died or gave the
+ * shard back), fails those of runs whose cancel was asked for that a previous holder left,
+ * and ends the runs whose cancel was asked for that have no step running (orch_run_cancel). */
+xs_err orch_recover(orch *o, xs_pg *pg, const char *holder, const char *shards,
+                    int64_t inflight_ms);
 
 #endif
