@@ -656,7 +656,11 @@ static void restore_blocks(orch *o, orch_budget *b, xs_pg *pg, const char *shard
     xs_pg_res_free(r);
 }
 
-void orch_engine_seed(orch *o, xs_pg *pg, const char *shards, const char *since)
+/* seed_shards fills the budget of the tenants of the shards this orchestrator just took
+ * (an orch_lease_seed_fn, lease.h): their calls of the last day from the audit (for a shard
+ * held before, only those made since it was given back), and the day blocks
+ * sync.connections kept. */
+static void seed_shards(orch *o, xs_pg *pg, const char *shards, const char *since)
 {
     seed_budget(o, o->budget, pg, shards, since, NULL);
     restore_blocks(o, o->budget, pg, shards, NULL);
@@ -710,7 +714,7 @@ xs_err orch_engine_start(orch *o)
     o->refused = json_object();
     /* The shards this orchestrator acts for: taking them over seeds their budgets and makes
      * the steps their previous holder left running runnable again (lease.h). */
-    if ((e = orch_lease_start(o)) != XS_OK) {
+    if ((e = orch_lease_start(o, seed_shards)) != XS_OK) {
         return e;
     }
     o->nexec = (int)xs_config_int(cfg, "XS_EXECUTORS");

@@ -14,13 +14,6 @@
 xs_err orch_engine_start(orch *o);
 void orch_engine_stop(orch *o);
 
-/* orch_engine_seed fills the budget of the tenants of the shards listed (an int array
- * literal) that this orchestrator just took: their calls of the last day from the audit
- * (sync.api_calls; for a shard in since, a JSON object shard -> timestamp, only those made
- * since then: the others were counted while it held the shard before), and the day blocks
- * sync.connections kept. pg is borrowed. */
-void orch_engine_seed(orch *o, xs_pg *pg, const char *shards, const char *since);
-
 /* orch_engine_budget_json describes tenant's budget now (new; orch_budget_json), for the
  * stats of connection conn: this orchestrator's own when it holds conn's shard, otherwise
  * one counted afresh from the audit and the day block kept, as the holder seeded it (without

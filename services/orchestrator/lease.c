@@ -16,9 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
 #include "runs.h"
-#include "worker.h"
 #include "xs/clock.h"
 #include "xs/crypto.h"
 #include "xs/json.h"
@@ -46,6 +44,7 @@ struct orch_lease {
      * this orchestrator ("" never): a shard taken again is seeded only with the calls made
      * since. */
     char given_at[ORCH_SHARDS][40];
+    orch_lease_seed_fn seed; /* the budget's seeding of the shards taken */
     pthread_t thread;
     bool started;
 };
@@ -195,7 +194,7 @@ static void give_back(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int extra)
 }
 
 /* take takes up to `want` free or expired shards into held and seeds their tenants' budgets
- * (engine.h); how many. The budget is seeded before the shards
+ * (l->seed); how many. The budget is seeded before the shards
  * are used, so no step of theirs runs on an empty budget. */
 static int take(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int want)
 {
@@ -234,7 +233,7 @@ static int take(orch *o, xs_pg *pg, bool held[ORCH_SHARDS], int want)
     char *st = xs_json_dump(since, 0);
     json_decref(since);
     if (shards_literal(got, list, sizeof(list)) && st != NULL) {
-        orch_engine_seed(o, pg, list, st);
+        l->seed(o, pg, list, st);
     }
     free(st);
     for (int s = 0; s < ORCH_SHARDS; s++) {
@@ -348,13 +347,14 @@ static void make_id(char *buf, size_t cap)
     snprintf(buf, cap, "%s/%ld/%08x", host, (long)getpid(), (unsigned)r);
 }
 
-xs_err orch_lease_start(orch *o)
+xs_err orch_lease_start(orch *o, orch_lease_seed_fn seed)
 {
     orch_lease *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         return XS_ENOMEM;
     }
     make_id(l->id, sizeof(l->id));
+    l->seed = seed;
     l->ttl_ms = o->lease_ttl_ms;
     l->margin_ms = l->ttl_ms / MARGIN_DIV;
     l->inflight_ms = 2 * o->bus_timeout_ms + INFLIGHT_EXTRA_MS;

@@ -23,11 +23,17 @@
 /* The room orch_lease_shards needs for every shard: "{0,1,...,255}". */
 #define ORCH_LEASE_SHARDS_MAX (ORCH_SHARDS * 4 + 3)
 
+/* An orch_lease_seed_fn fills the budget of the tenants of the shards listed (an int array
+ * literal) just taken, with what the audit says they spent; since (JSON, shard -> timestamp)
+ * names the shards held before, whose calls until then are counted already. pg is borrowed.
+ * The engine's (engine.c): the lease module calls it without depending on the engine. */
+typedef void (*orch_lease_seed_fn)(orch *o, xs_pg *pg, const char *shards, const char *since);
+
 /* orch_lease_start makes this orchestrator's id (host, pid, a random part; logged as
- * lease.id), takes its first shards (and takes them over) and starts the thread that renews
- * them. o->pool and o->budget must exist. XS_OK also when the database is down: the thread
- * keeps trying, and no shard is held meanwhile. */
-xs_err orch_lease_start(orch *o);
+ * lease.id), takes its first shards (seeding their budgets with seed, before they are used)
+ * and starts the thread that renews them. o->pool must exist. XS_OK also when the database
+ * is down: the thread keeps trying, and no shard is held meanwhile. */
+xs_err orch_lease_start(orch *o, orch_lease_seed_fn seed);
 
 /* orch_lease_stop stops the thread and gives every lease back (o->stop set first, the
  * executors stopped), so the others take the shards at their next renewal rather than after
