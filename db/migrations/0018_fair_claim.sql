@@ -4,13 +4,14 @@
 -- next few connections after the last one served straight from an index, never a window of the
 -- oldest steps (which one busy tenant could fill) and never every pending row.
 
--- A connection's shard (0..255): the last byte of its id. Orchestrators hold leases on shards
--- and act only for the connections of the shards they hold.
+-- A tenant's shard (0..255): the last byte of its Xero tenant id. Orchestrators hold leases
+-- on shards and act only for the connections of the tenants of the shards they hold, so a
+-- tenant's budget is in one orchestrator however many connections it has.
 CREATE FUNCTION sync.shard_of(id uuid) RETURNS integer
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT get_byte(uuid_send(id), 15) $$;
 COMMENT ON FUNCTION sync.shard_of(uuid) IS
-    'The shard (0..255) of a connection: the last byte of its id (leases are per shard).';
+    'The shard (0..255) of a Xero tenant: the last byte of its id (leases are per shard).';
 
 -- Each step carries its run's connection and priority, so the claim's index holds them.
 ALTER TABLE sync.run_steps ADD COLUMN connection_id uuid, ADD COLUMN priority integer;

@@ -264,49 +264,93 @@ static bool ipc_folder_private(const char *path, char *why, size_t size)
     return true;
 }
 
-/* check_opts validates the options shared by hub and node, and that the base URL lets in
- * only peers that belong (see bus.h); every refusal is logged with what to do. */
-static xs_err check_opts(const xs_bus_opts *opts)
+/* split_bases splits a list of base URLs separated by commas (a node's: one per hub) into
+ * out; how many, or -1 for an empty item, more than XS_BUS_HUBS_MAX or one too long. */
+static int split_bases(const char *list, char out[XS_BUS_HUBS_MAX][XS_BUS_URL_MAX])
 {
-    if (opts == NULL || opts->url == NULL || opts->max_msg == 0 ||
-        opts->max_msg > SIZE_MAX - FRAME_HEADROOM || opts->resend_ms < 0) {
-        return XS_EINVAL;
+    int n = 0;
+    for (const char *p = list;; n++) {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len == 0 || len >= XS_BUS_URL_MAX || n == XS_BUS_HUBS_MAX) {
+            return -1;
+        }
+        memcpy(out[n], p, len);
+        out[n][len] = '\0';
+        if (end == NULL) {
+            return n + 1;
+        }
+        p = end + 1;
     }
+}
+
+/* check_base checks that one base URL lets in only peers that belong (see bus.h); every
+ * refusal is logged with what to do. */
+static xs_err check_base(const xs_bus_opts *opts, const char *base)
+{
     char url[XS_BUS_URL_MAX];
-    xs_err e = xs_bus_url(opts->url, 0, url);
+    xs_err e = xs_bus_url(base, 0, url);
     if (e != XS_OK) {
         return e;
     }
     char why[XS_BUS_URL_MAX + 160] = "";
     bool open_bus = false;
-    if (has_prefix(opts->url, "tls+")) {
+    if (has_prefix(base, "tls+")) {
         if (opts->tls_dir == NULL || opts->tls_dir[0] == '\0') {
-            xs_log_error(opts->log, "bus.tls_dir_missing", "{s:s, s:s}", "url", opts->url, "fix",
+            xs_log_error(opts->log, "bus.tls_dir_missing", "{s:s, s:s}", "url", base, "fix",
                          "set XS_BUS_TLS_DIR to this role's folder made by xs-certs");
             return XS_EINVAL;
         }
         return XS_OK;
     }
-    if (has_prefix(opts->url, "tcp")) {
+    if (has_prefix(base, "tcp")) {
         snprintf(why, sizeof(why), "plain tcp:// has no authentication and no encryption");
         open_bus = true;
-    } else if (has_prefix(opts->url, "ipc://")) {
-        open_bus = !ipc_folder_private(opts->url + strlen("ipc://"), why, sizeof(why));
+    } else if (has_prefix(base, "ipc://")) {
+        open_bus = !ipc_folder_private(base + strlen("ipc://"), why, sizeof(why));
     }
     if (!open_bus) {
         return XS_OK;
     }
     if (!opts->insecure) {
-        xs_log_error(opts->log, "bus.refused", "{s:s, s:s, s:s}", "url", opts->url, "reason", why,
-                     "fix",
+        xs_log_error(opts->log, "bus.refused", "{s:s, s:s, s:s}", "url", base, "reason", why, "fix",
                      "use tls+tcp:// with XS_BUS_TLS_DIR (xs-certs), ipc:// in a folder of "
                      "mode 0700, or accept the risk with XS_BUS_INSECURE=1");
         return XS_EINVAL;
     }
-    xs_log_error(opts->log, "bus.insecure", "{s:s, s:s, s:s}", "url", opts->url, "reason", why,
-                 "risk",
+    xs_log_error(opts->log, "bus.insecure", "{s:s, s:s, s:s}", "url", base, "reason", why, "risk",
                  "XS_BUS_INSECURE is set: any process that reaches the bus can take work "
                  "holding live Xero tokens and forge heartbeats");
+    return XS_OK;
+}
+
+/* check_opts validates the options shared by hub and node, and each base URL of the list
+ * (a hub's list has one; a node's one per hub, all with TLS or all without). */
+static xs_err check_opts(const xs_bus_opts *opts, bool many)
+{
+    if (opts == NULL || opts->url == NULL || opts->max_msg == 0 ||
+        opts->max_msg > SIZE_MAX - FRAME_HEADROOM || opts->resend_ms < 0) {
+        return XS_EINVAL;
+    }
+    char bases[XS_BUS_HUBS_MAX][XS_BUS_URL_MAX];
+    int n = split_bases(opts->url, bases);
+    if (n < 1 || (n > 1 && !many)) {
+        xs_log_error(opts->log, "bus.bad_url", "{s:s, s:s}", "url", opts->url, "reason",
+                     many ? "a list of at most 8 base URLs separated by commas is expected"
+                          : "one base URL is expected");
+        return XS_EINVAL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (has_prefix(bases[i], "tls+") != has_prefix(bases[0], "tls+")) {
+            xs_log_error(opts->log, "bus.bad_url", "{s:s, s:s}", "url", opts->url, "reason",
+                         "every hub is dialled with TLS (tls+tcp://) or none is");
+            return XS_EINVAL;
+        }
+        xs_err e = check_base(opts, bases[i]);
+        if (e != XS_OK) {
+            return e;
+        }
+    }
     return XS_OK;
 }
 
@@ -563,7 +607,7 @@ xs_err xs_bus_hub_create(xs_bus_hub **out, const xs_bus_opts *opts)
     if (out == NULL) {
         return XS_EINVAL;
     }
-    xs_err e = check_opts(opts);
+    xs_err e = check_opts(opts, false);
     if (e != XS_OK) {
         return e;
     }
@@ -849,17 +893,25 @@ xs_err xs_bus_next_event(xs_bus_hub *hub, int64_t timeout_ms, void **buf, size_t
 /* ---------------------------------------------------------------------------------------- */
 /* node */
 
-/* One of a node's two dialled sockets (0: REP for requests, 1: PUB for events), with what
- * xs_bus_node_check needs to notice it has been without a connection for too long. */
-typedef struct node_link {
-    nng_socket sock;
-    bool open;
+/* One hub a node's socket dials, with what xs_bus_node_check needs to notice it has been
+ * without a connection to it for too long. */
+typedef struct node_hub {
     nng_dialer dialer;
-    int index;           /* the socket index of the URL */
-    nng_tls_config *tls; /* borrowed from the node; NULL without TLS */
     char url[XS_BUS_URL_MAX];
     atomic_int pipes;
     _Atomic int64_t down_since; /* monotonic ms when pipes last became 0 (or the dial) */
+} node_hub;
+
+/* One of a node's two dialled sockets (0: REP for requests, 1: PUB for events), dialling
+ * every hub of the list: the REP socket answers each request on the pipe it came from, the
+ * PUB socket sends each event to every hub. */
+typedef struct node_link {
+    nng_socket sock;
+    bool open;
+    int index;           /* the socket index of the URL */
+    nng_tls_config *tls; /* borrowed from the node; NULL without TLS */
+    node_hub hub[XS_BUS_HUBS_MAX];
+    int nhubs;
 } node_link;
 
 struct xs_bus_node {
@@ -870,15 +922,23 @@ struct xs_bus_node {
     xs_log *log;
 };
 
-/* link_pipe_event keeps a link's pipe count (nng's pipe callback thread). */
+/* link_pipe_event keeps the pipe count of the hub a link's pipe was dialled to (nng's pipe
+ * callback thread). A pipe of a dialer already replaced (xs_bus_node_check) counts for none. */
 static void link_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    (void)p;
     node_link *l = arg;
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        atomic_fetch_add(&l->pipes, 1);
-    } else if (ev == NNG_PIPE_EV_REM_POST && atomic_fetch_sub(&l->pipes, 1) == 1) {
-        atomic_store(&l->down_since, xs_clock_mono_ms());
+    int id = nng_dialer_id(nng_pipe_dialer(p));
+    for (int h = 0; h < l->nhubs; h++) {
+        node_hub *hub = &l->hub[h];
+        if (nng_dialer_id(hub->dialer) != id) {
+            continue;
+        }
+        if (ev == NNG_PIPE_EV_ADD_POST) {
+            atomic_fetch_add(&hub->pipes, 1);
+        } else if (ev == NNG_PIPE_EV_REM_POST && atomic_fetch_sub(&hub->pipes, 1) == 1) {
+            atomic_store(&hub->down_since, xs_clock_mono_ms());
+        }
+        return;
     }
 }
 
@@ -889,32 +949,42 @@ struct xs_bus_worker {
     xs_log *log;
 };
 
-/* link_dial starts (or starts again) a link's dialer, dialling in the background. */
-static int link_dial(node_link *l)
+/* link_dial starts (or starts again) the dialer of a link's hub h, dialling in the
+ * background. */
+static int link_dial(node_link *l, int h)
 {
-    atomic_store(&l->down_since, xs_clock_mono_ms());
-    int rv = nng_dialer_create(&l->dialer, l->sock, l->url);
+    node_hub *hub = &l->hub[h];
+    atomic_store(&hub->pipes, 0);
+    atomic_store(&hub->down_since, xs_clock_mono_ms());
+    int rv = nng_dialer_create(&hub->dialer, l->sock, hub->url);
     if (rv == 0 && l->tls != NULL) {
-        rv = nng_dialer_set_ptr(l->dialer, NNG_OPT_TLS_CONFIG, l->tls);
+        rv = nng_dialer_set_ptr(hub->dialer, NNG_OPT_TLS_CONFIG, l->tls);
     }
     if (rv == 0) {
-        rv = nng_dialer_start(l->dialer, NNG_FLAG_NONBLOCK);
+        rv = nng_dialer_start(hub->dialer, NNG_FLAG_NONBLOCK);
     }
     return rv;
 }
 
 /* node_dial applies limits and reconnect back-off to the link's socket, watches its pipes and
- * dials socket index in the background. */
-static xs_err node_dial(xs_bus_node *node, node_link *l, int index, const char *base)
+ * dials socket index of every base of the list in the background. */
+static xs_err node_dial(xs_bus_node *node, node_link *l, int index, const char *list)
 {
-    xs_err e = xs_bus_url(base, index, l->url);
-    if (e != XS_OK) {
-        return e;
+    char bases[XS_BUS_HUBS_MAX][XS_BUS_URL_MAX];
+    int n = split_bases(list, bases);
+    if (n < 1) {
+        return XS_EINVAL;
+    }
+    for (int h = 0; h < n; h++) {
+        xs_err e = xs_bus_url(bases[h], index, l->hub[h].url);
+        if (e != XS_OK) {
+            return e;
+        }
+        atomic_init(&l->hub[h].pipes, 0);
+        atomic_init(&l->hub[h].down_since, xs_clock_mono_ms());
     }
     l->index = index;
     l->tls = node->tls;
-    atomic_init(&l->pipes, 0);
-    atomic_init(&l->down_since, xs_clock_mono_ms());
     int rv = nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, node->max_msg + FRAME_HEADROOM);
     if (rv == 0) {
         rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
@@ -928,16 +998,23 @@ static xs_err node_dial(xs_bus_node *node, node_link *l, int index, const char *
     if (rv == 0) {
         rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, link_pipe_event, l);
     }
-    if (rv == 0) {
-        rv = link_dial(l);
+    /* Counted before dialling: a pipe may come up before link_dial returns. */
+    l->nhubs = rv == 0 ? n : 0;
+    for (int h = 0; h < l->nhubs && rv == 0; h++) {
+        rv = link_dial(l, h);
+        if (rv != 0) {
+            xs_log_error(node->log, "bus.dial_failed", "{s:s, s:s, s:s}", "socket",
+                         socket_suffix[index], "url", l->hub[h].url, "error", nng_strerror(rv));
+            return XS_EBUS;
+        }
+        xs_log_info(node->log, "bus.dial", "{s:s, s:s, s:b}", "socket", socket_suffix[index], "url",
+                    l->hub[h].url, "tls", l->tls != NULL);
     }
     if (rv != 0) {
         xs_log_error(node->log, "bus.dial_failed", "{s:s, s:s, s:s}", "socket",
-                     socket_suffix[index], "url", l->url, "error", nng_strerror(rv));
+                     socket_suffix[index], "url", list, "error", nng_strerror(rv));
         return XS_EBUS;
     }
-    xs_log_info(node->log, "bus.dial", "{s:s, s:s, s:b}", "socket", socket_suffix[index], "url",
-                l->url, "tls", l->tls != NULL);
     return XS_OK;
 }
 
@@ -950,20 +1027,22 @@ int xs_bus_node_check(xs_bus_node *node, int64_t stale_ms)
     int64_t now = xs_clock_mono_ms();
     for (int k = 0; k < 2; k++) {
         node_link *l = &node->link[k];
-        if (!l->open || atomic_load(&l->pipes) > 0 ||
-            now - atomic_load(&l->down_since) < stale_ms) {
-            continue;
+        for (int h = 0; l->open && h < l->nhubs; h++) {
+            node_hub *hub = &l->hub[h];
+            if (atomic_load(&hub->pipes) > 0 || now - atomic_load(&hub->down_since) < stale_ms) {
+                continue;
+            }
+            /* No connection for that long although the dialer retries every RECONNECT_MAX_MS
+             * at most: a dialer can stop retrying when its peer dies during the handshake (nng
+             * 1.5, nanomsg/nng#970 and #1518). A new dialer starts afresh. */
+            int64_t down_ms = now - atomic_load(&hub->down_since);
+            nng_dialer_close(hub->dialer);
+            int rv = link_dial(l, h);
+            xs_log_warn(node->log, "bus.redial", "{s:s, s:s, s:I, s:s?}", "socket",
+                        socket_suffix[l->index], "url", hub->url, "down_ms", (json_int_t)down_ms,
+                        "error", rv != 0 ? nng_strerror(rv) : NULL);
+            redialled++;
         }
-        /* No connection for that long although the dialer retries every RECONNECT_MAX_MS at
-         * most: a dialer can stop retrying when its peer dies during the handshake (nng
-         * 1.5, nanomsg/nng#970 and #1518). A new dialer starts afresh. */
-        int64_t down_ms = now - atomic_load(&l->down_since);
-        nng_dialer_close(l->dialer);
-        int rv = link_dial(l);
-        xs_log_warn(node->log, "bus.redial", "{s:s, s:s, s:I, s:s?}", "socket",
-                    socket_suffix[l->index], "url", l->url, "down_ms", (json_int_t)down_ms, "error",
-                    rv != 0 ? nng_strerror(rv) : NULL);
-        redialled++;
     }
     return redialled;
 }
@@ -973,7 +1052,7 @@ xs_err xs_bus_node_create(xs_bus_node **out, xs_bus_domain domain, const xs_bus_
     if (out == NULL || domain < 0 || domain >= XS_BUS_DOMAIN_COUNT) {
         return XS_EINVAL;
     }
-    xs_err e = check_opts(opts);
+    xs_err e = check_opts(opts, true);
     if (e != XS_OK) {
         return e;
     }

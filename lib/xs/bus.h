@@ -62,6 +62,8 @@ xs_err xs_bus_domain_parse(const char *name, xs_bus_domain *out);
 #define XS_BUS_EVENTS_INDEX 6
 #define XS_BUS_SOCKETS      (XS_BUS_EVENTS_INDEX + XS_BUS_DOMAIN_COUNT)
 #define XS_BUS_URL_MAX      512
+/* The most hubs (orchestrators) a node dials: its base URL may be a list of this many. */
+#define XS_BUS_HUBS_MAX 8
 
 /* The name a hub's certificate carries (its subject alternative name), checked by nodes. */
 #define XS_BUS_HUB_NAME "xs-orchestrator"
@@ -121,7 +123,10 @@ typedef struct xs_bus_node xs_bus_node;
 typedef struct xs_bus_worker xs_bus_worker;
 
 /* xs_bus_node_create dials the hub: a REP socket for domain and a PUB socket for its events;
- * *out is new (xs_bus_node_destroy). Dialling goes on in the
+ * *out is new (xs_bus_node_destroy). opts->url may list up to XS_BUS_HUBS_MAX base URLs
+ * separated by commas, one per hub (every orchestrator of a deployment, all with TLS or all
+ * without): both sockets dial every hub, each request is answered to the hub that sent it and
+ * each event goes to every hub. Dialling goes on in the
  * background, so a node may start before the hub; nng reconnects whenever the hub restarts
  * (retrying every 50 ms, backing off to 1 s). XS_EBUS (logged) only when nng refuses an
  * address outright, XS_EINVAL (logged) as for xs_bus_hub_create; an unreachable hub, or one

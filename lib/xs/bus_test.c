@@ -1060,6 +1060,77 @@ static void test_node_check_redials(void **state)
     replica_stop(&r);
 }
 
+/* A node given a list of hubs dials every one: each hub's requests are answered to it, each
+ * event reaches every hub, a hub that goes away leaves the others served (and is redialled
+ * alone); a list is refused to a hub, and a list mixing TLS and plain is refused. */
+static void test_node_dials_every_hub(void **state)
+{
+    (void)state;
+    char a[64], b[64], list[160];
+    tcp_base(a, sizeof(a));
+    do {
+        tcp_base(b, sizeof(b));
+    } while (abs(atoi(strrchr(a, ':') + 1) - atoi(strrchr(b, ':') + 1)) < XS_BUS_SOCKETS);
+    snprintf(list, sizeof(list), "%s,%s", a, b);
+    xs_bus_opts oa = make_opts(a, MAX_MSG, 0, NULL), ob = make_opts(b, MAX_MSG, 0, NULL);
+    xs_bus_opts ol = make_opts(list, MAX_MSG, 0, NULL);
+    xs_bus_hub *ha, *hb, *hl = NULL;
+    assert_int_equal(xs_bus_hub_create(&hl, &ol), XS_EINVAL); /* a hub listens on one base */
+    assert_int_equal(xs_bus_hub_create(&ha, &oa), XS_OK);
+    assert_int_equal(xs_bus_hub_create(&hb, &ob), XS_OK);
+    replica r = {0};
+    replica_start(&r, XS_BUS_DOMAIN_CONTACTS, &ol, "r", 2);
+    assert_true(wait_peers(ha, XS_BUS_DOMAIN_CONTACTS, 1));
+    assert_true(wait_peers(hb, XS_BUS_DOMAIN_CONTACTS, 1));
+    char got[64];
+    assert_int_equal(request_str(ha, XS_BUS_DOMAIN_CONTACTS, "to-a", 5000, got, sizeof(got)),
+                     XS_OK);
+    assert_string_equal(got, "r:to-a");
+    assert_int_equal(request_str(hb, XS_BUS_DOMAIN_CONTACTS, "to-b", 5000, got, sizeof(got)),
+                     XS_OK);
+    assert_string_equal(got, "r:to-b");
+    /* One event, heard by both hubs. */
+    xs_bus_hub *hubs[2] = {ha, hb};
+    for (int i = 0; i < 2; i++) {
+        xs_bus_domain from = XS_BUS_DOMAIN_NONE;
+        void *buf = NULL;
+        size_t len = 0;
+        xs_err e = XS_ETIMEDOUT;
+        for (int64_t end = xs_clock_mono_ms() + 5000; e != XS_OK && xs_clock_mono_ms() < end;) {
+            assert_int_equal(xs_bus_publish(r.node, "ev", 2), XS_OK);
+            e = xs_bus_next_event(hubs[i], 50, &buf, &len, &from);
+        }
+        assert_int_equal(e, XS_OK);
+        assert_memory_equal(buf, "ev", 2);
+        assert_int_equal(from, XS_BUS_DOMAIN_CONTACTS);
+        free(buf);
+    }
+    /* Hub a goes: b is still served; only a's dialers (REP and PUB) are started again. */
+    xs_bus_hub_destroy(ha);
+    xs_clock_sleep_ms(350);
+    assert_int_equal(xs_bus_node_check(r.node, 200), 2);
+    assert_int_equal(request_str(hb, XS_BUS_DOMAIN_CONTACTS, "still", 5000, got, sizeof(got)),
+                     XS_OK);
+    assert_string_equal(got, "r:still");
+    assert_int_equal(xs_bus_hub_create(&ha, &oa), XS_OK);
+    assert_int_equal(request_str(ha, XS_BUS_DOMAIN_CONTACTS, "back", 5000, got, sizeof(got)),
+                     XS_OK);
+    assert_string_equal(got, "r:back");
+    replica_stop(&r);
+    xs_bus_hub_destroy(ha);
+    xs_bus_hub_destroy(hb);
+
+    xs_bus_node *n = NULL;
+    char mixed[200], empty[160];
+    snprintf(mixed, sizeof(mixed), "%s,tls+%s", a, b);
+    snprintf(empty, sizeof(empty), "%s,", a);
+    xs_bus_opts om = make_opts(mixed, MAX_MSG, 0, NULL), oe = make_opts(empty, MAX_MSG, 0, NULL);
+    om.tls_dir = "/nonexistent";
+    assert_int_equal(xs_bus_node_create(&n, XS_BUS_DOMAIN_CONTACTS, &om), XS_EINVAL);
+    assert_int_equal(xs_bus_node_create(&n, XS_BUS_DOMAIN_CONTACTS, &oe), XS_EINVAL);
+    assert_null(n);
+}
+
 /* Destroying the hub wakes callers waiting for replies and events with XS_ECLOSED. */
 static void test_hub_destroy_wakes_callers(void **state)
 {
@@ -1664,6 +1735,7 @@ int main(void)
         cmocka_unit_test(test_peer_counts),
         cmocka_unit_test(test_node_before_hub),
         cmocka_unit_test(test_node_check_redials),
+        cmocka_unit_test(test_node_dials_every_hub),
         cmocka_unit_test(test_hub_destroy_wakes_callers),
         cmocka_unit_test(test_hub_destroy_wakes_event_waiter),
         cmocka_unit_test(test_worker_lifecycle),

@@ -33,7 +33,9 @@ const xs_config_var xs_config_vars[] = {
     {"XS_BUS_URL", XS_CFG_URL, "tls+tcp://127.0.0.1:7400", false, 0, 0, "tls+tcp|tcp|ipc|inproc",
      XS_PROC_DOMAINS,
      "Base address of the orchestrator's bus that domain services dial (same port layout and "
-     "rules as XS_BUS_LISTEN)."},
+     "rules as XS_BUS_LISTEN); with several orchestrators, each one's base address, separated "
+     "by commas (at most 8, all tls+tcp:// or none): a service dials every orchestrator, "
+     "answers each one's requests and sends its events to all."},
     {"XS_BUS_TLS_DIR", XS_CFG_STRING, NULL, true, 0, 0, NULL, XS_PROC_ENGINE,
      "Folder of this process's bus certificate (cert.pem), key (key.pem) and the CAs it trusts "
      "(trust-<role>.pem): one role's folder made by scripts/xs-certs. Required with "
@@ -48,6 +50,11 @@ const xs_config_var xs_config_vars[] = {
     {"XS_BUS_RESEND", XS_CFG_DURATION, "0", false, 0, SEC(3600), NULL, XS_PROC_ORCHESTRATOR,
      "Resend a request unanswered for this long to another replica; 0 resends only when the "
      "replica holding it disconnects (requests are idempotent either way)."},
+    {"XS_LEASE_TTL", XS_CFG_DURATION, "10s", false, 900, SEC(600), NULL, XS_PROC_ORCHESTRATOR,
+     "How long an orchestrator's lease on a shard of connections lasts unrenewed. It renews "
+     "every third of it and stops acting for a shard a quarter of it before the lease could "
+     "expire; when it dies, another orchestrator takes its shards within this plus a third "
+     "of it."},
     {"XS_HEARTBEAT", XS_CFG_DURATION, "1s", false, 50, SEC(60), NULL, XS_PROC_ENGINE,
      "Interval of domain services' heartbeats; the orchestrator counts a replica as live while "
      "its last heartbeat is younger than three intervals."},
@@ -155,7 +162,8 @@ const xs_config_var xs_config_vars[] = {
      "(right only when it is the only one)."},
     {"XS_BUDGET_SHARED_CHUNK", XS_CFG_INT, "0", false, 0, 100000, NULL, XS_PROC_ORCHESTRATOR,
      "Permits an orchestrator takes from the shared app budget at a time. 0: one hundredth of "
-     "XS_BUDGET_APP_MINUTE (at least 1). Larger chunks mean fewer grants; what one holds "
+     "XS_BUDGET_APP_MINUTE. At least 2 (a push that re-reads needs two at once) and at most "
+     "XS_BUDGET_APP_MINUTE, whatever is set. Larger chunks mean fewer grants; what one holds "
      "unused is held from the others until it goes back."},
     {"XS_BUDGET_SHARED_TTL", XS_CFG_DURATION, "0ms", false, 0, SEC(60), NULL, XS_PROC_ORCHESTRATOR,
      "How long a chunk of the shared app budget may be spent after it was asked for; what is "

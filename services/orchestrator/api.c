@@ -11,6 +11,7 @@
 #include "connections.h"
 #include "documents.h"
 #include "jobs_api.h"
+#include "lease.h"
 #include "mapping_api.h"
 #include "metrics_api.h"
 #include "organisations.h"
@@ -113,7 +114,8 @@ bool orch_api_authorised(xs_http_req *req, const xs_http_route *route, void *arg
 }
 
 /* health: GET /health. 200 when PostgreSQL answers and every domain has a live replica,
- * 503 otherwise; the body says what is up. */
+ * 503 otherwise; the body says what is up, and which shards this orchestrator acts for
+ * (lease.h). */
 static void health(xs_http_req *req, void *arg)
 {
     orch *o = arg;
@@ -146,9 +148,9 @@ static void health(xs_http_req *req, void *arg)
         ok = ok && live > 0;
     }
     json_t *body =
-        json_pack("{s:s, s:s, s:I, s:o, s:o}", "status", ok ? "ok" : "unavailable", "version",
+        json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "status", ok ? "ok" : "unavailable", "version",
                   XS_VERSION, "uptime_s", (json_int_t)((xs_clock_now() - o->proc.started) / 1000),
-                  "database", db, "domains", domains);
+                  "database", db, "domains", domains, "leases", orch_lease_json(o));
     xs_http_add_header(req, "Cache-Control", "no-store");
     xs_http_reply_json(req, ok ? 200 : 503, body);
 }

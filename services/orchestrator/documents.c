@@ -345,11 +345,15 @@ void orch_documents_retry(xs_http_req *req, void *arg)
 void orch_documents_requeue(orch *o, xs_pg *pg)
 {
     xs_pg_res *r = NULL;
+    /* One requeue at a time across orchestrators (the lock lasts the statement): two at once
+     * would both see no pending change and queue one each. */
     xs_err e = xs_pg_q0(
         pg, &r,
-        "SELECT count(sync.record_change(d.organisation_id, 'document', d.id, 'update')) FROM "
-        "sync.document_pushes p JOIN app.documents d ON d.id = p.document_id JOIN "
-        "sync.connections c ON c.id = p.connection_id WHERE p.status = 'pending' AND "
+        "WITH l AS MATERIALIZED (SELECT "
+        "pg_try_advisory_xact_lock(hashtext('xs_documents_requeue')) "
+        "AS got) SELECT count(sync.record_change(d.organisation_id, 'document', d.id, 'update')) "
+        "FROM l, sync.document_pushes p JOIN app.documents d ON d.id = p.document_id JOIN "
+        "sync.connections c ON c.id = p.connection_id WHERE l.got AND p.status = 'pending' AND "
         "p.next_attempt_at <= now() AND c.status = 'active' AND NOT EXISTS (SELECT 1 FROM "
         "sync.changes x WHERE x.organisation_id = d.organisation_id AND x.entity = 'document' AND "
         "x.local_id = d.id AND x.processed_at IS NULL)");

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "buscall.h"
+#include "lease.h"
 #include "runs.h"
 #include "settings.h"
 #include "worker.h"
@@ -164,7 +165,7 @@ static bool strip_shared(orch *o, xs_pg *pg, const char *sid, const char *org, c
 /* The candidates of one priority ($1): the connections after $2 up to and including $3, at
  * most $4, in id order, each once (n: its place),
  * with its oldest ready steps, or one row of NULLs when it has none ready (paused, backing
- * off, its run cancelled, or of a shard this orchestrator does not hold: $6). */
+ * off, its run cancelled, or its tenant of a shard this orchestrator does not hold: $6). */
 static const char CANDIDATES_SQL[] =
     "WITH RECURSIVE c(conn, n) AS ((SELECT connection_id, 1 FROM sync.run_steps WHERE status = "
     "'pending' AND priority = $1::int AND connection_id > $2::uuid AND connection_id <= "
@@ -175,7 +176,7 @@ static const char CANDIDATES_SQL[] =
     "SELECT c.conn, s.id, s.run_id, k.tenant_id, k.organisation_id, s.entity, s.kind, s.input, "
     "k.settings, s.reread, s.again, s.attempts FROM c LEFT JOIN sync.connections k ON k.id = "
     "c.conn AND "
-    "k.status <> 'paused' AND ($6::int[] IS NULL OR sync.shard_of(k.id) = ANY ($6::int[])) "
+    "k.status <> 'paused' AND sync.shard_of(k.tenant_id) = ANY ($6::int[]) "
     "LEFT JOIN LATERAL (SELECT s.id, s.run_id, s.entity, s.kind, s.input, s.attempts, "
     /* A push re-reads what it updates when it retries, or when its run's pull of the
      * entity ended XS_PUSH_REREAD_AFTER ago or more (or never happened). */
@@ -443,9 +444,14 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
         xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
         return false;
     }
+    /* Only the connections of the tenants of the shards this orchestrator holds (lease.h). */
+    char shards[ORCH_LEASE_SHARDS_MAX];
+    if (!orch_lease_shards(o, shards, sizeof(shards))) {
+        xs_pg_res_free(lv);
+        return false;
+    }
     claim_ctx cx = {.now = xs_clock_mono_ms(), .soonest = IDLE_MS, .waiting = json_object()};
     cx.app_wait = orch_budget_app_wait(o->budget, cx.now);
-    const char *shards = NULL;
     bool got = false;
     for (int i = 0; i < xs_pg_res_nrows(lv) && !got && xs_pg_is_ok(pg); i++) {
         int64_t pri = 0;
@@ -514,7 +520,7 @@ static void finish(orch *o, xs_pg *pg, const orch_step *s, const char *outcome, 
             xs_pg_reconnect(pg);
         }
     }
-    /* Left running: orch_recover makes it runnable again at the next start. */
+    /* Left running: the next holder of its shard makes it runnable again (orch_recover). */
 }
 
 /* domain_of is the bus domain serving entity. */
@@ -734,59 +740,98 @@ static void *executor_main(void *arg)
     return NULL;
 }
 
-/* seed_budget counts the calls of the last day from the audit, so a restart does not forget
- * what was spent. */
-static void seed_budget(orch *o)
+/* seed_budget counts into b the calls of the last day made for the tenants of the shards
+ * listed (an int array literal; NULL: any), or for tenant alone (NULL: every tenant of them),
+ * from the audit, so a restart or a takeover does not forget what was spent; a shard in since
+ * (shard -> time, JSON) counts only the calls made since then. */
+static void seed_budget(orch *o, orch_budget *b, xs_pg *pg, const char *shards, const char *since,
+                        const char *tenant)
 {
-    xs_pg *pg = NULL;
-    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
-        return;
-    }
     char day[24];
-    snprintf(day, sizeof(day), "%lld",
-             (long long)xs_config_int(o->proc.cfg, "XS_BUDGET_DAY_WINDOW"));
+    snprintf(day, sizeof(day), "%lld", (long long)o->budget_limits.day_ms);
     xs_pg_res *r = NULL;
     if (xs_pg_q(pg, &r,
-                "SELECT tenant_id, (extract(epoch FROM now() - at) * 1000)::bigint FROM "
-                "sync.api_calls WHERE tenant_id IS NOT NULL AND path LIKE '/api.xro/%' AND at > "
-                "now() - $1::bigint * interval '1 millisecond' ORDER BY at",
-                day) == XS_OK) {
+                "SELECT a.tenant_id, (extract(epoch FROM now() - a.at) * 1000)::bigint FROM "
+                "sync.api_calls a JOIN (SELECT c.tenant_id, min(coalesce(($3::jsonb ->> "
+                "sync.shard_of(c.tenant_id)::text)::timestamptz, '-infinity')) AS since FROM "
+                "sync.connections c WHERE ($2::int[] IS NULL OR sync.shard_of(c.tenant_id) = "
+                "ANY($2::int[])) AND ($4::uuid IS NULL OR c.tenant_id = $4::uuid) GROUP BY "
+                "c.tenant_id) t ON t.tenant_id = a.tenant_id WHERE a.path LIKE '/api.xro/%' AND "
+                "a.at > now() - $1::bigint * interval '1 millisecond' AND a.at > t.since ORDER BY "
+                "a.at",
+                day, shards, since != NULL ? since : "{}", tenant) == XS_OK) {
         int64_t now = xs_clock_mono_ms();
         for (int i = 0; i < xs_pg_res_nrows(r); i++) {
             int64_t ago = 0;
             xs_pg_res_int(r, i, 1, &ago);
-            orch_budget_seed(o->budget, xs_pg_res_get(r, i, 0), now - ago);
+            orch_budget_seed(b, xs_pg_res_get(r, i, 0), now - ago);
         }
-        xs_log_info(o->proc.log, "budget.seeded", "{s:i}", "calls", xs_pg_res_nrows(r));
+        if (tenant == NULL) {
+            xs_log_info(o->proc.log, "budget.seeded", "{s:i, s:s}", "calls", xs_pg_res_nrows(r),
+                        "shards", shards);
+        }
+    } else {
+        xs_log_warn(o->proc.log, "budget.seed_failed", "{s:s}", "error", xs_pg_error(pg));
     }
     xs_pg_res_free(r);
-    xs_pg_pool_release(o->pool, pg);
 }
 
-/* restore_blocks holds again the tenants whose day block sync.connections kept from before
- * a restart (day_record), so no call goes into a known block; each is held until its kept
- * time, when one probe goes. */
-static void restore_blocks(orch *o)
+/* restore_blocks holds again in b the tenants (of the shards listed, or tenant alone, as
+ * seed_budget) whose day block sync.connections kept (day_record, by this or an earlier
+ * holder), so no call goes into a known block; each is held until its kept time, when one
+ * probe goes. */
+static void restore_blocks(orch *o, orch_budget *b, xs_pg *pg, const char *shards,
+                           const char *tenant)
 {
-    xs_pg *pg = NULL;
-    if (xs_pg_pool_acquire(o->pool, 5000, &pg) != XS_OK) {
-        return;
-    }
     xs_pg_res *r = NULL;
-    if (xs_pg_q0(pg, &r,
-                 "SELECT tenant_id, (extract(epoch FROM max(rate_limited_until) - now()) * "
-                 "1000)::bigint FROM sync.connections WHERE rate_limited_until IS NOT NULL GROUP "
-                 "BY tenant_id") == XS_OK) {
+    if (xs_pg_q(pg, &r,
+                "SELECT tenant_id, (extract(epoch FROM max(rate_limited_until) - now()) * "
+                "1000)::bigint FROM sync.connections WHERE rate_limited_until IS NOT NULL AND "
+                "($1::int[] IS NULL OR sync.shard_of(tenant_id) = ANY($1::int[])) AND ($2::uuid IS "
+                "NULL "
+                "OR tenant_id = $2::uuid) GROUP BY tenant_id",
+                shards, tenant) == XS_OK) {
         int64_t now = xs_clock_mono_ms();
         for (int i = 0; i < xs_pg_res_nrows(r); i++) {
             int64_t left = 0;
             xs_pg_res_int(r, i, 1, &left);
-            orch_budget_day_restore(o->budget, xs_pg_res_get(r, i, 0), now, now + left);
+            orch_budget_day_restore(b, xs_pg_res_get(r, i, 0), now, now + left);
         }
-        xs_log_info(o->proc.log, "budget.blocks_restored", "{s:i}", "tenants", xs_pg_res_nrows(r));
+        if (tenant == NULL) {
+            xs_log_info(o->proc.log, "budget.blocks_restored", "{s:i}", "tenants",
+                        xs_pg_res_nrows(r));
+        }
     }
     xs_pg_res_free(r);
-    xs_pg_pool_release(o->pool, pg);
+}
+
+/* seed_shards fills the budget of the tenants of the shards this orchestrator just took
+ * (an orch_lease_seed_fn, lease.h): their calls of the last day from the audit (for a shard
+ * held before, only those made since it was given back), and the day blocks
+ * sync.connections kept. */
+static void seed_shards(orch *o, xs_pg *pg, const char *shards, const char *since)
+{
+    seed_budget(o, o->budget, pg, shards, since, NULL);
+    restore_blocks(o, o->budget, pg, shards, NULL);
+}
+
+json_t *orch_engine_budget_json(orch *o, xs_pg *pg, const char *tenant)
+{
+    if (orch_lease_holds(o, tenant)) {
+        return orch_budget_json(o->budget, tenant, xs_clock_mono_ms());
+    }
+    /* Another orchestrator holds the tenant: its budget as the audit and the kept day block
+     * give it (what that one knows beyond them, the calls in flight and Xero's latest
+     * headers, is not here). */
+    orch_budget *b = NULL;
+    if (orch_budget_create(&b, &o->budget_limits) != XS_OK) {
+        return NULL;
+    }
+    seed_budget(o, b, pg, NULL, NULL, tenant);
+    restore_blocks(o, b, pg, NULL, tenant);
+    json_t *j = orch_budget_json(b, tenant, xs_clock_mono_ms());
+    orch_budget_destroy(b);
+    return j;
 }
 
 /* share_budget makes the app's limit (lim) one the orchestrators on this database share
@@ -802,12 +847,17 @@ static xs_err share_budget(orch *o, const orch_budget_limits *lim)
     snprintf(holder, sizeof(holder), "%s-%ld", host[0] != '\0' ? host : "orchestrator",
              (long)getpid());
     int64_t chunk = xs_config_int(cfg, "XS_BUDGET_SHARED_CHUNK");
+    chunk = chunk > 0 ? chunk : (lim->app_minute + 99) / 100;
+    /* A push that re-reads needs two permits at once, from one chunk: a chunk of one would
+     * never give them (seen as re-reading pushes waiting for ever under a limit of 10). */
+    chunk = chunk < 2 ? 2 : chunk;
+    chunk = chunk > lim->app_minute ? lim->app_minute : chunk;
     int64_t ttl = xs_config_int(cfg, "XS_BUDGET_SHARED_TTL");
     orch_appbudget_opts ao = {.db_url = xs_config_str(cfg, "XS_DATABASE_URL"),
                               .holder = holder,
                               .limit = lim->app_minute,
                               .window_ms = lim->minute_ms + lim->margin_ms,
-                              .chunk = chunk > 0 ? chunk : (lim->app_minute + 99) / 100,
+                              .chunk = chunk,
                               .ttl_ms = ttl > 0                    ? ttl
                                         : lim->minute_ms / 60 > 10 ? lim->minute_ms / 60
                                                                    : 10,
@@ -833,6 +883,7 @@ xs_err orch_engine_start(orch *o)
         .probe_ms = xs_config_int(cfg, "XS_BUDGET_DAY_PROBE"),
         .tenant_burst = xs_config_int(cfg, "XS_BUDGET_TENANT_BURST"),
     };
+    o->budget_limits = lim; /* for the budgets of tenants held elsewhere */
     xs_err e = orch_budget_create(&o->budget, &lim);
     if (e != XS_OK || (e = share_budget(o, &lim)) != XS_OK) {
         return e;
@@ -845,11 +896,11 @@ xs_err orch_engine_start(orch *o)
     o->busy = json_object();
     o->round = json_object();
     o->refused = json_object();
-    if ((e = orch_recover(o)) != XS_OK) {
+    /* The shards this orchestrator acts for: taking them over seeds their budgets and makes
+     * the steps their previous holder left running runnable again (lease.h). */
+    if ((e = orch_lease_start(o, seed_shards)) != XS_OK) {
         return e;
     }
-    seed_budget(o);
-    restore_blocks(o);
     o->nexec = (int)xs_config_int(cfg, "XS_EXECUTORS");
     o->executors = calloc((size_t)o->nexec, sizeof(pthread_t));
     if (o->executors == NULL) {
@@ -883,6 +934,8 @@ void orch_engine_stop(orch *o)
         pthread_cond_destroy(&o->disp_cv);
         pthread_mutex_destroy(&o->disp_mu);
     }
+    /* No step of this orchestrator runs any more: its shards go back to the others. */
+    orch_lease_stop(o);
     json_decref(o->busy);
     json_decref(o->round);
     json_decref(o->refused);

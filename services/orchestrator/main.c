@@ -164,6 +164,7 @@ int main(int argc, char **argv)
     }
     code = XS_EXIT_FAIL;
     o.bus_timeout_ms = xs_config_int(cfg, "XS_BUS_TIMEOUT");
+    o.lease_ttl_ms = xs_config_int(cfg, "XS_LEASE_TTL");
 
     xs_err e = xs_pg_pool_create(&o.pool, xs_config_str(cfg, "XS_DATABASE_URL"), "xs-orchestrator",
                                  (int)xs_config_int(cfg, "XS_DB_POOL_SIZE"),

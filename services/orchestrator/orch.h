@@ -20,6 +20,11 @@
 #include "xs/pg.h"
 #include "xs/proc.h"
 
+/* Connections are spread over this many shards (sync.shard_of, migration 0020; lease.h). */
+#define ORCH_SHARDS 256
+
+typedef struct orch_lease orch_lease;
+
 typedef struct orch {
     xs_proc proc;            /* configuration and log */
     xs_pg_pool *pool;        /* PostgreSQL */
@@ -45,10 +50,15 @@ typedef struct orch {
     int64_t bus_timeout_ms;
     atomic_bool stop;
 
+    /* lease.c: the shards this orchestrator acts for (owned; NULL until the engine starts) */
+    orch_lease *lease;
+    int64_t lease_ttl_ms; /* XS_LEASE_TTL */
+
     /* The run engine (engine.c). */
     orch_budget *budget;
     /* the app's limit shared with the other orchestrators through PostgreSQL, or NULL */
     orch_appbudget *appbudget;
+    orch_budget_limits budget_limits; /* as the budget was made with */
     pthread_mutex_t disp_mu; /* the dispatcher: one thread chooses the next step at a time */
     pthread_cond_t disp_cv;  /* signalled when steps become ready */
     json_t *busy;            /* "connection/entity" with a step running (disp_mu) */

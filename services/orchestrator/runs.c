@@ -1227,32 +1227,44 @@ xs_err orch_runs_cancel_connection(orch *o, xs_pg *pg, const char *conn)
     return e;
 }
 
-xs_err orch_recover(orch *o)
+xs_err orch_recover(orch *o, xs_pg *pg, const char *holder, const char *shards, int64_t inflight_ms)
 {
-    xs_pg *pg = NULL;
-    xs_err e = xs_pg_pool_acquire(o->pool, 5000, &pg);
-    if (e != XS_OK) {
-        return e;
-    }
+    char wait[24];
+    snprintf(wait, sizeof(wait), "%lld", (long long)inflight_ms);
     xs_pg_res *r = NULL;
-    e = xs_pg_q0(pg, &r,
-                 "UPDATE sync.run_steps SET status = 'pending', not_before = NULL WHERE status = "
-                 "'running' RETURNING id");
-    if (e == XS_OK) {
+    /* Running for longer than any orchestrator runs a step or a domain service works on one
+     * for it: left by a holder that died or gave the shard back, so run again. Not sooner, so
+     * one step never runs twice at once (its push claims are its own: they would not stop it).
+     * A step of a run whose cancel was asked for, left by a previous holder (it started before
+     * this one took the shard), is never run again: it fails with its run below, at once. */
+    xs_err e = xs_pg_q(pg, &r,
+                       "UPDATE sync.run_steps s SET status = 'pending', not_before = NULL FROM "
+                       "sync.runs r, sync.connections c, sync.shard_leases l WHERE s.status = "
+                       "'running' AND r.id = s.run_id AND c.id = r.connection_id AND l.shard = "
+                       "sync.shard_of(c.tenant_id) AND l.holder = $1 "
+                       "AND l.shard = ANY($2::int[]) AND (s.started_at <= now() - $3::bigint * "
+                       "interval '1 millisecond' OR (r.cancel_requested_at IS NOT NULL AND "
+                       "s.started_at < l.taken_at)) RETURNING s.id",
+                       holder, shards, wait);
+    if (e == XS_OK && xs_pg_res_nrows(r) > 0) {
         xs_log_info(o->proc.log, "engine.recovered", "{s:i}", "steps", xs_pg_res_nrows(r));
     }
     xs_pg_res_free(r);
     r = NULL;
-    /* A run whose cancel was asked for while a step of it ran is ended, never resumed. */
+    /* A run whose cancel was asked for, not ended, with no step running: its holder stopped
+     * before it could end it. */
     if (e == XS_OK) {
-        e = xs_pg_q0(pg, &r,
-                     "SELECT id FROM sync.runs WHERE cancel_requested_at IS NOT NULL AND status "
-                     "IN ('queued', 'running')");
+        e = xs_pg_q(pg, &r,
+                    "SELECT id FROM sync.runs r WHERE cancel_requested_at IS NOT NULL AND status "
+                    "IN ('queued', 'running') AND sync.shard_of((SELECT c.tenant_id FROM "
+                    "sync.connections c WHERE c.id = r.connection_id)) = ANY($1::int[]) "
+                    "AND NOT EXISTS (SELECT 1 FROM sync.run_steps s WHERE s.run_id = r.id AND "
+                    "s.status = 'running')",
+                    shards);
     }
     if (e == XS_OK) {
-        e = cancel_runs(o, pg, r, "start");
+        e = cancel_runs(o, pg, r, "takeover");
     }
     xs_pg_res_free(r);
-    xs_pg_pool_release(o->pool, pg);
     return e;
 }

@@ -80,8 +80,12 @@ xs_err orch_run_cancel(xs_pg *pg, const char *run, bool *waiting, char status[16
  * disconnected connection's: orch_run_cancel, each in its own transaction on pg). */
 xs_err orch_runs_cancel_connection(orch *o, xs_pg *pg, const char *conn);
 
-/* orch_recover makes steps left running by a stopped orchestrator runnable again, and ends
- * the runs whose cancel was asked for meanwhile (orch_run_cancel). */
-xs_err orch_recover(orch *o);
+/* orch_recover, for the shards listed in shards (an int array literal) that holder (this
+ * orchestrator's lease id, lease.h) holds, makes runnable again the steps running since
+ * inflight_ms or longer (no orchestrator runs one that long: their holder died or gave the
+ * shard back), fails those of runs whose cancel was asked for that a previous holder left,
+ * and ends the runs whose cancel was asked for that have no step running (orch_run_cancel). */
+xs_err orch_recover(orch *o, xs_pg *pg, const char *holder, const char *shards,
+                    int64_t inflight_ms);
 
 #endif

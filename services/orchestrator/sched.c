@@ -404,7 +404,14 @@ xs_err orch_drain(orch *o, xs_pg *pg, const char *org, const char *conn, char ru
         run_of[0] = '\0';
     }
     xs_err e = xs_pg_begin(pg);
+    /* One drain of an organisation at a time, across orchestrators: a second one waits, then
+     * finds the changes processed (a connection keeps one pending push). */
+    if (e == XS_OK) {
+        e = xs_pg_q(pg, NULL, "SELECT pg_advisory_xact_lock(hashtext('xs_drain'), hashtext($1))",
+                    org);
+    }
     if (e != XS_OK) {
+        xs_pg_rollback(pg);
         return e;
     }
     char lim[16];

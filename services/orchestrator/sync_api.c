@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buscall.h"
+#include "engine.h"
 #include "hookwatch.h"
 #include "polling.h"
 #include "progress.h"
@@ -691,8 +692,9 @@ void orch_api_stats(xs_http_req *req, void *arg)
     }
     json_t *polling = orch_poll_json(o, pg, id, settings, watched ? &watch : NULL);
     json_decref(settings);
+    /* The holder's budget of the tenant, whichever orchestrator is asked (engine.h). */
+    json_t *budget = orch_engine_budget_json(o, pg, c.tenant);
     xs_pg_pool_release(o->pool, pg);
-    json_t *budget = orch_budget_json(o->budget, c.tenant, xs_clock_mono_ms());
     char rate[32];
     /* The rate as an exact decimal with 4 places, from integers. */
     int64_t bp = processed > 0 ? (failed * 1000000 + processed / 2) / processed : 0;

@@ -12,7 +12,9 @@ second; the deployment itself is built and run by tests/deploy/run (ctest: deplo
   production path refuses to start without them, while deploy/dev.env sets each of them;
 - the binaries: every one the build makes (BIN_DIR) is built by deploy/Dockerfile, and every
   command docker-compose.yml runs is one of them or a script the image copies in (xs-certs);
-- the bus is TLS: the orchestrator listens and the domains dial tls+tcp://, each engine
+- two orchestrators, `orchestrator` and `orchestrator-2`, alike but for their published port,
+  and every domain dials both (XS_BUS_URL lists each one's bus);
+- the bus is TLS: the orchestrators listen and the domains dial tls+tcp://, each engine
   service mounts exactly one certificate volume, its own role's, read-only where XS_BUS_TLS_DIR
   points, and every engine service waits for the one-shot `certs` service;
 - every FROM of deploy/Dockerfile and tests/deploy/postgres.Dockerfile is the local base image
@@ -147,6 +149,21 @@ def main():
         argv0 = cmd[0] if isinstance(cmd, list) else str(cmd).split()[0]
         check(argv0 in built or argv0 in scripts,
               "%s runs %s, which this build does not make" % (name, argv0))
+
+    # two orchestrators, alike but for the published port; the domains dial both
+    check("orchestrator-2" in services, "no second orchestrator (orchestrator-2)")
+    if "orchestrator-2" in services:
+        a = {k: v for k, v in services["orchestrator"].items() if k != "ports"}
+        b = {k: v for k, v in services["orchestrator-2"].items() if k != "ports"}
+        check(a == b, "orchestrator and orchestrator-2 differ but for their ports")
+        check(services["orchestrator"].get("ports") != services["orchestrator-2"].get("ports"),
+              "orchestrator and orchestrator-2 publish the same port")
+    for d in DOMAINS:
+        hubs = str((services[d].get("environment") or {}).get("XS_BUS_URL", "")).split(",")
+        check(sorted(h.split("://")[-1].split(":")[0] for h in hubs) == ["orchestrator", "orchestrator-2"],
+              "%s must dial both orchestrators (XS_BUS_URL: %s)" % (d, ",".join(hubs)))
+        check("orchestrator-2" in (services[d].get("depends_on") or {}),
+              "%s must start after orchestrator-2 too" % d)
 
     # the bus: TLS, each engine service with its own role's certificates only
     check(str(services["orchestrator"].get("environment", {}).get("XS_BUS_LISTEN", "")).startswith("tls+tcp://"),

@@ -42,7 +42,11 @@ char **xst_engine_env(xst_engine *e, char *const extra[])
 #define ADD(...) snprintf(store[n], sizeof(store[n]), __VA_ARGS__), env[n] = store[n], n++
     ADD("XS_DATABASE_URL=%s", e->db_url);
     ADD("XS_BUS_LISTEN=%s", e->bus);
-    ADD("XS_BUS_URL=%s", e->bus);
+    if (e->bus2[0] != '\0') {
+        ADD("XS_BUS_URL=%s,%s", e->bus, e->bus2);
+    } else {
+        ADD("XS_BUS_URL=%s", e->bus);
+    }
     ADD("XS_HTTP_PORT=%u", e->api_port);
     ADD("XS_API_KEYS=%s", XST_API_KEY);
     ADD("XS_HEARTBEAT=100ms");
@@ -95,25 +99,61 @@ xst_proc *xst_engine_start_sim(xst_engine *e, char *const extra[])
     return e->sim_proc;
 }
 
-xst_proc *xst_engine_start_orchestrator(xst_engine *e, char *const extra[])
+/* wait_health waits until the orchestrator p at base answers /health. */
+static xst_proc *wait_health(xst_proc *p, const char *base)
 {
-    e->orch = xst_spawn("orchestrator", xst_bin("xs-orchestrator"), NULL, xst_engine_env(e, extra));
     char url[256];
-    snprintf(url, sizeof(url), "%s/health", e->api);
+    snprintf(url, sizeof(url), "%s/health", base);
     int64_t end = xst_now_ms() + 20000;
     for (;;) {
         xst_http r = xst_http_do("GET", url, NULL, NULL, 2000);
         long st = r.status;
         xst_http_free(&r);
         if (st == 200 || st == 503) {
-            return e->orch;
+            return p;
         }
-        if (xst_now_ms() > end || !xst_alive(e->orch)) {
-            xst_log_dump(e->orch);
-            xst_die("the orchestrator did not answer /health");
+        if (xst_now_ms() > end || !xst_alive(p)) {
+            xst_log_dump(p);
+            xst_die("the orchestrator at %s did not answer /health", base);
         }
         usleep(50000);
     }
+}
+
+xst_proc *xst_engine_start_orchestrator(xst_engine *e, char *const extra[])
+{
+    e->orch = xst_spawn("orchestrator", xst_bin("xs-orchestrator"), NULL, xst_engine_env(e, extra));
+    return wait_health(e->orch, e->api);
+}
+
+void xst_engine_add_orchestrator(xst_engine *e)
+{
+    snprintf(e->bus2, sizeof(e->bus2), "ipc://%s/bus2", e->dir);
+    do {
+        e->api2_port = xst_free_port();
+    } while (e->api2_port == e->api_port || e->api2_port == e->sim_port);
+    snprintf(e->api2, sizeof(e->api2), "http://127.0.0.1:%u", e->api2_port);
+}
+
+xst_proc *xst_engine_start_orchestrator2(xst_engine *e, char *const extra[])
+{
+    if (e->bus2[0] == '\0') {
+        xst_die("xst_engine_add_orchestrator first");
+    }
+    char listen[300], port[40];
+    snprintf(listen, sizeof(listen), "XS_BUS_LISTEN=%s", e->bus2);
+    snprintf(port, sizeof(port), "XS_HTTP_PORT=%u", e->api2_port);
+    char *more[ENV_MAX];
+    int n = 0;
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < ENV_MAX - 3; i++) {
+        more[n++] = extra[i];
+    }
+    more[n++] = listen;
+    more[n++] = port;
+    more[n] = NULL;
+    e->orch2 =
+        xst_spawn("orchestrator-2", xst_bin("xs-orchestrator"), NULL, xst_engine_env(e, more));
+    return wait_health(e->orch2, e->api2);
 }
 
 xst_proc *xst_engine_start_service(xst_engine *e, const char *service, const char *replica,
@@ -148,6 +188,9 @@ void xst_engine_forget(xst_engine *e, xst_proc *p)
     if (e->orch == p) {
         e->orch = NULL;
     }
+    if (e->orch2 == p) {
+        e->orch2 = NULL;
+    }
     if (e->sim_proc == p) {
         e->sim_proc = NULL;
     }
@@ -176,8 +219,13 @@ bool xst_engine_wait_live(xst_engine *e, const char *domain, int live, long time
 
 xst_http xst_engine_api(xst_engine *e, const char *method, const char *path, const char *body)
 {
+    return xst_engine_api_at(e->api, method, path, body);
+}
+
+xst_http xst_engine_api_at(const char *base, const char *method, const char *path, const char *body)
+{
     char url[2048];
-    snprintf(url, sizeof(url), "%s%s", e->api, path);
+    snprintf(url, sizeof(url), "%s%s", base, path);
     const char *hdr[] = {"Authorization: Bearer " XST_API_KEY, NULL};
     return xst_http_do(method, url, body, hdr, 60000);
 }
@@ -441,8 +489,8 @@ int xst_engine_free(xst_engine *e)
         }
         xst_proc_free(e->procs[i]);
     }
-    xst_proc *last[] = {e->orch, e->sim_proc};
-    for (size_t i = 0; i < 2; i++) {
+    xst_proc *last[] = {e->orch2, e->orch, e->sim_proc};
+    for (size_t i = 0; i < 3; i++) {
         if (last[i] == NULL) {
             continue;
         }

@@ -30,6 +30,12 @@ typedef struct xst_engine {
     char token_old_keys[256]; /* XS_TOKEN_OLD_KEYS, "" for none */
     xst_proc *sim_proc;
     xst_proc *orch;
+    /* A second orchestrator (xst_engine_add_orchestrator): its own bus and HTTP port, the same
+     * database; bus2 "" while there is none. */
+    char bus2[256];
+    char api2[128];
+    uint16_t api2_port;
+    xst_proc *orch2;
     xst_proc *procs[XST_MAX_PROCS]; /* domain-service replicas */
     int nprocs;
 } xst_engine;
@@ -48,6 +54,21 @@ xst_proc *xst_engine_start_sim(xst_engine *e, char *const extra[]);
 
 /* xst_engine_start_orchestrator starts the orchestrator and waits until /health answers. */
 xst_proc *xst_engine_start_orchestrator(xst_engine *e, char *const extra[]);
+
+/* xst_engine_add_orchestrator plans a second orchestrator: its bus and HTTP port are picked,
+ * and every process started from now on dials both orchestrators' buses (XS_BUS_URL lists
+ * both), so call it before starting the services. */
+void xst_engine_add_orchestrator(xst_engine *e);
+
+/* xst_engine_start_orchestrator2 starts the second orchestrator (xst_engine_add_orchestrator)
+ * with extra variables and waits until its /health answers; it is stopped by
+ * xst_engine_free unless the test forgets it (xst_engine_forget). */
+xst_proc *xst_engine_start_orchestrator2(xst_engine *e, char *const extra[]);
+
+/* xst_engine_api_at is xst_engine_api against the orchestrator at base (an engine's api or
+ * api2). */
+xst_http xst_engine_api_at(const char *base, const char *method, const char *path,
+                           const char *body);
 
 /* xst_engine_start_service starts one replica of service ("auth", "contacts", ...) named
  * replica; it is stopped by xst_engine_free. */
