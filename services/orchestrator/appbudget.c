@@ -173,6 +173,20 @@ int64_t orch_appbudget_take(orch_appbudget *a, const char *tenant, int64_t now, 
     return got;
 }
 
+int64_t orch_appbudget_wait(orch_appbudget *a, int64_t now)
+{
+    pthread_mutex_lock(&a->mu);
+    retire(a, now);
+    int64_t wait = 0;
+    if (a->id == 0 || a->credit <= 0) {
+        a->wanted = true; /* the pool is empty: the thread asks the ledger for more */
+        pthread_cond_signal(&a->cv);
+        wait = a->retry_at > now ? a->retry_at - now : RETRY_MIN_MS;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return wait;
+}
+
 void orch_appbudget_give(orch_appbudget *a, const char *tenant, int64_t now, int64_t acquired,
                          int64_t granted, int64_t used)
 {

@@ -59,6 +59,10 @@ void orch_appbudget_destroy(orch_appbudget *a);
 int64_t orch_appbudget_take(orch_appbudget *a, const char *tenant, int64_t now_ms, int64_t want,
                             int64_t *wait_ms);
 
+/* orch_appbudget_wait is 0 when the local pool has permits now, else a hint of how long until
+ * it may (ms, at least 1), having asked the thread for more. Takes nothing. */
+int64_t orch_appbudget_wait(orch_appbudget *a, int64_t now_ms);
+
 /* orch_appbudget_give ends the step of tenant that took `granted` permits at acquired_ms and
  * made `used` calls (0..granted): what it did not use goes back. */
 void orch_appbudget_give(orch_appbudget *a, const char *tenant, int64_t now_ms, int64_t acquired_ms,

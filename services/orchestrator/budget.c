@@ -713,6 +713,8 @@ int64_t orch_budget_app_wait(orch_budget *b, int64_t now)
     } else if (corr_room(&b->app_corr, now, mspan, b->lim.minute_ms, b->lim.margin_ms, &until) <=
                0) {
         wait = until - now;
+    } else if (b->shared != NULL) {
+        wait = orch_appbudget_wait(b->shared, now); /* the other orchestrators' share */
     }
     pthread_mutex_unlock(&b->mu);
     return wait > 0 ? wait : 0;

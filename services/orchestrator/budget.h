@@ -108,8 +108,9 @@ json_t *orch_budget_json(orch_budget *b, const char *tenant, int64_t now_ms);
  * "app_minute_limit"}, each left as orch_budget_json counts it (0 while blocked). */
 json_t *orch_budget_gauges(orch_budget *b, int64_t now);
 
-/* orch_budget_app_wait is 0 when the app-wide minute has room for a call at now, else how
- * long until it may (ms, at least 1): no tenant's step can have a permit before then. */
+/* orch_budget_app_wait is 0 when the app-wide minute has room for a call at now (and, when
+ * shared, the pool has permits), else how long until it may (ms, at least 1): no tenant's
+ * step can have a permit before then. */
 int64_t orch_budget_app_wait(orch_budget *b, int64_t now);
 
 /* A change of a tenant's day block (orch_budget_day_next). */

@@ -201,6 +201,13 @@ static const char BACKOFF_SQL[] =
     "SELECT coalesce(extract(epoch FROM min(not_before) - now()) * 1000, -1)::bigint FROM "
     "sync.run_steps WHERE status = 'pending' AND not_before > now()";
 
+/* A claimed step starts ($1), and its run ($2) with it when it was queued: one statement. */
+static const char START_SQL[] =
+    "WITH s AS (UPDATE sync.run_steps SET status = 'running', started_at = now(), attempts = "
+    "attempts + 1 WHERE id = $1::bigint AND status = 'pending' RETURNING attempts), r AS "
+    "(UPDATE sync.runs SET status = 'running', started_at = coalesce(started_at, now()) WHERE "
+    "id = $2::uuid AND status = 'queued' AND EXISTS (SELECT 1 FROM s)) SELECT attempts FROM s";
+
 /* A claim in progress. */
 typedef struct claim_ctx {
     int64_t now;
@@ -209,6 +216,9 @@ typedef struct claim_ctx {
     /* > 0: the app-wide minute is full for this long; only steps that need no permit can
      * go, and only the first chunk of each priority is read for them. */
     int64_t app_wait;
+    /* The step just tried was refused for the app-wide budget, not for anything of its own
+     * (try_step sets it, claim_pass reads it). */
+    bool app_refused;
     /* Tenants whose step could not have its permits: their later (lower or equal priority)
      * steps do not take the permits that free up first, so a ready push needing two is not
      * starved by pulls needing one. */
@@ -256,6 +266,7 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     busy_key(conn, entity, key, sizeof(key));
     if (need > 0 && cx->app_wait > 0) {
         cx->soonest = cx->app_wait < cx->soonest ? cx->app_wait : cx->soonest;
+        cx->app_refused = true;
         return false;
     }
     if (need > 0 && json_object_get(cx->waiting, tenant) != NULL) {
@@ -285,6 +296,15 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
         permits = 0;
         wait = 50;
     }
+    if (need > 0 && permits == 0 && (cx->app_wait = orch_budget_app_wait(o->budget, now)) > 0) {
+        /* Refused for the app-wide minute (or the shared pool): no other step needing a permit
+         * can have one either, and this one keeps its turn. */
+        cx->soonest = cx->app_wait < cx->soonest ? cx->app_wait : cx->soonest;
+        cx->app_refused = true;
+        json_decref(input);
+        json_decref(shared);
+        return false;
+    }
     if (need > 0 && permits == 0) {
         cx->soonest = wait < cx->soonest ? wait : cx->soonest;
         json_object_set_new(cx->waiting, tenant, json_true());
@@ -304,11 +324,7 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     }
     json_decref(shared);
     xs_pg_res *c = NULL;
-    if (xs_pg_q(pg, &c,
-                "UPDATE sync.run_steps SET status = 'running', started_at = now(), attempts = "
-                "attempts + 1 WHERE id = $1 AND status = 'pending' RETURNING attempts",
-                sid) != XS_OK ||
-        xs_pg_res_nrows(c) == 0) {
+    if (xs_pg_qp(pg, &c, START_SQL, sid, run) != XS_OK || xs_pg_res_nrows(c) == 0) {
         xs_pg_res_free(c);
         orch_budget_cancel(o->budget, tenant, now, permits);
         json_decref(input);
@@ -333,10 +349,6 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     out->input = input != NULL ? input : xs_json_parse(in, strlen(in), NULL);
     out->settings = xs_json_parse(st, strlen(st), NULL);
     xs_pg_res_free(c);
-    xs_pg_q(pg, NULL,
-            "UPDATE sync.runs SET status = 'running', started_at = coalesce(started_at, now()) "
-            "WHERE id = $1 AND status = 'queued'",
-            out->run);
     running = json_object_get(o->busy, key);
     if (running == NULL) {
         running = json_object();
@@ -356,11 +368,20 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     return true;
 }
 
+/* Where the round of a priority stands in a claim: judged is the last connection whose turn
+ * passed on its own account (claimed, or refused for itself: its tenant's budget, busy,
+ * nothing ready); frozen once one was refused for the app-wide budget, whose turn is kept:
+ * the round does not move past it. */
+typedef struct round_pos {
+    char judged[40];
+    bool frozen;
+} round_pos;
+
 /* claim_pass tries the candidates of priority pri after `after` up to `upto`, at most limit;
- * *visited counts the connections read, *last is the last of them. */
+ * *visited counts the connections read, *last is the last of them; *pos moves with them. */
 static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *after,
                        const char *upto, int limit, const char *shards, int *visited, char last[40],
-                       orch_step *out)
+                       round_pos *pos, orch_step *out)
 {
     char p[16], lim[16], each[16], reread_ms[24];
     snprintf(p, sizeof(p), "%d", pri);
@@ -372,10 +393,15 @@ static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *a
         xs_log_warn(o->proc.log, "engine.poll_failed", "{s:s}", "error", xs_pg_error(pg));
         return false;
     }
-    bool got = false;
+    bool got = false, kept = false; /* kept: the connection in hand keeps its turn */
     for (int i = 0; i < xs_pg_res_nrows(r) && !got; i++) {
         const char *conn = xs_pg_res_get(r, i, 0);
         if (strcmp(conn, last) != 0) {
+            if (last[0] != '\0' && !kept && !pos->frozen) {
+                snprintf(pos->judged, sizeof(pos->judged), "%s", last);
+            }
+            pos->frozen = pos->frozen || kept;
+            kept = false;
             snprintf(last, 40, "%s", conn);
             (*visited)++;
         }
@@ -383,16 +409,25 @@ static bool claim_pass(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *a
             continue;
         }
         cx->ready = true;
+        cx->app_refused = false;
         got = try_step(o, pg, cx, r, i, pri, out);
+        kept = kept || cx->app_refused;
     }
+    if (got && !pos->frozen && !(cx->app_wait > 0)) {
+        snprintf(pos->judged, sizeof(pos->judged), "%s", out->conn);
+    } else if (!got && last[0] != '\0' && !kept && !pos->frozen) {
+        snprintf(pos->judged, sizeof(pos->judged), "%s", last);
+    }
+    pos->frozen = pos->frozen || kept;
     xs_pg_res_free(r);
     return got;
 }
 
-/* claim_level tries priority pri, from the connection after the one it served last there
+/* claim_level tries priority pri, from the connection after the one where its round stands
  * round to that one again, CHUNK connections at a time up to CANDIDATES (most claims end in
- * the first chunk; while the app-wide minute is full, one chunk's worth only), and moves its
- * place in the round: to the connection served, or past those it read when none could go. */
+ * the first chunk; while the app-wide minute is full, one chunk's worth only, for steps that
+ * need no permit), and moves the round on past the connections whose turn passed on their own
+ * account (round_pos): a connection refused for the app-wide budget keeps its turn. */
 static bool claim_level(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *shards,
                         orch_step *out)
 {
@@ -403,12 +438,13 @@ static bool claim_level(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *
         snprintf(start, sizeof(start), "%s", cursor);
         snprintf(from, sizeof(from), "%s", start);
     }
+    round_pos pos = {.judged = "", .frozen = false};
     bool got = false, wrapped = start[0] == '\0';
     int seen = 0;
     while (!got && seen < CANDIDATES) {
         int want = CANDIDATES - seen < CHUNK ? CANDIDATES - seen : CHUNK, visited = 0;
         last[0] = '\0';
-        got = claim_pass(o, pg, cx, pri, from, upto, want, shards, &visited, last, out);
+        got = claim_pass(o, pg, cx, pri, from, upto, want, shards, &visited, last, &pos, out);
         seen += visited;
         if (got || !xs_pg_is_ok(pg) || (cx->app_wait > 0 && seen >= CHUNK)) {
             break;
@@ -423,12 +459,9 @@ static bool claim_level(orch *o, xs_pg *pg, claim_ctx *cx, int pri, const char *
         } else {
             break;
         }
-        if (last[0] != '\0') {
-            json_object_set_new(o->round, key, json_string(last));
-        }
     }
-    if (got) {
-        json_object_set_new(o->round, key, json_string(out->conn));
+    if (pos.judged[0] != '\0') {
+        json_object_set_new(o->round, key, json_string(pos.judged));
     }
     return got;
 }
@@ -856,7 +889,12 @@ static xs_err share_budget(orch *o, const orch_budget_limits *lim)
     orch_appbudget_opts ao = {.db_url = xs_config_str(cfg, "XS_DATABASE_URL"),
                               .holder = holder,
                               .limit = lim->app_minute,
-                              .window_ms = lim->minute_ms + lim->margin_ms,
+                              /* A step spends its permits while it runs: a pull asks for
+                               * pages until XS_PULL_STEP_TIME has passed, so a permit taken
+                               * from a chunk may reach Xero that long after; the chunk
+                               * counts for everyone that much longer (seen as the
+                               * simulator's app-wide 429s in e2e_multi, pages at 400 ms). */
+                              .window_ms = lim->minute_ms + lim->margin_ms + o->pull_step_ms,
                               .chunk = chunk,
                               .ttl_ms = ttl > 0                    ? ttl
                                         : lim->minute_ms / 60 > 10 ? lim->minute_ms / 60
