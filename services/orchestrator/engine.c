@@ -174,10 +174,12 @@ static const char CANDIDATES_SQL[] =
     "c.conn AND x.connection_id <= $3::uuid ORDER BY x.connection_id LIMIT 1), c.n + 1 FROM c "
     "WHERE c.conn IS NOT NULL AND c.n < $4::int) "
     "SELECT c.conn, s.id, s.run_id, k.tenant_id, k.organisation_id, s.entity, s.kind, s.input, "
-    "k.settings, s.reread, s.again, s.attempts FROM c LEFT JOIN sync.connections k ON k.id = "
+    "k.settings, s.reread, s.again, s.attempts, s.calls FROM c LEFT JOIN sync.connections k ON "
+    "k.id = "
     "c.conn AND "
     "k.status <> 'paused' AND sync.shard_of(k.tenant_id) = ANY ($6::int[]) "
     "LEFT JOIN LATERAL (SELECT s.id, s.run_id, s.entity, s.kind, s.input, s.attempts, "
+    "s.input->>'calls' AS calls, "
     /* A push re-reads what it updates when it retries, or when its run's pull of the
      * entity ended XS_PUSH_REREAD_AFTER ago or more (or never happened). */
     "s.kind IN ('push', 'scan') AND (s.attempts > 0 OR coalesce((SELECT max(p.finished_at) "
@@ -225,27 +227,24 @@ typedef struct claim_ctx {
     json_t *waiting;
 } claim_ctx;
 
-/* step_need is how many permits a candidate step (its kind, attempts so far and input text)
- * must hold before it starts: a pull may read several pages, one call after another; a push that
- * re-reads makes two calls, and waits until it may; any other push or scan one. A scan's
- * first attempt needs none unless its input says "calls" (the scan before it met records to
- * send, and how many calls they need: 1 for creates, which never re-read): it walks local
- * records, and most of a full run's scans find nothing to send; sent with max_calls 0 it
+/* step_need is how many permits a candidate step (its kind, attempts so far and its input's
+ * "calls", -1 when it has none) must hold before it starts: a pull may read several pages, one call
+ * after another; a push that re-reads makes two calls, and waits until it may; any other push or
+ * scan one. A scan's first attempt needs none unless its input says "calls" (the scan before it met
+ * records to send, and how many calls they need: 1 for creates, which never re-read): it walks
+ * local records, and most of a full run's scans find nothing to send; sent with max_calls 0 it
  * makes no call, and when it meets a batch to send it stops with calls_needed, writing
  * nothing, and goes on from there in a step that holds permits (runs.c). A retried scan
  * holds permits: it may have a stored request to send. */
 static int64_t step_need(const orch *o, const char *kind, bool reread, int64_t attempts,
-                         const char *in)
+                         int64_t calls)
 {
     if (strcmp(kind, "pull") == 0) {
         return o->pull_pages;
     }
-    int64_t need = reread ? 2 : 1, calls = need;
-    if (strcmp(kind, "scan") == 0 && attempts == 0 && in != NULL) {
-        json_t *input = xs_json_parse(in, strlen(in), NULL);
-        calls = input == NULL ? need : 0; /* unreadable: as any step */
-        xs_json_get_int(input, "calls", &calls);
-        json_decref(input);
+    int64_t need = reread ? 2 : 1;
+    if (strcmp(kind, "scan") != 0 || attempts > 0) {
+        return need;
     }
     return calls < need ? (calls > 0 ? calls : 0) : need;
 }
@@ -261,7 +260,9 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     bool reread = false;
     xs_pg_res_bool(r, i, 9, &reread);
     xs_pg_res_int(r, i, 11, &attempts);
-    int64_t need = step_need(o, kind, reread, attempts, xs_pg_res_get(r, i, 7));
+    int64_t calls = -1; /* the input's "calls", read by the query: no parse of the input */
+    xs_pg_res_int(r, i, 12, &calls);
+    int64_t need = step_need(o, kind, reread, attempts, calls);
     char key[96];
     busy_key(conn, entity, key, sizeof(key));
     if (need > 0 && cx->app_wait > 0) {
