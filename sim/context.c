@@ -24,12 +24,9 @@ void sim__settings(sim *s, sim_settings *out)
 
 sim_tenant *sim__tenant_find(sim *s, const xs_uuid *id)
 {
-    for (size_t i = 0; i < s->ntenants; i++) {
-        if (xs_uuid_eq(&s->tenants[i]->id, id)) {
-            return s->tenants[i];
-        }
-    }
-    return NULL;
+    char k[XS_UUID_STR];
+    xs_uuid_format(id, k);
+    return sim__smap_get(&s->tenant_ids, k);
 }
 
 void sim__hang(sim *s, int64_t ms)

@@ -136,6 +136,7 @@ struct sim {
     pthread_rwlock_t world_lock;
     sim_tenant **tenants;
     size_t ntenants, captenants;
+    sim_smap tenant_ids; /* tenant id (text) -> sim_tenant, the same tenants indexed */
     xs_uuid consent[64]; /* tenants the next authorisation connects; none: all */
     size_t nconsent;
 
@@ -145,7 +146,8 @@ struct sim {
     sim_smap refresh; /* refresh token -> sim_grant (current or previous) */
     sim_grant *grants;
     uint64_t next_grant;
-    sim_conn *conns;
+    sim_conn *conns;       /* newest first */
+    sim_smap conn_tenants; /* tenant id (text) -> its sim_conn in conns */
 
     pthread_mutex_t lim_mu;
     int64_t app_window, app_count, app_in_flight, app_max_in_flight;

@@ -160,12 +160,9 @@ static bool client_auth(sim_call *c, const char *body, size_t len)
 
 static sim_conn *conn_find_tenant(sim *s, const xs_uuid *tenant)
 {
-    for (sim_conn *c = s->conns; c != NULL; c = c->next) {
-        if (xs_uuid_eq(&c->tenant, tenant)) {
-            return c;
-        }
-    }
-    return NULL;
+    char k[XS_UUID_STR];
+    xs_uuid_format(tenant, k);
+    return sim__smap_get(&s->conn_tenants, k);
 }
 
 static void grant_drop_tokens(sim *s, sim_grant *g)
@@ -194,6 +191,7 @@ static void revoke_locked(sim *s)
         free(s->conns);
         s->conns = n;
     }
+    sim__smap_free(&s->conn_tenants, NULL);
 }
 
 void sim__revoke_all(sim *s)
@@ -275,6 +273,12 @@ static xs_err connect_tenant(sim *s, const xs_uuid *tenant, const xs_uuid *auth_
         sim__rng_uuid(rng, &cn->id);
         cn->tenant = *tenant;
         cn->created = now;
+        char k[XS_UUID_STR];
+        xs_uuid_format(tenant, k);
+        if (sim__smap_put(&s->conn_tenants, k, cn, NULL) != XS_OK) {
+            free(cn);
+            return XS_ENOMEM;
+        }
         cn->next = s->conns;
         s->conns = cn;
     }
@@ -1178,21 +1182,35 @@ void sim__h_connections(sim_call *c)
     bool filter = ev != NULL && xs_uuid_parse(ev, &evid);
     json_t *arr = json_array();
     pthread_mutex_lock(&s->id_mu);
-    /* oldest first */
-    size_t n = 0;
-    for (sim_conn *cn = s->conns; cn != NULL; cn = cn->next) {
-        n++;
+    /* oldest first: the list is newest first; the ones listed gathered, then read backwards */
+    size_t n = 0, cap = 0;
+    const sim_conn **pick = NULL;
+    bool ok = arr != NULL;
+    for (sim_conn *cn = s->conns; ok && cn != NULL; cn = cn->next) {
+        if (filter && !xs_uuid_eq(&cn->auth_event, &evid)) {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            const sim_conn **g = realloc(pick, cap * sizeof(*g));
+            if (g == NULL) {
+                ok = false;
+                break;
+            }
+            pick = g;
+        }
+        pick[n++] = cn;
     }
-    for (size_t k = n; k > 0; k--) {
-        sim_conn *cn = s->conns;
-        for (size_t i = 1; i < k; i++) {
-            cn = cn->next;
-        }
-        if (!filter || xs_uuid_eq(&cn->auth_event, &evid)) {
-            json_array_append_new(arr, conn_json(s, cn));
-        }
+    for (size_t k = n; ok && k > 0; k--) {
+        ok = json_array_append_new(arr, conn_json(s, pick[k - 1])) == 0;
     }
     pthread_mutex_unlock(&s->id_mu);
+    free(pick);
+    if (!ok) {
+        json_decref(arr);
+        sim__reply_problem(c, 500, "Internal Server Error", "out of memory");
+        return;
+    }
     sim__reply_json(c, 200, arr);
 }
 
@@ -1214,6 +1232,9 @@ void sim__h_connection_delete(sim_call *c, const char *id)
         for (sim_conn **pp = &s->conns; *pp != NULL; pp = &(*pp)->next) {
             if (xs_uuid_eq(&(*pp)->id, &u)) {
                 sim_conn *d = *pp;
+                char k[XS_UUID_STR];
+                xs_uuid_format(&d->tenant, k);
+                sim__smap_del(&s->conn_tenants, k);
                 *pp = d->next;
                 free(d);
                 found = true;

@@ -494,6 +494,7 @@ void sim_destroy(sim *s)
         sim__tenant_destroy(s->tenants[i]);
     }
     free(s->tenants);
+    sim__smap_free(&s->tenant_ids, NULL);
     sim__identity_reset(s);
     sim__faults_reset(s);
     sim__stats_fini(s);

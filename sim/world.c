@@ -43,6 +43,12 @@ xs_err sim__tenant_add(sim *s, const xs_uuid *id, const char *name, const char *
         sim__tenant_destroy(t);
         return e;
     }
+    char k[XS_UUID_STR];
+    xs_uuid_format(id, k);
+    if ((e = sim__smap_put(&s->tenant_ids, k, t, NULL)) != XS_OK) {
+        sim__tenant_destroy(t);
+        return e;
+    }
     sim__tenant_phase(s, t);
     s->tenants[s->ntenants++] = t;
     *out = t;
@@ -126,6 +132,7 @@ xs_err sim__reset(sim *s)
         sim__tenant_destroy(s->tenants[i]);
     }
     s->ntenants = 0;
+    sim__smap_free(&s->tenant_ids, NULL);
     s->nconsent = 0;
     pthread_mutex_lock(&s->set_mu);
     s->set = set;
