@@ -33,6 +33,11 @@ static xs_err push_ask_read(xs_svc_ctx *ctx, const xs_msg *msg, step_req *req, p
                       .reread = json_is_true(json_object_get(body, "reread")),
                       .defer_partial = json_is_true(json_object_get(body, "defer_partial"))};
     xs_json_get_int(body, "max_calls", &ask->max_calls);
+    if (req->bearer == NULL && ask->max_calls > 0) {
+        return xs_svc_fail_field(ctx, XS_EINVAL, "access_token",
+                                 "a push that may call Xero (max_calls %lld) needs an access_token",
+                                 (long long)ask->max_calls);
+    }
     const char *edits = xs_json_str_or(json_object_get(body, "settings"), "edits", "refuse");
     ask->recreate = strcmp(edits, "recreate") == 0;
     return XS_OK;

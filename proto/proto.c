@@ -150,7 +150,7 @@ static const xs_proto_field f_sync_pulled[] = {
 /* sync.push: one bounded write of one entity to Xero (a batch of at most 50). */
 static const xs_proto_field f_sync_push[] = {
     F("entity", XS_PF_STRING, true, 1, 32),       F("run_id", XS_PF_UUID, true, 0, 0),
-    F("step_id", XS_PF_INT, true, 1, INT64_MAX),  F("access_token", XS_PF_STRING, true, 1, 65536),
+    F("step_id", XS_PF_INT, true, 1, INT64_MAX),  F("access_token", XS_PF_STRING, false, 1, 65536),
     F("tenant_id", XS_PF_UUID, true, 0, 0),       F("organisation_id", XS_PF_UUID, true, 0, 0),
     F("local_ids", XS_PF_ARRAY, false, 1, 500),   F("scan_after", XS_PF_STRING, false, 0, 64),
     F("lookup_names", XS_PF_ARRAY, false, 1, 50), F("settings", XS_PF_OBJECT, false, 0, 0),

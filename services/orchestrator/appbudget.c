@@ -292,8 +292,9 @@ static xs_err refill(orch_appbudget *a, xs_pg *pg)
     }
     int64_t id = 0, got = 0, frees = 0;
     xs_err e = ledger_take(a, pg, a->o.chunk, false, &id, &got, &frees);
+    bool filled = e == XS_OK && got > 0;
     pthread_mutex_lock(&a->mu);
-    if (e == XS_OK && got > 0) {
+    if (filled) {
         retire(a, INT64_MAX);
         a->id = id;
         a->gen++;
@@ -307,6 +308,9 @@ static xs_err refill(orch_appbudget *a, xs_pg *pg)
         a->retry_at = now + wait;
     }
     pthread_mutex_unlock(&a->mu);
+    if (filled && a->o.granted != NULL) {
+        a->o.granted(a->o.arg);
+    }
     return e;
 }
 

@@ -37,6 +37,10 @@ typedef struct orch_appbudget_opts {
     int64_t chunk;      /* permits asked for at a time (XS_BUDGET_SHARED_CHUNK) */
     int64_t ttl_ms;     /* a chunk is spent within this long (XS_BUDGET_SHARED_TTL) */
     xs_log *log;        /* borrowed; may be NULL */
+    /* Called by the pool's thread (no lock of the pool held) when a grant has filled the pool:
+     * steps that found it empty may go now (the engine wakes its executors). May be NULL. */
+    void (*granted)(void *arg);
+    void *arg;
 } orch_appbudget_opts;
 
 typedef struct orch_appbudget orch_appbudget;
@@ -60,7 +64,8 @@ int64_t orch_appbudget_take(orch_appbudget *a, const char *tenant, int64_t now_m
                             int64_t *wait_ms);
 
 /* orch_appbudget_wait is 0 when the local pool has permits now, else a hint of how long until
- * it may (ms, at least 1), having asked the thread for more. Takes nothing. */
+ * it may (ms, at least 1), having asked the thread for more (opts.granted may tell of the
+ * grant sooner). Takes nothing. */
 int64_t orch_appbudget_wait(orch_appbudget *a, int64_t now_ms);
 
 /* orch_appbudget_give ends the step of tenant that took `granted` permits at acquired_ms and

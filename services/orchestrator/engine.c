@@ -1,10 +1,11 @@
 /*
  * engine.c: the executors. Each executor thread takes the next step the budget allows,
- * gets a live access token from xs-auth, hands the step to its domain service, and records
- * the outcome (runs.c). A step makes one call to Xero at a time and holds a permit of the
- * budget for each call it may make: one, or for a pull up to XS_PULL_PAGES_PER_STEP pages
- * (read one after another, the next fetched while the one before is written); the reply
- * says how many it made and the permits left over go back. Choosing the next step:
+ * gets a live access token from xs-auth (not for a step that holds no permit: it makes no
+ * call), hands the step to its domain service, and records the outcome (runs.c). A step makes one
+ * call to Xero at a time and holds a permit of the budget for each call it may make: one, or for a
+ * pull up to XS_PULL_PAGES_PER_STEP pages (read one after another, the next fetched while the one
+ * before is written); the reply says how many it made and the permits left over go back. Choosing
+ * the next step:
  *   - the highest priority first (realtime pushes, then manual pushes, single records,
  *     incremental runs, full runs);
  *   - within a priority, round the connections with ready work, one after another in id
@@ -597,8 +598,12 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     bool force = json_is_true(json_object_get(s->input, "force_refresh"));
     xs_msg *tok = NULL, *rep = NULL;
     orch_call_error err;
-    json_t *tb = json_pack("{s:b, s:i}", "force_refresh", force, "min_valid_s", 120);
-    if (orch_call(o, XS_BUS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
+    /* A step that holds no permit makes no call (a scan's first pass, max_calls 0): it needs
+     * no access token, and does not ask xs-auth for one. */
+    json_t *tb =
+        s->permits > 0 ? json_pack("{s:b, s:i}", "force_refresh", force, "min_valid_s", 120) : NULL;
+    if (tb != NULL &&
+        orch_call(o, XS_BUS_DOMAIN_AUTH, "token.get", s->conn, tb, &tok, &err) != XS_OK) {
         release(o, s, xs_clock_mono_ms(), 0, NULL); /* the step never reached Xero */
         if (err.code == XS_EAUTH || err.code == XS_ENOTFOUND) {
             finish(o, pg, s, "fatal", NULL, err.message, 0);
@@ -609,12 +614,14 @@ static void execute(orch *o, xs_pg *pg, orch_step *s)
     }
     const char *type =
         strcmp(s->kind, "pull") == 0 || strcmp(s->kind, "fetch") == 0 ? "sync.pull" : "sync.push";
-    json_t *body = json_pack("{s:s, s:s, s:I, s:O, s:s, s:s, s:o}", "entity", s->entity, "run_id",
-                             s->run, "step_id", (json_int_t)s->id, "access_token",
-                             json_object_get(tok->body, "access_token"), "tenant_id", s->tenant,
-                             "organisation_id", s->org, "settings",
-                             orch_settings_for_step(s->settings, s->entity));
-    xs_msg_free(tok);
+    json_t *body =
+        json_pack("{s:s, s:s, s:I, s:s, s:s, s:o}", "entity", s->entity, "run_id", s->run,
+                  "step_id", (json_int_t)s->id, "tenant_id", s->tenant, "organisation_id", s->org,
+                  "settings", orch_settings_for_step(s->settings, s->entity));
+    if (tok != NULL) {
+        json_object_set(body, "access_token", json_object_get(tok->body, "access_token"));
+        xs_msg_free(tok);
+    }
     const char *pass[] = {"cursor",       "ids",   "local_ids", "scan_after",
                           "lookup_names", "final", "filter"};
     for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
@@ -870,6 +877,12 @@ json_t *orch_engine_budget_json(orch *o, xs_pg *pg, const char *tenant)
 
 /* share_budget makes the app's limit (lim) one the orchestrators on this database share
  * (XS_BUDGET_SHARED; appbudget.h) and starts its thread. */
+/* wake_executors wakes the executors waiting for a step: the shared pool was just filled. */
+static void wake_executors(void *arg)
+{
+    orch_executors_wake(arg);
+}
+
 static xs_err share_budget(orch *o, const orch_budget_limits *lim)
 {
     const xs_config *cfg = o->proc.cfg;
@@ -900,7 +913,9 @@ static xs_err share_budget(orch *o, const orch_budget_limits *lim)
                               .ttl_ms = ttl > 0                    ? ttl
                                         : lim->minute_ms / 60 > 10 ? lim->minute_ms / 60
                                                                    : 10,
-                              .log = o->proc.log};
+                              .log = o->proc.log,
+                              .granted = wake_executors,
+                              .arg = o};
     xs_err e = orch_appbudget_create(&o->appbudget, &ao);
     if (e == XS_OK && (e = orch_appbudget_start(o->appbudget)) == XS_OK) {
         orch_budget_share(o->budget, o->appbudget);

@@ -6,7 +6,8 @@
  * permits, and the permits a step held but did not use go back. So the run finishes in the
  * time its calls need (ceil(calls / APP) windows at most, where charging a permit per scan
  * takes at least one window more), GET /metrics shows as many permits charged as the
- * simulator answered calls, and the record the scan met is in Xero.
+ * simulator answered calls, and the record the scan met is in Xero. A step that holds no
+ * permit makes no call and asks xs-auth for no access token (its debug log counts them).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@
 #define WINDOW_MS 6000
 
 static xst_engine *E;
+static xst_proc *AUTH;
 static char *ORG;
 static char CONN[40], TENANT[40];
 
@@ -50,7 +52,21 @@ static int setup(void **state)
                         window,
                         NULL};
     xst_engine_start_orchestrator(E, orch_env);
-    xst_engine_start_services(E);
+    /* xs-auth logs every request it answers (svc.request) at debug */
+    char *auth_env[] = {"XS_LOG_LEVEL=debug", NULL};
+    AUTH = xst_engine_start_service(E, "auth", "auth-1", auth_env);
+    static const char *const others[] = {"contacts", "invoices", "payments", "files", "jobs"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        char replica[32];
+        snprintf(replica, sizeof(replica), "%s-1", others[i]);
+        xst_engine_start_service(E, others[i], replica, NULL);
+    }
+    static const char *const all[] = {"auth", "contacts", "invoices", "payments", "files", "jobs"};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        if (!xst_engine_wait_live(E, all[i], 1, 20000)) {
+            xst_die("%s did not come up", all[i]);
+        }
+    }
     ORG = xst_engine_connected(E, "Charge Co", CONN, TENANT);
     return 0;
 }
@@ -83,9 +99,24 @@ static long metric(const char *series)
     return v;
 }
 
+/* token_gets counts the token.get requests xs-auth answered so far (its log). */
+static long token_gets(void)
+{
+    char *log = xst_slurp(AUTH->log_path);
+    assert_non_null(log);
+    long n = 0;
+    for (char *line = strtok(log, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        n += strstr(line, "\"event\":\"svc.request\"") != NULL &&
+             strstr(line, "\"type\":\"token.get\"") != NULL;
+    }
+    free(log);
+    return n;
+}
+
 static void test_no_call_no_charge(void **state)
 {
     (void)state;
+    long gets0 = token_gets();
     /* A local contact Xero does not have: the contacts' scan meets it. */
     char *lid = xst_engine_sqlf(
         E, "INSERT INTO app.contacts (organisation_id, name) VALUES ($1, $2) RETURNING id", 2, ORG,
@@ -124,6 +155,13 @@ static void test_no_call_no_charge(void **state)
     assert_int_equal(metric("xs_budget_permits_total{outcome=\"charged\"}"), calls);
     assert_true(metric("xs_budget_permits_total{outcome=\"returned\"}") >= 0);
     assert_int_equal(metric("xs_steps_unpermitted_total{kind=\"scan\"}"), free_scans);
+    /* A token was asked for each attempt of a step that held permits, none for the others. */
+    long attempts = xst_engine_sql_longf(
+        E, "SELECT sum(attempts) FROM sync.run_steps WHERE run_id = $1", 1, rid);
+    long gets = token_gets() - gets0;
+    fprintf(stderr, "token.get %ld for %ld step attempts, %ld of them without permits\n", gets,
+            attempts, free_scans);
+    assert_int_equal(gets, attempts - free_scans);
     /* The permits came from the app budget shared through PostgreSQL (XS_BUDGET_SHARED, on by
      * default): the ledger never counted more than APP in a window (with its margin and a
      * chunk's time to live, a sixtieth of the window). */
