@@ -217,7 +217,7 @@ int main(int argc, char **argv)
     o.incremental_every_ms = xs_config_int(cfg, "XS_SCHEDULE_INCREMENTAL_EVERY");
     o.full_window_ms = xs_config_int(cfg, "XS_SCHEDULE_FULL_WINDOW");
     o.poll_max_every_ms = xs_config_int(cfg, "XS_POLL_MAX_EVERY");
-    o.start_limit = xs_config_int(cfg, "XS_BUDGET_APP_MINUTE");
+    o.start_limit = xs_config_int(cfg, "XS_BUDGET_APP_MINUTE") * ORCH_START_WINDOWS;
     o.start_window_ms = xs_config_int(cfg, "XS_BUDGET_MINUTE_WINDOW");
     o.scheduler_on = xs_config_bool(cfg, "XS_SCHEDULER");
     o.app_name = xs_config_str(cfg, "XS_APP_NAME");

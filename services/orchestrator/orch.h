@@ -22,6 +22,9 @@
 
 /* Connections are spread over this many shards (sync.shard_of, migration 0020; lease.h). */
 #define ORCH_SHARDS 256
+/* The scheduler starts up to this many windows' worth of the app-wide budget's calls in runs
+ * per window (sched.c). */
+#define ORCH_START_WINDOWS 10
 
 typedef struct orch_lease orch_lease;
 
@@ -82,8 +85,8 @@ typedef struct orch {
     int full_at_minutes;
     /* sched.c: the daily full runs of connections without a time of their own are spread over
      * full_window_ms from full_at_minutes (0: all at it, plus the jitter); the scheduler
-     * starts at most start_limit runs per start_window_ms (XS_BUDGET_APP_MINUTE per
-     * XS_BUDGET_MINUTE_WINDOW: a run makes one call at least, so more would only queue) */
+     * starts at most start_limit runs per start_window_ms (ORCH_START_WINDOWS times
+     * XS_BUDGET_APP_MINUTE per XS_BUDGET_MINUTE_WINDOW, sched.c says why) */
     int64_t full_window_ms, start_limit, start_window_ms;
     int64_t poll_max_every_ms; /* polling.c: the longest adaptive poll interval (0: no back-off) */
     bool scheduler_on;

@@ -352,7 +352,11 @@ xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, c
         json_decref(one);
         json_array_append_new(covered, json_string(ent->name));
     } else {
-        /* Pulls in dependency order, then pushes in dependency order. */
+        /* Pulls in dependency order, then pushes in dependency order; a full run scans each
+         * entity right after its pull (the records it depends on were scanned before it, as
+         * pushes in dependency order would have them), so after its last pull a run has one
+         * scan left, not one per entity: in a mass import, where the claim's round brings every
+         * tenant's last pull near the end, the scans no longer all wait until then. */
         for (size_t i = 0; i < n; i++) {
             const xs_entity_info *ent = &all[i];
             const json_t *pids = push ? json_object_get(ids, ent->name) : NULL;
@@ -381,13 +385,16 @@ xs_err orch_run_create(orch *o, xs_pg *pg, const char *conn, const char *mode, c
             } else {
                 add_phase(phases, ent, "pull", full, NULL);
             }
+            if (full && ent->push) {
+                add_phase(phases, ent, "scan", false, NULL);
+            }
             json_array_append_new(covered, json_string(ent->name));
         }
         for (size_t i = 0; i < n && (full || push); i++) {
             const xs_entity_info *ent = &all[i];
             const json_t *pids = push ? json_object_get(ids, ent->name) : NULL;
             if (!ent->push || !wanted(entities, settings, ent) ||
-                (push && json_array_size(pids) == 0)) {
+                (push && json_array_size(pids) == 0) || (full && ent->pull)) {
                 continue;
             }
             add_phase(phases, ent, full ? "scan" : "push", false, pids);
