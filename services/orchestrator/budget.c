@@ -72,6 +72,16 @@ static void window_drop(window *w, int64_t at, int64_t n)
     w->len = kept;
 }
 
+/* window_since counts the calls recorded at or after `at` (read from the newest back). */
+static int64_t window_since(const window *w, int64_t at)
+{
+    int64_t n = 0;
+    for (int64_t i = w->len; i-- > 0 && w->t[(w->start + i) % w->cap] >= at;) {
+        n++;
+    }
+    return n;
+}
+
 /* window_free_at is when the oldest call leaves the window. */
 static int64_t window_free_at(const window *w, int64_t span)
 {
@@ -83,8 +93,9 @@ typedef struct correction {
     int64_t left;  /* remaining at `since`, or -1 for none */
     int64_t since; /* monotonic ms */
     int64_t used;  /* permits taken since */
-    /* When Xero's fixed window last started again, as far as replies tell (a remaining count
-     * higher than the one before): at or after the real start, never before; 0: unknown. */
+    /* When Xero's fixed window last started again, as far as replies tell (the first count,
+     * or one higher than the one before by more than replies out of order make it): at or
+     * after the real start, never before; 0: unknown. */
     int64_t reset_at;
 } correction;
 
@@ -121,6 +132,7 @@ struct orch_budget {
     size_t ntenants, cap;
     window app;
     correction app_corr;
+    int64_t permits_out; /* permits held by steps of every tenant (their calls may be in flight) */
     int64_t app_blocked_until;
     orch_appbudget *shared; /* the app's permits shared with other orchestrators, or NULL */
 };
@@ -462,6 +474,7 @@ int64_t orch_budget_acquire_n(orch_budget *b, const char *tid, int64_t now, int6
     }
     t->in_flight++;
     t->permits += n;
+    b->permits_out += n;
     for (int64_t k = 0; k < n; k++) {
         window_push(&t->minute, now);
         window_push(&b->app, now);
@@ -478,19 +491,34 @@ out:
     return n;
 }
 
+/* permits_back ends the hold of granted permits of t's (at most what it holds). */
+static void permits_back(orch_budget *b, tenant *t, int64_t granted)
+{
+    int64_t n = granted < t->permits ? granted : t->permits;
+    t->permits -= n;
+    b->permits_out = b->permits_out > n ? b->permits_out - n : 0;
+}
+
 /* correct takes a remaining count a reply reported. Permits already out besides this call
- * may or may not be counted by Xero yet: they are counted as used, to be safe. */
-static void correct(correction *c, int64_t left, int64_t now, int64_t in_flight)
+ * (used) may or may not be counted by Xero yet: they are counted as used, to be safe. Replies
+ * come back in another order than Xero counted them, by as many calls as were in flight
+ * (in_flight): a count up to that many more than the last one is that, not the window
+ * starting again. */
+static void correct(correction *c, int64_t left, int64_t now, int64_t used, int64_t in_flight)
 {
     if (left < 0) {
         return;
     }
-    if (c->left >= 0 && left > c->left) {
-        c->reset_at = now; /* more left than before: the window started again by now */
+    if (c->left < 0 || left > c->left + in_flight) {
+        /* The first count seen, or more left than before: the window it is of started by now
+         * (a start later than it happened, as every one seen is: never before Xero's). Until
+         * then a "none left" of the first window held for a whole window from the reply that
+         * said it: the first burst of a mass import waited its own length longer. */
+        c->reset_at = now;
     }
     c->left = left;
     c->since = now;
-    c->used = in_flight;
+    c->used = used;
 }
 
 void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t acquired,
@@ -512,7 +540,7 @@ void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t
     if (b->shared != NULL) {
         orch_appbudget_give(b->shared, tid, now, acquired, granted, used);
     }
-    t->permits = t->permits > granted ? t->permits - granted : 0;
+    permits_back(b, t, granted);
     pace_back(b, t, granted - used);
     /* A call refused before it left still keeps its window slot (used counts it): giving it
      * back exactly would need its own timestamp, and keeping it only errs on the safe side.
@@ -564,9 +592,13 @@ void orch_budget_release_n(orch_budget *b, const char *tid, int64_t now, int64_t
         hold(b, t, now);
     }
     if (seen != NULL) {
-        correct(&t->min, seen->min_remaining, now, t->permits);
-        correct(&t->day, seen->day_remaining, now, t->permits);
-        correct(&b->app_corr, seen->app_min_remaining, now, 0);
+        /* Xero may have counted after this call any call in flight as it went, or begun
+         * since: the permits still out and the calls taken since it. */
+        int64_t mine = t->permits + window_since(&t->minute, acquired);
+        correct(&t->min, seen->min_remaining, now, t->permits, mine);
+        correct(&t->day, seen->day_remaining, now, t->permits, mine);
+        correct(&b->app_corr, seen->app_min_remaining, now, 0,
+                b->permits_out + window_since(&b->app, acquired));
         if (seen->status == 429 && !day429) {
             int64_t ra = seen->retry_after_s > 0 ? seen->retry_after_s * 1000 : 1000;
             bool app = seen->problem != NULL && strcmp(seen->problem, "appminute") == 0;
@@ -596,7 +628,7 @@ void orch_budget_cancel(orch_budget *b, const char *tid, int64_t acquired, int64
         if (b->shared != NULL) {
             orch_appbudget_give(b->shared, tid, acquired, acquired, granted, 0);
         }
-        t->permits = t->permits > granted ? t->permits - granted : 0;
+        permits_back(b, t, granted);
         pace_back(b, t, granted);
         window_drop(&t->minute, acquired, granted);
         window_drop(&b->app, acquired, granted);

@@ -11,7 +11,9 @@
  *   - within a priority, round the connections with ready work, one after another in id
  *     order from the one served last (a round-robin read from an index, at the same cost
  *     however long the queue): a tenant with a thousand steps waiting has one turn in each
- *     round, as a tenant with one;
+ *     round, as a tenant with one; a turn is a turn to make calls: the step after one that
+ *     ended, of its connection and priority, runs at once when it needs no permit (a scan's
+ *     first pass: claim_follow), and spends no turn;
  *   - only a step whose tenant (and the app) has budget now (budget.c); a tenant whose step
  *     waits for permits gives none to its later steps meanwhile (a push that re-reads needs
  *     two: the permits that free up one at a time are not taken by pulls first);
@@ -226,6 +228,7 @@ typedef struct claim_ctx {
      * steps do not take the permits that free up first, so a ready push needing two is not
      * starved by pulls needing one. */
     json_t *waiting;
+    bool free_only; /* only a step that needs no permit (claim_follow) */
 } claim_ctx;
 
 /* step_need is how many permits a candidate step (its kind, attempts so far and its input's
@@ -264,6 +267,9 @@ static bool try_step(orch *o, xs_pg *pg, claim_ctx *cx, xs_pg_res *r, int i, int
     int64_t calls = -1; /* the input's "calls", read by the query: no parse of the input */
     xs_pg_res_int(r, i, 12, &calls);
     int64_t need = step_need(o, kind, reread, attempts, calls);
+    if (need > 0 && cx->free_only) {
+        return false;
+    }
     char key[96];
     busy_key(conn, entity, key, sizeof(key));
     if (need > 0 && cx->app_wait > 0) {
@@ -510,6 +516,51 @@ static bool claim(orch *o, xs_pg *pg, orch_step *out, int64_t *wait_ms)
     return got;
 }
 
+/* id_before writes into out the uuid just before id (in the order the claim compares them):
+ * with it, a claim pass reads one connection alone. False for the first uuid, or not a uuid. */
+static bool id_before(const char *id, char out[40])
+{
+    size_t n = strlen(id);
+    if (n != 36) {
+        return false;
+    }
+    memcpy(out, id, n + 1);
+    for (size_t i = n; i-- > 0;) {
+        if (out[i] == '-') {
+            continue;
+        }
+        if (out[i] == '0') {
+            out[i] = 'f'; /* borrow */
+            continue;
+        }
+        out[i] = out[i] == 'a' || out[i] == 'A' ? '9' : (char)(out[i] - 1);
+        return true;
+    }
+    return false;
+}
+
+/* claim_follow claims (disp_mu held) the next step of prev's connection at prev's priority when
+ * it needs no permit (a scan's first pass, which the finished pull before it made ready), to run
+ * at once on the same executor, outside the round: a round turn is a tenant's turn to make
+ * calls, and a step that makes none does not spend it. Without this a tenant whose next step
+ * was a scan lost a whole round of calls for each, and in a mass import calls stopped being
+ * shared in step (Jain's index over calls fell below what whole calls allow). */
+static bool claim_follow(orch *o, xs_pg *pg, const orch_step *prev, orch_step *out)
+{
+    char before[40], last[40] = "", shards[ORCH_LEASE_SHARDS_MAX];
+    if (!id_before(prev->conn, before) || !orch_lease_shards(o, shards, sizeof(shards))) {
+        return false;
+    }
+    claim_ctx cx = {
+        .now = xs_clock_mono_ms(), .soonest = IDLE_MS, .waiting = json_object(), .free_only = true};
+    round_pos pos = {.judged = "", .frozen = false}; /* the round is not moved */
+    int visited = 0;
+    bool got = claim_pass(o, pg, &cx, prev->priority, before, prev->conn, 1, shards, &visited, last,
+                          &pos, out);
+    json_decref(cx.waiting);
+    return got;
+}
+
 /* seen_of reads a domain reply's call into the budget's terms. */
 static bool seen_of(const json_t *call, orch_budget_seen *s)
 {
@@ -735,6 +786,29 @@ static void day_watch(orch *o, xs_pg *pg)
     }
 }
 
+/* step_over ends the executor's hold on step s (disp_mu taken here) and claims the next step
+ * of its connection when it needs no permit (claim_follow): true with it in *next, which the
+ * executor runs at once, stopping or not, as any step it has claimed. */
+static bool step_over(orch *o, xs_pg *pg, orch_step *s, orch_step *next)
+{
+    char key[96];
+    busy_key(s->conn, s->entity, key, sizeof(key));
+    pthread_mutex_lock(&o->disp_mu);
+    json_t *running = json_object_get(o->busy, key);
+    json_object_del(running, s->sid);
+    if (json_object_size(running) == 0) {
+        json_object_del(o->busy, key);
+    }
+    /* Only after a pull: what needs no permit (a scan's first pass) comes after one. */
+    bool more = strcmp(s->kind, "pull") == 0 && !atomic_load(&o->stop) && xs_pg_is_ok(pg) &&
+                claim_follow(o, pg, s, next);
+    pthread_cond_broadcast(&o->disp_cv);
+    pthread_mutex_unlock(&o->disp_mu);
+    json_decref(s->input);
+    json_decref(s->settings);
+    return more;
+}
+
 static void *executor_main(void *arg)
 {
     orch *o = arg;
@@ -760,22 +834,13 @@ static void *executor_main(void *arg)
         }
         pthread_mutex_unlock(&o->disp_mu);
         day_watch(o, pg);
-        if (!got) {
-            continue;
+        while (got) {
+            execute(o, pg, &s);
+            orch_step next;
+            if ((got = step_over(o, pg, &s, &next))) {
+                s = next;
+            }
         }
-        execute(o, pg, &s);
-        char key[96];
-        busy_key(s.conn, s.entity, key, sizeof(key));
-        pthread_mutex_lock(&o->disp_mu);
-        json_t *running = json_object_get(o->busy, key);
-        json_object_del(running, s.sid);
-        if (json_object_size(running) == 0) {
-            json_object_del(o->busy, key);
-        }
-        pthread_cond_broadcast(&o->disp_cv);
-        pthread_mutex_unlock(&o->disp_mu);
-        json_decref(s.input);
-        json_decref(s.settings);
     }
     xs_pg_close(pg);
     return NULL;

@@ -900,9 +900,9 @@ void orch_api_settings_get(xs_http_req *req, void *arg)
     const char *hook = xs_json_str_or(xpm, "webhook_url", NULL);
     json_t *files = json_pack("{s:s}", "folder",
                               xs_json_str_or(json_object_get(settings, "files"), "folder", folder));
-    json_t *xpm_eff = json_pack("{s:b, s:O, s:s?}", "enabled", orch_settings_xpm_enabled(settings),
-                                "needs_documents", json_is_array(needs) ? needs : json_array(),
-                                "webhook_url", hook);
+    json_t *xpm_eff = json_pack(
+        "{s:b, s:o, s:s?}", "enabled", orch_settings_xpm_enabled(settings), "needs_documents",
+        json_is_array(needs) ? json_incref(needs) : json_array(), "webhook_url", hook);
     if (json_object_get(xpm_eff, "webhook_url") == NULL) {
         json_object_set_new(xpm_eff, "webhook_url", json_null());
     }

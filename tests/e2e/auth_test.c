@@ -781,5 +781,5 @@ int main(void)
         /* Last: connecting one tenant anew changes the grants the tests above reason about. */
         cmocka_unit_test(test_browser_callback_to_dashboard),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

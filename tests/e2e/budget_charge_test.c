@@ -36,23 +36,8 @@ static int setup(void **state)
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     E = xst_engine_new("budget_charge");
-    char *sim_env[] = {"XS_SIM_TENANTS=1", "XS_SIM_LIMIT_MINUTE=100000",
-                       "XS_SIM_LIMIT_DAY=10000000", "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
-    xst_engine_start_sim(E, sim_env);
-    char app[32], window[40];
-    snprintf(app, sizeof(app), "XS_BUDGET_APP_MINUTE=%d", APP);
-    snprintf(window, sizeof(window), "XS_BUDGET_MINUTE_WINDOW=%dms", WINDOW_MS);
     /* No realtime push starts during the test: the record made locally goes in the run. */
-    char *orch_env[] = {"XS_SCHEDULER=false",
-                        "XS_BUDGET_TENANT_MINUTE=100000",
-                        "XS_BUDGET_TENANT_DAY=10000000",
-                        "XS_BUDGET_MARGIN=50ms",
-                        "XS_PUSH_DELAY=600s",
-                        app,
-                        window,
-                        NULL};
-    xst_engine_start_orchestrator(E, orch_env);
-    xst_engine_start_services(E);
+    xst_engine_start_app_bound(E, 1, APP, WINDOW_MS);
     /* xs-auth's log (the harness runs every process at debug: svc.request per request) */
     for (int i = 0; i < E->nprocs && AUTH == NULL; i++) {
         AUTH = strcmp(E->procs[i]->name, "auth-1") == 0 ? E->procs[i] : NULL;
@@ -184,5 +169,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_call_no_charge),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

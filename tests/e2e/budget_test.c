@@ -355,5 +355,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_day_budget_runs_out),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return xst_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -258,8 +258,8 @@ int main(void)
     if (failures > 0) {
         xst_log_dump(e->orch);
     }
-    xst_engine_free(e);
-    if (failures > 0) {
+    int bad = xst_engine_free(e);
+    if (failures > 0 || bad > 0) {
         return 1;
     }
     printf("bus_auth: strangers got no work, no token and no place in /health; the run "

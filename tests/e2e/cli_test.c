@@ -877,5 +877,5 @@ int main(void)
         cmocka_unit_test(test_cli_tmux_bar), cmocka_unit_test(test_cli_operator_routes),
         cmocka_unit_test(test_cli_connect),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1254,5 +1254,5 @@ int main(void)
         cmocka_unit_test(test_match_among_many_unlinked),
         cmocka_unit_test(test_tiebreak_of_many_ids),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

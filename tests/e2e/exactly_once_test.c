@@ -987,5 +987,5 @@ int main(void)
         cmocka_unit_test(test_payments_deleted_one_by_one),
         cmocka_unit_test(test_creates_in_doubt),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

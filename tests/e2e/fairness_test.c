@@ -57,18 +57,9 @@ static void test_busy_tenant_does_not_block_others(void **state)
     xst_engine_start_orchestrator(e, ORCH_ENV);
     xst_engine_start_services(e);
     /* Each organisation connects its own Xero tenant: each has its own budget. */
-    json_t *tenants = xst_engine_sim_json(e, "GET", "/_sim/tenants", NULL);
-    assert_int_equal(json_array_size(tenants), OTHERS + 1);
-    char hog[40], conns[OTHERS][40], tenant[40];
-    for (int i = 0; i <= OTHERS; i++) {
-        char name[32], consent[96];
-        snprintf(name, sizeof(name), "Org %d Ltd", i);
-        snprintf(consent, sizeof(consent), "{\"tenants\":[\"%s\"]}",
-                 xs_json_str_or(json_array_get(tenants, (size_t)i), "tenantId", ""));
-        json_decref(xst_engine_sim_json(e, "POST", "/_sim/consent", consent));
-        free(xst_engine_connected(e, name, i == 0 ? hog : conns[i - 1], tenant));
-    }
-    json_decref(tenants);
+    char all[OTHERS + 1][40], hog[40], (*conns)[40] = all + 1;
+    xst_engine_connect_tenants(e, OTHERS + 1, "Org", all);
+    snprintf(hog, sizeof(hog), "%s", all[0]);
     assert_int_equal(
         xst_engine_sql_long(e, "SELECT count(DISTINCT tenant_id) FROM sync.connections", 0, NULL),
         OTHERS + 1);
@@ -137,11 +128,79 @@ static void test_busy_tenant_does_not_block_others(void **state)
     assert_int_equal(xst_engine_free(e), 0);
 }
 
+/* Full runs of contacts and invoices for TURN_TENANTS tenants at once under an app-wide budget
+ * of TURN_APP calls a TURN_WINDOW_MS window: the claim's round gives each tenant a turn in
+ * turn, a round of them takes TURN_TENANTS / TURN_APP windows (8 s), and while the app's window
+ * is spent a step that needs no permit is looked for only among the next 16 connections of the
+ * round. */
+#define TURN_TENANTS   40
+#define TURN_APP       10
+#define TURN_WINDOW_MS 2000
+/* How soon a scan that needs no permit starts after the pull before it ended: on the executor
+ * that ran the pull, at once (the machine may be loaded). */
+#define FOLLOW_BOUND_MS 1500
+
+/* A step that makes no call (a full run's scan after each pull, walking local records) does not
+ * spend its tenant's turn in the round: it runs at once after the pull that made it ready,
+ * outside the round. When it took the tenant's turn, the tenant made no call that round, and
+ * in a mass import calls stopped being shared in step. */
+static void test_scan_does_not_spend_a_turn(void **state)
+{
+    (void)state;
+    xst_engine *e = xst_engine_new("turns");
+    xst_engine_start_app_bound(e, TURN_TENANTS, TURN_APP, TURN_WINDOW_MS);
+    char conns[TURN_TENANTS][40];
+    xst_engine_connect_tenants(e, TURN_TENANTS, "Turn", conns);
+    char runs[TURN_TENANTS][40];
+    for (int i = 0; i < TURN_TENANTS; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/connections/%s/sync", conns[i]);
+        xst_http r = xst_engine_api(e, "POST", path,
+                                    "{\"mode\":\"full\",\"entities\":[\"contact\",\"invoice\"]}");
+        assert_int_equal(r.status, 202);
+        snprintf(runs[i], sizeof(runs[i]), "%s", xs_json_str_or(r.json, "id", ""));
+        xst_http_free(&r);
+    }
+    for (int i = 0; i < TURN_TENANTS; i++) {
+        json_decref(xst_engine_wait_run(e, runs[i], 180000));
+    }
+    /* Each scan that held no permit (its first pass; the input says no "calls"), and how long
+     * after its run's pull of the entity ended it started. */
+    static const char GAPS[] =
+        "SELECT concat_ws(' ', count(*), coalesce(max(g), 0), coalesce(percentile_disc(0.5) "
+        "WITHIN GROUP (ORDER BY g), 0)) FROM (SELECT (extract(epoch FROM s.started_at - (SELECT "
+        "max(p.finished_at) FROM sync.run_steps p WHERE p.run_id = s.run_id AND p.entity = "
+        "s.entity AND p.kind = 'pull')) * 1000)::bigint AS g FROM sync.run_steps s WHERE s.kind "
+        "= 'scan' AND NOT (s.input ? 'calls') AND EXISTS (SELECT 1 FROM sync.run_steps p WHERE "
+        "p.run_id = s.run_id AND p.entity = s.entity AND p.kind = 'pull')) x";
+    char *row = xst_engine_sql(e, GAPS, 0, NULL);
+    assert_non_null(row);
+    long n = 0, max = -1, median = -1;
+    assert_int_equal(sscanf(row, "%ld %ld %ld", &n, &max, &median), 3);
+    free(row);
+    long took =
+        xst_engine_sql_long(e,
+                            "SELECT (extract(epoch FROM max(finished_at) - min(started_at)) "
+                            "* 1000)::bigint FROM sync.runs",
+                            0, NULL);
+    fprintf(stderr,
+            "%ld scans without permits started %ld ms (median) and %ld ms (max) after "
+            "their pulls; the runs took %ld ms\n",
+            n, median, max, took);
+    /* Every run scanned its contacts and its invoices after pulling them. */
+    assert_int_equal(n, 2 * TURN_TENANTS);
+    /* The budget bound: the runs took rounds of the tenants, each longer than the bound. */
+    assert_true(took > 2 * FOLLOW_BOUND_MS);
+    assert_true(max < FOLLOW_BOUND_MS);
+    assert_int_equal(xst_engine_free(e), 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_busy_tenant_does_not_block_others),
+        cmocka_unit_test(test_scan_does_not_spend_a_turn),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return xst_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -681,5 +681,5 @@ int main(void)
         cmocka_unit_test(test_applied_5xx_upload),
         cmocka_unit_test(test_crash_before_association),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -458,5 +458,5 @@ int main(void)
         cmocka_unit_test(test_dashboard_files),
         cmocka_unit_test(test_slow_requests_cut_at_their_deadlines),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -1327,7 +1327,7 @@ int main(void)
         cmocka_unit_test(test_two_phase_import),
         cmocka_unit_test(test_paid_invoice_deleted_here_fails_clearly),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    int rc = xst_result(cmocka_run_group_tests(tests, setup, teardown));
     curl_global_cleanup();
     return rc;
 }

@@ -686,7 +686,7 @@ int main(void)
         cmocka_unit_test(test_disabled_and_unscoped_connections),
         cmocka_unit_test(test_webhook_url_needs_a_secret),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    int rc = xst_result(cmocka_run_group_tests(tests, setup, teardown));
     curl_global_cleanup();
     return rc;
 }

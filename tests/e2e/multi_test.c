@@ -404,5 +404,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failover),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return xst_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

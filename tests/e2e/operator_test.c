@@ -767,5 +767,5 @@ int main(void)
         cmocka_unit_test(test_pause_and_resume), cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_conflict_ignored), cmocka_unit_test(test_runs_arguments),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

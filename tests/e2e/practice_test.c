@@ -297,5 +297,5 @@ int main(void)
         cmocka_unit_test(test_jobs_and_documents),
         cmocka_unit_test(test_disconnect_stops_both_domains),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -615,7 +615,7 @@ int main(void)
         cmocka_unit_test(test_bank_transactions_mirror_to_the_cent),
         cmocka_unit_test(test_one_record_by_xero_id),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    int rc = xst_result(cmocka_run_group_tests(tests, setup, teardown));
     curl_global_cleanup();
     return rc;
 }

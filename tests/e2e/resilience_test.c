@@ -922,5 +922,5 @@ int main(void)
         cmocka_unit_test(test_kill9_while_pushing_bills),
         cmocka_unit_test(test_rate_limits_at_xero_ratios),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return xst_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

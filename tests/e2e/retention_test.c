@@ -479,5 +479,5 @@ int main(void)
         cmocka_unit_test(test_old_history_goes_what_is_needed_stays),
         cmocka_unit_test(test_a_period_under_an_hour_is_refused),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

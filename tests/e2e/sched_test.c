@@ -469,5 +469,5 @@ int main(void)
         cmocka_unit_test(test_start_rate_follows_the_budget),
         cmocka_unit_test(test_adaptive_polling),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return xst_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

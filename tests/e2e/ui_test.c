@@ -210,5 +210,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dashboard_in_a_browser),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

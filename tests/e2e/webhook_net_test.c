@@ -402,5 +402,5 @@ int main(void)
         cmocka_unit_test(test_silence_brings_polling_back),
         cmocka_unit_test(test_a_missed_change_brings_polling_back),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

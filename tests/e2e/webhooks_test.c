@@ -626,5 +626,5 @@ int main(void)
         cmocka_unit_test(test_a_megabyte_of_events),
         cmocka_unit_test(test_a_burst_of_ten_thousand),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return xst_result(cmocka_run_group_tests(tests, setup, teardown));
 }

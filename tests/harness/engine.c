@@ -294,6 +294,44 @@ void xst_engine_start_services(xst_engine *e)
     }
 }
 
+void xst_engine_start_app_bound(xst_engine *e, int tenants, int app, int window_ms)
+{
+    char t[40], a[48], w[48];
+    snprintf(t, sizeof(t), "XS_SIM_TENANTS=%d", tenants);
+    snprintf(a, sizeof(a), "XS_BUDGET_APP_MINUTE=%d", app);
+    snprintf(w, sizeof(w), "XS_BUDGET_MINUTE_WINDOW=%dms", window_ms);
+    char *const sim_env[] = {t, "XS_SIM_LIMIT_MINUTE=100000", "XS_SIM_LIMIT_DAY=10000000",
+                             "XS_SIM_LIMIT_CONCURRENT=1000", NULL};
+    xst_engine_start_sim(e, sim_env);
+    char *const orch_env[] = {"XS_SCHEDULER=false",
+                              "XS_BUDGET_TENANT_MINUTE=100000",
+                              "XS_BUDGET_TENANT_DAY=10000000",
+                              "XS_BUDGET_MARGIN=50ms",
+                              "XS_PUSH_DELAY=600s",
+                              a,
+                              w,
+                              NULL};
+    xst_engine_start_orchestrator(e, orch_env);
+    xst_engine_start_services(e);
+}
+
+void xst_engine_connect_tenants(xst_engine *e, int n, const char *prefix, char (*conns)[40])
+{
+    json_t *tenants = xst_engine_sim_json(e, "GET", "/_sim/tenants", NULL);
+    if ((int)json_array_size(tenants) < n) {
+        xst_die("the simulator has %zu tenants, not %d", json_array_size(tenants), n);
+    }
+    for (int i = 0; i < n; i++) {
+        char name[96], consent[96], tenant[40];
+        snprintf(name, sizeof(name), "%s %d Ltd", prefix, i);
+        snprintf(consent, sizeof(consent), "{\"tenants\":[\"%s\"]}",
+                 xs_json_str_or(json_array_get(tenants, (size_t)i), "tenantId", ""));
+        json_decref(xst_engine_sim_json(e, "POST", "/_sim/consent", consent));
+        free(xst_engine_connected(e, name, conns[i], tenant));
+    }
+    json_decref(tenants);
+}
+
 char *xst_engine_connected(xst_engine *e, const char *name, char *conn, char *tenant)
 {
     char *org = xst_engine_org(e, name);
@@ -477,6 +515,19 @@ xst_http xst_engine_connect_as(xst_engine *e, const char *org, bool xpm)
     return cb;
 }
 
+/* How many processes xst_engine_free found exited badly, in every engine of the test. */
+static int bad_exits;
+
+int xst_result(int failed)
+{
+    if (failed == 0 && bad_exits > 0) {
+        fprintf(stderr, "%d process(es) of the engine exited badly when stopped (above)\n",
+                bad_exits);
+        return 1;
+    }
+    return failed;
+}
+
 int xst_engine_free(xst_engine *e)
 {
     int bad = 0;
@@ -504,6 +555,7 @@ int xst_engine_free(xst_engine *e)
     }
     free(e->db_url);
     free(e);
+    bad_exits += bad;
     return bad;
 }
 

@@ -147,6 +147,16 @@ json_t *xst_engine_wait_run(xst_engine *e, const char *run_id, long timeout_ms);
  * live. */
 void xst_engine_start_services(xst_engine *e);
 
+/* xst_engine_start_app_bound starts the simulator with `tenants` tenants (their own limits out
+ * of the way), the orchestrator with an app-wide budget of app calls a window_ms window (each
+ * tenant's out of the way, a margin of 50 ms, the scheduler off, no realtime push within 600 s)
+ * and every domain service: a deployment where the app's limit is the only one that binds. */
+void xst_engine_start_app_bound(xst_engine *e, int tenants, int app, int window_ms);
+
+/* xst_engine_connect_tenants connects n organisations ("<prefix> <i> Ltd"), the i-th by its own
+ * consent to the simulator's i-th tenant, and writes their connections' ids into conns. */
+void xst_engine_connect_tenants(xst_engine *e, int n, const char *prefix, char (*conns)[40]);
+
 /* xst_engine_connected makes organisation name, connects it to the simulator's first
  * tenant through the OAuth flow and returns the organisation's id (new); the connection's id
  * and the tenant's go into conn and tenant (40 bytes each). Dies when it cannot. */
@@ -163,5 +173,11 @@ bool xst_engine_settle(xst_engine *e, long timeout_ms);
 /* xst_engine_free stops every process with SIGTERM and frees e; returns how many did not
  * exit with 0 (their logs are printed). */
 int xst_engine_free(xst_engine *e);
+
+/* xst_result is what a test's main returns: cmocka's count of failed tests, or 1 when it is 0
+ * but a process stopped by xst_engine_free exited badly. cmocka prints a failed group
+ * teardown and still exits 0, so a leak LeakSanitizer reported at a service's exit, or a
+ * crash in its shutdown, found in a group teardown would pass without this. */
+int xst_result(int failed);
 
 #endif

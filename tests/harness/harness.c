@@ -510,11 +510,51 @@ bool xst_log_contains(const xst_proc *p, const char *needle)
     return found;
 }
 
+/* dump_line says whether a log line is worth printing when the whole log is too long: what
+ * is not a JSON log line (a sanitizer's report, a crash, a stray print), a warning or worse. */
+static bool dump_line(const char *line, size_t len)
+{
+    if (len == 0 || line[0] != '{') {
+        return len > 0;
+    }
+    const char *lv = memmem(line, len, "\"level\":\"", 9);
+    return lv == NULL || (strncmp(lv + 9, "debug", 5) != 0 && strncmp(lv + 9, "info", 4) != 0);
+}
+
 void xst_log_dump(const xst_proc *p)
 {
+    enum { WHOLE = 200, TAIL = 40, KEPT = 400 };
     char *text = read_file(p->log_path);
-    fprintf(stderr, "----- %s (%s) -----\n%s\n----- end of %s -----\n", p->name, p->log_path,
-            text ? text : "(no log)", p->name);
+    if (text == NULL) {
+        fprintf(stderr, "----- %s (%s): no log -----\n", p->name, p->log_path);
+        return;
+    }
+    size_t lines = 0;
+    for (const char *c = text; *c != '\0'; c++) {
+        lines += *c == '\n';
+    }
+    /* A long log (a debug one runs to thousands of lines) is cut to what tells why the
+     * process failed, so a CI excerpt keeps it: every line that is not a log line or not
+     * debug or info (at most KEPT), then the last TAIL lines whole. */
+    fprintf(stderr, "----- %s (%s, %zu lines%s) -----\n", p->name, p->log_path, lines,
+            lines > WHOLE ? ": warnings, errors and other output, then the last lines" : "");
+    size_t n = 0, kept = 0;
+    for (char *line = text, *end; *line != '\0'; line = *end ? end + 1 : end) {
+        end = strchr(line, '\n');
+        if (end == NULL) {
+            end = line + strlen(line);
+        }
+        size_t len = (size_t)(end - line);
+        bool tail = lines <= WHOLE || n + TAIL >= lines;
+        if (lines > WHOLE && n + TAIL == lines) {
+            fprintf(stderr, "[... the last %d lines]\n", TAIL);
+        }
+        if (tail || (dump_line(line, len) && kept++ < KEPT)) {
+            fprintf(stderr, "%.*s\n", (int)len, line);
+        }
+        n++;
+    }
+    fprintf(stderr, "----- end of %s -----\n", p->name);
     free(text);
 }
 
