@@ -940,14 +940,14 @@ json_t *orch_engine_budget_json(orch *o, xs_pg *pg, const char *tenant)
     return j;
 }
 
-/* share_budget makes the app's limit (lim) one the orchestrators on this database share
- * (XS_BUDGET_SHARED; appbudget.h) and starts its thread. */
 /* wake_executors wakes the executors waiting for a step: the shared pool was just filled. */
 static void wake_executors(void *arg)
 {
     orch_executors_wake(arg);
 }
 
+/* share_budget makes the app's limit (lim) one the orchestrators on this database share
+ * (XS_BUDGET_SHARED; appbudget.h) and starts its thread. */
 static xs_err share_budget(orch *o, const orch_budget_limits *lim)
 {
     const xs_config *cfg = o->proc.cfg;
